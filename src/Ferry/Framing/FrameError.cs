@@ -1,0 +1,21 @@
+namespace Ferry.Framing;
+
+/// <summary>Why bytes could not be decoded. <see cref="None"/> when there was no error.</summary>
+public enum FrameErrorKind
+{
+    None,
+    /// <summary>A frame (declared or found) is larger than <c>max_frame_bytes</c>.</summary>
+    Oversize,
+    /// <summary>A header field holds a value the framing cannot accept (negative length, not a number).</summary>
+    BadHeader,
+    /// <summary>The stream ended inside a frame.</summary>
+    Truncated,
+}
+
+/// <summary>A decoding error: its kind and a short human-readable detail (allocated only on error).</summary>
+public readonly record struct FrameError(FrameErrorKind Kind, string Detail)
+{
+    public static FrameError None => default;
+
+    public override string ToString() => Kind == FrameErrorKind.None ? "none" : $"{Kind}: {Detail}";
+}

@@ -1,0 +1,37 @@
+using System.Buffers;
+
+namespace Ferry.Framing;
+
+/// <summary>
+/// Turns the front of a byte stream into frames, one call at a time (the Bedrock
+/// <c>TryParseMessage</c> shape). A decoder instance belongs to one connection and may keep state
+/// between calls (a length already read, bytes still to skip); create one per connection with
+/// <see cref="IFraming.CreateDecoder"/>.
+/// </summary>
+/// <remarks>
+/// Contract for every implementation:
+/// <list type="bullet">
+/// <item><c>input</c> holds every unconsumed byte of the stream so far. On <see cref="DecodeStatus.Frame"/>
+/// and <see cref="DecodeStatus.Skipped"/> the decoder advances <c>input</c> past what it consumed; on
+/// <see cref="DecodeStatus.NeedMoreData"/> it may advance it past bytes it has already taken into its
+/// own state (a header, skipped garbage) but never past bytes of an unfinished payload.</item>
+/// <item><c>payload</c> is a slice of the caller's input, valid until the caller reuses that memory:
+/// decoding never copies the payload.</item>
+/// <item>No allocation per frame; errors may allocate their detail text.</item>
+/// <item>A frame larger than the framing's <c>MaxFrameBytes</c> is an error of kind
+/// <see cref="FrameErrorKind.Oversize"/>, detected as early as the framing allows (length framings
+/// before the payload arrives, delimiter framings once more than the maximum is buffered).</item>
+/// </list>
+/// </remarks>
+public interface IFrameDecoder
+{
+    DecodeStatus Decode(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload, out FrameFields fields, out FrameError error);
+
+    /// <summary>
+    /// Called once when the stream has ended, with whatever is left (tokio-util's <c>decode_eof</c>).
+    /// Returns <see cref="DecodeStatus.Frame"/> for a last frame, <see cref="DecodeStatus.NeedMoreData"/>
+    /// when nothing is left, or <see cref="DecodeStatus.Error"/> (kind <see cref="FrameErrorKind.Truncated"/>)
+    /// when the leftover is reported instead of delivered. Called repeatedly until it stops returning Frame.
+    /// </summary>
+    DecodeStatus DecodeEnd(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload, out FrameFields fields, out FrameError error);
+}

@@ -1,0 +1,24 @@
+namespace Ferry.Framing;
+
+/// <summary>
+/// One way a byte stream becomes messages, in both directions: a factory of per-connection decoders
+/// and a shared encoder, with the limits and error policy that go with them. Adding a framing is one
+/// class implementing this (plus its name in <see cref="FramingSpec"/>).
+/// </summary>
+public interface IFraming
+{
+    /// <summary>The canonical spec string, e.g. <c>raw</c> or <c>length,bytes=2,endian=big</c>.</summary>
+    string Spec { get; }
+
+    /// <summary>The largest payload a frame may carry (default 1 MiB).</summary>
+    int MaxFrameBytes { get; }
+
+    FrameErrorPolicy OnError { get; }
+
+    /// <summary>True for <c>raw</c>: every receive is one packet and nothing is buffered between receives.</summary>
+    bool IsRaw => false;
+
+    IFrameDecoder CreateDecoder();
+
+    IFrameEncoder Encoder { get; }
+}
