@@ -3,9 +3,29 @@ namespace Ferry.Cli;
 /// <summary>The <c>ferry</c> command: dispatches to its sub-commands.</summary>
 public static class FerryCommand
 {
+    public const string Usage = """
+        usage: ferry <command> [options]
+          serve     run a TCP server stage and print what arrives as JSON lines
+        'ferry <command> --help' describes a command.
+        """;
+
     public static Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
-        stderr.WriteLine("ferry: no command yet");
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            (args.Length == 0 ? stderr : stdout).WriteLine(Usage);
+            return Task.FromResult(args.Length == 0 ? 2 : 0);
+        }
+        return args[0] switch
+        {
+            "serve" => ServeCommand.RunAsync(args[1..], stdin, stdout, stderr, cancellationToken),
+            _ => Unknown(args[0], stderr),
+        };
+    }
+
+    private static Task<int> Unknown(string command, TextWriter stderr)
+    {
+        stderr.WriteLine($"ferry: unknown command '{command}' (commands: serve; see ferry --help)");
         return Task.FromResult(2);
     }
 }

@@ -1,0 +1,69 @@
+using Ferry.Stages;
+
+namespace Ferry.Cli;
+
+/// <summary>Prints a stage's events, packets and statistics as the JSON lines documented for <c>ferry serve</c>.</summary>
+internal static class StageJsonPrinter
+{
+    public static void Attach(TcpServerStage stage, JsonLineWriter output, bool printPackets)
+    {
+        stage.Listening += (_, e) => output.Write(j =>
+        {
+            j.WriteString("type", "listening");
+            j.WriteString("local", e.LocalEndPoint.ToString());
+        });
+        stage.Connected += (_, e) => output.Write(j =>
+        {
+            j.WriteString("type", "connected");
+            j.WriteString("conn", e.ConnectionId.ToString());
+            j.WriteString("peer", e.Peer.ToString());
+        });
+        stage.Disconnected += (_, e) => output.Write(j =>
+        {
+            j.WriteString("type", "disconnected");
+            j.WriteString("conn", e.ConnectionId.ToString());
+            j.WriteString("peer", e.Peer.ToString());
+            j.WriteString("reason", e.ReasonName);
+            if (e.Code is not null)
+                j.WriteString("code", e.Code);
+            if (e.Detail is not null)
+                j.WriteString("detail", e.Detail);
+        });
+        stage.Error += (_, e) => output.Write(j =>
+        {
+            j.WriteString("type", "error");
+            j.WriteString("kind", e.Kind.ToString().ToLowerInvariant());
+            j.WriteString("message", e.Message);
+            if (!e.ConnectionId.IsNone)
+                j.WriteString("conn", e.ConnectionId.ToString());
+        });
+        stage.StatsPublished += (_, s) => output.Write(j => JsonLineWriter.WriteStats(j, s));
+        stage.Closed += (_, _) => output.Write(j => j.WriteString("type", "closed"));
+        if (!printPackets)
+            return;
+        stage.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(stage.Name)).Subscribe((group, _) =>
+        {
+            foreach (var packet in group)
+            {
+                output.Write(j =>
+                {
+                    j.WriteString("type", "packet");
+                    j.WriteString("conn", packet.ConnectionId.ToString());
+                    j.WriteString("peer", packet.Peer.ToString());
+                    j.WriteNumber("group", group.Sequence);
+                    j.WriteNumber("len", packet.Payload.Length);
+                    if (packet.Fields.MessageType != 0 || packet.Fields.Flags != 0)
+                    {
+                        j.WriteNumber("msg_type", packet.Fields.MessageType);
+                        j.WriteNumber("flags", packet.Fields.Flags);
+                    }
+                    if (packet.Fields.StreamId != 0)
+                        j.WriteNumber("stream", packet.Fields.StreamId);
+                    JsonLineWriter.WritePayload(j, packet.Payload.Span);
+                }, flush: false);
+            }
+            output.Flush();
+            return default;
+        });
+    }
+}
