@@ -84,6 +84,20 @@ public sealed class PacketGroup : IRetainable
         _slabUsed += payload.Length;
     }
 
+    /// <summary>Free slab space of at least <paramref name="bytes"/>, for a receive straight into the group.</summary>
+    internal Span<byte> ReserveForReceive(int bytes)
+    {
+        EnsureSlab(bytes);
+        return _slab.AsSpan(_slabUsed, bytes);
+    }
+
+    /// <summary>Makes the first <paramref name="length"/> bytes of the last reservation a packet.</summary>
+    internal void CommitReceived(ConnectionId id, IPEndPoint peer, long receivedAtUtcTicks, int length)
+    {
+        _entries[Count++] = new Entry(id, peer, receivedAtUtcTicks, default, _slabUsed, length);
+        _slabUsed += length;
+    }
+
     private void EnsureSlab(int more)
     {
         if (_slab.Length - _slabUsed >= more)

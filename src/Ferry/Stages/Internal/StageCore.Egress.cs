@@ -1,3 +1,4 @@
+using System.Buffers;
 using Ferry.Connections;
 using Ferry.Framing;
 using Ferry.Transport.Interop;
@@ -112,7 +113,24 @@ internal abstract partial class StageCore
                 }
                 return EnqueueResult.Dropped;
             }
-            _encoder.Encode(payload, fields, c.Egress);
+            if (encodedLength >= DirectSendBytes && c.Egress.IsEmpty && !c.WantsWritable && _raw)
+            {
+                // A large raw message with nothing queued ahead of it goes straight to the socket:
+                // no copy into the egress buffer; only what the kernel does not take is queued.
+                var sent = SendDirect(c, payload);
+                if (sent == payload.Length)
+                {
+                    c.PacketsOut++;
+                    Interlocked.Increment(ref _packetsOut);
+                    return EnqueueResult.Queued;
+                }
+                payload = payload[Math.Max(sent, 0)..];
+                c.Egress.Write(payload);
+            }
+            else
+            {
+                _encoder.Encode(payload, fields, c.Egress);
+            }
             c.PacketsOut++;
             schedule = !c.FlushScheduled;
             c.FlushScheduled = true;
@@ -131,6 +149,21 @@ internal abstract partial class StageCore
             }
         }
         return EnqueueResult.Queued;
+    }
+
+    /// <summary>Payloads from this size on are written through when the egress buffer is empty.</summary>
+    private const int DirectSendBytes = 8 * 1024;
+
+    /// <summary>One non-blocking send under the egress lock; returns bytes taken (0 when the socket is full or failed: the flush path reports errors).</summary>
+    private unsafe int SendDirect(Connection c, ReadOnlySpan<byte> payload)
+    {
+        nint n;
+        fixed (byte* p = payload)
+            n = Libc.send(c.Fd, p, payload.Length, Libc.MSG_NOSIGNAL | Libc.MSG_DONTWAIT);
+        if (n <= 0)
+            return 0;
+        c.BytesOut += n;
+        return (int)n;
     }
 
     private void DrainRequests()

@@ -23,16 +23,23 @@ internal abstract partial class StageCore
     {
         if (_raw)
         {
+            // Raw framing: receive straight into the open group's slab, so the payload is copied
+            // once, by the kernel, and never again on the way in.
+            var group = OpenGroup();
+            var target = group.ReserveForReceive(_readBuffer.Length);
             nint n;
-            fixed (byte* p = _readBuffer)
-                n = Libc.recv(c.Fd, p, _readBuffer.Length, 0);
+            fixed (byte* p = target)
+                n = Libc.recv(c.Fd, p, target.Length, 0);
             if (n <= 0)
             {
+                if (group.Count == 0)
+                    DiscardEmptyGroup();
                 OnReadEnd(c, n);
                 return;
             }
             CountIn(c, (int)n);
-            AddPacket(c, new ReadOnlySpan<byte>(_readBuffer, 0, (int)n), default);
+            group.CommitReceived(c.Id, c.Peer, NowUtcTicks, (int)n);
+            PacketAdded(c);
             return;
         }
         ReadFramed(c);
@@ -216,6 +223,15 @@ internal abstract partial class StageCore
             _openGroupStartTs = NowTs;
         }
         return _openGroup;
+    }
+
+    /// <summary>An opened group that got no packet (the receive found nothing) goes back unpublished.</summary>
+    private void DiscardEmptyGroup()
+    {
+        var group = _openGroup!;
+        _openGroup = null;
+        _groupSequence--;
+        group.Release();
     }
 
     private void PacketAdded(Connection c)
