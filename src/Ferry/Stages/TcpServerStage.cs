@@ -92,6 +92,8 @@ public sealed class TcpServerStage : IAsyncDisposable
     public bool Close(ConnectionId connection, string? reason = null, string? code = null)
         => _core.RequestClose(connection, DisconnectReason.Killed, reason, code);
 
+    internal ServerCore Core => _core;
+
     /// <summary>Fault injection for tests.</summary>
     internal void BreakListenerForTest() => _core.BreakListenerForTest();
 
