@@ -20,14 +20,19 @@ internal static class ServeCommand
           --egress-buffer BYTES     egress bytes a client may have waiting (default 1048576)
           --echo                    send every packet back to the connection it came from
           --quiet                   print events and stats, not packets
+          --stats-connections       add the per-connection table to every stats line
+          --egress-overflow POLICY  a slow client's full buffer: drop (default), disconnect or wait
+          --queue-when-disconnected N  keep up to N broadcasts while nobody is connected, for the first client
           --log-level LEVEL         stderr logging: trace, debug, information, warning, error, none (default warning)
         output: one JSON object per line on stdout: listening, connected, packet, disconnected, error, stats, closed
+        input: one JSON command per line on stdin, e.g. {"type":"send","conn":"…","text":"hi"}; also broadcast
+          (text|base64, except), group_send (group), join/leave (conn, group), close (conn, reason, code), connections
         """;
 
     public static async Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         TcpServerStageOptions options;
-        bool echo = false, quiet = false;
+        bool echo = false, quiet = false, statsConnections = false;
         var logLevel = LogLevel.Warning;
         try
         {
@@ -50,6 +55,21 @@ internal static class ServeCommand
                         break;
                     case "--echo": echo = true; break;
                     case "--quiet": quiet = true; break;
+                    case "--stats-connections": statsConnections = true; break;
+                    case "--egress-overflow":
+                        var policy = reader.Value(flag);
+                        options = options with
+                        {
+                            EgressOverflow = policy switch
+                            {
+                                "drop" => EgressOverflowPolicy.Drop,
+                                "disconnect" => EgressOverflowPolicy.Disconnect,
+                                "wait" => EgressOverflowPolicy.Wait,
+                                _ => throw new CliException($"--egress-overflow '{policy}' is not allowed; use drop, disconnect or wait"),
+                            },
+                        };
+                        break;
+                    case "--queue-when-disconnected": options = options with { QueueWhenDisconnected = reader.Int(flag, 0, 1_000_000) }; break;
                     case "--log-level":
                         var level = reader.Value(flag);
                         if (!Enum.TryParse(level, ignoreCase: true, out logLevel) || !Enum.IsDefined(logLevel))
@@ -79,7 +99,7 @@ internal static class ServeCommand
         using var output = new JsonLineWriter(stdout);
         var bus = new InProcessBus();
         await using var stage = new TcpServerStage(options, bus, loggerFactory);
-        StageJsonPrinter.Attach(stage, output, printPackets: !quiet);
+        StageJsonPrinter.Attach(stage, output, printPackets: !quiet, statsConnections);
         IDisposable? echoing = echo ? EchoRoute.Attach(bus, options.Name) : null;
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -87,6 +107,8 @@ internal static class ServeCommand
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
 
         stage.Start();
+        // Commands are read on their own task; end of input leaves the server running.
+        _ = Task.Run(() => new StdinCommands(stage, output).RunAsync(stdin, stop.Token), CancellationToken.None);
         try
         {
             await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);

@@ -5,7 +5,33 @@ namespace Ferry.Cli;
 /// <summary>Prints a stage's events, packets and statistics as the JSON lines documented for <c>ferry serve</c>.</summary>
 internal static class StageJsonPrinter
 {
-    public static void Attach(TcpServerStage stage, JsonLineWriter output, bool printPackets)
+    public static void WriteConnections(System.Text.Json.Utf8JsonWriter j, IReadOnlyList<ConnectionInfo> connections)
+    {
+        j.WriteStartArray();
+        foreach (var c in connections)
+        {
+            j.WriteStartObject();
+            j.WriteString("conn", c.Id.ToString());
+            j.WriteString("peer", c.Peer.ToString());
+            j.WriteString("connected_at", c.ConnectedAt);
+            j.WriteString("last_activity", c.LastActivity);
+            j.WriteNumber("bytes_in", c.BytesIn);
+            j.WriteNumber("packets_in", c.PacketsIn);
+            j.WriteNumber("bytes_out", c.BytesOut);
+            j.WriteNumber("packets_out", c.PacketsOut);
+            j.WriteNumber("egress_queued_bytes", c.EgressBytesQueued);
+            j.WriteNumber("egress_dropped_bytes", c.EgressBytesDropped);
+            j.WriteNumber("egress_dropped_packets", c.EgressPacketsDropped);
+            j.WriteStartArray("groups");
+            foreach (var g in c.Groups)
+                j.WriteStringValue(g);
+            j.WriteEndArray();
+            j.WriteEndObject();
+        }
+        j.WriteEndArray();
+    }
+
+    public static void Attach(TcpServerStage stage, JsonLineWriter output, bool printPackets, bool statsConnections = false)
     {
         stage.Listening += (_, e) => output.Write(j =>
         {
@@ -37,7 +63,15 @@ internal static class StageJsonPrinter
             if (!e.ConnectionId.IsNone)
                 j.WriteString("conn", e.ConnectionId.ToString());
         });
-        stage.StatsPublished += (_, s) => output.Write(j => JsonLineWriter.WriteStats(j, s));
+        stage.StatsPublished += (_, s) => output.Write(j =>
+        {
+            JsonLineWriter.WriteStats(j, s);
+            if (statsConnections)
+            {
+                j.WritePropertyName("connections_table");
+                WriteConnections(j, stage.GetConnections());
+            }
+        });
         stage.Closed += (_, _) => output.Write(j => j.WriteString("type", "closed"));
         if (!printPackets)
             return;

@@ -56,6 +56,13 @@ internal sealed class Connection
     public long PacketsOut;
     public long EgressBytesDropped;
     public long EgressPacketsDropped;
+    /// <summary>send() calls made for this connection: shows how well egress writes are gathered.</summary>
+    public long SendCalls;
+    /// <summary>A publisher held by the <c>wait</c> overflow policy, released when a flush makes room.</summary>
+    public TaskCompletionSource? SpaceWaiter;
+
+    // ---- groups (under the stage's group lock) ----
+    public List<string>? Groups;
 
     // ---- egress (service thread) ----
     public bool WantsWritable;

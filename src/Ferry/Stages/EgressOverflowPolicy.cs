@@ -7,4 +7,10 @@ public enum EgressOverflowPolicy
     Drop,
     /// <summary>Close the slow client with reason <c>slow_consumer</c>.</summary>
     Disconnect,
+    /// <summary>
+    /// Hold the publisher until the client has room, up to <c>egress_wait_timeout</c> (then drop and
+    /// count): backpressure from a slow client to the bus. While a publisher waits for one client, the
+    /// message is not yet delivered to the clients after it.
+    /// </summary>
+    Wait,
 }

@@ -80,17 +80,40 @@ public sealed class TcpServerStage : IAsyncDisposable
     /// <summary>Totals as of now.</summary>
     public SocketStats GetStats() => _core.Snapshot();
 
-    /// <summary>Sends one message to one connection; false when that connection is unknown or closed, or the message was dropped.</summary>
-    public bool Send(ConnectionId connection, ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default)
-        => _core.Route(EgressMessage.To(connection, payload, fields)) == 1;
+    /// <summary>
+    /// Sends one message to one connection, encoded with the stage's framing. Completes with false
+    /// when that connection is unknown or closed, or the message was dropped by the overflow policy.
+    /// The payload is copied before the task completes.
+    /// </summary>
+    public async ValueTask<bool> SendAsync(ConnectionId connection, ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
+        => await _core.RouteAsync(EgressMessage.To(connection, payload, fields), cancellationToken).ConfigureAwait(false) == 1;
 
-    /// <summary>Sends one message to every connection (optionally except one); returns how many took it.</summary>
-    public int Broadcast(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, ConnectionId except = default)
-        => _core.Route(EgressMessage.ToAll(payload, fields, except));
+    /// <summary>Sends one message to every connection, optionally except one (the sender); completes with how many took it.</summary>
+    public ValueTask<int> BroadcastAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, ConnectionId except = default, CancellationToken cancellationToken = default)
+        => _core.RouteAsync(EgressMessage.ToAll(payload, fields, except), cancellationToken);
 
-    /// <summary>Closes a connection (the kill switch); its disconnected event carries the reason and code.</summary>
+    /// <summary>Sends one message to every member of a group, optionally except one; completes with how many took it.</summary>
+    public ValueTask<int> SendToGroupAsync(string group, ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, ConnectionId except = default, CancellationToken cancellationToken = default)
+        => _core.RouteAsync(EgressMessage.ToGroup(group, payload, fields, except), cancellationToken);
+
+    /// <summary>Closes a connection (the kill switch); its disconnected event carries reason <c>killed</c>, the detail and the code.</summary>
     public bool Close(ConnectionId connection, string? reason = null, string? code = null)
         => _core.RequestClose(connection, DisconnectReason.Killed, reason, code);
+
+    /// <summary>Adds a connection to a group (created on first join); false when the connection is unknown.</summary>
+    public bool JoinGroup(ConnectionId connection, string group) => _core.Join(connection, group);
+
+    /// <summary>Removes a connection from a group (an empty group disappears); false when it was not a member.</summary>
+    public bool LeaveGroup(ConnectionId connection, string group) => _core.Leave(connection, group);
+
+    public IReadOnlyList<ConnectionId> GetGroupMembers(string group) => _core.GetGroupMembers(group);
+
+    public IReadOnlyList<string> GetGroupsOf(ConnectionId connection) => _core.GetGroupsOf(connection);
+
+    public IReadOnlyList<string> GetGroups() => _core.GetGroupNames();
+
+    /// <summary>The connection registry: id, peer, times, traffic, egress queued and dropped, groups.</summary>
+    public IReadOnlyList<ConnectionInfo> GetConnections() => _core.GetConnections();
 
     internal ServerCore Core => _core;
 

@@ -40,6 +40,18 @@ public sealed record TcpServerStageOptions
 
     public EgressOverflowPolicy EgressOverflow { get; init; } = EgressOverflowPolicy.Drop;
 
+    /// <summary>With <see cref="EgressOverflowPolicy.Wait"/>: how long a publisher is held before the message is dropped.</summary>
+    public TimeSpan EgressWaitTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Broadcasts that arrive while no client is connected are kept, up to this many, and delivered to
+    /// the first client that connects; beyond it the oldest are dropped and counted. 0 = drop them (default).
+    /// </summary>
+    public int QueueWhenDisconnected { get; init; }
+
+    /// <summary>Publish a <see cref="GroupMembershipEvent"/> on <c>&lt;name&gt;/events</c> when a connection joins or leaves a group.</summary>
+    public bool GroupNotices { get; init; }
+
     /// <summary>Bytes taken from a socket per receive; with <c>raw</c> framing the largest packet.</summary>
     public int ReadBufferBytes { get; init; } = 64 * 1024;
 
@@ -82,6 +94,12 @@ public sealed record TcpServerStageOptions
             problems.Add($"option 'group_linger': {GroupLinger} is not allowed; must be from 0 to 1 minute");
         if (EgressBufferBytes < 1)
             problems.Add($"option 'egress_buffer_bytes': {EgressBufferBytes} is not allowed; must be at least 1");
+        if (EgressWaitTimeout <= TimeSpan.Zero)
+            problems.Add($"option 'egress_wait_timeout': {EgressWaitTimeout} is not allowed; must be positive");
+        if (QueueWhenDisconnected < 0)
+            problems.Add($"option 'queue_when_disconnected': {QueueWhenDisconnected} is not allowed; must be 0 (off) or more");
+        if (!Enum.IsDefined(EgressOverflow))
+            problems.Add($"option 'egress_overflow': {EgressOverflow} is not allowed; must be drop, disconnect or wait");
         if (ReadBufferBytes < 256 || ReadBufferBytes > 16 * 1024 * 1024)
             problems.Add($"option 'read_buffer_bytes': {ReadBufferBytes} is not allowed; must be from 256 to 16 MiB");
         if (BindRetryDelay <= TimeSpan.Zero || BindRetryMaxDelay < BindRetryDelay)

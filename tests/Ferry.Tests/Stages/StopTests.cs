@@ -56,7 +56,7 @@ public sealed class StopTests
         await h.WaitConnectedAsync(client.LocalEndPoint);
         var payload = new byte[512 * 1024];
         new Random(3).NextBytes(payload);
-        h.Stage.Broadcast(payload);
+        await h.Stage.BroadcastAsync(payload);
         var stopping = h.Stage.StopAsync();
         Assert.Equal(payload, await client.ReceiveExactlyAsync(payload.Length));
         await stopping.WaitAsync(TimeSpan.FromSeconds(10));

@@ -23,9 +23,7 @@ internal sealed unsafe class ServerCore : StageCore
     private long _acceptResumeMs = long.MaxValue;
 
     public ServerCore(object owner, TcpServerStageOptions options, IMessageBus bus, ILogger logger)
-        : base(owner, options.Name, options.Framing, options.ReadBufferBytes, options.EgressBufferBytes, options.EgressOverflow,
-            options.IdleTimeout, options.GroupSize, options.GroupLinger, options.StatsInterval, options.StopGracePeriod,
-            options.ThreadPriority, options.ThreadProcessorAffinity, bus, logger)
+        : base(owner, CoreSettings.From(options), bus, logger)
     {
         _options = options;
         _bind = BindAddress.Parse(options.Bind);

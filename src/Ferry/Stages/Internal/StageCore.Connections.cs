@@ -38,6 +38,9 @@ internal abstract partial class StageCore
         }
         _byId[connection.Id] = connection;
         _acceptedTotal++;
+        if (_heldEgress.Count > 0)
+            lock (_listLock)
+                DeliverHeld(connection);
         Log.Connected(Logger, Name, connection.Id, peer);
         RaiseAndPublish(Connected, new ConnectedEvent(Name, new DateTimeOffset(NowUtcTicks, TimeSpan.Zero), connection.Id, peer, local));
         OnConnectionAdded(connection);
@@ -75,11 +78,15 @@ internal abstract partial class StageCore
             return;
         Reactor.Remove(c.Fd);
         _byFd[c.Fd] = null;
+        TaskCompletionSource? waiter;
         lock (c.EgressLock)
         {
             c.Closed = true;
             c.Egress.Release();
+            waiter = c.SpaceWaiter;
+            c.SpaceWaiter = null;
         }
+        waiter?.TrySetResult();
         if (reason is DisconnectReason.Reset or DisconnectReason.ProtocolError or DisconnectReason.SlowConsumer)
             Transport.SocketConfigurator.SetAbortiveClose(c.Fd);
         Libc.close(c.Fd);
@@ -92,6 +99,7 @@ internal abstract partial class StageCore
             Volatile.Write(ref _count, _count - 1);
         }
         _byId.TryRemove(c.Id, out _);
+        LeaveAllGroups(c);
         ReleasePending(c);
         _closedTotal++;
         _bytesOutClosed += c.BytesOut;
@@ -140,6 +148,31 @@ internal abstract partial class StageCore
     }
 
     internal bool TryGetConnection(ConnectionId id, out Connection connection) => _byId.TryGetValue(id, out connection!);
+
+    /// <summary>The connection registry as of now.</summary>
+    internal IReadOnlyList<ConnectionInfo> GetConnections()
+    {
+        var connections = SnapshotConnections();
+        var rows = new ConnectionInfo[connections.Length];
+        for (var i = 0; i < connections.Length; i++)
+        {
+            var c = connections[i];
+            int queued;
+            long bytesOut, packetsOut, droppedBytes, droppedPackets;
+            lock (c.EgressLock)
+            {
+                queued = c.Egress.Length;
+                bytesOut = c.BytesOut;
+                packetsOut = c.PacketsOut;
+                droppedBytes = c.EgressBytesDropped;
+                droppedPackets = c.EgressPacketsDropped;
+            }
+            rows[i] = new ConnectionInfo(c.Id, c.Peer, new DateTimeOffset(c.ConnectedAtUtcTicks, TimeSpan.Zero),
+                new DateTimeOffset(Volatile.Read(ref c.LastActivityUtcTicks), TimeSpan.Zero), Volatile.Read(ref c.BytesIn),
+                Volatile.Read(ref c.PacketsIn), bytesOut, packetsOut, queued, droppedBytes, droppedPackets, GetGroupsOf(c.Id));
+        }
+        return rows;
+    }
 
     /// <summary>A snapshot of the live connections (safe from any thread).</summary>
     internal Connection[] SnapshotConnections()

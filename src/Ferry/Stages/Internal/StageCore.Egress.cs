@@ -11,88 +11,175 @@ internal enum EnqueueResult
     Queued,
     Dropped,
     Closed,
+    /// <summary>No room, and the policy is <c>wait</c>: the caller decides whether to wait.</summary>
+    Full,
 }
 
 internal abstract partial class StageCore
 {
+    /// <summary>Payloads from this size on are written through when the egress buffer is empty.</summary>
+    private const int DirectSendBytes = 8 * 1024;
+
+    private readonly TimeSpan _egressWaitTimeout;
+    private readonly int _queueWhenDisconnected;
+    private readonly Queue<(byte[] Payload, FrameFields Fields)> _heldEgress = new();
     private long _bytesOutClosed;
     private long _packetsOut;
     private long _egressBytesDropped;
     private long _egressPacketsDropped;
     private long _egressUnknownTarget;
 
-    /// <summary>The stage's own subscription to <c>egress_packets</c>: routes and enqueues, never waits.</summary>
+    /// <summary>The stage's own subscription to <c>egress_packets</c>: routes and enqueues; waits only under the <c>wait</c> policy.</summary>
     private ValueTask HandleEgressAsync(EgressMessage message, CancellationToken cancellationToken)
     {
         try
         {
-            Route(message);
+            var routing = RouteAsync(message, cancellationToken);
+            return routing.IsCompletedSuccessfully ? default : AwaitRouting(routing, message.Connection);
         }
         catch (FramingException ex)
         {
             RaiseError(StageErrorKind.Egress, ex.Message, message.Connection);
+            return default;
         }
-        return default;
     }
 
-    /// <summary>Delivers a message to its targets; returns how many connections took it.</summary>
-    internal int Route(in EgressMessage message)
+    private async ValueTask AwaitRouting(ValueTask<int> routing, ConnectionId connection)
+    {
+        try
+        {
+            await routing.ConfigureAwait(false);
+        }
+        catch (FramingException ex)
+        {
+            RaiseError(StageErrorKind.Egress, ex.Message, connection);
+        }
+    }
+
+    /// <summary>Delivers a message to its targets; completes with how many connections took it.</summary>
+    internal ValueTask<int> RouteAsync(EgressMessage message, CancellationToken cancellationToken)
     {
         var length = _encoder.GetEncodedLength(message.Payload.Length);
+        if (_overflow != EgressOverflowPolicy.Wait)
+            return new ValueTask<int>(RouteNow(message, length));
+        return RouteWaitingAsync(message, length, cancellationToken);
+    }
+
+    /// <summary>Drop and disconnect policies: never waits, so it may hold the registry lock while enqueueing.</summary>
+    private int RouteNow(in EgressMessage message, int length)
+    {
         switch (message.Target)
         {
             case EgressTargetKind.Connection:
                 if (_byId.TryGetValue(message.Connection, out var c) && Enqueue(c, message.Payload.Span, message.Fields, length) == EnqueueResult.Queued)
                     return 1;
                 if (c is null || c.Closed)
-                {
-                    Interlocked.Increment(ref _egressUnknownTarget);
-                    Log.UnknownTarget(Logger, Name, message.Connection);
-                }
+                    CountUnknownTarget(message.Connection);
                 return 0;
             case EgressTargetKind.All:
-                return Broadcast(message, length);
+                var delivered = 0;
+                lock (_listLock)
+                {
+                    if (_count == 0)
+                    {
+                        HoldOrDrop(message);
+                        return 0;
+                    }
+                    var payload = message.Payload.Span;
+                    for (var i = 0; i < _count; i++)
+                    {
+                        var target = _list[i];
+                        if (target.Id != message.Except && Enqueue(target, payload, message.Fields, length) == EnqueueResult.Queued)
+                            delivered++;
+                    }
+                }
+                return delivered;
             case EgressTargetKind.Group:
-                return RouteToGroup(message, length);
+                return RouteToGroupNow(message, length);
             default:
                 throw new ArgumentOutOfRangeException(nameof(message), message.Target, "unknown egress target");
         }
     }
 
-    private int Broadcast(in EgressMessage message, int length)
+    private async ValueTask<int> RouteWaitingAsync(EgressMessage message, int length, CancellationToken cancellationToken)
     {
-        var delivered = 0;
-        lock (_listLock)
+        Connection[] targets;
+        switch (message.Target)
         {
-            if (_count == 0)
-            {
-                OnEgressWithoutConnections(message);
-                return 0;
-            }
-            var payload = message.Payload.Span;
-            for (var i = 0; i < _count; i++)
-            {
-                var c = _list[i];
-                if (c.Id == message.Except)
-                    continue;
-                if (Enqueue(c, payload, message.Fields, length) == EnqueueResult.Queued)
-                    delivered++;
-            }
+            case EgressTargetKind.Connection:
+                if (!_byId.TryGetValue(message.Connection, out var one))
+                {
+                    CountUnknownTarget(message.Connection);
+                    return 0;
+                }
+                targets = [one];
+                break;
+            case EgressTargetKind.All:
+                lock (_listLock)
+                {
+                    if (_count == 0)
+                    {
+                        HoldOrDrop(message);
+                        return 0;
+                    }
+                    targets = _list.AsSpan(0, _count).ToArray();
+                }
+                break;
+            default:
+                targets = GroupMembers(message.Group);
+                break;
+        }
+        var delivered = 0;
+        foreach (var c in targets)
+        {
+            if (c.Id == message.Except)
+                continue;
+            var result = Enqueue(c, message.Payload.Span, message.Fields, length);
+            if (result == EnqueueResult.Full)
+                result = await WaitAndEnqueueAsync(c, message.Payload, message.Fields, length, cancellationToken).ConfigureAwait(false);
+            if (result == EnqueueResult.Queued)
+                delivered++;
         }
         return delivered;
     }
 
-    /// <summary>Group routing belongs to the group registry; without one a group has no members.</summary>
-    protected virtual int RouteToGroup(in EgressMessage message, int length) => 0;
-
-    /// <summary>A broadcast found nobody: dropped and counted (the seed's "or dropped otherwise").</summary>
-    protected virtual void OnEgressWithoutConnections(in EgressMessage message)
+    private void CountUnknownTarget(ConnectionId id)
     {
-        Interlocked.Add(ref _egressBytesDropped, message.Payload.Length);
+        Interlocked.Increment(ref _egressUnknownTarget);
+        Log.UnknownTarget(Logger, Name, id);
+    }
+
+    /// <summary>A broadcast found nobody: kept for the first client (<c>queue_when_disconnected</c>) or dropped and counted. Under the list lock.</summary>
+    private void HoldOrDrop(in EgressMessage message)
+    {
+        if (_queueWhenDisconnected == 0)
+        {
+            CountDropped(message.Payload.Length);
+            return;
+        }
+        _heldEgress.Enqueue((message.Payload.ToArray(), message.Fields));
+        if (_heldEgress.Count > _queueWhenDisconnected)
+            CountDropped(_heldEgress.Dequeue().Payload.Length);
+    }
+
+    /// <summary>Gives the first client what was held while nobody was connected. Under the list lock.</summary>
+    private void DeliverHeld(Connection c)
+    {
+        while (_heldEgress.TryDequeue(out var held))
+        {
+            var result = Enqueue(c, held.Payload, held.Fields, _encoder.GetEncodedLength(held.Payload.Length));
+            if (result == EnqueueResult.Full)
+                CountDropped(held.Payload.Length);
+        }
+    }
+
+    private void CountDropped(int bytes)
+    {
+        Interlocked.Add(ref _egressBytesDropped, bytes);
         Interlocked.Increment(ref _egressPacketsDropped);
     }
 
-    /// <summary>Encodes one message into a connection's bounded egress buffer. Any thread.</summary>
+    /// <summary>Encodes one message into a connection's bounded egress buffer. Any thread; never waits.</summary>
     internal EnqueueResult Enqueue(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int encodedLength)
     {
         bool schedule;
@@ -102,10 +189,11 @@ internal abstract partial class StageCore
                 return EnqueueResult.Closed;
             if (c.Egress.Length + encodedLength > _egressLimit)
             {
+                if (_overflow == EgressOverflowPolicy.Wait && encodedLength <= _egressLimit)
+                    return EnqueueResult.Full;
                 c.EgressBytesDropped += encodedLength;
                 c.EgressPacketsDropped++;
-                Interlocked.Add(ref _egressBytesDropped, encodedLength);
-                Interlocked.Increment(ref _egressPacketsDropped);
+                CountDropped(encodedLength);
                 if (_overflow == EgressOverflowPolicy.Disconnect && c.CloseRequested is null)
                 {
                     c.CloseRequested = new CloseRequest(DisconnectReason.SlowConsumer, $"egress buffer full ({_egressLimit} bytes)", null);
@@ -113,7 +201,7 @@ internal abstract partial class StageCore
                 }
                 return EnqueueResult.Dropped;
             }
-            if (encodedLength >= DirectSendBytes && c.Egress.IsEmpty && !c.WantsWritable && _raw)
+            if (encodedLength >= DirectSendBytes && _raw && c.Egress.IsEmpty && !c.WantsWritable)
             {
                 // A large raw message with nothing queued ahead of it goes straight to the socket:
                 // no copy into the egress buffer; only what the kernel does not take is queued.
@@ -124,8 +212,7 @@ internal abstract partial class StageCore
                     Interlocked.Increment(ref _packetsOut);
                     return EnqueueResult.Queued;
                 }
-                payload = payload[Math.Max(sent, 0)..];
-                c.Egress.Write(payload);
+                c.Egress.Write(payload[sent..]);
             }
             else
             {
@@ -151,8 +238,52 @@ internal abstract partial class StageCore
         return EnqueueResult.Queued;
     }
 
-    /// <summary>Payloads from this size on are written through when the egress buffer is empty.</summary>
-    private const int DirectSendBytes = 8 * 1024;
+    /// <summary>The <c>wait</c> policy: holds the caller until the client has room or the timeout passes (then drops).</summary>
+    private async ValueTask<EnqueueResult> WaitAndEnqueueAsync(Connection c, ReadOnlyMemory<byte> payload, FrameFields fields, int length, CancellationToken cancellationToken)
+    {
+        var deadline = Environment.TickCount64 + (long)_egressWaitTimeout.TotalMilliseconds;
+        while (true)
+        {
+            Task space;
+            lock (c.EgressLock)
+            {
+                if (c.Closed)
+                    return EnqueueResult.Closed;
+                c.SpaceWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                space = c.SpaceWaiter.Task;
+            }
+            var result = Enqueue(c, payload.Span, fields, length);
+            if (result != EnqueueResult.Full)
+                return result;
+            var left = deadline - Environment.TickCount64;
+            if (left <= 0)
+                break;
+            if (OnServiceThread)
+            {
+                // The loop that would make room is this thread: write what can be written and wait
+                // on the socket itself. The whole stage waits for this client: that is what wait means.
+                Flush(c);
+                if (!c.Closed && c.Egress.Length + length > _egressLimit)
+                    Libc.WaitWritable(c.Fd, (int)Math.Min(left, 100));
+                continue;
+            }
+            try
+            {
+                await space.WaitAsync(TimeSpan.FromMilliseconds(left), cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                break;
+            }
+        }
+        lock (c.EgressLock)
+        {
+            c.EgressBytesDropped += length;
+            c.EgressPacketsDropped++;
+        }
+        CountDropped(length);
+        return EnqueueResult.Dropped;
+    }
 
     /// <summary>One non-blocking send under the egress lock; returns bytes taken (0 when the socket is full or failed: the flush path reports errors).</summary>
     private unsafe int SendDirect(Connection c, ReadOnlySpan<byte> payload)
@@ -160,6 +291,7 @@ internal abstract partial class StageCore
         nint n;
         fixed (byte* p = payload)
             n = Libc.send(c.Fd, p, payload.Length, Libc.MSG_NOSIGNAL | Libc.MSG_DONTWAIT);
+        c.SendCalls++;
         if (n <= 0)
             return 0;
         c.BytesOut += n;
@@ -187,6 +319,7 @@ internal abstract partial class StageCore
     {
         var errno = 0;
         bool pending;
+        TaskCompletionSource? waiter = null;
         lock (c.EgressLock)
         {
             c.FlushScheduled = false;
@@ -198,6 +331,7 @@ internal abstract partial class StageCore
                 nint n;
                 fixed (byte* p = span)
                     n = Libc.send(c.Fd, p, span.Length, Libc.MSG_NOSIGNAL);
+                c.SendCalls++;
                 if (n > 0)
                 {
                     c.Egress.Consume((int)n);
@@ -215,7 +349,13 @@ internal abstract partial class StageCore
                 break;
             }
             pending = !c.Egress.IsEmpty;
+            if (c.SpaceWaiter is not null && c.Egress.Length < _egressLimit)
+            {
+                waiter = c.SpaceWaiter;
+                c.SpaceWaiter = null;
+            }
         }
+        waiter?.TrySetResult();
         if (errno != 0 && errno != Libc.EAGAIN)
         {
             Close(c, DisconnectReason.Reset, Libc.Describe(errno));

@@ -34,7 +34,7 @@ internal abstract partial class StageCore
         }
     }
 
-    private void RaiseAndPublish<T>(EventHandler<T>? handler, T e) where T : StageEvent
+    private protected void RaiseAndPublish<T>(EventHandler<T>? handler, T e) where T : StageEvent
     {
         RaiseEvent(handler, e);
         if (_eventsTopic.SubscriberCount == 0)

@@ -45,6 +45,7 @@ internal abstract partial class StageCore : IDisposable
     private readonly ITopic<SocketStats> _statsTopic;
     private readonly ITopic<StageEvent> _eventsTopic;
     private readonly IDisposable _egressSubscription;
+    private readonly IDisposable _controlSubscription;
 
     // Connections: by descriptor for epoll events, in a list for broadcast and scans, by id for routing.
     private Connection?[] _byFd = new Connection?[1024];
@@ -71,35 +72,39 @@ internal abstract partial class StageCore : IDisposable
     private long _nextIdleCheckMs;
     private long _nextStatsMs;
 
-    protected StageCore(object owner, string name, IFraming framing, int readBufferBytes, int egressBufferBytes,
-        EgressOverflowPolicy overflow, TimeSpan idleTimeout, int groupSize, TimeSpan groupLinger, TimeSpan statsInterval,
-        TimeSpan stopGrace, ThreadPriority priority, IReadOnlyList<int> affinity, IMessageBus bus, ILogger logger)
+    protected StageCore(object owner, CoreSettings settings, IMessageBus bus, ILogger logger)
     {
+        var name = settings.Name;
+        var framing = settings.Framing;
         Owner = owner;
         Name = name;
         Logger = logger;
         _framing = framing;
         _encoder = framing.Encoder;
         _raw = framing.IsRaw;
-        _readBuffer = GC.AllocateUninitializedArray<byte>(readBufferBytes, pinned: true);
+        _readBuffer = GC.AllocateUninitializedArray<byte>(settings.ReadBufferBytes, pinned: true);
         // No framing may hold more than one frame plus one read for a connection.
-        _maxBuffered = framing.MaxFrameBytes + 64 + readBufferBytes;
-        _egressLimit = egressBufferBytes;
-        _overflow = overflow;
-        _idleTimeoutMs = (long)idleTimeout.TotalMilliseconds;
+        _maxBuffered = framing.MaxFrameBytes + 64 + settings.ReadBufferBytes;
+        _egressLimit = settings.EgressBufferBytes;
+        _overflow = settings.EgressOverflow;
+        _egressWaitTimeout = settings.EgressWaitTimeout;
+        _queueWhenDisconnected = settings.QueueWhenDisconnected;
+        _groupNotices = settings.GroupNotices;
+        _idleTimeoutMs = (long)settings.IdleTimeout.TotalMilliseconds;
         _idleCheckIntervalMs = Math.Clamp(_idleTimeoutMs / 8, 5, 1000);
-        _statsInterval = statsInterval;
-        _stopGrace = stopGrace;
-        _priority = priority;
-        _affinity = affinity;
-        _groupSize = groupSize;
-        _lingerTs = (long)(groupLinger.TotalSeconds * Stopwatch.Frequency);
-        _pool = new PacketGroupPool(name, groupSize);
+        _statsInterval = settings.StatsInterval;
+        _stopGrace = settings.StopGracePeriod;
+        _priority = settings.ThreadPriority;
+        _affinity = settings.ThreadProcessorAffinity;
+        _groupSize = settings.GroupSize;
+        _lingerTs = (long)(settings.GroupLinger.TotalSeconds * Stopwatch.Frequency);
+        _pool = new PacketGroupPool(name, settings.GroupSize);
 
         _groupsTopic = bus.Topic<PacketGroup>(StageTopics.PacketGroup(name));
         _statsTopic = bus.Topic<SocketStats>(StageTopics.SocketStats(name));
         _eventsTopic = bus.Topic<StageEvent>(StageTopics.Events(name));
         _egressSubscription = bus.Topic<EgressMessage>(StageTopics.EgressPackets(name)).Subscribe(HandleEgressAsync);
+        _controlSubscription = bus.Topic<ControlCommand>(StageTopics.Control(name)).Subscribe(HandleControlAsync);
         Reactor = new Reactor();
     }
 
@@ -145,6 +150,7 @@ internal abstract partial class StageCore : IDisposable
             CloseAll(DisconnectReason.ServerStopping);
             OnStopped();
             _egressSubscription.Dispose();
+            _controlSubscription.Dispose();
             RaiseAndPublish(Closed, new ClosedEvent(Name, DateTimeOffset.UtcNow));
             Reactor.Dispose();
             _stopped.TrySetResult();

@@ -126,6 +126,22 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int setpriority(int which, uint who, int prio);
 
+    public const short POLLOUT = 0x004;
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int poll(byte* fds, nuint nfds, int timeout);
+
+    /// <summary>Waits until <paramref name="fd"/> is writable or the timeout passes; true when writable.</summary>
+    public static bool WaitWritable(int fd, int timeoutMs)
+    {
+        var pfd = stackalloc byte[8];
+        *(int*)pfd = fd;
+        *(short*)(pfd + 4) = POLLOUT;
+        *(short*)(pfd + 6) = 0;
+        var rc = poll(pfd, 1, timeoutMs);
+        return rc > 0;
+    }
+
     public static int LastError => Marshal.GetLastPInvokeError();
 
     public static string Describe(int errno) => $"{ErrnoName(errno)} ({Marshal.GetPInvokeErrorMessage(errno)})";

@@ -1,0 +1,26 @@
+using Ferry.Framing;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>What the service loop needs from a stage's options, whichever kind of stage it is.</summary>
+internal sealed record CoreSettings(
+    string Name,
+    IFraming Framing,
+    int ReadBufferBytes,
+    int EgressBufferBytes,
+    EgressOverflowPolicy EgressOverflow,
+    TimeSpan EgressWaitTimeout,
+    int QueueWhenDisconnected,
+    bool GroupNotices,
+    TimeSpan IdleTimeout,
+    int GroupSize,
+    TimeSpan GroupLinger,
+    TimeSpan StatsInterval,
+    TimeSpan StopGracePeriod,
+    ThreadPriority ThreadPriority,
+    IReadOnlyList<int> ThreadProcessorAffinity)
+{
+    public static CoreSettings From(TcpServerStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
+        o.EgressOverflow, o.EgressWaitTimeout, o.QueueWhenDisconnected, o.GroupNotices, o.IdleTimeout, o.GroupSize, o.GroupLinger,
+        o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity);
+}
