@@ -41,8 +41,11 @@ internal sealed class DecodeRun
     /// <summary>The most bytes left unconsumed after a receive was decoded.</summary>
     public long MaxUnconsumed { get; set; }
 
-    /// <summary>Bytes consumed before the connection was closed, or all of them.</summary>
-    public long Consumed { get; set; }
+    /// <summary>Bytes received when the connection was closed by an error (or all of them).</summary>
+    public long BytesRead { get; set; }
+
+    /// <summary>The payloads as text, for readable assertions.</summary>
+    public List<string> Texts => Frames.ConvertAll(f => System.Text.Encoding.Latin1.GetString(f.Payload));
 }
 
 /// <summary>
@@ -53,6 +56,28 @@ internal sealed class DecodeRun
 /// </summary>
 internal static class StageSimulator
 {
+    /// <summary>Runs <paramref name="stream"/> through every way of cutting it and buffering it, and checks
+    /// that all of them decode alike; returns the result of one read.</summary>
+    public static DecodeRun RunAllCuts(IFraming framing, byte[] stream)
+    {
+        var reference = Run(framing, stream, Chunkings.Whole(stream.Length));
+        foreach (var mode in Enum.GetValues<BufferMode>())
+        {
+            Same(reference, Run(framing, stream, Chunkings.Ones(stream.Length), mode), $"1-byte reads, {mode}");
+            Same(reference, Run(framing, stream, Chunkings.Whole(stream.Length), mode), $"one read, {mode}");
+            for (var seed = 0; seed < 3; seed++)
+                Same(reference, Run(framing, stream, Chunkings.Random(stream.Length, seed, 7), mode, seed), $"random reads {seed}, {mode}");
+        }
+        return reference;
+    }
+
+    private static void Same(DecodeRun expected, DecodeRun actual, string cut)
+    {
+        Assert.True(expected.Frames.SequenceEqual(actual.Frames), $"{cut}: frames differ from one read's");
+        Assert.Equal(expected.Skipped, actual.Skipped);
+        Assert.Equal(expected.Closed?.Kind, actual.Closed?.Kind);
+    }
+
     public static DecodeRun Run(IFraming framing, byte[] stream, IReadOnlyList<int> reads, BufferMode mode = BufferMode.Contiguous, int seed = 1)
     {
         var decoder = framing.CreateDecoder();
@@ -76,7 +101,10 @@ internal static class StageSimulator
             var status = DecodeLoop(decoder, ref input, run, atEnd: false);
             Keep(pending, input, mode);
             if (status == DecodeStatus.Error)
+            {
+                run.BytesRead = position;
                 return run;
+            }
 
             var unconsumed = Length(pending);
             run.MaxUnconsumed = Math.Max(run.MaxUnconsumed, unconsumed);
@@ -86,7 +114,7 @@ internal static class StageSimulator
 
         var rest = Build(pending, mode);
         DecodeLoop(decoder, ref rest, run, atEnd: true);
-        run.Consumed = stream.Length - rest.Length;
+        run.BytesRead = position;
         return run;
     }
 
