@@ -15,6 +15,14 @@ public interface IFraming
 
     FrameErrorPolicy OnError { get; }
 
+    /// <summary>
+    /// The most bytes a frame occupies on the wire beside its payload (header, delimiters, stripped
+    /// bytes). A decoder never returns <see cref="DecodeStatus.NeedMoreData"/> with more than
+    /// <c>MaxFrameBytes + FrameOverheadBytes</c> bytes unconsumed, so a stage can use that sum as its
+    /// backstop against a decoder that buffers without bound.
+    /// </summary>
+    int FrameOverheadBytes => 0;
+
     /// <summary>True for <c>raw</c>: every receive is one packet and nothing is buffered between receives.</summary>
     bool IsRaw => false;
 

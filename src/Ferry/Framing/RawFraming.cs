@@ -1,4 +1,5 @@
 using System.Buffers;
+using Ferry.Framing.Internal;
 
 namespace Ferry.Framing;
 
@@ -8,24 +9,28 @@ namespace Ferry.Framing;
 /// </summary>
 public sealed class RawFraming : IFraming, IFrameDecoder, IFrameEncoder
 {
-    public const int DefaultMaxFrameBytes = 1024 * 1024;
+    public const int DefaultMaxFrameBytes = FramingDefaults.MaxFrameBytes;
 
-    public RawFraming(int maxFrameBytes = DefaultMaxFrameBytes)
+    /// <param name="maxFrameBytes">The largest packet; a larger receive is cut into pieces of this size.</param>
+    /// <param name="onError">Accepted for uniformity with the other framings: raw input is never invalid.</param>
+    public RawFraming(int maxFrameBytes = DefaultMaxFrameBytes, FrameErrorPolicy onError = FrameErrorPolicy.Close)
     {
-        if (maxFrameBytes <= 0)
-            throw new FramingException($"raw: max_frame_bytes must be a positive number of bytes, got {maxFrameBytes}");
-        MaxFrameBytes = maxFrameBytes;
+        MaxFrameBytes = FramingGuard.MaxFrameBytes(maxFrameBytes);
+        OnError = FramingGuard.OnError(onError);
+        Spec = new SpecText("raw").Common(MaxFrameBytes, OnError);
     }
 
     public static RawFraming Default { get; } = new();
 
-    public string Spec => MaxFrameBytes == DefaultMaxFrameBytes ? "raw" : $"raw,max_frame_bytes={MaxFrameBytes}";
+    public string Spec { get; }
 
     public int MaxFrameBytes { get; }
 
-    public FrameErrorPolicy OnError => FrameErrorPolicy.Close;
+    public FrameErrorPolicy OnError { get; }
 
     public bool IsRaw => true;
+
+    public int FrameOverheadBytes => 0;
 
     public IFrameDecoder CreateDecoder() => this;
 
@@ -62,4 +67,10 @@ public sealed class RawFraming : IFraming, IFrameDecoder, IFrameEncoder
     public int GetEncodedLength(int payloadLength) => payloadLength;
 
     public void Encode(ReadOnlySpan<byte> payload, in FrameFields fields, IBufferWriter<byte> output) => output.Write(payload);
+
+    internal static IFraming Create(FramingSettings settings)
+    {
+        var (max, onError) = settings.Common();
+        return new RawFraming(max, onError);
+    }
 }

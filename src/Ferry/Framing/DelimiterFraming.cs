@@ -1,0 +1,160 @@
+using System.Buffers;
+using Ferry.Framing.Internal;
+
+namespace Ferry.Framing;
+
+/// <summary>
+/// <c>delimiter</c> and <c>lines</c>: messages separated by a delimiter of 1..16 bytes, after each
+/// message (suffix, the default) or before it (prefix). <c>lines</c> is the delimiter <c>\n</c> that
+/// also accepts <c>\r\n</c>, dropping the <c>\r</c> with the <c>\n</c>.
+/// </summary>
+/// <remarks>
+/// max_frame_bytes counts the message without its delimiter. A message with no delimiter after
+/// max_frame_bytes + delimiter bytes is <see cref="FrameErrorKind.Oversize"/>; with on_error=skip it is
+/// dropped up to the next delimiter. What is left at the end of the stream is delivered as a last
+/// message or reported as truncated, per <see cref="EndOfStream"/>. Egress does not look for the
+/// delimiter inside payloads: a payload that contains it arrives as two messages.
+/// </remarks>
+public sealed class DelimiterFraming : IFraming, IFrameEncoder
+{
+    private readonly byte[] _delimiter;
+    private readonly bool _lines;
+
+    public DelimiterFraming(
+        ReadOnlySpan<byte> delimiter,
+        DelimiterPosition position = DelimiterPosition.Suffix,
+        bool includeDelimiter = false,
+        bool appendOnEgress = true,
+        EndOfStreamPolicy endOfStream = EndOfStreamPolicy.Deliver,
+        int maxFrameBytes = FramingDefaults.MaxFrameBytes,
+        FrameErrorPolicy onError = FrameErrorPolicy.Close)
+        : this(delimiter, lines: false, position, includeDelimiter, appendOnEgress, endOfStream, maxFrameBytes, onError)
+    {
+    }
+
+    private DelimiterFraming(
+        ReadOnlySpan<byte> delimiter,
+        bool lines,
+        DelimiterPosition position,
+        bool includeDelimiter,
+        bool appendOnEgress,
+        EndOfStreamPolicy endOfStream,
+        int maxFrameBytes,
+        FrameErrorPolicy onError)
+    {
+        if (delimiter.Length is 0 or > DelimiterText.MaxBytes)
+            throw new FramingException($"delim: a delimiter is 1 to {DelimiterText.MaxBytes} bytes, got {delimiter.Length}");
+        if (position is not (DelimiterPosition.Suffix or DelimiterPosition.Prefix))
+            throw new FramingException($"position={position}: must be suffix or prefix");
+        if (endOfStream is not (EndOfStreamPolicy.Deliver or EndOfStreamPolicy.Error))
+            throw new FramingException($"eof={endOfStream}: must be deliver or error");
+
+        _delimiter = delimiter.ToArray();
+        _lines = lines;
+        Position = position;
+        IncludeDelimiter = includeDelimiter;
+        AppendOnEgress = appendOnEgress;
+        EndOfStream = endOfStream;
+        MaxFrameBytes = FramingGuard.MaxFrameBytes(maxFrameBytes);
+        OnError = FramingGuard.OnError(onError);
+        Spec = BuildSpec();
+    }
+
+    /// <summary><c>lines</c>: messages end with <c>\n</c> or <c>\r\n</c>; egress appends <c>\n</c>.</summary>
+    public static DelimiterFraming Lines(
+        bool includeDelimiter = false,
+        bool appendOnEgress = true,
+        EndOfStreamPolicy endOfStream = EndOfStreamPolicy.Deliver,
+        int maxFrameBytes = FramingDefaults.MaxFrameBytes,
+        FrameErrorPolicy onError = FrameErrorPolicy.Close)
+        => new("\n"u8, lines: true, DelimiterPosition.Suffix, includeDelimiter, appendOnEgress, endOfStream, maxFrameBytes, onError);
+
+    public ReadOnlySpan<byte> Delimiter => _delimiter;
+
+    public DelimiterPosition Position { get; }
+
+    /// <summary>Ingress: keep the delimiter (and a line's <c>\r</c>) in the payload.</summary>
+    public bool IncludeDelimiter { get; }
+
+    /// <summary>Egress: write the delimiter after (suffix) or before (prefix) each payload.</summary>
+    public bool AppendOnEgress { get; }
+
+    public EndOfStreamPolicy EndOfStream { get; }
+
+    public string Spec { get; }
+
+    public int MaxFrameBytes { get; }
+
+    public FrameErrorPolicy OnError { get; }
+
+    /// <summary>Suffix: the delimiter (and a line's <c>\r</c>); prefix: the message's delimiter and the next one's.</summary>
+    public int FrameOverheadBytes => Position == DelimiterPosition.Prefix ? 2 * _delimiter.Length : _delimiter.Length + (_lines ? 1 : 0);
+
+    public IFrameEncoder Encoder => this;
+
+    public IFrameDecoder CreateDecoder() => Position == DelimiterPosition.Suffix
+        ? new SuffixDelimiterDecoder(_delimiter, IncludeDelimiter, stripCarriageReturn: _lines, EndOfStream == EndOfStreamPolicy.Deliver, MaxFrameBytes, OnError)
+        : new PrefixDelimiterDecoder(_delimiter, IncludeDelimiter, EndOfStream == EndOfStreamPolicy.Deliver, MaxFrameBytes, OnError);
+
+    public int GetEncodedLength(int payloadLength) => AppendOnEgress ? payloadLength + _delimiter.Length : payloadLength;
+
+    public void Encode(ReadOnlySpan<byte> payload, in FrameFields fields, IBufferWriter<byte> output)
+    {
+        if (!AppendOnEgress)
+        {
+            // The caller frames the message itself, delimiter included.
+            FramingGuard.PayloadFits("delimiter", payload.Length, MaxFrameBytes + _delimiter.Length);
+            output.Write(payload);
+            return;
+        }
+
+        FramingGuard.PayloadFits("delimiter", payload.Length, MaxFrameBytes);
+        if (Position == DelimiterPosition.Prefix)
+            output.Write(_delimiter);
+        output.Write(payload);
+        if (Position == DelimiterPosition.Suffix)
+            output.Write(_delimiter);
+    }
+
+    internal static IFraming Create(FramingSettings settings)
+    {
+        var text = settings.Text("delim");
+        byte[]? delimiter = null;
+        if (text is not null)
+            delimiter = DelimiterText.Parse(text, out var why) ?? throw settings.Bad("delim", text, why!);
+        var position = settings.Choice("position", DelimiterPosition.Suffix, ("suffix", DelimiterPosition.Suffix), ("prefix", DelimiterPosition.Prefix));
+        var (include, append, eof) = ReadShared(settings);
+        var (max, onError) = settings.Common();
+        if (delimiter is null)
+        {
+            if (position == DelimiterPosition.Prefix)
+                throw settings.Error("position=prefix needs a delimiter, e.g. delim=\\x02");
+            return Lines(include, append, eof, max, onError);
+        }
+        return new DelimiterFraming(delimiter, position, include, append, eof, max, onError);
+    }
+
+    internal static IFraming CreateLines(FramingSettings settings)
+    {
+        var (include, append, eof) = ReadShared(settings);
+        var (max, onError) = settings.Common();
+        return Lines(include, append, eof, max, onError);
+    }
+
+    private static (bool Include, bool Append, EndOfStreamPolicy Eof) ReadShared(FramingSettings settings) =>
+        (settings.Bool("include", false),
+         settings.Bool("append", true),
+         settings.Choice("eof", EndOfStreamPolicy.Deliver, ("deliver", EndOfStreamPolicy.Deliver), ("error", EndOfStreamPolicy.Error)));
+
+    private string BuildSpec()
+    {
+        var spec = _lines
+            ? new SpecText("lines")
+            : new SpecText("delimiter").Add("delim", DelimiterText.Format(_delimiter)).AddIf(Position == DelimiterPosition.Prefix, "position", "prefix");
+        return spec
+            .AddIf(IncludeDelimiter, "include", true)
+            .AddIf(!AppendOnEgress, "append", false)
+            .AddIf(EndOfStream == EndOfStreamPolicy.Error, "eof", "error")
+            .Common(MaxFrameBytes, OnError);
+    }
+}

@@ -1,0 +1,50 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Ferry.Framing.Internal;
+
+namespace Ferry.Framing;
+
+/// <summary>
+/// <c>header</c>: an 8-byte big-endian header, message type u16, payload length u32, flags u16, then the
+/// payload. Type and flags travel in <see cref="FrameFields.MessageType"/> and <see cref="FrameFields.Flags"/>.
+/// </summary>
+public sealed class HeaderFraming : IFraming, IFrameEncoder
+{
+    public HeaderFraming(int maxFrameBytes = FramingDefaults.MaxFrameBytes, FrameErrorPolicy onError = FrameErrorPolicy.Close)
+    {
+        MaxFrameBytes = FramingGuard.MaxFrameBytes(maxFrameBytes);
+        OnError = FramingGuard.OnError(onError);
+        Spec = new SpecText("header").Common(MaxFrameBytes, OnError);
+    }
+
+    public string Spec { get; }
+
+    public int MaxFrameBytes { get; }
+
+    public FrameErrorPolicy OnError { get; }
+
+    public int FrameOverheadBytes => TypeLengthFlagsHeader.Size;
+
+    public IFrameEncoder Encoder => this;
+
+    public IFrameDecoder CreateDecoder() => new HeaderFrameDecoder<TypeLengthFlagsHeader>(default, MaxFrameBytes, OnError);
+
+    public int GetEncodedLength(int payloadLength) => TypeLengthFlagsHeader.Size + payloadLength;
+
+    public void Encode(ReadOnlySpan<byte> payload, in FrameFields fields, IBufferWriter<byte> output)
+    {
+        FramingGuard.PayloadFits("header", payload.Length, MaxFrameBytes);
+        var head = output.GetSpan(TypeLengthFlagsHeader.Size);
+        BinaryPrimitives.WriteUInt16BigEndian(head, fields.MessageType);
+        BinaryPrimitives.WriteUInt32BigEndian(head[2..], (uint)payload.Length);
+        BinaryPrimitives.WriteUInt16BigEndian(head[6..], fields.Flags);
+        output.Advance(TypeLengthFlagsHeader.Size);
+        output.Write(payload);
+    }
+
+    internal static IFraming Create(FramingSettings settings)
+    {
+        var (max, onError) = settings.Common();
+        return new HeaderFraming(max, onError);
+    }
+}

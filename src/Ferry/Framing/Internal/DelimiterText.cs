@@ -1,0 +1,119 @@
+using System.Globalization;
+using System.Text;
+
+namespace Ferry.Framing.Internal;
+
+/// <summary>
+/// The text form of a delimiter in a spec: plain text (UTF-8), escapes <c>\n \r \t \0 \\ \xHH</c>, or
+/// hex bytes <c>0x0d0a</c>. A comma cannot appear in a spec value, so it is written <c>\x2c</c>.
+/// </summary>
+internal static class DelimiterText
+{
+    public const int MaxBytes = 16;
+
+    /// <summary>The delimiter's bytes, or null with <paramref name="why"/> saying what is wrong.</summary>
+    public static byte[]? Parse(string text, out string? why)
+    {
+        why = null;
+        if (text.Length == 0)
+        {
+            why = "the delimiter is empty";
+            return null;
+        }
+
+        var bytes = text.Length > 2 && text[0] == '0' && text[1] is 'x' or 'X' ? ParseHex(text.AsSpan(2)) : null;
+        bytes ??= ParseEscaped(text, out why);
+        if (bytes is null)
+            return null;
+        if (bytes.Length > MaxBytes)
+        {
+            why = $"the delimiter is {bytes.Length} bytes long; at most {MaxBytes} are allowed";
+            return null;
+        }
+        return bytes;
+    }
+
+    /// <summary>The text that <see cref="Parse"/> turns back into exactly these bytes.</summary>
+    public static string Format(ReadOnlySpan<byte> delimiter)
+    {
+        var text = new StringBuilder();
+        for (var i = 0; i < delimiter.Length; i++)
+        {
+            var b = delimiter[i];
+            switch (b)
+            {
+                case (byte)'\n': text.Append("\\n"); break;
+                case (byte)'\r': text.Append("\\r"); break;
+                case (byte)'\t': text.Append("\\t"); break;
+                case (byte)'\\': text.Append("\\\\"); break;
+                // A leading '0' could be read as the start of "0x..." hex; commas end a setting.
+                case (byte)',' or (byte)' ':
+                case (byte)'0' when i == 0:
+                    text.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}"); break;
+                case > 0x20 and < 0x7f: text.Append((char)b); break;
+                default: text.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}"); break;
+            }
+        }
+        return text.ToString();
+    }
+
+    private static byte[]? ParseHex(ReadOnlySpan<char> hex)
+    {
+        if (hex.Length % 2 != 0)
+            return null;
+        var bytes = new byte[hex.Length / 2];
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            if (!byte.TryParse(hex.Slice(2 * i, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out bytes[i]))
+                return null;
+        }
+        return bytes;
+    }
+
+    private static byte[]? ParseEscaped(string text, out string? why)
+    {
+        why = null;
+        var bytes = new List<byte>(text.Length);
+        Span<byte> utf8 = stackalloc byte[4];
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (c != '\\')
+            {
+                var rune = Rune.GetRuneAt(text, i);
+                var n = rune.EncodeToUtf8(utf8);
+                for (var k = 0; k < n; k++)
+                    bytes.Add(utf8[k]);
+                i += rune.Utf16SequenceLength - 1;
+                continue;
+            }
+
+            if (i + 1 == text.Length)
+            {
+                why = "the delimiter ends with a lone '\\'";
+                return null;
+            }
+            var e = text[++i];
+            switch (e)
+            {
+                case 'n': bytes.Add((byte)'\n'); break;
+                case 'r': bytes.Add((byte)'\r'); break;
+                case 't': bytes.Add((byte)'\t'); break;
+                case '0': bytes.Add(0); break;
+                case '\\': bytes.Add((byte)'\\'); break;
+                case 'x' when i + 2 < text.Length
+                    && byte.TryParse(text.AsSpan(i + 1, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var b):
+                    bytes.Add(b);
+                    i += 2;
+                    break;
+                case 'x':
+                    why = $"escape '\\x' at character {i} needs two hex digits, e.g. \\x03";
+                    return null;
+                default:
+                    why = $"unknown escape '\\{e}' (allowed: \\n \\r \\t \\0 \\\\ \\xHH)";
+                    return null;
+            }
+        }
+        return bytes.ToArray();
+    }
+}
