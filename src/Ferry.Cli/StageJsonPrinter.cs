@@ -75,6 +75,9 @@ internal static class StageJsonPrinter
         stage.Closed += (_, _) => output.Write(j => j.WriteString("type", "closed"));
         if (!printPackets)
             return;
+        // Header fields are printed where the framing has them, zero or not.
+        var typeAndFlags = stage.Options.Framing is Framing.HeaderFraming;
+        var stream = stage.Options.Framing is Framing.MuxFraming;
         stage.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(stage.Name)).Subscribe((group, _) =>
         {
             foreach (var packet in group)
@@ -86,12 +89,12 @@ internal static class StageJsonPrinter
                     j.WriteString("peer", packet.Peer.ToString());
                     j.WriteNumber("group", group.Sequence);
                     j.WriteNumber("len", packet.Payload.Length);
-                    if (packet.Fields.MessageType != 0 || packet.Fields.Flags != 0)
+                    if (typeAndFlags)
                     {
                         j.WriteNumber("msg_type", packet.Fields.MessageType);
                         j.WriteNumber("flags", packet.Fields.Flags);
                     }
-                    if (packet.Fields.StreamId != 0)
+                    if (stream)
                         j.WriteNumber("stream", packet.Fields.StreamId);
                     JsonLineWriter.WritePayload(j, packet.Payload.Span);
                 }, flush: false);

@@ -83,8 +83,9 @@ internal abstract partial class StageCore : IDisposable
         _encoder = framing.Encoder;
         _raw = framing.IsRaw;
         _readBuffer = GC.AllocateUninitializedArray<byte>(settings.ReadBufferBytes, pinned: true);
-        // No framing may hold more than one frame plus one read for a connection.
-        _maxBuffered = framing.MaxFrameBytes + 64 + settings.ReadBufferBytes;
+        // Decoders never keep more than a frame and its overhead unconsumed; this is the backstop
+        // should one do so. With the next read on top, that is the most a connection can hold.
+        _maxBuffered = framing.MaxFrameBytes + framing.FrameOverheadBytes;
         _egressLimit = settings.EgressBufferBytes;
         _overflow = settings.EgressOverflow;
         _egressWaitTimeout = settings.EgressWaitTimeout;
