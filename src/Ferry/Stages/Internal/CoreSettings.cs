@@ -11,6 +11,7 @@ internal sealed record CoreSettings(
     EgressOverflowPolicy EgressOverflow,
     TimeSpan EgressWaitTimeout,
     int QueueWhenDisconnected,
+    int HoldWhenDisconnectedBytes,
     bool GroupNotices,
     TimeSpan IdleTimeout,
     int GroupSize,
@@ -21,6 +22,11 @@ internal sealed record CoreSettings(
     IReadOnlyList<int> ThreadProcessorAffinity)
 {
     public static CoreSettings From(TcpServerStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
-        o.EgressOverflow, o.EgressWaitTimeout, o.QueueWhenDisconnected, o.GroupNotices, o.IdleTimeout, o.GroupSize, o.GroupLinger,
+        o.EgressOverflow, o.EgressWaitTimeout, o.QueueWhenDisconnected, int.MaxValue, o.GroupNotices, o.IdleTimeout, o.GroupSize, o.GroupLinger,
         o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity);
+
+    public static CoreSettings From(TcpClientStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
+        EgressOverflowPolicy.Drop, TimeSpan.FromSeconds(5), o.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold ? int.MaxValue : 0,
+        o.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold ? o.EgressBufferBytes : int.MaxValue, false, o.IdleTimeout,
+        o.GroupSize, o.GroupLinger, o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity);
 }

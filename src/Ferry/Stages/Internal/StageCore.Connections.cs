@@ -104,8 +104,8 @@ internal abstract partial class StageCore
         _closedTotal++;
         _bytesOutClosed += c.BytesOut;
         Log.Disconnected(Logger, Name, c.Id, c.Peer, reason.ToName(), detail);
-        OnConnectionClosed(c);
         RaiseAndPublish(Disconnected, new DisconnectedEvent(Name, new DateTimeOffset(NowUtcTicks, TimeSpan.Zero), c.Id, c.Peer, reason, detail, code));
+        OnConnectionClosed(c);
     }
 
     /// <summary>Asks the service thread to close a connection; safe from any thread, including handlers running on it.</summary>

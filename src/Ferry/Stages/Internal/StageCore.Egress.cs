@@ -22,7 +22,9 @@ internal abstract partial class StageCore
 
     private readonly TimeSpan _egressWaitTimeout;
     private readonly int _queueWhenDisconnected;
+    private readonly int _holdBytesLimit;
     private readonly Queue<(byte[] Payload, FrameFields Fields)> _heldEgress = new();
+    private long _heldBytes;
     private long _bytesOutClosed;
     private long _packetsOut;
     private long _egressBytesDropped;
@@ -158,8 +160,14 @@ internal abstract partial class StageCore
             return;
         }
         _heldEgress.Enqueue((message.Payload.ToArray(), message.Fields));
-        if (_heldEgress.Count > _queueWhenDisconnected)
-            CountDropped(_heldEgress.Dequeue().Payload.Length);
+        _heldBytes += message.Payload.Length;
+        // Bounded both in messages and in bytes; the oldest go first.
+        while (_heldEgress.Count > _queueWhenDisconnected || _heldBytes > _holdBytesLimit)
+        {
+            var dropped = _heldEgress.Dequeue().Payload.Length;
+            _heldBytes -= dropped;
+            CountDropped(dropped);
+        }
     }
 
     /// <summary>Gives the first client what was held while nobody was connected. Under the list lock.</summary>
@@ -167,6 +175,7 @@ internal abstract partial class StageCore
     {
         while (_heldEgress.TryDequeue(out var held))
         {
+            _heldBytes -= held.Payload.Length;
             var result = Enqueue(c, held.Payload, held.Fields, _encoder.GetEncodedLength(held.Payload.Length));
             if (result == EnqueueResult.Full)
                 CountDropped(held.Payload.Length);

@@ -90,6 +90,7 @@ internal abstract partial class StageCore : IDisposable
         _overflow = settings.EgressOverflow;
         _egressWaitTimeout = settings.EgressWaitTimeout;
         _queueWhenDisconnected = settings.QueueWhenDisconnected;
+        _holdBytesLimit = settings.HoldWhenDisconnectedBytes;
         _groupNotices = settings.GroupNotices;
         _idleTimeoutMs = (long)settings.IdleTimeout.TotalMilliseconds;
         _idleCheckIntervalMs = Math.Clamp(_idleTimeoutMs / 8, 5, 1000);
