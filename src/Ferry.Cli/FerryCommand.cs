@@ -6,6 +6,7 @@ public static class FerryCommand
     public const string Usage = """
         usage: ferry <command> [options]
           serve     run a TCP server stage and print what arrives as JSON lines
+          connect   dial a TCP server, send stdin lines, print what arrives (reconnects)
         'ferry <command> --help' describes a command.
         """;
 
@@ -19,13 +20,14 @@ public static class FerryCommand
         return args[0] switch
         {
             "serve" => ServeCommand.RunAsync(args[1..], stdin, stdout, stderr, cancellationToken),
+            "connect" => ConnectCommand.RunAsync(args[1..], stdin, stdout, stderr, cancellationToken),
             _ => Unknown(args[0], stderr),
         };
     }
 
     private static Task<int> Unknown(string command, TextWriter stderr)
     {
-        stderr.WriteLine($"ferry: unknown command '{command}' (commands: serve; see ferry --help)");
+        stderr.WriteLine($"ferry: unknown command '{command}' (commands: serve, connect; see ferry --help)");
         return Task.FromResult(2);
     }
 }

@@ -31,6 +31,36 @@ internal static class StageJsonPrinter
         j.WriteEndArray();
     }
 
+    public static void Attach(TcpClientStage stage, JsonLineWriter output, bool printPackets)
+    {
+        stage.Connecting += (_, e) => output.Write(j =>
+        {
+            j.WriteString("type", "connecting");
+            j.WriteString("remote", e.Remote);
+            j.WriteNumber("attempt", e.Attempt);
+        });
+        stage.ConnectFailed += (_, e) => output.Write(j =>
+        {
+            j.WriteString("type", "connect_failed");
+            j.WriteString("remote", e.Remote);
+            j.WriteNumber("attempt", e.Attempt);
+            j.WriteString("reason", e.Reason);
+            j.WriteNumber("retry_in_ms", Math.Round(e.RetryIn.TotalMilliseconds));
+            j.WriteBoolean("giving_up", e.GivingUp);
+        });
+        var events = new StageEventSource(
+            h => stage.Connected += h, h => stage.Disconnected += h, h => stage.Error += h, h => stage.StatsPublished += h, h => stage.Closed += h);
+        AttachCommon(events, stage.Bus, stage.Name, stage.Options.Framing, output, printPackets, null);
+    }
+
+    /// <summary>The events both stages share, so one printer serves both.</summary>
+    private sealed record StageEventSource(
+        Action<EventHandler<ConnectedEvent>> Connected,
+        Action<EventHandler<DisconnectedEvent>> Disconnected,
+        Action<EventHandler<StageErrorEvent>> Error,
+        Action<EventHandler<SocketStats>> Stats,
+        Action<EventHandler<ClosedEvent>> Closed);
+
     public static void Attach(TcpServerStage stage, JsonLineWriter output, bool printPackets, bool statsConnections = false)
     {
         stage.Listening += (_, e) => output.Write(j =>
@@ -38,13 +68,21 @@ internal static class StageJsonPrinter
             j.WriteString("type", "listening");
             j.WriteString("local", e.LocalEndPoint.ToString());
         });
-        stage.Connected += (_, e) => output.Write(j =>
+        var events = new StageEventSource(
+            h => stage.Connected += h, h => stage.Disconnected += h, h => stage.Error += h, h => stage.StatsPublished += h, h => stage.Closed += h);
+        AttachCommon(events, stage.Bus, stage.Name, stage.Options.Framing, output, printPackets, statsConnections ? stage.GetConnections : null);
+    }
+
+    private static void AttachCommon(StageEventSource stage, Bus.IMessageBus bus, string name, Framing.IFraming framing, JsonLineWriter output,
+        bool printPackets, Func<IReadOnlyList<ConnectionInfo>>? connectionsTable)
+    {
+        stage.Connected((_, e) => output.Write(j =>
         {
             j.WriteString("type", "connected");
             j.WriteString("conn", e.ConnectionId.ToString());
             j.WriteString("peer", e.Peer.ToString());
-        });
-        stage.Disconnected += (_, e) => output.Write(j =>
+        }));
+        stage.Disconnected((_, e) => output.Write(j =>
         {
             j.WriteString("type", "disconnected");
             j.WriteString("conn", e.ConnectionId.ToString());
@@ -54,31 +92,31 @@ internal static class StageJsonPrinter
                 j.WriteString("code", e.Code);
             if (e.Detail is not null)
                 j.WriteString("detail", e.Detail);
-        });
-        stage.Error += (_, e) => output.Write(j =>
+        }));
+        stage.Error((_, e) => output.Write(j =>
         {
             j.WriteString("type", "error");
             j.WriteString("kind", e.Kind.ToString().ToLowerInvariant());
             j.WriteString("message", e.Message);
             if (!e.ConnectionId.IsNone)
                 j.WriteString("conn", e.ConnectionId.ToString());
-        });
-        stage.StatsPublished += (_, s) => output.Write(j =>
+        }));
+        stage.Stats((_, s) => output.Write(j =>
         {
             JsonLineWriter.WriteStats(j, s);
-            if (statsConnections)
+            if (connectionsTable is not null)
             {
                 j.WritePropertyName("connections_table");
-                WriteConnections(j, stage.GetConnections());
+                WriteConnections(j, connectionsTable());
             }
-        });
-        stage.Closed += (_, _) => output.Write(j => j.WriteString("type", "closed"));
+        }));
+        stage.Closed((_, _) => output.Write(j => j.WriteString("type", "closed")));
         if (!printPackets)
             return;
         // Header fields are printed where the framing has them, zero or not.
-        var typeAndFlags = stage.Options.Framing is Framing.HeaderFraming;
-        var stream = stage.Options.Framing is Framing.MuxFraming;
-        stage.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(stage.Name)).Subscribe((group, _) =>
+        var typeAndFlags = framing is Framing.HeaderFraming;
+        var stream = framing is Framing.MuxFraming;
+        bus.Topic<PacketGroup>(StageTopics.PacketGroup(name)).Subscribe((group, _) =>
         {
             foreach (var packet in group)
             {
