@@ -71,8 +71,9 @@ public sealed class FrameBridgeServer : IFrameBridge
         var listener = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            // As libzmq does: a restarted server can bind again while old connections sit in TIME_WAIT.
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // No ReuseAddress: on Unix .NET maps it to SO_REUSEPORT too, which would let a second server
+            // share the port. .NET already sets SO_REUSEADDR on Unix, so a restarted server binds again
+            // while old connections sit in TIME_WAIT, as libzmq's does.
             listener.Bind(new IPEndPoint(ip, port));
             listener.Listen(128);
             return listener;
