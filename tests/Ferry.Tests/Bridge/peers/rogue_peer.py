@@ -45,6 +45,7 @@ def main():
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--sizes", default="0,1,2,255,256,65536")
     ap.add_argument("--heartbeat-ms", type=int, default=0)
+    ap.add_argument("--heartbeat-timeout-ms", type=int, default=0)
     ap.add_argument("--idle-ms", type=int, default=0)
     ap.add_argument("--timeout-ms", type=int, default=60000)
     args = ap.parse_args()
@@ -61,7 +62,7 @@ def main():
     if args.heartbeat_ms:
         for s in (pull, push):
             s.setsockopt(zmq.HEARTBEAT_IVL, args.heartbeat_ms)
-            s.setsockopt(zmq.HEARTBEAT_TIMEOUT, args.heartbeat_ms * 3)
+            s.setsockopt(zmq.HEARTBEAT_TIMEOUT, args.heartbeat_timeout_ms or args.heartbeat_ms * 3)
     monitors = [push.get_monitor_socket(zmq.EVENT_DISCONNECTED), pull.get_monitor_socket(zmq.EVENT_DISCONNECTED)]
 
     base = f"tcp://{args.addr}:"
