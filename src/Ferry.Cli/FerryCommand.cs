@@ -7,6 +7,7 @@ public static class FerryCommand
         usage: ferry <command> [options]
           serve     run a TCP server stage and print what arrives as JSON lines
           connect   dial a TCP server, send stdin lines, print what arrives (reconnects)
+          bridge    a Rogue-compatible frame bridge end: bridge server|client ADDR PORT [--echo]
         'ferry <command> --help' describes a command.
         """;
 
@@ -21,13 +22,14 @@ public static class FerryCommand
         {
             "serve" => ServeCommand.RunAsync(args[1..], stdin, stdout, stderr, cancellationToken),
             "connect" => ConnectCommand.RunAsync(args[1..], stdin, stdout, stderr, cancellationToken),
+            "bridge" => BridgeCommand.RunAsync(args[1..], stdout, stderr, cancellationToken),
             _ => Unknown(args[0], stderr),
         };
     }
 
     private static Task<int> Unknown(string command, TextWriter stderr)
     {
-        stderr.WriteLine($"ferry: unknown command '{command}' (commands: serve, connect; see ferry --help)");
+        stderr.WriteLine($"ferry: unknown command '{command}' (commands: serve, connect, bridge; see ferry --help)");
         return Task.FromResult(2);
     }
 }
