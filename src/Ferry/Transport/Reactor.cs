@@ -16,6 +16,7 @@ internal sealed unsafe class Reactor : IDisposable
     private readonly int _epoll;
     private readonly int _wakeFd;
     private int _wakePending;
+    private int _disposed;
 
     public Reactor(int eventCapacity = 256)
     {
@@ -67,7 +68,8 @@ internal sealed unsafe class Reactor : IDisposable
     /// <summary>Wakes the loop from another thread. Coalesced: many calls before the loop runs cost one write.</summary>
     public void Wake()
     {
-        if (Interlocked.Exchange(ref _wakePending, 1) != 0)
+        // After Dispose the eventfd number may already belong to another file: never write to it.
+        if (Volatile.Read(ref _disposed) != 0 || Interlocked.Exchange(ref _wakePending, 1) != 0)
             return;
         long one = 1;
         Libc.write(_wakeFd, (byte*)&one, 8);
@@ -83,6 +85,10 @@ internal sealed unsafe class Reactor : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        // Makes concurrent Wake calls see a pending wake and stay away from the descriptor.
+        Interlocked.Exchange(ref _wakePending, 1);
         Libc.close(_wakeFd);
         Libc.close(_epoll);
         Events.Dispose();
