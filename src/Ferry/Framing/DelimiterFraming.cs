@@ -118,17 +118,24 @@ public sealed class DelimiterFraming : IFraming, IFrameEncoder
 
     internal static IFraming Create(FramingSettings settings)
     {
-        var text = settings.Text("delim");
+        // "delimiter=" is the documented key (as in the examples); "delim=" is a short alias.
+        var key = "delimiter";
+        var text = settings.Text(key);
+        var alias = settings.Text("delim");
+        if (text is not null && alias is not null)
+            throw settings.Error("give delimiter= or delim=, not both");
+        if (text is null && alias is not null)
+            (key, text) = ("delim", alias);
         byte[]? delimiter = null;
         if (text is not null)
-            delimiter = DelimiterText.Parse(text, out var why) ?? throw settings.Bad("delim", text, why!);
+            delimiter = DelimiterText.Parse(text, out var why) ?? throw settings.Bad(key, text, why!);
         var position = settings.Choice("position", DelimiterPosition.Suffix, ("suffix", DelimiterPosition.Suffix), ("prefix", DelimiterPosition.Prefix));
         var (include, append, eof) = ReadShared(settings);
         var (max, onError) = settings.Common();
         if (delimiter is null)
         {
             if (position == DelimiterPosition.Prefix)
-                throw settings.Error("position=prefix needs a delimiter, e.g. delim=\\x02");
+                throw settings.Error("position=prefix needs a delimiter, e.g. delimiter=\\x02");
             return Lines(include, append, eof, max, onError);
         }
         return new DelimiterFraming(delimiter, position, include, append, eof, max, onError);
@@ -150,7 +157,7 @@ public sealed class DelimiterFraming : IFraming, IFrameEncoder
     {
         var spec = _lines
             ? new SpecText("lines")
-            : new SpecText("delimiter").Add("delim", DelimiterText.Format(_delimiter)).AddIf(Position == DelimiterPosition.Prefix, "position", "prefix");
+            : new SpecText("delimiter").Add("delimiter", DelimiterText.Format(_delimiter)).AddIf(Position == DelimiterPosition.Prefix, "position", "prefix");
         return spec
             .AddIf(IncludeDelimiter, "include", true)
             .AddIf(!AppendOnEgress, "append", false)

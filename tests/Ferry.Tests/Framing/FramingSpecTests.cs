@@ -78,8 +78,9 @@ public sealed class FramingSpecTests
     [InlineData("delimiter", "lines")]
     [InlineData("delimiter,include=true", "lines,include=true")]
     [InlineData("lines,max_frame_bytes=1048576,on_error=close", "lines")]
-    [InlineData("delimiter,delim=0x0d0a,position=suffix,append=true,eof=deliver", @"delimiter,delim=\r\n")]
-    [InlineData(@"delimiter,delim=\x02,position=prefix,include=true,append=false,eof=error", @"delimiter,delim=\x02,position=prefix,include=true,append=false,eof=error")]
+    [InlineData("delimiter,delim=0x0d0a,position=suffix,append=true,eof=deliver", @"delimiter,delimiter=\r\n")]
+    [InlineData(@"delimiter,delimiter=\x02,position=prefix,include=true,append=false,eof=error", @"delimiter,delimiter=\x02,position=prefix,include=true,append=false,eof=error")]
+    [InlineData(@"delimiter,delimiter=\x03,position=prefix,include=true", @"delimiter,delimiter=\x03,position=prefix,include=true")]
     [InlineData("raw,max_frame_bytes=10", "raw,max_frame_bytes=10")]
     public void The_canonical_spec_leaves_out_defaults(string spec, string canonical)
     {
@@ -124,6 +125,7 @@ public sealed class FramingSpecTests
     [InlineData("delimiter,delim=0123456789abcdefg", "delim=0123456789abcdefg: the delimiter is 17 bytes long; at most 16")]
     [InlineData("delimiter,position=prefix", "position=prefix needs a delimiter")]
     [InlineData("delimiter,delim=x,position=middle", "position=middle: must be suffix or prefix")]
+    [InlineData("delimiter,delimiter=x,delim=y", "give delimiter= or delim=, not both")]
     [InlineData("raw,size=1", "unknown setting 'size' for raw (allowed: max_frame_bytes, on_error)")]
     [InlineData("header,on_error=skip,x=1", "unknown setting 'x' for header")]
     [InlineData("mux,stream=1", "unknown setting 'stream' for mux")]

@@ -1,0 +1,21 @@
+using Ferry.Bus;
+using Ferry.Stages;
+
+namespace Ferry.Cli;
+
+/// <summary>
+/// <c>--echo</c>: every packet published on <c>packet_group</c> goes back, through the bus, to the
+/// connection it came from, so the whole ingress-to-egress path is exercised.
+/// </summary>
+internal static class EchoRoute
+{
+    public static IDisposable Attach(IMessageBus bus, string stage)
+    {
+        var egress = bus.Topic<EgressMessage>(StageTopics.EgressPackets(stage));
+        return bus.Topic<PacketGroup>(StageTopics.PacketGroup(stage)).Subscribe(async (group, ct) =>
+        {
+            foreach (var packet in group)
+                await egress.PublishAsync(EgressMessage.To(packet.ConnectionId, packet.Payload, packet.Fields), ct).ConfigureAwait(false);
+        });
+    }
+}

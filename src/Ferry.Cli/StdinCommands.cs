@@ -1,0 +1,183 @@
+using System.Text.Json;
+using Ferry.Connections;
+using Ferry.Framing;
+using Ferry.Stages;
+
+namespace Ferry.Cli;
+
+/// <summary>
+/// <c>ferry serve</c>'s standard input: one JSON command per line (send, broadcast, group_send, join,
+/// leave, close, connections). A bad line prints an <c>error</c> line naming the problem and changes
+/// nothing; a good one prints an <c>ok</c> line. End of input stops reading, not the server.
+/// </summary>
+internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
+{
+    public async Task RunAsync(TextReader input, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            string? line;
+            try
+            {
+                line = await input.ReadLineAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            if (line is null)
+                return;
+            if (string.IsNullOrWhiteSpace(line))
+                continue;
+            try
+            {
+                await ExecuteAsync(line, cancellationToken).ConfigureAwait(false);
+            }
+            catch (CommandException ex)
+            {
+                output.Error(ex.Message, line.Length > 200 ? line[..200] + "…" : line);
+            }
+        }
+    }
+
+    public async Task ExecuteAsync(string line, CancellationToken cancellationToken)
+    {
+        JsonElement command;
+        try
+        {
+            using var document = JsonDocument.Parse(line);
+            command = document.RootElement.Clone();
+        }
+        catch (JsonException ex)
+        {
+            throw new CommandException($"not JSON: {ex.Message}");
+        }
+        if (command.ValueKind != JsonValueKind.Object)
+            throw new CommandException("a command must be a JSON object with a \"type\"");
+        var type = String(command, "type") ?? throw new CommandException("missing \"type\" (send, broadcast, group_send, join, leave, close, connections)");
+        switch (type)
+        {
+            case "send":
+            {
+                var conn = Connection(command, "conn");
+                var delivered = await stage.SendAsync(conn, Payload(command), Fields(command), cancellationToken).ConfigureAwait(false);
+                Ok(type, delivered ? 1 : 0, delivered ? null : $"connection '{conn}' is unknown, closed, or its buffer is full");
+                break;
+            }
+            case "broadcast":
+            {
+                var except = OptionalConnection(command, "except");
+                Ok(type, await stage.BroadcastAsync(Payload(command), Fields(command), except, cancellationToken).ConfigureAwait(false));
+                break;
+            }
+            case "group_send":
+            {
+                var group = Required(command, "group");
+                var except = OptionalConnection(command, "except");
+                Ok(type, await stage.SendToGroupAsync(group, Payload(command), Fields(command), except, cancellationToken).ConfigureAwait(false));
+                break;
+            }
+            case "join":
+            {
+                var conn = Connection(command, "conn");
+                if (!stage.JoinGroup(conn, Required(command, "group")))
+                    throw new CommandException($"join: unknown connection '{conn}'");
+                Ok(type);
+                break;
+            }
+            case "leave":
+            {
+                var conn = Connection(command, "conn");
+                var group = Required(command, "group");
+                if (!stage.LeaveGroup(conn, group))
+                    throw new CommandException($"leave: connection '{conn}' is not in group '{group}'");
+                Ok(type);
+                break;
+            }
+            case "close":
+            {
+                var conn = Connection(command, "conn");
+                if (!stage.Close(conn, String(command, "reason"), String(command, "code")))
+                    throw new CommandException($"close: unknown connection '{conn}'");
+                Ok(type);
+                break;
+            }
+            case "connections":
+                output.Write(j =>
+                {
+                    j.WriteString("type", "connections");
+                    j.WritePropertyName("connections");
+                    StageJsonPrinter.WriteConnections(j, stage.GetConnections());
+                });
+                break;
+            default:
+                throw new CommandException($"unknown command type '{type}' (send, broadcast, group_send, join, leave, close, connections)");
+        }
+    }
+
+    private void Ok(string command, int? delivered = null, string? note = null) => output.Write(j =>
+    {
+        j.WriteString("type", "ok");
+        j.WriteString("command", command);
+        if (delivered is { } d)
+            j.WriteNumber("delivered", d);
+        if (note is not null)
+            j.WriteString("note", note);
+    });
+
+    private static string? String(JsonElement e, string name)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+            return null;
+        return v.ValueKind == JsonValueKind.String ? v.GetString() : throw new CommandException($"\"{name}\" must be a string");
+    }
+
+    private static string Required(JsonElement e, string name)
+    {
+        var value = String(e, name);
+        return string.IsNullOrWhiteSpace(value) ? throw new CommandException($"missing \"{name}\"") : value;
+    }
+
+    private static ConnectionId Connection(JsonElement e, string name)
+    {
+        var text = Required(e, name);
+        return ConnectionId.TryParse(text, out var id) ? id : throw new CommandException($"\"{name}\": '{text}' is not a connection id (e.g. 3fa2c1d9-42)");
+    }
+
+    private static ConnectionId OptionalConnection(JsonElement e, string name)
+        => String(e, name) is null ? default : Connection(e, name);
+
+    private static byte[] Payload(JsonElement e)
+    {
+        var text = String(e, "text");
+        var base64 = String(e, "base64");
+        if (text is not null && base64 is not null)
+            throw new CommandException("give \"text\" or \"base64\", not both");
+        if (text is not null)
+            return System.Text.Encoding.UTF8.GetBytes(text);
+        if (base64 is null)
+            throw new CommandException("missing \"text\" or \"base64\"");
+        try
+        {
+            return Convert.FromBase64String(base64);
+        }
+        catch (FormatException)
+        {
+            throw new CommandException("\"base64\" is not valid base64");
+        }
+    }
+
+    private static FrameFields Fields(JsonElement e) => new(
+        (ushort)Number(e, "msg_type", ushort.MaxValue), (ushort)Number(e, "flags", ushort.MaxValue), (uint)Number(e, "stream", uint.MaxValue));
+
+    private static long Number(JsonElement e, string name, long max)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+            return 0;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var n) || n < 0 || n > max)
+            throw new CommandException($"\"{name}\" must be a whole number from 0 to {max}");
+        return n;
+    }
+
+    private sealed class CommandException(string message) : Exception(message);
+}

@@ -1,0 +1,44 @@
+namespace Ferry.Bridge;
+
+/// <summary>Running totals of one bridge end, safe to read from any thread.</summary>
+public sealed class FrameBridgeCounters
+{
+    private long _framesSent;
+    private long _bytesSent;
+    private long _framesReceived;
+    private long _bytesReceived;
+    private long _messagesDropped;
+    private long _connections;
+
+    /// <summary>Frames written to a peer's socket (payload bytes in <see cref="BytesSent"/>).</summary>
+    public long FramesSent => Volatile.Read(ref _framesSent);
+
+    public long BytesSent => Volatile.Read(ref _bytesSent);
+
+    /// <summary>Frames received whole and handed to the reader.</summary>
+    public long FramesReceived => Volatile.Read(ref _framesReceived);
+
+    public long BytesReceived => Volatile.Read(ref _bytesReceived);
+
+    /// <summary>Received messages that were not Rogue frames (wrong part count or sizes, too large) and were dropped.</summary>
+    public long MessagesDropped => Volatile.Read(ref _messagesDropped);
+
+    /// <summary>Connections that completed the ZMTP handshake, over the bridge's lifetime.</summary>
+    public long Connections => Volatile.Read(ref _connections);
+
+    internal void AddSent(long frames, long bytes)
+    {
+        Interlocked.Add(ref _framesSent, frames);
+        Interlocked.Add(ref _bytesSent, bytes);
+    }
+
+    internal void AddReceived(long bytes)
+    {
+        Interlocked.Increment(ref _framesReceived);
+        Interlocked.Add(ref _bytesReceived, bytes);
+    }
+
+    internal void AddDropped() => Interlocked.Increment(ref _messagesDropped);
+
+    internal void AddConnection() => Interlocked.Increment(ref _connections);
+}

@@ -1,0 +1,11 @@
+namespace Ferry.Bridge.Zmtp;
+
+/// <summary>The ZMTP commands the bridge acts on; everything else is <see cref="Unknown"/> and ignored.</summary>
+public enum ZmtpCommandKind
+{
+    Unknown,
+    Ready,
+    Error,
+    Ping,
+    Pong,
+}

@@ -1,0 +1,76 @@
+namespace Ferry.Bus;
+
+internal sealed class InProcessTopic<T>(string name) : ITopic<T>
+{
+    private static readonly bool IsRetainable = typeof(IRetainable).IsAssignableFrom(typeof(T));
+
+    private readonly Lock _gate = new();
+    // Copy-on-write: publishing reads these without a lock and without allocating.
+    private MessageHandler<T>[] _handlers = [];
+    private QueueSubscription<T>[] _queues = [];
+
+    public string Name { get; } = name;
+
+    public int SubscriberCount => Volatile.Read(ref _handlers).Length + Volatile.Read(ref _queues).Length;
+
+    public ValueTask PublishAsync(T message, CancellationToken cancellationToken = default)
+    {
+        var handlers = Volatile.Read(ref _handlers);
+        var queues = Volatile.Read(ref _queues);
+        for (var i = 0; i < handlers.Length; i++)
+        {
+            var pending = handlers[i](message, cancellationToken);
+            if (!pending.IsCompletedSuccessfully)
+                return PublishSlowAsync(message, pending, handlers, queues, i + 1, 0, cancellationToken);
+        }
+        for (var q = 0; q < queues.Length; q++)
+        {
+            if (!queues[q].TryEnqueue(message))
+                return PublishSlowAsync(message, default, handlers, queues, handlers.Length, q, cancellationToken);
+        }
+        return default;
+    }
+
+    private async ValueTask PublishSlowAsync(T message, ValueTask pending, MessageHandler<T>[] handlers,
+        QueueSubscription<T>[] queues, int nextHandler, int nextQueue, CancellationToken cancellationToken)
+    {
+        await pending.ConfigureAwait(false);
+        for (var i = nextHandler; i < handlers.Length; i++)
+            await handlers[i](message, cancellationToken).ConfigureAwait(false);
+        for (var q = nextQueue; q < queues.Length; q++)
+            await queues[q].EnqueueAsync(message, cancellationToken).ConfigureAwait(false);
+    }
+
+    public IDisposable Subscribe(MessageHandler<T> handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        lock (_gate)
+            _handlers = [.. _handlers, handler];
+        return new Unsubscriber(() =>
+        {
+            lock (_gate)
+                _handlers = Array.FindAll(_handlers, h => h != handler);
+        });
+    }
+
+    public ISubscription<T> SubscribeQueue(int capacity = 1024)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        QueueSubscription<T>? queue = null;
+        queue = new QueueSubscription<T>(capacity, IsRetainable, () =>
+        {
+            lock (_gate)
+                _queues = Array.FindAll(_queues, s => s != queue);
+        });
+        lock (_gate)
+            _queues = [.. _queues, queue];
+        return queue;
+    }
+
+    private sealed class Unsubscriber(Action action) : IDisposable
+    {
+        private Action? _action = action;
+
+        public void Dispose() => Interlocked.Exchange(ref _action, null)?.Invoke();
+    }
+}

@@ -1,0 +1,39 @@
+namespace Ferry.Connections;
+
+/// <summary>Why a connection ended.</summary>
+public enum DisconnectReason
+{
+    /// <summary>The peer closed its side (FIN).</summary>
+    RemoteClosed,
+    /// <summary>The peer reset the connection (RST) or the socket failed.</summary>
+    Reset,
+    /// <summary>Nothing arrived within <c>idle_timeout</c>.</summary>
+    IdleTimeout,
+    /// <summary>Accepted over <c>max_connections</c> and closed at once.</summary>
+    Limit,
+    /// <summary>The stage is stopping.</summary>
+    ServerStopping,
+    /// <summary>The peer sent bytes the stage's framing cannot decode.</summary>
+    ProtocolError,
+    /// <summary>Closed by a command (the kill switch) or the API.</summary>
+    Killed,
+    /// <summary>The peer read too slowly and the <c>disconnect</c> overflow policy applied.</summary>
+    SlowConsumer,
+}
+
+/// <summary>The snake_case names used on the bus, in JSON and in logs.</summary>
+public static class DisconnectReasonNames
+{
+    public static string ToName(this DisconnectReason reason) => reason switch
+    {
+        DisconnectReason.RemoteClosed => "remote_closed",
+        DisconnectReason.Reset => "reset",
+        DisconnectReason.IdleTimeout => "idle_timeout",
+        DisconnectReason.Limit => "limit",
+        DisconnectReason.ServerStopping => "server_stopping",
+        DisconnectReason.ProtocolError => "protocol_error",
+        DisconnectReason.Killed => "killed",
+        DisconnectReason.SlowConsumer => "slow_consumer",
+        _ => reason.ToString(),
+    };
+}

@@ -1,0 +1,379 @@
+using System.Buffers;
+using Ferry.Connections;
+using Ferry.Framing;
+using Ferry.Transport.Interop;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>The outcome of handing one message to one connection's egress buffer.</summary>
+internal enum EnqueueResult
+{
+    Queued,
+    Dropped,
+    Closed,
+    /// <summary>No room, and the policy is <c>wait</c>: the caller decides whether to wait.</summary>
+    Full,
+}
+
+internal abstract partial class StageCore
+{
+    /// <summary>Payloads from this size on are written through when the egress buffer is empty.</summary>
+    private const int DirectSendBytes = 8 * 1024;
+
+    private readonly TimeSpan _egressWaitTimeout;
+    private readonly int _queueWhenDisconnected;
+    private readonly int _holdBytesLimit;
+    private readonly Queue<(byte[] Payload, FrameFields Fields)> _heldEgress = new();
+    private long _heldBytes;
+    private long _bytesOutClosed;
+    private long _packetsOut;
+    private long _egressBytesDropped;
+    private long _egressPacketsDropped;
+    private long _egressUnknownTarget;
+
+    /// <summary>The stage's own subscription to <c>egress_packets</c>: routes and enqueues; waits only under the <c>wait</c> policy.</summary>
+    private ValueTask HandleEgressAsync(EgressMessage message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var routing = RouteAsync(message, cancellationToken);
+            return routing.IsCompletedSuccessfully ? default : AwaitRouting(routing, message.Connection);
+        }
+        catch (FramingException ex)
+        {
+            RaiseError(StageErrorKind.Egress, ex.Message, message.Connection);
+            return default;
+        }
+    }
+
+    private async ValueTask AwaitRouting(ValueTask<int> routing, ConnectionId connection)
+    {
+        try
+        {
+            await routing.ConfigureAwait(false);
+        }
+        catch (FramingException ex)
+        {
+            RaiseError(StageErrorKind.Egress, ex.Message, connection);
+        }
+    }
+
+    /// <summary>Delivers a message to its targets; completes with how many connections took it.</summary>
+    internal ValueTask<int> RouteAsync(EgressMessage message, CancellationToken cancellationToken)
+    {
+        var length = _encoder.GetEncodedLength(message.Payload.Length);
+        if (_overflow != EgressOverflowPolicy.Wait)
+            return new ValueTask<int>(RouteNow(message, length));
+        return RouteWaitingAsync(message, length, cancellationToken);
+    }
+
+    /// <summary>Drop and disconnect policies: never waits, so it may hold the registry lock while enqueueing.</summary>
+    private int RouteNow(in EgressMessage message, int length)
+    {
+        switch (message.Target)
+        {
+            case EgressTargetKind.Connection:
+                if (_byId.TryGetValue(message.Connection, out var c) && Enqueue(c, message.Payload.Span, message.Fields, length) == EnqueueResult.Queued)
+                    return 1;
+                if (c is null || c.Closed)
+                    CountUnknownTarget(message.Connection);
+                return 0;
+            case EgressTargetKind.All:
+                var delivered = 0;
+                lock (_listLock)
+                {
+                    if (_count == 0)
+                    {
+                        HoldOrDrop(message);
+                        return 0;
+                    }
+                    var payload = message.Payload.Span;
+                    for (var i = 0; i < _count; i++)
+                    {
+                        var target = _list[i];
+                        if (target.Id != message.Except && Enqueue(target, payload, message.Fields, length) == EnqueueResult.Queued)
+                            delivered++;
+                    }
+                }
+                return delivered;
+            case EgressTargetKind.Group:
+                return RouteToGroupNow(message, length);
+            default:
+                throw new ArgumentOutOfRangeException(nameof(message), message.Target, "unknown egress target");
+        }
+    }
+
+    private async ValueTask<int> RouteWaitingAsync(EgressMessage message, int length, CancellationToken cancellationToken)
+    {
+        Connection[] targets;
+        switch (message.Target)
+        {
+            case EgressTargetKind.Connection:
+                if (!_byId.TryGetValue(message.Connection, out var one))
+                {
+                    CountUnknownTarget(message.Connection);
+                    return 0;
+                }
+                targets = [one];
+                break;
+            case EgressTargetKind.All:
+                lock (_listLock)
+                {
+                    if (_count == 0)
+                    {
+                        HoldOrDrop(message);
+                        return 0;
+                    }
+                    targets = _list.AsSpan(0, _count).ToArray();
+                }
+                break;
+            default:
+                targets = GroupMembers(message.Group);
+                break;
+        }
+        var delivered = 0;
+        foreach (var c in targets)
+        {
+            if (c.Id == message.Except)
+                continue;
+            var result = Enqueue(c, message.Payload.Span, message.Fields, length);
+            if (result == EnqueueResult.Full)
+                result = await WaitAndEnqueueAsync(c, message.Payload, message.Fields, length, cancellationToken).ConfigureAwait(false);
+            if (result == EnqueueResult.Queued)
+                delivered++;
+        }
+        return delivered;
+    }
+
+    private void CountUnknownTarget(ConnectionId id)
+    {
+        Interlocked.Increment(ref _egressUnknownTarget);
+        Log.UnknownTarget(Logger, Name, id);
+    }
+
+    /// <summary>A broadcast found nobody: kept for the first client (<c>queue_when_disconnected</c>) or dropped and counted. Under the list lock.</summary>
+    private void HoldOrDrop(in EgressMessage message)
+    {
+        if (_queueWhenDisconnected == 0)
+        {
+            CountDropped(message.Payload.Length);
+            return;
+        }
+        _heldEgress.Enqueue((message.Payload.ToArray(), message.Fields));
+        _heldBytes += message.Payload.Length;
+        // Bounded both in messages and in bytes; the oldest go first.
+        while (_heldEgress.Count > _queueWhenDisconnected || _heldBytes > _holdBytesLimit)
+        {
+            var dropped = _heldEgress.Dequeue().Payload.Length;
+            _heldBytes -= dropped;
+            CountDropped(dropped);
+        }
+    }
+
+    /// <summary>Gives the first client what was held while nobody was connected. Under the list lock.</summary>
+    private void DeliverHeld(Connection c)
+    {
+        while (_heldEgress.TryDequeue(out var held))
+        {
+            _heldBytes -= held.Payload.Length;
+            var result = Enqueue(c, held.Payload, held.Fields, _encoder.GetEncodedLength(held.Payload.Length));
+            if (result == EnqueueResult.Full)
+                CountDropped(held.Payload.Length);
+        }
+    }
+
+    private void CountDropped(int bytes)
+    {
+        Interlocked.Add(ref _egressBytesDropped, bytes);
+        Interlocked.Increment(ref _egressPacketsDropped);
+    }
+
+    /// <summary>Encodes one message into a connection's bounded egress buffer. Any thread; never waits.</summary>
+    internal EnqueueResult Enqueue(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int encodedLength)
+    {
+        bool schedule;
+        lock (c.EgressLock)
+        {
+            if (c.Closed)
+                return EnqueueResult.Closed;
+            if (c.Egress.Length + encodedLength > _egressLimit)
+            {
+                if (_overflow == EgressOverflowPolicy.Wait && encodedLength <= _egressLimit)
+                    return EnqueueResult.Full;
+                c.EgressBytesDropped += encodedLength;
+                c.EgressPacketsDropped++;
+                CountDropped(encodedLength);
+                if (_overflow == EgressOverflowPolicy.Disconnect && c.CloseRequested is null)
+                {
+                    c.CloseRequested = new CloseRequest(DisconnectReason.SlowConsumer, $"egress buffer full ({_egressLimit} bytes)", null);
+                    RequestClose(c, c.CloseRequested);
+                }
+                return EnqueueResult.Dropped;
+            }
+            if (encodedLength >= DirectSendBytes && _raw && c.Egress.IsEmpty && !c.WantsWritable)
+            {
+                // A large raw message with nothing queued ahead of it goes straight to the socket:
+                // no copy into the egress buffer; only what the kernel does not take is queued.
+                var sent = SendDirect(c, payload);
+                if (sent == payload.Length)
+                {
+                    c.PacketsOut++;
+                    Interlocked.Increment(ref _packetsOut);
+                    return EnqueueResult.Queued;
+                }
+                c.Egress.Write(payload[sent..]);
+            }
+            else
+            {
+                _encoder.Encode(payload, fields, c.Egress);
+            }
+            c.PacketsOut++;
+            schedule = !c.FlushScheduled;
+            c.FlushScheduled = true;
+        }
+        Interlocked.Increment(ref _packetsOut);
+        if (schedule)
+        {
+            if (OnServiceThread)
+            {
+                _dirty.Add(c);
+            }
+            else
+            {
+                _remoteDirty.Enqueue(c);
+                Reactor.Wake();
+            }
+        }
+        return EnqueueResult.Queued;
+    }
+
+    /// <summary>The <c>wait</c> policy: holds the caller until the client has room or the timeout passes (then drops).</summary>
+    private async ValueTask<EnqueueResult> WaitAndEnqueueAsync(Connection c, ReadOnlyMemory<byte> payload, FrameFields fields, int length, CancellationToken cancellationToken)
+    {
+        var deadline = Environment.TickCount64 + (long)_egressWaitTimeout.TotalMilliseconds;
+        while (true)
+        {
+            Task space;
+            lock (c.EgressLock)
+            {
+                if (c.Closed)
+                    return EnqueueResult.Closed;
+                c.SpaceWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                space = c.SpaceWaiter.Task;
+            }
+            var result = Enqueue(c, payload.Span, fields, length);
+            if (result != EnqueueResult.Full)
+                return result;
+            var left = deadline - Environment.TickCount64;
+            if (left <= 0)
+                break;
+            if (OnServiceThread)
+            {
+                // The loop that would make room is this thread: write what can be written and wait
+                // on the socket itself. The whole stage waits for this client: that is what wait means.
+                Flush(c);
+                if (!c.Closed && c.Egress.Length + length > _egressLimit)
+                    Libc.WaitWritable(c.Fd, (int)Math.Min(left, 100));
+                continue;
+            }
+            try
+            {
+                await space.WaitAsync(TimeSpan.FromMilliseconds(left), cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                break;
+            }
+        }
+        lock (c.EgressLock)
+        {
+            c.EgressBytesDropped += length;
+            c.EgressPacketsDropped++;
+        }
+        CountDropped(length);
+        return EnqueueResult.Dropped;
+    }
+
+    /// <summary>One non-blocking send under the egress lock; returns bytes taken (0 when the socket is full or failed: the flush path reports errors).</summary>
+    private unsafe int SendDirect(Connection c, ReadOnlySpan<byte> payload)
+    {
+        nint n;
+        fixed (byte* p = payload)
+            n = Libc.send(c.Fd, p, payload.Length, Libc.MSG_NOSIGNAL | Libc.MSG_DONTWAIT);
+        c.SendCalls++;
+        if (n <= 0)
+            return 0;
+        c.BytesOut += n;
+        return (int)n;
+    }
+
+    private void DrainRequests()
+    {
+        while (_remoteDirty.TryDequeue(out var c))
+            _dirty.Add(c);
+        while (_closeRequests.TryDequeue(out var request))
+            Close(request.Connection, request.Request.Reason, request.Request.Detail, request.Request.Code);
+    }
+
+    /// <summary>Writes what each connection has queued: one send per connection per loop round.</summary>
+    private void FlushDirty()
+    {
+        // Index loop: flushing never adds to the list, and closing only marks connections.
+        for (var i = 0; i < _dirty.Count; i++)
+            Flush(_dirty[i]);
+        _dirty.Clear();
+    }
+
+    private unsafe void Flush(Connection c)
+    {
+        var errno = 0;
+        bool pending;
+        TaskCompletionSource? waiter = null;
+        lock (c.EgressLock)
+        {
+            c.FlushScheduled = false;
+            if (c.Closed)
+                return;
+            while (!c.Egress.IsEmpty)
+            {
+                var span = c.Egress.Pending;
+                nint n;
+                fixed (byte* p = span)
+                    n = Libc.send(c.Fd, p, span.Length, Libc.MSG_NOSIGNAL);
+                c.SendCalls++;
+                if (n > 0)
+                {
+                    c.Egress.Consume((int)n);
+                    c.BytesOut += n;
+                    if (n < span.Length)
+                        break; // the kernel buffer is full; epoll tells when it has room
+                    continue;
+                }
+                errno = Libc.LastError;
+                if (errno == Libc.EINTR)
+                {
+                    errno = 0;
+                    continue;
+                }
+                break;
+            }
+            pending = !c.Egress.IsEmpty;
+            if (c.SpaceWaiter is not null && c.Egress.Length < _egressLimit)
+            {
+                waiter = c.SpaceWaiter;
+                c.SpaceWaiter = null;
+            }
+        }
+        waiter?.TrySetResult();
+        if (errno != 0 && errno != Libc.EAGAIN)
+        {
+            Close(c, DisconnectReason.Reset, Libc.Describe(errno));
+            return;
+        }
+        if (pending != c.WantsWritable)
+        {
+            c.WantsWritable = pending;
+            Reactor.Modify(c.Fd, pending ? Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLOUT : Libc.EPOLLIN | Libc.EPOLLRDHUP, TokenOf(c));
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using Ferry.Framing;
+using Ferry.Transport;
+
+namespace Ferry.Stages;
+
+/// <summary>What a client stage does with egress while it is not connected.</summary>
+public enum DisconnectedEgressPolicy
+{
+    /// <summary>Keep it, up to <c>egress_buffer_bytes</c> (oldest dropped beyond), and send it after reconnecting.</summary>
+    Hold,
+    /// <summary>Drop it and count it.</summary>
+    Drop,
+}
+
+/// <summary>Settings of a <see cref="TcpClientStage"/> (the seeds' client mode), validated when the stage is built.</summary>
+public sealed record TcpClientStageOptions
+{
+    public string Name { get; init; } = "tcp_client";
+
+    /// <summary>The remote <c>host:port</c>; host names are resolved at every attempt.</summary>
+    public string Connect { get; init; } = "127.0.0.1:9000";
+
+    /// <summary>Optional local source address (<c>host:port</c>, port 0 = any).</summary>
+    public string? LocalBind { get; init; }
+
+    public TcpSocketOptions Socket { get; init; } = new();
+
+    public IFraming Framing { get; init; } = RawFraming.Default;
+
+    public int GroupSize { get; init; } = 1;
+
+    public TimeSpan GroupLinger { get; init; } = TimeSpan.FromMilliseconds(1);
+
+    public int EgressBufferBytes { get; init; } = 1024 * 1024;
+
+    public DisconnectedEgressPolicy EgressWhileDisconnected { get; init; } = DisconnectedEgressPolicy.Hold;
+
+    /// <summary>No data from the remote for this long: drop the connection and reconnect. Zero = never.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
+
+    /// <summary>How long one connection attempt may take.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Wait after a failed attempt or a lost connection; doubles per failure up to <see cref="ReconnectMaxWait"/>.</summary>
+    public TimeSpan ReconnectWait { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan ReconnectMaxWait { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Random spread applied to every wait, as a fraction (0.2 = ±20 %), so many clients do not retry in step.</summary>
+    public double ReconnectJitter { get; init; } = 0.2;
+
+    /// <summary>Attempts before giving up; 0 = retry forever.</summary>
+    public int ReconnectAttempts { get; init; }
+
+    /// <summary>A connection that stayed up this long resets the back-off to <see cref="ReconnectWait"/>.</summary>
+    public TimeSpan HealthyAfter { get; init; } = TimeSpan.FromSeconds(10);
+
+    public int ReadBufferBytes { get; init; } = 64 * 1024;
+
+    public ThreadPriority ThreadPriority { get; init; } = ThreadPriority.Normal;
+
+    public IReadOnlyList<int> ThreadProcessorAffinity { get; init; } = [];
+
+    public TimeSpan StopGracePeriod { get; init; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan StatsInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    public void Validate()
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(Name) || Name.Contains('/'))
+            problems.Add($"option 'name': '{Name}' is not allowed; must be non-empty without '/'");
+        if (!BindAddress.TryParse(Connect, out var remote, out var why) || remote.IsAnyHost || remote.Port == 0)
+            problems.Add($"option 'connect': '{Connect}' is not a remote address ({(why.Length > 0 ? why : "needs a host and a port from 1 to 65535")}); use host:port or [ipv6]:port");
+        if (LocalBind is not null && !BindAddress.TryParse(LocalBind, out _, out var whyLocal))
+            problems.Add($"option 'local_bind': '{LocalBind}' is not a valid address ({whyLocal})");
+        if (Framing is null)
+            problems.Add("option 'framing': must be set");
+        if (GroupSize < 1 || GroupSize > 65536)
+            problems.Add($"option 'group_size': {GroupSize} is not allowed; must be from 1 to 65536");
+        if (GroupLinger < TimeSpan.Zero || GroupLinger > TimeSpan.FromMinutes(1))
+            problems.Add($"option 'group_linger': {GroupLinger} is not allowed; must be from 0 to 1 minute");
+        if (EgressBufferBytes < 1)
+            problems.Add($"option 'egress_buffer_bytes': {EgressBufferBytes} is not allowed; must be at least 1");
+        if (!Enum.IsDefined(EgressWhileDisconnected))
+            problems.Add($"option 'egress_while_disconnected': {EgressWhileDisconnected} is not allowed; must be hold or drop");
+        if (IdleTimeout < TimeSpan.Zero)
+            problems.Add($"option 'idle_timeout': {IdleTimeout} is not allowed; must be 0 (never) or positive");
+        if (ConnectTimeout <= TimeSpan.Zero)
+            problems.Add($"option 'connect_timeout': {ConnectTimeout} is not allowed; must be positive");
+        if (ReconnectWait <= TimeSpan.Zero || ReconnectMaxWait < ReconnectWait)
+            problems.Add($"options 'reconnect_wait'/'reconnect_max_wait': {ReconnectWait}/{ReconnectMaxWait} are not allowed; the wait must be positive and not above the maximum");
+        if (ReconnectJitter is < 0 or > 1 || double.IsNaN(ReconnectJitter))
+            problems.Add($"option 'reconnect_jitter': {ReconnectJitter} is not allowed; must be from 0 to 1");
+        if (ReconnectAttempts < 0)
+            problems.Add($"option 'reconnect_attempts': {ReconnectAttempts} is not allowed; must be 0 (forever) or more");
+        if (ReadBufferBytes < 256 || ReadBufferBytes > 16 * 1024 * 1024)
+            problems.Add($"option 'read_buffer_bytes': {ReadBufferBytes} is not allowed; must be from 256 to 16 MiB");
+        foreach (var cpu in ThreadProcessorAffinity ?? [])
+            if (cpu < 0 || cpu >= Environment.ProcessorCount)
+                problems.Add($"option 'thread_processor_affinity': CPU {cpu} is not allowed; this machine has CPUs 0 to {Environment.ProcessorCount - 1}");
+        if (StatsInterval < TimeSpan.FromMilliseconds(10))
+            problems.Add($"option 'stats_interval': {StatsInterval} is not allowed; must be at least 10 ms");
+        Socket?.Validate(problems);
+        if (problems.Count > 0)
+            throw new StageOptionsException(problems);
+    }
+}

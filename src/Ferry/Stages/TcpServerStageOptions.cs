@@ -1,0 +1,120 @@
+using Ferry.Framing;
+using Ferry.Transport;
+
+namespace Ferry.Stages;
+
+/// <summary>
+/// Settings of a <see cref="TcpServerStage"/>, named after the seeds (snake_case names in errors and
+/// config). Validated when the stage is built: every problem is reported at once.
+/// </summary>
+public sealed record TcpServerStageOptions
+{
+    /// <summary>The stage's name: its channels are <c>&lt;name&gt;/packet_group</c> and so on.</summary>
+    public string Name { get; init; } = "tcp_server";
+
+    /// <summary><c>host:port</c>, <c>:port</c> (all interfaces) or <c>[::1]:port</c>; port 0 picks a free port.</summary>
+    public string Bind { get; init; } = "127.0.0.1:9000";
+
+    /// <summary>Pending connections the kernel holds before they are accepted.</summary>
+    public int Backlog { get; init; } = 512;
+
+    /// <summary>Simultaneous clients; one more is accepted and closed at once. 0 = unlimited.</summary>
+    public int MaxConnections { get; init; } = 128;
+
+    public TcpSocketOptions Socket { get; init; } = new();
+
+    /// <summary>A client that sends nothing for this long is disconnected (<c>idle_timeout</c>). Zero = never.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
+
+    /// <summary>How bytes become packets and packets become bytes. Default <c>raw</c>.</summary>
+    public IFraming Framing { get; init; } = RawFraming.Default;
+
+    /// <summary>Packets per published group.</summary>
+    public int GroupSize { get; init; } = 1;
+
+    /// <summary>A group that is not full is published this long after its first packet.</summary>
+    public TimeSpan GroupLinger { get; init; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>Bytes of encoded egress a client may have waiting (the seed's <c>egress_buffer_size_b</c>).</summary>
+    public int EgressBufferBytes { get; init; } = 1024 * 1024;
+
+    public EgressOverflowPolicy EgressOverflow { get; init; } = EgressOverflowPolicy.Drop;
+
+    /// <summary>With <see cref="EgressOverflowPolicy.Wait"/>: how long a publisher is held before the message is dropped.</summary>
+    public TimeSpan EgressWaitTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Broadcasts that arrive while no client is connected are kept, up to this many, and delivered to
+    /// the first client that connects; beyond it the oldest are dropped and counted. 0 = drop them (default).
+    /// </summary>
+    public int QueueWhenDisconnected { get; init; }
+
+    /// <summary>Publish a <see cref="GroupMembershipEvent"/> on <c>&lt;name&gt;/events</c> when a connection joins or leaves a group.</summary>
+    public bool GroupNotices { get; init; }
+
+    /// <summary>Bytes taken from a socket per receive; with <c>raw</c> framing the largest packet.</summary>
+    public int ReadBufferBytes { get; init; } = 64 * 1024;
+
+    /// <summary>First wait before binding again after a failure; doubles up to <see cref="BindRetryMaxDelay"/>.</summary>
+    public TimeSpan BindRetryDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    public TimeSpan BindRetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Priority of the service thread (applied as the Linux thread's nice value).</summary>
+    public ThreadPriority ThreadPriority { get; init; } = ThreadPriority.Normal;
+
+    /// <summary>CPUs the service thread may run on; empty = any.</summary>
+    public IReadOnlyList<int> ThreadProcessorAffinity { get; init; } = [];
+
+    /// <summary>How long a graceful stop waits for egress to drain before closing connections.</summary>
+    public TimeSpan StopGracePeriod { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often <c>socket_stats</c> is published.</summary>
+    public TimeSpan StatsInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Throws <see cref="StageOptionsException"/> naming every invalid option.</summary>
+    public void Validate()
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(Name) || Name.Contains('/'))
+            problems.Add($"option 'name': '{Name}' is not allowed; must be non-empty without '/'");
+        if (!BindAddress.TryParse(Bind, out _, out var why))
+            problems.Add($"option 'bind': '{Bind}' is not a valid address ({why}); use host:port, :port or [ipv6]:port");
+        if (Backlog < 1 || Backlog > 65535)
+            problems.Add($"option 'backlog': {Backlog} is not allowed; must be from 1 to 65535");
+        if (MaxConnections < 0)
+            problems.Add($"option 'max_connections': {MaxConnections} is not allowed; must be 0 (unlimited) or more");
+        if (IdleTimeout < TimeSpan.Zero)
+            problems.Add($"option 'idle_timeout': {IdleTimeout} is not allowed; must be 0 (never) or positive");
+        if (Framing is null)
+            problems.Add("option 'framing': must be set");
+        if (GroupSize < 1 || GroupSize > 65536)
+            problems.Add($"option 'group_size': {GroupSize} is not allowed; must be from 1 to 65536");
+        if (GroupLinger < TimeSpan.Zero || GroupLinger > TimeSpan.FromMinutes(1))
+            problems.Add($"option 'group_linger': {GroupLinger} is not allowed; must be from 0 to 1 minute");
+        if (EgressBufferBytes < 1)
+            problems.Add($"option 'egress_buffer_bytes': {EgressBufferBytes} is not allowed; must be at least 1");
+        if (EgressWaitTimeout <= TimeSpan.Zero)
+            problems.Add($"option 'egress_wait_timeout': {EgressWaitTimeout} is not allowed; must be positive");
+        if (QueueWhenDisconnected < 0)
+            problems.Add($"option 'queue_when_disconnected': {QueueWhenDisconnected} is not allowed; must be 0 (off) or more");
+        if (!Enum.IsDefined(EgressOverflow))
+            problems.Add($"option 'egress_overflow': {EgressOverflow} is not allowed; must be drop, disconnect or wait");
+        if (ReadBufferBytes < 256 || ReadBufferBytes > 16 * 1024 * 1024)
+            problems.Add($"option 'read_buffer_bytes': {ReadBufferBytes} is not allowed; must be from 256 to 16 MiB");
+        if (BindRetryDelay <= TimeSpan.Zero || BindRetryMaxDelay < BindRetryDelay)
+            problems.Add($"options 'bind_retry_delay'/'bind_retry_max_delay': {BindRetryDelay}/{BindRetryMaxDelay} are not allowed; the delay must be positive and not above the maximum");
+        if (!Enum.IsDefined(ThreadPriority))
+            problems.Add($"option 'thread_priority': {ThreadPriority} is not allowed; must be lowest, below_normal, normal, above_normal or highest");
+        foreach (var cpu in ThreadProcessorAffinity ?? [])
+            if (cpu < 0 || cpu >= Environment.ProcessorCount)
+                problems.Add($"option 'thread_processor_affinity': CPU {cpu} is not allowed; this machine has CPUs 0 to {Environment.ProcessorCount - 1}");
+        if (StopGracePeriod < TimeSpan.Zero)
+            problems.Add($"option 'stop_grace_period': {StopGracePeriod} is not allowed; must be 0 or positive");
+        if (StatsInterval < TimeSpan.FromMilliseconds(10))
+            problems.Add($"option 'stats_interval': {StatsInterval} is not allowed; must be at least 10 ms");
+        Socket?.Validate(problems);
+        if (problems.Count > 0)
+            throw new StageOptionsException(problems);
+    }
+}

@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using Ferry.Bridge;
+
+namespace Ferry.Tests.Bridge;
+
+public sealed class BackpressureTests
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_receiver_that_stops_reading_makes_the_sender_wait_with_bounded_memory_and_loses_nothing(bool clientSends)
+    {
+        const int highWaterMark = 16;
+        const int frameBytes = 16 * 1024;
+        const int total = 3000; // 48 MiB: far more than queues and socket buffers can hold
+        int port = PortPair.FindFree();
+        CancellationToken deadline = Deadline.In(Limit);
+        var options = new FrameBridgeOptions { SendHighWaterMark = highWaterMark, ReceiveHighWaterMark = highWaterMark };
+        await using var server = new FrameBridgeServer("127.0.0.1", port, options);
+        await using var client = new FrameBridgeClient("127.0.0.1", port, options);
+        await client.WaitReadyAsync(deadline);
+        await server.WaitReadyAsync(deadline);
+        IFrameBridge sender = clientSends ? client : server;
+        IFrameBridge receiver = clientSends ? server : client;
+
+        int accepted = 0;
+        Task sending = Task.Run(async () =>
+        {
+            for (int i = 0; i < total; i++)
+            {
+                byte[] payload = new byte[frameBytes];
+                BitConverter.TryWriteBytes(payload, i);
+                await sender.SendAsync(new Frame(payload, (ushort)i, (byte)i, (byte)(i >> 8)), deadline);
+                Volatile.Write(ref accepted, i + 1);
+            }
+        });
+
+        // Wait until the sender has stalled: its queue is full and no send completed for half a second.
+        var stable = Stopwatch.StartNew();
+        int seen = -1;
+        while (stable.ElapsedMilliseconds < 500)
+        {
+            deadline.ThrowIfCancellationRequested();
+            int now = Volatile.Read(ref accepted);
+            if (now != seen || sender.PendingSendCount < highWaterMark)
+            {
+                seen = now;
+                stable.Restart();
+            }
+
+            await Task.Delay(20, deadline);
+        }
+
+        Assert.False(sending.IsCompleted, "SendAsync must be pending while the receiver does not read");
+        Assert.Equal(highWaterMark, sender.PendingSendCount);
+        // Accepted = sender queue + frames on the wire (socket buffers) + receiver queue: bounded, far below total.
+        Assert.InRange(seen, highWaterMark, total / 4);
+        Assert.InRange(receiver.Counters.FramesReceived, 0, highWaterMark + 1);
+
+        // Resume reading: everything arrives, in order, intact.
+        int next = 0;
+        await foreach (Frame frame in receiver.ReadAllAsync(deadline))
+        {
+            Assert.Equal(next, BitConverter.ToInt32(frame.Payload.Span));
+            Assert.Equal((ushort)next, frame.Flags);
+            Assert.Equal(frameBytes, frame.Payload.Length);
+            if (++next == total)
+                break;
+        }
+
+        await sending;
+        Assert.Equal(total, sender.Counters.FramesSent);
+        Assert.Equal(0, sender.PendingSendCount);
+    }
+}

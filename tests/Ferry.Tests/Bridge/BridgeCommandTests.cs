@@ -1,0 +1,69 @@
+using Ferry.Bridge;
+using Ferry.Cli;
+
+namespace Ferry.Tests.Bridge;
+
+public sealed class BridgeCommandTests
+{
+    [Theory]
+    [InlineData("")]
+    [InlineData("middle 127.0.0.1 9000")]
+    [InlineData("server 127.0.0.1")]
+    [InlineData("server 127.0.0.1 65535")]
+    [InlineData("client 127.0.0.1 port")]
+    [InlineData("client 127.0.0.1 9000 --loud")]
+    public async Task Bad_arguments_exit_2_with_one_line(string commandLine)
+    {
+        string[] args = commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        Assert.Equal(2, await BridgeCommand.RunAsync(args, stdout, stderr, CancellationToken.None));
+        Assert.Equal(string.Empty, stdout.ToString());
+        Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public async Task Echo_server_reports_ready_and_frames_and_returns_them_unchanged()
+    {
+        int port = PortPair.FindFree();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var stdout = new SynchronizedWriter();
+        var stderr = new SynchronizedWriter();
+        Task<int> command = BridgeCommand.RunAsync(["server", "127.0.0.1", port.ToString(), "--echo"], stdout, stderr, stop.Token);
+
+        await using (var client = new FrameBridgeClient("127.0.0.1", port))
+        {
+            await client.WaitReadyAsync(stop.Token);
+            var frame = new Frame(new byte[] { 1, 2, 3, 4, 5 }, 0xA55A, 9, 1);
+            await client.SendAsync(frame, stop.Token);
+            await client.SendAsync(new Frame(ReadOnlyMemory<byte>.Empty, 1, 2, 3), stop.Token);
+            List<Frame> echoed = await FerryToFerryTests.ReadAsync(client, 2, stop.Token);
+            BridgeFrames.AssertSame(frame, echoed[0], "echo");
+            Assert.Equal((0, (ushort)1, (byte)2, (byte)3), (echoed[1].Payload.Length, echoed[1].Flags, echoed[1].Channel, echoed[1].Error));
+        }
+
+        await stop.CancelAsync();
+        Assert.Equal(0, await command);
+        string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal("{\"type\":\"ready\"}", lines[0]);
+        Assert.Contains("{\"type\":\"frame\",\"flags\":42330,\"channel\":9,\"error\":1,\"len\":5}", lines);
+        Assert.Contains("{\"type\":\"frame\",\"flags\":1,\"channel\":2,\"error\":3,\"len\":0}", lines);
+        Assert.Contains("Ferry.Bridge.127.0.0.1.Server." + port, stderr.ToString());
+        Assert.True(PortPair.IsFree(port) && PortPair.IsFree(port + 1), "the command released both ports");
+    }
+
+    private sealed class SynchronizedWriter : StringWriter
+    {
+        public override void WriteLine(string? value)
+        {
+            lock (this)
+                base.WriteLine(value);
+        }
+
+        public override string ToString()
+        {
+            lock (this)
+                return base.ToString();
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Ferry.Cli;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+public sealed class ServeStdinTests
+{
+    [Fact]
+    public async Task Stdin_commands_send_broadcast_group_close_and_list()
+    {
+        var stdin = new QueueReader();
+        var stdout = new LineWriter();
+        using var stop = new CancellationTokenSource();
+        var exit = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--quiet"], stdin, stdout, new LineWriter(), stop.Token));
+        var listening = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening");
+        var endPoint = IPEndPoint.Parse(listening.GetProperty("local").GetString()!);
+
+        using var a = await TestClient.ConnectAsync(endPoint);
+        using var b = await TestClient.ConnectAsync(endPoint);
+        string IdOf(TestClient c) => stdout.Json.Single(j => LineWriter.Is(j, "connected") && j.GetProperty("peer").GetString()!.EndsWith(":" + c.LocalEndPoint.Port)).GetProperty("conn").GetString()!;
+        await Eventually.TrueAsync(() => stdout.Json.Count(j => LineWriter.Is(j, "connected")) == 2, "two connected lines");
+        var aId = IdOf(a);
+        var bId = IdOf(b);
+
+        stdin.Send($$"""{"type":"send","conn":"{{aId}}","text":"hi a"}""");
+        Assert.Equal("hi a", Encoding.ASCII.GetString(await a.ReceiveExactlyAsync(4)));
+
+        stdin.Send($$"""{"type":"broadcast","base64":"{{Convert.ToBase64String("all"u8)}}","except":"{{aId}}"}""");
+        Assert.Equal("all", Encoding.ASCII.GetString(await b.ReceiveExactlyAsync(3)));
+
+        stdin.Send($$"""{"type":"join","conn":"{{aId}}","group":"ops"}""");
+        stdin.Send("""{"type":"group_send","group":"ops","text":"ops only"}""");
+        Assert.Equal("ops only", Encoding.ASCII.GetString(await a.ReceiveExactlyAsync(8)));
+
+        stdin.Send("""{"type":"connections"}""");
+        var table = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "connections"), "connections line");
+        var rows = table.GetProperty("connections").EnumerateArray().ToList();
+        Assert.Equal(2, rows.Count);
+        Assert.Equal("ops", rows.Single(r => r.GetProperty("conn").GetString() == aId).GetProperty("groups")[0].GetString());
+
+        // Bad commands: an error line each, nothing changes.
+        stdin.Send("not json");
+        stdin.Send("""{"type":"teleport"}""");
+        stdin.Send("""{"type":"send","conn":"nope","text":"x"}""");
+        stdin.Send($$"""{"type":"send","conn":"{{aId}}"}""");
+        await Eventually.TrueAsync(() => stdout.Json.Count(j => LineWriter.Is(j, "error")) == 4, "four error lines");
+        var errors = stdout.Json.Where(j => LineWriter.Is(j, "error")).Select(j => j.GetProperty("message").GetString()!).ToList();
+        Assert.StartsWith("not JSON", errors[0]);
+        Assert.Contains("unknown command type 'teleport'", errors[1]);
+        Assert.Contains("'nope' is not a connection id", errors[2]);
+        Assert.Contains("missing \"text\" or \"base64\"", errors[3]);
+
+        stdin.Send($$"""{"type":"close","conn":"{{bId}}","reason":"bye","code":"E42"}""");
+        var closed = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "disconnected") && j.GetProperty("conn").GetString() == bId, "b closed");
+        Assert.Equal("killed", closed.GetProperty("reason").GetString());
+        Assert.Equal("E42", closed.GetProperty("code").GetString());
+        Assert.Equal("bye", closed.GetProperty("detail").GetString());
+
+        // End of input does not stop the server.
+        stdin.End();
+        using var c = await TestClient.ConnectAsync(endPoint);
+        await Eventually.TrueAsync(() => stdout.Json.Count(j => LineWriter.Is(j, "connected")) == 3, "a third client after end of stdin");
+
+        stop.Cancel();
+        Assert.Equal(0, await exit.WaitAsync(TimeSpan.FromSeconds(15)));
+    }
+}

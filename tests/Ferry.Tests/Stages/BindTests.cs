@@ -1,0 +1,82 @@
+using System.Net;
+using System.Net.Sockets;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Stages;
+
+public sealed class BindTests
+{
+    [Fact]
+    public async Task Bind_is_retried_while_the_port_is_taken_and_succeeds_once_released()
+    {
+        var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        holder.Listen();
+        var port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+
+        await using var h = new StageHarness(new TcpServerStageOptions
+        {
+            Bind = $"127.0.0.1:{port}",
+            BindRetryDelay = TimeSpan.FromMilliseconds(20),
+            BindRetryMaxDelay = TimeSpan.FromMilliseconds(80),
+        });
+        h.Stage.Start();
+        await Eventually.TrueAsync(() => h.Events.OfType<StageErrorEvent>().Count(e => e.Kind == StageErrorKind.Bind) >= 3, "three bind failures");
+        Assert.False(h.Stage.WaitListeningAsync().IsCompleted);
+        Assert.Contains("AddressAlreadyInUse", h.Events.OfType<StageErrorEvent>().First().Message);
+
+        holder.Dispose();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var bound = await h.Stage.WaitListeningAsync(cts.Token);
+        Assert.Equal(port, bound.Port);
+        using var client = await TestClient.ConnectAsync(bound);
+        await client.SendAsync("after retry");
+        await h.WaitPacketsAsync(p => p.Count == 1, "a packet after the bind succeeded");
+    }
+
+    [Fact]
+    public async Task Bind_retry_backs_off_up_to_the_cap()
+    {
+        var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        holder.Listen();
+        var port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        await using var h = new StageHarness(new TcpServerStageOptions
+        {
+            Bind = $"127.0.0.1:{port}",
+            BindRetryDelay = TimeSpan.FromMilliseconds(10),
+            BindRetryMaxDelay = TimeSpan.FromMilliseconds(40),
+        });
+        h.Stage.Start();
+        await Eventually.TrueAsync(() => h.Events.OfType<StageErrorEvent>().Count() >= 5, "five bind failures");
+        var messages = h.Events.OfType<StageErrorEvent>().Take(5).Select(e => e.Message).ToList();
+        Assert.Contains("retrying in 10 ms", messages[0]);
+        Assert.Contains("retrying in 20 ms", messages[1]);
+        Assert.Contains("retrying in 40 ms", messages[2]);
+        Assert.Contains("retrying in 40 ms", messages[3]);
+        holder.Dispose();
+    }
+
+    [Fact]
+    public async Task A_listener_that_fails_is_rebuilt_and_existing_connections_live_on()
+    {
+        await using var h = new StageHarness(new TcpServerStageOptions { BindRetryDelay = TimeSpan.FromMilliseconds(10) });
+        await h.StartAsync();
+        using var before = await h.ConnectAsync();
+        var beforeId = (await h.WaitConnectedAsync(before.LocalEndPoint)).ConnectionId;
+
+        h.Stage.BreakListenerForTest();
+        await h.WaitForEventAsync<StageErrorEvent>(e => e.Kind == StageErrorKind.Accept && e.Message.Contains("rebuilding"));
+        await Eventually.TrueAsync(() => h.Events.OfType<ListeningEvent>().Count() == 2, "a second listening event");
+        Assert.Equal(h.EndPoint.Port, h.Events.OfType<ListeningEvent>().Last().LocalEndPoint.Port);
+
+        using var after = await h.ConnectAsync();
+        await h.WaitConnectedAsync(after.LocalEndPoint);
+        await before.SendAsync("old");
+        await after.SendAsync("new");
+        var packets = await h.WaitPacketsAsync(p => p.Count == 2, "packets from old and new clients");
+        Assert.Contains(packets, p => p.Connection == beforeId);
+        Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), e => e.ConnectionId == beforeId);
+    }
+}

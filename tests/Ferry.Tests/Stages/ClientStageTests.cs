@@ -1,0 +1,311 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Ferry.Bus;
+using Ferry.Connections;
+using Ferry.Framing;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Stages;
+
+public sealed class ClientStageTests
+{
+    /// <summary>A port nothing listens on (bound then released).</summary>
+    private static int FreePort()
+    {
+        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)s.LocalEndPoint!).Port;
+    }
+
+    private sealed class ClientRecorder
+    {
+        public readonly ConcurrentQueue<StageEvent> Events = new();
+        public readonly ConcurrentQueue<ReceivedPacket> Packets = new();
+
+        public ClientRecorder(TcpClientStage stage)
+        {
+            stage.Connecting += (_, e) => Events.Enqueue(e);
+            stage.ConnectFailed += (_, e) => Events.Enqueue(e);
+            stage.Connected += (_, e) => Events.Enqueue(e);
+            stage.Disconnected += (_, e) => Events.Enqueue(e);
+            stage.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(stage.Name)).Subscribe((g, _) =>
+            {
+                foreach (var p in g)
+                    Packets.Enqueue(new ReceivedPacket(p.ConnectionId, p.Peer, p.Payload.ToArray(), p.Fields, g.Sequence));
+                return default;
+            });
+        }
+
+        public string Text => Encoding.ASCII.GetString(Packets.SelectMany(p => p.Payload).ToArray());
+    }
+
+    [Fact]
+    public async Task A_client_started_before_its_server_connects_once_the_server_appears()
+    {
+        var port = FreePort();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = $"127.0.0.1:{port}",
+            ReconnectWait = TimeSpan.FromMilliseconds(20),
+            ReconnectMaxWait = TimeSpan.FromMilliseconds(100),
+        });
+        var rec = new ClientRecorder(client);
+        client.Start();
+        await Eventually.TrueAsync(() => rec.Events.OfType<ConnectFailedEvent>().Count() >= 2, "two refused attempts");
+        Assert.False(client.IsConnected);
+        Assert.Contains("ECONNREFUSED", rec.Events.OfType<ConnectFailedEvent>().First().Reason);
+
+        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await server.StartAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var remote = await client.WaitConnectedAsync(cts.Token);
+        Assert.Equal(port, remote.Port);
+        Assert.True(client.IsConnected);
+
+        Assert.True(await client.SendAsync("hello server"u8.ToArray()));
+        await server.WaitPacketsAsync(p => p.Count == 1, "the client's message");
+        await server.Stage.BroadcastAsync("hello client"u8.ToArray());
+        await Eventually.TrueAsync(() => rec.Text == "hello client", "the server's reply");
+    }
+
+    [Fact]
+    public async Task A_restarted_server_is_reconnected_to_with_growing_capped_jittered_waits()
+    {
+        var port = FreePort();
+        var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await server.StartAsync();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = $"127.0.0.1:{port}",
+            ReconnectWait = TimeSpan.FromMilliseconds(20),
+            ReconnectMaxWait = TimeSpan.FromMilliseconds(160),
+            ReconnectJitter = 0.25,
+            HealthyAfter = TimeSpan.FromHours(1),
+        });
+        var rec = new ClientRecorder(client);
+        await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        await client.SendAsync("before"u8.ToArray());
+        await server.WaitPacketsAsync(p => p.Count == 1, "first message");
+
+        await server.DisposeAsync(); // server goes away mid-stream
+        await Eventually.TrueAsync(() => rec.Events.OfType<ConnectFailedEvent>().Count() >= 8, "eight failed attempts");
+        var waits = rec.Events.OfType<ConnectFailedEvent>().Take(8).Select(e => e.RetryIn.TotalMilliseconds).ToList();
+        // nominal 20, 40, 80, 160, 160, ... each within ±25 %
+        double[] nominal = [20, 40, 80, 160, 160, 160, 160, 160];
+        for (var i = 0; i < waits.Count; i++)
+            Assert.InRange(waits[i], nominal[i] * 0.75 - 0.001, nominal[i] * 1.25 + 0.001);
+        Assert.True(waits.Skip(3).Distinct().Count() > 1, "jitter spreads the capped waits");
+        Assert.Equal("connection lost", rec.Events.OfType<ConnectFailedEvent>().First().Reason);
+
+        await using var again = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await again.StartAsync();
+        await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        await client.SendAsync("after"u8.ToArray());
+        var packets = await again.WaitPacketsAsync(p => p.Count == 1, "message after the restart");
+        Assert.Equal("after", Encoding.ASCII.GetString(packets[0].Payload));
+        Assert.Equal(2, rec.Events.OfType<ConnectedEvent>().Select(e => e.ConnectionId).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Idle_timeout_forces_a_reconnect()
+    {
+        await using var server = new StageHarness();
+        await server.StartAsync();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = server.EndPoint.ToString(),
+            IdleTimeout = TimeSpan.FromMilliseconds(200),
+            ReconnectWait = TimeSpan.FromMilliseconds(10),
+        });
+        var rec = new ClientRecorder(client);
+        await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        var dropped = await Task.Run(async () =>
+        {
+            await Eventually.TrueAsync(() => rec.Events.OfType<DisconnectedEvent>().Any(), "an idle disconnect");
+            return rec.Events.OfType<DisconnectedEvent>().First();
+        });
+        Assert.Equal(DisconnectReason.IdleTimeout, dropped.Reason);
+        await Eventually.TrueAsync(() => rec.Events.OfType<ConnectedEvent>().Count() >= 2, "a second connection");
+    }
+
+    [Fact]
+    public async Task Egress_is_held_while_disconnected_and_delivered_after()
+    {
+        var port = FreePort();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = $"127.0.0.1:{port}",
+            ReconnectWait = TimeSpan.FromMilliseconds(20),
+            ReconnectMaxWait = TimeSpan.FromMilliseconds(50),
+            EgressBufferBytes = 10,
+        });
+        client.Start();
+        Assert.True(await client.SendAsync("abcd"u8.ToArray()));
+        Assert.True(await client.SendAsync("efgh"u8.ToArray()));
+        Assert.True(await client.SendAsync("ijkl"u8.ToArray())); // 12 bytes held > 10: the oldest goes
+        Assert.Equal(1, client.GetStats().EgressPacketsDroppedTotal);
+
+        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await server.StartAsync();
+        var packets = await server.WaitPacketsAsync(p => p.Sum(x => x.Payload.Length) >= 8, "the held messages");
+        Assert.Equal("efghijkl", Encoding.ASCII.GetString(packets.SelectMany(p => p.Payload).ToArray()));
+    }
+
+    [Fact]
+    public async Task The_drop_policy_drops_and_counts_egress_while_disconnected()
+    {
+        var port = FreePort();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = $"127.0.0.1:{port}",
+            EgressWhileDisconnected = DisconnectedEgressPolicy.Drop,
+            ReconnectWait = TimeSpan.FromMilliseconds(20),
+            ReconnectMaxWait = TimeSpan.FromMilliseconds(50),
+        });
+        client.Start();
+        Assert.False(await client.SendAsync("lost"u8.ToArray()));
+        Assert.Equal(1, client.GetStats().EgressPacketsDroppedTotal);
+        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await server.StartAsync();
+        await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        await client.SendAsync("kept"u8.ToArray());
+        var packets = await server.WaitPacketsAsync(p => p.Count >= 1, "a message");
+        Assert.Equal("kept", Encoding.ASCII.GetString(packets[0].Payload));
+    }
+
+    [Fact]
+    public async Task A_connect_that_gets_no_answer_times_out()
+    {
+        // A listener whose accept queue is full and never drained: the kernel drops further SYNs.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(0);
+        var endPoint = (IPEndPoint)listener.LocalEndPoint!;
+        var fillers = new List<Socket>();
+        for (var i = 0; i < 8; i++)
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            try { s.Connect(endPoint); } catch (SocketException) { }
+            fillers.Add(s);
+        }
+
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = endPoint.ToString(),
+            ConnectTimeout = TimeSpan.FromMilliseconds(300),
+            ReconnectWait = TimeSpan.FromMilliseconds(10),
+            ReconnectAttempts = 1,
+        });
+        var rec = new ClientRecorder(client);
+        var connecting = client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        var failure = await Assert.ThrowsAsync<IOException>(() => connecting);
+        Assert.Contains("gave up", failure.Message);
+        var failed = rec.Events.OfType<ConnectFailedEvent>().Single();
+        Assert.Contains("connect_timeout 300 ms", failed.Reason);
+        Assert.True(failed.GivingUp);
+        fillers.ForEach(s => s.Dispose());
+    }
+
+    [Fact]
+    public async Task Host_names_are_resolved()
+    {
+        await using var server = new StageHarness();
+        await server.StartAsync();
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"localhost:{server.EndPoint.Port}" });
+        var remote = await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        Assert.Equal(IPAddress.Loopback, remote.Address);
+    }
+
+    [Fact]
+    public async Task Readiness_can_be_awaited_with_a_timeout_and_queried()
+    {
+        var port = FreePort();
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"127.0.0.1:{port}", ReconnectWait = TimeSpan.FromMilliseconds(20) });
+        client.Start();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromMilliseconds(100)).Token));
+        Assert.False(client.IsConnected);
+        Assert.True(client.ConnectionId.IsNone);
+    }
+
+    [Fact]
+    public async Task Control_close_forces_a_reconnect()
+    {
+        await using var server = new StageHarness();
+        await server.StartAsync();
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString(), ReconnectWait = TimeSpan.FromMilliseconds(10) });
+        var rec = new ClientRecorder(client);
+        await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        var first = client.ConnectionId;
+        await client.Bus.Topic<ControlCommand>(StageTopics.Control(client.Name)).PublishAsync(ControlCommand.Close(first, "rotate"));
+        await Eventually.TrueAsync(() => client.IsConnected && client.ConnectionId != first, "a new connection");
+        Assert.Equal(DisconnectReason.Killed, rec.Events.OfType<DisconnectedEvent>().Single().Reason);
+    }
+
+    [Fact]
+    public void Invalid_options_are_reported_together()
+    {
+        var ex = Assert.Throws<StageOptionsException>(() => new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = ":80",
+            ReconnectJitter = 2,
+            ConnectTimeout = TimeSpan.Zero,
+        }));
+        Assert.Equal(3, ex.Problems.Count);
+        Assert.Contains(ex.Problems, p => p.StartsWith("option 'connect'"));
+    }
+
+    public static TheoryData<string> Specs => FramedStageTests.Specs;
+
+    [Theory]
+    [MemberData(nameof(Specs))]
+    public async Task A_client_stage_and_a_server_stage_talk_in_every_framing(string spec)
+    {
+        var framing = FramingSpec.Parse(spec);
+        var bus = new InProcessBus();
+        await using var server = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0", Framing = framing }, bus);
+        // The server echoes every packet with its header fields.
+        bus.Topic<PacketGroup>("tcp_server/packet_group").Subscribe(async (g, ct) =>
+        {
+            foreach (var p in g)
+                await bus.Topic<EgressMessage>("tcp_server/egress_packets").PublishAsync(EgressMessage.To(p.ConnectionId, p.Payload, p.Fields), ct);
+        });
+        var endPoint = await server.StartAsync();
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = endPoint.ToString(), Framing = framing }, bus);
+        var received = new ConcurrentQueue<(byte[] Payload, FrameFields Fields)>();
+        bus.Topic<PacketGroup>("tcp_client/packet_group").Subscribe((g, _) =>
+        {
+            foreach (var p in g)
+                received.Enqueue((p.Payload.ToArray(), p.Fields));
+            return default;
+        });
+        await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+
+        var sent = new List<(byte[] Payload, FrameFields Fields)>();
+        for (var i = 0; i < 20; i++)
+        {
+            var payload = Encoding.ASCII.GetBytes(framing is FixedFraming ? $"message {i,8}" : $"message {i}");
+            var fields = framing switch
+            {
+                HeaderFraming => new FrameFields((ushort)(i + 1), (ushort)(i * 3)),
+                MuxFraming => new FrameFields(StreamId: (uint)(i + 1)),
+                _ => default,
+            };
+            sent.Add((payload, fields));
+            Assert.True(await client.SendAsync(payload, fields));
+        }
+        if (framing is DelimiterFraming { Position: DelimiterPosition.Prefix })
+            await client.SendAsync("end"u8.ToArray()); // a prefix frame ends where the next begins
+        await Eventually.TrueAsync(() => received.Count >= 19, "the echoes");
+        var echoes = received.ToList();
+        var include = framing is DelimiterFraming { IncludeDelimiter: true };
+        for (var i = 0; i < echoes.Count && i < 20; i++)
+        {
+            if (!include)
+                Assert.Equal(sent[i].Payload, echoes[i].Payload);
+            Assert.Equal(sent[i].Fields, echoes[i].Fields);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+using Ferry.Connections;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Stages;
+
+public sealed class LifecycleTests
+{
+    [Fact]
+    public async Task The_client_over_the_limit_is_closed_and_the_first_ones_keep_working()
+    {
+        await using var h = new StageHarness(new TcpServerStageOptions { MaxConnections = 3 });
+        await h.StartAsync();
+        var clients = new List<TestClient>();
+        for (var i = 0; i < 3; i++)
+        {
+            clients.Add(await h.ConnectAsync());
+            await h.WaitConnectedAsync(clients[i].LocalEndPoint);
+        }
+
+        // The refused client is reset at once; depending on timing it sees that during or after connect.
+        var extra = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        try
+        {
+            await extra.ConnectAsync(h.EndPoint);
+            var extraPort = ((System.Net.IPEndPoint)extra.LocalEndPoint!).Port;
+            var rejected = await h.WaitForEventAsync<DisconnectedEvent>(e => e.Reason == DisconnectReason.Limit);
+            Assert.Equal(extraPort, rejected.Peer.Port);
+            var buffer = new byte[16];
+            await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                if (await extra.ReceiveAsync(buffer).WaitAsync(TimeSpan.FromSeconds(10)) == 0)
+                    throw new EndOfStreamException();
+            });
+        }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionReset)
+        {
+            await h.WaitForEventAsync<DisconnectedEvent>(e => e.Reason == DisconnectReason.Limit);
+        }
+        extra.Dispose();
+        Assert.Equal(3, h.Events.OfType<ConnectedEvent>().Count());
+        Assert.Equal(1, h.Stage.GetStats().RejectedTotal);
+
+        foreach (var c in clients)
+            await c.SendAsync("still here");
+        await h.WaitPacketsAsync(p => p.Count == 3, "three packets from the first three clients");
+        Assert.Equal(3, h.Stage.ConnectionCount);
+        clients.ForEach(c => c.Dispose());
+    }
+
+    [Fact]
+    public async Task A_silent_client_is_closed_for_idle_timeout_and_an_active_one_is_not()
+    {
+        var idle = TimeSpan.FromMilliseconds(800);
+        await using var h = new StageHarness(new TcpServerStageOptions { IdleTimeout = idle });
+        await h.StartAsync();
+        using var silent = await h.ConnectAsync();
+        using var active = await h.ConnectAsync();
+        var silentId = (await h.WaitConnectedAsync(silent.LocalEndPoint)).ConnectionId;
+        var activeId = (await h.WaitConnectedAsync(active.LocalEndPoint)).ConnectionId;
+
+        // The active client pings on its own thread, far more often than the timeout, for the whole test.
+        using var stopPinging = new CancellationTokenSource();
+        var pinger = Task.Run(async () =>
+        {
+            while (!stopPinging.IsCancellationRequested)
+            {
+                active.Socket.Send("ping"u8);
+                await Task.Delay(25);
+            }
+        });
+
+        var e = await h.WaitDisconnectedAsync(silentId);
+        Assert.Equal(DisconnectReason.IdleTimeout, e.Reason);
+        Assert.Equal("idle_timeout", e.ReasonName);
+        Assert.True(await silent.WaitClosedAsync());
+
+        // Another full timeout later, the active client is still connected.
+        var until = h.Stage.GetStats().PacketsReceivedTotal;
+        await Task.Delay(idle);
+        await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal > until + 5, "more pings");
+        stopPinging.Cancel();
+        await pinger;
+        Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), d => d.ConnectionId == activeId);
+    }
+
+    [Fact]
+    public async Task Disconnect_reasons_tell_close_from_reset_from_kill()
+    {
+        await using var h = new StageHarness();
+        await h.StartAsync();
+
+        var closing = await h.ConnectAsync();
+        var closingId = (await h.WaitConnectedAsync(closing.LocalEndPoint)).ConnectionId;
+        closing.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        Assert.Equal(DisconnectReason.RemoteClosed, (await h.WaitDisconnectedAsync(closingId)).Reason);
+        closing.Dispose();
+
+        var resetting = await h.ConnectAsync();
+        var resettingId = (await h.WaitConnectedAsync(resetting.LocalEndPoint)).ConnectionId;
+        resetting.Reset();
+        var reset = await h.WaitDisconnectedAsync(resettingId);
+        Assert.Equal(DisconnectReason.Reset, reset.Reason);
+        Assert.Contains("ECONNRESET", reset.Detail);
+
+        using var killed = await h.ConnectAsync();
+        var killedId = (await h.WaitConnectedAsync(killed.LocalEndPoint)).ConnectionId;
+        Assert.True(h.Stage.Close(killedId, "protocol_violation", "isomsg_pack_fail"));
+        var kill = await h.WaitDisconnectedAsync(killedId);
+        Assert.Equal(DisconnectReason.Killed, kill.Reason);
+        Assert.Equal("protocol_violation", kill.Detail);
+        Assert.Equal("isomsg_pack_fail", kill.Code);
+        Assert.True(await killed.WaitClosedAsync());
+        Assert.False(h.Stage.Close(killedId), "a closed connection cannot be closed again");
+    }
+
+    [Fact]
+    public async Task Events_are_published_on_the_bus_too()
+    {
+        await using var h = new StageHarness();
+        using var events = h.Bus.Topic<StageEvent>(StageTopics.Events(h.Stage.Name)).SubscribeQueue();
+        await h.StartAsync();
+        using (var client = await h.ConnectAsync())
+            await h.WaitConnectedAsync(client.LocalEndPoint);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        Assert.IsType<ListeningEvent>(await events.ReadAsync(cts.Token));
+        Assert.IsType<ConnectedEvent>(await events.ReadAsync(cts.Token));
+        Assert.IsType<DisconnectedEvent>(await events.ReadAsync(cts.Token));
+    }
+
+    [Fact]
+    public async Task A_throwing_event_handler_does_not_hurt_the_stage()
+    {
+        await using var h = new StageHarness();
+        h.Stage.Connected += (_, _) => throw new InvalidOperationException("boom");
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        await h.WaitConnectedAsync(client.LocalEndPoint);
+        await client.SendAsync("still works");
+        await h.WaitPacketsAsync(p => p.Count == 1, "a packet after the handler threw");
+    }
+}

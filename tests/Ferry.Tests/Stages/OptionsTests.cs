@@ -1,0 +1,67 @@
+using Ferry.Stages;
+using Ferry.Transport;
+
+namespace Ferry.Tests.Stages;
+
+public sealed class OptionsTests
+{
+    [Theory]
+    [InlineData("127.0.0.1:9000", "127.0.0.1", 9000)]
+    [InlineData(":3034", "", 3034)]
+    [InlineData("[::1]:0", "::1", 0)]
+    [InlineData("localhost:80", "localhost", 80)]
+    public void Bind_addresses_parse(string text, string host, int port)
+    {
+        var address = BindAddress.Parse(text);
+        Assert.Equal(host, address.Host);
+        Assert.Equal(port, address.Port);
+    }
+
+    [Theory]
+    [InlineData("9000", "no port")]
+    [InlineData("127.0.0.1:99999", "port '99999'")]
+    [InlineData("::1:80", "brackets")]
+    [InlineData("[zz]:80", "not an IPv6 address")]
+    [InlineData("", "empty")]
+    public void Bad_bind_addresses_say_what_is_wrong(string text, string expected)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => BindAddress.Parse(text));
+        Assert.Contains(expected, ex.Message);
+        Assert.Contains("option 'bind'", ex.Message);
+    }
+
+    [Fact]
+    public void Every_invalid_option_is_reported_at_once_and_nothing_starts()
+    {
+        var options = new TcpServerStageOptions
+        {
+            Bind = "nowhere",
+            MaxConnections = -1,
+            GroupSize = 0,
+            IdleTimeout = TimeSpan.FromSeconds(-1),
+            EgressBufferBytes = 0,
+            ThreadProcessorAffinity = [Environment.ProcessorCount + 3],
+        };
+        var ex = Assert.Throws<StageOptionsException>(() => new TcpServerStage(options));
+        Assert.Contains(ex.Problems, p => p.StartsWith("option 'bind'"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("option 'max_connections': -1"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("option 'group_size': 0"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("option 'idle_timeout'"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("option 'egress_buffer_bytes'"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("option 'thread_processor_affinity'"));
+        Assert.Equal(6, ex.Problems.Count);
+    }
+
+    [Fact]
+    public void Defaults_follow_the_seeds()
+    {
+        var o = new TcpServerStageOptions();
+        Assert.Equal(512, o.Backlog);
+        Assert.Equal(128, o.MaxConnections);
+        Assert.True(o.Socket.NoDelay);
+        Assert.Equal(1, o.GroupSize);
+        Assert.Equal(TimeSpan.FromMilliseconds(1), o.GroupLinger);
+        Assert.Equal(1024 * 1024, o.EgressBufferBytes);
+        Assert.Equal(TimeSpan.Zero, o.IdleTimeout);
+    }
+}

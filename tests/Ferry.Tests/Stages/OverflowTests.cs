@@ -1,0 +1,106 @@
+using Ferry.Connections;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+using Ferry.Transport;
+
+namespace Ferry.Tests.Stages;
+
+public sealed class OverflowTests
+{
+    private static TcpServerStageOptions Small(EgressOverflowPolicy policy) => new()
+    {
+        EgressBufferBytes = 32 * 1024,
+        EgressOverflow = policy,
+        EgressWaitTimeout = TimeSpan.FromSeconds(10),
+        Socket = new TcpSocketOptions { SendBufferSize = 8 * 1024 },
+    };
+
+    [Fact]
+    public async Task Disconnect_closes_the_slow_client_and_the_others_keep_receiving()
+    {
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Disconnect));
+        await h.StartAsync();
+        using var slow = await h.ConnectAsync();
+        slow.Socket.ReceiveBufferSize = 8 * 1024;
+        using var fast = await h.ConnectAsync();
+        var slowId = (await h.WaitConnectedAsync(slow.LocalEndPoint)).ConnectionId;
+        var fastId = (await h.WaitConnectedAsync(fast.LocalEndPoint)).ConnectionId;
+
+        var message = new byte[1000];
+        var received = 0;
+        for (var i = 0; i < 300; i++)
+        {
+            await h.Stage.BroadcastAsync(message);
+            received += (await fast.ReceiveExactlyAsync(1000)).Length; // the fast client keeps up
+        }
+        var closed = await h.WaitDisconnectedAsync(slowId);
+        Assert.Equal(DisconnectReason.SlowConsumer, closed.Reason);
+        Assert.Equal("slow_consumer", closed.ReasonName);
+        Assert.Equal(300_000, received);
+        Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), e => e.ConnectionId == fastId);
+    }
+
+    [Fact]
+    public async Task Wait_holds_the_publisher_until_the_client_reads_and_loses_nothing()
+    {
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait));
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        client.Socket.ReceiveBufferSize = 8 * 1024;
+        var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
+
+        const int messages = 400;
+        var publisher = Task.Run(async () =>
+        {
+            for (var i = 0; i < messages; i++)
+            {
+                var payload = new byte[1000];
+                BitConverter.TryWriteBytes(payload, i);
+                Assert.True(await h.Stage.SendAsync(id, payload));
+            }
+        });
+        // The publisher cannot finish while nobody reads: 400 KB do not fit in 32 KiB plus socket buffers.
+        await Eventually.TrueAsync(() => h.Stage.GetConnections().Single().EgressBytesQueued > 16 * 1024, "the buffer to fill");
+        Assert.False(publisher.IsCompleted);
+        var queued = h.Stage.GetConnections().Single().EgressBytesQueued;
+        Assert.True(queued <= 32 * 1024, $"{queued} bytes queued");
+
+        var data = await client.ReceiveExactlyAsync(messages * 1000, TimeSpan.FromSeconds(30));
+        await publisher.WaitAsync(TimeSpan.FromSeconds(10));
+        for (var i = 0; i < messages; i++)
+            Assert.Equal(i, BitConverter.ToInt32(data, i * 1000));
+        Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
+    }
+
+    [Fact]
+    public async Task Wait_gives_up_after_its_timeout_and_counts_the_drop()
+    {
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait) with { EgressWaitTimeout = TimeSpan.FromMilliseconds(200) });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        client.Socket.ReceiveBufferSize = 8 * 1024;
+        var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
+        var sent = 0;
+        while (await h.Stage.SendAsync(id, new byte[1000]))
+            sent++;
+        Assert.True(sent > 30);
+        Assert.Equal(1, h.Stage.GetStats().EgressPacketsDroppedTotal);
+    }
+
+    [Fact]
+    public async Task Broadcasts_while_nobody_is_connected_are_kept_for_the_first_client_up_to_the_limit()
+    {
+        await using var h = new StageHarness(new TcpServerStageOptions { QueueWhenDisconnected = 3 });
+        await h.StartAsync();
+        for (var i = 1; i <= 5; i++)
+            await h.Stage.BroadcastAsync(new[] { (byte)('0' + i) });
+        Assert.Equal(2, h.Stage.GetStats().EgressPacketsDroppedTotal);
+
+        using var first = await h.ConnectAsync();
+        Assert.Equal("345"u8.ToArray(), await first.ReceiveExactlyAsync(3));
+        using var second = await h.ConnectAsync();
+        await h.WaitConnectedAsync(second.LocalEndPoint);
+        second.Socket.ReceiveTimeout = 200;
+        Assert.Throws<System.Net.Sockets.SocketException>(() => second.Socket.Receive(new byte[8]));
+    }
+}

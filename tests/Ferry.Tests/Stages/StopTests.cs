@@ -1,0 +1,78 @@
+using Ferry.Connections;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Stages;
+
+public sealed class StopTests
+{
+    [Fact]
+    public async Task Stopping_while_clients_are_mid_send_closes_everything_cleanly()
+    {
+        var h = new StageHarness(recordPackets: false);
+        await h.StartAsync();
+        var clients = new List<TestClient>();
+        for (var i = 0; i < 8; i++)
+        {
+            clients.Add(await h.ConnectAsync());
+            await h.WaitConnectedAsync(clients[i].LocalEndPoint);
+        }
+        using var sending = new CancellationTokenSource();
+        var senders = clients.Select(c => Task.Run(async () =>
+        {
+            var chunk = new byte[8192];
+            try
+            {
+                while (!sending.IsCancellationRequested)
+                    await c.Socket.SendAsync(chunk, System.Net.Sockets.SocketFlags.None, sending.Token);
+            }
+            catch (Exception) { } // the server closed on us: expected
+        })).ToList();
+        await Eventually.TrueAsync(() => h.Stage.GetStats().BytesReceivedTotal > 1_000_000, "traffic flowing");
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await h.Stage.StopAsync(deadline.Token);
+        sending.Cancel();
+        await Task.WhenAll(senders).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(0, h.Stage.ConnectionCount);
+        Assert.Equal(8, h.Events.OfType<DisconnectedEvent>().Count(e => e.Reason == DisconnectReason.ServerStopping));
+        Assert.Single(h.Events.OfType<ClosedEvent>());
+        foreach (var c in clients)
+        {
+            Assert.True(await c.WaitClosedAsync());
+            c.Dispose();
+        }
+        await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(() => TestClient.ConnectAsync(h.EndPoint));
+        await h.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Queued_egress_is_delivered_before_a_graceful_stop_closes()
+    {
+        var h = new StageHarness();
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        await h.WaitConnectedAsync(client.LocalEndPoint);
+        var payload = new byte[512 * 1024];
+        new Random(3).NextBytes(payload);
+        await h.Stage.BroadcastAsync(payload);
+        var stopping = h.Stage.StopAsync();
+        Assert.Equal(payload, await client.ReceiveExactlyAsync(payload.Length));
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(await client.WaitClosedAsync());
+        await h.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Stop_before_start_and_double_stop_are_harmless()
+    {
+        var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" });
+        await stage.StopAsync();
+        await stage.DisposeAsync();
+        await using var h = new StageHarness();
+        await h.StartAsync();
+        await h.Stage.StopAsync();
+        await h.Stage.StopAsync();
+    }
+}
