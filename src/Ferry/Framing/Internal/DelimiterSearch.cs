@@ -17,46 +17,60 @@ internal static class DelimiterSearch
         if (end - start < delimiter.Length)
             return -1;
 
-        if (sequence.IsSingleSegment)
+        // Most messages end inside the first segment: search it as one span before walking segments.
+        var first = sequence.FirstSpan;
+        if (start < first.Length)
         {
-            var span = sequence.FirstSpan[(int)start..(int)end];
-            var at = delimiter.Length == 1 ? span.IndexOf(delimiter[0]) : span.IndexOf(delimiter);
-            return at < 0 ? -1 : start + at;
+            var stop = (int)Math.Min(end, first.Length);
+            var at = Search(first[(int)start..stop], delimiter);
+            if (at >= 0)
+                return start + at;
+            if (end <= first.Length)
+                return -1;
+            // Every start before this one has been ruled out within the first segment.
+            start = Math.Max(start, first.Length - delimiter.Length + 1);
         }
-
-        var found = IndexOfMultiSegment(sequence.Slice(start, end - start), delimiter);
-        return found < 0 ? -1 : start + found;
+        return IndexOfMultiSegment(sequence, start, end, delimiter);
     }
 
-    private static long IndexOfMultiSegment(in ReadOnlySequence<byte> region, ReadOnlySpan<byte> delimiter)
+    private static int Search(ReadOnlySpan<byte> span, ReadOnlySpan<byte> delimiter) =>
+        delimiter.Length == 1 ? span.IndexOf(delimiter[0]) : span.IndexOf(delimiter);
+
+    // Walks segments from start and stops at end, rather than slicing [start, end) up front: slicing
+    // would walk every segment up to end, which for a large window is the whole buffer, on every call.
+    private static long IndexOfMultiSegment(in ReadOnlySequence<byte> sequence, long start, long end, ReadOnlySpan<byte> delimiter)
     {
-        long segmentStart = 0;
-        var next = region.Start;
-        while (region.TryGet(ref next, out var memory))
+        var next = sequence.GetPosition(start);
+        var spanStart = start;
+        while (spanStart < end && sequence.TryGet(ref next, out var memory))
         {
             var span = memory.Span;
-            var at = delimiter.Length == 1 ? span.IndexOf(delimiter[0]) : span.IndexOf(delimiter);
+            if (span.Length > end - spanStart)
+                span = span[..(int)(end - spanStart)];
+            var at = Search(span, delimiter);
             if (at >= 0)
-                return segmentStart + at;
+                return spanStart + at;
 
-            // No whole delimiter inside this segment. One may still start in its last Length-1 bytes
-            // and continue in the following segments; those starts come after every in-segment start,
-            // so checking them now keeps the first match first.
+            // No whole delimiter inside this span. One may still start in its last Length-1 bytes and
+            // continue in the following segments; those starts come after every in-span start, so
+            // checking them now keeps the first match first.
+            var after = end - (spanStart + span.Length);
             for (var s = Math.Max(0, span.Length - delimiter.Length + 1); s < span.Length; s++)
             {
                 var head = span[s..];
-                if (head.SequenceEqual(delimiter[..head.Length]) && ContinuesWith(region, next, delimiter[head.Length..]))
-                    return segmentStart + s;
+                var rest = delimiter[head.Length..];
+                if (rest.Length <= after && head.SequenceEqual(delimiter[..head.Length]) && ContinuesWith(sequence, next, rest))
+                    return spanStart + s;
             }
-            segmentStart += span.Length;
+            spanStart += span.Length;
         }
         return -1;
     }
 
-    /// <summary>Whether the bytes of <paramref name="region"/> from <paramref name="position"/> on begin with <paramref name="rest"/>.</summary>
-    private static bool ContinuesWith(in ReadOnlySequence<byte> region, SequencePosition position, ReadOnlySpan<byte> rest)
+    /// <summary>Whether the bytes of <paramref name="sequence"/> from <paramref name="position"/> on begin with <paramref name="rest"/>.</summary>
+    private static bool ContinuesWith(in ReadOnlySequence<byte> sequence, SequencePosition position, ReadOnlySpan<byte> rest)
     {
-        while (!rest.IsEmpty && region.TryGet(ref position, out var memory))
+        while (!rest.IsEmpty && sequence.TryGet(ref position, out var memory))
         {
             var span = memory.Span;
             var n = Math.Min(span.Length, rest.Length);

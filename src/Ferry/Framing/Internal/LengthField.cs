@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Ferry.Framing.Internal;
 
@@ -10,6 +11,7 @@ internal static class LengthField
     /// <summary>The largest value a field of this size can hold (an 8-byte field is read as signed, as Netty does).</summary>
     public static long MaxValue(int bytes) => bytes == 8 ? long.MaxValue : (1L << (8 * bytes)) - 1;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Read(ReadOnlySpan<byte> field, bool bigEndian) => field.Length switch
     {
         1 => field[0],

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Ferry.Framing.Internal;
 
 /// <summary>
@@ -19,6 +21,7 @@ internal readonly struct LengthFieldHeader(int offset, int fieldBytes, bool bigE
 
     public int Length => _offset + _fieldBytes;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public string? Read(ReadOnlySpan<byte> header, out long frameLength, out int payloadOffset, out FrameFields fields)
     {
         fields = default;
@@ -27,13 +30,19 @@ internal readonly struct LengthFieldHeader(int offset, int fieldBytes, bool bigE
         if (value > ImpossibleLength)
         {
             frameLength = 0;
-            return $"length field {(long)value} is negative or beyond any possible frame";
+            return Impossible(value);
         }
 
         frameLength = Length + (long)value + _adjust;
         // strip never exceeds the header (checked when the framing is built), so this covers both.
-        return frameLength >= Length
-            ? null
-            : $"length field {value} with adjust={_adjust} ends the frame inside its own {Length}-byte header";
+        return frameLength >= Length ? null : InsideHeader(value);
     }
+
+    // The error texts live out of line so that Read stays small enough to inline into the decoder.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static string Impossible(ulong value) => $"length field {(long)value} is negative or beyond any possible frame";
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private string InsideHeader(ulong value) =>
+        $"length field {value} with adjust={_adjust} ends the frame inside its own {Length}-byte header";
 }
