@@ -31,8 +31,8 @@ internal sealed class JsonLineWriter : IDisposable
             body(_json);
             _json.WriteEndObject();
             _json.Flush();
+            _buffer.Write("\n"u8);
             _out.Write(Encoding.UTF8.GetString(_buffer.WrittenSpan));
-            _out.Write('\n');
             _buffer.Clear();
             if (flush)
                 _out.Flush();
