@@ -72,8 +72,17 @@ public sealed class LibzmqInteropTests
         var random = new Random(77);
         Frame[] sent = Enumerable.Range(0, 200).Select(i => BridgeFrames.Random(random, i % 50 == 0 ? 300_000 : random.Next(0, 2000))).ToArray();
         Task sending = FerryToFerryTests.SendAllAsync(client, sent, deadline);
-        List<Frame> echoed = await FerryToFerryTests.ReadAsync(client, sent.Length, deadline);
-        await sending;
+        List<Frame> echoed;
+        try
+        {
+            echoed = await FerryToFerryTests.ReadAsync(client, sent.Length, deadline);
+            await sending;
+        }
+        catch (OperationCanceledException e)
+        {
+            throw new TimeoutException($"echo did not finish: sent {client.Counters.FramesSent}, received {client.Counters.FramesReceived}\nbridge log:\n{logs.Text}\npeer:\n{peer.Output}", e);
+        }
+
         for (int i = 0; i < sent.Length; i++)
             BridgeFrames.AssertSame(sent[i], echoed[i], $"echo {i}");
         Assert.Equal(0, await peer.WaitExitAsync(deadline));

@@ -126,7 +126,20 @@ internal sealed class FrameBridgeCore
     /// <summary>Runs an accepted connection on the thread pool and tracks it until it ends.</summary>
     public void StartConnection(Socket socket, ZmtpSocketType role)
     {
-        var connection = new ZmtpConnection(socket, role, this);
+        ZmtpConnection connection;
+        try
+        {
+            connection = new ZmtpConnection(socket, role, this);
+        }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            // The peer reset before we could set the socket up: nothing to run, keep accepting.
+            socket.Dispose();
+            ReleaseAdmission(role);
+            BridgeLog.Failed(Logger, role == ZmtpSocketType.Push ? "PUSH" : "PULL", "?", e.Message);
+            return;
+        }
+
         Task run = RunAcceptedAsync(connection, role);
         lock (_lock)
             _connections.Add(run);
@@ -150,13 +163,18 @@ internal sealed class FrameBridgeCore
         }
         finally
         {
-            lock (_lock)
-            {
-                if (role == ZmtpSocketType.Push)
-                    _admittedPush--;
-                else
-                    _admittedPull--;
-            }
+            ReleaseAdmission(role);
+        }
+    }
+
+    private void ReleaseAdmission(ZmtpSocketType role)
+    {
+        lock (_lock)
+        {
+            if (role == ZmtpSocketType.Push)
+                _admittedPush--;
+            else
+                _admittedPull--;
         }
     }
 
