@@ -42,6 +42,9 @@ public static class BridgeCommand
             {
                 await foreach (Frame frame in bridge.ReadAllAsync(ct).ConfigureAwait(false))
                 {
+                    // A frame can beat the announcer's continuation; keep "ready" first when it is true.
+                    if (bridge.IsReady)
+                        output.AnnounceReady();
                     output.Write(string.Create(CultureInfo.InvariantCulture,
                         $"{{\"type\":\"frame\",\"flags\":{frame.Flags},\"channel\":{frame.Channel},\"error\":{frame.Error},\"len\":{frame.Payload.Length}}}"));
                     if (echo)
@@ -62,7 +65,7 @@ public static class BridgeCommand
     private static async Task AnnounceReadyAsync(IFrameBridge bridge, JsonLines output, CancellationToken ct)
     {
         await bridge.WaitReadyAsync(ct).ConfigureAwait(false);
-        output.Write("{\"type\":\"ready\"}");
+        output.AnnounceReady();
     }
 
     private static bool TryParse(string[] args, out bool isServer, out string address, out int port, out bool echo, out string? problem)
@@ -112,6 +115,18 @@ public static class BridgeCommand
     private sealed class JsonLines(TextWriter writer)
     {
         private readonly Lock _lock = new();
+        private bool _announcedReady;
+
+        public void AnnounceReady()
+        {
+            lock (_lock)
+            {
+                if (_announcedReady)
+                    return;
+                _announcedReady = true;
+                Write("{\"type\":\"ready\"}");
+            }
+        }
 
         public void Write(string line)
         {

@@ -37,20 +37,24 @@ public sealed class BackpressureTests
             }
         });
 
-        // Wait until the sender has stalled: its queue is full and no send completed for half a second.
+        // Wait until the sender has stalled: its queue is full and no send completed for half a second
+        // (judged between two samples, so a late timer cannot end the wait early).
         var stable = Stopwatch.StartNew();
         int seen = -1;
-        while (stable.ElapsedMilliseconds < 500)
+        while (true)
         {
-            deadline.ThrowIfCancellationRequested();
+            await Task.Delay(20, deadline);
             int now = Volatile.Read(ref accepted);
-            if (now != seen || sender.PendingSendCount < highWaterMark)
+            bool stalled = now == seen && now >= highWaterMark && sender.PendingSendCount == highWaterMark;
+            if (!stalled)
             {
                 seen = now;
                 stable.Restart();
             }
-
-            await Task.Delay(20, deadline);
+            else if (stable.ElapsedMilliseconds >= 500)
+            {
+                break;
+            }
         }
 
         Assert.False(sending.IsCompleted, "SendAsync must be pending while the receiver does not read");

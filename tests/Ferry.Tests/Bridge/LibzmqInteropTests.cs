@@ -48,10 +48,10 @@ public sealed class LibzmqInteropTests
         var logs = new CapturingLoggerFactory();
         CancellationToken deadline = Deadline.In(Limit);
         await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { LoggerFactory = logs });
-        // libzmq PINGs every 100 ms and drops a connection that sends nothing within 1 s of a PING; the
-        // peer idles 2.5 s, and nothing but our PONGs travels towards its PUSH socket.
+        // libzmq PINGs every 100 ms and drops a connection that sends nothing within 1.5 s of a PING; the
+        // peer idles 3 s, and nothing but our PONGs travels towards its PUSH socket.
         using PeerProcess peer = PythonZmq.Start("client", Loopback, port.ToString(), "--count", "5", "--sizes", "10",
-            "--heartbeat-ms", "100", "--heartbeat-timeout-ms", "1000", "--idle-ms", "2500");
+            "--heartbeat-ms", "100", "--heartbeat-timeout-ms", "1500", "--idle-ms", "3000");
 
         await server.WaitReadyAsync(deadline);
         await ExchangeAsync(server, peer, logs, 5, deadline);
@@ -72,8 +72,17 @@ public sealed class LibzmqInteropTests
         var random = new Random(77);
         Frame[] sent = Enumerable.Range(0, 200).Select(i => BridgeFrames.Random(random, i % 50 == 0 ? 300_000 : random.Next(0, 2000))).ToArray();
         Task sending = FerryToFerryTests.SendAllAsync(client, sent, deadline);
-        List<Frame> echoed = await FerryToFerryTests.ReadAsync(client, sent.Length, deadline);
-        await sending;
+        List<Frame> echoed;
+        try
+        {
+            echoed = await FerryToFerryTests.ReadAsync(client, sent.Length, deadline);
+            await sending;
+        }
+        catch (OperationCanceledException e)
+        {
+            throw new TimeoutException($"echo did not finish: sent {client.Counters.FramesSent}, received {client.Counters.FramesReceived}\nbridge log:\n{logs.Text}\npeer:\n{peer.Output}", e);
+        }
+
         for (int i = 0; i < sent.Length; i++)
             BridgeFrames.AssertSame(sent[i], echoed[i], $"echo {i}");
         Assert.Equal(0, await peer.WaitExitAsync(deadline));

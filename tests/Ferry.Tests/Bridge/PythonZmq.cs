@@ -7,7 +7,8 @@ namespace Ferry.Tests.Bridge;
 internal static class PythonZmq
 {
     // The python3 on PATH may be a pyenv build without zmq; Debian's interpreter sees python3-zmq.
-    public const string Interpreter = "/usr/bin/python3";
+    // FERRY_BRIDGE_PYTHON overrides it (pointing it at a python without zmq shows the skip path).
+    public static readonly string Interpreter = Environment.GetEnvironmentVariable("FERRY_BRIDGE_PYTHON") is { Length: > 0 } chosen ? chosen : "/usr/bin/python3";
 
     private static readonly Lazy<string?> MissingReason = new(Probe);
 

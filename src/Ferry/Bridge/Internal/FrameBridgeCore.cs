@@ -61,7 +61,8 @@ internal sealed class FrameBridgeCore
 
     public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(IsStopping, this);
+        if (IsStopping)
+            ThrowStopped();
         // ZMQ_IMMEDIATE: nothing is queued while no PUSH peer is connected.
         if (_pushReady.IsOpen && _outbound.Writer.TryWrite(frame))
             return ValueTask.CompletedTask;
@@ -81,16 +82,20 @@ internal sealed class FrameBridgeCore
                 if (_outbound.Writer.TryWrite(frame))
                     return;
                 if (!await _outbound.Writer.WaitToWriteAsync(linked.Token).ConfigureAwait(false))
-                    throw new ObjectDisposedException(GetType().FullName, "The bridge was stopped.");
+                    ThrowStopped();
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             if (_stopping.IsCancellationRequested)
-                throw new ObjectDisposedException(GetType().FullName, "The bridge was stopped while the frame waited to be sent.");
+                ThrowStopped();
             throw new TimeoutException($"No peer took the frame within {Options.SendTimeout}.");
         }
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowStopped() =>
+        throw new ObjectDisposedException("FrameBridge", "The frame bridge was stopped; create a new one to send again.");
 
     public IAsyncEnumerable<Frame> ReadAllAsync(CancellationToken cancellationToken) => _inbound.Reader.ReadAllAsync(cancellationToken);
 
@@ -98,7 +103,8 @@ internal sealed class FrameBridgeCore
 
     public async Task WaitReadyAsync(CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(IsStopping, this);
+        if (IsStopping)
+            ThrowStopped();
         using CancellationTokenSource linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
         try
         {
@@ -106,7 +112,7 @@ internal sealed class FrameBridgeCore
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new ObjectDisposedException(GetType().FullName, "The bridge was stopped before it was ready.");
+            ThrowStopped();
         }
     }
 
@@ -126,7 +132,20 @@ internal sealed class FrameBridgeCore
     /// <summary>Runs an accepted connection on the thread pool and tracks it until it ends.</summary>
     public void StartConnection(Socket socket, ZmtpSocketType role)
     {
-        var connection = new ZmtpConnection(socket, role, this);
+        ZmtpConnection connection;
+        try
+        {
+            connection = new ZmtpConnection(socket, role, this);
+        }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            // The peer reset before we could set the socket up: nothing to run, keep accepting.
+            socket.Dispose();
+            ReleaseAdmission(role);
+            BridgeLog.Failed(Logger, role == ZmtpSocketType.Push ? "PUSH" : "PULL", "?", e.Message);
+            return;
+        }
+
         Task run = RunAcceptedAsync(connection, role);
         lock (_lock)
             _connections.Add(run);
@@ -150,13 +169,18 @@ internal sealed class FrameBridgeCore
         }
         finally
         {
-            lock (_lock)
-            {
-                if (role == ZmtpSocketType.Push)
-                    _admittedPush--;
-                else
-                    _admittedPull--;
-            }
+            ReleaseAdmission(role);
+        }
+    }
+
+    private void ReleaseAdmission(ZmtpSocketType role)
+    {
+        lock (_lock)
+        {
+            if (role == ZmtpSocketType.Push)
+                _admittedPush--;
+            else
+                _admittedPull--;
         }
     }
 

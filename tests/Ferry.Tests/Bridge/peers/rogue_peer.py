@@ -85,6 +85,12 @@ def main():
             push.send_multipart(parts, copy=False)
             echoed += 1
         emit(event="done", echoed=echoed)
+        # LINGER 0 (Rogue's setting) would drop the last echoes still queued at exit.
+        push.close(linger=args.timeout_ms)
+        pull.close(linger=0)
+        for m in monitors:
+            m.close(linger=0)
+        ctx.term()
         return 0
 
     if args.idle_ms:

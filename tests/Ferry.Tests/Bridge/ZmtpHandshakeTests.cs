@@ -1,0 +1,186 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Ferry.Bridge;
+using Ferry.Bridge.Internal;
+using Ferry.Bridge.Zmtp;
+
+namespace Ferry.Tests.Bridge;
+
+/// <summary>The server against a hand-driven ZMTP peer: handshake checks, commands, malformed messages.</summary>
+public sealed class ZmtpHandshakeTests
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task A_peer_with_an_incompatible_socket_type_gets_ERROR_and_is_closed()
+    {
+        int port = PortPair.FindFree();
+        CancellationToken deadline = Deadline.In(Limit);
+        await using var server = new FrameBridgeServer("127.0.0.1", port);
+        await using var peer = await RawPeer.ConnectAsync(port, deadline); // the server's PULL port
+
+        await peer.HandshakeAsync(ZmtpSocketType.Pull, deadline);
+        (ZmtpFrameHeader header, byte[] body) = await peer.ReadFrameAsync(deadline);
+        Assert.True(header.IsCommand);
+        ZmtpCommand error = ZmtpCommand.Parse(body);
+        Assert.Equal(ZmtpCommandKind.Error, error.Kind);
+        Assert.StartsWith("Invalid socket type", error.ErrorReason);
+        Assert.True(await peer.IsClosedAsync(deadline));
+        Assert.Equal(0, server.Counters.Connections);
+    }
+
+    [Fact]
+    public async Task A_zmtp_3_0_push_peer_is_served_pings_are_answered_and_bad_messages_are_dropped()
+    {
+        int port = PortPair.FindFree();
+        CancellationToken deadline = Deadline.In(Limit);
+        await using var server = new FrameBridgeServer("127.0.0.1", port);
+        await using var peer = await RawPeer.ConnectAsync(port, deadline);
+        await peer.HandshakeAsync(ZmtpSocketType.Push, deadline, minorVersion: 0);
+
+        peer.Write(w => BridgeMessageWriter.Write(new Frame(new byte[] { 1 }, 0x0201, 3, 4), w));
+        peer.Write(w =>
+        {
+            ZmtpFrame.Write(w, [1, 2], more: true, isCommand: false);
+            ZmtpFrame.Write(w, [3], more: false, isCommand: false);
+        });
+        peer.Write(w => ZmtpCommand.WritePing(w, 10, "ping-ctx"u8));
+        peer.Write(w => BridgeMessageWriter.Write(new Frame(new byte[300], 0xFFFF, 0, 0), w));
+        await peer.FlushAsync(deadline);
+
+        (ZmtpFrameHeader header, byte[] body) = await peer.ReadFrameAsync(deadline);
+        Assert.True(header.IsCommand);
+        ZmtpCommand pong = ZmtpCommand.Parse(body);
+        Assert.Equal(ZmtpCommandKind.Pong, pong.Kind);
+        Assert.Equal("ping-ctx"u8.ToArray(), pong.Data.ToArray());
+
+        List<Frame> frames = await FerryToFerryTests.ReadAsync(server, 2, deadline);
+        Assert.Equal((1, (ushort)0x0201, (byte)3, (byte)4), (frames[0].Payload.Length, frames[0].Flags, frames[0].Channel, frames[0].Error));
+        Assert.Equal((300, (ushort)0xFFFF), (frames[1].Payload.Length, frames[1].Flags));
+        Assert.Equal(1, server.Counters.MessagesDropped);
+    }
+
+    [Fact]
+    public async Task Pre_3_0_peers_and_silent_peers_are_closed()
+    {
+        int port = PortPair.FindFree();
+        CancellationToken deadline = Deadline.In(Limit);
+        await using var server = new FrameBridgeServer("127.0.0.1", port, new FrameBridgeOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(300) });
+
+        await using (var zmtp2 = await RawPeer.ConnectAsync(port, deadline))
+        {
+            zmtp2.Write(w => w.Write(new byte[] { 0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 1, 8 }));
+            await zmtp2.FlushAsync(deadline);
+            Assert.True(await zmtp2.IsClosedAsync(deadline, skip: 64));
+        }
+
+        await using (var silent = await RawPeer.ConnectAsync(port + 1, deadline))
+            Assert.True(await silent.IsClosedAsync(deadline, skip: 64), "the handshake deadline closes a silent peer");
+
+        Assert.Equal(0, server.Counters.Connections);
+    }
+
+    /// <summary>A ZMTP peer driven by hand with Ferry's codec.</summary>
+    private sealed class RawPeer : IAsyncDisposable
+    {
+        private readonly Socket _socket;
+        private readonly ArrayBufferWriter<byte> _pending = new();
+        private readonly List<byte> _received = [];
+
+        private RawPeer(Socket socket) => _socket = socket;
+
+        public static async Task<RawPeer> ConnectAsync(int port, CancellationToken cancellationToken)
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await socket.ConnectAsync("127.0.0.1", port, cancellationToken);
+            return new RawPeer(socket);
+        }
+
+        public void Write(Action<IBufferWriter<byte>> write) => write(_pending);
+
+        public async Task FlushAsync(CancellationToken cancellationToken)
+        {
+            await _socket.SendAsync(_pending.WrittenMemory, cancellationToken);
+            _pending.ResetWrittenCount();
+        }
+
+        public async Task HandshakeAsync(ZmtpSocketType type, CancellationToken cancellationToken, byte minorVersion = 1)
+        {
+            var greeting = new ArrayBufferWriter<byte>();
+            ZmtpGreeting.Write(greeting);
+            byte[] bytes = greeting.WrittenSpan.ToArray();
+            bytes[11] = minorVersion;
+            Write(w => w.Write(bytes));
+            await FlushAsync(cancellationToken);
+            await FillAsync(ZmtpGreeting.Length, cancellationToken);
+            _received.RemoveRange(0, ZmtpGreeting.Length);
+
+            Write(w => ZmtpCommand.WriteReady(w, type));
+            await FlushAsync(cancellationToken);
+            (ZmtpFrameHeader header, byte[] body) = await ReadFrameAsync(cancellationToken);
+            Assert.True(header.IsCommand);
+            Assert.Equal(ZmtpCommandKind.Ready, ZmtpCommand.Parse(body).Kind);
+        }
+
+        public async Task<(ZmtpFrameHeader Header, byte[] Body)> ReadFrameAsync(CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                var input = new ReadOnlySequence<byte>(_received.ToArray());
+                if (ZmtpFrameHeader.TryRead(input, out ZmtpFrameHeader header, out int headerLength) && input.Length >= headerLength + header.BodyLength)
+                {
+                    byte[] body = input.Slice(headerLength, header.BodyLength).ToArray();
+                    _received.RemoveRange(0, headerLength + (int)header.BodyLength);
+                    return (header, body);
+                }
+
+                if (!await ReceiveAsync(cancellationToken))
+                    throw new IOException("closed before a whole frame arrived");
+            }
+        }
+
+        /// <summary>True once the other side closes (after skipping up to <paramref name="skip"/> bytes it still sends).</summary>
+        public async Task<bool> IsClosedAsync(CancellationToken cancellationToken, int skip = 0)
+        {
+            while (await ReceiveAsync(cancellationToken))
+            {
+                if (_received.Count > skip)
+                    return false;
+            }
+
+            return true;
+        }
+
+        private async Task FillAsync(int count, CancellationToken cancellationToken)
+        {
+            while (_received.Count < count)
+            {
+                if (!await ReceiveAsync(cancellationToken))
+                    throw new IOException("closed during the handshake");
+            }
+        }
+
+        private async Task<bool> ReceiveAsync(CancellationToken cancellationToken)
+        {
+            byte[] chunk = new byte[4096];
+            int n;
+            try
+            {
+                n = await _socket.ReceiveAsync(chunk, cancellationToken);
+            }
+            catch (SocketException)
+            {
+                return false; // reset counts as closed
+            }
+
+            _received.AddRange(chunk.AsSpan(0, n));
+            return n > 0;
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            _socket.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
