@@ -13,6 +13,7 @@ internal static class ServeCommand
         usage: ferry serve [options]
           --bind ADDR               host:port, :port or [ipv6]:port (default 127.0.0.1:9000; port 0 = any free port)
           --max-connections N       simultaneous clients, 0 = unlimited (default 128)
+          --backlog N               pending connections the kernel queues before accept (default 512)
           --idle-timeout DURATION   disconnect clients silent this long, e.g. 30s, 500ms; 0 = never (default 0)
           --group-size N            packets per published group (default 1)
           --group-linger DURATION   publish a partial group this long after its first packet (default 1ms)
@@ -46,6 +47,7 @@ internal static class ServeCommand
                 switch (flag)
                 {
                     case "--bind": options = options with { Bind = reader.Value(flag) }; break;
+                    case "--backlog": options = options with { Backlog = reader.Int(flag, 1, 65535) }; break;
                     case "--max-connections": options = options with { MaxConnections = reader.Int(flag, 0, int.MaxValue) }; break;
                     case "--idle-timeout": options = options with { IdleTimeout = reader.Duration(flag) }; break;
                     case "--group-size": options = options with { GroupSize = reader.Int(flag, 1, 65536) }; break;
