@@ -1,7 +1,7 @@
 // Broadcast benchmark: one TcpServerStage, N receivers from the bench kit's `loadgen --mode sink`.
 // Measures (1) fan-out time: one 64-byte broadcast until it has been written to every socket,
 // and (2) sustained broadcast: messages delivered per second in total (one publisher, drop policy).
-//   dotnet run -c Release --project bench/BroadcastBench -- --loadgen PATH --conns 1000 [--seconds 10] [--size 64]
+//   taskset -c 1 dotnet run -c Release --project bench/BroadcastBench -- --loadgen PATH --conns 1000 [--seconds 10] [--size 64] [--loadgen-cpu 0] [--probes 50]
 using System.Diagnostics;
 using Ferry.Stages;
 
@@ -9,6 +9,8 @@ var loadgen = Arg("--loadgen", "");
 var conns = int.Parse(Arg("--conns", "1000"));
 var seconds = double.Parse(Arg("--seconds", "10"), System.Globalization.CultureInfo.InvariantCulture);
 var size = int.Parse(Arg("--size", "64"));
+var loadgenCpu = Arg("--loadgen-cpu", "0");
+var probes = int.Parse(Arg("--probes", "50"));
 if (loadgen.Length == 0 || !File.Exists(loadgen))
 {
     Console.Error.WriteLine("usage: BroadcastBench --loadgen PATH/TO/loadgen --conns N [--seconds S] [--size B]");
@@ -23,8 +25,9 @@ await using var stage = new TcpServerStage(new TcpServerStageOptions
     StatsInterval = TimeSpan.FromSeconds(1),
 });
 var endPoint = await stage.StartAsync();
-var sink = Process.Start(new ProcessStartInfo(loadgen,
-    $"--port {endPoint.Port} --mode sink --conns {conns} --duration {seconds + 30} --warmup 0 --size {size} --framing raw --connect-timeout 30 --quiet")
+// The receivers run on their own core (taskset), as in the kit's procedure; they outlive the run.
+var sink = Process.Start(new ProcessStartInfo("taskset",
+    $"-c {loadgenCpu} {loadgen} --port {endPoint.Port} --mode sink --conns {conns} --duration {seconds + 600} --warmup 0 --size {size} --framing raw --connect-timeout 30 --quiet")
 { RedirectStandardOutput = true })!;
 var deadline = DateTime.UtcNow.AddSeconds(60);
 while (stage.ConnectionCount < conns && DateTime.UtcNow < deadline)
@@ -41,7 +44,7 @@ payload.AsSpan().Fill((byte)'b');
 
 // (1) fan-out time, with every egress buffer empty before each message
 var fanout = new List<double>();
-for (var i = 0; i < 200; i++)
+for (var i = 0; i < probes; i++)
 {
     var before = stage.GetStats().BytesSentTotal;
     var t0 = Stopwatch.GetTimestamp();
@@ -63,6 +66,8 @@ while (sw.Elapsed.TotalSeconds < seconds)
     published += 16;
 }
 var elapsed = sw.Elapsed.TotalSeconds;
+if (stage.ConnectionCount < conns)
+    Console.Error.WriteLine($"warning: only {stage.ConnectionCount} receivers left at the end");
 var end = stage.GetStats();
 var delivered = (end.BytesSentTotal - start.BytesSentTotal) / size;
 var dropped = end.EgressPacketsDroppedTotal - start.EgressPacketsDroppedTotal;
