@@ -7,6 +7,7 @@ namespace Ferry.Tests.Bridge;
 /// peer checks every byte and header field it receives; the test checks everything Ferry receives.
 /// Reported as skipped, never passed, when python3-zmq is missing.
 /// </summary>
+[Collection(LibzmqCollection.Name)]
 public sealed class LibzmqInteropTests
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);

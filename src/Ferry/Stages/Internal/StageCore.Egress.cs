@@ -298,9 +298,9 @@ internal abstract partial class StageCore
     private unsafe int SendDirect(Connection c, ReadOnlySpan<byte> payload)
     {
         nint n;
+        c.SendCalls++;
         fixed (byte* p = payload)
             n = Libc.send(c.Fd, p, payload.Length, Libc.MSG_NOSIGNAL | Libc.MSG_DONTWAIT);
-        c.SendCalls++;
         if (n <= 0)
             return 0;
         c.BytesOut += n;
@@ -338,9 +338,9 @@ internal abstract partial class StageCore
             {
                 var span = c.Egress.Pending;
                 nint n;
+                c.SendCalls++; // counted before the call: the peer may see the bytes before send() returns
                 fixed (byte* p = span)
                     n = Libc.send(c.Fd, p, span.Length, Libc.MSG_NOSIGNAL);
-                c.SendCalls++;
                 if (n > 0)
                 {
                     c.Egress.Consume((int)n);
