@@ -42,6 +42,14 @@ internal sealed class CliArguments
         return ParseDuration(text) ?? throw new CliException($"{flag} '{text}' is not a duration; use e.g. 30s, 500ms, 2m, 1h or 0");
     }
 
+    public Microsoft.Extensions.Logging.LogLevel LogLevel(string flag)
+    {
+        var text = Value(flag);
+        if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(text, ignoreCase: true, out var level) || !Enum.IsDefined(level))
+            throw new CliException($"{flag} '{text}' is not allowed; use trace, debug, information, warning, error, critical or none");
+        return level;
+    }
+
     /// <summary>Parses <c>500ms</c>, <c>30s</c>, <c>2m</c>, <c>1h</c>, or a plain number of seconds.</summary>
     public static TimeSpan? ParseDuration(string text)
     {

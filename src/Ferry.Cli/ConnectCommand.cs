@@ -47,11 +47,7 @@ internal static class ConnectCommand
                     case "--idle-timeout": options = options with { IdleTimeout = reader.Duration(flag) }; break;
                     case "--connect-timeout": options = options with { ConnectTimeout = reader.Duration(flag) }; break;
                     case "--quiet": quiet = true; break;
-                    case "--log-level":
-                        var level = reader.Value(flag);
-                        if (!Enum.TryParse(level, ignoreCase: true, out logLevel) || !Enum.IsDefined(logLevel))
-                            throw new CliException($"--log-level '{level}' is not allowed; use trace, debug, information, warning, error, critical or none");
-                        break;
+                    case "--log-level": logLevel = reader.LogLevel(flag); break;
                     case "-h" or "--help":
                         stdout.WriteLine(Usage);
                         return 0;

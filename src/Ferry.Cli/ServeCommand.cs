@@ -75,11 +75,7 @@ internal static class ServeCommand
                         };
                         break;
                     case "--queue-when-disconnected": options = options with { QueueWhenDisconnected = reader.Int(flag, 0, 1_000_000) }; break;
-                    case "--log-level":
-                        var level = reader.Value(flag);
-                        if (!Enum.TryParse(level, ignoreCase: true, out logLevel) || !Enum.IsDefined(logLevel))
-                            throw new CliException($"--log-level '{level}' is not allowed; use trace, debug, information, warning, error, critical or none");
-                        break;
+                    case "--log-level": logLevel = reader.LogLevel(flag); break;
                     case "-h" or "--help":
                         stdout.WriteLine(Usage);
                         return 0;

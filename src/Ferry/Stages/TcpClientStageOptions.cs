@@ -68,24 +68,15 @@ public sealed record TcpClientStageOptions
     public void Validate()
     {
         var problems = new List<string>();
-        if (string.IsNullOrWhiteSpace(Name) || Name.Contains('/'))
-            problems.Add($"option 'name': '{Name}' is not allowed; must be non-empty without '/'");
+        StageOptionChecks.Common(problems, Name, GroupSize, GroupLinger, EgressBufferBytes, IdleTimeout, ReadBufferBytes, ThreadProcessorAffinity, StatsInterval);
         if (!BindAddress.TryParse(Connect, out var remote, out var why) || remote.IsAnyHost || remote.Port == 0)
             problems.Add($"option 'connect': '{Connect}' is not a remote address ({(why.Length > 0 ? why : "needs a host and a port from 1 to 65535")}); use host:port or [ipv6]:port");
         if (LocalBind is not null && !BindAddress.TryParse(LocalBind, out _, out var whyLocal))
             problems.Add($"option 'local_bind': '{LocalBind}' is not a valid address ({whyLocal})");
         if (Framing is null)
             problems.Add("option 'framing': must be set");
-        if (GroupSize < 1 || GroupSize > 65536)
-            problems.Add($"option 'group_size': {GroupSize} is not allowed; must be from 1 to 65536");
-        if (GroupLinger < TimeSpan.Zero || GroupLinger > TimeSpan.FromMinutes(1))
-            problems.Add($"option 'group_linger': {GroupLinger} is not allowed; must be from 0 to 1 minute");
-        if (EgressBufferBytes < 1)
-            problems.Add($"option 'egress_buffer_bytes': {EgressBufferBytes} is not allowed; must be at least 1");
         if (!Enum.IsDefined(EgressWhileDisconnected))
             problems.Add($"option 'egress_while_disconnected': {EgressWhileDisconnected} is not allowed; must be hold or drop");
-        if (IdleTimeout < TimeSpan.Zero)
-            problems.Add($"option 'idle_timeout': {IdleTimeout} is not allowed; must be 0 (never) or positive");
         if (ConnectTimeout <= TimeSpan.Zero)
             problems.Add($"option 'connect_timeout': {ConnectTimeout} is not allowed; must be positive");
         if (ReconnectWait <= TimeSpan.Zero || ReconnectMaxWait < ReconnectWait)
@@ -94,13 +85,6 @@ public sealed record TcpClientStageOptions
             problems.Add($"option 'reconnect_jitter': {ReconnectJitter} is not allowed; must be from 0 to 1");
         if (ReconnectAttempts < 0)
             problems.Add($"option 'reconnect_attempts': {ReconnectAttempts} is not allowed; must be 0 (forever) or more");
-        if (ReadBufferBytes < 256 || ReadBufferBytes > 16 * 1024 * 1024)
-            problems.Add($"option 'read_buffer_bytes': {ReadBufferBytes} is not allowed; must be from 256 to 16 MiB");
-        foreach (var cpu in ThreadProcessorAffinity ?? [])
-            if (cpu < 0 || cpu >= Environment.ProcessorCount)
-                problems.Add($"option 'thread_processor_affinity': CPU {cpu} is not allowed; this machine has CPUs 0 to {Environment.ProcessorCount - 1}");
-        if (StatsInterval < TimeSpan.FromMilliseconds(10))
-            problems.Add($"option 'stats_interval': {StatsInterval} is not allowed; must be at least 10 ms");
         Socket?.Validate(problems);
         if (problems.Count > 0)
             throw new StageOptionsException(problems);

@@ -76,43 +76,27 @@ public sealed record TcpServerStageOptions
     public void Validate()
     {
         var problems = new List<string>();
-        if (string.IsNullOrWhiteSpace(Name) || Name.Contains('/'))
-            problems.Add($"option 'name': '{Name}' is not allowed; must be non-empty without '/'");
+        StageOptionChecks.Common(problems, Name, GroupSize, GroupLinger, EgressBufferBytes, IdleTimeout, ReadBufferBytes, ThreadProcessorAffinity, StatsInterval);
         if (!BindAddress.TryParse(Bind, out _, out var why))
             problems.Add($"option 'bind': '{Bind}' is not a valid address ({why}); use host:port, :port or [ipv6]:port");
         if (Backlog < 1 || Backlog > 65535)
             problems.Add($"option 'backlog': {Backlog} is not allowed; must be from 1 to 65535");
         if (MaxConnections < 0)
             problems.Add($"option 'max_connections': {MaxConnections} is not allowed; must be 0 (unlimited) or more");
-        if (IdleTimeout < TimeSpan.Zero)
-            problems.Add($"option 'idle_timeout': {IdleTimeout} is not allowed; must be 0 (never) or positive");
         if (Framing is null)
             problems.Add("option 'framing': must be set");
-        if (GroupSize < 1 || GroupSize > 65536)
-            problems.Add($"option 'group_size': {GroupSize} is not allowed; must be from 1 to 65536");
-        if (GroupLinger < TimeSpan.Zero || GroupLinger > TimeSpan.FromMinutes(1))
-            problems.Add($"option 'group_linger': {GroupLinger} is not allowed; must be from 0 to 1 minute");
-        if (EgressBufferBytes < 1)
-            problems.Add($"option 'egress_buffer_bytes': {EgressBufferBytes} is not allowed; must be at least 1");
         if (EgressWaitTimeout <= TimeSpan.Zero)
             problems.Add($"option 'egress_wait_timeout': {EgressWaitTimeout} is not allowed; must be positive");
         if (QueueWhenDisconnected < 0)
             problems.Add($"option 'queue_when_disconnected': {QueueWhenDisconnected} is not allowed; must be 0 (off) or more");
         if (!Enum.IsDefined(EgressOverflow))
             problems.Add($"option 'egress_overflow': {EgressOverflow} is not allowed; must be drop, disconnect or wait");
-        if (ReadBufferBytes < 256 || ReadBufferBytes > 16 * 1024 * 1024)
-            problems.Add($"option 'read_buffer_bytes': {ReadBufferBytes} is not allowed; must be from 256 to 16 MiB");
         if (BindRetryDelay <= TimeSpan.Zero || BindRetryMaxDelay < BindRetryDelay)
             problems.Add($"options 'bind_retry_delay'/'bind_retry_max_delay': {BindRetryDelay}/{BindRetryMaxDelay} are not allowed; the delay must be positive and not above the maximum");
         if (!Enum.IsDefined(ThreadPriority))
             problems.Add($"option 'thread_priority': {ThreadPriority} is not allowed; must be lowest, below_normal, normal, above_normal or highest");
-        foreach (var cpu in ThreadProcessorAffinity ?? [])
-            if (cpu < 0 || cpu >= Environment.ProcessorCount)
-                problems.Add($"option 'thread_processor_affinity': CPU {cpu} is not allowed; this machine has CPUs 0 to {Environment.ProcessorCount - 1}");
         if (StopGracePeriod < TimeSpan.Zero)
             problems.Add($"option 'stop_grace_period': {StopGracePeriod} is not allowed; must be 0 or positive");
-        if (StatsInterval < TimeSpan.FromMilliseconds(10))
-            problems.Add($"option 'stats_interval': {StatsInterval} is not allowed; must be at least 10 ms");
         Socket?.Validate(problems);
         if (problems.Count > 0)
             throw new StageOptionsException(problems);

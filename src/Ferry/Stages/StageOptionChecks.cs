@@ -1,0 +1,27 @@
+namespace Ferry.Stages;
+
+/// <summary>The checks every stage's options share, so both stages say the same thing about the same mistake.</summary>
+internal static class StageOptionChecks
+{
+    public static void Common(List<string> problems, string name, int groupSize, TimeSpan groupLinger, int egressBufferBytes,
+        TimeSpan idleTimeout, int readBufferBytes, IReadOnlyList<int>? affinity, TimeSpan statsInterval)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.Contains('/'))
+            problems.Add($"option 'name': '{name}' is not allowed; must be non-empty without '/'");
+        if (groupSize < 1 || groupSize > 65536)
+            problems.Add($"option 'group_size': {groupSize} is not allowed; must be from 1 to 65536");
+        if (groupLinger < TimeSpan.Zero || groupLinger > TimeSpan.FromMinutes(1))
+            problems.Add($"option 'group_linger': {groupLinger} is not allowed; must be from 0 to 1 minute");
+        if (egressBufferBytes < 1)
+            problems.Add($"option 'egress_buffer_bytes': {egressBufferBytes} is not allowed; must be at least 1");
+        if (idleTimeout < TimeSpan.Zero)
+            problems.Add($"option 'idle_timeout': {idleTimeout} is not allowed; must be 0 (never) or positive");
+        if (readBufferBytes < 256 || readBufferBytes > 16 * 1024 * 1024)
+            problems.Add($"option 'read_buffer_bytes': {readBufferBytes} is not allowed; must be from 256 to 16 MiB");
+        foreach (var cpu in affinity ?? [])
+            if (cpu < 0 || cpu >= Environment.ProcessorCount)
+                problems.Add($"option 'thread_processor_affinity': CPU {cpu} is not allowed; this machine has CPUs 0 to {Environment.ProcessorCount - 1}");
+        if (statsInterval < TimeSpan.FromMilliseconds(10))
+            problems.Add($"option 'stats_interval': {statsInterval} is not allowed; must be at least 10 ms");
+    }
+}
