@@ -7,13 +7,19 @@ namespace Ferry.Tests.Stages;
 
 public sealed class BindTests
 {
-    [Fact]
-    public async Task Bind_is_retried_while_the_port_is_taken_and_succeeds_once_released()
+    /// <summary>A listening socket that keeps a loopback port busy until disposed.</summary>
+    private static (Socket Holder, int Port) HoldAPort()
     {
         var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         holder.Listen();
-        var port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        return (holder, ((IPEndPoint)holder.LocalEndPoint!).Port);
+    }
+
+    [Fact]
+    public async Task Bind_is_retried_while_the_port_is_taken_and_succeeds_once_released()
+    {
+        var (holder, port) = HoldAPort();
 
         await using var h = new StageHarness(new TcpServerStageOptions
         {
@@ -38,10 +44,7 @@ public sealed class BindTests
     [Fact]
     public async Task Bind_retry_backs_off_up_to_the_cap()
     {
-        var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        holder.Listen();
-        var port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        var (holder, port) = HoldAPort();
         await using var h = new StageHarness(new TcpServerStageOptions
         {
             Bind = $"127.0.0.1:{port}",
