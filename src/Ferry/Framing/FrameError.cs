@@ -10,6 +10,8 @@ public enum FrameErrorKind
     BadHeader,
     /// <summary>The stream ended inside a frame.</summary>
     Truncated,
+    /// <summary>The peer broke the conversation a session framing holds (handshake, commands).</summary>
+    Protocol,
 }
 
 /// <summary>A decoding error: its kind and a short human-readable detail (allocated only on error).</summary>
