@@ -1,20 +1,22 @@
-using System.Net;
-using System.Net.Sockets;
 using Ferry.Bridge.Internal;
 using Ferry.Bridge.Zmtp;
+using Ferry.Bus;
+using Ferry.Framing;
+using Ferry.Stages;
 
 namespace Ferry.Bridge;
 
 /// <summary>
 /// The dialling end of the bridge, Rogue's <c>TcpClient</c>: a PUSH connection to the server's base
-/// port and a PULL connection to port + 1. It may start before the server; each direction dials and
-/// re-dials on its own with a capped, doubling back-off, so a restarted server is found again.
+/// port and a PULL connection to port + 1, each a <see cref="TcpClientStage"/> speaking the <c>zmtp</c>
+/// framing. It may start before the server; each direction dials and re-dials on its own with a
+/// capped, doubling back-off, so a restarted server is found again.
 /// </summary>
 public sealed class FrameBridgeClient : IFrameBridge
 {
-    private readonly FrameBridgeCore _core;
-    private readonly Task _pushDialing;
-    private readonly Task _pullDialing;
+    private readonly BridgeEnd _end;
+    private readonly TcpClientStage _push;
+    private readonly TcpClientStage _pull;
     private readonly Lock _stopLock = new();
     private Task? _stopped;
 
@@ -22,68 +24,62 @@ public sealed class FrameBridgeClient : IFrameBridge
     {
         ArgumentNullException.ThrowIfNull(address);
         BridgeAddress.ValidatePort(port);
-        _core = new FrameBridgeCore(options, $"Ferry.Bridge.{address}.Client.{port}");
+        options ??= new FrameBridgeOptions();
+        options.Validate();
+        var category = $"Ferry.Bridge.{address}.Client.{port}";
+        var loggers = new CategoryLoggerFactory(options.LoggerFactory, category);
+        _end = new BridgeEnd(options, loggers.CreateLogger(category));
         Address = address;
         Port = port;
-        _pushDialing = DialLoopAsync(port, ZmtpSocketType.Push);
-        _pullDialing = DialLoopAsync(port + 1, ZmtpSocketType.Pull);
+
+        var bus = new InProcessBus();
+        _push = new TcpClientStage(StageOptions("PUSH", BridgeAddress.HostPort(address, port), ZmtpSocketType.Push), bus, loggers);
+        _pull = new TcpClientStage(StageOptions("PULL", BridgeAddress.HostPort(address, port + 1), ZmtpSocketType.Pull), bus, loggers);
+        _end.Attach(_push.Core, _pull.Core, bus, _pull.Name);
+        _push.Start();
+        _pull.Start();
     }
+
+    private TcpClientStageOptions StageOptions(string name, string connect, ZmtpSocketType role) => new()
+    {
+        Name = name,
+        Connect = connect,
+        Framing = FramingSpec.Parse(_end.FramingSpec(role)),
+        EgressBufferBytes = _end.Options.SendBufferBytes,
+        EgressOverflow = EgressOverflowPolicy.Wait,
+        // The bridge itself waits for a peer (ZMQ_IMMEDIATE); the stage never holds frames for later.
+        EgressWhileDisconnected = DisconnectedEgressPolicy.Drop,
+        ReconnectWait = _end.Options.ReconnectDelay,
+        ReconnectMaxWait = _end.Options.MaxReconnectDelay,
+        // libzmq retries soon after a working connection ends and backs off only while the server is away.
+        HealthyAfter = _end.Options.ReconnectDelay,
+        StopGracePeriod = _end.Options.StopGracePeriod,
+    };
 
     public string Address { get; }
 
     /// <summary>The server's base port: PUSH dials it, PULL dials <c>Port + 1</c>.</summary>
     public int Port { get; }
 
-    public bool IsReady => _core.IsReady;
+    public bool IsReady => _end.IsReady;
 
-    public FrameBridgeCounters Counters => _core.Counters;
+    public FrameBridgeCounters Counters => _end.Counters;
 
-    public int PendingSendCount => _core.PendingSendCount;
+    public long PendingSendBytes => _end.PendingSendBytes;
 
-    public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) => _core.SendAsync(frame, cancellationToken);
+    /// <summary>The stage behind the PUSH connection (frames out).</summary>
+    public TcpClientStage PushStage => _push;
 
-    public IAsyncEnumerable<Frame> ReadAllAsync(CancellationToken cancellationToken = default) => _core.ReadAllAsync(cancellationToken);
+    /// <summary>The stage behind the PULL connection (frames in).</summary>
+    public TcpClientStage PullStage => _pull;
 
-    public bool TryRead(out Frame frame) => _core.TryRead(out frame);
+    public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) => _end.SendAsync(frame, cancellationToken);
 
-    public Task WaitReadyAsync(CancellationToken cancellationToken = default) => _core.WaitReadyAsync(cancellationToken);
+    public IAsyncEnumerable<Frame> ReadAllAsync(CancellationToken cancellationToken = default) => _end.ReadAllAsync(cancellationToken);
 
-    private async Task DialLoopAsync(int port, ZmtpSocketType role)
-    {
-        await Task.Yield();
-        string roleName = role == ZmtpSocketType.Push ? "PUSH" : "PULL";
-        CancellationToken stopping = _core.Stopping;
-        TimeSpan delay = _core.Options.ReconnectDelay;
-        while (!stopping.IsCancellationRequested)
-        {
-            Socket? socket = null;
-            bool established = false;
-            try
-            {
-                IPAddress[] addresses = await BridgeAddress.ResolveForConnectAsync(Address, stopping).ConfigureAwait(false);
-                socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-                await socket.ConnectAsync(addresses, port, stopping).ConfigureAwait(false);
-                established = await _core.RunConnectionAsync(socket, role, stopping).ConfigureAwait(false);
-                socket = null; // the connection closed it
-            }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                socket?.Dispose();
-                return;
-            }
-            catch (Exception e) when (e is SocketException or IOException)
-            {
-                socket?.Dispose();
-                BridgeLog.ConnectFailed(_core.Logger, roleName, Address, port, e.Message, delay);
-            }
+    public bool TryRead(out Frame frame) => _end.TryRead(out frame);
 
-            // libzmq's reconnect interval: retry soon after a working connection ends, back off while the server is away.
-            delay = established ? _core.Options.ReconnectDelay : delay;
-            await Task.Delay(delay, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            if (!established)
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _core.Options.MaxReconnectDelay.Ticks));
-        }
-    }
+    public Task WaitReadyAsync(CancellationToken cancellationToken = default) => _end.WaitReadyAsync(cancellationToken);
 
     public Task StopAsync()
     {
@@ -93,9 +89,9 @@ public sealed class FrameBridgeClient : IFrameBridge
 
     private async Task StopCoreAsync()
     {
-        _core.BeginStop();
-        await Task.WhenAll(_pushDialing, _pullDialing).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await _core.CompleteStopAsync().ConfigureAwait(false);
+        _end.BeginStop();
+        await Task.WhenAll(_push.DisposeAsync().AsTask(), _pull.DisposeAsync().AsTask()).ConfigureAwait(false);
+        _end.CompleteStop();
     }
 
     public ValueTask DisposeAsync() => new(StopAsync());

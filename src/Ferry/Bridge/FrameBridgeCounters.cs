@@ -10,7 +10,7 @@ public sealed class FrameBridgeCounters
     private long _messagesDropped;
     private long _connections;
 
-    /// <summary>Frames written to a peer's socket (payload bytes in <see cref="BytesSent"/>).</summary>
+    /// <summary>Frames handed to a peer connection by <c>SendAsync</c> (payload bytes in <see cref="BytesSent"/>).</summary>
     public long FramesSent => Volatile.Read(ref _framesSent);
 
     public long BytesSent => Volatile.Read(ref _bytesSent);

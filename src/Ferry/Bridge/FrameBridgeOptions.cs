@@ -3,13 +3,17 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ferry.Bridge;
 
-/// <summary>Tuning for one bridge end. The defaults match libzmq's as Rogue uses it.</summary>
+/// <summary>Tuning for one bridge end. The defaults follow libzmq's as Rogue uses it, except where noted.</summary>
 public sealed class FrameBridgeOptions
 {
-    /// <summary>Frames queued for sending before <c>SendAsync</c> waits (libzmq's ZMQ_SNDHWM, default 1000).</summary>
-    public int SendHighWaterMark { get; init; } = 1000;
+    /// <summary>
+    /// Bytes of encoded frames a PUSH connection may have queued before <c>SendAsync</c> waits (default
+    /// 4 MiB). A frame larger than this is taken once the queue is empty. libzmq bounds its pipe in
+    /// messages (ZMQ_SNDHWM 1000); Ferry bounds bytes, because 1000 frames of 8 MiB would be 8 GiB.
+    /// </summary>
+    public int SendBufferBytes { get; init; } = 4 * 1024 * 1024;
 
-    /// <summary>Received frames buffered for the reader before the socket stops being read (ZMQ_RCVHWM, default 1000).</summary>
+    /// <summary>Received frames buffered for the reader before the PULL sockets stop being read (ZMQ_RCVHWM, default 1000).</summary>
     public int ReceiveHighWaterMark { get; init; } = 1000;
 
     /// <summary>How long <c>SendAsync</c> may wait for a peer or for queue space before it throws
@@ -31,20 +35,25 @@ public sealed class FrameBridgeOptions
     /// <summary>Connections a server accepts per port; more are closed at once.</summary>
     public int MaxPeersPerPort { get; init; } = 64;
 
+    /// <summary>How long stopping lets queued frames drain to peers that are reading before connections are closed.</summary>
+    public TimeSpan StopGracePeriod { get; init; } = TimeSpan.FromSeconds(1);
+
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
     internal void Validate()
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(SendHighWaterMark, 1, nameof(SendHighWaterMark));
+        ArgumentOutOfRangeException.ThrowIfLessThan(SendBufferBytes, 1, nameof(SendBufferBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(ReceiveHighWaterMark, 1, nameof(ReceiveHighWaterMark));
-        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPayloadBytes, 0, nameof(MaxPayloadBytes));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPayloadBytes, 1, nameof(MaxPayloadBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPeersPerPort, 1, nameof(MaxPeersPerPort));
         if (SendTimeout != Timeout.InfiniteTimeSpan && SendTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(SendTimeout), "must be positive or infinite");
-        if (HandshakeTimeout <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), "must be positive");
-        if (ReconnectDelay <= TimeSpan.Zero || MaxReconnectDelay < ReconnectDelay)
-            throw new ArgumentOutOfRangeException(nameof(ReconnectDelay), "must be positive and at most MaxReconnectDelay");
+        if (HandshakeTimeout < TimeSpan.FromMilliseconds(1))
+            throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), "must be at least 1 ms");
+        if (ReconnectDelay < TimeSpan.FromMilliseconds(1) || MaxReconnectDelay < ReconnectDelay)
+            throw new ArgumentOutOfRangeException(nameof(ReconnectDelay), "must be at least 1 ms and at most MaxReconnectDelay");
+        if (StopGracePeriod < TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(StopGracePeriod), "must be 0 or positive");
         ArgumentNullException.ThrowIfNull(LoggerFactory);
     }
 }

@@ -1,50 +1,78 @@
 using System.Net;
-using System.Net.Sockets;
 using Ferry.Bridge.Internal;
 using Ferry.Bridge.Zmtp;
+using Ferry.Bus;
+using Ferry.Framing;
+using Ferry.Stages;
 
 namespace Ferry.Bridge;
 
 /// <summary>
 /// The listening end of the bridge, Rogue's <c>TcpServer</c>: a PULL socket bound on the base port
-/// (frames from clients) and a PUSH socket bound on port + 1 (frames to clients). Binds and starts
-/// listening in the constructor, as Rogue's does; several clients may connect, incoming frames are
-/// fair-queued and outgoing frames go to whichever connected client is ready, as ZeroMQ PUSH does.
+/// (frames from clients) and a PUSH socket bound on port + 1 (frames to clients), each a
+/// <see cref="TcpServerStage"/> speaking the <c>zmtp</c> framing. Binds in the constructor and throws
+/// when it cannot, as Rogue's does. Several clients may connect: incoming frames are fair-queued and
+/// each outgoing frame goes to one ready client, round-robin, as ZeroMQ PUSH does.
 /// </summary>
 public sealed class FrameBridgeServer : IFrameBridge
 {
-    private readonly FrameBridgeCore _core;
-    private readonly Socket _pullListener;
-    private readonly Socket _pushListener;
-    private readonly Task _acceptingPull;
-    private readonly Task _acceptingPush;
+    private readonly BridgeEnd _end;
+    private readonly TcpServerStage _pull;
+    private readonly TcpServerStage _push;
     private readonly Lock _stopLock = new();
     private Task? _stopped;
 
+    /// <exception cref="InvalidOperationException">A port could not be bound (the message says which and why).</exception>
     public FrameBridgeServer(string address, int port, FrameBridgeOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(address);
         BridgeAddress.ValidatePort(port);
-        IPAddress ip = BridgeAddress.ResolveForBind(address);
-        _core = new FrameBridgeCore(options, $"Ferry.Bridge.{address}.Server.{port}");
+        options ??= new FrameBridgeOptions();
+        options.Validate();
+        var ip = BridgeAddress.ResolveForBind(address);
+        var category = $"Ferry.Bridge.{address}.Server.{port}";
+        var loggers = new CategoryLoggerFactory(options.LoggerFactory, category);
+        _end = new BridgeEnd(options, loggers.CreateLogger(category));
         Address = address;
         Port = port;
 
-        _pullListener = Bind(ip, port);
+        var bus = new InProcessBus();
+        _pull = new TcpServerStage(StageOptions("PULL", BridgeAddress.HostPort(ip, port), ZmtpSocketType.Pull), bus, loggers);
+        _push = new TcpServerStage(StageOptions("PUSH", BridgeAddress.HostPort(ip, port + 1), ZmtpSocketType.Push), bus, loggers);
+        _end.Attach(_push.Core, _pull.Core, bus, _pull.Name);
+        Bind(_pull, port);
+        Bind(_push, port + 1);
+    }
+
+    private TcpServerStageOptions StageOptions(string name, string bind, ZmtpSocketType role) => new()
+    {
+        Name = name,
+        Bind = bind,
+        Backlog = 128,
+        MaxConnections = _end.Options.MaxPeersPerPort,
+        Framing = FramingSpec.Parse(_end.FramingSpec(role)),
+        EgressBufferBytes = _end.Options.SendBufferBytes,
+        EgressOverflow = EgressOverflowPolicy.Wait,
+        BindAttempts = 1,
+        StopGracePeriod = _end.Options.StopGracePeriod,
+    };
+
+    /// <summary>Starts a stage and waits for its one bind attempt; on failure nothing is left running.</summary>
+    private void Bind(TcpServerStage stage, int port)
+    {
         try
         {
-            _pushListener = Bind(ip, port + 1);
+            // The stage's thread binds; waiting here cannot deadlock (no context is captured).
+            stage.StartAsync().GetAwaiter().GetResult();
         }
-        catch
+        catch (IOException e)
         {
-            _pullListener.Dispose();
-            throw;
+            _end.BeginStop();
+            Task.WhenAll(_pull.DisposeAsync().AsTask(), _push.DisposeAsync().AsTask()).GetAwaiter().GetResult();
+            _end.CompleteStop();
+            throw new InvalidOperationException(
+                $"Failed to bind the bridge to port {port} at address {Address}, another process may be using this port: {e.Message}", e);
         }
-
-        BridgeLog.Listening(_core.Logger, "PULL", _pullListener.LocalEndPoint!);
-        BridgeLog.Listening(_core.Logger, "PUSH", _pushListener.LocalEndPoint!);
-        _acceptingPull = AcceptLoopAsync(_pullListener, ZmtpSocketType.Pull);
-        _acceptingPush = AcceptLoopAsync(_pushListener, ZmtpSocketType.Push);
     }
 
     public string Address { get; }
@@ -52,79 +80,25 @@ public sealed class FrameBridgeServer : IFrameBridge
     /// <summary>The base port: PULL listens here, PUSH on <c>Port + 1</c>.</summary>
     public int Port { get; }
 
-    public bool IsReady => _core.IsReady;
+    public bool IsReady => _end.IsReady;
 
-    public FrameBridgeCounters Counters => _core.Counters;
+    public FrameBridgeCounters Counters => _end.Counters;
 
-    public int PendingSendCount => _core.PendingSendCount;
+    public long PendingSendBytes => _end.PendingSendBytes;
 
-    public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) => _core.SendAsync(frame, cancellationToken);
+    /// <summary>The stage behind the PULL port (frames in): its connections, statistics and events.</summary>
+    public TcpServerStage PullStage => _pull;
 
-    public IAsyncEnumerable<Frame> ReadAllAsync(CancellationToken cancellationToken = default) => _core.ReadAllAsync(cancellationToken);
+    /// <summary>The stage behind the PUSH port (frames out).</summary>
+    public TcpServerStage PushStage => _push;
 
-    public bool TryRead(out Frame frame) => _core.TryRead(out frame);
+    public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) => _end.SendAsync(frame, cancellationToken);
 
-    public Task WaitReadyAsync(CancellationToken cancellationToken = default) => _core.WaitReadyAsync(cancellationToken);
+    public IAsyncEnumerable<Frame> ReadAllAsync(CancellationToken cancellationToken = default) => _end.ReadAllAsync(cancellationToken);
 
-    private static Socket Bind(IPAddress ip, int port)
-    {
-        var listener = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            // No ReuseAddress: on Unix .NET maps it to SO_REUSEPORT too, which would let a second server
-            // share the port. .NET already sets SO_REUSEADDR on Unix, so a restarted server binds again
-            // while old connections sit in TIME_WAIT, as libzmq's does.
-            listener.Bind(new IPEndPoint(ip, port));
-            listener.Listen(128);
-            return listener;
-        }
-        catch (SocketException e)
-        {
-            listener.Dispose();
-            throw new InvalidOperationException($"Failed to bind the bridge to port {port} at address {ip}, another process may be using this port: {e.Message}", e);
-        }
-    }
+    public bool TryRead(out Frame frame) => _end.TryRead(out frame);
 
-    private async Task AcceptLoopAsync(Socket listener, ZmtpSocketType role)
-    {
-        await Task.Yield();
-        string roleName = role == ZmtpSocketType.Push ? "PUSH" : "PULL";
-        CancellationToken stopping = _core.Stopping;
-        while (!stopping.IsCancellationRequested)
-        {
-            Socket accepted;
-            try
-            {
-                accepted = await listener.AcceptAsync(stopping).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                if (stopping.IsCancellationRequested)
-                    return;
-                // Out of descriptors and the like: back off briefly rather than spin.
-                BridgeLog.AcceptFailed(_core.Logger, roleName, e.Message);
-                await Task.Delay(_core.Options.ReconnectDelay, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                continue;
-            }
-
-            if (!_core.TryAdmit(role))
-            {
-                BridgeLog.PeerRefused(_core.Logger, roleName, accepted.RemoteEndPoint?.ToString() ?? "?", _core.Options.MaxPeersPerPort);
-                accepted.Dispose();
-                continue;
-            }
-
-            _core.StartConnection(accepted, role);
-        }
-    }
+    public Task WaitReadyAsync(CancellationToken cancellationToken = default) => _end.WaitReadyAsync(cancellationToken);
 
     public Task StopAsync()
     {
@@ -134,11 +108,9 @@ public sealed class FrameBridgeServer : IFrameBridge
 
     private async Task StopCoreAsync()
     {
-        _core.BeginStop();
-        _pullListener.Dispose();
-        _pushListener.Dispose();
-        await Task.WhenAll(_acceptingPull, _acceptingPush).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await _core.CompleteStopAsync().ConfigureAwait(false);
+        _end.BeginStop();
+        await Task.WhenAll(_pull.DisposeAsync().AsTask(), _push.DisposeAsync().AsTask()).ConfigureAwait(false);
+        _end.CompleteStop();
     }
 
     public ValueTask DisposeAsync() => new(StopAsync());

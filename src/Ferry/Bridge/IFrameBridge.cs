@@ -8,14 +8,16 @@ public interface IFrameBridge : IAsyncDisposable
 
     FrameBridgeCounters Counters { get; }
 
-    /// <summary>Frames accepted by <see cref="SendAsync"/> and not yet written to a socket (at most the send high-water mark).</summary>
-    int PendingSendCount { get; }
+    /// <summary>Bytes of encoded frames queued on PUSH connections and not yet taken by the kernel
+    /// (at most <see cref="FrameBridgeOptions.SendBufferBytes"/> per peer, or one larger frame).</summary>
+    long PendingSendBytes { get; }
 
     /// <summary>
-    /// Queues a frame for the peer. Waits, as Rogue's blocking send does, while no peer is connected
-    /// (ZMQ_IMMEDIATE) or the send queue is at its high-water mark; throws <see cref="TimeoutException"/>
-    /// after <see cref="FrameBridgeOptions.SendTimeout"/> and <see cref="ObjectDisposedException"/> once stopped.
-    /// Completion means queued, not delivered: the payload memory is handed over (see <see cref="Frame"/>).
+    /// Sends a frame to a peer (round-robin when several are connected, as ZeroMQ PUSH does). Waits, as
+    /// Rogue's blocking send does, while no peer is connected (ZMQ_IMMEDIATE) or every peer's send
+    /// buffer is full; throws <see cref="TimeoutException"/> after <see cref="FrameBridgeOptions.SendTimeout"/>
+    /// and <see cref="ObjectDisposedException"/> once stopped. Completion means the frame is in a peer
+    /// connection's send buffer: the payload has been copied and the caller may reuse its memory.
     /// </summary>
     ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default);
 
@@ -28,6 +30,6 @@ public interface IFrameBridge : IAsyncDisposable
     /// <summary>Completes when both directions have a peer that finished the ZMTP handshake.</summary>
     Task WaitReadyAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Closes both ports and every connection and waits for all the bridge's tasks.</summary>
+    /// <summary>Closes both ports and every connection and waits for the bridge's threads to end.</summary>
     Task StopAsync();
 }

@@ -9,8 +9,9 @@ namespace Ferry.Connections;
 /// </summary>
 internal sealed class Connection
 {
-    public Connection(int fd, uint generation, ConnectionId id, IPEndPoint peer, IPEndPoint local, IFrameDecoder? decoder, long nowTicks)
+    public Connection(int fd, uint generation, ConnectionId id, IPEndPoint peer, IPEndPoint local, IFrameDecoder? decoder, long nowMs)
     {
+        OpenedAtMs = nowMs;
         Fd = fd;
         Generation = generation;
         Id = id;
@@ -18,7 +19,7 @@ internal sealed class Connection
         Local = local;
         Decoder = decoder;
         ConnectedAtUtcTicks = DateTime.UtcNow.Ticks;
-        LastReceiveTick = nowTicks;
+        LastReceiveTick = nowMs;
     }
 
     public int Fd { get; }
@@ -37,8 +38,22 @@ internal sealed class Connection
     /// <summary>Position in the stage's connection list (swap-remove).</summary>
     public int Index { get; set; }
 
+    /// <summary>When the connection opened (TickCount64 ms): the handshake deadline counts from here.</summary>
+    public long OpenedAtMs { get; }
+
     // ---- ingress (service thread) ----
-    public IFrameDecoder? Decoder { get; }
+    /// <summary>The plain decoder, or the <see cref="IFramingSession"/> of a session framing; null for raw.</summary>
+    public IFrameDecoder? Decoder { get; set; }
+
+    /// <summary>The session of a session framing (the same object as <see cref="Decoder"/>).</summary>
+    public IFramingSession? Session { get; set; }
+
+    /// <summary>
+    /// Whether messages may flow: at once for plain framings, after the handshake for session framings.
+    /// Until then the connection takes no egress and is not announced as connected. Written by the
+    /// service thread, read by any thread that routes egress.
+    /// </summary>
+    public volatile bool Established;
     public byte[]? Pending;
     public int PendingStart;
     public int PendingLength;
@@ -47,6 +62,8 @@ internal sealed class Connection
     public long BytesIn;
     public long PacketsIn;
     public bool ReadShutdown;
+    /// <summary>Close with a FIN even for a protocol error, so a refusal just written reaches the peer.</summary>
+    public bool CloseGracefully;
 
     // ---- egress (under EgressLock) ----
     public readonly Lock EgressLock = new();

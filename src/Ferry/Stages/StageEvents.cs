@@ -42,9 +42,13 @@ public enum StageErrorKind
     Handler,
 }
 
-/// <summary>Something went wrong; the stage keeps running (bind failures are retried).</summary>
+/// <summary>
+/// Something went wrong; the stage keeps running (bind failures are retried). <see cref="Skipped"/> is
+/// true for a <see cref="StageErrorKind.Frame"/> error whose bytes were dropped while the connection
+/// goes on (<c>on_error=skip</c>), false when the connection is closed for it.
+/// </summary>
 public sealed record StageErrorEvent(string Stage, DateTimeOffset Time, StageErrorKind Kind, string Message,
-    ConnectionId ConnectionId = default) : StageEvent(Stage, Time);
+    ConnectionId ConnectionId = default, bool Skipped = false) : StageEvent(Stage, Time);
 
 /// <summary>The stage has stopped: no listener, no connections, its thread has ended (on_close).</summary>
 public sealed record ClosedEvent(string Stage, DateTimeOffset Time) : StageEvent(Stage, Time);

@@ -45,6 +45,8 @@ public sealed class TcpClientStage : IAsyncDisposable
 
     public int ServiceThreadId => _core.ServiceThreadOsId;
 
+    internal ClientCore Core => _core;
+
     public event EventHandler<ConnectingEvent>? Connecting { add => _core.Connecting += value; remove => _core.Connecting -= value; }
     public event EventHandler<ConnectFailedEvent>? ConnectFailed { add => _core.ConnectFailed += value; remove => _core.ConnectFailed -= value; }
     public event EventHandler<ConnectedEvent>? Connected { add => _core.Connected += value; remove => _core.Connected -= value; }

@@ -35,6 +35,12 @@ public sealed record TcpClientStageOptions
 
     public DisconnectedEgressPolicy EgressWhileDisconnected { get; init; } = DisconnectedEgressPolicy.Hold;
 
+    /// <summary>What happens to a message when the egress buffer is full while connected (drop, disconnect or wait).</summary>
+    public EgressOverflowPolicy EgressOverflow { get; init; } = EgressOverflowPolicy.Drop;
+
+    /// <summary>With <see cref="EgressOverflowPolicy.Wait"/>: how long a publisher is held before the message is dropped.</summary>
+    public TimeSpan EgressWaitTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>No data from the remote for this long: drop the connection and reconnect. Zero = never.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
 
@@ -77,6 +83,10 @@ public sealed record TcpClientStageOptions
             problems.Add("option 'framing': must be set");
         if (!Enum.IsDefined(EgressWhileDisconnected))
             problems.Add($"option 'egress_while_disconnected': {EgressWhileDisconnected} is not allowed; must be hold or drop");
+        if (!Enum.IsDefined(EgressOverflow))
+            problems.Add($"option 'egress_overflow': {EgressOverflow} is not allowed; must be drop, disconnect or wait");
+        if (EgressWaitTimeout <= TimeSpan.Zero)
+            problems.Add($"option 'egress_wait_timeout': {EgressWaitTimeout} is not allowed; must be positive");
         if (ConnectTimeout <= TimeSpan.Zero)
             problems.Add($"option 'connect_timeout': {ConnectTimeout} is not allowed; must be positive");
         if (ReconnectWait <= TimeSpan.Zero || ReconnectMaxWait < ReconnectWait)

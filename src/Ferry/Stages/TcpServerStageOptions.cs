@@ -60,6 +60,12 @@ public sealed record TcpServerStageOptions
 
     public TimeSpan BindRetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Bind attempts before the stage gives up: it then stops and <c>StartAsync</c> fails with the bind
+    /// error. 0 = keep retrying (default), 1 = fail at once, as a library that binds in its constructor does.
+    /// </summary>
+    public int BindAttempts { get; init; }
+
     /// <summary>Priority of the service thread (applied as the Linux thread's nice value).</summary>
     public ThreadPriority ThreadPriority { get; init; } = ThreadPriority.Normal;
 
@@ -93,6 +99,8 @@ public sealed record TcpServerStageOptions
             problems.Add($"option 'egress_overflow': {EgressOverflow} is not allowed; must be drop, disconnect or wait");
         if (BindRetryDelay <= TimeSpan.Zero || BindRetryMaxDelay < BindRetryDelay)
             problems.Add($"options 'bind_retry_delay'/'bind_retry_max_delay': {BindRetryDelay}/{BindRetryMaxDelay} are not allowed; the delay must be positive and not above the maximum");
+        if (BindAttempts < 0)
+            problems.Add($"option 'bind_attempts': {BindAttempts} is not allowed; must be 0 (retry forever) or more");
         if (!Enum.IsDefined(ThreadPriority))
             problems.Add($"option 'thread_priority': {ThreadPriority} is not allowed; must be lowest, below_normal, normal, above_normal or highest");
         if (StopGracePeriod < TimeSpan.Zero)

@@ -78,7 +78,7 @@ public sealed class FerryToFerryTests
         ValueTask pending = client.SendAsync(new Frame(new byte[] { 42 }, 7, 1, 0), deadline);
         Assert.False(pending.IsCompleted);
         Assert.False(client.IsReady);
-        Assert.Equal(0, client.PendingSendCount);
+        Assert.Equal(0, client.PendingSendBytes);
 
         await using var server = new FrameBridgeServer(Loopback, port);
         await client.WaitReadyAsync(deadline);

@@ -42,6 +42,26 @@ public sealed class BindTests
     }
 
     [Fact]
+    public async Task With_bind_attempts_the_stage_gives_up_stops_and_StartAsync_fails_with_the_reason()
+    {
+        var (holder, port) = HoldAPort();
+        using (holder)
+        {
+            await using var h = new StageHarness(new TcpServerStageOptions
+            {
+                Bind = $"127.0.0.1:{port}",
+                BindAttempts = 2,
+                BindRetryDelay = TimeSpan.FromMilliseconds(10),
+            });
+            var error = await Assert.ThrowsAsync<IOException>(() => h.Stage.StartAsync());
+            Assert.Contains($"127.0.0.1:{port}", error.Message);
+            Assert.Contains("gave up after 2 bind attempts", error.Message);
+            await h.Stage.StopAsync().WaitAsync(TimeSpan.FromSeconds(10)); // the stage stopped itself
+            Assert.Equal(2, h.Events.OfType<StageErrorEvent>().Count(e => e.Kind == StageErrorKind.Bind && e.Message.Contains("retrying")) + 1);
+        }
+    }
+
+    [Fact]
     public async Task Bind_retry_backs_off_up_to_the_cap()
     {
         var (holder, port) = HoldAPort();

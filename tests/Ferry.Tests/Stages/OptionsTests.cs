@@ -53,6 +53,20 @@ public sealed class OptionsTests
     }
 
     [Fact]
+    public void New_options_are_checked_too()
+    {
+        var server = Assert.Throws<StageOptionsException>(() => new TcpServerStage(new TcpServerStageOptions { BindAttempts = -1 }));
+        Assert.Contains(server.Problems, p => p.StartsWith("option 'bind_attempts': -1"));
+        var client = Assert.Throws<StageOptionsException>(() => new TcpClientStage(new TcpClientStageOptions
+        {
+            EgressOverflow = (EgressOverflowPolicy)9,
+            EgressWaitTimeout = TimeSpan.Zero,
+        }));
+        Assert.Contains(client.Problems, p => p.StartsWith("option 'egress_overflow'"));
+        Assert.Contains(client.Problems, p => p.StartsWith("option 'egress_wait_timeout'"));
+    }
+
+    [Fact]
     public void Defaults_follow_the_seeds()
     {
         var o = new TcpServerStageOptions();

@@ -88,6 +88,34 @@ public sealed class OverflowTests
     }
 
     [Fact]
+    public async Task Wait_takes_a_message_larger_than_the_buffer_once_the_buffer_is_empty()
+    {
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait));
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
+        var big = new byte[100 * 1024]; // three times the 32 KiB egress buffer
+        Random.Shared.NextBytes(big);
+
+        Assert.True(await h.Stage.SendAsync(id, big));
+        Assert.True(await h.Stage.SendAsync(id, "tail"u8.ToArray()));
+        var received = await client.ReceiveExactlyAsync(big.Length + 4);
+        Assert.Equal([.. big, .. "tail"u8.ToArray()], received);
+        Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
+    }
+
+    [Fact]
+    public async Task Drop_still_refuses_a_message_larger_than_the_buffer()
+    {
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Drop));
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
+        Assert.False(await h.Stage.SendAsync(id, new byte[100 * 1024]));
+        Assert.Equal(1, h.Stage.GetStats().EgressPacketsDroppedTotal);
+    }
+
+    [Fact]
     public async Task Broadcasts_while_nobody_is_connected_are_kept_for_the_first_client_up_to_the_limit()
     {
         await using var h = new StageHarness(new TcpServerStageOptions { QueueWhenDisconnected = 3 });

@@ -15,12 +15,11 @@ internal static class BridgeAddress
         return found.Length > 0 ? found[0] : throw new ArgumentException($"cannot resolve '{address}'", nameof(address));
     }
 
-    public static async ValueTask<IPAddress[]> ResolveForConnectAsync(string address, CancellationToken cancellationToken)
-    {
-        if (IPAddress.TryParse(address, out IPAddress? ip))
-            return [ip];
-        return await Dns.GetHostAddressesAsync(address, cancellationToken).ConfigureAwait(false);
-    }
+    /// <summary><c>host:port</c> as the stages parse it (IPv6 literals in brackets).</summary>
+    public static string HostPort(string host, int port) =>
+        IPAddress.TryParse(host, out IPAddress? ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]:{port}" : $"{host}:{port}";
+
+    public static string HostPort(IPAddress ip, int port) => HostPort(ip.ToString(), port);
 
     public static void ValidatePort(int port)
     {

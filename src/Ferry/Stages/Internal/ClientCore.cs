@@ -44,7 +44,7 @@ internal sealed unsafe class ClientCore : StageCore
     public event EventHandler<ConnectingEvent>? Connecting;
     public event EventHandler<ConnectFailedEvent>? ConnectFailed;
 
-    public bool IsConnected => Volatile.Read(ref _connection) is not null;
+    public bool IsConnected => Volatile.Read(ref _connection) is { Established: true };
 
     public IPEndPoint? RemoteEndPoint => Volatile.Read(ref _connection)?.Peer;
 
@@ -152,8 +152,17 @@ internal sealed unsafe class ClientCore : StageCore
         _attempt = 0;
         _connectedAtMs = NowMs;
         Volatile.Write(ref _connection, connection);
+        if (connection.Established)
+            OnConnectionEstablished(connection); // a plain framing was established inside AddConnection
+    }
+
+    /// <summary>Ready once messages may flow: at once for plain framings, after the handshake for session framings.</summary>
+    protected override void OnConnectionEstablished(Connection c)
+    {
+        if (c != _connection)
+            return;
         lock (_stateLock)
-            _connected.TrySetResult(_dialTarget!);
+            _connected.TrySetResult(c.Peer);
     }
 
     private void DialFailed(string reason)

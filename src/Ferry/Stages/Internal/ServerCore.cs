@@ -20,6 +20,7 @@ internal sealed unsafe class ServerCore : StageCore
     private int _boundPort;
     private long _nextBindMs;
     private TimeSpan _bindDelay;
+    private int _bindFailures;
     private long _acceptResumeMs = long.MaxValue;
 
     public ServerCore(object owner, TcpServerStageOptions options, IMessageBus bus, ILogger logger)
@@ -66,6 +67,7 @@ internal sealed unsafe class ServerCore : StageCore
             _listener = listener;
             _boundPort = listener.LocalEndPoint.Port;
             _bindDelay = _options.BindRetryDelay;
+            _bindFailures = 0;
             Log.Listening(Logger, Name, listener.LocalEndPoint);
             RaiseListening(new ListeningEvent(Name, DateTimeOffset.UtcNow, listener.LocalEndPoint));
             _listening.TrySetResult(listener.LocalEndPoint);
@@ -73,6 +75,14 @@ internal sealed unsafe class ServerCore : StageCore
         catch (Exception ex) when (ex is SocketException or IOException)
         {
             var reason = ex is SocketException se ? $"{se.SocketErrorCode}: {se.Message}" : ex.Message;
+            if (_options.BindAttempts > 0 && ++_bindFailures >= _options.BindAttempts && !_listening.Task.IsCompleted)
+            {
+                var message = $"cannot listen on {address}: {reason} (gave up after {_bindFailures} bind attempt{(_bindFailures == 1 ? "" : "s")})";
+                RaiseError(StageErrorKind.Bind, message);
+                _listening.TrySetException(new IOException($"stage '{Name}' {message}", ex));
+                _ = StopAsync(CancellationToken.None);
+                return;
+            }
             RaiseError(StageErrorKind.Bind, $"cannot listen on {address}: {reason}; retrying in {_bindDelay.TotalMilliseconds:0} ms");
             _nextBindMs = NowMs + (long)_bindDelay.TotalMilliseconds;
             _bindDelay = TimeSpan.FromTicks(Math.Min(_bindDelay.Ticks * 2, _options.BindRetryMaxDelay.Ticks));

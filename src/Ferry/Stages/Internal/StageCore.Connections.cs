@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using Ferry.Connections;
 using Ferry.Transport.Interop;
@@ -17,7 +18,7 @@ internal abstract partial class StageCore
         if (generation == 0)
             generation = _generation = 1;
         var connection = new Connection(fd, generation, ConnectionId.Next(), peer, local,
-            _raw ? null : _framing.CreateDecoder(), NowMs) { LastActivityUtcTicks = NowUtcTicks };
+            _raw || _sessionFraming is not null ? null : _framing.CreateDecoder(), NowMs) { LastActivityUtcTicks = NowUtcTicks };
         var rc = Reactor.Add(fd, Libc.EPOLLIN | Libc.EPOLLRDHUP, TokenOf(connection));
         if (rc != 0)
         {
@@ -38,13 +39,53 @@ internal abstract partial class StageCore
         }
         _byId[connection.Id] = connection;
         _acceptedTotal++;
+        if (_sessionFraming is null)
+        {
+            Establish(connection);
+        }
+        else
+        {
+            // The session speaks first (a greeting); the connection is announced once its handshake is done.
+            var session = _sessionFraming.CreateSession(_sessionOutput);
+            connection.Session = session;
+            connection.Decoder = session;
+            session.Start();
+            SendSessionOutput(connection);
+        }
+        return connection;
+    }
+
+    /// <summary>Opens a connection to messages: egress may be routed to it, held broadcasts are delivered, and it is announced.</summary>
+    private void Establish(Connection connection)
+    {
+        connection.Established = true;
         if (_heldEgress.Count > 0)
             lock (_listLock)
                 DeliverHeld(connection);
-        Log.Connected(Logger, Name, connection.Id, peer);
-        RaiseAndPublish(Connected, new ConnectedEvent(Name, new DateTimeOffset(NowUtcTicks, TimeSpan.Zero), connection.Id, peer, local));
-        OnConnectionAdded(connection);
-        return connection;
+        Log.Connected(Logger, Name, connection.Id, connection.Peer);
+        RaiseAndPublish(Connected, new ConnectedEvent(Name, new DateTimeOffset(NowUtcTicks, TimeSpan.Zero), connection.Id, connection.Peer, connection.Local));
+        OnConnectionEstablished(connection);
+    }
+
+    /// <summary>Queues what a session wrote (greeting, handshake reply, PONG) ahead of later egress. Service thread.</summary>
+    private void SendSessionOutput(Connection c)
+    {
+        if (_sessionOutput.WrittenCount == 0)
+            return;
+        bool schedule;
+        lock (c.EgressLock)
+        {
+            schedule = !c.Closed && !c.FlushScheduled;
+            if (!c.Closed)
+            {
+                // Protocol bytes are small and bounded by the session; they are not held to the egress limit.
+                c.Egress.Write(_sessionOutput.WrittenSpan);
+                c.FlushScheduled = true;
+            }
+        }
+        _sessionOutput.ResetWrittenCount();
+        if (schedule)
+            _dirty.Add(c);
     }
 
     /// <summary>Counts and reports a connection refused over the limit; the caller has closed it.</summary>
@@ -87,7 +128,7 @@ internal abstract partial class StageCore
             c.SpaceWaiter = null;
         }
         waiter?.TrySetResult();
-        if (reason is DisconnectReason.Reset or DisconnectReason.ProtocolError or DisconnectReason.SlowConsumer)
+        if ((reason is DisconnectReason.Reset or DisconnectReason.ProtocolError or DisconnectReason.SlowConsumer) && !c.CloseGracefully)
             Transport.SocketConfigurator.SetAbortiveClose(c.Fd);
         Libc.close(c.Fd);
         lock (_listLock)
@@ -124,11 +165,12 @@ internal abstract partial class StageCore
             Reactor.Wake();
     }
 
-    protected virtual void OnConnectionAdded(Connection c) { }
+    /// <summary>A connection became ready for messages (at once, or after its session's handshake).</summary>
+    protected virtual void OnConnectionEstablished(Connection c) { }
 
     protected virtual void OnConnectionClosed(Connection c) { }
 
-    private void CloseIdleConnections()
+    private void ScanConnectionTimeouts()
     {
         // Backwards, because closing swaps the last connection into the closed one's place.
         for (var i = _count - 1; i >= 0; i--)
@@ -136,8 +178,10 @@ internal abstract partial class StageCore
             if (i >= _count)
                 continue;
             var c = _list[i];
-            if (NowMs - c.LastReceiveTick >= _idleTimeoutMs)
+            if (_idleTimeoutMs > 0 && NowMs - c.LastReceiveTick >= _idleTimeoutMs)
                 Close(c, DisconnectReason.IdleTimeout, $"nothing received for {_idleTimeoutMs} ms");
+            else if (!c.Established && _handshakeTimeoutMs > 0 && NowMs - c.OpenedAtMs >= _handshakeTimeoutMs)
+                Close(c, DisconnectReason.ProtocolError, $"handshake not completed within {_handshakeTimeoutMs} ms");
         }
     }
 

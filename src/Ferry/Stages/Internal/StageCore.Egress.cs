@@ -11,6 +11,8 @@ internal enum EnqueueResult
     Queued,
     Dropped,
     Closed,
+    /// <summary>The connection's session has not finished its handshake: it takes no messages yet.</summary>
+    NotReady,
     /// <summary>No room, and the policy is <c>wait</c>: the caller decides whether to wait.</summary>
     Full,
 }
@@ -145,6 +147,58 @@ internal abstract partial class StageCore
         return delivered;
     }
 
+    private int _nextAnyTarget;
+
+    /// <summary>
+    /// Hands a message to exactly one established connection, round-robin, as a ZeroMQ PUSH socket
+    /// does: connections whose egress is full are passed over, and when every one is full this waits
+    /// (until cancelled) for the first to make room. Completes with false at once when no connection
+    /// is established, so the caller can wait for a peer; never drops.
+    /// </summary>
+    internal async ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, CancellationToken cancellationToken)
+    {
+        var length = _encoder.GetEncodedLength(payload.Length);
+        while (true)
+        {
+            Connection? waitOn = null;
+            Task? space = null;
+            lock (_listLock)
+            {
+                var start = _count == 0 ? 0 : (int)((uint)_nextAnyTarget++ % (uint)_count);
+                for (var i = 0; i < _count; i++)
+                {
+                    var c = _list[(start + i) % _count];
+                    if (!c.Established)
+                        continue;
+                    var result = Enqueue(c, payload.Span, fields, length);
+                    if (result == EnqueueResult.Queued)
+                        return true;
+                    if (result == EnqueueResult.Full && waitOn is null)
+                        waitOn = c;
+                }
+                if (waitOn is null)
+                    return false;
+                lock (waitOn.EgressLock)
+                {
+                    if (!waitOn.Closed)
+                    {
+                        waitOn.SpaceWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                        space = waitOn.SpaceWaiter.Task;
+                    }
+                }
+            }
+            // Space may have been made between the try and the waiter: the next round finds it.
+            if (space is not null && !SpaceAppeared(waitOn, length))
+                await space.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private bool SpaceAppeared(Connection c, int length)
+    {
+        lock (c.EgressLock)
+            return c.Closed || c.Egress.IsEmpty || c.Egress.Length + length <= _egressLimit;
+    }
+
     private void CountUnknownTarget(ConnectionId id)
     {
         Interlocked.Increment(ref _egressUnknownTarget);
@@ -196,9 +250,13 @@ internal abstract partial class StageCore
         {
             if (c.Closed)
                 return EnqueueResult.Closed;
-            if (c.Egress.Length + encodedLength > _egressLimit)
+            if (!c.Established)
+                return EnqueueResult.NotReady;
+            // Under wait, a message larger than the whole buffer is taken once the buffer is empty:
+            // waiting cannot make more room than that, and dropping it would lose it silently.
+            if (c.Egress.Length + encodedLength > _egressLimit && !(_overflow == EgressOverflowPolicy.Wait && c.Egress.IsEmpty))
             {
-                if (_overflow == EgressOverflowPolicy.Wait && encodedLength <= _egressLimit)
+                if (_overflow == EgressOverflowPolicy.Wait)
                     return EnqueueResult.Full;
                 c.EgressBytesDropped += encodedLength;
                 c.EgressPacketsDropped++;
@@ -272,7 +330,7 @@ internal abstract partial class StageCore
                 // The loop that would make room is this thread: write what can be written and wait
                 // on the socket itself. The whole stage waits for this client: that is what wait means.
                 Flush(c);
-                if (!c.Closed && c.Egress.Length + length > _egressLimit)
+                if (!c.Closed && !c.Egress.IsEmpty && c.Egress.Length + length > _egressLimit)
                     Libc.WaitWritable(c.Fd, (int)Math.Min(left, 100));
                 continue;
             }

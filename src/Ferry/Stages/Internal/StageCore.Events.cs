@@ -13,10 +13,10 @@ internal abstract partial class StageCore
 
     protected void RaiseListening(ListeningEvent e) => RaiseAndPublish(Listening, e);
 
-    protected void RaiseError(StageErrorKind kind, string message, ConnectionId connection = default)
+    protected void RaiseError(StageErrorKind kind, string message, ConnectionId connection = default, bool skipped = false)
     {
         Log.StageError(Logger, Name, kind, message);
-        RaiseAndPublish(Error, new StageErrorEvent(Name, DateTimeOffset.UtcNow, kind, message, connection));
+        RaiseAndPublish(Error, new StageErrorEvent(Name, DateTimeOffset.UtcNow, kind, message, connection, skipped));
     }
 
     private void RaiseEvent<T>(EventHandler<T>? handler, T e)

@@ -127,6 +127,13 @@ internal abstract partial class StageCore
         while (true)
         {
             var status = decoder.Decode(ref input, out var payload, out var fields, out var error);
+            if (c.Session is { } session)
+            {
+                // Replies first: a handshake answer or a PONG precedes anything sent in reaction to the message.
+                SendSessionOutput(c);
+                if (!c.Established && session.IsEstablished)
+                    Establish(c);
+            }
             switch (status)
             {
                 case DecodeStatus.Frame:
@@ -181,9 +188,17 @@ internal abstract partial class StageCore
     {
         _frameErrors++;
         Log.FrameError(Logger, Name, c.Id, c.Peer, error.ToString());
-        RaiseError(StageErrorKind.Frame, $"frame error from {c.Peer}: {error}", c.Id);
-        if (close)
-            Close(c, DisconnectReason.ProtocolError, error.ToString());
+        RaiseError(StageErrorKind.Frame, $"frame error from {c.Peer}: {error}", c.Id, skipped: !close);
+        if (!close)
+            return;
+        if (c.Session is not null)
+        {
+            // A session may have written its refusal (ZMTP's ERROR command): send it, then close
+            // in order, so the peer reads why instead of a reset.
+            Flush(c);
+            c.CloseGracefully = true;
+        }
+        Close(c, DisconnectReason.ProtocolError, error.ToString());
     }
 
     private void ReleasePending(Connection c)

@@ -35,7 +35,12 @@ internal abstract partial class StageCore : IDisposable
     private readonly int _egressLimit;
     private readonly EgressOverflowPolicy _overflow;
     private readonly long _idleTimeoutMs;
+    private readonly long _handshakeTimeoutMs;
+    private readonly bool _scanConnections;
     private readonly long _idleCheckIntervalMs;
+    private readonly ISessionFraming? _sessionFraming;
+    /// <summary>Where sessions write protocol bytes; moved to the connection's egress after every call (service thread).</summary>
+    private readonly System.Buffers.ArrayBufferWriter<byte> _sessionOutput = new(256);
     private readonly TimeSpan _statsInterval;
     private readonly TimeSpan _stopGrace;
     private readonly ThreadPriority _priority;
@@ -92,8 +97,12 @@ internal abstract partial class StageCore : IDisposable
         _queueWhenDisconnected = settings.QueueWhenDisconnected;
         _holdBytesLimit = settings.HoldWhenDisconnectedBytes;
         _groupNotices = settings.GroupNotices;
+        _sessionFraming = framing as ISessionFraming;
         _idleTimeoutMs = (long)settings.IdleTimeout.TotalMilliseconds;
-        _idleCheckIntervalMs = Math.Clamp(_idleTimeoutMs / 8, 5, 1000);
+        _handshakeTimeoutMs = _sessionFraming is null ? 0 : Math.Max(1, (long)_sessionFraming.HandshakeTimeout.TotalMilliseconds);
+        _scanConnections = _idleTimeoutMs > 0 || _handshakeTimeoutMs > 0;
+        var shortest = _idleTimeoutMs > 0 && _handshakeTimeoutMs > 0 ? Math.Min(_idleTimeoutMs, _handshakeTimeoutMs) : Math.Max(_idleTimeoutMs, _handshakeTimeoutMs);
+        _idleCheckIntervalMs = Math.Clamp(shortest / 8, 5, 1000);
         _statsInterval = settings.StatsInterval;
         _stopGrace = settings.StopGracePeriod;
         _priority = settings.ThreadPriority;
@@ -199,7 +208,7 @@ internal abstract partial class StageCore : IDisposable
         if (_dirty.Count > 0 || !_remoteDirty.IsEmpty || !_closeRequests.IsEmpty)
             return 0;
         var next = Math.Min(_nextStatsMs, NextTimerMs());
-        if (_idleTimeoutMs > 0)
+        if (_scanConnections)
             next = Math.Min(next, _nextIdleCheckMs);
         if (_stopState == 2)
             next = Math.Min(next, NowMs + 10);
@@ -214,10 +223,10 @@ internal abstract partial class StageCore : IDisposable
 
     private void RunTimers()
     {
-        if (_idleTimeoutMs > 0 && NowMs >= _nextIdleCheckMs)
+        if (_scanConnections && NowMs >= _nextIdleCheckMs)
         {
             _nextIdleCheckMs = NowMs + _idleCheckIntervalMs;
-            CloseIdleConnections();
+            ScanConnectionTimeouts();
         }
         if (NowMs >= _nextStatsMs)
         {

@@ -1,0 +1,236 @@
+using System.Threading.Channels;
+using Ferry.Bridge.Zmtp;
+using Ferry.Bus;
+using Ferry.Connections;
+using Ferry.Framing;
+using Ferry.Stages;
+using Ferry.Stages.Internal;
+using Microsoft.Extensions.Logging;
+
+namespace Ferry.Bridge.Internal;
+
+/// <summary>
+/// What a bridge end is, whichever side dials: two stages on Ferry's own transport, both speaking the
+/// <c>zmtp</c> session framing: a PUSH stage that frames go out through and a PULL stage that frames
+/// come in through. This class turns their packets into <see cref="Frame"/>s, waits for a PUSH peer
+/// when sending (ZMQ_IMMEDIATE), and tracks the established peers behind readiness.
+/// </summary>
+internal sealed class BridgeEnd
+{
+    private readonly Channel<Frame> _inbound;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _lock = new();
+    private readonly HashSet<ConnectionId> _pushPeers = [];
+    private readonly HashSet<ConnectionId> _pullPeers = [];
+    private readonly AsyncGate _pushReady = new();
+    private readonly AsyncGate _ready = new();
+    private StageCore? _push;
+    private IDisposable? _ingress;
+
+    public BridgeEnd(FrameBridgeOptions options, ILogger logger)
+    {
+        Options = options;
+        Logger = logger;
+        _inbound = Channel.CreateBounded<Frame>(new BoundedChannelOptions(options.ReceiveHighWaterMark)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleWriter = true,
+            AllowSynchronousContinuations = false,
+        });
+    }
+
+    public FrameBridgeOptions Options { get; }
+
+    public ILogger Logger { get; }
+
+    public FrameBridgeCounters Counters { get; } = new();
+
+    public bool IsStopping => _stopping.IsCancellationRequested;
+
+    public bool IsReady => _ready.IsOpen;
+
+    /// <summary>The framing spec of one direction: Rogue's four-part messages, limits from the options.</summary>
+    public string FramingSpec(ZmtpSocketType role) =>
+        $"zmtp,socket={(role == ZmtpSocketType.Push ? "push" : "pull")},message=rogue,handshake_timeout_ms={(long)Options.HandshakeTimeout.TotalMilliseconds},max_frame_bytes={Options.MaxPayloadBytes},on_error=skip";
+
+    /// <summary>Wires the two stages' events and ingress to this end; called before they start.</summary>
+    public void Attach(StageCore push, StageCore pull, IMessageBus bus, string pullStageName)
+    {
+        _push = push;
+        push.Connected += (_, e) => PeerUp(_pushPeers, e.ConnectionId, e.Peer.ToString(), "PUSH");
+        pull.Connected += (_, e) => PeerUp(_pullPeers, e.ConnectionId, e.Peer.ToString(), "PULL");
+        push.Disconnected += (_, e) => PeerDown(_pushPeers, e, "PUSH");
+        pull.Disconnected += (_, e) => PeerDown(_pullPeers, e, "PULL");
+        push.Error += (_, e) => OnStageError(e, "PUSH");
+        pull.Error += (_, e) => OnStageError(e, "PULL");
+        _ingress = bus.Topic<PacketGroup>(StageTopics.PacketGroup(pullStageName)).Subscribe(DeliverAsync);
+    }
+
+    private void PeerUp(HashSet<ConnectionId> peers, ConnectionId id, string peer, string role)
+    {
+        Counters.AddConnection();
+        BridgeLog.Established(Logger, role, peer);
+        lock (_lock)
+        {
+            peers.Add(id);
+            if (peers == _pushPeers && peers.Count == 1)
+                _pushReady.Open();
+            UpdateReadyLocked();
+        }
+    }
+
+    private void PeerDown(HashSet<ConnectionId> peers, DisconnectedEvent e, string role)
+    {
+        lock (_lock)
+        {
+            // Connections that never finished the handshake were never counted as peers.
+            if (!peers.Remove(e.ConnectionId))
+                return;
+            if (peers == _pushPeers && peers.Count == 0)
+                _pushReady.Close();
+            UpdateReadyLocked();
+        }
+        BridgeLog.Closed(Logger, role, e.Peer.ToString(), e.Detail is null ? e.ReasonName : $"{e.ReasonName}: {e.Detail}");
+    }
+
+    private void OnStageError(StageErrorEvent e, string role)
+    {
+        // A message that is not a Rogue frame was dropped and the connection goes on: count it.
+        if (e.Kind == StageErrorKind.Frame && e.Skipped)
+        {
+            Counters.AddDropped();
+            BridgeLog.MessageDropped(Logger, role, e.Message);
+        }
+        else
+        {
+            BridgeLog.StageProblem(Logger, role, e.Kind.ToString(), e.Message);
+        }
+    }
+
+    private void UpdateReadyLocked()
+    {
+        var ready = _pushPeers.Count > 0 && _pullPeers.Count > 0;
+        if (ready == _ready.IsOpen)
+            return;
+        if (ready)
+        {
+            _ready.Open();
+            BridgeLog.Ready(Logger);
+        }
+        else
+        {
+            _ready.Close();
+            BridgeLog.NotReady(Logger);
+        }
+    }
+
+    /// <summary>
+    /// The PULL stage's packet groups, on its service thread. Each payload is copied into a frame the
+    /// reader owns. A full receive queue holds the service thread, so the PULL sockets stop being read
+    /// and the peers' PUSH sockets block: Rogue's backpressure, end to end.
+    /// </summary>
+    private async ValueTask DeliverAsync(PacketGroup group, CancellationToken cancellationToken)
+    {
+        foreach (var packet in group)
+        {
+            var fields = packet.Fields;
+            var payload = packet.Payload.IsEmpty ? [] : packet.Payload.ToArray();
+            var frame = new Frame(payload, fields.Flags, fields.Channel, fields.Error);
+            Counters.AddReceived(payload.Length);
+            if (_inbound.Writer.TryWrite(frame))
+                continue;
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+            try
+            {
+                await _inbound.Writer.WriteAsync(frame, linked.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+            {
+                return; // stopping: nobody will read it
+            }
+        }
+    }
+
+    public async ValueTask SendAsync(Frame frame, CancellationToken cancellationToken)
+    {
+        if (IsStopping)
+            ThrowStopped();
+        var fields = new FrameFields(Flags: frame.Flags, Channel: frame.Channel, Error: frame.Error);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        if (Options.SendTimeout != Timeout.InfiniteTimeSpan)
+            linked.CancelAfter(Options.SendTimeout);
+        try
+        {
+            while (true)
+            {
+                // ZMQ_IMMEDIATE: nothing is queued while no PUSH peer has finished its handshake.
+                await _pushReady.WaitAsync(linked.Token).ConfigureAwait(false);
+                if (await _push!.SendToAnyAsync(frame.Payload, fields, linked.Token).ConfigureAwait(false))
+                {
+                    Counters.AddSent(1, frame.Payload.Length);
+                    return;
+                }
+                // The last peer left between the gate and the send: wait for the next one.
+                await Task.Yield();
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            if (_stopping.IsCancellationRequested)
+                ThrowStopped();
+            throw new TimeoutException($"No peer took the frame within {Options.SendTimeout}.");
+        }
+        catch (FramingException e)
+        {
+            throw new ArgumentException($"The frame cannot be sent: {e.Message}", nameof(frame), e);
+        }
+    }
+
+    public IAsyncEnumerable<Frame> ReadAllAsync(CancellationToken cancellationToken) => _inbound.Reader.ReadAllAsync(cancellationToken);
+
+    public bool TryRead(out Frame frame) => _inbound.Reader.TryRead(out frame);
+
+    public async Task WaitReadyAsync(CancellationToken cancellationToken)
+    {
+        if (IsStopping)
+            ThrowStopped();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        try
+        {
+            await _ready.WaitAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            ThrowStopped();
+        }
+    }
+
+    /// <summary>Bytes of encoded frames queued on PUSH connections and not yet taken by the kernel.</summary>
+    public long PendingSendBytes
+    {
+        get
+        {
+            if (_push is null)
+                return 0;
+            long total = 0;
+            foreach (var c in _push.SnapshotConnections())
+                lock (c.EgressLock)
+                    total += c.Egress.Length;
+            return total;
+        }
+    }
+
+    /// <summary>Fails waiting sends and readiness waits, and frees a PULL stage held by a full receive queue.</summary>
+    public void BeginStop() => _stopping.Cancel();
+
+    /// <summary>After the stages stopped: ends the receive queue so readers finish.</summary>
+    public void CompleteStop()
+    {
+        _ingress?.Dispose();
+        _inbound.Writer.TryComplete();
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowStopped() =>
+        throw new ObjectDisposedException("FrameBridge", "The frame bridge was stopped; create a new one to send again.");
+}
