@@ -5,10 +5,10 @@ namespace Ferry.Bridge;
 /// an 8-bit channel and an 8-bit error.
 /// </summary>
 /// <remarks>
-/// Ownership: a frame is a hand-over, not a copy. <see cref="FrameBridgeServer.SendAsync"/> keeps a
-/// reference to <see cref="Payload"/> until the bytes are written to the socket, so the sender must not
-/// change that memory after handing the frame over. A received frame's payload is a fresh array that
-/// the bridge never touches again: the receiver owns it and may keep or modify it.
+/// Ownership: sending copies the payload into a connection's send buffer before
+/// <see cref="IFrameSink.SendAsync"/> completes, so the sender may reuse its memory afterwards. A
+/// received frame's payload is a fresh array that the bridge never touches again: the receiver owns it
+/// and may keep it, modify it or send it straight back.
 /// </remarks>
 public readonly struct Frame
 {

@@ -1,7 +1,18 @@
 namespace Ferry.Bridge;
 
-/// <summary>One end of a Rogue-compatible frame bridge: frames go out with <see cref="SendAsync"/> and come in through <see cref="ReadAllAsync"/>.</summary>
-public interface IFrameBridge : IAsyncDisposable
+/// <summary>
+/// One end of a Rogue-compatible frame bridge: a sink frames go out through and a source received
+/// frames come in through (one reader; the enumeration ends when the bridge stops).
+/// </summary>
+/// <remarks>
+/// <see cref="IFrameSink.SendAsync"/> sends a frame to a peer (round-robin when several are connected,
+/// as ZeroMQ PUSH does). It waits, as Rogue's blocking send does, while no peer is connected
+/// (ZMQ_IMMEDIATE) or every peer's send buffer is full; it throws <see cref="TimeoutException"/> after
+/// <see cref="FrameBridgeOptions.SendTimeout"/> and <see cref="ObjectDisposedException"/> once stopped.
+/// Completion means the frame is in a peer connection's send buffer: the payload has been copied and
+/// the caller may reuse its memory.
+/// </remarks>
+public interface IFrameBridge : IFrameSource, IFrameSink, IAsyncDisposable
 {
     /// <summary>True while both directions have a connected peer.</summary>
     bool IsReady { get; }
@@ -11,18 +22,6 @@ public interface IFrameBridge : IAsyncDisposable
     /// <summary>Bytes of encoded frames queued on PUSH connections and not yet taken by the kernel
     /// (at most <see cref="FrameBridgeOptions.SendBufferBytes"/> per peer, or one larger frame).</summary>
     long PendingSendBytes { get; }
-
-    /// <summary>
-    /// Sends a frame to a peer (round-robin when several are connected, as ZeroMQ PUSH does). Waits, as
-    /// Rogue's blocking send does, while no peer is connected (ZMQ_IMMEDIATE) or every peer's send
-    /// buffer is full; throws <see cref="TimeoutException"/> after <see cref="FrameBridgeOptions.SendTimeout"/>
-    /// and <see cref="ObjectDisposedException"/> once stopped. Completion means the frame is in a peer
-    /// connection's send buffer: the payload has been copied and the caller may reuse its memory.
-    /// </summary>
-    ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default);
-
-    /// <summary>Received frames in arrival order; ends when the bridge stops. Meant for one reader.</summary>
-    IAsyncEnumerable<Frame> ReadAllAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Takes a received frame if one is waiting.</summary>
     bool TryRead(out Frame frame);
