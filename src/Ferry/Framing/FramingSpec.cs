@@ -23,6 +23,7 @@ public static class FramingSpec
         ["header"] = HeaderFraming.Create,
         ["text-length"] = TextLengthFraming.Create,
         ["mux"] = MuxFraming.Create,
+        ["zmtp"] = Bridge.Zmtp.ZmtpFraming.Create,
     };
 
     /// <summary>The framing names a spec may start with, in order.</summary>

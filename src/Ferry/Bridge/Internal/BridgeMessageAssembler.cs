@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using Ferry.Bridge.Zmtp;
 
 namespace Ferry.Bridge.Internal;
 
@@ -43,14 +44,13 @@ internal sealed class BridgeMessageAssembler
         if (_dropReason is not null)
             return;
 
-        long expected = _partIndex switch { 0 => 2, 1 or 2 => 1, _ => -1 };
-        if (_partIndex > 3)
-            _dropReason = "more than 4 parts";
-        else if (expected >= 0 && bodyLength != expected)
-            _dropReason = $"part {_partIndex} is {bodyLength} bytes, expected {expected}";
-        else if (_partIndex == 3 && bodyLength > _maxPayloadBytes)
+        if (_partIndex >= RogueMessage.PartCount)
+            _dropReason = $"more than {RogueMessage.PartCount} parts";
+        else if (RogueMessage.CheckPartLength(_partIndex, bodyLength) is { } wrongLength)
+            _dropReason = wrongLength;
+        else if (_partIndex == RogueMessage.PayloadPart && bodyLength > _maxPayloadBytes)
             _dropReason = $"payload of {bodyLength} bytes exceeds the limit of {_maxPayloadBytes}";
-        else if (_partIndex == 3)
+        else if (_partIndex == RogueMessage.PayloadPart)
             _payload = bodyLength == 0 ? [] : GC.AllocateUninitializedArray<byte>((int)bodyLength);
     }
 
@@ -86,8 +86,8 @@ internal sealed class BridgeMessageAssembler
             return AssemblyOutcome.Partial;
 
         AssemblyOutcome outcome;
-        if (_dropReason is null && _partIndex != 4)
-            _dropReason = $"{_partIndex} parts, expected 4";
+        if (_dropReason is null && _partIndex != RogueMessage.PartCount)
+            _dropReason = $"{_partIndex} parts, expected {RogueMessage.PartCount}";
         if (_dropReason is null)
         {
             frame = new Frame(_payload, BinaryPrimitives.ReadUInt16LittleEndian(_metadata), _metadata[2], _metadata[3]);

@@ -94,10 +94,11 @@ internal sealed class FramingSettings
         throw Bad(key, text, $"must be {string.Join(" or ", words)}");
     }
 
-    /// <summary>The two settings every framing accepts; factories read them last so "allowed" lists read naturally.</summary>
-    public (int MaxFrameBytes, FrameErrorPolicy OnError) Common() =>
+    /// <summary>The two settings every framing accepts; factories read them last so "allowed" lists read naturally.
+    /// A framing whose errors are usually skippable (<c>zmtp</c>) passes its own <paramref name="defaultOnError"/>.</summary>
+    public (int MaxFrameBytes, FrameErrorPolicy OnError) Common(FrameErrorPolicy defaultOnError = FrameErrorPolicy.Close) =>
         (Int("max_frame_bytes", FramingDefaults.MaxFrameBytes, 1, int.MaxValue),
-         Choice("on_error", FrameErrorPolicy.Close, ("close", FrameErrorPolicy.Close), ("skip", FrameErrorPolicy.Skip)));
+         Choice("on_error", defaultOnError, ("close", FrameErrorPolicy.Close), ("skip", FrameErrorPolicy.Skip)));
 
     public void EnsureAllUsed()
     {

@@ -25,8 +25,8 @@ internal sealed class SpecText(string name)
 
     public SpecText AddIf(bool condition, string key, bool value) => condition ? Add(key, value ? "true" : "false") : this;
 
-    public string Common(int maxFrameBytes, FrameErrorPolicy onError) =>
+    public string Common(int maxFrameBytes, FrameErrorPolicy onError, FrameErrorPolicy defaultOnError = FrameErrorPolicy.Close) =>
         AddIf(maxFrameBytes != FramingDefaults.MaxFrameBytes, "max_frame_bytes", maxFrameBytes)
-            .AddIf(onError != FrameErrorPolicy.Close, "on_error", "skip")
+            .AddIf(onError != defaultOnError, "on_error", onError == FrameErrorPolicy.Skip ? "skip" : "close")
             ._text.ToString();
 }
