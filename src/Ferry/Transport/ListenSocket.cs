@@ -32,9 +32,11 @@ internal sealed class ListenSocket : IDisposable
         {
             if (address.IsAnyHost && endPoint.AddressFamily == AddressFamily.InterNetworkV6)
                 socket.DualMode = true;
-            // Lets a restarted server bind while old connections sit in TIME_WAIT; an active
-            // listener on the same port still makes bind fail, which bind retry then handles.
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // SO_REUSEADDR lets a restarted server bind while old connections sit in TIME_WAIT; an
+            // active listener on the same port still makes bind fail, which bind retry handles. Set
+            // directly: .NET's ReuseAddress option on Unix adds SO_REUSEPORT, which would let a second
+            // server share the port silently.
+            SocketConfigurator.SetInt((int)socket.Handle, Interop.Libc.SOL_SOCKET, 2 /* SO_REUSEADDR */, 1);
             socket.Bind(endPoint);
             socket.Listen(backlog);
             socket.Blocking = false;

@@ -62,6 +62,17 @@ public sealed class BindTests
     }
 
     [Fact]
+    public async Task A_second_stage_never_shares_a_port_another_stage_listens_on()
+    {
+        await using var first = new StageHarness(new TcpServerStageOptions { Bind = "127.0.0.1:0" });
+        await first.StartAsync();
+        var bound = first.EndPoint!;
+        await using var second = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{bound.Port}", BindAttempts = 1 });
+        var error = await Assert.ThrowsAsync<IOException>(() => second.Stage.StartAsync());
+        Assert.Contains("AddressAlreadyInUse", error.Message);
+    }
+
+    [Fact]
     public async Task Bind_retry_backs_off_up_to_the_cap()
     {
         var (holder, port) = HoldAPort();
