@@ -116,6 +116,7 @@ internal static class StageJsonPrinter
         // Header fields are printed where the framing has them, zero or not.
         var typeAndFlags = framing is Framing.HeaderFraming;
         var stream = framing is Framing.MuxFraming;
+        var rogue = framing is Bridge.Zmtp.ZmtpFraming { Message: Bridge.Zmtp.ZmtpMessageFormat.Rogue };
         bus.Topic<PacketGroup>(StageTopics.PacketGroup(name)).Subscribe((group, _) =>
         {
             foreach (var packet in group)
@@ -134,6 +135,12 @@ internal static class StageJsonPrinter
                     }
                     if (stream)
                         j.WriteNumber("stream", packet.Fields.StreamId);
+                    if (rogue)
+                    {
+                        j.WriteNumber("flags", packet.Fields.Flags);
+                        j.WriteNumber("channel", packet.Fields.Channel);
+                        j.WriteNumber("error", packet.Fields.Error);
+                    }
                     JsonLineWriter.WritePayload(j, packet.Payload.Span);
                 }, flush: false);
             }
