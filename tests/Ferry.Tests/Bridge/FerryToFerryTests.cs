@@ -191,6 +191,28 @@ public sealed class FerryToFerryTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new FrameBridgeServer(Loopback, 65535));
     }
 
+    [Fact]
+    public async Task Every_log_line_of_an_end_uses_its_per_instance_category_stage_lines_included()
+    {
+        int port = PortPair.FindFree();
+        CancellationToken deadline = Deadline.In(Limit);
+        var logs = new CapturingLoggerFactory();
+        var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { LoggerFactory = logs });
+        var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { LoggerFactory = logs });
+        await client.WaitReadyAsync(deadline);
+        await server.WaitReadyAsync(deadline);
+        await client.StopAsync();
+        await server.StopAsync();
+
+        string serverCategory = $"Ferry.Bridge.{Loopback}.Server.{port}: ";
+        string clientCategory = $"Ferry.Bridge.{Loopback}.Client.{port}: ";
+        string[] lines = logs.Text.Split('\n');
+        Assert.All(lines, line => Assert.True(line.Contains(serverCategory) || line.Contains(clientCategory), line));
+        Assert.Contains(lines, l => l.Contains(serverCategory + "PULL: listening on"));
+        Assert.Contains(lines, l => l.Contains(serverCategory + "Bridge ready"));
+        Assert.Contains(lines, l => l.Contains(clientCategory + "Bridge ready"));
+    }
+
     internal static Frame Numbered(int sequence)
     {
         byte[] payload = new byte[16];
