@@ -26,7 +26,7 @@ public sealed class FramingSpecTests
     [Fact]
     public void Every_registered_name_is_listed()
     {
-        Assert.Equal(["delimiter", "fixed", "header", "length", "lines", "mux", "raw", "text-length", "u16be", "u32be"], FramingSpec.Names);
+        Assert.Equal(["delimiter", "fixed", "header", "length", "lines", "mux", "raw", "text-length", "u16be", "u32be", "zmtp"], FramingSpec.Names);
     }
 
     [Fact]
@@ -34,11 +34,22 @@ public sealed class FramingSpecTests
     {
         foreach (var name in FramingSpec.Names)
         {
-            var spec = name == "fixed" ? "fixed,size=2,max_frame_bytes=64,on_error=skip" : $"{name},max_frame_bytes=64,on_error=skip";
+            var spec = name switch
+            {
+                "fixed" => "fixed,size=2,max_frame_bytes=64,on_error=skip",
+                "zmtp" => "zmtp,socket=pull,max_frame_bytes=64,on_error=skip",
+                _ => $"{name},max_frame_bytes=64,on_error=skip",
+            };
             var framing = FramingSpec.Parse(spec);
             Assert.Equal(64, framing.MaxFrameBytes);
             Assert.Equal(FrameErrorPolicy.Skip, framing.OnError);
-            Assert.Equal(name == "delimiter" ? spec.Replace("delimiter", "lines", StringComparison.Ordinal) : spec, framing.Spec);
+            var canonical = name switch
+            {
+                "delimiter" => spec.Replace("delimiter", "lines", StringComparison.Ordinal),
+                "zmtp" => "zmtp,socket=pull,max_frame_bytes=64", // skip is zmtp's default
+                _ => spec,
+            };
+            Assert.Equal(canonical, framing.Spec);
         }
     }
 
@@ -90,7 +101,7 @@ public sealed class FramingSpecTests
     [Theory]
     [InlineData("", "empty")]
     [InlineData("   ", "empty")]
-    [InlineData("nope", "unknown framing 'nope' (allowed: delimiter, fixed, header, length, lines, mux, raw, text-length, u16be, u32be)")]
+    [InlineData("nope", "unknown framing 'nope' (allowed: delimiter, fixed, header, length, lines, mux, raw, text-length, u16be, u32be, zmtp)")]
     [InlineData("Lines", "unknown framing 'Lines'")]
     [InlineData("bytes=2", "'bytes=2' is not a framing name")]
     [InlineData(",bytes=2", "'' is not a framing name")]

@@ -65,7 +65,18 @@ public readonly struct ZmtpFrameHeader
         if (input.IsEmpty)
             return false;
 
-        byte flags = input.FirstSpan[0];
+        // The header is read from the first segment when it holds it, else from a copy: a header may
+        // straddle segments, and a sequence may start with an empty segment.
+        scoped ReadOnlySpan<byte> head = input.FirstSpan;
+        Span<byte> copy = stackalloc byte[LongLength];
+        if (head.Length < LongLength && head.Length < input.Length)
+        {
+            int n = (int)Math.Min(input.Length, LongLength);
+            input.Slice(0, n).CopyTo(copy);
+            head = copy[..n];
+        }
+
+        byte flags = head[0];
         if ((flags & ReservedMask) != 0)
             throw new ZmtpProtocolException($"frame flags 0x{flags:X2} set reserved bits");
         bool more = (flags & MoreFlag) != 0;
@@ -76,11 +87,9 @@ public readonly struct ZmtpFrameHeader
         long size;
         if ((flags & LongFlag) != 0)
         {
-            if (input.Length < LongLength)
+            if (head.Length < LongLength)
                 return false;
-            Span<byte> sizeBytes = stackalloc byte[8];
-            input.Slice(1, 8).CopyTo(sizeBytes);
-            ulong raw = BinaryPrimitives.ReadUInt64BigEndian(sizeBytes);
+            ulong raw = BinaryPrimitives.ReadUInt64BigEndian(head.Slice(1, 8));
             if (raw > long.MaxValue)
                 throw new ZmtpProtocolException($"frame size {raw} is too large");
             size = (long)raw;
@@ -88,9 +97,9 @@ public readonly struct ZmtpFrameHeader
         }
         else
         {
-            if (input.Length < ShortLength)
+            if (head.Length < ShortLength)
                 return false;
-            size = input.FirstSpan.Length >= 2 ? input.FirstSpan[1] : input.Slice(1, 1).FirstSpan[0];
+            size = head[1];
             headerLength = ShortLength;
         }
 

@@ -32,6 +32,9 @@ internal sealed class DecodeRun
     /// <summary>Errors counted with on_error=skip (status Skipped), in order.</summary>
     public List<FrameErrorKind> Skipped { get; } = [];
 
+    /// <summary>The same errors with their details.</summary>
+    public List<FrameError> SkippedErrors { get; } = [];
+
     /// <summary>The error that closed the connection, if one did.</summary>
     public FrameError? Closed { get; set; }
 
@@ -78,9 +81,11 @@ internal static class StageSimulator
         Assert.Equal(expected.Closed?.Kind, actual.Closed?.Kind);
     }
 
-    public static DecodeRun Run(IFraming framing, byte[] stream, IReadOnlyList<int> reads, BufferMode mode = BufferMode.Contiguous, int seed = 1)
+    /// <param name="createDecoder">Makes the decoder instead of <see cref="IFraming.CreateDecoder"/> (a session framing's session).</param>
+    public static DecodeRun Run(IFraming framing, byte[] stream, IReadOnlyList<int> reads, BufferMode mode = BufferMode.Contiguous, int seed = 1,
+        Func<IFrameDecoder>? createDecoder = null)
     {
-        var decoder = framing.CreateDecoder();
+        var decoder = createDecoder is null ? framing.CreateDecoder() : createDecoder();
         var run = new DecodeRun();
         var rng = new Random(seed);
         var pending = new List<ReadOnlyMemory<byte>>(); // unconsumed bytes, as segments
@@ -142,6 +147,7 @@ internal static class StageSimulator
                     Assert.NotEqual(FrameErrorKind.None, error.Kind);
                     Assert.False(string.IsNullOrEmpty(error.Detail));
                     run.Skipped.Add(error.Kind);
+                    run.SkippedErrors.Add(error);
                     if (atEnd)
                         return status;
                     Assert.True(input.Length < before, "a skip consumed no input");
