@@ -18,9 +18,10 @@ internal static class ServeCommand
           --group-size N            packets per published group (default 1)
           --group-linger DURATION   publish a partial group this long after its first packet (default 1ms)
           --framing SPEC            how bytes become messages (default raw): raw, lines, delimiter, length, u16be,
-                                    u32be, fixed, header, text-length, mux, with key=value settings, e.g.
+                                    u32be, fixed, header, text-length, mux, zmtp, with key=value settings, e.g.
                                     delimiter,delimiter=\x03,position=prefix  length,bytes=3,endian=little
-                                    fixed,size=16  u16be,max_frame_bytes=4096,on_error=skip (docs/framing.md)
+                                    fixed,size=16  u16be,max_frame_bytes=4096,on_error=skip
+                                    zmtp,socket=pull (a ZeroMQ PULL socket for PUSH peers) (docs/framing.md)
           --egress-buffer BYTES     egress bytes a client may have waiting (default 1048576)
           --echo                    send every packet back to the connection it came from
           --quiet                   print events and stats, not packets

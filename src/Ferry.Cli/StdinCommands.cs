@@ -168,7 +168,8 @@ internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
     }
 
     private static FrameFields Fields(JsonElement e) => new(
-        (ushort)Number(e, "msg_type", ushort.MaxValue), (ushort)Number(e, "flags", ushort.MaxValue), (uint)Number(e, "stream", uint.MaxValue));
+        (ushort)Number(e, "msg_type", ushort.MaxValue), (ushort)Number(e, "flags", ushort.MaxValue), (uint)Number(e, "stream", uint.MaxValue),
+        (byte)Number(e, "channel", byte.MaxValue), (byte)Number(e, "error", byte.MaxValue));
 
     private static long Number(JsonElement e, string name, long max)
     {

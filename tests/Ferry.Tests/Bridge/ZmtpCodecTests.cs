@@ -212,73 +212,15 @@ public sealed class ZmtpCodecTests
     public void A_frame_is_four_parts_with_little_endian_flags(int size)
     {
         var frame = new Frame(Enumerable.Range(0, size).Select(i => (byte)(i * 3)).ToArray(), flags: 0xBEEF, channel: 7, error: 0x42);
-        byte[] bytes = Written(w => BridgeMessageWriter.Write(frame, w));
-        Assert.Equal(BridgeMessageWriter.GetEncodedLength(size), bytes.Length);
+        byte[] bytes = Written(w => RogueMessage.Write(frame.Payload.Span, frame.Flags, frame.Channel, frame.Error, w));
+        Assert.Equal(RogueMessage.GetEncodedLength(size), bytes.Length);
         Assert.Equal([0x01, 2, 0xEF, 0xBE, 0x01, 1, 7, 0x01, 1, 0x42], bytes[..10]);
-
-        var frames = Reassemble(bytes, 1024 * 1024);
-        Frame back = Assert.Single(frames.Frames);
-        Assert.Equal(0, frames.Dropped);
-        BridgeFrames.AssertSame(frame, back, "round trip");
-        Assert.Equal(0xEF, back.FirstUser);
-        Assert.Equal(0xBE, back.LastUser);
+        // The payload part: short header up to 255 bytes, long (8-byte size) above; decoding is in ZmtpFramingTests.
+        int header = size > 255 ? 9 : 2;
+        Assert.Equal(size > 255 ? 0x02 : 0x00, bytes[10]);
+        Assert.Equal(frame.Payload.ToArray(), bytes[(10 + header)..]);
+        Assert.Equal(0xEF, frame.FirstUser);
+        Assert.Equal(0xBE, frame.LastUser);
         Assert.Equal((ushort)0xBEEF, Frame.ComposeFlags(0xEF, 0xBE));
-    }
-
-    [Fact]
-    public void Messages_of_the_wrong_shape_are_dropped_and_the_stream_stays_in_sync()
-    {
-        var good = new Frame(new byte[] { 1, 2, 3 }, 0x0102, 3, 4);
-        var big = new Frame(new byte[300], 1, 1, 1);
-        byte[] bytes = Written(w =>
-        {
-            ZmtpFrame.Write(w, [1, 0], more: true, isCommand: false);               // 3 parts
-            ZmtpFrame.Write(w, [1], more: true, isCommand: false);
-            ZmtpFrame.Write(w, [1], more: false, isCommand: false);
-            BridgeMessageWriter.Write(good, w);
-            ZmtpFrame.Write(w, [1, 0, 0], more: true, isCommand: false);            // flags of 3 bytes
-            ZmtpFrame.Write(w, [1], more: true, isCommand: false);
-            ZmtpFrame.Write(w, [1], more: true, isCommand: false);
-            ZmtpFrame.Write(w, [9, 9], more: false, isCommand: false);
-            for (int p = 0; p < 5; p++)                                             // 5 parts
-                ZmtpFrame.Write(w, p == 0 ? [0, 0] : [1], more: p < 4, isCommand: false);
-            ZmtpFrame.Write(w, [7], more: false, isCommand: false);                 // 1 part
-            BridgeMessageWriter.Write(big, w);                                      // over the limit
-            BridgeMessageWriter.Write(good, w);
-        });
-
-        var result = Reassemble(bytes, maxPayload: 299);
-        Assert.Equal(5, result.Dropped);
-        Assert.Equal(2, result.Frames.Count);
-        Assert.All(result.Frames, f => BridgeFrames.AssertSame(good, f, "survivor"));
-    }
-
-    /// <summary>Drives the assembler the way the receive loop does, one byte at a time.</summary>
-    private static (List<Frame> Frames, int Dropped) Reassemble(byte[] bytes, int maxPayload)
-    {
-        var assembler = new BridgeMessageAssembler(maxPayload);
-        var frames = new List<Frame>();
-        int dropped = 0;
-        int at = 0;
-        while (at < bytes.Length)
-        {
-            Assert.True(ZmtpFrameHeader.TryRead(new ReadOnlySequence<byte>(bytes, at, bytes.Length - at), out ZmtpFrameHeader header, out int headerLength));
-            at += headerLength;
-            assembler.BeginPart(header.BodyLength);
-            while (!assembler.IsPartComplete)
-                at += (int)assembler.Consume(new ReadOnlySequence<byte>(bytes, at, 1));
-            switch (assembler.EndPart(header.More, out Frame frame))
-            {
-                case AssemblyOutcome.Frame:
-                    frames.Add(frame);
-                    break;
-                case AssemblyOutcome.Dropped:
-                    Assert.False(string.IsNullOrEmpty(assembler.DropReason));
-                    dropped++;
-                    break;
-            }
-        }
-
-        return (frames, dropped);
     }
 }

@@ -38,14 +38,14 @@ public sealed class ZmtpHandshakeTests
         await using var peer = await RawPeer.ConnectAsync(port, deadline);
         await peer.HandshakeAsync(ZmtpSocketType.Push, deadline, minorVersion: 0);
 
-        peer.Write(w => BridgeMessageWriter.Write(new Frame(new byte[] { 1 }, 0x0201, 3, 4), w));
+        peer.Write(w => RogueMessage.Write(new byte[] { 1 }, 0x0201, 3, 4, w));
         peer.Write(w =>
         {
             ZmtpFrame.Write(w, [1, 2], more: true, isCommand: false);
             ZmtpFrame.Write(w, [3], more: false, isCommand: false);
         });
         peer.Write(w => ZmtpCommand.WritePing(w, 10, "ping-ctx"u8));
-        peer.Write(w => BridgeMessageWriter.Write(new Frame(new byte[300], 0xFFFF, 0, 0), w));
+        peer.Write(w => RogueMessage.Write(new byte[300], 0xFFFF, 0, 0, w));
         await peer.FlushAsync(deadline);
 
         (ZmtpFrameHeader header, byte[] body) = await peer.ReadFrameAsync(deadline);

@@ -51,6 +51,33 @@ public sealed class ZmtpStageInteropTests
     }
 
     [PythonZmqFact]
+    public async Task Ferry_serve_with_zmtp_push_sends_stdin_broadcasts_as_rogue_frames_to_a_libzmq_PULL()
+    {
+        var stdin = new QueueReader();
+        var stdout = new LineWriter();
+        using var stop = new CancellationTokenSource();
+        var exit = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--framing", "zmtp,socket=push"], stdin, stdout, new LineWriter(), stop.Token));
+        var listening = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening");
+        var local = IPEndPoint.Parse(listening.GetProperty("local").GetString()!);
+        using var peer = Python("""
+            import sys, zmq
+            ctx = zmq.Context()
+            s = ctx.socket(zmq.PULL)
+            s.connect(sys.argv[1])
+            print(' '.join(p.hex() for p in s.recv_multipart()), flush=True)
+            """, $"tcp://{local}");
+
+        // The connected line comes after the ZMTP handshake; egress flows from then on.
+        await stdout.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "the PULL peer's handshake");
+        stdin.Send("""{"type":"broadcast","text":"hi","flags":4660,"channel":7,"error":1}""");
+        using var deadline = new CancellationTokenSource(Limit);
+        Assert.True(await peer.WaitExitAsync(deadline.Token) == 0, peer.Output);
+        Assert.Contains("3412 07 01 6869", peer.Output);
+        stop.Cancel();
+        Assert.Equal(0, await exit.WaitAsync(Limit));
+    }
+
+    [PythonZmqFact]
     public async Task A_server_stage_with_zmtp_push_single_feeds_libzmq_PULL_sockets_once_their_handshake_is_done()
     {
         await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("zmtp,socket=push,message=single") });

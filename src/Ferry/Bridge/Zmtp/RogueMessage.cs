@@ -6,7 +6,7 @@ namespace Ferry.Bridge.Zmtp;
 /// <summary>
 /// Rogue's stream frame as a ZeroMQ message: four parts, flags (2 octets, little-endian), channel (1),
 /// error (1) and the payload (any length, possibly empty). The wire layout and the shape rules shared by
-/// the bridge (<c>BridgeMessageWriter</c>, <c>BridgeMessageAssembler</c>) and the <c>zmtp</c> framing.
+/// the <c>zmtp</c> framing and tests.
 /// </summary>
 internal static class RogueMessage
 {

@@ -90,7 +90,7 @@ internal abstract partial class StageCore : IDisposable
         _readBuffer = GC.AllocateUninitializedArray<byte>(settings.ReadBufferBytes, pinned: true);
         // Decoders never keep more than a frame and its overhead unconsumed; this is the backstop
         // should one do so. With the next read on top, that is the most a connection can hold.
-        _maxBuffered = framing.MaxFrameBytes + framing.FrameOverheadBytes;
+        _maxBuffered = (int)Math.Min((long)framing.MaxFrameBytes + framing.FrameOverheadBytes, Array.MaxLength);
         _egressLimit = settings.EgressBufferBytes;
         _overflow = settings.EgressOverflow;
         _egressWaitTimeout = settings.EgressWaitTimeout;
