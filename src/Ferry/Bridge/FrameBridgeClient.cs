@@ -46,6 +46,9 @@ public sealed class FrameBridgeClient : IFrameBridge
         Connect = connect,
         Framing = FramingSpec.Parse(_end.FramingSpec(role)),
         EgressBufferBytes = _end.Options.SendBufferBytes,
+        // One stage-wide read buffer (not per connection): large enough that a 64 KiB frame usually
+        // arrives in one receive instead of being gathered in a pending buffer.
+        ReadBufferBytes = 256 * 1024,
         EgressOverflow = EgressOverflowPolicy.Wait,
         // The bridge itself waits for a peer (ZMQ_IMMEDIATE); the stage never holds frames for later.
         EgressWhileDisconnected = DisconnectedEgressPolicy.Drop,

@@ -52,6 +52,9 @@ public sealed class FrameBridgeServer : IFrameBridge
         MaxConnections = _end.Options.MaxPeersPerPort,
         Framing = FramingSpec.Parse(_end.FramingSpec(role)),
         EgressBufferBytes = _end.Options.SendBufferBytes,
+        // One stage-wide read buffer (not per connection): large enough that a 64 KiB frame usually
+        // arrives in one receive instead of being gathered in a pending buffer.
+        ReadBufferBytes = 256 * 1024,
         EgressOverflow = EgressOverflowPolicy.Wait,
         BindAttempts = 1,
         StopGracePeriod = _end.Options.StopGracePeriod,
