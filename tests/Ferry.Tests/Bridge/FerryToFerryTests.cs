@@ -213,6 +213,46 @@ public sealed class FerryToFerryTests
         Assert.Contains(lines, l => l.Contains(clientCategory + "Bridge ready"));
     }
 
+    [Fact]
+    public async Task Graph_style_source_to_client_and_server_to_handler_pipes_carry_every_frame_in_order()
+    {
+        int port = PortPair.FindFree();
+        CancellationToken deadline = Deadline.In(Limit);
+        await using var server = new FrameBridgeServer(Loopback, port);
+        await using var client = new FrameBridgeClient(Loopback, port);
+        await client.WaitReadyAsync(deadline);
+
+        const int count = 500;
+        var received = new List<int>();
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var stopPipes = CancellationTokenSource.CreateLinkedTokenSource(deadline);
+        // tcp >> dst: a handler sees every frame, one at a time.
+        Task down = server.PipeToAsync((frame, _) =>
+        {
+            received.Add(SequenceOf(frame));
+            if (received.Count == count)
+                all.TrySetResult();
+            return ValueTask.CompletedTask;
+        }, stopPipes.Token);
+        // src >> tcp: a producer's frames go out through the client.
+        await Produce(count).ToSource().PipeToAsync(client, deadline);
+
+        await all.Task.WaitAsync(deadline);
+        Assert.Equal(Enumerable.Range(0, count), received);
+        await server.StopAsync();
+        await down; // the pipe ends when the bridge stops
+    }
+
+    private static async IAsyncEnumerable<Frame> Produce(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            if (i % 100 == 0)
+                await Task.Yield();
+            yield return Numbered(i);
+        }
+    }
+
     internal static Frame Numbered(int sequence)
     {
         byte[] payload = new byte[16];

@@ -77,7 +77,8 @@ internal abstract partial class StageCore
             case EgressTargetKind.Connection:
                 if (_byId.TryGetValue(message.Connection, out var c) && Enqueue(c, message.Payload.Span, message.Fields, length) == EnqueueResult.Queued)
                     return 1;
-                if (c is null || c.Closed)
+                // A connection still in its session handshake is not connected yet for the application.
+                if (c is null || c.Closed || !c.Established)
                     CountUnknownTarget(message.Connection);
                 return 0;
             case EgressTargetKind.All:
