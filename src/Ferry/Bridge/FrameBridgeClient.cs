@@ -12,30 +12,19 @@ namespace Ferry.Bridge;
 /// framing. It may start before the server; each direction dials and re-dials on its own with a
 /// capped, doubling back-off, so a restarted server is found again.
 /// </summary>
-public sealed class FrameBridgeClient : IFrameBridge
+public sealed class FrameBridgeClient : FrameBridgeEnd
 {
-    private readonly BridgeEnd _end;
     private readonly TcpClientStage _push;
     private readonly TcpClientStage _pull;
-    private readonly Lock _stopLock = new();
-    private Task? _stopped;
 
     public FrameBridgeClient(string address, int port, FrameBridgeOptions? options = null)
+        : base(address, port, BridgeEnd.Create(address, port, options, "Client"))
     {
-        ArgumentNullException.ThrowIfNull(address);
-        BridgeAddress.ValidatePort(port);
-        options ??= new FrameBridgeOptions();
-        options.Validate();
-        var category = $"Ferry.Bridge.{address}.Client.{port}";
-        var loggers = new CategoryLoggerFactory(options.LoggerFactory, category);
-        _end = new BridgeEnd(options, loggers.CreateLogger(category));
-        Address = address;
-        Port = port;
-
+        var loggers = End.Loggers;
         var bus = new InProcessBus();
         _push = new TcpClientStage(StageOptions("PUSH", BridgeAddress.HostPort(address, port), ZmtpSocketType.Push), bus, loggers);
         _pull = new TcpClientStage(StageOptions("PULL", BridgeAddress.HostPort(address, port + 1), ZmtpSocketType.Pull), bus, loggers);
-        _end.Attach(_push.Core, _pull.Core, bus, _pull.Name);
+        End.Attach(_push.Core, _pull.Core, bus, _pull.Name);
         _push.Start();
         _pull.Start();
     }
@@ -44,31 +33,20 @@ public sealed class FrameBridgeClient : IFrameBridge
     {
         Name = name,
         Connect = connect,
-        Framing = FramingSpec.Parse(_end.FramingSpec(role)),
-        EgressBufferBytes = _end.Options.SendBufferBytes,
+        Framing = FramingSpec.Parse(End.FramingSpec(role)),
+        EgressBufferBytes = End.Options.SendBufferBytes,
         // One stage-wide read buffer (not per connection): large enough that a 64 KiB frame usually
         // arrives in one receive instead of being gathered in a pending buffer.
         ReadBufferBytes = 256 * 1024,
         EgressOverflow = EgressOverflowPolicy.Wait,
         // The bridge itself waits for a peer (ZMQ_IMMEDIATE); the stage never holds frames for later.
         EgressWhileDisconnected = DisconnectedEgressPolicy.Drop,
-        ReconnectWait = _end.Options.ReconnectDelay,
-        ReconnectMaxWait = _end.Options.MaxReconnectDelay,
+        ReconnectWait = End.Options.ReconnectDelay,
+        ReconnectMaxWait = End.Options.MaxReconnectDelay,
         // libzmq retries soon after a working connection ends and backs off only while the server is away.
-        HealthyAfter = _end.Options.ReconnectDelay,
-        StopGracePeriod = _end.Options.StopGracePeriod,
+        HealthyAfter = End.Options.ReconnectDelay,
+        StopGracePeriod = End.Options.StopGracePeriod,
     };
-
-    public string Address { get; }
-
-    /// <summary>The server's base port: PUSH dials it, PULL dials <c>Port + 1</c>.</summary>
-    public int Port { get; }
-
-    public bool IsReady => _end.IsReady;
-
-    public FrameBridgeCounters Counters => _end.Counters;
-
-    public long PendingSendBytes => _end.PendingSendBytes;
 
     /// <summary>The stage behind the PUSH connection (frames out).</summary>
     public TcpClientStage PushStage => _push;
@@ -76,26 +54,6 @@ public sealed class FrameBridgeClient : IFrameBridge
     /// <summary>The stage behind the PULL connection (frames in).</summary>
     public TcpClientStage PullStage => _pull;
 
-    public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) => _end.SendAsync(frame, cancellationToken);
-
-    public IAsyncEnumerable<Frame> ReadAllAsync(CancellationToken cancellationToken = default) => _end.ReadAllAsync(cancellationToken);
-
-    public bool TryRead(out Frame frame) => _end.TryRead(out frame);
-
-    public Task WaitReadyAsync(CancellationToken cancellationToken = default) => _end.WaitReadyAsync(cancellationToken);
-
-    public Task StopAsync()
-    {
-        lock (_stopLock)
-            return _stopped ??= StopCoreAsync();
-    }
-
-    private async Task StopCoreAsync()
-    {
-        _end.BeginStop();
-        await Task.WhenAll(_push.DisposeAsync().AsTask(), _pull.DisposeAsync().AsTask()).ConfigureAwait(false);
-        _end.CompleteStop();
-    }
-
-    public ValueTask DisposeAsync() => new(StopAsync());
+    private protected override Task StopStagesAsync() =>
+        Task.WhenAll(_push.DisposeAsync().AsTask(), _pull.DisposeAsync().AsTask());
 }

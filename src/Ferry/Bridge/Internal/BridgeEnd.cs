@@ -27,9 +27,10 @@ internal sealed class BridgeEnd
     private StageCore? _push;
     private IDisposable? _ingress;
 
-    public BridgeEnd(FrameBridgeOptions options, ILogger logger)
+    private BridgeEnd(FrameBridgeOptions options, ILoggerFactory loggers, ILogger logger)
     {
         Options = options;
+        Loggers = loggers;
         Logger = logger;
         _inbound = Channel.CreateBounded<Frame>(new BoundedChannelOptions(options.ReceiveHighWaterMark)
         {
@@ -39,7 +40,23 @@ internal sealed class BridgeEnd
         });
     }
 
+    /// <summary>Checks the arguments of a bridge end and prepares it; <paramref name="role"/> is <c>Server</c> or <c>Client</c>.</summary>
+    public static BridgeEnd Create(string address, int port, FrameBridgeOptions? options, string role)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        BridgeAddress.ValidatePort(port);
+        options ??= new FrameBridgeOptions();
+        options.Validate();
+        // One category per instance, as Rogue names its loggers; the stages log under it too.
+        var category = $"Ferry.Bridge.{address}.{role}.{port}";
+        var loggers = new CategoryLoggerFactory(options.LoggerFactory, category);
+        return new BridgeEnd(options, loggers, loggers.CreateLogger(category));
+    }
+
     public FrameBridgeOptions Options { get; }
+
+    /// <summary>The logger factory the end's stages use: every logger has the end's category.</summary>
+    public ILoggerFactory Loggers { get; }
 
     public ILogger Logger { get; }
 
