@@ -4,6 +4,7 @@ using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Stages;
 
+[Collection(ProcessMemoryCollection.Name)]
 public sealed class BackpressureTests
 {
     [Fact]
