@@ -168,11 +168,32 @@ internal sealed class BridgeEnd
         }
     }
 
-    public async ValueTask SendAsync(Frame frame, CancellationToken cancellationToken)
+    public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken)
     {
         if (IsStopping)
             ThrowStopped();
         var fields = new FrameFields(Flags: frame.Flags, Channel: frame.Channel, Error: frame.Error);
+        // The common case, a peer with room, costs no timer, no linked token and no state machine.
+        if (_pushReady.IsOpen && !cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (_push!.TryEnqueueAny(frame.Payload.Span, fields, out _) == AnyOutcome.Queued)
+                {
+                    Counters.AddSent(1, frame.Payload.Length);
+                    return ValueTask.CompletedTask;
+                }
+            }
+            catch (FramingException e)
+            {
+                throw new ArgumentException($"The frame cannot be sent: {e.Message}", nameof(frame), e);
+            }
+        }
+        return SendSlowAsync(frame, fields, cancellationToken);
+    }
+
+    private async ValueTask SendSlowAsync(Frame frame, FrameFields fields, CancellationToken cancellationToken)
+    {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
         if (Options.SendTimeout != Timeout.InfiniteTimeSpan)
             linked.CancelAfter(Options.SendTimeout);

@@ -17,6 +17,16 @@ internal enum EnqueueResult
     Full,
 }
 
+/// <summary>What one round of handing a message to any one connection found.</summary>
+internal enum AnyOutcome
+{
+    Queued,
+    /// <summary>No established connection: nothing was queued.</summary>
+    NoPeer,
+    /// <summary>Every established connection's egress is full (wait policy).</summary>
+    AllFull,
+}
+
 internal abstract partial class StageCore
 {
     /// <summary>Payloads from this size on are written through when the egress buffer is empty.</summary>
@@ -158,40 +168,54 @@ internal abstract partial class StageCore
     /// </summary>
     internal async ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, CancellationToken cancellationToken)
     {
-        var length = _encoder.GetEncodedLength(payload.Length);
         while (true)
         {
-            Connection? waitOn = null;
-            Task? space = null;
-            lock (_listLock)
+            switch (TryEnqueueAny(payload.Span, fields, out var waitOn))
             {
-                var start = _count == 0 ? 0 : (int)((uint)_nextAnyTarget++ % (uint)_count);
-                for (var i = 0; i < _count; i++)
-                {
-                    var c = _list[(start + i) % _count];
-                    if (!c.Established)
-                        continue;
-                    var result = Enqueue(c, payload.Span, fields, length);
-                    if (result == EnqueueResult.Queued)
-                        return true;
-                    if (result == EnqueueResult.Full && waitOn is null)
-                        waitOn = c;
-                }
-                if (waitOn is null)
+                case AnyOutcome.Queued:
+                    return true;
+                case AnyOutcome.NoPeer:
                     return false;
-                lock (waitOn.EgressLock)
+            }
+            Task? space = null;
+            lock (waitOn!.EgressLock)
+            {
+                if (!waitOn.Closed)
                 {
-                    if (!waitOn.Closed)
-                    {
-                        waitOn.SpaceWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                        space = waitOn.SpaceWaiter.Task;
-                    }
+                    waitOn.SpaceWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    space = waitOn.SpaceWaiter.Task;
                 }
             }
             // Space may have been made between the try and the waiter: the next round finds it.
-            if (space is not null && !SpaceAppeared(waitOn, length))
+            if (space is not null && !SpaceAppeared(waitOn, _encoder.GetEncodedLength(payload.Length)))
                 await space.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// One round of <see cref="SendToAnyAsync"/> that never waits, so a caller can try before it sets up
+    /// cancellation. <paramref name="firstFull"/> is the connection to wait on when every one is full.
+    /// </summary>
+    internal AnyOutcome TryEnqueueAny(ReadOnlySpan<byte> payload, in FrameFields fields, out Connection? firstFull)
+    {
+        var length = _encoder.GetEncodedLength(payload.Length);
+        firstFull = null;
+        lock (_listLock)
+        {
+            var start = _count == 0 ? 0 : (int)((uint)_nextAnyTarget++ % (uint)_count);
+            for (var i = 0; i < _count; i++)
+            {
+                var c = _list[(start + i) % _count];
+                if (!c.Established)
+                    continue;
+                var result = Enqueue(c, payload, fields, length);
+                if (result == EnqueueResult.Queued)
+                    return AnyOutcome.Queued;
+                if (result == EnqueueResult.Full && firstFull is null)
+                    firstFull = c;
+            }
+        }
+        return firstFull is null ? AnyOutcome.NoPeer : AnyOutcome.AllFull;
     }
 
     private bool SpaceAppeared(Connection c, int length)
