@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Ferry.Bridge;
+using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Bridge;
 
@@ -16,7 +17,7 @@ public sealed class BackpressureTests
         const int frameBytes = 16 * 1024;
         const int sendBufferBytes = 64 * 1024; // four frames per PUSH connection
         const int total = 3000; // 48 MiB: far more than queues and socket buffers can hold
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
         var options = new FrameBridgeOptions { SendBufferBytes = sendBufferBytes, ReceiveHighWaterMark = highWaterMark };
         await using var server = new FrameBridgeServer("127.0.0.1", port, options);

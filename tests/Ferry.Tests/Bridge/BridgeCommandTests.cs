@@ -1,5 +1,6 @@
 using Ferry.Bridge;
 using Ferry.Cli;
+using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Bridge;
 
@@ -25,7 +26,7 @@ public sealed class BridgeCommandTests
     [Fact]
     public async Task Echo_server_reports_ready_and_frames_and_returns_them_unchanged()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var stdout = new SynchronizedWriter();
         var stderr = new SynchronizedWriter();
@@ -34,6 +35,9 @@ public sealed class BridgeCommandTests
         await using (var client = new FrameBridgeClient("127.0.0.1", port))
         {
             await client.WaitReadyAsync(stop.Token);
+            // Each end is ready when it has the other's READY, so the client may be ready first; the
+            // command prints "ready" once the server end is.
+            await Deadline.UntilAsync(() => stdout.ToString().Contains("{\"type\":\"ready\"}"), TimeSpan.FromSeconds(30), "the server's ready line");
             var frame = new Frame(new byte[] { 1, 2, 3, 4, 5 }, 0xA55A, 9, 1);
             await client.SendAsync(frame, stop.Token);
             await client.SendAsync(new Frame(ReadOnlyMemory<byte>.Empty, 1, 2, 3), stop.Token);
@@ -49,7 +53,7 @@ public sealed class BridgeCommandTests
         Assert.Contains("{\"type\":\"frame\",\"flags\":42330,\"channel\":9,\"error\":1,\"len\":5}", lines);
         Assert.Contains("{\"type\":\"frame\",\"flags\":1,\"channel\":2,\"error\":3,\"len\":0}", lines);
         Assert.Contains("Ferry.Bridge.127.0.0.1.Server." + port, stderr.ToString());
-        Assert.True(PortPair.IsFree(port) && PortPair.IsFree(port + 1), "the command released both ports");
+        Assert.True(FreePorts.IsFree(port) && FreePorts.IsFree(port + 1), "the command released both ports");
     }
 
     private sealed class SynchronizedWriter : StringWriter

@@ -6,49 +6,6 @@ using Ferry.Bridge;
 
 namespace Ferry.Tests.Bridge;
 
-/// <summary>Finds a base port P such that P and P+1 are both free on loopback.</summary>
-internal static class PortPair
-{
-    private static readonly Lock Gate = new();
-    private static readonly HashSet<int> Handed = [];
-
-    public static int FindFree()
-    {
-        // Below Linux's ephemeral range (32768+), so outgoing connections cannot take P+1 in between.
-        lock (Gate)
-        {
-            for (int attempt = 0; attempt < 500; attempt++)
-            {
-                int port = Random.Shared.Next(20000, 32000);
-                if (Handed.Contains(port) || Handed.Contains(port + 1))
-                    continue;
-                if (IsFree(port) && IsFree(port + 1))
-                {
-                    Handed.Add(port);
-                    Handed.Add(port + 1);
-                    return port;
-                }
-            }
-        }
-
-        throw new InvalidOperationException("no free consecutive port pair on loopback");
-    }
-
-    public static bool IsFree(int port)
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, port));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-}
-
 /// <summary>The deterministic frame sequence shared with peers/rogue_peer.py.</summary>
 internal static class BridgeFrames
 {

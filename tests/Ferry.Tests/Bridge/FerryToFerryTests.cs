@@ -1,4 +1,5 @@
 using Ferry.Bridge;
+using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Bridge;
 
@@ -12,7 +13,7 @@ public sealed class FerryToFerryTests
     [Fact]
     public async Task Frames_from_0_bytes_to_8_MiB_cross_both_ways_in_order_with_their_metadata()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
         await using var server = new FrameBridgeServer(Loopback, port);
         await using var client = new FrameBridgeClient(Loopback, port);
@@ -50,7 +51,7 @@ public sealed class FerryToFerryTests
     [Fact]
     public async Task Empty_payloads_work_both_ways()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
         await using var server = new FrameBridgeServer(Loopback, port);
         await using var client = new FrameBridgeClient(Loopback, port);
@@ -69,7 +70,7 @@ public sealed class FerryToFerryTests
     [Fact]
     public async Task Client_started_first_connects_when_the_server_comes_up()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
         var options = new FrameBridgeOptions { ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200) };
         await using var client = new FrameBridgeClient(Loopback, port, options);
@@ -90,7 +91,7 @@ public sealed class FerryToFerryTests
     [Fact]
     public async Task Client_reconnects_after_a_server_restart_mid_stream()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
         var options = new FrameBridgeOptions { ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200) };
         await using var client = new FrameBridgeClient(Loopback, port, options);
@@ -120,7 +121,7 @@ public sealed class FerryToFerryTests
         });
         await Deadline.UntilAsync(() => client.Counters.FramesSent > 150, Limit, "frames flowing to the first server");
         await first.StopAsync();
-        Assert.True(PortPair.IsFree(port) && PortPair.IsFree(port + 1), "a stopped server releases both ports");
+        Assert.True(FreePorts.IsFree(port) && FreePorts.IsFree(port + 1), "a stopped server releases both ports");
         await Deadline.UntilAsync(() => !client.IsReady, Limit, "the client to notice the restart");
 
         await using var second = new FrameBridgeServer(Loopback, port);
@@ -167,7 +168,7 @@ public sealed class FerryToFerryTests
     [Fact]
     public async Task Stop_releases_both_ports_and_later_sends_fail_clearly()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
         var server = new FrameBridgeServer(Loopback, port);
         var client = new FrameBridgeClient(Loopback, port);
@@ -178,7 +179,7 @@ public sealed class FerryToFerryTests
         await server.StopAsync();
         await server.StopAsync(); // idempotent
 
-        Assert.True(PortPair.IsFree(port) && PortPair.IsFree(port + 1));
+        Assert.True(FreePorts.IsFree(port) && FreePorts.IsFree(port + 1));
         Assert.Empty(await reading); // ReadAllAsync ends at stop
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await server.SendAsync(new Frame(new byte[1]), deadline));
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await client.SendAsync(new Frame(new byte[1]), deadline));
@@ -188,12 +189,12 @@ public sealed class FerryToFerryTests
     [Fact]
     public async Task A_send_waiting_for_an_absent_peer_times_out_or_is_cancelled_or_fails_at_stop()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { SendTimeout = TimeSpan.FromMilliseconds(100) });
         await Assert.ThrowsAsync<TimeoutException>(async () => await server.SendAsync(new Frame(new byte[1])));
 
         using var cancel = new CancellationTokenSource(50);
-        var patient = new FrameBridgeServer(Loopback, PortPair.FindFree());
+        var patient = new FrameBridgeServer(Loopback, FreePorts.Pair());
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await patient.SendAsync(new Frame(new byte[1]), cancel.Token));
 
         ValueTask waiting = patient.SendAsync(new Frame(new byte[1]));
@@ -204,7 +205,7 @@ public sealed class FerryToFerryTests
     [Fact]
     public async Task Binding_a_busy_port_fails_with_a_clear_message()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         await using var first = new FrameBridgeServer(Loopback, port);
         var error = Assert.Throws<InvalidOperationException>(() => new FrameBridgeServer(Loopback, port + 1));
         Assert.Contains("another process may be using this port", error.Message);
@@ -214,7 +215,7 @@ public sealed class FerryToFerryTests
     [Fact]
     public async Task Every_log_line_of_an_end_uses_its_per_instance_category_stage_lines_included()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
         var logs = new CapturingLoggerFactory();
         var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { LoggerFactory = logs });
@@ -236,7 +237,7 @@ public sealed class FerryToFerryTests
     [Fact]
     public async Task Graph_style_source_to_client_and_server_to_handler_pipes_carry_every_frame_in_order()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
         await using var server = new FrameBridgeServer(Loopback, port);
         await using var client = new FrameBridgeClient(Loopback, port);

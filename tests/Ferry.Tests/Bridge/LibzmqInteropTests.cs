@@ -1,4 +1,5 @@
 using Ferry.Bridge;
+using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Bridge;
 
@@ -18,7 +19,7 @@ public sealed class LibzmqInteropTests
     [PythonZmqFact]
     public async Task Ferry_server_and_libzmq_client_exchange_frames_both_ways()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         var logs = new CapturingLoggerFactory();
         CancellationToken deadline = Deadline.In(Limit);
         await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { LoggerFactory = logs });
@@ -31,7 +32,7 @@ public sealed class LibzmqInteropTests
     [PythonZmqFact]
     public async Task Ferry_client_and_libzmq_server_exchange_frames_both_ways()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         var logs = new CapturingLoggerFactory();
         CancellationToken deadline = Deadline.In(Limit);
         using PeerProcess peer = PythonZmq.Start("server", Loopback, port.ToString(), "--count", "40", "--sizes", SizesArgument);
@@ -45,14 +46,15 @@ public sealed class LibzmqInteropTests
     [PythonZmqFact]
     public async Task Libzmq_heartbeats_are_answered_so_an_idle_bridge_stays_connected()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         var logs = new CapturingLoggerFactory();
         CancellationToken deadline = Deadline.In(Limit);
         await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { LoggerFactory = logs });
-        // libzmq PINGs every 100 ms and drops a connection that sends nothing within 1.5 s of a PING; the
-        // peer idles 3 s, and nothing but our PONGs travels towards its PUSH socket.
+        // libzmq PINGs every 100 ms and drops a connection that sends nothing within 5 s of a PING (long
+        // enough for a stalled process on a busy machine); the peer idles 7 s, past that timeout, and
+        // nothing but our PONGs travels towards its PUSH socket.
         using PeerProcess peer = PythonZmq.Start("client", Loopback, port.ToString(), "--count", "5", "--sizes", "10",
-            "--heartbeat-ms", "100", "--heartbeat-timeout-ms", "1500", "--idle-ms", "3000");
+            "--heartbeat-ms", "100", "--heartbeat-timeout-ms", "5000", "--idle-ms", "7000");
 
         await server.WaitReadyAsync(deadline);
         await ExchangeAsync(server, peer, logs, 5, deadline);
@@ -62,7 +64,7 @@ public sealed class LibzmqInteropTests
     [PythonZmqFact]
     public async Task Libzmq_echo_returns_frames_unchanged_through_a_ferry_client()
     {
-        int port = PortPair.FindFree();
+        int port = FreePorts.Pair();
         var logs = new CapturingLoggerFactory();
         CancellationToken deadline = Deadline.In(Limit);
         using PeerProcess peer = PythonZmq.Start("server", Loopback, port.ToString(), "--mode", "echo", "--count", "200");

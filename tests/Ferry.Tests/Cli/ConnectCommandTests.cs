@@ -10,12 +10,7 @@ public sealed class ConnectCommandTests
     [Fact]
     public async Task Serve_and_connect_make_a_chat_pair_even_when_connect_starts_first()
     {
-        int port;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
+        int port = FreePorts.One();
         using var stop = new CancellationTokenSource();
 
         var connectIn = new QueueReader();

@@ -81,7 +81,8 @@ public sealed class ServeCommandTests
     [Fact]
     public async Task Idle_timeout_and_max_connections_flags_take_effect()
     {
-        await using var serve = await RunningServe.StartAsync("--idle-timeout", "200ms", "--max-connections", "1");
+        // The idle timeout must outlast the refused second client, or the first may be gone before it.
+        await using var serve = await RunningServe.StartAsync("--idle-timeout", "2s", "--max-connections", "1");
         using var first = await TestClient.ConnectAsync(serve.EndPoint);
         await serve.Out.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected line");
         try { using var second = await TestClient.ConnectAsync(serve.EndPoint); }

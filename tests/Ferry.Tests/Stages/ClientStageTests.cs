@@ -12,14 +12,6 @@ namespace Ferry.Tests.Stages;
 
 public sealed class ClientStageTests
 {
-    /// <summary>A port nothing listens on (bound then released).</summary>
-    private static int FreePort()
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
-    }
-
     private sealed class ClientRecorder
     {
         public readonly ConcurrentQueue<StageEvent> Events = new();
@@ -45,7 +37,7 @@ public sealed class ClientStageTests
     [Fact]
     public async Task A_client_started_before_its_server_connects_once_the_server_appears()
     {
-        var port = FreePort();
+        var port = FreePorts.One();
         await using var client = new TcpClientStage(new TcpClientStageOptions
         {
             Connect = $"127.0.0.1:{port}",
@@ -74,7 +66,7 @@ public sealed class ClientStageTests
     [Fact]
     public async Task A_restarted_server_is_reconnected_to_with_growing_capped_jittered_waits()
     {
-        var port = FreePort();
+        var port = FreePorts.One();
         var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
         await server.StartAsync();
         await using var client = new TcpClientStage(new TcpClientStageOptions
@@ -134,7 +126,7 @@ public sealed class ClientStageTests
     [Fact]
     public async Task Egress_is_held_while_disconnected_and_delivered_after()
     {
-        var port = FreePort();
+        var port = FreePorts.One();
         await using var client = new TcpClientStage(new TcpClientStageOptions
         {
             Connect = $"127.0.0.1:{port}",
@@ -157,7 +149,7 @@ public sealed class ClientStageTests
     [Fact]
     public async Task The_drop_policy_drops_and_counts_egress_while_disconnected()
     {
-        var port = FreePort();
+        var port = FreePorts.One();
         await using var client = new TcpClientStage(new TcpClientStageOptions
         {
             Connect = $"127.0.0.1:{port}",
@@ -222,7 +214,7 @@ public sealed class ClientStageTests
     [Fact]
     public async Task Readiness_can_be_awaited_with_a_timeout_and_queried()
     {
-        var port = FreePort();
+        var port = FreePorts.One();
         await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"127.0.0.1:{port}", ReconnectWait = TimeSpan.FromMilliseconds(20) });
         client.Start();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromMilliseconds(100)).Token));

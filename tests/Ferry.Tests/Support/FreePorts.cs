@@ -1,0 +1,66 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Ferry.Tests.Support;
+
+/// <summary>
+/// Loopback ports for tests that must know a port before anything listens on it (a client started
+/// first, a bridge's P and P+1). They come from below Linux's ephemeral range (32768+), so no
+/// outgoing connection or <c>bind(0)</c> of a parallel test can take one in between, and each is
+/// handed out once per test run.
+/// </summary>
+internal static class FreePorts
+{
+    private static readonly Lock Gate = new();
+    private static readonly HashSet<int> Handed = [];
+
+    /// <summary>A port nothing listens on.</summary>
+    public static int One() => Find(1);
+
+    /// <summary>A base port P such that P and P+1 are both free.</summary>
+    public static int Pair() => Find(2);
+
+    private static int Find(int count)
+    {
+        lock (Gate)
+        {
+            for (int attempt = 0; attempt < 500; attempt++)
+            {
+                int port = Random.Shared.Next(20000, 32000);
+                if (!AllFree(port, count))
+                    continue;
+                for (int k = 0; k < count; k++)
+                    Handed.Add(port + k);
+                return port;
+            }
+        }
+
+        throw new InvalidOperationException($"no {count} consecutive free ports on loopback");
+    }
+
+    private static bool AllFree(int port, int count)
+    {
+        for (int k = 0; k < count; k++)
+        {
+            if (Handed.Contains(port + k) || !IsFree(port + k))
+                return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether a plain bind (no SO_REUSEADDR) to the loopback port succeeds right now.</summary>
+    public static bool IsFree(int port)
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}
