@@ -30,8 +30,8 @@ internal static class ServeCommand
           --queue-when-disconnected N  keep up to N broadcasts while nobody is connected, for the first client
           --log-level LEVEL         stderr logging: trace, debug, information, warning, error, none (default warning)
         output: one JSON object per line on stdout: listening, connected, packet, disconnected, error, stats, closed
-        input: one JSON command per line on stdin, e.g. {"type":"send","conn":"…","text":"hi"}; also broadcast
-          (text|base64, except), group_send (group), join/leave (conn, group), close (conn, reason, code), connections
+        input: one JSON command per line on stdin, e.g. {"type":"send","conn":"…","text":"hi"}; also send_any
+          (one connection, round-robin), broadcast (text|base64, except), group_send (group), join/leave (conn, group), close (conn, reason, code), connections
         """;
 
     public static async Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)

@@ -6,8 +6,8 @@ using Ferry.Stages;
 namespace Ferry.Cli;
 
 /// <summary>
-/// <c>ferry serve</c>'s standard input: one JSON command per line (send, broadcast, group_send, join,
-/// leave, close, connections). A bad line prints an <c>error</c> line naming the problem and changes
+/// <c>ferry serve</c>'s standard input: one JSON command per line (send, send_any, broadcast, group_send,
+/// join, leave, close, connections). A bad line prints an <c>error</c> line naming the problem and changes
 /// nothing; a good one prints an <c>ok</c> line. End of input stops reading, not the server.
 /// </summary>
 internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
@@ -54,7 +54,7 @@ internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
         }
         if (command.ValueKind != JsonValueKind.Object)
             throw new CommandException("a command must be a JSON object with a \"type\"");
-        var type = String(command, "type") ?? throw new CommandException("missing \"type\" (send, broadcast, group_send, join, leave, close, connections)");
+        var type = String(command, "type") ?? throw new CommandException("missing \"type\" (send, send_any, broadcast, group_send, join, leave, close, connections)");
         switch (type)
         {
             case "send":
@@ -62,6 +62,12 @@ internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
                 var conn = Connection(command, "conn");
                 var delivered = await stage.SendAsync(conn, Payload(command), Fields(command), cancellationToken).ConfigureAwait(false);
                 Ok(type, delivered ? 1 : 0, delivered ? null : $"connection '{conn}' is unknown, closed, or its buffer is full");
+                break;
+            }
+            case "send_any":
+            {
+                var delivered = await stage.SendToAnyAsync(Payload(command), Fields(command), cancellationToken).ConfigureAwait(false);
+                Ok(type, delivered ? 1 : 0, delivered ? null : "no connection took it (none connected, or every buffer full)");
                 break;
             }
             case "broadcast":
@@ -111,7 +117,7 @@ internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
                 });
                 break;
             default:
-                throw new CommandException($"unknown command type '{type}' (send, broadcast, group_send, join, leave, close, connections)");
+                throw new CommandException($"unknown command type '{type}' (send, send_any, broadcast, group_send, join, leave, close, connections)");
         }
     }
 

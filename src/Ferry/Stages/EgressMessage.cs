@@ -12,6 +12,12 @@ public enum EgressTargetKind
     Connection,
     /// <summary>Every member of a named group.</summary>
     Group,
+    /// <summary>
+    /// Exactly one connection, the next in turn that has room: load balancing across workers, as a
+    /// ZeroMQ PUSH socket does. Full connections are passed over; when every one is full the overflow
+    /// policy applies once (drop, disconnect the one whose turn it was, or wait for the first with room).
+    /// </summary>
+    Any,
 }
 
 /// <summary>
@@ -32,6 +38,10 @@ public readonly record struct EgressMessage(
 
     public static EgressMessage To(ConnectionId connection, ReadOnlyMemory<byte> payload, FrameFields fields = default)
         => new(EgressTargetKind.Connection, payload, fields, Connection: connection);
+
+    /// <summary>To exactly one connection, round-robin among those with room (see <see cref="EgressTargetKind.Any"/>).</summary>
+    public static EgressMessage ToAny(ReadOnlyMemory<byte> payload, FrameFields fields = default)
+        => new(EgressTargetKind.Any, payload, fields);
 
     public static EgressMessage ToGroup(string group, ReadOnlyMemory<byte> payload, FrameFields fields = default, ConnectionId except = default)
         => new(EgressTargetKind.Group, payload, fields, Group: group, Except: except);

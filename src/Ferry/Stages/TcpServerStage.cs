@@ -96,6 +96,14 @@ public sealed class TcpServerStage : IAsyncDisposable
     public ValueTask<int> SendToGroupAsync(string group, ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, ConnectionId except = default, CancellationToken cancellationToken = default)
         => _core.RouteAsync(EgressMessage.ToGroup(group, payload, fields, except), cancellationToken);
 
+    /// <summary>
+    /// Sends one message to exactly one connection, the next in turn with room (load balancing, as a
+    /// ZeroMQ PUSH socket does); completes with false when nobody took it (no connection: held or
+    /// dropped like a broadcast to nobody; every one full: the overflow policy applied).
+    /// </summary>
+    public async ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
+        => await _core.RouteAsync(EgressMessage.ToAny(payload, fields), cancellationToken).ConfigureAwait(false) == 1;
+
     /// <summary>Closes a connection (the kill switch); its disconnected event carries reason <c>killed</c>, the detail and the code.</summary>
     public bool Close(ConnectionId connection, string? reason = null, string? code = null)
         => _core.RequestClose(connection, DisconnectReason.Killed, reason, code);

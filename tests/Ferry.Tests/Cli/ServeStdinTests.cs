@@ -31,6 +31,12 @@ public sealed class ServeStdinTests
         stdin.Send($$"""{"type":"broadcast","base64":"{{Convert.ToBase64String("all"u8)}}","except":"{{aId}}"}""");
         Assert.Equal("all", Encoding.ASCII.GetString(await b.ReceiveExactlyAsync(3)));
 
+        // send_any: one connection per message, in turn.
+        stdin.Send("""{"type":"send_any","text":"j1"}""");
+        stdin.Send("""{"type":"send_any","text":"j2"}""");
+        var jobs = new[] { Encoding.ASCII.GetString(await a.ReceiveExactlyAsync(2)), Encoding.ASCII.GetString(await b.ReceiveExactlyAsync(2)) };
+        Assert.Equal(["j1", "j2"], jobs.Order());
+
         stdin.Send($$"""{"type":"join","conn":"{{aId}}","group":"ops"}""");
         stdin.Send("""{"type":"group_send","group":"ops","text":"ops only"}""");
         Assert.Equal("ops only", Encoding.ASCII.GetString(await a.ReceiveExactlyAsync(8)));

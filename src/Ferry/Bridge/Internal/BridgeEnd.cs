@@ -203,7 +203,7 @@ internal sealed class BridgeEnd
             {
                 // ZMQ_IMMEDIATE: nothing is queued while no PUSH peer has finished its handshake.
                 await _pushReady.WaitAsync(linked.Token).ConfigureAwait(false);
-                if (await _push!.SendToAnyAsync(frame.Payload, fields, linked.Token).ConfigureAwait(false))
+                if ((await _push!.SendToAnyAsync(frame.Payload, fields, Timeout.InfiniteTimeSpan, linked.Token).ConfigureAwait(false)).Outcome == AnyOutcome.Queued)
                 {
                     Counters.AddSent(1, frame.Payload.Length);
                     return;

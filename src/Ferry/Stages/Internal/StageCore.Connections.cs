@@ -58,10 +58,14 @@ internal abstract partial class StageCore
     /// <summary>Opens a connection to messages: egress may be routed to it, held broadcasts are delivered, and it is announced.</summary>
     private void Establish(Connection connection)
     {
-        connection.Established = true;
-        if (_heldEgress.Count > 0)
-            lock (_listLock)
-                DeliverHeld(connection);
+        // Under the list lock, so a router that found no established connection and held its message
+        // cannot miss this one.
+        lock (_listLock)
+        {
+            connection.Established = true;
+            _establishedCount++;
+            DeliverHeld(connection);
+        }
         Log.Connected(Logger, Name, connection.Id, connection.Peer);
         RaiseAndPublish(Connected, new ConnectedEvent(Name, new DateTimeOffset(NowUtcTicks, TimeSpan.Zero), connection.Id, connection.Peer, connection.Local));
         OnConnectionEstablished(connection);
@@ -138,6 +142,8 @@ internal abstract partial class StageCore
             last.Index = c.Index;
             _list[_count - 1] = null!;
             Volatile.Write(ref _count, _count - 1);
+            if (c.Established)
+                _establishedCount--;
         }
         _byId.TryRemove(c.Id, out _);
         LeaveAllGroups(c);

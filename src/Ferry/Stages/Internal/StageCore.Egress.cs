@@ -95,7 +95,7 @@ internal abstract partial class StageCore
                 var delivered = 0;
                 lock (_listLock)
                 {
-                    if (_count == 0)
+                    if (_establishedCount == 0)
                     {
                         HoldOrDrop(message);
                         return 0;
@@ -111,6 +111,8 @@ internal abstract partial class StageCore
                 return delivered;
             case EgressTargetKind.Group:
                 return RouteToGroupNow(message, length);
+            case EgressTargetKind.Any:
+                return RouteToAnyNow(message, length);
             default:
                 throw new ArgumentOutOfRangeException(nameof(message), message.Target, "unknown egress target");
         }
@@ -132,7 +134,7 @@ internal abstract partial class StageCore
             case EgressTargetKind.All:
                 lock (_listLock)
                 {
-                    if (_count == 0)
+                    if (_establishedCount == 0)
                     {
                         HoldOrDrop(message);
                         return 0;
@@ -140,6 +142,8 @@ internal abstract partial class StageCore
                     targets = _list.AsSpan(0, _count).ToArray();
                 }
                 break;
+            case EgressTargetKind.Any:
+                return await RouteToAnyWaitingAsync(message, length, cancellationToken).ConfigureAwait(false);
             default:
                 targets = GroupMembers(message.Group);
                 break;
@@ -161,22 +165,64 @@ internal abstract partial class StageCore
     private int _nextAnyTarget;
 
     /// <summary>
+    /// The <c>any</c> target under the drop and disconnect policies: the next established connection
+    /// with room takes the message; when every one is full it is dropped once, charged to the one whose
+    /// turn it was (which, under disconnect, goes as a slow consumer).
+    /// </summary>
+    private int RouteToAnyNow(in EgressMessage message, int length)
+    {
+        AnyOutcome outcome;
+        Connection? full;
+        lock (_listLock)
+        {
+            outcome = EnqueueAnyLocked(message.Payload.Span, message.Fields, length, out full);
+            if (outcome == AnyOutcome.NoPeer)
+                HoldOrDrop(message);
+        }
+        if (outcome == AnyOutcome.AllFull)
+        {
+            lock (full!.EgressLock)
+                DropLocked(full, length);
+        }
+        return outcome == AnyOutcome.Queued ? 1 : 0;
+    }
+
+    /// <summary>The <c>any</c> target under the wait policy: waits up to the egress wait timeout for room, then drops.</summary>
+    private async ValueTask<int> RouteToAnyWaitingAsync(EgressMessage message, int length, CancellationToken cancellationToken)
+    {
+        var (outcome, waitedOn) = await SendToAnyAsync(message.Payload, message.Fields, _egressWaitTimeout, cancellationToken, holdWhenNoPeer: message).ConfigureAwait(false);
+        if (outcome == AnyOutcome.AllFull)
+        {
+            lock (waitedOn!.EgressLock)
+                DropLocked(waitedOn, length);
+        }
+        return outcome == AnyOutcome.Queued ? 1 : 0;
+    }
+
+    /// <summary>
     /// Hands a message to exactly one established connection, round-robin, as a ZeroMQ PUSH socket
     /// does: connections whose egress is full are passed over, and when every one is full this waits
-    /// (until cancelled) for the first to make room. Completes with false at once when no connection
-    /// is established, so the caller can wait for a peer; never drops.
+    /// for the first to make room, up to <paramref name="timeout"/> (then <see cref="AnyOutcome.AllFull"/>
+    /// with the connection waited on). With no established connection it completes with
+    /// <see cref="AnyOutcome.NoPeer"/> at once, after holding <paramref name="holdWhenNoPeer"/> as a
+    /// broadcast to nobody is held, when given; the bridge passes none and waits for a peer itself.
     /// </summary>
-    internal async ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, CancellationToken cancellationToken)
+    internal async ValueTask<(AnyOutcome Outcome, Connection? WaitedOn)> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken, EgressMessage? holdWhenNoPeer = null)
     {
+        var length = _encoder.GetEncodedLength(payload.Length);
+        var deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         while (true)
         {
-            switch (TryEnqueueAny(payload.Span, fields, out var waitOn))
+            AnyOutcome outcome;
+            Connection? waitOn;
+            lock (_listLock)
             {
-                case AnyOutcome.Queued:
-                    return true;
-                case AnyOutcome.NoPeer:
-                    return false;
+                outcome = EnqueueAnyLocked(payload.Span, fields, length, out waitOn);
+                if (outcome == AnyOutcome.NoPeer && holdWhenNoPeer is { } held)
+                    HoldOrDrop(held);
             }
+            if (outcome != AnyOutcome.AllFull)
+                return (outcome, null);
             Task? space = null;
             lock (waitOn!.EgressLock)
             {
@@ -187,8 +233,24 @@ internal abstract partial class StageCore
                 }
             }
             // Space may have been made between the try and the waiter: the next round finds it.
-            if (space is not null && !SpaceAppeared(waitOn, _encoder.GetEncodedLength(payload.Length)))
+            if (space is null || SpaceAppeared(waitOn, length))
+                continue;
+            if (deadline == long.MaxValue)
+            {
                 await space.WaitAsync(cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            var left = deadline - Environment.TickCount64;
+            if (left <= 0)
+                return (AnyOutcome.AllFull, waitOn);
+            try
+            {
+                await space.WaitAsync(TimeSpan.FromMilliseconds(left), cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return (AnyOutcome.AllFull, waitOn);
+            }
         }
     }
 
@@ -199,21 +261,27 @@ internal abstract partial class StageCore
     internal AnyOutcome TryEnqueueAny(ReadOnlySpan<byte> payload, in FrameFields fields, out Connection? firstFull)
     {
         var length = _encoder.GetEncodedLength(payload.Length);
-        firstFull = null;
         lock (_listLock)
+            return EnqueueAnyLocked(payload, fields, length, out firstFull);
+    }
+
+    /// <summary>One pass over the established connections from the next in turn; full ones are passed over. Under the list lock.</summary>
+    private AnyOutcome EnqueueAnyLocked(ReadOnlySpan<byte> payload, in FrameFields fields, int length, out Connection? firstFull)
+    {
+        firstFull = null;
+        if (_establishedCount == 0)
+            return AnyOutcome.NoPeer;
+        var start = (int)((uint)_nextAnyTarget++ % (uint)_count);
+        for (var i = 0; i < _count; i++)
         {
-            var start = _count == 0 ? 0 : (int)((uint)_nextAnyTarget++ % (uint)_count);
-            for (var i = 0; i < _count; i++)
-            {
-                var c = _list[(start + i) % _count];
-                if (!c.Established)
-                    continue;
-                var result = Enqueue(c, payload, fields, length);
-                if (result == EnqueueResult.Queued)
-                    return AnyOutcome.Queued;
-                if (result == EnqueueResult.Full && firstFull is null)
-                    firstFull = c;
-            }
+            var c = _list[(start + i) % _count];
+            if (!c.Established)
+                continue;
+            var result = Enqueue(c, payload, fields, length, passOverWhenFull: true);
+            if (result == EnqueueResult.Queued)
+                return AnyOutcome.Queued;
+            if (result == EnqueueResult.Full && firstFull is null)
+                firstFull = c;
         }
         return firstFull is null ? AnyOutcome.NoPeer : AnyOutcome.AllFull;
     }
@@ -267,8 +335,12 @@ internal abstract partial class StageCore
         Interlocked.Increment(ref _egressPacketsDropped);
     }
 
-    /// <summary>Encodes one message into a connection's bounded egress buffer. Any thread; never waits.</summary>
-    internal EnqueueResult Enqueue(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int encodedLength)
+    /// <summary>
+    /// Encodes one message into a connection's bounded egress buffer. Any thread; never waits. With
+    /// <paramref name="passOverWhenFull"/> a full buffer answers <see cref="EnqueueResult.Full"/> whatever
+    /// the policy, so a router choosing among connections can try the next one.
+    /// </summary>
+    internal EnqueueResult Enqueue(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int encodedLength, bool passOverWhenFull = false)
     {
         bool schedule;
         lock (c.EgressLock)
@@ -281,16 +353,9 @@ internal abstract partial class StageCore
             // waiting cannot make more room than that, and dropping it would lose it silently.
             if (c.Egress.Length + encodedLength > _egressLimit && !(_overflow == EgressOverflowPolicy.Wait && c.Egress.IsEmpty))
             {
-                if (_overflow == EgressOverflowPolicy.Wait)
+                if (_overflow == EgressOverflowPolicy.Wait || passOverWhenFull)
                     return EnqueueResult.Full;
-                c.EgressBytesDropped += encodedLength;
-                c.EgressPacketsDropped++;
-                CountDropped(encodedLength);
-                if (_overflow == EgressOverflowPolicy.Disconnect && c.CloseRequested is null)
-                {
-                    c.CloseRequested = new CloseRequest(DisconnectReason.SlowConsumer, $"egress buffer full ({_egressLimit} bytes)", null);
-                    RequestClose(c, c.CloseRequested);
-                }
+                DropLocked(c, encodedLength);
                 return EnqueueResult.Dropped;
             }
             if (encodedLength >= DirectSendBytes && _raw && c.Egress.IsEmpty && !c.WantsWritable)
@@ -328,6 +393,19 @@ internal abstract partial class StageCore
             }
         }
         return EnqueueResult.Queued;
+    }
+
+    /// <summary>Counts a message dropped for a connection; under disconnect, the connection goes as a slow consumer. Under its egress lock.</summary>
+    private void DropLocked(Connection c, int encodedLength)
+    {
+        c.EgressBytesDropped += encodedLength;
+        c.EgressPacketsDropped++;
+        CountDropped(encodedLength);
+        if (_overflow == EgressOverflowPolicy.Disconnect && c.CloseRequested is null)
+        {
+            c.CloseRequested = new CloseRequest(DisconnectReason.SlowConsumer, $"egress buffer full ({_egressLimit} bytes)", null);
+            RequestClose(c, c.CloseRequested);
+        }
     }
 
     /// <summary>The <c>wait</c> policy: holds the caller until the client has room or the timeout passes (then drops).</summary>
@@ -369,11 +447,7 @@ internal abstract partial class StageCore
             }
         }
         lock (c.EgressLock)
-        {
-            c.EgressBytesDropped += length;
-            c.EgressPacketsDropped++;
-        }
-        CountDropped(length);
+            DropLocked(c, length);
         return EnqueueResult.Dropped;
     }
 

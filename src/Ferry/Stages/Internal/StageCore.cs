@@ -56,6 +56,8 @@ internal abstract partial class StageCore : IDisposable
     private Connection?[] _byFd = new Connection?[1024];
     private Connection[] _list = new Connection[64];
     private int _count;
+    /// <summary>Connections in the list whose session handshake is done (all of them for plain framings). Under the list lock.</summary>
+    private int _establishedCount;
     private readonly Lock _listLock = new();
     private readonly ConcurrentDictionary<ConnectionId, Connection> _byId = new();
     private uint _generation;

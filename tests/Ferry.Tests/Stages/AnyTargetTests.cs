@@ -1,0 +1,245 @@
+using System.Net;
+using System.Net.Sockets;
+using Ferry.Connections;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+using Ferry.Transport;
+
+namespace Ferry.Tests.Stages;
+
+/// <summary>The "any one" egress target: exactly one connection per message, round-robin, full ones passed over.</summary>
+public sealed class AnyTargetTests
+{
+    private static TcpServerStageOptions Small(EgressOverflowPolicy policy, TimeSpan? waitTimeout = null) => new()
+    {
+        EgressBufferBytes = 32 * 1024,
+        EgressOverflow = policy,
+        EgressWaitTimeout = waitTimeout ?? TimeSpan.FromSeconds(10),
+        Socket = new TcpSocketOptions { SendBufferSize = 8 * 1024 },
+    };
+
+    private static byte[] Numbered(int i, int size = 4)
+    {
+        var payload = new byte[size];
+        BitConverter.TryWriteBytes(payload, i);
+        return payload;
+    }
+
+    private static async Task<List<(TestClient Client, ConnectionId Id)>> ConnectAsync(StageHarness h, int count)
+    {
+        var clients = new List<(TestClient, ConnectionId)>();
+        for (var i = 0; i < count; i++)
+        {
+            var client = await h.ConnectAsync();
+            clients.Add((client, (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId));
+        }
+        return clients;
+    }
+
+    /// <summary>
+    /// A client that never reads. Its receive buffer is made small before it connects, so the window it
+    /// advertises is small from the start and the kernel soon stops taking the stage's bytes.
+    /// </summary>
+    private static async Task<(Socket Client, ConnectionId Id)> ConnectStalledAsync(StageHarness h)
+    {
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await client.ConnectAsync(h.EndPoint);
+        return (client, (await h.WaitConnectedAsync((IPEndPoint)client.LocalEndPoint!)).ConnectionId);
+    }
+
+    /// <summary>Waits until the kernel takes no more of a stalled connection's queue (its bytes out stay put).</summary>
+    private static async Task WaitStalledAsync(StageHarness h, ConnectionId id)
+    {
+        long last = -1;
+        var steady = 0;
+        await Eventually.TrueAsync(() =>
+        {
+            var now = h.Stage.GetConnections().Single(c => c.Id == id).BytesOut;
+            steady = now == last ? steady + 1 : 0;
+            last = now;
+            return steady >= 10;
+        }, "the stalled connection's kernel buffers to fill");
+    }
+
+    [Fact]
+    public async Task Each_message_goes_to_exactly_one_connection_in_turn_through_the_api_and_the_bus()
+    {
+        await using var h = new StageHarness();
+        await h.StartAsync();
+        var clients = await ConnectAsync(h, 3);
+
+        for (var i = 0; i < 15; i++)
+            Assert.True(await h.Stage.SendToAnyAsync(Numbered(i)));
+        var egress = h.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(h.Stage.Name));
+        for (var i = 15; i < 30; i++)
+            await egress.PublishAsync(EgressMessage.ToAny(Numbered(i)));
+
+        // Round-robin over connections that all have room: ten each, every number exactly once.
+        var seen = new List<int>();
+        foreach (var (client, _) in clients)
+        {
+            var bytes = await client.ReceiveExactlyAsync(40);
+            for (var k = 0; k < 40; k += 4)
+                seen.Add(BitConverter.ToInt32(bytes, k));
+        }
+        Assert.Equal(Enumerable.Range(0, 30), seen.Order());
+        foreach (var info in h.Stage.GetConnections())
+            Assert.Equal(10, info.PacketsOut);
+        Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
+        foreach (var (client, _) in clients)
+            client.Dispose();
+    }
+
+    [Fact]
+    public async Task A_full_connection_is_passed_over_while_another_has_room()
+    {
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Drop));
+        await h.StartAsync();
+        // Fill one connection's egress first: the send that finds it full is the one drop.
+        var (stalled, stalledId) = await ConnectStalledAsync(h);
+        // Large messages: the kernel keeps taking a trickle from a peer that never reads (it compacts
+        // its receive queue), and a trickle frees room for a small message but seldom for 8 KB.
+        const int size = 8000;
+        while (await h.Stage.SendToAnyAsync(new byte[size]))
+        {
+        }
+        await WaitStalledAsync(h, stalledId);
+        var toStalled = h.Stage.GetConnections().Single(c => c.Id == stalledId).PacketsOut;
+
+        // Every later message, whichever connection's turn it is, goes to one with room: none is
+        // dropped, though round-robin alone would charge half of them to the full connection.
+        var (reader, _) = (await ConnectAsync(h, 1))[0];
+        var toReader = 0;
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.True(await h.Stage.SendToAnyAsync(Numbered(i, size)), $"message {i} found the connection with room");
+            var nowStalled = h.Stage.GetConnections().Single(c => c.Id == stalledId).PacketsOut;
+            if (nowStalled > toStalled)
+            {
+                toStalled = nowStalled;
+                continue;
+            }
+            Assert.Equal(i, BitConverter.ToInt32(await reader.ReceiveExactlyAsync(size)));
+            toReader++;
+        }
+        Assert.True(toReader > 40, $"the connection with room took {toReader} of 50");
+        Assert.Equal(1, h.Stage.GetStats().EgressPacketsDroppedTotal);
+        reader.Dispose();
+        stalled.Dispose();
+    }
+
+    [Fact]
+    public async Task When_every_connection_is_full_drop_counts_the_message_once()
+    {
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Drop));
+        await h.StartAsync();
+        var (a, _) = await ConnectStalledAsync(h);
+        var (b, _) = await ConnectStalledAsync(h);
+
+        var sent = 0;
+        while (await h.Stage.SendToAnyAsync(new byte[1000]))
+            sent++;
+        Assert.True(sent > 30, $"{sent} messages fit before both buffers were full");
+        Assert.Equal(1, h.Stage.GetStats().EgressPacketsDroppedTotal);
+        Assert.Equal(1, h.Stage.GetConnections().Sum(c => c.EgressPacketsDropped));
+        Assert.Equal(2, h.Stage.ConnectionCount);
+        a.Dispose();
+        b.Dispose();
+    }
+
+    [Fact]
+    public async Task When_every_connection_is_full_disconnect_closes_the_one_whose_turn_it_was()
+    {
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Disconnect));
+        await h.StartAsync();
+        var (a, aId) = await ConnectStalledAsync(h);
+
+        while (await h.Stage.SendToAnyAsync(new byte[1000]))
+        {
+        }
+        var closed = await h.WaitDisconnectedAsync(aId);
+        Assert.Equal(DisconnectReason.SlowConsumer, closed.Reason);
+        Assert.Equal(1, h.Stage.GetStats().EgressPacketsDroppedTotal);
+        a.Dispose();
+    }
+
+    [Fact]
+    public async Task Under_wait_the_publisher_waits_for_room_and_loses_nothing()
+    {
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait));
+        await h.StartAsync();
+        var (client, _) = await ConnectStalledAsync(h);
+
+        const int messages = 300;
+        var publisher = Task.Run(async () =>
+        {
+            for (var i = 0; i < messages; i++)
+                Assert.True(await h.Stage.SendToAnyAsync(Numbered(i, 1000)));
+        });
+        // The publisher stalls once the buffers are full (it cannot finish while nobody reads).
+        await Eventually.TrueAsync(() => h.Stage.GetConnections()[0].EgressBytesQueued > 16 * 1024, "the egress buffer to fill");
+        Assert.False(publisher.IsCompleted);
+
+        var data = new byte[messages * 1000];
+        using var reading = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        for (var got = 0; got < data.Length;)
+        {
+            var n = await client.ReceiveAsync(data.AsMemory(got), SocketFlags.None, reading.Token);
+            Assert.NotEqual(0, n);
+            got += n;
+        }
+        await publisher.WaitAsync(TimeSpan.FromSeconds(30));
+        for (var i = 0; i < messages; i++)
+            Assert.Equal(i, BitConverter.ToInt32(data, i * 1000));
+        Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
+        client.Dispose();
+    }
+
+    [Fact]
+    public async Task Under_wait_a_publisher_gives_up_after_the_wait_timeout_and_counts_one_drop()
+    {
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait, TimeSpan.FromMilliseconds(200)));
+        await h.StartAsync();
+        var (client, _) = await ConnectStalledAsync(h);
+        var sent = 0;
+        while (await h.Stage.SendToAnyAsync(new byte[1000]))
+            sent++;
+        Assert.True(sent > 30);
+        Assert.Equal(1, h.Stage.GetStats().EgressPacketsDroppedTotal);
+        Assert.Equal(1, h.Stage.GetConnections()[0].EgressPacketsDropped);
+        client.Dispose();
+    }
+
+    [Fact]
+    public async Task With_nobody_connected_the_message_is_dropped_or_held_for_the_first_client()
+    {
+        await using (var dropping = new StageHarness())
+        {
+            await dropping.StartAsync();
+            Assert.False(await dropping.Stage.SendToAnyAsync(new byte[5]));
+            Assert.Equal(1, dropping.Stage.GetStats().EgressPacketsDroppedTotal);
+        }
+
+        await using var holding = new StageHarness(new TcpServerStageOptions { QueueWhenDisconnected = 4 });
+        await holding.StartAsync();
+        Assert.False(await holding.Stage.SendToAnyAsync("held"u8.ToArray()));
+        using var first = await holding.ConnectAsync();
+        Assert.Equal("held"u8.ToArray(), await first.ReceiveExactlyAsync(4));
+        Assert.Equal(0, holding.Stage.GetStats().EgressPacketsDroppedTotal);
+    }
+
+    [Fact]
+    public async Task A_connection_still_in_its_handshake_takes_no_any_or_broadcast_and_neither_is_lost_silently()
+    {
+        // A session framing: the connection is accepted but not established until the peer's greeting.
+        var options = new TcpServerStageOptions { Framing = Ferry.Framing.FramingSpec.Parse("zmtp,socket=push"), QueueWhenDisconnected = 0 };
+        await using var h = new StageHarness(options);
+        await h.StartAsync();
+        using var silent = await h.ConnectAsync();
+        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 1, "the connection to be accepted");
+
+        Assert.False(await h.Stage.SendToAnyAsync(new byte[3]));
+        Assert.Equal(0, await h.Stage.BroadcastAsync(new byte[3]));
+        Assert.Equal(2, h.Stage.GetStats().EgressPacketsDroppedTotal);
+    }
+}
