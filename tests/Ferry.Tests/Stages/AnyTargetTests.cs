@@ -196,6 +196,93 @@ public sealed class AnyTargetTests
     }
 
     [Fact]
+    public async Task Under_wait_the_first_full_connection_to_make_room_takes_the_message()
+    {
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait, TimeSpan.FromSeconds(60)));
+        await h.StartAsync();
+        var (never, neverId) = await ConnectStalledAsync(h);
+        var (later, laterId) = await ConnectStalledAsync(h);
+
+        const int messages = 200;
+        var publisher = Task.Run(async () =>
+        {
+            for (var i = 0; i < messages; i++)
+                Assert.True(await h.Stage.SendToAnyAsync(Numbered(i, 1000)));
+        });
+        await Eventually.TrueAsync(() => h.Stage.GetConnections().All(c => c.EgressBytesQueued > 16 * 1024), "both egress buffers to fill");
+        Assert.False(publisher.IsCompleted);
+
+        // Only one of the two starts reading; whichever the publisher was waiting on, it goes on at once.
+        long read = 0;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var reading = Task.Run(async () =>
+        {
+            var buffer = new byte[64 * 1024];
+            while (!stop.IsCancellationRequested)
+            {
+                var n = await later.ReceiveAsync(buffer.AsMemory(), SocketFlags.None, stop.Token);
+                if (n == 0)
+                    return;
+                Interlocked.Add(ref read, n);
+            }
+        });
+        await publisher.WaitAsync(TimeSpan.FromSeconds(30));
+        var toLater = h.Stage.GetConnections().Single(c => c.Id == laterId).PacketsOut;
+        await Eventually.TrueAsync(() => Interlocked.Read(ref read) == toLater * 1000, "the reading client to get all it was given");
+        Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
+        await stop.CancelAsync();
+        await reading.ContinueWith(_ => { });
+        never.Dispose();
+        later.Dispose();
+        _ = neverId;
+    }
+
+    [Fact]
+    public async Task Under_wait_a_handler_on_the_service_thread_waits_by_flushing_and_loses_nothing()
+    {
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait, TimeSpan.FromSeconds(60)));
+        const int messages = 100;
+        // Packet-group handlers run on the stage's service thread: the one that would make room.
+        h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).Subscribe(async (group, ct) =>
+        {
+            for (var i = 0; i < messages; i++)
+                await h.Stage.SendToAnyAsync(Numbered(i, 1000), cancellationToken: ct);
+        });
+        await h.StartAsync();
+        var (client, _) = await ConnectStalledAsync(h);
+        await client.SendAsync("go"u8.ToArray());
+        await Eventually.TrueAsync(() => h.Stage.GetConnections()[0].EgressBytesQueued > 16 * 1024, "the egress buffer to fill");
+
+        var data = new byte[messages * 1000];
+        using var reading = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        for (var got = 0; got < data.Length;)
+        {
+            var n = await client.ReceiveAsync(data.AsMemory(got), SocketFlags.None, reading.Token);
+            Assert.NotEqual(0, n);
+            got += n;
+        }
+        for (var i = 0; i < messages; i++)
+            Assert.Equal(i, BitConverter.ToInt32(data, i * 1000));
+        Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
+        client.Dispose();
+    }
+
+    [Fact]
+    public async Task A_held_message_the_framing_refuses_fails_its_sender_and_spares_the_stage()
+    {
+        var options = new TcpServerStageOptions { Framing = Ferry.Framing.FramingSpec.Parse("fixed,size=8"), QueueWhenDisconnected = 4 };
+        await using var h = new StageHarness(options);
+        await h.StartAsync();
+        await Assert.ThrowsAsync<Ferry.Framing.FramingException>(async () => await h.Stage.SendToAnyAsync(new byte[5]));
+        await Assert.ThrowsAsync<Ferry.Framing.FramingException>(async () => await h.Stage.BroadcastAsync(new byte[5]));
+        Assert.False(await h.Stage.SendToAnyAsync("8 bytes!"u8.ToArray()));
+
+        using var first = await h.ConnectAsync();
+        Assert.Equal("8 bytes!"u8.ToArray(), await first.ReceiveExactlyAsync(8));
+        await h.WaitConnectedAsync(first.LocalEndPoint);
+    }
+
+    [Fact]
     public async Task Under_wait_a_publisher_gives_up_after_the_wait_timeout_and_counts_one_drop()
     {
         await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait, TimeSpan.FromMilliseconds(200)));

@@ -172,17 +172,17 @@ internal abstract partial class StageCore
     private int RouteToAnyNow(in EgressMessage message, int length)
     {
         AnyOutcome outcome;
-        Connection? full;
+        Connection? turn;
         lock (_listLock)
         {
-            outcome = EnqueueAnyLocked(message.Payload.Span, message.Fields, length, out full);
+            outcome = EnqueueAnyLocked(message.Payload.Span, message.Fields, length, out turn, full: null);
             if (outcome == AnyOutcome.NoPeer)
                 HoldOrDrop(message);
         }
         if (outcome == AnyOutcome.AllFull)
         {
-            lock (full!.EgressLock)
-                DropLocked(full, length);
+            lock (turn!.EgressLock)
+                DropLocked(turn, length);
         }
         return outcome == AnyOutcome.Queued ? 1 : 0;
     }
@@ -211,47 +211,73 @@ internal abstract partial class StageCore
     {
         var length = _encoder.GetEncodedLength(payload.Length);
         var deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        var full = new List<Connection>();
         while (true)
         {
             AnyOutcome outcome;
             Connection? waitOn;
+            full.Clear();
             lock (_listLock)
             {
-                outcome = EnqueueAnyLocked(payload.Span, fields, length, out waitOn);
+                outcome = EnqueueAnyLocked(payload.Span, fields, length, out waitOn, full);
                 if (outcome == AnyOutcome.NoPeer && holdWhenNoPeer is { } held)
                     HoldOrDrop(held);
             }
             if (outcome != AnyOutcome.AllFull)
                 return (outcome, null);
-            Task? space = null;
-            lock (waitOn!.EgressLock)
-            {
-                if (!waitOn.Closed)
-                {
-                    waitOn.SpaceWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    space = waitOn.SpaceWaiter.Task;
-                }
-            }
-            // Space may have been made between the try and the waiter: the next round finds it.
-            if (space is null || SpaceAppeared(waitOn, length))
-                continue;
-            if (deadline == long.MaxValue)
-            {
-                await space.WaitAsync(cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-            var left = deadline - Environment.TickCount64;
+            var left = deadline == long.MaxValue ? long.MaxValue : deadline - Environment.TickCount64;
             if (left <= 0)
                 return (AnyOutcome.AllFull, waitOn);
+            if (OnServiceThread)
+            {
+                // The loop that would make room is this thread: write what can be written, wait briefly on
+                // the socket whose turn it was, then look at every connection again.
+                foreach (var c in full)
+                    Flush(c);
+                if (!waitOn!.Closed && !SpaceAppeared(waitOn, length))
+                    Libc.WaitWritable(waitOn.Fd, (int)Math.Min(left, 100));
+                continue;
+            }
+            var spaces = WaitersForSpace(full, length);
+            if (spaces is null)
+                continue; // one made room or closed meanwhile: the next round finds out
             try
             {
-                await space.WaitAsync(TimeSpan.FromMilliseconds(left), cancellationToken).ConfigureAwait(false);
+                // Whichever full connection makes room first takes the message.
+                var first = Task.WhenAny(spaces);
+                if (left == long.MaxValue)
+                    await first.WaitAsync(cancellationToken).ConfigureAwait(false);
+                else
+                    await first.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(left, int.MaxValue)), cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
-                return (AnyOutcome.AllFull, waitOn);
+                // The next round sends if room appeared at the last moment, or gives up.
             }
         }
+    }
+
+    /// <summary>
+    /// Registers for space on each full connection; null when one of them already has room or has
+    /// closed (checked after registering, so no wake-up is missed).
+    /// </summary>
+    private Task[]? WaitersForSpace(List<Connection> full, int length)
+    {
+        var spaces = new Task[full.Count];
+        for (var i = 0; i < full.Count; i++)
+        {
+            var c = full[i];
+            lock (c.EgressLock)
+            {
+                if (c.Closed)
+                    return null;
+                c.SpaceWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                spaces[i] = c.SpaceWaiter.Task;
+            }
+            if (SpaceAppeared(c, length))
+                return null;
+        }
+        return spaces;
     }
 
     /// <summary>
@@ -262,11 +288,14 @@ internal abstract partial class StageCore
     {
         var length = _encoder.GetEncodedLength(payload.Length);
         lock (_listLock)
-            return EnqueueAnyLocked(payload, fields, length, out firstFull);
+            return EnqueueAnyLocked(payload, fields, length, out firstFull, full: null);
     }
 
-    /// <summary>One pass over the established connections from the next in turn; full ones are passed over. Under the list lock.</summary>
-    private AnyOutcome EnqueueAnyLocked(ReadOnlySpan<byte> payload, in FrameFields fields, int length, out Connection? firstFull)
+    /// <summary>
+    /// One pass over the established connections from the next in turn; full ones are passed over (and
+    /// collected in <paramref name="full"/> when given). Under the list lock.
+    /// </summary>
+    private AnyOutcome EnqueueAnyLocked(ReadOnlySpan<byte> payload, in FrameFields fields, int length, out Connection? firstFull, List<Connection>? full)
     {
         firstFull = null;
         if (_establishedCount == 0)
@@ -280,8 +309,10 @@ internal abstract partial class StageCore
             var result = Enqueue(c, payload, fields, length, passOverWhenFull: true);
             if (result == EnqueueResult.Queued)
                 return AnyOutcome.Queued;
-            if (result == EnqueueResult.Full && firstFull is null)
-                firstFull = c;
+            if (result != EnqueueResult.Full)
+                continue;
+            firstFull ??= c;
+            full?.Add(c);
         }
         return firstFull is null ? AnyOutcome.NoPeer : AnyOutcome.AllFull;
     }
@@ -306,6 +337,9 @@ internal abstract partial class StageCore
             CountDropped(message.Payload.Length);
             return;
         }
+        // Encoded once into scratch space now, so a payload the framing refuses fails its sender here
+        // instead of the service thread when the first client arrives.
+        _encoder.Encode(message.Payload.Span, message.Fields, new ArrayBufferWriter<byte>(_encoder.GetEncodedLength(message.Payload.Length)));
         _heldEgress.Enqueue((message.Payload.ToArray(), message.Fields));
         _heldBytes += message.Payload.Length;
         // Bounded both in messages and in bytes; the oldest go first.
@@ -439,7 +473,7 @@ internal abstract partial class StageCore
             }
             try
             {
-                await space.WaitAsync(TimeSpan.FromMilliseconds(left), cancellationToken).ConfigureAwait(false);
+                await space.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(left, int.MaxValue)), cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
