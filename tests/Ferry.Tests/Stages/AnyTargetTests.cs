@@ -61,6 +61,25 @@ public sealed class AnyTargetTests
         }, "the stalled connection's kernel buffers to fill");
     }
 
+    private static void AssertNumberedInOrder(byte[] data, int messages, int size)
+    {
+        for (var i = 0; i < messages; i++)
+            Assert.Equal(i, BitConverter.ToInt32(data, i * size));
+    }
+
+    private static async Task<byte[]> ReceiveExactlyAsync(Socket client, int count)
+    {
+        var data = new byte[count];
+        using var reading = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        for (var got = 0; got < count;)
+        {
+            var n = await client.ReceiveAsync(data.AsMemory(got), SocketFlags.None, reading.Token);
+            Assert.NotEqual(0, n);
+            got += n;
+        }
+        return data;
+    }
+
     [Fact]
     public async Task Each_message_goes_to_exactly_one_connection_in_turn_through_the_api_and_the_bus()
     {
@@ -180,17 +199,9 @@ public sealed class AnyTargetTests
         await Eventually.TrueAsync(() => h.Stage.GetConnections()[0].EgressBytesQueued > 16 * 1024, "the egress buffer to fill");
         Assert.False(publisher.IsCompleted);
 
-        var data = new byte[messages * 1000];
-        using var reading = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        for (var got = 0; got < data.Length;)
-        {
-            var n = await client.ReceiveAsync(data.AsMemory(got), SocketFlags.None, reading.Token);
-            Assert.NotEqual(0, n);
-            got += n;
-        }
+        var data = await ReceiveExactlyAsync(client, messages * 1000);
         await publisher.WaitAsync(TimeSpan.FromSeconds(30));
-        for (var i = 0; i < messages; i++)
-            Assert.Equal(i, BitConverter.ToInt32(data, i * 1000));
+        AssertNumberedInOrder(data, messages, 1000);
         Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
         client.Dispose();
     }
@@ -253,16 +264,8 @@ public sealed class AnyTargetTests
         await client.SendAsync("go"u8.ToArray());
         await Eventually.TrueAsync(() => h.Stage.GetConnections()[0].EgressBytesQueued > 16 * 1024, "the egress buffer to fill");
 
-        var data = new byte[messages * 1000];
-        using var reading = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        for (var got = 0; got < data.Length;)
-        {
-            var n = await client.ReceiveAsync(data.AsMemory(got), SocketFlags.None, reading.Token);
-            Assert.NotEqual(0, n);
-            got += n;
-        }
-        for (var i = 0; i < messages; i++)
-            Assert.Equal(i, BitConverter.ToInt32(data, i * 1000));
+        var data = await ReceiveExactlyAsync(client, messages * 1000);
+        AssertNumberedInOrder(data, messages, 1000);
         Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
         client.Dispose();
     }
