@@ -211,12 +211,13 @@ internal abstract partial class StageCore
     {
         var length = _encoder.GetEncodedLength(payload.Length);
         var deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
-        var full = new List<Connection>();
+        // Only a message that finds every connection full needs the list of them: allocated then.
+        List<Connection>? full = null;
         while (true)
         {
             AnyOutcome outcome;
             Connection? waitOn;
-            full.Clear();
+            full?.Clear();
             lock (_listLock)
             {
                 outcome = EnqueueAnyLocked(payload.Span, fields, length, out waitOn, full);
@@ -225,6 +226,11 @@ internal abstract partial class StageCore
             }
             if (outcome != AnyOutcome.AllFull)
                 return (outcome, null);
+            if (full is null)
+            {
+                full = [];
+                continue; // once more, collecting every full connection to wait on
+            }
             var left = deadline == long.MaxValue ? long.MaxValue : deadline - Environment.TickCount64;
             if (left <= 0)
                 return (AnyOutcome.AllFull, waitOn);
