@@ -24,7 +24,7 @@ public sealed class FrameBridgeClient : FrameBridgeEnd
         var bus = new InProcessBus();
         _push = new TcpClientStage(StageOptions("PUSH", BridgeAddress.HostPort(address, port), ZmtpSocketType.Push), bus, loggers);
         _pull = new TcpClientStage(StageOptions("PULL", BridgeAddress.HostPort(address, port + 1), ZmtpSocketType.Pull), bus, loggers);
-        End.Attach(_push.Core, _pull.Core, bus, _pull.Name);
+        End.Attach(_push, _pull, bus);
         _push.Start();
         _pull.Start();
     }

@@ -27,7 +27,7 @@ public sealed class FrameBridgeServer : FrameBridgeEnd
         var bus = new InProcessBus();
         _pull = new TcpServerStage(StageOptions("PULL", BridgeAddress.HostPort(ip, port), ZmtpSocketType.Pull), bus, loggers);
         _push = new TcpServerStage(StageOptions("PUSH", BridgeAddress.HostPort(ip, port + 1), ZmtpSocketType.Push), bus, loggers);
-        End.Attach(_push.Core, _pull.Core, bus, _pull.Name);
+        End.Attach(_push, _pull, bus);
         Bind(_pull, port);
         Bind(_push, port + 1);
     }

@@ -1,30 +1,37 @@
 using System.Net;
 using Ferry.Framing;
+using Ferry.Transport;
 
 namespace Ferry.Connections;
 
 /// <summary>
-/// One accepted or dialled TCP connection. Ingress state is touched only by the stage's service
-/// thread; egress state is guarded by <see cref="EgressLock"/> because any thread may send.
+/// One accepted or dialled TCP connection: the state every part of a stage keeps per connection,
+/// grouped by who owns it. Ingress state is the service thread's; egress state is guarded by
+/// <see cref="EgressLock"/> because any thread may send; group membership by the group registry's lock.
 /// </summary>
 internal sealed class Connection
 {
-    public Connection(int fd, uint generation, ConnectionId id, IPEndPoint peer, IPEndPoint local, IFrameDecoder? decoder, long nowMs)
+    public Connection(IConnectionIo io, int slot, uint generation, ConnectionId id, IPEndPoint peer, IPEndPoint local, long nowMs, long nowUtcTicks)
     {
-        OpenedAtMs = nowMs;
-        Fd = fd;
+        Io = io;
+        Slot = slot;
         Generation = generation;
         Id = id;
         Peer = peer;
         Local = local;
-        Decoder = decoder;
-        ConnectedAtUtcTicks = DateTime.UtcNow.Ticks;
-        LastReceiveTick = nowMs;
+        OpenedAtMs = nowMs;
+        LastReceiveMs = nowMs;
+        ConnectedAtUtcTicks = nowUtcTicks;
+        LastActivityUtcTicks = nowUtcTicks;
     }
 
-    public int Fd { get; }
+    /// <summary>How bytes come in and go out (the transport seam).</summary>
+    public IConnectionIo Io { get; }
 
-    /// <summary>Tells this connection apart from an earlier one that had the same descriptor number.</summary>
+    /// <summary>The connection table's slot: the low half of the readiness token.</summary>
+    public int Slot { get; }
+
+    /// <summary>Tells this connection apart from an earlier one in the same slot (the token's high half).</summary>
     public uint Generation { get; }
 
     public ConnectionId Id { get; }
@@ -35,59 +42,62 @@ internal sealed class Connection
 
     public long ConnectedAtUtcTicks { get; }
 
-    /// <summary>Position in the stage's connection list (swap-remove).</summary>
-    public int Index { get; set; }
-
-    /// <summary>When the connection opened (TickCount64 ms): the handshake deadline counts from here.</summary>
+    /// <summary>When the connection opened (stage clock, ms): the handshake deadline counts from here.</summary>
     public long OpenedAtMs { get; }
 
-    // ---- ingress (service thread) ----
-    /// <summary>The plain decoder, or the <see cref="IFramingSession"/> of a session framing; null for raw.</summary>
-    public IFrameDecoder? Decoder { get; set; }
+    /// <summary>Readiness token: generation in the high half, slot in the low half.</summary>
+    public long Token => ((long)Generation << 32) | (uint)Slot;
 
-    /// <summary>The session of a session framing (the same object as <see cref="Decoder"/>).</summary>
-    public IFramingSession? Session { get; set; }
+    // ---- connection table (under its lock) ----
+    /// <summary>Position in the table's dense list (swap-remove).</summary>
+    public int Index;
 
     /// <summary>
     /// Whether messages may flow: at once for plain framings, after the handshake for session framings.
-    /// Until then the connection takes no egress and is not announced as connected. Written by the
-    /// service thread, read by any thread that routes egress.
+    /// Until then the connection takes no egress and is not announced. Written by the service thread
+    /// under the table lock, read by any thread that routes egress.
     /// </summary>
     public volatile bool Established;
+
+    // ---- frame reader (service thread) ----
+    /// <summary>The plain decoder, or the <see cref="IFramingSession"/> of a session framing; null for raw.</summary>
+    public IFrameDecoder? Decoder;
+    /// <summary>The session of a session framing (the same object as <see cref="Decoder"/>).</summary>
+    public IFramingSession? Session;
+    /// <summary>An unfinished frame, kept between reads in a rented buffer; null when there is none.</summary>
     public byte[]? Pending;
     public int PendingStart;
     public int PendingLength;
-    public long LastReceiveTick;
+    public long LastReceiveMs;
     public long LastActivityUtcTicks;
     public long BytesIn;
     public long PacketsIn;
-    public bool ReadShutdown;
     /// <summary>Close with a FIN even for a protocol error, so a refusal just written reaches the peer.</summary>
     public bool CloseGracefully;
 
-    // ---- egress (under EgressLock) ----
+    // ---- connection writer (under EgressLock) ----
     public readonly Lock EgressLock = new();
     public readonly EgressBuffer Egress = new();
     public bool FlushScheduled;
     public bool Closed;
     public long PacketsOut;
+    public long BytesOut;
     public long EgressBytesDropped;
     public long EgressPacketsDropped;
     /// <summary>send() calls made for this connection: shows how well egress writes are gathered.</summary>
     public long SendCalls;
     /// <summary>A publisher held by the <c>wait</c> overflow policy, released when a flush makes room.</summary>
     public TaskCompletionSource? SpaceWaiter;
-
-    // ---- groups (under the stage's group lock) ----
-    public List<string>? Groups;
-
-    // ---- egress (service thread) ----
-    public bool WantsWritable;
-    public long BytesOut;
-
-    /// <summary>Set when another thread asks for the connection to be closed; the service thread acts on it.</summary>
+    /// <summary>Set once a close was asked for off the service thread; the service thread acts on it.</summary>
     public CloseRequest? CloseRequested;
+
+    // ---- connection writer (service thread) ----
+    /// <summary>Whether readiness watches for room to write (something is queued the kernel did not take).</summary>
+    public bool WantsWritable;
+
+    // ---- group registry (under its lock) ----
+    public List<string>? Groups;
 }
 
-/// <summary>A request to close a connection, made off the service thread.</summary>
+/// <summary>A request to close a connection, made off the service thread or from a handler on it.</summary>
 internal sealed record CloseRequest(DisconnectReason Reason, string? Detail, string? Code);

@@ -14,19 +14,27 @@ namespace Ferry.Stages;
 /// <c>&lt;name&gt;/packet_group</c> and sends what arrives on <c>&lt;name&gt;/egress_packets</c>.
 /// Egress while disconnected is held (bounded) or dropped. <c>&lt;name&gt;/control</c> close forces a reconnect.
 /// </summary>
-public sealed class TcpClientStage : IAsyncDisposable
+public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
 {
-    private readonly ClientCore _core;
+    private readonly StageEngine _core;
+    private readonly Dialer _dialer;
     private int _started;
 
-    public TcpClientStage(TcpClientStageOptions options, IMessageBus? bus = null, ILoggerFactory? loggerFactory = null)
+    /// <param name="options">Where to connect and how to frame, group and route.</param>
+    /// <param name="bus">Where packet groups, events and statistics go and egress comes from; a new <see cref="InProcessBus"/> when null.</param>
+    /// <param name="loggerFactory">Where the stage logs; nothing is logged when null.</param>
+    /// <param name="timeProvider">The stage's clock (connect timeout, back-off, idle timeouts, linger, statistics); the system's when null. Tests pass a fake one.</param>
+    public TcpClientStage(TcpClientStageOptions options, IMessageBus? bus = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
         Bus = bus ?? new InProcessBus();
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Ferry.Stages.TcpClient." + options.Name);
-        _core = new ClientCore(this, options, Bus, logger);
+        Dialer? dialer = null;
+        _core = new StageEngine(this, CoreSettings.From(options), Bus, logger, timeProvider ?? TimeProvider.System,
+            engine => dialer = new Dialer(engine, options));
+        _dialer = dialer!;
     }
 
     public TcpClientStageOptions Options { get; }
@@ -36,24 +44,24 @@ public sealed class TcpClientStage : IAsyncDisposable
     public string Name => Options.Name;
 
     /// <summary>Whether the stage is connected right now.</summary>
-    public bool IsConnected => _core.IsConnected;
+    public bool IsConnected => _dialer.IsConnected;
 
     /// <summary>The current connection's id; <see cref="ConnectionId.None"/> while disconnected.</summary>
-    public ConnectionId ConnectionId => _core.ConnectionId;
+    public ConnectionId ConnectionId => _dialer.ConnectionId;
 
-    public IPEndPoint? RemoteEndPoint => _core.RemoteEndPoint;
+    public IPEndPoint? RemoteEndPoint => _dialer.RemoteEndPoint;
 
-    public int ServiceThreadId => _core.ServiceThreadOsId;
+    public int ServiceThreadId => _core.Loop.OsThreadId;
 
-    internal ClientCore Core => _core;
+    internal StageEngine Core => _core;
 
-    public event EventHandler<ConnectingEvent>? Connecting { add => _core.Connecting += value; remove => _core.Connecting -= value; }
-    public event EventHandler<ConnectFailedEvent>? ConnectFailed { add => _core.ConnectFailed += value; remove => _core.ConnectFailed -= value; }
-    public event EventHandler<ConnectedEvent>? Connected { add => _core.Connected += value; remove => _core.Connected -= value; }
-    public event EventHandler<DisconnectedEvent>? Disconnected { add => _core.Disconnected += value; remove => _core.Disconnected -= value; }
-    public event EventHandler<StageErrorEvent>? Error { add => _core.Error += value; remove => _core.Error -= value; }
-    public event EventHandler<ClosedEvent>? Closed { add => _core.Closed += value; remove => _core.Closed -= value; }
-    public event EventHandler<SocketStats>? StatsPublished { add => _core.StatsPublished += value; remove => _core.StatsPublished -= value; }
+    public event EventHandler<ConnectingEvent>? Connecting { add => _core.Events.Connecting += value; remove => _core.Events.Connecting -= value; }
+    public event EventHandler<ConnectFailedEvent>? ConnectFailed { add => _core.Events.ConnectFailed += value; remove => _core.Events.ConnectFailed -= value; }
+    public event EventHandler<ConnectedEvent>? Connected { add => _core.Events.Connected += value; remove => _core.Events.Connected -= value; }
+    public event EventHandler<DisconnectedEvent>? Disconnected { add => _core.Events.Disconnected += value; remove => _core.Events.Disconnected -= value; }
+    public event EventHandler<StageErrorEvent>? Error { add => _core.Events.Error += value; remove => _core.Events.Error -= value; }
+    public event EventHandler<ClosedEvent>? Closed { add => _core.Events.Closed += value; remove => _core.Events.Closed -= value; }
+    public event EventHandler<SocketStats>? StatsPublished { add => _core.Events.StatsPublished += value; remove => _core.Events.StatsPublished -= value; }
 
     /// <summary>Starts the service thread, which dials (and redials) in the background. Returns at once.</summary>
     public void Start()
@@ -72,7 +80,7 @@ public sealed class TcpClientStage : IAsyncDisposable
     }
 
     /// <summary>Completes when the stage is connected (at once if it is); fails if it gives up (<c>reconnect_attempts</c>).</summary>
-    public Task<IPEndPoint> WaitConnectedAsync(CancellationToken cancellationToken = default) => _core.WaitConnectedAsync(cancellationToken);
+    public Task<IPEndPoint> WaitConnectedAsync(CancellationToken cancellationToken = default) => _dialer.WaitConnectedAsync(cancellationToken);
 
     /// <summary>
     /// Sends one message to the remote, encoded with the stage's framing. While disconnected it is
@@ -81,7 +89,7 @@ public sealed class TcpClientStage : IAsyncDisposable
     /// </summary>
     public async ValueTask<bool> SendAsync(ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
     {
-        var delivered = await _core.RouteAsync(EgressMessage.ToAll(payload, fields), cancellationToken).ConfigureAwait(false);
+        var delivered = await _core.Router.RouteAsync(EgressMessage.ToAll(payload, fields), cancellationToken).ConfigureAwait(false);
         return delivered == 1 || (!IsConnected && Options.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold);
     }
 
@@ -93,6 +101,13 @@ public sealed class TcpClientStage : IAsyncDisposable
     public IReadOnlyList<ConnectionInfo> GetConnections() => _core.GetConnections();
 
     public Task StopAsync(CancellationToken cancellationToken = default) => _core.StopAsync(cancellationToken);
+
+    bool IAnyEgressStage.TrySendToAnyNow(ReadOnlySpan<byte> payload, in FrameFields fields) => _core.Any.TryEnqueue(payload, fields, out _) == AnyOutcome.Queued;
+
+    async ValueTask<bool> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
+        => (await _core.Any.SendAsync(payload, fields, timeout, cancellationToken).ConfigureAwait(false)).Outcome == AnyOutcome.Queued;
+
+    long IAnyEgressStage.QueuedEgressBytes => _core.QueuedEgressBytes();
 
     public async ValueTask DisposeAsync()
     {

@@ -21,20 +21,28 @@ namespace Ferry.Stages;
 /// await foreach (var group in packets) { ... }
 /// </code>
 /// </example>
-public sealed class TcpServerStage : IAsyncDisposable
+public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
 {
-    private readonly ServerCore _core;
+    private readonly StageEngine _core;
+    private readonly Acceptor _acceptor;
     private int _started;
 
     /// <summary>Validates the options (throwing <see cref="StageOptionsException"/> naming every bad one) and prepares the stage.</summary>
-    public TcpServerStage(TcpServerStageOptions options, IMessageBus? bus = null, ILoggerFactory? loggerFactory = null)
+    /// <param name="options">What to listen on and how to frame, group and route.</param>
+    /// <param name="bus">Where packet groups, events and statistics go and egress comes from; a new <see cref="InProcessBus"/> when null.</param>
+    /// <param name="loggerFactory">Where the stage logs; nothing is logged when null.</param>
+    /// <param name="timeProvider">The stage's clock (idle timeouts, linger, statistics, bind retry, egress waits); the system's when null. Tests pass a fake one.</param>
+    public TcpServerStage(TcpServerStageOptions options, IMessageBus? bus = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
         Bus = bus ?? new InProcessBus();
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Ferry.Stages.TcpServer." + options.Name);
-        _core = new ServerCore(this, options, Bus, logger);
+        Acceptor? acceptor = null;
+        _core = new StageEngine(this, CoreSettings.From(options), Bus, logger, timeProvider ?? TimeProvider.System,
+            engine => acceptor = new Acceptor(engine, options));
+        _acceptor = acceptor!;
     }
 
     public TcpServerStageOptions Options { get; }
@@ -44,19 +52,19 @@ public sealed class TcpServerStage : IAsyncDisposable
     public string Name => Options.Name;
 
     /// <summary>The bound address once listening (with the real port when port 0 was asked for).</summary>
-    public IPEndPoint? LocalEndPoint => _core.LocalEndPoint;
+    public IPEndPoint? LocalEndPoint => _acceptor.LocalEndPoint;
 
     public int ConnectionCount => _core.ConnectionCount;
 
     /// <summary>The kernel's id of the service thread (see <c>/proc/self/task/&lt;id&gt;</c>); 0 before start.</summary>
-    public int ServiceThreadId => _core.ServiceThreadOsId;
+    public int ServiceThreadId => _core.Loop.OsThreadId;
 
-    public event EventHandler<ListeningEvent>? Listening { add => _core.Listening += value; remove => _core.Listening -= value; }
-    public event EventHandler<ConnectedEvent>? Connected { add => _core.Connected += value; remove => _core.Connected -= value; }
-    public event EventHandler<DisconnectedEvent>? Disconnected { add => _core.Disconnected += value; remove => _core.Disconnected -= value; }
-    public event EventHandler<StageErrorEvent>? Error { add => _core.Error += value; remove => _core.Error -= value; }
-    public event EventHandler<ClosedEvent>? Closed { add => _core.Closed += value; remove => _core.Closed -= value; }
-    public event EventHandler<SocketStats>? StatsPublished { add => _core.StatsPublished += value; remove => _core.StatsPublished -= value; }
+    public event EventHandler<ListeningEvent>? Listening { add => _core.Events.Listening += value; remove => _core.Events.Listening -= value; }
+    public event EventHandler<ConnectedEvent>? Connected { add => _core.Events.Connected += value; remove => _core.Events.Connected -= value; }
+    public event EventHandler<DisconnectedEvent>? Disconnected { add => _core.Events.Disconnected += value; remove => _core.Events.Disconnected -= value; }
+    public event EventHandler<StageErrorEvent>? Error { add => _core.Events.Error += value; remove => _core.Events.Error -= value; }
+    public event EventHandler<ClosedEvent>? Closed { add => _core.Events.Closed += value; remove => _core.Events.Closed -= value; }
+    public event EventHandler<SocketStats>? StatsPublished { add => _core.Events.StatsPublished += value; remove => _core.Events.StatsPublished -= value; }
 
     /// <summary>Starts the service thread, which binds (retrying until it can) and serves. Returns at once.</summary>
     public void Start()
@@ -75,7 +83,7 @@ public sealed class TcpServerStage : IAsyncDisposable
 
     /// <summary>Completes with the bound address when the stage first listens.</summary>
     public Task<IPEndPoint> WaitListeningAsync(CancellationToken cancellationToken = default)
-        => _core.ListeningTask.WaitAsync(cancellationToken);
+        => _acceptor.ListeningTask.WaitAsync(cancellationToken);
 
     /// <summary>Totals as of now.</summary>
     public SocketStats GetStats() => _core.Snapshot();
@@ -86,15 +94,15 @@ public sealed class TcpServerStage : IAsyncDisposable
     /// The payload is copied before the task completes.
     /// </summary>
     public async ValueTask<bool> SendAsync(ConnectionId connection, ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
-        => await _core.RouteAsync(EgressMessage.To(connection, payload, fields), cancellationToken).ConfigureAwait(false) == 1;
+        => await _core.Router.RouteAsync(EgressMessage.To(connection, payload, fields), cancellationToken).ConfigureAwait(false) == 1;
 
     /// <summary>Sends one message to every connection, optionally except one (the sender); completes with how many took it.</summary>
     public ValueTask<int> BroadcastAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, ConnectionId except = default, CancellationToken cancellationToken = default)
-        => _core.RouteAsync(EgressMessage.ToAll(payload, fields, except), cancellationToken);
+        => _core.Router.RouteAsync(EgressMessage.ToAll(payload, fields, except), cancellationToken);
 
     /// <summary>Sends one message to every member of a group, optionally except one; completes with how many took it.</summary>
     public ValueTask<int> SendToGroupAsync(string group, ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, ConnectionId except = default, CancellationToken cancellationToken = default)
-        => _core.RouteAsync(EgressMessage.ToGroup(group, payload, fields, except), cancellationToken);
+        => _core.Router.RouteAsync(EgressMessage.ToGroup(group, payload, fields, except), cancellationToken);
 
     /// <summary>
     /// Sends one message to exactly one connection, the next in turn with room (load balancing, as a
@@ -102,31 +110,38 @@ public sealed class TcpServerStage : IAsyncDisposable
     /// dropped like a broadcast to nobody; every one full: the overflow policy applied).
     /// </summary>
     public async ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
-        => await _core.RouteAsync(EgressMessage.ToAny(payload, fields), cancellationToken).ConfigureAwait(false) == 1;
+        => await _core.Router.RouteAsync(EgressMessage.ToAny(payload, fields), cancellationToken).ConfigureAwait(false) == 1;
 
     /// <summary>Closes a connection (the kill switch); its disconnected event carries reason <c>killed</c>, the detail and the code.</summary>
     public bool Close(ConnectionId connection, string? reason = null, string? code = null)
         => _core.RequestClose(connection, DisconnectReason.Killed, reason, code);
 
     /// <summary>Adds a connection to a group (created on first join); false when the connection is unknown.</summary>
-    public bool JoinGroup(ConnectionId connection, string group) => _core.Join(connection, group);
+    public bool JoinGroup(ConnectionId connection, string group) => _core.Groups.Join(connection, group);
 
     /// <summary>Removes a connection from a group (an empty group disappears); false when it was not a member.</summary>
-    public bool LeaveGroup(ConnectionId connection, string group) => _core.Leave(connection, group);
+    public bool LeaveGroup(ConnectionId connection, string group) => _core.Groups.Leave(connection, group);
 
-    public IReadOnlyList<ConnectionId> GetGroupMembers(string group) => _core.GetGroupMembers(group);
+    public IReadOnlyList<ConnectionId> GetGroupMembers(string group) => _core.Groups.MemberIds(group);
 
-    public IReadOnlyList<string> GetGroupsOf(ConnectionId connection) => _core.GetGroupsOf(connection);
+    public IReadOnlyList<string> GetGroupsOf(ConnectionId connection) => _core.Groups.GroupsOf(connection);
 
-    public IReadOnlyList<string> GetGroups() => _core.GetGroupNames();
+    public IReadOnlyList<string> GetGroups() => _core.Groups.Names();
 
     /// <summary>The connection registry: id, peer, times, traffic, egress queued and dropped, groups.</summary>
     public IReadOnlyList<ConnectionInfo> GetConnections() => _core.GetConnections();
 
-    internal ServerCore Core => _core;
+    internal StageEngine Core => _core;
 
     /// <summary>Fault injection for tests.</summary>
-    internal void BreakListenerForTest() => _core.BreakListenerForTest();
+    internal void BreakListenerForTest() => _acceptor.BreakListenerForTest();
+
+    bool IAnyEgressStage.TrySendToAnyNow(ReadOnlySpan<byte> payload, in Framing.FrameFields fields) => _core.Any.TryEnqueue(payload, fields, out _) == AnyOutcome.Queued;
+
+    async ValueTask<bool> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
+        => (await _core.Any.SendAsync(payload, fields, timeout, cancellationToken).ConfigureAwait(false)).Outcome == AnyOutcome.Queued;
+
+    long IAnyEgressStage.QueuedEgressBytes => _core.QueuedEgressBytes();
 
     /// <summary>
     /// Stops gracefully: stops accepting, lets queued egress drain for up to the grace period, then

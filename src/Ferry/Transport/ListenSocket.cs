@@ -21,6 +21,9 @@ internal sealed class ListenSocket : IDisposable
 
     public int Fd { get; }
 
+    /// <summary>The socket's handle, for readiness registration.</summary>
+    public System.Runtime.InteropServices.SafeHandle Handle => _socket.SafeHandle;
+
     public IPEndPoint LocalEndPoint { get; }
 
     /// <summary>Binds and listens; throws <see cref="SocketException"/> when the address cannot be had.</summary>
@@ -36,7 +39,7 @@ internal sealed class ListenSocket : IDisposable
             // active listener on the same port still makes bind fail, which bind retry handles. Set
             // directly: .NET's ReuseAddress option on Unix adds SO_REUSEPORT, which would let a second
             // server share the port silently.
-            SocketConfigurator.SetInt((int)socket.Handle, Interop.Libc.SOL_SOCKET, 2 /* SO_REUSEADDR */, 1);
+            SocketConfigurator.SetInt((int)socket.Handle, Interop.Libc.SOL_SOCKET, Interop.Libc.SO_REUSEADDR, 1);
             socket.Bind(endPoint);
             socket.Listen(backlog);
             socket.Blocking = false;

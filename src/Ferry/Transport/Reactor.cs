@@ -4,57 +4,85 @@ using Ferry.Transport.Interop;
 namespace Ferry.Transport;
 
 /// <summary>
-/// One epoll instance and the eventfd that wakes it: the readiness core of a stage's service loop.
-/// Level-triggered, so a connection with more data than one read takes is simply reported again
-/// in the next round, after every other ready connection had its turn.
+/// One epoll instance and the eventfd that wakes it: the readiness core of a stage's service loop on
+/// Linux. Level-triggered, so a connection with more data than one read takes is simply reported
+/// again in the next round, after every other ready connection had its turn.
 /// </summary>
-internal sealed unsafe class Reactor : IDisposable
+internal sealed unsafe class Reactor : IReadiness
 {
     /// <summary>The epoll data value of the wake-up eventfd.</summary>
     public const long WakeToken = -1;
 
-    private readonly int _epoll;
-    private readonly int _wakeFd;
+    private readonly SocketHandle _epoll;
+    private readonly SocketHandle _wake;
+    private readonly EpollEvents _events;
     private int _wakePending;
-    private int _disposed;
 
     public Reactor(int eventCapacity = 256)
     {
         if (!OperatingSystem.IsLinux())
-            throw new PlatformNotSupportedException("Ferry's socket transport uses epoll and runs on Linux");
-        _epoll = Libc.epoll_create1(Libc.EPOLL_CLOEXEC);
-        if (_epoll < 0)
+            throw new PlatformNotSupportedException("Ferry's epoll transport runs on Linux");
+        var epoll = Libc.epoll_create1(Libc.EPOLL_CLOEXEC);
+        if (epoll < 0)
             throw new IOException($"epoll_create1 failed: {Libc.Describe(Libc.LastError)}");
-        _wakeFd = Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC);
-        if (_wakeFd < 0)
+        _epoll = new SocketHandle(epoll);
+        var wake = Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC);
+        if (wake < 0)
         {
-            Libc.close(_epoll);
+            _epoll.Dispose();
             throw new IOException($"eventfd failed: {Libc.Describe(Libc.LastError)}");
         }
-        Events = new EpollEvents(eventCapacity);
-        Add(_wakeFd, Libc.EPOLLIN, WakeToken);
+        _wake = new SocketHandle(wake);
+        _events = new EpollEvents(eventCapacity);
+        var rc = Control(Libc.EPOLL_CTL_ADD, wake, Libc.EPOLLIN, WakeToken);
+        if (rc != 0)
+        {
+            Dispose();
+            throw new IOException($"epoll_ctl for the wake-up eventfd failed: {Libc.Describe(rc)}");
+        }
     }
 
-    public EpollEvents Events { get; }
+    /// <summary>Test hook: runs inside <see cref="Wake"/> between its checks and its write.</summary>
+    internal Action? BeforeWakeWriteForTest { get; set; }
 
-    public int Add(int fd, uint events, long token) => Control(Libc.EPOLL_CTL_ADD, fd, events, token);
+    /// <summary>Test hook: the errno the next <see cref="Watch"/> fails with (0 = none).</summary>
+    internal int FailNextWatchForTest { get; set; }
 
-    public int Modify(int fd, uint events, long token) => Control(Libc.EPOLL_CTL_MOD, fd, events, token);
+    public int Watch(SafeHandle handle, ReadyFlags interest, long token)
+    {
+        if (FailNextWatchForTest is var injected and not 0)
+        {
+            FailNextWatchForTest = 0;
+            return injected;
+        }
+        return Control(Libc.EPOLL_CTL_ADD, (int)handle.DangerousGetHandle(), ToEpoll(interest), token);
+    }
 
-    public int Remove(int fd) => Control(Libc.EPOLL_CTL_DEL, fd, 0, 0);
+    public int Change(SafeHandle handle, ReadyFlags interest, long token) => Control(Libc.EPOLL_CTL_MOD, (int)handle.DangerousGetHandle(), ToEpoll(interest), token);
+
+    public void Unwatch(SafeHandle handle) => Control(Libc.EPOLL_CTL_DEL, (int)handle.DangerousGetHandle(), 0, 0);
+
+    private static uint ToEpoll(ReadyFlags interest)
+    {
+        uint events = 0;
+        if ((interest & ReadyFlags.Readable) != 0)
+            events |= Libc.EPOLLIN | Libc.EPOLLRDHUP;
+        if ((interest & ReadyFlags.Writable) != 0)
+            events |= Libc.EPOLLOUT;
+        return events;
+    }
 
     private int Control(int op, int fd, uint events, long token)
     {
         var ev = stackalloc byte[16];
         EpollEvents.Write(ev, events, token);
-        return Libc.epoll_ctl(_epoll, op, fd, ev) == 0 ? 0 : Libc.LastError;
+        return Libc.epoll_ctl(_epoll.Fd, op, fd, ev) == 0 ? 0 : Libc.LastError;
     }
 
     /// <summary>Waits up to <paramref name="timeoutMs"/> for readiness; returns the number of events.</summary>
     public int Wait(int timeoutMs)
     {
-        // A wake that arrives while the loop is busy is seen in this round anyway; skip the sleep.
-        var n = Libc.epoll_wait(_epoll, Events.Buffer, Events.Capacity, timeoutMs);
+        var n = Libc.epoll_wait(_epoll.Fd, _events.Buffer, _events.Capacity, timeoutMs);
         if (n < 0)
         {
             var errno = Libc.LastError;
@@ -65,32 +93,59 @@ internal sealed unsafe class Reactor : IDisposable
         return n;
     }
 
+    public (long Token, ReadyFlags Flags) EventAt(int index)
+    {
+        var events = _events.EventsAt(index);
+        var flags = ReadyFlags.None;
+        if ((events & Libc.EPOLLIN) != 0)
+            flags |= ReadyFlags.Readable;
+        if ((events & Libc.EPOLLOUT) != 0)
+            flags |= ReadyFlags.Writable;
+        if ((events & (Libc.EPOLLERR | Libc.EPOLLHUP | Libc.EPOLLRDHUP)) != 0)
+            flags |= ReadyFlags.Closed;
+        return (_events.DataAt(index), flags);
+    }
+
     /// <summary>Wakes the loop from another thread. Coalesced: many calls before the loop runs cost one write.</summary>
     public void Wake()
     {
-        // After Dispose the eventfd number may already belong to another file: never write to it.
-        if (Volatile.Read(ref _disposed) != 0 || Interlocked.Exchange(ref _wakePending, 1) != 0)
+        if (Interlocked.Exchange(ref _wakePending, 1) != 0)
             return;
-        long one = 1;
-        Libc.write(_wakeFd, (byte*)&one, 8);
+        // A reference on the handle keeps the eventfd open until the write is done: a concurrent
+        // Dispose can no longer close it (and let the number be reused) between a check and the write.
+        var added = false;
+        try
+        {
+            _wake.DangerousAddRef(ref added);
+            BeforeWakeWriteForTest?.Invoke();
+            long one = 1;
+            Libc.write(_wake.Fd, (byte*)&one, 8);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Stopped: nobody is waiting any more.
+        }
+        finally
+        {
+            if (added)
+                _wake.DangerousRelease();
+        }
     }
 
     /// <summary>Called by the loop when the wake token fires: clears the eventfd and re-arms <see cref="Wake"/>.</summary>
     public void ConsumeWake()
     {
         long value;
-        Libc.read(_wakeFd, (byte*)&value, 8);
+        Libc.read(_wake.Fd, (byte*)&value, 8);
         Volatile.Write(ref _wakePending, 0);
     }
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-            return;
-        // Makes concurrent Wake calls see a pending wake and stay away from the descriptor.
+        // A pending wake keeps later Wake calls away from the handle altogether.
         Interlocked.Exchange(ref _wakePending, 1);
-        Libc.close(_wakeFd);
-        Libc.close(_epoll);
-        Events.Dispose();
+        _wake.Dispose();
+        _epoll.Dispose();
+        _events.Dispose();
     }
 }

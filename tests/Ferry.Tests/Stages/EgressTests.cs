@@ -78,7 +78,7 @@ public sealed class EgressTests
         for (var i = 0; i < messages; i++)
             Assert.Equal(i, BitConverter.ToInt32(received, i * size));
 
-        var slowConnection = h.Stage.Core.SnapshotConnections().Single(c => c.Id == slowId);
+        var slowConnection = h.Stage.Core.Table.Snapshot().Single(c => c.Id == slowId);
         Assert.True(slowConnection.EgressPacketsDropped > 0, "the slow client had messages dropped");
         Assert.True(slowConnection.Egress.Length <= bufferBytes);
         Assert.Equal(slowConnection.EgressPacketsDropped, h.Stage.GetStats().EgressPacketsDroppedTotal);

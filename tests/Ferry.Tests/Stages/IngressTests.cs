@@ -80,7 +80,7 @@ public sealed class IngressTests
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         await h.WaitConnectedAsync(client.LocalEndPoint);
-        var fd = h.Stage.Core.SnapshotConnections().Single().Fd;
+        var fd = ((Ferry.Transport.SocketIo)h.Stage.Core.Table.Snapshot().Single().Io).Handle.Fd;
         Assert.Equal(1, SocketConfigurator.GetInt(fd, Libc.IPPROTO_TCP, Libc.TCP_NODELAY));
         Assert.Equal(1, SocketConfigurator.GetInt(fd, Libc.SOL_SOCKET, Libc.SO_KEEPALIVE));
         Assert.Equal(42, SocketConfigurator.GetInt(fd, Libc.IPPROTO_TCP, Libc.TCP_KEEPIDLE));

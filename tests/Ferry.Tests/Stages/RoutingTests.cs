@@ -153,7 +153,7 @@ public sealed class RoutingTests
         var (a, aId) = await ConnectAsync(h);
         await a.SendAsync("go");
         await a.ReceiveExactlyAsync(5000);
-        var connection = h.Stage.Core.SnapshotConnections().Single(c => c.Id == aId);
+        var connection = h.Stage.Core.Table.Snapshot().Single(c => c.Id == aId);
         Assert.Equal(500, connection.PacketsOut);
         await Eventually.TrueAsync(() => Volatile.Read(ref connection.SendCalls) >= 1, "the send to be counted");
         Assert.InRange(Volatile.Read(ref connection.SendCalls), 1, 3);

@@ -4,7 +4,6 @@ using Ferry.Bus;
 using Ferry.Connections;
 using Ferry.Framing;
 using Ferry.Stages;
-using Ferry.Stages.Internal;
 using Microsoft.Extensions.Logging;
 
 namespace Ferry.Bridge.Internal;
@@ -24,7 +23,7 @@ internal sealed class BridgeEnd
     private readonly HashSet<ConnectionId> _pullPeers = [];
     private readonly AsyncGate _pushReady = new();
     private readonly AsyncGate _ready = new();
-    private StageCore? _push;
+    private IAnyEgressStage? _push;
     private IDisposable? _ingress;
 
     private BridgeEnd(FrameBridgeOptions options, ILoggerFactory loggers, ILogger logger)
@@ -70,16 +69,33 @@ internal sealed class BridgeEnd
     public string FramingSpec(ZmtpSocketType role) =>
         $"zmtp,socket={(role == ZmtpSocketType.Push ? "push" : "pull")},message=rogue,handshake_timeout_ms={(long)Options.HandshakeTimeout.TotalMilliseconds},max_frame_bytes={Options.MaxPayloadBytes},on_error=skip";
 
-    /// <summary>Wires the two stages' events and ingress to this end; called before they start.</summary>
-    public void Attach(StageCore push, StageCore pull, IMessageBus bus, string pullStageName)
+    /// <summary>Wires the two server stages' events and ingress to this end; called before they start.</summary>
+    public void Attach(TcpServerStage push, TcpServerStage pull, IMessageBus bus)
     {
-        _push = push;
         push.Connected += (_, e) => PeerUp(_pushPeers, e.ConnectionId, e.Peer.ToString(), "PUSH");
         pull.Connected += (_, e) => PeerUp(_pullPeers, e.ConnectionId, e.Peer.ToString(), "PULL");
         push.Disconnected += (_, e) => PeerDown(_pushPeers, e, "PUSH");
         pull.Disconnected += (_, e) => PeerDown(_pullPeers, e, "PULL");
         push.Error += (_, e) => OnStageError(e, "PUSH");
         pull.Error += (_, e) => OnStageError(e, "PULL");
+        Attach(push, bus, pull.Name);
+    }
+
+    /// <summary>Wires the two client stages' events and ingress to this end; called before they start.</summary>
+    public void Attach(TcpClientStage push, TcpClientStage pull, IMessageBus bus)
+    {
+        push.Connected += (_, e) => PeerUp(_pushPeers, e.ConnectionId, e.Peer.ToString(), "PUSH");
+        pull.Connected += (_, e) => PeerUp(_pullPeers, e.ConnectionId, e.Peer.ToString(), "PULL");
+        push.Disconnected += (_, e) => PeerDown(_pushPeers, e, "PUSH");
+        pull.Disconnected += (_, e) => PeerDown(_pullPeers, e, "PULL");
+        push.Error += (_, e) => OnStageError(e, "PUSH");
+        pull.Error += (_, e) => OnStageError(e, "PULL");
+        Attach(push, bus, pull.Name);
+    }
+
+    private void Attach(IAnyEgressStage push, IMessageBus bus, string pullStageName)
+    {
+        _push = push;
         _ingress = bus.Topic<PacketGroup>(StageTopics.PacketGroup(pullStageName)).Subscribe(DeliverAsync);
     }
 
@@ -178,7 +194,7 @@ internal sealed class BridgeEnd
         {
             try
             {
-                if (_push!.TryEnqueueAny(frame.Payload.Span, fields, out _) == AnyOutcome.Queued)
+                if (_push!.TrySendToAnyNow(frame.Payload.Span, fields))
                 {
                     Counters.AddSent(1, frame.Payload.Length);
                     return ValueTask.CompletedTask;
@@ -203,7 +219,7 @@ internal sealed class BridgeEnd
             {
                 // ZMQ_IMMEDIATE: nothing is queued while no PUSH peer has finished its handshake.
                 await _pushReady.WaitAsync(linked.Token).ConfigureAwait(false);
-                if ((await _push!.SendToAnyAsync(frame.Payload, fields, Timeout.InfiniteTimeSpan, linked.Token).ConfigureAwait(false)).Outcome == AnyOutcome.Queued)
+                if (await _push!.SendToAnyAsync(frame.Payload, fields, Timeout.InfiniteTimeSpan, linked.Token).ConfigureAwait(false))
                 {
                     Counters.AddSent(1, frame.Payload.Length);
                     return;
@@ -244,19 +260,7 @@ internal sealed class BridgeEnd
     }
 
     /// <summary>Bytes of encoded frames queued on PUSH connections and not yet taken by the kernel.</summary>
-    public long PendingSendBytes
-    {
-        get
-        {
-            if (_push is null)
-                return 0;
-            long total = 0;
-            foreach (var c in _push.SnapshotConnections())
-                lock (c.EgressLock)
-                    total += c.Egress.Length;
-            return total;
-        }
-    }
+    public long PendingSendBytes => _push?.QueuedEgressBytes ?? 0;
 
     /// <summary>Fails waiting sends and readiness waits, and frees a PULL stage held by a full receive queue.</summary>
     public void BeginStop() => _stopping.Cancel();

@@ -33,6 +33,7 @@ internal static unsafe partial class Libc
     public const int SHUT_WR = 1;
 
     public const int SOL_SOCKET = 1;
+    public const int SO_REUSEADDR = 2;
     public const int SO_ERROR = 4;
     public const int SO_SNDBUF = 7;
     public const int SO_RCVBUF = 8;

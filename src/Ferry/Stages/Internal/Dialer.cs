@@ -1,29 +1,28 @@
 using System.Net;
 using System.Net.Sockets;
-using Ferry.Bus;
 using Ferry.Connections;
 using Ferry.Transport;
 using Ferry.Transport.Interop;
-using Microsoft.Extensions.Logging;
 
 namespace Ferry.Stages.Internal;
 
 /// <summary>
-/// The client side of the loop: dial with a non-blocking connect, time the attempt out, and after a
-/// failure or a lost connection wait (exponential back-off with jitter) and dial again.
+/// The client stage's connection source: dials with a non-blocking connect, times the attempt out,
+/// and after a failure or a lost connection waits (exponential back-off with jitter, reset after a
+/// healthy connection) and dials again. Tracks readiness for <c>WaitConnectedAsync</c>.
 /// </summary>
-internal sealed unsafe class ClientCore : StageCore
+internal sealed unsafe class Dialer : IConnectionSource
 {
     private const long DialToken = -3;
 
+    private readonly StageEngine _engine;
     private readonly TcpClientStageOptions _options;
     private readonly BindAddress _remote;
     private readonly BindAddress? _local;
     private readonly Random _jitter = new();
     private readonly Lock _stateLock = new();
     private TaskCompletionSource<IPEndPoint> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    private int _dialFd = -1;
+    private SocketHandle? _dial;
     private IPEndPoint? _dialTarget;
     private long _dialDeadlineMs = long.MaxValue;
     private long _nextAttemptMs;
@@ -33,22 +32,23 @@ internal sealed unsafe class ClientCore : StageCore
     private Connection? _connection;
     private long _connectedAtMs;
 
-    public ClientCore(object owner, TcpClientStageOptions options, IMessageBus bus, ILogger logger)
-        : base(owner, CoreSettings.From(options), bus, logger)
+    public Dialer(StageEngine engine, TcpClientStageOptions options)
     {
+        _engine = engine;
         _options = options;
         _remote = BindAddress.Parse(options.Connect, "connect");
         _local = options.LocalBind is null ? null : BindAddress.Parse(options.LocalBind, "local_bind");
     }
-
-    public event EventHandler<ConnectingEvent>? Connecting;
-    public event EventHandler<ConnectFailedEvent>? ConnectFailed;
 
     public bool IsConnected => Volatile.Read(ref _connection) is { Established: true };
 
     public IPEndPoint? RemoteEndPoint => Volatile.Read(ref _connection)?.Peer;
 
     public ConnectionId ConnectionId => Volatile.Read(ref _connection)?.Id ?? default;
+
+    private long NowMs => _engine.Clock.NowMs;
+
+    private bool Idle => _connection is null && _dial is null && !_gaveUp && !_engine.Loop.IsStopping;
 
     /// <summary>Completes when the stage is connected (at once if it is now).</summary>
     public Task<IPEndPoint> WaitConnectedAsync(CancellationToken cancellationToken)
@@ -57,22 +57,22 @@ internal sealed unsafe class ClientCore : StageCore
             return _connected.Task.WaitAsync(cancellationToken);
     }
 
-    protected override void OnStarted() => _nextAttemptMs = NowMs;
+    public void Start() => _nextAttemptMs = NowMs;
 
-    protected override long NextTimerMs() => Math.Min(_connection is null && _dialFd < 0 && !_gaveUp && !IsStopping ? _nextAttemptMs : long.MaxValue, _dialDeadlineMs);
+    public long NextDueMs => Math.Min(Idle ? _nextAttemptMs : long.MaxValue, _dialDeadlineMs);
 
-    protected override void OnTimers()
+    public void OnTimer()
     {
-        if (_dialFd >= 0 && NowMs >= _dialDeadlineMs)
+        if (_dial is not null && NowMs >= _dialDeadlineMs)
             DialFailed($"no answer within connect_timeout {(long)_options.ConnectTimeout.TotalMilliseconds} ms");
-        if (_connection is null && _dialFd < 0 && !_gaveUp && !IsStopping && NowMs >= _nextAttemptMs)
+        if (Idle && NowMs >= _nextAttemptMs)
             Dial();
     }
 
     private void Dial()
     {
         _attempt++;
-        RaiseAndPublish(Connecting, new ConnectingEvent(Name, DateTimeOffset.UtcNow, _remote.ToString(), _attempt));
+        _engine.Events.RaiseConnecting(new ConnectingEvent(_engine.Name, _engine.Clock.UtcNow, _remote.ToString(), _attempt));
         IPEndPoint target;
         try
         {
@@ -91,15 +91,15 @@ internal sealed unsafe class ClientCore : StageCore
             DialFailed($"socket() failed: {Libc.Describe(Libc.LastError)}");
             return;
         }
-        _dialFd = fd;
+        _dial = new SocketHandle(fd);
         _dialTarget = target;
         var rc = SocketConfigurator.Apply(fd, _options.Socket);
         if (rc != 0)
-            RaiseError(StageErrorKind.Setup, $"socket options: {Libc.Describe(rc)}");
+            _engine.Events.RaiseError(StageErrorKind.Setup, $"socket options: {Libc.Describe(rc)}");
         var addr = stackalloc byte[SockAddr.StorageSize];
         if (_local is not null)
         {
-            SocketConfigurator.SetInt(fd, Libc.SOL_SOCKET, 2 /* SO_REUSEADDR */, 1);
+            SocketConfigurator.SetInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
             var localLength = SockAddr.Write(new IPEndPoint(_local.IsAnyHost ? IPAddress.Any : IPAddress.Parse(_local.Host), _local.Port), addr);
             if (Libc.bind(fd, addr, localLength) != 0)
             {
@@ -119,15 +119,21 @@ internal sealed unsafe class ClientCore : StageCore
             DialFailed($"connect to {target} failed: {Libc.Describe(errno)}");
             return;
         }
-        Reactor.Add(fd, Libc.EPOLLOUT, DialToken);
+        // Without the watch, the connect's outcome would never be seen: fail the attempt, not hang in it.
+        rc = _engine.Readiness.Watch(_dial, ReadyFlags.Writable, DialToken);
+        if (rc != 0)
+        {
+            DialFailed($"could not watch the connect to {target}: {Libc.Describe(rc)}");
+            return;
+        }
         _dialDeadlineMs = NowMs + (long)_options.ConnectTimeout.TotalMilliseconds;
     }
 
-    protected override void OnSpecialEvent(long token, uint events)
+    public void OnEvent(long token, ReadyFlags flags)
     {
-        if (token != DialToken || _dialFd < 0)
+        if (token != DialToken || _dial is null)
             return;
-        var error = SocketConfigurator.GetInt(_dialFd, Libc.SOL_SOCKET, Libc.SO_ERROR);
+        var error = SocketConfigurator.GetInt(_dial.Fd, Libc.SOL_SOCKET, Libc.SO_ERROR);
         if (error == 0)
             DialSucceeded();
         else
@@ -136,62 +142,63 @@ internal sealed unsafe class ClientCore : StageCore
 
     private void DialSucceeded()
     {
-        var fd = _dialFd;
-        Reactor.Remove(fd);
-        _dialFd = -1;
+        var handle = _dial!;
+        _engine.Readiness.Unwatch(handle);
+        _dial = null;
         _dialDeadlineMs = long.MaxValue;
         var addr = stackalloc byte[SockAddr.StorageSize];
         var length = SockAddr.StorageSize;
-        var local = Libc.getsockname(fd, addr, &length) == 0 ? SockAddr.Read(addr, length) : null;
-        var connection = AddConnection(fd, _dialTarget!, local ?? new IPEndPoint(IPAddress.Any, 0));
-        if (connection is null)
-        {
-            ScheduleRetry("could not watch the new connection");
-            return;
-        }
+        var local = Libc.getsockname(handle.Fd, addr, &length) == 0 ? SockAddr.Read(addr, length) : null;
         _attempt = 0;
         _connectedAtMs = NowMs;
-        Volatile.Write(ref _connection, connection);
-        if (connection.Established)
-            OnConnectionEstablished(connection); // a plain framing was established inside AddConnection
+        // A plain framing establishes the connection inside AddConnection; a session framing later.
+        var connection = _engine.AddConnection(new SocketIo(handle), _dialTarget!, local ?? new IPEndPoint(IPAddress.Any, 0));
+        if (connection is null)
+            ScheduleRetry("could not watch the new connection");
+        else
+            Volatile.Write(ref _connection, connection);
     }
 
     /// <summary>Ready once messages may flow: at once for plain framings, after the handshake for session framings.</summary>
-    protected override void OnConnectionEstablished(Connection c)
+    public void OnEstablished(Connection c)
     {
-        if (c != _connection)
-            return;
+        Volatile.Write(ref _connection, c);
         lock (_stateLock)
             _connected.TrySetResult(c.Peer);
     }
 
     private void DialFailed(string reason)
     {
-        if (_dialFd >= 0)
+        DropDial();
+        ScheduleRetry(reason);
+    }
+
+    private void DropDial()
+    {
+        if (_dial is not null)
         {
-            Reactor.Remove(_dialFd);
-            Libc.close(_dialFd);
-            _dialFd = -1;
+            _engine.Readiness.Unwatch(_dial);
+            _dial.Dispose();
+            _dial = null;
         }
         _dialDeadlineMs = long.MaxValue;
-        ScheduleRetry(reason);
     }
 
     private void ScheduleRetry(string reason)
     {
         _failures++;
-        if (IsStopping)
+        if (_engine.Loop.IsStopping)
             return;
         var givingUp = _options.ReconnectAttempts > 0 && _attempt >= _options.ReconnectAttempts;
         var wait = givingUp ? TimeSpan.Zero : NextWait();
         _nextAttemptMs = NowMs + (long)wait.TotalMilliseconds;
         _gaveUp = givingUp;
-        RaiseAndPublish(ConnectFailed, new ConnectFailedEvent(Name, DateTimeOffset.UtcNow, _remote.ToString(), _attempt, reason, wait, givingUp));
+        _engine.Events.RaiseConnectFailed(new ConnectFailedEvent(_engine.Name, _engine.Clock.UtcNow, _remote.ToString(), _attempt, reason, wait, givingUp));
         if (givingUp)
         {
-            RaiseError(StageErrorKind.Setup, $"giving up on {_remote} after {_attempt} attempts");
+            _engine.Events.RaiseError(StageErrorKind.Setup, $"giving up on {_remote} after {_attempt} attempts");
             lock (_stateLock)
-                _connected.TrySetException(new IOException($"'{Name}' gave up connecting to {_remote} after {_attempt} attempts: {reason}"));
+                _connected.TrySetException(new IOException($"'{_engine.Name}' gave up connecting to {_remote} after {_attempt} attempts: {reason}"));
         }
     }
 
@@ -204,7 +211,7 @@ internal sealed unsafe class ClientCore : StageCore
         return TimeSpan.FromMilliseconds(Math.Max(1, baseMs * spread));
     }
 
-    protected override void OnConnectionClosed(Connection c)
+    public void OnClosed(Connection c)
     {
         if (c != _connection)
             return;
@@ -216,23 +223,15 @@ internal sealed unsafe class ClientCore : StageCore
         if (NowMs - _connectedAtMs >= (long)_options.HealthyAfter.TotalMilliseconds)
             _failures = 0;
         _attempt = 0;
-        if (!IsStopping)
+        if (!_engine.Loop.IsStopping)
             ScheduleRetry("connection lost");
     }
 
-    protected override void OnStopAccepting()
-    {
-        if (_dialFd >= 0)
-        {
-            Reactor.Remove(_dialFd);
-            Libc.close(_dialFd);
-            _dialFd = -1;
-        }
-    }
+    public void StopAccepting() => DropDial();
 
-    protected override void OnStopped()
+    public void Stopped()
     {
-        OnStopAccepting();
+        DropDial();
         lock (_stateLock)
             _connected.TrySetCanceled();
     }

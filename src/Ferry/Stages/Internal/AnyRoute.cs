@@ -1,0 +1,155 @@
+using Ferry.Connections;
+using Ferry.Framing;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>What one round of handing a message to any one connection found.</summary>
+internal enum AnyOutcome
+{
+    Queued,
+    /// <summary>No established connection: nothing was queued.</summary>
+    NoPeer,
+    /// <summary>Every established connection's egress is full (wait policy).</summary>
+    AllFull,
+}
+
+/// <summary>
+/// The "any one" target: each message goes to exactly one established connection, the next in turn
+/// with room, as a ZeroMQ PUSH socket does. Full connections are passed over; only when every one is
+/// full does the policy act, once. Owns the turn counter.
+/// </summary>
+internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, HeldEgress held, ServiceLoop loop, StageClock clock, TimeSpan waitTimeout)
+{
+    private int _next;
+
+    /// <summary>
+    /// Drop and disconnect policies: the next connection with room takes the message; when every one
+    /// is full it is dropped once, charged to the one whose turn it was (under disconnect it goes as a
+    /// slow consumer).
+    /// </summary>
+    public int RouteNow(in EgressMessage message, int length)
+    {
+        AnyOutcome outcome;
+        Connection? turn;
+        lock (table.Sync)
+        {
+            outcome = EnqueueLocked(message.Payload.Span, message.Fields, length, out turn, full: null);
+            if (outcome == AnyOutcome.NoPeer)
+                held.HoldOrDropLocked(message, writer.Encoder);
+        }
+        if (outcome == AnyOutcome.AllFull)
+            writer.Drop(turn!, length);
+        return outcome == AnyOutcome.Queued ? 1 : 0;
+    }
+
+    /// <summary>The wait policy: waits up to the egress wait timeout for room, then drops.</summary>
+    public async ValueTask<int> RouteWaitingAsync(EgressMessage message, int length, CancellationToken cancellationToken)
+    {
+        var (outcome, waitedOn) = await SendAsync(message.Payload, message.Fields, waitTimeout, cancellationToken, holdWhenNoPeer: message).ConfigureAwait(false);
+        if (outcome == AnyOutcome.AllFull)
+            writer.Drop(waitedOn!, length);
+        return outcome == AnyOutcome.Queued ? 1 : 0;
+    }
+
+    /// <summary>
+    /// One round that never waits, so a caller can try before it sets up cancellation.
+    /// <paramref name="firstFull"/> is the connection to wait on when every one is full.
+    /// </summary>
+    public AnyOutcome TryEnqueue(ReadOnlySpan<byte> payload, in FrameFields fields, out Connection? firstFull)
+    {
+        var length = writer.EncodedLength(payload.Length);
+        lock (table.Sync)
+            return EnqueueLocked(payload, fields, length, out firstFull, full: null);
+    }
+
+    /// <summary>
+    /// Hands a message to exactly one established connection; when every one is full, waits for the
+    /// first to make room, up to <paramref name="timeout"/> (then <see cref="AnyOutcome.AllFull"/> with the
+    /// connection waited on). With no established connection it completes with <see cref="AnyOutcome.NoPeer"/>
+    /// at once, after holding <paramref name="holdWhenNoPeer"/> as a broadcast to nobody is held, when
+    /// given; the bridge passes none and waits for a peer itself.
+    /// </summary>
+    public async ValueTask<(AnyOutcome Outcome, Connection? WaitedOn)> SendAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout,
+        CancellationToken cancellationToken, EgressMessage? holdWhenNoPeer = null)
+    {
+        var length = writer.EncodedLength(payload.Length);
+        var deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : clock.NowMsFresh + (long)timeout.TotalMilliseconds;
+        // Only a message that finds every connection full needs the list of them: allocated then.
+        List<Connection>? full = null;
+        while (true)
+        {
+            AnyOutcome outcome;
+            Connection? waitOn;
+            full?.Clear();
+            lock (table.Sync)
+            {
+                outcome = EnqueueLocked(payload.Span, fields, length, out waitOn, full);
+                if (outcome == AnyOutcome.NoPeer && holdWhenNoPeer is { } message)
+                    held.HoldOrDropLocked(message, writer.Encoder);
+            }
+            if (outcome != AnyOutcome.AllFull)
+                return (outcome, null);
+            if (full is null)
+            {
+                full = [];
+                continue; // once more, collecting every full connection to wait on
+            }
+            var left = deadline == long.MaxValue ? long.MaxValue : deadline - clock.NowMsFresh;
+            if (left <= 0)
+                return (AnyOutcome.AllFull, waitOn);
+            if (loop.OnServiceThread)
+            {
+                // The loop that would make room is this thread: write what can be written, wait briefly on
+                // the socket whose turn it was, then look at every connection again.
+                foreach (var c in full)
+                    writer.Flush(c);
+                if (!writer.SpaceAppeared(waitOn!, length))
+                    waitOn!.Io.WaitWritable((int)Math.Min(left, 100));
+                continue;
+            }
+            var spaces = writer.WaitersForSpace(full, length);
+            if (spaces is null)
+                continue; // one made room or closed meanwhile: the next round finds out
+            try
+            {
+                // Whichever full connection makes room first takes the message.
+                var first = Task.WhenAny(spaces);
+                if (left == long.MaxValue)
+                    await first.WaitAsync(cancellationToken).ConfigureAwait(false);
+                else
+                    await first.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(left, int.MaxValue)), clock.Time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // The next round sends if room appeared at the last moment, or gives up.
+            }
+        }
+    }
+
+    /// <summary>
+    /// One pass over the established connections from the next in turn; full ones are passed over (and
+    /// collected in <paramref name="full"/> when given). Under the table lock.
+    /// </summary>
+    private AnyOutcome EnqueueLocked(ReadOnlySpan<byte> payload, in FrameFields fields, int length, out Connection? firstFull, List<Connection>? full)
+    {
+        firstFull = null;
+        if (table.EstablishedCountLocked == 0)
+            return AnyOutcome.NoPeer;
+        var list = table.ListLocked;
+        var start = (int)((uint)_next++ % (uint)list.Length);
+        for (var i = 0; i < list.Length; i++)
+        {
+            var c = list[(start + i) % list.Length];
+            if (!c.Established)
+                continue;
+            var result = writer.Enqueue(c, payload, fields, length, passOverWhenFull: true);
+            if (result == EnqueueResult.Queued)
+                return AnyOutcome.Queued;
+            if (result != EnqueueResult.Full)
+                continue;
+            firstFull ??= c;
+            full?.Add(c);
+        }
+        return firstFull is null ? AnyOutcome.NoPeer : AnyOutcome.AllFull;
+    }
+}

@@ -1,0 +1,337 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using Ferry.Connections;
+using Ferry.Framing;
+using Ferry.Transport;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>The outcome of handing one message to one connection's egress buffer.</summary>
+internal enum EnqueueResult
+{
+    Queued,
+    Dropped,
+    Closed,
+    /// <summary>The connection's session has not finished its handshake: it takes no messages yet.</summary>
+    NotReady,
+    /// <summary>No room, and the policy is <c>wait</c> (or the caller passes over full connections).</summary>
+    Full,
+}
+
+/// <summary>
+/// Each connection's way out: encodes messages into its bounded egress buffer under its egress lock,
+/// applies the overflow policy, and writes to the socket, gathering every message queued in a loop
+/// round into one send. Any thread enqueues; the service thread flushes (other threads post the
+/// connection and wake the loop).
+/// </summary>
+internal sealed class ConnectionWriter
+{
+    /// <summary>Payloads from this size on are written through when the egress buffer is empty.</summary>
+    private const int DirectSendBytes = 8 * 1024;
+
+    private readonly IFrameEncoder _encoder;
+    private readonly bool _writeThrough;
+    private readonly int _limit;
+    private readonly EgressOverflowPolicy _overflow;
+    private readonly TimeSpan _waitTimeout;
+    private readonly StageCounters _counters;
+    private readonly ServiceLoop _loop;
+    private readonly IReadiness _readiness;
+    private readonly IConnectionLifecycle _lifecycle;
+    private readonly StageClock _clock;
+    /// <summary>Connections written to on the service thread this round (service thread only).</summary>
+    private readonly List<Connection> _dirty = [];
+    /// <summary>Connections written to by other threads, handed to the loop.</summary>
+    private readonly ConcurrentQueue<Connection> _posted = new();
+
+    public ConnectionWriter(CoreSettings settings, StageCounters counters, ServiceLoop loop, IReadiness readiness, IConnectionLifecycle lifecycle, StageClock clock)
+    {
+        _encoder = settings.Framing.Encoder;
+        _writeThrough = settings.Framing.IsRaw;
+        _limit = settings.EgressBufferBytes;
+        _overflow = settings.EgressOverflow;
+        _waitTimeout = settings.EgressWaitTimeout;
+        _counters = counters;
+        _loop = loop;
+        _readiness = readiness;
+        _lifecycle = lifecycle;
+        _clock = clock;
+    }
+
+    public int Limit => _limit;
+
+    public EgressOverflowPolicy Overflow => _overflow;
+
+    public IFrameEncoder Encoder => _encoder;
+
+    public int EncodedLength(int payloadLength) => _encoder.GetEncodedLength(payloadLength);
+
+    /// <summary>Whether flushes are waiting (the loop must not sleep).</summary>
+    public bool HasPosted => _dirty.Count > 0 || !_posted.IsEmpty;
+
+    /// <summary>
+    /// Encodes one message into a connection's bounded egress buffer. Any thread; never waits. With
+    /// <paramref name="passOverWhenFull"/> a full buffer answers <see cref="EnqueueResult.Full"/> whatever
+    /// the policy, so a router choosing among connections can try the next one.
+    /// </summary>
+    public EnqueueResult Enqueue(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int encodedLength, bool passOverWhenFull = false)
+    {
+        bool schedule;
+        lock (c.EgressLock)
+        {
+            if (c.Closed)
+                return EnqueueResult.Closed;
+            if (!c.Established)
+                return EnqueueResult.NotReady;
+            // Under wait, a message larger than the whole buffer is taken once the buffer is empty:
+            // waiting cannot make more room than that, and dropping it would lose it silently.
+            if (c.Egress.Length + encodedLength > _limit && !(_overflow == EgressOverflowPolicy.Wait && c.Egress.IsEmpty))
+            {
+                if (_overflow == EgressOverflowPolicy.Wait || passOverWhenFull)
+                    return EnqueueResult.Full;
+                DropLocked(c, encodedLength);
+                return EnqueueResult.Dropped;
+            }
+            if (encodedLength >= DirectSendBytes && _writeThrough && c.Egress.IsEmpty && !c.WantsWritable)
+            {
+                // A large raw message with nothing queued ahead of it goes straight to the socket:
+                // no copy into the egress buffer; only what the kernel does not take is queued.
+                var sent = SendDirectLocked(c, payload);
+                if (sent == payload.Length)
+                {
+                    c.PacketsOut++;
+                    Interlocked.Increment(ref _counters.PacketsOut);
+                    return EnqueueResult.Queued;
+                }
+                c.Egress.Write(payload[sent..]);
+            }
+            else
+            {
+                _encoder.Encode(payload, fields, c.Egress);
+            }
+            c.PacketsOut++;
+            schedule = !c.FlushScheduled;
+            c.FlushScheduled = true;
+        }
+        Interlocked.Increment(ref _counters.PacketsOut);
+        if (schedule)
+            Schedule(c);
+        return EnqueueResult.Queued;
+    }
+
+    /// <summary>Queues protocol bytes a session wrote (greeting, handshake reply, PONG) ahead of later egress. Service thread.</summary>
+    public void WriteSessionBytes(Connection c, ReadOnlySpan<byte> bytes)
+    {
+        bool schedule;
+        lock (c.EgressLock)
+        {
+            if (c.Closed)
+                return;
+            schedule = !c.FlushScheduled;
+            // Protocol bytes are small and bounded by the session; they are not held to the egress limit.
+            c.Egress.Write(bytes);
+            c.FlushScheduled = true;
+        }
+        if (schedule)
+            _dirty.Add(c);
+    }
+
+    private void Schedule(Connection c)
+    {
+        if (_loop.OnServiceThread)
+        {
+            _dirty.Add(c);
+            return;
+        }
+        _posted.Enqueue(c);
+        _loop.Wake();
+    }
+
+    /// <summary>Counts a message dropped for a connection; under disconnect, the connection goes as a slow consumer. Under its egress lock.</summary>
+    public void DropLocked(Connection c, int encodedLength)
+    {
+        c.EgressBytesDropped += encodedLength;
+        c.EgressPacketsDropped++;
+        _counters.CountDropped(encodedLength);
+        if (_overflow == EgressOverflowPolicy.Disconnect && c.CloseRequested is null)
+        {
+            c.CloseRequested = new CloseRequest(DisconnectReason.SlowConsumer, $"egress buffer full ({_limit} bytes)", null);
+            _lifecycle.RequestClose(c, c.CloseRequested);
+        }
+    }
+
+    public void Drop(Connection c, int encodedLength)
+    {
+        lock (c.EgressLock)
+            DropLocked(c, encodedLength);
+    }
+
+    /// <summary>The <c>wait</c> policy: holds the caller until the client has room or the timeout passes (then drops).</summary>
+    public async ValueTask<EnqueueResult> WaitAndEnqueueAsync(Connection c, ReadOnlyMemory<byte> payload, FrameFields fields, int length, CancellationToken cancellationToken)
+    {
+        var deadline = _clock.NowMsFresh + (long)_waitTimeout.TotalMilliseconds;
+        while (true)
+        {
+            Task space;
+            lock (c.EgressLock)
+            {
+                if (c.Closed)
+                    return EnqueueResult.Closed;
+                c.SpaceWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                space = c.SpaceWaiter.Task;
+            }
+            var result = Enqueue(c, payload.Span, fields, length);
+            if (result != EnqueueResult.Full)
+                return result;
+            var left = deadline - _clock.NowMsFresh;
+            if (left <= 0)
+                break;
+            if (_loop.OnServiceThread)
+            {
+                // The loop that would make room is this thread: write what can be written and wait
+                // on the socket itself. The whole stage waits for this client: that is what wait means.
+                Flush(c);
+                if (!SpaceAppeared(c, length))
+                    c.Io.WaitWritable((int)Math.Min(left, 100));
+                continue;
+            }
+            try
+            {
+                await space.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(left, int.MaxValue)), _clock.Time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                break;
+            }
+        }
+        Drop(c, length);
+        return EnqueueResult.Dropped;
+    }
+
+    /// <summary>Whether a connection has room for a message of <paramref name="length"/> bytes now (or has closed).</summary>
+    public bool SpaceAppeared(Connection c, int length)
+    {
+        lock (c.EgressLock)
+            return c.Closed || c.Egress.IsEmpty || c.Egress.Length + length <= _limit;
+    }
+
+    /// <summary>
+    /// Registers for space on each full connection; null when one of them already has room or has
+    /// closed (checked after registering, so no wake-up is missed).
+    /// </summary>
+    public Task[]? WaitersForSpace(List<Connection> full, int length)
+    {
+        var spaces = new Task[full.Count];
+        for (var i = 0; i < full.Count; i++)
+        {
+            var c = full[i];
+            lock (c.EgressLock)
+            {
+                if (c.Closed)
+                    return null;
+                c.SpaceWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                spaces[i] = c.SpaceWaiter.Task;
+            }
+            if (SpaceAppeared(c, length))
+                return null;
+        }
+        return spaces;
+    }
+
+    /// <summary>One non-blocking send under the egress lock; bytes taken (0 when the socket is full or failed: the flush reports errors).</summary>
+    private static int SendDirectLocked(Connection c, ReadOnlySpan<byte> payload)
+    {
+        c.SendCalls++;
+        var n = c.Io.Send(payload, out _);
+        if (n <= 0)
+            return 0;
+        c.BytesOut += n;
+        return n;
+    }
+
+    /// <summary>Takes the connections other threads wrote to into this round's flush list. Service thread.</summary>
+    public void TakePosted()
+    {
+        while (_posted.TryDequeue(out var c))
+            _dirty.Add(c);
+    }
+
+    /// <summary>Writes what each connection has queued: one send per connection per loop round. Service thread.</summary>
+    public void FlushDirty()
+    {
+        // Index loop: flushing never adds to the list, and closing only marks connections.
+        for (var i = 0; i < _dirty.Count; i++)
+            Flush(_dirty[i]);
+        _dirty.Clear();
+    }
+
+    /// <summary>Writes what a connection has queued until the kernel takes no more. Service thread.</summary>
+    public void Flush(Connection c)
+    {
+        var error = 0;
+        bool pending;
+        TaskCompletionSource? waiter = null;
+        lock (c.EgressLock)
+        {
+            c.FlushScheduled = false;
+            if (c.Closed)
+                return;
+            while (!c.Egress.IsEmpty)
+            {
+                var span = c.Egress.Pending;
+                c.SendCalls++; // counted before the call: the peer may see the bytes before send() returns
+                var n = c.Io.Send(span, out error);
+                if (n <= 0)
+                    break;
+                c.Egress.Consume(n);
+                c.BytesOut += n;
+                if (n < span.Length)
+                    break; // the kernel buffer is full; readiness tells when it has room
+            }
+            pending = !c.Egress.IsEmpty;
+            if (c.SpaceWaiter is not null && c.Egress.Length < _limit)
+            {
+                waiter = c.SpaceWaiter;
+                c.SpaceWaiter = null;
+            }
+        }
+        waiter?.TrySetResult();
+        if (error != 0)
+        {
+            _lifecycle.Close(c, DisconnectReason.Reset, c.Io.DescribeError(error));
+            return;
+        }
+        if (pending != c.WantsWritable)
+        {
+            c.WantsWritable = pending;
+            _readiness.Change(c.Io.Handle, pending ? ReadyFlags.Readable | ReadyFlags.Writable : ReadyFlags.Readable, c.Token);
+        }
+    }
+
+    /// <summary>Marks a connection closed for egress and frees its buffer; a held publisher is let go. Service thread, at close.</summary>
+    public void Retire(Connection c)
+    {
+        TaskCompletionSource? waiter;
+        lock (c.EgressLock)
+        {
+            c.Closed = true;
+            c.Egress.Release();
+            waiter = c.SpaceWaiter;
+            c.SpaceWaiter = null;
+            // The descriptor is closed under the lock, so a sender on another thread that checked
+            // Closed under this lock can never write to a closed or reused descriptor.
+            c.Io.Dispose();
+        }
+        waiter?.TrySetResult();
+    }
+
+    /// <summary>Whether any connection still has egress queued (graceful stop waits for it). Service thread.</summary>
+    public static bool AnyQueued(ReadOnlySpan<Connection> connections)
+    {
+        foreach (var c in connections)
+            lock (c.EgressLock)
+                if (!c.Egress.IsEmpty)
+                    return true;
+        return false;
+    }
+}

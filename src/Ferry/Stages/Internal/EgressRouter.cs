@@ -1,0 +1,156 @@
+using Ferry.Connections;
+using Ferry.Framing;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>
+/// Decides which connections a message goes to (one, a group, everyone, or any one in turn) and hands
+/// it to each one's writer. Any thread. Under the drop and disconnect policies it never waits, so it
+/// may enqueue while holding the table or group lock; under wait it takes a snapshot first and waits
+/// outside every lock.
+/// </summary>
+internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, ConnectionWriter writer, HeldEgress held,
+    AnyRoute any, StageCounters counters, EventSink events)
+{
+    /// <summary>The stage's own subscription to <c>egress_packets</c>: routes and enqueues; waits only under the <c>wait</c> policy.</summary>
+    public ValueTask HandleEgressAsync(EgressMessage message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var routing = RouteAsync(message, cancellationToken);
+            return routing.IsCompletedSuccessfully ? default : AwaitRouting(routing, message.Connection);
+        }
+        catch (FramingException ex)
+        {
+            events.RaiseError(StageErrorKind.Egress, ex.Message, message.Connection);
+            return default;
+        }
+    }
+
+    private async ValueTask AwaitRouting(ValueTask<int> routing, ConnectionId connection)
+    {
+        try
+        {
+            await routing.ConfigureAwait(false);
+        }
+        catch (FramingException ex)
+        {
+            events.RaiseError(StageErrorKind.Egress, ex.Message, connection);
+        }
+    }
+
+    /// <summary>Delivers a message to its targets; completes with how many connections took it.</summary>
+    public ValueTask<int> RouteAsync(EgressMessage message, CancellationToken cancellationToken)
+    {
+        var length = writer.EncodedLength(message.Payload.Length);
+        if (writer.Overflow != EgressOverflowPolicy.Wait)
+            return new ValueTask<int>(RouteNow(message, length));
+        return RouteWaitingAsync(message, length, cancellationToken);
+    }
+
+    /// <summary>Drop and disconnect policies: never waits, so it may hold the registry lock while enqueueing.</summary>
+    private int RouteNow(in EgressMessage message, int length)
+    {
+        switch (message.Target)
+        {
+            case EgressTargetKind.Connection:
+                if (table.TryGet(message.Connection, out var c) && writer.Enqueue(c, message.Payload.Span, message.Fields, length) == EnqueueResult.Queued)
+                    return 1;
+                // A connection still in its session handshake is not connected yet for the application.
+                if (c is null || c.Closed || !c.Established)
+                    CountUnknownTarget(message.Connection);
+                return 0;
+            case EgressTargetKind.All:
+                return RouteToAllNow(message, length);
+            case EgressTargetKind.Group:
+                return RouteToGroupNow(message, length);
+            case EgressTargetKind.Any:
+                return any.RouteNow(message, length);
+            default:
+                throw new ArgumentOutOfRangeException(nameof(message), message.Target, "unknown egress target");
+        }
+    }
+
+    private int RouteToAllNow(in EgressMessage message, int length)
+    {
+        var delivered = 0;
+        lock (table.Sync)
+        {
+            if (table.EstablishedCountLocked == 0)
+            {
+                held.HoldOrDropLocked(message, writer.Encoder);
+                return 0;
+            }
+            var payload = message.Payload.Span;
+            foreach (var target in table.ListLocked)
+                if (target.Id != message.Except && writer.Enqueue(target, payload, message.Fields, length) == EnqueueResult.Queued)
+                    delivered++;
+        }
+        return delivered;
+    }
+
+    private int RouteToGroupNow(in EgressMessage message, int length)
+    {
+        var delivered = 0;
+        lock (groups.Sync)
+        {
+            if (groups.MembersLocked(message.Group) is not { } members)
+                return 0;
+            var payload = message.Payload.Span;
+            foreach (var c in members)
+                if (c.Id != message.Except && writer.Enqueue(c, payload, message.Fields, length) == EnqueueResult.Queued)
+                    delivered++;
+        }
+        return delivered;
+    }
+
+    private async ValueTask<int> RouteWaitingAsync(EgressMessage message, int length, CancellationToken cancellationToken)
+    {
+        Connection[] targets;
+        switch (message.Target)
+        {
+            case EgressTargetKind.Connection:
+                if (!table.TryGet(message.Connection, out var one))
+                {
+                    CountUnknownTarget(message.Connection);
+                    return 0;
+                }
+                targets = [one];
+                break;
+            case EgressTargetKind.All:
+                lock (table.Sync)
+                {
+                    if (table.EstablishedCountLocked == 0)
+                    {
+                        held.HoldOrDropLocked(message, writer.Encoder);
+                        return 0;
+                    }
+                    targets = table.ListLocked.ToArray();
+                }
+                break;
+            case EgressTargetKind.Any:
+                return await any.RouteWaitingAsync(message, length, cancellationToken).ConfigureAwait(false);
+            default:
+                targets = groups.Members(message.Group);
+                break;
+        }
+        var delivered = 0;
+        foreach (var c in targets)
+        {
+            if (c.Id == message.Except)
+                continue;
+            var result = writer.Enqueue(c, message.Payload.Span, message.Fields, length);
+            if (result == EnqueueResult.Full)
+                result = await writer.WaitAndEnqueueAsync(c, message.Payload, message.Fields, length, cancellationToken).ConfigureAwait(false);
+            if (result == EnqueueResult.Queued)
+                delivered++;
+        }
+        return delivered;
+    }
+
+    private void CountUnknownTarget(ConnectionId id)
+    {
+        Interlocked.Increment(ref counters.EgressUnknownTarget);
+        Log.UnknownTarget(events.Logger, events.Stage, id);
+    }
+}

@@ -1,0 +1,99 @@
+using Ferry.Bus;
+using Ferry.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>
+/// Where a stage's lifecycle events go: the .NET events of the stage object, and <c>&lt;stage&gt;/events</c>
+/// on the bus. A faulty handler is logged and the stage goes on.
+/// </summary>
+internal sealed class EventSink(object owner, string stage, ILogger logger, IMessageBus bus, StageClock clock, CancellationToken stopForced)
+{
+    private readonly ITopic<StageEvent> _topic = bus.Topic<StageEvent>(StageTopics.Events(stage));
+
+    public string Stage { get; } = stage;
+
+    public ILogger Logger { get; } = logger;
+
+    public StageClock Clock { get; } = clock;
+
+    public event EventHandler<ListeningEvent>? Listening;
+    public event EventHandler<ConnectedEvent>? Connected;
+    public event EventHandler<DisconnectedEvent>? Disconnected;
+    public event EventHandler<StageErrorEvent>? Error;
+    public event EventHandler<ClosedEvent>? Closed;
+    public event EventHandler<SocketStats>? StatsPublished;
+    public event EventHandler<ConnectingEvent>? Connecting;
+    public event EventHandler<ConnectFailedEvent>? ConnectFailed;
+
+    public void RaiseListening(ListeningEvent e) => Raise(Listening, e);
+
+    public void RaiseConnected(ConnectedEvent e) => Raise(Connected, e);
+
+    public void RaiseDisconnected(DisconnectedEvent e) => Raise(Disconnected, e);
+
+    public void RaiseClosed(ClosedEvent e) => Raise(Closed, e);
+
+    public void RaiseConnecting(ConnectingEvent e) => Raise(Connecting, e);
+
+    public void RaiseConnectFailed(ConnectFailedEvent e) => Raise(ConnectFailed, e);
+
+    /// <summary>Statistics go to the .NET event only; the stats topic is the counters' to publish.</summary>
+    public void RaiseStats(SocketStats stats) => Invoke(StatsPublished, stats);
+
+    public void RaiseError(StageErrorKind kind, string message, ConnectionId connection = default, bool skipped = false)
+    {
+        Log.StageError(Logger, Stage, kind, message);
+        Raise(Error, new StageErrorEvent(Stage, Clock.Time.GetUtcNow(), kind, message, connection, skipped));
+    }
+
+    /// <summary>A group notice: on the bus only (the stage object has no event for it yet).</summary>
+    public void PublishNotice(GroupMembershipEvent notice, bool onServiceThread)
+    {
+        if (onServiceThread)
+        {
+            Raise<GroupMembershipEvent>(null, notice);
+            return;
+        }
+        // Off the service thread the bus is published to directly; events keep their own order per publisher.
+        var publishing = _topic.PublishAsync(notice);
+        if (!publishing.IsCompletedSuccessfully)
+            publishing.AsTask().GetAwaiter().GetResult();
+    }
+
+    private void Raise<T>(EventHandler<T>? handler, T e) where T : StageEvent
+    {
+        Invoke(handler, e);
+        if (_topic.SubscriberCount == 0)
+            return;
+        try
+        {
+            var publishing = _topic.PublishAsync(e, stopForced);
+            if (!publishing.IsCompletedSuccessfully)
+                publishing.AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (stopForced.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            Log.HandlerFailed(Logger, Stage, typeof(T).Name, ex);
+        }
+    }
+
+    private void Invoke<T>(EventHandler<T>? handler, T e)
+    {
+        if (handler is null)
+            return;
+        try
+        {
+            handler(owner, e);
+        }
+        catch (Exception ex)
+        {
+            // A faulty handler must not take the stage down; it is reported and the stage goes on.
+            Log.HandlerFailed(Logger, Stage, typeof(T).Name, ex);
+        }
+    }
+}

@@ -1,0 +1,120 @@
+using Ferry.Connections;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>
+/// Named groups of connections (the seed's rooms). A group exists while it has members; a closed
+/// connection leaves all of its groups. Any thread; membership lives under <see cref="Sync"/>, which
+/// comes after the connection table's lock and before a connection's egress lock.
+/// </summary>
+internal sealed class GroupRegistry(ConnectionTable table, EventSink events, bool notices, Func<bool> onServiceThread)
+{
+    private readonly Dictionary<string, HashSet<Connection>> _groups = new(StringComparer.Ordinal);
+
+    public Lock Sync { get; } = new();
+
+    /// <summary>Adds a connection to a group; false when the connection is unknown.</summary>
+    public bool Join(ConnectionId id, string group)
+    {
+        ValidateName(group);
+        if (!table.TryGet(id, out var c))
+            return false;
+        bool added;
+        lock (Sync)
+        {
+            if (c.Closed)
+                return false;
+            if (!_groups.TryGetValue(group, out var members))
+                _groups[group] = members = [];
+            added = members.Add(c);
+            if (added)
+                (c.Groups ??= []).Add(group);
+        }
+        if (added && notices)
+            events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), id, group, Joined: true), onServiceThread());
+        return true;
+    }
+
+    /// <summary>Removes a connection from a group; false when it was not a member.</summary>
+    public bool Leave(ConnectionId id, string group)
+    {
+        ValidateName(group);
+        if (!table.TryGet(id, out var c))
+            return false;
+        bool removed;
+        lock (Sync)
+            removed = RemoveLocked(c, group);
+        if (removed && notices)
+            events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), id, group, Joined: false), onServiceThread());
+        return removed;
+    }
+
+    /// <summary>A closed connection leaves every group it was in. Service thread.</summary>
+    public void LeaveAll(Connection c)
+    {
+        string[] left;
+        lock (Sync)
+        {
+            if (c.Groups is null || c.Groups.Count == 0)
+                return;
+            left = [.. c.Groups];
+            foreach (var group in left)
+                RemoveLocked(c, group);
+        }
+        if (notices)
+            foreach (var group in left)
+                events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), c.Id, group, Joined: false), onServiceThread: true);
+    }
+
+    private bool RemoveLocked(Connection c, string group)
+    {
+        if (!_groups.TryGetValue(group, out var members) || !members.Remove(c))
+            return false;
+        c.Groups!.Remove(group);
+        if (members.Count == 0)
+            _groups.Remove(group);
+        return true;
+    }
+
+    /// <summary>The members of a group. Under <see cref="Sync"/>; null when the group does not exist.</summary>
+    public HashSet<Connection>? MembersLocked(string? group)
+        => group is not null && _groups.TryGetValue(group, out var members) ? members : null;
+
+    /// <summary>A copy of a group's members (any thread).</summary>
+    public Connection[] Members(string? group)
+    {
+        lock (Sync)
+            return MembersLocked(group) is { } members ? [.. members] : [];
+    }
+
+    public IReadOnlyList<ConnectionId> MemberIds(string group)
+    {
+        lock (Sync)
+            return _groups.TryGetValue(group, out var members) ? members.Select(m => m.Id).ToArray() : [];
+    }
+
+    public IReadOnlyList<string> GroupsOf(ConnectionId id)
+    {
+        if (!table.TryGet(id, out var c))
+            return [];
+        return GroupsOf(c);
+    }
+
+    public IReadOnlyList<string> GroupsOf(Connection c)
+    {
+        lock (Sync)
+            return c.Groups is null ? [] : [.. c.Groups];
+    }
+
+    public IReadOnlyList<string> Names()
+    {
+        lock (Sync)
+            return [.. _groups.Keys];
+    }
+
+    private static void ValidateName(string group)
+    {
+        if (string.IsNullOrWhiteSpace(group))
+            throw new ArgumentException("a group name must not be empty", nameof(group));
+    }
+}

@@ -1,0 +1,49 @@
+using System.Buffers;
+using Ferry.Connections;
+using Ferry.Framing;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>
+/// Messages for everyone (or any one) sent while nobody was connected, kept for the first connection
+/// (<c>queue_when_disconnected</c>; the client stage's hold-while-disconnected). Bounded in messages
+/// and bytes, oldest dropped first. Under the connection table's lock, so a router that found nobody
+/// and a connection being established cannot miss each other.
+/// </summary>
+internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters counters)
+{
+    private readonly Queue<(byte[] Payload, FrameFields Fields)> _messages = new();
+    private long _bytes;
+
+    /// <summary>Keeps the message, or drops and counts it when holding is off. Under the table lock.</summary>
+    public void HoldOrDropLocked(in EgressMessage message, IFrameEncoder encoder)
+    {
+        if (maxMessages == 0)
+        {
+            counters.CountDropped(message.Payload.Length);
+            return;
+        }
+        // Encoded once into scratch space now, so a payload the framing refuses fails its sender here
+        // instead of the service thread when the first client arrives.
+        encoder.Encode(message.Payload.Span, message.Fields, new ArrayBufferWriter<byte>(encoder.GetEncodedLength(message.Payload.Length)));
+        _messages.Enqueue((message.Payload.ToArray(), message.Fields));
+        _bytes += message.Payload.Length;
+        while (_messages.Count > maxMessages || _bytes > maxBytes)
+        {
+            var dropped = _messages.Dequeue().Payload.Length;
+            _bytes -= dropped;
+            counters.CountDropped(dropped);
+        }
+    }
+
+    /// <summary>Gives the first connection what was held. Under the table lock.</summary>
+    public void DeliverLocked(Connection c, ConnectionWriter writer)
+    {
+        while (_messages.TryDequeue(out var held))
+        {
+            _bytes -= held.Payload.Length;
+            if (writer.Enqueue(c, held.Payload, held.Fields, writer.EncodedLength(held.Payload.Length)) == EnqueueResult.Full)
+                counters.CountDropped(held.Payload.Length);
+        }
+    }
+}

@@ -1,0 +1,33 @@
+using Ferry.Connections;
+using Ferry.Transport;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>
+/// How connections come to a stage: accepted from a listener (<see cref="Acceptor"/>) or dialled
+/// (<see cref="Dialer"/>). Composed into the <see cref="StageEngine"/>; runs on its service thread.
+/// </summary>
+internal interface IConnectionSource
+{
+    /// <summary>The loop started: bind, or schedule the first dial.</summary>
+    void Start();
+
+    /// <summary>The earliest time (stage clock, ms) a timer of the source is due; long.MaxValue for none.</summary>
+    long NextDueMs { get; }
+
+    void OnTimer();
+
+    /// <summary>A readiness event for one of the source's own tokens (below <see cref="Reactor.WakeToken"/>).</summary>
+    void OnEvent(long token, ReadyFlags flags);
+
+    /// <summary>A connection became ready for messages.</summary>
+    void OnEstablished(Connection c);
+
+    void OnClosed(Connection c);
+
+    /// <summary>Stopping: take no new connections.</summary>
+    void StopAccepting();
+
+    /// <summary>The loop has ended.</summary>
+    void Stopped();
+}

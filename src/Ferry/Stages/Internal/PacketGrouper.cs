@@ -1,0 +1,125 @@
+using System.Buffers;
+using Ferry.Bus;
+using Ferry.Connections;
+using Ferry.Framing;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>
+/// Collects packets into the open <see cref="PacketGroup"/> and publishes it on
+/// <c>&lt;stage&gt;/packet_group</c> when it is full or has lingered long enough. Service thread.
+/// </summary>
+internal sealed class PacketGrouper
+{
+    private readonly PacketGroupPool _pool;
+    private readonly ITopic<PacketGroup> _topic;
+    private readonly StageCounters _counters;
+    private readonly EventSink _events;
+    private readonly StageClock _clock;
+    private readonly long _lingerUnits;
+    private readonly CancellationToken _stopForced;
+    private PacketGroup? _open;
+    private long _openedAt;
+    private long _sequence;
+
+    public PacketGrouper(string stage, int groupSize, TimeSpan linger, IMessageBus bus, StageCounters counters, EventSink events, CancellationToken stopForced)
+    {
+        _pool = new PacketGroupPool(stage, groupSize);
+        _topic = bus.Topic<PacketGroup>(StageTopics.PacketGroup(stage));
+        _counters = counters;
+        _events = events;
+        _clock = events.Clock;
+        _lingerUnits = _clock.ToTimestampUnits(linger);
+        _stopForced = stopForced;
+    }
+
+    /// <summary>The group packets go into now, opened on first use.</summary>
+    public PacketGroup Open()
+    {
+        if (_open is null)
+        {
+            _open = _pool.Rent(++_sequence);
+            _openedAt = _clock.NowTimestamp;
+        }
+        return _open;
+    }
+
+    public void Add(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields)
+    {
+        Open().Add(c.Id, c.Peer, _clock.NowUtcTicks, fields, payload);
+        Added(c);
+    }
+
+    public void Add(Connection c, in ReadOnlySequence<byte> payload, in FrameFields fields)
+    {
+        Open().Add(c.Id, c.Peer, _clock.NowUtcTicks, fields, payload);
+        Added(c);
+    }
+
+    /// <summary>Counts a packet already placed in the open group (raw receive) and publishes a full group.</summary>
+    public void Added(Connection c)
+    {
+        c.PacketsIn++;
+        _counters.PacketsIn++;
+        if (_open!.IsFull)
+            Publish();
+    }
+
+    /// <summary>An opened group that got no packet (the receive found nothing) goes back unpublished.</summary>
+    public void DiscardIfEmpty()
+    {
+        if (_open is not { Count: 0 } group)
+            return;
+        _open = null;
+        _sequence--;
+        group.Release();
+    }
+
+    /// <summary>Milliseconds until the open group's linger ends; long.MaxValue with no open group.</summary>
+    public long LingerLeftMs()
+    {
+        if (_open is null)
+            return long.MaxValue;
+        return _clock.ToMsCeiling(_lingerUnits - (_clock.Time.GetTimestamp() - _openedAt));
+    }
+
+    /// <summary>Publishes the open group once it has lingered long enough.</summary>
+    public void OnTimer()
+    {
+        if (_open is not null && _clock.NowTimestamp - _openedAt >= _lingerUnits)
+            Publish();
+    }
+
+    /// <summary>Publishes whatever the open group holds (stopping).</summary>
+    public void PublishOpen()
+    {
+        if (_open is not null)
+            Publish();
+    }
+
+    private void Publish()
+    {
+        var group = _open!;
+        _open = null;
+        _counters.GroupsPublished++;
+        try
+        {
+            var publishing = _topic.PublishAsync(group, _stopForced);
+            // A full subscriber queue blocks the service thread: no socket is read until it has
+            // room, so clients' TCP windows close. That is the backpressure, by design.
+            if (!publishing.IsCompletedSuccessfully)
+                publishing.AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (_stopForced.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            _events.RaiseError(StageErrorKind.Handler, $"a packet_group subscriber failed: {ex.Message}");
+        }
+        finally
+        {
+            group.Release();
+        }
+    }
+}

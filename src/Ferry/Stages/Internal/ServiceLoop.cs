@@ -1,0 +1,203 @@
+using Ferry.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>What a stage does in each round of its service loop.</summary>
+internal interface ILoopRound
+{
+    /// <summary>First thing on the new thread, with the clock running.</summary>
+    void OnStarted();
+
+    /// <summary>One readiness event (a connection, or a token of the connection source).</summary>
+    void OnEvent(long token, ReadyFlags flags);
+
+    /// <summary>After the events: posted requests, flushes, linger, timers.</summary>
+    void AfterEvents();
+
+    /// <summary>Whether work is queued that must not wait for readiness (the next wait does not block).</summary>
+    bool HasPostedWork { get; }
+
+    /// <summary>The earliest deadline of any timer (stage clock, ms).</summary>
+    long NextDueMs();
+
+    /// <summary>Stopping began: stop taking new connections, publish what is open.</summary>
+    void OnStopRequested();
+
+    /// <summary>Whether queued egress has drained, so the stop may finish before its grace period ends.</summary>
+    bool EgressDrained();
+
+    /// <summary>Last thing on the thread: close everything, announce the stage closed.</summary>
+    void OnEnded(Exception? failure);
+}
+
+/// <summary>
+/// The stage's one dedicated thread: waits on readiness, dispatches events, runs the round's work and
+/// its timers, and stops gracefully. Owns the thread, the clock updates, the stop state and the wake-up
+/// timer that lets a fake <see cref="TimeProvider"/> wake the loop.
+/// </summary>
+internal sealed class ServiceLoop
+{
+    private const int MaxWaitMs = 1000;
+    private const int DrainPollMs = 10;
+
+    private readonly string _name;
+    private readonly IReadiness _readiness;
+    private readonly StageClock _clock;
+    private readonly ThreadPriority _priority;
+    private readonly IReadOnlyList<int> _affinity;
+    private readonly TimeSpan _grace;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopForced = new();
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private ILoopRound? _round;
+    private ITimer? _wakeTimer;
+    private Thread? _thread;
+    private int _threadId = -1;
+    private int _stopState; // 0 running, 1 requested, 2 draining
+    private long _stopDeadlineMs;
+
+    public ServiceLoop(string name, IReadiness readiness, StageClock clock, ThreadPriority priority, IReadOnlyList<int> affinity, TimeSpan grace, ILogger logger)
+    {
+        _name = name;
+        _readiness = readiness;
+        _clock = clock;
+        _priority = priority;
+        _affinity = affinity;
+        _grace = grace;
+        _logger = logger;
+    }
+
+    /// <summary>Cancelled when a stop is cut short: publishes blocked on a full queue give up.</summary>
+    public CancellationToken StopForced => _stopForced.Token;
+
+    public Task Stopped => _stopped.Task;
+
+    /// <summary>The kernel id of the service thread, once it runs (for /proc and tests).</summary>
+    public int OsThreadId { get; private set; }
+
+    public bool OnServiceThread => Environment.CurrentManagedThreadId == _threadId;
+
+    public bool IsStopping => Volatile.Read(ref _stopState) != 0;
+
+    /// <summary>Problems applying priority or affinity, reported by the round once it starts.</summary>
+    public List<string> SetupProblems { get; } = [];
+
+    public void Wake() => _readiness.Wake();
+
+    public void Start(ILoopRound round)
+    {
+        _round = round;
+        _thread = new Thread(Run) { IsBackground = true, Name = "ferry " + _name };
+        _thread.Start();
+    }
+
+    private void Run()
+    {
+        _threadId = Environment.CurrentManagedThreadId;
+        OsThreadId = ServiceThreadSetup.CurrentThreadOsId;
+        SetupProblems.AddRange(ServiceThreadSetup.Apply(_priority, _affinity));
+        if (!_clock.IsSystem)
+            _wakeTimer = _clock.Time.CreateTimer(static s => ((IReadiness)s!).Wake(), _readiness, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _clock.Update();
+        var round = _round!;
+        Exception? failure = null;
+        try
+        {
+            round.OnStarted();
+            RunRounds(round);
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+            Log.LoopFailed(_logger, _name, ex);
+        }
+        finally
+        {
+            _wakeTimer?.Dispose();
+            try
+            {
+                round.OnEnded(failure);
+            }
+            finally
+            {
+                _readiness.Dispose();
+                _stopped.TrySetResult();
+            }
+        }
+    }
+
+    private void RunRounds(ILoopRound round)
+    {
+        while (true)
+        {
+            var n = _readiness.Wait(WaitTimeoutMs(round));
+            _clock.Update();
+            for (var i = 0; i < n; i++)
+            {
+                var (token, flags) = _readiness.EventAt(i);
+                if (token == Reactor.WakeToken)
+                    _readiness.ConsumeWake();
+                else
+                    round.OnEvent(token, flags);
+            }
+            round.AfterEvents();
+            if (_stopState != 0 && StopStep(round))
+                return;
+        }
+    }
+
+    private int WaitTimeoutMs(ILoopRound round)
+    {
+        if (round.HasPostedWork)
+            return 0;
+        var next = round.NextDueMs();
+        if (_stopState == 2)
+            next = Math.Min(next, _clock.NowMs + DrainPollMs);
+        var wait = Math.Clamp(next - _clock.NowMsFresh, 0, MaxWaitMs);
+        // A fake clock does not move while the thread sleeps: a timer on it wakes the loop when a
+        // test advances it past the deadline. (System time needs no timer: the wait itself times out.)
+        _wakeTimer?.Change(next == long.MaxValue ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(wait), Timeout.InfiniteTimeSpan);
+        return (int)wait;
+    }
+
+    /// <summary>Asks the loop to stop gracefully: stop accepting, drain egress for the grace period, close.</summary>
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_thread is null)
+        {
+            _stopped.TrySetResult();
+            return Task.CompletedTask;
+        }
+        if (Interlocked.CompareExchange(ref _stopState, 1, 0) == 0)
+            _readiness.Wake();
+        if (_stopped.Task.IsCompleted || !cancellationToken.CanBeCanceled)
+            return _stopped.Task;
+        return WaitStoppedAsync(cancellationToken);
+    }
+
+    private async Task WaitStoppedAsync(CancellationToken cancellationToken)
+    {
+        // The registration lives exactly as long as the wait: cancelling the caller's token later, even
+        // after the stage is disposed, does nothing.
+        using (cancellationToken.UnsafeRegister(static s => ((ServiceLoop)s!).ForceStop(), this))
+            await _stopped.Task.ConfigureAwait(false);
+    }
+
+    private void ForceStop()
+    {
+        _stopForced.Cancel();
+        _readiness.Wake();
+    }
+
+    private bool StopStep(ILoopRound round)
+    {
+        if (_stopState == 1)
+        {
+            _stopState = 2;
+            _stopDeadlineMs = _clock.NowMs + (long)_grace.TotalMilliseconds;
+            round.OnStopRequested();
+        }
+        return _stopForced.IsCancellationRequested || _clock.NowMs >= _stopDeadlineMs || round.EgressDrained();
+    }
+}

@@ -1,0 +1,32 @@
+namespace Ferry.Stages.Internal;
+
+/// <summary>
+/// The stage's running totals: a ledger each part adds to. Fields marked "service thread" are written
+/// by the loop alone and read elsewhere without a lock (a reader off the loop may lag by a message);
+/// the egress ones are added to from any thread with interlocked operations.
+/// </summary>
+internal sealed class StageCounters
+{
+    // service thread
+    public long Accepted;
+    public long Rejected;
+    public long Closed;
+    public long BytesIn;
+    public long PacketsIn;
+    public long GroupsPublished;
+    public long FrameErrors;
+    /// <summary>Bytes written by connections that have closed (live ones keep their own count).</summary>
+    public long BytesOutOfClosed;
+
+    // any thread (interlocked)
+    public long PacketsOut;
+    public long EgressBytesDropped;
+    public long EgressPacketsDropped;
+    public long EgressUnknownTarget;
+
+    public void CountDropped(int bytes)
+    {
+        Interlocked.Add(ref EgressBytesDropped, bytes);
+        Interlocked.Increment(ref EgressPacketsDropped);
+    }
+}

@@ -1,0 +1,291 @@
+using System.Net;
+using Ferry.Bus;
+using Ferry.Connections;
+using Ferry.Framing;
+using Ferry.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>
+/// One stage, composed: the service loop and its readiness, the connection table, the frame reader,
+/// the packet grouper, the connection writer, the egress router, the group registry, the timeout
+/// scanner, the counters and the event sink, plus the connection source (accepting or dialling).
+/// It owns the connection lifecycle (open, establish, close), which touches every part, and runs
+/// each loop round. The public stage types are thin facades over it.
+/// </summary>
+/// <remarks>
+/// Threads: everything per message runs on the one service thread. Other threads enqueue egress
+/// (under a connection's egress lock), join and leave groups, and post close requests.
+/// Lock order: connection table → group registry → a connection's egress lock.
+/// </remarks>
+internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposable
+{
+    private readonly IReadiness _readiness;
+    private readonly ServiceLoop _loop;
+    private readonly ConnectionTable _table = new();
+    private readonly StageCounters _counters = new();
+    private readonly FrameReader _reader;
+    private readonly PacketGrouper _grouper;
+    private readonly ConnectionWriter _writer;
+    private readonly HeldEgress _held;
+    private readonly AnyRoute _any;
+    private readonly EgressRouter _router;
+    private readonly GroupRegistry _groups;
+    private readonly TimeoutScanner _timeouts;
+    private readonly StatsPublisher _stats;
+    private readonly IConnectionSource _source;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(Connection Connection, CloseRequest Request)> _closeRequests = new();
+    private readonly IDisposable _egressSubscription;
+    private readonly IDisposable _controlSubscription;
+
+    public StageEngine(object owner, CoreSettings settings, IMessageBus bus, ILogger logger, TimeProvider time, Func<StageEngine, IConnectionSource> source)
+    {
+        Clock = new StageClock(time);
+        Name = settings.Name;
+        _readiness = new Reactor();
+        _loop = new ServiceLoop(settings.Name, _readiness, Clock, settings.ThreadPriority, settings.ThreadProcessorAffinity, settings.StopGracePeriod, logger);
+        Events = new EventSink(owner, settings.Name, logger, bus, Clock, _loop.StopForced);
+        _grouper = new PacketGrouper(settings.Name, settings.GroupSize, settings.GroupLinger, bus, _counters, Events, _loop.StopForced);
+        _writer = new ConnectionWriter(settings, _counters, _loop, _readiness, this, Clock);
+        _reader = new FrameReader(settings, _grouper, _writer, this, _counters, Events);
+        _held = new HeldEgress(settings.QueueWhenDisconnected, settings.HoldWhenDisconnectedBytes, _counters);
+        _groups = new GroupRegistry(_table, Events, settings.GroupNotices, () => _loop.OnServiceThread);
+        _any = new AnyRoute(_table, _writer, _held, _loop, Clock, settings.EgressWaitTimeout);
+        _router = new EgressRouter(_table, _groups, _writer, _held, _any, _counters, Events);
+        _timeouts = new TimeoutScanner(settings.IdleTimeout, (settings.Framing as ISessionFraming)?.HandshakeTimeout, _table, this, Clock);
+        _stats = new StatsPublisher(_counters, _table, Events, bus, settings.StatsInterval, _loop.StopForced);
+        _egressSubscription = bus.Topic<EgressMessage>(StageTopics.EgressPackets(settings.Name)).Subscribe(_router.HandleEgressAsync);
+        _controlSubscription = bus.Topic<ControlCommand>(StageTopics.Control(settings.Name)).Subscribe(new ControlChannel(this).HandleAsync);
+        _source = source(this);
+    }
+
+    public string Name { get; }
+
+    public StageClock Clock { get; }
+
+    public EventSink Events { get; }
+
+    public IReadiness Readiness => _readiness;
+
+    public ServiceLoop Loop => _loop;
+
+    public EgressRouter Router => _router;
+
+    public AnyRoute Any => _any;
+
+    public GroupRegistry Groups => _groups;
+
+    public ConnectionTable Table => _table;
+
+    public StageCounters Counters => _counters;
+
+    public int ConnectionCount => _table.Count;
+
+    public Task Stopped => _loop.Stopped;
+
+    public void Start() => _loop.Start(this);
+
+    public Task StopAsync(CancellationToken cancellationToken) => _loop.StopAsync(cancellationToken);
+
+    public SocketStats Snapshot() => _stats.Snapshot(_loop.OnServiceThread);
+
+    public SocketStats? LastStats => _stats.Last;
+
+    // ---- the connection lifecycle ----
+
+    /// <summary>Takes ownership of a connected socket and starts reading it; null when it cannot be watched (it is closed).</summary>
+    public Connection? AddConnection(IConnectionIo io, IPEndPoint peer, IPEndPoint local)
+    {
+        var (slot, generation) = _table.Reserve();
+        var c = new Connection(io, slot, generation, ConnectionId.Next(), peer, local, Clock.NowMs, Clock.NowUtcTicks);
+        var rc = _readiness.Watch(io.Handle, ReadyFlags.Readable, c.Token);
+        if (rc != 0)
+        {
+            _table.Unreserve(slot);
+            io.Dispose();
+            Events.RaiseError(StageErrorKind.Accept, $"could not watch connection from {peer}: {io.DescribeError(rc)}");
+            return null;
+        }
+        _table.Add(c);
+        _counters.Accepted++;
+        _reader.Attach(c);
+        // A session framing announces the connection once its handshake is done.
+        if (!_reader.HasSessions)
+            Establish(c);
+        return c;
+    }
+
+    public void Establish(Connection c)
+    {
+        // Under the table lock, so a router that found no established connection and held its message
+        // cannot miss this one.
+        lock (_table.Sync)
+        {
+            _table.EstablishLocked(c);
+            _held.DeliverLocked(c, _writer);
+        }
+        Log.Connected(Events.Logger, Name, c.Id, c.Peer);
+        Events.RaiseConnected(new ConnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, c.Local));
+        _source.OnEstablished(c);
+    }
+
+    public void Close(Connection c, DisconnectReason reason, string? detail = null, string? code = null)
+    {
+        if (!_table.IsLive(c))
+            return;
+        _readiness.Unwatch(c.Io.Handle);
+        _table.Detach(c);
+        if ((reason is DisconnectReason.Reset or DisconnectReason.ProtocolError or DisconnectReason.SlowConsumer) && !c.CloseGracefully)
+            c.Io.SetAbortiveClose();
+        _writer.Retire(c);
+        lock (_table.Sync)
+        {
+            _table.RemoveLocked(c);
+            _counters.BytesOutOfClosed += c.BytesOut;
+        }
+        _groups.LeaveAll(c);
+        _reader.ReleasePending(c);
+        _counters.Closed++;
+        Log.Disconnected(Events.Logger, Name, c.Id, c.Peer, reason.ToName(), detail);
+        Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code));
+        _source.OnClosed(c);
+    }
+
+    public void RequestClose(Connection c, CloseRequest request)
+    {
+        _closeRequests.Enqueue((c, request));
+        if (!_loop.OnServiceThread)
+            _loop.Wake();
+    }
+
+    /// <summary>Asks the service thread to close a connection by id; false when it is unknown.</summary>
+    public bool RequestClose(ConnectionId id, DisconnectReason reason, string? detail = null, string? code = null)
+    {
+        if (!_table.TryGet(id, out var c))
+            return false;
+        RequestClose(c, new CloseRequest(reason, detail, code));
+        return true;
+    }
+
+    /// <summary>Counts and reports a connection refused before it was taken; the caller has closed it.</summary>
+    public void ReportRejected(IPEndPoint peer, DisconnectReason reason, string detail)
+    {
+        _counters.Accepted++;
+        _counters.Rejected++;
+        var id = ConnectionId.Next();
+        Log.Rejected(Events.Logger, Name, id, peer, detail);
+        Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, id, peer, reason, detail));
+    }
+
+    // ---- the loop round ----
+
+    void ILoopRound.OnStarted()
+    {
+        foreach (var problem in _loop.SetupProblems)
+            Events.RaiseError(StageErrorKind.Setup, problem);
+        _stats.Start();
+        _timeouts.Start();
+        _source.Start();
+    }
+
+    void ILoopRound.OnEvent(long token, ReadyFlags flags)
+    {
+        if (token < 0)
+        {
+            _source.OnEvent(token, flags);
+            return;
+        }
+        var c = _table.FromToken(token);
+        if (c is null)
+            return; // closed earlier in this round
+        if ((flags & (ReadyFlags.Readable | ReadyFlags.Closed)) != 0)
+            _reader.OnReadable(c);
+        if ((flags & ReadyFlags.Writable) != 0 && _table.IsLive(c))
+            _writer.Flush(c);
+    }
+
+    void ILoopRound.AfterEvents()
+    {
+        _writer.TakePosted();
+        while (_closeRequests.TryDequeue(out var request))
+            Close(request.Connection, request.Request.Reason, request.Request.Detail, request.Request.Code);
+        _writer.FlushDirty();
+        _grouper.OnTimer();
+        _timeouts.OnTimer();
+        _stats.OnTimer();
+        _source.OnTimer();
+    }
+
+    bool ILoopRound.HasPostedWork => _writer.HasPosted || !_closeRequests.IsEmpty;
+
+    long ILoopRound.NextDueMs()
+    {
+        var next = Math.Min(Math.Min(_stats.NextDueMs, _timeouts.NextDueMs), _source.NextDueMs);
+        var linger = _grouper.LingerLeftMs();
+        return linger == long.MaxValue ? next : Math.Min(next, Clock.NowMsFresh + Math.Max(linger, 0));
+    }
+
+    void ILoopRound.OnStopRequested()
+    {
+        _source.StopAccepting();
+        _grouper.PublishOpen();
+    }
+
+    bool ILoopRound.EgressDrained() => !ConnectionWriter.AnyQueued(_table.ListLocked);
+
+    void ILoopRound.OnEnded(Exception? failure)
+    {
+        if (failure is not null)
+            Events.RaiseError(StageErrorKind.Handler, "service loop failed: " + failure.Message);
+        while (_table.Count > 0)
+            Close(_table.ListLocked[^1], DisconnectReason.ServerStopping);
+        _source.Stopped();
+        _egressSubscription.Dispose();
+        _controlSubscription.Dispose();
+        Events.RaiseClosed(new ClosedEvent(Name, Clock.Time.GetUtcNow()));
+    }
+
+    // ---- the registry ----
+
+    /// <summary>The connection registry as of now.</summary>
+    public IReadOnlyList<ConnectionInfo> GetConnections()
+    {
+        var connections = _table.Snapshot();
+        var rows = new ConnectionInfo[connections.Length];
+        for (var i = 0; i < connections.Length; i++)
+        {
+            var c = connections[i];
+            int queued;
+            long bytesOut, packetsOut, droppedBytes, droppedPackets;
+            lock (c.EgressLock)
+            {
+                queued = c.Egress.Length;
+                bytesOut = c.BytesOut;
+                packetsOut = c.PacketsOut;
+                droppedBytes = c.EgressBytesDropped;
+                droppedPackets = c.EgressPacketsDropped;
+            }
+            rows[i] = new ConnectionInfo(c.Id, c.Peer, new DateTimeOffset(c.ConnectedAtUtcTicks, TimeSpan.Zero),
+                new DateTimeOffset(Volatile.Read(ref c.LastActivityUtcTicks), TimeSpan.Zero), Volatile.Read(ref c.BytesIn),
+                Volatile.Read(ref c.PacketsIn), bytesOut, packetsOut, queued, droppedBytes, droppedPackets, _groups.GroupsOf(c));
+        }
+        return rows;
+    }
+
+    /// <summary>Bytes of egress queued on every connection and not yet taken by the kernel.</summary>
+    public long QueuedEgressBytes()
+    {
+        long total = 0;
+        foreach (var c in _table.Snapshot())
+            lock (c.EgressLock)
+                total += c.Egress.Length;
+        return total;
+    }
+
+    public void Dispose()
+    {
+        // Nothing to free: the loop disposes the readiness when it ends; the stop token source is
+        // deliberately not disposed, so a caller's late cancellation can never touch a disposed one.
+    }
+}

@@ -1,0 +1,122 @@
+using Ferry.Bus;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>
+/// Turns the counters into <see cref="SocketStats"/>: totals on demand from any thread, and a sample
+/// with rates every <c>stats_interval</c> on the service thread, raised and published on
+/// <c>&lt;stage&gt;/socket_stats</c>.
+/// </summary>
+internal sealed class StatsPublisher
+{
+    private readonly record struct Sample(long Timestamp, long BytesIn, long PacketsIn, long BytesOut, long PacketsOut);
+
+    private readonly StageCounters _counters;
+    private readonly ConnectionTable _table;
+    private readonly EventSink _events;
+    private readonly StageClock _clock;
+    private readonly ITopic<SocketStats> _topic;
+    private readonly long _intervalMs;
+    private readonly CancellationToken _stopForced;
+    private Sample _last;
+
+    public StatsPublisher(StageCounters counters, ConnectionTable table, EventSink events, IMessageBus bus, TimeSpan interval, CancellationToken stopForced)
+    {
+        _counters = counters;
+        _table = table;
+        _events = events;
+        _clock = events.Clock;
+        _topic = bus.Topic<SocketStats>(StageTopics.SocketStats(events.Stage));
+        _intervalMs = (long)interval.TotalMilliseconds;
+        _stopForced = stopForced;
+    }
+
+    /// <summary>When the next sample is due (stage clock, ms).</summary>
+    public long NextDueMs { get; private set; }
+
+    /// <summary>The most recently published statistics.</summary>
+    public SocketStats? Last { get; private set; }
+
+    /// <summary>Starts the interval; the loop calls it once its clock runs.</summary>
+    public void Start()
+    {
+        NextDueMs = _clock.NowMs + _intervalMs;
+        _last = new Sample(_clock.Time.GetTimestamp(), 0, 0, 0, 0);
+    }
+
+    /// <summary>Publishes a sample when one is due. Service thread.</summary>
+    public void OnTimer()
+    {
+        if (_clock.NowMs < NextDueMs)
+            return;
+        // A fixed rate: a late sample shortens the next interval rather than shifting every later one.
+        NextDueMs += _intervalMs;
+        if (NextDueMs <= _clock.NowMs)
+            NextDueMs = _clock.NowMs + _intervalMs;
+        Publish();
+    }
+
+    private void Publish()
+    {
+        var now = _clock.Time.GetTimestamp();
+        var bytesOut = BytesOut(locked: false);
+        var packetsOut = Interlocked.Read(ref _counters.PacketsOut);
+        var seconds = Math.Max((now - _last.Timestamp) / (double)_clock.Time.TimestampFrequency, 1e-6);
+        var stats = Snapshot(onServiceThread: true) with
+        {
+            Interval = TimeSpan.FromSeconds(seconds),
+            BytesReceivedPerSecond = (_counters.BytesIn - _last.BytesIn) / seconds,
+            PacketsReceivedPerSecond = (_counters.PacketsIn - _last.PacketsIn) / seconds,
+            BytesSentPerSecond = (bytesOut - _last.BytesOut) / seconds,
+            PacketsSentPerSecond = (packetsOut - _last.PacketsOut) / seconds,
+        };
+        _last = new Sample(now, _counters.BytesIn, _counters.PacketsIn, bytesOut, packetsOut);
+        Last = stats;
+        _events.RaiseStats(stats);
+        try
+        {
+            var publishing = _topic.PublishAsync(stats, _stopForced);
+            if (!publishing.IsCompletedSuccessfully)
+                publishing.AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (_stopForced.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            _events.RaiseError(StageErrorKind.Handler, $"a socket_stats subscriber failed: {ex.Message}");
+        }
+    }
+
+    /// <summary>Totals as of now. Off the service thread the live connections are summed under the table lock.</summary>
+    public SocketStats Snapshot(bool onServiceThread) => new()
+    {
+        Stage = _events.Stage,
+        Time = _clock.Time.GetUtcNow(),
+        Interval = TimeSpan.Zero,
+        ConnectionsNow = _table.Count,
+        AcceptedTotal = Volatile.Read(ref _counters.Accepted),
+        RejectedTotal = Volatile.Read(ref _counters.Rejected),
+        ClosedTotal = Volatile.Read(ref _counters.Closed),
+        BytesReceivedTotal = Volatile.Read(ref _counters.BytesIn),
+        PacketsReceivedTotal = Volatile.Read(ref _counters.PacketsIn),
+        BytesSentTotal = BytesOut(locked: !onServiceThread),
+        PacketsSentTotal = Interlocked.Read(ref _counters.PacketsOut),
+        GroupsPublishedTotal = Volatile.Read(ref _counters.GroupsPublished),
+        FrameErrorsTotal = Volatile.Read(ref _counters.FrameErrors),
+        EgressBytesDroppedTotal = Interlocked.Read(ref _counters.EgressBytesDropped),
+        EgressPacketsDroppedTotal = Interlocked.Read(ref _counters.EgressPacketsDropped),
+        EgressUnknownTargetTotal = Interlocked.Read(ref _counters.EgressUnknownTarget),
+    };
+
+    /// <summary>Bytes written to sockets, live and closed connections together.</summary>
+    private long BytesOut(bool locked)
+    {
+        // The table lock keeps the closed total and the live list consistent with each other; the
+        // service thread is the only one that changes either, so it needs no lock.
+        if (!locked)
+            return Volatile.Read(ref _counters.BytesOutOfClosed) + _table.SumBytesOutUnlocked();
+        lock (_table.Sync)
+            return Volatile.Read(ref _counters.BytesOutOfClosed) + _table.SumBytesOutUnlocked();
+    }
+}

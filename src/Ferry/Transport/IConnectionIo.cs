@@ -1,0 +1,34 @@
+namespace Ferry.Transport;
+
+/// <summary>
+/// How bytes come in and go out of one connection: the transport seam. The stage above it (framing,
+/// grouping, routing, egress policy, timeouts, events) is written against this and
+/// <see cref="IReadiness"/> only. <see cref="SocketIo"/> is the epoll fast path (one system call per
+/// operation, no buffer of its own); a stream transport (TLS, systems without epoll) keeps its own
+/// buffers and reports readiness through its <see cref="IReadiness"/>.
+/// </summary>
+/// <remarks>
+/// Calls are non-blocking. <see cref="Receive"/> is made by the service thread only; <see cref="Send"/>
+/// by whichever thread holds the connection's egress lock. <see cref="IDisposable.Dispose"/> is the close,
+/// made once by the service thread under that lock.
+/// </remarks>
+internal interface IConnectionIo : IDisposable
+{
+    /// <summary>What the loop's readiness watches for this connection.</summary>
+    SocketHandle Handle { get; }
+
+    /// <summary>Reads into <paramref name="buffer"/>: &gt; 0 bytes read; 0 the peer closed; -1 nothing now (<paramref name="error"/> 0) or failed (an error code).</summary>
+    int Receive(Span<byte> buffer, out int error);
+
+    /// <summary>Writes from <paramref name="data"/>: bytes taken (0 when there is no room now, <paramref name="error"/> 0), or -1 with an error code.</summary>
+    int Send(ReadOnlySpan<byte> data, out int error);
+
+    /// <summary>Blocks the calling thread until the connection can take bytes or the timeout passes (the wait policy on the service thread).</summary>
+    bool WaitWritable(int timeoutMs);
+
+    /// <summary>Makes the close a reset instead of an orderly shutdown (a refused or misbehaving peer learns at once).</summary>
+    void SetAbortiveClose();
+
+    /// <summary>Words for an error code of <see cref="Receive"/> or <see cref="Send"/>.</summary>
+    string DescribeError(int error);
+}
