@@ -5,32 +5,33 @@ using Microsoft.Extensions.Logging;
 namespace Ferry.Stages.Internal;
 
 /// <summary>The stages' log messages (source-generated: no formatting cost when the level is off).</summary>
+/// <remarks>Event ids 1001–1099 are the stages'; the bridge's are 2001–2099, so a log filter on an id means one message.</remarks>
 internal static partial class Log
 {
-    [LoggerMessage(1, LogLevel.Information, "{Stage}: listening on {Local}")]
+    [LoggerMessage(1001, LogLevel.Information, "{Stage}: listening on {Local}")]
     public static partial void Listening(ILogger logger, string stage, IPEndPoint local);
 
-    [LoggerMessage(2, LogLevel.Debug, "{Stage}: connection {Id} from {Peer}")]
+    [LoggerMessage(1002, LogLevel.Debug, "{Stage}: connection {Id} from {Peer}")]
     public static partial void Connected(ILogger logger, string stage, ConnectionId id, IPEndPoint peer);
 
-    [LoggerMessage(3, LogLevel.Debug, "{Stage}: connection {Id} from {Peer} closed: {Reason} {Detail}")]
+    [LoggerMessage(1003, LogLevel.Debug, "{Stage}: connection {Id} from {Peer} closed: {Reason} {Detail}")]
     public static partial void Disconnected(ILogger logger, string stage, ConnectionId id, IPEndPoint peer, string reason, string? detail);
 
-    [LoggerMessage(4, LogLevel.Warning, "{Stage}: connection {Id} from {Peer} refused: {Detail}")]
+    [LoggerMessage(1004, LogLevel.Warning, "{Stage}: connection {Id} from {Peer} refused: {Detail}")]
     public static partial void Rejected(ILogger logger, string stage, ConnectionId id, IPEndPoint peer, string detail);
 
-    [LoggerMessage(5, LogLevel.Warning, "{Stage}: frame error on connection {Id} from {Peer}: {Error}")]
+    [LoggerMessage(1005, LogLevel.Warning, "{Stage}: frame error on connection {Id} from {Peer}: {Error}")]
     public static partial void FrameError(ILogger logger, string stage, ConnectionId id, IPEndPoint peer, string error);
 
-    [LoggerMessage(6, LogLevel.Error, "{Stage}: {Kind} error: {Message}")]
+    [LoggerMessage(1006, LogLevel.Error, "{Stage}: {Kind} error: {Message}")]
     public static partial void StageError(ILogger logger, string stage, StageErrorKind kind, string message);
 
-    [LoggerMessage(7, LogLevel.Error, "{Stage}: a {EventType} handler threw")]
+    [LoggerMessage(1007, LogLevel.Error, "{Stage}: a {EventType} handler threw")]
     public static partial void HandlerFailed(ILogger logger, string stage, string eventType, Exception exception);
 
-    [LoggerMessage(8, LogLevel.Critical, "{Stage}: the service loop failed")]
+    [LoggerMessage(1008, LogLevel.Critical, "{Stage}: the service loop failed")]
     public static partial void LoopFailed(ILogger logger, string stage, Exception exception);
 
-    [LoggerMessage(9, LogLevel.Debug, "{Stage}: egress for unknown connection {Id} dropped")]
+    [LoggerMessage(1009, LogLevel.Debug, "{Stage}: egress for unknown connection {Id} dropped")]
     public static partial void UnknownTarget(ILogger logger, string stage, ConnectionId id);
 }
