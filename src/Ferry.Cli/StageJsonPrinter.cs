@@ -114,9 +114,7 @@ internal static class StageJsonPrinter
         if (!printPackets)
             return;
         // Header fields are printed where the framing has them, zero or not.
-        var typeAndFlags = framing is Framing.HeaderFraming;
-        var stream = framing is Framing.MuxFraming;
-        var rogue = framing is Bridge.Zmtp.ZmtpFraming { Message: Bridge.Zmtp.ZmtpMessageFormat.Rogue };
+        var fields = framing.HeaderFields;
         bus.Topic<PacketGroup>(StageTopics.PacketGroup(name)).Subscribe((group, _) =>
         {
             foreach (var packet in group)
@@ -128,19 +126,8 @@ internal static class StageJsonPrinter
                     j.WriteString("peer", packet.Peer.ToString());
                     j.WriteNumber("group", group.Sequence);
                     j.WriteNumber("len", packet.Payload.Length);
-                    if (typeAndFlags)
-                    {
-                        j.WriteNumber("msg_type", packet.Fields.MessageType);
-                        j.WriteNumber("flags", packet.Fields.Flags);
-                    }
-                    if (stream)
-                        j.WriteNumber("stream", packet.Fields.StreamId);
-                    if (rogue)
-                    {
-                        j.WriteNumber("flags", packet.Fields.Flags);
-                        j.WriteNumber("channel", packet.Fields.Channel);
-                        j.WriteNumber("error", packet.Fields.Error);
-                    }
+                    foreach (var field in fields)
+                        j.WriteNumber(field.Name, field.Read(packet.Fields));
                     JsonLineWriter.WritePayload(j, packet.Payload.Span);
                 }, flush: false);
             }

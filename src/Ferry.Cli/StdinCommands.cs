@@ -173,15 +173,20 @@ internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
         }
     }
 
-    private static FrameFields Fields(JsonElement e) => new(
-        (ushort)Number(e, "msg_type", ushort.MaxValue), (ushort)Number(e, "flags", ushort.MaxValue), (uint)Number(e, "stream", uint.MaxValue),
-        (byte)Number(e, "channel", byte.MaxValue), (byte)Number(e, "error", byte.MaxValue));
+    /// <summary>The header fields the stage's framing carries, by name; other keys are not header fields here.</summary>
+    private FrameFields Fields(JsonElement e)
+    {
+        var fields = FrameFields.None;
+        foreach (var field in stage.Options.Framing.HeaderFields)
+            fields = field.Write(fields, Number(e, field.Name, field.MaxValue));
+        return fields;
+    }
 
-    private static long Number(JsonElement e, string name, long max)
+    private static ulong Number(JsonElement e, string name, ulong max)
     {
         if (!e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
             return 0;
-        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var n) || n < 0 || n > max)
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetUInt64(out var n) || n > max)
             throw new CommandException($"\"{name}\" must be a whole number from 0 to {max}");
         return n;
     }

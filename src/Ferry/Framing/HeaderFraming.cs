@@ -27,6 +27,9 @@ public sealed class HeaderFraming : IFraming, IFrameEncoder
 
     public IFrameEncoder Encoder => this;
 
+    /// <summary>The message type and the flags, as the header carries them.</summary>
+    public IReadOnlyList<FrameField> HeaderFields { get; } = [FrameField.MessageType, FrameField.Flags];
+
     public IFrameDecoder CreateDecoder() => new HeaderFrameDecoder<TypeLengthFlagsHeader>(default, MaxFrameBytes, OnError);
 
     public int GetEncodedLength(int payloadLength) => TypeLengthFlagsHeader.Size + payloadLength;

@@ -3,7 +3,7 @@ namespace Ferry.Framing;
 /// <summary>
 /// One way a byte stream becomes messages, in both directions: a factory of per-connection decoders
 /// and a shared encoder, with the limits and error policy that go with them. Adding a framing is one
-/// class implementing this (plus its name in <see cref="FramingSpec"/>).
+/// class implementing this, registered by name in a <see cref="FramingRegistry"/>.
 /// </summary>
 public interface IFraming
 {
@@ -25,6 +25,9 @@ public interface IFraming
 
     /// <summary>True for <c>raw</c>: every receive is one packet and nothing is buffered between receives.</summary>
     bool IsRaw => false;
+
+    /// <summary>The header fields this framing carries beside the payload, in wire order; empty for most framings.</summary>
+    IReadOnlyList<FrameField> HeaderFields => [];
 
     IFrameDecoder CreateDecoder();
 

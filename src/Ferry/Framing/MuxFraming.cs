@@ -31,6 +31,9 @@ public sealed class MuxFraming : IFraming, IFrameEncoder
 
     public IFrameEncoder Encoder => this;
 
+    /// <summary>The stream id.</summary>
+    public IReadOnlyList<FrameField> HeaderFields { get; } = [FrameField.StreamId];
+
     public IFrameDecoder CreateDecoder() => new HeaderFrameDecoder<StreamLengthHeader>(default, MaxFrameBytes, OnError);
 
     public int GetEncodedLength(int payloadLength) => StreamLengthHeader.Size + payloadLength;

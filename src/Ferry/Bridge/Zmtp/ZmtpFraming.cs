@@ -93,6 +93,11 @@ public sealed class ZmtpFraming : ISessionFraming, IFrameEncoder
 
     public IFrameEncoder Encoder => this;
 
+    /// <summary>A Rogue frame's flags, channel and error (<c>message=rogue</c>); none for plain messages.</summary>
+    public IReadOnlyList<FrameField> HeaderFields => Message == ZmtpMessageFormat.Rogue ? RogueFields : [];
+
+    private static readonly FrameField[] RogueFields = [FrameField.Flags, FrameField.Channel, FrameField.Error];
+
     /// <exception cref="NotSupportedException">Always: use <see cref="CreateSession"/>.</exception>
     public IFrameDecoder CreateDecoder() =>
         throw new NotSupportedException("zmtp holds a conversation with its peer (greeting, READY, PING/PONG), which a plain decoder cannot; stages create one session per connection with ISessionFraming.CreateSession");

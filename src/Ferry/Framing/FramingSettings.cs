@@ -1,14 +1,15 @@
 using System.Globalization;
 
-namespace Ferry.Framing.Internal;
+namespace Ferry.Framing;
 
 /// <summary>
 /// A parsed spec, <c>name,key=value,...</c>, handed to a framing's factory. The factory takes the
 /// settings it knows; whatever is left afterwards is an unknown setting. Every key a factory asks for
 /// is remembered, so the error for an unknown key can list what that framing allows without each
-/// framing declaring its keys twice.
+/// framing declaring its keys twice. A framing registered in a <see cref="FramingRegistry"/> reads its
+/// settings from it in its factory.
 /// </summary>
-internal sealed class FramingSettings
+public sealed class FramingSettings
 {
     private readonly string _spec;
     private readonly Dictionary<string, string> _values;
@@ -21,9 +22,10 @@ internal sealed class FramingSettings
         _values = values;
     }
 
+    /// <summary>The framing name the spec starts with.</summary>
     public string Name { get; }
 
-    public static FramingSettings Parse(string spec)
+    internal static FramingSettings Parse(string spec)
     {
         if (string.IsNullOrWhiteSpace(spec))
             throw new FramingException("framing spec is empty: expected a framing name such as 'lines' or 'length,bytes=2'");
@@ -57,18 +59,21 @@ internal sealed class FramingSettings
         return _values.Remove(key, out var value) ? value : null;
     }
 
+    /// <summary>A whole-number setting from <paramref name="min"/> to <paramref name="max"/>, or <paramref name="defaultValue"/> when not given.</summary>
     public int Int(string key, int defaultValue, int min, int max)
     {
         var text = Text(key);
         return text is null ? defaultValue : ParseInt(key, text, min, max);
     }
 
+    /// <summary>A whole-number setting the spec must give.</summary>
     public int RequiredInt(string key, int min, int max)
     {
         var text = Text(key) ?? throw Error($"setting '{key}' is required for {Name} (e.g. {Name},{key}={Math.Max(min, 1)})");
         return ParseInt(key, text, min, max);
     }
 
+    /// <summary>A <c>true</c>/<c>false</c> setting, or <paramref name="defaultValue"/> when not given.</summary>
     public bool Bool(string key, bool defaultValue) => Text(key) switch
     {
         null => defaultValue,
@@ -100,14 +105,16 @@ internal sealed class FramingSettings
         (Int("max_frame_bytes", FramingDefaults.MaxFrameBytes, 1, int.MaxValue),
          Choice("on_error", defaultOnError, ("close", FrameErrorPolicy.Close), ("skip", FrameErrorPolicy.Skip)));
 
-    public void EnsureAllUsed()
+    internal void EnsureAllUsed()
     {
         foreach (var key in _values.Keys)
             throw Error($"unknown setting '{key}' for {Name} (allowed: {string.Join(", ", _allowed)})");
     }
 
+    /// <summary>The error for a setting whose value cannot be used, quoting the spec.</summary>
     public FramingException Bad(string key, string value, string why) => Error($"{key}={value}: {why}");
 
+    /// <summary>An error about this spec, quoting it.</summary>
     public FramingException Error(string message) => new($"framing '{_spec}': {message}");
 
     private int ParseInt(string key, string text, int min, int max)

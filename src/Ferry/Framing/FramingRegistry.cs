@@ -1,0 +1,83 @@
+namespace Ferry.Framing;
+
+/// <summary>
+/// The framings a spec string may name, each with the factory that builds it from its settings.
+/// <see cref="Default"/> holds Ferry's framings; the folders and assemblies that define more add
+/// theirs (the frame bridge adds <c>zmtp</c>), so the framing layer depends on none of them.
+/// </summary>
+public sealed class FramingRegistry
+{
+    private readonly SortedDictionary<string, Func<FramingSettings, IFraming>> _factories = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+
+    /// <summary>The registry <see cref="FramingSpec.Parse"/> uses: Ferry's own framings and whatever was added to it.</summary>
+    public static FramingRegistry Default { get; } = CreateWithBuiltIns();
+
+    private static FramingRegistry CreateWithBuiltIns()
+    {
+        var registry = new FramingRegistry();
+        registry.Add("raw", RawFraming.Create);
+        registry.Add("lines", DelimiterFraming.CreateLines);
+        registry.Add("delimiter", DelimiterFraming.Create);
+        registry.Add("length", LengthFieldFraming.Create);
+        registry.Add("u16be", LengthFieldFraming.CreateU16);
+        registry.Add("u32be", LengthFieldFraming.CreateU32);
+        registry.Add("fixed", FixedFraming.Create);
+        registry.Add("header", HeaderFraming.Create);
+        registry.Add("text-length", TextLengthFraming.Create);
+        registry.Add("mux", MuxFraming.Create);
+        return registry;
+    }
+
+    /// <summary>The framing names a spec may start with, in order.</summary>
+    public IReadOnlyList<string> Names
+    {
+        get
+        {
+            lock (_lock)
+                return [.. _factories.Keys];
+        }
+    }
+
+    /// <summary>Adds a framing under <paramref name="name"/>; the factory reads its settings and throws <see cref="FramingException"/> (via <see cref="FramingSettings.Bad"/>) for bad ones.</summary>
+    /// <exception cref="ArgumentException">The name is empty, not a plain word, or already taken by another factory.</exception>
+    public void Add(string name, Func<FramingSettings, IFraming> factory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(factory);
+        if (name.AsSpan().IndexOfAny(",= ") >= 0)
+            throw new ArgumentException($"a framing name is one word without ',', '=' or spaces (got '{name}')", nameof(name));
+        lock (_lock)
+        {
+            if (_factories.TryGetValue(name, out var existing) && existing != factory)
+                throw new ArgumentException($"a framing named '{name}' is already registered", nameof(name));
+            _factories[name] = factory;
+        }
+    }
+
+    /// <summary>Builds a framing from its spec, e.g. <c>lines</c> or <c>length,bytes=3,endian=little</c>.</summary>
+    /// <exception cref="FramingException">The spec is not valid; the message says which part and why.</exception>
+    public IFraming Parse(string spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var settings = FramingSettings.Parse(spec);
+        Func<FramingSettings, IFraming>? create;
+        lock (_lock)
+            _factories.TryGetValue(settings.Name, out create);
+        if (create is null)
+            throw settings.Error($"unknown framing '{settings.Name}' (allowed: {string.Join(", ", Names)})");
+
+        IFraming framing;
+        try
+        {
+            framing = create(settings);
+        }
+        catch (FramingException e) when (!e.Message.StartsWith("framing '", StringComparison.Ordinal))
+        {
+            // A constructor's own check: give it the spec's context like every other error.
+            throw settings.Error(e.Message);
+        }
+        settings.EnsureAllUsed();
+        return framing;
+    }
+}
