@@ -16,6 +16,10 @@ namespace Ferry.Bridge.Zmtp;
 /// wherever the reads cut it, and a dropped message of any size is never buffered.</para>
 /// <para>A drop is reported once, as <see cref="DecodeStatus.Skipped"/>, when the dropped message's last
 /// part has gone by: only then are its part count and the reason known for sure.</para>
+/// <para>Why one type of about 500 lines and 20 fields: the handshake, the commands and the message parts
+/// are read through one cursor over one stream, and a read may end inside any of them. Split into
+/// types, each would have to hand its partial-header state to the next on every read; kept together,
+/// the state is one switch on <c>_phase</c>, and the fields are grouped below by what they track.</para>
 /// </remarks>
 internal sealed class ZmtpSession : IFramingSession
 {
