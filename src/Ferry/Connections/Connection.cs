@@ -74,6 +74,8 @@ internal sealed class Connection
     public byte[]? Pending;
     public int PendingStart;
     public int PendingLength;
+    /// <summary>When the unfinished frame in <see cref="Pending"/> started (stage clock, ms): the frame deadline counts from here.</summary>
+    public long PartialSinceMs;
     public long LastReceiveMs;
     public long LastActivityUtcTicks;
     public long BytesIn;

@@ -19,6 +19,10 @@ public enum DisconnectReason
     Killed,
     /// <summary>The peer read too slowly and the <c>disconnect</c> overflow policy applied.</summary>
     SlowConsumer,
+    /// <summary>A frame that had started did not complete within <c>frame_timeout</c> (a slow or stalled sender).</summary>
+    FrameTimeout,
+    /// <summary>Holding the connection's partial frame would have taken the stage over <c>max_pending_bytes</c>.</summary>
+    MemoryLimit,
 }
 
 /// <summary>The snake_case names used on the bus, in JSON and in logs.</summary>
@@ -34,6 +38,8 @@ public static class DisconnectReasonNames
         DisconnectReason.ProtocolError => "protocol_error",
         DisconnectReason.Killed => "killed",
         DisconnectReason.SlowConsumer => "slow_consumer",
+        DisconnectReason.FrameTimeout => "frame_timeout",
+        DisconnectReason.MemoryLimit => "memory_limit",
         _ => reason.ToString(),
     };
 }

@@ -44,6 +44,19 @@ public sealed record TcpClientStageOptions
     /// <summary>No data from the remote for this long: drop the connection and reconnect. Zero = never.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// A frame that has started must complete within this long, or the connection is closed with reason
+    /// <c>frame_timeout</c> (a client trickling a frame cannot hold it for ever). Default 30 s; zero = no limit.
+    /// </summary>
+    public TimeSpan FrameTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Bytes the whole stage may hold in unfinished frames (the buffers kept between reads). A connection
+    /// whose partial frame would take the total over it is closed with reason <c>memory_limit</c>.
+    /// Default 64 MiB; zero = no limit.
+    /// </summary>
+    public long MaxPendingBytes { get; init; } = 64L * 1024 * 1024;
+
     /// <summary>How long one connection attempt may take.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -75,6 +88,7 @@ public sealed record TcpClientStageOptions
     {
         var problems = new List<string>();
         StageOptionChecks.Common(problems, Name, GroupSize, GroupLinger, EgressBufferBytes, IdleTimeout, ReadBufferBytes, ThreadProcessorAffinity, StatsInterval);
+        StageOptionChecks.Limits(problems, FrameTimeout, MaxPendingBytes);
         if (!BindAddress.TryParse(Connect, out var remote, out var why) || remote.IsAnyHost || remote.Port == 0)
             problems.Add($"option 'connect': '{Connect}' is not a remote address ({(why.Length > 0 ? why : "needs a host and a port from 1 to 65535")}); use host:port or [ipv6]:port");
         if (LocalBind is not null && !BindAddress.TryParse(LocalBind, out _, out var whyLocal))

@@ -29,6 +29,19 @@ public sealed record TcpServerStageOptions
     /// <summary>How bytes become packets and packets become bytes. Default <c>raw</c>.</summary>
     public IFraming Framing { get; init; } = RawFraming.Default;
 
+    /// <summary>
+    /// A frame that has started must complete within this long, or the connection is closed with reason
+    /// <c>frame_timeout</c> (a client trickling a frame cannot hold it for ever). Default 30 s; zero = no limit.
+    /// </summary>
+    public TimeSpan FrameTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Bytes the whole stage may hold in unfinished frames (the buffers kept between reads). A connection
+    /// whose partial frame would take the total over it is closed with reason <c>memory_limit</c>.
+    /// Default 64 MiB; zero = no limit.
+    /// </summary>
+    public long MaxPendingBytes { get; init; } = 64L * 1024 * 1024;
+
     /// <summary>Packets per published group.</summary>
     public int GroupSize { get; init; } = 1;
 
@@ -83,6 +96,7 @@ public sealed record TcpServerStageOptions
     {
         var problems = new List<string>();
         StageOptionChecks.Common(problems, Name, GroupSize, GroupLinger, EgressBufferBytes, IdleTimeout, ReadBufferBytes, ThreadProcessorAffinity, StatsInterval);
+        StageOptionChecks.Limits(problems, FrameTimeout, MaxPendingBytes);
         if (!BindAddress.TryParse(Bind, out _, out var why))
             problems.Add($"option 'bind': '{Bind}' is not a valid address ({why}); use host:port, :port or [ipv6]:port");
         if (Backlog < 1 || Backlog > 65535)

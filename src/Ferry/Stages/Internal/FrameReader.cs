@@ -15,8 +15,15 @@ namespace Ferry.Stages.Internal;
 /// </remarks>
 internal sealed class FrameReader
 {
+    /// <summary>Partial-frame buffers up to this size come from the shared pool; larger ones are allocated and
+    /// left to the GC, so a burst of big partial frames does not stay pinned in the pool afterwards.</summary>
+    private const int PooledPendingBytes = 64 * 1024;
+
     private readonly byte[] _readBuffer;
     private readonly int _maxBuffered;
+    private readonly long _maxPendingTotal;
+    /// <summary>Bytes of partial-frame buffers held by all connections (capacity, not content: that is the memory).</summary>
+    private long _pendingTotal;
     private readonly IFraming _framing;
     private readonly bool _raw;
     private readonly ISessionFraming? _sessionFraming;
@@ -37,6 +44,7 @@ internal sealed class FrameReader
         // Decoders never keep more than a frame and its overhead unconsumed; this is the backstop
         // should one do so. With the next read on top, that is the most a connection can hold.
         _maxBuffered = (int)Math.Min((long)_framing.MaxFrameBytes + _framing.FrameOverheadBytes, Array.MaxLength);
+        _maxPendingTotal = settings.MaxPendingBytes;
         _grouper = grouper;
         _writer = writer;
         _lifecycle = lifecycle;
@@ -101,8 +109,11 @@ internal sealed class FrameReader
         }
         else
         {
-            (buffer, start, count) = MakeRoom(c);
+            if (!MakeRoom(c))
+                return;
+            (buffer, start, count) = (c.Pending!, c.PendingStart, c.PendingLength);
         }
+        var continuing = c.Pending is not null;
 
         var room = Math.Min(buffer.Length - start - count, _readBuffer.Length);
         var n = c.Io.Receive(buffer.AsSpan(start + count, room), out var error);
@@ -115,7 +126,8 @@ internal sealed class FrameReader
         count += n;
 
         var input = new ReadOnlySequence<byte>(buffer, start, count);
-        if (!DecodeAll(c, ref input))
+        var frames = DecodeAll(c, ref input);
+        if (frames < 0)
             return;
         var left = (int)input.Length;
         if (left == 0)
@@ -128,11 +140,16 @@ internal sealed class FrameReader
             FrameFailed(c, new FrameError(FrameErrorKind.Oversize, $"{left} bytes buffered without a complete frame (max_frame_bytes {_framing.MaxFrameBytes})"), close: true);
             return;
         }
+        // The frame deadline runs from the first byte of the frame that is still unfinished.
+        if (!continuing || frames > 0)
+            c.PartialSinceMs = _events.Clock.NowMs;
         var consumed = count - left;
         if (buffer == _readBuffer)
         {
             // Keep only the unfinished frame; idle connections hold no buffer at all.
-            var pending = ArrayPool<byte>.Shared.Rent(Math.Max(left * 2, 4096));
+            var pending = RentPending(c, Math.Max(left, (int)Math.Min(Math.Max(left * 2L, 4096), (long)_maxBuffered + _readBuffer.Length)), left);
+            if (pending is null)
+                return;
             buffer.AsSpan(start + consumed, left).CopyTo(pending);
             c.Pending = pending;
             c.PendingStart = 0;
@@ -144,34 +161,66 @@ internal sealed class FrameReader
         c.PendingLength = left;
     }
 
-    /// <summary>Makes room for one more read behind a kept partial frame: moves it to the front or into a bigger buffer.</summary>
-    private (byte[] Buffer, int Start, int Count) MakeRoom(Connection c)
+    /// <summary>
+    /// A buffer for a partial frame, charged to the stage's budget; null when the budget would be
+    /// exceeded, in which case the connection has been closed with reason <c>memory_limit</c>.
+    /// </summary>
+    private byte[]? RentPending(Connection c, int size, int holding)
+    {
+        var old = c.Pending?.Length ?? 0;
+        if (_maxPendingTotal > 0 && _pendingTotal - old + size > _maxPendingTotal)
+        {
+            _lifecycle.Close(c, DisconnectReason.MemoryLimit,
+                $"its partial frame ({holding} bytes so far) would take the stage's unfinished frames over max_pending_bytes {_maxPendingTotal}");
+            return null;
+        }
+        _pendingTotal += size;
+        return size <= PooledPendingBytes ? ArrayPool<byte>.Shared.Rent(size) : GC.AllocateUninitializedArray<byte>(size);
+    }
+
+    private void ReturnPending(byte[] buffer)
+    {
+        _pendingTotal -= buffer.Length;
+        if (buffer.Length <= PooledPendingBytes)
+            ArrayPool<byte>.Shared.Return(buffer);
+    }
+
+    /// <summary>
+    /// Makes room for one more read behind a kept partial frame: moves it to the front or into a bigger
+    /// buffer (never bigger than a whole frame plus one read). False when the connection was closed
+    /// because the bigger buffer would break the stage's budget.
+    /// </summary>
+    private bool MakeRoom(Connection c)
     {
         var buffer = c.Pending!;
         var start = c.PendingStart;
         var count = c.PendingLength;
         var want = _readBuffer.Length;
         if (buffer.Length - start - count >= want)
-            return (buffer, start, count);
+            return true;
         if (buffer.Length - count >= want)
         {
             buffer.AsSpan(start, count).CopyTo(buffer);
         }
         else
         {
-            var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(buffer.Length * 2, count + want));
+            var size = (int)Math.Min(Math.Max((long)buffer.Length * 2, (long)count + want), (long)_maxBuffered + want);
+            var bigger = RentPending(c, Math.Max(size, count + want), count);
+            if (bigger is null)
+                return false;
             buffer.AsSpan(start, count).CopyTo(bigger);
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = c.Pending = bigger;
+            ReturnPending(buffer);
+            c.Pending = bigger;
         }
         c.PendingStart = 0;
-        return (buffer, 0, count);
+        return true;
     }
 
-    /// <summary>Decodes every whole frame in <paramref name="input"/>; false when the connection was closed.</summary>
-    private bool DecodeAll(Connection c, ref ReadOnlySequence<byte> input)
+    /// <summary>Decodes every whole frame in <paramref name="input"/>; how many, or -1 when the connection was closed.</summary>
+    private int DecodeAll(Connection c, ref ReadOnlySequence<byte> input)
     {
         var decoder = c.Decoder!;
+        var frames = 0;
         while (true)
         {
             var status = decoder.Decode(ref input, out var payload, out var fields, out var error);
@@ -186,15 +235,17 @@ internal sealed class FrameReader
             {
                 case DecodeStatus.Frame:
                     _grouper.Add(c, payload, fields);
+                    frames++;
                     break;
                 case DecodeStatus.Skipped:
                     FrameFailed(c, error, close: false);
+                    frames++;
                     break;
                 case DecodeStatus.Error:
                     FrameFailed(c, error, close: true);
-                    return false;
+                    return -1;
                 default:
-                    return true;
+                    return frames;
             }
         }
     }
@@ -263,7 +314,7 @@ internal sealed class FrameReader
     {
         if (c.Pending is null)
             return;
-        ArrayPool<byte>.Shared.Return(c.Pending);
+        ReturnPending(c.Pending);
         c.Pending = null;
         c.PendingStart = c.PendingLength = 0;
     }

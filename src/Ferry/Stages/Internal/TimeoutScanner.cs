@@ -3,13 +3,15 @@ using Ferry.Connections;
 namespace Ferry.Stages.Internal;
 
 /// <summary>
-/// Closes connections that outstay a deadline: nothing received within <c>idle_timeout</c>, or a
-/// session handshake not done within the framing's handshake timeout. Scans every connection a few
+/// Closes connections that outstay a deadline: nothing received within <c>idle_timeout</c>, a frame
+/// not completed within <c>frame_timeout</c> of its first byte, or a session handshake not done within
+/// the framing's handshake timeout. Scans every connection a few
 /// times per shortest deadline instead of keeping a timer per connection. Service thread.
 /// </summary>
 internal sealed class TimeoutScanner
 {
     private readonly long _idleMs;
+    private readonly long _frameMs;
     private readonly long _handshakeMs;
     private readonly long _intervalMs;
     private readonly ConnectionTable _table;
@@ -17,18 +19,23 @@ internal sealed class TimeoutScanner
     private readonly StageClock _clock;
     private long _nextMs = long.MaxValue;
 
-    public TimeoutScanner(TimeSpan idle, TimeSpan? handshake, ConnectionTable table, IConnectionLifecycle lifecycle, StageClock clock)
+    public TimeoutScanner(TimeSpan idle, TimeSpan frame, TimeSpan? handshake, ConnectionTable table, IConnectionLifecycle lifecycle, StageClock clock)
     {
+        // Options are validated to 0 or at least 1 ms, so none of these rounds down to "never".
         _idleMs = (long)idle.TotalMilliseconds;
+        _frameMs = (long)frame.TotalMilliseconds;
         _handshakeMs = handshake is { } h ? Math.Max(1, (long)h.TotalMilliseconds) : 0;
-        var shortest = _idleMs > 0 && _handshakeMs > 0 ? Math.Min(_idleMs, _handshakeMs) : Math.Max(_idleMs, _handshakeMs);
+        var shortest = long.MaxValue;
+        foreach (var deadline in (ReadOnlySpan<long>)[_idleMs, _frameMs, _handshakeMs])
+            if (deadline > 0)
+                shortest = Math.Min(shortest, deadline);
         _intervalMs = Math.Clamp(shortest / 8, 5, 1000);
         _table = table;
         _lifecycle = lifecycle;
         _clock = clock;
     }
 
-    private bool Enabled => _idleMs > 0 || _handshakeMs > 0;
+    private bool Enabled => _idleMs > 0 || _frameMs > 0 || _handshakeMs > 0;
 
     /// <summary>When the next scan is due (long.MaxValue when there are no deadlines).</summary>
     public long NextDueMs => _nextMs;
@@ -55,6 +62,8 @@ internal sealed class TimeoutScanner
             var c = list[i];
             if (_idleMs > 0 && now - c.LastReceiveMs >= _idleMs)
                 _lifecycle.Close(c, DisconnectReason.IdleTimeout, $"nothing received for {_idleMs} ms");
+            else if (_frameMs > 0 && c.Pending is not null && now - c.PartialSinceMs >= _frameMs)
+                _lifecycle.Close(c, DisconnectReason.FrameTimeout, $"a frame begun {now - c.PartialSinceMs} ms ago is still incomplete after {c.PendingLength} bytes (frame_timeout {_frameMs} ms)");
             else if (!c.Established && _handshakeMs > 0 && now - c.OpenedAtMs >= _handshakeMs)
                 _lifecycle.Close(c, DisconnectReason.ProtocolError, $"handshake not completed within {_handshakeMs} ms");
         }
