@@ -14,6 +14,7 @@ internal sealed unsafe class Acceptor : IConnectionSource
 {
     private const long ListenerToken = -2;
     private const int AcceptsPerRound = 64;
+    private const long AcceptPauseMs = 100;
 
     private readonly StageEngine _engine;
     private readonly TcpServerStageOptions _options;
@@ -25,9 +26,17 @@ internal sealed unsafe class Acceptor : IConnectionSource
     private TimeSpan _bindDelay;
     private int _bindFailures;
     private long _acceptResumeMs = long.MaxValue;
+    /// <summary>A new descriptor at or above this number means the process is about to run out: the connection is shed.</summary>
+    private readonly long _descriptorCeiling;
+    private readonly long _descriptorLimit;
 
     public Acceptor(StageEngine engine, TcpServerStageOptions options)
     {
+        // Descriptors are handed out lowest first, so an accepted one numbered N means all below N are
+        // in use. Keeping a reserve below the process limit leaves the runtime and the stage room for
+        // the files, sockets and pipes they open themselves (running out there crashes the process).
+        var limit = _descriptorLimit = Libc.DescriptorLimit();
+        _descriptorCeiling = limit <= 0 ? long.MaxValue : limit - Math.Clamp(limit / 20, Math.Min(32, limit / 4), 1024);
         _engine = engine;
         _options = options;
         _bind = BindAddress.Parse(options.Bind);
@@ -125,6 +134,16 @@ internal sealed unsafe class Acceptor : IConnectionSource
                 handle.Dispose();
                 continue;
             }
+            if (fd >= _descriptorCeiling)
+            {
+                // At the reserve: shed this one with a reset (the client learns at once), pause
+                // accepting, and try again shortly; accepting resumes by itself once descriptors free up.
+                SocketConfigurator.SetAbortiveClose(fd);
+                handle.Dispose();
+                _engine.ReportRejected(peer, DisconnectReason.Limit, $"out of file descriptors (descriptor {fd} is in the reserve kept below the process limit of {_descriptorLimit})");
+                PauseAccepting(listener, $"file descriptors are running out (reserve kept below the process limit); pausing accepts for {AcceptPauseMs} ms");
+                return;
+            }
             if (_options.MaxConnections > 0 && _engine.ConnectionCount >= _options.MaxConnections)
             {
                 SocketConfigurator.SetAbortiveClose(fd);
@@ -152,14 +171,19 @@ internal sealed unsafe class Acceptor : IConnectionSource
             case Libc.EMFILE or Libc.ENFILE or Libc.ENOBUFS or Libc.ENOMEM:
                 // Out of descriptors or memory: pause accepting instead of spinning on a
                 // level-triggered listener that stays readable.
-                _engine.Events.RaiseError(StageErrorKind.Accept, $"accept failed: {Libc.Describe(errno)}; pausing accepts for 100 ms");
-                _engine.Readiness.Change(listener.Handle, ReadyFlags.None, ListenerToken);
-                _acceptResumeMs = NowMs + 100;
+                PauseAccepting(listener, $"accept failed: {Libc.Describe(errno)}; pausing accepts for {AcceptPauseMs} ms");
                 return false;
             default:
                 RebuildListener($"accept failed: {Libc.Describe(errno)}");
                 return false;
         }
+    }
+
+    private void PauseAccepting(ListenSocket listener, string why)
+    {
+        _engine.Events.RaiseWarning(WarningKind.Accept, StageErrorKind.Accept, why);
+        _engine.Readiness.Change(listener.Handle, ReadyFlags.None, ListenerToken);
+        _acceptResumeMs = NowMs + AcceptPauseMs;
     }
 
     private IPEndPoint LocalOf(int fd, ListenSocket listener)

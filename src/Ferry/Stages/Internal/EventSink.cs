@@ -11,6 +11,13 @@ namespace Ferry.Stages.Internal;
 internal sealed class EventSink(object owner, string stage, ILogger logger, IMessageBus bus, StageClock clock, CancellationToken stopForced)
 {
     private readonly ITopic<StageEvent> _topic = bus.Topic<StageEvent>(StageTopics.Events(stage));
+    private LogRateLimiter? _limiter;
+
+    /// <summary>Rate-limits repeated warnings of one kind (a count of those left out is logged).</summary>
+    public LogRateLimiter Limiter => _limiter ??= new LogRateLimiter(Clock, (kind, count, windowMs) => Log.Suppressed(Logger, Stage, count, kind, windowMs));
+
+    /// <summary>Whether a warning of <paramref name="kind"/> may be logged now.</summary>
+    public bool MayWarn(WarningKind kind) => Logger.IsEnabled(LogLevel.Warning) && Limiter.TryWrite(kind);
 
     public string Stage { get; } = stage;
 
@@ -42,10 +49,28 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
     /// <summary>Statistics go to the .NET event only; the stats topic is the counters' to publish.</summary>
     public void RaiseStats(SocketStats stats) => Invoke(StatsPublished, stats);
 
-    public void RaiseError(StageErrorKind kind, string message, ConnectionId connection = default, bool skipped = false)
+    /// <param name="kind">What failed.</param>
+    /// <param name="message">What happened, for the event and the log.</param>
+    /// <param name="connection">The connection concerned, if any.</param>
+    /// <param name="skipped">For a frame error: the bytes were dropped and the connection goes on.</param>
+    /// <param name="logAs">When set, the caller has logged (or rate-limited) it already under this kind: the event is raised without another log line.</param>
+    public void RaiseError(StageErrorKind kind, string message, ConnectionId connection = default, bool skipped = false, WarningKind? logAs = null)
     {
-        Log.StageError(Logger, Stage, kind, message);
+        if (logAs is null)
+            Log.StageError(Logger, Stage, kind, message);
         Raise(Error, new StageErrorEvent(Stage, Clock.Time.GetUtcNow(), kind, message, connection, skipped));
+    }
+
+    /// <summary>
+    /// A warning that may repeat many times a second (accepts paused, descriptors running out): logged
+    /// and raised only while the kind's rate limit allows; the rest are counted and the count is logged.
+    /// </summary>
+    public void RaiseWarning(WarningKind warning, StageErrorKind kind, string message)
+    {
+        if (!Limiter.TryWrite(warning))
+            return;
+        Log.StageError(Logger, Stage, kind, message);
+        RaiseError(kind, message, logAs: warning);
     }
 
     /// <summary>A group notice: on the bus only (the stage object has no event for it yet).</summary>

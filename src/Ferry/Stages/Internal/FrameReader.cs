@@ -286,8 +286,11 @@ internal sealed class FrameReader
     private void FrameFailed(Connection c, in FrameError error, bool close)
     {
         _counters.FrameErrors++;
-        Log.FrameError(_events.Logger, _events.Stage, c.Id, c.Peer, error.ToString());
-        _events.RaiseError(StageErrorKind.Frame, $"frame error from {c.Peer}: {error}", c.Id, skipped: !close);
+        // One log line per bad frame at most, and a flood of them is rate-limited: a client sending
+        // garbage must not be able to fill the operator's disk.
+        if (_events.MayWarn(WarningKind.FrameError))
+            Log.FrameError(_events.Logger, _events.Stage, c.Id, c.Peer, error.ToString());
+        _events.RaiseError(StageErrorKind.Frame, $"frame error from {c.Peer}: {error}", c.Id, skipped: !close, logAs: WarningKind.FrameError);
         if (!close)
             return;
         if (c.Session is not null)

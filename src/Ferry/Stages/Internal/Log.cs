@@ -34,4 +34,7 @@ internal static partial class Log
 
     [LoggerMessage(1009, LogLevel.Debug, "{Stage}: egress for unknown connection {Id} dropped")]
     public static partial void UnknownTarget(ILogger logger, string stage, ConnectionId id);
+
+    [LoggerMessage(1010, LogLevel.Warning, "{Stage}: {Count} more {Kind} warnings in the last {WindowMs} ms were not logged")]
+    public static partial void Suppressed(ILogger logger, string stage, long count, WarningKind kind, long windowMs);
 }

@@ -38,6 +38,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     private readonly System.Collections.Concurrent.ConcurrentQueue<(Connection Connection, CloseRequest Request)> _closeRequests = new();
     private readonly IDisposable _egressSubscription;
     private readonly IDisposable _controlSubscription;
+    private long _nextLogFlushMs;
 
     public StageEngine(object owner, CoreSettings settings, IMessageBus bus, ILogger logger, TimeProvider time, Func<StageEngine, IConnectionSource> source)
     {
@@ -174,7 +175,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _counters.Accepted++;
         _counters.Rejected++;
         var id = ConnectionId.Next();
-        Log.Rejected(Events.Logger, Name, id, peer, detail);
+        if (Events.MayWarn(WarningKind.Rejected))
+            Log.Rejected(Events.Logger, Name, id, peer, detail);
         Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, id, peer, reason, detail));
     }
 
@@ -215,6 +217,11 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _timeouts.OnTimer();
         _stats.OnTimer();
         _source.OnTimer();
+        if (Clock.NowMs >= _nextLogFlushMs)
+        {
+            _nextLogFlushMs = Clock.NowMs + 1000;
+            Events.Limiter.Flush();
+        }
     }
 
     bool ILoopRound.HasPostedWork => _writer.HasPosted || !_closeRequests.IsEmpty;

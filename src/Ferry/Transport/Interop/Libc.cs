@@ -121,6 +121,21 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int gettid();
 
+    public const int RLIMIT_NOFILE = 7;
+
+    /// <summary><c>struct rlimit</c> is two <c>rlim_t</c> (unsigned long) values: soft, then hard.</summary>
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int getrlimit(int resource, ulong* limits);
+
+    /// <summary>The process's soft limit on open descriptors, or -1 when it cannot be read.</summary>
+    public static long DescriptorLimit()
+    {
+        var limits = stackalloc ulong[2];
+        if (getrlimit(RLIMIT_NOFILE, limits) != 0)
+            return -1;
+        return limits[0] > int.MaxValue ? int.MaxValue : (long)limits[0];
+    }
+
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int sched_setaffinity(int pid, nint cpusetsize, byte* mask);
 
