@@ -102,6 +102,13 @@ internal sealed class Connection
     // ---- connection writer (service thread) ----
     /// <summary>Whether readiness watches for room to write (something is queued the kernel did not take).</summary>
     public bool WantsWritable;
+    /// <summary>Reads are paused: this connection's packets were being published when a message for a full
+    /// connection was taken on the service thread under the <c>wait</c> policy.</summary>
+    public bool ReadPaused;
+    /// <summary>The connections paused for this one's sake, resumed when it has room again (or closes).</summary>
+    public List<Connection>? HeldSources;
+    /// <summary>While this connection holds sources: when egress_wait_timeout runs out (stage ms); long.MaxValue when it holds none.</summary>
+    public long HoldDeadlineMs = long.MaxValue;
 
     // ---- group registry (under its lock) ----
     public List<string>? Groups;

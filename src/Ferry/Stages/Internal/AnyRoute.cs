@@ -46,8 +46,8 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
     public async ValueTask<int> RouteWaitingAsync(EgressMessage message, int length, CancellationToken cancellationToken)
     {
         var (outcome, waitedOn) = await SendAsync(message.Payload, message.Fields, waitTimeout, cancellationToken, holdWhenNoPeer: message).ConfigureAwait(false);
-        if (outcome == AnyOutcome.AllFull)
-            writer.Drop(waitedOn!, length);
+        if (outcome == AnyOutcome.AllFull && waitedOn is not null)
+            writer.Drop(waitedOn, length);
         return outcome == AnyOutcome.Queued ? 1 : 0;
     }
 
@@ -99,13 +99,13 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
                 return (AnyOutcome.AllFull, waitOn);
             if (loop.OnServiceThread)
             {
-                // The loop that would make room is this thread: write what can be written, wait briefly on
-                // the socket whose turn it was, then look at every connection again.
-                foreach (var c in full)
-                    writer.Flush(c);
-                if (!writer.SpaceAppeared(waitOn!, length))
-                    waitOn!.Io.WaitWritable((int)Math.Min(left, 100));
-                continue;
+                // The loop must not wait: the connection whose turn it was takes the message past its
+                // limit and the senders being published are held instead (see EnqueueHolding).
+                var held = writer.EnqueueHolding(waitOn!, payload.Span, fields, length);
+                if (held == EnqueueResult.Closed)
+                    continue; // that one has just closed: look at the others again
+                // A drop past the wait timeout has been counted already: no connection is named to charge again.
+                return (held == EnqueueResult.Queued ? AnyOutcome.Queued : AnyOutcome.AllFull, null);
             }
             var spaces = writer.WaitersForSpace(full, length);
             if (spaces is null)

@@ -39,13 +39,20 @@ internal sealed class ConnectionWriter
     private readonly IReadiness _readiness;
     private readonly IConnectionLifecycle _lifecycle;
     private readonly StageClock _clock;
+    private readonly PacketGrouper _grouper;
+    private readonly ConnectionTable _table;
+    /// <summary>Full connections whose senders are held (wait policy on the service thread). Service thread.</summary>
+    private readonly List<Connection> _holding = [];
     /// <summary>Connections written to on the service thread this round (service thread only).</summary>
     private readonly List<Connection> _dirty = [];
     /// <summary>Connections written to by other threads, handed to the loop.</summary>
     private readonly ConcurrentQueue<Connection> _posted = new();
 
-    public ConnectionWriter(CoreSettings settings, StageCounters counters, ServiceLoop loop, IReadiness readiness, IConnectionLifecycle lifecycle, StageClock clock)
+    public ConnectionWriter(CoreSettings settings, StageCounters counters, ServiceLoop loop, IReadiness readiness, IConnectionLifecycle lifecycle,
+        StageClock clock, PacketGrouper grouper, ConnectionTable table)
     {
+        _grouper = grouper;
+        _table = table;
         _encoder = settings.Framing.Encoder;
         _writeThrough = settings.Framing.IsRaw;
         _limit = settings.EgressBufferBytes;
@@ -187,14 +194,7 @@ internal sealed class ConnectionWriter
             if (left <= 0)
                 break;
             if (_loop.OnServiceThread)
-            {
-                // The loop that would make room is this thread: write what can be written and wait
-                // on the socket itself. The whole stage waits for this client: that is what wait means.
-                Flush(c);
-                if (!SpaceAppeared(c, length))
-                    c.Io.WaitWritable((int)Math.Min(left, 100));
-                continue;
-            }
+                return EnqueueHolding(c, payload.Span, fields, length);
             try
             {
                 await space.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(left, int.MaxValue)), _clock.Time, cancellationToken).ConfigureAwait(false);
@@ -206,6 +206,104 @@ internal sealed class ConnectionWriter
         }
         Drop(c, length);
         return EnqueueResult.Dropped;
+    }
+
+    /// <summary>
+    /// The <c>wait</c> policy on the service thread, where waiting would stall every connection of the
+    /// stage: the message is queued past the limit, and the connections whose packets are being
+    /// published stop being read until <paramref name="c"/> has room again, so their clients' TCP
+    /// windows close instead (for an inline echo, that is the sender itself). The overshoot is bounded
+    /// by what one publish carries. If <paramref name="c"/> stays full past <c>egress_wait_timeout</c>,
+    /// the held connections are let go and later messages for it are dropped, as for any waiting publisher.
+    /// </summary>
+    public EnqueueResult EnqueueHolding(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int length)
+    {
+        if (c.HoldDeadlineMs != long.MaxValue && _clock.NowMs >= c.HoldDeadlineMs)
+        {
+            Drop(c, length);
+            return EnqueueResult.Dropped;
+        }
+        lock (c.EgressLock)
+        {
+            if (c.Closed)
+                return EnqueueResult.Closed;
+            _encoder.Encode(payload, fields, c.Egress);
+            c.PacketsOut++;
+            if (!c.FlushScheduled)
+            {
+                c.FlushScheduled = true;
+                _dirty.Add(c);
+            }
+        }
+        Interlocked.Increment(ref _counters.PacketsOut);
+        if (c.HoldDeadlineMs == long.MaxValue)
+        {
+            c.HoldDeadlineMs = _clock.NowMs + (long)_waitTimeout.TotalMilliseconds;
+            _holding.Add(c);
+        }
+        HoldPublishingSources(c);
+        return EnqueueResult.Queued;
+    }
+
+    private void HoldPublishingSources(Connection target)
+    {
+        if (_grouper.Publishing is not { } group)
+            return;
+        foreach (var packet in group)
+        {
+            if (!_table.TryGet(packet.ConnectionId, out var source) || source.ReadPaused)
+                continue;
+            source.ReadPaused = true;
+            UpdateInterest(source);
+            (target.HeldSources ??= []).Add(source);
+        }
+    }
+
+    /// <summary>Lets go of the connections held for <paramref name="target"/>'s sake. Service thread.</summary>
+    private void ReleaseSources(Connection target)
+    {
+        if (target.HeldSources is not { } sources)
+            return;
+        target.HeldSources = null;
+        foreach (var source in sources)
+        {
+            source.ReadPaused = false;
+            if (_table.IsLive(source))
+                UpdateInterest(source);
+        }
+    }
+
+    /// <summary>The earliest hold deadline (stage ms); long.MaxValue when nothing is held.</summary>
+    public long NextDueMs()
+    {
+        var next = long.MaxValue;
+        foreach (var c in _holding)
+            if (c.HeldSources is not null)
+                next = Math.Min(next, c.HoldDeadlineMs);
+        return next;
+    }
+
+    /// <summary>Lets held connections go once their target has stayed full past the wait timeout. Service thread.</summary>
+    public void OnTimer()
+    {
+        foreach (var c in _holding)
+            if (c.HeldSources is not null && _clock.NowMs >= c.HoldDeadlineMs)
+                ReleaseSources(c);
+    }
+
+    /// <summary>A connection that held senders has room again (or closed): they are read again.</summary>
+    private void EndHold(Connection c)
+    {
+        c.HoldDeadlineMs = long.MaxValue;
+        _holding.Remove(c);
+        ReleaseSources(c);
+    }
+
+    /// <summary>What readiness watches a connection for: reading unless paused, writing while bytes wait.</summary>
+    private void UpdateInterest(Connection c)
+    {
+        var interest = (c.ReadPaused ? ReadyFlags.None : ReadyFlags.Readable) | (c.WantsWritable ? ReadyFlags.Writable : ReadyFlags.None);
+        _readiness.Change(c.Io.Handle, interest, c.Token);
     }
 
     /// <summary>Whether a connection has room for a message of <paramref name="length"/> bytes now (or has closed).</summary>
@@ -304,8 +402,10 @@ internal sealed class ConnectionWriter
         if (pending != c.WantsWritable)
         {
             c.WantsWritable = pending;
-            _readiness.Change(c.Io.Handle, pending ? ReadyFlags.Readable | ReadyFlags.Writable : ReadyFlags.Readable, c.Token);
+            UpdateInterest(c);
         }
+        if (c.HoldDeadlineMs != long.MaxValue && c.Egress.Length < _limit)
+            EndHold(c);
     }
 
     /// <summary>Marks a connection closed for egress and frees its buffer; a held publisher is let go. Service thread, at close.</summary>
@@ -323,6 +423,8 @@ internal sealed class ConnectionWriter
             c.Io.Dispose();
         }
         waiter?.TrySetResult();
+        if (c.HoldDeadlineMs != long.MaxValue)
+            EndHold(c);
     }
 
     /// <summary>Whether any connection still has egress queued (graceful stop waits for it). Service thread.</summary>

@@ -19,6 +19,9 @@ internal sealed class PacketGrouper
     private readonly long _lingerUnits;
     private readonly CancellationToken _stopForced;
     private PacketGroup? _open;
+
+    /// <summary>The group being published right now (its subscribers are running), else null.</summary>
+    public PacketGroup? Publishing { get; private set; }
     private long _openedAt;
     private long _sequence;
 
@@ -102,6 +105,7 @@ internal sealed class PacketGrouper
         var group = _open!;
         _open = null;
         _counters.GroupsPublished++;
+        Publishing = group;
         try
         {
             var publishing = _topic.PublishAsync(group, _stopForced);
@@ -119,6 +123,7 @@ internal sealed class PacketGrouper
         }
         finally
         {
+            Publishing = null;
             group.Release();
         }
     }

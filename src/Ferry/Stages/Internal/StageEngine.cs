@@ -48,7 +48,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _loop = new ServiceLoop(settings.Name, _readiness, Clock, settings.ThreadPriority, settings.ThreadProcessorAffinity, settings.StopGracePeriod, logger);
         Events = new EventSink(owner, settings.Name, logger, bus, Clock, _loop.StopForced);
         _grouper = new PacketGrouper(settings.Name, settings.GroupSize, settings.GroupLinger, bus, _counters, Events, _loop.StopForced);
-        _writer = new ConnectionWriter(settings, _counters, _loop, _readiness, this, Clock);
+        _writer = new ConnectionWriter(settings, _counters, _loop, _readiness, this, Clock, _grouper, _table);
         _reader = new FrameReader(settings, _grouper, _writer, this, _counters, Events);
         _held = new HeldEgress(settings.QueueWhenDisconnected, settings.HoldWhenDisconnectedBytes, _counters);
         _groups = new GroupRegistry(_table, Events, settings.GroupNotices, () => _loop.OnServiceThread);
@@ -214,6 +214,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             Close(request.Connection, request.Request.Reason, request.Request.Detail, request.Request.Code);
         _writer.FlushDirty();
         _grouper.OnTimer();
+        _writer.OnTimer();
         _timeouts.OnTimer();
         _stats.OnTimer();
         _source.OnTimer();
@@ -228,7 +229,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
 
     long ILoopRound.NextDueMs()
     {
-        var next = Math.Min(Math.Min(_stats.NextDueMs, _timeouts.NextDueMs), _source.NextDueMs);
+        var next = Math.Min(Math.Min(_stats.NextDueMs, _timeouts.NextDueMs), Math.Min(_source.NextDueMs, _writer.NextDueMs()));
         var linger = _grouper.LingerLeftMs();
         return linger == long.MaxValue ? next : Math.Min(next, Clock.NowMsFresh + Math.Max(linger, 0));
     }
