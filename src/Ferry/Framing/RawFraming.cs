@@ -9,11 +9,9 @@ namespace Ferry.Framing;
 /// </summary>
 public sealed class RawFraming : IFraming, IFrameDecoder, IFrameEncoder
 {
-    public const int DefaultMaxFrameBytes = FramingDefaults.MaxFrameBytes;
-
     /// <param name="maxFrameBytes">The largest packet; a larger receive is cut into pieces of this size.</param>
     /// <param name="onError">Accepted for uniformity with the other framings: raw input is never invalid.</param>
-    public RawFraming(int maxFrameBytes = DefaultMaxFrameBytes, FrameErrorPolicy onError = FrameErrorPolicy.Close)
+    public RawFraming(int maxFrameBytes = FramingDefaults.MaxFrameBytes, FrameErrorPolicy onError = FrameErrorPolicy.Close)
     {
         MaxFrameBytes = FramingGuard.MaxFrameBytes(maxFrameBytes);
         OnError = FramingGuard.OnError(onError);
