@@ -9,7 +9,7 @@ namespace Ferry.Cli;
 /// Events go to stdout as JSON lines (<c>{"type":"ready"}</c>, <c>{"type":"frame",...}</c>), logs to
 /// stderr; <c>--echo</c> sends every received frame back unchanged, metadata included.
 /// </summary>
-public static class BridgeCommand
+internal static class BridgeCommand
 {
     private const string Usage = "usage: ferry bridge server|client ADDR PORT [--echo]";
 

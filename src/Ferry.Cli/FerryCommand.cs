@@ -1,7 +1,7 @@
 namespace Ferry.Cli;
 
 /// <summary>The <c>ferry</c> command: dispatches to its sub-commands.</summary>
-public static class FerryCommand
+internal static class FerryCommand
 {
     public const string Usage = """
         usage: ferry <command> [options]

@@ -12,6 +12,11 @@ namespace Ferry.Bridge;
 /// </remarks>
 public readonly struct Frame
 {
+    /// <summary>A frame carrying <paramref name="payload"/> (not copied) and Rogue's metadata.</summary>
+    /// <param name="payload">The frame's bytes, of any length including zero.</param>
+    /// <param name="flags">Rogue's 16-bit flags (see <see cref="ComposeFlags"/>).</param>
+    /// <param name="channel">Rogue's channel number.</param>
+    /// <param name="error">Rogue's error byte; 0 for none.</param>
     public Frame(ReadOnlyMemory<byte> payload, ushort flags = 0, byte channel = 0, byte error = 0)
     {
         Payload = payload;
@@ -20,13 +25,16 @@ public readonly struct Frame
         Error = error;
     }
 
+    /// <summary>The frame's bytes. For a received frame, an array the receiver owns (see the remarks).</summary>
     public ReadOnlyMemory<byte> Payload { get; }
 
     /// <summary>Rogue's 16-bit frame flags, sent little-endian.</summary>
     public ushort Flags { get; }
 
+    /// <summary>Rogue's 8-bit channel number.</summary>
     public byte Channel { get; }
 
+    /// <summary>Rogue's 8-bit error byte; 0 means no error.</summary>
     public byte Error { get; }
 
     /// <summary>Rogue's first-user flags: the low byte of <see cref="Flags"/>.</summary>
@@ -38,5 +46,6 @@ public readonly struct Frame
     /// <summary>The flags word Rogue builds from its first-user and last-user bytes.</summary>
     public static ushort ComposeFlags(byte firstUser, byte lastUser) => (ushort)(firstUser | (lastUser << 8));
 
+    /// <summary>A short description for logs: payload length and metadata, not the payload itself.</summary>
     public override string ToString() => $"Frame(len={Payload.Length}, flags=0x{Flags:X4}, channel={Channel}, error={Error})";
 }

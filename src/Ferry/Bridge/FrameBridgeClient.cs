@@ -17,6 +17,13 @@ public sealed class FrameBridgeClient : FrameBridgeEnd
     private readonly TcpClientStage _push;
     private readonly TcpClientStage _pull;
 
+    /// <summary>Creates the client end and starts dialling both ports in the background; it returns at once
+    /// without waiting for the server (use <see cref="FrameBridgeEnd.WaitReadyAsync"/> for that).</summary>
+    /// <param name="address">The server's host name or IP address; names are resolved at every attempt.</param>
+    /// <param name="port">The server's base port, 1..65534: frames go out on it and come in on <c>port + 1</c>.</param>
+    /// <param name="options">Buffering, timeouts and logging; the defaults when null.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="address"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is out of range, or an option is invalid.</exception>
     public FrameBridgeClient(string address, int port, FrameBridgeOptions? options = null)
         : base(address, port, BridgeEnd.Create(address, port, options, "Client"))
     {

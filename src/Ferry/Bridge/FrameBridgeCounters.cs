@@ -13,11 +13,13 @@ public sealed class FrameBridgeCounters
     /// <summary>Frames handed to a peer connection by <c>SendAsync</c> (payload bytes in <see cref="BytesSent"/>).</summary>
     public long FramesSent => Volatile.Read(ref _framesSent);
 
+    /// <summary>Payload bytes of the frames in <see cref="FramesSent"/> (without ZMTP or Rogue metadata).</summary>
     public long BytesSent => Volatile.Read(ref _bytesSent);
 
     /// <summary>Frames received whole and handed to the reader.</summary>
     public long FramesReceived => Volatile.Read(ref _framesReceived);
 
+    /// <summary>Payload bytes of the frames in <see cref="FramesReceived"/>.</summary>
     public long BytesReceived => Volatile.Read(ref _bytesReceived);
 
     /// <summary>Received messages that were not Rogue frames (wrong part count or sizes, too large) and were dropped.</summary>

@@ -5,8 +5,11 @@ namespace Ferry.Bridge;
 /// <summary>
 /// What both bridge ends share: sending, receiving, readiness, counters and stopping. An end is two
 /// stages (PUSH and PULL) with the <c>zmtp</c> framing; <see cref="FrameBridgeServer"/> binds them,
-/// <see cref="FrameBridgeClient"/> dials them.
+/// <see cref="FrameBridgeClient"/> dials them. Only those two derive from it; use it (or
+/// <see cref="IFrameBridge"/>) to handle either end alike.
 /// </summary>
+/// <remarks>Members are safe to call from any thread, except that received frames are meant for one
+/// reader (<see cref="ReadAllAsync"/> or <see cref="TryRead"/>, not both at once).</remarks>
 public abstract class FrameBridgeEnd : IFrameBridge
 {
     private readonly Lock _stopLock = new();
@@ -21,24 +24,44 @@ public abstract class FrameBridgeEnd : IFrameBridge
 
     private protected BridgeEnd End { get; }
 
+    /// <summary>The address given to the constructor: where the server binds or the client dials.</summary>
     public string Address { get; }
 
     /// <summary>The base port: frames to the server travel on it, frames from the server on <c>Port + 1</c>.</summary>
     public int Port { get; }
 
+    /// <inheritdoc/>
     public bool IsReady => End.IsReady;
 
+    /// <inheritdoc/>
     public FrameBridgeCounters Counters => End.Counters;
 
+    /// <inheritdoc/>
     public long PendingSendBytes => End.PendingSendBytes;
 
-    /// <inheritdoc cref="IFrameBridge"/>
+    /// <summary>
+    /// Sends a frame to one connected peer (round-robin among several). Waits while no peer is
+    /// connected or every peer's send buffer is full; completes once the payload has been copied into a
+    /// connection's send buffer, so the caller may reuse its memory.
+    /// </summary>
+    /// <exception cref="TimeoutException">No peer took the frame within <see cref="FrameBridgeOptions.SendTimeout"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The end was stopped.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while waiting.</exception>
     public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) => End.SendAsync(frame, cancellationToken);
 
+    /// <summary>
+    /// The received frames, fair-queued from every peer, in each peer's order. Meant for one reader;
+    /// the enumeration ends when the end is stopped. While frames are not read, up to
+    /// <see cref="FrameBridgeOptions.ReceiveHighWaterMark"/> are buffered and then the PULL connections
+    /// stop being read (back-pressure to the senders).
+    /// </summary>
     public IAsyncEnumerable<Frame> ReadAllAsync(CancellationToken cancellationToken = default) => End.ReadAllAsync(cancellationToken);
 
+    /// <inheritdoc/>
     public bool TryRead(out Frame frame) => End.TryRead(out frame);
 
+    /// <inheritdoc/>
+    /// <exception cref="ObjectDisposedException">The end is stopped, or stops while waiting.</exception>
     public Task WaitReadyAsync(CancellationToken cancellationToken = default) => End.WaitReadyAsync(cancellationToken);
 
     /// <summary>Stops both stages (queued frames drain for up to <see cref="FrameBridgeOptions.StopGracePeriod"/>), releases the ports and ends <see cref="ReadAllAsync"/>. Idempotent.</summary>
@@ -58,5 +81,6 @@ public abstract class FrameBridgeEnd : IFrameBridge
     /// <summary>Stops and disposes the end's two stages.</summary>
     private protected abstract Task StopStagesAsync();
 
+    /// <summary>Same as <see cref="StopAsync"/>.</summary>
     public ValueTask DisposeAsync() => new(StopAsync());
 }

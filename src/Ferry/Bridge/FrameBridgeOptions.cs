@@ -3,7 +3,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ferry.Bridge;
 
-/// <summary>Tuning for one bridge end. The defaults follow libzmq's as Rogue uses it, except where noted.</summary>
+/// <summary>Tuning for one bridge end. The defaults follow libzmq's as Rogue uses it, except where noted.
+/// Validated by the end's constructor, which throws <see cref="ArgumentOutOfRangeException"/> for a bad value.</summary>
 public sealed class FrameBridgeOptions
 {
     /// <summary>
@@ -38,6 +39,8 @@ public sealed class FrameBridgeOptions
     /// <summary>How long stopping lets queued frames drain to peers that are reading before connections are closed.</summary>
     public TimeSpan StopGracePeriod { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Where the end and its two stages log, under the category <c>Ferry.Bridge.&lt;address&gt;.&lt;Server|Client&gt;.&lt;port&gt;</c>;
+    /// nothing is logged by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
     internal void Validate()

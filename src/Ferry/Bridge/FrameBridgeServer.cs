@@ -18,6 +18,14 @@ public sealed class FrameBridgeServer : FrameBridgeEnd
     private readonly TcpServerStage _pull;
     private readonly TcpServerStage _push;
 
+    /// <summary>Binds both ports and starts serving; when this returns, clients can connect.</summary>
+    /// <param name="address">The local address to bind: an IP address, a host name (its first address is
+    /// used), or <c>*</c> / <c>0.0.0.0</c> for every IPv4 interface.</param>
+    /// <param name="port">The base port, 1..65534: frames come in on it and go out on <c>port + 1</c>.</param>
+    /// <param name="options">Buffering, timeouts, peer limit and logging; the defaults when null.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="address"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is out of range, or an option is invalid.</exception>
+    /// <exception cref="ArgumentException"><paramref name="address"/> is a host name that resolves to no address.</exception>
     /// <exception cref="InvalidOperationException">A port could not be bound (the message says which and why).</exception>
     public FrameBridgeServer(string address, int port, FrameBridgeOptions? options = null)
         : base(address, port, BridgeEnd.Create(address, port, options, "Server"))

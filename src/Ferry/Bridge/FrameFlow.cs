@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Ferry.Bridge;
 
 /// <summary>
@@ -16,6 +18,7 @@ namespace Ferry.Bridge;
 public static class FrameFlow
 {
     /// <summary>Forwards every frame of <paramref name="source"/> into <paramref name="sink"/>; completes when the source ends.</summary>
+    [SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "The overloads differ in a required parameter (a sink or a handler); only the token is optional, so no call is ambiguous.")]
     public static async Task PipeToAsync(this IFrameSource source, IFrameSink sink, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -25,6 +28,7 @@ public static class FrameFlow
     }
 
     /// <summary>Hands every frame of <paramref name="source"/> to <paramref name="handler"/>, one at a time, in order.</summary>
+    [SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "The overloads differ in a required parameter (a sink or a handler); only the token is optional, so no call is ambiguous.")]
     public static Task PipeToAsync(this IFrameSource source, Func<Frame, CancellationToken, ValueTask> handler, CancellationToken cancellationToken = default)
         => source.PipeToAsync(ToSink(handler), cancellationToken);
 

@@ -17,13 +17,14 @@ public interface IFrameBridge : IFrameSource, IFrameSink, IAsyncDisposable
     /// <summary>True while both directions have a connected peer.</summary>
     bool IsReady { get; }
 
+    /// <summary>Frames and bytes sent and received, dropped messages and handshakes, since the end was created.</summary>
     FrameBridgeCounters Counters { get; }
 
     /// <summary>Bytes of encoded frames queued on PUSH connections and not yet taken by the kernel
     /// (at most <see cref="FrameBridgeOptions.SendBufferBytes"/> per peer, or one larger frame).</summary>
     long PendingSendBytes { get; }
 
-    /// <summary>Takes a received frame if one is waiting.</summary>
+    /// <summary>Takes a received frame if one is waiting; false at once otherwise (it never waits).</summary>
     bool TryRead(out Frame frame);
 
     /// <summary>Completes when both directions have a peer that finished the ZMTP handshake.</summary>

@@ -8,6 +8,7 @@ public delegate ValueTask MessageHandler<in T>(T message, CancellationToken canc
 /// <summary>One named, typed channel of the bus.</summary>
 public interface ITopic<T>
 {
+    /// <summary>The topic's name, e.g. <c>tcp_server/packet_group</c>.</summary>
     string Name { get; }
 
     /// <summary>Inline handlers plus queue subscriptions now attached.</summary>

@@ -26,7 +26,7 @@ public enum DisconnectReason
 }
 
 /// <summary>The snake_case names used on the bus, in JSON and in logs.</summary>
-public static class DisconnectReasonNames
+internal static class DisconnectReasonNames
 {
     public static string ToName(this DisconnectReason reason) => reason switch
     {

@@ -20,6 +20,15 @@ public sealed class DelimiterFraming : IFraming, IFrameEncoder
     private readonly byte[] _delimiter;
     private readonly bool _lines;
 
+    /// <summary>A framing on a delimiter of your choice (<c>delimiter,delimiter=...</c>).</summary>
+    /// <param name="delimiter">The delimiter, 1 to 16 bytes; copied.</param>
+    /// <param name="position">After each message (<see cref="DelimiterPosition.Suffix"/>, default) or before it.</param>
+    /// <param name="includeDelimiter">Ingress: keep the delimiter in the payload (default false).</param>
+    /// <param name="appendOnEgress">Egress: write the delimiter around each payload (default true); false when payloads carry it themselves.</param>
+    /// <param name="endOfStream">What to do with unterminated bytes at the end of the stream (default: deliver them).</param>
+    /// <param name="maxFrameBytes">The largest payload, in bytes (default 1 MiB).</param>
+    /// <param name="onError">An oversize message closes the connection (default) or is skipped up to the next delimiter.</param>
+    /// <exception cref="FramingException">A parameter is out of range; the message names it.</exception>
     public DelimiterFraming(
         ReadOnlySpan<byte> delimiter,
         DelimiterPosition position = DelimiterPosition.Suffix,
@@ -61,6 +70,12 @@ public sealed class DelimiterFraming : IFraming, IFrameEncoder
     }
 
     /// <summary><c>lines</c>: messages end with <c>\n</c> or <c>\r\n</c>; egress appends <c>\n</c>.</summary>
+    /// <param name="includeDelimiter">Ingress: keep the line end (<c>\n</c> or <c>\r\n</c>) in the payload (default false).</param>
+    /// <param name="appendOnEgress">Egress: append <c>\n</c> to each payload (default true).</param>
+    /// <param name="endOfStream">What to do with a last line without <c>\n</c> (default: deliver it).</param>
+    /// <param name="maxFrameBytes">The longest line without its line end, in bytes (default 1 MiB).</param>
+    /// <param name="onError">An overlong line closes the connection (default) or is skipped up to the next <c>\n</c>.</param>
+    /// <exception cref="FramingException">A parameter is out of range; the message names it.</exception>
     public static DelimiterFraming Lines(
         bool includeDelimiter = false,
         bool appendOnEgress = true,
@@ -69,8 +84,10 @@ public sealed class DelimiterFraming : IFraming, IFrameEncoder
         FrameErrorPolicy onError = FrameErrorPolicy.Close)
         => new("\n"u8, lines: true, DelimiterPosition.Suffix, includeDelimiter, appendOnEgress, endOfStream, maxFrameBytes, onError);
 
+    /// <summary>The delimiter bytes (<c>\n</c> for <c>lines</c>).</summary>
     public ReadOnlySpan<byte> Delimiter => _delimiter;
 
+    /// <summary>Whether the delimiter follows (suffix) or precedes (prefix) each message.</summary>
     public DelimiterPosition Position { get; }
 
     /// <summary>Ingress: keep the delimiter (and a line's <c>\r</c>) in the payload.</summary>
@@ -79,25 +96,35 @@ public sealed class DelimiterFraming : IFraming, IFrameEncoder
     /// <summary>Egress: write the delimiter after (suffix) or before (prefix) each payload.</summary>
     public bool AppendOnEgress { get; }
 
+    /// <summary>What happens to bytes no delimiter closed when the stream ends.</summary>
     public EndOfStreamPolicy EndOfStream { get; }
 
+    /// <inheritdoc/>
     public string Spec { get; }
 
+    /// <inheritdoc/>
     public int MaxFrameBytes { get; }
 
+    /// <inheritdoc/>
     public FrameErrorPolicy OnError { get; }
 
     /// <summary>Suffix: the delimiter (and a line's <c>\r</c>); prefix: the message's delimiter and the next one's.</summary>
     public int FrameOverheadBytes => Position == DelimiterPosition.Prefix ? 2 * _delimiter.Length : _delimiter.Length + (_lines ? 1 : 0);
 
+    /// <inheritdoc/>
     public IFrameEncoder Encoder => this;
 
+    /// <inheritdoc/>
     public IFrameDecoder CreateDecoder() => Position == DelimiterPosition.Suffix
         ? new SuffixDelimiterDecoder(_delimiter, IncludeDelimiter, stripCarriageReturn: _lines, EndOfStream == EndOfStreamPolicy.Deliver, MaxFrameBytes, OnError)
         : new PrefixDelimiterDecoder(_delimiter, IncludeDelimiter, EndOfStream == EndOfStreamPolicy.Deliver, MaxFrameBytes, OnError);
 
+    /// <inheritdoc/>
     public int GetEncodedLength(int payloadLength) => AppendOnEgress ? payloadLength + _delimiter.Length : payloadLength;
 
+    /// <summary>Writes the payload with the delimiter (when <see cref="AppendOnEgress"/>), without looking for the delimiter inside it.</summary>
+    /// <inheritdoc cref="IFrameEncoder.Encode" path="/param"/>
+    /// <exception cref="FramingException">The payload is over <see cref="MaxFrameBytes"/> (plus the delimiter's length when <see cref="AppendOnEgress"/> is false).</exception>
     public void Encode(ReadOnlySpan<byte> payload, in FrameFields fields, IBufferWriter<byte> output)
     {
         if (!AppendOnEgress)

@@ -25,6 +25,11 @@ namespace Ferry.Framing;
 /// </remarks>
 public interface IFrameDecoder
 {
+    /// <summary>Decodes at most one frame from the front of <paramref name="input"/> (see the contract above).</summary>
+    /// <param name="input">Every unconsumed byte of the stream; advanced past what was consumed.</param>
+    /// <param name="payload">On <see cref="DecodeStatus.Frame"/>, the frame's payload, a slice of the caller's input.</param>
+    /// <param name="fields">On <see cref="DecodeStatus.Frame"/>, the header fields the framing carries; zero otherwise.</param>
+    /// <param name="error">On <see cref="DecodeStatus.Skipped"/> and <see cref="DecodeStatus.Error"/>, what was wrong.</param>
     DecodeStatus Decode(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload, out FrameFields fields, out FrameError error);
 
     /// <summary>
@@ -33,5 +38,9 @@ public interface IFrameDecoder
     /// when nothing is left, or <see cref="DecodeStatus.Error"/> (kind <see cref="FrameErrorKind.Truncated"/>)
     /// when the leftover is reported instead of delivered. Called repeatedly until it stops returning Frame.
     /// </summary>
+    /// <param name="input">What is left of the stream; advanced past what was consumed.</param>
+    /// <param name="payload">On <see cref="DecodeStatus.Frame"/>, the last frame's payload, a slice of the caller's input.</param>
+    /// <param name="fields">On <see cref="DecodeStatus.Frame"/>, the header fields the framing carries; zero otherwise.</param>
+    /// <param name="error">On <see cref="DecodeStatus.Error"/>, what was wrong.</param>
     DecodeStatus DecodeEnd(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload, out FrameFields fields, out FrameError error);
 }

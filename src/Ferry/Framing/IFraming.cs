@@ -5,6 +5,7 @@ namespace Ferry.Framing;
 /// and a shared encoder, with the limits and error policy that go with them. Adding a framing is one
 /// class implementing this, registered by name in a <see cref="FramingRegistry"/>.
 /// </summary>
+/// <remarks>A framing is immutable and may be shared by many stages; only its decoders hold state.</remarks>
 public interface IFraming
 {
     /// <summary>The canonical spec string, e.g. <c>raw</c> or <c>length,bytes=2,endian=big</c>.</summary>
@@ -13,6 +14,7 @@ public interface IFraming
     /// <summary>The largest payload a frame may carry (default 1 MiB).</summary>
     int MaxFrameBytes { get; }
 
+    /// <summary>What a decoder does with input it cannot decode: close the connection (the default) or skip to the next frame.</summary>
     FrameErrorPolicy OnError { get; }
 
     /// <summary>
@@ -29,7 +31,9 @@ public interface IFraming
     /// <summary>The header fields this framing carries beside the payload, in wire order; empty for most framings.</summary>
     IReadOnlyList<FrameField> HeaderFields => [];
 
+    /// <summary>A new decoder for one connection. Decoders keep per-connection state and are not thread-safe.</summary>
     IFrameDecoder CreateDecoder();
 
+    /// <summary>The encoder for egress, stateless and shared by every connection (safe to use from any thread).</summary>
     IFrameEncoder Encoder { get; }
 }

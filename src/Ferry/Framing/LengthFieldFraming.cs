@@ -25,14 +25,16 @@ public sealed class LengthFieldFraming : IFraming, IFrameEncoder
     private readonly int _headerLength;
     private readonly long _maxFieldValue;
 
+    /// <summary>A <c>length</c> framing; the defaults describe a 4-byte big-endian length before the payload.</summary>
     /// <param name="fieldBytes">Size of the length field: 1, 2, 3, 4 or 8.</param>
     /// <param name="bigEndian">Byte order of the length field.</param>
     /// <param name="offset">Bytes before the length field (0..1024).</param>
     /// <param name="adjust">Added to the field's value to get the bytes that follow the field (-4 when a
     /// 4-byte field counts itself).</param>
     /// <param name="strip">Bytes dropped from the front of each frame, 0..offset+fieldBytes; null strips the whole header.</param>
-    /// <param name="maxFrameBytes">The largest payload.</param>
-    /// <param name="onError">Oversize frames are skipped (their declared length) or close the connection.</param>
+    /// <param name="maxFrameBytes">The largest payload, in bytes (default 1 MiB).</param>
+    /// <param name="onError">Oversize frames close the connection (default) or are skipped by their declared length.</param>
+    /// <exception cref="FramingException">A parameter is out of range; the message names it.</exception>
     public LengthFieldFraming(
         int fieldBytes = 4,
         bool bigEndian = true,
@@ -70,37 +72,58 @@ public sealed class LengthFieldFraming : IFraming, IFrameEncoder
     }
 
     /// <summary><c>u16be</c>: a 2-byte big-endian length, then the payload.</summary>
+    /// <param name="maxFrameBytes">The largest payload, in bytes (default 1 MiB).</param>
+    /// <param name="onError">Oversize frames close the connection (default) or are skipped by their declared length.</param>
+    /// <exception cref="FramingException"><paramref name="maxFrameBytes"/> is not positive.</exception>
     public static LengthFieldFraming U16BigEndian(int maxFrameBytes = FramingDefaults.MaxFrameBytes, FrameErrorPolicy onError = FrameErrorPolicy.Close)
         => new("u16be", 2, maxFrameBytes, onError);
 
     /// <summary><c>u32be</c>: a 4-byte big-endian length, then the payload.</summary>
+    /// <param name="maxFrameBytes">The largest payload, in bytes (default 1 MiB).</param>
+    /// <param name="onError">Oversize frames close the connection (default) or are skipped by their declared length.</param>
+    /// <exception cref="FramingException"><paramref name="maxFrameBytes"/> is not positive.</exception>
     public static LengthFieldFraming U32BigEndian(int maxFrameBytes = FramingDefaults.MaxFrameBytes, FrameErrorPolicy onError = FrameErrorPolicy.Close)
         => new("u32be", 4, maxFrameBytes, onError);
 
+    /// <summary>Size of the length field in bytes: 1, 2, 3, 4 or 8.</summary>
     public int FieldBytes { get; }
 
+    /// <summary>True when the length field is big-endian (network order), false for little-endian.</summary>
     public bool BigEndian { get; }
 
+    /// <summary>Bytes before the length field.</summary>
     public int Offset { get; }
 
+    /// <summary>Added to the field's value to get the number of bytes that follow the field.</summary>
     public int Adjust { get; }
 
+    /// <summary>Bytes dropped from the front of each frame on ingress and written (as header) on egress.</summary>
     public int Strip { get; }
 
+    /// <inheritdoc/>
     public string Spec { get; }
 
+    /// <inheritdoc/>
     public int MaxFrameBytes { get; }
 
+    /// <inheritdoc/>
     public FrameErrorPolicy OnError { get; }
 
+    /// <inheritdoc/>
     public int FrameOverheadBytes => _headerLength;
 
+    /// <inheritdoc/>
     public IFrameEncoder Encoder => this;
 
+    /// <inheritdoc/>
     public IFrameDecoder CreateDecoder() => new HeaderFrameDecoder<LengthFieldHeader>(_header, MaxFrameBytes, OnError);
 
+    /// <inheritdoc/>
     public int GetEncodedLength(int payloadLength) => Strip + payloadLength;
 
+    /// <summary>Writes <see cref="Strip"/> bytes of header (zeros except the length field), then the payload; see the remarks.</summary>
+    /// <inheritdoc cref="IFrameEncoder.Encode" path="/param"/>
+    /// <exception cref="FramingException">The payload is over <see cref="MaxFrameBytes"/>, shorter than the header part it must carry, or too long for the length field.</exception>
     public void Encode(ReadOnlySpan<byte> payload, in FrameFields fields, IBufferWriter<byte> output)
     {
         FramingGuard.PayloadFits("length", payload.Length, MaxFrameBytes);

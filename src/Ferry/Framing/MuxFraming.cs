@@ -14,6 +14,10 @@ public sealed class MuxFraming : IFraming, IFrameEncoder
     /// <summary>The stream that, by convention, carries control messages.</summary>
     public const uint ControlStream = 0;
 
+    /// <summary>A <c>mux</c> framing.</summary>
+    /// <param name="maxFrameBytes">The largest payload, in bytes (default 1 MiB).</param>
+    /// <param name="onError">A frame over <paramref name="maxFrameBytes"/> closes the connection (default) or is skipped by its declared length.</param>
+    /// <exception cref="FramingException"><paramref name="maxFrameBytes"/> is not positive or <paramref name="onError"/> is not a defined value.</exception>
     public MuxFraming(int maxFrameBytes = FramingDefaults.MaxFrameBytes, FrameErrorPolicy onError = FrameErrorPolicy.Close)
     {
         MaxFrameBytes = FramingGuard.MaxFrameBytes(maxFrameBytes);
@@ -21,23 +25,33 @@ public sealed class MuxFraming : IFraming, IFrameEncoder
         Spec = new SpecText("mux").Common(MaxFrameBytes, OnError);
     }
 
+    /// <inheritdoc/>
     public string Spec { get; }
 
+    /// <inheritdoc/>
     public int MaxFrameBytes { get; }
 
+    /// <inheritdoc/>
     public FrameErrorPolicy OnError { get; }
 
+    /// <inheritdoc/>
     public int FrameOverheadBytes => StreamLengthHeader.Size;
 
+    /// <inheritdoc/>
     public IFrameEncoder Encoder => this;
 
     /// <summary>The stream id.</summary>
     public IReadOnlyList<FrameField> HeaderFields { get; } = [FrameField.StreamId];
 
+    /// <inheritdoc/>
     public IFrameDecoder CreateDecoder() => new HeaderFrameDecoder<StreamLengthHeader>(default, MaxFrameBytes, OnError);
 
+    /// <inheritdoc/>
     public int GetEncodedLength(int payloadLength) => StreamLengthHeader.Size + payloadLength;
 
+    /// <summary>Writes the header with <see cref="FrameFields.StreamId"/> and the payload's length, then the payload.</summary>
+    /// <inheritdoc cref="IFrameEncoder.Encode" path="/param"/>
+    /// <exception cref="FramingException">The payload is over <see cref="MaxFrameBytes"/>.</exception>
     public void Encode(ReadOnlySpan<byte> payload, in FrameFields fields, IBufferWriter<byte> output)
     {
         FramingGuard.PayloadFits("mux", payload.Length, MaxFrameBytes);

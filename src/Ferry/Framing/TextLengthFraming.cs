@@ -16,6 +16,10 @@ namespace Ferry.Framing;
 /// </remarks>
 public sealed class TextLengthFraming : IFraming, IFrameEncoder
 {
+    /// <summary>A <c>text-length</c> framing.</summary>
+    /// <param name="maxFrameBytes">The largest payload, in bytes (default 1 MiB).</param>
+    /// <param name="onError">A bad or oversize length line closes the connection (default) or is skipped (see the remarks).</param>
+    /// <exception cref="FramingException"><paramref name="maxFrameBytes"/> is not positive or <paramref name="onError"/> is not a defined value.</exception>
     public TextLengthFraming(int maxFrameBytes = FramingDefaults.MaxFrameBytes, FrameErrorPolicy onError = FrameErrorPolicy.Close)
     {
         MaxFrameBytes = FramingGuard.MaxFrameBytes(maxFrameBytes);
@@ -23,20 +27,30 @@ public sealed class TextLengthFraming : IFraming, IFrameEncoder
         Spec = new SpecText("text-length").Common(MaxFrameBytes, OnError);
     }
 
+    /// <inheritdoc/>
     public string Spec { get; }
 
+    /// <inheritdoc/>
     public int MaxFrameBytes { get; }
 
+    /// <inheritdoc/>
     public FrameErrorPolicy OnError { get; }
 
+    /// <inheritdoc/>
     public int FrameOverheadBytes => TextLengthDecoder.MaxHeaderBytes;
 
+    /// <inheritdoc/>
     public IFrameEncoder Encoder => this;
 
+    /// <inheritdoc/>
     public IFrameDecoder CreateDecoder() => new TextLengthDecoder(MaxFrameBytes, OnError);
 
+    /// <inheritdoc/>
     public int GetEncodedLength(int payloadLength) => CountDigits((uint)payloadLength) + 1 + payloadLength;
 
+    /// <summary>Writes the payload's length in decimal, <c>\n</c>, then the payload.</summary>
+    /// <inheritdoc cref="IFrameEncoder.Encode" path="/param"/>
+    /// <exception cref="FramingException">The payload is over <see cref="MaxFrameBytes"/>.</exception>
     public void Encode(ReadOnlySpan<byte> payload, in FrameFields fields, IBufferWriter<byte> output)
     {
         FramingGuard.PayloadFits("text-length", payload.Length, MaxFrameBytes);

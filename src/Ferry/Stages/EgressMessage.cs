@@ -23,8 +23,15 @@ public enum EgressTargetKind
 /// <summary>
 /// Bytes going out through a stage, published on <c>&lt;stage&gt;/egress_packets</c>: the target,
 /// the payload, and header fields for framings that have them. The stage encodes the payload with
-/// its framing and copies it into each target's egress buffer before publishing completes.
+/// its framing and copies it into each target's egress buffer before publishing completes, so the
+/// publisher may reuse the payload's memory afterwards.
 /// </summary>
+/// <param name="Target">Who the message goes to.</param>
+/// <param name="Payload">The bytes to send, before framing.</param>
+/// <param name="Fields">Header fields for framings that carry them (<see cref="Ferry.Framing.IFraming.HeaderFields"/>).</param>
+/// <param name="Connection">For <see cref="EgressTargetKind.Connection"/>: the target connection.</param>
+/// <param name="Group">For <see cref="EgressTargetKind.Group"/>: the target group.</param>
+/// <param name="Except">For <see cref="EgressTargetKind.All"/> and <see cref="EgressTargetKind.Group"/>: a connection to leave out (the sender); <see cref="ConnectionId.None"/> for none.</param>
 public readonly record struct EgressMessage(
     EgressTargetKind Target,
     ReadOnlyMemory<byte> Payload,
@@ -33,9 +40,11 @@ public readonly record struct EgressMessage(
     string? Group = null,
     ConnectionId Except = default)
 {
+    /// <summary>To every connected client except <paramref name="except"/>.</summary>
     public static EgressMessage ToAll(ReadOnlyMemory<byte> payload, FrameFields fields = default, ConnectionId except = default)
         => new(EgressTargetKind.All, payload, fields, Except: except);
 
+    /// <summary>To one connection.</summary>
     public static EgressMessage To(ConnectionId connection, ReadOnlyMemory<byte> payload, FrameFields fields = default)
         => new(EgressTargetKind.Connection, payload, fields, Connection: connection);
 
@@ -43,6 +52,7 @@ public readonly record struct EgressMessage(
     public static EgressMessage ToAny(ReadOnlyMemory<byte> payload, FrameFields fields = default)
         => new(EgressTargetKind.Any, payload, fields);
 
+    /// <summary>To every member of <paramref name="group"/> except <paramref name="except"/>.</summary>
     public static EgressMessage ToGroup(string group, ReadOnlyMemory<byte> payload, FrameFields fields = default, ConnectionId except = default)
         => new(EgressTargetKind.Group, payload, fields, Group: group, Except: except);
 }

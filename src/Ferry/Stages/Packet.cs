@@ -19,16 +19,21 @@ public readonly struct Packet
         Payload = payload;
     }
 
+    /// <summary>The connection it arrived on.</summary>
     public ConnectionId ConnectionId { get; }
 
     /// <summary>The peer's address and port (the seeds' <c>peer.ip</c> / <c>peer.port</c>).</summary>
     public IPEndPoint Peer { get; }
 
+    /// <summary>When it was received, as UTC <see cref="DateTime.Ticks"/> (100 ns units) of the stage's clock.</summary>
     public long ReceivedAtUtcTicks { get; }
 
+    /// <summary><see cref="ReceivedAtUtcTicks"/> as a UTC time.</summary>
     public DateTimeOffset ReceivedAt => new(ReceivedAtUtcTicks, TimeSpan.Zero);
 
+    /// <summary>The framing's header fields (message type, stream id, …); zero for framings without them.</summary>
     public FrameFields Fields { get; }
 
+    /// <summary>The message's bytes, without framing. Valid only while its <see cref="PacketGroup"/> is: copy what you keep.</summary>
     public ReadOnlyMemory<byte> Payload { get; }
 }

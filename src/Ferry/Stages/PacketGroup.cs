@@ -10,8 +10,11 @@ namespace Ferry.Stages;
 /// Up to <c>group_size</c> packets, from any mix of connections, published as one message on
 /// <c>&lt;stage&gt;/packet_group</c>. Groups are pooled: the payloads of all its packets sit in one
 /// rented slab. A group is valid while a handler runs, or, for a queue subscription, until the
-/// reader takes the next message; copy what you keep.
+/// reader takes the next message; copy what you keep. After that its packets and payloads belong to
+/// another group.
 /// </summary>
+/// <remarks>Reading a group is safe from several threads while it is valid; never hold it, a packet or
+/// a payload past that point.</remarks>
 public sealed class PacketGroup : IRetainable
 {
     private const int InitialSlabBytes = 4096;
@@ -38,11 +41,14 @@ public sealed class PacketGroup : IRetainable
     /// <summary>Increases by one with every group the stage publishes, starting at 1.</summary>
     public long Sequence { get; private set; }
 
+    /// <summary>Packets in the group, 1 to <c>group_size</c>.</summary>
     public int Count { get; private set; }
 
     /// <summary>Total payload bytes of the group's packets.</summary>
     public int TotalBytes => _slabUsed;
 
+    /// <summary>The packet at <paramref name="index"/>, in order of arrival.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is not below <see cref="Count"/>.</exception>
     public Packet this[int index]
     {
         get
@@ -53,6 +59,7 @@ public sealed class PacketGroup : IRetainable
         }
     }
 
+    /// <summary>Enumerates the packets in order of arrival, without allocating.</summary>
     public Enumerator GetEnumerator() => new(this);
 
     internal bool IsFull => Count == _entries.Length;
@@ -135,8 +142,10 @@ public sealed class PacketGroup : IRetainable
     {
         private int _index = -1;
 
+        /// <summary>The packet at the enumerator's position.</summary>
         public readonly Packet Current => group[_index];
 
+        /// <summary>Moves to the next packet; false after the last.</summary>
         public bool MoveNext() => ++_index < group.Count;
     }
 }

@@ -2,33 +2,53 @@ namespace Ferry.Stages;
 
 /// <summary>
 /// A stage's figures, published once a second on <c>&lt;stage&gt;/socket_stats</c>. Totals count
-/// from the stage's start; rates are over the last interval.
+/// from the stage's start; rates are over the last interval. A connection is counted by
+/// <see cref="AcceptedTotal"/> when accepted (server) or established (client).
 /// </summary>
 public sealed record SocketStats
 {
+    /// <summary>The stage's name.</summary>
     public required string Stage { get; init; }
+    /// <summary>When the figures were taken (UTC, stage clock).</summary>
     public required DateTimeOffset Time { get; init; }
-    /// <summary>Length of the interval the rates are over.</summary>
+    /// <summary>Length of the interval the rates are over; zero (and rates zero) for a snapshot from <c>GetStats</c>.</summary>
     public required TimeSpan Interval { get; init; }
 
+    /// <summary>Connections open now.</summary>
     public int ConnectionsNow { get; init; }
+    /// <summary>Connections taken, including those refused over <c>max_connections</c>.</summary>
     public long AcceptedTotal { get; init; }
+    /// <summary>Connections closed at once because <c>max_connections</c> was reached.</summary>
     public long RejectedTotal { get; init; }
+    /// <summary>Connections that were open and have closed, for any reason.</summary>
     public long ClosedTotal { get; init; }
 
+    /// <summary>Bytes read from sockets, framing included.</summary>
     public long BytesReceivedTotal { get; init; }
+    /// <summary>Messages decoded and published in packet groups.</summary>
     public long PacketsReceivedTotal { get; init; }
+    /// <summary>Bytes written to sockets, framing included.</summary>
     public long BytesSentTotal { get; init; }
+    /// <summary>Messages queued for sending, once per target connection (a broadcast to 3 counts 3).</summary>
     public long PacketsSentTotal { get; init; }
 
+    /// <summary><see cref="BytesReceivedTotal"/> per second over <see cref="Interval"/>.</summary>
     public double BytesReceivedPerSecond { get; init; }
+    /// <summary><see cref="PacketsReceivedTotal"/> per second over <see cref="Interval"/>.</summary>
     public double PacketsReceivedPerSecond { get; init; }
+    /// <summary><see cref="BytesSentTotal"/> per second over <see cref="Interval"/>.</summary>
     public double BytesSentPerSecond { get; init; }
+    /// <summary><see cref="PacketsSentTotal"/> per second over <see cref="Interval"/>.</summary>
     public double PacketsSentPerSecond { get; init; }
 
+    /// <summary>Packet groups published on <c>&lt;stage&gt;/packet_group</c>.</summary>
     public long GroupsPublishedTotal { get; init; }
+    /// <summary>Decoding errors: input the framing skipped or that closed its connection.</summary>
     public long FrameErrorsTotal { get; init; }
+    /// <summary>Bytes of egress messages dropped: by the overflow policy, after a wait timed out, or sent while nobody could take them.
+    /// Counted encoded for a full connection, as payload bytes otherwise.</summary>
     public long EgressBytesDroppedTotal { get; init; }
+    /// <summary>Egress messages dropped, once per target connection.</summary>
     public long EgressPacketsDroppedTotal { get; init; }
     /// <summary>Egress messages addressed to a connection id that is not (or no longer) connected.</summary>
     public long EgressUnknownTargetTotal { get; init; }

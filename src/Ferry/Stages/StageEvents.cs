@@ -4,12 +4,26 @@ using Ferry.Connections;
 namespace Ferry.Stages;
 
 /// <summary>A lifecycle event of a stage, raised as a .NET event and published on <c>&lt;stage&gt;/events</c>.</summary>
+/// <remarks>Events are raised on the stage's service thread (errors about egress and control commands on
+/// the thread that sent them): handlers must be quick and must not wait on the stage. A handler that throws is logged and
+/// the stage goes on.</remarks>
+/// <param name="Stage">The stage's name.</param>
+/// <param name="Time">When it happened (UTC, stage clock).</param>
 public abstract record StageEvent(string Stage, DateTimeOffset Time);
 
 /// <summary>The stage is bound and accepting (the seed's on_listening with its local address).</summary>
+/// <param name="Stage">The stage's name.</param>
+/// <param name="Time">When it happened (UTC, stage clock).</param>
+/// <param name="LocalEndPoint">The bound address, with the real port when port 0 was asked for.</param>
 public sealed record ListeningEvent(string Stage, DateTimeOffset Time, IPEndPoint LocalEndPoint) : StageEvent(Stage, Time);
 
-/// <summary>A client was accepted (on_connect: session id and remote address).</summary>
+/// <summary>A connection was accepted or dialled and is ready for messages (on_connect: session id and
+/// remote address); with a session framing (<c>zmtp</c>) only once its handshake is done.</summary>
+/// <param name="Stage">The stage's name.</param>
+/// <param name="Time">When it happened (UTC, stage clock).</param>
+/// <param name="ConnectionId">The new connection's id.</param>
+/// <param name="Peer">The remote address and port.</param>
+/// <param name="Local">The local address and port of the connection.</param>
 public sealed record ConnectedEvent(string Stage, DateTimeOffset Time, ConnectionId ConnectionId, IPEndPoint Peer, IPEndPoint Local) : StageEvent(Stage, Time);
 
 /// <summary>
@@ -17,9 +31,17 @@ public sealed record ConnectedEvent(string Stage, DateTimeOffset Time, Connectio
 /// or the transport said (e.g. the errno of a reset). Connections refused over <c>max_connections</c>
 /// get only this event, with reason <see cref="DisconnectReason.Limit"/>.
 /// </summary>
+/// <param name="Stage">The stage's name.</param>
+/// <param name="Time">When it happened (UTC, stage clock).</param>
+/// <param name="ConnectionId">The connection that ended.</param>
+/// <param name="Peer">Its remote address and port.</param>
+/// <param name="Reason">Why it ended.</param>
+/// <param name="Detail">What the transport, the framing or a close command said; null when nothing.</param>
+/// <param name="Code">The code given with a close command; null otherwise.</param>
 public sealed record DisconnectedEvent(string Stage, DateTimeOffset Time, ConnectionId ConnectionId, IPEndPoint Peer,
     DisconnectReason Reason, string? Detail = null, string? Code = null) : StageEvent(Stage, Time)
 {
+    /// <summary><see cref="Reason"/> in snake_case as used on the bus, in JSON and in logs, e.g. <c>remote_closed</c>.</summary>
     public string ReasonName => Reason.ToName();
 }
 
@@ -47,8 +69,16 @@ public enum StageErrorKind
 /// true for a <see cref="StageErrorKind.Frame"/> error whose bytes were dropped while the connection
 /// goes on (<c>on_error=skip</c>), false when the connection is closed for it.
 /// </summary>
+/// <param name="Stage">The stage's name.</param>
+/// <param name="Time">When it happened (UTC, stage clock).</param>
+/// <param name="Kind">What failed.</param>
+/// <param name="Message">A human-readable description.</param>
+/// <param name="ConnectionId">The connection concerned, or <see cref="ConnectionId.None"/>.</param>
+/// <param name="Skipped">For <see cref="StageErrorKind.Frame"/>: the bad bytes were skipped and the connection stays open.</param>
 public sealed record StageErrorEvent(string Stage, DateTimeOffset Time, StageErrorKind Kind, string Message,
     ConnectionId ConnectionId = default, bool Skipped = false) : StageEvent(Stage, Time);
 
 /// <summary>The stage has stopped: no listener, no connections, its thread has ended (on_close).</summary>
+/// <param name="Stage">The stage's name.</param>
+/// <param name="Time">When it happened (UTC, stage clock).</param>
 public sealed record ClosedEvent(string Stage, DateTimeOffset Time) : StageEvent(Stage, Time);

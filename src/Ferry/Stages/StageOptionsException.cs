@@ -4,5 +4,6 @@ namespace Ferry.Stages;
 public sealed class StageOptionsException(IReadOnlyList<string> problems)
     : ArgumentException(string.Join("; ", problems))
 {
+    /// <summary>One entry per bad option: its name, its value and what is allowed.</summary>
     public IReadOnlyList<string> Problems { get; } = problems;
 }

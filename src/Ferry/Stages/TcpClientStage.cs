@@ -20,10 +20,13 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     private readonly Dialer _dialer;
     private int _started;
 
+    /// <summary>Validates the options and prepares the stage; nothing is dialled until <see cref="Start"/> or <see cref="ConnectAsync"/>.</summary>
     /// <param name="options">Where to connect and how to frame, group and route.</param>
     /// <param name="bus">Where packet groups, events and statistics go and egress comes from; a new <see cref="InProcessBus"/> when null.</param>
     /// <param name="loggerFactory">Where the stage logs; nothing is logged when null.</param>
     /// <param name="timeProvider">The stage's clock (connect timeout, back-off, idle timeouts, linger, statistics); the system's when null. Tests pass a fake one.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="StageOptionsException">An option is invalid; the message names every bad one.</exception>
     public TcpClientStage(TcpClientStageOptions options, IMessageBus? bus = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -37,10 +40,13 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
         _dialer = dialer!;
     }
 
+    /// <summary>The options the stage was built with.</summary>
     public TcpClientStageOptions Options { get; }
 
+    /// <summary>The bus the stage publishes on and takes egress and control commands from.</summary>
     public IMessageBus Bus { get; }
 
+    /// <summary>The stage's name, the prefix of its topics (<see cref="StageTopics"/>).</summary>
     public string Name => Options.Name;
 
     /// <summary>Whether the stage is connected right now.</summary>
@@ -49,21 +55,31 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>The current connection's id; <see cref="ConnectionId.None"/> while disconnected.</summary>
     public ConnectionId ConnectionId => _dialer.ConnectionId;
 
+    /// <summary>The remote address of the current connection; null while disconnected.</summary>
     public IPEndPoint? RemoteEndPoint => _dialer.RemoteEndPoint;
 
+    /// <summary>The kernel's id of the service thread (see <c>/proc/self/task/&lt;id&gt;</c>); 0 before start.</summary>
     public int ServiceThreadId => _core.Loop.OsThreadId;
 
     internal StageEngine Core => _core;
 
+    /// <summary>Raised when a connection attempt starts.</summary>
     public event EventHandler<ConnectingEvent>? Connecting { add => _core.Events.Connecting += value; remove => _core.Events.Connecting -= value; }
+    /// <summary>Raised when an attempt fails or a connection is lost, with the wait before the next attempt.</summary>
     public event EventHandler<ConnectFailedEvent>? ConnectFailed { add => _core.Events.ConnectFailed += value; remove => _core.Events.ConnectFailed -= value; }
+    /// <summary>Raised when a connection is ready for messages (after the handshake for a session framing).</summary>
     public event EventHandler<ConnectedEvent>? Connected { add => _core.Events.Connected += value; remove => _core.Events.Connected -= value; }
+    /// <summary>Raised when a connection ends, and for a connection refused over the limit.</summary>
     public event EventHandler<DisconnectedEvent>? Disconnected { add => _core.Events.Disconnected += value; remove => _core.Events.Disconnected -= value; }
+    /// <summary>Raised when something fails and the stage goes on (see <see cref="StageErrorKind"/>).</summary>
     public event EventHandler<StageErrorEvent>? Error { add => _core.Events.Error += value; remove => _core.Events.Error -= value; }
+    /// <summary>Raised once when the stage has stopped and its service thread is ending.</summary>
     public event EventHandler<ClosedEvent>? Closed { add => _core.Events.Closed += value; remove => _core.Events.Closed -= value; }
+    /// <summary>Raised every <c>stats_interval</c> with the figures also published on <c>&lt;name&gt;/socket_stats</c>.</summary>
     public event EventHandler<SocketStats>? StatsPublished { add => _core.Events.StatsPublished += value; remove => _core.Events.StatsPublished -= value; }
 
     /// <summary>Starts the service thread, which dials (and redials) in the background. Returns at once.</summary>
+    /// <exception cref="InvalidOperationException">The stage was already started.</exception>
     public void Start()
     {
         if (Interlocked.Exchange(ref _started, 1) != 0)
@@ -72,6 +88,9 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     }
 
     /// <summary>Starts the stage if needed and waits until it is connected; the token bounds the wait.</summary>
+    /// <returns>The remote address connected to.</returns>
+    /// <exception cref="IOException">The stage gave up (<see cref="TcpClientStageOptions.ReconnectAttempts"/> used up).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the stage keeps dialling.</exception>
     public Task<IPEndPoint> ConnectAsync(CancellationToken cancellationToken = default)
     {
         if (Volatile.Read(ref _started) == 0)
@@ -79,27 +98,37 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
         return WaitConnectedAsync(cancellationToken);
     }
 
-    /// <summary>Completes when the stage is connected (at once if it is); fails if it gives up (<c>reconnect_attempts</c>).</summary>
+    /// <summary>Completes when the stage is connected (at once if it is); fails with <see cref="IOException"/> if it gives up
+    /// (<c>reconnect_attempts</c>), and is cancelled when the stage stops first.</summary>
     public Task<IPEndPoint> WaitConnectedAsync(CancellationToken cancellationToken = default) => _dialer.WaitConnectedAsync(cancellationToken);
 
     /// <summary>
     /// Sends one message to the remote, encoded with the stage's framing. While disconnected it is
     /// held for the next connection (<see cref="DisconnectedEgressPolicy.Hold"/>) or dropped.
-    /// Completes with false when it was dropped.
+    /// Completes with false when it was dropped. The payload is copied before the task completes.
     /// </summary>
+    /// <exception cref="FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
     public async ValueTask<bool> SendAsync(ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
     {
         var delivered = await _core.Router.RouteAsync(EgressMessage.ToAll(payload, fields), cancellationToken).ConfigureAwait(false);
         return delivered == 1 || (!IsConnected && Options.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold);
     }
 
-    /// <summary>Drops the current connection; the stage reconnects as after any loss.</summary>
+    /// <summary>Drops the current connection (reason <c>killed</c>, detail <paramref name="reason"/>); the stage reconnects as
+    /// after any loss. False when not connected.</summary>
     public bool Reconnect(string? reason = null) => _core.RequestClose(ConnectionId, DisconnectReason.Killed, reason);
 
+    /// <summary>Totals as of now (rates are zero: they are published every <c>stats_interval</c>).</summary>
     public SocketStats GetStats() => _core.Snapshot();
 
+    /// <summary>The current connection's row (id, peer, times, traffic, egress); empty while disconnected.</summary>
     public IReadOnlyList<ConnectionInfo> GetConnections() => _core.GetConnections();
 
+    /// <summary>
+    /// Stops gracefully: stops dialling, lets queued egress drain for up to the grace period, then closes
+    /// the connection. Cancelling the token cuts the grace period short. Completes when the service
+    /// thread has ended; safe to call more than once and before <see cref="Start"/>.
+    /// </summary>
     public Task StopAsync(CancellationToken cancellationToken = default) => _core.StopAsync(cancellationToken);
 
     bool IAnyEgressStage.TrySendToAnyNow(ReadOnlySpan<byte> payload, in FrameFields fields) => _core.Any.TryEnqueue(payload, fields, out _) == AnyOutcome.Queued;
@@ -109,6 +138,7 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
 
     long IAnyEgressStage.QueuedEgressBytes => _core.QueuedEgressBytes();
 
+    /// <summary>Stops the stage (<see cref="StopAsync"/> with the full grace period).</summary>
     public async ValueTask DisposeAsync()
     {
         await StopAsync().ConfigureAwait(false);

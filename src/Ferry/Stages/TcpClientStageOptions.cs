@@ -15,24 +15,32 @@ public enum DisconnectedEgressPolicy
 /// <summary>Settings of a <see cref="TcpClientStage"/> (the seeds' client mode), validated when the stage is built.</summary>
 public sealed record TcpClientStageOptions
 {
+    /// <summary>The stage's name: its channels are <c>&lt;name&gt;/packet_group</c> and so on; no <c>/</c> (default <c>tcp_client</c>).</summary>
     public string Name { get; init; } = "tcp_client";
 
-    /// <summary>The remote <c>host:port</c>; host names are resolved at every attempt.</summary>
+    /// <summary>The remote <c>host:port</c> or <c>[ipv6]:port</c>, port 1..65535; host names are resolved at every attempt (default <c>127.0.0.1:9000</c>).</summary>
     public string Connect { get; init; } = "127.0.0.1:9000";
 
     /// <summary>Optional local source address (<c>host:port</c>, port 0 = any).</summary>
     public string? LocalBind { get; init; }
 
+    /// <summary>TCP options of the connection (no-delay, keep-alive, kernel buffer sizes).</summary>
     public TcpSocketOptions Socket { get; init; } = new();
 
+    /// <summary>How bytes become packets and packets become bytes. Default <c>raw</c>; build one from a spec with <see cref="FramingSpec.Parse"/>.</summary>
     public IFraming Framing { get; init; } = RawFraming.Default;
 
+    /// <summary>Packets per published group, 1..65536 (default 1).</summary>
     public int GroupSize { get; init; } = 1;
 
+    /// <summary>A group that is not full is published this long after its first packet, 0..1 minute (default 1 ms).</summary>
     public TimeSpan GroupLinger { get; init; } = TimeSpan.FromMilliseconds(1);
 
+    /// <summary>Bytes of encoded egress that may wait for the socket (default 1 MiB); also the bound, in payload bytes,
+    /// of what is held while disconnected.</summary>
     public int EgressBufferBytes { get; init; } = 1024 * 1024;
 
+    /// <summary>What happens to egress while not connected: held for the next connection (default) or dropped.</summary>
     public DisconnectedEgressPolicy EgressWhileDisconnected { get; init; } = DisconnectedEgressPolicy.Hold;
 
     /// <summary>What happens to a message when the egress buffer is full while connected (drop, disconnect or wait).</summary>
@@ -41,7 +49,7 @@ public sealed record TcpClientStageOptions
     /// <summary>With <see cref="EgressOverflowPolicy.Wait"/>: how long a publisher is held before the message is dropped.</summary>
     public TimeSpan EgressWaitTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>No data from the remote for this long: drop the connection and reconnect. Zero = never.</summary>
+    /// <summary>No data from the remote for this long: drop the connection and reconnect. Zero = never (default).</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
 
     /// <summary>
@@ -57,33 +65,41 @@ public sealed record TcpClientStageOptions
     /// </summary>
     public long MaxPendingBytes { get; init; } = 64L * 1024 * 1024;
 
-    /// <summary>How long one connection attempt may take.</summary>
+    /// <summary>How long one connection attempt may take (default 10 s).</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Wait after a failed attempt or a lost connection; doubles per failure up to <see cref="ReconnectMaxWait"/>.</summary>
+    /// <summary>Wait after a failed attempt or a lost connection (default 1 s); doubles per failure up to <see cref="ReconnectMaxWait"/>.</summary>
     public TimeSpan ReconnectWait { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Cap of the reconnect back-off (default 30 s); at least <see cref="ReconnectWait"/>.</summary>
     public TimeSpan ReconnectMaxWait { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Random spread applied to every wait, as a fraction (0.2 = ±20 %), so many clients do not retry in step.</summary>
+    /// <summary>Random spread applied to every wait, as a fraction 0..1 (default 0.2 = ±20 %), so many clients do not retry in step.</summary>
     public double ReconnectJitter { get; init; } = 0.2;
 
-    /// <summary>Attempts before giving up; 0 = retry forever.</summary>
+    /// <summary>Attempts before giving up; 0 = retry forever (default).</summary>
     public int ReconnectAttempts { get; init; }
 
-    /// <summary>A connection that stayed up this long resets the back-off to <see cref="ReconnectWait"/>.</summary>
+    /// <summary>A connection that stayed up this long resets the back-off to <see cref="ReconnectWait"/> (default 10 s).</summary>
     public TimeSpan HealthyAfter { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Bytes taken from the socket per receive, 256 bytes..16 MiB (default 64 KiB); with <c>raw</c> framing the largest packet.</summary>
     public int ReadBufferBytes { get; init; } = 64 * 1024;
 
+    /// <summary>Priority of the service thread (applied as the Linux thread's nice value); failures are reported as <see cref="StageErrorKind.Setup"/> errors.</summary>
     public ThreadPriority ThreadPriority { get; init; } = ThreadPriority.Normal;
 
+    /// <summary>CPUs the service thread may run on; empty = any.</summary>
     public IReadOnlyList<int> ThreadProcessorAffinity { get; init; } = [];
 
+    /// <summary>How long a graceful stop waits for egress to drain before closing the connection (default 5 s).</summary>
     public TimeSpan StopGracePeriod { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How often <c>socket_stats</c> is published, at least 10 ms (default 1 s).</summary>
     public TimeSpan StatsInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Checks every option; the stage's constructor calls it.</summary>
+    /// <exception cref="StageOptionsException">One or more options are invalid; it names every one.</exception>
     public void Validate()
     {
         var problems = new List<string>();

@@ -27,11 +27,13 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     private readonly Acceptor _acceptor;
     private int _started;
 
-    /// <summary>Validates the options (throwing <see cref="StageOptionsException"/> naming every bad one) and prepares the stage.</summary>
+    /// <summary>Validates the options and prepares the stage; nothing is bound until <see cref="Start"/> or <see cref="StartAsync"/>.</summary>
     /// <param name="options">What to listen on and how to frame, group and route.</param>
     /// <param name="bus">Where packet groups, events and statistics go and egress comes from; a new <see cref="InProcessBus"/> when null.</param>
     /// <param name="loggerFactory">Where the stage logs; nothing is logged when null.</param>
     /// <param name="timeProvider">The stage's clock (idle timeouts, linger, statistics, bind retry, egress waits); the system's when null. Tests pass a fake one.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="StageOptionsException">An option is invalid; the message names every bad one.</exception>
     public TcpServerStage(TcpServerStageOptions options, IMessageBus? bus = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -45,28 +47,39 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
         _acceptor = acceptor!;
     }
 
+    /// <summary>The options the stage was built with.</summary>
     public TcpServerStageOptions Options { get; }
 
+    /// <summary>The bus the stage publishes on and takes egress and control commands from.</summary>
     public IMessageBus Bus { get; }
 
+    /// <summary>The stage's name, the prefix of its topics (<see cref="StageTopics"/>).</summary>
     public string Name => Options.Name;
 
     /// <summary>The bound address once listening (with the real port when port 0 was asked for).</summary>
     public IPEndPoint? LocalEndPoint => _acceptor.LocalEndPoint;
 
+    /// <summary>Connections open now.</summary>
     public int ConnectionCount => _core.ConnectionCount;
 
     /// <summary>The kernel's id of the service thread (see <c>/proc/self/task/&lt;id&gt;</c>); 0 before start.</summary>
     public int ServiceThreadId => _core.Loop.OsThreadId;
 
+    /// <summary>Raised when the stage is bound and accepting, once per listener it builds.</summary>
     public event EventHandler<ListeningEvent>? Listening { add => _core.Events.Listening += value; remove => _core.Events.Listening -= value; }
+    /// <summary>Raised when a connection is ready for messages (after the handshake for a session framing).</summary>
     public event EventHandler<ConnectedEvent>? Connected { add => _core.Events.Connected += value; remove => _core.Events.Connected -= value; }
+    /// <summary>Raised when a connection ends, and for a connection refused over the limit.</summary>
     public event EventHandler<DisconnectedEvent>? Disconnected { add => _core.Events.Disconnected += value; remove => _core.Events.Disconnected -= value; }
+    /// <summary>Raised when something fails and the stage goes on (see <see cref="StageErrorKind"/>).</summary>
     public event EventHandler<StageErrorEvent>? Error { add => _core.Events.Error += value; remove => _core.Events.Error -= value; }
+    /// <summary>Raised once when the stage has stopped and its service thread is ending.</summary>
     public event EventHandler<ClosedEvent>? Closed { add => _core.Events.Closed += value; remove => _core.Events.Closed -= value; }
+    /// <summary>Raised every <c>stats_interval</c> with the figures also published on <c>&lt;name&gt;/socket_stats</c>.</summary>
     public event EventHandler<SocketStats>? StatsPublished { add => _core.Events.StatsPublished += value; remove => _core.Events.StatsPublished -= value; }
 
-    /// <summary>Starts the service thread, which binds (retrying until it can) and serves. Returns at once.</summary>
+    /// <summary>Starts the service thread, which binds (retrying as <see cref="TcpServerStageOptions.BindAttempts"/> allows) and serves. Returns at once.</summary>
+    /// <exception cref="InvalidOperationException">The stage was already started.</exception>
     public void Start()
     {
         if (Interlocked.Exchange(ref _started, 1) != 0)
@@ -75,17 +88,22 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     }
 
     /// <summary>Starts the stage and waits until it is listening (bind failures are retried meanwhile).</summary>
+    /// <returns>The bound address, with the real port when port 0 was asked for.</returns>
+    /// <exception cref="InvalidOperationException">The stage was already started.</exception>
+    /// <exception cref="IOException">Binding failed <see cref="TcpServerStageOptions.BindAttempts"/> times; the stage has stopped.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the stage keeps trying to bind.</exception>
     public async Task<IPEndPoint> StartAsync(CancellationToken cancellationToken = default)
     {
         Start();
         return await WaitListeningAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Completes with the bound address when the stage first listens.</summary>
+    /// <summary>Completes with the bound address when the stage first listens; fails with <see cref="IOException"/>
+    /// when it gives up binding, and is cancelled when the stage stops before listening.</summary>
     public Task<IPEndPoint> WaitListeningAsync(CancellationToken cancellationToken = default)
         => _acceptor.ListeningTask.WaitAsync(cancellationToken);
 
-    /// <summary>Totals as of now.</summary>
+    /// <summary>Totals as of now (rates are zero: they are published every <c>stats_interval</c>).</summary>
     public SocketStats GetStats() => _core.Snapshot();
 
     /// <summary>
@@ -93,6 +111,7 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// when that connection is unknown or closed, or the message was dropped by the overflow policy.
     /// The payload is copied before the task completes.
     /// </summary>
+    /// <exception cref="Framing.FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
     public async ValueTask<bool> SendAsync(ConnectionId connection, ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
         => await _core.Router.RouteAsync(EgressMessage.To(connection, payload, fields), cancellationToken).ConfigureAwait(false) == 1;
 
@@ -112,20 +131,26 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     public async ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
         => await _core.Router.RouteAsync(EgressMessage.ToAny(payload, fields), cancellationToken).ConfigureAwait(false) == 1;
 
-    /// <summary>Closes a connection (the kill switch); its disconnected event carries reason <c>killed</c>, the detail and the code.</summary>
+    /// <summary>Closes a connection (the kill switch); its disconnected event carries reason <c>killed</c>, <paramref name="reason"/> as detail and <paramref name="code"/>.
+    /// Returns false when the connection is unknown; the close itself happens on the service thread shortly after.</summary>
     public bool Close(ConnectionId connection, string? reason = null, string? code = null)
         => _core.RequestClose(connection, DisconnectReason.Killed, reason, code);
 
     /// <summary>Adds a connection to a group (created on first join); false when the connection is unknown.</summary>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space.</exception>
     public bool JoinGroup(ConnectionId connection, string group) => _core.Groups.Join(connection, group);
 
     /// <summary>Removes a connection from a group (an empty group disappears); false when it was not a member.</summary>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space.</exception>
     public bool LeaveGroup(ConnectionId connection, string group) => _core.Groups.Leave(connection, group);
 
+    /// <summary>The members of <paramref name="group"/> now; empty when the group does not exist.</summary>
     public IReadOnlyList<ConnectionId> GetGroupMembers(string group) => _core.Groups.MemberIds(group);
 
+    /// <summary>The groups <paramref name="connection"/> belongs to now; empty when it is unknown.</summary>
     public IReadOnlyList<string> GetGroupsOf(ConnectionId connection) => _core.Groups.GroupsOf(connection);
 
+    /// <summary>The groups that have members now.</summary>
     public IReadOnlyList<string> GetGroups() => _core.Groups.Names();
 
     /// <summary>The connection registry: id, peer, times, traffic, egress queued and dropped, groups.</summary>
@@ -145,10 +170,12 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
 
     /// <summary>
     /// Stops gracefully: stops accepting, lets queued egress drain for up to the grace period, then
-    /// closes every connection. Cancelling the token cuts the grace period short.
+    /// closes every connection. Cancelling the token cuts the grace period short. Completes when the
+    /// service thread has ended; safe to call more than once and before <see cref="Start"/>.
     /// </summary>
     public Task StopAsync(CancellationToken cancellationToken = default) => _core.StopAsync(cancellationToken);
 
+    /// <summary>Stops the stage (<see cref="StopAsync"/> with the full grace period).</summary>
     public async ValueTask DisposeAsync()
     {
         await StopAsync().ConfigureAwait(false);

@@ -9,24 +9,25 @@ namespace Ferry.Stages;
 /// </summary>
 public sealed record TcpServerStageOptions
 {
-    /// <summary>The stage's name: its channels are <c>&lt;name&gt;/packet_group</c> and so on.</summary>
+    /// <summary>The stage's name: its channels are <c>&lt;name&gt;/packet_group</c> and so on; no <c>/</c> (default <c>tcp_server</c>).</summary>
     public string Name { get; init; } = "tcp_server";
 
-    /// <summary><c>host:port</c>, <c>:port</c> (all interfaces) or <c>[::1]:port</c>; port 0 picks a free port.</summary>
+    /// <summary><c>host:port</c>, <c>:port</c> (all interfaces) or <c>[::1]:port</c>; port 0 picks a free port (default <c>127.0.0.1:9000</c>).</summary>
     public string Bind { get; init; } = "127.0.0.1:9000";
 
-    /// <summary>Pending connections the kernel holds before they are accepted.</summary>
+    /// <summary>Pending connections the kernel holds before they are accepted, 1..65535 (default 512).</summary>
     public int Backlog { get; init; } = 512;
 
-    /// <summary>Simultaneous clients; one more is accepted and closed at once. 0 = unlimited.</summary>
+    /// <summary>Simultaneous clients; one more is accepted and closed at once. 0 = unlimited (default 128).</summary>
     public int MaxConnections { get; init; } = 128;
 
+    /// <summary>TCP options applied to every accepted connection (no-delay, keep-alive, kernel buffer sizes).</summary>
     public TcpSocketOptions Socket { get; init; } = new();
 
-    /// <summary>A client that sends nothing for this long is disconnected (<c>idle_timeout</c>). Zero = never.</summary>
+    /// <summary>A client that sends nothing for this long is disconnected (<c>idle_timeout</c>). Zero = never (default).</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
 
-    /// <summary>How bytes become packets and packets become bytes. Default <c>raw</c>.</summary>
+    /// <summary>How bytes become packets and packets become bytes. Default <c>raw</c>; build one from a spec with <see cref="FramingSpec.Parse"/>.</summary>
     public IFraming Framing { get; init; } = RawFraming.Default;
 
     /// <summary>
@@ -42,18 +43,19 @@ public sealed record TcpServerStageOptions
     /// </summary>
     public long MaxPendingBytes { get; init; } = 64L * 1024 * 1024;
 
-    /// <summary>Packets per published group.</summary>
+    /// <summary>Packets per published group, 1..65536 (default 1).</summary>
     public int GroupSize { get; init; } = 1;
 
-    /// <summary>A group that is not full is published this long after its first packet.</summary>
+    /// <summary>A group that is not full is published this long after its first packet, 0..1 minute (default 1 ms).</summary>
     public TimeSpan GroupLinger { get; init; } = TimeSpan.FromMilliseconds(1);
 
-    /// <summary>Bytes of encoded egress a client may have waiting (the seed's <c>egress_buffer_size_b</c>).</summary>
+    /// <summary>Bytes of encoded egress a client may have waiting (the seed's <c>egress_buffer_size_b</c>, default 1 MiB).</summary>
     public int EgressBufferBytes { get; init; } = 1024 * 1024;
 
+    /// <summary>What happens to a message that does not fit a client's egress buffer: drop it (default), disconnect the client, or wait.</summary>
     public EgressOverflowPolicy EgressOverflow { get; init; } = EgressOverflowPolicy.Drop;
 
-    /// <summary>With <see cref="EgressOverflowPolicy.Wait"/>: how long a publisher is held before the message is dropped.</summary>
+    /// <summary>With <see cref="EgressOverflowPolicy.Wait"/>: how long a publisher is held before the message is dropped (default 5 s).</summary>
     public TimeSpan EgressWaitTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
@@ -62,15 +64,16 @@ public sealed record TcpServerStageOptions
     /// </summary>
     public int QueueWhenDisconnected { get; init; }
 
-    /// <summary>Publish a <see cref="GroupMembershipEvent"/> on <c>&lt;name&gt;/events</c> when a connection joins or leaves a group.</summary>
+    /// <summary>Publish a <see cref="GroupMembershipEvent"/> on <c>&lt;name&gt;/events</c> when a connection joins or leaves a group (default off).</summary>
     public bool GroupNotices { get; init; }
 
-    /// <summary>Bytes taken from a socket per receive; with <c>raw</c> framing the largest packet.</summary>
+    /// <summary>Bytes taken from a socket per receive, 256 bytes..16 MiB (default 64 KiB); with <c>raw</c> framing the largest packet.</summary>
     public int ReadBufferBytes { get; init; } = 64 * 1024;
 
-    /// <summary>First wait before binding again after a failure; doubles up to <see cref="BindRetryMaxDelay"/>.</summary>
+    /// <summary>First wait before binding again after a failure (default 100 ms); doubles up to <see cref="BindRetryMaxDelay"/>.</summary>
     public TimeSpan BindRetryDelay { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>Cap of the bind retry delay (default 5 s); at least <see cref="BindRetryDelay"/>.</summary>
     public TimeSpan BindRetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
@@ -79,19 +82,20 @@ public sealed record TcpServerStageOptions
     /// </summary>
     public int BindAttempts { get; init; }
 
-    /// <summary>Priority of the service thread (applied as the Linux thread's nice value).</summary>
+    /// <summary>Priority of the service thread (applied as the Linux thread's nice value); failures are reported as <see cref="StageErrorKind.Setup"/> errors.</summary>
     public ThreadPriority ThreadPriority { get; init; } = ThreadPriority.Normal;
 
     /// <summary>CPUs the service thread may run on; empty = any.</summary>
     public IReadOnlyList<int> ThreadProcessorAffinity { get; init; } = [];
 
-    /// <summary>How long a graceful stop waits for egress to drain before closing connections.</summary>
+    /// <summary>How long a graceful stop waits for egress to drain before closing connections (default 5 s).</summary>
     public TimeSpan StopGracePeriod { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How often <c>socket_stats</c> is published.</summary>
+    /// <summary>How often <c>socket_stats</c> is published, at least 10 ms (default 1 s).</summary>
     public TimeSpan StatsInterval { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Throws <see cref="StageOptionsException"/> naming every invalid option.</summary>
+    /// <summary>Checks every option; the stage's constructor calls it.</summary>
+    /// <exception cref="StageOptionsException">One or more options are invalid; it names every one.</exception>
     public void Validate()
     {
         var problems = new List<string>();

@@ -7,7 +7,7 @@ namespace Ferry.Transport;
 /// A listen or dial address as users write it: <c>host:port</c>, <c>:port</c> (all interfaces),
 /// <c>[::1]:port</c>. Port 0 asks the kernel for a free port when binding.
 /// </summary>
-public sealed record BindAddress(string Host, int Port)
+internal sealed record BindAddress(string Host, int Port)
 {
     /// <summary>Empty host: every interface (IPv6 dual-mode when the machine has IPv6).</summary>
     public bool IsAnyHost => Host.Length == 0;

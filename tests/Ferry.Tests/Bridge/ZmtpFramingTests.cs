@@ -246,10 +246,13 @@ public sealed class ZmtpFramingTests
     }
 
     [Theory]
-    [InlineData(ZmtpSocketType.Push, ZmtpSocketType.Push, "PUSH cannot talk to PUSH")]
-    [InlineData(ZmtpSocketType.Pull, ZmtpSocketType.Pull, "PULL cannot talk to PULL")]
-    public void A_peer_of_the_wrong_socket_type_is_refused_with_an_ERROR_command(ZmtpSocketType local, ZmtpSocketType peer, string reason)
+    [InlineData(nameof(ZmtpSocketType.Push), nameof(ZmtpSocketType.Push), "PUSH cannot talk to PUSH")]
+    [InlineData(nameof(ZmtpSocketType.Pull), nameof(ZmtpSocketType.Pull), "PULL cannot talk to PULL")]
+    public void A_peer_of_the_wrong_socket_type_is_refused_with_an_ERROR_command(string localType, string peerType, string reason)
     {
+        // Socket types by name: the enum is internal, and a public test method cannot take it.
+        var local = Enum.Parse<ZmtpSocketType>(localType);
+        var peer = Enum.Parse<ZmtpSocketType>(peerType);
         var framing = new ZmtpFraming(local);
         var stream = Concat(PeerHandshake(peer), Encoded(Push, [1], default));
         foreach (var run in AllCuts(framing, stream, everyCut: true))

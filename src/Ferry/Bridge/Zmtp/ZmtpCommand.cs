@@ -8,7 +8,7 @@ namespace Ferry.Bridge.Zmtp;
 /// A command frame's body: a one-octet name length, the name, then command data (RFC 23 / RFC 37).
 /// A view over the caller's bytes; commands are small, so callers parse them from one span.
 /// </summary>
-public readonly ref struct ZmtpCommand
+internal readonly ref struct ZmtpCommand
 {
     /// <summary>The PING context is at most 16 octets (RFC 37); PONG echoes it back.</summary>
     public const int MaxPingContextLength = 16;

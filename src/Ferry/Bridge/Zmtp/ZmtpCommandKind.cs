@@ -1,7 +1,7 @@
 namespace Ferry.Bridge.Zmtp;
 
 /// <summary>The ZMTP commands the bridge acts on; everything else is <see cref="Unknown"/> and ignored.</summary>
-public enum ZmtpCommandKind
+internal enum ZmtpCommandKind
 {
     Unknown,
     Ready,

@@ -3,7 +3,7 @@ using System.Buffers;
 namespace Ferry.Bridge.Zmtp;
 
 /// <summary>One whole ZMTP frame: its header and its body, a slice of the parser's input (not copied).</summary>
-public readonly struct ZmtpFrame
+internal readonly struct ZmtpFrame
 {
     public ZmtpFrame(ZmtpFrameHeader header, ReadOnlySequence<byte> body)
     {

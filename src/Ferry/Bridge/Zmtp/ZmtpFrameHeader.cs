@@ -8,7 +8,7 @@ namespace Ferry.Bridge.Zmtp;
 /// reserved and zero) and the body size, one octet for short frames or eight network-order octets for
 /// long ones.
 /// </summary>
-public readonly struct ZmtpFrameHeader
+internal readonly struct ZmtpFrameHeader
 {
     public const byte MoreFlag = 0x01;
     public const byte LongFlag = 0x02;

@@ -21,7 +21,7 @@ namespace Ferry.Bridge.Zmtp;
 /// arrive and decoding goes on. A broken conversation (bad greeting or frame header, refused or failed
 /// handshake, ERROR from the peer, command over 64 KiB) closes the connection whatever the policy.</para>
 /// </remarks>
-public sealed class ZmtpFraming : ISessionFraming, IFrameEncoder
+internal sealed class ZmtpFraming : ISessionFraming, IFrameEncoder
 {
     public const int DefaultHandshakeTimeoutMs = 10_000;
 

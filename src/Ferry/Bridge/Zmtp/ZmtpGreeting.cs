@@ -7,7 +7,7 @@ namespace Ferry.Bridge.Zmtp;
 /// version major and minor, a 20-octet zero-padded mechanism name, the as-server octet and 31 octets
 /// of filler.
 /// </summary>
-public readonly struct ZmtpGreeting
+internal readonly struct ZmtpGreeting
 {
     public const int Length = 64;
     public const byte Major = 3;

@@ -1,7 +1,7 @@
 namespace Ferry.Bridge.Zmtp;
 
 /// <summary>The peer broke ZMTP: the connection cannot go on and is closed.</summary>
-public sealed class ZmtpProtocolException : Exception
+internal sealed class ZmtpProtocolException : Exception
 {
     public ZmtpProtocolException(string message) : base(message)
     {

@@ -1,14 +1,14 @@
 namespace Ferry.Bridge.Zmtp;
 
 /// <summary>The ZeroMQ socket types the bridge speaks. Rogue only ever pairs PUSH with PULL.</summary>
-public enum ZmtpSocketType
+internal enum ZmtpSocketType
 {
     Push,
     Pull,
 }
 
 /// <summary>Wire names (the READY command's <c>Socket-Type</c> property) and the pairing rule.</summary>
-public static class ZmtpSocketTypes
+internal static class ZmtpSocketTypes
 {
     public static ReadOnlySpan<byte> PushName => "PUSH"u8;
 
