@@ -61,6 +61,15 @@ public sealed class LengthFieldFraming : IFraming, IFrameEncoder
         MaxFrameBytes = FramingGuard.MaxFrameBytes(maxFrameBytes);
         OnError = FramingGuard.OnError(onError);
         _maxFieldValue = LengthField.MaxValue(fieldBytes);
+        // The largest payload the field can announce: a limit above it could never be reached, which is
+        // a mistake in the settings (u16be with max_frame_bytes=70000), not something to accept silently.
+        var expressible = _headerLength - stripBytes + _maxFieldValue + adjust;
+        if (MaxFrameBytes > expressible)
+        {
+            if (maxFrameBytes != FramingDefaults.MaxFrameBytes)
+                throw new FramingException($"max_frame_bytes={maxFrameBytes}: a {fieldBytes}-byte length field (adjust {adjust}, strip {stripBytes}) can announce payloads of at most {Math.Max(expressible, 0)} bytes");
+            MaxFrameBytes = (int)Math.Max(expressible, 1); // the default limit shrinks to what the field can hold
+        }
         _header = new LengthFieldHeader(offset, fieldBytes, bigEndian, adjust, stripBytes);
         Spec = SpecFor(shorthand: null);
     }
