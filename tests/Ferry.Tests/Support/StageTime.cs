@@ -5,25 +5,24 @@ using Microsoft.Extensions.Time.Testing;
 namespace Ferry.Tests.Support;
 
 /// <summary>
-/// A <see cref="FakeTimeProvider"/> for stages that also tells when a stage's service loop has finished a
-/// round at (or after) the current fake time, so a test can assert that something has <em>not</em>
-/// happened yet without sleeping.
+/// A <see cref="FakeTimeProvider"/> for stages that also tells when a stage's service loop has run a
+/// whole round since a given moment, so a test can assert that something has <em>not</em> happened
+/// (yet) without sleeping.
 /// </summary>
 /// <remarks>
-/// A service loop reads the clock first thing in every round (<c>StageClock.Update</c>) and re-arms its
-/// wake-up timer last thing, after the round's timers ran (<c>ServiceLoop.WaitTimeoutMs</c>). Both calls
-/// come through this provider on the loop's thread ("ferry &lt;stage&gt;"): the first timestamp read since
-/// the last re-arm is the round's time, and the re-arm marks the round done.
+/// A service loop re-arms its wake-up timer on this provider last thing in a round, after the round's
+/// posted requests, timers and stop step ran (<c>ServiceLoop.WaitTimeoutMs</c>); the timer was created on
+/// the loop's own thread ("ferry &lt;stage&gt;"), which is how it is told from other timers.
 /// <para>To make a timer fire, <see cref="FakeTimeProvider.Advance"/> the clock and await what must happen
 /// (the loop's own wake-up timer wakes it). To check that nothing happened, <see cref="SettleAsync"/>
-/// after advancing: it wakes the loop and waits for a finished round that saw the current time.</para>
+/// after advancing: it wakes the loop and waits for a round that began after the call, and so saw the
+/// current time and everything requested before.</para>
 /// </remarks>
 public sealed class StageTime : FakeTimeProvider
 {
     private sealed class LoopRounds
     {
-        public long RoundStart = long.MinValue;
-        public long DoneAt = long.MinValue;
+        public long Completed;
     }
 
     private readonly ConcurrentDictionary<string, LoopRounds> _loops = new();
@@ -36,18 +35,12 @@ public sealed class StageTime : FakeTimeProvider
     /// <summary>Fake milliseconds since the clock started (for messages).</summary>
     public double ElapsedMs => (GetUtcNow() - Start).TotalMilliseconds;
 
-    public override long GetTimestamp()
-    {
-        var now = base.GetTimestamp();
-        if (CurrentLoop() is { } loop && loop.RoundStart == long.MinValue)
-            loop.RoundStart = now;
-        return now;
-    }
-
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
         var timer = base.CreateTimer(callback, state, dueTime, period);
-        return CurrentLoop() is { } loop ? new LoopTimer(timer, loop) : timer;
+        return Thread.CurrentThread.Name is { } name && name.StartsWith("ferry ", StringComparison.Ordinal)
+            ? new LoopTimer(timer, Rounds(name))
+            : timer;
     }
 
     /// <summary>Advances the clock in <paramref name="step"/>s up to <paramref name="total"/>, letting the stages finish a round after each.</summary>
@@ -61,19 +54,23 @@ public sealed class StageTime : FakeTimeProvider
     }
 
     /// <summary>
-    /// Wakes each stage's service loop and waits (real time, bounded) until it has finished a round
-    /// that began at or after the current fake time: every timer due by now has run.
+    /// Waits (real time, bounded) until each stage's service loop has run a whole round that began after
+    /// this call: every timer due by the current fake time has run, and every request made before.
     /// </summary>
     public async Task SettleAsync(params object[] stages)
     {
-        var target = base.GetTimestamp();
         foreach (var stage in stages)
         {
             var engine = EngineOf(stage);
-            var loop = _loops.GetOrAdd("ferry " + engine.Name, _ => new LoopRounds());
-            engine.Loop.Wake();
-            await Eventually.TrueAsync(() => Volatile.Read(ref loop.DoneAt) >= target,
-                $"'{engine.Name}' to finish a loop round at fake time +{ElapsedMs} ms");
+            var rounds = Rounds("ferry " + engine.Name);
+            var before = Volatile.Read(ref rounds.Completed);
+            // The round under way may have begun before the call; the one after the next wake-up has not.
+            for (var i = 1; i <= 2; i++)
+            {
+                engine.Loop.Wake();
+                await Eventually.TrueAsync(() => Volatile.Read(ref rounds.Completed) >= before + i,
+                    $"'{engine.Name}' to finish a loop round at fake time +{ElapsedMs} ms");
+            }
         }
     }
 
@@ -85,19 +82,14 @@ public sealed class StageTime : FakeTimeProvider
         _ => throw new ArgumentException($"not a stage: {stage}", nameof(stage)),
     };
 
-    private LoopRounds? CurrentLoop()
-        => Thread.CurrentThread.Name is { } name && name.StartsWith("ferry ", StringComparison.Ordinal)
-            ? _loops.GetOrAdd(name, _ => new LoopRounds())
-            : null;
+    private LoopRounds Rounds(string threadName) => _loops.GetOrAdd(threadName, _ => new LoopRounds());
 
-    private sealed class LoopTimer(ITimer inner, LoopRounds loop) : ITimer
+    private sealed class LoopTimer(ITimer inner, LoopRounds rounds) : ITimer
     {
         public bool Change(TimeSpan dueTime, TimeSpan period)
         {
             var changed = inner.Change(dueTime, period);
-            if (loop.RoundStart != long.MinValue)
-                Volatile.Write(ref loop.DoneAt, Math.Max(loop.DoneAt, loop.RoundStart));
-            loop.RoundStart = long.MinValue;
+            Interlocked.Increment(ref rounds.Completed);
             return changed;
         }
 
