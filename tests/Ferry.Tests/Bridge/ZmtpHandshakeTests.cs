@@ -77,9 +77,17 @@ public sealed class ZmtpHandshakeTests
         }
 
         int quickPort = FreePorts.Pair();
-        await using var quick = new FrameBridgeServer("127.0.0.1", quickPort, new FrameBridgeOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(300) });
+        var time = new StageTime();
+        await using var quick = new FrameBridgeServer("127.0.0.1", quickPort, new FrameBridgeOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(300), TimeProvider = time });
         await using (var silent = await RawPeer.ConnectAsync(quickPort + 1, deadline))
+        {
+            await Eventually.TrueAsync(() => quick.PushStage.ConnectionCount == 1, "the silent peer to be accepted");
+            time.Advance(TimeSpan.FromMilliseconds(299));
+            await time.SettleAsync(quick.PushStage);
+            Assert.Equal(1, quick.PushStage.ConnectionCount); // not a millisecond early
+            time.Advance(TimeSpan.FromMilliseconds(1 + 37)); // the deadline and one scan (300 / 8 ms)
             Assert.True(await silent.IsClosedAsync(deadline, skip: 64), "the handshake deadline closes a silent peer");
+        }
 
         Assert.Equal(0, patient.Counters.Connections + quick.Counters.Connections);
     }

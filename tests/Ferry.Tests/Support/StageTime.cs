@@ -54,6 +54,23 @@ public sealed class StageTime : FakeTimeProvider
     }
 
     /// <summary>
+    /// Moves the clock on by <paramref name="step"/> at a time until <paramref name="condition"/> holds, for
+    /// what also needs the network to answer (a reconnect: each step makes the next attempt due, and the
+    /// connect itself completes in real time). Bounded by <see cref="Eventually.DefaultTimeout"/>.
+    /// </summary>
+    public async Task AdvanceUntilAsync(Func<bool> condition, TimeSpan step, string what)
+    {
+        var deadline = DateTime.UtcNow + Eventually.DefaultTimeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"timed out waiting until {what} (fake time +{ElapsedMs} ms)");
+            Advance(step);
+            await Task.Delay(5);
+        }
+    }
+
+    /// <summary>
     /// Waits (real time, bounded) until each stage's service loop has run a whole round that began after
     /// this call: every timer due by the current fake time has run, and every request made before.
     /// </summary>
