@@ -29,8 +29,8 @@ public sealed class FrameBridgeClient : FrameBridgeEnd
     {
         var loggers = End.Loggers;
         var bus = new InProcessBus();
-        _push = new TcpClientStage(StageOptions("PUSH", BridgeAddress.HostPort(address, port), ZmtpSocketType.Push), bus, loggers);
-        _pull = new TcpClientStage(StageOptions("PULL", BridgeAddress.HostPort(address, port + 1), ZmtpSocketType.Pull), bus, loggers);
+        _push = new TcpClientStage(StageOptions("PUSH", BridgeAddress.HostPort(address, port), ZmtpSocketType.Push), bus, loggers, End.Options.TimeProvider);
+        _pull = new TcpClientStage(StageOptions("PULL", BridgeAddress.HostPort(address, port + 1), ZmtpSocketType.Pull), bus, loggers, End.Options.TimeProvider);
         End.Attach(_push, _pull, bus);
         _push.Start();
         _pull.Start();

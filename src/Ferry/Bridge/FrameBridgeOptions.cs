@@ -43,6 +43,9 @@ public sealed class FrameBridgeOptions
     /// nothing is logged by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
+    /// <summary>The clock of the end's stages and its send timeout (tests give a fake one).</summary>
+    internal TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(SendBufferBytes, 1, nameof(SendBufferBytes));

@@ -33,8 +33,8 @@ public sealed class FrameBridgeServer : FrameBridgeEnd
         var ip = BridgeAddress.ResolveForBind(address);
         var loggers = End.Loggers;
         var bus = new InProcessBus();
-        _pull = new TcpServerStage(StageOptions("PULL", BridgeAddress.HostPort(ip, port), ZmtpSocketType.Pull), bus, loggers);
-        _push = new TcpServerStage(StageOptions("PUSH", BridgeAddress.HostPort(ip, port + 1), ZmtpSocketType.Push), bus, loggers);
+        _pull = new TcpServerStage(StageOptions("PULL", BridgeAddress.HostPort(ip, port), ZmtpSocketType.Pull), bus, loggers, End.Options.TimeProvider);
+        _push = new TcpServerStage(StageOptions("PUSH", BridgeAddress.HostPort(ip, port + 1), ZmtpSocketType.Push), bus, loggers, End.Options.TimeProvider);
         End.Attach(_push, _pull, bus);
         Bind(_pull, port);
         Bind(_push, port + 1);

@@ -72,7 +72,8 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        var options = new FrameBridgeOptions { ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200) };
+        var time = new StageTime();
+        var options = new FrameBridgeOptions { ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200), TimeProvider = time };
         await using var client = new FrameBridgeClient(Loopback, port, options);
 
         // ZMQ_IMMEDIATE: with no server, a send waits instead of queueing.
@@ -82,6 +83,8 @@ public sealed class FerryToFerryTests
         Assert.Equal(0, client.PendingSendBytes);
 
         await using var server = new FrameBridgeServer(Loopback, port);
+        // Each step makes the next attempt of both client stages due (the longest back-off with jitter is 240 ms).
+        await time.AdvanceUntilAsync(() => client.IsReady, TimeSpan.FromMilliseconds(250), "the client to connect");
         await client.WaitReadyAsync(deadline);
         await pending;
         Frame got = (await ReadAsync(server, 1, deadline))[0];
@@ -93,9 +96,12 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        var options = new FrameBridgeOptions { ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200) };
+        var time = new StageTime();
+        var options = new FrameBridgeOptions { ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200), TimeProvider = time };
         await using var client = new FrameBridgeClient(Loopback, port, options);
         var first = new FrameBridgeServer(Loopback, port);
+        // The client started first: its first attempts may have been refused.
+        await time.AdvanceUntilAsync(() => client.IsReady, TimeSpan.FromMilliseconds(250), "the client to connect");
         await client.WaitReadyAsync(deadline);
 
         // Sequence numbers in the payload show what the restart cost.
@@ -149,6 +155,7 @@ public sealed class FerryToFerryTests
         // The new server's readiness, not the client's: until the client's PUSH stage has noticed the
         // old connection die (a busy machine can delay that past the PULL side's reconnect), the client
         // still counts it, and frames handed to it are lost with it, as they are with ZeroMQ.
+        await time.AdvanceUntilAsync(() => second.IsReady && client.IsReady, TimeSpan.FromMilliseconds(250), "the client to reconnect");
         await second.WaitReadyAsync(deadline);
         await client.WaitReadyAsync(deadline);
         restarted.SetResult();
@@ -190,12 +197,19 @@ public sealed class FerryToFerryTests
     public async Task A_send_waiting_for_an_absent_peer_times_out_or_is_cancelled_or_fails_at_stop()
     {
         int port = FreePorts.Pair();
-        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { SendTimeout = TimeSpan.FromMilliseconds(100) });
-        await Assert.ThrowsAsync<TimeoutException>(async () => await server.SendAsync(new Frame(new byte[1])));
+        var time = new StageTime();
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { SendTimeout = TimeSpan.FromMilliseconds(100), TimeProvider = time });
+        Task timingOut = server.SendAsync(new Frame(new byte[1])).AsTask();
+        time.Advance(TimeSpan.FromMilliseconds(99));
+        Assert.False(timingOut.IsCompleted);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await Assert.ThrowsAsync<TimeoutException>(() => timingOut);
 
-        using var cancel = new CancellationTokenSource(50);
-        var patient = new FrameBridgeServer(Loopback, FreePorts.Pair());
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await patient.SendAsync(new Frame(new byte[1]), cancel.Token));
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(50), time);
+        var patient = new FrameBridgeServer(Loopback, FreePorts.Pair(), new FrameBridgeOptions { TimeProvider = time });
+        Task cancelled = patient.SendAsync(new Frame(new byte[1]), cancel.Token).AsTask();
+        time.Advance(TimeSpan.FromMilliseconds(50));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
 
         ValueTask waiting = patient.SendAsync(new Frame(new byte[1]));
         await patient.StopAsync();

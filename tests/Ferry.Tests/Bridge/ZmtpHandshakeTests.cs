@@ -77,11 +77,51 @@ public sealed class ZmtpHandshakeTests
         }
 
         int quickPort = FreePorts.Pair();
-        await using var quick = new FrameBridgeServer("127.0.0.1", quickPort, new FrameBridgeOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(300) });
+        var time = new StageTime();
+        await using var quick = new FrameBridgeServer("127.0.0.1", quickPort, new FrameBridgeOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(300), TimeProvider = time });
         await using (var silent = await RawPeer.ConnectAsync(quickPort + 1, deadline))
+        {
+            await Eventually.TrueAsync(() => quick.PushStage.ConnectionCount == 1, "the silent peer to be accepted");
+            time.Advance(TimeSpan.FromMilliseconds(299));
+            await time.SettleAsync(quick.PushStage);
+            Assert.Equal(1, quick.PushStage.ConnectionCount); // not a millisecond early
+            time.Advance(TimeSpan.FromMilliseconds(1 + 37)); // the deadline and one scan (300 / 8 ms)
             Assert.True(await silent.IsClosedAsync(deadline, skip: 64), "the handshake deadline closes a silent peer");
+        }
 
         Assert.Equal(0, patient.Counters.Connections + quick.Counters.Connections);
+    }
+
+    [Fact]
+    public async Task The_handshake_deadline_closes_a_silent_peer_exactly_when_due_and_spares_one_that_greeted()
+    {
+        var time = new StageTime();
+        var framing = Ferry.Framing.FramingSpec.Parse("zmtp,socket=pull,handshake_timeout_ms=300");
+        await using var h = new StageHarness(new Ferry.Stages.TcpServerStageOptions { Framing = framing }, time: time);
+        await h.StartAsync();
+        CancellationToken deadline = Deadline.In(Limit);
+        using var silent = await h.ConnectAsync();
+        await using var greeted = await RawPeer.ConnectAsync(h.EndPoint.Port, deadline);
+        await greeted.HandshakeAsync(ZmtpSocketType.Push, deadline);
+        var greetedId = (await h.WaitForEventAsync<Ferry.Stages.ConnectedEvent>()).ConnectionId;
+        Assert.Equal(2, h.Stage.ConnectionCount);
+
+        // One millisecond short of the deadline: the silent peer is still there.
+        await h.AdvanceAsync(TimeSpan.FromMilliseconds(299));
+        Assert.Equal(2, h.Stage.ConnectionCount);
+        Assert.Empty(h.Events.OfType<Ferry.Stages.DisconnectedEvent>());
+
+        // Past it, the next scan (every 300 / 8 ms) closes the silent peer only.
+        time.Advance(TimeSpan.FromMilliseconds(1 + 37));
+        var closed = await h.WaitForEventAsync<Ferry.Stages.DisconnectedEvent>();
+        Assert.NotEqual(greetedId, closed.ConnectionId);
+        Assert.Equal(Ferry.Connections.DisconnectReason.ProtocolError, closed.Reason);
+        Assert.Equal("handshake not completed within 300 ms", closed.Detail);
+        Assert.True(await silent.WaitClosedAsync(), "the handshake deadline closes a silent peer");
+
+        await h.AdvanceAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, h.Stage.ConnectionCount);
+        Assert.Single(h.Events.OfType<Ferry.Stages.DisconnectedEvent>());
     }
 
     /// <summary>A ZMTP peer driven by hand with Ferry's codec.</summary>

@@ -288,12 +288,25 @@ public sealed class AnyTargetTests
     [Fact]
     public async Task Under_wait_a_publisher_gives_up_after_the_wait_timeout_and_counts_one_drop()
     {
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait, TimeSpan.FromMilliseconds(200)));
+        var time = new StageTime();
+        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait, TimeSpan.FromMilliseconds(200)), time: time);
         await h.StartAsync();
         var (client, _) = await ConnectStalledAsync(h);
         var sent = 0;
-        while (await h.Stage.SendToAnyAsync(new byte[1000]))
+        while (true)
+        {
+            var sending = h.Stage.SendToAnyAsync(new byte[1000]).AsTask();
+            if (!sending.IsCompleted)
+            {
+                // Every connection is full and the wait's timeout is armed: no drop a millisecond before it.
+                time.Advance(TimeSpan.FromMilliseconds(199));
+                Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
+                time.Advance(TimeSpan.FromMilliseconds(1));
+            }
+            if (!await sending.WaitAsync(TimeSpan.FromSeconds(10)))
+                break;
             sent++;
+        }
         Assert.True(sent > 30);
         Assert.Equal(1, h.Stage.GetStats().EgressPacketsDroppedTotal);
         Assert.Equal(1, h.Stage.GetConnections()[0].EgressPacketsDropped);

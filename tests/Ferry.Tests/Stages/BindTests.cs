@@ -20,19 +20,27 @@ public sealed class BindTests
     public async Task Bind_is_retried_while_the_port_is_taken_and_succeeds_once_released()
     {
         var (holder, port) = HoldAPort();
-
+        var time = new StageTime();
         await using var h = new StageHarness(new TcpServerStageOptions
         {
             Bind = $"127.0.0.1:{port}",
             BindRetryDelay = TimeSpan.FromMilliseconds(20),
             BindRetryMaxDelay = TimeSpan.FromMilliseconds(80),
-        });
+        }, time: time);
+        int BindFailures() => h.Events.OfType<StageErrorEvent>().Count(e => e.Kind == StageErrorKind.Bind);
         h.Stage.Start();
-        await Eventually.TrueAsync(() => h.Events.OfType<StageErrorEvent>().Count(e => e.Kind == StageErrorKind.Bind) >= 3, "three bind failures");
+        await Eventually.TrueAsync(() => BindFailures() == 1, "the first bind failure");
+        await h.AdvanceAsync(TimeSpan.FromMilliseconds(19));
+        Assert.Equal(1, BindFailures()); // not retried before its delay
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await Eventually.TrueAsync(() => BindFailures() == 2, "a second bind failure");
+        time.Advance(TimeSpan.FromMilliseconds(40));
+        await Eventually.TrueAsync(() => BindFailures() == 3, "a third bind failure");
         Assert.False(h.Stage.WaitListeningAsync().IsCompleted);
         Assert.Contains("AddressAlreadyInUse", h.Events.OfType<StageErrorEvent>().First().Message);
 
         holder.Dispose();
+        time.Advance(TimeSpan.FromMilliseconds(80));
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var bound = await h.Stage.WaitListeningAsync(cts.Token);
         Assert.Equal(port, bound.Port);
@@ -47,13 +55,19 @@ public sealed class BindTests
         var (holder, port) = HoldAPort();
         using (holder)
         {
+            var time = new StageTime();
             await using var h = new StageHarness(new TcpServerStageOptions
             {
                 Bind = $"127.0.0.1:{port}",
                 BindAttempts = 2,
                 BindRetryDelay = TimeSpan.FromMilliseconds(10),
-            });
-            var error = await Assert.ThrowsAsync<IOException>(() => h.Stage.StartAsync());
+            }, time: time);
+            var starting = h.Stage.StartAsync();
+            await h.WaitForEventAsync<StageErrorEvent>(e => e.Kind == StageErrorKind.Bind);
+            await h.AdvanceAsync(TimeSpan.FromMilliseconds(9));
+            Assert.False(starting.IsCompleted); // the second attempt waits for the retry delay
+            time.Advance(TimeSpan.FromMilliseconds(1));
+            var error = await Assert.ThrowsAsync<IOException>(() => starting.WaitAsync(TimeSpan.FromSeconds(10)));
             Assert.Contains($"127.0.0.1:{port}", error.Message);
             Assert.Contains("gave up after 2 bind attempts", error.Message);
             await h.Stage.StopAsync().WaitAsync(TimeSpan.FromSeconds(10)); // the stage stopped itself
@@ -76,19 +90,32 @@ public sealed class BindTests
     public async Task Bind_retry_backs_off_up_to_the_cap()
     {
         var (holder, port) = HoldAPort();
+        var time = new StageTime();
         await using var h = new StageHarness(new TcpServerStageOptions
         {
             Bind = $"127.0.0.1:{port}",
             BindRetryDelay = TimeSpan.FromMilliseconds(10),
             BindRetryMaxDelay = TimeSpan.FromMilliseconds(40),
-        });
+        }, time: time);
+        var start = time.GetUtcNow();
         h.Stage.Start();
-        await Eventually.TrueAsync(() => h.Events.OfType<StageErrorEvent>().Count() >= 5, "five bind failures");
-        var messages = h.Events.OfType<StageErrorEvent>().Take(5).Select(e => e.Message).ToList();
+        // Each retry is due exactly its announced delay after the failure before it: 10, 20, 40, 40 ms.
+        await Eventually.TrueAsync(() => h.Events.OfType<StageErrorEvent>().Count() == 1, "the first bind failure");
+        foreach (var delay in new[] { 10, 20, 40, 40 })
+        {
+            var failures = h.Events.OfType<StageErrorEvent>().Count();
+            await h.AdvanceAsync(TimeSpan.FromMilliseconds(delay - 1));
+            Assert.Equal(failures, h.Events.OfType<StageErrorEvent>().Count());
+            time.Advance(TimeSpan.FromMilliseconds(1));
+            await Eventually.TrueAsync(() => h.Events.OfType<StageErrorEvent>().Count() == failures + 1, $"the retry after {delay} ms");
+        }
+        var errors = h.Events.OfType<StageErrorEvent>().Take(5).ToList();
+        var messages = errors.Select(e => e.Message).ToList();
         Assert.Contains("retrying in 10 ms", messages[0]);
         Assert.Contains("retrying in 20 ms", messages[1]);
         Assert.Contains("retrying in 40 ms", messages[2]);
         Assert.Contains("retrying in 40 ms", messages[3]);
+        Assert.Equal([0.0, 10, 30, 70, 110], errors.Select(e => (e.Time - start).TotalMilliseconds));
         holder.Dispose();
     }
 

@@ -32,26 +32,44 @@ public sealed class ClientStageTests
         }
 
         public string Text => Encoding.ASCII.GetString(Packets.SelectMany(p => p.Payload).ToArray());
+
+        public List<ConnectFailedEvent> Failures => Events.OfType<ConnectFailedEvent>().ToList();
+
+        /// <summary>
+        /// Waits until the dialler is waiting out a back-off (its latest event is a failure, so no attempt
+        /// is in flight) and returns that failure: nothing more happens until the clock reaches its RetryIn.
+        /// </summary>
+        public async Task<ConnectFailedEvent> WaitBackingOffAsync(int failures)
+        {
+            await Eventually.TrueAsync(() => Failures.Count >= failures && Events.Last() is ConnectFailedEvent, $"{failures} failures and a back-off");
+            return (ConnectFailedEvent)Events.Last();
+        }
     }
+
+    /// <summary>Moves the fake clock on by a back-off's RetryIn, so the next attempt is due.</summary>
+    private static void AdvanceBy(StageTime time, ConnectFailedEvent failure) => time.Advance(failure.RetryIn);
 
     [Fact]
     public async Task A_client_started_before_its_server_connects_once_the_server_appears()
     {
         var port = FreePorts.One();
+        var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions
         {
             Connect = $"127.0.0.1:{port}",
             ReconnectWait = TimeSpan.FromMilliseconds(20),
             ReconnectMaxWait = TimeSpan.FromMilliseconds(100),
-        });
+        }, timeProvider: time);
         var rec = new ClientRecorder(client);
         client.Start();
-        await Eventually.TrueAsync(() => rec.Events.OfType<ConnectFailedEvent>().Count() >= 2, "two refused attempts");
+        AdvanceBy(time, await rec.WaitBackingOffAsync(1));
+        var second = await rec.WaitBackingOffAsync(2);
         Assert.False(client.IsConnected);
-        Assert.Contains("ECONNREFUSED", rec.Events.OfType<ConnectFailedEvent>().First().Reason);
+        Assert.Contains("ECONNREFUSED", rec.Failures[0].Reason);
 
         await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
         await server.StartAsync();
+        AdvanceBy(time, second);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var remote = await client.WaitConnectedAsync(cts.Token);
         Assert.Equal(port, remote.Port);
@@ -69,6 +87,7 @@ public sealed class ClientStageTests
         var port = FreePorts.One();
         var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
         await server.StartAsync();
+        var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions
         {
             Connect = $"127.0.0.1:{port}",
@@ -76,15 +95,25 @@ public sealed class ClientStageTests
             ReconnectMaxWait = TimeSpan.FromMilliseconds(160),
             ReconnectJitter = 0.25,
             HealthyAfter = TimeSpan.FromHours(1),
-        });
+        }, timeProvider: time);
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         await client.SendAsync("before"u8.ToArray());
         await server.WaitPacketsAsync(p => p.Count == 1, "first message");
 
         await server.DisposeAsync(); // server goes away mid-stream
-        await Eventually.TrueAsync(() => rec.Events.OfType<ConnectFailedEvent>().Count() >= 8, "eight failed attempts");
-        var waits = rec.Events.OfType<ConnectFailedEvent>().Take(8).Select(e => e.RetryIn.TotalMilliseconds).ToList();
+        for (var failures = 1; failures < 8; failures++)
+        {
+            var failure = await rec.WaitBackingOffAsync(failures);
+            // Not a millisecond early: the attempt is due RetryIn (in whole ms) after the failure.
+            var early = TimeSpan.FromMilliseconds(Math.Floor(failure.RetryIn.TotalMilliseconds) - 1);
+            time.Advance(early);
+            await time.SettleAsync(client);
+            Assert.Equal(failures, rec.Failures.Count);
+            time.Advance(failure.RetryIn - early);
+        }
+        var last = await rec.WaitBackingOffAsync(8);
+        var waits = rec.Failures.Take(8).Select(e => e.RetryIn.TotalMilliseconds).ToList();
         // nominal 20, 40, 80, 160, 160, ... each within ±25 %
         double[] nominal = [20, 40, 80, 160, 160, 160, 160, 160];
         for (var i = 0; i < waits.Count; i++)
@@ -94,6 +123,7 @@ public sealed class ClientStageTests
 
         await using var again = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
         await again.StartAsync();
+        AdvanceBy(time, last);
         await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         await client.SendAsync("after"u8.ToArray());
         var packets = await again.WaitPacketsAsync(p => p.Count == 1, "message after the restart");
@@ -102,24 +132,105 @@ public sealed class ClientStageTests
     }
 
     [Fact]
+    public async Task Without_jitter_the_back_off_doubles_to_its_cap_and_each_attempt_comes_exactly_when_announced()
+    {
+        var port = FreePorts.One(); // nobody listens: every attempt is refused
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = $"127.0.0.1:{port}",
+            ReconnectWait = TimeSpan.FromMilliseconds(100),
+            ReconnectMaxWait = TimeSpan.FromMilliseconds(1000),
+            ReconnectJitter = 0,
+        }, timeProvider: time);
+        var rec = new ClientRecorder(client);
+        var start = time.GetUtcNow();
+        client.Start();
+
+        double[] expected = [100, 200, 400, 800, 1000, 1000];
+        for (var i = 0; i < expected.Length; i++)
+        {
+            var failure = await rec.WaitBackingOffAsync(i + 1);
+            Assert.Equal(TimeSpan.FromMilliseconds(expected[i]), failure.RetryIn);
+            Assert.False(failure.GivingUp);
+            time.Advance(failure.RetryIn - TimeSpan.FromMilliseconds(1));
+            await time.SettleAsync(client);
+            Assert.Equal(i + 1, rec.Events.OfType<ConnectingEvent>().Count()); // not a millisecond early
+            time.Advance(TimeSpan.FromMilliseconds(1));
+            await Eventually.TrueAsync(() => rec.Events.OfType<ConnectingEvent>().Count() == i + 2, $"attempt {i + 2}");
+        }
+        // Attempts start at 0, 100, 300, 700, 1500, 2500, 3500 ms; their numbers count up.
+        var attempts = rec.Events.OfType<ConnectingEvent>().ToList();
+        Assert.Equal([0.0, 100, 300, 700, 1500, 2500, 3500], attempts.Select(a => (a.Time - start).TotalMilliseconds));
+        Assert.Equal([1, 2, 3, 4, 5, 6, 7], attempts.Select(a => a.Attempt));
+    }
+
+    [Fact]
+    public async Task A_connection_that_stayed_up_for_healthy_after_resets_the_back_off()
+    {
+        await using var server = new StageHarness();
+        await server.StartAsync();
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = server.EndPoint.ToString(),
+            ReconnectWait = TimeSpan.FromMilliseconds(100),
+            ReconnectMaxWait = TimeSpan.FromSeconds(10),
+            ReconnectJitter = 0,
+            HealthyAfter = TimeSpan.FromSeconds(2),
+        }, timeProvider: time);
+        var rec = new ClientRecorder(client);
+        await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+
+        // The server drops the client after `up`; the client reconnects after the back-off it announces.
+        async Task<TimeSpan> DropAfterAsync(TimeSpan up, int failures)
+        {
+            var id = (await server.WaitForEventAsync<ConnectedEvent>(e => !server.Events.OfType<DisconnectedEvent>().Any(d => d.ConnectionId == e.ConnectionId))).ConnectionId;
+            time.Advance(up);
+            await time.SettleAsync(client);
+            Assert.True(server.Stage.Close(id));
+            var failure = await rec.WaitBackingOffAsync(failures);
+            Assert.Equal("connection lost", failure.Reason);
+            time.Advance(failure.RetryIn);
+            await Eventually.TrueAsync(() => rec.Events.OfType<ConnectedEvent>().Count() == failures + 1, $"connection {failures + 1}");
+            return failure.RetryIn;
+        }
+
+        // Connections that die young make the back-off grow ...
+        Assert.Equal(TimeSpan.FromMilliseconds(100), await DropAfterAsync(TimeSpan.FromMilliseconds(10), 1));
+        Assert.Equal(TimeSpan.FromMilliseconds(200), await DropAfterAsync(TimeSpan.FromMilliseconds(1999), 2));
+        Assert.Equal(TimeSpan.FromMilliseconds(400), await DropAfterAsync(TimeSpan.FromMilliseconds(10), 3));
+        // ... one that was up for healthy_after starts it afresh.
+        Assert.Equal(TimeSpan.FromMilliseconds(100), await DropAfterAsync(TimeSpan.FromSeconds(2), 4));
+        Assert.Equal(TimeSpan.FromMilliseconds(200), await DropAfterAsync(TimeSpan.FromMilliseconds(10), 5));
+    }
+
+    [Fact]
     public async Task Idle_timeout_forces_a_reconnect()
     {
         await using var server = new StageHarness();
         await server.StartAsync();
+        var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions
         {
             Connect = server.EndPoint.ToString(),
             IdleTimeout = TimeSpan.FromMilliseconds(200),
             ReconnectWait = TimeSpan.FromMilliseconds(10),
-        });
+        }, timeProvider: time);
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+
+        time.Advance(TimeSpan.FromMilliseconds(199));
+        await time.SettleAsync(client);
+        Assert.Empty(rec.Events.OfType<DisconnectedEvent>());
+        time.Advance(TimeSpan.FromMilliseconds(1 + 25)); // past the timeout, plus one scan interval (200 ms / 8)
         var dropped = await Task.Run(async () =>
         {
             await Eventually.TrueAsync(() => rec.Events.OfType<DisconnectedEvent>().Any(), "an idle disconnect");
             return rec.Events.OfType<DisconnectedEvent>().First();
         });
         Assert.Equal(DisconnectReason.IdleTimeout, dropped.Reason);
+        AdvanceBy(time, await rec.WaitBackingOffAsync(1));
         await Eventually.TrueAsync(() => rec.Events.OfType<ConnectedEvent>().Count() >= 2, "a second connection");
     }
 
@@ -127,13 +238,15 @@ public sealed class ClientStageTests
     public async Task Egress_is_held_while_disconnected_and_delivered_after()
     {
         var port = FreePorts.One();
+        var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions
         {
             Connect = $"127.0.0.1:{port}",
             ReconnectWait = TimeSpan.FromMilliseconds(20),
             ReconnectMaxWait = TimeSpan.FromMilliseconds(50),
             EgressBufferBytes = 10,
-        });
+        }, timeProvider: time);
+        var rec = new ClientRecorder(client);
         client.Start();
         Assert.True(await client.SendAsync("abcd"u8.ToArray()));
         Assert.True(await client.SendAsync("efgh"u8.ToArray()));
@@ -142,6 +255,7 @@ public sealed class ClientStageTests
 
         await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
         await server.StartAsync();
+        AdvanceBy(time, await rec.WaitBackingOffAsync(1));
         var packets = await server.WaitPacketsAsync(p => p.Sum(x => x.Payload.Length) >= 8, "the held messages");
         Assert.Equal("efghijkl", Encoding.ASCII.GetString(packets.SelectMany(p => p.Payload).ToArray()));
     }
@@ -150,18 +264,21 @@ public sealed class ClientStageTests
     public async Task The_drop_policy_drops_and_counts_egress_while_disconnected()
     {
         var port = FreePorts.One();
+        var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions
         {
             Connect = $"127.0.0.1:{port}",
             EgressWhileDisconnected = DisconnectedEgressPolicy.Drop,
             ReconnectWait = TimeSpan.FromMilliseconds(20),
             ReconnectMaxWait = TimeSpan.FromMilliseconds(50),
-        });
+        }, timeProvider: time);
+        var rec = new ClientRecorder(client);
         client.Start();
         Assert.False(await client.SendAsync("lost"u8.ToArray()));
         Assert.Equal(1, client.GetStats().EgressPacketsDroppedTotal);
         await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
         await server.StartAsync();
+        AdvanceBy(time, await rec.WaitBackingOffAsync(1));
         await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         await client.SendAsync("kept"u8.ToArray());
         var packets = await server.WaitPacketsAsync(p => p.Count >= 1, "a message");
@@ -184,15 +301,22 @@ public sealed class ClientStageTests
             fillers.Add(s);
         }
 
+        var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions
         {
             Connect = endPoint.ToString(),
             ConnectTimeout = TimeSpan.FromMilliseconds(300),
             ReconnectWait = TimeSpan.FromMilliseconds(10),
             ReconnectAttempts = 1,
-        });
+        }, timeProvider: time);
         var rec = new ClientRecorder(client);
         var connecting = client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        await Eventually.TrueAsync(() => rec.Events.OfType<ConnectingEvent>().Any(), "the attempt");
+        time.Advance(TimeSpan.FromMilliseconds(299));
+        await time.SettleAsync(client);
+        Assert.Empty(rec.Failures); // the connect is still waiting for an answer
+        Assert.False(connecting.IsCompleted);
+        time.Advance(TimeSpan.FromMilliseconds(1));
         var failure = await Assert.ThrowsAsync<IOException>(() => connecting);
         Assert.Contains("gave up", failure.Message);
         var failed = rec.Events.OfType<ConnectFailedEvent>().Single();
@@ -215,9 +339,13 @@ public sealed class ClientStageTests
     public async Task Readiness_can_be_awaited_with_a_timeout_and_queried()
     {
         var port = FreePorts.One();
-        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"127.0.0.1:{port}", ReconnectWait = TimeSpan.FromMilliseconds(20) });
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"127.0.0.1:{port}", ReconnectWait = TimeSpan.FromMilliseconds(20) }, timeProvider: time);
         client.Start();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromMilliseconds(100)).Token));
+        using var patience = new CancellationTokenSource(TimeSpan.FromMilliseconds(100), time);
+        var waiting = client.WaitConnectedAsync(patience.Token);
+        time.Advance(TimeSpan.FromMilliseconds(100));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
         Assert.False(client.IsConnected);
         Assert.True(client.ConnectionId.IsNone);
     }
@@ -227,11 +355,13 @@ public sealed class ClientStageTests
     {
         await using var server = new StageHarness();
         await server.StartAsync();
-        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString(), ReconnectWait = TimeSpan.FromMilliseconds(10) });
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString(), ReconnectWait = TimeSpan.FromMilliseconds(10) }, timeProvider: time);
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         var first = client.ConnectionId;
         await client.Bus.Topic<ControlCommand>(StageTopics.Control(client.Name)).PublishAsync(ControlCommand.Close(first, "rotate"));
+        AdvanceBy(time, await rec.WaitBackingOffAsync(1));
         await Eventually.TrueAsync(() => client.IsConnected && client.ConnectionId != first, "a new connection");
         Assert.Equal(DisconnectReason.Killed, rec.Events.OfType<DisconnectedEvent>().Single().Reason);
     }

@@ -34,15 +34,60 @@ public sealed class GroupingTests
     public async Task A_partial_group_is_published_after_the_linger()
     {
         var linger = TimeSpan.FromMilliseconds(200);
-        await using var h = new StageHarness(new TcpServerStageOptions { GroupSize = 3, GroupLinger = linger });
+        var time = new StageTime();
+        await using var h = new StageHarness(new TcpServerStageOptions { GroupSize = 3, GroupLinger = linger }, time: time);
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         await h.WaitConnectedAsync(client.LocalEndPoint);
-        var sent = System.Diagnostics.Stopwatch.StartNew();
         await client.SendAsync("lonely");
+        await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal == 1, "the packet to be read");
+
+        await h.AdvanceAsync(linger - TimeSpan.FromMilliseconds(1));
+        Assert.Empty(h.Packets); // still lingering one millisecond before the end
+
+        time.Advance(TimeSpan.FromMilliseconds(1));
         await h.WaitPacketsAsync(p => p.Count == 1, "the lingering group");
-        Assert.True(sent.Elapsed >= linger - TimeSpan.FromMilliseconds(5), $"published after {sent.Elapsed.TotalMilliseconds} ms, linger is 200 ms");
         Assert.Equal([1], h.GroupSizes);
+    }
+
+    [Fact]
+    public async Task A_group_is_published_exactly_at_the_linger_boundary_of_its_first_packet()
+    {
+        var linger = TimeSpan.FromMilliseconds(50);
+        var time = new StageTime();
+        await using var h = new StageHarness(new TcpServerStageOptions { GroupSize = 10, GroupLinger = linger }, time: time);
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        await h.WaitConnectedAsync(client.LocalEndPoint);
+
+        // The first packet opens the group; later ones join it without extending its linger.
+        await client.SendAsync("first");
+        await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal == 1, "the first packet to be read");
+        await h.AdvanceAsync(TimeSpan.FromMilliseconds(30));
+        await client.SendAsync("second");
+        await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal == 2, "the second packet to be read");
+
+        // 49.9999 ms after the first packet (one tick short of the linger): nothing published.
+        time.Advance(TimeSpan.FromMilliseconds(20) - TimeSpan.FromTicks(1));
+        await h.SettleAsync();
+        Assert.Empty(h.Packets);
+        Assert.Equal(0, h.Stage.GetStats().GroupsPublishedTotal);
+
+        // At the boundary itself: published, both packets in one group.
+        time.Advance(TimeSpan.FromTicks(1));
+        await h.SettleAsync();
+        Assert.Equal(["first", "second"], h.Packets.Select(p => System.Text.Encoding.ASCII.GetString(p.Payload)));
+        Assert.Equal([2], h.GroupSizes);
+
+        // The next packet opens a new group with a linger of its own.
+        await client.SendAsync("third");
+        await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal == 3, "the third packet to be read");
+        await h.AdvanceAsync(linger - TimeSpan.FromMilliseconds(1));
+        Assert.Equal([2], h.GroupSizes);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await h.WaitPacketsAsync(p => p.Count == 3, "the second group");
+        Assert.Equal([2, 1], h.GroupSizes);
+        Assert.Equal([1L, 1, 2], h.Packets.Select(p => p.Group));
     }
 
     [Fact]

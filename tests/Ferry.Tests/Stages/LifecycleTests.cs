@@ -52,35 +52,45 @@ public sealed class LifecycleTests
     public async Task A_silent_client_is_closed_for_idle_timeout_and_an_active_one_is_not()
     {
         var idle = TimeSpan.FromMilliseconds(1500);
-        await using var h = new StageHarness(new TcpServerStageOptions { IdleTimeout = idle });
+        var scan = TimeSpan.FromMilliseconds(1500 / 8); // the scanner looks a few times per timeout
+        var time = new StageTime();
+        await using var h = new StageHarness(new TcpServerStageOptions { IdleTimeout = idle }, time: time);
         await h.StartAsync();
         using var silent = await h.ConnectAsync();
         using var active = await h.ConnectAsync();
         var silentId = (await h.WaitConnectedAsync(silent.LocalEndPoint)).ConnectionId;
         var activeId = (await h.WaitConnectedAsync(active.LocalEndPoint)).ConnectionId;
 
-        // The active client pings from a dedicated thread (immune to thread-pool starvation when the
-        // whole suite runs in parallel), far more often than the timeout, for the whole test.
-        using var stopPinging = new CancellationTokenSource();
-        var pingerThread = new Thread(() =>
+        // The active client sends something before every move of the clock, far more often than the timeout.
+        async Task PingAsync()
         {
-            while (!stopPinging.Token.WaitHandle.WaitOne(25))
-                active.Socket.Send("ping"u8);
-        }) { IsBackground = true };
-        pingerThread.Start();
+            var before = h.Stage.GetStats().PacketsReceivedTotal;
+            await active.SendAsync("ping");
+            await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal > before, "the ping to arrive");
+        }
 
+        // One millisecond before the timeout nobody is closed, even though the scanner ran.
+        await PingAsync();
+        await h.AdvanceAsync(idle - TimeSpan.FromMilliseconds(1));
+        Assert.Empty(h.Events.OfType<DisconnectedEvent>());
+
+        // Past the timeout, the next scan closes the silent client.
+        await PingAsync();
+        time.Advance(TimeSpan.FromMilliseconds(2) + scan);
         var e = await h.WaitDisconnectedAsync(silentId);
         Assert.Equal(DisconnectReason.IdleTimeout, e.Reason);
         Assert.Equal("idle_timeout", e.ReasonName);
+        Assert.Equal("nothing received for 1500 ms", e.Detail);
         Assert.True(await silent.WaitClosedAsync());
 
-        // Another full timeout later, the active client is still connected.
-        var until = h.Stage.GetStats().PacketsReceivedTotal;
-        await Task.Delay(idle);
-        await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal > until + 5, "more pings");
-        stopPinging.Cancel();
-        pingerThread.Join();
+        // Another two full timeouts later, the active client is still connected.
+        for (var i = 0; i < 6; i++)
+        {
+            await PingAsync();
+            await h.AdvanceAsync(idle / 3);
+        }
         Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), d => d.ConnectionId == activeId);
+        Assert.Equal(1, h.Stage.ConnectionCount);
     }
 
     [Fact]

@@ -65,6 +65,40 @@ public sealed class StopTests
     }
 
     [Fact]
+    public async Task A_stop_waits_out_its_grace_period_for_a_client_that_does_not_read_and_then_closes()
+    {
+        var grace = TimeSpan.FromSeconds(2);
+        var time = new StageTime();
+        var h = new StageHarness(new TcpServerStageOptions
+        {
+            StopGracePeriod = grace,
+            Socket = new Ferry.Transport.TcpSocketOptions { SendBufferSize = 8 * 1024 },
+        }, time: time);
+        await h.StartAsync();
+        // A client that never reads, with a small window from the start: the broadcast stays queued.
+        using var stalled = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork,
+            System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await stalled.ConnectAsync(h.EndPoint);
+        var id = (await h.WaitConnectedAsync((System.Net.IPEndPoint)stalled.LocalEndPoint!)).ConnectionId;
+        Assert.Equal(1, await h.Stage.BroadcastAsync(new byte[512 * 1024]));
+
+        var stopping = h.Stage.StopAsync();
+        await h.SettleAsync(); // the loop has begun the stop: the grace period runs from now
+        await h.AdvanceAsync(grace - TimeSpan.FromMilliseconds(1));
+        Assert.False(stopping.IsCompleted, "the stop waits for the grace period while egress is queued");
+        Assert.Equal(1, h.Stage.ConnectionCount);
+        Assert.True(h.Stage.GetConnections().Single().EgressBytesQueued > 0);
+        await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(() => TestClient.ConnectAsync(h.EndPoint)); // no longer accepting
+
+        // At the grace period's end (the draining loop looks every 10 ms) the stop closes what is left.
+        time.Advance(TimeSpan.FromMilliseconds(1 + 10));
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(DisconnectReason.ServerStopping, (await h.WaitDisconnectedAsync(id)).Reason);
+        Assert.Single(h.Events.OfType<ClosedEvent>());
+        await h.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Stop_before_start_and_double_stop_are_harmless()
     {
         var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" });

@@ -6,7 +6,10 @@ using Ferry.Stages;
 
 namespace Ferry.Tests.Support;
 
-/// <summary>A server stage on port 0 with its events and packets recorded for assertions.</summary>
+/// <summary>
+/// A server stage on port 0 with its events and packets recorded for assertions. Given a
+/// <see cref="StageTime"/> (or any <see cref="TimeProvider"/>), the stage's timers run on it.
+/// </summary>
 public sealed class StageHarness : IAsyncDisposable
 {
     private readonly ConcurrentQueue<StageEvent> _events = new();
@@ -14,13 +17,14 @@ public sealed class StageHarness : IAsyncDisposable
     private readonly ConcurrentQueue<int> _groupSizes = new();
     private readonly IDisposable? _packetSubscription;
 
-    public StageHarness(TcpServerStageOptions? options = null, bool recordPackets = true)
+    public StageHarness(TcpServerStageOptions? options = null, bool recordPackets = true, TimeProvider? time = null)
     {
+        Time = time as StageTime;
         Bus = new InProcessBus();
         options ??= new TcpServerStageOptions();
         if (options.Bind == new TcpServerStageOptions().Bind)
             options = options with { Bind = "127.0.0.1:0" };
-        Stage = new TcpServerStage(options, Bus);
+        Stage = new TcpServerStage(options, Bus, timeProvider: time);
         Stage.Listening += (_, e) => _events.Enqueue(e);
         Stage.Connected += (_, e) => _events.Enqueue(e);
         Stage.Disconnected += (_, e) => _events.Enqueue(e);
@@ -40,6 +44,9 @@ public sealed class StageHarness : IAsyncDisposable
 
     public InProcessBus Bus { get; }
 
+    /// <summary>The fake clock the stage runs on, if it was given one.</summary>
+    public StageTime? Time { get; }
+
     public TcpServerStage Stage { get; }
 
     public IPEndPoint EndPoint { get; private set; } = null!;
@@ -56,6 +63,17 @@ public sealed class StageHarness : IAsyncDisposable
         EndPoint = await Stage.StartAsync(cts.Token);
         return Stage;
     }
+
+    /// <summary>Advances the fake clock and waits until the stage has finished a round at the new time.</summary>
+    public async Task AdvanceAsync(TimeSpan by)
+    {
+        var time = Time ?? throw new InvalidOperationException("the harness runs on real time");
+        time.Advance(by);
+        await time.SettleAsync(Stage);
+    }
+
+    /// <summary>Waits until the stage has finished a round at the fake clock's current time.</summary>
+    public Task SettleAsync() => (Time ?? throw new InvalidOperationException("the harness runs on real time")).SettleAsync(Stage);
 
     public Task<TestClient> ConnectAsync() => TestClient.ConnectAsync(EndPoint);
 
@@ -87,10 +105,24 @@ public sealed class StageHarness : IAsyncDisposable
         return _packets.Where(p => p.Connection == id).SelectMany(p => p.Payload).ToArray();
     }
 
+    /// <summary>
+    /// A stop with egress still queued (a stalled client) waits out its grace period on the stage's
+    /// clock: on a fake clock that period passes only when the test moves the clock on.
+    /// </summary>
+    internal static async Task StopOnFakeTimeAsync(StageTime time, TimeSpan grace, Task stopping)
+    {
+        var step = grace + TimeSpan.FromMilliseconds(20);
+        while (await Task.WhenAny(stopping, Task.Delay(10)) != stopping)
+            time.Advance(step);
+    }
+
     public async ValueTask DisposeAsync()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await Stage.StopAsync(cts.Token);
+        var stopping = Stage.StopAsync(cts.Token);
+        if (Time is not null)
+            await StopOnFakeTimeAsync(Time, Stage.Options.StopGracePeriod, stopping);
+        await stopping;
         await Stage.DisposeAsync();
         _packetSubscription?.Dispose();
     }

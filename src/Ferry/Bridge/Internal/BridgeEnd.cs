@@ -210,9 +210,8 @@ internal sealed class BridgeEnd
 
     private async ValueTask SendSlowAsync(Frame frame, FrameFields fields, CancellationToken cancellationToken)
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-        if (Options.SendTimeout != Timeout.InfiniteTimeSpan)
-            linked.CancelAfter(Options.SendTimeout);
+        using var timeout = Options.SendTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(Options.SendTimeout, Options.TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token, timeout?.Token ?? default);
         try
         {
             while (true)
