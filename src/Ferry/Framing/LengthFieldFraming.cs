@@ -64,6 +64,7 @@ public sealed class LengthFieldFraming : IFraming, IFrameEncoder
         // The largest payload the field can announce: a limit above it could never be reached, which is
         // a mistake in the settings (u16be with max_frame_bytes=70000), not something to accept silently.
         var expressible = _headerLength - stripBytes + _maxFieldValue + adjust;
+        _defaultLimit = (int)Math.Clamp(expressible, 1, FramingDefaults.MaxFrameBytes);
         if (MaxFrameBytes > expressible)
         {
             if (maxFrameBytes != FramingDefaults.MaxFrameBytes)
@@ -180,13 +181,19 @@ public sealed class LengthFieldFraming : IFraming, IFrameEncoder
         return U32BigEndian(max, onError);
     }
 
+    /// <summary>The limit when none is given: 1 MiB, or less when the field cannot announce that much.</summary>
+    private readonly int _defaultLimit;
+
+    /// <summary>The limit as the spec writes it: the field's own default is left out like any default.</summary>
+    private int SpecLimit => MaxFrameBytes == _defaultLimit ? FramingDefaults.MaxFrameBytes : MaxFrameBytes;
+
     private string SpecFor(string? shorthand) => shorthand is not null
-        ? new SpecText(shorthand).Common(MaxFrameBytes, OnError)
+        ? new SpecText(shorthand).Common(SpecLimit, OnError)
         : new SpecText("length")
             .AddIf(FieldBytes != 4, "bytes", FieldBytes)
             .AddIf(!BigEndian, "endian", "little")
             .AddIf(Offset != 0, "offset", Offset)
             .AddIf(Adjust != 0, "adjust", Adjust)
             .AddIf(Strip != _headerLength, "strip", Strip)
-            .Common(MaxFrameBytes, OnError);
+            .Common(SpecLimit, OnError);
 }

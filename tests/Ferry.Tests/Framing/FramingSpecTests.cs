@@ -18,7 +18,8 @@ public sealed class FramingSpecTests
     {
         var framing = FramingSpec.Parse(spec);
         Assert.IsType(type, framing);
-        Assert.Equal(FramingDefaults.MaxFrameBytes, framing.MaxFrameBytes);
+        // 1 MiB, except where the length field cannot announce that much (u16be: 65535).
+        Assert.Equal(spec == "u16be" ? ushort.MaxValue : FramingDefaults.MaxFrameBytes, framing.MaxFrameBytes);
         Assert.Equal(FrameErrorPolicy.Close, framing.OnError);
         Assert.Equal(spec, framing.Spec);
     }
@@ -110,6 +111,8 @@ public sealed class FramingSpecTests
     [InlineData("length,,bytes=2", "empty setting")]
     [InlineData("length,bytes=2,", "empty setting")]
     [InlineData("length,bytes=2,bytes=4", "setting 'bytes' is given twice")]
+    [InlineData("u16be,max_frame_bytes=70000", "max_frame_bytes=70000: a 2-byte length field (adjust 0, strip 2) can announce payloads of at most 65535 bytes")]
+    [InlineData("length,bytes=1,max_frame_bytes=300", "max_frame_bytes=300: a 1-byte length field (adjust 0, strip 1) can announce payloads of at most 255 bytes")]
     [InlineData("length,bytes=5", "bytes=5: must be 1, 2, 3, 4 or 8")]
     [InlineData("length,bytes=x", "bytes=x: must be a whole number")]
     [InlineData("length,endian=middle", "endian=middle: must be big or little")]
@@ -147,6 +150,14 @@ public sealed class FramingSpecTests
         Assert.Contains(expected, e.Message);
         if (!string.IsNullOrWhiteSpace(spec))
             Assert.StartsWith($"framing '{spec}': ", e.Message);
+    }
+
+    [Fact]
+    public void A_short_length_field_takes_the_largest_payload_it_can_announce_as_its_default_limit()
+    {
+        Assert.Equal(65535, FramingSpec.Parse("u16be").MaxFrameBytes);
+        Assert.Equal(65535, FramingSpec.Parse("u16be,max_frame_bytes=65535").MaxFrameBytes);
+        Assert.Equal(1024 * 1024, FramingSpec.Parse("u32be").MaxFrameBytes);
     }
 
     [Fact]
