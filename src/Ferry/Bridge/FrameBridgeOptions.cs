@@ -17,6 +17,14 @@ public sealed class FrameBridgeOptions
     /// <summary>Received frames buffered for the reader before the PULL sockets stop being read (ZMQ_RCVHWM, default 1000).</summary>
     public int ReceiveHighWaterMark { get; init; } = 1000;
 
+    /// <summary>
+    /// Payload bytes of received frames buffered for the reader before the PULL sockets stop being read
+    /// (default 64 MiB), whichever of this and <see cref="ReceiveHighWaterMark"/> is reached first. A frame
+    /// larger than this is taken once the buffer is empty. Bounds memory when frames are large and the
+    /// reader is slow: 1000 frames of 64 MiB would otherwise be 64 GiB.
+    /// </summary>
+    public long ReceiveBufferBytes { get; init; } = 64L * 1024 * 1024;
+
     /// <summary>How long <c>SendAsync</c> may wait for a peer or for queue space before it throws
     /// <see cref="TimeoutException"/>; infinite by default, as Rogue's blocking send.</summary>
     public TimeSpan SendTimeout { get; init; } = Timeout.InfiniteTimeSpan;
@@ -50,6 +58,7 @@ public sealed class FrameBridgeOptions
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(SendBufferBytes, 1, nameof(SendBufferBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(ReceiveHighWaterMark, 1, nameof(ReceiveHighWaterMark));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReceiveBufferBytes, 1, nameof(ReceiveBufferBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPayloadBytes, 1, nameof(MaxPayloadBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPeersPerPort, 1, nameof(MaxPeersPerPort));
         if (SendTimeout != Timeout.InfiniteTimeSpan && SendTimeout <= TimeSpan.Zero)

@@ -9,9 +9,11 @@ public sealed class BackpressureTests
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task A_receiver_that_stops_reading_makes_the_sender_wait_with_bounded_memory_and_loses_nothing(bool clientSends)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    public async Task A_receiver_that_stops_reading_makes_the_sender_wait_with_bounded_memory_and_loses_nothing(bool clientSends, bool boundByBytes)
     {
         const int highWaterMark = 16;
         const int frameBytes = 16 * 1024;
@@ -19,7 +21,10 @@ public sealed class BackpressureTests
         const int total = 3000; // 48 MiB: far more than queues and socket buffers can hold
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        var options = new FrameBridgeOptions { SendBufferBytes = sendBufferBytes, ReceiveHighWaterMark = highWaterMark };
+        // The receive buffer is bounded by frames (ZMQ_RCVHWM) or, with many frames allowed, by their bytes.
+        var options = boundByBytes
+            ? new FrameBridgeOptions { SendBufferBytes = sendBufferBytes, ReceiveHighWaterMark = 100_000, ReceiveBufferBytes = highWaterMark * frameBytes }
+            : new FrameBridgeOptions { SendBufferBytes = sendBufferBytes, ReceiveHighWaterMark = highWaterMark };
         await using var server = new FrameBridgeServer("127.0.0.1", port, options);
         await using var client = new FrameBridgeClient("127.0.0.1", port, options);
         await client.WaitReadyAsync(deadline);

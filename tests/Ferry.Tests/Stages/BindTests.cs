@@ -76,6 +76,17 @@ public sealed class BindTests
     }
 
     [Fact]
+    public async Task An_unresolvable_bind_host_is_reported_as_a_name_that_does_not_resolve()
+    {
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "no-such-host.invalid:0", BindAttempts = 1 });
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<StageErrorEvent>();
+        stage.Error += (_, e) => errors.Enqueue(e);
+        var failure = await Assert.ThrowsAsync<IOException>(() => stage.StartAsync());
+        Assert.Contains("the name 'no-such-host.invalid' does not resolve", failure.Message);
+        Assert.Contains(errors, e => e.Kind == StageErrorKind.Bind && e.Message.Contains("does not resolve", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_second_stage_never_shares_a_port_another_stage_listens_on()
     {
         await using var first = new StageHarness(new TcpServerStageOptions { Bind = "127.0.0.1:0" });

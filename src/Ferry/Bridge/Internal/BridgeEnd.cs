@@ -24,6 +24,9 @@ internal sealed class BridgeEnd
     private readonly AsyncGate _pushReady = new();
     private readonly AsyncGate _ready = new();
     private IAnyEgressStage? _push;
+    /// <summary>Payload bytes in <see cref="_inbound"/>, bounded by <see cref="FrameBridgeOptions.ReceiveBufferBytes"/>.</summary>
+    private long _inboundBytes;
+    private TaskCompletionSource? _inboundRoom;
     private IDisposable? _ingress;
 
     private BridgeEnd(FrameBridgeOptions options, ILoggerFactory loggers, ILogger logger)
@@ -170,17 +173,21 @@ internal sealed class BridgeEnd
             var payload = packet.Payload.IsEmpty ? [] : packet.Payload.ToArray();
             var frame = new Frame(payload, fields.Flags, fields.Channel, fields.Error);
             Counters.AddReceived(payload.Length);
-            if (_inbound.Writer.TryWrite(frame))
-                continue;
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-            try
+            if (!HasRoomFor(payload.Length) || !_inbound.Writer.TryWrite(frame))
             {
-                await _inbound.Writer.WriteAsync(frame, linked.Token).ConfigureAwait(false);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+                try
+                {
+                    while (!HasRoomFor(payload.Length))
+                        await WaitForRoomAsync(payload.Length, linked.Token).ConfigureAwait(false);
+                    await _inbound.Writer.WriteAsync(frame, linked.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+                {
+                    return; // stopping: nobody will read it
+                }
             }
-            catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
-            {
-                return; // stopping: nobody will read it
-            }
+            Interlocked.Add(ref _inboundBytes, payload.Length);
         }
     }
 
@@ -239,9 +246,54 @@ internal sealed class BridgeEnd
         }
     }
 
-    public IAsyncEnumerable<Frame> ReadAllAsync(CancellationToken cancellationToken) => _inbound.Reader.ReadAllAsync(cancellationToken);
+    public async IAsyncEnumerable<Frame> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var frame in _inbound.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            Taken(frame);
+            yield return frame;
+        }
+    }
 
-    public bool TryRead(out Frame frame) => _inbound.Reader.TryRead(out frame);
+    public bool TryRead(out Frame frame)
+    {
+        if (!_inbound.Reader.TryRead(out frame))
+            return false;
+        Taken(frame);
+        return true;
+    }
+
+    /// <summary>A frame fits when the buffer is empty (a frame larger than the bound still passes, alone) or within the byte bound.</summary>
+    private bool HasRoomFor(int bytes)
+    {
+        var held = Volatile.Read(ref _inboundBytes);
+        return held == 0 || held + bytes <= Options.ReceiveBufferBytes;
+    }
+
+    private Task WaitForRoomAsync(int bytes, CancellationToken cancellationToken)
+    {
+        Task room;
+        lock (_lock)
+        {
+            _inboundRoom ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            room = _inboundRoom.Task;
+        }
+        // Checked after registering, so a read that made room just now is not missed.
+        return HasRoomFor(bytes) ? Task.CompletedTask : room.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>The reader took a frame: its bytes leave the buffer, and a delivery waiting for room may go on.</summary>
+    private void Taken(Frame frame)
+    {
+        Interlocked.Add(ref _inboundBytes, -frame.Payload.Length);
+        TaskCompletionSource? room;
+        lock (_lock)
+        {
+            room = _inboundRoom;
+            _inboundRoom = null;
+        }
+        room?.TrySetResult();
+    }
 
     public async Task WaitReadyAsync(CancellationToken cancellationToken)
     {

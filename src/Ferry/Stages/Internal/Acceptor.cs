@@ -94,7 +94,13 @@ internal sealed unsafe class Acceptor : IConnectionSource
 
     private void BindFailed(BindAddress address, Exception ex)
     {
-        var reason = ex is SocketException se ? $"{se.SocketErrorCode}: {se.Message}" : ex.Message;
+        var reason = ex switch
+        {
+            SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.TryAgain or SocketError.NoData } se
+                => $"the name '{address.Host}' does not resolve ({se.SocketErrorCode})",
+            SocketException se => $"{se.SocketErrorCode}: {se.Message}",
+            _ => ex.Message,
+        };
         if (_options.BindAttempts > 0 && ++_bindFailures >= _options.BindAttempts && !_listening.Task.IsCompleted)
         {
             var message = $"cannot listen on {address}: {reason} (gave up after {_bindFailures} bind attempt{(_bindFailures == 1 ? "" : "s")})";
