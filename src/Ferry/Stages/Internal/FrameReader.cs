@@ -24,6 +24,9 @@ internal sealed class FrameReader
     private readonly long _maxPendingTotal;
     /// <summary>Bytes of partial-frame buffers held by all connections (capacity, not content: that is the memory).</summary>
     private long _pendingTotal;
+    /// <summary>Bytes of large (unpooled) partial-frame buffers let go since memory was last handed back.</summary>
+    private long _freedSinceReclaim;
+    private long _lastReclaimMs;
     private readonly IFraming _framing;
     private readonly bool _raw;
     private readonly ISessionFraming? _sessionFraming;
@@ -183,6 +186,27 @@ internal sealed class FrameReader
         _pendingTotal -= buffer.Length;
         if (buffer.Length <= PooledPendingBytes)
             ArrayPool<byte>.Shared.Return(buffer);
+        else
+            _freedSinceReclaim += buffer.Length;
+    }
+
+    /// <summary>Freed partial-frame memory (bytes) after which the stage hands memory back to the system.</summary>
+    internal const long ReclaimAfterBytes = 32L * 1024 * 1024;
+
+    /// <summary>
+    /// After a burst of large partial frames has gone (clients that held 1 MiB frames open and left),
+    /// hands the memory back to the operating system: nothing else may allocate enough to make the GC
+    /// run, so without this the process would keep its peak size. At most every few seconds, and only
+    /// once most of that memory is no longer held. Service thread.
+    /// </summary>
+    public void ReclaimMemoryIfDue()
+    {
+        var now = _events.Clock.NowMs;
+        if (_freedSinceReclaim < ReclaimAfterBytes || _pendingTotal > _freedSinceReclaim / 4 || now - _lastReclaimMs < 5_000)
+            return;
+        _freedSinceReclaim = 0;
+        _lastReclaimMs = now;
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     }
 
     /// <summary>

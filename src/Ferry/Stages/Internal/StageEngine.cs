@@ -222,6 +222,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         {
             _nextLogFlushMs = Clock.NowMs + 1000;
             Events.Limiter.Flush();
+            _reader.ReclaimMemoryIfDue();
         }
     }
 
