@@ -45,14 +45,21 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     {
         var copy = ArrayPool<byte>.Shared.Rent(Math.Max(payload.Length, 1));
         payload.CopyTo(copy);
-        try
+        if (!_window.Wait(0))
         {
-            await _window.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(copy);
-            throw;
+            // The window is full: the stage's service thread waits here, reading no socket, until an
+            // acknowledgement frees a slot, the stage is forced to stop, or the gateway is disposed.
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping);
+            try
+            {
+                await _window.WaitAsync(either.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(copy);
+                Interlocked.Add(ref Counters.IngressDropped, packets);
+                throw;
+            }
         }
         Interlocked.Increment(ref Counters.IngressInFlight);
         var id = _idPrefix + (++_sequence).ToString(CultureInfo.InvariantCulture);
@@ -77,14 +84,16 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
                     timeout.CancelAfter(_ackTimeout);
                     var ack = await _js.PublishAsync(Subject, new ReadOnlyMemory<byte>(buffer, 0, length), NatsDefaultSerializer<ReadOnlyMemory<byte>>.Default,
                         headers: headers, cancellationToken: timeout.Token).ConfigureAwait(false);
-                    ack.EnsureSuccess();
+                    // A duplicate is an earlier attempt that was stored though its acknowledgement was lost.
+                    if (!ack.Duplicate)
+                        ack.EnsureSuccess();
                     CountPublished(packets, length);
                     return;
                 }
                 catch (Exception ex) when (!_stopping.IsCancellationRequested)
                 {
-                    if (attempt == 0)
-                        _logger.LogDebug("JetStream publish {Id} not acknowledged ({Error}); sending again", id, ex.Message);
+                    _logger.LogDebug("JetStream publish {Id} attempt {Attempt} not acknowledged ({Type}: {Error}); sending again",
+                        id, attempt + 1, ex.GetType().Name, ex.Message);
                 }
                 try
                 {

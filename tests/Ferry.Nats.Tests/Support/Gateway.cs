@@ -29,7 +29,7 @@ public sealed class Gateway : IAsyncDisposable
         var tcp = new TcpServerStage(stageOptions?.Invoke(options) ?? options, new InProcessBus());
         var natsOptions = new NatsGatewayOptions { Url = server.Url };
         configure?.Invoke(natsOptions);
-        var gateway = new Gateway(tcp, new NatsGateway(tcp, natsOptions));
+        var gateway = new Gateway(tcp, new NatsGateway(tcp, natsOptions, TestLogging.Factory));
         tcp.Connected += (_, e) => gateway.ConnectedEvents.Enqueue(e);
         tcp.Disconnected += (_, e) => gateway.DisconnectedEvents.Enqueue(e);
         await gateway.Nats.StartAsync();
@@ -56,6 +56,9 @@ public sealed class Gateway : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // A stage blocked on a full JetStream window stops when forced; then the gateway drains and closes.
+        using (var force = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+            await Stage.StopAsync(force.Token);
         await Stage.DisposeAsync();
         await Nats.DisposeAsync();
     }
