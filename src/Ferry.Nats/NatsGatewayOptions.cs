@@ -62,10 +62,11 @@ public sealed class NatsGatewayOptions
     /// <summary>JetStream: the stream of egress subjects, created when missing (<c>egress_stream</c>, default <c>{prefix}_{stage}_out</c>).</summary>
     public string EgressStream { get; set; } = "{prefix}_{stage}_out";
 
-    /// <summary>Throws <see cref="NatsOptionsException"/> naming every invalid option, what it is and what is allowed.</summary>
-    public void Validate() => Validate(stage: null);
-
-    internal void Validate(string? stage)
+    /// <summary>
+    /// Throws <see cref="NatsOptionsException"/> naming every invalid option, what it is and what is allowed;
+    /// with <paramref name="stage"/>, also checks that the stage's name can be a subject token.
+    /// </summary>
+    public void Validate(string? stage = null)
     {
         var problems = new List<string>();
         if (!Uri.TryCreate(Url, UriKind.Absolute, out var uri) || (uri.Scheme is not ("nats" or "tls" or "ws" or "wss")))
