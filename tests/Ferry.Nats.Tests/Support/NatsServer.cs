@@ -94,8 +94,11 @@ public sealed class NatsServer : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>FERRY_NATS_SERVER names the binary (a missing file counts as not installed); else PATH and /usr/sbin.</summary>
     private static string? Find()
     {
+        if (Environment.GetEnvironmentVariable("FERRY_NATS_SERVER") is { Length: > 0 } chosen)
+            return File.Exists(chosen) ? chosen : null;
         var path = Environment.GetEnvironmentVariable("PATH") ?? "";
         foreach (var dir in path.Split(':').Append("/usr/sbin").Append("/usr/bin").Append("/usr/local/bin"))
         {
