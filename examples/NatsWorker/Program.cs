@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using NATS.Client.Core;
 using NatsWorker;
 
@@ -24,7 +25,8 @@ if (settings["--mode"] is not ("core" or "jetstream"))
 await using var nats = new NatsConnection(new NatsOpts { Url = settings["--nats"], Name = "ferry-nats-worker" });
 var worker = new UppercaseWorker(nats, settings["--stage"], settings["--subject-prefix"], settings["--forbidden"]);
 using var stop = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
 Console.Error.WriteLine($"nats-worker: {settings["--mode"]} on {worker.IngressSubject}, replies on {worker.EgressSubject}.<instance>, kill switch on {worker.ControlSubject}");
 try
 {

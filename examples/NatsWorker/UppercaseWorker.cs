@@ -37,8 +37,21 @@ public sealed class UppercaseWorker(INatsConnection nats, string stage, string p
     public async Task RunJetStreamAsync(CancellationToken cancellationToken)
     {
         var js = new NatsJSContext((NatsConnection)nats);
-        var consumer = await js.CreateOrUpdateConsumerAsync($"{prefix}_{stage}_in",
-            new ConsumerConfig("workers") { AckPolicy = ConsumerConfigAckPolicy.Explicit }, cancellationToken);
+        INatsJSConsumer consumer;
+        while (true)
+        {
+            try
+            {
+                consumer = await js.CreateOrUpdateConsumerAsync($"{prefix}_{stage}_in",
+                    new ConsumerConfig("workers") { AckPolicy = ConsumerConfigAckPolicy.Explicit }, cancellationToken);
+                break;
+            }
+            catch (NatsJSApiException ex) when (ex.Error.Code == 404)
+            {
+                // The first gateway creates the stream: wait for it.
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+        }
         await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: cancellationToken))
         {
             await HandleAsync(msg.Headers, msg.Data ?? [], cancellationToken);
