@@ -42,7 +42,7 @@ for mode in core jetstream; do
     wait $RATE_PID || true
     ferry=$(result < /tmp/nats_bench_rate.txt | field msgs_per_s)
     stop_pid $FERRY_PID
-    bare=$("$BENCH" publish "$URL" bench.bare.$size "$SECONDS_PER_RUN" $mode $WINDOW | result | field msgs_per_s)
+    bare=$("$BENCH" publish "$URL" bench.bare.$size $size "$SECONDS_PER_RUN" $mode $WINDOW | result | field msgs_per_s)
     stop_pid $NATS_PID
     printf '%-10s %6s %14s %14s %7s\n' $mode $size "${ferry:-?}" "${bare:-?}" \
       "$(awk -v f="${ferry:-0}" -v b="${bare:-1}" 'BEGIN { printf "%.2f", f / b }')"
