@@ -9,7 +9,7 @@ namespace Ferry.Cli;
 /// <summary><c>ferry serve</c>: one server stage on the in-process bus, its life printed as JSON lines.</summary>
 internal static class ServeCommand
 {
-    public const string Usage = """
+    public const string Usage = $$"""
         usage: ferry serve [options]
           --bind ADDR               host:port, :port or [ipv6]:port (default 127.0.0.1:9000; port 0 = any free port)
           --max-connections N       simultaneous clients, 0 = unlimited (default 128)
@@ -29,6 +29,7 @@ internal static class ServeCommand
           --egress-overflow POLICY  a slow client's full buffer: drop (default), disconnect or wait
           --queue-when-disconnected N  keep up to N broadcasts while nobody is connected, for the first client
           --log-level LEVEL         stderr logging: trace, debug, information, warning, error, none (default warning)
+        {{NatsServeOptions.Usage}}
         output: one JSON object per line on stdout: listening, connected, packet, disconnected, error, stats, closed
         input: one JSON command per line on stdin, e.g. {"type":"send","conn":"…","text":"hi"}; also send_any
           (one connection, round-robin), broadcast (text|base64, except), group_send (group), join/leave (conn, group), close (conn, reason, code), connections
@@ -39,6 +40,7 @@ internal static class ServeCommand
         TcpServerStageOptions options;
         bool echo = false, quiet = false, statsConnections = false;
         var logLevel = LogLevel.Warning;
+        var nats = new NatsServeOptions();
         try
         {
             options = new TcpServerStageOptions();
@@ -81,10 +83,13 @@ internal static class ServeCommand
                         stdout.WriteLine(Usage);
                         return 0;
                     default:
+                        if (nats.TryTake(flag, reader))
+                            break;
                         throw new CliException($"unknown option '{flag}' (see ferry serve --help)");
                 }
             }
             options.Validate();
+            nats.Validate(options.Name);
         }
         catch (CliException ex)
         {
@@ -108,6 +113,10 @@ internal static class ServeCommand
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
 
+        var (natsOk, gateway) = await nats.StartAsync(stage, loggerFactory, stderr, cancellationToken).ConfigureAwait(false);
+        if (!natsOk)
+            return 1;
+        await using var natsGateway = gateway;
         stage.Start();
         // Commands are read on their own task; end of input leaves the server running.
         _ = Task.Run(() => new StdinCommands(stage, output).RunAsync(stdin, stop.Token), CancellationToken.None);

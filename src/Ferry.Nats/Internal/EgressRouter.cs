@@ -1,0 +1,75 @@
+using Ferry.Connections;
+using Ferry.Stages;
+using NATS.Client.Core;
+
+namespace Ferry.Nats.Internal;
+
+/// <summary>
+/// Sends one egress NATS message through the stage by its headers: <c>conn.id</c> to that connection,
+/// <c>group</c> to the group, <c>target: any</c> to one connection in turn, otherwise (or <c>target: all</c>)
+/// to everyone, optionally <c>except</c> one. A connection id of another instance is not ours.
+/// </summary>
+internal sealed class EgressRouter(TcpServerStage stage, uint instance, ConnectionTags tags, GatewayCounters counters, EventOutbox outbox)
+{
+    /// <summary>Routes one message; <paramref name="toAny"/> when it came on the <c>.any</c> subject (one connection in turn, whatever its headers say).</summary>
+    public async ValueTask<EgressOutcome> RouteAsync(NatsHeaders? headers, ReadOnlyMemory<byte> payload, bool toAny, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref counters.EgressReceived);
+        var outcome = await RouteCoreAsync(headers, payload, toAny, cancellationToken).ConfigureAwait(false);
+        counters.Count(outcome);
+        return outcome;
+    }
+
+    private async ValueTask<EgressOutcome> RouteCoreAsync(NatsHeaders? headers, ReadOnlyMemory<byte> payload, bool toAny, CancellationToken cancellationToken)
+    {
+        if (!FieldHeaders.TryRead(headers, out var fields, out var problem))
+            return Reject(problem!);
+        string? connection = null, group = null, target = null, except = null;
+        if (headers is not null)
+        {
+            headers.TryGetLastValue(NatsHeaderNames.ConnectionId, out connection);
+            headers.TryGetLastValue(NatsHeaderNames.Group, out group);
+            headers.TryGetLastValue(NatsHeaderNames.Target, out target);
+            headers.TryGetLastValue(NatsHeaderNames.Except, out except);
+        }
+        var exceptId = ConnectionId.None;
+        if (!string.IsNullOrEmpty(except) && !ConnectionId.TryParse(except, out exceptId))
+            return Reject($"header 'except': '{except}' is not a connection id (expected iiiiiiii-n, e.g. 3fa2c1d9-42)");
+
+        if (toAny)
+            target = "any";
+        else if (!string.IsNullOrEmpty(connection))
+        {
+            if (!ConnectionId.TryParse(connection, out var id))
+                return Reject($"header 'conn.id': '{connection}' is not a connection id (expected iiiiiiii-n, e.g. 3fa2c1d9-42)");
+            if (id.Instance != instance)
+                return EgressOutcome.Foreign;
+            if (!tags.IsLive(id))
+                return EgressOutcome.NoTarget;
+            if (await stage.SendAsync(id, payload, fields, cancellationToken).ConfigureAwait(false))
+                return EgressOutcome.Delivered;
+            return tags.IsLive(id) ? EgressOutcome.Overflow : EgressOutcome.NoTarget;
+        }
+        else if (!string.IsNullOrEmpty(group))
+            return await stage.SendToGroupAsync(group, payload, fields, exceptId, cancellationToken).ConfigureAwait(false) > 0
+                ? EgressOutcome.Delivered : EgressOutcome.NoTarget;
+        switch (target)
+        {
+            case null or "" or "all":
+                return await stage.BroadcastAsync(payload, fields, exceptId, cancellationToken).ConfigureAwait(false) > 0
+                    ? EgressOutcome.Delivered : EgressOutcome.NoTarget;
+            case "any":
+                if (await stage.SendToAnyAsync(payload, fields, cancellationToken).ConfigureAwait(false))
+                    return EgressOutcome.Delivered;
+                return stage.ConnectionCount > 0 ? EgressOutcome.Overflow : EgressOutcome.NoTarget;
+            default:
+                return Reject($"header 'target': '{target}' is not allowed; use all or any (or set conn.id or group)");
+        }
+    }
+
+    private EgressOutcome Reject(string problem)
+    {
+        outbox.Error(stage.Name, "egress", problem);
+        return EgressOutcome.Rejected;
+    }
+}

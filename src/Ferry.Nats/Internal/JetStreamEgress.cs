@@ -1,0 +1,83 @@
+using Microsoft.Extensions.Logging;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace Ferry.Nats.Internal;
+
+/// <summary>
+/// JetStream egress, at least once. Durable consumers of the egress stream: one per gateway instance on the
+/// shared subject, one on the instance's subject, and one shared by all gateways on <c>.any</c>. A message is
+/// acknowledged once it is in the connection's egress buffer, or when it can never be delivered (the
+/// connection is gone: counted). One that met a full egress buffer is left unacknowledged and comes back
+/// after the ack wait; <c>max_ack_pending</c> bounds how many are out at once.
+/// </summary>
+internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, EgressSubjects subjects, string stream, int maxPending, ILogger logger)
+{
+    private static readonly TimeSpan AckWait = TimeSpan.FromSeconds(5);
+    // Per-instance consumers outlive a gateway that died without cleaning up by this much.
+    private static readonly TimeSpan InstanceConsumerLifetime = TimeSpan.FromHours(1);
+
+    public async Task<Task> StartAsync(CancellationToken stopping)
+    {
+        var shared = await CreateAsync($"{subjects.Stage}-{subjects.Instance}-all", subjects.Shared, perInstance: true, stopping).ConfigureAwait(false);
+        var own = await CreateAsync($"{subjects.Stage}-{subjects.Instance}", subjects.Own, perInstance: true, stopping).ConfigureAwait(false);
+        var any = await CreateAsync($"{subjects.Stage}-any", subjects.Any, perInstance: false, stopping).ConfigureAwait(false);
+        return Task.WhenAll(RunAsync(shared, false, stopping), RunAsync(own, false, stopping), RunAsync(any, true, stopping));
+    }
+
+    private async Task<ConsumerConfig> CreateAsync(string name, string subject, bool perInstance, CancellationToken cancellationToken)
+    {
+        var config = new ConsumerConfig(name)
+        {
+            FilterSubject = subject,
+            AckPolicy = ConsumerConfigAckPolicy.Explicit,
+            AckWait = AckWait,
+            MaxAckPending = maxPending,
+            // A new gateway instance takes what is published from now on; the shared "any" consumer keeps its place.
+            DeliverPolicy = perInstance ? ConsumerConfigDeliverPolicy.New : ConsumerConfigDeliverPolicy.All,
+        };
+        if (perInstance)
+            config.InactiveThreshold = InstanceConsumerLifetime;
+        await js.CreateOrUpdateConsumerAsync(stream, config, cancellationToken).ConfigureAwait(false);
+        return config;
+    }
+
+    private async Task RunAsync(ConsumerConfig config, bool toAny, CancellationToken stopping)
+    {
+        var serializer = NatsDefaultSerializer<NatsMemoryOwner<byte>>.Default;
+        var opts = new NatsJSConsumeOpts { MaxMsgs = maxPending };
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                var consumer = await js.CreateOrUpdateConsumerAsync(stream, config, stopping).ConfigureAwait(false);
+                await foreach (var msg in consumer.ConsumeAsync(serializer, opts, stopping).ConfigureAwait(false))
+                {
+                    EgressOutcome outcome;
+                    using (var data = msg.Data)
+                        outcome = await router.RouteAsync(msg.Headers, data.Memory, toAny, stopping).ConfigureAwait(false);
+                    if (outcome != EgressOutcome.Overflow)
+                        await msg.AckAsync(cancellationToken: stopping).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // The server went away or the consumer was lost: set it up again once NATS answers.
+                logger.LogDebug(ex, "egress consumer {Consumer} stopped; resuming", config.Name);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(250), stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+using System.Buffers;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+
+namespace Ferry.Nats.Internal;
+
+/// <summary>
+/// JetStream ingress, at least once. Each message is copied and published without waiting for its
+/// acknowledgement, up to <c>max_in_flight</c> at once; when the window is full the stage's publish waits
+/// for a slot, so the stage stops reading sockets. A publish not acknowledged within <c>ack_timeout</c>
+/// (an outage, a restart) is sent again with the same <c>Nats-Msg-Id</c>, so the stream drops the
+/// duplicates it still remembers; retries go on until the gateway is disposed.
+/// </summary>
+internal sealed class JetStreamIngressPublisher : IngressPublisher
+{
+    private const string MsgIdHeader = "Nats-Msg-Id";
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
+    private readonly NatsJSContext _js;
+    private readonly SemaphoreSlim _window;
+    private readonly int _windowSize;
+    private readonly TimeSpan _ackTimeout;
+    private readonly string _idPrefix;
+    private readonly CancellationToken _stopping;
+    private readonly ILogger _logger;
+    private long _sequence;
+
+    public JetStreamIngressPublisher(NatsJSContext js, string subject, ConnectionTags tags, FieldHeaders fields, NatsIngressLayout layout,
+        GatewayCounters counters, int maxInFlight, TimeSpan ackTimeout, string instance, CancellationToken stopping, ILogger logger)
+        : base(subject, tags, fields, layout, counters)
+    {
+        _js = js;
+        _window = new SemaphoreSlim(maxInFlight, maxInFlight);
+        _windowSize = maxInFlight;
+        _ackTimeout = ackTimeout;
+        // Unique per gateway start: the process instance plus the start time, so a restarted gateway's
+        // ids never match those the stream remembers from before.
+        _idPrefix = instance + "-" + DateTime.UtcNow.Ticks.ToString("x", CultureInfo.InvariantCulture) + "-";
+        _stopping = stopping;
+        _logger = logger;
+    }
+
+    protected override async ValueTask SendAsync(NatsHeaders headers, ReadOnlyMemory<byte> payload, int packets, CancellationToken cancellationToken)
+    {
+        var copy = ArrayPool<byte>.Shared.Rent(Math.Max(payload.Length, 1));
+        payload.CopyTo(copy);
+        if (!_window.Wait(0))
+        {
+            // The window is full: the stage's service thread waits here, reading no socket, until an
+            // acknowledgement frees a slot, the stage is forced to stop, or the gateway is disposed.
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping);
+            try
+            {
+                await _window.WaitAsync(either.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(copy);
+                Interlocked.Add(ref Counters.IngressDropped, packets);
+                throw;
+            }
+        }
+        Interlocked.Increment(ref Counters.IngressInFlight);
+        var id = _idPrefix + (++_sequence).ToString(CultureInfo.InvariantCulture);
+        // Set here rather than through NatsJSPubOpts.MsgId: the client would add it to headers that are
+        // read-only once sent, and a retry sends the same headers again.
+        headers[MsgIdHeader] = id;
+        _ = SendUntilAcknowledgedAsync(headers, copy, payload.Length, packets, id);
+    }
+
+    private async Task SendUntilAcknowledgedAsync(NatsHeaders headers, byte[] buffer, int length, int packets, string id)
+    {
+        var backoff = TimeSpan.FromMilliseconds(50);
+        try
+        {
+            for (var attempt = 0; !_stopping.IsCancellationRequested; attempt++)
+            {
+                if (attempt > 0)
+                    Interlocked.Increment(ref Counters.IngressRetries);
+                try
+                {
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
+                    timeout.CancelAfter(_ackTimeout);
+                    var ack = await _js.PublishAsync(Subject, new ReadOnlyMemory<byte>(buffer, 0, length), NatsDefaultSerializer<ReadOnlyMemory<byte>>.Default,
+                        headers: headers, cancellationToken: timeout.Token).ConfigureAwait(false);
+                    // A duplicate is an earlier attempt that was stored though its acknowledgement was lost.
+                    if (!ack.Duplicate)
+                        ack.EnsureSuccess();
+                    CountPublished(packets, length);
+                    return;
+                }
+                catch (Exception ex) when (!_stopping.IsCancellationRequested)
+                {
+                    _logger.LogDebug("JetStream publish {Id} attempt {Attempt} not acknowledged ({Type}: {Error}); sending again",
+                        id, attempt + 1, ex.GetType().Name, ex.Message);
+                }
+                try
+                {
+                    await Task.Delay(backoff, _stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            Interlocked.Decrement(ref Counters.IngressInFlight);
+            _window.Release();
+        }
+    }
+
+    public override async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        // Every slot back means nothing is in flight.
+        var taken = 0;
+        try
+        {
+            for (; taken < _windowSize; taken++)
+                await _window.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            if (taken > 0)
+                _window.Release(taken);
+        }
+    }
+}

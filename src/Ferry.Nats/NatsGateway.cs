@@ -1,0 +1,211 @@
+using System.Globalization;
+using Ferry.Bus;
+using Ferry.Connections;
+using Ferry.Nats.Internal;
+using Ferry.Stages;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+
+namespace Ferry.Nats;
+
+/// <summary>
+/// Connects a <see cref="TcpServerStage"/> to NATS, as seed 003's TCP gear does: every packet is published to
+/// the ingress subject with <c>conn.id</c>, <c>peer.ip</c>, <c>peer.port</c>, the framing's fields and the
+/// receive time as headers; egress subjects are routed by their headers to one connection, a group, all, or
+/// any one; the control subject takes the kill switch; events and stats are published as JSON.
+/// Several gateways may serve one stage name: each takes replies for its own connections on
+/// <see cref="InstanceEgressSubject"/>, derived from the instance part of its connection ids.
+/// </summary>
+/// <example>
+/// <code>
+/// var bus = new InProcessBus();
+/// await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = "pos", Bind = ":9000" }, bus);
+/// await using var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = "nats://127.0.0.1:4222" });
+/// await gateway.StartAsync();   // before the stage, so no packet is published before NATS is ready
+/// await stage.StartAsync();
+/// </code>
+/// </example>
+public sealed class NatsGateway : IAsyncDisposable
+{
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+    private readonly TcpServerStage _stage;
+    private readonly NatsGatewayOptions _options;
+    private readonly ILogger _logger;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly GatewayCounters _counters = new();
+    private readonly ConnectionTags _tags = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<IDisposable> _handlers = [];
+    private readonly List<Task> _loops = [];
+    private NatsConnection? _nats;
+    private IngressPublisher? _ingress;
+    private EventOutbox? _outbox;
+    private int _state; // 0 new, 1 started, 2 disposed
+
+    /// <summary>Validates the options against the stage (throwing <see cref="NatsOptionsException"/> naming every bad one).</summary>
+    public NatsGateway(TcpServerStage stage, NatsGatewayOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(stage);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate(stage.Name);
+        _stage = stage;
+        _options = options;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger("Ferry.Nats.Gateway." + stage.Name);
+        Instance = ConnectionIds.ProcessInstance.ToString("x8", CultureInfo.InvariantCulture);
+        IngressSubject = options.Resolve(options.IngressSubject, stage.Name);
+        EgressSubject = options.Resolve(options.EgressSubject, stage.Name);
+        InstanceEgressSubject = NatsEgressSubjects.ForInstance(EgressSubject, ConnectionIds.ProcessInstance);
+        ControlSubject = options.Resolve(options.ControlSubject, stage.Name);
+        EventsSubject = options.Resolve(options.EventsSubject, stage.Name);
+        StatsSubject = options.Resolve(options.StatsSubject, stage.Name);
+    }
+
+    /// <summary>The delivery mode in use.</summary>
+    public NatsDeliveryMode Mode => _options.Mode;
+
+    /// <summary>This process's connection-id instance, 8 hex digits: the last token of <see cref="InstanceEgressSubject"/>.</summary>
+    public string Instance { get; }
+
+    /// <summary>Where packets are published, e.g. <c>ferry.pos.in</c>.</summary>
+    public string IngressSubject { get; }
+
+    /// <summary>The egress subject all gateways of the stage take (all, groups), e.g. <c>ferry.pos.out</c>.</summary>
+    public string EgressSubject { get; }
+
+    /// <summary>The egress subject only this gateway takes, e.g. <c>ferry.pos.out.9a3c01f2</c>: replies to its connections.</summary>
+    public string InstanceEgressSubject { get; }
+
+    /// <summary>The kill switch and group commands, e.g. <c>ferry.ctrl.pos</c>.</summary>
+    public string ControlSubject { get; }
+
+    /// <summary>Where lifecycle events are published as JSON, e.g. <c>ferry.pos.events</c>.</summary>
+    public string EventsSubject { get; }
+
+    /// <summary>Where socket stats and <see cref="Counters"/> are published as JSON once per stats interval, e.g. <c>ferry.pos.stats</c>.</summary>
+    public string StatsSubject { get; }
+
+    /// <summary>What the gateway has done so far.</summary>
+    public NatsGatewayCounters Counters => _counters.Snapshot();
+
+    /// <summary>
+    /// Connects to NATS (failing with the server's error when it cannot), creates the JetStream streams and
+    /// consumers when that mode is on and they are missing, subscribes to the egress and control subjects and
+    /// attaches to the stage's channels. Call it before starting the stage. Later outages are ridden out:
+    /// the client reconnects by itself.
+    /// </summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
+            throw new InvalidOperationException($"the NATS gateway of stage '{_stage.Name}' was already started or disposed");
+        var stopping = _stopping.Token;
+        _nats = new NatsConnection(new NatsOpts
+        {
+            Url = _options.Url,
+            Name = $"ferry-{_stage.Name}-{Instance}",
+            LoggerFactory = _loggerFactory,
+            MaxReconnectRetry = -1,
+            ReconnectWaitMin = TimeSpan.FromMilliseconds(100),
+            ReconnectWaitMax = TimeSpan.FromSeconds(2),
+            SubPendingChannelCapacity = _options.MaxPendingEgress,
+        });
+        _nats.ConnectionOpened += (_, _) => { _counters.Connected = true; return ValueTask.CompletedTask; };
+        _nats.ConnectionDisconnected += (_, _) =>
+        {
+            _counters.Connected = false;
+            Interlocked.Increment(ref _counters.Disconnects);
+            return ValueTask.CompletedTask;
+        };
+        _nats.MessageDropped += (_, _) => { Interlocked.Increment(ref _counters.ClientDropped); return ValueTask.CompletedTask; };
+        try
+        {
+            await _nats.ConnectAsync().AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': cannot connect to '{_options.Url}' ({ex.Message})", ex);
+        }
+        _counters.Connected = true;
+
+        _outbox = new EventOutbox(_nats, _counters, EventsSubject, StatsSubject, Instance);
+        _loops.Add(_outbox.RunAsync(stopping));
+        var router = new EgressRouter(_stage, ConnectionIds.ProcessInstance, _tags, _counters, _outbox);
+        var egressSubjects = new EgressSubjects(EgressSubject, InstanceEgressSubject, NatsEgressSubjects.ForAny(EgressSubject), _stage.Name, Instance);
+        var fields = FieldHeaders.For(_stage.Options.Framing);
+        if (_options.Mode == NatsDeliveryMode.JetStream)
+        {
+            var js = new NatsJSContext(_nats);
+            var egressStream = _options.Resolve(_options.EgressStream, _stage.Name).Replace('.', '_');
+            await JetStreamSetup.EnsureStreamsAsync(js, _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_'), IngressSubject,
+                egressStream, EgressSubject, cancellationToken).ConfigureAwait(false);
+            _ingress = new JetStreamIngressPublisher(js, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
+                _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger);
+            _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressStream, _options.MaxPendingEgress, _logger)
+                .StartAsync(stopping).ConfigureAwait(false));
+        }
+        else
+        {
+            _ingress = new CoreIngressPublisher(_nats, IngressSubject, _tags, fields, _options.IngressLayout, _counters);
+            _loops.Add(await new CoreEgress(_nats, router, egressSubjects, _options.MaxPendingEgress).StartAsync(stopping).ConfigureAwait(false));
+        }
+        _loops.Add(await new ControlListener(_nats, _stage, ConnectionIds.ProcessInstance, _counters, _outbox, ControlSubject)
+            .StartAsync(stopping).ConfigureAwait(false));
+
+        var bus = _stage.Bus;
+        _handlers.Add(bus.Topic<StageEvent>(StageTopics.Events(_stage.Name)).Subscribe(OnEventAsync));
+        _handlers.Add(bus.Topic<SocketStats>(StageTopics.SocketStats(_stage.Name)).Subscribe(OnStatsAsync));
+        var ingress = _ingress;
+        _handlers.Add(bus.Topic<PacketGroup>(StageTopics.PacketGroup(_stage.Name)).Subscribe(ingress.PublishAsync));
+        _logger.LogInformation("stage {Stage} on NATS {Url} ({Mode}): ingress {Ingress}, egress {Egress} and {Own}",
+            _stage.Name, _options.Url, _options.Mode, IngressSubject, EgressSubject, InstanceEgressSubject);
+    }
+
+    private ValueTask OnEventAsync(StageEvent e, CancellationToken cancellationToken)
+    {
+        switch (e)
+        {
+            case ConnectedEvent c: _tags.Add(c.ConnectionId, c.Peer); break;
+            case DisconnectedEvent d: _tags.Remove(d.ConnectionId); break;
+        }
+        _outbox?.Event(e);
+        return ValueTask.CompletedTask;
+    }
+
+    private ValueTask OnStatsAsync(SocketStats stats, CancellationToken cancellationToken)
+    {
+        _outbox?.Stats(stats);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Detaches from the stage, waits up to 5 s for JetStream publishes still in flight, then closes the NATS
+    /// connection. Stop the stage first to publish everything it read.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _state, 2) == 2)
+            return;
+        foreach (var handler in _handlers)
+            handler.Dispose();
+        if (_ingress is not null)
+        {
+            using var drain = new CancellationTokenSource(DrainTimeout);
+            await _ingress.DrainAsync(drain.Token).ConfigureAwait(false);
+        }
+        _outbox?.Complete();
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_loops).WaitAsync(DrainTimeout).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogDebug(ex, "NATS gateway loops ended with an error");
+        }
+        if (_nats is not null)
+            await _nats.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+}

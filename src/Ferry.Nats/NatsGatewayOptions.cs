@@ -1,0 +1,115 @@
+using Ferry.Nats.Internal;
+
+namespace Ferry.Nats;
+
+/// <summary>
+/// Settings of a <see cref="NatsGateway"/>: plain settable properties, so a configuration file can bind
+/// them (their snake_case names, e.g. <c>max_in_flight</c>, are the ones error messages use).
+/// Subject and stream names are templates: <c>{prefix}</c> is <see cref="SubjectPrefix"/>, <c>{stage}</c>
+/// the stage's name.
+/// </summary>
+public sealed class NatsGatewayOptions
+{
+    /// <summary>The NATS server, e.g. <c>nats://127.0.0.1:4222</c> (<c>url</c>).</summary>
+    public string Url { get; set; } = "nats://127.0.0.1:4222";
+
+    /// <summary>At most once (<see cref="NatsDeliveryMode.Core"/>, default) or at least once (<c>mode</c>).</summary>
+    public NatsDeliveryMode Mode { get; set; } = NatsDeliveryMode.Core;
+
+    /// <summary>The first token of every default subject (<c>subject_prefix</c>, default <c>ferry</c>).</summary>
+    public string SubjectPrefix { get; set; } = "ferry";
+
+    /// <summary>Where packets are published (<c>ingress_subject</c>, default <c>{prefix}.{stage}.in</c>).</summary>
+    public string IngressSubject { get; set; } = "{prefix}.{stage}.in";
+
+    /// <summary>
+    /// The egress subject (<c>egress_subject</c>, default <c>{prefix}.{stage}.out</c>). Every gateway of the
+    /// stage takes this subject itself (for all and groups), <c>.&lt;instance&gt;</c> below it (replies for its
+    /// own connections) and <c>.any</c> below it (one message to one connection of one gateway).
+    /// </summary>
+    public string EgressSubject { get; set; } = "{prefix}.{stage}.out";
+
+    /// <summary>The kill switch and group commands (<c>control_subject</c>, default <c>{prefix}.ctrl.{stage}</c>).</summary>
+    public string ControlSubject { get; set; } = "{prefix}.ctrl.{stage}";
+
+    /// <summary>Lifecycle events as JSON (<c>events_subject</c>, default <c>{prefix}.{stage}.events</c>).</summary>
+    public string EventsSubject { get; set; } = "{prefix}.{stage}.events";
+
+    /// <summary>Socket stats and the gateway's counters as JSON (<c>stats_subject</c>, default <c>{prefix}.{stage}.stats</c>).</summary>
+    public string StatsSubject { get; set; } = "{prefix}.{stage}.stats";
+
+    /// <summary>One packet per NATS message (default) or one packet group (<c>ingress_layout</c>).</summary>
+    public NatsIngressLayout IngressLayout { get; set; } = NatsIngressLayout.Packet;
+
+    /// <summary>
+    /// JetStream: ingress publishes waiting for their acknowledgement at once (<c>max_in_flight</c>, default
+    /// 256). When the window is full the stage's publish waits, so it stops reading sockets.
+    /// </summary>
+    public int MaxInFlight { get; set; } = 256;
+
+    /// <summary>
+    /// Egress messages taken from NATS and not yet written (<c>max_pending_egress</c>, default 256): the
+    /// JetStream consumer's <c>max_ack_pending</c>, the core subscription's queue.
+    /// </summary>
+    public int MaxPendingEgress { get; set; } = 256;
+
+    /// <summary>How long one JetStream publish waits for its acknowledgement before it is sent again (<c>ack_timeout</c>, default 5 s).</summary>
+    public TimeSpan AckTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>JetStream: the stream of ingress subjects, created when missing (<c>ingress_stream</c>, default <c>{prefix}_{stage}_in</c>).</summary>
+    public string IngressStream { get; set; } = "{prefix}_{stage}_in";
+
+    /// <summary>JetStream: the stream of egress subjects, created when missing (<c>egress_stream</c>, default <c>{prefix}_{stage}_out</c>).</summary>
+    public string EgressStream { get; set; } = "{prefix}_{stage}_out";
+
+    /// <summary>
+    /// Throws <see cref="NatsOptionsException"/> naming every invalid option, what it is and what is allowed;
+    /// with <paramref name="stage"/>, also checks that the stage's name can be a subject token.
+    /// </summary>
+    public void Validate(string? stage = null)
+    {
+        var problems = new List<string>();
+        if (!Uri.TryCreate(Url, UriKind.Absolute, out var uri) || (uri.Scheme is not ("nats" or "tls" or "ws" or "wss")))
+            problems.Add($"option 'url': '{Url}' is not allowed; use nats://host:port (or tls://, ws://, wss://)");
+        if (!Enum.IsDefined(Mode))
+            problems.Add($"option 'mode': {Mode} is not allowed; must be core or jetstream");
+        if (!Enum.IsDefined(IngressLayout))
+            problems.Add($"option 'ingress_layout': {IngressLayout} is not allowed; must be packet or packet_group");
+        if (string.IsNullOrEmpty(SubjectPrefix) || !SubjectNames.IsSubject(SubjectPrefix))
+            problems.Add($"option 'subject_prefix': '{SubjectPrefix}' is not allowed; use subject tokens (letters, digits, '-', '_') separated by '.'");
+        if (stage is not null && !SubjectNames.IsToken(stage))
+            problems.Add($"stage name '{stage}' cannot be a NATS subject token; use letters, digits, '-' and '_' only");
+        CheckSubject(problems, "ingress_subject", IngressSubject, stage);
+        CheckSubject(problems, "egress_subject", EgressSubject, stage);
+        CheckSubject(problems, "control_subject", ControlSubject, stage);
+        CheckSubject(problems, "events_subject", EventsSubject, stage);
+        CheckSubject(problems, "stats_subject", StatsSubject, stage);
+        CheckStream(problems, "ingress_stream", IngressStream, stage);
+        CheckStream(problems, "egress_stream", EgressStream, stage);
+        if (MaxInFlight < 1 || MaxInFlight > 65536)
+            problems.Add($"option 'max_in_flight': {MaxInFlight} is not allowed; must be from 1 to 65536");
+        if (MaxPendingEgress < 1 || MaxPendingEgress > 65536)
+            problems.Add($"option 'max_pending_egress': {MaxPendingEgress} is not allowed; must be from 1 to 65536");
+        if (AckTimeout < TimeSpan.FromMilliseconds(10) || AckTimeout > TimeSpan.FromMinutes(10))
+            problems.Add($"option 'ack_timeout': {AckTimeout} is not allowed; must be from 10 ms to 10 minutes");
+        if (problems.Count > 0)
+            throw new NatsOptionsException(problems);
+    }
+
+    internal string Resolve(string template, string stage)
+        => template.Replace("{prefix}", SubjectPrefix, StringComparison.Ordinal).Replace("{stage}", stage, StringComparison.Ordinal);
+
+    private void CheckSubject(List<string> problems, string option, string template, string? stage)
+    {
+        var resolved = template is null ? "" : Resolve(template, stage ?? "stage");
+        if (!SubjectNames.IsSubject(resolved))
+            problems.Add($"option '{option}': '{template}' is not allowed; use subject tokens (letters, digits, '-', '_', {{prefix}}, {{stage}}) separated by '.', no wildcards");
+    }
+
+    private void CheckStream(List<string> problems, string option, string template, string? stage)
+    {
+        var resolved = template is null ? "" : Resolve(template, stage ?? "stage");
+        if (Mode == NatsDeliveryMode.JetStream && !SubjectNames.IsToken(resolved.Replace('.', '_')))
+            problems.Add($"option '{option}': '{template}' is not allowed; a stream name uses letters, digits, '-', '_', {{prefix}} and {{stage}}");
+    }
+}

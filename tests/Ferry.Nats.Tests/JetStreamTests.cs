@@ -1,0 +1,136 @@
+using System.Text;
+using Ferry.Connections;
+using Ferry.Framing;
+using Ferry.Nats.Tests.Support;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+using Xunit.Abstractions;
+
+namespace Ferry.Nats.Tests;
+
+public sealed class JetStreamTests(ITestOutputHelper output)
+{
+    [SkippableFact]
+    public async Task Ingress_is_stored_and_egress_from_the_stream_is_acknowledged_once_written()
+    {
+        await using var server = await NatsServer.StartNewAsync();
+        await using var nats = await Observer.ConnectAsync(server);
+        await using var gateway = await Gateway.StartAsync(server, "js", FramingSpec.Parse("lines"), o => o.Mode = NatsDeliveryMode.JetStream);
+        using var client = await TestClient.ConnectAsync(gateway.Port);
+        var id = await gateway.ConnectionOfAsync(client.LocalPort);
+        await client.SendAsync("one\ntwo\n");
+        await Eventually.TrueAsync(() => gateway.Nats.Counters.IngressPackets == 2, TimeSpan.FromSeconds(10), () => gateway.Nats.Counters.ToString());
+
+        var js = new NatsJSContext(nats);
+        var stream = await js.GetStreamAsync("ferry_js_in");
+        Assert.Equal(2, stream.Info.State.Messages);
+        var consumer = await js.CreateOrUpdateConsumerAsync("ferry_js_in", new ConsumerConfig("workers") { AckPolicy = ConsumerConfigAckPolicy.Explicit });
+        var got = new List<INatsJSMsg<byte[]>>();
+        await foreach (var m in consumer.FetchAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = 2, Expires = TimeSpan.FromSeconds(5) }))
+        {
+            got.Add(m);
+            await m.AckAsync();
+        }
+        Assert.Equal(["one", "two"], got.Select(m => Encoding.UTF8.GetString(m.Data!)));
+        Assert.Equal(id.ToString(), (string?)got[0].Headers!["conn.id"]);
+
+        // Egress through the stream: to the live connection, and to one that is gone (acknowledged, counted).
+        var reply = new NatsHeaders { ["conn.id"] = id.ToString() };
+        (await js.PublishAsync(gateway.Nats.InstanceEgressSubject, "ONE"u8.ToArray(), headers: reply)).EnsureSuccess();
+        await client.WaitForTextAsync(t => t == "ONE\n");
+        var gone = new NatsHeaders { ["conn.id"] = new ConnectionId(id.Instance, 999_999).ToString() };
+        (await js.PublishAsync(gateway.Nats.InstanceEgressSubject, "lost"u8.ToArray(), headers: gone)).EnsureSuccess();
+        await Eventually.TrueAsync(() => gateway.Nats.Counters.EgressNoTarget == 1, TimeSpan.FromSeconds(10), () => gateway.Nats.Counters.ToString());
+        var own = await js.GetConsumerAsync("ferry_js_out", $"js-{gateway.Nats.Instance}");
+        await Eventually.TrueAsync(() =>
+        {
+            own.RefreshAsync().AsTask().Wait();
+            return own.Info.NumAckPending == 0 && own.Info.NumPending == 0;
+        }, TimeSpan.FromSeconds(10), () => $"consumer pending {own.Info.NumPending}, ack pending {own.Info.NumAckPending}");
+    }
+
+    [SkippableFact]
+    public Task Nats_killed_for_3_s_while_a_client_streams_loses_nothing() => OutageAsync(TimeSpan.FromSeconds(3), rate: 10_000, seconds: 8);
+
+    /// <summary>The acceptance run: 30 s without NATS while a client streams 10,000 messages/s.</summary>
+    [SkippableFact]
+    public Task Nats_killed_for_30_s_while_a_client_streams_10000_per_s_loses_nothing() => OutageAsync(TimeSpan.FromSeconds(30), rate: 10_000, seconds: 36);
+
+    private void Log(string text)
+    {
+        output.WriteLine(text);
+        var path = Environment.GetEnvironmentVariable("FERRY_NATS_TEST_LOG");
+        if (path is not null)
+            File.AppendAllText(path, $"{DateTime.UtcNow:HH:mm:ss.fff} {text}\n");
+    }
+
+    private async Task OutageAsync(TimeSpan outage, int rate, int seconds)
+    {
+        const int window = 256;
+        await using var server = await NatsServer.StartNewAsync();
+        await using var gateway = await Gateway.StartAsync(server, "out", FramingSpec.Parse("lines"), o =>
+        {
+            o.Mode = NatsDeliveryMode.JetStream;
+            o.MaxInFlight = window;
+            o.AckTimeout = TimeSpan.FromSeconds(2);
+        });
+        var total = rate * seconds;
+        var sender = new PacedSender(gateway.Port, total, rate);
+        sender.Start();
+        await Eventually.TrueAsync(() => gateway.Nats.Counters.IngressPackets >= rate, TimeSpan.FromSeconds(20), () => gateway.Nats.Counters.ToString());
+
+        Log($"killing nats-server: {gateway.Nats.Counters}");
+        server.Kill();
+        var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
+        await Eventually.TrueAsync(() => !gateway.Nats.Counters.Connected, TimeSpan.FromSeconds(10), () => "still connected");
+        await Task.Delay(outage / 2); // the outage itself
+        var readMid = gateway.Stage.GetStats().PacketsReceivedTotal;
+        await Task.Delay(outage / 2);
+        var readEnd = gateway.Stage.GetStats().PacketsReceivedTotal;
+        var acked = gateway.Nats.Counters.IngressPackets;
+        var memoryDuring = GC.GetTotalMemory(forceFullCollection: true);
+        Log($"outage {outage.TotalSeconds} s: read {readMid} at half, {readEnd} at the end, acked {acked}, sent by the client {sender.Sent}, in flight {gateway.Nats.Counters.IngressInFlight}, managed memory {memoryBefore / 1024} KiB -> {memoryDuring / 1024} KiB");
+        Assert.Equal(readMid, readEnd); // the stage stopped reading: the client's TCP window closed
+        Assert.InRange(readEnd - acked, 0, window + 1); // the window, and the packet waiting for a slot
+        Assert.InRange(memoryDuring - memoryBefore, long.MinValue, 64L * 1024 * 1024);
+
+        await server.StartAsync(); // same port, same store
+        Log("nats-server restarted");
+        await Eventually.TrueAsync(() => sender.Done, TimeSpan.FromSeconds(seconds + 60), () => $"client sent {sender.Sent} of {total}");
+        Assert.Null(sender.Error);
+        await Eventually.TrueAsync(() => gateway.Nats.Counters.IngressPackets >= total, TimeSpan.FromSeconds(60), () => gateway.Nats.Counters.ToString());
+
+        Log($"all acknowledged: {gateway.Nats.Counters}");
+        await using var nats = await Observer.ConnectAsync(server);
+        var js = new NatsJSContext(nats);
+        var consumer = await js.CreateOrUpdateConsumerAsync("ferry_out_in", new ConsumerConfig("count")
+        {
+            // Read everything once without acknowledging (the test ends there): no limit, no redelivery meanwhile.
+            AckPolicy = ConsumerConfigAckPolicy.Explicit, MaxAckPending = -1, AckWait = TimeSpan.FromMinutes(10),
+        });
+        var seen = new bool[total];
+        long stored = 0, duplicates = 0, distinct = 0;
+        var pending = (await js.GetStreamAsync("ferry_out_in")).Info.State.Messages;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (stored < pending && DateTime.UtcNow < deadline)
+        {
+            await foreach (var m in consumer.FetchAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = 5000, Expires = TimeSpan.FromSeconds(2) }))
+            {
+                stored++;
+                var n = int.Parse(Encoding.ASCII.GetString(m.Data!));
+                if (seen[n])
+                    duplicates++;
+                else
+                {
+                    seen[n] = true;
+                    distinct++;
+                }
+            }
+        }
+        var counters = gateway.Nats.Counters;
+        Log($"sent {total}, stored {stored}, distinct {distinct}, duplicates {duplicates}, losses {total - distinct}, publish retries {counters.IngressRetries}, disconnects {counters.Disconnects}");
+        Assert.Equal(total, distinct);
+        Assert.Equal(stored, distinct + duplicates);
+    }
+}

@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Ferry.Nats.Tests.Support;
+
+/// <summary>
+/// A real <c>nats-server</c> for one test: loopback, a private port, JetStream on with a private store
+/// directory; killed and the directory deleted on dispose. <see cref="Kill"/> and <see cref="StartAsync"/>
+/// again (same port, same store) simulate an outage.
+/// </summary>
+public sealed class NatsServer : IAsyncDisposable
+{
+    private static readonly string? s_binary = Find();
+    private readonly string _storeDir = Path.Combine(Path.GetTempPath(), "ferry-nats-" + Guid.NewGuid().ToString("n"));
+    private Process? _process;
+
+    private NatsServer(int port) => Port = port;
+
+    public int Port { get; }
+
+    public string Url => $"nats://127.0.0.1:{Port}";
+
+    /// <summary>Skips the calling test, with the reason, when nats-server is not installed.</summary>
+    public static async Task<NatsServer> StartNewAsync()
+    {
+        Skip.If(s_binary is null, "nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)");
+        var server = new NatsServer(FreePort());
+        await server.StartAsync();
+        return server;
+    }
+
+    public async Task StartAsync()
+    {
+        Directory.CreateDirectory(_storeDir);
+        var info = new ProcessStartInfo(s_binary!)
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { "-a", "127.0.0.1", "-p", Port.ToString(), "-js", "-sd", _storeDir })
+            info.ArgumentList.Add(arg);
+        _process = Process.Start(info) ?? throw new InvalidOperationException("nats-server did not start");
+        _process.BeginErrorReadLine();
+        _process.BeginOutputReadLine();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (true)
+        {
+            if (_process.HasExited)
+                throw new InvalidOperationException($"nats-server exited with {_process.ExitCode} on port {Port}");
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, Port);
+                return;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+        }
+    }
+
+    /// <summary>SIGKILL: no goodbye to the clients, as a crash or a pulled cable.</summary>
+    public void Kill()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            _process.WaitForExit(10_000);
+        }
+        _process?.Dispose();
+        _process = null;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Kill();
+        try
+        {
+            Directory.Delete(_storeDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>FERRY_NATS_SERVER names the binary (a missing file counts as not installed); else PATH and /usr/sbin.</summary>
+    private static string? Find()
+    {
+        if (Environment.GetEnvironmentVariable("FERRY_NATS_SERVER") is { Length: > 0 } chosen)
+            return File.Exists(chosen) ? chosen : null;
+        var path = Environment.GetEnvironmentVariable("PATH") ?? "";
+        foreach (var dir in path.Split(':').Append("/usr/sbin").Append("/usr/bin").Append("/usr/local/bin"))
+        {
+            var candidate = Path.Combine(dir, "nats-server");
+            if (File.Exists(candidate))
+                return candidate;
+        }
+        return null;
+    }
+}

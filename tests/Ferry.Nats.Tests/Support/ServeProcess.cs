@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using Ferry.Cli;
+
+namespace Ferry.Nats.Tests.Support;
+
+/// <summary>A <c>ferry serve</c> child process (its own connection-id instance), killed on dispose.</summary>
+public sealed class ServeProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private ServeProcess(Process process, IPEndPoint local) => (_process, Local) = (process, local);
+
+    public IPEndPoint Local { get; }
+
+    public static async Task<ServeProcess> StartAsync(params string[] args)
+    {
+        var dll = typeof(FerryCommand).Assembly.Location;
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        start.ArgumentList.Add(dll);
+        start.ArgumentList.Add("serve");
+        foreach (var arg in args)
+            start.ArgumentList.Add(arg);
+        var process = Process.Start(start)!;
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var line = await process.StandardOutput.ReadLineAsync(timeout.Token)
+                ?? throw new EndOfStreamException($"ferry serve {string.Join(' ', args)} ended before listening (exit {process.ExitCode})");
+            var json = JsonDocument.Parse(line).RootElement;
+            if (json.GetProperty("type").GetString() == "listening")
+            {
+                var served = new ServeProcess(process, IPEndPoint.Parse(json.GetProperty("local").GetString()!));
+                _ = Task.Run(async () =>
+                {
+                    while (await process.StandardOutput.ReadLineAsync() is not null)
+                    {
+                    }
+                });
+                return served;
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+}
