@@ -131,9 +131,9 @@ public sealed class NatsGateway : IAsyncDisposable
 
         _outbox = new EventOutbox(_nats, _counters, EventsSubject, StatsSubject, Instance);
         _loops.Add(_outbox.RunAsync(stopping));
-        var router = new EgressRouter(_stage, ConnectionIds.ProcessInstance, _tags, _counters, _outbox);
-        var egressSubjects = new EgressSubjects(EgressSubject, InstanceEgressSubject, NatsEgressSubjects.ForAny(EgressSubject), _stage.Name, Instance);
         var fields = FieldHeaders.For(_stage.Options.Framing);
+        var router = new EgressRouter(_stage, ConnectionIds.ProcessInstance, _tags, _counters, _outbox, fields);
+        var egressSubjects = new EgressSubjects(EgressSubject, InstanceEgressSubject, NatsEgressSubjects.ForAny(EgressSubject), _stage.Name, Instance);
         if (_options.Mode == NatsDeliveryMode.JetStream)
         {
             var js = new NatsJSContext(_nats);

@@ -9,7 +9,7 @@ namespace Ferry.Nats.Internal;
 /// <c>group</c> to the group, <c>target: any</c> to one connection in turn, otherwise (or <c>target: all</c>)
 /// to everyone, optionally <c>except</c> one. A connection id of another instance is not ours.
 /// </summary>
-internal sealed class EgressRouter(TcpServerStage stage, uint instance, ConnectionTags tags, GatewayCounters counters, EventOutbox outbox)
+internal sealed class EgressRouter(TcpServerStage stage, uint instance, ConnectionTags tags, GatewayCounters counters, EventOutbox outbox, FieldHeaders fieldHeaders)
 {
     /// <summary>Routes one message; <paramref name="toAny"/> when it came on the <c>.any</c> subject (one connection in turn, whatever its headers say).</summary>
     public async ValueTask<EgressOutcome> RouteAsync(NatsHeaders? headers, ReadOnlyMemory<byte> payload, bool toAny, CancellationToken cancellationToken)
@@ -22,7 +22,7 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, Connecti
 
     private async ValueTask<EgressOutcome> RouteCoreAsync(NatsHeaders? headers, ReadOnlyMemory<byte> payload, bool toAny, CancellationToken cancellationToken)
     {
-        if (!FieldHeaders.TryRead(headers, out var fields, out var problem))
+        if (!fieldHeaders.TryRead(headers, out var fields, out var problem))
             return Reject(problem!);
         string? connection = null, group = null, target = null, except = null;
         if (headers is not null)

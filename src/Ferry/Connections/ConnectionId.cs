@@ -12,7 +12,7 @@ namespace Ferry.Connections;
 /// <param name="Sequence">The connection's number within the process, from 1; 0 only in <see cref="None"/>.</param>
 public readonly record struct ConnectionId(uint Instance, ulong Sequence) : ISpanFormattable
 {
-    private static readonly uint ProcessInstance = (uint)RandomNumberGenerator.GetInt32(int.MaxValue) | 0x8000_0000u;
+    internal static readonly uint ProcessInstance = (uint)RandomNumberGenerator.GetInt32(int.MaxValue) | 0x8000_0000u;
     private static long s_next;
 
     /// <summary>No connection (sequence 0): the value of "no target" and "no connection yet" fields.</summary>

@@ -6,7 +6,7 @@ public static class ConnectionIds
     /// <summary>
     /// The instance part shared by every <see cref="ConnectionId"/> of this process (the <c>iiiiiiii</c> in
     /// <c>iiiiiiii-n</c>). A broker gateway uses it to name a subject only this process listens on, so a
-    /// reply for a connection reaches the process that holds it. Reading it draws one sequence number.
+    /// reply for a connection reaches the process that holds it.
     /// </summary>
-    public static uint ProcessInstance { get; } = ConnectionId.Next().Instance;
+    public static uint ProcessInstance => ConnectionId.ProcessInstance;
 }
