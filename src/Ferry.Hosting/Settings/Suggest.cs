@@ -20,9 +20,9 @@ public static class Suggest
         return bestDistance <= Math.Max(2, word.Length / 3) ? best : null;
     }
 
-    /// <summary>" (did you mean 'x'?)" or an empty string.</summary>
+    /// <summary><c> (did you mean 'x'?)</c>, or an empty string when nothing is close.</summary>
     public static string DidYouMean(string word, IEnumerable<string> candidates)
-        => Closest(word, candidates) is { } match ? $"; did you mean '{match}'?" : "";
+        => Closest(word, candidates) is { } match ? $" (did you mean '{match}'?)" : "";
 
     private static int Distance(string a, string b)
     {
