@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
 using Ferry.Bridge;
 using Ferry.Hosting.Settings;
 using Microsoft.Extensions.Logging;
@@ -88,8 +89,7 @@ public static class BridgeCommand
                     // A frame can beat the announcer's continuation; keep "ready" first when it is true.
                     if (bridge.IsReady)
                         output.AnnounceReady();
-                    output.Write(string.Create(CultureInfo.InvariantCulture,
-                        $"{{\"type\":\"frame\",\"flags\":{frame.Flags},\"channel\":{frame.Channel},\"error\":{frame.Error},\"len\":{frame.Payload.Length}}}"));
+                    output.Write(JsonSerializer.Serialize(new FrameLine(frame.Flags, frame.Channel, frame.Error, frame.Payload.Length), CliJsonContext.Default.FrameLine));
                     if (echo)
                         await bridge.SendAsync(frame, ct).ConfigureAwait(false);
                 }
@@ -124,7 +124,7 @@ public static class BridgeCommand
                 if (_announcedReady)
                     return;
                 _announcedReady = true;
-                Write("{\"type\":\"ready\"}");
+                Write(JsonSerializer.Serialize(new ReadyLine(), CliJsonContext.Default.ReadyLine));
             }
         }
 
