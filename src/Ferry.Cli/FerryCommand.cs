@@ -11,9 +11,17 @@ namespace Ferry.Cli;
 public static class FerryCommand
 {
     /// <summary>Runs the command line <paramref name="args"/> with the given streams; returns the exit code.</summary>
-    public static async Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    public static Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+        => RunAsync(args, new CliIo(stdin, stdout, stderr), cancellationToken);
+
+    /// <summary>Runs the command line with <paramref name="environment"/> in place of the process's environment (for <c>FERRY__…</c> overrides).</summary>
+    public static Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, IReadOnlyDictionary<string, string> environment,
+        CancellationToken cancellationToken)
+        => RunAsync(args, new CliIo(stdin, stdout, stderr, environment), cancellationToken);
+
+    private static async Task<int> RunAsync(string[] args, CliIo io, CancellationToken cancellationToken)
     {
-        var io = new CliIo(stdin, stdout, stderr);
+        var (stdout, stderr) = (io.Stdout, io.Stderr);
         var root = Create(io);
         if (args.Length == 0)
         {

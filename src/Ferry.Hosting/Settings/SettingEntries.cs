@@ -124,4 +124,16 @@ internal sealed class SettingEntries
         Problem(key, $"is not allowed{Suggest.DidYouMean(text, words)} (allowed: {string.Join(", ", words)})");
         return null;
     }
+
+    public string? Word(string key, params string[] words)
+    {
+        var text = Text(key);
+        if (text is null)
+            return null;
+        foreach (var word in words)
+            if (string.Equals(word, text.Trim(), StringComparison.OrdinalIgnoreCase))
+                return word;
+        Problem(key, $"is not allowed{Suggest.DidYouMean(text, words)} (allowed: {string.Join(", ", words)})");
+        return null;
+    }
 }

@@ -128,14 +128,14 @@ public static class StageReader
 
         StageDeclaration? declaration = type switch
         {
-            "tcp_server" => ReadServer(name ?? "?", block.Where, configChildren, problems, seed003),
-            "tcp_client" => ReadClient(name ?? "?", block.Where, configChildren, problems, seed003),
-            _ => ReadBridge(name ?? "?", block.Where, type == "bridge_server", configChildren, problems),
+            "tcp_server" => ReadServer(name ?? "?", block.Where, block.Path, configChildren, problems, seed003),
+            "tcp_client" => ReadClient(name ?? "?", block.Where, block.Path, configChildren, problems, seed003),
+            _ => ReadBridge(name ?? "?", block.Where, block.Path, type == "bridge_server", configChildren, problems),
         };
         return problems.Count == before && name is not null ? declaration : null;
     }
 
-    private static ServerStageDeclaration ReadServer(string name, string where, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003)
+    private static ServerStageDeclaration ReadServer(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003)
     {
         var e = new SettingEntries(nodes, ServerKeys, problems, "a tcp_server stage");
         var o = new TcpServerStageOptions { Name = name, MaxConnections = seed003 ? 4096 : 128 };
@@ -143,7 +143,7 @@ public static class StageReader
         if (bind is not null)
             o = o with { Bind = bind };
         else if (!e.Has("bind") && !e.Has("host") && !e.Has("port") && seed003)
-            problems.Add(new SettingProblem(where, $"{name}.config.bind", null, "missing key 'bind' (io_tcp mode server needs it, e.g. \":3034\")"));
+            problems.Add(new SettingProblem(where, $"{path}.config.bind", null, "missing key 'bind' (io_tcp mode server needs it, e.g. \":3034\")"));
         if (e.Int("backlog", 1, 65535) is { } backlog) o = o with { Backlog = backlog };
         if (e.Int("max_connections", 0, int.MaxValue, " (0 = unlimited)") is { } max) o = o with { MaxConnections = max };
         if (Framing(e, seed003) is { } framing) o = o with { Framing = framing };
@@ -162,11 +162,11 @@ public static class StageReader
         if (e.Duration("bind_retry_max_delay") is { } retryMax) o = o with { BindRetryMaxDelay = retryMax };
         if (e.Int("bind_attempts", 0, int.MaxValue, " (0 = retry forever)") is { } attempts) o = o with { BindAttempts = attempts };
         Tls(e, problems);
-        Check(() => o.Validate(), e, where, name, problems);
+        Check(() => o.Validate(), e, where, path, problems);
         return new ServerStageDeclaration(name, where, o);
     }
 
-    private static ClientStageDeclaration ReadClient(string name, string where, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003)
+    private static ClientStageDeclaration ReadClient(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003)
     {
         var e = new SettingEntries(nodes, ClientKeys, problems, "a tcp_client stage");
         var o = new TcpClientStageOptions { Name = name };
@@ -174,7 +174,7 @@ public static class StageReader
         if (connect is not null)
             o = o with { Connect = connect };
         else if (!e.Has("connect") && !e.Has("host") && !e.Has("port"))
-            problems.Add(new SettingProblem(where, $"{name}.config.connect", null, "missing key 'connect' (a tcp client needs the remote address, e.g. \"10.0.1.5:4000\")"));
+            problems.Add(new SettingProblem(where, $"{path}.config.connect", null, "missing key 'connect' (a tcp client needs the remote address, e.g. \"10.0.1.5:4000\")"));
         if (e.Text("local_bind") is { } local) o = o with { LocalBind = local };
         if (Framing(e, seed003) is { } framing) o = o with { Framing = framing };
         if (e.Int("group_size", 1, 65536) is { } groupSize) o = o with { GroupSize = groupSize };
@@ -195,21 +195,21 @@ public static class StageReader
         if (e.Int("reconnect_attempts", 0, int.MaxValue, " (0 = forever)") is { } attempts) o = o with { ReconnectAttempts = attempts };
         if (e.Duration("healthy_after") is { } healthy) o = o with { HealthyAfter = healthy };
         Tls(e, problems);
-        Check(() => o.Validate(), e, where, name, problems);
+        Check(() => o.Validate(), e, where, path, problems);
         return new ClientStageDeclaration(name, where, o);
     }
 
-    private static BridgeStageDeclaration ReadBridge(string name, string where, bool isServer, List<ISettingNode> nodes, List<SettingProblem> problems)
+    private static BridgeStageDeclaration ReadBridge(string name, string where, string path, bool isServer, List<ISettingNode> nodes, List<SettingProblem> problems)
     {
         var e = new SettingEntries(nodes, BridgeKeys, problems, isServer ? "a bridge_server stage" : "a bridge_client stage");
         var address = e.Text("address") ?? e.Text("host");
         if (e.Has("address") && e.Has("host"))
             e.Problem("host", "give address or host, not both");
         if (string.IsNullOrWhiteSpace(address))
-            problems.Add(new SettingProblem(where, $"{name}.config.address", address, "missing key 'address' (the bridge's host, e.g. 127.0.0.1)"));
+            problems.Add(new SettingProblem(where, $"{path}.config.address", address, "missing key 'address' (the bridge's host, e.g. 127.0.0.1)"));
         var port = e.Int("port", 1, 65534, " (the bridge uses PORT and PORT+1)");
         if (port is null && !e.Has("port"))
-            problems.Add(new SettingProblem(where, $"{name}.config.port", null, "missing key 'port' (the bridge uses PORT and PORT+1)"));
+            problems.Add(new SettingProblem(where, $"{path}.config.port", null, "missing key 'port' (the bridge uses PORT and PORT+1)"));
         var handshake = e.Duration("handshake_timeout") ?? TimeSpan.FromSeconds(10);
         var maxPayload = e.Size("max_payload", 1) ?? 64 * 1024 * 1024;
         return new BridgeStageDeclaration(name, where, isServer, address ?? "", port ?? 0, handshake, maxPayload);
@@ -319,11 +319,11 @@ public static class StageReader
             pems.Text("private_key_pem");
         }
         if (secure == true)
-            tls.Problem("secure", "TLS not yet supported: Ferry's transport has no TLS yet; use secure: false or terminate TLS in front of Ferry");
+            tls.Problem("secure", "is not allowed: TLS not yet supported; Ferry's transport has no TLS yet; use secure: false or terminate TLS in front of Ferry");
     }
 
     /// <summary>Runs the options' own validation and files each problem under the key it names.</summary>
-    private static void Check(Action validate, SettingEntries e, string where, string name, List<SettingProblem> problems)
+    private static void Check(Action validate, SettingEntries e, string where, string path, List<SettingProblem> problems)
     {
         try
         {
@@ -336,10 +336,23 @@ public static class StageReader
                 var key = KeyOf(problem);
                 var node = key is null ? null : e.Node(key) ?? (key is "bind" or "connect" ? e.Node("host") : null);
                 problems.Add(node is null
-                    ? new SettingProblem(where, name, null, problem)
-                    : new SettingProblem(node.Where, node.Path, node.Value, problem));
+                    ? new SettingProblem(where, path, null, problem)
+                    : new SettingProblem(node.Where, node.Path, node.Value, Shorten(problem, node.Value)));
             }
         }
+    }
+
+    /// <summary>"option 'bind': 'x' is not…" becomes "is not…": the key and the value are already on the line.</summary>
+    private static string Shorten(string problem, string? value)
+    {
+        var colon = problem.IndexOf(": ", StringComparison.Ordinal);
+        if (colon < 0)
+            return problem;
+        var rest = problem[(colon + 2)..];
+        foreach (var quoted in new[] { $"'{value}' ", $"{value} " })
+            if (value is not null && rest.StartsWith(quoted, StringComparison.Ordinal))
+                return rest[quoted.Length..];
+        return rest;
     }
 
     private static string? KeyOf(string problem)
