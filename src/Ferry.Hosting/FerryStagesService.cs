@@ -1,0 +1,81 @@
+using Ferry.Bus;
+using Ferry.Hosting.Settings;
+using Ferry.Hosting.Telemetry;
+using Ferry.Stages;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Ferry.Hosting;
+
+/// <summary>
+/// Runs the declared stages with the host: creates them on the bus, starts servers (each listening
+/// before the next starts) and clients, and stops them in reverse order when the host stops, with the
+/// host's shutdown timeout as their grace period. A stage that cannot start stops those already started.
+/// </summary>
+internal sealed class FerryStagesService(
+    IOptions<FerryOptions> options, IOptions<HostOptions> hostOptions, IMessageBus bus, FerryStages stages, ILoggerFactory loggerFactory) : IHostedService
+{
+    private readonly List<Func<Task>> _stops = [];
+    private readonly List<IAsyncDisposable> _owned = [];
+    private readonly List<IDisposable> _tracking = [];
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var grace = hostOptions.Value.ShutdownTimeout;
+        try
+        {
+            foreach (var declaration in options.Value.Stages)
+            {
+                switch (declaration)
+                {
+                    case ServerStageDeclaration server:
+                    {
+                        BusStageNames.Claim(bus, server.Name);
+                        _stops.Add(() => Task.Run(() => BusStageNames.Release(bus, server.Name)));
+                        var stage = new TcpServerStage(server.Options with { StopGracePeriod = grace }, bus, loggerFactory);
+                        _owned.Add(stage);
+                        stages.Add(stage);
+                        _tracking.Add(FerryMetrics.Track(stage));
+                        _stops.Add(() => stage.StopAsync());
+                        await stage.StartAsync(cancellationToken).ConfigureAwait(false);
+                        break;
+                    }
+                    case ClientStageDeclaration client:
+                    {
+                        BusStageNames.Claim(bus, client.Name);
+                        _stops.Add(() => Task.Run(() => BusStageNames.Release(bus, client.Name)));
+                        var stage = new TcpClientStage(client.Options with { StopGracePeriod = grace }, bus, loggerFactory);
+                        _owned.Add(stage);
+                        stages.Add(stage);
+                        _tracking.Add(FerryMetrics.Track(stage));
+                        _stops.Add(() => stage.StopAsync());
+                        stage.Start();
+                        break;
+                    }
+                    case BridgeStageDeclaration bridge:
+                        throw new InvalidOperationException($"{bridge.Where}: stage '{bridge.Name}': bridge ends are not hosted yet; use FrameBridgeServer/FrameBridgeClient directly");
+                }
+            }
+        }
+        catch
+        {
+            await StopAsync(CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        for (var i = _stops.Count - 1; i >= 0; i--)
+            await _stops[i]().WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _stops.Clear();
+        foreach (var tracked in _tracking)
+            tracked.Dispose();
+        _tracking.Clear();
+        foreach (var owned in _owned)
+            await owned.DisposeAsync().ConfigureAwait(false);
+        _owned.Clear();
+        stages.Clear();
+    }
+}
