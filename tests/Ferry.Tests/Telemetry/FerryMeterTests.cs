@@ -1,0 +1,62 @@
+using System.Diagnostics.Metrics;
+using Ferry.Hosting.Telemetry;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Telemetry;
+
+public sealed class FerryMeterTests
+{
+    [Fact]
+    public async Task The_Ferry_meter_reports_what_SocketStats_says_tagged_with_the_stage()
+    {
+        var name = "meter_" + Guid.NewGuid().ToString("N")[..8];
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = name, Bind = "127.0.0.1:0", MaxConnections = 2, Framing = Ferry.Framing.FramingSpec.Parse("lines") });
+        using var tracking = FerryMetrics.Track(stage);
+        var at = await stage.StartAsync();
+        using var a = await TestClient.ConnectAsync(at);
+        using var b = await TestClient.ConnectAsync(at);
+        try { using var refused = await TestClient.ConnectAsync(at); } catch (System.Net.Sockets.SocketException) { }
+        await a.SendAsync("one\ntwo\n");
+        await b.SendAsync("\xff\n"); // not a frame error for lines; bytes still count
+        await stage.SendAsync(stage.GetConnections()[0].Id, "back"u8.ToArray());
+        await Eventually.TrueAsync(() => stage.GetStats() is { ConnectionsNow: 2, RejectedTotal: 1, PacketsReceivedTotal: 3, BytesSentTotal: 5 }, "the traffic counted");
+
+        var seen = new Dictionary<string, long>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == FerryMetrics.MeterName)
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+                if (tag.Key == FerryMetrics.StageTag && (string?)tag.Value == name)
+                    seen[instrument.Name] = value;
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        var stats = stage.GetStats();
+
+        Assert.Equal(stats.ConnectionsNow, seen["ferry.tcp.connections.active"]);
+        Assert.Equal(stats.AcceptedTotal, seen["ferry.tcp.connections.accepted"]);
+        Assert.Equal(stats.RejectedTotal, seen["ferry.tcp.connections.rejected"]);
+        Assert.Equal(stats.ClosedTotal, seen["ferry.tcp.connections.closed"]);
+        Assert.Equal(stats.BytesReceivedTotal, seen["ferry.tcp.bytes.read"]);
+        Assert.Equal(stats.BytesSentTotal, seen["ferry.tcp.bytes.written"]);
+        Assert.Equal(stats.PacketsReceivedTotal, seen["ferry.tcp.packets.read"]);
+        Assert.Equal(stats.PacketsSentTotal, seen["ferry.tcp.packets.written"]);
+        Assert.Equal(stats.FrameErrorsTotal, seen["ferry.tcp.frame.errors"]);
+        Assert.Equal(stats.EgressPacketsDroppedTotal, seen["ferry.tcp.egress.dropped"]);
+        Assert.Equal(stats.EgressBytesDroppedTotal, seen["ferry.tcp.egress.dropped_bytes"]);
+        Assert.Equal(stats.GroupsPublishedTotal, seen["ferry.tcp.groups.published"]);
+        Assert.Equal(2, seen["ferry.tcp.connections.active"]);
+        Assert.Equal(1, seen["ferry.tcp.connections.rejected"]);
+
+        tracking.Dispose();
+        seen.Clear();
+        listener.RecordObservableInstruments();
+        Assert.Empty(seen); // an untracked stage is no longer reported
+    }
+}
