@@ -54,6 +54,34 @@ public sealed class FerryMeterTests
         Assert.Equal(2, seen["ferry.tcp.connections.active"]);
         Assert.Equal(1, seen["ferry.tcp.connections.rejected"]);
 
+        // disconnections by reason: the refused one (limit), then a client leaving (remote_closed)
+        var reasons = new Dictionary<string, long>();
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            string? stageTag = null, reason = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == FerryMetrics.StageTag) stageTag = (string?)tag.Value;
+                if (tag.Key == FerryMetrics.ReasonTag) reason = (string?)tag.Value;
+            }
+            if (instrument.Name == "ferry.tcp.disconnections" && stageTag == name && reason is not null)
+                reasons[reason] = value;
+            else if (stageTag == name)
+                seen[instrument.Name] = value;
+        });
+        var closedBefore = stats.ClosedTotal;
+        a.Dispose();
+        await Eventually.TrueAsync(() =>
+        {
+            listener.RecordObservableInstruments();
+            return reasons.Keys.Any(k => k != "limit") && seen.GetValueOrDefault("ferry.tcp.connections.closed") == closedBefore + 1;
+        }, "the client's close counted by reason");
+        Assert.Equal(1, reasons["limit"]);
+        var reason = Assert.Single(reasons.Keys, k => k != "limit");
+        Assert.Contains(reason, new[] { "remote_closed", "reset" }); // unread egress at close makes it a reset
+        Assert.Equal(1, reasons[reason]);
+        Assert.Equal(closedBefore + 1, seen["ferry.tcp.connections.closed"]);
+
         tracking.Dispose();
         seen.Clear();
         listener.RecordObservableInstruments();
