@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Ferry.Bus;
+using Ferry.Cli.Pipeline;
 using Ferry.Framing;
 using Ferry.Hosting.Telemetry;
 using Ferry.Stages;
@@ -34,12 +35,25 @@ internal static class ServeCommand
         var overflow = CliOptions.Choice("--egress-overflow", "POLICY", "a slow client's full buffer: drop (default), disconnect or wait",
             ("drop", EgressOverflowPolicy.Drop), ("disconnect", EgressOverflowPolicy.Disconnect), ("wait", EgressOverflowPolicy.Wait));
         var queue = CliOptions.Int("--queue-when-disconnected", 0, 1_000_000, "keep up to N broadcasts while nobody is connected, for the first client");
+        var metricsListen = new Option<System.Net.IPEndPoint>("--metrics-listen")
+        {
+            Description = "serve the Ferry meter on a Prometheus scrape endpoint, e.g. 127.0.0.1:9464 (http://…/metrics)",
+            HelpName = "ADDR",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (System.Net.IPEndPoint.TryParse(text, out var endPoint) && endPoint.Port != 0 && text.Contains(':'))
+                    return endPoint;
+                r.AddError($"--metrics-listen '{text}' is not allowed; use an IP address and a port from 1 to 65535, e.g. 127.0.0.1:9464");
+                return null!;
+            },
+        };
         var logLevel = CliOptions.LogLevel(LogLevel.Warning);
         var logFormat = CliOptions.LogFormat();
         var command = new Command("serve", "run a TCP server stage and print what arrives as JSON lines\n\n" + Epilog)
         {
             bind, maxConnections, backlog, idleTimeout, groupSize, groupLinger, framing, egressBuffer, bindAttempts,
-            echo, quiet, statsConnections, overflow, queue, logLevel, logFormat,
+            echo, quiet, statsConnections, overflow, queue, metricsListen, logLevel, logFormat,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -63,15 +77,17 @@ internal static class ServeCommand
             {
                 throw new CliException(ex.Message);
             }
-            return await RunAsync(options, io, result.GetValue(echo), result.GetValue(quiet), result.GetValue(statsConnections),
+            var telemetry = result.TryGet(metricsListen, out var listen) ? TelemetryDefinition.None with { PrometheusListen = listen.ToString() } : TelemetryDefinition.None;
+            return await RunAsync(options, io, result.GetValue(echo), result.GetValue(quiet), result.GetValue(statsConnections), telemetry,
                 result.ValueOr(logLevel, LogLevel.Warning), result.ValueOr(logFormat, LogFormat.Plain), ct).ConfigureAwait(false);
         });
         return command;
     }
 
     private static async Task<int> RunAsync(TcpServerStageOptions options, CliIo io, bool echo, bool quiet, bool statsConnections,
-        LogLevel logLevel, LogFormat logFormat, CancellationToken cancellationToken)
+        TelemetryDefinition telemetry, LogLevel logLevel, LogFormat logFormat, CancellationToken cancellationToken)
     {
+        using var exporter = PipelineTelemetry.Start(telemetry);
         using var loggerFactory = CliLogging.Create(logLevel, logFormat, io.Stderr);
         using var output = new JsonLineWriter(io.Stdout);
         var bus = new InProcessBus();
