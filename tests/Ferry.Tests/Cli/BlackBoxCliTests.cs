@@ -42,6 +42,45 @@ public sealed class BlackBoxCliTests
         Assert.Contains(expected, line);
     }
 
+    [Theory]
+    [InlineData("[suggest:12]", "serve --idle", "--idle-timeout")]
+    [InlineData("[suggest:15]", "bridge --log-le", "--log-level")]
+    [InlineData("[suggest:2]", "ch", "check")]
+    public async Task Shell_completion_suggests_names(string directive, string line, string expected)
+    {
+        var (code, stdout, _) = await CliBinary.RunAsync([directive, line]);
+        Assert.Equal(0, code);
+        Assert.Contains(expected, stdout.Split('\n', StringSplitOptions.TrimEntries));
+    }
+
+    [Fact]
+    public async Task Serve_exports_the_Ferry_meter_on_a_Prometheus_endpoint()
+    {
+        var metricsPort = FreePorts.One();
+        var start = CliBinary.StartInfo("serve", "--bind", "127.0.0.1:0", "--quiet", "--metrics-listen", $"127.0.0.1:{metricsPort}");
+        using var process = Process.Start(start)!;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            string? line;
+            do
+                line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+            while (line is not null && !line.Contains("\"listening\""));
+            Assert.NotNull(line);
+            var at = IPEndPoint.Parse(JsonDocument.Parse(line).RootElement.GetProperty("local").GetString()!);
+            using var client = await TestClient.ConnectAsync(at);
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            await Eventually.TrueAsync(() => http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics").GetAwaiter().GetResult()
+                .Split('\n').Any(l => l.StartsWith("ferry_tcp_connections_active{", StringComparison.Ordinal) && l.Contains("ferry_stage=\"tcp_server\"") && l.EndsWith(" 1", StringComparison.Ordinal)),
+                "the connection on the scrape endpoint");
+        }
+        finally
+        {
+            if (!process.HasExited)
+                process.Kill();
+        }
+    }
+
     [Fact]
     public async Task Check_reads_yaml_and_json_and_the_environment()
     {

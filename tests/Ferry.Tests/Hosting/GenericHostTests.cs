@@ -116,4 +116,27 @@ public sealed class GenericHostTests
         Assert.NotNull(stages.GetServer("coded").LocalEndPoint);
         await host.StopAsync();
     }
+
+    [Fact]
+    public async Task Seed_004s_tls_block_binds_from_configuration_and_secure_true_fails_the_start()
+    {
+        using (var plain = Build("""
+            { "Ferry": { "Stages": { "node": { "Type": "tcp_server", "Host": "127.0.0.1", "Port": 0, "TimeoutSeconds": 30,
+              "Tls": { "Secure": false, "ServerName": "gw.example", "AcceptInvalidCertificates": false } } } } }
+            """))
+        {
+            await plain.StartAsync();
+            var node = plain.Services.GetRequiredService<FerryStages>().GetServer("node");
+            Assert.Equal(TimeSpan.FromSeconds(30), node.Options.IdleTimeout);
+            Assert.NotNull(node.LocalEndPoint);
+            await plain.StopAsync();
+        }
+
+        using var secure = Build("""
+            { "Ferry": { "Stages": { "node": { "Type": "tcp_server", "Host": "127.0.0.1", "Port": 0, "Tls": { "Secure": true, "Sni": "x" } } } } }
+            """);
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => secure.StartAsync());
+        Assert.Contains(error.Failures, f => f.StartsWith("configuration 'Ferry:Stages:node:Tls:Secure': Stages.node.Tls.Secure: 'True' is not allowed: TLS not yet supported", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("unknown key 'Sni' in the tls block"));
+    }
 }
