@@ -3,7 +3,8 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Ferry.Hosting;
 
 /// <summary>
-/// Healthy when every server stage is listening and every client stage is connected; unhealthy
+/// Healthy when every server stage is listening, every client stage is connected and every bridge end
+/// has a ready peer; unhealthy
 /// naming each stage that is not. The per-stage state is in the result's data.
 /// </summary>
 internal sealed class FerryHealthCheck(FerryStages stages) : IHealthCheck
@@ -24,6 +25,12 @@ internal sealed class FerryHealthCheck(FerryStages stages) : IHealthCheck
             data[name] = client.IsConnected ? $"connected to {client.RemoteEndPoint}" : "not connected";
             if (!client.IsConnected)
                 down.Add($"client stage '{name}' is not connected to {client.Options.Connect}");
+        }
+        foreach (var (name, bridge) in stages.Bridges)
+        {
+            data[name] = bridge.IsReady ? "ready" : "waiting for its peer";
+            if (!bridge.IsReady)
+                down.Add($"bridge end '{name}' has no ready peer");
         }
         if (data.Count == 0)
             return Task.FromResult(HealthCheckResult.Unhealthy("no Ferry stage is running", data: data));

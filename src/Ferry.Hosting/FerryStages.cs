@@ -1,3 +1,4 @@
+using Ferry.Bridge;
 using Ferry.Stages;
 
 namespace Ferry.Hosting;
@@ -7,6 +8,10 @@ public sealed class FerryStages
 {
     private readonly Dictionary<string, TcpServerStage> _servers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TcpClientStage> _clients = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IFrameBridge> _bridges = new(StringComparer.Ordinal);
+
+    /// <summary>The frame bridge ends by name.</summary>
+    public IReadOnlyDictionary<string, IFrameBridge> Bridges => _bridges;
 
     /// <summary>The server stages by name.</summary>
     public IReadOnlyDictionary<string, TcpServerStage> Servers => _servers;
@@ -30,9 +35,12 @@ public sealed class FerryStages
 
     internal void Add(TcpClientStage stage) => _clients.Add(stage.Name, stage);
 
+    internal void Add(string name, IFrameBridge bridge) => _bridges.Add(name, bridge);
+
     internal void Clear()
     {
         _servers.Clear();
         _clients.Clear();
+        _bridges.Clear();
     }
 }

@@ -1,3 +1,4 @@
+using Ferry.Bridge;
 using Ferry.Bus;
 using Ferry.Hosting.Settings;
 using Ferry.Hosting.Telemetry;
@@ -54,7 +55,19 @@ internal sealed class FerryStagesService(
                         break;
                     }
                     case BridgeStageDeclaration bridge:
-                        throw new InvalidOperationException($"{bridge.Where}: stage '{bridge.Name}': bridge ends are not hosted yet; use FrameBridgeServer/FrameBridgeClient directly");
+                    {
+                        var bridgeOptions = new FrameBridgeOptions
+                        {
+                            LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes, StopGracePeriod = grace,
+                        };
+                        IFrameBridge end = bridge.IsServer
+                            ? new FrameBridgeServer(bridge.Address, bridge.Port, bridgeOptions)
+                            : new FrameBridgeClient(bridge.Address, bridge.Port, bridgeOptions);
+                        _owned.Add(end);
+                        stages.Add(bridge.Name, end);
+                        _stops.Add(() => end.StopAsync());
+                        break;
+                    }
                 }
             }
         }

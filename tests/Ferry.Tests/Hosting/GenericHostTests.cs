@@ -139,4 +139,32 @@ public sealed class GenericHostTests
         Assert.Contains(error.Failures, f => f.StartsWith("configuration 'Ferry:Stages:node:Tls:Secure': Stages.node.Tls.Secure: 'True' is not allowed: TLS not yet supported", StringComparison.Ordinal));
         Assert.Contains(error.Failures, f => f.Contains("unknown key 'Sni' in the tls block"));
     }
+
+    [Fact]
+    public async Task Bridge_ends_run_in_the_host_and_report_ready_in_health()
+    {
+        var port = FreePorts.Pair();
+        using var host = Build($$"""
+            { "Ferry": { "Stages": [
+                { "Name": "rogue_server", "Type": "bridge_server", "Address": "127.0.0.1", "Port": {{port}} },
+                { "Name": "rogue_client", "Type": "bridge_client", "Address": "127.0.0.1", "Port": {{port}}, "HandshakeTimeout": "5s" } ] } }
+            """);
+        await host.StartAsync();
+        var stages = host.Services.GetRequiredService<FerryStages>();
+        var server = stages.Bridges["rogue_server"];
+        var client = stages.Bridges["rogue_client"];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await server.WaitReadyAsync(timeout.Token);
+        await client.WaitReadyAsync(timeout.Token);
+        await client.SendAsync(new Ferry.Bridge.Frame(new byte[] { 1, 2, 3 }, 7, 1, 0), timeout.Token);
+        await foreach (var frame in server.ReadAllAsync(timeout.Token))
+        {
+            Assert.Equal((3, (ushort)7, (byte)1), (frame.Payload.Length, frame.Flags, frame.Channel));
+            break;
+        }
+        var report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+        Assert.Equal(HealthStatus.Healthy, report.Status);
+        await host.StopAsync();
+        Assert.True(FreePorts.IsFree(port) && FreePorts.IsFree(port + 1));
+    }
 }
