@@ -32,8 +32,7 @@ internal sealed class FerryStagesService(
                 {
                     case ServerStageDeclaration server:
                     {
-                        BusStageNames.Claim(bus, server.Name);
-                        _stops.Add(() => Task.Run(() => BusStageNames.Release(bus, server.Name)));
+                        Claim(server.Name);
                         var stage = new TcpServerStage(server.Options with { StopGracePeriod = grace }, bus, loggerFactory);
                         _owned.Add(stage);
                         stages.Add(stage);
@@ -44,8 +43,7 @@ internal sealed class FerryStagesService(
                     }
                     case ClientStageDeclaration client:
                     {
-                        BusStageNames.Claim(bus, client.Name);
-                        _stops.Add(() => Task.Run(() => BusStageNames.Release(bus, client.Name)));
+                        Claim(client.Name);
                         var stage = new TcpClientStage(client.Options with { StopGracePeriod = grace }, bus, loggerFactory);
                         _owned.Add(stage);
                         stages.Add(stage);
@@ -76,6 +74,17 @@ internal sealed class FerryStagesService(
             await StopAsync(CancellationToken.None).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>Takes the name on the bus for as long as the stage runs.</summary>
+    private void Claim(string name)
+    {
+        BusStageNames.Claim(bus, name);
+        _stops.Add(() =>
+        {
+            BusStageNames.Release(bus, name);
+            return Task.CompletedTask;
+        });
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

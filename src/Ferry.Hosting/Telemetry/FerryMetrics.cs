@@ -45,21 +45,19 @@ public static class FerryMetrics
 
     /// <summary>Reports <paramref name="stage"/>'s statistics, and its disconnections by reason, until the returned handle is disposed.</summary>
     public static IDisposable Track(TcpServerStage stage)
-    {
-        var tracked = Add(new TrackedStage(stage.Name, stage.GetStats));
-        EventHandler<DisconnectedEvent> count = (_, e) => tracked.Count(e.ReasonName);
-        stage.Disconnected += count;
-        tracked.OnDispose = () => stage.Disconnected -= count;
-        return tracked;
-    }
+        => Track(stage.Name, stage.GetStats, h => stage.Disconnected += h, h => stage.Disconnected -= h);
 
     /// <summary>Reports <paramref name="stage"/>'s statistics, and its disconnections by reason, until the returned handle is disposed.</summary>
     public static IDisposable Track(TcpClientStage stage)
+        => Track(stage.Name, stage.GetStats, h => stage.Disconnected += h, h => stage.Disconnected -= h);
+
+    private static TrackedStage Track(string name, Func<SocketStats> snapshot,
+        Action<EventHandler<DisconnectedEvent>> subscribe, Action<EventHandler<DisconnectedEvent>> unsubscribe)
     {
-        var tracked = Add(new TrackedStage(stage.Name, stage.GetStats));
+        var tracked = Add(new TrackedStage(name, snapshot));
         EventHandler<DisconnectedEvent> count = (_, e) => tracked.Count(e.ReasonName);
-        stage.Disconnected += count;
-        tracked.OnDispose = () => stage.Disconnected -= count;
+        subscribe(count);
+        tracked.OnDispose = () => unsubscribe(count);
         return tracked;
     }
 
