@@ -94,10 +94,21 @@ public sealed class BlackBoxCliTests
         Assert.Contains("environment FERRY__stages__node__config__tls__secure: stages[0].config.tls.secure: 'true' is not allowed: TLS not yet supported", stderr);
     }
 
-    [Fact]
-    public async Task Run_serves_the_seed_003_block_and_stops_gracefully_on_sigterm()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // an OTLP collector that is not there: export fails quietly, the gateway runs and stops as usual
+    public async Task Run_serves_the_seed_003_block_and_stops_gracefully_on_sigterm(bool otlp)
     {
-        var start = CliBinary.StartInfo("run", RepoFiles.Path("examples/seed003-io-tcp.yaml"), "--set", "tcp-server.config.bind=127.0.0.1:0");
+        var file = RepoFiles.Path("examples/seed003-io-tcp.yaml");
+        var bind = "tcp-server.config.bind=127.0.0.1:0";
+        if (otlp)
+        {
+            file = Path.Combine(Path.GetTempPath(), $"ferry-otlp-{Guid.NewGuid():N}.yaml");
+            File.WriteAllText(file, File.ReadAllText(RepoFiles.Path("examples/seed003-io-tcp.yaml")).Replace("- name:", "stages:\n- name:")
+                + "telemetry:\n  otlp: {endpoint: \"http://127.0.0.1:9\", protocol: http_protobuf, interval: 100ms}\n");
+            bind = "stages." + bind;
+        }
+        var start = CliBinary.StartInfo("run", file, "--set", bind);
         using var process = Process.Start(start)!;
         try
         {
@@ -130,6 +141,8 @@ public sealed class BlackBoxCliTests
         {
             if (!process.HasExited)
                 process.Kill();
+            if (otlp)
+                File.Delete(file);
         }
     }
 }

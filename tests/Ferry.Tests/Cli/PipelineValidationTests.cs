@@ -136,6 +136,9 @@ public sealed class PipelineValidationTests : IDisposable
     [InlineData("stages: [{name: a, type: tcp_server, config: {framing: lines, delimiter: ';'}}]", "cannot be combined with 'framing'")]
     [InlineData("stages: [{name: a, type: tcp_server, config: {idle_timeout: 0.5ms}}]", "'0.5ms' is below 1ms")]
     [InlineData("stages: [{name: a, type: tcp_server}]\nroutes: [{from: a, to: a}]", "is the route's own 'from'")]
+    [InlineData("stages: [{name: a, type: tcp_server}]\ntelemetry: {prometheus: {listen: localhost}}", "telemetry.prometheus.listen: 'localhost' is not allowed; use an IP address and a port")]
+    [InlineData("stages: [{name: a, type: tcp_server}]\ntelemetry: {otlp: {endpoint: 'grpc://x'}}", "telemetry.otlp.endpoint: 'grpc://x' is not allowed; use an http or https URL")]
+    [InlineData("stages: [{name: a, type: tcp_server}]\ntelemetry: {otlp: {endpoint: 'http://127.0.0.1:4317', protocol: udp}}", "telemetry.otlp.protocol: 'udp' is not allowed (allowed: grpc, http_protobuf)")]
     public async Task Bad_files_name_the_problem(string yaml, string expected)
     {
         var (code, _, stderr) = await RunAsync(["check", Write("f.yaml", yaml)]);
