@@ -1,5 +1,8 @@
+using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
 using Ferry.Bridge;
+using Ferry.Hosting.Settings;
 using Microsoft.Extensions.Logging;
 
 namespace Ferry.Cli;
@@ -11,17 +14,58 @@ namespace Ferry.Cli;
 /// </summary>
 internal static class BridgeCommand
 {
-    private const string Usage = "usage: ferry bridge server|client ADDR PORT [--echo]";
+    /// <summary>Runs <c>ferry bridge</c> with <paramref name="args"/> (the words after <c>bridge</c>); returns the exit code.</summary>
+    public static Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+        => FerryCommand.RunAsync(["bridge", .. args], TextReader.Null, stdout, stderr, ct);
 
-    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    internal static Command Create(CliIo io)
     {
-        if (!TryParse(args, out bool isServer, out string address, out int port, out bool echo, out string? problem))
+        var role = new Argument<bool>("ROLE")
         {
-            stderr.WriteLine($"ferry bridge: {problem} ({Usage})");
-            return 2;
-        }
+            Description = "server (binds PORT and PORT+1) or client (dials them)",
+            CustomParser = r =>
+            {
+                if (r.Tokens.Count == 0)
+                    return false;
+                var text = r.Tokens[0].Value;
+                if (text is "server" or "client")
+                    return text == "server";
+                r.AddError($"role must be 'server' or 'client', got '{text}'{Suggest.DidYouMean(text, ["server", "client"])}");
+                return false;
+            },
+        };
+        role.CompletionSources.Add("server", "client");
+        var address = new Argument<string>("ADDR") { Description = "the address to bind (server) or dial (client)" };
+        var port = new Argument<int>("PORT")
+        {
+            Description = "the first of the two ports (the bridge uses PORT and PORT+1)",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value is >= 1 and <= 65534)
+                    return value;
+                r.AddError($"PORT must be 1..65534 (the bridge uses PORT and PORT+1), got '{text}'");
+                return 0;
+            },
+        };
+        var echo = CliOptions.Flag("--echo", "send every received frame back unchanged, metadata included");
+        var logLevel = CliOptions.LogLevel(LogLevel.Information);
+        var logFormat = CliOptions.LogFormat();
+        var command = new Command("bridge", "one end of a Rogue-compatible frame bridge (ZMTP PUSH/PULL on PORT and PORT+1); "
+            + "prints {\"type\":\"ready\"} and one frame line per received frame")
+        {
+            role, address, port, echo, logLevel, logFormat,
+        };
+        command.SetAction((result, ct) => RunAsync(result.GetValue(role), result.GetValue(address)!, result.GetValue(port), result.GetValue(echo),
+            result.ValueOr(logLevel, LogLevel.Information), result.ValueOr(logFormat, LogFormat.Plain), io, ct));
+        return command;
+    }
 
-        using var loggerFactory = new TextWriterLoggerFactory(stderr);
+    private static async Task<int> RunAsync(bool isServer, string address, int port, bool echo, LogLevel logLevel, LogFormat logFormat, CliIo io, CancellationToken ct)
+    {
+        var stdout = io.Stdout;
+        var stderr = io.Stderr;
+        using var loggerFactory = CliLogging.Create(logLevel, logFormat, stderr);
         var options = new FrameBridgeOptions { LoggerFactory = loggerFactory };
         IFrameBridge bridge;
         try
@@ -45,8 +89,7 @@ internal static class BridgeCommand
                     // A frame can beat the announcer's continuation; keep "ready" first when it is true.
                     if (bridge.IsReady)
                         output.AnnounceReady();
-                    output.Write(string.Create(CultureInfo.InvariantCulture,
-                        $"{{\"type\":\"frame\",\"flags\":{frame.Flags},\"channel\":{frame.Channel},\"error\":{frame.Error},\"len\":{frame.Payload.Length}}}"));
+                    output.Write(JsonSerializer.Serialize(new FrameLine(frame.Flags, frame.Channel, frame.Error, frame.Payload.Length), CliJsonContext.Default.FrameLine));
                     if (echo)
                         await bridge.SendAsync(frame, ct).ConfigureAwait(false);
                 }
@@ -68,49 +111,6 @@ internal static class BridgeCommand
         output.AnnounceReady();
     }
 
-    private static bool TryParse(string[] args, out bool isServer, out string address, out int port, out bool echo, out string? problem)
-    {
-        isServer = false;
-        address = string.Empty;
-        port = 0;
-        echo = false;
-        problem = null;
-        var positional = new List<string>(3);
-        foreach (string arg in args)
-        {
-            if (arg == "--echo")
-                echo = true;
-            else if (arg.StartsWith("--", StringComparison.Ordinal))
-                problem = $"unknown option '{arg}'";
-            else
-                positional.Add(arg);
-        }
-
-        if (problem is not null)
-            return false;
-        if (positional.Count != 3)
-        {
-            problem = $"expected 3 arguments, got {positional.Count}";
-            return false;
-        }
-
-        if (positional[0] is not ("server" or "client"))
-        {
-            problem = $"role must be 'server' or 'client', got '{positional[0]}'";
-            return false;
-        }
-
-        isServer = positional[0] == "server";
-        address = positional[1];
-        if (!int.TryParse(positional[2], NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > 65534)
-        {
-            problem = $"PORT must be 1..65534 (the bridge uses PORT and PORT+1), got '{positional[2]}'";
-            return false;
-        }
-
-        return true;
-    }
-
     /// <summary>Serialises event lines from the ready announcer and the frame loop.</summary>
     private sealed class JsonLines(TextWriter writer)
     {
@@ -124,7 +124,7 @@ internal static class BridgeCommand
                 if (_announcedReady)
                     return;
                 _announcedReady = true;
-                Write("{\"type\":\"ready\"}");
+                Write(JsonSerializer.Serialize(new ReadyLine(), CliJsonContext.Default.ReadyLine));
             }
         }
 
@@ -134,44 +134,6 @@ internal static class BridgeCommand
             {
                 writer.WriteLine(line);
                 writer.Flush();
-            }
-        }
-    }
-
-    /// <summary>Plain "level category: message" lines on the given writer (stderr), Information and up.</summary>
-    private sealed class TextWriterLoggerFactory(TextWriter writer) : ILoggerFactory
-    {
-        private readonly Lock _lock = new();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-        public void AddProvider(ILoggerProvider provider)
-        {
-        }
-
-        public void Dispose()
-        {
-        }
-
-        private void Write(string line)
-        {
-            lock (_lock)
-            {
-                writer.WriteLine(line);
-                writer.Flush();
-            }
-        }
-
-        private sealed class Logger(TextWriterLoggerFactory owner, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (IsEnabled(logLevel))
-                    owner.Write($"{logLevel.ToString().ToLowerInvariant()} {category}: {formatter(state, exception)}");
             }
         }
     }

@@ -1,7 +1,9 @@
+using System.CommandLine;
 using System.Runtime.InteropServices;
 using System.Text;
 using Ferry.Bus;
 using Ferry.Framing;
+using Ferry.Hosting.Telemetry;
 using Ferry.Stages;
 using Microsoft.Extensions.Logging;
 
@@ -10,70 +12,52 @@ namespace Ferry.Cli;
 /// <summary><c>ferry connect HOST:PORT</c>: one client stage; stdin lines go out as messages, what arrives is printed as JSON lines.</summary>
 internal static class ConnectCommand
 {
-    public const string Usage = """
-        usage: ferry connect HOST:PORT [options]
-          --framing SPEC            how bytes become messages (default raw; see ferry serve --help)
-          --reconnect-wait DURATION first wait before reconnecting, doubled per failure (default 1s)
-          --reconnect-max-wait DURATION  cap of the wait (default 30s)
-          --idle-timeout DURATION   reconnect when nothing arrives this long; 0 = never (default 0)
-          --connect-timeout DURATION  one attempt's limit (default 10s)
-          --quiet                   print events, not packets
-          --log-level LEVEL         stderr logging (default warning)
-        Each stdin line is sent as one message (encoded with the framing). Output: JSON lines
-        connecting, connected, packet, disconnected, error, stats, closed, as ferry serve prints them.
-        """;
-
-    public static async Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    public static Command Create(CliIo io)
     {
-        TcpClientStageOptions options;
-        var quiet = false;
-        var logLevel = LogLevel.Warning;
-        try
+        var remote = new Argument<string>("HOST:PORT") { Description = "the server to dial (names are resolved at every attempt)" };
+        var framing = CliOptions.Framing();
+        var reconnectWait = CliOptions.Duration("--reconnect-wait", "first wait before reconnecting, doubled per failure (default 1s)");
+        var reconnectMaxWait = CliOptions.Duration("--reconnect-max-wait", "cap of the wait (default 30s)");
+        var idleTimeout = CliOptions.Duration("--idle-timeout", "reconnect when nothing arrives this long; 0 = never (default 0)");
+        var connectTimeout = CliOptions.Duration("--connect-timeout", "one attempt's limit (default 10s)");
+        var quiet = CliOptions.Flag("--quiet", "print events, not packets");
+        var logLevel = CliOptions.LogLevel(LogLevel.Warning);
+        var logFormat = CliOptions.LogFormat();
+        var command = new Command("connect", "dial a TCP server, send each stdin line as one message (encoded with the framing), "
+            + "print what arrives as JSON lines (connecting, connected, packet, disconnected, error, stats, closed); reconnects with back-off")
         {
-            options = new TcpClientStageOptions();
-            string? remote = null;
-            var reader = new CliArguments(args);
-            while (reader.TryNext(out var flag))
-            {
-                switch (flag)
-                {
-                    case "--framing":
-                        var spec = reader.Value(flag);
-                        try { options = options with { Framing = FramingSpec.Parse(spec) }; }
-                        catch (FramingException ex) { throw new CliException("--framing: " + ex.Message); }
-                        break;
-                    case "--reconnect-wait": options = options with { ReconnectWait = reader.Duration(flag) }; break;
-                    case "--reconnect-max-wait": options = options with { ReconnectMaxWait = reader.Duration(flag) }; break;
-                    case "--idle-timeout": options = options with { IdleTimeout = reader.Duration(flag) }; break;
-                    case "--connect-timeout": options = options with { ConnectTimeout = reader.Duration(flag) }; break;
-                    case "--quiet": quiet = true; break;
-                    case "--log-level": logLevel = reader.LogLevel(flag); break;
-                    case "-h" or "--help":
-                        stdout.WriteLine(Usage);
-                        return 0;
-                    default:
-                        if (flag.StartsWith('-') || remote is not null)
-                            throw new CliException($"unknown option '{flag}' (see ferry connect --help)");
-                        remote = flag;
-                        break;
-                }
-            }
-            if (remote is null)
-                throw new CliException("needs HOST:PORT (see ferry connect --help)");
-            options = options with { Connect = remote };
+            remote, framing, reconnectWait, reconnectMaxWait, idleTimeout, connectTimeout, quiet, logLevel, logFormat,
+        };
+        command.SetAction((result, ct) =>
+        {
+            var options = new TcpClientStageOptions { Connect = result.GetValue(remote)! };
+            if (result.TryGet(framing, out var f)) options = options with { Framing = f };
+            if (result.TryGet(reconnectWait, out var rw)) options = options with { ReconnectWait = rw };
+            if (result.TryGet(reconnectMaxWait, out var rm)) options = options with { ReconnectMaxWait = rm };
+            if (result.TryGet(idleTimeout, out var it)) options = options with { IdleTimeout = it };
+            if (result.TryGet(connectTimeout, out var cto)) options = options with { ConnectTimeout = cto };
             if (options.ReconnectMaxWait < options.ReconnectWait)
                 options = options with { ReconnectMaxWait = options.ReconnectWait };
-            options.Validate();
-        }
-        catch (Exception ex) when (ex is CliException or StageOptionsException)
-        {
-            stderr.WriteLine("ferry connect: " + ex.Message);
-            return 2;
-        }
+            try
+            {
+                options.Validate();
+            }
+            catch (StageOptionsException ex)
+            {
+                throw new CliException(ex.Message);
+            }
+            return RunAsync(options, io, result.GetValue(quiet), result.ValueOr(logLevel, LogLevel.Warning), result.ValueOr(logFormat, LogFormat.Plain), ct);
+        });
+        return command;
+    }
 
-        using var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(logLevel).AddProvider(new StderrLoggerProvider(stderr)));
-        using var output = new JsonLineWriter(stdout);
+    private static async Task<int> RunAsync(TcpClientStageOptions options, CliIo io, bool quiet, LogLevel logLevel, LogFormat logFormat, CancellationToken cancellationToken)
+    {
+        TextReader stdin = io.Stdin;
+        using var loggerFactory = CliLogging.Create(logLevel, logFormat, io.Stderr);
+        using var output = new JsonLineWriter(io.Stdout);
         await using var stage = new TcpClientStage(options, new InProcessBus(), loggerFactory);
+        using var metrics = FerryMetrics.Track(stage);
         StageJsonPrinter.Attach(stage, output, printPackets: !quiet);
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -1,35 +1,59 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+
 namespace Ferry.Cli;
 
-/// <summary>The <c>ferry</c> command: dispatches to its sub-commands.</summary>
+/// <summary>
+/// The <c>ferry</c> command on System.CommandLine: <c>serve</c>, <c>connect</c>, <c>bridge</c>, <c>run</c>,
+/// <c>check</c>, each with <c>--help</c>, suggestions for mistyped names and shell completion
+/// (<c>dotnet-suggest</c>). A mistake prints one line on stderr and exits 2.
+/// </summary>
 internal static class FerryCommand
 {
-    public const string Usage = """
-        usage: ferry <command> [options]
-          serve     run a TCP server stage and print what arrives as JSON lines
-          connect   dial a TCP server, send stdin lines, print what arrives (reconnects)
-          bridge    a Rogue-compatible frame bridge end: bridge server|client ADDR PORT [--echo]
-        'ferry <command> --help' describes a command.
-        """;
-
+    /// <summary>Runs the command line <paramref name="args"/> with the given streams; returns the exit code.</summary>
     public static Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+        => RunAsync(args, new CliIo(stdin, stdout, stderr), cancellationToken);
+
+    /// <summary>Runs the command line with <paramref name="environment"/> in place of the process's environment (for <c>FERRY__…</c> overrides).</summary>
+    public static Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, IReadOnlyDictionary<string, string> environment,
+        CancellationToken cancellationToken)
+        => RunAsync(args, new CliIo(stdin, stdout, stderr, environment), cancellationToken);
+
+    private static async Task<int> RunAsync(string[] args, CliIo io, CancellationToken cancellationToken)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        var (stdout, stderr) = (io.Stdout, io.Stderr);
+        var root = Create(io);
+        if (args.Length == 0)
         {
-            (args.Length == 0 ? stderr : stdout).WriteLine(Usage);
-            return Task.FromResult(args.Length == 0 ? 2 : 0);
+            stderr.WriteLine("ferry: needs a command: serve, connect, bridge, run or check (see ferry --help)");
+            return 2;
         }
-        return args[0] switch
+        var result = root.Parse(args);
+        var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
+        if (result.Action is HelpAction || result.Errors.Count == 0)
         {
-            "serve" => ServeCommand.RunAsync(args[1..], stdin, stdout, stderr, cancellationToken),
-            "connect" => ConnectCommand.RunAsync(args[1..], stdin, stdout, stderr, cancellationToken),
-            "bridge" => BridgeCommand.RunAsync(args[1..], stdout, stderr, cancellationToken),
-            _ => Unknown(args[0], stderr),
-        };
+            try
+            {
+                var code = await result.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
+                stdout.Flush();
+                return code;
+            }
+            catch (CliException ex)
+            {
+                stderr.WriteLine($"ferry {result.CommandResult.Command.Name}: {ex.Message}");
+                return 2;
+            }
+        }
+        stderr.WriteLine(CliErrors.Describe(result));
+        return 2;
     }
 
-    private static Task<int> Unknown(string command, TextWriter stderr)
+    private static RootCommand Create(CliIo io) => new("Ferry: a TCP server stage, gateway and stream bridge. Events are JSON lines on stdout, logs go to stderr.")
     {
-        stderr.WriteLine($"ferry: unknown command '{command}' (commands: serve, connect, bridge; see ferry --help)");
-        return Task.FromResult(2);
-    }
+        ServeCommand.Create(io),
+        ConnectCommand.Create(io),
+        BridgeCommand.Create(io),
+        RunCommand.Create(io, checkOnly: false),
+        RunCommand.Create(io, checkOnly: true),
+    };
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Ferry.Stages;
 
 namespace Ferry.Cli;
@@ -22,6 +23,18 @@ internal sealed class JsonLineWriter : IDisposable
         _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
+    /// <summary>Serialises <paramref name="line"/> with its source-generated contract as one line.</summary>
+    public void Write<T>(T line, JsonTypeInfo<T> contract, bool flush = true)
+    {
+        lock (_gate)
+        {
+            _json.Reset(_buffer);
+            JsonSerializer.Serialize(_json, line, contract);
+            EndLine(flush);
+        }
+    }
+
+    /// <summary>Writes one object field by field (packet lines: the payload goes from its span straight to the buffer).</summary>
     public void Write(Action<Utf8JsonWriter> body, bool flush = true)
     {
         lock (_gate)
@@ -30,13 +43,18 @@ internal sealed class JsonLineWriter : IDisposable
             _json.WriteStartObject();
             body(_json);
             _json.WriteEndObject();
-            _json.Flush();
-            _buffer.Write("\n"u8);
-            _out.Write(Encoding.UTF8.GetString(_buffer.WrittenSpan));
-            _buffer.Clear();
-            if (flush)
-                _out.Flush();
+            EndLine(flush);
         }
+    }
+
+    private void EndLine(bool flush)
+    {
+        _json.Flush();
+        _buffer.Write("\n"u8);
+        _out.Write(Encoding.UTF8.GetString(_buffer.WrittenSpan));
+        _buffer.Clear();
+        if (flush)
+            _out.Flush();
     }
 
     public void Flush()
@@ -45,13 +63,7 @@ internal sealed class JsonLineWriter : IDisposable
             _out.Flush();
     }
 
-    public void Error(string message, string? detail = null) => Write(j =>
-    {
-        j.WriteString("type", "error");
-        j.WriteString("message", message);
-        if (detail is not null)
-            j.WriteString("detail", detail);
-    });
+    public void Error(string message, string? detail = null) => Write(new ErrorLine(null, message, null, detail), CliJsonContext.Default.ErrorLine);
 
     public static void WritePayload(Utf8JsonWriter j, ReadOnlySpan<byte> payload)
     {
@@ -61,27 +73,11 @@ internal sealed class JsonLineWriter : IDisposable
             j.WriteBase64String("base64", payload);
     }
 
-    public static void WriteStats(Utf8JsonWriter j, SocketStats s)
-    {
-        j.WriteString("type", "stats");
-        j.WriteNumber("connections", s.ConnectionsNow);
-        j.WriteNumber("accepted", s.AcceptedTotal);
-        j.WriteNumber("rejected", s.RejectedTotal);
-        j.WriteNumber("closed", s.ClosedTotal);
-        j.WriteNumber("bytes_in", s.BytesReceivedTotal);
-        j.WriteNumber("packets_in", s.PacketsReceivedTotal);
-        j.WriteNumber("bytes_out", s.BytesSentTotal);
-        j.WriteNumber("packets_out", s.PacketsSentTotal);
-        j.WriteNumber("bytes_in_per_s", Math.Round(s.BytesReceivedPerSecond, 1));
-        j.WriteNumber("packets_in_per_s", Math.Round(s.PacketsReceivedPerSecond, 1));
-        j.WriteNumber("bytes_out_per_s", Math.Round(s.BytesSentPerSecond, 1));
-        j.WriteNumber("packets_out_per_s", Math.Round(s.PacketsSentPerSecond, 1));
-        j.WriteNumber("groups", s.GroupsPublishedTotal);
-        j.WriteNumber("frame_errors", s.FrameErrorsTotal);
-        j.WriteNumber("egress_dropped_bytes", s.EgressBytesDroppedTotal);
-        j.WriteNumber("egress_dropped_packets", s.EgressPacketsDroppedTotal);
-        j.WriteNumber("egress_unknown_target", s.EgressUnknownTargetTotal);
-    }
+    public static StatsLine Stats(SocketStats s, IReadOnlyList<ConnectionLine>? table = null) => new(
+        s.ConnectionsNow, s.AcceptedTotal, s.RejectedTotal, s.ClosedTotal, s.BytesReceivedTotal, s.PacketsReceivedTotal,
+        s.BytesSentTotal, s.PacketsSentTotal, Math.Round(s.BytesReceivedPerSecond, 1), Math.Round(s.PacketsReceivedPerSecond, 1),
+        Math.Round(s.BytesSentPerSecond, 1), Math.Round(s.PacketsSentPerSecond, 1), s.GroupsPublishedTotal, s.FrameErrorsTotal,
+        s.EgressBytesDroppedTotal, s.EgressPacketsDroppedTotal, s.EgressUnknownTargetTotal, table);
 
     public void Dispose() => _json.Dispose();
 }

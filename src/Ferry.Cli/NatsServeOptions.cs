@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Ferry.Nats;
 using Ferry.Stages;
 using Microsoft.Extensions.Logging;
@@ -6,86 +7,62 @@ namespace Ferry.Cli;
 
 /// <summary>
 /// The NATS flags of <c>ferry serve</c>, kept apart from the rest of the command: <c>--nats URL</c> connects the
-/// stage to NATS through a <see cref="NatsGateway"/> configured by the other flags.
+/// stage to NATS through a <see cref="NatsGateway"/> configured by the other flags (docs/nats.md).
 /// </summary>
 internal sealed class NatsServeOptions
 {
-    public const string Usage = """
-          --nats URL                connect the stage to NATS, e.g. nats://127.0.0.1:4222 (docs/nats.md)
-          --nats-mode MODE          core (at most once, default) or jetstream (at least once, backpressure)
-          --subject-prefix P        first token of the NATS subjects (default ferry: ferry.<stage>.in, ...)
-          --nats-max-in-flight N    jetstream: ingress publishes awaiting acknowledgement (default 256)
-          --nats-ingress-layout L   packet (one NATS message per packet, default) or packet_group
-        """;
+    private readonly Option<string> _url = new("--nats") { Description = "connect the stage to NATS, e.g. nats://127.0.0.1:4222 (docs/nats.md)", HelpName = "URL" };
+    private readonly Option<NatsDeliveryMode> _mode = CliOptions.Choice("--nats-mode", "MODE", "core (at most once, default) or jetstream (at least once, backpressure)",
+        ("core", NatsDeliveryMode.Core), ("jetstream", NatsDeliveryMode.JetStream));
+    private readonly Option<string> _prefix = new("--subject-prefix") { Description = "first token of the NATS subjects (default ferry: ferry.<stage>.in, ...)", HelpName = "P" };
+    private readonly Option<int> _maxInFlight = CliOptions.Int("--nats-max-in-flight", 1, 65536, "jetstream: ingress publishes awaiting acknowledgement (default 256)");
+    private readonly Option<NatsIngressLayout> _layout = CliOptions.Choice("--nats-ingress-layout", "L", "packet (one NATS message per packet, default) or packet_group",
+        ("packet", NatsIngressLayout.Packet), ("packet_group", NatsIngressLayout.PacketGroup));
 
-    private readonly NatsGatewayOptions _options = new();
-    private bool _enabled;
-    private string? _firstOther;
-
-    /// <summary>Takes <paramref name="flag"/> (and its value) when it is one of the NATS flags.</summary>
-    public bool TryTake(string flag, CliArguments reader)
+    /// <summary>Adds the flags to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
     {
-        switch (flag)
-        {
-            case "--nats":
-                _options.Url = reader.Value(flag);
-                _enabled = true;
-                return true;
-            case "--nats-mode":
-                var mode = reader.Value(flag);
-                _options.Mode = mode switch
-                {
-                    "core" => NatsDeliveryMode.Core,
-                    "jetstream" => NatsDeliveryMode.JetStream,
-                    _ => throw new CliException($"--nats-mode '{mode}' is not allowed; use core or jetstream"),
-                };
-                break;
-            case "--subject-prefix": _options.SubjectPrefix = reader.Value(flag); break;
-            case "--nats-max-in-flight": _options.MaxInFlight = reader.Int(flag, 1, 65536); break;
-            case "--nats-ingress-layout":
-                var layout = reader.Value(flag);
-                _options.IngressLayout = layout switch
-                {
-                    "packet" => NatsIngressLayout.Packet,
-                    "packet_group" => NatsIngressLayout.PacketGroup,
-                    _ => throw new CliException($"--nats-ingress-layout '{layout}' is not allowed; use packet or packet_group"),
-                };
-                break;
-            default:
-                return false;
-        }
-        _firstOther ??= flag;
-        return true;
+        command.Options.Add(_url);
+        command.Options.Add(_mode);
+        command.Options.Add(_prefix);
+        command.Options.Add(_maxInFlight);
+        command.Options.Add(_layout);
     }
 
-    /// <summary>Checks the NATS flags against the stage's name; a mistake is a <see cref="CliException"/>.</summary>
-    public void Validate(string stage)
+    /// <summary>The gateway's options from the parsed flags, checked against the stage's name; null without <c>--nats</c>.</summary>
+    /// <exception cref="CliException">A NATS flag without <c>--nats</c>, or a value the gateway refuses.</exception>
+    public NatsGatewayOptions? Read(ParseResult result, string stage)
     {
-        if (!_enabled)
-        {
-            if (_firstOther is not null)
-                throw new CliException($"{_firstOther} needs --nats URL");
-            return;
-        }
+        var options = new NatsGatewayOptions();
+        string? other = null;
+        if (result.TryGet(_mode, out var mode)) { options.Mode = mode; other ??= "--nats-mode"; }
+        if (result.TryGet(_prefix, out var prefix)) { options.SubjectPrefix = prefix; other ??= "--subject-prefix"; }
+        if (result.TryGet(_maxInFlight, out var inFlight)) { options.MaxInFlight = inFlight; other ??= "--nats-max-in-flight"; }
+        if (result.TryGet(_layout, out var layout)) { options.IngressLayout = layout; other ??= "--nats-ingress-layout"; }
+        if (!result.TryGet(_url, out var url))
+            return other is null ? null : throw new CliException($"{other} needs --nats URL");
+        options.Url = url;
         try
         {
-            _options.Validate(stage);
+            options.Validate(stage);
         }
         catch (NatsOptionsException ex)
         {
             throw new CliException("--nats: " + ex.Message);
         }
+        return options;
     }
 
     /// <summary>
-    /// Starts the gateway (before the stage). Without <c>--nats</c> there is none; when NATS cannot be reached
+    /// Starts the gateway (before the stage). Without options there is none; when NATS cannot be reached
     /// the reason goes to <paramref name="stderr"/> and <c>Ok</c> is false.
     /// </summary>
-    public async Task<(bool Ok, NatsGateway? Gateway)> StartAsync(TcpServerStage stage, ILoggerFactory loggerFactory, TextWriter stderr, CancellationToken cancellationToken)
+    public static async Task<(bool Ok, NatsGateway? Gateway)> StartAsync(NatsGatewayOptions? options, TcpServerStage stage, ILoggerFactory loggerFactory,
+        TextWriter stderr, CancellationToken cancellationToken)
     {
-        if (!_enabled)
+        if (options is null)
             return (true, null);
-        var gateway = new NatsGateway(stage, _options, loggerFactory);
+        var gateway = new NatsGateway(stage, options, loggerFactory);
         try
         {
             await gateway.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -1,6 +1,9 @@
+using System.CommandLine;
 using System.Runtime.InteropServices;
 using Ferry.Bus;
+using Ferry.Cli.Pipeline;
 using Ferry.Framing;
+using Ferry.Hosting.Telemetry;
 using Ferry.Stages;
 using Microsoft.Extensions.Logging;
 
@@ -9,103 +12,90 @@ namespace Ferry.Cli;
 /// <summary><c>ferry serve</c>: one server stage on the in-process bus, its life printed as JSON lines.</summary>
 internal static class ServeCommand
 {
-    public const string Usage = $$"""
-        usage: ferry serve [options]
-          --bind ADDR               host:port, :port or [ipv6]:port (default 127.0.0.1:9000; port 0 = any free port)
-          --max-connections N       simultaneous clients, 0 = unlimited (default 128)
-          --backlog N               pending connections the kernel queues before accept (default 512)
-          --idle-timeout DURATION   disconnect clients silent this long, e.g. 30s, 500ms; 0 = never (default 0)
-          --group-size N            packets per published group (default 1)
-          --group-linger DURATION   publish a partial group this long after its first packet (default 1ms)
-          --framing SPEC            how bytes become messages (default raw): raw, lines, delimiter, length, u16be,
-                                    u32be, fixed, header, text-length, mux, zmtp, with key=value settings, e.g.
-                                    delimiter,delimiter=\x03,position=prefix  length,bytes=3,endian=little
-                                    fixed,size=16  u16be,max_frame_bytes=4096,on_error=skip
-                                    zmtp,socket=pull (a ZeroMQ PULL socket for PUSH peers) (docs/framing.md)
-          --egress-buffer BYTES     egress bytes a client may have waiting (default 1048576)
-          --echo                    send every packet back to the connection it came from
-          --quiet                   print events and stats, not packets
-          --stats-connections       add the per-connection table to every stats line
-          --egress-overflow POLICY  a slow client's full buffer: drop (default), disconnect or wait
-          --queue-when-disconnected N  keep up to N broadcasts while nobody is connected, for the first client
-          --log-level LEVEL         stderr logging: trace, debug, information, warning, error, none (default warning)
-        {{NatsServeOptions.Usage}}
+    private const string Epilog = """
         output: one JSON object per line on stdout: listening, connected, packet, disconnected, error, stats, closed
         input: one JSON command per line on stdin, e.g. {"type":"send","conn":"…","text":"hi"}; also send_any
           (one connection, round-robin), broadcast (text|base64, except), group_send (group), join/leave (conn, group), close (conn, reason, code), connections
         """;
 
-    public static async Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    public static Command Create(CliIo io)
     {
-        TcpServerStageOptions options;
-        bool echo = false, quiet = false, statsConnections = false;
-        var logLevel = LogLevel.Warning;
-        var nats = new NatsServeOptions();
-        try
+        var bind = new Option<string>("--bind") { Description = "host:port, :port or [ipv6]:port (default 127.0.0.1:9000; port 0 = any free port)", HelpName = "ADDR" };
+        var maxConnections = CliOptions.Int("--max-connections", 0, int.MaxValue, "simultaneous clients, 0 = unlimited (default 128)");
+        var backlog = CliOptions.Int("--backlog", 1, 65535, "pending connections the kernel queues before accept (default 512)");
+        var idleTimeout = CliOptions.Duration("--idle-timeout", "disconnect clients silent this long, e.g. 30s, 500ms; 0 = never (default 0)");
+        var groupSize = CliOptions.Int("--group-size", 1, 65536, "packets per published group (default 1)");
+        var groupLinger = CliOptions.Duration("--group-linger", "publish a partial group this long after its first packet; 0 = at once (default 1ms)");
+        var framing = CliOptions.Framing();
+        var egressBuffer = CliOptions.Size("--egress-buffer", 1, "egress bytes a client may have waiting, e.g. 1048576 or 64KiB (default 1MiB)");
+        var bindAttempts = CliOptions.Int("--bind-attempts", 0, int.MaxValue, "bind attempts before giving up with exit code 1; 0 = retry forever (default 0)");
+        var echo = CliOptions.Flag("--echo", "send every packet back to the connection it came from");
+        var quiet = CliOptions.Flag("--quiet", "print events and stats, not packets");
+        var statsConnections = CliOptions.Flag("--stats-connections", "add the per-connection table to every stats line");
+        var overflow = CliOptions.Choice("--egress-overflow", "POLICY", "a slow client's full buffer: drop (default), disconnect or wait",
+            ("drop", EgressOverflowPolicy.Drop), ("disconnect", EgressOverflowPolicy.Disconnect), ("wait", EgressOverflowPolicy.Wait));
+        var queue = CliOptions.Int("--queue-when-disconnected", 0, 1_000_000, "keep up to N broadcasts while nobody is connected, for the first client");
+        var metricsListen = new Option<System.Net.IPEndPoint>("--metrics-listen")
         {
-            options = new TcpServerStageOptions();
-            var reader = new CliArguments(args);
-            while (reader.TryNext(out var flag))
+            Description = "serve the Ferry meter on a Prometheus scrape endpoint, e.g. 127.0.0.1:9464 (http://…/metrics)",
+            HelpName = "ADDR",
+            CustomParser = r =>
             {
-                switch (flag)
-                {
-                    case "--bind": options = options with { Bind = reader.Value(flag) }; break;
-                    case "--backlog": options = options with { Backlog = reader.Int(flag, 1, 65535) }; break;
-                    case "--max-connections": options = options with { MaxConnections = reader.Int(flag, 0, int.MaxValue) }; break;
-                    case "--idle-timeout": options = options with { IdleTimeout = reader.Duration(flag) }; break;
-                    case "--group-size": options = options with { GroupSize = reader.Int(flag, 1, 65536) }; break;
-                    case "--group-linger": options = options with { GroupLinger = reader.Duration(flag) }; break;
-                    case "--egress-buffer": options = options with { EgressBufferBytes = reader.Int(flag, 1, int.MaxValue) }; break;
-                    case "--framing":
-                        var spec = reader.Value(flag);
-                        try { options = options with { Framing = FramingSpec.Parse(spec) }; }
-                        catch (FramingException ex) { throw new CliException("--framing: " + ex.Message); }
-                        break;
-                    case "--echo": echo = true; break;
-                    case "--quiet": quiet = true; break;
-                    case "--stats-connections": statsConnections = true; break;
-                    case "--egress-overflow":
-                        var policy = reader.Value(flag);
-                        options = options with
-                        {
-                            EgressOverflow = policy switch
-                            {
-                                "drop" => EgressOverflowPolicy.Drop,
-                                "disconnect" => EgressOverflowPolicy.Disconnect,
-                                "wait" => EgressOverflowPolicy.Wait,
-                                _ => throw new CliException($"--egress-overflow '{policy}' is not allowed; use drop, disconnect or wait"),
-                            },
-                        };
-                        break;
-                    case "--queue-when-disconnected": options = options with { QueueWhenDisconnected = reader.Int(flag, 0, 1_000_000) }; break;
-                    case "--log-level": logLevel = reader.LogLevel(flag); break;
-                    case "-h" or "--help":
-                        stdout.WriteLine(Usage);
-                        return 0;
-                    default:
-                        if (nats.TryTake(flag, reader))
-                            break;
-                        throw new CliException($"unknown option '{flag}' (see ferry serve --help)");
-                }
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (System.Net.IPEndPoint.TryParse(text, out var endPoint) && endPoint.Port != 0 && text.Contains(':'))
+                    return endPoint;
+                r.AddError($"--metrics-listen '{text}' is not allowed; use an IP address and a port from 1 to 65535, e.g. 127.0.0.1:9464");
+                return null!;
+            },
+        };
+        var logLevel = CliOptions.LogLevel(LogLevel.Warning);
+        var logFormat = CliOptions.LogFormat();
+        var command = new Command("serve", "run a TCP server stage and print what arrives as JSON lines\n\n" + Epilog)
+        {
+            bind, maxConnections, backlog, idleTimeout, groupSize, groupLinger, framing, egressBuffer, bindAttempts,
+            echo, quiet, statsConnections, overflow, queue, metricsListen, logLevel, logFormat,
+        };
+        var nats = new NatsServeOptions();
+        nats.AddTo(command);
+        command.SetAction(async (result, ct) =>
+        {
+            var options = new TcpServerStageOptions();
+            if (result.TryGet(bind, out var b)) options = options with { Bind = b };
+            if (result.TryGet(maxConnections, out var m)) options = options with { MaxConnections = m };
+            if (result.TryGet(backlog, out var bl)) options = options with { Backlog = bl };
+            if (result.TryGet(idleTimeout, out var it)) options = options with { IdleTimeout = it };
+            if (result.TryGet(groupSize, out var gs)) options = options with { GroupSize = gs };
+            if (result.TryGet(groupLinger, out var gl)) options = options with { GroupLinger = gl };
+            if (result.TryGet(framing, out var f)) options = options with { Framing = f };
+            if (result.TryGet(egressBuffer, out var eb)) options = options with { EgressBufferBytes = eb };
+            if (result.TryGet(bindAttempts, out var ba)) options = options with { BindAttempts = ba };
+            if (result.TryGet(overflow, out var o)) options = options with { EgressOverflow = o };
+            if (result.TryGet(queue, out var q)) options = options with { QueueWhenDisconnected = q };
+            try
+            {
+                options.Validate();
             }
-            options.Validate();
-            nats.Validate(options.Name);
-        }
-        catch (CliException ex)
-        {
-            stderr.WriteLine("ferry serve: " + ex.Message);
-            return 2;
-        }
-        catch (StageOptionsException ex)
-        {
-            stderr.WriteLine("ferry serve: " + ex.Message);
-            return 2;
-        }
+            catch (StageOptionsException ex)
+            {
+                throw new CliException(ex.Message);
+            }
+            var natsOptions = nats.Read(result, options.Name);
+            var telemetry = result.TryGet(metricsListen, out var listen) ? TelemetryDefinition.None with { PrometheusListen = listen.ToString() } : TelemetryDefinition.None;
+            return await RunAsync(options, natsOptions, io, result.GetValue(echo), result.GetValue(quiet), result.GetValue(statsConnections), telemetry,
+                result.ValueOr(logLevel, LogLevel.Warning), result.ValueOr(logFormat, LogFormat.Plain), ct).ConfigureAwait(false);
+        });
+        return command;
+    }
 
-        using var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(logLevel).AddProvider(new StderrLoggerProvider(stderr)));
-        using var output = new JsonLineWriter(stdout);
+    private static async Task<int> RunAsync(TcpServerStageOptions options, Ferry.Nats.NatsGatewayOptions? natsOptions, CliIo io, bool echo, bool quiet, bool statsConnections,
+        TelemetryDefinition telemetry, LogLevel logLevel, LogFormat logFormat, CancellationToken cancellationToken)
+    {
+        using var exporter = PipelineTelemetry.Start(telemetry);
+        using var loggerFactory = CliLogging.Create(logLevel, logFormat, io.Stderr);
+        using var output = new JsonLineWriter(io.Stdout);
         var bus = new InProcessBus();
         await using var stage = new TcpServerStage(options, bus, loggerFactory);
+        using var metrics = FerryMetrics.Track(stage);
         StageJsonPrinter.Attach(stage, output, printPackets: !quiet, statsConnections);
         IDisposable? echoing = echo ? EchoRoute.Attach(bus, options.Name) : null;
 
@@ -113,13 +103,17 @@ internal static class ServeCommand
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
 
-        var (natsOk, gateway) = await nats.StartAsync(stage, loggerFactory, stderr, cancellationToken).ConfigureAwait(false);
+        var (natsOk, gateway) = await NatsServeOptions.StartAsync(natsOptions, stage, loggerFactory, io.Stderr, cancellationToken).ConfigureAwait(false);
         if (!natsOk)
             return 1;
         await using var natsGateway = gateway;
+
+        // A bind that runs out of attempts stops the stage: that ends the command too, with exit code 1.
+        var exitCode = 0;
         stage.Start();
+        _ = WatchBindAsync(stage, stop, () => exitCode = 1);
         // Commands are read on their own task; end of input leaves the server running.
-        _ = Task.Run(() => new StdinCommands(stage, output).RunAsync(stdin, stop.Token), CancellationToken.None);
+        _ = Task.Run(() => new StdinCommands(stage, output).RunAsync(io.Stdin, stop.Token), CancellationToken.None);
         try
         {
             await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
@@ -130,6 +124,22 @@ internal static class ServeCommand
         await stage.StopAsync().ConfigureAwait(false);
         echoing?.Dispose();
         output.Flush();
-        return 0;
+        return exitCode;
+    }
+
+    private static async Task WatchBindAsync(TcpServerStage stage, CancellationTokenSource stop, Action failed)
+    {
+        try
+        {
+            await stage.WaitListeningAsync(stop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception)
+        {
+            failed();
+            await stop.CancelAsync().ConfigureAwait(false);
+        }
     }
 }

@@ -5,52 +5,25 @@ namespace Ferry.Cli;
 /// <summary>Prints a stage's events, packets and statistics as the JSON lines documented for <c>ferry serve</c>.</summary>
 internal static class StageJsonPrinter
 {
-    public static void WriteConnections(System.Text.Json.Utf8JsonWriter j, IReadOnlyList<ConnectionInfo> connections)
+    public static IReadOnlyList<ConnectionLine> Connections(IReadOnlyList<ConnectionInfo> connections)
     {
-        j.WriteStartArray();
+        var rows = new List<ConnectionLine>(connections.Count);
         foreach (var c in connections)
-        {
-            j.WriteStartObject();
-            j.WriteString("conn", c.Id.ToString());
-            j.WriteString("peer", c.Peer.ToString());
-            j.WriteString("connected_at", c.ConnectedAt);
-            j.WriteString("last_activity", c.LastActivity);
-            j.WriteNumber("bytes_in", c.BytesIn);
-            j.WriteNumber("packets_in", c.PacketsIn);
-            j.WriteNumber("bytes_out", c.BytesOut);
-            j.WriteNumber("packets_out", c.PacketsOut);
-            j.WriteNumber("egress_queued_bytes", c.EgressBytesQueued);
-            j.WriteNumber("egress_dropped_bytes", c.EgressBytesDropped);
-            j.WriteNumber("egress_dropped_packets", c.EgressPacketsDropped);
-            j.WriteStartArray("groups");
-            foreach (var g in c.Groups)
-                j.WriteStringValue(g);
-            j.WriteEndArray();
-            j.WriteEndObject();
-        }
-        j.WriteEndArray();
+            rows.Add(new ConnectionLine(c.Id.ToString(), c.Peer.ToString(), c.ConnectedAt, c.LastActivity, c.BytesIn, c.PacketsIn, c.BytesOut,
+                c.PacketsOut, c.EgressBytesQueued, c.EgressBytesDropped, c.EgressPacketsDropped, [.. c.Groups]));
+        return rows;
     }
 
-    public static void Attach(TcpClientStage stage, JsonLineWriter output, bool printPackets)
+    /// <summary>Prints the stage's lines; <c>tag</c> (the stage name) goes on every line when several stages share stdout (<c>ferry run</c>).</summary>
+    public static void Attach(TcpClientStage stage, JsonLineWriter output, bool printPackets, string? tag = null)
     {
-        stage.Connecting += (_, e) => output.Write(j =>
-        {
-            j.WriteString("type", "connecting");
-            j.WriteString("remote", e.Remote);
-            j.WriteNumber("attempt", e.Attempt);
-        });
-        stage.ConnectFailed += (_, e) => output.Write(j =>
-        {
-            j.WriteString("type", "connect_failed");
-            j.WriteString("remote", e.Remote);
-            j.WriteNumber("attempt", e.Attempt);
-            j.WriteString("reason", e.Reason);
-            j.WriteNumber("retry_in_ms", Math.Round(e.RetryIn.TotalMilliseconds));
-            j.WriteBoolean("giving_up", e.GivingUp);
-        });
+        stage.Connecting += (_, e) => output.Write(new ConnectingLine(e.Remote, e.Attempt) { Stage = tag }, CliJsonContext.Default.ConnectingLine);
+        stage.ConnectFailed += (_, e) => output.Write(
+            new ConnectFailedLine(e.Remote, e.Attempt, e.Reason, Math.Round(e.RetryIn.TotalMilliseconds), e.GivingUp) { Stage = tag },
+            CliJsonContext.Default.ConnectFailedLine);
         var events = new StageEventSource(
             h => stage.Connected += h, h => stage.Disconnected += h, h => stage.Error += h, h => stage.StatsPublished += h, h => stage.Closed += h);
-        AttachCommon(events, stage.Bus, stage.Name, stage.Options.Framing, output, printPackets, null);
+        AttachCommon(events, stage.Bus, stage.Name, stage.Options.Framing, output, printPackets, null, tag);
     }
 
     /// <summary>The events both stages share, so one printer serves both.</summary>
@@ -61,56 +34,28 @@ internal static class StageJsonPrinter
         Action<EventHandler<SocketStats>> Stats,
         Action<EventHandler<ClosedEvent>> Closed);
 
-    public static void Attach(TcpServerStage stage, JsonLineWriter output, bool printPackets, bool statsConnections = false)
+    /// <summary>Prints the stage's lines; <c>tag</c> (the stage name) goes on every line when several stages share stdout (<c>ferry run</c>).</summary>
+    public static void Attach(TcpServerStage stage, JsonLineWriter output, bool printPackets, bool statsConnections = false, string? tag = null)
     {
-        stage.Listening += (_, e) => output.Write(j =>
-        {
-            j.WriteString("type", "listening");
-            j.WriteString("local", e.LocalEndPoint.ToString());
-        });
+        stage.Listening += (_, e) => output.Write(new ListeningLine(e.LocalEndPoint.ToString()) { Stage = tag }, CliJsonContext.Default.ListeningLine);
         var events = new StageEventSource(
             h => stage.Connected += h, h => stage.Disconnected += h, h => stage.Error += h, h => stage.StatsPublished += h, h => stage.Closed += h);
-        AttachCommon(events, stage.Bus, stage.Name, stage.Options.Framing, output, printPackets, statsConnections ? stage.GetConnections : null);
+        AttachCommon(events, stage.Bus, stage.Name, stage.Options.Framing, output, printPackets, statsConnections ? stage.GetConnections : null, tag);
     }
 
     private static void AttachCommon(StageEventSource stage, Bus.IMessageBus bus, string name, Framing.IFraming framing, JsonLineWriter output,
-        bool printPackets, Func<IReadOnlyList<ConnectionInfo>>? connectionsTable)
+        bool printPackets, Func<IReadOnlyList<ConnectionInfo>>? connectionsTable, string? tag)
     {
-        stage.Connected((_, e) => output.Write(j =>
-        {
-            j.WriteString("type", "connected");
-            j.WriteString("conn", e.ConnectionId.ToString());
-            j.WriteString("peer", e.Peer.ToString());
-        }));
-        stage.Disconnected((_, e) => output.Write(j =>
-        {
-            j.WriteString("type", "disconnected");
-            j.WriteString("conn", e.ConnectionId.ToString());
-            j.WriteString("peer", e.Peer.ToString());
-            j.WriteString("reason", e.ReasonName);
-            if (e.Code is not null)
-                j.WriteString("code", e.Code);
-            if (e.Detail is not null)
-                j.WriteString("detail", e.Detail);
-        }));
-        stage.Error((_, e) => output.Write(j =>
-        {
-            j.WriteString("type", "error");
-            j.WriteString("kind", e.Kind.ToString().ToLowerInvariant());
-            j.WriteString("message", e.Message);
-            if (!e.ConnectionId.IsNone)
-                j.WriteString("conn", e.ConnectionId.ToString());
-        }));
-        stage.Stats((_, s) => output.Write(j =>
-        {
-            JsonLineWriter.WriteStats(j, s);
-            if (connectionsTable is not null)
-            {
-                j.WritePropertyName("connections_table");
-                WriteConnections(j, connectionsTable());
-            }
-        }));
-        stage.Closed((_, _) => output.Write(j => j.WriteString("type", "closed")));
+        var lines = CliJsonContext.Default;
+        stage.Connected((_, e) => output.Write(new ConnectedLine(e.ConnectionId.ToString(), e.Peer.ToString()) { Stage = tag }, lines.ConnectedLine));
+        stage.Disconnected((_, e) => output.Write(
+            new DisconnectedLine(e.ConnectionId.ToString(), e.Peer.ToString(), e.ReasonName, e.Code, e.Detail) { Stage = tag }, lines.DisconnectedLine));
+        stage.Error((_, e) => output.Write(
+            new ErrorLine(e.Kind.ToString().ToLowerInvariant(), e.Message, e.ConnectionId.IsNone ? null : e.ConnectionId.ToString(), null) { Stage = tag },
+            lines.ErrorLine));
+        stage.Stats((_, s) => output.Write(
+            JsonLineWriter.Stats(s, connectionsTable is null ? null : Connections(connectionsTable())) with { Stage = tag }, lines.StatsLine));
+        stage.Closed((_, _) => output.Write(new ClosedLine { Stage = tag }, lines.ClosedLine));
         if (!printPackets)
             return;
         // Header fields are printed where the framing has them, zero or not.
@@ -122,6 +67,8 @@ internal static class StageJsonPrinter
                 output.Write(j =>
                 {
                     j.WriteString("type", "packet");
+                    if (tag is not null)
+                        j.WriteString("stage", tag);
                     j.WriteString("conn", packet.ConnectionId.ToString());
                     j.WriteString("peer", packet.Peer.ToString());
                     j.WriteNumber("group", group.Sequence);

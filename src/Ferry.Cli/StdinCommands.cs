@@ -109,27 +109,15 @@ internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
                 break;
             }
             case "connections":
-                output.Write(j =>
-                {
-                    j.WriteString("type", "connections");
-                    j.WritePropertyName("connections");
-                    StageJsonPrinter.WriteConnections(j, stage.GetConnections());
-                });
+                output.Write(new ConnectionsLine(StageJsonPrinter.Connections(stage.GetConnections())), CliJsonContext.Default.ConnectionsLine);
                 break;
             default:
                 throw new CommandException($"unknown command type '{type}' (send, send_any, broadcast, group_send, join, leave, close, connections)");
         }
     }
 
-    private void Ok(string command, int? delivered = null, string? note = null) => output.Write(j =>
-    {
-        j.WriteString("type", "ok");
-        j.WriteString("command", command);
-        if (delivered is { } d)
-            j.WriteNumber("delivered", d);
-        if (note is not null)
-            j.WriteString("note", note);
-    });
+    private void Ok(string command, int? delivered = null, string? note = null)
+        => output.Write(new OkLine(command, delivered, note), CliJsonContext.Default.OkLine);
 
     private static string? String(JsonElement e, string name)
     {

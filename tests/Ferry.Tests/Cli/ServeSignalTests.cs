@@ -6,18 +6,13 @@ using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Cli;
 
+[Trait("Category", "BlackBox")]
 public sealed class ServeSignalTests
 {
     [Fact]
     public async Task Sigterm_stops_ferry_serve_gracefully()
     {
-        var dll = typeof(FerryCommand).Assembly.Location;
-        var start = new ProcessStartInfo("dotnet", $"\"{dll}\" serve --bind 127.0.0.1:0 --quiet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-        };
+        var start = CliBinary.StartInfo("serve", "--bind", "127.0.0.1:0", "--quiet");
         using var process = Process.Start(start)!;
         try
         {

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Resident memory (VmRSS) of `ferry run FILE` idle for 3 s after it listens:
+#   bench/startup/idle-rss.sh /tmp/ferry-aot/Ferry.Cli examples/seed004-node.yaml
+set -euo pipefail
+file="${@: -1}"
+cmd=("${@:1:$#-1}")
+out=$(mktemp)
+"${cmd[@]}" run "$file" --set stages.0.config.port=0 --quiet >"$out" &
+pid=$!
+for _ in $(seq 100); do grep -q listening "$out" && break; sleep 0.1; done
+sleep 3
+grep VmRSS "/proc/$pid/status"
+kill "$pid"; wait "$pid" 2>/dev/null || true
+rm -f "$out"

@@ -1,0 +1,73 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Ferry.Cli;
+
+/// <summary>
+/// Logging for the commands: Microsoft.Extensions.Logging's console provider on the process's stderr
+/// (plain single lines or JSON). When a command runs embedded with another writer (tests, hosts), the
+/// same console formatter writes to that writer instead, so the lines look the same.
+/// </summary>
+internal static class CliLogging
+{
+    public static ILoggerFactory Create(LogLevel level, LogFormat format, TextWriter stderr)
+    {
+        if (ReferenceEquals(stderr, Console.Error))
+            return LoggerFactory.Create(b => Configure(b.SetMinimumLevel(level), format).AddConsole(o =>
+            {
+                o.FormatterName = FormatterName(format);
+                o.LogToStandardErrorThreshold = LogLevel.Trace;
+            }));
+
+        var services = new ServiceCollection().AddLogging(b => Configure(b, format).AddConsole()).BuildServiceProvider();
+        var formatter = services.GetServices<ConsoleFormatter>().First(f => f.Name == FormatterName(format));
+        return new WriterLoggerFactory(services, new FormatterLoggerProvider(formatter, stderr), level);
+    }
+
+    private static ILoggingBuilder Configure(ILoggingBuilder builder, LogFormat format) => format == LogFormat.Json
+        ? builder.AddJsonConsole(o =>
+        {
+            o.UseUtcTimestamp = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+        })
+        : builder.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.UseUtcTimestamp = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.ColorBehavior = LoggerColorBehavior.Disabled;
+        });
+
+    private static string FormatterName(LogFormat format) => format == LogFormat.Json ? ConsoleFormatterNames.Json : ConsoleFormatterNames.Simple;
+
+    /// <summary>A logger factory with one provider and a minimum level, owning the service provider of its formatter.</summary>
+    private sealed class WriterLoggerFactory(ServiceProvider services, ILoggerProvider provider, LogLevel level) : ILoggerFactory
+    {
+        public ILogger CreateLogger(string categoryName) => level == LogLevel.None ? NullLogger.Instance : new LevelLogger(provider.CreateLogger(categoryName), level);
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public void Dispose()
+        {
+            provider.Dispose();
+            services.Dispose();
+        }
+    }
+
+    private sealed class LevelLogger(ILogger inner, LogLevel level) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => inner.BeginScope(state);
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= level && logLevel != LogLevel.None;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+                inner.Log(logLevel, eventId, state, exception, formatter);
+        }
+    }
+}

@@ -1,0 +1,210 @@
+using Ferry.Hosting.Settings;
+
+namespace Ferry.Cli.Pipeline;
+
+/// <summary>
+/// Validates a pipeline tree into a <see cref="PipelineDefinition"/>, collecting every problem (file,
+/// line, column, key, value, what is allowed) before anything is created. A file that is only a list
+/// of stage blocks (seed 003's form) is read as <c>stages</c>.
+/// </summary>
+internal static class PipelineReader
+{
+    private static readonly string[] TopKeys = ["stages", "bus", "routes", "telemetry"];
+    private static readonly string[] RouteKeys = ["from", "to", "target"];
+    private static readonly string[] TelemetryKeys = ["prometheus", "otlp"];
+    private static readonly string[] PrometheusKeys = ["listen"];
+    private static readonly string[] OtlpKeys = ["endpoint", "protocol", "interval"];
+
+    public static PipelineDefinition? Read(string file, ConfigNode root, List<SettingProblem> problems)
+    {
+        var before = problems.Count;
+        ConfigNode? stagesNode = null, busNode = null, routesNode = null, telemetryNode = null;
+        if (root.Kind == ConfigNodeKind.Sequence)
+        {
+            stagesNode = root;
+        }
+        else if (root.Kind == ConfigNodeKind.Mapping)
+        {
+            foreach (var child in root.Nodes)
+            {
+                switch (SettingEntries.Normalize(child.Key))
+                {
+                    case "stages": stagesNode = child; break;
+                    case "bus": busNode = child; break;
+                    case "routes": routesNode = child; break;
+                    case "telemetry": telemetryNode = child; break;
+                    default:
+                        problems.Add(new SettingProblem(child.Where, child.Path, null,
+                            $"unknown key '{child.Key}'{Suggest.DidYouMean(child.Key, TopKeys)} (allowed: {string.Join(", ", TopKeys)})"));
+                        break;
+                }
+            }
+        }
+        else
+        {
+            problems.Add(new SettingProblem(root.Where, "(file)", root.Value, "must be a mapping with stages (and bus, routes, telemetry) or a list of stages"));
+            return null;
+        }
+
+        var stages = ReadStages(stagesNode, root, problems);
+        var bus = ReadBus(busNode, problems);
+        var declared = stagesNode?.Kind == ConfigNodeKind.Sequence
+            ? stagesNode.Nodes.Select(n => n.Find("name")?.Value).OfType<string>().Distinct().ToList()
+            : [];
+        var routes = ReadRoutes(routesNode, stages, declared, problems);
+        var telemetry = ReadTelemetry(telemetryNode, problems);
+        return problems.Count == before && bus is not null ? new PipelineDefinition(file, stages, bus, routes, telemetry) : null;
+    }
+
+    private static List<StageDeclaration> ReadStages(ConfigNode? node, ConfigNode root, List<SettingProblem> problems)
+    {
+        var stages = new List<StageDeclaration>();
+        if (node is null || node.Kind != ConfigNodeKind.Sequence || node.Nodes.Count == 0)
+        {
+            problems.Add(new SettingProblem(node?.Where ?? root.Where, node?.Path ?? "stages", node?.Value,
+                node is null ? "missing key 'stages': a pipeline needs at least one stage" : "must be a list of stage blocks (name, type, config)"));
+            return stages;
+        }
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var block in node.Nodes)
+        {
+            var stage = StageReader.Read(block, problems);
+            var nameNode = block.Find("name");
+            if (nameNode?.Value is { } name && !seen.TryAdd(name, nameNode.Where))
+                problems.Add(new SettingProblem(nameNode.Where, nameNode.Path, name,
+                    $"is already the name of the stage at {seen[name]}; stage names must be unique (their topics would merge)"));
+            else if (stage is not null)
+                stages.Add(stage);
+        }
+        return stages;
+    }
+
+    private static BusDefinition? ReadBus(ConfigNode? node, List<SettingProblem> problems)
+    {
+        if (node is null || (node.Kind == ConfigNodeKind.Scalar && node.Value is null))
+            return new BusDefinition("in_process", PipelineBuses.Find("in_process")!(Array.Empty<ISettingNode>(), problems)!);
+        var settings = new List<ISettingNode>();
+        ConfigNode? typeNode = null;
+        if (node.Kind == ConfigNodeKind.Scalar)
+        {
+            typeNode = node;
+        }
+        else if (node.Kind == ConfigNodeKind.Mapping)
+        {
+            foreach (var child in node.Nodes)
+                if (SettingEntries.Normalize(child.Key) == "type")
+                    typeNode = child;
+                else
+                    settings.Add(child);
+        }
+        var type = typeNode?.Value?.Trim() ?? "in_process";
+        var reader = PipelineBuses.Find(type);
+        if (reader is null)
+        {
+            var where = typeNode ?? node;
+            var message = type == "nats"
+                ? "is not available in this build: the NATS bus (src/Ferry.Nats) is not registered yet; use in_process"
+                : $"is not a bus type{Suggest.DidYouMean(type, PipelineBuses.Types)} (allowed: {string.Join(", ", PipelineBuses.Types)})";
+            problems.Add(new SettingProblem(where.Where, where.Path, type, message));
+            return null;
+        }
+        var create = reader(settings, problems);
+        return create is null ? null : new BusDefinition(type, create);
+    }
+
+    private static List<RouteDefinition> ReadRoutes(ConfigNode? node, List<StageDeclaration> stages, List<string> names, List<SettingProblem> problems)
+    {
+        var routes = new List<RouteDefinition>();
+        if (node is null || (node.Kind == ConfigNodeKind.Scalar && node.Value is null))
+            return routes;
+        if (node.Kind != ConfigNodeKind.Sequence)
+        {
+            problems.Add(new SettingProblem(node.Where, node.Path, node.Value, "must be a list of routes (from, to, target)"));
+            return routes;
+        }
+        foreach (var block in node.Nodes)
+        {
+            var e = new SettingEntries(block.Children, RouteKeys, problems, "a route");
+            var from = e.Text("from");
+            var to = e.Text("to");
+            var target = e.Choice("target", ("any", RouteTarget.Any), ("all", RouteTarget.All), ("reply", RouteTarget.Reply)) ?? RouteTarget.Any;
+            if (from is null || to is null)
+            {
+                problems.Add(new SettingProblem(block.Where, block.Path, null, "a route needs 'from' (a stage whose packets it takes) and 'to' (a stage that sends them)"));
+                continue;
+            }
+            var fromStage = Stage(e, "from", from, stages, names);
+            var toStage = Stage(e, "to", to, stages, names);
+            if (fromStage is null || toStage is null)
+                continue;
+            if (fromStage is BridgeStageDeclaration || toStage is BridgeStageDeclaration)
+            {
+                e.Problem(fromStage is BridgeStageDeclaration ? "from" : "to", "is a bridge end; routes join TCP server and client stages (bridge ends print their frames)");
+                continue;
+            }
+            if (from == to)
+            {
+                e.Problem("to", "is the route's own 'from'; to send packets back where they came from, use target: reply on a route pair or ferry serve --echo");
+                continue;
+            }
+            if (target != RouteTarget.Any && toStage is not ServerStageDeclaration && e.Has("target"))
+                e.Problem("target", $"only applies when 'to' is a server stage; '{to}' is a client with one connection");
+            routes.Add(new RouteDefinition(from, to, target, block.Where));
+        }
+        foreach (var reply in routes.Where(r => r.Target == RouteTarget.Reply))
+        {
+            if (!routes.Any(r => r.From == reply.To && r.To == reply.From && r.Target != RouteTarget.Reply))
+                problems.Add(new SettingProblem(reply.Where, "target", "reply",
+                    $"needs the route it answers: from '{reply.To}' to '{reply.From}' (each message '{reply.From}' sends back goes to the connection whose message went out first and is still unanswered)"));
+            if (stages.FirstOrDefault(s => s.Name == reply.To) is not ServerStageDeclaration)
+                problems.Add(new SettingProblem(reply.Where, "target", "reply", $"needs a server stage in 'to'; '{reply.To}' is not one"));
+        }
+        return routes;
+    }
+
+    private static StageDeclaration? Stage(SettingEntries e, string key, string name, List<StageDeclaration> stages, List<string> names)
+    {
+        var stage = stages.FirstOrDefault(s => s.Name == name);
+        if (stage is null && !names.Contains(name)) // a declared stage with its own problems is not reported again
+            e.Problem(key, $"is not a stage of this file{Suggest.DidYouMean(name, names)} (stages: {string.Join(", ", names)})");
+        return stage;
+    }
+
+    private static TelemetryDefinition ReadTelemetry(ConfigNode? node, List<SettingProblem> problems)
+    {
+        if (node is null || (node.Kind == ConfigNodeKind.Scalar && node.Value is null))
+            return TelemetryDefinition.None;
+        var e = new SettingEntries(node.Children, TelemetryKeys, problems, "telemetry");
+        string? listen = null;
+        if (e.Node("prometheus") is { } prometheus)
+        {
+            var p = new SettingEntries(prometheus.Children, PrometheusKeys, problems, "telemetry.prometheus");
+            listen = p.Text("listen");
+            if (listen is null)
+                problems.Add(new SettingProblem(prometheus.Where, prometheus.Path, null, "needs 'listen', the scrape endpoint's host:port, e.g. 127.0.0.1:9464 (served at /metrics)"));
+            else if (!System.Net.IPEndPoint.TryParse(listen.Trim(), out var endPoint) || endPoint.Port == 0 || !listen.Contains(':'))
+                p.Problem("listen", "is not allowed; use an IP address and a port from 1 to 65535, e.g. 127.0.0.1:9464");
+        }
+        Uri? endpoint = null;
+        var protocol = "grpc";
+        var interval = TimeSpan.FromSeconds(10);
+        if (e.Node("otlp") is { } otlp)
+        {
+            var o = new SettingEntries(otlp.Children, OtlpKeys, problems, "telemetry.otlp");
+            var text = o.Text("endpoint");
+            if (text is null)
+                problems.Add(new SettingProblem(otlp.Where, otlp.Path, null, "needs 'endpoint', the collector's URL, e.g. http://127.0.0.1:4317"));
+            else if (!Uri.TryCreate(text.Trim(), UriKind.Absolute, out endpoint) || endpoint.Scheme is not ("http" or "https"))
+                o.Problem("endpoint", "is not allowed; use an http or https URL, e.g. http://127.0.0.1:4317 (grpc) or http://127.0.0.1:4318 (http_protobuf)");
+            protocol = o.Word("protocol", "grpc", "http_protobuf") ?? protocol;
+            if (o.Duration("interval") is { } every)
+            {
+                if (every < TimeSpan.FromMilliseconds(100))
+                    o.Problem("interval", "is too short; use at least 100ms");
+                else
+                    interval = every;
+            }
+        }
+        return new TelemetryDefinition(listen?.Trim(), endpoint, protocol, interval);
+    }
+}

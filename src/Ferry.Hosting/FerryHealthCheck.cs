@@ -1,0 +1,41 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Ferry.Hosting;
+
+/// <summary>
+/// Healthy when every server stage is listening, every client stage is connected and every bridge end
+/// has a ready peer; unhealthy
+/// naming each stage that is not. The per-stage state is in the result's data.
+/// </summary>
+internal sealed class FerryHealthCheck(FerryStages stages) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var data = new Dictionary<string, object>(StringComparer.Ordinal);
+        var down = new List<string>();
+        foreach (var (name, server) in stages.Servers)
+        {
+            var local = server.LocalEndPoint;
+            data[name] = local is null ? "not listening" : $"listening on {local}";
+            if (local is null)
+                down.Add($"server stage '{name}' is not listening");
+        }
+        foreach (var (name, client) in stages.Clients)
+        {
+            data[name] = client.IsConnected ? $"connected to {client.RemoteEndPoint}" : "not connected";
+            if (!client.IsConnected)
+                down.Add($"client stage '{name}' is not connected to {client.Options.Connect}");
+        }
+        foreach (var (name, bridge) in stages.Bridges)
+        {
+            data[name] = bridge.IsReady ? "ready" : "waiting for its peer";
+            if (!bridge.IsReady)
+                down.Add($"bridge end '{name}' has no ready peer");
+        }
+        if (data.Count == 0)
+            return Task.FromResult(HealthCheckResult.Unhealthy("no Ferry stage is running", data: data));
+        return Task.FromResult(down.Count == 0
+            ? HealthCheckResult.Healthy($"{data.Count} stage(s) up", data)
+            : HealthCheckResult.Unhealthy(string.Join("; ", down), data: data));
+    }
+}

@@ -1,0 +1,26 @@
+using Ferry.Hosting.Settings;
+
+namespace Ferry.Hosting;
+
+/// <summary>
+/// The stages a host runs, gathered from configuration (<c>AddFerry(section)</c>) and code
+/// (<c>AddTcpServerStage</c>, <c>AddTcpClientStage</c>), with the problems found while reading them.
+/// Validated when the host starts (<c>ValidateOnStart</c>): any problem stops the host before a stage starts.
+/// </summary>
+public sealed class FerryOptions
+{
+    private readonly List<StageDeclaration> _stages = [];
+    private readonly List<SettingProblem> _problems = [];
+
+    /// <summary>The declared stages, in declaration order.</summary>
+    public IReadOnlyList<StageDeclaration> Stages => _stages;
+
+    /// <summary>Problems found while reading configuration (invalid values, unknown keys, bad framing specs).</summary>
+    public IReadOnlyList<SettingProblem> Problems => _problems;
+
+    /// <summary>Adds a stage; duplicate names are reported by validation, never merged.</summary>
+    public void Add(StageDeclaration stage) => _stages.Add(stage);
+
+    /// <summary>Records a problem for validation to report.</summary>
+    public void AddProblem(SettingProblem problem) => _problems.Add(problem);
+}

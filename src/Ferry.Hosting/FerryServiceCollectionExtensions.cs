@@ -1,0 +1,91 @@
+using Ferry.Bus;
+using Ferry.Hosting.Settings;
+using Ferry.Stages;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Ferry.Hosting;
+
+/// <summary>
+/// Generic Host integration: <c>services.AddFerry(configuration.GetSection("Ferry"))</c> and/or
+/// <c>services.AddTcpServerStage("front", o =&gt; o with { Bind = ":9000" })</c>. Stages run as a hosted
+/// service, are validated at host start (every problem at once, before any stage starts), report a
+/// <c>ferry</c> health check and the <c>Ferry</c> meter. The bus is the registered <see cref="IMessageBus"/>
+/// (an <see cref="InProcessBus"/> unless another is registered first).
+/// </summary>
+public static class FerryServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the stages declared under <paramref name="configuration"/>'s <c>Stages</c>: a map from name to
+    /// block (<c>Stages:front:Type=tcp_server</c>, <c>Stages:front:Bind=…</c>) or a list of blocks with
+    /// <c>Name</c>. Keys may be PascalCase or snake_case; framing is a spec string (<c>lines</c>,
+    /// <c>u16be,max_frame_bytes=4096</c>), durations <c>30s</c>, sizes <c>64KiB</c>. Bad values fail the host's start.
+    /// </summary>
+    public static IServiceCollection AddFerry(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddFerry();
+        services.Configure<FerryOptions>(options => Read(configuration, options));
+        return services;
+    }
+
+    /// <summary>Adds the hosted service, the bus, <see cref="FerryStages"/>, validation on start and the <c>ferry</c> health check (once).</summary>
+    public static IServiceCollection AddFerry(this IServiceCollection services)
+    {
+        if (services.Any(d => d.ServiceType == typeof(FerryStages)))
+            return services;
+        services.TryAddSingleton<IMessageBus, InProcessBus>();
+        services.AddSingleton<FerryStages>();
+        services.AddSingleton<IValidateOptions<FerryOptions>, FerryOptionsValidator>();
+        services.AddOptions<FerryOptions>().ValidateOnStart();
+        services.AddHostedService<FerryStagesService>();
+        services.AddHealthChecks().AddCheck<FerryHealthCheck>("ferry", tags: ["ferry"]);
+        return services;
+    }
+
+    /// <summary>Adds a TCP server stage named <paramref name="name"/>; <paramref name="configure"/> returns its options (<c>o =&gt; o with { … }</c>).</summary>
+    public static IServiceCollection AddTcpServerStage(this IServiceCollection services, string name, Func<TcpServerStageOptions, TcpServerStageOptions>? configure = null)
+    {
+        services.AddFerry();
+        services.Configure<FerryOptions>(options =>
+        {
+            var stage = (configure ?? (o => o))(new TcpServerStageOptions { Name = name }) with { Name = name };
+            options.Add(new ServerStageDeclaration(name, $"AddTcpServerStage(\"{name}\")", stage));
+        });
+        return services;
+    }
+
+    /// <summary>Adds a TCP client stage named <paramref name="name"/>; <paramref name="configure"/> returns its options (<c>o =&gt; o with { … }</c>).</summary>
+    public static IServiceCollection AddTcpClientStage(this IServiceCollection services, string name, Func<TcpClientStageOptions, TcpClientStageOptions>? configure = null)
+    {
+        services.AddFerry();
+        services.Configure<FerryOptions>(options =>
+        {
+            var stage = (configure ?? (o => o))(new TcpClientStageOptions { Name = name }) with { Name = name };
+            options.Add(new ClientStageDeclaration(name, $"AddTcpClientStage(\"{name}\")", stage));
+        });
+        return services;
+    }
+
+    private static void Read(IConfiguration configuration, FerryOptions options)
+    {
+        var problems = new List<SettingProblem>();
+        foreach (var child in configuration.GetChildren())
+        {
+            if (SettingEntries.Normalize(child.Key) != "stages")
+            {
+                problems.Add(new SettingProblem($"configuration '{child.Path}'", child.Key, null,
+                    $"unknown key '{child.Key}'{Suggest.DidYouMean(child.Key, ["Stages"])} (allowed: Stages)"));
+                continue;
+            }
+            var stagesNode = new ConfigurationSettingNode(child, "Stages");
+            foreach (var block in stagesNode.Children)
+                if (StageReader.Read(block, problems, stagesNode.IsSequence ? null : block.Key) is { } stage)
+                    options.Add(stage);
+        }
+        foreach (var problem in problems)
+            options.AddProblem(problem);
+    }
+}

@@ -1,0 +1,58 @@
+using System.Globalization;
+
+namespace Ferry.Hosting.Settings;
+
+/// <summary>
+/// Durations as people write them in flags and files: <c>500ms</c>, <c>30s</c>, <c>2m</c>, <c>1h</c>, or a
+/// plain number of seconds. Strict: NaN, infinity, negatives, values past <see cref="Max"/> and non-zero
+/// values below one millisecond (which the stage's millisecond timers would silently turn into "never")
+/// are refused with a reason.
+/// </summary>
+public static class DurationText
+{
+    /// <summary>The longest duration accepted: <see cref="int.MaxValue"/> milliseconds (about 24.8 days), what a timer can wait.</summary>
+    public static readonly TimeSpan Max = TimeSpan.FromMilliseconds(int.MaxValue);
+
+    /// <summary>What a duration looks like, for error messages.</summary>
+    public const string Allowed = "a duration such as 500ms, 30s, 2m, 1h or 0 (at least 1ms, at most 596h)";
+
+    /// <summary>Parses <paramref name="text"/>; on failure <paramref name="problem"/> says why (without the value).</summary>
+    public static bool TryParse(string? text, out TimeSpan value, out string problem)
+    {
+        value = TimeSpan.Zero;
+        problem = "";
+        var trimmed = (text ?? "").Trim();
+        (string number, double millisecondsPerUnit) = trimmed switch
+        {
+            _ when trimmed.EndsWith("ms", StringComparison.OrdinalIgnoreCase) => (trimmed[..^2], 1.0),
+            _ when trimmed.EndsWith('s') || trimmed.EndsWith('S') => (trimmed[..^1], 1000.0),
+            _ when trimmed.EndsWith('m') || trimmed.EndsWith('M') => (trimmed[..^1], 60_000.0),
+            _ when trimmed.EndsWith('h') || trimmed.EndsWith('H') => (trimmed[..^1], 3_600_000.0),
+            _ => (trimmed, 1000.0),
+        };
+        if (!double.TryParse(number, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent | NumberStyles.AllowLeadingSign,
+                CultureInfo.InvariantCulture, out var amount) || !double.IsFinite(amount))
+        {
+            problem = "is not a duration; use e.g. 30s, 500ms, 2m, 1h or 0";
+            return false;
+        }
+        if (amount < 0)
+        {
+            problem = "is not a duration: it is negative; use 0 or more, e.g. 30s";
+            return false;
+        }
+        var milliseconds = amount * millisecondsPerUnit;
+        if (milliseconds > int.MaxValue)
+        {
+            problem = "is too long; the longest duration is 596h (2147483647ms)";
+            return false;
+        }
+        if (milliseconds > 0 && milliseconds < 1)
+        {
+            problem = "is below 1ms, the smallest duration the stage's timers keep; use 0 or at least 1ms";
+            return false;
+        }
+        value = TimeSpan.FromMilliseconds(Math.Round(milliseconds, 3));
+        return true;
+    }
+}

@@ -1,0 +1,139 @@
+using System.Globalization;
+
+namespace Ferry.Hosting.Settings;
+
+/// <summary>
+/// The keys of one settings block, matched against the keys a stage type allows (snake_case, PascalCase
+/// and kebab-case are the same key), each read with a typed parser that records a <see cref="SettingProblem"/>
+/// naming where, key, value and what is allowed instead of throwing.
+/// </summary>
+internal sealed class SettingEntries
+{
+    private readonly Dictionary<string, ISettingNode> _entries = new(StringComparer.Ordinal);
+    private readonly List<SettingProblem> _problems;
+
+    public SettingEntries(IEnumerable<ISettingNode> nodes, IReadOnlyList<string> allowed, List<SettingProblem> problems, string blockWhat)
+    {
+        _problems = problems;
+        var byNormal = allowed.ToDictionary(Normalize, k => k, StringComparer.Ordinal);
+        foreach (var node in nodes)
+        {
+            if (!byNormal.TryGetValue(Normalize(node.Key), out var key))
+            {
+                problems.Add(new SettingProblem(node.Where, node.Path,
+                    null, $"unknown key '{node.Key}' in {blockWhat}{Suggest.DidYouMean(node.Key, allowed)} (allowed: {string.Join(", ", allowed)})"));
+                continue;
+            }
+            if (!_entries.TryAdd(key, node))
+                problems.Add(new SettingProblem(node.Where, node.Path, null, $"'{key}' is given twice (first at {_entries[key].Where})"));
+        }
+    }
+
+    public static string Normalize(string key) => key.Replace("_", "").Replace("-", "").ToLowerInvariant();
+
+    public bool Has(string key) => _entries.ContainsKey(key);
+
+    public ISettingNode? Node(string key) => _entries.GetValueOrDefault(key);
+
+    public void Problem(string key, string message)
+    {
+        var node = _entries[key];
+        _problems.Add(new SettingProblem(node.Where, node.Path, node.Value, message));
+    }
+
+    public string? Text(string key)
+    {
+        if (!_entries.TryGetValue(key, out var node))
+            return null;
+        if (node.Children.Count > 0)
+        {
+            _problems.Add(new SettingProblem(node.Where, node.Path, null, "must be a single value, not a block or a list"));
+            return null;
+        }
+        return node.Value ?? "";
+    }
+
+    public int? Int(string key, int min, int max, string? meaning = null)
+    {
+        var text = Text(key);
+        if (text is null)
+            return null;
+        if (long.TryParse(text.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max)
+            return (int)value;
+        Problem(key, $"is not allowed; use a whole number from {min} to {max}{meaning}");
+        return null;
+    }
+
+    public double? Double(string key, double min, double max)
+    {
+        var text = Text(key);
+        if (text is null)
+            return null;
+        if (double.TryParse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value) && value >= min && value <= max)
+            return value;
+        Problem(key, $"is not allowed; use a number from {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}");
+        return null;
+    }
+
+    public TimeSpan? Duration(string key)
+    {
+        var text = Text(key);
+        if (text is null)
+            return null;
+        if (DurationText.TryParse(text, out var value, out var why))
+            return value;
+        Problem(key, why);
+        return null;
+    }
+
+    public int? Size(string key, int min)
+    {
+        var text = Text(key);
+        if (text is null)
+            return null;
+        if (SizeText.TryParse(text, out var value, out var why) && value >= min)
+            return value;
+        Problem(key, value < min && why.Length == 0 ? $"is too small; use at least {min} bytes" : why);
+        return null;
+    }
+
+    public bool? Bool(string key)
+    {
+        var text = Text(key);
+        if (text is null)
+            return null;
+        switch (text.Trim().ToLowerInvariant())
+        {
+            case "true" or "yes" or "on" or "1": return true;
+            case "false" or "no" or "off" or "0": return false;
+            default:
+                Problem(key, "is not allowed; use true or false");
+                return null;
+        }
+    }
+
+    public T? Choice<T>(string key, params (string Word, T Value)[] choices) where T : struct
+    {
+        var text = Text(key);
+        if (text is null)
+            return null;
+        foreach (var (word, value) in choices)
+            if (string.Equals(word, text.Trim(), StringComparison.OrdinalIgnoreCase))
+                return value;
+        var words = choices.Select(c => c.Word).ToArray();
+        Problem(key, $"is not allowed{Suggest.DidYouMean(text, words)} (allowed: {string.Join(", ", words)})");
+        return null;
+    }
+
+    public string? Word(string key, params string[] words)
+    {
+        var text = Text(key);
+        if (text is null)
+            return null;
+        foreach (var word in words)
+            if (string.Equals(word, text.Trim(), StringComparison.OrdinalIgnoreCase))
+                return word;
+        Problem(key, $"is not allowed{Suggest.DidYouMean(text, words)} (allowed: {string.Join(", ", words)})");
+        return null;
+    }
+}

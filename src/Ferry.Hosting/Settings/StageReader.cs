@@ -1,0 +1,372 @@
+using System.Globalization;
+using System.Text;
+using Ferry.Framing;
+using Ferry.Stages;
+
+namespace Ferry.Hosting.Settings;
+
+/// <summary>
+/// Reads one stage block (<c>name</c>, <c>type</c>, <c>config</c>; or the config keys flat beside them)
+/// into a <see cref="StageDeclaration"/>, collecting every problem. Accepts the seeds' own spellings:
+/// seed 003's <c>type: io_tcp</c> with <c>mode</c>, <c>bind</c>/<c>connect</c>, <c>delimiter*</c>, and
+/// seed 004's <c>host</c>, <c>port</c>, <c>timeout_seconds</c>, <c>max_connections</c>, <c>tls</c>.
+/// </summary>
+public static class StageReader
+{
+    /// <summary>The stage types a block may name.</summary>
+    public static readonly IReadOnlyList<string> Types = ["tcp_server", "tcp_client", "io_tcp", "bridge_server", "bridge_client"];
+
+    private static readonly string[] StageKeys = ["name", "type", "mode", "config"];
+
+    private static readonly string[] FramingKeys = ["framing", "delimiter", "delimiter_position", "delimiter_include", "delimiter_append"];
+
+    private static readonly string[] CommonKeys =
+    [
+        "group_size", "group_linger", "egress_buffer", "egress_overflow", "egress_wait_timeout",
+        "idle_timeout", "timeout_seconds", "read_buffer", "stop_grace_period", "stats_interval", "tls",
+    ];
+
+    /// <summary>Every key a server stage's config takes.</summary>
+    public static readonly IReadOnlyList<string> ServerKeys =
+    [
+        "bind", "host", "port", "backlog", "max_connections", .. FramingKeys, .. CommonKeys,
+        "queue_when_disconnected", "group_notices", "bind_retry_delay", "bind_retry_max_delay", "bind_attempts",
+    ];
+
+    /// <summary>Every key a client stage's config takes.</summary>
+    public static readonly IReadOnlyList<string> ClientKeys =
+    [
+        "connect", "host", "port", "local_bind", .. FramingKeys, .. CommonKeys, "egress_while_disconnected",
+        "connect_timeout", "reconnect_wait", "reconnect_max_wait", "reconnect_jitter", "reconnect_attempts", "healthy_after",
+    ];
+
+    /// <summary>Every key a bridge end's config takes.</summary>
+    public static readonly IReadOnlyList<string> BridgeKeys = ["address", "host", "port", "handshake_timeout", "max_payload"];
+
+    private static readonly string[] TlsKeys = ["secure", "certificate", "ca_certificate_pem", "server_name", "accept_invalid_certificates"];
+    private static readonly string[] CertificateKeys = ["certificate_pem", "private_key_pem"];
+
+    /// <summary>
+    /// Reads a stage block. <paramref name="defaultName"/> is used when the block has no <c>name</c> (a
+    /// configuration section keyed by name). Returns null when the block has problems (all added to <paramref name="problems"/>).
+    /// </summary>
+    public static StageDeclaration? Read(ISettingNode block, List<SettingProblem> problems, string? defaultName = null)
+    {
+        var before = problems.Count;
+        if (block.Value is not null || block.IsSequence)
+        {
+            problems.Add(new SettingProblem(block.Where, block.Path, block.Value, "must be a block with name, type and config"));
+            return null;
+        }
+        ISettingNode? nameNode = null, typeNode = null, modeNode = null, configNode = null;
+        var flat = new List<ISettingNode>();
+        foreach (var child in block.Children)
+        {
+            switch (SettingEntries.Normalize(child.Key))
+            {
+                case "name": nameNode = child; break;
+                case "type": typeNode = child; break;
+                case "mode": modeNode = child; break;
+                case "config": configNode = child; break;
+                default: flat.Add(child); break;
+            }
+        }
+        var name = nameNode?.Value ?? defaultName;
+        if (string.IsNullOrWhiteSpace(name) || name.Contains('/'))
+        {
+            problems.Add(new SettingProblem(nameNode?.Where ?? block.Where, nameNode?.Path ?? block.Path + ".name", nameNode?.Value,
+                nameNode is null ? "missing key 'name'; every stage needs a unique name without '/'" : "is not allowed; a stage name must be non-empty without '/'"));
+            name = null;
+        }
+        var configChildren = new List<ISettingNode>(flat);
+        if (configNode is not null)
+        {
+            if (configNode.Value is not null || configNode.IsSequence)
+                problems.Add(new SettingProblem(configNode.Where, configNode.Path, configNode.Value, "must be a block of keys"));
+            else
+                configChildren.AddRange(configNode.Children);
+        }
+        // The mode may sit beside type (seed 003 puts it in config).
+        var modeInConfig = configChildren.FirstOrDefault(c => SettingEntries.Normalize(c.Key) == "mode");
+        if (modeInConfig is not null)
+        {
+            configChildren.Remove(modeInConfig);
+            modeNode ??= modeInConfig;
+        }
+
+        var type = typeNode?.Value?.Trim();
+        if (type is null)
+        {
+            if (modeNode is null)
+            {
+                problems.Add(new SettingProblem(block.Where, block.Path + ".type", null, $"missing key 'type' (allowed: {string.Join(", ", Types)})"));
+                return null;
+            }
+            type = "io_tcp";
+        }
+        else if (!Types.Contains(type))
+        {
+            problems.Add(new SettingProblem(typeNode!.Where, typeNode.Path, type, $"is not a stage type{Suggest.DidYouMean(type, Types)} (allowed: {string.Join(", ", Types)})"));
+            return null;
+        }
+        var seed003 = type == "io_tcp";
+        if (seed003)
+        {
+            var mode = modeNode?.Value?.Trim();
+            if (mode is not ("server" or "client"))
+            {
+                problems.Add(new SettingProblem(modeNode?.Where ?? block.Where, modeNode?.Path ?? block.Path + ".config.mode", mode,
+                    modeNode is null ? "missing key 'mode' for type io_tcp (allowed: server, client)" : $"is not allowed{Suggest.DidYouMean(mode ?? "", ["server", "client"])} (allowed: server, client)"));
+                return null;
+            }
+            type = mode == "server" ? "tcp_server" : "tcp_client";
+        }
+        else if (modeNode is not null && modeNode.Value?.Trim() != (type.EndsWith("server", StringComparison.Ordinal) ? "server" : "client"))
+        {
+            problems.Add(new SettingProblem(modeNode.Where, modeNode.Path, modeNode.Value, $"contradicts type '{type}'; leave mode out, or use type io_tcp"));
+        }
+
+        StageDeclaration? declaration = type switch
+        {
+            "tcp_server" => ReadServer(name ?? "?", block.Where, block.Path, configChildren, problems, seed003),
+            "tcp_client" => ReadClient(name ?? "?", block.Where, block.Path, configChildren, problems, seed003),
+            _ => ReadBridge(name ?? "?", block.Where, block.Path, type == "bridge_server", configChildren, problems),
+        };
+        return problems.Count == before && name is not null ? declaration : null;
+    }
+
+    private static ServerStageDeclaration ReadServer(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003)
+    {
+        var e = new SettingEntries(nodes, ServerKeys, problems, "a tcp_server stage");
+        var o = new TcpServerStageOptions { Name = name, MaxConnections = seed003 ? 4096 : 128 };
+        var bind = Address(e, "bind", problems);
+        if (bind is not null)
+            o = o with { Bind = bind };
+        else if (!e.Has("bind") && !e.Has("host") && !e.Has("port") && seed003)
+            problems.Add(new SettingProblem(where, $"{path}.config.bind", null, "missing key 'bind' (io_tcp mode server needs it, e.g. \":3034\")"));
+        if (e.Int("backlog", 1, 65535) is { } backlog) o = o with { Backlog = backlog };
+        if (e.Int("max_connections", 0, int.MaxValue, " (0 = unlimited)") is { } max) o = o with { MaxConnections = max };
+        if (Framing(e, seed003) is { } framing) o = o with { Framing = framing };
+        if (e.Int("group_size", 1, 65536) is { } groupSize) o = o with { GroupSize = groupSize };
+        if (e.Duration("group_linger") is { } linger) o = o with { GroupLinger = linger };
+        if (e.Size("egress_buffer", 1) is { } egress) o = o with { EgressBufferBytes = egress };
+        if (Overflow(e) is { } overflow) o = o with { EgressOverflow = overflow };
+        if (e.Duration("egress_wait_timeout") is { } wait) o = o with { EgressWaitTimeout = wait };
+        if (Idle(e) is { } idle) o = o with { IdleTimeout = idle };
+        if (e.Size("read_buffer", 256) is { } read) o = o with { ReadBufferBytes = read };
+        if (e.Duration("stop_grace_period") is { } grace) o = o with { StopGracePeriod = grace };
+        if (e.Duration("stats_interval") is { } stats) o = o with { StatsInterval = stats };
+        if (e.Int("queue_when_disconnected", 0, 1_000_000) is { } queue) o = o with { QueueWhenDisconnected = queue };
+        if (e.Bool("group_notices") is { } notices) o = o with { GroupNotices = notices };
+        if (e.Duration("bind_retry_delay") is { } retry) o = o with { BindRetryDelay = retry };
+        if (e.Duration("bind_retry_max_delay") is { } retryMax) o = o with { BindRetryMaxDelay = retryMax };
+        if (e.Int("bind_attempts", 0, int.MaxValue, " (0 = retry forever)") is { } attempts) o = o with { BindAttempts = attempts };
+        Tls(e, problems);
+        Check(() => o.Validate(), e, where, path, problems);
+        return new ServerStageDeclaration(name, where, o);
+    }
+
+    private static ClientStageDeclaration ReadClient(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003)
+    {
+        var e = new SettingEntries(nodes, ClientKeys, problems, "a tcp_client stage");
+        var o = new TcpClientStageOptions { Name = name };
+        var connect = Address(e, "connect", problems);
+        if (connect is not null)
+            o = o with { Connect = connect };
+        else if (!e.Has("connect") && !e.Has("host") && !e.Has("port"))
+            problems.Add(new SettingProblem(where, $"{path}.config.connect", null, "missing key 'connect' (a tcp client needs the remote address, e.g. \"10.0.1.5:4000\")"));
+        if (e.Text("local_bind") is { } local) o = o with { LocalBind = local };
+        if (Framing(e, seed003) is { } framing) o = o with { Framing = framing };
+        if (e.Int("group_size", 1, 65536) is { } groupSize) o = o with { GroupSize = groupSize };
+        if (e.Duration("group_linger") is { } linger) o = o with { GroupLinger = linger };
+        if (e.Size("egress_buffer", 1) is { } egress) o = o with { EgressBufferBytes = egress };
+        if (Overflow(e) is { } overflow) o = o with { EgressOverflow = overflow };
+        if (e.Duration("egress_wait_timeout") is { } wait) o = o with { EgressWaitTimeout = wait };
+        if (e.Choice("egress_while_disconnected", ("hold", DisconnectedEgressPolicy.Hold), ("drop", DisconnectedEgressPolicy.Drop)) is { } held)
+            o = o with { EgressWhileDisconnected = held };
+        if (Idle(e) is { } idle) o = o with { IdleTimeout = idle };
+        if (e.Size("read_buffer", 256) is { } read) o = o with { ReadBufferBytes = read };
+        if (e.Duration("stop_grace_period") is { } grace) o = o with { StopGracePeriod = grace };
+        if (e.Duration("stats_interval") is { } stats) o = o with { StatsInterval = stats };
+        if (e.Duration("connect_timeout") is { } connectTimeout) o = o with { ConnectTimeout = connectTimeout };
+        if (e.Duration("reconnect_wait") is { } reconnect) o = o with { ReconnectWait = reconnect, ReconnectMaxWait = o.ReconnectMaxWait < reconnect ? reconnect : o.ReconnectMaxWait };
+        if (e.Duration("reconnect_max_wait") is { } reconnectMax) o = o with { ReconnectMaxWait = reconnectMax };
+        if (e.Double("reconnect_jitter", 0, 1) is { } jitter) o = o with { ReconnectJitter = jitter };
+        if (e.Int("reconnect_attempts", 0, int.MaxValue, " (0 = forever)") is { } attempts) o = o with { ReconnectAttempts = attempts };
+        if (e.Duration("healthy_after") is { } healthy) o = o with { HealthyAfter = healthy };
+        Tls(e, problems);
+        Check(() => o.Validate(), e, where, path, problems);
+        return new ClientStageDeclaration(name, where, o);
+    }
+
+    private static BridgeStageDeclaration ReadBridge(string name, string where, string path, bool isServer, List<ISettingNode> nodes, List<SettingProblem> problems)
+    {
+        var e = new SettingEntries(nodes, BridgeKeys, problems, isServer ? "a bridge_server stage" : "a bridge_client stage");
+        var address = e.Text("address") ?? e.Text("host");
+        if (e.Has("address") && e.Has("host"))
+            e.Problem("host", "give address or host, not both");
+        if (string.IsNullOrWhiteSpace(address))
+            problems.Add(new SettingProblem(where, $"{path}.config.address", address, "missing key 'address' (the bridge's host, e.g. 127.0.0.1)"));
+        var port = e.Int("port", 1, 65534, " (the bridge uses PORT and PORT+1)");
+        if (port is null && !e.Has("port"))
+            problems.Add(new SettingProblem(where, $"{path}.config.port", null, "missing key 'port' (the bridge uses PORT and PORT+1)"));
+        var handshake = e.Duration("handshake_timeout") ?? TimeSpan.FromSeconds(10);
+        var maxPayload = e.Size("max_payload", 1) ?? 64 * 1024 * 1024;
+        return new BridgeStageDeclaration(name, where, isServer, address ?? "", port ?? 0, handshake, maxPayload);
+    }
+
+    /// <summary><c>bind</c>/<c>connect</c>, or seed 004's <c>host</c> and <c>port</c>.</summary>
+    private static string? Address(SettingEntries e, string key, List<SettingProblem> problems)
+    {
+        var direct = e.Text(key);
+        if (!e.Has("host") && !e.Has("port"))
+            return direct;
+        if (direct is not null)
+        {
+            e.Problem(key, $"give {key}, or host and port, not both");
+            return null;
+        }
+        var host = e.Text("host");
+        var port = e.Int("port", 0, 65535, " (0 = any free port)");
+        if (host is null || !e.Has("port"))
+        {
+            var given = e.Node(host is null ? "port" : "host")!;
+            problems.Add(new SettingProblem(given.Where, given.Path, given.Value, host is null ? "needs 'host' beside it" : "needs 'port' beside it"));
+            return null;
+        }
+        if (port is null)
+            return null;
+        host = host.Trim();
+        return host.Contains(':') && !host.StartsWith('[') ? $"[{host}]:{port}" : $"{host}:{port}";
+    }
+
+    private static TimeSpan? Idle(SettingEntries e)
+    {
+        if (e.Has("idle_timeout") && e.Has("timeout_seconds"))
+        {
+            e.Problem("timeout_seconds", "give idle_timeout or timeout_seconds, not both");
+            return null;
+        }
+        if (e.Has("timeout_seconds"))
+            return e.Int("timeout_seconds", 0, int.MaxValue / 1000, " (seconds; 0 = never)") is { } seconds ? TimeSpan.FromSeconds(seconds) : null;
+        return e.Duration("idle_timeout");
+    }
+
+    private static EgressOverflowPolicy? Overflow(SettingEntries e) => e.Choice("egress_overflow",
+        ("drop", EgressOverflowPolicy.Drop), ("disconnect", EgressOverflowPolicy.Disconnect), ("wait", EgressOverflowPolicy.Wait));
+
+    /// <summary><c>framing</c> as a spec string, or seed 003's delimiter keys (its default: <c>\n</c>, not included, not appended).</summary>
+    private static IFraming? Framing(SettingEntries e, bool seed003)
+    {
+        var seedKeys = FramingKeys.Skip(1).Where(e.Has).ToList();
+        if (e.Text("framing") is { } spec)
+        {
+            foreach (var key in seedKeys)
+                e.Problem(key, "cannot be combined with 'framing'; put it in the framing spec, e.g. delimiter,delimiter=\\x03,include=true");
+            return ParseSpec(e, "framing", spec);
+        }
+        if (seedKeys.Count == 0 && !seed003)
+            return null;
+        var delimiter = e.Text("delimiter");
+        var position = e.Choice("delimiter_position", ("suffix", DelimiterPosition.Suffix), ("prefix", DelimiterPosition.Prefix)) ?? DelimiterPosition.Suffix;
+        var include = e.Bool("delimiter_include") ?? false;
+        var append = e.Bool("delimiter_append") ?? !seed003;
+        var built = new StringBuilder(string.IsNullOrEmpty(delimiter) ? "lines" : "delimiter,delimiter=");
+        if (!string.IsNullOrEmpty(delimiter))
+            foreach (var b in Encoding.UTF8.GetBytes(delimiter))
+                built.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}");
+        if (position == DelimiterPosition.Prefix)
+            built.Append(",position=prefix");
+        built.Append(include ? ",include=true" : ",include=false");
+        built.Append(append ? ",append=true" : ",append=false");
+        return ParseSpec(e, e.Has("delimiter") ? "delimiter" : seedKeys.FirstOrDefault() ?? "framing", built.ToString());
+    }
+
+    private static IFraming? ParseSpec(SettingEntries e, string key, string spec)
+    {
+        try
+        {
+            return FramingSpec.Parse(spec);
+        }
+        catch (FramingException ex)
+        {
+            if (e.Has(key))
+                e.Problem(key, $"is not a valid framing: {ex.Message} (see docs/framing.md)");
+            return null;
+        }
+    }
+
+    /// <summary>The TLS block of seed 004 is read and checked; TLS itself is not implemented, so <c>secure: true</c> is an error.</summary>
+    private static void Tls(SettingEntries e, List<SettingProblem> problems)
+    {
+        var node = e.Node("tls");
+        if (node is null || (node.Value is not null && node.Value.Length == 0))
+            return;
+        if (node.Value is not null || node.IsSequence)
+        {
+            problems.Add(new SettingProblem(node.Where, node.Path, node.Value, "must be a block (secure, certificate, ca_certificate_pem, server_name, accept_invalid_certificates)"));
+            return;
+        }
+        var tls = new SettingEntries(node.Children, TlsKeys, problems, "the tls block");
+        var secure = tls.Bool("secure");
+        tls.Bool("accept_invalid_certificates");
+        tls.Text("ca_certificate_pem");
+        tls.Text("server_name");
+        if (tls.Node("certificate") is { } certificate && certificate.Value is null && certificate.Children.Count > 0)
+        {
+            var pems = new SettingEntries(certificate.Children, CertificateKeys, problems, "the tls certificate block");
+            pems.Text("certificate_pem");
+            pems.Text("private_key_pem");
+        }
+        if (secure == true)
+            tls.Problem("secure", "is not allowed: TLS not yet supported; Ferry's transport has no TLS yet; use secure: false or terminate TLS in front of Ferry");
+    }
+
+    /// <summary>Runs the options' own validation and files each problem under the key it names.</summary>
+    private static void Check(Action validate, SettingEntries e, string where, string path, List<SettingProblem> problems)
+    {
+        try
+        {
+            validate();
+        }
+        catch (StageOptionsException ex)
+        {
+            foreach (var problem in ex.Problems)
+            {
+                var key = KeyOf(problem);
+                var node = key is null ? null : e.Node(key) ?? (key is "bind" or "connect" ? e.Node("host") : null);
+                problems.Add(node is null
+                    ? new SettingProblem(where, path, null, problem)
+                    : new SettingProblem(node.Where, node.Path, node.Value, Shorten(problem, node.Value)));
+            }
+        }
+    }
+
+    /// <summary>"option 'bind': 'x' is not…" becomes "is not…": the key and the value are already on the line.</summary>
+    private static string Shorten(string problem, string? value)
+    {
+        var colon = problem.IndexOf(": ", StringComparison.Ordinal);
+        if (colon < 0)
+            return problem;
+        var rest = problem[(colon + 2)..];
+        foreach (var quoted in new[] { $"'{value}' ", $"{value} " })
+            if (value is not null && rest.StartsWith(quoted, StringComparison.Ordinal))
+                return rest[quoted.Length..];
+        return rest;
+    }
+
+    private static string? KeyOf(string problem)
+    {
+        const string prefix = "option '";
+        if (!problem.StartsWith(prefix, StringComparison.Ordinal))
+            return null;
+        var end = problem.IndexOf('\'', prefix.Length);
+        var key = end < 0 ? null : problem[prefix.Length..end];
+        return key switch
+        {
+            "egress_buffer_bytes" => "egress_buffer",
+            "read_buffer_bytes" => "read_buffer",
+            _ => key,
+        };
+    }
+}

@@ -1,0 +1,124 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Ferry.Stages;
+
+namespace Ferry.Hosting.Telemetry;
+
+/// <summary>
+/// The <c>Ferry</c> meter: observable instruments after seed 003's metric names, tagged with the stage
+/// (<c>ferry.stage</c>). They are read from each tracked stage's statistics snapshot when a listener
+/// collects (an exporter's interval, a scrape, <c>dotnet-counters</c>), so the hot path pays nothing
+/// beyond the counting the stage already does.
+/// </summary>
+public static class FerryMetrics
+{
+    /// <summary>The meter's name, for <c>AddMeter</c>, <c>MeterListener</c> and <c>dotnet-counters monitor --counters Ferry</c>.</summary>
+    public const string MeterName = "Ferry";
+
+    /// <summary>The tag naming the stage on every measurement.</summary>
+    public const string StageTag = "ferry.stage";
+
+    /// <summary>The tag naming the reason on <c>ferry.tcp.disconnections</c>.</summary>
+    public const string ReasonTag = "reason";
+
+    private static readonly Lock Gate = new();
+    private static readonly List<TrackedStage> Stages = [];
+    private static readonly Meter Meter = new(MeterName, typeof(FerryMetrics).Assembly.GetName().Version?.ToString());
+
+    static FerryMetrics()
+    {
+        Meter.CreateObservableUpDownCounter("ferry.tcp.connections.active", () => Observe(s => s.ConnectionsNow), "{connection}", "Connections established now");
+        Meter.CreateObservableCounter("ferry.tcp.connections.accepted", () => Observe(s => s.AcceptedTotal), "{connection}", "Connections accepted (server) or established (client)");
+        Meter.CreateObservableCounter("ferry.tcp.connections.rejected", () => Observe(s => s.RejectedTotal), "{connection}", "Connections refused over the connection limit");
+        Meter.CreateObservableCounter("ferry.tcp.connections.closed", () => Observe(s => s.ClosedTotal), "{connection}", "Connections closed, for any reason");
+        Meter.CreateObservableCounter("ferry.tcp.disconnections", ObserveDisconnections, "{connection}",
+            "Connections closed, tagged with the reason (remote_closed, reset, idle_timeout, limit, server_stopping, protocol_error, killed, slow_consumer)");
+        Meter.CreateObservableCounter("ferry.tcp.bytes.read", () => Observe(s => s.BytesReceivedTotal), "By", "Bytes read from the wire");
+        Meter.CreateObservableCounter("ferry.tcp.bytes.written", () => Observe(s => s.BytesSentTotal), "By", "Bytes written to the wire");
+        Meter.CreateObservableCounter("ferry.tcp.packets.read", () => Observe(s => s.PacketsReceivedTotal), "{packet}", "Framed messages received");
+        Meter.CreateObservableCounter("ferry.tcp.packets.written", () => Observe(s => s.PacketsSentTotal), "{packet}", "Framed messages sent");
+        Meter.CreateObservableCounter("ferry.tcp.frame.errors", () => Observe(s => s.FrameErrorsTotal), "{error}", "Malformed or oversize frames");
+        Meter.CreateObservableCounter("ferry.tcp.egress.dropped", () => Observe(s => s.EgressPacketsDroppedTotal), "{packet}", "Egress messages dropped by the overflow policy");
+        Meter.CreateObservableCounter("ferry.tcp.egress.dropped_bytes", () => Observe(s => s.EgressBytesDroppedTotal), "By", "Egress bytes dropped by the overflow policy");
+        Meter.CreateObservableCounter("ferry.tcp.groups.published", () => Observe(s => s.GroupsPublishedTotal), "{group}", "Packet groups published on the bus");
+    }
+
+    /// <summary>Reports <paramref name="stage"/>'s statistics, and its disconnections by reason, until the returned handle is disposed.</summary>
+    public static IDisposable Track(TcpServerStage stage)
+        => Track(stage.Name, stage.GetStats, h => stage.Disconnected += h, h => stage.Disconnected -= h);
+
+    /// <summary>Reports <paramref name="stage"/>'s statistics, and its disconnections by reason, until the returned handle is disposed.</summary>
+    public static IDisposable Track(TcpClientStage stage)
+        => Track(stage.Name, stage.GetStats, h => stage.Disconnected += h, h => stage.Disconnected -= h);
+
+    private static TrackedStage Track(string name, Func<SocketStats> snapshot,
+        Action<EventHandler<DisconnectedEvent>> subscribe, Action<EventHandler<DisconnectedEvent>> unsubscribe)
+    {
+        var tracked = Add(new TrackedStage(name, snapshot));
+        EventHandler<DisconnectedEvent> count = (_, e) => tracked.Count(e.ReasonName);
+        subscribe(count);
+        tracked.OnDispose = () => unsubscribe(count);
+        return tracked;
+    }
+
+    /// <summary>Reports the statistics <paramref name="snapshot"/> returns, tagged <paramref name="stage"/>, until the handle is disposed.</summary>
+    public static IDisposable Track(string stage, Func<SocketStats> snapshot) => Add(new TrackedStage(stage, snapshot));
+
+    private static TrackedStage Add(TrackedStage tracked)
+    {
+        lock (Gate)
+            Stages.Add(tracked);
+        return tracked;
+    }
+
+    private static List<Measurement<long>> ObserveDisconnections()
+    {
+        TrackedStage[] stages;
+        lock (Gate)
+            stages = [.. Stages];
+        var measurements = new List<Measurement<long>>();
+        foreach (var stage in stages)
+            foreach (var (reason, count) in stage.Reasons)
+                measurements.Add(new Measurement<long>(Interlocked.Read(ref count.Value),
+                    new KeyValuePair<string, object?>(StageTag, stage.Name), new KeyValuePair<string, object?>(ReasonTag, reason)));
+        return measurements;
+    }
+
+    private static List<Measurement<long>> Observe(Func<SocketStats, long> read)
+    {
+        TrackedStage[] stages;
+        lock (Gate)
+            stages = [.. Stages];
+        var measurements = new List<Measurement<long>>(stages.Length);
+        foreach (var stage in stages)
+            measurements.Add(new Measurement<long>(read(stage.Snapshot()), new KeyValuePair<string, object?>(StageTag, stage.Name)));
+        return measurements;
+    }
+
+    private sealed class TrackedStage(string name, Func<SocketStats> snapshot) : IDisposable
+    {
+        public string Name { get; } = name;
+
+        public ConcurrentDictionary<string, StrongBox> Reasons { get; } = new(StringComparer.Ordinal);
+
+        public Action? OnDispose { get; set; }
+
+        public SocketStats Snapshot() => snapshot();
+
+        /// <summary>Runs on the stage's service thread once per disconnection: a dictionary look-up and an increment.</summary>
+        public void Count(string reason) => Interlocked.Increment(ref Reasons.GetOrAdd(reason, _ => new StrongBox()).Value);
+
+        public void Dispose()
+        {
+            OnDispose?.Invoke();
+            lock (Gate)
+                Stages.Remove(this);
+        }
+    }
+}
+
+/// <summary>A counter cell for <see cref="Interlocked"/>.</summary>
+internal sealed class StrongBox
+{
+    public long Value;
+}

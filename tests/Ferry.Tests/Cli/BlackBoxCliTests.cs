@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>
+/// The <c>ferry</c> program as a user runs it, in its own process: the JIT build by default, the
+/// native binary when <c>FERRY_CLI_BINARY</c> names it (CI does both).
+/// </summary>
+[Trait("Category", "BlackBox")]
+public sealed class BlackBoxCliTests
+{
+    [Theory]
+    [InlineData("serve")]
+    [InlineData("connect")]
+    [InlineData("bridge")]
+    [InlineData("run")]
+    [InlineData("check")]
+    public async Task Help_works_for_every_command(string command)
+    {
+        var (code, stdout, stderr) = await CliBinary.RunAsync([command, "--help"]);
+        Assert.Equal(0, code);
+        Assert.Contains("Usage:", stdout);
+        Assert.Equal("", stderr);
+    }
+
+    [Theory]
+    [InlineData(new[] { "serve", "--idle-timeout", "NaN" }, "ferry serve: --idle-timeout 'NaN' is not a duration")]
+    [InlineData(new[] { "serve", "--idle-timeout", "1e15" }, "ferry serve: --idle-timeout '1e15' is too long")]
+    [InlineData(new[] { "serve", "--group-linger", "1e300h" }, "ferry serve: --group-linger '1e300h' is too long")]
+    [InlineData(new[] { "serve", "--idle-timeout", "0.5ms" }, "ferry serve: --idle-timeout '0.5ms' is below 1ms")]
+    [InlineData(new[] { "bridge", "server", "127.0.0.1", "65535" }, "ferry bridge: PORT must be 1..65534")]
+    [InlineData(new[] { "serv" }, "did you mean 'serve'?")]
+    public async Task Invalid_arguments_exit_2_with_one_line(string[] args, string expected)
+    {
+        var (code, stdout, stderr) = await CliBinary.RunAsync(args);
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(expected, line);
+    }
+
+    [Theory]
+    [InlineData("[suggest:12]", "serve --idle", "--idle-timeout")]
+    [InlineData("[suggest:15]", "bridge --log-le", "--log-level")]
+    [InlineData("[suggest:2]", "ch", "check")]
+    public async Task Shell_completion_suggests_names(string directive, string line, string expected)
+    {
+        var (code, stdout, _) = await CliBinary.RunAsync([directive, line]);
+        Assert.Equal(0, code);
+        Assert.Contains(expected, stdout.Split('\n', StringSplitOptions.TrimEntries));
+    }
+
+    [Fact]
+    public async Task Serve_exports_the_Ferry_meter_on_a_Prometheus_endpoint()
+    {
+        var metricsPort = FreePorts.One();
+        var start = CliBinary.StartInfo("serve", "--bind", "127.0.0.1:0", "--quiet", "--metrics-listen", $"127.0.0.1:{metricsPort}");
+        using var process = Process.Start(start)!;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            string? line;
+            do
+                line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+            while (line is not null && !line.Contains("\"listening\""));
+            Assert.NotNull(line);
+            var at = IPEndPoint.Parse(JsonDocument.Parse(line).RootElement.GetProperty("local").GetString()!);
+            using var client = await TestClient.ConnectAsync(at);
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            await Eventually.TrueAsync(() => http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics").GetAwaiter().GetResult()
+                .Split('\n').Any(l => l.StartsWith("ferry_tcp_connections_active{", StringComparison.Ordinal) && l.Contains("ferry_stage=\"tcp_server\"") && l.EndsWith(" 1", StringComparison.Ordinal)),
+                "the connection on the scrape endpoint");
+        }
+        finally
+        {
+            if (!process.HasExited)
+                process.Kill();
+        }
+    }
+
+    [Fact]
+    public async Task Check_reads_yaml_and_json_and_the_environment()
+    {
+        var (code, stdout, _) = await CliBinary.RunAsync(["check", RepoFiles.Path("examples/tcp-proxy.json")]);
+        Assert.Equal(0, code);
+        Assert.Contains("valid: 2 stages", stdout);
+
+        (code, _, var stderr) = await CliBinary.RunAsync(["check", RepoFiles.Path("examples/seed004-node.yaml")],
+            new Dictionary<string, string> { ["FERRY__stages__node__config__tls__secure"] = "true" });
+        Assert.Equal(2, code);
+        Assert.Contains("environment FERRY__stages__node__config__tls__secure: stages[0].config.tls.secure: 'true' is not allowed: TLS not yet supported", stderr);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // an OTLP collector that is not there: export fails quietly, the gateway runs and stops as usual
+    public async Task Run_serves_the_seed_003_block_and_stops_gracefully_on_sigterm(bool otlp)
+    {
+        var file = RepoFiles.Path("examples/seed003-io-tcp.yaml");
+        var bind = "tcp-server.config.bind=127.0.0.1:0";
+        if (otlp)
+        {
+            file = Path.Combine(Path.GetTempPath(), $"ferry-otlp-{Guid.NewGuid():N}.yaml");
+            File.WriteAllText(file, File.ReadAllText(RepoFiles.Path("examples/seed003-io-tcp.yaml")).Replace("- name:", "stages:\n- name:")
+                + "telemetry:\n  otlp: {endpoint: \"http://127.0.0.1:9\", protocol: http_protobuf, interval: 100ms}\n");
+            bind = "stages." + bind;
+        }
+        var start = CliBinary.StartInfo("run", file, "--set", bind);
+        using var process = Process.Start(start)!;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            async Task<JsonElement> NextAsync(string type)
+            {
+                while (true)
+                {
+                    var line = await process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new EndOfStreamException($"no '{type}' line; stderr: {await process.StandardError.ReadToEndAsync()}");
+                    var json = JsonDocument.Parse(line).RootElement;
+                    if (LineWriter.Is(json, type))
+                        return json;
+                }
+            }
+            var listening = await NextAsync("listening");
+            Assert.Equal("tcp-server", listening.GetProperty("stage").GetString());
+            using var client = await TestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
+            await client.SendAsync("over the wire\n");
+            var packet = await NextAsync("packet");
+            Assert.Equal("over the wire", packet.GetProperty("text").GetString());
+
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))
+                await kill!.WaitForExitAsync(timeout.Token);
+            Assert.Equal("server_stopping", (await NextAsync("disconnected")).GetProperty("reason").GetString());
+            await NextAsync("closed");
+            await process.WaitForExitAsync(timeout.Token);
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited)
+                process.Kill();
+            if (otlp)
+                File.Delete(file);
+        }
+    }
+}

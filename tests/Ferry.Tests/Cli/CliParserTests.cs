@@ -1,0 +1,99 @@
+using System.Net;
+using System.Net.Sockets;
+using Ferry.Cli;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>The System.CommandLine front end: help everywhere, suggestions, strict durations, --bind-attempts.</summary>
+public sealed class CliParserTests
+{
+    private static async Task<(int Code, LineWriter Out, LineWriter Err)> RunAsync(params string[] args)
+    {
+        var stdout = new LineWriter();
+        var stderr = new LineWriter();
+        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, CancellationToken.None);
+        return (code, stdout, stderr);
+    }
+
+    [Theory]
+    [InlineData("--idle-timeout", "NaN", "is not a duration")]
+    [InlineData("--idle-timeout", "1e15", "is too long")]
+    [InlineData("--idle-timeout", "1e300s", "is too long")]
+    [InlineData("--idle-timeout", "Infinity", "is not a duration")]
+    [InlineData("--idle-timeout", "-1s", "negative")]
+    [InlineData("--group-linger", "NaN", "is not a duration")]
+    [InlineData("--group-linger", "1e300h", "is too long")]
+    [InlineData("--idle-timeout", "0.5ms", "is below 1ms")]
+    [InlineData("--group-linger", "0.0001s", "is below 1ms")]
+    public async Task Bad_durations_exit_2_with_one_line_naming_flag_and_value(string flag, string value, string expected)
+    {
+        var (code, stdout, stderr) = await RunAsync("serve", flag, value);
+        Assert.Equal(2, code);
+        var line = Assert.Single(stderr.Lines);
+        Assert.Contains($"{flag} '{value}'", line);
+        Assert.Contains(expected, line);
+        Assert.Empty(stdout.Lines);
+    }
+
+    [Fact]
+    public async Task Durations_of_zero_and_one_millisecond_are_accepted()
+    {
+        Assert.Equal(TimeSpan.Zero, CliArguments.ParseDuration("0"));
+        Assert.Equal(TimeSpan.FromMilliseconds(1), CliArguments.ParseDuration("1ms"));
+        Assert.Equal(TimeSpan.FromMilliseconds(int.MaxValue), CliArguments.ParseDuration("2147483647ms"));
+        Assert.Null(CliArguments.ParseDuration("2147483648ms"));
+        Assert.Null(CliArguments.ParseDuration("0.5ms"));
+        // and the connect command refuses the same values
+        var (code, _, stderr) = await RunAsync("connect", "127.0.0.1:9", "--reconnect-wait", "1e300s");
+        Assert.Equal(2, code);
+        Assert.Contains("--reconnect-wait '1e300s' is too long", Assert.Single(stderr.Lines));
+    }
+
+    [Theory]
+    [InlineData("serve")]
+    [InlineData("connect")]
+    [InlineData("bridge")]
+    [InlineData("run")]
+    [InlineData("check")]
+    public async Task Every_command_has_help(string command)
+    {
+        var (code, stdout, stderr) = await RunAsync(command, "--help");
+        Assert.Equal(0, code);
+        Assert.Contains(stdout.Lines, l => l.Contains("Usage:"));
+        Assert.Empty(stderr.Lines);
+    }
+
+    [Theory]
+    [InlineData(new[] { "serv" }, "did you mean 'serve'?")]
+    [InlineData(new[] { "serve", "--idle-timout", "1s" }, "did you mean '--idle-timeout'?")]
+    [InlineData(new[] { "serve", "--egress-overflow", "dorp" }, "did you mean 'drop'?")]
+    [InlineData(new[] { "bridge", "sever", "127.0.0.1", "9000" }, "did you mean 'server'?")]
+    public async Task Mistyped_names_get_a_suggestion(string[] args, string expected)
+    {
+        var (code, _, stderr) = await RunAsync(args);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, Assert.Single(stderr.Lines));
+    }
+
+    [Fact]
+    public async Task Bind_attempts_give_up_on_a_taken_port_with_exit_code_1()
+    {
+        using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        taken.Listen();
+        var port = ((IPEndPoint)taken.LocalEndPoint!).Port;
+        var run = RunAsync("serve", "--bind", $"127.0.0.1:{port}", "--bind-attempts", "2");
+        var (code, stdout, _) = await run.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(1, code);
+        Assert.DoesNotContain(stdout.Json, j => LineWriter.Is(j, "listening"));
+    }
+
+    [Fact]
+    public async Task Bind_attempts_must_be_a_whole_number()
+    {
+        var (code, _, stderr) = await RunAsync("serve", "--bind-attempts", "-1");
+        Assert.Equal(2, code);
+        Assert.Contains("--bind-attempts '-1' is not allowed; use a whole number from 0", Assert.Single(stderr.Lines));
+    }
+}

@@ -1,0 +1,156 @@
+using Ferry.Cli;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>ferry check / ferry run refuse bad files with every problem at once: file:line:column, key, value, allowed.</summary>
+public sealed class PipelineValidationTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-check-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private static async Task<(int Code, List<string> Out, List<string> Err)> RunAsync(string[] args, Dictionary<string, string>? environment = null)
+    {
+        var stdout = new LineWriter();
+        var stderr = new LineWriter();
+        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, environment ?? [], CancellationToken.None);
+        return (code, stdout.Lines.ToList(), stderr.Lines.ToList());
+    }
+
+    [Fact]
+    public async Task A_bad_file_lists_every_problem_in_file_order_with_exact_messages()
+    {
+        var file = Write("bad.yaml", """
+            stages:
+              - name: front
+                type: tcp_sever
+              - name: back
+                type: tcp_client
+                config:
+                  conect: 127.0.0.1:1
+                  idle_timeout: NaN
+              - name: back
+                type: tcp_server
+                config:
+                  bind: nowhere
+                  max_connections: -1
+                  egress_buffer: 64KB2
+            routes:
+              - {from: frnt, to: back}
+            telemetri: {}
+            """);
+        var (code, stdout, stderr) = await RunAsync(["check", file]);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal(
+        [
+            $"{file}:3:5: stages[0].type: 'tcp_sever' is not a stage type (did you mean 'tcp_server'?) (allowed: tcp_server, tcp_client, io_tcp, bridge_server, bridge_client)",
+            $"{file}:4:5: stages[1].config.connect: missing key 'connect' (a tcp client needs the remote address, e.g. \"10.0.1.5:4000\")",
+            $"{file}:7:7: stages[1].config.conect: unknown key 'conect' in a tcp_client stage (did you mean 'connect'?) (allowed: connect, host, port, local_bind, framing, delimiter, delimiter_position, delimiter_include, delimiter_append, group_size, group_linger, egress_buffer, egress_overflow, egress_wait_timeout, idle_timeout, timeout_seconds, read_buffer, stop_grace_period, stats_interval, tls, egress_while_disconnected, connect_timeout, reconnect_wait, reconnect_max_wait, reconnect_jitter, reconnect_attempts, healthy_after)",
+            $"{file}:8:7: stages[1].config.idle_timeout: 'NaN' is not a duration; use e.g. 30s, 500ms, 2m, 1h or 0",
+            $"{file}:9:5: stages[2].name: 'back' is already the name of the stage at {file}:4:5; stage names must be unique (their topics would merge)",
+            $"{file}:12:7: stages[2].config.bind: 'nowhere' is not a valid address (no port); use host:port, :port or [ipv6]:port",
+            $"{file}:13:7: stages[2].config.max_connections: '-1' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+            $"{file}:14:7: stages[2].config.egress_buffer: '64KB2' is not a size; use e.g. 65536, 64KiB, 1MiB or 1MB",
+            $"{file}:16:6: routes[0].from: 'frnt' is not a stage of this file (did you mean 'front'?) (stages: front, back)",
+            $"{file}:17:1: telemetri: unknown key 'telemetri' (did you mean 'telemetry'?) (allowed: stages, bus, routes, telemetry)",
+            $"ferry check: {file}: 10 problems; nothing was started",
+        ], stderr);
+    }
+
+    [Fact]
+    public async Task Tls_secure_true_is_refused_naming_file_line_and_column()
+    {
+        var file = Write("tls.yaml", """
+            stages:
+              - name: node
+                type: tcp_server
+                config:
+                  host: 127.0.0.1
+                  port: 3035
+                  tls:
+                    secure: true
+                    certificate: {certificate_pem: "-----BEGIN CERTIFICATE-----", private_key_pem: "-----BEGIN PRIVATE KEY-----"}
+            """);
+        var (code, _, stderr) = await RunAsync(["check", file]);
+        Assert.Equal(2, code);
+        Assert.StartsWith($"{file}:8:9: stages[0].config.tls.secure: 'true' is not allowed: TLS not yet supported", stderr[0]);
+    }
+
+    [Fact]
+    public async Task Environment_overrides_come_before_set_and_both_are_named_in_errors()
+    {
+        var example = RepoFiles.Path("examples/seed004-node.yaml");
+        var (code, _, stderr) = await RunAsync(["check", example], new() { ["FERRY__STAGES__NODE__CONFIG__PORT"] = "99999" });
+        Assert.Equal(2, code);
+        Assert.Equal("environment FERRY__STAGES__NODE__CONFIG__PORT: stages[0].config.port: '99999' is not allowed; use a whole number from 0 to 65535 (0 = any free port)", stderr[0]);
+
+        // --set wins over the environment
+        (code, var stdout, _) = await RunAsync(["check", example, "--set", "stages.node.config.port=4000"], new() { ["FERRY__STAGES__NODE__CONFIG__PORT"] = "99999" });
+        Assert.Equal(0, code);
+        Assert.Contains("node (tcp server on 127.0.0.1:4000)", Assert.Single(stdout));
+
+        (code, _, stderr) = await RunAsync(["check", example, "--set", "stages.nod.config.port=1"]);
+        Assert.Equal(2, code);
+        Assert.Equal("--set stages.nod.config.port=1: stages.nod.config.port: '1' names no element of 'stages': use an index from 0 to 0 or a name (node)", stderr[0]);
+    }
+
+    [Fact]
+    public async Task Environment_override_reaches_a_running_stage()
+    {
+        await using var run = RunningCommand.Start(new Dictionary<string, string> { ["FERRY__stages__0__config__port"] = "0" },
+            "run", RepoFiles.Path("examples/seed004-node.yaml"));
+        var at = await run.ListeningAsync("node");
+        Assert.NotEqual(3035, at.Port);
+    }
+
+    [Fact]
+    public async Task Nothing_starts_when_any_stage_is_invalid()
+    {
+        var port = FreePorts.One();
+        var file = Write("half.yaml", $$$"""
+            stages:
+              - {name: good, type: tcp_server, config: {bind: "127.0.0.1:{{{port}}}"}}
+              - {name: bad, type: tcp_client, config: {connect: "127.0.0.1:1", reconnect_wait: 1e300s}}
+            """);
+        var (code, stdout, stderr) = await RunAsync(["run", file]);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Contains(stderr, l => l.Contains("reconnect_wait: '1e300s' is too long"));
+        Assert.True(FreePorts.IsFree(port), "the valid stage never bound its port");
+    }
+
+    [Theory]
+    [InlineData("stages: [", "is not valid YAML or JSON")]
+    [InlineData("stages: []", "must be a list of stage blocks")]
+    [InlineData("bus: {type: nats}\nstages: [{name: a, type: tcp_server}]", "bus.type: 'nats' is not available in this build")]
+    [InlineData("stages: [{name: a, type: io_tcp, config: {bind: ':0'}}]", "missing key 'mode' for type io_tcp (allowed: server, client)")]
+    [InlineData("stages: [{name: a, type: tcp_server, config: {framing: lines, delimiter: ';'}}]", "cannot be combined with 'framing'")]
+    [InlineData("stages: [{name: a, type: tcp_server, config: {idle_timeout: 0.5ms}}]", "'0.5ms' is below 1ms")]
+    [InlineData("stages: [{name: a, type: tcp_server}]\nroutes: [{from: a, to: a}]", "is the route's own 'from'")]
+    [InlineData("stages: [{name: a, type: tcp_server}]\ntelemetry: {prometheus: {listen: localhost}}", "telemetry.prometheus.listen: 'localhost' is not allowed; use an IP address and a port")]
+    [InlineData("stages: [{name: a, type: tcp_server}]\ntelemetry: {otlp: {endpoint: 'grpc://x'}}", "telemetry.otlp.endpoint: 'grpc://x' is not allowed; use an http or https URL")]
+    [InlineData("stages: [{name: a, type: tcp_server}]\ntelemetry: {otlp: {endpoint: 'http://127.0.0.1:4317', protocol: udp}}", "telemetry.otlp.protocol: 'udp' is not allowed (allowed: grpc, http_protobuf)")]
+    public async Task Bad_files_name_the_problem(string yaml, string expected)
+    {
+        var (code, _, stderr) = await RunAsync(["check", Write("f.yaml", yaml)]);
+        Assert.Equal(2, code);
+        Assert.Contains(stderr, l => l.Contains(expected));
+    }
+
+    [Fact]
+    public async Task A_missing_file_is_one_line_and_exit_2()
+    {
+        var (code, _, stderr) = await RunAsync(["run", Path.Combine(_dir, "nope.yaml")]);
+        Assert.Equal(2, code);
+        Assert.Contains("cannot read", Assert.Single(stderr));
+    }
+}

@@ -1,0 +1,170 @@
+using System.Text;
+using Ferry.Bus;
+using Ferry.Framing;
+using Ferry.Hosting;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Ferry.Tests.Hosting;
+
+public sealed class GenericHostTests
+{
+    private static IHost Build(string appsettings, Action<IServiceCollection>? more = null, TimeSpan? shutdownTimeout = null)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(appsettings)));
+        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
+        if (shutdownTimeout is { } timeout)
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = timeout);
+        more?.Invoke(builder.Services);
+        return builder.Build();
+    }
+
+    [Fact]
+    public async Task A_host_starts_two_stages_from_appsettings_and_stops_them_and_health_follows_the_listener()
+    {
+        var port = FreePorts.One();
+        using var host = Build($$"""
+            {
+              "Ferry": {
+                "Stages": {
+                  "front": { "Type": "tcp_server", "Bind": "127.0.0.1:{{port}}", "Framing": "lines", "MaxConnections": 10, "IdleTimeout": "30s" },
+                  "back":  { "Type": "tcp_client", "Config": { "connect": "127.0.0.1:{{port}}", "framing": "lines", "reconnect_wait": "50ms" } }
+                }
+              }
+            }
+            """, shutdownTimeout: TimeSpan.FromSeconds(3));
+        await host.StartAsync();
+        var stages = host.Services.GetRequiredService<FerryStages>();
+        var front = stages.GetServer("front");
+        var back = stages.GetClient("back");
+        Assert.IsType<DelimiterFraming>(front.Options.Framing);           // the spec string was bound, not dropped to raw
+        Assert.Equal(10, front.Options.MaxConnections);
+        Assert.Equal(TimeSpan.FromSeconds(30), front.Options.IdleTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(3), front.Options.StopGracePeriod);   // the host's shutdown timeout
+        await back.WaitConnectedAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        var bus = host.Services.GetRequiredService<IMessageBus>();
+        using var queue = bus.Topic<PacketGroup>(StageTopics.PacketGroup("front")).SubscribeQueue(16);
+        await back.SendAsync("hello"u8.ToArray());
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var group = await queue.ReadAsync(timeout.Token);
+        Assert.Equal("hello", Encoding.UTF8.GetString(group[0].Payload.Span));
+
+        var health = host.Services.GetRequiredService<HealthCheckService>();
+        var report = await health.CheckHealthAsync();
+        Assert.Equal(HealthStatus.Healthy, report.Status);
+
+        await front.StopAsync();   // the listener goes down
+        report = await health.CheckHealthAsync();
+        Assert.Equal(HealthStatus.Unhealthy, report.Status);
+        Assert.Contains("server stage 'front' is not listening", report.Entries["ferry"].Description);
+
+        await host.StopAsync();
+        Assert.True(FreePorts.IsFree(port));
+        Assert.Empty(stages.Servers);
+        Assert.False(back.IsConnected);
+    }
+
+    [Fact]
+    public async Task A_bad_framing_spec_in_configuration_fails_the_start_loudly()
+    {
+        using var host = Build("""
+            { "Ferry": { "Stages": { "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "Framing": "lines,on_error=explode", "MaxConections": 3 } } } }
+            """);
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains(error.Failures, f => f.StartsWith("configuration 'Ferry:Stages:front:Framing': Stages.front.Framing: 'lines,on_error=explode' is not a valid framing", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("unknown key 'MaxConections' in a tcp_server stage (did you mean 'max_connections'?)"));
+        Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
+    }
+
+    [Fact]
+    public async Task Two_stages_with_one_name_are_an_error_never_a_merge()
+    {
+        using var host = Build("""{ "Ferry": { "Stages": { "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0" } } } }""",
+            s => s.AddTcpServerStage("front", o => o with { Bind = "127.0.0.1:0" }));
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains(error.Failures, f => f.Contains("stage name 'front' is already used by configuration 'Ferry:Stages:front'"));
+    }
+
+    [Fact]
+    public async Task Two_hosts_on_one_bus_cannot_both_run_a_stage_of_the_same_name()
+    {
+        var bus = new InProcessBus();
+        using var first = Build("{}", s => s.AddSingleton<IMessageBus>(bus).AddTcpServerStage("shared", o => o with { Bind = "127.0.0.1:0" }));
+        using var second = Build("{}", s => s.AddSingleton<IMessageBus>(bus).AddTcpServerStage("shared", o => o with { Bind = "127.0.0.1:0" }));
+        await first.StartAsync();
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => second.StartAsync());
+        Assert.Contains("a stage named 'shared' already runs on this bus", error.Message);
+        await first.StopAsync();
+    }
+
+    [Fact]
+    public async Task Stages_added_in_code_run_and_a_list_form_of_configuration_is_read_too()
+    {
+        using var host = Build("""{ "Ferry": { "Stages": [ { "Name": "listed", "Type": "io_tcp", "Mode": "server", "Bind": "127.0.0.1:0" } ] } }""",
+            s => s.AddTcpServerStage("coded", o => o with { Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("u16be") }));
+        await host.StartAsync();
+        var stages = host.Services.GetRequiredService<FerryStages>();
+        Assert.NotNull(stages.GetServer("listed").LocalEndPoint);
+        Assert.IsType<DelimiterFraming>(stages.GetServer("listed").Options.Framing);   // io_tcp's default: lines split on \n
+        Assert.NotNull(stages.GetServer("coded").LocalEndPoint);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task Seed_004s_tls_block_binds_from_configuration_and_secure_true_fails_the_start()
+    {
+        using (var plain = Build("""
+            { "Ferry": { "Stages": { "node": { "Type": "tcp_server", "Host": "127.0.0.1", "Port": 0, "TimeoutSeconds": 30,
+              "Tls": { "Secure": false, "ServerName": "gw.example", "AcceptInvalidCertificates": false } } } } }
+            """))
+        {
+            await plain.StartAsync();
+            var node = plain.Services.GetRequiredService<FerryStages>().GetServer("node");
+            Assert.Equal(TimeSpan.FromSeconds(30), node.Options.IdleTimeout);
+            Assert.NotNull(node.LocalEndPoint);
+            await plain.StopAsync();
+        }
+
+        using var secure = Build("""
+            { "Ferry": { "Stages": { "node": { "Type": "tcp_server", "Host": "127.0.0.1", "Port": 0, "Tls": { "Secure": true, "Sni": "x" } } } } }
+            """);
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => secure.StartAsync());
+        Assert.Contains(error.Failures, f => f.StartsWith("configuration 'Ferry:Stages:node:Tls:Secure': Stages.node.Tls.Secure: 'True' is not allowed: TLS not yet supported", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("unknown key 'Sni' in the tls block"));
+    }
+
+    [Fact]
+    public async Task Bridge_ends_run_in_the_host_and_report_ready_in_health()
+    {
+        var port = FreePorts.Pair();
+        using var host = Build($$"""
+            { "Ferry": { "Stages": [
+                { "Name": "rogue_server", "Type": "bridge_server", "Address": "127.0.0.1", "Port": {{port}} },
+                { "Name": "rogue_client", "Type": "bridge_client", "Address": "127.0.0.1", "Port": {{port}}, "HandshakeTimeout": "5s" } ] } }
+            """);
+        await host.StartAsync();
+        var stages = host.Services.GetRequiredService<FerryStages>();
+        var server = stages.Bridges["rogue_server"];
+        var client = stages.Bridges["rogue_client"];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await server.WaitReadyAsync(timeout.Token);
+        await client.WaitReadyAsync(timeout.Token);
+        await client.SendAsync(new Ferry.Bridge.Frame(new byte[] { 1, 2, 3 }, 7, 1, 0), timeout.Token);
+        await foreach (var frame in server.ReadAllAsync(timeout.Token))
+        {
+            Assert.Equal((3, (ushort)7, (byte)1), (frame.Payload.Length, frame.Flags, frame.Channel));
+            break;
+        }
+        var report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+        Assert.Equal(HealthStatus.Healthy, report.Status);
+        await host.StopAsync();
+        Assert.True(FreePorts.IsFree(port) && FreePorts.IsFree(port + 1));
+    }
+}
