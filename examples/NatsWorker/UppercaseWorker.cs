@@ -26,10 +26,18 @@ public sealed class UppercaseWorker(INatsConnection nats, string stage, string p
     /// <summary>Packets answered and connections killed so far.</summary>
     public long Replied, Killed;
 
+    private readonly TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once the worker's subscription (core) or consumer (JetStream) is in place.</summary>
+    public Task Subscribed => _subscribed.Task;
+
     /// <summary>Core NATS: a queue subscription, so several workers share the packets.</summary>
     public async Task RunCoreAsync(CancellationToken cancellationToken)
     {
-        await foreach (var msg in nats.SubscribeAsync<byte[]>(IngressSubject, queueGroup: "workers", cancellationToken: cancellationToken))
+        await using var sub = await nats.SubscribeCoreAsync<byte[]>(IngressSubject, queueGroup: "workers", cancellationToken: cancellationToken);
+        await nats.PingAsync(cancellationToken); // the server has the subscription once it answered a ping sent after it
+        _subscribed.TrySetResult();
+        await foreach (var msg in sub.Msgs.ReadAllAsync(cancellationToken))
             await HandleAsync(msg.Headers, msg.Data ?? [], cancellationToken);
     }
 
@@ -52,6 +60,7 @@ public sealed class UppercaseWorker(INatsConnection nats, string stage, string p
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
             }
         }
+        _subscribed.TrySetResult(); // the durable consumer keeps what arrives from now on
         await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: cancellationToken))
         {
             await HandleAsync(msg.Headers, msg.Data ?? [], cancellationToken);

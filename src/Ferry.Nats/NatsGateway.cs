@@ -93,8 +93,8 @@ public sealed class NatsGateway : IAsyncDisposable
     /// <summary>
     /// Connects to NATS (failing with the server's error when it cannot), creates the JetStream streams and
     /// consumers when that mode is on and they are missing, subscribes to the egress and control subjects and
-    /// attaches to the stage's channels. Call it before starting the stage. Later outages are ridden out:
-    /// the client reconnects by itself.
+    /// attaches to the stage's channels; when it returns, the server has the gateway's subscriptions. Call it
+    /// before starting the stage. Later outages are ridden out: the client reconnects by itself.
     /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
@@ -158,6 +158,9 @@ public sealed class NatsGateway : IAsyncDisposable
         _handlers.Add(bus.Topic<SocketStats>(StageTopics.SocketStats(_stage.Name)).Subscribe(OnStatsAsync));
         var ingress = _ingress;
         _handlers.Add(bus.Topic<PacketGroup>(StageTopics.PacketGroup(_stage.Name)).Subscribe(ingress.PublishAsync));
+        // The server has every subscription above once it answers a ping sent after them: from here on,
+        // nothing published to the egress or control subjects is missed.
+        await _nats.PingAsync(cancellationToken).ConfigureAwait(false);
         _logger.LogInformation("stage {Stage} on NATS {Url} ({Mode}): ingress {Ingress}, egress {Egress} and {Own}",
             _stage.Name, _options.Url, _options.Mode, IngressSubject, EgressSubject, InstanceEgressSubject);
     }

@@ -20,7 +20,7 @@ public sealed class ExampleWorkerTests
         var worker = new UppercaseWorker(nats, "pos", forbidden: "forbidden");
         using var stop = new CancellationTokenSource();
         var running = Task.Run(() => mode == NatsDeliveryMode.Core ? worker.RunCoreAsync(stop.Token) : worker.RunJetStreamAsync(stop.Token));
-        await nats.PingAsync();
+        await worker.Subscribed.WaitAsync(TimeSpan.FromSeconds(10));
 
         using var good = await TestClient.ConnectAsync(gateway.Port);
         using var bad = await TestClient.ConnectAsync(gateway.Port);

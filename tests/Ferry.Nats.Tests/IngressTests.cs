@@ -69,6 +69,30 @@ public sealed class IngressTests
     }
 
     [SkippableFact]
+    public async Task Zmtp_frames_carry_flags_channel_and_error_as_headers()
+    {
+        await using var server = await NatsServer.StartNewAsync();
+        await using var nats = await Observer.ConnectAsync(server);
+        await using var ingress = await Observer.CollectAsync(nats, "ferry.zm.in");
+        await using var gateway = await Gateway.StartAsync(server, "zm", FramingSpec.Parse("zmtp,socket=pull"));
+        // A ZeroMQ PUSH peer: Ferry's own client stage with the zmtp framing.
+        await using var push = new TcpClientStage(new TcpClientStageOptions
+        {
+            Name = "push", Connect = $"127.0.0.1:{gateway.Port}", Framing = FramingSpec.Parse("zmtp,socket=push"),
+        }, new InProcessBus());
+        await push.ConnectAsync();
+        var payload = new byte[] { 0, 1, 2, 3, 0xff };
+        Assert.True(await push.SendAsync(payload, new FrameFields(Flags: 0x0102, Channel: 7, Error: 3)));
+
+        var msg = Assert.Single(await ingress.WaitForAsync(1));
+        Assert.Equal(payload, msg.Data);
+        var fields = msg.Headers!.Where(kv => kv.Key is not ("conn.id" or "peer.ip" or "peer.port" or "recv.time"))
+            .ToDictionary(kv => kv.Key, kv => (string)kv.Value!);
+        Assert.Equal(new Dictionary<string, string> { ["flags"] = "258", ["channel"] = "7", ["error"] = "3" }, fields);
+        Assert.Equal("127.0.0.1", (string?)msg.Headers!["peer.ip"]);
+    }
+
+    [SkippableFact]
     public async Task A_packet_group_per_message_uses_the_documented_layout()
     {
         await using var server = await NatsServer.StartNewAsync();

@@ -76,6 +76,8 @@ public sealed class JetStreamTests(ITestOutputHelper output)
             o.AckTimeout = TimeSpan.FromSeconds(2);
         });
         var total = rate * seconds;
+        using var listener = await TestClient.ConnectAsync(gateway.Port); // takes egress after the outage
+        var listenerId = await gateway.ConnectionOfAsync(listener.LocalPort);
         var sender = new PacedSender(gateway.Port, total, rate);
         sender.Start();
         await Eventually.TrueAsync(() => gateway.Nats.Counters.IngressPackets >= rate, TimeSpan.FromSeconds(20), () => gateway.Nats.Counters.ToString());
@@ -104,6 +106,12 @@ public sealed class JetStreamTests(ITestOutputHelper output)
         Log($"all acknowledged: {gateway.Nats.Counters}");
         await using var nats = await Observer.ConnectAsync(server);
         var js = new NatsJSContext(nats);
+
+        // Egress resumes too: the gateway's consumers came back with the server.
+        (await js.PublishAsync(gateway.Nats.InstanceEgressSubject, "after the outage"u8.ToArray(),
+            headers: new NatsHeaders { ["conn.id"] = listenerId.ToString() })).EnsureSuccess();
+        await listener.WaitForTextAsync(t => t == "after the outage\n", TimeSpan.FromSeconds(30));
+
         var consumer = await js.CreateOrUpdateConsumerAsync("ferry_out_in", new ConsumerConfig("count")
         {
             // Read everything once without acknowledging (the test ends there): no limit, no redelivery meanwhile.

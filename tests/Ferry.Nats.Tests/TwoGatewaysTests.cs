@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using Ferry.Nats.Tests.Support;
@@ -23,8 +22,9 @@ public sealed class TwoGatewaysTests
         await using var nats = await Observer.ConnectAsync(server);
         await using var stats = await Observer.CollectAsync(nats, "ferry.tcp_server.stats");
         using var stop = new CancellationTokenSource();
-        var worker = RunWorkerAsync(nats, stop.Token);
-        await nats.PingAsync();
+        var sub = await nats.SubscribeCoreAsync<byte[]>("ferry.tcp_server.in", queueGroup: "workers");
+        await nats.PingAsync(); // the server has the subscription once it answered a ping sent after it
+        var worker = RunWorkerAsync(nats, sub, stop.Token);
 
         var args = new[] { "--bind", "127.0.0.1:0", "--framing", "lines", "--quiet", "--nats", server.Url, "--nats-mode", mode };
         await using var gateway1 = await ServeProcess.StartAsync(args);
@@ -76,11 +76,12 @@ public sealed class TwoGatewaysTests
     }
 
     /// <summary>The worker: uppercases each line and replies to the gateway that holds the connection.</summary>
-    private static async Task RunWorkerAsync(NatsConnection nats, CancellationToken cancellationToken)
+    private static async Task RunWorkerAsync(NatsConnection nats, INatsSub<byte[]> sub, CancellationToken cancellationToken)
     {
+        await using var _ = sub;
         try
         {
-            await foreach (var msg in nats.SubscribeAsync<byte[]>("ferry.tcp_server.in", queueGroup: "workers", cancellationToken: cancellationToken))
+            await foreach (var msg in sub.Msgs.ReadAllAsync(cancellationToken))
             {
                 var conn = (string)msg.Headers!["conn.id"]!;
                 var reply = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(msg.Data!).ToUpperInvariant());

@@ -46,7 +46,9 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
     private async Task RunAsync(ConsumerConfig config, bool toAny, CancellationToken stopping)
     {
         var serializer = NatsDefaultSerializer<NatsMemoryOwner<byte>>.Default;
-        var opts = new NatsJSConsumeOpts { MaxMsgs = maxPending };
+        // Short pull requests with a heartbeat: after an outage the client notices the missing heartbeat and
+        // pulls again within seconds, instead of after the default 30 s expiry.
+        var opts = new NatsJSConsumeOpts { MaxMsgs = maxPending, Expires = TimeSpan.FromSeconds(5), IdleHeartbeat = TimeSpan.FromSeconds(1) };
         while (!stopping.IsCancellationRequested)
         {
             try
