@@ -9,8 +9,12 @@ public abstract record StageEvent(string Stage, DateTimeOffset Time);
 /// <summary>The stage is bound and accepting (the seed's on_listening with its local address).</summary>
 public sealed record ListeningEvent(string Stage, DateTimeOffset Time, IPEndPoint LocalEndPoint) : StageEvent(Stage, Time);
 
-/// <summary>A client was accepted (on_connect: session id and remote address).</summary>
-public sealed record ConnectedEvent(string Stage, DateTimeOffset Time, ConnectionId ConnectionId, IPEndPoint Peer, IPEndPoint Local) : StageEvent(Stage, Time);
+/// <summary>
+/// A client was accepted (on_connect: session id and remote address). Under TLS it is raised after the
+/// handshake, and <see cref="Tls"/> says what was negotiated; null for plain connections.
+/// </summary>
+public sealed record ConnectedEvent(string Stage, DateTimeOffset Time, ConnectionId ConnectionId, IPEndPoint Peer, IPEndPoint Local,
+    TlsConnectionInfo? Tls = null) : StageEvent(Stage, Time);
 
 /// <summary>
 /// A connection ended. <see cref="Code"/> and <see cref="Detail"/> carry what a kill-switch command

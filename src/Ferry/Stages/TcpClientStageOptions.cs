@@ -25,6 +25,13 @@ public sealed record TcpClientStageOptions
 
     public TcpSocketOptions Socket { get; init; } = new();
 
+    /// <summary>
+    /// How connections are served: <see cref="StageTransport.Auto"/> (default: epoll on Linux, streams
+    /// elsewhere), <see cref="StageTransport.Epoll"/> (Linux only) or <see cref="StageTransport.Stream"/>
+    /// (portable; also selectable on Linux).
+    /// </summary>
+    public StageTransport Transport { get; init; } = StageTransport.Auto;
+
     public IFraming Framing { get; init; } = RawFraming.Default;
 
     public int GroupSize { get; init; } = 1;
@@ -95,6 +102,7 @@ public sealed record TcpClientStageOptions
             problems.Add($"option 'reconnect_jitter': {ReconnectJitter} is not allowed; must be from 0 to 1");
         if (ReconnectAttempts < 0)
             problems.Add($"option 'reconnect_attempts': {ReconnectAttempts} is not allowed; must be 0 (forever) or more");
+        StageTransportChoice.Validate(problems, Transport, tls: false);
         Socket?.Validate(problems);
         if (problems.Count > 0)
             throw new StageOptionsException(problems);

@@ -23,6 +23,13 @@ public sealed record TcpServerStageOptions
 
     public TcpSocketOptions Socket { get; init; } = new();
 
+    /// <summary>
+    /// How connections are served: <see cref="StageTransport.Auto"/> (default: epoll on Linux, streams
+    /// elsewhere), <see cref="StageTransport.Epoll"/> (Linux only) or <see cref="StageTransport.Stream"/>
+    /// (portable; also selectable on Linux).
+    /// </summary>
+    public StageTransport Transport { get; init; } = StageTransport.Auto;
+
     /// <summary>A client that sends nothing for this long is disconnected (<c>idle_timeout</c>). Zero = never.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
 
@@ -105,6 +112,7 @@ public sealed record TcpServerStageOptions
             problems.Add($"option 'thread_priority': {ThreadPriority} is not allowed; must be lowest, below_normal, normal, above_normal or highest");
         if (StopGracePeriod < TimeSpan.Zero)
             problems.Add($"option 'stop_grace_period': {StopGracePeriod} is not allowed; must be 0 or positive");
+        StageTransportChoice.Validate(problems, Transport, tls: false);
         Socket?.Validate(problems);
         if (problems.Count > 0)
             throw new StageOptionsException(problems);

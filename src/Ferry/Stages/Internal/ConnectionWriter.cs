@@ -304,7 +304,7 @@ internal sealed class ConnectionWriter
         if (pending != c.WantsWritable)
         {
             c.WantsWritable = pending;
-            _readiness.Change(c.Io.Handle, pending ? ReadyFlags.Readable | ReadyFlags.Writable : ReadyFlags.Readable, c.Token);
+            _readiness.Change(c.Io, pending ? ReadyFlags.Readable | ReadyFlags.Writable : ReadyFlags.Readable, c.Token);
         }
     }
 

@@ -21,6 +21,7 @@ namespace Ferry.Stages.Internal;
 /// </remarks>
 internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposable
 {
+    private readonly ITransport _transport;
     private readonly IReadiness _readiness;
     private readonly ServiceLoop _loop;
     private readonly ConnectionTable _table = new();
@@ -43,7 +44,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     {
         Clock = new StageClock(time);
         Name = settings.Name;
-        _readiness = new Reactor();
+        _transport = settings.CreateTransport();
+        _readiness = _transport.Readiness;
         _loop = new ServiceLoop(settings.Name, _readiness, Clock, settings.ThreadPriority, settings.ThreadProcessorAffinity, settings.StopGracePeriod, logger);
         Events = new EventSink(owner, settings.Name, logger, bus, Clock, _loop.StopForced);
         _grouper = new PacketGrouper(settings.Name, settings.GroupSize, settings.GroupLinger, bus, _counters, Events, _loop.StopForced);
@@ -67,6 +69,9 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     public EventSink Events { get; }
 
     public IReadiness Readiness => _readiness;
+
+    /// <summary>How the stage listens, dials and moves bytes (epoll or streams).</summary>
+    public ITransport Transport => _transport;
 
     public ServiceLoop Loop => _loop;
 
@@ -99,7 +104,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     {
         var (slot, generation) = _table.Reserve();
         var c = new Connection(io, slot, generation, ConnectionId.Next(), peer, local, Clock.NowMs, Clock.NowUtcTicks);
-        var rc = _readiness.Watch(io.Handle, ReadyFlags.Readable, c.Token);
+        var rc = _readiness.Watch(io, ReadyFlags.Readable, c.Token);
         if (rc != 0)
         {
             _table.Unreserve(slot);
@@ -110,8 +115,9 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _table.Add(c);
         _counters.Accepted++;
         _reader.Attach(c);
-        // A session framing announces the connection once its handshake is done.
-        if (!_reader.HasSessions)
+        // A session framing announces the connection once its handshake is done; TLS once its own is.
+        c.HandshakePending = io.HasHandshake;
+        if (!_reader.HasSessions && !c.HandshakePending)
             Establish(c);
         return c;
     }
@@ -126,7 +132,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             _held.DeliverLocked(c, _writer);
         }
         Log.Connected(Events.Logger, Name, c.Id, c.Peer);
-        Events.RaiseConnected(new ConnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, c.Local));
+        Events.RaiseConnected(new ConnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, c.Local, c.Tls));
         _source.OnEstablished(c);
     }
 
@@ -134,7 +140,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     {
         if (!_table.IsLive(c))
             return;
-        _readiness.Unwatch(c.Io.Handle);
+        _readiness.Unwatch(c.Io);
         _table.Detach(c);
         if ((reason is DisconnectReason.Reset or DisconnectReason.ProtocolError or DisconnectReason.SlowConsumer) && !c.CloseGracefully)
             c.Io.SetAbortiveClose();
@@ -150,6 +156,15 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         Log.Disconnected(Events.Logger, Name, c.Id, c.Peer, reason.ToName(), detail);
         Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code));
         _source.OnClosed(c);
+    }
+
+    /// <summary>The transport's handshake (TLS) finished: messages may flow, unless a session framing still has its own to do.</summary>
+    private void Secured(Connection c, TlsConnectionInfo? tls)
+    {
+        c.HandshakePending = false;
+        c.Tls = tls;
+        if (!_reader.HasSessions)
+            Establish(c);
     }
 
     public void RequestClose(Connection c, CloseRequest request)
@@ -199,6 +214,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         var c = _table.FromToken(token);
         if (c is null)
             return; // closed earlier in this round
+        if (c.HandshakePending && c.Io.TryCompleteHandshake(out var tls))
+            Secured(c, tls);
         if ((flags & (ReadyFlags.Readable | ReadyFlags.Closed)) != 0)
             _reader.OnReadable(c);
         if ((flags & ReadyFlags.Writable) != 0 && _table.IsLive(c))
