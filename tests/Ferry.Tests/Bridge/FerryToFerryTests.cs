@@ -1,10 +1,19 @@
+using Ferry.Transport;
 using Ferry.Bridge;
 using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Bridge;
 
-public sealed class FerryToFerryTests
+public abstract class FerryToFerryTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : FerryToFerryTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : FerryToFerryTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
     private const string Loopback = "127.0.0.1";
 
@@ -15,8 +24,8 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        await using var server = new FrameBridgeServer(Loopback, port);
-        await using var client = new FrameBridgeClient(Loopback, port);
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         await Task.WhenAll(server.WaitReadyAsync(deadline), client.WaitReadyAsync(deadline));
         Assert.True(server.IsReady && client.IsReady);
 
@@ -53,8 +62,8 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        await using var server = new FrameBridgeServer(Loopback, port);
-        await using var client = new FrameBridgeClient(Loopback, port);
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         await client.WaitReadyAsync(deadline);
         await server.WaitReadyAsync(deadline);
 
@@ -72,7 +81,7 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        var options = new FrameBridgeOptions { ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200) };
+        var options = new FrameBridgeOptions { Transport = Transport, ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200) };
         await using var client = new FrameBridgeClient(Loopback, port, options);
 
         // ZMQ_IMMEDIATE: with no server, a send waits instead of queueing.
@@ -81,7 +90,7 @@ public sealed class FerryToFerryTests
         Assert.False(client.IsReady);
         Assert.Equal(0, client.PendingSendBytes);
 
-        await using var server = new FrameBridgeServer(Loopback, port);
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         await client.WaitReadyAsync(deadline);
         await pending;
         Frame got = (await ReadAsync(server, 1, deadline))[0];
@@ -93,9 +102,9 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        var options = new FrameBridgeOptions { ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200) };
+        var options = new FrameBridgeOptions { Transport = Transport, ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200) };
         await using var client = new FrameBridgeClient(Loopback, port, options);
-        var first = new FrameBridgeServer(Loopback, port);
+        var first = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         await client.WaitReadyAsync(deadline);
 
         // Sequence numbers in the payload show what the restart cost.
@@ -124,7 +133,7 @@ public sealed class FerryToFerryTests
         Assert.True(FreePorts.IsFree(port) && FreePorts.IsFree(port + 1), "a stopped server releases both ports");
         await Deadline.UntilAsync(() => !client.IsReady, Limit, "the client to notice the restart");
 
-        await using var second = new FrameBridgeServer(Loopback, port);
+        await using var second = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         // Read as frames arrive: the stream does not pause for the reconnect, and a server nobody
         // reads pushes back on the sender until it waits, as it should.
         var after = new List<int>();
@@ -170,8 +179,8 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        var server = new FrameBridgeServer(Loopback, port);
-        var client = new FrameBridgeClient(Loopback, port);
+        var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         await client.WaitReadyAsync(deadline);
 
         Task<List<Frame>> reading = ReadAllUntilEndAsync(client, deadline);
@@ -190,11 +199,11 @@ public sealed class FerryToFerryTests
     public async Task A_send_waiting_for_an_absent_peer_times_out_or_is_cancelled_or_fails_at_stop()
     {
         int port = FreePorts.Pair();
-        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { SendTimeout = TimeSpan.FromMilliseconds(100) });
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport, SendTimeout = TimeSpan.FromMilliseconds(100) });
         await Assert.ThrowsAsync<TimeoutException>(async () => await server.SendAsync(new Frame(new byte[1])));
 
         using var cancel = new CancellationTokenSource(50);
-        var patient = new FrameBridgeServer(Loopback, FreePorts.Pair());
+        var patient = new FrameBridgeServer(Loopback, FreePorts.Pair(), new FrameBridgeOptions { Transport = Transport });
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await patient.SendAsync(new Frame(new byte[1]), cancel.Token));
 
         ValueTask waiting = patient.SendAsync(new Frame(new byte[1]));
@@ -206,10 +215,10 @@ public sealed class FerryToFerryTests
     public async Task Binding_a_busy_port_fails_with_a_clear_message()
     {
         int port = FreePorts.Pair();
-        await using var first = new FrameBridgeServer(Loopback, port);
-        var error = Assert.Throws<InvalidOperationException>(() => new FrameBridgeServer(Loopback, port + 1));
+        await using var first = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        var error = Assert.Throws<InvalidOperationException>(() => new FrameBridgeServer(Loopback, port + 1, new FrameBridgeOptions { Transport = Transport }));
         Assert.Contains("another process may be using this port", error.Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => new FrameBridgeServer(Loopback, 65535));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FrameBridgeServer(Loopback, 65535, new FrameBridgeOptions { Transport = Transport }));
     }
 
     [Fact]
@@ -218,8 +227,8 @@ public sealed class FerryToFerryTests
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
         var logs = new CapturingLoggerFactory();
-        var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { LoggerFactory = logs });
-        var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { LoggerFactory = logs });
+        var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport, LoggerFactory = logs });
+        var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport, LoggerFactory = logs });
         await client.WaitReadyAsync(deadline);
         await server.WaitReadyAsync(deadline);
         await client.StopAsync();
@@ -239,8 +248,8 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        await using var server = new FrameBridgeServer(Loopback, port);
-        await using var client = new FrameBridgeClient(Loopback, port);
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         await client.WaitReadyAsync(deadline);
 
         const int count = 500;

@@ -1,3 +1,4 @@
+using Ferry.Transport;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
@@ -10,8 +11,16 @@ using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class ClientStageTests
+public abstract class ClientStageTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : ClientStageTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : ClientStageTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     private sealed class ClientRecorder
     {
         public readonly ConcurrentQueue<StageEvent> Events = new();
@@ -43,14 +52,14 @@ public sealed class ClientStageTests
             Connect = $"127.0.0.1:{port}",
             ReconnectWait = TimeSpan.FromMilliseconds(20),
             ReconnectMaxWait = TimeSpan.FromMilliseconds(100),
-        });
+        }.On(Transport));
         var rec = new ClientRecorder(client);
         client.Start();
         await Eventually.TrueAsync(() => rec.Events.OfType<ConnectFailedEvent>().Count() >= 2, "two refused attempts");
         Assert.False(client.IsConnected);
         Assert.Contains("ECONNREFUSED", rec.Events.OfType<ConnectFailedEvent>().First().Reason);
 
-        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var remote = await client.WaitConnectedAsync(cts.Token);
@@ -67,7 +76,7 @@ public sealed class ClientStageTests
     public async Task A_restarted_server_is_reconnected_to_with_growing_capped_jittered_waits()
     {
         var port = FreePorts.One();
-        var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
         await using var client = new TcpClientStage(new TcpClientStageOptions
         {
@@ -76,7 +85,7 @@ public sealed class ClientStageTests
             ReconnectMaxWait = TimeSpan.FromMilliseconds(160),
             ReconnectJitter = 0.25,
             HealthyAfter = TimeSpan.FromHours(1),
-        });
+        }.On(Transport));
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         await client.SendAsync("before"u8.ToArray());
@@ -92,7 +101,7 @@ public sealed class ClientStageTests
         Assert.True(waits.Skip(3).Distinct().Count() > 1, "jitter spreads the capped waits");
         Assert.Equal("connection lost", rec.Events.OfType<ConnectFailedEvent>().First().Reason);
 
-        await using var again = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await using var again = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await again.StartAsync();
         await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         await client.SendAsync("after"u8.ToArray());
@@ -104,14 +113,14 @@ public sealed class ClientStageTests
     [Fact]
     public async Task Idle_timeout_forces_a_reconnect()
     {
-        await using var server = new StageHarness();
+        await using var server = new StageHarness(new TcpServerStageOptions().On(Transport));
         await server.StartAsync();
         await using var client = new TcpClientStage(new TcpClientStageOptions
         {
             Connect = server.EndPoint.ToString(),
             IdleTimeout = TimeSpan.FromMilliseconds(200),
             ReconnectWait = TimeSpan.FromMilliseconds(10),
-        });
+        }.On(Transport));
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         var dropped = await Task.Run(async () =>
@@ -133,14 +142,14 @@ public sealed class ClientStageTests
             ReconnectWait = TimeSpan.FromMilliseconds(20),
             ReconnectMaxWait = TimeSpan.FromMilliseconds(50),
             EgressBufferBytes = 10,
-        });
+        }.On(Transport));
         client.Start();
         Assert.True(await client.SendAsync("abcd"u8.ToArray()));
         Assert.True(await client.SendAsync("efgh"u8.ToArray()));
         Assert.True(await client.SendAsync("ijkl"u8.ToArray())); // 12 bytes held > 10: the oldest goes
         Assert.Equal(1, client.GetStats().EgressPacketsDroppedTotal);
 
-        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
         var packets = await server.WaitPacketsAsync(p => p.Sum(x => x.Payload.Length) >= 8, "the held messages");
         Assert.Equal("efghijkl", Encoding.ASCII.GetString(packets.SelectMany(p => p.Payload).ToArray()));
@@ -156,11 +165,11 @@ public sealed class ClientStageTests
             EgressWhileDisconnected = DisconnectedEgressPolicy.Drop,
             ReconnectWait = TimeSpan.FromMilliseconds(20),
             ReconnectMaxWait = TimeSpan.FromMilliseconds(50),
-        });
+        }.On(Transport));
         client.Start();
         Assert.False(await client.SendAsync("lost"u8.ToArray()));
         Assert.Equal(1, client.GetStats().EgressPacketsDroppedTotal);
-        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
         await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         await client.SendAsync("kept"u8.ToArray());
@@ -190,7 +199,7 @@ public sealed class ClientStageTests
             ConnectTimeout = TimeSpan.FromMilliseconds(300),
             ReconnectWait = TimeSpan.FromMilliseconds(10),
             ReconnectAttempts = 1,
-        });
+        }.On(Transport));
         var rec = new ClientRecorder(client);
         var connecting = client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         var failure = await Assert.ThrowsAsync<IOException>(() => connecting);
@@ -204,9 +213,9 @@ public sealed class ClientStageTests
     [Fact]
     public async Task Host_names_are_resolved()
     {
-        await using var server = new StageHarness();
+        await using var server = new StageHarness(new TcpServerStageOptions().On(Transport));
         await server.StartAsync();
-        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"localhost:{server.EndPoint.Port}" });
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"localhost:{server.EndPoint.Port}" }.On(Transport));
         var remote = await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         Assert.Equal(IPAddress.Loopback, remote.Address);
     }
@@ -215,7 +224,7 @@ public sealed class ClientStageTests
     public async Task Readiness_can_be_awaited_with_a_timeout_and_queried()
     {
         var port = FreePorts.One();
-        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"127.0.0.1:{port}", ReconnectWait = TimeSpan.FromMilliseconds(20) });
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"127.0.0.1:{port}", ReconnectWait = TimeSpan.FromMilliseconds(20) }.On(Transport));
         client.Start();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromMilliseconds(100)).Token));
         Assert.False(client.IsConnected);
@@ -225,9 +234,9 @@ public sealed class ClientStageTests
     [Fact]
     public async Task Control_close_forces_a_reconnect()
     {
-        await using var server = new StageHarness();
+        await using var server = new StageHarness(new TcpServerStageOptions().On(Transport));
         await server.StartAsync();
-        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString(), ReconnectWait = TimeSpan.FromMilliseconds(10) });
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString(), ReconnectWait = TimeSpan.FromMilliseconds(10) }.On(Transport));
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         var first = client.ConnectionId;
@@ -244,7 +253,7 @@ public sealed class ClientStageTests
             Connect = ":80",
             ReconnectJitter = 2,
             ConnectTimeout = TimeSpan.Zero,
-        }));
+        }.On(Transport)));
         Assert.Equal(3, ex.Problems.Count);
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'connect'"));
     }
@@ -257,7 +266,7 @@ public sealed class ClientStageTests
     {
         var framing = FramingSpec.Parse(spec);
         var bus = new InProcessBus();
-        await using var server = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0", Framing = framing }, bus);
+        await using var server = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0", Framing = framing }.On(Transport), bus);
         // The server echoes every packet with its header fields.
         bus.Topic<PacketGroup>("tcp_server/packet_group").Subscribe(async (g, ct) =>
         {
@@ -265,7 +274,7 @@ public sealed class ClientStageTests
                 await bus.Topic<EgressMessage>("tcp_server/egress_packets").PublishAsync(EgressMessage.To(p.ConnectionId, p.Payload, p.Fields), ct);
         });
         var endPoint = await server.StartAsync();
-        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = endPoint.ToString(), Framing = framing }, bus);
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = endPoint.ToString(), Framing = framing }.On(Transport), bus);
         var received = new ConcurrentQueue<(byte[] Payload, FrameFields Fields)>();
         bus.Topic<PacketGroup>("tcp_client/packet_group").Subscribe((g, _) =>
         {

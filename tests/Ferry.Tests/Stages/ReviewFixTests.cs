@@ -8,12 +8,20 @@ using Microsoft.Extensions.Logging;
 namespace Ferry.Tests.Stages;
 
 /// <summary>Faults a review of the stage core found; each test fails on the code before its fix.</summary>
-public sealed class ReviewFixTests
+public abstract class ReviewFixTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : ReviewFixTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : ReviewFixTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     [Fact]
     public async Task Cancelling_the_stop_token_after_the_stage_is_disposed_does_nothing()
     {
-        var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" });
+        var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" }.On(Transport));
         await stage.StartAsync();
         using var cts = new CancellationTokenSource();
         await stage.StopAsync(cts.Token);
@@ -25,7 +33,7 @@ public sealed class ReviewFixTests
     [Fact]
     public async Task Cancelling_the_stop_token_while_stopping_cuts_the_grace_period_short()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { StopGracePeriod = TimeSpan.FromHours(1), EgressBufferBytes = 64 << 20 });
+        await using var h = new StageHarness(new TcpServerStageOptions { StopGracePeriod = TimeSpan.FromHours(1), EgressBufferBytes = 64 << 20 }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         var id = (await h.WaitForEventAsync<ConnectedEvent>()).ConnectionId;
@@ -50,7 +58,7 @@ public sealed class ReviewFixTests
             Connect = listener.LocalEndpoint.ToString()!,
             ConnectTimeout = TimeSpan.FromHours(1),
             ReconnectAttempts = 1,
-        });
+        }.On(Transport));
         stage.ConnectFailed += (_, e) => failures.Enqueue(e);
         ((Reactor)stage.Core.Readiness).FailNextWatchForTest = 9; // EBADF
         stage.Start();

@@ -1,14 +1,23 @@
+using Ferry.Transport;
 using Ferry.Stages;
 using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class StatsTests
+public abstract class StatsTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : StatsTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : StatsTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     [Fact]
     public async Task Socket_stats_are_published_periodically_with_figures_that_match_the_traffic()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { StatsInterval = TimeSpan.FromMilliseconds(100) });
+        await using var h = new StageHarness(new TcpServerStageOptions { StatsInterval = TimeSpan.FromMilliseconds(100) }.On(Transport));
         using var stats = h.Bus.Topic<SocketStats>(StageTopics.SocketStats(h.Stage.Name)).SubscribeQueue(capacity: 1000);
         h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).Subscribe(async (group, ct) =>
         {
@@ -52,7 +61,7 @@ public sealed class StatsTests
     [Fact]
     public async Task Rates_are_per_second_over_the_interval()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { StatsInterval = TimeSpan.FromMilliseconds(200) });
+        await using var h = new StageHarness(new TcpServerStageOptions { StatsInterval = TimeSpan.FromMilliseconds(200) }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         await h.WaitConnectedAsync(client.LocalEndPoint);

@@ -74,6 +74,9 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         _handshake = handshake;
     }
 
+    /// <summary>The connection's socket (for options and tests; I/O goes through the stream).</summary>
+    public Socket Socket => _socket;
+
     /// <summary>Whether messages wait for a handshake (TLS) to finish.</summary>
     public bool HasHandshake => _handshake is not null;
 
