@@ -14,17 +14,18 @@ namespace Ferry.Transport.Streams;
 /// none); then one buffer is rented and filled, readiness is posted, and the read loop waits until the
 /// service thread has taken every byte (<see cref="Receive"/> copies out and returns the buffer). While
 /// bytes remain the connection stays readable, which keeps the loop's one-read-per-round fairness.</para>
-/// <para>Writing: <see cref="Send"/> copies into a bounded outbound buffer (rented on demand, returned
-/// when drained) and starts an asynchronous write; a full buffer takes nothing (0), and readiness
-/// reports the connection writable again once a write has made room.</para>
+/// <para>Writing: <see cref="Send"/> copies up to about the kernel's send buffer size into a rented
+/// buffer and starts a write; a write the socket takes at once completes on the sender's thread and
+/// the buffer goes back. While a write is in flight nothing more is taken (0, as "would block"), and
+/// readiness reports the connection writable when it completes.</para>
 /// <para>Threads: <see cref="Receive"/> and the handshake acknowledgement on the service thread;
 /// <see cref="Send"/> under the connection's egress lock; completions on pool threads. Locks:
 /// the receive lock and the send lock are each taken alone, after the egress lock when at all.</para>
 /// </remarks>
 internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
 {
-    /// <summary>Bytes one outbound buffer holds: the transport's equivalent of the kernel's send buffer room.</summary>
-    public const int SendCapacity = 64 * 1024;
+    /// <summary>The most bytes one write takes: bounds what the transport holds beyond the kernel's send buffer.</summary>
+    private const int MaxSendBytes = 64 * 1024;
 
     /// <summary>How long a graceful close waits for queued bytes to be written before it closes anyway.</summary>
     private const int CloseLingerMs = 10_000;
@@ -56,9 +57,8 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
 
     // ---- send side (under _outLock; a plain object because WaitWritable waits on it) ----
     private readonly object _outLock = new();
-    private byte[]? _fill;
-    private int _fillCount;
-    private bool _writing;
+    private readonly int _sendCapacity;
+    private volatile bool _inFlight;
     private volatile int _writeError;
     private string? _writeErrorText;
     private bool _closing;
@@ -72,6 +72,9 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         _stream = new NetworkStream(socket, ownsSocket: true);
         _readSize = readSize;
         _handshake = handshake;
+        // One write takes about what the kernel's send buffer holds, so a slow reader backs bytes up
+        // into the stage's egress buffer (and its overflow policy) as early as on the epoll transport.
+        _sendCapacity = Math.Clamp(socket.SendBufferSize, 4096, MaxSendBytes);
     }
 
     /// <summary>The connection's socket (for options and tests; I/O goes through the stream).</summary>
@@ -102,7 +105,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             ready |= ReadyFlags.Readable | ReadyFlags.Closed;
         if (_writeError != 0)
             ready |= ReadyFlags.Readable | ReadyFlags.Writable | ReadyFlags.Closed;
-        else if (Volatile.Read(ref _fillCount) < SendCapacity)
+        else if (!_inFlight && HandshakeDone)
             ready |= ReadyFlags.Writable;
         return ready;
     }
@@ -122,16 +125,13 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
                 _stream = secured;
                 _tls = info;
                 handshaking = false;
-                bool start;
                 lock (_outLock)
                 {
                     _handshakeState = 2;
-                    // Bytes queued during the handshake (a session framing's greeting) go out now.
-                    start = _fillCount > 0 && !_writing && !_closing;
-                    _writing |= start;
+                    Monitor.PulseAll(_outLock);
                 }
-                if (start)
-                    _ = WriteLoopAsync();
+                // Readable (the loop acknowledges the handshake) and writable (bytes queued meanwhile,
+                // such as a session framing's greeting, go out now).
                 Post();
             }
             var stream = _stream;
@@ -231,7 +231,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     public int Send(ReadOnlySpan<byte> data, out int error)
     {
         int n;
-        bool start;
+        byte[] buffer;
         lock (_outLock)
         {
             if (_writeError != 0)
@@ -244,95 +244,77 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
                 error = (int)SocketError.Shutdown;
                 return -1;
             }
-            var room = SendCapacity - _fillCount;
-            if (room <= 0 || data.IsEmpty)
+            // One write in flight at a time, as the kernel's "would block": while the socket (or TLS)
+            // has not taken the last bytes, nothing more is taken and the stage's own egress buffer
+            // fills and applies its overflow policy, exactly as on the epoll transport.
+            if (_inFlight || !HandshakeDone || data.IsEmpty)
             {
                 error = 0;
                 return 0;
             }
-            _fill ??= ArrayPool<byte>.Shared.Rent(SendCapacity);
-            n = Math.Min(room, data.Length);
-            data[..n].CopyTo(_fill.AsSpan(_fillCount));
-            Volatile.Write(ref _fillCount, _fillCount + n);
-            start = !_writing && HandshakeDone;
-            _writing |= start;
+            buffer = ArrayPool<byte>.Shared.Rent(_sendCapacity);
+            n = Math.Min(_sendCapacity, data.Length);
+            data[..n].CopyTo(buffer);
+            _inFlight = true;
         }
-        // The first write runs on this thread until it would wait, as a send() would.
-        if (start)
-            _ = WriteLoopAsync();
+        Write(buffer, n);
         error = 0;
         return n;
     }
 
-    private async Task WriteLoopAsync()
+    /// <summary>Starts one write; a write the socket takes at once completes here, on the sender's thread, as a send() would.</summary>
+    private void Write(byte[] buffer, int count)
     {
-        byte[]? writing = null;
+        ValueTask pending;
         try
         {
-            while (true)
-            {
-                int count;
-                bool close;
-                lock (_outLock)
-                {
-                    if (writing is not null)
-                        ArrayPool<byte>.Shared.Return(writing);
-                    writing = null;
-                    if (_fillCount == 0)
-                    {
-                        _writing = false;
-                        ReleaseFillLocked();
-                        close = _closing;
-                        Monitor.PulseAll(_outLock);
-                        count = 0;
-                    }
-                    else
-                    {
-                        // Take the filled buffer whole; the next Send fills a new one meanwhile.
-                        writing = _fill;
-                        count = _fillCount;
-                        _fill = null;
-                        Volatile.Write(ref _fillCount, 0);
-                        close = false;
-                        Monitor.PulseAll(_outLock);
-                    }
-                }
-                if (writing is null)
-                {
-                    if (close)
-                        CloseSocket();
-                    return;
-                }
-                Post(); // room appeared: a connection waiting to write is reported writable
-                await _stream.WriteAsync(writing.AsMemory(0, count)).ConfigureAwait(false);
-            }
+            pending = _stream.WriteAsync(buffer.AsMemory(0, count));
         }
         catch (Exception ex)
         {
-            bool close;
-            lock (_outLock)
-            {
-                if (writing is not null)
-                    ArrayPool<byte>.Shared.Return(writing);
-                _writeErrorText = StreamErrors.Describe(ex);
-                _writeError = StreamErrors.Code(ex);
-                _writing = false;
-                ReleaseFillLocked();
-                close = _closing;
-                Monitor.PulseAll(_outLock);
-            }
-            Post();
-            if (close)
-                CloseSocket();
+            Written(buffer, ex);
+            return;
         }
+        if (pending.IsCompletedSuccessfully)
+        {
+            Written(buffer, null);
+            return;
+        }
+        _ = AwaitWriteAsync(pending, buffer);
     }
 
-    private void ReleaseFillLocked()
+    private async Task AwaitWriteAsync(ValueTask pending, byte[] buffer)
     {
-        if (_fill is not null)
-            ArrayPool<byte>.Shared.Return(_fill);
-        _fill = null;
-        Volatile.Write(ref _fillCount, 0);
+        Exception? failure = null;
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+        }
+        Written(buffer, failure);
+        Post(); // room (or the failure) for a connection waiting to write
+    }
+
+    private void Written(byte[] buffer, Exception? failure)
+    {
+        bool close;
+        lock (_outLock)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            _inFlight = false;
+            if (failure is not null)
+            {
+                _writeErrorText = StreamErrors.Describe(failure);
+                _writeError = StreamErrors.Code(failure);
+            }
+            close = _closing;
+            Monitor.PulseAll(_outLock);
+        }
+        if (close)
+            CloseSocket(); // a graceful close was waiting for this write
     }
 
     public bool WaitWritable(int timeoutMs)
@@ -340,7 +322,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         var deadline = Environment.TickCount64 + timeoutMs;
         lock (_outLock)
         {
-            while (_fillCount >= SendCapacity && _writeError == 0 && !_closing)
+            while ((_inFlight || !HandshakeDone) && _writeError == 0 && !_closing)
             {
                 var left = deadline - Environment.TickCount64;
                 if (left <= 0)
@@ -381,11 +363,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         lock (_outLock)
         {
             _closing = true;
-            if (_abortive && !_writing)
-                ReleaseFillLocked();
-            writesPending = _writing && !_abortive;
-            if (!_writing)
-                ReleaseFillLocked();
+            writesPending = _inFlight && !_abortive;
             Monitor.PulseAll(_outLock);
         }
         if (!writesPending)
@@ -393,7 +371,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             CloseSocket();
             return;
         }
-        // The write loop closes once it has written everything; a peer that never reads is not waited for forever.
+        // The write in flight closes the socket when it completes; a peer that never reads is not waited for forever.
         _linger = new Timer(static s => ((StreamConnectionIo)s!).CloseSocket(), this, CloseLingerMs, Timeout.Infinite);
         if (Volatile.Read(ref _socketClosed) != 0)
             _linger.Dispose();

@@ -7,10 +7,13 @@ namespace Ferry.Transport.Streams;
 internal sealed class StreamDial(PostedReadiness readiness, long token, Func<Socket, IConnectionIo> connect) : PostedSource, IDialAttempt
 {
     private Socket? _socket;
-    private Task? _connect;
     private IPEndPoint? _target;
+    private volatile Exception? _failure;
+    // Set before the completion is posted: a connect that completes before ConnectAsync returns must
+    // still be seen (the task field may not be assigned yet when the post is looked at).
+    private volatile bool _done;
 
-    public override ReadyFlags Poll() => _connect is { IsCompleted: true } ? ReadyFlags.Writable : ReadyFlags.None;
+    public override ReadyFlags Poll() => _done ? ReadyFlags.Writable : ReadyFlags.None;
 
     public string? Start(IPEndPoint target, BindAddress? local, TcpSocketOptions options, out bool connected, out string? setupProblem)
     {
@@ -31,7 +34,7 @@ internal sealed class StreamDial(PostedReadiness readiness, long token, Func<Soc
             }
         }
         readiness.Register(this, ReadyFlags.Writable, token);
-        _connect = ConnectAsync(socket, target);
+        _ = ConnectAsync(socket, target);
         return null;
     }
 
@@ -41,19 +44,19 @@ internal sealed class StreamDial(PostedReadiness readiness, long token, Func<Soc
         {
             await socket.ConnectAsync(target).ConfigureAwait(false);
         }
-        finally
+        catch (Exception ex)
         {
-            Post();
+            _failure = ex;
         }
+        _done = true;
+        Post();
     }
 
     public string? Outcome()
     {
-        if (_connect is not { IsCompleted: true } task)
-            return null;
-        if (task.Exception?.InnerException is { } ex)
-            return $"connect to {_target} failed: {StreamErrors.Describe(ex)}";
-        return task.IsCanceled ? $"connect to {_target} failed: cancelled" : null;
+        if (!_done)
+            return $"connect to {_target} has not completed"; // not reached: the event comes after completion
+        return _failure is { } ex ? $"connect to {_target} failed: {StreamErrors.Describe(ex)}" : null;
     }
 
     public IConnectionIo TakeConnection(out IPEndPoint? local)
@@ -70,7 +73,5 @@ internal sealed class StreamDial(PostedReadiness readiness, long token, Func<Soc
         Unregister();
         _socket?.Dispose();
         _socket = null;
-        // A connect still running fails on the closed socket; observe it so it is not reported unobserved.
-        _connect?.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
     }
 }
