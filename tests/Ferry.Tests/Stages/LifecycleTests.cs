@@ -42,7 +42,9 @@ public abstract class LifecycleTests(StageTransport transport)
                     throw new EndOfStreamException();
             });
         }
-        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionReset)
+        // A reset that lands while the connect completes is reported as ECONNRESET or, on the stream
+        // transport's faster accept, EPIPE (Shutdown).
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode is System.Net.Sockets.SocketError.ConnectionReset or System.Net.Sockets.SocketError.Shutdown)
         {
             await h.WaitForEventAsync<DisconnectedEvent>(e => e.Reason == DisconnectReason.Limit);
         }
