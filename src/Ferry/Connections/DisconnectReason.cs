@@ -19,6 +19,10 @@ public enum DisconnectReason
     Killed,
     /// <summary>The peer read too slowly and the <c>disconnect</c> overflow policy applied.</summary>
     SlowConsumer,
+    /// <summary>The TLS handshake did not finish within <c>tls.handshake_timeout</c>.</summary>
+    TlsHandshakeTimeout,
+    /// <summary>The TLS handshake failed; the detail says why (<c>no client certificate</c>, <c>untrusted</c>, <c>expired</c>, …).</summary>
+    TlsError,
 }
 
 /// <summary>The snake_case names used on the bus, in JSON and in logs.</summary>
@@ -34,6 +38,8 @@ public static class DisconnectReasonNames
         DisconnectReason.ProtocolError => "protocol_error",
         DisconnectReason.Killed => "killed",
         DisconnectReason.SlowConsumer => "slow_consumer",
+        DisconnectReason.TlsHandshakeTimeout => "tls_handshake_timeout",
+        DisconnectReason.TlsError => "tls_error",
         _ => reason.ToString(),
     };
 }

@@ -32,6 +32,9 @@ public sealed record TcpClientStageOptions
     /// </summary>
     public StageTransport Transport { get; init; } = StageTransport.Auto;
 
+    /// <summary>TLS (<c>tls</c>): server name, CA bundle, client certificate, handshake deadline. Off when null.</summary>
+    public TlsOptions? Tls { get; init; }
+
     public IFraming Framing { get; init; } = RawFraming.Default;
 
     public int GroupSize { get; init; } = 1;
@@ -102,7 +105,8 @@ public sealed record TcpClientStageOptions
             problems.Add($"option 'reconnect_jitter': {ReconnectJitter} is not allowed; must be from 0 to 1");
         if (ReconnectAttempts < 0)
             problems.Add($"option 'reconnect_attempts': {ReconnectAttempts} is not allowed; must be 0 (forever) or more");
-        StageTransportChoice.Validate(problems, Transport, tls: false);
+        StageTransportChoice.Validate(problems, Transport, tls: Tls is { Secure: true });
+        Tls?.Validate(problems, server: false);
         Socket?.Validate(problems);
         if (problems.Count > 0)
             throw new StageOptionsException(problems);

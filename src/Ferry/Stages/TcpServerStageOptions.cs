@@ -30,6 +30,9 @@ public sealed record TcpServerStageOptions
     /// </summary>
     public StageTransport Transport { get; init; } = StageTransport.Auto;
 
+    /// <summary>TLS (<c>tls</c>): certificate, CA bundle for mutual TLS, client certificate mode, handshake deadline. Off when null.</summary>
+    public TlsOptions? Tls { get; init; }
+
     /// <summary>A client that sends nothing for this long is disconnected (<c>idle_timeout</c>). Zero = never.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
 
@@ -112,7 +115,8 @@ public sealed record TcpServerStageOptions
             problems.Add($"option 'thread_priority': {ThreadPriority} is not allowed; must be lowest, below_normal, normal, above_normal or highest");
         if (StopGracePeriod < TimeSpan.Zero)
             problems.Add($"option 'stop_grace_period': {StopGracePeriod} is not allowed; must be 0 or positive");
-        StageTransportChoice.Validate(problems, Transport, tls: false);
+        StageTransportChoice.Validate(problems, Transport, tls: Tls is { Secure: true });
+        Tls?.Validate(problems, server: true);
         Socket?.Validate(problems);
         if (problems.Count > 0)
             throw new StageOptionsException(problems);

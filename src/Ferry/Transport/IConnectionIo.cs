@@ -14,6 +14,9 @@ namespace Ferry.Transport;
 /// </remarks>
 internal interface IConnectionIo : IDisposable
 {
+    /// <summary>The error code of a failed handshake (TLS); <see cref="DescribeError"/> says why.</summary>
+    const int HandshakeFailedError = -1000;
+
     /// <summary>Whether a handshake (TLS) runs before messages may flow; false for plain connections.</summary>
     bool HasHandshake { get; }
 

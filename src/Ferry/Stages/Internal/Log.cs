@@ -34,4 +34,7 @@ internal static partial class Log
 
     [LoggerMessage(1009, LogLevel.Debug, "{Stage}: egress for unknown connection {Id} dropped")]
     public static partial void UnknownTarget(ILogger logger, string stage, ConnectionId id);
+
+    [LoggerMessage(1010, LogLevel.Warning, "{Stage}: tls.accept_invalid_certificates is on: any server certificate is accepted; for development only")]
+    public static partial void InsecureTls(ILogger logger, string stage);
 }

@@ -44,7 +44,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     {
         Clock = new StageClock(time);
         Name = settings.Name;
-        _transport = settings.CreateTransport();
+        _transport = settings.CreateTransport(time);
         _readiness = _transport.Readiness;
         _loop = new ServiceLoop(settings.Name, _readiness, Clock, settings.ThreadPriority, settings.ThreadProcessorAffinity, settings.StopGracePeriod, logger);
         Events = new EventSink(owner, settings.Name, logger, bus, Clock, _loop.StopForced);
@@ -55,7 +55,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _groups = new GroupRegistry(_table, Events, settings.GroupNotices, () => _loop.OnServiceThread);
         _any = new AnyRoute(_table, _writer, _held, _loop, Clock, settings.EgressWaitTimeout);
         _router = new EgressRouter(_table, _groups, _writer, _held, _any, _counters, Events);
-        _timeouts = new TimeoutScanner(settings.IdleTimeout, (settings.Framing as ISessionFraming)?.HandshakeTimeout, _table, this, Clock);
+        _timeouts = new TimeoutScanner(settings.IdleTimeout, (settings.Framing as ISessionFraming)?.HandshakeTimeout,
+            settings.Tls is { Secure: true } tls ? tls.HandshakeTimeout : null, _table, this, Clock);
         _stats = new StatsPublisher(_counters, _table, Events, bus, settings.StatsInterval, _loop.StopForced);
         _egressSubscription = bus.Topic<EgressMessage>(StageTopics.EgressPackets(settings.Name)).Subscribe(_router.HandleEgressAsync);
         _controlSubscription = bus.Topic<ControlCommand>(StageTopics.Control(settings.Name)).Subscribe(new ControlChannel(this).HandleAsync);

@@ -4,31 +4,34 @@ namespace Ferry.Stages.Internal;
 
 /// <summary>
 /// Closes connections that outstay a deadline: nothing received within <c>idle_timeout</c>, or a
-/// session handshake not done within the framing's handshake timeout. Scans every connection a few
+/// session handshake not done within the framing's handshake timeout, a TLS handshake not done within
+/// <c>tls.handshake_timeout</c>. Scans every connection a few
 /// times per shortest deadline instead of keeping a timer per connection. Service thread.
 /// </summary>
 internal sealed class TimeoutScanner
 {
     private readonly long _idleMs;
     private readonly long _handshakeMs;
+    private readonly long _tlsMs;
     private readonly long _intervalMs;
     private readonly ConnectionTable _table;
     private readonly IConnectionLifecycle _lifecycle;
     private readonly StageClock _clock;
     private long _nextMs = long.MaxValue;
 
-    public TimeoutScanner(TimeSpan idle, TimeSpan? handshake, ConnectionTable table, IConnectionLifecycle lifecycle, StageClock clock)
+    public TimeoutScanner(TimeSpan idle, TimeSpan? handshake, TimeSpan? tlsHandshake, ConnectionTable table, IConnectionLifecycle lifecycle, StageClock clock)
     {
         _idleMs = (long)idle.TotalMilliseconds;
         _handshakeMs = handshake is { } h ? Math.Max(1, (long)h.TotalMilliseconds) : 0;
-        var shortest = _idleMs > 0 && _handshakeMs > 0 ? Math.Min(_idleMs, _handshakeMs) : Math.Max(_idleMs, _handshakeMs);
+        _tlsMs = tlsHandshake is { } t ? Math.Max(1, (long)t.TotalMilliseconds) : 0;
+        var shortest = new[] { _idleMs, _handshakeMs, _tlsMs }.Where(ms => ms > 0).DefaultIfEmpty(0).Min();
         _intervalMs = Math.Clamp(shortest / 8, 5, 1000);
         _table = table;
         _lifecycle = lifecycle;
         _clock = clock;
     }
 
-    private bool Enabled => _idleMs > 0 || _handshakeMs > 0;
+    private bool Enabled => _idleMs > 0 || _handshakeMs > 0 || _tlsMs > 0;
 
     /// <summary>When the next scan is due (long.MaxValue when there are no deadlines).</summary>
     public long NextDueMs => _nextMs;
@@ -53,7 +56,9 @@ internal sealed class TimeoutScanner
             if (i >= list.Length)
                 continue;
             var c = list[i];
-            if (_idleMs > 0 && now - c.LastReceiveMs >= _idleMs)
+            if (c.HandshakePending && _tlsMs > 0 && now - c.OpenedAtMs >= _tlsMs)
+                _lifecycle.Close(c, DisconnectReason.TlsHandshakeTimeout, $"tls handshake not completed within {_tlsMs} ms");
+            else if (_idleMs > 0 && now - c.LastReceiveMs >= _idleMs)
                 _lifecycle.Close(c, DisconnectReason.IdleTimeout, $"nothing received for {_idleMs} ms");
             else if (!c.Established && _handshakeMs > 0 && now - c.OpenedAtMs >= _handshakeMs)
                 _lifecycle.Close(c, DisconnectReason.ProtocolError, $"handshake not completed within {_handshakeMs} ms");

@@ -30,9 +30,6 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     /// <summary>How long a graceful close waits for queued bytes to be written before it closes anyway.</summary>
     private const int CloseLingerMs = 10_000;
 
-    /// <summary>The error code of a failed handshake (not a socket error).</summary>
-    public const int HandshakeFailedCode = -1000;
-
     private readonly Socket _socket;
     private readonly int _readSize;
     private readonly IStreamHandshake? _handshake;
@@ -166,7 +163,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         catch (Exception ex)
         {
             if (handshaking)
-                End(3, HandshakeFailedCode, TlsFailure.Describe(ex));
+                End(3, IConnectionIo.HandshakeFailedError, TlsFailure.Describe(ex));
             else
                 End(3, StreamErrors.Code(ex), StreamErrors.Describe(ex));
         }

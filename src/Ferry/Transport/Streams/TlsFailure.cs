@@ -15,4 +15,4 @@ internal static class TlsFailure
 }
 
 /// <summary>A handshake refused by the stage's own certificate checks, with the reason to report.</summary>
-internal sealed class TlsRejectedException(string reason) : AuthenticationException(reason);
+internal sealed class TlsRejectedException(string reason, Exception? inner = null) : AuthenticationException(reason, inner);
