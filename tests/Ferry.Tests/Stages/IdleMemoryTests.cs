@@ -1,0 +1,92 @@
+using System.Net.Sockets;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+using Ferry.Transport;
+using Xunit.Abstractions;
+
+namespace Ferry.Tests.Stages;
+
+/// <summary>
+/// What an idle connection costs on each transport, measured as the growth of the managed heap (and the
+/// process's resident set) per connection, clients included (they run in this process). The stream
+/// transport waits for data with a zero-byte read, so an idle connection must hold no read buffer:
+/// one rented 64 KiB buffer per connection would show as 64 KiB or more each.
+/// </summary>
+[Collection(ProcessMemoryCollection.Name)]
+public sealed class IdleMemoryTests(ITestOutputHelper output)
+{
+    public enum Kind { Epoll, Stream, StreamTls }
+
+    [Theory]
+    [InlineData(Kind.Epoll)]
+    [InlineData(Kind.Stream)]
+    [InlineData(Kind.StreamTls)]
+    public async Task An_idle_connection_holds_no_buffer(Kind kind)
+    {
+        var count = kind == Kind.StreamTls ? 200 : 500;
+        var options = new TcpServerStageOptions
+        {
+            MaxConnections = 0,
+            Transport = kind == Kind.Epoll ? StageTransport.Epoll : StageTransport.Stream,
+            Tls = kind == Kind.StreamTls ? new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate } : null,
+        };
+        await using var h = new StageHarness(options, recordPackets: false);
+        await h.StartAsync();
+        // Warm up: one connection with traffic, so pools and code paths exist before measuring.
+        await using (var warm = await ConnectAsync(kind, h))
+            await warm.SendAsync("warm"u8.ToArray());
+        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 0, "the warm-up connection to close");
+
+        var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
+        var rssBefore = Rss();
+        var clients = new List<IdleClient>();
+        for (var i = 0; i < count; i++)
+            clients.Add(await ConnectAsync(kind, h));
+        await Eventually.TrueAsync(() => h.Events.OfType<ConnectedEvent>().Count() >= count + 1, $"{count} connections");
+        // Each client says something once, so every connection has read (and must have given its buffer back).
+        foreach (var c in clients)
+            await c.SendAsync("x"u8.ToArray());
+        await Eventually.TrueAsync(() => h.Stage.GetStats().BytesInTotal >= count + 4, "one byte from every client");
+        var heapPer = (GC.GetTotalMemory(forceFullCollection: true) - heapBefore) / count;
+        var rssPer = (Rss() - rssBefore) / count;
+        output.WriteLine($"{kind}: {count} idle connections, managed heap +{heapPer} B and RSS +{rssPer} B per connection (server and client sides)");
+        Assert.True(heapPer < 16 * 1024, $"{kind}: {heapPer} B of managed heap per idle connection");
+        foreach (var c in clients)
+            await c.DisposeAsync();
+    }
+
+    private static long Rss()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmRSS:"))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        return 0;
+    }
+
+    private static async Task<IdleClient> ConnectAsync(Kind kind, StageHarness h)
+    {
+        if (kind == Kind.StreamTls)
+            return new IdleClient(null, await TlsTestClient.ConnectAsync(h.EndPoint));
+        var socket = new Socket(h.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(h.EndPoint);
+        return new IdleClient(socket, null);
+    }
+
+    private sealed record IdleClient(Socket? Socket, TlsTestClient? Tls) : IAsyncDisposable
+    {
+        public async Task SendAsync(byte[] data)
+        {
+            if (Tls is not null)
+                await Tls.SendAsync(data);
+            else
+                await Socket!.SendAsync(data);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Socket?.Dispose();
+            if (Tls is not null)
+                await Tls.DisposeAsync();
+        }
+    }
+}
