@@ -53,6 +53,75 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
             await c.DisposeAsync();
     }
 
+    private const string HoldingClients = """
+        import socket, ssl, sys
+        host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        held = []
+        for _ in range(count):
+            s = context.wrap_socket(socket.create_connection((host, port)), server_hostname="localhost")
+            s.sendall(b"x")
+            held.append(s)
+        print("ready", flush=True)
+        sys.stdin.read()
+        """;
+
+    /// <summary>
+    /// The server side alone: the TLS clients live in another process (Python's ssl module), so the
+    /// growth of this process's heap and resident set is what the stage holds per idle TLS connection.
+    /// </summary>
+    [Fact]
+    public async Task An_idle_tls_connection_costs_the_server_this_much()
+    {
+        if (!File.Exists("/usr/bin/python3"))
+            return; // measured where python3 is; the in-process measurement above still runs everywhere
+        await using var h = new StageHarness(new TcpServerStageOptions
+        {
+            MaxConnections = 0,
+            Tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate },
+        }, recordPackets: false);
+        await h.StartAsync();
+        const int count = 500;
+        using var warm = new HeldClients(await HoldAsync(h, 20));
+        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 20, "20 warm-up connections");
+        var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
+        var rssBefore = Rss();
+        using var held = new HeldClients(await HoldAsync(h, count));
+        await Eventually.TrueAsync(() => h.Stage.GetStats().BytesReceivedTotal >= count + 20, "one byte from every client", TimeSpan.FromSeconds(60));
+        var heapPer = (GC.GetTotalMemory(forceFullCollection: true) - heapBefore) / count;
+        var rssPer = (Rss() - rssBefore) / count;
+        output.WriteLine($"TLS server side: {count} idle connections, managed heap +{heapPer} B and RSS +{rssPer} B per connection");
+        Assert.True(heapPer < 16 * 1024, $"{heapPer} B of managed heap per idle TLS connection");
+    }
+
+    /// <summary>Ends the client process: closing its stdin lets it exit; killed if it does not.</summary>
+    private sealed class HeldClients(System.Diagnostics.Process process) : IDisposable
+    {
+        public void Dispose()
+        {
+            process.StandardInput.Close();
+            if (!process.WaitForExit(10_000))
+                process.Kill();
+            process.Dispose();
+        }
+    }
+
+    private static async Task<System.Diagnostics.Process> HoldAsync(StageHarness h, int count)
+    {
+        var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/python3",
+            ["-c", HoldingClients, h.EndPoint.Address.ToString(), h.EndPoint.Port.ToString(), count.ToString()])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+        })!;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var line = await process.StandardOutput.ReadLineAsync(cts.Token);
+        Assert.Equal("ready", line);
+        return process;
+    }
+
     /// <summary>Connects <paramref name="count"/> more clients; each says one byte, so every connection has read once and gone idle.</summary>
     private static async Task AddIdleAsync(Kind kind, StageHarness h, List<IdleClient> clients, int count)
     {
