@@ -19,6 +19,7 @@ internal static class ConnectCommand
           --connect-timeout DURATION  one attempt's limit (default 10s)
           --quiet                   print events, not packets
           --log-level LEVEL         stderr logging (default warning)
+        """ + "\n" + TlsFlags.ConnectUsage + "\n" + """
         Each stdin line is sent as one message (encoded with the framing). Output: JSON lines
         connecting, connected, packet, disconnected, error, stats, closed, as ferry serve prints them.
         """;
@@ -28,6 +29,7 @@ internal static class ConnectCommand
         TcpClientStageOptions options;
         var quiet = false;
         var logLevel = LogLevel.Warning;
+        var tls = new TlsFlags(server: false);
         try
         {
             options = new TcpClientStageOptions();
@@ -52,6 +54,8 @@ internal static class ConnectCommand
                         stdout.WriteLine(Usage);
                         return 0;
                     default:
+                        if (tls.TryRead(flag, reader))
+                            break;
                         if (flag.StartsWith('-') || remote is not null)
                             throw new CliException($"unknown option '{flag}' (see ferry connect --help)");
                         remote = flag;
@@ -60,7 +64,7 @@ internal static class ConnectCommand
             }
             if (remote is null)
                 throw new CliException("needs HOST:PORT (see ferry connect --help)");
-            options = options with { Connect = remote };
+            options = options with { Connect = remote, Tls = tls.Build(), Transport = tls.Transport };
             if (options.ReconnectMaxWait < options.ReconnectWait)
                 options = options with { ReconnectMaxWait = options.ReconnectWait };
             options.Validate();

@@ -8,6 +8,7 @@ public static class FerryCommand
           serve     run a TCP server stage and print what arrives as JSON lines
           connect   dial a TCP server, send stdin lines, print what arrives (reconnects)
           bridge    a Rogue-compatible frame bridge end: bridge server|client ADDR PORT [--echo]
+          cert      make PEM certificates for TLS: cert ca|server|client|self-signed --out PATH
         'ferry <command> --help' describes a command.
         """;
 
@@ -23,13 +24,14 @@ public static class FerryCommand
             "serve" => ServeCommand.RunAsync(args[1..], stdin, stdout, stderr, cancellationToken),
             "connect" => ConnectCommand.RunAsync(args[1..], stdin, stdout, stderr, cancellationToken),
             "bridge" => BridgeCommand.RunAsync(args[1..], stdout, stderr, cancellationToken),
+            "cert" => CertCommand.RunAsync(args[1..], stdout, stderr),
             _ => Unknown(args[0], stderr),
         };
     }
 
     private static Task<int> Unknown(string command, TextWriter stderr)
     {
-        stderr.WriteLine($"ferry: unknown command '{command}' (commands: serve, connect, bridge; see ferry --help)");
+        stderr.WriteLine($"ferry: unknown command '{command}' (commands: serve, connect, bridge, cert; see ferry --help)");
         return Task.FromResult(2);
     }
 }

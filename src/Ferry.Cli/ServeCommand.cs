@@ -29,6 +29,7 @@ internal static class ServeCommand
           --egress-overflow POLICY  a slow client's full buffer: drop (default), disconnect or wait
           --queue-when-disconnected N  keep up to N broadcasts while nobody is connected, for the first client
           --log-level LEVEL         stderr logging: trace, debug, information, warning, error, none (default warning)
+        """ + "\n" + TlsFlags.ServeUsage + "\n" + """
         output: one JSON object per line on stdout: listening, connected, packet, disconnected, error, stats, closed
         input: one JSON command per line on stdin, e.g. {"type":"send","conn":"…","text":"hi"}; also send_any
           (one connection, round-robin), broadcast (text|base64, except), group_send (group), join/leave (conn, group), close (conn, reason, code), connections
@@ -39,6 +40,7 @@ internal static class ServeCommand
         TcpServerStageOptions options;
         bool echo = false, quiet = false, statsConnections = false;
         var logLevel = LogLevel.Warning;
+        var tls = new TlsFlags(server: true);
         try
         {
             options = new TcpServerStageOptions();
@@ -81,9 +83,12 @@ internal static class ServeCommand
                         stdout.WriteLine(Usage);
                         return 0;
                     default:
+                        if (tls.TryRead(flag, reader))
+                            break;
                         throw new CliException($"unknown option '{flag}' (see ferry serve --help)");
                 }
             }
+            options = options with { Tls = tls.Build(), Transport = tls.Transport };
             options.Validate();
         }
         catch (CliException ex)
