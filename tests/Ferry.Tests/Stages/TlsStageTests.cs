@@ -242,4 +242,27 @@ public sealed class TlsStageTests
         var echo = await client.ReceiveExactlyAsync(frame.Length);
         Assert.Equal(frame, echo);
     }
+
+    [Fact]
+    public async Task A_session_framing_speaks_its_handshake_after_the_tls_one()
+    {
+        // ZMTP's greeting is written the moment a connection opens: under TLS it waits for the TLS
+        // handshake, then goes first.
+        var bus = new InProcessBus();
+        await using var server = new TcpServerStage(Server(ServerTls(), "zmtp,socket=pull"), bus);
+        var received = new ConcurrentQueue<string>();
+        bus.Topic<PacketGroup>("tcp_server/packet_group").Subscribe((g, _) =>
+        {
+            foreach (var p in g)
+                received.Enqueue(Encoding.ASCII.GetString(p.Payload.Span));
+            return default;
+        });
+        var endPoint = await server.StartAsync();
+        await using var client = new TcpClientStage(ClientStage(endPoint.Port, "localhost", "zmtp,socket=push"), bus);
+        await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        for (var i = 0; i < 3; i++)
+            Assert.True(await client.SendAsync(Encoding.ASCII.GetBytes($"zmtp over tls {i}")));
+        await Eventually.TrueAsync(() => received.Count == 3, "three ZMTP messages over TLS");
+        Assert.Equal(["zmtp over tls 0", "zmtp over tls 1", "zmtp over tls 2"], received);
+    }
 }
