@@ -6,4 +6,6 @@ namespace Ferry.Stages;
 /// <param name="ServerName">The SNI name the client asked for (server side) or the name checked (client side); null when none.</param>
 /// <param name="PeerCertificateSubject">The subject of the peer's certificate (the client's under mutual TLS, the server's on a client stage); null when it sent none.</param>
 /// <param name="PeerCertificateThumbprint">The SHA-1 thumbprint (hex) of the peer's certificate; null when it sent none.</param>
-public sealed record TlsConnectionInfo(string Protocol, string CipherSuite, string? ServerName, string? PeerCertificateSubject, string? PeerCertificateThumbprint);
+/// <param name="ApplicationProtocol">The ALPN protocol agreed on; null when none was.</param>
+public sealed record TlsConnectionInfo(string Protocol, string CipherSuite, string? ServerName, string? PeerCertificateSubject, string? PeerCertificateThumbprint,
+    string? ApplicationProtocol = null);

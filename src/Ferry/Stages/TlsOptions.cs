@@ -27,6 +27,26 @@ public sealed record TlsCertificate
 
     /// <summary>A PEM file with the private key, instead of <see cref="PrivateKeyPem"/>.</summary>
     public string? PrivateKeyFile { get; init; }
+
+    /// <summary>A PKCS#12 (.pfx/.p12) file with the certificate, its key and chain, instead of the PEM options.</summary>
+    public string? Pkcs12File { get; init; }
+
+    /// <summary>The password of <see cref="Pkcs12File"/>; null for none.</summary>
+    public string? Pkcs12Password { get; init; }
+
+    internal void Validate(List<string> problems, string option)
+    {
+        if (Pkcs12File is not null)
+        {
+            if (CertificatePem is not null || CertificateFile is not null || PrivateKeyPem is not null || PrivateKeyFile is not null)
+                problems.Add($"option '{option}': give a pkcs12_file or PEM certificate and key, not both");
+            return;
+        }
+        if ((CertificatePem is null) == (CertificateFile is null))
+            problems.Add($"option '{option}': give the certificate as certificate_pem or certificate_file (one of them)");
+        if ((PrivateKeyPem is null) == (PrivateKeyFile is null))
+            problems.Add($"option '{option}': give the private key as private_key_pem or private_key_file (one of them)");
+    }
 }
 
 /// <summary>
@@ -60,6 +80,15 @@ public sealed record TlsOptions
     /// <summary>A connection whose handshake has not finished by then is closed with reason <c>tls_handshake_timeout</c>.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Server stage: certificates chosen by the SNI name a client asks for (<c>host</c> or <c>*.domain</c>);
+    /// <see cref="Certificate"/> serves every other name and clients that send none.
+    /// </summary>
+    public IReadOnlyDictionary<string, TlsCertificate>? SniCertificates { get; init; }
+
+    /// <summary>ALPN protocol names offered (client) or accepted in order of preference (server), e.g. <c>h2</c>; none by default.</summary>
+    public IReadOnlyList<string>? ApplicationProtocols { get; init; }
+
     /// <summary>The TLS versions allowed: 1.2 and 1.3 by default.</summary>
     public SslProtocols Protocols { get; init; } = SslProtocols.Tls12 | SslProtocols.Tls13;
 
@@ -79,12 +108,17 @@ public sealed record TlsOptions
             problems.Add("option 'tls.client_certificate': applies to server stages; a client stage presents tls.certificate");
         if (CaCertificatePem is not null && CaCertificateFile is not null)
             problems.Add("options 'tls.ca_certificate_pem'/'tls.ca_certificate_file': give one, not both");
-        if (Certificate is { } c)
+        Certificate?.Validate(problems, "tls.certificate");
+        if (!server && SniCertificates is { Count: > 0 })
+            problems.Add("option 'tls.sni_certificates': applies to server stages");
+        foreach (var (name, certificate) in SniCertificates ?? new Dictionary<string, TlsCertificate>())
         {
-            if ((c.CertificatePem is null) == (c.CertificateFile is null))
-                problems.Add("option 'tls.certificate': give the certificate as certificate_pem or certificate_file (one of them)");
-            if ((c.PrivateKeyPem is null) == (c.PrivateKeyFile is null))
-                problems.Add("option 'tls.certificate': give the private key as private_key_pem or private_key_file (one of them)");
+            if (string.IsNullOrWhiteSpace(name) || certificate is null)
+                problems.Add($"option 'tls.sni_certificates': '{name}' needs a name and a certificate");
+            else
+                certificate.Validate(problems, $"tls.sni_certificates.{name}");
         }
+        if (ApplicationProtocols is { } alpn && alpn.Any(p => string.IsNullOrEmpty(p) || System.Text.Encoding.UTF8.GetByteCount(p) > 255))
+            problems.Add("option 'tls.application_protocols': each name must be 1 to 255 bytes");
     }
 }

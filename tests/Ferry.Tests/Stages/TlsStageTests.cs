@@ -265,4 +265,60 @@ public sealed class TlsStageTests
         await Eventually.TrueAsync(() => received.Count == 3, "three ZMTP messages over TLS");
         Assert.Equal(["zmtp over tls 0", "zmtp over tls 1", "zmtp over tls 2"], received);
     }
+
+    [Theory]
+    [InlineData("a.test", "CN=a.test")]
+    [InlineData("api.b.test", "CN=*.b.test")]
+    [InlineData("localhost", "CN=localhost")]
+    public async Task Sni_picks_the_certificate_for_the_name_the_client_asks_for(string serverName, string subject)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var a = Ferry.Transport.Tls.CertificateMaker.CreateServer(TestCertificates.Authority, ["a.test"], now.AddMinutes(-5), now.AddDays(1));
+        var b = Ferry.Transport.Tls.CertificateMaker.CreateServer(TestCertificates.Authority, ["*.b.test"], now.AddMinutes(-5), now.AddDays(1));
+        await using var h = new StageHarness(Server(ServerTls() with
+        {
+            SniCertificates = new Dictionary<string, TlsCertificate> { ["a.test"] = TestCertificates.AsOption(a), ["*.b.test"] = TestCertificates.AsOption(b) },
+        }));
+        await h.StartAsync();
+        await using var client = await TlsTestClient.ConnectAsync(h.EndPoint, serverName: serverName);
+        Assert.Equal(subject, client.Stream.RemoteCertificate!.Subject);
+        var connected = await h.WaitConnectedAsync(client.LocalEndPoint);
+        Assert.Equal(serverName, connected.Tls!.ServerName);
+    }
+
+    [Fact]
+    public async Task Alpn_agrees_on_a_protocol_and_connected_says_which()
+    {
+        await using var h = new StageHarness(Server(ServerTls() with { ApplicationProtocols = ["ferry/2", "ferry/1"] }));
+        await h.StartAsync();
+        var client = ClientStage(h.EndPoint.Port, "localhost");
+        await using var stage = new TcpClientStage(client with { Tls = client.Tls! with { ApplicationProtocols = ["ferry/1"] } });
+        var tls = new TaskCompletionSource<TlsConnectionInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        stage.Connected += (_, e) => tls.TrySetResult(e.Tls);
+        await stage.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        Assert.Equal("ferry/1", (await tls.Task.WaitAsync(TimeSpan.FromSeconds(10)))!.ApplicationProtocol);
+        var atServer = await h.WaitForEventAsync<ConnectedEvent>();
+        Assert.Equal("ferry/1", atServer.Tls!.ApplicationProtocol);
+    }
+
+    [Fact]
+    public async Task A_pkcs12_file_serves_like_pem()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllBytesAsync(path, TestCertificates.Server.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12, "secret"));
+            await using var h = new StageHarness(Server(ServerTls() with
+            {
+                Certificate = new TlsCertificate { Pkcs12File = path, Pkcs12Password = "secret" },
+            }));
+            await h.StartAsync();
+            await using var client = await TlsTestClient.ConnectAsync(h.EndPoint);
+            Assert.Equal("CN=localhost", client.Stream.RemoteCertificate!.Subject);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }

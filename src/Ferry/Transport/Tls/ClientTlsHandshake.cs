@@ -12,6 +12,7 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
     private readonly string _serverName;
     private readonly X509Certificate2Collection? _clientCertificates;
     private readonly SslProtocols _protocols;
+    private readonly List<SslApplicationProtocol>? _alpn;
     private readonly bool _acceptInvalid;
     private readonly PeerCertificateCheck _check;
 
@@ -24,6 +25,7 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
             _clientCertificates = [own, .. chain];
         }
         _protocols = options.Protocols;
+        _alpn = options.ApplicationProtocols?.Select(p => new SslApplicationProtocol(p)).ToList();
         _acceptInvalid = options.AcceptInvalidCertificates;
         _check = new PeerCertificateCheck(TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile), time);
     }
@@ -37,6 +39,7 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
             TargetHost = _serverName,
             ClientCertificates = _clientCertificates,
             EnabledSslProtocols = _protocols,
+            ApplicationProtocols = _alpn,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
             {
@@ -63,6 +66,8 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
             throw;
         }
         var peer = ssl.RemoteCertificate as X509Certificate2;
-        return (ssl, new TlsConnectionInfo(ssl.SslProtocol.ToString(), ssl.NegotiatedCipherSuite.ToString(), _serverName, peer?.Subject, peer?.Thumbprint));
+        var alpn = ssl.NegotiatedApplicationProtocol;
+        return (ssl, new TlsConnectionInfo(ssl.SslProtocol.ToString(), ssl.NegotiatedCipherSuite.ToString(), _serverName, peer?.Subject, peer?.Thumbprint,
+            alpn.Protocol.IsEmpty ? null : alpn.ToString()));
     }
 }

@@ -6,22 +6,46 @@ using Ferry.Transport.Streams;
 
 namespace Ferry.Transport.Tls;
 
-/// <summary>A server stage's TLS handshake: its certificate (with chain), TLS 1.2/1.3, optional or required client certificates.</summary>
+/// <summary>
+/// A server stage's TLS handshake: its certificate (with chain) or the one its SNI table names for the
+/// client's server name, TLS 1.2/1.3, ALPN, optional or required client certificates.
+/// </summary>
 internal sealed class ServerTlsHandshake : IStreamHandshake
 {
     private readonly SslStreamCertificateContext _certificate;
+    private readonly Dictionary<string, SslStreamCertificateContext> _byName = new(StringComparer.OrdinalIgnoreCase);
+    private readonly List<SslApplicationProtocol>? _alpn;
     private readonly ClientCertificateMode _clientCertificate;
     private readonly SslProtocols _protocols;
     private readonly PeerCertificateCheck _check;
 
     public ServerTlsHandshake(TlsOptions options, TimeProvider time)
     {
-        var (certificate, chain) = TlsMaterial.LoadCertificate(options.Certificate!);
-        // Built once per stage: the chain is sent with every handshake without being rebuilt.
-        _certificate = SslStreamCertificateContext.Create(certificate, chain, offline: true);
+        // Built once per stage: each chain is sent with every handshake without being rebuilt.
+        _certificate = Context(options.Certificate!);
+        foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
+            _byName[name.Trim()] = Context(certificate);
+        _alpn = options.ApplicationProtocols?.Select(p => new SslApplicationProtocol(p)).ToList();
         _clientCertificate = options.ClientCertificate;
         _protocols = options.Protocols;
         _check = new PeerCertificateCheck(TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile), time);
+    }
+
+    private static SslStreamCertificateContext Context(TlsCertificate source)
+    {
+        var (certificate, chain) = TlsMaterial.LoadCertificate(source);
+        return SslStreamCertificateContext.Create(certificate, chain, offline: true);
+    }
+
+    /// <summary>The certificate for an SNI name: exact, then <c>*.parent</c>, then the default.</summary>
+    private SslStreamCertificateContext For(string? serverName)
+    {
+        if (_byName.Count == 0 || string.IsNullOrEmpty(serverName))
+            return _certificate;
+        if (_byName.TryGetValue(serverName, out var exact))
+            return exact;
+        var dot = serverName.IndexOf('.');
+        return dot > 0 && _byName.TryGetValue("*" + serverName[dot..], out var wildcard) ? wildcard : _certificate;
     }
 
     public async Task<(Stream Stream, TlsConnectionInfo Info)> RunAsync(Stream inner, CancellationToken cancellationToken)
@@ -30,8 +54,8 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         string? refused = null;
         var options = new SslServerAuthenticationOptions
         {
-            ServerCertificateContext = _certificate,
             EnabledSslProtocols = _protocols,
+            ApplicationProtocols = _alpn,
             ClientCertificateRequired = _clientCertificate != ClientCertificateMode.None,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
@@ -44,7 +68,12 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         };
         try
         {
-            await ssl.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
+            // The certificate is chosen once the client's hello (and its SNI name) is in.
+            await ssl.AuthenticateAsServerAsync((_, hello, _, _) =>
+            {
+                options.ServerCertificateContext = For(hello.ServerName);
+                return ValueTask.FromResult(options);
+            }, null, cancellationToken).ConfigureAwait(false);
         }
         catch (AuthenticationException ex) when (refused is not null)
         {
@@ -57,8 +86,10 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
             throw;
         }
         var peer = ssl.RemoteCertificate as X509Certificate2;
+        var alpn = ssl.NegotiatedApplicationProtocol;
         var info = new TlsConnectionInfo(ssl.SslProtocol.ToString(), ssl.NegotiatedCipherSuite.ToString(),
-            string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName, peer?.Subject, peer?.Thumbprint);
+            string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName, peer?.Subject, peer?.Thumbprint,
+            alpn.Protocol.IsEmpty ? null : alpn.ToString());
         return (ssl, info);
     }
 }

@@ -10,6 +10,8 @@ internal static class TlsMaterial
     /// <summary>The certificate with its private key, and the rest of its chain (the intermediates after it in the PEM).</summary>
     public static (X509Certificate2 Certificate, X509Certificate2Collection Chain) LoadCertificate(TlsCertificate source)
     {
+        if (source.Pkcs12File is { } pkcs12)
+            return LoadPkcs12(pkcs12, source.Pkcs12Password);
         var certificatePem = source.CertificatePem ?? Read(source.CertificateFile!, "tls.certificate.certificate_file");
         var keyPem = source.PrivateKeyPem ?? Read(source.PrivateKeyFile!, "tls.certificate.private_key_file");
         X509Certificate2 certificate;
@@ -34,6 +36,26 @@ internal static class TlsMaterial
         for (var i = 1; i < chain.Count; i++)
             rest.Add(chain[i]);
         return (certificate, rest);
+    }
+
+    private static (X509Certificate2, X509Certificate2Collection) LoadPkcs12(string path, string? password)
+    {
+        X509Certificate2Collection all;
+        try
+        {
+            all = X509CertificateLoader.LoadPkcs12CollectionFromFile(path, password);
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            throw new TlsMaterialException($"option 'tls.certificate.pkcs12_file': cannot load '{path}': {ex.Message}");
+        }
+        var own = all.FirstOrDefault(c => c.HasPrivateKey)
+            ?? throw new TlsMaterialException($"option 'tls.certificate.pkcs12_file': '{path}' holds no certificate with a private key");
+        var chain = new X509Certificate2Collection();
+        foreach (var c in all)
+            if (!ReferenceEquals(c, own))
+                chain.Add(c);
+        return (own, chain);
     }
 
     /// <summary>CA certificates from PEM text or a file; null when neither is given (the system's store is used).</summary>
