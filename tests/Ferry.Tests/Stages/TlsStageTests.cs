@@ -321,4 +321,45 @@ public sealed class TlsStageTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public async Task Rotated_certificate_files_serve_new_connections_while_established_ones_keep_theirs()
+    {
+        var dir = Directory.CreateTempSubdirectory("ferry-reload-");
+        try
+        {
+            var now = DateTimeOffset.UtcNow;
+            var certFile = Path.Combine(dir.FullName, "server.pem");
+            var keyFile = Path.Combine(dir.FullName, "server.key");
+            async Task WriteAsync(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+            {
+                var (cert, key) = Ferry.Transport.Tls.CertificateMaker.ToPem(certificate);
+                await File.WriteAllTextAsync(certFile, cert);
+                await File.WriteAllTextAsync(keyFile, key);
+            }
+            var first = Ferry.Transport.Tls.CertificateMaker.CreateServer(TestCertificates.Authority, ["localhost"], now.AddMinutes(-5), now.AddDays(1));
+            var second = Ferry.Transport.Tls.CertificateMaker.CreateServer(TestCertificates.Authority, ["localhost"], now.AddMinutes(-5), now.AddDays(2));
+            await WriteAsync(first);
+            var time = new FakeTimeProvider(now);
+            var tls = ServerTls() with { Certificate = new TlsCertificate { CertificateFile = certFile, PrivateKeyFile = keyFile } };
+            await using var stage = new TcpServerStage(Server(tls), timeProvider: time);
+            var endPoint = await stage.StartAsync();
+
+            await using var before = await TlsTestClient.ConnectAsync(endPoint);
+            Assert.Equal(first.Thumbprint, new System.Security.Cryptography.X509Certificates.X509Certificate2(before.Stream.RemoteCertificate!).Thumbprint);
+            await WriteAsync(second);
+            time.Advance(TimeSpan.FromSeconds(2)); // the files are looked at once a second on the stage clock
+            await using var after = await TlsTestClient.ConnectAsync(endPoint);
+            Assert.Equal(second.Thumbprint, new System.Security.Cryptography.X509Certificates.X509Certificate2(after.Stream.RemoteCertificate!).Thumbprint);
+
+            // The connection made before the rotation still works on its certificate.
+            await Eventually.TrueAsync(() => stage.ConnectionCount == 2, "both connections");
+            await before.SendAsync("still here\n"u8.ToArray());
+            await Eventually.TrueAsync(() => stage.GetStats().PacketsReceivedTotal == 1, "the old connection's line");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
 }

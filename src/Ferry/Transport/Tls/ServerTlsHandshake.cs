@@ -12,8 +12,8 @@ namespace Ferry.Transport.Tls;
 /// </summary>
 internal sealed class ServerTlsHandshake : IStreamHandshake
 {
-    private readonly SslStreamCertificateContext _certificate;
-    private readonly Dictionary<string, SslStreamCertificateContext> _byName = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ReloadingCertificate _certificate;
+    private readonly Dictionary<string, ReloadingCertificate> _byName = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<SslApplicationProtocol>? _alpn;
     private readonly ClientCertificateMode _clientCertificate;
     private readonly SslProtocols _protocols;
@@ -21,31 +21,26 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
 
     public ServerTlsHandshake(TlsOptions options, TimeProvider time)
     {
-        // Built once per stage: each chain is sent with every handshake without being rebuilt.
-        _certificate = Context(options.Certificate!);
+        // Built once per stage (and again when the files change): each chain is sent with every
+        // handshake without being rebuilt.
+        _certificate = new ReloadingCertificate(options.Certificate!, time);
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
-            _byName[name.Trim()] = Context(certificate);
+            _byName[name.Trim()] = new ReloadingCertificate(certificate, time);
         _alpn = options.ApplicationProtocols?.Select(p => new SslApplicationProtocol(p)).ToList();
         _clientCertificate = options.ClientCertificate;
         _protocols = options.Protocols;
         _check = new PeerCertificateCheck(TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile), time);
     }
 
-    private static SslStreamCertificateContext Context(TlsCertificate source)
-    {
-        var (certificate, chain) = TlsMaterial.LoadCertificate(source);
-        return SslStreamCertificateContext.Create(certificate, chain, offline: true);
-    }
-
     /// <summary>The certificate for an SNI name: exact, then <c>*.parent</c>, then the default.</summary>
     private SslStreamCertificateContext For(string? serverName)
     {
         if (_byName.Count == 0 || string.IsNullOrEmpty(serverName))
-            return _certificate;
+            return _certificate.Current;
         if (_byName.TryGetValue(serverName, out var exact))
-            return exact;
+            return exact.Current;
         var dot = serverName.IndexOf('.');
-        return dot > 0 && _byName.TryGetValue("*" + serverName[dot..], out var wildcard) ? wildcard : _certificate;
+        return (dot > 0 && _byName.TryGetValue("*" + serverName[dot..], out var wildcard) ? wildcard : _certificate).Current;
     }
 
     public async Task<(Stream Stream, TlsConnectionInfo Info)> RunAsync(Stream inner, CancellationToken cancellationToken)
