@@ -28,6 +28,8 @@ public sealed record SocketStats
 
     public long GroupsPublishedTotal { get; init; }
     public long FrameErrorsTotal { get; init; }
+    /// <summary>TLS handshakes that failed (bad or missing certificates, protocol errors) or timed out.</summary>
+    public long TlsFailuresTotal { get; init; }
     public long EgressBytesDroppedTotal { get; init; }
     public long EgressPacketsDroppedTotal { get; init; }
     /// <summary>Egress messages addressed to a connection id that is not (or no longer) connected.</summary>

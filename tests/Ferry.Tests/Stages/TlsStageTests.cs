@@ -106,6 +106,7 @@ public sealed class TlsStageTests
         Assert.StartsWith(reason, closed.Detail);
         Assert.Empty(h.Events.OfType<ConnectedEvent>());
         Assert.Empty(h.Packets);
+        Assert.Equal(1, h.Stage.GetStats().TlsFailuresTotal);
     }
 
     [Fact]
@@ -126,6 +127,7 @@ public sealed class TlsStageTests
         Assert.Equal(DisconnectReason.TlsHandshakeTimeout, events.Single().Reason);
         Assert.Equal("tls_handshake_timeout", events.Single().ReasonName);
         Assert.True(await silent.WaitClosedAsync());
+        Assert.Equal(1, stage.GetStats().TlsFailuresTotal);
     }
 
     private static TcpClientStageOptions ClientStage(int port, string serverName, string framing = "lines") => new()

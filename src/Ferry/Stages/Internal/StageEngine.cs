@@ -154,6 +154,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _groups.LeaveAll(c);
         _reader.ReleasePending(c);
         _counters.Closed++;
+        if (reason is DisconnectReason.TlsError or DisconnectReason.TlsHandshakeTimeout)
+            _counters.TlsFailures++;
         Log.Disconnected(Events.Logger, Name, c.Id, c.Peer, reason.ToName(), detail);
         Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code));
         _source.OnClosed(c);
