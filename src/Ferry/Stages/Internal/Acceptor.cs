@@ -25,6 +25,7 @@ internal sealed class Acceptor : IConnectionSource
     private TimeSpan _bindDelay;
     private int _bindFailures;
     private long _acceptResumeMs = long.MaxValue;
+    private readonly AdmissionControl _admission;
 
     public Acceptor(StageEngine engine, TcpServerStageOptions options)
     {
@@ -33,6 +34,7 @@ internal sealed class Acceptor : IConnectionSource
         _bind = BindAddress.Parse(options.Bind);
         _boundPort = _bind.Port;
         _bindDelay = options.BindRetryDelay;
+        _admission = new AdmissionControl(options, engine.Clock);
     }
 
     public Task<IPEndPoint> ListeningTask => _listening.Task;
@@ -141,9 +143,17 @@ internal sealed class Acceptor : IConnectionSource
             _engine.ReportRejected(accepted.Peer, DisconnectReason.Limit, $"max_connections {_options.MaxConnections} reached");
             return;
         }
+        if (_admission.Active && _admission.Check(accepted.Peer, accepted.Local) is var (reason, why))
+        {
+            accepted.Io.SetAbortiveClose();
+            accepted.Io.Dispose();
+            _engine.ReportRejected(accepted.Peer, reason, why);
+            return;
+        }
         if (accepted.SetupProblem is { } problem)
             _engine.Events.RaiseError(StageErrorKind.Setup, $"socket options for {accepted.Peer}: {problem}");
-        _engine.AddConnection(accepted.Io, accepted.Peer, accepted.Local);
+        if (_engine.AddConnection(accepted.Io, accepted.Peer, accepted.Local) is { } c)
+            _admission.Opened(c);
     }
 
     private void RebuildListener(string why)
@@ -170,7 +180,7 @@ internal sealed class Acceptor : IConnectionSource
 
     public void OnEstablished(Connection c) { }
 
-    public void OnClosed(Connection c) { }
+    public void OnClosed(Connection c) => _admission.Closed(c);
 
     public void StopAccepting() => CloseListener();
 
