@@ -227,40 +227,40 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
 
     public int Send(ReadOnlySpan<byte> data, out int error)
     {
-        int n;
-        byte[] buffer;
-        lock (_outLock)
+        // As send(): take as much as the socket takes now. Each chunk is one write; a write the socket
+        // takes at once completes here and the next chunk follows; one that has to wait ends the call.
+        var total = 0;
+        while (total < data.Length)
         {
-            if (_writeError != 0)
+            int n;
+            byte[] buffer;
+            lock (_outLock)
             {
-                error = _writeError;
-                return -1;
+                if (_writeError != 0 || _closing)
+                {
+                    error = total > 0 ? 0 : _writeError != 0 ? _writeError : (int)SocketError.Shutdown;
+                    return total > 0 ? total : -1;
+                }
+                // One write in flight at a time, as the kernel's "would block": while the socket (or TLS)
+                // has not taken the last bytes, nothing more is taken and the stage's own egress buffer
+                // fills and applies its overflow policy, exactly as on the epoll transport.
+                if (_inFlight || !HandshakeDone)
+                    break;
+                buffer = ArrayPool<byte>.Shared.Rent(_sendCapacity);
+                n = Math.Min(_sendCapacity, data.Length - total);
+                data.Slice(total, n).CopyTo(buffer);
+                _inFlight = true;
             }
-            if (_closing)
-            {
-                error = (int)SocketError.Shutdown;
-                return -1;
-            }
-            // One write in flight at a time, as the kernel's "would block": while the socket (or TLS)
-            // has not taken the last bytes, nothing more is taken and the stage's own egress buffer
-            // fills and applies its overflow policy, exactly as on the epoll transport.
-            if (_inFlight || !HandshakeDone || data.IsEmpty)
-            {
-                error = 0;
-                return 0;
-            }
-            buffer = ArrayPool<byte>.Shared.Rent(_sendCapacity);
-            n = Math.Min(_sendCapacity, data.Length);
-            data[..n].CopyTo(buffer);
-            _inFlight = true;
+            total += n;
+            if (!Write(buffer, n))
+                break;
         }
-        Write(buffer, n);
         error = 0;
-        return n;
+        return total;
     }
 
-    /// <summary>Starts one write; a write the socket takes at once completes here, on the sender's thread, as a send() would.</summary>
-    private void Write(byte[] buffer, int count)
+    /// <summary>Starts one write; true when it completed at once (the socket took it), on this thread, as a send() would.</summary>
+    private bool Write(byte[] buffer, int count)
     {
         ValueTask pending;
         try
@@ -270,14 +270,15 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         catch (Exception ex)
         {
             Written(buffer, ex);
-            return;
+            return true;
         }
         if (pending.IsCompletedSuccessfully)
         {
             Written(buffer, null);
-            return;
+            return true;
         }
         _ = AwaitWriteAsync(pending, buffer);
+        return false;
     }
 
     private async Task AwaitWriteAsync(ValueTask pending, byte[] buffer)
