@@ -81,6 +81,8 @@ internal static class StageJsonPrinter
             j.WriteString("type", "connected");
             j.WriteString("conn", e.ConnectionId.ToString());
             j.WriteString("peer", e.Peer.ToString());
+            if (e.Tls is { } tls)
+                TlsJson.Write(j, tls);
         }));
         stage.Disconnected((_, e) => output.Write(j =>
         {

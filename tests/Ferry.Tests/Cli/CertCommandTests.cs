@@ -70,6 +70,9 @@ public sealed class CertCommandTests : IDisposable
             "--tls-ca", P("ca.pem"), "--tls-server-name", "localhost", "--tls-cert", P("client.pem"), "--tls-key", P("client.key")],
             connectIn, connectOut, new LineWriter(), stop.Token));
         await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected over mutual TLS");
+        var atServer = await serveOut.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "the server's connected line");
+        Assert.Equal("CN=terminal-9", atServer.GetProperty("tls").GetProperty("peer_subject").GetString());
+        Assert.StartsWith("Tls1", atServer.GetProperty("tls").GetProperty("protocol").GetString());
         connectIn.Send("hello over mtls");
         var packet = await serveOut.WaitJsonAsync(j => LineWriter.Is(j, "packet"), "the line at the server");
         Assert.Equal("hello over mtls", packet.GetProperty("text").GetString());
