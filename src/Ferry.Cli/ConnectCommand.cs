@@ -28,9 +28,13 @@ internal static class ConnectCommand
         {
             remote, framing, reconnectWait, reconnectMaxWait, idleTimeout, connectTimeout, quiet, logLevel, logFormat,
         };
+        var tls = new TlsFlags(server: false);
+        tls.AddTo(command);
         command.SetAction((result, ct) =>
         {
             var options = new TcpClientStageOptions { Connect = result.GetValue(remote)! };
+            var (transport, tlsOptions) = tls.Read(result);
+            options = options with { Transport = transport, Tls = tlsOptions };
             if (result.TryGet(framing, out var f)) options = options with { Framing = f };
             if (result.TryGet(reconnectWait, out var rw)) options = options with { ReconnectWait = rw };
             if (result.TryGet(reconnectMaxWait, out var rm)) options = options with { ReconnectMaxWait = rm };

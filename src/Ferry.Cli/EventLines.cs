@@ -18,7 +18,14 @@ internal abstract record EventLine([property: JsonPropertyOrder(-2)] string Type
 
 internal sealed record ListeningLine(string Local) : EventLine("listening");
 
-internal sealed record ConnectedLine(string Conn, string Peer) : EventLine("connected");
+internal sealed record ConnectedLine(string Conn, string Peer, TlsLine? Tls = null) : EventLine("connected");
+
+/// <summary>What a TLS handshake negotiated: the <c>tls</c> object of a <c>connected</c> line.</summary>
+internal sealed record TlsLine(string Protocol, string CipherSuite, string? ServerName, string? Alpn, string? PeerSubject, string? PeerThumbprint)
+{
+    public static TlsLine? From(Ferry.Stages.TlsConnectionInfo? tls) => tls is null ? null
+        : new(tls.Protocol, tls.CipherSuite, tls.ServerName, tls.ApplicationProtocol, tls.PeerCertificateSubject, tls.PeerCertificateThumbprint);
+}
 
 internal sealed record DisconnectedLine(string Conn, string Peer, string Reason, string? Code, string? Detail) : EventLine("disconnected");
 

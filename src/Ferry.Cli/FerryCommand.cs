@@ -25,7 +25,7 @@ internal static class FerryCommand
         var root = Create(io);
         if (args.Length == 0)
         {
-            stderr.WriteLine("ferry: needs a command: serve, connect, bridge, run or check (see ferry --help)");
+            stderr.WriteLine("ferry: needs a command: serve, connect, bridge, run, check or cert (see ferry --help)");
             return 2;
         }
         var result = root.Parse(args);
@@ -55,5 +55,6 @@ internal static class FerryCommand
         BridgeCommand.Create(io),
         RunCommand.Create(io, checkOnly: false),
         RunCommand.Create(io, checkOnly: true),
+        CertCommand.Create(io),
     };
 }

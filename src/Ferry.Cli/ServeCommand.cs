@@ -57,6 +57,8 @@ internal static class ServeCommand
         };
         var nats = new NatsServeOptions();
         nats.AddTo(command);
+        var tls = new TlsFlags(server: true);
+        tls.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             var options = new TcpServerStageOptions();
@@ -71,6 +73,8 @@ internal static class ServeCommand
             if (result.TryGet(bindAttempts, out var ba)) options = options with { BindAttempts = ba };
             if (result.TryGet(overflow, out var o)) options = options with { EgressOverflow = o };
             if (result.TryGet(queue, out var q)) options = options with { QueueWhenDisconnected = q };
+            var (transport, tlsOptions) = tls.Read(result);
+            options = options with { Transport = transport, Tls = tlsOptions };
             try
             {
                 options.Validate();

@@ -53,6 +53,7 @@ public sealed class FrameBridgeClient : FrameBridgeEnd
         // libzmq retries soon after a working connection ends and backs off only while the server is away.
         HealthyAfter = End.Options.ReconnectDelay,
         StopGracePeriod = End.Options.StopGracePeriod,
+        Transport = End.Options.Transport,
     };
 
     /// <summary>The stage behind the PUSH connection (frames out).</summary>

@@ -44,6 +44,9 @@ public sealed class FrameBridgeOptions
     /// <summary>Connections a server accepts per port; more are closed at once.</summary>
     public int MaxPeersPerPort { get; init; } = 64;
 
+    /// <summary>The transport of the bridge's stages (<see cref="Transport.StageTransport.Auto"/>: epoll on Linux, streams elsewhere).</summary>
+    public Transport.StageTransport Transport { get; init; } = Ferry.Transport.StageTransport.Auto;
+
     /// <summary>How long stopping lets queued frames drain to peers that are reading before connections are closed.</summary>
     public TimeSpan StopGracePeriod { get; init; } = TimeSpan.FromSeconds(1);
 

@@ -54,6 +54,7 @@ public sealed class FrameBridgeServer : FrameBridgeEnd
         EgressOverflow = EgressOverflowPolicy.Wait,
         BindAttempts = 1,
         StopGracePeriod = End.Options.StopGracePeriod,
+        Transport = End.Options.Transport,
     };
 
     /// <summary>Starts a stage and waits for its one bind attempt; on failure nothing is left running.</summary>

@@ -65,6 +65,12 @@ internal sealed class Connection
     /// </summary>
     public volatile bool Established;
 
+    /// <summary>The transport's handshake (TLS) has not finished: no messages, not announced. Service thread.</summary>
+    public bool HandshakePending;
+
+    /// <summary>What the TLS handshake negotiated; null for plain connections. Set once by the service thread.</summary>
+    public Stages.TlsConnectionInfo? Tls;
+
     // ---- frame reader (service thread) ----
     /// <summary>The plain decoder, or the <see cref="IFramingSession"/> of a session framing; null for raw.</summary>
     public IFrameDecoder? Decoder;

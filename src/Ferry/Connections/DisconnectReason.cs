@@ -23,6 +23,14 @@ public enum DisconnectReason
     FrameTimeout,
     /// <summary>Holding the connection's partial frame would have taken the stage over <c>max_pending_bytes</c>.</summary>
     MemoryLimit,
+    /// <summary>The TLS handshake did not finish within <c>tls.handshake_timeout</c>.</summary>
+    TlsHandshakeTimeout,
+    /// <summary>The TLS handshake failed; the detail says why (<c>no client certificate</c>, <c>untrusted</c>, <c>expired</c>, …).</summary>
+    TlsError,
+    /// <summary>Refused at accept: over <c>max_connections_per_ip</c> or <c>connection_rate_per_ip</c>.</summary>
+    IpLimit,
+    /// <summary>Refused at accept: outside <c>allow_from</c>, inside <c>deny_from</c>, or by the accept filter.</summary>
+    Denied,
 }
 
 /// <summary>The snake_case names used on the bus, in JSON and in logs.</summary>
@@ -40,6 +48,10 @@ internal static class DisconnectReasonNames
         DisconnectReason.SlowConsumer => "slow_consumer",
         DisconnectReason.FrameTimeout => "frame_timeout",
         DisconnectReason.MemoryLimit => "memory_limit",
+        DisconnectReason.TlsHandshakeTimeout => "tls_handshake_timeout",
+        DisconnectReason.TlsError => "tls_error",
+        DisconnectReason.IpLimit => "ip_limit",
+        DisconnectReason.Denied => "denied",
         _ => reason.ToString(),
     };
 }

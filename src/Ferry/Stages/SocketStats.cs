@@ -48,6 +48,8 @@ public sealed record SocketStats
     /// <summary>Bytes of egress messages dropped: by the overflow policy, after a wait timed out, or sent while nobody could take them.
     /// Counted encoded for a full connection, as payload bytes otherwise.</summary>
     public long EgressBytesDroppedTotal { get; init; }
+    /// <summary>TLS handshakes that failed (bad or missing certificates, protocol errors) or timed out.</summary>
+    public long TlsFailuresTotal { get; init; }
     /// <summary>Egress messages dropped, once per target connection.</summary>
     public long EgressPacketsDroppedTotal { get; init; }
     /// <summary>Egress messages addressed to a connection id that is not (or no longer) connected.</summary>

@@ -18,13 +18,16 @@ public abstract record StageEvent(string Stage, DateTimeOffset Time);
 public sealed record ListeningEvent(string Stage, DateTimeOffset Time, IPEndPoint LocalEndPoint) : StageEvent(Stage, Time);
 
 /// <summary>A connection was accepted or dialled and is ready for messages (on_connect: session id and
-/// remote address); with a session framing (<c>zmtp</c>) only once its handshake is done.</summary>
+/// remote address); with a session framing (<c>zmtp</c>) only once its handshake is done, and under TLS
+/// after the TLS handshake.</summary>
 /// <param name="Stage">The stage's name.</param>
 /// <param name="Time">When it happened (UTC, stage clock).</param>
 /// <param name="ConnectionId">The new connection's id.</param>
 /// <param name="Peer">The remote address and port.</param>
 /// <param name="Local">The local address and port of the connection.</param>
-public sealed record ConnectedEvent(string Stage, DateTimeOffset Time, ConnectionId ConnectionId, IPEndPoint Peer, IPEndPoint Local) : StageEvent(Stage, Time);
+/// <param name="Tls">What TLS negotiated (protocol, cipher suite, SNI name, ALPN, peer certificate); null for plain connections.</param>
+public sealed record ConnectedEvent(string Stage, DateTimeOffset Time, ConnectionId ConnectionId, IPEndPoint Peer, IPEndPoint Local,
+    TlsConnectionInfo? Tls = null) : StageEvent(Stage, Time);
 
 /// <summary>
 /// A connection ended. <see cref="Code"/> and <see cref="Detail"/> carry what a kill-switch command

@@ -34,6 +34,8 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
         Options = options;
         Bus = bus ?? new InProcessBus();
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Ferry.Stages.TcpClient." + options.Name);
+        if (options.Tls is { Secure: true, AcceptInvalidCertificates: true })
+            Log.InsecureTls(logger, options.Name);
         Dialer? dialer = null;
         _core = new StageEngine(this, CoreSettings.From(options), Bus, logger, timeProvider ?? TimeProvider.System,
             engine => dialer = new Dialer(engine, options));

@@ -27,6 +27,16 @@ public sealed record TcpClientStageOptions
     /// <summary>TCP options of the connection (no-delay, keep-alive, kernel buffer sizes).</summary>
     public TcpSocketOptions Socket { get; init; } = new();
 
+    /// <summary>
+    /// How connections are served: <see cref="StageTransport.Auto"/> (default: epoll on Linux, streams
+    /// elsewhere), <see cref="StageTransport.Epoll"/> (Linux only) or <see cref="StageTransport.Stream"/>
+    /// (portable; also selectable on Linux).
+    /// </summary>
+    public StageTransport Transport { get; init; } = StageTransport.Auto;
+
+    /// <summary>TLS (<c>tls</c>): server name, CA bundle, client certificate, handshake deadline. Off when null.</summary>
+    public TlsOptions? Tls { get; init; }
+
     /// <summary>How bytes become packets and packets become bytes. Default <c>raw</c>; build one from a spec with <see cref="FramingSpec.Parse"/>.</summary>
     public IFraming Framing { get; init; } = RawFraming.Default;
 
@@ -125,6 +135,8 @@ public sealed record TcpClientStageOptions
             problems.Add($"option 'reconnect_jitter': {ReconnectJitter} is not allowed; must be from 0 to 1");
         if (ReconnectAttempts < 0)
             problems.Add($"option 'reconnect_attempts': {ReconnectAttempts} is not allowed; must be 0 (forever) or more");
+        StageTransportChoice.Validate(problems, Transport, tls: Tls is { Secure: true });
+        Tls?.Validate(problems, server: false);
         Socket?.Validate(problems);
         if (problems.Count > 0)
             throw new StageOptionsException(problems);

@@ -24,6 +24,34 @@ public sealed record TcpServerStageOptions
     /// <summary>TCP options applied to every accepted connection (no-delay, keep-alive, kernel buffer sizes).</summary>
     public TcpSocketOptions Socket { get; init; } = new();
 
+    /// <summary>Simultaneous connections from one address; one more is refused at accept with reason <c>ip_limit</c>. 0 = unlimited.</summary>
+    public int MaxConnectionsPerIp { get; init; }
+
+    /// <summary>Connections one address may open per <see cref="ConnectionRateWindow"/>; more are refused with reason <c>ip_limit</c>. 0 = unlimited.</summary>
+    public int ConnectionRatePerIp { get; init; }
+
+    /// <summary>The window of <see cref="ConnectionRatePerIp"/> (default 1 s).</summary>
+    public TimeSpan ConnectionRateWindow { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Networks (CIDR, e.g. <c>10.0.0.0/8</c>) clients must come from; empty = any. Others are refused with reason <c>denied</c>.</summary>
+    public IReadOnlyList<string>? AllowFrom { get; init; }
+
+    /// <summary>Networks (CIDR) whose clients are refused with reason <c>denied</c>, checked after <see cref="AllowFrom"/>.</summary>
+    public IReadOnlyList<string>? DenyFrom { get; init; }
+
+    /// <summary>Decides at accept, before any byte is read, whether a connection is taken (false: refused with reason <c>denied</c>). Runs on the service thread: keep it quick.</summary>
+    public Func<AcceptContext, bool>? AcceptFilter { get; init; }
+
+    /// <summary>
+    /// How connections are served: <see cref="StageTransport.Auto"/> (default: epoll on Linux, streams
+    /// elsewhere), <see cref="StageTransport.Epoll"/> (Linux only) or <see cref="StageTransport.Stream"/>
+    /// (portable; also selectable on Linux).
+    /// </summary>
+    public StageTransport Transport { get; init; } = StageTransport.Auto;
+
+    /// <summary>TLS (<c>tls</c>): certificate, CA bundle for mutual TLS, client certificate mode, handshake deadline. Off when null.</summary>
+    public TlsOptions? Tls { get; init; }
+
     /// <summary>A client that sends nothing for this long is disconnected (<c>idle_timeout</c>). Zero = never (default).</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
 
@@ -105,6 +133,16 @@ public sealed record TcpServerStageOptions
             problems.Add($"option 'bind': '{Bind}' is not a valid address ({why}); use host:port, :port or [ipv6]:port");
         if (Backlog < 1 || Backlog > 65535)
             problems.Add($"option 'backlog': {Backlog} is not allowed; must be from 1 to 65535");
+        if (MaxConnectionsPerIp < 0)
+            problems.Add($"option 'max_connections_per_ip': {MaxConnectionsPerIp} is not allowed; must be 0 (unlimited) or more");
+        if (ConnectionRatePerIp < 0)
+            problems.Add($"option 'connection_rate_per_ip': {ConnectionRatePerIp} is not allowed; must be 0 (unlimited) or more");
+        if (ConnectionRateWindow <= TimeSpan.Zero)
+            problems.Add($"option 'connection_rate_window': {ConnectionRateWindow} is not allowed; must be positive");
+        foreach (var (name, list) in new[] { ("allow_from", AllowFrom), ("deny_from", DenyFrom) })
+            foreach (var cidr in list ?? [])
+                if (!System.Net.IPNetwork.TryParse(cidr, out _))
+                    problems.Add($"option '{name}': '{cidr}' is not a network; use CIDR like 10.0.0.0/8 or 2001:db8::/32");
         if (MaxConnections < 0)
             problems.Add($"option 'max_connections': {MaxConnections} is not allowed; must be 0 (unlimited) or more");
         if (Framing is null)
@@ -123,6 +161,8 @@ public sealed record TcpServerStageOptions
             problems.Add($"option 'thread_priority': {ThreadPriority} is not allowed; must be lowest, below_normal, normal, above_normal or highest");
         if (StopGracePeriod < TimeSpan.Zero)
             problems.Add($"option 'stop_grace_period': {StopGracePeriod} is not allowed; must be 0 or positive");
+        StageTransportChoice.Validate(problems, Transport, tls: Tls is { Secure: true });
+        Tls?.Validate(problems, server: true);
         Socket?.Validate(problems);
         if (problems.Count > 0)
             throw new StageOptionsException(problems);

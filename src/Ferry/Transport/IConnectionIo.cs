@@ -14,8 +14,14 @@ namespace Ferry.Transport;
 /// </remarks>
 internal interface IConnectionIo : IDisposable
 {
-    /// <summary>What the loop's readiness watches for this connection.</summary>
-    SocketHandle Handle { get; }
+    /// <summary>The error code of a failed handshake (TLS); <see cref="DescribeError"/> says why.</summary>
+    const int HandshakeFailedError = -1000;
+
+    /// <summary>Whether a handshake (TLS) runs before messages may flow; false for plain connections.</summary>
+    bool HasHandshake { get; }
+
+    /// <summary>True once, on the service thread, when the handshake has finished; <paramref name="info"/> is what it negotiated.</summary>
+    bool TryCompleteHandshake(out Stages.TlsConnectionInfo? info);
 
     /// <summary>Reads into <paramref name="buffer"/>: &gt; 0 bytes read; 0 the peer closed; -1 nothing now (<paramref name="error"/> 0) or failed (an error code).</summary>
     int Receive(Span<byte> buffer, out int error);

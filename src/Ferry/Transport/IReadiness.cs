@@ -1,12 +1,17 @@
-using System.Runtime.InteropServices;
 namespace Ferry.Transport;
 
 /// <summary>
 /// What a stage's service loop waits on: readiness of the descriptors it watches, a wake-up from
 /// other threads, and a timeout. The epoll <see cref="Reactor"/> is the Linux fast path; a transport
 /// without epoll (the portable stream transport) implements the same contract with a queue of posted
-/// completions, so the loop and everything above it stay the same.
+/// completions, so the loop and everything above it stay the same. Connections are registered by
+/// their <see cref="IConnectionIo"/>, so each transport finds its own mechanism (a descriptor, a
+/// posted source) behind it; listeners and dial attempts are registered by the transport itself.
 /// </summary>
+/// <remarks>
+/// Level-triggered on every transport: a connection reported readable is read once per round and is
+/// reported again in the next round while bytes remain, so a busy client cannot starve the others.
+/// </remarks>
 internal interface IReadiness : IDisposable
 {
     /// <summary>Blocks up to <paramref name="timeoutMs"/> ms; returns how many events <see cref="EventAt"/> may read.</summary>
@@ -21,14 +26,14 @@ internal interface IReadiness : IDisposable
     /// <summary>Called by the loop for the wake token: re-arms <see cref="Wake"/>.</summary>
     void ConsumeWake();
 
-    /// <summary>Starts watching a descriptor; returns 0 or an errno.</summary>
-    int Watch(SafeHandle handle, ReadyFlags interest, long token);
+    /// <summary>Starts watching a connection of this readiness's transport; returns 0 or an error code.</summary>
+    int Watch(IConnectionIo io, ReadyFlags interest, long token);
 
-    /// <summary>Changes what is watched for; returns 0 or an errno.</summary>
-    int Change(SafeHandle handle, ReadyFlags interest, long token);
+    /// <summary>Changes what is watched for; returns 0 or an error code.</summary>
+    int Change(IConnectionIo io, ReadyFlags interest, long token);
 
-    /// <summary>Stops watching a descriptor (before it is closed).</summary>
-    void Unwatch(SafeHandle handle);
+    /// <summary>Stops watching a connection (before it is closed).</summary>
+    void Unwatch(IConnectionIo io);
 }
 
 /// <summary>Readiness as the loop sees it, independent of the mechanism.</summary>

@@ -45,9 +45,18 @@ internal sealed unsafe class Reactor : IReadiness
     /// <summary>Test hook: runs inside <see cref="Wake"/> between its checks and its write.</summary>
     internal Action? BeforeWakeWriteForTest { get; set; }
 
-    /// <summary>Test hook: the errno the next <see cref="Watch"/> fails with (0 = none).</summary>
+    /// <summary>Test hook: the errno the next <see cref="Watch(SafeHandle, ReadyFlags, long)"/> fails with (0 = none).</summary>
     internal int FailNextWatchForTest { get; set; }
 
+    // Connections of the epoll transport are SocketIo; the cast is a type check, once per
+    // registration change, never per message.
+    public int Watch(IConnectionIo io, ReadyFlags interest, long token) => Watch(((SocketIo)io).Handle, interest, token);
+
+    public int Change(IConnectionIo io, ReadyFlags interest, long token) => Change(((SocketIo)io).Handle, interest, token);
+
+    public void Unwatch(IConnectionIo io) => Unwatch(((SocketIo)io).Handle);
+
+    /// <summary>Starts watching a descriptor (a connection, the listener, a dial); returns 0 or an errno.</summary>
     public int Watch(SafeHandle handle, ReadyFlags interest, long token)
     {
         if (FailNextWatchForTest is var injected and not 0)
@@ -58,8 +67,10 @@ internal sealed unsafe class Reactor : IReadiness
         return Control(Libc.EPOLL_CTL_ADD, (int)handle.DangerousGetHandle(), ToEpoll(interest), token);
     }
 
+    /// <summary>Changes what a descriptor is watched for; returns 0 or an errno.</summary>
     public int Change(SafeHandle handle, ReadyFlags interest, long token) => Control(Libc.EPOLL_CTL_MOD, (int)handle.DangerousGetHandle(), ToEpoll(interest), token);
 
+    /// <summary>Stops watching a descriptor (before it is closed).</summary>
     public void Unwatch(SafeHandle handle) => Control(Libc.EPOLL_CTL_DEL, (int)handle.DangerousGetHandle(), 0, 0);
 
     private static uint ToEpoll(ReadyFlags interest)

@@ -5,7 +5,16 @@ namespace Ferry.Transport;
 /// <summary>A connected non-blocking socket on the epoll transport: <c>recv</c>/<c>send</c> straight on the descriptor.</summary>
 internal sealed unsafe class SocketIo(SocketHandle handle) : IConnectionIo
 {
+    /// <summary>The descriptor the reactor watches.</summary>
     public SocketHandle Handle { get; } = handle;
+
+    public bool HasHandshake => false;
+
+    public bool TryCompleteHandshake(out Stages.TlsConnectionInfo? info)
+    {
+        info = null;
+        return false;
+    }
 
     public int Receive(Span<byte> buffer, out int error)
     {

@@ -1,10 +1,19 @@
+using Ferry.Transport;
 using Ferry.Bridge;
 using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Bridge;
 
-public sealed class FerryToFerryTests
+public abstract class FerryToFerryTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : FerryToFerryTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : FerryToFerryTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
     private const string Loopback = "127.0.0.1";
 
@@ -15,8 +24,8 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        await using var server = new FrameBridgeServer(Loopback, port);
-        await using var client = new FrameBridgeClient(Loopback, port);
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         await Task.WhenAll(server.WaitReadyAsync(deadline), client.WaitReadyAsync(deadline));
         Assert.True(server.IsReady && client.IsReady);
 
@@ -53,8 +62,8 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        await using var server = new FrameBridgeServer(Loopback, port);
-        await using var client = new FrameBridgeClient(Loopback, port);
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         await client.WaitReadyAsync(deadline);
         await server.WaitReadyAsync(deadline);
 
@@ -73,7 +82,7 @@ public sealed class FerryToFerryTests
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
         var time = new StageTime();
-        var options = new FrameBridgeOptions { ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200), TimeProvider = time };
+        var options = new FrameBridgeOptions { Transport = Transport, ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200), TimeProvider = time };
         await using var client = new FrameBridgeClient(Loopback, port, options);
 
         // ZMQ_IMMEDIATE: with no server, a send waits instead of queueing.
@@ -82,7 +91,7 @@ public sealed class FerryToFerryTests
         Assert.False(client.IsReady);
         Assert.Equal(0, client.PendingSendBytes);
 
-        await using var server = new FrameBridgeServer(Loopback, port);
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         // Each step makes the next attempt of both client stages due (the longest back-off with jitter is 240 ms).
         await time.AdvanceUntilAsync(() => client.IsReady, TimeSpan.FromMilliseconds(250), "the client to connect");
         await client.WaitReadyAsync(deadline);
@@ -97,9 +106,9 @@ public sealed class FerryToFerryTests
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
         var time = new StageTime();
-        var options = new FrameBridgeOptions { ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200), TimeProvider = time };
+        var options = new FrameBridgeOptions { Transport = Transport, ReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200), TimeProvider = time };
         await using var client = new FrameBridgeClient(Loopback, port, options);
-        var first = new FrameBridgeServer(Loopback, port);
+        var first = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         // The client started first: its first attempts may have been refused.
         await time.AdvanceUntilAsync(() => client.IsReady, TimeSpan.FromMilliseconds(250), "the client to connect");
         await client.WaitReadyAsync(deadline);
@@ -130,7 +139,7 @@ public sealed class FerryToFerryTests
         Assert.True(FreePorts.IsFree(port) && FreePorts.IsFree(port + 1), "a stopped server releases both ports");
         await Deadline.UntilAsync(() => !client.IsReady, Limit, "the client to notice the restart");
 
-        await using var second = new FrameBridgeServer(Loopback, port);
+        await using var second = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         // Read as frames arrive: the stream does not pause for the reconnect, and a server nobody
         // reads pushes back on the sender until it waits, as it should.
         var after = new List<int>();
@@ -177,8 +186,8 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        var server = new FrameBridgeServer(Loopback, port);
-        var client = new FrameBridgeClient(Loopback, port);
+        var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         await client.WaitReadyAsync(deadline);
 
         Task<List<Frame>> reading = ReadAllUntilEndAsync(client, deadline);
@@ -198,7 +207,7 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         var time = new StageTime();
-        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { SendTimeout = TimeSpan.FromMilliseconds(100), TimeProvider = time });
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport, SendTimeout = TimeSpan.FromMilliseconds(100), TimeProvider = time });
         Task timingOut = server.SendAsync(new Frame(new byte[1])).AsTask();
         time.Advance(TimeSpan.FromMilliseconds(99));
         Assert.False(timingOut.IsCompleted);
@@ -206,7 +215,7 @@ public sealed class FerryToFerryTests
         await Assert.ThrowsAsync<TimeoutException>(() => timingOut);
 
         using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(50), time);
-        var patient = new FrameBridgeServer(Loopback, FreePorts.Pair(), new FrameBridgeOptions { TimeProvider = time });
+        var patient = new FrameBridgeServer(Loopback, FreePorts.Pair(), new FrameBridgeOptions { Transport = Transport, TimeProvider = time });
         Task cancelled = patient.SendAsync(new Frame(new byte[1]), cancel.Token).AsTask();
         time.Advance(TimeSpan.FromMilliseconds(50));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
@@ -220,10 +229,10 @@ public sealed class FerryToFerryTests
     public async Task Binding_a_busy_port_fails_with_a_clear_message()
     {
         int port = FreePorts.Pair();
-        await using var first = new FrameBridgeServer(Loopback, port);
-        var error = Assert.Throws<InvalidOperationException>(() => new FrameBridgeServer(Loopback, port + 1));
+        await using var first = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        var error = Assert.Throws<InvalidOperationException>(() => new FrameBridgeServer(Loopback, port + 1, new FrameBridgeOptions { Transport = Transport }));
         Assert.Contains("another process may be using this port", error.Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => new FrameBridgeServer(Loopback, 65535));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FrameBridgeServer(Loopback, 65535, new FrameBridgeOptions { Transport = Transport }));
     }
 
     [Fact]
@@ -232,8 +241,8 @@ public sealed class FerryToFerryTests
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
         var logs = new CapturingLoggerFactory();
-        var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { LoggerFactory = logs });
-        var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { LoggerFactory = logs });
+        var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport, LoggerFactory = logs });
+        var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport, LoggerFactory = logs });
         await client.WaitReadyAsync(deadline);
         await server.WaitReadyAsync(deadline);
         await client.StopAsync();
@@ -253,8 +262,8 @@ public sealed class FerryToFerryTests
     {
         int port = FreePorts.Pair();
         CancellationToken deadline = Deadline.In(Limit);
-        await using var server = new FrameBridgeServer(Loopback, port);
-        await using var client = new FrameBridgeClient(Loopback, port);
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         await client.WaitReadyAsync(deadline);
 
         const int count = 500;

@@ -1,3 +1,4 @@
+using Ferry.Transport;
 using System.Net;
 using Ferry.Cli;
 using Ferry.Framing;
@@ -11,8 +12,18 @@ namespace Ferry.Tests.Bridge;
 /// talks to real libzmq sockets with it. Reported as skipped, never passed, when python3-zmq is missing.
 /// </summary>
 [Collection(LibzmqCollection.Name)]
-public sealed class ZmtpStageInteropTests
+public abstract class ZmtpStageInteropTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    [Collection(LibzmqCollection.Name)]
+    public sealed class OnEpoll() : ZmtpStageInteropTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    [Collection(LibzmqCollection.Name)]
+    public sealed class OnStream() : ZmtpStageInteropTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
 
     private static PeerProcess Python(string code, params string[] args) => new(PythonZmq.Interpreter, ["-c", code, .. args]);
@@ -80,7 +91,7 @@ public sealed class ZmtpStageInteropTests
     [PythonZmqFact]
     public async Task A_server_stage_with_zmtp_push_single_feeds_libzmq_PULL_sockets_once_their_handshake_is_done()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("zmtp,socket=push,message=single") });
+        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("zmtp,socket=push,message=single") }.On(Transport));
         await h.StartAsync();
         using var peer = Python("""
             import sys, zmq
@@ -105,7 +116,7 @@ public sealed class ZmtpStageInteropTests
     [PythonZmqFact]
     public async Task A_libzmq_PUSH_peer_is_refused_by_a_zmtp_push_stage_with_an_ERROR_and_no_connected_event()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("zmtp,socket=push") });
+        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("zmtp,socket=push") }.On(Transport));
         await h.StartAsync();
         using var peer = Python("""
             import sys, zmq

@@ -8,15 +8,23 @@ using Ferry.Transport;
 namespace Ferry.Tests.Stages;
 
 /// <summary>The "any one" egress target: exactly one connection per message, round-robin, full ones passed over.</summary>
-public sealed class AnyTargetTests
+public abstract class AnyTargetTests(StageTransport transport)
 {
-    private static TcpServerStageOptions Small(EgressOverflowPolicy policy, TimeSpan? waitTimeout = null) => new()
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : AnyTargetTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : AnyTargetTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
+    private TcpServerStageOptions Small(EgressOverflowPolicy policy, TimeSpan? waitTimeout = null) => new TcpServerStageOptions
     {
         EgressBufferBytes = 32 * 1024,
         EgressOverflow = policy,
         EgressWaitTimeout = waitTimeout ?? TimeSpan.FromSeconds(10),
         Socket = new TcpSocketOptions { SendBufferSize = 8 * 1024 },
-    };
+    }.On(Transport);
 
     private static byte[] Numbered(int i, int size = 4)
     {
@@ -83,7 +91,7 @@ public sealed class AnyTargetTests
     [Fact]
     public async Task Each_message_goes_to_exactly_one_connection_in_turn_through_the_api_and_the_bus()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         var clients = await ConnectAsync(h, 3);
 
@@ -273,7 +281,7 @@ public sealed class AnyTargetTests
     [Fact]
     public async Task A_held_message_the_framing_refuses_fails_its_sender_and_spares_the_stage()
     {
-        var options = new TcpServerStageOptions { Framing = Ferry.Framing.FramingSpec.Parse("fixed,size=8"), QueueWhenDisconnected = 4 };
+        var options = new TcpServerStageOptions { Framing = Ferry.Framing.FramingSpec.Parse("fixed,size=8"), QueueWhenDisconnected = 4 }.On(Transport);
         await using var h = new StageHarness(options);
         await h.StartAsync();
         await Assert.ThrowsAsync<Ferry.Framing.FramingException>(async () => await h.Stage.SendToAnyAsync(new byte[5]));
@@ -316,14 +324,14 @@ public sealed class AnyTargetTests
     [Fact]
     public async Task With_nobody_connected_the_message_is_dropped_or_held_for_the_first_client()
     {
-        await using (var dropping = new StageHarness())
+        await using (var dropping = new StageHarness(new TcpServerStageOptions().On(Transport)))
         {
             await dropping.StartAsync();
             Assert.False(await dropping.Stage.SendToAnyAsync(new byte[5]));
             Assert.Equal(1, dropping.Stage.GetStats().EgressPacketsDroppedTotal);
         }
 
-        await using var holding = new StageHarness(new TcpServerStageOptions { QueueWhenDisconnected = 4 });
+        await using var holding = new StageHarness(new TcpServerStageOptions { QueueWhenDisconnected = 4 }.On(Transport));
         await holding.StartAsync();
         Assert.False(await holding.Stage.SendToAnyAsync("held"u8.ToArray()));
         using var first = await holding.ConnectAsync();
@@ -335,7 +343,7 @@ public sealed class AnyTargetTests
     public async Task A_connection_still_in_its_handshake_takes_no_any_or_broadcast_and_neither_is_lost_silently()
     {
         // A session framing: the connection is accepted but not established until the peer's greeting.
-        var options = new TcpServerStageOptions { Framing = Ferry.Framing.FramingSpec.Parse("zmtp,socket=push"), QueueWhenDisconnected = 0 };
+        var options = new TcpServerStageOptions { Framing = Ferry.Framing.FramingSpec.Parse("zmtp,socket=push"), QueueWhenDisconnected = 0 }.On(Transport);
         await using var h = new StageHarness(options);
         await h.StartAsync();
         using var silent = await h.ConnectAsync();

@@ -1,3 +1,4 @@
+using Ferry.Transport;
 using System.Net.Sockets;
 using Ferry.Stages;
 using Ferry.Tests.Support;
@@ -5,12 +6,22 @@ using Ferry.Tests.Support;
 namespace Ferry.Tests.Stages;
 
 [Collection(ProcessMemoryCollection.Name)]
-public sealed class BackpressureTests
+public abstract class BackpressureTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    [Collection(ProcessMemoryCollection.Name)]
+    public sealed class OnEpoll() : BackpressureTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    [Collection(ProcessMemoryCollection.Name)]
+    public sealed class OnStream() : BackpressureTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     [Fact]
     public async Task A_blocked_subscriber_stops_reads_without_memory_growth_and_loses_nothing()
     {
-        await using var h = new StageHarness(recordPackets: false);
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport), recordPackets: false);
         using var queue = h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).SubscribeQueue(capacity: 4);
         await h.StartAsync();
         using var client = await h.ConnectAsync();

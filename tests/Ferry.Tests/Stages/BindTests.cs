@@ -1,3 +1,4 @@
+using Ferry.Transport;
 using System.Net;
 using System.Net.Sockets;
 using Ferry.Stages;
@@ -5,8 +6,16 @@ using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class BindTests
+public abstract class BindTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : BindTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : BindTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     /// <summary>A listening socket that keeps a loopback port busy until disposed.</summary>
     private static (Socket Holder, int Port) HoldAPort()
     {
@@ -26,7 +35,7 @@ public sealed class BindTests
             Bind = $"127.0.0.1:{port}",
             BindRetryDelay = TimeSpan.FromMilliseconds(20),
             BindRetryMaxDelay = TimeSpan.FromMilliseconds(80),
-        }, time: time);
+        }.On(Transport), time: time);
         int BindFailures() => h.Events.OfType<StageErrorEvent>().Count(e => e.Kind == StageErrorKind.Bind);
         h.Stage.Start();
         await Eventually.TrueAsync(() => BindFailures() == 1, "the first bind failure");
@@ -61,7 +70,7 @@ public sealed class BindTests
                 Bind = $"127.0.0.1:{port}",
                 BindAttempts = 2,
                 BindRetryDelay = TimeSpan.FromMilliseconds(10),
-            }, time: time);
+            }.On(Transport), time: time);
             var starting = h.Stage.StartAsync();
             await h.WaitForEventAsync<StageErrorEvent>(e => e.Kind == StageErrorKind.Bind);
             await h.AdvanceAsync(TimeSpan.FromMilliseconds(9));
@@ -89,10 +98,10 @@ public sealed class BindTests
     [Fact]
     public async Task A_second_stage_never_shares_a_port_another_stage_listens_on()
     {
-        await using var first = new StageHarness(new TcpServerStageOptions { Bind = "127.0.0.1:0" });
+        await using var first = new StageHarness(new TcpServerStageOptions { Bind = "127.0.0.1:0" }.On(Transport));
         await first.StartAsync();
         var bound = first.EndPoint!;
-        await using var second = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{bound.Port}", BindAttempts = 1 });
+        await using var second = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{bound.Port}", BindAttempts = 1 }.On(Transport));
         var error = await Assert.ThrowsAsync<IOException>(() => second.Stage.StartAsync());
         Assert.Contains("AddressAlreadyInUse", error.Message);
     }
@@ -107,7 +116,7 @@ public sealed class BindTests
             Bind = $"127.0.0.1:{port}",
             BindRetryDelay = TimeSpan.FromMilliseconds(10),
             BindRetryMaxDelay = TimeSpan.FromMilliseconds(40),
-        }, time: time);
+        }.On(Transport), time: time);
         var start = time.GetUtcNow();
         h.Stage.Start();
         // Each retry is due exactly its announced delay after the failure before it: 10, 20, 40, 40 ms.
@@ -133,7 +142,7 @@ public sealed class BindTests
     [Fact]
     public async Task A_listener_that_fails_is_rebuilt_and_existing_connections_live_on()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { BindRetryDelay = TimeSpan.FromMilliseconds(10) });
+        await using var h = new StageHarness(new TcpServerStageOptions { BindRetryDelay = TimeSpan.FromMilliseconds(10) }.On(Transport));
         await h.StartAsync();
         using var before = await h.ConnectAsync();
         var beforeId = (await h.WaitConnectedAsync(before.LocalEndPoint)).ConnectionId;

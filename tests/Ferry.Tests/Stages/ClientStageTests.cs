@@ -1,3 +1,4 @@
+using Ferry.Transport;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
@@ -10,8 +11,16 @@ using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class ClientStageTests
+public abstract class ClientStageTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : ClientStageTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : ClientStageTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     private sealed class ClientRecorder
     {
         public readonly ConcurrentQueue<StageEvent> Events = new();
@@ -59,7 +68,7 @@ public sealed class ClientStageTests
             Connect = $"127.0.0.1:{port}",
             ReconnectWait = TimeSpan.FromMilliseconds(20),
             ReconnectMaxWait = TimeSpan.FromMilliseconds(100),
-        }, timeProvider: time);
+        }.On(Transport), timeProvider: time);
         var rec = new ClientRecorder(client);
         client.Start();
         AdvanceBy(time, await rec.WaitBackingOffAsync(1));
@@ -67,7 +76,7 @@ public sealed class ClientStageTests
         Assert.False(client.IsConnected);
         Assert.Contains("ECONNREFUSED", rec.Failures[0].Reason);
 
-        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
         AdvanceBy(time, second);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
@@ -85,7 +94,7 @@ public sealed class ClientStageTests
     public async Task A_restarted_server_is_reconnected_to_with_growing_capped_jittered_waits()
     {
         var port = FreePorts.One();
-        var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
         var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions
@@ -95,7 +104,7 @@ public sealed class ClientStageTests
             ReconnectMaxWait = TimeSpan.FromMilliseconds(160),
             ReconnectJitter = 0.25,
             HealthyAfter = TimeSpan.FromHours(1),
-        }, timeProvider: time);
+        }.On(Transport), timeProvider: time);
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         await client.SendAsync("before"u8.ToArray());
@@ -121,7 +130,7 @@ public sealed class ClientStageTests
         Assert.True(waits.Skip(3).Distinct().Count() > 1, "jitter spreads the capped waits");
         Assert.Equal("connection lost", rec.Events.OfType<ConnectFailedEvent>().First().Reason);
 
-        await using var again = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await using var again = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await again.StartAsync();
         AdvanceBy(time, last);
         await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
@@ -208,7 +217,7 @@ public sealed class ClientStageTests
     [Fact]
     public async Task Idle_timeout_forces_a_reconnect()
     {
-        await using var server = new StageHarness();
+        await using var server = new StageHarness(new TcpServerStageOptions().On(Transport));
         await server.StartAsync();
         var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions
@@ -216,7 +225,7 @@ public sealed class ClientStageTests
             Connect = server.EndPoint.ToString(),
             IdleTimeout = TimeSpan.FromMilliseconds(200),
             ReconnectWait = TimeSpan.FromMilliseconds(10),
-        }, timeProvider: time);
+        }.On(Transport), timeProvider: time);
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
 
@@ -245,7 +254,7 @@ public sealed class ClientStageTests
             ReconnectWait = TimeSpan.FromMilliseconds(20),
             ReconnectMaxWait = TimeSpan.FromMilliseconds(50),
             EgressBufferBytes = 10,
-        }, timeProvider: time);
+        }.On(Transport), timeProvider: time);
         var rec = new ClientRecorder(client);
         client.Start();
         Assert.True(await client.SendAsync("abcd"u8.ToArray()));
@@ -253,7 +262,7 @@ public sealed class ClientStageTests
         Assert.True(await client.SendAsync("ijkl"u8.ToArray())); // 12 bytes held > 10: the oldest goes
         Assert.Equal(1, client.GetStats().EgressPacketsDroppedTotal);
 
-        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
         AdvanceBy(time, await rec.WaitBackingOffAsync(1));
         var packets = await server.WaitPacketsAsync(p => p.Sum(x => x.Payload.Length) >= 8, "the held messages");
@@ -271,12 +280,12 @@ public sealed class ClientStageTests
             EgressWhileDisconnected = DisconnectedEgressPolicy.Drop,
             ReconnectWait = TimeSpan.FromMilliseconds(20),
             ReconnectMaxWait = TimeSpan.FromMilliseconds(50),
-        }, timeProvider: time);
+        }.On(Transport), timeProvider: time);
         var rec = new ClientRecorder(client);
         client.Start();
         Assert.False(await client.SendAsync("lost"u8.ToArray()));
         Assert.Equal(1, client.GetStats().EgressPacketsDroppedTotal);
-        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" });
+        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
         AdvanceBy(time, await rec.WaitBackingOffAsync(1));
         await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
@@ -308,7 +317,7 @@ public sealed class ClientStageTests
             ConnectTimeout = TimeSpan.FromMilliseconds(300),
             ReconnectWait = TimeSpan.FromMilliseconds(10),
             ReconnectAttempts = 1,
-        }, timeProvider: time);
+        }.On(Transport), timeProvider: time);
         var rec = new ClientRecorder(client);
         var connecting = client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         await Eventually.TrueAsync(() => rec.Events.OfType<ConnectingEvent>().Any(), "the attempt");
@@ -328,9 +337,9 @@ public sealed class ClientStageTests
     [Fact]
     public async Task Host_names_are_resolved()
     {
-        await using var server = new StageHarness();
+        await using var server = new StageHarness(new TcpServerStageOptions().On(Transport));
         await server.StartAsync();
-        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"localhost:{server.EndPoint.Port}" });
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"localhost:{server.EndPoint.Port}" }.On(Transport));
         var remote = await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         Assert.Equal(IPAddress.Loopback, remote.Address);
     }
@@ -340,7 +349,7 @@ public sealed class ClientStageTests
     {
         var port = FreePorts.One();
         var time = new StageTime();
-        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"127.0.0.1:{port}", ReconnectWait = TimeSpan.FromMilliseconds(20) }, timeProvider: time);
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"127.0.0.1:{port}", ReconnectWait = TimeSpan.FromMilliseconds(20) }.On(Transport), timeProvider: time);
         client.Start();
         using var patience = new CancellationTokenSource(TimeSpan.FromMilliseconds(100), time);
         var waiting = client.WaitConnectedAsync(patience.Token);
@@ -353,10 +362,10 @@ public sealed class ClientStageTests
     [Fact]
     public async Task Control_close_forces_a_reconnect()
     {
-        await using var server = new StageHarness();
+        await using var server = new StageHarness(new TcpServerStageOptions().On(Transport));
         await server.StartAsync();
         var time = new StageTime();
-        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString(), ReconnectWait = TimeSpan.FromMilliseconds(10) }, timeProvider: time);
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString(), ReconnectWait = TimeSpan.FromMilliseconds(10) }.On(Transport), timeProvider: time);
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         var first = client.ConnectionId;
@@ -374,7 +383,7 @@ public sealed class ClientStageTests
             Connect = ":80",
             ReconnectJitter = 2,
             ConnectTimeout = TimeSpan.Zero,
-        }));
+        }.On(Transport)));
         Assert.Equal(3, ex.Problems.Count);
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'connect'"));
     }
@@ -387,7 +396,7 @@ public sealed class ClientStageTests
     {
         var framing = FramingSpec.Parse(spec);
         var bus = new InProcessBus();
-        await using var server = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0", Framing = framing }, bus);
+        await using var server = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0", Framing = framing }.On(Transport), bus);
         // The server echoes every packet with its header fields.
         bus.Topic<PacketGroup>("tcp_server/packet_group").Subscribe(async (g, ct) =>
         {
@@ -395,7 +404,7 @@ public sealed class ClientStageTests
                 await bus.Topic<EgressMessage>("tcp_server/egress_packets").PublishAsync(EgressMessage.To(p.ConnectionId, p.Payload, p.Fields), ct);
         });
         var endPoint = await server.StartAsync();
-        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = endPoint.ToString(), Framing = framing }, bus);
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = endPoint.ToString(), Framing = framing }.On(Transport), bus);
         var received = new ConcurrentQueue<(byte[] Payload, FrameFields Fields)>();
         bus.Topic<PacketGroup>("tcp_client/packet_group").Subscribe((g, _) =>
         {

@@ -1,14 +1,23 @@
+using Ferry.Transport;
 using Ferry.Stages;
 using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class EgressTests
+public abstract class EgressTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : EgressTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : EgressTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     [Fact]
     public async Task Egress_packets_are_written_to_every_client()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         using var a = await h.ConnectAsync();
         using var b = await h.ConnectAsync();
@@ -24,7 +33,7 @@ public sealed class EgressTests
     [Fact]
     public async Task Egress_with_nobody_connected_is_dropped_and_counted()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         await h.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(h.Stage.Name)).PublishAsync(EgressMessage.ToAll(new byte[10]));
         var stats = h.Stage.GetStats();
@@ -40,7 +49,7 @@ public sealed class EgressTests
         {
             EgressBufferBytes = bufferBytes,
             Socket = new Ferry.Transport.TcpSocketOptions { SendBufferSize = 16 * 1024 },
-        });
+        }.On(Transport));
         await h.StartAsync();
         using var slow = await h.ConnectAsync();
         slow.Socket.ReceiveBufferSize = 16 * 1024;

@@ -1,3 +1,4 @@
+using Ferry.Transport;
 using System.Buffers;
 using System.Text;
 using Ferry.Connections;
@@ -8,8 +9,16 @@ using Ferry.Tests.Support;
 namespace Ferry.Tests.Stages;
 
 /// <summary>Framings end to end: real sockets, fragmented and coalesced writes, header fields, egress encoding.</summary>
-public sealed class FramedStageTests
+public abstract class FramedStageTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : FramedStageTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : FramedStageTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     public static TheoryData<string> Specs => new()
     {
         "lines",
@@ -53,7 +62,7 @@ public sealed class FramedStageTests
     public async Task Fragmented_and_coalesced_frames_become_exactly_those_packets_and_egress_is_encoded_alike(string spec)
     {
         var framing = FramingSpec.Parse(spec);
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = framing });
+        await using var h = new StageHarness(new TcpServerStageOptions { Framing = framing }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
@@ -99,7 +108,7 @@ public sealed class FramedStageTests
     [Fact]
     public async Task A_frame_error_closes_only_that_connection_with_protocol_error()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("u16be,max_frame_bytes=100") });
+        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("u16be,max_frame_bytes=100") }.On(Transport));
         await h.StartAsync();
         using var bad = await h.ConnectAsync();
         using var good = await h.ConnectAsync();
@@ -122,7 +131,7 @@ public sealed class FramedStageTests
     [Fact]
     public async Task With_skip_an_oversize_line_is_counted_and_the_connection_goes_on()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines,max_frame_bytes=10,on_error=skip") });
+        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines,max_frame_bytes=10,on_error=skip") }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
@@ -136,7 +145,7 @@ public sealed class FramedStageTests
     [Fact]
     public async Task A_client_that_never_ends_a_line_cannot_make_the_stage_buffer_more_than_the_maximum()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines,max_frame_bytes=4096") });
+        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines,max_frame_bytes=4096") }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
@@ -156,7 +165,7 @@ public sealed class FramedStageTests
     [Fact]
     public async Task A_partial_frame_at_end_of_stream_is_delivered_or_reported_as_configured()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines") });
+        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines") }.On(Transport));
         await h.StartAsync();
         using (var client = await h.ConnectAsync())
         {
@@ -167,7 +176,7 @@ public sealed class FramedStageTests
             Assert.Equal("two-without-newline", Encoding.ASCII.GetString(packets[1].Payload));
         }
 
-        await using var strict = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("u16be") });
+        await using var strict = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("u16be") }.On(Transport));
         await strict.StartAsync();
         using var c2 = await strict.ConnectAsync();
         await strict.WaitConnectedAsync(c2.LocalEndPoint);

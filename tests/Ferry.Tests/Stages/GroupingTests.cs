@@ -1,14 +1,23 @@
+using Ferry.Transport;
 using Ferry.Stages;
 using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class GroupingTests
+public abstract class GroupingTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : GroupingTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : GroupingTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     [Fact]
     public async Task Packets_from_several_clients_are_grouped_by_group_size()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { GroupSize = 3, GroupLinger = TimeSpan.FromSeconds(30) });
+        await using var h = new StageHarness(new TcpServerStageOptions { GroupSize = 3, GroupLinger = TimeSpan.FromSeconds(30) }.On(Transport));
         await h.StartAsync();
         var clients = new List<TestClient>();
         for (var i = 0; i < 3; i++)
@@ -35,7 +44,7 @@ public sealed class GroupingTests
     {
         var linger = TimeSpan.FromMilliseconds(200);
         var time = new StageTime();
-        await using var h = new StageHarness(new TcpServerStageOptions { GroupSize = 3, GroupLinger = linger }, time: time);
+        await using var h = new StageHarness(new TcpServerStageOptions { GroupSize = 3, GroupLinger = linger }.On(Transport), time: time);
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         await h.WaitConnectedAsync(client.LocalEndPoint);
@@ -93,7 +102,7 @@ public sealed class GroupingTests
     [Fact]
     public async Task Group_sequence_numbers_increase_by_one()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         await h.WaitConnectedAsync(client.LocalEndPoint);

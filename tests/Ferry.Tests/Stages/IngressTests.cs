@@ -7,12 +7,20 @@ using Ferry.Transport.Interop;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class IngressTests
+public abstract class IngressTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : IngressTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : IngressTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     [Fact]
     public async Task Port_zero_reports_the_bound_address_in_the_listening_event()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         var bound = await (await h.StartAsync()).WaitListeningAsync();
         Assert.NotEqual(0, bound.Port);
         Assert.Equal(IPAddress.Loopback, bound.Address);
@@ -24,7 +32,7 @@ public sealed class IngressTests
     [Fact]
     public async Task Ipv6_loopback_binds_and_reports_ipv6_peers()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Bind = "[::1]:0" });
+        await using var h = new StageHarness(new TcpServerStageOptions { Bind = "[::1]:0" }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         var connected = await h.WaitConnectedAsync(client.LocalEndPoint);
@@ -34,7 +42,7 @@ public sealed class IngressTests
     [Fact]
     public async Task Every_receive_is_a_packet_tagged_with_connection_and_peer()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         var connected = await h.WaitConnectedAsync(client.LocalEndPoint);
@@ -56,7 +64,7 @@ public sealed class IngressTests
     [Fact]
     public async Task Connection_ids_are_unique_and_never_reused()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         for (var i = 0; i < 20; i++)
         {
@@ -76,11 +84,16 @@ public sealed class IngressTests
         await using var h = new StageHarness(new TcpServerStageOptions
         {
             Socket = new TcpSocketOptions { NoDelay = true, KeepAlive = true, KeepAliveIdle = TimeSpan.FromSeconds(42), ReceiveBufferSize = 65536 },
-        });
+        }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         await h.WaitConnectedAsync(client.LocalEndPoint);
-        var fd = ((Ferry.Transport.SocketIo)h.Stage.Core.Table.Snapshot().Single().Io).Handle.Fd;
+        var fd = h.Stage.Core.Table.Snapshot().Single().Io switch
+        {
+            SocketIo epoll => epoll.Handle.Fd,
+            Ferry.Transport.Streams.StreamConnectionIo stream => (int)stream.Socket.Handle,
+            var other => throw new InvalidOperationException(other.GetType().Name),
+        };
         Assert.Equal(1, SocketConfigurator.GetInt(fd, Libc.IPPROTO_TCP, Libc.TCP_NODELAY));
         Assert.Equal(1, SocketConfigurator.GetInt(fd, Libc.SOL_SOCKET, Libc.SO_KEEPALIVE));
         Assert.Equal(42, SocketConfigurator.GetInt(fd, Libc.IPPROTO_TCP, Libc.TCP_KEEPIDLE));
@@ -90,7 +103,7 @@ public sealed class IngressTests
     [Fact]
     public async Task A_large_stream_arrives_whole_and_in_order()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         var connected = await h.WaitConnectedAsync(client.LocalEndPoint);

@@ -1,15 +1,24 @@
+using Ferry.Transport;
 using Ferry.Connections;
 using Ferry.Stages;
 using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class LifecycleTests
+public abstract class LifecycleTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : LifecycleTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : LifecycleTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     [Fact]
     public async Task The_client_over_the_limit_is_closed_and_the_first_ones_keep_working()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { MaxConnections = 3 });
+        await using var h = new StageHarness(new TcpServerStageOptions { MaxConnections = 3 }.On(Transport));
         await h.StartAsync();
         var clients = new List<TestClient>();
         for (var i = 0; i < 3; i++)
@@ -33,7 +42,9 @@ public sealed class LifecycleTests
                     throw new EndOfStreamException();
             });
         }
-        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionReset)
+        // A reset that lands while the connect completes is reported as ECONNRESET or, on the stream
+        // transport's faster accept, EPIPE (Shutdown).
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode is System.Net.Sockets.SocketError.ConnectionReset or System.Net.Sockets.SocketError.Shutdown)
         {
             await h.WaitForEventAsync<DisconnectedEvent>(e => e.Reason == DisconnectReason.Limit);
         }
@@ -54,7 +65,7 @@ public sealed class LifecycleTests
         var idle = TimeSpan.FromMilliseconds(1500);
         var scan = TimeSpan.FromMilliseconds(1500 / 8); // the scanner looks a few times per timeout
         var time = new StageTime();
-        await using var h = new StageHarness(new TcpServerStageOptions { IdleTimeout = idle }, time: time);
+        await using var h = new StageHarness(new TcpServerStageOptions { IdleTimeout = idle }.On(Transport), time: time);
         await h.StartAsync();
         using var silent = await h.ConnectAsync();
         using var active = await h.ConnectAsync();
@@ -96,7 +107,7 @@ public sealed class LifecycleTests
     [Fact]
     public async Task Disconnect_reasons_tell_close_from_reset_from_kill()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
 
         var closing = await h.ConnectAsync();
@@ -126,7 +137,7 @@ public sealed class LifecycleTests
     [Fact]
     public async Task Events_are_published_on_the_bus_too()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         using var events = h.Bus.Topic<StageEvent>(StageTopics.Events(h.Stage.Name)).SubscribeQueue();
         await h.StartAsync();
         using (var client = await h.ConnectAsync())
@@ -140,7 +151,7 @@ public sealed class LifecycleTests
     [Fact]
     public async Task A_throwing_event_handler_does_not_hurt_the_stage()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         h.Stage.Connected += (_, _) => throw new InvalidOperationException("boom");
         await h.StartAsync();
         using var client = await h.ConnectAsync();

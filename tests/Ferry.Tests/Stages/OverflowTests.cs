@@ -5,15 +5,23 @@ using Ferry.Transport;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class OverflowTests
+public abstract class OverflowTests(StageTransport transport)
 {
-    private static TcpServerStageOptions Small(EgressOverflowPolicy policy) => new()
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : OverflowTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : OverflowTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
+    private TcpServerStageOptions Small(EgressOverflowPolicy policy) => new TcpServerStageOptions
     {
         EgressBufferBytes = 32 * 1024,
         EgressOverflow = policy,
         EgressWaitTimeout = TimeSpan.FromSeconds(10),
         Socket = new TcpSocketOptions { SendBufferSize = 8 * 1024 },
-    };
+    }.On(Transport);
 
     [Fact]
     public async Task Disconnect_closes_the_slow_client_and_the_others_keep_receiving()
@@ -132,7 +140,7 @@ public sealed class OverflowTests
     [Fact]
     public async Task Broadcasts_while_nobody_is_connected_are_kept_for_the_first_client_up_to_the_limit()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { QueueWhenDisconnected = 3 });
+        await using var h = new StageHarness(new TcpServerStageOptions { QueueWhenDisconnected = 3 }.On(Transport));
         await h.StartAsync();
         for (var i = 1; i <= 5; i++)
             await h.Stage.BroadcastAsync(new[] { (byte)('0' + i) });

@@ -1,3 +1,4 @@
+using Ferry.Transport;
 using System.Text;
 using Ferry.Bus;
 using Ferry.Connections;
@@ -6,8 +7,16 @@ using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class RoutingTests
+public abstract class RoutingTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : RoutingTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : RoutingTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     private static async Task<(TestClient Client, ConnectionId Id)> ConnectAsync(StageHarness h)
     {
         var client = await h.ConnectAsync();
@@ -25,7 +34,7 @@ public sealed class RoutingTests
     [Fact]
     public async Task A_message_for_one_connection_reaches_only_that_one()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         var (a, aId) = await ConnectAsync(h);
         var (b, _) = await ConnectAsync(h);
@@ -41,7 +50,7 @@ public sealed class RoutingTests
     [Fact]
     public async Task An_unknown_or_closed_connection_id_is_counted_not_thrown()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         var (a, aId) = await ConnectAsync(h);
         a.Dispose();
@@ -54,7 +63,7 @@ public sealed class RoutingTests
     [Fact]
     public async Task A_broadcast_can_leave_out_the_sender()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         var (a, aId) = await ConnectAsync(h);
         var (b, _) = await ConnectAsync(h);
@@ -69,7 +78,7 @@ public sealed class RoutingTests
     [Fact]
     public async Task Groups_route_to_members_list_both_ways_and_vanish_when_empty()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { GroupNotices = true });
+        await using var h = new StageHarness(new TcpServerStageOptions { GroupNotices = true }.On(Transport));
         var notices = new System.Collections.Concurrent.ConcurrentQueue<GroupMembershipEvent>();
         h.Bus.Topic<StageEvent>(StageTopics.Events(h.Stage.Name)).Subscribe((e, _) =>
         {
@@ -113,7 +122,7 @@ public sealed class RoutingTests
     [Fact]
     public async Task The_kill_switch_closes_with_reason_and_code_and_bad_commands_are_reported()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         using var events = h.Bus.Topic<StageEvent>(StageTopics.Events(h.Stage.Name)).SubscribeQueue(1000);
         await h.StartAsync();
         var (a, aId) = await ConnectAsync(h);
@@ -140,7 +149,7 @@ public sealed class RoutingTests
     [Fact]
     public async Task Many_small_messages_for_one_client_are_gathered_into_few_writes()
     {
-        await using var h = new StageHarness(recordPackets: false);
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport), recordPackets: false);
         var egress = h.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(h.Stage.Name));
         // A handler on the service thread answers each packet with 500 small messages.
         h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).Subscribe(async (group, ct) =>
@@ -163,7 +172,7 @@ public sealed class RoutingTests
     [Fact]
     public async Task The_registry_lists_each_connection_with_its_figures()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         var (a, aId) = await ConnectAsync(h);
         await a.SendAsync("12345");

@@ -1,10 +1,19 @@
+using Ferry.Transport;
 using Ferry.Stages;
 using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class ServiceThreadTests
+public abstract class ServiceThreadTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : ServiceThreadTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : ServiceThreadTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     [Fact]
     public async Task Affinity_and_priority_are_applied_to_the_service_thread()
     {
@@ -13,7 +22,7 @@ public sealed class ServiceThreadTests
         {
             ThreadProcessorAffinity = [cpu],
             ThreadPriority = ThreadPriority.Lowest,
-        });
+        }.On(Transport));
         await h.StartAsync();
         var tid = h.Stage.ServiceThreadId;
         Assert.NotEqual(0, tid);
@@ -32,7 +41,7 @@ public sealed class ServiceThreadTests
     [Fact]
     public async Task The_stage_works_on_its_own_thread()
     {
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         var status = await File.ReadAllTextAsync($"/proc/self/task/{h.Stage.ServiceThreadId}/comm");
         Assert.StartsWith("ferry", status.Trim());

@@ -1,16 +1,25 @@
+using Ferry.Transport;
 using Ferry.Stages;
 using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class StatsTests
+public abstract class StatsTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : StatsTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : StatsTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     [Fact]
     public async Task Socket_stats_are_published_periodically_with_figures_that_match_the_traffic()
     {
         var interval = TimeSpan.FromMilliseconds(100);
         var time = new StageTime();
-        await using var h = new StageHarness(new TcpServerStageOptions { StatsInterval = interval }, time: time);
+        await using var h = new StageHarness(new TcpServerStageOptions { StatsInterval = interval }.On(Transport), time: time);
         using var stats = h.Bus.Topic<SocketStats>(StageTopics.SocketStats(h.Stage.Name)).SubscribeQueue(capacity: 1000);
         h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).Subscribe(async (group, ct) =>
         {
@@ -60,7 +69,7 @@ public sealed class StatsTests
     public async Task Rates_are_per_second_over_the_interval()
     {
         var time = new StageTime();
-        await using var h = new StageHarness(new TcpServerStageOptions { StatsInterval = TimeSpan.FromMilliseconds(200) }, time: time);
+        await using var h = new StageHarness(new TcpServerStageOptions { StatsInterval = TimeSpan.FromMilliseconds(200) }.On(Transport), time: time);
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         await h.WaitConnectedAsync(client.LocalEndPoint);

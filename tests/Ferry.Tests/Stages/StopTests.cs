@@ -1,15 +1,24 @@
+using Ferry.Transport;
 using Ferry.Connections;
 using Ferry.Stages;
 using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Stages;
 
-public sealed class StopTests
+public abstract class StopTests(StageTransport transport)
 {
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : StopTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : StopTests(StageTransport.Stream);
+
+    private StageTransport Transport => transport;
+
     [Fact]
     public async Task Stopping_while_clients_are_mid_send_closes_everything_cleanly()
     {
-        var h = new StageHarness(recordPackets: false);
+        var h = new StageHarness(new TcpServerStageOptions().On(Transport), recordPackets: false);
         await h.StartAsync();
         var clients = new List<TestClient>();
         for (var i = 0; i < 8; i++)
@@ -50,7 +59,7 @@ public sealed class StopTests
     [Fact]
     public async Task Queued_egress_is_delivered_before_a_graceful_stop_closes()
     {
-        var h = new StageHarness();
+        var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         await h.WaitConnectedAsync(client.LocalEndPoint);
@@ -101,10 +110,10 @@ public sealed class StopTests
     [Fact]
     public async Task Stop_before_start_and_double_stop_are_harmless()
     {
-        var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" });
+        var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" }.On(Transport));
         await stage.StopAsync();
         await stage.DisposeAsync();
-        await using var h = new StageHarness();
+        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         await h.Stage.StopAsync();
         await h.Stage.StopAsync();

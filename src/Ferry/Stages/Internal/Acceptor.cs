@@ -2,15 +2,15 @@ using System.Net;
 using System.Net.Sockets;
 using Ferry.Connections;
 using Ferry.Transport;
-using Ferry.Transport.Interop;
 
 namespace Ferry.Stages.Internal;
 
 /// <summary>
 /// The server stage's connection source: binds with retry and capped back-off, accepts, enforces the
-/// connection limit, pauses when descriptors run out, and rebuilds a listener that failed.
+/// connection limit, pauses when descriptors run out, and rebuilds a listener that failed. The
+/// mechanism (epoll's accept4, the stream transport's accept loop) is the transport's <see cref="IListener"/>.
 /// </summary>
-internal sealed unsafe class Acceptor : IConnectionSource
+internal sealed class Acceptor : IConnectionSource
 {
     private const long ListenerToken = -2;
     private const int AcceptsPerRound = 64;
@@ -20,28 +20,22 @@ internal sealed unsafe class Acceptor : IConnectionSource
     private readonly TcpServerStageOptions _options;
     private readonly BindAddress _bind;
     private readonly TaskCompletionSource<IPEndPoint> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private ListenSocket? _listener;
+    private IListener? _listener;
     private int _boundPort;
     private long _nextBindMs;
     private TimeSpan _bindDelay;
     private int _bindFailures;
     private long _acceptResumeMs = long.MaxValue;
-    /// <summary>A new descriptor at or above this number means the process is about to run out: the connection is shed.</summary>
-    private readonly long _descriptorCeiling;
-    private readonly long _descriptorLimit;
+    private readonly AdmissionControl _admission;
 
     public Acceptor(StageEngine engine, TcpServerStageOptions options)
     {
-        // Descriptors are handed out lowest first, so an accepted one numbered N means all below N are
-        // in use. Keeping a reserve below the process limit leaves the runtime and the stage room for
-        // the files, sockets and pipes they open themselves (running out there crashes the process).
-        var limit = _descriptorLimit = Libc.DescriptorLimit();
-        _descriptorCeiling = limit <= 0 ? long.MaxValue : limit - Math.Clamp(limit / 20, Math.Min(32, limit / 4), 1024);
         _engine = engine;
         _options = options;
         _bind = BindAddress.Parse(options.Bind);
         _boundPort = _bind.Port;
         _bindDelay = options.BindRetryDelay;
+        _admission = new AdmissionControl(options, engine.Clock);
     }
 
     public Task<IPEndPoint> ListeningTask => _listening.Task;
@@ -61,7 +55,7 @@ internal sealed unsafe class Acceptor : IConnectionSource
         if (_listener is not null && NowMs >= _acceptResumeMs)
         {
             _acceptResumeMs = long.MaxValue;
-            _engine.Readiness.Change(_listener.Handle, ReadyFlags.Readable, ListenerToken);
+            _listener.Resume();
         }
     }
 
@@ -71,13 +65,7 @@ internal sealed unsafe class Acceptor : IConnectionSource
         var address = _bind with { Port = _boundPort };
         try
         {
-            var listener = ListenSocket.Open(address, _options.Backlog, _options.Socket);
-            var rc = _engine.Readiness.Watch(listener.Handle, ReadyFlags.Readable, ListenerToken);
-            if (rc != 0)
-            {
-                listener.Dispose();
-                throw new SocketException(rc);
-            }
+            var listener = _engine.Transport.Listen(address, _options.Backlog, _options.Socket, ListenerToken);
             _listener = listener;
             _boundPort = listener.LocalEndPoint.Port;
             _bindDelay = _options.BindRetryDelay;
@@ -120,85 +108,73 @@ internal sealed unsafe class Acceptor : IConnectionSource
             Accept(_listener);
     }
 
-    private void Accept(ListenSocket listener)
+    private void Accept(IListener listener)
     {
-        var addr = stackalloc byte[SockAddr.StorageSize];
         for (var i = 0; i < AcceptsPerRound; i++)
         {
-            var length = SockAddr.StorageSize;
-            var fd = Libc.accept4(listener.Fd, addr, &length, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
-            if (fd < 0)
+            var status = listener.TryAccept(out var accepted, out var error);
+            switch (status)
             {
-                if (!AcceptFailed(listener, Libc.LastError))
+                case AcceptStatus.Accepted:
+                    Take(accepted);
+                    continue;
+                case AcceptStatus.Transient:
+                    continue; // that one client is gone; the listener is fine
+                case AcceptStatus.OutOfResources:
+                    // Out of descriptors or memory: pause accepting instead of spinning on a listener
+                    // that stays ready.
+                    PauseAccepting(listener, $"accept failed: {error}; pausing accepts for {AcceptPauseMs} ms");
                     return;
-                continue;
+                case AcceptStatus.AtReserve:
+                    // Shed with a reset (the client learns at once), pause, and try again shortly:
+                    // accepting resumes by itself once descriptors free up.
+                    accepted.Io.SetAbortiveClose();
+                    accepted.Io.Dispose();
+                    _engine.ReportRejected(accepted.Peer, DisconnectReason.Limit, error);
+                    PauseAccepting(listener, $"file descriptors are running out (a reserve is kept below the process limit); pausing accepts for {AcceptPauseMs} ms");
+                    return;
+                case AcceptStatus.Broken:
+                    RebuildListener($"accept failed: {error}");
+                    return;
+                default:
+                    return;
             }
-            var handle = new SocketHandle(fd);
-            var peer = SockAddr.Read(addr, length) ?? new IPEndPoint(IPAddress.None, 0);
-            if (_engine.Loop.IsStopping)
-            {
-                handle.Dispose();
-                continue;
-            }
-            if (fd >= _descriptorCeiling)
-            {
-                // At the reserve: shed this one with a reset (the client learns at once), pause
-                // accepting, and try again shortly; accepting resumes by itself once descriptors free up.
-                SocketConfigurator.SetAbortiveClose(fd);
-                handle.Dispose();
-                _engine.ReportRejected(peer, DisconnectReason.Limit, $"out of file descriptors (descriptor {fd} is in the reserve kept below the process limit of {_descriptorLimit})");
-                PauseAccepting(listener, $"file descriptors are running out (reserve kept below the process limit); pausing accepts for {AcceptPauseMs} ms");
-                return;
-            }
-            if (_options.MaxConnections > 0 && _engine.ConnectionCount >= _options.MaxConnections)
-            {
-                SocketConfigurator.SetAbortiveClose(fd);
-                handle.Dispose();
-                _engine.ReportRejected(peer, DisconnectReason.Limit, $"max_connections {_options.MaxConnections} reached");
-                continue;
-            }
-            var rc = SocketConfigurator.Apply(fd, _options.Socket);
-            if (rc != 0)
-                _engine.Events.RaiseError(StageErrorKind.Setup, $"socket options for {peer}: {Libc.Describe(rc)}");
-            _engine.AddConnection(new SocketIo(handle), peer, LocalOf(fd, listener));
         }
     }
 
-    /// <summary>Handles a failed accept; true when accepting may go on in this round.</summary>
-    private bool AcceptFailed(ListenSocket listener, int errno)
+    private void Take(in AcceptedConnection accepted)
     {
-        switch (errno)
+        if (_engine.Loop.IsStopping)
         {
-            case Libc.EAGAIN:
-                return false;
-            case Libc.EINTR or Libc.ECONNABORTED or Libc.EPROTO or Libc.EPERM
-                or Libc.ENETDOWN or Libc.ENONET or Libc.EHOSTDOWN or Libc.EHOSTUNREACH or Libc.ENETUNREACH or Libc.EOPNOTSUPP:
-                return true; // that one client is gone; the listener is fine
-            case Libc.EMFILE or Libc.ENFILE or Libc.ENOBUFS or Libc.ENOMEM:
-                // Out of descriptors or memory: pause accepting instead of spinning on a
-                // level-triggered listener that stays readable.
-                PauseAccepting(listener, $"accept failed: {Libc.Describe(errno)}; pausing accepts for {AcceptPauseMs} ms");
-                return false;
-            default:
-                RebuildListener($"accept failed: {Libc.Describe(errno)}");
-                return false;
+            accepted.Io.Dispose();
+            return;
         }
+        if (_options.MaxConnections > 0 && _engine.ConnectionCount >= _options.MaxConnections)
+        {
+            accepted.Io.SetAbortiveClose();
+            accepted.Io.Dispose();
+            _engine.ReportRejected(accepted.Peer, DisconnectReason.Limit, $"max_connections {_options.MaxConnections} reached");
+            return;
+        }
+        if (_admission.Active && _admission.Check(accepted.Peer, accepted.Local) is var (reason, why))
+        {
+            accepted.Io.SetAbortiveClose();
+            accepted.Io.Dispose();
+            _engine.ReportRejected(accepted.Peer, reason, why);
+            return;
+        }
+        if (accepted.SetupProblem is { } problem)
+            _engine.Events.RaiseError(StageErrorKind.Setup, $"socket options for {accepted.Peer}: {problem}");
+        if (_engine.AddConnection(accepted.Io, accepted.Peer, accepted.Local) is { } c)
+            _admission.Opened(c);
     }
 
-    private void PauseAccepting(ListenSocket listener, string why)
+    /// <summary>Stops accepting for a short while; the warning is rate-limited, as this may repeat many times a second.</summary>
+    private void PauseAccepting(IListener listener, string why)
     {
         _engine.Events.RaiseWarning(WarningKind.Accept, StageErrorKind.Accept, why);
-        _engine.Readiness.Change(listener.Handle, ReadyFlags.None, ListenerToken);
+        listener.Pause();
         _acceptResumeMs = NowMs + AcceptPauseMs;
-    }
-
-    private IPEndPoint LocalOf(int fd, ListenSocket listener)
-    {
-        if (!_bind.IsAnyHost)
-            return listener.LocalEndPoint;
-        var addr = stackalloc byte[SockAddr.StorageSize];
-        var length = SockAddr.StorageSize;
-        return Libc.getsockname(fd, addr, &length) == 0 ? SockAddr.Read(addr, length) ?? listener.LocalEndPoint : listener.LocalEndPoint;
     }
 
     private void RebuildListener(string why)
@@ -212,7 +188,6 @@ internal sealed unsafe class Acceptor : IConnectionSource
     {
         if (_listener is null)
             return;
-        _engine.Readiness.Unwatch(_listener.Handle);
         _listener.Dispose();
         _listener = null;
         _acceptResumeMs = long.MaxValue;
@@ -221,13 +196,12 @@ internal sealed unsafe class Acceptor : IConnectionSource
     /// <summary>Fault injection for tests: breaks the listening socket in the kernel (accept then fails with EINVAL).</summary>
     internal void BreakListenerForTest()
     {
-        if (_listener is { } l)
-            Libc.shutdown(l.Fd, 2);
+        _listener?.BreakForTest();
     }
 
     public void OnEstablished(Connection c) { }
 
-    public void OnClosed(Connection c) { }
+    public void OnClosed(Connection c) => _admission.Closed(c);
 
     public void StopAccepting() => CloseListener();
 

@@ -303,7 +303,7 @@ internal sealed class ConnectionWriter
     private void UpdateInterest(Connection c)
     {
         var interest = (c.ReadPaused ? ReadyFlags.None : ReadyFlags.Readable) | (c.WantsWritable ? ReadyFlags.Writable : ReadyFlags.None);
-        _readiness.Change(c.Io.Handle, interest, c.Token);
+        _readiness.Change(c.Io, interest, c.Token);
     }
 
     /// <summary>Whether a connection has room for a message of <paramref name="length"/> bytes now (or has closed).</summary>

@@ -1,4 +1,8 @@
 using Ferry.Framing;
+using Ferry.Transport;
+using Ferry.Transport.Epoll;
+using Ferry.Transport.Streams;
+using Ferry.Transport.Tls;
 
 namespace Ferry.Stages.Internal;
 
@@ -21,14 +25,41 @@ internal sealed record CoreSettings(
     TimeSpan StatsInterval,
     TimeSpan StopGracePeriod,
     ThreadPriority ThreadPriority,
-    IReadOnlyList<int> ThreadProcessorAffinity)
+    IReadOnlyList<int> ThreadProcessorAffinity,
+    StageTransport Transport,
+    TlsOptions? Tls,
+    string? TlsServerName)
 {
+    /// <summary>
+    /// The stage's transport, <see cref="StageTransport.Auto"/> resolved for this system; with TLS, the
+    /// stream transport with a server or client handshake. Certificates are loaded here: a file that
+    /// cannot be read or a key that does not fit is a <see cref="StageOptionsException"/>.
+    /// </summary>
+    public ITransport CreateTransport(TimeProvider time)
+    {
+        var secure = Tls is { Secure: true };
+        if (StageTransportChoice.Resolve(Transport, secure) == StageTransport.Epoll)
+            return new EpollTransport();
+        if (!secure)
+            return new StreamTransport(ReadBufferBytes);
+        try
+        {
+            IStreamHandshake handshake = TlsServerName is null ? new ServerTlsHandshake(Tls!, time) : new ClientTlsHandshake(Tls!, TlsServerName, time);
+            return new StreamTransport(ReadBufferBytes, handshake);
+        }
+        catch (TlsMaterialException ex)
+        {
+            throw new StageOptionsException([ex.Message]);
+        }
+    }
+
     public static CoreSettings From(TcpServerStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
         o.EgressOverflow, o.EgressWaitTimeout, o.QueueWhenDisconnected, int.MaxValue, o.GroupNotices, o.IdleTimeout, o.FrameTimeout, o.MaxPendingBytes, o.GroupSize, o.GroupLinger,
-        o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity);
+        o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity, o.Transport, o.Tls, null);
 
     public static CoreSettings From(TcpClientStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
         o.EgressOverflow, o.EgressWaitTimeout, o.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold ? int.MaxValue : 0,
         o.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold ? o.EgressBufferBytes : int.MaxValue, false, o.IdleTimeout, o.FrameTimeout, o.MaxPendingBytes,
-        o.GroupSize, o.GroupLinger, o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity);
+        o.GroupSize, o.GroupLinger, o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity, o.Transport, o.Tls,
+        o.Tls?.ServerName ?? BindAddress.Parse(o.Connect, "connect").Host);
 }

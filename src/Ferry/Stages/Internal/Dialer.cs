@@ -2,16 +2,15 @@ using System.Net;
 using System.Net.Sockets;
 using Ferry.Connections;
 using Ferry.Transport;
-using Ferry.Transport.Interop;
 
 namespace Ferry.Stages.Internal;
 
 /// <summary>
-/// The client stage's connection source: dials with a non-blocking connect, times the attempt out,
+/// The client stage's connection source: dials (the mechanism is the transport's <see cref="IDialAttempt"/>), times the attempt out,
 /// and after a failure or a lost connection waits (exponential back-off with jitter, reset after a
 /// healthy connection) and dials again. Tracks readiness for <c>WaitConnectedAsync</c>.
 /// </summary>
-internal sealed unsafe class Dialer : IConnectionSource
+internal sealed class Dialer : IConnectionSource
 {
     private const long DialToken = -3;
 
@@ -22,7 +21,7 @@ internal sealed unsafe class Dialer : IConnectionSource
     private readonly Random _jitter = new();
     private readonly Lock _stateLock = new();
     private TaskCompletionSource<IPEndPoint> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private SocketHandle? _dial;
+    private IDialAttempt? _dial;
     private IPEndPoint? _dialTarget;
     private long _dialDeadlineMs = long.MaxValue;
     private long _nextAttemptMs;
@@ -84,46 +83,19 @@ internal sealed unsafe class Dialer : IConnectionSource
             DialFailed($"cannot resolve '{_remote.Host}': {ex.SocketErrorCode}");
             return;
         }
-        var family = target.AddressFamily == AddressFamily.InterNetworkV6 ? Libc.AF_INET6 : Libc.AF_INET;
-        var fd = Libc.socket(family, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
-        if (fd < 0)
+        var dial = _dial = _engine.Transport.CreateDial(DialToken);
+        _dialTarget = target;
+        var failure = dial.Start(target, _local, _options.Socket, out var connected, out var setupProblem);
+        if (setupProblem is not null)
+            _engine.Events.RaiseError(StageErrorKind.Setup, setupProblem);
+        if (failure is not null)
         {
-            DialFailed($"socket() failed: {Libc.Describe(Libc.LastError)}");
+            DialFailed(failure);
             return;
         }
-        _dial = new SocketHandle(fd);
-        _dialTarget = target;
-        var rc = SocketConfigurator.Apply(fd, _options.Socket);
-        if (rc != 0)
-            _engine.Events.RaiseError(StageErrorKind.Setup, $"socket options: {Libc.Describe(rc)}");
-        var addr = stackalloc byte[SockAddr.StorageSize];
-        if (_local is not null)
-        {
-            SocketConfigurator.SetInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
-            var localLength = SockAddr.Write(new IPEndPoint(_local.IsAnyHost ? IPAddress.Any : IPAddress.Parse(_local.Host), _local.Port), addr);
-            if (Libc.bind(fd, addr, localLength) != 0)
-            {
-                DialFailed($"cannot bind local address {_local}: {Libc.Describe(Libc.LastError)}");
-                return;
-            }
-        }
-        var length = SockAddr.Write(target, addr);
-        if (Libc.connect(fd, addr, length) == 0)
+        if (connected)
         {
             DialSucceeded();
-            return;
-        }
-        var errno = Libc.LastError;
-        if (errno != Libc.EINPROGRESS)
-        {
-            DialFailed($"connect to {target} failed: {Libc.Describe(errno)}");
-            return;
-        }
-        // Without the watch, the connect's outcome would never be seen: fail the attempt, not hang in it.
-        rc = _engine.Readiness.Watch(_dial, ReadyFlags.Writable, DialToken);
-        if (rc != 0)
-        {
-            DialFailed($"could not watch the connect to {target}: {Libc.Describe(rc)}");
             return;
         }
         _dialDeadlineMs = NowMs + (long)_options.ConnectTimeout.TotalMilliseconds;
@@ -133,26 +105,24 @@ internal sealed unsafe class Dialer : IConnectionSource
     {
         if (token != DialToken || _dial is null)
             return;
-        var error = SocketConfigurator.GetInt(_dial.Fd, Libc.SOL_SOCKET, Libc.SO_ERROR);
-        if (error == 0)
+        var failure = _dial.Outcome();
+        if (failure is null)
             DialSucceeded();
         else
-            DialFailed($"connect to {_dialTarget} failed: {Libc.Describe(error)}");
+            DialFailed(failure);
     }
 
     private void DialSucceeded()
     {
-        var handle = _dial!;
-        _engine.Readiness.Unwatch(handle);
+        var dial = _dial!;
+        var io = dial.TakeConnection(out var local);
+        dial.Dispose();
         _dial = null;
         _dialDeadlineMs = long.MaxValue;
-        var addr = stackalloc byte[SockAddr.StorageSize];
-        var length = SockAddr.StorageSize;
-        var local = Libc.getsockname(handle.Fd, addr, &length) == 0 ? SockAddr.Read(addr, length) : null;
         _attempt = 0;
         _connectedAtMs = NowMs;
-        // A plain framing establishes the connection inside AddConnection; a session framing later.
-        var connection = _engine.AddConnection(new SocketIo(handle), _dialTarget!, local ?? new IPEndPoint(IPAddress.Any, 0));
+        // A plain framing establishes the connection inside AddConnection; a session framing or TLS later.
+        var connection = _engine.AddConnection(io, _dialTarget!, local ?? new IPEndPoint(IPAddress.Any, 0));
         if (connection is null)
             ScheduleRetry("could not watch the new connection");
         else
@@ -175,12 +145,8 @@ internal sealed unsafe class Dialer : IConnectionSource
 
     private void DropDial()
     {
-        if (_dial is not null)
-        {
-            _engine.Readiness.Unwatch(_dial);
-            _dial.Dispose();
-            _dial = null;
-        }
+        _dial?.Dispose();
+        _dial = null;
         _dialDeadlineMs = long.MaxValue;
     }
 

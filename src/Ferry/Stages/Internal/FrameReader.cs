@@ -1,6 +1,7 @@
 using System.Buffers;
 using Ferry.Connections;
 using Ferry.Framing;
+using Ferry.Transport;
 
 namespace Ferry.Stages.Internal;
 
@@ -285,7 +286,8 @@ internal sealed class FrameReader
         }
         if (error == 0)
             return; // nothing to read after all
-        _lifecycle.Close(c, DisconnectReason.Reset, c.Io.DescribeError(error));
+        var reason = error == IConnectionIo.HandshakeFailedError ? DisconnectReason.TlsError : DisconnectReason.Reset;
+        _lifecycle.Close(c, reason, c.Io.DescribeError(error));
     }
 
     /// <summary>The peer closed: the framing decides what the bytes left over are.</summary>

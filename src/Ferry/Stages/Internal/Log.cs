@@ -37,4 +37,6 @@ internal static partial class Log
 
     [LoggerMessage(1010, LogLevel.Warning, "{Stage}: {Count} more {Kind} warnings in the last {WindowMs} ms were not logged")]
     public static partial void Suppressed(ILogger logger, string stage, long count, WarningKind kind, long windowMs);
+    [LoggerMessage(1011, LogLevel.Warning, "{Stage}: tls.accept_invalid_certificates is on: any server certificate is accepted; for development only")]
+    public static partial void InsecureTls(ILogger logger, string stage);
 }

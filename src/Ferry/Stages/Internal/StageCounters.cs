@@ -15,6 +15,8 @@ internal sealed class StageCounters
     public long PacketsIn;
     public long GroupsPublished;
     public long FrameErrors;
+    /// <summary>TLS handshakes that failed or timed out (refused client certificates included).</summary>
+    public long TlsFailures;
     /// <summary>Bytes written by connections that have closed (live ones keep their own count).</summary>
     public long BytesOutOfClosed;
 

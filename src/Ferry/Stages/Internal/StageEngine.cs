@@ -21,6 +21,7 @@ namespace Ferry.Stages.Internal;
 /// </remarks>
 internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposable
 {
+    private readonly ITransport _transport;
     private readonly IReadiness _readiness;
     private readonly ServiceLoop _loop;
     private readonly ConnectionTable _table = new();
@@ -44,7 +45,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     {
         Clock = new StageClock(time);
         Name = settings.Name;
-        _readiness = new Reactor();
+        _transport = settings.CreateTransport(time);
+        _readiness = _transport.Readiness;
         _loop = new ServiceLoop(settings.Name, _readiness, Clock, settings.ThreadPriority, settings.ThreadProcessorAffinity, settings.StopGracePeriod, logger);
         Events = new EventSink(owner, settings.Name, logger, bus, Clock, _loop.StopForced);
         _grouper = new PacketGrouper(settings.Name, settings.GroupSize, settings.GroupLinger, bus, _counters, Events, _loop.StopForced);
@@ -54,7 +56,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _groups = new GroupRegistry(_table, Events, settings.GroupNotices, () => _loop.OnServiceThread);
         _any = new AnyRoute(_table, _writer, _held, _loop, Clock, settings.EgressWaitTimeout);
         _router = new EgressRouter(_table, _groups, _writer, _held, _any, _counters, Events);
-        _timeouts = new TimeoutScanner(settings.IdleTimeout, settings.FrameTimeout, (settings.Framing as ISessionFraming)?.HandshakeTimeout, _table, this, Clock);
+        _timeouts = new TimeoutScanner(settings.IdleTimeout, settings.FrameTimeout, (settings.Framing as ISessionFraming)?.HandshakeTimeout,
+            settings.Tls is { Secure: true } tls ? tls.HandshakeTimeout : null, _table, this, Clock);
         _stats = new StatsPublisher(_counters, _table, Events, bus, settings.StatsInterval, _loop.StopForced);
         _egressSubscription = bus.Topic<EgressMessage>(StageTopics.EgressPackets(settings.Name)).Subscribe(_router.HandleEgressAsync);
         _controlSubscription = bus.Topic<ControlCommand>(StageTopics.Control(settings.Name)).Subscribe(new ControlChannel(this).HandleAsync);
@@ -68,6 +71,9 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     public EventSink Events { get; }
 
     public IReadiness Readiness => _readiness;
+
+    /// <summary>How the stage listens, dials and moves bytes (epoll or streams).</summary>
+    public ITransport Transport => _transport;
 
     public ServiceLoop Loop => _loop;
 
@@ -100,7 +106,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     {
         var (slot, generation) = _table.Reserve();
         var c = new Connection(io, slot, generation, ConnectionId.Next(), peer, local, Clock.NowMs, Clock.NowUtcTicks);
-        var rc = _readiness.Watch(io.Handle, ReadyFlags.Readable, c.Token);
+        var rc = _readiness.Watch(io, ReadyFlags.Readable, c.Token);
         if (rc != 0)
         {
             _table.Unreserve(slot);
@@ -111,8 +117,9 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _table.Add(c);
         _counters.Accepted++;
         _reader.Attach(c);
-        // A session framing announces the connection once its handshake is done.
-        if (!_reader.HasSessions)
+        // A session framing announces the connection once its handshake is done; TLS once its own is.
+        c.HandshakePending = io.HasHandshake;
+        if (!_reader.HasSessions && !c.HandshakePending)
             Establish(c);
         return c;
     }
@@ -127,7 +134,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             _held.DeliverLocked(c, _writer);
         }
         Log.Connected(Events.Logger, Name, c.Id, c.Peer);
-        Events.RaiseConnected(new ConnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, c.Local));
+        Events.RaiseConnected(new ConnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, c.Local, c.Tls));
         _source.OnEstablished(c);
     }
 
@@ -135,7 +142,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     {
         if (!_table.IsLive(c))
             return;
-        _readiness.Unwatch(c.Io.Handle);
+        _readiness.Unwatch(c.Io);
         _table.Detach(c);
         if ((reason is DisconnectReason.Reset or DisconnectReason.ProtocolError or DisconnectReason.SlowConsumer) && !c.CloseGracefully)
             c.Io.SetAbortiveClose();
@@ -148,9 +155,20 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _groups.LeaveAll(c);
         _reader.ReleasePending(c);
         _counters.Closed++;
+        if (reason is DisconnectReason.TlsError or DisconnectReason.TlsHandshakeTimeout)
+            _counters.TlsFailures++;
         Log.Disconnected(Events.Logger, Name, c.Id, c.Peer, reason.ToName(), detail);
         Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code));
         _source.OnClosed(c);
+    }
+
+    /// <summary>The transport's handshake (TLS) finished: messages may flow, unless a session framing still has its own to do.</summary>
+    private void Secured(Connection c, TlsConnectionInfo? tls)
+    {
+        c.HandshakePending = false;
+        c.Tls = tls;
+        if (!_reader.HasSessions)
+            Establish(c);
     }
 
     public void RequestClose(Connection c, CloseRequest request)
@@ -201,6 +219,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         var c = _table.FromToken(token);
         if (c is null)
             return; // closed earlier in this round
+        if (c.HandshakePending && c.Io.TryCompleteHandshake(out var tls))
+            Secured(c, tls);
         if ((flags & (ReadyFlags.Readable | ReadyFlags.Closed)) != 0)
             _reader.OnReadable(c);
         if ((flags & ReadyFlags.Writable) != 0 && _table.IsLive(c))

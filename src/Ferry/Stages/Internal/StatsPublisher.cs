@@ -104,6 +104,7 @@ internal sealed class StatsPublisher
         PacketsSentTotal = Interlocked.Read(ref _counters.PacketsOut),
         GroupsPublishedTotal = Volatile.Read(ref _counters.GroupsPublished),
         FrameErrorsTotal = Volatile.Read(ref _counters.FrameErrors),
+        TlsFailuresTotal = Volatile.Read(ref _counters.TlsFailures),
         EgressBytesDroppedTotal = Interlocked.Read(ref _counters.EgressBytesDropped),
         EgressPacketsDroppedTotal = Interlocked.Read(ref _counters.EgressPacketsDropped),
         EgressUnknownTargetTotal = Interlocked.Read(ref _counters.EgressUnknownTarget),

@@ -1,0 +1,91 @@
+using System.CommandLine;
+using Ferry.Stages;
+using Ferry.Transport;
+
+namespace Ferry.Cli;
+
+/// <summary>
+/// The TLS and transport flags shared by <c>ferry serve</c> and <c>ferry connect</c>, kept in one place:
+/// each command adds them with <see cref="AddTo"/> and reads them back with <see cref="Read"/>.
+/// </summary>
+internal sealed class TlsFlags
+{
+    private readonly bool _server;
+    private readonly Option<StageTransport> _transport = CliOptions.Choice("--transport", "NAME",
+        "auto (default: epoll on Linux, streams elsewhere and for TLS), epoll or stream",
+        ("auto", StageTransport.Auto), ("epoll", StageTransport.Epoll), ("stream", StageTransport.Stream));
+    private readonly Option<bool> _tls = CliOptions.Flag("--tls", "speak TLS (implied by the other --tls flags)");
+    private readonly Option<string> _cert;
+    private readonly Option<string> _key = new("--tls-key") { Description = "the PEM private key of --tls-cert", HelpName = "FILE" };
+    private readonly Option<string> _ca;
+    private readonly Option<string> _serverName = new("--tls-server-name") { Description = "SNI and the name checked in the server's certificate (default: the host)", HelpName = "NAME" };
+    private readonly Option<bool> _insecure = CliOptions.Flag("--insecure", "accept any server certificate (development only; logged as a warning)");
+    private readonly Option<ClientCertificateMode> _clientCert = CliOptions.Choice("--client-cert", "MODE",
+        "required, optional or none (default none; required/optional need --tls-ca)",
+        ("required", ClientCertificateMode.Required), ("optional", ClientCertificateMode.Optional), ("none", ClientCertificateMode.None));
+    private readonly Option<TimeSpan> _handshakeTimeout = CliOptions.Duration("--tls-handshake-timeout", "close a TLS handshake not done by then (default 10s)");
+
+    public TlsFlags(bool server)
+    {
+        _server = server;
+        _cert = new Option<string>("--tls-cert")
+        {
+            Description = server ? "serve TLS with this PEM certificate (and chain); needs --tls-key" : "present this client certificate (with --tls-key)",
+            HelpName = "FILE",
+        };
+        _ca = new Option<string>("--tls-ca")
+        {
+            Description = server ? "PEM CA bundle that client certificates must chain to (mutual TLS)" : "PEM CA bundle the server's certificate must chain to (default: the system's)",
+            HelpName = "FILE",
+        };
+    }
+
+    /// <summary>Adds the flags that apply to a server or a client command.</summary>
+    public void AddTo(Command command)
+    {
+        command.Options.Add(_transport);
+        command.Options.Add(_cert);
+        command.Options.Add(_key);
+        command.Options.Add(_ca);
+        command.Options.Add(_handshakeTimeout);
+        if (_server)
+        {
+            command.Options.Add(_clientCert);
+            return;
+        }
+        command.Options.Add(_tls);
+        command.Options.Add(_serverName);
+        command.Options.Add(_insecure);
+    }
+
+    /// <summary>The transport asked for (auto when not given) and the TLS options; null TLS when no TLS flag was given.</summary>
+    /// <exception cref="CliException">Flags that do not go together.</exception>
+    public (StageTransport Transport, TlsOptions? Tls) Read(ParseResult result)
+    {
+        var transport = result.ValueOr(_transport, StageTransport.Auto);
+        var cert = result.ValueOr(_cert, null!);
+        var key = result.ValueOr(_key, null!);
+        var ca = result.ValueOr(_ca, null!);
+        var clientCert = _server ? result.ValueOr(_clientCert, ClientCertificateMode.None) : ClientCertificateMode.None;
+        var serverName = _server ? null : result.ValueOr(_serverName, null!);
+        var insecure = !_server && result.GetValue(_insecure);
+        var secure = cert is not null || key is not null || ca is not null || clientCert != ClientCertificateMode.None
+            || serverName is not null || insecure || (!_server && result.GetValue(_tls));
+        if (!secure)
+            return (transport, null);
+        if ((cert is null) != (key is null))
+            throw new CliException("--tls-cert and --tls-key go together");
+        if (_server && clientCert != ClientCertificateMode.None && ca is null)
+            throw new CliException("--client-cert required|optional needs --tls-ca (the CA client certificates must chain to)");
+        var options = new TlsOptions
+        {
+            Secure = true,
+            Certificate = cert is null ? null : new TlsCertificate { CertificateFile = cert, PrivateKeyFile = key },
+            CaCertificateFile = ca,
+            ServerName = serverName,
+            AcceptInvalidCertificates = insecure,
+            ClientCertificate = clientCert,
+        };
+        return (transport, result.TryGet(_handshakeTimeout, out var timeout) ? options with { HandshakeTimeout = timeout } : options);
+    }
+}

@@ -1,0 +1,99 @@
+using System.Net;
+using Ferry.Connections;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>
+/// Per-address admission at accept, before any byte is read (seed 002's connection throttler): allow
+/// and deny lists of networks, a limit of connections per address, a connection rate per address (N per
+/// window, fixed windows on the stage clock) and the library's accept filter. Service thread.
+/// </summary>
+internal sealed class AdmissionControl
+{
+    /// <summary>Rate windows kept before the expired ones are swept.</summary>
+    private const int SweepAbove = 4096;
+
+    private readonly IPNetwork[] _allow;
+    private readonly IPNetwork[] _deny;
+    private readonly int _maxPerIp;
+    private readonly int _ratePerIp;
+    private readonly long _windowMs;
+    private readonly Func<AcceptContext, bool>? _filter;
+    private readonly StageClock _clock;
+    private readonly Dictionary<IPAddress, int> _live = [];
+    private readonly Dictionary<IPAddress, (long StartMs, int Count)> _windows = [];
+
+    public AdmissionControl(TcpServerStageOptions options, StageClock clock)
+    {
+        _allow = [.. (options.AllowFrom ?? []).Select(IPNetwork.Parse)];
+        _deny = [.. (options.DenyFrom ?? []).Select(IPNetwork.Parse)];
+        _maxPerIp = options.MaxConnectionsPerIp;
+        _ratePerIp = options.ConnectionRatePerIp;
+        _windowMs = Math.Max(1, (long)options.ConnectionRateWindow.TotalMilliseconds);
+        _filter = options.AcceptFilter;
+        _clock = clock;
+    }
+
+    /// <summary>Whether anything is checked at all (the common case pays one branch).</summary>
+    public bool Active => _allow.Length > 0 || _deny.Length > 0 || _maxPerIp > 0 || _ratePerIp > 0 || _filter is not null;
+
+    /// <summary>Null when the connection may be taken, else why not.</summary>
+    public (DisconnectReason Reason, string Detail)? Check(IPEndPoint peer, IPEndPoint local)
+    {
+        var address = Normal(peer.Address);
+        if (_allow.Length > 0 && !_allow.Any(n => n.Contains(address)))
+            return (DisconnectReason.Denied, $"{address} is not in allow_from");
+        foreach (var network in _deny)
+            if (network.Contains(address))
+                return (DisconnectReason.Denied, $"{address} is in deny_from {network}");
+        var live = _live.GetValueOrDefault(address);
+        if (_maxPerIp > 0 && live >= _maxPerIp)
+            return (DisconnectReason.IpLimit, $"max_connections_per_ip {_maxPerIp} reached for {address}");
+        if (_ratePerIp > 0 && !WithinRate(address))
+            return (DisconnectReason.IpLimit, $"connection_rate_per_ip {_ratePerIp} per {_windowMs} ms exceeded by {address}");
+        if (_filter is not null && !_filter(new AcceptContext(peer, local, live)))
+            return (DisconnectReason.Denied, "refused by the accept filter");
+        return null;
+    }
+
+    private bool WithinRate(IPAddress address)
+    {
+        var now = _clock.NowMs;
+        if (_windows.Count > SweepAbove)
+            foreach (var (key, window) in _windows.ToArray())
+                if (now - window.StartMs >= _windowMs)
+                    _windows.Remove(key);
+        var (start, count) = _windows.GetValueOrDefault(address);
+        if (count == 0 || now - start >= _windowMs)
+            (start, count) = (now, 0);
+        // Attempts over the rate count too: a client hammering the port stays refused until it slows down.
+        _windows[address] = (start, count + 1);
+        return count < _ratePerIp;
+    }
+
+    public void Opened(Connection c)
+    {
+        if (_maxPerIp > 0 || _filter is not null)
+        {
+            var address = Normal(c.Peer.Address);
+            _live[address] = _live.GetValueOrDefault(address) + 1;
+        }
+    }
+
+    public void Closed(Connection c)
+    {
+        if (_maxPerIp == 0 && _filter is null)
+            return;
+        var address = Normal(c.Peer.Address);
+        if (_live.TryGetValue(address, out var n))
+        {
+            if (n <= 1)
+                _live.Remove(address);
+            else
+                _live[address] = n - 1;
+        }
+    }
+
+    /// <summary>IPv4 clients of a dual-mode listener arrive as ::ffff:a.b.c.d; they are counted and matched as IPv4.</summary>
+    private static IPAddress Normal(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+}

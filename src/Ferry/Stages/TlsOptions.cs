@@ -1,0 +1,124 @@
+using System.Security.Authentication;
+
+namespace Ferry.Stages;
+
+/// <summary>Whether a TLS server asks clients for a certificate (mutual TLS).</summary>
+public enum ClientCertificateMode
+{
+    /// <summary>No client certificate is asked for.</summary>
+    None,
+    /// <summary>A client certificate is asked for; one that is sent must be valid, none is also accepted.</summary>
+    Optional,
+    /// <summary>A valid client certificate is required; the handshake fails without one.</summary>
+    Required,
+}
+
+/// <summary>A certificate and its private key, as PEM text or as paths to PEM files (the certificate file may hold the chain).</summary>
+public sealed record TlsCertificate
+{
+    /// <summary>The certificate (and optionally its chain) as PEM text (<c>certificate_pem</c>).</summary>
+    public string? CertificatePem { get; init; }
+
+    /// <summary>The private key as PEM text (<c>private_key_pem</c>).</summary>
+    public string? PrivateKeyPem { get; init; }
+
+    /// <summary>A PEM file with the certificate (and optionally its chain), instead of <see cref="CertificatePem"/>.</summary>
+    public string? CertificateFile { get; init; }
+
+    /// <summary>A PEM file with the private key, instead of <see cref="PrivateKeyPem"/>.</summary>
+    public string? PrivateKeyFile { get; init; }
+
+    /// <summary>A PKCS#12 (.pfx/.p12) file with the certificate, its key and chain, instead of the PEM options.</summary>
+    public string? Pkcs12File { get; init; }
+
+    /// <summary>The password of <see cref="Pkcs12File"/>; null for none.</summary>
+    public string? Pkcs12Password { get; init; }
+
+    internal void Validate(List<string> problems, string option)
+    {
+        if (Pkcs12File is not null)
+        {
+            if (CertificatePem is not null || CertificateFile is not null || PrivateKeyPem is not null || PrivateKeyFile is not null)
+                problems.Add($"option '{option}': give a pkcs12_file or PEM certificate and key, not both");
+            return;
+        }
+        if ((CertificatePem is null) == (CertificateFile is null))
+            problems.Add($"option '{option}': give the certificate as certificate_pem or certificate_file (one of them)");
+        if ((PrivateKeyPem is null) == (PrivateKeyFile is null))
+            problems.Add($"option '{option}': give the private key as private_key_pem or private_key_file (one of them)");
+    }
+}
+
+/// <summary>
+/// TLS settings of a stage, named after seed 004's <c>TlsConfig</c> (<c>secure</c>, <c>certificate</c>,
+/// <c>ca_certificate_pem</c>, <c>server_name</c>, <c>accept_invalid_certificates</c>) plus mutual TLS and a
+/// handshake deadline. TLS runs on the stream transport.
+/// </summary>
+public sealed record TlsOptions
+{
+    /// <summary>Whether connections are TLS (<c>secure</c>); the rest is ignored when false.</summary>
+    public bool Secure { get; init; }
+
+    /// <summary>The stage's own certificate: required on a server, the client certificate on a client stage (optional).</summary>
+    public TlsCertificate? Certificate { get; init; }
+
+    /// <summary>CA certificates (PEM) that peers' certificates must chain to, instead of the system's trust store.</summary>
+    public string? CaCertificatePem { get; init; }
+
+    /// <summary>A PEM file of CA certificates, instead of <see cref="CaCertificatePem"/>.</summary>
+    public string? CaCertificateFile { get; init; }
+
+    /// <summary>Client stage: the name sent as SNI and checked against the server's certificate; the host of <c>connect</c> by default.</summary>
+    public string? ServerName { get; init; }
+
+    /// <summary>Client stage, development only: accept any server certificate (logged as a warning at start).</summary>
+    public bool AcceptInvalidCertificates { get; init; }
+
+    /// <summary>Server stage: whether clients must present a certificate (mutual TLS).</summary>
+    public ClientCertificateMode ClientCertificate { get; init; } = ClientCertificateMode.None;
+
+    /// <summary>A connection whose handshake has not finished by then is closed with reason <c>tls_handshake_timeout</c>.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Server stage: certificates chosen by the SNI name a client asks for (<c>host</c> or <c>*.domain</c>);
+    /// <see cref="Certificate"/> serves every other name and clients that send none.
+    /// </summary>
+    public IReadOnlyDictionary<string, TlsCertificate>? SniCertificates { get; init; }
+
+    /// <summary>ALPN protocol names offered (client) or accepted in order of preference (server), e.g. <c>h2</c>; none by default.</summary>
+    public IReadOnlyList<string>? ApplicationProtocols { get; init; }
+
+    /// <summary>The TLS versions allowed: 1.2 and 1.3 by default.</summary>
+    public SslProtocols Protocols { get; init; } = SslProtocols.Tls12 | SslProtocols.Tls13;
+
+    internal void Validate(List<string> problems, bool server)
+    {
+        if (!Secure)
+            return;
+        if (HandshakeTimeout <= TimeSpan.Zero)
+            problems.Add($"option 'tls.handshake_timeout': {HandshakeTimeout} is not allowed; must be positive");
+        if (!Enum.IsDefined(ClientCertificate))
+            problems.Add($"option 'tls.client_certificate': {ClientCertificate} is not allowed; must be required, optional or none");
+        if ((Protocols & ~(SslProtocols.Tls12 | SslProtocols.Tls13)) != 0 || Protocols == SslProtocols.None)
+            problems.Add($"option 'tls.protocols': {Protocols} is not allowed; use Tls12, Tls13 or both");
+        if (server && Certificate is null)
+            problems.Add("option 'tls.certificate': a TLS server needs a certificate and private key (certificate_pem and private_key_pem, or their files)");
+        if (!server && ClientCertificate != ClientCertificateMode.None)
+            problems.Add("option 'tls.client_certificate': applies to server stages; a client stage presents tls.certificate");
+        if (CaCertificatePem is not null && CaCertificateFile is not null)
+            problems.Add("options 'tls.ca_certificate_pem'/'tls.ca_certificate_file': give one, not both");
+        Certificate?.Validate(problems, "tls.certificate");
+        if (!server && SniCertificates is { Count: > 0 })
+            problems.Add("option 'tls.sni_certificates': applies to server stages");
+        foreach (var (name, certificate) in SniCertificates ?? new Dictionary<string, TlsCertificate>())
+        {
+            if (string.IsNullOrWhiteSpace(name) || certificate is null)
+                problems.Add($"option 'tls.sni_certificates': '{name}' needs a name and a certificate");
+            else
+                certificate.Validate(problems, $"tls.sni_certificates.{name}");
+        }
+        if (ApplicationProtocols is { } alpn && alpn.Any(p => string.IsNullOrEmpty(p) || System.Text.Encoding.UTF8.GetByteCount(p) > 255))
+            problems.Add("option 'tls.application_protocols': each name must be 1 to 255 bytes");
+    }
+}

@@ -1,0 +1,97 @@
+using System.Net;
+using System.Net.Sockets;
+using Ferry.Transport.Interop;
+
+namespace Ferry.Transport.Epoll;
+
+/// <summary>A <see cref="ListenSocket"/> watched by the reactor; accepts with <c>accept4</c> on the service thread.</summary>
+internal sealed unsafe class EpollListener : IListener
+{
+    private readonly Reactor _reactor;
+    private readonly ListenSocket _socket;
+    private readonly TcpSocketOptions _options;
+    private readonly bool _anyHost;
+    private readonly long _token;
+
+    private EpollListener(Reactor reactor, ListenSocket socket, TcpSocketOptions options, bool anyHost, long token)
+    {
+        _reactor = reactor;
+        _socket = socket;
+        _options = options;
+        _anyHost = anyHost;
+        _token = token;
+    }
+
+    public static EpollListener Open(Reactor reactor, BindAddress address, int backlog, TcpSocketOptions options, long token)
+    {
+        var socket = ListenSocket.Open(address, backlog, options);
+        var rc = reactor.Watch(socket.Handle, ReadyFlags.Readable, token);
+        if (rc != 0)
+        {
+            socket.Dispose();
+            throw new SocketException(rc);
+        }
+        return new EpollListener(reactor, socket, options, address.IsAnyHost, token);
+    }
+
+    public IPEndPoint LocalEndPoint => _socket.LocalEndPoint;
+
+    public AcceptStatus TryAccept(out AcceptedConnection accepted, out string error)
+    {
+        accepted = default;
+        var addr = stackalloc byte[SockAddr.StorageSize];
+        var length = SockAddr.StorageSize;
+        var fd = Libc.accept4(_socket.Fd, addr, &length, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+        if (fd < 0)
+        {
+            var errno = Libc.LastError;
+            error = Libc.Describe(errno);
+            return Classify(errno);
+        }
+        error = "";
+        var handle = new SocketHandle(fd);
+        var peer = SockAddr.Read(addr, length) ?? new IPEndPoint(IPAddress.None, 0);
+        if (fd >= DescriptorReserve.Ceiling)
+        {
+            accepted = new AcceptedConnection(new SocketIo(handle), peer, _socket.LocalEndPoint, null);
+            error = $"out of file descriptors (descriptor {fd} is in the reserve kept below the process limit of {DescriptorReserve.Limit})";
+            return AcceptStatus.AtReserve;
+        }
+        var rc = SocketConfigurator.Apply(fd, _options);
+        accepted = new AcceptedConnection(new SocketIo(handle), peer, LocalOf(fd), rc == 0 ? null : Libc.Describe(rc));
+        return AcceptStatus.Accepted;
+    }
+
+    private static AcceptStatus Classify(int errno) => errno switch
+    {
+        Libc.EAGAIN => AcceptStatus.Empty,
+        Libc.EINTR or Libc.ECONNABORTED or Libc.EPROTO or Libc.EPERM or Libc.ENETDOWN or Libc.ENONET or Libc.EHOSTDOWN
+            or Libc.EHOSTUNREACH or Libc.ENETUNREACH or Libc.EOPNOTSUPP => AcceptStatus.Transient,
+        // Out of descriptors or memory: the acceptor pauses instead of spinning on a level-triggered
+        // listener that stays readable.
+        Libc.EMFILE or Libc.ENFILE or Libc.ENOBUFS or Libc.ENOMEM => AcceptStatus.OutOfResources,
+        _ => AcceptStatus.Broken,
+    };
+
+    private IPEndPoint LocalOf(int fd)
+    {
+        if (!_anyHost)
+            return _socket.LocalEndPoint;
+        var addr = stackalloc byte[SockAddr.StorageSize];
+        var length = SockAddr.StorageSize;
+        return Libc.getsockname(fd, addr, &length) == 0 ? SockAddr.Read(addr, length) ?? _socket.LocalEndPoint : _socket.LocalEndPoint;
+    }
+
+    public void Pause() => _reactor.Change(_socket.Handle, ReadyFlags.None, _token);
+
+    public void Resume() => _reactor.Change(_socket.Handle, ReadyFlags.Readable, _token);
+
+    /// <summary>Shuts the listening socket down in the kernel: accept then fails with EINVAL.</summary>
+    public void BreakForTest() => Libc.shutdown(_socket.Fd, 2);
+
+    public void Dispose()
+    {
+        _reactor.Unwatch(_socket.Handle);
+        _socket.Dispose();
+    }
+}

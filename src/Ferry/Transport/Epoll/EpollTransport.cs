@@ -1,0 +1,17 @@
+namespace Ferry.Transport.Epoll;
+
+/// <summary>The Linux fast path: one <see cref="Reactor"/> per stage, sockets driven by non-blocking system calls.</summary>
+internal sealed class EpollTransport : ITransport
+{
+    private readonly Reactor _reactor = new();
+
+    public IReadiness Readiness => _reactor;
+
+    /// <summary>The reactor itself, for tests that inject faults.</summary>
+    public Reactor Reactor => _reactor;
+
+    public IListener Listen(BindAddress address, int backlog, TcpSocketOptions options, long token)
+        => EpollListener.Open(_reactor, address, backlog, options, token);
+
+    public IDialAttempt CreateDial(long token) => new EpollDial(_reactor, token);
+}

@@ -1,0 +1,45 @@
+namespace Ferry.Transport;
+
+/// <summary>How a stage moves bytes between its connections and its service thread.</summary>
+public enum StageTransport
+{
+    /// <summary>
+    /// <see cref="Epoll"/> on Linux for plain connections; <see cref="Stream"/> on other systems and
+    /// whenever TLS is on (TLS needs a stream).
+    /// </summary>
+    Auto,
+
+    /// <summary>
+    /// Linux only: one epoll instance per stage, non-blocking <c>recv</c>/<c>send</c> on the service
+    /// thread, raw frames received straight into the packet group. The fastest path.
+    /// </summary>
+    Epoll,
+
+    /// <summary>
+    /// Portable: each connection is a <see cref="System.IO.Stream"/> (a socket stream, or TLS over one)
+    /// whose asynchronous reads and writes post readiness to the service thread. Carries TLS and runs
+    /// where epoll does not; an idle connection holds no buffer.
+    /// </summary>
+    Stream,
+}
+
+/// <summary>Names and checks shared by both stages' <c>transport</c> option.</summary>
+internal static class StageTransportChoice
+{
+    /// <summary>The transport a stage runs on: <see cref="StageTransport.Auto"/> resolved for this system.</summary>
+    public static StageTransport Resolve(StageTransport requested, bool tls) => requested switch
+    {
+        StageTransport.Auto => OperatingSystem.IsLinux() && !tls ? StageTransport.Epoll : StageTransport.Stream,
+        _ => requested,
+    };
+
+    public static void Validate(List<string> problems, StageTransport transport, bool tls)
+    {
+        if (!Enum.IsDefined(transport))
+            problems.Add($"option 'transport': {transport} is not allowed; must be auto, epoll or stream");
+        else if (transport == StageTransport.Epoll && !OperatingSystem.IsLinux())
+            problems.Add("option 'transport': epoll is only available on Linux; use stream (or auto)");
+        else if (transport == StageTransport.Epoll && tls)
+            problems.Add("option 'transport': TLS runs on the stream transport; use stream (or auto) with 'tls'");
+    }
+}

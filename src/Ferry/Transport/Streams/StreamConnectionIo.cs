@@ -1,0 +1,398 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Ferry.Stages;
+
+namespace Ferry.Transport.Streams;
+
+/// <summary>
+/// One connection of the stream transport: a <see cref="Stream"/> over a socket (plain, or TLS after
+/// an <see cref="IStreamHandshake"/>) whose asynchronous reads and writes post readiness to the
+/// service loop, so the stage above reads and writes it exactly as it does an epoll socket.
+/// </summary>
+/// <remarks>
+/// <para>Reading: a zero-byte read waits for data without holding a buffer (an idle connection holds
+/// none); then one buffer is rented and filled, readiness is posted, and the read loop waits until the
+/// service thread has taken every byte (<see cref="Receive"/> copies out and returns the buffer). While
+/// bytes remain the connection stays readable, which keeps the loop's one-read-per-round fairness.</para>
+/// <para>Writing: <see cref="Send"/> copies up to about the kernel's send buffer size into a rented
+/// buffer and starts a write; a write the socket takes at once completes on the sender's thread and
+/// the buffer goes back. While a write is in flight nothing more is taken (0, as "would block"), and
+/// readiness reports the connection writable when it completes.</para>
+/// <para>Threads: <see cref="Receive"/> and the handshake acknowledgement on the service thread;
+/// <see cref="Send"/> under the connection's egress lock; completions on pool threads. Locks:
+/// the receive lock and the send lock are each taken alone, after the egress lock when at all.</para>
+/// </remarks>
+internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
+{
+    /// <summary>The most bytes one write takes: bounds what the transport holds beyond the kernel's send buffer.</summary>
+    private const int MaxSendBytes = 64 * 1024;
+
+    /// <summary>How long a graceful close waits for queued bytes to be written before it closes anyway.</summary>
+    private const int CloseLingerMs = 10_000;
+
+    private readonly Socket _socket;
+    private readonly int _readSize;
+    private readonly IStreamHandshake? _handshake;
+    private Stream _stream;
+
+    // ---- receive side (under _rxLock) ----
+    private readonly Lock _rxLock = new();
+    private byte[]? _rx;
+    private int _rxStart;
+    private int _rxEnd;
+    /// <summary>0 waiting, 1 bytes held, 2 end of stream, 3 failed.</summary>
+    private volatile int _rxState;
+    private int _rxError;
+    private string? _rxErrorText;
+    private TaskCompletionSource<bool>? _drained;
+    private bool _closed;
+
+    // ---- handshake ----
+    /// <summary>0 running (or none), 2 done and not yet acknowledged, 3 acknowledged by the loop.</summary>
+    private volatile int _handshakeState;
+    private TlsConnectionInfo? _tls;
+
+    // ---- send side (under _outLock; a plain object because WaitWritable waits on it) ----
+    private readonly object _outLock = new();
+    private readonly int _sendCapacity;
+    private volatile bool _inFlight;
+    private volatile int _writeError;
+    private string? _writeErrorText;
+    private bool _closing;
+    private volatile bool _abortive;
+    private int _socketClosed;
+    private Timer? _linger;
+
+    public StreamConnectionIo(Socket socket, int readSize, IStreamHandshake? handshake = null)
+    {
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        _readSize = readSize;
+        _handshake = handshake;
+        // One write takes about what the kernel's send buffer holds, so a slow reader backs bytes up
+        // into the stage's egress buffer (and its overflow policy) as early as on the epoll transport.
+        _sendCapacity = Math.Clamp(socket.SendBufferSize, 4096, MaxSendBytes);
+    }
+
+    /// <summary>The connection's socket (for options and tests; I/O goes through the stream).</summary>
+    public Socket Socket => _socket;
+
+    /// <summary>Whether messages wait for a handshake (TLS) to finish.</summary>
+    public bool HasHandshake => _handshake is not null;
+
+    private bool HandshakeDone => _handshake is null || _handshakeState >= 2;
+
+    /// <summary>True once, when the handshake has finished: the loop establishes the connection then.</summary>
+    public bool TryCompleteHandshake(out TlsConnectionInfo? info)
+    {
+        info = _tls;
+        if (_handshakeState != 2)
+            return false;
+        _handshakeState = 3;
+        return true;
+    }
+
+    public override ReadyFlags Poll()
+    {
+        var ready = ReadyFlags.None;
+        var rx = _rxState;
+        if (rx == 1 || _handshakeState == 2)
+            ready |= ReadyFlags.Readable;
+        else if (rx >= 2)
+            ready |= ReadyFlags.Readable | ReadyFlags.Closed;
+        if (_writeError != 0)
+            ready |= ReadyFlags.Readable | ReadyFlags.Writable | ReadyFlags.Closed;
+        else if (!_inFlight && HandshakeDone)
+            ready |= ReadyFlags.Writable;
+        return ready;
+    }
+
+    /// <summary>Registered with the loop's readiness: start the handshake and the read loop (off the service thread).</summary>
+    protected override void OnWatched() => ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.ReadLoopAsync(), this, preferLocal: false);
+
+    private async Task ReadLoopAsync()
+    {
+        byte[]? buffer = null;
+        var handshaking = _handshake is not null;
+        try
+        {
+            if (_handshake is not null)
+            {
+                var (secured, info) = await _handshake.RunAsync(_stream, CancellationToken.None).ConfigureAwait(false);
+                _stream = secured;
+                _tls = info;
+                handshaking = false;
+                lock (_outLock)
+                {
+                    _handshakeState = 2;
+                    Monitor.PulseAll(_outLock);
+                }
+                // Readable (the loop acknowledges the handshake) and writable (bytes queued meanwhile,
+                // such as a session framing's greeting, go out now).
+                Post();
+            }
+            var stream = _stream;
+            while (true)
+            {
+                // Wait for data without a buffer: an idle connection holds none.
+                await stream.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
+                buffer = ArrayPool<byte>.Shared.Rent(_readSize);
+                var n = await stream.ReadAsync(buffer.AsMemory(0, _readSize)).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    End(2, 0, null);
+                    return;
+                }
+                var drained = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                lock (_rxLock)
+                {
+                    if (_closed)
+                        return;
+                    _rx = buffer;
+                    buffer = null;
+                    _rxStart = 0;
+                    _rxEnd = n;
+                    _drained = drained;
+                    _rxState = 1;
+                }
+                Post();
+                if (!await drained.Task.ConfigureAwait(false))
+                    return; // closed
+            }
+        }
+        catch (Exception ex)
+        {
+            if (handshaking)
+                End(3, IConnectionIo.HandshakeFailedError, TlsFailure.Describe(ex));
+            else
+                End(3, StreamErrors.Code(ex), StreamErrors.Describe(ex));
+        }
+        finally
+        {
+            if (buffer is not null)
+                ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void End(int state, int error, string? text)
+    {
+        lock (_rxLock)
+        {
+            if (_closed)
+                return;
+            _rxError = error;
+            _rxErrorText = text;
+            _rxState = state;
+        }
+        Post();
+    }
+
+    public int Receive(Span<byte> buffer, out int error)
+    {
+        TaskCompletionSource<bool>? drained = null;
+        int n;
+        lock (_rxLock)
+        {
+            switch (_rxState)
+            {
+                case 1:
+                    n = Math.Min(buffer.Length, _rxEnd - _rxStart);
+                    _rx.AsSpan(_rxStart, n).CopyTo(buffer);
+                    _rxStart += n;
+                    if (_rxStart == _rxEnd)
+                    {
+                        ArrayPool<byte>.Shared.Return(_rx!);
+                        _rx = null;
+                        _rxState = 0;
+                        drained = _drained;
+                        _drained = null;
+                    }
+                    break;
+                case 2:
+                    error = 0;
+                    return 0;
+                case 3:
+                    error = _rxError;
+                    return -1;
+                default:
+                    // Nothing to read; a failed write is reported here too, so the loop closes at once.
+                    error = _writeError;
+                    return -1;
+            }
+        }
+        drained?.TrySetResult(true);
+        error = 0;
+        return n;
+    }
+
+    public int Send(ReadOnlySpan<byte> data, out int error)
+    {
+        // As send(): take as much as the socket takes now. Each chunk is one write; a write the socket
+        // takes at once completes here and the next chunk follows; one that has to wait ends the call.
+        var total = 0;
+        while (total < data.Length)
+        {
+            int n;
+            byte[] buffer;
+            lock (_outLock)
+            {
+                if (_writeError != 0 || _closing)
+                {
+                    error = total > 0 ? 0 : _writeError != 0 ? _writeError : (int)SocketError.Shutdown;
+                    return total > 0 ? total : -1;
+                }
+                // One write in flight at a time, as the kernel's "would block": while the socket (or TLS)
+                // has not taken the last bytes, nothing more is taken and the stage's own egress buffer
+                // fills and applies its overflow policy, exactly as on the epoll transport.
+                if (_inFlight || !HandshakeDone)
+                    break;
+                buffer = ArrayPool<byte>.Shared.Rent(_sendCapacity);
+                n = Math.Min(_sendCapacity, data.Length - total);
+                data.Slice(total, n).CopyTo(buffer);
+                _inFlight = true;
+            }
+            total += n;
+            if (!Write(buffer, n))
+                break;
+        }
+        error = 0;
+        return total;
+    }
+
+    /// <summary>Starts one write; true when it completed at once (the socket took it), on this thread, as a send() would.</summary>
+    private bool Write(byte[] buffer, int count)
+    {
+        ValueTask pending;
+        try
+        {
+            pending = _stream.WriteAsync(buffer.AsMemory(0, count));
+        }
+        catch (Exception ex)
+        {
+            Written(buffer, ex);
+            return true;
+        }
+        if (pending.IsCompletedSuccessfully)
+        {
+            Written(buffer, null);
+            return true;
+        }
+        _ = AwaitWriteAsync(pending, buffer);
+        return false;
+    }
+
+    private async Task AwaitWriteAsync(ValueTask pending, byte[] buffer)
+    {
+        Exception? failure = null;
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+        }
+        Written(buffer, failure);
+        Post(); // room (or the failure) for a connection waiting to write
+    }
+
+    private void Written(byte[] buffer, Exception? failure)
+    {
+        bool close;
+        lock (_outLock)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            _inFlight = false;
+            if (failure is not null)
+            {
+                _writeErrorText = StreamErrors.Describe(failure);
+                _writeError = StreamErrors.Code(failure);
+            }
+            close = _closing;
+            Monitor.PulseAll(_outLock);
+        }
+        if (close)
+            CloseSocket(); // a graceful close was waiting for this write
+    }
+
+    public bool WaitWritable(int timeoutMs)
+    {
+        var deadline = Environment.TickCount64 + timeoutMs;
+        lock (_outLock)
+        {
+            while ((_inFlight || !HandshakeDone) && _writeError == 0 && !_closing)
+            {
+                var left = deadline - Environment.TickCount64;
+                if (left <= 0)
+                    return false;
+                Monitor.Wait(_outLock, (int)left);
+            }
+            return true;
+        }
+    }
+
+    public void SetAbortiveClose() => _abortive = true;
+
+    public string DescribeError(int error)
+    {
+        if (error == _rxError && _rxErrorText is { } rx)
+            return rx;
+        if (error == _writeError && _writeErrorText is { } tx)
+            return tx;
+        return ((SocketError)error).ToString();
+    }
+
+    /// <summary>The close, on the service thread under the egress lock: queued bytes are written first unless the close is abortive.</summary>
+    public void Dispose()
+    {
+        Unregister();
+        TaskCompletionSource<bool>? drained;
+        lock (_rxLock)
+        {
+            _closed = true;
+            if (_rx is not null)
+                ArrayPool<byte>.Shared.Return(_rx);
+            _rx = null;
+            drained = _drained;
+            _drained = null;
+        }
+        drained?.TrySetResult(false);
+        bool writesPending;
+        lock (_outLock)
+        {
+            _closing = true;
+            writesPending = _inFlight && !_abortive;
+            Monitor.PulseAll(_outLock);
+        }
+        if (!writesPending)
+        {
+            CloseSocket();
+            return;
+        }
+        // The write in flight closes the socket when it completes; a peer that never reads is not waited for forever.
+        _linger = new Timer(static s => ((StreamConnectionIo)s!).CloseSocket(), this, CloseLingerMs, Timeout.Infinite);
+        if (Volatile.Read(ref _socketClosed) != 0)
+            _linger.Dispose();
+    }
+
+    private void CloseSocket()
+    {
+        if (Interlocked.Exchange(ref _socketClosed, 1) != 0)
+            return;
+        _linger?.Dispose();
+        try
+        {
+            if (_abortive)
+                _socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (SocketException)
+        {
+            // Already reset by the peer: closing is all that is left.
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        _stream.Dispose();
+        _socket.Dispose();
+    }
+}

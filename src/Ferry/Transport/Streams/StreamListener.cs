@@ -1,0 +1,175 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Ferry.Transport.Interop;
+
+namespace Ferry.Transport.Streams;
+
+/// <summary>
+/// A listening socket of the stream transport: an accept loop (<see cref="Socket.AcceptAsync(CancellationToken)"/>)
+/// queues accepted sockets and posts the listener readable; the acceptor takes them on the service thread.
+/// </summary>
+internal sealed class StreamListener : PostedSource, IListener
+{
+    /// <summary>Accepted sockets waiting for the loop; the accept loop waits beyond this many.</summary>
+    private const int QueueLimit = 64;
+
+    private readonly Socket _socket;
+    private readonly PostedReadiness _readiness;
+    private readonly TcpSocketOptions _options;
+    private readonly Func<Socket, IConnectionIo> _connect;
+    private readonly ConcurrentQueue<(Socket? Socket, SocketException? Error)> _queue = new();
+    private readonly SemaphoreSlim _slots = new(QueueLimit, QueueLimit);
+    private TaskCompletionSource _resume = CompletedResume();
+    private volatile bool _disposed;
+
+    private StreamListener(Socket socket, PostedReadiness readiness, TcpSocketOptions options, Func<Socket, IConnectionIo> connect)
+    {
+        _socket = socket;
+        _readiness = readiness;
+        _options = options;
+        _connect = connect;
+        LocalEndPoint = (IPEndPoint)socket.LocalEndPoint!;
+    }
+
+    public IPEndPoint LocalEndPoint { get; }
+
+    /// <summary>Binds and listens; throws <see cref="SocketException"/> when the address cannot be had.</summary>
+    public static StreamListener Open(PostedReadiness readiness, BindAddress address, int backlog, TcpSocketOptions options, long token, Func<Socket, IConnectionIo> connect)
+    {
+        var endPoint = ListenSocket.Resolve(address);
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (address.IsAnyHost && endPoint.AddressFamily == AddressFamily.InterNetworkV6)
+                socket.DualMode = true;
+            // As the epoll listener: SO_REUSEADDR alone (TIME_WAIT), not .NET's ReuseAddress, which adds
+            // SO_REUSEPORT on Unix and would let a second server share the port silently.
+            if (OperatingSystem.IsLinux())
+                SocketConfigurator.SetInt((int)socket.Handle, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
+            socket.Bind(endPoint);
+            socket.Listen(backlog);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        var listener = new StreamListener(socket, readiness, options, connect);
+        readiness.Register(listener, ReadyFlags.Readable, token);
+        _ = listener.AcceptLoopAsync();
+        return listener;
+    }
+
+    public override ReadyFlags Poll() => _queue.IsEmpty ? ReadyFlags.None : ReadyFlags.Readable;
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_disposed)
+        {
+            await _slots.WaitAsync().ConfigureAwait(false);
+            await Volatile.Read(ref _resume).Task.ConfigureAwait(false);
+            if (_disposed)
+                return;
+            try
+            {
+                var socket = await _socket.AcceptAsync().ConfigureAwait(false);
+                _queue.Enqueue((socket, null));
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                if (_disposed)
+                    return;
+                var status = Classify(ex.SocketErrorCode);
+                if (status == AcceptStatus.OutOfResources)
+                    Volatile.Write(ref _resume, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                _queue.Enqueue((null, ex));
+                if (status == AcceptStatus.Broken)
+                {
+                    Post();
+                    return; // the acceptor rebuilds the listener
+                }
+            }
+            Post();
+        }
+    }
+
+    public AcceptStatus TryAccept(out AcceptedConnection accepted, out string error)
+    {
+        accepted = default;
+        error = "";
+        if (!_queue.TryDequeue(out var item))
+            return AcceptStatus.Empty;
+        _slots.Release();
+        if (item.Error is { } ex)
+        {
+            error = StreamErrors.Describe(ex);
+            return Classify(ex.SocketErrorCode);
+        }
+        var socket = item.Socket!;
+        IPEndPoint peer, local;
+        try
+        {
+            peer = (IPEndPoint)socket.RemoteEndPoint!;
+            local = (IPEndPoint)socket.LocalEndPoint!;
+        }
+        catch (SocketException gone)
+        {
+            // Reset before it was taken: that one client is gone.
+            socket.Dispose();
+            error = StreamErrors.Describe(gone);
+            return AcceptStatus.Transient;
+        }
+        var problem = PortableSocketOptions.Apply(socket, _options);
+        accepted = new AcceptedConnection(_connect(socket), peer, local, problem);
+        return AcceptStatus.Accepted;
+    }
+
+    private static AcceptStatus Classify(SocketError error) => error switch
+    {
+        SocketError.ConnectionAborted or SocketError.ConnectionReset or SocketError.Interrupted or SocketError.NetworkDown
+            or SocketError.NetworkUnreachable or SocketError.HostUnreachable or SocketError.HostDown or SocketError.AccessDenied
+            or SocketError.OperationNotSupported or SocketError.ProtocolType => AcceptStatus.Transient,
+        SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable => AcceptStatus.OutOfResources,
+        SocketError.WouldBlock => AcceptStatus.Empty,
+        _ => AcceptStatus.Broken,
+    };
+
+    public void Pause() => _readiness.Change(this, ReadyFlags.None);
+
+    public void Resume()
+    {
+        _readiness.Change(this, ReadyFlags.Readable);
+        Volatile.Read(ref _resume).TrySetResult();
+    }
+
+    /// <summary>Shuts the listening socket down in the kernel: the pending accept then fails.</summary>
+    public void BreakForTest()
+    {
+        if (OperatingSystem.IsLinux())
+            Libc.shutdown((int)_socket.Handle, 2);
+        else
+            _socket.Close();
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        Unregister();
+        _socket.Dispose();
+        Volatile.Read(ref _resume).TrySetResult();
+        while (_queue.TryDequeue(out var item))
+            item.Socket?.Dispose();
+    }
+
+    private static TaskCompletionSource CompletedResume()
+    {
+        var done = new TaskCompletionSource();
+        done.SetResult();
+        return done;
+    }
+}

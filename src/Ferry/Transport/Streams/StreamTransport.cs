@@ -1,0 +1,23 @@
+using System.Net.Sockets;
+
+namespace Ferry.Transport.Streams;
+
+/// <summary>
+/// The portable transport: connections are streams (a socket's, or TLS over it) driven by asynchronous
+/// I/O that posts readiness to the stage's service loop. Runs wherever .NET sockets do and carries TLS.
+/// </summary>
+/// <param name="readBufferBytes">Bytes one read takes (the stage's <c>read_buffer_bytes</c>).</param>
+/// <param name="handshake">A handshake each connection runs before messages flow (TLS); null for plain connections.</param>
+internal sealed class StreamTransport(int readBufferBytes, IStreamHandshake? handshake = null) : ITransport
+{
+    private readonly PostedReadiness _readiness = new();
+
+    public IReadiness Readiness => _readiness;
+
+    public IListener Listen(BindAddress address, int backlog, TcpSocketOptions options, long token)
+        => StreamListener.Open(_readiness, address, backlog, options, token, Connect);
+
+    public IDialAttempt CreateDial(long token) => new StreamDial(_readiness, token, Connect);
+
+    private IConnectionIo Connect(Socket socket) => new StreamConnectionIo(socket, readBufferBytes, handshake);
+}

@@ -1,0 +1,18 @@
+using System.Security.Authentication;
+
+namespace Ferry.Transport.Streams;
+
+/// <summary>Words for a failed TLS handshake, as a disconnect detail.</summary>
+internal static class TlsFailure
+{
+    public static string Describe(Exception ex) => ex switch
+    {
+        TlsRejectedException rejected => rejected.Message,
+        AuthenticationException { InnerException: TlsRejectedException rejected } => rejected.Message,
+        AuthenticationException auth => "tls handshake failed: " + auth.Message,
+        _ => "tls handshake failed: " + StreamErrors.Describe(ex),
+    };
+}
+
+/// <summary>A handshake refused by the stage's own certificate checks, with the reason to report.</summary>
+internal sealed class TlsRejectedException(string reason, Exception? inner = null) : AuthenticationException(reason, inner);

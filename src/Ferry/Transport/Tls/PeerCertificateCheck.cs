@@ -1,0 +1,42 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Ferry.Transport.Tls;
+
+/// <summary>
+/// Validates a peer's certificate against a CA bundle (or the system's store) and says why it is refused,
+/// in the words the stage reports: <c>no client certificate</c>, <c>expired</c>, <c>untrusted</c>, <c>name mismatch</c>.
+/// </summary>
+internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, TimeProvider time)
+{
+    /// <summary>Null when the certificate is acceptable, else the reason.</summary>
+    public string? Check(X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors, bool required, bool checkName)
+    {
+        if (certificate is null)
+            return required ? "no client certificate" : null;
+        if (checkName && (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+            return "name mismatch";
+        var peer = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        var now = time.GetUtcNow().UtcDateTime;
+        if (now > peer.NotAfter.ToUniversalTime() || now < peer.NotBefore.ToUniversalTime())
+            return "expired";
+        if (cas is null)
+            return (errors & SslPolicyErrors.RemoteCertificateChainErrors) != 0 ? Untrusted(chain) : null;
+        using var custom = new X509Chain();
+        custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        custom.ChainPolicy.CustomTrustStore.AddRange(cas);
+        custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        custom.ChainPolicy.VerificationTime = now;
+        if (chain is not null)
+            foreach (var element in chain.ChainElements)
+                if (!element.Certificate.Equals(peer))
+                    custom.ChainPolicy.ExtraStore.Add(element.Certificate);
+        return custom.Build(peer) ? null : Untrusted(custom);
+    }
+
+    private static string Untrusted(X509Chain? chain)
+    {
+        var status = chain?.ChainStatus.Select(s => s.Status).Where(s => s != X509ChainStatusFlags.NoError).Distinct().ToArray() ?? [];
+        return status.Length == 0 ? "untrusted" : $"untrusted ({string.Join(", ", status)})";
+    }
+}

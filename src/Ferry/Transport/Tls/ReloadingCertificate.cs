@@ -1,0 +1,82 @@
+using System.Net.Security;
+using Ferry.Stages;
+
+namespace Ferry.Transport.Tls;
+
+/// <summary>
+/// A server certificate that follows its files: at most once a second (stage clock), a handshake
+/// looks at the files' write times and sizes and loads them again when they changed, so an operator
+/// who rotates the files gets new connections on the new certificate while established ones keep
+/// theirs. A half-written or broken pair keeps the old certificate in service until a good one appears.
+/// PEM or PKCS#12 text given inline never changes and is loaded once.
+/// </summary>
+internal sealed class ReloadingCertificate
+{
+    private static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(1);
+
+    private readonly TlsCertificate _source;
+    private readonly TimeProvider _time;
+    private readonly string[] _files;
+    private readonly Lock _lock = new();
+    private volatile SslStreamCertificateContext _current;
+    private string _stamp;
+    private long _nextCheck;
+
+    public ReloadingCertificate(TlsCertificate source, TimeProvider time)
+    {
+        _source = source;
+        _time = time;
+        _files = new[] { source.CertificateFile, source.PrivateKeyFile, source.Pkcs12File }.OfType<string>().ToArray();
+        _stamp = Stamp();
+        _current = Load(source);
+        _nextCheck = _time.GetTimestamp() + Ticks(CheckEvery);
+    }
+
+    /// <summary>The certificate to offer now (reloaded first when its files changed).</summary>
+    public SslStreamCertificateContext Current
+    {
+        get
+        {
+            if (_files.Length > 0 && _time.GetTimestamp() >= Volatile.Read(ref _nextCheck))
+                Check();
+            return _current;
+        }
+    }
+
+    private void Check()
+    {
+        lock (_lock)
+        {
+            var now = _time.GetTimestamp();
+            if (now < _nextCheck)
+                return;
+            _nextCheck = now + Ticks(CheckEvery);
+            var stamp = Stamp();
+            if (stamp == _stamp)
+                return;
+            try
+            {
+                _current = Load(_source);
+                _stamp = stamp;
+            }
+            catch (TlsMaterialException)
+            {
+                // Mid-rotation (one file written, not the other) or broken: keep serving the old one.
+            }
+        }
+    }
+
+    private string Stamp() => string.Join("|", _files.Select(f =>
+    {
+        var info = new FileInfo(f);
+        return info.Exists ? $"{info.LastWriteTimeUtc.Ticks}:{info.Length}" : "missing";
+    }));
+
+    private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
+
+    private static SslStreamCertificateContext Load(TlsCertificate source)
+    {
+        var (certificate, chain) = TlsMaterial.LoadCertificate(source);
+        return SslStreamCertificateContext.Create(certificate, chain, offline: true);
+    }
+}

@@ -1,0 +1,90 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Ferry.Stages;
+using Ferry.Transport.Streams;
+
+namespace Ferry.Transport.Tls;
+
+/// <summary>
+/// A server stage's TLS handshake: its certificate (with chain) or the one its SNI table names for the
+/// client's server name, TLS 1.2/1.3, ALPN, optional or required client certificates.
+/// </summary>
+internal sealed class ServerTlsHandshake : IStreamHandshake
+{
+    private readonly ReloadingCertificate _certificate;
+    private readonly Dictionary<string, ReloadingCertificate> _byName = new(StringComparer.OrdinalIgnoreCase);
+    private readonly List<SslApplicationProtocol>? _alpn;
+    private readonly ClientCertificateMode _clientCertificate;
+    private readonly SslProtocols _protocols;
+    private readonly PeerCertificateCheck _check;
+
+    public ServerTlsHandshake(TlsOptions options, TimeProvider time)
+    {
+        // Built once per stage (and again when the files change): each chain is sent with every
+        // handshake without being rebuilt.
+        _certificate = new ReloadingCertificate(options.Certificate!, time);
+        foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
+            _byName[name.Trim()] = new ReloadingCertificate(certificate, time);
+        _alpn = options.ApplicationProtocols?.Select(p => new SslApplicationProtocol(p)).ToList();
+        _clientCertificate = options.ClientCertificate;
+        _protocols = options.Protocols;
+        _check = new PeerCertificateCheck(TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile), time);
+    }
+
+    /// <summary>The certificate for an SNI name: exact, then <c>*.parent</c>, then the default.</summary>
+    private SslStreamCertificateContext For(string? serverName)
+    {
+        if (_byName.Count == 0 || string.IsNullOrEmpty(serverName))
+            return _certificate.Current;
+        if (_byName.TryGetValue(serverName, out var exact))
+            return exact.Current;
+        var dot = serverName.IndexOf('.');
+        return (dot > 0 && _byName.TryGetValue("*" + serverName[dot..], out var wildcard) ? wildcard : _certificate).Current;
+    }
+
+    public async Task<(Stream Stream, TlsConnectionInfo Info)> RunAsync(Stream inner, CancellationToken cancellationToken)
+    {
+        var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
+        string? refused = null;
+        var options = new SslServerAuthenticationOptions
+        {
+            EnabledSslProtocols = _protocols,
+            ApplicationProtocols = _alpn,
+            ClientCertificateRequired = _clientCertificate != ClientCertificateMode.None,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+            {
+                if (_clientCertificate == ClientCertificateMode.None)
+                    return true;
+                refused = _check.Check(certificate, chain, errors, _clientCertificate == ClientCertificateMode.Required, checkName: false);
+                return refused is null;
+            },
+        };
+        try
+        {
+            // The certificate is chosen once the client's hello (and its SNI name) is in.
+            await ssl.AuthenticateAsServerAsync((_, hello, _, _) =>
+            {
+                options.ServerCertificateContext = For(hello.ServerName);
+                return ValueTask.FromResult(options);
+            }, null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AuthenticationException ex) when (refused is not null)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw new TlsRejectedException(refused, ex);
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        var peer = ssl.RemoteCertificate as X509Certificate2;
+        var alpn = ssl.NegotiatedApplicationProtocol;
+        var info = new TlsConnectionInfo(ssl.SslProtocol.ToString(), ssl.NegotiatedCipherSuite.ToString(),
+            string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName, peer?.Subject, peer?.Thumbprint,
+            alpn.Protocol.IsEmpty ? null : alpn.ToString());
+        return (ssl, info);
+    }
+}

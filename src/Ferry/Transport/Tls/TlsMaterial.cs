@@ -1,0 +1,95 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Ferry.Stages;
+
+namespace Ferry.Transport.Tls;
+
+/// <summary>Loads certificates, keys and CA bundles from PEM text or files, with errors that name the option.</summary>
+internal static class TlsMaterial
+{
+    /// <summary>The certificate with its private key, and the rest of its chain (the intermediates after it in the PEM).</summary>
+    public static (X509Certificate2 Certificate, X509Certificate2Collection Chain) LoadCertificate(TlsCertificate source)
+    {
+        if (source.Pkcs12File is { } pkcs12)
+            return LoadPkcs12(pkcs12, source.Pkcs12Password);
+        var certificatePem = source.CertificatePem ?? Read(source.CertificateFile!, "tls.certificate.certificate_file");
+        var keyPem = source.PrivateKeyPem ?? Read(source.PrivateKeyFile!, "tls.certificate.private_key_file");
+        X509Certificate2 certificate;
+        try
+        {
+            certificate = X509Certificate2.CreateFromPem(certificatePem, keyPem);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new TlsMaterialException($"option 'tls.certificate': the certificate and private key cannot be used: {ex.Message}");
+        }
+        if (OperatingSystem.IsWindows())
+        {
+            // SChannel cannot use an ephemeral PEM key for a server: re-import it as PKCS#12.
+            using var ephemeral = certificate;
+            certificate = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
+        }
+        var chain = new X509Certificate2Collection();
+        chain.ImportFromPem(certificatePem);
+        // The first one is the certificate itself; the rest is its chain.
+        var rest = new X509Certificate2Collection();
+        for (var i = 1; i < chain.Count; i++)
+            rest.Add(chain[i]);
+        return (certificate, rest);
+    }
+
+    private static (X509Certificate2, X509Certificate2Collection) LoadPkcs12(string path, string? password)
+    {
+        X509Certificate2Collection all;
+        try
+        {
+            all = X509CertificateLoader.LoadPkcs12CollectionFromFile(path, password);
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            throw new TlsMaterialException($"option 'tls.certificate.pkcs12_file': cannot load '{path}': {ex.Message}");
+        }
+        var own = all.FirstOrDefault(c => c.HasPrivateKey)
+            ?? throw new TlsMaterialException($"option 'tls.certificate.pkcs12_file': '{path}' holds no certificate with a private key");
+        var chain = new X509Certificate2Collection();
+        foreach (var c in all)
+            if (!ReferenceEquals(c, own))
+                chain.Add(c);
+        return (own, chain);
+    }
+
+    /// <summary>CA certificates from PEM text or a file; null when neither is given (the system's store is used).</summary>
+    public static X509Certificate2Collection? LoadCas(string? pem, string? file)
+    {
+        if (pem is null && file is null)
+            return null;
+        pem ??= Read(file!, "tls.ca_certificate_file");
+        var cas = new X509Certificate2Collection();
+        try
+        {
+            cas.ImportFromPem(pem);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new TlsMaterialException($"option 'tls.ca_certificate_pem': not PEM certificates: {ex.Message}");
+        }
+        if (cas.Count == 0)
+            throw new TlsMaterialException("option 'tls.ca_certificate_pem': no certificate found in the PEM text");
+        return cas;
+    }
+
+    private static string Read(string path, string option)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new TlsMaterialException($"option '{option}': cannot read '{path}': {ex.Message}");
+        }
+    }
+}
+
+/// <summary>A certificate, key or CA bundle that cannot be loaded; the message names the option.</summary>
+internal sealed class TlsMaterialException(string message) : Exception(message);

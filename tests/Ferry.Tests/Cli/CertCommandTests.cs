@@ -1,0 +1,94 @@
+using System.Security.Cryptography.X509Certificates;
+using Ferry.Cli;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary><c>ferry cert</c> and the TLS flags of <c>ferry serve</c> and <c>ferry connect</c>.</summary>
+public sealed class CertCommandTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ferry-cert-");
+
+    private string P(string name) => Path.Combine(_dir.FullName, name);
+
+    private static async Task Cert(params string[] args)
+    {
+        var err = new LineWriter();
+        var code = await FerryCommand.RunAsync(["cert", .. args], TextReader.Null, new LineWriter(), err, CancellationToken.None);
+        Assert.True(code == 0, $"ferry cert {string.Join(' ', args)} exited {code}: {string.Join(" ", err.Lines)}");
+    }
+
+    [Fact]
+    public async Task Cert_makes_a_ca_and_server_and_client_certificates_that_chain_to_it()
+    {
+        await Cert("ca", "--out", P("ca"));
+        await Cert("server", "--ca", P("ca"), "--name", "localhost", "--name", "127.0.0.1", "--out", P("server"));
+        await Cert("client", "--ca", P("ca"), "--name", "terminal-9", "--out", P("client"));
+        var ca = X509CertificateLoader.LoadCertificateFromFile(P("ca.pem"));
+        var server = X509Certificate2.CreateFromPemFile(P("server.pem"), P("server.key"));
+        var client = X509Certificate2.CreateFromPemFile(P("client.pem"), P("client.key"));
+        Assert.True(server.HasPrivateKey && client.HasPrivateKey);
+        Assert.Equal("CN=terminal-9", client.Subject);
+        Assert.True(server.MatchesHostname("localhost"));
+        foreach (var leaf in new[] { server, client })
+        {
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(ca);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            Assert.True(chain.Build(leaf), $"{leaf.Subject} does not chain to the CA");
+        }
+        if (!OperatingSystem.IsWindows())
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(P("server.key")));
+    }
+
+    [Fact]
+    public async Task Cert_says_what_is_missing()
+    {
+        var err = new LineWriter();
+        Assert.Equal(2, await FerryCommand.RunAsync(["cert", "server", "--out", P("x")], TextReader.Null, new LineWriter(), err, CancellationToken.None));
+        Assert.Contains(err.Lines, l => l.Contains("needs --ca"));
+    }
+
+    [Fact]
+    public async Task Serve_and_connect_talk_mutual_tls_with_certificates_from_ferry_cert()
+    {
+        await Cert("ca", "--out", P("ca"));
+        await Cert("server", "--ca", P("ca"), "--out", P("server"));
+        await Cert("client", "--ca", P("ca"), "--name", "terminal-9", "--out", P("client"));
+        int port = FreePorts.One();
+        using var stop = new CancellationTokenSource();
+        var serveOut = new LineWriter();
+        var serve = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", $"127.0.0.1:{port}", "--framing", "lines",
+            "--tls-cert", P("server.pem"), "--tls-key", P("server.key"), "--tls-ca", P("ca.pem"), "--client-cert", "required"],
+            new QueueReader(), serveOut, new LineWriter(), stop.Token));
+        await serveOut.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening");
+
+        var connectIn = new QueueReader();
+        var connectOut = new LineWriter();
+        var connect = Task.Run(() => FerryCommand.RunAsync(["connect", $"127.0.0.1:{port}", "--framing", "lines",
+            "--tls-ca", P("ca.pem"), "--tls-server-name", "localhost", "--tls-cert", P("client.pem"), "--tls-key", P("client.key")],
+            connectIn, connectOut, new LineWriter(), stop.Token));
+        await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected over mutual TLS");
+        var atServer = await serveOut.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "the server's connected line");
+        Assert.Equal("CN=terminal-9", atServer.GetProperty("tls").GetProperty("peer_subject").GetString());
+        Assert.StartsWith("Tls1", atServer.GetProperty("tls").GetProperty("protocol").GetString());
+        connectIn.Send("hello over mtls");
+        var packet = await serveOut.WaitJsonAsync(j => LineWriter.Is(j, "packet"), "the line at the server");
+        Assert.Equal("hello over mtls", packet.GetProperty("text").GetString());
+
+        stop.Cancel();
+        Assert.Equal(0, await connect.WaitAsync(TimeSpan.FromSeconds(15)));
+        Assert.Equal(0, await serve.WaitAsync(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
+    public async Task Serve_refuses_half_a_certificate()
+    {
+        var err = new LineWriter();
+        Assert.Equal(2, await FerryCommand.RunAsync(["serve", "--tls-cert", P("server.pem")], TextReader.Null, new LineWriter(), err, CancellationToken.None));
+        Assert.Contains(err.Lines, l => l.Contains("--tls-cert and --tls-key go together"));
+    }
+
+    public void Dispose() => _dir.Delete(recursive: true);
+}

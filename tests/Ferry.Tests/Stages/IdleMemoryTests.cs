@@ -1,0 +1,172 @@
+using System.Net.Sockets;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+using Ferry.Transport;
+using Xunit.Abstractions;
+
+namespace Ferry.Tests.Stages;
+
+/// <summary>
+/// What an idle connection costs on each transport, measured as the growth of the managed heap (and the
+/// process's resident set) per connection, clients included (they run in this process). The stream
+/// transport waits for data with a zero-byte read, so an idle connection must hold no read buffer:
+/// one rented 64 KiB buffer per connection would show as 64 KiB or more each.
+/// </summary>
+[Collection(ProcessMemoryCollection.Name)]
+public sealed class IdleMemoryTests(ITestOutputHelper output)
+{
+    public enum Kind { Epoll, Stream, StreamTls }
+
+    [Theory]
+    [InlineData(Kind.Epoll)]
+    [InlineData(Kind.Stream)]
+    [InlineData(Kind.StreamTls)]
+    public async Task An_idle_connection_holds_no_buffer(Kind kind)
+    {
+        var count = kind == Kind.StreamTls ? 200 : 500;
+        var options = new TcpServerStageOptions
+        {
+            MaxConnections = 0,
+            Transport = kind == Kind.Epoll ? StageTransport.Epoll : StageTransport.Stream,
+            Tls = kind == Kind.StreamTls ? new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate } : null,
+        };
+        await using var h = new StageHarness(options, recordPackets: false);
+        await h.StartAsync();
+        // Warm up: one connection with traffic, so pools and code paths exist before measuring.
+        await using (var warm = await ConnectAsync(kind, h))
+            await warm.SendAsync("warm"u8.ToArray());
+        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 0, "the warm-up connection to close");
+
+        // Two equal batches: the second one's growth is the per-connection cost alone (buffers the shared
+        // array pool keeps after the first batch's reads are a constant, not a cost per connection).
+        var clients = new List<IdleClient>();
+        await AddIdleAsync(kind, h, clients, count);
+        var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
+        var rssBefore = Rss();
+        await AddIdleAsync(kind, h, clients, count);
+        var heapPer = (GC.GetTotalMemory(forceFullCollection: true) - heapBefore) / count;
+        var rssPer = (Rss() - rssBefore) / count;
+        output.WriteLine($"{kind}: {2 * count} idle connections, managed heap +{heapPer} B and RSS +{rssPer} B per connection (server and client sides)");
+        var limit = kind switch { Kind.Epoll => 4 * 1024, Kind.Stream => 8 * 1024, _ => 32 * 1024 };
+        Assert.True(heapPer < limit, $"{kind}: {heapPer} B of managed heap per idle connection");
+        foreach (var c in clients)
+            await c.DisposeAsync();
+    }
+
+    private const string HoldingClients = """
+        import socket, ssl, sys
+        host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        held = []
+        for _ in range(count):
+            s = context.wrap_socket(socket.create_connection((host, port)), server_hostname="localhost")
+            s.sendall(b"x")
+            held.append(s)
+        print("ready", flush=True)
+        sys.stdin.read()
+        """;
+
+    /// <summary>
+    /// The server side alone: the TLS clients live in another process (Python's ssl module), so the
+    /// growth of this process's heap and resident set is what the stage holds per idle TLS connection.
+    /// </summary>
+    [Fact]
+    public async Task An_idle_tls_connection_costs_the_server_this_much()
+    {
+        if (!File.Exists("/usr/bin/python3"))
+            return; // measured where python3 is; the in-process measurement above still runs everywhere
+        await using var h = new StageHarness(new TcpServerStageOptions
+        {
+            MaxConnections = 0,
+            Tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate },
+        }, recordPackets: false);
+        await h.StartAsync();
+        const int count = 500;
+        using var warm = new HeldClients(await HoldAsync(h, 20));
+        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 20, "20 warm-up connections");
+        var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
+        var rssBefore = Rss();
+        using var held = new HeldClients(await HoldAsync(h, count));
+        await Eventually.TrueAsync(() => h.Stage.GetStats().BytesReceivedTotal >= count + 20, "one byte from every client", TimeSpan.FromSeconds(60));
+        var heapPer = (GC.GetTotalMemory(forceFullCollection: true) - heapBefore) / count;
+        var rssPer = (Rss() - rssBefore) / count;
+        output.WriteLine($"TLS server side: {count} idle connections, managed heap +{heapPer} B and RSS +{rssPer} B per connection");
+        Assert.True(heapPer < 16 * 1024, $"{heapPer} B of managed heap per idle TLS connection");
+    }
+
+    /// <summary>Ends the client process: closing its stdin lets it exit; killed if it does not.</summary>
+    private sealed class HeldClients(System.Diagnostics.Process process) : IDisposable
+    {
+        public void Dispose()
+        {
+            process.StandardInput.Close();
+            if (!process.WaitForExit(10_000))
+                process.Kill();
+            process.Dispose();
+        }
+    }
+
+    private static async Task<System.Diagnostics.Process> HoldAsync(StageHarness h, int count)
+    {
+        var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/python3",
+            ["-c", HoldingClients, h.EndPoint.Address.ToString(), h.EndPoint.Port.ToString(), count.ToString()])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+        })!;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var line = await process.StandardOutput.ReadLineAsync(cts.Token);
+        Assert.Equal("ready", line);
+        return process;
+    }
+
+    /// <summary>Connects <paramref name="count"/> more clients; each says one byte, so every connection has read once and gone idle.</summary>
+    private static async Task AddIdleAsync(Kind kind, StageHarness h, List<IdleClient> clients, int count)
+    {
+        var first = clients.Count;
+        var bytesBefore = h.Stage.GetStats().BytesReceivedTotal;
+        for (var i = 0; i < count; i++)
+            clients.Add(await ConnectAsync(kind, h));
+        await Eventually.TrueAsync(() => h.Stage.ConnectionCount >= clients.Count, $"{clients.Count} connections");
+        for (var i = first; i < clients.Count; i++)
+            await clients[i].SendAsync("x"u8.ToArray());
+        await Eventually.TrueAsync(() => h.Stage.GetStats().BytesReceivedTotal >= bytesBefore + count, "one byte from every new client");
+    }
+
+    private static long Rss()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmRSS:"))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        return 0;
+    }
+
+    private static async Task<IdleClient> ConnectAsync(Kind kind, StageHarness h)
+    {
+        if (kind == Kind.StreamTls)
+            return new IdleClient(null, await TlsTestClient.ConnectAsync(h.EndPoint));
+        var socket = new Socket(h.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(h.EndPoint);
+        return new IdleClient(socket, null);
+    }
+
+    private sealed record IdleClient(Socket? Socket, TlsTestClient? Tls) : IAsyncDisposable
+    {
+        public async Task SendAsync(byte[] data)
+        {
+            if (Tls is not null)
+                await Tls.SendAsync(data);
+            else
+                await Socket!.SendAsync(data);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Socket?.Dispose();
+            if (Tls is not null)
+                await Tls.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using System.Text;
+using Ferry.Framing;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Stages;
+
+/// <summary>The TLS server stage against the <c>openssl s_client</c> binary (skipped, with the reason, where it is not installed).</summary>
+public sealed class OpenSslClientTests
+{
+    internal static readonly string? OpenSsl = (Environment.GetEnvironmentVariable("PATH") ?? "")
+        .Split(Path.PathSeparator).Select(dir => Path.Combine(dir, "openssl")).FirstOrDefault(File.Exists);
+
+    [OpenSslTheory]
+    [InlineData("-tls1_3", "Tls13")]
+    [InlineData("-tls1_2", "Tls12")]
+    public async Task Openssl_s_client_completes_the_handshake_verifies_the_server_and_exchanges_lines(string version, string expected)
+    {
+        await using var h = new StageHarness(new TcpServerStageOptions
+        {
+            Framing = FramingSpec.Parse("lines"),
+            Tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate },
+        });
+        await h.StartAsync();
+        var caFile = Path.GetTempFileName();
+        await File.WriteAllTextAsync(caFile, TestCertificates.AuthorityPem);
+        var start = new ProcessStartInfo(OpenSsl!, ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "localhost",
+            "-CAfile", caFile, "-verify_return_error", "-brief", version])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        var output = new StringBuilder();
+        process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            var connected = await h.WaitForEventAsync<ConnectedEvent>();
+            Assert.Equal(expected, connected.Tls!.Protocol);
+            await process.StandardInput.WriteLineAsync("hello from openssl");
+            await process.StandardInput.FlushAsync();
+            var packets = await h.WaitPacketsAsync(p => p.Count == 1, "the line from s_client");
+            Assert.Equal("hello from openssl", Encoding.ASCII.GetString(packets[0].Payload));
+            Assert.True(await h.Stage.SendAsync(connected.ConnectionId, "hello from ferry"u8.ToArray()));
+            await Eventually.TrueAsync(() => { lock (output) return output.ToString().Contains("hello from ferry"); }, "s_client to print the reply");
+            lock (output)
+                Assert.Contains("Verification: OK", output.ToString());
+        }
+        finally
+        {
+            process.StandardInput.Close();
+            if (!process.WaitForExit(5000))
+                process.Kill();
+            File.Delete(caFile);
+        }
+    }
+}
+
+/// <summary>A theory reported as skipped, with the reason, when the openssl binary is missing; never as passed.</summary>
+public sealed class OpenSslTheoryAttribute : TheoryAttribute
+{
+    public OpenSslTheoryAttribute()
+    {
+        if (OpenSslClientTests.OpenSsl is null)
+            Skip = "openssl is not installed (apt-get install openssl)";
+    }
+}
