@@ -12,18 +12,32 @@ namespace Ferry.Cli;
 /// </summary>
 internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
 {
+    /// <summary>The longest command line taken: room for a payload as large as the egress buffer in base64, and then some.</summary>
+    public int MaxLineChars { get; } = (int)Math.Min(int.MaxValue / 2, Math.Max(1L << 20, stage.Options.EgressBufferBytes * 4L / 3 + 64 * 1024));
+
     public async Task RunAsync(TextReader input, CancellationToken cancellationToken)
     {
+        var reader = new BoundedLineReader(input, MaxLineChars);
         while (!cancellationToken.IsCancellationRequested)
         {
             string? line;
+            long tooLong;
             try
             {
-                line = await input.ReadLineAsync(cancellationToken).ConfigureAwait(false);
+                (line, tooLong) = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 return;
+            }
+            catch (IOException)
+            {
+                return; // standard input went away: the server goes on
+            }
+            if (tooLong > 0)
+            {
+                output.Error($"command line of {tooLong} characters is longer than the {MaxLineChars} allowed (set by the egress buffer); ignored", null);
+                continue;
             }
             if (line is null)
                 return;
@@ -35,10 +49,23 @@ internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
             }
             catch (CommandException ex)
             {
-                output.Error(ex.Message, line.Length > 200 ? line[..200] + "…" : line);
+                output.Error(ex.Message, Quote(line));
+            }
+            catch (FramingException ex)
+            {
+                // The framing refuses the payload (over max_frame_bytes, the wrong size for fixed, ...):
+                // that command fails, the reader goes on.
+                output.Error($"the framing refuses this payload: {ex.Message}", Quote(line));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                output.Error($"command failed: {ex.Message}", Quote(line));
             }
         }
     }
+
+    private static string Quote(string line) => line.Length > 200 ? line[..200] + "…" : line;
+
 
     public async Task ExecuteAsync(string line, CancellationToken cancellationToken)
     {
@@ -60,8 +87,9 @@ internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
             case "send":
             {
                 var conn = Connection(command, "conn");
-                var delivered = await stage.SendAsync(conn, Payload(command), Fields(command), cancellationToken).ConfigureAwait(false);
-                Ok(type, delivered ? 1 : 0, delivered ? null : $"connection '{conn}' is unknown, closed, or its buffer is full");
+                var payload = Payload(command);
+                var delivered = await stage.SendAsync(conn, payload, Fields(command), cancellationToken).ConfigureAwait(false);
+                Ok(type, delivered ? 1 : 0, delivered ? null : WhyNotSent(conn, payload.Length));
                 break;
             }
             case "send_any":
@@ -114,6 +142,18 @@ internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
             default:
                 throw new CommandException($"unknown command type '{type}' (send, send_any, broadcast, group_send, join, leave, close, connections)");
         }
+    }
+
+    /// <summary>A precise reason a message to one connection was not taken.</summary>
+    private string WhyNotSent(ConnectionId conn, int payloadLength)
+    {
+        var encoded = stage.Options.Framing.Encoder.GetEncodedLength(payloadLength);
+        if (encoded > stage.Options.EgressBufferBytes && stage.Options.EgressOverflow != EgressOverflowPolicy.Wait)
+            return $"the message is {encoded} bytes encoded, larger than the whole egress buffer ({stage.Options.EgressBufferBytes} bytes): it can never be queued";
+        var row = stage.GetConnections().FirstOrDefault(c => c.Id == conn);
+        return row is null
+            ? $"connection '{conn}' is unknown or closed"
+            : $"connection '{conn}' has {row.EgressBytesQueued} bytes queued of its {stage.Options.EgressBufferBytes}-byte egress buffer: no room for {encoded} more (dropped)";
     }
 
     private void Ok(string command, int? delivered = null, string? note = null)

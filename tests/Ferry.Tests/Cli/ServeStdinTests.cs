@@ -73,4 +73,56 @@ public sealed class ServeStdinTests
         stop.Cancel();
         Assert.Equal(0, await exit.WaitAsync(TimeSpan.FromSeconds(15)));
     }
+
+    [Fact]
+    public async Task Commands_the_framing_refuses_or_too_long_lines_get_an_error_line_and_the_reader_goes_on()
+    {
+        var stdin = new QueueReader();
+        var stdout = new LineWriter();
+        using var stop = new CancellationTokenSource();
+        var exit = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--quiet", "--framing", "fixed,size=4", "--egress-buffer", "16"],
+            stdin, stdout, new LineWriter(), stop.Token));
+        var listening = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening");
+        using var a = await TestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
+        var aId = (await stdout.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected")).GetProperty("conn").GetString();
+
+        // The wrong size for fixed,size=4: the framing refuses it; this used to end the reader silently.
+        stdin.Send($$"""{"type":"send","conn":"{{aId}}","text":"five!"}""");
+        var refused = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "error"), "an error line for the refused payload");
+        Assert.Contains("the framing refuses this payload", refused.GetProperty("message").GetString());
+
+        // A line longer than the cap (1 MiB here) is reported and costs no more than the cap.
+        var longLine = "{\"type\":\"broadcast\",\"text\":\"" + new string('x', 2 * 1024 * 1024) + "\"}";
+        stdin.Send(longLine);
+        var tooLong = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "error") && j.GetProperty("message").GetString()!.Contains("longer than"), "an error line for the long line");
+        Assert.Contains($"command line of {longLine.Length} characters is longer than the 1048576 allowed", tooLong.GetProperty("message").GetString());
+
+        // Still reading: a good command goes through.
+        stdin.Send($$"""{"type":"send","conn":"{{aId}}","text":"four"}""");
+        Assert.Equal("four"u8.ToArray(), await a.ReceiveExactlyAsync(4));
+        Assert.Equal(1, (await stdout.WaitJsonAsync(j => LineWriter.Is(j, "ok"), "ok for the good command")).GetProperty("delivered").GetInt32());
+
+        stop.Cancel();
+        Assert.Equal(0, await exit.WaitAsync(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
+    public async Task A_message_larger_than_the_whole_egress_buffer_gets_a_precise_note()
+    {
+        var stdin = new QueueReader();
+        var stdout = new LineWriter();
+        using var stop = new CancellationTokenSource();
+        var exit = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--quiet", "--egress-buffer", "16"], stdin, stdout, new LineWriter(), stop.Token));
+        var listening = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening");
+        using var a = await TestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
+        var aId = (await stdout.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected")).GetProperty("conn").GetString();
+
+        stdin.Send($$"""{"type":"send","conn":"{{aId}}","text":"{{new string('y', 100)}}"}""");
+        var ok = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "ok"), "the answer");
+        Assert.Equal(0, ok.GetProperty("delivered").GetInt32());
+        Assert.Equal("the message is 100 bytes encoded, larger than the whole egress buffer (16 bytes): it can never be queued", ok.GetProperty("note").GetString());
+
+        stop.Cancel();
+        Assert.Equal(0, await exit.WaitAsync(TimeSpan.FromSeconds(15)));
+    }
 }
