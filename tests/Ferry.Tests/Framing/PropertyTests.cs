@@ -46,6 +46,7 @@ public sealed class PropertyTests
         "length,bytes=2,offset=2,strip=0",
         "length,bytes=2,offset=1,strip=2,adjust=5",
         "length,bytes=8,endian=little,offset=3",
+        "length,bytes=8,endian=little,offset=1,strip=0",
         "u16be",
         "u32be",
         "fixed,size=5",
@@ -155,7 +156,7 @@ public sealed class PropertyTests
                 var header = l.Offset + l.FieldBytes;
                 var fieldMax = l.FieldBytes == 8 ? long.MaxValue : (1L << (8 * l.FieldBytes)) - 1;
                 var min = (int)Math.Max(Math.Max(0, header - l.Strip), (long)header + l.Adjust - l.Strip);
-                var max = (int)Math.Min(l.MaxFrameBytes, fieldMax + l.Adjust + header - l.Strip);
+                var max = (int)Int128.Min(l.MaxFrameBytes, (Int128)fieldMax + l.Adjust + header - l.Strip);
                 if (min > max)
                     return null;
                 var payload = new byte[Math.Clamp(bytes.Length, min, max)];
