@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Reflection;
+using System.Runtime.InteropServices;
 using System.Text;
 using Ferry.Framing;
 using Ferry.Stages;
@@ -14,58 +15,71 @@ using SharpFuzz;
 // They drive the decoder the way the stage does and throw (a crash for AFL) when a decoder throws, returns
 // an unknown status, makes no progress, consumes past its input, or leaves more than
 // max_frame_bytes + overhead unconsumed after a read.
+//
+// Instrumented code writes its coverage to SharpFuzz's map, which Fuzzer.Run sets up: nothing may touch
+// Ferry (not even a static constructor) before that. Outside afl-fuzz the harness gives it a map of its own.
 
-if (args is ["seeds", var corpus])
+if (args.Length < 1 || (args[0] != "seeds" && !Targets.All.ContainsKey(args[0])))
 {
-    Seeds.Write(corpus);
-    return 0;
-}
-if (args.Length < 1 || !Targets.All.ContainsKey(args[0]))
-{
-    Console.Error.WriteLine($"usage: Ferry.Fuzz TARGET [FILE...]   targets: {string.Join(", ", Targets.All.Keys)}");
+    Console.Error.WriteLine($"usage: Ferry.Fuzz TARGET [FILE...] | Ferry.Fuzz seeds DIR   targets: {string.Join(", ", Targets.All.Keys)}");
     return 2;
 }
 
-var target = Targets.All[args[0]];
 if (args.Length > 1)
 {
+    Coverage.UseOwnMap();
+    if (args[0] == "seeds")
+    {
+        Seeds.Write(args[1]);
+        return 0;
+    }
+    var replay = Targets.All[args[0]]();
     foreach (var file in args.Skip(1))
     {
-        target(File.ReadAllBytes(file));
+        replay(File.ReadAllBytes(file));
         Console.WriteLine($"{file}: ok");
     }
     return 0;
 }
 
+var create = Targets.All[args[0]];
+Action<byte[]>? target = null;
 Fuzzer.Run(stream =>
 {
     using var copy = new MemoryStream();
     stream.CopyTo(copy);
+    target ??= create();
     target(copy.ToArray());
 });
 return 0;
+
+internal static class Coverage
+{
+    /// <summary>A coverage map for runs outside afl-fuzz, so that instrumented code has somewhere to write.</summary>
+    public static unsafe void UseOwnMap() => SharpFuzz.Common.Trace.SharedMem = (byte*)NativeMemory.AllocZeroed(1 << 16);
+}
 
 internal static class Targets
 {
     private const int MaxFrameBytes = 64;
 
-    public static readonly Dictionary<string, Action<byte[]>> All = new()
+    public static readonly Dictionary<string, Func<Action<byte[]>>> All = new()
     {
-        ["lines"] = Decoder("lines"),
-        ["delimiter"] = Decoder(@"delimiter,delim=\r\n,include=true"),
-        ["delimiter-prefix"] = Decoder("delimiter,delim=ab,position=prefix"),
-        ["length"] = Decoder("length"),
-        ["length-le"] = Decoder("length,bytes=3,endian=little,offset=2,adjust=-4,strip=5"),
-        ["length8"] = Decoder("length,bytes=8,endian=little,offset=1,strip=0"),
-        ["u16be"] = Decoder("u16be"),
-        ["u32be"] = Decoder("u32be"),
-        ["fixed"] = Decoder("fixed,size=5"),
-        ["header"] = Decoder("header"),
-        ["text-length"] = Decoder("text-length"),
-        ["mux"] = Decoder("mux"),
-        ["zmtp"] = Decoder("zmtp,socket=pull,message=rogue"),
-        ["zmtp-push"] = Decoder("zmtp,socket=push,message=single"),
-        ["stdin"] = Stdin.Run,
+        ["lines"] = () => Decoder("lines"),
+        ["delimiter"] = () => Decoder(@"delimiter,delim=\r\n,include=true"),
+        ["delimiter-prefix"] = () => Decoder("delimiter,delim=ab,position=prefix"),
+        ["length"] = () => Decoder("length"),
+        ["length-le"] = () => Decoder("length,bytes=3,endian=little,offset=2,adjust=-4,strip=5"),
+        ["length8"] = () => Decoder("length,bytes=8,endian=little,offset=1,strip=0"),
+        ["u16be"] = () => Decoder("u16be"),
+        ["u32be"] = () => Decoder("u32be"),
+        ["fixed"] = () => Decoder("fixed,size=5"),
+        ["header"] = () => Decoder("header"),
+        ["text-length"] = () => Decoder("text-length"),
+        ["mux"] = () => Decoder("mux"),
+        ["zmtp"] = () => Decoder("zmtp,socket=pull,message=rogue"),
+        ["zmtp-push"] = () => Decoder("zmtp,socket=push,message=single"),
+        ["stdin"] = () => Stdin.Run,
     };
 
     private static Action<byte[]> Decoder(string spec)
