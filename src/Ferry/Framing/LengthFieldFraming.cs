@@ -63,7 +63,9 @@ public sealed class LengthFieldFraming : IFraming, IFrameEncoder
         _maxFieldValue = LengthField.MaxValue(fieldBytes);
         // The largest payload the field can announce: a limit above it could never be reached, which is
         // a mistake in the settings (u16be with max_frame_bytes=70000), not something to accept silently.
-        var expressible = _headerLength - stripBytes + _maxFieldValue + adjust;
+        // Computed wide: an 8-byte field's maximum plus unstripped header bytes or a positive adjust
+        // would overflow a long (and wrap negative).
+        var expressible = (long)Int128.Min((Int128)_headerLength - stripBytes + _maxFieldValue + adjust, long.MaxValue);
         _defaultLimit = (int)Math.Clamp(expressible, 1, FramingDefaults.MaxFrameBytes);
         if (MaxFrameBytes > expressible)
         {

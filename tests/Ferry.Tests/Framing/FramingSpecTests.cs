@@ -152,6 +152,21 @@ public sealed class FramingSpecTests
             Assert.StartsWith($"framing '{spec}': ", e.Message);
     }
 
+    [Theory]
+    [InlineData("length,bytes=8,offset=1,strip=0,max_frame_bytes=64")]
+    [InlineData("length,bytes=8,endian=little,strip=0,max_frame_bytes=64")]
+    [InlineData("length,bytes=8,adjust=5,max_frame_bytes=64")]
+    [InlineData("length,bytes=8,offset=3,strip=1,adjust=100")]
+    public void An_8_byte_length_field_with_unstripped_header_bytes_or_a_positive_adjust_is_accepted(string spec)
+    {
+        // Regression (found setting up the fuzz harness): the largest payload the field can announce,
+        // long.MaxValue + header - strip + adjust, overflowed to a negative number and every
+        // max_frame_bytes was refused ("can announce payloads of at most 0 bytes").
+        var framing = FramingSpec.Parse(spec);
+        Assert.True(framing.MaxFrameBytes >= 64);
+        Assert.Equal(spec.Contains("max_frame_bytes=64", StringComparison.Ordinal) ? 64 : FramingDefaults.MaxFrameBytes, framing.MaxFrameBytes);
+    }
+
     [Fact]
     public void A_short_length_field_takes_the_largest_payload_it_can_announce_as_its_default_limit()
     {
