@@ -49,20 +49,27 @@ internal static class BridgeCommand
             },
         };
         var echo = CliOptions.Flag("--echo", "send every received frame back unchanged, metadata included");
+        var quiet = CliOptions.Flag("--quiet", "print ready and closed, not a line per frame");
         var logLevel = CliOptions.LogLevel(LogLevel.Information);
         var logFormat = CliOptions.LogFormat();
         var command = new Command("bridge", "one end of a Rogue-compatible frame bridge (ZMTP PUSH/PULL on PORT and PORT+1); "
             + "prints {\"type\":\"ready\"} and one frame line per received frame")
         {
-            role, address, port, echo, logLevel, logFormat,
+            role, address, port, echo, quiet, logLevel, logFormat,
         };
         command.SetAction((result, ct) => RunAsync(result.GetValue(role), result.GetValue(address)!, result.GetValue(port), result.GetValue(echo),
-            result.ValueOr(logLevel, LogLevel.Information), result.ValueOr(logFormat, LogFormat.Plain), io, ct));
+            result.GetValue(quiet), result.ValueOr(logLevel, LogLevel.Information), result.ValueOr(logFormat, LogFormat.Plain), io, ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(bool isServer, string address, int port, bool echo, LogLevel logLevel, LogFormat logFormat, CliIo io, CancellationToken ct)
+    private static async Task<int> RunAsync(bool isServer, string address, int port, bool echo, bool quiet, LogLevel logLevel, LogFormat logFormat,
+        CliIo io, CancellationToken cancellationToken)
     {
+        // SIGINT and SIGTERM stop the bridge gracefully (queued frames drain), as they stop `serve`.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        var ct = stop.Token;
         var stdout = io.Stdout;
         var stderr = io.Stderr;
         using var loggerFactory = CliLogging.Create(logLevel, logFormat, stderr);
@@ -89,7 +96,8 @@ internal static class BridgeCommand
                     // A frame can beat the announcer's continuation; keep "ready" first when it is true.
                     if (bridge.IsReady)
                         output.AnnounceReady();
-                    output.Write(JsonSerializer.Serialize(new FrameLine(frame.Flags, frame.Channel, frame.Error, frame.Payload.Length), CliJsonContext.Default.FrameLine));
+                    if (!quiet)
+                        output.Write(JsonSerializer.Serialize(new FrameLine(frame.Flags, frame.Channel, frame.Error, frame.Payload.Length), CliJsonContext.Default.FrameLine));
                     if (echo)
                         await bridge.SendAsync(frame, ct).ConfigureAwait(false);
                 }
@@ -100,6 +108,7 @@ internal static class BridgeCommand
 
             await bridge.StopAsync().ConfigureAwait(false);
             await announcing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            output.Write(JsonSerializer.Serialize(new ClosedLine(), CliJsonContext.Default.ClosedLine));
         }
 
         return 0;

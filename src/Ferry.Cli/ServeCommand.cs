@@ -28,6 +28,8 @@ internal static class ServeCommand
         var groupLinger = CliOptions.Duration("--group-linger", "publish a partial group this long after its first packet; 0 = at once (default 1ms)");
         var framing = CliOptions.Framing();
         var egressBuffer = CliOptions.Size("--egress-buffer", 1, "egress bytes a client may have waiting, e.g. 1048576 or 64KiB (default 1MiB)");
+        var frameTimeout = CliOptions.Duration("--frame-timeout", "close a client whose started frame is not complete this long after its first byte; 0 = never (default 30s)");
+        var maxPending = CliOptions.Size("--max-pending-bytes", 0, "bytes all unfinished frames together may hold; a client that would exceed it is closed (memory_limit); 0 = no limit (default 64MiB)");
         var bindAttempts = CliOptions.Int("--bind-attempts", 0, int.MaxValue, "bind attempts before giving up with exit code 1; 0 = retry forever (default 0)");
         var echo = CliOptions.Flag("--echo", "send every packet back to the connection it came from");
         var quiet = CliOptions.Flag("--quiet", "print events and stats, not packets");
@@ -52,7 +54,7 @@ internal static class ServeCommand
         var logFormat = CliOptions.LogFormat();
         var command = new Command("serve", "run a TCP server stage and print what arrives as JSON lines\n\n" + Epilog)
         {
-            bind, maxConnections, backlog, idleTimeout, groupSize, groupLinger, framing, egressBuffer, bindAttempts,
+            bind, maxConnections, backlog, idleTimeout, frameTimeout, maxPending, groupSize, groupLinger, framing, egressBuffer, bindAttempts,
             echo, quiet, statsConnections, overflow, queue, metricsListen, logLevel, logFormat,
         };
         var nats = new NatsServeOptions();
@@ -66,6 +68,8 @@ internal static class ServeCommand
             if (result.TryGet(maxConnections, out var m)) options = options with { MaxConnections = m };
             if (result.TryGet(backlog, out var bl)) options = options with { Backlog = bl };
             if (result.TryGet(idleTimeout, out var it)) options = options with { IdleTimeout = it };
+            if (result.TryGet(frameTimeout, out var ft)) options = options with { FrameTimeout = ft };
+            if (result.TryGet(maxPending, out var mp)) options = options with { MaxPendingBytes = mp };
             if (result.TryGet(groupSize, out var gs)) options = options with { GroupSize = gs };
             if (result.TryGet(groupLinger, out var gl)) options = options with { GroupLinger = gl };
             if (result.TryGet(framing, out var f)) options = options with { Framing = f };

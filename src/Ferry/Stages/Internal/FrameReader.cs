@@ -16,17 +16,18 @@ namespace Ferry.Stages.Internal;
 /// </remarks>
 internal sealed class FrameReader
 {
-    /// <summary>Partial-frame buffers up to this size come from the shared pool; larger ones are allocated and
-    /// left to the GC, so a burst of big partial frames does not stay pinned in the pool afterwards.</summary>
-    private const int PooledPendingBytes = 64 * 1024;
+    /// <summary>Partial-frame buffers up to this size (a power of two) come from the shared pool: the common
+    /// case, a partial frame plus one read, must cost no allocation. Larger ones are allocated and left to
+    /// the GC, so a burst of big partial frames does not stay pinned in the pool afterwards.</summary>
+    private const int PooledPendingBytes = 256 * 1024;
 
     private readonly byte[] _readBuffer;
     private readonly int _maxBuffered;
     private readonly long _maxPendingTotal;
     /// <summary>Bytes of partial-frame buffers held by all connections (capacity, not content: that is the memory).</summary>
     private long _pendingTotal;
-    /// <summary>Bytes of large (unpooled) partial-frame buffers let go since memory was last handed back.</summary>
-    private long _freedSinceReclaim;
+    /// <summary>The most partial-frame memory held since memory was last handed back.</summary>
+    private long _peakPending;
     private long _lastReclaimMs;
     private readonly IFraming _framing;
     private readonly bool _raw;
@@ -172,14 +173,19 @@ internal sealed class FrameReader
     private byte[]? RentPending(Connection c, int size, int holding)
     {
         var old = c.Pending?.Length ?? 0;
-        if (_maxPendingTotal > 0 && _pendingTotal - old + size > _maxPendingTotal)
+        // Charged at the size actually held (the pool rounds up to a power of two).
+        var buffer = size <= PooledPendingBytes ? ArrayPool<byte>.Shared.Rent(size) : GC.AllocateUninitializedArray<byte>(size);
+        if (_maxPendingTotal > 0 && _pendingTotal - old + buffer.Length > _maxPendingTotal)
         {
+            if (buffer.Length <= PooledPendingBytes)
+                ArrayPool<byte>.Shared.Return(buffer);
             _lifecycle.Close(c, DisconnectReason.MemoryLimit,
                 $"its partial frame ({holding} bytes so far) would take the stage's unfinished frames over max_pending_bytes {_maxPendingTotal}");
             return null;
         }
-        _pendingTotal += size;
-        return size <= PooledPendingBytes ? ArrayPool<byte>.Shared.Rent(size) : GC.AllocateUninitializedArray<byte>(size);
+        _pendingTotal += buffer.Length;
+        _peakPending = Math.Max(_peakPending, _pendingTotal - old);
+        return buffer;
     }
 
     private void ReturnPending(byte[] buffer)
@@ -187,11 +193,9 @@ internal sealed class FrameReader
         _pendingTotal -= buffer.Length;
         if (buffer.Length <= PooledPendingBytes)
             ArrayPool<byte>.Shared.Return(buffer);
-        else
-            _freedSinceReclaim += buffer.Length;
     }
 
-    /// <summary>Freed partial-frame memory (bytes) after which the stage hands memory back to the system.</summary>
+    /// <summary>Partial-frame memory (bytes) held at a peak after which, once it has gone, the stage hands memory back to the system.</summary>
     internal const long ReclaimAfterBytes = 32L * 1024 * 1024;
 
     /// <summary>
@@ -203,9 +207,10 @@ internal sealed class FrameReader
     public void ReclaimMemoryIfDue()
     {
         var now = _events.Clock.NowMs;
-        if (_freedSinceReclaim < ReclaimAfterBytes || _pendingTotal > _freedSinceReclaim / 4 || now - _lastReclaimMs < 5_000)
+        // Only after a burst (a high peak) has mostly gone: steady traffic never pays for a collection.
+        if (_peakPending < ReclaimAfterBytes || _pendingTotal > _peakPending / 4 || now - _lastReclaimMs < 5_000)
             return;
-        _freedSinceReclaim = 0;
+        _peakPending = _pendingTotal;
         _lastReclaimMs = now;
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     }
