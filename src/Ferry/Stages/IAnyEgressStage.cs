@@ -5,10 +5,22 @@ namespace Ferry.Stages;
 /// <summary>
 /// The documented internal surface a frame bridge end uses on its PUSH stage, whichever side dials:
 /// "any one" egress without holding for absent peers (the bridge waits for a peer itself, as ZeroMQ's
-/// ZMQ_IMMEDIATE does) and how much egress is still queued.
+/// ZMQ_IMMEDIATE does), how much egress is still queued, and the lifecycle events the end tracks its peers by.
 /// </summary>
 internal interface IAnyEgressStage
 {
+    /// <summary>The stage's name (its topics' namespace).</summary>
+    string Name { get; }
+
+    /// <summary>A connection is ready for messages.</summary>
+    event EventHandler<ConnectedEvent>? Connected;
+
+    /// <summary>A connection ended.</summary>
+    event EventHandler<DisconnectedEvent>? Disconnected;
+
+    /// <summary>Something went wrong; the stage goes on.</summary>
+    event EventHandler<StageErrorEvent>? Error;
+
     /// <summary>Hands the message to the next established connection with room, without waiting; false when none took it.</summary>
     bool TrySendToAnyNow(ReadOnlySpan<byte> payload, in FrameFields fields);
 

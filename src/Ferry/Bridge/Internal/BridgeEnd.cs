@@ -72,8 +72,8 @@ internal sealed class BridgeEnd
     public string FramingSpec(ZmtpSocketType role) =>
         $"zmtp,socket={(role == ZmtpSocketType.Push ? "push" : "pull")},message=rogue,handshake_timeout_ms={(long)Options.HandshakeTimeout.TotalMilliseconds},max_frame_bytes={Options.MaxPayloadBytes},on_error=skip";
 
-    /// <summary>Wires the two server stages' events and ingress to this end; called before they start.</summary>
-    public void Attach(TcpServerStage push, TcpServerStage pull, IMessageBus bus)
+    /// <summary>Wires the two stages' events and ingress to this end (server or client stages alike); called before they start.</summary>
+    public void Attach(IAnyEgressStage push, IAnyEgressStage pull, IMessageBus bus)
     {
         push.Connected += (_, e) => PeerUp(_pushPeers, e.ConnectionId, e.Peer.ToString(), "PUSH");
         pull.Connected += (_, e) => PeerUp(_pullPeers, e.ConnectionId, e.Peer.ToString(), "PULL");
@@ -81,25 +81,8 @@ internal sealed class BridgeEnd
         pull.Disconnected += (_, e) => PeerDown(_pullPeers, e, "PULL");
         push.Error += (_, e) => OnStageError(e, "PUSH");
         pull.Error += (_, e) => OnStageError(e, "PULL");
-        Attach(push, bus, pull.Name);
-    }
-
-    /// <summary>Wires the two client stages' events and ingress to this end; called before they start.</summary>
-    public void Attach(TcpClientStage push, TcpClientStage pull, IMessageBus bus)
-    {
-        push.Connected += (_, e) => PeerUp(_pushPeers, e.ConnectionId, e.Peer.ToString(), "PUSH");
-        pull.Connected += (_, e) => PeerUp(_pullPeers, e.ConnectionId, e.Peer.ToString(), "PULL");
-        push.Disconnected += (_, e) => PeerDown(_pushPeers, e, "PUSH");
-        pull.Disconnected += (_, e) => PeerDown(_pullPeers, e, "PULL");
-        push.Error += (_, e) => OnStageError(e, "PUSH");
-        pull.Error += (_, e) => OnStageError(e, "PULL");
-        Attach(push, bus, pull.Name);
-    }
-
-    private void Attach(IAnyEgressStage push, IMessageBus bus, string pullStageName)
-    {
         _push = push;
-        _ingress = bus.Topic<PacketGroup>(StageTopics.PacketGroup(pullStageName)).Subscribe(DeliverAsync);
+        _ingress = bus.Topic<PacketGroup>(StageTopics.PacketGroup(pull.Name)).Subscribe(DeliverAsync);
     }
 
     private void PeerUp(HashSet<ConnectionId> peers, ConnectionId id, string peer, string role)
