@@ -24,6 +24,12 @@ internal enum EnqueueResult
 /// round into one send. Any thread enqueues; the service thread flushes (other threads post the
 /// connection and wake the loop).
 /// </summary>
+/// <remarks>
+/// Why one type of about 440 lines: the overflow policies (drop, disconnect, wait off the loop, and
+/// holding senders on the loop) all decide on the same state under the same egress lock — buffer
+/// length, flush scheduling, readiness interest — and the hold ends inside a flush. Split apart,
+/// each piece would reach into the others' fields; together, every field here has one owner.
+/// </remarks>
 internal sealed class ConnectionWriter
 {
     /// <summary>Payloads from this size on are written through when the egress buffer is empty.</summary>
