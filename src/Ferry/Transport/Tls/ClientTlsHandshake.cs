@@ -51,23 +51,7 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
                 return refused is null;
             },
         };
-        try
-        {
-            await ssl.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
-        }
-        catch (AuthenticationException ex) when (refused is not null)
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            throw new TlsRejectedException(refused, ex);
-        }
-        catch
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-        var peer = ssl.RemoteCertificate as X509Certificate2;
-        var alpn = ssl.NegotiatedApplicationProtocol;
-        return (ssl, new TlsConnectionInfo(ssl.SslProtocol.ToString(), ssl.NegotiatedCipherSuite.ToString(), _serverName, peer?.Subject, peer?.Thumbprint,
-            alpn.Protocol.IsEmpty ? null : alpn.ToString()));
+        await TlsNegotiation.RunAsync(ssl, () => ssl.AuthenticateAsClientAsync(options, cancellationToken), () => refused).ConfigureAwait(false);
+        return (ssl, TlsNegotiation.Describe(ssl, _serverName));
     }
 }

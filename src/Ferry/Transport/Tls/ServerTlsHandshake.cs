@@ -61,30 +61,12 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
                 return refused is null;
             },
         };
-        try
+        // The certificate is chosen once the client's hello (and its SNI name) is in.
+        await TlsNegotiation.RunAsync(ssl, () => ssl.AuthenticateAsServerAsync((_, hello, _, _) =>
         {
-            // The certificate is chosen once the client's hello (and its SNI name) is in.
-            await ssl.AuthenticateAsServerAsync((_, hello, _, _) =>
-            {
-                options.ServerCertificateContext = For(hello.ServerName);
-                return ValueTask.FromResult(options);
-            }, null, cancellationToken).ConfigureAwait(false);
-        }
-        catch (AuthenticationException ex) when (refused is not null)
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            throw new TlsRejectedException(refused, ex);
-        }
-        catch
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-        var peer = ssl.RemoteCertificate as X509Certificate2;
-        var alpn = ssl.NegotiatedApplicationProtocol;
-        var info = new TlsConnectionInfo(ssl.SslProtocol.ToString(), ssl.NegotiatedCipherSuite.ToString(),
-            string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName, peer?.Subject, peer?.Thumbprint,
-            alpn.Protocol.IsEmpty ? null : alpn.ToString());
-        return (ssl, info);
+            options.ServerCertificateContext = For(hello.ServerName);
+            return ValueTask.FromResult(options);
+        }, null, cancellationToken), () => refused).ConfigureAwait(false);
+        return (ssl, TlsNegotiation.Describe(ssl, string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName));
     }
 }

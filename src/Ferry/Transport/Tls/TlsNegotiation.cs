@@ -1,0 +1,43 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Ferry.Stages;
+using Ferry.Transport.Streams;
+
+namespace Ferry.Transport.Tls;
+
+/// <summary>What the server and client handshakes share: running one, and describing its outcome.</summary>
+internal static class TlsNegotiation
+{
+    /// <summary>
+    /// Runs <paramref name="authenticate"/> on <paramref name="ssl"/>. A failure caused by Ferry's own
+    /// certificate check becomes a <see cref="TlsRejectedException"/> with the check's reason; any failure
+    /// disposes the stream.
+    /// </summary>
+    public static async Task RunAsync(SslStream ssl, Func<Task> authenticate, Func<string?> refused)
+    {
+        try
+        {
+            await authenticate().ConfigureAwait(false);
+        }
+        catch (AuthenticationException ex) when (refused() is { } reason)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw new TlsRejectedException(reason, ex);
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>What the handshake negotiated, for the connected event.</summary>
+    public static TlsConnectionInfo Describe(SslStream ssl, string? serverName)
+    {
+        var peer = ssl.RemoteCertificate as X509Certificate2;
+        var alpn = ssl.NegotiatedApplicationProtocol;
+        return new TlsConnectionInfo(ssl.SslProtocol.ToString(), ssl.NegotiatedCipherSuite.ToString(), serverName, peer?.Subject, peer?.Thumbprint,
+            alpn.Protocol.IsEmpty ? null : alpn.ToString());
+    }
+}
