@@ -81,7 +81,7 @@ public sealed class ZmtpHandshakeTests
         await using var quick = new FrameBridgeServer("127.0.0.1", quickPort, new FrameBridgeOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(300), TimeProvider = time });
         await using (var silent = await RawPeer.ConnectAsync(quickPort + 1, deadline))
         {
-            await Eventually.TrueAsync(() => quick.PushStage.ConnectionCount == 1, "the silent peer to be accepted");
+            await Poll.UntilAsync(() => quick.PushStage.ConnectionCount == 1, "the silent peer to be accepted");
             time.Advance(TimeSpan.FromMilliseconds(299));
             await time.SettleAsync(quick.PushStage);
             Assert.Equal(1, quick.PushStage.ConnectionCount); // not a millisecond early
@@ -97,7 +97,7 @@ public sealed class ZmtpHandshakeTests
     {
         var time = new StageTime();
         var framing = Ferry.Framing.FramingSpec.Parse("zmtp,socket=pull,handshake_timeout_ms=300");
-        await using var h = new StageHarness(new Ferry.Stages.TcpServerStageOptions { Framing = framing }, time: time);
+        await using var h = new FerryTestServer(new Ferry.Stages.TcpServerStageOptions { Framing = framing }, time: time);
         await h.StartAsync();
         CancellationToken deadline = Deadline.In(Limit);
         using var silent = await h.ConnectAsync();

@@ -91,7 +91,7 @@ public abstract class ZmtpStageInteropTests(StageTransport transport)
     [PythonZmqFact]
     public async Task A_server_stage_with_zmtp_push_single_feeds_libzmq_PULL_sockets_once_their_handshake_is_done()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("zmtp,socket=push,message=single") }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { Framing = FramingSpec.Parse("zmtp,socket=push,message=single") }.On(Transport));
         await h.StartAsync();
         using var peer = Python("""
             import sys, zmq
@@ -116,7 +116,7 @@ public abstract class ZmtpStageInteropTests(StageTransport transport)
     [PythonZmqFact]
     public async Task A_libzmq_PUSH_peer_is_refused_by_a_zmtp_push_stage_with_an_ERROR_and_no_connected_event()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("zmtp,socket=push") }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { Framing = FramingSpec.Parse("zmtp,socket=push") }.On(Transport));
         await h.StartAsync();
         using var peer = Python("""
             import sys, zmq

@@ -68,9 +68,9 @@ public sealed class BlackBoxCliTests
             while (line is not null && !line.Contains("\"listening\""));
             Assert.NotNull(line);
             var at = IPEndPoint.Parse(JsonDocument.Parse(line).RootElement.GetProperty("local").GetString()!);
-            using var client = await TestClient.ConnectAsync(at);
+            using var client = await FramedTestClient.ConnectAsync(at);
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-            await Eventually.TrueAsync(() => http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics").GetAwaiter().GetResult()
+            await Poll.UntilAsync(() => http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics").GetAwaiter().GetResult()
                 .Split('\n').Any(l => l.StartsWith("ferry_tcp_connections_active{", StringComparison.Ordinal) && l.Contains("ferry_stage=\"tcp_server\"") && l.EndsWith(" 1", StringComparison.Ordinal)),
                 "the connection on the scrape endpoint");
         }
@@ -125,7 +125,7 @@ public sealed class BlackBoxCliTests
             }
             var listening = await NextAsync("listening");
             Assert.Equal("tcp-server", listening.GetProperty("stage").GetString());
-            using var client = await TestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
+            using var client = await FramedTestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
             await client.SendAsync("over the wire\n");
             var packet = await NextAsync("packet");
             Assert.Equal("over the wire", packet.GetProperty("text").GetString());

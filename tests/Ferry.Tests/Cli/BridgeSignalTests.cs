@@ -22,7 +22,7 @@ public sealed class BridgeSignalTests
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             // Listening on both ports: the bridge is up (it prints "ready" only once a peer has connected).
-            await Eventually.TrueAsync(() => Listening(port) && Listening(port + 1), "the bridge to listen on both ports", TimeSpan.FromSeconds(30));
+            await Poll.UntilAsync(() => Listening(port) && Listening(port + 1), "the bridge to listen on both ports", TimeSpan.FromSeconds(30));
 
             using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))
                 await kill!.WaitForExitAsync(timeout.Token);

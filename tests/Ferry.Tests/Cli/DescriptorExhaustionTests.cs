@@ -36,16 +36,16 @@ public sealed class DescriptorExhaustionTests
         });
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) stderr.Enqueue(e.Data); };
         process.BeginErrorReadLine();
-        var clients = new List<TestClient>();
+        var clients = new List<FramedTestClient>();
         try
         {
-            await Eventually.TrueAsync(() => stdout.Any(j => LineWriter.Is(j, "listening")), "the listening line", TimeSpan.FromSeconds(30));
+            await Poll.UntilAsync(() => stdout.Any(j => LineWriter.Is(j, "listening")), "the listening line", TimeSpan.FromSeconds(30));
             var endPoint = IPEndPoint.Parse(stdout.First(j => LineWriter.Is(j, "listening")).GetProperty("local").GetString()!);
             for (var i = 0; i < Clients; i++)
             {
                 try
                 {
-                    clients.Add(await TestClient.ConnectAsync(endPoint));
+                    clients.Add(await FramedTestClient.ConnectAsync(endPoint));
                 }
                 catch (System.Net.Sockets.SocketException)
                 {
@@ -54,7 +54,7 @@ public sealed class DescriptorExhaustionTests
             }
 
             // More clients than descriptors: the newest are shed with a reason that says why.
-            await Eventually.TrueAsync(() => stdout.Any(IsShed), "a connection shed for want of descriptors", TimeSpan.FromSeconds(20));
+            await Poll.UntilAsync(() => stdout.Any(IsShed), "a connection shed for want of descriptors", TimeSpan.FromSeconds(20));
             var shedDetail = stdout.First(IsShed).GetProperty("detail").GetString()!;
             Assert.Contains($"process limit of {DescriptorLimit}", shedDetail);
 
@@ -69,7 +69,7 @@ public sealed class DescriptorExhaustionTests
                 client.Dispose();
             clients.Clear();
             var statsBefore = stdout.Count;
-            await Eventually.TrueAsync(() => stdout.Skip(statsBefore).Any(j => LineWriter.Is(j, "stats") && j.GetProperty("connections").GetInt32() == 0),
+            await Poll.UntilAsync(() => stdout.Skip(statsBefore).Any(j => LineWriter.Is(j, "stats") && j.GetProperty("connections").GetInt32() == 0),
                 "every connection to be closed", TimeSpan.FromSeconds(20));
             using (var newcomer = await ConnectServedAsync(endPoint))
             {
@@ -101,12 +101,12 @@ public sealed class DescriptorExhaustionTests
         && j.TryGetProperty("detail", out var d) && d.GetString()!.Contains("out of file descriptors", StringComparison.Ordinal);
 
     /// <summary>A connection the server keeps: right after the storm it may still shed one or two while it recovers.</summary>
-    private static async Task<TestClient> ConnectServedAsync(IPEndPoint endPoint)
+    private static async Task<FramedTestClient> ConnectServedAsync(IPEndPoint endPoint)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (true)
         {
-            var client = await TestClient.ConnectAsync(endPoint);
+            var client = await FramedTestClient.ConnectAsync(endPoint);
             await client.SendAsync("?");
             try
             {

@@ -38,10 +38,10 @@ public sealed class MemoryGiveBackTests
         process.BeginErrorReadLine();
         try
         {
-            await Eventually.TrueAsync(() => stdout.Any(j => LineWriter.Is(j, "listening")), "the listening line", TimeSpan.FromSeconds(30));
+            await Poll.UntilAsync(() => stdout.Any(j => LineWriter.Is(j, "listening")), "the listening line", TimeSpan.FromSeconds(30));
             var endPoint = IPEndPoint.Parse(stdout.First(j => LineWriter.Is(j, "listening")).GetProperty("local").GetString()!);
             // Warm up the path once, then take the baseline.
-            using (var warm = await TestClient.ConnectAsync(endPoint))
+            using (var warm = await FramedTestClient.ConnectAsync(endPoint))
                 await warm.SendAsync(Frame(5, 5));
             await Task.Delay(500); // not a timer wait: lets the process settle before its baseline is read
             var baseline = RssBytes(process.Id);
@@ -49,15 +49,15 @@ public sealed class MemoryGiveBackTests
             long peak = 0;
             for (var round = 0; round < 4; round++)
             {
-                var clients = new List<TestClient>();
+                var clients = new List<FramedTestClient>();
                 for (var i = 0; i < ClientsPerRound; i++)
                 {
-                    var client = await TestClient.ConnectAsync(endPoint);
+                    var client = await FramedTestClient.ConnectAsync(endPoint);
                     clients.Add(client);
                     // A 1 MiB frame, one byte short: the server must keep it, unfinished.
                     await client.SendAsync(Frame(FrameBytes, FrameBytes - 1));
                 }
-                await Eventually.TrueAsync(() => StatsBytesIn(stdout) >= (long)(round + 1) * ClientsPerRound * (FrameBytes + 3), "the partial frames to arrive", TimeSpan.FromSeconds(30));
+                await Poll.UntilAsync(() => StatsBytesIn(stdout) >= (long)(round + 1) * ClientsPerRound * (FrameBytes + 3), "the partial frames to arrive", TimeSpan.FromSeconds(30));
                 peak = Math.Max(peak, RssBytes(process.Id));
                 foreach (var client in clients)
                     client.Dispose();

@@ -33,8 +33,8 @@ public sealed class RunExamplesTests
         var front = await run.ListeningAsync("front");
         await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "connected") && j.GetProperty("stage").GetString() == "back", "back connected upstream");
 
-        using var alice = await TestClient.ConnectAsync(front);
-        using var bob = await TestClient.ConnectAsync(front);
+        using var alice = await FramedTestClient.ConnectAsync(front);
+        using var bob = await FramedTestClient.ConnectAsync(front);
         await alice.SendAsync("hello from alice\n");
         Assert.Equal("up:hello from alice\n", Encoding.UTF8.GetString(await alice.ReceiveExactlyAsync("up:hello from alice\n".Length)));
         await bob.SendAsync("bob here\n");
@@ -45,7 +45,7 @@ public sealed class RunExamplesTests
             // The example's Prometheus endpoint reports the two clients of 'front'.
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
             string scrape = "";
-            await Eventually.TrueAsync(() =>
+            await Poll.UntilAsync(() =>
             {
                 scrape = http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics").GetAwaiter().GetResult();
                 return scrape.Split('\n').Any(l => l.StartsWith("ferry_tcp_connections_active{", StringComparison.Ordinal) && l.Contains("ferry_stage=\"front\"") && l.EndsWith(" 2", StringComparison.Ordinal));
@@ -59,7 +59,7 @@ public sealed class RunExamplesTests
     {
         await using var run = RunningCommand.Start(null, "run", RepoFiles.Path("examples/seed003-io-tcp.yaml"), "--set", "tcp-server.config.bind=127.0.0.1:0");
         var at = await run.ListeningAsync("tcp-server");
-        using var client = await TestClient.ConnectAsync(at);
+        using var client = await FramedTestClient.ConnectAsync(at);
         await client.SendAsync("hello\nworld\n");
         await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "packet") && j.GetProperty("text").GetString() == "world", "the second line");
         var texts = run.Out.Json.Where(j => LineWriter.Is(j, "packet")).Select(j => j.GetProperty("text").GetString()).ToList();
@@ -74,7 +74,7 @@ public sealed class RunExamplesTests
         await using var run = RunningCommand.Start(null, "run", RepoFiles.Path("examples/seed004-node.yaml"), "--set", "stages.node.config.port=0");
         var at = await run.ListeningAsync("node");
         Assert.Equal(IPAddress.Loopback, at.Address);
-        using var client = await TestClient.ConnectAsync(at);
+        using var client = await FramedTestClient.ConnectAsync(at);
         await client.SendAsync("ping");
         await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "packet") && j.GetProperty("text").GetString() == "ping", "the packet");
         Assert.Equal(0, await run.StopAsync());

@@ -29,7 +29,7 @@ public sealed class RunningCommand : IAsyncDisposable
     public async Task<IPEndPoint> ListeningAsync(string stage)
     {
         JsonElement line = default;
-        await Eventually.TrueAsync(() =>
+        await Poll.UntilAsync(() =>
         {
             if (Exit.IsCompleted)
                 throw new InvalidOperationException($"the command exited with {Exit.Result}: {string.Join(" | ", Err.Lines)}");

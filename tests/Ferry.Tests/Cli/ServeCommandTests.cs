@@ -41,7 +41,7 @@ public sealed class ServeCommandTests
     public async Task Serve_prints_listening_connected_packet_disconnected_and_stats_lines()
     {
         await using var serve = await RunningServe.StartAsync();
-        using (var client = await TestClient.ConnectAsync(serve.EndPoint))
+        using (var client = await FramedTestClient.ConnectAsync(serve.EndPoint))
         {
             await client.SendAsync("hello");
             await serve.Out.WaitJsonAsync(j => LineWriter.Is(j, "packet"), "packet line");
@@ -71,7 +71,7 @@ public sealed class ServeCommandTests
     public async Task Echo_sends_every_packet_back_and_quiet_prints_no_packets()
     {
         await using var serve = await RunningServe.StartAsync("--echo", "--quiet");
-        using var client = await TestClient.ConnectAsync(serve.EndPoint);
+        using var client = await FramedTestClient.ConnectAsync(serve.EndPoint);
         await client.SendAsync("ping");
         Assert.Equal("ping"u8.ToArray(), await client.ReceiveExactlyAsync(4));
         await serve.Out.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected line");
@@ -83,9 +83,9 @@ public sealed class ServeCommandTests
     {
         // The idle timeout must outlast the refused second client, or the first may be gone before it.
         await using var serve = await RunningServe.StartAsync("--idle-timeout", "2s", "--max-connections", "1");
-        using var first = await TestClient.ConnectAsync(serve.EndPoint);
+        using var first = await FramedTestClient.ConnectAsync(serve.EndPoint);
         await serve.Out.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected line");
-        try { using var second = await TestClient.ConnectAsync(serve.EndPoint); }
+        try { using var second = await FramedTestClient.ConnectAsync(serve.EndPoint); }
         catch (System.Net.Sockets.SocketException) { } // refused clients are reset; it may land during connect
         await serve.Out.WaitJsonAsync(j => LineWriter.Is(j, "disconnected") && j.GetProperty("reason").GetString() == "limit", "limit line");
         await serve.Out.WaitJsonAsync(j => LineWriter.Is(j, "disconnected") && j.GetProperty("reason").GetString() == "idle_timeout", "idle line");

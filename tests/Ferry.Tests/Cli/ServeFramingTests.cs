@@ -13,7 +13,7 @@ public sealed class ServeFramingTests
         using var stop = new CancellationTokenSource();
         var exit = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--framing", "header", "--echo"], TextReader.Null, stdout, new LineWriter(), stop.Token));
         var listening = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening");
-        using var client = await TestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
+        using var client = await FramedTestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
         byte[] frame = [0x00, 0x10, 0x00, 0x00, 0x00, 0x02, 0x80, 0x01, (byte)'h', (byte)'i'];
         await client.SendAsync(frame);
         Assert.Equal(frame, await client.ReceiveExactlyAsync(frame.Length));
@@ -32,7 +32,7 @@ public sealed class ServeFramingTests
         using var stop = new CancellationTokenSource();
         var exit = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--framing", "mux"], TextReader.Null, stdout, new LineWriter(), stop.Token));
         var listening = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening");
-        using var client = await TestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
+        using var client = await FramedTestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
         await client.SendAsync([0, 0, 0, 7, 0, 0, 0, 1, (byte)'!']);
         var packet = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "packet"), "packet line");
         Assert.Equal(7, packet.GetProperty("stream").GetInt32());

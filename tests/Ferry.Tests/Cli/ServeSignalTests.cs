@@ -30,7 +30,7 @@ public sealed class ServeSignalTests
                 }
             }
             var listening = await NextAsync("listening");
-            using var client = await TestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
+            using var client = await FramedTestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
             await NextAsync("connected");
 
             using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))

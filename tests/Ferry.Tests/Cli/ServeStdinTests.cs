@@ -18,10 +18,10 @@ public sealed class ServeStdinTests
         var listening = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening");
         var endPoint = IPEndPoint.Parse(listening.GetProperty("local").GetString()!);
 
-        using var a = await TestClient.ConnectAsync(endPoint);
-        using var b = await TestClient.ConnectAsync(endPoint);
-        string IdOf(TestClient c) => stdout.Json.Single(j => LineWriter.Is(j, "connected") && j.GetProperty("peer").GetString()!.EndsWith(":" + c.LocalEndPoint.Port)).GetProperty("conn").GetString()!;
-        await Eventually.TrueAsync(() => stdout.Json.Count(j => LineWriter.Is(j, "connected")) == 2, "two connected lines");
+        using var a = await FramedTestClient.ConnectAsync(endPoint);
+        using var b = await FramedTestClient.ConnectAsync(endPoint);
+        string IdOf(FramedTestClient c) => stdout.Json.Single(j => LineWriter.Is(j, "connected") && j.GetProperty("peer").GetString()!.EndsWith(":" + c.LocalEndPoint.Port)).GetProperty("conn").GetString()!;
+        await Poll.UntilAsync(() => stdout.Json.Count(j => LineWriter.Is(j, "connected")) == 2, "two connected lines");
         var aId = IdOf(a);
         var bId = IdOf(b);
 
@@ -52,7 +52,7 @@ public sealed class ServeStdinTests
         stdin.Send("""{"type":"teleport"}""");
         stdin.Send("""{"type":"send","conn":"nope","text":"x"}""");
         stdin.Send($$"""{"type":"send","conn":"{{aId}}"}""");
-        await Eventually.TrueAsync(() => stdout.Json.Count(j => LineWriter.Is(j, "error")) == 4, "four error lines");
+        await Poll.UntilAsync(() => stdout.Json.Count(j => LineWriter.Is(j, "error")) == 4, "four error lines");
         var errors = stdout.Json.Where(j => LineWriter.Is(j, "error")).Select(j => j.GetProperty("message").GetString()!).ToList();
         Assert.StartsWith("not JSON", errors[0]);
         Assert.Contains("unknown command type 'teleport'", errors[1]);
@@ -67,8 +67,8 @@ public sealed class ServeStdinTests
 
         // End of input does not stop the server.
         stdin.End();
-        using var c = await TestClient.ConnectAsync(endPoint);
-        await Eventually.TrueAsync(() => stdout.Json.Count(j => LineWriter.Is(j, "connected")) == 3, "a third client after end of stdin");
+        using var c = await FramedTestClient.ConnectAsync(endPoint);
+        await Poll.UntilAsync(() => stdout.Json.Count(j => LineWriter.Is(j, "connected")) == 3, "a third client after end of stdin");
 
         stop.Cancel();
         Assert.Equal(0, await exit.WaitAsync(TimeSpan.FromSeconds(15)));
@@ -83,7 +83,7 @@ public sealed class ServeStdinTests
         var exit = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--quiet", "--framing", "fixed,size=4", "--egress-buffer", "16"],
             stdin, stdout, new LineWriter(), stop.Token));
         var listening = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening");
-        using var a = await TestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
+        using var a = await FramedTestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
         var aId = (await stdout.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected")).GetProperty("conn").GetString();
 
         // The wrong size for fixed,size=4: the framing refuses it; this used to end the reader silently.
@@ -114,7 +114,7 @@ public sealed class ServeStdinTests
         using var stop = new CancellationTokenSource();
         var exit = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--quiet", "--egress-buffer", "16"], stdin, stdout, new LineWriter(), stop.Token));
         var listening = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening");
-        using var a = await TestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
+        using var a = await FramedTestClient.ConnectAsync(IPEndPoint.Parse(listening.GetProperty("local").GetString()!));
         var aId = (await stdout.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected")).GetProperty("conn").GetString();
 
         stdin.Send($$"""{"type":"send","conn":"{{aId}}","text":"{{new string('y', 100)}}"}""");

@@ -22,11 +22,11 @@ public sealed class FramingRegistryTests
     [Fact]
     public async Task A_stage_carries_a_custom_framing_and_its_custom_header_field_both_ways()
     {
-        await using var h = new Ferry.Tests.Support.StageHarness(new Ferry.Stages.TcpServerStageOptions { Framing = new TaggedFraming(8) });
+        await using var h = new FerryTestServer(new Ferry.Stages.TcpServerStageOptions { Framing = new TaggedFraming(8) });
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         await client.SendAsync([7, 3, (byte)'a', (byte)'b', (byte)'c']);
-        var packet = (await h.WaitPacketsAsync(p => p.Count == 1, "the tagged frame")).Single();
+        var packet = (await h.WaitForPacketsAsync(p => p.Count == 1, "the tagged frame")).Single();
         Assert.Equal("abc"u8.ToArray(), packet.Payload);
         Assert.Equal(7UL, TaggedFraming.Tag.Read(packet.Fields));
         Assert.True(await h.Stage.SendAsync(packet.Connection, "xy"u8.ToArray(), TaggedFraming.Tag.Write(FrameFields.None, 42)));

@@ -50,41 +50,41 @@ public abstract class AdmissionTests(StageTransport transport)
     [Fact]
     public async Task Connections_over_the_per_address_limit_are_refused_and_other_addresses_are_not()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { MaxConnectionsPerIp = 2 }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { MaxConnectionsPerIp = 2 }.On(Transport));
         await h.StartAsync();
         using var a1 = await ConnectFromAsync(h.EndPoint, "127.0.0.1");
         using var a2 = await ConnectFromAsync(h.EndPoint, "127.0.0.1");
-        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 2, "two from 127.0.0.1");
+        await Poll.UntilAsync(() => h.Stage.ConnectionCount == 2, "two from 127.0.0.1");
         using var a3 = await ConnectFromAsync(h.EndPoint, "127.0.0.1");
         var refused = await h.WaitForEventAsync<DisconnectedEvent>(e => e.Reason == DisconnectReason.IpLimit);
         Assert.Equal("ip_limit", refused.ReasonName);
         Assert.Contains("max_connections_per_ip 2", refused.Detail);
         Assert.True(await RefusedAsync(a3));
         using var b1 = await ConnectFromAsync(h.EndPoint, "127.0.0.2");
-        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 3, "one from 127.0.0.2");
+        await Poll.UntilAsync(() => h.Stage.ConnectionCount == 3, "one from 127.0.0.2");
 
         // A closed connection frees its place.
         a1.Dispose();
-        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 2, "the first to close");
+        await Poll.UntilAsync(() => h.Stage.ConnectionCount == 2, "the first to close");
         using var a4 = await ConnectFromAsync(h.EndPoint, "127.0.0.1");
-        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 3, "a new one from 127.0.0.1");
+        await Poll.UntilAsync(() => h.Stage.ConnectionCount == 3, "a new one from 127.0.0.1");
         Assert.Equal(1, h.Stage.GetStats().RejectedTotal);
     }
 
     [Fact]
     public async Task A_connection_rate_per_address_refuses_the_excess_within_the_window()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { ConnectionRatePerIp = 3, ConnectionRateWindow = TimeSpan.FromMinutes(5) }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { ConnectionRatePerIp = 3, ConnectionRateWindow = TimeSpan.FromMinutes(5) }.On(Transport));
         await h.StartAsync();
         var sockets = new List<Socket>();
         for (var i = 0; i < 3; i++)
             sockets.Add(await ConnectFromAsync(h.EndPoint, "127.0.0.1"));
-        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 3, "three within the rate");
+        await Poll.UntilAsync(() => h.Stage.ConnectionCount == 3, "three within the rate");
         sockets.Add(await ConnectFromAsync(h.EndPoint, "127.0.0.1"));
         var refused = await h.WaitForEventAsync<DisconnectedEvent>(e => e.Reason == DisconnectReason.IpLimit);
         Assert.Contains("connection_rate_per_ip 3", refused.Detail);
         sockets.Add(await ConnectFromAsync(h.EndPoint, "127.0.0.3"));
-        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 4, "another address within its own rate");
+        await Poll.UntilAsync(() => h.Stage.ConnectionCount == 4, "another address within its own rate");
         sockets.ForEach(s => s.Dispose());
     }
 
@@ -96,7 +96,7 @@ public abstract class AdmissionTests(StageTransport transport)
     [InlineData(new[] { "127.0.0.0/8" }, new[] { "127.0.0.5/32" }, "127.0.0.6", false)]
     public async Task Allow_and_deny_lists_decide_by_network(string[] allow, string[] deny, string from, bool denied)
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { AllowFrom = allow, DenyFrom = deny }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { AllowFrom = allow, DenyFrom = deny }.On(Transport));
         await h.StartAsync();
         using var client = await ConnectFromAsync(h.EndPoint, from);
         if (denied)
@@ -116,7 +116,7 @@ public abstract class AdmissionTests(StageTransport transport)
     public async Task An_accept_filter_sees_the_peer_and_may_refuse()
     {
         var seen = new System.Collections.Concurrent.ConcurrentQueue<AcceptContext>();
-        await using var h = new StageHarness(new TcpServerStageOptions
+        await using var h = new FerryTestServer(new TcpServerStageOptions
         {
             AcceptFilter = context =>
             {

@@ -33,13 +33,13 @@ public abstract class AnyTargetTests(StageTransport transport)
         return payload;
     }
 
-    private static async Task<List<(TestClient Client, ConnectionId Id)>> ConnectAsync(StageHarness h, int count)
+    private static async Task<List<(FramedTestClient Client, ConnectionId Id)>> ConnectAsync(FerryTestServer h, int count)
     {
-        var clients = new List<(TestClient, ConnectionId)>();
+        var clients = new List<(FramedTestClient, ConnectionId)>();
         for (var i = 0; i < count; i++)
         {
             var client = await h.ConnectAsync();
-            clients.Add((client, (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId));
+            clients.Add((client, (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId));
         }
         return clients;
     }
@@ -48,19 +48,19 @@ public abstract class AnyTargetTests(StageTransport transport)
     /// A client that never reads. Its receive buffer is made small before it connects, so the window it
     /// advertises is small from the start and the kernel soon stops taking the stage's bytes.
     /// </summary>
-    private static async Task<(Socket Client, ConnectionId Id)> ConnectStalledAsync(StageHarness h)
+    private static async Task<(Socket Client, ConnectionId Id)> ConnectStalledAsync(FerryTestServer h)
     {
         var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
         await client.ConnectAsync(h.EndPoint);
-        return (client, (await h.WaitConnectedAsync((IPEndPoint)client.LocalEndPoint!)).ConnectionId);
+        return (client, (await h.WaitForConnectionAsync((IPEndPoint)client.LocalEndPoint!)).ConnectionId);
     }
 
     /// <summary>Waits until the kernel takes no more of a stalled connection's queue (its bytes out stay put).</summary>
-    private static async Task WaitStalledAsync(StageHarness h, ConnectionId id)
+    private static async Task WaitStalledAsync(FerryTestServer h, ConnectionId id)
     {
         long last = -1;
         var steady = 0;
-        await Eventually.TrueAsync(() =>
+        await Poll.UntilAsync(() =>
         {
             var now = h.Stage.GetConnections().Single(c => c.Id == id).BytesOut;
             steady = now == last ? steady + 1 : 0;
@@ -91,7 +91,7 @@ public abstract class AnyTargetTests(StageTransport transport)
     [Fact]
     public async Task Each_message_goes_to_exactly_one_connection_in_turn_through_the_api_and_the_bus()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         var clients = await ConnectAsync(h, 3);
 
@@ -120,7 +120,7 @@ public abstract class AnyTargetTests(StageTransport transport)
     [Fact]
     public async Task A_full_connection_is_passed_over_while_another_has_room()
     {
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Drop));
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Drop));
         await h.StartAsync();
         // Fill one connection's egress first: the send that finds it full is the one drop.
         var (stalled, stalledId) = await ConnectStalledAsync(h);
@@ -158,7 +158,7 @@ public abstract class AnyTargetTests(StageTransport transport)
     [Fact]
     public async Task When_every_connection_is_full_drop_counts_the_message_once()
     {
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Drop));
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Drop));
         await h.StartAsync();
         var (a, _) = await ConnectStalledAsync(h);
         var (b, _) = await ConnectStalledAsync(h);
@@ -177,14 +177,14 @@ public abstract class AnyTargetTests(StageTransport transport)
     [Fact]
     public async Task When_every_connection_is_full_disconnect_closes_the_one_whose_turn_it_was()
     {
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Disconnect));
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Disconnect));
         await h.StartAsync();
         var (a, aId) = await ConnectStalledAsync(h);
 
         while (await h.Stage.SendToAnyAsync(new byte[1000]))
         {
         }
-        var closed = await h.WaitDisconnectedAsync(aId);
+        var closed = await h.WaitForDisconnectAsync(aId);
         Assert.Equal(DisconnectReason.SlowConsumer, closed.Reason);
         Assert.Equal(1, h.Stage.GetStats().EgressPacketsDroppedTotal);
         a.Dispose();
@@ -193,7 +193,7 @@ public abstract class AnyTargetTests(StageTransport transport)
     [Fact]
     public async Task Under_wait_the_publisher_waits_for_room_and_loses_nothing()
     {
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait));
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Wait));
         await h.StartAsync();
         var (client, _) = await ConnectStalledAsync(h);
 
@@ -204,7 +204,7 @@ public abstract class AnyTargetTests(StageTransport transport)
                 Assert.True(await h.Stage.SendToAnyAsync(Numbered(i, 1000)));
         });
         // The publisher stalls once the buffers are full (it cannot finish while nobody reads).
-        await Eventually.TrueAsync(() => h.Stage.GetConnections()[0].EgressBytesQueued > 16 * 1024, "the egress buffer to fill");
+        await Poll.UntilAsync(() => h.Stage.GetConnections()[0].EgressBytesQueued > 16 * 1024, "the egress buffer to fill");
         Assert.False(publisher.IsCompleted);
 
         var data = await ReceiveExactlyAsync(client, messages * 1000);
@@ -217,7 +217,7 @@ public abstract class AnyTargetTests(StageTransport transport)
     [Fact]
     public async Task Under_wait_the_first_full_connection_to_make_room_takes_the_message()
     {
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait, TimeSpan.FromSeconds(60)));
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Wait, TimeSpan.FromSeconds(60)));
         await h.StartAsync();
         var (never, neverId) = await ConnectStalledAsync(h);
         var (later, laterId) = await ConnectStalledAsync(h);
@@ -228,7 +228,7 @@ public abstract class AnyTargetTests(StageTransport transport)
             for (var i = 0; i < messages; i++)
                 Assert.True(await h.Stage.SendToAnyAsync(Numbered(i, 1000)));
         });
-        await Eventually.TrueAsync(() => h.Stage.GetConnections().All(c => c.EgressBytesQueued > 16 * 1024), "both egress buffers to fill");
+        await Poll.UntilAsync(() => h.Stage.GetConnections().All(c => c.EgressBytesQueued > 16 * 1024), "both egress buffers to fill");
         Assert.False(publisher.IsCompleted);
 
         // Only one of the two starts reading; whichever the publisher was waiting on, it goes on at once.
@@ -247,7 +247,7 @@ public abstract class AnyTargetTests(StageTransport transport)
         });
         await publisher.WaitAsync(TimeSpan.FromSeconds(30));
         var toLater = h.Stage.GetConnections().Single(c => c.Id == laterId).PacketsOut;
-        await Eventually.TrueAsync(() => Interlocked.Read(ref read) == toLater * 1000, "the reading client to get all it was given");
+        await Poll.UntilAsync(() => Interlocked.Read(ref read) == toLater * 1000, "the reading client to get all it was given");
         Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
         await stop.CancelAsync();
         await reading.ContinueWith(_ => { });
@@ -259,7 +259,7 @@ public abstract class AnyTargetTests(StageTransport transport)
     [Fact]
     public async Task Under_wait_a_handler_on_the_service_thread_waits_by_flushing_and_loses_nothing()
     {
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait, TimeSpan.FromSeconds(60)));
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Wait, TimeSpan.FromSeconds(60)));
         const int messages = 100;
         // Packet-group handlers run on the stage's service thread: the one that would make room.
         h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).Subscribe(async (group, ct) =>
@@ -270,7 +270,7 @@ public abstract class AnyTargetTests(StageTransport transport)
         await h.StartAsync();
         var (client, _) = await ConnectStalledAsync(h);
         await client.SendAsync("go"u8.ToArray());
-        await Eventually.TrueAsync(() => h.Stage.GetConnections()[0].EgressBytesQueued > 16 * 1024, "the egress buffer to fill");
+        await Poll.UntilAsync(() => h.Stage.GetConnections()[0].EgressBytesQueued > 16 * 1024, "the egress buffer to fill");
 
         var data = await ReceiveExactlyAsync(client, messages * 1000);
         AssertNumberedInOrder(data, messages, 1000);
@@ -282,7 +282,7 @@ public abstract class AnyTargetTests(StageTransport transport)
     public async Task A_held_message_the_framing_refuses_fails_its_sender_and_spares_the_stage()
     {
         var options = new TcpServerStageOptions { Framing = Ferry.Framing.FramingSpec.Parse("fixed,size=8"), QueueWhenDisconnected = 4 }.On(Transport);
-        await using var h = new StageHarness(options);
+        await using var h = new FerryTestServer(options);
         await h.StartAsync();
         await Assert.ThrowsAsync<Ferry.Framing.FramingException>(async () => await h.Stage.SendToAnyAsync(new byte[5]));
         await Assert.ThrowsAsync<Ferry.Framing.FramingException>(async () => await h.Stage.BroadcastAsync(new byte[5]));
@@ -290,14 +290,14 @@ public abstract class AnyTargetTests(StageTransport transport)
 
         using var first = await h.ConnectAsync();
         Assert.Equal("8 bytes!"u8.ToArray(), await first.ReceiveExactlyAsync(8));
-        await h.WaitConnectedAsync(first.LocalEndPoint);
+        await h.WaitForConnectionAsync(first.LocalEndPoint);
     }
 
     [Fact]
     public async Task Under_wait_a_publisher_gives_up_after_the_wait_timeout_and_counts_one_drop()
     {
         var time = new StageTime();
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait, TimeSpan.FromMilliseconds(200)), time: time);
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Wait, TimeSpan.FromMilliseconds(200)), time: time);
         await h.StartAsync();
         var (client, _) = await ConnectStalledAsync(h);
         var sent = 0;
@@ -324,14 +324,14 @@ public abstract class AnyTargetTests(StageTransport transport)
     [Fact]
     public async Task With_nobody_connected_the_message_is_dropped_or_held_for_the_first_client()
     {
-        await using (var dropping = new StageHarness(new TcpServerStageOptions().On(Transport)))
+        await using (var dropping = new FerryTestServer(new TcpServerStageOptions().On(Transport)))
         {
             await dropping.StartAsync();
             Assert.False(await dropping.Stage.SendToAnyAsync(new byte[5]));
             Assert.Equal(1, dropping.Stage.GetStats().EgressPacketsDroppedTotal);
         }
 
-        await using var holding = new StageHarness(new TcpServerStageOptions { QueueWhenDisconnected = 4 }.On(Transport));
+        await using var holding = new FerryTestServer(new TcpServerStageOptions { QueueWhenDisconnected = 4 }.On(Transport));
         await holding.StartAsync();
         Assert.False(await holding.Stage.SendToAnyAsync("held"u8.ToArray()));
         using var first = await holding.ConnectAsync();
@@ -344,10 +344,10 @@ public abstract class AnyTargetTests(StageTransport transport)
     {
         // A session framing: the connection is accepted but not established until the peer's greeting.
         var options = new TcpServerStageOptions { Framing = Ferry.Framing.FramingSpec.Parse("zmtp,socket=push"), QueueWhenDisconnected = 0 }.On(Transport);
-        await using var h = new StageHarness(options);
+        await using var h = new FerryTestServer(options);
         await h.StartAsync();
         using var silent = await h.ConnectAsync();
-        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 1, "the connection to be accepted");
+        await Poll.UntilAsync(() => h.Stage.ConnectionCount == 1, "the connection to be accepted");
 
         Assert.False(await h.Stage.SendToAnyAsync(new byte[3]));
         Assert.Equal(0, await h.Stage.BroadcastAsync(new byte[3]));

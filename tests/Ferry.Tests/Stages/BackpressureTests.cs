@@ -21,11 +21,11 @@ public abstract class BackpressureTests(StageTransport transport)
     [Fact]
     public async Task A_blocked_subscriber_stops_reads_without_memory_growth_and_loses_nothing()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport), recordPackets: false);
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport), recordPackets: false);
         using var queue = h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).SubscribeQueue(capacity: 4);
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        await h.WaitConnectedAsync(client.LocalEndPoint);
+        await h.WaitForConnectionAsync(client.LocalEndPoint);
 
         // Send until the kernel buffers are full: the stage must have stopped reading.
         var chunk = new byte[64 * 1024];

@@ -30,7 +30,7 @@ public abstract class BindTests(StageTransport transport)
     {
         var (holder, port) = HoldAPort();
         var time = new StageTime();
-        await using var h = new StageHarness(new TcpServerStageOptions
+        await using var h = new FerryTestServer(new TcpServerStageOptions
         {
             Bind = $"127.0.0.1:{port}",
             BindRetryDelay = TimeSpan.FromMilliseconds(20),
@@ -38,13 +38,13 @@ public abstract class BindTests(StageTransport transport)
         }.On(Transport), time: time);
         int BindFailures() => h.Events.OfType<StageErrorEvent>().Count(e => e.Kind == StageErrorKind.Bind);
         h.Stage.Start();
-        await Eventually.TrueAsync(() => BindFailures() == 1, "the first bind failure");
+        await Poll.UntilAsync(() => BindFailures() == 1, "the first bind failure");
         await h.AdvanceAsync(TimeSpan.FromMilliseconds(19));
         Assert.Equal(1, BindFailures()); // not retried before its delay
         time.Advance(TimeSpan.FromMilliseconds(1));
-        await Eventually.TrueAsync(() => BindFailures() == 2, "a second bind failure");
+        await Poll.UntilAsync(() => BindFailures() == 2, "a second bind failure");
         time.Advance(TimeSpan.FromMilliseconds(40));
-        await Eventually.TrueAsync(() => BindFailures() == 3, "a third bind failure");
+        await Poll.UntilAsync(() => BindFailures() == 3, "a third bind failure");
         Assert.False(h.Stage.WaitListeningAsync().IsCompleted);
         Assert.Contains("AddressAlreadyInUse", h.Events.OfType<StageErrorEvent>().First().Message);
 
@@ -53,9 +53,9 @@ public abstract class BindTests(StageTransport transport)
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var bound = await h.Stage.WaitListeningAsync(cts.Token);
         Assert.Equal(port, bound.Port);
-        using var client = await TestClient.ConnectAsync(bound);
+        using var client = await FramedTestClient.ConnectAsync(bound);
         await client.SendAsync("after retry");
-        await h.WaitPacketsAsync(p => p.Count == 1, "a packet after the bind succeeded");
+        await h.WaitForPacketsAsync(p => p.Count == 1, "a packet after the bind succeeded");
     }
 
     [Fact]
@@ -65,7 +65,7 @@ public abstract class BindTests(StageTransport transport)
         using (holder)
         {
             var time = new StageTime();
-            await using var h = new StageHarness(new TcpServerStageOptions
+            await using var h = new FerryTestServer(new TcpServerStageOptions
             {
                 Bind = $"127.0.0.1:{port}",
                 BindAttempts = 2,
@@ -98,10 +98,10 @@ public abstract class BindTests(StageTransport transport)
     [Fact]
     public async Task A_second_stage_never_shares_a_port_another_stage_listens_on()
     {
-        await using var first = new StageHarness(new TcpServerStageOptions { Bind = "127.0.0.1:0" }.On(Transport));
+        await using var first = new FerryTestServer(new TcpServerStageOptions { Bind = "127.0.0.1:0" }.On(Transport));
         await first.StartAsync();
         var bound = first.EndPoint!;
-        await using var second = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{bound.Port}", BindAttempts = 1 }.On(Transport));
+        await using var second = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.1:{bound.Port}", BindAttempts = 1 }.On(Transport));
         var error = await Assert.ThrowsAsync<IOException>(() => second.Stage.StartAsync());
         Assert.Contains("AddressAlreadyInUse", error.Message);
     }
@@ -111,7 +111,7 @@ public abstract class BindTests(StageTransport transport)
     {
         var (holder, port) = HoldAPort();
         var time = new StageTime();
-        await using var h = new StageHarness(new TcpServerStageOptions
+        await using var h = new FerryTestServer(new TcpServerStageOptions
         {
             Bind = $"127.0.0.1:{port}",
             BindRetryDelay = TimeSpan.FromMilliseconds(10),
@@ -120,14 +120,14 @@ public abstract class BindTests(StageTransport transport)
         var start = time.GetUtcNow();
         h.Stage.Start();
         // Each retry is due exactly its announced delay after the failure before it: 10, 20, 40, 40 ms.
-        await Eventually.TrueAsync(() => h.Events.OfType<StageErrorEvent>().Count() == 1, "the first bind failure");
+        await Poll.UntilAsync(() => h.Events.OfType<StageErrorEvent>().Count() == 1, "the first bind failure");
         foreach (var delay in new[] { 10, 20, 40, 40 })
         {
             var failures = h.Events.OfType<StageErrorEvent>().Count();
             await h.AdvanceAsync(TimeSpan.FromMilliseconds(delay - 1));
             Assert.Equal(failures, h.Events.OfType<StageErrorEvent>().Count());
             time.Advance(TimeSpan.FromMilliseconds(1));
-            await Eventually.TrueAsync(() => h.Events.OfType<StageErrorEvent>().Count() == failures + 1, $"the retry after {delay} ms");
+            await Poll.UntilAsync(() => h.Events.OfType<StageErrorEvent>().Count() == failures + 1, $"the retry after {delay} ms");
         }
         var errors = h.Events.OfType<StageErrorEvent>().Take(5).ToList();
         var messages = errors.Select(e => e.Message).ToList();
@@ -142,21 +142,21 @@ public abstract class BindTests(StageTransport transport)
     [Fact]
     public async Task A_listener_that_fails_is_rebuilt_and_existing_connections_live_on()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { BindRetryDelay = TimeSpan.FromMilliseconds(10) }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { BindRetryDelay = TimeSpan.FromMilliseconds(10) }.On(Transport));
         await h.StartAsync();
         using var before = await h.ConnectAsync();
-        var beforeId = (await h.WaitConnectedAsync(before.LocalEndPoint)).ConnectionId;
+        var beforeId = (await h.WaitForConnectionAsync(before.LocalEndPoint)).ConnectionId;
 
         h.Stage.BreakListenerForTest();
         await h.WaitForEventAsync<StageErrorEvent>(e => e.Kind == StageErrorKind.Accept && e.Message.Contains("rebuilding"));
-        await Eventually.TrueAsync(() => h.Events.OfType<ListeningEvent>().Count() == 2, "a second listening event");
+        await Poll.UntilAsync(() => h.Events.OfType<ListeningEvent>().Count() == 2, "a second listening event");
         Assert.Equal(h.EndPoint.Port, h.Events.OfType<ListeningEvent>().Last().LocalEndPoint.Port);
 
         using var after = await h.ConnectAsync();
-        await h.WaitConnectedAsync(after.LocalEndPoint);
+        await h.WaitForConnectionAsync(after.LocalEndPoint);
         await before.SendAsync("old");
         await after.SendAsync("new");
-        var packets = await h.WaitPacketsAsync(p => p.Count == 2, "packets from old and new clients");
+        var packets = await h.WaitForPacketsAsync(p => p.Count == 2, "packets from old and new clients");
         Assert.Contains(packets, p => p.Connection == beforeId);
         Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), e => e.ConnectionId == beforeId);
     }

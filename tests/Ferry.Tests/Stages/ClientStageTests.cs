@@ -24,7 +24,7 @@ public abstract class ClientStageTests(StageTransport transport)
     private sealed class ClientRecorder
     {
         public readonly ConcurrentQueue<StageEvent> Events = new();
-        public readonly ConcurrentQueue<ReceivedPacket> Packets = new();
+        public readonly ConcurrentQueue<RecordedPacket> Packets = new();
 
         public ClientRecorder(TcpClientStage stage)
         {
@@ -35,7 +35,7 @@ public abstract class ClientStageTests(StageTransport transport)
             stage.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(stage.Name)).Subscribe((g, _) =>
             {
                 foreach (var p in g)
-                    Packets.Enqueue(new ReceivedPacket(p.ConnectionId, p.Peer, p.Payload.ToArray(), p.Fields, g.Sequence));
+                    Packets.Enqueue(new RecordedPacket(p.ConnectionId, p.Peer, p.Payload.ToArray(), p.Fields, g.Sequence));
                 return default;
             });
         }
@@ -50,7 +50,7 @@ public abstract class ClientStageTests(StageTransport transport)
         /// </summary>
         public async Task<ConnectFailedEvent> WaitBackingOffAsync(int failures)
         {
-            await Eventually.TrueAsync(() => Failures.Count >= failures && Events.Last() is ConnectFailedEvent, $"{failures} failures and a back-off");
+            await Poll.UntilAsync(() => Failures.Count >= failures && Events.Last() is ConnectFailedEvent, $"{failures} failures and a back-off");
             return (ConnectFailedEvent)Events.Last();
         }
     }
@@ -76,7 +76,7 @@ public abstract class ClientStageTests(StageTransport transport)
         Assert.False(client.IsConnected);
         Assert.Contains("ECONNREFUSED", rec.Failures[0].Reason);
 
-        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
+        await using var server = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
         AdvanceBy(time, second);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
@@ -85,16 +85,16 @@ public abstract class ClientStageTests(StageTransport transport)
         Assert.True(client.IsConnected);
 
         Assert.True(await client.SendAsync("hello server"u8.ToArray()));
-        await server.WaitPacketsAsync(p => p.Count == 1, "the client's message");
+        await server.WaitForPacketsAsync(p => p.Count == 1, "the client's message");
         await server.Stage.BroadcastAsync("hello client"u8.ToArray());
-        await Eventually.TrueAsync(() => rec.Text == "hello client", "the server's reply");
+        await Poll.UntilAsync(() => rec.Text == "hello client", "the server's reply");
     }
 
     [Fact]
     public async Task A_restarted_server_is_reconnected_to_with_growing_capped_jittered_waits()
     {
         var port = FreePorts.One();
-        var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
+        var server = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
         var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions
@@ -108,7 +108,7 @@ public abstract class ClientStageTests(StageTransport transport)
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         await client.SendAsync("before"u8.ToArray());
-        await server.WaitPacketsAsync(p => p.Count == 1, "first message");
+        await server.WaitForPacketsAsync(p => p.Count == 1, "first message");
 
         await server.DisposeAsync(); // server goes away mid-stream
         for (var failures = 1; failures < 8; failures++)
@@ -130,12 +130,12 @@ public abstract class ClientStageTests(StageTransport transport)
         Assert.True(waits.Skip(3).Distinct().Count() > 1, "jitter spreads the capped waits");
         Assert.Equal("connection lost", rec.Events.OfType<ConnectFailedEvent>().First().Reason);
 
-        await using var again = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
+        await using var again = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await again.StartAsync();
         AdvanceBy(time, last);
         await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         await client.SendAsync("after"u8.ToArray());
-        var packets = await again.WaitPacketsAsync(p => p.Count == 1, "message after the restart");
+        var packets = await again.WaitForPacketsAsync(p => p.Count == 1, "message after the restart");
         Assert.Equal("after", Encoding.ASCII.GetString(packets[0].Payload));
         Assert.Equal(2, rec.Events.OfType<ConnectedEvent>().Select(e => e.ConnectionId).Distinct().Count());
     }
@@ -166,7 +166,7 @@ public abstract class ClientStageTests(StageTransport transport)
             await time.SettleAsync(client);
             Assert.Equal(i + 1, rec.Events.OfType<ConnectingEvent>().Count()); // not a millisecond early
             time.Advance(TimeSpan.FromMilliseconds(1));
-            await Eventually.TrueAsync(() => rec.Events.OfType<ConnectingEvent>().Count() == i + 2, $"attempt {i + 2}");
+            await Poll.UntilAsync(() => rec.Events.OfType<ConnectingEvent>().Count() == i + 2, $"attempt {i + 2}");
         }
         // Attempts start at 0, 100, 300, 700, 1500, 2500, 3500 ms; their numbers count up.
         var attempts = rec.Events.OfType<ConnectingEvent>().ToList();
@@ -177,7 +177,7 @@ public abstract class ClientStageTests(StageTransport transport)
     [Fact]
     public async Task A_connection_that_stayed_up_for_healthy_after_resets_the_back_off()
     {
-        await using var server = new StageHarness();
+        await using var server = new FerryTestServer();
         await server.StartAsync();
         var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions
@@ -201,7 +201,7 @@ public abstract class ClientStageTests(StageTransport transport)
             var failure = await rec.WaitBackingOffAsync(failures);
             Assert.Equal("connection lost", failure.Reason);
             time.Advance(failure.RetryIn);
-            await Eventually.TrueAsync(() => rec.Events.OfType<ConnectedEvent>().Count() == failures + 1, $"connection {failures + 1}");
+            await Poll.UntilAsync(() => rec.Events.OfType<ConnectedEvent>().Count() == failures + 1, $"connection {failures + 1}");
             return failure.RetryIn;
         }
 
@@ -217,7 +217,7 @@ public abstract class ClientStageTests(StageTransport transport)
     [Fact]
     public async Task Idle_timeout_forces_a_reconnect()
     {
-        await using var server = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var server = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await server.StartAsync();
         var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions
@@ -235,12 +235,12 @@ public abstract class ClientStageTests(StageTransport transport)
         time.Advance(TimeSpan.FromMilliseconds(1 + 25)); // past the timeout, plus one scan interval (200 ms / 8)
         var dropped = await Task.Run(async () =>
         {
-            await Eventually.TrueAsync(() => rec.Events.OfType<DisconnectedEvent>().Any(), "an idle disconnect");
+            await Poll.UntilAsync(() => rec.Events.OfType<DisconnectedEvent>().Any(), "an idle disconnect");
             return rec.Events.OfType<DisconnectedEvent>().First();
         });
         Assert.Equal(DisconnectReason.IdleTimeout, dropped.Reason);
         AdvanceBy(time, await rec.WaitBackingOffAsync(1));
-        await Eventually.TrueAsync(() => rec.Events.OfType<ConnectedEvent>().Count() >= 2, "a second connection");
+        await Poll.UntilAsync(() => rec.Events.OfType<ConnectedEvent>().Count() >= 2, "a second connection");
     }
 
     [Fact]
@@ -262,10 +262,10 @@ public abstract class ClientStageTests(StageTransport transport)
         Assert.True(await client.SendAsync("ijkl"u8.ToArray())); // 12 bytes held > 10: the oldest goes
         Assert.Equal(1, client.GetStats().EgressPacketsDroppedTotal);
 
-        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
+        await using var server = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
         AdvanceBy(time, await rec.WaitBackingOffAsync(1));
-        var packets = await server.WaitPacketsAsync(p => p.Sum(x => x.Payload.Length) >= 8, "the held messages");
+        var packets = await server.WaitForPacketsAsync(p => p.Sum(x => x.Payload.Length) >= 8, "the held messages");
         Assert.Equal("efghijkl", Encoding.ASCII.GetString(packets.SelectMany(p => p.Payload).ToArray()));
     }
 
@@ -285,12 +285,12 @@ public abstract class ClientStageTests(StageTransport transport)
         client.Start();
         Assert.False(await client.SendAsync("lost"u8.ToArray()));
         Assert.Equal(1, client.GetStats().EgressPacketsDroppedTotal);
-        await using var server = new StageHarness(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
+        await using var server = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
         AdvanceBy(time, await rec.WaitBackingOffAsync(1));
         await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         await client.SendAsync("kept"u8.ToArray());
-        var packets = await server.WaitPacketsAsync(p => p.Count >= 1, "a message");
+        var packets = await server.WaitForPacketsAsync(p => p.Count >= 1, "a message");
         Assert.Equal("kept", Encoding.ASCII.GetString(packets[0].Payload));
     }
 
@@ -320,7 +320,7 @@ public abstract class ClientStageTests(StageTransport transport)
         }.On(Transport), timeProvider: time);
         var rec = new ClientRecorder(client);
         var connecting = client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
-        await Eventually.TrueAsync(() => rec.Events.OfType<ConnectingEvent>().Any(), "the attempt");
+        await Poll.UntilAsync(() => rec.Events.OfType<ConnectingEvent>().Any(), "the attempt");
         time.Advance(TimeSpan.FromMilliseconds(299));
         await time.SettleAsync(client);
         Assert.Empty(rec.Failures); // the connect is still waiting for an answer
@@ -337,7 +337,7 @@ public abstract class ClientStageTests(StageTransport transport)
     [Fact]
     public async Task Host_names_are_resolved()
     {
-        await using var server = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var server = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await server.StartAsync();
         await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"localhost:{server.EndPoint.Port}" }.On(Transport));
         var remote = await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
@@ -362,7 +362,7 @@ public abstract class ClientStageTests(StageTransport transport)
     [Fact]
     public async Task Control_close_forces_a_reconnect()
     {
-        await using var server = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var server = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await server.StartAsync();
         var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString(), ReconnectWait = TimeSpan.FromMilliseconds(10) }.On(Transport), timeProvider: time);
@@ -371,7 +371,7 @@ public abstract class ClientStageTests(StageTransport transport)
         var first = client.ConnectionId;
         await client.Bus.Topic<ControlCommand>(StageTopics.Control(client.Name)).PublishAsync(ControlCommand.Close(first, "rotate"));
         AdvanceBy(time, await rec.WaitBackingOffAsync(1));
-        await Eventually.TrueAsync(() => client.IsConnected && client.ConnectionId != first, "a new connection");
+        await Poll.UntilAsync(() => client.IsConnected && client.ConnectionId != first, "a new connection");
         Assert.Equal(DisconnectReason.Killed, rec.Events.OfType<DisconnectedEvent>().Single().Reason);
     }
 
@@ -429,7 +429,7 @@ public abstract class ClientStageTests(StageTransport transport)
         }
         if (framing is DelimiterFraming { Position: DelimiterPosition.Prefix })
             await client.SendAsync("end"u8.ToArray()); // a prefix frame ends where the next begins
-        await Eventually.TrueAsync(() => received.Count >= 19, "the echoes");
+        await Poll.UntilAsync(() => received.Count >= 19, "the echoes");
         var echoes = received.ToList();
         var include = framing is DelimiterFraming { IncludeDelimiter: true };
         for (var i = 0; i < echoes.Count && i < 20; i++)

@@ -17,12 +17,12 @@ public abstract class EgressTests(StageTransport transport)
     [Fact]
     public async Task Egress_packets_are_written_to_every_client()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         using var a = await h.ConnectAsync();
         using var b = await h.ConnectAsync();
-        await h.WaitConnectedAsync(a.LocalEndPoint);
-        await h.WaitConnectedAsync(b.LocalEndPoint);
+        await h.WaitForConnectionAsync(a.LocalEndPoint);
+        await h.WaitForConnectionAsync(b.LocalEndPoint);
 
         await h.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(h.Stage.Name)).PublishAsync(EgressMessage.ToAll("to all"u8.ToArray()));
         Assert.Equal("to all"u8.ToArray(), await a.ReceiveExactlyAsync(6));
@@ -33,7 +33,7 @@ public abstract class EgressTests(StageTransport transport)
     [Fact]
     public async Task Egress_with_nobody_connected_is_dropped_and_counted()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         await h.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(h.Stage.Name)).PublishAsync(EgressMessage.ToAll(new byte[10]));
         var stats = h.Stage.GetStats();
@@ -45,7 +45,7 @@ public abstract class EgressTests(StageTransport transport)
     public async Task A_slow_client_loses_what_does_not_fit_and_a_fast_client_gets_everything()
     {
         const int bufferBytes = 64 * 1024;
-        await using var h = new StageHarness(new TcpServerStageOptions
+        await using var h = new FerryTestServer(new TcpServerStageOptions
         {
             EgressBufferBytes = bufferBytes,
             Socket = new Ferry.Transport.TcpSocketOptions { SendBufferSize = 16 * 1024 },
@@ -54,8 +54,8 @@ public abstract class EgressTests(StageTransport transport)
         using var slow = await h.ConnectAsync();
         slow.Socket.ReceiveBufferSize = 16 * 1024;
         using var fast = await h.ConnectAsync();
-        var slowId = (await h.WaitConnectedAsync(slow.LocalEndPoint)).ConnectionId;
-        await h.WaitConnectedAsync(fast.LocalEndPoint);
+        var slowId = (await h.WaitForConnectionAsync(slow.LocalEndPoint)).ConnectionId;
+        await h.WaitForConnectionAsync(fast.LocalEndPoint);
 
         const int messages = 2000;
         const int size = 1000;
@@ -78,7 +78,7 @@ public abstract class EgressTests(StageTransport transport)
         {
             // The publisher keeps pace with the fast client only; the slow one never reads.
             if (i - Volatile.Read(ref receivedBytes) / size > window)
-                await Eventually.TrueAsync(() => i - Volatile.Read(ref receivedBytes) / size <= window || reader.IsCompleted, "the fast client to catch up");
+                await Poll.UntilAsync(() => i - Volatile.Read(ref receivedBytes) / size <= window || reader.IsCompleted, "the fast client to catch up");
             var payload = new byte[size];
             BitConverter.TryWriteBytes(payload, i);
             await egress.PublishAsync(EgressMessage.ToAll(payload));

@@ -62,10 +62,10 @@ public abstract class FramedStageTests(StageTransport transport)
     public async Task Fragmented_and_coalesced_frames_become_exactly_those_packets_and_egress_is_encoded_alike(string spec)
     {
         var framing = FramingSpec.Parse(spec);
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = framing }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { Framing = framing }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
 
         var random = new Random(spec.GetHashCode() & 0xffff);
         var messages = Enumerable.Range(0, 60).Select(i => Message(framing, random, i)).ToList();
@@ -85,7 +85,7 @@ public abstract class FramedStageTests(StageTransport transport)
         }
         await client.SendAsync(bytes[half..]);
 
-        var packets = await h.WaitPacketsAsync(p => p.Count >= messages.Count, $"{messages.Count} packets");
+        var packets = await h.WaitForPacketsAsync(p => p.Count >= messages.Count, $"{messages.Count} packets");
         Assert.Equal(messages.Count, packets.Count);
         for (var i = 0; i < messages.Count; i++)
         {
@@ -108,22 +108,22 @@ public abstract class FramedStageTests(StageTransport transport)
     [Fact]
     public async Task A_frame_error_closes_only_that_connection_with_protocol_error()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("u16be,max_frame_bytes=100") }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { Framing = FramingSpec.Parse("u16be,max_frame_bytes=100") }.On(Transport));
         await h.StartAsync();
         using var bad = await h.ConnectAsync();
         using var good = await h.ConnectAsync();
-        var badId = (await h.WaitConnectedAsync(bad.LocalEndPoint)).ConnectionId;
-        var goodId = (await h.WaitConnectedAsync(good.LocalEndPoint)).ConnectionId;
+        var badId = (await h.WaitForConnectionAsync(bad.LocalEndPoint)).ConnectionId;
+        var goodId = (await h.WaitForConnectionAsync(good.LocalEndPoint)).ConnectionId;
 
         await bad.SendAsync([0x10, 0x00]); // declares 4096 bytes: over the maximum
-        var closed = await h.WaitDisconnectedAsync(badId);
+        var closed = await h.WaitForDisconnectAsync(badId);
         Assert.Equal(DisconnectReason.ProtocolError, closed.Reason);
         Assert.Contains("Oversize", closed.Detail);
         Assert.True(await bad.WaitClosedAsync());
         Assert.Contains(h.Events.OfType<StageErrorEvent>(), e => e.Kind == StageErrorKind.Frame && e.ConnectionId == badId);
 
         await good.SendAsync([0x00, 0x02, (byte)'o', (byte)'k']);
-        var packets = await h.WaitPacketsAsync(p => p.Count == 1, "the good client's frame");
+        var packets = await h.WaitForPacketsAsync(p => p.Count == 1, "the good client's frame");
         Assert.Equal(goodId, packets[0].Connection);
         Assert.Equal(1, h.Stage.GetStats().FrameErrorsTotal);
     }
@@ -131,24 +131,24 @@ public abstract class FramedStageTests(StageTransport transport)
     [Fact]
     public async Task With_skip_an_oversize_line_is_counted_and_the_connection_goes_on()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines,max_frame_bytes=10,on_error=skip") }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines,max_frame_bytes=10,on_error=skip") }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
         await client.SendAsync("short\n" + new string('x', 5000) + "\nafter\n");
-        var packets = await h.WaitPacketsAsync(p => p.Count == 2, "two good lines");
+        var packets = await h.WaitForPacketsAsync(p => p.Count == 2, "two good lines");
         Assert.Equal(["short", "after"], packets.Select(p => Encoding.ASCII.GetString(p.Payload)));
-        await Eventually.TrueAsync(() => h.Stage.GetStats().FrameErrorsTotal >= 1, "the error counted");
+        await Poll.UntilAsync(() => h.Stage.GetStats().FrameErrorsTotal >= 1, "the error counted");
         Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), e => e.ConnectionId == id);
     }
 
     [Fact]
     public async Task A_client_that_never_ends_a_line_cannot_make_the_stage_buffer_more_than_the_maximum()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines,max_frame_bytes=4096") }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines,max_frame_bytes=4096") }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
         var junk = new byte[1024];
         Array.Fill(junk, (byte)'z');
         try
@@ -157,7 +157,7 @@ public abstract class FramedStageTests(StageTransport transport)
                 await client.SendAsync(junk);
         }
         catch (System.Net.Sockets.SocketException) { } // closed mid-send: expected
-        var closed = await h.WaitDisconnectedAsync(id);
+        var closed = await h.WaitForDisconnectAsync(id);
         Assert.Equal(DisconnectReason.ProtocolError, closed.Reason);
         Assert.Contains("Oversize", closed.Detail);
     }
@@ -165,21 +165,21 @@ public abstract class FramedStageTests(StageTransport transport)
     [Fact]
     public async Task A_partial_frame_at_end_of_stream_is_delivered_or_reported_as_configured()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines") }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines") }.On(Transport));
         await h.StartAsync();
         using (var client = await h.ConnectAsync())
         {
-            await h.WaitConnectedAsync(client.LocalEndPoint);
+            await h.WaitForConnectionAsync(client.LocalEndPoint);
             await client.SendAsync("one\ntwo-without-newline");
             client.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
-            var packets = await h.WaitPacketsAsync(p => p.Count == 2, "both lines");
+            var packets = await h.WaitForPacketsAsync(p => p.Count == 2, "both lines");
             Assert.Equal("two-without-newline", Encoding.ASCII.GetString(packets[1].Payload));
         }
 
-        await using var strict = new StageHarness(new TcpServerStageOptions { Framing = FramingSpec.Parse("u16be") }.On(Transport));
+        await using var strict = new FerryTestServer(new TcpServerStageOptions { Framing = FramingSpec.Parse("u16be") }.On(Transport));
         await strict.StartAsync();
         using var c2 = await strict.ConnectAsync();
-        await strict.WaitConnectedAsync(c2.LocalEndPoint);
+        await strict.WaitForConnectionAsync(c2.LocalEndPoint);
         await c2.SendAsync([0x00, 0x05, (byte)'a']);
         c2.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
         await strict.WaitForEventAsync<StageErrorEvent>(e => e.Kind == StageErrorKind.Frame && e.Message.Contains("Truncated"));

@@ -17,22 +17,22 @@ public abstract class GroupingTests(StageTransport transport)
     [Fact]
     public async Task Packets_from_several_clients_are_grouped_by_group_size()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { GroupSize = 3, GroupLinger = TimeSpan.FromSeconds(30) }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { GroupSize = 3, GroupLinger = TimeSpan.FromSeconds(30) }.On(Transport));
         await h.StartAsync();
-        var clients = new List<TestClient>();
+        var clients = new List<FramedTestClient>();
         for (var i = 0; i < 3; i++)
         {
             var c = await h.ConnectAsync();
-            await h.WaitConnectedAsync(c.LocalEndPoint);
+            await h.WaitForConnectionAsync(c.LocalEndPoint);
             clients.Add(c);
         }
         for (var i = 0; i < 3; i++)
         {
             await clients[i].SendAsync($"from {i}");
             // one receive per packet: wait until the stage has it before the next client sends
-            await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal == i + 1, $"packet {i}");
+            await Poll.UntilAsync(() => h.Stage.GetStats().PacketsReceivedTotal == i + 1, $"packet {i}");
         }
-        var packets = await h.WaitPacketsAsync(p => p.Count == 3, "a group of three");
+        var packets = await h.WaitForPacketsAsync(p => p.Count == 3, "a group of three");
         Assert.Equal([3], h.GroupSizes);
         Assert.Equal(3, packets.Select(p => p.Connection).Distinct().Count());
         Assert.All(packets, p => Assert.Equal(packets[0].Group, p.Group));
@@ -44,18 +44,18 @@ public abstract class GroupingTests(StageTransport transport)
     {
         var linger = TimeSpan.FromMilliseconds(200);
         var time = new StageTime();
-        await using var h = new StageHarness(new TcpServerStageOptions { GroupSize = 3, GroupLinger = linger }.On(Transport), time: time);
+        await using var h = new FerryTestServer(new TcpServerStageOptions { GroupSize = 3, GroupLinger = linger }.On(Transport), time: time);
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        await h.WaitConnectedAsync(client.LocalEndPoint);
+        await h.WaitForConnectionAsync(client.LocalEndPoint);
         await client.SendAsync("lonely");
-        await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal == 1, "the packet to be read");
+        await Poll.UntilAsync(() => h.Stage.GetStats().PacketsReceivedTotal == 1, "the packet to be read");
 
         await h.AdvanceAsync(linger - TimeSpan.FromMilliseconds(1));
         Assert.Empty(h.Packets); // still lingering one millisecond before the end
 
         time.Advance(TimeSpan.FromMilliseconds(1));
-        await h.WaitPacketsAsync(p => p.Count == 1, "the lingering group");
+        await h.WaitForPacketsAsync(p => p.Count == 1, "the lingering group");
         Assert.Equal([1], h.GroupSizes);
     }
 
@@ -64,17 +64,17 @@ public abstract class GroupingTests(StageTransport transport)
     {
         var linger = TimeSpan.FromMilliseconds(50);
         var time = new StageTime();
-        await using var h = new StageHarness(new TcpServerStageOptions { GroupSize = 10, GroupLinger = linger }, time: time);
+        await using var h = new FerryTestServer(new TcpServerStageOptions { GroupSize = 10, GroupLinger = linger }, time: time);
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        await h.WaitConnectedAsync(client.LocalEndPoint);
+        await h.WaitForConnectionAsync(client.LocalEndPoint);
 
         // The first packet opens the group; later ones join it without extending its linger.
         await client.SendAsync("first");
-        await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal == 1, "the first packet to be read");
+        await Poll.UntilAsync(() => h.Stage.GetStats().PacketsReceivedTotal == 1, "the first packet to be read");
         await h.AdvanceAsync(TimeSpan.FromMilliseconds(30));
         await client.SendAsync("second");
-        await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal == 2, "the second packet to be read");
+        await Poll.UntilAsync(() => h.Stage.GetStats().PacketsReceivedTotal == 2, "the second packet to be read");
 
         // 49.9999 ms after the first packet (one tick short of the linger): nothing published.
         time.Advance(TimeSpan.FromMilliseconds(20) - TimeSpan.FromTicks(1));
@@ -90,11 +90,11 @@ public abstract class GroupingTests(StageTransport transport)
 
         // The next packet opens a new group with a linger of its own.
         await client.SendAsync("third");
-        await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal == 3, "the third packet to be read");
+        await Poll.UntilAsync(() => h.Stage.GetStats().PacketsReceivedTotal == 3, "the third packet to be read");
         await h.AdvanceAsync(linger - TimeSpan.FromMilliseconds(1));
         Assert.Equal([2], h.GroupSizes);
         time.Advance(TimeSpan.FromMilliseconds(1));
-        await h.WaitPacketsAsync(p => p.Count == 3, "the second group");
+        await h.WaitForPacketsAsync(p => p.Count == 3, "the second group");
         Assert.Equal([2, 1], h.GroupSizes);
         Assert.Equal([1L, 1, 2], h.Packets.Select(p => p.Group));
     }
@@ -102,14 +102,14 @@ public abstract class GroupingTests(StageTransport transport)
     [Fact]
     public async Task Group_sequence_numbers_increase_by_one()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        await h.WaitConnectedAsync(client.LocalEndPoint);
+        await h.WaitForConnectionAsync(client.LocalEndPoint);
         for (var i = 0; i < 5; i++)
         {
             await client.SendAsync("x");
-            await Eventually.TrueAsync(() => h.Packets.Count == i + 1, $"packet {i}");
+            await Poll.UntilAsync(() => h.Packets.Count == i + 1, $"packet {i}");
         }
         Assert.Equal([1L, 2, 3, 4, 5], h.Packets.Select(p => p.Group));
     }

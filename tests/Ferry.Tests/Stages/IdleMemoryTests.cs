@@ -30,12 +30,12 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
             Transport = kind == Kind.Epoll ? StageTransport.Epoll : StageTransport.Stream,
             Tls = kind == Kind.StreamTls ? new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate } : null,
         };
-        await using var h = new StageHarness(options, recordPackets: false);
+        await using var h = new FerryTestServer(options, recordPackets: false);
         await h.StartAsync();
         // Warm up: one connection with traffic, so pools and code paths exist before measuring.
         await using (var warm = await ConnectAsync(kind, h))
             await warm.SendAsync("warm"u8.ToArray());
-        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 0, "the warm-up connection to close");
+        await Poll.UntilAsync(() => h.Stage.ConnectionCount == 0, "the warm-up connection to close");
 
         // Two equal batches: the second one's growth is the per-connection cost alone (buffers the shared
         // array pool keeps after the first batch's reads are a constant, not a cost per connection).
@@ -77,7 +77,7 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
     {
         if (!File.Exists("/usr/bin/python3"))
             return; // measured where python3 is; the in-process measurement above still runs everywhere
-        await using var h = new StageHarness(new TcpServerStageOptions
+        await using var h = new FerryTestServer(new TcpServerStageOptions
         {
             MaxConnections = 0,
             Tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate },
@@ -85,11 +85,11 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
         await h.StartAsync();
         const int count = 500;
         using var warm = new HeldClients(await HoldAsync(h, 20));
-        await Eventually.TrueAsync(() => h.Stage.ConnectionCount == 20, "20 warm-up connections");
+        await Poll.UntilAsync(() => h.Stage.ConnectionCount == 20, "20 warm-up connections");
         var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
         var rssBefore = Rss();
         using var held = new HeldClients(await HoldAsync(h, count));
-        await Eventually.TrueAsync(() => h.Stage.GetStats().BytesReceivedTotal >= count + 20, "one byte from every client", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => h.Stage.GetStats().BytesReceivedTotal >= count + 20, "one byte from every client", TimeSpan.FromSeconds(60));
         var heapPer = (GC.GetTotalMemory(forceFullCollection: true) - heapBefore) / count;
         var rssPer = (Rss() - rssBefore) / count;
         output.WriteLine($"TLS server side: {count} idle connections, managed heap +{heapPer} B and RSS +{rssPer} B per connection");
@@ -108,7 +108,7 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task<System.Diagnostics.Process> HoldAsync(StageHarness h, int count)
+    private static async Task<System.Diagnostics.Process> HoldAsync(FerryTestServer h, int count)
     {
         var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/python3",
             ["-c", HoldingClients, h.EndPoint.Address.ToString(), h.EndPoint.Port.ToString(), count.ToString()])
@@ -123,16 +123,16 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
     }
 
     /// <summary>Connects <paramref name="count"/> more clients; each says one byte, so every connection has read once and gone idle.</summary>
-    private static async Task AddIdleAsync(Kind kind, StageHarness h, List<IdleClient> clients, int count)
+    private static async Task AddIdleAsync(Kind kind, FerryTestServer h, List<IdleClient> clients, int count)
     {
         var first = clients.Count;
         var bytesBefore = h.Stage.GetStats().BytesReceivedTotal;
         for (var i = 0; i < count; i++)
             clients.Add(await ConnectAsync(kind, h));
-        await Eventually.TrueAsync(() => h.Stage.ConnectionCount >= clients.Count, $"{clients.Count} connections");
+        await Poll.UntilAsync(() => h.Stage.ConnectionCount >= clients.Count, $"{clients.Count} connections");
         for (var i = first; i < clients.Count; i++)
             await clients[i].SendAsync("x"u8.ToArray());
-        await Eventually.TrueAsync(() => h.Stage.GetStats().BytesReceivedTotal >= bytesBefore + count, "one byte from every new client");
+        await Poll.UntilAsync(() => h.Stage.GetStats().BytesReceivedTotal >= bytesBefore + count, "one byte from every new client");
     }
 
     private static long Rss()
@@ -143,16 +143,16 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
         return 0;
     }
 
-    private static async Task<IdleClient> ConnectAsync(Kind kind, StageHarness h)
+    private static async Task<IdleClient> ConnectAsync(Kind kind, FerryTestServer h)
     {
         if (kind == Kind.StreamTls)
-            return new IdleClient(null, await TlsTestClient.ConnectAsync(h.EndPoint));
+            return new IdleClient(null, await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient()));
         var socket = new Socket(h.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(h.EndPoint);
         return new IdleClient(socket, null);
     }
 
-    private sealed record IdleClient(Socket? Socket, TlsTestClient? Tls) : IAsyncDisposable
+    private sealed record IdleClient(Socket? Socket, FramedTestClient? Tls) : IAsyncDisposable
     {
         public async Task SendAsync(byte[] data)
         {

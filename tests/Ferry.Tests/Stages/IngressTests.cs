@@ -20,7 +20,7 @@ public abstract class IngressTests(StageTransport transport)
     [Fact]
     public async Task Port_zero_reports_the_bound_address_in_the_listening_event()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         var bound = await (await h.StartAsync()).WaitListeningAsync();
         Assert.NotEqual(0, bound.Port);
         Assert.Equal(IPAddress.Loopback, bound.Address);
@@ -32,25 +32,25 @@ public abstract class IngressTests(StageTransport transport)
     [Fact]
     public async Task Ipv6_loopback_binds_and_reports_ipv6_peers()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { Bind = "[::1]:0" }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { Bind = "[::1]:0" }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        var connected = await h.WaitConnectedAsync(client.LocalEndPoint);
+        var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
         Assert.Equal(IPAddress.IPv6Loopback, connected.Peer.Address);
     }
 
     [Fact]
     public async Task Every_receive_is_a_packet_tagged_with_connection_and_peer()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        var connected = await h.WaitConnectedAsync(client.LocalEndPoint);
+        var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
 
         await client.SendAsync("hello");
-        await h.WaitPacketsAsync(p => p.Count == 1, "first packet");
+        await h.WaitForPacketsAsync(p => p.Count == 1, "first packet");
         await client.SendAsync("world!");
-        var packets = await h.WaitPacketsAsync(p => p.Count == 2, "second packet");
+        var packets = await h.WaitForPacketsAsync(p => p.Count == 2, "second packet");
 
         Assert.Equal(["hello", "world!"], packets.Select(p => System.Text.Encoding.ASCII.GetString(p.Payload)));
         Assert.All(packets, p =>
@@ -64,14 +64,14 @@ public abstract class IngressTests(StageTransport transport)
     [Fact]
     public async Task Connection_ids_are_unique_and_never_reused()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         for (var i = 0; i < 20; i++)
         {
             using var client = await h.ConnectAsync();
-            await h.WaitConnectedAsync(client.LocalEndPoint);
+            await h.WaitForConnectionAsync(client.LocalEndPoint);
         }
-        await Eventually.TrueAsync(() => h.Events.OfType<ConnectedEvent>().Count() == 20, "20 connections");
+        await Poll.UntilAsync(() => h.Events.OfType<ConnectedEvent>().Count() == 20, "20 connections");
         var ids = h.Events.OfType<ConnectedEvent>().Select(e => e.ConnectionId).ToList();
         Assert.Equal(20, ids.Distinct().Count());
         Assert.Equal(ids.OrderBy(i => i.Sequence), ids);
@@ -81,13 +81,13 @@ public abstract class IngressTests(StageTransport transport)
     [Fact]
     public async Task Socket_options_are_applied_to_accepted_connections()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions
+        await using var h = new FerryTestServer(new TcpServerStageOptions
         {
             Socket = new TcpSocketOptions { NoDelay = true, KeepAlive = true, KeepAliveIdle = TimeSpan.FromSeconds(42), ReceiveBufferSize = 65536 },
         }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        await h.WaitConnectedAsync(client.LocalEndPoint);
+        await h.WaitForConnectionAsync(client.LocalEndPoint);
         var fd = h.Stage.Core.Table.Snapshot().Single().Io switch
         {
             SocketIo epoll => epoll.Handle.Fd,
@@ -103,14 +103,14 @@ public abstract class IngressTests(StageTransport transport)
     [Fact]
     public async Task A_large_stream_arrives_whole_and_in_order()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        var connected = await h.WaitConnectedAsync(client.LocalEndPoint);
+        var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
         var data = new byte[3 * 1024 * 1024 + 17];
         new Random(7).NextBytes(data);
         await client.SendAsync(data);
-        var received = await h.WaitBytesFromAsync(connected.ConnectionId, data.Length);
+        var received = await h.WaitForBytesFromAsync(connected.ConnectionId, data.Length);
         Assert.Equal(data, received);
     }
 }

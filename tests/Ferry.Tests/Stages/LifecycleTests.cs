@@ -18,13 +18,13 @@ public abstract class LifecycleTests(StageTransport transport)
     [Fact]
     public async Task The_client_over_the_limit_is_closed_and_the_first_ones_keep_working()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { MaxConnections = 3 }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { MaxConnections = 3 }.On(Transport));
         await h.StartAsync();
-        var clients = new List<TestClient>();
+        var clients = new List<FramedTestClient>();
         for (var i = 0; i < 3; i++)
         {
             clients.Add(await h.ConnectAsync());
-            await h.WaitConnectedAsync(clients[i].LocalEndPoint);
+            await h.WaitForConnectionAsync(clients[i].LocalEndPoint);
         }
 
         // The refused client is reset at once; depending on timing it sees that during or after connect.
@@ -54,7 +54,7 @@ public abstract class LifecycleTests(StageTransport transport)
 
         foreach (var c in clients)
             await c.SendAsync("still here");
-        await h.WaitPacketsAsync(p => p.Count == 3, "three packets from the first three clients");
+        await h.WaitForPacketsAsync(p => p.Count == 3, "three packets from the first three clients");
         Assert.Equal(3, h.Stage.ConnectionCount);
         clients.ForEach(c => c.Dispose());
     }
@@ -65,19 +65,19 @@ public abstract class LifecycleTests(StageTransport transport)
         var idle = TimeSpan.FromMilliseconds(1500);
         var scan = TimeSpan.FromMilliseconds(1500 / 8); // the scanner looks a few times per timeout
         var time = new StageTime();
-        await using var h = new StageHarness(new TcpServerStageOptions { IdleTimeout = idle }.On(Transport), time: time);
+        await using var h = new FerryTestServer(new TcpServerStageOptions { IdleTimeout = idle }.On(Transport), time: time);
         await h.StartAsync();
         using var silent = await h.ConnectAsync();
         using var active = await h.ConnectAsync();
-        var silentId = (await h.WaitConnectedAsync(silent.LocalEndPoint)).ConnectionId;
-        var activeId = (await h.WaitConnectedAsync(active.LocalEndPoint)).ConnectionId;
+        var silentId = (await h.WaitForConnectionAsync(silent.LocalEndPoint)).ConnectionId;
+        var activeId = (await h.WaitForConnectionAsync(active.LocalEndPoint)).ConnectionId;
 
         // The active client sends something before every move of the clock, far more often than the timeout.
         async Task PingAsync()
         {
             var before = h.Stage.GetStats().PacketsReceivedTotal;
             await active.SendAsync("ping");
-            await Eventually.TrueAsync(() => h.Stage.GetStats().PacketsReceivedTotal > before, "the ping to arrive");
+            await Poll.UntilAsync(() => h.Stage.GetStats().PacketsReceivedTotal > before, "the ping to arrive");
         }
 
         // One millisecond before the timeout nobody is closed, even though the scanner ran.
@@ -88,7 +88,7 @@ public abstract class LifecycleTests(StageTransport transport)
         // Past the timeout, the next scan closes the silent client.
         await PingAsync();
         time.Advance(TimeSpan.FromMilliseconds(2) + scan);
-        var e = await h.WaitDisconnectedAsync(silentId);
+        var e = await h.WaitForDisconnectAsync(silentId);
         Assert.Equal(DisconnectReason.IdleTimeout, e.Reason);
         Assert.Equal("idle_timeout", e.ReasonName);
         Assert.Equal("nothing received for 1500 ms", e.Detail);
@@ -107,26 +107,26 @@ public abstract class LifecycleTests(StageTransport transport)
     [Fact]
     public async Task Disconnect_reasons_tell_close_from_reset_from_kill()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
 
         var closing = await h.ConnectAsync();
-        var closingId = (await h.WaitConnectedAsync(closing.LocalEndPoint)).ConnectionId;
+        var closingId = (await h.WaitForConnectionAsync(closing.LocalEndPoint)).ConnectionId;
         closing.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
-        Assert.Equal(DisconnectReason.RemoteClosed, (await h.WaitDisconnectedAsync(closingId)).Reason);
+        Assert.Equal(DisconnectReason.RemoteClosed, (await h.WaitForDisconnectAsync(closingId)).Reason);
         closing.Dispose();
 
         var resetting = await h.ConnectAsync();
-        var resettingId = (await h.WaitConnectedAsync(resetting.LocalEndPoint)).ConnectionId;
+        var resettingId = (await h.WaitForConnectionAsync(resetting.LocalEndPoint)).ConnectionId;
         resetting.Reset();
-        var reset = await h.WaitDisconnectedAsync(resettingId);
+        var reset = await h.WaitForDisconnectAsync(resettingId);
         Assert.Equal(DisconnectReason.Reset, reset.Reason);
         Assert.Contains("ECONNRESET", reset.Detail);
 
         using var killed = await h.ConnectAsync();
-        var killedId = (await h.WaitConnectedAsync(killed.LocalEndPoint)).ConnectionId;
+        var killedId = (await h.WaitForConnectionAsync(killed.LocalEndPoint)).ConnectionId;
         Assert.True(h.Stage.Close(killedId, "protocol_violation", "isomsg_pack_fail"));
-        var kill = await h.WaitDisconnectedAsync(killedId);
+        var kill = await h.WaitForDisconnectAsync(killedId);
         Assert.Equal(DisconnectReason.Killed, kill.Reason);
         Assert.Equal("protocol_violation", kill.Detail);
         Assert.Equal("isomsg_pack_fail", kill.Code);
@@ -137,11 +137,11 @@ public abstract class LifecycleTests(StageTransport transport)
     [Fact]
     public async Task Events_are_published_on_the_bus_too()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         using var events = h.Bus.Topic<StageEvent>(StageTopics.Events(h.Stage.Name)).SubscribeQueue();
         await h.StartAsync();
         using (var client = await h.ConnectAsync())
-            await h.WaitConnectedAsync(client.LocalEndPoint);
+            await h.WaitForConnectionAsync(client.LocalEndPoint);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         Assert.IsType<ListeningEvent>(await events.ReadAsync(cts.Token));
         Assert.IsType<ConnectedEvent>(await events.ReadAsync(cts.Token));
@@ -151,12 +151,12 @@ public abstract class LifecycleTests(StageTransport transport)
     [Fact]
     public async Task A_throwing_event_handler_does_not_hurt_the_stage()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         h.Stage.Connected += (_, _) => throw new InvalidOperationException("boom");
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        await h.WaitConnectedAsync(client.LocalEndPoint);
+        await h.WaitForConnectionAsync(client.LocalEndPoint);
         await client.SendAsync("still works");
-        await h.WaitPacketsAsync(p => p.Count == 1, "a packet after the handler threw");
+        await h.WaitForPacketsAsync(p => p.Count == 1, "a packet after the handler threw");
     }
 }

@@ -20,12 +20,12 @@ public sealed class LogFloodTests
         }, loggerFactory: logs);
         stage.Error += (_, e) => errors.Enqueue(e);
         var endPoint = await stage.StartAsync();
-        using var client = await TestClient.ConnectAsync(endPoint);
+        using var client = await FramedTestClient.ConnectAsync(endPoint);
         const int badFrames = 200;
         await client.SendAsync(string.Concat(Enumerable.Repeat("this line is far too long\n", badFrames)));
 
         // Every bad frame is still an event (the application may count them) ...
-        await Eventually.TrueAsync(() => errors.Count(e => e.Kind == StageErrorKind.Frame) == badFrames, $"{badFrames} frame error events");
+        await Poll.UntilAsync(() => errors.Count(e => e.Kind == StageErrorKind.Frame) == badFrames, $"{badFrames} frame error events");
         // ... but the log gets at most a burst of lines, then a count of those left out.
         var frameLines = logs.Text.Split('\n').Count(l => l.Contains("frame error", StringComparison.Ordinal));
         Assert.InRange(frameLines, 1, 10);

@@ -17,7 +17,7 @@ public sealed class OpenSslClientTests
     [InlineData("-tls1_2", "Tls12")]
     public async Task Openssl_s_client_completes_the_handshake_verifies_the_server_and_exchanges_lines(string version, string expected)
     {
-        await using var h = new StageHarness(new TcpServerStageOptions
+        await using var h = new FerryTestServer(new TcpServerStageOptions
         {
             Framing = FramingSpec.Parse("lines"),
             Tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate },
@@ -44,10 +44,10 @@ public sealed class OpenSslClientTests
             Assert.Equal(expected, connected.Tls!.Protocol);
             await process.StandardInput.WriteLineAsync("hello from openssl");
             await process.StandardInput.FlushAsync();
-            var packets = await h.WaitPacketsAsync(p => p.Count == 1, "the line from s_client");
+            var packets = await h.WaitForPacketsAsync(p => p.Count == 1, "the line from s_client");
             Assert.Equal("hello from openssl", Encoding.ASCII.GetString(packets[0].Payload));
             Assert.True(await h.Stage.SendAsync(connected.ConnectionId, "hello from ferry"u8.ToArray()));
-            await Eventually.TrueAsync(() => { lock (output) return output.ToString().Contains("hello from ferry"); }, "s_client to print the reply");
+            await Poll.UntilAsync(() => { lock (output) return output.ToString().Contains("hello from ferry"); }, "s_client to print the reply");
             lock (output)
                 Assert.Contains("Verification: OK", output.ToString());
         }

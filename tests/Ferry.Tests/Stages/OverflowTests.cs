@@ -26,13 +26,13 @@ public abstract class OverflowTests(StageTransport transport)
     [Fact]
     public async Task Disconnect_closes_the_slow_client_and_the_others_keep_receiving()
     {
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Disconnect));
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Disconnect));
         await h.StartAsync();
         using var slow = await h.ConnectAsync();
         slow.Socket.ReceiveBufferSize = 8 * 1024;
         using var fast = await h.ConnectAsync();
-        var slowId = (await h.WaitConnectedAsync(slow.LocalEndPoint)).ConnectionId;
-        var fastId = (await h.WaitConnectedAsync(fast.LocalEndPoint)).ConnectionId;
+        var slowId = (await h.WaitForConnectionAsync(slow.LocalEndPoint)).ConnectionId;
+        var fastId = (await h.WaitForConnectionAsync(fast.LocalEndPoint)).ConnectionId;
 
         var message = new byte[1000];
         var received = 0;
@@ -41,7 +41,7 @@ public abstract class OverflowTests(StageTransport transport)
             await h.Stage.BroadcastAsync(message);
             received += (await fast.ReceiveExactlyAsync(1000)).Length; // the fast client keeps up
         }
-        var closed = await h.WaitDisconnectedAsync(slowId);
+        var closed = await h.WaitForDisconnectAsync(slowId);
         Assert.Equal(DisconnectReason.SlowConsumer, closed.Reason);
         Assert.Equal("slow_consumer", closed.ReasonName);
         Assert.Equal(300_000, received);
@@ -51,11 +51,11 @@ public abstract class OverflowTests(StageTransport transport)
     [Fact]
     public async Task Wait_holds_the_publisher_until_the_client_reads_and_loses_nothing()
     {
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait));
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Wait));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         client.Socket.ReceiveBufferSize = 8 * 1024;
-        var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
 
         const int messages = 400;
         var publisher = Task.Run(async () =>
@@ -68,7 +68,7 @@ public abstract class OverflowTests(StageTransport transport)
             }
         });
         // The publisher cannot finish while nobody reads: 400 KB do not fit in 32 KiB plus socket buffers.
-        await Eventually.TrueAsync(() => h.Stage.GetConnections().Single().EgressBytesQueued > 16 * 1024, "the buffer to fill");
+        await Poll.UntilAsync(() => h.Stage.GetConnections().Single().EgressBytesQueued > 16 * 1024, "the buffer to fill");
         Assert.False(publisher.IsCompleted);
         var queued = h.Stage.GetConnections().Single().EgressBytesQueued;
         Assert.True(queued <= 32 * 1024, $"{queued} bytes queued");
@@ -84,11 +84,11 @@ public abstract class OverflowTests(StageTransport transport)
     public async Task Wait_gives_up_after_its_timeout_and_counts_the_drop()
     {
         var time = new StageTime();
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait) with { EgressWaitTimeout = TimeSpan.FromMilliseconds(200) }, time: time);
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Wait) with { EgressWaitTimeout = TimeSpan.FromMilliseconds(200) }, time: time);
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         client.Socket.ReceiveBufferSize = 8 * 1024;
-        var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
         var sent = 0;
         while (true)
         {
@@ -112,10 +112,10 @@ public abstract class OverflowTests(StageTransport transport)
     [Fact]
     public async Task Wait_takes_a_message_larger_than_the_buffer_once_the_buffer_is_empty()
     {
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Wait));
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Wait));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
         var big = new byte[100 * 1024]; // three times the 32 KiB egress buffer
         Random.Shared.NextBytes(big);
 
@@ -129,10 +129,10 @@ public abstract class OverflowTests(StageTransport transport)
     [Fact]
     public async Task Drop_still_refuses_a_message_larger_than_the_buffer()
     {
-        await using var h = new StageHarness(Small(EgressOverflowPolicy.Drop));
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Drop));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
         Assert.False(await h.Stage.SendAsync(id, new byte[100 * 1024]));
         Assert.Equal(1, h.Stage.GetStats().EgressPacketsDroppedTotal);
     }
@@ -140,7 +140,7 @@ public abstract class OverflowTests(StageTransport transport)
     [Fact]
     public async Task Broadcasts_while_nobody_is_connected_are_kept_for_the_first_client_up_to_the_limit()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { QueueWhenDisconnected = 3 }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { QueueWhenDisconnected = 3 }.On(Transport));
         await h.StartAsync();
         for (var i = 1; i <= 5; i++)
             await h.Stage.BroadcastAsync(new[] { (byte)('0' + i) });
@@ -149,7 +149,7 @@ public abstract class OverflowTests(StageTransport transport)
         using var first = await h.ConnectAsync();
         Assert.Equal("345"u8.ToArray(), await first.ReceiveExactlyAsync(3));
         using var second = await h.ConnectAsync();
-        await h.WaitConnectedAsync(second.LocalEndPoint);
+        await h.WaitForConnectionAsync(second.LocalEndPoint);
         second.Socket.ReceiveTimeout = 200;
         Assert.Throws<System.Net.Sockets.SocketException>(() => second.Socket.Receive(new byte[8]));
     }

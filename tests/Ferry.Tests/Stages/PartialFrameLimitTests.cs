@@ -137,33 +137,33 @@ public sealed class PartialFrameLimitTests
 
         public IEnumerable<StageEvent> Events => _events;
 
-        public async Task<TestClient> ConnectAsync()
+        public async Task<FramedTestClient> ConnectAsync()
         {
             _endPoint ??= await _stage.StartAsync().WaitAsync(TimeSpan.FromSeconds(10));
-            return await TestClient.ConnectAsync(_endPoint);
+            return await FramedTestClient.ConnectAsync(_endPoint);
         }
 
         public async Task<T> WaitAsync<T>(Func<T, bool>? match = null) where T : StageEvent
         {
             T? found = null;
-            await Eventually.TrueAsync(() => (found = _events.OfType<T>().FirstOrDefault(e => match?.Invoke(e) ?? true)) is not null, $"a {typeof(T).Name}");
+            await Poll.UntilAsync(() => (found = _events.OfType<T>().FirstOrDefault(e => match?.Invoke(e) ?? true)) is not null, $"a {typeof(T).Name}");
             return found!;
         }
 
         public async Task<List<(ConnectionId ConnectionId, int Length)>> WaitPacketsAsync(int count)
         {
-            await Eventually.TrueAsync(() => _packets.Count >= count, $"{count} packets");
+            await Poll.UntilAsync(() => _packets.Count >= count, $"{count} packets");
             return [.. _packets];
         }
 
-        public Task WaitBytesInAsync(long bytes) => Eventually.TrueAsync(() => _stage.GetStats().BytesReceivedTotal >= bytes, $"{bytes} bytes received");
+        public Task WaitBytesInAsync(long bytes) => Poll.UntilAsync(() => _stage.GetStats().BytesReceivedTotal >= bytes, $"{bytes} bytes received");
 
         /// <summary>Moves the fake clock and waits until the loop has run at the new time (a stats sample stamped then).</summary>
         public async Task AdvanceAsync(TimeSpan by)
         {
             _time!.Advance(by);
             var now = _time.GetUtcNow();
-            await Eventually.TrueAsync(() => Volatile.Read(ref _lastStats) is { } s && s.Time >= now, "the stage to run at the new time");
+            await Poll.UntilAsync(() => Volatile.Read(ref _lastStats) is { } s && s.Time >= now, "the stage to run at the new time");
         }
 
         public async ValueTask DisposeAsync()

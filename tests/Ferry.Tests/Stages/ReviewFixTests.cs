@@ -33,7 +33,7 @@ public abstract class ReviewFixTests(StageTransport transport)
     [Fact]
     public async Task Cancelling_the_stop_token_while_stopping_cuts_the_grace_period_short()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { StopGracePeriod = TimeSpan.FromHours(1), EgressBufferBytes = 64 << 20 }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { StopGracePeriod = TimeSpan.FromHours(1), EgressBufferBytes = 64 << 20 }.On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         var id = (await h.WaitForEventAsync<ConnectedEvent>()).ConnectionId;
@@ -83,7 +83,7 @@ public sealed class ReviewFixEpollTests
         stage.ConnectFailed += (_, e) => failures.Enqueue(e);
         ((Reactor)stage.Core.Readiness).FailNextWatchForTest = 9; // EBADF
         stage.Start();
-        await Eventually.TrueAsync(() => !failures.IsEmpty, "the attempt to fail", TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(() => !failures.IsEmpty, "the attempt to fail", TimeSpan.FromSeconds(10));
         Assert.Contains("could not watch", failures.Single().Reason);
     }
 }

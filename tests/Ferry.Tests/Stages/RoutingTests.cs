@@ -17,13 +17,13 @@ public abstract class RoutingTests(StageTransport transport)
 
     private StageTransport Transport => transport;
 
-    private static async Task<(TestClient Client, ConnectionId Id)> ConnectAsync(StageHarness h)
+    private static async Task<(FramedTestClient Client, ConnectionId Id)> ConnectAsync(FerryTestServer h)
     {
         var client = await h.ConnectAsync();
-        return (client, (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId);
+        return (client, (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId);
     }
 
-    private static async Task AssertNothingArrivesAsync(TestClient client)
+    private static async Task AssertNothingArrivesAsync(FramedTestClient client)
     {
         client.Socket.ReceiveTimeout = 200;
         var buffer = new byte[64];
@@ -34,7 +34,7 @@ public abstract class RoutingTests(StageTransport transport)
     [Fact]
     public async Task A_message_for_one_connection_reaches_only_that_one()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         var (a, aId) = await ConnectAsync(h);
         var (b, _) = await ConnectAsync(h);
@@ -50,11 +50,11 @@ public abstract class RoutingTests(StageTransport transport)
     [Fact]
     public async Task An_unknown_or_closed_connection_id_is_counted_not_thrown()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         var (a, aId) = await ConnectAsync(h);
         a.Dispose();
-        await h.WaitDisconnectedAsync(aId);
+        await h.WaitForDisconnectAsync(aId);
         await h.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(h.Stage.Name)).PublishAsync(EgressMessage.To(aId, new byte[3]));
         Assert.False(await h.Stage.SendAsync(new ConnectionId(1, 999), new byte[3]));
         Assert.Equal(2, h.Stage.GetStats().EgressUnknownTargetTotal);
@@ -63,7 +63,7 @@ public abstract class RoutingTests(StageTransport transport)
     [Fact]
     public async Task A_broadcast_can_leave_out_the_sender()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         var (a, aId) = await ConnectAsync(h);
         var (b, _) = await ConnectAsync(h);
@@ -78,7 +78,7 @@ public abstract class RoutingTests(StageTransport transport)
     [Fact]
     public async Task Groups_route_to_members_list_both_ways_and_vanish_when_empty()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions { GroupNotices = true }.On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions { GroupNotices = true }.On(Transport));
         var notices = new System.Collections.Concurrent.ConcurrentQueue<GroupMembershipEvent>();
         h.Bus.Topic<StageEvent>(StageTopics.Events(h.Stage.Name)).Subscribe((e, _) =>
         {
@@ -106,7 +106,7 @@ public abstract class RoutingTests(StageTransport transport)
         Assert.True(h.Stage.LeaveGroup(aId, "room"));
         Assert.False(h.Stage.LeaveGroup(aId, "room"));
         b.Dispose(); // closing leaves every group
-        await h.WaitDisconnectedAsync(bId);
+        await h.WaitForDisconnectAsync(bId);
         Assert.Empty(h.Stage.GetGroupMembers("room"));
         Assert.Empty(h.Stage.GetGroups());
         Assert.Equal(0, await h.Stage.SendToGroupAsync("room", new byte[1]));
@@ -122,7 +122,7 @@ public abstract class RoutingTests(StageTransport transport)
     [Fact]
     public async Task The_kill_switch_closes_with_reason_and_code_and_bad_commands_are_reported()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         using var events = h.Bus.Topic<StageEvent>(StageTopics.Events(h.Stage.Name)).SubscribeQueue(1000);
         await h.StartAsync();
         var (a, aId) = await ConnectAsync(h);
@@ -133,7 +133,7 @@ public abstract class RoutingTests(StageTransport transport)
         await control.PublishAsync(new ControlCommand((ControlKind)42, aId));
         await control.PublishAsync(ControlCommand.Close(aId, "protocol_violation", "isomsg_pack_fail"));
 
-        var closed = await h.WaitDisconnectedAsync(aId);
+        var closed = await h.WaitForDisconnectAsync(aId);
         Assert.Equal(DisconnectReason.Killed, closed.Reason);
         Assert.Equal("protocol_violation", closed.Detail);
         Assert.Equal("isomsg_pack_fail", closed.Code);
@@ -149,7 +149,7 @@ public abstract class RoutingTests(StageTransport transport)
     [Fact]
     public async Task Many_small_messages_for_one_client_are_gathered_into_few_writes()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport), recordPackets: false);
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport), recordPackets: false);
         var egress = h.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(h.Stage.Name));
         // A handler on the service thread answers each packet with 500 small messages.
         h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).Subscribe(async (group, ct) =>
@@ -164,7 +164,7 @@ public abstract class RoutingTests(StageTransport transport)
         await a.ReceiveExactlyAsync(5000);
         var connection = h.Stage.Core.Table.Snapshot().Single(c => c.Id == aId);
         Assert.Equal(500, connection.PacketsOut);
-        await Eventually.TrueAsync(() => Volatile.Read(ref connection.SendCalls) >= 1, "the send to be counted");
+        await Poll.UntilAsync(() => Volatile.Read(ref connection.SendCalls) >= 1, "the send to be counted");
         Assert.InRange(Volatile.Read(ref connection.SendCalls), 1, 3);
         a.Dispose();
     }
@@ -172,15 +172,15 @@ public abstract class RoutingTests(StageTransport transport)
     [Fact]
     public async Task The_registry_lists_each_connection_with_its_figures()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         var (a, aId) = await ConnectAsync(h);
         await a.SendAsync("12345");
-        await h.WaitBytesFromAsync(aId, 5);
+        await h.WaitForBytesFromAsync(aId, 5);
         Assert.True(await h.Stage.SendAsync(aId, "abc"u8.ToArray()));
         await a.ReceiveExactlyAsync(3);
         h.Stage.JoinGroup(aId, "g");
-        await Eventually.TrueAsync(() => h.Stage.GetConnections().Single().BytesOut == 3, "bytes out counted");
+        await Poll.UntilAsync(() => h.Stage.GetConnections().Single().BytesOut == 3, "bytes out counted");
         var row = h.Stage.GetConnections().Single();
         Assert.Equal(aId, row.Id);
         Assert.Equal(a.LocalEndPoint.Port, row.Peer.Port);

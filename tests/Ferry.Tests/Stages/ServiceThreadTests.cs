@@ -18,7 +18,7 @@ public abstract class ServiceThreadTests(StageTransport transport)
     public async Task Affinity_and_priority_are_applied_to_the_service_thread()
     {
         var cpu = Environment.ProcessorCount - 1;
-        await using var h = new StageHarness(new TcpServerStageOptions
+        await using var h = new FerryTestServer(new TcpServerStageOptions
         {
             ThreadProcessorAffinity = [cpu],
             ThreadPriority = ThreadPriority.Lowest,
@@ -41,7 +41,7 @@ public abstract class ServiceThreadTests(StageTransport transport)
     [Fact]
     public async Task The_stage_works_on_its_own_thread()
     {
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         var status = await File.ReadAllTextAsync($"/proc/self/task/{h.Stage.ServiceThreadId}/comm");
         Assert.StartsWith("ferry", status.Trim());

@@ -19,7 +19,7 @@ public abstract class StatsTests(StageTransport transport)
     {
         var interval = TimeSpan.FromMilliseconds(100);
         var time = new StageTime();
-        await using var h = new StageHarness(new TcpServerStageOptions { StatsInterval = interval }.On(Transport), time: time);
+        await using var h = new FerryTestServer(new TcpServerStageOptions { StatsInterval = interval }.On(Transport), time: time);
         using var stats = h.Bus.Topic<SocketStats>(StageTopics.SocketStats(h.Stage.Name)).SubscribeQueue(capacity: 1000);
         h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).Subscribe(async (group, ct) =>
         {
@@ -28,14 +28,14 @@ public abstract class StatsTests(StageTransport transport)
         });
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        await h.WaitConnectedAsync(client.LocalEndPoint);
+        await h.WaitForConnectionAsync(client.LocalEndPoint);
         for (var i = 0; i < 10; i++)
         {
             await client.SendAsync(new byte[100]);
             await client.ReceiveExactlyAsync(100);
         }
 
-        await Eventually.TrueAsync(() => h.Stage.GetStats().BytesSentTotal == 1000, "the echoes to be written");
+        await Poll.UntilAsync(() => h.Stage.GetStats().BytesSentTotal == 1000, "the echoes to be written");
 
         // No sample before the interval has passed; one at the interval.
         await h.AdvanceAsync(interval - TimeSpan.FromMilliseconds(1));
@@ -69,16 +69,16 @@ public abstract class StatsTests(StageTransport transport)
     public async Task Rates_are_per_second_over_the_interval()
     {
         var time = new StageTime();
-        await using var h = new StageHarness(new TcpServerStageOptions { StatsInterval = TimeSpan.FromMilliseconds(200) }.On(Transport), time: time);
+        await using var h = new FerryTestServer(new TcpServerStageOptions { StatsInterval = TimeSpan.FromMilliseconds(200) }.On(Transport), time: time);
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        await h.WaitConnectedAsync(client.LocalEndPoint);
+        await h.WaitForConnectionAsync(client.LocalEndPoint);
         var samples = new List<SocketStats>();
         h.Stage.StatsPublished += (_, s) => { lock (samples) samples.Add(s); };
         await client.SendAsync(new byte[5000]);
-        await Eventually.TrueAsync(() => h.Stage.GetStats().BytesReceivedTotal == 5000, "the bytes to be read");
+        await Poll.UntilAsync(() => h.Stage.GetStats().BytesReceivedTotal == 5000, "the bytes to be read");
         time.Advance(TimeSpan.FromMilliseconds(200));
-        await Eventually.TrueAsync(() => { lock (samples) return samples.Any(s => s.BytesReceivedPerSecond > 0); }, "a sample with traffic");
+        await Poll.UntilAsync(() => { lock (samples) return samples.Any(s => s.BytesReceivedPerSecond > 0); }, "a sample with traffic");
         SocketStats busy;
         lock (samples)
             busy = samples.First(s => s.BytesReceivedPerSecond > 0);
@@ -93,7 +93,7 @@ public abstract class StatsTests(StageTransport transport)
     {
         var interval = TimeSpan.FromMilliseconds(100);
         var time = new StageTime();
-        await using var h = new StageHarness(new TcpServerStageOptions { StatsInterval = interval }, time: time);
+        await using var h = new FerryTestServer(new TcpServerStageOptions { StatsInterval = interval }, time: time);
         var samples = new System.Collections.Concurrent.ConcurrentQueue<SocketStats>();
         h.Stage.StatsPublished += (_, s) => samples.Enqueue(s);
         await h.StartAsync();

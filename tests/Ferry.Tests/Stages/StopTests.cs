@@ -18,13 +18,13 @@ public abstract class StopTests(StageTransport transport)
     [Fact]
     public async Task Stopping_while_clients_are_mid_send_closes_everything_cleanly()
     {
-        var h = new StageHarness(new TcpServerStageOptions().On(Transport), recordPackets: false);
+        var h = new FerryTestServer(new TcpServerStageOptions().On(Transport), recordPackets: false);
         await h.StartAsync();
-        var clients = new List<TestClient>();
+        var clients = new List<FramedTestClient>();
         for (var i = 0; i < 8; i++)
         {
             clients.Add(await h.ConnectAsync());
-            await h.WaitConnectedAsync(clients[i].LocalEndPoint);
+            await h.WaitForConnectionAsync(clients[i].LocalEndPoint);
         }
         using var sending = new CancellationTokenSource();
         var senders = clients.Select(c => Task.Run(async () =>
@@ -37,7 +37,7 @@ public abstract class StopTests(StageTransport transport)
             }
             catch (Exception) { } // the server closed on us: expected
         })).ToList();
-        await Eventually.TrueAsync(() => h.Stage.GetStats().BytesReceivedTotal > 1_000_000, "traffic flowing");
+        await Poll.UntilAsync(() => h.Stage.GetStats().BytesReceivedTotal > 1_000_000, "traffic flowing");
 
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await h.Stage.StopAsync(deadline.Token);
@@ -52,17 +52,17 @@ public abstract class StopTests(StageTransport transport)
             Assert.True(await c.WaitClosedAsync());
             c.Dispose();
         }
-        await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(() => TestClient.ConnectAsync(h.EndPoint));
+        await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(() => FramedTestClient.ConnectAsync(h.EndPoint));
         await h.DisposeAsync();
     }
 
     [Fact]
     public async Task Queued_egress_is_delivered_before_a_graceful_stop_closes()
     {
-        var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         using var client = await h.ConnectAsync();
-        await h.WaitConnectedAsync(client.LocalEndPoint);
+        await h.WaitForConnectionAsync(client.LocalEndPoint);
         var payload = new byte[512 * 1024];
         new Random(3).NextBytes(payload);
         await h.Stage.BroadcastAsync(payload);
@@ -78,7 +78,7 @@ public abstract class StopTests(StageTransport transport)
     {
         var grace = TimeSpan.FromSeconds(2);
         var time = new StageTime();
-        var h = new StageHarness(new TcpServerStageOptions
+        var h = new FerryTestServer(new TcpServerStageOptions
         {
             StopGracePeriod = grace,
             Socket = new Ferry.Transport.TcpSocketOptions { SendBufferSize = 8 * 1024 },
@@ -88,7 +88,7 @@ public abstract class StopTests(StageTransport transport)
         using var stalled = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork,
             System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
         await stalled.ConnectAsync(h.EndPoint);
-        var id = (await h.WaitConnectedAsync((System.Net.IPEndPoint)stalled.LocalEndPoint!)).ConnectionId;
+        var id = (await h.WaitForConnectionAsync((System.Net.IPEndPoint)stalled.LocalEndPoint!)).ConnectionId;
         Assert.Equal(1, await h.Stage.BroadcastAsync(new byte[512 * 1024]));
 
         var stopping = h.Stage.StopAsync();
@@ -97,12 +97,12 @@ public abstract class StopTests(StageTransport transport)
         Assert.False(stopping.IsCompleted, "the stop waits for the grace period while egress is queued");
         Assert.Equal(1, h.Stage.ConnectionCount);
         Assert.True(h.Stage.GetConnections().Single().EgressBytesQueued > 0);
-        await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(() => TestClient.ConnectAsync(h.EndPoint)); // no longer accepting
+        await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(() => FramedTestClient.ConnectAsync(h.EndPoint)); // no longer accepting
 
         // At the grace period's end (the draining loop looks every 10 ms) the stop closes what is left.
         time.Advance(TimeSpan.FromMilliseconds(1 + 10));
         await stopping.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.Equal(DisconnectReason.ServerStopping, (await h.WaitDisconnectedAsync(id)).Reason);
+        Assert.Equal(DisconnectReason.ServerStopping, (await h.WaitForDisconnectAsync(id)).Reason);
         Assert.Single(h.Events.OfType<ClosedEvent>());
         await h.DisposeAsync();
     }
@@ -113,7 +113,7 @@ public abstract class StopTests(StageTransport transport)
         var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" }.On(Transport));
         await stage.StopAsync();
         await stage.DisposeAsync();
-        await using var h = new StageHarness(new TcpServerStageOptions().On(Transport));
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await h.StartAsync();
         await h.Stage.StopAsync();
         await h.Stage.StopAsync();

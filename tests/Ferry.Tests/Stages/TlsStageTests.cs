@@ -35,18 +35,18 @@ public sealed class TlsStageTests
     [InlineData(SslProtocols.Tls12, "Tls12")]
     public async Task A_dotnet_client_talks_tls_and_connected_carries_what_was_negotiated(SslProtocols protocol, string expected)
     {
-        await using var h = new StageHarness(Server(ServerTls()));
+        await using var h = new FerryTestServer(Server(ServerTls()));
         await h.StartAsync();
-        await using var client = await TlsTestClient.ConnectAsync(h.EndPoint, protocol);
-        var connected = await h.WaitConnectedAsync(client.LocalEndPoint);
+        await using var client = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient(protocol));
+        var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
         Assert.NotNull(connected.Tls);
         Assert.Equal(expected, connected.Tls!.Protocol);
-        Assert.Equal(client.Stream.NegotiatedCipherSuite.ToString(), connected.Tls.CipherSuite);
+        Assert.Equal(client.Tls!.NegotiatedCipherSuite.ToString(), connected.Tls.CipherSuite);
         Assert.Equal("localhost", connected.Tls.ServerName);
         Assert.Null(connected.Tls.PeerCertificateSubject);
 
         await client.SendAsync("hello\nworld\n"u8.ToArray());
-        var packets = await h.WaitPacketsAsync(p => p.Count == 2, "two lines over TLS");
+        var packets = await h.WaitForPacketsAsync(p => p.Count == 2, "two lines over TLS");
         Assert.Equal(["hello", "world"], packets.Select(p => Encoding.ASCII.GetString(p.Payload)));
         Assert.True(await h.Stage.SendAsync(connected.ConnectionId, "back"u8.ToArray()));
         Assert.Equal("back\n"u8.ToArray(), await client.ReceiveExactlyAsync(5));
@@ -55,7 +55,7 @@ public sealed class TlsStageTests
     [Fact]
     public async Task The_server_stage_is_on_the_stream_transport_whatever_auto_says()
     {
-        await using var h = new StageHarness(Server(ServerTls()));
+        await using var h = new FerryTestServer(Server(ServerTls()));
         await h.StartAsync();
         Assert.IsType<Ferry.Transport.Streams.StreamTransport>(h.Stage.Core.Transport);
         var problems = Assert.Throws<StageOptionsException>(() => new TcpServerStage(Server(ServerTls()) with { Transport = StageTransport.Epoll })).Problems;
@@ -65,14 +65,14 @@ public sealed class TlsStageTests
     [Fact]
     public async Task Mutual_tls_accepts_a_client_certificate_from_the_ca_and_reports_it()
     {
-        await using var h = new StageHarness(Server(ServerTls(ClientCertificateMode.Required)));
+        await using var h = new FerryTestServer(Server(ServerTls(ClientCertificateMode.Required)));
         await h.StartAsync();
-        await using var client = await TlsTestClient.ConnectAsync(h.EndPoint, clientCertificate: TestCertificates.Client);
-        var connected = await h.WaitConnectedAsync(client.LocalEndPoint);
+        await using var client = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient(clientCertificate: TestCertificates.Client));
+        var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
         Assert.Equal("CN=terminal-7", connected.Tls!.PeerCertificateSubject);
         Assert.Equal(TestCertificates.Client.Thumbprint, connected.Tls.PeerCertificateThumbprint);
         await client.SendAsync("ping\n"u8.ToArray());
-        await h.WaitPacketsAsync(p => p.Count == 1, "a line from the mTLS client");
+        await h.WaitForPacketsAsync(p => p.Count == 1, "a line from the mTLS client");
     }
 
     public enum BadClient { None, OtherAuthority, Expired }
@@ -83,7 +83,7 @@ public sealed class TlsStageTests
     [InlineData(BadClient.Expired, "expired")]
     public async Task Mutual_tls_refuses_a_client_and_says_why(BadClient bad, string reason)
     {
-        await using var h = new StageHarness(Server(ServerTls(ClientCertificateMode.Required)));
+        await using var h = new FerryTestServer(Server(ServerTls(ClientCertificateMode.Required)));
         await h.StartAsync();
         var certificate = bad switch
         {
@@ -94,7 +94,7 @@ public sealed class TlsStageTests
         try
         {
             // Under TLS 1.3 the client finishes before the server has judged its certificate; it learns on its next read.
-            await using var client = await TlsTestClient.ConnectAsync(h.EndPoint, clientCertificate: certificate);
+            await using var client = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient(clientCertificate: certificate));
             Assert.True(await client.WaitClosedAsync());
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException)
@@ -117,13 +117,13 @@ public sealed class TlsStageTests
         await using var stage = new TcpServerStage(Server(ServerTls() with { HandshakeTimeout = TimeSpan.FromSeconds(10) }), timeProvider: time);
         stage.Disconnected += (_, e) => events.Enqueue(e);
         var endPoint = await stage.StartAsync();
-        using var silent = await TestClient.ConnectAsync(endPoint);
-        await Eventually.TrueAsync(() => stage.ConnectionCount == 1, "the silent client to be accepted");
+        using var silent = await FramedTestClient.ConnectAsync(endPoint);
+        await Poll.UntilAsync(() => stage.ConnectionCount == 1, "the silent client to be accepted");
         time.Advance(TimeSpan.FromSeconds(9));
         Assert.Equal(1, stage.ConnectionCount);
         Assert.Empty(events);
         time.Advance(TimeSpan.FromSeconds(2));
-        await Eventually.TrueAsync(() => !events.IsEmpty, "the handshake deadline");
+        await Poll.UntilAsync(() => !events.IsEmpty, "the handshake deadline");
         Assert.Equal(DisconnectReason.TlsHandshakeTimeout, events.Single().Reason);
         Assert.Equal("tls_handshake_timeout", events.Single().ReasonName);
         Assert.True(await silent.WaitClosedAsync());
@@ -141,7 +141,7 @@ public sealed class TlsStageTests
     [Fact]
     public async Task A_client_stage_talks_to_a_tls_server_when_the_name_checks_out()
     {
-        await using var h = new StageHarness(Server(ServerTls()));
+        await using var h = new FerryTestServer(Server(ServerTls()));
         await h.StartAsync();
         var bus = new InProcessBus();
         await using var client = new TcpClientStage(ClientStage(h.EndPoint.Port, "localhost"), bus);
@@ -152,14 +152,14 @@ public sealed class TlsStageTests
         Assert.Equal("localhost", info!.ServerName);
         Assert.Equal("CN=localhost", info.PeerCertificateSubject);
         Assert.True(await client.SendAsync("over tls"u8.ToArray()));
-        var packets = await h.WaitPacketsAsync(p => p.Count == 1, "the client stage's line");
+        var packets = await h.WaitForPacketsAsync(p => p.Count == 1, "the client stage's line");
         Assert.Equal("over tls", Encoding.ASCII.GetString(packets[0].Payload));
     }
 
     [Fact]
     public async Task A_client_stage_refuses_a_server_whose_name_does_not_match()
     {
-        await using var h = new StageHarness(Server(ServerTls()));
+        await using var h = new FerryTestServer(Server(ServerTls()));
         await h.StartAsync();
         var closed = new TaskCompletionSource<DisconnectedEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var client = new TcpClientStage(ClientStage(h.EndPoint.Port, "wrong.example"));
@@ -214,7 +214,7 @@ public sealed class TlsStageTests
         if (framing is DelimiterFraming { Position: DelimiterPosition.Prefix })
             await client.SendAsync("end"u8.ToArray());
         // A prefix-delimited frame ends where the next begins: the last echo stays open.
-        await Eventually.TrueAsync(() => received.Count >= 19, "the echoes over TLS");
+        await Poll.UntilAsync(() => received.Count >= 19, "the echoes over TLS");
         var include = framing is DelimiterFraming { IncludeDelimiter: true };
         var echoes = received.ToList();
         for (var i = 0; i < echoes.Count && i < 20; i++)
@@ -228,16 +228,16 @@ public sealed class TlsStageTests
     [Fact]
     public async Task A_large_message_spans_many_records_and_reads_and_arrives_whole()
     {
-        await using var h = new StageHarness(Server(ServerTls(), "u32be") with { Framing = FramingSpec.Parse("u32be,max_frame_bytes=4194304"), EgressBufferBytes = 8 * 1024 * 1024 });
+        await using var h = new FerryTestServer(Server(ServerTls(), "u32be") with { Framing = FramingSpec.Parse("u32be,max_frame_bytes=4194304"), EgressBufferBytes = 8 * 1024 * 1024 });
         await h.StartAsync();
-        await using var client = await TlsTestClient.ConnectAsync(h.EndPoint);
+        await using var client = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient());
         var payload = new byte[3 * 1024 * 1024];
         new Random(7).NextBytes(payload);
         var frame = new byte[4 + payload.Length];
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)payload.Length);
         payload.CopyTo(frame, 4);
         await client.SendAsync(frame);
-        var packets = await h.WaitPacketsAsync(p => p.Count == 1, "the 3 MiB message");
+        var packets = await h.WaitForPacketsAsync(p => p.Count == 1, "the 3 MiB message");
         Assert.Equal(payload, packets[0].Payload);
         var id = packets[0].Connection;
         Assert.True(await h.Stage.SendAsync(id, payload));
@@ -264,7 +264,7 @@ public sealed class TlsStageTests
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         for (var i = 0; i < 3; i++)
             Assert.True(await client.SendAsync(Encoding.ASCII.GetBytes($"zmtp over tls {i}")));
-        await Eventually.TrueAsync(() => received.Count == 3, "three ZMTP messages over TLS");
+        await Poll.UntilAsync(() => received.Count == 3, "three ZMTP messages over TLS");
         Assert.Equal(["zmtp over tls 0", "zmtp over tls 1", "zmtp over tls 2"], received);
     }
 
@@ -277,21 +277,21 @@ public sealed class TlsStageTests
         var now = DateTimeOffset.UtcNow;
         var a = Ferry.Transport.Tls.CertificateMaker.CreateServer(TestCertificates.Authority, ["a.test"], now.AddMinutes(-5), now.AddDays(1));
         var b = Ferry.Transport.Tls.CertificateMaker.CreateServer(TestCertificates.Authority, ["*.b.test"], now.AddMinutes(-5), now.AddDays(1));
-        await using var h = new StageHarness(Server(ServerTls() with
+        await using var h = new FerryTestServer(Server(ServerTls() with
         {
             SniCertificates = new Dictionary<string, TlsCertificate> { ["a.test"] = TestCertificates.AsOption(a), ["*.b.test"] = TestCertificates.AsOption(b) },
         }));
         await h.StartAsync();
-        await using var client = await TlsTestClient.ConnectAsync(h.EndPoint, serverName: serverName);
-        Assert.Equal(subject, client.Stream.RemoteCertificate!.Subject);
-        var connected = await h.WaitConnectedAsync(client.LocalEndPoint);
+        await using var client = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient(serverName: serverName));
+        Assert.Equal(subject, client.Tls!.RemoteCertificate!.Subject);
+        var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
         Assert.Equal(serverName, connected.Tls!.ServerName);
     }
 
     [Fact]
     public async Task Alpn_agrees_on_a_protocol_and_connected_says_which()
     {
-        await using var h = new StageHarness(Server(ServerTls() with { ApplicationProtocols = ["ferry/2", "ferry/1"] }));
+        await using var h = new FerryTestServer(Server(ServerTls() with { ApplicationProtocols = ["ferry/2", "ferry/1"] }));
         await h.StartAsync();
         var client = ClientStage(h.EndPoint.Port, "localhost");
         await using var stage = new TcpClientStage(client with { Tls = client.Tls! with { ApplicationProtocols = ["ferry/1"] } });
@@ -310,13 +310,13 @@ public sealed class TlsStageTests
         try
         {
             await File.WriteAllBytesAsync(path, TestCertificates.Server.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12, "secret"));
-            await using var h = new StageHarness(Server(ServerTls() with
+            await using var h = new FerryTestServer(Server(ServerTls() with
             {
                 Certificate = new TlsCertificate { Pkcs12File = path, Pkcs12Password = "secret" },
             }));
             await h.StartAsync();
-            await using var client = await TlsTestClient.ConnectAsync(h.EndPoint);
-            Assert.Equal("CN=localhost", client.Stream.RemoteCertificate!.Subject);
+            await using var client = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient());
+            Assert.Equal("CN=localhost", client.Tls!.RemoteCertificate!.Subject);
         }
         finally
         {
@@ -347,17 +347,17 @@ public sealed class TlsStageTests
             await using var stage = new TcpServerStage(Server(tls), timeProvider: time);
             var endPoint = await stage.StartAsync();
 
-            await using var before = await TlsTestClient.ConnectAsync(endPoint);
-            Assert.Equal(first.Thumbprint, new System.Security.Cryptography.X509Certificates.X509Certificate2(before.Stream.RemoteCertificate!).Thumbprint);
+            await using var before = await FramedTestClient.ConnectAsync(endPoint, TestCertificates.TrustingClient());
+            Assert.Equal(first.Thumbprint, new System.Security.Cryptography.X509Certificates.X509Certificate2(before.Tls!.RemoteCertificate!).Thumbprint);
             await WriteAsync(second);
             time.Advance(TimeSpan.FromSeconds(2)); // the files are looked at once a second on the stage clock
-            await using var after = await TlsTestClient.ConnectAsync(endPoint);
-            Assert.Equal(second.Thumbprint, new System.Security.Cryptography.X509Certificates.X509Certificate2(after.Stream.RemoteCertificate!).Thumbprint);
+            await using var after = await FramedTestClient.ConnectAsync(endPoint, TestCertificates.TrustingClient());
+            Assert.Equal(second.Thumbprint, new System.Security.Cryptography.X509Certificates.X509Certificate2(after.Tls!.RemoteCertificate!).Thumbprint);
 
             // The connection made before the rotation still works on its certificate.
-            await Eventually.TrueAsync(() => stage.ConnectionCount == 2, "both connections");
+            await Poll.UntilAsync(() => stage.ConnectionCount == 2, "both connections");
             await before.SendAsync("still here\n"u8.ToArray());
-            await Eventually.TrueAsync(() => stage.GetStats().PacketsReceivedTotal == 1, "the old connection's line");
+            await Poll.UntilAsync(() => stage.GetStats().PacketsReceivedTotal == 1, "the old connection's line");
         }
         finally
         {

@@ -74,7 +74,7 @@ public sealed class TransportOptionsTests
             var (cert, key) = Ferry.Transport.Tls.CertificateMaker.ToPem(TestCertificates.Server);
             await File.WriteAllTextAsync(Path.Combine(dir.FullName, "server.pem"), cert);
             await File.WriteAllTextAsync(Path.Combine(dir.FullName, "server.key"), key);
-            await using var h = new StageHarness(new TcpServerStageOptions
+            await using var h = new FerryTestServer(new TcpServerStageOptions
             {
                 Tls = new TlsOptions
                 {
@@ -83,8 +83,8 @@ public sealed class TransportOptionsTests
                 },
             });
             await h.StartAsync();
-            await using var client = await TlsTestClient.ConnectAsync(h.EndPoint);
-            var connected = await h.WaitConnectedAsync(client.LocalEndPoint);
+            await using var client = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient());
+            var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
             Assert.NotNull(connected.Tls);
         }
         finally

@@ -11,7 +11,7 @@ public sealed class WaitPolicyTests
     public async Task A_client_that_never_reads_holds_only_its_own_inline_echo_not_the_other_clients()
     {
         const int egressLimit = 64 * 1024;
-        await using var h = new StageHarness(new TcpServerStageOptions
+        await using var h = new FerryTestServer(new TcpServerStageOptions
         {
             EgressOverflow = EgressOverflowPolicy.Wait,
             EgressBufferBytes = egressLimit,
@@ -44,9 +44,9 @@ public sealed class WaitPolicyTests
             }
         });
         // Until its egress is full and the stage stops reading it (its own TCP window closes).
-        await Eventually.TrueAsync(() => h.Stage.GetConnections().Single(c => c.Id == stuckId).EgressBytesQueued >= egressLimit / 2, "the stuck client's egress to fill");
+        await Poll.UntilAsync(() => h.Stage.GetConnections().Single(c => c.Id == stuckId).EgressBytesQueued >= egressLimit / 2, "the stuck client's egress to fill");
 
-        var others = new List<TestClient>();
+        var others = new List<FramedTestClient>();
         for (var i = 0; i < 3; i++)
             others.Add(await h.ConnectAsync());
         var roundTrips = others.Select(async client =>

@@ -41,7 +41,7 @@ public sealed class LineWriter : TextWriter
     public async Task<JsonElement> WaitJsonAsync(Func<JsonElement, bool> match, string what)
     {
         JsonElement found = default;
-        await Eventually.TrueAsync(() =>
+        await Poll.UntilAsync(() =>
         {
             foreach (var j in Json)
                 if (match(j)) { found = j; return true; }

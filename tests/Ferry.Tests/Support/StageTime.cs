@@ -56,11 +56,11 @@ public sealed class StageTime : FakeTimeProvider
     /// <summary>
     /// Moves the clock on by <paramref name="step"/> at a time until <paramref name="condition"/> holds, for
     /// what also needs the network to answer (a reconnect: each step makes the next attempt due, and the
-    /// connect itself completes in real time). Bounded by <see cref="Eventually.DefaultTimeout"/>.
+    /// connect itself completes in real time). Bounded by <see cref="Poll.DefaultTimeout"/>.
     /// </summary>
     public async Task AdvanceUntilAsync(Func<bool> condition, TimeSpan step, string what)
     {
-        var deadline = DateTime.UtcNow + Eventually.DefaultTimeout;
+        var deadline = DateTime.UtcNow + Poll.DefaultTimeout;
         while (!condition())
         {
             if (DateTime.UtcNow > deadline)
@@ -85,7 +85,7 @@ public sealed class StageTime : FakeTimeProvider
             for (var i = 1; i <= 2; i++)
             {
                 engine.Loop.Wake();
-                await Eventually.TrueAsync(() => Volatile.Read(ref rounds.Completed) >= before + i,
+                await Poll.UntilAsync(() => Volatile.Read(ref rounds.Completed) >= before + i,
                     $"'{engine.Name}' to finish a loop round at fake time +{ElapsedMs} ms");
             }
         }
@@ -95,7 +95,7 @@ public sealed class StageTime : FakeTimeProvider
     {
         Ferry.Stages.TcpServerStage s => s.Core,
         Ferry.Stages.TcpClientStage c => c.Core,
-        StageHarness h => h.Stage.Core,
+        FerryTestServer h => h.Stage.Core,
         _ => throw new ArgumentException($"not a stage: {stage}", nameof(stage)),
     };
 

@@ -1,3 +1,4 @@
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Ferry.Stages;
 using Ferry.Transport.Tls;
@@ -31,6 +32,20 @@ public static class TestCertificates
     public static X509Certificate2 ExpiredClient => Made.Value.Expired;
 
     public static string AuthorityPem => Authority.ExportCertificatePem();
+
+    /// <summary>Test-client options for TLS that trusts this run's CA, asks for <paramref name="serverName"/> and may present a client certificate.</summary>
+    public static FramedTestClientOptions TrustingClient(SslProtocols protocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+        X509Certificate2? clientCertificate = null, string serverName = "localhost")
+        => new()
+        {
+            Tls = new TestClientTls
+            {
+                TrustedAuthority = Authority,
+                ClientCertificate = clientCertificate,
+                ServerName = serverName,
+                Protocols = protocols,
+            },
+        };
 
     /// <summary>The server's certificate and key as stage options.</summary>
     public static TlsCertificate ServerCertificate => AsOption(Server);

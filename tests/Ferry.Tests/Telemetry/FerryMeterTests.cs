@@ -14,13 +14,13 @@ public sealed class FerryMeterTests
         await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = name, Bind = "127.0.0.1:0", MaxConnections = 2, Framing = Ferry.Framing.FramingSpec.Parse("lines") });
         using var tracking = FerryMetrics.Track(stage);
         var at = await stage.StartAsync();
-        using var a = await TestClient.ConnectAsync(at);
-        using var b = await TestClient.ConnectAsync(at);
-        try { using var refused = await TestClient.ConnectAsync(at); } catch (System.Net.Sockets.SocketException) { }
+        using var a = await FramedTestClient.ConnectAsync(at);
+        using var b = await FramedTestClient.ConnectAsync(at);
+        try { using var refused = await FramedTestClient.ConnectAsync(at); } catch (System.Net.Sockets.SocketException) { }
         await a.SendAsync("one\ntwo\n");
         await b.SendAsync("\xff\n"); // not a frame error for lines; bytes still count
         await stage.SendAsync(stage.GetConnections()[0].Id, "back"u8.ToArray());
-        await Eventually.TrueAsync(() => stage.GetStats() is { ConnectionsNow: 2, RejectedTotal: 1, PacketsReceivedTotal: 3, BytesSentTotal: 5 }, "the traffic counted");
+        await Poll.UntilAsync(() => stage.GetStats() is { ConnectionsNow: 2, RejectedTotal: 1, PacketsReceivedTotal: 3, BytesSentTotal: 5 }, "the traffic counted");
 
         var seen = new Dictionary<string, long>();
         using var listener = new MeterListener();
@@ -71,7 +71,7 @@ public sealed class FerryMeterTests
         });
         var closedBefore = stats.ClosedTotal;
         a.Dispose();
-        await Eventually.TrueAsync(() =>
+        await Poll.UntilAsync(() =>
         {
             listener.RecordObservableInstruments();
             return reasons.Keys.Any(k => k != "limit") && seen.GetValueOrDefault("ferry.tcp.connections.closed") == closedBefore + 1;

@@ -25,20 +25,20 @@ public sealed class PrometheusScrapeTests : IDisposable
             """);
         await using var run = RunningCommand.Start(null, "run", file, "--quiet");
         var at = await run.ListeningAsync("gateway");
-        using var a = await TestClient.ConnectAsync(at);
-        using var b = await TestClient.ConnectAsync(at);
-        using var c = await TestClient.ConnectAsync(at);
+        using var a = await FramedTestClient.ConnectAsync(at);
+        using var b = await FramedTestClient.ConnectAsync(at);
+        using var c = await FramedTestClient.ConnectAsync(at);
 
         await using var prometheus = PrometheusServer.Start(FreePorts.One(), $"127.0.0.1:{metricsPort}");
         string? value = null;
-        await Eventually.TrueAsync(() =>
+        await Poll.UntilAsync(() =>
         {
             value = prometheus.QueryAsync("ferry_tcp_connections_active", "ferry_stage", "gateway").GetAwaiter().GetResult();
             return value == "3";
         }, "Prometheus to report ferry_tcp_connections_active 3 for the gateway stage", TimeSpan.FromSeconds(60));
 
         c.Dispose();
-        await Eventually.TrueAsync(() =>
+        await Poll.UntilAsync(() =>
         {
             value = prometheus.QueryAsync("ferry_tcp_connections_active", "ferry_stage", "gateway").GetAwaiter().GetResult();
             return value == "2";
