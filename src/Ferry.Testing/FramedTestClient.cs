@@ -107,8 +107,7 @@ public sealed class FramedTestClient : IDisposable, IAsyncDisposable
     public Task SendAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
         => Deadline.RunAsync(async token =>
         {
-            await Stream.WriteAsync(bytes, token).ConfigureAwait(false);
-            await Stream.FlushAsync(token).ConfigureAwait(false);
+            await WriteAsync(bytes, token).ConfigureAwait(false);
             return true;
         }, $"{bytes.Length} bytes to be sent", Timeout, () => "", cancellationToken);
 
@@ -160,7 +159,7 @@ public sealed class FramedTestClient : IDisposable, IAsyncDisposable
             await Deadline.RunAsync(async token =>
             {
                 while (!_session.IsEstablished && await FillAsync(token).ConfigureAwait(false))
-                    DecodeBuffered();
+                    await DecodeBufferedAsync(token).ConfigureAwait(false);
                 return _session.IsEstablished ? true : throw new EndOfStreamException($"the server closed the connection during the {Framing.Spec} handshake");
             }, $"the {Framing.Spec} handshake", Timeout, () => $"{_inbound.Count} bytes", cancellationToken).ConfigureAwait(false);
         await SendAsync(Encode(payload.Span, fields), cancellationToken).ConfigureAwait(false);
@@ -181,7 +180,7 @@ public sealed class FramedTestClient : IDisposable, IAsyncDisposable
         {
             while (true)
             {
-                DecodeBuffered();
+                await DecodeBufferedAsync(token).ConfigureAwait(false);
                 if (_decoded.TryDequeue(out var message))
                     return message;
                 if (!await FillAsync(token).ConfigureAwait(false))
@@ -241,7 +240,7 @@ public sealed class FramedTestClient : IDisposable, IAsyncDisposable
         var buffer = new byte[4096];
         try
         {
-            while (await Stream.ReadAsync(buffer, deadline.Token).ConfigureAwait(false) > 0)
+            while (await ReadAsync(buffer, deadline.Token).ConfigureAwait(false) > 0)
             {
             }
             return true;
@@ -290,14 +289,19 @@ public sealed class FramedTestClient : IDisposable, IAsyncDisposable
     {
         if (_ended)
             return false;
-        var n = await Stream.ReadAsync(_inbound.GetSpace(), token).ConfigureAwait(false);
+        var n = await ReadAsync(_inbound.GetSpace(), token).ConfigureAwait(false);
         _inbound.Append(n);
         _ended = n == 0;
-        await FlushSessionAsync(token).ConfigureAwait(false);
         return !_ended;
     }
 
-    /// <summary>Decodes every whole message in the buffer into the queue; a session's replies are sent on the next fill.</summary>
+    /// <summary>Decodes every whole message in the buffer into the queue, then sends what a session framing answered (before anything else is sent).</summary>
+    private async Task DecodeBufferedAsync(CancellationToken token)
+    {
+        DecodeBuffered();
+        await FlushSessionAsync(token).ConfigureAwait(false);
+    }
+
     private void DecodeBuffered()
     {
         if (Framing.IsRaw)
@@ -344,8 +348,26 @@ public sealed class FramedTestClient : IDisposable, IAsyncDisposable
     {
         if (_sessionOutput.WrittenCount == 0)
             return;
-        await Stream.WriteAsync(_sessionOutput.WrittenMemory, token).ConfigureAwait(false);
-        await Stream.FlushAsync(token).ConfigureAwait(false);
+        await WriteAsync(_sessionOutput.WrittenMemory, token).ConfigureAwait(false);
         _sessionOutput.Clear();
     }
+
+    /// <summary>
+    /// Plain connections use the socket itself, so that a failure is the <see cref="SocketException"/> a
+    /// test expects (a stream would wrap it in an <see cref="IOException"/>); TLS goes through its stream.
+    /// </summary>
+    private async Task WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken token)
+    {
+        if (Tls is not null)
+        {
+            await Tls.WriteAsync(bytes, token).ConfigureAwait(false);
+            await Tls.FlushAsync(token).ConfigureAwait(false);
+            return;
+        }
+        while (!bytes.IsEmpty)
+            bytes = bytes[await Socket.SendAsync(bytes, SocketFlags.None, token).ConfigureAwait(false)..];
+    }
+
+    private ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken token)
+        => Tls is not null ? Tls.ReadAsync(buffer, token) : Socket.ReceiveAsync(buffer, SocketFlags.None, token);
 }
