@@ -115,16 +115,16 @@ public abstract class FramedTestClientTests(StageTransport transport)
     }
 }
 
-/// <summary>The test kit's client over TLS (the stream transport only: TLS runs there).</summary>
+/// <summary>The test kit's client over TLS, with the kit's own throwaway authority (the stream transport only: TLS runs there).</summary>
 public sealed class FramedTestClientOverTlsTests
 {
     [Fact]
     public async Task Connects_over_TLS_trusting_a_test_authority_and_asking_for_a_name()
     {
-        var tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate };
+        using var ca = TestCertificateAuthority.Create();
+        var tls = new TlsOptions { Secure = true, Certificate = ca.IssueServerOption("localhost", "127.0.0.1") };
         await using var server = await FerryTestServer.StartAsync(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines"), Tls = tls });
-        var options = TestCertificates.TrustingClient(serverName: "localhost") with { Framing = FramingSpec.Parse("lines") };
-        await using var client = await server.ConnectAsync(options);
+        await using var client = await server.ConnectAsync(new FramedTestClientOptions { Framing = FramingSpec.Parse("lines"), Tls = ca.TrustingClient("localhost") });
         Assert.Equal("CN=localhost", client.Tls!.RemoteCertificate!.Subject);
         var connected = await server.WaitForConnectionAsync(client);
         Assert.Equal("localhost", connected.Tls!.ServerName);
@@ -135,11 +135,30 @@ public sealed class FramedTestClientOverTlsTests
     }
 
     [Fact]
-    public async Task A_server_certificate_from_an_unknown_authority_is_refused()
+    public async Task Presents_a_client_certificate_the_server_checks()
     {
-        var tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate };
-        await using var server = await FerryTestServer.StartAsync(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines"), Tls = tls });
-        var stranger = new FramedTestClientOptions { Tls = new TestClientTls { TrustedAuthority = TestCertificates.ClientOfOtherAuthority } };
-        await Assert.ThrowsAsync<System.Security.Authentication.AuthenticationException>(() => server.ConnectAsync(stranger));
+        using var ca = TestCertificateAuthority.Create();
+        var tls = new TlsOptions
+        {
+            Secure = true,
+            Certificate = ca.IssueServerOption("localhost"),
+            CaCertificatePem = ca.CertificatePem,
+            ClientCertificate = ClientCertificateMode.Required,
+        };
+        await using var server = await FerryTestServer.StartAsync(new TcpServerStageOptions { Tls = tls });
+        await using var client = await server.ConnectAsync(new FramedTestClientOptions { Tls = ca.TrustingClient(clientCertificate: ca.IssueClient("terminal-9")) });
+        var connected = await server.WaitForConnectionAsync(client);
+        Assert.Equal("CN=terminal-9", connected.Tls!.PeerCertificateSubject);
+    }
+
+    [Fact]
+    public async Task A_server_certificate_from_another_authority_is_refused()
+    {
+        using var ca = TestCertificateAuthority.Create();
+        using var other = TestCertificateAuthority.Create("Another CA");
+        var tls = new TlsOptions { Secure = true, Certificate = ca.IssueServerOption("localhost") };
+        await using var server = await FerryTestServer.StartAsync(new TcpServerStageOptions { Tls = tls });
+        await Assert.ThrowsAsync<System.Security.Authentication.AuthenticationException>(
+            () => server.ConnectAsync(new FramedTestClientOptions { Tls = other.TrustingClient() }));
     }
 }
