@@ -50,11 +50,7 @@ public static class TestCertificates
     /// <summary>The server's certificate and key as stage options.</summary>
     public static TlsCertificate ServerCertificate => AsOption(Server);
 
-    public static TlsCertificate AsOption(X509Certificate2 certificate)
-    {
-        var (cert, key) = CertificateMaker.ToPem(certificate);
-        return new TlsCertificate { CertificatePem = cert, PrivateKeyPem = key };
-    }
+    public static TlsCertificate AsOption(X509Certificate2 certificate) => TestCertificateAuthority.AsOption(certificate);
 
     private sealed record Set(X509Certificate2 Authority, X509Certificate2 Server, X509Certificate2 Client, X509Certificate2 Stranger, X509Certificate2 Expired);
 }
