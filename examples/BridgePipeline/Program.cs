@@ -1,10 +1,8 @@
-using System.Runtime.InteropServices;
 using BridgePipeline;
+using Ferry.Examples;
 
 // bridge-pipeline hardware|analysis [--address A] [--port P] [--frames N] [--max-bytes B] [--seed S]
-using var stop = new CancellationTokenSource();
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+using var shutdown = new Shutdown();
 const string Usage = "usage: bridge-pipeline hardware|analysis [--address A] [--port P] [--frames N] [--max-bytes B] [--seed S]";
 if (args.Length == 0 || args[0] is not ("hardware" or "analysis") || args.Length % 2 == 0)
 {
@@ -36,8 +34,8 @@ for (var i = 1; i < args.Length; i += 2)
 try
 {
     var result = args[0] == "hardware"
-        ? await PipelineEnds.RunHardwareAsync(options, Console.Out, stop.Token)
-        : await PipelineEnds.RunAnalysisAsync(options, Console.Out, stop.Token);
+        ? await PipelineEnds.RunHardwareAsync(options, Console.Out, shutdown.Token)
+        : await PipelineEnds.RunAnalysisAsync(options, Console.Out, shutdown.Token);
     return result.Mismatches == 0 ? 0 : 1;
 }
 catch (OperationCanceledException)

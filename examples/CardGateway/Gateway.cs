@@ -58,16 +58,7 @@ public sealed class Gateway : IAsyncDisposable
             BindAttempts = 1,
         }, bus);
         var gateway = new Gateway(stage, new CodecStep(bus, stage.Name, new Authorizer(options.LimitMinorUnits)));
-        try
-        {
-            await stage.StartAsync(cancellationToken);
-        }
-        catch
-        {
-            await gateway.DisposeAsync();
-            throw;
-        }
-        return gateway;
+        return await Ferry.Examples.Shutdown.StartedAsync(gateway, () => stage.StartAsync(cancellationToken));
     }
 
     /// <summary>Stops the stage, then the codec.</summary>

@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using CardGateway;
+using Ferry.Examples;
 
 // card-gateway [--bind HOST:PORT]
 var options = new GatewayOptions();
@@ -11,17 +11,11 @@ else if (args.Length != 0)
     return 2;
 }
 
-using var stop = new CancellationTokenSource();
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-await using var gateway = await Gateway.StartAsync(options, stop.Token);
-gateway.Stage.Disconnected += (_, e) => Console.WriteLine($"{e.ConnectionId} {e.Peer} closed: {e.ReasonName} {e.Detail} {e.Code}");
-Console.WriteLine($"card-gateway: listening on {gateway.LocalEndPoint} (u16be framing, ISO 8583 requests 0100/0200/0400/0800); Ctrl+C stops");
-try
+return await Shutdown.RunAsync("card-gateway", async shutdown =>
 {
-    await Task.Delay(Timeout.Infinite, stop.Token);
-}
-catch (OperationCanceledException)
-{
-}
-return 0;
+    await using var gateway = await Gateway.StartAsync(options, shutdown.Token);
+    gateway.Stage.Disconnected += (_, e) => Console.WriteLine($"{e.ConnectionId} {e.Peer} closed: {e.ReasonName} {e.Detail} {e.Code}");
+    Console.WriteLine($"card-gateway: listening on {gateway.LocalEndPoint} (u16be framing, ISO 8583 requests 0100/0200/0400/0800); Ctrl+C stops");
+    await shutdown.WaitAsync();
+    return 0;
+});

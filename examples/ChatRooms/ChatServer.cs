@@ -84,16 +84,7 @@ public sealed class ChatServer : IAsyncDisposable
             }
         }));
 
-        try
-        {
-            await stage.StartAsync(cancellationToken);
-        }
-        catch
-        {
-            await server.DisposeAsync();
-            throw;
-        }
-        return server;
+        return await Ferry.Examples.Shutdown.StartedAsync(server, () => stage.StartAsync(cancellationToken));
     }
 
     /// <summary>Stops the stage and the subscriptions.</summary>

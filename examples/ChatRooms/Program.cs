@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using ChatRooms;
+using Ferry.Examples;
 
 // chat-rooms [--bind HOST:PORT]
 var options = new ChatServerOptions();
@@ -11,16 +11,10 @@ else if (args.Length != 0)
     return 2;
 }
 
-using var stop = new CancellationTokenSource();
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-await using var server = await ChatServer.StartAsync(options, stop.Token);
-Console.WriteLine($"chat-rooms: listening on {server.LocalEndPoint} (text-length framing: \"<bytes>\\n<json>\"); Ctrl+C stops");
-try
+return await Shutdown.RunAsync("chat-rooms", async shutdown =>
 {
-    await Task.Delay(Timeout.Infinite, stop.Token);
-}
-catch (OperationCanceledException)
-{
-}
-return 0;
+    await using var server = await ChatServer.StartAsync(options, shutdown.Token);
+    Console.WriteLine($"chat-rooms: listening on {server.LocalEndPoint} (text-length framing: \"<bytes>\\n<json>\"); Ctrl+C stops");
+    await shutdown.WaitAsync();
+    return 0;
+});

@@ -69,16 +69,7 @@ public sealed class FileTransferServer : IAsyncDisposable
         }, new InProcessBus());
         var server = new FileTransferServer(stage, new FileReceiver(options.Directory, options.MaxFileBytes, options.ProgressEvery, TimeProvider.System));
         server._run = Task.Run(server.RunAsync);
-        try
-        {
-            await stage.StartAsync(cancellationToken);
-        }
-        catch
-        {
-            await server.DisposeAsync();
-            throw;
-        }
-        return server;
+        return await Ferry.Examples.Shutdown.StartedAsync(server, () => stage.StartAsync(cancellationToken));
     }
 
     private async Task RunAsync()

@@ -1,11 +1,9 @@
-using System.Runtime.InteropServices;
 using FileTransfer;
+using Ferry.Examples;
 
 // file-transfer serve [--bind HOST:PORT] [--dir DIR]
 // file-transfer send FILE [--server HOST:PORT] [--chunk BYTES]
-using var stop = new CancellationTokenSource();
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+using var shutdown = new Shutdown();
 const string Usage = "usage: file-transfer serve [--bind HOST:PORT] [--dir DIR] | file-transfer send FILE [--server HOST:PORT] [--chunk BYTES]";
 try
 {
@@ -17,11 +15,11 @@ try
             {
                 Bind = o.GetValueOrDefault("--bind", serverOptions.Bind),
                 Directory = o.GetValueOrDefault("--dir", serverOptions.Directory),
-            }, stop.Token))
+            }, shutdown.Token))
             {
                 server.Stage.Disconnected += (_, e) => Console.WriteLine($"{e.ConnectionId} closed: {e.ReasonName}");
                 Console.WriteLine($"file-transfer: receiving on {server.LocalEndPoint} into {Path.GetFullPath(o.GetValueOrDefault("--dir", serverOptions.Directory))}; Ctrl+C stops");
-                await Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => { });
+                await shutdown.WaitAsync();
             }
             return 0;
         case ["send", var path, .. var rest] when Options(rest, "--server", "--chunk") is { } o:
@@ -31,7 +29,7 @@ try
                 Server = o.GetValueOrDefault("--server", "127.0.0.1:9200"),
                 Path = path,
                 ChunkSize = o.TryGetValue("--chunk", out var chunk) ? int.Parse(chunk) : 64 * 1024,
-            }, progress, stop.Token);
+            }, progress, shutdown.Token);
             Console.WriteLine($"\nsent {result.Bytes:N0} bytes, SHA-256 {result.Sha256}, over {result.Connections} connection(s), resumed at [{string.Join(", ", result.ResumedAt)}]");
             return 0;
         default:

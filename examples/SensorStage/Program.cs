@@ -1,18 +1,16 @@
 using System.Net;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using SensorStage;
+using Ferry.Examples;
 
 // sensor-stage serve [--bind HOST:PORT] | sensor-stage simulate [--stage HOST:PORT] [--sensors N] [--rate HZ]
-using var stop = new CancellationTokenSource();
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+using var shutdown = new Shutdown();
 try
 {
     switch (args)
     {
         case ["serve"] or ["serve", "--bind", _]:
-            await using (var server = await SensorServer.StartAsync(new SensorServerOptions { Bind = args.Length == 3 ? args[2] : "127.0.0.1:9500" }, stop.Token))
+            await using (var server = await SensorServer.StartAsync(new SensorServerOptions { Bind = args.Length == 3 ? args[2] : "127.0.0.1:9500" }, shutdown.Token))
             {
                 // Seed 000's 1 Hz socket_stats, with what the sensors sent.
                 server.Reported += report => Console.WriteLine(JsonSerializer.Serialize(new
@@ -25,7 +23,7 @@ try
                     sensors = report.Sensors.Select(s => new { s.Sensor, s.Samples, s.Lost }),
                 }));
                 Console.Error.WriteLine($"sensor-stage: listening on {server.LocalEndPoint}, service thread pinned to CPU 0; Ctrl+C stops");
-                await Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => { });
+                await shutdown.WaitAsync();
             }
             return 0;
         case ["simulate", .. var rest]:
@@ -34,9 +32,9 @@ try
             var interval = TimeSpan.FromSeconds(1.0 / double.Parse(Value(rest, "--rate", "200")));
             var running = Enumerable.Range(1, sensors).Select(async id =>
             {
-                using var sensor = await SensorSimulator.ConnectAsync(stage, (ushort)id, stop.Token);
-                while (!stop.IsCancellationRequested)
-                    await sensor.StreamAsync(1, interval, stop.Token);
+                using var sensor = await SensorSimulator.ConnectAsync(stage, (ushort)id, shutdown.Token);
+                while (!shutdown.Token.IsCancellationRequested)
+                    await sensor.StreamAsync(1, interval, shutdown.Token);
             });
             await Task.WhenAll(running).ContinueWith(_ => { });
             return 0;
@@ -45,10 +43,10 @@ try
             return 2;
     }
 }
-catch (FormatException e)
+catch (Exception e) when (e is FormatException or IOException)
 {
     Console.Error.WriteLine($"sensor-stage: {e.Message}");
-    return 2;
+    return e is FormatException ? 2 : 1;
 }
 
 static string Value(string[] rest, string name, string fallback)

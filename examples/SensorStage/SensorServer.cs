@@ -105,16 +105,7 @@ public sealed class SensorServer : IAsyncDisposable
             server.Reported?.Invoke(new SensorReport(stats, server.Sensors.Snapshot(), server.Sensors.LargestGroup));
             return ValueTask.CompletedTask;
         }));
-        try
-        {
-            await stage.StartAsync(cancellationToken);
-        }
-        catch
-        {
-            await server.DisposeAsync();
-            throw;
-        }
-        return server;
+        return await Ferry.Examples.Shutdown.StartedAsync(server, () => stage.StartAsync(cancellationToken));
     }
 
     /// <summary>Sends a command to every connected sensor through <c>sensors/egress_packets</c>; completes when it is queued.</summary>

@@ -59,16 +59,7 @@ public sealed class MuxServer : IAsyncDisposable
                 session.Dispose();
             return ValueTask.CompletedTask;
         }));
-        try
-        {
-            await stage.StartAsync(cancellationToken);
-        }
-        catch
-        {
-            await server.DisposeAsync();
-            throw;
-        }
-        return server;
+        return await Ferry.Examples.Shutdown.StartedAsync(server, () => stage.StartAsync(cancellationToken));
     }
 
     private async ValueTask OnPacketsAsync(PacketGroup group, CancellationToken cancellationToken)

@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using StreamMux;
+using Ferry.Examples;
 
 // stream-mux [--bind HOST:PORT]
 var options = new MuxServerOptions();
@@ -11,16 +11,10 @@ else if (args.Length != 0)
     return 2;
 }
 
-using var stop = new CancellationTokenSource();
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-await using var server = await MuxServer.StartAsync(options, stop.Token);
-Console.WriteLine($"stream-mux: listening on {server.LocalEndPoint} (mux framing: stream id u32, length u32, payload); Ctrl+C stops");
-try
+return await Shutdown.RunAsync("stream-mux", async shutdown =>
 {
-    await Task.Delay(Timeout.Infinite, stop.Token);
-}
-catch (OperationCanceledException)
-{
-}
-return 0;
+    await using var server = await MuxServer.StartAsync(options, shutdown.Token);
+    Console.WriteLine($"stream-mux: listening on {server.LocalEndPoint} (mux framing: stream id u32, length u32, payload); Ctrl+C stops");
+    await shutdown.WaitAsync();
+    return 0;
+});
