@@ -95,10 +95,18 @@ public static class FileSender
 
         var resumedAt = new List<long>();
         var progressMessages = 0;
+        var closed = new HashSet<ConnectionId>();
         for (var connections = 1; connections <= options.MaxConnections; connections++)
         {
             await client.WaitConnectedAsync(cancellationToken);
             var connection = client.ConnectionId;
+            if (closed.Contains(connection))
+            {
+                // The stage has not yet taken in the drop we already heard of: wait for the next connection.
+                connections--;
+                await Task.Delay(10, cancellationToken);
+                continue;
+            }
             await SendJsonAsync(client, "file_start", w =>
             {
                 w.WriteString("transferId", transferId);
@@ -163,12 +171,15 @@ public static class FileSender
         // The next message of this connection, or null once it has dropped; earlier connections' leftovers are skipped.
         async Task<JsonElement?> NextAsync(ConnectionId connection)
         {
-            while (true)
+            while (!closed.Contains(connection))
             {
                 var inbound = await inbox.Reader.ReadAsync(cancellationToken);
-                if (inbound.Connection == connection)
+                if (inbound.Message is null)
+                    closed.Add(inbound.Connection);
+                else if (inbound.Connection == connection)
                     return inbound.Message;
             }
+            return null;
         }
     }
 
