@@ -26,12 +26,12 @@ public sealed class CardGatewayTests : IAsyncLifetime
         [2] = "4111111111111111", [3] = "000000", [4] = amount.ToString("D12"), [11] = stan, [41] = "TERM0001",
     });
 
-    private Task<FramedClient> ConnectAsync() => FramedClient.ConnectAsync(_gateway.LocalEndPoint, FramingSpec.Parse("u16be"));
+    private Task<FramedTestClient> ConnectAsync() => FramedTestClient.ConnectAsync(_gateway.LocalEndPoint, new FramedTestClientOptions { Framing = FramingSpec.Parse("u16be"), Timeout = TimeSpan.FromSeconds(15) });
 
-    private static async Task<IsoMessage> ExchangeAsync(FramedClient client, IsoMessage request)
+    private static async Task<IsoMessage> ExchangeAsync(FramedTestClient client, IsoMessage request)
     {
-        await client.SendAsync(IsoCodec.Encode(request));
-        var (payload, _) = await client.ReceiveAsync();
+        await client.SendMessageAsync(IsoCodec.Encode(request));
+        var (payload, _) = await client.ReceiveMessageAsync();
         Assert.True(IsoCodec.TryDecode(payload, IsoCodec.ResponseMtis, out var response, out var violation), $"not a response: {violation}");
         return response!;
     }
@@ -73,10 +73,10 @@ public sealed class CardGatewayTests : IAsyncLifetime
         using var bad = await ConnectAsync();
         Assert.Equal("00", (await ExchangeAsync(good, Purchase("000010", 100)))[39]);
 
-        await bad.SendAsync(Malformed(fault));
+        await bad.SendMessageAsync(Malformed(fault));
 
         Assert.True(await bad.WaitClosedAsync(), "the violating connection was not closed");
-        await Eventually.TrueAsync(() => !_closed.IsEmpty, "the disconnected event");
+        await Poll.UntilAsync(() => !_closed.IsEmpty, "the disconnected event");
         var closed = Assert.Single(_closed);
         Assert.Equal(DisconnectReason.Killed, closed.Reason);
         Assert.Equal("protocol_violation", closed.Detail);
@@ -92,9 +92,9 @@ public sealed class CardGatewayTests : IAsyncLifetime
     public async Task A_frame_over_the_maximum_is_a_protocol_error_of_the_framing()
     {
         using var bad = await ConnectAsync();
-        await bad.SendRawAsync(new byte[] { 0xFF, 0xFF });   // declares 65535 bytes, over max_frame_bytes
+        await bad.SendAsync(new byte[] { 0xFF, 0xFF });   // declares 65535 bytes, over max_frame_bytes
         Assert.True(await bad.WaitClosedAsync());
-        await Eventually.TrueAsync(() => !_closed.IsEmpty, "the disconnected event");
+        await Poll.UntilAsync(() => !_closed.IsEmpty, "the disconnected event");
         Assert.Equal(DisconnectReason.ProtocolError, Assert.Single(_closed).Reason);
     }
 

@@ -77,7 +77,7 @@ public sealed class ChatRoomsTests : IAsyncLifetime
 
         var gone = bob.Id;
         bob.Dispose();
-        await Eventually.TrueAsync(() => _server.Stage.ConnectionCount == 2, "bob's connection is closed");
+        await Poll.UntilAsync(() => _server.Stage.ConnectionCount == 2, "bob's connection is closed");
         await alice.SendAsync($$"""{"type":"private","target":"{{gone}}","data":"x"}""");
         Assert.Equal($"private: client {gone} is not connected", (await alice.ExpectAsync("error")).Str("message"));
     }
@@ -126,21 +126,21 @@ public sealed class ChatRoomsTests : IAsyncLifetime
         Assert.Contains("'room'", (await dave.ExpectAsync("error")).Str("message"));
     }
 
-    private sealed class ChatClient(FramedClient client, string id) : IDisposable
+    private sealed class ChatClient(FramedTestClient client, string id) : IDisposable
     {
         public string Id { get; } = id;
 
         public static async Task<ChatClient> ConnectAsync(IPEndPoint server)
         {
-            var client = await FramedClient.ConnectAsync(server, FramingSpec.Parse("text-length"));
-            var welcome = Json.Parse(await client.ReceiveTextAsync());
+            var client = await FramedTestClient.ConnectAsync(server, new FramedTestClientOptions { Framing = FramingSpec.Parse("text-length"), Timeout = TimeSpan.FromSeconds(15) });
+            var welcome = Json.Parse((await client.ReceiveMessageAsync()).Text);
             Assert.Equal("welcome", welcome.Str("type"));
             return new ChatClient(client, welcome.Str("clientId"));
         }
 
-        public Task SendAsync(string json) => client.SendAsync(json);
+        public Task SendAsync(string json) => client.SendMessageAsync(json);
 
-        public async Task<JsonElement> ReceiveAsync() => Json.Parse(await client.ReceiveTextAsync());
+        public async Task<JsonElement> ReceiveAsync() => Json.Parse((await client.ReceiveMessageAsync()).Text);
 
         public async Task<JsonElement> ExpectAsync(string type)
         {

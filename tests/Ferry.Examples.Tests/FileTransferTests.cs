@@ -79,14 +79,14 @@ public sealed class FileTransferTests : IAsyncLifetime
     [Fact]
     public async Task A_checksum_that_does_not_match_is_refused_and_the_partial_file_deleted()
     {
-        using var client = await FramedClient.ConnectAsync(_server.LocalEndPoint, FramingSpec.Parse("text-length"));
-        await client.SendAsync($$"""{"type":"file_start","transferId":"t1","filename":"a.txt","fileSize":5,"sha256":"{{new string('0', 64)}}"}""");
-        Assert.Equal(0, Json.Parse(await client.ReceiveTextAsync()).GetProperty("receivedBytes").GetInt64());
-        await client.SendAsync("""{"type":"file_chunk","transferId":"t1","chunkIndex":0,"offset":0,"data":"aGVsbG8="}""");
-        Assert.Equal("file_chunk_ack", Json.Parse(await client.ReceiveTextAsync()).Str("type"));
-        await client.SendAsync("""{"type":"file_end","transferId":"t1"}""");
+        using var client = await FramedTestClient.ConnectAsync(_server.LocalEndPoint, new FramedTestClientOptions { Framing = FramingSpec.Parse("text-length"), Timeout = TimeSpan.FromSeconds(15) });
+        await client.SendMessageAsync($$"""{"type":"file_start","transferId":"t1","filename":"a.txt","fileSize":5,"sha256":"{{new string('0', 64)}}"}""");
+        Assert.Equal(0, Json.Parse((await client.ReceiveMessageAsync()).Text).GetProperty("receivedBytes").GetInt64());
+        await client.SendMessageAsync("""{"type":"file_chunk","transferId":"t1","chunkIndex":0,"offset":0,"data":"aGVsbG8="}""");
+        Assert.Equal("file_chunk_ack", Json.Parse((await client.ReceiveMessageAsync()).Text).Str("type"));
+        await client.SendMessageAsync("""{"type":"file_end","transferId":"t1"}""");
 
-        var error = Json.Parse(await client.ReceiveTextAsync());
+        var error = Json.Parse((await client.ReceiveMessageAsync()).Text);
         Assert.Equal("error", error.Str("type"));
         Assert.StartsWith("checksum mismatch", error.Str("message"));
         Assert.Empty(Directory.GetFiles(Uploads));
@@ -102,16 +102,16 @@ public sealed class FileTransferTests : IAsyncLifetime
     [InlineData("""{"type":""", "invalid JSON")]
     public async Task Bad_requests_get_a_clear_error_and_the_connection_stays_usable(string request, string error)
     {
-        using var client = await FramedClient.ConnectAsync(_server.LocalEndPoint, FramingSpec.Parse("text-length"));
-        await client.SendAsync(request.Replace("SHA", new string('a', 64)));
-        var reply = Json.Parse(await client.ReceiveTextAsync());
+        using var client = await FramedTestClient.ConnectAsync(_server.LocalEndPoint, new FramedTestClientOptions { Framing = FramingSpec.Parse("text-length"), Timeout = TimeSpan.FromSeconds(15) });
+        await client.SendMessageAsync(request.Replace("SHA", new string('a', 64)));
+        var reply = Json.Parse((await client.ReceiveMessageAsync()).Text);
         Assert.Equal("error", reply.Str("type"));
         Assert.Contains(error, reply.Str("message"));
 
-        await client.SendAsync($$"""{"type":"file_start","transferId":"t3","filename":"empty.txt","fileSize":0,"sha256":"{{Convert.ToHexStringLower(SHA256.HashData([]))}}"}""");
-        Assert.Equal("file_start_ack", Json.Parse(await client.ReceiveTextAsync()).Str("type"));
-        await client.SendAsync("""{"type":"file_end","transferId":"t3"}""");
-        Assert.Equal("file_complete", Json.Parse(await client.ReceiveTextAsync()).Str("type"));
+        await client.SendMessageAsync($$"""{"type":"file_start","transferId":"t3","filename":"empty.txt","fileSize":0,"sha256":"{{Convert.ToHexStringLower(SHA256.HashData([]))}}"}""");
+        Assert.Equal("file_start_ack", Json.Parse((await client.ReceiveMessageAsync()).Text).Str("type"));
+        await client.SendMessageAsync("""{"type":"file_end","transferId":"t3"}""");
+        Assert.Equal("file_complete", Json.Parse((await client.ReceiveMessageAsync()).Text).Str("type"));
         Assert.Equal(0, new FileInfo(Path.Combine(Uploads, "empty.txt")).Length);
     }
 

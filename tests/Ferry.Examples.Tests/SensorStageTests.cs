@@ -32,19 +32,19 @@ public sealed class SensorStageTests : IAsyncLifetime
         try
         {
             await Task.WhenAll(sensors.Select(s => s.StreamAsync(PerSensor, TimeSpan.Zero)));
-            await Eventually.TrueAsync(() => _server.Stage.GetStats().BytesReceivedTotal == 3 * PerSensor * SensorSample.Size,
+            await Poll.UntilAsync(() => _server.Stage.GetStats().BytesReceivedTotal == 3 * PerSensor * SensorSample.Size,
                 "the stage has read every byte", TimeSpan.FromSeconds(30));
 
             // The clock has not moved, so no group has lingered: only full groups are out so far.
             var packets = _server.Stage.GetStats().PacketsReceivedTotal;
-            await Eventually.TrueAsync(() => _server.Sensors.Groups == packets / GroupSize, $"{packets / GroupSize} full groups are published");
+            await Poll.UntilAsync(() => _server.Sensors.Groups == packets / GroupSize, $"{packets / GroupSize} full groups are published");
             Assert.Equal(packets / GroupSize * GroupSize, _server.Sensors.Packets);
             if (packets >= GroupSize)
                 Assert.Equal(GroupSize, _server.Sensors.LargestGroup);
 
             // The rest goes out group_linger after its first packet: move the fake clock on.
             _time.Advance(TimeSpan.FromMilliseconds(5));
-            await Eventually.TrueAsync(() => _server.Sensors.Snapshot() is { Count: 3 } all && all.All(s => s.Samples == PerSensor),
+            await Poll.UntilAsync(() => _server.Sensors.Snapshot() is { Count: 3 } all && all.All(s => s.Samples == PerSensor),
                 "every reading of every sensor is counted");
             Assert.Equal(packets, _server.Sensors.Packets);
             Assert.InRange(_server.Sensors.LargestGroup, 1, GroupSize);
@@ -60,7 +60,7 @@ public sealed class SensorStageTests : IAsyncLifetime
             // One second later (fake), socket_stats arrives with the stage's figures.
             _reports.Clear();
             _time.Advance(TimeSpan.FromSeconds(1));
-            await Eventually.TrueAsync(() => !_reports.IsEmpty, "the 1 Hz report");
+            await Poll.UntilAsync(() => !_reports.IsEmpty, "the 1 Hz report");
             var report = _reports.First();
             Assert.Equal(3, report.Stage.ConnectionsNow);
             Assert.Equal(_server.Sensors.Packets, report.Stage.PacketsReceivedTotal);
@@ -81,7 +81,7 @@ public sealed class SensorStageTests : IAsyncLifetime
         var sensors = await Task.WhenAll(Enumerable.Range(1, 3).Select(id => SensorSimulator.ConnectAsync(_server.LocalEndPoint, (ushort)id)));
         try
         {
-            await Eventually.TrueAsync(() => _server.Stage.ConnectionCount == 3, "three sensors are connected");
+            await Poll.UntilAsync(() => _server.Stage.ConnectionCount == 3, "three sensors are connected");
             await _server.SendCommandAsync("rate=100"u8.ToArray());
             using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15));
             foreach (var sensor in sensors)

@@ -15,13 +15,13 @@ public sealed class StreamMuxTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private Task<FramedClient> ConnectAsync() => FramedClient.ConnectAsync(_server.LocalEndPoint, new MuxFraming());
+    private Task<FramedTestClient> ConnectAsync() => FramedTestClient.ConnectAsync(_server.LocalEndPoint, new FramedTestClientOptions { Framing = new MuxFraming(), Timeout = TimeSpan.FromSeconds(15) });
 
-    private static Task ControlAsync(FramedClient client, string json) => client.SendAsync(json, new FrameFields(StreamId: 0));
+    private static Task ControlAsync(FramedTestClient client, string json) => client.SendMessageAsync(Encoding.UTF8.GetBytes(json), new FrameFields(StreamId: 0));
 
-    private static async Task<(uint Stream, string Text)> NextAsync(FramedClient client)
+    private static async Task<(uint Stream, string Text)> NextAsync(FramedTestClient client)
     {
-        var (payload, fields) = await client.ReceiveAsync();
+        var (payload, fields) = await client.ReceiveMessageAsync();
         return (fields.StreamId, Encoding.UTF8.GetString(payload));
     }
 
@@ -36,11 +36,11 @@ public sealed class StreamMuxTests : IAsyncLifetime
         var hashed = new List<byte>();
         for (var i = 0; i < 20; i++)
         {
-            await client.SendAsync($"one-{i}", new FrameFields(StreamId: 1));
+            await client.SendMessageAsync(Encoding.UTF8.GetBytes($"one-{i}"), new FrameFields(StreamId: 1));
             var chunk = Encoding.UTF8.GetBytes($"two-{i}-" + new string('x', i * 100));
             hashed.AddRange(chunk);
-            await client.SendAsync(chunk, new FrameFields(StreamId: 2));
-            await client.SendAsync($"three-{i}", new FrameFields(StreamId: 3));
+            await client.SendMessageAsync(chunk, new FrameFields(StreamId: 2));
+            await client.SendMessageAsync(Encoding.UTF8.GetBytes($"three-{i}"), new FrameFields(StreamId: 3));
         }
         for (var i = 0; i < 20; i++)
         {
@@ -58,9 +58,9 @@ public sealed class StreamMuxTests : IAsyncLifetime
         Assert.Equal(hashed.Count, close.GetProperty("bytes").GetInt32());
 
         // Stream 2 is closed now; 1 and 3 still work.
-        await client.SendAsync("late", new FrameFields(StreamId: 2));
+        await client.SendMessageAsync(Encoding.UTF8.GetBytes("late"), new FrameFields(StreamId: 2));
         Assert.Equal("stream 2 is not open (open one with stream_create on stream 0)", Json.Parse((await NextAsync(client)).Text).Str("message"));
-        await client.SendAsync("still", new FrameFields(StreamId: 3));
+        await client.SendMessageAsync(Encoding.UTF8.GetBytes("still"), new FrameFields(StreamId: 3));
         Assert.Equal((3u, "still"), await NextAsync(client));
     }
 
@@ -83,7 +83,7 @@ public sealed class StreamMuxTests : IAsyncLifetime
         Assert.Equal("error", Json.Parse(reply.Text).Str("type"));
         Assert.Contains(error, Json.Parse(reply.Text).Str("message"));
 
-        await client.SendAsync("alive", new FrameFields(StreamId: 1));
+        await client.SendMessageAsync(Encoding.UTF8.GetBytes("alive"), new FrameFields(StreamId: 1));
         Assert.Equal((1u, "alive"), await NextAsync(client));
     }
 
@@ -97,8 +97,8 @@ public sealed class StreamMuxTests : IAsyncLifetime
         await ControlAsync(second, """{"type":"stream_create","streamId":7,"streamType":"echo"}""");
         Assert.Contains("stream 7 is already open", Json.Parse((await NextAsync(second)).Text).Str("message"));
 
-        await first.SendAsync("from first", new FrameFields(StreamId: 7));
-        await second.SendAsync("from second", new FrameFields(StreamId: 7));
+        await first.SendMessageAsync(Encoding.UTF8.GetBytes("from first"), new FrameFields(StreamId: 7));
+        await second.SendMessageAsync(Encoding.UTF8.GetBytes("from second"), new FrameFields(StreamId: 7));
         Assert.Equal((7u, "from first"), await NextAsync(first));
         Assert.Equal((7u, "from second"), await NextAsync(second));
     }
