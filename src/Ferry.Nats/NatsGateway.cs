@@ -110,6 +110,8 @@ public sealed class NatsGateway : IAsyncDisposable
             ReconnectWaitMin = TimeSpan.FromMilliseconds(100),
             ReconnectWaitMax = TimeSpan.FromSeconds(2),
             SubPendingChannelCapacity = _options.MaxPendingEgress,
+            CommandTimeout = _options.PublishTimeout,
+            WriterBufferSize = _options.WriteBufferBytes,
         });
         _nats.ConnectionOpened += (_, _) => { _counters.Connected = true; return ValueTask.CompletedTask; };
         _nats.ConnectionDisconnected += (_, _) =>

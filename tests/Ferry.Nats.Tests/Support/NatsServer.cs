@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Ferry.Nats.Tests.Support;
 
@@ -73,6 +74,28 @@ public sealed class NatsServer : IAsyncDisposable
         _process?.Dispose();
         _process = null;
     }
+
+    /// <summary>
+    /// SIGSTOP: the server keeps its sockets but reads and answers nothing, so clients' writes pile up in
+    /// the kernel's buffers and then in the client's own; <see cref="Resume"/> (SIGCONT) lets it go on.
+    /// </summary>
+    public void Pause() => Signal(SigStop);
+
+    public void Resume() => Signal(SigCont);
+
+    private void Signal(int signal)
+    {
+        if (_process is not { HasExited: false } process)
+            throw new InvalidOperationException($"nats-server on port {Port} is not running");
+        if (kill(process.Id, signal) != 0)
+            throw new InvalidOperationException($"kill({process.Id}, {signal}) failed with errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    // Linux's numbers (x86-64 and arm64).
+    private const int SigCont = 18, SigStop = 19;
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
 
     public ValueTask DisposeAsync()
     {
