@@ -8,11 +8,13 @@ using NATS.Client.JetStream.Models;
 // NatsBench: the NATS side of docs/benchmarks.md's NATS section (loopback only, every run bounded in time).
 //   publish URL SUBJECT SIZE SECONDS core|jetstream WINDOW   a bare NATS.Net publisher: the ceiling for ferry's ingress
 //   rate URL STATS_SUBJECT SECONDS                             ferry's published packets/s, from its stats subject
+//   total URL STATS_SUBJECT                                    ferry's published packets so far (the next stats message)
 //   echo URL STAGE SECONDS                                     a worker that sends every packet back to its connection
 if (args.Length < 1)
     return Usage();
 var url = args.Length > 1 ? args[1] : "nats://127.0.0.1:4222";
-await using var nats = new NatsConnection(new NatsOpts { Url = url, Name = "ferry-nats-bench" });
+// A generous connect timeout: the benchmark machine may be busy.
+await using var nats = new NatsConnection(new NatsOpts { Url = url, Name = "ferry-nats-bench", ConnectTimeout = TimeSpan.FromSeconds(15) });
 await nats.ConnectAsync();
 switch (args[0])
 {
@@ -21,6 +23,9 @@ switch (args[0])
         return 0;
     case "rate" when args.Length == 4:
         await RateAsync(nats, args[2], double.Parse(args[3]));
+        return 0;
+    case "total" when args.Length == 3:
+        await TotalAsync(nats, args[2]);
         return 0;
     case "echo" when args.Length == 4:
         await EchoAsync(nats, args[2], double.Parse(args[3]));
@@ -31,7 +36,7 @@ switch (args[0])
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: NatsBench publish URL SUBJECT SIZE SECONDS core|jetstream WINDOW | rate URL STATS_SUBJECT SECONDS | echo URL STAGE SECONDS");
+    Console.Error.WriteLine("usage: NatsBench publish URL SUBJECT SIZE SECONDS core|jetstream WINDOW | rate URL STATS_SUBJECT SECONDS | total URL STATS_SUBJECT | echo URL STAGE SECONDS");
     return 2;
 }
 
@@ -40,6 +45,8 @@ static async Task PublishAsync(NatsConnection nats, string subject, int size, do
     var payload = new ReadOnlyMemory<byte>(new byte[size]);
     var serializer = NatsDefaultSerializer<ReadOnlyMemory<byte>>.Default;
     var clock = Stopwatch.StartNew();
+    // CPU of this whole process (the publishing loop and NATS.Net's socket writer) while publishing.
+    var cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
     var until = TimeSpan.FromSeconds(seconds);
     long sent = 0;
     if (!jetStream)
@@ -83,7 +90,8 @@ static async Task PublishAsync(NatsConnection nats, string subject, int size, do
         try { await js.DeleteStreamAsync(stream); } catch (NatsJSApiException) { }
     }
     var rate = sent / clock.Elapsed.TotalSeconds;
-    Console.WriteLine($"RESULT mode=bare-publish transport={(jetStream ? "jetstream" : "core")} size={size} window={window} msgs={sent} msgs_per_s={rate:F0}");
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart;
+    Console.WriteLine($"RESULT mode=bare-publish transport={(jetStream ? "jetstream" : "core")} size={size} window={window} msgs={sent} msgs_per_s={rate:F0} cpu_us_per_msg={cpu.TotalMicroseconds / Math.Max(sent, 1):F2}");
 }
 
 static async Task RateAsync(NatsConnection nats, string subject, double seconds)
@@ -114,6 +122,17 @@ static async Task RateAsync(NatsConnection nats, string subject, double seconds)
     var (t0, p0) = samples[1];
     var (t1, p1) = samples[^1];
     Console.WriteLine($"RESULT mode=ferry-rate packets={p1 - p0} seconds={(t1 - t0).TotalSeconds:F2} msgs_per_s={(p1 - p0) / (t1 - t0).TotalSeconds:F0} since_start={(t1 - started).TotalSeconds:F1}");
+}
+
+static async Task TotalAsync(NatsConnection nats, string subject)
+{
+    using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+    await foreach (var msg in nats.SubscribeAsync<byte[]>(subject, cancellationToken: stop.Token))
+    {
+        var packets = JsonDocument.Parse(msg.Data!).RootElement.GetProperty("nats").GetProperty("ingress_packets").GetInt64();
+        Console.WriteLine($"RESULT mode=ferry-total packets={packets}");
+        return;
+    }
 }
 
 static async Task EchoAsync(NatsConnection nats, string stage, double seconds)
