@@ -20,17 +20,18 @@ pids=()
 cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$STORE"; }
 trap cleanup EXIT
 
+# Generous start-up waits (30 s, 60 s): the machine may be busy.
 start_nats() {
   rm -rf "$STORE"/*
   nats-server -a 127.0.0.1 -p $NATS_PORT -js -sd "$STORE" >/dev/null 2>&1 & NATS_PID=$!; pids+=($NATS_PID)
-  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$NATS_PORT) 2>/dev/null && return; sleep 0.1; done
+  for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$NATS_PORT) 2>/dev/null && return; sleep 0.1; done
   echo "nats-server did not start" >&2; exit 1
 }
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 start_ferry() { # mode [binary]
   "${2:-$FERRY}" serve --bind 127.0.0.1:$FERRY_PORT --max-connections 0 --framing lines --quiet --log-level none \
     --nats "$URL" --nats-mode "$1" --nats-max-in-flight $WINDOW ${FERRY_ARGS:-} >/dev/null 2>&1 & FERRY_PID=$!; pids+=($FERRY_PID)
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$FERRY_PORT) 2>/dev/null && return; sleep 0.1; done
+  for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/$FERRY_PORT) 2>/dev/null && return; sleep 0.1; done
   echo "ferry serve did not start" >&2; exit 1
 }
 # CPU seconds (user + system) the process has used so far.

@@ -65,11 +65,12 @@ public sealed class NatsGatewayOptions
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Bytes the NATS client may hold unsent before a publish waits (<c>write_buffer_bytes</c>, default 1 MiB,
+    /// Bytes the NATS client may hold unsent before a publish waits (<c>write_buffer_bytes</c>, default 256 KiB,
     /// 64 KiB to 64 MiB). Larger means the stage's thread is held less often by the client's socket writer;
-    /// in core mode it is also what an outage can cost.
+    /// in core mode it is also what an outage can cost. Beyond about 256 KiB the client's 16 KiB buffer
+    /// segments outnumber what the shared array pool keeps, and every one is allocated anew (docs/benchmarks.md).
     /// </summary>
-    public int WriteBufferBytes { get; set; } = 1024 * 1024;
+    public int WriteBufferBytes { get; set; } = 256 * 1024;
 
     /// <summary>JetStream: the stream of ingress subjects, created when missing (<c>ingress_stream</c>, default <c>{prefix}_{stage}_in</c>).</summary>
     public string IngressStream { get; set; } = "{prefix}_{stage}_in";

@@ -16,7 +16,7 @@ public sealed class CoreDropTests(ITestOutputHelper output)
     {
         await using var server = await NatsServer.StartNewAsync();
         // The observer must lose nothing itself: a queue big enough for everything the test sends.
-        await using var watcher = new NatsConnection(new NatsOpts { Url = server.Url, Name = "drop-watcher", SubPendingChannelCapacity = 1_000_000 });
+        await using var watcher = new NatsConnection(new NatsOpts { Url = server.Url, Name = "drop-watcher", SubPendingChannelCapacity = 1_000_000, ConnectTimeout = TimeSpan.FromSeconds(10) });
         long watcherDropped = 0;
         watcher.MessageDropped += (_, _) => { Interlocked.Increment(ref watcherDropped); return ValueTask.CompletedTask; };
         await watcher.ConnectAsync();

@@ -26,7 +26,7 @@ public sealed class NatsServer : IAsyncDisposable
     public static async Task<NatsServer> StartNewAsync()
     {
         Skip.If(s_binary is null, "nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)");
-        var server = new NatsServer(FreePort());
+        var server = new NatsServer(Ferry.Tests.Support.FreePorts.One());
         await server.StartAsync();
         return server;
     }
@@ -108,13 +108,6 @@ public sealed class NatsServer : IAsyncDisposable
         {
         }
         return ValueTask.CompletedTask;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>FERRY_NATS_SERVER names the binary (a missing file counts as not installed); else PATH and /usr/sbin.</summary>
