@@ -30,6 +30,7 @@ namespace Ferry.Nats;
 public sealed class NatsGateway : IAsyncDisposable
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
     private readonly TcpServerStage _stage;
     private readonly NatsGatewayOptions _options;
     private readonly ILogger _logger;
@@ -110,6 +111,11 @@ public sealed class NatsGateway : IAsyncDisposable
             ReconnectWaitMin = TimeSpan.FromMilliseconds(100),
             ReconnectWaitMax = TimeSpan.FromSeconds(2),
             SubPendingChannelCapacity = _options.MaxPendingEgress,
+            // The client's 2 s default fails a start on a busy machine; a server that refuses is still
+            // reported at once (the connection is refused), only a slow one is waited for.
+            ConnectTimeout = ConnectTimeout,
+            CommandTimeout = _options.PublishTimeout,
+            WriterBufferSize = _options.WriteBufferBytes,
         });
         _nats.ConnectionOpened += (_, _) => { _counters.Connected = true; return ValueTask.CompletedTask; };
         _nats.ConnectionDisconnected += (_, _) =>

@@ -15,7 +15,7 @@ public sealed record NatsGatewayCounters
     /// <summary>Payload bytes published to the ingress subject.</summary>
     public long IngressBytes { get; init; }
 
-    /// <summary>Packets lost: core NATS refused the publish, or (JetStream) the gateway was disposed while they waited for the window.</summary>
+    /// <summary>Packets lost: core NATS refused the publish or found no room in its buffer within the publish timeout, or (JetStream) the gateway was disposed while they waited for the window.</summary>
     public long IngressDropped { get; init; }
 
     /// <summary>JetStream: publishes sent again after a timeout or an error (possible duplicates, never losses).</summary>

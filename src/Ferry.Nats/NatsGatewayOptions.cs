@@ -56,6 +56,22 @@ public sealed class NatsGatewayOptions
     /// <summary>How long one JetStream publish waits for its acknowledgement before it is sent again (<c>ack_timeout</c>, default 5 s).</summary>
     public TimeSpan AckTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Core mode: how long a publish may wait for room in the client's write buffer (the server is slow,
+    /// stopped or gone) before its message is dropped and counted in
+    /// <see cref="NatsGatewayCounters.IngressDropped"/> (<c>publish_timeout</c>, default 5 s). While it waits
+    /// the stage reads no socket. Also the NATS client's timeout for its other commands.
+    /// </summary>
+    public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Bytes the NATS client may hold unsent before a publish waits (<c>write_buffer_bytes</c>, default 256 KiB,
+    /// 64 KiB to 64 MiB). Larger means the stage's thread is held less often by the client's socket writer;
+    /// in core mode it is also what an outage can cost. Beyond about 256 KiB the client's 16 KiB buffer
+    /// segments outnumber what the shared array pool keeps, and every one is allocated anew (docs/benchmarks.md).
+    /// </summary>
+    public int WriteBufferBytes { get; set; } = 256 * 1024;
+
     /// <summary>JetStream: the stream of ingress subjects, created when missing (<c>ingress_stream</c>, default <c>{prefix}_{stage}_in</c>).</summary>
     public string IngressStream { get; set; } = "{prefix}_{stage}_in";
 
@@ -92,6 +108,10 @@ public sealed class NatsGatewayOptions
             problems.Add($"option 'max_pending_egress': {MaxPendingEgress} is not allowed; must be from 1 to 65536");
         if (AckTimeout < TimeSpan.FromMilliseconds(10) || AckTimeout > TimeSpan.FromMinutes(10))
             problems.Add($"option 'ack_timeout': {AckTimeout} is not allowed; must be from 10 ms to 10 minutes");
+        if (PublishTimeout < TimeSpan.FromMilliseconds(10) || PublishTimeout > TimeSpan.FromMinutes(10))
+            problems.Add($"option 'publish_timeout': {PublishTimeout} is not allowed; must be from 10 ms to 10 minutes");
+        if (WriteBufferBytes < 64 * 1024 || WriteBufferBytes > 64 * 1024 * 1024)
+            problems.Add($"option 'write_buffer_bytes': {WriteBufferBytes} is not allowed; must be from 65536 (64 KiB) to 67108864 (64 MiB)");
         if (problems.Count > 0)
             throw new NatsOptionsException(problems);
     }

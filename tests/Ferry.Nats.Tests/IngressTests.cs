@@ -132,11 +132,14 @@ public sealed class IngressTests
         var ex = Assert.Throws<NatsOptionsException>(() => new NatsGateway(stage, new NatsGatewayOptions
         {
             Url = "http://x", IngressSubject = "ferry.*.in", MaxInFlight = 0, Mode = NatsDeliveryMode.JetStream, IngressStream = "a.b c",
+            PublishTimeout = TimeSpan.Zero, WriteBufferBytes = 1024,
         }));
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'url': 'http://x' is not allowed", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'ingress_subject': 'ferry.*.in' is not allowed", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'max_in_flight': 0 is not allowed; must be from 1", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'ingress_stream'", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("stage name 'bad stage' cannot be a NATS subject token", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("option 'publish_timeout': 00:00:00 is not allowed; must be from 10 ms", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("option 'write_buffer_bytes': 1024 is not allowed; must be from 65536", StringComparison.Ordinal));
     }
 }

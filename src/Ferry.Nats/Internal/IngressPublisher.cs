@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using Ferry.Connections;
 using Ferry.Stages;
 using NATS.Client.Core;
 
@@ -9,6 +10,8 @@ namespace Ferry.Nats.Internal;
 /// Turns the stage's packet groups into NATS messages: one per packet with its metadata as headers, or one
 /// per group in <see cref="PacketGroupLayout"/>. Runs inline on the stage's service thread, so while a
 /// publish waits the stage reads no socket (backpressure). The delivery mode decides what publishing means.
+/// Calls come one at a time (the stage publishes its groups in order and waits for each), so the caches
+/// below need no lock.
 /// </summary>
 internal abstract class IngressPublisher
 {
@@ -16,6 +19,12 @@ internal abstract class IngressPublisher
     private readonly FieldHeaders _fields;
     private readonly NatsIngressLayout _layout;
     private readonly ArrayBufferWriter<byte> _groupBuffer = new(4096);
+    // Consecutive packets mostly come from one connection and one receive: their tag and time text are
+    // looked up and formatted once, not per packet.
+    private ConnectionId _lastConnection;
+    private ConnectionTags.Tag? _lastTag;
+    private long _lastTicks = -1;
+    private string _lastTime = "";
 
     protected IngressPublisher(string subject, ConnectionTags tags, FieldHeaders fields, NatsIngressLayout layout, GatewayCounters counters)
         => (Subject, _tags, _fields, _layout, Counters) = (subject, tags, fields, layout, counters);
@@ -30,29 +39,32 @@ internal abstract class IngressPublisher
         {
             _groupBuffer.ResetWrittenCount();
             PacketGroupLayout.Write(group, _groupBuffer);
-            var headers = new NatsHeaders
-            {
-                [NatsHeaderNames.Layout] = PacketGroupLayout.Name,
-                [NatsHeaderNames.GroupSequence] = group.Sequence.ToString(CultureInfo.InvariantCulture),
-            };
+            var headers = HeadersForNextMessage();
+            headers[NatsHeaderNames.Layout] = PacketGroupLayout.Name;
+            headers[NatsHeaderNames.GroupSequence] = group.Sequence.ToString(CultureInfo.InvariantCulture);
             await SendAsync(headers, _groupBuffer.WrittenMemory, group.Count, cancellationToken).ConfigureAwait(false);
             return;
         }
         for (var i = 0; i < group.Count; i++)
         {
             var packet = group[i];
-            var tag = _tags.Get(packet.ConnectionId, packet.Peer);
-            var headers = new NatsHeaders
-            {
-                [NatsHeaderNames.ConnectionId] = tag.Id,
-                [NatsHeaderNames.PeerIp] = tag.Ip,
-                [NatsHeaderNames.PeerPort] = tag.Port,
-                [NatsHeaderNames.ReceivedAt] = new DateTime(packet.ReceivedAtUtcTicks, DateTimeKind.Utc).ToString("O", CultureInfo.InvariantCulture),
-            };
+            var tag = TagOf(packet);
+            var headers = HeadersForNextMessage();
+            headers[NatsHeaderNames.ConnectionId] = tag.Id;
+            headers[NatsHeaderNames.PeerIp] = tag.Ip;
+            headers[NatsHeaderNames.PeerPort] = tag.Port;
+            headers[NatsHeaderNames.ReceivedAt] = TimeText(packet.ReceivedAtUtcTicks);
             _fields.Write(packet.Fields, headers);
             await SendAsync(headers, packet.Payload, 1, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// The header set to fill for the next message. Every header of the layout is set again for each
+    /// message, so a publisher whose client is done with the headers once <see cref="SendAsync"/> completes
+    /// may hand out the same set every time.
+    /// </summary>
+    protected abstract NatsHeaders HeadersForNextMessage();
 
     /// <summary>Publishes one NATS message. <paramref name="payload"/> is valid only until this returns or its task completes.</summary>
     protected abstract ValueTask SendAsync(NatsHeaders headers, ReadOnlyMemory<byte> payload, int packets, CancellationToken cancellationToken);
@@ -65,5 +77,25 @@ internal abstract class IngressPublisher
         Interlocked.Add(ref Counters.IngressPackets, packets);
         Interlocked.Increment(ref Counters.IngressMessages);
         Interlocked.Add(ref Counters.IngressBytes, bytes);
+    }
+
+    private ConnectionTags.Tag TagOf(in Packet packet)
+    {
+        if (_lastTag is null || packet.ConnectionId != _lastConnection)
+        {
+            _lastTag = _tags.Get(packet.ConnectionId, packet.Peer);
+            _lastConnection = packet.ConnectionId;
+        }
+        return _lastTag;
+    }
+
+    private string TimeText(long utcTicks)
+    {
+        if (utcTicks != _lastTicks)
+        {
+            _lastTime = new DateTime(utcTicks, DateTimeKind.Utc).ToString("O", CultureInfo.InvariantCulture);
+            _lastTicks = utcTicks;
+        }
+        return _lastTime;
     }
 }

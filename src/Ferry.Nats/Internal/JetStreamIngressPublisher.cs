@@ -41,6 +41,9 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
         _logger = logger;
     }
 
+    // Each message keeps its headers until acknowledged (a retry sends them again): a new set every time.
+    protected override NatsHeaders HeadersForNextMessage() => new();
+
     protected override async ValueTask SendAsync(NatsHeaders headers, ReadOnlyMemory<byte> payload, int packets, CancellationToken cancellationToken)
     {
         var copy = ArrayPool<byte>.Shared.Rent(Math.Max(payload.Length, 1));

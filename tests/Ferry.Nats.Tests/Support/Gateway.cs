@@ -69,7 +69,8 @@ public static class Observer
 {
     public static async Task<NatsConnection> ConnectAsync(NatsServer server)
     {
-        var nats = new NatsConnection(new NatsOpts { Url = server.Url, Name = "test-observer", MaxReconnectRetry = -1, ReconnectWaitMax = TimeSpan.FromMilliseconds(500) });
+        var nats = new NatsConnection(new NatsOpts { Url = server.Url, Name = "test-observer", MaxReconnectRetry = -1, ReconnectWaitMax = TimeSpan.FromMilliseconds(500),
+            ConnectTimeout = TimeSpan.FromSeconds(10) }); // the machine may be busy
         await nats.ConnectAsync();
         return nats;
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Ferry.Nats.Tests.Support;
 
@@ -25,7 +26,7 @@ public sealed class NatsServer : IAsyncDisposable
     public static async Task<NatsServer> StartNewAsync()
     {
         Skip.If(s_binary is null, "nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)");
-        var server = new NatsServer(FreePort());
+        var server = new NatsServer(Ferry.Tests.Support.FreePorts.One());
         await server.StartAsync();
         return server;
     }
@@ -74,6 +75,28 @@ public sealed class NatsServer : IAsyncDisposable
         _process = null;
     }
 
+    /// <summary>
+    /// SIGSTOP: the server keeps its sockets but reads and answers nothing, so clients' writes pile up in
+    /// the kernel's buffers and then in the client's own; <see cref="Resume"/> (SIGCONT) lets it go on.
+    /// </summary>
+    public void Pause() => Signal(SigStop);
+
+    public void Resume() => Signal(SigCont);
+
+    private void Signal(int signal)
+    {
+        if (_process is not { HasExited: false } process)
+            throw new InvalidOperationException($"nats-server on port {Port} is not running");
+        if (kill(process.Id, signal) != 0)
+            throw new InvalidOperationException($"kill({process.Id}, {signal}) failed with errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    // Linux's numbers (x86-64 and arm64).
+    private const int SigCont = 18, SigStop = 19;
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
     public ValueTask DisposeAsync()
     {
         Kill();
@@ -85,13 +108,6 @@ public sealed class NatsServer : IAsyncDisposable
         {
         }
         return ValueTask.CompletedTask;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>FERRY_NATS_SERVER names the binary (a missing file counts as not installed); else PATH and /usr/sbin.</summary>
