@@ -243,6 +243,7 @@ internal sealed class BridgeEnd
             // exactly that), and gathering starts again afterwards.
             if (batching)
                 _push!.EndSendBatch();
+            batching = false;
             await sending.ConfigureAwait(false);
             return _push!.BeginSendBatch();
         }
@@ -254,7 +255,7 @@ internal sealed class BridgeEnd
                 pipe.Complete();
             else
                 pipe.Fail(e);
-            return false;
+            return batching;
         }
     }
 
