@@ -20,19 +20,19 @@ for _ in $(seq 100); do
   [ "$(ss -Htln "( sport = :$PORT or sport = :$((PORT + 1)) )" | wc -l)" -ge 2 ] && break
   sleep 0.1
 done
-python3 "$HERE/no_reader.py" "$PORT" --size "$SIZE" --seconds "$SECS" >"$OUT/client.out" 2>&1 &
+"${FERRY_BRIDGE_PYTHON:-/usr/bin/python3}" "$HERE/no_reader.py" "$PORT" --size "$SIZE" --seconds "$SECS" >"$OUT/client.out" 2>&1 &
 CPID=$!
-echo "t_s server_rss_kib client_frames_sent"
+echo "t_s server_rss_kib client_frames_sent server_frames_in server_frames_out server_pending_send_bytes"
 for t in $(seq 1 "$SECS"); do
   sleep 1
   rss=$(awk '/VmRSS/ { print $2 }' "/proc/$SPID/status" 2>/dev/null)
   sent=$(tail -1 "$OUT/client.out" 2>/dev/null | sed -n 's/.*"frames_sent": \([0-9]*\).*/\1/p')
-  echo "$t ${rss:-?} ${sent:-0}"
+  stats=$(grep '"stats"' "$OUT/server.out" | tail -1)
+  field() { echo "$stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+  echo "$t ${rss:-?} ${sent:-0} $(field frames_in) $(field frames_out) $(field pending_send_bytes)"
 done
 wait "$CPID"
 sleep 1.5
 kill -TERM "$SPID" 2>/dev/null
 wait "$SPID" 2>/dev/null
-echo "server's last stats lines:"
-grep '"stats"' "$OUT/server.out" | tail -2
 echo "raw output: $OUT"

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """A Rogue-layout client that sends frames and never reads the echoes (libzmq via pyzmq).
 
     no_reader.py PORT [--size BYTES] [--seconds S]
