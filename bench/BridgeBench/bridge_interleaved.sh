@@ -4,8 +4,9 @@
 # so that a busy, shared machine loads both alike; and with each server's CPU time per frame.
 #
 #   bench/BridgeBench/bridge_interleaved.sh FERRY_CLI [--kit DIR] [--role server|client] [--size BYTES]
-#                                           [--frames N] [--rounds R] [--window W] [--port P]
+#                                           [--frames N] [--rounds R] [--window W] [--port P] [--base OLD_CLI]
 #
+# --base adds a third server per round, OLD_CLI's bridge echo (named ferry_base), for before/after.
 # Per round: start zmq_echo ROLE (then Ferry: FERRY_CLI bridge ROLE 127.0.0.1 P --echo --quiet) with
 # `taskset -c 1`, wait for its ports (role server), one warm-up zmq_loadgen run (N/10 frames), one
 # measured run of N frames with zmq_loadgen (the other role) on `taskset -c 0`, stop it by PID.
@@ -14,12 +15,12 @@
 set -u
 CLI=${1:?usage: bridge_interleaved.sh FERRY_CLI [options]}
 shift
-KIT=/work/kit; ROLE=server; SIZE=65536; FRAMES=""; ROUNDS=3; WINDOW=1000; PORT=19800
+BASE=""; KIT=/work/kit; ROLE=server; SIZE=65536; FRAMES=""; ROUNDS=3; WINDOW=1000; PORT=19800
 while [ $# -gt 0 ]; do
   case "$1" in
     --kit) KIT=$2; shift 2 ;; --role) ROLE=$2; shift 2 ;; --size) SIZE=$2; shift 2 ;;
     --frames) FRAMES=$2; shift 2 ;; --rounds) ROUNDS=$2; shift 2 ;; --window) WINDOW=$2; shift 2 ;;
-    --port) PORT=$2; shift 2 ;; *) echo "unknown option $1" >&2; exit 2 ;;
+    --port) PORT=$2; shift 2 ;; --base) BASE=$2; shift 2 ;; *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ -n "$FRAMES" ] || FRAMES=$(awk -v s="$SIZE" 'BEGIN{ n = int(536870912 / s); if (n < 2000) n = 2000; if (n > 200000) n = 200000; print n }')
@@ -65,9 +66,10 @@ echo "== role $ROLE (zmq_loadgen $LROLE), size $SIZE B, $FRAMES frames, window $
 for ((r = 1; r <= ROUNDS; r++)); do
   run_one zmq_echo "$r" "$ZE $ROLE 127.0.0.1 {PORT}"
   run_one ferry "$r" "$CLI bridge $ROLE 127.0.0.1 {PORT} --echo --quiet"
+  [ -z "$BASE" ] || run_one ferry_base "$r" "$BASE bridge $ROLE 127.0.0.1 {PORT} --echo --quiet"
 done
 echo "== medians ($(uptime))"
-for name in zmq_echo ferry; do
+for name in zmq_echo ferry ${BASE:+ferry_base}; do
   awk -v n="$name" '$1 == n { f[++k] = $2; m[k] = $3; p[k] = $4; u[k] = $5 }
     function med(a, k,   i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }; return a[int((k + 1) / 2)] }
     END { printf "%-9s frames/s %9s  MiB/s %8s  p99 us %10s  srv cpu us/frame %7s\n", n, med(f, k), med(m, k), med(p, k), med(u, k) }' "$OUT/rows"

@@ -226,7 +226,7 @@ internal sealed class ConnectionWriter
             toLoop = !c.Egress.IsEmpty || error != 0 || c.HoldDeadlineMs != long.MaxValue;
             if (!toLoop)
                 c.FlushScheduled = false;
-            if (c.SpaceWaiter is not null && c.Egress.Length < _limit)
+            if (c.SpaceWaiter is not null && HasRoomToResume(c))
             {
                 waiter = c.SpaceWaiter;
                 c.SpaceWaiter = null;
@@ -389,6 +389,14 @@ internal sealed class ConnectionWriter
         _readiness.Change(c.Io, interest, c.Token);
     }
 
+    /// <summary>
+    /// Whether a waiting sender is woken: once the buffer has drained to half its limit (a low-water
+    /// mark, as ZeroMQ's pipes have), not as soon as one byte went out. Waking at the limit would let the
+    /// sender add one message and wait again, a thread wake-up per message for as long as the peer is
+    /// slower; from half full, a waiter refills half a buffer per wake-up. Under the egress lock.
+    /// </summary>
+    private bool HasRoomToResume(Connection c) => c.Egress.Length <= _limit / 2;
+
     /// <summary>Whether a connection has room for a message of <paramref name="length"/> bytes now (or has closed).</summary>
     public bool SpaceAppeared(Connection c, int length)
     {
@@ -495,7 +503,7 @@ internal sealed class ConnectionWriter
                     break; // the kernel buffer is full; readiness tells when it has room
             }
             pending = !c.Egress.IsEmpty;
-            if (c.SpaceWaiter is not null && c.Egress.Length < _limit)
+            if (c.SpaceWaiter is not null && HasRoomToResume(c))
             {
                 waiter = c.SpaceWaiter;
                 c.SpaceWaiter = null;
