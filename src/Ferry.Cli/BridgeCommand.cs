@@ -50,19 +50,24 @@ internal static class BridgeCommand
         };
         var echo = CliOptions.Flag("--echo", "send every received frame back unchanged, metadata included");
         var quiet = CliOptions.Flag("--quiet", "print ready and closed, not a line per frame");
+        var stats = CliOptions.Flag("--stats", "print a stats line once a second (frames and bytes each way, rates, drops, queued send bytes)");
         var logLevel = CliOptions.LogLevel(LogLevel.Information);
         var logFormat = CliOptions.LogFormat();
         var command = new Command("bridge", "one end of a Rogue-compatible frame bridge (ZMTP PUSH/PULL on PORT and PORT+1); "
             + "prints {\"type\":\"ready\"} and one frame line per received frame")
         {
-            role, address, port, echo, quiet, logLevel, logFormat,
+            role, address, port, echo, quiet, stats, logLevel, logFormat,
         };
-        command.SetAction((result, ct) => RunAsync(result.GetValue(role), result.GetValue(address)!, result.GetValue(port), result.GetValue(echo),
-            result.GetValue(quiet), result.ValueOr(logLevel, LogLevel.Information), result.ValueOr(logFormat, LogFormat.Plain), io, ct));
+        command.SetAction((result, ct) => RunAsync(result.GetValue(role), result.GetValue(address)!, result.GetValue(port),
+            new Printing(result.GetValue(echo), result.GetValue(quiet), result.GetValue(stats)),
+            result.ValueOr(logLevel, LogLevel.Information), result.ValueOr(logFormat, LogFormat.Plain), io, ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(bool isServer, string address, int port, bool echo, bool quiet, LogLevel logLevel, LogFormat logFormat,
+    /// <summary>What the command does with frames and what it prints.</summary>
+    private readonly record struct Printing(bool Echo, bool Quiet, bool Stats);
+
+    private static async Task<int> RunAsync(bool isServer, string address, int port, Printing printing, LogLevel logLevel, LogFormat logFormat,
         CliIo io, CancellationToken cancellationToken)
     {
         // SIGINT and SIGTERM stop the bridge gracefully (queued frames drain), as they stop `serve`.
@@ -89,18 +94,15 @@ internal static class BridgeCommand
         {
             var output = new JsonLines(stdout);
             Task announcing = AnnounceReadyAsync(bridge, output, ct);
+            Task printingStats = printing.Stats ? PrintStatsAsync(bridge, output, ct) : Task.CompletedTask;
             try
             {
-                await foreach (Frame frame in bridge.ReadAllAsync(ct).ConfigureAwait(false))
-                {
-                    // A frame can beat the announcer's continuation; keep "ready" first when it is true.
-                    if (bridge.IsReady)
-                        output.AnnounceReady();
-                    if (!quiet)
-                        output.Write(JsonSerializer.Serialize(new FrameLine(frame.Flags, frame.Channel, frame.Error, frame.Payload.Length), CliJsonContext.Default.FrameLine));
-                    if (echo)
-                        await bridge.SendAsync(frame, ct).ConfigureAwait(false);
-                }
+                // Both run inline on the bridge's receiving thread (FrameFlow): a quiet echo is the bridge
+                // piped into itself, lent the received bytes, with no queue and no thread hop.
+                if (printing.Echo && printing.Quiet)
+                    await bridge.PipeToAsync(bridge, ct).ConfigureAwait(false);
+                else
+                    await bridge.PipeToAsync((frame, token) => OnFrame(bridge, output, printing, frame, token), ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -108,10 +110,47 @@ internal static class BridgeCommand
 
             await bridge.StopAsync().ConfigureAwait(false);
             await announcing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await printingStats.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             output.Write(JsonSerializer.Serialize(new ClosedLine(), CliJsonContext.Default.ClosedLine));
         }
 
         return 0;
+    }
+
+    private static ValueTask OnFrame(IFrameBridge bridge, JsonLines output, Printing printing, Frame frame, CancellationToken ct)
+    {
+        // A frame can beat the announcer's continuation; keep "ready" first when it is true.
+        if (bridge.IsReady)
+            output.AnnounceReady();
+        if (!printing.Quiet)
+            output.Write(JsonSerializer.Serialize(new FrameLine(frame.Flags, frame.Channel, frame.Error, frame.Payload.Length), CliJsonContext.Default.FrameLine));
+        return printing.Echo ? bridge.SendAsync(frame, ct) : ValueTask.CompletedTask;
+    }
+
+    /// <summary>One <c>stats</c> line a second: totals, rates over the last interval, drops and queued send bytes.</summary>
+    private static async Task PrintStatsAsync(IFrameBridge bridge, JsonLines output, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        var last = Snapshot.Of(bridge.Counters);
+        var lastAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+        {
+            var now = Snapshot.Of(bridge.Counters);
+            var at = System.Diagnostics.Stopwatch.GetTimestamp();
+            var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(lastAt, at).TotalSeconds;
+            double Rate(long a, long b) => seconds > 0 ? Math.Round((b - a) / seconds, 1) : 0;
+            var c = bridge.Counters;
+            output.Write(JsonSerializer.Serialize(new BridgeStatsLine(bridge.IsReady, now.FramesIn, now.BytesIn, now.FramesOut, now.BytesOut,
+                Rate(last.FramesIn, now.FramesIn), Rate(last.BytesIn, now.BytesIn), Rate(last.FramesOut, now.FramesOut), Rate(last.BytesOut, now.BytesOut),
+                c.MessagesDropped, c.Connections, bridge.PendingSendBytes, Environment.WorkingSet), CliJsonContext.Default.BridgeStatsLine));
+            last = now;
+            lastAt = at;
+        }
+    }
+
+    private readonly record struct Snapshot(long FramesIn, long BytesIn, long FramesOut, long BytesOut)
+    {
+        public static Snapshot Of(FrameBridgeCounters c) => new(c.FramesReceived, c.BytesReceived, c.FramesSent, c.BytesSent);
     }
 
     private static async Task AnnounceReadyAsync(IFrameBridge bridge, JsonLines output, CancellationToken ct)

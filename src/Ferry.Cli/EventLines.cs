@@ -43,6 +43,11 @@ internal sealed record ReadyLine() : EventLine("ready");
 
 internal sealed record FrameLine(ushort Flags, byte Channel, byte Error, int Len) : EventLine("frame");
 
+/// <summary><c>ferry bridge --stats</c>: one line a second.</summary>
+internal sealed record BridgeStatsLine(
+    bool Ready, long FramesIn, long BytesIn, long FramesOut, long BytesOut, double FramesInPerS, double BytesInPerS, double FramesOutPerS,
+    double BytesOutPerS, long MessagesDropped, long Handshakes, long PendingSendBytes, long WorkingSetBytes) : EventLine("stats");
+
 internal sealed record ConnectionsLine(IReadOnlyList<ConnectionLine> Connections) : EventLine("connections");
 
 internal sealed record StatsLine(
@@ -68,4 +73,5 @@ internal sealed record ConnectionLine(
 [JsonSerializable(typeof(FrameLine))]
 [JsonSerializable(typeof(ConnectionsLine))]
 [JsonSerializable(typeof(StatsLine))]
+[JsonSerializable(typeof(BridgeStatsLine))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

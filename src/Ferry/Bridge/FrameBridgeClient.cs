@@ -45,6 +45,10 @@ public sealed class FrameBridgeClient : FrameBridgeEnd
         // One stage-wide read buffer (not per connection): large enough that a 64 KiB frame usually
         // arrives in one receive instead of being gathered in a pending buffer.
         ReadBufferBytes = 256 * 1024,
+        // A round's frames are delivered together (published at the end of the round, no linger), so an
+        // inline pipe's sends of one round are gathered into one write per peer.
+        GroupSize = BridgeEnd.ReceiveBatchFrames,
+        GroupLinger = TimeSpan.Zero,
         EgressOverflow = EgressOverflowPolicy.Wait,
         // The bridge itself waits for a peer (ZMQ_IMMEDIATE); the stage never holds frames for later.
         EgressWhileDisconnected = DisconnectedEgressPolicy.Drop,

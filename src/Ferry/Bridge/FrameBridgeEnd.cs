@@ -60,6 +60,10 @@ public abstract class FrameBridgeEnd : IFrameBridge
     /// <inheritdoc/>
     public bool TryRead(out Frame frame) => End.TryRead(out frame);
 
+    /// <summary>Runs a pipe from this end on its receiving thread (see <see cref="FrameFlow"/>).</summary>
+    internal Task PipeInlineAsync(IFrameSink sink, CancellationToken cancellationToken) =>
+        End.PipeInlineAsync(sink, borrowsPayloads: sink is FrameBridgeEnd, cancellationToken);
+
     /// <inheritdoc/>
     /// <exception cref="ObjectDisposedException">The end is stopped, or stops while waiting.</exception>
     public Task WaitReadyAsync(CancellationToken cancellationToken = default) => End.WaitReadyAsync(cancellationToken);

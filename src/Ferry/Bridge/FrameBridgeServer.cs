@@ -51,6 +51,10 @@ public sealed class FrameBridgeServer : FrameBridgeEnd
         // One stage-wide read buffer (not per connection): large enough that a 64 KiB frame usually
         // arrives in one receive instead of being gathered in a pending buffer.
         ReadBufferBytes = 256 * 1024,
+        // A round's frames are delivered together (published at the end of the round, no linger), so an
+        // inline pipe's sends of one round are gathered into one write per peer.
+        GroupSize = BridgeEnd.ReceiveBatchFrames,
+        GroupLinger = TimeSpan.Zero,
         EgressOverflow = EgressOverflowPolicy.Wait,
         BindAttempts = 1,
         StopGracePeriod = End.Options.StopGracePeriod,

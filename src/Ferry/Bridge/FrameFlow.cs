@@ -8,6 +8,16 @@ namespace Ferry.Bridge;
 /// the sink back-pressures (so the source is read no faster than the sink takes), and ends when the
 /// source ends or the token is cancelled.
 /// </summary>
+/// <remarks>
+/// A pipe from a bridge end (<see cref="FrameBridgeServer"/>, <see cref="FrameBridgeClient"/>) runs
+/// inline: the sink or handler is called on the end's receiving thread as each frame is decoded, with
+/// no queue between them, and what it sends through the same end is gathered and written by that
+/// thread (<c>server.PipeToAsync(server)</c> is an echo without a thread hop). While the sink waits, that
+/// end's sockets are not read (backpressure). So a handler must not block that thread for long, and
+/// must not stop the bridge and wait for the stop from inside itself (the stop waits for the handler).
+/// A bridge end as the sink is lent the received bytes (it copies them before its send completes); any
+/// other sink or handler gets a fresh array it may keep.
+/// </remarks>
 /// <example>
 /// <code>
 /// await using var tcp = new FrameBridgeClient("daq-host", 8000);
@@ -23,6 +33,12 @@ public static class FrameFlow
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(sink);
+        if (source is FrameBridgeEnd end)
+        {
+            // A bridge end hands its frames to the sink on its receiving thread: no queue, no hop.
+            await end.PipeInlineAsync(sink, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         await foreach (var frame in source.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             await sink.SendAsync(frame, cancellationToken).ConfigureAwait(false);
     }

@@ -27,6 +27,16 @@ internal interface IAnyEgressStage
     /// <summary>Like <see cref="TrySendToAnyNow"/>, but waits up to <paramref name="timeout"/> (or forever) while every connection is full; false when no connection is established.</summary>
     ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Until <see cref="EndSendBatch"/>, messages the calling thread sends are gathered, not handed to the
+    /// stage's thread; <see cref="EndSendBatch"/> writes them from the calling thread, one send per
+    /// connection. False when another thread is batching (its sends then take the usual path).
+    /// </summary>
+    bool BeginSendBatch();
+
+    /// <summary>Writes what the calling thread's batch queued; what the kernel does not take goes to the stage's thread.</summary>
+    void EndSendBatch();
+
     /// <summary>Bytes queued on the stage's connections and not yet taken by the kernel.</summary>
     long QueuedEgressBytes { get; }
 }

@@ -138,6 +138,10 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     async ValueTask<bool> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
         => (await _core.Any.SendAsync(payload, fields, timeout, cancellationToken).ConfigureAwait(false)).Outcome == AnyOutcome.Queued;
 
+    bool IAnyEgressStage.BeginSendBatch() => _core.Writer.BeginCallerBatch();
+
+    void IAnyEgressStage.EndSendBatch() => _core.Writer.EndCallerBatch();
+
     long IAnyEgressStage.QueuedEgressBytes => _core.QueuedEgressBytes();
 
     /// <summary>Stops the stage (<see cref="StopAsync"/> with the full grace period).</summary>

@@ -166,6 +166,10 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     async ValueTask<bool> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
         => (await _core.Any.SendAsync(payload, fields, timeout, cancellationToken).ConfigureAwait(false)).Outcome == AnyOutcome.Queued;
 
+    bool IAnyEgressStage.BeginSendBatch() => _core.Writer.BeginCallerBatch();
+
+    void IAnyEgressStage.EndSendBatch() => _core.Writer.EndCallerBatch();
+
     long IAnyEgressStage.QueuedEgressBytes => _core.QueuedEgressBytes();
 
     /// <summary>

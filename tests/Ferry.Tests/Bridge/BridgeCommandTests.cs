@@ -56,6 +56,35 @@ public sealed class BridgeCommandTests
         Assert.True(FreePorts.IsFree(port) && FreePorts.IsFree(port + 1), "the command released both ports");
     }
 
+    [Fact]
+    public async Task Quiet_echo_with_stats_prints_no_frame_lines_and_a_stats_line_with_what_crossed()
+    {
+        int port = FreePorts.Pair();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var stdout = new SynchronizedWriter();
+        Task<int> command = BridgeCommand.RunAsync(["server", "127.0.0.1", port.ToString(), "--echo", "--quiet", "--stats"], stdout, new SynchronizedWriter(), stop.Token);
+
+        await using (var client = new FrameBridgeClient("127.0.0.1", port))
+        {
+            await client.WaitReadyAsync(stop.Token);
+            for (int i = 0; i < 10; i++)
+                await client.SendAsync(new Frame(new byte[100], (ushort)i), stop.Token);
+            List<Frame> echoed = await FerryToFerryTests.ReadAsync(client, 10, stop.Token);
+            Assert.Equal(Enumerable.Range(0, 10).Select(i => (ushort)i), echoed.Select(f => f.Flags));
+            // Stats come once a second; wait for one that counts every frame both ways.
+            await Deadline.UntilAsync(() => stdout.ToString().Contains("\"frames_in\":10,\"bytes_in\":1000,\"frames_out\":10,\"bytes_out\":1000,"),
+                TimeSpan.FromSeconds(30), "a stats line with 10 frames each way");
+        }
+
+        await stop.CancelAsync();
+        Assert.Equal(0, await command);
+        string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.DoesNotContain(lines, l => l.Contains("\"type\":\"frame\""));
+        string stats = lines.First(l => l.StartsWith("{\"type\":\"stats\"", StringComparison.Ordinal));
+        foreach (string key in new[] { "ready", "frames_in_per_s", "bytes_out_per_s", "messages_dropped", "handshakes", "pending_send_bytes", "working_set_bytes" })
+            Assert.Contains($"\"{key}\":", stats);
+    }
+
     private sealed class SynchronizedWriter : StringWriter
     {
         public override void WriteLine(string? value)

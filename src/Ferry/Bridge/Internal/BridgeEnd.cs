@@ -16,6 +16,9 @@ namespace Ferry.Bridge.Internal;
 /// </summary>
 internal sealed class BridgeEnd
 {
+    /// <summary>Frames the PULL stage delivers per packet group at most (a round's frames, see the stage options).</summary>
+    public const int ReceiveBatchFrames = 256;
+
     private readonly Channel<Frame> _inbound;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _lock = new();
@@ -26,7 +29,13 @@ internal sealed class BridgeEnd
     private IAnyEgressStage? _push;
     /// <summary>Payload bytes in <see cref="_inbound"/>, bounded by <see cref="FrameBridgeOptions.ReceiveBufferBytes"/>.</summary>
     private long _inboundBytes;
+    /// <summary>Frames in <see cref="_inbound"/>, bounded by <see cref="FrameBridgeOptions.ReceiveHighWaterMark"/>.</summary>
+    private int _inboundCount;
     private TaskCompletionSource? _inboundRoom;
+    /// <summary>The inline pipe taking received frames instead of the queue, when one runs.</summary>
+    private InlinePipe? _pipe;
+    /// <summary>A pipe is starting: it is taking the queued frames before it takes over.</summary>
+    private bool _draining;
     private IDisposable? _ingress;
 
     private BridgeEnd(FrameBridgeOptions options, ILoggerFactory loggers, ILogger logger)
@@ -34,9 +43,10 @@ internal sealed class BridgeEnd
         Options = options;
         Loggers = loggers;
         Logger = logger;
-        _inbound = Channel.CreateBounded<Frame>(new BoundedChannelOptions(options.ReceiveHighWaterMark)
+        // Unbounded as a channel: the count and byte bounds are checked together, under one lock, with
+        // the inline pipe's start (HasRoomFor).
+        _inbound = Channel.CreateUnbounded<Frame>(new UnboundedChannelOptions
         {
-            FullMode = BoundedChannelFullMode.Wait,
             SingleWriter = true,
             AllowSynchronousContinuations = false,
         });
@@ -144,33 +154,108 @@ internal sealed class BridgeEnd
     }
 
     /// <summary>
-    /// The PULL stage's packet groups, on its service thread. Each payload is copied into a frame the
-    /// reader owns. A full receive queue holds the service thread, so the PULL sockets stop being read
-    /// and the peers' PUSH sockets block: Rogue's backpressure, end to end.
+    /// The PULL stage's packet groups, on its service thread: each frame goes to the inline pipe when
+    /// one runs (no queue, no other thread; a bridge end as the sink gets the receive buffer's bytes, any
+    /// other sink a fresh array), else into the receive queue as an array the reader owns. A full queue
+    /// holds the service thread, so the PULL sockets stop being read and the peers' PUSH sockets block:
+    /// Rogue's backpressure, end to end.
     /// </summary>
-    private async ValueTask DeliverAsync(PacketGroup group, CancellationToken cancellationToken)
+    private ValueTask DeliverAsync(PacketGroup group, CancellationToken cancellationToken)
     {
-        foreach (var packet in group)
+        for (var i = 0; i < group.Count; i++)
         {
+            if (!TryEnqueue(group[i], out _))
+                return DeliverRestAsync(group, i, cancellationToken);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Queues one frame when no inline pipe runs and the queue has room; false with the pipe when one
+    /// runs (the frame is the pipe's), false without when the queue is full. Under the lock, so a pipe
+    /// only starts once the queue is empty and no frame can slip in behind it.
+    /// </summary>
+    private bool TryEnqueue(in Packet packet, out InlinePipe? pipe)
+    {
+        var payload = packet.Payload;
+        lock (_lock)
+        {
+            pipe = _pipe is { IsActive: true } running ? running : null;
+            if (pipe is not null || !HasRoomFor(payload.Length))
+                return false;
             var fields = packet.Fields;
-            var payload = packet.Payload.IsEmpty ? [] : packet.Payload.ToArray();
-            var frame = new Frame(payload, fields.Flags, fields.Channel, fields.Error);
-            Counters.AddReceived(payload.Length);
-            if (!HasRoomFor(payload.Length) || !_inbound.Writer.TryWrite(frame))
+            _inbound.Writer.TryWrite(new Frame(payload.IsEmpty ? [] : payload.ToArray(), fields.Flags, fields.Channel, fields.Error)); // unbounded: HasRoomFor bounds it
+            _inboundCount++;
+            _inboundBytes += payload.Length;
+        }
+        Counters.AddReceived(payload.Length);
+        return true;
+    }
+
+    /// <summary>
+    /// Delivers the group from packet <paramref name="next"/> on, which did not fit the queue or belongs to
+    /// the inline pipe: waits for room (or for a pipe to start), and hands pipe frames to the sink on this,
+    /// the PULL stage's thread. What the sink sends through this end's PUSH stage is gathered and written by
+    /// this thread when the group is done: a round of echoes costs one send per peer, and no other thread.
+    /// </summary>
+    private async ValueTask DeliverRestAsync(PacketGroup group, int next, CancellationToken cancellationToken)
+    {
+        var batching = false;
+        try
+        {
+            for (var i = next; i < group.Count; i++)
             {
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-                try
+                var packet = group[i];
+                InlinePipe? pipe;
+                while (!TryEnqueue(packet, out pipe) && pipe is null)
                 {
-                    while (!HasRoomFor(payload.Length))
-                        await WaitForRoomAsync(payload.Length, linked.Token).ConfigureAwait(false);
-                    await _inbound.Writer.WriteAsync(frame, linked.Token).ConfigureAwait(false);
+                    if (batching)
+                        _push!.EndSendBatch();
+                    batching = false;
+                    if (!await WaitForRoomAsync(packet.Payload.Length, cancellationToken).ConfigureAwait(false))
+                        return; // stopping: nobody will read the rest
                 }
-                catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
-                {
-                    return; // stopping: nobody will read it
-                }
+                if (pipe is null)
+                    continue;
+                batching = batching || _push!.BeginSendBatch();
+                batching = await SendToPipeAsync(pipe, packet, batching).ConfigureAwait(false);
             }
-            Interlocked.Add(ref _inboundBytes, payload.Length);
+        }
+        finally
+        {
+            if (batching)
+                _push!.EndSendBatch();
+        }
+    }
+
+    /// <summary>One frame to the inline pipe; returns whether this thread is still gathering its sends.</summary>
+    private async ValueTask<bool> SendToPipeAsync(InlinePipe pipe, Packet packet, bool batching)
+    {
+        var fields = packet.Fields;
+        var payload = pipe.BorrowsPayloads || packet.Payload.IsEmpty ? packet.Payload : packet.Payload.ToArray();
+        Counters.AddReceived(payload.Length);
+        try
+        {
+            var sending = pipe.Sink.SendAsync(new Frame(payload, fields.Flags, fields.Channel, fields.Error), pipe.Token);
+            if (sending.IsCompletedSuccessfully)
+                return batching;
+            // The sink waits: what this thread gathered goes out first (the sink may be waiting for
+            // exactly that), and gathering starts again afterwards.
+            if (batching)
+                _push!.EndSendBatch();
+            batching = false;
+            await sending.ConfigureAwait(false);
+            return _push!.BeginSendBatch();
+        }
+        catch (Exception e)
+        {
+            // A sink that fails because the pipe or the bridge is ending ends the pipe quietly; any other
+            // failure is the pipe's outcome (that frame is lost, as with a pipe reading the queue).
+            if (pipe.Token.IsCancellationRequested || IsStopping)
+                pipe.Complete();
+            else
+                pipe.Fail(e);
+            return batching;
         }
     }
 
@@ -246,36 +331,107 @@ internal sealed class BridgeEnd
         return true;
     }
 
-    /// <summary>A frame fits when the buffer is empty (a frame larger than the bound still passes, alone) or within the byte bound.</summary>
-    private bool HasRoomFor(int bytes)
-    {
-        var held = Volatile.Read(ref _inboundBytes);
-        return held == 0 || held + bytes <= Options.ReceiveBufferBytes;
-    }
+    /// <summary>A frame fits when the queue is empty (a frame larger than the byte bound still passes, alone) or within both bounds. Under the lock.</summary>
+    private bool HasRoomFor(int bytes) =>
+        _inboundCount == 0 || (_inboundCount < Options.ReceiveHighWaterMark && _inboundBytes + bytes <= Options.ReceiveBufferBytes);
 
-    private Task WaitForRoomAsync(int bytes, CancellationToken cancellationToken)
+    /// <summary>Waits until a frame of <paramref name="bytes"/> may fit or a pipe starts; false when stopping or cancelled.</summary>
+    private async ValueTask<bool> WaitForRoomAsync(int bytes, CancellationToken cancellationToken)
     {
         Task room;
         lock (_lock)
         {
+            // Checked under the lock that reads and pipe starts take, so neither is missed.
+            if (HasRoomFor(bytes) || _pipe is { IsActive: true })
+                return true;
             _inboundRoom ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             room = _inboundRoom.Task;
         }
-        // Checked after registering, so a read that made room just now is not missed.
-        return HasRoomFor(bytes) ? Task.CompletedTask : room.WaitAsync(cancellationToken);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        try
+        {
+            await room.WaitAsync(linked.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
     }
 
-    /// <summary>The reader took a frame: its bytes leave the buffer, and a delivery waiting for room may go on.</summary>
+    /// <summary>The reader took a frame: it leaves the queue, and a delivery waiting for room may go on.</summary>
     private void Taken(Frame frame)
     {
-        Interlocked.Add(ref _inboundBytes, -frame.Payload.Length);
-        TaskCompletionSource? room;
         lock (_lock)
         {
-            room = _inboundRoom;
-            _inboundRoom = null;
+            _inboundCount--;
+            _inboundBytes -= frame.Payload.Length;
+            SignalRoomLocked();
         }
-        room?.TrySetResult();
+    }
+
+    private void SignalRoomLocked()
+    {
+        _inboundRoom?.TrySetResult();
+        _inboundRoom = null;
+    }
+
+    /// <summary>
+    /// <c>PipeToAsync</c> from this end, run inline on the PULL stage's thread. Frames already queued go
+    /// to the sink first, from here; once the queue is empty the PULL thread takes over. Completes when the
+    /// bridge stops, is cancelled with the token, or fails with the sink's exception.
+    /// </summary>
+    public async Task PipeInlineAsync(IFrameSink sink, bool borrowsPayloads, CancellationToken cancellationToken)
+    {
+        if (IsStopping)
+            return;
+        using var pipe = new InlinePipe(sink, borrowsPayloads, cancellationToken, _stopping.Token);
+        lock (_lock)
+        {
+            if (_pipe is { IsActive: true } || _draining)
+                throw new InvalidOperationException("the bridge's received frames are already being piped; a source has one reader");
+            _draining = true;
+        }
+        try
+        {
+            while (true)
+            {
+                while (pipe.IsActive && TryRead(out var frame))
+                    await sink.SendAsync(frame, pipe.Token).ConfigureAwait(false);
+                lock (_lock)
+                {
+                    if (!pipe.IsActive || _inboundCount == 0)
+                    {
+                        _pipe = pipe;
+                        // A delivery waiting for room goes on inline now.
+                        SignalRoomLocked();
+                        break;
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (pipe.Token.IsCancellationRequested && !cancellationToken.IsCancellationRequested && e is OperationCanceledException or ObjectDisposedException)
+        {
+            pipe.Complete(); // the bridge stopped while the queue drained
+        }
+        finally
+        {
+            lock (_lock)
+                _draining = false;
+        }
+
+        try
+        {
+            await pipe.Completion.ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                if (_pipe == pipe)
+                    _pipe = null;
+            }
+        }
     }
 
     public async Task WaitReadyAsync(CancellationToken cancellationToken)

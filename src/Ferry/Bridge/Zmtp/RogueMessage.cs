@@ -34,9 +34,19 @@ internal static class RogueMessage
     public static long GetEncodedLength(long payloadLength) =>
         MetadataLength + ZmtpFrameHeader.GetEncodedLength(payloadLength) + payloadLength;
 
+    /// <summary>The largest <see cref="WriteHeader"/>: the metadata parts and a long payload-part header.</summary>
+    public const int MaxHeaderLength = MetadataLength + ZmtpFrameHeader.MaxLength;
+
     public static void Write(ReadOnlySpan<byte> payload, ushort flags, byte channel, byte error, IBufferWriter<byte> output)
     {
-        var span = output.GetSpan(MetadataLength + ZmtpFrameHeader.MaxLength);
+        output.Advance(WriteHeader(payload.Length, flags, channel, error, output.GetSpan(MaxHeaderLength)));
+        if (!payload.IsEmpty)
+            output.Write(payload);
+    }
+
+    /// <summary>Writes everything of the message that precedes the payload's bytes (the metadata parts and the payload part's header); returns its length.</summary>
+    public static int WriteHeader(int payloadLength, ushort flags, byte channel, byte error, Span<byte> span)
+    {
         span[0] = ZmtpFrameHeader.MoreFlag;
         span[1] = 2;
         BinaryPrimitives.WriteUInt16LittleEndian(span[2..], flags);
@@ -46,9 +56,6 @@ internal static class RogueMessage
         span[7] = ZmtpFrameHeader.MoreFlag;
         span[8] = 1;
         span[9] = error;
-        var headerLength = new ZmtpFrameHeader(payload.Length, more: false, isCommand: false).Write(span[MetadataLength..]);
-        output.Advance(MetadataLength + headerLength);
-        if (!payload.IsEmpty)
-            output.Write(payload);
+        return MetadataLength + new ZmtpFrameHeader(payloadLength, more: false, isCommand: false).Write(span[MetadataLength..]);
     }
 }

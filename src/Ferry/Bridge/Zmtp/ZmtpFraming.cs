@@ -21,7 +21,7 @@ namespace Ferry.Bridge.Zmtp;
 /// arrive and decoding goes on. A broken conversation (bad greeting or frame header, refused or failed
 /// handshake, ERROR from the peer, command over 64 KiB) closes the connection whatever the policy.</para>
 /// </remarks>
-internal sealed class ZmtpFraming : ISessionFraming, IFrameEncoder
+internal sealed class ZmtpFraming : ISessionFraming, IFrameEncoder, IFrameHeaderWriter
 {
     public const int DefaultHandshakeTimeoutMs = 10_000;
 
@@ -127,6 +127,16 @@ internal sealed class ZmtpFraming : ISessionFraming, IFrameEncoder
             RogueMessage.Write(payload, fields.Flags, fields.Channel, fields.Error, output);
         else
             ZmtpFrame.Write(output, payload, more: false, isCommand: false);
+    }
+
+    /// <exception cref="FramingException">As <see cref="Encode"/>.</exception>
+    public int WriteHeader(int payloadLength, in FrameFields fields, Span<byte> destination)
+    {
+        EnsureCanSend();
+        FramingGuard.PayloadFits("zmtp", payloadLength, MaxFrameBytes);
+        return Message == ZmtpMessageFormat.Rogue
+            ? RogueMessage.WriteHeader(payloadLength, fields.Flags, fields.Channel, fields.Error, destination)
+            : new ZmtpFrameHeader(payloadLength, more: false, isCommand: false).Write(destination);
     }
 
     private void EnsureCanSend()

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using Ferry.Connections;
 using Ferry.Framing;
+using Ferry.Framing.Internal;
 using Ferry.Transport;
 
 namespace Ferry.Stages.Internal;
@@ -53,6 +54,12 @@ internal sealed class ConnectionWriter
     private readonly List<Connection> _dirty = [];
     /// <summary>Connections written to by other threads, handed to the loop.</summary>
     private readonly ConcurrentQueue<Connection> _posted = new();
+    /// <summary>Writes the header of a message whose payload is then sent from the caller's memory (write-through), when the framing can.</summary>
+    private readonly IFrameHeaderWriter? _headerWriter;
+    /// <summary>The managed id of the thread gathering its sends (<see cref="BeginCallerBatch"/>), or 0.</summary>
+    private int _batchThread;
+    /// <summary>Connections the batching thread wrote to; it flushes them itself at the end of its batch.</summary>
+    private readonly List<Connection> _batched = [];
 
     public ConnectionWriter(CoreSettings settings, StageCounters counters, ServiceLoop loop, IReadiness readiness, IConnectionLifecycle lifecycle,
         StageClock clock, PacketGrouper grouper, ConnectionTable table)
@@ -60,7 +67,8 @@ internal sealed class ConnectionWriter
         _grouper = grouper;
         _table = table;
         _encoder = settings.Framing.Encoder;
-        _writeThrough = settings.Framing.IsRaw;
+        _headerWriter = _encoder as IFrameHeaderWriter;
+        _writeThrough = settings.Framing.IsRaw || _headerWriter is not null;
         _limit = settings.EgressBufferBytes;
         _overflow = settings.EgressOverflow;
         _waitTimeout = settings.EgressWaitTimeout;
@@ -107,16 +115,14 @@ internal sealed class ConnectionWriter
             }
             if (encodedLength >= DirectSendBytes && _writeThrough && c.Egress.IsEmpty && !c.WantsWritable)
             {
-                // A large raw message with nothing queued ahead of it goes straight to the socket:
-                // no copy into the egress buffer; only what the kernel does not take is queued.
-                var sent = SendDirectLocked(c, payload);
-                if (sent == payload.Length)
+                // A large message with nothing queued ahead of it goes straight to the socket: no copy
+                // into the egress buffer; only what the kernel does not take is queued.
+                if (SendThroughLocked(c, payload, fields))
                 {
                     c.PacketsOut++;
                     Interlocked.Increment(ref _counters.PacketsOut);
                     return EnqueueResult.Queued;
                 }
-                c.Egress.Write(payload[sent..]);
             }
             else
             {
@@ -156,8 +162,79 @@ internal sealed class ConnectionWriter
             _dirty.Add(c);
             return;
         }
+        if (Volatile.Read(ref _batchThread) == Environment.CurrentManagedThreadId)
+        {
+            _batched.Add(c);
+            return;
+        }
+        Post(c);
+    }
+
+    private void Post(Connection c)
+    {
         _posted.Enqueue(c);
         _loop.Wake();
+    }
+
+    /// <summary>
+    /// From now until <see cref="EndCallerBatch"/>, what the calling thread enqueues is not handed to the
+    /// service loop: the caller writes it to the sockets itself when the batch ends, one send per
+    /// connection for everything it queued. The frame bridge's receiving loop uses this to echo a round
+    /// of frames with no hand-off to this stage's thread. One batching thread at a time; other threads'
+    /// messages take the usual path meanwhile. False (and no batch) when another thread is batching.
+    /// </summary>
+    public bool BeginCallerBatch() =>
+        Interlocked.CompareExchange(ref _batchThread, Environment.CurrentManagedThreadId, 0) == 0;
+
+    /// <summary>Ends the calling thread's batch: writes what it queued; what the kernel does not take goes to the loop.</summary>
+    public void EndCallerBatch()
+    {
+        // Index loop: flushing never adds to the list.
+        for (var i = 0; i < _batched.Count; i++)
+            FlushFromCaller(_batched[i]);
+        _batched.Clear();
+        Volatile.Write(ref _batchThread, 0);
+    }
+
+    /// <summary>
+    /// A batching caller's flush: sends under the egress lock until the kernel takes no more. Whatever is
+    /// left (a full socket, an error, a held publisher to release) is handed to the service loop, which
+    /// owns readiness interest, errors and holds.
+    /// </summary>
+    private void FlushFromCaller(Connection c)
+    {
+        TaskCompletionSource? waiter = null;
+        bool toLoop;
+        lock (c.EgressLock)
+        {
+            if (c.Closed)
+                return;
+            var error = 0;
+            // While the loop waits for the socket to become writable, the kernel has no room: don't try.
+            while (!c.WantsWritable && !c.Egress.IsEmpty)
+            {
+                var span = c.Egress.Pending;
+                c.SendCalls++;
+                var n = c.Io.Send(span, out error);
+                if (n <= 0)
+                    break;
+                c.Egress.Consume(n);
+                c.BytesOut += n;
+                if (n < span.Length)
+                    break;
+            }
+            toLoop = !c.Egress.IsEmpty || error != 0 || c.HoldDeadlineMs != long.MaxValue;
+            if (!toLoop)
+                c.FlushScheduled = false;
+            if (c.SpaceWaiter is not null && HasRoomToResume(c))
+            {
+                waiter = c.SpaceWaiter;
+                c.SpaceWaiter = null;
+            }
+        }
+        waiter?.TrySetResult();
+        if (toLoop)
+            Post(c);
     }
 
     /// <summary>Counts a message dropped for a connection; under disconnect, the connection goes as a slow consumer. Under its egress lock.</summary>
@@ -312,6 +389,14 @@ internal sealed class ConnectionWriter
         _readiness.Change(c.Io, interest, c.Token);
     }
 
+    /// <summary>
+    /// Whether a waiting sender is woken: once the buffer has drained to half its limit (a low-water
+    /// mark, as ZeroMQ's pipes have), not as soon as one byte went out. Waking at the limit would let the
+    /// sender add one message and wait again, a thread wake-up per message for as long as the peer is
+    /// slower; from half full, a waiter refills half a buffer per wake-up. Under the egress lock.
+    /// </summary>
+    private bool HasRoomToResume(Connection c) => c.Egress.Length <= _limit / 2;
+
     /// <summary>Whether a connection has room for a message of <paramref name="length"/> bytes now (or has closed).</summary>
     public bool SpaceAppeared(Connection c, int length)
     {
@@ -340,6 +425,31 @@ internal sealed class ConnectionWriter
                 return null;
         }
         return spaces;
+    }
+
+    /// <summary>
+    /// Write-through under the egress lock: the framing's header (none for raw), then the payload from the
+    /// caller's memory. False when the kernel did not take it all; the rest is then in the egress buffer.
+    /// </summary>
+    private bool SendThroughLocked(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields)
+    {
+        if (_headerWriter is not null)
+        {
+            Span<byte> header = stackalloc byte[IFrameHeaderWriter.MaxHeaderBytes];
+            header = header[.._headerWriter.WriteHeader(payload.Length, fields, header)];
+            var headerSent = SendDirectLocked(c, header);
+            if (headerSent < header.Length)
+            {
+                c.Egress.Write(header[headerSent..]);
+                c.Egress.Write(payload);
+                return false;
+            }
+        }
+        var sent = SendDirectLocked(c, payload);
+        if (sent == payload.Length)
+            return true;
+        c.Egress.Write(payload[sent..]);
+        return false;
     }
 
     /// <summary>One non-blocking send under the egress lock; bytes taken (0 when the socket is full or failed: the flush reports errors).</summary>
@@ -393,7 +503,7 @@ internal sealed class ConnectionWriter
                     break; // the kernel buffer is full; readiness tells when it has room
             }
             pending = !c.Egress.IsEmpty;
-            if (c.SpaceWaiter is not null && c.Egress.Length < _limit)
+            if (c.SpaceWaiter is not null && HasRoomToResume(c))
             {
                 waiter = c.SpaceWaiter;
                 c.SpaceWaiter = null;

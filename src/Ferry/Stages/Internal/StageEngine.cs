@@ -81,6 +81,9 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
 
     public AnyRoute Any => _any;
 
+    /// <summary>Each connection's way out (the frame bridge batches its sends through it).</summary>
+    public ConnectionWriter Writer => _writer;
+
     public GroupRegistry Groups => _groups;
 
     public ConnectionTable Table => _table;
