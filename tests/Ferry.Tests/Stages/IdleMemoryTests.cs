@@ -55,14 +55,15 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
 
     private const string HoldingClients = """
         import socket, ssl, sys
-        host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+        host, port, count, say = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         held = []
         for _ in range(count):
             s = context.wrap_socket(socket.create_connection((host, port)), server_hostname="localhost")
-            s.sendall(b"x")
+            if say:
+                s.sendall(b"x")
             held.append(s)
         print("ready", flush=True)
         sys.stdin.read()
@@ -70,10 +71,16 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
 
     /// <summary>
     /// The server side alone: the TLS clients live in another process (Python's ssl module), so the
-    /// growth of this process's heap and resident set is what the stage holds per idle TLS connection.
+    /// growth of this process's heap and resident set is what the stage holds per idle TLS connection,
+    /// after one byte from each client or right after the handshake (as the kit's hold measures it).
+    /// Neither SslStream's 4 KiB handshake buffer nor OpenSSL's two record buffers (about 34 KiB) may
+    /// stay: 3.3–5.3 KB of heap and under 5 KB resident are measured, 10 KB and 14 KB before they were
+    /// given back.
     /// </summary>
-    [Fact]
-    public async Task An_idle_tls_connection_costs_the_server_this_much()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task An_idle_tls_connection_costs_the_server_this_much(bool clientsSayOneByte)
     {
         if (!File.Exists("/usr/bin/python3"))
             return; // measured where python3 is; the in-process measurement above still runs everywhere
@@ -84,16 +91,22 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
         }, recordPackets: false);
         await h.StartAsync();
         const int count = 500;
-        using var warm = new HeldClients(await HoldAsync(h, 20));
-        await Poll.UntilAsync(() => h.Stage.ConnectionCount == 20, "20 warm-up connections");
+        using var warm = new HeldClients(await HoldAsync(h, 20, clientsSayOneByte));
+        await Poll.UntilAsync(() => Established(h) == 20, "20 warm-up connections");
         var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
         var rssBefore = Rss();
-        using var held = new HeldClients(await HoldAsync(h, count));
-        await Poll.UntilAsync(() => h.Stage.GetStats().BytesReceivedTotal >= count + 20, "one byte from every client", TimeSpan.FromSeconds(60));
+        using var held = new HeldClients(await HoldAsync(h, count, clientsSayOneByte));
+        await Poll.UntilAsync(() => Established(h) == count + 20, "every handshake", TimeSpan.FromSeconds(60));
+        if (clientsSayOneByte)
+            await Poll.UntilAsync(() => h.Stage.GetStats().BytesReceivedTotal >= count + 20, "one byte from every client", TimeSpan.FromSeconds(60));
         var heapPer = (GC.GetTotalMemory(forceFullCollection: true) - heapBefore) / count;
         var rssPer = (Rss() - rssBefore) / count;
-        output.WriteLine($"TLS server side: {count} idle connections, managed heap +{heapPer} B and RSS +{rssPer} B per connection");
-        Assert.True(heapPer < 16 * 1024, $"{heapPer} B of managed heap per idle TLS connection");
+        output.WriteLine($"TLS server side ({(clientsSayOneByte ? "one byte each" : "after the handshake")}): {count} idle connections, managed heap +{heapPer} B and RSS +{rssPer} B per connection");
+        // Right after the handshake SslStream's 4 KiB buffer would show (about 7.5 KB); after a read it is
+        // returned anyway, and what the read path keeps varies more (3.5–5.3 KB measured).
+        var heapLimit = clientsSayOneByte ? 8 * 1024 : 6 * 1024;
+        Assert.True(heapPer < heapLimit, $"{heapPer} B of managed heap per idle TLS connection");
+        Assert.True(rssPer < 20 * 1024, $"{rssPer} B resident per idle TLS connection");
     }
 
     /// <summary>Ends the client process: closing its stdin lets it exit; killed if it does not.</summary>
@@ -108,10 +121,12 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task<System.Diagnostics.Process> HoldAsync(FerryTestServer h, int count)
+    private static int Established(FerryTestServer h) => h.Events.OfType<ConnectedEvent>().Count();
+
+    private static async Task<System.Diagnostics.Process> HoldAsync(FerryTestServer h, int count, bool say)
     {
         var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/python3",
-            ["-c", HoldingClients, h.EndPoint.Address.ToString(), h.EndPoint.Port.ToString(), count.ToString()])
+            ["-c", HoldingClients, h.EndPoint.Address.ToString(), h.EndPoint.Port.ToString(), count.ToString(), say ? "1" : "0"])
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -146,13 +161,13 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
     private static async Task<IdleClient> ConnectAsync(Kind kind, FerryTestServer h)
     {
         if (kind == Kind.StreamTls)
-            return new IdleClient(null, await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient()));
+            return new IdleClient(null, await TlsTestClient.ConnectAsync(h.EndPoint));
         var socket = new Socket(h.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(h.EndPoint);
         return new IdleClient(socket, null);
     }
 
-    private sealed record IdleClient(Socket? Socket, FramedTestClient? Tls) : IAsyncDisposable
+    private sealed record IdleClient(Socket? Socket, TlsTestClient? Tls) : IAsyncDisposable
     {
         public async Task SendAsync(byte[] data)
         {

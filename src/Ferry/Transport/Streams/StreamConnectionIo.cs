@@ -11,9 +11,13 @@ namespace Ferry.Transport.Streams;
 /// </summary>
 /// <remarks>
 /// <para>Reading: a zero-byte read waits for data without holding a buffer (an idle connection holds
-/// none); then one buffer is rented and filled, readiness is posted, and the read loop waits until the
-/// service thread has taken every byte (<see cref="Receive"/> copies out and returns the buffer). While
-/// bytes remain the connection stays readable, which keeps the loop's one-read-per-round fairness.</para>
+/// none, and no task or state machine of its own: one cached callback). When it completes the
+/// connection is reported readable and <see cref="Receive"/> reads on the service thread itself: the
+/// read that follows a zero-byte read almost always completes at once (TLS: the record is already
+/// decrypted), so the bytes are decrypted and taken without a hop to another thread, as a recv() on
+/// the epoll transport. Only a read that has to wait (a TLS record not yet complete) finishes on a pool
+/// thread, holding its buffer until then. After the bytes are taken the next zero-byte read is armed.
+/// While bytes remain the connection stays readable, which keeps the loop's one-read-per-round fairness.</para>
 /// <para>Writing: <see cref="Send"/> copies up to about the kernel's send buffer size into a rented
 /// buffer and starts a write; a write the socket takes at once completes on the sender's thread and
 /// the buffer goes back. While a write is in flight nothing more is taken (0, as "would block"), and
@@ -30,6 +34,17 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     /// <summary>How long a graceful close waits for queued bytes to be written before it closes anyway.</summary>
     private const int CloseLingerMs = 10_000;
 
+    // Receive states. Only a completion moves the state away from Waiting; only the service thread
+    // (Receive) moves it away from Held and Ready.
+    /// <summary>A read is in flight (zero-byte or not): nothing to take.</summary>
+    private const int Waiting = 0;
+    /// <summary>Bytes read and not yet taken, in <see cref="_rx"/>.</summary>
+    private const int Held = 1;
+    private const int Ended = 2;
+    private const int Failed = 3;
+    /// <summary>The zero-byte read completed: the stream has bytes (or its end) for the next read.</summary>
+    private const int Ready = 4;
+
     private readonly Socket _socket;
     private readonly int _readSize;
     private readonly IStreamHandshake? _handshake;
@@ -40,12 +55,15 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     private byte[]? _rx;
     private int _rxStart;
     private int _rxEnd;
-    /// <summary>0 waiting, 1 bytes held, 2 end of stream, 3 failed.</summary>
     private volatile int _rxState;
     private int _rxError;
     private string? _rxErrorText;
-    private TaskCompletionSource<bool>? _drained;
     private bool _closed;
+    /// <summary>The read in flight while <see cref="Waiting"/>, and its buffer (null for a zero-byte read).</summary>
+    private ValueTask<int> _pending;
+    private byte[]? _pendingBuffer;
+    /// <summary>One callback for every read that has to wait, made on the first one.</summary>
+    private Action? _onPendingRead;
 
     // ---- handshake ----
     /// <summary>0 running (or none), 2 done and not yet acknowledged, 3 acknowledged by the loop.</summary>
@@ -96,9 +114,9 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     {
         var ready = ReadyFlags.None;
         var rx = _rxState;
-        if (rx == 1 || _handshakeState == 2)
+        if (rx is Held or Ready || _handshakeState == 2)
             ready |= ReadyFlags.Readable;
-        else if (rx >= 2)
+        else if (rx is Ended or Failed)
             ready |= ReadyFlags.Readable | ReadyFlags.Closed;
         if (_writeError != 0)
             ready |= ReadyFlags.Readable | ReadyFlags.Writable | ReadyFlags.Closed;
@@ -107,70 +125,144 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         return ready;
     }
 
-    /// <summary>Registered with the loop's readiness: start the handshake and the read loop (off the service thread).</summary>
-    protected override void OnWatched() => ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.ReadLoopAsync(), this, preferLocal: false);
-
-    private async Task ReadLoopAsync()
+    /// <summary>Registered with the loop's readiness: start the handshake (off the service thread), or wait for the first bytes.</summary>
+    protected override void OnWatched()
     {
-        byte[]? buffer = null;
-        var handshaking = _handshake is not null;
+        if (_handshake is null)
+            WaitForData();
+        else
+            ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.HandshakeAsync(), this, preferLocal: false);
+    }
+
+    private async Task HandshakeAsync()
+    {
         try
         {
-            if (_handshake is not null)
-            {
-                var (secured, info) = await _handshake.RunAsync(_stream, CancellationToken.None).ConfigureAwait(false);
-                _stream = secured;
-                _tls = info;
-                handshaking = false;
-                lock (_outLock)
-                {
-                    _handshakeState = 2;
-                    Monitor.PulseAll(_outLock);
-                }
-                // Readable (the loop acknowledges the handshake) and writable (bytes queued meanwhile,
-                // such as a session framing's greeting, go out now).
-                Post();
-            }
-            var stream = _stream;
-            while (true)
-            {
-                // Wait for data without a buffer: an idle connection holds none.
-                await stream.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
-                buffer = ArrayPool<byte>.Shared.Rent(_readSize);
-                var n = await stream.ReadAsync(buffer.AsMemory(0, _readSize)).ConfigureAwait(false);
-                if (n == 0)
-                {
-                    End(2, 0, null);
-                    return;
-                }
-                var drained = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                lock (_rxLock)
-                {
-                    if (_closed)
-                        return;
-                    _rx = buffer;
-                    buffer = null;
-                    _rxStart = 0;
-                    _rxEnd = n;
-                    _drained = drained;
-                    _rxState = 1;
-                }
-                Post();
-                if (!await drained.Task.ConfigureAwait(false))
-                    return; // closed
-            }
+            var (secured, info) = await _handshake!.RunAsync(_stream, CancellationToken.None).ConfigureAwait(false);
+            _stream = secured;
+            _tls = info;
         }
         catch (Exception ex)
         {
-            if (handshaking)
-                End(3, IConnectionIo.HandshakeFailedError, TlsFailure.Describe(ex));
-            else
-                End(3, StreamErrors.Code(ex), StreamErrors.Describe(ex));
+            End(Failed, IConnectionIo.HandshakeFailedError, TlsFailure.Describe(ex));
+            return;
         }
-        finally
+        lock (_outLock)
         {
-            if (buffer is not null)
+            _handshakeState = 2;
+            Monitor.PulseAll(_outLock);
+        }
+        // Readable (the loop acknowledges the handshake) and writable (bytes queued meanwhile, such as a
+        // session framing's greeting, go out now).
+        Post();
+        WaitForData();
+    }
+
+    /// <summary>Arms a zero-byte read: it waits for data without a buffer. Any thread, while no other read is in flight.</summary>
+    private void WaitForData()
+    {
+        if (StartRead(null, out _))
+            Post();
+    }
+
+    /// <summary>
+    /// Starts a read into <paramref name="buffer"/> (null: a zero-byte read). True when it completed at
+    /// once with <paramref name="count"/> bytes (0: the end of the stream, or a zero-byte read's "data
+    /// waits"); false when it failed (state <see cref="Failed"/>) or has to wait (state
+    /// <see cref="Waiting"/>, a pool thread finishes it and posts the connection).
+    /// </summary>
+    private bool StartRead(byte[]? buffer, out int count)
+    {
+        count = 0;
+        ValueTask<int> read;
+        try
+        {
+            read = _stream.ReadAsync(buffer is null ? Memory<byte>.Empty : buffer.AsMemory(0, _readSize));
+        }
+        catch (Exception ex)
+        {
+            ReadFailed(buffer, ex);
+            return false;
+        }
+        if (!read.IsCompleted)
+        {
+            _pendingBuffer = buffer;
+            _pending = read;
+            _rxState = Waiting;
+            // The callback may run at once on this thread: the state is set first.
+            read.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onPendingRead ??= OnPendingRead);
+            return false;
+        }
+        try
+        {
+            count = read.GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            ReadFailed(buffer, ex);
+            return false;
+        }
+        if (buffer is null)
+            SetState(Ready);
+        return true;
+    }
+
+    /// <summary>A read that had to wait has finished: keep its bytes (or the end) and tell the loop. Pool thread.</summary>
+    private void OnPendingRead()
+    {
+        var buffer = _pendingBuffer;
+        var read = _pending;
+        _pendingBuffer = null;
+        _pending = default;
+        int n;
+        try
+        {
+            n = read.GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            ReadFailed(buffer, ex);
+            return;
+        }
+        lock (_rxLock)
+        {
+            if (_closed)
+            {
+                if (buffer is not null)
+                    ArrayPool<byte>.Shared.Return(buffer);
+                return;
+            }
+            if (buffer is null)
+                _rxState = Ready;
+            else if (n == 0)
+            {
                 ArrayPool<byte>.Shared.Return(buffer);
+                _rxState = Ended;
+            }
+            else
+            {
+                _rx = buffer;
+                _rxStart = 0;
+                _rxEnd = n;
+                _rxState = Held;
+            }
+        }
+        Post();
+    }
+
+    private void ReadFailed(byte[]? buffer, Exception ex)
+    {
+        if (buffer is not null)
+            ArrayPool<byte>.Shared.Return(buffer);
+        End(Failed, StreamErrors.Code(ex), StreamErrors.Describe(ex));
+    }
+
+    private void SetState(int state)
+    {
+        lock (_rxLock)
+        {
+            if (!_closed)
+                _rxState = state;
         }
     }
 
@@ -189,40 +281,74 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
 
     public int Receive(Span<byte> buffer, out int error)
     {
-        TaskCompletionSource<bool>? drained = null;
+        error = 0;
+        switch (_rxState)
+        {
+            case Held:
+                return TakeHeld(buffer);
+            case Ready:
+                return ReadNow(buffer, out error);
+            case Ended:
+                return 0;
+            case Failed:
+                error = _rxError;
+                return -1;
+            default:
+                // Nothing to read; a failed write is reported here too, so the loop closes at once.
+                error = _writeError;
+                return -1;
+        }
+    }
+
+    /// <summary>Copies out bytes a read left; when they are all taken the buffer goes back and the next zero-byte read is armed.</summary>
+    private int TakeHeld(Span<byte> buffer)
+    {
         int n;
         lock (_rxLock)
         {
-            switch (_rxState)
-            {
-                case 1:
-                    n = Math.Min(buffer.Length, _rxEnd - _rxStart);
-                    _rx.AsSpan(_rxStart, n).CopyTo(buffer);
-                    _rxStart += n;
-                    if (_rxStart == _rxEnd)
-                    {
-                        ArrayPool<byte>.Shared.Return(_rx!);
-                        _rx = null;
-                        _rxState = 0;
-                        drained = _drained;
-                        _drained = null;
-                    }
-                    break;
-                case 2:
-                    error = 0;
-                    return 0;
-                case 3:
-                    error = _rxError;
-                    return -1;
-                default:
-                    // Nothing to read; a failed write is reported here too, so the loop closes at once.
-                    error = _writeError;
-                    return -1;
-            }
+            n = Math.Min(buffer.Length, _rxEnd - _rxStart);
+            _rx.AsSpan(_rxStart, n).CopyTo(buffer);
+            _rxStart += n;
+            if (_rxStart < _rxEnd)
+                return n;
+            ArrayPool<byte>.Shared.Return(_rx!);
+            _rx = null;
+            _rxState = Waiting;
         }
-        drained?.TrySetResult(true);
-        error = 0;
+        WaitForData();
         return n;
+    }
+
+    /// <summary>The stream has bytes: read them here, on the service thread (decrypted without a hop to another thread).</summary>
+    private int ReadNow(Span<byte> buffer, out int error)
+    {
+        error = 0;
+        var rented = ArrayPool<byte>.Shared.Rent(_readSize);
+        if (!StartRead(rented, out var n))
+        {
+            // Failed (error set), or a TLS record still incomplete (nothing now: its completion posts).
+            error = _rxState == Failed ? _rxError : 0;
+            return -1;
+        }
+        if (n == 0)
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+            SetState(Ended);
+            return 0;
+        }
+        lock (_rxLock)
+        {
+            if (_closed)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+                return -1;
+            }
+            _rx = rented;
+            _rxStart = 0;
+            _rxEnd = n;
+            _rxState = Held;
+        }
+        return TakeHeld(buffer);
     }
 
     public int Send(ReadOnlySpan<byte> data, out int error)
@@ -246,8 +372,8 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
                 // fills and applies its overflow policy, exactly as on the epoll transport.
                 if (_inFlight || !HandshakeDone)
                     break;
-                buffer = ArrayPool<byte>.Shared.Rent(_sendCapacity);
                 n = Math.Min(_sendCapacity, data.Length - total);
+                buffer = ArrayPool<byte>.Shared.Rent(n);
                 data.Slice(total, n).CopyTo(buffer);
                 _inFlight = true;
             }
@@ -346,17 +472,14 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     public void Dispose()
     {
         Unregister();
-        TaskCompletionSource<bool>? drained;
         lock (_rxLock)
         {
             _closed = true;
             if (_rx is not null)
                 ArrayPool<byte>.Shared.Return(_rx);
             _rx = null;
-            drained = _drained;
-            _drained = null;
         }
-        drained?.TrySetResult(false);
+        // A read in flight fails when the stream is closed below; its completion returns its buffer.
         bool writesPending;
         lock (_outLock)
         {

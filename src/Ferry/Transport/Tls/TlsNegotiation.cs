@@ -12,13 +12,14 @@ internal static class TlsNegotiation
     /// <summary>
     /// Runs <paramref name="authenticate"/> on <paramref name="ssl"/>. A failure caused by Ferry's own
     /// certificate check becomes a <see cref="TlsRejectedException"/> with the check's reason; any failure
-    /// disposes the stream.
+    /// disposes the stream. A finished handshake gives back the buffers it used (<see cref="TlsIdleMemory"/>).
     /// </summary>
     public static async Task RunAsync(SslStream ssl, Func<Task> authenticate, Func<string?> refused)
     {
         try
         {
             await authenticate().ConfigureAwait(false);
+            await TlsIdleMemory.TrimAsync(ssl).ConfigureAwait(false);
         }
         catch (AuthenticationException ex) when (refused() is { } reason)
         {
