@@ -91,29 +91,20 @@ public static class FerryMetrics
         return tracked;
     }
 
-    private static List<Measurement<long>> ObserveDisconnections()
-    {
-        TrackedStage[] stages;
-        lock (Gate)
-            stages = [.. Stages];
-        var measurements = new List<Measurement<long>>();
-        foreach (var stage in stages)
-            foreach (var (reason, count) in stage.Reasons)
-                measurements.Add(new Measurement<long>(Interlocked.Read(ref count.Value),
-                    new KeyValuePair<string, object?>(StageTag, stage.Name), new KeyValuePair<string, object?>(ReasonTag, reason)));
-        return measurements;
-    }
+    private static List<Measurement<long>> ObserveDisconnections() => ObserveByReason(s => s.Reasons, ReasonTag);
 
-    private static List<Measurement<long>> ObserveTlsFailures()
+    private static List<Measurement<long>> ObserveTlsFailures() => ObserveByReason(s => s.TlsReasons, TlsReasonTag);
+
+    private static List<Measurement<long>> ObserveByReason(Func<TrackedStage, ConcurrentDictionary<string, StrongBox>> counts, string tag)
     {
         TrackedStage[] stages;
         lock (Gate)
             stages = [.. Stages];
         var measurements = new List<Measurement<long>>();
         foreach (var stage in stages)
-            foreach (var (reason, count) in stage.TlsReasons)
+            foreach (var (reason, count) in counts(stage))
                 measurements.Add(new Measurement<long>(Interlocked.Read(ref count.Value),
-                    new KeyValuePair<string, object?>(StageTag, stage.Name), new KeyValuePair<string, object?>(TlsReasonTag, reason)));
+                    new KeyValuePair<string, object?>(StageTag, stage.Name), new KeyValuePair<string, object?>(tag, reason)));
         return measurements;
     }
 
