@@ -31,13 +31,23 @@ public sealed class ServeProcess : IAsyncDisposable
         foreach (var arg in args)
             start.ArgumentList.Add(arg);
         var process = Process.Start(start)!;
-        process.ErrorDataReceived += (_, _) => { };
+        var stderr = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line && stderr.Count < 50)
+                stderr.Enqueue(line);
+        };
         process.BeginErrorReadLine();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (true)
         {
-            var line = await process.StandardOutput.ReadLineAsync(timeout.Token)
-                ?? throw new EndOfStreamException($"ferry {command} {string.Join(' ', args)} ended before listening (exit {process.ExitCode})");
+            var line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+            if (line is null)
+            {
+                // stdout can close a moment before the process is reaped: wait for its exit code, and say what it printed.
+                await process.WaitForExitAsync(timeout.Token);
+                throw new EndOfStreamException($"ferry {command} {string.Join(' ', args)} ended before listening (exit {process.ExitCode}): {string.Join(" | ", stderr)}");
+            }
             var json = JsonDocument.Parse(line).RootElement;
             if (json.GetProperty("type").GetString() == "listening")
             {
