@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Resident memory (VmRSS) of `ferry run FILE` idle for 3 s after it listens:
+# Resident memory (VmRSS) of `ferry run FILE` (or `ferry serve` when the last argument is --serve) idle for
+# 3 s after it listens:
 #   bench/startup/idle-rss.sh /tmp/ferry-aot/Ferry.Cli examples/seed004-node.yaml
+#   bench/startup/idle-rss.sh /tmp/ferry-aot/Ferry.Cli --serve
+#   DOTNET_GCgen0size=0x100000 bench/startup/idle-rss.sh /tmp/ferry-aot/Ferry.Cli --serve   # a GC setting, from the environment
 set -euo pipefail
 file="${@: -1}"
 cmd=("${@:1:$#-1}")
 out=$(mktemp)
-"${cmd[@]}" run "$file" --set stages.0.config.port=0 --quiet >"$out" &
+if [ "$file" = "--serve" ]; then
+  "${cmd[@]}" serve --bind 127.0.0.1:0 --quiet >"$out" &
+else
+  "${cmd[@]}" run "$file" --set stages.0.config.port=0 --quiet >"$out" &
+fi
 pid=$!
 for _ in $(seq 100); do grep -q listening "$out" && break; sleep 0.1; done
 sleep 3

@@ -98,7 +98,8 @@ internal static class RunCommand
             _ => s.Name,
         }));
         io.Stdout.WriteLine($"{pipeline.File}: valid: {pipeline.Stages.Count} stage{(pipeline.Stages.Count == 1 ? "" : "s")}: {stages}; "
-            + $"{pipeline.Routes.Count} route{(pipeline.Routes.Count == 1 ? "" : "s")}; bus {pipeline.Bus.Type}");
+            + $"{pipeline.Routes.Count} route{(pipeline.Routes.Count == 1 ? "" : "s")}; bus {pipeline.Bus.Type}"
+            + (pipeline.Bus.Nats is { } nats ? $" ({nats.Url}, {(nats.Mode == Ferry.Nats.NatsDeliveryMode.JetStream ? "jetstream" : "core")})" : ""));
         return 0;
     }
 }

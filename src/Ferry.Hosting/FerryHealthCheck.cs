@@ -3,8 +3,8 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Ferry.Hosting;
 
 /// <summary>
-/// Healthy when every server stage is listening, every client stage is connected and every bridge end
-/// has a ready peer; unhealthy
+/// Healthy when every server stage is listening, every client stage is connected, every NATS gateway is
+/// connected to its broker and every bridge end has a ready peer; unhealthy
 /// naming each stage that is not. The per-stage state is in the result's data.
 /// </summary>
 internal sealed class FerryHealthCheck(FerryStages stages) : IHealthCheck
@@ -25,6 +25,13 @@ internal sealed class FerryHealthCheck(FerryStages stages) : IHealthCheck
             data[name] = client.IsConnected ? $"connected to {client.RemoteEndPoint}" : "not connected";
             if (!client.IsConnected)
                 down.Add($"client stage '{name}' is not connected to {client.Options.Connect}");
+        }
+        foreach (var (name, gateway) in stages.Gateways)
+        {
+            var connected = gateway.Counters.Connected;
+            data[$"{name}.nats"] = connected ? "broker connected" : "broker not connected";
+            if (!connected)
+                down.Add($"server stage '{name}' is not connected to NATS");
         }
         foreach (var (name, bridge) in stages.Bridges)
         {

@@ -18,6 +18,12 @@ public sealed class FerryOptions
     /// <summary>Problems found while reading configuration (invalid values, unknown keys, bad framing specs).</summary>
     public IReadOnlyList<SettingProblem> Problems => _problems;
 
+    /// <summary>
+    /// Set by a <c>Bus</c> section with <c>Type: nats</c>: every server stage is connected to NATS subjects
+    /// through a <see cref="Ferry.Nats.NatsGateway"/> with these options (and the health check follows the broker).
+    /// </summary>
+    public Ferry.Nats.NatsGatewayOptions? Nats { get; set; }
+
     /// <summary>Adds a stage; duplicate names are reported by validation, never merged.</summary>
     public void Add(StageDeclaration stage) => _stages.Add(stage);
 

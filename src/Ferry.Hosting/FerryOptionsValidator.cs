@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 
 namespace Ferry.Hosting;
 
-/// <summary>Fails <see cref="FerryOptions"/> with every problem: reading errors, invalid stage options, duplicate stage names.</summary>
+/// <summary>Fails <see cref="FerryOptions"/> with every problem: reading errors, invalid stage options, duplicate stage names, names NATS cannot use.</summary>
 internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
 {
     public ValidateOptionsResult Validate(string? name, FerryOptions options)
@@ -15,6 +15,12 @@ internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
         {
             if (!seen.TryAdd(stage.Name, stage.Where))
                 failures.Add($"{stage.Where}: stage name '{stage.Name}' is already used by {seen[stage.Name]}; stage names must be unique per bus (their topics would merge)");
+            if (options.Nats is { } nats && stage is ServerStageDeclaration)
+            {
+                var named = new List<SettingProblem>();
+                NatsBusReader.CheckStageName(nats, stage, null, named);
+                failures.AddRange(named.Select(p => p.ToString()));
+            }
             try
             {
                 switch (stage)

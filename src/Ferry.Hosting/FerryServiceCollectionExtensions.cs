@@ -21,7 +21,9 @@ public static class FerryServiceCollectionExtensions
     /// Adds the stages declared under <paramref name="configuration"/>'s <c>Stages</c>: a map from name to
     /// block (<c>Stages:front:Type=tcp_server</c>, <c>Stages:front:Bind=…</c>) or a list of blocks with
     /// <c>Name</c>. Keys may be PascalCase or snake_case; framing is a spec string (<c>lines</c>,
-    /// <c>u16be,max_frame_bytes=4096</c>), durations <c>30s</c>, sizes <c>64KiB</c>. Bad values fail the host's start.
+    /// <c>u16be,max_frame_bytes=4096</c>), durations <c>30s</c>, sizes <c>64KiB</c>, TLS as the <c>Tls</c> block.
+    /// A <c>Bus</c> section with <c>Type: nats</c> (and <c>Url</c>, <c>Mode</c>, …) connects every server stage to
+    /// NATS. Bad values fail the host's start.
     /// </summary>
     public static IServiceCollection AddFerry(this IServiceCollection services, IConfiguration configuration)
     {
@@ -74,18 +76,43 @@ public static class FerryServiceCollectionExtensions
         var problems = new List<SettingProblem>();
         foreach (var child in configuration.GetChildren())
         {
-            if (SettingEntries.Normalize(child.Key) != "stages")
+            switch (SettingEntries.Normalize(child.Key))
             {
-                problems.Add(new SettingProblem($"configuration '{child.Path}'", child.Key, null,
-                    $"unknown key '{child.Key}'{Suggest.DidYouMean(child.Key, ["Stages"])} (allowed: Stages)"));
-                continue;
+                case "stages":
+                    var stagesNode = new ConfigurationSettingNode(child, "Stages");
+                    foreach (var block in stagesNode.Children)
+                        if (StageReader.Read(block, problems, stagesNode.IsSequence ? null : block.Key) is { } stage)
+                            options.Add(stage);
+                    break;
+                case "bus":
+                    options.Nats = ReadBus(new ConfigurationSettingNode(child, "Bus"), problems);
+                    break;
+                default:
+                    problems.Add(new SettingProblem($"configuration '{child.Path}'", child.Key, null,
+                        $"unknown key '{child.Key}'{Suggest.DidYouMean(child.Key, ["Stages", "Bus"])} (allowed: Stages, Bus)"));
+                    break;
             }
-            var stagesNode = new ConfigurationSettingNode(child, "Stages");
-            foreach (var block in stagesNode.Children)
-                if (StageReader.Read(block, problems, stagesNode.IsSequence ? null : block.Key) is { } stage)
-                    options.Add(stage);
         }
         foreach (var problem in problems)
             options.AddProblem(problem);
+    }
+
+    /// <summary>The <c>Bus</c> section: <c>Type</c> <c>in_process</c> (the default) or <c>nats</c> with the gateway's keys (<c>Url</c>, <c>Mode</c>, …).</summary>
+    private static Ferry.Nats.NatsGatewayOptions? ReadBus(ISettingNode bus, List<SettingProblem> problems)
+    {
+        var type = bus.Children.FirstOrDefault(c => SettingEntries.Normalize(c.Key) == "type");
+        var rest = bus.Children.Where(c => c != type).ToList();
+        switch (type?.Value?.Trim().ToLowerInvariant())
+        {
+            case null or "" or "in_process":
+                foreach (var node in rest)
+                    problems.Add(new SettingProblem(node.Where, node.Path, null, $"unknown key '{node.Key}' for bus type in_process (it takes no settings)"));
+                return null;
+            case "nats":
+                return NatsBusReader.Read(rest, bus, problems);
+            default:
+                problems.Add(new SettingProblem(type.Where, type.Path, type.Value, $"is not a bus type{Suggest.DidYouMean(type.Value!, ["in_process", "nats"])} (allowed: in_process, nats)"));
+                return null;
+        }
     }
 }

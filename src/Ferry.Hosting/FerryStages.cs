@@ -1,4 +1,5 @@
 using Ferry.Bridge;
+using Ferry.Nats;
 using Ferry.Stages;
 
 namespace Ferry.Hosting;
@@ -9,6 +10,10 @@ public sealed class FerryStages
     private readonly Dictionary<string, TcpServerStage> _servers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TcpClientStage> _clients = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IFrameBridge> _bridges = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, NatsGateway> _gateways = new(StringComparer.Ordinal);
+
+    /// <summary>The NATS gateways by the name of the server stage they connect (with a <c>nats</c> bus).</summary>
+    public IReadOnlyDictionary<string, NatsGateway> Gateways => _gateways;
 
     /// <summary>The frame bridge ends by name.</summary>
     public IReadOnlyDictionary<string, IFrameBridge> Bridges => _bridges;
@@ -37,10 +42,13 @@ public sealed class FerryStages
 
     internal void Add(string name, IFrameBridge bridge) => _bridges.Add(name, bridge);
 
+    internal void Add(string name, NatsGateway gateway) => _gateways.Add(name, gateway);
+
     internal void Clear()
     {
         _servers.Clear();
         _clients.Clear();
         _bridges.Clear();
+        _gateways.Clear();
     }
 }

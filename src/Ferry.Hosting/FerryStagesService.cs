@@ -2,6 +2,7 @@ using Ferry.Bridge;
 using Ferry.Bus;
 using Ferry.Hosting.Settings;
 using Ferry.Hosting.Telemetry;
+using Ferry.Nats;
 using Ferry.Stages;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -12,7 +13,8 @@ namespace Ferry.Hosting;
 /// <summary>
 /// Runs the declared stages with the host: creates them on the bus, starts servers (each listening
 /// before the next starts) and clients, and stops them in reverse order when the host stops, with the
-/// host's shutdown timeout as their grace period. A stage that cannot start stops those already started.
+/// host's shutdown timeout as their grace period. With a <c>nats</c> bus each server stage's NATS gateway
+/// connects before its stage starts. A stage that cannot start stops those already started.
 /// </summary>
 internal sealed class FerryStagesService(
     IOptions<FerryOptions> options, IOptions<HostOptions> hostOptions, IMessageBus bus, FerryStages stages, ILoggerFactory loggerFactory) : IHostedService
@@ -37,6 +39,14 @@ internal sealed class FerryStagesService(
                         _owned.Add(stage);
                         stages.Add(stage);
                         _tracking.Add(FerryMetrics.Track(stage));
+                        if (options.Value.Nats is { } nats)
+                        {
+                            // Connected before the stage starts; disposed after it stops (the stops run in reverse).
+                            var gateway = new NatsGateway(stage, nats, loggerFactory);
+                            _owned.Add(gateway);
+                            stages.Add(server.Name, gateway);
+                            await gateway.StartAsync(cancellationToken).ConfigureAwait(false);
+                        }
                         _stops.Add(() => stage.StopAsync());
                         await stage.StartAsync(cancellationToken).ConfigureAwait(false);
                         break;

@@ -4,34 +4,33 @@ using Ferry.Hosting.Settings;
 namespace Ferry.Cli.Pipeline;
 
 /// <summary>
-/// The bus types a pipeline file may name. <c>in_process</c> is built in.
-/// EXTENSION POINT (NATS): the broker bus (src/Ferry.Nats, another assembly in progress) plugs in here
-/// with <c>PipelineBuses.Register("nats", reader)</c>, its reader turning the <c>bus</c> block into its
-/// settable options object and validating it, so <c>bus: {type: nats, url: …}</c> then works in
-/// <c>ferry run</c> and <c>ferry check</c> with the same file:line:column errors. Until it is registered,
-/// <c>type: nats</c> is a validation error that says so.
+/// The bus types a pipeline file may name: <c>in_process</c> (the default) and <c>nats</c>, which keeps the
+/// in-process bus between the file's stages and connects every server stage to NATS subjects through a
+/// <see cref="Ferry.Nats.NatsGateway"/> (<see cref="NatsBusReader"/> reads its block).
 /// </summary>
 internal static class PipelineBuses
 {
-    /// <summary>Reads a <c>bus</c> block (its keys other than <c>type</c>), adds problems, and returns how to create the bus (null when invalid).</summary>
-    public delegate Func<IMessageBus>? BusReader(IReadOnlyList<ISettingNode> settings, List<SettingProblem> problems);
+    /// <summary>Reads a <c>bus</c> block (<paramref name="settings"/>: its keys other than <c>type</c>), adds problems, and returns the bus (null when invalid).</summary>
+    public delegate BusDefinition? BusReader(IReadOnlyList<ISettingNode> settings, ISettingNode? block, List<SettingProblem> problems);
 
     private static readonly Dictionary<string, BusReader> Readers = new(StringComparer.Ordinal)
     {
         ["in_process"] = InProcess,
+        ["nats"] = Nats,
     };
 
-    /// <summary>Bus types known to this build and those announced but not built in.</summary>
-    public static IEnumerable<string> Types => Readers.Keys.Append("nats").Distinct();
-
-    public static void Register(string type, BusReader reader) => Readers[type] = reader;
+    /// <summary>Bus types known to this build.</summary>
+    public static IEnumerable<string> Types => Readers.Keys;
 
     public static BusReader? Find(string type) => Readers.GetValueOrDefault(type);
 
-    private static Func<IMessageBus>? InProcess(IReadOnlyList<ISettingNode> settings, List<SettingProblem> problems)
+    private static BusDefinition InProcess(IReadOnlyList<ISettingNode> settings, ISettingNode? block, List<SettingProblem> problems)
     {
         foreach (var node in settings)
             problems.Add(new SettingProblem(node.Where, node.Path, null, $"unknown key '{node.Key}' for bus type in_process (it takes no settings)"));
-        return () => new InProcessBus();
+        return new BusDefinition("in_process", () => new InProcessBus());
     }
+
+    private static BusDefinition? Nats(IReadOnlyList<ISettingNode> settings, ISettingNode? block, List<SettingProblem> problems)
+        => NatsBusReader.Read(settings, block, problems) is { } options ? new BusDefinition("nats", () => new InProcessBus(), options) : null;
 }

@@ -11,8 +11,11 @@ internal sealed record PipelineDefinition(
     IReadOnlyList<RouteDefinition> Routes,
     TelemetryDefinition Telemetry);
 
-/// <summary>The bus: its type and how to create it once validation has passed.</summary>
-internal sealed record BusDefinition(string Type, Func<IMessageBus> Create);
+/// <summary>
+/// The bus: its type, how to create the bus between the file's stages once validation has passed, and for
+/// <c>nats</c> the gateway options every server stage is connected to NATS with.
+/// </summary>
+internal sealed record BusDefinition(string Type, Func<IMessageBus> Create, Ferry.Nats.NatsGatewayOptions? Nats = null);
 
 /// <summary>Where a route delivers each message in a server stage: any one connection in turn, all of them, or the connection the message answers.</summary>
 internal enum RouteTarget

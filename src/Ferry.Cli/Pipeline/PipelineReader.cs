@@ -48,6 +48,9 @@ internal static class PipelineReader
 
         var stages = ReadStages(stagesNode, root, problems);
         var bus = ReadBus(busNode, problems);
+        if (bus?.Nats is { } nats)
+            foreach (var server in stages.OfType<ServerStageDeclaration>())
+                NatsBusReader.CheckStageName(nats, server, stagesNode?.Nodes.Select(n => n.Find("name")).FirstOrDefault(n => n?.Value == server.Name), problems);
         var declared = stagesNode?.Kind == ConfigNodeKind.Sequence
             ? stagesNode.Nodes.Select(n => n.Find("name")?.Value).OfType<string>().Distinct().ToList()
             : [];
@@ -82,7 +85,7 @@ internal static class PipelineReader
     private static BusDefinition? ReadBus(ConfigNode? node, List<SettingProblem> problems)
     {
         if (node is null || (node.Kind == ConfigNodeKind.Scalar && node.Value is null))
-            return new BusDefinition("in_process", PipelineBuses.Find("in_process")!(Array.Empty<ISettingNode>(), problems)!);
+            return PipelineBuses.Find("in_process")!(Array.Empty<ISettingNode>(), null, problems);
         var settings = new List<ISettingNode>();
         ConfigNode? typeNode = null;
         if (node.Kind == ConfigNodeKind.Scalar)
@@ -102,14 +105,11 @@ internal static class PipelineReader
         if (reader is null)
         {
             var where = typeNode ?? node;
-            var message = type == "nats"
-                ? "is not available in this build: the NATS bus (src/Ferry.Nats) is not registered yet; use in_process"
-                : $"is not a bus type{Suggest.DidYouMean(type, PipelineBuses.Types)} (allowed: {string.Join(", ", PipelineBuses.Types)})";
-            problems.Add(new SettingProblem(where.Where, where.Path, type, message));
+            problems.Add(new SettingProblem(where.Where, where.Path, type,
+                $"is not a bus type{Suggest.DidYouMean(type, PipelineBuses.Types)} (allowed: {string.Join(", ", PipelineBuses.Types)})"));
             return null;
         }
-        var create = reader(settings, problems);
-        return create is null ? null : new BusDefinition(type, create);
+        return reader(settings, node.Kind == ConfigNodeKind.Mapping ? node : null, problems);
     }
 
     private static List<RouteDefinition> ReadRoutes(ConfigNode? node, List<StageDeclaration> stages, List<string> names, List<SettingProblem> problems)

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Ferry.Bridge;
 using Ferry.Hosting.Settings;
 using Ferry.Hosting.Telemetry;
+using Ferry.Nats;
 using Ferry.Stages;
 using Microsoft.Extensions.Logging;
 
@@ -10,7 +11,8 @@ namespace Ferry.Cli.Pipeline;
 
 /// <summary>
 /// Runs a validated pipeline: creates the bus, every stage, the routes and the metrics export, then
-/// starts the stages (servers first, each listening before the next starts), and on Ctrl+C or SIGTERM
+/// starts the stages (servers first, each listening before the next starts; on a <c>nats</c> bus each server's
+/// NATS gateway connects before its stage starts), and on Ctrl+C or SIGTERM
 /// stops them in reverse order. When any stage cannot start, the ones already started are stopped and
 /// the command exits 1: nothing is left half-started.
 /// </summary>
@@ -68,6 +70,13 @@ internal static class PipelineRunner
                 {
                     case ServerStageDeclaration server:
                         var stage = servers[server.Name];
+                        if (pipeline.Bus.Nats is { } nats)
+                        {
+                            // Before the stage, so nothing it reads is published before NATS has the gateway; disposed after it stops.
+                            var gateway = new NatsGateway(stage, nats, loggerFactory);
+                            started.Add(() => gateway.DisposeAsync().AsTask());
+                            await gateway.StartAsync(stop.Token).ConfigureAwait(false);
+                        }
                         started.Add(() => stage.StopAsync());
                         await stage.StartAsync(stop.Token).ConfigureAwait(false);
                         break;

@@ -9,7 +9,7 @@ namespace Ferry.Hosting.Settings;
 /// Reads one stage block (<c>name</c>, <c>type</c>, <c>config</c>; or the config keys flat beside them)
 /// into a <see cref="StageDeclaration"/>, collecting every problem. Accepts the seeds' own spellings:
 /// seed 003's <c>type: io_tcp</c> with <c>mode</c>, <c>bind</c>/<c>connect</c>, <c>delimiter*</c>, and
-/// seed 004's <c>host</c>, <c>port</c>, <c>timeout_seconds</c>, <c>max_connections</c>, <c>tls</c>.
+/// seed 004's <c>host</c>, <c>port</c>, <c>timeout_seconds</c>, <c>max_connections</c>, <c>tls</c> (<see cref="TlsBlockReader"/>).
 /// </summary>
 public static class StageReader
 {
@@ -42,9 +42,6 @@ public static class StageReader
 
     /// <summary>Every key a bridge end's config takes.</summary>
     public static readonly IReadOnlyList<string> BridgeKeys = ["address", "host", "port", "handshake_timeout", "max_payload"];
-
-    private static readonly string[] TlsKeys = ["secure", "certificate", "ca_certificate_pem", "server_name", "accept_invalid_certificates"];
-    private static readonly string[] CertificateKeys = ["certificate_pem", "private_key_pem"];
 
     /// <summary>
     /// Reads a stage block. <paramref name="defaultName"/> is used when the block has no <c>name</c> (a
@@ -161,7 +158,7 @@ public static class StageReader
         if (e.Duration("bind_retry_delay") is { } retry) o = o with { BindRetryDelay = retry };
         if (e.Duration("bind_retry_max_delay") is { } retryMax) o = o with { BindRetryMaxDelay = retryMax };
         if (e.Int("bind_attempts", 0, int.MaxValue, " (0 = retry forever)") is { } attempts) o = o with { BindAttempts = attempts };
-        Tls(e, problems);
+        if (TlsBlockReader.Read(e.Node("tls"), server: true, problems) is { } serverTls) o = o with { Tls = serverTls };
         Check(() => o.Validate(), e, where, path, problems);
         return new ServerStageDeclaration(name, where, o);
     }
@@ -194,7 +191,7 @@ public static class StageReader
         if (e.Double("reconnect_jitter", 0, 1) is { } jitter) o = o with { ReconnectJitter = jitter };
         if (e.Int("reconnect_attempts", 0, int.MaxValue, " (0 = forever)") is { } attempts) o = o with { ReconnectAttempts = attempts };
         if (e.Duration("healthy_after") is { } healthy) o = o with { HealthyAfter = healthy };
-        Tls(e, problems);
+        if (TlsBlockReader.Read(e.Node("tls"), server: false, problems) is { } clientTls) o = o with { Tls = clientTls };
         Check(() => o.Validate(), e, where, path, problems);
         return new ClientStageDeclaration(name, where, o);
     }
@@ -294,32 +291,6 @@ public static class StageReader
                 e.Problem(key, $"is not a valid framing: {ex.Message} (see docs/framing.md)");
             return null;
         }
-    }
-
-    /// <summary>The TLS block of seed 004 is read and checked; TLS itself is not implemented, so <c>secure: true</c> is an error.</summary>
-    private static void Tls(SettingEntries e, List<SettingProblem> problems)
-    {
-        var node = e.Node("tls");
-        if (node is null || (node.Value is not null && node.Value.Length == 0))
-            return;
-        if (node.Value is not null || node.IsSequence)
-        {
-            problems.Add(new SettingProblem(node.Where, node.Path, node.Value, "must be a block (secure, certificate, ca_certificate_pem, server_name, accept_invalid_certificates)"));
-            return;
-        }
-        var tls = new SettingEntries(node.Children, TlsKeys, problems, "the tls block");
-        var secure = tls.Bool("secure");
-        tls.Bool("accept_invalid_certificates");
-        tls.Text("ca_certificate_pem");
-        tls.Text("server_name");
-        if (tls.Node("certificate") is { } certificate && certificate.Value is null && certificate.Children.Count > 0)
-        {
-            var pems = new SettingEntries(certificate.Children, CertificateKeys, problems, "the tls certificate block");
-            pems.Text("certificate_pem");
-            pems.Text("private_key_pem");
-        }
-        if (secure == true)
-            tls.Problem("secure", "is not allowed: TLS not yet supported; Ferry's transport has no TLS yet; use secure: false or terminate TLS in front of Ferry");
     }
 
     /// <summary>Runs the options' own validation and files each problem under the key it names.</summary>

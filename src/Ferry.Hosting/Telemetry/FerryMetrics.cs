@@ -8,7 +8,9 @@ namespace Ferry.Hosting.Telemetry;
 /// The <c>Ferry</c> meter: observable instruments after seed 003's metric names, tagged with the stage
 /// (<c>ferry.stage</c>). They are read from each tracked stage's statistics snapshot when a listener
 /// collects (an exporter's interval, a scrape, <c>dotnet-counters</c>), so the hot path pays nothing
-/// beyond the counting the stage already does.
+/// beyond the counting the stage already does. Two are recorded as things happen, each at most once per
+/// packet group or per failed handshake, never per packet: <c>ferry.tcp.group.publish_latency</c> (only
+/// while a listener has it enabled) and the TLS handshake failures by reason.
 /// </summary>
 public static class FerryMetrics
 {
@@ -20,6 +22,9 @@ public static class FerryMetrics
 
     /// <summary>The tag naming the reason on <c>ferry.tcp.disconnections</c>.</summary>
     public const string ReasonTag = "reason";
+
+    /// <summary>The tag naming why a TLS handshake failed on <c>ferry.tcp.tls.handshake_failures</c>.</summary>
+    public const string TlsReasonTag = "tls.reason";
 
     private static readonly Lock Gate = new();
     private static readonly List<TrackedStage> Stages = [];
@@ -41,23 +46,38 @@ public static class FerryMetrics
         Meter.CreateObservableCounter("ferry.tcp.egress.dropped", () => Observe(s => s.EgressPacketsDroppedTotal), "{packet}", "Egress messages dropped by the overflow policy");
         Meter.CreateObservableCounter("ferry.tcp.egress.dropped_bytes", () => Observe(s => s.EgressBytesDroppedTotal), "By", "Egress bytes dropped by the overflow policy");
         Meter.CreateObservableCounter("ferry.tcp.groups.published", () => Observe(s => s.GroupsPublishedTotal), "{group}", "Packet groups published on the bus");
+        Meter.CreateObservableCounter("ferry.tcp.egress.unknown_target", () => Observe(s => s.EgressUnknownTargetTotal), "{packet}",
+            "Egress messages for a connection that is not (or no longer) connected");
+        Meter.CreateObservableCounter("ferry.tcp.tls.handshake_failures", ObserveTlsFailures, "{handshake}",
+            "TLS handshakes that failed, tagged with the reason (timeout, no_client_certificate, untrusted, expired, failed)");
+        PublishLatency = Meter.CreateHistogram("ferry.tcp.group.publish_latency", "s",
+            "From a packet group's first packet's receipt to the group's publication on the bus", tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
     }
+
+    /// <summary>Recorded by the handler <see cref="Track(TcpServerStage)"/> adds to the stage's packet groups, once per group.</summary>
+    private static readonly Histogram<double> PublishLatency;
 
     /// <summary>Reports <paramref name="stage"/>'s statistics, and its disconnections by reason, until the returned handle is disposed.</summary>
     public static IDisposable Track(TcpServerStage stage)
-        => Track(stage.Name, stage.GetStats, h => stage.Disconnected += h, h => stage.Disconnected -= h);
+        => Track(stage.Name, stage.GetStats, stage.Bus, h => stage.Disconnected += h, h => stage.Disconnected -= h);
 
     /// <summary>Reports <paramref name="stage"/>'s statistics, and its disconnections by reason, until the returned handle is disposed.</summary>
     public static IDisposable Track(TcpClientStage stage)
-        => Track(stage.Name, stage.GetStats, h => stage.Disconnected += h, h => stage.Disconnected -= h);
+        => Track(stage.Name, stage.GetStats, stage.Bus, h => stage.Disconnected += h, h => stage.Disconnected -= h);
 
-    private static TrackedStage Track(string name, Func<SocketStats> snapshot,
+    private static TrackedStage Track(string name, Func<SocketStats> snapshot, Ferry.Bus.IMessageBus bus,
         Action<EventHandler<DisconnectedEvent>> subscribe, Action<EventHandler<DisconnectedEvent>> unsubscribe)
     {
         var tracked = Add(new TrackedStage(name, snapshot));
-        EventHandler<DisconnectedEvent> count = (_, e) => tracked.Count(e.ReasonName);
+        EventHandler<DisconnectedEvent> count = (_, e) => tracked.Count(e);
         subscribe(count);
-        tracked.OnDispose = () => unsubscribe(count);
+        var latency = bus.Topic<PacketGroup>(StageTopics.PacketGroup(name)).Subscribe(tracked.RecordPublished);
+        tracked.OnDispose = () =>
+        {
+            unsubscribe(count);
+            latency.Dispose();
+        };
         return tracked;
     }
 
@@ -71,18 +91,33 @@ public static class FerryMetrics
         return tracked;
     }
 
-    private static List<Measurement<long>> ObserveDisconnections()
+    private static List<Measurement<long>> ObserveDisconnections() => ObserveByReason(s => s.Reasons, ReasonTag);
+
+    private static List<Measurement<long>> ObserveTlsFailures() => ObserveByReason(s => s.TlsReasons, TlsReasonTag);
+
+    private static List<Measurement<long>> ObserveByReason(Func<TrackedStage, ConcurrentDictionary<string, StrongBox>> counts, string tag)
     {
         TrackedStage[] stages;
         lock (Gate)
             stages = [.. Stages];
         var measurements = new List<Measurement<long>>();
         foreach (var stage in stages)
-            foreach (var (reason, count) in stage.Reasons)
+            foreach (var (reason, count) in counts(stage))
                 measurements.Add(new Measurement<long>(Interlocked.Read(ref count.Value),
-                    new KeyValuePair<string, object?>(StageTag, stage.Name), new KeyValuePair<string, object?>(ReasonTag, reason)));
+                    new KeyValuePair<string, object?>(StageTag, stage.Name), new KeyValuePair<string, object?>(tag, reason)));
         return measurements;
     }
+
+    /// <summary>A short, bounded reason for a failed handshake (its detail is free text: the tag's values must stay few).</summary>
+    internal static string TlsReason(DisconnectedEvent e) => e.Reason == Ferry.Connections.DisconnectReason.TlsHandshakeTimeout
+        ? "timeout"
+        : e.Detail switch
+        {
+            "no client certificate" => "no_client_certificate",
+            "expired" => "expired",
+            { } detail when detail.StartsWith("untrusted", StringComparison.Ordinal) => "untrusted",
+            _ => "failed",
+        };
 
     private static List<Measurement<long>> Observe(Func<SocketStats, long> read)
     {
@@ -101,12 +136,35 @@ public static class FerryMetrics
 
         public ConcurrentDictionary<string, StrongBox> Reasons { get; } = new(StringComparer.Ordinal);
 
+        public ConcurrentDictionary<string, StrongBox> TlsReasons { get; } = new(StringComparer.Ordinal);
+
+        private readonly KeyValuePair<string, object?> _stageTag = new(StageTag, name);
+
         public Action? OnDispose { get; set; }
 
         public SocketStats Snapshot() => snapshot();
 
-        /// <summary>Runs on the stage's service thread once per disconnection: a dictionary look-up and an increment.</summary>
-        public void Count(string reason) => Interlocked.Increment(ref Reasons.GetOrAdd(reason, _ => new StrongBox()).Value);
+        /// <summary>Runs on the stage's service thread once per disconnection: a dictionary look-up and an increment (two for a failed TLS handshake).</summary>
+        public void Count(DisconnectedEvent e)
+        {
+            Interlocked.Increment(ref Reasons.GetOrAdd(e.ReasonName, _ => new StrongBox()).Value);
+            if (e.Reason is Ferry.Connections.DisconnectReason.TlsError or Ferry.Connections.DisconnectReason.TlsHandshakeTimeout)
+                Interlocked.Increment(ref TlsReasons.GetOrAdd(TlsReason(e), _ => new StrongBox()).Value);
+        }
+
+        /// <summary>
+        /// An inline handler on the stage's packet groups: it runs as each group is published, once per group,
+        /// and measures only while a listener has the histogram enabled.
+        /// </summary>
+        public ValueTask RecordPublished(PacketGroup group, CancellationToken cancellationToken)
+        {
+            if (PublishLatency.Enabled && group.Count > 0)
+            {
+                var ticks = DateTime.UtcNow.Ticks - group[0].ReceivedAtUtcTicks;
+                PublishLatency.Record(ticks > 0 ? ticks / (double)TimeSpan.TicksPerSecond : 0, _stageTag);
+            }
+            return ValueTask.CompletedTask;
+        }
 
         public void Dispose()
         {

@@ -5,7 +5,7 @@ using Ferry.Cli;
 
 namespace Ferry.Nats.Tests.Support;
 
-/// <summary>A <c>ferry serve</c> child process (its own connection-id instance), killed on dispose.</summary>
+/// <summary>A <c>ferry serve</c> (or <c>ferry run</c>) child process (its own connection-id instance), killed on dispose.</summary>
 public sealed class ServeProcess : IAsyncDisposable
 {
     private readonly Process _process;
@@ -14,7 +14,10 @@ public sealed class ServeProcess : IAsyncDisposable
 
     public IPEndPoint Local { get; }
 
-    public static async Task<ServeProcess> StartAsync(params string[] args)
+    public static Task<ServeProcess> StartAsync(params string[] args) => StartCommandAsync("serve", args);
+
+    /// <summary><c>ferry COMMAND ARGS…</c> (<c>serve</c>, or <c>run FILE</c>), returned once its first stage listens.</summary>
+    public static async Task<ServeProcess> StartCommandAsync(string command, params string[] args)
     {
         var dll = typeof(FerryCommand).Assembly.Location;
         var start = new ProcessStartInfo("dotnet")
@@ -24,17 +27,27 @@ public sealed class ServeProcess : IAsyncDisposable
             RedirectStandardInput = true,
         };
         start.ArgumentList.Add(dll);
-        start.ArgumentList.Add("serve");
+        start.ArgumentList.Add(command);
         foreach (var arg in args)
             start.ArgumentList.Add(arg);
         var process = Process.Start(start)!;
-        process.ErrorDataReceived += (_, _) => { };
+        var stderr = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line && stderr.Count < 50)
+                stderr.Enqueue(line);
+        };
         process.BeginErrorReadLine();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (true)
         {
-            var line = await process.StandardOutput.ReadLineAsync(timeout.Token)
-                ?? throw new EndOfStreamException($"ferry serve {string.Join(' ', args)} ended before listening (exit {process.ExitCode})");
+            var line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+            if (line is null)
+            {
+                // stdout can close a moment before the process is reaped: wait for its exit code, and say what it printed.
+                await process.WaitForExitAsync(timeout.Token);
+                throw new EndOfStreamException($"ferry {command} {string.Join(' ', args)} ended before listening (exit {process.ExitCode}): {string.Join(" | ", stderr)}");
+            }
             var json = JsonDocument.Parse(line).RootElement;
             if (json.GetProperty("type").GetString() == "listening")
             {

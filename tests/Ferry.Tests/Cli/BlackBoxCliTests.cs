@@ -91,7 +91,7 @@ public sealed class BlackBoxCliTests
         (code, _, var stderr) = await CliBinary.RunAsync(["check", RepoFiles.Path("examples/seed004-node.yaml")],
             new Dictionary<string, string> { ["FERRY__stages__node__config__tls__secure"] = "true" });
         Assert.Equal(2, code);
-        Assert.Contains("environment FERRY__stages__node__config__tls__secure: stages[0].config.tls.secure: 'true' is not allowed: TLS not yet supported", stderr);
+        Assert.Contains("seed004-node.yaml:14:9: stages[0].config.tls.certificate: is required on a TLS server: give certificate_pem and private_key_pem (or certificate_file and private_key_file)", stderr);
     }
 
     [Theory]

@@ -67,7 +67,7 @@ public sealed class PipelineValidationTests : IDisposable
     }
 
     [Fact]
-    public async Task Tls_secure_true_is_refused_naming_file_line_and_column()
+    public async Task A_tls_certificate_that_is_not_pem_is_refused_naming_file_line_and_column()
     {
         var file = Write("tls.yaml", """
             stages:
@@ -82,7 +82,7 @@ public sealed class PipelineValidationTests : IDisposable
             """);
         var (code, _, stderr) = await RunAsync(["check", file]);
         Assert.Equal(2, code);
-        Assert.StartsWith($"{file}:8:9: stages[0].config.tls.secure: 'true' is not allowed: TLS not yet supported", stderr[0]);
+        Assert.StartsWith($"{file}:9:23: stages[0].config.tls.certificate.certificate_pem: '-----BEGIN CERTIFICATE-----' is not a PEM certificate (expected a -----BEGIN CERTIFICATE----- block)", stderr[0]);
     }
 
     [Fact]
@@ -131,7 +131,10 @@ public sealed class PipelineValidationTests : IDisposable
     [Theory]
     [InlineData("stages: [", "is not valid YAML or JSON")]
     [InlineData("stages: []", "must be a list of stage blocks")]
-    [InlineData("bus: {type: nats}\nstages: [{name: a, type: tcp_server}]", "bus.type: 'nats' is not available in this build")]
+    [InlineData("bus: {type: nats, mode: fast}\nstages: [{name: a, type: tcp_server}]", "bus.mode: 'fast' is not allowed (allowed: core, jetstream)")]
+    [InlineData("bus: {type: nats, url: 'http://x', max_in_flight: 0}\nstages: [{name: a, type: tcp_server}]", "bus.url: 'http://x' is not allowed; use nats://host:port (or tls://, ws://, wss://)")]
+    [InlineData("bus: {type: nats}\nstages: [{name: a.b, type: tcp_server}]", "stages[0].name: 'a.b' cannot be a NATS subject token (bus type nats)")]
+    [InlineData("bus: {type: natz}\nstages: [{name: a, type: tcp_server}]", "bus.type: 'natz' is not a bus type (did you mean 'nats'?) (allowed: in_process, nats)")]
     [InlineData("stages: [{name: a, type: io_tcp, config: {bind: ':0'}}]", "missing key 'mode' for type io_tcp (allowed: server, client)")]
     [InlineData("stages: [{name: a, type: tcp_server, config: {framing: lines, delimiter: ';'}}]", "cannot be combined with 'framing'")]
     [InlineData("stages: [{name: a, type: tcp_server, config: {idle_timeout: 0.5ms}}]", "'0.5ms' is below 1ms")]

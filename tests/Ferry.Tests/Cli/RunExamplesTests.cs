@@ -85,6 +85,7 @@ public sealed class RunExamplesTests
     [InlineData("examples/tcp-proxy.json")]
     [InlineData("examples/seed003-io-tcp.yaml")]
     [InlineData("examples/seed004-node.yaml")]
+    [InlineData("examples/nats-gateway.yaml")] // check validates without connecting; the run is in Ferry.Nats.Tests (RunFileTests)
     public async Task Every_example_passes_check(string example)
     {
         var stdout = new LineWriter();

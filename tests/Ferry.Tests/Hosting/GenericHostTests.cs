@@ -118,7 +118,7 @@ public sealed class GenericHostTests
     }
 
     [Fact]
-    public async Task Seed_004s_tls_block_binds_from_configuration_and_secure_true_fails_the_start()
+    public async Task Seed_004s_tls_block_binds_from_configuration_and_a_bad_one_fails_the_start()
     {
         using (var plain = Build("""
             { "Ferry": { "Stages": { "node": { "Type": "tcp_server", "Host": "127.0.0.1", "Port": 0, "TimeoutSeconds": 30,
@@ -136,7 +136,7 @@ public sealed class GenericHostTests
             { "Ferry": { "Stages": { "node": { "Type": "tcp_server", "Host": "127.0.0.1", "Port": 0, "Tls": { "Secure": true, "Sni": "x" } } } } }
             """);
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => secure.StartAsync());
-        Assert.Contains(error.Failures, f => f.StartsWith("configuration 'Ferry:Stages:node:Tls:Secure': Stages.node.Tls.Secure: 'True' is not allowed: TLS not yet supported", StringComparison.Ordinal));
+        Assert.Contains("configuration 'Ferry:Stages:node:Tls': Stages.node.Tls.certificate: missing key 'certificate': a TLS server needs certificate_pem and private_key_pem (or certificate_file and private_key_file)", error.Failures);
         Assert.Contains(error.Failures, f => f.Contains("unknown key 'Sni' in the tls block"));
     }
 

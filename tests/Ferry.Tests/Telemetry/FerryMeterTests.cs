@@ -51,6 +51,7 @@ public sealed class FerryMeterTests
         Assert.Equal(stats.EgressPacketsDroppedTotal, seen["ferry.tcp.egress.dropped"]);
         Assert.Equal(stats.EgressBytesDroppedTotal, seen["ferry.tcp.egress.dropped_bytes"]);
         Assert.Equal(stats.GroupsPublishedTotal, seen["ferry.tcp.groups.published"]);
+        Assert.Equal(stats.EgressUnknownTargetTotal, seen["ferry.tcp.egress.unknown_target"]);
         Assert.Equal(2, seen["ferry.tcp.connections.active"]);
         Assert.Equal(1, seen["ferry.tcp.connections.rejected"]);
 

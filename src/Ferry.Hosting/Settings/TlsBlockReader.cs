@@ -1,0 +1,211 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Ferry.Stages;
+
+namespace Ferry.Hosting.Settings;
+
+/// <summary>
+/// Reads seed 004's <c>tls</c> block (<c>secure</c>, <c>certificate</c> with <c>certificate_pem</c> and
+/// <c>private_key_pem</c> or their <c>_file</c> forms, <c>ca_certificate_pem</c>/<c>ca_certificate_file</c>,
+/// <c>server_name</c>, <c>accept_invalid_certificates</c>) plus <c>client_certificate</c> and
+/// <c>handshake_timeout</c> into <see cref="TlsOptions"/>. The certificate, key and CA bundle are loaded
+/// here, so an unreadable file, text that is not PEM or a key that does not match its certificate is
+/// reported at the key that names it, before anything starts.
+/// </summary>
+internal static class TlsBlockReader
+{
+    private static readonly string[] Keys =
+    [
+        "secure", "certificate", "ca_certificate_pem", "ca_certificate_file", "server_name", "accept_invalid_certificates",
+        "client_certificate", "handshake_timeout",
+    ];
+
+    private static readonly string[] CertificateKeys = ["certificate_pem", "private_key_pem", "certificate_file", "private_key_file"];
+
+    /// <summary>
+    /// The stage's TLS options; null when there is no block, <c>secure</c> is false, or the block has problems (added to
+    /// <paramref name="problems"/>). Keys that do not apply to the stage's role are refused only when <c>secure</c> is true.
+    /// </summary>
+    public static TlsOptions? Read(ISettingNode? node, bool server, List<SettingProblem> problems)
+    {
+        if (node is null || (node.Value is not null && node.Value.Length == 0) || (node.Value is null && !node.IsSequence && node.Children.Count == 0))
+            return null;
+        if (node.Value is not null || node.IsSequence)
+        {
+            problems.Add(new SettingProblem(node.Where, node.Path, node.Value, $"must be a block ({string.Join(", ", Keys)})"));
+            return null;
+        }
+        var before = problems.Count;
+        var e = new SettingEntries(node.Children, Keys, problems, "the tls block");
+        var secure = e.Bool("secure") ?? false;
+        var options = new TlsOptions { Secure = secure };
+        if (e.Choice("client_certificate", ("none", ClientCertificateMode.None), ("optional", ClientCertificateMode.Optional), ("required", ClientCertificateMode.Required)) is { } mode)
+        {
+            if (secure && !server && mode != ClientCertificateMode.None)
+                e.Problem("client_certificate", "only applies to server stages; a client stage presents its own certificate in 'certificate'");
+            options = options with { ClientCertificate = mode };
+        }
+        if (e.Duration("handshake_timeout") is { } timeout)
+        {
+            if (timeout <= TimeSpan.Zero)
+                e.Problem("handshake_timeout", "is not allowed; use a positive duration, e.g. 10s");
+            options = options with { HandshakeTimeout = timeout };
+        }
+        var serverName = Optional(e, "server_name");
+        if (secure && serverName is not null && server)
+            e.Problem("server_name", "only applies to client stages (the name a client checks in the server's certificate); leave it null on a server");
+        var acceptInvalid = e.Bool("accept_invalid_certificates") ?? false;
+        if (secure && acceptInvalid && server)
+            e.Problem("accept_invalid_certificates", "only applies to client stages; a server checks client certificates with client_certificate and ca_certificate_pem");
+        options = options with { ServerName = serverName, AcceptInvalidCertificates = acceptInvalid };
+
+        var certificate = ReadCertificate(e.Node("certificate"), problems);
+        options = options with { Certificate = certificate };
+        var caPem = Optional(e, "ca_certificate_pem");
+        var caFile = Optional(e, "ca_certificate_file");
+        if (caPem is not null && caFile is not null)
+            e.Problem("ca_certificate_file", "cannot be combined with 'ca_certificate_pem'; give one of them");
+        else if ((caPem ?? Pem(e, "ca_certificate_file", caFile)) is { } ca && !IsCaBundle(ca))
+            e.Problem(caPem is not null ? "ca_certificate_pem" : "ca_certificate_file", "holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)");
+        options = options with { CaCertificatePem = caPem, CaCertificateFile = caFile };
+
+        if (secure)
+        {
+            if (server && certificate is null && e.Node("certificate") is { } given && given.Children.Count == 0)
+                problems.Add(new SettingProblem(given.Where, given.Path, given.Value, "is required on a TLS server: give certificate_pem and private_key_pem (or certificate_file and private_key_file)"));
+            else if (server && !e.Has("certificate"))
+                problems.Add(new SettingProblem(node.Where, node.Path + ".certificate", null, "missing key 'certificate': a TLS server needs certificate_pem and private_key_pem (or certificate_file and private_key_file)"));
+            if (server && options.ClientCertificate != ClientCertificateMode.None && caPem is null && caFile is null)
+                e.Problem("client_certificate", "needs ca_certificate_pem or ca_certificate_file (the CA client certificates must chain to)");
+        }
+        return problems.Count == before && secure ? options : null;
+    }
+
+    /// <summary>The <c>certificate</c> block: PEM text or files for the certificate and its key, loaded to check they are PEM and belong together.</summary>
+    private static TlsCertificate? ReadCertificate(ISettingNode? node, List<SettingProblem> problems)
+    {
+        if (node is null || (node.Value is not null && node.Value.Length == 0) || (node.Value is null && !node.IsSequence && node.Children.Count == 0))
+            return null;
+        if (node.Value is not null || node.IsSequence)
+        {
+            problems.Add(new SettingProblem(node.Where, node.Path, node.Value, $"must be a block ({string.Join(", ", CertificateKeys)})"));
+            return null;
+        }
+        var before = problems.Count;
+        var e = new SettingEntries(node.Children, CertificateKeys, problems, "the tls certificate block");
+        var given = new TlsCertificate
+        {
+            CertificatePem = Optional(e, "certificate_pem"),
+            PrivateKeyPem = Optional(e, "private_key_pem"),
+            CertificateFile = Optional(e, "certificate_file"),
+            PrivateKeyFile = Optional(e, "private_key_file"),
+        };
+        var (certificateKey, certificatePem) = Source(e, node, ("certificate_pem", given.CertificatePem), ("certificate_file", given.CertificateFile), "the certificate", problems);
+        var (keyKey, keyPem) = Source(e, node, ("private_key_pem", given.PrivateKeyPem), ("private_key_file", given.PrivateKeyFile), "the private key", problems);
+        if (certificatePem is not null && certificateKey is not null)
+            CheckCertificate(e, certificateKey, certificatePem, keyKey, keyPem);
+        return problems.Count == before ? given : null;
+    }
+
+    /// <summary>One of the PEM text and the file: which key was given and its PEM text (read from the file).</summary>
+    private static (string? Key, string? Pem) Source(SettingEntries e, ISettingNode block, (string Key, string? Value) pem, (string Key, string? Value) file,
+        string what, List<SettingProblem> problems)
+    {
+        if (pem.Value is not null && file.Value is not null)
+        {
+            e.Problem(file.Key, $"cannot be combined with '{pem.Key}'; give {what} once");
+            return (null, null);
+        }
+        if (pem.Value is null && file.Value is null)
+        {
+            problems.Add(new SettingProblem(block.Where, $"{block.Path}.{pem.Key}", null, $"missing key '{pem.Key}' (or '{file.Key}'): {what} as PEM text (or a PEM file)"));
+            return (null, null);
+        }
+        return pem.Value is not null ? (pem.Key, pem.Value) : (file.Key, Pem(e, file.Key, file.Value));
+    }
+
+    private static void CheckCertificate(SettingEntries e, string certificateKey, string certificatePem, string? keyKey, string? keyPem)
+    {
+        X509Certificate2 certificate;
+        try
+        {
+            certificate = X509Certificate2.CreateFromPem(certificatePem);
+        }
+        catch (CryptographicException ex)
+        {
+            e.Problem(certificateKey, $"is not a PEM certificate (expected a -----BEGIN CERTIFICATE----- block): {ex.Message}");
+            return;
+        }
+        using (certificate)
+        {
+            if (keyKey is null || keyPem is null)
+                return;
+            if (!IsPrivateKey(keyPem))
+            {
+                e.Problem(keyKey, "is not a PEM private key (expected a -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY block)");
+                return;
+            }
+            try
+            {
+                using var paired = X509Certificate2.CreateFromPem(certificatePem, keyPem);
+            }
+            catch (Exception ex) when (ex is CryptographicException or ArgumentException) // a mismatched EC key is an ArgumentException
+            {
+                e.Problem(keyKey, $"does not match the certificate (subject {certificate.Subject}); give the private key the certificate was issued for");
+            }
+        }
+    }
+
+    private static bool IsPrivateKey(string pem)
+    {
+        foreach (var algorithm in new Func<AsymmetricAlgorithm>[] { RSA.Create, ECDsa.Create })
+        {
+            using var key = algorithm();
+            try
+            {
+                key.ImportFromPem(pem);
+                return true;
+            }
+            catch (Exception ex) when (ex is CryptographicException or ArgumentException)
+            {
+            }
+        }
+        return false;
+    }
+
+    private static bool IsCaBundle(string pem)
+    {
+        var cas = new X509Certificate2Collection();
+        try
+        {
+            cas.ImportFromPem(pem);
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+        var any = cas.Count > 0;
+        foreach (var ca in cas)
+            ca.Dispose();
+        return any;
+    }
+
+    /// <summary>A file's text, or null with a problem at <paramref name="key"/> when it cannot be read.</summary>
+    private static string? Pem(SettingEntries e, string key, string? path)
+    {
+        if (path is null)
+            return null;
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            e.Problem(key, $"cannot be read: {ex.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>A text value, null when absent, null or empty (seed 004 writes <c>server_name: null</c>).</summary>
+    private static string? Optional(SettingEntries e, string key) => e.Text(key) is { Length: > 0 } text ? text : null;
+}

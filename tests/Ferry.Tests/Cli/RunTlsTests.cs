@@ -1,0 +1,126 @@
+using System.Text;
+using Ferry.Cli;
+using Ferry.Transport.Tls;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>Seed 004's <c>tls</c> block in run files: a TLS node runs and a TLS client talks to it; bad blocks give exact messages.</summary>
+public sealed class RunTlsTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-tls-run-").FullName;
+    private readonly string _cert;
+    private readonly string _key;
+
+    public RunTlsTests()
+    {
+        var (cert, key) = CertificateMaker.ToPem(TestCertificates.Server);
+        _cert = Write("server.pem", cert);
+        _key = Write("server.key", key);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private static async Task<(int Code, List<string> Out, List<string> Err)> RunAsync(params string[] args)
+    {
+        var stdout = new LineWriter();
+        var stderr = new LineWriter();
+        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, new Dictionary<string, string>(), CancellationToken.None);
+        return (code, stdout.Lines.ToList(), stderr.Lines.ToList());
+    }
+
+    [Fact]
+    public async Task The_seed_004_tls_example_runs_and_a_tls_client_talks_to_it()
+    {
+        await using var run = RunningCommand.Start(null, "run", RepoFiles.Path("examples/seed004-node-tls.yaml"),
+            "--set", "stages.node.config.port=0",
+            "--set", $"stages.node.config.tls.certificate.certificate_file={_cert}",
+            "--set", $"stages.node.config.tls.certificate.private_key_file={_key}");
+        var at = await run.ListeningAsync("node");
+        await using var client = await TlsTestClient.ConnectAsync(at);
+        var connected = await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "the TLS connection");
+        Assert.Equal("localhost", connected.GetProperty("tls").GetProperty("server_name").GetString());
+        await client.SendAsync("over tls"u8.ToArray());
+        await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "packet") && j.GetProperty("text").GetString() == "over tls", "the packet, decrypted");
+        Assert.Equal(0, await run.StopAsync());
+    }
+
+    [Fact]
+    public async Task The_same_block_with_pem_text_passes_check()
+    {
+        var file = Write("pem.yaml", $"""
+            stages:
+              - name: node
+                type: tcp_server
+                config:
+                  host: 127.0.0.1
+                  port: 3036
+                  tls:
+                    secure: true
+                    certificate:
+                      certificate_pem: "{File.ReadAllText(_cert).Replace("\n", "\\n")}"
+                      private_key_pem: "{File.ReadAllText(_key).Replace("\n", "\\n")}"
+                    ca_certificate_pem: "{TestCertificates.AuthorityPem.Replace("\n", "\\n")}"
+                    client_certificate: required
+            """);
+        var (code, stdout, stderr) = await RunAsync("check", file);
+        Assert.Empty(stderr);
+        Assert.Equal(0, code);
+        Assert.Contains("node (tcp server on 127.0.0.1:3036)", Assert.Single(stdout));
+    }
+
+    [Fact]
+    public async Task Bad_tls_blocks_are_refused_at_the_key_with_what_is_wrong()
+    {
+        var (_, otherKey) = CertificateMaker.ToPem(TestCertificates.Client);
+        var wrongKey = Write("client.key", otherKey);
+        var notPem = Write("not.pem", "hello");
+        var missing = Path.Combine(_dir, "missing.pem");
+        var file = Write("bad.yaml", $"""
+            stages:
+              - name: a
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  tls: {"{"}secure: true, certificate: {"{"}certificate_file: {missing}, private_key_file: {_key}{"}}"}
+              - name: b
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  tls: {"{"}secure: true, certificate: {"{"}certificate_file: {notPem}, private_key_file: {_key}{"}}"}
+              - name: c
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  tls: {"{"}secure: true, certificate: {"{"}certificate_file: {_cert}, private_key_file: {wrongKey}{"}}"}
+              - name: d
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  tls: {"{"}secure: true, client_certificate: sometimes{"}"}
+              - name: e
+                type: tcp_client
+                config:
+                  connect: 127.0.0.1:1
+                  tls: {"{"}secure: true, client_certificate: required, server_name: gw.example{"}"}
+            """);
+        var (code, stdout, stderr) = await RunAsync("check", file);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Collection(stderr,
+            l => Assert.StartsWith($"{file}:6:41: stages[0].config.tls.certificate.certificate_file: '{missing}' cannot be read: Could not find file '{missing}'", l),
+            l => Assert.StartsWith($"{file}:11:41: stages[1].config.tls.certificate.certificate_file: '{notPem}' is not a PEM certificate (expected a -----BEGIN CERTIFICATE----- block)", l),
+            l => Assert.Equal($"{file}:16:{61 + _cert.Length}: stages[2].config.tls.certificate.private_key_file: '{wrongKey}' does not match the certificate (subject {TestCertificates.Server.Subject}); give the private key the certificate was issued for", l),
+            l => Assert.Equal($"{file}:21:7: stages[3].config.tls.certificate: missing key 'certificate': a TLS server needs certificate_pem and private_key_pem (or certificate_file and private_key_file)", l),
+            l => Assert.Equal($"{file}:21:27: stages[3].config.tls.client_certificate: 'sometimes' is not allowed (allowed: none, optional, required)", l),
+            l => Assert.Equal($"{file}:26:27: stages[4].config.tls.client_certificate: 'required' only applies to server stages; a client stage presents its own certificate in 'certificate'", l),
+            l => Assert.Equal($"ferry check: {file}: 6 problems; nothing was started", l));
+    }
+}
