@@ -148,6 +148,7 @@ internal sealed class BridgeEnd
     /// reader owns. A full receive queue holds the service thread, so the PULL sockets stop being read
     /// and the peers' PUSH sockets block: Rogue's backpressure, end to end.
     /// </summary>
+    [BackpressureHandler] // waits while the application's receive channel is full: that is the bridge's flow control
     private async ValueTask DeliverAsync(PacketGroup group, CancellationToken cancellationToken)
     {
         foreach (var packet in group)
