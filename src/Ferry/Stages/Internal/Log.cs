@@ -39,5 +39,4 @@ internal static partial class Log
     public static partial void Suppressed(ILogger logger, string stage, long count, WarningKind kind, long windowMs);
     [LoggerMessage(1011, LogLevel.Warning, "{Stage}: tls.accept_invalid_certificates is on: any server certificate is accepted; for development only")]
     public static partial void InsecureTls(ILogger logger, string stage);
-
 }
