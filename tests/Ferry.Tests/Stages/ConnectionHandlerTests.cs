@@ -293,6 +293,38 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
         fast.ForEach(c => c.Dispose());
     }
 
+    [Fact]
+    public async Task A_connection_paused_for_its_handler_is_not_closed_as_idle()
+    {
+        var time = new StageTime();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var taken = 0;
+        await using var h = new StageHarness(Lines with { IdleTimeout = TimeSpan.FromSeconds(1) }, recordPackets: false, time: time);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                await gate.Task.WaitAsync(ct);
+                Interlocked.Increment(ref taken);
+            }
+        }, maxQueuedMessages: 2);
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var id = (await h.WaitConnectedAsync(client.LocalEndPoint)).ConnectionId;
+        await client.SendAsync(Encoding.UTF8.GetBytes("1\n2\n3\n"));
+        await Eventually.TrueAsync(() => PacketsIn(h, id) == 3, "the inbox to fill");
+        await h.AdvanceAsync(TimeSpan.FromSeconds(5)); // five idle timeouts while the handler is stuck
+        Assert.DoesNotContain(h.Events, e => e is DisconnectedEvent);
+        gate.SetResult();
+        await Eventually.TrueAsync(() => Volatile.Read(ref taken) == 3, "the handler to catch up");
+        await h.SettleAsync();
+        Assert.DoesNotContain(h.Events, e => e is DisconnectedEvent);
+        // Once read again, a silent peer is idle as before.
+        await h.AdvanceAsync(TimeSpan.FromSeconds(2));
+        var gone = await h.WaitDisconnectedAsync(id);
+        Assert.Equal(DisconnectReason.IdleTimeout, gone.Reason);
+    }
+
     private static long PacketsIn(StageHarness h, ConnectionId id)
         => h.Stage.GetConnections().FirstOrDefault(c => c.Id == id)?.PacketsIn ?? -1;
 

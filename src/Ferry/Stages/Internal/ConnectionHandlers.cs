@@ -113,9 +113,14 @@ internal sealed class ConnectionHandlers : IInboxOwner
     {
         while (_resumes.TryDequeue(out var c))
         {
-            if (!c.InboxFull)
+            // A resume asked for before a later pause must not undo that pause: the inbox says whether one is in effect.
+            if (!c.InboxFull || c.Inbox is not { IsPaused: false })
                 continue;
             c.InboxFull = false;
+            // The idle and frame deadlines start again: while paused, the silence was the stage's.
+            c.LastReceiveMs = _engine.Clock.NowMs;
+            if (c.Pending is not null)
+                c.PartialSinceMs = _engine.Clock.NowMs;
             if (_engine.Table.IsLive(c))
                 _writer.UpdateInterest(c);
         }

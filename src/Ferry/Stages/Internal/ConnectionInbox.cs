@@ -26,6 +26,9 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
 
     public int Capacity { get; } = capacity;
 
+    /// <summary>Whether a pause is in effect that no resume has been asked for yet.</summary>
+    public bool IsPaused => Volatile.Read(ref _paused) != 0;
+
     /// <summary>Messages waiting now.</summary>
     public int Count => Volatile.Read(ref _count);
 
