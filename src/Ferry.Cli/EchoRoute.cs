@@ -12,7 +12,7 @@ internal static class EchoRoute
     public static IDisposable Attach(IMessageBus bus, string stage)
     {
         var egress = bus.Topic<EgressMessage>(StageTopics.EgressPackets(stage));
-        return bus.Topic<PacketGroup>(StageTopics.PacketGroup(stage)).Subscribe(async (group, ct) =>
+        return bus.Topic<PacketGroup>(StageTopics.PacketGroup(stage)).Subscribe([BackpressureHandler] async (group, ct) =>
         {
             foreach (var packet in group)
                 await egress.PublishAsync(EgressMessage.To(packet.ConnectionId, packet.Payload, packet.Fields), ct).ConfigureAwait(false);

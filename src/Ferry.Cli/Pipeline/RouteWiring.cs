@@ -14,7 +14,7 @@ internal static class RouteWiring
     {
         var egress = bus.Topic<EgressMessage>(StageTopics.EgressPackets(route.To));
         var target = route.Target;
-        return bus.Topic<PacketGroup>(StageTopics.PacketGroup(route.From)).Subscribe(async (group, ct) =>
+        return bus.Topic<PacketGroup>(StageTopics.PacketGroup(route.From)).Subscribe([Ferry.Bus.BackpressureHandler] async (group, ct) =>
         {
             foreach (var packet in group)
             {

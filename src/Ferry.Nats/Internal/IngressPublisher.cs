@@ -33,6 +33,7 @@ internal abstract class IngressPublisher
 
     protected GatewayCounters Counters { get; }
 
+    [Ferry.Bus.BackpressureHandler] // waits for NATS on purpose: the stage reads no socket meanwhile
     public async ValueTask PublishAsync(PacketGroup group, CancellationToken cancellationToken)
     {
         if (_layout == NatsIngressLayout.PacketGroup)

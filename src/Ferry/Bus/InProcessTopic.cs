@@ -13,6 +13,12 @@ internal sealed class InProcessTopic<T>(string name) : ITopic<T>
 
     public int SubscriberCount => Volatile.Read(ref _handlers).Length + Volatile.Read(ref _queues).Length;
 
+    /// <summary>
+    /// Told when an inline handler returns a task that has not completed: its publisher (a stage's
+    /// service thread) is about to wait for it. Stages set it to warn about inline handlers that await.
+    /// </summary>
+    internal Action<MessageHandler<T>>? InlineHandlerPending { get; set; }
+
     public ValueTask PublishAsync(T message, CancellationToken cancellationToken = default)
     {
         var handlers = Volatile.Read(ref _handlers);
@@ -21,7 +27,11 @@ internal sealed class InProcessTopic<T>(string name) : ITopic<T>
         {
             var pending = handlers[i](message, cancellationToken);
             if (!pending.IsCompletedSuccessfully)
+            {
+                if (!pending.IsCompleted)
+                    InlineHandlerPending?.Invoke(handlers[i]);
                 return PublishSlowAsync(message, pending, handlers, queues, i + 1, 0, cancellationToken);
+            }
         }
         for (var q = 0; q < queues.Length; q++)
         {
@@ -36,7 +46,12 @@ internal sealed class InProcessTopic<T>(string name) : ITopic<T>
     {
         await pending.ConfigureAwait(false);
         for (var i = nextHandler; i < handlers.Length; i++)
-            await handlers[i](message, cancellationToken).ConfigureAwait(false);
+        {
+            var next = handlers[i](message, cancellationToken);
+            if (!next.IsCompleted)
+                InlineHandlerPending?.Invoke(handlers[i]);
+            await next.ConfigureAwait(false);
+        }
         for (var q = nextQueue; q < queues.Length; q++)
             await queues[q].EnqueueAsync(message, cancellationToken).ConfigureAwait(false);
     }

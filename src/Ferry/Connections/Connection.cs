@@ -118,7 +118,17 @@ internal sealed class Connection
 
     // ---- group registry (under its lock) ----
     public List<string>? Groups;
+
+    // ---- connection handlers (MapConnections) ----
+    /// <summary>The bounded queue of messages for this connection's handler; null when the stage has no connection handler.</summary>
+    public Stages.Internal.ConnectionInbox? Inbox;
+    /// <summary>Reads are paused because the handler's inbox is full; resumed when it drains. Service thread.</summary>
+    public bool InboxFull;
 }
 
 /// <summary>A request to close a connection, made off the service thread or from a handler on it.</summary>
-internal sealed record CloseRequest(DisconnectReason Reason, string? Detail, string? Code);
+internal sealed record CloseRequest(DisconnectReason Reason, string? Detail, string? Code)
+{
+    /// <summary>Write what is queued before closing (a handler that answered and returned, a handler's own close), with a FIN.</summary>
+    public bool Flush { get; init; }
+}

@@ -31,6 +31,8 @@ public enum DisconnectReason
     IpLimit,
     /// <summary>Refused at accept: outside <c>allow_from</c>, inside <c>deny_from</c>, or by the accept filter.</summary>
     Denied,
+    /// <summary>The connection's handler (<c>MapConnections</c>) returned or failed; the detail says how it failed.</summary>
+    HandlerEnded,
 }
 
 /// <summary>The snake_case names used on the bus, in JSON and in logs.</summary>
@@ -52,6 +54,7 @@ internal static class DisconnectReasonNames
         DisconnectReason.TlsError => "tls_error",
         DisconnectReason.IpLimit => "ip_limit",
         DisconnectReason.Denied => "denied",
+        DisconnectReason.HandlerEnded => "handler_ended",
         _ => reason.ToString(),
     };
 }

@@ -6,8 +6,12 @@ namespace Ferry.Stages;
 
 /// <summary>
 /// One framed message as received: payload plus where it came from, when, and the framing's header
-/// fields. The payload lives in its packet group's pooled buffer: valid while the group is.
+/// fields. The payload lives in its packet group's pooled buffer: valid while the group is (during the
+/// handler, or until a queue reader takes the next group). Read after that, it throws
+/// <see cref="ObjectDisposedException"/>; it never shows another message's bytes.
 /// </summary>
+/// <remarks>To keep data, say so: <c>packet.Payload.ToArray()</c>, or <see cref="PacketGroup.Retain"/> on the
+/// group (dispose the lease when done). A connection handler's <see cref="ConnectionMessage"/> owns its bytes instead.</remarks>
 public readonly struct Packet
 {
     internal Packet(ConnectionId connectionId, IPEndPoint peer, long receivedAtUtcTicks, FrameFields fields, ReadOnlyMemory<byte> payload)
@@ -34,6 +38,10 @@ public readonly struct Packet
     /// <summary>The framing's header fields (message type, stream id, …); zero for framings without them.</summary>
     public FrameFields Fields { get; }
 
-    /// <summary>The message's bytes, without framing. Valid only while its <see cref="PacketGroup"/> is: copy what you keep.</summary>
+    /// <summary>
+    /// The message's bytes, without framing. Valid only while its <see cref="PacketGroup"/> is; afterwards
+    /// reading it (<c>.Span</c>, or a <see cref="System.Text.Json.JsonDocument"/> parsed from it) throws
+    /// <see cref="ObjectDisposedException"/>. Keep data with <c>Payload.ToArray()</c> or <see cref="PacketGroup.Retain"/>.
+    /// </summary>
     public ReadOnlyMemory<byte> Payload { get; }
 }

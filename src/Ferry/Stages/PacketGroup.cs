@@ -3,117 +3,124 @@ using System.Net;
 using Ferry.Bus;
 using Ferry.Connections;
 using Ferry.Framing;
+using Ferry.Stages.Internal;
 
 namespace Ferry.Stages;
 
 /// <summary>
 /// Up to <c>group_size</c> packets, from any mix of connections, published as one message on
-/// <c>&lt;stage&gt;/packet_group</c>. Groups are pooled: the payloads of all its packets sit in one
-/// rented slab. A group is valid while a handler runs, or, for a queue subscription, until the
-/// reader takes the next message; copy what you keep. After that its packets and payloads belong to
-/// another group.
+/// <c>&lt;stage&gt;/packet_group</c>. A group is valid while a handler runs, or, for a queue
+/// subscription, until the reader takes the next message. After that its buffers are reused for other
+/// messages, and reading the group, one of its packets' <see cref="Packet.Payload"/> or anything made
+/// from one (a <see cref="System.Text.Json.JsonDocument"/> parsed from it) throws
+/// <see cref="ObjectDisposedException"/>: a kept payload can never show another message's bytes.
 /// </summary>
-/// <remarks>Reading a group is safe from several threads while it is valid; never hold it, a packet or
-/// a payload past that point.</remarks>
+/// <remarks>
+/// To keep data, say so: <c>packet.Payload.ToArray()</c> copies one payload; <see cref="Retain"/> keeps
+/// the whole group valid until the lease it returns is disposed. Reading a group is safe from several
+/// threads while it is valid.
+/// </remarks>
 public sealed class PacketGroup : IRetainable
 {
-    private const int InitialSlabBytes = 4096;
-    // Slabs above this go back to the shared pool when the group is recycled, so that one burst of
-    // big packets does not pin memory for the life of the stage.
-    private const int RetainedSlabBytes = 256 * 1024;
-
     private readonly PacketGroupPool _pool;
-    private Entry[] _entries;
-    private byte[] _slab;
-    private int _slabUsed;
-    private int _references;
+    private PacketStorage? _storage;
+    private PayloadView? _view;
+    private int _references = 1;
 
-    internal PacketGroup(PacketGroupPool pool, int capacity)
+    internal PacketGroup(PacketGroupPool pool, PacketStorage storage, long sequence)
     {
         _pool = pool;
-        _entries = new Entry[capacity];
-        _slab = ArrayPool<byte>.Shared.Rent(InitialSlabBytes);
+        _storage = storage;
+        Sequence = sequence;
     }
 
     /// <summary>The stage that published the group.</summary>
     public string Stage => _pool.Stage;
 
     /// <summary>Increases by one with every group the stage publishes, starting at 1.</summary>
-    public long Sequence { get; private set; }
+    public long Sequence { get; }
 
     /// <summary>Packets in the group, 1 to <c>group_size</c>.</summary>
-    public int Count { get; private set; }
+    /// <exception cref="ObjectDisposedException">The group's life has ended (see <see cref="PacketGroup"/>).</exception>
+    public int Count => Live.Count;
 
     /// <summary>Total payload bytes of the group's packets.</summary>
-    public int TotalBytes => _slabUsed;
+    /// <exception cref="ObjectDisposedException">The group's life has ended.</exception>
+    public int TotalBytes => Live.Used;
 
-    /// <summary>The packet at <paramref name="index"/>, in order of arrival.</summary>
+    /// <summary>Whether the group's life has ended: reading it, its packets or their payloads now throws.</summary>
+    public bool IsReleased => Volatile.Read(ref _storage) is null;
+
+    /// <summary>
+    /// The packet at <paramref name="index"/>, in order of arrival. Its <see cref="Packet.Payload"/>
+    /// is valid only while the group is: copy it (<c>Payload.ToArray()</c>) or <see cref="Retain"/> the
+    /// group to keep it.
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is not below <see cref="Count"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The group's life has ended.</exception>
     public Packet this[int index]
     {
         get
         {
-            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
-            ref readonly var e = ref _entries[index];
-            return new Packet(e.ConnectionId, e.Peer, e.ReceivedAtUtcTicks, e.Fields, new ReadOnlyMemory<byte>(_slab, e.Offset, e.Length));
+            var storage = Live;
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)storage.Count, nameof(index));
+            ref readonly var e = ref storage[index];
+            return new Packet(e.ConnectionId, e.Peer, e.ReceivedAtUtcTicks, e.Fields, View.Slice(e.Offset, e.Length));
         }
     }
 
     /// <summary>Enumerates the packets in order of arrival, without allocating.</summary>
     public Enumerator GetEnumerator() => new(this);
 
-    internal bool IsFull => Count == _entries.Length;
-
-    internal void Reset(long sequence, int capacity)
+    /// <summary>
+    /// Keeps the group, its packets and their payloads valid past the handler (or the next queue read)
+    /// until the returned lease is disposed. Dispose it exactly when done: the group's buffers go back
+    /// to the pool only then.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The group's life has already ended.</exception>
+    public IDisposable Retain()
     {
-        Sequence = sequence;
-        Count = 0;
-        _slabUsed = 0;
-        _references = 1;
-        if (_entries.Length != capacity)
-            _entries = new Entry[capacity];
+        while (true)
+        {
+            var references = Volatile.Read(ref _references);
+            if (references <= 0)
+                throw Released();
+            if (Interlocked.CompareExchange(ref _references, references + 1, references) == references)
+                return new Lease(this);
+        }
     }
+
+    private PacketStorage Live => Volatile.Read(ref _storage) ?? throw Released();
+
+    private PayloadView View
+    {
+        get
+        {
+            var view = Volatile.Read(ref _view);
+            if (view is not null)
+                return view;
+            // Readers on several threads may race here; they all end up with the one view that won.
+            Interlocked.CompareExchange(ref _view, new PayloadView(this), null);
+            return _view!;
+        }
+    }
+
+    internal byte[] SlabOrThrow() => Live.Slab;
+
+    internal PacketStorage Storage => _storage!;
+
+    internal bool IsFull => _storage!.IsFull;
 
     internal void Add(ConnectionId id, IPEndPoint peer, long receivedAtUtcTicks, in FrameFields fields, in ReadOnlySequence<byte> payload)
-    {
-        var length = checked((int)payload.Length);
-        EnsureSlab(length);
-        payload.CopyTo(_slab.AsSpan(_slabUsed));
-        _entries[Count++] = new Entry(id, peer, receivedAtUtcTicks, fields, _slabUsed, length);
-        _slabUsed += length;
-    }
+        => _storage!.Add(id, peer, receivedAtUtcTicks, fields, payload);
 
     internal void Add(ConnectionId id, IPEndPoint peer, long receivedAtUtcTicks, in FrameFields fields, ReadOnlySpan<byte> payload)
-    {
-        EnsureSlab(payload.Length);
-        payload.CopyTo(_slab.AsSpan(_slabUsed));
-        _entries[Count++] = new Entry(id, peer, receivedAtUtcTicks, fields, _slabUsed, payload.Length);
-        _slabUsed += payload.Length;
-    }
+        => _storage!.Add(id, peer, receivedAtUtcTicks, fields, payload);
 
-    /// <summary>Free slab space of at least <paramref name="bytes"/>, for a receive straight into the group.</summary>
-    internal Span<byte> ReserveForReceive(int bytes)
-    {
-        EnsureSlab(bytes);
-        return _slab.AsSpan(_slabUsed, bytes);
-    }
+    internal Span<byte> ReserveForReceive(int bytes) => _storage!.ReserveForReceive(bytes);
 
-    /// <summary>Makes the first <paramref name="length"/> bytes of the last reservation a packet.</summary>
     internal void CommitReceived(ConnectionId id, IPEndPoint peer, long receivedAtUtcTicks, int length)
-    {
-        _entries[Count++] = new Entry(id, peer, receivedAtUtcTicks, default, _slabUsed, length);
-        _slabUsed += length;
-    }
-
-    private void EnsureSlab(int more)
-    {
-        if (_slab.Length - _slabUsed >= more)
-            return;
-        var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_slab.Length * 2, _slabUsed + more));
-        _slab.AsSpan(0, _slabUsed).CopyTo(bigger);
-        ArrayPool<byte>.Shared.Return(_slab);
-        _slab = bigger;
-    }
+        => _storage!.CommitReceived(id, peer, receivedAtUtcTicks, length);
 
     void IRetainable.Retain() => Interlocked.Increment(ref _references);
 
@@ -126,16 +133,22 @@ public sealed class PacketGroup : IRetainable
             return;
         if (left < 0)
             throw new InvalidOperationException("packet group released more often than retained");
-        Array.Clear(_entries, 0, Count); // drop peer references
-        if (_slab.Length > RetainedSlabBytes)
-        {
-            ArrayPool<byte>.Shared.Return(_slab);
-            _slab = ArrayPool<byte>.Shared.Rent(InitialSlabBytes);
-        }
-        _pool.Return(this);
+        var storage = Interlocked.Exchange(ref _storage, null)!;
+        storage.Clear();
+        _pool.Return(storage);
     }
 
-    private readonly record struct Entry(ConnectionId ConnectionId, IPEndPoint Peer, long ReceivedAtUtcTicks, FrameFields Fields, int Offset, int Length);
+    private ObjectDisposedException Released()
+        => new(nameof(PacketGroup), $"packet group {Sequence} of stage '{Stage}' was released when its handler returned (or its queue reader moved on); " +
+            "copy what you keep (Payload.ToArray()) or call Retain() on the group and dispose the lease when done");
+
+    /// <summary>Gives up one hold on the group, once.</summary>
+    private sealed class Lease(PacketGroup group) : IDisposable
+    {
+        private PacketGroup? _group = group;
+
+        public void Dispose() => Interlocked.Exchange(ref _group, null)?.Release();
+    }
 
     /// <summary>Allocation-free enumeration of the group's packets.</summary>
     public struct Enumerator(PacketGroup group)

@@ -1,29 +1,34 @@
 using System.Collections.Concurrent;
+using Ferry.Stages.Internal;
 
 namespace Ferry.Stages;
 
-/// <summary>Recycles a stage's packet groups; bounded so a burst of slow subscribers cannot pin memory.</summary>
+/// <summary>
+/// Recycles a stage's packet storage (entries and slab); bounded so a burst of slow subscribers cannot
+/// pin memory. Each publication gets a new <see cref="PacketGroup"/> over recycled storage, so a group
+/// kept too long fails loudly instead of showing the next one's packets.
+/// </summary>
 internal sealed class PacketGroupPool(string stage, int groupSize, int maxPooled = 64)
 {
-    private readonly ConcurrentBag<PacketGroup> _free = [];
+    private readonly ConcurrentBag<PacketStorage> _free = [];
     private int _freeCount;
 
     public string Stage { get; } = stage;
 
     public PacketGroup Rent(long sequence)
     {
-        if (_free.TryTake(out var group))
+        if (_free.TryTake(out var storage))
             Interlocked.Decrement(ref _freeCount);
         else
-            group = new PacketGroup(this, groupSize);
-        group.Reset(sequence, groupSize);
-        return group;
+            storage = new PacketStorage(groupSize);
+        storage.Reset(groupSize);
+        return new PacketGroup(this, storage, sequence);
     }
 
-    public void Return(PacketGroup group)
+    public void Return(PacketStorage storage)
     {
         if (Interlocked.Increment(ref _freeCount) <= maxPooled)
-            _free.Add(group);
+            _free.Add(storage);
         else
             Interlocked.Decrement(ref _freeCount);
     }

@@ -46,6 +46,9 @@ public sealed record DisconnectedEvent(string Stage, DateTimeOffset Time, Connec
 {
     /// <summary><see cref="Reason"/> in snake_case as used on the bus, in JSON and in logs, e.g. <c>remote_closed</c>.</summary>
     public string ReasonName => Reason.ToName();
+
+    /// <summary>The groups the connection was in when it ended (it has left them by the time this is raised); empty when none.</summary>
+    public IReadOnlyList<string> Groups { get; init; } = [];
 }
 
 /// <summary>What kind of failure an <see cref="StageErrorEvent"/> reports.</summary>

@@ -80,6 +80,15 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>Raised every <c>stats_interval</c> with the figures also published on <c>&lt;name&gt;/socket_stats</c>.</summary>
     public event EventHandler<SocketStats>? StatsPublished { add => _core.Events.StatsPublished += value; remove => _core.Events.StatsPublished -= value; }
 
+    /// <summary>
+    /// Serves each connection the stage dials (every reconnect is a new one) with its own
+    /// <paramref name="handler"/>, as <see cref="TcpServerStage.MapConnections"/> does; call before starting.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="handler"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxQueuedMessages"/> is below 1.</exception>
+    /// <exception cref="InvalidOperationException">The stage has started, or already has a connection handler.</exception>
+    public void MapConnections(ConnectionHandler handler, int maxQueuedMessages = 256) => _core.MapConnections(handler, maxQueuedMessages);
+
     /// <summary>Starts the service thread, which dials (and redials) in the background. Returns at once.</summary>
     /// <exception cref="InvalidOperationException">The stage was already started.</exception>
     public void Start()

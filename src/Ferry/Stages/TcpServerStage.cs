@@ -75,8 +75,24 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     public event EventHandler<StageErrorEvent>? Error { add => _core.Events.Error += value; remove => _core.Events.Error -= value; }
     /// <summary>Raised once when the stage has stopped and its service thread is ending.</summary>
     public event EventHandler<ClosedEvent>? Closed { add => _core.Events.Closed += value; remove => _core.Events.Closed -= value; }
+    /// <summary>Raised when a connection joins a group (on the thread that joined it).</summary>
+    public event EventHandler<GroupMembershipEvent>? JoinedGroup { add => _core.Events.JoinedGroup += value; remove => _core.Events.JoinedGroup -= value; }
+    /// <summary>Raised when a connection leaves a group, also when it closes while a member (then on the service thread, before <see cref="Disconnected"/>).</summary>
+    public event EventHandler<GroupMembershipEvent>? LeftGroup { add => _core.Events.LeftGroup += value; remove => _core.Events.LeftGroup -= value; }
     /// <summary>Raised every <c>stats_interval</c> with the figures also published on <c>&lt;name&gt;/socket_stats</c>.</summary>
     public event EventHandler<SocketStats>? StatsPublished { add => _core.Events.StatsPublished += value; remove => _core.Events.StatsPublished -= value; }
+
+    /// <summary>
+    /// Serves every connection with its own <paramref name="handler"/> (the per-connection model), beside
+    /// the packet-group model: <c>packet_group</c> subscribers, if any, still see every packet. Each
+    /// handler runs on the thread pool and reads its connection's messages (which own their bytes) from a
+    /// bounded inbox of <paramref name="maxQueuedMessages"/>; while it is full only that connection stops
+    /// being read. Call before starting the stage; one handler per stage.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="handler"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxQueuedMessages"/> is below 1.</exception>
+    /// <exception cref="InvalidOperationException">The stage has started, or already has a connection handler.</exception>
+    public void MapConnections(ConnectionHandler handler, int maxQueuedMessages = 256) => _core.MapConnections(handler, maxQueuedMessages);
 
     /// <summary>Starts the service thread, which binds (retrying as <see cref="TcpServerStageOptions.BindAttempts"/> allows) and serves. Returns at once.</summary>
     /// <exception cref="InvalidOperationException">The stage was already started.</exception>

@@ -44,7 +44,7 @@ public sealed class RunTlsTests : IDisposable
             "--set", $"stages.node.config.tls.certificate.certificate_file={_cert}",
             "--set", $"stages.node.config.tls.certificate.private_key_file={_key}");
         var at = await run.ListeningAsync("node");
-        await using var client = await TlsTestClient.ConnectAsync(at);
+        await using var client = await FramedTestClient.ConnectAsync(at, TestCertificates.TrustingClient());
         var connected = await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "the TLS connection");
         Assert.Equal("localhost", connected.GetProperty("tls").GetProperty("server_name").GetString());
         await client.SendAsync("over tls"u8.ToArray());

@@ -161,13 +161,13 @@ public sealed class IdleMemoryTests(ITestOutputHelper output)
     private static async Task<IdleClient> ConnectAsync(Kind kind, FerryTestServer h)
     {
         if (kind == Kind.StreamTls)
-            return new IdleClient(null, await TlsTestClient.ConnectAsync(h.EndPoint));
+            return new IdleClient(null, await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient()));
         var socket = new Socket(h.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(h.EndPoint);
         return new IdleClient(socket, null);
     }
 
-    private sealed record IdleClient(Socket? Socket, TlsTestClient? Tls) : IAsyncDisposable
+    private sealed record IdleClient(Socket? Socket, FramedTestClient? Tls) : IAsyncDisposable
     {
         public async Task SendAsync(byte[] data)
         {

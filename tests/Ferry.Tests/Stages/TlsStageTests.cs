@@ -53,6 +53,27 @@ public sealed class TlsStageTests
     }
 
     [Fact]
+    public async Task A_connection_handler_sees_what_tls_negotiated_and_answers_over_tls()
+    {
+        await using var h = new FerryTestServer(Server(ServerTls()), recordPackets: false);
+        var seen = new TaskCompletionSource<TlsConnectionInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            seen.TrySetResult(connection.Tls);
+            await foreach (var message in connection.ReadAsync(ct))
+                await connection.SendAsync(message.Payload, cancellationToken: ct);
+        });
+        await h.StartAsync();
+        await using var client = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient(SslProtocols.Tls13));
+        var tls = await seen.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.NotNull(tls);
+        Assert.Equal("Tls13", tls!.Protocol);
+        Assert.Equal("localhost", tls.ServerName);
+        await client.SendAsync("secret\n"u8.ToArray());
+        Assert.Equal("secret\n"u8.ToArray(), await client.ReceiveExactlyAsync(7));
+    }
+
+    [Fact]
     public async Task The_server_stage_is_on_the_stream_transport_whatever_auto_says()
     {
         await using var h = new FerryTestServer(Server(ServerTls()));

@@ -40,8 +40,8 @@ public sealed class DotnetCountersTests : IDisposable
                 {
                 }
             });
-            using var a = await TestClient.ConnectAsync(at);
-            using var b = await TestClient.ConnectAsync(at);
+            using var a = await FramedTestClient.ConnectAsync(at);
+            using var b = await FramedTestClient.ConnectAsync(at);
             await a.SendAsync("hello\n");
 
             var output = Path.Combine(_dir, "counters.json");

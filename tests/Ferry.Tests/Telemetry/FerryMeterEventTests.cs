@@ -46,16 +46,16 @@ public sealed class FerryMeterEventTests
         await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = name, Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("lines"), GroupSize = 2 });
         using var tracking = FerryMetrics.Track(stage);
         var at = await stage.StartAsync();
-        using var client = await TestClient.ConnectAsync(at);
+        using var client = await FramedTestClient.ConnectAsync(at);
         await client.SendAsync("one\ntwo\nthree\n");
-        await Eventually.TrueAsync(() => stage.GetStats().PacketsReceivedTotal == 3 && latencies.Count == stage.GetStats().GroupsPublishedTotal,
+        await Poll.UntilAsync(() => stage.GetStats().PacketsReceivedTotal == 3 && latencies.Count == stage.GetStats().GroupsPublishedTotal,
             "one latency per published group");
         Assert.InRange(latencies.Count, 2, 3); // "one, two" full; "three" by linger (or with them)
         Assert.All(latencies, l => Assert.InRange(l, 0, 60));
 
         tracking.Dispose();
         await client.SendAsync("four\n");
-        await Eventually.TrueAsync(() => stage.GetStats().PacketsReceivedTotal == 4, "the fourth line");
+        await Poll.UntilAsync(() => stage.GetStats().PacketsReceivedTotal == 4, "the fourth line");
         var published = stage.GetStats().GroupsPublishedTotal;
         Assert.True(latencies.Count < published, "an untracked stage records no latency");
     }
@@ -82,14 +82,14 @@ public sealed class FerryMeterEventTests
         {
             try
             {
-                await using var client = await TlsTestClient.ConnectAsync(at, clientCertificate: certificate);
+                await using var client = await FramedTestClient.ConnectAsync(at, TestCertificates.TrustingClient(clientCertificate: certificate));
                 await client.WaitClosedAsync();
             }
             catch (Exception ex) when (ex is AuthenticationException or IOException)
             {
             }
         }
-        await Eventually.TrueAsync(() => stage.GetStats().TlsFailuresTotal == 3, "three refused handshakes");
+        await Poll.UntilAsync(() => stage.GetStats().TlsFailuresTotal == 3, "three refused handshakes");
 
         var reasons = new Dictionary<string, long>();
         using var listener = new MeterListener();
@@ -104,7 +104,7 @@ public sealed class FerryMeterEventTests
                 reasons[reason] = value;
         });
         listener.Start();
-        await Eventually.TrueAsync(() =>
+        await Poll.UntilAsync(() =>
         {
             listener.RecordObservableInstruments();
             return reasons.Values.Sum() == 3;

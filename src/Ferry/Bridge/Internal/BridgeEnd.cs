@@ -160,6 +160,7 @@ internal sealed class BridgeEnd
     /// holds the service thread, so the PULL sockets stop being read and the peers' PUSH sockets block:
     /// Rogue's backpressure, end to end.
     /// </summary>
+    [BackpressureHandler] // waits while the application's receive channel is full: that is the bridge's flow control
     private ValueTask DeliverAsync(PacketGroup group, CancellationToken cancellationToken)
     {
         for (var i = 0; i < group.Count; i++)

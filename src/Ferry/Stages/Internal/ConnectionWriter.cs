@@ -382,10 +382,11 @@ internal sealed class ConnectionWriter
         ReleaseSources(c);
     }
 
-    /// <summary>What readiness watches a connection for: reading unless paused, writing while bytes wait.</summary>
-    private void UpdateInterest(Connection c)
+    /// <summary>What readiness watches a connection for: reading unless paused (held by the <c>wait</c>
+    /// policy, or its handler's inbox is full), writing while bytes wait. Service thread.</summary>
+    public void UpdateInterest(Connection c)
     {
-        var interest = (c.ReadPaused ? ReadyFlags.None : ReadyFlags.Readable) | (c.WantsWritable ? ReadyFlags.Writable : ReadyFlags.None);
+        var interest = (c.ReadPaused || c.InboxFull ? ReadyFlags.None : ReadyFlags.Readable) | (c.WantsWritable ? ReadyFlags.Writable : ReadyFlags.None);
         _readiness.Change(c.Io, interest, c.Token);
     }
 

@@ -148,6 +148,22 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
         return delivered;
     }
 
+    /// <summary>
+    /// One message to one connection a handler holds (no lookup by id); waits only under the <c>wait</c>
+    /// policy. True when the connection took it.
+    /// </summary>
+    public ValueTask<bool> SendToAsync(Connection c, ReadOnlyMemory<byte> payload, FrameFields fields, CancellationToken cancellationToken)
+    {
+        var length = writer.EncodedLength(payload.Length);
+        var result = writer.Enqueue(c, payload.Span, fields, length);
+        if (result == EnqueueResult.Full)
+            return WaitAndSendAsync(c, payload, fields, length, cancellationToken);
+        return new ValueTask<bool>(result == EnqueueResult.Queued);
+    }
+
+    private async ValueTask<bool> WaitAndSendAsync(Connection c, ReadOnlyMemory<byte> payload, FrameFields fields, int length, CancellationToken cancellationToken)
+        => await writer.WaitAndEnqueueAsync(c, payload, fields, length, cancellationToken).ConfigureAwait(false) == EnqueueResult.Queued;
+
     private void CountUnknownTarget(ConnectionId id)
     {
         Interlocked.Increment(ref counters.EgressUnknownTarget);

@@ -33,6 +33,8 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
     public event EventHandler<SocketStats>? StatsPublished;
     public event EventHandler<ConnectingEvent>? Connecting;
     public event EventHandler<ConnectFailedEvent>? ConnectFailed;
+    public event EventHandler<GroupMembershipEvent>? JoinedGroup;
+    public event EventHandler<GroupMembershipEvent>? LeftGroup;
 
     public void RaiseListening(ListeningEvent e) => Raise(Listening, e);
 
@@ -73,9 +75,15 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
         RaiseError(kind, message, logAs: warning);
     }
 
-    /// <summary>A group notice: on the bus only (the stage object has no event for it yet).</summary>
-    public void PublishNotice(GroupMembershipEvent notice, bool onServiceThread)
+    /// <summary>
+    /// A group notice: the stage's <c>JoinedGroup</c> / <c>LeftGroup</c> event, always, on the thread that
+    /// joined or left; on the bus too when <c>group_notices</c> is on (<paramref name="toBus"/>).
+    /// </summary>
+    public void PublishNotice(GroupMembershipEvent notice, bool toBus, bool onServiceThread)
     {
+        Invoke(notice.Joined ? JoinedGroup : LeftGroup, notice);
+        if (!toBus)
+            return;
         if (onServiceThread)
         {
             Raise<GroupMembershipEvent>(null, notice);

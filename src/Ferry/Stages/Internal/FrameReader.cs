@@ -86,6 +86,20 @@ internal sealed class FrameReader
 
     private void ReadRaw(Connection c)
     {
+        if (c.Inbox is not null)
+        {
+            // A handler's connection: what was read is copied into its own message anyway, so it is
+            // read into the shared buffer rather than a group's slab (which it may not need).
+            var n0 = c.Io.Receive(_readBuffer, out var error0);
+            if (n0 <= 0)
+            {
+                OnReadEnd(c, n0, error0);
+                return;
+            }
+            CountIn(c, n0);
+            _grouper.Add(c, _readBuffer.AsSpan(0, n0), default);
+            return;
+        }
         // Raw framing: receive straight into the open group's slab, so the payload is copied once,
         // by the kernel, and never again on the way in.
         var group = _grouper.Open();

@@ -30,8 +30,8 @@ internal sealed class GroupRegistry(ConnectionTable table, EventSink events, boo
             if (added)
                 (c.Groups ??= []).Add(group);
         }
-        if (added && notices)
-            events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), id, group, Joined: true), onServiceThread());
+        if (added)
+            events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), id, group, Joined: true), notices, onServiceThread());
         return true;
     }
 
@@ -44,26 +44,26 @@ internal sealed class GroupRegistry(ConnectionTable table, EventSink events, boo
         bool removed;
         lock (Sync)
             removed = RemoveLocked(c, group);
-        if (removed && notices)
-            events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), id, group, Joined: false), onServiceThread());
+        if (removed)
+            events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), id, group, Joined: false), notices, onServiceThread());
         return removed;
     }
 
-    /// <summary>A closed connection leaves every group it was in. Service thread.</summary>
-    public void LeaveAll(Connection c)
+    /// <summary>A closed connection leaves every group it was in; returns them. Service thread.</summary>
+    public IReadOnlyList<string> LeaveAll(Connection c)
     {
         string[] left;
         lock (Sync)
         {
             if (c.Groups is null || c.Groups.Count == 0)
-                return;
+                return [];
             left = [.. c.Groups];
             foreach (var group in left)
                 RemoveLocked(c, group);
         }
-        if (notices)
-            foreach (var group in left)
-                events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), c.Id, group, Joined: false), onServiceThread: true);
+        foreach (var group in left)
+            events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), c.Id, group, Joined: false), notices, onServiceThread: true);
+        return left;
     }
 
     private bool RemoveLocked(Connection c, string group)

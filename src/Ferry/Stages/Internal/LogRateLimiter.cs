@@ -7,6 +7,8 @@ internal enum WarningKind
     Rejected,
     Accept,
     Egress,
+    HandlerFailed,
+    InlineHandlerAwaited,
 }
 
 /// <summary>

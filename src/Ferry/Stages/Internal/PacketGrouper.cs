@@ -19,6 +19,8 @@ internal sealed class PacketGrouper
     private readonly long _lingerUnits;
     private readonly CancellationToken _stopForced;
     private PacketGroup? _open;
+    /// <summary>Handlers marked <see cref="BackpressureHandlerAttribute"/> (looked up once per method).</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<System.Reflection.MethodInfo, bool> WaitsOnPurpose = new();
 
     /// <summary>The group being published right now (its subscribers are running), else null.</summary>
     public PacketGroup? Publishing { get; private set; }
@@ -34,6 +36,23 @@ internal sealed class PacketGrouper
         _clock = events.Clock;
         _lingerUnits = _clock.ToTimestampUnits(linger);
         _stopForced = stopForced;
+        if (_topic is InProcessTopic<PacketGroup> inProcess)
+            inProcess.InlineHandlerPending = WarnInlineHandlerAwaited;
+    }
+
+    /// <summary>
+    /// An inline packet_group handler did not complete at once: the service thread now waits for it and
+    /// every connection of the stage stalls. Almost always an <c>async</c> handler that awaits; said
+    /// (rate-limited) so it is found, not guessed at from latency.
+    /// </summary>
+    private void WarnInlineHandlerAwaited(MessageHandler<PacketGroup> handler)
+    {
+        if (WaitsOnPurpose.GetOrAdd(handler.Method, static m => m.IsDefined(typeof(BackpressureHandlerAttribute), inherit: false)))
+            return;
+        var name = $"{handler.Method.DeclaringType?.FullName}.{handler.Method.Name}";
+        _events.RaiseWarning(WarningKind.InlineHandlerAwaited, StageErrorKind.Handler,
+            $"an inline {_topic.Name} handler ({name}) did not complete synchronously: the service thread waits for it and every connection " +
+            "of the stage stalls meanwhile; do not await in inline handlers: use MapConnections, or SubscribeQueue for work that awaits");
     }
 
     /// <summary>The group packets go into now, opened on first use.</summary>
@@ -49,21 +68,46 @@ internal sealed class PacketGrouper
 
     public void Add(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields)
     {
+        if (c.Inbox is { } inbox)
+        {
+            inbox.Post(payload, fields, _clock.NowUtcTicks);
+            if (_topic.SubscriberCount == 0)
+            {
+                CountIn(c);
+                return;
+            }
+        }
         Open().Add(c.Id, c.Peer, _clock.NowUtcTicks, fields, payload);
         Added(c);
     }
 
     public void Add(Connection c, in ReadOnlySequence<byte> payload, in FrameFields fields)
     {
+        if (c.Inbox is { } inbox)
+        {
+            // A connection with a handler: its message goes to its inbox, and to a group only when
+            // someone subscribes to packet_group (both models on one stage).
+            inbox.Post(payload, fields, _clock.NowUtcTicks);
+            if (_topic.SubscriberCount == 0)
+            {
+                CountIn(c);
+                return;
+            }
+        }
         Open().Add(c.Id, c.Peer, _clock.NowUtcTicks, fields, payload);
         Added(c);
+    }
+
+    private void CountIn(Connection c)
+    {
+        c.PacketsIn++;
+        _counters.PacketsIn++;
     }
 
     /// <summary>Counts a packet already placed in the open group (raw receive) and publishes a full group.</summary>
     public void Added(Connection c)
     {
-        c.PacketsIn++;
-        _counters.PacketsIn++;
+        CountIn(c);
         if (_open!.IsFull)
             Publish();
     }
@@ -110,7 +154,8 @@ internal sealed class PacketGrouper
         {
             var publishing = _topic.PublishAsync(group, _stopForced);
             // A full subscriber queue blocks the service thread: no socket is read until it has
-            // room, so clients' TCP windows close. That is the backpressure, by design.
+            // room, so clients' TCP windows close. That is the backpressure, by design. An inline
+            // handler that awaits blocks it too, without meaning to: the topic reports that (a warning).
             if (!publishing.IsCompletedSuccessfully)
                 publishing.AsTask().GetAwaiter().GetResult();
         }

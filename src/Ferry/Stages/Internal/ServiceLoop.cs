@@ -85,6 +85,9 @@ internal sealed class ServiceLoop
 
     public void Wake() => _readiness.Wake();
 
+    /// <summary>Whether <see cref="Start"/> has been called.</summary>
+    public bool Started => _thread is not null;
+
     public void Start(ILoopRound round)
     {
         _round = round;

@@ -39,6 +39,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     private readonly System.Collections.Concurrent.ConcurrentQueue<(Connection Connection, CloseRequest Request)> _closeRequests = new();
     private readonly IDisposable _egressSubscription;
     private readonly IDisposable _controlSubscription;
+    private ConnectionHandlers? _handlers;
     private long _nextLogFlushMs;
 
     public StageEngine(object owner, CoreSettings settings, IMessageBus bus, ILogger logger, TimeProvider time, Func<StageEngine, IConnectionSource> source)
@@ -96,6 +97,21 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
 
     public void Start() => _loop.Start(this);
 
+    /// <summary>Serves every connection established from now on with its own handler (before start).</summary>
+    public void MapConnections(ConnectionHandler handler, int maxQueuedMessages)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxQueuedMessages, 1);
+        if (_handlers is not null)
+            throw new InvalidOperationException($"stage '{Name}' already has a connection handler; map one handler and dispatch inside it");
+        if (_loop.Started)
+            throw new InvalidOperationException($"stage '{Name}' has started; map connection handlers before starting it");
+        _handlers = new ConnectionHandlers(handler, maxQueuedMessages, this, _writer);
+    }
+
+    /// <summary>Connection handlers running now (0 without <see cref="MapConnections"/>).</summary>
+    public int RunningHandlers => _handlers?.Running ?? 0;
+
     public Task StopAsync(CancellationToken cancellationToken) => _loop.StopAsync(cancellationToken);
 
     public SocketStats Snapshot() => _stats.Snapshot(_loop.OnServiceThread);
@@ -138,13 +154,24 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         }
         Log.Connected(Events.Logger, Name, c.Id, c.Peer);
         Events.RaiseConnected(new ConnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, c.Local, c.Tls));
+        _handlers?.OnEstablished(c);
         _source.OnEstablished(c);
     }
 
-    public void Close(Connection c, DisconnectReason reason, string? detail = null, string? code = null)
+    public void Close(Connection c, DisconnectReason reason, string? detail = null, string? code = null) => Close(c, reason, detail, code, flush: false);
+
+    private void Close(Connection c, DisconnectReason reason, string? detail, string? code, bool flush)
     {
         if (!_table.IsLive(c))
             return;
+        if (flush)
+        {
+            // What a handler sent before it returned or closed goes out first, followed by a FIN.
+            _writer.Flush(c);
+            if (!_table.IsLive(c))
+                return;
+            c.CloseGracefully = true;
+        }
         _readiness.Unwatch(c.Io);
         _table.Detach(c);
         if ((reason is DisconnectReason.Reset or DisconnectReason.ProtocolError or DisconnectReason.SlowConsumer) && !c.CloseGracefully)
@@ -155,13 +182,15 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             _table.RemoveLocked(c);
             _counters.BytesOutOfClosed += c.BytesOut;
         }
-        _groups.LeaveAll(c);
+        // The groups it was in travel with the disconnected event: by then they no longer hold it.
+        var groups = _groups.LeaveAll(c);
+        _handlers?.OnClosed(c);
         _reader.ReleasePending(c);
         _counters.Closed++;
         if (reason is DisconnectReason.TlsError or DisconnectReason.TlsHandshakeTimeout)
             _counters.TlsFailures++;
         Log.Disconnected(Events.Logger, Name, c.Id, c.Peer, reason.ToName(), detail);
-        Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code));
+        Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code) { Groups = groups });
         _source.OnClosed(c);
     }
 
@@ -234,7 +263,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     {
         _writer.TakePosted();
         while (_closeRequests.TryDequeue(out var request))
-            Close(request.Connection, request.Request.Reason, request.Request.Detail, request.Request.Code);
+            Close(request.Connection, request.Request.Reason, request.Request.Detail, request.Request.Code, request.Request.Flush);
+        _handlers?.TakeResumes();
         _writer.FlushDirty();
         _grouper.OnTimer();
         _writer.OnTimer();
@@ -249,7 +279,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         }
     }
 
-    bool ILoopRound.HasPostedWork => _writer.HasPosted || !_closeRequests.IsEmpty;
+    bool ILoopRound.HasPostedWork => _writer.HasPosted || !_closeRequests.IsEmpty || (_handlers?.HasPosted ?? false);
 
     long ILoopRound.NextDueMs()
     {
@@ -261,6 +291,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     void ILoopRound.OnStopRequested()
     {
         _source.StopAccepting();
+        _handlers?.OnStopping();
         _grouper.PublishOpen();
     }
 

@@ -63,6 +63,9 @@ internal sealed class TimeoutScanner
             if (i >= list.Length)
                 continue;
             var c = list[i];
+            // A connection its handler has not caught up with is not read: its silence is the stage's, not the peer's.
+            if (c.InboxFull)
+                continue;
             if (c.HandshakePending && _tlsMs > 0 && now - c.OpenedAtMs >= _tlsMs)
                 _lifecycle.Close(c, DisconnectReason.TlsHandshakeTimeout, $"tls handshake not completed within {_tlsMs} ms");
             else if (_idleMs > 0 && now - c.LastReceiveMs >= _idleMs)

@@ -1,0 +1,52 @@
+// An echo server on Ferry's per-connection model (MapConnections), for the kit's compare.sh beside
+// echo_kestrel (Kestrel's ConnectionHandler echo):
+//   ConnectionEcho PORT [--framing raw|lines] [--max-connections N]
+// Each connection gets a handler on the thread pool that reads its messages and sends each back.
+using System.Runtime.InteropServices;
+using Ferry.Framing;
+using Ferry.Stages;
+
+if (args.Length < 1 || !int.TryParse(args[0], out var port) || port is < 1 or > 65535)
+{
+    Console.Error.WriteLine("usage: ConnectionEcho PORT [--framing raw|lines]   (PORT 1..65535)");
+    return 2;
+}
+var framing = "raw";
+for (var i = 1; i < args.Length; i++)
+{
+    if (args[i] == "--framing" && i + 1 < args.Length)
+        framing = args[++i];
+    else
+    {
+        Console.Error.WriteLine($"unknown argument '{args[i]}'; allowed: --framing raw|lines");
+        return 2;
+    }
+}
+
+var options = new TcpServerStageOptions
+{
+    Bind = $"127.0.0.1:{port}",
+    Framing = FramingSpec.Parse(framing),
+    MaxConnections = 0,
+    Backlog = 4096,
+};
+await using var stage = new TcpServerStage(options);
+stage.MapConnections(async (connection, ct) =>
+{
+    await foreach (var message in connection.ReadAsync(ct))
+        await connection.SendAsync(message.Payload, message.Fields, ct);
+});
+await stage.StartAsync();
+Console.Error.WriteLine($"ConnectionEcho: {framing} echo on 127.0.0.1:{port}, one handler per connection");
+
+using var stop = new CancellationTokenSource();
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+try
+{
+    await Task.Delay(Timeout.Infinite, stop.Token);
+}
+catch (OperationCanceledException)
+{
+}
+return 0;

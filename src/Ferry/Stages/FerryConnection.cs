@@ -1,0 +1,105 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using Ferry.Connections;
+using Ferry.Framing;
+using Ferry.Stages.Internal;
+
+namespace Ferry.Stages;
+
+/// <summary>
+/// One connection as its <see cref="ConnectionHandler"/> sees it: who it is, its messages in order,
+/// a way to answer, its groups, and a way to close it. Safe to use from any thread.
+/// </summary>
+/// <example>
+/// <code>
+/// stage.MapConnections(async (connection, ct) =>
+/// {
+///     var count = 0; // per-connection state is a local variable
+///     await foreach (var message in connection.ReadAsync(ct))
+///         await connection.SendAsync(message.Payload, cancellationToken: ct);
+/// });
+/// </code>
+/// </example>
+public sealed class FerryConnection
+{
+    private readonly Connection _connection;
+    private readonly ConnectionInbox _inbox;
+    private readonly StageEngine _engine;
+
+    internal FerryConnection(Connection connection, ConnectionInbox inbox, StageEngine engine, CancellationToken closed)
+    {
+        _connection = connection;
+        _inbox = inbox;
+        _engine = engine;
+        ConnectionClosed = closed;
+    }
+
+    /// <summary>The connection's id (the one in packets, events and the registry).</summary>
+    public ConnectionId Id => _connection.Id;
+
+    /// <summary>The remote address and port.</summary>
+    public IPEndPoint Peer => _connection.Peer;
+
+    /// <summary>The local address and port.</summary>
+    public IPEndPoint Local => _connection.Local;
+
+    /// <summary>What TLS negotiated (protocol, cipher suite, SNI name, ALPN, peer certificate); null for a plain connection.</summary>
+    public TlsConnectionInfo? Tls => _connection.Tls;
+
+    /// <summary>Cancelled when the connection has closed (for any reason) or the stage stops.</summary>
+    public CancellationToken ConnectionClosed { get; }
+
+    /// <summary>Whether the connection has closed.</summary>
+    public bool IsClosed => Volatile.Read(ref _connection.Closed);
+
+    /// <summary>The groups the connection belongs to now.</summary>
+    public IReadOnlyList<string> Groups => _engine.Groups.GroupsOf(_connection);
+
+    /// <summary>
+    /// The connection's messages in order of arrival. Ends when the connection has closed and every
+    /// message that arrived before is read. Read it from one place at a time. While the handler does not
+    /// read, messages wait in a bounded inbox; when it is full the stage stops reading this connection
+    /// (its client's TCP window closes) and reads it again once the handler has taken half of them.
+    /// </summary>
+    /// <param name="cancellationToken">Ends the wait for the next message with <see cref="OperationCanceledException"/>; messages already queued are still handed out first.</param>
+    public async IAsyncEnumerable<ConnectionMessage> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var reader = _inbox.Reader;
+        while (true)
+        {
+            while (reader.TryRead(out var message))
+            {
+                _inbox.Taken();
+                yield return message;
+            }
+            // Closed and drained: the end, not a cancellation (the close also cancels the handler's token).
+            if (reader.Completion.IsCompleted || !await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+                yield break;
+        }
+    }
+
+    /// <summary>
+    /// Sends one message on this connection, encoded with the stage's framing. Completes with false when
+    /// the connection has closed or the overflow policy dropped it; under the <c>wait</c> policy it waits
+    /// (up to <c>egress_wait_timeout</c>) while the client is slow. The payload is copied before the task completes.
+    /// </summary>
+    /// <exception cref="FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
+    public ValueTask<bool> SendAsync(ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
+        => _engine.Router.SendToAsync(_connection, payload, fields, cancellationToken);
+
+    /// <summary>Adds the connection to a group (created on first join); false when it has closed.</summary>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space.</exception>
+    public bool JoinGroup(string group) => _engine.Groups.Join(Id, group);
+
+    /// <summary>Removes the connection from a group; false when it was not a member.</summary>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space.</exception>
+    public bool LeaveGroup(string group) => _engine.Groups.Leave(Id, group);
+
+    /// <summary>Closes the connection after what was already sent is flushed; its disconnected event carries reason
+    /// <c>killed</c>, <paramref name="reason"/> as detail and <paramref name="code"/>. Does nothing once it has closed.</summary>
+    public void Close(string? reason = null, string? code = null)
+        => _engine.RequestClose(_connection, new CloseRequest(DisconnectReason.Killed, reason, code) { Flush = true });
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Id} ({Peer})";
+}

@@ -1,0 +1,128 @@
+using System.Collections.Concurrent;
+using Ferry.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace Ferry.Stages.Internal;
+
+/// <summary>
+/// The per-connection model (<c>MapConnections</c>): for every established connection an inbox and a
+/// handler task on the thread pool; pausing and resuming reads as inboxes fill and drain; the end of a
+/// handler closes its connection. Beside the packet-group model, not instead of it: packets still go to
+/// <c>packet_group</c> subscribers when there are any.
+/// </summary>
+/// <remarks>Threads: <see cref="OnEstablished"/>, <see cref="OnClosed"/>, <see cref="TakeResumes"/> and pauses on
+/// the service thread; resumes are posted from handlers' threads.</remarks>
+internal sealed class ConnectionHandlers : IInboxOwner
+{
+    private readonly ConnectionHandler _handler;
+    private readonly int _capacity;
+    private readonly StageEngine _engine;
+    private readonly ConnectionWriter _writer;
+    private readonly ConcurrentQueue<Connection> _resumes = new();
+    private readonly ConcurrentDictionary<Connection, CancellationTokenSource> _running = new();
+    private readonly CancellationTokenSource _stopping = new();
+
+    public ConnectionHandlers(ConnectionHandler handler, int capacity, StageEngine engine, ConnectionWriter writer)
+    {
+        _handler = handler;
+        _capacity = capacity;
+        _engine = engine;
+        _writer = writer;
+    }
+
+    public bool HasPosted => !_resumes.IsEmpty;
+
+    /// <summary>Handlers running now.</summary>
+    public int Running => _running.Count;
+
+    /// <summary>A connection is ready for messages: give it an inbox and start its handler. Service thread.</summary>
+    public void OnEstablished(Connection c)
+    {
+        var inbox = new ConnectionInbox(c, _capacity, this);
+        c.Inbox = inbox;
+        var closed = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        _running[c] = closed;
+        var connection = new FerryConnection(c, inbox, _engine, closed.Token);
+        // The handler never runs on the service thread: it may await, block or be slow.
+        _ = Task.Run(() => RunAsync(c, connection, closed));
+    }
+
+    private async Task RunAsync(Connection c, FerryConnection connection, CancellationTokenSource closed)
+    {
+        CloseRequest end;
+        try
+        {
+            await _handler(connection, closed.Token).ConfigureAwait(false);
+            end = new CloseRequest(DisconnectReason.HandlerEnded, null, null) { Flush = true };
+        }
+        catch (OperationCanceledException) when (closed.IsCancellationRequested)
+        {
+            end = new CloseRequest(DisconnectReason.HandlerEnded, null, null) { Flush = true };
+        }
+        catch (Exception ex)
+        {
+            var events = _engine.Events;
+            Log.HandlerFailed(events.Logger, events.Stage, nameof(ConnectionHandler), ex);
+            events.RaiseError(StageErrorKind.Handler, $"the connection handler of {c.Id} failed: {ex.Message}", c.Id, logAs: WarningKind.HandlerFailed);
+            end = new CloseRequest(DisconnectReason.HandlerEnded, "handler failed: " + ex.Message, null) { Flush = true };
+        }
+        _running.TryRemove(c, out _);
+        closed.Dispose();
+        _engine.RequestClose(c, end);
+    }
+
+    /// <summary>The connection closed: the handler reads what is left, then its reading ends and its token is cancelled. Service thread.</summary>
+    public void OnClosed(Connection c)
+    {
+        c.Inbox?.Complete();
+        if (_running.TryGetValue(c, out var closed))
+            CancelQuietly(closed);
+    }
+
+    /// <summary>The stage is stopping: every handler's token is cancelled.</summary>
+    public void OnStopping() => CancelQuietly(_stopping);
+
+    private static void CancelQuietly(CancellationTokenSource source)
+    {
+        try
+        {
+            // Callbacks registered on the token run on the thread pool, never on the service thread.
+            _ = source.CancelAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The handler ended and disposed it meanwhile.
+        }
+    }
+
+    void IInboxOwner.PauseReads(Connection c)
+    {
+        c.InboxFull = true;
+        _writer.UpdateInterest(c);
+    }
+
+    void IInboxOwner.ResumeReads(Connection c)
+    {
+        _resumes.Enqueue(c);
+        if (!_engine.Loop.OnServiceThread)
+            _engine.Loop.Wake();
+    }
+
+    /// <summary>Reads connections again whose handlers have drained their inboxes. Service thread.</summary>
+    public void TakeResumes()
+    {
+        while (_resumes.TryDequeue(out var c))
+        {
+            // A resume asked for before a later pause must not undo that pause: the inbox says whether one is in effect.
+            if (!c.InboxFull || c.Inbox is not { IsPaused: false })
+                continue;
+            c.InboxFull = false;
+            // The idle and frame deadlines start again: while paused, the silence was the stage's.
+            c.LastReceiveMs = _engine.Clock.NowMs;
+            if (c.Pending is not null)
+                c.PartialSinceMs = _engine.Clock.NowMs;
+            if (_engine.Table.IsLive(c))
+                _writer.UpdateInterest(c);
+        }
+    }
+}

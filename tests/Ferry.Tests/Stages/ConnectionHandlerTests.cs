@@ -1,0 +1,393 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Ferry.Connections;
+using Ferry.Framing;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+using Ferry.Transport;
+
+namespace Ferry.Tests.Stages;
+
+/// <summary>The per-connection model (<c>MapConnections</c>, issue 14) on both transports.</summary>
+public abstract class ConnectionHandlerTests(StageTransport transport)
+{
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : ConnectionHandlerTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : ConnectionHandlerTests(StageTransport.Stream);
+
+    private TcpServerStageOptions Lines => new TcpServerStageOptions { Framing = FramingSpec.Parse("lines") }.On(transport);
+
+    private static byte[] Line(string text) => Encoding.UTF8.GetBytes(text + "\n");
+
+    private static async Task<string> ReceiveLineAsync(FramedTestClient client, string expected)
+        => Encoding.UTF8.GetString(await client.ReceiveExactlyAsync(expected.Length + 1));
+
+    private static ConnectionHandler Echo => async (connection, ct) =>
+    {
+        await foreach (var message in connection.ReadAsync(ct))
+            await connection.SendAsync(message.Payload, message.Fields, ct);
+    };
+
+    [Fact]
+    public async Task A_handler_echoes_its_connections_messages_and_knows_who_it_serves()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        var served = new ConcurrentQueue<FerryConnection>();
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            served.Enqueue(connection);
+            await Echo(connection, ct);
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
+        foreach (var text in new[] { "one", "two", "three" })
+        {
+            await client.SendAsync(Line(text));
+            Assert.Equal(text + "\n", await ReceiveLineAsync(client, text));
+        }
+        var connection = Assert.Single(served);
+        Assert.Equal(connected.ConnectionId, connection.Id);
+        Assert.Equal(client.LocalEndPoint.Port, connection.Peer.Port);
+        Assert.Equal(h.EndPoint.Port, connection.Local.Port);
+        Assert.Null(connection.Tls);
+        Assert.False(connection.IsClosed);
+    }
+
+    [Fact]
+    public async Task Both_models_run_on_one_stage_the_group_subscriber_sees_what_the_handler_answers()
+    {
+        await using var h = new FerryTestServer(Lines); // records packet groups (the logging side)
+        h.Stage.MapConnections(Echo);
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        await client.SendAsync(Line("logged and answered"));
+        Assert.Equal("logged and answered\n", await ReceiveLineAsync(client, "logged and answered"));
+        var packets = await h.WaitForPacketsAsync(p => p.Count == 1, "the packet in a group");
+        Assert.Equal("logged and answered", Encoding.UTF8.GetString(packets[0].Payload));
+    }
+
+    [Fact]
+    public async Task Messages_own_their_bytes_and_can_be_kept()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        var kept = new ConcurrentQueue<ConnectionMessage>();
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+                kept.Enqueue(message);
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        for (var i = 0; i < 50; i++)
+            await client.SendAsync(Line($"message-{i}-{new string((char)('a' + i % 26), 30)}"));
+        await Poll.UntilAsync(() => kept.Count == 50, "50 messages kept");
+        var all = kept.ToArray();
+        for (var i = 0; i < 50; i++)
+            Assert.Equal($"message-{i}-{new string((char)('a' + i % 26), 30)}", Encoding.UTF8.GetString(all[i].Payload.Span));
+    }
+
+    [Fact]
+    public async Task A_handler_that_returns_closes_its_connection_after_its_answer_is_sent()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                await connection.SendAsync(Encoding.UTF8.GetBytes("bye"), cancellationToken: ct);
+                return;
+            }
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
+        await client.SendAsync(Line("quit"));
+        Assert.Equal("bye\n", await ReceiveLineAsync(client, "bye"));
+        Assert.True(await client.WaitClosedAsync());
+        var gone = await h.WaitForDisconnectAsync(connected.ConnectionId);
+        Assert.Equal(DisconnectReason.HandlerEnded, gone.Reason);
+        Assert.Equal("handler_ended", gone.ReasonName);
+        Assert.Null(gone.Detail);
+        await Poll.UntilAsync(() => h.Stage.Core.RunningHandlers == 0, "the handler to be gone");
+    }
+
+    [Fact]
+    public async Task A_handler_that_throws_is_reported_and_its_connection_closed_the_stage_goes_on()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                if (Encoding.UTF8.GetString(message.Payload.Span) == "boom")
+                    throw new InvalidOperationException("the handler broke");
+                await connection.SendAsync(message.Payload, cancellationToken: ct);
+            }
+        });
+        await h.StartAsync();
+        using var bad = await h.ConnectAsync();
+        var badConnected = await h.WaitForConnectionAsync(bad.LocalEndPoint);
+        await bad.SendAsync(Line("boom"));
+        var gone = await h.WaitForDisconnectAsync(badConnected.ConnectionId);
+        Assert.Equal(DisconnectReason.HandlerEnded, gone.Reason);
+        Assert.Contains("the handler broke", gone.Detail);
+        var error = await h.WaitForEventAsync<StageErrorEvent>(e => e.Kind == StageErrorKind.Handler);
+        Assert.Equal(badConnected.ConnectionId, error.ConnectionId);
+        Assert.Contains("the handler broke", error.Message);
+
+        using var good = await h.ConnectAsync();
+        await good.SendAsync(Line("still here"));
+        Assert.Equal("still here\n", await ReceiveLineAsync(good, "still here"));
+    }
+
+    [Fact]
+    public async Task When_the_peer_closes_the_handler_reads_every_message_then_its_reading_ends()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        var seen = new ConcurrentQueue<string>();
+        var ended = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+                seen.Enqueue(Encoding.UTF8.GetString(message.Payload.Span));
+            ended.TrySetResult(ct.IsCancellationRequested && connection.IsClosed);
+        });
+        await h.StartAsync();
+        var client = await h.ConnectAsync();
+        var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
+        await client.SendAsync(Encoding.UTF8.GetBytes("a\nb\nc\n"));
+        client.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        var gone = await h.WaitForDisconnectAsync(connected.ConnectionId);
+        Assert.Equal(DisconnectReason.RemoteClosed, gone.Reason);
+        Assert.True(await ended.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(["a", "b", "c"], seen);
+        client.Dispose();
+    }
+
+    [Fact]
+    public async Task Close_from_the_handler_carries_reason_and_code_and_flushes_what_was_sent()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                await connection.SendAsync(Encoding.UTF8.GetBytes("denied"), cancellationToken: ct);
+                connection.Close("not allowed", "E403");
+            }
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
+        await client.SendAsync(Line("let me in"));
+        Assert.Equal("denied\n", await ReceiveLineAsync(client, "denied"));
+        var gone = await h.WaitForDisconnectAsync(connected.ConnectionId);
+        Assert.Equal(DisconnectReason.Killed, gone.Reason);
+        Assert.Equal("not allowed", gone.Detail);
+        Assert.Equal("E403", gone.Code);
+        Assert.True(await client.WaitClosedAsync());
+    }
+
+    [Fact]
+    public async Task Groups_joined_by_a_handler_route_messages_raise_events_and_travel_with_disconnected()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        var joined = new ConcurrentQueue<GroupMembershipEvent>();
+        var left = new ConcurrentQueue<GroupMembershipEvent>();
+        h.Stage.JoinedGroup += (_, e) => joined.Enqueue(e);
+        h.Stage.LeftGroup += (_, e) => left.Enqueue(e);
+        IReadOnlyList<string>? groupsAtDisconnect = null;
+        h.Stage.Disconnected += (_, e) => groupsAtDisconnect ??= e.Groups;
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                var room = Encoding.UTF8.GetString(message.Payload.Span);
+                connection.JoinGroup(room);
+                await connection.SendAsync(Encoding.UTF8.GetBytes($"joined {string.Join(',', connection.Groups.Order())}"), cancellationToken: ct);
+            }
+        });
+        await h.StartAsync();
+        var client = await h.ConnectAsync();
+        var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
+        await client.SendAsync(Line("lobby"));
+        Assert.Equal("joined lobby\n", await ReceiveLineAsync(client, "joined lobby"));
+        await client.SendAsync(Line("games"));
+        Assert.Equal("joined games,lobby\n", await ReceiveLineAsync(client, "joined games,lobby"));
+
+        Assert.Equal(1, await h.Stage.SendToGroupAsync("games", Encoding.UTF8.GetBytes("to games")));
+        Assert.Equal("to games\n", await ReceiveLineAsync(client, "to games"));
+        Assert.Equal(["lobby", "games"], joined.Select(e => e.Group));
+        Assert.All(joined, e => Assert.True(e.Joined && e.ConnectionId == connected.ConnectionId));
+
+        client.Dispose();
+        await h.WaitForDisconnectAsync(connected.ConnectionId);
+        Assert.Equal(["games", "lobby"], groupsAtDisconnect!.Order());
+        Assert.Equal(["games", "lobby"], left.Select(e => e.Group).Order());
+        Assert.All(left, e => Assert.False(e.Joined));
+        Assert.Empty(h.Stage.GetGroups());
+    }
+
+    [Fact]
+    public async Task A_stalled_handler_pauses_only_its_own_connection_the_others_keep_their_echo()
+    {
+        const int capacity = 8;
+        const int slowMessages = 3000;
+        const int roundTrips = 200;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slowSeen = new ConcurrentQueue<string>();
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                var text = Encoding.UTF8.GetString(message.Payload.Span);
+                if (text.StartsWith("slow", StringComparison.Ordinal))
+                {
+                    await gate.Task.WaitAsync(ct); // stands in for a handler that takes a second per message
+                    slowSeen.Enqueue(text);
+                    continue;
+                }
+                await connection.SendAsync(message.Payload, cancellationToken: ct);
+            }
+        }, maxQueuedMessages: capacity);
+        await h.StartAsync();
+
+        using var slow = await h.ConnectAsync();
+        var slowId = (await h.WaitForConnectionAsync(slow.LocalEndPoint)).ConnectionId;
+        var filler = new string('x', 1000);
+        var flooding = Task.Run(async () =>
+        {
+            for (var i = 0; i < slowMessages; i++)
+                await slow.SendAsync(Line($"slow-{i:D5}-{filler}"));
+        });
+        // The slow connection's inbox fills and the stage stops reading it.
+        await Poll.UntilAsync(() => PacketsIn(h, slowId) >= capacity, "the slow handler's inbox to fill");
+
+        var fast = new List<FramedTestClient>();
+        for (var i = 0; i < 3; i++)
+            fast.Add(await h.ConnectAsync());
+        await Task.WhenAll(fast.Select(async (client, n) =>
+        {
+            for (var i = 0; i < roundTrips; i++)
+            {
+                var text = $"fast-{n}-{i}";
+                await client.SendAsync(Line(text));
+                Assert.Equal(text + "\n", await ReceiveLineAsync(client, text));
+            }
+        }));
+
+        // While the others did 600 round trips, the stalled connection was read no further than its
+        // inbox plus one read's worth of lines (a 64 KiB read holds about 64 of these).
+        var readWhileStalled = PacketsIn(h, slowId);
+        Assert.InRange(readWhileStalled, capacity, capacity + 200);
+        Assert.Empty(slowSeen);
+
+        gate.SetResult();
+        await flooding.WaitAsync(TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => slowSeen.Count == slowMessages, "every slow message once reads resume", TimeSpan.FromSeconds(30));
+        Assert.Equal(Enumerable.Range(0, slowMessages).Select(i => $"slow-{i:D5}-{filler}"), slowSeen);
+        fast.ForEach(c => c.Dispose());
+    }
+
+    [Fact]
+    public async Task A_connection_paused_for_its_handler_is_not_closed_as_idle()
+    {
+        var time = new StageTime();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var taken = 0;
+        await using var h = new FerryTestServer(Lines with { IdleTimeout = TimeSpan.FromSeconds(1) }, recordPackets: false, time: time);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                await gate.Task.WaitAsync(ct);
+                Interlocked.Increment(ref taken);
+            }
+        }, maxQueuedMessages: 2);
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
+        await client.SendAsync(Encoding.UTF8.GetBytes("1\n2\n3\n"));
+        await Poll.UntilAsync(() => PacketsIn(h, id) == 3, "the inbox to fill");
+        await h.AdvanceAsync(TimeSpan.FromSeconds(5)); // five idle timeouts while the handler is stuck
+        Assert.DoesNotContain(h.Events, e => e is DisconnectedEvent);
+        gate.SetResult();
+        await Poll.UntilAsync(() => Volatile.Read(ref taken) == 3, "the handler to catch up");
+        await h.SettleAsync();
+        Assert.DoesNotContain(h.Events, e => e is DisconnectedEvent);
+        // Once read again, a silent peer is idle as before.
+        await h.AdvanceAsync(TimeSpan.FromSeconds(2));
+        var gone = await h.WaitForDisconnectAsync(id);
+        Assert.Equal(DisconnectReason.IdleTimeout, gone.Reason);
+    }
+
+    private static long PacketsIn(FerryTestServer h, ConnectionId id)
+        => h.Stage.GetConnections().FirstOrDefault(c => c.Id == id)?.PacketsIn ?? -1;
+
+    [Fact]
+    public async Task The_handlers_token_is_cancelled_when_the_stage_stops()
+    {
+        var h = new FerryTestServer(Lines, recordPackets: false);
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            finally
+            {
+                cancelled.TrySetResult();
+            }
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        await h.WaitForConnectionAsync(client.LocalEndPoint);
+        await h.DisposeAsync();
+        await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task Mapping_is_checked_null_twice_bad_capacity_and_after_start_are_refused()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        Assert.Throws<ArgumentNullException>(() => h.Stage.MapConnections(null!));
+        Assert.Throws<ArgumentOutOfRangeException>(() => h.Stage.MapConnections(Echo, maxQueuedMessages: 0));
+        h.Stage.MapConnections(Echo);
+        var twice = Assert.Throws<InvalidOperationException>(() => h.Stage.MapConnections(Echo));
+        Assert.Contains("already has a connection handler", twice.Message);
+        await h.StartAsync();
+        await using var other = new FerryTestServer(Lines, recordPackets: false);
+        await other.StartAsync();
+        var late = Assert.Throws<InvalidOperationException>(() => other.Stage.MapConnections(Echo));
+        Assert.Contains("before starting", late.Message);
+    }
+
+    [Fact]
+    public async Task A_client_stage_serves_the_connection_it_dials_with_a_handler()
+    {
+        await using var server = new FerryTestServer(Lines);
+        await server.StartAsync();
+        var options = new TcpClientStageOptions { Connect = $"127.0.0.1:{server.EndPoint.Port}", Framing = FramingSpec.Parse("lines") }.On(transport);
+        await using var client = new TcpClientStage(options);
+        var received = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                received.TrySetResult(Encoding.UTF8.GetString(message.Payload.Span));
+                await connection.SendAsync(Encoding.UTF8.GetBytes("thanks"), cancellationToken: ct);
+            }
+        });
+        client.Start();
+        var connected = await server.WaitForEventAsync<ConnectedEvent>();
+        await server.Stage.SendAsync(connected.ConnectionId, Encoding.UTF8.GetBytes("hello client"));
+        Assert.Equal("hello client", await received.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        var answer = await server.WaitForPacketsAsync(p => p.Count == 1, "the handler's answer");
+        Assert.Equal("thanks", Encoding.UTF8.GetString(answer[0].Payload));
+    }
+}
