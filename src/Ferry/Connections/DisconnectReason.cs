@@ -31,6 +31,10 @@ public enum DisconnectReason
     IpLimit,
     /// <summary>Refused at accept: outside <c>allow_from</c>, inside <c>deny_from</c>, or by the accept filter.</summary>
     Denied,
+    /// <summary>The PROXY protocol was not followed: a trusted proxy sent no header, a malformed one or one of a version not accepted, or another address sent one; the detail says which.</summary>
+    ProxyProtocol,
+    /// <summary>A trusted proxy's PROXY header did not arrive whole within <c>proxy_header_timeout</c>.</summary>
+    ProxyHeaderTimeout,
 }
 
 /// <summary>The snake_case names used on the bus, in JSON and in logs.</summary>
@@ -52,6 +56,8 @@ internal static class DisconnectReasonNames
         DisconnectReason.TlsError => "tls_error",
         DisconnectReason.IpLimit => "ip_limit",
         DisconnectReason.Denied => "denied",
+        DisconnectReason.ProxyProtocol => "proxy_protocol",
+        DisconnectReason.ProxyHeaderTimeout => "proxy_header_timeout",
         _ => reason.ToString(),
     };
 }

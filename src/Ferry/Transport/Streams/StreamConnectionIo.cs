@@ -52,6 +52,12 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     private volatile int _handshakeState;
     private TlsConnectionInfo? _tls;
 
+    // ---- PROXY header ahead of the handshake (set before the read loop starts) ----
+    private ProxyProtocol _proxyHeader;
+    private bool _proxyTrusted;
+    /// <summary>Completed by the stage when it accepts the header (true) or by the close (false); only for a trusted proxy under TLS.</summary>
+    private TaskCompletionSource<bool>? _proxyTaken;
+
     // ---- send side (under _outLock; a plain object because WaitWritable waits on it) ----
     private readonly object _outLock = new();
     private readonly int _sendCapacity;
@@ -92,6 +98,16 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         return true;
     }
 
+    public void ExpectProxyHeader(bool trusted, ProxyProtocol accepted)
+    {
+        _proxyHeader = accepted;
+        _proxyTrusted = trusted;
+        if (trusted && _handshake is not null)
+            _proxyTaken = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    public void ProxyHeaderTaken() => _proxyTaken?.TrySetResult(true);
+
     public override ReadyFlags Poll()
     {
         var ready = ReadyFlags.None;
@@ -116,6 +132,8 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         var handshaking = _handshake is not null;
         try
         {
+            if (_handshake is not null && _proxyHeader != ProxyProtocol.Off && !await PassProxyHeaderAsync().ConfigureAwait(false))
+                return;
             if (_handshake is not null)
             {
                 var (secured, info) = await _handshake.RunAsync(_stream, CancellationToken.None).ConfigureAwait(false);
@@ -143,20 +161,9 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
                     End(2, 0, null);
                     return;
                 }
-                var drained = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                lock (_rxLock)
-                {
-                    if (_closed)
-                        return;
-                    _rx = buffer;
-                    buffer = null;
-                    _rxStart = 0;
-                    _rxEnd = n;
-                    _drained = drained;
-                    _rxState = 1;
-                }
-                Post();
-                if (!await drained.Task.ConfigureAwait(false))
+                var handed = buffer;
+                buffer = null;
+                if (!await HandOverAsync(handed, n).ConfigureAwait(false))
                     return; // closed
             }
         }
@@ -172,6 +179,62 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             if (buffer is not null)
                 ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>Gives the loop <paramref name="n"/> bytes (the buffer goes back when they are taken); false when the connection closed.</summary>
+    private Task<bool> HandOverAsync(byte[] buffer, int n)
+    {
+        var drained = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_rxLock)
+        {
+            if (_closed)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                return Task.FromResult(false);
+            }
+            _rx = buffer;
+            _rxStart = 0;
+            _rxEnd = n;
+            _drained = drained;
+            _rxState = 1;
+        }
+        Post();
+        return drained.Task;
+    }
+
+    /// <summary>
+    /// Before the TLS handshake, in the clear: a trusted proxy's PROXY header is read exactly (not a byte of
+    /// the client hello after it), handed to the stage, and the handshake waits until the stage has
+    /// accepted it; anyone else's first bytes are peeked at, and a header there is refused. False when the
+    /// connection ended.
+    /// </summary>
+    private async Task<bool> PassProxyHeaderAsync()
+    {
+        if (!_proxyTrusted)
+        {
+            var probe = new byte[16];
+            var seen = await _socket.ReceiveAsync(probe, SocketFlags.Peek).ConfigureAwait(false);
+            if (!Proxy.ProxyHeaderParser.StartsWithSignature(probe.AsSpan(0, seen)))
+                return true;
+            End(3, IConnectionIo.ProxyRefusedError, $"a PROXY header from {(_socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address}, which is not in trusted_proxies");
+            return false;
+        }
+        var header = ArrayPool<byte>.Shared.Rent(Proxy.ProxyHeaderParser.MaxBytes);
+        var n = 0;
+        int wanted;
+        while ((wanted = Proxy.ProxyHeaderParser.BytesWanted(header.AsSpan(0, n), _proxyHeader)) > 0)
+        {
+            var read = await _stream.ReadAsync(header.AsMemory(n, wanted)).ConfigureAwait(false);
+            if (read == 0)
+            {
+                ArrayPool<byte>.Shared.Return(header);
+                End(2, 0, null);
+                return false;
+            }
+            n += read;
+        }
+        // The stage judges the header (and the client it names); a refusal closes the connection.
+        return await HandOverAsync(header, n).ConfigureAwait(false) && await _proxyTaken!.Task.ConfigureAwait(false);
     }
 
     private void End(int state, int error, string? text)
@@ -357,6 +420,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             _drained = null;
         }
         drained?.TrySetResult(false);
+        _proxyTaken?.TrySetResult(false);
         bool writesPending;
         lock (_outLock)
         {
