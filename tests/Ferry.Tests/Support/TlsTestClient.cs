@@ -23,11 +23,14 @@ public sealed class TlsTestClient : IAsyncDisposable
 
     /// <summary>Connects and runs the handshake; throws when the handshake fails.</summary>
     public static async Task<TlsTestClient> ConnectAsync(IPEndPoint server, SslProtocols protocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-        X509Certificate2? clientCertificate = null, string serverName = "localhost")
+        X509Certificate2? clientCertificate = null, string serverName = "localhost", byte[]? preface = null)
     {
         var socket = new Socket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await socket.ConnectAsync(server, cts.Token);
+        // Bytes in the clear ahead of the handshake, as a proxy's PROXY header.
+        if (preface is not null)
+            await socket.SendAsync(preface, SocketFlags.None, cts.Token);
         var stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
         var client = new TlsTestClient(socket, stream);
         try

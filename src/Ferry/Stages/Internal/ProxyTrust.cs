@@ -26,7 +26,7 @@ internal sealed class ProxyTrust(IReadOnlyList<string> entries)
         text = text.Trim();
         if (text.Contains('/'))
             return IPNetwork.TryParse(text, out network);
-        if (!IPAddress.TryParse(text, out var address) || address.ScopeId != 0)
+        if (!IPAddress.TryParse(text, out var address) || text.Contains('%'))
             return false;
         if (address.IsIPv4MappedToIPv6)
             address = address.MapToIPv4();
