@@ -17,9 +17,15 @@ internal static class CertCommand
 
     public static Command Create(CliIo io)
     {
-        var kind = new Argument<string>("kind") { Description = "ca, server (signed by --ca), client (mutual TLS, signed by --ca) or self-signed" };
-        kind.AcceptOnlyFromAmong("ca", "server", "client", "self-signed");
-        var output = new Option<string>("--out") { Description = "where to write: PATH.pem (certificate) and PATH.key (private key, mode 600)", HelpName = "PATH", Required = true };
+        var kind = new Argument<string>("kind") { Description = "ca, server (signed by --ca), client (mutual TLS, signed by --ca), self-signed, or crl (a revocation list signed by --ca)" };
+        kind.AcceptOnlyFromAmong("ca", "server", "client", "self-signed", "crl");
+        var output = new Option<string>("--out") { Description = "where to write: PATH.pem (certificate) and PATH.key (private key, mode 600); for crl PATH.crl (added to if it exists)", HelpName = "PATH", Required = true };
+        var revoke = new Option<string[]>("--revoke")
+        {
+            Description = "crl: a certificate (PEM file) to revoke (repeat for several)",
+            HelpName = "CERT",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var names = new Option<string[]>("--name")
         {
             Description = "a DNS name or IP address (repeat for several; server/self-signed default localhost and 127.0.0.1); the common name for ca and client",
@@ -28,13 +34,19 @@ internal static class CertCommand
         };
         var ca = new Option<string>("--ca") { Description = "the CA that signs (server, client): PATH.pem and PATH.key as written by 'ferry cert ca'", HelpName = "PATH" };
         var days = CliOptions.Int("--days", 1, 36500, "validity in days (default 365; ca 3650)");
-        var command = new Command("cert", "make PEM certificates for TLS and mutual TLS (no openssl needed)\n\n" + Epilog) { kind, output, names, ca, days };
+        var command = new Command("cert", "make PEM certificates for TLS and mutual TLS (no openssl needed)\n\n" + Epilog) { kind, output, names, ca, days, revoke };
         command.SetAction(result =>
         {
             try
             {
-                return Run(result.GetValue(kind)!, result.GetValue(output)!, result.GetValue(names) ?? [], result.GetValue(ca),
-                    result.TryGet(days, out var d) ? d : null, io.Stdout);
+                var what = result.GetValue(kind)!;
+                var revoked = result.GetValue(revoke) ?? [];
+                if (what != "crl" && revoked.Length > 0)
+                    throw new CliException("--revoke goes with 'ferry cert crl'");
+                return what == "crl"
+                    ? RevocationList(result.GetValue(output)!, result.GetValue(ca), revoked, result.TryGet(days, out var crlDays) ? crlDays : 30, io.Stdout)
+                    : Run(what, result.GetValue(output)!, result.GetValue(names) ?? [], result.GetValue(ca),
+                        result.TryGet(days, out var d) ? d : null, io.Stdout);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {
@@ -64,6 +76,44 @@ internal static class CertCommand
         File.WriteAllText(output + ".pem", certificatePem);
         WritePrivate(output + ".key", keyPem);
         stdout.WriteLine($"{kind} certificate {made.Subject} (SHA-1 {made.Thumbprint}), valid until {made.NotAfter.ToUniversalTime():yyyy-MM-dd}: {output}.pem, {output}.key");
+        return 0;
+    }
+
+    /// <summary><c>ferry cert crl</c>: PATH.crl signed by the CA, with the certificates given revoked on top of those PATH.crl already revoked.</summary>
+    private static int RevocationList(string output, string? ca, IReadOnlyList<string> revoke, int days, TextWriter stdout)
+    {
+        if (ca is null)
+            throw new CliException("a crl needs --ca PATH (the CA that issued the certificates; its PATH.pem and PATH.key)");
+        using var issuer = LoadIssuer(ca);
+        var certificates = new List<X509Certificate2>();
+        foreach (var file in revoke)
+        {
+            try
+            {
+                certificates.Add(X509Certificate2.CreateFromPem(File.ReadAllText(file)));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                throw new CliException($"--revoke '{file}': cannot load a PEM certificate: {ex.Message}");
+            }
+            if (!certificates[^1].IssuerName.RawData.AsSpan().SequenceEqual(issuer.SubjectName.RawData))
+                throw new CliException($"--revoke '{file}': issued by '{certificates[^1].Issuer}', not by the CA '{issuer.Subject}'");
+        }
+        var path = output + ".crl";
+        var existing = File.Exists(path) ? File.ReadAllText(path) : null;
+        string pem;
+        try
+        {
+            pem = CertificateMaker.CreateRevocationList(issuer, certificates, existing, DateTimeOffset.UtcNow.AddDays(days));
+        }
+        catch (System.Security.Cryptography.CryptographicException ex) when (existing is not null)
+        {
+            throw new CliException($"'{path}' exists but is not a CRL of this CA that can be added to: {ex.Message}");
+        }
+        File.WriteAllText(path, pem);
+        stdout.WriteLine($"crl signed by {issuer.Subject}, {certificates.Count} certificate{(certificates.Count == 1 ? "" : "s")} newly revoked, next update in {days} days: {path}");
+        foreach (var c in certificates)
+            c.Dispose();
         return 0;
     }
 

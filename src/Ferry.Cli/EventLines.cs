@@ -18,7 +18,8 @@ internal abstract record EventLine([property: JsonPropertyOrder(-2)] string Type
 
 internal sealed record ListeningLine(string Local) : EventLine("listening");
 
-internal sealed record ConnectedLine(string Conn, string Peer, TlsLine? Tls = null) : EventLine("connected");
+/// <summary><c>via</c>: the proxy the client came through, when a trusted proxy's PROXY header named the client as <c>peer</c>.</summary>
+internal sealed record ConnectedLine(string Conn, string Peer, string? Via = null, TlsLine? Tls = null) : EventLine("connected");
 
 /// <summary>What a TLS handshake negotiated: the <c>tls</c> object of a <c>connected</c> line.</summary>
 internal sealed record TlsLine(string Protocol, string CipherSuite, string? ServerName, string? Alpn, string? PeerSubject, string? PeerThumbprint)
@@ -58,7 +59,7 @@ internal sealed record StatsLine(
 /// <summary>One row of the connection table (stdin <c>connections</c>, <c>--stats-connections</c>).</summary>
 internal sealed record ConnectionLine(
     string Conn, string Peer, DateTimeOffset ConnectedAt, DateTimeOffset LastActivity, long BytesIn, long PacketsIn, long BytesOut,
-    long PacketsOut, long EgressQueuedBytes, long EgressDroppedBytes, long EgressDroppedPackets, IReadOnlyList<string> Groups);
+    long PacketsOut, long EgressQueuedBytes, long EgressDroppedBytes, long EgressDroppedPackets, IReadOnlyList<string> Groups, string? Via = null);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ListeningLine))]

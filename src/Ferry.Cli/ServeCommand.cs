@@ -61,6 +61,8 @@ internal static class ServeCommand
         nats.AddTo(command);
         var tls = new TlsFlags(server: true);
         tls.AddTo(command);
+        var proxy = new ProxyFlags();
+        proxy.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             var options = new TcpServerStageOptions();
@@ -78,7 +80,7 @@ internal static class ServeCommand
             if (result.TryGet(overflow, out var o)) options = options with { EgressOverflow = o };
             if (result.TryGet(queue, out var q)) options = options with { QueueWhenDisconnected = q };
             var (transport, tlsOptions) = tls.Read(result);
-            options = options with { Transport = transport, Tls = tlsOptions };
+            options = proxy.Apply(result, options with { Transport = transport, Tls = tlsOptions });
             try
             {
                 options.Validate();

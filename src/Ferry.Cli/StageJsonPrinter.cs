@@ -10,7 +10,7 @@ internal static class StageJsonPrinter
         var rows = new List<ConnectionLine>(connections.Count);
         foreach (var c in connections)
             rows.Add(new ConnectionLine(c.Id.ToString(), c.Peer.ToString(), c.ConnectedAt, c.LastActivity, c.BytesIn, c.PacketsIn, c.BytesOut,
-                c.PacketsOut, c.EgressBytesQueued, c.EgressBytesDropped, c.EgressPacketsDropped, [.. c.Groups]));
+                c.PacketsOut, c.EgressBytesQueued, c.EgressBytesDropped, c.EgressPacketsDropped, [.. c.Groups], c.Via?.ToString()));
         return rows;
     }
 
@@ -47,7 +47,7 @@ internal static class StageJsonPrinter
         bool printPackets, Func<IReadOnlyList<ConnectionInfo>>? connectionsTable, string? tag)
     {
         var lines = CliJsonContext.Default;
-        stage.Connected((_, e) => output.Write(new ConnectedLine(e.ConnectionId.ToString(), e.Peer.ToString(), TlsLine.From(e.Tls)) { Stage = tag }, lines.ConnectedLine));
+        stage.Connected((_, e) => output.Write(new ConnectedLine(e.ConnectionId.ToString(), e.Peer.ToString(), e.Via?.ToString(), TlsLine.From(e.Tls)) { Stage = tag }, lines.ConnectedLine));
         stage.Disconnected((_, e) => output.Write(
             new DisconnectedLine(e.ConnectionId.ToString(), e.Peer.ToString(), e.ReasonName, e.Code, e.Detail) { Stage = tag }, lines.DisconnectedLine));
         stage.Error((_, e) => output.Write(

@@ -23,6 +23,7 @@ internal sealed class TlsFlags
     private readonly Option<ClientCertificateMode> _clientCert = CliOptions.Choice("--client-cert", "MODE",
         "required, optional or none (default none; required/optional need --tls-ca)",
         ("required", ClientCertificateMode.Required), ("optional", ClientCertificateMode.Optional), ("none", ClientCertificateMode.None));
+    private readonly Option<string> _crl = new("--tls-crl") { Description = "a PEM CRL from the --tls-ca CA: listed client certificates are refused as 'revoked' (make one with 'ferry cert crl')", HelpName = "FILE" };
     private readonly Option<TimeSpan> _handshakeTimeout = CliOptions.Duration("--tls-handshake-timeout", "close a TLS handshake not done by then (default 10s)");
 
     public TlsFlags(bool server)
@@ -51,6 +52,7 @@ internal sealed class TlsFlags
         if (_server)
         {
             command.Options.Add(_clientCert);
+            command.Options.Add(_crl);
             return;
         }
         command.Options.Add(_tls);
@@ -67,6 +69,7 @@ internal sealed class TlsFlags
         var key = result.ValueOr(_key, null!);
         var ca = result.ValueOr(_ca, null!);
         var clientCert = _server ? result.ValueOr(_clientCert, ClientCertificateMode.None) : ClientCertificateMode.None;
+        var crl = _server ? result.ValueOr(_crl, null!) : null;
         var serverName = _server ? null : result.ValueOr(_serverName, null!);
         var insecure = !_server && result.GetValue(_insecure);
         var secure = cert is not null || key is not null || ca is not null || clientCert != ClientCertificateMode.None
@@ -77,6 +80,8 @@ internal sealed class TlsFlags
             throw new CliException("--tls-cert and --tls-key go together");
         if (_server && clientCert != ClientCertificateMode.None && ca is null)
             throw new CliException("--client-cert required|optional needs --tls-ca (the CA client certificates must chain to)");
+        if (crl is not null && clientCert == ClientCertificateMode.None)
+            throw new CliException("--tls-crl needs --client-cert required|optional and --tls-ca (it revokes client certificates of that CA)");
         var options = new TlsOptions
         {
             Secure = true,
@@ -85,6 +90,7 @@ internal sealed class TlsFlags
             ServerName = serverName,
             AcceptInvalidCertificates = insecure,
             ClientCertificate = clientCert,
+            CertificateRevocationListFile = crl,
         };
         return (transport, result.TryGet(_handshakeTimeout, out var timeout) ? options with { HandshakeTimeout = timeout } : options);
     }

@@ -82,6 +82,8 @@ public sealed class FramedTestClient : IDisposable, IAsyncDisposable
             await Deadline.RunAsync(async token =>
             {
                 await socket.ConnectAsync(server, token).ConfigureAwait(false);
+                if (!options.Preface.IsEmpty)
+                    await socket.SendAsync(options.Preface, SocketFlags.None, token).ConfigureAwait(false);
                 if (options.Tls is { } settings)
                 {
                     tls = new SslStream(new NetworkStream(socket, ownsSocket: false));

@@ -12,6 +12,10 @@ public sealed record FramedTestClientOptions
     /// <summary>TLS settings; a plain TCP connection when null.</summary>
     public TestClientTls? Tls { get; init; }
 
+    /// <summary>Bytes sent in the clear right after the connect, before any TLS handshake or session
+    /// greeting: a proxy's PROXY protocol header, for example. None when empty.</summary>
+    public ReadOnlyMemory<byte> Preface { get; init; }
+
     /// <summary>How long each connect, send and receive may take unless the call says otherwise.</summary>
     public TimeSpan Timeout { get; init; } = Poll.DefaultTimeout;
 }

@@ -97,6 +97,27 @@ internal sealed class SettingEntries
         return null;
     }
 
+    /// <summary>A list of words: a sequence of scalars, or one scalar with the items separated by commas.</summary>
+    public IReadOnlyList<string>? Words(string key)
+    {
+        if (!_entries.TryGetValue(key, out var node))
+            return null;
+        if (node.IsSequence)
+        {
+            var items = new List<string>();
+            foreach (var child in node.Children)
+            {
+                if (child.Children.Count > 0 || string.IsNullOrWhiteSpace(child.Value))
+                    _problems.Add(new SettingProblem(child.Where, child.Path, child.Value, "must be a single non-empty value"));
+                else
+                    items.Add(child.Value.Trim());
+            }
+            return items;
+        }
+        var text = Text(key);
+        return text?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    }
+
     public bool? Bool(string key)
     {
         var text = Text(key);

@@ -31,6 +31,7 @@ public static class StageReader
     [
         "bind", "host", "port", "backlog", "max_connections", .. FramingKeys, .. CommonKeys,
         "queue_when_disconnected", "group_notices", "bind_retry_delay", "bind_retry_max_delay", "bind_attempts",
+        "proxy_protocol", "trusted_proxies", "proxy_header_timeout",
     ];
 
     /// <summary>Every key a client stage's config takes.</summary>
@@ -158,6 +159,10 @@ public static class StageReader
         if (e.Duration("bind_retry_delay") is { } retry) o = o with { BindRetryDelay = retry };
         if (e.Duration("bind_retry_max_delay") is { } retryMax) o = o with { BindRetryMaxDelay = retryMax };
         if (e.Int("bind_attempts", 0, int.MaxValue, " (0 = retry forever)") is { } attempts) o = o with { BindAttempts = attempts };
+        if (e.Choice("proxy_protocol", ("off", ProxyProtocol.Off), ("v1", ProxyProtocol.V1), ("v2", ProxyProtocol.V2), ("any", ProxyProtocol.Any)) is { } proxy)
+            o = o with { ProxyProtocol = proxy };
+        if (e.Words("trusted_proxies") is { } trusted) o = o with { TrustedProxies = trusted };
+        if (e.Duration("proxy_header_timeout") is { } proxyTimeout) o = o with { ProxyHeaderTimeout = proxyTimeout };
         if (TlsBlockReader.Read(e.Node("tls"), server: true, problems) is { } serverTls) o = o with { Tls = serverTls };
         Check(() => o.Validate(), e, where, path, problems);
         return new ServerStageDeclaration(name, where, o);

@@ -8,7 +8,7 @@ namespace Ferry.Hosting.Settings;
 /// Reads seed 004's <c>tls</c> block (<c>secure</c>, <c>certificate</c> with <c>certificate_pem</c> and
 /// <c>private_key_pem</c> or their <c>_file</c> forms, <c>ca_certificate_pem</c>/<c>ca_certificate_file</c>,
 /// <c>server_name</c>, <c>accept_invalid_certificates</c>) plus <c>client_certificate</c> and
-/// <c>handshake_timeout</c> into <see cref="TlsOptions"/>. The certificate, key and CA bundle are loaded
+/// <c>handshake_timeout</c> and a CRL (<c>certificate_revocation_list_pem</c>/<c>_file</c>) into <see cref="TlsOptions"/>. The certificate, key and CA bundle are loaded
 /// here, so an unreadable file, text that is not PEM or a key that does not match its certificate is
 /// reported at the key that names it, before anything starts.
 /// </summary>
@@ -17,7 +17,7 @@ internal static class TlsBlockReader
     private static readonly string[] Keys =
     [
         "secure", "certificate", "ca_certificate_pem", "ca_certificate_file", "server_name", "accept_invalid_certificates",
-        "client_certificate", "handshake_timeout",
+        "client_certificate", "handshake_timeout", "certificate_revocation_list_pem", "certificate_revocation_list_file",
     ];
 
     private static readonly string[] CertificateKeys = ["certificate_pem", "private_key_pem", "certificate_file", "private_key_file"];
@@ -68,6 +68,13 @@ internal static class TlsBlockReader
         else if ((caPem ?? Pem(e, "ca_certificate_file", caFile)) is { } ca && !IsCaBundle(ca))
             e.Problem(caPem is not null ? "ca_certificate_pem" : "ca_certificate_file", "holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)");
         options = options with { CaCertificatePem = caPem, CaCertificateFile = caFile };
+        var crlPem = Optional(e, "certificate_revocation_list_pem");
+        var crlFile = Optional(e, "certificate_revocation_list_file");
+        if (crlPem is not null && crlFile is not null)
+            e.Problem("certificate_revocation_list_file", "cannot be combined with 'certificate_revocation_list_pem'; give one of them");
+        else if ((crlPem ?? Pem(e, "certificate_revocation_list_file", crlFile)) is { } crl && !crl.Contains("-----BEGIN X509 CRL-----", StringComparison.Ordinal))
+            e.Problem(crlPem is not null ? "certificate_revocation_list_pem" : "certificate_revocation_list_file", "holds no PEM CRL (expected a -----BEGIN X509 CRL----- block, as 'ferry cert crl' writes)");
+        options = options with { CertificateRevocationListPem = crlPem, CertificateRevocationListFile = crlFile };
 
         if (secure)
         {

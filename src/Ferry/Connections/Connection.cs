@@ -42,7 +42,14 @@ internal sealed class Connection
 
     public ConnectionId Id { get; }
 
-    public IPEndPoint Peer { get; }
+    /// <summary>
+    /// The client: the socket's peer, or the real client a trusted proxy's PROXY header names (set once,
+    /// by the service thread, before the connection is established).
+    /// </summary>
+    public IPEndPoint Peer { get; set; }
+
+    /// <summary>The proxy the connection came through (the socket's peer) when a PROXY header named the client; null otherwise.</summary>
+    public IPEndPoint? Via { get; set; }
 
     public IPEndPoint Local { get; }
 
@@ -70,6 +77,12 @@ internal sealed class Connection
 
     /// <summary>What the TLS handshake negotiated; null for plain connections. Set once by the service thread.</summary>
     public Stages.TlsConnectionInfo? Tls;
+
+    // ---- PROXY header and admission (service thread) ----
+    /// <summary>What is still to do about a PROXY header before the framing sees the bytes.</summary>
+    public ProxyHeaderState ProxyHeader;
+    /// <summary>The connection is counted under its peer's address by admission control (per-address limits).</summary>
+    public bool AdmissionCounted;
 
     // ---- frame reader (service thread) ----
     /// <summary>The plain decoder, or the <see cref="IFramingSession"/> of a session framing; null for raw.</summary>
@@ -124,6 +137,17 @@ internal sealed class Connection
     public Stages.Internal.ConnectionInbox? Inbox;
     /// <summary>Reads are paused because the handler's inbox is full; resumed when it drains. Service thread.</summary>
     public bool InboxFull;
+}
+
+/// <summary>Where a connection stands with the PROXY protocol.</summary>
+internal enum ProxyHeaderState : byte
+{
+    /// <summary>Nothing to do: the bytes are the client's.</summary>
+    None,
+    /// <summary>From a trusted proxy: a header must come first.</summary>
+    Expected,
+    /// <summary>From anywhere else: the first read is looked at, and a header there is refused.</summary>
+    Screen,
 }
 
 /// <summary>A request to close a connection, made off the service thread or from a handler on it.</summary>

@@ -33,6 +33,10 @@ public enum DisconnectReason
     Denied,
     /// <summary>The connection's handler (<c>MapConnections</c>) returned or failed; the detail says how it failed.</summary>
     HandlerEnded,
+    /// <summary>The PROXY protocol was not followed: a trusted proxy sent no header, a malformed one or one of a version not accepted, or another address sent one; the detail says which.</summary>
+    ProxyProtocol,
+    /// <summary>A trusted proxy's PROXY header did not arrive whole within <c>proxy_header_timeout</c>.</summary>
+    ProxyHeaderTimeout,
 }
 
 /// <summary>The snake_case names used on the bus, in JSON and in logs.</summary>
@@ -55,6 +59,8 @@ internal static class DisconnectReasonNames
         DisconnectReason.IpLimit => "ip_limit",
         DisconnectReason.Denied => "denied",
         DisconnectReason.HandlerEnded => "handler_ended",
+        DisconnectReason.ProxyProtocol => "proxy_protocol",
+        DisconnectReason.ProxyHeaderTimeout => "proxy_header_timeout",
         _ => reason.ToString(),
     };
 }

@@ -16,6 +16,7 @@ namespace Ferry.Stages;
 /// <param name="EgressBytesDropped">Encoded bytes of messages dropped for this connection.</param>
 /// <param name="EgressPacketsDropped">Messages dropped for this connection.</param>
 /// <param name="Groups">The groups it belongs to.</param>
+/// <param name="Via">The proxy it came through when a PROXY header named the client as <paramref name="Peer"/>; null otherwise.</param>
 public sealed record ConnectionInfo(
     ConnectionId Id,
     IPEndPoint Peer,
@@ -28,4 +29,5 @@ public sealed record ConnectionInfo(
     int EgressBytesQueued,
     long EgressBytesDropped,
     long EgressPacketsDropped,
-    IReadOnlyList<string> Groups);
+    IReadOnlyList<string> Groups,
+    IPEndPoint? Via = null);

@@ -50,6 +50,8 @@ public sealed record SocketStats
     public long EgressBytesDroppedTotal { get; init; }
     /// <summary>TLS handshakes that failed (bad or missing certificates, protocol errors) or timed out.</summary>
     public long TlsFailuresTotal { get; init; }
+    /// <summary>Connections closed for the PROXY protocol (reasons <c>proxy_protocol</c> and <c>proxy_header_timeout</c>): a trusted proxy's header missing, malformed or late, or a header from an untrusted address.</summary>
+    public long ProxyFailuresTotal { get; init; }
     /// <summary>Egress messages dropped, once per target connection.</summary>
     public long EgressPacketsDroppedTotal { get; init; }
     /// <summary>Egress messages addressed to a connection id that is not (or no longer) connected.</summary>

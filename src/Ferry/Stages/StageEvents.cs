@@ -26,8 +26,9 @@ public sealed record ListeningEvent(string Stage, DateTimeOffset Time, IPEndPoin
 /// <param name="Peer">The remote address and port.</param>
 /// <param name="Local">The local address and port of the connection.</param>
 /// <param name="Tls">What TLS negotiated (protocol, cipher suite, SNI name, ALPN, peer certificate); null for plain connections.</param>
+/// <param name="Via">The proxy the client came through, when a trusted proxy's PROXY header named the client as <paramref name="Peer"/>; null otherwise.</param>
 public sealed record ConnectedEvent(string Stage, DateTimeOffset Time, ConnectionId ConnectionId, IPEndPoint Peer, IPEndPoint Local,
-    TlsConnectionInfo? Tls = null) : StageEvent(Stage, Time);
+    TlsConnectionInfo? Tls = null, IPEndPoint? Via = null) : StageEvent(Stage, Time);
 
 /// <summary>
 /// A connection ended. <see cref="Code"/> and <see cref="Detail"/> carry what a kill-switch command

@@ -43,6 +43,23 @@ public sealed record TcpServerStageOptions
     public Func<AcceptContext, bool>? AcceptFilter { get; init; }
 
     /// <summary>
+    /// HAProxy's PROXY protocol: with <see cref="ProxyProtocol.V1"/>, <see cref="ProxyProtocol.V2"/> or
+    /// <see cref="ProxyProtocol.Any"/>, a connection from a <see cref="TrustedProxies"/> address must begin
+    /// with that header (before the framing and before TLS); the real client becomes the connection's peer
+    /// and the proxy's address its <c>via</c>. Per-address limits, allow/deny and the accept filter then
+    /// apply to the real client at the header. A trusted proxy that sends no header, a malformed one or
+    /// one of another version is closed with reason <c>proxy_protocol</c>, as is a connection from any
+    /// other address that sends one (others are served as direct clients). Default off.
+    /// </summary>
+    public ProxyProtocol ProxyProtocol { get; init; }
+
+    /// <summary>Addresses or networks (CIDR, e.g. <c>10.0.0.5</c>, <c>10.0.0.0/8</c>) of the proxies whose PROXY headers are believed (<c>trusted_proxies</c>).</summary>
+    public IReadOnlyList<string>? TrustedProxies { get; init; }
+
+    /// <summary>A trusted proxy's connection must deliver its whole PROXY header within this long, or it is closed with reason <c>proxy_header_timeout</c> (default 10 s).</summary>
+    public TimeSpan ProxyHeaderTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// How connections are served: <see cref="StageTransport.Auto"/> (default: epoll on Linux, streams
     /// elsewhere), <see cref="StageTransport.Epoll"/> (Linux only) or <see cref="StageTransport.Stream"/>
     /// (portable; also selectable on Linux).
@@ -143,6 +160,7 @@ public sealed record TcpServerStageOptions
             foreach (var cidr in list ?? [])
                 if (!System.Net.IPNetwork.TryParse(cidr, out _))
                     problems.Add($"option '{name}': '{cidr}' is not a network; use CIDR like 10.0.0.0/8 or 2001:db8::/32");
+        ProxyProtocolChecks.Validate(problems, ProxyProtocol, TrustedProxies, ProxyHeaderTimeout);
         if (MaxConnections < 0)
             problems.Add($"option 'max_connections': {MaxConnections} is not allowed; must be 0 (unlimited) or more");
         if (Framing is null)

@@ -68,6 +68,15 @@ public sealed record TlsOptions
     /// <summary>A PEM file of CA certificates, instead of <see cref="CaCertificatePem"/>.</summary>
     public string? CaCertificateFile { get; init; }
 
+    /// <summary>
+    /// Server stage, mutual TLS: a certificate revocation list (PEM, <c>-----BEGIN X509 CRL-----</c>) signed by
+    /// a CA of the bundle; a client certificate it lists is refused with the detail <c>revoked</c> (<c>ferry cert crl</c> makes one).
+    /// </summary>
+    public string? CertificateRevocationListPem { get; init; }
+
+    /// <summary>A PEM file holding the CRL, instead of <see cref="CertificateRevocationListPem"/>; read when the stage is built.</summary>
+    public string? CertificateRevocationListFile { get; init; }
+
     /// <summary>Client stage: the name sent as SNI and checked against the server's certificate; the host of <c>connect</c> by default.</summary>
     public string? ServerName { get; init; }
 
@@ -109,6 +118,15 @@ public sealed record TlsOptions
         if (CaCertificatePem is not null && CaCertificateFile is not null)
             problems.Add("options 'tls.ca_certificate_pem'/'tls.ca_certificate_file': give one, not both");
         Certificate?.Validate(problems, "tls.certificate");
+        if (CertificateRevocationListPem is not null || CertificateRevocationListFile is not null)
+        {
+            if (CertificateRevocationListPem is not null && CertificateRevocationListFile is not null)
+                problems.Add("options 'tls.certificate_revocation_list_pem'/'tls.certificate_revocation_list_file': give one, not both");
+            if (!server || ClientCertificate == ClientCertificateMode.None)
+                problems.Add("option 'tls.certificate_revocation_list': applies to server stages asking for client certificates (client_certificate required or optional)");
+            if (CaCertificatePem is null && CaCertificateFile is null)
+                problems.Add("option 'tls.certificate_revocation_list': needs the CA bundle (tls.ca_certificate_pem or tls.ca_certificate_file) whose CRL it is");
+        }
         if (!server && SniCertificates is { Count: > 0 })
             problems.Add("option 'tls.sni_certificates': applies to server stages");
         foreach (var (name, certificate) in SniCertificates ?? new Dictionary<string, TlsCertificate>())

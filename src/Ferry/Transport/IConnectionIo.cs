@@ -23,6 +23,20 @@ internal interface IConnectionIo : IDisposable
     /// <summary>True once, on the service thread, when the handshake has finished; <paramref name="info"/> is what it negotiated.</summary>
     bool TryCompleteHandshake(out Stages.TlsConnectionInfo? info);
 
+    /// <summary>The error code of a connection refused before its handshake for sending a PROXY header it may not send.</summary>
+    const int ProxyRefusedError = -1001;
+
+    /// <summary>
+    /// Before the stage watches it: the connection comes from a trusted proxy and begins with a PROXY
+    /// header (<paramref name="trusted"/>), or from elsewhere and must not. Plain connections hand the
+    /// header to the stage with the other bytes; a transport with a handshake (TLS) reads exactly the
+    /// header in the clear, hands it over, and starts the handshake at <see cref="ProxyHeaderTaken"/>.
+    /// </summary>
+    void ExpectProxyHeader(bool trusted, Stages.ProxyProtocol accepted) { }
+
+    /// <summary>The stage has taken the PROXY header and admitted the client: a handshake may start.</summary>
+    void ProxyHeaderTaken() { }
+
     /// <summary>Reads into <paramref name="buffer"/>: &gt; 0 bytes read; 0 the peer closed; -1 nothing now (<paramref name="error"/> 0) or failed (an error code).</summary>
     int Receive(Span<byte> buffer, out int error);
 

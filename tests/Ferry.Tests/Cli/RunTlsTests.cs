@@ -123,4 +123,28 @@ public sealed class RunTlsTests : IDisposable
             l => Assert.Equal($"{file}:26:27: stages[4].config.tls.client_certificate: 'required' only applies to server stages; a client stage presents its own certificate in 'certificate'", l),
             l => Assert.Equal($"ferry check: {file}: 6 problems; nothing was started", l));
     }
+
+    [Fact]
+    public async Task A_crl_in_the_tls_block_is_read_and_one_that_is_not_a_crl_is_refused_at_its_key()
+    {
+        var ca = Write("ca.pem", TestCertificates.AuthorityPem);
+        var crl = Write("ca.crl", CertificateMaker.CreateRevocationList(TestCertificates.Authority, [TestCertificates.ExpiredClient], null, DateTimeOffset.UtcNow.AddDays(7)));
+        var notCrl = Write("not.crl", TestCertificates.AuthorityPem);
+        string Stage(string name, string crlFile) => $$"""
+              - name: {{name}}
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  tls: {secure: true, client_certificate: required, ca_certificate_file: {{ca}}, certificate_revocation_list_file: {{crlFile}}, certificate: {certificate_file: {{_cert}}, private_key_file: {{_key}}{{"}}"}}
+            """;
+        var good = Write("good.yaml", "stages:\n" + Stage("good", crl));
+        var (code, _, stderr) = await RunAsync("check", good);
+        Assert.True(code == 0, string.Join("\n", stderr));
+
+        var bad = Write("bad-crl.yaml", "stages:\n" + Stage("bad", notCrl));
+        (code, _, stderr) = await RunAsync("check", bad);
+        Assert.Equal(2, code);
+        var line = Assert.Single(stderr, l => l.Contains("certificate_revocation_list_file"));
+        Assert.Contains($"stages[0].config.tls.certificate_revocation_list_file: '{notCrl}' holds no PEM CRL", line);
+    }
 }

@@ -27,6 +27,7 @@ internal sealed class Acceptor : IConnectionSource
     private int _bindFailures;
     private long _acceptResumeMs = long.MaxValue;
     private readonly AdmissionControl _admission;
+    private readonly ProxyHeaderGate? _proxy;
 
     public Acceptor(StageEngine engine, TcpServerStageOptions options)
     {
@@ -36,6 +37,11 @@ internal sealed class Acceptor : IConnectionSource
         _boundPort = _bind.Port;
         _bindDelay = options.BindRetryDelay;
         _admission = new AdmissionControl(options, engine.Clock);
+        if (options.ProxyProtocol != ProxyProtocol.Off)
+        {
+            _proxy = new ProxyHeaderGate(options.ProxyProtocol, new ProxyTrust(options.TrustedProxies ?? []), _admission, engine);
+            engine.UseProxyHeaders(_proxy);
+        }
     }
 
     public Task<IPEndPoint> ListeningTask => _listening.Task;
@@ -156,7 +162,10 @@ internal sealed class Acceptor : IConnectionSource
             _engine.ReportRejected(accepted.Peer, DisconnectReason.Limit, $"max_connections {_options.MaxConnections} reached");
             return;
         }
-        if (_admission.Active && _admission.Check(accepted.Peer, accepted.Local) is var (reason, why))
+        // A trusted proxy's connections are admitted at the PROXY header, by the client it names: the
+        // proxy itself is not one client to limit.
+        var proxyHeader = _proxy?.StateFor(accepted.Peer) ?? ProxyHeaderState.None;
+        if (_admission.Active && proxyHeader != ProxyHeaderState.Expected && _admission.Check(accepted.Peer, accepted.Local) is var (reason, why))
         {
             accepted.Io.SetAbortiveClose();
             accepted.Io.Dispose();
@@ -165,7 +174,13 @@ internal sealed class Acceptor : IConnectionSource
         }
         if (accepted.SetupProblem is { } problem)
             _engine.Events.RaiseError(StageErrorKind.Setup, $"socket options for {accepted.Peer}: {problem}");
-        if (_engine.AddConnection(accepted.Io, accepted.Peer, accepted.Local) is { } c)
+        if (proxyHeader != ProxyHeaderState.None)
+            accepted.Io.ExpectProxyHeader(proxyHeader == ProxyHeaderState.Expected, _options.ProxyProtocol);
+        // Under TLS the transport screens an untrusted peer's first bytes itself: the stage sees only
+        // what comes out of TLS, which is the client's own business.
+        if (proxyHeader == ProxyHeaderState.Screen && accepted.Io.HasHandshake)
+            proxyHeader = ProxyHeaderState.None;
+        if (_engine.AddConnection(accepted.Io, accepted.Peer, accepted.Local, proxyHeader) is { } c && proxyHeader != ProxyHeaderState.Expected)
             _admission.Opened(c);
     }
 

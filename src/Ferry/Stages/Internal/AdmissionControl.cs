@@ -75,6 +75,7 @@ internal sealed class AdmissionControl
     {
         if (_maxPerIp > 0 || _filter is not null)
         {
+            c.AdmissionCounted = true;
             var address = Normal(c.Peer.Address);
             _live[address] = _live.GetValueOrDefault(address) + 1;
         }
@@ -82,7 +83,8 @@ internal sealed class AdmissionControl
 
     public void Closed(Connection c)
     {
-        if (_maxPerIp == 0 && _filter is null)
+        // Only what Opened counted: a proxied connection refused at its header, or a proxy's health check, was never counted.
+        if (!c.AdmissionCounted)
             return;
         var address = Normal(c.Peer.Address);
         if (_live.TryGetValue(address, out var n))

@@ -57,6 +57,9 @@ internal sealed class FrameReader
         _events = events;
     }
 
+    /// <summary>The PROXY protocol in front of the framing; null when the stage does not speak it.</summary>
+    public ProxyHeaderGate? ProxyHeaders { get; set; }
+
     /// <summary>Whether connections start with a session handshake before they are established.</summary>
     public bool HasSessions => _sessionFraming is not null;
 
@@ -78,7 +81,9 @@ internal sealed class FrameReader
     /// <summary>The connection is readable (or hung up): one receive, then decode.</summary>
     public void OnReadable(Connection c)
     {
-        if (_raw)
+        // Until a PROXY header is dealt with, raw connections take the framed path: the header may come in
+        // pieces and must not reach a packet.
+        if (_raw && c.ProxyHeader == ProxyHeaderState.None)
             ReadRaw(c);
         else
             ReadFramed(c);
@@ -145,7 +150,30 @@ internal sealed class FrameReader
         count += n;
 
         var input = new ReadOnlySequence<byte>(buffer, start, count);
-        var frames = DecodeAll(c, ref input);
+        var frames = 0;
+        if (c.ProxyHeader == ProxyHeaderState.None)
+        {
+            frames = DecodeAll(c, ref input);
+        }
+        else
+        {
+            var taken = ProxyHeaders!.Consume(c, buffer.AsSpan(start, count));
+            if (taken == ProxyHeaderGate.Closed)
+                return;
+            if (taken != ProxyHeaderGate.NeedMore)
+            {
+                input = input.Slice(taken);
+                if (_raw)
+                {
+                    // What came with the header is the client's first packet; later reads go straight to the slab.
+                    if (!input.IsEmpty)
+                        _grouper.Add(c, input, default);
+                    ReleasePending(c);
+                    return;
+                }
+                frames = DecodeAll(c, ref input);
+            }
+        }
         if (frames < 0)
             return;
         var left = (int)input.Length;
@@ -154,7 +182,8 @@ internal sealed class FrameReader
             ReleasePending(c);
             return;
         }
-        if (left > _maxBuffered)
+        // (A PROXY header still coming is bounded by its parser, not by max_frame_bytes.)
+        if (left > _maxBuffered && c.ProxyHeader == ProxyHeaderState.None)
         {
             FrameFailed(c, new FrameError(FrameErrorKind.Oversize, $"{left} bytes buffered without a complete frame (max_frame_bytes {_framing.MaxFrameBytes})"), close: true);
             return;
@@ -298,14 +327,19 @@ internal sealed class FrameReader
     {
         if (result == 0)
         {
-            if (!_raw && c.Pending is not null)
+            if (!_raw && c.Pending is not null && c.ProxyHeader == ProxyHeaderState.None)
                 DecodeEnd(c);
             _lifecycle.Close(c, DisconnectReason.RemoteClosed);
             return;
         }
         if (error == 0)
             return; // nothing to read after all
-        var reason = error == IConnectionIo.HandshakeFailedError ? DisconnectReason.TlsError : DisconnectReason.Reset;
+        var reason = error switch
+        {
+            IConnectionIo.HandshakeFailedError => DisconnectReason.TlsError,
+            IConnectionIo.ProxyRefusedError => DisconnectReason.ProxyProtocol,
+            _ => DisconnectReason.Reset,
+        };
         _lifecycle.Close(c, reason, c.Io.DescribeError(error));
     }
 

@@ -17,6 +17,8 @@ internal sealed class StageCounters
     public long FrameErrors;
     /// <summary>TLS handshakes that failed or timed out (refused client certificates included).</summary>
     public long TlsFailures;
+    /// <summary>Connections closed for the PROXY protocol: header missing, malformed, untrusted or late.</summary>
+    public long ProxyFailures;
     /// <summary>Bytes written by connections that have closed (live ones keep their own count).</summary>
     public long BytesOutOfClosed;
 

@@ -58,7 +58,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _any = new AnyRoute(_table, _writer, _held, _loop, Clock, settings.EgressWaitTimeout);
         _router = new EgressRouter(_table, _groups, _writer, _held, _any, _counters, Events);
         _timeouts = new TimeoutScanner(settings.IdleTimeout, settings.FrameTimeout, (settings.Framing as ISessionFraming)?.HandshakeTimeout,
-            settings.Tls is { Secure: true } tls ? tls.HandshakeTimeout : null, _table, this, Clock);
+            settings.Tls is { Secure: true } tls ? tls.HandshakeTimeout : null, settings.ProxyHeaderTimeout, _table, this, Clock);
         _stats = new StatsPublisher(_counters, _table, Events, bus, settings.StatsInterval, _loop.StopForced);
         _egressSubscription = bus.Topic<EgressMessage>(StageTopics.EgressPackets(settings.Name)).Subscribe(_router.HandleEgressAsync);
         _controlSubscription = bus.Topic<ControlCommand>(StageTopics.Control(settings.Name)).Subscribe(new ControlChannel(this).HandleAsync);
@@ -93,6 +93,12 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
 
     public int ConnectionCount => _table.Count;
 
+    /// <summary>Whether a session framing establishes connections (after its own handshake).</summary>
+    public bool HasSessions => _reader.HasSessions;
+
+    /// <summary>Puts the PROXY protocol in front of the framing (server stages that ask for it).</summary>
+    public void UseProxyHeaders(ProxyHeaderGate gate) => _reader.ProxyHeaders = gate;
+
     public Task Stopped => _loop.Stopped;
 
     public void Start() => _loop.Start(this);
@@ -121,7 +127,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     // ---- the connection lifecycle ----
 
     /// <summary>Takes ownership of a connected socket and starts reading it; null when it cannot be watched (it is closed).</summary>
-    public Connection? AddConnection(IConnectionIo io, IPEndPoint peer, IPEndPoint local)
+    public Connection? AddConnection(IConnectionIo io, IPEndPoint peer, IPEndPoint local, ProxyHeaderState proxyHeader = ProxyHeaderState.None)
     {
         var (slot, generation) = _table.Reserve();
         var c = new Connection(io, slot, generation, ConnectionId.Next(), peer, local, Clock.NowMs, Clock.NowUtcTicks);
@@ -133,12 +139,14 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             Events.RaiseError(StageErrorKind.Accept, $"could not watch connection from {peer}: {io.DescribeError(rc)}");
             return null;
         }
+        c.ProxyHeader = proxyHeader;
         _table.Add(c);
         _counters.Accepted++;
         _reader.Attach(c);
         // A session framing announces the connection once its handshake is done; TLS once its own is.
         c.HandshakePending = io.HasHandshake;
-        if (!_reader.HasSessions && !c.HandshakePending)
+        // A trusted proxy's connection is announced once its PROXY header has named the client.
+        if (!_reader.HasSessions && !c.HandshakePending && proxyHeader != ProxyHeaderState.Expected)
             Establish(c);
         return c;
     }
@@ -153,7 +161,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             _held.DeliverLocked(c, _writer);
         }
         Log.Connected(Events.Logger, Name, c.Id, c.Peer);
-        Events.RaiseConnected(new ConnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, c.Local, c.Tls));
+        Events.RaiseConnected(new ConnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, c.Local, c.Tls, c.Via));
         _handlers?.OnEstablished(c);
         _source.OnEstablished(c);
     }
@@ -174,7 +182,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         }
         _readiness.Unwatch(c.Io);
         _table.Detach(c);
-        if ((reason is DisconnectReason.Reset or DisconnectReason.ProtocolError or DisconnectReason.SlowConsumer) && !c.CloseGracefully)
+        if ((reason is DisconnectReason.Reset or DisconnectReason.ProtocolError or DisconnectReason.SlowConsumer
+                or DisconnectReason.ProxyProtocol or DisconnectReason.Denied or DisconnectReason.IpLimit) && !c.CloseGracefully)
             c.Io.SetAbortiveClose();
         _writer.Retire(c);
         lock (_table.Sync)
@@ -189,6 +198,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _counters.Closed++;
         if (reason is DisconnectReason.TlsError or DisconnectReason.TlsHandshakeTimeout)
             _counters.TlsFailures++;
+        else if (reason is DisconnectReason.ProxyProtocol or DisconnectReason.ProxyHeaderTimeout)
+            _counters.ProxyFailures++;
         Log.Disconnected(Events.Logger, Name, c.Id, c.Peer, reason.ToName(), detail);
         Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code) { Groups = groups });
         _source.OnClosed(c);
@@ -331,7 +342,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             }
             rows[i] = new ConnectionInfo(c.Id, c.Peer, new DateTimeOffset(c.ConnectedAtUtcTicks, TimeSpan.Zero),
                 new DateTimeOffset(Volatile.Read(ref c.LastActivityUtcTicks), TimeSpan.Zero), Volatile.Read(ref c.BytesIn),
-                Volatile.Read(ref c.PacketsIn), bytesOut, packetsOut, queued, droppedBytes, droppedPackets, _groups.GroupsOf(c));
+                Volatile.Read(ref c.PacketsIn), bytesOut, packetsOut, queued, droppedBytes, droppedPackets, _groups.GroupsOf(c), c.Via);
         }
         return rows;
     }

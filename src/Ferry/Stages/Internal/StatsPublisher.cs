@@ -105,6 +105,7 @@ internal sealed class StatsPublisher
         GroupsPublishedTotal = Volatile.Read(ref _counters.GroupsPublished),
         FrameErrorsTotal = Volatile.Read(ref _counters.FrameErrors),
         TlsFailuresTotal = Volatile.Read(ref _counters.TlsFailures),
+        ProxyFailuresTotal = Volatile.Read(ref _counters.ProxyFailures),
         EgressBytesDroppedTotal = Interlocked.Read(ref _counters.EgressBytesDropped),
         EgressPacketsDroppedTotal = Interlocked.Read(ref _counters.EgressPacketsDropped),
         EgressUnknownTargetTotal = Interlocked.Read(ref _counters.EgressUnknownTarget),

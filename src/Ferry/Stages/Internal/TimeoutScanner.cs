@@ -5,7 +5,8 @@ namespace Ferry.Stages.Internal;
 /// <summary>
 /// Closes connections that outstay a deadline: nothing received within <c>idle_timeout</c>, a frame
 /// not completed within <c>frame_timeout</c> of its first byte, a session handshake not done within
-/// the framing's handshake timeout, or a TLS handshake not done within <c>tls.handshake_timeout</c>.
+/// the framing's handshake timeout, a TLS handshake not done within <c>tls.handshake_timeout</c>, or a
+/// trusted proxy's PROXY header not in within <c>proxy_header_timeout</c>.
 /// Scans every connection a few
 /// times per shortest deadline instead of keeping a timer per connection. Service thread.
 /// </summary>
@@ -15,21 +16,23 @@ internal sealed class TimeoutScanner
     private readonly long _frameMs;
     private readonly long _handshakeMs;
     private readonly long _tlsMs;
+    private readonly long _proxyMs;
     private readonly long _intervalMs;
     private readonly ConnectionTable _table;
     private readonly IConnectionLifecycle _lifecycle;
     private readonly StageClock _clock;
     private long _nextMs = long.MaxValue;
 
-    public TimeoutScanner(TimeSpan idle, TimeSpan frame, TimeSpan? handshake, TimeSpan? tlsHandshake, ConnectionTable table, IConnectionLifecycle lifecycle, StageClock clock)
+    public TimeoutScanner(TimeSpan idle, TimeSpan frame, TimeSpan? handshake, TimeSpan? tlsHandshake, TimeSpan? proxyHeader, ConnectionTable table, IConnectionLifecycle lifecycle, StageClock clock)
     {
         // Options are validated to 0 or at least 1 ms, so none of these rounds down to "never".
         _idleMs = (long)idle.TotalMilliseconds;
         _frameMs = (long)frame.TotalMilliseconds;
         _handshakeMs = handshake is { } h ? Math.Max(1, (long)h.TotalMilliseconds) : 0;
         _tlsMs = tlsHandshake is { } t ? Math.Max(1, (long)t.TotalMilliseconds) : 0;
+        _proxyMs = proxyHeader is { } p ? Math.Max(1, (long)p.TotalMilliseconds) : 0;
         var shortest = long.MaxValue;
-        foreach (var deadline in (ReadOnlySpan<long>)[_idleMs, _frameMs, _handshakeMs, _tlsMs])
+        foreach (var deadline in (ReadOnlySpan<long>)[_idleMs, _frameMs, _handshakeMs, _tlsMs, _proxyMs])
             if (deadline > 0)
                 shortest = Math.Min(shortest, deadline);
         _intervalMs = Math.Clamp(shortest / 8, 5, 1000);
@@ -38,7 +41,7 @@ internal sealed class TimeoutScanner
         _clock = clock;
     }
 
-    private bool Enabled => _idleMs > 0 || _frameMs > 0 || _handshakeMs > 0 || _tlsMs > 0;
+    private bool Enabled => _idleMs > 0 || _frameMs > 0 || _handshakeMs > 0 || _tlsMs > 0 || _proxyMs > 0;
 
     /// <summary>When the next scan is due (long.MaxValue when there are no deadlines).</summary>
     public long NextDueMs => _nextMs;
@@ -66,7 +69,10 @@ internal sealed class TimeoutScanner
             // A connection its handler has not caught up with is not read: its silence is the stage's, not the peer's.
             if (c.InboxFull)
                 continue;
-            if (c.HandshakePending && _tlsMs > 0 && now - c.OpenedAtMs >= _tlsMs)
+            // The PROXY header comes first (before TLS), so its deadline is checked first.
+            if (c.ProxyHeader == ProxyHeaderState.Expected && _proxyMs > 0 && now - c.OpenedAtMs >= _proxyMs)
+                _lifecycle.Close(c, DisconnectReason.ProxyHeaderTimeout, $"no complete PROXY header from trusted proxy {c.Peer} within {_proxyMs} ms (proxy_header_timeout)");
+            else if (c.HandshakePending && _tlsMs > 0 && now - c.OpenedAtMs >= _tlsMs)
                 _lifecycle.Close(c, DisconnectReason.TlsHandshakeTimeout, $"tls handshake not completed within {_tlsMs} ms");
             else if (_idleMs > 0 && now - c.LastReceiveMs >= _idleMs)
                 _lifecycle.Close(c, DisconnectReason.IdleTimeout, $"nothing received for {_idleMs} ms");

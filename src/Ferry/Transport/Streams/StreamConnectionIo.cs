@@ -70,6 +70,12 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     private volatile int _handshakeState;
     private TlsConnectionInfo? _tls;
 
+    // ---- PROXY header ahead of the handshake (set before the read loop starts) ----
+    private ProxyProtocol _proxyHeader;
+    private bool _proxyTrusted;
+    /// <summary>Completed by the stage when it accepts the header (true) or by the close (false); only for a trusted proxy under TLS.</summary>
+    private TaskCompletionSource<bool>? _proxyTaken;
+
     // ---- send side (under _outLock; a plain object because WaitWritable waits on it) ----
     private readonly object _outLock = new();
     private readonly int _sendCapacity;
@@ -110,6 +116,16 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         return true;
     }
 
+    public void ExpectProxyHeader(bool trusted, ProxyProtocol accepted)
+    {
+        _proxyHeader = accepted;
+        _proxyTrusted = trusted;
+        if (trusted && _handshake is not null)
+            _proxyTaken = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    public void ProxyHeaderTaken() => _proxyTaken?.TrySetResult(true);
+
     public override ReadyFlags Poll()
     {
         var ready = ReadyFlags.None;
@@ -138,6 +154,9 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     {
         try
         {
+            // A trusted proxy's PROXY header comes first, in the clear; the stage judges it before the handshake.
+            if (_proxyHeader != ProxyProtocol.Off && !await PassProxyHeaderAsync().ConfigureAwait(false))
+                return;
             var (secured, info) = await _handshake!.RunAsync(_stream, CancellationToken.None).ConfigureAwait(false);
             _stream = secured;
             _tls = info;
@@ -266,6 +285,60 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         }
     }
 
+    /// <summary>Gives the loop a PROXY header read ahead of the handshake (the buffer goes back when it is taken); false when the connection closed.</summary>
+    private bool HandOverHeader(byte[] buffer, int n)
+    {
+        lock (_rxLock)
+        {
+            if (_closed)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                return false;
+            }
+            _rx = buffer;
+            _rxStart = 0;
+            _rxEnd = n;
+            _rxState = Held;
+        }
+        Post();
+        return true;
+    }
+
+    /// <summary>
+    /// Before the TLS handshake, in the clear: a trusted proxy's PROXY header is read exactly (not a byte of
+    /// the client hello after it), handed to the stage, and the handshake waits until the stage has
+    /// accepted it; anyone else's first bytes are peeked at, and a header there is refused. False when the
+    /// connection ended.
+    /// </summary>
+    private async Task<bool> PassProxyHeaderAsync()
+    {
+        if (!_proxyTrusted)
+        {
+            var probe = new byte[16];
+            var seen = await _socket.ReceiveAsync(probe, SocketFlags.Peek).ConfigureAwait(false);
+            if (!Proxy.ProxyHeaderParser.StartsWithSignature(probe.AsSpan(0, seen)))
+                return true;
+            End(Failed, IConnectionIo.ProxyRefusedError, $"a PROXY header from {(_socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address}, which is not in trusted_proxies");
+            return false;
+        }
+        var header = ArrayPool<byte>.Shared.Rent(Proxy.ProxyHeaderParser.MaxBytes);
+        var n = 0;
+        int wanted;
+        while ((wanted = Proxy.ProxyHeaderParser.BytesWanted(header.AsSpan(0, n), _proxyHeader)) > 0)
+        {
+            var read = await _stream.ReadAsync(header.AsMemory(n, wanted)).ConfigureAwait(false);
+            if (read == 0)
+            {
+                ArrayPool<byte>.Shared.Return(header);
+                End(Ended, 0, null);
+                return false;
+            }
+            n += read;
+        }
+        // The stage judges the header (and the client it names); a refusal closes the connection.
+        return HandOverHeader(header, n) && await _proxyTaken!.Task.ConfigureAwait(false);
+    }
+
     private void End(int state, int error, string? text)
     {
         lock (_rxLock)
@@ -315,7 +388,9 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             _rx = null;
             _rxState = Waiting;
         }
-        WaitForData();
+        // A PROXY header taken ahead of the TLS handshake: the handshake reads next, and arms the first wait when done.
+        if (HandshakeDone)
+            WaitForData();
         return n;
     }
 
@@ -480,6 +555,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             _rx = null;
         }
         // A read in flight fails when the stream is closed below; its completion returns its buffer.
+        _proxyTaken?.TrySetResult(false);
         bool writesPending;
         lock (_outLock)
         {

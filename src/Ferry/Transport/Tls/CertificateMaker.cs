@@ -31,6 +31,24 @@ public static class CertificateMaker
     public static X509Certificate2 CreateClient(X509Certificate2? issuer, string subject, DateTimeOffset notBefore, DateTimeOffset notAfter)
         => Create(issuer, subject, [], serverAuth: false, notBefore, notAfter);
 
+    /// <summary>
+    /// A certificate revocation list signed by <paramref name="issuer"/> (a CA with its private key) that
+    /// revokes <paramref name="revoked"/> on top of what <paramref name="existingPem"/> (an earlier list of
+    /// the same CA, or null) revoked; its number is one more than the earlier list's. PEM (<c>X509 CRL</c>).
+    /// </summary>
+    public static string CreateRevocationList(X509Certificate2 issuer, IEnumerable<X509Certificate2> revoked, string? existingPem, DateTimeOffset nextUpdate)
+    {
+        var builder = new CertificateRevocationListBuilder();
+        var number = System.Numerics.BigInteger.Zero;
+        if (existingPem is not null)
+            builder = CertificateRevocationListBuilder.LoadPem(existingPem, out number);
+        var now = DateTimeOffset.UtcNow;
+        foreach (var certificate in revoked)
+            builder.AddEntry(certificate, now, X509RevocationReason.KeyCompromise);
+        var der = builder.Build(issuer, number + 1, nextUpdate, HashAlgorithmName.SHA256, issuer.GetRSAPrivateKey() is null ? null : RSASignaturePadding.Pkcs1, now);
+        return PemEncoding.WriteString("X509 CRL", der);
+    }
+
     /// <summary>The certificate and its private key as PEM text.</summary>
     public static (string CertificatePem, string PrivateKeyPem) ToPem(X509Certificate2 certificate)
     {

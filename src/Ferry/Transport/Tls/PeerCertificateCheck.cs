@@ -5,9 +5,10 @@ namespace Ferry.Transport.Tls;
 
 /// <summary>
 /// Validates a peer's certificate against a CA bundle (or the system's store) and says why it is refused,
-/// in the words the stage reports: <c>no client certificate</c>, <c>expired</c>, <c>untrusted</c>, <c>name mismatch</c>.
+/// in the words the stage reports: <c>no client certificate</c>, <c>expired</c>, <c>untrusted</c>, <c>revoked</c> (in the CRL),
+/// <c>name mismatch</c>.
 /// </summary>
-internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, TimeProvider time)
+internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, TimeProvider time, RevocationList? revocations = null)
 {
     /// <summary>Null when the certificate is acceptable, else the reason.</summary>
     public string? Check(X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors, bool required, bool checkName)
@@ -31,7 +32,9 @@ internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, Time
             foreach (var element in chain.ChainElements)
                 if (!element.Certificate.Equals(peer))
                     custom.ChainPolicy.ExtraStore.Add(element.Certificate);
-        return custom.Build(peer) ? null : Untrusted(custom);
+        if (!custom.Build(peer))
+            return Untrusted(custom);
+        return revocations is not null && revocations.Revokes(peer) ? "revoked" : null;
     }
 
     private static string Untrusted(X509Chain? chain)

@@ -29,7 +29,8 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         _alpn = options.ApplicationProtocols?.Select(p => new SslApplicationProtocol(p)).ToList();
         _clientCertificate = options.ClientCertificate;
         _protocols = options.Protocols;
-        _check = new PeerCertificateCheck(TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile), time);
+        var cas = TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile);
+        _check = new PeerCertificateCheck(cas, time, RevocationList.Load(options.CertificateRevocationListPem, options.CertificateRevocationListFile, cas));
     }
 
     /// <summary>The certificate for an SNI name: exact, then <c>*.parent</c>, then the default.</summary>

@@ -1,0 +1,106 @@
+using System.Security.Authentication;
+using Ferry.Cli;
+using Ferry.Connections;
+using Ferry.Framing;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+using Ferry.Transport.Tls;
+
+namespace Ferry.Tests.Stages;
+
+/// <summary>Mutual TLS with a certificate revocation list: made by <see cref="CertificateMaker"/> (as <c>ferry cert crl</c>) and by the command.</summary>
+public sealed class RevocationTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ferry-crl-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    private static TcpServerStageOptions Server(string crlPem) => new()
+    {
+        Bind = "127.0.0.1:0",
+        Framing = FramingSpec.Parse("lines"),
+        Tls = new TlsOptions
+        {
+            Secure = true,
+            Certificate = TestCertificates.ServerCertificate,
+            CaCertificatePem = TestCertificates.AuthorityPem,
+            ClientCertificate = ClientCertificateMode.Required,
+            CertificateRevocationListPem = crlPem,
+        },
+    };
+
+    [Fact]
+    public async Task A_revoked_client_certificate_is_refused_as_revoked_and_counted_and_others_are_served()
+    {
+        var now = DateTimeOffset.UtcNow;
+        using var lost = CertificateMaker.CreateClient(TestCertificates.Authority, "lost-terminal", now.AddMinutes(-5), now.AddDays(1));
+        var crl = CertificateMaker.CreateRevocationList(TestCertificates.Authority, [lost], null, now.AddDays(1));
+        await using var h = new FerryTestServer(Server(crl));
+        await h.StartAsync();
+        try
+        {
+            // Under TLS 1.3 the client finishes before the server has judged its certificate; it learns on its next read.
+            await using var client = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient(clientCertificate: lost));
+            Assert.True(await client.WaitClosedAsync());
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException)
+        {
+        }
+        var closed = await h.WaitForEventAsync<DisconnectedEvent>();
+        Assert.Equal(DisconnectReason.TlsError, closed.Reason);
+        Assert.Equal("revoked", closed.Detail);
+        Assert.Equal(1, h.Stage.GetStats().TlsFailuresTotal);
+
+        await using var good = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient(clientCertificate: TestCertificates.Client));
+        var connected = await h.WaitForConnectionAsync(good.LocalEndPoint);
+        Assert.Equal("CN=terminal-7", connected.Tls!.PeerCertificateSubject);
+    }
+
+    [Fact]
+    public void A_crl_that_is_not_from_the_ca_bundle_or_not_a_crl_is_an_options_error()
+    {
+        var now = DateTimeOffset.UtcNow;
+        using var other = CertificateMaker.CreateAuthority("Some Other CA", TimeSpan.FromDays(1));
+        var foreign = CertificateMaker.CreateRevocationList(other, [], null, now.AddDays(1));
+        var problems = Assert.Throws<StageOptionsException>(() => new TcpServerStage(Server(foreign))).Problems;
+        Assert.Contains(problems, p => p.Contains("issued by 'CN=Some Other CA', which is not in the CA bundle"));
+        problems = Assert.Throws<StageOptionsException>(() => new TcpServerStage(Server(TestCertificates.AuthorityPem))).Problems;
+        Assert.Contains(problems, p => p.Contains("no '-----BEGIN X509 CRL-----' block found"));
+        problems = Assert.Throws<StageOptionsException>(() => new TcpServerStage(Server(foreign) with
+        {
+            Tls = Server(foreign).Tls! with { ClientCertificate = ClientCertificateMode.None },
+        })).Problems;
+        Assert.Contains(problems, p => p.Contains("applies to server stages asking for client certificates"));
+    }
+
+    [Fact]
+    public async Task Ferry_cert_crl_revokes_and_adds_to_an_existing_list()
+    {
+        string P(string name) => Path.Combine(_dir.FullName, name);
+        async Task<(int, string)> Cert(params string[] args)
+        {
+            var err = new LineWriter();
+            var code = await FerryCommand.RunAsync(["cert", .. args], TextReader.Null, new LineWriter(), err, CancellationToken.None);
+            return (code, string.Join("\n", err.Lines));
+        }
+        Assert.Equal(0, (await Cert("ca", "--out", P("ca"))).Item1);
+        Assert.Equal(0, (await Cert("client", "--ca", P("ca"), "--name", "t1", "--out", P("t1"))).Item1);
+        Assert.Equal(0, (await Cert("client", "--ca", P("ca"), "--name", "t2", "--out", P("t2"))).Item1);
+        Assert.Equal(0, (await Cert("crl", "--ca", P("ca"), "--revoke", P("t1.pem"), "--out", P("ca"))).Item1);
+        Assert.Equal(0, (await Cert("crl", "--ca", P("ca"), "--revoke", P("t2.pem"), "--out", P("ca"))).Item1);
+        var cas = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        cas.ImportFromPemFile(P("ca.pem"));
+        var list = RevocationList.Load(null, P("ca.crl"), cas)!;
+        Assert.Equal(2, list.Count);
+        Assert.True(list.Revokes(System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(P("t1.pem")))));
+        Assert.True(list.Revokes(System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(P("t2.pem")))));
+        Assert.False(list.Revokes(TestCertificates.Client));
+
+        var (code, err) = await Cert("crl", "--out", P("x"));
+        Assert.Equal(2, code);
+        Assert.Contains("a crl needs --ca PATH", err);
+        (code, err) = await Cert("crl", "--ca", P("ca"), "--revoke", P("nothing.pem"), "--out", P("ca"));
+        Assert.Equal(2, code);
+        Assert.Contains("--revoke", err);
+    }
+}
