@@ -225,6 +225,9 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
 
         client.Dispose();
         await h.WaitForDisconnectAsync(connected.ConnectionId);
+        // The bus event the server records and the .NET event are raised one after the other: wait for both.
+        await Poll.UntilAsync(() => Volatile.Read(ref groupsAtDisconnect) is not null, "the Disconnected .NET event");
+        await Poll.UntilAsync(() => left.Count == 2, "both LeftGroup events");
         Assert.Equal(["games", "lobby"], groupsAtDisconnect!.Order());
         Assert.Equal(["games", "lobby"], left.Select(e => e.Group).Order());
         Assert.All(left, e => Assert.False(e.Joined));
