@@ -116,19 +116,7 @@ public sealed class HaproxyServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-        _process.Dispose();
-        Directory.Delete(_dir, recursive: true);
+        await ExternalPeer.StopAsync(_process, _dir);
     }
 }
 

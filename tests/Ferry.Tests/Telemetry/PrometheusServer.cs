@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Telemetry;
 
@@ -77,19 +78,7 @@ public sealed class PrometheusServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _http.Dispose();
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-        _process.Dispose();
-        Directory.Delete(_dir, recursive: true);
+        await ExternalPeer.StopAsync(_process, _dir);
     }
 }
 
