@@ -60,12 +60,17 @@ public sealed class EgressTests
             () => $"a: {a.Text} b: {b.Text}");
         Assert.True(CountJobs(a.Text) > 0 && CountJobs(b.Text) > 0, "round-robin reaches both clients");
 
+        // A client can read its message before the router has counted the outcome: wait for all fifteen.
+        await Eventually.TrueAsync(() => Settled(gateway.Nats.Counters) == 15, TimeSpan.FromSeconds(10), () => gateway.Nats.Counters.ToString());
         var counters = gateway.Nats.Counters;
         Assert.Equal(15, counters.EgressReceived);
         Assert.Equal(15, counters.EgressDelivered);
         Assert.Equal(0, counters.EgressForeign + counters.EgressNoTarget + counters.EgressRejected + counters.EgressOverflow);
         Assert.Equal(1, counters.ControlApplied);
     }
+
+    private static long Settled(NatsGatewayCounters c) =>
+        c.EgressDelivered + c.EgressForeign + c.EgressNoTarget + c.EgressRejected + c.EgressOverflow;
 
     private static int CountJobs(string text) => text.Split('\n').Count(l => l.StartsWith("job ", StringComparison.Ordinal));
 
@@ -86,7 +91,9 @@ public sealed class EgressTests
         await nats.PublishAsync("ferry.cnt.out", "x"u8.ToArray(), Headers(("conn.id", "nope")));
         await nats.PublishAsync("ferry.cnt.out", "x"u8.ToArray(), Headers(("group", "nobody")));
 
-        await Eventually.TrueAsync(() => gateway.Nats.Counters.EgressReceived == 5, TimeSpan.FromSeconds(10), () => gateway.Nats.Counters.ToString());
+        // Received is counted before routing and the outcome after it: wait for the five outcomes.
+        await Eventually.TrueAsync(() => Settled(gateway.Nats.Counters) == 5, TimeSpan.FromSeconds(10), () => gateway.Nats.Counters.ToString());
+        Assert.Equal(5, gateway.Nats.Counters.EgressReceived);
         var c = gateway.Nats.Counters;
         Assert.Equal((1, 2, 2, 0), (c.EgressForeign, c.EgressNoTarget, c.EgressRejected, c.EgressDelivered));
         var errors = await Eventually2(events, 2);
