@@ -90,7 +90,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     public StreamConnectionIo(Socket socket, int readSize, IStreamHandshake? handshake = null)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = new WaitThenReadStream(socket);
         _readSize = readSize;
         _handshake = handshake;
         // One write takes about what the kernel's send buffer holds, so a slow reader backs bytes up
