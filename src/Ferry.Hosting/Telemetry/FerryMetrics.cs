@@ -9,8 +9,9 @@ namespace Ferry.Hosting.Telemetry;
 /// (<c>ferry.stage</c>). They are read from each tracked stage's statistics snapshot when a listener
 /// collects (an exporter's interval, a scrape, <c>dotnet-counters</c>), so the hot path pays nothing
 /// beyond the counting the stage already does. Two are recorded as things happen, each at most once per
-/// packet group or per failed handshake, never per packet: <c>ferry.tcp.group.publish_latency</c> (only
-/// while a listener has it enabled) and the TLS handshake failures by reason.
+/// packet group or per failed handshake, never per packet: the packet group publish latency (into a
+/// per-stage <see cref="PublishLatencyHistogram"/>, only while a listener collects it, and observed as
+/// <c>ferry.tcp.group.publish_latency.bucket</c>/<c>.count</c>/<c>.sum</c>) and the TLS handshake failures by reason.
 /// </summary>
 public static class FerryMetrics
 {
@@ -50,13 +51,25 @@ public static class FerryMetrics
             "Egress messages for a connection that is not (or no longer) connected");
         Meter.CreateObservableCounter("ferry.tcp.tls.handshake_failures", ObserveTlsFailures, "{handshake}",
             "TLS handshakes that failed, tagged with the reason (timeout, no_client_certificate, untrusted, expired, failed)");
-        PublishLatency = Meter.CreateHistogram("ferry.tcp.group.publish_latency", "s",
-            "From a packet group's first packet's receipt to the group's publication on the bus", tags: null,
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
+        // The publish latency is aggregated by Ferry per stage (PublishLatencyHistogram) and observed like the
+        // rest: a histogram instrument would cost an OpenTelemetry tag look-up and lock per group.
+        LatencyBuckets = Meter.CreateObservableCounter("ferry.tcp.group.publish_latency.bucket", ObserveLatencyBuckets, "{group}",
+            "Packet groups whose publish latency (first packet's receipt to publication on the bus) was at most the le tag's seconds; cumulative, le=+Inf counts all");
+        LatencyCount = Meter.CreateObservableCounter("ferry.tcp.group.publish_latency.count",
+            () => ObserveLatency(h => h.Count), "{group}", "Packet groups whose publish latency was measured");
+        LatencySum = Meter.CreateObservableCounter("ferry.tcp.group.publish_latency.sum",
+            () => ObserveLatency(h => h.SumSeconds), "s", "The sum of the measured packet group publish latencies");
     }
 
-    /// <summary>Recorded by the handler <see cref="Track(TcpServerStage)"/> adds to the stage's packet groups, once per group.</summary>
-    private static readonly Histogram<double> PublishLatency;
+    /// <summary>The tag naming a latency bucket's upper bound in seconds, as Prometheus names it.</summary>
+    private const string UpperBoundTag = "le";
+
+    private static readonly Instrument LatencyBuckets;
+    private static readonly Instrument LatencyCount;
+    private static readonly Instrument LatencySum;
+
+    /// <summary>Latencies are measured only while a listener collects one of the three latency instruments.</summary>
+    private static bool LatencyObserved => LatencyBuckets.Enabled || LatencyCount.Enabled || LatencySum.Enabled;
 
     /// <summary>Reports <paramref name="stage"/>'s statistics, and its disconnections by reason, until the returned handle is disposed.</summary>
     public static IDisposable Track(TcpServerStage stage)
@@ -91,17 +104,42 @@ public static class FerryMetrics
         return tracked;
     }
 
+    private static List<Measurement<long>> ObserveLatencyBuckets()
+    {
+        var measurements = new List<Measurement<long>>();
+        foreach (var stage in Snapshot())
+        {
+            var counts = stage.Latency.CumulativeCounts();
+            for (var i = 0; i < counts.Length; i++)
+                measurements.Add(new Measurement<long>(counts[i],
+                    new KeyValuePair<string, object?>(StageTag, stage.Name), new KeyValuePair<string, object?>(UpperBoundTag, PublishLatencyHistogram.UpperBoundLabels[i])));
+        }
+        return measurements;
+    }
+
+    private static List<Measurement<T>> ObserveLatency<T>(Func<PublishLatencyHistogram, T> read) where T : struct
+    {
+        var stages = Snapshot();
+        var measurements = new List<Measurement<T>>(stages.Length);
+        foreach (var stage in stages)
+            measurements.Add(new Measurement<T>(read(stage.Latency), new KeyValuePair<string, object?>(StageTag, stage.Name)));
+        return measurements;
+    }
+
+    private static TrackedStage[] Snapshot()
+    {
+        lock (Gate)
+            return [.. Stages];
+    }
+
     private static List<Measurement<long>> ObserveDisconnections() => ObserveByReason(s => s.Reasons, ReasonTag);
 
     private static List<Measurement<long>> ObserveTlsFailures() => ObserveByReason(s => s.TlsReasons, TlsReasonTag);
 
     private static List<Measurement<long>> ObserveByReason(Func<TrackedStage, ConcurrentDictionary<string, StrongBox>> counts, string tag)
     {
-        TrackedStage[] stages;
-        lock (Gate)
-            stages = [.. Stages];
         var measurements = new List<Measurement<long>>();
-        foreach (var stage in stages)
+        foreach (var stage in Snapshot())
             foreach (var (reason, count) in counts(stage))
                 measurements.Add(new Measurement<long>(Interlocked.Read(ref count.Value),
                     new KeyValuePair<string, object?>(StageTag, stage.Name), new KeyValuePair<string, object?>(tag, reason)));
@@ -121,9 +159,7 @@ public static class FerryMetrics
 
     private static List<Measurement<long>> Observe(Func<SocketStats, long> read)
     {
-        TrackedStage[] stages;
-        lock (Gate)
-            stages = [.. Stages];
+        var stages = Snapshot();
         var measurements = new List<Measurement<long>>(stages.Length);
         foreach (var stage in stages)
             measurements.Add(new Measurement<long>(read(stage.Snapshot()), new KeyValuePair<string, object?>(StageTag, stage.Name)));
@@ -138,7 +174,7 @@ public static class FerryMetrics
 
         public ConcurrentDictionary<string, StrongBox> TlsReasons { get; } = new(StringComparer.Ordinal);
 
-        private readonly KeyValuePair<string, object?> _stageTag = new(StageTag, name);
+        public PublishLatencyHistogram Latency { get; } = new();
 
         public Action? OnDispose { get; set; }
 
@@ -154,15 +190,12 @@ public static class FerryMetrics
 
         /// <summary>
         /// An inline handler on the stage's packet groups: it runs as each group is published, once per group,
-        /// and measures only while a listener has the histogram enabled.
+        /// and measures only while a listener collects the latency instruments.
         /// </summary>
         public ValueTask RecordPublished(PacketGroup group, CancellationToken cancellationToken)
         {
-            if (PublishLatency.Enabled && group.Count > 0)
-            {
-                var ticks = DateTime.UtcNow.Ticks - group[0].ReceivedAtUtcTicks;
-                PublishLatency.Record(ticks > 0 ? ticks / (double)TimeSpan.TicksPerSecond : 0, _stageTag);
-            }
+            if (LatencyObserved && group.Count > 0)
+                Latency.Record(DateTime.UtcNow.Ticks - group[0].ReceivedAtUtcTicks);
             return ValueTask.CompletedTask;
         }
 
