@@ -54,15 +54,20 @@ public sealed class FerryMeterEventTests
         });
         listener.Start();
 
-        // A group of two fills at once; the third line waits out the linger, so its latency is at least that.
+        // On the stage's fake clock: a group of two fills at once (latency 0); the third line waits out the
+        // linger, so its latency is the linger exactly (the clock the packets were stamped with, read per round).
         var linger = TimeSpan.FromMilliseconds(50);
-        await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = name, Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("lines"), GroupSize = 2, GroupLinger = linger });
+        var time = new StageTime();
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = name, Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("lines"), GroupSize = 2, GroupLinger = linger },
+            timeProvider: time);
         using var tracking = FerryMetrics.Track(stage);
         var at = await stage.StartAsync();
         using var client = await FramedTestClient.ConnectAsync(at);
         await client.SendAsync("one\ntwo\n");
         await Poll.UntilAsync(() => stage.GetStats().GroupsPublishedTotal == 1, "the full group");
         await client.SendAsync("three\n");
+        await Poll.UntilAsync(() => stage.GetStats().PacketsReceivedTotal == 3, "the third line read");
+        time.Advance(linger);
         await Poll.UntilAsync(() =>
         {
             listener.RecordObservableInstruments();
@@ -72,9 +77,11 @@ public sealed class FerryMeterEventTests
         Assert.Equal(PublishLatencyHistogram.UpperBoundLabels, buckets.Keys.OrderBy(k => k == "+Inf" ? double.PositiveInfinity : double.Parse(k, System.Globalization.CultureInfo.InvariantCulture)));
         var cumulative = PublishLatencyHistogram.UpperBoundLabels.Select(le => buckets[le]).ToArray();
         Assert.Equal(cumulative.Order(), cumulative); // cumulative: never decreasing
+        Assert.Equal(1, buckets["0.00005"]); // published in the round its packets arrived in: 0
+        Assert.Equal(1, buckets["0.025"]);
+        Assert.Equal(2, buckets["0.05"]);    // the lingering one: 50 ms, le is inclusive
         Assert.Equal(2, buckets["+Inf"]);
-        Assert.True(buckets["0.025"] <= 1, $"the lingering group waited {linger.TotalMilliseconds} ms, yet {buckets["0.025"]} groups are in le=0.025");
-        Assert.InRange(sum, linger.TotalSeconds, 60);
+        Assert.Equal(linger.TotalSeconds, sum);
 
         tracking.Dispose();
         buckets.Clear();
