@@ -7,7 +7,8 @@
 #   bench/metrics/echo-cost.sh ROUNDS 'LABEL|MODE|FERRY-COMMAND' ...
 # MODE: off  = no export;
 #       prom = --metrics-listen scraped by a real Prometheus every second (scrape_interval 1s);
-#       curl = --metrics-listen scraped by curl every second (the export without Prometheus's own CPU).
+#       curl = --metrics-listen scraped by curl every second (the export without Prometheus's own CPU);
+#       listen = --metrics-listen and nobody scrapes (the instruments enabled, the recording, no collection).
 # e.g. bench/metrics/echo-cost.sh 3 "off|off|$B serve" "prom|prom|$B serve" "curl|curl|$B serve"
 set -euo pipefail
 ROUNDS="$1"; shift
