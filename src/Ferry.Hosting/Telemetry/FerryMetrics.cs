@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Ferry.Stages;
+using Ferry.Stages.Internal;
 
 namespace Ferry.Hosting.Telemetry;
 
@@ -9,8 +10,9 @@ namespace Ferry.Hosting.Telemetry;
 /// (<c>ferry.stage</c>). They are read from each tracked stage's statistics snapshot when a listener
 /// collects (an exporter's interval, a scrape, <c>dotnet-counters</c>), so the hot path pays nothing
 /// beyond the counting the stage already does. Two are recorded as things happen, each at most once per
-/// packet group or per failed handshake, never per packet: <c>ferry.tcp.group.publish_latency</c> (only
-/// while a listener has it enabled) and the TLS handshake failures by reason.
+/// packet group or per failed handshake, never per packet: the packet group publish latency (into a
+/// per-stage <see cref="PublishLatencyHistogram"/>, only while a listener collects it, and observed as
+/// <c>ferry.tcp.group.publish_latency.bucket</c>/<c>.count</c>/<c>.sum</c>) and the TLS handshake failures by reason.
 /// </summary>
 public static class FerryMetrics
 {
@@ -50,26 +52,38 @@ public static class FerryMetrics
             "Egress messages for a connection that is not (or no longer) connected");
         Meter.CreateObservableCounter("ferry.tcp.tls.handshake_failures", ObserveTlsFailures, "{handshake}",
             "TLS handshakes that failed, tagged with the reason (timeout, no_client_certificate, untrusted, expired, failed)");
-        PublishLatency = Meter.CreateHistogram("ferry.tcp.group.publish_latency", "s",
-            "From a packet group's first packet's receipt to the group's publication on the bus", tags: null,
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
+        // The publish latency is aggregated by Ferry per stage (PublishLatencyHistogram) and observed like the
+        // rest: a histogram instrument would cost an OpenTelemetry tag look-up and lock per group.
+        LatencyBuckets = Meter.CreateObservableCounter("ferry.tcp.group.publish_latency.bucket", ObserveLatencyBuckets, "{group}",
+            "Packet groups whose publish latency (first packet's receipt to publication on the bus) was at most the le tag's seconds; cumulative, le=+Inf counts all");
+        LatencyCount = Meter.CreateObservableCounter("ferry.tcp.group.publish_latency.count",
+            () => ObserveLatency(h => h.Count), "{group}", "Packet groups whose publish latency was measured");
+        LatencySum = Meter.CreateObservableCounter("ferry.tcp.group.publish_latency.sum",
+            () => ObserveLatency(h => h.SumSeconds), "s", "The sum of the measured packet group publish latencies");
     }
 
-    /// <summary>Recorded by the handler <see cref="Track(TcpServerStage)"/> adds to the stage's packet groups, once per group.</summary>
-    private static readonly Histogram<double> PublishLatency;
+    /// <summary>The tag naming a latency bucket's upper bound in seconds, as Prometheus names it.</summary>
+    private const string UpperBoundTag = "le";
+
+    private static readonly Instrument LatencyBuckets;
+    private static readonly Instrument LatencyCount;
+    private static readonly Instrument LatencySum;
+
+    /// <summary>Latencies are measured only while a listener collects one of the three latency instruments.</summary>
+    private static bool LatencyObserved => LatencyBuckets.Enabled || LatencyCount.Enabled || LatencySum.Enabled;
 
     /// <summary>Reports <paramref name="stage"/>'s statistics, and its disconnections by reason, until the returned handle is disposed.</summary>
     public static IDisposable Track(TcpServerStage stage)
-        => Track(stage.Name, stage.GetStats, stage.Bus, h => stage.Disconnected += h, h => stage.Disconnected -= h);
+        => Track(stage.Name, stage.GetStats, stage.Bus, stage.Core.Clock, h => stage.Disconnected += h, h => stage.Disconnected -= h);
 
     /// <summary>Reports <paramref name="stage"/>'s statistics, and its disconnections by reason, until the returned handle is disposed.</summary>
     public static IDisposable Track(TcpClientStage stage)
-        => Track(stage.Name, stage.GetStats, stage.Bus, h => stage.Disconnected += h, h => stage.Disconnected -= h);
+        => Track(stage.Name, stage.GetStats, stage.Bus, stage.Core.Clock, h => stage.Disconnected += h, h => stage.Disconnected -= h);
 
-    private static TrackedStage Track(string name, Func<SocketStats> snapshot, Ferry.Bus.IMessageBus bus,
+    private static TrackedStage Track(string name, Func<SocketStats> snapshot, Ferry.Bus.IMessageBus bus, StageClock clock,
         Action<EventHandler<DisconnectedEvent>> subscribe, Action<EventHandler<DisconnectedEvent>> unsubscribe)
     {
-        var tracked = Add(new TrackedStage(name, snapshot));
+        var tracked = Add(new TrackedStage(name, snapshot) { Clock = clock });
         EventHandler<DisconnectedEvent> count = (_, e) => tracked.Count(e);
         subscribe(count);
         var latency = bus.Topic<PacketGroup>(StageTopics.PacketGroup(name)).Subscribe(tracked.RecordPublished);
@@ -91,17 +105,42 @@ public static class FerryMetrics
         return tracked;
     }
 
+    private static List<Measurement<long>> ObserveLatencyBuckets()
+    {
+        var measurements = new List<Measurement<long>>();
+        foreach (var stage in Snapshot())
+        {
+            var counts = stage.Latency.CumulativeCounts();
+            for (var i = 0; i < counts.Length; i++)
+                measurements.Add(new Measurement<long>(counts[i],
+                    new KeyValuePair<string, object?>(StageTag, stage.Name), new KeyValuePair<string, object?>(UpperBoundTag, PublishLatencyHistogram.UpperBoundLabels[i])));
+        }
+        return measurements;
+    }
+
+    private static List<Measurement<T>> ObserveLatency<T>(Func<PublishLatencyHistogram, T> read) where T : struct
+    {
+        var stages = Snapshot();
+        var measurements = new List<Measurement<T>>(stages.Length);
+        foreach (var stage in stages)
+            measurements.Add(new Measurement<T>(read(stage.Latency), new KeyValuePair<string, object?>(StageTag, stage.Name)));
+        return measurements;
+    }
+
+    private static TrackedStage[] Snapshot()
+    {
+        lock (Gate)
+            return [.. Stages];
+    }
+
     private static List<Measurement<long>> ObserveDisconnections() => ObserveByReason(s => s.Reasons, ReasonTag);
 
     private static List<Measurement<long>> ObserveTlsFailures() => ObserveByReason(s => s.TlsReasons, TlsReasonTag);
 
     private static List<Measurement<long>> ObserveByReason(Func<TrackedStage, ConcurrentDictionary<string, StrongBox>> counts, string tag)
     {
-        TrackedStage[] stages;
-        lock (Gate)
-            stages = [.. Stages];
         var measurements = new List<Measurement<long>>();
-        foreach (var stage in stages)
+        foreach (var stage in Snapshot())
             foreach (var (reason, count) in counts(stage))
                 measurements.Add(new Measurement<long>(Interlocked.Read(ref count.Value),
                     new KeyValuePair<string, object?>(StageTag, stage.Name), new KeyValuePair<string, object?>(tag, reason)));
@@ -121,9 +160,7 @@ public static class FerryMetrics
 
     private static List<Measurement<long>> Observe(Func<SocketStats, long> read)
     {
-        TrackedStage[] stages;
-        lock (Gate)
-            stages = [.. Stages];
+        var stages = Snapshot();
         var measurements = new List<Measurement<long>>(stages.Length);
         foreach (var stage in stages)
             measurements.Add(new Measurement<long>(read(stage.Snapshot()), new KeyValuePair<string, object?>(StageTag, stage.Name)));
@@ -138,7 +175,7 @@ public static class FerryMetrics
 
         public ConcurrentDictionary<string, StrongBox> TlsReasons { get; } = new(StringComparer.Ordinal);
 
-        private readonly KeyValuePair<string, object?> _stageTag = new(StageTag, name);
+        public PublishLatencyHistogram Latency { get; } = new();
 
         public Action? OnDispose { get; set; }
 
@@ -152,17 +189,20 @@ public static class FerryMetrics
                 Interlocked.Increment(ref TlsReasons.GetOrAdd(TlsReason(e), _ => new StrongBox()).Value);
         }
 
+        /// <summary>The stage's loop clock, which stamped the packets; null for a stage tracked by its statistics only.</summary>
+        public StageClock? Clock { get; init; }
+
         /// <summary>
-        /// An inline handler on the stage's packet groups: it runs as each group is published, once per group,
-        /// and measures only while a listener has the histogram enabled.
+        /// An inline handler on the stage's packet groups: it runs as each group is published (on the service
+        /// thread), once per group, and measures only while a listener collects the latency instruments. "Now"
+        /// is the loop round's time, the clock that stamped the packet: no clock read per group (a fresh one
+        /// cost as much as the rest of the measurement), the stage's own TimeProvider (fake in tests), and a
+        /// latency in whole rounds: 0 in the round the packet arrived in, the linger wait for a group that waited.
         /// </summary>
         public ValueTask RecordPublished(PacketGroup group, CancellationToken cancellationToken)
         {
-            if (PublishLatency.Enabled && group.Count > 0)
-            {
-                var ticks = DateTime.UtcNow.Ticks - group[0].ReceivedAtUtcTicks;
-                PublishLatency.Record(ticks > 0 ? ticks / (double)TimeSpan.TicksPerSecond : 0, _stageTag);
-            }
+            if (LatencyObserved && group.Count > 0 && Clock is { } clock)
+                Latency.Record(clock.NowUtcTicks - group[0].ReceivedAtUtcTicks);
             return ValueTask.CompletedTask;
         }
 

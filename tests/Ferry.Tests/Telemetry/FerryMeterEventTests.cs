@@ -8,7 +8,7 @@ using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Telemetry;
 
-/// <summary>The instruments recorded as things happen: group publish latency (once per group) and TLS handshake failures by reason.</summary>
+/// <summary>The instruments fed as things happen: group publish latency (once per group) and TLS handshake failures by reason.</summary>
 public sealed class FerryMeterEventTests
 {
     private static string UniqueName(string prefix) => prefix + "_" + Guid.NewGuid().ToString("N")[..8];
@@ -26,37 +26,71 @@ public sealed class FerryMeterEventTests
     }
 
     [Fact]
-    public async Task Publish_latency_is_recorded_once_per_published_group_tagged_with_the_stage()
+    public async Task Publish_latency_is_measured_once_per_published_group_and_observed_as_buckets_count_and_sum()
     {
         var name = UniqueName("latency");
-        var latencies = new ConcurrentQueue<double>();
+        var buckets = new ConcurrentDictionary<string, long>();
+        long count = -1;
+        double sum = -1;
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == FerryMetrics.MeterName && instrument.Name == "ferry.tcp.group.publish_latency")
+            if (instrument.Meter.Name == FerryMetrics.MeterName && instrument.Name.StartsWith("ferry.tcp.group.publish_latency.", StringComparison.Ordinal))
                 l.EnableMeasurementEvents(instrument);
         };
-        listener.SetMeasurementEventCallback<double>((_, value, tags, _) =>
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
         {
-            if (StageOf(tags, "", out _) == name)
-                latencies.Enqueue(value);
+            if (StageOf(tags, "le", out var le) != name)
+                return;
+            if (instrument.Name == "ferry.tcp.group.publish_latency.bucket" && le is not null)
+                buckets[le] = value;
+            else if (instrument.Name == "ferry.tcp.group.publish_latency.count")
+                count = value;
+        });
+        listener.SetMeasurementEventCallback<double>((instrument, value, tags, state) =>
+        {
+            if (StageOf(tags, "", out _) == name && instrument.Name == "ferry.tcp.group.publish_latency.sum")
+                sum = value;
         });
         listener.Start();
 
-        await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = name, Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("lines"), GroupSize = 2 });
+        // On the stage's fake clock: a group of two fills at once (latency 0); the third line waits out the
+        // linger, so its latency is the linger exactly (the clock the packets were stamped with, read per round).
+        var linger = TimeSpan.FromMilliseconds(50);
+        var time = new StageTime();
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = name, Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("lines"), GroupSize = 2, GroupLinger = linger },
+            timeProvider: time);
         using var tracking = FerryMetrics.Track(stage);
         var at = await stage.StartAsync();
         using var client = await FramedTestClient.ConnectAsync(at);
-        await client.SendAsync("one\ntwo\nthree\n");
-        // "one, two" fill a group; "three" follows by linger: two groups, one latency each.
-        await Poll.UntilAsync(() => stage.GetStats().GroupsPublishedTotal == 2 && latencies.Count == 2,
-            "one latency per published group", seen: () => $"{stage.GetStats().GroupsPublishedTotal} groups, {latencies.Count} latencies");
-        Assert.All(latencies, l => Assert.InRange(l, 0, 60));
+        await client.SendAsync("one\ntwo\n");
+        await Poll.UntilAsync(() => stage.GetStats().GroupsPublishedTotal == 1, "the full group");
+        await client.SendAsync("three\n");
+        await Poll.UntilAsync(() => stage.GetStats().PacketsReceivedTotal == 3, "the third line read");
+        time.Advance(linger);
+        await Poll.UntilAsync(() =>
+        {
+            listener.RecordObservableInstruments();
+            return stage.GetStats().GroupsPublishedTotal == 2 && count == 2;
+        }, "one latency per published group", seen: () => $"{stage.GetStats().GroupsPublishedTotal} groups, count {count}");
+
+        Assert.Equal(PublishLatencyHistogram.UpperBoundLabels, buckets.Keys.OrderBy(k => k == "+Inf" ? double.PositiveInfinity : double.Parse(k, System.Globalization.CultureInfo.InvariantCulture)));
+        var cumulative = PublishLatencyHistogram.UpperBoundLabels.Select(le => buckets[le]).ToArray();
+        Assert.Equal(cumulative.Order(), cumulative); // cumulative: never decreasing
+        Assert.Equal(1, buckets["0.00005"]); // published in the round its packets arrived in: 0
+        Assert.Equal(1, buckets["0.025"]);
+        Assert.Equal(2, buckets["0.05"]);    // the lingering one: 50 ms, le is inclusive
+        Assert.Equal(2, buckets["+Inf"]);
+        Assert.Equal(linger.TotalSeconds, sum);
 
         tracking.Dispose();
-        await client.SendAsync("four\n");
-        await Poll.UntilAsync(() => stage.GetStats().GroupsPublishedTotal == 3, "the fourth line's group");
-        Assert.Equal(2, latencies.Count); // an untracked stage records no latency
+        buckets.Clear();
+        count = -1;
+        await client.SendAsync("four\nfive\n");
+        await Poll.UntilAsync(() => stage.GetStats().GroupsPublishedTotal == 3, "the next group");
+        listener.RecordObservableInstruments();
+        Assert.Equal(-1, count); // an untracked stage is no longer observed
+        Assert.Empty(buckets);
     }
 
     [Fact]
