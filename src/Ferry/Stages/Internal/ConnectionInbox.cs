@@ -6,10 +6,12 @@ using Ferry.Framing;
 namespace Ferry.Stages.Internal;
 
 /// <summary>
-/// One connection's bounded queue of messages for its handler. The service thread posts (each message
-/// a copy of its own); the handler takes. When <see cref="Capacity"/> messages wait, the connection stops
-/// being read — only this one, the loop goes on serving the others — and it is read again once the
-/// handler has taken half of them. The overshoot is what one read decodes to.
+/// One connection's bounded queue of messages for its handler. The service thread copies the messages
+/// one read decodes to into one <see cref="InboxBatch"/> and queues the batch when the read is done: one
+/// queue operation (and at most one wake-up of the handler) per read, not per message. The handler takes
+/// whole batches. When <see cref="Capacity"/> messages wait, the connection stops being read — only this
+/// one, the loop goes on serving the others — and it is read again once the handler has worked through
+/// half of them. The overshoot is what one read decodes to.
 /// </summary>
 /// <remarks>
 /// The pause is decided on the service thread and the resume on the handler's thread; both sides use
@@ -18,9 +20,13 @@ namespace Ferry.Stages.Internal;
 /// </remarks>
 internal sealed class ConnectionInbox(Connection connection, int capacity, IInboxOwner owner)
 {
-    private readonly Channel<ConnectionMessage> _channel = Channel.CreateUnbounded<ConnectionMessage>(
+    private readonly Channel<InboxBatch> _channel = Channel.CreateUnbounded<InboxBatch>(
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = false });
     private readonly int _resumeAt = capacity / 2;
+    /// <summary>The batch the current read fills; queued at <see cref="EndRead"/>. Service thread.</summary>
+    private InboxBatch? _open;
+    /// <summary>Bytes the current read holds (a bound on its messages' payloads): the open batch's slab size.</summary>
+    private int _readBytes;
     private int _count;
     private int _paused;
 
@@ -29,24 +35,40 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
     /// <summary>Whether a pause is in effect that no resume has been asked for yet.</summary>
     public bool IsPaused => Volatile.Read(ref _paused) != 0;
 
-    /// <summary>Messages waiting now.</summary>
+    /// <summary>Messages queued and not yet worked through by the handler.</summary>
     public int Count => Volatile.Read(ref _count);
 
-    public ChannelReader<ConnectionMessage> Reader => _channel.Reader;
+    /// <summary>A read of <paramref name="bytes"/> is about to be decoded. Service thread.</summary>
+    public void BeginRead(int bytes) => _readBytes = bytes;
 
-    /// <summary>Queues a copy of one message; pauses reading the connection when the inbox is full. Service thread.</summary>
+    /// <summary>Adds a copy of one message to this read's batch. Service thread.</summary>
     public void Post(ReadOnlySpan<byte> payload, in FrameFields fields, long receivedAtUtcTicks)
-        => Post(new ConnectionMessage(payload.ToArray(), fields, receivedAtUtcTicks));
+        => Open(payload.Length).Add(payload, fields, receivedAtUtcTicks);
 
     /// <inheritdoc cref="Post(ReadOnlySpan{byte}, in FrameFields, long)"/>
     public void Post(in ReadOnlySequence<byte> payload, in FrameFields fields, long receivedAtUtcTicks)
-        => Post(new ConnectionMessage(payload.ToArray(), fields, receivedAtUtcTicks));
+        => Open((int)Math.Min(payload.Length, int.MaxValue)).Add(payload, fields, receivedAtUtcTicks);
 
-    private void Post(ConnectionMessage message)
+    private InboxBatch Open(int first) => _open ??= new InboxBatch(Math.Max(first, _readBytes));
+
+    /// <summary>
+    /// The read is done: its batch goes to the handler, and reading the connection pauses when the inbox
+    /// is full. Service thread; also at close, so a read's messages are never lost.
+    /// </summary>
+    public void EndRead()
     {
-        if (!_channel.Writer.TryWrite(message))
-            return; // completed: the connection is closing
-        if (Interlocked.Increment(ref _count) < Capacity || Volatile.Read(ref _paused) != 0)
+        var batch = _open;
+        if (batch is null)
+            return;
+        _open = null;
+        _readBytes = 0;
+        var count = batch.Count;
+        if (!_channel.Writer.TryWrite(batch))
+        {
+            batch.Release(); // completed: the connection is closing
+            return;
+        }
+        if (Interlocked.Add(ref _count, count) < Capacity || Volatile.Read(ref _paused) != 0)
             return;
         Interlocked.Exchange(ref _paused, 1);
         // The handler may have drained between the count and the flag: then it did not see the flag.
@@ -55,16 +77,36 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
         owner.PauseReads(connection);
     }
 
-    /// <summary>The handler took one message; asks for reads to resume when it has drained enough. Handler's thread.</summary>
-    public void Taken()
+    /// <summary>The next batch, if one is queued. Handler's side.</summary>
+    public bool TryTake(out InboxBatch batch) => _channel.Reader.TryRead(out batch!);
+
+    /// <summary>Waits for a batch; false when the connection has closed and every batch was taken. Handler's side.</summary>
+    public ValueTask<bool> WaitAsync(CancellationToken cancellationToken)
     {
-        if (Interlocked.Decrement(ref _count) <= _resumeAt && Volatile.Read(ref _paused) == 1
+        var reader = _channel.Reader;
+        // Closed and drained: the end, not a cancellation (the close also cancels the handler's token).
+        return reader.Completion.IsCompleted ? new ValueTask<bool>(false) : reader.WaitToReadAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The handler has worked through a batch: it is released (its messages' bytes go back to the pool
+    /// unless retained), and reads resume when enough has drained. Handler's side.
+    /// </summary>
+    public void Done(InboxBatch batch)
+    {
+        var count = batch.Count;
+        batch.Release();
+        if (Interlocked.Add(ref _count, -count) <= _resumeAt && Volatile.Read(ref _paused) == 1
             && Interlocked.CompareExchange(ref _paused, 0, 1) == 1)
             owner.ResumeReads(connection);
     }
 
     /// <summary>No more messages: the handler reads what is queued, then its enumeration ends. Service thread, at close.</summary>
-    public void Complete() => _channel.Writer.TryComplete();
+    public void Complete()
+    {
+        EndRead();
+        _channel.Writer.TryComplete();
+    }
 }
 
 /// <summary>What an inbox asks of the stage: stop and resume reading its connection.</summary>
