@@ -1,5 +1,4 @@
 using System.Net;
-using System.Runtime.CompilerServices;
 using Ferry.Connections;
 using Ferry.Framing;
 using Ferry.Stages.Internal;
@@ -70,34 +69,7 @@ public sealed class FerryConnection
     /// <see cref="ConnectionMessage.ToArray"/> or <see cref="ConnectionMessage.Retain"/>.
     /// </remarks>
     /// <param name="cancellationToken">Ends the wait for the next message with <see cref="OperationCanceledException"/>; messages already queued are still handed out first.</param>
-    public async IAsyncEnumerable<ConnectionMessage> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        var inbox = _inbox;
-        InboxBatch? batch = null;
-        try
-        {
-            while (true)
-            {
-                // One inbox item is one read's messages: no queue operation, no thread hop, per message.
-                while (inbox.TryTake(out batch))
-                {
-                    for (var i = 0; i < batch.Count; i++)
-                        yield return batch[i];
-                    var done = batch;
-                    batch = null;
-                    inbox.Done(done);
-                }
-                if (!await inbox.WaitAsync(cancellationToken).ConfigureAwait(false))
-                    yield break;
-            }
-        }
-        finally
-        {
-            // Left mid-batch (break, return, an exception): the batch is released all the same.
-            if (batch is not null)
-                inbox.Done(batch);
-        }
-    }
+    public IAsyncEnumerable<ConnectionMessage> ReadAsync(CancellationToken cancellationToken = default) => new InboxReader(_inbox, cancellationToken);
 
     /// <summary>
     /// Sends one message on this connection, encoded with the stage's framing. Completes with false when

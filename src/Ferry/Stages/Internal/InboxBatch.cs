@@ -16,21 +16,14 @@ namespace Ferry.Stages.Internal;
 /// side (any thread) afterwards.</remarks>
 internal sealed class InboxBatch : MemoryManager<byte>
 {
-    private const int MinSlabBytes = 1024;
-    private const int MinEntries = 16;
-
-    private byte[]? _slab;
-    private Entry[] _entries;
+    /// <summary>The slab and entries; null once the batch is released.</summary>
+    private InboxStorage? _storage;
     private int _used;
     /// <summary>Holds on the batch: the enumerator's, plus one per <see cref="Retain"/> lease.</summary>
     private int _references = 1;
 
     /// <param name="expectedBytes">What the read holds: the payloads of its messages fit in that, so the slab never grows.</param>
-    public InboxBatch(int expectedBytes)
-    {
-        _slab = ArrayPool<byte>.Shared.Rent(Math.Max(expectedBytes, MinSlabBytes));
-        _entries = ArrayPool<Entry>.Shared.Rent(MinEntries);
-    }
+    public InboxBatch(int expectedBytes) => _storage = InboxStorage.Rent(expectedBytes);
 
     /// <summary>Messages in the batch.</summary>
     public int Count { get; private set; }
@@ -52,28 +45,19 @@ internal sealed class InboxBatch : MemoryManager<byte>
 
     private Span<byte> Reserve(int length)
     {
-        var slab = _slab!;
-        if (slab.Length - _used < length)
-        {
-            // The read's size was a hint only (a frame kept from the read before adds to it).
-            var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(slab.Length * 2, _used + length));
-            slab.AsSpan(0, _used).CopyTo(bigger);
-            ArrayPool<byte>.Shared.Return(slab);
-            _slab = slab = bigger;
-        }
-        return slab.AsSpan(_used, length);
+        var storage = _storage!;
+        // The read's size was a hint only (a frame kept from the read before adds to it).
+        if (storage.Slab.Length - _used < length)
+            storage.GrowSlab(_used, _used + length);
+        return storage.Slab.AsSpan(_used, length);
     }
 
     private void Added(int length, in FrameFields fields, long receivedAtUtcTicks)
     {
-        if (Count == _entries.Length)
-        {
-            var more = ArrayPool<Entry>.Shared.Rent(Count * 2);
-            _entries.AsSpan(0, Count).CopyTo(more);
-            ArrayPool<Entry>.Shared.Return(_entries);
-            _entries = more;
-        }
-        _entries[Count++] = new Entry(_used, length, fields, receivedAtUtcTicks);
+        var storage = _storage!;
+        if (Count == storage.Entries.Length)
+            storage.GrowEntries(Count);
+        storage.Entries[Count++] = new InboxStorage.Entry(_used, length, fields, receivedAtUtcTicks);
         _used += length;
     }
 
@@ -82,7 +66,7 @@ internal sealed class InboxBatch : MemoryManager<byte>
     {
         get
         {
-            ref readonly var e = ref _entries[index];
+            ref readonly var e = ref _storage!.Entries[index];
             return new ConnectionMessage(this, CreateMemory(e.Offset, e.Length), e.Fields, e.ReceivedAtUtcTicks);
         }
     }
@@ -109,18 +93,14 @@ internal sealed class InboxBatch : MemoryManager<byte>
             return;
         if (left < 0)
             throw new InvalidOperationException("inbox batch released more often than retained");
-        var slab = Interlocked.Exchange(ref _slab, null)!;
-        ArrayPool<byte>.Shared.Return(slab);
-        // Entries hold no references (fields are plain values): no clearing needed.
-        ArrayPool<Entry>.Shared.Return(_entries);
-        _entries = [];
+        InboxStorage.Return(Interlocked.Exchange(ref _storage, null)!);
     }
 
-    public override Span<byte> GetSpan() => Volatile.Read(ref _slab) ?? throw Released();
+    public override Span<byte> GetSpan() => (Volatile.Read(ref _storage) ?? throw Released()).Slab;
 
     public override unsafe MemoryHandle Pin(int elementIndex = 0)
     {
-        var slab = Volatile.Read(ref _slab) ?? throw Released();
+        var slab = (Volatile.Read(ref _storage) ?? throw Released()).Slab;
         ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)elementIndex, (uint)slab.Length, nameof(elementIndex));
         var handle = GCHandle.Alloc(slab, GCHandleType.Pinned);
         return new MemoryHandle((byte*)handle.AddrOfPinnedObject() + elementIndex, handle);
@@ -139,8 +119,6 @@ internal sealed class InboxBatch : MemoryManager<byte>
     private static ObjectDisposedException Released()
         => new(nameof(ConnectionMessage), "this connection message's bytes were released when the handler's ReadAsync loop moved on to the next message; " +
             "copy what you keep (message.ToArray()) or call message.Retain() and dispose the lease when done");
-
-    private readonly record struct Entry(int Offset, int Length, FrameFields Fields, long ReceivedAtUtcTicks);
 
     /// <summary>Gives up one hold on the batch, once.</summary>
     private sealed class Lease(InboxBatch batch) : IDisposable
