@@ -173,6 +173,38 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task Cancelling_a_read_ends_its_wait_and_a_new_read_goes_on_with_the_next_messages()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        using var stopReading = new CancellationTokenSource();
+        var outcome = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            try
+            {
+                // Both tokens count: the handler's and the one given to WithCancellation.
+                await foreach (var message in connection.ReadAsync(ct).WithCancellation(stopReading.Token))
+                    await connection.SendAsync(message.Payload, cancellationToken: ct);
+                outcome.TrySetResult("ended");
+            }
+            catch (OperationCanceledException) when (stopReading.IsCancellationRequested)
+            {
+                outcome.TrySetResult("cancelled");
+            }
+            await foreach (var message in connection.ReadAsync(ct))
+                await connection.SendAsync(message.Payload, cancellationToken: ct);
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        await client.SendAsync(Line("one"));
+        Assert.Equal("one\n", await ReceiveLineAsync(client, "one"));
+        stopReading.Cancel(); // the first read is waiting for a message now
+        Assert.Equal("cancelled", await outcome.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        await client.SendAsync(Line("two"));
+        Assert.Equal("two\n", await ReceiveLineAsync(client, "two"));
+    }
+
+    [Fact]
     public async Task What_a_handler_sends_goes_out_when_it_awaits_anything_not_only_its_next_message()
     {
         await using var h = new FerryTestServer(Lines, recordPackets: false);

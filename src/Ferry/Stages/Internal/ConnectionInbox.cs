@@ -1,5 +1,6 @@
 using System.Buffers;
-using System.Threading.Channels;
+using System.Collections.Concurrent;
+using System.Threading.Tasks.Sources;
 using Ferry.Connections;
 using Ferry.Framing;
 
@@ -17,11 +18,19 @@ namespace Ferry.Stages.Internal;
 /// The pause is decided on the service thread and the resume on the handler's thread; both sides use
 /// interlocked operations on the count and on <see cref="_paused"/>, so the loop either sees the handler
 /// drained and does not pause, or the handler sees the pause and asks for the resume — never neither.
+/// The handler's wait is this object itself (one reusable <see cref="IValueTaskSource{TResult}"/>, no
+/// allocation per wait; its cancellation is registered once per reader, not per wait): whoever swaps
+/// <see cref="_waiting"/> from 1 to 0 — the service thread with a batch or the close, or a cancellation —
+/// completes it, exactly once. Its continuation always runs on the thread pool, never on the service thread.
 /// </remarks>
-internal sealed class ConnectionInbox(Connection connection, int capacity, IInboxOwner owner)
+internal sealed class ConnectionInbox(Connection connection, int capacity, IInboxOwner owner) : IValueTaskSource<bool>
 {
-    private readonly Channel<InboxBatch> _channel = Channel.CreateUnbounded<InboxBatch>(
-        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = false });
+    private readonly ConcurrentQueue<InboxBatch> _queue = new();
+    private ManualResetValueTaskSourceCore<bool> _wait = new() { RunContinuationsAsynchronously = true };
+    /// <summary>1 while the handler waits for a batch.</summary>
+    private int _waiting;
+    /// <summary>No more batches will come (the connection closed).</summary>
+    private volatile bool _completed;
     private readonly int _resumeAt = capacity / 2;
     /// <summary>The batch the current read fills; queued at <see cref="EndRead"/>. Service thread.</summary>
     private InboxBatch? _open;
@@ -63,11 +72,13 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
         _open = null;
         _readBytes = 0;
         var count = batch.Count;
-        if (!_channel.Writer.TryWrite(batch))
+        if (_completed)
         {
-            batch.Release(); // completed: the connection is closing
+            batch.Release(); // the connection is closing
             return;
         }
+        _queue.Enqueue(batch);
+        Signal(true);
         if (Interlocked.Add(ref _count, count) < Capacity || Volatile.Read(ref _paused) != 0)
             return;
         Interlocked.Exchange(ref _paused, 1);
@@ -78,15 +89,53 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
     }
 
     /// <summary>The next batch, if one is queued. Handler's side.</summary>
-    public bool TryTake(out InboxBatch batch) => _channel.Reader.TryRead(out batch!);
+    public bool TryTake(out InboxBatch batch) => _queue.TryDequeue(out batch!);
 
-    /// <summary>Waits for a batch; false when the connection has closed and every batch was taken. Handler's side.</summary>
+    /// <summary>
+    /// Waits for a batch: true when one is queued, false when the connection has closed and every batch
+    /// was taken. Handler's side, one wait at a time; cancelled through <see cref="CancelWait"/>.
+    /// </summary>
     public ValueTask<bool> WaitAsync(CancellationToken cancellationToken)
     {
-        var reader = _channel.Reader;
+        if (!_queue.IsEmpty)
+            return new ValueTask<bool>(true);
         // Closed and drained: the end, not a cancellation (the close also cancels the handler's token).
-        return reader.Completion.IsCompleted ? new ValueTask<bool>(false) : reader.WaitToReadAsync(cancellationToken);
+        if (_completed)
+            return new ValueTask<bool>(!_queue.IsEmpty);
+        cancellationToken.ThrowIfCancellationRequested();
+        _wait.Reset();
+        Volatile.Write(ref _waiting, 1);
+        // A batch (or the close, or a cancellation) may have come between the checks and the flag.
+        if ((!_queue.IsEmpty || _completed || cancellationToken.IsCancellationRequested) && Interlocked.Exchange(ref _waiting, 0) == 1)
+        {
+            // Queued messages first, then the end, then the cancellation.
+            if (!_queue.IsEmpty || _completed)
+                return new ValueTask<bool>(!_queue.IsEmpty);
+            throw new OperationCanceledException(cancellationToken);
+        }
+        return new ValueTask<bool>(this, _wait.Version);
     }
+
+    /// <summary>Ends a pending wait with <see cref="OperationCanceledException"/>. Any thread (a token's callback).</summary>
+    public void CancelWait(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _waiting, 0) == 1)
+            _wait.SetException(new OperationCanceledException(cancellationToken));
+    }
+
+    /// <summary>Wakes a waiting handler: with true for a batch, false for the close.</summary>
+    private void Signal(bool batch)
+    {
+        if (Interlocked.Exchange(ref _waiting, 0) == 1)
+            _wait.SetResult(batch || !_queue.IsEmpty);
+    }
+
+    bool IValueTaskSource<bool>.GetResult(short token) => _wait.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _wait.GetStatus(token);
+
+    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _wait.OnCompleted(continuation, state, token, flags);
 
     /// <summary>
     /// The handler has worked through a batch: it is released (its messages' bytes go back to the pool
@@ -105,7 +154,8 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
     public void Complete()
     {
         EndRead();
-        _channel.Writer.TryComplete();
+        _completed = true;
+        Signal(false);
     }
 }
 

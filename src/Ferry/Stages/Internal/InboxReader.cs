@@ -16,6 +16,7 @@ internal sealed class InboxReader(ConnectionInbox inbox, CancellationToken readT
     private int _started;
     private CancellationToken _token;
     private CancellationTokenSource? _linked;
+    private CancellationTokenRegistration _cancellation;
 
     public IAsyncEnumerator<ConnectionMessage> GetAsyncEnumerator(CancellationToken cancellationToken = default)
     {
@@ -28,6 +29,9 @@ internal sealed class InboxReader(ConnectionInbox inbox, CancellationToken readT
             _token = cancellationToken;
         else
             _token = (_linked = CancellationTokenSource.CreateLinkedTokenSource(readToken, cancellationToken)).Token;
+        // Registered once for the whole enumeration, not per wait.
+        if (_token.CanBeCanceled)
+            _cancellation = _token.UnsafeRegister(static (inbox, token) => ((ConnectionInbox)inbox!).CancelWait(token), inbox);
         return this;
     }
 
@@ -75,6 +79,7 @@ internal sealed class InboxReader(ConnectionInbox inbox, CancellationToken readT
             _batch = null;
             inbox.Done(batch);
         }
+        _cancellation.Dispose();
         _linked?.Dispose();
         _linked = null;
         return default;
