@@ -31,6 +31,8 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
     private int _waiting;
     /// <summary>No more batches will come (the connection closed).</summary>
     private volatile bool _completed;
+    /// <summary>The connection is closing: <see cref="_completed"/> follows; cancellation no longer ends a wait.</summary>
+    private volatile bool _closing;
     private readonly int _resumeAt = capacity / 2;
     /// <summary>The batch the current read fills; queued at <see cref="EndRead"/>. Service thread.</summary>
     private InboxBatch? _open;
@@ -102,11 +104,12 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
         // Closed and drained: the end, not a cancellation (the close also cancels the handler's token).
         if (_completed)
             return new ValueTask<bool>(!_queue.IsEmpty);
-        cancellationToken.ThrowIfCancellationRequested();
+        if (!_closing)
+            cancellationToken.ThrowIfCancellationRequested();
         _wait.Reset();
         Volatile.Write(ref _waiting, 1);
         // A batch (or the close, or a cancellation) may have come between the checks and the flag.
-        if ((!_queue.IsEmpty || _completed || cancellationToken.IsCancellationRequested) && Interlocked.Exchange(ref _waiting, 0) == 1)
+        if ((!_queue.IsEmpty || _completed || (cancellationToken.IsCancellationRequested && !_closing)) && Interlocked.Exchange(ref _waiting, 0) == 1)
         {
             // Queued messages first, then the end, then the cancellation.
             if (!_queue.IsEmpty || _completed)
@@ -119,8 +122,10 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
     /// <summary>Ends a pending wait with <see cref="OperationCanceledException"/>. Any thread (a token's callback).</summary>
     public void CancelWait(CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _waiting, 0) == 1)
-            _wait.SetException(new OperationCanceledException(cancellationToken));
+        // The close cancels the handler's token too: that is the end of reading (Complete wakes the wait), not an error.
+        if (_closing || Interlocked.Exchange(ref _waiting, 0) != 1)
+            return;
+        _wait.SetException(new OperationCanceledException(cancellationToken));
     }
 
     /// <summary>Wakes a waiting handler: with true for a batch, false for the close.</summary>
@@ -149,6 +154,13 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
             && Interlocked.CompareExchange(ref _paused, 0, 1) == 1)
             owner.ResumeReads(connection);
     }
+
+    /// <summary>
+    /// The connection is closing: from now on a cancelled token does not end a wait (the close cancels the
+    /// handler's token, and that is the end of reading, which <see cref="Complete"/> brings right after).
+    /// Service thread, at close, before the handler's token is cancelled.
+    /// </summary>
+    public void BeginClose() => _closing = true;
 
     /// <summary>No more messages: the handler reads what is queued, then its enumeration ends. Service thread, at close.</summary>
     public void Complete()
