@@ -1,7 +1,8 @@
 // An echo server on Ferry's per-connection model (MapConnections), for the kit's compare.sh beside
 // echo_kestrel (Kestrel's ConnectionHandler echo):
-//   ConnectionEcho PORT [--framing raw|lines] [--max-connections N]
+//   ConnectionEcho PORT [--framing raw|lines] [--stats]
 // Each connection gets a handler on the thread pool that reads its messages and sends each back.
+// --stats: at exit, print messages received and managed bytes allocated per message (whole run).
 using System.Runtime.InteropServices;
 using Ferry.Framing;
 using Ferry.Stages;
@@ -12,13 +13,16 @@ if (args.Length < 1 || !int.TryParse(args[0], out var port) || port is < 1 or > 
     return 2;
 }
 var framing = "raw";
+var stats = false;
 for (var i = 1; i < args.Length; i++)
 {
     if (args[i] == "--framing" && i + 1 < args.Length)
         framing = args[++i];
+    else if (args[i] == "--stats")
+        stats = true;
     else
     {
-        Console.Error.WriteLine($"unknown argument '{args[i]}'; allowed: --framing raw|lines");
+        Console.Error.WriteLine($"unknown argument '{args[i]}'; allowed: --framing raw|lines, --stats");
         return 2;
     }
 }
@@ -48,5 +52,12 @@ try
 }
 catch (OperationCanceledException)
 {
+}
+if (stats)
+{
+    var messages = stage.GetStats().PacketsReceivedTotal;
+    var allocated = GC.GetTotalAllocatedBytes(precise: true);
+    Console.Error.WriteLine($"ConnectionEcho stats: {messages} messages, {allocated} bytes allocated, {(double)allocated / Math.Max(1, messages):F1} B/message, " +
+        $"{GC.CollectionCount(0)} gen0 collections");
 }
 return 0;

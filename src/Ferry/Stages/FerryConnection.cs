@@ -1,5 +1,4 @@
 using System.Net;
-using System.Runtime.CompilerServices;
 using Ferry.Connections;
 using Ferry.Framing;
 using Ferry.Stages.Internal;
@@ -25,12 +24,14 @@ public sealed class FerryConnection
     private readonly Connection _connection;
     private readonly ConnectionInbox _inbox;
     private readonly StageEngine _engine;
+    private readonly IThreadPoolWorkItem _flush;
 
     internal FerryConnection(Connection connection, ConnectionInbox inbox, StageEngine engine, CancellationToken closed)
     {
         _connection = connection;
         _inbox = inbox;
         _engine = engine;
+        _flush = engine.Writer.DeferredFlushFor(connection);
         ConnectionClosed = closed;
     }
 
@@ -59,33 +60,32 @@ public sealed class FerryConnection
     /// The connection's messages in order of arrival. Ends when the connection has closed and every
     /// message that arrived before is read. Read it from one place at a time. While the handler does not
     /// read, messages wait in a bounded inbox; when it is full the stage stops reading this connection
-    /// (its client's TCP window closes) and reads it again once the handler has taken half of them.
+    /// (its client's TCP window closes) and reads it again once the handler has worked through half of them.
     /// </summary>
+    /// <remarks>
+    /// <b>A message is valid until the loop moves on</b> (the enumerator's next <c>MoveNextAsync</c>): its
+    /// payload sits in pooled memory that is then recycled, and reading a message kept past that throws
+    /// <see cref="ObjectDisposedException"/> — it never shows another message's bytes. Keep data with
+    /// <see cref="ConnectionMessage.ToArray"/> or <see cref="ConnectionMessage.Retain"/>.
+    /// </remarks>
     /// <param name="cancellationToken">Ends the wait for the next message with <see cref="OperationCanceledException"/>; messages already queued are still handed out first.</param>
-    public async IAsyncEnumerable<ConnectionMessage> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        var reader = _inbox.Reader;
-        while (true)
-        {
-            while (reader.TryRead(out var message))
-            {
-                _inbox.Taken();
-                yield return message;
-            }
-            // Closed and drained: the end, not a cancellation (the close also cancels the handler's token).
-            if (reader.Completion.IsCompleted || !await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-                yield break;
-        }
-    }
+    public IAsyncEnumerable<ConnectionMessage> ReadAsync(CancellationToken cancellationToken = default) => new InboxReader(_inbox, cancellationToken);
 
     /// <summary>
     /// Sends one message on this connection, encoded with the stage's framing. Completes with false when
     /// the connection has closed or the overflow policy dropped it; under the <c>wait</c> policy it waits
-    /// (up to <c>egress_wait_timeout</c>) while the client is slow. The payload is copied before the task completes.
+    /// (up to <c>egress_wait_timeout</c>) while the client is slow. The payload is copied before the task
+    /// completes, and the task completes at once unless the <c>wait</c> policy has to wait.
     /// </summary>
+    /// <remarks>
+    /// Messages are written to the socket when the calling thread is next free: sent from a handler, all
+    /// the answers to one batch of messages go out in one <c>send</c> when the handler awaits its next
+    /// messages (or awaits anything else, or returns), not one send per call. A handler that sends a lot
+    /// without awaiting has it written every 64 KiB.
+    /// </remarks>
     /// <exception cref="FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
     public ValueTask<bool> SendAsync(ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
-        => _engine.Router.SendToAsync(_connection, payload, fields, cancellationToken);
+        => _engine.Router.SendToAsync(_connection, payload, fields, cancellationToken, _flush);
 
     /// <summary>Adds the connection to a group (created on first join); false when it has closed.</summary>
     /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space.</exception>

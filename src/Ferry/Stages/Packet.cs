@@ -11,7 +11,7 @@ namespace Ferry.Stages;
 /// <see cref="ObjectDisposedException"/>; it never shows another message's bytes.
 /// </summary>
 /// <remarks>To keep data, say so: <c>packet.Payload.ToArray()</c>, or <see cref="PacketGroup.Retain"/> on the
-/// group (dispose the lease when done). A connection handler's <see cref="ConnectionMessage"/> owns its bytes instead.</remarks>
+/// group (dispose the lease when done). A connection handler's <see cref="ConnectionMessage"/> follows the same rule (valid until its loop moves on; <see cref="ConnectionMessage.ToArray"/> or <see cref="ConnectionMessage.Retain"/> to keep).</remarks>
 public readonly struct Packet
 {
     internal Packet(ConnectionId connectionId, IPEndPoint peer, long receivedAtUtcTicks, FrameFields fields, ReadOnlyMemory<byte> payload)

@@ -85,7 +85,7 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>
     /// Serves every connection with its own <paramref name="handler"/> (the per-connection model), beside
     /// the packet-group model: <c>packet_group</c> subscribers, if any, still see every packet. Each
-    /// handler runs on the thread pool and reads its connection's messages (which own their bytes) from a
+    /// handler runs on the thread pool and reads its connection's messages (each valid until its loop moves on; see <see cref="ConnectionMessage"/>) from a
     /// bounded inbox of <paramref name="maxQueuedMessages"/>; while it is full only that connection stops
     /// being read. Call before starting the stage; one handler per stage.
     /// </summary>

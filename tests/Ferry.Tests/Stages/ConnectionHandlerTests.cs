@@ -69,24 +69,194 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
         Assert.Equal("logged and answered", Encoding.UTF8.GetString(packets[0].Payload));
     }
 
+    private static string Numbered(string prefix, int i) => $"{prefix}-{i}-{new string((char)('a' + i % 26), 30)}";
+
     [Fact]
-    public async Task Messages_own_their_bytes_and_can_be_kept()
+    public async Task Kept_messages_throw_once_the_loop_has_moved_on_never_showing_another_messages_bytes()
+    {
+        // The trial's repro (issue 14): keep five payloads, read them later, while other clients' data
+        // goes through the same pooled memory.
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        var kept = new TaskCompletionSource<ConnectionMessage[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            var first = new List<ConnectionMessage>();
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                if (kept.Task.IsCompleted)
+                {
+                    await connection.SendAsync(message.Payload, cancellationToken: ct); // the other client's traffic
+                    continue;
+                }
+                first.Add(message);
+                if (first.Count == 5)
+                    break; // the loop ends: the messages' read is released
+            }
+            kept.TrySetResult([.. first]);
+        });
+        await h.StartAsync();
+        using var keeper = await h.ConnectAsync();
+        for (var i = 0; i < 5; i++)
+            await keeper.SendAsync(Line(Numbered("message", i)));
+        var five = await kept.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        using var other = await h.ConnectAsync();
+        for (var i = 0; i < 50; i++)
+        {
+            await other.SendAsync(Line(Numbered("other", i)));
+            Assert.Equal(Numbered("other", i) + "\n", await ReceiveLineAsync(other, Numbered("other", i)));
+        }
+        foreach (var message in five)
+        {
+            var error = Assert.Throws<ObjectDisposedException>(() => message.Payload.Span.ToArray());
+            Assert.Contains("ToArray()", error.Message);
+            Assert.Throws<ObjectDisposedException>(() => message.ToArray());
+            Assert.Throws<ObjectDisposedException>(() => message.Retain());
+        }
+    }
+
+    [Fact]
+    public async Task A_message_is_kept_by_saying_so_ToArray_or_Retain_until_its_lease_is_disposed()
     {
         await using var h = new FerryTestServer(Lines, recordPackets: false);
-        var kept = new ConcurrentQueue<ConnectionMessage>();
+        var copies = new ConcurrentQueue<byte[]>();
+        var retained = new ConcurrentQueue<(ConnectionMessage Message, IDisposable Lease)>();
         h.Stage.MapConnections(async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
-                kept.Enqueue(message);
+            {
+                copies.Enqueue(message.ToArray());
+                retained.Enqueue((message, message.Retain()));
+                await connection.SendAsync("ok"u8.ToArray(), cancellationToken: ct);
+            }
         });
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         for (var i = 0; i < 50; i++)
-            await client.SendAsync(Line($"message-{i}-{new string((char)('a' + i % 26), 30)}"));
-        await Poll.UntilAsync(() => kept.Count == 50, "50 messages kept");
-        var all = kept.ToArray();
-        for (var i = 0; i < 50; i++)
-            Assert.Equal($"message-{i}-{new string((char)('a' + i % 26), 30)}", Encoding.UTF8.GetString(all[i].Payload.Span));
+        {
+            await client.SendAsync(Line(Numbered("message", i)));
+            Assert.Equal("ok\n", await ReceiveLineAsync(client, "ok"));
+        }
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => Numbered("message", i)), copies.Select(c => Encoding.UTF8.GetString(c)));
+        // Long after the loop moved on, retained messages still read as themselves.
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => Numbered("message", i)), retained.Select(r => Encoding.UTF8.GetString(r.Message.Payload.Span)));
+        foreach (var (_, lease) in retained)
+        {
+            lease.Dispose();
+            lease.Dispose(); // a lease gives up its hold once
+        }
+        Assert.All(retained, r => Assert.Throws<ObjectDisposedException>(() => r.Message.Payload.Span.ToArray()));
+        Assert.Equal(Numbered("message", 7), Encoding.UTF8.GetString(copies.ElementAt(7)));
+        Assert.Throws<InvalidOperationException>(() => default(ConnectionMessage).Retain());
+    }
+
+    [Fact]
+    public async Task Messages_of_one_read_come_in_order_with_their_fields()
+    {
+        var options = new TcpServerStageOptions { Framing = FramingSpec.Parse("header") }.On(transport);
+        await using var h = new FerryTestServer(options, recordPackets: false);
+        var seen = new ConcurrentQueue<(ushort Type, string Text)>();
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+                seen.Enqueue((message.Fields.MessageType, Encoding.UTF8.GetString(message.Payload.Span)));
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var framing = FramingSpec.Parse("header");
+        var writer = new System.Buffers.ArrayBufferWriter<byte>();
+        for (var i = 0; i < 40; i++)
+            framing.Encoder.Encode(Encoding.UTF8.GetBytes(Numbered("m", i)), new FrameFields(MessageType: (ushort)(i + 1)), writer);
+        await client.SendAsync(writer.WrittenMemory.ToArray()); // one write: most arrive in one read, one batch
+        await Poll.UntilAsync(() => seen.Count == 40, "40 messages");
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => ((ushort)(i + 1), Numbered("m", i))), seen);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_read_ends_its_wait_and_a_new_read_goes_on_with_the_next_messages()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        using var stopReading = new CancellationTokenSource();
+        var outcome = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            try
+            {
+                // Both tokens count: the handler's and the one given to WithCancellation.
+                await foreach (var message in connection.ReadAsync(ct).WithCancellation(stopReading.Token))
+                    await connection.SendAsync(message.Payload, cancellationToken: ct);
+                outcome.TrySetResult("ended");
+            }
+            catch (OperationCanceledException) when (stopReading.IsCancellationRequested)
+            {
+                outcome.TrySetResult("cancelled");
+            }
+            await foreach (var message in connection.ReadAsync(ct))
+                await connection.SendAsync(message.Payload, cancellationToken: ct);
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        await client.SendAsync(Line("one"));
+        Assert.Equal("one\n", await ReceiveLineAsync(client, "one"));
+        stopReading.Cancel(); // the first read is waiting for a message now
+        Assert.Equal("cancelled", await outcome.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        await client.SendAsync(Line("two"));
+        Assert.Equal("two\n", await ReceiveLineAsync(client, "two"));
+    }
+
+    [Fact]
+    public async Task What_a_handler_sends_goes_out_when_it_awaits_anything_not_only_its_next_message()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                await connection.SendAsync("working"u8.ToArray(), cancellationToken: ct);
+                await gate.Task.WaitAsync(ct); // a slow call mid-batch (a database, a service)
+                await connection.SendAsync("done"u8.ToArray(), cancellationToken: ct);
+            }
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        await client.SendAsync(Line("job"));
+        Assert.Equal("working\n", await ReceiveLineAsync(client, "working"));
+        gate.SetResult();
+        Assert.Equal("done\n", await ReceiveLineAsync(client, "done"));
+    }
+
+    [Fact]
+    public async Task A_handler_sending_more_than_its_egress_buffer_without_awaiting_loses_nothing()
+    {
+        const int lines = 100; // 100 KB: more than the 64 KiB buffer, less than what loopback kernel buffers hold for a slow reader
+        var body = new string('z', 1000);
+        await using var h = new FerryTestServer(Lines with { EgressBufferBytes = 64 * 1024 }, recordPackets: false);
+        var sent = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                var taken = 0;
+                // Every send completes at once: the handler never yields its thread in this loop.
+                for (var i = 0; i < lines; i++)
+                {
+                    var task = connection.SendAsync(Encoding.UTF8.GetBytes($"{i:D4}-{body}"), cancellationToken: ct);
+                    Assert.True(task.IsCompleted);
+                    taken += await task ? 1 : 0;
+                }
+                sent.TrySetResult(taken);
+            }
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var received = Task.Run(() => client.ReceiveExactlyAsync(lines * (body.Length + 6)));
+        await client.SendAsync(Line("go"));
+        Assert.Equal(lines, await sent.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        var bytes = await received.WaitAsync(TimeSpan.FromSeconds(10));
+        var text = Encoding.UTF8.GetString(bytes).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Enumerable.Range(0, lines).Select(i => $"{i:D4}-{body}"), text);
+        Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
     }
 
     [Fact]

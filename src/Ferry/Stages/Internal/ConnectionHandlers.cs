@@ -74,9 +74,12 @@ internal sealed class ConnectionHandlers : IInboxOwner
     /// <summary>The connection closed: the handler reads what is left, then its reading ends and its token is cancelled. Service thread.</summary>
     public void OnClosed(Connection c)
     {
-        c.Inbox?.Complete();
+        // Cancel, then complete: a handler whose reading ends finds its token cancelled, and the
+        // cancellation does not cut the reading short (the inbox is closing by then).
+        c.Inbox?.BeginClose();
         if (_running.TryGetValue(c, out var closed))
             CancelQuietly(closed);
+        c.Inbox?.Complete();
     }
 
     /// <summary>The stage is stopping: every handler's token is cancelled.</summary>

@@ -1,26 +1,43 @@
 using System.Buffers;
-using System.Threading.Channels;
+using System.Collections.Concurrent;
+using System.Threading.Tasks.Sources;
 using Ferry.Connections;
 using Ferry.Framing;
 
 namespace Ferry.Stages.Internal;
 
 /// <summary>
-/// One connection's bounded queue of messages for its handler. The service thread posts (each message
-/// a copy of its own); the handler takes. When <see cref="Capacity"/> messages wait, the connection stops
-/// being read — only this one, the loop goes on serving the others — and it is read again once the
-/// handler has taken half of them. The overshoot is what one read decodes to.
+/// One connection's bounded queue of messages for its handler. The service thread copies the messages
+/// one read decodes to into one <see cref="InboxBatch"/> and queues the batch when the read is done: one
+/// queue operation (and at most one wake-up of the handler) per read, not per message. The handler takes
+/// whole batches. When <see cref="Capacity"/> messages wait, the connection stops being read — only this
+/// one, the loop goes on serving the others — and it is read again once the handler has worked through
+/// half of them. The overshoot is what one read decodes to.
 /// </summary>
 /// <remarks>
 /// The pause is decided on the service thread and the resume on the handler's thread; both sides use
 /// interlocked operations on the count and on <see cref="_paused"/>, so the loop either sees the handler
 /// drained and does not pause, or the handler sees the pause and asks for the resume — never neither.
+/// The handler's wait is this object itself (one reusable <see cref="IValueTaskSource{TResult}"/>, no
+/// allocation per wait; its cancellation is registered once per reader, not per wait): whoever swaps
+/// <see cref="_waiting"/> from 1 to 0 — the service thread with a batch or the close, or a cancellation —
+/// completes it, exactly once. Its continuation always runs on the thread pool, never on the service thread.
 /// </remarks>
-internal sealed class ConnectionInbox(Connection connection, int capacity, IInboxOwner owner)
+internal sealed class ConnectionInbox(Connection connection, int capacity, IInboxOwner owner) : IValueTaskSource<bool>
 {
-    private readonly Channel<ConnectionMessage> _channel = Channel.CreateUnbounded<ConnectionMessage>(
-        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = false });
+    private readonly ConcurrentQueue<InboxBatch> _queue = new();
+    private ManualResetValueTaskSourceCore<bool> _wait = new() { RunContinuationsAsynchronously = true };
+    /// <summary>1 while the handler waits for a batch.</summary>
+    private int _waiting;
+    /// <summary>No more batches will come (the connection closed).</summary>
+    private volatile bool _completed;
+    /// <summary>The connection is closing: <see cref="_completed"/> follows; cancellation no longer ends a wait.</summary>
+    private volatile bool _closing;
     private readonly int _resumeAt = capacity / 2;
+    /// <summary>The batch the current read fills; queued at <see cref="EndRead"/>. Service thread.</summary>
+    private InboxBatch? _open;
+    /// <summary>Bytes the current read holds (a bound on its messages' payloads): the open batch's slab size.</summary>
+    private int _readBytes;
     private int _count;
     private int _paused;
 
@@ -29,24 +46,42 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
     /// <summary>Whether a pause is in effect that no resume has been asked for yet.</summary>
     public bool IsPaused => Volatile.Read(ref _paused) != 0;
 
-    /// <summary>Messages waiting now.</summary>
+    /// <summary>Messages queued and not yet worked through by the handler.</summary>
     public int Count => Volatile.Read(ref _count);
 
-    public ChannelReader<ConnectionMessage> Reader => _channel.Reader;
+    /// <summary>A read of <paramref name="bytes"/> is about to be decoded. Service thread.</summary>
+    public void BeginRead(int bytes) => _readBytes = bytes;
 
-    /// <summary>Queues a copy of one message; pauses reading the connection when the inbox is full. Service thread.</summary>
+    /// <summary>Adds a copy of one message to this read's batch. Service thread.</summary>
     public void Post(ReadOnlySpan<byte> payload, in FrameFields fields, long receivedAtUtcTicks)
-        => Post(new ConnectionMessage(payload.ToArray(), fields, receivedAtUtcTicks));
+        => Open(payload.Length).Add(payload, fields, receivedAtUtcTicks);
 
     /// <inheritdoc cref="Post(ReadOnlySpan{byte}, in FrameFields, long)"/>
     public void Post(in ReadOnlySequence<byte> payload, in FrameFields fields, long receivedAtUtcTicks)
-        => Post(new ConnectionMessage(payload.ToArray(), fields, receivedAtUtcTicks));
+        => Open((int)Math.Min(payload.Length, int.MaxValue)).Add(payload, fields, receivedAtUtcTicks);
 
-    private void Post(ConnectionMessage message)
+    private InboxBatch Open(int first) => _open ??= new InboxBatch(Math.Max(first, _readBytes));
+
+    /// <summary>
+    /// The read is done: its batch goes to the handler, and reading the connection pauses when the inbox
+    /// is full. Service thread; also at close, so a read's messages are never lost.
+    /// </summary>
+    public void EndRead()
     {
-        if (!_channel.Writer.TryWrite(message))
-            return; // completed: the connection is closing
-        if (Interlocked.Increment(ref _count) < Capacity || Volatile.Read(ref _paused) != 0)
+        var batch = _open;
+        if (batch is null)
+            return;
+        _open = null;
+        _readBytes = 0;
+        var count = batch.Count;
+        if (_completed)
+        {
+            batch.Release(); // the connection is closing
+            return;
+        }
+        _queue.Enqueue(batch);
+        Signal(true);
+        if (Interlocked.Add(ref _count, count) < Capacity || Volatile.Read(ref _paused) != 0)
             return;
         Interlocked.Exchange(ref _paused, 1);
         // The handler may have drained between the count and the flag: then it did not see the flag.
@@ -55,16 +90,85 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
         owner.PauseReads(connection);
     }
 
-    /// <summary>The handler took one message; asks for reads to resume when it has drained enough. Handler's thread.</summary>
-    public void Taken()
+    /// <summary>The next batch, if one is queued. Handler's side.</summary>
+    public bool TryTake(out InboxBatch batch) => _queue.TryDequeue(out batch!);
+
+    /// <summary>
+    /// Waits for a batch: true when one is queued, false when the connection has closed and every batch
+    /// was taken. Handler's side, one wait at a time; cancelled through <see cref="CancelWait"/>.
+    /// </summary>
+    public ValueTask<bool> WaitAsync(CancellationToken cancellationToken)
     {
-        if (Interlocked.Decrement(ref _count) <= _resumeAt && Volatile.Read(ref _paused) == 1
+        if (!_queue.IsEmpty)
+            return new ValueTask<bool>(true);
+        // Closed and drained: the end, not a cancellation (the close also cancels the handler's token).
+        if (_completed)
+            return new ValueTask<bool>(!_queue.IsEmpty);
+        if (!_closing)
+            cancellationToken.ThrowIfCancellationRequested();
+        _wait.Reset();
+        Volatile.Write(ref _waiting, 1);
+        // A batch (or the close, or a cancellation) may have come between the checks and the flag.
+        if ((!_queue.IsEmpty || _completed || (cancellationToken.IsCancellationRequested && !_closing)) && Interlocked.Exchange(ref _waiting, 0) == 1)
+        {
+            // Queued messages first, then the end, then the cancellation.
+            if (!_queue.IsEmpty || _completed)
+                return new ValueTask<bool>(!_queue.IsEmpty);
+            throw new OperationCanceledException(cancellationToken);
+        }
+        return new ValueTask<bool>(this, _wait.Version);
+    }
+
+    /// <summary>Ends a pending wait with <see cref="OperationCanceledException"/>. Any thread (a token's callback).</summary>
+    public void CancelWait(CancellationToken cancellationToken)
+    {
+        // The close cancels the handler's token too: that is the end of reading (Complete wakes the wait), not an error.
+        if (_closing || Interlocked.Exchange(ref _waiting, 0) != 1)
+            return;
+        _wait.SetException(new OperationCanceledException(cancellationToken));
+    }
+
+    /// <summary>Wakes a waiting handler: with true for a batch, false for the close.</summary>
+    private void Signal(bool batch)
+    {
+        if (Interlocked.Exchange(ref _waiting, 0) == 1)
+            _wait.SetResult(batch || !_queue.IsEmpty);
+    }
+
+    bool IValueTaskSource<bool>.GetResult(short token) => _wait.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _wait.GetStatus(token);
+
+    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _wait.OnCompleted(continuation, state, token, flags);
+
+    /// <summary>
+    /// The handler has worked through a batch: it is released (its messages' bytes go back to the pool
+    /// unless retained), and reads resume when enough has drained. Handler's side.
+    /// </summary>
+    public void Done(InboxBatch batch)
+    {
+        var count = batch.Count;
+        batch.Release();
+        if (Interlocked.Add(ref _count, -count) <= _resumeAt && Volatile.Read(ref _paused) == 1
             && Interlocked.CompareExchange(ref _paused, 0, 1) == 1)
             owner.ResumeReads(connection);
     }
 
+    /// <summary>
+    /// The connection is closing: from now on a cancelled token does not end a wait (the close cancels the
+    /// handler's token, and that is the end of reading, which <see cref="Complete"/> brings right after).
+    /// Service thread, at close, before the handler's token is cancelled.
+    /// </summary>
+    public void BeginClose() => _closing = true;
+
     /// <summary>No more messages: the handler reads what is queued, then its enumeration ends. Service thread, at close.</summary>
-    public void Complete() => _channel.Writer.TryComplete();
+    public void Complete()
+    {
+        EndRead();
+        _completed = true;
+        Signal(false);
+    }
 }
 
 /// <summary>What an inbox asks of the stage: stop and resume reading its connection.</summary>

@@ -35,10 +35,13 @@ internal sealed class ConnectionWriter
 {
     /// <summary>Payloads from this size on are written through when the egress buffer is empty.</summary>
     private const int DirectSendBytes = 8 * 1024;
+    /// <summary>A deferred flush (a connection handler's sends) is done at once when this much is queued.</summary>
+    private const int DeferredFlushMaxBytes = 64 * 1024;
 
     private readonly IFrameEncoder _encoder;
     private readonly bool _writeThrough;
     private readonly int _limit;
+    private readonly int _deferredFlushBytes;
     private readonly EgressOverflowPolicy _overflow;
     private readonly TimeSpan _waitTimeout;
     private readonly StageCounters _counters;
@@ -70,6 +73,7 @@ internal sealed class ConnectionWriter
         _headerWriter = _encoder as IFrameHeaderWriter;
         _writeThrough = settings.Framing.IsRaw || _headerWriter is not null;
         _limit = settings.EgressBufferBytes;
+        _deferredFlushBytes = Math.Min(DeferredFlushMaxBytes, Math.Max(1, _limit / 2));
         _overflow = settings.EgressOverflow;
         _waitTimeout = settings.EgressWaitTimeout;
         _counters = counters;
@@ -95,9 +99,15 @@ internal sealed class ConnectionWriter
     /// <paramref name="passOverWhenFull"/> a full buffer answers <see cref="EnqueueResult.Full"/> whatever
     /// the policy, so a router choosing among connections can try the next one.
     /// </summary>
-    public EnqueueResult Enqueue(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int encodedLength, bool passOverWhenFull = false)
+    /// <remarks>A <c>deferredFlush</c> is given by a connection handler's <c>SendAsync</c>: instead of handing the
+    /// connection to the service loop (a wake-up per call), its flush is queued on the calling thread pool
+    /// thread's own queue, so it runs when the handler yields the thread (awaits its next messages, or anything
+    /// else): everything the handler sent meanwhile goes out in one send from that thread. See <see cref="DeferredFlushFor"/>.</remarks>
+    public EnqueueResult Enqueue(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int encodedLength, bool passOverWhenFull = false,
+        IThreadPoolWorkItem? deferredFlush = null)
     {
         bool schedule;
+        var flushNow = false;
         lock (c.EgressLock)
         {
             if (c.Closed)
@@ -127,15 +137,31 @@ internal sealed class ConnectionWriter
             else
             {
                 _encoder.Encode(payload, fields, c.Egress);
+                // A handler sending a lot without yielding its thread: don't let it fill the buffer unsent.
+                flushNow = deferredFlush is not null && c.Egress.Length >= _deferredFlushBytes;
             }
             c.PacketsOut++;
             schedule = !c.FlushScheduled;
             c.FlushScheduled = true;
         }
         Interlocked.Increment(ref _counters.PacketsOut);
-        if (schedule)
-            Schedule(c);
+        if (flushNow)
+            FlushFromCaller(c);
+        else if (schedule)
+            Schedule(c, deferredFlush);
         return EnqueueResult.Queued;
+    }
+
+    /// <summary>
+    /// The work item that flushes <paramref name="c"/> from a thread pool thread (see the deferredFlush
+    /// parameter of <see cref="Enqueue"/>). One per connection handler, made once.
+    /// </summary>
+    public IThreadPoolWorkItem DeferredFlushFor(Connection c) => new DeferredFlush(this, c);
+
+    /// <summary>A connection handler's flush, run when the handler's thread is free again.</summary>
+    private sealed class DeferredFlush(ConnectionWriter writer, Connection c) : IThreadPoolWorkItem
+    {
+        public void Execute() => writer.FlushFromCaller(c);
     }
 
     /// <summary>Queues protocol bytes a session wrote (greeting, handshake reply, PONG) ahead of later egress. Service thread.</summary>
@@ -155,11 +181,18 @@ internal sealed class ConnectionWriter
             _dirty.Add(c);
     }
 
-    private void Schedule(Connection c)
+    private void Schedule(Connection c, IThreadPoolWorkItem? deferredFlush = null)
     {
         if (_loop.OnServiceThread)
         {
             _dirty.Add(c);
+            return;
+        }
+        if (deferredFlush is not null)
+        {
+            // preferLocal: the flush waits in this thread's own queue behind the handler's synchronous run,
+            // so a handler that answers each message of a batch pays one send for the batch.
+            ThreadPool.UnsafeQueueUserWorkItem(deferredFlush, preferLocal: true);
             return;
         }
         if (Volatile.Read(ref _batchThread) == Environment.CurrentManagedThreadId)

@@ -152,10 +152,11 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
     /// One message to one connection a handler holds (no lookup by id); waits only under the <c>wait</c>
     /// policy. True when the connection took it.
     /// </summary>
-    public ValueTask<bool> SendToAsync(Connection c, ReadOnlyMemory<byte> payload, FrameFields fields, CancellationToken cancellationToken)
+    public ValueTask<bool> SendToAsync(Connection c, ReadOnlyMemory<byte> payload, FrameFields fields, CancellationToken cancellationToken,
+        IThreadPoolWorkItem? deferredFlush = null)
     {
         var length = writer.EncodedLength(payload.Length);
-        var result = writer.Enqueue(c, payload.Span, fields, length);
+        var result = writer.Enqueue(c, payload.Span, fields, length, deferredFlush: deferredFlush);
         if (result == EnqueueResult.Full)
             return WaitAndSendAsync(c, payload, fields, length, cancellationToken);
         return new ValueTask<bool>(result == EnqueueResult.Queued);

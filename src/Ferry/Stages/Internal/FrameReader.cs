@@ -87,13 +87,15 @@ internal sealed class FrameReader
             ReadRaw(c);
         else
             ReadFramed(c);
+        // A handler's connection: what this read decoded goes to its handler as one batch.
+        c.Inbox?.EndRead();
     }
 
     private void ReadRaw(Connection c)
     {
         if (c.Inbox is not null)
         {
-            // A handler's connection: what was read is copied into its own message anyway, so it is
+            // A handler's connection: what was read is copied into its handler's batch anyway, so it is
             // read into the shared buffer rather than a group's slab (which it may not need).
             var n0 = c.Io.Receive(_readBuffer, out var error0);
             if (n0 <= 0)
@@ -150,6 +152,8 @@ internal sealed class FrameReader
         count += n;
 
         var input = new ReadOnlySequence<byte>(buffer, start, count);
+        // The messages of this read fit in its bytes: the handler's batch is sized once.
+        c.Inbox?.BeginRead(count);
         var frames = 0;
         if (c.ProxyHeader == ProxyHeaderState.None)
         {
