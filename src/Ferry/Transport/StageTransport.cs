@@ -5,13 +5,15 @@ public enum StageTransport
 {
     /// <summary>
     /// <see cref="Epoll"/> on Linux for plain connections; <see cref="Stream"/> on other systems and
-    /// whenever TLS is on (TLS needs a stream).
+    /// whenever TLS is on.
     /// </summary>
     Auto,
 
     /// <summary>
     /// Linux only: one epoll instance per stage, non-blocking <c>recv</c>/<c>send</c> on the service
-    /// thread, raw frames received straight into the packet group. The fastest path.
+    /// thread, raw frames received straight into the packet group. The fastest path. A server stage's
+    /// TLS runs here too, on OpenSSL (<c>libssl.so.3</c>) driven by the service thread; a client stage's
+    /// TLS needs <see cref="Stream"/>.
     /// </summary>
     Epoll,
 
@@ -33,13 +35,13 @@ internal static class StageTransportChoice
         _ => requested,
     };
 
-    public static void Validate(List<string> problems, StageTransport transport, bool tls)
+    public static void Validate(List<string> problems, StageTransport transport, bool tls, bool server)
     {
         if (!Enum.IsDefined(transport))
             problems.Add($"option 'transport': {transport} is not allowed; must be auto, epoll or stream");
         else if (transport == StageTransport.Epoll && !OperatingSystem.IsLinux())
             problems.Add("option 'transport': epoll is only available on Linux; use stream (or auto)");
-        else if (transport == StageTransport.Epoll && tls)
-            problems.Add("option 'transport': TLS runs on the stream transport; use stream (or auto) with 'tls'");
+        else if (transport == StageTransport.Epoll && tls && !server)
+            problems.Add("option 'transport': a client stage's TLS runs on the stream transport; use stream (or auto) with 'tls'");
     }
 }

@@ -40,7 +40,7 @@ public sealed class TransportOptionsTests
             Transport = StageTransport.Epoll,
             Tls = new TlsOptions { Secure = true, ClientCertificate = ClientCertificateMode.Required, Certificate = new TlsCertificate { CertificatePem = "x" } },
         })).Problems;
-        Assert.Contains(client, p => p.StartsWith("option 'transport': TLS runs on the stream transport"));
+        Assert.Contains(client, p => p.StartsWith("option 'transport': a client stage's TLS runs on the stream transport"));
         Assert.Contains(client, p => p.StartsWith("option 'tls.client_certificate': applies to server stages"));
         Assert.Contains(client, p => p.StartsWith("option 'tls.certificate': give the private key"));
     }

@@ -3,6 +3,7 @@ using Ferry.Transport;
 using Ferry.Transport.Epoll;
 using Ferry.Transport.Streams;
 using Ferry.Transport.Tls;
+using Ferry.Transport.Tls.OpenSsl;
 
 namespace Ferry.Stages.Internal;
 
@@ -39,12 +40,15 @@ internal sealed record CoreSettings(
     public ITransport CreateTransport(TimeProvider time)
     {
         var secure = Tls is { Secure: true };
-        if (StageTransportChoice.Resolve(Transport, secure) == StageTransport.Epoll)
+        var epoll = StageTransportChoice.Resolve(Transport, secure) == StageTransport.Epoll;
+        if (epoll && !secure)
             return new EpollTransport();
         if (!secure)
             return new StreamTransport(ReadBufferBytes);
         try
         {
+            if (epoll)
+                return new EpollTransport(new OpenSslServerTls(Tls!, time));
             IStreamHandshake handshake = TlsServerName is null ? new ServerTlsHandshake(Tls!, time) : new ClientTlsHandshake(Tls!, TlsServerName, time);
             return new StreamTransport(ReadBufferBytes, handshake);
         }

@@ -1,7 +1,8 @@
 namespace Ferry.Transport.Epoll;
 
 /// <summary>The Linux fast path: one <see cref="Reactor"/> per stage, sockets driven by non-blocking system calls.</summary>
-internal sealed class EpollTransport : ITransport
+/// <param name="tls">A server stage's TLS (accepted connections become <see cref="TlsSocketIo"/>); null for plain connections.</param>
+internal sealed class EpollTransport(Tls.OpenSsl.OpenSslServerTls? tls = null) : ITransport
 {
     private readonly Reactor _reactor = new();
 
@@ -11,7 +12,7 @@ internal sealed class EpollTransport : ITransport
     public Reactor Reactor => _reactor;
 
     public IListener Listen(BindAddress address, int backlog, TcpSocketOptions options, long token)
-        => EpollListener.Open(_reactor, address, backlog, options, token);
+        => EpollListener.Open(_reactor, address, backlog, options, token, tls);
 
     public IDialAttempt CreateDial(long token) => new EpollDial(_reactor, token);
 }
