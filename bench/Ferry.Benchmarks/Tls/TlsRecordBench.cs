@@ -176,6 +176,7 @@ internal static unsafe partial class TlsRecordBench
     {
         using var serverContext = SslContextHandle.CreateServer(certificate, [], SslProtocols.Tls13, null, false);
         using var clientContext = SslContextHandle.CreateClient(SslProtocols.Tls13);
+        var live = new LiveCount();
         // Warm up: the first handshakes load providers and tables once per process.
         for (var i = 0; i < 100; i++)
         {
@@ -190,7 +191,7 @@ internal static unsafe partial class TlsRecordBench
         for (var i = 0; i < count; i++)
         {
             using var c = new TlsRecordSession(clientContext, false);
-            var s = new TlsRecordSession(serverContext, true);
+            var s = new TlsRecordSession(serverContext, true, live);
             Handshake(c, s);
             held.Add(s);
         }
@@ -199,10 +200,10 @@ internal static unsafe partial class TlsRecordBench
         malloc_trim(0);
         var rss2 = Rss();
         Console.WriteLine($"idle server SSL after a TLS 1.3 handshake (RELEASE_BUFFERS), {count} held: malloc in use {(heap1 - heap0) / (double)count:F0} B each, " +
-            $"RSS {(rss1 - rss0) / 1024.0 / count:F2} KiB each ({(rss2 - rss0) / 1024.0 / count:F2} after malloc_trim); live {SslHandle.Live}");
+            $"RSS {(rss1 - rss0) / 1024.0 / count:F2} KiB each ({(rss2 - rss0) / 1024.0 / count:F2} after malloc_trim); live {live.Value}");
         foreach (var s in held)
             s.Dispose();
-        Console.WriteLine($"after dispose: live {SslHandle.Live}, malloc in use {(MallocInUse() - heap0) / 1024.0:F0} KiB above the start");
+        Console.WriteLine($"after dispose: live {live.Value}, malloc in use {(MallocInUse() - heap0) / 1024.0:F0} KiB above the start");
     }
 
     private static long Rss()

@@ -3,12 +3,26 @@ using System.Text;
 using Ferry.Framing;
 using Ferry.Stages;
 using Ferry.Tests.Support;
+using Ferry.Transport;
 
 namespace Ferry.Tests.Stages;
 
 /// <summary>The TLS server stage against the <c>openssl s_client</c> binary (skipped, with the reason, where it is not installed).</summary>
-public sealed class OpenSslClientTests
+public abstract class OpenSslClientTests
 {
+    /// <summary>The server stage's transport: SslStream on streams, OpenSSL on epoll.</summary>
+    protected abstract StageTransport ServerTransport { get; }
+
+    public sealed class OnStream : OpenSslClientTests
+    {
+        protected override StageTransport ServerTransport => StageTransport.Stream;
+    }
+
+    public sealed class OnEpoll : OpenSslClientTests
+    {
+        protected override StageTransport ServerTransport => StageTransport.Epoll;
+    }
+
     internal static readonly string? OpenSsl = (Environment.GetEnvironmentVariable("PATH") ?? "")
         .Split(Path.PathSeparator).Select(dir => Path.Combine(dir, "openssl")).FirstOrDefault(File.Exists);
 
@@ -21,6 +35,7 @@ public sealed class OpenSslClientTests
         {
             Framing = FramingSpec.Parse("lines"),
             Tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate },
+            Transport = ServerTransport,
         });
         await h.StartAsync();
         var caFile = Path.GetTempFileName();

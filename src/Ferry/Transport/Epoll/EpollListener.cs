@@ -60,7 +60,7 @@ internal sealed unsafe class EpollListener : IListener
             return AcceptStatus.AtReserve;
         }
         var rc = SocketConfigurator.Apply(fd, _options);
-        IConnectionIo io = _tls is null ? new SocketIo(handle) : new TlsSocketIo(handle, _tls);
+        IConnectionIo io = _tls is null ? new SocketIo(handle) : new TlsSocketIo(handle, _tls, peer);
         accepted = new AcceptedConnection(io, peer, LocalOf(fd), rc == 0 ? null : Libc.Describe(rc));
         return AcceptStatus.Accepted;
     }

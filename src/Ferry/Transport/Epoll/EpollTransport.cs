@@ -8,6 +8,9 @@ internal sealed class EpollTransport(Tls.OpenSsl.OpenSslServerTls? tls = null) :
 
     public IReadiness Readiness => _reactor;
 
+    /// <summary>The server TLS its connections run (null for plain ones), for tests.</summary>
+    public Tls.OpenSsl.OpenSslServerTls? Tls => tls;
+
     /// <summary>The reactor itself, for tests that inject faults.</summary>
     public Reactor Reactor => _reactor;
 

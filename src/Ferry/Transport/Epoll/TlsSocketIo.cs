@@ -75,10 +75,13 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
         Closed,
     }
 
-    public TlsSocketIo(SocketHandle handle, OpenSslServerTls tls)
+    private readonly System.Net.IPEndPoint _peer;
+
+    public TlsSocketIo(SocketHandle handle, OpenSslServerTls tls, System.Net.IPEndPoint peer)
     {
         Handle = handle;
         _tls = tls;
+        _peer = peer;
     }
 
     /// <summary>The descriptor the reactor watches.</summary>
@@ -226,7 +229,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
         _proxyScreen = false;
         if (!ProxyHeaderParser.StartsWithSignature(new ReadOnlySpan<byte>(probe, (int)n)))
             return true;
-        Fail(IConnectionIo.ProxyRefusedError, "a PROXY header from a peer that is not in trusted_proxies");
+        Fail(IConnectionIo.ProxyRefusedError, $"a PROXY header from {_peer.Address}, which is not in trusted_proxies");
         return false;
     }
 

@@ -12,6 +12,9 @@ internal static unsafe partial class LibSsl
     private const string Ssl = "libssl.so.3";
     private const string Crypto = "libcrypto.so.3";
 
+    /// <summary>Whether OpenSSL 3 can be loaded here (Linux with libssl.so.3): what the epoll transport's TLS needs.</summary>
+    public static bool IsAvailable { get; } = OperatingSystem.IsLinux() && NativeLibrary.TryLoad(Ssl, out _) && NativeLibrary.TryLoad(Crypto, out _);
+
     public const int SSL_ERROR_NONE = 0;
     public const int SSL_ERROR_SSL = 1;
     public const int SSL_ERROR_WANT_READ = 2;

@@ -37,8 +37,11 @@ internal sealed unsafe class OpenSslServerTls
     /// <summary>Whether and how clients must show a certificate.</summary>
     public ClientCertificateMode ClientCertificate { get; }
 
+    /// <summary>The stage's OpenSSL sessions that are alive (not yet freed): 0 once every connection is closed.</summary>
+    public LiveCount Sessions { get; } = new();
+
     /// <summary>A new server session on the default certificate's current context; SNI may move it to another.</summary>
-    public TlsRecordSession CreateSession() => new(_default.Current, server: true);
+    public TlsRecordSession CreateSession() => new(_default.Current, server: true, Sessions);
 
     /// <summary>Null when the client's certificate (if any) is acceptable, else the reason, in the stream transport's words.</summary>
     public string? CheckClient(nint ssl)

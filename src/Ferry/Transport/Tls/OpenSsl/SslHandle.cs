@@ -10,15 +10,17 @@ namespace Ferry.Transport.Tls.OpenSsl;
 /// </summary>
 internal sealed unsafe class SslHandle : SafeHandle
 {
-    private static long _live;
+    private readonly LiveCount? _count;
+
     /// <summary>Held (a SafeHandle reference) so the context is not freed under SSL_new; OpenSSL then holds its own.</summary>
     private readonly SslContextHandle _context;
 
-    /// <summary>How many are alive in the process (created and not yet freed).</summary>
-    public static long Live => Interlocked.Read(ref _live);
-
-    public SslHandle(SslContextHandle context, bool server) : base(0, ownsHandle: true)
+    /// <param name="context">The context it is made from.</param>
+    /// <param name="server">Whether it accepts (else connects).</param>
+    /// <param name="count">Counts it while it is alive (a stage's sessions, for tests and leaks); optional.</param>
+    public SslHandle(SslContextHandle context, bool server, LiveCount? count = null) : base(0, ownsHandle: true)
     {
+        _count = count;
         var added = false;
         context.DangerousAddRef(ref added);
         _context = context;
@@ -32,7 +34,7 @@ internal sealed unsafe class SslHandle : SafeHandle
         }
         Windows = windows;
         SetHandle(ssl);
-        Interlocked.Increment(ref _live);
+        _count?.Add(1);
         // One BIO both ways; SSL_free frees it.
         var bio = RecordBio.Create(windows);
         SSL_set_bio(ssl, bio, bio);
@@ -58,7 +60,17 @@ internal sealed unsafe class SslHandle : SafeHandle
             NativeMemory.Free(w->Out);
         NativeMemory.Free(w);
         _context.DangerousRelease();
-        Interlocked.Decrement(ref _live);
+        _count?.Add(-1);
         return true;
     }
+}
+
+/// <summary>How many of something are alive (created and not yet freed).</summary>
+internal sealed class LiveCount
+{
+    private long _value;
+
+    public long Value => Interlocked.Read(ref _value);
+
+    public void Add(long delta) => Interlocked.Add(ref _value, delta);
 }

@@ -29,7 +29,7 @@ internal sealed unsafe class TlsRecordSession : IDisposable
 
     private readonly SslHandle _ssl;
 
-    public TlsRecordSession(SslContextHandle context, bool server) => _ssl = new SslHandle(context, server);
+    public TlsRecordSession(SslContextHandle context, bool server, LiveCount? count = null) => _ssl = new SslHandle(context, server, count);
 
     /// <summary>The OpenSSL object (for the server-name callback and the negotiated details).</summary>
     public SslHandle Handle => _ssl;
