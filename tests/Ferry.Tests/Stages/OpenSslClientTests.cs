@@ -8,20 +8,12 @@ using Ferry.Transport;
 namespace Ferry.Tests.Stages;
 
 /// <summary>The TLS server stage against the <c>openssl s_client</c> binary (skipped, with the reason, where it is not installed).</summary>
-public abstract class OpenSslClientTests
+/// <param name="serverTransport">The server stage's transport: SslStream on streams, OpenSSL on epoll.</param>
+public abstract class OpenSslClientTests(StageTransport serverTransport)
 {
-    /// <summary>The server stage's transport: SslStream on streams, OpenSSL on epoll.</summary>
-    protected abstract StageTransport ServerTransport { get; }
+    public sealed class OnStream() : OpenSslClientTests(StageTransport.Stream);
 
-    public sealed class OnStream : OpenSslClientTests
-    {
-        protected override StageTransport ServerTransport => StageTransport.Stream;
-    }
-
-    public sealed class OnEpoll : OpenSslClientTests
-    {
-        protected override StageTransport ServerTransport => StageTransport.Epoll;
-    }
+    public sealed class OnEpoll() : OpenSslClientTests(StageTransport.Epoll);
 
     internal static readonly string? OpenSsl = (Environment.GetEnvironmentVariable("PATH") ?? "")
         .Split(Path.PathSeparator).Select(dir => Path.Combine(dir, "openssl")).FirstOrDefault(File.Exists);
@@ -35,7 +27,7 @@ public abstract class OpenSslClientTests
         {
             Framing = FramingSpec.Parse("lines"),
             Tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate },
-            Transport = ServerTransport,
+            Transport = serverTransport,
         });
         await h.StartAsync();
         var caFile = Path.GetTempFileName();

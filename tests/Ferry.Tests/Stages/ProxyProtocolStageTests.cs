@@ -212,25 +212,17 @@ public abstract class ProxyProtocolStageTests(StageTransport transport)
 }
 
 /// <summary>The PROXY header comes in the clear before the TLS handshake (both server TLS engines).</summary>
-public abstract class ProxyProtocolTlsTests
+/// <param name="serverTransport">The server stage's transport: SslStream on streams, OpenSSL on epoll.</param>
+public abstract class ProxyProtocolTlsTests(StageTransport serverTransport)
 {
-    /// <summary>The server stage's transport: SslStream on streams, OpenSSL on epoll.</summary>
-    protected abstract StageTransport ServerTransport { get; }
+    public sealed class OnStream() : ProxyProtocolTlsTests(StageTransport.Stream);
 
-    public sealed class OnStream : ProxyProtocolTlsTests
-    {
-        protected override StageTransport ServerTransport => StageTransport.Stream;
-    }
-
-    public sealed class OnEpoll : ProxyProtocolTlsTests
-    {
-        protected override StageTransport ServerTransport => StageTransport.Epoll;
-    }
+    public sealed class OnEpoll() : ProxyProtocolTlsTests(StageTransport.Epoll);
 
     private TcpServerStageOptions Options() => new()
     {
         Bind = "127.0.0.1:0",
-        Transport = ServerTransport,
+        Transport = serverTransport,
         Framing = FramingSpec.Parse("lines"),
         ProxyProtocol = ProxyProtocol.Any,
         TrustedProxies = ["127.0.0.0/30"],

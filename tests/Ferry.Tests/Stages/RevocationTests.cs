@@ -10,20 +10,12 @@ using Ferry.Transport.Tls;
 namespace Ferry.Tests.Stages;
 
 /// <summary>Mutual TLS with a certificate revocation list: made by <see cref="CertificateMaker"/> (as <c>ferry cert crl</c>) and by the command.</summary>
-public abstract class RevocationTests : IDisposable
+/// <param name="serverTransport">The server stage's transport: SslStream on streams, OpenSSL on epoll.</param>
+public abstract class RevocationTests(StageTransport serverTransport) : IDisposable
 {
-    /// <summary>The server stage's transport: SslStream on streams, OpenSSL on epoll.</summary>
-    protected abstract StageTransport ServerTransport { get; }
+    public sealed class OnStream() : RevocationTests(StageTransport.Stream);
 
-    public sealed class OnStream : RevocationTests
-    {
-        protected override StageTransport ServerTransport => StageTransport.Stream;
-    }
-
-    public sealed class OnEpoll : RevocationTests
-    {
-        protected override StageTransport ServerTransport => StageTransport.Epoll;
-    }
+    public sealed class OnEpoll() : RevocationTests(StageTransport.Epoll);
 
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ferry-crl-");
 
@@ -32,7 +24,7 @@ public abstract class RevocationTests : IDisposable
     private TcpServerStageOptions Server(string crlPem) => new()
     {
         Bind = "127.0.0.1:0",
-        Transport = ServerTransport,
+        Transport = serverTransport,
         Framing = FramingSpec.Parse("lines"),
         Tls = new TlsOptions
         {

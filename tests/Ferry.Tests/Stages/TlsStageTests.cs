@@ -16,20 +16,12 @@ namespace Ferry.Tests.Stages;
 /// Server and client TLS over loopback, with certificates made in process; the server stage on the stream
 /// transport (SslStream) and on the epoll transport (OpenSSL driven by the service thread).
 /// </summary>
-public abstract class TlsStageTests
+/// <param name="serverTransport">The server stage's transport: SslStream on streams, OpenSSL on epoll.</param>
+public abstract class TlsStageTests(StageTransport serverTransport)
 {
-    /// <summary>The server stage's transport.</summary>
-    protected abstract StageTransport ServerTransport { get; }
+    public sealed class OnStream() : TlsStageTests(StageTransport.Stream);
 
-    public sealed class OnStream : TlsStageTests
-    {
-        protected override StageTransport ServerTransport => StageTransport.Stream;
-    }
-
-    public sealed class OnEpoll : TlsStageTests
-    {
-        protected override StageTransport ServerTransport => StageTransport.Epoll;
-    }
+    public sealed class OnEpoll() : TlsStageTests(StageTransport.Epoll);
 
     private static TlsOptions ServerTls(ClientCertificateMode clientCertificate = ClientCertificateMode.None) => new()
     {
@@ -44,7 +36,7 @@ public abstract class TlsStageTests
         Bind = "127.0.0.1:0",
         Framing = FramingSpec.Parse(framing),
         Tls = tls,
-        Transport = ServerTransport,
+        Transport = serverTransport,
     };
 
     [Theory]
@@ -95,7 +87,7 @@ public abstract class TlsStageTests
     {
         await using var h = new FerryTestServer(Server(ServerTls()));
         await h.StartAsync();
-        if (ServerTransport == StageTransport.Epoll)
+        if (serverTransport == StageTransport.Epoll)
             Assert.IsType<Ferry.Transport.Epoll.EpollTransport>(h.Stage.Core.Transport);
         else
             Assert.IsType<Ferry.Transport.Streams.StreamTransport>(h.Stage.Core.Transport);

@@ -54,6 +54,9 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
     private byte* _leftover;
     private int _leftoverLength;
 
+    /// <summary>The last read filled the stage's buffer and OpenSSL still holds plaintext of that record.</summary>
+    private bool _mayHoldPlaintext;
+
     /// <summary>The last plaintext byte of a send whose ciphertext is kept: the writer hands it back on its next call.</summary>
     private bool _owedByte;
 
@@ -199,14 +202,16 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
                     Fail(IConnectionIo.HandshakeFailedError, "tls handshake failed: " + Libc.Describe(error));
                 return;
             }
-            _session ??= _tls.CreateSession();
-            _session.Feed(p, n);
-            var step = _session.Handshake(out var failure);
+            var session = _session ?? CreateSession();
+            if (session is null)
+                return;
+            session.Feed(p, n);
+            var step = session.Handshake(out var failure);
             if (step == TlsRecordSession.Step.Failed)
             {
                 // The alert OpenSSL wrote tells the client why; it goes out if the socket takes it.
                 FlushOutput();
-                _session.Feed(null, 0);
+                session.Feed(null, 0);
                 Fail(IConnectionIo.HandshakeFailedError, failure!);
                 return;
             }
@@ -216,6 +221,20 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
                 Secure();
             FlushOutput();
             Rewatch();
+        }
+    }
+
+    private TlsRecordSession? CreateSession()
+    {
+        try
+        {
+            return _session = _tls.CreateSession();
+        }
+        catch (InvalidOperationException ex)
+        {
+            // OpenSSL could not make the object (out of memory): this connection fails, the stage goes on.
+            Fail(IConnectionIo.HandshakeFailedError, "tls handshake failed: " + ex.Message);
+            return null;
         }
     }
 
@@ -236,14 +255,22 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
     private void Secure()
     {
         var ssl = _session!.Handle.Ssl;
-        var refused = _tls.CheckClient(ssl);
-        if (refused is not null)
+        try
         {
-            Fail(IConnectionIo.HandshakeFailedError, refused);
-            return;
+            var refused = _tls.CheckClient(ssl);
+            if (refused is not null)
+            {
+                Fail(IConnectionIo.HandshakeFailedError, refused);
+                return;
+            }
+            _info = OpenSslNegotiation.Describe(ssl);
+            _phase = Phase.Secured;
         }
-        _info = OpenSslNegotiation.Describe(ssl);
-        _phase = Phase.Secured;
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            // A client certificate OpenSSL took but .NET cannot read: this client is refused, the stage goes on.
+            Fail(IConnectionIo.HandshakeFailedError, "tls handshake failed: the client certificate cannot be read: " + ex.Message);
+        }
     }
 
     // ---- reading (service thread) ----
@@ -275,7 +302,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
         int plain;
         string? failure;
         FlushOutput();
-        if (_leftoverLength > 0 || session.HasPlaintext)
+        if (_leftoverLength > 0 || _mayHoldPlaintext && session.HasPlaintext)
         {
             // What the last read could not take first: plaintext OpenSSL holds, then kept ciphertext.
             session.Feed(_leftover, _leftoverLength);
@@ -304,7 +331,9 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
         }
         // Records from the client that ask for an answer (a key update) leave ciphertext to send.
         FlushOutput();
-        if (_leftoverLength > 0 || session.HasPlaintext)
+        // Only a read that filled the buffer can have left plaintext in OpenSSL.
+        _mayHoldPlaintext = plain == buffer.Length && session.HasPlaintext;
+        if (_leftoverLength > 0 || _mayHoldPlaintext)
             _reactor?.ReportAgain(_token);
         switch (plain)
         {
@@ -455,20 +484,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
 
     private static byte[] ReceiveScratch() => t_receive ??= GC.AllocateUninitializedArray<byte>(ScratchBytes, pinned: true);
 
-    /// <summary>One <c>recv</c>: bytes read, 0 at the end, or -1 (<paramref name="error"/> 0 when nothing is there now).</summary>
-    private int ReceiveInto(byte* into, int length, out int error)
-    {
-        var n = Libc.recv(Handle.Fd, into, length, 0);
-        if (n >= 0)
-        {
-            error = 0;
-            return (int)n;
-        }
-        error = Libc.LastError;
-        if (error is Libc.EAGAIN or Libc.EINTR)
-            error = 0;
-        return -1;
-    }
+    private int ReceiveInto(byte* into, int length, out int error) => SocketIo.Receive(Handle.Fd, into, length, out error);
 
     private void Fail(int error, string text, bool onServiceThread = true)
     {

@@ -49,7 +49,13 @@ internal sealed unsafe class SslContextHandle : SafeHandle
     }
 
     /// <summary>A client context that accepts any server certificate (benchmarks and tests of the server).</summary>
-    public static SslContextHandle CreateClient(SslProtocols protocols) => Create(TLS_client_method(), protocols);
+    public static SslContextHandle CreateClient(SslProtocols protocols)
+    {
+        var context = Create(TLS_client_method(), protocols);
+        // No client-side session cache: every ticket a server sends would be kept in it.
+        SSL_CTX_ctrl(context.handle, SSL_CTRL_SET_SESS_CACHE_MODE, 0, 0);
+        return context;
+    }
 
     private static SslContextHandle Create(nint method, SslProtocols protocols)
     {

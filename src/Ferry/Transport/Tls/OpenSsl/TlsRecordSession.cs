@@ -83,10 +83,15 @@ internal sealed unsafe class TlsRecordSession : IDisposable
         {
             while (total < destination.Length)
             {
-                var n = SSL_read(_ssl.Ssl, d + total, destination.Length - total);
+                var asked = destination.Length - total;
+                var n = SSL_read(_ssl.Ssl, d + total, asked);
                 if (n > 0)
                 {
                     total += n;
+                    // Less than asked is the end of a record; with nothing more fed, another SSL_read would
+                    // only say "want read" (three native calls for nothing on every small message).
+                    if (n < asked && _ssl.Windows->InLength == 0)
+                        break;
                     continue;
                 }
                 var code = SSL_get_error(_ssl.Ssl, n);
