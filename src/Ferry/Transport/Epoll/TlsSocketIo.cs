@@ -19,8 +19,8 @@ namespace Ferry.Transport.Epoll;
 /// <para>Reading: one <c>recv</c> of ciphertext into the thread's scratch, then every complete record in it
 /// decrypted straight into the stage's buffer. Ciphertext left over when that buffer is full (or a record
 /// OpenSSL holds decrypted) is kept and the connection reported readable again in the next round.</para>
-/// <para>Writing: what the writer gathered is encrypted at once into as few records as OpenSSL makes
-/// (16 KiB each) and sent with one <c>send</c>. Ciphertext the socket does not take is kept; all but the
+/// <para>Writing: what the writer gathered (up to 64 KiB a call) is encrypted at once into as few records
+/// as OpenSSL makes (16 KiB each) and sent with one <c>send</c>. Ciphertext the socket does not take is kept; all but the
 /// last plaintext byte is reported taken, so the writer waits for writability and calls again with that
 /// byte, whose ciphertext is already kept: the stage's egress accounting and overflow policy stay exact.</para>
 /// <para>Threads: <see cref="Receive"/> and the handshake on the service thread, <see cref="Send"/> under the
@@ -29,6 +29,12 @@ namespace Ferry.Transport.Epoll;
 internal sealed unsafe class TlsSocketIo : IConnectionIo
 {
     private const int ScratchBytes = 64 * 1024;
+
+    /// <summary>
+    /// The most plaintext one <see cref="Send"/> takes: ciphertext the socket does not take is kept outside
+    /// the stage's egress buffer, so this bounds it (as the stream transport bounds one write).
+    /// </summary>
+    private const int MaxSendBytes = 64 * 1024;
 
     /// <summary>The error code of a TLS failure after the handshake (a bad record, an alert).</summary>
     private const int RecordFailedError = IConnectionIo.HandshakeFailedError;
@@ -416,19 +422,20 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
                 if (data.Length == 1)
                     return 1;
             }
-            if (!_session!.Encrypt(data[skip..], out var failure))
+            var take = Math.Min(data.Length, skip + MaxSendBytes);
+            if (!_session!.Encrypt(data[skip..take], out var failure))
             {
                 Fail(RecordFailedError, failure!, onServiceThread: false);
                 error = Libc.EPIPE;
                 return -1;
             }
             if (FlushOutput())
-                return data.Length;
+                return take;
             if (_error != 0)
                 return Fail(out error);
             // Kept ciphertext: the writer must come back, so the last byte is not reported taken.
             _owedByte = true;
-            return data.Length - 1;
+            return take - 1;
         }
     }
 

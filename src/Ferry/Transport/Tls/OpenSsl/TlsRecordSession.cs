@@ -21,7 +21,8 @@ internal sealed unsafe class TlsRecordSession : IDisposable
         Failed,
     }
 
-    private const int ScratchBytes = 64 * 1024;
+    /// <summary>64 KiB of plaintext and the record overhead of its five records.</summary>
+    private const int ScratchBytes = 65 * 1024;
 
     /// <summary>Where a thread's ciphertext is written first; moved into a buffer of the session's own only when it cannot all be sent.</summary>
     [ThreadStatic]
