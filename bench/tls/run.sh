@@ -16,16 +16,7 @@ AFTER=${AFTER:-c41f914}     # main with TLS, before this work
 WHAT=${1:-all}; [ $# -gt 0 ] && shift
 mkdir -p "$OUT"
 
-publish() { # publish REV DIR: a Release build of REV ("." = this tree) into DIR, once
-  local rev=$1 dir=$2 src
-  [ -x "$dir/Ferry.Cli" ] && [ "$rev" != . ] && return 0
-  if [ "$rev" = . ]; then src=$HERE; else
-    src=$OUT/src-$rev
-    [ -d "$src" ] || git -C "$HERE" worktree add --detach "$src" "$rev" >/dev/null
-  fi
-  (cd "$src" && dotnet publish src/Ferry.Cli -c Release -o "$dir" --nologo -v q >"$OUT/publish-$(basename "$dir").log" 2>&1) \
-    || { cat "$OUT/publish-$(basename "$dir").log"; exit 1; }
-}
+. "$HERE/bench/tls/publish.sh"
 
 SERVE='serve --echo --quiet --max-connections 0 --backlog 4096 --bind 127.0.0.1:{PORT}'
 publish . "$OUT/current"

@@ -135,7 +135,7 @@ public sealed record TcpClientStageOptions
             problems.Add($"option 'reconnect_jitter': {ReconnectJitter} is not allowed; must be from 0 to 1");
         if (ReconnectAttempts < 0)
             problems.Add($"option 'reconnect_attempts': {ReconnectAttempts} is not allowed; must be 0 (forever) or more");
-        StageTransportChoice.Validate(problems, Transport, tls: Tls is { Secure: true });
+        StageTransportChoice.Validate(problems, Transport, tls: Tls is { Secure: true }, server: false);
         Tls?.Validate(problems, server: false);
         Socket?.Validate(problems);
         if (problems.Count > 0)

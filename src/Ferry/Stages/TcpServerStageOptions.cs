@@ -179,7 +179,7 @@ public sealed record TcpServerStageOptions
             problems.Add($"option 'thread_priority': {ThreadPriority} is not allowed; must be lowest, below_normal, normal, above_normal or highest");
         if (StopGracePeriod < TimeSpan.Zero)
             problems.Add($"option 'stop_grace_period': {StopGracePeriod} is not allowed; must be 0 or positive");
-        StageTransportChoice.Validate(problems, Transport, tls: Tls is { Secure: true });
+        StageTransportChoice.Validate(problems, Transport, tls: Tls is { Secure: true }, server: true);
         Tls?.Validate(problems, server: true);
         Socket?.Validate(problems);
         if (problems.Count > 0)

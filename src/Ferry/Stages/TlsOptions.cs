@@ -52,7 +52,7 @@ public sealed record TlsCertificate
 /// <summary>
 /// TLS settings of a stage, named after seed 004's <c>TlsConfig</c> (<c>secure</c>, <c>certificate</c>,
 /// <c>ca_certificate_pem</c>, <c>server_name</c>, <c>accept_invalid_certificates</c>) plus mutual TLS and a
-/// handshake deadline. TLS runs on the stream transport.
+/// handshake deadline. Client stages run TLS on the stream transport; server stages on it or on epoll (OpenSSL).
 /// </summary>
 public sealed record TlsOptions
 {

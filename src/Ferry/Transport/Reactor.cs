@@ -18,6 +18,11 @@ internal sealed unsafe class Reactor : IReadiness
     private readonly EpollEvents _events;
     private int _wakePending;
 
+    /// <summary>Tokens to report readable in the next round without the kernel (<see cref="ReportAgain"/>); rare.</summary>
+    private readonly List<long> _again = [];
+    private readonly List<long> _againNow = [];
+    private int _kernelEvents;
+
     public Reactor(int eventCapacity = 256)
     {
         if (!OperatingSystem.IsLinux())
@@ -48,13 +53,21 @@ internal sealed unsafe class Reactor : IReadiness
     /// <summary>Test hook: the errno the next <see cref="Watch(SafeHandle, ReadyFlags, long)"/> fails with (0 = none).</summary>
     internal int FailNextWatchForTest { get; set; }
 
-    // Connections of the epoll transport are SocketIo; the cast is a type check, once per
-    // registration change, never per message.
-    public int Watch(IConnectionIo io, ReadyFlags interest, long token) => Watch(((SocketIo)io).Handle, interest, token);
+    // Connections of the epoll transport are SocketIo (plain) or TlsSocketIo (which holds back write
+    // interest during its handshake); the type check is once per registration change, never per message.
+    public int Watch(IConnectionIo io, ReadyFlags interest, long token)
+        => io is SocketIo plain ? Watch(plain.Handle, interest, token) : ((Epoll.TlsSocketIo)io).Watch(this, interest, token);
 
-    public int Change(IConnectionIo io, ReadyFlags interest, long token) => Change(((SocketIo)io).Handle, interest, token);
+    public int Change(IConnectionIo io, ReadyFlags interest, long token)
+        => io is SocketIo plain ? Change(plain.Handle, interest, token) : ((Epoll.TlsSocketIo)io).Change(interest);
 
-    public void Unwatch(IConnectionIo io) => Unwatch(((SocketIo)io).Handle);
+    public void Unwatch(IConnectionIo io) => Unwatch(io is SocketIo plain ? plain.Handle : ((Epoll.TlsSocketIo)io).Handle);
+
+    /// <summary>
+    /// Service thread only: reports <paramref name="token"/> readable in the next round even if its socket
+    /// is not (a TLS connection holds bytes it already received: decrypted, or more than a read took).
+    /// </summary>
+    public void ReportAgain(long token) => _again.Add(token);
 
     /// <summary>Starts watching a descriptor (a connection, the listener, a dial); returns 0 or an errno.</summary>
     public int Watch(SafeHandle handle, ReadyFlags interest, long token)
@@ -93,19 +106,30 @@ internal sealed unsafe class Reactor : IReadiness
     /// <summary>Waits up to <paramref name="timeoutMs"/> for readiness; returns the number of events.</summary>
     public int Wait(int timeoutMs)
     {
+        _againNow.Clear();
+        if (_again.Count > 0)
+        {
+            // Bytes already received wait: do not sleep, and report them after what the kernel reports.
+            _againNow.AddRange(_again);
+            _again.Clear();
+            timeoutMs = 0;
+        }
         var n = Libc.epoll_wait(_epoll.Fd, _events.Buffer, _events.Capacity, timeoutMs);
         if (n < 0)
         {
             var errno = Libc.LastError;
-            if (errno == Libc.EINTR)
-                return 0;
-            throw new IOException($"epoll_wait failed: {Libc.Describe(errno)}");
+            if (errno != Libc.EINTR)
+                throw new IOException($"epoll_wait failed: {Libc.Describe(errno)}");
+            n = 0;
         }
-        return n;
+        _kernelEvents = n;
+        return n + _againNow.Count;
     }
 
     public (long Token, ReadyFlags Flags) EventAt(int index)
     {
+        if (index >= _kernelEvents)
+            return (_againNow[index - _kernelEvents], ReadyFlags.Readable);
         var events = _events.EventsAt(index);
         var flags = ReadyFlags.None;
         if ((events & Libc.EPOLLIN) != 0)

@@ -18,9 +18,15 @@ internal sealed unsafe class SocketIo(SocketHandle handle) : IConnectionIo
 
     public int Receive(Span<byte> buffer, out int error)
     {
-        nint n;
         fixed (byte* p = buffer)
-            n = Libc.recv(Handle.Fd, p, buffer.Length, 0);
+            return Receive(Handle.Fd, p, buffer.Length, out error);
+    }
+
+    /// <summary>One <c>recv</c>: bytes read, 0 at the end, or -1 (<paramref name="error"/> 0 when nothing is there now).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static int Receive(int fd, byte* into, int length, out int error)
+    {
+        var n = Libc.recv(fd, into, length, 0);
         if (n >= 0)
         {
             error = 0;

@@ -3,12 +3,18 @@ using System.Text;
 using Ferry.Framing;
 using Ferry.Stages;
 using Ferry.Tests.Support;
+using Ferry.Transport;
 
 namespace Ferry.Tests.Stages;
 
 /// <summary>The TLS server stage against the <c>openssl s_client</c> binary (skipped, with the reason, where it is not installed).</summary>
-public sealed class OpenSslClientTests
+/// <param name="serverTransport">The server stage's transport: SslStream on streams, OpenSSL on epoll.</param>
+public abstract class OpenSslClientTests(StageTransport serverTransport)
 {
+    public sealed class OnStream() : OpenSslClientTests(StageTransport.Stream);
+
+    public sealed class OnEpoll() : OpenSslClientTests(StageTransport.Epoll);
+
     internal static readonly string? OpenSsl = (Environment.GetEnvironmentVariable("PATH") ?? "")
         .Split(Path.PathSeparator).Select(dir => Path.Combine(dir, "openssl")).FirstOrDefault(File.Exists);
 
@@ -21,6 +27,7 @@ public sealed class OpenSslClientTests
         {
             Framing = FramingSpec.Parse("lines"),
             Tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate },
+            Transport = serverTransport,
         });
         await h.StartAsync();
         var caFile = Path.GetTempFileName();

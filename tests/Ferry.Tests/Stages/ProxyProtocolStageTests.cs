@@ -211,12 +211,18 @@ public abstract class ProxyProtocolStageTests(StageTransport transport)
     }
 }
 
-/// <summary>The PROXY header comes in the clear before the TLS handshake (stream transport).</summary>
-public sealed class ProxyProtocolTlsTests
+/// <summary>The PROXY header comes in the clear before the TLS handshake (both server TLS engines).</summary>
+/// <param name="serverTransport">The server stage's transport: SslStream on streams, OpenSSL on epoll.</param>
+public abstract class ProxyProtocolTlsTests(StageTransport serverTransport)
 {
-    private static TcpServerStageOptions Options() => new()
+    public sealed class OnStream() : ProxyProtocolTlsTests(StageTransport.Stream);
+
+    public sealed class OnEpoll() : ProxyProtocolTlsTests(StageTransport.Epoll);
+
+    private TcpServerStageOptions Options() => new()
     {
         Bind = "127.0.0.1:0",
+        Transport = serverTransport,
         Framing = FramingSpec.Parse("lines"),
         ProxyProtocol = ProxyProtocol.Any,
         TrustedProxies = ["127.0.0.0/30"],

@@ -4,20 +4,27 @@ using Ferry.Connections;
 using Ferry.Framing;
 using Ferry.Stages;
 using Ferry.Tests.Support;
+using Ferry.Transport;
 using Ferry.Transport.Tls;
 
 namespace Ferry.Tests.Stages;
 
 /// <summary>Mutual TLS with a certificate revocation list: made by <see cref="CertificateMaker"/> (as <c>ferry cert crl</c>) and by the command.</summary>
-public sealed class RevocationTests : IDisposable
+/// <param name="serverTransport">The server stage's transport: SslStream on streams, OpenSSL on epoll.</param>
+public abstract class RevocationTests(StageTransport serverTransport) : IDisposable
 {
+    public sealed class OnStream() : RevocationTests(StageTransport.Stream);
+
+    public sealed class OnEpoll() : RevocationTests(StageTransport.Epoll);
+
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ferry-crl-");
 
     public void Dispose() => _dir.Delete(recursive: true);
 
-    private static TcpServerStageOptions Server(string crlPem) => new()
+    private TcpServerStageOptions Server(string crlPem) => new()
     {
         Bind = "127.0.0.1:0",
+        Transport = serverTransport,
         Framing = FramingSpec.Parse("lines"),
         Tls = new TlsOptions
         {

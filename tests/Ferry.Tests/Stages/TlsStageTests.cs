@@ -12,9 +12,17 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace Ferry.Tests.Stages;
 
-/// <summary>Server and client TLS on the stream transport, over loopback, with certificates made in process.</summary>
-public sealed class TlsStageTests
+/// <summary>
+/// Server and client TLS over loopback, with certificates made in process; the server stage on the stream
+/// transport (SslStream) and on the epoll transport (OpenSSL driven by the service thread).
+/// </summary>
+/// <param name="serverTransport">The server stage's transport: SslStream on streams, OpenSSL on epoll.</param>
+public abstract class TlsStageTests(StageTransport serverTransport)
 {
+    public sealed class OnStream() : TlsStageTests(StageTransport.Stream);
+
+    public sealed class OnEpoll() : TlsStageTests(StageTransport.Epoll);
+
     private static TlsOptions ServerTls(ClientCertificateMode clientCertificate = ClientCertificateMode.None) => new()
     {
         Secure = true,
@@ -23,11 +31,12 @@ public sealed class TlsStageTests
         ClientCertificate = clientCertificate,
     };
 
-    private static TcpServerStageOptions Server(TlsOptions tls, string framing = "lines") => new()
+    private TcpServerStageOptions Server(TlsOptions tls, string framing = "lines") => new()
     {
         Bind = "127.0.0.1:0",
         Framing = FramingSpec.Parse(framing),
         Tls = tls,
+        Transport = serverTransport,
     };
 
     [Theory]
@@ -74,13 +83,16 @@ public sealed class TlsStageTests
     }
 
     [Fact]
-    public async Task The_server_stage_is_on_the_stream_transport_whatever_auto_says()
+    public async Task The_server_stage_runs_tls_on_the_transport_asked_for_and_a_client_stage_only_on_streams()
     {
         await using var h = new FerryTestServer(Server(ServerTls()));
         await h.StartAsync();
-        Assert.IsType<Ferry.Transport.Streams.StreamTransport>(h.Stage.Core.Transport);
-        var problems = Assert.Throws<StageOptionsException>(() => new TcpServerStage(Server(ServerTls()) with { Transport = StageTransport.Epoll })).Problems;
-        Assert.Contains(problems, p => p.StartsWith("option 'transport': TLS runs on the stream transport"));
+        if (serverTransport == StageTransport.Epoll)
+            Assert.IsType<Ferry.Transport.Epoll.EpollTransport>(h.Stage.Core.Transport);
+        else
+            Assert.IsType<Ferry.Transport.Streams.StreamTransport>(h.Stage.Core.Transport);
+        var problems = Assert.Throws<StageOptionsException>(() => new TcpClientStage(ClientStage(h.EndPoint.Port, "localhost") with { Transport = StageTransport.Epoll })).Problems;
+        Assert.Contains(problems, p => p.StartsWith("option 'transport': a client stage's TLS runs on the stream transport"));
     }
 
     [Fact]

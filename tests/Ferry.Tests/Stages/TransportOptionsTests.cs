@@ -10,7 +10,7 @@ namespace Ferry.Tests.Stages;
 public sealed class TransportOptionsTests
 {
     [Fact]
-    public async Task Auto_is_the_default_and_means_epoll_on_linux_and_streams_with_tls()
+    public async Task Auto_is_the_default_and_means_epoll_on_linux_also_for_a_tls_server_and_streams_for_a_tls_client()
     {
         Assert.Equal(StageTransport.Auto, new TcpServerStageOptions().Transport);
         Assert.Equal(StageTransport.Auto, new TcpClientStageOptions().Transport);
@@ -19,7 +19,9 @@ public sealed class TransportOptionsTests
         await using var stream = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0", Transport = StageTransport.Stream });
         Assert.IsType<StreamTransport>(stream.Core.Transport);
         await using var tls = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0", Tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate } });
-        Assert.IsType<StreamTransport>(tls.Core.Transport);
+        Assert.IsType<EpollTransport>(tls.Core.Transport);
+        await using var tlsClient = new TcpClientStage(new TcpClientStageOptions { Connect = "127.0.0.1:9", Tls = new TlsOptions { Secure = true } });
+        Assert.IsType<StreamTransport>(tlsClient.Core.Transport);
     }
 
     [Fact]
@@ -40,7 +42,7 @@ public sealed class TransportOptionsTests
             Transport = StageTransport.Epoll,
             Tls = new TlsOptions { Secure = true, ClientCertificate = ClientCertificateMode.Required, Certificate = new TlsCertificate { CertificatePem = "x" } },
         })).Problems;
-        Assert.Contains(client, p => p.StartsWith("option 'transport': TLS runs on the stream transport"));
+        Assert.Contains(client, p => p.StartsWith("option 'transport': a client stage's TLS runs on the stream transport"));
         Assert.Contains(client, p => p.StartsWith("option 'tls.client_certificate': applies to server stages"));
         Assert.Contains(client, p => p.StartsWith("option 'tls.certificate': give the private key"));
     }

@@ -3,6 +3,7 @@ using Ferry.Transport;
 using Ferry.Transport.Epoll;
 using Ferry.Transport.Streams;
 using Ferry.Transport.Tls;
+using Ferry.Transport.Tls.OpenSsl;
 
 namespace Ferry.Stages.Internal;
 
@@ -32,19 +33,22 @@ internal sealed record CoreSettings(
     TimeSpan? ProxyHeaderTimeout = null)
 {
     /// <summary>
-    /// The stage's transport, <see cref="StageTransport.Auto"/> resolved for this system; with TLS, the
-    /// stream transport with a server or client handshake. Certificates are loaded here: a file that
+    /// The stage's transport, <see cref="StageTransport.Auto"/> resolved for this system; with TLS, epoll
+    /// with OpenSSL for a server, or the stream transport with a server or client handshake. Certificates are loaded here: a file that
     /// cannot be read or a key that does not fit is a <see cref="StageOptionsException"/>.
     /// </summary>
     public ITransport CreateTransport(TimeProvider time)
     {
         var secure = Tls is { Secure: true };
-        if (StageTransportChoice.Resolve(Transport, secure) == StageTransport.Epoll)
+        var epoll = StageTransportChoice.Resolve(Transport, secure, server: TlsServerName is null) == StageTransport.Epoll;
+        if (epoll && !secure)
             return new EpollTransport();
         if (!secure)
             return new StreamTransport(ReadBufferBytes);
         try
         {
+            if (epoll)
+                return new EpollTransport(new OpenSslServerTls(Tls!, time));
             IStreamHandshake handshake = TlsServerName is null ? new ServerTlsHandshake(Tls!, time) : new ClientTlsHandshake(Tls!, TlsServerName, time);
             return new StreamTransport(ReadBufferBytes, handshake);
         }

@@ -12,9 +12,11 @@ internal sealed unsafe class EpollListener : IListener
     private readonly TcpSocketOptions _options;
     private readonly bool _anyHost;
     private readonly long _token;
+    private readonly Tls.OpenSsl.OpenSslServerTls? _tls;
 
-    private EpollListener(Reactor reactor, ListenSocket socket, TcpSocketOptions options, bool anyHost, long token)
+    private EpollListener(Reactor reactor, ListenSocket socket, TcpSocketOptions options, bool anyHost, long token, Tls.OpenSsl.OpenSslServerTls? tls)
     {
+        _tls = tls;
         _reactor = reactor;
         _socket = socket;
         _options = options;
@@ -22,7 +24,7 @@ internal sealed unsafe class EpollListener : IListener
         _token = token;
     }
 
-    public static EpollListener Open(Reactor reactor, BindAddress address, int backlog, TcpSocketOptions options, long token)
+    public static EpollListener Open(Reactor reactor, BindAddress address, int backlog, TcpSocketOptions options, long token, Tls.OpenSsl.OpenSslServerTls? tls = null)
     {
         var socket = ListenSocket.Open(address, backlog, options);
         var rc = reactor.Watch(socket.Handle, ReadyFlags.Readable, token);
@@ -31,7 +33,7 @@ internal sealed unsafe class EpollListener : IListener
             socket.Dispose();
             throw new SocketException(rc);
         }
-        return new EpollListener(reactor, socket, options, address.IsAnyHost, token);
+        return new EpollListener(reactor, socket, options, address.IsAnyHost, token, tls);
     }
 
     public IPEndPoint LocalEndPoint => _socket.LocalEndPoint;
@@ -58,7 +60,8 @@ internal sealed unsafe class EpollListener : IListener
             return AcceptStatus.AtReserve;
         }
         var rc = SocketConfigurator.Apply(fd, _options);
-        accepted = new AcceptedConnection(new SocketIo(handle), peer, LocalOf(fd), rc == 0 ? null : Libc.Describe(rc));
+        IConnectionIo io = _tls is null ? new SocketIo(handle) : new TlsSocketIo(handle, _tls, peer);
+        accepted = new AcceptedConnection(io, peer, LocalOf(fd), rc == 0 ? null : Libc.Describe(rc));
         return AcceptStatus.Accepted;
     }
 

@@ -1,17 +1,21 @@
 namespace Ferry.Transport.Epoll;
 
 /// <summary>The Linux fast path: one <see cref="Reactor"/> per stage, sockets driven by non-blocking system calls.</summary>
-internal sealed class EpollTransport : ITransport
+/// <param name="tls">A server stage's TLS (accepted connections become <see cref="TlsSocketIo"/>); null for plain connections.</param>
+internal sealed class EpollTransport(Tls.OpenSsl.OpenSslServerTls? tls = null) : ITransport
 {
     private readonly Reactor _reactor = new();
 
     public IReadiness Readiness => _reactor;
 
+    /// <summary>The server TLS its connections run (null for plain ones), for tests.</summary>
+    public Tls.OpenSsl.OpenSslServerTls? Tls => tls;
+
     /// <summary>The reactor itself, for tests that inject faults.</summary>
     public Reactor Reactor => _reactor;
 
     public IListener Listen(BindAddress address, int backlog, TcpSocketOptions options, long token)
-        => EpollListener.Open(_reactor, address, backlog, options, token);
+        => EpollListener.Open(_reactor, address, backlog, options, token, tls);
 
     public IDialAttempt CreateDial(long token) => new EpollDial(_reactor, token);
 }

@@ -1,0 +1,161 @@
+using System.Net.Security;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography.X509Certificates;
+using Ferry.Stages;
+using static Ferry.Transport.Tls.OpenSsl.LibSsl;
+
+namespace Ferry.Transport.Tls.OpenSsl;
+
+/// <summary>
+/// A server stage's TLS on the epoll transport: the same certificates (PEM or PKCS#12, with chains,
+/// reloaded when their files change, chosen by SNI), protocols, ALPN and client-certificate rules as
+/// <see cref="ServerTlsHandshake"/>, as OpenSSL contexts. One context per certificate version: a
+/// reloaded certificate gets a new one, and connections on the old one keep it until they close.
+/// </summary>
+/// <remarks>Handshakes run on the stage's service thread only, so the contexts are built and switched there.</remarks>
+internal sealed unsafe class OpenSslServerTls
+{
+    private readonly VersionedContext _default;
+    private readonly Dictionary<string, VersionedContext> _byName = new(StringComparer.OrdinalIgnoreCase);
+    private readonly PeerCertificateCheck _check;
+    private readonly GCHandle _self;
+
+    public OpenSslServerTls(TlsOptions options, TimeProvider time)
+    {
+        ClientCertificate = options.ClientCertificate;
+        // The servername callback finds this object again through a weak handle: it never keeps it alive.
+        _self = GCHandle.Alloc(this, GCHandleType.Weak);
+        _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time), options);
+        foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
+            _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time), options);
+        var cas = TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile);
+        _check = new PeerCertificateCheck(cas, time, RevocationList.Load(options.CertificateRevocationListPem, options.CertificateRevocationListFile, cas));
+    }
+
+    ~OpenSslServerTls() => _self.Free();
+
+    /// <summary>Whether and how clients must show a certificate.</summary>
+    public ClientCertificateMode ClientCertificate { get; }
+
+    /// <summary>The stage's OpenSSL sessions that are alive (not yet freed): 0 once every connection is closed.</summary>
+    public LiveCount Sessions { get; } = new();
+
+    /// <summary>A new server session on the default certificate's current context; SNI may move it to another.</summary>
+    public TlsRecordSession CreateSession() => new(_default.Current, server: true, Sessions);
+
+    /// <summary>Null when the client's certificate (if any) is acceptable, else the reason, in the stream transport's words.</summary>
+    public string? CheckClient(nint ssl)
+    {
+        if (ClientCertificate == ClientCertificateMode.None)
+            return null;
+        using var peer = PeerCertificate(ssl, out var intermediates);
+        using var chain = new X509Chain();
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.ExtraStore.AddRange(intermediates);
+        // What SslStream reports to its validation callback: the chain built with the system's roots.
+        var errors = peer is null ? SslPolicyErrors.RemoteCertificateNotAvailable
+            : chain.Build(peer) ? SslPolicyErrors.None : SslPolicyErrors.RemoteCertificateChainErrors;
+        return _check.Check(peer, peer is null ? null : chain, errors, ClientCertificate == ClientCertificateMode.Required, checkName: false);
+    }
+
+    /// <summary>The client's certificate as .NET sees it (null when it sent none), and the intermediates it sent.</summary>
+    public static X509Certificate2? PeerCertificate(nint ssl, out X509Certificate2Collection intermediates)
+    {
+        intermediates = [];
+        var x509 = SSL_get1_peer_certificate(ssl);
+        if (x509 == 0)
+            return null;
+        X509Certificate2 peer;
+        try
+        {
+            peer = X509CertificateLoader.LoadCertificate(Der(x509));
+        }
+        finally
+        {
+            X509_free(x509);
+        }
+        // On a server the stack holds what the client sent after its own certificate.
+        var stack = SSL_get_peer_cert_chain(ssl);
+        var count = stack == 0 ? 0 : OPENSSL_sk_num(stack);
+        for (var i = 0; i < count; i++)
+        {
+            var link = X509CertificateLoader.LoadCertificate(Der(OPENSSL_sk_value(stack, i)));
+            if (link.RawDataMemory.Span.SequenceEqual(peer.RawDataMemory.Span))
+                link.Dispose();
+            else
+                intermediates.Add(link);
+        }
+        return peer;
+    }
+
+    private static byte[] Der(nint x509)
+    {
+        var length = i2d_X509(x509, null);
+        if (length <= 0)
+            throw new InvalidOperationException("OpenSSL: i2d_X509 failed: " + TakeErrors());
+        var der = new byte[length];
+        fixed (byte* p = der)
+        {
+            var cursor = p;
+            i2d_X509(x509, &cursor);
+        }
+        return der;
+    }
+
+    /// <summary>The context for an SNI name: exact, then <c>*.parent</c>, then the default (as <see cref="ServerTlsHandshake"/>).</summary>
+    private SslContextHandle For(string serverName)
+    {
+        if (_byName.TryGetValue(serverName, out var exact))
+            return exact.Current;
+        var dot = serverName.IndexOf('.');
+        return (dot > 0 && _byName.TryGetValue("*" + serverName[dot..], out var wildcard) ? wildcard : _default).Current;
+    }
+
+    [UnmanagedCallersOnly]
+    private static int OnServerName(nint ssl, int* alert, nint arg)
+    {
+        try
+        {
+            var name = SSL_get_servername(ssl, 0);
+            if (name == 0 || GCHandle.FromIntPtr(arg).Target is not OpenSslServerTls tls)
+                return SSL_TLSEXT_ERR_OK;
+            var context = tls.For(Marshal.PtrToStringUTF8(name) ?? "");
+            // OpenSSL takes its own reference: the context lives as long as this connection uses it.
+            SSL_set_SSL_CTX(ssl, context.DangerousGetHandle());
+            return SSL_TLSEXT_ERR_OK;
+        }
+        catch (Exception)
+        {
+            // A certificate that cannot be loaded for this name: refuse this handshake, keep the stage.
+            return SSL_TLSEXT_ERR_ALERT_FATAL;
+        }
+    }
+
+    /// <summary>One certificate source and the OpenSSL context of its current version.</summary>
+    private sealed class VersionedContext(OpenSslServerTls owner, ReloadingCertificate certificate, TlsOptions options)
+    {
+        private SslStreamCertificateContext? _version;
+        private SslContextHandle? _context;
+
+        /// <summary>The context for the certificate in service now (a new one after a reload).</summary>
+        public SslContextHandle Current
+        {
+            get
+            {
+                var version = certificate.Current;
+                if (!ReferenceEquals(version, _version))
+                {
+                    var context = SslContextHandle.CreateServer(version.TargetCertificate, version.IntermediateCertificates, options.Protocols,
+                        options.ApplicationProtocols, options.ClientCertificate != ClientCertificateMode.None);
+                    if (owner._byName.Count > 0)
+                        SSL_CTX_callback_ctrl(context.DangerousGetHandle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, (nint)(delegate* unmanaged<nint, int*, nint, int>)&OnServerName);
+                    SSL_CTX_ctrl(context.DangerousGetHandle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG, 0, GCHandle.ToIntPtr(owner._self));
+                    // Connections made from the old one keep it (their own references); this one is let go.
+                    _context?.Dispose();
+                    (_context, _version) = (context, version);
+                }
+                return _context!;
+            }
+        }
+    }
+}
