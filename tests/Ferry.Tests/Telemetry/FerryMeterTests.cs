@@ -19,6 +19,8 @@ public sealed class FerryMeterTests
         try { using var refused = await FramedTestClient.ConnectAsync(at); } catch (System.Net.Sockets.SocketException) { }
         await a.SendAsync("one\ntwo\n");
         await b.SendAsync("\xff\n"); // not a frame error for lines; bytes still count
+        // The clients are connected once their connect returns, the stage only once its loop has taken them.
+        await Poll.UntilAsync(() => stage.GetConnections().Count == 2, "both clients taken by the stage");
         await stage.SendAsync(stage.GetConnections()[0].Id, "back"u8.ToArray());
         await Poll.UntilAsync(() => stage.GetStats() is { ConnectionsNow: 2, RejectedTotal: 1, PacketsReceivedTotal: 3, BytesSentTotal: 5 }, "the traffic counted");
 
