@@ -78,17 +78,7 @@ public sealed class PacketGroup : IRetainable
     /// to the pool only then.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The group's life has already ended.</exception>
-    public IDisposable Retain()
-    {
-        while (true)
-        {
-            var references = Volatile.Read(ref _references);
-            if (references <= 0)
-                throw Released();
-            if (Interlocked.CompareExchange(ref _references, references + 1, references) == references)
-                return new Lease(this);
-        }
-    }
+    public IDisposable Retain() => HoldCount.TryAdd(ref _references) ? new Lease(this) : throw Released();
 
     private PacketStorage Live => Volatile.Read(ref _storage) ?? throw Released();
 

@@ -73,17 +73,7 @@ internal sealed class InboxBatch : MemoryManager<byte>
 
     /// <summary>Adds a hold on the batch; the returned lease gives it up once.</summary>
     /// <exception cref="ObjectDisposedException">The batch was already released.</exception>
-    public IDisposable Retain()
-    {
-        while (true)
-        {
-            var references = Volatile.Read(ref _references);
-            if (references <= 0)
-                throw Released();
-            if (Interlocked.CompareExchange(ref _references, references + 1, references) == references)
-                return new Lease(this);
-        }
-    }
+    public IDisposable Retain() => HoldCount.TryAdd(ref _references) ? new Lease(this) : throw Released();
 
     /// <summary>Gives up one hold; the last one returns the slab and the entries to their pools.</summary>
     public void Release()
