@@ -71,8 +71,10 @@ public sealed class FerryMeterEventTests
         await Poll.UntilAsync(() =>
         {
             listener.RecordObservableInstruments();
-            return stage.GetStats().GroupsPublishedTotal == 2 && count == 2;
-        }, "one latency per published group", seen: () => $"{stage.GetStats().GroupsPublishedTotal} groups, count {count}");
+            // One observation reads the buckets, then the count, then the sum: one taken while the second
+            // group was being recorded can mix before and after, so wait for an observation after it.
+            return stage.GetStats().GroupsPublishedTotal == 2 && count == 2 && buckets.GetValueOrDefault("+Inf") == 2 && sum == linger.TotalSeconds;
+        }, "one latency per published group", seen: () => $"{stage.GetStats().GroupsPublishedTotal} groups, count {count}, +Inf {buckets.GetValueOrDefault("+Inf")}, sum {sum}");
 
         Assert.Equal(PublishLatencyHistogram.UpperBoundLabels, buckets.Keys.OrderBy(k => k == "+Inf" ? double.PositiveInfinity : double.Parse(k, System.Globalization.CultureInfo.InvariantCulture)));
         var cumulative = PublishLatencyHistogram.UpperBoundLabels.Select(le => buckets[le]).ToArray();
