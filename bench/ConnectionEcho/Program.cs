@@ -1,7 +1,8 @@
 // An echo server on Ferry's per-connection model (MapConnections), for the kit's compare.sh beside
 // echo_kestrel (Kestrel's ConnectionHandler echo):
-//   ConnectionEcho PORT [--framing raw|lines] [--stats]
-// Each connection gets a handler on the thread pool that reads its messages and sends each back.
+//   ConnectionEcho PORT [--framing raw|lines] [--inline] [--stats]
+// Each connection gets a handler that reads its messages and sends each back: on the thread pool, or
+// with --inline on the stage's service thread (HandlerScheduling.Inline).
 // --stats: at exit, print messages received and managed bytes allocated per message (whole run).
 using System.Runtime.InteropServices;
 using Ferry.Framing;
@@ -14,15 +15,18 @@ if (args.Length < 1 || !int.TryParse(args[0], out var port) || port is < 1 or > 
 }
 var framing = "raw";
 var stats = false;
+var scheduling = HandlerScheduling.ThreadPool;
 for (var i = 1; i < args.Length; i++)
 {
     if (args[i] == "--framing" && i + 1 < args.Length)
         framing = args[++i];
     else if (args[i] == "--stats")
         stats = true;
+    else if (args[i] == "--inline")
+        scheduling = HandlerScheduling.Inline;
     else
     {
-        Console.Error.WriteLine($"unknown argument '{args[i]}'; allowed: --framing raw|lines, --stats");
+        Console.Error.WriteLine($"unknown argument '{args[i]}'; allowed: --framing raw|lines, --inline, --stats");
         return 2;
     }
 }
@@ -39,9 +43,9 @@ stage.MapConnections(async (connection, ct) =>
 {
     await foreach (var message in connection.ReadAsync(ct))
         await connection.SendAsync(message.Payload, message.Fields, ct);
-});
+}, new ConnectionHandlerOptions { Scheduling = scheduling });
 await stage.StartAsync();
-Console.Error.WriteLine($"ConnectionEcho: {framing} echo on 127.0.0.1:{port}, one handler per connection");
+Console.Error.WriteLine($"ConnectionEcho: {framing} echo on 127.0.0.1:{port}, one handler per connection ({scheduling})");
 
 using var stop = new CancellationTokenSource();
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });

@@ -85,9 +85,10 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// <paramref name="handler"/>, as <see cref="TcpServerStage.MapConnections"/> does; call before starting.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="handler"/> is null.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxQueuedMessages"/> is below 1.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range (the message names it and what is allowed).</exception>
     /// <exception cref="InvalidOperationException">The stage has started, or already has a connection handler.</exception>
-    public void MapConnections(ConnectionHandler handler, int maxQueuedMessages = 256) => _core.MapConnections(handler, maxQueuedMessages);
+    public void MapConnections(ConnectionHandler handler, ConnectionHandlerOptions? options = null) => _core.MapConnections(handler, options ?? new ConnectionHandlerOptions());
+
 
     /// <summary>Starts the service thread, which dials (and redials) in the background. Returns at once.</summary>
     /// <exception cref="InvalidOperationException">The stage was already started.</exception>

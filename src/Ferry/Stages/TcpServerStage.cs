@@ -85,14 +85,18 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>
     /// Serves every connection with its own <paramref name="handler"/> (the per-connection model), beside
     /// the packet-group model: <c>packet_group</c> subscribers, if any, still see every packet. Each
-    /// handler runs on the thread pool and reads its connection's messages (each valid until its loop moves on; see <see cref="ConnectionMessage"/>) from a
-    /// bounded inbox of <paramref name="maxQueuedMessages"/>; while it is full only that connection stops
-    /// being read. Call before starting the stage; one handler per stage.
+    /// handler reads its connection's messages (each valid until its loop moves on; see <see cref="ConnectionMessage"/>) from a
+    /// bounded inbox (<see cref="ConnectionHandlerOptions.MaxQueuedMessages"/>); while it is full only that connection stops
+    /// being read. Handlers run on the thread pool unless <see cref="ConnectionHandlerOptions.Scheduling"/> is
+    /// <see cref="HandlerScheduling.Inline"/> (see its remarks before choosing it). Call before starting the stage; one handler per stage.
     /// </summary>
+    /// <param name="handler">Serves one connection; its end closes the connection.</param>
+    /// <param name="options">Inbox size and scheduling; null for the defaults.</param>
     /// <exception cref="ArgumentNullException"><paramref name="handler"/> is null.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxQueuedMessages"/> is below 1.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range (the message names it and what is allowed).</exception>
     /// <exception cref="InvalidOperationException">The stage has started, or already has a connection handler.</exception>
-    public void MapConnections(ConnectionHandler handler, int maxQueuedMessages = 256) => _core.MapConnections(handler, maxQueuedMessages);
+    public void MapConnections(ConnectionHandler handler, ConnectionHandlerOptions? options = null) => _core.MapConnections(handler, options ?? new ConnectionHandlerOptions());
+
 
     /// <summary>Starts the service thread, which binds (retrying as <see cref="TcpServerStageOptions.BindAttempts"/> allows) and serves. Returns at once.</summary>
     /// <exception cref="InvalidOperationException">The stage was already started.</exception>

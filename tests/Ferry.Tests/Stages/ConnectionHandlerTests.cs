@@ -8,14 +8,23 @@ using Ferry.Transport;
 
 namespace Ferry.Tests.Stages;
 
-/// <summary>The per-connection model (<c>MapConnections</c>, issue 14) on both transports.</summary>
-public abstract class ConnectionHandlerTests(StageTransport transport)
+/// <summary>The per-connection model (<c>MapConnections</c>, issue 14) on both transports, with handlers on the thread pool and inline.</summary>
+public abstract class ConnectionHandlerTests(StageTransport transport, HandlerScheduling scheduling)
 {
     /// <summary>These tests on the epoll transport.</summary>
-    public sealed class OnEpoll() : ConnectionHandlerTests(StageTransport.Epoll);
+    public sealed class OnEpoll() : ConnectionHandlerTests(StageTransport.Epoll, HandlerScheduling.ThreadPool);
 
     /// <summary>These tests on the portable stream transport.</summary>
-    public sealed class OnStream() : ConnectionHandlerTests(StageTransport.Stream);
+    public sealed class OnStream() : ConnectionHandlerTests(StageTransport.Stream, HandlerScheduling.ThreadPool);
+
+    /// <summary>These tests on the epoll transport, handlers run on the service thread.</summary>
+    public sealed class OnEpollInline() : ConnectionHandlerTests(StageTransport.Epoll, HandlerScheduling.Inline);
+
+    /// <summary>These tests on the portable stream transport, handlers run on the service thread.</summary>
+    public sealed class OnStreamInline() : ConnectionHandlerTests(StageTransport.Stream, HandlerScheduling.Inline);
+
+    private void Map(FerryTestServer h, ConnectionHandler handler, int maxQueuedMessages = 256)
+        => h.Stage.MapConnections(handler, new ConnectionHandlerOptions { MaxQueuedMessages = maxQueuedMessages, Scheduling = scheduling });
 
     private TcpServerStageOptions Lines => new TcpServerStageOptions { Framing = FramingSpec.Parse("lines") }.On(transport);
 
@@ -35,7 +44,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
     {
         await using var h = new FerryTestServer(Lines, recordPackets: false);
         var served = new ConcurrentQueue<FerryConnection>();
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             served.Enqueue(connection);
             await Echo(connection, ct);
@@ -60,7 +69,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
     public async Task Both_models_run_on_one_stage_the_group_subscriber_sees_what_the_handler_answers()
     {
         await using var h = new FerryTestServer(Lines); // records packet groups (the logging side)
-        h.Stage.MapConnections(Echo);
+        Map(h, Echo);
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         await client.SendAsync(Line("logged and answered"));
@@ -78,7 +87,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
         // goes through the same pooled memory.
         await using var h = new FerryTestServer(Lines, recordPackets: false);
         var kept = new TaskCompletionSource<ConnectionMessage[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             var first = new List<ConnectionMessage>();
             await foreach (var message in connection.ReadAsync(ct))
@@ -121,7 +130,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
         await using var h = new FerryTestServer(Lines, recordPackets: false);
         var copies = new ConcurrentQueue<byte[]>();
         var retained = new ConcurrentQueue<(ConnectionMessage Message, IDisposable Lease)>();
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
             {
@@ -156,7 +165,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
         var options = new TcpServerStageOptions { Framing = FramingSpec.Parse("header") }.On(transport);
         await using var h = new FerryTestServer(options, recordPackets: false);
         var seen = new ConcurrentQueue<(ushort Type, string Text)>();
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
                 seen.Enqueue((message.Fields.MessageType, Encoding.UTF8.GetString(message.Payload.Span)));
@@ -178,7 +187,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
         await using var h = new FerryTestServer(Lines, recordPackets: false);
         using var stopReading = new CancellationTokenSource();
         var outcome = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             try
             {
@@ -209,7 +218,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
     {
         await using var h = new FerryTestServer(Lines, recordPackets: false);
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
             {
@@ -233,7 +242,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
         var body = new string('z', 1000);
         await using var h = new FerryTestServer(Lines with { EgressBufferBytes = 64 * 1024 }, recordPackets: false);
         var sent = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
             {
@@ -263,7 +272,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
     public async Task A_handler_that_returns_closes_its_connection_after_its_answer_is_sent()
     {
         await using var h = new FerryTestServer(Lines, recordPackets: false);
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
             {
@@ -288,7 +297,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
     public async Task A_handler_that_throws_is_reported_and_its_connection_closed_the_stage_goes_on()
     {
         await using var h = new FerryTestServer(Lines, recordPackets: false);
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
             {
@@ -319,7 +328,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
         await using var h = new FerryTestServer(Lines, recordPackets: false);
         var seen = new ConcurrentQueue<string>();
         var ended = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
                 seen.Enqueue(Encoding.UTF8.GetString(message.Payload.Span));
@@ -341,7 +350,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
     public async Task Close_from_the_handler_carries_reason_and_code_and_flushes_what_was_sent()
     {
         await using var h = new FerryTestServer(Lines, recordPackets: false);
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
             {
@@ -371,7 +380,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
         h.Stage.LeftGroup += (_, e) => left.Enqueue(e);
         IReadOnlyList<string>? groupsAtDisconnect = null;
         h.Stage.Disconnected += (_, e) => groupsAtDisconnect ??= e.Groups;
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
             {
@@ -413,7 +422,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var slowSeen = new ConcurrentQueue<string>();
         await using var h = new FerryTestServer(Lines, recordPackets: false);
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
             {
@@ -426,7 +435,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
                 }
                 await connection.SendAsync(message.Payload, cancellationToken: ct);
             }
-        }, maxQueuedMessages: capacity);
+        }, capacity);
         await h.StartAsync();
 
         using var slow = await h.ConnectAsync();
@@ -473,14 +482,14 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var taken = 0;
         await using var h = new FerryTestServer(Lines with { IdleTimeout = TimeSpan.FromSeconds(1) }, recordPackets: false, time: time);
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
             {
                 await gate.Task.WaitAsync(ct);
                 Interlocked.Increment(ref taken);
             }
-        }, maxQueuedMessages: 2);
+        }, 2);
         await h.StartAsync();
         using var client = await h.ConnectAsync();
         var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
@@ -506,7 +515,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
     {
         var h = new FerryTestServer(Lines, recordPackets: false);
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        h.Stage.MapConnections(async (connection, ct) =>
+        Map(h, async (connection, ct) =>
         {
             try
             {
@@ -529,7 +538,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
     {
         await using var h = new FerryTestServer(Lines, recordPackets: false);
         Assert.Throws<ArgumentNullException>(() => h.Stage.MapConnections(null!));
-        Assert.Throws<ArgumentOutOfRangeException>(() => h.Stage.MapConnections(Echo, maxQueuedMessages: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => h.Stage.MapConnections(Echo, new ConnectionHandlerOptions { MaxQueuedMessages = 0 }));
         h.Stage.MapConnections(Echo);
         var twice = Assert.Throws<InvalidOperationException>(() => h.Stage.MapConnections(Echo));
         Assert.Contains("already has a connection handler", twice.Message);
@@ -555,12 +564,114 @@ public abstract class ConnectionHandlerTests(StageTransport transport)
                 received.TrySetResult(Encoding.UTF8.GetString(message.Payload.Span));
                 await connection.SendAsync(Encoding.UTF8.GetBytes("thanks"), cancellationToken: ct);
             }
-        });
+        }, new ConnectionHandlerOptions { Scheduling = scheduling });
         client.Start();
         var connected = await server.WaitForEventAsync<ConnectedEvent>();
         await server.Stage.SendAsync(connected.ConnectionId, Encoding.UTF8.GetBytes("hello client"));
         Assert.Equal("hello client", await received.Task.WaitAsync(TimeSpan.FromSeconds(10)));
         var answer = await server.WaitForPacketsAsync(p => p.Count == 1, "the handler's answer");
         Assert.Equal("thanks", Encoding.UTF8.GetString(answer[0].Payload));
+    }
+
+    [Fact]
+    public async Task Handlers_run_where_their_scheduling_says_after_their_start_on_the_thread_pool()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        var startedOn = new ConcurrentQueue<string?>();
+        var messagesOn = new ConcurrentQueue<string?>();
+        Map(h, async (connection, ct) =>
+        {
+            startedOn.Enqueue(Thread.CurrentThread.Name);
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                messagesOn.Enqueue(Thread.CurrentThread.Name);
+                await connection.SendAsync(message.Payload, cancellationToken: ct);
+            }
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        await h.WaitForConnectionAsync(client.LocalEndPoint);
+        await Poll.UntilAsync(() => !startedOn.IsEmpty, "the handler to start");
+        for (var i = 0; i < 20; i++)
+        {
+            await client.SendAsync(Line($"m{i}"));
+            await ReceiveLineAsync(client, $"m{i}");
+        }
+        var serviceThread = "ferry " + h.Stage.Name;
+        Assert.NotEqual(serviceThread, Assert.Single(startedOn));
+        Assert.Equal(20, messagesOn.Count);
+        // From the second on, each message was read after the handler had waited for it (the answer to the one
+        // before goes out once the handler waits again), so under inline scheduling the read that brought it
+        // ran the handler on the service thread. The first may find the handler just started, not yet waiting.
+        if (scheduling == HandlerScheduling.Inline)
+            Assert.All(messagesOn.Skip(1), name => Assert.Equal(serviceThread, name));
+        else
+            Assert.All(messagesOn, name => Assert.NotEqual(serviceThread, name));
+    }
+
+    [Fact]
+    public async Task An_inline_handler_that_holds_the_service_thread_past_its_budget_moves_to_the_thread_pool_alone()
+    {
+        var time = new StageTime();
+        await using var h = new FerryTestServer(Lines, recordPackets: false, time: time);
+        var serviceThread = "ferry " + h.Stage.Name;
+        var threads = new ConcurrentDictionary<string, ConcurrentQueue<string?>>();
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                var text = Encoding.UTF8.GetString(message.Payload.Span);
+                threads.GetOrAdd(text[..4], _ => new ConcurrentQueue<string?>()).Enqueue(Thread.CurrentThread.Name);
+                if (text == "slow-1")
+                    time.Advance(TimeSpan.FromMilliseconds(5)); // stands in for 5 ms of work on the service thread
+                await connection.SendAsync(message.Payload, cancellationToken: ct);
+            }
+        }, new ConnectionHandlerOptions { Scheduling = scheduling, InlineBudget = TimeSpan.FromMilliseconds(2) });
+        await h.StartAsync();
+        using var slow = await h.ConnectAsync();
+        using var fast = await h.ConnectAsync();
+        await h.WaitForConnectionAsync(slow.LocalEndPoint);
+        await h.WaitForConnectionAsync(fast.LocalEndPoint);
+        await Poll.UntilAsync(() => h.Stage.GetStats().ConnectionsNow == 2, "both connections");
+        for (var i = 0; i < 10; i++)
+        {
+            await slow.SendAsync(Line($"slow-{i}"));
+            await ReceiveLineAsync(slow, $"slow-{i}");
+            await fast.SendAsync(Line($"fast-{i}"));
+            await ReceiveLineAsync(fast, $"fast-{i}");
+        }
+        var warnings = h.Events.OfType<StageErrorEvent>().Where(e => e.Message.Contains("inline budget", StringComparison.Ordinal)).ToList();
+        if (scheduling == HandlerScheduling.ThreadPool)
+        {
+            Assert.Empty(warnings); // nothing runs on the service thread, nothing is timed
+            return;
+        }
+        var warning = Assert.Single(warnings);
+        Assert.Equal(StageErrorKind.Handler, warning.Kind);
+        Assert.Contains("held the service thread for 5.0 ms (inline budget 2.0 ms)", warning.Message);
+        Assert.Contains("thread pool from now on", warning.Message);
+        // The slow connection's second message ran inline (the first may find its handler just started) and
+        // overran; after it, its handler runs on the thread pool.
+        var slowThreads = threads["slow"].ToArray();
+        Assert.Equal(serviceThread, slowThreads[1]);
+        Assert.All(slowThreads.Skip(2), name => Assert.NotEqual(serviceThread, name));
+        // The other connection's handler was not moved.
+        Assert.All(threads["fast"].Skip(1), name => Assert.Equal(serviceThread, name));
+    }
+
+    [Fact]
+    public async Task Handler_options_out_of_range_are_refused_with_the_option_the_value_and_what_is_allowed()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        var budget = Assert.Throws<ArgumentOutOfRangeException>(() => h.Stage.MapConnections(Echo, new ConnectionHandlerOptions { InlineBudget = TimeSpan.Zero }));
+        Assert.Equal("InlineBudget is 00:00:00; allowed: above zero, at most 1 s (Parameter 'InlineBudget')\nActual value was 00:00:00.", budget.Message.ReplaceLineEndings("\n"));
+        var longBudget = Assert.Throws<ArgumentOutOfRangeException>(() => h.Stage.MapConnections(Echo, new ConnectionHandlerOptions { InlineBudget = TimeSpan.FromSeconds(2) }));
+        Assert.StartsWith("InlineBudget is 00:00:02; allowed: above zero, at most 1 s", longBudget.Message);
+        var where = Assert.Throws<ArgumentOutOfRangeException>(() => h.Stage.MapConnections(Echo, new ConnectionHandlerOptions { Scheduling = (HandlerScheduling)7 }));
+        Assert.StartsWith("Scheduling is 7; allowed: ThreadPool, Inline", where.Message);
+        var queue = Assert.Throws<ArgumentOutOfRangeException>(() => h.Stage.MapConnections(Echo, new ConnectionHandlerOptions { MaxQueuedMessages = 0 }));
+        Assert.StartsWith("MaxQueuedMessages is 0; allowed: 1 or more", queue.Message);
+        // Nothing was mapped by the refused calls: a good mapping still works.
+        h.Stage.MapConnections(Echo, new ConnectionHandlerOptions { Scheduling = scheduling });
     }
 }

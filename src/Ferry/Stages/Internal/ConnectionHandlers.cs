@@ -6,26 +6,37 @@ namespace Ferry.Stages.Internal;
 
 /// <summary>
 /// The per-connection model (<c>MapConnections</c>): for every established connection an inbox and a
-/// handler task on the thread pool; pausing and resuming reads as inboxes fill and drain; the end of a
-/// handler closes its connection. Beside the packet-group model, not instead of it: packets still go to
-/// <c>packet_group</c> subscribers when there are any.
+/// handler task, started on the thread pool; pausing and resuming reads as inboxes fill and drain; the end
+/// of a handler closes its connection. Beside the packet-group model, not instead of it: packets still go
+/// to <c>packet_group</c> subscribers when there are any. Under <see cref="HandlerScheduling.Inline"/> the
+/// handlers that a round's reads woke are run on the service thread by <see cref="RunInline"/>, each timed
+/// against the inline budget.
 /// </summary>
-/// <remarks>Threads: <see cref="OnEstablished"/>, <see cref="OnClosed"/>, <see cref="TakeResumes"/> and pauses on
-/// the service thread; resumes are posted from handlers' threads.</remarks>
+/// <remarks>Threads: <see cref="OnEstablished"/>, <see cref="OnClosed"/>, <see cref="TakeResumes"/>, <see cref="RunInline"/>
+/// and pauses on the service thread; resumes are posted from handlers' threads.</remarks>
 internal sealed class ConnectionHandlers : IInboxOwner
 {
     private readonly ConnectionHandler _handler;
     private readonly int _capacity;
+    private readonly bool _inline;
+    private readonly TimeSpan _budget;
+    private readonly long _budgetUnits;
+    /// <summary>Inline handlers the round's reads woke, in order; swapped with <see cref="_runNow"/> while they run. Service thread.</summary>
+    private List<ConnectionInbox> _runSoon = [];
+    private List<ConnectionInbox> _runNow = [];
     private readonly StageEngine _engine;
     private readonly ConnectionWriter _writer;
     private readonly ConcurrentQueue<Connection> _resumes = new();
     private readonly ConcurrentDictionary<Connection, CancellationTokenSource> _running = new();
     private readonly CancellationTokenSource _stopping = new();
 
-    public ConnectionHandlers(ConnectionHandler handler, int capacity, StageEngine engine, ConnectionWriter writer)
+    public ConnectionHandlers(ConnectionHandler handler, ConnectionHandlerOptions options, StageEngine engine, ConnectionWriter writer)
     {
         _handler = handler;
-        _capacity = capacity;
+        _capacity = options.MaxQueuedMessages;
+        _inline = options.Scheduling == HandlerScheduling.Inline;
+        _budget = options.InlineBudget;
+        _budgetUnits = engine.Clock.ToTimestampUnits(options.InlineBudget);
         _engine = engine;
         _writer = writer;
     }
@@ -38,12 +49,13 @@ internal sealed class ConnectionHandlers : IInboxOwner
     /// <summary>A connection is ready for messages: give it an inbox and start its handler. Service thread.</summary>
     public void OnEstablished(Connection c)
     {
-        var inbox = new ConnectionInbox(c, _capacity, this);
+        var inbox = new ConnectionInbox(c, _capacity, this, _inline);
         c.Inbox = inbox;
         var closed = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         _running[c] = closed;
         var connection = new FerryConnection(c, inbox, _engine, closed.Token);
-        // The handler never runs on the service thread: it may await, block or be slow.
+        // The handler starts on the thread pool, whatever the scheduling: what it does before it first reads
+        // (setup, a greeting, a lookup) is not timed against the inline budget.
         _ = Task.Run(() => RunAsync(c, connection, closed));
     }
 
@@ -96,6 +108,38 @@ internal sealed class ConnectionHandlers : IInboxOwner
         {
             // The handler ended and disposed it meanwhile.
         }
+    }
+
+    void IInboxOwner.RunSoon(ConnectionInbox inbox) => _runSoon.Add(inbox);
+
+    /// <summary>
+    /// Runs the inline handlers this round's reads woke, one after the other, each until its next wait; a run
+    /// longer than the budget moves that handler to the thread pool for good. Service thread, after the
+    /// reads: a handler never runs inside a read, so whatever it does (send, close, join a group) meets the
+    /// stage between connections.
+    /// </summary>
+    public void RunInline()
+    {
+        if (_runSoon.Count == 0)
+            return;
+        // Only reads list handlers, and none happen while these run; the swap keeps that true by construction.
+        (_runSoon, _runNow) = (_runNow, _runSoon);
+        var time = _engine.Clock.Time;
+        foreach (var inbox in _runNow)
+        {
+            var started = time.GetTimestamp();
+            inbox.RunListed();
+            var held = time.GetTimestamp() - started;
+            if (held > _budgetUnits && inbox.IsInline)
+            {
+                inbox.Demote();
+                _engine.Events.RaiseWarning(WarningKind.InlineHandlerOverran, StageErrorKind.Handler,
+                    $"the inline connection handler of {inbox.Connection.Id} held the service thread for {time.GetElapsedTime(0, held).TotalMilliseconds:F1} ms " +
+                    $"(inline budget {_budget.TotalMilliseconds:F1} ms), stalling every connection of the stage meanwhile; it runs on the thread pool from now on. " +
+                    "Handlers that block or compute at length should use HandlerScheduling.ThreadPool");
+            }
+        }
+        _runNow.Clear();
     }
 
     void IInboxOwner.PauseReads(Connection c)

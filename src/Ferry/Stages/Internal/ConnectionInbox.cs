@@ -21,10 +21,17 @@ namespace Ferry.Stages.Internal;
 /// The handler's wait is this object itself (one reusable <see cref="IValueTaskSource{TResult}"/>, no
 /// allocation per wait; its cancellation is registered once per reader, not per wait): whoever swaps
 /// <see cref="_waiting"/> from 1 to 0 — the service thread with a batch or the close, or a cancellation —
-/// completes it, exactly once. Its continuation always runs on the thread pool, never on the service thread.
+/// completes it, exactly once. Its continuation runs on the thread pool; under inline scheduling a wait a
+/// read ends is instead listed with the owner and completed by the service thread after the round's reads
+/// (<see cref="RunListed"/>), so the handler runs there, outside any read. The close and cancellations always
+/// wake it on the thread pool.
 /// </remarks>
-internal sealed class ConnectionInbox(Connection connection, int capacity, IInboxOwner owner) : IValueTaskSource<bool>
+internal sealed class ConnectionInbox(Connection connection, int capacity, IInboxOwner owner, bool inline) : IValueTaskSource<bool>
 {
+    /// <summary>Whether a wait a read ends is completed on the service thread; cleared for good by <see cref="Demote"/>.</summary>
+    private volatile bool _inline = inline;
+    /// <summary>Listed with the owner to be run this round. Service thread.</summary>
+    private bool _listed;
     private readonly ConcurrentQueue<InboxBatch> _queue = new();
     private ManualResetValueTaskSourceCore<bool> _wait = new() { RunContinuationsAsynchronously = true };
     /// <summary>1 while the handler waits for a batch.</summary>
@@ -42,6 +49,15 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
     private int _paused;
 
     public int Capacity { get; } = capacity;
+
+    /// <summary>Whether the handler still runs on the service thread when a read brings it messages.</summary>
+    public bool IsInline => _inline;
+
+    /// <summary>From now on the handler is woken on the thread pool (it held the service thread too long).</summary>
+    public void Demote() => _inline = false;
+
+    /// <summary>The connection whose messages these are.</summary>
+    public Connection Connection => connection;
 
     /// <summary>Whether a pause is in effect that no resume has been asked for yet.</summary>
     public bool IsPaused => Volatile.Read(ref _paused) != 0;
@@ -107,7 +123,9 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
         if (!_closing)
             cancellationToken.ThrowIfCancellationRequested();
         _wait.Reset();
-        Volatile.Write(ref _waiting, 1);
+        // A full fence: the queue is read again below, and a batch queued meanwhile must be seen here or its
+        // signal must see this flag (with a plain store the read could move ahead of it).
+        Interlocked.Exchange(ref _waiting, 1);
         // A batch (or the close, or a cancellation) may have come between the checks and the flag.
         if ((!_queue.IsEmpty || _completed || (cancellationToken.IsCancellationRequested && !_closing)) && Interlocked.Exchange(ref _waiting, 0) == 1)
         {
@@ -125,14 +143,43 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
         // The close cancels the handler's token too: that is the end of reading (Complete wakes the wait), not an error.
         if (_closing || Interlocked.Exchange(ref _waiting, 0) != 1)
             return;
+        _wait.RunContinuationsAsynchronously = true;
         _wait.SetException(new OperationCanceledException(cancellationToken));
     }
 
-    /// <summary>Wakes a waiting handler: with true for a batch, false for the close.</summary>
+    /// <summary>
+    /// Wakes a waiting handler: with true for a batch, false for the close. A batch for an inline handler
+    /// that waits is listed with the owner instead, to be run after the round's reads.
+    /// </summary>
     private void Signal(bool batch)
     {
-        if (Interlocked.Exchange(ref _waiting, 0) == 1)
-            _wait.SetResult(batch || !_queue.IsEmpty);
+        if (batch && _inline)
+        {
+            // The batch was queued first: a handler that is not waiting now takes it when it next reads.
+            if (!_listed && Volatile.Read(ref _waiting) == 1)
+            {
+                _listed = true;
+                owner.RunSoon(this);
+            }
+            return;
+        }
+        Wake(batch, onThisThread: false);
+    }
+
+    /// <summary>Runs the listed handler on the service thread until its next wait (on the thread pool once demoted). Service thread.</summary>
+    public void RunListed()
+    {
+        _listed = false;
+        Wake(true, onThisThread: _inline);
+    }
+
+    private void Wake(bool batch, bool onThisThread)
+    {
+        if (Interlocked.Exchange(ref _waiting, 0) != 1)
+            return;
+        // Whoever wins the flag owns this completion, so the setting is theirs to choose.
+        _wait.RunContinuationsAsynchronously = !onThisThread;
+        _wait.SetResult(batch || !_queue.IsEmpty);
     }
 
     bool IValueTaskSource<bool>.GetResult(short token) => _wait.GetResult(token);
@@ -174,6 +221,9 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
 /// <summary>What an inbox asks of the stage: stop and resume reading its connection.</summary>
 internal interface IInboxOwner
 {
+    /// <summary>Lists an inline handler whose wait a read ended, to be run after the round's reads. Service thread.</summary>
+    void RunSoon(ConnectionInbox inbox);
+
     /// <summary>Stops reading the connection. Service thread.</summary>
     void PauseReads(Connection c);
 

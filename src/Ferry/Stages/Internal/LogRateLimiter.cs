@@ -9,6 +9,7 @@ internal enum WarningKind
     Egress,
     HandlerFailed,
     InlineHandlerAwaited,
+    InlineHandlerOverran,
 }
 
 /// <summary>

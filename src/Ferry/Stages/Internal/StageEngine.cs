@@ -104,15 +104,16 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     public void Start() => _loop.Start(this);
 
     /// <summary>Serves every connection established from now on with its own handler (before start).</summary>
-    public void MapConnections(ConnectionHandler handler, int maxQueuedMessages)
+    public void MapConnections(ConnectionHandler handler, ConnectionHandlerOptions options)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxQueuedMessages, 1);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         if (_handlers is not null)
             throw new InvalidOperationException($"stage '{Name}' already has a connection handler; map one handler and dispatch inside it");
         if (_loop.Started)
             throw new InvalidOperationException($"stage '{Name}' has started; map connection handlers before starting it");
-        _handlers = new ConnectionHandlers(handler, maxQueuedMessages, this, _writer);
+        _handlers = new ConnectionHandlers(handler, options, this, _writer);
     }
 
     /// <summary>Connection handlers running now (0 without <see cref="MapConnections"/>).</summary>
@@ -272,6 +273,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
 
     void ILoopRound.AfterEvents()
     {
+        // Inline handlers first: what they send, close or resume is then taken in this same round.
+        _handlers?.RunInline();
         _writer.TakePosted();
         while (_closeRequests.TryDequeue(out var request))
             Close(request.Connection, request.Request.Reason, request.Request.Detail, request.Request.Code, request.Request.Flush);
