@@ -1,8 +1,10 @@
 // An echo server on Ferry's per-connection model (MapConnections), for the kit's compare.sh beside
 // echo_kestrel (Kestrel's ConnectionHandler echo):
-//   ConnectionEcho PORT [--framing raw|lines] [--inline] [--stats]
+//   ConnectionEcho PORT [--framing raw|lines] [--inline] [--slow-peer-port P] [--stats]
 // Each connection gets a handler that reads its messages and sends each back: on the thread pool, or
 // with --inline on the stage's service thread (HandlerScheduling.Inline).
+// --slow-peer-port P: the handler of a connection from local port P takes a second per message (it awaits
+// Task.Delay(1 s) before each echo): the slow handler of the backpressure check (bench/slow_handler.sh).
 // --stats: at exit, print messages received and managed bytes allocated per message (whole run).
 using System.Runtime.InteropServices;
 using Ferry.Framing;
@@ -16,6 +18,7 @@ if (args.Length < 1 || !int.TryParse(args[0], out var port) || port is < 1 or > 
 var framing = "raw";
 var stats = false;
 var scheduling = HandlerScheduling.ThreadPool;
+var slowPeerPort = -1;
 for (var i = 1; i < args.Length; i++)
 {
     if (args[i] == "--framing" && i + 1 < args.Length)
@@ -24,9 +27,14 @@ for (var i = 1; i < args.Length; i++)
         stats = true;
     else if (args[i] == "--inline")
         scheduling = HandlerScheduling.Inline;
+    else if (args[i] == "--slow-peer-port" && i + 1 < args.Length && int.TryParse(args[i + 1], out var slow) && slow is >= 1 and <= 65535)
+    {
+        slowPeerPort = slow;
+        i++;
+    }
     else
     {
-        Console.Error.WriteLine($"unknown argument '{args[i]}'; allowed: --framing raw|lines, --inline, --stats");
+        Console.Error.WriteLine($"unknown argument '{args[i]}'; allowed: --framing raw|lines, --inline, --slow-peer-port 1..65535, --stats");
         return 2;
     }
 }
@@ -41,8 +49,13 @@ var options = new TcpServerStageOptions
 await using var stage = new TcpServerStage(options);
 stage.MapConnections(async (connection, ct) =>
 {
+    var slow = connection.Peer.Port == slowPeerPort;
     await foreach (var message in connection.ReadAsync(ct))
+    {
+        if (slow)
+            await Task.Delay(TimeSpan.FromSeconds(1), ct); // the message stays valid: the loop has not moved on
         await connection.SendAsync(message.Payload, message.Fields, ct);
+    }
 }, new ConnectionHandlerOptions { Scheduling = scheduling });
 await stage.StartAsync();
 Console.Error.WriteLine($"ConnectionEcho: {framing} echo on 127.0.0.1:{port}, one handler per connection ({scheduling})");
