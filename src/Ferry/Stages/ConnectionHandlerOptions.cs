@@ -14,8 +14,9 @@ public sealed class ConnectionHandlerOptions
 
     /// <summary>
     /// Under <see cref="HandlerScheduling.Inline"/>: the longest a handler may hold the service thread in one
-    /// run before its connection's handler is moved to the thread pool (measured on the stage's
-    /// <see cref="TimeProvider"/>). Above zero, at most one second; 1 ms by default.
+    /// run (measured on the stage's <see cref="TimeProvider"/>, garbage-collection pauses not counted); the
+    /// second overrun within a second moves that connection's handler to the thread pool for good. Above
+    /// zero, at most one second; 1 ms by default.
     /// </summary>
     public TimeSpan InlineBudget { get; init; } = TimeSpan.FromMilliseconds(1);
 

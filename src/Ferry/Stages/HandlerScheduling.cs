@@ -15,9 +15,10 @@ public enum HandlerScheduling
     /// the service thread runs the handler until its next wait, and what it sends goes out in that
     /// round's one <c>send</c>. No hand-off per read, so short handlers (echo, routing, a codec step)
     /// serve the most messages per core. While a handler runs no other connection of the stage is served:
-    /// a run that holds the thread longer than <see cref="ConnectionHandlerOptions.InlineBudget"/> moves
-    /// that connection's handler to the thread pool for good, with a warning. Awaiting is safe (the service
-    /// thread goes on at the first await that does not complete at once); blocking is not.
+    /// a handler whose runs hold the thread longer than <see cref="ConnectionHandlerOptions.InlineBudget"/>
+    /// twice within a second is moved to the thread pool for good, with a warning. Awaiting is safe (the
+    /// service thread goes on at the first await that does not complete at once, and a send under the
+    /// <c>wait</c> overflow policy awaits room as it would on the pool); blocking is not.
     /// </summary>
     Inline,
 }

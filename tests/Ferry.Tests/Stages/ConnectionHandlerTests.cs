@@ -576,7 +576,9 @@ public abstract class ConnectionHandlerTests(StageTransport transport, HandlerSc
     [Fact]
     public async Task Handlers_run_where_their_scheduling_says_after_their_start_on_the_thread_pool()
     {
-        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        // Fake time: the inline budget is measured on it, so no run on this machine can look long.
+        var time = new StageTime();
+        await using var h = new FerryTestServer(Lines, recordPackets: false, time: time);
         var startedOn = new ConcurrentQueue<string?>();
         var messagesOn = new ConcurrentQueue<string?>();
         Map(h, async (connection, ct) =>
@@ -599,31 +601,42 @@ public abstract class ConnectionHandlerTests(StageTransport transport, HandlerSc
         }
         var serviceThread = "ferry " + h.Stage.Name;
         Assert.NotEqual(serviceThread, Assert.Single(startedOn));
-        Assert.Equal(20, messagesOn.Count);
-        // From the second on, each message was read after the handler had waited for it (the answer to the one
-        // before goes out once the handler waits again), so under inline scheduling the read that brought it
-        // ran the handler on the service thread. The first may find the handler just started, not yet waiting.
-        if (scheduling == HandlerScheduling.Inline)
-            Assert.All(messagesOn.Skip(1), name => Assert.Equal(serviceThread, name));
-        else
-            Assert.All(messagesOn, name => Assert.NotEqual(serviceThread, name));
+        var names = messagesOn.ToArray();
+        Assert.Equal(20, names.Length);
+        if (scheduling == HandlerScheduling.ThreadPool)
+        {
+            Assert.All(names, name => Assert.NotEqual(serviceThread, name));
+            return;
+        }
+        // A message that finds the handler waiting runs it on the service thread. One that comes while the
+        // handler is still on a pool thread (just started, or its answer sent by another pool thread before it
+        // waits again) is taken there; once a run has been inline, the answer goes out after the handler
+        // waits again, so every later message finds it waiting.
+        var first = Array.IndexOf(names, serviceThread);
+        Assert.InRange(first, 0, 5);
+        Assert.All(names.Skip(first), name => Assert.Equal(serviceThread, name));
     }
 
     [Fact]
-    public async Task An_inline_handler_that_holds_the_service_thread_past_its_budget_moves_to_the_thread_pool_alone()
+    public async Task An_inline_handler_that_holds_the_service_thread_past_its_budget_twice_moves_to_the_thread_pool_alone()
     {
         var time = new StageTime();
         await using var h = new FerryTestServer(Lines, recordPackets: false, time: time);
         var serviceThread = "ferry " + h.Stage.Name;
         var threads = new ConcurrentDictionary<string, ConcurrentQueue<string?>>();
+        var overruns = 0;
         h.Stage.MapConnections(async (connection, ct) =>
         {
             await foreach (var message in connection.ReadAsync(ct))
             {
                 var text = Encoding.UTF8.GetString(message.Payload.Span);
-                threads.GetOrAdd(text[..4], _ => new ConcurrentQueue<string?>()).Enqueue(Thread.CurrentThread.Name);
-                if (text == "slow-1")
+                var onServiceThread = Thread.CurrentThread.Name == serviceThread;
+                threads.GetOrAdd(text[..4], _ => new ConcurrentQueue<string?>()).Enqueue(onServiceThread ? "service" : (overruns == 2 ? "pool after" : "pool before"));
+                if (text.StartsWith("slow", StringComparison.Ordinal) && onServiceThread && overruns < 2)
+                {
+                    overruns++;
                     time.Advance(TimeSpan.FromMilliseconds(5)); // stands in for 5 ms of work on the service thread
+                }
                 await connection.SendAsync(message.Payload, cancellationToken: ct);
             }
         }, new ConnectionHandlerOptions { Scheduling = scheduling, InlineBudget = TimeSpan.FromMilliseconds(2) });
@@ -633,7 +646,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport, HandlerSc
         await h.WaitForConnectionAsync(slow.LocalEndPoint);
         await h.WaitForConnectionAsync(fast.LocalEndPoint);
         await Poll.UntilAsync(() => h.Stage.GetStats().ConnectionsNow == 2, "both connections");
-        for (var i = 0; i < 10; i++)
+        for (var i = 0; i < 20; i++)
         {
             await slow.SendAsync(Line($"slow-{i}"));
             await ReceiveLineAsync(slow, $"slow-{i}");
@@ -643,20 +656,67 @@ public abstract class ConnectionHandlerTests(StageTransport transport, HandlerSc
         var warnings = h.Events.OfType<StageErrorEvent>().Where(e => e.Message.Contains("inline budget", StringComparison.Ordinal)).ToList();
         if (scheduling == HandlerScheduling.ThreadPool)
         {
-            Assert.Empty(warnings); // nothing runs on the service thread, nothing is timed
+            Assert.Equal(0, overruns); // nothing runs on the service thread
+            Assert.Empty(warnings);
             return;
         }
+        // One overrun is forgiven (a preempted thread looks the same); the second within a second moves it.
+        Assert.Equal(2, overruns);
         var warning = Assert.Single(warnings);
         Assert.Equal(StageErrorKind.Handler, warning.Kind);
-        Assert.Contains("held the service thread for 5.0 ms (inline budget 2.0 ms)", warning.Message);
+        Assert.Equal(slow.LocalEndPoint.Port, h.Stage.GetConnections().Single(c => c.Id == warning.ConnectionId).Peer.Port);
+        Assert.Contains("held the service thread for 5.0 ms (inline budget 2.0 ms), the second time within 1 s", warning.Message);
         Assert.Contains("thread pool from now on", warning.Message);
-        // The slow connection's second message ran inline (the first may find its handler just started) and
-        // overran; after it, its handler runs on the thread pool.
-        var slowThreads = threads["slow"].ToArray();
-        Assert.Equal(serviceThread, slowThreads[1]);
-        Assert.All(slowThreads.Skip(2), name => Assert.NotEqual(serviceThread, name));
-        // The other connection's handler was not moved.
-        Assert.All(threads["fast"].Skip(1), name => Assert.Equal(serviceThread, name));
+        // After the second overrun, the slow connection's handler runs on the thread pool only.
+        var slowRuns = threads["slow"].ToArray();
+        Assert.Equal(2, slowRuns.Count(r => r == "service"));
+        Assert.Equal("service", slowRuns.Last(r => r != "pool after"));
+        Assert.Contains("pool after", slowRuns);
+        // The other connection's handler was not moved: from its first inline run on, all its runs are inline.
+        var fastRuns = threads["fast"].ToArray();
+        Assert.All(fastRuns.SkipWhile(r => r != "service"), r => Assert.Equal("service", r));
+        Assert.InRange(fastRuns.Count(r => r == "service"), 15, 20);
+    }
+
+    [Fact]
+    public async Task Under_the_wait_policy_a_handlers_answers_to_a_client_that_does_not_read_wait_for_room_and_nothing_is_dropped()
+    {
+        const int lines = 10_000;
+        const int egressLimit = 16 * 1024;
+        var line = new string('w', 1000);
+        await using var h = new FerryTestServer(Lines with
+        {
+            EgressOverflow = EgressOverflowPolicy.Wait,
+            EgressBufferBytes = egressLimit,
+            EgressWaitTimeout = TimeSpan.FromSeconds(60),
+        }, recordPackets: false);
+        Map(h, Echo, 64);
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
+        var payload = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Range(0, lines).Select(i => $"{i:D5}{line}\n")));
+        var sending = client.SendAsync(payload); // about 10 MB: more than the echo path's kernel buffers (server send, client receive) hold
+        // The client does not read: the answers back up into the stage's egress buffer, which must stay at
+        // its limit (plus the one message being added), while the handler waits and its inbox pauses reads.
+        var maxQueued = 0;
+        await Poll.UntilAsync(() =>
+        {
+            var queued = h.Stage.GetConnections().FirstOrDefault(c => c.Id == id)?.EgressBytesQueued ?? 0;
+            maxQueued = Math.Max(maxQueued, queued);
+            return queued >= egressLimit / 2;
+        }, "the egress buffer to back up");
+        for (var i = 0; i < 20; i++)
+        {
+            await Task.Delay(10);
+            maxQueued = Math.Max(maxQueued, h.Stage.GetConnections().FirstOrDefault(c => c.Id == id)?.EgressBytesQueued ?? 0);
+        }
+        Assert.InRange(maxQueued, egressLimit / 2, egressLimit + line.Length + 16);
+
+        // Now the client reads: every answer arrives, in order, none dropped.
+        var received = await client.ReceiveExactlyAsync(payload.Length, TimeSpan.FromSeconds(60));
+        Assert.Equal(payload, received);
+        await sending.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
     }
 
     [Fact]

@@ -97,7 +97,7 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
             var left = deadline == long.MaxValue ? long.MaxValue : deadline - clock.NowMsFresh;
             if (left <= 0)
                 return (AnyOutcome.AllFull, waitOn);
-            if (loop.OnServiceThread)
+            if (loop.MustNotWait)
             {
                 // The loop must not wait: the connection whose turn it was takes the message past its
                 // limit and the senders being published are held instead (see EnqueueHolding).

@@ -113,11 +113,16 @@ internal sealed class ConnectionHandlers : IInboxOwner
     void IInboxOwner.RunSoon(ConnectionInbox inbox) => _runSoon.Add(inbox);
 
     /// <summary>
-    /// Runs the inline handlers this round's reads woke, one after the other, each until its next wait; a run
-    /// longer than the budget moves that handler to the thread pool for good. Service thread, after the
-    /// reads: a handler never runs inside a read, so whatever it does (send, close, join a group) meets the
-    /// stage between connections.
+    /// Runs the inline handlers this round's reads woke, one after the other, each until its next wait, and
+    /// times each run. Service thread, after the reads: a handler never runs inside a read, so whatever it
+    /// does (send, close, join a group) meets the stage between connections.
     /// </summary>
+    /// <remarks>
+    /// A handler is moved to the thread pool for good on its second run over the budget within
+    /// <see cref="OverrunWindow"/>, not on its first: one run can be stretched by what is not the handler's
+    /// doing (the thread preempted by another process, a first call compiled), and a handler that really
+    /// blocks or computes overruns again at once. Garbage-collection pauses are not counted against it.
+    /// </remarks>
     public void RunInline()
     {
         if (_runSoon.Count == 0)
@@ -125,21 +130,46 @@ internal sealed class ConnectionHandlers : IInboxOwner
         // Only reads list handlers, and none happen while these run; the swap keeps that true by construction.
         (_runSoon, _runNow) = (_runNow, _runSoon);
         var time = _engine.Clock.Time;
-        foreach (var inbox in _runNow)
+        var loop = _engine.Loop;
+        loop.RunningInlineHandler = true;
+        try
         {
-            var started = time.GetTimestamp();
-            inbox.RunListed();
-            var held = time.GetTimestamp() - started;
-            if (held > _budgetUnits && inbox.IsInline)
+            foreach (var inbox in _runNow)
             {
-                inbox.Demote();
-                _engine.Events.RaiseWarning(WarningKind.InlineHandlerOverran, StageErrorKind.Handler,
-                    $"the inline connection handler of {inbox.Connection.Id} held the service thread for {time.GetElapsedTime(0, held).TotalMilliseconds:F1} ms " +
-                    $"(inline budget {_budget.TotalMilliseconds:F1} ms), stalling every connection of the stage meanwhile; it runs on the thread pool from now on. " +
-                    "Handlers that block or compute at length should use HandlerScheduling.ThreadPool");
+                var pausedBefore = GC.GetTotalPauseDuration();
+                var started = time.GetTimestamp();
+                inbox.RunListed();
+                var ended = time.GetTimestamp();
+                if (ended - started > _budgetUnits && inbox.IsInline)
+                    Overran(inbox, time.GetElapsedTime(started, ended) - (_engine.Clock.IsSystem ? GC.GetTotalPauseDuration() - pausedBefore : TimeSpan.Zero), ended);
             }
         }
-        _runNow.Clear();
+        finally
+        {
+            loop.RunningInlineHandler = false;
+            _runNow.Clear();
+        }
+    }
+
+    /// <summary>Two overruns this close together move a handler to the thread pool.</summary>
+    private static readonly TimeSpan OverrunWindow = TimeSpan.FromSeconds(1);
+
+    private void Overran(ConnectionInbox inbox, TimeSpan held, long at)
+    {
+        // A run that ended the handler (it returned or threw) is not held against it: the connection closes.
+        if (held <= _budget || !_running.ContainsKey(inbox.Connection))
+            return;
+        var time = _engine.Clock.Time;
+        var previous = inbox.LastOverrun;
+        inbox.LastOverrun = at;
+        if (previous == 0 || time.GetElapsedTime(previous, at) > OverrunWindow)
+            return;
+        inbox.Demote();
+        _engine.Events.RaiseWarning(WarningKind.InlineHandlerOverran, StageErrorKind.Handler,
+            $"the inline connection handler of {inbox.Connection.Id} held the service thread for {held.TotalMilliseconds:F1} ms " +
+            $"(inline budget {_budget.TotalMilliseconds:F1} ms), the second time within {OverrunWindow.TotalSeconds:F0} s, stalling every connection of the stage meanwhile; " +
+            "it runs on the thread pool from now on. Handlers that block or compute at length should use HandlerScheduling.ThreadPool",
+            inbox.Connection.Id);
     }
 
     void IInboxOwner.PauseReads(Connection c)

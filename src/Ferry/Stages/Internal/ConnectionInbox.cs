@@ -56,6 +56,9 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
     /// <summary>From now on the handler is woken on the thread pool (it held the service thread too long).</summary>
     public void Demote() => _inline = false;
 
+    /// <summary>When (stage timestamp) an inline run last overran the budget; 0 if never. Service thread.</summary>
+    public long LastOverrun { get; set; }
+
     /// <summary>The connection whose messages these are.</summary>
     public Connection Connection => connection;
 

@@ -309,7 +309,8 @@ internal sealed class ConnectionWriter
             var left = deadline - _clock.NowMsFresh;
             if (left <= 0)
                 break;
-            if (_loop.OnServiceThread)
+            // An inline connection handler awaits the room like a pool thread would (its await frees the loop).
+            if (_loop.MustNotWait)
                 return EnqueueHolding(c, payload.Span, fields, length);
             try
             {

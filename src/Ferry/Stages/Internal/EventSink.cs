@@ -67,12 +67,12 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
     /// A warning that may repeat many times a second (accepts paused, descriptors running out): logged
     /// and raised only while the kind's rate limit allows; the rest are counted and the count is logged.
     /// </summary>
-    public void RaiseWarning(WarningKind warning, StageErrorKind kind, string message)
+    public void RaiseWarning(WarningKind warning, StageErrorKind kind, string message, ConnectionId connection = default)
     {
         if (!Limiter.TryWrite(warning))
             return;
         Log.StageError(Logger, Stage, kind, message);
-        RaiseError(kind, message, logAs: warning);
+        RaiseError(kind, message, connection, logAs: warning);
     }
 
     /// <summary>

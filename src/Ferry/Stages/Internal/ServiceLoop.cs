@@ -78,6 +78,16 @@ internal sealed class ServiceLoop
 
     public bool OnServiceThread => Environment.CurrentManagedThreadId == _threadId;
 
+    /// <summary>
+    /// Set while the service thread runs an inline connection handler (<see cref="ConnectionHandlers.RunInline"/>).
+    /// Code that would otherwise avoid waiting on this thread may then await: the handler's await suspends
+    /// it and the loop goes on, as on a pool thread. Service thread only.
+    /// </summary>
+    public bool RunningInlineHandler { get; set; }
+
+    /// <summary>On the service thread outside an inline handler: here nothing may wait for anything.</summary>
+    public bool MustNotWait => OnServiceThread && !RunningInlineHandler;
+
     public bool IsStopping => Volatile.Read(ref _stopState) != 0;
 
     /// <summary>Problems applying priority or affinity, reported by the round once it starts.</summary>
