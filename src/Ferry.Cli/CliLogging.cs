@@ -12,7 +12,14 @@ namespace Ferry.Cli;
 /// </summary>
 internal static class CliLogging
 {
+    /// <summary>
+    /// The factory for a command; the console provider behind it is built on the first entry at or above
+    /// <paramref name="level"/> (<see cref="DeferredLoggerFactory"/>), so a command that logs nothing never builds it.
+    /// </summary>
     public static ILoggerFactory Create(LogLevel level, LogFormat format, TextWriter stderr)
+        => new DeferredLoggerFactory(level, () => Build(level, format, stderr));
+
+    private static ILoggerFactory Build(LogLevel level, LogFormat format, TextWriter stderr)
     {
         if (ReferenceEquals(stderr, Console.Error))
             return LoggerFactory.Create(b => Configure(b.SetMinimumLevel(level), format).AddConsole(o =>

@@ -11,8 +11,8 @@ internal static class EchoRoute
 {
     public static IDisposable Attach(IMessageBus bus, string stage)
     {
-        var egress = bus.Topic<EgressMessage>(StageTopics.EgressPackets(stage));
-        return bus.Topic<PacketGroup>(StageTopics.PacketGroup(stage)).Subscribe([BackpressureHandler] async (group, ct) =>
+        var egress = DirectTopic.Of<EgressMessage>(bus, StageTopics.EgressPackets(stage));
+        return DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(stage)).Subscribe([BackpressureHandler] async (group, ct) =>
         {
             foreach (var packet in group)
                 await egress.PublishAsync(EgressMessage.To(packet.ConnectionId, packet.Payload, packet.Fields), ct).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using Ferry.Bus;
 using Ferry.Stages;
 
 namespace Ferry.Cli;
@@ -60,7 +61,7 @@ internal static class StageJsonPrinter
             return;
         // Header fields are printed where the framing has them, zero or not.
         var fields = framing.HeaderFields;
-        bus.Topic<PacketGroup>(StageTopics.PacketGroup(name)).Subscribe((group, _) =>
+        DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(name)).Subscribe((group, _) =>
         {
             foreach (var packet in group)
             {

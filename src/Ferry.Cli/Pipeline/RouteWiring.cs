@@ -12,9 +12,9 @@ internal static class RouteWiring
 {
     public static IDisposable Attach(IMessageBus bus, RouteDefinition route, bool toServer, ReplyBook? record, ReplyBook? answer)
     {
-        var egress = bus.Topic<EgressMessage>(StageTopics.EgressPackets(route.To));
+        var egress = DirectTopic.Of<EgressMessage>(bus, StageTopics.EgressPackets(route.To));
         var target = route.Target;
-        return bus.Topic<PacketGroup>(StageTopics.PacketGroup(route.From)).Subscribe([Ferry.Bus.BackpressureHandler] async (group, ct) =>
+        return DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(route.From)).Subscribe([Ferry.Bus.BackpressureHandler] async (group, ct) =>
         {
             foreach (var packet in group)
             {

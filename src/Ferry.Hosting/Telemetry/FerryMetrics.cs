@@ -86,7 +86,7 @@ public static class FerryMetrics
         var tracked = Add(new TrackedStage(name, snapshot) { Clock = clock });
         EventHandler<DisconnectedEvent> count = (_, e) => tracked.Count(e);
         subscribe(count);
-        var latency = bus.Topic<PacketGroup>(StageTopics.PacketGroup(name)).Subscribe(tracked.RecordPublished);
+        var latency = Ferry.Bus.DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(name)).Subscribe(tracked.RecordPublished);
         tracked.OnDispose = () =>
         {
             unsubscribe(count);

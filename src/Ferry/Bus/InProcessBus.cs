@@ -11,6 +11,9 @@ public sealed class InProcessBus : IMessageBus
     /// <inheritdoc/>
     /// <exception cref="ArgumentException"><paramref name="name"/> is null, empty or white space.</exception>
     /// <exception cref="InvalidOperationException">The topic exists with another message type.</exception>
+    // Not the interface's implementation itself: an implicit implementation is a virtual (final) method, and the native
+    // compiler dispatched even calls on this sealed type through the generic virtual slot, resolved at run time by the
+    // type loader (see DirectTopic). This plain method is an ordinary call; the explicit implementation below forwards.
     public ITopic<T> Topic<T>(string name)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
@@ -18,4 +21,6 @@ public sealed class InProcessBus : IMessageBus
         return topic as ITopic<T>
             ?? throw new InvalidOperationException($"topic '{name}' carries {topic.GetType().GetGenericArguments()[0].Name}, not {typeof(T).Name}");
     }
+
+    ITopic<T> IMessageBus.Topic<T>(string name) => Topic<T>(name);
 }

@@ -82,6 +82,48 @@ public sealed class BlackBoxCliTests
     }
 
     [Fact]
+    public async Task Console_logging_is_built_by_the_first_entry_not_at_start()
+    {
+        // Idle at the default level nothing is logged: no console logger, so no queue thread (issue 13, native idle memory).
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using (var idle = Process.Start(CliBinary.StartInfo("serve", "--bind", "127.0.0.1:0", "--quiet"))!)
+        {
+            try
+            {
+                string? line;
+                do
+                    line = await idle.StandardOutput.ReadLineAsync(timeout.Token);
+                while (line is not null && !line.Contains("\"listening\""));
+                Assert.NotNull(line);
+                Assert.DoesNotContain(ThreadNames(idle.Id), n => n.StartsWith("Console logger", StringComparison.Ordinal));
+            }
+            finally
+            {
+                idle.Kill();
+            }
+        }
+
+        // A port that is taken: the stage logs an error each time it retries, and the first one builds the logger.
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, FreePorts.One());
+        taken.Start();
+        using var busy = Process.Start(CliBinary.StartInfo("serve", "--bind", $"127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}", "--quiet"))!;
+        try
+        {
+            var error = await busy.StandardError.ReadLineAsync(timeout.Token);
+            Assert.NotNull(error);
+            Assert.Contains("cannot listen on", error);
+            Assert.Contains(ThreadNames(busy.Id), n => n.StartsWith("Console logger", StringComparison.Ordinal));
+        }
+        finally
+        {
+            busy.Kill();
+        }
+    }
+
+    private static string[] ThreadNames(int pid)
+        => Directory.GetDirectories($"/proc/{pid}/task").Select(t => File.ReadAllText(Path.Combine(t, "comm")).TrimEnd('\n')).ToArray();
+
+    [Fact]
     public async Task Check_reads_yaml_and_json_and_the_environment()
     {
         var (code, stdout, _) = await CliBinary.RunAsync(["check", RepoFiles.Path("examples/tcp-proxy.json")]);

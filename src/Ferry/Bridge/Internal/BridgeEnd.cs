@@ -92,7 +92,7 @@ internal sealed class BridgeEnd
         push.Error += (_, e) => OnStageError(e, "PUSH");
         pull.Error += (_, e) => OnStageError(e, "PULL");
         _push = push;
-        _ingress = bus.Topic<PacketGroup>(StageTopics.PacketGroup(pull.Name)).Subscribe(DeliverAsync);
+        _ingress = DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(pull.Name)).Subscribe(DeliverAsync);
     }
 
     private void PeerUp(HashSet<ConnectionId> peers, ConnectionId id, string peer, string role)

@@ -10,7 +10,7 @@ namespace Ferry.Stages.Internal;
 /// </summary>
 internal sealed class EventSink(object owner, string stage, ILogger logger, IMessageBus bus, StageClock clock, CancellationToken stopForced)
 {
-    private readonly ITopic<StageEvent> _topic = bus.Topic<StageEvent>(StageTopics.Events(stage));
+    private readonly ITopic<StageEvent> _topic = DirectTopic.Of<StageEvent>(bus, StageTopics.Events(stage));
     private LogRateLimiter? _limiter;
 
     /// <summary>Rate-limits repeated warnings of one kind (a count of those left out is logged).</summary>

@@ -30,7 +30,7 @@ internal sealed class PacketGrouper
     public PacketGrouper(string stage, int groupSize, TimeSpan linger, IMessageBus bus, StageCounters counters, EventSink events, CancellationToken stopForced)
     {
         _pool = new PacketGroupPool(stage, groupSize);
-        _topic = bus.Topic<PacketGroup>(StageTopics.PacketGroup(stage));
+        _topic = DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(stage));
         _counters = counters;
         _events = events;
         _clock = events.Clock;

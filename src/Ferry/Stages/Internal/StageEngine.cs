@@ -60,8 +60,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _timeouts = new TimeoutScanner(settings.IdleTimeout, settings.FrameTimeout, (settings.Framing as ISessionFraming)?.HandshakeTimeout,
             settings.Tls is { Secure: true } tls ? tls.HandshakeTimeout : null, settings.ProxyHeaderTimeout, _table, this, Clock);
         _stats = new StatsPublisher(_counters, _table, Events, bus, settings.StatsInterval, _loop.StopForced);
-        _egressSubscription = bus.Topic<EgressMessage>(StageTopics.EgressPackets(settings.Name)).Subscribe(_router.HandleEgressAsync);
-        _controlSubscription = bus.Topic<ControlCommand>(StageTopics.Control(settings.Name)).Subscribe(new ControlChannel(this).HandleAsync);
+        _egressSubscription = DirectTopic.Of<EgressMessage>(bus, StageTopics.EgressPackets(settings.Name)).Subscribe(_router.HandleEgressAsync);
+        _controlSubscription = DirectTopic.Of<ControlCommand>(bus, StageTopics.Control(settings.Name)).Subscribe(new ControlChannel(this).HandleAsync);
         _source = source(this);
     }
 

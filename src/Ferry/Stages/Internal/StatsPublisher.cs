@@ -26,7 +26,7 @@ internal sealed class StatsPublisher
         _table = table;
         _events = events;
         _clock = events.Clock;
-        _topic = bus.Topic<SocketStats>(StageTopics.SocketStats(events.Stage));
+        _topic = DirectTopic.Of<SocketStats>(bus, StageTopics.SocketStats(events.Stage));
         _intervalMs = (long)interval.TotalMilliseconds;
         _stopForced = stopForced;
     }
