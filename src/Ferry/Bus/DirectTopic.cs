@@ -6,10 +6,9 @@ namespace Ferry.Bus;
 /// time by the runtime's type loader, which builds the method's generic dictionary from templates. Every stage makes
 /// five such calls while it is constructed, so that cost and the type loader's code sat on the start-up path of
 /// every command. A call on the sealed <see cref="InProcessBus"/> is an ordinary call the compiler resolves ahead
-/// of time; any other bus still gets the virtual call. That needs <see cref="InProcessBus.Topic{T}"/> to be a plain
-/// method, not the interface's implicit implementation (a virtual final method): with the implicit one the compiler
-/// merged both branches into the virtual call (seen in the disassembly and in <c>perf</c> of a start, issue 13 fourth
-/// round), so the interface is implemented explicitly and forwards.
+/// of time; any other bus still gets the virtual call. <see cref="InProcessBus"/> implements the interface explicitly,
+/// so its <see cref="InProcessBus.Topic{T}"/> is a plain method, not a virtual one that the compiler would have to
+/// devirtualise.
 /// </summary>
 internal static class DirectTopic
 {

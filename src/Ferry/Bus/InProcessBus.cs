@@ -11,9 +11,9 @@ public sealed class InProcessBus : IMessageBus
     /// <inheritdoc/>
     /// <exception cref="ArgumentException"><paramref name="name"/> is null, empty or white space.</exception>
     /// <exception cref="InvalidOperationException">The topic exists with another message type.</exception>
-    // Not the interface's implementation itself: an implicit implementation is a virtual (final) method, and the native
-    // compiler dispatched even calls on this sealed type through the generic virtual slot, resolved at run time by the
-    // type loader (see DirectTopic). This plain method is an ordinary call; the explicit implementation below forwards.
+    // Not the interface's implementation itself (an implicit one would be a virtual final method): as a plain method, a
+    // call on the sealed type (DirectTopic) is an ordinary call whatever the compiler devirtualises, never a generic
+    // virtual dispatch resolved by the native type loader at run time. The explicit implementation below forwards.
     public ITopic<T> Topic<T>(string name)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
