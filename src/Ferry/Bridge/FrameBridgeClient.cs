@@ -53,7 +53,8 @@ public sealed class FrameBridgeClient : FrameBridgeEnd
         // The bridge itself waits for a peer (ZMQ_IMMEDIATE); the stage never holds frames for later.
         EgressWhileDisconnected = DisconnectedEgressPolicy.Drop,
         ReconnectWait = End.Options.ReconnectDelay,
-        ReconnectMaxWait = End.Options.MaxReconnectDelay,
+        // Zero: no back-off, as libzmq's default.
+        ReconnectMaxWait = End.Options.MaxReconnectDelay == TimeSpan.Zero ? End.Options.ReconnectDelay : End.Options.MaxReconnectDelay,
         // libzmq retries soon after a working connection ends and backs off only while the server is away.
         HealthyAfter = End.Options.ReconnectDelay,
         StopGracePeriod = End.Options.StopGracePeriod,

@@ -32,11 +32,17 @@ public sealed class FrameBridgeOptions
     /// <summary>Deadline for a new connection's ZMTP greeting and READY exchange.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>First client reconnect delay (libzmq's ZMQ_RECONNECT_IVL, 100 ms); doubles per failure.</summary>
+    /// <summary>Client reconnect delay (libzmq's ZMQ_RECONNECT_IVL, 100 ms); with <see cref="MaxReconnectDelay"/> set, the first of a back-off that doubles per failure.</summary>
     public TimeSpan ReconnectDelay { get; init; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>Cap of the client's reconnect back-off.</summary>
-    public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// Cap of the client's reconnect back-off (libzmq's ZMQ_RECONNECT_IVL_MAX); zero, the default as in libzmq,
+    /// means no back-off: every retry waits <see cref="ReconnectDelay"/>. Without a back-off a restarted
+    /// server is found again within one delay in both directions; with one, the PUSH and PULL connections
+    /// retry on their own timers and one may follow the other by up to the cap, while frames already
+    /// arriving on the first wait for the second.
+    /// </summary>
+    public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.Zero;
 
     /// <summary>Largest payload accepted; larger messages are skipped, counted and logged.</summary>
     public int MaxPayloadBytes { get; init; } = 64 * 1024 * 1024;
@@ -68,8 +74,11 @@ public sealed class FrameBridgeOptions
             throw new ArgumentOutOfRangeException(nameof(SendTimeout), "must be positive or infinite");
         if (HandshakeTimeout < TimeSpan.FromMilliseconds(1))
             throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), "must be at least 1 ms");
-        if (ReconnectDelay < TimeSpan.FromMilliseconds(1) || MaxReconnectDelay < ReconnectDelay)
-            throw new ArgumentOutOfRangeException(nameof(ReconnectDelay), "must be at least 1 ms and at most MaxReconnectDelay");
+        if (ReconnectDelay < TimeSpan.FromMilliseconds(1))
+            throw new ArgumentOutOfRangeException(nameof(ReconnectDelay), ReconnectDelay, "must be at least 1 ms");
+        if (MaxReconnectDelay != TimeSpan.Zero && MaxReconnectDelay < ReconnectDelay)
+            throw new ArgumentOutOfRangeException(nameof(MaxReconnectDelay), MaxReconnectDelay,
+                $"must be zero (no back-off) or at least ReconnectDelay ({ReconnectDelay})");
         if (StopGracePeriod < TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(StopGracePeriod), "must be 0 or positive");
         ArgumentNullException.ThrowIfNull(LoggerFactory);

@@ -101,6 +101,35 @@ public abstract class FerryToFerryTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task By_default_the_client_retries_every_reconnect_delay_so_a_late_server_is_found_within_one_delay()
+    {
+        int port = FreePorts.Pair();
+        var time = new StageTime();
+        await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport, TimeProvider = time });
+        // Two seconds of refused attempts: with a doubling back-off the next try would now be a second or more away.
+        for (var i = 0; i < 20; i++)
+        {
+            time.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.Delay(5);
+        }
+        Assert.False(client.IsReady);
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        // One delay later (100 ms, at most 20 % jitter) both directions retry and connect, as libzmq's would.
+        time.Advance(TimeSpan.FromMilliseconds(125));
+        await client.WaitReadyAsync(Deadline.In(Limit));
+        Assert.True(client.IsReady);
+    }
+
+    [Fact]
+    public void A_reconnect_cap_below_the_delay_is_refused_zero_means_no_back_off()
+    {
+        var refused = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            new FrameBridgeClient(Loopback, FreePorts.Pair(), new FrameBridgeOptions { Transport = Transport, ReconnectDelay = TimeSpan.FromSeconds(1), MaxReconnectDelay = TimeSpan.FromMilliseconds(500) }));
+        Assert.Equal("MaxReconnectDelay", refused.ParamName);
+        Assert.Contains("must be zero (no back-off) or at least ReconnectDelay (00:00:01)", refused.Message);
+    }
+
+    [Fact]
     public async Task Client_reconnects_after_a_server_restart_mid_stream()
     {
         int port = FreePorts.Pair();
