@@ -10,10 +10,11 @@
 #       curl = --metrics-listen scraped by curl every second (the export without Prometheus's own CPU);
 #       listen = --metrics-listen and nobody scrapes (the instruments enabled, the recording, no collection).
 # e.g. bench/metrics/echo-cost.sh 3 "off|off|$B serve" "prom|prom|$B serve" "curl|curl|$B serve"
+# TLS: LG=/work/kit/build/loadgen LGARGS="--tls --tls-ca CA.crt" and "--tls-cert C --tls-key K" in each command.
 set -euo pipefail
 ROUNDS="$1"; shift
 DUR=${DUR:-8}; WARM=${WARM:-2}; CONNS=50; DEPTH=16; SIZE=64
-LG=/tmp/ferry-loadgen
+LG=${LG:-/tmp/ferry-loadgen}   # LG=/work/kit/build/loadgen (built with OpenSSL) for LGARGS="--tls --tls-ca CA.crt"
 [ -x "$LG" ] || gcc -O2 -o "$LG" /work/shared/bench/loadgen.c
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -40,7 +41,7 @@ one() { # one MODE COMMAND -> "msgs/s ns/msg"
       scraper=$! ;;
   esac
   taskset -c 0 "$LG" --quiet --port "$port" --mode echo --conns $CONNS --size $SIZE --depth $DEPTH --framing raw \
-    --duration "$DUR" --warmup "$WARM" >"$work/lg.out" &
+    --duration "$DUR" --warmup "$WARM" ${LGARGS:-} >"$work/lg.out" &
   local lg=$!
   sleep "$((WARM + 1))"; c0=$(cpu_ticks "$pid")
   sleep "$((DUR - 2))"; c1=$(cpu_ticks "$pid")

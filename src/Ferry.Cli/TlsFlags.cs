@@ -12,7 +12,7 @@ internal sealed class TlsFlags
 {
     private readonly bool _server;
     private readonly Option<StageTransport> _transport = CliOptions.Choice("--transport", "NAME",
-        "auto (default: epoll on Linux, streams elsewhere and for TLS), epoll or stream",
+        "auto (default: epoll on Linux, streams elsewhere and for client TLS), epoll or stream",
         ("auto", StageTransport.Auto), ("epoll", StageTransport.Epoll), ("stream", StageTransport.Stream));
     private readonly Option<bool> _tls = CliOptions.Flag("--tls", "speak TLS (implied by the other --tls flags)");
     private readonly Option<string> _cert;

@@ -49,6 +49,8 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     private readonly int _readSize;
     private readonly IStreamHandshake? _handshake;
     private Stream _stream;
+    /// <summary>The socket as a stream: <see cref="_stream"/> itself, or what the TLS stream reads from.</summary>
+    private readonly WaitThenReadStream _socketStream;
 
     // ---- receive side (under _rxLock) ----
     private readonly Lock _rxLock = new();
@@ -90,7 +92,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     public StreamConnectionIo(Socket socket, int readSize, IStreamHandshake? handshake = null)
     {
         _socket = socket;
-        _stream = new WaitThenReadStream(socket);
+        _stream = _socketStream = new WaitThenReadStream(socket);
         _readSize = readSize;
         _handshake = handshake;
         // One write takes about what the kernel's send buffer holds, so a slow reader backs bytes up
@@ -158,6 +160,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             if (_proxyHeader != ProxyProtocol.Off && !await PassProxyHeaderAsync().ConfigureAwait(false))
                 return;
             var (secured, info) = await _handshake!.RunAsync(_stream, CancellationToken.None).ConfigureAwait(false);
+            _socketStream.ReportSpuriousWakeUps = true;
             _stream = secured;
             _tls = info;
         }
@@ -273,6 +276,13 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     {
         if (buffer is not null)
             ArrayPool<byte>.Shared.Return(buffer);
+        if (ex is NothingToReadException)
+        {
+            // A wake-up without bytes under TLS: the TLS stream gave its buffer back; wait again without one.
+            SetState(Waiting);
+            WaitForData();
+            return;
+        }
         End(Failed, StreamErrors.Code(ex), StreamErrors.Describe(ex));
     }
 
@@ -399,12 +409,20 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     {
         error = 0;
         var rented = ArrayPool<byte>.Shared.Rent(_readSize);
+        if (_handshake is null)
+            return ReadPlainNow(rented, buffer, out error);
         if (!StartRead(rented, out var n))
         {
             // Failed (error set), or a TLS record still incomplete (nothing now: its completion posts).
             error = _rxState == Failed ? _rxError : 0;
             return -1;
         }
+        return Took(rented, n, buffer);
+    }
+
+    /// <summary>Keeps the <paramref name="n"/> bytes a read put in <paramref name="rented"/> (0: the end) and copies out what <paramref name="buffer"/> takes.</summary>
+    private int Took(byte[] rented, int n, Span<byte> buffer)
+    {
         if (n == 0)
         {
             ArrayPool<byte>.Shared.Return(rented);
@@ -424,6 +442,35 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             _rxState = Held;
         }
         return TakeHeld(buffer);
+    }
+
+    /// <summary>
+    /// A plain connection reads what the kernel has, never waiting with a buffer: when the zero-byte read
+    /// completed with nothing to read (the runtime completes one on a readiness edge whose bytes an
+    /// earlier read already took), the buffer goes back and the wait is armed again, so an idle
+    /// connection holds none.
+    /// </summary>
+    private int ReadPlainNow(byte[] rented, Span<byte> buffer, out int error)
+    {
+        error = 0;
+        int n;
+        try
+        {
+            if (!_socketStream.TryReadNow(rented.AsSpan(0, _readSize), out n))
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+                SetState(Waiting);
+                WaitForData();
+                return -1;
+            }
+        }
+        catch (IOException ex)
+        {
+            ReadFailed(rented, ex);
+            error = _rxError;
+            return -1;
+        }
+        return Took(rented, n, buffer);
     }
 
     public int Send(ReadOnlySpan<byte> data, out int error)

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace Ferry.Transport.Streams;
 
@@ -20,12 +21,27 @@ internal sealed class WaitThenReadStream : Stream
 {
     private readonly Socket _socket;
     private int _disposed;
+    /// <summary>The last read was a zero-byte read: the next read into a buffer is the one that follows a wake-up.</summary>
+    private bool _afterWait;
 
     public WaitThenReadStream(Socket socket)
     {
         _socket = socket;
         _socket.Blocking = false;
     }
+
+    /// <summary>
+    /// When set, a read into a buffer right after a zero-byte read, that finds nothing, throws
+    /// <see cref="NothingToReadException"/> instead of waiting holding the buffer. The runtime completes
+    /// a zero-byte receive on any readiness edge of the socket, also one whose bytes an earlier read
+    /// already took (measured: about one TLS connection in four right after its handshake), and the
+    /// buffer is <see cref="System.Net.Security.SslStream"/>'s 32 KiB, which it would then hold for
+    /// as long as the connection stays idle. The reader's read fails with the exception, which leaves
+    /// the TLS stream as it was (nothing was taken from the socket), and the reader waits again without
+    /// a buffer. Set after the handshake, whose reads must not fail; a spurious wake-up costs one
+    /// exception, the common one nothing (no peek per wake-up).
+    /// </summary>
+    public bool ReportSpuriousWakeUps { get; set; }
 
     public override bool CanRead => true;
 
@@ -45,41 +61,30 @@ internal sealed class WaitThenReadStream : Stream
     {
         if (buffer.IsEmpty)
         {
-            var wait = _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken);
-            return wait.IsCompleted ? wait : WaitForBytesAsync(wait, cancellationToken);
+            _afterWait = true;
+            return _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken);
         }
+        var afterWait = _afterWait;
+        _afterWait = false;
         var n = _socket.Receive(buffer.Span, SocketFlags.None, out var error);
         return error switch
         {
             SocketError.Success => ValueTask.FromResult(n),
+            SocketError.WouldBlock when afterWait && ReportSpuriousWakeUps => ValueTask.FromException<int>(new NothingToReadException()),
             SocketError.WouldBlock => WaitThenReadAsync(buffer, cancellationToken),
             _ => ValueTask.FromException<int>(Failure(error)),
         };
     }
 
     /// <summary>
-    /// A zero-byte receive that had to wait, confirmed before it is reported. The runtime completes one
-    /// when the socket has nothing to read (measured: about 250 in 1,000 TLS connections around the
-    /// handshake, an earlier readiness edge whose bytes a read already took), and the caller's buffered
-    /// read that follows would then wait holding its buffer: SslStream's 32 KiB for the life of an idle
-    /// TLS connection, or the stream transport's own read buffer. One peek tells the two apart.
+    /// Reads what the kernel has now into <paramref name="buffer"/>, never waiting: false when there is
+    /// nothing (a zero-byte read's completion can come without bytes, see <see cref="ReportSpuriousWakeUps"/>),
+    /// so the caller keeps its buffer and waits again without one. <paramref name="count"/> 0 is the end.
     /// </summary>
-    private async ValueTask<int> WaitForBytesAsync(ValueTask<int> wait, CancellationToken cancellationToken)
+    /// <exception cref="IOException">The socket failed.</exception>
+    public bool TryReadNow(Span<byte> buffer, out int count)
     {
-        await wait.ConfigureAwait(false);
-        while (!HasBytesOrEnd())
-            await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-        return 0;
-    }
-
-    /// <summary>
-    /// Whether a read would not wait: bytes to read or the end of the stream. An error is thrown here: the
-    /// peek takes the socket's pending error (a reset), and the read after it would see only the end.
-    /// </summary>
-    private bool HasBytesOrEnd()
-    {
-        Span<byte> one = stackalloc byte[1];
-        _socket.Receive(one, SocketFlags.Peek, out var error);
+        count = _socket.Receive(buffer, SocketFlags.None, out var error);
         return error switch
         {
             SocketError.Success => true,
@@ -88,6 +93,7 @@ internal sealed class WaitThenReadStream : Stream
         };
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> WaitThenReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         while (true)
@@ -185,3 +191,6 @@ internal sealed class WaitThenReadStream : Stream
         return new IOException($"Unable to transfer data on the transport connection: {inner.Message}.", inner);
     }
 }
+
+/// <summary>A read right after a wake-up found nothing to read (see <see cref="WaitThenReadStream.ReportSpuriousWakeUps"/>): wait again.</summary>
+internal sealed class NothingToReadException() : IOException("A read after a wake-up found no bytes; nothing was taken.");
