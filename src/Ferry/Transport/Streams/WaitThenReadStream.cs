@@ -79,7 +79,7 @@ internal sealed class WaitThenReadStream : Stream
     /// <summary>
     /// Reads what the kernel has now into <paramref name="buffer"/>, never waiting: false when there is
     /// nothing (a zero-byte read's completion can come without bytes, see <see cref="ReportSpuriousWakeUps"/>),
-    /// so the caller keeps its buffer and waits again without one. <paramref name="count"/> 0 is the end.
+    /// so the caller gives its buffer back and waits again without one. <paramref name="count"/> 0 is the end.
     /// </summary>
     /// <exception cref="IOException">The socket failed.</exception>
     public bool TryReadNow(Span<byte> buffer, out int count)
