@@ -191,6 +191,3 @@ internal sealed class WaitThenReadStream : Stream
         return new IOException($"Unable to transfer data on the transport connection: {inner.Message}.", inner);
     }
 }
-
-/// <summary>A read right after a wake-up found nothing to read (see <see cref="WaitThenReadStream.ReportSpuriousWakeUps"/>): wait again.</summary>
-internal sealed class NothingToReadException() : IOException("A read after a wake-up found no bytes; nothing was taken.");
