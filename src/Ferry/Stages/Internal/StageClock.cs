@@ -7,7 +7,13 @@ namespace Ferry.Stages.Internal;
 /// </summary>
 internal sealed class StageClock(TimeProvider time)
 {
-    private readonly double _msPerTick = 1000.0 / time.TimestampFrequency;
+    // Milliseconds are taken from timestamps with integer arithmetic, never through a double: a fake
+    // clock's timestamps are UTC ticks (about 6.4e17, beyond a double's exact integers), and a
+    // multiplication by 1e-4 floored 0.7 % of them one millisecond low, so a back-off due "not a
+    // millisecond early" could start one early (seen once in CI as a reconnect attempt too many).
+    private readonly long _frequency = time.TimestampFrequency;
+    /// <summary>Timestamp units per millisecond when that is a whole number (1e4 for ticks, 1e6 for nanoseconds), else 0.</summary>
+    private readonly long _unitsPerMs = time.TimestampFrequency % 1000 == 0 ? time.TimestampFrequency / 1000 : 0;
 
     public TimeProvider Time { get; } = time;
 
@@ -28,7 +34,7 @@ internal sealed class StageClock(TimeProvider time)
     public void Update()
     {
         NowTimestamp = Time.GetTimestamp();
-        NowMs = (long)(NowTimestamp * _msPerTick);
+        NowMs = ToMsFloor(NowTimestamp);
         NowUtcTicks = Time.GetUtcNow().UtcTicks;
     }
 
@@ -36,8 +42,32 @@ internal sealed class StageClock(TimeProvider time)
     public long ToTimestampUnits(TimeSpan duration) => (long)(duration.TotalSeconds * Time.TimestampFrequency);
 
     /// <summary>Timestamp units in milliseconds, rounded up.</summary>
-    public long ToMsCeiling(long timestampUnits) => (long)Math.Ceiling(timestampUnits * _msPerTick);
+    public long ToMsCeiling(long timestampUnits)
+    {
+        var ms = ToMsFloor(timestampUnits);
+        return ToUnits(ms) < timestampUnits ? ms + 1 : ms;
+    }
+
+    /// <summary>Timestamp units in whole milliseconds, rounded down (toward negative infinity).</summary>
+    private long ToMsFloor(long units)
+    {
+        if (_unitsPerMs > 0)
+            return Math.DivRem(units, _unitsPerMs, out var rest) - (rest < 0 ? 1 : 0);
+        // Seconds and the rest separately, so that nothing overflows.
+        var seconds = Math.DivRem(units, _frequency, out var rest2);
+        if (rest2 < 0)
+        {
+            seconds--;
+            rest2 += _frequency;
+        }
+        return seconds * 1000 + rest2 * 1000 / _frequency;
+    }
+
+    /// <summary>Whole milliseconds in timestamp units (the inverse of <see cref="ToMsFloor"/> at a millisecond boundary).</summary>
+    private long ToUnits(long ms) => _unitsPerMs > 0
+        ? ms * _unitsPerMs
+        : Math.DivRem(ms, 1000, out var rest) * _frequency + rest * _frequency / 1000;
 
     /// <summary>The monotonic milliseconds right now (any thread).</summary>
-    public long NowMsFresh => (long)(Time.GetTimestamp() * _msPerTick);
+    public long NowMsFresh => ToMsFloor(Time.GetTimestamp());
 }
