@@ -1,3 +1,4 @@
+using Ferry.Stages;
 using Ferry.Transport;
 using Ferry.Bridge;
 using Ferry.Tests.Support;
@@ -106,13 +107,32 @@ public abstract class FerryToFerryTests(StageTransport transport)
         int port = FreePorts.Pair();
         var time = new StageTime();
         await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport, TimeProvider = time });
+        // Each direction's latest attempt event, so every step below waits until what came due is over (the
+        // first attempt may have been made before these handlers were added).
+        TcpClientStage[] stages = [client.PushStage, client.PullStage];
+        var latest = new StageEvent?[2];
+        var failures = new int[2];
+        for (var k = 0; k < 2; k++)
+        {
+            var index = k;
+            stages[k].Connecting += (_, e) => Volatile.Write(ref latest[index], e);
+            stages[k].ConnectFailed += (_, e) =>
+            {
+                Interlocked.Increment(ref failures[index]);
+                Volatile.Write(ref latest[index], e);
+            };
+        }
         // Two seconds of refused attempts: with a doubling back-off the next try would now be a second or more away.
         for (var i = 0; i < 20; i++)
         {
             time.Advance(TimeSpan.FromMilliseconds(100));
-            await Task.Delay(5);
+            await time.SettleAsync(client.PushStage, client.PullStage); // an attempt that came due has started
+            await Poll.UntilAsync(() => Volatile.Read(ref latest[0]) is not ConnectingEvent && Volatile.Read(ref latest[1]) is not ConnectingEvent,
+                $"the attempts due at fake +{time.ElapsedMs} ms to be refused");
         }
         Assert.False(client.IsReady);
+        // Every 80-120 ms, so at least every other step (a doubling back-off from 100 ms makes 4 in two seconds).
+        Assert.All(failures, count => Assert.InRange(count, 10, 21));
         await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         // One delay later (100 ms, at most 20 % jitter) both directions retry and connect, as libzmq's would.
         time.Advance(TimeSpan.FromMilliseconds(125));
