@@ -108,6 +108,38 @@ public abstract class StopTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_stop_ends_at_its_grace_period_even_while_a_full_subscriber_holds_the_service_thread()
+    {
+        // A queue subscription that is never read: its one slot fills, and the next publish blocks the
+        // service thread (the backpressure, by design). The loop cannot look at its stop deadline while
+        // blocked, so nothing but the grace period itself may end the stop: the stop has no token.
+        var grace = TimeSpan.FromSeconds(2);
+        var time = new StageTime();
+        var h = new FerryTestServer(new TcpServerStageOptions
+        {
+            StopGracePeriod = grace,
+            Framing = Ferry.Framing.FramingSpec.Parse("lines"),
+        }.On(Transport), recordPackets: false, time: time);
+        using var queue = h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).SubscribeQueue(capacity: 1);
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var id = (await h.WaitForConnectionAsync(client)).ConnectionId;
+        await client.SendAsync("first\nsecond\n");
+        await Poll.UntilAsync(() => h.Stage.GetStats().GroupsPublishedTotal >= 2, "the second group's publish has begun (and blocks)");
+
+        var stopping = h.Stage.StopAsync();
+        // The loop is blocked, so it cannot be settled: the fake clock's timers run inside Advance.
+        time.Advance(grace - TimeSpan.FromMilliseconds(1));
+        Assert.False(stopping.IsCompleted, "the grace period has not run out");
+
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(DisconnectReason.ServerStopping, (await h.WaitForDisconnectAsync(id)).Reason);
+        Assert.Equal(0, h.Stage.ConnectionCount);
+        await h.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Stop_before_start_and_double_stop_are_harmless()
     {
         var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" }.On(Transport));

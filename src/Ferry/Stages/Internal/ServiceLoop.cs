@@ -52,6 +52,7 @@ internal sealed class ServiceLoop
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ILoopRound? _round;
     private ITimer? _wakeTimer;
+    private ITimer? _graceTimer;
     private Thread? _thread;
     private int _threadId = -1;
     private int _stopState; // 0 running, 1 requested, 2 draining
@@ -123,7 +124,7 @@ internal sealed class ServiceLoop
         catch (Exception ex)
         {
             failure = ex;
-            Log.LoopFailed(_logger, _name, ex);
+            LogFailure(ex);
         }
         finally
         {
@@ -132,11 +133,32 @@ internal sealed class ServiceLoop
             {
                 round.OnEnded(failure);
             }
+            catch (Exception ex)
+            {
+                // An exception that leaves this thread ends the process: whatever failed while closing,
+                // the stage has ended, and every other stage and the host go on.
+                LogFailure(ex);
+            }
             finally
             {
                 _readiness.Dispose();
                 _stopped.TrySetResult();
+                // After Stopped: a timer armed concurrently sees Stopped and disposes itself (ArmGraceTimer).
+                Interlocked.Exchange(ref _graceTimer, null)?.Dispose();
             }
+        }
+    }
+
+    private void LogFailure(Exception ex)
+    {
+        try
+        {
+            Log.LoopFailed(_logger, _name, ex);
+        }
+        catch (Exception)
+        {
+            // The logger itself failed (a provider that cannot write, or cannot be built when the process
+            // is out of descriptors). There is no one left to tell; the stage's Closed event still says it ended.
         }
     }
 
@@ -183,7 +205,10 @@ internal sealed class ServiceLoop
             return Task.CompletedTask;
         }
         if (Interlocked.CompareExchange(ref _stopState, 1, 0) == 0)
+        {
+            ArmGraceTimer();
             _readiness.Wake();
+        }
         if (_stopped.Task.IsCompleted || !cancellationToken.CanBeCanceled)
             return _stopped.Task;
         return WaitStoppedAsync(cancellationToken);
@@ -196,6 +221,25 @@ internal sealed class ServiceLoop
         using (cancellationToken.UnsafeRegister(static s => ((ServiceLoop)s!).ForceStop(), this))
             await _stopped.Task.ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Bounds the stop by its grace period even when the service thread cannot look at its deadline: a
+    /// publish blocked by backpressure (a full queue subscription, a broker's full window) holds the thread
+    /// inside a round, and only a forced stop releases it. The loop's own deadline (<see cref="StopStep"/>)
+    /// ends an ordinary drain; this timer ends the one that cannot get there.
+    /// </summary>
+    private void ArmGraceTimer()
+    {
+        // Longer than a timer can wait is as good as unbounded: the caller's token still cuts it short.
+        if (_grace >= MaxTimerDue)
+            return;
+        var timer = _clock.Time.CreateTimer(static s => ((ServiceLoop)s!).ForceStop(), this, _grace, Timeout.InfiniteTimeSpan);
+        Interlocked.Exchange(ref _graceTimer, timer);
+        if (_stopped.Task.IsCompleted)
+            Interlocked.Exchange(ref _graceTimer, null)?.Dispose();
+    }
+
+    private static readonly TimeSpan MaxTimerDue = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
     private void ForceStop()
     {
