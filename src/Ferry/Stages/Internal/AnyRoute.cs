@@ -107,6 +107,14 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
                 // A drop past the wait timeout has been counted already: no connection is named to charge again.
                 return (held == EnqueueResult.Queued ? AnyOutcome.Queued : AnyOutcome.AllFull, null);
             }
+            if (ServiceLoop.CurrentNotInHandler is { CrossStageHolds: { } holds })
+            {
+                // Another stage's service thread must not wait either (see CrossStageHolds).
+                var held = holds.Enqueue(writer, waitOn!, writer.RoomFor(waitOn!), payload.Span, fields, length);
+                if (held == EnqueueResult.Closed)
+                    continue;
+                return (held == EnqueueResult.Queued ? AnyOutcome.Queued : AnyOutcome.AllFull, null);
+            }
             var spaces = writer.WaitersForSpace(full, length);
             if (spaces is null)
                 continue; // one made room or closed meanwhile: the next round finds out

@@ -312,6 +312,10 @@ internal sealed class ConnectionWriter
             // An inline connection handler awaits the room like a pool thread would (its await frees the loop).
             if (_loop.MustNotWait)
                 return EnqueueHolding(c, payload.Span, fields, length);
+            // Another stage's service thread (a route from its packet groups) must not wait either: this
+            // stage may be waiting for room on one of its connections, which only that thread can flush.
+            if (ServiceLoop.CurrentNotInHandler is { CrossStageHolds: { } holds })
+                return holds.Enqueue(this, c, space, payload.Span, fields, length);
             try
             {
                 await space.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(left, int.MaxValue)), _clock.Time, cancellationToken).ConfigureAwait(false);
@@ -340,29 +344,52 @@ internal sealed class ConnectionWriter
             Drop(c, length);
             return EnqueueResult.Dropped;
         }
-        lock (c.EgressLock)
-        {
-            if (c.Closed)
-                return EnqueueResult.Closed;
-            _encoder.Encode(payload, fields, c.Egress);
-            c.PacketsOut++;
-            if (!c.FlushScheduled)
-            {
-                c.FlushScheduled = true;
-                _dirty.Add(c);
-            }
-        }
-        Interlocked.Increment(ref _counters.PacketsOut);
+        var result = EnqueuePastLimit(c, payload, fields, length);
+        if (result != EnqueueResult.Queued)
+            return result;
         if (c.HoldDeadlineMs == long.MaxValue)
         {
             c.HoldDeadlineMs = _clock.NowMs + (long)_waitTimeout.TotalMilliseconds;
             _holding.Add(c);
         }
-        HoldPublishingSources(c);
+        var held = c.HeldSources;
+        HoldPublishingSources(ref held);
+        c.HeldSources = held;
         return EnqueueResult.Queued;
     }
 
-    private void HoldPublishingSources(Connection target)
+    /// <summary>
+    /// Queues a message past the egress limit: the caller holds its own senders instead of waiting (see
+    /// <see cref="EnqueueHolding"/> and <see cref="CrossStageHolds"/>). Any thread.
+    /// </summary>
+    public EnqueueResult EnqueuePastLimit(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int length)
+    {
+        bool schedule;
+        lock (c.EgressLock)
+        {
+            if (c.Closed)
+                return EnqueueResult.Closed;
+            if (!c.Established)
+                return EnqueueResult.NotReady;
+            _encoder.Encode(payload, fields, c.Egress);
+            c.PacketsOut++;
+            schedule = !c.FlushScheduled;
+            c.FlushScheduled = true;
+        }
+        Interlocked.Increment(ref _counters.PacketsOut);
+        if (schedule)
+            Schedule(c);
+        return EnqueueResult.Queued;
+    }
+
+    /// <summary>How long a <c>wait</c> publisher is held for one connection before its messages are dropped.</summary>
+    public long WaitTimeoutMs => (long)_waitTimeout.TotalMilliseconds;
+
+    /// <summary>
+    /// Stops reading the connections whose packets this stage is publishing now (the senders of the
+    /// message that found its target full), adding them to <paramref name="held"/>. Service thread.
+    /// </summary>
+    public void HoldPublishingSources(ref List<Connection>? held)
     {
         if (_grouper.Publishing is not { } group)
             return;
@@ -372,21 +399,32 @@ internal sealed class ConnectionWriter
                 continue;
             source.ReadPaused = true;
             UpdateInterest(source);
-            (target.HeldSources ??= []).Add(source);
+            (held ??= []).Add(source);
         }
     }
 
     /// <summary>Lets go of the connections held for <paramref name="target"/>'s sake. Service thread.</summary>
     private void ReleaseSources(Connection target)
     {
-        if (target.HeldSources is not { } sources)
-            return;
+        var sources = target.HeldSources;
         target.HeldSources = null;
+        ReleaseSources(sources);
+    }
+
+    /// <summary>Reads held connections again; their idle and frame deadlines start again (the silence was the stage's). Service thread.</summary>
+    public void ReleaseSources(List<Connection>? sources)
+    {
+        if (sources is null)
+            return;
         foreach (var source in sources)
         {
             source.ReadPaused = false;
-            if (_table.IsLive(source))
-                UpdateInterest(source);
+            if (!_table.IsLive(source))
+                continue;
+            source.LastReceiveMs = _clock.NowMs;
+            if (source.Pending is not null)
+                source.PartialSinceMs = _clock.NowMs;
+            UpdateInterest(source);
         }
     }
 
@@ -437,6 +475,18 @@ internal sealed class ConnectionWriter
     {
         lock (c.EgressLock)
             return c.Closed || c.Egress.IsEmpty || c.Egress.Length + length <= _limit;
+    }
+
+    /// <summary>Completes when <paramref name="c"/> has room again (down to its low-water mark) or closes.</summary>
+    public Task RoomFor(Connection c)
+    {
+        lock (c.EgressLock)
+        {
+            if (c.Closed)
+                return Task.CompletedTask;
+            c.SpaceWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return c.SpaceWaiter.Task;
+        }
     }
 
     /// <summary>

@@ -134,17 +134,26 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
                 targets = groups.Members(message.Group);
                 break;
         }
+        // Every connection with room takes the message first; only then is the publisher held for the full
+        // ones. Waiting in target order would make one stalled client delay everyone listed after it, and a
+        // cancelled wait would keep the message from connections that had room all along.
         var delivered = 0;
+        List<Connection>? full = null;
         foreach (var c in targets)
         {
             if (c.Id == message.Except)
                 continue;
             var result = writer.Enqueue(c, message.Payload.Span, message.Fields, length);
             if (result == EnqueueResult.Full)
-                result = await writer.WaitAndEnqueueAsync(c, message.Payload, message.Fields, length, cancellationToken).ConfigureAwait(false);
-            if (result == EnqueueResult.Queued)
+                (full ??= []).Add(c);
+            else if (result == EnqueueResult.Queued)
                 delivered++;
         }
+        if (full is null)
+            return delivered;
+        foreach (var c in full)
+            if (await writer.WaitAndEnqueueAsync(c, message.Payload, message.Fields, length, cancellationToken).ConfigureAwait(false) == EnqueueResult.Queued)
+                delivered++;
         return delivered;
     }
 

@@ -39,6 +39,10 @@ internal interface ILoopRound
 internal sealed class ServiceLoop
 {
     private const int MaxWaitMs = 1000;
+
+    /// <summary>The loop whose service thread this is; null on any other thread.</summary>
+    [ThreadStatic]
+    private static ServiceLoop? t_current;
     private const int DrainPollMs = 10;
 
     private readonly string _name;
@@ -89,6 +93,15 @@ internal sealed class ServiceLoop
     /// <summary>On the service thread outside an inline handler: here nothing may wait for anything.</summary>
     public bool MustNotWait => OnServiceThread && !RunningInlineHandler;
 
+    /// <summary>
+    /// The loop whose service thread calls, when it is one and is not running an inline handler: a call
+    /// that must not wait, whichever stage it sends to.
+    /// </summary>
+    public static ServiceLoop? CurrentNotInHandler => t_current is { RunningInlineHandler: false } loop ? loop : null;
+
+    /// <summary>How this loop's stage holds its senders for another stage's full connections (set once, before start).</summary>
+    public CrossStageHolds? CrossStageHolds { get; set; }
+
     public bool IsStopping => Volatile.Read(ref _stopState) != 0;
 
     /// <summary>Problems applying priority or affinity, reported by the round once it starts.</summary>
@@ -109,6 +122,7 @@ internal sealed class ServiceLoop
     private void Run()
     {
         _threadId = Environment.CurrentManagedThreadId;
+        t_current = this;
         OsThreadId = ServiceThreadSetup.CurrentThreadOsId;
         SetupProblems.AddRange(ServiceThreadSetup.Apply(_priority, _affinity));
         if (!_clock.IsSystem)

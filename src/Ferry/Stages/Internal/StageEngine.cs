@@ -29,6 +29,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     private readonly FrameReader _reader;
     private readonly PacketGrouper _grouper;
     private readonly ConnectionWriter _writer;
+    private readonly CrossStageHolds _crossHolds;
     private readonly HeldEgress _held;
     private readonly AnyRoute _any;
     private readonly EgressRouter _router;
@@ -52,6 +53,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         Events = new EventSink(owner, settings.Name, logger, bus, Clock, _loop.StopForced);
         _grouper = new PacketGrouper(settings.Name, settings.GroupSize, settings.GroupLinger, bus, _counters, Events, _loop.StopForced);
         _writer = new ConnectionWriter(settings, _counters, _loop, _readiness, this, Clock, _grouper, _table);
+        _crossHolds = new CrossStageHolds(_writer, Clock, _loop);
+        _loop.CrossStageHolds = _crossHolds;
         _reader = new FrameReader(settings, _grouper, _writer, this, _counters, Events);
         _held = new HeldEgress(settings.QueueWhenDisconnected, settings.HoldWhenDisconnectedBytes, _counters);
         _groups = new GroupRegistry(_table, Events, settings.GroupNotices, () => _loop.OnServiceThread);
@@ -276,12 +279,14 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         // Inline handlers first: what they send, close or resume is then taken in this same round.
         _handlers?.RunInline();
         _writer.TakePosted();
+        _crossHolds.TakeRoomNotices();
         while (_closeRequests.TryDequeue(out var request))
             Close(request.Connection, request.Request.Reason, request.Request.Detail, request.Request.Code, request.Request.Flush);
         _handlers?.TakeResumes();
         _writer.FlushDirty();
         _grouper.OnTimer();
         _writer.OnTimer();
+        _crossHolds.OnTimer();
         _timeouts.OnTimer();
         _stats.OnTimer();
         _source.OnTimer();
@@ -293,11 +298,11 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         }
     }
 
-    bool ILoopRound.HasPostedWork => _writer.HasPosted || !_closeRequests.IsEmpty || (_handlers?.HasPosted ?? false);
+    bool ILoopRound.HasPostedWork => _writer.HasPosted || _crossHolds.HasPosted || !_closeRequests.IsEmpty || (_handlers?.HasPosted ?? false);
 
     long ILoopRound.NextDueMs()
     {
-        var next = Math.Min(Math.Min(_stats.NextDueMs, _timeouts.NextDueMs), Math.Min(_source.NextDueMs, _writer.NextDueMs()));
+        var next = Math.Min(Math.Min(_stats.NextDueMs, _timeouts.NextDueMs), Math.Min(_source.NextDueMs, Math.Min(_writer.NextDueMs(), _crossHolds.NextDueMs())));
         var linger = _grouper.LingerLeftMs();
         return linger == long.MaxValue ? next : Math.Min(next, Clock.NowMsFresh + Math.Max(linger, 0));
     }

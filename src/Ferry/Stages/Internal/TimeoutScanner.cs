@@ -66,8 +66,9 @@ internal sealed class TimeoutScanner
             if (i >= list.Length)
                 continue;
             var c = list[i];
-            // A connection its handler has not caught up with is not read: its silence is the stage's, not the peer's.
-            if (c.InboxFull)
+            // A connection the stage does not read (its handler has not caught up, or the wait policy holds
+            // it for a full receiver) is silent because of the stage, not the peer.
+            if (c.InboxFull || c.ReadPaused)
                 continue;
             // The PROXY header comes first (before TLS), so its deadline is checked first.
             if (c.ProxyHeader == ProxyHeaderState.Expected && _proxyMs > 0 && now - c.OpenedAtMs >= _proxyMs)
