@@ -124,6 +124,9 @@ internal sealed class Connection
     /// <summary>Reads are paused: this connection's packets were being published when a message for a full
     /// connection was taken on the service thread under the <c>wait</c> policy.</summary>
     public bool ReadPaused;
+    /// <summary>The peer has finished sending (a FIN) while egress was queued: the connection is no longer
+    /// read and closes once what was queued for it has been written.</summary>
+    public bool PeerFinished;
     /// <summary>The connections paused for this one's sake, resumed when it has room again (or closes).</summary>
     public List<Connection>? HeldSources;
     /// <summary>While this connection holds sources: when egress_wait_timeout runs out (stage ms); long.MaxValue when it holds none.</summary>

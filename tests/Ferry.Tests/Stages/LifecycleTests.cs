@@ -16,6 +16,75 @@ public abstract class LifecycleTests(StageTransport transport)
     private StageTransport Transport => transport;
 
     [Fact]
+    public async Task A_client_that_shuts_down_its_side_still_gets_everything_queued_for_it_then_the_close()
+    {
+        // Request, shutdown(SHUT_WR), read the answer: what the stage had queued when the FIN came is
+        // written before the connection closes, not thrown away.
+        await using var h = new FerryTestServer(new TcpServerStageOptions
+        {
+            Socket = new TcpSocketOptions { SendBufferSize = 4096 },
+        }.On(Transport), recordPackets: false);
+        var egress = h.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(h.Stage.Name));
+        using var echo = h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).Subscribe(async (group, ct) =>
+        {
+            foreach (var packet in group)
+                await egress.PublishAsync(EgressMessage.To(packet.ConnectionId, packet.Payload), ct);
+        });
+        await h.StartAsync();
+        using var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork,
+            System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await client.ConnectAsync(h.EndPoint);
+        var id = (await h.WaitForConnectionAsync((System.Net.IPEndPoint)client.LocalEndPoint!)).ConnectionId;
+
+        const int total = 512 * 1024;
+        var request = new byte[total];
+        new Random(7).NextBytes(request);
+        await client.SendAsync(request, System.Net.Sockets.SocketFlags.None);
+        // Everything has been read and echoed into the egress buffer, which the unread client keeps full.
+        await Poll.UntilAsync(() => h.Stage.GetConnections().SingleOrDefault(c => c.Id == id) is { BytesIn: total, EgressBytesQueued: > 0 },
+            "the request read and its echo queued");
+        client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+
+        var answer = new byte[total + 1];
+        var got = 0;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var n = await client.ReceiveAsync(answer.AsMemory(got), System.Net.Sockets.SocketFlags.None, deadline.Token);
+            if (n == 0)
+                break;
+            got += n;
+        }
+        Assert.Equal(total, got);
+        Assert.Equal(request, answer.AsSpan(0, total).ToArray());
+        Assert.Equal(DisconnectReason.RemoteClosed, (await h.WaitForDisconnectAsync(id)).Reason);
+        Assert.Equal(0, h.Stage.GetStats().EgressBytesDroppedTotal);
+    }
+
+    [Fact]
+    public async Task Egress_lost_with_its_connection_is_counted_as_dropped()
+    {
+        await using var h = new FerryTestServer(new TcpServerStageOptions
+        {
+            Socket = new TcpSocketOptions { SendBufferSize = 4096 },
+        }.On(Transport), recordPackets: false);
+        await h.StartAsync();
+        using var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork,
+            System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await client.ConnectAsync(h.EndPoint);
+        var id = (await h.WaitForConnectionAsync((System.Net.IPEndPoint)client.LocalEndPoint!)).ConnectionId;
+        Assert.True(await h.Stage.SendAsync(id, new byte[256 * 1024]));
+        await Poll.UntilAsync(() => h.Stage.GetConnections().SingleOrDefault(c => c.Id == id) is { EgressBytesQueued: > 0 }, "egress queued");
+        var queued = h.Stage.GetConnections().Single(c => c.Id == id).EgressBytesQueued;
+
+        Assert.True(h.Stage.Close(id));
+        await h.WaitForDisconnectAsync(id);
+        var dropped = h.Stage.GetStats().EgressBytesDroppedTotal;
+        // What was queued when it closed, give or take what the kernel took in between.
+        Assert.InRange(dropped, 1, queued);
+    }
+
+    [Fact]
     public async Task The_client_over_the_limit_is_closed_and_the_first_ones_keep_working()
     {
         await using var h = new FerryTestServer(new TcpServerStageOptions { MaxConnections = 3 }.On(Transport));

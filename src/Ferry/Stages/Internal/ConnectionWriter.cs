@@ -256,7 +256,7 @@ internal sealed class ConnectionWriter
                 if (n < span.Length)
                     break;
             }
-            toLoop = !c.Egress.IsEmpty || error != 0 || c.HoldDeadlineMs != long.MaxValue;
+            toLoop = !c.Egress.IsEmpty || error != 0 || c.HoldDeadlineMs != long.MaxValue || c.PeerFinished;
             if (!toLoop)
                 c.FlushScheduled = false;
             if (c.SpaceWaiter is not null && HasRoomToResume(c))
@@ -454,11 +454,31 @@ internal sealed class ConnectionWriter
         ReleaseSources(c);
     }
 
+    /// <summary>
+    /// The peer has finished sending (it shut down its side, a FIN): when egress is still queued for it,
+    /// it is no longer read and closes once that is written (<see cref="Flush"/>); false when nothing is
+    /// queued (close now). A connection handler's connection closes as before: the handler's end decides.
+    /// Service thread.
+    /// </summary>
+    public bool DrainAfterPeerFinished(Connection c)
+    {
+        if (c.Inbox is not null || c.PeerFinished || !c.Established)
+            return false;
+        lock (c.EgressLock)
+            if (c.Closed || c.Egress.IsEmpty)
+                return false;
+        c.PeerFinished = true;
+        UpdateInterest(c);
+        if (!c.FlushScheduled)
+            Flush(c);
+        return true;
+    }
+
     /// <summary>What readiness watches a connection for: reading unless paused (held by the <c>wait</c>
-    /// policy, or its handler's inbox is full), writing while bytes wait. Service thread.</summary>
+    /// policy, or its handler's inbox is full) or the peer has finished sending, writing while bytes wait. Service thread.</summary>
     public void UpdateInterest(Connection c)
     {
-        var interest = (c.ReadPaused || c.InboxFull ? ReadyFlags.None : ReadyFlags.Readable) | (c.WantsWritable ? ReadyFlags.Writable : ReadyFlags.None);
+        var interest = (c.ReadPaused || c.InboxFull || c.PeerFinished ? ReadyFlags.None : ReadyFlags.Readable) | (c.WantsWritable ? ReadyFlags.Writable : ReadyFlags.None);
         _readiness.Change(c.Io, interest, c.Token);
     }
 
@@ -607,6 +627,8 @@ internal sealed class ConnectionWriter
         }
         if (c.HoldDeadlineMs != long.MaxValue && c.Egress.Length < _limit)
             EndHold(c);
+        if (c.PeerFinished && !pending)
+            _lifecycle.Close(c, DisconnectReason.RemoteClosed, "the peer had finished sending; what was queued for it has been written");
     }
 
     /// <summary>Marks a connection closed for egress and frees its buffer; a held publisher is let go. Service thread, at close.</summary>
@@ -616,6 +638,13 @@ internal sealed class ConnectionWriter
         lock (c.EgressLock)
         {
             c.Closed = true;
+            // Egress that never went out is lost with the connection: counted, as a drop is, so that what was
+            // queued equals what was sent plus what was dropped.
+            if (!c.Egress.IsEmpty)
+            {
+                c.EgressBytesDropped += c.Egress.Length;
+                _counters.CountDroppedBytes(c.Egress.Length);
+            }
             c.Egress.Release();
             waiter = c.SpaceWaiter;
             c.SpaceWaiter = null;

@@ -333,7 +333,9 @@ internal sealed class FrameReader
         {
             if (!_raw && c.Pending is not null && c.ProxyHeader == ProxyHeaderState.None)
                 DecodeEnd(c);
-            _lifecycle.Close(c, DisconnectReason.RemoteClosed);
+            // A client that sends its request and then shuts down its side still reads the answer.
+            if (!_writer.DrainAfterPeerFinished(c))
+                _lifecycle.Close(c, DisconnectReason.RemoteClosed);
             return;
         }
         if (error == 0)

@@ -28,6 +28,9 @@ internal sealed class StageCounters
     public long EgressPacketsDropped;
     public long EgressUnknownTarget;
 
+    /// <summary>Egress bytes lost when their connection closed before they were written (whole messages are not known there).</summary>
+    public void CountDroppedBytes(int bytes) => Interlocked.Add(ref EgressBytesDropped, bytes);
+
     public void CountDropped(int bytes)
     {
         Interlocked.Add(ref EgressBytesDropped, bytes);
