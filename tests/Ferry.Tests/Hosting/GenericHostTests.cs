@@ -122,7 +122,7 @@ public sealed class GenericHostTests
     {
         using (var plain = Build("""
             { "Ferry": { "Stages": { "node": { "Type": "tcp_server", "Host": "127.0.0.1", "Port": 0, "TimeoutSeconds": 30,
-              "Tls": { "Secure": false, "ServerName": "gw.example", "AcceptInvalidCertificates": false } } } } }
+              "Tls": { "Secure": false, "ServerName": null, "AcceptInvalidCertificates": false } } } } }
             """))
         {
             await plain.StartAsync();
@@ -138,6 +138,37 @@ public sealed class GenericHostTests
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => secure.StartAsync());
         Assert.Contains("configuration 'Ferry:Stages:node:Tls': Stages.node.Tls.certificate: missing key 'certificate': a TLS server needs certificate_pem and private_key_pem (or certificate_file and private_key_file)", error.Failures);
         Assert.Contains(error.Failures, f => f.Contains("unknown key 'Sni' in the tls block"));
+    }
+
+    [Fact]
+    public async Task A_tls_block_without_secure_true_fails_the_start_instead_of_serving_plain_tcp()
+    {
+        var dir = Directory.CreateTempSubdirectory("ferry-host-tls-");
+        try
+        {
+            var (cert, key) = Ferry.Transport.Tls.CertificateMaker.ToPem(TestCertificates.Server);
+            System.IO.File.WriteAllText(Path.Combine(dir.FullName, "server.pem"), cert);
+            System.IO.File.WriteAllText(Path.Combine(dir.FullName, "server.key"), key);
+            System.IO.File.WriteAllText(Path.Combine(dir.FullName, "ca.pem"), TestCertificates.AuthorityPem);
+            string File(string name) => System.Text.Json.JsonSerializer.Serialize(Path.Combine(dir.FullName, name));
+            using var host = Build($$"""
+                { "Ferry": { "Stages": {
+                  "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0",
+                    "Tls": { "Certificate": { "CertificateFile": {{File("server.pem")}}, "PrivateKeyFile": {{File("server.key")}} },
+                             "CaCertificateFile": {{File("ca.pem")}}, "ClientCertificate": "required" } },
+                  "back": { "Type": "tcp_client", "Connect": "127.0.0.1:1", "Tls": { "Secure": "false", "ServerName": "gw.example" } } } } }
+                """);
+            var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+            Assert.Contains("configuration 'Ferry:Stages:front:Tls': Stages.front.Tls.secure: missing key 'secure': without secure: true TLS is off (the stage would serve plain TCP), "
+                + "but the block sets certificate, ca_certificate_file, client_certificate: set secure: true to serve TLS, or remove the TLS settings", error.Failures);
+            Assert.Contains("configuration 'Ferry:Stages:back:Tls:Secure': Stages.back.Tls.Secure: 'false' turns TLS off (the stage would serve plain TCP), "
+                + "but the block sets server_name: set secure: true to serve TLS, or remove the TLS settings", error.Failures);
+            Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     [Fact]
