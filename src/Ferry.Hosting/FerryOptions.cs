@@ -29,4 +29,7 @@ public sealed class FerryOptions
 
     /// <summary>Records a problem for validation to report.</summary>
     public void AddProblem(SettingProblem problem) => _problems.Add(problem);
+
+    /// <summary>Set-up code for stages by name, run between building and starting them, in registration order.</summary>
+    internal List<StageSetup> Setups { get; } = [];
 }

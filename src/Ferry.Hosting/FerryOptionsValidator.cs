@@ -34,6 +34,29 @@ internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
                 failures.AddRange(ex.Problems.Select(p => $"{stage.Where}: {p}"));
             }
         }
+        foreach (var setup in options.Setups)
+            if (SetupProblem(setup, options.Stages) is { } problem)
+                failures.Add(problem);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>Set-up code must name a declared stage of its kind; otherwise it would silently never run.</summary>
+    private static string? SetupProblem(StageSetup setup, IReadOnlyList<StageDeclaration> stages)
+    {
+        var server = setup.Server is not null;
+        var (method, other) = server ? ("ConfigureTcpServerStage", "ConfigureTcpClientStage") : ("ConfigureTcpClientStage", "ConfigureTcpServerStage");
+        switch (stages.FirstOrDefault(s => s.Name == setup.Name))
+        {
+            case null:
+                var names = stages.Where(s => server ? s is ServerStageDeclaration : s is ClientStageDeclaration).Select(s => s.Name).ToList();
+                return $"{setup.Where}: no {setup.Kind} stage named '{setup.Name}' is declared{Suggest.DidYouMean(setup.Name, names)} "
+                    + $"({setup.Kind} stages: {string.Join(", ", names)}); declare it in configuration or with AddTcp{(server ? "Server" : "Client")}Stage";
+            case BridgeStageDeclaration bridge:
+                return $"{setup.Where}: stage '{setup.Name}' ({bridge.Where}) is a bridge end; {method} sets up tcp_{setup.Kind} stages only";
+            case var declared when declared is ServerStageDeclaration != server:
+                return $"{setup.Where}: stage '{setup.Name}' ({declared.Where}) is a tcp_{(server ? "client" : "server")} stage, not a tcp_{setup.Kind} stage; use {other}";
+            default:
+                return null;
+        }
     }
 }

@@ -4,6 +4,7 @@ using Ferry.Stages;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Ferry.Hosting;
@@ -29,7 +30,7 @@ public static class FerryServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddFerry();
-        services.Configure<FerryOptions>(options => Read(configuration, options));
+        services.AddOptions<FerryOptions>().Configure<IOptions<HostOptions>>((options, host) => Read(configuration, options, FerryStagesService.DefaultGrace(host.Value)));
         return services;
     }
 
@@ -47,31 +48,74 @@ public static class FerryServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Adds a TCP server stage named <paramref name="name"/>; <paramref name="configure"/> returns its options (<c>o =&gt; o with { … }</c>).</summary>
+    /// <summary>
+    /// Adds a TCP server stage named <paramref name="name"/>; <paramref name="configure"/> returns its options (<c>o =&gt; o with { … }</c>).
+    /// The options it is given carry the host's shutdown timeout as <c>StopGracePeriod</c>; a shorter one of its own is kept,
+    /// a longer one is cut to the shutdown timeout. To map connection handlers or attach events, see <see cref="ConfigureTcpServerStage"/>.
+    /// </summary>
     public static IServiceCollection AddTcpServerStage(this IServiceCollection services, string name, Func<TcpServerStageOptions, TcpServerStageOptions>? configure = null)
     {
         services.AddFerry();
-        services.Configure<FerryOptions>(options =>
+        services.AddOptions<FerryOptions>().Configure<IOptions<HostOptions>>((options, host) =>
         {
-            var stage = (configure ?? (o => o))(new TcpServerStageOptions { Name = name }) with { Name = name };
+            var seed = new TcpServerStageOptions { Name = name };
+            if (FerryStagesService.DefaultGrace(host.Value) is { } grace)
+                seed = seed with { StopGracePeriod = grace };
+            var stage = (configure ?? (o => o))(seed) with { Name = name };
             options.Add(new ServerStageDeclaration(name, $"AddTcpServerStage(\"{name}\")", stage));
         });
         return services;
     }
 
-    /// <summary>Adds a TCP client stage named <paramref name="name"/>; <paramref name="configure"/> returns its options (<c>o =&gt; o with { … }</c>).</summary>
+    /// <summary>
+    /// Adds a TCP client stage named <paramref name="name"/>; <paramref name="configure"/> returns its options (<c>o =&gt; o with { … }</c>).
+    /// The options it is given carry the host's shutdown timeout as <c>StopGracePeriod</c>; a shorter one of its own is kept,
+    /// a longer one is cut to the shutdown timeout. To map connection handlers or attach events, see <see cref="ConfigureTcpClientStage"/>.
+    /// </summary>
     public static IServiceCollection AddTcpClientStage(this IServiceCollection services, string name, Func<TcpClientStageOptions, TcpClientStageOptions>? configure = null)
     {
         services.AddFerry();
-        services.Configure<FerryOptions>(options =>
+        services.AddOptions<FerryOptions>().Configure<IOptions<HostOptions>>((options, host) =>
         {
-            var stage = (configure ?? (o => o))(new TcpClientStageOptions { Name = name }) with { Name = name };
+            var seed = new TcpClientStageOptions { Name = name };
+            if (FerryStagesService.DefaultGrace(host.Value) is { } grace)
+                seed = seed with { StopGracePeriod = grace };
+            var stage = (configure ?? (o => o))(seed) with { Name = name };
             options.Add(new ClientStageDeclaration(name, $"AddTcpClientStage(\"{name}\")", stage));
         });
         return services;
     }
 
-    private static void Read(IConfiguration configuration, FerryOptions options)
+    /// <summary>
+    /// Sets up the server stage named <paramref name="name"/> (declared in configuration or with <see cref="AddTcpServerStage"/>)
+    /// when the host has built it and before it listens: <c>stage.MapConnections(…)</c> to serve each connection with a handler,
+    /// <c>stage.Connected += …</c> and the other events (which then see the first connection), bus subscriptions. Runs at every host
+    /// start, on the starting thread, in registration order, with the host's services; a throw fails the start. A name that is not a
+    /// declared server stage fails the start's validation.
+    /// </summary>
+    public static IServiceCollection ConfigureTcpServerStage(this IServiceCollection services, string name, Action<TcpServerStage, IServiceProvider> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        services.AddFerry();
+        services.Configure<FerryOptions>(options => options.Setups.Add(new StageSetup(name, $"ConfigureTcpServerStage(\"{name}\")", configure, null)));
+        return services;
+    }
+
+    /// <summary>
+    /// Sets up the client stage named <paramref name="name"/> (declared in configuration or with <see cref="AddTcpClientStage"/>)
+    /// when the host has built it and before it dials: <c>stage.MapConnections(…)</c>, <c>stage.Connected += …</c>, bus
+    /// subscriptions. As <see cref="ConfigureTcpServerStage"/>.
+    /// </summary>
+    public static IServiceCollection ConfigureTcpClientStage(this IServiceCollection services, string name, Action<TcpClientStage, IServiceProvider> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        services.AddFerry();
+        services.Configure<FerryOptions>(options => options.Setups.Add(new StageSetup(name, $"ConfigureTcpClientStage(\"{name}\")", null, configure)));
+        return services;
+    }
+
+    /// <summary>The <c>Stages</c> and <c>Bus</c> sections; a stage that sets no <c>StopGracePeriod</c> gets <paramref name="stopGracePeriod"/>.</summary>
+    private static void Read(IConfiguration configuration, FerryOptions options, TimeSpan? stopGracePeriod)
     {
         var problems = new List<SettingProblem>();
         foreach (var child in configuration.GetChildren())
@@ -81,7 +125,7 @@ public static class FerryServiceCollectionExtensions
                 case "stages":
                     var stagesNode = new ConfigurationSettingNode(child, "Stages");
                     foreach (var block in stagesNode.Children)
-                        if (StageReader.Read(block, problems, stagesNode.IsSequence ? null : block.Key) is { } stage)
+                        if (StageReader.Read(block, problems, stagesNode.IsSequence ? null : block.Key, stopGracePeriod) is { } stage)
                             options.Add(stage);
                     break;
                 case "bus":

@@ -11,6 +11,16 @@ public sealed class FerryStages
     private readonly Dictionary<string, TcpClientStage> _clients = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IFrameBridge> _bridges = new(StringComparer.Ordinal);
     private readonly Dictionary<string, NatsGateway> _gateways = new(StringComparer.Ordinal);
+    private Lifetime _lifetime;
+
+    /// <summary>Where the host is with its stages, so that a look-up that finds nothing says why.</summary>
+    private enum Lifetime
+    {
+        NotStarted,
+        Starting,
+        Running,
+        Stopped,
+    }
 
     /// <summary>The NATS gateways by the name of the server stage they connect (with a <c>nats</c> bus).</summary>
     public IReadOnlyDictionary<string, NatsGateway> Gateways => _gateways;
@@ -25,16 +35,29 @@ public sealed class FerryStages
     public IReadOnlyDictionary<string, TcpClientStage> Clients => _clients;
 
     /// <summary>The server stage named <paramref name="name"/>.</summary>
-    /// <exception cref="KeyNotFoundException">No server stage has that name (the message lists those that exist).</exception>
-    public TcpServerStage GetServer(string name) => _servers.TryGetValue(name, out var stage)
-        ? stage
-        : throw new KeyNotFoundException($"no server stage named '{name}' (server stages: {string.Join(", ", _servers.Keys)})");
+    /// <exception cref="KeyNotFoundException">
+    /// No server stage has that name (the message lists those that exist), or the host has not started its stages yet or has stopped them (the message says so).
+    /// </exception>
+    public TcpServerStage GetServer(string name) => _servers.TryGetValue(name, out var stage) ? stage : throw Missing("server", name, _servers.Keys);
 
     /// <summary>The client stage named <paramref name="name"/>.</summary>
-    /// <exception cref="KeyNotFoundException">No client stage has that name (the message lists those that exist).</exception>
-    public TcpClientStage GetClient(string name) => _clients.TryGetValue(name, out var stage)
-        ? stage
-        : throw new KeyNotFoundException($"no client stage named '{name}' (client stages: {string.Join(", ", _clients.Keys)})");
+    /// <exception cref="KeyNotFoundException">
+    /// No client stage has that name (the message lists those that exist), or the host has not started its stages yet or has stopped them (the message says so).
+    /// </exception>
+    public TcpClientStage GetClient(string name) => _clients.TryGetValue(name, out var stage) ? stage : throw Missing("client", name, _clients.Keys);
+
+    private KeyNotFoundException Missing(string kind, string name, IEnumerable<string> names) => new(_lifetime switch
+    {
+        Lifetime.NotStarted => $"no {kind} stage named '{name}' yet: the host has not started its stages (they are built when it starts; "
+            + $"to set a stage up before it starts, use services.ConfigureTcp{(kind == "server" ? "Server" : "Client")}Stage(\"{name}\", …))",
+        Lifetime.Stopped => $"no {kind} stage named '{name}': the host has stopped its stages",
+        Lifetime.Starting => $"no {kind} stage named '{name}' yet: the host is starting its stages ({kind} stages so far: {string.Join(", ", names)})",
+        _ => $"no {kind} stage named '{name}' ({kind} stages: {string.Join(", ", names)})",
+    });
+
+    internal void Starting() => _lifetime = Lifetime.Starting;
+
+    internal void Started() => _lifetime = Lifetime.Running;
 
     internal void Add(TcpServerStage stage) => _servers.Add(stage.Name, stage);
 
@@ -50,5 +73,6 @@ public sealed class FerryStages
         _clients.Clear();
         _bridges.Clear();
         _gateways.Clear();
+        _lifetime = Lifetime.Stopped;
     }
 }

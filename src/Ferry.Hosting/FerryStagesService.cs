@@ -4,6 +4,7 @@ using Ferry.Hosting.Settings;
 using Ferry.Hosting.Telemetry;
 using Ferry.Nats;
 using Ferry.Stages;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -11,21 +12,33 @@ using Microsoft.Extensions.Options;
 namespace Ferry.Hosting;
 
 /// <summary>
-/// Runs the declared stages with the host: creates them on the bus, starts servers (each listening
-/// before the next starts) and clients, and stops them in reverse order when the host stops, with the
-/// host's shutdown timeout as their grace period. With a <c>nats</c> bus each server stage's NATS gateway
-/// connects before its stage starts. A stage that cannot start stops those already started.
+/// Runs the declared stages with the host: creates them on the bus (on the registered <see cref="TimeProvider"/>, the
+/// system's when none), runs their set-up code (<c>ConfigureTcpServerStage</c>), starts servers (each listening before
+/// the next starts) and clients. With a <c>nats</c> bus each server stage's NATS gateway connects before its stage
+/// starts. A stage that cannot start stops those already started. When the host stops, every stage stops at once,
+/// each draining for its own grace period (its <c>stop_grace_period</c>, never more than the host's shutdown timeout),
+/// and the host's stop token cuts every grace short.
 /// </summary>
 internal sealed class FerryStagesService(
-    IOptions<FerryOptions> options, IOptions<HostOptions> hostOptions, IMessageBus bus, FerryStages stages, ILoggerFactory loggerFactory) : IHostedService
+    IOptions<FerryOptions> options, IOptions<HostOptions> hostOptions, IMessageBus bus, FerryStages stages, ILoggerFactory loggerFactory,
+    IServiceProvider services) : IHostedService
 {
-    private readonly List<Func<Task>> _stops = [];
+    private readonly List<Func<CancellationToken, Task>> _stops = [];
     private readonly List<IAsyncDisposable> _owned = [];
+    private readonly List<string> _claimed = [];
     private readonly List<IDisposable> _tracking = [];
+
+    /// <summary>
+    /// The grace period a hosted stage gets when it does not set one: the host's shutdown timeout (null, the
+    /// library's default, when that is infinite).
+    /// </summary>
+    internal static TimeSpan? DefaultGrace(HostOptions host) => host.ShutdownTimeout >= TimeSpan.Zero ? host.ShutdownTimeout : null;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var grace = hostOptions.Value.ShutdownTimeout;
+        var shutdown = hostOptions.Value.ShutdownTimeout;
+        var time = services.GetService<TimeProvider>();
+        stages.Starting();
         try
         {
             foreach (var declaration in options.Value.Stages)
@@ -35,30 +48,36 @@ internal sealed class FerryStagesService(
                     case ServerStageDeclaration server:
                     {
                         Claim(server.Name);
-                        var stage = new TcpServerStage(server.Options with { StopGracePeriod = grace }, bus, loggerFactory);
+                        var stage = new TcpServerStage(server.Options with { StopGracePeriod = Grace(server.Name, server.Options.StopGracePeriod, shutdown) },
+                            bus, loggerFactory, time);
                         _owned.Add(stage);
                         stages.Add(stage);
                         _tracking.Add(FerryMetrics.Track(stage));
+                        foreach (var setup in Setups(server.Name))
+                            setup.Server?.Invoke(stage, services);
                         if (options.Value.Nats is { } nats)
                         {
-                            // Connected before the stage starts; disposed after it stops (the stops run in reverse).
+                            // Connected before the stage starts; disposed before it (disposal runs in reverse order of creation).
                             var gateway = new NatsGateway(stage, nats, loggerFactory);
                             _owned.Add(gateway);
                             stages.Add(server.Name, gateway);
                             await gateway.StartAsync(cancellationToken).ConfigureAwait(false);
                         }
-                        _stops.Add(() => stage.StopAsync());
+                        _stops.Add(stage.StopAsync);
                         await stage.StartAsync(cancellationToken).ConfigureAwait(false);
                         break;
                     }
                     case ClientStageDeclaration client:
                     {
                         Claim(client.Name);
-                        var stage = new TcpClientStage(client.Options with { StopGracePeriod = grace }, bus, loggerFactory);
+                        var stage = new TcpClientStage(client.Options with { StopGracePeriod = Grace(client.Name, client.Options.StopGracePeriod, shutdown) },
+                            bus, loggerFactory, time);
                         _owned.Add(stage);
                         stages.Add(stage);
                         _tracking.Add(FerryMetrics.Track(stage));
-                        _stops.Add(() => stage.StopAsync());
+                        foreach (var setup in Setups(client.Name))
+                            setup.Client?.Invoke(stage, services);
+                        _stops.Add(stage.StopAsync);
                         stage.Start();
                         break;
                     }
@@ -66,18 +85,21 @@ internal sealed class FerryStagesService(
                     {
                         var bridgeOptions = new FrameBridgeOptions
                         {
-                            LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes, StopGracePeriod = grace,
+                            LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
+                            StopGracePeriod = DefaultGrace(hostOptions.Value) ?? new FrameBridgeOptions().StopGracePeriod,
                         };
                         IFrameBridge end = bridge.IsServer
                             ? new FrameBridgeServer(bridge.Address, bridge.Port, bridgeOptions)
                             : new FrameBridgeClient(bridge.Address, bridge.Port, bridgeOptions);
                         _owned.Add(end);
                         stages.Add(bridge.Name, end);
-                        _stops.Add(() => end.StopAsync());
+                        // A bridge end's stop takes no token: the host stops waiting for it when its token fires.
+                        _stops.Add(token => end.StopAsync().WaitAsync(token));
                         break;
                     }
                 }
             }
+            stages.Started();
         }
         catch
         {
@@ -86,28 +108,44 @@ internal sealed class FerryStagesService(
         }
     }
 
+    private IEnumerable<StageSetup> Setups(string name) => options.Value.Setups.Where(s => s.Name == name);
+
+    /// <summary>The stage's own grace period, but never longer than the host waits for it (said once in the log when cut).</summary>
+    private TimeSpan Grace(string name, TimeSpan configured, TimeSpan shutdown)
+    {
+        if (shutdown < TimeSpan.Zero || configured <= shutdown)
+            return configured;
+        loggerFactory.CreateLogger<FerryStagesService>().LogWarning(
+            "stage '{Stage}': stop_grace_period {Configured} is longer than the host's shutdown timeout; the stage gets {Shutdown}", name, configured, shutdown);
+        return shutdown;
+    }
+
     /// <summary>Takes the name on the bus for as long as the stage runs.</summary>
     private void Claim(string name)
     {
         BusStageNames.Claim(bus, name);
-        _stops.Add(() =>
-        {
-            BusStageNames.Release(bus, name);
-            return Task.CompletedTask;
-        });
+        _claimed.Add(name);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        for (var i = _stops.Count - 1; i >= 0; i--)
-            await _stops[i]().WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        // All at once: each stage drains for its own grace period rather than after the others' (which a host's shutdown
+        // timeout would not cover), and cancelling the host's token cuts every grace short (the stages' own StopAsync
+        // contract: the connections are closed and the stop completes).
+        var stopping = _stops.Select(stop => stop(cancellationToken)).ToArray();
         _stops.Clear();
+        await Task.WhenAll(stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         foreach (var tracked in _tracking)
             tracked.Dispose();
         _tracking.Clear();
-        foreach (var owned in _owned)
-            await owned.DisposeAsync().ConfigureAwait(false);
+        // Reverse order of creation: a NATS gateway lets go of its stage before the stage is disposed. The stages have
+        // stopped, so their disposal is immediate; a gateway's drain of JetStream publishes is given up when the token fires.
+        for (var i = _owned.Count - 1; i >= 0; i--)
+            await _owned[i].DisposeAsync().AsTask().WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _owned.Clear();
+        foreach (var name in _claimed)
+            BusStageNames.Release(bus, name);
+        _claimed.Clear();
         stages.Clear();
     }
 }

@@ -49,6 +49,13 @@ public static class StageReader
     /// configuration section keyed by name). Returns null when the block has problems (all added to <paramref name="problems"/>).
     /// </summary>
     public static StageDeclaration? Read(ISettingNode block, List<SettingProblem> problems, string? defaultName = null)
+        => Read(block, problems, defaultName, stopGracePeriod: null);
+
+    /// <summary>
+    /// Reads a stage block as <see cref="Read(ISettingNode, List{SettingProblem}, string)"/>; a tcp stage that sets no
+    /// <c>stop_grace_period</c> gets <paramref name="stopGracePeriod"/> (the Generic Host's shutdown timeout), or the library's default when null.
+    /// </summary>
+    internal static StageDeclaration? Read(ISettingNode block, List<SettingProblem> problems, string? defaultName, TimeSpan? stopGracePeriod)
     {
         var before = problems.Count;
         if (block.Value is not null || block.IsSequence)
@@ -126,17 +133,20 @@ public static class StageReader
 
         StageDeclaration? declaration = type switch
         {
-            "tcp_server" => ReadServer(name ?? "?", block.Where, block.Path, configChildren, problems, seed003),
-            "tcp_client" => ReadClient(name ?? "?", block.Where, block.Path, configChildren, problems, seed003),
+            "tcp_server" => ReadServer(name ?? "?", block.Where, block.Path, configChildren, problems, seed003, stopGracePeriod),
+            "tcp_client" => ReadClient(name ?? "?", block.Where, block.Path, configChildren, problems, seed003, stopGracePeriod),
             _ => ReadBridge(name ?? "?", block.Where, block.Path, type == "bridge_server", configChildren, problems),
         };
         return problems.Count == before && name is not null ? declaration : null;
     }
 
-    private static ServerStageDeclaration ReadServer(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003)
+    private static ServerStageDeclaration ReadServer(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003,
+        TimeSpan? stopGracePeriod)
     {
         var e = new SettingEntries(nodes, ServerKeys, problems, "a tcp_server stage");
         var o = new TcpServerStageOptions { Name = name, MaxConnections = seed003 ? 4096 : 128 };
+        if (stopGracePeriod is { } defaultGrace)
+            o = o with { StopGracePeriod = defaultGrace };
         var bind = Address(e, "bind", problems);
         if (bind is not null)
             o = o with { Bind = bind };
@@ -168,10 +178,13 @@ public static class StageReader
         return new ServerStageDeclaration(name, where, o);
     }
 
-    private static ClientStageDeclaration ReadClient(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003)
+    private static ClientStageDeclaration ReadClient(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003,
+        TimeSpan? stopGracePeriod)
     {
         var e = new SettingEntries(nodes, ClientKeys, problems, "a tcp_client stage");
         var o = new TcpClientStageOptions { Name = name };
+        if (stopGracePeriod is { } defaultGrace)
+            o = o with { StopGracePeriod = defaultGrace };
         var connect = Address(e, "connect", problems);
         if (connect is not null)
             o = o with { Connect = connect };

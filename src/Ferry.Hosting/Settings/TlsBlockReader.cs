@@ -24,7 +24,8 @@ internal static class TlsBlockReader
 
     /// <summary>
     /// The stage's TLS options; null when there is no block, <c>secure</c> is false, or the block has problems (added to
-    /// <paramref name="problems"/>). Keys that do not apply to the stage's role are refused only when <c>secure</c> is true.
+    /// <paramref name="problems"/>). Keys that do not apply to the stage's role are refused only when <c>secure</c> is true;
+    /// TLS settings without <c>secure: true</c> are refused (they would otherwise be ignored and the stage serve plain TCP).
     /// </summary>
     public static TlsOptions? Read(ISettingNode? node, bool server, List<SettingProblem> problems)
     {
@@ -37,7 +38,8 @@ internal static class TlsBlockReader
         }
         var before = problems.Count;
         var e = new SettingEntries(node.Children, Keys, problems, "the tls block");
-        var secure = e.Bool("secure") ?? false;
+        var secureGiven = e.Bool("secure");
+        var secure = secureGiven ?? false;
         var options = new TlsOptions { Secure = secure };
         if (e.Choice("client_certificate", ("none", ClientCertificateMode.None), ("optional", ClientCertificateMode.Optional), ("required", ClientCertificateMode.Required)) is { } mode)
         {
@@ -76,6 +78,8 @@ internal static class TlsBlockReader
             e.Problem(crlPem is not null ? "certificate_revocation_list_pem" : "certificate_revocation_list_file", "holds no PEM CRL (expected a -----BEGIN X509 CRL----- block, as 'ferry cert crl' writes)");
         options = options with { CertificateRevocationListPem = crlPem, CertificateRevocationListFile = crlFile };
 
+        if (!secure && (secureGiven is not null || !e.Has("secure")))
+            RefuseSettingsWithoutSecure(e, node, problems, options);
         if (secure)
         {
             if (server && certificate is null && e.Node("certificate") is { } given && given.Children.Count == 0)
@@ -86,6 +90,33 @@ internal static class TlsBlockReader
                 e.Problem("client_certificate", "needs ca_certificate_pem or ca_certificate_file (the CA client certificates must chain to)");
         }
         return problems.Count == before && secure ? options : null;
+    }
+
+    /// <summary>
+    /// A block that configures TLS (a certificate, a CA, client certificates, a server name, …) while <c>secure</c> is
+    /// false or missing would silently serve plain TCP to whoever connects: refused at <c>secure</c>. Seed 004's
+    /// <c>secure: false</c> with the other keys null, <c>none</c> or <c>false</c> stays plain TCP.
+    /// </summary>
+    private static void RefuseSettingsWithoutSecure(SettingEntries e, ISettingNode block, List<SettingProblem> problems, TlsOptions read)
+    {
+        var set = new List<string>();
+        if (e.Node("certificate") is { } certificate && (certificate.Children.Count > 0 || !string.IsNullOrEmpty(certificate.Value)))
+            set.Add("certificate");
+        if (read.CaCertificatePem is not null) set.Add("ca_certificate_pem");
+        if (read.CaCertificateFile is not null) set.Add("ca_certificate_file");
+        if (read.ClientCertificate != ClientCertificateMode.None) set.Add("client_certificate");
+        if (read.ServerName is not null) set.Add("server_name");
+        if (read.AcceptInvalidCertificates) set.Add("accept_invalid_certificates");
+        if (read.CertificateRevocationListPem is not null) set.Add("certificate_revocation_list_pem");
+        if (read.CertificateRevocationListFile is not null) set.Add("certificate_revocation_list_file");
+        if (e.Node("handshake_timeout") is { Value.Length: > 0 }) set.Add("handshake_timeout");
+        if (set.Count == 0)
+            return;
+        var fix = $"the block sets {string.Join(", ", set)}: set secure: true to serve TLS, or remove the TLS settings";
+        if (e.Has("secure"))
+            e.Problem("secure", $"turns TLS off (the stage would serve plain TCP), but {fix}");
+        else
+            problems.Add(new SettingProblem(block.Where, block.Path + ".secure", null, $"missing key 'secure': without secure: true TLS is off (the stage would serve plain TCP), but {fix}"));
     }
 
     /// <summary>The <c>certificate</c> block: PEM text or files for the certificate and its key, loaded to check they are PEM and belong together.</summary>

@@ -56,7 +56,10 @@ public sealed record TlsCertificate
 /// </summary>
 public sealed record TlsOptions
 {
-    /// <summary>Whether connections are TLS (<c>secure</c>); the rest is ignored when false.</summary>
+    /// <summary>
+    /// Whether connections are TLS (<c>secure</c>). When false the stage serves plain TCP, and any other TLS option
+    /// given (a certificate, a CA, client certificates, a server name, …) is an options error rather than ignored.
+    /// </summary>
     public bool Secure { get; init; }
 
     /// <summary>The stage's own certificate: required on a server, the client certificate on a client stage (optional).</summary>
@@ -104,7 +107,14 @@ public sealed record TlsOptions
     internal void Validate(List<string> problems, bool server)
     {
         if (!Secure)
+        {
+            // Settings that only mean something with TLS on, given with Secure false, would be ignored and the stage
+            // would serve plain TCP to clients the operator believes are authenticated: refused, never ignored.
+            if (SettingsThatNeedSecure() is { Count: > 0 } set)
+                problems.Add($"option 'tls.secure': false, but tls sets {string.Join(", ", set)}; set Secure = true to serve TLS, "
+                    + "or leave those options unset (with Secure false the stage serves plain TCP)");
             return;
+        }
         if (HandshakeTimeout <= TimeSpan.Zero)
             problems.Add($"option 'tls.handshake_timeout': {HandshakeTimeout} is not allowed; must be positive");
         if (!Enum.IsDefined(ClientCertificate))
@@ -138,5 +148,25 @@ public sealed record TlsOptions
         }
         if (ApplicationProtocols is { } alpn && alpn.Any(p => string.IsNullOrEmpty(p) || System.Text.Encoding.UTF8.GetByteCount(p) > 255))
             problems.Add("option 'tls.application_protocols': each name must be 1 to 255 bytes");
+    }
+
+    /// <summary>The options (in the stage options' snake_case) that differ from their defaults and only apply when <see cref="Secure"/> is true.</summary>
+    private List<string> SettingsThatNeedSecure()
+    {
+        var defaults = new TlsOptions();
+        var set = new List<string>();
+        if (Certificate is not null) set.Add("certificate");
+        if (CaCertificatePem is not null) set.Add("ca_certificate_pem");
+        if (CaCertificateFile is not null) set.Add("ca_certificate_file");
+        if (CertificateRevocationListPem is not null) set.Add("certificate_revocation_list_pem");
+        if (CertificateRevocationListFile is not null) set.Add("certificate_revocation_list_file");
+        if (ServerName is not null) set.Add("server_name");
+        if (AcceptInvalidCertificates) set.Add("accept_invalid_certificates");
+        if (ClientCertificate != ClientCertificateMode.None) set.Add("client_certificate");
+        if (HandshakeTimeout != defaults.HandshakeTimeout) set.Add("handshake_timeout");
+        if (SniCertificates is { Count: > 0 }) set.Add("sni_certificates");
+        if (ApplicationProtocols is { Count: > 0 }) set.Add("application_protocols");
+        if (Protocols != defaults.Protocols) set.Add("protocols");
+        return set;
     }
 }

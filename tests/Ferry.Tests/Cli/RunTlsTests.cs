@@ -125,6 +125,44 @@ public sealed class RunTlsTests : IDisposable
     }
 
     [Fact]
+    public async Task Tls_settings_without_secure_true_are_refused_by_check_instead_of_serving_plain_tcp()
+    {
+        var ca = Write("ca.pem", TestCertificates.AuthorityPem);
+        var file = Write("nosecure.yaml", $"""
+            stages:
+              - name: front
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  tls:
+                    certificate: {"{"}certificate_file: {_cert}, private_key_file: {_key}{"}"}
+                    ca_certificate_file: {ca}
+                    client_certificate: required
+              - name: back
+                type: tcp_client
+                config:
+                  connect: 127.0.0.1:1
+                  tls: {"{"}secure: false, server_name: gw.example{"}"}
+              - name: plain
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  tls: {"{"}secure: false, certificate: null, ca_certificate_pem: null, server_name: null, client_certificate: none, accept_invalid_certificates: false{"}"}
+            """);
+        var (code, stdout, stderr) = await RunAsync("check", file);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal(
+        [
+            $"{file}:6:7: stages[0].config.tls.secure: missing key 'secure': without secure: true TLS is off (the stage would serve plain TCP), "
+                + "but the block sets certificate, ca_certificate_file, client_certificate: set secure: true to serve TLS, or remove the TLS settings",
+            $"{file}:14:13: stages[1].config.tls.secure: 'false' turns TLS off (the stage would serve plain TCP), "
+                + "but the block sets server_name: set secure: true to serve TLS, or remove the TLS settings",
+            $"ferry check: {file}: 2 problems; nothing was started",
+        ], stderr);
+    }
+
+    [Fact]
     public async Task A_crl_in_the_tls_block_is_read_and_one_that_is_not_a_crl_is_refused_at_its_key()
     {
         var ca = Write("ca.pem", TestCertificates.AuthorityPem);

@@ -1,8 +1,11 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using Ferry.Bus;
 using Ferry.Framing;
 using Ferry.Hosting;
 using Ferry.Stages;
+using Ferry.Testing;
 using Ferry.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -122,7 +125,7 @@ public sealed class GenericHostTests
     {
         using (var plain = Build("""
             { "Ferry": { "Stages": { "node": { "Type": "tcp_server", "Host": "127.0.0.1", "Port": 0, "TimeoutSeconds": 30,
-              "Tls": { "Secure": false, "ServerName": "gw.example", "AcceptInvalidCertificates": false } } } } }
+              "Tls": { "Secure": false, "ServerName": null, "AcceptInvalidCertificates": false } } } } }
             """))
         {
             await plain.StartAsync();
@@ -138,6 +141,37 @@ public sealed class GenericHostTests
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => secure.StartAsync());
         Assert.Contains("configuration 'Ferry:Stages:node:Tls': Stages.node.Tls.certificate: missing key 'certificate': a TLS server needs certificate_pem and private_key_pem (or certificate_file and private_key_file)", error.Failures);
         Assert.Contains(error.Failures, f => f.Contains("unknown key 'Sni' in the tls block"));
+    }
+
+    [Fact]
+    public async Task A_tls_block_without_secure_true_fails_the_start_instead_of_serving_plain_tcp()
+    {
+        var dir = Directory.CreateTempSubdirectory("ferry-host-tls-");
+        try
+        {
+            var (cert, key) = Ferry.Transport.Tls.CertificateMaker.ToPem(TestCertificates.Server);
+            System.IO.File.WriteAllText(Path.Combine(dir.FullName, "server.pem"), cert);
+            System.IO.File.WriteAllText(Path.Combine(dir.FullName, "server.key"), key);
+            System.IO.File.WriteAllText(Path.Combine(dir.FullName, "ca.pem"), TestCertificates.AuthorityPem);
+            string File(string name) => System.Text.Json.JsonSerializer.Serialize(Path.Combine(dir.FullName, name));
+            using var host = Build($$"""
+                { "Ferry": { "Stages": {
+                  "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0",
+                    "Tls": { "Certificate": { "CertificateFile": {{File("server.pem")}}, "PrivateKeyFile": {{File("server.key")}} },
+                             "CaCertificateFile": {{File("ca.pem")}}, "ClientCertificate": "required" } },
+                  "back": { "Type": "tcp_client", "Connect": "127.0.0.1:1", "Tls": { "Secure": "false", "ServerName": "gw.example" } } } } }
+                """);
+            var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+            Assert.Contains("configuration 'Ferry:Stages:front:Tls': Stages.front.Tls.secure: missing key 'secure': without secure: true TLS is off (the stage would serve plain TCP), "
+                + "but the block sets certificate, ca_certificate_file, client_certificate: set secure: true to serve TLS, or remove the TLS settings", error.Failures);
+            Assert.Contains("configuration 'Ferry:Stages:back:Tls:Secure': Stages.back.Tls.Secure: 'false' turns TLS off (the stage would serve plain TCP), "
+                + "but the block sets server_name: set secure: true to serve TLS, or remove the TLS settings", error.Failures);
+            Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     [Fact]
@@ -166,5 +200,158 @@ public sealed class GenericHostTests
         Assert.Equal(HealthStatus.Healthy, report.Status);
         await host.StopAsync();
         Assert.True(FreePorts.IsFree(port) && FreePorts.IsFree(port + 1));
+    }
+
+    /// <summary>A client of <paramref name="stage"/> that never reads, with egress queued for it that cannot drain.</summary>
+    private static async Task<Socket> StuckClientAsync(TcpServerStage stage)
+    {
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await client.ConnectAsync(stage.LocalEndPoint!);
+        await Poll.UntilAsync(() => stage.GetConnections().Count == 1, $"the client's connection to '{stage.Name}'");
+        await stage.SendAsync(stage.GetConnections()[0].Id, new byte[4 << 20]);
+        await Poll.UntilAsync(() => stage.GetConnections()[0].EgressBytesQueued > 0, $"egress queued on '{stage.Name}' for a client that does not read");
+        return client;
+    }
+
+    /// <summary>Whether a connection to the loopback port is refused (nothing listens there any more).</summary>
+    private static bool Refuses(int port)
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            probe.Connect(IPAddress.Loopback, port);
+            return false;
+        }
+        catch (SocketException)
+        {
+            return true;
+        }
+    }
+
+    [Fact]
+    public async Task Stopping_the_host_with_a_cancelled_token_cuts_the_stages_grace_short()
+    {
+        // The stage's clock never moves, so its grace (the host's shutdown timeout, ten minutes) never ends by itself:
+        // only the host's stop token can end the drain of egress its client never reads.
+        var time = new StageTime();
+        var port = FreePorts.One();
+        using var host = Build("{}", s => s.AddSingleton<TimeProvider>(time)
+            .AddTcpServerStage("front", o => o with { Bind = $"127.0.0.1:{port}", EgressBufferBytes = 16 << 20 }), shutdownTimeout: TimeSpan.FromMinutes(10));
+        await host.StartAsync();
+        var front = host.Services.GetRequiredService<FerryStages>().GetServer("front");
+        Assert.Equal(TimeSpan.FromMinutes(10), front.Options.StopGracePeriod);
+        using var client = await StuckClientAsync(front);
+
+        using var stop = new CancellationTokenSource();
+        var stopping = host.StopAsync(stop.Token);
+        await stop.CancelAsync();                                   // e.g. the service manager's stop timeout is near
+        await stopping.WaitAsync(TimeSpan.FromSeconds(30));         // before: waited out the whole grace period (here: forever)
+        Assert.Equal(0, front.ConnectionCount);
+        Assert.True(FreePorts.IsFree(port));
+    }
+
+    [Fact]
+    public async Task Stopping_the_host_drains_every_stage_at_once_each_for_its_own_grace_period()
+    {
+        var time = new StageTime();
+        var (a, b) = (FreePorts.One(), FreePorts.One());
+        using var host = Build("{}", s => s.AddSingleton<TimeProvider>(time)
+            .AddTcpServerStage("a", o => o with { Bind = $"127.0.0.1:{a}", EgressBufferBytes = 16 << 20, StopGracePeriod = TimeSpan.FromSeconds(5) })
+            .AddTcpServerStage("b", o => o with { Bind = $"127.0.0.1:{b}", EgressBufferBytes = 16 << 20, StopGracePeriod = TimeSpan.FromSeconds(5) }),
+            shutdownTimeout: TimeSpan.FromMinutes(10));
+        await host.StartAsync();
+        var stages = host.Services.GetRequiredService<FerryStages>();
+        using var clientA = await StuckClientAsync(stages.GetServer("a"));
+        using var clientB = await StuckClientAsync(stages.GetServer("b"));
+
+        var stopping = host.StopAsync();
+        // A stage stops accepting when its stop begins: both have begun, neither has drained.
+        await Poll.UntilAsync(() => Refuses(a) && Refuses(b), "both stages to begin stopping (one after the other, b would wait for a's grace)");
+        Assert.False(stopping.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(5));                      // one grace period: both give up draining together
+        await stopping.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task A_stages_own_stop_grace_period_is_kept_up_to_the_hosts_shutdown_timeout()
+    {
+        using var host = Build("""
+            { "Ferry": { "Stages": {
+                "short": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "StopGracePeriod": "1s" },
+                "long":  { "Type": "tcp_server", "Bind": "127.0.0.1:0", "StopGracePeriod": "5m" },
+                "unset": { "Type": "tcp_client", "Connect": "127.0.0.1:1" } } } }
+            """, s => s.AddTcpServerStage("coded", o => o with { Bind = "127.0.0.1:0", StopGracePeriod = TimeSpan.FromSeconds(2) })
+                .AddTcpClientStage("coded_unset", o => o with { Connect = "127.0.0.1:1" }),
+            shutdownTimeout: TimeSpan.FromSeconds(20));
+        await host.StartAsync();
+        var stages = host.Services.GetRequiredService<FerryStages>();
+        Assert.Equal(TimeSpan.FromSeconds(1), stages.GetServer("short").Options.StopGracePeriod);      // before: replaced by the shutdown timeout
+        Assert.Equal(TimeSpan.FromSeconds(2), stages.GetServer("coded").Options.StopGracePeriod);
+        Assert.Equal(TimeSpan.FromSeconds(20), stages.GetServer("long").Options.StopGracePeriod);      // cut to what the host waits
+        Assert.Equal(TimeSpan.FromSeconds(20), stages.GetClient("unset").Options.StopGracePeriod);     // not set: the shutdown timeout
+        Assert.Equal(TimeSpan.FromSeconds(20), stages.GetClient("coded_unset").Options.StopGracePeriod);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_hosted_stage_set_up_before_it_starts_serves_each_connection_with_a_handler_and_its_events_see_the_first_connection()
+    {
+        var port = FreePorts.One();
+        var serverSaw = new TaskCompletionSource<ConnectedEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var clientSaw = new TaskCompletionSource<ConnectedEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = Build($$"""
+            { "Ferry": { "Stages": {
+                "front": { "Type": "tcp_server", "Bind": "127.0.0.1:{{port}}", "Framing": "lines" },
+                "back":  { "Type": "tcp_client", "Connect": "127.0.0.1:{{port}}", "Framing": "lines", "ReconnectWait": "50ms" } } } }
+            """, s => s
+            .ConfigureTcpServerStage("front", (stage, services) =>
+            {
+                Assert.Same(services.GetRequiredService<IMessageBus>(), stage.Bus);
+                stage.Connected += (_, e) => serverSaw.TrySetResult(e);
+                stage.MapConnections(async (connection, ct) =>
+                {
+                    await foreach (var message in connection.ReadAsync(ct))
+                        await connection.SendAsync(Encoding.UTF8.GetBytes("echo " + Encoding.UTF8.GetString(message.Payload.Span)), cancellationToken: ct);
+                });
+            })
+            .ConfigureTcpClientStage("back", (stage, _) => stage.Connected += (_, e) => clientSaw.TrySetResult(e)));
+        await host.StartAsync();
+        var stages = host.Services.GetRequiredService<FerryStages>();
+
+        // The client stage dials as soon as it starts: its first connection is the server's first, and both handlers saw it.
+        var first = await serverSaw.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await clientSaw.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(first.ConnectionId, Assert.Single(stages.GetServer("front").GetConnections()).Id);
+
+        await using var client = await FramedTestClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), new FramedTestClientOptions { Framing = FramingSpec.Parse("lines") });
+        await client.SendMessageAsync("hello");
+        Assert.Equal("echo hello", (await client.ReceiveMessageAsync()).Text);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task Set_up_code_for_a_stage_that_is_not_declared_fails_the_start()
+    {
+        using var host = Build("""{ "Ferry": { "Stages": { "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0" } } } }""",
+            s => s.ConfigureTcpServerStage("frnt", (_, _) => { }).ConfigureTcpClientStage("front", (_, _) => { }));
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains("ConfigureTcpServerStage(\"frnt\"): no server stage named 'frnt' is declared (did you mean 'front'?) (server stages: front); "
+            + "declare it in configuration or with AddTcpServerStage", error.Failures);
+        Assert.Contains("ConfigureTcpClientStage(\"front\"): stage 'front' (configuration 'Ferry:Stages:front') is a tcp_server stage, not a tcp_client stage; "
+            + "use ConfigureTcpServerStage", error.Failures);
+    }
+
+    [Fact]
+    public async Task Looking_a_stage_up_before_the_host_starts_or_after_it_stops_says_so()
+    {
+        using var host = Build("""{ "Ferry": { "Stages": { "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0" } } } }""");
+        var stages = host.Services.GetRequiredService<FerryStages>();
+        Assert.Equal("no server stage named 'front' yet: the host has not started its stages (they are built when it starts; "
+            + "to set a stage up before it starts, use services.ConfigureTcpServerStage(\"front\", …))",
+            Assert.Throws<KeyNotFoundException>(() => stages.GetServer("front")).Message);
+        await host.StartAsync();
+        Assert.Equal("no server stage named 'frnt' (server stages: front)", Assert.Throws<KeyNotFoundException>(() => stages.GetServer("frnt")).Message);
+        await host.StopAsync();
+        Assert.Equal("no client stage named 'front': the host has stopped its stages", Assert.Throws<KeyNotFoundException>(() => stages.GetClient("front")).Message);
     }
 }

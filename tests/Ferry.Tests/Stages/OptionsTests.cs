@@ -1,4 +1,5 @@
 using Ferry.Stages;
+using Ferry.Tests.Support;
 using Ferry.Transport;
 
 namespace Ferry.Tests.Stages;
@@ -50,6 +51,34 @@ public sealed class OptionsTests
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'egress_buffer_bytes'"));
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'thread_processor_affinity'"));
         Assert.Equal(6, ex.Problems.Count);
+    }
+
+    [Fact]
+    public void Tls_settings_without_secure_are_refused_rather_than_served_as_plain_tcp()
+    {
+        // A whole mutual-TLS configuration that only forgot Secure = true used to be accepted and served in the clear.
+        var tls = new TlsOptions
+        {
+            Certificate = TestCertificates.ServerCertificate,
+            CaCertificatePem = TestCertificates.AuthorityPem,
+            ClientCertificate = ClientCertificateMode.Required,
+        };
+        var server = Assert.Throws<StageOptionsException>(() => new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0", Tls = tls }));
+        Assert.Equal(
+            "option 'tls.secure': false, but tls sets certificate, ca_certificate_pem, client_certificate; set Secure = true to serve TLS, "
+            + "or leave those options unset (with Secure false the stage serves plain TCP)",
+            Assert.Single(server.Problems));
+        Assert.IsAssignableFrom<ArgumentException>(server);
+
+        var client = Assert.Throws<StageOptionsException>(() => new TcpClientStageOptions
+        {
+            Connect = "127.0.0.1:1",
+            Tls = new TlsOptions { Secure = false, ServerName = "gw.example", AcceptInvalidCertificates = true },
+        }.Validate());
+        Assert.StartsWith("option 'tls.secure': false, but tls sets server_name, accept_invalid_certificates; set Secure = true", Assert.Single(client.Problems));
+
+        // Secure false alone (seed 004's switch) is plain TCP, as before.
+        new TcpServerStageOptions { Tls = new TlsOptions { Secure = false } }.Validate();
     }
 
     [Fact]
