@@ -8,8 +8,9 @@ namespace Ferry.Stages;
 /// </summary>
 /// <remarks>
 /// <para><b>Lifetime.</b> The payload lives in pooled memory shared by the messages of one read. It is
-/// valid until the handler's <c>await foreach</c> moves on (the enumerator's next <c>MoveNextAsync</c>);
-/// after that, reading <see cref="Payload"/> (or anything made from it, such as a
+/// valid until the handler's <c>await foreach</c> moves on (the enumerator's next <c>MoveNextAsync</c>; when
+/// the loop is left at this message with <c>break</c>, the next <c>ReadAsync</c> loop's first step, or the
+/// handler's end); after that, reading <see cref="Payload"/> (or anything made from it, such as a
 /// <see cref="System.Text.Json.JsonDocument"/> parsed from it) throws <see cref="ObjectDisposedException"/>
 /// once the memory is recycled. It never shows another message's bytes. To keep data, say so:
 /// <see cref="ToArray"/> copies the payload, <see cref="Retain"/> keeps it valid until the returned lease is disposed.</para>

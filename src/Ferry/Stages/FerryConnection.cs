@@ -61,12 +61,16 @@ public sealed class FerryConnection
     /// message that arrived before is read. Read it from one place at a time. While the handler does not
     /// read, messages wait in a bounded inbox; when it is full the stage stops reading this connection
     /// (its client's TCP window closes) and reads it again once the handler has worked through half of them.
+    /// A loop left early (<c>break</c>, <c>return</c>, an exception) loses nothing: the next <c>ReadAsync</c>
+    /// goes on with the first message that loop did not hand out, so "read the login line, then loop over
+    /// the session" works however the client's bytes were segmented.
     /// </summary>
     /// <remarks>
-    /// <b>A message is valid until the loop moves on</b> (the enumerator's next <c>MoveNextAsync</c>): its
-    /// payload sits in pooled memory that is then recycled, and reading a message kept past that throws
-    /// <see cref="ObjectDisposedException"/> — it never shows another message's bytes. Keep data with
-    /// <see cref="ConnectionMessage.ToArray"/> or <see cref="ConnectionMessage.Retain"/>.
+    /// <b>A message is valid until the loop moves on</b> (the enumerator's next <c>MoveNextAsync</c>; for the
+    /// message a loop was left at, the first <c>MoveNextAsync</c> of the next <c>ReadAsync</c> loop, or the
+    /// handler's end): its payload sits in pooled memory that is then recycled, and reading a message kept
+    /// past that throws <see cref="ObjectDisposedException"/> — it never shows another message's bytes. Keep
+    /// data with <see cref="ConnectionMessage.ToArray"/> or <see cref="ConnectionMessage.Retain"/>.
     /// </remarks>
     /// <param name="cancellationToken">Ends the wait for the next message with <see cref="OperationCanceledException"/>; messages already queued are still handed out first.</param>
     public IAsyncEnumerable<ConnectionMessage> ReadAsync(CancellationToken cancellationToken = default) => new InboxReader(_inbox, cancellationToken);

@@ -18,7 +18,7 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
 {
     private readonly StageEngine _core;
     private readonly Dialer _dialer;
-    private int _started;
+    private readonly StageLifecycle _life;
 
     /// <summary>Validates the options and prepares the stage; nothing is dialled until <see cref="Start"/> or <see cref="ConnectAsync"/>.</summary>
     /// <param name="options">Where to connect and how to frame, group and route.</param>
@@ -40,6 +40,7 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
         _core = new StageEngine(this, CoreSettings.From(options), Bus, logger, timeProvider ?? TimeProvider.System,
             engine => dialer = new Dialer(engine, options));
         _dialer = dialer!;
+        _life = new StageLifecycle(nameof(TcpClientStage), options.Name);
     }
 
     /// <summary>The options the stage was built with.</summary>
@@ -90,40 +91,51 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     public void MapConnections(ConnectionHandler handler, ConnectionHandlerOptions? options = null) => _core.MapConnections(handler, options ?? new ConnectionHandlerOptions());
 
 
-    /// <summary>Starts the service thread, which dials (and redials) in the background. Returns at once.</summary>
-    /// <exception cref="InvalidOperationException">The stage was already started.</exception>
-    public void Start()
-    {
-        if (Interlocked.Exchange(ref _started, 1) != 0)
-            throw new InvalidOperationException($"stage '{Name}' was already started");
-        _core.Start();
-    }
+    /// <summary>Starts the service thread, which dials (and redials) in the background. Returns at once.
+    /// A stage starts once: after <see cref="StopAsync"/> (even before any start) or <see cref="DisposeAsync"/> make a new one.</summary>
+    /// <exception cref="InvalidOperationException">The stage was already started, or was stopped.</exception>
+    /// <exception cref="ObjectDisposedException">The stage was disposed.</exception>
+    public void Start() => _life.Start(_core.Start);
 
     /// <summary>Starts the stage if needed and waits until it is connected; the token bounds the wait.</summary>
     /// <returns>The remote address connected to.</returns>
     /// <exception cref="IOException">The stage gave up (<see cref="TcpClientStageOptions.ReconnectAttempts"/> used up).</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the stage keeps dialling.</exception>
-    public Task<IPEndPoint> ConnectAsync(CancellationToken cancellationToken = default)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the stage keeps dialling),
+    /// or the stage was stopped or disposed while waiting (the message says which).</exception>
+    /// <exception cref="InvalidOperationException">The stage was stopped before it started.</exception>
+    /// <exception cref="ObjectDisposedException">The stage was disposed.</exception>
+    public async Task<IPEndPoint> ConnectAsync(CancellationToken cancellationToken = default)
     {
-        if (Volatile.Read(ref _started) == 0)
-            Start();
-        return WaitConnectedAsync(cancellationToken);
+        _life.Start(_core.Start, againIsError: false);
+        return await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Completes when the stage is connected (at once if it is); fails with <see cref="IOException"/> if it gives up
-    /// (<c>reconnect_attempts</c>), and is cancelled when the stage stops first.</summary>
-    public Task<IPEndPoint> WaitConnectedAsync(CancellationToken cancellationToken = default) => _dialer.WaitConnectedAsync(cancellationToken);
+    /// (<c>reconnect_attempts</c>), and is cancelled (<see cref="OperationCanceledException"/> saying so) when the stage is
+    /// stopped or disposed first, also when it never started.</summary>
+    public Task<IPEndPoint> WaitConnectedAsync(CancellationToken cancellationToken = default)
+        => _life.WaitAsync(_dialer.WaitConnectedAsync(CancellationToken.None), "connected", cancellationToken);
 
     /// <summary>
     /// Sends one message to the remote, encoded with the stage's framing. While disconnected it is
-    /// held for the next connection (<see cref="DisconnectedEgressPolicy.Hold"/>) or dropped.
-    /// Completes with false when it was dropped. The payload is copied before the task completes.
+    /// held for the next connection (<see cref="DisconnectedEgressPolicy.Hold"/>, up to
+    /// <see cref="TcpClientStageOptions.EgressBufferBytes"/> of payload: the oldest held messages are dropped
+    /// to make room for a new one, and a message larger than that bound by itself is dropped) or dropped
+    /// (<see cref="DisconnectedEgressPolicy.Drop"/>). Completes with true when the connection took the message
+    /// or it is held, false when it was dropped: by the overflow policy, by the disconnected policy, for its
+    /// size, or because no connection will come (the stage was stopped, or gave up after
+    /// <see cref="TcpClientStageOptions.ReconnectAttempts"/>). Every dropped message, held ones dropped to
+    /// make room included, is counted in the dropped counters. The payload is copied before the task completes.
     /// </summary>
     /// <exception cref="FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
     public async ValueTask<bool> SendAsync(ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
     {
-        var delivered = await _core.Router.RouteAsync(EgressMessage.ToAll(payload, fields), cancellationToken).ConfigureAwait(false);
-        return delivered == 1 || (!IsConnected && Options.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold);
+        if (_life.IsStopped || _dialer.GaveUp)
+        {
+            _core.Counters.CountDropped(payload.Length);
+            return false;
+        }
+        return await _core.Router.RouteAsync(EgressMessage.ToAll(payload, fields), cancellationToken, heldCounts: true).ConfigureAwait(false) == 1;
     }
 
     /// <summary>Drops the current connection (reason <c>killed</c>, detail <paramref name="reason"/>); the stage reconnects as
@@ -139,9 +151,20 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>
     /// Stops gracefully: stops dialling, lets queued egress drain for up to the grace period, then closes
     /// the connection. Cancelling the token cuts the grace period short. Completes when the service
-    /// thread has ended; safe to call more than once and before <see cref="Start"/>.
+    /// thread has ended; safe to call more than once and before <see cref="Start"/>. A pending
+    /// <see cref="WaitConnectedAsync"/> or <see cref="ConnectAsync"/> is cancelled and <see cref="SendAsync"/>
+    /// returns false from then on. The stage does not start again: a later <see cref="Start"/> or
+    /// <see cref="ConnectAsync"/> throws <see cref="InvalidOperationException"/> when it had not started.
     /// </summary>
-    public Task StopAsync(CancellationToken cancellationToken = default) => _core.StopAsync(cancellationToken);
+    public Task StopAsync(CancellationToken cancellationToken = default) => Stop(dispose: false, cancellationToken);
+
+    private Task Stop(bool dispose, CancellationToken cancellationToken)
+    {
+        // Never started: no service loop will end and cancel the waiters, so they are cancelled here.
+        if (_life.Stop(dispose))
+            _dialer.Stopped();
+        return _core.StopAsync(cancellationToken);
+    }
 
     bool IAnyEgressStage.TrySendToAnyNow(ReadOnlySpan<byte> payload, in FrameFields fields) => _core.Any.TryEnqueue(payload, fields, out _) == AnyOutcome.Queued;
 
@@ -154,10 +177,11 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
 
     long IAnyEgressStage.QueuedEgressBytes => _core.QueuedEgressBytes();
 
-    /// <summary>Stops the stage (<see cref="StopAsync"/> with the full grace period).</summary>
+    /// <summary>Stops the stage (<see cref="StopAsync"/> with the full grace period); afterwards <see cref="Start"/>
+    /// and <see cref="ConnectAsync"/> throw <see cref="ObjectDisposedException"/>.</summary>
     public async ValueTask DisposeAsync()
     {
-        await StopAsync().ConfigureAwait(false);
+        await Stop(dispose: true, CancellationToken.None).ConfigureAwait(false);
         _core.Dispose();
     }
 }

@@ -6,9 +6,11 @@ namespace Ferry.Stages;
 /// <summary>What a client stage does with egress while it is not connected.</summary>
 public enum DisconnectedEgressPolicy
 {
-    /// <summary>Keep it, up to <c>egress_buffer_bytes</c> (oldest dropped beyond), and send it after reconnecting.</summary>
+    /// <summary>Keep it, up to <c>egress_buffer_bytes</c> of payload, and send it after reconnecting: the oldest held
+    /// messages are dropped (and counted) to make room for a new one; a message larger than the bound by itself is
+    /// dropped (and counted) and <see cref="TcpClientStage.SendAsync"/> returns false for it.</summary>
     Hold,
-    /// <summary>Drop it and count it.</summary>
+    /// <summary>Drop it and count it (<see cref="TcpClientStage.SendAsync"/> returns false).</summary>
     Drop,
 }
 

@@ -25,7 +25,7 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
 {
     private readonly StageEngine _core;
     private readonly Acceptor _acceptor;
-    private int _started;
+    private readonly StageLifecycle _life;
 
     /// <summary>Validates the options and prepares the stage; nothing is bound until <see cref="Start"/> or <see cref="StartAsync"/>.</summary>
     /// <param name="options">What to listen on and how to frame, group and route.</param>
@@ -45,6 +45,7 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
         _core = new StageEngine(this, CoreSettings.From(options), Bus, logger, timeProvider ?? TimeProvider.System,
             engine => acceptor = new Acceptor(engine, options));
         _acceptor = acceptor!;
+        _life = new StageLifecycle(nameof(TcpServerStage), options.Name);
     }
 
     /// <summary>The options the stage was built with.</summary>
@@ -98,18 +99,16 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     public void MapConnections(ConnectionHandler handler, ConnectionHandlerOptions? options = null) => _core.MapConnections(handler, options ?? new ConnectionHandlerOptions());
 
 
-    /// <summary>Starts the service thread, which binds (retrying as <see cref="TcpServerStageOptions.BindAttempts"/> allows) and serves. Returns at once.</summary>
-    /// <exception cref="InvalidOperationException">The stage was already started.</exception>
-    public void Start()
-    {
-        if (Interlocked.Exchange(ref _started, 1) != 0)
-            throw new InvalidOperationException($"stage '{Name}' was already started");
-        _core.Start();
-    }
+    /// <summary>Starts the service thread, which binds (retrying as <see cref="TcpServerStageOptions.BindAttempts"/> allows) and serves. Returns at once.
+    /// A stage starts once: after <see cref="StopAsync"/> (even before any start) or <see cref="DisposeAsync"/> make a new one.</summary>
+    /// <exception cref="InvalidOperationException">The stage was already started, or was stopped.</exception>
+    /// <exception cref="ObjectDisposedException">The stage was disposed.</exception>
+    public void Start() => _life.Start(_core.Start);
 
     /// <summary>Starts the stage and waits until it is listening (bind failures are retried meanwhile).</summary>
     /// <returns>The bound address, with the real port when port 0 was asked for.</returns>
-    /// <exception cref="InvalidOperationException">The stage was already started.</exception>
+    /// <exception cref="InvalidOperationException">The stage was already started, or was stopped.</exception>
+    /// <exception cref="ObjectDisposedException">The stage was disposed.</exception>
     /// <exception cref="IOException">Binding failed <see cref="TcpServerStageOptions.BindAttempts"/> times; the stage has stopped.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the stage keeps trying to bind.</exception>
     public async Task<IPEndPoint> StartAsync(CancellationToken cancellationToken = default)
@@ -119,9 +118,10 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     }
 
     /// <summary>Completes with the bound address when the stage first listens; fails with <see cref="IOException"/>
-    /// when it gives up binding, and is cancelled when the stage stops before listening.</summary>
+    /// when it gives up binding, and is cancelled (<see cref="OperationCanceledException"/> saying so) when the stage is
+    /// stopped or disposed before listening, also when it never started.</summary>
     public Task<IPEndPoint> WaitListeningAsync(CancellationToken cancellationToken = default)
-        => _acceptor.ListeningTask.WaitAsync(cancellationToken);
+        => _life.WaitAsync(_acceptor.ListeningTask, "listened", cancellationToken);
 
     /// <summary>Totals as of now (rates are zero: they are published every <c>stats_interval</c>).</summary>
     public SocketStats GetStats() => _core.Snapshot();
@@ -195,14 +195,25 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>
     /// Stops gracefully: stops accepting, lets queued egress drain for up to the grace period, then
     /// closes every connection. Cancelling the token cuts the grace period short. Completes when the
-    /// service thread has ended; safe to call more than once and before <see cref="Start"/>.
+    /// service thread has ended; safe to call more than once and before <see cref="Start"/>. A pending
+    /// <see cref="WaitListeningAsync"/> is cancelled. The stage does not start again: a later
+    /// <see cref="Start"/> throws <see cref="InvalidOperationException"/>, also after a stop before any start.
     /// </summary>
-    public Task StopAsync(CancellationToken cancellationToken = default) => _core.StopAsync(cancellationToken);
+    public Task StopAsync(CancellationToken cancellationToken = default) => Stop(dispose: false, cancellationToken);
 
-    /// <summary>Stops the stage (<see cref="StopAsync"/> with the full grace period).</summary>
+    private Task Stop(bool dispose, CancellationToken cancellationToken)
+    {
+        // Never started: no service loop will end and cancel the waiters, so they are cancelled here.
+        if (_life.Stop(dispose))
+            _acceptor.Stopped();
+        return _core.StopAsync(cancellationToken);
+    }
+
+    /// <summary>Stops the stage (<see cref="StopAsync"/> with the full grace period); afterwards <see cref="Start"/>
+    /// and <see cref="StartAsync"/> throw <see cref="ObjectDisposedException"/>.</summary>
     public async ValueTask DisposeAsync()
     {
-        await StopAsync().ConfigureAwait(false);
+        await Stop(dispose: true, CancellationToken.None).ConfigureAwait(false);
         _core.Dispose();
     }
 }

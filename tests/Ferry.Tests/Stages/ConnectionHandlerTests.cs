@@ -78,6 +78,81 @@ public abstract class ConnectionHandlerTests(StageTransport transport, HandlerSc
         Assert.Equal("logged and answered", Encoding.UTF8.GetString(packets[0].Payload));
     }
 
+    [Fact]
+    public async Task A_second_ReadAsync_goes_on_with_the_messages_that_came_in_the_same_read_as_the_first()
+    {
+        // "Read the login line, then loop over the session" (review F5): the login and the next lines come in
+        // one write, so in one read, one inbox batch. Leaving a loop with break must leave the rest of that
+        // batch to the next ReadAsync, not release it with the message the loop stopped at.
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        Map(h, async (connection, ct) =>
+        {
+            string? user = null;
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                user = Encoding.UTF8.GetString(message.Payload.Span);
+                break;
+            }
+            await connection.SendAsync(Encoding.UTF8.GetBytes("welcome " + user), cancellationToken: ct);
+            // A second early exit from the same batch, then the session loop.
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                await connection.SendAsync(Encoding.UTF8.GetBytes("first " + Encoding.UTF8.GetString(message.Payload.Span)), cancellationToken: ct);
+                break;
+            }
+            await foreach (var message in connection.ReadAsync(ct))
+                await connection.SendAsync(Encoding.UTF8.GetBytes("echo " + Encoding.UTF8.GetString(message.Payload.Span)), cancellationToken: ct);
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        await client.SendAsync("LOGIN alice\nhello\nworld\nagain\n"); // one write
+        Assert.Equal("welcome LOGIN alice\n", await ReceiveLineAsync(client, "welcome LOGIN alice"));
+        await client.SendAsync("later\n"); // a read of its own, after the first batch
+        // Before the fix the rest of the first batch was gone: the second loop's first message was "later".
+        foreach (var expected in new[] { "first hello", "echo world", "echo again", "echo later" })
+            Assert.Equal(expected + "\n", await ReceiveLineAsync(client, expected));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_message_a_loop_stopped_at_stays_valid_until_the_next_loop_moves_on_whatever_came_with_it(bool inOneWrite)
+    {
+        // The batch a reader stops in stays held for the next reader, so the message the first loop stopped at
+        // is still readable after the break, whether or not more messages came in the same read; once the
+        // next reader has moved past that batch, it is released.
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        var afterBreak = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var kept = new TaskCompletionSource<ConnectionMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Map(h, async (connection, ct) =>
+        {
+            ConnectionMessage first = default;
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                first = message;
+                break;
+            }
+            afterBreak.TrySetResult(Encoding.UTF8.GetString(first.Payload.Span));
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                await connection.SendAsync(message.Payload, cancellationToken: ct);
+                if (Encoding.UTF8.GetString(message.Payload.Span) == "next")
+                    kept.TrySetResult(first); // the second loop has moved past the first batch
+            }
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        await client.SendAsync(inOneWrite ? "one\ntwo\n" : "one\n");
+        Assert.Equal("one", await afterBreak.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        if (!inOneWrite)
+            await client.SendAsync("two\n");
+        Assert.Equal("two\n", await ReceiveLineAsync(client, "two"));
+        await client.SendAsync("next\n");
+        Assert.Equal("next\n", await ReceiveLineAsync(client, "next"));
+        var message = await kept.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Throws<ObjectDisposedException>(() => message.Payload.Span.ToArray());
+    }
+
     private static string Numbered(string prefix, int i) => $"{prefix}-{i}-{new string((char)('a' + i % 26), 30)}";
 
     [Fact]

@@ -79,6 +79,8 @@ internal sealed class ConnectionHandlers : IInboxOwner
             end = new CloseRequest(DisconnectReason.HandlerEnded, "handler failed: " + ex.Message, null) { Flush = true };
         }
         _running.TryRemove(c, out _);
+        // What a reader left part-read goes back to the pool; nothing reads it any more.
+        c.Inbox?.ReleaseUnread();
         closed.Dispose();
         _engine.RequestClose(c, end);
     }

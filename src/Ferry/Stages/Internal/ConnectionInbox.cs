@@ -47,6 +47,9 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
     private int _readBytes;
     private int _count;
     private int _paused;
+    /// <summary>The batch the last reader stopped in (break, return, an exception), to be read on from <see cref="_unreadFrom"/>; handler's side only.</summary>
+    private InboxBatch? _unread;
+    private int _unreadFrom;
 
     public int Capacity { get; } = capacity;
 
@@ -109,8 +112,51 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
         owner.PauseReads(connection);
     }
 
-    /// <summary>The next batch, if one is queued. Handler's side.</summary>
-    public bool TryTake(out InboxBatch batch) => _queue.TryDequeue(out batch!);
+    /// <summary>
+    /// The next batch to read and the index of its first unread message: the batch a reader left part-read,
+    /// if any, else the next queued one. Handler's side.
+    /// </summary>
+    public bool TryTake(out InboxBatch batch, out int first)
+    {
+        if (_unread is { } left)
+        {
+            _unread = null;
+            if (_unreadFrom < left.Count)
+            {
+                batch = left;
+                first = _unreadFrom;
+                return true;
+            }
+            // Left at its last message, which was valid until now, when the new reader moves on.
+            Done(left);
+        }
+        first = 0;
+        return _queue.TryDequeue(out batch!);
+    }
+
+    /// <summary>
+    /// A reader stops in <paramref name="batch"/> (its loop was left with break, return or an exception) with
+    /// <paramref name="next"/> the first message it did not hand out. The batch stays here, ahead of the
+    /// queue, for the next reader: the messages of one read must not be lost because the handler read the
+    /// first of them in one loop and the others in another. It stays held meanwhile, so the message the loop
+    /// stopped at stays valid until the next reader moves on (or the handler ends), whether or not it was the
+    /// last of its read. Handler's side.
+    /// </summary>
+    public void Leave(InboxBatch batch, int next)
+    {
+        _unread = batch;
+        _unreadFrom = next;
+    }
+
+    /// <summary>The handler has ended: a batch a reader left part-read is released (nothing will read it). Handler's side.</summary>
+    public void ReleaseUnread()
+    {
+        if (_unread is { } left)
+        {
+            _unread = null;
+            Done(left);
+        }
+    }
 
     /// <summary>
     /// Waits for a batch: true when one is queued, false when the connection has closed and every batch

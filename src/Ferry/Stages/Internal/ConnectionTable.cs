@@ -8,8 +8,8 @@ namespace Ferry.Stages.Internal;
 /// a dense list for broadcasts and scans, and by id for routing.
 /// </summary>
 /// <remarks>
-/// Lock order: <see cref="Sync"/> (this table) → the group registry's lock → a connection's egress
-/// lock. Only the service thread adds and removes; other threads read the list under
+/// Lock order: the group registry's notice lock → <see cref="Sync"/> (this table) → the group registry's
+/// lock → a connection's egress lock. Only the service thread adds and removes; other threads read the list under
 /// <see cref="Sync"/> and look up ids in the concurrent map without it.
 /// </remarks>
 internal sealed class ConnectionTable

@@ -45,6 +45,9 @@ internal sealed class Dialer : IConnectionSource
 
     public ConnectionId ConnectionId => Volatile.Read(ref _connection)?.Id ?? default;
 
+    /// <summary>Whether the stage gave up connecting (its <c>reconnect_attempts</c> are used up): no connection will come.</summary>
+    public bool GaveUp => Volatile.Read(ref _gaveUp);
+
     private long NowMs => _engine.Clock.NowMs;
 
     private bool Idle => _connection is null && _dial is null && !_gaveUp && !_engine.Loop.IsStopping;
@@ -158,7 +161,7 @@ internal sealed class Dialer : IConnectionSource
         var givingUp = _options.ReconnectAttempts > 0 && _attempt >= _options.ReconnectAttempts;
         var wait = givingUp ? TimeSpan.Zero : NextWait();
         _nextAttemptMs = NowMs + (long)wait.TotalMilliseconds;
-        _gaveUp = givingUp;
+        Volatile.Write(ref _gaveUp, givingUp);
         _engine.Events.RaiseConnectFailed(new ConnectFailedEvent(_engine.Name, _engine.Clock.UtcNow, _remote.ToString(), _attempt, reason, wait, givingUp));
         if (givingUp)
         {

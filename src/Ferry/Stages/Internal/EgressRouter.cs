@@ -40,16 +40,20 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
     }
 
     /// <summary>Delivers a message to its targets; completes with how many connections took it.</summary>
-    public ValueTask<int> RouteAsync(EgressMessage message, CancellationToken cancellationToken)
+    /// <param name="message">What to send, to whom.</param>
+    /// <param name="cancellationToken">Ends a wait for room (the <c>wait</c> policy).</param>
+    /// <param name="heldCounts">A message to everyone that nobody took because nobody is connected counts as taken
+    /// (1) when it was held for the first connection: the client stage's one connection, which is coming.</param>
+    public ValueTask<int> RouteAsync(EgressMessage message, CancellationToken cancellationToken, bool heldCounts = false)
     {
         var length = writer.EncodedLength(message.Payload.Length);
         if (writer.Overflow != EgressOverflowPolicy.Wait)
-            return new ValueTask<int>(RouteNow(message, length));
-        return RouteWaitingAsync(message, length, cancellationToken);
+            return new ValueTask<int>(RouteNow(message, length, heldCounts));
+        return RouteWaitingAsync(message, length, heldCounts, cancellationToken);
     }
 
     /// <summary>Drop and disconnect policies: never waits, so it may hold the registry lock while enqueueing.</summary>
-    private int RouteNow(in EgressMessage message, int length)
+    private int RouteNow(in EgressMessage message, int length, bool heldCounts)
     {
         switch (message.Target)
         {
@@ -61,7 +65,7 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
                     CountUnknownTarget(message.Connection);
                 return 0;
             case EgressTargetKind.All:
-                return RouteToAllNow(message, length);
+                return RouteToAllNow(message, length, heldCounts);
             case EgressTargetKind.Group:
                 return RouteToGroupNow(message, length);
             case EgressTargetKind.Any:
@@ -71,16 +75,13 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
         }
     }
 
-    private int RouteToAllNow(in EgressMessage message, int length)
+    private int RouteToAllNow(in EgressMessage message, int length, bool heldCounts)
     {
         var delivered = 0;
         lock (table.Sync)
         {
             if (table.EstablishedCountLocked == 0)
-            {
-                held.HoldOrDropLocked(message, writer.Encoder);
-                return 0;
-            }
+                return held.HoldOrDropLocked(message, writer.Encoder) && heldCounts ? 1 : 0;
             var payload = message.Payload.Span;
             foreach (var target in table.ListLocked)
                 if (target.Id != message.Except && writer.Enqueue(target, payload, message.Fields, length) == EnqueueResult.Queued)
@@ -104,7 +105,7 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
         return delivered;
     }
 
-    private async ValueTask<int> RouteWaitingAsync(EgressMessage message, int length, CancellationToken cancellationToken)
+    private async ValueTask<int> RouteWaitingAsync(EgressMessage message, int length, bool heldCounts, CancellationToken cancellationToken)
     {
         Connection[] targets;
         switch (message.Target)
@@ -121,10 +122,7 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
                 lock (table.Sync)
                 {
                     if (table.EstablishedCountLocked == 0)
-                    {
-                        held.HoldOrDropLocked(message, writer.Encoder);
-                        return 0;
-                    }
+                        return held.HoldOrDropLocked(message, writer.Encoder) && heldCounts ? 1 : 0;
                     targets = table.ListLocked.ToArray();
                 }
                 break;

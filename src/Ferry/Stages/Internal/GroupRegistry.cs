@@ -7,9 +7,20 @@ namespace Ferry.Stages.Internal;
 /// connection leaves all of its groups. Any thread; membership lives under <see cref="Sync"/>, which
 /// comes after the connection table's lock and before a connection's egress lock.
 /// </summary>
+/// <remarks>
+/// Group notices (<c>JoinedGroup</c>, <c>LeftGroup</c>, and on the bus with <c>group_notices</c>) are raised
+/// in the order of the membership changes they announce, so a connection's joined notice always comes before
+/// its left notice for that group and before its <c>Disconnected</c> event (which the close raises after
+/// <see cref="LeaveAll"/>). A change and its notice happen under <see cref="_notices"/>, a lock taken before
+/// every other (notices → connection table → group registry → egress): the notice is raised outside
+/// <see cref="Sync"/>, so a handler may send, join or leave, but no other change can slip in between.
+/// A handler must still not wait (docs/threading.md): a close of a grouped connection waits for it.
+/// </remarks>
 internal sealed class GroupRegistry(ConnectionTable table, EventSink events, bool notices, Func<bool> onServiceThread)
 {
     private readonly Dictionary<string, HashSet<Connection>> _groups = new(StringComparer.Ordinal);
+    /// <summary>Orders membership changes with their notices; first in the lock order, reentrant for handlers that join or leave.</summary>
+    private readonly Lock _notices = new();
 
     public Lock Sync { get; } = new();
 
@@ -19,19 +30,23 @@ internal sealed class GroupRegistry(ConnectionTable table, EventSink events, boo
         ValidateName(group);
         if (!table.TryGet(id, out var c))
             return false;
-        bool added;
-        lock (Sync)
+        lock (_notices)
         {
-            if (c.Closed)
-                return false;
-            if (!_groups.TryGetValue(group, out var members))
-                _groups[group] = members = [];
-            added = members.Add(c);
+            bool added;
+            lock (Sync)
+            {
+                // A close sets Closed before its LeaveAll takes this lock: a join after that finds it set.
+                if (c.Closed)
+                    return false;
+                if (!_groups.TryGetValue(group, out var members))
+                    _groups[group] = members = [];
+                added = members.Add(c);
+                if (added)
+                    (c.Groups ??= []).Add(group);
+            }
             if (added)
-                (c.Groups ??= []).Add(group);
+                events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), id, group, Joined: true), notices, onServiceThread());
         }
-        if (added)
-            events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), id, group, Joined: true), notices, onServiceThread());
         return true;
     }
 
@@ -41,29 +56,41 @@ internal sealed class GroupRegistry(ConnectionTable table, EventSink events, boo
         ValidateName(group);
         if (!table.TryGet(id, out var c))
             return false;
-        bool removed;
-        lock (Sync)
-            removed = RemoveLocked(c, group);
-        if (removed)
-            events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), id, group, Joined: false), notices, onServiceThread());
-        return removed;
+        lock (_notices)
+        {
+            bool removed;
+            lock (Sync)
+                removed = RemoveLocked(c, group);
+            if (removed)
+                events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), id, group, Joined: false), notices, onServiceThread());
+            return removed;
+        }
     }
 
     /// <summary>A closed connection leaves every group it was in; returns them. Service thread.</summary>
     public IReadOnlyList<string> LeaveAll(Connection c)
     {
-        string[] left;
+        // No groups now means none later (a join after the close's Closed finds it set): nothing to order,
+        // and the close of an ungrouped connection never waits for another thread's notice.
         lock (Sync)
-        {
             if (c.Groups is null || c.Groups.Count == 0)
                 return [];
-            left = [.. c.Groups];
+        // A join whose notice is being raised on another thread finishes it first.
+        lock (_notices)
+        {
+            string[] left;
+            lock (Sync)
+            {
+                if (c.Groups is null || c.Groups.Count == 0)
+                    return [];
+                left = [.. c.Groups];
+                foreach (var group in left)
+                    RemoveLocked(c, group);
+            }
             foreach (var group in left)
-                RemoveLocked(c, group);
+                events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), c.Id, group, Joined: false), notices, onServiceThread: true);
+            return left;
         }
-        foreach (var group in left)
-            events.PublishNotice(new GroupMembershipEvent(events.Stage, events.Clock.Time.GetUtcNow(), c.Id, group, Joined: false), notices, onServiceThread: true);
-        return left;
     }
 
     private bool RemoveLocked(Connection c, string group)

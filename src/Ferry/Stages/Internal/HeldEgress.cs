@@ -7,7 +7,9 @@ namespace Ferry.Stages.Internal;
 /// <summary>
 /// Messages for everyone (or any one) sent while nobody was connected, kept for the first connection
 /// (<c>queue_when_disconnected</c>; the client stage's hold-while-disconnected). Bounded in messages
-/// and bytes, oldest dropped first. Under the connection table's lock, so a router that found nobody
+/// and bytes: a new message that fits the bounds is kept and the oldest held ones are dropped (and
+/// counted) to make room for it; a message larger than the byte bound by itself is dropped (and counted)
+/// instead, and the held ones stay. Under the connection table's lock, so a router that found nobody
 /// and a connection being established cannot miss each other.
 /// </summary>
 internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters counters)
@@ -15,25 +17,34 @@ internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters co
     private readonly Queue<(byte[] Payload, FrameFields Fields)> _messages = new();
     private long _bytes;
 
-    /// <summary>Keeps the message, or drops and counts it when holding is off. Under the table lock.</summary>
-    public void HoldOrDropLocked(in EgressMessage message, IFrameEncoder encoder)
+    /// <summary>Keeps the message, or drops and counts it. Under the table lock.</summary>
+    /// <returns>Whether the message was kept: false when holding is off or it alone is over the byte bound.</returns>
+    public bool HoldOrDropLocked(in EgressMessage message, IFrameEncoder encoder)
     {
         if (maxMessages == 0)
         {
             counters.CountDropped(message.Payload.Length);
-            return;
+            return false;
         }
         // Encoded once into scratch space now, so a payload the framing refuses fails its sender here
         // instead of the service thread when the first client arrives.
         encoder.Encode(message.Payload.Span, message.Fields, new ArrayBufferWriter<byte>(encoder.GetEncodedLength(message.Payload.Length)));
+        if (message.Payload.Length > maxBytes)
+        {
+            // Evicting what is held would not make room for it: it goes, they stay.
+            counters.CountDropped(message.Payload.Length);
+            return false;
+        }
         _messages.Enqueue((message.Payload.ToArray(), message.Fields));
         _bytes += message.Payload.Length;
+        // The new message fits the bounds by itself, so only older ones are dropped here.
         while (_messages.Count > maxMessages || _bytes > maxBytes)
         {
             var dropped = _messages.Dequeue().Payload.Length;
             _bytes -= dropped;
             counters.CountDropped(dropped);
         }
+        return true;
     }
 
     /// <summary>Gives the first connection what was held. Under the table lock.</summary>

@@ -6,8 +6,10 @@ namespace Ferry.Stages.Internal;
 /// What <see cref="FerryConnection.ReadAsync"/> returns: walks the inbox batch by batch. Moving to the next
 /// message of a batch is an index increment that completes synchronously; at the end of a batch the batch
 /// is released (its messages' bytes go back to the pool unless retained), and only when no batch is queued
-/// does the enumerator wait. Written by hand rather than as an async iterator because this is the
-/// per-message path of every handler. Enumerated once.
+/// does the enumerator wait. Left before the end of a batch, it leaves the rest of the batch to the next
+/// reader (<see cref="ConnectionInbox.Leave"/>), so "read the first message, then loop over the rest" loses
+/// nothing however the messages were segmented. Written by hand rather than as an async iterator because
+/// this is the per-message path of every handler. Enumerated once.
 /// </summary>
 internal sealed class InboxReader(ConnectionInbox inbox, CancellationToken readToken) : IAsyncEnumerable<ConnectionMessage>, IAsyncEnumerator<ConnectionMessage>
 {
@@ -52,10 +54,10 @@ internal sealed class InboxReader(ConnectionInbox inbox, CancellationToken readT
 
     private bool TakeNext()
     {
-        if (!inbox.TryTake(out var next))
+        if (!inbox.TryTake(out var next, out var first))
             return false;
         _batch = next;
-        _index = 0;
+        _index = first;
         return true;
     }
 
@@ -73,11 +75,12 @@ internal sealed class InboxReader(ConnectionInbox inbox, CancellationToken readT
 
     public ValueTask DisposeAsync()
     {
-        // Left mid-batch (break, return, an exception): the batch is released all the same.
+        // Left mid-batch (break, return, an exception): the messages after the current one stay in the
+        // inbox for the next ReadAsync; a batch read to its end is released.
         if (_batch is { } batch)
         {
             _batch = null;
-            inbox.Done(batch);
+            inbox.Leave(batch, _index + 1);
         }
         _cancellation.Dispose();
         _linked?.Dispose();
