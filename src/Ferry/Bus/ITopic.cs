@@ -19,6 +19,12 @@ public interface ITopic<T>
     /// subscriptions, waiting while any of their queues is full. With no subscriber the message is
     /// dropped. Completes when every subscriber has it.
     /// </summary>
+    /// <remarks>
+    /// Subscribers are independent: one that throws (or whose task faults) misses the message alone. The
+    /// in-process bus still runs every later handler and fills every queue, then fails the publish with
+    /// what was thrown: the exception itself when one subscriber failed, an <see cref="AggregateException"/>
+    /// holding each when several did.
+    /// </remarks>
     ValueTask PublishAsync(T message, CancellationToken cancellationToken = default);
 
     /// <summary>Adds a handler run inline by every publish. Dispose the result to detach.</summary>

@@ -19,13 +19,28 @@ internal sealed class InProcessTopic<T>(string name) : ITopic<T>
     /// </summary>
     internal Action<MessageHandler<T>>? InlineHandlerPending { get; set; }
 
+    /// <remarks>
+    /// Each subscriber is isolated: a handler that throws, or whose task faults, misses the message alone;
+    /// the later handlers and every queue still get it, and the publish then fails with what was thrown
+    /// (several failures as one <see cref="SubscriberFailures"/>). A try around each handler call costs
+    /// nothing while nothing throws, so the common path stays allocation-free and as fast as without it.
+    /// </remarks>
     public ValueTask PublishAsync(T message, CancellationToken cancellationToken = default)
     {
         var handlers = Volatile.Read(ref _handlers);
         var queues = Volatile.Read(ref _queues);
         for (var i = 0; i < handlers.Length; i++)
         {
-            var pending = handlers[i](message, cancellationToken);
+            ValueTask pending;
+            try
+            {
+                pending = handlers[i](message, cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                // The slow path carries the failure to the end and goes on with the next handler and the queues.
+                return PublishSlowAsync(message, ValueTask.FromException(ex), handlers, queues, i + 1, 0, cancellationToken);
+            }
             if (!pending.IsCompletedSuccessfully)
             {
                 if (!pending.IsCompleted)
@@ -41,19 +56,56 @@ internal sealed class InProcessTopic<T>(string name) : ITopic<T>
         return default;
     }
 
+    /// <summary>
+    /// The rest of a publish once a handler has not completed at once (still running, faulted or thrown) or a
+    /// queue is full: waits for it, then delivers to the handlers from <paramref name="nextHandler"/> and the
+    /// queues from <paramref name="nextQueue"/>, each on its own, and throws what failed at the end.
+    /// </summary>
     private async ValueTask PublishSlowAsync(T message, ValueTask pending, MessageHandler<T>[] handlers,
         QueueSubscription<T>[] queues, int nextHandler, int nextQueue, CancellationToken cancellationToken)
     {
-        await pending.ConfigureAwait(false);
+        List<Exception>? failures = null;
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            (failures ??= []).Add(ex);
+        }
         for (var i = nextHandler; i < handlers.Length; i++)
         {
-            var next = handlers[i](message, cancellationToken);
-            if (!next.IsCompleted)
-                InlineHandlerPending?.Invoke(handlers[i]);
-            await next.ConfigureAwait(false);
+            try
+            {
+                var next = handlers[i](message, cancellationToken);
+                if (!next.IsCompleted)
+                    InlineHandlerPending?.Invoke(handlers[i]);
+                await next.ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                (failures ??= []).Add(ex);
+            }
         }
         for (var q = nextQueue; q < queues.Length; q++)
-            await queues[q].EnqueueAsync(message, cancellationToken).ConfigureAwait(false);
+        {
+            try
+            {
+                await queues[q].EnqueueAsync(message, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
+            {
+                // The publisher stopped waiting for room: the queues not reached yet miss the message.
+                (failures ??= []).Add(ex);
+                break;
+            }
+            catch (Exception ex)
+            {
+                (failures ??= []).Add(ex);
+            }
+        }
+        if (failures is not null)
+            SubscriberFailures.Throw(Name, failures);
     }
 
     public IDisposable Subscribe(MessageHandler<T> handler)

@@ -39,7 +39,8 @@ public sealed record TcpServerStageOptions
     /// <summary>Networks (CIDR) whose clients are refused with reason <c>denied</c>, checked after <see cref="AllowFrom"/>.</summary>
     public IReadOnlyList<string>? DenyFrom { get; init; }
 
-    /// <summary>Decides at accept, before any byte is read, whether a connection is taken (false: refused with reason <c>denied</c>). Runs on the service thread: keep it quick.</summary>
+    /// <summary>Decides at accept, before any byte is read, whether a connection is taken (false: refused with reason <c>denied</c>). Runs on the service thread: keep it quick.
+    /// One that throws refuses that connection too (reason <c>denied</c>, the detail naming the exception), is reported as an <c>Error</c> event of kind <c>Handler</c>, and the stage goes on.</summary>
     public Func<AcceptContext, bool>? AcceptFilter { get; init; }
 
     /// <summary>

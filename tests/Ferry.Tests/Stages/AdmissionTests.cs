@@ -135,6 +135,38 @@ public abstract class AdmissionTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task An_accept_filter_that_throws_refuses_that_connection_alone_and_the_stage_goes_on()
+    {
+        var asked = 0;
+        await using var h = new FerryTestServer(new TcpServerStageOptions
+        {
+            // A lookup that fails for one client.
+            AcceptFilter = context => Interlocked.Increment(ref asked) != 2 ? true : throw new KeyNotFoundException($"no entry for {context.Peer}"),
+        }.On(Transport));
+        await h.StartAsync();
+        using var first = await ConnectFromAsync(h.EndPoint, "127.0.0.1");
+        var firstId = (await h.WaitForEventAsync<ConnectedEvent>()).ConnectionId;
+
+        using var second = await ConnectFromAsync(h.EndPoint, "127.0.0.1");
+        var refused = await h.WaitForEventAsync<DisconnectedEvent>(e => e.Reason == DisconnectReason.Denied);
+        Assert.Equal(((IPEndPoint)second.LocalEndPoint!).Port, refused.Peer.Port);
+        Assert.Equal($"the accept filter threw KeyNotFoundException: no entry for {refused.Peer}", refused.Detail);
+        Assert.True(await RefusedAsync(second));
+        var failure = await h.WaitForEventAsync<StageErrorEvent>(e => e.Kind == StageErrorKind.Handler);
+        Assert.Equal($"the accept filter threw KeyNotFoundException: no entry for {refused.Peer} (connection from {refused.Peer} refused)", failure.Message);
+
+        // The stage goes on: the first client is still served and the next one is taken.
+        using var third = await ConnectFromAsync(h.EndPoint, "127.0.0.1");
+        await h.WaitForEventAsync<ConnectedEvent>(e => e.Peer.Port == ((IPEndPoint)third.LocalEndPoint!).Port);
+        await first.SendAsync("still here"u8.ToArray(), SocketFlags.None);
+        await third.SendAsync("new"u8.ToArray(), SocketFlags.None);
+        await h.WaitForPacketsAsync(p => p.Select(x => x.Connection).Distinct().Count() == 2, "a packet from the first and the third client");
+        Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), e => e.ConnectionId == firstId);
+        Assert.Equal(2, h.Stage.ConnectionCount);
+        Assert.Equal(1, h.Stage.GetStats().RejectedTotal);
+    }
+
+    [Fact]
     public void Bad_networks_and_limits_are_reported_by_name()
     {
         var problems = Assert.Throws<StageOptionsException>(() => new TcpServerStage(new TcpServerStageOptions

@@ -185,4 +185,62 @@ public abstract class FramedStageTests(StageTransport transport)
         await strict.WaitForEventAsync<StageErrorEvent>(e => e.Kind == StageErrorKind.Frame && e.Message.Contains("Truncated"));
         Assert.Equal(DisconnectReason.RemoteClosed, (await strict.WaitForEventAsync<DisconnectedEvent>()).Reason);
     }
+
+    [Fact]
+    public async Task A_decoder_that_throws_closes_only_that_connection_as_a_frame_error()
+    {
+        await using var h = new FerryTestServer(new TcpServerStageOptions { Framing = new ThrowingLines() }.On(Transport));
+        await h.StartAsync();
+        using var bad = await h.ConnectAsync();
+        using var good = await h.ConnectAsync();
+        var badId = (await h.WaitForConnectionAsync(bad.LocalEndPoint)).ConnectionId;
+        var goodId = (await h.WaitForConnectionAsync(good.LocalEndPoint)).ConnectionId;
+
+        await bad.SendAsync("ok\n!boom\n");
+        var closed = await h.WaitForDisconnectAsync(badId);
+        Assert.Equal(DisconnectReason.ProtocolError, closed.Reason);
+        Assert.Equal("Protocol: the decoder of framing 'throwing-lines' (Decoder) threw InvalidDataException: a bug at '!'", closed.Detail);
+        Assert.True(await bad.WaitClosedAsync());
+        Assert.Contains(h.Events.OfType<StageErrorEvent>(), e => e.Kind == StageErrorKind.Frame && e.ConnectionId == badId && e.Message.Contains("InvalidDataException"));
+
+        // The other connection, and new ones, go on.
+        using var late = await h.ConnectAsync();
+        var lateId = (await h.WaitForConnectionAsync(late.LocalEndPoint)).ConnectionId;
+        await good.SendAsync("good\n");
+        await late.SendAsync("late\n");
+        var packets = await h.WaitForPacketsAsync(p => p.Count == 3, "the bad client's first line, then one line from each other client");
+        Assert.Equal("ok", Encoding.ASCII.GetString(packets[0].Payload));
+        Assert.Equal(new HashSet<ConnectionId> { badId, goodId, lateId }, packets.Select(p => p.Connection).ToHashSet());
+        Assert.Equal(1, h.Stage.GetStats().FrameErrorsTotal);
+        Assert.Equal(2, h.Stage.ConnectionCount);
+    }
+
+    /// <summary>An application's framing with a bug: lines, whose decoder throws at a line that starts with '!'.</summary>
+    private sealed class ThrowingLines : IFraming
+    {
+        private readonly IFraming _lines = FramingSpec.Parse("lines");
+
+        public string Spec => "throwing-lines";
+
+        public int MaxFrameBytes => _lines.MaxFrameBytes;
+
+        public FrameErrorPolicy OnError => _lines.OnError;
+
+        public IFrameEncoder Encoder => _lines.Encoder;
+
+        public IFrameDecoder CreateDecoder() => new Decoder(_lines.CreateDecoder());
+
+        private sealed class Decoder(IFrameDecoder lines) : IFrameDecoder
+        {
+            public DecodeStatus Decode(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload, out FrameFields fields, out FrameError error)
+            {
+                if (!input.IsEmpty && input.FirstSpan[0] == (byte)'!')
+                    throw new InvalidDataException("a bug at '!'");
+                return lines.Decode(ref input, out payload, out fields, out error);
+            }
+
+            public DecodeStatus DecodeEnd(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload, out FrameFields fields, out FrameError error)
+                => lines.DecodeEnd(ref input, out payload, out fields, out error);
+        }
+    }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using Ferry.Connections;
+using Ferry.Framing;
 using Ferry.Stages;
 using Ferry.Tests.Support;
 using Ferry.Transport;
@@ -112,5 +113,52 @@ public abstract class IngressTests(StageTransport transport)
         await client.SendAsync(data);
         var received = await h.WaitForBytesFromAsync(connected.ConnectionId, data.Length);
         Assert.Equal(data, received);
+    }
+
+    [Fact]
+    public async Task A_throwing_packet_group_subscriber_costs_the_later_subscribers_nothing()
+    {
+        await using var h = new FerryTestServer(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines") }.On(Transport));
+        var topic = h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name));
+        // A logger with a bug, subscribed before the real consumers: an inline handler and a queue.
+        using var faulty = topic.Subscribe((group, _) =>
+        {
+            foreach (var p in group)
+                if (p.Payload.Span.Contains((byte)'!'))
+                    throw new FormatException("logger cannot format '!'");
+            return default;
+        });
+        var inline = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var later = topic.Subscribe((group, _) =>
+        {
+            foreach (var p in group)
+                inline.Enqueue(System.Text.Encoding.ASCII.GetString(p.Payload.Span));
+            return default;
+        });
+        using var queue = topic.SubscribeQueue();
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        await h.WaitForConnectionAsync(client.LocalEndPoint);
+
+        string[] lines = ["a", "b!", "c", "d!", "e"];
+        for (var i = 0; i < lines.Length; i++)
+        {
+            // One line at a time, so each is a group of its own and only the '!' groups fail.
+            await client.SendAsync(lines[i] + "\n");
+            await h.WaitForPacketsAsync(p => p.Count == i + 1, $"line {lines[i]}");
+        }
+
+        await Poll.UntilAsync(() => inline.Count == lines.Length, "every line at the inline subscriber after the faulty one",
+            seen: () => string.Join(",", inline));
+        Assert.Equal(lines, inline);
+        var queued = new List<string>();
+        using var deadline = new CancellationTokenSource(h.Timeout);
+        while (queued.Count < lines.Length)
+            foreach (var p in await queue.ReadAsync(deadline.Token))
+                queued.Add(System.Text.Encoding.ASCII.GetString(p.Payload.Span));
+        Assert.Equal(lines, queued);
+        await Poll.UntilAsync(() => h.Events.OfType<StageErrorEvent>().Count(e => e.Kind == StageErrorKind.Handler) == 2, "two subscriber failures reported");
+        Assert.All(h.Events.OfType<StageErrorEvent>(), e => Assert.Equal("a packet_group subscriber failed: logger cannot format '!'", e.Message));
+        Assert.Equal(lines.Length, h.Stage.GetStats().PacketsReceivedTotal);
     }
 }

@@ -228,4 +228,38 @@ public abstract class LifecycleTests(StageTransport transport)
         await client.SendAsync("still works");
         await h.WaitForPacketsAsync(p => p.Count == 1, "a packet after the handler threw");
     }
+
+    [Fact]
+    public async Task A_throwing_event_handler_or_events_subscriber_hides_the_event_from_no_other()
+    {
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
+        var laterHandler = 0;
+        h.Stage.Connected += (_, _) => throw new InvalidOperationException("boom");
+        h.Stage.Connected += (_, _) => Interlocked.Increment(ref laterHandler);
+        var topic = h.Bus.Topic<StageEvent>(StageTopics.Events(h.Stage.Name));
+        using var faulty = topic.Subscribe((e, _) => e is ConnectedEvent ? throw new InvalidOperationException("bus boom") : default);
+        var laterInline = new System.Collections.Concurrent.ConcurrentQueue<StageEvent>();
+        using var later = topic.Subscribe((e, _) =>
+        {
+            laterInline.Enqueue(e);
+            return default;
+        });
+        using var queue = topic.SubscribeQueue();
+        await h.StartAsync();
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var client = await h.ConnectAsync();
+            await h.WaitForConnectionAsync(client.LocalEndPoint);
+        }
+
+        await Poll.UntilAsync(() => Volatile.Read(ref laterHandler) == 3 && laterInline.OfType<ConnectedEvent>().Count() == 3,
+            "three Connected events at the handler and the events subscriber after the faulty ones",
+            seen: () => $"handler {Volatile.Read(ref laterHandler)}, subscriber {laterInline.OfType<ConnectedEvent>().Count()}");
+        var queued = 0;
+        using var deadline = new CancellationTokenSource(h.Timeout);
+        while (queued < 3)
+            if (await queue.ReadAsync(deadline.Token) is ConnectedEvent)
+                queued++;
+    }
 }

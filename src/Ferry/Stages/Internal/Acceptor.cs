@@ -36,7 +36,7 @@ internal sealed class Acceptor : IConnectionSource
         _bind = BindAddress.Parse(options.Bind);
         _boundPort = _bind.Port;
         _bindDelay = options.BindRetryDelay;
-        _admission = new AdmissionControl(options, engine.Clock);
+        _admission = new AdmissionControl(options, engine.Events);
         if (options.ProxyProtocol != ProxyProtocol.Off)
         {
             _proxy = new ProxyHeaderGate(options.ProxyProtocol, new ProxyTrust(options.TrustedProxies ?? []), _admission, engine);

@@ -20,10 +20,11 @@ internal sealed class AdmissionControl
     private readonly long _windowMs;
     private readonly Func<AcceptContext, bool>? _filter;
     private readonly StageClock _clock;
+    private readonly EventSink _events;
     private readonly Dictionary<IPAddress, int> _live = [];
     private readonly Dictionary<IPAddress, (long StartMs, int Count)> _windows = [];
 
-    public AdmissionControl(TcpServerStageOptions options, StageClock clock)
+    public AdmissionControl(TcpServerStageOptions options, EventSink events)
     {
         _allow = [.. (options.AllowFrom ?? []).Select(IPNetwork.Parse)];
         _deny = [.. (options.DenyFrom ?? []).Select(IPNetwork.Parse)];
@@ -31,7 +32,8 @@ internal sealed class AdmissionControl
         _ratePerIp = options.ConnectionRatePerIp;
         _windowMs = Math.Max(1, (long)options.ConnectionRateWindow.TotalMilliseconds);
         _filter = options.AcceptFilter;
-        _clock = clock;
+        _clock = events.Clock;
+        _events = events;
     }
 
     /// <summary>Whether anything is checked at all (the common case pays one branch).</summary>
@@ -51,9 +53,31 @@ internal sealed class AdmissionControl
             return (DisconnectReason.IpLimit, $"max_connections_per_ip {_maxPerIp} reached for {address}");
         if (_ratePerIp > 0 && !WithinRate(address))
             return (DisconnectReason.IpLimit, $"connection_rate_per_ip {_ratePerIp} per {_windowMs} ms exceeded by {address}");
-        if (_filter is not null && !_filter(new AcceptContext(peer, local, live)))
-            return (DisconnectReason.Denied, "refused by the accept filter");
+        if (_filter is not null)
+            return Filter(new AcceptContext(peer, local, live));
         return null;
+    }
+
+    /// <summary>
+    /// The user's accept filter: null when it takes the connection, else the refusal. A filter that throws
+    /// costs that connection alone: it is refused (reason <c>denied</c>, the detail naming the exception),
+    /// the failure is reported (an <c>Error</c> event of kind <c>Handler</c>) and the stage goes on.
+    /// </summary>
+    private (DisconnectReason Reason, string Detail)? Filter(AcceptContext context)
+    {
+        try
+        {
+            return _filter!(context) ? null : (DisconnectReason.Denied, "refused by the accept filter");
+        }
+        catch (Exception ex)
+        {
+            var why = $"the accept filter threw {ex.GetType().Name}: {ex.Message}";
+            // A filter that throws for every client of a connection storm must not flood the log.
+            if (_events.MayWarn(WarningKind.HandlerFailed))
+                Log.HandlerFailed(_events.Logger, _events.Stage, "accept filter", ex);
+            _events.RaiseError(StageErrorKind.Handler, $"{why} (connection from {context.Peer} refused)", logAs: WarningKind.HandlerFailed);
+            return (DisconnectReason.Denied, why);
+        }
     }
 
     private bool WithinRate(IPAddress address)

@@ -6,7 +6,8 @@ namespace Ferry.Stages.Internal;
 
 /// <summary>
 /// Where a stage's lifecycle events go: the .NET events of the stage object, and <c>&lt;stage&gt;/events</c>
-/// on the bus. A faulty handler is logged and the stage goes on.
+/// on the bus. A faulty handler is logged and the stage goes on; it misses the event alone: the other
+/// handlers of the .NET event and the other subscribers of the topic still get it.
 /// </summary>
 internal sealed class EventSink(object owner, string stage, ILogger logger, IMessageBus bus, StageClock clock, CancellationToken stopForced)
 {
@@ -76,6 +77,18 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
     }
 
     /// <summary>
+    /// Reports a publish to one of the stage's topics that subscribers failed (<paramref name="failure"/>, as the
+    /// topic threw it): an <c>Error</c> event of kind <c>Handler</c> for each failed subscriber, naming the
+    /// topic (<paramref name="topic"/>, e.g. <c>packet_group</c>). A cancellation by a forced stop is no failure.
+    /// </summary>
+    public void RaiseSubscriberFailures(string topic, Exception failure)
+    {
+        foreach (var ex in SubscriberFailures.Each(failure))
+            if (!IsForcedStop(ex))
+                RaiseError(StageErrorKind.Handler, $"a {topic} subscriber failed: {ex.Message}");
+    }
+
+    /// <summary>
     /// A group notice: the stage's <c>JoinedGroup</c> / <c>LeftGroup</c> event, always, on the thread that
     /// joined or left; on the bus too when <c>group_notices</c> is on (<paramref name="toBus"/>).
     /// </summary>
@@ -90,9 +103,8 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
             return;
         }
         // Off the service thread the bus is published to directly; events keep their own order per publisher.
-        var publishing = _topic.PublishAsync(notice);
-        if (!publishing.IsCompletedSuccessfully)
-            publishing.AsTask().GetAwaiter().GetResult();
+        // A failed subscriber is logged, as on the service thread: it is not the joining caller's failure.
+        Publish(notice, CancellationToken.None);
     }
 
     private void Raise<T>(EventHandler<T>? handler, T e) where T : StageEvent
@@ -100,25 +112,38 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
         Invoke(handler, e);
         if (_topic.SubscriberCount == 0)
             return;
+        Publish(e, stopForced);
+    }
+
+    private void Publish<T>(T e, CancellationToken cancellationToken) where T : StageEvent
+    {
         try
         {
-            var publishing = _topic.PublishAsync(e, stopForced);
+            var publishing = _topic.PublishAsync(e, cancellationToken);
             if (!publishing.IsCompletedSuccessfully)
                 publishing.AsTask().GetAwaiter().GetResult();
         }
-        catch (OperationCanceledException) when (stopForced.IsCancellationRequested)
+        catch (Exception failure)
         {
-        }
-        catch (Exception ex)
-        {
-            Log.HandlerFailed(Logger, Stage, typeof(T).Name, ex);
+            // Every subscriber has had the event (the topic isolates them); what failed is logged, not raised
+            // as an Error event, which would go to the same subscribers again.
+            foreach (var ex in SubscriberFailures.Each(failure))
+                if (!IsForcedStop(ex))
+                    Log.HandlerFailed(Logger, Stage, typeof(T).Name, ex);
         }
     }
+
+    private bool IsForcedStop(Exception ex) => ex is OperationCanceledException && stopForced.IsCancellationRequested;
 
     private void Invoke<T>(EventHandler<T>? handler, T e)
     {
         if (handler is null)
             return;
+        if (!handler.HasSingleTarget)
+        {
+            InvokeEach(handler, e);
+            return;
+        }
         try
         {
             handler(owner, e);
@@ -127,6 +152,25 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
         {
             // A faulty handler must not take the stage down; it is reported and the stage goes on.
             Log.HandlerFailed(Logger, Stage, typeof(T).Name, ex);
+        }
+    }
+
+    /// <summary>
+    /// Several handlers: each is called on its own, so one that throws does not hide the event from those
+    /// added after it (a multicast call would stop at the first throw). Enumerating allocates nothing.
+    /// </summary>
+    private void InvokeEach<T>(EventHandler<T> handlers, T e)
+    {
+        foreach (var handler in Delegate.EnumerateInvocationList(handlers))
+        {
+            try
+            {
+                handler(owner, e);
+            }
+            catch (Exception ex)
+            {
+                Log.HandlerFailed(Logger, Stage, typeof(T).Name, ex);
+            }
         }
     }
 }

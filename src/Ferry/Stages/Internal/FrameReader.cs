@@ -300,7 +300,20 @@ internal sealed class FrameReader
         var frames = 0;
         while (true)
         {
-            var status = decoder.Decode(ref input, out var payload, out var fields, out var error);
+            DecodeStatus status;
+            ReadOnlySequence<byte> payload;
+            FrameFields fields;
+            FrameError error;
+            try
+            {
+                status = decoder.Decode(ref input, out payload, out fields, out error);
+            }
+            catch (Exception ex)
+            {
+                // The try costs nothing while nothing throws; only a decoder of the application's may throw.
+                DecoderFailed(c, decoder, ex);
+                return -1;
+            }
             if (c.Session is { } session)
             {
                 // Replies first: a handshake answer or a PONG precedes anything sent in reaction to the message.
@@ -386,6 +399,21 @@ internal sealed class FrameReader
             c.CloseGracefully = true;
         }
         _lifecycle.Close(c, DisconnectReason.ProtocolError, error.ToString());
+    }
+
+    /// <summary>
+    /// A decoder broke its contract and threw (one of the application's framings): its state is unknown, so
+    /// that connection alone is closed, as for a frame error (reason <c>protocol_error</c>, counted, reported
+    /// with the framing and the exception), and the stage goes on.
+    /// </summary>
+    private void DecoderFailed(Connection c, IFrameDecoder decoder, Exception ex)
+    {
+        // A session's half-written answer is not sent (nor left for the next connection's output).
+        _sessionOutput.ResetWrittenCount();
+        if (_events.MayWarn(WarningKind.HandlerFailed))
+            Log.HandlerFailed(_events.Logger, _events.Stage, decoder.GetType().Name, ex);
+        var detail = $"the decoder of framing '{_framing.Spec}' ({decoder.GetType().Name}) threw {ex.GetType().Name}: {ex.Message}";
+        FrameFailed(c, new FrameError(FrameErrorKind.Protocol, detail), close: true);
     }
 
     /// <summary>Queues what the session wrote ahead of later egress.</summary>

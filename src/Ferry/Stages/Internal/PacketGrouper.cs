@@ -164,7 +164,7 @@ internal sealed class PacketGrouper
         }
         catch (Exception ex)
         {
-            _events.RaiseError(StageErrorKind.Handler, $"a packet_group subscriber failed: {ex.Message}");
+            _events.RaiseSubscriberFailures("packet_group", ex);
         }
         finally
         {

@@ -84,7 +84,7 @@ internal sealed class StatsPublisher
         }
         catch (Exception ex)
         {
-            _events.RaiseError(StageErrorKind.Handler, $"a socket_stats subscriber failed: {ex.Message}");
+            _events.RaiseSubscriberFailures("socket_stats", ex);
         }
     }
 
