@@ -4,15 +4,22 @@ using System.Net;
 using System.Text.Json;
 using Ferry.Cli;
 using Ferry.Tests.Support;
+using Ferry.Transport;
 
 namespace Ferry.Tests.Cli;
 
 /// <summary>
 /// <c>ferry serve</c> in its own process under a low <c>ulimit -n</c>, so running out of descriptors
-/// harms nothing but that process: it must shed connections, stay up, log briefly, and recover.
+/// harms nothing but that process: it must shed connections, stay up, log briefly, and recover, on both
+/// transports (each keeps the same descriptor reserve). The default log level builds the console logger
+/// on its first warning, which comes when descriptors are short: that must not crash either.
 /// </summary>
-public sealed class DescriptorExhaustionTests
+public abstract class DescriptorExhaustionTests(StageTransport transport)
 {
+    public sealed class OnEpoll() : DescriptorExhaustionTests(StageTransport.Epoll);
+
+    public sealed class OnStream() : DescriptorExhaustionTests(StageTransport.Stream);
+
     private const int DescriptorLimit = 256;
     private const int Clients = 400;
 
@@ -20,7 +27,7 @@ public sealed class DescriptorExhaustionTests
     public async Task Running_out_of_descriptors_sheds_new_connections_keeps_serving_and_recovers()
     {
         var dll = typeof(FerryCommand).Assembly.Location;
-        var start = new ProcessStartInfo("bash", ["-c", $"ulimit -n {DescriptorLimit} && exec dotnet \"{dll}\" serve --bind 127.0.0.1:0 --quiet --echo --max-connections 0"])
+        var start = new ProcessStartInfo("bash", ["-c", $"ulimit -n {DescriptorLimit} && exec dotnet \"{dll}\" serve --bind 127.0.0.1:0 --transport {TransportName} --quiet --echo --max-connections 0"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -54,9 +61,11 @@ public sealed class DescriptorExhaustionTests
             }
 
             // More clients than descriptors: the newest are shed with a reason that says why.
-            await Poll.UntilAsync(() => stdout.Any(IsShed), "a connection shed for want of descriptors", TimeSpan.FromSeconds(20));
+            await Poll.UntilAsync(() => stdout.Any(IsShed) || process.HasExited, "a connection shed for want of descriptors", TimeSpan.FromSeconds(20));
+            Assert.False(process.HasExited, $"ferry serve exited ({process.ExitCode}) while out of descriptors: {string.Join(" | ", stderr.Take(5))}");
             var shedDetail = stdout.First(IsShed).GetProperty("detail").GetString()!;
             Assert.Contains($"process limit of {DescriptorLimit}", shedDetail);
+            Assert.Contains("ulimit -n", shedDetail);
 
             // Still serving the connections it holds.
             var held = stdout.Where(j => LineWriter.Is(j, "connected")).Select(j => j.GetProperty("peer").GetString()).ToHashSet();
@@ -96,6 +105,8 @@ public sealed class DescriptorExhaustionTests
             await reading.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
         }
     }
+
+    private string TransportName => transport == StageTransport.Epoll ? "epoll" : "stream";
 
     private static bool IsShed(JsonElement j) => LineWriter.Is(j, "disconnected") && j.GetProperty("reason").GetString() == "limit"
         && j.TryGetProperty("detail", out var d) && d.GetString()!.Contains("out of file descriptors", StringComparison.Ordinal);
