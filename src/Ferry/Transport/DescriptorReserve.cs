@@ -34,7 +34,8 @@ internal static class DescriptorReserve
     /// </summary>
     public static string DescribeAcceptError(int errno) => errno switch
     {
-        Libc.EMFILE => $"{Libc.Describe(errno)}: the process limit of {Limit} descriptors is reached; {RaiseProcessLimit}",
+        // The limit now, not the reserve's: it may have been changed since (prlimit).
+        Libc.EMFILE => $"{Libc.Describe(errno)}: the process limit of {Libc.DescriptorLimit()} descriptors is reached; {RaiseProcessLimit}",
         Libc.ENFILE => $"{Libc.Describe(errno)}: the system-wide limit on open files is reached; raise fs.file-max (sysctl)",
         _ => Libc.Describe(errno),
     };
@@ -62,6 +63,6 @@ internal static class DescriptorReserve
         }
         // One was free again when looked at: a descriptor closed in between, which the process limit
         // makes far more likely than the system's.
-        return $"EMFILE or ENFILE (Too many open files): a descriptor limit was reached, most likely the process limit of {Limit}; {RaiseProcessLimit}";
+        return $"EMFILE or ENFILE (Too many open files): a descriptor limit was reached, most likely the process limit of {Libc.DescriptorLimit()}; {RaiseProcessLimit}";
     }
 }

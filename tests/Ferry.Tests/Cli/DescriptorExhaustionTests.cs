@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Ferry.Cli;
 using Ferry.Tests.Support;
@@ -26,23 +27,7 @@ public abstract class DescriptorExhaustionTests(StageTransport transport)
     [Fact]
     public async Task Running_out_of_descriptors_sheds_new_connections_keeps_serving_and_recovers()
     {
-        var dll = typeof(FerryCommand).Assembly.Location;
-        var start = new ProcessStartInfo("bash", ["-c", $"ulimit -n {DescriptorLimit} && exec dotnet \"{dll}\" serve --bind 127.0.0.1:0 --transport {TransportName} --quiet --echo --max-connections 0"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-        };
-        using var process = Process.Start(start)!;
-        var stdout = new ConcurrentQueue<JsonElement>();
-        var stderr = new ConcurrentQueue<string>();
-        var reading = Task.Run(async () =>
-        {
-            while (await process.StandardOutput.ReadLineAsync() is { } line)
-                stdout.Enqueue(JsonDocument.Parse(line).RootElement);
-        });
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) stderr.Enqueue(e.Data); };
-        process.BeginErrorReadLine();
+        using var process = StartServe(DescriptorLimit, out var stdout, out var stderr, out var reading);
         var clients = new List<FramedTestClient>();
         try
         {
@@ -62,7 +47,8 @@ public abstract class DescriptorExhaustionTests(StageTransport transport)
 
             // More clients than descriptors: the newest are shed with a reason that says why.
             await Poll.UntilAsync(() => stdout.Any(IsShed) || process.HasExited, "a connection shed for want of descriptors", TimeSpan.FromSeconds(20));
-            Assert.False(process.HasExited, $"ferry serve exited ({process.ExitCode}) while out of descriptors: {string.Join(" | ", stderr.Take(5))}");
+            if (process.HasExited)
+                Assert.Fail($"ferry serve exited ({process.ExitCode}) while out of descriptors: {string.Join(" | ", stderr.Take(5))}");
             var shedDetail = stdout.First(IsShed).GetProperty("detail").GetString()!;
             Assert.Contains($"process limit of {DescriptorLimit}", shedDetail);
             Assert.Contains("ulimit -n", shedDetail);
@@ -105,6 +91,112 @@ public abstract class DescriptorExhaustionTests(StageTransport transport)
             await reading.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
         }
     }
+
+    /// <summary>Starts <c>ferry serve</c> (echo, no connection limit) under <c>ulimit -n</c> <paramref name="limit"/>, collecting its output.</summary>
+    private Process StartServe(int limit, out ConcurrentQueue<JsonElement> stdout, out ConcurrentQueue<string> stderr, out Task reading)
+    {
+        var dll = typeof(FerryCommand).Assembly.Location;
+        var start = new ProcessStartInfo("bash", ["-c", $"ulimit -n {limit} && exec dotnet \"{dll}\" serve --bind 127.0.0.1:0 --transport {TransportName} --quiet --echo --max-connections 0"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        var process = Process.Start(start)!;
+        var lines = stdout = new ConcurrentQueue<JsonElement>();
+        var errors = stderr = new ConcurrentQueue<string>();
+        reading = Task.Run(async () =>
+        {
+            while (await process.StandardOutput.ReadLineAsync() is { } line)
+                lines.Enqueue(JsonDocument.Parse(line).RootElement);
+        });
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) errors.Enqueue(e.Data); };
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    [Fact]
+    public async Task Descriptors_taken_below_the_reserve_are_named_EMFILE_with_what_to_raise_and_logging_them_never_crashes()
+    {
+        // The reserve is sized from the limit at start; lowered afterwards (prlimit), the process really runs
+        // out, and the first warning builds the CLI's logger right then. That build failed on a file it could
+        // not open and the exception aborted the process (hostile-net review 1); the stream transport also
+        // named the process limit ENFILE, the system's.
+        using var process = StartServe(4096, out var stdout, out var stderr, out var reading);
+        var clients = new List<FramedTestClient>();
+        try
+        {
+            await Poll.UntilAsync(() => stdout.Any(j => LineWriter.Is(j, "listening")), "the listening line", TimeSpan.FromSeconds(30));
+            var endPoint = IPEndPoint.Parse(stdout.First(j => LineWriter.Is(j, "listening")).GetProperty("local").GetString()!);
+            using (var first = await ConnectServedAsync(endPoint))
+            {
+                // Served once: the reserve has read its limit. Now leave the process a few dozen descriptors.
+                var limit = Directory.GetFiles($"/proc/{process.Id}/fd").Length + 40;
+                Assert.Equal(0, SetDescriptorLimit(process.Id, limit));
+                for (var i = 0; i < 100; i++)
+                {
+                    try
+                    {
+                        clients.Add(await FramedTestClient.ConnectAsync(endPoint));
+                    }
+                    catch (System.Net.Sockets.SocketException)
+                    {
+                        // A full backlog may refuse a connect: that is the point.
+                    }
+                }
+                await Poll.UntilAsync(() => stderr.Any(l => l.Contains("EMFILE", StringComparison.Ordinal)) || process.HasExited, "the accept failure logged", TimeSpan.FromSeconds(30));
+                if (process.HasExited)
+                    Assert.Fail($"ferry serve exited ({process.ExitCode}) when descriptors ran out: {string.Join(" | ", stderr.Take(8))}");
+                var failure = stderr.First(l => l.Contains("EMFILE", StringComparison.Ordinal));
+                Assert.Contains($"EMFILE (Too many open files): the process limit of {limit} descriptors is reached; raise it with ulimit -n, or LimitNOFILE= under systemd", failure);
+                Assert.DoesNotContain(stderr, l => l.Contains("ENFILE", StringComparison.Ordinal));
+
+                // The connection it held is still served.
+                await first.SendAsync("held");
+                Assert.Equal("held"u8.ToArray(), await first.ReceiveExactlyAsync(4));
+            }
+
+            // Once clients leave, newcomers are served again.
+            foreach (var client in clients)
+                client.Dispose();
+            clients.Clear();
+            using (var newcomer = await ConnectServedAsync(endPoint))
+            {
+                await newcomer.SendAsync("back");
+                Assert.Equal("back"u8.ToArray(), await newcomer.ReceiveExactlyAsync(4));
+            }
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))
+                await kill!.WaitForExitAsync();
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            foreach (var client in clients)
+                client.Dispose();
+            if (!process.HasExited)
+                process.Kill();
+            await reading.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Sets another process's soft descriptor limit (its hard limit stays); 0 or an errno.</summary>
+    private static int SetDescriptorLimit(int pid, long soft)
+    {
+        var limits = new ulong[2];
+        if (prlimit(pid, RlimitNofile, IntPtr.Zero, limits) != 0)
+            return Marshal.GetLastPInvokeError();
+        limits[0] = (ulong)soft;
+        return prlimit(pid, RlimitNofile, limits, null) == 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
+    private const int RlimitNofile = 7;
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int prlimit(int pid, int resource, ulong[] newLimit, ulong[]? oldLimit);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int prlimit(int pid, int resource, IntPtr newLimit, [Out] ulong[] oldLimit);
 
     private string TransportName => transport == StageTransport.Epoll ? "epoll" : "stream";
 
