@@ -15,9 +15,42 @@ internal static class CliLogging
     /// <summary>
     /// The factory for a command; the console provider behind it is built on the first entry at or above
     /// <paramref name="level"/> (<see cref="DeferredLoggerFactory"/>), so a command that logs nothing never builds it.
+    /// The assemblies the build needs are loaded now: the first entry may come when no file can be opened.
     /// </summary>
     public static ILoggerFactory Create(LogLevel level, LogFormat format, TextWriter stderr)
-        => new DeferredLoggerFactory(level, () => Build(level, format, stderr));
+    {
+        LoadBuildAssemblies(format);
+        return new DeferredLoggerFactory(level, () => Build(level, format, stderr), stderr);
+    }
+
+    /// <summary>
+    /// Loads (maps) the assemblies <see cref="Build"/> uses without running any of their code: a type
+    /// reference loads its assembly, builds nothing, and costs a few pages; a process out of descriptors
+    /// could not open their files later (hostile-net review 1: the first warning at descriptor exhaustion
+    /// failed to load Microsoft.Extensions.Logging.Console.dll). In the native binary they are compiled in
+    /// and this is nothing. The list is what building the provider loads (compared by
+    /// <c>DeferredLoggingTests</c>, which fails when a new dependency is missing here).
+    /// </summary>
+    private static void LoadBuildAssemblies(LogFormat format)
+    {
+        ReadOnlySpan<Type> types =
+        [
+            typeof(ConsoleLoggerProvider),                                              // Logging.Console
+            typeof(LoggerFactory),                                                      // Logging
+            typeof(Microsoft.Extensions.Logging.Configuration.ILoggerProviderConfigurationFactory), // Logging.Configuration
+            typeof(ServiceProvider),                                                    // DependencyInjection
+            typeof(IServiceCollection),                                                 // DependencyInjection.Abstractions
+            typeof(Microsoft.Extensions.Options.IOptionsMonitor<>),                     // Options
+            typeof(Microsoft.Extensions.Options.ConfigurationChangeTokenSource<>),       // Options.ConfigurationExtensions
+            typeof(Microsoft.Extensions.Configuration.IConfiguration),                  // Configuration.Abstractions
+            typeof(Microsoft.Extensions.Configuration.ConfigurationBuilder),            // Configuration
+            typeof(Microsoft.Extensions.Primitives.IChangeToken),                       // Primitives
+        ];
+        foreach (var type in types)
+            GC.KeepAlive(type.Assembly);
+        if (format == LogFormat.Json)
+            GC.KeepAlive(typeof(System.IO.Pipelines.PipeWriter).Assembly); // the JSON formatter's writer
+    }
 
     private static ILoggerFactory Build(LogLevel level, LogFormat format, TextWriter stderr)
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Ferry.Cli;
 using Ferry.Tests.Support;
 using Microsoft.Extensions.Logging;
@@ -78,5 +79,100 @@ public sealed class DeferredLoggingTests
         await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(1, builds);
         Assert.Equal(8, stderr.Lines.Count);
+    }
+
+    [Fact]
+    public void A_logger_that_cannot_be_built_writes_entries_plainly_and_never_throws()
+    {
+        // What the JIT build met at descriptor exhaustion (hostile-net review 1): the first warning built the
+        // console logger, whose assembly could not be opened, and the exception escaped on the service thread.
+        var builds = 0;
+        var stderr = new LineWriter();
+        using var factory = new DeferredLoggerFactory(LogLevel.Warning, () =>
+        {
+            builds++;
+            throw new FileNotFoundException("Could not load file or assembly 'Microsoft.Extensions.Logging.Console'");
+        }, stderr);
+        var logger = factory.CreateLogger("Ferry.Stage");
+
+        logger.LogWarning("accept failed: {Error}", "EMFILE");
+        logger.LogError(new InvalidOperationException("loop broke"), "stage {Name} failed", "front");
+        factory.CreateLogger("Ferry.Other").LogCritical("still written");
+        logger.LogInformation("below the level");
+
+        Assert.True(factory.BuildFailed);
+        Assert.False(factory.IsBuilt);
+        Assert.Equal(1, builds); // not tried again for every entry
+        var lines = stderr.Lines.ToArray();
+        Assert.Equal(4, lines.Length);
+        Assert.Contains("the console logger could not be built (FileNotFoundException: Could not load file or assembly 'Microsoft.Extensions.Logging.Console')", lines[0]);
+        Assert.Contains("warn: Ferry.Stage[0] accept failed: EMFILE", lines[1]);
+        Assert.Contains("fail: Ferry.Stage[0] stage front failed System.InvalidOperationException: loop broke", lines[2]);
+        Assert.Contains("crit: Ferry.Other[0] still written", lines[3]);
+    }
+
+    [Fact]
+    public void When_the_fallback_writer_fails_too_the_entry_is_lost_and_the_caller_goes_on()
+    {
+        using var factory = new DeferredLoggerFactory(LogLevel.Warning, () => throw new OutOfMemoryException(), new BrokenWriter());
+        var logger = factory.CreateLogger("Ferry.Stage");
+        logger.LogWarning("nowhere to go");
+        logger.LogError("nor this");
+        Assert.True(factory.BuildFailed);
+    }
+
+    [Fact]
+    public async Task The_assemblies_the_console_logger_needs_are_loaded_at_start_without_building_it()
+    {
+        // JIT build only (the native binary has no assembly files): whatever a process that built the logger and
+        // logged has mapped, an idle one (nothing logged, logger not built) must have mapped too, so that building
+        // it later opens no file. Fails when CliLogging's list misses a dependency.
+        var idle = await MappedAssembliesAsync(["--quiet"], waitForLog: false);
+        foreach (var format in new[] { "plain", "json" })
+        {
+            var logging = await MappedAssembliesAsync(["--quiet", "--log-level", "trace", "--log-format", format], waitForLog: true);
+            var idleOfFormat = format == "plain" ? idle : await MappedAssembliesAsync(["--quiet", "--log-format", format], waitForLog: false);
+            Assert.Contains("Microsoft.Extensions.Logging.Console.dll", logging);
+            Assert.Empty(logging.Except(idleOfFormat));
+        }
+    }
+
+    /// <summary>Starts <c>dotnet Ferry.Cli.dll serve</c>, waits until it listens (and has logged), and lists the assembly files it has mapped.</summary>
+    private static async Task<string[]> MappedAssembliesAsync(string[] flags, bool waitForLog)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { typeof(FerryCommand).Assembly.Location, "serve", "--bind", "127.0.0.1:0" }.Concat(flags))
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            string? line;
+            do
+                line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+            while (line is not null && !line.Contains("\"listening\""));
+            Assert.NotNull(line);
+            if (waitForLog)
+                Assert.NotNull(await process.StandardError.ReadLineAsync(timeout.Token));
+            var maps = await File.ReadAllLinesAsync($"/proc/{process.Id}/maps", timeout.Token);
+            return maps.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(f => f.Length >= 6 && f[5].EndsWith(".dll", StringComparison.Ordinal))
+                .Select(f => Path.GetFileName(f[5])).Distinct().Order().ToArray();
+        }
+        finally
+        {
+            process.Kill();
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        }
+    }
+
+    private sealed class BrokenWriter : TextWriter
+    {
+        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+
+        public override void Write(char value) => throw new IOException("stderr is gone");
+
+        public override void Write(string? value) => throw new IOException("stderr is gone");
+
+        public override void WriteLine(string? value) => throw new IOException("stderr is gone");
     }
 }

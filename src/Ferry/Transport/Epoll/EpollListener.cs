@@ -47,16 +47,16 @@ internal sealed unsafe class EpollListener : IListener
         if (fd < 0)
         {
             var errno = Libc.LastError;
-            error = Libc.Describe(errno);
+            error = DescriptorReserve.DescribeAcceptError(errno);
             return Classify(errno);
         }
         error = "";
         var handle = new SocketHandle(fd);
         var peer = SockAddr.Read(addr, length) ?? new IPEndPoint(IPAddress.None, 0);
-        if (fd >= DescriptorReserve.Ceiling)
+        if (DescriptorReserve.Holds(fd))
         {
             accepted = new AcceptedConnection(new SocketIo(handle), peer, _socket.LocalEndPoint, null);
-            error = $"out of file descriptors (descriptor {fd} is in the reserve kept below the process limit of {DescriptorReserve.Limit})";
+            error = DescriptorReserve.DescribeShed(fd);
             return AcceptStatus.AtReserve;
         }
         var rc = SocketConfigurator.Apply(fd, _options);

@@ -18,7 +18,7 @@ internal sealed class StreamListener : PostedSource, IListener
     private readonly PostedReadiness _readiness;
     private readonly TcpSocketOptions _options;
     private readonly Func<Socket, IConnectionIo> _connect;
-    private readonly ConcurrentQueue<(Socket? Socket, SocketException? Error)> _queue = new();
+    private readonly ConcurrentQueue<Taken> _queue = new();
     private readonly SemaphoreSlim _slots = new(QueueLimit, QueueLimit);
     private TaskCompletionSource _resume = CompletedResume();
     private volatile bool _disposed;
@@ -74,7 +74,19 @@ internal sealed class StreamListener : PostedSource, IListener
             try
             {
                 var socket = await _socket.AcceptAsync().ConfigureAwait(false);
-                _queue.Enqueue((socket, null));
+                var descriptor = (long)socket.Handle;
+                if (DescriptorReserve.Holds(descriptor))
+                {
+                    // The last descriptors below the process limit are the runtime's (a file it must open, an
+                    // assembly it loads, a thread's eventfd): stop taking more until the acceptor resumes us,
+                    // and hand this one over to be shed with a reset.
+                    HoldAccepts();
+                    _queue.Enqueue(new Taken(socket, AcceptStatus.AtReserve, DescriptorReserve.DescribeShed(descriptor)));
+                }
+                else
+                {
+                    _queue.Enqueue(new Taken(socket, AcceptStatus.Accepted, ""));
+                }
             }
             catch (ObjectDisposedException)
             {
@@ -86,8 +98,10 @@ internal sealed class StreamListener : PostedSource, IListener
                     return;
                 var status = Classify(ex.SocketErrorCode);
                 if (status == AcceptStatus.OutOfResources)
-                    Volatile.Write(ref _resume, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-                _queue.Enqueue((null, ex));
+                    HoldAccepts();
+                // Described here, next to the failure: which descriptor limit it was is asked of the kernel now.
+                var error = ex.SocketErrorCode == SocketError.TooManyOpenSockets ? DescriptorReserve.DescribeTooManyOpenFiles() : StreamErrors.Describe(ex);
+                _queue.Enqueue(new Taken(null, status, error));
                 if (status == AcceptStatus.Broken)
                 {
                     Post();
@@ -98,6 +112,9 @@ internal sealed class StreamListener : PostedSource, IListener
         }
     }
 
+    /// <summary>The accept loop waits before its next accept until <see cref="Resume"/>.</summary>
+    private void HoldAccepts() => Volatile.Write(ref _resume, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
     public AcceptStatus TryAccept(out AcceptedConnection accepted, out string error)
     {
         accepted = default;
@@ -105,12 +122,11 @@ internal sealed class StreamListener : PostedSource, IListener
         if (!_queue.TryDequeue(out var item))
             return AcceptStatus.Empty;
         _slots.Release();
-        if (item.Error is { } ex)
+        if (item.Socket is not { } socket)
         {
-            error = StreamErrors.Describe(ex);
-            return Classify(ex.SocketErrorCode);
+            error = item.Error;
+            return item.Status;
         }
-        var socket = item.Socket!;
         IPEndPoint peer, local;
         try
         {
@@ -121,8 +137,15 @@ internal sealed class StreamListener : PostedSource, IListener
         {
             // Reset before it was taken: that one client is gone.
             socket.Dispose();
-            error = StreamErrors.Describe(gone);
-            return AcceptStatus.Transient;
+            error = item.Status == AcceptStatus.AtReserve ? item.Error : StreamErrors.Describe(gone);
+            return item.Status == AcceptStatus.AtReserve ? AcceptStatus.OutOfResources : AcceptStatus.Transient;
+        }
+        if (item.Status == AcceptStatus.AtReserve)
+        {
+            // Shed: no options, no handshake; the acceptor resets it and pauses.
+            accepted = new AcceptedConnection(_connect(socket), peer, local, null);
+            error = item.Error;
+            return AcceptStatus.AtReserve;
         }
         var problem = PortableSocketOptions.Apply(socket, _options);
         accepted = new AcceptedConnection(_connect(socket), peer, local, problem);
@@ -165,6 +188,9 @@ internal sealed class StreamListener : PostedSource, IListener
         while (_queue.TryDequeue(out var item))
             item.Socket?.Dispose();
     }
+
+    /// <summary>What one accept gave: a socket (accepted, or at the reserve: to be shed), or a failure described.</summary>
+    private readonly record struct Taken(Socket? Socket, AcceptStatus Status, string Error);
 
     private static TaskCompletionSource CompletedResume()
     {
