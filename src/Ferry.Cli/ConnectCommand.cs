@@ -60,7 +60,7 @@ internal static class ConnectCommand
         TextReader stdin = io.Stdin;
         using var loggerFactory = CliLogging.Create(logLevel, logFormat, io.Stderr);
         using var output = new JsonLineWriter(io.Stdout);
-        await using var stage = new TcpClientStage(options, new InProcessBus(), loggerFactory);
+        await using var stage = TlsFlags.Build(() => new TcpClientStage(options, new InProcessBus(), loggerFactory), options.Tls);
         using var metrics = FerryMetrics.Track(stage);
         StageJsonPrinter.Attach(stage, output, printPackets: !quiet);
 
