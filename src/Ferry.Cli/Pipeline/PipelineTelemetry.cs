@@ -13,19 +13,17 @@ internal static class PipelineTelemetry
     public const string ListenKey = "telemetry.prometheus.listen";
 
     /// <summary>
-    /// Why <paramref name="text"/> cannot be the scrape endpoint's address, or null when it can: an IPv4 or IPv6 address
-    /// (<c>[::1]:9464</c>) and a port from 1 to 65535. <c>[::]</c> is refused: the HTTP listener can answer any Host header only
-    /// on its IPv4 wildcard, so every IPv6 interface would bind and answer nothing (0.0.0.0 listens on every IPv4 interface).
+    /// Why <paramref name="text"/> cannot be the scrape endpoint's address, or null when it can: an IPv4 address and a port
+    /// from 1 to 65535. IPv6 is refused here, not at start: .NET's managed HTTP listener reads the port of a prefix from the
+    /// first colon after the scheme, so no bracketed IPv6 prefix can be given to it ("Invalid port in prefix").
     /// </summary>
     public static string? ListenProblem(string text)
     {
-        const string allowed = "use an IP address and a port from 1 to 65535, e.g. 127.0.0.1:9464, [::1]:9464 or 0.0.0.0:9464 (every IPv4 interface)";
+        const string allowed = "use an IP address and a port from 1 to 65535, IPv4 only, e.g. 127.0.0.1:9464, or 0.0.0.0:9464 for every IPv4 interface";
         if (!IPEndPoint.TryParse(text, out var endPoint) || endPoint.Port == 0 || !text.Contains(':'))
             return "is not allowed; " + allowed;
-        if (endPoint.Address.Equals(IPAddress.IPv6Any))
-            return "is not allowed: [::] (every IPv6 interface) is not supported by the scrape endpoint; " + allowed;
-        if (endPoint.Address.ScopeId != 0)
-            return "is not allowed: an IPv6 zone (%…) is not supported by the scrape endpoint; " + allowed;
+        if (endPoint.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            return "is not allowed: the scrape endpoint cannot listen on IPv6 (.NET's HTTP listener takes no IPv6 prefix); " + allowed;
         return null;
     }
 
@@ -44,7 +42,7 @@ internal static class PipelineTelemetry
             builder.AddPrometheusHttpListener(o =>
             {
                 o.Port = endPoint.Port;
-                // The exporter's own prefix cannot bracket an IPv6 host; ours replace it.
+                // Ours replace the exporter's one prefix (its Host option): see Prefixes.
                 o.ConfigureHttpListener = (_, listener) =>
                 {
                     listener.Prefixes.Clear();
@@ -83,7 +81,7 @@ internal static class PipelineTelemetry
         var port = endPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (endPoint.Address.Equals(IPAddress.Any))
             return [$"http://*:{port}/"];
-        var prefixes = new List<string> { $"http://{HostText(endPoint.Address)}:{port}/" };
+        var prefixes = new List<string> { $"http://{endPoint.Address}:{port}/" };
         try
         {
             if (Dns.GetHostAddresses("localhost") is [var first, ..] && first.Equals(endPoint.Address))
@@ -95,7 +93,4 @@ internal static class PipelineTelemetry
         }
         return prefixes;
     }
-
-    private static string HostText(IPAddress address) =>
-        address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();
 }
