@@ -60,7 +60,7 @@ internal static class ConnectCommand
         TextReader stdin = io.Stdin;
         using var loggerFactory = CliLogging.Create(logLevel, logFormat, io.Stderr);
         using var output = new JsonLineWriter(io.Stdout);
-        await using var stage = new TcpClientStage(options, new InProcessBus(), loggerFactory);
+        await using var stage = TlsFlags.Build(() => new TcpClientStage(options, new InProcessBus(), loggerFactory), options.Tls);
         using var metrics = FerryMetrics.Track(stage);
         StageJsonPrinter.Attach(stage, output, printPackets: !quiet);
 
@@ -68,13 +68,23 @@ internal static class ConnectCommand
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         stage.Start();
+        // A line longer than the egress buffer could never be sent whole, so no more of it is kept: without a bound, stdin
+        // with no newline (a binary file under raw framing, /dev/zero) grew memory without end.
+        var maxLineChars = options.EgressBufferBytes;
+        var reader = new BoundedLineReader(stdin, maxLineChars);
         _ = Task.Run(async () =>
         {
             while (!stop.IsCancellationRequested)
             {
                 string? line;
-                try { line = await stdin.ReadLineAsync(stop.Token).ConfigureAwait(false); }
+                long tooLong;
+                try { (line, tooLong) = await reader.ReadLineAsync(stop.Token).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
+                if (tooLong > 0)
+                {
+                    output.Error($"stdin line of {tooLong} characters is longer than the {maxLineChars} allowed (the egress buffer); not sent");
+                    continue;
+                }
                 if (line is null)
                     return; // end of input: keep receiving until stopped
                 try

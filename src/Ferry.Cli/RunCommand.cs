@@ -56,7 +56,7 @@ internal static class RunCommand
         string text;
         try
         {
-            text = File.ReadAllText(file);
+            text = ConfigFileLoader.ReadText(file);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {

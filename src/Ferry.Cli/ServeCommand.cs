@@ -6,6 +6,7 @@ using Ferry.Framing;
 using Ferry.Hosting.Telemetry;
 using Ferry.Stages;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
 
 namespace Ferry.Cli;
 
@@ -44,9 +45,9 @@ internal static class ServeCommand
             CustomParser = r =>
             {
                 var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
-                if (System.Net.IPEndPoint.TryParse(text, out var endPoint) && endPoint.Port != 0 && text.Contains(':'))
-                    return endPoint;
-                r.AddError($"--metrics-listen '{text}' is not allowed; use an IP address and a port from 1 to 65535, e.g. 127.0.0.1:9464");
+                if (PipelineTelemetry.ListenProblem(text) is not { } problem)
+                    return System.Net.IPEndPoint.Parse(text);
+                r.AddError($"--metrics-listen '{text}' {problem}");
                 return null!;
             },
         };
@@ -100,11 +101,23 @@ internal static class ServeCommand
     private static async Task<int> RunAsync(TcpServerStageOptions options, Ferry.Nats.NatsGatewayOptions? natsOptions, CliIo io, bool echo, bool quiet, bool statsConnections,
         TelemetryDefinition telemetry, LogLevel logLevel, LogFormat logFormat, CancellationToken cancellationToken)
     {
-        using var exporter = PipelineTelemetry.Start(telemetry);
         using var loggerFactory = CliLogging.Create(logLevel, logFormat, io.Stderr);
         using var output = new JsonLineWriter(io.Stdout);
         var bus = new InProcessBus();
-        await using var stage = new TcpServerStage(options, bus, loggerFactory);
+        // Built first: its TLS files are loaded here, and a fault in them is a usage error before anything listens.
+        await using var stage = TlsFlags.Build(() => new TcpServerStage(options, bus, loggerFactory), options.Tls);
+        MeterProvider? exporter;
+        try
+        {
+            exporter = PipelineTelemetry.Start(telemetry, "--metrics-listen");
+        }
+        catch (MetricsEndpointException ex)
+        {
+            // Like a bind the stage gives up on: the environment, not the command line, so exit 1; the stage never started.
+            io.Stderr.WriteLine($"ferry serve: {ex.Message}");
+            return 1;
+        }
+        using var metricsExport = exporter;
         using var metrics = FerryMetrics.Track(stage);
         StageJsonPrinter.Attach(stage, output, printPackets: !quiet, statsConnections);
         IDisposable? echoing = echo ? EchoRoute.Attach(bus, options.Name) : null;

@@ -61,7 +61,7 @@ internal sealed class TlsFlags
     }
 
     /// <summary>The transport asked for (auto when not given) and the TLS options; null TLS when no TLS flag was given.</summary>
-    /// <exception cref="CliException">Flags that do not go together.</exception>
+    /// <exception cref="CliException">Flags that do not go together, or a file they name that cannot be used (see <see cref="TlsFlagFiles"/>).</exception>
     public (StageTransport Transport, TlsOptions? Tls) Read(ParseResult result)
     {
         var transport = result.ValueOr(_transport, StageTransport.Auto);
@@ -92,6 +92,23 @@ internal sealed class TlsFlags
             ClientCertificate = clientCert,
             CertificateRevocationListFile = crl,
         };
+        TlsFlagFiles.Check(options);
         return (transport, result.TryGet(_handshakeTimeout, out var timeout) ? options with { HandshakeTimeout = timeout } : options);
+    }
+
+    /// <summary>
+    /// Builds the command's stage, whose constructor loads the TLS material: what only loading finds (a CRL that another CA
+    /// signed) becomes a one-line <see cref="CliException"/> that names the flag and the file, before anything binds.
+    /// </summary>
+    public static TStage Build<TStage>(Func<TStage> create, TlsOptions? tls)
+    {
+        try
+        {
+            return create();
+        }
+        catch (Exception ex) when (ex is ArgumentException or System.Security.Cryptography.CryptographicException) // StageOptionsException is an ArgumentException
+        {
+            throw new CliException(TlsFlagFiles.Describe(ex.Message, tls));
+        }
     }
 }

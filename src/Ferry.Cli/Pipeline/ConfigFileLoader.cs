@@ -1,5 +1,7 @@
+using System.Text;
 using Ferry.Hosting.Settings;
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace Ferry.Cli.Pipeline;
@@ -9,20 +11,71 @@ namespace Ferry.Cli.Pipeline;
 /// tree that keeps every key's line and column. Uses YamlDotNet's representation model: no reflection,
 /// nothing for the trimmer or Native AOT to lose.
 /// </summary>
+/// <remarks>
+/// A pipeline file is small, so it is held to limits that no real one reaches, checked before anything recurses:
+/// <see cref="MaxFileBytes"/>, <see cref="MaxDepth"/> levels of nesting, and <see cref="MaxNodes"/> values once aliases are
+/// expanded. Without them a file of a few lines could overflow the stack (an alias inside its own anchor, or flow
+/// brackets 50,000 deep: a stack overflow kills the process, it cannot be caught) or take gigabytes ("billion laughs":
+/// aliases of aliases, each ten times the last).
+/// </remarks>
 internal static class ConfigFileLoader
 {
+    /// <summary>The largest pipeline file read: 1 MiB.</summary>
+    public const int MaxFileBytes = 1 << 20;
+
+    /// <summary>The deepest nesting of mappings and sequences.</summary>
+    public const int MaxDepth = 64;
+
+    /// <summary>The most values (scalars, mappings, sequences) a file may have once its aliases are expanded.</summary>
+    public const int MaxNodes = 100_000;
+
+    /// <summary>The file's text, read as UTF-8 (or the encoding its byte order mark names), refused when over <see cref="MaxFileBytes"/>.</summary>
+    /// <exception cref="IOException">It cannot be read, or is too large (the message says so).</exception>
+    public static string ReadText(string file)
+    {
+        using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var bytes = new byte[MaxFileBytes + 1];
+        var length = 0;
+        int read;
+        while (length < bytes.Length && (read = stream.Read(bytes, length, bytes.Length - length)) > 0)
+            length += read;
+        if (length > MaxFileBytes)
+            throw new IOException($"it is larger than {MaxFileBytes} bytes (1 MiB), the limit for a pipeline file");
+        using var reader = new StreamReader(new MemoryStream(bytes, 0, length), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        return reader.ReadToEnd();
+    }
+
     public static ConfigNode? Load(string file, string text, List<SettingProblem> problems)
     {
+        var json = file.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
+        if (json && JsonComment(text) is { } comment)
+        {
+            problems.Add(new SettingProblem($"{file}:{comment.Line}:{comment.Column}", "(file)", null,
+                "is JSON, which has no comments; remove the comment, or write the file as YAML, where comments start with '#'"));
+            return null;
+        }
+        // Tabs are JSON whitespace but not YAML indentation; outside strings they are safe to widen.
+        var source = json ? text.Replace('\t', ' ') : text;
         var stream = new YamlStream();
         try
         {
-            // Tabs are JSON whitespace but not YAML indentation; outside strings they are safe to widen.
-            stream.Load(new StringReader(file.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? text.Replace('\t', ' ') : text));
+            // The depth is checked on the parser's events first: YamlStream.Load recurses once per level.
+            if (TooDeep(source) is { } deep)
+            {
+                problems.Add(new SettingProblem($"{file}:{deep.Line}:{deep.Column}", "(file)", null,
+                    $"nests mappings and sequences more than {MaxDepth} levels deep, the limit for a pipeline file"));
+                return null;
+            }
+            stream.Load(new StringReader(source));
         }
         catch (YamlException ex)
         {
             var message = ex.InnerException?.Message ?? ex.Message;
-            problems.Add(new SettingProblem($"{file}:{ex.Start.Line}:{ex.Start.Column}", "(file)", null, $"is not valid YAML or JSON: {Clean(message)}"));
+            // YamlDotNet reports a tab used as indentation at the start of the mapping it is in (often 1:1): say where the tab is.
+            var where = message.Contains("tab", StringComparison.OrdinalIgnoreCase) && IndentingTab(source) is { } tab
+                ? $"{file}:{tab.Line}:{tab.Column}"
+                : $"{file}:{ex.Start.Line}:{ex.Start.Column}";
+            problems.Add(new SettingProblem(where, "(file)", null, $"is not valid YAML or JSON: {Clean(message)}"));
             return null;
         }
         if (stream.Documents.Count == 0)
@@ -32,40 +85,154 @@ internal static class ConfigFileLoader
         }
         if (stream.Documents.Count > 1)
             problems.Add(new SettingProblem(Where(file, stream.Documents[1].RootNode), "(file)", null, "has more than one YAML document; put everything in one"));
-        return Convert(file, stream.Documents[0].RootNode, "", "", Where(file, stream.Documents[0].RootNode));
+        var expansion = new Expansion(file);
+        try
+        {
+            return expansion.Convert(stream.Documents[0].RootNode, "", "", Where(file, stream.Documents[0].RootNode));
+        }
+        catch (ExpansionException ex)
+        {
+            problems.Add(ex.Problem);
+            return null;
+        }
     }
 
-    private static ConfigNode Convert(string file, YamlNode node, string key, string path, string where)
+    /// <summary>Where the first mapping or sequence deeper than <see cref="MaxDepth"/> starts; null when none is.</summary>
+    private static Mark? TooDeep(string text)
     {
-        switch (node)
+        var parser = new Parser(new StringReader(text));
+        var depth = 0;
+        while (parser.MoveNext())
         {
-            case YamlMappingNode mapping:
+            var current = parser.Current;
+            switch (current)
             {
-                var result = new ConfigNode(key, path, where, ConfigNodeKind.Mapping);
-                foreach (var (k, v) in mapping.Children)
-                {
-                    var name = (k as YamlScalarNode)?.Value ?? k.ToString();
-                    result.Add(Convert(file, v, name, path.Length == 0 ? name : $"{path}.{name}", Where(file, k)));
-                }
-                return result;
+                case MappingStart or SequenceStart when ++depth > MaxDepth:
+                    return current.Start;
+                case MappingEnd or SequenceEnd:
+                    depth--;
+                    break;
             }
-            case YamlSequenceNode sequence:
-            {
-                var result = new ConfigNode(key, path, where, ConfigNodeKind.Sequence);
-                var index = 0;
-                foreach (var item in sequence.Children)
-                {
-                    result.Add(Convert(file, item, index.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{path}[{index}]", Where(file, item)));
-                    index++;
-                }
-                return result;
-            }
-            case YamlScalarNode scalar:
-                var isNull = scalar.Style == ScalarStyle.Plain && scalar.Value is null or "" or "~" or "null" or "Null" or "NULL";
-                return new ConfigNode(key, path, where, ConfigNodeKind.Scalar, isNull ? null : scalar.Value);
-            default:
-                return new ConfigNode(key, path, where, ConfigNodeKind.Scalar, node.ToString());
         }
+        return null;
+    }
+
+    /// <summary>The line and column of the first tab in a line's indentation; null when no line is indented with one.</summary>
+    private static (int Line, int Column)? IndentingTab(string text)
+    {
+        var line = 1;
+        var start = true; // still in the line's leading whitespace
+        var column = 0;
+        foreach (var c in text)
+        {
+            column++;
+            if (c == '\n')
+                (line, column, start) = (line + 1, 0, true);
+            else if (start && c == '\t')
+                return (line, column);
+            else if (c != ' ')
+                start = false;
+        }
+        return null;
+    }
+
+    /// <summary>The line and column of the first <c>//</c> or <c>/*</c> outside a JSON string; null when there is none.</summary>
+    private static (int Line, int Column)? JsonComment(string text)
+    {
+        var (line, column, inString, escaped) = (1, 0, false, false);
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            column++;
+            if (c == '\n')
+            {
+                (line, column) = (line + 1, 0);
+                continue;
+            }
+            if (inString)
+            {
+                if (escaped)
+                    escaped = false;
+                else if (c == '\\')
+                    escaped = true;
+                else if (c == '"')
+                    inString = false;
+            }
+            else if (c == '"')
+                inString = true;
+            else if (c == '/' && i + 1 < text.Length && text[i + 1] is '/' or '*')
+                return (line, column);
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The conversion of one document into <see cref="ConfigNode"/>s. Aliases are shared YamlDotNet nodes, so it counts the
+    /// values it makes (<see cref="MaxNodes"/>), its depth (<see cref="MaxDepth"/>), and refuses a node met again inside itself.
+    /// </summary>
+    private sealed class Expansion(string file)
+    {
+        private readonly HashSet<YamlNode> _open = new(ReferenceEqualityComparer.Instance);
+        private int _nodes;
+
+        public ConfigNode Convert(YamlNode node, string key, string path, string where)
+        {
+            if (++_nodes > MaxNodes)
+                throw Refuse(node, $"expands to more than {MaxNodes} values (aliases counted each time they are used), the limit for a pipeline file");
+            if (_open.Count >= MaxDepth)
+                throw Refuse(node, $"nests mappings and sequences more than {MaxDepth} levels deep once its aliases are expanded, the limit for a pipeline file");
+            if (node is YamlMappingNode or YamlSequenceNode && !_open.Add(node))
+                throw Refuse(node, "has an alias inside the very node its anchor names, which would repeat without end");
+            try
+            {
+                return Make(node, key, path, where);
+            }
+            finally
+            {
+                _open.Remove(node);
+            }
+        }
+
+        private ConfigNode Make(YamlNode node, string key, string path, string where)
+        {
+            switch (node)
+            {
+                case YamlMappingNode mapping:
+                {
+                    var result = new ConfigNode(key, path, where, ConfigNodeKind.Mapping);
+                    foreach (var (k, v) in mapping.Children)
+                    {
+                        var name = (k as YamlScalarNode)?.Value ?? k.ToString();
+                        result.Add(Convert(v, name, path.Length == 0 ? name : $"{path}.{name}", Where(file, k)));
+                    }
+                    return result;
+                }
+                case YamlSequenceNode sequence:
+                {
+                    var result = new ConfigNode(key, path, where, ConfigNodeKind.Sequence);
+                    var index = 0;
+                    foreach (var item in sequence.Children)
+                    {
+                        result.Add(Convert(item, index.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{path}[{index}]", Where(file, item)));
+                        index++;
+                    }
+                    return result;
+                }
+                case YamlScalarNode scalar:
+                    var isNull = scalar.Style == ScalarStyle.Plain && scalar.Value is null or "" or "~" or "null" or "Null" or "NULL";
+                    return new ConfigNode(key, path, where, ConfigNodeKind.Scalar, isNull ? null : scalar.Value);
+                default:
+                    return new ConfigNode(key, path, where, ConfigNodeKind.Scalar, node.ToString());
+            }
+        }
+
+        private ExpansionException Refuse(YamlNode node, string what) => new(new SettingProblem(Where(file, node), "(file)", null, what));
+    }
+
+    /// <summary>Ends a conversion that went over a limit; carries the one problem to report.</summary>
+    private sealed class ExpansionException(SettingProblem problem) : Exception(problem.ToString())
+    {
+        public SettingProblem Problem { get; } = problem;
     }
 
     private static string Where(string file, YamlNode node) => $"{file}:{node.Start.Line}:{node.Start.Column}";

@@ -182,8 +182,8 @@ internal static class PipelineReader
             listen = p.Text("listen");
             if (listen is null)
                 problems.Add(new SettingProblem(prometheus.Where, prometheus.Path, null, "needs 'listen', the scrape endpoint's host:port, e.g. 127.0.0.1:9464 (served at /metrics)"));
-            else if (!System.Net.IPEndPoint.TryParse(listen.Trim(), out var endPoint) || endPoint.Port == 0 || !listen.Contains(':'))
-                p.Problem("listen", "is not allowed; use an IP address and a port from 1 to 65535, e.g. 127.0.0.1:9464");
+            else if (PipelineTelemetry.ListenProblem(listen.Trim()) is { } problem)
+                p.Problem("listen", problem);
         }
         Uri? endpoint = null;
         var protocol = "grpc";

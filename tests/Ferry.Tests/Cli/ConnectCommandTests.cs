@@ -49,4 +49,25 @@ public sealed class ConnectCommandTests
         Assert.Equal(2, await FerryCommand.RunAsync(args, TextReader.Null, new LineWriter(), stderr, CancellationToken.None));
         Assert.Contains(expected, Assert.Single(stderr.Lines));
     }
+
+    [Fact]
+    public async Task A_stdin_line_longer_than_the_egress_buffer_is_not_kept_or_sent_and_says_so()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        var connectOut = new LineWriter();
+        // 1 MiB + 1 characters before the first newline: one more than the default egress buffer (1 MiB). Before the bound,
+        // such a line was read whole however long it was (stdin with no newline grew memory without end).
+        var stdin = new StringReader(new string('x', (1 << 20) + 1) + "\nhello\n");
+        var connect = Task.Run(() => FerryCommand.RunAsync(["connect", $"127.0.0.1:{port}", "--framing", "lines"], stdin, connectOut, new LineWriter(), stop.Token));
+        using var server = await listener.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        using var lines = new StreamReader(server.GetStream());
+        Assert.Equal("hello", await lines.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+        var error = await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "error"), "the error line");
+        Assert.Equal($"stdin line of {(1 << 20) + 1} characters is longer than the {1 << 20} allowed (the egress buffer); not sent", error.GetProperty("message").GetString());
+        stop.Cancel();
+        Assert.Equal(0, await connect.WaitAsync(TimeSpan.FromSeconds(15)));
+    }
 }

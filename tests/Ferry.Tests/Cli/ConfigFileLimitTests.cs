@@ -1,0 +1,112 @@
+using System.Text;
+using Ferry.Cli;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>
+/// Pipeline files that would overflow the stack or take gigabytes (the cli-config review's repro files: a self-referencing
+/// alias, "billion laughs", 50,000-deep nesting, /dev/zero) are refused with one problem at file:line:column naming the
+/// limit, exit 2; and JSON comments and tab indentation are reported where they are.
+/// </summary>
+public sealed class ConfigFileLimitTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-limits-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private static async Task<string> CheckFailsAsync(string file)
+    {
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        var code = await FerryCommand.RunAsync(["check", file], TextReader.Null, stdout, stderr, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(2, code);
+        Assert.Empty(stdout.Lines);
+        Assert.Equal(2, stderr.Lines.Count); // the problem, then "N problems; nothing was started"
+        return stderr.Lines.First();
+    }
+
+    [Fact]
+    public async Task An_alias_inside_its_own_anchor_is_refused_not_a_stack_overflow()
+    {
+        var file = Write("selfref.yaml", "stages: &s\n  - *s\n");
+        Assert.Equal($"{file}:1:9: (file): has an alias inside the very node its anchor names, which would repeat without end", await CheckFailsAsync(file));
+    }
+
+    [Fact]
+    public async Task Billion_laughs_is_refused_at_the_node_count_limit()
+    {
+        var text = new StringBuilder("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for (var i = 1; i <= 9; i++)
+            text.Append($"a{i}: &a{i} [{string.Join(", ", Enumerable.Repeat($"*a{i - 1}", 10))}]\n");
+        text.Append("stages: *a9\n");
+        var file = Write("laughs.yaml", text.ToString());
+        var line = await CheckFailsAsync(file);
+        Assert.StartsWith($"{file}:", line);
+        Assert.EndsWith($"(file): expands to more than {100_000} values (aliases counted each time they are used), the limit for a pipeline file", line);
+    }
+
+    [Fact]
+    public async Task Fifty_thousand_deep_nesting_is_refused_at_the_depth_limit()
+    {
+        const int n = 50_000;
+        var file = Write("deep.yaml", "stages: " + new string('[', n) + new string(']', n) + "\n");
+        // Levels 1 (the root mapping) and 2..64 are allowed; the 65th level is the 64th bracket, column 9 + 63.
+        Assert.Equal($"{file}:1:72: (file): nests mappings and sequences more than 64 levels deep, the limit for a pipeline file", await CheckFailsAsync(file));
+    }
+
+    [Fact]
+    public async Task A_file_over_one_mebibyte_is_refused_without_reading_it_all()
+    {
+        var file = Write("huge.yaml", "stages: []\n" + new string('#', 1 << 20));
+        Assert.Equal($"ferry check: cannot read '{file}': it is larger than 1048576 bytes (1 MiB), the limit for a pipeline file", await CheckFailsAsync(file, lines: 1));
+    }
+
+    [Fact]
+    public async Task Aliases_used_normally_still_work()
+    {
+        var file = Write("alias.yaml", """
+            stages:
+              - {name: a, type: tcp_server, config: &cfg {bind: "127.0.0.1:23020", framing: lines}}
+              - {name: b, type: tcp_server, config: *cfg}
+            """);
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        Assert.Equal(0, await FerryCommand.RunAsync(["check", file], TextReader.Null, stdout, stderr, CancellationToken.None));
+        Assert.Contains("2 stages", Assert.Single(stdout.Lines));
+    }
+
+    [Fact]
+    public async Task A_comment_in_json_is_reported_as_a_comment_where_it_is()
+    {
+        var file = Write("c.json", """
+            {
+              // a comment
+              "stages": [ { "name": "front", "type": "tcp_server", "config": { "bind": "127.0.0.1:23020", "note": "a // in a string is text" } } ]
+            }
+            """);
+        Assert.Equal($"{file}:2:3: (file): is JSON, which has no comments; remove the comment, or write the file as YAML, where comments start with '#'",
+            await CheckFailsAsync(file));
+    }
+
+    [Fact]
+    public async Task A_tab_used_as_indentation_is_reported_on_its_line()
+    {
+        var file = Write("tab.yaml", "stages:\n  - name: a\n    type: tcp_server\n    config:\n\tbind: 127.0.0.1:23020\n");
+        Assert.StartsWith($"{file}:5:", await CheckFailsAsync(file));
+    }
+
+    private static async Task<string> CheckFailsAsync(string file, int lines)
+    {
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        var code = await FerryCommand.RunAsync(["check", file], TextReader.Null, stdout, stderr, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(2, code);
+        Assert.Equal(lines, stderr.Lines.Count);
+        return stderr.Lines.First();
+    }
+}

@@ -1,0 +1,112 @@
+using System.Net;
+using System.Net.Sockets;
+using Ferry.Cli;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>
+/// The Prometheus scrape endpoint of <c>ferry serve --metrics-listen</c> and <c>telemetry.prometheus.listen</c>: a taken port
+/// is one line naming the flag or key, the address and the OS reason (it crashed serve with exit 134); any Host header that
+/// names the bound loopback address is answered (Host: localhost got 404); IPv6, which the HTTP listener cannot take
+/// ("Invalid port in prefix" at start, after validation had passed it), is refused at validation.
+/// </summary>
+public sealed class MetricsEndpointTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-metrics-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static Socket Hold(IPAddress address, out int port)
+    {
+        port = FreePorts.One();
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(address, port));
+        socket.Listen();
+        return socket;
+    }
+
+    [Fact]
+    public async Task Serve_with_a_taken_metrics_port_exits_1_with_one_line_and_never_listens()
+    {
+        using var held = Hold(IPAddress.Loopback, out var port);
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        var code = await FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--metrics-listen", $"127.0.0.1:{port}"], TextReader.Null, stdout, stderr,
+            CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(1, code);
+        var line = Assert.Single(stderr.Lines);
+        Assert.StartsWith($"ferry serve: --metrics-listen 127.0.0.1:{port}: the Prometheus endpoint cannot listen: ", line);
+        Assert.Contains("in use", line, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(stdout.Lines, l => l.Contains("\"listening\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Run_with_a_taken_metrics_port_names_the_key_and_the_address()
+    {
+        using var held = Hold(IPAddress.Loopback, out var port);
+        var file = Path.Combine(_dir, "m.yaml");
+        File.WriteAllText(file, $"stages:\n  - {{name: a, type: tcp_server, config: {{bind: \"127.0.0.1:0\"}}}}\ntelemetry:\n  prometheus: {{listen: \"127.0.0.1:{port}\"}}\n");
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        var code = await FerryCommand.RunAsync(["run", file], TextReader.Null, stdout, stderr, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(1, code);
+        Assert.Contains(stderr.Lines, l => l.Contains($"telemetry.prometheus.listen 127.0.0.1:{port}: the Prometheus endpoint cannot listen: ", StringComparison.Ordinal));
+        Assert.DoesNotContain(stdout.Lines, l => l.Contains("\"listening\"", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1", "localhost")]
+    [InlineData("127.0.0.1", "127.0.0.1")]
+    public async Task The_endpoint_answers_a_scrape_whose_host_names_the_bound_address(string address, string host)
+    {
+        var ip = IPAddress.Parse(address);
+        var port = FreePorts.One();
+        var listen = new IPEndPoint(ip, port).ToString();
+        using var stop = new CancellationTokenSource();
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        var serve = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--quiet", "--metrics-listen", listen], TextReader.Null, stdout, stderr, stop.Token));
+        try
+        {
+            await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening line");
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{new IPEndPoint(ip, port)}/metrics");
+            request.Headers.Host = $"{host}:{port}";
+            using var response = await http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Contains("# TYPE ferry_", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            stop.Cancel();
+            Assert.Equal(0, await serve.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        Assert.Empty(stderr.Lines);
+    }
+
+    [Theory]
+    [InlineData("[::1]:9464", "the scrape endpoint cannot listen on IPv6")]
+    [InlineData("[::]:9464", "the scrape endpoint cannot listen on IPv6")]
+    [InlineData("localhost:9464", "use an IP address and a port from 1 to 65535, IPv4 only")]
+    [InlineData("127.0.0.1:0", "use an IP address and a port from 1 to 65535, IPv4 only")]
+    public async Task Serve_refuses_a_metrics_address_it_cannot_serve_at_validation(string listen, string expected)
+    {
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        var code = await FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--metrics-listen", listen], TextReader.Null, stdout, stderr, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(2, code);
+        var line = Assert.Single(stderr.Lines);
+        Assert.Contains($"--metrics-listen '{listen}'", line);
+        Assert.Contains(expected, line);
+    }
+
+    [Fact]
+    public async Task Check_refuses_an_ipv6_metrics_address_at_the_key()
+    {
+        var file = Path.Combine(_dir, "v6.yaml");
+        File.WriteAllText(file, "stages:\n  - {name: a, type: tcp_server, config: {bind: \"127.0.0.1:0\"}}\ntelemetry:\n  prometheus: {listen: \"[::]:9464\"}\n");
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        Assert.Equal(2, await FerryCommand.RunAsync(["check", file], TextReader.Null, stdout, stderr, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains(stderr.Lines, l => l.StartsWith($"{file}:4:16: telemetry.prometheus.listen: ", StringComparison.Ordinal) && l.Contains("cannot listen on IPv6"));
+    }
+}
