@@ -56,6 +56,9 @@ internal static class PipelineReader
             : [];
         var routes = ReadRoutes(routesNode, stages, declared, problems);
         var telemetry = ReadTelemetry(telemetryNode, problems);
+        // Only a file with no other problem: the stages are built (and their TLS files loaded) as run builds them.
+        if (problems.Count == before && stagesNode is not null)
+            StagePreflight.Check(stagesNode, stages, problems);
         return problems.Count == before && bus is not null ? new PipelineDefinition(file, stages, bus, routes, telemetry) : null;
     }
 
