@@ -56,6 +56,9 @@ internal static class PipelineReader
             : [];
         var routes = ReadRoutes(routesNode, stages, declared, problems);
         var telemetry = ReadTelemetry(telemetryNode, problems);
+        // Only a file with no other problem: the stages are built (and their TLS files loaded) as run builds them.
+        if (problems.Count == before && stagesNode is not null)
+            StagePreflight.Check(stagesNode, stages, problems);
         return problems.Count == before && bus is not null ? new PipelineDefinition(file, stages, bus, routes, telemetry) : null;
     }
 
@@ -69,18 +72,41 @@ internal static class PipelineReader
             return stages;
         }
         var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        var binds = new BindClaims();
         foreach (var block in node.Nodes)
         {
             var stage = StageReader.Read(block, problems);
             var nameNode = block.Find("name");
             if (nameNode?.Value is { } name && !seen.TryAdd(name, nameNode.Where))
+            {
                 problems.Add(new SettingProblem(nameNode.Where, nameNode.Path, name,
                     $"is already the name of the stage at {seen[name]}; stage names must be unique (their topics would merge)"));
-            else if (stage is not null)
-                stages.Add(stage);
+                continue;
+            }
+            if (stage is null)
+                continue;
+            binds.Claim(stage, BindNode(block), problems);
+            if (stage is ServerStageDeclaration server && ConfigKey(block, "bind_attempts") is null)
+                stage = server with { Options = server.Options with { BindAttempts = RunBindAttempts } };
+            stages.Add(stage);
         }
         return stages;
     }
+
+    /// <summary>
+    /// A server stage of a pipeline file binds once unless its block sets <c>bind_attempts</c>: a port that
+    /// is taken at start fails the run at once (exit 1, for the service manager to restart) instead of
+    /// leaving the stages before it serving and the ones after it never started.
+    /// </summary>
+    public const int RunBindAttempts = 1;
+
+    /// <summary>A key of the stage's config block (or written flat beside name and type).</summary>
+    private static ConfigNode? ConfigKey(ConfigNode block, string key)
+        => block.Find("config") is { Kind: ConfigNodeKind.Mapping } config && config.Find(key) is { } inConfig ? inConfig : block.Find(key);
+
+    /// <summary>The node that says where a stage listens: bind, or seed 004's port (or host), or address for a bridge end.</summary>
+    private static ConfigNode BindNode(ConfigNode block)
+        => ConfigKey(block, "bind") ?? ConfigKey(block, "port") ?? ConfigKey(block, "host") ?? ConfigKey(block, "address") ?? block;
 
     private static BusDefinition? ReadBus(ConfigNode? node, List<SettingProblem> problems)
     {
@@ -158,6 +184,17 @@ internal static class PipelineReader
                     $"needs the route it answers: from '{reply.To}' to '{reply.From}' (each message '{reply.From}' sends back goes to the connection whose message went out first and is still unanswered)"));
             if (stages.FirstOrDefault(s => s.Name == reply.To) is not ServerStageDeclaration)
                 problems.Add(new SettingProblem(reply.Where, "target", "reply", $"needs a server stage in 'to'; '{reply.To}' is not one"));
+            // Answers are matched to requests in order over one upstream connection: that needs a client
+            // stage as the upstream, and every message it receives must be a request of this pair.
+            if (stages.FirstOrDefault(s => s.Name == reply.From) is not ClientStageDeclaration)
+                problems.Add(new SettingProblem(reply.Where, "target", "reply",
+                    $"needs a tcp_client stage in 'from' (one upstream connection that answers each request in order); '{reply.From}' is not one"));
+            else if (routes.FirstOrDefault(r => r.Target == RouteTarget.Reply && r.From == reply.From && r != reply) is { } other && routes.IndexOf(other) > routes.IndexOf(reply))
+                problems.Add(new SettingProblem(other.Where, "target", "reply",
+                    $"is the second reply route from '{reply.From}'; each answer can go back through one reply route only"));
+            foreach (var into in routes.Where(r => r.To == reply.From && r.From != reply.To))
+                problems.Add(new SettingProblem(into.Where, "to", into.To,
+                    $"also receives the answered requests of '{reply.To}' (target: reply); its answers to other messages would go to the wrong clients, so it may receive from '{reply.To}' only"));
         }
         return routes;
     }

@@ -11,10 +11,12 @@ namespace Ferry.Cli.Pipeline;
 
 /// <summary>
 /// Runs a validated pipeline: creates the bus, every stage, the routes and the metrics export, then
-/// starts the stages (servers first, each listening before the next starts; on a <c>nats</c> bus each server's
-/// NATS gateway connects before its stage starts), and on Ctrl+C or SIGTERM
-/// stops them in reverse order. When any stage cannot start, the ones already started are stopped and
-/// the command exits 1: nothing is left half-started.
+/// starts the stages in file order (each server listening before the next starts; on a <c>nats</c> bus each server's
+/// NATS gateway connects before its stage starts), and on Ctrl+C or SIGTERM stops them all at once, so
+/// that accepting stops everywhere together and the drains run side by side (the stop lasts the longest
+/// grace period); a second Ctrl+C or SIGTERM cuts the grace periods short. When any stage cannot start
+/// (a server binds once unless its block sets <c>bind_attempts</c>), the ones already started are stopped
+/// and the command exits 1: nothing is left half-started.
 /// </summary>
 internal static class PipelineRunner
 {
@@ -27,10 +29,21 @@ internal static class PipelineRunner
         var bridges = new List<(string Name, IFrameBridge Bridge)>();
         var disposables = new List<IDisposable>();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        using var force = new CancellationTokenSource();
+        var signals = 0;
+        void Signalled(PosixSignalContext c)
+        {
+            c.Cancel = true;
+            // The first signal stops gracefully; the next one cuts the grace periods short.
+            if (Interlocked.Increment(ref signals) == 1)
+                stop.Cancel();
+            else
+                force.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Signalled);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Signalled);
         var exitCode = 0;
-        var started = new List<Func<Task>>();
+        var started = new List<Func<CancellationToken, Task>>();
         try
         {
             foreach (var declaration in pipeline.Stages)
@@ -51,16 +64,19 @@ internal static class PipelineRunner
                         break;
                 }
             }
-            var books = new Dictionary<(string, string), ReplyBook>();
-            foreach (var route in pipeline.Routes)
+            foreach (var route in pipeline.Routes.Where(r => r.Target != RouteTarget.Reply))
             {
-                var answers = pipeline.Routes.FirstOrDefault(r => r.Target == RouteTarget.Reply && r.From == route.To && r.To == route.From);
-                ReplyBook? record = null, answer = null;
-                if (route.Target == RouteTarget.Reply)
-                    answer = Book(books, route.To, route.From);
-                else if (answers is not null)
-                    record = Book(books, route.From, route.To);
-                disposables.Add(RouteWiring.Attach(bus, route, servers.ContainsKey(route.To), record, answer));
+                // Validation made a reply route's 'from' a client stage fed by this one route only.
+                if (pipeline.Routes.FirstOrDefault(r => r.Target == RouteTarget.Reply && r.From == route.To && r.To == route.From) is { } reply)
+                {
+                    var book = new ReplyBook(new ReplyLoss(route.To, route.From, m => output.Error(m), TimeProvider.System));
+                    disposables.Add(RouteWiring.AttachRequests(bus, route, clients[route.To], book));
+                    disposables.Add(RouteWiring.AttachAnswers(bus, reply, book));
+                }
+                else
+                {
+                    disposables.Add(RouteWiring.Attach(bus, route, servers.ContainsKey(route.To)));
+                }
             }
             disposables.Add(PipelineTelemetry.Start(pipeline.Telemetry) ?? (IDisposable)new CancellationTokenSource());
 
@@ -74,22 +90,29 @@ internal static class PipelineRunner
                         {
                             // Before the stage, so nothing it reads is published before NATS has the gateway; disposed after it stops.
                             var gateway = new NatsGateway(stage, nats, loggerFactory);
-                            started.Add(() => gateway.DisposeAsync().AsTask());
+                            started.Add(async forced =>
+                            {
+                                await stage.StopAsync(forced).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                                await gateway.DisposeAsync().ConfigureAwait(false);
+                            });
                             await gateway.StartAsync(stop.Token).ConfigureAwait(false);
                         }
-                        started.Add(() => stage.StopAsync());
+                        else
+                        {
+                            started.Add(forced => stage.StopAsync(forced));
+                        }
                         await stage.StartAsync(stop.Token).ConfigureAwait(false);
                         break;
                     case ClientStageDeclaration client:
                         var c = clients[client.Name];
-                        started.Add(() => c.StopAsync());
+                        started.Add(forced => c.StopAsync(forced));
                         c.Start();
                         break;
                     case BridgeStageDeclaration bridge:
                         var options = new FrameBridgeOptions { LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes };
                         IFrameBridge end = bridge.IsServer ? new FrameBridgeServer(bridge.Address, bridge.Port, options) : new FrameBridgeClient(bridge.Address, bridge.Port, options);
                         bridges.Add((bridge.Name, end));
-                        started.Add(() => end.StopAsync());
+                        started.Add(_ => end.StopAsync());
                         _ = PrintFramesAsync(bridge.Name, end, output, quiet, stop.Token);
                         break;
                 }
@@ -105,8 +128,9 @@ internal static class PipelineRunner
             io.Stderr.WriteLine($"ferry run: could not start: {ex.Message}; stopping what had started");
             exitCode = 1;
         }
-        for (var i = started.Count - 1; i >= 0; i--)
-            await started[i]().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        // Every stage at once: accepting stops everywhere at the same moment and the drains run side by
+        // side, so the stop lasts the longest grace period, not their sum; a second signal forces it.
+        await Task.WhenAll(started.Select(s => StopQuietly(s, force.Token))).ConfigureAwait(false);
         foreach (var d in disposables)
             d.Dispose();
         foreach (var (_, bridge) in bridges)
@@ -119,12 +143,9 @@ internal static class PipelineRunner
         return exitCode;
     }
 
-    private static ReplyBook Book(Dictionary<(string, string), ReplyBook> books, string server, string client)
-    {
-        if (!books.TryGetValue((server, client), out var book))
-            books[(server, client)] = book = new ReplyBook();
-        return book;
-    }
+    /// <summary>A stage that fails to stop must not keep the others from stopping; disposal afterwards finishes it.</summary>
+    private static async Task StopQuietly(Func<CancellationToken, Task> stopStage, CancellationToken forced)
+        => await stopStage(forced).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
     private static async Task PrintFramesAsync(string name, IFrameBridge bridge, JsonLineWriter output, bool quiet, CancellationToken ct)
     {

@@ -1,26 +1,114 @@
-using System.Collections.Concurrent;
 using Ferry.Connections;
 
 namespace Ferry.Cli.Pipeline;
 
 /// <summary>
-/// The connections whose messages went out over a route and await an answer, oldest first: a
-/// <c>target: reply</c> route hands each answer to the oldest. Bounded: past <see cref="Capacity"/>
-/// unanswered messages the oldest is forgotten (its answer, if it ever comes, goes to the next).
+/// Who waits for an answer from the upstream client stage of a <c>target: reply</c> route pair: for each
+/// upstream connection, the requesting connections in the order their messages went out on it. An
+/// answer read on upstream connection X goes to the oldest request sent on X, so the book promises one
+/// answer per request, in order, over one upstream connection, and nothing more.
 /// </summary>
-internal sealed class ReplyBook
+/// <remarks>
+/// Why it is careful about what it records: one entry that never gets its answer (a message the
+/// upstream stage dropped, a connection that closed with requests in flight) would shift every later
+/// answer onto the wrong client. So a request is reserved before it is sent (its answer may come back
+/// before the sender's thread runs again), committed only when the upstream stage took it, and
+/// cancelled otherwise; the requests of a connection that ended are forgotten with it; an answer that
+/// no request on its connection waits for is dropped, never handed to another client. Past
+/// <see cref="Capacity"/> requests in flight on a connection, a new request is refused (not sent)
+/// rather than an old one forgotten.
+/// </remarks>
+internal sealed class ReplyBook(ReplyLoss loss)
 {
     public const int Capacity = 65536;
 
-    private readonly ConcurrentQueue<ConnectionId> _waiting = new();
+    private readonly Lock _gate = new();
+    private readonly Dictionary<ConnectionId, Queue<ConnectionId>> _waiting = [];
 
-    public void Add(ConnectionId connection)
+    // The one request being sent (a route's sender awaits each send, and only one route feeds an upstream stage).
+    private ConnectionId _pendingUpstream;
+    private ConnectionId _pendingRequester;
+    private bool _pendingTaken;
+
+    /// <summary>What was lost, for the operator.</summary>
+    public ReplyLoss Loss => loss;
+
+    /// <summary>Requests now waiting for their answer, over every upstream connection.</summary>
+    public int Waiting
     {
-        _waiting.Enqueue(connection);
-        while (_waiting.Count > Capacity && _waiting.TryDequeue(out _))
+        get
         {
+            lock (_gate)
+                return _waiting.Values.Sum(q => q.Count);
         }
     }
 
-    public bool TryTake(out ConnectionId connection) => _waiting.TryDequeue(out connection);
+    /// <summary>
+    /// Reserves the answer to a request <paramref name="requester"/> is about to send on upstream
+    /// connection <paramref name="upstream"/>; false (send nothing) when that connection already has
+    /// <see cref="Capacity"/> requests in flight. Follow with <see cref="Commit"/> or <see cref="Cancel"/>.
+    /// </summary>
+    public bool TryReserve(ConnectionId upstream, ConnectionId requester)
+    {
+        lock (_gate)
+        {
+            if (_waiting.TryGetValue(upstream, out var queue) && queue.Count >= Capacity)
+                return false;
+            _pendingUpstream = upstream;
+            _pendingRequester = requester;
+            _pendingTaken = false;
+            return true;
+        }
+    }
+
+    /// <summary>The upstream stage took the reserved request: it awaits its answer (unless that came already).</summary>
+    public void Commit()
+    {
+        lock (_gate)
+        {
+            if (_pendingUpstream != default && !_pendingTaken)
+            {
+                if (!_waiting.TryGetValue(_pendingUpstream, out var queue))
+                    _waiting[_pendingUpstream] = queue = new Queue<ConnectionId>();
+                queue.Enqueue(_pendingRequester);
+            }
+            _pendingUpstream = default;
+        }
+    }
+
+    /// <summary>The upstream stage did not take the reserved request (dropped, not connected): no answer will come for it.</summary>
+    public void Cancel()
+    {
+        lock (_gate)
+            _pendingUpstream = default;
+    }
+
+    /// <summary>The connection that waits longest for an answer read on <paramref name="upstream"/>; false when none does.</summary>
+    public bool TryTake(ConnectionId upstream, out ConnectionId requester)
+    {
+        lock (_gate)
+        {
+            if (_waiting.TryGetValue(upstream, out var queue) && queue.TryDequeue(out requester))
+                return true;
+            if (_pendingUpstream == upstream && upstream != default && !_pendingTaken)
+            {
+                _pendingTaken = true;
+                requester = _pendingRequester;
+                return true;
+            }
+            requester = default;
+            return false;
+        }
+    }
+
+    /// <summary>The upstream connection ended: the answers to its requests can no longer come. Returns how many were waiting.</summary>
+    public int Forget(ConnectionId upstream)
+    {
+        lock (_gate)
+        {
+            if (_pendingUpstream == upstream)
+                _pendingTaken = true; // sent on a connection that is gone: its answer cannot come either
+            return _waiting.Remove(upstream, out var queue) ? queue.Count : 0;
+        }
+    }
 }

@@ -1,4 +1,5 @@
 using Ferry.Bus;
+using Ferry.Framing;
 using Ferry.Stages;
 
 namespace Ferry.Cli.Pipeline;
@@ -6,36 +7,96 @@ namespace Ferry.Cli.Pipeline;
 /// <summary>
 /// A route at run time: an inline subscription on <c>from/packet_group</c> that publishes each packet on
 /// <c>to/egress_packets</c> (any one connection, all, or the one it answers), on the source stage's
-/// service thread, so a full target makes the source wait and stop reading: backpressure end to end.
+/// service thread, so a target under the <c>wait</c> overflow policy makes the source wait and stop
+/// reading (backpressure end to end); under <c>drop</c> (the default) a full target drops and counts.
 /// </summary>
 internal static class RouteWiring
 {
-    public static IDisposable Attach(IMessageBus bus, RouteDefinition route, bool toServer, ReplyBook? record, ReplyBook? answer)
+    /// <summary>A route of <c>any</c> or <c>all</c> with no reply route paired with it.</summary>
+    public static IDisposable Attach(IMessageBus bus, RouteDefinition route, bool toServer)
     {
         var egress = DirectTopic.Of<EgressMessage>(bus, StageTopics.EgressPackets(route.To));
-        var target = route.Target;
+        var toAny = toServer && route.Target == RouteTarget.Any;
+        return DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(route.From)).Subscribe([Ferry.Bus.BackpressureHandler] async (group, ct) =>
+        {
+            foreach (var packet in group)
+                await egress.PublishAsync(toAny ? EgressMessage.ToAny(packet.Payload, packet.Fields) : EgressMessage.ToAll(packet.Payload, packet.Fields), ct).ConfigureAwait(false);
+        });
+    }
+
+    /// <summary>
+    /// The request half of a <c>target: reply</c> pair: each packet goes to <paramref name="upstream"/>'s
+    /// current connection, and its sender is recorded in <paramref name="book"/> only when the upstream
+    /// stage took it. While the upstream is not connected, or its egress is full under <c>drop</c>, the
+    /// request is not sent (it could never be answered in order) and counted.
+    /// </summary>
+    public static IDisposable AttachRequests(IMessageBus bus, RouteDefinition route, TcpClientStage upstream, ReplyBook book)
+    {
+        var router = upstream.Core.Router;
+        void Ended(object? sender, DisconnectedEvent e) => book.Loss.Unanswer(book.Forget(e.ConnectionId), $"'{route.To}' lost its connection ({e.ReasonName}) with requests in flight");
+        upstream.Disconnected += Ended;
+        var subscription = DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(route.From)).Subscribe([Ferry.Bus.BackpressureHandler] async (group, ct) =>
+        {
+            foreach (var packet in group)
+            {
+                var connection = upstream.ConnectionId;
+                if (connection == default)
+                {
+                    book.Loss.Unanswer(1, $"'{route.To}' is not connected; the request was not sent");
+                    continue;
+                }
+                if (!book.TryReserve(connection, packet.ConnectionId))
+                {
+                    book.Loss.Unanswer(1, $"{ReplyBook.Capacity} requests already wait for an answer on '{route.To}'; the request was not sent");
+                    continue;
+                }
+                var taken = 0;
+                try
+                {
+                    taken = await router.RouteAsync(EgressMessage.To(connection, packet.Payload, packet.Fields), ct).ConfigureAwait(false);
+                }
+                catch (FramingException ex)
+                {
+                    upstream.Core.Events.RaiseError(StageErrorKind.Egress, ex.Message, connection);
+                }
+                finally
+                {
+                    if (taken == 1)
+                        book.Commit();
+                    else
+                        book.Cancel();
+                }
+                if (taken != 1)
+                    book.Loss.Unanswer(1, $"'{route.To}' did not take the request (its egress is full, or its connection ended)");
+            }
+        });
+        return new Detach(subscription, () => upstream.Disconnected -= Ended);
+    }
+
+    /// <summary>The answer half of a <c>target: reply</c> pair: each packet goes to the connection whose request on the same upstream connection is the oldest unanswered.</summary>
+    public static IDisposable AttachAnswers(IMessageBus bus, RouteDefinition route, ReplyBook book)
+    {
+        var egress = DirectTopic.Of<EgressMessage>(bus, StageTopics.EgressPackets(route.To));
         return DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(route.From)).Subscribe([Ferry.Bus.BackpressureHandler] async (group, ct) =>
         {
             foreach (var packet in group)
             {
-                EgressMessage message;
-                if (answer is not null)
+                if (!book.TryTake(packet.ConnectionId, out var requester))
                 {
-                    if (!answer.TryTake(out var connection))
-                        continue; // nothing awaits an answer: the stage counts nothing, the message has nowhere to go
-                    message = EgressMessage.To(connection, packet.Payload, packet.Fields);
+                    book.Loss.Unmatch();
+                    continue;
                 }
-                else if (toServer && target == RouteTarget.Any)
-                {
-                    message = EgressMessage.ToAny(packet.Payload, packet.Fields);
-                }
-                else
-                {
-                    message = EgressMessage.ToAll(packet.Payload, packet.Fields);
-                }
-                record?.Add(packet.ConnectionId);
-                await egress.PublishAsync(message, ct).ConfigureAwait(false);
+                await egress.PublishAsync(EgressMessage.To(requester, packet.Payload, packet.Fields), ct).ConfigureAwait(false);
             }
         });
+    }
+
+    private sealed class Detach(IDisposable subscription, Action unhook) : IDisposable
+    {
+        public void Dispose()
+        {
+            subscription.Dispose();
+            unhook();
+        }
     }
 }

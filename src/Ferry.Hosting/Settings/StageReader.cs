@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Ferry.Framing;
 using Ferry.Stages;
+using Ferry.Transport;
 
 namespace Ferry.Hosting.Settings;
 
@@ -24,6 +25,7 @@ public static class StageReader
     [
         "group_size", "group_linger", "egress_buffer", "egress_overflow", "egress_wait_timeout",
         "idle_timeout", "timeout_seconds", "read_buffer", "stop_grace_period", "stats_interval", "tls",
+        "frame_timeout", "max_pending_bytes", "transport",
     ];
 
     /// <summary>Every key a server stage's config takes.</summary>
@@ -32,6 +34,7 @@ public static class StageReader
         "bind", "host", "port", "backlog", "max_connections", .. FramingKeys, .. CommonKeys,
         "queue_when_disconnected", "group_notices", "bind_retry_delay", "bind_retry_max_delay", "bind_attempts",
         "proxy_protocol", "trusted_proxies", "proxy_header_timeout",
+        "allow_from", "deny_from", "max_connections_per_ip", "connection_rate_per_ip", "connection_rate_window",
     ];
 
     /// <summary>Every key a client stage's config takes.</summary>
@@ -173,6 +176,14 @@ public static class StageReader
             o = o with { ProxyProtocol = proxy };
         if (e.Words("trusted_proxies") is { } trusted) o = o with { TrustedProxies = trusted };
         if (e.Duration("proxy_header_timeout") is { } proxyTimeout) o = o with { ProxyHeaderTimeout = proxyTimeout };
+        if (e.Duration("frame_timeout") is { } frameTimeout) o = o with { FrameTimeout = frameTimeout };
+        if (e.Size("max_pending_bytes", 0) is { } pending) o = o with { MaxPendingBytes = pending };
+        if (ReadTransport(e) is { } transport) o = o with { Transport = transport };
+        if (e.Words("allow_from") is { } allow) o = o with { AllowFrom = allow };
+        if (e.Words("deny_from") is { } deny) o = o with { DenyFrom = deny };
+        if (e.Int("max_connections_per_ip", 0, int.MaxValue, " (0 = unlimited)") is { } perIp) o = o with { MaxConnectionsPerIp = perIp };
+        if (e.Int("connection_rate_per_ip", 0, int.MaxValue, " (connections per connection_rate_window; 0 = unlimited)") is { } rate) o = o with { ConnectionRatePerIp = rate };
+        if (e.Duration("connection_rate_window") is { } window) o = o with { ConnectionRateWindow = window };
         if (TlsBlockReader.Read(e.Node("tls"), server: true, problems) is { } serverTls) o = o with { Tls = serverTls };
         Check(() => o.Validate(), e, where, path, problems);
         return new ServerStageDeclaration(name, where, o);
@@ -209,6 +220,9 @@ public static class StageReader
         if (e.Double("reconnect_jitter", 0, 1) is { } jitter) o = o with { ReconnectJitter = jitter };
         if (e.Int("reconnect_attempts", 0, int.MaxValue, " (0 = forever)") is { } attempts) o = o with { ReconnectAttempts = attempts };
         if (e.Duration("healthy_after") is { } healthy) o = o with { HealthyAfter = healthy };
+        if (e.Duration("frame_timeout") is { } frameTimeout) o = o with { FrameTimeout = frameTimeout };
+        if (e.Size("max_pending_bytes", 0) is { } pending) o = o with { MaxPendingBytes = pending };
+        if (ReadTransport(e) is { } transport) o = o with { Transport = transport };
         if (TlsBlockReader.Read(e.Node("tls"), server: false, problems) is { } clientTls) o = o with { Tls = clientTls };
         Check(() => o.Validate(), e, where, path, problems);
         return new ClientStageDeclaration(name, where, o);
@@ -266,6 +280,9 @@ public static class StageReader
             return e.Int("timeout_seconds", 0, int.MaxValue / 1000, " (seconds; 0 = never)") is { } seconds ? TimeSpan.FromSeconds(seconds) : null;
         return e.Duration("idle_timeout");
     }
+
+    private static StageTransport? ReadTransport(SettingEntries e) => e.Choice("transport",
+        ("auto", StageTransport.Auto), ("epoll", StageTransport.Epoll), ("stream", StageTransport.Stream));
 
     private static EgressOverflowPolicy? Overflow(SettingEntries e) => e.Choice("egress_overflow",
         ("drop", EgressOverflowPolicy.Drop), ("disconnect", EgressOverflowPolicy.Disconnect), ("wait", EgressOverflowPolicy.Wait));

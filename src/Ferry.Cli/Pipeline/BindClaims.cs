@@ -1,0 +1,59 @@
+using System.Globalization;
+using Ferry.Hosting.Settings;
+
+namespace Ferry.Cli.Pipeline;
+
+/// <summary>
+/// The listening addresses a pipeline file's stages claim (server stages' <c>bind</c>, a bridge server's PORT
+/// and PORT+1), so that two stages given the same address are refused by <c>ferry check</c> instead of the
+/// second failing to bind at run time. An address on all interfaces (<c>:9000</c>, <c>0.0.0.0</c>, <c>[::]</c>)
+/// overlaps every address with its port. Port 0 (any free port) never collides. Host names are compared
+/// as written: <c>localhost</c> and <c>127.0.0.1</c> are not known to be the same here.
+/// </summary>
+internal sealed class BindClaims
+{
+    private readonly List<(string Host, int Port, string Stage, string Where)> _claims = [];
+
+    public void Claim(StageDeclaration stage, ConfigNode where, List<SettingProblem> problems)
+    {
+        var wanted = stage switch
+        {
+            ServerStageDeclaration server => Parse(server.Options.Bind) is { } one ? [one] : [],
+            BridgeStageDeclaration { IsServer: true } bridge => [(Host(bridge.Address), bridge.Port), (Host(bridge.Address), bridge.Port + 1)],
+            _ => Array.Empty<(string, int)>(),
+        };
+        foreach (var (host, port) in wanted)
+        {
+            if (port == 0)
+                continue;
+            foreach (var claim in _claims)
+            {
+                if (claim.Port != port || (claim.Host != host && claim.Host != "" && host != ""))
+                    continue;
+                problems.Add(new SettingProblem(where.Where, where.Path, where.Value,
+                    $"listens on {Show(host, port)}, which stage '{claim.Stage}' ({claim.Where}) already listens on{(claim.Host == host ? "" : $" ({Show(claim.Host, claim.Port)})")}; give each stage its own port"));
+                return;
+            }
+        }
+        foreach (var (host, port) in wanted)
+            _claims.Add((host, port, stage.Name, where.Where));
+    }
+
+    /// <summary><c>host:port</c>, <c>:port</c> or <c>[ipv6]:port</c> as the stage options take it; null when it is not one (the options' validation reports that).</summary>
+    private static (string Host, int Port)? Parse(string bind)
+    {
+        var colon = bind.LastIndexOf(':');
+        if (colon < 0 || !int.TryParse(bind.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port))
+            return null;
+        return (Host(bind[..colon]), port);
+    }
+
+    /// <summary>The host, lower case and without brackets; "" for every interface.</summary>
+    private static string Host(string host)
+    {
+        host = host.Trim().TrimStart('[').TrimEnd(']').ToLowerInvariant();
+        return host is "" or "*" or "0.0.0.0" or "::" ? "" : host;
+    }
+
+    private static string Show(string host, int port) => host == "" ? $"all interfaces, port {port}" : host.Contains(':') ? $"[{host}]:{port}" : $"{host}:{port}";
+}

@@ -1,0 +1,84 @@
+using Ferry.Cli;
+using Ferry.Transport.Tls;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary><c>ferry check</c> finds what <c>ferry run</c> would only find when it builds the stages, at the key, and run starts nothing then.</summary>
+public sealed class RunPreflightTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-preflight-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private static async Task<(int Code, List<string> Out, List<string> Err)> RunAsync(params string[] args)
+    {
+        var stdout = new LineWriter();
+        var stderr = new LineWriter();
+        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, new Dictionary<string, string>(), CancellationToken.None);
+        return (code, stdout.Lines.ToList(), stderr.Lines.ToList());
+    }
+
+    [Fact]
+    public async Task A_crl_signed_by_another_ca_is_refused_at_its_key()
+    {
+        var (cert, key) = CertificateMaker.ToPem(TestCertificates.Server);
+        var certFile = Write("server.pem", cert);
+        var keyFile = Write("server.key", key);
+        var ca = Write("ca.pem", TestCertificates.AuthorityPem);
+        var other = CertificateMaker.CreateAuthority("CN=Other CA", TimeSpan.FromDays(1));
+        var crl = Write("other.crl", CertificateMaker.CreateRevocationList(other, [], null, DateTimeOffset.UtcNow.AddDays(7)));
+        var file = Write("crl.yaml", $$$"""
+            stages:
+              - name: s
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  tls: {secure: true, client_certificate: required, ca_certificate_file: {{{ca}}}, certificate_revocation_list_file: {{{crl}}}, certificate: {certificate_file: {{{certFile}}}, private_key_file: {{{keyFile}}}}}
+            """);
+        var (code, stdout, stderr) = await RunAsync("check", file);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        var line = Assert.Single(stderr, l => l.Contains("certificate_revocation_list_file"));
+        Assert.True(line.StartsWith($"{file}:6:", StringComparison.Ordinal) && line.Contains($"stages[0].config.tls.certificate_revocation_list_file: '{crl}' issued by 'CN=Other CA', which is not in the CA bundle"), line);
+    }
+
+    [Fact]
+    public async Task A_bridge_handshake_timeout_of_0_is_refused_by_check_and_run_starts_nothing()
+    {
+        var port = FreePorts.One();
+        var bridge = FreePorts.Pair();
+        var file = Write("b0.yaml", $$$"""
+            stages:
+              - {name: a, type: tcp_server, config: {bind: "127.0.0.1:{{{port}}}"}}
+              - {name: br, type: bridge_server, config: {address: 127.0.0.1, port: {{{bridge}}}, handshake_timeout: 0}}
+            """);
+        var (code, _, stderr) = await RunAsync("check", file);
+        Assert.Equal(2, code);
+        Assert.Contains(stderr, l => l.StartsWith($"{file}:3:", StringComparison.Ordinal) && l.Contains("stages[1].config.handshake_timeout: '0' must be at least 1 ms"));
+
+        (code, var stdout, _) = await RunAsync("run", file);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout); // 'a' never listened
+        Assert.True(FreePorts.IsFree(port));
+    }
+
+    [Fact]
+    public async Task A_bridge_server_address_that_does_not_resolve_is_refused_at_its_key()
+    {
+        var file = Write("b1.yaml", $$$"""
+            stages:
+              - {name: br, type: bridge_server, config: {address: nohost.invalid, port: {{{FreePorts.Pair()}}}}}
+            """);
+        var (code, _, stderr) = await RunAsync("check", file);
+        Assert.Equal(2, code);
+        Assert.Contains(stderr, l => l.StartsWith($"{file}:2:", StringComparison.Ordinal) && l.Contains("stages[0].config.address: 'nohost.invalid' is not an address this machine can listen on"));
+    }
+}

@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>SIGTERM stops every stage of <c>ferry run</c> at once; a second SIGTERM cuts the grace period short.</summary>
+[Trait("Category", "BlackBox")]
+public sealed class RunSignalTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-runsig-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Sigterm_stops_accepting_on_every_stage_at_once_and_a_second_sigterm_forces_the_stop()
+    {
+        // 'b' (declared last, so stopped first by the old reverse-order stop) holds egress its client never
+        // reads, with a grace period far longer than the test's deadlines.
+        var file = Path.Combine(_dir, "two.yaml");
+        File.WriteAllText(file, """
+            stages:
+              - {name: a, type: tcp_server, config: {bind: "127.0.0.1:0", framing: lines, stop_grace_period: 5m, stats_interval: 100ms}}
+              - {name: b, type: tcp_server, config: {bind: "127.0.0.1:0", framing: lines, stop_grace_period: 5m, egress_buffer: 64MiB}}
+            routes:
+              - {from: a, to: b, target: all}
+            """);
+        using var process = Process.Start(CliBinary.StartInfo("run", file, "--quiet"))!;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            var lines = new List<JsonElement>();
+            async Task<JsonElement> NextAsync(Func<JsonElement, bool> match, string what)
+            {
+                while (true)
+                {
+                    var line = await process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new EndOfStreamException($"no {what}: {await process.StandardError.ReadToEndAsync()}");
+                    var json = JsonDocument.Parse(line).RootElement;
+                    lines.Add(json);
+                    if (match(json))
+                        return json;
+                }
+            }
+            IPEndPoint Listening(JsonElement j) => IPEndPoint.Parse(j.GetProperty("local").GetString()!);
+            bool Is(JsonElement j, string type, string stage) => LineWriter.Is(j, type) && j.GetProperty("stage").GetString() == stage;
+            var a = Listening(await NextAsync(j => Is(j, "listening", "a"), "listening a"));
+            var b = Listening(await NextAsync(j => Is(j, "listening", "b"), "listening b"));
+
+            using var reader = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+            await reader.ConnectAsync(b, timeout.Token); // never reads
+            await NextAsync(j => Is(j, "connected", "b"), "b's client connected");
+            using var writer = await FramedTestClient.ConnectAsync(a);
+            const int Lines = 16 * 1024;
+            var batch = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 1023) + "\n", 256)));
+            for (var i = 0; i < Lines / 256; i++)
+                await writer.SendAsync(batch);
+            await NextAsync(j => Is(j, "stats", "a") && j.GetProperty("packets_in").GetInt64() == Lines, "a read all 16 MiB (queued in b, whose client does not read)");
+
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))
+                await kill!.WaitForExitAsync(timeout.Token);
+            // 'a' stops accepting now, while 'b' drains (the old stop left 'a' accepting for b's whole grace period).
+            await Poll.UntilAsync(() => !Accepts(a), "a refuses new connections after SIGTERM", TimeSpan.FromSeconds(20));
+            Assert.False(process.HasExited, "b is still draining its grace period");
+
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))
+                await kill!.WaitForExitAsync(timeout.Token);
+            await process.WaitForExitAsync(timeout.Token); // the second signal cuts the 5-minute grace short
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited)
+                process.Kill();
+        }
+    }
+
+    private static bool Accepts(IPEndPoint at)
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            probe.Connect(at);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}

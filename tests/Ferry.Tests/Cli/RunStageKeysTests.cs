@@ -1,0 +1,95 @@
+using Ferry.Cli;
+using Ferry.Cli.Pipeline;
+using Ferry.Hosting.Settings;
+using Ferry.Tests.Support;
+using Ferry.Transport;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>Pipeline files set frame_timeout, max_pending_bytes, transport, allow_from/deny_from and the per-address limits.</summary>
+public sealed class RunStageKeysTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-keys-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private (PipelineDefinition? Pipeline, List<string> Err) Load(string yaml)
+    {
+        var file = Path.Combine(_dir, "f.yaml");
+        File.WriteAllText(file, yaml);
+        var stderr = new LineWriter();
+        var pipeline = RunCommand.Load(file, [], new CliIo(TextReader.Null, new LineWriter(), stderr, new Dictionary<string, string>()), "check");
+        return (pipeline, stderr.Lines.Select(l => l.Replace(file, "f.yaml", StringComparison.Ordinal)).ToList());
+    }
+
+    [Fact]
+    public void Every_admission_and_frame_key_reaches_the_stage_options()
+    {
+        var (pipeline, err) = Load("""
+            stages:
+              - name: s
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  frame_timeout: 0
+                  max_pending_bytes: 1MiB
+                  transport: stream
+                  allow_from: [10.0.0.0/8, 127.0.0.0/8]
+                  deny_from: 10.1.0.0/16
+                  max_connections_per_ip: 5
+                  connection_rate_per_ip: 20
+                  connection_rate_window: 10s
+              - {name: c, type: tcp_client, config: {connect: 127.0.0.1:1, frame_timeout: 5m, max_pending_bytes: 0, transport: auto}}
+            """);
+        Assert.Empty(err);
+        var server = Assert.IsType<ServerStageDeclaration>(pipeline!.Stages[0]).Options;
+        Assert.Equal(TimeSpan.Zero, server.FrameTimeout);
+        Assert.Equal(1024 * 1024, server.MaxPendingBytes);
+        Assert.Equal(StageTransport.Stream, server.Transport);
+        Assert.Equal(["10.0.0.0/8", "127.0.0.0/8"], server.AllowFrom!);
+        Assert.Equal(["10.1.0.0/16"], server.DenyFrom!);
+        Assert.Equal(5, server.MaxConnectionsPerIp);
+        Assert.Equal(20, server.ConnectionRatePerIp);
+        Assert.Equal(TimeSpan.FromSeconds(10), server.ConnectionRateWindow);
+        var client = Assert.IsType<ClientStageDeclaration>(pipeline.Stages[1]).Options;
+        Assert.Equal(TimeSpan.FromMinutes(5), client.FrameTimeout);
+        Assert.Equal(0, client.MaxPendingBytes);
+        Assert.Equal(StageTransport.Auto, client.Transport);
+    }
+
+    [Fact]
+    public void Bad_values_are_named_at_their_key()
+    {
+        var (pipeline, err) = Load("""
+            stages:
+              - name: s
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  frame_timeout: soon
+                  max_pending_bytes: lots
+                  transport: fast
+                  allow_from: [10.0.0.0/99]
+                  max_connections_per_ip: -1
+            """);
+        Assert.Null(pipeline);
+        Assert.Contains("f.yaml:6:7: stages[0].config.frame_timeout: 'soon' is not a duration; use e.g. 30s, 500ms, 2m, 1h or 0", err);
+        Assert.Contains(err, l => l.StartsWith("f.yaml:7:7: stages[0].config.max_pending_bytes: 'lots' is not a size", StringComparison.Ordinal));
+        Assert.Contains("f.yaml:8:7: stages[0].config.transport: 'fast' is not allowed (allowed: auto, epoll, stream)", err);
+        Assert.Contains(err, l => l.StartsWith("f.yaml:9:7: stages[0].config.allow_from:", StringComparison.Ordinal) && l.Contains("10.0.0.0/99"));
+        Assert.Contains(err, l => l.StartsWith("f.yaml:10:7: stages[0].config.max_connections_per_ip: '-1' is not allowed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Seed_003s_line_client_may_pause_mid_line_when_the_file_turns_the_frame_timeout_off()
+    {
+        // The default 30 s frame timeout is on a stage clock; this checks that the file's value reaches the running stage.
+        await using var run = RunningCommand.Start(null, "run", RepoFiles.Path("examples/seed003-io-tcp.yaml"),
+            "--set", "tcp-server.config.bind=127.0.0.1:0", "--set", "tcp-server.config.frame_timeout=1ms");
+        var at = await run.ListeningAsync("tcp-server");
+        using var client = await FramedTestClient.ConnectAsync(at);
+        await client.SendAsync("typing slowly...");
+        var gone = await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "disconnected"), "the half line cut off by the file's frame_timeout");
+        Assert.Equal("frame_timeout", gone.GetProperty("reason").GetString());
+    }
+}
