@@ -169,7 +169,14 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
 
     public void Close(Connection c, DisconnectReason reason, string? detail = null, string? code = null) => Close(c, reason, detail, code, flush: false);
 
-    private void Close(Connection c, DisconnectReason reason, string? detail, string? code, bool flush)
+    /// <summary>
+    /// Closes a connection that admission refused once its PROXY header named the client. It counts as
+    /// rejected, like a refusal at accept, and not as closed, so that accepted = open + closed + rejected
+    /// holds for both.
+    /// </summary>
+    public void CloseRejected(Connection c, DisconnectReason reason, string detail) => Close(c, reason, detail, null, flush: false, rejected: true);
+
+    private void Close(Connection c, DisconnectReason reason, string? detail, string? code, bool flush, bool rejected = false)
     {
         if (!_table.IsLive(c))
             return;
@@ -196,7 +203,10 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         var groups = _groups.LeaveAll(c);
         _handlers?.OnClosed(c);
         _reader.ReleasePending(c);
-        _counters.Closed++;
+        if (rejected)
+            _counters.Rejected++;
+        else
+            _counters.Closed++;
         if (reason is DisconnectReason.TlsError or DisconnectReason.TlsHandshakeTimeout)
             _counters.TlsFailures++;
         else if (reason is DisconnectReason.ProxyProtocol or DisconnectReason.ProxyHeaderTimeout)
