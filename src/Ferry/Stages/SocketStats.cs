@@ -16,11 +16,12 @@ public sealed record SocketStats
 
     /// <summary>Connections open now.</summary>
     public int ConnectionsNow { get; init; }
-    /// <summary>Connections taken, including those refused over <c>max_connections</c>.</summary>
+    /// <summary>Connections taken, including those refused: <see cref="ConnectionsNow"/> + <see cref="ClosedTotal"/> + <see cref="RejectedTotal"/>.</summary>
     public long AcceptedTotal { get; init; }
-    /// <summary>Connections closed at once because <c>max_connections</c> was reached.</summary>
+    /// <summary>Connections refused by admission: over <c>max_connections</c>, a per-address limit, <c>allow_from</c>/<c>deny_from</c>
+    /// or the accept filter, at accept or (behind a trusted proxy) at the PROXY header. Not counted in <see cref="ClosedTotal"/>.</summary>
     public long RejectedTotal { get; init; }
-    /// <summary>Connections that were open and have closed, for any reason.</summary>
+    /// <summary>Connections that were admitted and have closed, for any reason (a refused PROXY header included).</summary>
     public long ClosedTotal { get; init; }
 
     /// <summary>Bytes read from sockets, framing included.</summary>

@@ -68,7 +68,11 @@ public abstract class AdmissionTests(StageTransport transport)
         await Poll.UntilAsync(() => h.Stage.ConnectionCount == 2, "the first to close");
         using var a4 = await ConnectFromAsync(h.EndPoint, "127.0.0.1");
         await Poll.UntilAsync(() => h.Stage.ConnectionCount == 3, "a new one from 127.0.0.1");
-        Assert.Equal(1, h.Stage.GetStats().RejectedTotal);
+        var stats = h.Stage.GetStats();
+        Assert.Equal(1, stats.RejectedTotal);
+        // A refusal at accept is rejected, not closed (as one at a PROXY header): only a1 closed.
+        Assert.Equal(1, stats.ClosedTotal);
+        Assert.Equal(stats.AcceptedTotal, stats.ConnectionsNow + stats.ClosedTotal + stats.RejectedTotal);
     }
 
     [Fact]

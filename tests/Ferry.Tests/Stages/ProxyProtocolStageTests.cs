@@ -156,6 +156,44 @@ public abstract class ProxyProtocolStageTests(StageTransport transport)
         Assert.DoesNotContain(h.Packets, p => Encoding.ASCII.GetString(p.Payload) == "hi");
     }
 
+    [Theory]
+    [InlineData("lines", "PRO", "XY TCP4 10.1.1.1 10.0.0.1 1000 443\r\nhi\n")]
+    [InlineData("raw", "PRO", "XY TCP4 10.1.1.1 10.0.0.1 1000 443\r\nhi\n")]
+    [InlineData("lines", "PROXY", " TCP4 10.1.1.1 10.0.0.1 1000 443\r\nhi\n")]
+    [InlineData("raw", "\r\n\r\n", "\0\r\nQUIT\n!\x11\0\x0c")]
+    public async Task An_untrusted_header_split_across_reads_is_refused_as_a_whole_one_is(string framing, string first, string rest)
+    {
+        await using var h = new FerryTestServer(Options(framing: framing));
+        await h.StartAsync();
+        using var spoofer = await ConnectFromAsync(h.EndPoint, "127.0.0.2");
+        await spoofer.SendAsync(Ascii(first));
+        // The first piece is read on its own before the rest is sent.
+        await Poll.UntilAsync(() => h.Stage.GetStats().BytesReceivedTotal >= first.Length, "the first piece read");
+        await spoofer.SendAsync(Ascii(rest));
+        var closed = await h.WaitForEventAsync<DisconnectedEvent>();
+        Assert.Equal(DisconnectReason.ProxyProtocol, closed.Reason);
+        Assert.Contains("127.0.0.2, which is not in trusted_proxies", closed.Detail);
+        Assert.True(await ClosedAsync(spoofer));
+        Assert.Empty(h.Packets);
+    }
+
+    [Theory]
+    [InlineData("lines", "PRINT hi")]
+    [InlineData("raw", "PRINT hi\n")]
+    public async Task An_untrusted_clients_first_bytes_held_while_they_could_begin_a_header_are_delivered_whole(string framing, string expected)
+    {
+        await using var h = new FerryTestServer(Options(framing: framing));
+        await h.StartAsync();
+        using var client = await ConnectFromAsync(h.EndPoint, "127.0.0.2");
+        await client.SendAsync(Ascii("PR"));
+        await Poll.UntilAsync(() => h.Stage.GetStats().BytesReceivedTotal >= 2, "the first piece read");
+        Assert.Empty(h.Packets);
+        await client.SendAsync(Ascii("INT hi\n"));
+        var packets = await h.WaitForPacketsAsync(p => p.Sum(x => x.Payload.Length) >= expected.Length, "the client's bytes");
+        Assert.Equal(expected, string.Concat(packets.Select(p => Encoding.ASCII.GetString(p.Payload))));
+        Assert.All(packets, p => Assert.Equal(client.LocalEndPoint, p.Peer));
+    }
+
     [Fact]
     public async Task A_header_that_does_not_come_in_time_closes_the_connection_on_the_stage_clock()
     {
@@ -206,8 +244,12 @@ public abstract class ProxyProtocolStageTests(StageTransport transport)
         using var back = await ConnectFromAsync(h.EndPoint, "127.0.0.1");
         await back.SendAsync(Ascii("PROXY TCP4 192.0.2.1 10.0.0.1 1002 443\r\n"));
         await Poll.UntilAsync(() => h.Events.OfType<ConnectedEvent>().Count() == 3, "192.0.2.1 back");
-        Assert.Equal(2, h.Stage.GetStats().RejectedTotal);
-        Assert.Equal(0, h.Stage.GetStats().ProxyFailuresTotal);
+        var stats = h.Stage.GetStats();
+        Assert.Equal(2, stats.RejectedTotal);
+        Assert.Equal(0, stats.ProxyFailuresTotal);
+        // Refused at the header counts as rejected only, as a refusal at accept does: the one closed is the first client.
+        Assert.Equal(1, stats.ClosedTotal);
+        Assert.Equal(stats.AcceptedTotal, stats.ConnectionsNow + stats.ClosedTotal + stats.RejectedTotal);
     }
 }
 

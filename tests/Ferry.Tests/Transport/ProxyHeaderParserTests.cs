@@ -93,6 +93,42 @@ public sealed class ProxyHeaderParserTests
     public void Malformed_v1_headers_are_refused_with_what_is_wrong(string text, string expected) =>
         Assert.Contains(expected, Refused(Ascii(text)));
 
+    [Theory]
+    [InlineData("PROXY TCP4 010.000.000.001 1.2.3.4 1 2\r\n")] // inet_aton would read 8.0.0.1
+    [InlineData("PROXY TCP4 10.0.0.1 01.2.3.4 1 2\r\n")]
+    [InlineData("PROXY TCP4 10.0.0.256 1.2.3.4 1 2\r\n")]
+    [InlineData("PROXY TCP4 10.0.0.0001 1.2.3.4 1 2\r\n")]
+    [InlineData("PROXY TCP4 10..0.1 1.2.3.4 1 2\r\n")]
+    [InlineData("PROXY TCP6 ::ffff:010.0.0.1 ::1 1 2\r\n")]
+    public void Addresses_that_are_not_canonical_decimal_are_refused_not_read_as_octal(string text) =>
+        Assert.Contains("has an address that is not", Refused(Ascii(text)));
+
+    [Theory]
+    [InlineData("PROXY TCP4 1.2.3.4 5.6.7.8 00080 2\r\n")]
+    [InlineData("PROXY TCP4 1.2.3.4 5.6.7.8 1 02\r\n")]
+    public void Ports_with_leading_zeros_are_refused_as_the_specification_says(string text) =>
+        Assert.Contains("port", Refused(Ascii(text)));
+
+    [Fact]
+    public void Zeros_where_they_are_the_whole_number_are_canonical()
+    {
+        var header = ParseWhole(Ascii("PROXY TCP4 10.0.0.1 0.0.0.0 0 443\r\n"));
+        Assert.Equal(IPEndPoint.Parse("10.0.0.1:0"), header.Source);
+        Assert.Equal(IPEndPoint.Parse("0.0.0.0:443"), header.Destination);
+        Assert.Equal(IPEndPoint.Parse("[::ffff:10.0.0.1]:1"), ParseWhole(Ascii("PROXY TCP6 ::ffff:10.0.0.1 ::1 1 2\r\n")).Source);
+    }
+
+    [Theory]
+    [InlineData("P", true)]
+    [InlineData("PROXY", true)]
+    [InlineData("\r\n\r\n", true)]
+    [InlineData("PROXY ", false)] // a whole signature: StartsWithSignature decides
+    [InlineData("PRX", false)]
+    [InlineData("\r\n\r\n\r", false)]
+    [InlineData("hello", false)]
+    public void The_beginning_of_a_signature_is_told_from_other_bytes(string text, bool undecided) =>
+        Assert.Equal(undecided, ProxyHeaderParser.MayBeginSignature(Ascii(text)));
+
     [Fact]
     public void A_v1_line_without_crlf_within_107_bytes_is_refused_at_107()
     {

@@ -31,6 +31,8 @@ internal sealed class FrameReader
     private long _lastReclaimMs;
     private readonly IFraming _framing;
     private readonly bool _raw;
+    /// <summary>Raw framing whose max_frame_bytes is below one read: a receive may hold several packets.</summary>
+    private readonly bool _rawCut;
     private readonly ISessionFraming? _sessionFraming;
     /// <summary>Where sessions write protocol bytes; moved to the connection's egress after every call.</summary>
     private readonly ArrayBufferWriter<byte> _sessionOutput = new(256);
@@ -46,6 +48,7 @@ internal sealed class FrameReader
         _raw = _framing.IsRaw;
         _sessionFraming = _framing as ISessionFraming;
         _readBuffer = GC.AllocateUninitializedArray<byte>(settings.ReadBufferBytes, pinned: true);
+        _rawCut = _raw && _framing.MaxFrameBytes < _readBuffer.Length;
         // Decoders never keep more than a frame and its overhead unconsumed; this is the backstop
         // should one do so. With the next read on top, that is the most a connection can hold.
         _maxBuffered = (int)Math.Min((long)_framing.MaxFrameBytes + _framing.FrameOverheadBytes, Array.MaxLength);
@@ -93,10 +96,13 @@ internal sealed class FrameReader
 
     private void ReadRaw(Connection c)
     {
-        if (c.Inbox is not null)
+        if (c.Inbox is not null || _rawCut)
         {
             // A handler's connection: what was read is copied into its handler's batch anyway, so it is
-            // read into the shared buffer rather than a group's slab (which it may not need).
+            // read into the shared buffer rather than a group's slab (which it may not need). With a
+            // max_frame_bytes below one read, a receive is cut into several packets, and the open group
+            // may fill and be published between two of them: the bytes must not live in its slab then,
+            // so they take one copy (only when the operator asked for small packets).
             var n0 = c.Io.Receive(_readBuffer, out var error0);
             if (n0 <= 0)
             {
@@ -104,7 +110,8 @@ internal sealed class FrameReader
                 return;
             }
             CountIn(c, n0);
-            _grouper.Add(c, _readBuffer.AsSpan(0, n0), default);
+            c.Inbox?.BeginRead(n0);
+            AddRaw(c, _readBuffer.AsSpan(0, n0));
             return;
         }
         // Raw framing: receive straight into the open group's slab, so the payload is copied once,
@@ -121,6 +128,18 @@ internal sealed class FrameReader
         CountIn(c, n);
         group.CommitReceived(c.Id, c.Peer, _events.Clock.NowUtcTicks, n);
         _grouper.Added(c);
+    }
+
+    /// <summary>Hands received bytes (not empty) to the grouper as raw packets of at most max_frame_bytes each.</summary>
+    private void AddRaw(Connection c, ReadOnlySpan<byte> received)
+    {
+        var max = _framing.MaxFrameBytes;
+        while (received.Length > max)
+        {
+            _grouper.Add(c, received[..max], default);
+            received = received[max..];
+        }
+        _grouper.Add(c, received, default);
     }
 
     private void ReadFramed(Connection c)
@@ -169,9 +188,10 @@ internal sealed class FrameReader
                 input = input.Slice(taken);
                 if (_raw)
                 {
-                    // What came with the header is the client's first packet; later reads go straight to the slab.
-                    if (!input.IsEmpty)
-                        _grouper.Add(c, input, default);
+                    // What came with the header is the client's first packet (or packets, cut at
+                    // max_frame_bytes); later reads go straight to the slab.
+                    if (taken < count)
+                        AddRaw(c, buffer.AsSpan(start + taken, count - taken));
                     ReleasePending(c);
                     return;
                 }
@@ -368,7 +388,19 @@ internal sealed class FrameReader
         var input = new ReadOnlySequence<byte>(c.Pending!, c.PendingStart, c.PendingLength);
         while (true)
         {
-            var status = c.Decoder!.DecodeEnd(ref input, out var payload, out var fields, out var error);
+            DecodeStatus status;
+            ReadOnlySequence<byte> payload;
+            FrameFields fields;
+            FrameError error;
+            try
+            {
+                status = c.Decoder!.DecodeEnd(ref input, out payload, out fields, out error);
+            }
+            catch (Exception ex)
+            {
+                DecoderFailed(c, c.Decoder!, ex);
+                return;
+            }
             if (status == DecodeStatus.Frame)
             {
                 _grouper.Add(c, payload, fields);

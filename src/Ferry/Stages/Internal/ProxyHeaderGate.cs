@@ -40,19 +40,25 @@ internal sealed class ProxyHeaderGate
     public ProxyHeaderState StateFor(IPEndPoint peer) => _trust.Trusts(peer.Address) ? ProxyHeaderState.Expected : ProxyHeaderState.Screen;
 
     /// <summary>
-    /// Looks at the bytes a connection has sent so far (a header may arrive in pieces): the header's
-    /// length when it is done with them (the bytes after it are the client's; 0 for a screened
-    /// connection without one), <see cref="NeedMore"/>, or <see cref="Closed"/>.
+    /// Looks at the bytes a connection has sent so far (a header, or an untrusted peer's signature, may
+    /// arrive in pieces): the header's length when it is done with them (the bytes after it are the
+    /// client's; 0 for a screened connection without one), <see cref="NeedMore"/>, or <see cref="Closed"/>.
     /// </summary>
     public int Consume(Connection c, ReadOnlySpan<byte> input)
     {
         if (c.ProxyHeader == ProxyHeaderState.Screen)
         {
+            if (ProxyHeaderParser.StartsWithSignature(input))
+            {
+                Refuse(c, DisconnectReason.ProxyProtocol, $"a PROXY header from {c.Peer.Address}, which is not in trusted_proxies");
+                return Closed;
+            }
+            // A signature split across reads ("PRO", then "XY ...") must be judged as if it had come in
+            // one: its first bytes are held (fewer than 12, like a partial frame) until the next tell.
+            if (ProxyHeaderParser.MayBeginSignature(input))
+                return NeedMore;
             c.ProxyHeader = ProxyHeaderState.None;
-            if (!ProxyHeaderParser.StartsWithSignature(input))
-                return 0;
-            Refuse(c, DisconnectReason.ProxyProtocol, $"a PROXY header from {c.Peer.Address}, which is not in trusted_proxies");
-            return Closed;
+            return 0;
         }
         switch (ProxyHeaderParser.Parse(input, _mode, out var header, out var length, out var error))
         {
@@ -70,8 +76,8 @@ internal sealed class ProxyHeaderGate
             c.Peer = client;
             if (_admission.Active && _admission.Check(client, c.Local) is var (reason, why))
             {
-                _engine.Counters.Rejected++;
-                Refuse(c, reason, why + $" (via {c.Via})");
+                // Counted as rejected only, as a refusal at accept is (not also as closed).
+                Refuse(c, reason, why + $" (via {c.Via})", rejected: true);
                 return Closed;
             }
             _admission.Opened(c);
@@ -83,10 +89,13 @@ internal sealed class ProxyHeaderGate
     }
 
     /// <summary>Closes with a reset: a peer that broke the protocol gets nothing more from this stage.</summary>
-    private void Refuse(Connection c, DisconnectReason reason, string detail)
+    private void Refuse(Connection c, DisconnectReason reason, string detail, bool rejected = false)
     {
         if (_engine.Events.MayWarn(WarningKind.Rejected))
             Log.Rejected(_engine.Events.Logger, _engine.Name, c.Id, c.Peer, detail);
-        _engine.Close(c, reason, detail);
+        if (rejected)
+            _engine.CloseRejected(c, reason, detail);
+        else
+            _engine.Close(c, reason, detail);
     }
 }

@@ -17,7 +17,7 @@ namespace Ferry.Stages.Internal;
 /// <remarks>
 /// Threads: everything per message runs on the one service thread. Other threads enqueue egress
 /// (under a connection's egress lock), join and leave groups, and post close requests.
-/// Lock order: connection table → group registry → a connection's egress lock.
+/// Lock order: group notices → connection table → group registry → a connection's egress lock.
 /// </remarks>
 internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposable
 {
@@ -172,7 +172,14 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
 
     public void Close(Connection c, DisconnectReason reason, string? detail = null, string? code = null) => Close(c, reason, detail, code, flush: false);
 
-    private void Close(Connection c, DisconnectReason reason, string? detail, string? code, bool flush)
+    /// <summary>
+    /// Closes a connection that admission refused once its PROXY header named the client. It counts as
+    /// rejected, like a refusal at accept, and not as closed, so that accepted = open + closed + rejected
+    /// holds for both.
+    /// </summary>
+    public void CloseRejected(Connection c, DisconnectReason reason, string detail) => Close(c, reason, detail, null, flush: false, rejected: true);
+
+    private void Close(Connection c, DisconnectReason reason, string? detail, string? code, bool flush, bool rejected = false)
     {
         if (!_table.IsLive(c))
             return;
@@ -199,7 +206,10 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         var groups = _groups.LeaveAll(c);
         _handlers?.OnClosed(c);
         _reader.ReleasePending(c);
-        _counters.Closed++;
+        if (rejected)
+            _counters.Rejected++;
+        else
+            _counters.Closed++;
         if (reason is DisconnectReason.TlsError or DisconnectReason.TlsHandshakeTimeout)
             _counters.TlsFailures++;
         else if (reason is DisconnectReason.ProxyProtocol or DisconnectReason.ProxyHeaderTimeout)

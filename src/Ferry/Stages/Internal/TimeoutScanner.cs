@@ -77,7 +77,7 @@ internal sealed class TimeoutScanner
                 _lifecycle.Close(c, DisconnectReason.TlsHandshakeTimeout, $"tls handshake not completed within {_tlsMs} ms");
             else if (_idleMs > 0 && now - c.LastReceiveMs >= _idleMs)
                 _lifecycle.Close(c, DisconnectReason.IdleTimeout, $"nothing received for {_idleMs} ms");
-            else if (_frameMs > 0 && c.Pending is not null && now - c.PartialSinceMs >= _frameMs)
+            else if (_frameMs > 0 && c.Pending is not null && c.ProxyHeader != ProxyHeaderState.Expected && now - c.PartialSinceMs >= _frameMs)
                 _lifecycle.Close(c, DisconnectReason.FrameTimeout, $"a frame begun {now - c.PartialSinceMs} ms ago is still incomplete after {c.PendingLength} bytes (frame_timeout {_frameMs} ms)");
             else if (!c.Established && _handshakeMs > 0 && now - c.OpenedAtMs >= _handshakeMs)
                 _lifecycle.Close(c, DisconnectReason.ProtocolError, $"handshake not completed within {_handshakeMs} ms");

@@ -105,6 +105,13 @@ internal static class ProxyHeaderParser
     public static bool StartsWithSignature(ReadOnlySpan<byte> input) =>
         input.StartsWith(V1Prefix) || input.StartsWith(V2Signature);
 
+    /// <summary>
+    /// True when <paramref name="input"/> is too short to tell: all of it is the beginning of a signature
+    /// (<c>"PRO"</c>, <c>"\r\n"</c>), so the next bytes decide whether a header is coming.
+    /// </summary>
+    public static bool MayBeginSignature(ReadOnlySpan<byte> input) =>
+        input.Length < V1Prefix.Length && V1Prefix.StartsWith(input) || input.Length < V2Signature.Length && V2Signature.StartsWith(input);
+
     private static ProxyParseStatus ParseV1(ReadOnlySpan<byte> input, out ProxyHeader header, out int length, out string? error)
     {
         header = default;
@@ -264,9 +271,15 @@ internal static class ProxyHeaderParser
         address = IPAddress.None;
         if (text.Length == 0 || text.Length > 45)
             return false;
-        // IPAddress.TryParse takes "1" as 0.0.0.1 and accepts scope ids; v1 wants plain dotted quads or IPv6.
-        if (family == AddressFamily.InterNetwork && (text.Count(ch => ch == '.') != 3 || text.Any(ch => ch != '.' && !char.IsAsciiDigit(ch))))
-            return false;
+        // IPAddress.TryParse is inet_aton: "1" is 0.0.0.1, "010.0.0.1" is octal 8.0.0.1, and it accepts
+        // scope ids. The specification wants exactly four decimal numbers 0-255 without leading zeros
+        // (to rule out octal); IPv6 is hex groups, any dotted tail held to the same rule.
+        var dotted = family == AddressFamily.InterNetwork ? text : text[(text.LastIndexOf(':') + 1)..];
+        if (family == AddressFamily.InterNetwork || dotted.Contains('.'))
+        {
+            if (!IsCanonicalDottedQuad(dotted))
+                return false;
+        }
         if (family == AddressFamily.InterNetworkV6 && text.Any(ch => ch != ':' && ch != '.' && !char.IsAsciiHexDigit(ch)))
             return false;
         if (!IPAddress.TryParse(text, out var parsed) || parsed.AddressFamily != family)
@@ -275,10 +288,26 @@ internal static class ProxyHeaderParser
         return true;
     }
 
+    /// <summary>Four decimal numbers 0-255 separated by single dots, none with a leading zero.</summary>
+    private static bool IsCanonicalDottedQuad(string text)
+    {
+        var parts = text.Split('.');
+        return parts.Length == 4 && parts.All(part => IsCanonicalDecimal(part, 3, 255));
+    }
+
+    /// <summary>Up to <paramref name="digits"/> decimal digits worth at most <paramref name="max"/>, "0" or without a leading zero.</summary>
+    private static bool IsCanonicalDecimal(string part, int digits, int max) =>
+        part.Length > 0 && part.Length <= digits && part.All(char.IsAsciiDigit) && (part.Length == 1 || part[0] != '0')
+        && int.Parse(part, System.Globalization.CultureInfo.InvariantCulture) <= max;
+
     private static bool TryPort(string text, out int port)
     {
+        // Leading zeros are refused as for addresses: the specification forbids them in every number.
         port = 0;
-        return text.Length is > 0 and <= 5 && text.All(char.IsAsciiDigit) && int.TryParse(text, out port) && port <= 65535;
+        if (!IsCanonicalDecimal(text, 5, 65535))
+            return false;
+        port = int.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+        return true;
     }
 
     private static string Versions(ProxyProtocol accepted) => accepted switch
