@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Ferry.Stages;
+using Ferry.Hosting.Settings;
 
 namespace Ferry.Cli;
 
@@ -18,7 +19,7 @@ internal static class TlsFlagFiles
     {
         if (tls.Certificate is { CertificateFile: { } certFile, PrivateKeyFile: { } keyFile })
             CheckCertificate(certFile, keyFile);
-        if (tls.CaCertificateFile is { } caFile && !HoldsCertificates(Read("--tls-ca", caFile)))
+        if (tls.CaCertificateFile is { } caFile && !PemText.HoldsCertificates(Read("--tls-ca", caFile)))
             throw new CliException($"--tls-ca '{caFile}' holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)");
         if (tls.CertificateRevocationListFile is { } crlFile && !Read("--tls-crl", crlFile).Contains("-----BEGIN X509 CRL-----", StringComparison.Ordinal))
             throw new CliException($"--tls-crl '{crlFile}' holds no PEM CRL (expected a -----BEGIN X509 CRL----- block, as 'ferry cert crl' writes)");
@@ -66,7 +67,7 @@ internal static class TlsFlagFiles
         }
         using (certificate)
         {
-            if (!IsPrivateKey(keyPem))
+            if (!PemText.IsPrivateKey(keyPem))
                 throw new CliException($"--tls-key '{keyFile}' is not a PEM private key (expected a -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY block)");
             try
             {
@@ -77,40 +78,6 @@ internal static class TlsFlagFiles
                 throw new CliException($"--tls-key '{keyFile}' does not match --tls-cert '{certFile}' (subject {certificate.Subject}); give the private key the certificate was issued for");
             }
         }
-    }
-
-    private static bool IsPrivateKey(string pem)
-    {
-        foreach (var create in new Func<AsymmetricAlgorithm>[] { RSA.Create, ECDsa.Create })
-        {
-            using var key = create();
-            try
-            {
-                key.ImportFromPem(pem);
-                return true;
-            }
-            catch (Exception ex) when (ex is CryptographicException or ArgumentException)
-            {
-            }
-        }
-        return false;
-    }
-
-    private static bool HoldsCertificates(string pem)
-    {
-        var certificates = new X509Certificate2Collection();
-        try
-        {
-            certificates.ImportFromPem(pem);
-        }
-        catch (CryptographicException)
-        {
-            return false;
-        }
-        var any = certificates.Count > 0;
-        foreach (var certificate in certificates)
-            certificate.Dispose();
-        return any;
     }
 
     private static string Read(string flag, string file)

@@ -67,7 +67,7 @@ internal static class TlsBlockReader
         var caFile = Optional(e, "ca_certificate_file");
         if (caPem is not null && caFile is not null)
             e.Problem("ca_certificate_file", "cannot be combined with 'ca_certificate_pem'; give one of them");
-        else if ((caPem ?? Pem(e, "ca_certificate_file", caFile)) is { } ca && !IsCaBundle(ca))
+        else if ((caPem ?? Pem(e, "ca_certificate_file", caFile)) is { } ca && !PemText.HoldsCertificates(ca))
             e.Problem(caPem is not null ? "ca_certificate_pem" : "ca_certificate_file", "holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)");
         options = options with { CaCertificatePem = caPem, CaCertificateFile = caFile };
         var crlPem = Optional(e, "certificate_revocation_list_pem");
@@ -178,7 +178,7 @@ internal static class TlsBlockReader
         {
             if (keyKey is null || keyPem is null)
                 return;
-            if (!IsPrivateKey(keyPem))
+            if (!PemText.IsPrivateKey(keyPem))
             {
                 e.Problem(keyKey, "is not a PEM private key (expected a -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY block)");
                 return;
@@ -192,40 +192,6 @@ internal static class TlsBlockReader
                 e.Problem(keyKey, $"does not match the certificate (subject {certificate.Subject}); give the private key the certificate was issued for");
             }
         }
-    }
-
-    private static bool IsPrivateKey(string pem)
-    {
-        foreach (var algorithm in new Func<AsymmetricAlgorithm>[] { RSA.Create, ECDsa.Create })
-        {
-            using var key = algorithm();
-            try
-            {
-                key.ImportFromPem(pem);
-                return true;
-            }
-            catch (Exception ex) when (ex is CryptographicException or ArgumentException)
-            {
-            }
-        }
-        return false;
-    }
-
-    private static bool IsCaBundle(string pem)
-    {
-        var cas = new X509Certificate2Collection();
-        try
-        {
-            cas.ImportFromPem(pem);
-        }
-        catch (CryptographicException)
-        {
-            return false;
-        }
-        var any = cas.Count > 0;
-        foreach (var ca in cas)
-            ca.Dispose();
-        return any;
     }
 
     /// <summary>A file's text, or null with a problem at <paramref name="key"/> when it cannot be read.</summary>
