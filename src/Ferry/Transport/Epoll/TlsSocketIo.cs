@@ -190,7 +190,13 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
     private void StepHandshake()
     {
         if (!FlushOutput())
+        {
+            // A flight the peer can no longer take (EPIPE, ECONNRESET): it reset after its hello. Waiting
+            // for the recv below would never come to it; the socket stays writable-ready, so the loop would
+            // resend into the dead socket every round until the handshake deadline. It fails now.
+            FailIfSendFailed();
             return;
+        }
         if (_proxyScreen && !ScreenProxyHeader())
             return;
         var scratch = ReceiveScratch();
@@ -225,9 +231,17 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
             KeepLeftover();
             if (step == TlsRecordSession.Step.Done)
                 Secure();
-            FlushOutput();
+            if (!FlushOutput() && _phase == Phase.Handshake)
+                FailIfSendFailed();
             Rewatch();
         }
+    }
+
+    /// <summary>A handshake flight whose send failed (not merely would-block) fails the handshake, as a failed recv does.</summary>
+    private void FailIfSendFailed()
+    {
+        if (_error != 0)
+            Fail(IConnectionIo.HandshakeFailedError, "tls handshake failed: " + _errorText);
     }
 
     private TlsRecordSession? CreateSession()
