@@ -64,4 +64,45 @@ public abstract class TlsHostileClientTests(StageTransport transport)
         await client.SendAsync("still here\n"u8.ToArray());
         await h.WaitForPacketsAsync(1);
     }
+
+    [Fact]
+    public async Task A_tls_record_trickled_in_is_closed_at_frame_timeout_counted_from_its_first_byte()
+    {
+        // Until a record is whole no plaintext reaches the framing, so no frame has begun in the stage's eyes:
+        // the deadline used to never start, and a few such clients held a server's every slot.
+        var time = new StageTime();
+        await using var h = new FerryTestServer(Server() with { FrameTimeout = TimeSpan.FromSeconds(30) }, time: time);
+        await h.StartAsync();
+        await using var quiet = await TricklingTlsClient.ConnectAsync(h.EndPoint);
+        var quietId = (await h.WaitForEventAsync<ConnectedEvent>()).ConnectionId;
+        await using var slow = await TricklingTlsClient.ConnectAsync(h.EndPoint);
+        var slowId = (await h.WaitForEventAsync<ConnectedEvent>(e => e.ConnectionId != quietId)).ConnectionId;
+
+        // The quiet one sends one whole line and then nothing: it holds no record, so no deadline runs for it.
+        await quiet.SendRawAsync(await quiet.SealAsync("whole\n"u8.ToArray()));
+        await h.WaitForPacketsAsync(1);
+        // The slow one sends a record's header and three bytes of its body.
+        var record = await slow.SealAsync("never finished\n"u8.ToArray());
+        await slow.SendRawAsync(record.AsMemory(0, 8));
+        await Poll.UntilAsync(() => HoldsPartialRecord(h, slowId), "the server to hold the slow client's unfinished record");
+
+        await time.AdvanceInStepsAsync(TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(5), h);
+        await slow.SendRawAsync(record.AsMemory(8, 2)); // more of the same record: its deadline does not move
+        await time.AdvanceInStepsAsync(TimeSpan.FromSeconds(9), TimeSpan.FromSeconds(3), h);
+        Assert.Empty(h.Events.OfType<DisconnectedEvent>());
+
+        await time.AdvanceInStepsAsync(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1), h);
+        var closed = await h.WaitForDisconnectAsync(slowId);
+        Assert.Equal(DisconnectReason.FrameTimeout, closed.Reason);
+        Assert.StartsWith("a TLS record begun ", closed.Detail);
+        Assert.EndsWith("is still incomplete, no plaintext from it yet (frame_timeout 30000 ms)", closed.Detail);
+
+        // A minute more: the quiet client, whose records were all whole, stays.
+        await time.AdvanceInStepsAsync(TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(10), h);
+        Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), e => e.ConnectionId == quietId);
+        Assert.Equal(1, h.Stage.ConnectionCount);
+    }
+
+    private static bool HoldsPartialRecord(FerryTestServer h, ConnectionId id)
+        => h.Stage.Core.Table.Snapshot().SingleOrDefault(c => c.Id == id) is { } c && c.Io.HoldsPartialRecord(out _);
 }

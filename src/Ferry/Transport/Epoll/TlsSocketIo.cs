@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Ferry.Stages;
 using Ferry.Transport.Interop;
 using Ferry.Transport.Proxy;
+using Ferry.Transport.Tls;
 using Ferry.Transport.Tls.OpenSsl;
 
 namespace Ferry.Transport.Epoll;
@@ -43,6 +44,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
     private static byte[]? t_receive;
 
     private readonly OpenSslServerTls _tls;
+    private readonly TlsRecordWatch _records;
     private readonly Lock _sync = new();
     private TlsRecordSession? _session;
     private Phase _phase = Phase.Handshake;
@@ -91,6 +93,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
         Handle = handle;
         _tls = tls;
         _peer = peer;
+        _records = new TlsRecordWatch(tls.Time);
     }
 
     /// <summary>The descriptor the reactor watches.</summary>
@@ -214,6 +217,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
                     Fail(IConnectionIo.HandshakeFailedError, "tls handshake failed: " + Libc.Describe(error));
                 return;
             }
+            _records.Observe(new ReadOnlySpan<byte>(p, n));
             var session = _session ?? CreateSession();
             if (session is null)
                 return;
@@ -344,6 +348,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
                 var n = ReceiveInto(p, Math.Min(scratch.Length, Math.Max(buffer.Length, 512)), out error);
                 if (n <= 0)
                     return n;
+                _records.Observe(new ReadOnlySpan<byte>(p, n));
                 session.Feed(p, n);
                 plain = session.Decrypt(buffer, out failure);
                 KeepLeftover();
@@ -493,6 +498,8 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
             Rewatch();
         return done;
     }
+
+    public bool HoldsPartialRecord(out long sinceTimestamp) => _records.HoldsPartialRecord(out sinceTimestamp);
 
     public bool WaitWritable(int timeoutMs) => Libc.WaitWritable(Handle.Fd, timeoutMs);
 

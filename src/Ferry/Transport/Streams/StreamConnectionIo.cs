@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.Sockets;
 using Ferry.Stages;
+using Ferry.Transport.Tls;
 
 namespace Ferry.Transport.Streams;
 
@@ -159,6 +160,8 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             // A trusted proxy's PROXY header comes first, in the clear; the stage judges it before the handshake.
             if (_proxyHeader != ProxyProtocol.Off && !await PassProxyHeaderAsync().ConfigureAwait(false))
                 return;
+            // Every ciphertext byte from here on is a TLS record's.
+            _socketStream.Records = new TlsRecordWatch(_handshake!.Time);
             var (secured, info) = await _handshake!.RunAsync(_stream, CancellationToken.None).ConfigureAwait(false);
             _socketStream.ReportSpuriousWakeUps = true;
             _stream = secured;
@@ -580,6 +583,12 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     }
 
     public void SetAbortiveClose() => _abortive = true;
+
+    public bool HoldsPartialRecord(out long sinceTimestamp)
+    {
+        sinceTimestamp = 0;
+        return _socketStream.Records is { } records && records.HoldsPartialRecord(out sinceTimestamp);
+    }
 
     public string DescribeError(int error)
     {
