@@ -286,7 +286,25 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             WaitForData();
             return;
         }
-        End(Failed, StreamErrors.Code(ex), StreamErrors.Describe(ex));
+        if (IsTlsFailure(ex))
+            End(Failed, IConnectionIo.HandshakeFailedError, "tls error: " + ex.Message);
+        else
+            End(Failed, StreamErrors.Code(ex), StreamErrors.Describe(ex));
+    }
+
+    /// <summary>
+    /// After the handshake, a read of the TLS stream that failed with neither a socket error nor the end of the
+    /// stream under it failed in TLS itself (a renegotiation asked for, a record that does not decrypt): a
+    /// protocol failure (tls_error, as on the epoll transport), not a reset.
+    /// </summary>
+    private bool IsTlsFailure(Exception ex)
+    {
+        if (_handshake is null || !HandshakeDone || ex is not IOException || _socketStream.Ended)
+            return false;
+        for (var cause = ex; cause is not null; cause = cause.InnerException)
+            if (cause is SocketException)
+                return false;
+        return true;
     }
 
     private void SetState(int state)

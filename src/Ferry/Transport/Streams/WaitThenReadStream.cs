@@ -117,9 +117,15 @@ internal sealed class WaitThenReadStream : Stream
     /// <summary>The <paramref name="n"/> bytes just read into <paramref name="buffer"/> go past the record watch, if any.</summary>
     private int Seen(Span<byte> buffer, int n)
     {
-        Records?.Observe(buffer[..n]);
+        if (n == 0)
+            Ended = true;
+        else
+            Records?.Observe(buffer[..n]);
         return n;
     }
+
+    /// <summary>A read found the end of the stream (the peer's FIN): a failure of the TLS stream above is then a truncation, not a TLS error.</summary>
+    public bool Ended { get; private set; }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
