@@ -51,4 +51,15 @@ internal interface IConnectionIo : IDisposable
 
     /// <summary>Words for an error code of <see cref="Receive"/> or <see cref="Send"/>.</summary>
     string DescribeError(int error);
+
+    /// <summary>
+    /// Whether the transport holds the beginning of a record it cannot pass on yet (TLS ciphertext of an
+    /// unfinished record, no plaintext from it), and since when (<see cref="TimeProvider.GetTimestamp"/> of
+    /// the stage's clock): the stage's frame deadline covers it as a frame begun. Plain connections hold none.
+    /// </summary>
+    bool HoldsPartialRecord(out long sinceTimestamp)
+    {
+        sinceTimestamp = 0;
+        return false;
+    }
 }

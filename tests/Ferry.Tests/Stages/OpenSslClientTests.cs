@@ -66,6 +66,46 @@ public abstract class OpenSslClientTests(StageTransport serverTransport)
             File.Delete(caFile);
         }
     }
+
+    [OpenSslTheory]
+    [InlineData("-tls1_2")]
+    public async Task A_client_asking_to_renegotiate_is_closed_as_a_tls_error_not_a_reset(string version)
+    {
+        // The stream transport reported SslStream's refusal of the renegotiation as a network reset.
+        await using var h = new FerryTestServer(new TcpServerStageOptions
+        {
+            Framing = FramingSpec.Parse("lines"),
+            Tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate },
+            Transport = serverTransport,
+        });
+        await h.StartAsync();
+        var start = new ProcessStartInfo(OpenSsl!, ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "localhost", version])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await h.WaitForEventAsync<ConnectedEvent>();
+            await process.StandardInput.WriteLineAsync("R"); // s_client's command: renegotiate
+            await process.StandardInput.FlushAsync();
+            var closed = await h.WaitForEventAsync<DisconnectedEvent>();
+            Assert.Equal(Ferry.Connections.DisconnectReason.TlsError, closed.Reason);
+            Assert.Equal(1, h.Stage.GetStats().TlsFailuresTotal);
+        }
+        finally
+        {
+            process.StandardInput.Close();
+            if (!process.WaitForExit(5000))
+                process.Kill();
+        }
+    }
 }
 
 /// <summary>A theory reported as skipped, with the reason, when the openssl binary is missing; never as passed.</summary>

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Security.Authentication;
 using Ferry.Cli;
 using Ferry.Connections;
@@ -35,6 +36,30 @@ public abstract class RevocationTests(StageTransport serverTransport) : IDisposa
             CertificateRevocationListPem = crlPem,
         },
     };
+
+    [Fact]
+    public async Task A_client_certificate_from_an_impostor_authority_of_the_same_name_is_refused_with_its_reason()
+    {
+        // The stream transport said "tls handshake failed: Authentication failed, see inner exception." and dropped that exception.
+        var now = DateTimeOffset.UtcNow;
+        var crl = CertificateMaker.CreateRevocationList(TestCertificates.Authority, [], null, now.AddDays(1));
+        using var impostor = CertificateMaker.CreateAuthority(TestCertificates.Authority.GetNameInfo(X509NameType.SimpleName, false), TimeSpan.FromDays(30), now.AddDays(-10));
+        using var forged = CertificateMaker.CreateClient(impostor, "terminal-7", now.AddMinutes(-5), now.AddDays(1));
+        await using var h = new FerryTestServer(Server(crl));
+        await h.StartAsync();
+        try
+        {
+            await using var client = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient(clientCertificate: forged));
+            Assert.True(await client.WaitClosedAsync());
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException)
+        {
+        }
+        var closed = await h.WaitForEventAsync<DisconnectedEvent>();
+        Assert.Equal(DisconnectReason.TlsError, closed.Reason);
+        Assert.DoesNotContain("inner exception", closed.Detail);
+        Assert.Equal(1, h.Stage.GetStats().TlsFailuresTotal);
+    }
 
     [Fact]
     public async Task A_revoked_client_certificate_is_refused_as_revoked_and_counted_and_others_are_served()

@@ -4,7 +4,8 @@ namespace Ferry.Stages.Internal;
 
 /// <summary>
 /// Closes connections that outstay a deadline: nothing received within <c>idle_timeout</c>, a frame
-/// not completed within <c>frame_timeout</c> of its first byte, a session handshake not done within
+/// not completed within <c>frame_timeout</c> of its first byte (under TLS also a record not completed, whose
+/// plaintext the framing has not seen), a session handshake not done within
 /// the framing's handshake timeout, a TLS handshake not done within <c>tls.handshake_timeout</c>, or a
 /// trusted proxy's PROXY header not in within <c>proxy_header_timeout</c>.
 /// Scans every connection a few
@@ -79,8 +80,18 @@ internal sealed class TimeoutScanner
                 _lifecycle.Close(c, DisconnectReason.IdleTimeout, $"nothing received for {_idleMs} ms");
             else if (_frameMs > 0 && c.Pending is not null && c.ProxyHeader != ProxyHeaderState.Expected && now - c.PartialSinceMs >= _frameMs)
                 _lifecycle.Close(c, DisconnectReason.FrameTimeout, $"a frame begun {now - c.PartialSinceMs} ms ago is still incomplete after {c.PendingLength} bytes (frame_timeout {_frameMs} ms)");
+            else if (_frameMs > 0 && RecordWaitedMs(c, now) >= _frameMs)
+                _lifecycle.Close(c, DisconnectReason.FrameTimeout, $"a TLS record begun {RecordWaitedMs(c, now)} ms ago is still incomplete, no plaintext from it yet (frame_timeout {_frameMs} ms)");
             else if (!c.Established && _handshakeMs > 0 && now - c.OpenedAtMs >= _handshakeMs)
                 _lifecycle.Close(c, DisconnectReason.ProtocolError, $"handshake not completed within {_handshakeMs} ms");
         }
     }
+
+    /// <summary>
+    /// How long an unfinished TLS record the transport holds has kept its plaintext from the framing (0: none):
+    /// the start of a frame the stage cannot see. Counted from its first byte, or from the last plaintext or
+    /// resumed read if later (a pause of reads is the stage's, not the peer's). The handshake has its own deadline.
+    /// </summary>
+    private long RecordWaitedMs(Connection c, long now)
+        => !c.HandshakePending && c.Io.HoldsPartialRecord(out var since) ? now - Math.Max(_clock.ToMsCeiling(since), c.LastReceiveMs) : 0;
 }

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Ferry.Stages;
 using Ferry.Transport.Interop;
 using Ferry.Transport.Proxy;
+using Ferry.Transport.Tls;
 using Ferry.Transport.Tls.OpenSsl;
 
 namespace Ferry.Transport.Epoll;
@@ -43,6 +44,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
     private static byte[]? t_receive;
 
     private readonly OpenSslServerTls _tls;
+    private readonly TlsRecordWatch _records;
     private readonly Lock _sync = new();
     private TlsRecordSession? _session;
     private Phase _phase = Phase.Handshake;
@@ -91,6 +93,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
         Handle = handle;
         _tls = tls;
         _peer = peer;
+        _records = new TlsRecordWatch(tls.Time);
     }
 
     /// <summary>The descriptor the reactor watches.</summary>
@@ -190,7 +193,13 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
     private void StepHandshake()
     {
         if (!FlushOutput())
+        {
+            // A flight the peer can no longer take (EPIPE, ECONNRESET): it reset after its hello. Waiting
+            // for the recv below would never come to it; the socket stays writable-ready, so the loop would
+            // resend into the dead socket every round until the handshake deadline. It fails now.
+            FailIfSendFailed();
             return;
+        }
         if (_proxyScreen && !ScreenProxyHeader())
             return;
         var scratch = ReceiveScratch();
@@ -208,6 +217,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
                     Fail(IConnectionIo.HandshakeFailedError, "tls handshake failed: " + Libc.Describe(error));
                 return;
             }
+            _records.Observe(new ReadOnlySpan<byte>(p, n));
             var session = _session ?? CreateSession();
             if (session is null)
                 return;
@@ -225,9 +235,17 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
             KeepLeftover();
             if (step == TlsRecordSession.Step.Done)
                 Secure();
-            FlushOutput();
+            if (!FlushOutput() && _phase == Phase.Handshake)
+                FailIfSendFailed();
             Rewatch();
         }
+    }
+
+    /// <summary>A handshake flight whose send failed (not merely would-block) fails the handshake, as a failed recv does.</summary>
+    private void FailIfSendFailed()
+    {
+        if (_error != 0)
+            Fail(IConnectionIo.HandshakeFailedError, "tls handshake failed: " + _errorText);
     }
 
     private TlsRecordSession? CreateSession()
@@ -330,6 +348,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
                 var n = ReceiveInto(p, Math.Min(scratch.Length, Math.Max(buffer.Length, 512)), out error);
                 if (n <= 0)
                     return n;
+                _records.Observe(new ReadOnlySpan<byte>(p, n));
                 session.Feed(p, n);
                 plain = session.Decrypt(buffer, out failure);
                 KeepLeftover();
@@ -479,6 +498,8 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
             Rewatch();
         return done;
     }
+
+    public bool HoldsPartialRecord(out long sinceTimestamp) => _records.HoldsPartialRecord(out sinceTimestamp);
 
     public bool WaitWritable(int timeoutMs) => Libc.WaitWritable(Handle.Fd, timeoutMs);
 

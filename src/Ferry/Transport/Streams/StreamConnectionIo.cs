@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.Sockets;
 using Ferry.Stages;
+using Ferry.Transport.Tls;
 
 namespace Ferry.Transport.Streams;
 
@@ -159,6 +160,8 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             // A trusted proxy's PROXY header comes first, in the clear; the stage judges it before the handshake.
             if (_proxyHeader != ProxyProtocol.Off && !await PassProxyHeaderAsync().ConfigureAwait(false))
                 return;
+            // Every ciphertext byte from here on is a TLS record's.
+            _socketStream.Records = new TlsRecordWatch(_handshake!.Time);
             var (secured, info) = await _handshake!.RunAsync(_stream, CancellationToken.None).ConfigureAwait(false);
             _socketStream.ReportSpuriousWakeUps = true;
             _stream = secured;
@@ -283,7 +286,25 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             WaitForData();
             return;
         }
-        End(Failed, StreamErrors.Code(ex), StreamErrors.Describe(ex));
+        if (IsTlsFailure(ex))
+            End(Failed, IConnectionIo.HandshakeFailedError, "tls error: " + ex.Message);
+        else
+            End(Failed, StreamErrors.Code(ex), StreamErrors.Describe(ex));
+    }
+
+    /// <summary>
+    /// After the handshake, a read of the TLS stream that failed with neither a socket error nor the end of the
+    /// stream under it failed in TLS itself (a renegotiation asked for, a record that does not decrypt): a
+    /// protocol failure (tls_error, as on the epoll transport), not a reset.
+    /// </summary>
+    private bool IsTlsFailure(Exception ex)
+    {
+        if (_handshake is null || !HandshakeDone || ex is not IOException || _socketStream.Ended)
+            return false;
+        for (var cause = ex; cause is not null; cause = cause.InnerException)
+            if (cause is SocketException)
+                return false;
+        return true;
     }
 
     private void SetState(int state)
@@ -580,6 +601,12 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     }
 
     public void SetAbortiveClose() => _abortive = true;
+
+    public bool HoldsPartialRecord(out long sinceTimestamp)
+    {
+        sinceTimestamp = 0;
+        return _socketStream.Records is { } records && records.HoldsPartialRecord(out sinceTimestamp);
+    }
 
     public string DescribeError(int error)
     {

@@ -9,9 +9,19 @@ internal static class TlsFailure
     {
         TlsRejectedException rejected => rejected.Message,
         AuthenticationException { InnerException: TlsRejectedException rejected } => rejected.Message,
+        // SslStream's own words are "Authentication failed, see inner exception.": the operator never sees that
+        // exception, so its innermost cause (OpenSSL's reason, the socket's error) is the detail.
+        AuthenticationException { InnerException: { } inner } => "tls handshake failed: " + StreamErrors.Describe(Innermost(inner)),
         AuthenticationException auth => "tls handshake failed: " + auth.Message,
         _ => "tls handshake failed: " + StreamErrors.Describe(ex),
     };
+
+    private static Exception Innermost(Exception ex)
+    {
+        while (ex.InnerException is { } inner)
+            ex = inner;
+        return ex;
+    }
 }
 
 /// <summary>A handshake refused by the stage's own certificate checks, with the reason to report.</summary>

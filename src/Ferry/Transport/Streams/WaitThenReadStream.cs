@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using Ferry.Transport.Tls;
 
 namespace Ferry.Transport.Streams;
 
@@ -43,6 +44,12 @@ internal sealed class WaitThenReadStream : Stream
     /// </summary>
     public bool ReportSpuriousWakeUps { get; set; }
 
+    /// <summary>
+    /// Under TLS, from the handshake on: follows the record boundaries in what is read (the TLS stream holds an
+    /// unfinished record out of the stage's sight; the stage's frame deadline covers it through this).
+    /// </summary>
+    public TlsRecordWatch? Records { get; set; }
+
     public override bool CanRead => true;
 
     public override bool CanWrite => true;
@@ -69,7 +76,7 @@ internal sealed class WaitThenReadStream : Stream
         var n = _socket.Receive(buffer.Span, SocketFlags.None, out var error);
         return error switch
         {
-            SocketError.Success => ValueTask.FromResult(n),
+            SocketError.Success => ValueTask.FromResult(Seen(buffer.Span, n)),
             SocketError.WouldBlock when afterWait && ReportSpuriousWakeUps => ValueTask.FromException<int>(new NothingToReadException()),
             SocketError.WouldBlock => WaitThenReadAsync(buffer, cancellationToken),
             _ => ValueTask.FromException<int>(Failure(error)),
@@ -101,11 +108,24 @@ internal sealed class WaitThenReadStream : Stream
             await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
             var n = _socket.Receive(buffer.Span, SocketFlags.None, out var error);
             if (error == SocketError.Success)
-                return n;
+                return Seen(buffer.Span, n);
             if (error != SocketError.WouldBlock)
                 throw Failure(error);
         }
     }
+
+    /// <summary>The <paramref name="n"/> bytes just read into <paramref name="buffer"/> go past the record watch, if any.</summary>
+    private int Seen(Span<byte> buffer, int n)
+    {
+        if (n == 0)
+            Ended = true;
+        else
+            Records?.Observe(buffer[..n]);
+        return n;
+    }
+
+    /// <summary>A read found the end of the stream (the peer's FIN): a failure of the TLS stream above is then a truncation, not a TLS error.</summary>
+    public bool Ended { get; private set; }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -118,7 +138,7 @@ internal sealed class WaitThenReadStream : Stream
         {
             var n = _socket.Receive(buffer, SocketFlags.None, out var error);
             if (error == SocketError.Success)
-                return n;
+                return Seen(buffer, n);
             if (error != SocketError.WouldBlock)
                 throw Failure(error);
             _socket.Poll(-1, SelectMode.SelectRead);

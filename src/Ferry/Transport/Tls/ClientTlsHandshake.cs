@@ -28,7 +28,10 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
         _alpn = options.ApplicationProtocols?.Select(p => new SslApplicationProtocol(p)).ToList();
         _acceptInvalid = options.AcceptInvalidCertificates;
         _check = new PeerCertificateCheck(TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile), time);
+        Time = time;
     }
+
+    public TimeProvider Time { get; }
 
     public async Task<(Stream Stream, TlsConnectionInfo Info)> RunAsync(Stream inner, CancellationToken cancellationToken)
     {

@@ -24,6 +24,7 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         // Built once per stage (and again when the files change): each chain is sent with every
         // handshake without being rebuilt.
         _certificate = new ReloadingCertificate(options.Certificate!, time);
+        Time = time;
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
             _byName[name.Trim()] = new ReloadingCertificate(certificate, time);
         _alpn = options.ApplicationProtocols?.Select(p => new SslApplicationProtocol(p)).ToList();
@@ -43,6 +44,8 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         var dot = serverName.IndexOf('.');
         return (dot > 0 && _byName.TryGetValue("*" + serverName[dot..], out var wildcard) ? wildcard : _certificate).Current;
     }
+
+    public TimeProvider Time { get; }
 
     public async Task<(Stream Stream, TlsConnectionInfo Info)> RunAsync(Stream inner, CancellationToken cancellationToken)
     {

@@ -23,6 +23,7 @@ internal sealed unsafe class OpenSslServerTls
     public OpenSslServerTls(TlsOptions options, TimeProvider time)
     {
         ClientCertificate = options.ClientCertificate;
+        Time = time;
         // The servername callback finds this object again through a weak handle: it never keeps it alive.
         _self = GCHandle.Alloc(this, GCHandleType.Weak);
         _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time), options);
@@ -33,6 +34,9 @@ internal sealed unsafe class OpenSslServerTls
     }
 
     ~OpenSslServerTls() => _self.Free();
+
+    /// <summary>The stage's clock (a connection's record deadline is on it).</summary>
+    public TimeProvider Time { get; }
 
     /// <summary>Whether and how clients must show a certificate.</summary>
     public ClientCertificateMode ClientCertificate { get; }

@@ -1,0 +1,89 @@
+namespace Ferry.Transport.Tls;
+
+/// <summary>
+/// Follows the TLS record boundaries in the ciphertext a connection receives, and remembers when the
+/// record not yet complete began: the stage's frame deadline covers it, because until a record is whole
+/// no plaintext reaches the framing and a client trickling one byte at a time would otherwise hold its
+/// slot for ever (a 16 KiB record at a byte a second is four and a half hours).
+/// </summary>
+/// <remarks>
+/// Fed every ciphertext byte from the first byte of the handshake, in order (never a PROXY header read in
+/// the clear before it), it walks headers (5 bytes: type, version, length) and skips bodies: a few
+/// comparisons per record, nothing per byte. A header that is not TLS stops the watch (the TLS engine
+/// refuses those bytes anyway). <see cref="Observe"/> is called by one reader at a time; the start is
+/// published for the service thread's deadline scan.
+/// </remarks>
+internal sealed class TlsRecordWatch(TimeProvider time)
+{
+    private const int HeaderBytes = 5;
+    /// <summary>The largest record a peer may send: 2^14 plaintext plus TLS 1.2's most expansion (RFC 5246 6.2.3).</summary>
+    private const int MaxRecordBytes = (1 << 14) + 2048;
+    private const long None = long.MinValue;
+
+    private int _headerSeen;
+    private int _length;
+    private int _bodyLeft;
+    private bool _lost;
+    /// <summary>The <see cref="TimeProvider"/> timestamp of the unfinished record's first byte, or <see cref="None"/>.</summary>
+    private long _since = None;
+
+    /// <summary>Takes the next received ciphertext.</summary>
+    public void Observe(ReadOnlySpan<byte> ciphertext)
+    {
+        if (_lost || ciphertext.IsEmpty)
+            return;
+        var began = false;
+        var at = 0;
+        while (at < ciphertext.Length)
+        {
+            if (_bodyLeft > 0)
+            {
+                var skip = Math.Min(_bodyLeft, ciphertext.Length - at);
+                _bodyLeft -= skip;
+                at += skip;
+                continue;
+            }
+            if (_headerSeen == 0)
+                began = true;
+            var b = ciphertext[at++];
+            switch (_headerSeen++)
+            {
+                case 0 when b is < 20 or > 24:
+                case 1 when b != 3:
+                    Lose();
+                    return;
+                case 3:
+                    _length = b << 8;
+                    break;
+                case 4:
+                    _length |= b;
+                    if (_length > MaxRecordBytes)
+                    {
+                        Lose();
+                        return;
+                    }
+                    _bodyLeft = _length;
+                    _headerSeen = 0;
+                    break;
+            }
+        }
+        if (_headerSeen == 0 && _bodyLeft == 0)
+            Volatile.Write(ref _since, None);
+        else if (began)
+            // The unfinished record is the last one begun, and it began in these bytes.
+            Volatile.Write(ref _since, time.GetTimestamp());
+    }
+
+    /// <summary>Whether a record has begun and not ended; <paramref name="sinceTimestamp"/> is when its first byte came (<see cref="TimeProvider.GetTimestamp"/>).</summary>
+    public bool HoldsPartialRecord(out long sinceTimestamp)
+    {
+        sinceTimestamp = Volatile.Read(ref _since);
+        return sinceTimestamp != None;
+    }
+
+    private void Lose()
+    {
+        _lost = true;
+        Volatile.Write(ref _since, None);
+    }
+}
