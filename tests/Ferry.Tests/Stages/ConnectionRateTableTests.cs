@@ -67,7 +67,8 @@ public sealed class ConnectionRateTableTests
         var options = new TcpServerStageOptions { ConnectionRatePerIp = 2, ConnectionRateWindow = TimeSpan.FromMinutes(10) };
         var time = new FakeTimeProvider();
         var clock = new StageClock(time);
-        var admission = new AdmissionControl(options, clock);
+        var events = new EventSink(new object(), "rate", Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, new Ferry.Bus.InProcessBus(), clock, CancellationToken.None);
+        var admission = new AdmissionControl(options, events);
         var local = new IPEndPoint(IPAddress.Loopback, 9000);
         var watch = Stopwatch.StartNew();
         for (var i = 0; i < 100_000; i++)
