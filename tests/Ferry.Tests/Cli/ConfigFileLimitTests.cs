@@ -73,8 +73,8 @@ public sealed class ConfigFileLimitTests : IDisposable
     {
         var file = Write("alias.yaml", """
             stages:
-              - {name: a, type: tcp_server, config: &cfg {bind: "127.0.0.1:23020", framing: lines}}
-              - {name: b, type: tcp_server, config: *cfg}
+              - {name: a, type: tcp_server, config: {bind: "127.0.0.1:23020", framing: &framing lines}}
+              - {name: b, type: tcp_server, config: {bind: "127.0.0.1:23021", framing: *framing}}
             """);
         var (stdout, stderr) = (new LineWriter(), new LineWriter());
         Assert.Equal(0, await FerryCommand.RunAsync(["check", file], TextReader.Null, stdout, stderr, CancellationToken.None));

@@ -107,9 +107,10 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
                 // A drop past the wait timeout has been counted already: no connection is named to charge again.
                 return (held == EnqueueResult.Queued ? AnyOutcome.Queued : AnyOutcome.AllFull, null);
             }
-            if (ServiceLoop.CurrentNotInHandler is { CrossStageHolds: { } holds })
+            var waiter = ServiceLoop.CurrentNotInHandler;
+            if (waiter is { CrossStageHolds: { } holds } && !waiter.TryWaitFor(loop))
             {
-                // Another stage's service thread must not wait either (see CrossStageHolds).
+                // Another stage's service thread must not wait for a stage that waits for it (see CrossStageHolds).
                 var held = holds.Enqueue(writer, waitOn!, writer.RoomFor(waitOn!), payload.Span, fields, length);
                 if (held == EnqueueResult.Closed)
                     continue;
@@ -117,7 +118,10 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
             }
             var spaces = writer.WaitersForSpace(full, length);
             if (spaces is null)
+            {
+                waiter?.DoneWaiting();
                 continue; // one made room or closed meanwhile: the next round finds out
+            }
             try
             {
                 // Whichever full connection makes room first takes the message.
@@ -130,6 +134,10 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
             catch (TimeoutException)
             {
                 // The next round sends if room appeared at the last moment, or gives up.
+            }
+            finally
+            {
+                waiter?.DoneWaiting();
             }
         }
     }

@@ -312,9 +312,10 @@ internal sealed class ConnectionWriter
             // An inline connection handler awaits the room like a pool thread would (its await frees the loop).
             if (_loop.MustNotWait)
                 return EnqueueHolding(c, payload.Span, fields, length);
-            // Another stage's service thread (a route from its packet groups) must not wait either: this
-            // stage may be waiting for room on one of its connections, which only that thread can flush.
-            if (ServiceLoop.CurrentNotInHandler is { CrossStageHolds: { } holds })
+            // Another stage's service thread (a route from its packet groups) must not wait when this stage
+            // waits for it: each would wait for a flush only the other can do.
+            var waiter = ServiceLoop.CurrentNotInHandler;
+            if (waiter is { CrossStageHolds: { } holds } && !waiter.TryWaitFor(_loop))
                 return holds.Enqueue(this, c, space, payload.Span, fields, length);
             try
             {
@@ -323,6 +324,10 @@ internal sealed class ConnectionWriter
             catch (TimeoutException)
             {
                 break;
+            }
+            finally
+            {
+                waiter?.DoneWaiting();
             }
         }
         Drop(c, length);

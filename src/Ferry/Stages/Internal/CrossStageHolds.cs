@@ -6,9 +6,9 @@ namespace Ferry.Stages.Internal;
 
 /// <summary>
 /// The <c>wait</c> policy when this stage's service thread sends to another stage's full connection (a
-/// route from this stage's packet groups to a stage that waits). Waiting would block this thread, and with
-/// routes both ways each stage's thread waits for room on a connection only the other one can flush: both
-/// stall until the wait timeout and then drop, while every client reads. So, as within one stage
+/// route from this stage's packet groups to a stage that waits) while that stage waits for this one
+/// (<see cref="ServiceLoop.TryWaitFor"/>). Waiting then would block both threads, each for a flush only the
+/// other can do: both stall until the wait timeout and drop, while every client reads. So, as within one stage
 /// (<see cref="ConnectionWriter.EnqueueHolding"/>), the message is queued past the receiver's limit and this
 /// stage stops reading the connections whose packets it is publishing, until the receiver has room again or
 /// its wait timeout passes (after which messages for it are dropped until it has room). Service thread,

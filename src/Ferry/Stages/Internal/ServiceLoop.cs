@@ -102,6 +102,35 @@ internal sealed class ServiceLoop
     /// <summary>How this loop's stage holds its senders for another stage's full connections (set once, before start).</summary>
     public CrossStageHolds? CrossStageHolds { get; set; }
 
+    /// <summary>The stage whose full connection this loop's thread waits for room on (the wait policy across stages); null when it waits for none.</summary>
+    private ServiceLoop? _waitingFor;
+
+    /// <summary>
+    /// Marks this loop's thread as waiting for room on <paramref name="target"/>'s connections. False, and
+    /// nothing marked, when <paramref name="target"/> waits for this loop, directly or through other stages:
+    /// each thread would wait for a flush only the other can do, so the caller must not wait
+    /// (<see cref="Internal.CrossStageHolds"/>). The mark is set before the chain is read, so of two threads
+    /// deciding at once, at least one sees the other.
+    /// </summary>
+    public bool TryWaitFor(ServiceLoop target)
+    {
+        Interlocked.Exchange(ref _waitingFor, target);
+        var next = target;
+        for (var hops = 0; next is not null && hops < 16; hops++)
+        {
+            if (next == this)
+            {
+                Volatile.Write(ref _waitingFor, null);
+                return false;
+            }
+            next = Volatile.Read(ref next._waitingFor);
+        }
+        return true;
+    }
+
+    /// <summary>The wait marked by <see cref="TryWaitFor"/> is over.</summary>
+    public void DoneWaiting() => Volatile.Write(ref _waitingFor, null);
+
     public bool IsStopping => Volatile.Read(ref _stopState) != 0;
 
     /// <summary>Problems applying priority or affinity, reported by the round once it starts.</summary>
