@@ -94,7 +94,10 @@ public sealed class RunReplyTests : IDisposable
             await alice.SendAsync(batch);
         }
 
-        // The upstream now answers everything it has and will read, in order; then bob asks.
+        // Alice leaves (what she still had in flight on the way is discarded with her connection, not read
+        // for minutes on a loaded machine); the upstream answers everything it has and will read, in order;
+        // then bob asks. Answers to alice's requests find nobody waiting and are dropped, never given to bob.
+        await alice.DisposeAsync();
         up.EchoAll();
         await using var bob = await FramedTestClient.ConnectAsync(front, Lines);
         await bob.SendMessageAsync("B-SECRET");

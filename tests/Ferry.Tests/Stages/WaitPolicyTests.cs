@@ -201,15 +201,27 @@ public sealed class WaitPolicyTests
         using var talker = await h.ConnectAsync();
         var talkerId = (await h.WaitForConnectionAsync(talker)).ConnectionId;
 
-        // The talker sends until the listener's egress is past its limit: the talker is then held.
-        var chunk = new byte[2048];
-        var deadline = DateTime.UtcNow + Poll.DefaultTimeout;
-        while (h.Stage.GetConnections().Single(c => c.Id == listenerId).EgressBytesQueued <= 4096)
+        // The talker sends until the stage stops reading it (its sends no longer go anywhere): the listener's
+        // egress is full, and the talker is held for it.
+        var chunk = new byte[64 * 1024];
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        talker.Socket.Blocking = false;
+        for (var blocked = 0; blocked < 3;)
         {
-            Assert.True(DateTime.UtcNow < deadline, "the listener's egress never went past its limit");
-            await talker.SendAsync(chunk);
-            await h.SettleAsync();
+            Assert.True(DateTime.UtcNow < deadline, "the stage never stopped reading the talker");
+            try
+            {
+                talker.Socket.Send(chunk);
+                blocked = 0;
+            }
+            catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.WouldBlock)
+            {
+                // Full for now: let the stage run a round (it reads, or it holds the talker) and look again.
+                blocked++;
+                await h.SettleAsync();
+            }
         }
+        Assert.True(h.Stage.GetConnections().Single(c => c.Id == listenerId).EgressBytesQueued > 0);
 
         await h.AdvanceAsync(TimeSpan.FromSeconds(1));
         // The listener has been silent for a second: it goes. The talker was held, not silent.
