@@ -49,6 +49,31 @@ public sealed class ProxyProtocolCliTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_refused_proxy_header_is_counted_in_the_stats_line()
+    {
+        var stdout = new LineWriter();
+        using var stop = new CancellationTokenSource();
+        var exit = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--framing", "lines", "--proxy-protocol", "v1",
+            "--trusted-proxy", "127.0.0.1"], TextReader.Null, stdout, new LineWriter(), stop.Token));
+        try
+        {
+            var listening = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening line");
+            var endPoint = IPEndPoint.Parse(listening.GetProperty("local").GetString()!);
+            using var proxy = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await proxy.ConnectAsync(endPoint);
+            await proxy.SendAsync(Encoding.ASCII.GetBytes("PROXY TCP4 not-an-address 10.0.0.1 56324 443\r\n"));
+            await stdout.WaitJsonAsync(j => LineWriter.Is(j, "disconnected") && j.GetProperty("reason").GetString() == "proxy_protocol", "the refusal");
+            var stats = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "stats") && j.GetProperty("proxy_failures").GetInt64() == 1, "a stats line counting it");
+            Assert.Equal(0, stats.GetProperty("tls_failures").GetInt64());
+        }
+        finally
+        {
+            stop.Cancel();
+            Assert.Equal(0, await exit.WaitAsync(TimeSpan.FromSeconds(15)));
+        }
+    }
+
     [Theory]
     [InlineData(new[] { "--proxy-protocol", "v2" }, "--proxy-protocol v2 needs at least one --trusted-proxy")]
     [InlineData(new[] { "--trusted-proxy", "10.0.0.1" }, "--trusted-proxy and --proxy-header-timeout need --proxy-protocol")]
