@@ -55,6 +55,9 @@ public abstract class OpenSslClientTests(StageTransport serverTransport)
             Assert.Equal("hello from openssl", Encoding.ASCII.GetString(packets[0].Payload));
             Assert.True(await h.Stage.SendAsync(connected.ConnectionId, "hello from ferry"u8.ToArray()));
             await Poll.UntilAsync(() => { lock (output) return output.ToString().Contains("hello from ferry"); }, "s_client to print the reply");
+            // -brief prints the verification to stderr, read on its own thread: it may come after the reply.
+            await Poll.UntilAsync(() => { lock (output) return output.ToString().Contains("Verification"); }, "s_client to print the verification",
+                seen: () => { lock (output) return output.ToString(); });
             lock (output)
                 Assert.Contains("Verification: OK", output.ToString());
         }
