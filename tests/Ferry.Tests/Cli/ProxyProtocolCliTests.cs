@@ -13,13 +13,7 @@ public sealed class ProxyProtocolCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static async Task<(int Code, List<string> Out, List<string> Err)> RunAsync(params string[] args)
-    {
-        var stdout = new LineWriter();
-        var stderr = new LineWriter();
-        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, new Dictionary<string, string>(), CancellationToken.None);
-        return (code, stdout.Lines.ToList(), stderr.Lines.ToList());
-    }
+    private static Task<(int Code, List<string> Out, List<string> Err)> RunAsync(params string[] args) => CliRun.RunAsync(args);
 
     [Fact]
     public async Task Serve_with_proxy_protocol_prints_the_real_client_as_peer_and_the_proxy_as_via()

@@ -18,13 +18,7 @@ public sealed class RunPreflightTests : IDisposable
         return path;
     }
 
-    private static async Task<(int Code, List<string> Out, List<string> Err)> RunAsync(params string[] args)
-    {
-        var stdout = new LineWriter();
-        var stderr = new LineWriter();
-        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, new Dictionary<string, string>(), CancellationToken.None);
-        return (code, stdout.Lines.ToList(), stderr.Lines.ToList());
-    }
+    private static Task<(int Code, List<string> Out, List<string> Err)> RunAsync(params string[] args) => CliRun.RunAsync(args);
 
     [Fact]
     public async Task A_crl_signed_by_another_ca_is_refused_at_its_key()

@@ -28,13 +28,7 @@ public sealed class RunTlsTests : IDisposable
         return path;
     }
 
-    private static async Task<(int Code, List<string> Out, List<string> Err)> RunAsync(params string[] args)
-    {
-        var stdout = new LineWriter();
-        var stderr = new LineWriter();
-        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, new Dictionary<string, string>(), CancellationToken.None);
-        return (code, stdout.Lines.ToList(), stderr.Lines.ToList());
-    }
+    private static Task<(int Code, List<string> Out, List<string> Err)> RunAsync(params string[] args) => CliRun.RunAsync(args);
 
     [Fact]
     public async Task The_seed_004_tls_example_runs_and_a_tls_client_talks_to_it()
