@@ -270,6 +270,63 @@ public abstract class ClientStageTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_client_that_gives_up_lets_its_held_egress_go_counted_as_dropped_and_holds_nothing_more()
+    {
+        var port = FreePorts.One(); // nobody listens: every attempt is refused
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = $"127.0.0.1:{port}",
+            EgressWhileDisconnected = DisconnectedEgressPolicy.Hold,
+            ReconnectWait = TimeSpan.FromMilliseconds(20),
+            ReconnectMaxWait = TimeSpan.FromMilliseconds(50),
+            ReconnectAttempts = 3,
+        }.On(Transport), timeProvider: time);
+        var rec = new ClientRecorder(client);
+        client.Start();
+        Assert.True(await client.SendAsync("abcd"u8.ToArray()));
+        Assert.True(await client.SendAsync("efgh"u8.ToArray()));
+        Assert.Equal(0, client.GetStats().EgressPacketsDroppedTotal);
+
+        AdvanceBy(time, await rec.WaitBackingOffAsync(1));
+        AdvanceBy(time, await rec.WaitBackingOffAsync(2));
+        var last = await rec.WaitBackingOffAsync(3);
+        Assert.True(last.GivingUp);
+        // Before the fix both stayed held, uncounted, until the stage was disposed.
+        var stats = client.GetStats();
+        Assert.Equal(2, stats.EgressPacketsDroppedTotal);
+        Assert.Equal(8, stats.EgressBytesDroppedTotal);
+
+        // Nothing is held any more, whichever way it comes.
+        Assert.False(await client.SendAsync("ijkl"u8.ToArray()));
+        await client.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(client.Name)).PublishAsync(EgressMessage.ToAll("mnop"u8.ToArray()));
+        Assert.Equal(4, client.GetStats().EgressPacketsDroppedTotal);
+        Assert.Equal(16, client.GetStats().EgressBytesDroppedTotal);
+    }
+
+    [Fact]
+    public async Task Concurrent_ConnectAsync_calls_start_the_stage_once_and_all_get_the_connection()
+    {
+        // Review S1: ConnectAsync's "start if needed" was check-then-act, so two first callers could both start
+        // and the second throw "already started". Two callers released together by a barrier, many times.
+        await using var server = new FerryTestServer(new TcpServerStageOptions().On(Transport), recordPackets: false);
+        await server.StartAsync();
+        for (var round = 0; round < 20; round++)
+        {
+            await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString() }.On(Transport));
+            using var barrier = new Barrier(2);
+            using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            var callers = Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+            {
+                barrier.SignalAndWait(patience.Token);
+                return await client.ConnectAsync(patience.Token);
+            })).ToArray();
+            var remotes = await Task.WhenAll(callers);
+            Assert.All(remotes, remote => Assert.Equal(server.EndPoint.Port, remote.Port));
+        }
+    }
+
+    [Fact]
     public async Task The_drop_policy_drops_and_counts_egress_while_disconnected()
     {
         var port = FreePorts.One();

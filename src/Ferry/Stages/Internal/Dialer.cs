@@ -162,6 +162,10 @@ internal sealed class Dialer : IConnectionSource
         var wait = givingUp ? TimeSpan.Zero : NextWait();
         _nextAttemptMs = NowMs + (long)wait.TotalMilliseconds;
         Volatile.Write(ref _gaveUp, givingUp);
+        // Held egress waits for a connection that will never come: it is let go (counted as dropped) now, not
+        // when the stage is disposed, and before the events say the stage gave up.
+        if (givingUp)
+            _engine.ReleaseHeld();
         _engine.Events.RaiseConnectFailed(new ConnectFailedEvent(_engine.Name, _engine.Clock.UtcNow, _remote.ToString(), _attempt, reason, wait, givingUp));
         if (givingUp)
         {

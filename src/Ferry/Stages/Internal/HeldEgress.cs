@@ -16,12 +16,14 @@ internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters co
 {
     private readonly Queue<(byte[] Payload, FrameFields Fields)> _messages = new();
     private long _bytes;
+    /// <summary>No connection will come (a client stage gave up): nothing is held any more. Under the table lock.</summary>
+    private bool _released;
 
     /// <summary>Keeps the message, or drops and counts it. Under the table lock.</summary>
-    /// <returns>Whether the message was kept: false when holding is off or it alone is over the byte bound.</returns>
+    /// <returns>Whether the message was kept: false when holding is off, no connection will come, or it alone is over the byte bound.</returns>
     public bool HoldOrDropLocked(in EgressMessage message, IFrameEncoder encoder)
     {
-        if (maxMessages == 0)
+        if (maxMessages == 0 || _released)
         {
             counters.CountDropped(message.Payload.Length);
             return false;
@@ -45,6 +47,20 @@ internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters co
             counters.CountDropped(dropped);
         }
         return true;
+    }
+
+    /// <summary>
+    /// No connection will come (a client stage used up its <c>reconnect_attempts</c>): what is held is let go
+    /// and counted as dropped, and from now on every message is dropped (and counted) instead of held. Under
+    /// the table lock, so a sender that found nobody either held its message before this (and it is dropped
+    /// here) or finds it released.
+    /// </summary>
+    public void ReleaseLocked()
+    {
+        _released = true;
+        while (_messages.TryDequeue(out var held))
+            counters.CountDropped(held.Payload.Length);
+        _bytes = 0;
     }
 
     /// <summary>Gives the first connection what was held. Under the table lock.</summary>

@@ -155,6 +155,13 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         return c;
     }
 
+    /// <summary>No connection will come (a client stage gave up reconnecting): held egress is dropped and counted, and nothing is held from now on.</summary>
+    public void ReleaseHeld()
+    {
+        lock (_table.Sync)
+            _held.ReleaseLocked();
+    }
+
     public void Establish(Connection c)
     {
         // Under the table lock, so a router that found no established connection and held its message
