@@ -21,7 +21,10 @@ internal sealed class StreamListener : PostedSource, IListener
     private readonly ConcurrentQueue<Taken> _queue = new();
     private readonly SemaphoreSlim _slots = new(QueueLimit, QueueLimit);
     private TaskCompletionSource _resume = CompletedResume();
-    private volatile bool _disposed;
+    /// <summary>Cancelled by <see cref="Dispose"/>: ends an accept loop parked on a full queue.</summary>
+    private readonly CancellationTokenSource _closing = new();
+    /// <summary>1 once disposed; set with a full fence (see <see cref="Dispose"/>).</summary>
+    private int _disposed;
 
     private StreamListener(Socket socket, PostedReadiness readiness, TcpSocketOptions options, Func<Socket, IConnectionIo> connect)
     {
@@ -57,23 +60,43 @@ internal sealed class StreamListener : PostedSource, IListener
         }
         var listener = new StreamListener(socket, readiness, options, connect);
         readiness.Register(listener, ReadyFlags.Readable, token);
-        _ = listener.AcceptLoopAsync();
+        listener.AcceptLoop = listener.AcceptLoopAsync();
         return listener;
     }
 
     public override ReadyFlags Poll() => _queue.IsEmpty ? ReadyFlags.None : ReadyFlags.Readable;
 
+    private bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    /// <summary>The accept loop, until the listener is disposed or broken (tests wait for its end).</summary>
+    internal Task AcceptLoop { get; private set; } = Task.CompletedTask;
+
+    /// <summary>Accepted sockets (or failures) waiting for the service thread.</summary>
+    internal int Queued => _queue.Count;
+
+    /// <summary>Runs after an accept completes and before its socket is queued (tests dispose the listener there).</summary>
+    internal Action? AfterAcceptForTest { get; set; }
+
     private async Task AcceptLoopAsync()
     {
-        while (!_disposed)
+        while (!IsDisposed)
         {
-            await _slots.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                // A full queue parks the loop here; Dispose cancels the wait, so a stop never leaves it parked.
+                await _slots.WaitAsync(_closing.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
             await Volatile.Read(ref _resume).Task.ConfigureAwait(false);
-            if (_disposed)
+            if (IsDisposed)
                 return;
             try
             {
                 var socket = await _socket.AcceptAsync().ConfigureAwait(false);
+                AfterAcceptForTest?.Invoke();
                 var descriptor = (long)socket.Handle;
                 if (DescriptorReserve.Holds(descriptor))
                 {
@@ -87,6 +110,14 @@ internal sealed class StreamListener : PostedSource, IListener
                 {
                     _queue.Enqueue(new Taken(socket, AcceptStatus.Accepted, ""));
                 }
+                // Dispose may have drained the queue between the accept and the enqueue: then nobody else
+                // would ever take this socket, and the client would hold a connection nobody serves or closes.
+                // (The enqueue and Dispose's flag are both full fences: one of the two drains sees it.)
+                if (IsDisposed)
+                {
+                    DisposeQueued();
+                    return;
+                }
             }
             catch (ObjectDisposedException)
             {
@@ -94,7 +125,7 @@ internal sealed class StreamListener : PostedSource, IListener
             }
             catch (SocketException ex)
             {
-                if (_disposed)
+                if (IsDisposed)
                     return;
                 var status = Classify(ex.SocketErrorCode);
                 if (status == AcceptStatus.OutOfResources)
@@ -181,10 +212,18 @@ internal sealed class StreamListener : PostedSource, IListener
 
     public void Dispose()
     {
-        _disposed = true;
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
         Unregister();
         _socket.Dispose();
+        _closing.Cancel();
         Volatile.Read(ref _resume).TrySetResult();
+        DisposeQueued();
+    }
+
+    /// <summary>Closes the sockets accepted and not taken. Either thread: the service thread's Dispose, or the accept loop that finds the listener disposed.</summary>
+    private void DisposeQueued()
+    {
         while (_queue.TryDequeue(out var item))
             item.Socket?.Dispose();
     }
