@@ -4,13 +4,20 @@ using System.Threading.Channels;
 namespace Ferry.Bus;
 
 /// <summary>A bounded queue subscription. Pooled messages are retained while queued and released when the reader moves past them.</summary>
+/// <remarks>
+/// The message the reader was last given is the reader's: only the reader's own calls release it (its next
+/// read, or the end of its <c>await foreach</c> once disposed). <see cref="Dispose"/> may come from another
+/// thread while the reader still reads that message's spans, so it releases only what is queued, never the
+/// current message: the reader's next call finds the subscription completed and releases it then. A message
+/// whose reader never calls again is left to the garbage collector (its storage is not pooled again).
+/// </remarks>
 internal sealed class QueueSubscription<T> : ISubscription<T>
 {
     private readonly Channel<T> _channel;
     private readonly bool _retainable;
     private readonly Action _detach;
-    private T? _current;
-    private bool _holdsCurrent;
+    /// <summary>The message the reader holds (retainable messages only); reader's side.</summary>
+    private IRetainable? _current;
     private int _disposed;
 
     public QueueSubscription(int capacity, bool retainable, Action detach)
@@ -91,37 +98,45 @@ internal sealed class QueueSubscription<T> : ISubscription<T>
 
     public async IAsyncEnumerator<T> GetAsyncEnumerator(CancellationToken cancellationToken = default)
     {
-        while (true)
+        try
         {
-            T message;
-            try
+            while (true)
             {
-                message = await ReadAsync(cancellationToken).ConfigureAwait(false);
+                T message;
+                try
+                {
+                    message = await ReadAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (ChannelClosedException)
+                {
+                    yield break;
+                }
+                yield return message;
             }
-            catch (ChannelClosedException)
-            {
-                yield break;
-            }
-            yield return message;
+        }
+        finally
+        {
+            // The loop ends on the reader's side: once the subscription is disposed nothing will read again, so the
+            // message it held goes back now. (A loop left early on a live subscription keeps it valid until the next read.)
+            if (Volatile.Read(ref _disposed) != 0)
+                ReleaseCurrent();
         }
     }
 
     private void Hold(T message)
     {
-        if (!_retainable)
-            return;
-        _current = message;
-        _holdsCurrent = true;
+        if (_retainable)
+            _current = (IRetainable)message!;
     }
 
+    /// <summary>Releases the message the reader held. Reader's side only: never from <see cref="Dispose"/>.</summary>
     private void ReleaseCurrent()
     {
-        if (!_holdsCurrent)
-            return;
-        _holdsCurrent = false;
         var current = _current;
-        _current = default;
-        ((IRetainable)current!).Release();
+        if (current is null)
+            return;
+        _current = null;
+        current.Release();
     }
 
     public void Dispose()
@@ -130,7 +145,8 @@ internal sealed class QueueSubscription<T> : ISubscription<T>
             return;
         _detach();
         _channel.Writer.TryComplete();
-        ReleaseCurrent();
+        // Only what is queued: the message the reader holds stays valid until the reader's next call (which finds
+        // the channel completed and releases it) or the end of its loop, whichever thread disposes.
         while (_channel.Reader.TryRead(out var left))
             if (_retainable)
                 ((IRetainable)left!).Release();
