@@ -57,8 +57,9 @@ public sealed class FerryConnection
     public IReadOnlyList<string> Groups => _engine.Groups.GroupsOf(_connection);
 
     /// <summary>
-    /// The connection's messages in order of arrival. Ends when the connection has closed and every
-    /// message that arrived before is read. Read it from one place at a time. While the handler does not
+    /// The connection's messages in order of arrival. Ends when the connection has closed, or its peer has
+    /// finished sending (a half-close: the connection then stays open for the answer, and closes once the
+    /// handler has returned and what it sent is written), and every message that arrived before is read. Read it from one place at a time. While the handler does not
     /// read, messages wait in a bounded inbox; when it is full the stage stops reading this connection
     /// (its client's TCP window closes) and reads it again once the handler has worked through half of them.
     /// A loop left early (<c>break</c>, <c>return</c>, an exception) loses nothing: the next <c>ReadAsync</c>

@@ -150,8 +150,9 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
 
     /// <summary>
     /// Stops gracefully: stops dialling, lets queued egress drain for up to the grace period, then closes
-    /// the connection. Cancelling the token cuts the grace period short. Completes when the service
-    /// thread has ended; safe to call more than once and before <see cref="Start"/>. A pending
+    /// the connection. A connection handler's token is cancelled and it is waited for within the grace period
+    /// too (one still running then is reported and abandoned). Cancelling the token cuts the grace period
+    /// short. Completes when the service thread has ended; safe to call more than once and before <see cref="Start"/>. A pending
     /// <see cref="WaitConnectedAsync"/> or <see cref="ConnectAsync"/> is cancelled and <see cref="SendAsync"/>
     /// returns false from then on. The stage does not start again: a later <see cref="Start"/> or
     /// <see cref="ConnectAsync"/> throws <see cref="InvalidOperationException"/> when it had not started.

@@ -194,8 +194,11 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
 
     /// <summary>
     /// Stops gracefully: stops accepting, lets queued egress drain for up to the grace period, then
-    /// closes every connection. Cancelling the token cuts the grace period short. Completes when the
-    /// service thread has ended; safe to call more than once and before <see cref="Start"/>. A pending
+    /// closes every connection. Connection handlers (<see cref="MapConnections"/>) have their tokens cancelled
+    /// and are waited for within the grace period too; one still running when it ends is reported (an
+    /// <see cref="Error"/> event) and abandoned, and no event follows <see cref="Closed"/>. Cancelling the
+    /// token cuts the grace period short. Completes when the service thread has ended; safe to call more
+    /// than once and before <see cref="Start"/>. A pending
     /// <see cref="WaitListeningAsync"/> is cancelled. The stage does not start again: a later
     /// <see cref="Start"/> throws <see cref="InvalidOperationException"/>, also after a stop before any start.
     /// </summary>

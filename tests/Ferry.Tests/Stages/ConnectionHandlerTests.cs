@@ -398,7 +398,7 @@ public abstract class ConnectionHandlerTests(StageTransport transport, HandlerSc
     }
 
     [Fact]
-    public async Task When_the_peer_closes_the_handler_reads_every_message_then_its_reading_ends()
+    public async Task When_the_peer_finishes_sending_the_handler_reads_every_message_then_its_reading_ends_and_the_connection_waits_for_it()
     {
         await using var h = new FerryTestServer(Lines, recordPackets: false);
         var seen = new ConcurrentQueue<string>();
@@ -407,7 +407,8 @@ public abstract class ConnectionHandlerTests(StageTransport transport, HandlerSc
         {
             await foreach (var message in connection.ReadAsync(ct))
                 seen.Enqueue(Encoding.UTF8.GetString(message.Payload.Span));
-            ended.TrySetResult(ct.IsCancellationRequested && connection.IsClosed);
+            // A half-close ends the reading, not the connection: the handler may still answer.
+            ended.TrySetResult(!ct.IsCancellationRequested && !connection.IsClosed);
         });
         await h.StartAsync();
         var client = await h.ConnectAsync();
@@ -419,6 +420,135 @@ public abstract class ConnectionHandlerTests(StageTransport transport, HandlerSc
         Assert.True(await ended.Task.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal(["a", "b", "c"], seen);
         client.Dispose();
+    }
+
+    [Fact]
+    public async Task A_client_that_shuts_down_its_side_still_reads_the_handlers_whole_answer()
+    {
+        // Request, shutdown(SHUT_WR), read the answer until the close: the handler sees the end of input,
+        // answers after it (more than the socket buffers take, so part of it is written after the handler
+        // has ended), and the connection closes once the answer is written.
+        await using var h = new FerryTestServer(Lines with { Socket = new TcpSocketOptions { SendBufferSize = 4096 } }, recordPackets: false);
+        var body = new string('x', 1000);
+        const int answers = 200;
+        Map(h, async (connection, ct) =>
+        {
+            var lines = new List<string>();
+            await foreach (var message in connection.ReadAsync(ct))
+                lines.Add(Encoding.UTF8.GetString(message.Payload.Span));
+            for (var i = 0; i < answers; i++)
+                await connection.SendAsync(Encoding.UTF8.GetBytes($"{i:D4} {string.Join(",", lines)} {body}"), cancellationToken: ct);
+        });
+        await h.StartAsync();
+        using var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork,
+            System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await client.ConnectAsync(h.EndPoint);
+        var id = (await h.WaitForConnectionAsync((System.Net.IPEndPoint)client.LocalEndPoint!)).ConnectionId;
+        await client.SendAsync(Encoding.UTF8.GetBytes("a\nb\n"), System.Net.Sockets.SocketFlags.None);
+        client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+
+        var received = new MemoryStream();
+        var buffer = new byte[8192];
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var n = await client.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, deadline.Token);
+            if (n == 0)
+                break;
+            received.Write(buffer, 0, n);
+        }
+        // Before the fix the FIN closed the connection at once: the handler's answers went nowhere.
+        var lines = Encoding.UTF8.GetString(received.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Enumerable.Range(0, answers).Select(i => $"{i:D4} a,b {body}"), lines);
+        var gone = await h.WaitForDisconnectAsync(id);
+        Assert.Equal(DisconnectReason.RemoteClosed, gone.Reason);
+        Assert.Equal(0, h.Stage.GetStats().EgressBytesDroppedTotal);
+    }
+
+    [Fact]
+    public async Task A_stop_waits_for_its_handlers_and_their_last_events_come_before_Closed()
+    {
+        // Review finding: a handler whose clean-up takes a while and throws outlived StopAsync, and its Error
+        // came after Closed. The stop now waits for handlers (within its grace period) before it ends.
+        var time = new StageTime();
+        var h = new FerryTestServer(Lines with { StopGracePeriod = TimeSpan.FromSeconds(5) }, recordPackets: false, time: time);
+        var cleaning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cleanedUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Map(h, async (connection, ct) =>
+        {
+            try
+            {
+                await foreach (var message in connection.ReadAsync(ct))
+                    await connection.SendAsync(message.Payload, cancellationToken: ct);
+            }
+            finally
+            {
+                cleaning.TrySetResult();
+                await cleanedUp.Task;
+                throw new InvalidOperationException("clean-up failed");
+            }
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var id = (await h.WaitForConnectionAsync(client)).ConnectionId;
+        await client.SendAsync(Line("hello"));
+        Assert.Equal("hello\n", await ReceiveLineAsync(client, "hello"));
+
+        var stopping = h.Stage.StopAsync();
+        await cleaning.Task.WaitAsync(TimeSpan.FromSeconds(10)); // the stop cancelled the handler's token
+        await h.SettleAsync();
+        Assert.False(stopping.IsCompleted, "the stop waits for the running handler");
+        Assert.DoesNotContain(h.Events, e => e is ClosedEvent);
+        Assert.Equal(1, h.Stage.Core.RunningHandlers);
+
+        cleanedUp.SetResult();
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, h.Stage.Core.RunningHandlers);
+        var events = h.Events;
+        var failed = events.ToList().FindIndex(e => e is StageErrorEvent { Kind: StageErrorKind.Handler } error && error.Message.Contains("clean-up failed"));
+        Assert.True(failed >= 0, "the handler's failure is reported");
+        Assert.IsType<ClosedEvent>(events[^1]);
+        Assert.Single(events.OfType<ClosedEvent>());
+        Assert.Contains(events, e => e is DisconnectedEvent d && d.ConnectionId == id);
+        await h.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_handler_that_outlives_the_grace_period_is_reported_once_before_Closed_and_abandoned()
+    {
+        var grace = TimeSpan.FromSeconds(2);
+        var time = new StageTime();
+        var h = new FerryTestServer(Lines with { StopGracePeriod = grace }, recordPackets: false, time: time);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Map(h, async (connection, ct) =>
+        {
+            await release.Task; // ignores its token: hung as far as the stage can tell
+            throw new InvalidOperationException("late failure");
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var id = (await h.WaitForConnectionAsync(client)).ConnectionId;
+
+        var stopping = h.Stage.StopAsync();
+        await h.SettleAsync(); // the loop has begun the stop: the grace period runs from now
+        await h.AdvanceAsync(grace - TimeSpan.FromMilliseconds(1));
+        Assert.False(stopping.IsCompleted, "the stop waits for the handler until the grace period ends");
+        Assert.Equal(1, h.Stage.ConnectionCount);
+
+        time.Advance(TimeSpan.FromMilliseconds(1 + 10));
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10)); // a hung handler never hangs the stop
+        var events = h.Events;
+        var abandoned = Assert.Single(events.OfType<StageErrorEvent>(), e => e.Message.Contains("did not end within the stop grace period"));
+        Assert.Contains(id.ToString(), abandoned.Message);
+        Assert.IsType<ClosedEvent>(events[^1]);
+        Assert.Equal(DisconnectReason.ServerStopping, (await h.WaitForDisconnectAsync(id)).Reason);
+
+        // Its late failure is logged, never raised after Closed.
+        release.SetResult();
+        await Poll.UntilAsync(() => h.Stage.Core.RunningHandlers == 0, "the abandoned handler to end");
+        Assert.IsType<ClosedEvent>(h.Events[^1]);
+        Assert.DoesNotContain(h.Events, e => e is StageErrorEvent error && error.Message.Contains("late failure"));
+        await h.DisposeAsync();
     }
 
     [Fact]

@@ -29,6 +29,10 @@ internal sealed class ConnectionHandlers : IInboxOwner
     private readonly ConcurrentQueue<Connection> _resumes = new();
     private readonly ConcurrentDictionary<Connection, CancellationTokenSource> _running = new();
     private readonly CancellationTokenSource _stopping = new();
+    /// <summary>Held while a handler's failure is reported, and when the stage abandons the handlers still running.</summary>
+    private readonly Lock _reporting = new();
+    /// <summary>The stage has ended (<see cref="Abandon"/>): a handler that ends later is logged, never raised as an event.</summary>
+    private bool _abandoned;
 
     public ConnectionHandlers(ConnectionHandler handler, ConnectionHandlerOptions options, StageEngine engine, ConnectionWriter writer)
     {
@@ -65,24 +69,62 @@ internal sealed class ConnectionHandlers : IInboxOwner
         try
         {
             await _handler(connection, closed.Token).ConfigureAwait(false);
-            end = new CloseRequest(DisconnectReason.HandlerEnded, null, null) { Flush = true };
+            end = Ended();
         }
         catch (OperationCanceledException) when (closed.IsCancellationRequested)
         {
-            end = new CloseRequest(DisconnectReason.HandlerEnded, null, null) { Flush = true };
+            end = Ended();
         }
         catch (Exception ex)
         {
             var events = _engine.Events;
             Log.HandlerFailed(events.Logger, events.Stage, nameof(ConnectionHandler), ex);
-            events.RaiseError(StageErrorKind.Handler, $"the connection handler of {c.Id} failed: {ex.Message}", c.Id, logAs: WarningKind.HandlerFailed);
+            // Under the lock, so the report comes before the stage's Closed event or not at all: a handler the
+            // stop abandoned was reported then, and its late failure is only logged.
+            lock (_reporting)
+                if (!_abandoned)
+                    events.RaiseError(StageErrorKind.Handler, $"the connection handler of {c.Id} failed: {ex.Message}", c.Id, logAs: WarningKind.HandlerFailed);
             end = new CloseRequest(DisconnectReason.HandlerEnded, "handler failed: " + ex.Message, null) { Flush = true };
         }
-        _running.TryRemove(c, out _);
         // What a reader left part-read goes back to the pool; nothing reads it any more.
-        c.Inbox?.ReleaseUnread();
-        closed.Dispose();
+        c.Inbox?.HandlerEnded();
+        // The close is asked for before the handler stops counting as running: a stop that sees no handler
+        // running then also sees its close request, and closes the connection with what it sent flushed.
         _engine.RequestClose(c, end);
+        _running.TryRemove(c, out _);
+        closed.Dispose();
+        if (_engine.Loop.IsStopping)
+            _engine.Loop.Wake(); // the stop may be waiting for this handler
+    }
+
+    /// <summary>
+    /// The close a handler's own end asks for: <c>handler_ended</c>, or <c>server_stopping</c> when the stage is
+    /// stopping (the stop cancelled its token; the stop now waits for handlers, so their connections close here).
+    /// A connection whose peer had finished sending closes as <c>remote_closed</c> once the answer is written
+    /// (<see cref="ConnectionWriter.Flush"/>), whichever reason is asked for.
+    /// </summary>
+    private CloseRequest Ended()
+        => new(_engine.Loop.IsStopping ? DisconnectReason.ServerStopping : DisconnectReason.HandlerEnded, null, null) { Flush = true };
+
+    /// <summary>
+    /// The stage has ended: handlers still running did not end within the stop grace period. They are reported
+    /// once, here, before the stage's Closed event, and abandoned (their connections are closed and their tokens
+    /// cancelled); whatever they do later raises no event of the stage. Service thread, last thing before Closed.
+    /// </summary>
+    public void Abandon(TimeSpan grace)
+    {
+        lock (_reporting)
+        {
+            _abandoned = true;
+            var left = _running.Keys.OrderBy(c => c.Id.Sequence).Select(c => c.Id.ToString()).ToList();
+            if (left.Count == 0)
+                return;
+            const int named = 10;
+            var ids = string.Join(", ", left.Take(named)) + (left.Count > named ? $" and {left.Count - named} more" : "");
+            _engine.Events.RaiseError(StageErrorKind.Handler,
+                $"{left.Count} connection handler(s) did not end within the stop grace period ({grace.TotalMilliseconds:0.###} ms) after their tokens were cancelled, " +
+                $"and were abandoned: {ids}. A handler should end when its token is cancelled or its ReadAsync ends");
+        }
     }
 
     /// <summary>The connection closed: the handler reads what is left, then its reading ends and its token is cancelled. Service thread.</summary>

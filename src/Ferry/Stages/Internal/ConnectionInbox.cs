@@ -148,14 +148,35 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
         _unreadFrom = next;
     }
 
-    /// <summary>The handler has ended: a batch a reader left part-read is released (nothing will read it). Handler's side.</summary>
-    public void ReleaseUnread()
+    /// <summary>
+    /// The handler has ended: a batch a reader left part-read is released (nothing will read it), and the
+    /// connection may close once what the handler sent is written (<see cref="HasHandlerEnded"/>). Handler's side.
+    /// </summary>
+    public void HandlerEnded()
     {
         if (_unread is { } left)
         {
             _unread = null;
             Done(left);
         }
+        _handlerEnded = true;
+    }
+
+    /// <summary>Whether the handler has ended; until then a connection whose peer finished sending stays open for its answer.</summary>
+    public bool HasHandlerEnded => _handlerEnded;
+
+    private volatile bool _handlerEnded;
+
+    /// <summary>
+    /// The peer has finished sending (a FIN) and the connection stays open for the handler's answer: the
+    /// handler reads what is queued, then its reading ends, but its token is not cancelled and it may still
+    /// send. Service thread.
+    /// </summary>
+    public void PeerFinished()
+    {
+        EndRead();
+        _completed = true;
+        Signal(false);
     }
 
     /// <summary>

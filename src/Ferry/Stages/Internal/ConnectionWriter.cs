@@ -462,13 +462,24 @@ internal sealed class ConnectionWriter
     /// <summary>
     /// The peer has finished sending (it shut down its side, a FIN): when egress is still queued for it,
     /// it is no longer read and closes once that is written (<see cref="Flush"/>); false when nothing is
-    /// queued (close now). A connection handler's connection closes as before: the handler's end decides.
+    /// queued (close now). A connection handler's connection always stays open: its handler's reading ends,
+    /// it may still answer, and the connection closes once the handler has ended and its answer is written.
     /// Service thread.
     /// </summary>
     public bool DrainAfterPeerFinished(Connection c)
     {
-        if (c.Inbox is not null || c.PeerFinished || !c.Established)
+        if (c.PeerFinished || !c.Established)
             return false;
+        if (c.Inbox is { } inbox)
+        {
+            lock (c.EgressLock)
+                if (c.Closed)
+                    return false;
+            c.PeerFinished = true;
+            UpdateInterest(c);
+            inbox.PeerFinished();
+            return true;
+        }
         lock (c.EgressLock)
             if (c.Closed || c.Egress.IsEmpty)
                 return false;
@@ -632,7 +643,8 @@ internal sealed class ConnectionWriter
         }
         if (c.HoldDeadlineMs != long.MaxValue && c.Egress.Length < _limit)
             EndHold(c);
-        if (c.PeerFinished && !pending)
+        // A handler's connection waits for its handler's end as well: until then more answers may come.
+        if (c.PeerFinished && !pending && c.Inbox is not { HasHandlerEnded: false })
             _lifecycle.Close(c, DisconnectReason.RemoteClosed, "the peer had finished sending; what was queued for it has been written");
     }
 

@@ -24,7 +24,7 @@ internal interface ILoopRound
     /// <summary>Stopping began: stop taking new connections, publish what is open.</summary>
     void OnStopRequested();
 
-    /// <summary>Whether queued egress has drained, so the stop may finish before its grace period ends.</summary>
+    /// <summary>Whether queued egress has drained (and connection handlers have ended), so the stop may finish before its grace period ends.</summary>
     bool EgressDrained();
 
     /// <summary>Last thing on the thread: close everything, announce the stage closed.</summary>

@@ -41,12 +41,14 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     private readonly IDisposable _egressSubscription;
     private readonly IDisposable _controlSubscription;
     private ConnectionHandlers? _handlers;
+    private readonly TimeSpan _gracePeriod;
     private long _nextLogFlushMs;
 
     public StageEngine(object owner, CoreSettings settings, IMessageBus bus, ILogger logger, TimeProvider time, Func<StageEngine, IConnectionSource> source)
     {
         Clock = new StageClock(time);
         Name = settings.Name;
+        _gracePeriod = settings.StopGracePeriod;
         _transport = settings.CreateTransport(time);
         _readiness = _transport.Readiness;
         _loop = new ServiceLoop(settings.Name, _readiness, Clock, settings.ThreadPriority, settings.ThreadProcessorAffinity, settings.StopGracePeriod, logger);
@@ -196,6 +198,12 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             _writer.Flush(c);
             if (!_table.IsLive(c))
                 return;
+            // The handler's own end (only it asks for these reasons with a flush) on a connection whose peer had
+            // finished sending, but its answer is not all written yet (the flush closes it when it was): it is
+            // written first, as for any half-closed client, and the flush that writes its last byte closes the
+            // connection (remote_closed); a stop's grace period bounds that as it bounds any drain.
+            if (c.PeerFinished && c.Inbox is { HasHandlerEnded: true } && reason is DisconnectReason.HandlerEnded or DisconnectReason.ServerStopping)
+                return;
             c.CloseGracefully = true;
         }
         _readiness.Unwatch(c.Io);
@@ -331,7 +339,12 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _grouper.PublishOpen();
     }
 
-    bool ILoopRound.EgressDrained() => !ConnectionWriter.AnyQueued(_table.ListLocked);
+    /// <summary>
+    /// Whether the stop may end before its grace period: queued egress is written, every connection handler
+    /// has ended (their tokens were cancelled when the stop began) and the closes they asked for are taken, so
+    /// that <c>StopAsync</c> does not return, nor <c>Closed</c> come, while a handler still runs.
+    /// </summary>
+    bool ILoopRound.EgressDrained() => !ConnectionWriter.AnyQueued(_table.ListLocked) && RunningHandlers == 0 && _closeRequests.IsEmpty;
 
     void ILoopRound.OnEnded(Exception? failure)
     {
@@ -342,6 +355,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _source.Stopped();
         _egressSubscription.Dispose();
         _controlSubscription.Dispose();
+        // Handlers still running now outlived the grace period: reported once, before Closed, and abandoned.
+        _handlers?.Abandon(_gracePeriod);
         Events.RaiseClosed(new ClosedEvent(Name, Clock.Time.GetUtcNow()));
     }
 
