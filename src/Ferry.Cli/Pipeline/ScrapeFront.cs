@@ -100,6 +100,12 @@ internal sealed class ScrapeFront : IDisposable
                 {
                     await client.SendAsync(Encoding.ASCII.GetBytes(refusal), SocketFlags.None, deadline.Token).ConfigureAwait(false);
                     client.Shutdown(SocketShutdown.Send);
+                    // What the client sent past the refused head is read and dropped until it closes (within the deadline):
+                    // closing with unread bytes would reset the connection, and the reset could overtake the answer.
+                    var rest = new byte[4096];
+                    while (await client.ReceiveAsync(rest, SocketFlags.None, deadline.Token).ConfigureAwait(false) > 0)
+                    {
+                    }
                     return;
                 }
                 using var backend = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

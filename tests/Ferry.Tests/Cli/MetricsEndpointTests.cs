@@ -116,6 +116,28 @@ public sealed class MetricsEndpointTests : IDisposable
     }
 
     [Theory]
+    [InlineData("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 405 Method Not Allowed")]
+    [InlineData("GET metrics\r\n\r\n", "HTTP/1.1 400 Bad Request")]
+    [InlineData("GET /metrics HTTP/1.1\r\nX-Big: {big}\r\n\r\n", "HTTP/1.1 431 Request Header Fields Too Large")]
+    [InlineData("HEAD /metrics HTTP/1.1\r\nHost: anything\r\n\r\n", "HTTP/1.1 200 OK")]
+    public async Task A_request_the_endpoint_does_not_serve_gets_a_status_that_says_why(string request, string expected)
+    {
+        var port = FreePorts.One();
+        var telemetry = new Ferry.Cli.Pipeline.TelemetryDefinition($"127.0.0.1:{port}", null, "grpc", TimeSpan.FromSeconds(10));
+        using var loggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+        using var export = Ferry.Cli.Pipeline.PipelineTelemetry.Start(telemetry, loggerFactory);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).WaitAsync(TimeSpan.FromSeconds(10));
+        await client.SendAsync(System.Text.Encoding.ASCII.GetBytes(request.Replace("{big}", new string('x', 20_000), StringComparison.Ordinal)));
+        var answer = new MemoryStream();
+        var buffer = new byte[4096];
+        int n;
+        while ((n = await client.ReceiveAsync(buffer).WaitAsync(TimeSpan.FromSeconds(10))) > 0)
+            answer.Write(buffer, 0, n);
+        Assert.StartsWith(expected, System.Text.Encoding.ASCII.GetString(answer.ToArray()), StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("[::1]:9464", "the scrape endpoint cannot listen on IPv6")]
     [InlineData("[::]:9464", "the scrape endpoint cannot listen on IPv6")]
     [InlineData("localhost:9464", "use an IP address and a port from 1 to 65535, IPv4 only")]
