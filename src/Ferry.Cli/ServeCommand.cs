@@ -6,7 +6,6 @@ using Ferry.Framing;
 using Ferry.Hosting.Telemetry;
 using Ferry.Stages;
 using Microsoft.Extensions.Logging;
-using OpenTelemetry.Metrics;
 
 namespace Ferry.Cli;
 
@@ -106,10 +105,10 @@ internal static class ServeCommand
         var bus = new InProcessBus();
         // Built first: its TLS files are loaded here, and a fault in them is a usage error before anything listens.
         await using var stage = TlsFlags.Build(() => new TcpServerStage(options, bus, loggerFactory), options.Tls);
-        MeterProvider? exporter;
+        IDisposable? exporter;
         try
         {
-            exporter = PipelineTelemetry.Start(telemetry, "--metrics-listen");
+            exporter = PipelineTelemetry.Start(telemetry, loggerFactory, "--metrics-listen");
         }
         catch (MetricsEndpointException ex)
         {

@@ -78,7 +78,7 @@ internal static class PipelineRunner
                     disposables.Add(RouteWiring.Attach(bus, route, servers.ContainsKey(route.To)));
                 }
             }
-            disposables.Add(PipelineTelemetry.Start(pipeline.Telemetry) ?? (IDisposable)new CancellationTokenSource());
+            disposables.Add(PipelineTelemetry.Start(pipeline.Telemetry, loggerFactory) ?? new CancellationTokenSource());
 
             foreach (var declaration in pipeline.Stages)
             {

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Sockets;
 using Ferry.Hosting.Telemetry;
+using Microsoft.Extensions.Logging;
 using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
@@ -27,70 +29,101 @@ internal static class PipelineTelemetry
         return null;
     }
 
-    /// <summary>Null when the file asks for no export.</summary>
+    /// <summary>Null when the file asks for no export; disposing the result stops every part of the export.</summary>
     /// <param name="telemetry">What to export.</param>
+    /// <param name="loggerFactory">Where OTLP export failures (and recoveries) are said.</param>
     /// <param name="listenName">The flag or key that gave the scrape endpoint's address, named when it cannot listen.</param>
     /// <exception cref="MetricsEndpointException">The scrape endpoint cannot listen (the port is taken, the address is not this host's).</exception>
-    public static MeterProvider? Start(TelemetryDefinition telemetry, string listenName = ListenKey)
+    public static IDisposable? Start(TelemetryDefinition telemetry, ILoggerFactory loggerFactory, string listenName = ListenKey)
     {
         if (telemetry.PrometheusListen is null && telemetry.OtlpEndpoint is null)
             return null;
-        var builder = Sdk.CreateMeterProviderBuilder().AddMeter(FerryMetrics.MeterName);
-        if (telemetry.PrometheusListen is { } listen)
-        {
-            var endPoint = IPEndPoint.Parse(listen);
-            builder.AddPrometheusHttpListener(o =>
-            {
-                o.Port = endPoint.Port;
-                // Ours replace the exporter's one prefix (its Host option): see Prefixes.
-                o.ConfigureHttpListener = (_, listener) =>
-                {
-                    listener.Prefixes.Clear();
-                    foreach (var prefix in Prefixes(endPoint))
-                        listener.Prefixes.Add(prefix);
-                };
-            });
-        }
-        if (telemetry.OtlpEndpoint is { } endpoint)
-            builder.AddOtlpExporter((exporter, reader) =>
-            {
-                exporter.Endpoint = endpoint;
-                exporter.Protocol = telemetry.OtlpProtocol == "grpc" ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf;
-                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)telemetry.ExportInterval.TotalMilliseconds;
-            });
+        var parts = new List<IDisposable>();
         try
         {
-            return builder.Build();
+            ScrapeFront? front = null;
+            if (telemetry.PrometheusListen is { } listen)
+            {
+                try
+                {
+                    front = new ScrapeFront(IPEndPoint.Parse(listen));
+                }
+                catch (SocketException reason)
+                {
+                    throw new MetricsEndpointException($"{listenName} {listen}: the Prometheus endpoint cannot listen: {reason.Message}");
+                }
+                parts.Add(front);
+            }
+            if (telemetry.OtlpEndpoint is { } endpoint)
+                parts.Add(new OtlpExportWatch(endpoint, loggerFactory));
+            parts.Add(BuildProvider(telemetry, front));
+            return new TelemetryExport(parts);
         }
-        catch (InvalidOperationException ex) when (ex.InnerException is HttpListenerException reason)
+        catch
         {
-            throw new MetricsEndpointException($"{listenName} {telemetry.PrometheusListen}: the Prometheus endpoint cannot listen: {reason.Message}");
+            foreach (var part in parts)
+                part.Dispose();
+            throw;
+        }
+    }
+
+    private static MeterProvider BuildProvider(TelemetryDefinition telemetry, ScrapeFront? front)
+    {
+        // The exporter's own listener takes a loopback port found free a moment before: should another process take it
+        // in between, another port is tried.
+        for (var attempt = 1; ; attempt++)
+        {
+            var builder = Sdk.CreateMeterProviderBuilder().AddMeter(FerryMetrics.MeterName);
+            if (front is not null)
+            {
+                var backend = attempt == 1 ? front.Backend : front.MoveBackend();
+                builder.AddPrometheusHttpListener(o =>
+                {
+                    o.Port = backend.Port;
+                    // The front's requests name the backend's address as their Host, and nothing else reaches it.
+                    o.ConfigureHttpListener = (_, listener) =>
+                    {
+                        listener.Prefixes.Clear();
+                        listener.Prefixes.Add($"http://{backend}/");
+                    };
+                });
+            }
+            if (telemetry.OtlpEndpoint is { } endpoint)
+                builder.AddOtlpExporter((exporter, reader) =>
+                {
+                    exporter.Protocol = telemetry.OtlpProtocol == "grpc" ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf;
+                    exporter.Endpoint = MetricsEndpoint(endpoint, exporter.Protocol);
+                    reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)telemetry.ExportInterval.TotalMilliseconds;
+                });
+            try
+            {
+                return builder.Build();
+            }
+            catch (InvalidOperationException ex) when (ex.InnerException is HttpListenerException && attempt < 5)
+            {
+            }
+            catch (InvalidOperationException ex) when (ex.InnerException is HttpListenerException reason)
+            {
+                throw new MetricsEndpointException($"the Prometheus endpoint's exporter cannot listen on {front!.Backend}: {reason.Message}");
+            }
         }
     }
 
     /// <summary>
-    /// The HTTP listener's prefixes for <paramref name="endPoint"/>. .NET's managed listener binds one socket per address a
-    /// prefix's host names and answers a request only when its Host header is a prefix's host. 0.0.0.0 (every IPv4 interface)
-    /// becomes the wildcard prefix, which binds exactly that and answers any Host. A single address keeps its literal prefix
-    /// and adds <c>localhost</c> when it resolves first to that very address, so the listener, which binds a prefix's first
-    /// address, opens no other socket: the endpoint never listens wider than it was told. Other names (a DNS name of a single
-    /// address) get 404; listen on 0.0.0.0 to answer any Host.
+    /// Where OTLP metrics go. An endpoint set in code is used as is by the SDK (no signal path is added, unlike one from
+    /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>), so over HTTP an endpoint without a path would post to <c>/</c>, which collectors
+    /// answer with 404: it gets <c>/v1/metrics</c>. gRPC takes the address alone.
     /// </summary>
-    private static List<string> Prefixes(IPEndPoint endPoint)
+    internal static Uri MetricsEndpoint(Uri endpoint, OtlpExportProtocol protocol)
+        => protocol == OtlpExportProtocol.HttpProtobuf && endpoint.AbsolutePath == "/" ? new Uri(endpoint, "/v1/metrics") : endpoint;
+
+    /// <summary>The running export's parts, stopped in reverse order.</summary>
+    private sealed class TelemetryExport(List<IDisposable> parts) : IDisposable
     {
-        var port = endPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (endPoint.Address.Equals(IPAddress.Any))
-            return [$"http://*:{port}/"];
-        var prefixes = new List<string> { $"http://{endPoint.Address}:{port}/" };
-        try
+        public void Dispose()
         {
-            if (Dns.GetHostAddresses("localhost") is [var first, ..] && first.Equals(endPoint.Address))
-                prefixes.Add($"http://localhost:{port}/");
+            for (var i = parts.Count - 1; i >= 0; i--)
+                parts[i].Dispose();
         }
-        catch (System.Net.Sockets.SocketException)
-        {
-            // No localhost in this resolver: the literal prefix alone.
-        }
-        return prefixes;
     }
 }

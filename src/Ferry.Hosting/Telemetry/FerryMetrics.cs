@@ -35,11 +35,16 @@ public static class FerryMetrics
     static FerryMetrics()
     {
         Meter.CreateObservableUpDownCounter("ferry.tcp.connections.active", () => Observe(s => s.ConnectionsNow), "{connection}", "Connections established now");
-        Meter.CreateObservableCounter("ferry.tcp.connections.accepted", () => Observe(s => s.AcceptedTotal), "{connection}", "Connections accepted (server) or established (client)");
-        Meter.CreateObservableCounter("ferry.tcp.connections.rejected", () => Observe(s => s.RejectedTotal), "{connection}", "Connections refused over the connection limit");
-        Meter.CreateObservableCounter("ferry.tcp.connections.closed", () => Observe(s => s.ClosedTotal), "{connection}", "Connections closed, for any reason");
+        // One model for all four (SocketStats says the same): accepted - closed = active, the disconnections by reason
+        // add up to closed, and rejected counts those of the closed that admission refused.
+        Meter.CreateObservableCounter("ferry.tcp.connections.accepted", () => Observe(s => s.AcceptedTotal), "{connection}",
+            "Connections accepted (server) or connected (client), refused ones included; accepted - closed = active");
+        Meter.CreateObservableCounter("ferry.tcp.connections.rejected", () => Observe(s => s.RejectedTotal), "{connection}",
+            "Connections refused by admission (max_connections, descriptor reserve, per-address limits, allow/deny, accept filter); also counted in closed");
+        Meter.CreateObservableCounter("ferry.tcp.connections.closed", () => Observe(s => s.ClosedTotal), "{connection}",
+            "Connections closed, for any reason, refused ones included");
         Meter.CreateObservableCounter("ferry.tcp.disconnections", ObserveDisconnections, "{connection}",
-            "Connections closed, tagged with the reason (remote_closed, reset, idle_timeout, limit, server_stopping, protocol_error, killed, slow_consumer)");
+            "Connections closed, tagged with the reason (remote_closed, reset, idle_timeout, limit, ip_limit, denied, server_stopping, protocol_error, killed, slow_consumer, tls_error, proxy_protocol, ...); they add up to closed");
         Meter.CreateObservableCounter("ferry.tcp.bytes.read", () => Observe(s => s.BytesReceivedTotal), "By", "Bytes read from the wire");
         Meter.CreateObservableCounter("ferry.tcp.bytes.written", () => Observe(s => s.BytesSentTotal), "By", "Bytes written to the wire");
         Meter.CreateObservableCounter("ferry.tcp.packets.read", () => Observe(s => s.PacketsReceivedTotal), "{packet}", "Framed messages received");

@@ -2,8 +2,11 @@ namespace Ferry.Stages;
 
 /// <summary>
 /// A stage's figures, published once a second on <c>&lt;stage&gt;/socket_stats</c>. Totals count
-/// from the stage's start; rates are over the last interval. A connection is counted by
-/// <see cref="AcceptedTotal"/> when accepted (server) or established (client).
+/// from the stage's start; rates are over the last interval. Every connection is counted once by
+/// <see cref="AcceptedTotal"/> when accepted (server) or connected (client), refused ones included, and once by
+/// <see cref="ClosedTotal"/> when it ends, whatever the reason (one <c>Disconnected</c> event each), so
+/// <see cref="AcceptedTotal"/> - <see cref="ClosedTotal"/> = <see cref="ConnectionsNow"/>;
+/// <see cref="RejectedTotal"/> counts those of the closed that admission refused.
 /// </summary>
 public sealed record SocketStats
 {
@@ -14,14 +17,16 @@ public sealed record SocketStats
     /// <summary>Length of the interval the rates are over; zero (and rates zero) for a snapshot from <c>GetStats</c>.</summary>
     public required TimeSpan Interval { get; init; }
 
-    /// <summary>Connections open now.</summary>
+    /// <summary>Connections open now, those still in their TLS, PROXY or session handshake included.</summary>
     public int ConnectionsNow { get; init; }
-    /// <summary>Connections taken, including those refused: <see cref="ConnectionsNow"/> + <see cref="ClosedTotal"/> + <see cref="RejectedTotal"/>.</summary>
+    /// <summary>Connections taken, including those refused at once: <see cref="ConnectionsNow"/> + <see cref="ClosedTotal"/>.</summary>
     public long AcceptedTotal { get; init; }
-    /// <summary>Connections refused by admission: over <c>max_connections</c>, a per-address limit, <c>allow_from</c>/<c>deny_from</c>
-    /// or the accept filter, at accept or (behind a trusted proxy) at the PROXY header. Not counted in <see cref="ClosedTotal"/>.</summary>
+    /// <summary>Connections refused by admission: over <c>max_connections</c> or the descriptor reserve (reason <c>limit</c>), a per-address
+    /// limit (<c>ip_limit</c>), <c>allow_from</c>/<c>deny_from</c> or the accept filter (<c>denied</c>), at accept or (behind a trusted proxy)
+    /// at the PROXY header. Each is also counted in <see cref="ClosedTotal"/>. A failed TLS handshake or a refused PROXY header is not a
+    /// refusal by admission: it is closed only (and counted in <see cref="TlsFailuresTotal"/> or <see cref="ProxyFailuresTotal"/>).</summary>
     public long RejectedTotal { get; init; }
-    /// <summary>Connections that were admitted and have closed, for any reason (a refused PROXY header included).</summary>
+    /// <summary>Connections that have closed, for any reason, refused ones included: one per <c>Disconnected</c> event.</summary>
     public long ClosedTotal { get; init; }
 
     /// <summary>Bytes read from sockets, framing included.</summary>

@@ -7,8 +7,8 @@ namespace Ferry.Tests.Cli;
 
 /// <summary>
 /// The Prometheus scrape endpoint of <c>ferry serve --metrics-listen</c> and <c>telemetry.prometheus.listen</c>: a taken port
-/// is one line naming the flag or key, the address and the OS reason (it crashed serve with exit 134); any Host header that
-/// names the bound loopback address is answered (Host: localhost got 404); IPv6, which the HTTP listener cannot take
+/// is one line naming the flag or key, the address and the OS reason (it crashed serve with exit 134); a scrape is answered
+/// whatever its Host header names (a DNS name got 404), on the given address only; IPv6, which the HTTP listener cannot take
 /// ("Invalid port in prefix" at start, after validation had passed it), is refused at validation.
 /// </summary>
 public sealed class MetricsEndpointTests : IDisposable
@@ -58,7 +58,8 @@ public sealed class MetricsEndpointTests : IDisposable
     [Theory]
     [InlineData("127.0.0.1", "localhost")]
     [InlineData("127.0.0.1", "127.0.0.1")]
-    public async Task The_endpoint_answers_a_scrape_whose_host_names_the_bound_address(string address, string host)
+    [InlineData("127.0.0.1", "ferry.example")] // a static_configs target written as the machine's DNS name (got 404)
+    public async Task The_endpoint_answers_a_scrape_whatever_host_it_names(string address, string host)
     {
         var ip = IPAddress.Parse(address);
         var port = FreePorts.One();
@@ -82,6 +83,58 @@ public sealed class MetricsEndpointTests : IDisposable
             Assert.Equal(0, await serve.WaitAsync(TimeSpan.FromSeconds(30)));
         }
         Assert.Empty(stderr.Lines);
+    }
+
+    [Fact]
+    public async Task The_endpoint_listens_on_the_given_address_only()
+    {
+        // Both loopback: bound to 127.0.0.2, nothing answers on 127.0.0.1 at that port, and any Host is served on 127.0.0.2.
+        var port = FreePorts.One();
+        using var stop = new CancellationTokenSource();
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        var serve = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--quiet", "--metrics-listen", $"127.0.0.2:{port}"],
+            TextReader.Null, stdout, stderr, stop.Token));
+        try
+        {
+            await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening line");
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.2:{port}/metrics");
+            request.Headers.Host = $"ferry.example:{port}";
+            using var response = await http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Contains("# TYPE ferry_", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+            var other = await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync($"http://127.0.0.1:{port}/metrics"));
+            Assert.Equal(HttpRequestError.ConnectionError, other.HttpRequestError);
+        }
+        finally
+        {
+            stop.Cancel();
+            Assert.Equal(0, await serve.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        Assert.Empty(stderr.Lines);
+    }
+
+    [Theory]
+    [InlineData("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 405 Method Not Allowed")]
+    [InlineData("GET metrics\r\n\r\n", "HTTP/1.1 400 Bad Request")]
+    [InlineData("GET /metrics HTTP/1.1\r\nX-Big: {big}\r\n\r\n", "HTTP/1.1 431 Request Header Fields Too Large")]
+    [InlineData("HEAD /metrics HTTP/1.1\r\nHost: anything\r\n\r\n", "HTTP/1.1 200 OK")]
+    public async Task A_request_the_endpoint_does_not_serve_gets_a_status_that_says_why(string request, string expected)
+    {
+        var port = FreePorts.One();
+        var telemetry = new Ferry.Cli.Pipeline.TelemetryDefinition($"127.0.0.1:{port}", null, "grpc", TimeSpan.FromSeconds(10));
+        using var loggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+        using var export = Ferry.Cli.Pipeline.PipelineTelemetry.Start(telemetry, loggerFactory);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).WaitAsync(TimeSpan.FromSeconds(10));
+        await client.SendAsync(System.Text.Encoding.ASCII.GetBytes(request.Replace("{big}", new string('x', 20_000), StringComparison.Ordinal)));
+        var answer = new MemoryStream();
+        var buffer = new byte[4096];
+        int n;
+        while ((n = await client.ReceiveAsync(buffer).WaitAsync(TimeSpan.FromSeconds(10))) > 0)
+            answer.Write(buffer, 0, n);
+        Assert.StartsWith(expected, System.Text.Encoding.ASCII.GetString(answer.ToArray()), StringComparison.Ordinal);
     }
 
     [Theory]

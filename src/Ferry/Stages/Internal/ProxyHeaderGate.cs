@@ -76,7 +76,7 @@ internal sealed class ProxyHeaderGate
             c.Peer = client;
             if (_admission.Active && _admission.Check(client, c.Local) is var (reason, why))
             {
-                // Counted as rejected only, as a refusal at accept is (not also as closed).
+                // Counted as closed and rejected, as a refusal at accept is.
                 Refuse(c, reason, why + $" (via {c.Via})", rejected: true);
                 return Closed;
             }

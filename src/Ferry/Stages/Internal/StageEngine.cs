@@ -183,8 +183,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
 
     /// <summary>
     /// Closes a connection that admission refused once its PROXY header named the client. It counts as
-    /// rejected, like a refusal at accept, and not as closed, so that accepted = open + closed + rejected
-    /// holds for both.
+    /// closed and also as rejected, like a refusal at accept, so that accepted - closed = open and every
+    /// disconnected event is one closed connection, for both.
     /// </summary>
     public void CloseRejected(Connection c, DisconnectReason reason, string detail) => Close(c, reason, detail, null, flush: false, rejected: true);
 
@@ -221,10 +221,10 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         var groups = _groups.LeaveAll(c);
         _handlers?.OnClosed(c);
         _reader.ReleasePending(c);
+        // Every connection taken is closed once, whatever the reason; rejected counts those of them admission refused.
+        _counters.Closed++;
         if (rejected)
             _counters.Rejected++;
-        else
-            _counters.Closed++;
         if (reason is DisconnectReason.TlsError or DisconnectReason.TlsHandshakeTimeout)
             _counters.TlsFailures++;
         else if (reason is DisconnectReason.ProxyProtocol or DisconnectReason.ProxyHeaderTimeout)
@@ -259,10 +259,14 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         return true;
     }
 
-    /// <summary>Counts and reports a connection refused before it was taken; the caller has closed it.</summary>
+    /// <summary>
+    /// Counts and reports a connection refused before it was taken; the caller has closed it. It was accepted
+    /// and closed at once (and is one disconnected event), so it counts in both, and in rejected.
+    /// </summary>
     public void ReportRejected(IPEndPoint peer, DisconnectReason reason, string detail)
     {
         _counters.Accepted++;
+        _counters.Closed++;
         _counters.Rejected++;
         var id = ConnectionId.Next();
         if (Events.MayWarn(WarningKind.Rejected))
