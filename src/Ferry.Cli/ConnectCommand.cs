@@ -48,7 +48,7 @@ internal static class ConnectCommand
             }
             catch (StageOptionsException ex)
             {
-                throw new CliException(ex.Message);
+                throw new CliException(string.Join("; ", ex.Problems)); // the command's one stage: its name would only be noise
             }
             return RunAsync(options, io, result.GetValue(quiet), result.ValueOr(logLevel, LogLevel.Warning), result.ValueOr(logFormat, LogFormat.Plain), ct);
         });

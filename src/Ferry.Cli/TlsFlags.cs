@@ -108,7 +108,8 @@ internal sealed class TlsFlags
         }
         catch (Exception ex) when (ex is ArgumentException or System.Security.Cryptography.CryptographicException) // StageOptionsException is an ArgumentException
         {
-            throw new CliException(TlsFlagFiles.Describe(ex.Message, tls));
+            // The command's one stage needs no name in the message: the problems alone, each naming its flag.
+            throw new CliException(TlsFlagFiles.Describe(ex is StageOptionsException options ? string.Join("; ", options.Problems) : ex.Message, tls));
         }
     }
 }

@@ -175,6 +175,70 @@ public sealed class GenericHostTests
     }
 
     [Fact]
+    public async Task Tls_files_of_stages_declared_in_code_are_read_at_validation_and_nothing_listens_when_one_is_missing()
+    {
+        // Before: 'front' listened (and accepted) until 'secure' was built, and the error named no stage.
+        var port = FreePorts.One();
+        var listened = 0;
+        using var host = Build($$"""{ "Ferry": { "Stages": { "front": { "Type": "tcp_server", "Bind": "127.0.0.1:{{port}}" } } } }""", s => s
+            .AddTcpServerStage("secure", o => o with
+            {
+                Bind = "127.0.0.1:0",
+                Tls = new TlsOptions { Secure = true, Certificate = new TlsCertificate { CertificateFile = "/nonexistent/server.pem", PrivateKeyFile = "/nonexistent/server.key" } },
+            })
+            .AddTcpClientStage("upstream", o => o with { Connect = "127.0.0.1:1", Tls = new TlsOptions { Secure = true, CaCertificateFile = "/nonexistent/ca.pem" } })
+            .ConfigureTcpServerStage("front", (stage, _) => stage.Listening += (_, _) => Interlocked.Increment(ref listened)));
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        // Every problem at once, each where it was declared.
+        Assert.Contains(error.Failures, f => f.StartsWith("AddTcpServerStage(\"secure\"): option 'tls.certificate.certificate_file': cannot read '/nonexistent/server.pem'", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.StartsWith("AddTcpClientStage(\"upstream\"): option 'tls.ca_certificate_file': cannot read '/nonexistent/ca.pem'", StringComparison.Ordinal));
+        Assert.Equal(0, Volatile.Read(ref listened));
+        Assert.True(FreePorts.IsFree(port));
+        Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
+    }
+
+    /// <summary>Deletes a directory when the host starts its hosted services (registered before Ferry's, so it runs first).</summary>
+    private sealed class DeleteAtStart(DirectoryInfo dir) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            dir.Delete(recursive: true);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Every_stage_is_built_before_any_starts_so_a_certificate_gone_since_validation_binds_nothing()
+    {
+        var dir = Directory.CreateTempSubdirectory("ferry-host-gone-");
+        var (cert, key) = Ferry.Transport.Tls.CertificateMaker.ToPem(TestCertificates.Server);
+        var certFile = Path.Combine(dir.FullName, "server.pem");
+        var keyFile = Path.Combine(dir.FullName, "server.key");
+        System.IO.File.WriteAllText(certFile, cert);
+        System.IO.File.WriteAllText(keyFile, key);
+        var port = FreePorts.One();
+        var listened = 0;
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddHostedService(_ => new DeleteAtStart(dir));   // after validation, before the stages are built
+        builder.Services
+            .AddTcpServerStage("front", o => o with { Bind = $"127.0.0.1:{port}" })
+            .AddTcpServerStage("secure", o => o with
+            {
+                Bind = "127.0.0.1:0",
+                Tls = new TlsOptions { Secure = true, Certificate = new TlsCertificate { CertificateFile = certFile, PrivateKeyFile = keyFile } },
+            })
+            .ConfigureTcpServerStage("front", (stage, _) => stage.Listening += (_, _) => Interlocked.Increment(ref listened));
+        using var host = builder.Build();
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.StartsWith($"AddTcpServerStage(\"secure\"): option 'tls.certificate.certificate_file': cannot read '{certFile}'", Assert.Single(error.Failures));
+        Assert.Equal(0, Volatile.Read(ref listened));
+        Assert.True(FreePorts.IsFree(port));
+        Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
+    }
+
+    [Fact]
     public async Task Bridge_ends_run_in_the_host_and_report_ready_in_health()
     {
         var port = FreePorts.Pair();
