@@ -26,6 +26,12 @@ internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
             // Built, not only validated: a TLS file declared in code is read here, before any stage starts.
             failures.AddRange(StageBuildCheck.Problems(stage));
         }
+        // A section given to AddFerry that declares nothing, with nothing added in code: the host would run no stage (and report
+        // unhealthy for ever); most likely Stages is missing or misspelled.
+        if (options.Stages.Count == 0 && options.Sections.Count > 0 && options.Problems.Count == 0)
+            failures.AddRange(options.Sections.Select(path => path.Length == 0
+                ? "configuration: declares no stage (no Stages entries) and none is added in code (AddTcpServerStage, AddTcpClientStage): the host would run nothing"
+                : $"configuration '{path}': declares no stage (no {path}:Stages entries) and none is added in code (AddTcpServerStage, AddTcpClientStage): the host would run nothing"));
         foreach (var setup in options.Setups)
             if (SetupProblem(setup, options.Stages) is { } problem)
                 failures.Add(problem);
