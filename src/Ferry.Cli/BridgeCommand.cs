@@ -64,6 +64,30 @@ internal static class BridgeCommand
         return command;
     }
 
+    /// <summary>
+    /// A server's ADDR is resolved before anything is built, so that a name that does not resolve is said with the argument and the
+    /// name (the resolver's own text was all there was): exit 2, a usage error, unless the resolver failed for the moment (exit 1, retry).
+    /// A client resolves its ADDR at every attempt, as it may start before the name exists.
+    /// </summary>
+    private static (string Message, int Code)? ResolveProblem(string address)
+    {
+        try
+        {
+            Ferry.Bridge.Internal.BridgeAddress.ResolveForBind(address);
+            return null;
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            var usage = ex.SocketErrorCode is System.Net.Sockets.SocketError.HostNotFound or System.Net.Sockets.SocketError.NoData;
+            return ($"ADDR '{address}' is not an address this machine can listen on ({ex.Message}); give an IP address of this machine, a name that resolves to one, or * for every interface",
+                usage ? 2 : 1);
+        }
+        catch (ArgumentException)
+        {
+            return ($"ADDR '{address}' is not an address this machine can listen on (the name resolves to no address); give an IP address of this machine, a name that resolves to one, or * for every interface", 2);
+        }
+    }
+
     /// <summary>What the command does with frames and what it prints.</summary>
     private readonly record struct Printing(bool Echo, bool Quiet, bool Stats);
 
@@ -79,6 +103,11 @@ internal static class BridgeCommand
         var stderr = io.Stderr;
         using var loggerFactory = CliLogging.Create(logLevel, logFormat, stderr);
         var options = new FrameBridgeOptions { LoggerFactory = loggerFactory };
+        if (isServer && ResolveProblem(address) is { } problem)
+        {
+            stderr.WriteLine($"ferry bridge: {problem.Message}");
+            return problem.Code;
+        }
         IFrameBridge bridge;
         try
         {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Security.Cryptography.X509Certificates;
+using Ferry.Hosting.Settings;
 using Ferry.Transport.Tls;
 
 namespace Ferry.Cli;
@@ -17,8 +18,20 @@ internal static class CertCommand
 
     public static Command Create(CliIo io)
     {
-        var kind = new Argument<string>("kind") { Description = "ca, server (signed by --ca), client (mutual TLS, signed by --ca), self-signed, or crl (a revocation list signed by --ca)" };
-        kind.AcceptOnlyFromAmong("ca", "server", "client", "self-signed", "crl");
+        string[] kinds = ["ca", "server", "client", "self-signed", "crl"];
+        var kind = new Argument<string>("kind")
+        {
+            Description = "ca, server (signed by --ca), client (mutual TLS, signed by --ca), self-signed, or crl (a revocation list signed by --ca)",
+            // One line with a suggestion, as every other command says it (AcceptOnlyFromAmong's message lists one kind per line).
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (!kinds.Contains(text, StringComparer.Ordinal))
+                    r.AddError($"kind '{text}' is not allowed{Suggest.DidYouMean(text, kinds)}; use {string.Join(", ", kinds[..^1])} or {kinds[^1]}");
+                return text;
+            },
+        };
+        kind.CompletionSources.Add(kinds);
         var output = new Option<string>("--out") { Description = "where to write: PATH.pem (certificate) and PATH.key (private key, mode 600); for crl PATH.crl (added to if it exists)", HelpName = "PATH", Required = true };
         var revoke = new Option<string[]>("--revoke")
         {

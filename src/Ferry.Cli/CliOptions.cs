@@ -27,6 +27,26 @@ internal static class CliOptions
         },
     };
 
+    /// <summary>A duration that must be above 0 (a timeout, a wait): <c>0</c> is refused at the flag, as written, rather than by the stage as <c>00:00:00</c>.</summary>
+    public static Option<TimeSpan> PositiveDuration(string name, string description) => new(name)
+    {
+        Description = description,
+        HelpName = "DURATION",
+        CustomParser = r =>
+        {
+            var text = Single(r);
+            if (!DurationText.TryParse(text, out var value, out var why))
+                r.AddError($"{name} '{text}' {why}");
+            else if (value == TimeSpan.Zero)
+                r.AddError($"{name} '{text}' is not allowed; use a duration above 0, e.g. 500ms, 10s or 2m (at most 596h)");
+            return value;
+        },
+    };
+
+    /// <summary>The option's value as written on the command line (for messages about two flags together); null when not given.</summary>
+    public static string? Written<T>(this ParseResult result, Option<T> option)
+        => result.GetResult(option) is { Implicit: false, Tokens.Count: > 0 } given ? given.Tokens[^1].Value : null;
+
     public static Option<int> Int(string name, int min, int max, string description) => new(name)
     {
         Description = description,

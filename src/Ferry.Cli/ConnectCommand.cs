@@ -16,10 +16,10 @@ internal static class ConnectCommand
     {
         var remote = new Argument<string>("HOST:PORT") { Description = "the server to dial (names are resolved at every attempt)" };
         var framing = CliOptions.Framing();
-        var reconnectWait = CliOptions.Duration("--reconnect-wait", "first wait before reconnecting, doubled per failure (default 1s)");
-        var reconnectMaxWait = CliOptions.Duration("--reconnect-max-wait", "cap of the wait (default 30s)");
+        var reconnectWait = CliOptions.PositiveDuration("--reconnect-wait", "first wait before reconnecting, doubled per failure (default 1s)");
+        var reconnectMaxWait = CliOptions.PositiveDuration("--reconnect-max-wait", "cap of the wait (default 30s)");
         var idleTimeout = CliOptions.Duration("--idle-timeout", "reconnect when nothing arrives this long; 0 = never (default 0)");
-        var connectTimeout = CliOptions.Duration("--connect-timeout", "one attempt's limit (default 10s)");
+        var connectTimeout = CliOptions.PositiveDuration("--connect-timeout", "one attempt's limit (default 10s)");
         var quiet = CliOptions.Flag("--quiet", "print events, not packets");
         var logLevel = CliOptions.LogLevel(LogLevel.Warning);
         var logFormat = CliOptions.LogFormat();
@@ -36,23 +36,38 @@ internal static class ConnectCommand
             var (transport, tlsOptions) = tls.Read(result);
             options = options with { Transport = transport, Tls = tlsOptions };
             if (result.TryGet(framing, out var f)) options = options with { Framing = f };
-            if (result.TryGet(reconnectWait, out var rw)) options = options with { ReconnectWait = rw };
-            if (result.TryGet(reconnectMaxWait, out var rm)) options = options with { ReconnectMaxWait = rm };
+            options = ReconnectWaits(result, options, reconnectWait, reconnectMaxWait);
             if (result.TryGet(idleTimeout, out var it)) options = options with { IdleTimeout = it };
             if (result.TryGet(connectTimeout, out var cto)) options = options with { ConnectTimeout = cto };
-            if (options.ReconnectMaxWait < options.ReconnectWait)
-                options = options with { ReconnectMaxWait = options.ReconnectWait };
             try
             {
                 options.Validate();
             }
             catch (StageOptionsException ex)
             {
-                throw new CliException(ex.Message);
+                throw new CliException(string.Join("; ", ex.Problems)); // the command's one stage: its name would only be noise
             }
             return RunAsync(options, io, result.GetValue(quiet), result.ValueOr(logLevel, LogLevel.Warning), result.ValueOr(logFormat, LogFormat.Plain), ct);
         });
         return command;
+    }
+
+    /// <summary>
+    /// The first wait and the cap: both given, the first must not exceed the cap (one was mistyped; neither is silently
+    /// changed). One given, the default of the other gives way to it (<c>--reconnect-wait 1m</c> alone raises the 30 s cap).
+    /// </summary>
+    private static TcpClientStageOptions ReconnectWaits(ParseResult result, TcpClientStageOptions options, Option<TimeSpan> wait, Option<TimeSpan> maxWait)
+    {
+        var givenWait = result.TryGet(wait, out var w);
+        var givenMax = result.TryGet(maxWait, out var m);
+        if (givenWait && givenMax && m < w)
+            throw new CliException($"--reconnect-wait {result.Written(wait)} is longer than --reconnect-max-wait {result.Written(maxWait)}; "
+                + "the first wait must not be above the cap: lower --reconnect-wait or raise --reconnect-max-wait");
+        if (givenWait)
+            options = options with { ReconnectWait = w, ReconnectMaxWait = givenMax ? m : TimeSpan.FromTicks(Math.Max(w.Ticks, options.ReconnectMaxWait.Ticks)) };
+        else if (givenMax)
+            options = options with { ReconnectMaxWait = m, ReconnectWait = TimeSpan.FromTicks(Math.Min(m.Ticks, options.ReconnectWait.Ticks)) };
+        return options;
     }
 
     private static async Task<int> RunAsync(TcpClientStageOptions options, CliIo io, bool quiet, LogLevel logLevel, LogFormat logFormat, CancellationToken cancellationToken)

@@ -24,7 +24,7 @@ internal sealed class TlsFlags
         "required, optional or none (default none; required/optional need --tls-ca)",
         ("required", ClientCertificateMode.Required), ("optional", ClientCertificateMode.Optional), ("none", ClientCertificateMode.None));
     private readonly Option<string> _crl = new("--tls-crl") { Description = "a PEM CRL from the --tls-ca CA: listed client certificates are refused as 'revoked' (make one with 'ferry cert crl')", HelpName = "FILE" };
-    private readonly Option<TimeSpan> _handshakeTimeout = CliOptions.Duration("--tls-handshake-timeout", "close a TLS handshake not done by then (default 10s)");
+    private readonly Option<TimeSpan> _handshakeTimeout = CliOptions.PositiveDuration("--tls-handshake-timeout", "close a TLS handshake not done by then (default 10s)");
 
     public TlsFlags(bool server)
     {
@@ -108,7 +108,8 @@ internal sealed class TlsFlags
         }
         catch (Exception ex) when (ex is ArgumentException or System.Security.Cryptography.CryptographicException) // StageOptionsException is an ArgumentException
         {
-            throw new CliException(TlsFlagFiles.Describe(ex.Message, tls));
+            // The command's one stage needs no name in the message: the problems alone, each naming its flag.
+            throw new CliException(TlsFlagFiles.Describe(ex is StageOptionsException options ? string.Join("; ", options.Problems) : ex.Message, tls));
         }
     }
 }

@@ -32,4 +32,7 @@ public sealed class FerryOptions
 
     /// <summary>Set-up code for stages by name, run between building and starting them, in registration order.</summary>
     internal List<StageSetup> Setups { get; } = [];
+
+    /// <summary>The paths of the configuration sections read (<c>AddFerry(section)</c>), "" for a whole configuration: with no stage declared, validation says which section declared none.</summary>
+    internal List<string> Sections { get; } = [];
 }

@@ -1,10 +1,12 @@
 using Ferry.Hosting.Settings;
-using Ferry.Stages;
 using Microsoft.Extensions.Options;
 
 namespace Ferry.Hosting;
 
-/// <summary>Fails <see cref="FerryOptions"/> with every problem: reading errors, invalid stage options, duplicate stage names, names NATS cannot use.</summary>
+/// <summary>
+/// Fails <see cref="FerryOptions"/> with every problem: reading errors, invalid stage options and TLS material (each stage is built
+/// without binding), duplicate stage names, names NATS cannot use, set-up code for a stage that is not declared.
+/// </summary>
 internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
 {
     public ValidateOptionsResult Validate(string? name, FerryOptions options)
@@ -21,19 +23,15 @@ internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
                 NatsBusReader.CheckStageName(nats, stage, null, named);
                 failures.AddRange(named.Select(p => p.ToString()));
             }
-            try
-            {
-                switch (stage)
-                {
-                    case ServerStageDeclaration server: server.Options.Validate(); break;
-                    case ClientStageDeclaration client: client.Options.Validate(); break;
-                }
-            }
-            catch (StageOptionsException ex)
-            {
-                failures.AddRange(ex.Problems.Select(p => $"{stage.Where}: {p}"));
-            }
+            // Built, not only validated: a TLS file declared in code is read here, before any stage starts.
+            failures.AddRange(StageBuildCheck.Problems(stage));
         }
+        // A section given to AddFerry that declares nothing, with nothing added in code: the host would run no stage (and report
+        // unhealthy for ever); most likely Stages is missing or misspelled.
+        if (options.Stages.Count == 0 && options.Sections.Count > 0 && options.Problems.Count == 0)
+            failures.AddRange(options.Sections.Select(path => path.Length == 0
+                ? "configuration: declares no stage (no Stages entries) and none is added in code (AddTcpServerStage, AddTcpClientStage): the host would run nothing"
+                : $"configuration '{path}': declares no stage (no {path}:Stages entries) and none is added in code (AddTcpServerStage, AddTcpClientStage): the host would run nothing"));
         foreach (var setup in options.Setups)
             if (SetupProblem(setup, options.Stages) is { } problem)
                 failures.Add(problem);

@@ -24,13 +24,24 @@ public static class FerryServiceCollectionExtensions
     /// <c>Name</c>. Keys may be PascalCase or snake_case; framing is a spec string (<c>lines</c>,
     /// <c>u16be,max_frame_bytes=4096</c>), durations <c>30s</c>, sizes <c>64KiB</c>, TLS as the <c>Tls</c> block.
     /// A <c>Bus</c> section with <c>Type: nats</c> (and <c>Url</c>, <c>Mode</c>, …) connects every server stage to
-    /// NATS. Bad values fail the host's start.
+    /// NATS. Bad values fail the host's start, and so does a section that does not exist (a misspelled name would
+    /// otherwise start nothing, silently; the error names the path and a sibling section that looks like it) or one that
+    /// declares no stage when none is added in code either. To run only stages added in code, call <see cref="AddFerry(IServiceCollection)"/>.
     /// </summary>
     public static IServiceCollection AddFerry(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddFerry();
-        services.AddOptions<FerryOptions>().Configure<IOptions<HostOptions>>((options, host) => Read(configuration, options, FerryStagesService.DefaultGrace(host.Value)));
+        services.AddOptions<FerryOptions>().Configure<IOptions<HostOptions>, IServiceProvider>((options, host, provider) =>
+        {
+            if (configuration is IConfigurationSection section && !section.Exists())
+            {
+                options.AddProblem(MissingSection(section, provider.GetService<IConfiguration>()));
+                return;
+            }
+            options.Sections.Add(configuration is IConfigurationSection read ? read.Path : "");
+            Read(configuration, options, FerryStagesService.DefaultGrace(host.Value));
+        });
         return services;
     }
 
@@ -112,6 +123,20 @@ public static class FerryServiceCollectionExtensions
         services.AddFerry();
         services.Configure<FerryOptions>(options => options.Setups.Add(new StageSetup(name, $"ConfigureTcpClientStage(\"{name}\")", null, configure)));
         return services;
+    }
+
+    /// <summary>
+    /// <c>AddFerry(configuration.GetSection("Feryy"))</c>: the section has no keys (an empty one reads the same). The host's
+    /// configuration, when registered, gives the sibling sections to suggest from.
+    /// </summary>
+    private static SettingProblem MissingSection(IConfigurationSection section, IConfiguration? root)
+    {
+        var parent = ConfigurationPath.GetParentPath(section.Path);
+        var siblings = root is null ? [] : (parent is null ? root.GetChildren() : root.GetSection(parent).GetChildren())
+            .Select(c => c.Key).Where(k => !string.Equals(k, section.Key, StringComparison.OrdinalIgnoreCase)).ToList();
+        return new SettingProblem($"configuration '{section.Path}'", section.Path, null,
+            $"no such section, or it is empty{Suggest.DidYouMean(section.Key, siblings)}: AddFerry reads the stages from its Stages "
+            + "and would start none; declare them there (Stages:<name>:Type, …), or call AddFerry() to run only stages added in code");
     }
 
     /// <summary>The <c>Stages</c> and <c>Bus</c> sections; a stage that sets no <c>StopGracePeriod</c> gets <paramref name="stopGracePeriod"/>.</summary>

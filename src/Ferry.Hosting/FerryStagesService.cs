@@ -12,10 +12,10 @@ using Microsoft.Extensions.Options;
 namespace Ferry.Hosting;
 
 /// <summary>
-/// Runs the declared stages with the host: creates them on the bus (on the registered <see cref="TimeProvider"/>, the
-/// system's when none), runs their set-up code (<c>ConfigureTcpServerStage</c>), starts servers (each listening before
-/// the next starts) and clients. With a <c>nats</c> bus each server stage's NATS gateway connects before its stage
-/// starts. A stage that cannot start stops those already started. When the host stops, every stage stops at once,
+/// Runs the declared stages with the host: builds every TCP stage on the bus (on the registered <see cref="TimeProvider"/>,
+/// the system's when none) before starting any, runs their set-up code (<c>ConfigureTcpServerStage</c>, in registration
+/// order), then starts them in declaration order: servers (each listening before the next starts), clients, bridge ends.
+/// With a <c>nats</c> bus each server stage's NATS gateway connects before its stage starts. A stage that cannot start stops those already started. When the host stops, every stage stops at once,
 /// each draining for its own grace period (its <c>stop_grace_period</c>, never more than the host's shutdown timeout),
 /// and the host's stop token cuts every grace short.
 /// </summary>
@@ -36,47 +36,42 @@ internal sealed class FerryStagesService(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var shutdown = hostOptions.Value.ShutdownTimeout;
-        var time = services.GetService<TimeProvider>();
         stages.Starting();
         try
         {
+            // Every stage is built before any starts: what a constructor refuses (a TLS file that went missing since
+            // validation) fails the start with nothing bound, rather than after earlier stages accepted clients.
+            var built = Build();
+            foreach (var setup in options.Value.Setups)
+            {
+                // Validation made sure each set-up names a built stage of its kind.
+                if (setup.Server is { } server)
+                    server((TcpServerStage)built[setup.Name], services);
+                else
+                    setup.Client!((TcpClientStage)built[setup.Name], services);
+            }
             foreach (var declaration in options.Value.Stages)
             {
                 switch (declaration)
                 {
-                    case ServerStageDeclaration server:
+                    case ServerStageDeclaration:
                     {
-                        Claim(server.Name);
-                        var stage = new TcpServerStage(server.Options with { StopGracePeriod = Grace(server.Name, server.Options.StopGracePeriod, shutdown) },
-                            bus, loggerFactory, time);
-                        _owned.Add(stage);
-                        stages.Add(stage);
-                        _tracking.Add(FerryMetrics.Track(stage));
-                        foreach (var setup in Setups(server.Name))
-                            setup.Server?.Invoke(stage, services);
+                        var stage = (TcpServerStage)built[declaration.Name];
                         if (options.Value.Nats is { } nats)
                         {
                             // Connected before the stage starts; disposed before it (disposal runs in reverse order of creation).
                             var gateway = new NatsGateway(stage, nats, loggerFactory);
                             _owned.Add(gateway);
-                            stages.Add(server.Name, gateway);
+                            stages.Add(declaration.Name, gateway);
                             await gateway.StartAsync(cancellationToken).ConfigureAwait(false);
                         }
                         _stops.Add(stage.StopAsync);
                         await stage.StartAsync(cancellationToken).ConfigureAwait(false);
                         break;
                     }
-                    case ClientStageDeclaration client:
+                    case ClientStageDeclaration:
                     {
-                        Claim(client.Name);
-                        var stage = new TcpClientStage(client.Options with { StopGracePeriod = Grace(client.Name, client.Options.StopGracePeriod, shutdown) },
-                            bus, loggerFactory, time);
-                        _owned.Add(stage);
-                        stages.Add(stage);
-                        _tracking.Add(FerryMetrics.Track(stage));
-                        foreach (var setup in Setups(client.Name))
-                            setup.Client?.Invoke(stage, services);
+                        var stage = (TcpClientStage)built[declaration.Name];
                         _stops.Add(stage.StopAsync);
                         stage.Start();
                         break;
@@ -108,7 +103,53 @@ internal sealed class FerryStagesService(
         }
     }
 
-    private IEnumerable<StageSetup> Setups(string name) => options.Value.Setups.Where(s => s.Name == name);
+    /// <summary>
+    /// Builds every TCP stage on the host's bus (named on it, tracked by the meter, visible in <see cref="FerryStages"/>) without
+    /// starting any. Stages a constructor refuses are all reported, each at its declaration, as a validation failure would be.
+    /// </summary>
+    private Dictionary<string, IAsyncDisposable> Build()
+    {
+        var shutdown = hostOptions.Value.ShutdownTimeout;
+        var time = services.GetService<TimeProvider>();
+        var built = new Dictionary<string, IAsyncDisposable>(StringComparer.Ordinal);
+        var failures = new List<string>();
+        foreach (var declaration in options.Value.Stages)
+        {
+            if (declaration is not (ServerStageDeclaration or ClientStageDeclaration))
+                continue;
+            Claim(declaration.Name);
+            try
+            {
+                IAsyncDisposable stage;
+                if (declaration is ServerStageDeclaration server)
+                {
+                    var created = new TcpServerStage(server.Options with { StopGracePeriod = Grace(server.Name, server.Options.StopGracePeriod, shutdown) },
+                        bus, loggerFactory, time);
+                    stages.Add(created);
+                    _tracking.Add(FerryMetrics.Track(created));
+                    stage = created;
+                }
+                else
+                {
+                    var client = (ClientStageDeclaration)declaration;
+                    var created = new TcpClientStage(client.Options with { StopGracePeriod = Grace(client.Name, client.Options.StopGracePeriod, shutdown) },
+                        bus, loggerFactory, time);
+                    stages.Add(created);
+                    _tracking.Add(FerryMetrics.Track(created));
+                    stage = created;
+                }
+                _owned.Add(stage);
+                built.Add(declaration.Name, stage);
+            }
+            catch (StageOptionsException ex)
+            {
+                failures.AddRange(ex.Problems.Select(p => $"{declaration.Where}: {p}"));
+            }
+        }
+        if (failures.Count > 0)
+            throw new OptionsValidationException(Options.DefaultName, typeof(FerryOptions), failures);
+        return built;
+    }
 
     /// <summary>The stage's own grace period, but never longer than the host waits for it (said once in the log when cut).</summary>
     private TimeSpan Grace(string name, TimeSpan configured, TimeSpan shutdown)

@@ -141,6 +141,6 @@ public sealed record TcpClientStageOptions
         Tls?.Validate(problems, server: false);
         Socket?.Validate(problems);
         if (problems.Count > 0)
-            throw new StageOptionsException(problems);
+            throw new StageOptionsException(Name, problems);
     }
 }

@@ -184,6 +184,6 @@ public sealed record TcpServerStageOptions
         Tls?.Validate(problems, server: true);
         Socket?.Validate(problems);
         if (problems.Count > 0)
-            throw new StageOptionsException(problems);
+            throw new StageOptionsException(Name, problems);
     }
 }

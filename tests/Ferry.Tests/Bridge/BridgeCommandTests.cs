@@ -24,6 +24,18 @@ public sealed class BridgeCommandTests
     }
 
     [Fact]
+    public async Task A_server_address_that_does_not_resolve_names_the_argument_and_the_host()
+    {
+        // Before: "ferry bridge: Name or service not known", exit 1: no word of which name or which argument.
+        var (code, stdout, stderr) = await CliRun.RunAsync("bridge", "server", "nohost.invalid", FreePorts.Pair().ToString(System.Globalization.CultureInfo.InvariantCulture))
+            .WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(2, code);
+        Assert.Equal("ferry bridge: ADDR 'nohost.invalid' is not an address this machine can listen on (Name or service not known); "
+            + "give an IP address of this machine, a name that resolves to one, or * for every interface", Assert.Single(stderr));
+        Assert.Empty(stdout);
+    }
+
+    [Fact]
     public async Task Echo_server_reports_ready_and_frames_and_returns_them_unchanged()
     {
         int port = FreePorts.Pair();

@@ -18,6 +18,20 @@ public sealed class CertCommandTests : IDisposable
         Assert.True(code == 0, $"ferry cert {string.Join(' ', args)} exited {code}: {string.Join(" ", err.Lines)}");
     }
 
+    [Theory]
+    [InlineData("foo", "")]
+    [InlineData("sever", " (did you mean 'server'?)")]
+    [InlineData("self_signed", " (did you mean 'self-signed'?)")]
+    public async Task An_unknown_kind_is_one_line_with_the_kinds_and_a_suggestion(string kind, string suggestion)
+    {
+        // Before: System.CommandLine's "Argument 'foo' not recognized. Must be one of:" with one kind per line, and no suggestion.
+        var (code, stdout, stderr) = await CliRun.RunAsync("cert", kind, "--out", P("x"));
+        Assert.Equal(2, code);
+        Assert.Equal($"ferry cert: kind '{kind}' is not allowed{suggestion}; use ca, server, client, self-signed or crl", Assert.Single(stderr));
+        Assert.Empty(stdout);
+        Assert.Empty(_dir.GetFiles());
+    }
+
     [Fact]
     public async Task Cert_makes_a_ca_and_server_and_client_certificates_that_chain_to_it()
     {

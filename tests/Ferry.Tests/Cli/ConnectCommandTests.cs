@@ -70,4 +70,32 @@ public sealed class ConnectCommandTests
         stop.Cancel();
         Assert.Equal(0, await connect.WaitAsync(TimeSpan.FromSeconds(15)));
     }
+
+    [Fact]
+    public async Task A_first_reconnect_wait_above_the_explicit_cap_is_refused_naming_both_flags()
+    {
+        // Before: accepted, and the cap the user gave was silently raised to the wait (retry_in_ms 10018); the command ran.
+        var (code, stdout, stderr) = await CliRun.RunAsync("connect", "127.0.0.1:1", "--reconnect-wait", "10s", "--reconnect-max-wait", "1s")
+            .WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(2, code);
+        Assert.Equal("ferry connect: --reconnect-wait 10s is longer than --reconnect-max-wait 1s; the first wait must not be above the cap: "
+            + "lower --reconnect-wait or raise --reconnect-max-wait", Assert.Single(stderr));
+        Assert.Empty(stdout);
+    }
+
+    [Theory]
+    [InlineData("connect", "--reconnect-wait", "0")]
+    [InlineData("connect", "--reconnect-max-wait", "0s")]
+    [InlineData("connect", "--connect-timeout", "0")]
+    [InlineData("connect", "--tls-handshake-timeout", "0ms")]
+    [InlineData("serve", "--tls-handshake-timeout", "0")]
+    public async Task A_zero_wait_or_timeout_is_refused_with_the_flag_and_the_value_as_written(string command, string flag, string value)
+    {
+        // Before: "options 'reconnect_wait'/'reconnect_max_wait': 00:00:00/00:00:30 are not allowed", TimeSpan text the user never wrote.
+        string[] args = command == "connect" ? [command, "127.0.0.1:1", flag, value] : [command, flag, value];
+        var (code, stdout, stderr) = await CliRun.RunAsync(args).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(2, code);
+        Assert.Equal($"ferry {command}: {flag} '{value}' is not allowed; use a duration above 0, e.g. 500ms, 10s or 2m (at most 596h)", Assert.Single(stderr));
+        Assert.Empty(stdout);
+    }
 }

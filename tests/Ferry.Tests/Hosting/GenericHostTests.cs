@@ -17,11 +17,15 @@ namespace Ferry.Tests.Hosting;
 
 public sealed class GenericHostTests
 {
-    private static IHost Build(string appsettings, Action<IServiceCollection>? more = null, TimeSpan? shutdownTimeout = null)
+    /// <summary>A host with <paramref name="appsettings"/>'s <c>Ferry</c> section (null: no configuration, stages only in code).</summary>
+    private static IHost Build(string? appsettings, Action<IServiceCollection>? more = null, TimeSpan? shutdownTimeout = null, string section = "Ferry")
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(appsettings)));
-        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
+        if (appsettings is not null)
+        {
+            builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(appsettings)));
+            builder.Services.AddFerry(builder.Configuration.GetSection(section));
+        }
         if (shutdownTimeout is { } timeout)
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = timeout);
         more?.Invoke(builder.Services);
@@ -87,6 +91,39 @@ public sealed class GenericHostTests
     }
 
     [Fact]
+    public async Task A_misspelled_configuration_section_fails_the_start_naming_the_path_and_the_section_it_looks_like()
+    {
+        // Before: the host started with no stage and said nothing.
+        using var host = Build("""
+            { "Logging": { "LogLevel": { "Default": "Warning" } },
+              "Ferry": { "Stages": { "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0" } } } }
+            """, section: "Feryy");
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Equal("configuration 'Feryy': Feryy: no such section, or it is empty (did you mean 'Ferry'?): AddFerry reads the stages from its Stages "
+            + "and would start none; declare them there (Stages:<name>:Type, …), or call AddFerry() to run only stages added in code", Assert.Single(error.Failures));
+        Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
+
+        // Nothing that looks like it: no suggestion.
+        using var other = Build("""{ "Logging": { "LogLevel": { "Default": "Warning" } } }""", section: "Gateway:Ferry");
+        error = await Assert.ThrowsAsync<OptionsValidationException>(() => other.StartAsync());
+        Assert.StartsWith("configuration 'Gateway:Ferry': Gateway:Ferry: no such section, or it is empty: AddFerry", Assert.Single(error.Failures));
+    }
+
+    [Fact]
+    public async Task A_section_that_declares_no_stage_fails_the_start_unless_stages_are_added_in_code()
+    {
+        using var host = Build("""{ "Ferry": { "Bus": { "Type": "in_process" } } }""");
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Equal("configuration 'Ferry': declares no stage (no Ferry:Stages entries) and none is added in code (AddTcpServerStage, AddTcpClientStage): "
+            + "the host would run nothing", Assert.Single(error.Failures));
+
+        using var coded = Build("""{ "Ferry": { "Bus": { "Type": "in_process" } } }""", s => s.AddTcpServerStage("admin", o => o with { Bind = "127.0.0.1:0" }));
+        await coded.StartAsync();
+        Assert.NotNull(coded.Services.GetRequiredService<FerryStages>().GetServer("admin").LocalEndPoint);
+        await coded.StopAsync();
+    }
+
+    [Fact]
     public async Task Two_stages_with_one_name_are_an_error_never_a_merge()
     {
         using var host = Build("""{ "Ferry": { "Stages": { "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0" } } } }""",
@@ -99,8 +136,8 @@ public sealed class GenericHostTests
     public async Task Two_hosts_on_one_bus_cannot_both_run_a_stage_of_the_same_name()
     {
         var bus = new InProcessBus();
-        using var first = Build("{}", s => s.AddSingleton<IMessageBus>(bus).AddTcpServerStage("shared", o => o with { Bind = "127.0.0.1:0" }));
-        using var second = Build("{}", s => s.AddSingleton<IMessageBus>(bus).AddTcpServerStage("shared", o => o with { Bind = "127.0.0.1:0" }));
+        using var first = Build(null, s => s.AddSingleton<IMessageBus>(bus).AddTcpServerStage("shared", o => o with { Bind = "127.0.0.1:0" }));
+        using var second = Build(null, s => s.AddSingleton<IMessageBus>(bus).AddTcpServerStage("shared", o => o with { Bind = "127.0.0.1:0" }));
         await first.StartAsync();
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => second.StartAsync());
         Assert.Contains("a stage named 'shared' already runs on this bus", error.Message);
@@ -175,6 +212,70 @@ public sealed class GenericHostTests
     }
 
     [Fact]
+    public async Task Tls_files_of_stages_declared_in_code_are_read_at_validation_and_nothing_listens_when_one_is_missing()
+    {
+        // Before: 'front' listened (and accepted) until 'secure' was built, and the error named no stage.
+        var port = FreePorts.One();
+        var listened = 0;
+        using var host = Build($$"""{ "Ferry": { "Stages": { "front": { "Type": "tcp_server", "Bind": "127.0.0.1:{{port}}" } } } }""", s => s
+            .AddTcpServerStage("secure", o => o with
+            {
+                Bind = "127.0.0.1:0",
+                Tls = new TlsOptions { Secure = true, Certificate = new TlsCertificate { CertificateFile = "/nonexistent/server.pem", PrivateKeyFile = "/nonexistent/server.key" } },
+            })
+            .AddTcpClientStage("upstream", o => o with { Connect = "127.0.0.1:1", Tls = new TlsOptions { Secure = true, CaCertificateFile = "/nonexistent/ca.pem" } })
+            .ConfigureTcpServerStage("front", (stage, _) => stage.Listening += (_, _) => Interlocked.Increment(ref listened)));
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        // Every problem at once, each where it was declared.
+        Assert.Contains(error.Failures, f => f.StartsWith("AddTcpServerStage(\"secure\"): option 'tls.certificate.certificate_file': cannot read '/nonexistent/server.pem'", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.StartsWith("AddTcpClientStage(\"upstream\"): option 'tls.ca_certificate_file': cannot read '/nonexistent/ca.pem'", StringComparison.Ordinal));
+        Assert.Equal(0, Volatile.Read(ref listened));
+        Assert.True(FreePorts.IsFree(port));
+        Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
+    }
+
+    /// <summary>Deletes a directory when the host starts its hosted services (registered before Ferry's, so it runs first).</summary>
+    private sealed class DeleteAtStart(DirectoryInfo dir) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            dir.Delete(recursive: true);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Every_stage_is_built_before_any_starts_so_a_certificate_gone_since_validation_binds_nothing()
+    {
+        var dir = Directory.CreateTempSubdirectory("ferry-host-gone-");
+        var (cert, key) = Ferry.Transport.Tls.CertificateMaker.ToPem(TestCertificates.Server);
+        var certFile = Path.Combine(dir.FullName, "server.pem");
+        var keyFile = Path.Combine(dir.FullName, "server.key");
+        System.IO.File.WriteAllText(certFile, cert);
+        System.IO.File.WriteAllText(keyFile, key);
+        var port = FreePorts.One();
+        var listened = 0;
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddHostedService(_ => new DeleteAtStart(dir));   // after validation, before the stages are built
+        builder.Services
+            .AddTcpServerStage("front", o => o with { Bind = $"127.0.0.1:{port}" })
+            .AddTcpServerStage("secure", o => o with
+            {
+                Bind = "127.0.0.1:0",
+                Tls = new TlsOptions { Secure = true, Certificate = new TlsCertificate { CertificateFile = certFile, PrivateKeyFile = keyFile } },
+            })
+            .ConfigureTcpServerStage("front", (stage, _) => stage.Listening += (_, _) => Interlocked.Increment(ref listened));
+        using var host = builder.Build();
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.StartsWith($"AddTcpServerStage(\"secure\"): option 'tls.certificate.certificate_file': cannot read '{certFile}'", Assert.Single(error.Failures));
+        Assert.Equal(0, Volatile.Read(ref listened));
+        Assert.True(FreePorts.IsFree(port));
+        Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
+    }
+
+    [Fact]
     public async Task Bridge_ends_run_in_the_host_and_report_ready_in_health()
     {
         var port = FreePorts.Pair();
@@ -235,7 +336,7 @@ public sealed class GenericHostTests
         // only the host's stop token can end the drain of egress its client never reads.
         var time = new StageTime();
         var port = FreePorts.One();
-        using var host = Build("{}", s => s.AddSingleton<TimeProvider>(time)
+        using var host = Build(null, s => s.AddSingleton<TimeProvider>(time)
             .AddTcpServerStage("front", o => o with { Bind = $"127.0.0.1:{port}", EgressBufferBytes = 16 << 20 }), shutdownTimeout: TimeSpan.FromMinutes(10));
         await host.StartAsync();
         var front = host.Services.GetRequiredService<FerryStages>().GetServer("front");
@@ -255,7 +356,7 @@ public sealed class GenericHostTests
     {
         var time = new StageTime();
         var (a, b) = (FreePorts.One(), FreePorts.One());
-        using var host = Build("{}", s => s.AddSingleton<TimeProvider>(time)
+        using var host = Build(null, s => s.AddSingleton<TimeProvider>(time)
             .AddTcpServerStage("a", o => o with { Bind = $"127.0.0.1:{a}", EgressBufferBytes = 16 << 20, StopGracePeriod = TimeSpan.FromSeconds(5) })
             .AddTcpServerStage("b", o => o with { Bind = $"127.0.0.1:{b}", EgressBufferBytes = 16 << 20, StopGracePeriod = TimeSpan.FromSeconds(5) }),
             shutdownTimeout: TimeSpan.FromMinutes(10));

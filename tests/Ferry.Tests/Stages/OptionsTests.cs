@@ -82,6 +82,32 @@ public sealed class OptionsTests
     }
 
     [Fact]
+    public void An_options_error_names_the_stage_in_its_message_and_keeps_the_problems_as_they_were()
+    {
+        // With several stages in one process, "option 'bind': …" alone did not say whose option it was.
+        var server = Assert.Throws<StageOptionsException>(() => new TcpServerStage(new TcpServerStageOptions { Name = "pos", Bind = "nowhere", Backlog = 0 }));
+        Assert.StartsWith("stage 'pos': option 'bind': 'nowhere' is not a valid address", server.Message);
+        Assert.Contains("; option 'backlog': 0 is not allowed", server.Message);
+        Assert.All(server.Problems, p => Assert.StartsWith("option '", p));   // the problems themselves stay per option
+
+        var client = Assert.Throws<StageOptionsException>(() => new TcpClientStageOptions { Name = "upstream", Connect = "127.0.0.1:1", ConnectTimeout = TimeSpan.Zero }.Validate());
+        Assert.StartsWith("stage 'upstream': option 'connect_timeout'", client.Message);
+
+        // What only the constructor finds (TLS material it reads) names the stage too.
+        var missing = Path.Combine(Path.GetTempPath(), "ferry-no-such-cert.pem");
+        var tls = Assert.Throws<StageOptionsException>(() => new TcpServerStage(new TcpServerStageOptions
+        {
+            Name = "pos",
+            Bind = "127.0.0.1:0",
+            Tls = new TlsOptions { Secure = true, Certificate = new TlsCertificate { CertificateFile = missing, PrivateKeyFile = missing } },
+        }));
+        Assert.StartsWith($"stage 'pos': option 'tls.certificate.certificate_file': cannot read '{missing}'", tls.Message);
+
+        // A name that is itself the problem is not quoted as the stage.
+        Assert.StartsWith("option 'name': '' is not allowed", Assert.Throws<StageOptionsException>(() => new TcpServerStageOptions { Name = "" }.Validate()).Message);
+    }
+
+    [Fact]
     public void New_options_are_checked_too()
     {
         var server = Assert.Throws<StageOptionsException>(() => new TcpServerStage(new TcpServerStageOptions { BindAttempts = -1 }));

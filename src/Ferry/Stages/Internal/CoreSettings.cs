@@ -54,7 +54,7 @@ internal sealed record CoreSettings(
         }
         catch (TlsMaterialException ex)
         {
-            throw new StageOptionsException([ex.Message]);
+            throw new StageOptionsException(Name, [ex.Message]);
         }
     }
 
