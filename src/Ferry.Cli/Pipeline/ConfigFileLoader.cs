@@ -114,7 +114,7 @@ internal static class ConfigFileLoader
         }
         if (stream.Documents.Count > 1)
             problems.Add(new SettingProblem(Where(file, stream.Documents[1].RootNode), "(file)", null, "has more than one YAML document; put everything in one"));
-        var expansion = new Expansion(file);
+        var expansion = new Expansion(file, problems);
         try
         {
             return expansion.Convert(stream.Documents[0].RootNode, "", "", Where(file, stream.Documents[0].RootNode));
@@ -199,7 +199,7 @@ internal static class ConfigFileLoader
     /// The conversion of one document into <see cref="ConfigNode"/>s. Aliases are shared YamlDotNet nodes, so it counts the
     /// values it makes (<see cref="MaxNodes"/>), its depth (<see cref="MaxDepth"/>), and refuses a node met again inside itself.
     /// </summary>
-    private sealed class Expansion(string file)
+    private sealed class Expansion(string file, List<SettingProblem> problems)
     {
         private readonly HashSet<YamlNode> _open = new(ReferenceEqualityComparer.Instance);
         private int _nodes;
@@ -232,7 +232,16 @@ internal static class ConfigFileLoader
                     foreach (var (k, v) in mapping.Children)
                     {
                         var name = (k as YamlScalarNode)?.Value ?? k.ToString();
-                        result.Add(Convert(v, name, path.Length == 0 ? name : $"{path}.{name}", Where(file, k)));
+                        var keyPath = path.Length == 0 ? name : $"{path}.{name}";
+                        // YamlDotNet's representation model keeps "<<" as a plain key; reading it as one would report
+                        // "unknown key '<<'", which does not say what to do.
+                        if (k is YamlScalarNode { Style: ScalarStyle.Plain, Value: "<<" })
+                        {
+                            problems.Add(new SettingProblem(Where(file, k), keyPath, null,
+                                "is a YAML merge key, which pipeline files do not support; write the keys out in this block (an alias of a whole value, e.g. config: *common, works)"));
+                            continue;
+                        }
+                        result.Add(Convert(v, name, keyPath, Where(file, k)));
                     }
                     return result;
                 }
