@@ -12,7 +12,9 @@ public sealed class CliParserTests
     {
         var stdout = new LineWriter();
         var stderr = new LineWriter();
-        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, CancellationToken.None);
+        // A deadline, so a value that is wrongly accepted fails the test (a server that starts) instead of hanging it.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, deadline.Token);
         return (code, stdout, stderr);
     }
 
