@@ -53,18 +53,18 @@ internal static class RunCommand
     /// <summary>Reads, overrides and validates; prints every problem and returns null when there is one.</summary>
     internal static PipelineDefinition? Load(string file, IEnumerable<string> sets, CliIo io, string verb)
     {
-        string text;
+        var problems = new List<SettingProblem>();
+        string? text;
         try
         {
-            text = ConfigFileLoader.ReadText(file);
+            text = ConfigFileLoader.ReadText(file, problems);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             io.Stderr.WriteLine($"ferry {verb}: cannot read '{file}': {ex.Message}");
             return null;
         }
-        var problems = new List<SettingProblem>();
-        var root = ConfigFileLoader.Load(file, text, problems);
+        var root = text is null ? null : ConfigFileLoader.Load(file, text, problems);
         PipelineDefinition? pipeline = null;
         if (root is not null)
         {

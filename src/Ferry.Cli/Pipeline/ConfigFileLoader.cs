@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Text;
+using System.Text.Unicode;
 using Ferry.Hosting.Settings;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
@@ -29,9 +31,13 @@ internal static class ConfigFileLoader
     /// <summary>The most values (scalars, mappings, sequences) a file may have once its aliases are expanded.</summary>
     public const int MaxNodes = 100_000;
 
-    /// <summary>The file's text, read as UTF-8 (or the encoding its byte order mark names), refused when over <see cref="MaxFileBytes"/>.</summary>
+    /// <summary>
+    /// The file's text, read as UTF-8 (after a UTF-8 byte order mark, if any; UTF-16 and UTF-32 when their byte order
+    /// mark names them), refused when over <see cref="MaxFileBytes"/>. Null when it is not valid UTF-8, with the
+    /// problem in <paramref name="problems"/>.
+    /// </summary>
     /// <exception cref="IOException">It cannot be read, or is too large (the message says so).</exception>
-    public static string ReadText(string file)
+    public static string? ReadText(string file, List<SettingProblem> problems)
     {
         using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         var bytes = new byte[MaxFileBytes + 1];
@@ -41,8 +47,31 @@ internal static class ConfigFileLoader
             length += read;
         if (length > MaxFileBytes)
             throw new IOException($"it is larger than {MaxFileBytes} bytes (1 MiB), the limit for a pipeline file");
-        using var reader = new StreamReader(new MemoryStream(bytes, 0, length), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-        return reader.ReadToEnd();
+        return Decode(file, bytes.AsSpan(0, length), problems);
+    }
+
+    /// <summary>
+    /// Strict UTF-8: a byte that is not UTF-8 is refused at its line and column, never replaced. A decoder that replaces
+    /// would run a Latin-1 <c>é</c> in a stage name as U+FFFD, and as the bytes EF BF BD in a <c>delimiter</c>.
+    /// </summary>
+    private static string? Decode(string file, ReadOnlySpan<byte> bytes, List<SettingProblem> problems)
+    {
+        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) || bytes.StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]) || bytes.StartsWith((ReadOnlySpan<byte>)[0x00, 0x00, 0xFE, 0xFF]))
+        {
+            using var reader = new StreamReader(new MemoryStream(bytes.ToArray()), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+            return reader.ReadToEnd();
+        }
+        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
+            bytes = bytes[3..];
+        var chars = new char[bytes.Length];
+        if (Utf8.ToUtf16(bytes, chars, out var valid, out var written, replaceInvalidSequences: false) == OperationStatus.Done)
+            return new string(chars, 0, written);
+        // The text before the bad byte decoded; its lines and the last one's length say where the byte is.
+        var before = chars.AsSpan(0, written);
+        var line = before.Count('\n') + 1;
+        var column = written - before.LastIndexOf('\n');
+        problems.Add(new SettingProblem($"{file}:{line}:{column}", "(file)", null, $"is not valid UTF-8 (byte 0x{bytes[valid]:X2}); save the file as UTF-8"));
+        return null;
     }
 
     public static ConfigNode? Load(string file, string text, List<SettingProblem> problems)
@@ -85,7 +114,7 @@ internal static class ConfigFileLoader
         }
         if (stream.Documents.Count > 1)
             problems.Add(new SettingProblem(Where(file, stream.Documents[1].RootNode), "(file)", null, "has more than one YAML document; put everything in one"));
-        var expansion = new Expansion(file);
+        var expansion = new Expansion(file, problems);
         try
         {
             return expansion.Convert(stream.Documents[0].RootNode, "", "", Where(file, stream.Documents[0].RootNode));
@@ -170,7 +199,7 @@ internal static class ConfigFileLoader
     /// The conversion of one document into <see cref="ConfigNode"/>s. Aliases are shared YamlDotNet nodes, so it counts the
     /// values it makes (<see cref="MaxNodes"/>), its depth (<see cref="MaxDepth"/>), and refuses a node met again inside itself.
     /// </summary>
-    private sealed class Expansion(string file)
+    private sealed class Expansion(string file, List<SettingProblem> problems)
     {
         private readonly HashSet<YamlNode> _open = new(ReferenceEqualityComparer.Instance);
         private int _nodes;
@@ -203,7 +232,16 @@ internal static class ConfigFileLoader
                     foreach (var (k, v) in mapping.Children)
                     {
                         var name = (k as YamlScalarNode)?.Value ?? k.ToString();
-                        result.Add(Convert(v, name, path.Length == 0 ? name : $"{path}.{name}", Where(file, k)));
+                        var keyPath = path.Length == 0 ? name : $"{path}.{name}";
+                        // YamlDotNet's representation model keeps "<<" as a plain key; reading it as one would report
+                        // "unknown key '<<'", which does not say what to do.
+                        if (k is YamlScalarNode { Style: ScalarStyle.Plain, Value: "<<" })
+                        {
+                            problems.Add(new SettingProblem(Where(file, k), keyPath, null,
+                                "is a YAML merge key, which pipeline files do not support; write the keys out in this block (an alias of a whole value, e.g. config: *common, works)"));
+                            continue;
+                        }
+                        result.Add(Convert(v, name, keyPath, Where(file, k)));
                     }
                     return result;
                 }

@@ -58,19 +58,12 @@ internal sealed class ConfigNode : ISettingNode
         Where = where;
     }
 
-    /// <summary>The child with this key (case, <c>_</c> and <c>-</c> ignored), or the sequence element with this index or <c>name</c>.</summary>
-    public ConfigNode? Find(string segment)
+    /// <summary>The child with this key (case, <c>_</c> and <c>-</c> ignored; in a sequence, the element with this index), or null.</summary>
+    /// <remarks>Overrides pick a sequence's elements by name too, with their own rules (<see cref="ConfigOverrides"/>).</remarks>
+    public ConfigNode? Find(string key)
     {
-        var normal = SettingEntries.Normalize(segment);
-        foreach (var child in _children)
-        {
-            if (SettingEntries.Normalize(child.Key) == normal)
-                return child;
-            if (Kind == ConfigNodeKind.Sequence && child.Nodes.FirstOrDefault(n => n.Key == "name")?.Value is { } name
-                && string.Equals(name, segment, StringComparison.OrdinalIgnoreCase))
-                return child;
-        }
-        return null;
+        var normal = SettingEntries.Normalize(key);
+        return _children.FirstOrDefault(child => SettingEntries.Normalize(child.Key) == normal);
     }
 }
 

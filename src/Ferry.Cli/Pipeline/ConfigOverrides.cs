@@ -5,8 +5,12 @@ namespace Ferry.Cli.Pipeline;
 /// <summary>
 /// Settings on top of the file: environment variables <c>FERRY__stages__front__config__bind=…</c> first,
 /// then <c>--set stages.front.config.bind=…</c> (last wins). A path segment is a key (case, <c>_</c> and
-/// <c>-</c> ignored), or a list element by index or by its <c>name</c>. Each overridden value remembers
-/// which variable or flag set it, so validation errors name it.
+/// <c>-</c> ignored), or a list element by index or by its <c>name</c>. Names are case-sensitive, as the
+/// stages' own: <c>--set</c> takes the element with exactly that name. Environment variable names may lose
+/// their case (Windows upper-cases them), so a <c>FERRY__</c> segment that names no element exactly takes the
+/// one whose name matches ignoring case, when only one does. A segment that picks more than one element (an
+/// index and another element's name, two names that differ only in case) is an error naming them, never the
+/// first. Each overridden value remembers which variable or flag set it, so validation errors name it.
 /// </summary>
 internal static class ConfigOverrides
 {
@@ -19,7 +23,7 @@ internal static class ConfigOverrides
             if (!name.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase) || name.Length == EnvironmentPrefix.Length)
                 continue;
             var path = name[EnvironmentPrefix.Length..].Split("__");
-            Set(root, path, value, $"environment {name}", problems);
+            Set(root, new OverridePath(path, name[..EnvironmentPrefix.Length], "__", $"={value}", Environment: true), value, $"environment {name}", problems);
         }
         foreach (var set in sets)
         {
@@ -29,38 +33,87 @@ internal static class ConfigOverrides
                 problems.Add(new SettingProblem($"--set {set}", set, null, "is not key=value; use e.g. --set stages.front.config.bind=:9000"));
                 continue;
             }
-            Set(root, set[..equals].Split('.'), set[(equals + 1)..], $"--set {set}", problems);
+            var value = set[(equals + 1)..];
+            Set(root, new OverridePath(set[..equals].Split('.'), "--set ", ".", $"={value}", Environment: false), value, $"--set {set}", problems);
         }
     }
 
-    private static void Set(ConfigNode root, string[] path, string value, string where, List<SettingProblem> problems)
+    private static void Set(ConfigNode root, OverridePath path, string value, string where, List<SettingProblem> problems)
     {
+        var key = string.Join('.', path.Segments);
         var node = root;
-        for (var i = 0; i < path.Length; i++)
+        for (var i = 0; i < path.Segments.Length; i++)
         {
-            var segment = path[i].Trim();
+            var segment = path.Segments[i].Trim();
             if (segment.Length == 0)
             {
-                problems.Add(new SettingProblem(where, string.Join('.', path), value, "has an empty key in its path"));
+                problems.Add(new SettingProblem(where, key, value, "has an empty key in its path"));
                 return;
             }
-            var child = node.Find(segment);
-            if (child is null)
+            ConfigNode? child;
+            if (node.Kind == ConfigNodeKind.Sequence)
             {
-                if (node.Kind == ConfigNodeKind.Sequence)
+                child = Element(node, path, i, segment, out var problem);
+                if (child is null)
                 {
-                    var names = node.Nodes.Select(n => n.Find("name")?.Value).OfType<string>().ToList();
-                    problems.Add(new SettingProblem(where, string.Join('.', path), value,
-                        $"names no element of '{node.Path}': use an index from 0 to {node.Nodes.Count - 1} or a name{(names.Count > 0 ? $" ({string.Join(", ", names)})" : "")}"));
+                    problems.Add(new SettingProblem(where, key, value, problem!));
                     return;
                 }
+            }
+            else if ((child = node.Find(segment)) is null)
+            {
                 node.MakeMapping(node.Where);
                 var childPath = node.Path.Length == 0 ? segment : $"{node.Path}.{segment}";
-                child = new ConfigNode(segment, childPath, where, i == path.Length - 1 ? ConfigNodeKind.Scalar : ConfigNodeKind.Mapping);
+                child = new ConfigNode(segment, childPath, where, i == path.Segments.Length - 1 ? ConfigNodeKind.Scalar : ConfigNodeKind.Mapping);
                 node.Add(child);
             }
             node = child;
         }
         node.SetScalar(value, where);
+    }
+
+    /// <summary>The element of <paramref name="list"/> the segment names by index or by name; null with the reason when none, or more than one, is.</summary>
+    private static ConfigNode? Element(ConfigNode list, OverridePath path, int at, string segment, out string? problem)
+    {
+        problem = null;
+        var elements = list.Nodes;
+        var byIndex = int.TryParse(segment, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index)
+            && index < elements.Count ? elements[index] : null;
+        var byName = elements.Where(e => NameOf(e) == segment).ToList();
+        var matches = byName.Prepend(byIndex).OfType<ConfigNode>().Distinct().ToList();
+        if (matches.Count == 0 && path.Environment)
+            matches = elements.Where(e => string.Equals(NameOf(e), segment, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (matches.Count == 1)
+            return matches[0];
+        var container = list.Path.Length == 0 ? "this file's list of stages" : $"'{list.Path}'";
+        if (matches.Count > 1)
+        {
+            var indexes = matches.Select(m => m.Key).ToList();
+            var which = string.Join(", ", matches.Select(m => NameOf(m) is { } name ? $"{m.Path} ({name})" : m.Path));
+            problem = byIndex is not null && matches.Contains(byIndex)
+                ? $"is ambiguous in {container}: '{segment}' is an index and a name ({which}); pick one by its index, e.g. {path.With(at, indexes[^1])}"
+                : byName.Count > 1
+                    ? $"names more than one element of {container} ({which}); names must be unique; pick one by its index, e.g. {path.With(at, indexes[0])}"
+                    : $"matches more than one element of {container} when case is ignored ({which}), and environment variable names may not keep their case; pick one by its index, e.g. {path.With(at, indexes[0])}";
+            return null;
+        }
+        var names = elements.Select(NameOf).OfType<string>().ToList();
+        if (list.Path.Length == 0 && at == 0 && SettingEntries.Normalize(segment) == "stages" && path.Segments.Length > 1)
+        {
+            problem = $"names no element of this file: it has no 'stages' key, being a list of stages (seed 003's layout); leave '{path.Segments[0]}' out of the path: {path.Without(0)}";
+            return null;
+        }
+        problem = $"names no element of {container}{Suggest.DidYouMean(segment, names)}: use an index from 0 to {elements.Count - 1} or a name{(names.Count > 0 ? $" ({string.Join(", ", names)})" : "")}";
+        return null;
+    }
+
+    private static string? NameOf(ConfigNode element) => element.Kind == ConfigNodeKind.Mapping ? element.Find("name")?.Value : null;
+
+    /// <summary>An override's path, and how to write another one the same way (for the hints in errors).</summary>
+    private sealed record OverridePath(string[] Segments, string Prefix, string Separator, string Assignment, bool Environment)
+    {
+        public string With(int at, string segment) => Prefix + string.Join(Separator, Segments.Select((s, i) => i == at ? segment : s)) + Assignment;
+
+        public string Without(int at) => Prefix + string.Join(Separator, Segments.Where((_, i) => i != at)) + Assignment;
     }
 }

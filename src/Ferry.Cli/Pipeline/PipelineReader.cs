@@ -86,7 +86,7 @@ internal static class PipelineReader
             if (stage is null)
                 continue;
             binds.Claim(stage, BindNode(block), problems);
-            if (stage is ServerStageDeclaration server && ConfigKey(block, "bind_attempts") is null)
+            if (stage is ServerStageDeclaration server && (ConfigKey(block, "bind_attempts") is not { } attempts || SettingEntries.IsNull(attempts)))
                 stage = server with { Options = server.Options with { BindAttempts = RunBindAttempts } };
             stages.Add(stage);
         }

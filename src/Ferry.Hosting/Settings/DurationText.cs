@@ -3,10 +3,11 @@ using System.Globalization;
 namespace Ferry.Hosting.Settings;
 
 /// <summary>
-/// Durations as people write them in flags and files: <c>500ms</c>, <c>30s</c>, <c>2m</c>, <c>1h</c>, or a
-/// plain number of seconds. Strict: NaN, infinity, negatives, values past <see cref="Max"/> and non-zero
-/// values below one millisecond (which the stage's millisecond timers would silently turn into "never")
-/// are refused with a reason.
+/// Durations as people write them in flags and files: <c>500ms</c>, <c>30s</c>, <c>2m</c>, <c>1h</c>, or <c>0</c>.
+/// Strict: a number without a unit other than 0 (is <c>group_linger: 5</c> five milliseconds or five seconds?), NaN,
+/// infinity, negatives, values past <see cref="Max"/> and non-zero values below one millisecond (which the stage's
+/// millisecond timers would silently turn into "never") are refused with a reason. A key whose name carries its unit
+/// (seed 004's <c>timeout_seconds</c>) is read as a number by its reader, not here.
 /// </summary>
 public static class DurationText
 {
@@ -22,13 +23,14 @@ public static class DurationText
         value = TimeSpan.Zero;
         problem = "";
         var trimmed = (text ?? "").Trim();
+        // No unit: only 0 means the same whatever the unit; any other number is refused below.
         (string number, double millisecondsPerUnit) = trimmed switch
         {
             _ when trimmed.EndsWith("ms", StringComparison.OrdinalIgnoreCase) => (trimmed[..^2], 1.0),
             _ when trimmed.EndsWith('s') || trimmed.EndsWith('S') => (trimmed[..^1], 1000.0),
             _ when trimmed.EndsWith('m') || trimmed.EndsWith('M') => (trimmed[..^1], 60_000.0),
             _ when trimmed.EndsWith('h') || trimmed.EndsWith('H') => (trimmed[..^1], 3_600_000.0),
-            _ => (trimmed, 1000.0),
+            _ => (trimmed, 0.0),
         };
         if (!double.TryParse(number, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent | NumberStyles.AllowLeadingSign,
                 CultureInfo.InvariantCulture, out var amount) || !double.IsFinite(amount))
@@ -39,6 +41,11 @@ public static class DurationText
         if (amount < 0)
         {
             problem = "is not a duration: it is negative; use 0 or more, e.g. 30s";
+            return false;
+        }
+        if (millisecondsPerUnit == 0 && amount != 0)
+        {
+            problem = $"has no unit: write {number}s or {number}ms";
             return false;
         }
         var milliseconds = amount * millisecondsPerUnit;

@@ -46,8 +46,10 @@ public static class NatsBusReader
         }
         catch (NatsOptionsException ex)
         {
-            foreach (var problem in ex.Problems)
-                problems.Add(At(e, block, problem));
+            // The defaults are valid on their own, so a problem at a key the block does not set (ingress_subject, made
+            // from {prefix}) follows from one it does (subject_prefix: "a b"): only the keys written are reported then.
+            var atKeys = ex.Problems.Select(p => AtKey(e, p)).OfType<SettingProblem>().ToList();
+            problems.AddRange(atKeys.Count > 0 ? atKeys : ex.Problems.Select(p => new SettingProblem(block?.Where ?? "bus", block?.Path ?? "bus", null, p)));
         }
         return problems.Count == before ? o : null;
     }
@@ -67,18 +69,15 @@ public static class NatsBusReader
         }
     }
 
-    /// <summary>"option 'max_in_flight': 0 is not allowed; …" at the key's node, as "is not allowed; …".</summary>
-    private static SettingProblem At(SettingEntries e, ISettingNode? block, string problem)
+    /// <summary>"option 'max_in_flight': 0 is not allowed; …" at the key's node, as "is not allowed; …"; null when the block does not set that key.</summary>
+    private static SettingProblem? AtKey(SettingEntries e, string problem)
     {
         const string prefix = "option '";
         var end = problem.StartsWith(prefix, StringComparison.Ordinal) ? problem.IndexOf('\'', prefix.Length) : -1;
         var key = end < 0 ? null : problem[prefix.Length..end];
-        if (key is not null && e.Node(key) is { } node)
-        {
-            var rest = problem[(problem.IndexOf(": ", end, StringComparison.Ordinal) + 2)..];
-            var quoted = $"'{node.Value?.Trim()}' ";
-            return new SettingProblem(node.Where, node.Path, node.Value, rest.StartsWith(quoted, StringComparison.Ordinal) ? rest[quoted.Length..] : rest);
-        }
-        return new SettingProblem(block?.Where ?? "bus", block?.Path ?? "bus", null, problem);
+        if (key is null || e.Node(key) is not { } node)
+            return null;
+        var rest = problem[(problem.IndexOf(": ", end, StringComparison.Ordinal) + 2)..];
+        return new SettingProblem(node.Where, node.Path, node.Value, OptionProblemText.WithoutValue(rest, node.Value));
     }
 }

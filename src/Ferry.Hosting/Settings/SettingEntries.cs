@@ -5,11 +5,14 @@ namespace Ferry.Hosting.Settings;
 /// <summary>
 /// The keys of one settings block, matched against the keys a stage type allows (snake_case, PascalCase
 /// and kebab-case are the same key), each read with a typed parser that records a <see cref="SettingProblem"/>
-/// naming where, key, value and what is allowed instead of throwing.
+/// naming where, key, value and what is allowed instead of throwing. A key set to null (<c>null</c>, <c>~</c>,
+/// nothing after the colon, or an empty block) is the same as the key left out, for every key: its default applies
+/// (seed 004 writes <c>certificate: null</c>); a required key that is null is reported as null (<see cref="Missing"/>).
 /// </summary>
 internal sealed class SettingEntries
 {
     private readonly Dictionary<string, ISettingNode> _entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ISettingNode> _nulls = new(StringComparer.Ordinal);
     private readonly List<SettingProblem> _problems;
 
     public SettingEntries(IEnumerable<ISettingNode> nodes, IReadOnlyList<string> allowed, List<SettingProblem> problems, string blockWhat)
@@ -24,16 +27,32 @@ internal sealed class SettingEntries
                     null, $"unknown key '{node.Key}' in {blockWhat}{Suggest.DidYouMean(node.Key, allowed)} (allowed: {string.Join(", ", allowed)})"));
                 continue;
             }
-            if (!_entries.TryAdd(key, node))
-                problems.Add(new SettingProblem(node.Where, node.Path, null, $"'{key}' is given twice (first at {_entries[key].Where})"));
+            if ((_entries.GetValueOrDefault(key) ?? _nulls.GetValueOrDefault(key)) is { } first)
+                problems.Add(new SettingProblem(node.Where, node.Path, null, $"'{key}' is given twice (first at {first.Where})"));
+            else if (IsNull(node))
+                _nulls.Add(key, node);
+            else
+                _entries.Add(key, node);
         }
     }
+
+    /// <summary>True for a node with no value: an explicit null, or an empty block.</summary>
+    public static bool IsNull(ISettingNode node) => node.Value is null && !node.IsSequence && node.Children.Count == 0;
 
     public static string Normalize(string key) => key.Replace("_", "").Replace("-", "").ToLowerInvariant();
 
     public bool Has(string key) => _entries.ContainsKey(key);
 
     public ISettingNode? Node(string key) => _entries.GetValueOrDefault(key);
+
+    /// <summary>
+    /// A required key that is not there: "missing key 'k' (explanation)" at the block, or "is null (explanation)" at the key
+    /// when it is written as null.
+    /// </summary>
+    public void Missing(string key, string where, string path, string explanation)
+        => _problems.Add(_nulls.TryGetValue(key, out var node)
+            ? new SettingProblem(node.Where, node.Path, null, $"is null {explanation}")
+            : new SettingProblem(where, path, null, $"missing key '{key}' {explanation}"));
 
     public void Problem(string key, string message)
     {

@@ -83,28 +83,36 @@ public static class StageReader
         if (string.IsNullOrWhiteSpace(name) || name.Contains('/'))
         {
             problems.Add(new SettingProblem(nameNode?.Where ?? block.Where, nameNode?.Path ?? block.Path + ".name", nameNode?.Value,
-                nameNode is null ? "missing key 'name'; every stage needs a unique name without '/'" : "is not allowed; a stage name must be non-empty without '/'"));
+                nameNode is null ? "missing key 'name'; every stage needs a unique name without '/'"
+                : nameNode.Value is null ? "is null; every stage needs a unique name without '/'"
+                : "is not allowed; a stage name must be non-empty without '/'"));
             name = null;
         }
-        var configChildren = new List<ISettingNode>(flat);
+        var configChildren = new List<ISettingNode>();
+        var configInBlock = new List<ISettingNode>();
         if (configNode is not null)
         {
             if (configNode.Value is not null || configNode.IsSequence)
                 problems.Add(new SettingProblem(configNode.Where, configNode.Path, configNode.Value, "must be a block of keys"));
             else
-                configChildren.AddRange(configNode.Children);
+                configInBlock.AddRange(configNode.Children);
         }
         // The mode may sit beside type (seed 003 puts it in config).
-        var modeInConfig = configChildren.FirstOrDefault(c => SettingEntries.Normalize(c.Key) == "mode");
+        var modeInConfig = configInBlock.FirstOrDefault(c => SettingEntries.Normalize(c.Key) == "mode");
         if (modeInConfig is not null)
         {
-            configChildren.Remove(modeInConfig);
+            configInBlock.Remove(modeInConfig);
             modeNode ??= modeInConfig;
         }
 
         var type = typeNode?.Value?.Trim();
         if (type is null)
         {
+            if (typeNode is not null && modeNode is null)
+            {
+                problems.Add(new SettingProblem(typeNode.Where, typeNode.Path, null, $"is null (allowed: {string.Join(", ", Types)})"));
+                return null;
+            }
             if (modeNode is null)
             {
                 problems.Add(new SettingProblem(block.Where, block.Path + ".type", null, $"missing key 'type' (allowed: {string.Join(", ", Types)})"));
@@ -124,7 +132,9 @@ public static class StageReader
             if (mode is not ("server" or "client"))
             {
                 problems.Add(new SettingProblem(modeNode?.Where ?? block.Where, modeNode?.Path ?? block.Path + ".config.mode", mode,
-                    modeNode is null ? "missing key 'mode' for type io_tcp (allowed: server, client)" : $"is not allowed{Suggest.DidYouMean(mode ?? "", ["server", "client"])} (allowed: server, client)"));
+                    modeNode is null ? "missing key 'mode' for type io_tcp (allowed: server, client)"
+                    : mode is null ? "is null (allowed: server, client)"
+                    : $"is not allowed{Suggest.DidYouMean(mode, ["server", "client"])} (allowed: server, client)"));
                 return null;
             }
             type = mode == "server" ? "tcp_server" : "tcp_client";
@@ -133,6 +143,28 @@ public static class StageReader
         {
             problems.Add(new SettingProblem(modeNode.Where, modeNode.Path, modeNode.Value, $"contradicts type '{type}'; leave mode out, or use type io_tcp"));
         }
+
+        // Keys written beside name and type are config keys of the stage's type; any other is a stage-level typo
+        // (nme, confg), offered the stage's own keys as well as the config keys.
+        var (configKeys, what) = type switch
+        {
+            "tcp_server" => (ServerKeys, "a tcp_server stage"),
+            "tcp_client" => (ClientKeys, "a tcp_client stage"),
+            _ => (BridgeKeys, $"a {type} stage"),
+        };
+        var known = configKeys.Select(SettingEntries.Normalize).ToHashSet(StringComparer.Ordinal);
+        foreach (var node in flat)
+        {
+            if (known.Contains(SettingEntries.Normalize(node.Key)))
+            {
+                configChildren.Add(node);
+                continue;
+            }
+            string[] stageLevel = [.. StageKeys, .. configKeys];
+            problems.Add(new SettingProblem(node.Where, node.Path, null,
+                $"unknown key '{node.Key}' in {what}{Suggest.DidYouMean(node.Key, stageLevel)} (allowed: {string.Join(", ", stageLevel)})"));
+        }
+        configChildren.AddRange(configInBlock);
 
         StageDeclaration? declaration = type switch
         {
@@ -154,7 +186,7 @@ public static class StageReader
         if (bind is not null)
             o = o with { Bind = bind };
         else if (!e.Has("bind") && !e.Has("host") && !e.Has("port") && seed003)
-            problems.Add(new SettingProblem(where, $"{path}.config.bind", null, "missing key 'bind' (io_tcp mode server needs it, e.g. \":3034\")"));
+            e.Missing("bind", where, $"{path}.config.bind", "(io_tcp mode server needs it, e.g. \":3034\")");
         if (e.Int("backlog", 1, 65535) is { } backlog) o = o with { Backlog = backlog };
         if (e.Int("max_connections", 0, int.MaxValue, " (0 = unlimited)") is { } max) o = o with { MaxConnections = max };
         if (Framing(e, seed003) is { } framing) o = o with { Framing = framing };
@@ -200,7 +232,7 @@ public static class StageReader
         if (connect is not null)
             o = o with { Connect = connect };
         else if (!e.Has("connect") && !e.Has("host") && !e.Has("port"))
-            problems.Add(new SettingProblem(where, $"{path}.config.connect", null, "missing key 'connect' (a tcp client needs the remote address, e.g. \"10.0.1.5:4000\")"));
+            e.Missing("connect", where, $"{path}.config.connect", "(a tcp client needs the remote address, e.g. \"10.0.1.5:4000\")");
         if (e.Text("local_bind") is { } local) o = o with { LocalBind = local };
         if (Framing(e, seed003) is { } framing) o = o with { Framing = framing };
         if (e.Int("group_size", 1, 65536) is { } groupSize) o = o with { GroupSize = groupSize };
@@ -234,11 +266,13 @@ public static class StageReader
         var address = e.Text("address") ?? e.Text("host");
         if (e.Has("address") && e.Has("host"))
             e.Problem("host", "give address or host, not both");
-        if (string.IsNullOrWhiteSpace(address))
-            problems.Add(new SettingProblem(where, $"{path}.config.address", address, "missing key 'address' (the bridge's host, e.g. 127.0.0.1)"));
+        if (address is null)
+            e.Missing("address", where, $"{path}.config.address", "(the bridge's host, e.g. 127.0.0.1)");
+        else if (string.IsNullOrWhiteSpace(address))
+            e.Problem(e.Has("address") ? "address" : "host", "is empty; give the bridge's host, e.g. 127.0.0.1");
         var port = e.Int("port", 1, 65534, " (the bridge uses PORT and PORT+1)");
         if (port is null && !e.Has("port"))
-            problems.Add(new SettingProblem(where, $"{path}.config.port", null, "missing key 'port' (the bridge uses PORT and PORT+1)"));
+            e.Missing("port", where, $"{path}.config.port", "(the bridge uses PORT and PORT+1)");
         var handshake = e.Duration("handshake_timeout") ?? TimeSpan.FromSeconds(10);
         var maxPayload = e.Size("max_payload", 1) ?? 64 * 1024 * 1024;
         return new BridgeStageDeclaration(name, where, isServer, address ?? "", port ?? 0, handshake, maxPayload);
@@ -348,17 +382,11 @@ public static class StageReader
         }
     }
 
-    /// <summary>"option 'bind': 'x' is not…" becomes "is not…": the key and the value are already on the line.</summary>
+    /// <summary>"option 'bind': 'x' is not…" becomes "is not…": the key and the value as written are already on the line.</summary>
     private static string Shorten(string problem, string? value)
     {
         var colon = problem.IndexOf(": ", StringComparison.Ordinal);
-        if (colon < 0)
-            return problem;
-        var rest = problem[(colon + 2)..];
-        foreach (var quoted in new[] { $"'{value}' ", $"{value} " })
-            if (value is not null && rest.StartsWith(quoted, StringComparison.Ordinal))
-                return rest[quoted.Length..];
-        return rest;
+        return colon < 0 ? problem : OptionProblemText.WithoutValue(problem[(colon + 2)..], value);
     }
 
     private static string? KeyOf(string problem)

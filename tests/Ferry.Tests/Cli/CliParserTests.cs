@@ -12,13 +12,15 @@ public sealed class CliParserTests
     {
         var stdout = new LineWriter();
         var stderr = new LineWriter();
-        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, CancellationToken.None);
+        // A deadline, so a value that is wrongly accepted fails the test (a server that starts) instead of hanging it.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, deadline.Token);
         return (code, stdout, stderr);
     }
 
     [Theory]
     [InlineData("--idle-timeout", "NaN", "is not a duration")]
-    [InlineData("--idle-timeout", "1e15", "is too long")]
+    [InlineData("--idle-timeout", "1e15", "has no unit: write 1e15s or 1e15ms")]
     [InlineData("--idle-timeout", "1e300s", "is too long")]
     [InlineData("--idle-timeout", "Infinity", "is not a duration")]
     [InlineData("--idle-timeout", "-1s", "negative")]
@@ -26,6 +28,8 @@ public sealed class CliParserTests
     [InlineData("--group-linger", "1e300h", "is too long")]
     [InlineData("--idle-timeout", "0.5ms", "is below 1ms")]
     [InlineData("--group-linger", "0.0001s", "is below 1ms")]
+    [InlineData("--group-linger", "5", "has no unit: write 5s or 5ms")]
+    [InlineData("--idle-timeout", "30", "has no unit: write 30s or 30ms")]
     public async Task Bad_durations_exit_2_with_one_line_naming_flag_and_value(string flag, string value, string expected)
     {
         var (code, stdout, stderr) = await RunAsync("serve", flag, value);
@@ -36,6 +40,18 @@ public sealed class CliParserTests
         Assert.Empty(stdout.Lines);
     }
 
+    [Theory]
+    [InlineData("serve", "--group-linger")]
+    [InlineData("connect", "--reconnect-wait")]
+    public async Task A_duration_flag_without_a_unit_says_which_units_to_write(string command, string flag)
+    {
+        string[] args = command == "connect" ? ["connect", "127.0.0.1:9", flag, "5"] : [command, flag, "5"];
+        var (code, stdout, stderr) = await RunAsync(args);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout.Lines);
+        Assert.Equal($"ferry {command}: {flag} '5' has no unit: write 5s or 5ms", Assert.Single(stderr.Lines));
+    }
+
     [Fact]
     public async Task Durations_of_zero_and_one_millisecond_are_accepted()
     {
@@ -44,6 +60,7 @@ public sealed class CliParserTests
         Assert.Equal(TimeSpan.FromMilliseconds(int.MaxValue), CliArguments.ParseDuration("2147483647ms"));
         Assert.Null(CliArguments.ParseDuration("2147483648ms"));
         Assert.Null(CliArguments.ParseDuration("0.5ms"));
+        Assert.Null(CliArguments.ParseDuration("5"));
         // and the connect command refuses the same values
         var (code, _, stderr) = await RunAsync("connect", "127.0.0.1:9", "--reconnect-wait", "1e300s");
         Assert.Equal(2, code);

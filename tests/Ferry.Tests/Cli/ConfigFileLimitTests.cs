@@ -101,6 +101,29 @@ public sealed class ConfigFileLimitTests : IDisposable
         Assert.StartsWith($"{file}:5:", await CheckFailsAsync(file));
     }
 
+    [Fact]
+    public async Task Bytes_that_are_not_utf8_are_refused_where_they_are_not_replaced()
+    {
+        // Latin-1: the é of the name is the single byte 0xE9; the delimiter's § is 0xA7.
+        var name = Path.Combine(_dir, "latin1.yaml");
+        File.WriteAllBytes(name, Encoding.Latin1.GetBytes("stages:\n  - name: \"café\"\n    type: tcp_server\n    config: {bind: \"127.0.0.1:23020\"}\n"));
+        Assert.Equal($"{name}:2:15: (file): is not valid UTF-8 (byte 0xE9); save the file as UTF-8", await CheckFailsAsync(name));
+
+        var delimiter = Path.Combine(_dir, "delimiter.yaml");
+        File.WriteAllBytes(delimiter, Encoding.Latin1.GetBytes("- name: s\n  type: io_tcp\n  config: {mode: server, bind: \"127.0.0.1:23020\", delimiter: \"§\"}\n"));
+        Assert.Equal($"{delimiter}:3:63: (file): is not valid UTF-8 (byte 0xA7); save the file as UTF-8", await CheckFailsAsync(delimiter));
+    }
+
+    [Fact]
+    public async Task Utf8_with_or_without_a_byte_order_mark_keeps_its_characters()
+    {
+        var file = Path.Combine(_dir, "bom.yaml");
+        File.WriteAllBytes(file, [0xEF, 0xBB, 0xBF, .. Encoding.UTF8.GetBytes("stages:\n  - {name: café, type: tcp_server, config: {bind: \"127.0.0.1:23020\"}}\n")]);
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        Assert.Equal(0, await FerryCommand.RunAsync(["check", file], TextReader.Null, stdout, stderr, CancellationToken.None));
+        Assert.Contains("1 stage: café (tcp server on 127.0.0.1:23020)", Assert.Single(stdout.Lines));
+    }
+
     private static async Task<string> CheckFailsAsync(string file, int lines)
     {
         var (stdout, stderr) = (new LineWriter(), new LineWriter());

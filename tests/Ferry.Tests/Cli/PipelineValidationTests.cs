@@ -100,7 +100,7 @@ public sealed class PipelineValidationTests : IDisposable
 
         (code, _, stderr) = await RunAsync(["check", example, "--set", "stages.nod.config.port=1"]);
         Assert.Equal(2, code);
-        Assert.Equal("--set stages.nod.config.port=1: stages.nod.config.port: '1' names no element of 'stages': use an index from 0 to 0 or a name (node)", stderr[0]);
+        Assert.Equal("--set stages.nod.config.port=1: stages.nod.config.port: '1' names no element of 'stages' (did you mean 'node'?): use an index from 0 to 0 or a name (node)", stderr[0]);
     }
 
     [Fact]
@@ -147,6 +147,130 @@ public sealed class PipelineValidationTests : IDisposable
         var (code, _, stderr) = await RunAsync(["check", Write("f.yaml", yaml)]);
         Assert.Equal(2, code);
         Assert.Contains(stderr, l => l.Contains(expected));
+    }
+
+    [Fact]
+    public async Task A_duration_without_a_unit_is_refused_except_0_and_keys_named_for_their_unit()
+    {
+        var file = Write("units.yaml", """
+            stages:
+              - name: a
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:23020
+                  group_linger: 5
+                  idle_timeout: 1.5
+                  frame_timeout: 0
+              - {name: b, type: tcp_server, config: {host: 127.0.0.1, port: 23021, timeout_seconds: 30}}
+            bus: {type: nats, ack_timeout: 2}
+            """);
+        var (code, _, stderr) = await RunAsync(["check", file]);
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{file}:6:7: stages[0].config.group_linger: '5' has no unit: write 5s or 5ms",
+            $"{file}:7:7: stages[0].config.idle_timeout: '1.5' has no unit: write 1.5s or 1.5ms",
+            $"{file}:10:19: bus.ack_timeout: '2' has no unit: write 2s or 2ms",
+            $"ferry check: {file}: 3 problems; nothing was started",
+        ], stderr);
+    }
+
+    [Fact]
+    public async Task A_stage_level_typo_gets_a_suggestion_and_the_stage_keys_in_the_allowed_list()
+    {
+        var file = Write("typo.yaml", """
+            stages:
+              - nme: a
+                type: tcp_server
+                confg: {bind: "127.0.0.1:23020"}
+              - {name: b, type: bridge_client, confg: {address: 127.0.0.1, port: 23030}}
+            """);
+        var (code, _, stderr) = await RunAsync(["check", file]);
+        Assert.Equal(2, code);
+        var server = string.Join(", ", ["name", "type", "mode", "config", .. Ferry.Hosting.Settings.StageReader.ServerKeys]);
+        var bridge = string.Join(", ", ["name", "type", "mode", "config", .. Ferry.Hosting.Settings.StageReader.BridgeKeys]);
+        Assert.Equal(
+        [
+            $"{file}:2:5: stages[0].name: missing key 'name'; every stage needs a unique name without '/'",
+            $"{file}:2:5: stages[0].nme: unknown key 'nme' in a tcp_server stage (did you mean 'name'?) (allowed: {server})",
+            $"{file}:4:5: stages[0].confg: unknown key 'confg' in a tcp_server stage (did you mean 'config'?) (allowed: {server})",
+            $"{file}:5:5: stages[1].config.address: missing key 'address' (the bridge's host, e.g. 127.0.0.1)",
+            $"{file}:5:5: stages[1].config.port: missing key 'port' (the bridge uses PORT and PORT+1)",
+            $"{file}:5:36: stages[1].confg: unknown key 'confg' in a bridge_client stage (did you mean 'config'?) (allowed: {bridge})",
+            $"ferry check: {file}: 6 problems; nothing was started",
+        ], stderr);
+    }
+
+    [Fact]
+    public async Task A_yaml_merge_key_is_refused_as_a_merge_key()
+    {
+        var file = Write("merge.yaml", """
+            stages:
+              - {name: a, type: tcp_server, config: &cfg {bind: "127.0.0.1:23020", framing: lines}}
+              - {name: b, type: tcp_server, config: {<<: *cfg, bind: "127.0.0.1:23021"}}
+            """);
+        var (code, _, stderr) = await RunAsync(["check", file]);
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{file}:3:42: stages[1].config.<<: is a YAML merge key, which pipeline files do not support; write the keys out in this block (an alias of a whole value, e.g. config: *common, works)",
+            $"ferry check: {file}: 1 problem; nothing was started",
+        ], stderr);
+    }
+
+    [Fact]
+    public async Task A_null_value_is_the_key_left_out_and_a_required_key_that_is_null_says_null()
+    {
+        var good = Write("null.yaml", """
+            stages:
+              - name: a
+                type: tcp_server
+                config: {bind: "127.0.0.1:23020", idle_timeout: null, max_connections: ~, bind_attempts: null, tls: {secure: false, certificate: null}}
+            """);
+        var stderr = new LineWriter();
+        var pipeline = RunCommand.Load(good, [], new CliIo(TextReader.Null, new LineWriter(), stderr, new Dictionary<string, string>()), "check");
+        Assert.Empty(stderr.Lines);
+        var options = Assert.IsType<Ferry.Hosting.Settings.ServerStageDeclaration>(Assert.Single(pipeline!.Stages)).Options;
+        Assert.Equal(TimeSpan.Zero, options.IdleTimeout);
+        Assert.Equal(128, options.MaxConnections);
+        Assert.Equal(1, options.BindAttempts); // a pipeline file's default, as when the key is left out
+
+        var bad = Write("nulls.yaml", """
+            stages:
+              - {name: null, type: tcp_server}
+              - {name: b, type: tcp_client, config: {connect: null}}
+              - {name: c, type: ~}
+            """);
+        var (code, _, lines) = await RunAsync(["check", bad]);
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{bad}:2:6: stages[0].name: is null; every stage needs a unique name without '/'",
+            $"{bad}:3:42: stages[1].config.connect: is null (a tcp client needs the remote address, e.g. \"10.0.1.5:4000\")",
+            $"{bad}:4:15: stages[2].type: is null (allowed: tcp_server, tcp_client, io_tcp, bridge_server, bridge_client)",
+            $"ferry check: {bad}: 3 problems; nothing was started",
+        ], lines);
+    }
+
+    [Fact]
+    public async Task Option_problems_show_the_value_as_written_and_only_the_keys_the_user_wrote()
+    {
+        var file = Write("texts.yaml", """
+            stages:
+              - {name: a, type: tcp_server, config: {bind: "127.0.0.1:23020", stats_interval: 0, egress_wait_timeout: 0}}
+              - {name: c, type: bridge_client, config: {address: "", port: 23030}}
+            bus: {type: nats, subject_prefix: "a b"}
+            """);
+        var (code, _, stderr) = await RunAsync(["check", file]);
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{file}:2:67: stages[0].config.stats_interval: '0' is not allowed; must be at least 10 ms",
+            $"{file}:2:86: stages[0].config.egress_wait_timeout: '0' is not allowed; must be positive",
+            $"{file}:3:45: stages[1].config.address: '' is empty; give the bridge's host, e.g. 127.0.0.1",
+            $"{file}:4:19: bus.subject_prefix: 'a b' is not allowed; use subject tokens (letters, digits, '-', '_') separated by '.'",
+            $"ferry check: {file}: 4 problems; nothing was started",
+        ], stderr);
     }
 
     [Fact]

@@ -125,7 +125,8 @@ public sealed class ServeCommandTests
         Assert.Equal(TimeSpan.FromSeconds(30), CliArguments.ParseDuration("30s"));
         Assert.Equal(TimeSpan.FromMinutes(2), CliArguments.ParseDuration("2m"));
         Assert.Equal(TimeSpan.FromHours(1), CliArguments.ParseDuration("1h"));
-        Assert.Equal(TimeSpan.FromSeconds(1.5), CliArguments.ParseDuration("1.5"));
+        Assert.Equal(TimeSpan.FromSeconds(1.5), CliArguments.ParseDuration("1.5s"));
+        Assert.Null(CliArguments.ParseDuration("1.5")); // no unit: 1.5s or 1.5ms?
         Assert.Null(CliArguments.ParseDuration("-1s"));
     }
 }

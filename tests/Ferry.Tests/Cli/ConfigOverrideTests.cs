@@ -1,0 +1,105 @@
+using Ferry.Cli;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>
+/// --set and FERRY__ overrides pick a list element by index or by its case-sensitive name: never a stage whose name
+/// differs in case (unless only an environment variable, which may lose its case, names it and it is the only one),
+/// never the first of several; a list-root file (seed 003's layout) says how to address its elements.
+/// </summary>
+public sealed class ConfigOverrideTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-overrides-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>Stages Front, front and "1", on ports 23020, 23021 and 23022 (ferry check binds nothing).</summary>
+    private string CaseFile()
+    {
+        var path = Path.Combine(_dir, "case.yaml");
+        File.WriteAllText(path, """
+            stages:
+              - {name: Front, type: tcp_server, config: {bind: "127.0.0.1:23020"}}
+              - {name: front, type: tcp_server, config: {bind: "127.0.0.1:23021"}}
+              - {name: "1", type: tcp_server, config: {bind: "127.0.0.1:23022"}}
+            """);
+        return path;
+    }
+
+    private static async Task<(int Code, List<string> Out, List<string> Err)> CheckAsync(string file, Dictionary<string, string> environment, params string[] sets)
+    {
+        var stdout = new LineWriter();
+        var stderr = new LineWriter();
+        string[] args = ["check", file, .. sets.SelectMany(s => new[] { "--set", s })];
+        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, environment, CancellationToken.None);
+        return (code, stdout.Lines.ToList(), stderr.Lines.ToList());
+    }
+
+    [Fact]
+    public async Task Set_picks_the_stage_whose_name_matches_exactly_not_one_that_differs_in_case()
+    {
+        var file = CaseFile();
+        var (code, stdout, stderr) = await CheckAsync(file, [], "stages.front.config.bind=127.0.0.1:23029");
+        Assert.Empty(stderr);
+        Assert.Equal(0, code);
+        Assert.Contains("Front (tcp server on 127.0.0.1:23020), front (tcp server on 127.0.0.1:23029), 1 (tcp server on 127.0.0.1:23022)", Assert.Single(stdout));
+
+        (code, _, stderr) = await CheckAsync(file, [], "stages.FRONT.config.bind=127.0.0.1:23029");
+        Assert.Equal(2, code);
+        Assert.Equal("--set stages.FRONT.config.bind=127.0.0.1:23029: stages.FRONT.config.bind: '127.0.0.1:23029' names no element of 'stages' (did you mean 'Front'?): use an index from 0 to 2 or a name (Front, front, 1)", stderr[0]);
+    }
+
+    [Fact]
+    public async Task An_index_that_is_also_another_stages_name_is_an_error_naming_both()
+    {
+        var (code, stdout, stderr) = await CheckAsync(CaseFile(), [], "stages.1.config.bind=127.0.0.1:23028");
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal("--set stages.1.config.bind=127.0.0.1:23028: stages.1.config.bind: '127.0.0.1:23028' is ambiguous in 'stages': '1' is an index and a name (stages[1] (front), stages[2] (1)); pick one by its index, e.g. --set stages.2.config.bind=127.0.0.1:23028", stderr[0]);
+    }
+
+    [Fact]
+    public async Task An_environment_variable_takes_an_exact_name_first_then_a_unique_match_ignoring_case_else_an_error()
+    {
+        var file = CaseFile();
+        // exact
+        var (code, stdout, _) = await CheckAsync(file, new() { ["FERRY__STAGES__front__CONFIG__BIND"] = "127.0.0.1:23029" });
+        Assert.Equal(0, code);
+        Assert.Contains("Front (tcp server on 127.0.0.1:23020), front (tcp server on 127.0.0.1:23029)", Assert.Single(stdout));
+
+        // two names that differ only in case: which one is meant cannot be known
+        (code, _, var stderr) = await CheckAsync(file, new() { ["FERRY__STAGES__FRONT__CONFIG__BIND"] = "127.0.0.1:23029" });
+        Assert.Equal(2, code);
+        Assert.Equal("environment FERRY__STAGES__FRONT__CONFIG__BIND: STAGES.FRONT.CONFIG.BIND: '127.0.0.1:23029' matches more than one element of 'stages' when case is ignored (stages[0] (Front), stages[1] (front)), and environment variable names may not keep their case; pick one by its index, e.g. FERRY__STAGES__0__CONFIG__BIND=127.0.0.1:23029", stderr[0]);
+
+        // one name that matches ignoring case: taken
+        var seed004 = RepoFiles.Path("examples/seed004-node.yaml");
+        (code, stdout, _) = await CheckAsync(seed004, new() { ["FERRY__STAGES__NODE__CONFIG__PORT"] = "4000" });
+        Assert.Equal(0, code);
+        Assert.Contains("node (tcp server on 127.0.0.1:4000)", Assert.Single(stdout));
+
+        // --set is not an environment variable: its case is the user's
+        (code, _, stderr) = await CheckAsync(seed004, [], "stages.NODE.config.port=4000");
+        Assert.Equal(2, code);
+        Assert.Contains("names no element of 'stages' (did you mean 'node'?)", stderr[0]);
+    }
+
+    [Fact]
+    public async Task A_list_root_file_says_it_has_no_stages_key_and_how_to_address_its_elements()
+    {
+        var seed003 = RepoFiles.Path("examples/seed003-io-tcp.yaml");
+        var (code, _, stderr) = await CheckAsync(seed003, [], "stages.tcp-server.config.bind=127.0.0.1:3034");
+        Assert.Equal(2, code);
+        Assert.Equal("--set stages.tcp-server.config.bind=127.0.0.1:3034: stages.tcp-server.config.bind: '127.0.0.1:3034' names no element of this file: it has no 'stages' key, being a list of stages (seed 003's layout); leave 'stages' out of the path: --set tcp-server.config.bind=127.0.0.1:3034", stderr[0]);
+
+        (code, _, stderr) = await CheckAsync(seed003, new() { ["FERRY__stages__0__config__bind"] = "127.0.0.1:3034" });
+        Assert.Equal(2, code);
+        Assert.EndsWith("leave 'stages' out of the path: FERRY__0__config__bind=127.0.0.1:3034", stderr[0]);
+
+        // as the hint says
+        (code, var stdout, _) = await CheckAsync(seed003, [], "tcp-server.config.bind=127.0.0.1:3034");
+        Assert.Equal(0, code);
+        Assert.Contains("tcp-server (tcp server on 127.0.0.1:3034)", Assert.Single(stdout));
+    }
+}
