@@ -97,6 +97,8 @@ public sealed class NatsGateway : IAsyncDisposable
     /// attaches to the stage's channels; when it returns, the server has the gateway's subscriptions. Call it
     /// before starting the stage. Later outages are ridden out: the client reconnects by itself.
     /// </summary>
+    /// <exception cref="InvalidOperationException">NATS cannot be reached, or (JetStream mode) the server has no
+    /// JetStream or refuses a stream or consumer; the message names the stage, the URL or stream and the reason.</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
@@ -144,16 +146,27 @@ public sealed class NatsGateway : IAsyncDisposable
         {
             var js = new NatsJSContext(_nats);
             var egressStream = _options.Resolve(_options.EgressStream, _stage.Name).Replace('.', '_');
-            await JetStreamSetup.EnsureStreamsAsync(js, _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_'), IngressSubject,
-                egressStream, EgressSubject, cancellationToken).ConfigureAwait(false);
-            _ingress = new JetStreamIngressPublisher(js, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
-                _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger);
-            _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressStream, _options.MaxPendingEgress, _logger)
-                .StartAsync(stopping).ConfigureAwait(false));
+            try
+            {
+                await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_'), IngressSubject,
+                    egressStream, EgressSubject, cancellationToken).ConfigureAwait(false);
+                _ingress = new JetStreamIngressPublisher(js, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
+                    _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger);
+                _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressStream, _options.MaxPendingEgress, _logger)
+                    .StartAsync(stopping).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Said once, at start, in the words of the configuration: not a stack trace from the client.
+                var why = ex is InvalidOperationException ? ex.Message
+                    : JetStreamSetup.IsNoJetStream(ex) ? JetStreamSetup.NoJetStreamMessage(_options.Url)
+                    : $"cannot set up the JetStream consumers of stream '{egressStream}' ({ex.GetType().Name}: {ex.Message})";
+                throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': {why}", ex);
+            }
         }
         else
         {
-            _ingress = new CoreIngressPublisher(_nats, IngressSubject, _tags, fields, _options.IngressLayout, _counters);
+            _ingress = new CoreIngressPublisher(_nats, IngressSubject, _tags, fields, _options.IngressLayout, _counters, _logger);
             _loops.Add(await new CoreEgress(_nats, router, egressSubjects, _options.MaxPendingEgress).StartAsync(stopping).ConfigureAwait(false));
         }
         _loops.Add(await new ControlListener(_nats, _stage, ConnectionIds.ProcessInstance, _counters, _outbox, ControlSubject)
