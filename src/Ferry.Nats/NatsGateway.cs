@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Ferry.Bus;
 using Ferry.Connections;
@@ -44,6 +45,8 @@ public sealed class NatsGateway : IAsyncDisposable
     private IngressPublisher? _ingress;
     private EventOutbox? _outbox;
     private int _state; // 0 new, 1 started, 2 disposed
+    /// <summary>When the NATS connection was lost (a <see cref="Stopwatch"/> timestamp); 0 while connected.</summary>
+    private long _lostAt;
 
     /// <summary>Validates the options against the stage (throwing <see cref="NatsOptionsException"/> naming every bad one).</summary>
     public NatsGateway(TcpServerStage stage, NatsGatewayOptions options, ILoggerFactory? loggerFactory = null)
@@ -108,7 +111,7 @@ public sealed class NatsGateway : IAsyncDisposable
         {
             Url = _options.Url,
             Name = $"ferry-{_stage.Name}-{Instance}",
-            LoggerFactory = _loggerFactory,
+            LoggerFactory = new ClientLogLimiter(_loggerFactory, TimeProvider.System),
             MaxReconnectRetry = -1,
             ReconnectWaitMin = TimeSpan.FromMilliseconds(100),
             ReconnectWaitMax = TimeSpan.FromSeconds(2),
@@ -119,11 +122,24 @@ public sealed class NatsGateway : IAsyncDisposable
             CommandTimeout = _options.PublishTimeout,
             WriterBufferSize = _options.WriteBufferBytes,
         });
-        _nats.ConnectionOpened += (_, _) => { _counters.Connected = true; return ValueTask.CompletedTask; };
+        _nats.ConnectionOpened += (_, _) =>
+        {
+            _counters.Connected = true;
+            // Said once per outage; the client's own line per failed attempt is rate-limited (ClientLogLimiter).
+            var lostAt = Interlocked.Exchange(ref _lostAt, 0);
+            if (lostAt != 0)
+                _logger.LogInformation("stage {Stage}: NATS connection to {Url} is back after {Seconds:0.0} s", _stage.Name, _options.Url,
+                    Stopwatch.GetElapsedTime(lostAt).TotalSeconds);
+            return ValueTask.CompletedTask;
+        };
         _nats.ConnectionDisconnected += (_, _) =>
         {
             _counters.Connected = false;
             Interlocked.Increment(ref _counters.Disconnects);
+            if (Volatile.Read(ref _state) == 1 && Interlocked.CompareExchange(ref _lostAt, Stopwatch.GetTimestamp(), 0) == 0)
+                _logger.LogWarning("stage {Stage}: NATS connection to {Url} lost; reconnecting every 0.1 to 2 s until it is back ({Mode}: {Meanwhile})",
+                    _stage.Name, _options.Url, _options.Mode,
+                    _options.Mode == NatsDeliveryMode.JetStream ? "ingress waits in the max_in_flight window and is sent again" : "ingress that finds no room within publish_timeout is dropped and counted");
             return ValueTask.CompletedTask;
         };
         _nats.MessageDropped += (_, _) => { Interlocked.Increment(ref _counters.ClientDropped); return ValueTask.CompletedTask; };
