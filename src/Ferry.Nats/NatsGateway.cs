@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Ferry.Bus;
 using Ferry.Connections;
@@ -44,6 +45,8 @@ public sealed class NatsGateway : IAsyncDisposable
     private IngressPublisher? _ingress;
     private EventOutbox? _outbox;
     private int _state; // 0 new, 1 started, 2 disposed
+    /// <summary>When the NATS connection was lost (a <see cref="Stopwatch"/> timestamp); 0 while connected.</summary>
+    private long _lostAt;
 
     /// <summary>Validates the options against the stage (throwing <see cref="NatsOptionsException"/> naming every bad one).</summary>
     public NatsGateway(TcpServerStage stage, NatsGatewayOptions options, ILoggerFactory? loggerFactory = null)
@@ -97,6 +100,8 @@ public sealed class NatsGateway : IAsyncDisposable
     /// attaches to the stage's channels; when it returns, the server has the gateway's subscriptions. Call it
     /// before starting the stage. Later outages are ridden out: the client reconnects by itself.
     /// </summary>
+    /// <exception cref="InvalidOperationException">NATS cannot be reached, or (JetStream mode) the server has no
+    /// JetStream or refuses a stream or consumer; the message names the stage, the URL or stream and the reason.</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
@@ -106,7 +111,7 @@ public sealed class NatsGateway : IAsyncDisposable
         {
             Url = _options.Url,
             Name = $"ferry-{_stage.Name}-{Instance}",
-            LoggerFactory = _loggerFactory,
+            LoggerFactory = new ClientLogLimiter(_loggerFactory, TimeProvider.System),
             MaxReconnectRetry = -1,
             ReconnectWaitMin = TimeSpan.FromMilliseconds(100),
             ReconnectWaitMax = TimeSpan.FromSeconds(2),
@@ -117,11 +122,24 @@ public sealed class NatsGateway : IAsyncDisposable
             CommandTimeout = _options.PublishTimeout,
             WriterBufferSize = _options.WriteBufferBytes,
         });
-        _nats.ConnectionOpened += (_, _) => { _counters.Connected = true; return ValueTask.CompletedTask; };
+        _nats.ConnectionOpened += (_, _) =>
+        {
+            _counters.Connected = true;
+            // Said once per outage; the client's own line per failed attempt is rate-limited (ClientLogLimiter).
+            var lostAt = Interlocked.Exchange(ref _lostAt, 0);
+            if (lostAt != 0)
+                _logger.LogInformation("stage {Stage}: NATS connection to {Url} is back after {Seconds:0.0} s", _stage.Name, _options.Url,
+                    Stopwatch.GetElapsedTime(lostAt).TotalSeconds);
+            return ValueTask.CompletedTask;
+        };
         _nats.ConnectionDisconnected += (_, _) =>
         {
             _counters.Connected = false;
             Interlocked.Increment(ref _counters.Disconnects);
+            if (Volatile.Read(ref _state) == 1 && Interlocked.CompareExchange(ref _lostAt, Stopwatch.GetTimestamp(), 0) == 0)
+                _logger.LogWarning("stage {Stage}: NATS connection to {Url} lost; reconnecting every 0.1 to 2 s until it is back ({Mode}: {Meanwhile})",
+                    _stage.Name, _options.Url, _options.Mode,
+                    _options.Mode == NatsDeliveryMode.JetStream ? "ingress waits in the max_in_flight window and is sent again" : "ingress that finds no room within publish_timeout is dropped and counted");
             return ValueTask.CompletedTask;
         };
         _nats.MessageDropped += (_, _) => { Interlocked.Increment(ref _counters.ClientDropped); return ValueTask.CompletedTask; };
@@ -144,16 +162,27 @@ public sealed class NatsGateway : IAsyncDisposable
         {
             var js = new NatsJSContext(_nats);
             var egressStream = _options.Resolve(_options.EgressStream, _stage.Name).Replace('.', '_');
-            await JetStreamSetup.EnsureStreamsAsync(js, _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_'), IngressSubject,
-                egressStream, EgressSubject, cancellationToken).ConfigureAwait(false);
-            _ingress = new JetStreamIngressPublisher(js, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
-                _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger);
-            _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressStream, _options.MaxPendingEgress, _logger)
-                .StartAsync(stopping).ConfigureAwait(false));
+            try
+            {
+                await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_'), IngressSubject,
+                    egressStream, EgressSubject, cancellationToken).ConfigureAwait(false);
+                _ingress = new JetStreamIngressPublisher(js, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
+                    _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger);
+                _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressStream, _options.MaxPendingEgress, _logger)
+                    .StartAsync(stopping).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Said once, at start, in the words of the configuration: not a stack trace from the client.
+                var why = ex is InvalidOperationException ? ex.Message
+                    : JetStreamSetup.IsNoJetStream(ex) ? JetStreamSetup.NoJetStreamMessage(_options.Url)
+                    : $"cannot set up the JetStream consumers of stream '{egressStream}' ({ex.GetType().Name}: {ex.Message})";
+                throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': {why}", ex);
+            }
         }
         else
         {
-            _ingress = new CoreIngressPublisher(_nats, IngressSubject, _tags, fields, _options.IngressLayout, _counters);
+            _ingress = new CoreIngressPublisher(_nats, IngressSubject, _tags, fields, _options.IngressLayout, _counters, _logger);
             _loops.Add(await new CoreEgress(_nats, router, egressSubjects, _options.MaxPendingEgress).StartAsync(stopping).ConfigureAwait(false));
         }
         _loops.Add(await new ControlListener(_nats, _stage, ConnectionIds.ProcessInstance, _counters, _outbox, ControlSubject)

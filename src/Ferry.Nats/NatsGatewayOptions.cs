@@ -102,6 +102,7 @@ public sealed class NatsGatewayOptions
         CheckSubject(problems, "stats_subject", StatsSubject, stage);
         CheckStream(problems, "ingress_stream", IngressStream, stage);
         CheckStream(problems, "egress_stream", EgressStream, stage);
+        CheckSeparate(problems, stage ?? "stage");
         if (MaxInFlight < 1 || MaxInFlight > 65536)
             problems.Add($"option 'max_in_flight': {MaxInFlight} is not allowed; must be from 1 to 65536");
         if (MaxPendingEgress < 1 || MaxPendingEgress > 65536)
@@ -124,6 +125,38 @@ public sealed class NatsGatewayOptions
         var resolved = template is null ? "" : Resolve(template, stage ?? "stage");
         if (!SubjectNames.IsSubject(resolved))
             problems.Add($"option '{option}': '{template}' is not allowed; use subject tokens (letters, digits, '-', '_', {{prefix}}, {{stage}}) separated by '.', no wildcards");
+    }
+
+    /// <summary>
+    /// Each subject needs its own traffic: a shared subject would, e.g., write every ingress packet or event to
+    /// the TCP clients (the egress subject) or read packets as control commands. The gateways subscribe to the
+    /// subjects one token below the egress subject (<c>.&lt;instance&gt;</c>, <c>.any</c>), and in JetStream mode
+    /// the egress stream takes every subject below it, so the others may not be there either.
+    /// </summary>
+    private void CheckSeparate(List<string> problems, string stage)
+    {
+        (string Option, string? Subject)[] subjects =
+        [
+            ("ingress_subject", Valid(IngressSubject)), ("egress_subject", Valid(EgressSubject)), ("control_subject", Valid(ControlSubject)),
+            ("events_subject", Valid(EventsSubject)), ("stats_subject", Valid(StatsSubject)),
+        ];
+        var egress = subjects[1].Subject;
+        for (var i = 0; i < subjects.Length; i++)
+        {
+            if (subjects[i].Subject is not { } subject)
+                continue;
+            for (var j = i + 1; j < subjects.Length; j++)
+                if (subject == subjects[j].Subject)
+                    problems.Add($"options '{subjects[i].Option}' and '{subjects[j].Option}' are both '{subject}'; each needs a subject of its own");
+            if (egress is not null && i != 1 && subject.StartsWith(egress + ".", StringComparison.Ordinal))
+                problems.Add($"option '{subjects[i].Option}': '{subject}' is below egress_subject '{egress}'; the subjects below it are the "
+                    + "gateways' own (.<instance>, .any; in JetStream mode the egress stream takes all of them): choose one outside it");
+        }
+        if (Mode == NatsDeliveryMode.JetStream && Resolve(IngressStream ?? "", stage).Replace('.', '_') is { Length: > 0 } ingress
+            && ingress == Resolve(EgressStream ?? "", stage).Replace('.', '_'))
+            problems.Add($"options 'ingress_stream' and 'egress_stream' are both '{ingress}'; each needs a stream of its own");
+
+        string? Valid(string template) => template is null || Resolve(template, stage) is not { } resolved || !SubjectNames.IsSubject(resolved) ? null : resolved;
     }
 
     private void CheckStream(List<string> problems, string option, string template, string? stage)

@@ -143,4 +143,28 @@ public sealed class IngressTests
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'publish_timeout': 00:00:00 is not allowed; must be from 10 ms", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'write_buffer_bytes': 1024 is not allowed; must be from 65536", StringComparison.Ordinal));
     }
+
+    /// <summary>
+    /// Subjects that share traffic used to be accepted: with the egress subject equal to the events subject every
+    /// event was written to every TCP client, one below it (…out.any) took a share of the egress, and so on.
+    /// </summary>
+    [Fact]
+    public void Subjects_that_would_share_traffic_are_refused_at_configuration()
+    {
+        var stage = new TcpServerStage(new TcpServerStageOptions { Name = "pos", Bind = "127.0.0.1:0" }, new InProcessBus());
+        var ex = Assert.Throws<NatsOptionsException>(() => new NatsGateway(stage, new NatsGatewayOptions
+        {
+            EgressSubject = "{prefix}.{stage}.events", // the events subject's default
+            ControlSubject = "{prefix}.{stage}.in",     // the ingress subject's default
+            StatsSubject = "{prefix}.{stage}.events.any",
+            Mode = NatsDeliveryMode.JetStream, EgressStream = "{prefix}_{stage}_in",
+        }));
+        Assert.Contains("options 'egress_subject' and 'events_subject' are both 'ferry.pos.events'; each needs a subject of its own", ex.Problems);
+        Assert.Contains("options 'ingress_subject' and 'control_subject' are both 'ferry.pos.in'; each needs a subject of its own", ex.Problems);
+        Assert.Contains(ex.Problems, p => p.StartsWith("option 'stats_subject': 'ferry.pos.events.any' is below egress_subject 'ferry.pos.events'", StringComparison.Ordinal));
+        Assert.Contains("options 'ingress_stream' and 'egress_stream' are both 'ferry_pos_in'; each needs a stream of its own", ex.Problems);
+        Assert.Equal(4, ex.Problems.Count);
+
+        new NatsGatewayOptions { Mode = NatsDeliveryMode.JetStream }.Validate("pos"); // the defaults are apart
+    }
 }

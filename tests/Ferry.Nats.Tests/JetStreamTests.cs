@@ -50,6 +50,30 @@ public sealed class JetStreamTests(ITestOutputHelper output)
         }, TimeSpan.FromSeconds(10), () => $"consumer pending {own.Info.NumPending}, ack pending {own.Info.NumAckPending}");
     }
 
+    /// <summary>
+    /// A message over the server's max_payload can never be stored. It used to be retried for ever, each
+    /// holding a slot of the window: after max_in_flight of them the stage read no socket again.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_message_over_the_servers_max_payload_is_dropped_and_counted_and_does_not_hold_the_window()
+    {
+        await using var server = await NatsServer.StartNewAsync(maxPayload: 4096);
+        await using var nats = await Observer.ConnectAsync(server);
+        await using var gateway = await Gateway.StartAsync(server, "big", FramingSpec.Parse("lines"), o =>
+        {
+            o.Mode = NatsDeliveryMode.JetStream;
+            o.MaxInFlight = 2;
+        });
+        using var client = await TestClient.ConnectAsync(gateway.Port);
+        var tooLarge = new string('x', 6000) + "\n";
+        await client.SendAsync(tooLarge + tooLarge + tooLarge + "after\n");
+
+        await Eventually.TrueAsync(() => gateway.Nats.Counters is { IngressDropped: 3, IngressPackets: 1, IngressInFlight: 0 },
+            TimeSpan.FromSeconds(30), () => gateway.Nats.Counters.ToString());
+        var stream = await new NatsJSContext(nats).GetStreamAsync("ferry_big_in");
+        Assert.Equal(1, stream.Info.State.Messages);
+    }
+
     [SkippableFact]
     public Task Nats_killed_for_3_s_while_a_client_streams_loses_nothing() => OutageAsync(TimeSpan.FromSeconds(3), rate: 10_000, seconds: 8);
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 
 namespace Ferry.Nats.Internal;
@@ -8,8 +9,8 @@ namespace Ferry.Nats.Internal;
 /// dropped and counted in <see cref="GatewayCounters.IngressDropped"/>, never lost silently.
 /// </summary>
 internal sealed class CoreIngressPublisher(NatsConnection nats, string subject, ConnectionTags tags, FieldHeaders fields,
-    NatsIngressLayout layout, GatewayCounters counters)
-    : IngressPublisher(subject, tags, fields, layout, counters)
+    NatsIngressLayout layout, GatewayCounters counters, ILogger logger)
+    : IngressPublisher(subject, tags, fields, layout, counters, logger)
 {
     private static readonly INatsSerialize<ReadOnlyMemory<byte>> Bytes = NatsDefaultSerializer<ReadOnlyMemory<byte>>.Default;
 
@@ -29,7 +30,7 @@ internal sealed class CoreIngressPublisher(NatsConnection nats, string subject, 
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            Interlocked.Add(ref Counters.IngressDropped, packets);
+            Dropped(packets, payload.Length, ex);
             return default;
         }
         // The common case: the client's buffer had room and the message is in it, no state machine needed.
@@ -50,7 +51,7 @@ internal sealed class CoreIngressPublisher(NatsConnection nats, string subject, 
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            Interlocked.Add(ref Counters.IngressDropped, packets);
+            Dropped(packets, bytes, ex);
         }
     }
 }

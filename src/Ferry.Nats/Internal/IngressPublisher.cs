@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using Ferry.Connections;
 using Ferry.Stages;
+using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 
 namespace Ferry.Nats.Internal;
@@ -26,8 +27,14 @@ internal abstract class IngressPublisher
     private long _lastTicks = -1;
     private string _lastTime = "";
 
-    protected IngressPublisher(string subject, ConnectionTags tags, FieldHeaders fields, NatsIngressLayout layout, GatewayCounters counters)
-        => (Subject, _tags, _fields, _layout, Counters) = (subject, tags, fields, layout, counters);
+    // Drops are logged at most once per interval (with the total so far), so a flood of them cannot fill the log.
+    private static readonly long DropWarningIntervalMs = 10_000;
+    private long _lastDropWarningMs = long.MinValue;
+
+    protected IngressPublisher(string subject, ConnectionTags tags, FieldHeaders fields, NatsIngressLayout layout, GatewayCounters counters, ILogger logger)
+        => (Subject, _tags, _fields, _layout, Counters, Logger) = (subject, tags, fields, layout, counters, logger);
+
+    protected ILogger Logger { get; }
 
     protected string Subject { get; }
 
@@ -72,6 +79,23 @@ internal abstract class IngressPublisher
 
     /// <summary>Waits for what is still in flight (JetStream), up to the token.</summary>
     public virtual Task DrainAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// Counts packets that will never be published in <see cref="GatewayCounters.IngressDropped"/> and says why in
+    /// a warning: the first drop at once, later ones at most once per 10 s, with the total.
+    /// </summary>
+    protected void Dropped(int packets, int bytes, Exception why)
+    {
+        var total = Interlocked.Add(ref Counters.IngressDropped, packets);
+        var now = Environment.TickCount64;
+        var last = Volatile.Read(ref _lastDropWarningMs);
+        if (last != long.MinValue && now - last < DropWarningIntervalMs)
+            return;
+        if (Interlocked.CompareExchange(ref _lastDropWarningMs, now, last) != last)
+            return;
+        Logger.LogWarning("ingress to {Subject}: dropped a message of {Packets} packet(s), {Bytes} bytes: {Reason} ({Dropped} packets dropped so far, see ingress_dropped)",
+            Subject, packets, bytes, why.Message, total);
+    }
 
     protected void CountPublished(int packets, int bytes)
     {

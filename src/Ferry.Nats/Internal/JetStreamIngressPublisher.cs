@@ -11,7 +11,9 @@ namespace Ferry.Nats.Internal;
 /// acknowledgement, up to <c>max_in_flight</c> at once; when the window is full the stage's publish waits
 /// for a slot, so the stage stops reading sockets. A publish not acknowledged within <c>ack_timeout</c>
 /// (an outage, a restart) is sent again with the same <c>Nats-Msg-Id</c>, so the stream drops the
-/// duplicates it still remembers; retries go on until the gateway is disposed.
+/// duplicates it still remembers; retries go on until the gateway is disposed. A message that can never be
+/// stored (larger than the server's <c>max_payload</c> or the stream's maximum message size) is not retried:
+/// it is dropped, counted and logged, so it cannot hold a slot of the window for ever.
 /// </summary>
 internal sealed class JetStreamIngressPublisher : IngressPublisher
 {
@@ -23,12 +25,13 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     private readonly TimeSpan _ackTimeout;
     private readonly string _idPrefix;
     private readonly CancellationToken _stopping;
-    private readonly ILogger _logger;
     private long _sequence;
+    /// <summary>1 while publishes go unacknowledged: the outage is logged when it starts and when it ends, not per retry.</summary>
+    private int _failing;
 
     public JetStreamIngressPublisher(NatsJSContext js, string subject, ConnectionTags tags, FieldHeaders fields, NatsIngressLayout layout,
         GatewayCounters counters, int maxInFlight, TimeSpan ackTimeout, string instance, CancellationToken stopping, ILogger logger)
-        : base(subject, tags, fields, layout, counters)
+        : base(subject, tags, fields, layout, counters, logger)
     {
         _js = js;
         _window = new SemaphoreSlim(maxInFlight, maxInFlight);
@@ -38,7 +41,6 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
         // ids never match those the stream remembers from before.
         _idPrefix = instance + "-" + DateTime.UtcNow.Ticks.ToString("x", CultureInfo.InvariantCulture) + "-";
         _stopping = stopping;
-        _logger = logger;
     }
 
     // Each message keeps its headers until acknowledged (a retry sends them again): a new set every time.
@@ -91,11 +93,21 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
                     if (!ack.Duplicate)
                         ack.EnsureSuccess();
                     CountPublished(packets, length);
+                    if (Volatile.Read(ref _failing) != 0 && Interlocked.Exchange(ref _failing, 0) != 0)
+                        Logger.LogInformation("JetStream publishes to {Subject} are acknowledged again", Subject);
+                    return;
+                }
+                catch (Exception ex) when (!_stopping.IsCancellationRequested && IsPermanent(ex))
+                {
+                    Dropped(packets, length, ex);
                     return;
                 }
                 catch (Exception ex) when (!_stopping.IsCancellationRequested)
                 {
-                    _logger.LogDebug("JetStream publish {Id} attempt {Attempt} not acknowledged ({Type}: {Error}); sending again",
+                    if (Interlocked.Exchange(ref _failing, 1) == 0)
+                        Logger.LogWarning("JetStream publish to {Subject} not acknowledged ({Type}: {Error}); sending again until it is (ingress_retries, ingress_in_flight)",
+                            Subject, ex.GetType().Name, ex.Message);
+                    Logger.LogDebug("JetStream publish {Id} attempt {Attempt} not acknowledged ({Type}: {Error}); sending again",
                         id, attempt + 1, ex.GetType().Name, ex.Message);
                 }
                 try
@@ -116,6 +128,15 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
             _window.Release();
         }
     }
+
+    /// <summary>
+    /// Failures that a retry cannot cure: the message is over the server's <c>max_payload</c> (the client refuses
+    /// to send it) or over the stream's <c>max_msg_size</c> (JetStream error 10054).
+    /// </summary>
+    private static bool IsPermanent(Exception ex) =>
+        ex is NatsPayloadTooLargeException or NatsJSApiException { Error.ErrCode: MessageTooLargeForStream };
+
+    private const int MessageTooLargeForStream = 10054;
 
     public override async Task DrainAsync(CancellationToken cancellationToken)
     {

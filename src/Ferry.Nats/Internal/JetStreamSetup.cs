@@ -1,3 +1,4 @@
+using NATS.Client.Core;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 
@@ -10,37 +11,62 @@ internal static class JetStreamSetup
     /// Ingress: a work queue (each message is removed once a worker acknowledges it), on disk. Egress: interest
     /// retention (kept until every gateway consumer that wants it has acknowledged it), on disk.
     /// </summary>
-    public static async Task EnsureStreamsAsync(NatsJSContext js, string ingressStream, string ingressSubject,
+    /// <exception cref="InvalidOperationException">The server has no JetStream, or refused a stream: the message says which and why.</exception>
+    public static async Task EnsureStreamsAsync(NatsJSContext js, string url, string ingressStream, string ingressSubject,
         string egressStream, string egressSubject, CancellationToken cancellationToken)
     {
-        await EnsureAsync(js, new StreamConfig(ingressStream, [ingressSubject])
+        await EnsureAsync(js, url, "ingress_stream", new StreamConfig(ingressStream, [ingressSubject])
         {
             Retention = StreamConfigRetention.Workqueue,
             Storage = StreamConfigStorage.File,
         }, cancellationToken).ConfigureAwait(false);
-        await EnsureAsync(js, new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
+        await EnsureAsync(js, url, "egress_stream", new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
         {
             Retention = StreamConfigRetention.Interest,
             Storage = StreamConfigStorage.File,
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task EnsureAsync(NatsJSContext js, StreamConfig config, CancellationToken cancellationToken)
+    /// <summary>
+    /// The error a gateway reports when its JetStream API requests go unanswered: no JetStream on the server
+    /// (it runs without <c>-js</c>), which the client only sees as "no responders".
+    /// </summary>
+    public static bool IsNoJetStream(Exception ex) => ex is NatsNoRespondersException or NatsJSApiNoResponseException;
+
+    public static string NoJetStreamMessage(string url) =>
+        $"the NATS server at '{url}' does not answer JetStream requests: JetStream is not enabled there (start nats-server with -js, "
+        + "or a jetstream block in its configuration), or use mode core";
+
+    private static async Task EnsureAsync(NatsJSContext js, string url, string option, StreamConfig config, CancellationToken cancellationToken)
     {
         try
         {
-            await js.GetStreamAsync(config.Name!, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (NatsJSApiException ex) when (ex.Error.Code == 404)
-        {
             try
             {
-                await js.CreateStreamAsync(config, cancellationToken).ConfigureAwait(false);
+                await js.GetStreamAsync(config.Name!, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
-            catch (NatsJSApiException again) when (again.Error.ErrCode == 10058)
+            catch (NatsJSApiException ex) when (ex.Error.Code == 404)
             {
-                // Another gateway created it meanwhile with a different configuration: use theirs.
+                try
+                {
+                    await js.CreateStreamAsync(config, cancellationToken).ConfigureAwait(false);
+                }
+                catch (NatsJSApiException again) when (again.Error.ErrCode == 10058)
+                {
+                    // Another gateway created it meanwhile with a different configuration: use theirs.
+                }
             }
+        }
+        catch (Exception ex) when (IsNoJetStream(ex))
+        {
+            throw new InvalidOperationException(NoJetStreamMessage(url), ex);
+        }
+        catch (NatsJSApiException ex)
+        {
+            // E.g. another stream already takes these subjects (10065), or the account's limits are reached.
+            throw new InvalidOperationException(
+                $"JetStream refused stream '{config.Name}' (option '{option}') on subjects {string.Join(", ", config.Subjects!)}: "
+                + $"{ex.Error.Description} (error {ex.Error.ErrCode})", ex);
         }
     }
 }

@@ -10,7 +10,9 @@ namespace Ferry.Bridge;
 /// The dialling end of the bridge, Rogue's <c>TcpClient</c>: a PUSH connection to the server's base
 /// port and a PULL connection to port + 1, each a <see cref="TcpClientStage"/> speaking the <c>zmtp</c>
 /// framing. It may start before the server; each direction dials and re-dials on its own with a
-/// capped, doubling back-off, so a restarted server is found again.
+/// capped, doubling back-off, so a restarted server is found again. While a direction cannot connect
+/// (refused, unreachable, a name that does not resolve), its first failure is logged as a warning naming
+/// the address and the reason; the retries are not, until it has been connected again.
 /// </summary>
 public sealed class FrameBridgeClient : FrameBridgeEnd
 {
@@ -32,6 +34,8 @@ public sealed class FrameBridgeClient : FrameBridgeEnd
         _push = new TcpClientStage(StageOptions("PUSH", BridgeAddress.HostPort(address, port), ZmtpSocketType.Push), bus, loggers, End.Options.TimeProvider);
         _pull = new TcpClientStage(StageOptions("PULL", BridgeAddress.HostPort(address, port + 1), ZmtpSocketType.Pull), bus, loggers, End.Options.TimeProvider);
         End.Attach(_push, _pull, bus);
+        _push.ConnectFailed += (_, e) => End.DialFailed(ZmtpSocketType.Push, e);
+        _pull.ConnectFailed += (_, e) => End.DialFailed(ZmtpSocketType.Pull, e);
         _push.Start();
         _pull.Start();
     }

@@ -16,17 +16,22 @@ public sealed class NatsServer : IAsyncDisposable
     private readonly string _storeDir = Path.Combine(Path.GetTempPath(), "ferry-nats-" + Guid.NewGuid().ToString("n"));
     private Process? _process;
 
-    private NatsServer(int port) => Port = port;
+    private readonly bool _jetStream;
+    private readonly int? _maxPayload;
+
+    private NatsServer(int port, bool jetStream, int? maxPayload) => (Port, _jetStream, _maxPayload) = (port, jetStream, maxPayload);
 
     public int Port { get; }
 
     public string Url => $"nats://127.0.0.1:{Port}";
 
     /// <summary>Skips the calling test, with the reason, when nats-server is not installed.</summary>
-    public static async Task<NatsServer> StartNewAsync()
+    /// <param name="jetStream">False: a server without JetStream (its API requests get no responders).</param>
+    /// <param name="maxPayload">The server's <c>max_payload</c> in bytes; its default (1 MiB) when null.</param>
+    public static async Task<NatsServer> StartNewAsync(bool jetStream = true, int? maxPayload = null)
     {
         Skip.If(s_binary is null, "nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)");
-        var server = new NatsServer(Ferry.Tests.Support.FreePorts.One());
+        var server = new NatsServer(Ferry.Tests.Support.FreePorts.One(), jetStream, maxPayload);
         await server.StartAsync();
         return server;
     }
@@ -40,8 +45,19 @@ public sealed class NatsServer : IAsyncDisposable
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { "-a", "127.0.0.1", "-p", Port.ToString(), "-js", "-sd", _storeDir })
+        foreach (var arg in new[] { "-a", "127.0.0.1", "-p", Port.ToString() })
             info.ArgumentList.Add(arg);
+        if (_jetStream)
+            foreach (var arg in new[] { "-js", "-sd", _storeDir })
+                info.ArgumentList.Add(arg);
+        if (_maxPayload is { } maxPayload)
+        {
+            // No command-line flag for it: a configuration file, with the flags above taking precedence.
+            var config = Path.Combine(_storeDir, "nats.conf");
+            File.WriteAllText(config, $"max_payload: {maxPayload}\n");
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add(config);
+        }
         _process = Process.Start(info) ?? throw new InvalidOperationException("nats-server did not start");
         _process.BeginErrorReadLine();
         _process.BeginOutputReadLine();

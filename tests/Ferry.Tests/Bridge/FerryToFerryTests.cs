@@ -101,6 +101,32 @@ public abstract class FerryToFerryTests(StageTransport transport)
         Assert.Equal(42, got.Payload.Span[0]);
     }
 
+    /// <summary>A client dialling nothing (a wrong port, a server not up yet) used to say nothing at all, however long it tried.</summary>
+    [Fact]
+    public async Task A_client_that_cannot_connect_logs_it_once_per_outage_naming_the_address()
+    {
+        int port = FreePorts.Pair();
+        var time = new StageTime();
+        var logs = new CapturingLoggerFactory();
+        await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport, TimeProvider = time, LoggerFactory = logs });
+        var failures = new int[2];
+        client.PushStage.ConnectFailed += (_, e) => { if (e.Attempt > 0) Interlocked.Increment(ref failures[0]); };
+        client.PullStage.ConnectFailed += (_, e) => { if (e.Attempt > 0) Interlocked.Increment(ref failures[1]); };
+        int Logged(int p) => logs.Text.Split('\n').Count(line => line.Contains($" Warning Ferry.Bridge.{Loopback}.Client.{port}: ", StringComparison.Ordinal)
+            && line.Contains($"cannot connect to {Loopback}:{p}: ", StringComparison.Ordinal));
+
+        await time.AdvanceUntilAsync(() => Volatile.Read(ref failures[0]) >= 3 && Volatile.Read(ref failures[1]) >= 3, TimeSpan.FromMilliseconds(50), "three refused dials per direction");
+        Assert.Equal((1, 1), (Logged(port), Logged(port + 1)));
+
+        // Connected, then the server goes: the new outage is logged once more.
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        await time.AdvanceUntilAsync(() => client.IsReady, TimeSpan.FromMilliseconds(50), "the client to connect");
+        await server.DisposeAsync(); // stopping is idempotent: the using's dispose does nothing more
+        var (push, pull) = (Volatile.Read(ref failures[0]), Volatile.Read(ref failures[1]));
+        await time.AdvanceUntilAsync(() => Volatile.Read(ref failures[0]) >= push + 3 && Volatile.Read(ref failures[1]) >= pull + 3, TimeSpan.FromMilliseconds(50), "three more refused dials per direction");
+        Assert.Equal((2, 2), (Logged(port), Logged(port + 1)));
+    }
+
     [Fact]
     public async Task By_default_the_client_retries_every_reconnect_delay_so_a_late_server_is_found_within_one_delay()
     {

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Ferry.Bridge;
 using Ferry.Bridge.Internal;
 using Ferry.Bridge.Zmtp;
+using Ferry.Stages.Internal;
 using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Bridge;
@@ -59,6 +60,31 @@ public sealed class ZmtpHandshakeTests
         Assert.Equal((1, (ushort)0x0201, (byte)3, (byte)4), (frames[0].Payload.Length, frames[0].Flags, frames[0].Channel, frames[0].Error));
         Assert.Equal((300, (ushort)0xFFFF), (frames[1].Payload.Length, frames[1].Flags));
         Assert.Equal(1, server.Counters.MessagesDropped);
+    }
+
+    /// <summary>Each bad message used to add a warning of the bridge's own beside the stage's rate-limited one: a peer sending garbage filled the log.</summary>
+    [Fact]
+    public async Task A_flood_of_bad_messages_is_counted_one_by_one_but_logged_at_a_bounded_rate()
+    {
+        const int bad = 200;
+        int port = FreePorts.Pair();
+        CancellationToken deadline = Deadline.In(Limit);
+        var logs = new CapturingLoggerFactory();
+        await using var server = new FrameBridgeServer("127.0.0.1", port, new FrameBridgeOptions { LoggerFactory = logs });
+        await using var peer = await RawPeer.ConnectAsync(port, deadline);
+        await peer.HandshakeAsync(ZmtpSocketType.Push, deadline);
+
+        for (var i = 0; i < bad; i++)
+            peer.Write(w => ZmtpFrame.Write(w, [1, 2, 3], more: false, isCommand: false)); // one part: not a Rogue frame
+        peer.Write(w => RogueMessage.Write(new byte[] { 9 }, 0, 0, 0, w));
+        await peer.FlushAsync(deadline);
+
+        Frame good = (await FerryToFerryTests.ReadAsync(server, 1, deadline))[0];
+        Assert.Equal(9, good.Payload.Span[0]);
+        Assert.Equal(bad, server.Counters.MessagesDropped);
+        var warnings = logs.Text.Split('\n').Count(line => line.Contains(" Warning ", StringComparison.Ordinal));
+        Assert.True(warnings <= LogRateLimiter.Burst + 1, $"{warnings} warnings for {bad} bad messages:\n{logs.Text}");
+        Assert.Contains("message of 1 part, expected 4", logs.Text);
     }
 
     [Fact]

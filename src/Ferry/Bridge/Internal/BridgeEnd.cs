@@ -37,6 +37,9 @@ internal sealed class BridgeEnd
     /// <summary>A pipe is starting: it is taking the queued frames before it takes over.</summary>
     private bool _draining;
     private IDisposable? _ingress;
+    /// <summary>A client direction's failing dials were logged since it last had a peer: an outage is logged once, not per retry.</summary>
+    private bool _pushDialLogged;
+    private bool _pullDialLogged;
 
     private BridgeEnd(FrameBridgeOptions options, ILoggerFactory loggers, ILogger logger)
     {
@@ -104,8 +107,32 @@ internal sealed class BridgeEnd
             peers.Add(id);
             if (peers == _pushPeers && peers.Count == 1)
                 _pushReady.Open();
+            if (peers == _pushPeers)
+                _pushDialLogged = false;
+            else
+                _pullDialLogged = false;
             UpdateReadyLocked();
         }
+    }
+
+    /// <summary>
+    /// A client direction's dial failed (refused, unreachable, unresolved, timed out). The stage retries on its
+    /// own; the first failure of an outage is logged with the address and the reason, the retries are not.
+    /// </summary>
+    public void DialFailed(ZmtpSocketType role, ConnectFailedEvent e)
+    {
+        // Attempt 0 is a connection that ended, not a failed dial: its close was logged (PeerDown) or, for a peer
+        // that never finished the handshake, its frame error was (rate-limited, by the stage).
+        if (e.Attempt == 0)
+            return;
+        lock (_lock)
+        {
+            ref var logged = ref role == ZmtpSocketType.Push ? ref _pushDialLogged : ref _pullDialLogged;
+            if (logged)
+                return;
+            logged = true;
+        }
+        BridgeLog.CannotConnect(Logger, role == ZmtpSocketType.Push ? "PUSH" : "PULL", e.Remote, e.Reason, (long)e.RetryIn.TotalMilliseconds);
     }
 
     private void PeerDown(HashSet<ConnectionId> peers, DisconnectedEvent e, string role)

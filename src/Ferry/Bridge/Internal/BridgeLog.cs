@@ -11,8 +11,13 @@ internal static partial class BridgeLog
     [LoggerMessage(2003, LogLevel.Information, "{Role} connection to {Peer} closed: {Reason}")]
     public static partial void Closed(ILogger logger, string role, string peer, string reason);
 
-    [LoggerMessage(2005, LogLevel.Warning, "{Role}: dropped a message that is not a Rogue frame: {Reason}")]
+    // Debug: the stage logs the same drop as a frame error warning, rate-limited (a peer sending garbage must not
+    // fill the log); this line per message is for tracing only.
+    [LoggerMessage(2005, LogLevel.Debug, "{Role}: dropped a message that is not a Rogue frame: {Reason}")]
     public static partial void MessageDropped(ILogger logger, string role, string reason);
+
+    [LoggerMessage(2004, LogLevel.Warning, "{Role}: cannot connect to {Remote}: {Reason}; retrying (next in {RetryMs} ms) until the server answers; not logged again until connected")]
+    public static partial void CannotConnect(ILogger logger, string role, string remote, string reason, long retryMs);
 
     [LoggerMessage(2006, LogLevel.Debug, "{Role}: {Kind}: {Message}")]
     public static partial void StageProblem(ILogger logger, string role, string kind, string message);
