@@ -28,7 +28,8 @@ public sealed class BlackBoxCliTests
 
     [Theory]
     [InlineData(new[] { "serve", "--idle-timeout", "NaN" }, "ferry serve: --idle-timeout 'NaN' is not a duration")]
-    [InlineData(new[] { "serve", "--idle-timeout", "1e15" }, "ferry serve: --idle-timeout '1e15' is too long")]
+    [InlineData(new[] { "serve", "--idle-timeout", "1e15s" }, "ferry serve: --idle-timeout '1e15s' is too long")]
+    [InlineData(new[] { "serve", "--idle-timeout", "30" }, "ferry serve: --idle-timeout '30' has no unit: write 30s or 30ms")]
     [InlineData(new[] { "serve", "--group-linger", "1e300h" }, "ferry serve: --group-linger '1e300h' is too long")]
     [InlineData(new[] { "serve", "--idle-timeout", "0.5ms" }, "ferry serve: --idle-timeout '0.5ms' is below 1ms")]
     [InlineData(new[] { "bridge", "server", "127.0.0.1", "65535" }, "ferry bridge: PORT must be 1..65534")]
@@ -133,7 +134,7 @@ public sealed class BlackBoxCliTests
         (code, _, var stderr) = await CliBinary.RunAsync(["check", RepoFiles.Path("examples/seed004-node.yaml")],
             new Dictionary<string, string> { ["FERRY__stages__node__config__tls__secure"] = "true" });
         Assert.Equal(2, code);
-        Assert.Contains("seed004-node.yaml:14:9: stages[0].config.tls.certificate: is required on a TLS server: give certificate_pem and private_key_pem (or certificate_file and private_key_file)", stderr);
+        Assert.Contains("seed004-node.yaml:12:7: stages[0].config.tls.certificate: missing key 'certificate': a TLS server needs certificate_pem and private_key_pem (or certificate_file and private_key_file)", stderr);
     }
 
     [Theory]
