@@ -1,9 +1,9 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Ferry.Bus;
 using Ferry.Nats.Tests.Support;
 using Ferry.Stages;
+using Ferry.Tests.Bridge;
 using Microsoft.Extensions.Logging;
 
 namespace Ferry.Nats.Tests;
@@ -20,7 +20,7 @@ public sealed class OutageLogTests
     {
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await using var server = await NatsServer.StartNewAsync(jetStream: false);
-        var logs = new Lines();
+        var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
         await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = "outage", Bind = "127.0.0.1:0" }, new InProcessBus());
         await using var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url }, logs);
         await gateway.StartAsync(deadline.Token);
@@ -43,37 +43,5 @@ public sealed class OutageLogTests
         // Connecting at start and the outage's attempts: a handful of the client's lines in all, not a few per attempt.
         var clientLines = logs.All.Count(line => line.Contains(" NATS.", StringComparison.Ordinal));
         Assert.True(clientLines <= 6, $"{clientLines} lines from the NATS client:\n{logs.Text}");
-    }
-
-    private sealed class Lines : ILoggerFactory
-    {
-        private readonly ConcurrentQueue<string> _lines = new();
-
-        public IReadOnlyCollection<string> All => [.. _lines];
-
-        public string Text => string.Join('\n', _lines);
-
-        public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _lines);
-
-        public void AddProvider(ILoggerProvider provider)
-        {
-        }
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(string category, ConcurrentQueue<string> lines) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (IsEnabled(logLevel))
-                    lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)}");
-            }
-        }
     }
 }
