@@ -653,17 +653,23 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         if (Interlocked.Exchange(ref _socketClosed, 1) != 0)
             return;
         _linger?.Dispose();
-        try
+        if (_abortive)
         {
-            if (_abortive)
+            try
+            {
                 _socket.LingerState = new LingerOption(true, 0);
-        }
-        catch (SocketException)
-        {
-            // Already reset by the peer: closing is all that is left.
-        }
-        catch (ObjectDisposedException)
-        {
+            }
+            catch (SocketException)
+            {
+                // Already reset by the peer: closing is all that is left.
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+            // Closed before the stream: the stream's close shuts the socket down first (a FIN, so that a
+            // graceful close with a read pending is not turned into a reset), and a FIN ahead of the reset
+            // told a shed or refused client "end of data" instead of "refused", unlike the epoll transport.
+            _socket.Dispose();
         }
         _stream.Dispose();
         _socket.Dispose();
