@@ -155,11 +155,25 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
 
     private async Task HandshakeAsync()
     {
+        // A trusted proxy's PROXY header comes first, in the clear; the stage judges it before the handshake.
+        if (_proxyHeader != ProxyProtocol.Off)
+        {
+            bool passed;
+            try
+            {
+                passed = await PassProxyHeaderAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // No handshake has begun: a reset here is the network's (reset, as on epoll), not a TLS failure.
+                End(Failed, StreamErrors.Code(ex), StreamErrors.Describe(ex));
+                return;
+            }
+            if (!passed)
+                return;
+        }
         try
         {
-            // A trusted proxy's PROXY header comes first, in the clear; the stage judges it before the handshake.
-            if (_proxyHeader != ProxyProtocol.Off && !await PassProxyHeaderAsync().ConfigureAwait(false))
-                return;
             // Every ciphertext byte from here on is a TLS record's.
             _socketStream.Records = new TlsRecordWatch(_handshake!.Time);
             var (secured, info) = await _handshake!.RunAsync(_stream, CancellationToken.None).ConfigureAwait(false);
@@ -355,9 +369,19 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         var header = ArrayPool<byte>.Shared.Rent(Proxy.ProxyHeaderParser.MaxBytes);
         var n = 0;
         int wanted;
+        // Until the header is complete or already invalid (then the stage refuses it now, as on epoll).
         while ((wanted = Proxy.ProxyHeaderParser.BytesWanted(header.AsSpan(0, n), _proxyHeader)) > 0)
         {
-            var read = await _stream.ReadAsync(header.AsMemory(n, wanted)).ConfigureAwait(false);
+            int read;
+            try
+            {
+                read = await _stream.ReadAsync(header.AsMemory(n, wanted)).ConfigureAwait(false);
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(header);
+                throw;
+            }
             if (read == 0)
             {
                 ArrayPool<byte>.Shared.Return(header);
