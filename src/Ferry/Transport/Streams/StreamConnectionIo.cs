@@ -32,7 +32,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     /// <summary>The most bytes one write takes: bounds what the transport holds beyond the kernel's send buffer.</summary>
     private const int MaxSendBytes = 64 * 1024;
 
-    /// <summary>How long a graceful close waits for queued bytes to be written before it closes anyway.</summary>
+    /// <summary>How long a close waits for the write in flight to fail after the shutdown before it closes anyway (a backstop).</summary>
     private const int CloseLingerMs = 10_000;
 
     // Receive states. Only a completion moves the state away from Waiting; only the service thread
@@ -666,7 +666,21 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             CloseSocket();
             return;
         }
-        // The write in flight closes the socket when it completes; a peer that never reads is not waited for forever.
+        // The write in flight waits for a peer that may never read, and the descriptor with it (10 s of
+        // closed connections' descriptors escaped --max-connections). The shutdown queues the FIN behind what
+        // the kernel already took, which still goes out, and fails the write at once; its completion closes
+        // the socket. What that write had not handed to the kernel is lost, as an epoll connection's unsent
+        // egress is at its close. The timer is only a backstop.
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
         _linger = new Timer(static s => ((StreamConnectionIo)s!).CloseSocket(), this, CloseLingerMs, Timeout.Infinite);
         if (Volatile.Read(ref _socketClosed) != 0)
             _linger.Dispose();
