@@ -649,6 +649,7 @@ internal sealed class ConnectionWriter
             {
                 c.EgressBytesDropped += c.Egress.Length;
                 _counters.CountDroppedBytes(c.Egress.Length);
+                c.Io.AbandonWritesOnClose();
             }
             c.Egress.Release();
             waiter = c.SpaceWaiter;

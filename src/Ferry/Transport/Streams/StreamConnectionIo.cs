@@ -32,7 +32,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     /// <summary>The most bytes one write takes: bounds what the transport holds beyond the kernel's send buffer.</summary>
     private const int MaxSendBytes = 64 * 1024;
 
-    /// <summary>How long a close waits for the write in flight to fail after the shutdown before it closes anyway (a backstop).</summary>
+    /// <summary>How long a graceful close waits for queued bytes to be written before it closes anyway.</summary>
     private const int CloseLingerMs = 10_000;
 
     // Receive states. Only a completion moves the state away from Waiting; only the service thread
@@ -87,6 +87,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     private string? _writeErrorText;
     private bool _closing;
     private volatile bool _abortive;
+    private bool _abandonWrites;
     private int _socketClosed;
     private Timer? _linger;
 
@@ -626,6 +627,8 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
 
     public void SetAbortiveClose() => _abortive = true;
 
+    public void AbandonWritesOnClose() => _abandonWrites = true;
+
     public bool HoldsPartialRecord(out long sinceTimestamp)
     {
         sinceTimestamp = 0;
@@ -666,20 +669,25 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             CloseSocket();
             return;
         }
-        // The write in flight waits for a peer that may never read, and the descriptor with it (10 s of
+        // The write in flight closes the socket when it completes. When the stage is dropping egress anyway, it
+        // is not waited for: it waits for a peer that may never read, and the descriptor with it (10 s of
         // closed connections' descriptors escaped --max-connections). The shutdown queues the FIN behind what
-        // the kernel already took, which still goes out, and fails the write at once; its completion closes
-        // the socket. What that write had not handed to the kernel is lost, as an epoll connection's unsent
-        // egress is at its close. The timer is only a backstop.
-        try
+        // the kernel already took, which still goes out, and fails the write at once. What that write had not
+        // handed to the kernel is lost with the stage's own egress, as on epoll. Otherwise (everything was
+        // handed over: a drain after the peer's FIN) it is finished, and a peer that never reads is not
+        // waited for forever.
+        if (_abandonWrites)
         {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (SocketException)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
+            try
+            {
+                _socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (SocketException)
+            {
+            }
+            catch (ObjectDisposedException)
+            {
+            }
         }
         _linger = new Timer(static s => ((StreamConnectionIo)s!).CloseSocket(), this, CloseLingerMs, Timeout.Infinite);
         if (Volatile.Read(ref _socketClosed) != 0)
