@@ -34,6 +34,7 @@ public abstract class DescriptorReserveTests(StageTransport transport)
 
         var clients = new List<Socket>();
         var order = new List<string>();
+        var resetAtConnect = new HashSet<int>();
         try
         {
             for (var i = 0; i < Queued; i++)
@@ -47,9 +48,10 @@ public abstract class DescriptorReserveTests(StageTransport transport)
                 {
                     await socket.ConnectAsync(h.EndPoint);
                 }
-                catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown)
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset)
                 {
-                    // Refused before the connect returned.
+                    // Refused before the connect returned: the reset was reported there (and reads now see an end).
+                    resetAtConnect.Add(i);
                 }
             }
 
@@ -59,7 +61,7 @@ public abstract class DescriptorReserveTests(StageTransport transport)
             // Refused in the order they queued: the backlog is drained front to back.
             Assert.Equal(order, shed.Select(e => e.Peer.ToString()));
             for (var i = 0; i < Queued; i++)
-                Assert.True(await ResetAsync(clients[i]), $"client {order[i]} was not reset");
+                Assert.True(resetAtConnect.Contains(i) || await ResetAsync(clients[i]), $"client {order[i]} was not reset");
             Assert.Equal(0, h.Stage.ConnectionCount);
             Assert.Equal(Queued, h.Stage.GetStats().RejectedTotal);
         }
