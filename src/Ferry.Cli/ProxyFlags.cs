@@ -23,8 +23,8 @@ internal sealed class ProxyFlags
         {
             var values = r.Tokens.Select(t => t.Value).ToArray();
             foreach (var value in values)
-                if (!System.Net.IPNetwork.TryParse(value, out _) && (value.Contains('%') || !System.Net.IPAddress.TryParse(value, out _)))
-                    r.AddError($"--trusted-proxy '{value}' is not an address or network; use e.g. 10.0.0.5, 10.0.0.0/8 or 2001:db8::/32");
+                if (!Ferry.Stages.Internal.NetworkText.TryParse(value, addressAlone: true, out _, out var problem))
+                    r.AddError($"--trusted-proxy '{value}' {problem}");
             return values;
         },
     };

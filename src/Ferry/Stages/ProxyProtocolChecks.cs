@@ -10,8 +10,8 @@ internal static class ProxyProtocolChecks
         if (!Enum.IsDefined(mode))
             problems.Add($"option 'proxy_protocol': {mode} is not allowed; must be off, v1, v2 or any");
         foreach (var entry in trusted ?? [])
-            if (!ProxyTrust.TryParseNetwork(entry, out _))
-                problems.Add($"option 'trusted_proxies': '{entry}' is not an address or network; use 10.0.0.5, 10.0.0.0/8 or 2001:db8::/32");
+            if (!NetworkText.TryParse(entry, addressAlone: true, out _, out var problem))
+                problems.Add($"option 'trusted_proxies': '{entry}' {problem}");
         if (mode != ProxyProtocol.Off && (trusted is null || trusted.Count == 0))
             problems.Add($"option 'trusted_proxies': must name at least one proxy address or network when proxy_protocol is {mode.ToString().ToLowerInvariant()} (a header is believed only from them)");
         if (headerTimeout < TimeSpan.FromMilliseconds(1) || headerTimeout > TimeSpan.FromHours(1))

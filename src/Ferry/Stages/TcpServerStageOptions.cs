@@ -159,8 +159,8 @@ public sealed record TcpServerStageOptions
             problems.Add($"option 'connection_rate_window': {ConnectionRateWindow} is not allowed; must be positive");
         foreach (var (name, list) in new[] { ("allow_from", AllowFrom), ("deny_from", DenyFrom) })
             foreach (var cidr in list ?? [])
-                if (!System.Net.IPNetwork.TryParse(cidr, out _))
-                    problems.Add($"option '{name}': '{cidr}' is not a network; use CIDR like 10.0.0.0/8 or 2001:db8::/32");
+                if (!Internal.NetworkText.TryParse(cidr, addressAlone: false, out _, out var problem))
+                    problems.Add($"option '{name}': '{cidr}' {problem}");
         ProxyProtocolChecks.Validate(problems, ProxyProtocol, TrustedProxies, ProxyHeaderTimeout);
         if (MaxConnections < 0)
             problems.Add($"option 'max_connections': {MaxConnections} is not allowed; must be 0 (unlimited) or more");

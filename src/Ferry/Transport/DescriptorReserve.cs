@@ -22,7 +22,26 @@ internal static class DescriptorReserve
     public static readonly long Ceiling = Limit <= 0 ? long.MaxValue : Limit - Math.Clamp(Limit / 20, Math.Min(32, Limit / 4), 1024);
 
     /// <summary>Whether an accepted descriptor is in the reserve: its connection is shed.</summary>
-    public static bool Holds(long descriptor) => descriptor >= Ceiling;
+    public static bool Holds(long descriptor) => descriptor >= (s_ceilingForTest.Value ?? Ceiling);
+
+    /// <summary>
+    /// A ceiling for the stages started in the calling flow only (tests: the process limit cannot be lowered
+    /// for one test). It flows with the execution context into the stage's service thread and accept loop,
+    /// so stages of other tests running at the same time keep the real ceiling.
+    /// </summary>
+    private static readonly AsyncLocal<long?> s_ceilingForTest = new();
+
+    /// <summary>Test seam: until disposed, stages started from this flow treat descriptors from <paramref name="ceiling"/> up as the reserve.</summary>
+    internal static IDisposable CeilingForTest(long ceiling)
+    {
+        s_ceilingForTest.Value = ceiling;
+        return new CeilingRestore();
+    }
+
+    private sealed class CeilingRestore : IDisposable
+    {
+        public void Dispose() => s_ceilingForTest.Value = null;
+    }
 
     /// <summary>Why a connection whose descriptor is in the reserve is shed, and what to raise.</summary>
     public static string DescribeShed(long descriptor)

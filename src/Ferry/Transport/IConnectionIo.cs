@@ -49,6 +49,16 @@ internal interface IConnectionIo : IDisposable
     /// <summary>Makes the close a reset instead of an orderly shutdown (a refused or misbehaving peer learns at once).</summary>
     void SetAbortiveClose();
 
+    /// <summary>
+    /// Called before the close when the stage drops egress it still holds: bytes the transport itself still has
+    /// on their way (a stream write in flight) need not be finished either, so the close does not wait for a
+    /// peer that may never read. Without it a close finishes what the stage handed over (a drain after the
+    /// peer's FIN). Epoll has nothing in flight: what the kernel took goes out after the close in any case.
+    /// </summary>
+    void AbandonWritesOnClose()
+    {
+    }
+
     /// <summary>Words for an error code of <see cref="Receive"/> or <see cref="Send"/>.</summary>
     string DescribeError(int error);
 

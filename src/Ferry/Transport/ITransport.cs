@@ -30,7 +30,10 @@ internal enum AcceptStatus
     Transient,
     /// <summary>Out of descriptors or memory: pause accepting for a while.</summary>
     OutOfResources,
-    /// <summary>A connection was taken, but its descriptor is in the reserve kept for the runtime: shed it (reset) and pause.</summary>
+    /// <summary>
+    /// A connection was taken, but its descriptor is in the reserve kept for the runtime: shed it (reset), then
+    /// <see cref="IListener.Resume"/> and go on accepting (the next one may be shed too, or fit again).
+    /// </summary>
     AtReserve,
     /// <summary>The listener itself failed: rebuild it.</summary>
     Broken,
@@ -50,6 +53,11 @@ internal interface IListener : IDisposable
     /// <summary>Stops reporting the listener ready (descriptors ran out) until <see cref="Resume"/>.</summary>
     void Pause();
 
+    /// <summary>
+    /// Reports the listener ready again after <see cref="Pause"/>, and lets a listener that stopped taking
+    /// connections after one in the reserve (<see cref="AcceptStatus.AtReserve"/>) take the next, now that
+    /// that one is closed. Cheap when there is nothing to resume.
+    /// </summary>
     void Resume();
 
     /// <summary>Fault injection for tests: breaks the listening socket in the kernel.</summary>

@@ -73,9 +73,12 @@ public sealed class ProxyProtocolCliTests : IDisposable
     [InlineData(new[] { "--trusted-proxy", "10.0.0.1" }, "--trusted-proxy and --proxy-header-timeout need --proxy-protocol")]
     [InlineData(new[] { "--proxy-protocol", "v3", "--trusted-proxy", "10.0.0.1" }, "--proxy-protocol")]
     [InlineData(new[] { "--proxy-protocol", "any", "--trusted-proxy", "10.0.0.0/33" }, "--trusted-proxy '10.0.0.0/33' is not an address or network")]
+    [InlineData(new[] { "--proxy-protocol", "any", "--trusted-proxy", "10.0.0.1/8" },
+        "--trusted-proxy '10.0.0.1/8' has bits set after its /8 prefix; write the network as 10.0.0.0/8, or 10.0.0.1 for that one address")]
     public async Task Bad_proxy_flags_exit_2_with_one_line(string[] flags, string expected)
     {
-        var (code, _, stderr) = await RunAsync(["serve", "--bind", "127.0.0.1:0", .. flags]);
+        // Bounded: flags taken by mistake would start a server that runs until stopped.
+        var (code, _, stderr) = await RunAsync(["serve", "--bind", "127.0.0.1:0", .. flags]).WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(2, code);
         Assert.Contains(expected, string.Join("\n", stderr));
     }

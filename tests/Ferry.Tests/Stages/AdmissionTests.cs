@@ -185,4 +185,28 @@ public abstract class AdmissionTests(StageTransport transport)
         Assert.Contains(problems, p => p.StartsWith("option 'max_connections_per_ip'"));
         Assert.Contains(problems, p => p.StartsWith("option 'connection_rate_window'"));
     }
+
+    /// <summary>
+    /// .NET's IPNetwork parser clears bits set after the prefix: 10.0.0.1/8 would have admitted, refused or
+    /// trusted all of 10.0.0.0/8 without a word. Refused, naming the network and the single address.
+    /// </summary>
+    [Theory]
+    [InlineData("allow_from", "10.0.0.1/8", "'10.0.0.1/8' has bits set after its /8 prefix; write the network as 10.0.0.0/8, or 10.0.0.1/32 for that one address")]
+    [InlineData("deny_from", "192.168.1.7/24", "'192.168.1.7/24' has bits set after its /24 prefix; write the network as 192.168.1.0/24, or 192.168.1.7/32 for that one address")]
+    [InlineData("deny_from", "2001:db8::1/32", "'2001:db8::1/32' has bits set after its /32 prefix; write the network as 2001:db8::/32, or 2001:db8::1/128 for that one address")]
+    [InlineData("trusted_proxies", "10.0.0.1/8", "'10.0.0.1/8' has bits set after its /8 prefix; write the network as 10.0.0.0/8, or 10.0.0.1 for that one address")]
+    public async Task A_network_with_host_bits_set_is_refused_with_the_network_it_would_be(string option, string value, string expected)
+    {
+        TcpServerStageOptions With(params string[] values) => (option switch
+        {
+            "allow_from" => new TcpServerStageOptions { AllowFrom = values },
+            "deny_from" => new TcpServerStageOptions { DenyFrom = values },
+            _ => new TcpServerStageOptions { ProxyProtocol = ProxyProtocol.V1, TrustedProxies = values },
+        }).On(Transport);
+        var problems = Assert.Throws<StageOptionsException>(() => new TcpServerStage(With(value))).Problems;
+        Assert.Equal($"option '{option}': {expected}", Assert.Single(problems));
+        // Written as a network, or (for proxies) as the one address, the same values are taken.
+        var network = expected.Split("write the network as ")[1].Split(',')[0];
+        await new TcpServerStage(option == "trusted_proxies" ? With(network, value.Split('/')[0]) : With(network)).DisposeAsync();
+    }
 }

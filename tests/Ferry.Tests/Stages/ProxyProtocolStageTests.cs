@@ -40,6 +40,23 @@ public abstract class ProxyProtocolStageTests(StageTransport transport)
         return socket;
     }
 
+    /// <summary>Whether the server answered with a reset (true) rather than a FIN (false).</summary>
+    internal static async Task<bool> ResetAsync(Socket socket)
+    {
+        try
+        {
+            var buffer = new byte[256];
+            while (await socket.ReceiveAsync(buffer, SocketFlags.None).WaitAsync(TimeSpan.FromSeconds(10)) > 0)
+            {
+            }
+            return false;
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            return true;
+        }
+    }
+
     private static async Task<bool> ClosedAsync(Socket socket)
     {
         try
@@ -132,6 +149,18 @@ public abstract class ProxyProtocolStageTests(StageTransport transport)
         Assert.Empty(h.Events.OfType<ConnectedEvent>());
         Assert.Empty(h.Packets);
         Assert.Equal(1, h.Stage.GetStats().ProxyFailuresTotal);
+    }
+
+    /// <summary>As ProxyHeaderGate says: a peer that broke the protocol is reset (the stream transport sent a FIN).</summary>
+    [Fact]
+    public async Task A_refused_header_is_answered_with_a_reset()
+    {
+        await using var h = new FerryTestServer(Options());
+        await h.StartAsync();
+        using var proxy = await ConnectFromAsync(h.EndPoint, "127.0.0.1");
+        await proxy.SendAsync(Ascii("hello\n"));
+        Assert.Equal("proxy_protocol", (await h.WaitForEventAsync<DisconnectedEvent>()).ReasonName);
+        Assert.True(await ResetAsync(proxy), "the refused proxy got a FIN, not a reset");
     }
 
     [Fact]
@@ -317,5 +346,43 @@ public abstract class ProxyProtocolTlsTests(StageTransport serverTransport)
         await using var direct = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient());
         var connected = await h.WaitForConnectionAsync(direct.LocalEndPoint);
         Assert.Null(connected.Via);
+    }
+
+    /// <summary>
+    /// Shorter than the shortest header (15 bytes) and already wrong: refused at once, with a reset. The stream
+    /// transport waited for a 15th byte, so only the header timeout closed it; the clock here never moves.
+    /// </summary>
+    [Fact]
+    public async Task A_malformed_header_shorter_than_the_shortest_one_is_refused_at_once_with_a_reset()
+    {
+        await using var h = new FerryTestServer(Options(), time: new StageTime());
+        await h.StartAsync();
+        using var proxy = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await proxy.ConnectAsync(h.EndPoint);
+        await proxy.SendAsync(Encoding.ASCII.GetBytes("PROXY TCP9 x\r\n"));
+        var refused = await h.WaitForEventAsync<DisconnectedEvent>();
+        Assert.Equal("proxy_protocol", refused.ReasonName);
+        Assert.True(await ProxyProtocolStageTests.ResetAsync(proxy), "the refused proxy got a FIN, not a reset");
+        var stats = h.Stage.GetStats();
+        Assert.Equal(1, stats.ProxyFailuresTotal);
+        Assert.Equal(0, stats.TlsFailuresTotal);
+    }
+
+    /// <summary>No handshake has begun while the header is incomplete: a reset then is a reset, not a TLS failure.</summary>
+    [Fact]
+    public async Task A_trusted_proxy_reset_inside_its_header_is_a_reset_and_no_tls_failure()
+    {
+        await using var h = new FerryTestServer(Options(), time: new StageTime());
+        await h.StartAsync();
+        using (var proxy = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await proxy.ConnectAsync(h.EndPoint);
+            await proxy.SendAsync(Encoding.ASCII.GetBytes("PROXY TCP4 1.2"));
+            proxy.LingerState = new LingerOption(true, 0);
+        }
+        var closed = await h.WaitForEventAsync<DisconnectedEvent>();
+        Assert.Equal(DisconnectReason.Reset, closed.Reason);
+        Assert.Equal("reset", closed.ReasonName);
+        Assert.Equal(0, h.Stage.GetStats().TlsFailuresTotal);
     }
 }

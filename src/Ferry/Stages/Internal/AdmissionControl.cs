@@ -23,8 +23,8 @@ internal sealed class AdmissionControl
 
     public AdmissionControl(TcpServerStageOptions options, EventSink events)
     {
-        _allow = [.. (options.AllowFrom ?? []).Select(IPNetwork.Parse)];
-        _deny = [.. (options.DenyFrom ?? []).Select(IPNetwork.Parse)];
+        _allow = [.. (options.AllowFrom ?? []).Select(Network)];
+        _deny = [.. (options.DenyFrom ?? []).Select(Network)];
         _maxPerIp = options.MaxConnectionsPerIp;
         _ratePerIp = options.ConnectionRatePerIp;
         _windowMs = Math.Max(1, (long)options.ConnectionRateWindow.TotalMilliseconds);
@@ -34,6 +34,10 @@ internal sealed class AdmissionControl
         if (_ratePerIp > 0)
             _rates = new ConnectionRateTable(_ratePerIp, _windowMs);
     }
+
+    /// <summary>One allow/deny entry; the options were validated, so it reads.</summary>
+    private static IPNetwork Network(string text)
+        => NetworkText.TryParse(text, addressAlone: false, out var network, out var problem) ? network : throw new FormatException($"'{text}' {problem}");
 
     /// <summary>Whether anything is checked at all (the common case pays one branch).</summary>
     public bool Active => _allow.Length > 0 || _deny.Length > 0 || _maxPerIp > 0 || _ratePerIp > 0 || _filter is not null;

@@ -661,6 +661,7 @@ internal sealed class ConnectionWriter
             {
                 c.EgressBytesDropped += c.Egress.Length;
                 _counters.CountDroppedBytes(c.Egress.Length);
+                c.Io.AbandonWritesOnClose();
             }
             c.Egress.Release();
             waiter = c.SpaceWaiter;

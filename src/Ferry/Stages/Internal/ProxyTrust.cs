@@ -17,20 +17,6 @@ internal sealed class ProxyTrust(IReadOnlyList<string> entries)
         return false;
     }
 
-    /// <summary>A CIDR network, or a single address (as a /32 or /128 network).</summary>
-    public static bool TryParseNetwork(string? text, out IPNetwork network)
-    {
-        network = default;
-        if (string.IsNullOrWhiteSpace(text))
-            return false;
-        text = text.Trim();
-        if (text.Contains('/'))
-            return IPNetwork.TryParse(text, out network);
-        if (!IPAddress.TryParse(text, out var address) || text.Contains('%'))
-            return false;
-        if (address.IsIPv4MappedToIPv6)
-            address = address.MapToIPv4();
-        network = new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128);
-        return true;
-    }
+    /// <summary>A CIDR network, or a single address (as a /32 or /128 network); see <see cref="NetworkText"/>.</summary>
+    public static bool TryParseNetwork(string? text, out IPNetwork network) => NetworkText.TryParse(text, addressAlone: true, out network, out _);
 }

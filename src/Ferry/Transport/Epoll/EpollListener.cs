@@ -13,6 +13,7 @@ internal sealed unsafe class EpollListener : IListener
     private readonly bool _anyHost;
     private readonly long _token;
     private readonly Tls.OpenSsl.OpenSslServerTls? _tls;
+    private bool _paused;
 
     private EpollListener(Reactor reactor, ListenSocket socket, TcpSocketOptions options, bool anyHost, long token, Tls.OpenSsl.OpenSslServerTls? tls)
     {
@@ -85,9 +86,20 @@ internal sealed unsafe class EpollListener : IListener
         return Libc.getsockname(fd, addr, &length) == 0 ? SockAddr.Read(addr, length) ?? _socket.LocalEndPoint : _socket.LocalEndPoint;
     }
 
-    public void Pause() => _reactor.Change(_socket.Handle, ReadyFlags.None, _token);
+    public void Pause()
+    {
+        _paused = true;
+        _reactor.Change(_socket.Handle, ReadyFlags.None, _token);
+    }
 
-    public void Resume() => _reactor.Change(_socket.Handle, ReadyFlags.Readable, _token);
+    public void Resume()
+    {
+        // Called after every connection shed at the reserve too: no system call unless paused.
+        if (!_paused)
+            return;
+        _paused = false;
+        _reactor.Change(_socket.Handle, ReadyFlags.Readable, _token);
+    }
 
     /// <summary>Shuts the listening socket down in the kernel: accept then fails with EINVAL.</summary>
     public void BreakForTest() => Libc.shutdown(_socket.Fd, 2);

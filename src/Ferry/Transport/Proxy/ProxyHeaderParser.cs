@@ -89,8 +89,10 @@ internal static class ProxyHeaderParser
     /// </summary>
     public static int BytesWanted(ReadOnlySpan<byte> soFar, ProxyProtocol accepted)
     {
+        // Fewer bytes than the shortest header may already be wrong (a bad signature, "PROXY TCP9 x\r\n"):
+        // a reader that waited for the shortest header's length would refuse it only at the header timeout.
         if (soFar.Length < MinBytes)
-            return MinBytes - soFar.Length;
+            return Parse(soFar, accepted, out _, out _, out _) == ProxyParseStatus.Invalid ? 0 : MinBytes - soFar.Length;
         if (Parse(soFar, accepted, out _, out _, out _) != ProxyParseStatus.NeedMore)
             return 0;
         if (Matches(soFar, V2Signature) && soFar.Length >= V2FixedBytes)

@@ -87,6 +87,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
     private string? _writeErrorText;
     private bool _closing;
     private volatile bool _abortive;
+    private bool _abandonWrites;
     private int _socketClosed;
     private Timer? _linger;
 
@@ -155,11 +156,25 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
 
     private async Task HandshakeAsync()
     {
+        // A trusted proxy's PROXY header comes first, in the clear; the stage judges it before the handshake.
+        if (_proxyHeader != ProxyProtocol.Off)
+        {
+            bool passed;
+            try
+            {
+                passed = await PassProxyHeaderAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // No handshake has begun: a reset here is the network's (reset, as on epoll), not a TLS failure.
+                End(Failed, StreamErrors.Code(ex), StreamErrors.Describe(ex));
+                return;
+            }
+            if (!passed)
+                return;
+        }
         try
         {
-            // A trusted proxy's PROXY header comes first, in the clear; the stage judges it before the handshake.
-            if (_proxyHeader != ProxyProtocol.Off && !await PassProxyHeaderAsync().ConfigureAwait(false))
-                return;
             // Every ciphertext byte from here on is a TLS record's.
             _socketStream.Records = new TlsRecordWatch(_handshake!.Time);
             var (secured, info) = await _handshake!.RunAsync(_stream, CancellationToken.None).ConfigureAwait(false);
@@ -355,9 +370,19 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         var header = ArrayPool<byte>.Shared.Rent(Proxy.ProxyHeaderParser.MaxBytes);
         var n = 0;
         int wanted;
+        // Until the header is complete or already invalid (then the stage refuses it now, as on epoll).
         while ((wanted = Proxy.ProxyHeaderParser.BytesWanted(header.AsSpan(0, n), _proxyHeader)) > 0)
         {
-            var read = await _stream.ReadAsync(header.AsMemory(n, wanted)).ConfigureAwait(false);
+            int read;
+            try
+            {
+                read = await _stream.ReadAsync(header.AsMemory(n, wanted)).ConfigureAwait(false);
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(header);
+                throw;
+            }
             if (read == 0)
             {
                 ArrayPool<byte>.Shared.Return(header);
@@ -602,6 +627,8 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
 
     public void SetAbortiveClose() => _abortive = true;
 
+    public void AbandonWritesOnClose() => _abandonWrites = true;
+
     public bool HoldsPartialRecord(out long sinceTimestamp)
     {
         sinceTimestamp = 0;
@@ -642,7 +669,26 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             CloseSocket();
             return;
         }
-        // The write in flight closes the socket when it completes; a peer that never reads is not waited for forever.
+        // The write in flight closes the socket when it completes. When the stage is dropping egress anyway, it
+        // is not waited for: it waits for a peer that may never read, and the descriptor with it (10 s of
+        // closed connections' descriptors escaped --max-connections). The shutdown queues the FIN behind what
+        // the kernel already took, which still goes out, and fails the write at once. What that write had not
+        // handed to the kernel is lost with the stage's own egress, as on epoll. Otherwise (everything was
+        // handed over: a drain after the peer's FIN) it is finished, and a peer that never reads is not
+        // waited for forever.
+        if (_abandonWrites)
+        {
+            try
+            {
+                _socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (SocketException)
+            {
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
         _linger = new Timer(static s => ((StreamConnectionIo)s!).CloseSocket(), this, CloseLingerMs, Timeout.Infinite);
         if (Volatile.Read(ref _socketClosed) != 0)
             _linger.Dispose();
@@ -653,17 +699,23 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         if (Interlocked.Exchange(ref _socketClosed, 1) != 0)
             return;
         _linger?.Dispose();
-        try
+        if (_abortive)
         {
-            if (_abortive)
+            try
+            {
                 _socket.LingerState = new LingerOption(true, 0);
-        }
-        catch (SocketException)
-        {
-            // Already reset by the peer: closing is all that is left.
-        }
-        catch (ObjectDisposedException)
-        {
+            }
+            catch (SocketException)
+            {
+                // Already reset by the peer: closing is all that is left.
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+            // Closed before the stream: the stream's close shuts the socket down first (a FIN, so that a
+            // graceful close with a read pending is not turned into a reset), and a FIN ahead of the reset
+            // told a shed or refused client "end of data" instead of "refused", unlike the epoll transport.
+            _socket.Dispose();
         }
         _stream.Dispose();
         _socket.Dispose();
