@@ -11,8 +11,22 @@ internal static class BridgeAddress
             return IPAddress.Any;
         if (IPAddress.TryParse(address, out IPAddress? ip))
             return ip;
-        IPAddress[] found = Dns.GetHostAddresses(address);
-        return found.Length > 0 ? found[0] : throw new ArgumentException($"cannot resolve '{address}'", nameof(address));
+        return PreferredForBind(Dns.GetHostAddresses(address)) ?? throw new ArgumentException($"cannot resolve '{address}'", nameof(address));
+    }
+
+    /// <summary>
+    /// The address to listen on among those a host name resolves to: the first IPv4 one, else the first. libzmq
+    /// (and so Rogue) binds and connects over IPv4 unless its sockets ask for IPv6, so a server bound to "localhost"
+    /// on a resolver that lists ::1 first would refuse every Rogue client.
+    /// </summary>
+    public static IPAddress? PreferredForBind(IReadOnlyList<IPAddress> found)
+    {
+        foreach (var ip in found)
+        {
+            if (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+                return ip;
+        }
+        return found.Count > 0 ? found[0] : null;
     }
 
     /// <summary><c>host:port</c> as the stages parse it (IPv6 literals in brackets).</summary>
