@@ -17,6 +17,10 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
     private static readonly TimeSpan AckWait = TimeSpan.FromSeconds(5);
     // Per-instance consumers outlive a gateway that died without cleaning up by this much.
     private static readonly TimeSpan InstanceConsumerLifetime = TimeSpan.FromHours(1);
+    private static readonly TimeSpan RetryWait = TimeSpan.FromMilliseconds(250);
+    // Failures in a row, while the broker is connected, before a consumer's trouble is said at warning level: about
+    // 2 s of retrying. A broker outage is the gateway's own line ("NATS connection … lost"), not this one.
+    private const int FailuresBeforeWarning = 8;
 
     public async Task<Task> StartAsync(CancellationToken stopping)
     {
@@ -49,11 +53,19 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
         // Short pull requests with a heartbeat: after an outage the client notices the missing heartbeat and
         // pulls again within seconds, instead of after the default 30 s expiry.
         var opts = new NatsJSConsumeOpts { MaxMsgs = maxPending, Expires = TimeSpan.FromSeconds(5), IdleHeartbeat = TimeSpan.FromSeconds(1) };
+        var failures = 0;
+        var warned = false;
         while (!stopping.IsCancellationRequested)
         {
             try
             {
                 var consumer = await js.CreateOrUpdateConsumerAsync(stream, config, stopping).ConfigureAwait(false);
+                failures = 0;
+                if (warned)
+                {
+                    warned = false;
+                    logger.LogInformation("egress consumer {Consumer} of stream {Stream} works again", config.Name, stream);
+                }
                 await foreach (var msg in consumer.ConsumeAsync(serializer, opts, stopping).ConfigureAwait(false))
                 {
                     EgressOutcome outcome;
@@ -69,11 +81,18 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
             }
             catch (Exception ex)
             {
-                // The server went away or the consumer was lost: set it up again once NATS answers.
+                // The server went away or the consumer was lost: set it up again once NATS answers. A failure that
+                // lasts while the broker answers (the stream deleted or changed by an operator) is said once.
                 logger.LogDebug(ex, "egress consumer {Consumer} stopped; resuming", config.Name);
+                if (js.Connection.ConnectionState == NatsConnectionState.Open && ++failures == FailuresBeforeWarning)
+                {
+                    warned = true;
+                    logger.LogWarning("egress consumer {Consumer} of stream {Stream} keeps failing while the broker answers: {Reason}; egress on {Subject} waits in the stream, retrying every {RetryMs} ms",
+                        config.Name, stream, ex.Message, config.FilterSubject, RetryWait.TotalMilliseconds);
+                }
                 try
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(250), stopping).ConfigureAwait(false);
+                    await Task.Delay(RetryWait, stopping).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {

@@ -1,0 +1,44 @@
+using Ferry.Bus;
+using Ferry.Framing;
+using Ferry.Nats.Tests.Support;
+using Ferry.Stages;
+using Ferry.Tests.Bridge;
+using Microsoft.Extensions.Logging;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace Ferry.Nats.Tests;
+
+/// <summary>
+/// A JetStream egress consumer that keeps failing while the broker answers (its stream deleted by an operator) is
+/// said once at warning level, and once more when it works again. It used to retry every 250 ms at debug level only.
+/// </summary>
+public sealed class JetStreamConsumerLogTests
+{
+    [SkippableFact]
+    public async Task A_consumer_that_keeps_failing_while_the_broker_answers_is_warned_about_once_and_its_return_is_said()
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        await using var server = await NatsServer.StartNewAsync();
+        var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = "gone", Bind = "127.0.0.1:0", Framing = RawFraming.Default }, new InProcessBus());
+        await using var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream }, logs);
+        await gateway.StartAsync(deadline.Token);
+
+        await using var nats = await Observer.ConnectAsync(server);
+        var js = new NatsJSContext(nats);
+        var egress = await js.GetStreamAsync("ferry_gone_out", cancellationToken: deadline.Token);
+        var config = egress.Info.Config;
+        await js.DeleteStreamAsync("ferry_gone_out", deadline.Token);
+
+        static bool Failing(string line) => line.StartsWith("Warning Ferry.", StringComparison.Ordinal) && line.Contains("keeps failing while the broker answers", StringComparison.Ordinal);
+        // Three consumers read the egress stream (the instance's two and the shared "any" one): each says it once.
+        await Eventually.TrueAsync(() => logs.All.Count(Failing) == 3, TimeSpan.FromSeconds(30), () => logs.Text);
+        Assert.All(logs.All.Where(Failing), line => Assert.Contains("stream ferry_gone_out", line));
+
+        await js.CreateStreamAsync(config, deadline.Token);
+        await Eventually.TrueAsync(() => logs.All.Count(line => line.Contains("of stream ferry_gone_out works again", StringComparison.Ordinal)) == 3,
+            TimeSpan.FromSeconds(30), () => logs.Text);
+        Assert.Equal(3, logs.All.Count(Failing));
+    }
+}
