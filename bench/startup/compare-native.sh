@@ -15,12 +15,12 @@ for i in "${!bins[@]}"; do echo "${labels[$i]}: size $(stat -c %s "${bins[$i]}")
 declare -A serve run
 for r in $(seq "$ROUNDS"); do
   for i in "${!bins[@]}"; do
-    s=$(bench/startup/idle-rss.sh "${bins[$i]}" --serve | awk '{print $2}')
-    f=$(bench/startup/idle-rss.sh "${bins[$i]}" "$FILE" | awk '{print $2}')
+    s=$(bench/startup/idle-rss.sh "${bins[$i]}" --serve | awk '{print $2 "(" $5 "+" $8 ")"}')
+    f=$(bench/startup/idle-rss.sh "${bins[$i]}" "$FILE" | awk '{print $2 "(" $5 "+" $8 ")"}')
     serve[$i]+="$s "; run[$i]+="$f "
   done
 done
-for i in "${!bins[@]}"; do echo "${labels[$i]}: idle VmRSS kB  serve: ${serve[$i]}  run: ${run[$i]}"; done
+for i in "${!bins[@]}"; do echo "${labels[$i]}: idle VmRSS kB (anon+file)  serve: ${serve[$i]}  run: ${run[$i]}"; done
 echo "uptime: $(uptime)"
 listen=(); check=()
 for i in "${!bins[@]}"; do

@@ -122,7 +122,7 @@ internal static class BridgeCommand
         await using (bridge.ConfigureAwait(false))
         {
             var output = new JsonLines(stdout);
-            Task announcing = AnnounceReadyAsync(bridge, output, ct);
+            Task announcing = AnnounceReadyAsync(bridge, output, loggerFactory.CreateLogger("Ferry.Cli"), ct);
             Task printingStats = printing.Stats ? PrintStatsAsync(bridge, output, ct) : Task.CompletedTask;
             try
             {
@@ -182,10 +182,11 @@ internal static class BridgeCommand
         public static Snapshot Of(FrameBridgeCounters c) => new(c.FramesReceived, c.BytesReceived, c.FramesSent, c.BytesSent);
     }
 
-    private static async Task AnnounceReadyAsync(IFrameBridge bridge, JsonLines output, CancellationToken ct)
+    private static async Task AnnounceReadyAsync(IFrameBridge bridge, JsonLines output, ILogger logger, CancellationToken ct)
     {
         await bridge.WaitReadyAsync(ct).ConfigureAwait(false);
         output.AnnounceReady();
+        await StartupPages.ReleaseWhenSettledAsync(logger, ct).ConfigureAwait(false);
     }
 
     /// <summary>Serialises event lines from the ready announcer and the frame loop.</summary>

@@ -133,7 +133,7 @@ internal static class ServeCommand
         // A bind that runs out of attempts stops the stage: that ends the command too, with exit code 1.
         var exitCode = 0;
         stage.Start();
-        _ = WatchBindAsync(stage, stop, () => exitCode = 1);
+        _ = WatchBindAsync(stage, stop, () => exitCode = 1, loggerFactory.CreateLogger("Ferry.Cli"));
         // Commands are read on their own task; end of input leaves the server running.
         _ = Task.Run(() => new StdinCommands(stage, output).RunAsync(io.Stdin, stop.Token), CancellationToken.None);
         try
@@ -149,11 +149,12 @@ internal static class ServeCommand
         return exitCode;
     }
 
-    private static async Task WatchBindAsync(TcpServerStage stage, CancellationTokenSource stop, Action failed)
+    private static async Task WatchBindAsync(TcpServerStage stage, CancellationTokenSource stop, Action failed, ILogger logger)
     {
         try
         {
             await stage.WaitListeningAsync(stop.Token).ConfigureAwait(false);
+            await StartupPages.ReleaseWhenSettledAsync(logger, stop.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

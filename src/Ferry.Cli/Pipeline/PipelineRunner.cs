@@ -117,6 +117,8 @@ internal static class PipelineRunner
                         break;
                 }
             }
+            // Every stage is up: what only the start needed can go (the bridges' ends connect on their own).
+            _ = StartupPages.ReleaseWhenSettledAsync(loggerFactory.CreateLogger("Ferry.Cli"), stop.Token);
             await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
