@@ -31,7 +31,7 @@ internal static class PipelineTelemetry
         return null;
     }
 
-    /// <summary>Null when the file asks for no export; disposing the result stops every part of the export.</summary>
+    /// <summary>Null when the file asks for no export; disposing the result (a <see cref="TelemetryExport"/>) stops every part of the export.</summary>
     /// <param name="telemetry">What to export.</param>
     /// <param name="loggerFactory">Where OTLP export failures (and recoveries) are said.</param>
     /// <param name="listenName">The flag or key that gave the scrape endpoint's address, named when it cannot listen.</param>
@@ -60,7 +60,7 @@ internal static class PipelineTelemetry
             if (telemetry.OtlpEndpoint is { } endpoint)
                 parts.Add(new OtlpExportWatch(endpoint, loggerFactory));
             parts.Add(BuildProvider(telemetry, front));
-            return new TelemetryExport(parts);
+            return new TelemetryExport(parts, front);
         }
         catch
         {
@@ -83,11 +83,12 @@ internal static class PipelineTelemetry
                 builder.AddPrometheusHttpListener(o =>
                 {
                     o.Port = backend.Port;
-                    // The front's requests name the backend's address as their Host, and nothing else reaches it.
+                    // The front's requests name the backend's address as their Host and start with its secret path: a local
+                    // user who connects to this port directly gets a 404.
                     o.ConfigureHttpListener = (_, listener) =>
                     {
                         listener.Prefixes.Clear();
-                        listener.Prefixes.Add($"http://{backend}/");
+                        listener.Prefixes.Add($"http://{backend}{front.BackendPath}/");
                     };
                 });
             }
@@ -121,8 +122,11 @@ internal static class PipelineTelemetry
         => protocol == OtlpExportProtocol.HttpProtobuf && endpoint.AbsolutePath == "/" ? new Uri(endpoint, "/v1/metrics") : endpoint;
 
     /// <summary>The running export's parts, stopped in reverse order.</summary>
-    private sealed class TelemetryExport(List<IDisposable> parts) : IDisposable
+    internal sealed class TelemetryExport(List<IDisposable> parts, ScrapeFront? front) : IDisposable
     {
+        /// <summary>The scrape endpoint's front, null without one (tests find the exporter's own listener through it).</summary>
+        public ScrapeFront? Front => front;
+
         public void Dispose()
         {
             for (var i = parts.Count - 1; i >= 0; i--)

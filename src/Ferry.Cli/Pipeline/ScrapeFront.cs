@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Text;
 
 namespace Ferry.Cli.Pipeline;
@@ -13,7 +14,9 @@ namespace Ferry.Cli.Pipeline;
 /// exporter's listener serves on a loopback port of its own (<see cref="Backend"/>), and this front passes each
 /// request to it with the Host that listener knows and copies the answer back unchanged: one request per connection
 /// (<c>Connection: close</c>, which Prometheus handles), <c>GET</c> and <c>HEAD</c> only, a request head of at most
-/// 16 KiB.
+/// 16 KiB. The exporter's listener takes only paths under <see cref="BackendPath"/>, a random one of this process, which the
+/// front puts before each request's path: its loopback port answers every local user, but what it answers them without
+/// that path is a 404, not the metrics (the listener cannot be told to take connections from this process only).
 /// <para>A scrape always gets through clients that connect and send nothing, or trickle: every connection is accepted
 /// at once; a request head must be whole within <see cref="HeadTimeout"/>, and the whole exchange done within
 /// <see cref="ExchangeTimeout"/>; and with <see cref="MaxExchanges"/> connections open, a new one closes the oldest
@@ -41,6 +44,12 @@ internal sealed class ScrapeFront : IDisposable
     private readonly LinkedList<Exchange> _exchanges = new();
 
     private IPEndPoint _backend = FreeBackend();
+
+    /// <summary>
+    /// The path under which the exporter's listener answers (<c>/</c> and 32 random hex digits, no trailing slash): only
+    /// this process knows it, so a local user who finds the listener's port gets no metrics from it directly.
+    /// </summary>
+    public string BackendPath { get; } = "/" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 
     /// <summary>Binds <paramref name="bind"/> and starts answering.</summary>
     /// <param name="bind">The scrape endpoint's address, IPv4 or IPv6 (an IPv6 one takes IPv6 only, as written).</param>
@@ -203,7 +212,7 @@ internal sealed class ScrapeFront : IDisposable
         // Accept chooses the exposition format (OpenMetrics or Prometheus text); nothing else matters to the exporter.
         var accept = lines.Skip(1).FirstOrDefault(l => l.StartsWith("Accept:", StringComparison.OrdinalIgnoreCase));
         var forward = new StringBuilder()
-            .Append(parts[0]).Append(' ').Append(parts[1]).Append(" HTTP/1.1\r\n")
+            .Append(parts[0]).Append(' ').Append(BackendPath).Append(parts[1]).Append(" HTTP/1.1\r\n")
             .Append("Host: ").Append(Backend).Append("\r\n");
         if (accept is not null)
             forward.Append(accept).Append("\r\n");

@@ -113,4 +113,24 @@ public sealed class ScrapeFrontTests
             answer.Write(buffer, 0, n);
         Assert.StartsWith("HTTP/1.1 200 OK", Encoding.ASCII.GetString(answer.ToArray()), StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// The exporter's own listener, on a loopback port any local user can find, answered every path with the metrics:
+    /// the front's secret path is now the only way in, so a direct request gets a 404 and a scrape through the front works.
+    /// </summary>
+    [Fact]
+    public async Task The_exporters_own_port_gives_no_metrics_to_a_direct_request()
+    {
+        var port = FreePorts.One();
+        using var endpoint = StartEndpoint(port, new FakeTimeProvider());
+        var backend = ((PipelineTelemetry.TelemetryExport)endpoint).Front!.Backend;
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        foreach (var path in new[] { "/metrics", "/", "/metrics/" })
+        {
+            using var direct = await http.GetAsync($"http://{backend}{path}");
+            Assert.Equal(HttpStatusCode.NotFound, direct.StatusCode);
+            using var scrape = await http.GetAsync($"http://127.0.0.1:{port}{path}");
+            Assert.Equal(HttpStatusCode.OK, scrape.StatusCode);
+        }
+    }
 }
