@@ -48,12 +48,13 @@ public sealed class EgressDropLogTests
             await nats.PingAsync(deadline.Token);
         }
 
-        static bool Started(string line) => line.StartsWith("Warning Ferry.", StringComparison.Ordinal) && line.Contains("is dropping egress on", StringComparison.Ordinal);
-        static bool Ended(string line) => line.StartsWith("Warning Ferry.", StringComparison.Ordinal) && line.Contains("stopped dropping egress", StringComparison.Ordinal);
+        static bool Started(string line) => line.StartsWith("Warning Ferry.", StringComparison.Ordinal) && line.Contains("is dropping messages on", StringComparison.Ordinal);
+        static bool Ended(string line) => line.StartsWith("Warning Ferry.", StringComparison.Ordinal) && line.Contains("stopped dropping messages", StringComparison.Ordinal);
         await Eventually.TrueAsync(() => gateway.Counters.ClientDropped > 0 && logs.All.Any(Started), TimeSpan.FromSeconds(30),
             () => $"{gateway.Counters}\n{logs.Text}");
         Assert.Contains(gateway.InstanceEgressSubject, logs.All.Single(Started), StringComparison.Ordinal);
-        Assert.Contains("max_pending_egress", logs.All.Single(Started), StringComparison.Ordinal);
+        Assert.Contains("max_pending_egress) is full", logs.All.Single(Started), StringComparison.Ordinal);
+        Assert.Contains("dropped messages are lost", logs.All.Single(Started), StringComparison.Ordinal);
 
         // Nothing more is published: the streak ends after its quiet time, summed up in one line.
         await Eventually.TrueAsync(() => logs.All.Any(Ended), TimeSpan.FromSeconds(40), () => $"{gateway.Counters}\n{logs.Text}");

@@ -3,12 +3,17 @@ using Microsoft.Extensions.Logging;
 namespace Ferry.Nats.Internal;
 
 /// <summary>
-/// Says the egress messages the NATS client drops (a subscription's queue of <c>max_pending_egress</c> is full: the stage
-/// routes them slower than they come) once per streak: a warning at the first drop, naming the subject, and one line when
+/// Says the messages the NATS client drops (a subscription's queue of <c>max_pending_egress</c> is full: the gateway routes
+/// egress slower than it comes; control commands share that size) once per streak: a warning at the first drop, naming the subject, and one line when
 /// the streak ends, after <see cref="Quiet"/> without a drop, with how many were dropped, where, and over how long. Like
 /// the outage lines, what lasts is said twice, not once per message: a drop can come thousands of times a second.
 /// </summary>
-internal sealed class EgressDropLog(ILogger logger, string stage, int capacity, TimeProvider time) : IDisposable
+/// <param name="logger">Where the lines go.</param>
+/// <param name="stage">The stage named in them.</param>
+/// <param name="capacity">Each subscription's queue (<c>max_pending_egress</c>).</param>
+/// <param name="fate">What becomes of a dropped message in this delivery mode.</param>
+/// <param name="time">The clock of the quiet time.</param>
+internal sealed class EgressDropLog(ILogger logger, string stage, int capacity, string fate, TimeProvider time) : IDisposable
 {
     /// <summary>How long without a drop ends a streak.</summary>
     public static readonly TimeSpan Quiet = TimeSpan.FromSeconds(10);
@@ -34,8 +39,8 @@ internal sealed class EgressDropLog(ILogger logger, string stage, int capacity, 
             _since = _lastAt;
             _check = time.CreateTimer(_ => End(atDispose: false), null, Quiet, Timeout.InfiniteTimeSpan);
         }
-        logger.LogWarning("stage {Stage}: the NATS client is dropping egress on {Subject}: the subscription's queue of {Capacity} messages (max_pending_egress) is full, the stage's connections take egress slower than it comes; dropped messages are lost and counted in client_dropped ({Total} so far), a summary follows when the drops stop",
-            stage, subject, capacity, total);
+        logger.LogWarning("stage {Stage}: the NATS client is dropping messages on {Subject}: the subscription's queue of {Capacity} messages (max_pending_egress) is full, the gateway takes them slower than they come (e.g. connections that do not read); dropped messages are {Fate}, counted in client_dropped ({Total} so far); a summary follows when the drops stop",
+            stage, subject, capacity, fate, total);
     }
 
     /// <summary>
@@ -65,10 +70,10 @@ internal sealed class EgressDropLog(ILogger logger, string stage, int capacity, 
             _bySubject.Clear();
         }
         if (atDispose)
-            logger.LogWarning("stage {Stage}: the gateway stops while the NATS client drops egress: {Dropped} messages dropped over {Seconds:0.0} s on {Subjects} (client_dropped)",
+            logger.LogWarning("stage {Stage}: the gateway stops while the NATS client drops messages: {Dropped} messages dropped over {Seconds:0.0} s on {Subjects} (client_dropped)",
                 stage, dropped, seconds, where);
         else
-            logger.LogWarning("stage {Stage}: the NATS client stopped dropping egress: {Dropped} messages dropped over {Seconds:0.0} s on {Subjects}, none for {QuietSeconds} s now (client_dropped)",
+            logger.LogWarning("stage {Stage}: the NATS client stopped dropping messages: {Dropped} messages dropped over {Seconds:0.0} s on {Subjects}, none for {QuietSeconds} s now (client_dropped)",
                 stage, dropped, seconds, where, Quiet.TotalSeconds);
     }
 
