@@ -133,4 +133,17 @@ public sealed class ScrapeFrontTests
             Assert.Equal(HttpStatusCode.OK, scrape.StatusCode);
         }
     }
+
+    /// <summary><c>[::]</c> is every IPv6 interface and nothing more, as <c>0.0.0.0</c> is every IPv4 one: what was written.</summary>
+    [Ipv6LoopbackFact]
+    public async Task The_ipv6_any_address_takes_ipv6_only()
+    {
+        var port = FreePorts.One();
+        using var front = new ScrapeFront(new IPEndPoint(IPAddress.IPv6Any, port), new FakeTimeProvider());
+        using (var v6 = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp))
+            await v6.ConnectAsync(new IPEndPoint(IPAddress.IPv6Loopback, port)).WaitAsync(TimeSpan.FromSeconds(10));
+        using var v4 = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var refused = await Assert.ThrowsAsync<SocketException>(() => v4.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+    }
 }
