@@ -44,6 +44,7 @@ public sealed class NatsGateway : IAsyncDisposable
     private NatsConnection? _nats;
     private IngressPublisher? _ingress;
     private EventOutbox? _outbox;
+    private EgressDropLog? _dropLog;
     private int _state; // 0 new, 1 started, 2 disposed
     /// <summary>When the NATS connection was lost (a <see cref="Stopwatch"/> timestamp); 0 while connected.</summary>
     private long _lostAt;
@@ -142,7 +143,14 @@ public sealed class NatsGateway : IAsyncDisposable
                     _options.Mode == NatsDeliveryMode.JetStream ? "ingress waits in the max_in_flight window and is sent again" : "ingress that finds no room within publish_timeout is dropped and counted");
             return ValueTask.CompletedTask;
         };
-        _nats.MessageDropped += (_, _) => { Interlocked.Increment(ref _counters.ClientDropped); return ValueTask.CompletedTask; };
+        // A full egress subscription queue drops on the client's reader: counted, and said once per streak (not per message).
+        var dropLog = _dropLog = new EgressDropLog(_logger, _stage.Name, _options.MaxPendingEgress,
+            _options.Mode == NatsDeliveryMode.JetStream ? "not acknowledged, so sent again after the ack wait" : "lost", TimeProvider.System);
+        _nats.MessageDropped += (_, dropped) =>
+        {
+            dropLog.Dropped(dropped.Subject, Interlocked.Increment(ref _counters.ClientDropped));
+            return ValueTask.CompletedTask;
+        };
         try
         {
             await _nats.ConnectAsync().AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -244,6 +252,7 @@ public sealed class NatsGateway : IAsyncDisposable
         }
         if (_nats is not null)
             await _nats.DisposeAsync().ConfigureAwait(false);
+        _dropLog?.Dispose();
         _stopping.Dispose();
     }
 }

@@ -15,26 +15,29 @@ internal static class PipelineTelemetry
     public const string ListenKey = "telemetry.prometheus.listen";
 
     /// <summary>
-    /// Why <paramref name="text"/> cannot be the scrape endpoint's address, or null when it can: an IPv4 address and a port
-    /// from 1 to 65535. IPv6 is refused here, not at start: .NET's managed HTTP listener reads the port of a prefix from the
-    /// first colon after the scheme, so no bracketed IPv6 prefix can be given to it ("Invalid port in prefix").
+    /// Why <paramref name="text"/> cannot be the scrape endpoint's address, or null when it can: an IPv4 address, or an IPv6
+    /// address in brackets, and a port from 1 to 65535. A host name is refused: the endpoint listens on exactly one address.
     /// </summary>
     public static string? ListenProblem(string text)
     {
-        const string allowed = "use an IP address and a port from 1 to 65535, IPv4 only, e.g. 127.0.0.1:9464, or 0.0.0.0:9464 for every IPv4 interface";
-        if (!IPEndPoint.TryParse(text, out var endPoint) || endPoint.Port == 0 || !text.Contains(':'))
+        const string allowed = "use an IP address and a port from 1 to 65535, e.g. 127.0.0.1:9464, 0.0.0.0:9464 for every IPv4 interface, "
+            + "[::1]:9464, or [::]:9464 for every IPv6 interface (an IPv6 address goes in brackets)";
+        if (text.Count(c => c == ':') > 1 && !text.StartsWith('['))
+            return "is not allowed: an IPv6 address needs brackets before its port; " + allowed;
+        if (!IPEndPoint.TryParse(text, out var endPoint) || !text.Contains(':') || (text.StartsWith('[') && !text.Contains("]:", StringComparison.Ordinal)))
             return "is not allowed; " + allowed;
-        if (endPoint.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
-            return "is not allowed: the scrape endpoint cannot listen on IPv6 (.NET's HTTP listener takes no IPv6 prefix); " + allowed;
+        if (endPoint.Port == 0)
+            return "is not allowed: port 0 is not a port the scrape endpoint can be found on; " + allowed;
         return null;
     }
 
-    /// <summary>Null when the file asks for no export; disposing the result stops every part of the export.</summary>
+    /// <summary>Null when the file asks for no export; disposing the result (a <see cref="TelemetryExport"/>) stops every part of the export.</summary>
     /// <param name="telemetry">What to export.</param>
     /// <param name="loggerFactory">Where OTLP export failures (and recoveries) are said.</param>
     /// <param name="listenName">The flag or key that gave the scrape endpoint's address, named when it cannot listen.</param>
+    /// <param name="time">The clock of the scrape endpoint's deadlines (tests give a fake one).</param>
     /// <exception cref="MetricsEndpointException">The scrape endpoint cannot listen (the port is taken, the address is not this host's).</exception>
-    public static IDisposable? Start(TelemetryDefinition telemetry, ILoggerFactory loggerFactory, string listenName = ListenKey)
+    public static IDisposable? Start(TelemetryDefinition telemetry, ILoggerFactory loggerFactory, string listenName = ListenKey, TimeProvider? time = null)
     {
         if (telemetry.PrometheusListen is null && telemetry.OtlpEndpoint is null)
             return null;
@@ -46,7 +49,7 @@ internal static class PipelineTelemetry
             {
                 try
                 {
-                    front = new ScrapeFront(IPEndPoint.Parse(listen));
+                    front = new ScrapeFront(IPEndPoint.Parse(listen), time);
                 }
                 catch (SocketException reason)
                 {
@@ -57,7 +60,7 @@ internal static class PipelineTelemetry
             if (telemetry.OtlpEndpoint is { } endpoint)
                 parts.Add(new OtlpExportWatch(endpoint, loggerFactory));
             parts.Add(BuildProvider(telemetry, front));
-            return new TelemetryExport(parts);
+            return new TelemetryExport(parts, front);
         }
         catch
         {
@@ -80,11 +83,12 @@ internal static class PipelineTelemetry
                 builder.AddPrometheusHttpListener(o =>
                 {
                     o.Port = backend.Port;
-                    // The front's requests name the backend's address as their Host, and nothing else reaches it.
+                    // The front's requests name the backend's address as their Host and start with its secret path: a local
+                    // user who connects to this port directly gets a 404.
                     o.ConfigureHttpListener = (_, listener) =>
                     {
                         listener.Prefixes.Clear();
-                        listener.Prefixes.Add($"http://{backend}/");
+                        listener.Prefixes.Add($"http://{backend}{front.BackendPath}/");
                     };
                 });
             }
@@ -118,8 +122,11 @@ internal static class PipelineTelemetry
         => protocol == OtlpExportProtocol.HttpProtobuf && endpoint.AbsolutePath == "/" ? new Uri(endpoint, "/v1/metrics") : endpoint;
 
     /// <summary>The running export's parts, stopped in reverse order.</summary>
-    private sealed class TelemetryExport(List<IDisposable> parts) : IDisposable
+    internal sealed class TelemetryExport(List<IDisposable> parts, ScrapeFront? front) : IDisposable
     {
+        /// <summary>The scrape endpoint's front, null without one (tests find the exporter's own listener through it).</summary>
+        public ScrapeFront? Front => front;
+
         public void Dispose()
         {
             for (var i = parts.Count - 1; i >= 0; i--)

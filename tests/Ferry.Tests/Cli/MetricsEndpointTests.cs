@@ -8,8 +8,8 @@ namespace Ferry.Tests.Cli;
 /// <summary>
 /// The Prometheus scrape endpoint of <c>ferry serve --metrics-listen</c> and <c>telemetry.prometheus.listen</c>: a taken port
 /// is one line naming the flag or key, the address and the OS reason (it crashed serve with exit 134); a scrape is answered
-/// whatever its Host header names (a DNS name got 404), on the given address only; IPv6, which the HTTP listener cannot take
-/// ("Invalid port in prefix" at start, after validation had passed it), is refused at validation.
+/// whatever its Host header names (a DNS name got 404), on the given address only, IPv4 or IPv6 (IPv6 was refused at
+/// validation); an address it cannot listen on is refused at validation, saying what is allowed.
 /// </summary>
 public sealed class MetricsEndpointTests : IDisposable
 {
@@ -138,10 +138,12 @@ public sealed class MetricsEndpointTests : IDisposable
     }
 
     [Theory]
-    [InlineData("[::1]:9464", "the scrape endpoint cannot listen on IPv6")]
-    [InlineData("[::]:9464", "the scrape endpoint cannot listen on IPv6")]
-    [InlineData("localhost:9464", "use an IP address and a port from 1 to 65535, IPv4 only")]
-    [InlineData("127.0.0.1:0", "use an IP address and a port from 1 to 65535, IPv4 only")]
+    [InlineData("::1:9464", "an IPv6 address needs brackets before its port")]
+    [InlineData("[::1]", "use an IP address and a port from 1 to 65535")]
+    [InlineData("[::1]:0", "port 0 is not a port the scrape endpoint can be found on")]
+    [InlineData("localhost:9464", "use an IP address and a port from 1 to 65535")]
+    [InlineData("127.0.0.1:0", "port 0 is not a port the scrape endpoint can be found on")]
+    [InlineData("127.0.0.1", "use an IP address and a port from 1 to 65535")]
     public async Task Serve_refuses_a_metrics_address_it_cannot_serve_at_validation(string listen, string expected)
     {
         var (stdout, stderr) = (new LineWriter(), new LineWriter());
@@ -151,15 +153,91 @@ public sealed class MetricsEndpointTests : IDisposable
         var line = Assert.Single(stderr.Lines);
         Assert.Contains($"--metrics-listen '{listen}'", line);
         Assert.Contains(expected, line);
+        Assert.Contains("[::]:9464 for every IPv6 interface", line);
     }
 
     [Fact]
-    public async Task Check_refuses_an_ipv6_metrics_address_at_the_key()
+    public async Task Check_refuses_an_unbracketed_ipv6_metrics_address_at_the_key()
     {
         var file = Path.Combine(_dir, "v6.yaml");
-        File.WriteAllText(file, "stages:\n  - {name: a, type: tcp_server, config: {bind: \"127.0.0.1:0\"}}\ntelemetry:\n  prometheus: {listen: \"[::]:9464\"}\n");
+        File.WriteAllText(file, "stages:\n  - {name: a, type: tcp_server, config: {bind: \"127.0.0.1:0\"}}\ntelemetry:\n  prometheus: {listen: \"::1:9464\"}\n");
         var (stdout, stderr) = (new LineWriter(), new LineWriter());
         Assert.Equal(2, await FerryCommand.RunAsync(["check", file], TextReader.Null, stdout, stderr, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Contains(stderr.Lines, l => l.StartsWith($"{file}:4:16: telemetry.prometheus.listen: ", StringComparison.Ordinal) && l.Contains("cannot listen on IPv6"));
+        Assert.Contains(stderr.Lines, l => l.StartsWith($"{file}:4:16: telemetry.prometheus.listen: ", StringComparison.Ordinal) && l.Contains("needs brackets"));
+    }
+
+    /// <summary>IPv6 was refused at validation (the HTTP listener takes no IPv6 prefix); the front socket listens on it.</summary>
+    [Ipv6LoopbackFact]
+    public async Task The_endpoint_listens_on_an_ipv6_address_and_on_it_only()
+    {
+        var port = FreePorts.One();
+        using var stop = new CancellationTokenSource();
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        var serve = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--quiet", "--metrics-listen", $"[::1]:{port}"],
+            TextReader.Null, stdout, stderr, stop.Token));
+        try
+        {
+            await stdout.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening line");
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            foreach (var host in new[] { $"[::1]:{port}", $"ferry.example:{port}" })
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"http://[::1]:{port}/metrics");
+                request.Headers.Host = host;
+                using var response = await http.SendAsync(request);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                Assert.Contains("# TYPE ferry_", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            }
+            var other = await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync($"http://127.0.0.1:{port}/metrics"));
+            Assert.Equal(HttpRequestError.ConnectionError, other.HttpRequestError);
+        }
+        finally
+        {
+            stop.Cancel();
+            Assert.Equal(0, await serve.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        Assert.Empty(stderr.Lines);
+    }
+
+    [Ipv6LoopbackFact]
+    public async Task Check_passes_an_ipv6_metrics_address_in_brackets_and_the_endpoint_serves_it()
+    {
+        var port = FreePorts.One();
+        var file = Path.Combine(_dir, "v6.yaml");
+        File.WriteAllText(file, $"stages:\n  - {{name: a, type: tcp_server, config: {{bind: \"127.0.0.1:0\"}}}}\ntelemetry:\n  prometheus: {{listen: \"[::1]:{port}\"}}\n");
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        Assert.Equal(0, await FerryCommand.RunAsync(["check", file], TextReader.Null, stdout, stderr, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
+        var telemetry = new Ferry.Cli.Pipeline.TelemetryDefinition($"[::1]:{port}", null, "grpc", TimeSpan.FromSeconds(10));
+        using var export = Ferry.Cli.Pipeline.PipelineTelemetry.Start(telemetry, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var response = await http.GetAsync($"http://[::1]:{port}/metrics");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+}
+
+/// <summary>A fact that is reported as skipped, with the reason, on a machine whose loopback has no IPv6 (::1 cannot be bound).</summary>
+public sealed class Ipv6LoopbackFactAttribute : FactAttribute
+{
+    private static readonly string? WhyUnavailable = Probe();
+
+    public Ipv6LoopbackFactAttribute()
+    {
+        if (WhyUnavailable is { } reason)
+            Skip = reason;
+    }
+
+    private static string? Probe()
+    {
+        if (!Socket.OSSupportsIPv6)
+            return "this machine has no IPv6";
+        try
+        {
+            using var probe = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+            probe.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+            return null;
+        }
+        catch (SocketException ex)
+        {
+            return $"this machine's loopback has no IPv6: binding [::1] fails ({ex.Message})";
+        }
     }
 }
