@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Resident memory (VmRSS, and its anonymous and file-backed parts) of `ferry run FILE` (or `ferry serve` when the
-# last argument is --serve) idle for IDLE seconds (default 5: the start-up pages are given back 2 s after listening)
+# last argument is --serve) idle for IDLE seconds (default 10: the start-up pages are given back 2 s and 7 s after listening)
 # after it listens:
 #   bench/startup/idle-rss.sh /tmp/ferry-aot/Ferry.Cli examples/seed004-node.yaml
 #   bench/startup/idle-rss.sh /tmp/ferry-aot/Ferry.Cli --serve
@@ -16,7 +16,7 @@ else
 fi
 pid=$!
 for _ in $(seq 100); do grep -q listening "$out" && break; sleep 0.1; done
-sleep "${IDLE:-5}"
+sleep "${IDLE:-10}"
 awk '/^VmRSS/{r=$2} /^RssAnon/{a=$2} /^RssFile/{f=$2} END{print "VmRSS: " r " kB  anon " a " kB  file " f " kB"}' "/proc/$pid/status"
 kill "$pid"; wait "$pid" 2>/dev/null || true
 rm -f "$out"
