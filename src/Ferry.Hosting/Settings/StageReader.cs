@@ -247,8 +247,7 @@ public static class StageReader
         if (e.Duration("stop_grace_period") is { } grace) o = o with { StopGracePeriod = grace };
         if (e.Duration("stats_interval") is { } stats) o = o with { StatsInterval = stats };
         if (e.Duration("connect_timeout") is { } connectTimeout) o = o with { ConnectTimeout = connectTimeout };
-        if (e.Duration("reconnect_wait") is { } reconnect) o = o with { ReconnectWait = reconnect, ReconnectMaxWait = o.ReconnectMaxWait < reconnect ? reconnect : o.ReconnectMaxWait };
-        if (e.Duration("reconnect_max_wait") is { } reconnectMax) o = o with { ReconnectMaxWait = reconnectMax };
+        o = ReconnectWaits(e, o);
         if (e.Double("reconnect_jitter", 0, 1) is { } jitter) o = o with { ReconnectJitter = jitter };
         if (e.Int("reconnect_attempts", 0, int.MaxValue, " (0 = forever)") is { } attempts) o = o with { ReconnectAttempts = attempts };
         if (e.Duration("healthy_after") is { } healthy) o = o with { HealthyAfter = healthy };
@@ -313,6 +312,38 @@ public static class StageReader
         if (e.Has("timeout_seconds"))
             return e.Int("timeout_seconds", 0, int.MaxValue / 1000, " (seconds; 0 = never)") is { } seconds ? TimeSpan.FromSeconds(seconds) : null;
         return e.Duration("idle_timeout");
+    }
+
+    /// <summary>
+    /// <c>reconnect_wait</c> and <c>reconnect_max_wait</c> as <c>ferry connect</c> takes its two flags: one given alone moves
+    /// the other's default out of its way (a first wait of 1m raises the 30 s cap, a cap of 500ms lowers the 1 s first
+    /// wait); both given, the first wait must not be above the cap. Each problem is said at its key in the file's own words
+    /// (the options' check would name both options at the stage, in TimeSpan notation).
+    /// </summary>
+    private static TcpClientStageOptions ReconnectWaits(SettingEntries e, TcpClientStageOptions o)
+    {
+        var wait = e.Duration("reconnect_wait");
+        var cap = e.Duration("reconnect_max_wait");
+        var zero = false;
+        foreach (var (key, value) in new[] { ("reconnect_wait", wait), ("reconnect_max_wait", cap) })
+        {
+            if (value != TimeSpan.Zero)
+                continue;
+            e.Problem(key, "is not allowed; use a duration above 0, e.g. 500ms, 1s or 30s");
+            zero = true;
+        }
+        if (zero)
+            return o;
+        if (wait is { } first && cap is { } max && first > max)
+        {
+            e.Problem("reconnect_wait", $"is above reconnect_max_wait '{e.Node("reconnect_max_wait")?.Value}'; the first wait must not be above the cap: lower reconnect_wait or raise reconnect_max_wait");
+            return o;
+        }
+        if (wait is { } w)
+            o = o with { ReconnectWait = w, ReconnectMaxWait = cap ?? (o.ReconnectMaxWait < w ? w : o.ReconnectMaxWait) };
+        else if (cap is { } c)
+            o = o with { ReconnectMaxWait = c, ReconnectWait = o.ReconnectWait > c ? c : o.ReconnectWait };
+        return o;
     }
 
     private static StageTransport? ReadTransport(SettingEntries e) => e.Choice("transport",
