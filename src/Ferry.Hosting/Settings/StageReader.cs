@@ -201,8 +201,8 @@ public static class StageReader
         if (e.Duration("stats_interval") is { } stats) o = o with { StatsInterval = stats };
         if (e.Int("queue_when_disconnected", 0, 1_000_000) is { } queue) o = o with { QueueWhenDisconnected = queue };
         if (e.Bool("group_notices") is { } notices) o = o with { GroupNotices = notices };
-        if (e.Duration("bind_retry_delay") is { } retry) o = o with { BindRetryDelay = retry };
-        if (e.Duration("bind_retry_max_delay") is { } retryMax) o = o with { BindRetryMaxDelay = retryMax };
+        if (FirstAndCap(e, "bind_retry_delay", "bind_retry_max_delay", o.BindRetryDelay, o.BindRetryMaxDelay) is { } retry)
+            o = o with { BindRetryDelay = retry.First, BindRetryMaxDelay = retry.Cap };
         if (e.Int("bind_attempts", 0, int.MaxValue, " (0 = retry forever)") is { } attempts) o = o with { BindAttempts = attempts };
         if (e.Choice("proxy_protocol", ("off", ProxyProtocol.Off), ("v1", ProxyProtocol.V1), ("v2", ProxyProtocol.V2), ("any", ProxyProtocol.Any)) is { } proxy)
             o = o with { ProxyProtocol = proxy };
@@ -247,7 +247,8 @@ public static class StageReader
         if (e.Duration("stop_grace_period") is { } grace) o = o with { StopGracePeriod = grace };
         if (e.Duration("stats_interval") is { } stats) o = o with { StatsInterval = stats };
         if (e.Duration("connect_timeout") is { } connectTimeout) o = o with { ConnectTimeout = connectTimeout };
-        o = ReconnectWaits(e, o);
+        if (FirstAndCap(e, "reconnect_wait", "reconnect_max_wait", o.ReconnectWait, o.ReconnectMaxWait) is { } reconnect)
+            o = o with { ReconnectWait = reconnect.First, ReconnectMaxWait = reconnect.Cap };
         if (e.Double("reconnect_jitter", 0, 1) is { } jitter) o = o with { ReconnectJitter = jitter };
         if (e.Int("reconnect_attempts", 0, int.MaxValue, " (0 = forever)") is { } attempts) o = o with { ReconnectAttempts = attempts };
         if (e.Duration("healthy_after") is { } healthy) o = o with { HealthyAfter = healthy };
@@ -315,17 +316,18 @@ public static class StageReader
     }
 
     /// <summary>
-    /// <c>reconnect_wait</c> and <c>reconnect_max_wait</c> as <c>ferry connect</c> takes its two flags: one given alone moves
-    /// the other's default out of its way (a first wait of 1m raises the 30 s cap, a cap of 500ms lowers the 1 s first
-    /// wait); both given, the first wait must not be above the cap. Each problem is said at its key in the file's own words
-    /// (the options' check would name both options at the stage, in TimeSpan notation).
+    /// A first wait and its cap (<c>reconnect_wait</c>/<c>reconnect_max_wait</c>, <c>bind_retry_delay</c>/<c>bind_retry_max_delay</c>)
+    /// as <c>ferry connect</c> takes its two flags: one given alone moves the other's default out of its way (a first wait
+    /// of 1m raises the 30 s cap, a cap of 500ms lowers the 1 s first wait); both given, the first must not be above the
+    /// cap. Each problem is said at its key in the file's own words (the options' check would name both at the stage, in
+    /// TimeSpan notation). Null when there is a problem (filed) or neither key is given.
     /// </summary>
-    private static TcpClientStageOptions ReconnectWaits(SettingEntries e, TcpClientStageOptions o)
+    private static (TimeSpan First, TimeSpan Cap)? FirstAndCap(SettingEntries e, string firstKey, string capKey, TimeSpan first, TimeSpan cap)
     {
-        var wait = e.Duration("reconnect_wait");
-        var cap = e.Duration("reconnect_max_wait");
+        var given = e.Duration(firstKey);
+        var givenCap = e.Duration(capKey);
         var zero = false;
-        foreach (var (key, value) in new[] { ("reconnect_wait", wait), ("reconnect_max_wait", cap) })
+        foreach (var (key, value) in new[] { (firstKey, given), (capKey, givenCap) })
         {
             if (value != TimeSpan.Zero)
                 continue;
@@ -333,17 +335,17 @@ public static class StageReader
             zero = true;
         }
         if (zero)
-            return o;
-        if (wait is { } first && cap is { } max && first > max)
+            return null;
+        if (given is { } g && givenCap is { } c && g > c)
         {
-            e.Problem("reconnect_wait", $"is above reconnect_max_wait '{e.Node("reconnect_max_wait")?.Value}'; the first wait must not be above the cap: lower reconnect_wait or raise reconnect_max_wait");
-            return o;
+            e.Problem(firstKey, $"is above {capKey} '{e.Node(capKey)?.Value}'; the first wait must not be above the cap: lower {firstKey} or raise {capKey}");
+            return null;
         }
-        if (wait is { } w)
-            o = o with { ReconnectWait = w, ReconnectMaxWait = cap ?? (o.ReconnectMaxWait < w ? w : o.ReconnectMaxWait) };
-        else if (cap is { } c)
-            o = o with { ReconnectMaxWait = c, ReconnectWait = o.ReconnectWait > c ? c : o.ReconnectWait };
-        return o;
+        if (given is { } alone)
+            return (alone, givenCap ?? (cap < alone ? alone : cap));
+        if (givenCap is { } capAlone)
+            return (first > capAlone ? capAlone : first, capAlone);
+        return null;
     }
 
     private static StageTransport? ReadTransport(SettingEntries e) => e.Choice("transport",

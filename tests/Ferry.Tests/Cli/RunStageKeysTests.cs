@@ -111,19 +111,34 @@ public sealed class RunStageKeysTests : IDisposable
     }
 
     [Fact]
+    public void A_bind_retry_cap_alone_lowers_the_first_delay()
+    {
+        var (pipeline, err) = Load("""
+            stages:
+              - {name: s, type: tcp_server, config: {bind: 127.0.0.1:0, bind_retry_max_delay: 50ms}}
+            """);
+        Assert.Empty(err);
+        var options = Assert.IsType<ServerStageDeclaration>(Assert.Single(pipeline!.Stages)).Options;
+        Assert.Equal(TimeSpan.FromMilliseconds(50), options.BindRetryDelay);
+        Assert.Equal(TimeSpan.FromMilliseconds(50), options.BindRetryMaxDelay);
+    }
+
+    [Fact]
     public void Reconnect_waits_that_cannot_hold_are_said_at_their_keys_in_the_files_words()
     {
         var (pipeline, err) = Load("""
             stages:
               - {name: a, type: tcp_client, config: {connect: 127.0.0.1:1, reconnect_wait: 10s, reconnect_max_wait: 1s}}
               - {name: b, type: tcp_client, config: {connect: 127.0.0.1:1, reconnect_wait: 0}}
+              - {name: s, type: tcp_server, config: {bind: 127.0.0.1:0, bind_retry_delay: 10s, bind_retry_max_delay: 1s}}
             """);
         Assert.Null(pipeline);
         Assert.Equal(
         [
             "f.yaml:2:64: stages[0].config.reconnect_wait: '10s' is above reconnect_max_wait '1s'; the first wait must not be above the cap: lower reconnect_wait or raise reconnect_max_wait",
             "f.yaml:3:64: stages[1].config.reconnect_wait: '0' is not allowed; use a duration above 0, e.g. 500ms, 1s or 30s",
-            "ferry check: f.yaml: 2 problems; nothing was started",
+            "f.yaml:4:61: stages[2].config.bind_retry_delay: '10s' is above bind_retry_max_delay '1s'; the first wait must not be above the cap: lower bind_retry_delay or raise bind_retry_max_delay",
+            "ferry check: f.yaml: 3 problems; nothing was started",
         ], err);
     }
 }
