@@ -201,8 +201,8 @@ public static class StageReader
         if (e.Duration("stats_interval") is { } stats) o = o with { StatsInterval = stats };
         if (e.Int("queue_when_disconnected", 0, 1_000_000) is { } queue) o = o with { QueueWhenDisconnected = queue };
         if (e.Bool("group_notices") is { } notices) o = o with { GroupNotices = notices };
-        if (e.Duration("bind_retry_delay") is { } retry) o = o with { BindRetryDelay = retry };
-        if (e.Duration("bind_retry_max_delay") is { } retryMax) o = o with { BindRetryMaxDelay = retryMax };
+        if (FirstAndCap(e, "bind_retry_delay", "bind_retry_max_delay", o.BindRetryDelay, o.BindRetryMaxDelay) is { } retry)
+            o = o with { BindRetryDelay = retry.First, BindRetryMaxDelay = retry.Cap };
         if (e.Int("bind_attempts", 0, int.MaxValue, " (0 = retry forever)") is { } attempts) o = o with { BindAttempts = attempts };
         if (e.Choice("proxy_protocol", ("off", ProxyProtocol.Off), ("v1", ProxyProtocol.V1), ("v2", ProxyProtocol.V2), ("any", ProxyProtocol.Any)) is { } proxy)
             o = o with { ProxyProtocol = proxy };
@@ -247,8 +247,8 @@ public static class StageReader
         if (e.Duration("stop_grace_period") is { } grace) o = o with { StopGracePeriod = grace };
         if (e.Duration("stats_interval") is { } stats) o = o with { StatsInterval = stats };
         if (e.Duration("connect_timeout") is { } connectTimeout) o = o with { ConnectTimeout = connectTimeout };
-        if (e.Duration("reconnect_wait") is { } reconnect) o = o with { ReconnectWait = reconnect, ReconnectMaxWait = o.ReconnectMaxWait < reconnect ? reconnect : o.ReconnectMaxWait };
-        if (e.Duration("reconnect_max_wait") is { } reconnectMax) o = o with { ReconnectMaxWait = reconnectMax };
+        if (FirstAndCap(e, "reconnect_wait", "reconnect_max_wait", o.ReconnectWait, o.ReconnectMaxWait) is { } reconnect)
+            o = o with { ReconnectWait = reconnect.First, ReconnectMaxWait = reconnect.Cap };
         if (e.Double("reconnect_jitter", 0, 1) is { } jitter) o = o with { ReconnectJitter = jitter };
         if (e.Int("reconnect_attempts", 0, int.MaxValue, " (0 = forever)") is { } attempts) o = o with { ReconnectAttempts = attempts };
         if (e.Duration("healthy_after") is { } healthy) o = o with { HealthyAfter = healthy };
@@ -313,6 +313,39 @@ public static class StageReader
         if (e.Has("timeout_seconds"))
             return e.Int("timeout_seconds", 0, int.MaxValue / 1000, " (seconds; 0 = never)") is { } seconds ? TimeSpan.FromSeconds(seconds) : null;
         return e.Duration("idle_timeout");
+    }
+
+    /// <summary>
+    /// A first wait and its cap (<c>reconnect_wait</c>/<c>reconnect_max_wait</c>, <c>bind_retry_delay</c>/<c>bind_retry_max_delay</c>)
+    /// as <c>ferry connect</c> takes its two flags: one given alone moves the other's default out of its way (a first wait
+    /// of 1m raises the 30 s cap, a cap of 500ms lowers the 1 s first wait); both given, the first must not be above the
+    /// cap. Each problem is said at its key in the file's own words (the options' check would name both at the stage, in
+    /// TimeSpan notation). Null when there is a problem (filed) or neither key is given.
+    /// </summary>
+    private static (TimeSpan First, TimeSpan Cap)? FirstAndCap(SettingEntries e, string firstKey, string capKey, TimeSpan first, TimeSpan cap)
+    {
+        var given = e.Duration(firstKey);
+        var givenCap = e.Duration(capKey);
+        var zero = false;
+        foreach (var (key, value) in new[] { (firstKey, given), (capKey, givenCap) })
+        {
+            if (value != TimeSpan.Zero)
+                continue;
+            e.Problem(key, "is not allowed; use a duration above 0, e.g. 500ms, 1s or 30s");
+            zero = true;
+        }
+        if (zero)
+            return null;
+        if (given is { } g && givenCap is { } c && g > c)
+        {
+            e.Problem(firstKey, $"is above {capKey} '{e.Node(capKey)?.Value}'; the first wait must not be above the cap: lower {firstKey} or raise {capKey}");
+            return null;
+        }
+        if (given is { } alone)
+            return (alone, givenCap ?? (cap < alone ? alone : cap));
+        if (givenCap is { } capAlone)
+            return (first > capAlone ? capAlone : first, capAlone);
+        return null;
     }
 
     private static StageTransport? ReadTransport(SettingEntries e) => e.Choice("transport",

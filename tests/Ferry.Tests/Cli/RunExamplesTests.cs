@@ -80,6 +80,37 @@ public sealed class RunExamplesTests
         Assert.Equal(0, await run.StopAsync());
     }
 
+    [Fact]
+    public void The_readme_shows_the_tcp_proxy_file_as_it_is_and_the_json_example_is_the_same_pipeline()
+    {
+        // README.md quotes examples/tcp-proxy.yaml in the yaml block after its link; a newcomer copies either.
+        var readme = File.ReadAllText(RepoFiles.Path("README.md"));
+        var link = readme.IndexOf("[`examples/tcp-proxy.yaml`](examples/tcp-proxy.yaml)", StringComparison.Ordinal);
+        Assert.True(link >= 0, "README.md links examples/tcp-proxy.yaml");
+        var start = readme.IndexOf("```yaml\n", link, StringComparison.Ordinal) + "```yaml\n".Length;
+        var quoted = readme[start..readme.IndexOf("```", start, StringComparison.Ordinal)];
+
+        var file = Tree("examples/tcp-proxy.yaml", File.ReadAllText(RepoFiles.Path("examples/tcp-proxy.yaml")));
+        Assert.Equal(file, Tree("README.md (tcp-proxy block)", quoted));
+        Assert.Equal(file, Tree("examples/tcp-proxy.json", File.ReadAllText(RepoFiles.Path("examples/tcp-proxy.json"))));
+    }
+
+    /// <summary>A pipeline file's tree as one line (keys in order, scalars as read), whatever its style: YAML block, flow or JSON.</summary>
+    private static string Tree(string file, string text)
+    {
+        var problems = new List<Ferry.Hosting.Settings.SettingProblem>();
+        var root = Ferry.Cli.Pipeline.ConfigFileLoader.Load(file, text, problems);
+        Assert.True(root is not null, $"{file}: {string.Join("; ", problems)}");
+        return Render(root!);
+
+        static string Render(Ferry.Cli.Pipeline.ConfigNode node) => node.Kind switch
+        {
+            Ferry.Cli.Pipeline.ConfigNodeKind.Mapping => "{" + string.Join(", ", node.Nodes.Select(c => $"{c.Key}: {Render(c)}")) + "}",
+            Ferry.Cli.Pipeline.ConfigNodeKind.Sequence => "[" + string.Join(", ", node.Nodes.Select(Render)) + "]",
+            _ => node.Value ?? "null",
+        };
+    }
+
     [Theory]
     [InlineData("examples/tcp-proxy.yaml")]
     [InlineData("examples/tcp-proxy.json")]

@@ -92,4 +92,53 @@ public sealed class RunStageKeysTests : IDisposable
         var gone = await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "disconnected"), "the half line cut off by the file's frame_timeout");
         Assert.Equal("frame_timeout", gone.GetProperty("reason").GetString());
     }
+
+    [Theory]
+    [InlineData("reconnect_max_wait: 500ms", 500, 500)]    // the cap alone lowers the 1 s first wait, as --reconnect-max-wait does
+    [InlineData("reconnect_wait: 1m", 60_000, 60_000)]      // the first wait alone raises the 30 s cap
+    [InlineData("{reconnect_wait: 200ms, reconnect_max_wait: 5s}", 200, 5_000)]
+    public void Reconnect_waits_given_alone_move_the_other_default_out_of_their_way_as_ferry_connect_does(string keys, int waitMs, int capMs)
+    {
+        var block = keys.StartsWith('{') ? keys[1..^1] : keys;
+        var (pipeline, err) = Load($$$"""
+            stages:
+              - {name: back, type: tcp_client, config: {connect: 127.0.0.1:1, {{{block}}}}}
+            """);
+        Assert.Empty(err);
+        var options = Assert.IsType<ClientStageDeclaration>(Assert.Single(pipeline!.Stages)).Options;
+        Assert.Equal(TimeSpan.FromMilliseconds(waitMs), options.ReconnectWait);
+        Assert.Equal(TimeSpan.FromMilliseconds(capMs), options.ReconnectMaxWait);
+    }
+
+    [Fact]
+    public void A_bind_retry_cap_alone_lowers_the_first_delay()
+    {
+        var (pipeline, err) = Load("""
+            stages:
+              - {name: s, type: tcp_server, config: {bind: 127.0.0.1:0, bind_retry_max_delay: 50ms}}
+            """);
+        Assert.Empty(err);
+        var options = Assert.IsType<ServerStageDeclaration>(Assert.Single(pipeline!.Stages)).Options;
+        Assert.Equal(TimeSpan.FromMilliseconds(50), options.BindRetryDelay);
+        Assert.Equal(TimeSpan.FromMilliseconds(50), options.BindRetryMaxDelay);
+    }
+
+    [Fact]
+    public void Reconnect_waits_that_cannot_hold_are_said_at_their_keys_in_the_files_words()
+    {
+        var (pipeline, err) = Load("""
+            stages:
+              - {name: a, type: tcp_client, config: {connect: 127.0.0.1:1, reconnect_wait: 10s, reconnect_max_wait: 1s}}
+              - {name: b, type: tcp_client, config: {connect: 127.0.0.1:1, reconnect_wait: 0}}
+              - {name: s, type: tcp_server, config: {bind: 127.0.0.1:0, bind_retry_delay: 10s, bind_retry_max_delay: 1s}}
+            """);
+        Assert.Null(pipeline);
+        Assert.Equal(
+        [
+            "f.yaml:2:64: stages[0].config.reconnect_wait: '10s' is above reconnect_max_wait '1s'; the first wait must not be above the cap: lower reconnect_wait or raise reconnect_max_wait",
+            "f.yaml:3:64: stages[1].config.reconnect_wait: '0' is not allowed; use a duration above 0, e.g. 500ms, 1s or 30s",
+            "f.yaml:4:61: stages[2].config.bind_retry_delay: '10s' is above bind_retry_max_delay '1s'; the first wait must not be above the cap: lower bind_retry_delay or raise bind_retry_max_delay",
+            "ferry check: f.yaml: 3 problems; nothing was started",
+        ], err);
+    }
 }
