@@ -66,6 +66,9 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
 
     internal StageEngine Core => _core;
 
+    /// <summary>The connection source (tests replace its resolver).</summary>
+    internal Dialer Dialer => _dialer;
+
     /// <summary>Raised when a connection attempt starts.</summary>
     public event EventHandler<ConnectingEvent>? Connecting { add => _core.Events.Connecting += value; remove => _core.Events.Connecting -= value; }
     /// <summary>Raised when an attempt fails or a connection is lost, with the wait before the next attempt.</summary>

@@ -20,7 +20,8 @@ public sealed record TcpClientStageOptions
     /// <summary>The stage's name: its channels are <c>&lt;name&gt;/packet_group</c> and so on; no <c>/</c> (default <c>tcp_client</c>).</summary>
     public string Name { get; init; } = "tcp_client";
 
-    /// <summary>The remote <c>host:port</c> or <c>[ipv6]:port</c>, port 1..65535; host names are resolved at every attempt (default <c>127.0.0.1:9000</c>).</summary>
+    /// <summary>The remote <c>host:port</c> or <c>[ipv6]:port</c>, port 1..65535 (default <c>127.0.0.1:9000</c>). A host name is
+    /// resolved at every attempt; its addresses are dialled in turn (IPv4 first) until one answers.</summary>
     public string Connect { get; init; } = "127.0.0.1:9000";
 
     /// <summary>Optional local source address (<c>host:port</c>, port 0 = any).</summary>
@@ -77,7 +78,7 @@ public sealed record TcpClientStageOptions
     /// </summary>
     public long MaxPendingBytes { get; init; } = 64L * 1024 * 1024;
 
-    /// <summary>How long one connection attempt may take (default 10 s).</summary>
+    /// <summary>How long resolving the host name, and then the connect to each of its addresses, may take (default 10 s).</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Wait after a failed attempt or a lost connection (default 1 s); doubles per failure up to <see cref="ReconnectMaxWait"/>.</summary>

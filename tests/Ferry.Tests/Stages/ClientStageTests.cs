@@ -402,6 +402,80 @@ public abstract class ClientStageTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_name_with_several_addresses_is_dialled_at_each_in_turn_until_one_answers()
+    {
+        // Before: only the name's first IPv4 address was ever dialled, so a name whose first host is down never connected.
+        var port = FreePorts.One();
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = $"service.test:{port}",
+            ReconnectWait = TimeSpan.FromMilliseconds(100),
+            ReconnectJitter = 0,
+        }.On(Transport), timeProvider: time);
+        var asked = new ConcurrentQueue<string>();
+        client.Dialer.ResolveHost = (host, _) =>
+        {
+            asked.Enqueue(host);
+            return Task.FromResult(new[] { IPAddress.Parse("127.0.0.2"), IPAddress.Parse("127.0.0.3") });
+        };
+        var rec = new ClientRecorder(client);
+        client.Start();
+        // Nothing listens on either: one attempt, one failure that names both addresses.
+        var failure = await rec.WaitBackingOffAsync(1);
+        Assert.Contains($"127.0.0.2:{port}", failure.Reason);
+        Assert.Contains($"127.0.0.3:{port}", failure.Reason);
+        Assert.Single(rec.Events.OfType<ConnectingEvent>());
+
+        // The second address comes up: the next attempt reaches it, past the first one that still refuses.
+        await using var server = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.3:{port}" }.On(Transport));
+        await server.StartAsync();
+        AdvanceBy(time, failure);
+        var remote = await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("127.0.0.3"), port), remote);
+        Assert.Single(rec.Failures);
+        Assert.Equal(["service.test", "service.test"], asked);
+    }
+
+    [Fact]
+    public async Task A_resolver_that_does_not_answer_fails_the_attempt_at_connect_timeout_and_does_not_hold_up_the_stop()
+    {
+        // Before: the name was resolved on the service thread, blocking it (no timeout, no stats, no stop) while the resolver hung.
+        var time = new StageTime();
+        var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = "slow.test:9000",
+            ConnectTimeout = TimeSpan.FromMilliseconds(300),
+            ReconnectWait = TimeSpan.FromSeconds(1),
+            ReconnectJitter = 0,
+        }.On(Transport), timeProvider: time);
+        var cancelled = 0;
+        client.Dialer.ResolveHost = (_, ct) =>
+        {
+            ct.Register(() => Interlocked.Increment(ref cancelled));
+            return new TaskCompletionSource<IPAddress[]>().Task; // never answers
+        };
+        var rec = new ClientRecorder(client);
+        client.Start();
+        await Poll.UntilAsync(() => rec.Events.OfType<ConnectingEvent>().Any(), "the attempt");
+        time.Advance(TimeSpan.FromMilliseconds(299));
+        await time.SettleAsync(client); // the loop goes round while the resolver is out
+        Assert.Empty(rec.Failures);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        var failure = await rec.WaitBackingOffAsync(1);
+        Assert.Equal("cannot resolve 'slow.test': no answer from the resolver within connect_timeout 300 ms", failure.Reason);
+        Assert.Equal(1, Volatile.Read(ref cancelled));
+
+        // The next attempt hangs too; a stop does not wait for it.
+        time.Advance(failure.RetryIn);
+        await Poll.UntilAsync(() => rec.Events.OfType<ConnectingEvent>().Count() == 2, "the second attempt");
+        var stopping = client.DisposeAsync().AsTask();
+        await Poll.UntilAsync(() => stopping.IsCompleted, "the stop");
+        await stopping;
+        Assert.Equal(2, Volatile.Read(ref cancelled));
+    }
+
+    [Fact]
     public async Task Readiness_can_be_awaited_with_a_timeout_and_queried()
     {
         var port = FreePorts.One();

@@ -6,10 +6,17 @@ using Ferry.Transport;
 namespace Ferry.Stages.Internal;
 
 /// <summary>
-/// The client stage's connection source: dials (the mechanism is the transport's <see cref="IDialAttempt"/>), times the attempt out,
-/// and after a failure or a lost connection waits (exponential back-off with jitter, reset after a
-/// healthy connection) and dials again. Tracks readiness for <c>WaitConnectedAsync</c>.
+/// The client stage's connection source: resolves the remote's name, dials its addresses in turn (the mechanism is the
+/// transport's <see cref="IDialAttempt"/>), times each step out, and after a failure or a lost connection waits
+/// (exponential back-off with jitter, reset after a healthy connection) and dials again. Tracks readiness for
+/// <c>WaitConnectedAsync</c>.
 /// </summary>
+/// <remarks>
+/// One attempt: the name is resolved off the service thread (a resolver that hangs must not stall the loop, its
+/// stop or its timers), within <c>connect_timeout</c>; then every address it gave is dialled in turn, IPv4 first,
+/// each within <c>connect_timeout</c>, until one answers. The attempt fails only when all of them failed, so a
+/// name whose first address is down still reaches the others.
+/// </remarks>
 internal sealed class Dialer : IConnectionSource
 {
     private const long DialToken = -3;
@@ -23,6 +30,11 @@ internal sealed class Dialer : IConnectionSource
     private TaskCompletionSource<IPEndPoint> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IDialAttempt? _dial;
     private IPEndPoint? _dialTarget;
+    private Task<IPAddress[]>? _resolving;
+    private CancellationTokenSource? _resolveCancel;
+    private IPEndPoint[] _targets = [];
+    private int _targetIndex;
+    private readonly List<string> _targetFailures = [];
     private long _dialDeadlineMs = long.MaxValue;
     private long _nextAttemptMs;
     private int _attempt;
@@ -39,6 +51,9 @@ internal sealed class Dialer : IConnectionSource
         _local = options.LocalBind is null ? null : BindAddress.Parse(options.LocalBind, "local_bind");
     }
 
+    /// <summary>How names are resolved; tests replace it (a name with several addresses, a resolver that hangs).</summary>
+    public Func<string, CancellationToken, Task<IPAddress[]>> ResolveHost { get; set; } = Dns.GetHostAddressesAsync;
+
     public bool IsConnected => Volatile.Read(ref _connection) is { Established: true };
 
     public IPEndPoint? RemoteEndPoint => Volatile.Read(ref _connection)?.Peer;
@@ -50,7 +65,7 @@ internal sealed class Dialer : IConnectionSource
 
     private long NowMs => _engine.Clock.NowMs;
 
-    private bool Idle => _connection is null && _dial is null && !_gaveUp && !_engine.Loop.IsStopping;
+    private bool Idle => _connection is null && _dial is null && _resolving is null && !_gaveUp && !_engine.Loop.IsStopping;
 
     /// <summary>Completes when the stage is connected (at once if it is now).</summary>
     public Task<IPEndPoint> WaitConnectedAsync(CancellationToken cancellationToken)
@@ -65,8 +80,12 @@ internal sealed class Dialer : IConnectionSource
 
     public void OnTimer()
     {
+        if (_resolving is { IsCompleted: true })
+            Resolved();
+        else if (_resolving is not null && NowMs >= _dialDeadlineMs)
+            DialFailed($"cannot resolve '{_remote.Host}': no answer from the resolver within connect_timeout {(long)_options.ConnectTimeout.TotalMilliseconds} ms");
         if (_dial is not null && NowMs >= _dialDeadlineMs)
-            DialFailed($"no answer within connect_timeout {(long)_options.ConnectTimeout.TotalMilliseconds} ms");
+            TargetFailed($"connect to {_dialTarget}: no answer within connect_timeout {(long)_options.ConnectTimeout.TotalMilliseconds} ms");
         if (Idle && NowMs >= _nextAttemptMs)
             Dial();
     }
@@ -75,17 +94,63 @@ internal sealed class Dialer : IConnectionSource
     {
         _attempt++;
         _engine.Events.RaiseConnecting(new ConnectingEvent(_engine.Name, _engine.Clock.UtcNow, _remote.ToString(), _attempt));
-        IPEndPoint target;
-        try
+        _targetFailures.Clear();
+        if (IPAddress.TryParse(_remote.Host, out var literal))
         {
-            // Names are resolved at every attempt, so a moved host is found again.
-            target = ListenSocket.Resolve(_remote);
-        }
-        catch (SocketException ex)
-        {
-            DialFailed($"cannot resolve '{_remote.Host}': {ex.SocketErrorCode}");
+            DialAll([literal]);
             return;
         }
+        // Names are resolved at every attempt, so a moved host is found again; off the service thread, woken when done.
+        var cancel = _resolveCancel = new CancellationTokenSource();
+        Task<IPAddress[]> resolving;
+        try
+        {
+            resolving = ResolveHost(_remote.Host, cancel.Token);
+        }
+        catch (Exception ex)
+        {
+            resolving = Task.FromException<IPAddress[]>(ex);
+        }
+        _resolving = resolving;
+        _dialDeadlineMs = NowMs + (long)_options.ConnectTimeout.TotalMilliseconds;
+        if (resolving.IsCompleted)
+            Resolved();
+        else
+            resolving.ContinueWith(static (_, loop) => ((ServiceLoop)loop!).Wake(), _engine.Loop, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private void Resolved()
+    {
+        var resolving = _resolving!;
+        DropResolution();
+        _dialDeadlineMs = long.MaxValue;
+        if (resolving.IsCompletedSuccessfully && resolving.Result.Length > 0)
+        {
+            DialAll(resolving.Result);
+            return;
+        }
+        var why = resolving.Exception?.InnerException switch
+        {
+            null => "the name has no addresses",
+            SocketException ex => ex.SocketErrorCode == SocketError.HostNotFound ? "HostNotFound (no such name)" : ex.SocketErrorCode.ToString(),
+            var ex => ex.Message,
+        };
+        DialFailed($"cannot resolve '{_remote.Host}': {why}");
+    }
+
+    /// <summary>Dials the addresses in turn, IPv4 first (what servers most often listen on, e.g. for <c>localhost</c>).</summary>
+    private void DialAll(IPAddress[] addresses)
+    {
+        _targets = [.. addresses.Where(a => a.AddressFamily == AddressFamily.InterNetwork).Concat(addresses.Where(a => a.AddressFamily != AddressFamily.InterNetwork))
+            .Distinct().Select(a => new IPEndPoint(a, _remote.Port))];
+        _targetIndex = 0;
+        DialTarget();
+    }
+
+    private void DialTarget()
+    {
+        var target = _targets[_targetIndex];
         var dial = _dial = _engine.Transport.CreateDial(DialToken);
         _dialTarget = target;
         var failure = dial.Start(target, _local, _options.Socket, out var connected, out var setupProblem);
@@ -93,7 +158,7 @@ internal sealed class Dialer : IConnectionSource
             _engine.Events.RaiseError(StageErrorKind.Setup, setupProblem);
         if (failure is not null)
         {
-            DialFailed(failure);
+            TargetFailed(failure);
             return;
         }
         if (connected)
@@ -104,6 +169,19 @@ internal sealed class Dialer : IConnectionSource
         _dialDeadlineMs = NowMs + (long)_options.ConnectTimeout.TotalMilliseconds;
     }
 
+    /// <summary>One address failed: the next one is dialled at once; when none is left, the attempt failed, for the reasons of all.</summary>
+    private void TargetFailed(string reason)
+    {
+        DropDial();
+        _targetFailures.Add(reason);
+        if (++_targetIndex < _targets.Length && !_engine.Loop.IsStopping)
+        {
+            DialTarget();
+            return;
+        }
+        DialFailed(string.Join("; ", _targetFailures));
+    }
+
     public void OnEvent(long token, ReadyFlags flags)
     {
         if (token != DialToken || _dial is null)
@@ -112,7 +190,7 @@ internal sealed class Dialer : IConnectionSource
         if (failure is null)
             DialSucceeded();
         else
-            DialFailed(failure);
+            TargetFailed(failure);
     }
 
     private void DialSucceeded()
@@ -143,7 +221,18 @@ internal sealed class Dialer : IConnectionSource
     private void DialFailed(string reason)
     {
         DropDial();
+        DropResolution();
         ScheduleRetry(reason);
+    }
+
+    private void DropResolution()
+    {
+        if (_resolving is null)
+            return;
+        _resolveCancel!.Cancel();
+        _resolveCancel.Dispose();
+        _resolveCancel = null;
+        _resolving = null;
     }
 
     private void DropDial()
@@ -200,11 +289,16 @@ internal sealed class Dialer : IConnectionSource
             ScheduleRetry("connection lost");
     }
 
-    public void StopAccepting() => DropDial();
+    public void StopAccepting()
+    {
+        DropDial();
+        DropResolution();
+    }
 
     public void Stopped()
     {
         DropDial();
+        DropResolution();
         lock (_stateLock)
             _connected.TrySetCanceled();
     }
