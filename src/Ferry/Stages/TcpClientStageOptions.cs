@@ -90,7 +90,9 @@ public sealed record TcpClientStageOptions
     /// <summary>Random spread applied to every wait, as a fraction 0..1 (default 0.2 = ±20 %), so many clients do not retry in step.</summary>
     public double ReconnectJitter { get; init; } = 0.2;
 
-    /// <summary>Attempts before giving up; 0 = retry forever (default). A stage that gives up drops (and counts) the egress it held.</summary>
+    /// <summary>Attempts before giving up; 0 = retry forever (default). An attempt succeeds when the connection is ready for messages
+    /// (after TLS and a session framing's handshake): one that is refused there is a failed attempt. A stage that gives up drops
+    /// (and counts) the egress it held.</summary>
     public int ReconnectAttempts { get; init; }
 
     /// <summary>A connection that stayed up this long resets the back-off to <see cref="ReconnectWait"/> (default 10 s).</summary>

@@ -476,6 +476,45 @@ public abstract class ClientStageTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_server_that_hangs_up_during_a_session_handshake_is_a_failed_attempt_counted_against_reconnect_attempts()
+    {
+        // Before: "connection lost" with attempt 0 (the TCP connect counted as success), and reconnect_attempts never ran out.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(8);
+        var endPoint = (IPEndPoint)listener.LocalEndPoint!;
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                try { (await listener.AcceptAsync()).Dispose(); }
+                catch (Exception) { return; }
+            }
+        });
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = endPoint.ToString(),
+            Framing = FramingSpec.Parse("zmtp,socket=push"),
+            ReconnectAttempts = 2,
+            ReconnectWait = TimeSpan.FromMilliseconds(100),
+            ReconnectJitter = 0,
+        }.On(Transport), timeProvider: time);
+        var rec = new ClientRecorder(client);
+        var connecting = client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        var first = await rec.WaitBackingOffAsync(1);
+        Assert.Equal(1, first.Attempt);
+        Assert.StartsWith($"connection to {endPoint} ended before it was ready (", first.Reason);
+        Assert.False(first.GivingUp);
+        Assert.Empty(rec.Events.OfType<ConnectedEvent>());
+
+        time.Advance(first.RetryIn);
+        await Assert.ThrowsAsync<IOException>(() => connecting);
+        Assert.Equal([1, 2], rec.Failures.Select(f => f.Attempt));
+        Assert.True(rec.Failures.Last().GivingUp);
+    }
+
+    [Fact]
     public async Task Readiness_can_be_awaited_with_a_timeout_and_queried()
     {
         var port = FreePorts.One();

@@ -204,6 +204,38 @@ public abstract class TlsStageTests(StageTransport serverTransport)
         Assert.False(client.IsConnected);
     }
 
+    [Fact]
+    public async Task A_refused_tls_handshake_is_a_failed_attempt_that_counts_against_reconnect_attempts()
+    {
+        // Before: the TCP connect counted as success, so a refused handshake was "connection lost", attempt 0, and a
+        // client with reconnect_attempts retried a server it would never accept for ever.
+        await using var h = new FerryTestServer(Server(ServerTls()));
+        await h.StartAsync();
+        var time = new StageTime();
+        time.SetUtcNow(DateTimeOffset.UtcNow); // the test certificates are valid around the real now
+        await using var client = new TcpClientStage(ClientStage(h.EndPoint.Port, "wrong.example") with
+        {
+            ReconnectAttempts = 2,
+            ReconnectWait = TimeSpan.FromMilliseconds(100),
+            ReconnectJitter = 0,
+        }, timeProvider: time);
+        var failures = new ConcurrentQueue<ConnectFailedEvent>();
+        client.ConnectFailed += (_, e) => failures.Enqueue(e);
+        var connecting = client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        await Poll.UntilAsync(() => !failures.IsEmpty, "the first failed attempt");
+        var first = failures.Single();
+        Assert.Equal(1, first.Attempt);
+        Assert.StartsWith($"TLS handshake with 127.0.0.1:{h.EndPoint.Port} failed: name mismatch", first.Reason);
+        Assert.False(first.GivingUp);
+
+        time.Advance(first.RetryIn);
+        var gaveUp = await Assert.ThrowsAsync<IOException>(() => connecting);
+        Assert.Contains("gave up", gaveUp.Message);
+        Assert.Contains("name mismatch", gaveUp.Message);
+        Assert.Equal([1, 2], failures.Select(f => f.Attempt));
+        Assert.True(failures.Last().GivingUp);
+    }
+
     public static TheoryData<string> Specs => FramedStageTests.Specs;
 
     [Theory]

@@ -42,6 +42,8 @@ internal sealed class Dialer : IConnectionSource
     private bool _gaveUp;
     private Connection? _connection;
     private long _connectedAtMs;
+    /// <summary>Whether the current connection was established (ready for messages), not only dialled.</summary>
+    private bool _ready;
 
     public Dialer(StageEngine engine, TcpClientStageOptions options)
     {
@@ -200,8 +202,7 @@ internal sealed class Dialer : IConnectionSource
         dial.Dispose();
         _dial = null;
         _dialDeadlineMs = long.MaxValue;
-        _attempt = 0;
-        _connectedAtMs = NowMs;
+        _ready = false;
         // A plain framing establishes the connection inside AddConnection; a session framing or TLS later.
         var connection = _engine.AddConnection(io, _dialTarget!, local ?? new IPEndPoint(IPAddress.Any, 0));
         if (connection is null)
@@ -213,6 +214,10 @@ internal sealed class Dialer : IConnectionSource
     /// <summary>Ready once messages may flow: at once for plain framings, after the handshake for session framings.</summary>
     public void OnEstablished(Connection c)
     {
+        // The attempt succeeded only now: a TLS or session handshake that fails is a failed attempt, not a lost connection.
+        _ready = true;
+        _attempt = 0;
+        _connectedAtMs = NowMs;
         Volatile.Write(ref _connection, c);
         lock (_stateLock)
             _connected.TrySetResult(c.Peer);
@@ -273,11 +278,20 @@ internal sealed class Dialer : IConnectionSource
         return TimeSpan.FromMilliseconds(Math.Max(1, baseMs * spread));
     }
 
-    public void OnClosed(Connection c)
+    public void OnClosed(Connection c, DisconnectReason reason, string? detail)
     {
         if (c != _connection)
             return;
         Volatile.Write(ref _connection, null);
+        if (!_ready)
+        {
+            // Closed before it was ready (TLS refused, a session handshake failed or timed out, the server hung up
+            // at once): this attempt failed, with that reason. It counts against reconnect_attempts and, never
+            // having been up, does not reset the back-off.
+            if (!_engine.Loop.IsStopping)
+                ScheduleRetry(NotReadyReason(c, reason, detail));
+            return;
+        }
         lock (_stateLock)
             if (_connected.Task.IsCompleted)
                 _connected = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -287,6 +301,17 @@ internal sealed class Dialer : IConnectionSource
         _attempt = 0;
         if (!_engine.Loop.IsStopping)
             ScheduleRetry("connection lost");
+    }
+
+    private static string NotReadyReason(Connection c, DisconnectReason reason, string? detail)
+    {
+        var why = detail is null ? reason.ToName() : $"{reason.ToName()}: {detail}";
+        return reason switch
+        {
+            DisconnectReason.TlsError => $"TLS handshake with {c.Peer} failed: {detail ?? "refused"}",
+            DisconnectReason.TlsHandshakeTimeout => $"TLS handshake with {c.Peer} not done within tls.handshake_timeout ({why})",
+            _ => $"connection to {c.Peer} ended before it was ready ({why})",
+        };
     }
 
     public void StopAccepting()
