@@ -122,7 +122,7 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>
     /// Sends one message to the remote, encoded with the stage's framing. While disconnected it is
     /// held for the next connection (<see cref="DisconnectedEgressPolicy.Hold"/>, up to
-    /// <see cref="TcpClientStageOptions.EgressBufferBytes"/> of payload: the oldest held messages are dropped
+    /// <see cref="TcpClientStageOptions.EgressBufferBytes"/> of encoded messages: the oldest held messages are dropped
     /// to make room for a new one, and a message larger than that bound by itself is dropped) or dropped
     /// (<see cref="DisconnectedEgressPolicy.Drop"/>). Completes with true when the connection took the message
     /// or it is held, false when it was dropped: by the overflow policy, by the disconnected policy, for its

@@ -6,9 +6,11 @@ namespace Ferry.Stages;
 /// <summary>What a client stage does with egress while it is not connected.</summary>
 public enum DisconnectedEgressPolicy
 {
-    /// <summary>Keep it, up to <c>egress_buffer_bytes</c> of payload, and send it after reconnecting: the oldest held
+    /// <summary>Keep it, up to <c>egress_buffer_bytes</c> of encoded messages (each costs its framed length, at least one byte,
+    /// so what is held fits the egress buffer when it is sent), and send it after reconnecting: the oldest held
     /// messages are dropped (and counted) to make room for a new one; a message larger than the bound by itself is
-    /// dropped (and counted) and <see cref="TcpClientStage.SendAsync"/> returns false for it.</summary>
+    /// dropped (and counted) and <see cref="TcpClientStage.SendAsync"/> returns false for it. What is still held when the
+    /// stage stops or gives up is dropped and counted.</summary>
     Hold,
     /// <summary>Drop it and count it (<see cref="TcpClientStage.SendAsync"/> returns false).</summary>
     Drop,
@@ -49,7 +51,7 @@ public sealed record TcpClientStageOptions
     /// <summary>A group that is not full is published this long after its first packet, 0..1 minute (default 1 ms).</summary>
     public TimeSpan GroupLinger { get; init; } = TimeSpan.FromMilliseconds(1);
 
-    /// <summary>Bytes of encoded egress that may wait for the socket (default 1 MiB); also the bound, in payload bytes,
+    /// <summary>Bytes of encoded egress that may wait for the socket (default 1 MiB); also the bound, in encoded bytes,
     /// of what is held while disconnected.</summary>
     public int EgressBufferBytes { get; init; } = 1024 * 1024;
 

@@ -270,6 +270,57 @@ public abstract class ClientStageTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task Held_egress_is_bounded_by_its_encoded_size_so_all_of_it_fits_the_egress_buffer_and_empty_messages_count()
+    {
+        // Before: the bound counted payload bytes only. With lines framing the held "abcd", "efgh", "ij" (10 bytes of
+        // payload, 13 encoded) were all kept, and the newest was then dropped at delivery by the 10-byte egress buffer;
+        // and empty messages cost nothing, so any number of them was held.
+        var port = FreePorts.One();
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = $"127.0.0.1:{port}",
+            Framing = FramingSpec.Parse("lines"),
+            ReconnectWait = TimeSpan.FromMilliseconds(20),
+            EgressBufferBytes = 10,
+        }.On(Transport), timeProvider: time);
+        var rec = new ClientRecorder(client);
+        client.Start();
+        for (var i = 0; i < 20; i++)
+            Assert.True(await client.SendAsync(ReadOnlyMemory<byte>.Empty));
+        Assert.Equal(10, client.GetStats().EgressPacketsDroppedTotal); // each "\n" takes a byte of the 10
+        Assert.True(await client.SendAsync("abcd"u8.ToArray()));
+        Assert.True(await client.SendAsync("efgh"u8.ToArray()));
+        Assert.True(await client.SendAsync("ij"u8.ToArray())); // 13 encoded bytes > 10: the oldest held go
+        Assert.Equal(21, client.GetStats().EgressPacketsDroppedTotal);
+
+        await using var server = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}", Framing = FramingSpec.Parse("lines") }.On(Transport));
+        await server.StartAsync();
+        AdvanceBy(time, await rec.WaitBackingOffAsync(1));
+        var packets = await server.WaitForPacketsAsync(p => p.Count >= 2, "the held messages");
+        Assert.Equal(["efgh", "ij"], packets.Select(p => Encoding.ASCII.GetString(p.Payload)));
+        Assert.Equal(21, client.GetStats().EgressPacketsDroppedTotal);
+    }
+
+    [Fact]
+    public async Task Egress_held_when_the_stage_stops_is_counted_as_dropped()
+    {
+        // Before: what was held when the stage stopped vanished uncounted, though SendAsync had said it was taken.
+        var port = FreePorts.One();
+        var time = new StageTime();
+        var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"127.0.0.1:{port}" }.On(Transport), timeProvider: time);
+        var rec = new ClientRecorder(client);
+        client.Start();
+        await rec.WaitBackingOffAsync(1);
+        Assert.True(await client.SendAsync("abcd"u8.ToArray()));
+        Assert.True(await client.SendAsync("efg"u8.ToArray()));
+        await client.DisposeAsync();
+        var stats = client.GetStats();
+        Assert.Equal(2, stats.EgressPacketsDroppedTotal);
+        Assert.Equal(7, stats.EgressBytesDroppedTotal);
+    }
+
+    [Fact]
     public async Task A_client_that_gives_up_lets_its_held_egress_go_counted_as_dropped_and_holds_nothing_more()
     {
         var port = FreePorts.One(); // nobody listens: every attempt is refused

@@ -324,6 +324,8 @@ internal sealed class Dialer : IConnectionSource
     {
         DropDial();
         DropResolution();
+        // What was held for a connection that will not come now is dropped, and counted as such.
+        _engine.ReleaseHeld();
         lock (_stateLock)
             _connected.TrySetCanceled();
     }
