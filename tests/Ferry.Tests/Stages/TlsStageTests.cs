@@ -236,6 +236,34 @@ public abstract class TlsStageTests(StageTransport serverTransport)
         Assert.True(failures.Last().GivingUp);
     }
 
+    [Fact]
+    public async Task A_client_stage_that_refuses_a_server_certificate_says_what_it_saw_and_what_it_would_accept()
+    {
+        // Before: only "name mismatch" or "untrusted (UntrustedRoot)", with nothing on which certificate or what to change.
+        await using var h = new FerryTestServer(Server(ServerTls()));
+        await h.StartAsync();
+        async Task<string> RefusalAsync(TcpClientStageOptions options)
+        {
+            var closed = new TaskCompletionSource<DisconnectedEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+            await using var client = new TcpClientStage(options);
+            client.Disconnected += (_, e) => closed.TrySetResult(e);
+            client.Start();
+            var e = await closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(DisconnectReason.TlsError, e.Reason);
+            return e.Detail!;
+        }
+
+        var wrongName = await RefusalAsync(ClientStage(h.EndPoint.Port, "wrong.example"));
+        Assert.Equal("name mismatch: the server's certificate (CN=localhost; names localhost, 127.0.0.1) is not for 'wrong.example'; "
+            + "dial a name it carries or set tls.server_name (--tls-server-name) to one", wrongName);
+
+        var systemRoots = ClientStage(h.EndPoint.Port, "localhost");
+        var untrusted = await RefusalAsync(systemRoots with { Tls = systemRoots.Tls! with { CaCertificatePem = null } });
+        Assert.StartsWith("untrusted", untrusted);
+        Assert.EndsWith("the server's certificate (CN=localhost, issued by CN=Ferry Test CA) does not chain to the system's trusted roots; "
+            + "give its CA with tls.ca_certificate_file (--tls-ca)", untrusted);
+    }
+
     public static TheoryData<string> Specs => FramedStageTests.Specs;
 
     [Theory]
