@@ -52,7 +52,8 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>The stage's name, the prefix of its topics (<see cref="StageTopics"/>).</summary>
     public string Name => Options.Name;
 
-    /// <summary>Whether the stage is connected right now.</summary>
+    /// <summary>Whether the stage is connected right now (ready for messages: after TLS and a session handshake). Already true
+    /// inside a <see cref="Connected"/> handler, and already false inside a <see cref="Disconnected"/> one.</summary>
     public bool IsConnected => _dialer.IsConnected;
 
     /// <summary>The current connection's id; <see cref="ConnectionId.None"/> while disconnected.</summary>

@@ -566,6 +566,24 @@ public abstract class ClientStageTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task Connected_and_disconnected_handlers_see_the_state_their_event_announces()
+    {
+        // Before: inside Connected, IsConnected was false and ConnectionId None (the dialler learnt of the connection only
+        // after the event); inside Disconnected, IsConnected was still true with the closed connection's id.
+        await using var server = new FerryTestServer(new TcpServerStageOptions().On(Transport));
+        await server.StartAsync();
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString() }.On(Transport), timeProvider: new StageTime()); // fake time: no reconnect
+        var seen = new ConcurrentQueue<string>();
+        client.Connected += (_, e) => seen.Enqueue($"connected: {client.IsConnected} {client.ConnectionId == e.ConnectionId} {client.RemoteEndPoint?.Port == server.EndPoint.Port}");
+        client.Disconnected += (_, e) => seen.Enqueue($"disconnected: {client.IsConnected} {client.ConnectionId.IsNone} {client.RemoteEndPoint is null}");
+        await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        Assert.True(client.Reconnect("rotate"));
+        await Poll.UntilAsync(() => seen.Count == 2, "both events");
+        Assert.Equal(["connected: True True True", "disconnected: False True True"], seen);
+        Assert.False(client.IsConnected);
+    }
+
+    [Fact]
     public async Task Readiness_can_be_awaited_with_a_timeout_and_queried()
     {
         var port = FreePorts.One();

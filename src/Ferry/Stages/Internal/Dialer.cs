@@ -56,11 +56,24 @@ internal sealed class Dialer : IConnectionSource
     /// <summary>How names are resolved; tests replace it (a name with several addresses, a resolver that hangs).</summary>
     public Func<string, CancellationToken, Task<IPAddress[]>> ResolveHost { get; set; } = Dns.GetHostAddressesAsync;
 
-    public bool IsConnected => Volatile.Read(ref _connection) is { Established: true };
+    public bool IsConnected => Ready() is not null;
 
-    public IPEndPoint? RemoteEndPoint => Volatile.Read(ref _connection)?.Peer;
+    public IPEndPoint? RemoteEndPoint => Ready()?.Peer;
 
-    public ConnectionId ConnectionId => Volatile.Read(ref _connection)?.Id ?? default;
+    public ConnectionId ConnectionId => Ready()?.Id ?? default;
+
+    /// <summary>
+    /// The established connection, read from the connection table: it is there before the <c>Connected</c> event is raised
+    /// and gone before <c>Disconnected</c> is, so a handler of either sees the state the event announces.
+    /// </summary>
+    private Connection? Ready()
+    {
+        lock (_engine.Table.Sync)
+            foreach (var c in _engine.Table.ListLocked)
+                if (c.Established)
+                    return c;
+        return null;
+    }
 
     /// <summary>Whether the stage gave up connecting (its <c>reconnect_attempts</c> are used up): no connection will come.</summary>
     public bool GaveUp => Volatile.Read(ref _gaveUp);
