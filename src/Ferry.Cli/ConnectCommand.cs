@@ -19,7 +19,7 @@ internal static class ConnectCommand
         var reconnectWait = CliOptions.PositiveDuration("--reconnect-wait", "first wait before reconnecting, doubled per failure (default 1s)");
         var reconnectMaxWait = CliOptions.PositiveDuration("--reconnect-max-wait", "cap of the wait (default 30s)");
         var idleTimeout = CliOptions.Duration("--idle-timeout", "reconnect when nothing arrives this long; 0 = never (default 0)");
-        var connectTimeout = CliOptions.PositiveDuration("--connect-timeout", "one attempt's limit (default 10s)");
+        var connectTimeout = CliOptions.PositiveDuration("--connect-timeout", "limit of resolving the name, and of the connect to each of its addresses (default 10s)");
         var quiet = CliOptions.Flag("--quiet", "print events, not packets");
         var logLevel = CliOptions.LogLevel(LogLevel.Warning);
         var logFormat = CliOptions.LogFormat();

@@ -12,7 +12,7 @@ public sealed record ConnectingEvent(string Stage, DateTimeOffset Time, string R
 /// <param name="Time">When it happened (UTC, stage clock).</param>
 /// <param name="Remote">The address dialled, as configured (<c>host:port</c>).</param>
 /// <param name="Attempt">The failed attempt's number since the last successful connection.</param>
-/// <param name="Reason">Why it failed (resolution, refusal, timeout, loss).</param>
+/// <param name="Reason">Why it failed (resolution, refusal, timeout, a TLS or session handshake that failed, loss).</param>
 /// <param name="RetryIn">The wait before the next attempt, jitter included.</param>
 /// <param name="GivingUp">True when <c>reconnect_attempts</c> is used up: the stage stops dialling.</param>
 public sealed record ConnectFailedEvent(string Stage, DateTimeOffset Time, string Remote, int Attempt, string Reason, TimeSpan RetryIn, bool GivingUp)

@@ -52,7 +52,8 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>The stage's name, the prefix of its topics (<see cref="StageTopics"/>).</summary>
     public string Name => Options.Name;
 
-    /// <summary>Whether the stage is connected right now.</summary>
+    /// <summary>Whether the stage is connected right now (ready for messages: after TLS and a session handshake). Already true
+    /// inside a <see cref="Connected"/> handler, and already false inside a <see cref="Disconnected"/> one.</summary>
     public bool IsConnected => _dialer.IsConnected;
 
     /// <summary>The current connection's id; <see cref="ConnectionId.None"/> while disconnected.</summary>
@@ -65,6 +66,9 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     public int ServiceThreadId => _core.Loop.OsThreadId;
 
     internal StageEngine Core => _core;
+
+    /// <summary>The connection source (tests replace its resolver).</summary>
+    internal Dialer Dialer => _dialer;
 
     /// <summary>Raised when a connection attempt starts.</summary>
     public event EventHandler<ConnectingEvent>? Connecting { add => _core.Events.Connecting += value; remove => _core.Events.Connecting -= value; }
@@ -119,7 +123,7 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>
     /// Sends one message to the remote, encoded with the stage's framing. While disconnected it is
     /// held for the next connection (<see cref="DisconnectedEgressPolicy.Hold"/>, up to
-    /// <see cref="TcpClientStageOptions.EgressBufferBytes"/> of payload: the oldest held messages are dropped
+    /// <see cref="TcpClientStageOptions.EgressBufferBytes"/> of encoded messages: the oldest held messages are dropped
     /// to make room for a new one, and a message larger than that bound by itself is dropped) or dropped
     /// (<see cref="DisconnectedEgressPolicy.Drop"/>). Completes with true when the connection took the message
     /// or it is held, false when it was dropped: by the overflow policy, by the disconnected policy, for its

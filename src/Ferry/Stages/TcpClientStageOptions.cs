@@ -6,9 +6,11 @@ namespace Ferry.Stages;
 /// <summary>What a client stage does with egress while it is not connected.</summary>
 public enum DisconnectedEgressPolicy
 {
-    /// <summary>Keep it, up to <c>egress_buffer_bytes</c> of payload, and send it after reconnecting: the oldest held
+    /// <summary>Keep it, up to <c>egress_buffer_bytes</c> of encoded messages (each costs its framed length, at least one byte,
+    /// so what is held fits the egress buffer when it is sent), and send it after reconnecting: the oldest held
     /// messages are dropped (and counted) to make room for a new one; a message larger than the bound by itself is
-    /// dropped (and counted) and <see cref="TcpClientStage.SendAsync"/> returns false for it.</summary>
+    /// dropped (and counted) and <see cref="TcpClientStage.SendAsync"/> returns false for it. What is still held when the
+    /// stage stops or gives up is dropped and counted.</summary>
     Hold,
     /// <summary>Drop it and count it (<see cref="TcpClientStage.SendAsync"/> returns false).</summary>
     Drop,
@@ -20,7 +22,8 @@ public sealed record TcpClientStageOptions
     /// <summary>The stage's name: its channels are <c>&lt;name&gt;/packet_group</c> and so on; no <c>/</c> (default <c>tcp_client</c>).</summary>
     public string Name { get; init; } = "tcp_client";
 
-    /// <summary>The remote <c>host:port</c> or <c>[ipv6]:port</c>, port 1..65535; host names are resolved at every attempt (default <c>127.0.0.1:9000</c>).</summary>
+    /// <summary>The remote <c>host:port</c> or <c>[ipv6]:port</c>, port 1..65535 (default <c>127.0.0.1:9000</c>). A host name is
+    /// resolved at every attempt; its addresses are dialled in turn (IPv4 first) until one answers.</summary>
     public string Connect { get; init; } = "127.0.0.1:9000";
 
     /// <summary>Optional local source address (<c>host:port</c>, port 0 = any).</summary>
@@ -48,7 +51,7 @@ public sealed record TcpClientStageOptions
     /// <summary>A group that is not full is published this long after its first packet, 0..1 minute (default 1 ms).</summary>
     public TimeSpan GroupLinger { get; init; } = TimeSpan.FromMilliseconds(1);
 
-    /// <summary>Bytes of encoded egress that may wait for the socket (default 1 MiB); also the bound, in payload bytes,
+    /// <summary>Bytes of encoded egress that may wait for the socket (default 1 MiB); also the bound, in encoded bytes,
     /// of what is held while disconnected.</summary>
     public int EgressBufferBytes { get; init; } = 1024 * 1024;
 
@@ -77,7 +80,7 @@ public sealed record TcpClientStageOptions
     /// </summary>
     public long MaxPendingBytes { get; init; } = 64L * 1024 * 1024;
 
-    /// <summary>How long one connection attempt may take (default 10 s).</summary>
+    /// <summary>How long resolving the host name, and then the connect to each of its addresses, may take (default 10 s).</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Wait after a failed attempt or a lost connection (default 1 s); doubles per failure up to <see cref="ReconnectMaxWait"/>.</summary>
@@ -89,7 +92,9 @@ public sealed record TcpClientStageOptions
     /// <summary>Random spread applied to every wait, as a fraction 0..1 (default 0.2 = ±20 %), so many clients do not retry in step.</summary>
     public double ReconnectJitter { get; init; } = 0.2;
 
-    /// <summary>Attempts before giving up; 0 = retry forever (default). A stage that gives up drops (and counts) the egress it held.</summary>
+    /// <summary>Attempts before giving up; 0 = retry forever (default). An attempt succeeds when the connection is ready for messages
+    /// (after TLS and a session framing's handshake): one that is refused there is a failed attempt. A stage that gives up drops
+    /// (and counts) the egress it held.</summary>
     public int ReconnectAttempts { get; init; }
 
     /// <summary>A connection that stayed up this long resets the back-off to <see cref="ReconnectWait"/> (default 10 s).</summary>

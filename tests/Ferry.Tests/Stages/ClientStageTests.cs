@@ -270,6 +270,57 @@ public abstract class ClientStageTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task Held_egress_is_bounded_by_its_encoded_size_so_all_of_it_fits_the_egress_buffer_and_empty_messages_count()
+    {
+        // Before: the bound counted payload bytes only. With lines framing the held "abcd", "efgh", "ij" (10 bytes of
+        // payload, 13 encoded) were all kept, and the newest was then dropped at delivery by the 10-byte egress buffer;
+        // and empty messages cost nothing, so any number of them was held.
+        var port = FreePorts.One();
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = $"127.0.0.1:{port}",
+            Framing = FramingSpec.Parse("lines"),
+            ReconnectWait = TimeSpan.FromMilliseconds(20),
+            EgressBufferBytes = 10,
+        }.On(Transport), timeProvider: time);
+        var rec = new ClientRecorder(client);
+        client.Start();
+        for (var i = 0; i < 20; i++)
+            Assert.True(await client.SendAsync(ReadOnlyMemory<byte>.Empty));
+        Assert.Equal(10, client.GetStats().EgressPacketsDroppedTotal); // each "\n" takes a byte of the 10
+        Assert.True(await client.SendAsync("abcd"u8.ToArray()));
+        Assert.True(await client.SendAsync("efgh"u8.ToArray()));
+        Assert.True(await client.SendAsync("ij"u8.ToArray())); // 13 encoded bytes > 10: the oldest held go
+        Assert.Equal(21, client.GetStats().EgressPacketsDroppedTotal);
+
+        await using var server = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}", Framing = FramingSpec.Parse("lines") }.On(Transport));
+        await server.StartAsync();
+        AdvanceBy(time, await rec.WaitBackingOffAsync(1));
+        var packets = await server.WaitForPacketsAsync(p => p.Count >= 2, "the held messages");
+        Assert.Equal(["efgh", "ij"], packets.Select(p => Encoding.ASCII.GetString(p.Payload)));
+        Assert.Equal(21, client.GetStats().EgressPacketsDroppedTotal);
+    }
+
+    [Fact]
+    public async Task Egress_held_when_the_stage_stops_is_counted_as_dropped()
+    {
+        // Before: what was held when the stage stopped vanished uncounted, though SendAsync had said it was taken.
+        var port = FreePorts.One();
+        var time = new StageTime();
+        var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"127.0.0.1:{port}" }.On(Transport), timeProvider: time);
+        var rec = new ClientRecorder(client);
+        client.Start();
+        await rec.WaitBackingOffAsync(1);
+        Assert.True(await client.SendAsync("abcd"u8.ToArray()));
+        Assert.True(await client.SendAsync("efg"u8.ToArray()));
+        await client.DisposeAsync();
+        var stats = client.GetStats();
+        Assert.Equal(2, stats.EgressPacketsDroppedTotal);
+        Assert.Equal(7, stats.EgressBytesDroppedTotal);
+    }
+
+    [Fact]
     public async Task A_client_that_gives_up_lets_its_held_egress_go_counted_as_dropped_and_holds_nothing_more()
     {
         var port = FreePorts.One(); // nobody listens: every attempt is refused
@@ -399,6 +450,137 @@ public abstract class ClientStageTests(StageTransport transport)
         await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = $"localhost:{server.EndPoint.Port}" }.On(Transport));
         var remote = await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         Assert.Equal(IPAddress.Loopback, remote.Address);
+    }
+
+    [Fact]
+    public async Task A_name_with_several_addresses_is_dialled_at_each_in_turn_until_one_answers()
+    {
+        // Before: only the name's first IPv4 address was ever dialled, so a name whose first host is down never connected.
+        var port = FreePorts.One();
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = $"service.test:{port}",
+            ReconnectWait = TimeSpan.FromMilliseconds(100),
+            ReconnectJitter = 0,
+        }.On(Transport), timeProvider: time);
+        var asked = new ConcurrentQueue<string>();
+        client.Dialer.ResolveHost = (host, _) =>
+        {
+            asked.Enqueue(host);
+            return Task.FromResult(new[] { IPAddress.Parse("127.0.0.2"), IPAddress.Parse("127.0.0.3") });
+        };
+        var rec = new ClientRecorder(client);
+        client.Start();
+        // Nothing listens on either: one attempt, one failure that names both addresses.
+        var failure = await rec.WaitBackingOffAsync(1);
+        Assert.Contains($"127.0.0.2:{port}", failure.Reason);
+        Assert.Contains($"127.0.0.3:{port}", failure.Reason);
+        Assert.Single(rec.Events.OfType<ConnectingEvent>());
+
+        // The second address comes up: the next attempt reaches it, past the first one that still refuses.
+        await using var server = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.3:{port}" }.On(Transport));
+        await server.StartAsync();
+        AdvanceBy(time, failure);
+        var remote = await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("127.0.0.3"), port), remote);
+        Assert.Single(rec.Failures);
+        Assert.Equal(["service.test", "service.test"], asked);
+    }
+
+    [Fact]
+    public async Task A_resolver_that_does_not_answer_fails_the_attempt_at_connect_timeout_and_does_not_hold_up_the_stop()
+    {
+        // Before: the name was resolved on the service thread, blocking it (no timeout, no stats, no stop) while the resolver hung.
+        var time = new StageTime();
+        var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = "slow.test:9000",
+            ConnectTimeout = TimeSpan.FromMilliseconds(300),
+            ReconnectWait = TimeSpan.FromSeconds(1),
+            ReconnectJitter = 0,
+        }.On(Transport), timeProvider: time);
+        var cancelled = 0;
+        client.Dialer.ResolveHost = (_, ct) =>
+        {
+            ct.Register(() => Interlocked.Increment(ref cancelled));
+            return new TaskCompletionSource<IPAddress[]>().Task; // never answers
+        };
+        var rec = new ClientRecorder(client);
+        client.Start();
+        await Poll.UntilAsync(() => rec.Events.OfType<ConnectingEvent>().Any(), "the attempt");
+        time.Advance(TimeSpan.FromMilliseconds(299));
+        await time.SettleAsync(client); // the loop goes round while the resolver is out
+        Assert.Empty(rec.Failures);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        var failure = await rec.WaitBackingOffAsync(1);
+        Assert.Equal("cannot resolve 'slow.test': no answer from the resolver within connect_timeout 300 ms", failure.Reason);
+        Assert.Equal(1, Volatile.Read(ref cancelled));
+
+        // The next attempt hangs too; a stop does not wait for it.
+        time.Advance(failure.RetryIn);
+        await Poll.UntilAsync(() => rec.Events.OfType<ConnectingEvent>().Count() == 2, "the second attempt");
+        var stopping = client.DisposeAsync().AsTask();
+        await Poll.UntilAsync(() => stopping.IsCompleted, "the stop");
+        await stopping;
+        Assert.Equal(2, Volatile.Read(ref cancelled));
+    }
+
+    [Fact]
+    public async Task A_server_that_hangs_up_during_a_session_handshake_is_a_failed_attempt_counted_against_reconnect_attempts()
+    {
+        // Before: "connection lost" with attempt 0 (the TCP connect counted as success), and reconnect_attempts never ran out.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(8);
+        var endPoint = (IPEndPoint)listener.LocalEndPoint!;
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                try { (await listener.AcceptAsync()).Dispose(); }
+                catch (Exception) { return; }
+            }
+        });
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = endPoint.ToString(),
+            Framing = FramingSpec.Parse("zmtp,socket=push"),
+            ReconnectAttempts = 2,
+            ReconnectWait = TimeSpan.FromMilliseconds(100),
+            ReconnectJitter = 0,
+        }.On(Transport), timeProvider: time);
+        var rec = new ClientRecorder(client);
+        var connecting = client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        var first = await rec.WaitBackingOffAsync(1);
+        Assert.Equal(1, first.Attempt);
+        Assert.StartsWith($"connection to {endPoint} ended before it was ready (", first.Reason);
+        Assert.False(first.GivingUp);
+        Assert.Empty(rec.Events.OfType<ConnectedEvent>());
+
+        time.Advance(first.RetryIn);
+        await Assert.ThrowsAsync<IOException>(() => connecting);
+        Assert.Equal([1, 2], rec.Failures.Select(f => f.Attempt));
+        Assert.True(rec.Failures.Last().GivingUp);
+    }
+
+    [Fact]
+    public async Task Connected_and_disconnected_handlers_see_the_state_their_event_announces()
+    {
+        // Before: inside Connected, IsConnected was false and ConnectionId None (the dialler learnt of the connection only
+        // after the event); inside Disconnected, IsConnected was still true with the closed connection's id.
+        await using var server = new FerryTestServer(new TcpServerStageOptions().On(Transport));
+        await server.StartAsync();
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString() }.On(Transport), timeProvider: new StageTime()); // fake time: no reconnect
+        var seen = new ConcurrentQueue<string>();
+        client.Connected += (_, e) => seen.Enqueue($"connected: {client.IsConnected} {client.ConnectionId == e.ConnectionId} {client.RemoteEndPoint?.Port == server.EndPoint.Port}");
+        client.Disconnected += (_, e) => seen.Enqueue($"disconnected: {client.IsConnected} {client.ConnectionId.IsNone} {client.RemoteEndPoint is null}");
+        await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        Assert.True(client.Reconnect("rotate"));
+        await Poll.UntilAsync(() => seen.Count == 2, "both events");
+        Assert.Equal(["connected: True True True", "disconnected: False True True"], seen);
+        Assert.False(client.IsConnected);
     }
 
     [Fact]

@@ -204,6 +204,66 @@ public abstract class TlsStageTests(StageTransport serverTransport)
         Assert.False(client.IsConnected);
     }
 
+    [Fact]
+    public async Task A_refused_tls_handshake_is_a_failed_attempt_that_counts_against_reconnect_attempts()
+    {
+        // Before: the TCP connect counted as success, so a refused handshake was "connection lost", attempt 0, and a
+        // client with reconnect_attempts retried a server it would never accept for ever.
+        await using var h = new FerryTestServer(Server(ServerTls()));
+        await h.StartAsync();
+        var time = new StageTime();
+        time.SetUtcNow(DateTimeOffset.UtcNow); // the test certificates are valid around the real now
+        await using var client = new TcpClientStage(ClientStage(h.EndPoint.Port, "wrong.example") with
+        {
+            ReconnectAttempts = 2,
+            ReconnectWait = TimeSpan.FromMilliseconds(100),
+            ReconnectJitter = 0,
+        }, timeProvider: time);
+        var failures = new ConcurrentQueue<ConnectFailedEvent>();
+        client.ConnectFailed += (_, e) => failures.Enqueue(e);
+        var connecting = client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        await Poll.UntilAsync(() => !failures.IsEmpty, "the first failed attempt");
+        var first = failures.Single();
+        Assert.Equal(1, first.Attempt);
+        Assert.StartsWith($"TLS handshake with 127.0.0.1:{h.EndPoint.Port} failed: name mismatch", first.Reason);
+        Assert.False(first.GivingUp);
+
+        time.Advance(first.RetryIn);
+        var gaveUp = await Assert.ThrowsAsync<IOException>(() => connecting);
+        Assert.Contains("gave up", gaveUp.Message);
+        Assert.Contains("name mismatch", gaveUp.Message);
+        Assert.Equal([1, 2], failures.Select(f => f.Attempt));
+        Assert.True(failures.Last().GivingUp);
+    }
+
+    [Fact]
+    public async Task A_client_stage_that_refuses_a_server_certificate_says_what_it_saw_and_what_it_would_accept()
+    {
+        // Before: only "name mismatch" or "untrusted (UntrustedRoot)", with nothing on which certificate or what to change.
+        await using var h = new FerryTestServer(Server(ServerTls()));
+        await h.StartAsync();
+        async Task<string> RefusalAsync(TcpClientStageOptions options)
+        {
+            var closed = new TaskCompletionSource<DisconnectedEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+            await using var client = new TcpClientStage(options);
+            client.Disconnected += (_, e) => closed.TrySetResult(e);
+            client.Start();
+            var e = await closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(DisconnectReason.TlsError, e.Reason);
+            return e.Detail!;
+        }
+
+        var wrongName = await RefusalAsync(ClientStage(h.EndPoint.Port, "wrong.example"));
+        Assert.Equal("name mismatch: the server's certificate (CN=localhost; names localhost, 127.0.0.1) is not for 'wrong.example'; "
+            + "dial a name it carries or set tls.server_name (--tls-server-name) to one", wrongName);
+
+        var systemRoots = ClientStage(h.EndPoint.Port, "localhost");
+        var untrusted = await RefusalAsync(systemRoots with { Tls = systemRoots.Tls! with { CaCertificatePem = null } });
+        Assert.StartsWith("untrusted", untrusted);
+        Assert.EndsWith("the server's certificate (CN=localhost, issued by CN=Ferry Test CA) does not chain to the system's trusted roots; "
+            + "give its CA with tls.ca_certificate_file (--tls-ca)", untrusted);
+    }
+
     public static TheoryData<string> Specs => FramedStageTests.Specs;
 
     [Theory]

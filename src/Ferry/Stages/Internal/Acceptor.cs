@@ -224,7 +224,7 @@ internal sealed class Acceptor : IConnectionSource
 
     public void OnEstablished(Connection c) { }
 
-    public void OnClosed(Connection c) => _admission.Closed(c);
+    public void OnClosed(Connection c, DisconnectReason reason, string? detail) => _admission.Closed(c);
 
     public void StopAccepting() => CloseListener();
 

@@ -6,10 +6,17 @@ using Ferry.Transport;
 namespace Ferry.Stages.Internal;
 
 /// <summary>
-/// The client stage's connection source: dials (the mechanism is the transport's <see cref="IDialAttempt"/>), times the attempt out,
-/// and after a failure or a lost connection waits (exponential back-off with jitter, reset after a
-/// healthy connection) and dials again. Tracks readiness for <c>WaitConnectedAsync</c>.
+/// The client stage's connection source: resolves the remote's name, dials its addresses in turn (the mechanism is the
+/// transport's <see cref="IDialAttempt"/>), times each step out, and after a failure or a lost connection waits
+/// (exponential back-off with jitter, reset after a healthy connection) and dials again. Tracks readiness for
+/// <c>WaitConnectedAsync</c>.
 /// </summary>
+/// <remarks>
+/// One attempt: the name is resolved off the service thread (a resolver that hangs must not stall the loop, its
+/// stop or its timers), within <c>connect_timeout</c>; then every address it gave is dialled in turn, IPv4 first,
+/// each within <c>connect_timeout</c>, until one answers. The attempt fails only when all of them failed, so a
+/// name whose first address is down still reaches the others.
+/// </remarks>
 internal sealed class Dialer : IConnectionSource
 {
     private const long DialToken = -3;
@@ -23,6 +30,11 @@ internal sealed class Dialer : IConnectionSource
     private TaskCompletionSource<IPEndPoint> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IDialAttempt? _dial;
     private IPEndPoint? _dialTarget;
+    private Task<IPAddress[]>? _resolving;
+    private CancellationTokenSource? _resolveCancel;
+    private IPEndPoint[] _targets = [];
+    private int _targetIndex;
+    private readonly List<string> _targetFailures = [];
     private long _dialDeadlineMs = long.MaxValue;
     private long _nextAttemptMs;
     private int _attempt;
@@ -30,6 +42,8 @@ internal sealed class Dialer : IConnectionSource
     private bool _gaveUp;
     private Connection? _connection;
     private long _connectedAtMs;
+    /// <summary>Whether the current connection was established (ready for messages), not only dialled.</summary>
+    private bool _ready;
 
     public Dialer(StageEngine engine, TcpClientStageOptions options)
     {
@@ -39,18 +53,34 @@ internal sealed class Dialer : IConnectionSource
         _local = options.LocalBind is null ? null : BindAddress.Parse(options.LocalBind, "local_bind");
     }
 
-    public bool IsConnected => Volatile.Read(ref _connection) is { Established: true };
+    /// <summary>How names are resolved; tests replace it (a name with several addresses, a resolver that hangs).</summary>
+    public Func<string, CancellationToken, Task<IPAddress[]>> ResolveHost { get; set; } = Dns.GetHostAddressesAsync;
 
-    public IPEndPoint? RemoteEndPoint => Volatile.Read(ref _connection)?.Peer;
+    public bool IsConnected => Ready() is not null;
 
-    public ConnectionId ConnectionId => Volatile.Read(ref _connection)?.Id ?? default;
+    public IPEndPoint? RemoteEndPoint => Ready()?.Peer;
+
+    public ConnectionId ConnectionId => Ready()?.Id ?? default;
+
+    /// <summary>
+    /// The established connection, read from the connection table: it is there before the <c>Connected</c> event is raised
+    /// and gone before <c>Disconnected</c> is, so a handler of either sees the state the event announces.
+    /// </summary>
+    private Connection? Ready()
+    {
+        lock (_engine.Table.Sync)
+            foreach (var c in _engine.Table.ListLocked)
+                if (c.Established)
+                    return c;
+        return null;
+    }
 
     /// <summary>Whether the stage gave up connecting (its <c>reconnect_attempts</c> are used up): no connection will come.</summary>
     public bool GaveUp => Volatile.Read(ref _gaveUp);
 
     private long NowMs => _engine.Clock.NowMs;
 
-    private bool Idle => _connection is null && _dial is null && !_gaveUp && !_engine.Loop.IsStopping;
+    private bool Idle => _connection is null && _dial is null && _resolving is null && !_gaveUp && !_engine.Loop.IsStopping;
 
     /// <summary>Completes when the stage is connected (at once if it is now).</summary>
     public Task<IPEndPoint> WaitConnectedAsync(CancellationToken cancellationToken)
@@ -65,8 +95,12 @@ internal sealed class Dialer : IConnectionSource
 
     public void OnTimer()
     {
+        if (_resolving is { IsCompleted: true })
+            Resolved();
+        else if (_resolving is not null && NowMs >= _dialDeadlineMs)
+            DialFailed($"cannot resolve '{_remote.Host}': no answer from the resolver within connect_timeout {(long)_options.ConnectTimeout.TotalMilliseconds} ms");
         if (_dial is not null && NowMs >= _dialDeadlineMs)
-            DialFailed($"no answer within connect_timeout {(long)_options.ConnectTimeout.TotalMilliseconds} ms");
+            TargetFailed($"connect to {_dialTarget}: no answer within connect_timeout {(long)_options.ConnectTimeout.TotalMilliseconds} ms");
         if (Idle && NowMs >= _nextAttemptMs)
             Dial();
     }
@@ -75,17 +109,63 @@ internal sealed class Dialer : IConnectionSource
     {
         _attempt++;
         _engine.Events.RaiseConnecting(new ConnectingEvent(_engine.Name, _engine.Clock.UtcNow, _remote.ToString(), _attempt));
-        IPEndPoint target;
-        try
+        _targetFailures.Clear();
+        if (IPAddress.TryParse(_remote.Host, out var literal))
         {
-            // Names are resolved at every attempt, so a moved host is found again.
-            target = ListenSocket.Resolve(_remote);
-        }
-        catch (SocketException ex)
-        {
-            DialFailed($"cannot resolve '{_remote.Host}': {ex.SocketErrorCode}");
+            DialAll([literal]);
             return;
         }
+        // Names are resolved at every attempt, so a moved host is found again; off the service thread, woken when done.
+        var cancel = _resolveCancel = new CancellationTokenSource();
+        Task<IPAddress[]> resolving;
+        try
+        {
+            resolving = ResolveHost(_remote.Host, cancel.Token);
+        }
+        catch (Exception ex)
+        {
+            resolving = Task.FromException<IPAddress[]>(ex);
+        }
+        _resolving = resolving;
+        _dialDeadlineMs = NowMs + (long)_options.ConnectTimeout.TotalMilliseconds;
+        if (resolving.IsCompleted)
+            Resolved();
+        else
+            resolving.ContinueWith(static (_, loop) => ((ServiceLoop)loop!).Wake(), _engine.Loop, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private void Resolved()
+    {
+        var resolving = _resolving!;
+        DropResolution();
+        _dialDeadlineMs = long.MaxValue;
+        if (resolving.IsCompletedSuccessfully && resolving.Result.Length > 0)
+        {
+            DialAll(resolving.Result);
+            return;
+        }
+        var why = resolving.Exception?.InnerException switch
+        {
+            null => "the name has no addresses",
+            SocketException ex => ex.SocketErrorCode == SocketError.HostNotFound ? "HostNotFound (no such name)" : ex.SocketErrorCode.ToString(),
+            var ex => ex.Message,
+        };
+        DialFailed($"cannot resolve '{_remote.Host}': {why}");
+    }
+
+    /// <summary>Dials the addresses in turn, IPv4 first (what servers most often listen on, e.g. for <c>localhost</c>).</summary>
+    private void DialAll(IPAddress[] addresses)
+    {
+        _targets = [.. addresses.Where(a => a.AddressFamily == AddressFamily.InterNetwork).Concat(addresses.Where(a => a.AddressFamily != AddressFamily.InterNetwork))
+            .Distinct().Select(a => new IPEndPoint(a, _remote.Port))];
+        _targetIndex = 0;
+        DialTarget();
+    }
+
+    private void DialTarget()
+    {
+        var target = _targets[_targetIndex];
         var dial = _dial = _engine.Transport.CreateDial(DialToken);
         _dialTarget = target;
         var failure = dial.Start(target, _local, _options.Socket, out var connected, out var setupProblem);
@@ -93,7 +173,7 @@ internal sealed class Dialer : IConnectionSource
             _engine.Events.RaiseError(StageErrorKind.Setup, setupProblem);
         if (failure is not null)
         {
-            DialFailed(failure);
+            TargetFailed(failure);
             return;
         }
         if (connected)
@@ -104,6 +184,19 @@ internal sealed class Dialer : IConnectionSource
         _dialDeadlineMs = NowMs + (long)_options.ConnectTimeout.TotalMilliseconds;
     }
 
+    /// <summary>One address failed: the next one is dialled at once; when none is left, the attempt failed, for the reasons of all.</summary>
+    private void TargetFailed(string reason)
+    {
+        DropDial();
+        _targetFailures.Add(reason);
+        if (++_targetIndex < _targets.Length && !_engine.Loop.IsStopping)
+        {
+            DialTarget();
+            return;
+        }
+        DialFailed(string.Join("; ", _targetFailures));
+    }
+
     public void OnEvent(long token, ReadyFlags flags)
     {
         if (token != DialToken || _dial is null)
@@ -112,7 +205,7 @@ internal sealed class Dialer : IConnectionSource
         if (failure is null)
             DialSucceeded();
         else
-            DialFailed(failure);
+            TargetFailed(failure);
     }
 
     private void DialSucceeded()
@@ -122,8 +215,7 @@ internal sealed class Dialer : IConnectionSource
         dial.Dispose();
         _dial = null;
         _dialDeadlineMs = long.MaxValue;
-        _attempt = 0;
-        _connectedAtMs = NowMs;
+        _ready = false;
         // A plain framing establishes the connection inside AddConnection; a session framing or TLS later.
         var connection = _engine.AddConnection(io, _dialTarget!, local ?? new IPEndPoint(IPAddress.Any, 0));
         if (connection is null)
@@ -135,6 +227,10 @@ internal sealed class Dialer : IConnectionSource
     /// <summary>Ready once messages may flow: at once for plain framings, after the handshake for session framings.</summary>
     public void OnEstablished(Connection c)
     {
+        // The attempt succeeded only now: a TLS or session handshake that fails is a failed attempt, not a lost connection.
+        _ready = true;
+        _attempt = 0;
+        _connectedAtMs = NowMs;
         Volatile.Write(ref _connection, c);
         lock (_stateLock)
             _connected.TrySetResult(c.Peer);
@@ -143,7 +239,18 @@ internal sealed class Dialer : IConnectionSource
     private void DialFailed(string reason)
     {
         DropDial();
+        DropResolution();
         ScheduleRetry(reason);
+    }
+
+    private void DropResolution()
+    {
+        if (_resolving is null)
+            return;
+        _resolveCancel!.Cancel();
+        _resolveCancel.Dispose();
+        _resolveCancel = null;
+        _resolving = null;
     }
 
     private void DropDial()
@@ -184,11 +291,20 @@ internal sealed class Dialer : IConnectionSource
         return TimeSpan.FromMilliseconds(Math.Max(1, baseMs * spread));
     }
 
-    public void OnClosed(Connection c)
+    public void OnClosed(Connection c, DisconnectReason reason, string? detail)
     {
         if (c != _connection)
             return;
         Volatile.Write(ref _connection, null);
+        if (!_ready)
+        {
+            // Closed before it was ready (TLS refused, a session handshake failed or timed out, the server hung up
+            // at once): this attempt failed, with that reason. It counts against reconnect_attempts and, never
+            // having been up, does not reset the back-off.
+            if (!_engine.Loop.IsStopping)
+                ScheduleRetry(NotReadyReason(c, reason, detail));
+            return;
+        }
         lock (_stateLock)
             if (_connected.Task.IsCompleted)
                 _connected = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -200,11 +316,29 @@ internal sealed class Dialer : IConnectionSource
             ScheduleRetry("connection lost");
     }
 
-    public void StopAccepting() => DropDial();
+    private static string NotReadyReason(Connection c, DisconnectReason reason, string? detail)
+    {
+        var why = detail is null ? reason.ToName() : $"{reason.ToName()}: {detail}";
+        return reason switch
+        {
+            DisconnectReason.TlsError => $"TLS handshake with {c.Peer} failed: {detail ?? "refused"}",
+            DisconnectReason.TlsHandshakeTimeout => $"TLS handshake with {c.Peer} not done within tls.handshake_timeout ({why})",
+            _ => $"connection to {c.Peer} ended before it was ready ({why})",
+        };
+    }
+
+    public void StopAccepting()
+    {
+        DropDial();
+        DropResolution();
+    }
 
     public void Stopped()
     {
         DropDial();
+        DropResolution();
+        // What was held for a connection that will not come now is dropped, and counted as such.
+        _engine.ReleaseHeld();
         lock (_stateLock)
             _connected.TrySetCanceled();
     }

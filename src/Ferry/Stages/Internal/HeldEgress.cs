@@ -12,9 +12,14 @@ namespace Ferry.Stages.Internal;
 /// instead, and the held ones stay. Under the connection table's lock, so a router that found nobody
 /// and a connection being established cannot miss each other.
 /// </summary>
+/// <remarks>
+/// A message costs its encoded length (what it will take in the connection's egress buffer, whose size is the client's
+/// byte bound, so everything held fits there when it is delivered), and at least one byte, so that empty messages are
+/// bounded too.
+/// </remarks>
 internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters counters)
 {
-    private readonly Queue<(byte[] Payload, FrameFields Fields)> _messages = new();
+    private readonly Queue<(byte[] Payload, FrameFields Fields, int Cost)> _messages = new();
     private long _bytes;
     /// <summary>No connection will come (a client stage gave up): nothing is held any more. Under the table lock.</summary>
     private bool _released;
@@ -30,21 +35,23 @@ internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters co
         }
         // Encoded once into scratch space now, so a payload the framing refuses fails its sender here
         // instead of the service thread when the first client arrives.
-        encoder.Encode(message.Payload.Span, message.Fields, new ArrayBufferWriter<byte>(encoder.GetEncodedLength(message.Payload.Length)));
-        if (message.Payload.Length > maxBytes)
+        var encodedLength = encoder.GetEncodedLength(message.Payload.Length);
+        encoder.Encode(message.Payload.Span, message.Fields, new ArrayBufferWriter<byte>(Math.Max(encodedLength, 1)));
+        var cost = Math.Max(encodedLength, 1);
+        if (cost > maxBytes)
         {
             // Evicting what is held would not make room for it: it goes, they stay.
             counters.CountDropped(message.Payload.Length);
             return false;
         }
-        _messages.Enqueue((message.Payload.ToArray(), message.Fields));
-        _bytes += message.Payload.Length;
+        _messages.Enqueue((message.Payload.ToArray(), message.Fields, cost));
+        _bytes += cost;
         // The new message fits the bounds by itself, so only older ones are dropped here.
         while (_messages.Count > maxMessages || _bytes > maxBytes)
         {
-            var dropped = _messages.Dequeue().Payload.Length;
-            _bytes -= dropped;
-            counters.CountDropped(dropped);
+            var dropped = _messages.Dequeue();
+            _bytes -= dropped.Cost;
+            counters.CountDropped(dropped.Payload.Length);
         }
         return true;
     }
@@ -68,7 +75,7 @@ internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters co
     {
         while (_messages.TryDequeue(out var held))
         {
-            _bytes -= held.Payload.Length;
+            _bytes -= held.Cost;
             if (writer.Enqueue(c, held.Payload, held.Fields, writer.EncodedLength(held.Payload.Length)) == EnqueueResult.Full)
                 counters.CountDropped(held.Payload.Length);
         }

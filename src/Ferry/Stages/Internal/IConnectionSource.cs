@@ -23,7 +23,8 @@ internal interface IConnectionSource
     /// <summary>A connection became ready for messages.</summary>
     void OnEstablished(Connection c);
 
-    void OnClosed(Connection c);
+    /// <summary>A connection was closed, for <paramref name="reason"/> (and <paramref name="detail"/>), established or not.</summary>
+    void OnClosed(Connection c, DisconnectReason reason, string? detail);
 
     /// <summary>Stopping: take no new connections.</summary>
     void StopAccepting();

@@ -231,7 +231,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             _counters.ProxyFailures++;
         Log.Disconnected(Events.Logger, Name, c.Id, c.Peer, reason.ToName(), detail);
         Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code) { Groups = groups });
-        _source.OnClosed(c);
+        _source.OnClosed(c, reason, detail);
     }
 
     /// <summary>The transport's handshake (TLS) finished: messages may flow, unless a session framing still has its own to do.</summary>

@@ -15,6 +15,7 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
     private readonly List<SslApplicationProtocol>? _alpn;
     private readonly bool _acceptInvalid;
     private readonly PeerCertificateCheck _check;
+    private readonly bool _hasOwnCas;
 
     public ClientTlsHandshake(TlsOptions options, string serverName, TimeProvider time)
     {
@@ -27,11 +28,36 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
         _protocols = options.Protocols;
         _alpn = options.ApplicationProtocols?.Select(p => new SslApplicationProtocol(p)).ToList();
         _acceptInvalid = options.AcceptInvalidCertificates;
+        _hasOwnCas = options.CaCertificatePem is not null || options.CaCertificateFile is not null;
         _check = new PeerCertificateCheck(TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile), time);
         Time = time;
     }
 
     public TimeProvider Time { get; }
+
+    /// <summary>
+    /// The check's word (kept first: <c>name mismatch</c>, <c>untrusted (…)</c>; the metrics tag failures by it) followed by what
+    /// was refused and what would be accepted, so that the operator can tell a wrong name from a missing CA without a packet
+    /// capture. <c>expired</c> stays one word: the metrics match it exactly.
+    /// </summary>
+    private string Explain(string refused, X509Certificate certificate)
+    {
+        var peer = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        if (refused == "name mismatch")
+        {
+            var names = peer.Extensions.OfType<X509SubjectAlternativeNameExtension>()
+                .SelectMany(san => san.EnumerateDnsNames().Concat(san.EnumerateIPAddresses().Select(ip => ip.ToString()))).ToList();
+            var carries = names.Count == 0 ? "no subject alternative names" : "names " + string.Join(", ", names);
+            return $"name mismatch: the server's certificate ({peer.Subject}; {carries}) is not for '{_serverName}'; "
+                + "dial a name it carries or set tls.server_name (--tls-server-name) to one";
+        }
+        if (refused.StartsWith("untrusted", StringComparison.Ordinal))
+            return $"{refused}: the server's certificate ({peer.Subject}, issued by {peer.Issuer}) does not chain to "
+                + (_hasOwnCas
+                    ? "the CA bundle given (tls.ca_certificate_pem or tls.ca_certificate_file, --tls-ca)"
+                    : "the system's trusted roots; give its CA with tls.ca_certificate_file (--tls-ca)");
+        return refused;
+    }
 
     public async Task<(Stream Stream, TlsConnectionInfo Info)> RunAsync(Stream inner, CancellationToken cancellationToken)
     {
@@ -51,6 +77,8 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
                 refused = _check.Check(certificate, chain, errors, required: true, checkName: true);
                 if (refused == "no client certificate")
                     refused = "no server certificate";
+                if (refused is not null && certificate is not null)
+                    refused = Explain(refused, certificate);
                 return refused is null;
             },
         };
