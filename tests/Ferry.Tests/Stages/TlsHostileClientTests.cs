@@ -103,6 +103,36 @@ public abstract class TlsHostileClientTests(StageTransport transport)
         Assert.Equal(1, h.Stage.ConnectionCount);
     }
 
+    [Theory]
+    [InlineData("a record longer than TLS allows")]
+    [InlineData("cleartext after the handshake")]
+    [InlineData("a record that does not decrypt")]
+    public async Task A_bad_record_after_the_handshake_is_a_tls_error_that_says_what_was_wrong(string what)
+    {
+        // The stream transport said "tls error: The decryption operation failed, see inner exception." (or "The read
+        // operation failed, ..."): the operator never sees that exception. The detail is its innermost cause, OpenSSL's
+        // reason, as on epoll.
+        await using var h = new FerryTestServer(Server());
+        await h.StartAsync();
+        await using var client = await FramedTestClient.ConnectAsync(h.EndPoint, TestCertificates.TrustingClient());
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
+        await client.SendAsync("fine\n"u8.ToArray());
+        await h.WaitForPacketsAsync(1);
+        byte[] bytes = what switch
+        {
+            "a record longer than TLS allows" => [0x17, 0x03, 0x03, 0xff, 0xff, .. new byte[0xffff]],
+            "cleartext after the handshake" => "GET / HTTP/1.1\r\n\r\n"u8.ToArray(),
+            _ => [0x17, 0x03, 0x03, 0x00, 0x20, .. Enumerable.Range(1, 32).Select(i => (byte)i)],
+        };
+        await client.Socket.SendAsync(bytes);
+        var closed = await h.WaitForDisconnectAsync(id);
+        Assert.True(closed.Reason == DisconnectReason.TlsError, $"{what}: {closed.Reason} {closed.Detail}");
+        Assert.StartsWith("tls error: ", closed.Detail);
+        Assert.DoesNotContain("inner exception", closed.Detail);
+        Assert.Contains("error:", closed.Detail); // OpenSSL's code and words
+        Assert.Equal(1, h.Stage.GetStats().TlsFailuresTotal);
+    }
+
     private static bool HoldsPartialRecord(FerryTestServer h, ConnectionId id)
         => h.Stage.Core.Table.Snapshot().SingleOrDefault(c => c.Id == id) is { } c && c.Io.HoldsPartialRecord(out _);
 }

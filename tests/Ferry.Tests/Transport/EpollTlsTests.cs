@@ -94,4 +94,89 @@ public sealed class EpollTlsTests
         // Counted as sent exactly once each: a byte held back for kept ciphertext is not counted twice.
         await Poll.UntilAsync(() => h.Stage.GetStats().BytesSentTotal == expected.Length, "the sent bytes to be counted");
     }
+
+    [Fact]
+    public async Task A_client_that_asks_for_key_updates_and_never_reads_the_answers_is_closed_before_they_pile_up()
+    {
+        // Each TLS 1.3 KeyUpdate that asks for one back makes OpenSSL write an answer, which waited in the
+        // connection's kept ciphertext when the socket was full: outside the egress buffer and its overflow policy,
+        // so a client sending key updates and reading nothing grew the server's memory as fast as it sent (22 bytes
+        // kept for every 22 sent, without end). It is closed as a TLS failure once what waits passes a bound.
+        await using var h = new FerryTestServer(Options() with { Socket = new TcpSocketOptions { SendBufferSize = 8 * 1024 } });
+        await h.StartAsync();
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4 * 1024 };
+        await socket.ConnectAsync(h.EndPoint);
+        using var context = Ferry.Transport.Tls.OpenSsl.SslContextHandle.CreateClient(System.Security.Authentication.SslProtocols.Tls13);
+        using var session = new Ferry.Transport.Tls.OpenSsl.TlsRecordSession(context, server: false);
+        await ClientHandshakeAsync(socket, session);
+        var id = (await h.WaitForEventAsync<ConnectedEvent>()).ConnectionId;
+
+        var closed = h.WaitForDisconnectAsync(id, TimeSpan.FromSeconds(60));
+        var sent = 0L;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!closed.IsCompleted && DateTime.UtcNow < deadline && sent < 64L * 1024 * 1024)
+        {
+            var burst = KeyUpdates(session, 256);
+            try
+            {
+                await socket.SendAsync(burst).WaitAsync(TimeSpan.FromSeconds(1));
+            }
+            catch (Exception ex) when (ex is SocketException or TimeoutException)
+            {
+                break; // the server stopped taking them (closed, or no longer reading)
+            }
+            sent += burst.Length;
+        }
+        var e = await closed;
+        Assert.Equal(DisconnectReason.TlsError, e.Reason);
+        Assert.Contains("does not read", e.Detail);
+        Assert.Equal(1, h.Stage.GetStats().TlsFailuresTotal);
+    }
+
+    /// <summary><paramref name="count"/> key updates that each ask for one back, as ciphertext.</summary>
+    private static unsafe byte[] KeyUpdates(Ferry.Transport.Tls.OpenSsl.TlsRecordSession session, int count)
+    {
+        var bytes = new List<byte>();
+        for (var i = 0; i < count; i++)
+        {
+            Assert.Equal(1, Ferry.Transport.Tls.OpenSsl.LibSsl.SSL_key_update(session.Handle.Ssl, 1 /* SSL_KEY_UPDATE_REQUESTED */));
+            Assert.Equal(Ferry.Transport.Tls.OpenSsl.TlsRecordSession.Step.Done, session.Handshake(out _));
+            bytes.AddRange(session.Output.ToArray());
+            session.Consumed(session.OutLength);
+        }
+        return [.. bytes];
+    }
+
+    private static async Task ClientHandshakeAsync(Socket socket, Ferry.Transport.Tls.OpenSsl.TlsRecordSession session)
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(64 * 1024, pinned: true);
+        var received = 0;
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var step = Step(session, buffer, received);
+            received = 0;
+            if (session.OutLength > 0)
+            {
+                await socket.SendAsync(session.Output.ToArray(), cancel.Token);
+                session.Consumed(session.OutLength);
+            }
+            if (step == Ferry.Transport.Tls.OpenSsl.TlsRecordSession.Step.Done)
+                return;
+            Assert.NotEqual(Ferry.Transport.Tls.OpenSsl.TlsRecordSession.Step.Failed, step);
+            received = await socket.ReceiveAsync(buffer, cancel.Token);
+            Assert.True(received > 0, "the server closed during the handshake");
+        }
+    }
+
+    private static unsafe Ferry.Transport.Tls.OpenSsl.TlsRecordSession.Step Step(Ferry.Transport.Tls.OpenSsl.TlsRecordSession session, byte[] buffer, int received)
+    {
+        fixed (byte* p = buffer)
+        {
+            session.Feed(p, received);
+            var step = session.Handshake(out _);
+            session.Feed(null, 0); // what follows the server's Finished (its tickets) is never read
+            return step;
+        }
+    }
 }

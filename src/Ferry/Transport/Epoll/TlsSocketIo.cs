@@ -37,6 +37,12 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
     /// </summary>
     private const int MaxSendBytes = 64 * 1024;
 
+    /// <summary>
+    /// The most ciphertext kept unsent before a read fails the connection: a send's own (at most
+    /// <see cref="MaxSendBytes"/> of plaintext, sealed) and as much again of answers to the client's records.
+    /// </summary>
+    private const int MaxKeptBytes = 2 * MaxSendBytes;
+
     /// <summary>The error code of a TLS failure after the handshake (a bad record, an alert).</summary>
     private const int RecordFailedError = IConnectionIo.HandshakeFailedError;
 
@@ -355,7 +361,14 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
             }
         }
         // Records from the client that ask for an answer (a key update) leave ciphertext to send.
-        FlushOutput();
+        if (!FlushOutput() && session.OutLength > MaxKeptBytes)
+        {
+            // Those answers wait here when the socket is full, outside the egress buffer and its overflow policy:
+            // a client that keeps asking and reads nothing would grow them as fast as it sends.
+            Fail(RecordFailedError, $"tls error: the client asks for TLS answers (key updates) and does not read them ({session.OutLength} bytes wait)");
+            error = RecordFailedError;
+            return -1;
+        }
         // Only a read that filled the buffer can have left plaintext in OpenSSL.
         _mayHoldPlaintext = plain == buffer.Length && session.HasPlaintext;
         if (_leftoverLength > 0 || _mayHoldPlaintext)

@@ -302,7 +302,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             return;
         }
         if (IsTlsFailure(ex))
-            End(Failed, IConnectionIo.HandshakeFailedError, "tls error: " + ex.Message);
+            End(Failed, IConnectionIo.HandshakeFailedError, "tls error: " + TlsFailure.Cause(ex));
         else
             End(Failed, StreamErrors.Code(ex), StreamErrors.Describe(ex));
     }

@@ -11,10 +11,16 @@ internal static class TlsFailure
         AuthenticationException { InnerException: TlsRejectedException rejected } => rejected.Message,
         // SslStream's own words are "Authentication failed, see inner exception.": the operator never sees that
         // exception, so its innermost cause (OpenSSL's reason, the socket's error) is the detail.
-        AuthenticationException { InnerException: { } inner } => "tls handshake failed: " + StreamErrors.Describe(Innermost(inner)),
+        AuthenticationException { InnerException: { } inner } => "tls handshake failed: " + Cause(inner),
         AuthenticationException auth => "tls handshake failed: " + auth.Message,
         _ => "tls handshake failed: " + StreamErrors.Describe(ex),
     };
+
+    /// <summary>
+    /// The innermost cause of a TLS failure in words: OpenSSL's reason (SslStream's own messages say "see inner
+    /// exception", and the operator never sees that exception), or the socket's error in errno words.
+    /// </summary>
+    public static string Cause(Exception ex) => StreamErrors.Describe(Innermost(ex));
 
     private static Exception Innermost(Exception ex)
     {

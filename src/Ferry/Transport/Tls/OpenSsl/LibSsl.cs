@@ -84,6 +84,7 @@ internal static unsafe partial class LibSsl
     [LibraryImport(Ssl)] public static partial int SSL_pending(nint ssl);
     [LibraryImport(Ssl)] public static partial int SSL_get_error(nint ssl, int ret);
     [LibraryImport(Ssl)] public static partial int SSL_shutdown(nint ssl);
+    [LibraryImport(Ssl)] public static partial int SSL_key_update(nint ssl, int updateType);
     [LibraryImport(Ssl)] public static partial int SSL_free_buffers(nint ssl);
     [LibraryImport(Ssl)] public static partial nint SSL_get_version(nint ssl);
     [LibraryImport(Ssl)] public static partial nint SSL_get_current_cipher(nint ssl);
