@@ -16,7 +16,8 @@ namespace Ferry.Cli.Pipeline;
 /// that accepting stops everywhere together and the drains run side by side (the stop lasts the longest
 /// grace period); a second Ctrl+C or SIGTERM cuts the grace periods short. When any stage cannot start
 /// (a server binds once unless its block sets <c>bind_attempts</c>), the ones already started are stopped
-/// and the command exits 1: nothing is left half-started.
+/// and the command exits 1: nothing is left half-started. A client stage that gives up (<c>reconnect_attempts</c>)
+/// stops them all the same way, with exit code 1.
 /// </summary>
 internal static class PipelineRunner
 {
@@ -43,6 +44,7 @@ internal static class PipelineRunner
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Signalled);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Signalled);
         var exitCode = 0;
+        var gaveUp = 0;
         var started = new List<Func<CancellationToken, Task>>();
         try
         {
@@ -106,6 +108,21 @@ internal static class PipelineRunner
                     case ClientStageDeclaration client:
                         var c = clients[client.Name];
                         started.Add(forced => c.StopAsync(forced));
+                        // A client stage that used up its reconnect_attempts carries nothing any more: the pipeline is
+                        // broken, so the command stops with exit code 1, as when a server cannot bind, for its
+                        // supervisor to see. The event comes on the stage's thread, which the stop waits for: the
+                        // cancellation's callbacks run on the thread pool.
+                        var name = client.Name;
+                        c.ConnectFailed += (_, e) =>
+                        {
+                            if (!e.GivingUp || Interlocked.Exchange(ref gaveUp, 1) == 1)
+                                return;
+                            var message = $"ferry run: stage '{name}' gave up connecting to {e.Remote} after {e.Attempt} attempts (reconnect_attempts): {e.Reason}; stopping";
+                            output.Error(message);
+                            io.Stderr.WriteLine(message);
+                            Volatile.Write(ref exitCode, 1);
+                            _ = stop.CancelAsync();
+                        };
                         c.Start();
                         break;
                     case BridgeStageDeclaration bridge:
@@ -142,7 +159,7 @@ internal static class PipelineRunner
         foreach (var c in clients.Values)
             await c.DisposeAsync().ConfigureAwait(false);
         output.Flush();
-        return exitCode;
+        return Volatile.Read(ref exitCode);
     }
 
     /// <summary>A stage that fails to stop must not keep the others from stopping; disposal afterwards finishes it.</summary>

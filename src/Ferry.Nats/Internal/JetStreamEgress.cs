@@ -52,11 +52,36 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
         var serializer = NatsDefaultSerializer<NatsMemoryOwner<byte>>.Default;
         // Short pull requests with a heartbeat: after an outage the client notices the missing heartbeat and
         // pulls again within seconds, instead of after the default 30 s expiry.
-        var opts = new NatsJSConsumeOpts { MaxMsgs = maxPending, Expires = TimeSpan.FromSeconds(5), IdleHeartbeat = TimeSpan.FromSeconds(1) };
         var failures = 0;
         var warned = false;
         while (!stopping.IsCancellationRequested)
         {
+            // A consumer deleted while no pull request was out (its stream deleted by an operator) is never said by the
+            // server: the client's next pulls find no responder, or nothing, and it pulls again for ever. While the
+            // broker answers, either notice ends this consume, and the set-up below says whether the consumer can be.
+            string? stalled = null;
+            using var consuming = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            var opts = new NatsJSConsumeOpts
+            {
+                MaxMsgs = maxPending, Expires = TimeSpan.FromSeconds(5), IdleHeartbeat = TimeSpan.FromSeconds(1),
+                NotificationHandler = (notification, _cancel) =>
+                {
+                    if (notification is NatsJSTimeoutNotification or NatsJSNoRespondersNotification && js.Connection.ConnectionState == NatsConnectionState.Open)
+                    {
+                        stalled = notification is NatsJSTimeoutNotification ? "no messages or heartbeats from the consumer" : "no responder for the consumer's pull requests";
+                        try
+                        {
+                            // Not Cancel: its callbacks would run inside the client's notification.
+                            _ = consuming.CancelAsync();
+                        }
+                        catch (ObjectDisposedException)
+                        {
+                            // A notice after this consume ended.
+                        }
+                    }
+                    return Task.CompletedTask;
+                },
+            };
             try
             {
                 var consumer = await js.CreateOrUpdateConsumerAsync(stream, config, stopping).ConfigureAwait(false);
@@ -66,7 +91,7 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
                     warned = false;
                     logger.LogInformation("egress consumer {Consumer} of stream {Stream} works again", config.Name, stream);
                 }
-                await foreach (var msg in consumer.ConsumeAsync(serializer, opts, stopping).ConfigureAwait(false))
+                await foreach (var msg in consumer.ConsumeAsync(serializer, opts, consuming.Token).ConfigureAwait(false))
                 {
                     EgressOutcome outcome;
                     using (var data = msg.Data)
@@ -83,12 +108,13 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
             {
                 // The server went away or the consumer was lost: set it up again once NATS answers. A failure that
                 // lasts while the broker answers (the stream deleted or changed by an operator) is said once.
-                logger.LogDebug(ex, "egress consumer {Consumer} stopped; resuming", config.Name);
+                var reason = ex is OperationCanceledException && stalled is { } notice ? notice : ex.Message;
+                logger.LogDebug(ex, "egress consumer {Consumer} stopped ({Reason}); resuming", config.Name, reason);
                 if (js.Connection.ConnectionState == NatsConnectionState.Open && ++failures == FailuresBeforeWarning)
                 {
                     warned = true;
                     logger.LogWarning("egress consumer {Consumer} of stream {Stream} keeps failing while the broker answers: {Reason}; egress on {Subject} waits in the stream, retrying every {RetryMs} ms",
-                        config.Name, stream, ex.Message, config.FilterSubject, RetryWait.TotalMilliseconds);
+                        config.Name, stream, reason, config.FilterSubject, RetryWait.TotalMilliseconds);
                 }
                 try
                 {
