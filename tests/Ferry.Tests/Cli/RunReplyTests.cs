@@ -18,12 +18,12 @@ public sealed class RunReplyTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private string Proxy(int upstreamPort, string backExtra = "")
+    private string Proxy(int upstreamPort, string backExtra = "", string frontExtra = "")
     {
         var path = Path.Combine(_dir, "proxy.yaml");
         File.WriteAllText(path, $$$"""
             stages:
-              - {name: front, type: tcp_server, config: {bind: "127.0.0.1:0", framing: lines}}
+              - {name: front, type: tcp_server, config: {bind: "127.0.0.1:0", framing: lines{{{frontExtra}}}}}
               - {name: back, type: tcp_client, config: {connect: "127.0.0.1:{{{upstreamPort}}}", framing: lines, reconnect_wait: 20ms, reconnect_max_wait: 100ms{{{backExtra}}}}}
             routes:
               - {from: front, to: back}
@@ -31,6 +31,9 @@ public sealed class RunReplyTests : IDisposable
             """);
         return path;
     }
+
+    private static System.Text.Json.JsonElement? LastStats(RunningCommand run, string stage)
+        => run.Out.Json.LastOrDefault(j => LineWriter.Is(j, "stats") && j.GetProperty("stage").GetString() == stage) is { ValueKind: System.Text.Json.JsonValueKind.Object } last ? last : null;
 
     private static int Connected(RunningCommand run, string stage)
         => run.Out.Json.Count(j => LineWriter.Is(j, "connected") && j.GetProperty("stage").GetString() == stage);
@@ -78,7 +81,7 @@ public sealed class RunReplyTests : IDisposable
         using var upstream = new TcpListener(IPAddress.Loopback, 0);
         upstream.Server.ReceiveBufferSize = 4096;
         upstream.Start();
-        await using var run = RunningCommand.Start(null, "run", Proxy(((IPEndPoint)upstream.LocalEndpoint).Port, ", egress_buffer: 4KiB, egress_overflow: drop, stats_interval: 50ms"), "--quiet");
+        await using var run = RunningCommand.Start(null, "run", Proxy(((IPEndPoint)upstream.LocalEndpoint).Port, ", egress_buffer: 4KiB, egress_overflow: drop, stats_interval: 50ms", ", stats_interval: 50ms"), "--quiet");
         var front = await run.ListeningAsync("front");
         using var up = await Upstream.AcceptAsync(upstream);
         await Poll.UntilAsync(() => Connected(run, "back") == 1, "back connected upstream", Deadline);
@@ -99,6 +102,15 @@ public sealed class RunReplyTests : IDisposable
         // then bob asks. Answers to alice's requests find nobody waiting and are dropped, never given to bob.
         await alice.DisposeAsync();
         up.EchoAll();
+
+        // Bob asks only once every request of alice's that 'front' read has left 'back' (sent upstream or
+        // dropped): while her backlog still fills 'back''s egress, bob's request would be dropped like hers
+        // (egress_overflow: drop), and he would rightly get no answer.
+        await Poll.UntilAsync(() =>
+            LastStats(run, "front") is { } f && f.GetProperty("connections").GetInt32() == 0
+            && LastStats(run, "back") is { } b
+            && b.GetProperty("packets_out").GetInt64() + b.GetProperty("egress_dropped_packets").GetInt64() == f.GetProperty("packets_in").GetInt64(),
+            "alice's requests all sent upstream or dropped by 'back'", Deadline);
         await using var bob = await FramedTestClient.ConnectAsync(front, Lines);
         await bob.SendMessageAsync("B-SECRET");
         Assert.Equal("B-SECRET", (await bob.ReceiveMessageAsync()).Text); // the old book gave it to one of alice's dropped requests' entries
