@@ -22,6 +22,8 @@ internal static class BridgeCommand
     {
         var role = new Argument<bool>("ROLE")
         {
+            // A bool argument may be left out by default (a flag's value); the role is required, and help says so.
+            Arity = ArgumentArity.ExactlyOne,
             Description = "server (binds PORT and PORT+1) or client (dials them)",
             CustomParser = r =>
             {

@@ -29,8 +29,10 @@ internal static class FerryCommand
             return 2;
         }
         var result = root.Parse(args);
+        if (result.Action is HelpAction)
+            return WriteHelp(result, stdout, stderr);
         var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
-        if (result.Action is HelpAction || result.Errors.Count == 0)
+        if (result.Errors.Count == 0)
         {
             try
             {
@@ -48,13 +50,40 @@ internal static class FerryCommand
         return 2;
     }
 
-    private static RootCommand Create(CliIo io) => new("Ferry: a TCP server stage, gateway and stream bridge. Events are JSON lines on stdout, logs go to stderr.")
+    /// <summary>
+    /// <c>--help</c> as System.CommandLine writes it, with the command called <c>ferry</c>. System.CommandLine names the
+    /// root command after the running file (<see cref="RootCommand.ExecutableName"/>: <c>Ferry.Cli</c> for <c>dotnet run</c>
+    /// and the published binary alike), while the command a user types, installs and reads about is <c>ferry</c>; the
+    /// name cannot be set, so the first mention in the usage line is replaced.
+    /// </summary>
+    private static int WriteHelp(ParseResult result, TextWriter stdout, TextWriter stderr)
     {
-        ServeCommand.Create(io),
-        ConnectCommand.Create(io),
-        BridgeCommand.Create(io),
-        RunCommand.Create(io, checkOnly: false),
-        RunCommand.Create(io, checkOnly: true),
-        CertCommand.Create(io),
-    };
+        using var text = new StringWriter();
+        var code = result.Invoke(new InvocationConfiguration { Output = text, Error = stderr, EnableDefaultExceptionHandler = false });
+        stdout.Write(NameInUsage(text.ToString(), RootCommand.ExecutableName));
+        stdout.Flush();
+        return code;
+    }
+
+    /// <summary><paramref name="help"/> with the first <paramref name="executable"/> after its <c>Usage:</c> heading replaced by <c>ferry</c>.</summary>
+    internal static string NameInUsage(string help, string executable)
+    {
+        var usage = help.IndexOf("Usage:", StringComparison.Ordinal);
+        var at = usage < 0 || executable.Length == 0 ? -1 : help.IndexOf(executable, usage, StringComparison.Ordinal);
+        return at < 0 ? help : string.Concat(help.AsSpan(0, at), "ferry", help.AsSpan(at + executable.Length));
+    }
+
+    private static RootCommand Create(CliIo io)
+    {
+        var root = new RootCommand("Ferry: a TCP server stage, gateway and stream bridge. Events are JSON lines on stdout, logs go to stderr.")
+        {
+            ServeCommand.Create(io),
+            ConnectCommand.Create(io),
+            BridgeCommand.Create(io),
+            RunCommand.Create(io, checkOnly: false),
+            RunCommand.Create(io, checkOnly: true),
+            CertCommand.Create(io),
+        };
+        return root;
+    }
 }

@@ -73,13 +73,35 @@ public sealed class CliParserTests
     [InlineData("bridge")]
     [InlineData("run")]
     [InlineData("check")]
+    [InlineData("cert")]
     public async Task Every_command_has_help(string command)
     {
         var (code, stdout, stderr) = await RunAsync(command, "--help");
         Assert.Equal(0, code);
-        Assert.Contains(stdout.Lines, l => l.Contains("Usage:"));
+        var lines = stdout.Lines.ToList();
+        var usage = lines.IndexOf("Usage:");
+        Assert.True(usage >= 0, "no Usage: heading");
+        // Called what the user types, not after the running file (Ferry.Cli before).
+        Assert.StartsWith($"  ferry {command} ", lines[usage + 1]);
         Assert.Empty(stderr.Lines);
     }
+
+    [Fact]
+    public async Task Help_shows_which_arguments_are_required()
+    {
+        Assert.Equal("  ferry [command] [options]", (await RunAsync("--help")).Out.Lines.ElementAt(4));
+        // The bridge's ROLE was shown as optional ([<ROLE> <ADDR> <PORT>]): a bool argument's default arity.
+        Assert.Contains("  ferry bridge <ROLE> <ADDR> <PORT> [options]", (await RunAsync("bridge", "--help")).Out.Lines);
+        Assert.Contains("  ferry run <FILE> [options]", (await RunAsync("run", "--help")).Out.Lines);
+    }
+
+    [Theory]
+    [InlineData("Usage:\n  Ferry.Cli serve [options]\n", "Ferry.Cli", "Usage:\n  ferry serve [options]\n")]
+    [InlineData("Ferry.Cli: a tool\nUsage:\n  Ferry.Cli [command]\n", "Ferry.Cli", "Ferry.Cli: a tool\nUsage:\n  ferry [command]\n")]
+    [InlineData("Usage:\n  ferry run\n", "ferry", "Usage:\n  ferry run\n")]
+    [InlineData("no heading Ferry.Cli\n", "Ferry.Cli", "no heading Ferry.Cli\n")]
+    public void The_usage_line_names_the_command_ferry(string help, string executable, string expected)
+        => Assert.Equal(expected, FerryCommand.NameInUsage(help, executable));
 
     [Theory]
     [InlineData(new[] { "serv" }, "did you mean 'serve'?")]
