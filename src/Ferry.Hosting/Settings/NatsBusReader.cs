@@ -17,6 +17,7 @@ public static class NatsBusReader
     [
         "url", "mode", "subject_prefix", "ingress_subject", "egress_subject", "control_subject", "events_subject", "stats_subject",
         "ingress_layout", "max_in_flight", "max_pending_egress", "ack_timeout", "ingress_stream", "egress_stream",
+        "publish_timeout", "write_buffer_bytes",
     ];
 
     /// <summary>The gateway options the block describes; null when it has problems (all added to <paramref name="problems"/>).</summary>
@@ -39,6 +40,8 @@ public static class NatsBusReader
         if (e.Duration("ack_timeout") is { } ack) o.AckTimeout = ack;
         if (e.Text("ingress_stream") is { } ingressStream) o.IngressStream = ingressStream.Trim();
         if (e.Text("egress_stream") is { } egressStream) o.EgressStream = egressStream.Trim();
+        if (e.Duration("publish_timeout") is { } publishTimeout) o.PublishTimeout = publishTimeout;
+        if (e.Size("write_buffer_bytes", 1) is { } writeBuffer) o.WriteBufferBytes = writeBuffer;
         try
         {
             // What the keys' own parsers refused kept its default, so this reports only the others.

@@ -150,6 +150,40 @@ public sealed class PipelineValidationTests : IDisposable
     }
 
     [Fact]
+    public void A_nats_bus_takes_publish_timeout_and_write_buffer_bytes()
+    {
+        // Before: both were refused as unknown keys, so only code could set them.
+        var file = Write("nats.yaml", """
+            stages: [{name: a, type: tcp_server}]
+            bus: {type: nats, publish_timeout: 250ms, write_buffer_bytes: 1MiB}
+            """);
+        var problems = new List<Ferry.Hosting.Settings.SettingProblem>();
+        var root = Ferry.Cli.Pipeline.ConfigFileLoader.Load(file, File.ReadAllText(file), problems);
+        var pipeline = Ferry.Cli.Pipeline.PipelineReader.Read(file, root!, problems);
+        Assert.Empty(problems);
+        var nats = pipeline!.Bus.Nats!;
+        Assert.Equal(TimeSpan.FromMilliseconds(250), nats.PublishTimeout);
+        Assert.Equal(1024 * 1024, nats.WriteBufferBytes);
+    }
+
+    [Fact]
+    public async Task A_nats_bus_names_a_bad_publish_timeout_or_write_buffer_at_its_key()
+    {
+        var file = Write("nats-bad.yaml", """
+            stages: [{name: a, type: tcp_server}]
+            bus: {type: nats, publish_timeout: 5ms, write_buffer_bytes: 4KiB}
+            """);
+        var (code, _, stderr) = await RunAsync(["check", file]);
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{file}:2:19: bus.publish_timeout: '5ms' is not allowed; must be from 10 ms to 10 minutes",
+            $"{file}:2:41: bus.write_buffer_bytes: '4KiB' is not allowed; must be from 65536 (64 KiB) to 67108864 (64 MiB)",
+            $"ferry check: {file}: 2 problems; nothing was started",
+        ], stderr);
+    }
+
+    [Fact]
     public async Task A_duration_without_a_unit_is_refused_except_0_and_keys_named_for_their_unit()
     {
         var file = Write("units.yaml", """
