@@ -24,6 +24,7 @@ internal static class ServeCommand
         var maxConnections = CliOptions.Int("--max-connections", 0, int.MaxValue, "simultaneous clients, 0 = unlimited (default 128)");
         var backlog = CliOptions.Int("--backlog", 1, 65535, "pending connections the kernel queues before accept (default 512)");
         var idleTimeout = CliOptions.Duration("--idle-timeout", "disconnect clients silent this long, e.g. 30s, 500ms; 0 = never (default 0)");
+        var halfCloseLinger = CliOptions.Duration("--half-close-linger", "keep a client that shut down its sending side (FIN) open this long for answers; 0 = close once what is queued is written (default 0)");
         var groupSize = CliOptions.Int("--group-size", 1, 65536, "packets per published group (default 1)");
         var groupLinger = CliOptions.Duration("--group-linger", "publish a partial group this long after its first packet; 0 = at once (default 1ms)");
         var framing = CliOptions.Framing();
@@ -54,7 +55,7 @@ internal static class ServeCommand
         var logFormat = CliOptions.LogFormat();
         var command = new Command("serve", "run a TCP server stage and print what arrives as JSON lines\n\n" + Epilog)
         {
-            bind, maxConnections, backlog, idleTimeout, frameTimeout, maxPending, groupSize, groupLinger, framing, egressBuffer, bindAttempts,
+            bind, maxConnections, backlog, idleTimeout, halfCloseLinger, frameTimeout, maxPending, groupSize, groupLinger, framing, egressBuffer, bindAttempts,
             echo, quiet, statsConnections, overflow, queue, metricsListen, logLevel, logFormat,
         };
         var nats = new NatsServeOptions();
@@ -70,6 +71,7 @@ internal static class ServeCommand
             if (result.TryGet(maxConnections, out var m)) options = options with { MaxConnections = m };
             if (result.TryGet(backlog, out var bl)) options = options with { Backlog = bl };
             if (result.TryGet(idleTimeout, out var it)) options = options with { IdleTimeout = it };
+            if (result.TryGet(halfCloseLinger, out var hl)) options = options with { HalfCloseLinger = hl };
             if (result.TryGet(frameTimeout, out var ft)) options = options with { FrameTimeout = ft };
             if (result.TryGet(maxPending, out var mp)) options = options with { MaxPendingBytes = mp };
             if (result.TryGet(groupSize, out var gs)) options = options with { GroupSize = gs };

@@ -127,6 +127,9 @@ internal sealed class Connection
     /// <summary>The peer has finished sending (a FIN) while egress was queued: the connection is no longer
     /// read and closes once what was queued for it has been written.</summary>
     public bool PeerFinished;
+    /// <summary>After the peer finished sending, the connection stays open for answers until then (stage ms,
+    /// <c>half_close_linger</c>); 0 when it does not linger (any more).</summary>
+    public long LingerUntilMs;
     /// <summary>The connections paused for this one's sake, resumed when it has room again (or closes).</summary>
     public List<Connection>? HeldSources;
     /// <summary>While this connection holds sources: when egress_wait_timeout runs out (stage ms); long.MaxValue when it holds none.</summary>

@@ -73,6 +73,17 @@ public sealed record TcpServerStageOptions
     /// <summary>A client that sends nothing for this long is disconnected (<c>idle_timeout</c>). Zero = never (default).</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// How long a connection whose client has finished sending (a half-close: it shut down its side, a FIN) stays
+    /// open for answers (<c>half_close_linger</c>), so a client that sends its request, shuts down its side and then
+    /// reads gets an answer that comes later through the bus (a proxied upstream, a worker). Egress for it is written
+    /// as usual meanwhile; when the time is up, the connection closes (<c>remote_closed</c>) once what is queued is
+    /// written. Zero (default) closes it as soon as what was queued when the FIN came is written, as Node does
+    /// (<c>allowHalfOpen: false</c>). At most 1 hour; <see cref="IdleTimeout"/> does not apply while it lingers.
+    /// A connection handler's connection always stays open for its handler's answer, whatever this says.
+    /// </summary>
+    public TimeSpan HalfCloseLinger { get; init; } = TimeSpan.Zero;
+
     /// <summary>How bytes become packets and packets become bytes. Default <c>raw</c>; build one from a spec with <see cref="FramingSpec.Parse"/>.</summary>
     public IFraming Framing { get; init; } = RawFraming.Default;
 
@@ -149,6 +160,8 @@ public sealed record TcpServerStageOptions
         StageOptionChecks.Limits(problems, FrameTimeout, MaxPendingBytes);
         if (!BindAddress.TryParse(Bind, out _, out var why))
             problems.Add($"option 'bind': '{Bind}' is not a valid address ({why}); use host:port, :port or [ipv6]:port");
+        if (HalfCloseLinger != TimeSpan.Zero && (HalfCloseLinger < TimeSpan.FromMilliseconds(1) || HalfCloseLinger > TimeSpan.FromHours(1)))
+            problems.Add($"option 'half_close_linger': {HalfCloseLinger.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} ms is not allowed; must be 0 (close once what is queued is written) or from 1ms to 1h");
         if (Backlog < 1 || Backlog > 65535)
             problems.Add($"option 'backlog': {Backlog} is not allowed; must be from 1 to 65535");
         if (MaxConnectionsPerIp < 0)

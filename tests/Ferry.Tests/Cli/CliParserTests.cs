@@ -129,6 +129,15 @@ public sealed class CliParserTests
     }
 
     [Fact]
+    public async Task A_half_close_linger_past_an_hour_is_refused_with_the_range()
+    {
+        var (code, _, stderr) = await RunAsync("serve", "--half-close-linger", "2h");
+        Assert.Equal(2, code);
+        Assert.Equal("ferry serve: option 'half_close_linger': 7200000 ms is not allowed; must be 0 (close once what is queued is written) or from 1ms to 1h",
+            Assert.Single(stderr.Lines));
+    }
+
+    [Fact]
     public async Task Bind_attempts_must_be_a_whole_number()
     {
         var (code, _, stderr) = await RunAsync("serve", "--bind-attempts", "-1");

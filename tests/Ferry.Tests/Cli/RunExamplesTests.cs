@@ -21,7 +21,12 @@ public sealed class RunExamplesTests
         using var answering = bus.Topic<PacketGroup>(StageTopics.PacketGroup("upstream")).Subscribe(async (group, ct) =>
         {
             foreach (var packet in group)
-                await egress.PublishAsync(EgressMessage.To(packet.ConnectionId, Encoding.UTF8.GetBytes("up:" + Encoding.UTF8.GetString(packet.Payload.Span))), ct);
+            {
+                var line = Encoding.UTF8.GetString(packet.Payload.Span);
+                if (line.StartsWith("slow", StringComparison.Ordinal))
+                    await Task.Delay(300, ct); // a slow upstream: the answer comes well after the client's FIN
+                await egress.PublishAsync(EgressMessage.To(packet.ConnectionId, Encoding.UTF8.GetBytes("up:" + line)), ct);
+            }
         });
         var upstreamAt = await upstream.StartAsync();
         var metricsPort = FreePorts.One();
@@ -39,6 +44,15 @@ public sealed class RunExamplesTests
         Assert.Equal("up:hello from alice\n", Encoding.UTF8.GetString(await alice.ReceiveExactlyAsync("up:hello from alice\n".Length)));
         await bob.SendAsync("bob here\n");
         Assert.Equal("up:bob here\n", Encoding.UTF8.GetString(await bob.ReceiveExactlyAsync("up:bob here\n".Length)));
+
+        // A client that sends its line and shuts down its side at once (printf … | nc -q1) still gets its answer:
+        // the example's half_close_linger keeps its connection open for it (without, it closed at the FIN).
+        using (var carol = await FramedTestClient.ConnectAsync(front))
+        {
+            await carol.SendAsync("slow carol\n");
+            carol.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            Assert.Equal("up:slow carol\n", Encoding.UTF8.GetString(await carol.ReceiveExactlyAsync("up:slow carol\n".Length)));
+        }
 
         if (example.EndsWith(".yaml", StringComparison.Ordinal))
         {

@@ -44,6 +44,7 @@ internal sealed class ConnectionWriter
     private readonly int _deferredFlushBytes;
     private readonly EgressOverflowPolicy _overflow;
     private readonly TimeSpan _waitTimeout;
+    private readonly long _halfCloseLingerMs;
     private readonly StageCounters _counters;
     private readonly ServiceLoop _loop;
     private readonly IReadiness _readiness;
@@ -76,6 +77,7 @@ internal sealed class ConnectionWriter
         _deferredFlushBytes = Math.Min(DeferredFlushMaxBytes, Math.Max(1, _limit / 2));
         _overflow = settings.EgressOverflow;
         _waitTimeout = settings.EgressWaitTimeout;
+        _halfCloseLingerMs = (long)settings.HalfCloseLinger.TotalMilliseconds;
         _counters = counters;
         _loop = loop;
         _readiness = readiness;
@@ -462,7 +464,8 @@ internal sealed class ConnectionWriter
     /// <summary>
     /// The peer has finished sending (it shut down its side, a FIN): when egress is still queued for it,
     /// it is no longer read and closes once that is written (<see cref="Flush"/>); false when nothing is
-    /// queued (close now). A connection handler's connection always stays open: its handler's reading ends,
+    /// queued (close now). With <c>half_close_linger</c> it stays open that long for answers still to come
+    /// (<see cref="TimeoutScanner"/> ends the linger). A connection handler's connection always stays open: its handler's reading ends,
     /// it may still answer, and the connection closes once the handler has ended and its answer is written.
     /// Service thread.
     /// </summary>
@@ -480,11 +483,19 @@ internal sealed class ConnectionWriter
             inbox.PeerFinished();
             return true;
         }
+        var empty = false;
         lock (c.EgressLock)
-            if (c.Closed || c.Egress.IsEmpty)
+        {
+            if (c.Closed || (c.Egress.IsEmpty && _halfCloseLingerMs == 0))
                 return false;
+            empty = c.Egress.IsEmpty;
+        }
         c.PeerFinished = true;
+        if (_halfCloseLingerMs > 0)
+            c.LingerUntilMs = _clock.NowMs + _halfCloseLingerMs;
         UpdateInterest(c);
+        if (empty)
+            return true;
         if (!c.FlushScheduled)
             Flush(c);
         return true;
@@ -643,8 +654,9 @@ internal sealed class ConnectionWriter
         }
         if (c.HoldDeadlineMs != long.MaxValue && c.Egress.Length < _limit)
             EndHold(c);
-        // A handler's connection waits for its handler's end as well: until then more answers may come.
-        if (c.PeerFinished && !pending && c.Inbox is not { HasHandlerEnded: false })
+        // A handler's connection waits for its handler's end as well: until then more answers may come; a
+        // lingering one (half_close_linger) for the end of its linger.
+        if (c.PeerFinished && !pending && c.Inbox is not { HasHandlerEnded: false } && c.LingerUntilMs == 0)
             _lifecycle.Close(c, DisconnectReason.RemoteClosed, "the peer had finished sending; what was queued for it has been written");
     }
 

@@ -30,7 +30,8 @@ internal sealed record CoreSettings(
     StageTransport Transport,
     TlsOptions? Tls,
     string? TlsServerName,
-    TimeSpan? ProxyHeaderTimeout = null)
+    TimeSpan? ProxyHeaderTimeout = null,
+    TimeSpan HalfCloseLinger = default)
 {
     /// <summary>
     /// The stage's transport, <see cref="StageTransport.Auto"/> resolved for this system; with TLS, epoll
@@ -61,7 +62,7 @@ internal sealed record CoreSettings(
     public static CoreSettings From(TcpServerStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
         o.EgressOverflow, o.EgressWaitTimeout, o.QueueWhenDisconnected, int.MaxValue, o.GroupNotices, o.IdleTimeout, o.FrameTimeout, o.MaxPendingBytes, o.GroupSize, o.GroupLinger,
         o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity, o.Transport, o.Tls, null,
-        o.ProxyProtocol == ProxyProtocol.Off ? null : o.ProxyHeaderTimeout);
+        o.ProxyProtocol == ProxyProtocol.Off ? null : o.ProxyHeaderTimeout, o.HalfCloseLinger);
 
     public static CoreSettings From(TcpClientStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
         o.EgressOverflow, o.EgressWaitTimeout, o.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold ? int.MaxValue : 0,

@@ -63,7 +63,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _any = new AnyRoute(_table, _writer, _held, _loop, Clock, settings.EgressWaitTimeout);
         _router = new EgressRouter(_table, _groups, _writer, _held, _any, _counters, Events);
         _timeouts = new TimeoutScanner(settings.IdleTimeout, settings.FrameTimeout, (settings.Framing as ISessionFraming)?.HandshakeTimeout,
-            settings.Tls is { Secure: true } tls ? tls.HandshakeTimeout : null, settings.ProxyHeaderTimeout, _table, this, Clock);
+            settings.Tls is { Secure: true } tls ? tls.HandshakeTimeout : null, settings.ProxyHeaderTimeout, settings.HalfCloseLinger, _table, this, Clock);
         _stats = new StatsPublisher(_counters, _table, Events, bus, settings.StatsInterval, _loop.StopForced);
         _egressSubscription = DirectTopic.Of<EgressMessage>(bus, StageTopics.EgressPackets(settings.Name)).Subscribe(_router.HandleEgressAsync);
         _controlSubscription = DirectTopic.Of<ControlCommand>(bus, StageTopics.Control(settings.Name)).Subscribe(new ControlChannel(this).HandleAsync);

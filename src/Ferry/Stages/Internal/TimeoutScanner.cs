@@ -7,7 +7,8 @@ namespace Ferry.Stages.Internal;
 /// not completed within <c>frame_timeout</c> of its first byte (under TLS also a record not completed, whose
 /// plaintext the framing has not seen), a session handshake not done within
 /// the framing's handshake timeout, a TLS handshake not done within <c>tls.handshake_timeout</c>, or a
-/// trusted proxy's PROXY header not in within <c>proxy_header_timeout</c>.
+/// trusted proxy's PROXY header not in within <c>proxy_header_timeout</c>; and ends the <c>half_close_linger</c> of
+/// connections whose peer has finished sending.
 /// Scans every connection a few
 /// times per shortest deadline instead of keeping a timer per connection. Service thread.
 /// </summary>
@@ -18,13 +19,14 @@ internal sealed class TimeoutScanner
     private readonly long _handshakeMs;
     private readonly long _tlsMs;
     private readonly long _proxyMs;
+    private readonly long _lingerMs;
     private readonly long _intervalMs;
     private readonly ConnectionTable _table;
     private readonly IConnectionLifecycle _lifecycle;
     private readonly StageClock _clock;
     private long _nextMs = long.MaxValue;
 
-    public TimeoutScanner(TimeSpan idle, TimeSpan frame, TimeSpan? handshake, TimeSpan? tlsHandshake, TimeSpan? proxyHeader, ConnectionTable table, IConnectionLifecycle lifecycle, StageClock clock)
+    public TimeoutScanner(TimeSpan idle, TimeSpan frame, TimeSpan? handshake, TimeSpan? tlsHandshake, TimeSpan? proxyHeader, TimeSpan halfCloseLinger, ConnectionTable table, IConnectionLifecycle lifecycle, StageClock clock)
     {
         // Options are validated to 0 or at least 1 ms, so none of these rounds down to "never".
         _idleMs = (long)idle.TotalMilliseconds;
@@ -32,8 +34,9 @@ internal sealed class TimeoutScanner
         _handshakeMs = handshake is { } h ? Math.Max(1, (long)h.TotalMilliseconds) : 0;
         _tlsMs = tlsHandshake is { } t ? Math.Max(1, (long)t.TotalMilliseconds) : 0;
         _proxyMs = proxyHeader is { } p ? Math.Max(1, (long)p.TotalMilliseconds) : 0;
+        _lingerMs = (long)halfCloseLinger.TotalMilliseconds;
         var shortest = long.MaxValue;
-        foreach (var deadline in (ReadOnlySpan<long>)[_idleMs, _frameMs, _handshakeMs, _tlsMs, _proxyMs])
+        foreach (var deadline in (ReadOnlySpan<long>)[_idleMs, _frameMs, _handshakeMs, _tlsMs, _proxyMs, _lingerMs])
             if (deadline > 0)
                 shortest = Math.Min(shortest, deadline);
         _intervalMs = Math.Clamp(shortest / 8, 5, 1000);
@@ -42,7 +45,7 @@ internal sealed class TimeoutScanner
         _clock = clock;
     }
 
-    private bool Enabled => _idleMs > 0 || _frameMs > 0 || _handshakeMs > 0 || _tlsMs > 0 || _proxyMs > 0;
+    private bool Enabled => _idleMs > 0 || _frameMs > 0 || _handshakeMs > 0 || _tlsMs > 0 || _proxyMs > 0 || _lingerMs > 0;
 
     /// <summary>When the next scan is due (long.MaxValue when there are no deadlines).</summary>
     public long NextDueMs => _nextMs;
@@ -67,6 +70,22 @@ internal sealed class TimeoutScanner
             if (i >= list.Length)
                 continue;
             var c = list[i];
+            // A client that finished sending waits for answers (half_close_linger): the linger is its only
+            // deadline, since it will never send again. Once it is over, the connection closes when what is
+            // queued for it is written: now when nothing is, else by the flush that writes the last byte.
+            if (c.LingerUntilMs != 0)
+            {
+                if (now >= c.LingerUntilMs)
+                {
+                    c.LingerUntilMs = 0;
+                    bool empty;
+                    lock (c.EgressLock)
+                        empty = c.Egress.IsEmpty;
+                    if (empty)
+                        _lifecycle.Close(c, DisconnectReason.RemoteClosed, $"the peer had finished sending; half_close_linger ({_lingerMs} ms) is over");
+                }
+                continue;
+            }
             // A connection the stage does not read (its handler has not caught up, or the wait policy holds
             // it for a full receiver) is silent because of the stage, not the peer.
             if (c.InboxFull || c.ReadPaused)
