@@ -1,28 +1,33 @@
 using System.Net;
 using System.Net.Sockets;
+using Ferry.Transport.Interop;
 
 namespace Ferry.Transport;
 
 /// <summary>
-/// A bound, listening, non-blocking socket. Creation and binding go through <see cref="Socket"/>
-/// (address families, dual mode, clear exceptions); accepting goes through <c>accept4</c> on its
-/// descriptor in the service loop.
+/// A bound, listening, non-blocking socket for the epoll transport, made with <c>socket</c>, <c>bind</c> and
+/// <c>listen</c> directly; accepting goes through <c>accept4</c> on its descriptor in the service loop.
 /// </summary>
-internal sealed class ListenSocket : IDisposable
+/// <remarks>
+/// Why not <see cref="Socket"/>: creating one starts the runtime's own socket engine (a <c>.NET Sockets</c> thread
+/// with its epoll instance, and a spin until that thread runs), which the epoll transport never uses: it watches
+/// its descriptors with its own reactor. Failures still surface as the <see cref="SocketException"/> (the same
+/// <see cref="SocketException.SocketErrorCode"/> and message) a <see cref="Socket"/> would give.
+/// </remarks>
+internal sealed unsafe class ListenSocket : IDisposable
 {
-    private readonly Socket _socket;
+    private readonly SocketHandle _handle;
 
-    private ListenSocket(Socket socket)
+    private ListenSocket(SocketHandle handle, IPEndPoint local)
     {
-        _socket = socket;
-        Fd = (int)socket.Handle;
-        LocalEndPoint = (IPEndPoint)socket.LocalEndPoint!;
+        _handle = handle;
+        LocalEndPoint = local;
     }
 
-    public int Fd { get; }
+    public int Fd => _handle.Fd;
 
     /// <summary>The socket's handle, for readiness registration.</summary>
-    public System.Runtime.InteropServices.SafeHandle Handle => _socket.SafeHandle;
+    public System.Runtime.InteropServices.SafeHandle Handle => _handle;
 
     public IPEndPoint LocalEndPoint { get; }
 
@@ -30,26 +35,34 @@ internal sealed class ListenSocket : IDisposable
     public static ListenSocket Open(BindAddress address, int backlog, TcpSocketOptions options)
     {
         var endPoint = Resolve(address);
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var v6 = endPoint.AddressFamily == AddressFamily.InterNetworkV6;
+        var fd = Libc.socket(v6 ? Libc.AF_INET6 : Libc.AF_INET, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            throw Failure(Libc.LastError);
+        var handle = new SocketHandle(fd);
         try
         {
-            if (address.IsAnyHost && endPoint.AddressFamily == AddressFamily.InterNetworkV6)
-                socket.DualMode = true;
-            // SO_REUSEADDR lets a restarted server bind while old connections sit in TIME_WAIT; an
-            // active listener on the same port still makes bind fail, which bind retry handles. Set
-            // directly: .NET's ReuseAddress option on Unix adds SO_REUSEPORT, which would let a second
-            // server share the port silently.
-            SocketConfigurator.SetInt((int)socket.Handle, Interop.Libc.SOL_SOCKET, Interop.Libc.SO_REUSEADDR, 1);
-            socket.Bind(endPoint);
-            socket.Listen(backlog);
-            socket.Blocking = false;
-            var listener = new ListenSocket(socket);
-            SocketConfigurator.Apply(listener.Fd, options);
-            return listener;
+            // Every interface means IPv4 too on an IPv6 socket (dual mode), whatever the system's default.
+            if (v6 && address.IsAnyHost)
+                Check(SocketConfigurator.SetInt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 0));
+            // SO_REUSEADDR lets a restarted server bind while old connections sit in TIME_WAIT; an active
+            // listener on the same port still makes bind fail, which bind retry handles. Not SO_REUSEPORT
+            // (what .NET's ReuseAddress sets on Unix): it would let a second server share the port silently.
+            Check(SocketConfigurator.SetInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1));
+            var addr = stackalloc byte[SockAddr.StorageSize];
+            var length = SockAddr.Write(endPoint, addr);
+            if (Libc.bind(fd, addr, length) != 0 || Libc.listen(fd, backlog) != 0)
+                throw Failure(Libc.LastError);
+            length = SockAddr.StorageSize;
+            if (Libc.getsockname(fd, addr, &length) != 0)
+                throw Failure(Libc.LastError);
+            var local = SockAddr.Read(addr, length) ?? endPoint;
+            SocketConfigurator.Apply(fd, options);
+            return new ListenSocket(handle, local);
         }
         catch
         {
-            socket.Dispose();
+            handle.Dispose();
             throw;
         }
     }
@@ -70,5 +83,33 @@ internal sealed class ListenSocket : IDisposable
         return new IPEndPoint(addresses[0], address.Port);
     }
 
-    public void Dispose() => _socket.Dispose();
+    private static void Check(int errno)
+    {
+        if (errno != 0)
+            throw Failure(errno);
+    }
+
+    /// <summary>
+    /// A <c>socket</c>/<c>bind</c>/<c>listen</c> error as the <see cref="SocketException"/> a <see cref="Socket"/> throws
+    /// for it; one this table does not name as an <see cref="IOException"/> that does (errno and text), never a vague "SocketError".
+    /// </summary>
+    internal static Exception Failure(int errno)
+        => ToSocketError(errno) is { } known ? new SocketException((int)known) : new IOException(Libc.Describe(errno));
+
+    /// <summary>The errors of creating, binding and listening, as <see cref="SocketError"/> names them (the runtime's own table, for these); null for others.</summary>
+    internal static SocketError? ToSocketError(int errno) => errno switch
+    {
+        98 => SocketError.AddressAlreadyInUse,          // EADDRINUSE
+        99 => SocketError.AddressNotAvailable,          // EADDRNOTAVAIL
+        13 or 1 => SocketError.AccessDenied,            // EACCES, EPERM (a port below 1024 without the capability)
+        97 => SocketError.AddressFamilyNotSupported,    // EAFNOSUPPORT (IPv6 turned off)
+        93 => SocketError.ProtocolNotSupported,         // EPROTONOSUPPORT
+        22 => SocketError.InvalidArgument,              // EINVAL
+        24 or 23 => SocketError.TooManyOpenSockets,     // EMFILE, ENFILE
+        105 or 12 => SocketError.NoBufferSpaceAvailable, // ENOBUFS, ENOMEM
+        19 => SocketError.NetworkDown,                  // ENODEV
+        _ => null,
+    };
+
+    public void Dispose() => _handle.Dispose();
 }

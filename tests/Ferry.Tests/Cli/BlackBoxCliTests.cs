@@ -27,6 +27,33 @@ public sealed class BlackBoxCliTests
         Assert.Equal("", stderr);
     }
 
+    [Fact]
+    public async Task An_epoll_server_runs_no_thread_of_the_runtimes_socket_engine()
+    {
+        // The epoll transport watches its sockets itself. Its listening socket used to be a System.Net.Sockets.Socket,
+        // whose creation starts the runtime's socket engine: one more thread (".NET Sockets") and epoll instance, idle
+        // for the whole run, and a start that spun until that thread ran.
+        if (!OperatingSystem.IsLinux())
+            return;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var serve = System.Diagnostics.Process.Start(CliBinary.StartInfo("serve", "--bind", "127.0.0.1:0", "--quiet"))!;
+        try
+        {
+            string? line;
+            do
+                line = await serve.StandardOutput.ReadLineAsync(timeout.Token);
+            while (line is not null && !line.Contains("\"listening\"", StringComparison.Ordinal));
+            Assert.NotNull(line);
+            var threads = Directory.GetDirectories($"/proc/{serve.Id}/task").Select(t => File.ReadAllText(Path.Combine(t, "comm")).Trim()).ToList();
+            Assert.Contains(threads, t => t.StartsWith("ferry", StringComparison.Ordinal)); // the stage's service thread: the list is real
+            Assert.DoesNotContain(".NET Sockets", threads);
+        }
+        finally
+        {
+            serve.Kill();
+        }
+    }
+
     [Theory]
     [InlineData(new[] { "serve", "--idle-timeout", "NaN" }, "ferry serve: --idle-timeout 'NaN' is not a duration")]
     [InlineData(new[] { "serve", "--idle-timeout", "1e15s" }, "ferry serve: --idle-timeout '1e15s' is too long")]

@@ -32,7 +32,7 @@ internal sealed unsafe class EpollListener : IListener
         if (rc != 0)
         {
             socket.Dispose();
-            throw new SocketException(rc);
+            throw new IOException($"cannot watch the listening socket: {Libc.Describe(rc)}"); // an errno, not a SocketError
         }
         return new EpollListener(reactor, socket, options, address.IsAnyHost, token, tls);
     }

@@ -41,6 +41,8 @@ internal static unsafe partial class Libc
     public const int SO_KEEPALIVE = 9;
     public const int SO_LINGER = 13;
     public const int IPPROTO_TCP = 6;
+    public const int IPPROTO_IPV6 = 41;
+    public const int IPV6_V6ONLY = 26;
     public const int TCP_NODELAY = 1;
     public const int TCP_KEEPIDLE = 4;
     public const int TCP_KEEPINTVL = 5;
@@ -118,6 +120,9 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int bind(int fd, byte* addr, int addrlen);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int listen(int fd, int backlog);
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int gettid();
