@@ -80,6 +80,12 @@ internal sealed class Dialer : IConnectionSource
 
     private long NowMs => _engine.Clock.NowMs;
 
+    /// <summary>
+    /// Whether the dialler has nothing under way (no attempt, no connection) and waits for its next attempt's time: on a
+    /// fake clock nothing happens until the clock is moved on. Read by tests from other threads, between rounds.
+    /// </summary>
+    public bool AwaitingNextAttempt => Idle;
+
     private bool Idle => _connection is null && _dial is null && _resolving is null && !_gaveUp && !_engine.Loop.IsStopping;
 
     /// <summary>Completes when the stage is connected (at once if it is now).</summary>
