@@ -110,8 +110,8 @@ public abstract class FerryToFerryTests(StageTransport transport)
         var logs = new CapturingLoggerFactory();
         await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport, TimeProvider = time, LoggerFactory = logs });
         var failures = new int[2];
-        client.PushStage.ConnectFailed += (_, e) => { if (e.Attempt > 0) Interlocked.Increment(ref failures[0]); };
-        client.PullStage.ConnectFailed += (_, e) => { if (e.Attempt > 0) Interlocked.Increment(ref failures[1]); };
+        client.PushStage.ConnectFailed += (_, e) => { if (!e.ConnectionLost) Interlocked.Increment(ref failures[0]); };
+        client.PullStage.ConnectFailed += (_, e) => { if (!e.ConnectionLost) Interlocked.Increment(ref failures[1]); };
         int Logged(int p) => logs.Text.Split('\n').Count(line => line.Contains($" Warning Ferry.Bridge.{Loopback}.Client.{port}: ", StringComparison.Ordinal)
             && line.Contains($"cannot connect to {Loopback}:{p}: ", StringComparison.Ordinal));
 
