@@ -26,7 +26,7 @@ internal static class ConnectCommand
         var logLevel = CliOptions.LogLevel(LogLevel.Warning);
         var logFormat = CliOptions.LogFormat();
         var command = new Command("connect", "dial a TCP server, send each stdin line as one message (encoded with the framing), "
-            + "print what arrives as JSON lines (connecting, connected, packet, disconnected, error, stats, closed); reconnects with back-off")
+            + "print what arrives as JSON lines (connecting, connect_failed, connected, packet, disconnected, error, stats, closed); reconnects with back-off")
         {
             remote, framing, reconnectWait, reconnectMaxWait, idleTimeout, connectTimeout, egressBuffer, quiet, logLevel, logFormat,
         };
