@@ -20,13 +20,15 @@ internal static class ConnectCommand
         var reconnectMaxWait = CliOptions.PositiveDuration("--reconnect-max-wait", "cap of the wait (default 30s)");
         var idleTimeout = CliOptions.Duration("--idle-timeout", "reconnect when nothing arrives this long; 0 = never (default 0)");
         var connectTimeout = CliOptions.PositiveDuration("--connect-timeout", "limit of resolving the name, and of the connect to each of its addresses (default 10s)");
+        var egressBuffer = CliOptions.Size("--egress-buffer", 1, "bytes of framed lines that may wait for the server, and be held while "
+            + "disconnected; the longest line it takes, e.g. 1048576 or 64KiB (default 1MiB)");
         var quiet = CliOptions.Flag("--quiet", "print events, not packets");
         var logLevel = CliOptions.LogLevel(LogLevel.Warning);
         var logFormat = CliOptions.LogFormat();
         var command = new Command("connect", "dial a TCP server, send each stdin line as one message (encoded with the framing), "
-            + "print what arrives as JSON lines (connecting, connected, packet, disconnected, error, stats, closed); reconnects with back-off")
+            + "print what arrives as JSON lines (connecting, connect_failed, connected, packet, disconnected, error, stats, closed); reconnects with back-off")
         {
-            remote, framing, reconnectWait, reconnectMaxWait, idleTimeout, connectTimeout, quiet, logLevel, logFormat,
+            remote, framing, reconnectWait, reconnectMaxWait, idleTimeout, connectTimeout, egressBuffer, quiet, logLevel, logFormat,
         };
         var tls = new TlsFlags(server: false);
         tls.AddTo(command);
@@ -39,6 +41,7 @@ internal static class ConnectCommand
             options = ReconnectWaits(result, options, reconnectWait, reconnectMaxWait);
             if (result.TryGet(idleTimeout, out var it)) options = options with { IdleTimeout = it };
             if (result.TryGet(connectTimeout, out var cto)) options = options with { ConnectTimeout = cto };
+            if (result.TryGet(egressBuffer, out var eb)) options = options with { EgressBufferBytes = eb };
             try
             {
                 options.Validate();
@@ -97,15 +100,18 @@ internal static class ConnectCommand
                 catch (OperationCanceledException) { return; }
                 if (tooLong > 0)
                 {
-                    output.Error($"stdin line of {tooLong} characters is longer than the {maxLineChars} allowed (the egress buffer); not sent");
+                    output.Error($"stdin line of {tooLong} characters is longer than the {maxLineChars} allowed (the egress buffer); not sent: "
+                        + "shorten it or raise --egress-buffer");
                     continue;
                 }
                 if (line is null)
                     return; // end of input: keep receiving until stopped
                 try
                 {
-                    if (!await stage.SendAsync(Encoding.UTF8.GetBytes(line), default, stop.Token).ConfigureAwait(false))
-                        output.Error("message dropped: not connected and the egress policy is drop, or the buffer is full");
+                    var payload = Encoding.UTF8.GetBytes(line);
+                    if (!await stage.SendAsync(payload, default, stop.Token).ConfigureAwait(false)
+                        && DroppedLine.Explain(stage, payload.Length, stop.IsCancellationRequested) is { } why)
+                        output.Error(why);
                 }
                 catch (FramingException ex)
                 {

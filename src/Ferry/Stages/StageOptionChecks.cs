@@ -1,3 +1,5 @@
+using Ferry.Stages.Internal;
+
 namespace Ferry.Stages;
 
 /// <summary>The checks every stage's options share, so both stages say the same thing about the same mistake.</summary>
@@ -11,7 +13,7 @@ internal static class StageOptionChecks
         if (groupSize < 1 || groupSize > 65536)
             problems.Add($"option 'group_size': {groupSize} is not allowed; must be from 1 to 65536");
         if (groupLinger < TimeSpan.Zero || groupLinger > TimeSpan.FromMinutes(1))
-            problems.Add($"option 'group_linger': {groupLinger} is not allowed; must be from 0 to 1 minute");
+            problems.Add($"option 'group_linger': {DurationWords.Of(groupLinger)} is not allowed; must be from 0 to 1 minute");
         if (egressBufferBytes < 1)
             problems.Add($"option 'egress_buffer_bytes': {egressBufferBytes} is not allowed; must be at least 1");
         Deadline(problems, "idle_timeout", idleTimeout);
@@ -21,7 +23,7 @@ internal static class StageOptionChecks
             if (cpu < 0 || cpu >= Environment.ProcessorCount)
                 problems.Add($"option 'thread_processor_affinity': CPU {cpu} is not allowed; this machine has CPUs 0 to {Environment.ProcessorCount - 1}");
         if (statsInterval < TimeSpan.FromMilliseconds(10))
-            problems.Add($"option 'stats_interval': {statsInterval} is not allowed; must be at least 10 ms");
+            problems.Add($"option 'stats_interval': {DurationWords.Of(statsInterval)} is not allowed; must be at least 10 ms");
     }
 
     /// <summary>The hardening limits: how long a frame may take and how much unfinished frames may hold.</summary>
@@ -36,6 +38,6 @@ internal static class StageOptionChecks
     private static void Deadline(List<string> problems, string name, TimeSpan value)
     {
         if (value < TimeSpan.Zero || (value > TimeSpan.Zero && value < TimeSpan.FromMilliseconds(1)))
-            problems.Add($"option '{name}': {value} is not allowed; must be 0 (never) or at least 1 ms");
+            problems.Add($"option '{name}': {DurationWords.Of(value)} is not allowed; must be 0 (never) or at least 1 ms");
     }
 }

@@ -1,4 +1,5 @@
 using Ferry.Framing;
+using Ferry.Stages.Internal;
 using Ferry.Transport;
 
 namespace Ferry.Stages;
@@ -132,12 +133,15 @@ public sealed record TcpClientStageOptions
             problems.Add($"option 'egress_while_disconnected': {EgressWhileDisconnected} is not allowed; must be hold or drop");
         if (!Enum.IsDefined(EgressOverflow))
             problems.Add($"option 'egress_overflow': {EgressOverflow} is not allowed; must be drop, disconnect or wait");
-        if (EgressWaitTimeout <= TimeSpan.Zero)
-            problems.Add($"option 'egress_wait_timeout': {EgressWaitTimeout} is not allowed; must be positive");
-        if (ConnectTimeout <= TimeSpan.Zero)
-            problems.Add($"option 'connect_timeout': {ConnectTimeout} is not allowed; must be positive");
-        if (ReconnectWait <= TimeSpan.Zero || ReconnectMaxWait < ReconnectWait)
-            problems.Add($"options 'reconnect_wait'/'reconnect_max_wait': {ReconnectWait}/{ReconnectMaxWait} are not allowed; the wait must be positive and not above the maximum");
+        Positive(problems, "egress_wait_timeout", EgressWaitTimeout, "5s");
+        Positive(problems, "connect_timeout", ConnectTimeout, "10s");
+        // Which of the two to change, as the CLI's check says: a wait of 0 is wrong by itself; a positive one above its cap
+        // is wrong with it, and either may be the mistyped one.
+        if (ReconnectWait <= TimeSpan.Zero)
+            Positive(problems, "reconnect_wait", ReconnectWait, "1s");
+        else if (ReconnectMaxWait < ReconnectWait)
+            problems.Add($"option 'reconnect_wait': {DurationWords.Of(ReconnectWait)} is longer than 'reconnect_max_wait' {DurationWords.Of(ReconnectMaxWait)}; "
+                + "the first wait must not be above the cap: lower reconnect_wait or raise reconnect_max_wait");
         if (ReconnectJitter is < 0 or > 1 || double.IsNaN(ReconnectJitter))
             problems.Add($"option 'reconnect_jitter': {ReconnectJitter} is not allowed; must be from 0 to 1");
         if (ReconnectAttempts < 0)
@@ -147,5 +151,11 @@ public sealed record TcpClientStageOptions
         Socket?.Validate(problems);
         if (problems.Count > 0)
             throw new StageOptionsException(Name, problems);
+    }
+
+    private static void Positive(List<string> problems, string option, TimeSpan value, string example)
+    {
+        if (value <= TimeSpan.Zero)
+            problems.Add($"option '{option}': {DurationWords.Of(value)} is not allowed; use a duration above 0, e.g. {example}");
     }
 }

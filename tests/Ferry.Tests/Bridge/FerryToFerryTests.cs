@@ -110,8 +110,8 @@ public abstract class FerryToFerryTests(StageTransport transport)
         var logs = new CapturingLoggerFactory();
         await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport, TimeProvider = time, LoggerFactory = logs });
         var failures = new int[2];
-        client.PushStage.ConnectFailed += (_, e) => { if (e.Attempt > 0) Interlocked.Increment(ref failures[0]); };
-        client.PullStage.ConnectFailed += (_, e) => { if (e.Attempt > 0) Interlocked.Increment(ref failures[1]); };
+        client.PushStage.ConnectFailed += (_, e) => { if (!e.ConnectionLost) Interlocked.Increment(ref failures[0]); };
+        client.PullStage.ConnectFailed += (_, e) => { if (!e.ConnectionLost) Interlocked.Increment(ref failures[1]); };
         int Logged(int p) => logs.Text.Split('\n').Count(line => line.Contains($" Warning Ferry.Bridge.{Loopback}.Client.{port}: ", StringComparison.Ordinal)
             && line.Contains($"cannot connect to {Loopback}:{p}: ", StringComparison.Ordinal));
 
@@ -133,37 +133,51 @@ public abstract class FerryToFerryTests(StageTransport transport)
         int port = FreePorts.Pair();
         var time = new StageTime();
         await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport, TimeProvider = time });
-        // Each direction's latest attempt event, so every step below waits until what came due is over (the
-        // first attempt may have been made before these handlers were added).
         TcpClientStage[] stages = [client.PushStage, client.PullStage];
-        var latest = new StageEvent?[2];
-        var failures = new int[2];
+        // Each direction's highest refused attempt: with no connection the numbers only count up, so it is the number
+        // of attempts refused, also when the handler came after the first refusal.
+        var refused = new int[2];
         for (var k = 0; k < 2; k++)
         {
             var index = k;
-            stages[k].Connecting += (_, e) => Volatile.Write(ref latest[index], e);
-            stages[k].ConnectFailed += (_, e) =>
-            {
-                Interlocked.Increment(ref failures[index]);
-                Volatile.Write(ref latest[index], e);
-            };
+            stages[k].ConnectFailed += (_, e) => RaiseTo(ref refused[index], e.Attempt);
         }
+        // The clock stays put until the attempts that came due are over, refusal included (on the stream transport it
+        // comes through the thread pool, late when that is starved). Before, the test waited until the latest event
+        // was not a Connecting one, which "no event yet" satisfied: the clock ran on and the attempts fell behind it.
+        Task AllRefusedAsync() => Poll.UntilAsync(() => stages.All(s => s.Dialer.AwaitingNextAttempt),
+            $"the attempts due at fake +{time.ElapsedMs} ms to be refused", seen: () => $"refused {refused[0]}/{refused[1]}");
+        // The first round of each stage dials attempt 1 at fake time 0.
+        await time.SettleAsync(client.PushStage, client.PullStage);
+        await AllRefusedAsync();
         // Two seconds of refused attempts: with a doubling back-off the next try would now be a second or more away.
         for (var i = 0; i < 20; i++)
         {
             time.Advance(TimeSpan.FromMilliseconds(100));
             await time.SettleAsync(client.PushStage, client.PullStage); // an attempt that came due has started
-            await Poll.UntilAsync(() => Volatile.Read(ref latest[0]) is not ConnectingEvent && Volatile.Read(ref latest[1]) is not ConnectingEvent,
-                $"the attempts due at fake +{time.ElapsedMs} ms to be refused");
+            await AllRefusedAsync();
         }
         Assert.False(client.IsReady);
-        // Every 80-120 ms, so at least every other step (a doubling back-off from 100 ms makes 4 in two seconds).
-        Assert.All(failures, count => Assert.InRange(count, 10, 21));
+        // Attempt 1 at 0 ms, then one 80-120 ms after each refusal: at the next step or the one after, so 11 to 21
+        // attempts by 2000 ms (a doubling back-off from 100 ms makes 5: at about 0, 100, 300, 700 and 1500 ms).
+        Assert.All(refused, count => Assert.InRange(count, 11, 21));
         await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
         // One delay later (100 ms, at most 20 % jitter) both directions retry and connect, as libzmq's would.
         time.Advance(TimeSpan.FromMilliseconds(125));
         await client.WaitReadyAsync(Deadline.In(Limit));
         Assert.True(client.IsReady);
+    }
+
+    private static void RaiseTo(ref int highest, int value)
+    {
+        var seen = Volatile.Read(ref highest);
+        while (value > seen)
+        {
+            var was = Interlocked.CompareExchange(ref highest, value, seen);
+            if (was == seen)
+                return;
+            seen = was;
+        }
     }
 
     [Fact]

@@ -66,7 +66,80 @@ public sealed class ConnectCommandTests
         using var lines = new StreamReader(server.GetStream());
         Assert.Equal("hello", await lines.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
         var error = await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "error"), "the error line");
-        Assert.Equal($"stdin line of {(1 << 20) + 1} characters is longer than the {1 << 20} allowed (the egress buffer); not sent", error.GetProperty("message").GetString());
+        Assert.Equal($"stdin line of {(1 << 20) + 1} characters is longer than the {1 << 20} allowed (the egress buffer); not sent: "
+            + "shorten it or raise --egress-buffer", error.GetProperty("message").GetString());
+        stop.Cancel();
+        Assert.Equal(0, await connect.WaitAsync(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
+    public async Task A_connection_the_server_ends_is_followed_by_connect_failed_with_its_reason_and_the_next_attempt()
+    {
+        // Before: {"type":"connect_failed",...,"attempt":0,"reason":"connection lost",...}: neither why nor a real attempt number.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        var connectOut = new LineWriter();
+        var connect = Task.Run(() => FerryCommand.RunAsync(["connect", $"127.0.0.1:{port}", "--framing", "lines", "--reconnect-wait", "10s"],
+            new QueueReader(), connectOut, new LineWriter(), stop.Token));
+        using (await listener.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30)))
+            await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected");
+        var failed = await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "connect_failed"), "connect_failed after the close");
+        Assert.Equal(1, failed.GetProperty("attempt").GetInt32());
+        Assert.Equal($"connection to 127.0.0.1:{port} ended (remote_closed)", failed.GetProperty("reason").GetString());
+        Assert.False(failed.GetProperty("giving_up").GetBoolean());
+        stop.Cancel();
+        Assert.Equal(0, await connect.WaitAsync(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
+    public async Task A_line_over_the_egress_buffer_once_framed_is_refused_saying_its_framed_size_and_the_flag()
+    {
+        // Before: "message dropped: not connected and the egress policy is drop, or the buffer is full", neither of which
+        // was so: connect holds while disconnected, and this line (64 characters) passed the line bound but not its newline.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        var connectIn = new QueueReader();
+        var connectOut = new LineWriter();
+        var connect = Task.Run(() => FerryCommand.RunAsync(["connect", $"127.0.0.1:{port}", "--framing", "lines", "--egress-buffer", "64"],
+            connectIn, connectOut, new LineWriter(), stop.Token));
+        using var server = await listener.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected");
+        connectIn.Send(new string('x', 64));
+        connectIn.Send("fits");
+        using var lines = new StreamReader(server.GetStream());
+        Assert.Equal("fits", await lines.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+        var error = await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "error"), "the error line");
+        Assert.Equal("stdin line of 64 bytes is 65 bytes framed (lines), more than the egress buffer holds (64 bytes); not sent: "
+            + "shorten it or raise --egress-buffer", error.GetProperty("message").GetString());
+        stop.Cancel();
+        Assert.Equal(0, await connect.WaitAsync(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
+    public async Task A_line_dropped_because_the_server_reads_too_slowly_says_the_buffer_is_full()
+    {
+        // Before: the same "not connected and the egress policy is drop, or the buffer is full" while connected.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        var connectIn = new QueueReader();
+        var connectOut = new LineWriter();
+        var connect = Task.Run(() => FerryCommand.RunAsync(["connect", $"127.0.0.1:{port}", "--framing", "lines", "--egress-buffer", "4KiB", "--quiet"],
+            connectIn, connectOut, new LineWriter(), stop.Token));
+        using var server = await listener.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30)); // never reads
+        await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected");
+        // 20 MB: more than the kernel's buffers take for a reader that does not read, so the egress buffer fills.
+        var line = new string('y', 4000);
+        for (var i = 0; i < 5000; i++)
+            connectIn.Send(line);
+        var error = await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "error"), "the error line");
+        Assert.Equal("stdin line dropped: the egress buffer is full (4096 bytes waiting for the server, which reads slower than lines come); "
+            + "raise --egress-buffer or send more slowly", error.GetProperty("message").GetString());
         stop.Cancel();
         Assert.Equal(0, await connect.WaitAsync(TimeSpan.FromSeconds(15)));
     }

@@ -128,7 +128,7 @@ public abstract class ClientStageTests(StageTransport transport)
         for (var i = 0; i < waits.Count; i++)
             Assert.InRange(waits[i], nominal[i] * 0.75 - 0.001, nominal[i] * 1.25 + 0.001);
         Assert.True(waits.Skip(3).Distinct().Count() > 1, "jitter spreads the capped waits");
-        Assert.Equal("connection lost", rec.Events.OfType<ConnectFailedEvent>().First().Reason);
+        Assert.StartsWith($"connection to 127.0.0.1:{port} ended (", rec.Events.OfType<ConnectFailedEvent>().First().Reason);
 
         await using var again = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await again.StartAsync();
@@ -199,7 +199,8 @@ public abstract class ClientStageTests(StageTransport transport)
             await time.SettleAsync(client);
             Assert.True(server.Stage.Close(id));
             var failure = await rec.WaitBackingOffAsync(failures);
-            Assert.Equal("connection lost", failure.Reason);
+            Assert.Equal($"connection to {server.EndPoint} ended (remote_closed)", failure.Reason);
+            Assert.Equal(1, failure.Attempt);
             time.Advance(failure.RetryIn);
             await Poll.UntilAsync(() => rec.Events.OfType<ConnectedEvent>().Count() == failures + 1, $"connection {failures + 1}");
             return failure.RetryIn;
@@ -212,6 +213,49 @@ public abstract class ClientStageTests(StageTransport transport)
         // ... one that was up for healthy_after starts it afresh.
         Assert.Equal(TimeSpan.FromMilliseconds(100), await DropAfterAsync(TimeSpan.FromSeconds(2), 4));
         Assert.Equal(TimeSpan.FromMilliseconds(200), await DropAfterAsync(TimeSpan.FromMilliseconds(10), 5));
+    }
+
+    [Fact]
+    public async Task A_connection_that_ends_is_announced_with_its_disconnect_reason_and_the_number_of_the_next_attempt()
+    {
+        // Before: "attempt":0, "reason":"connection lost" whatever ended it; the why was only on the disconnected line.
+        await using var server = new FerryTestServer(new TcpServerStageOptions().On(Transport));
+        await server.StartAsync();
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = server.EndPoint.ToString(),
+            IdleTimeout = TimeSpan.FromMilliseconds(200),
+            ReconnectWait = TimeSpan.FromMilliseconds(10),
+        }.On(Transport), timeProvider: time);
+        var rec = new ClientRecorder(client);
+        await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+
+        // The server closes it.
+        var first = (await server.WaitForEventAsync<ConnectedEvent>(_ => true)).ConnectionId;
+        Assert.True(server.Stage.Close(first));
+        var closed = await rec.WaitBackingOffAsync(1);
+        Assert.Equal((1, $"connection to {server.EndPoint} ended (remote_closed)", false), (closed.Attempt, closed.Reason, closed.GivingUp));
+        AdvanceBy(time, closed);
+        await Poll.UntilAsync(() => rec.Events.OfType<ConnectedEvent>().Count() == 2, "the second connection");
+        // The next attempt is the number announced.
+        Assert.Equal(1, rec.Events.OfType<ConnectingEvent>().Last().Attempt);
+
+        // The client's own idle timeout ends it.
+        time.Advance(TimeSpan.FromMilliseconds(200 + 25));
+        var idle = await rec.WaitBackingOffAsync(2);
+        Assert.Equal((1, $"connection to {server.EndPoint} ended (idle_timeout: nothing received for 200 ms)"), (idle.Attempt, idle.Reason));
+        AdvanceBy(time, idle);
+        await Poll.UntilAsync(() => rec.Events.OfType<ConnectedEvent>().Count() == 3, "the third connection");
+
+        // A forced reconnect: the detail given comes with the reason.
+        Assert.True(client.Reconnect("config changed"));
+        var killed = await rec.WaitBackingOffAsync(3);
+        Assert.Equal((1, $"connection to {server.EndPoint} ended (killed: config changed)"), (killed.Attempt, killed.Reason));
+        // Each says what the disconnected event before it said.
+        var disconnects = rec.Events.OfType<DisconnectedEvent>().ToList();
+        Assert.Equal(disconnects.Select(d => $"connection to {d.Peer} ended ({(d.Detail is null ? d.ReasonName : $"{d.ReasonName}: {d.Detail}")})"),
+            rec.Failures.Select(f => f.Reason));
     }
 
     [Fact]

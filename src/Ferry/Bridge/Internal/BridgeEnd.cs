@@ -121,9 +121,8 @@ internal sealed class BridgeEnd
     /// </summary>
     public void DialFailed(ZmtpSocketType role, ConnectFailedEvent e)
     {
-        // Attempt 0 is a connection that ended, not a failed dial: its close was logged (PeerDown) or, for a peer
-        // that never finished the handshake, its frame error was (rate-limited, by the stage).
-        if (e.Attempt == 0)
+        // A connection that ended is not a failed dial: its close was logged (PeerDown).
+        if (e.ConnectionLost)
             return;
         lock (_lock)
         {

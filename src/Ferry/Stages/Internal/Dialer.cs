@@ -80,6 +80,12 @@ internal sealed class Dialer : IConnectionSource
 
     private long NowMs => _engine.Clock.NowMs;
 
+    /// <summary>
+    /// Whether the dialler has nothing under way (no attempt, no connection) and waits for its next attempt's time: on a
+    /// fake clock nothing happens until the clock is moved on. Read by tests from other threads, between rounds.
+    /// </summary>
+    public bool AwaitingNextAttempt => Idle;
+
     private bool Idle => _connection is null && _dial is null && _resolving is null && !_gaveUp && !_engine.Loop.IsStopping;
 
     /// <summary>Completes when the stage is connected (at once if it is now).</summary>
@@ -260,7 +266,10 @@ internal sealed class Dialer : IConnectionSource
         _dialDeadlineMs = long.MaxValue;
     }
 
-    private void ScheduleRetry(string reason)
+    /// <param name="reason">Why the attempt failed, or why the connection ended.</param>
+    /// <param name="connectionLost">An established connection ended: no attempt failed, and the event carries the number the
+    /// next attempt will have (1: the count starts again after a success) instead of a failed attempt's.</param>
+    private void ScheduleRetry(string reason, bool connectionLost = false)
     {
         _failures++;
         if (_engine.Loop.IsStopping)
@@ -273,7 +282,11 @@ internal sealed class Dialer : IConnectionSource
         // when the stage is disposed, and before the events say the stage gave up.
         if (givingUp)
             _engine.ReleaseHeld();
-        _engine.Events.RaiseConnectFailed(new ConnectFailedEvent(_engine.Name, _engine.Clock.UtcNow, _remote.ToString(), _attempt, reason, wait, givingUp));
+        var attempt = connectionLost ? _attempt + 1 : _attempt;
+        _engine.Events.RaiseConnectFailed(new ConnectFailedEvent(_engine.Name, _engine.Clock.UtcNow, _remote.ToString(), attempt, reason, wait, givingUp)
+        {
+            ConnectionLost = connectionLost,
+        });
         if (givingUp)
         {
             _engine.Events.RaiseError(StageErrorKind.Setup, $"giving up on {_remote} after {_attempt} attempts");
@@ -312,13 +325,17 @@ internal sealed class Dialer : IConnectionSource
         if (NowMs - _connectedAtMs >= (long)_options.HealthyAfter.TotalMilliseconds)
             _failures = 0;
         _attempt = 0;
+        // Said with the disconnect's reason (remote_closed, reset: ECONNRESET, idle_timeout, ...), so a reader of the
+        // connect_failed lines alone knows why the stage is dialling again.
         if (!_engine.Loop.IsStopping)
-            ScheduleRetry("connection lost");
+            ScheduleRetry($"connection to {c.Peer} ended ({Why(reason, detail)})", connectionLost: true);
     }
+
+    private static string Why(DisconnectReason reason, string? detail) => detail is null ? reason.ToName() : $"{reason.ToName()}: {detail}";
 
     private static string NotReadyReason(Connection c, DisconnectReason reason, string? detail)
     {
-        var why = detail is null ? reason.ToName() : $"{reason.ToName()}: {detail}";
+        var why = Why(reason, detail);
         return reason switch
         {
             DisconnectReason.TlsError => $"TLS handshake with {c.Peer} failed: {detail ?? "refused"}",
