@@ -13,8 +13,8 @@ public sealed record ConnectingEvent(string Stage, DateTimeOffset Time, string R
 /// <param name="Time">When it happened (UTC, stage clock).</param>
 /// <param name="Remote">The address dialled, as configured (<c>host:port</c>).</param>
 /// <param name="Attempt">For a failed attempt, its number since the last successful connection (from 1; what counts against
-/// <c>reconnect_attempts</c>). For an established connection that ended, the number the next attempt will have: 1, as the count
-/// starts again after a success.</param>
+/// <c>reconnect_attempts</c>). For an established connection that ended, 0: no attempt has failed since that connection (the
+/// count starts again after a success), and <paramref name="Reason"/> says why it ended.</param>
 /// <param name="Reason">Why: the attempt's failure (resolution, refusal, timeout, a TLS or session handshake that failed), or for an
 /// established connection <c>connection to ADDRESS ended (REASON)</c> with the disconnect's reason as in <see cref="DisconnectedEvent"/>
 /// (<c>remote_closed</c>, <c>reset: ECONNRESET</c>, <c>idle_timeout</c>, <c>killed</c>, …).</param>

@@ -1,5 +1,6 @@
 using Ferry.Framing;
 using Ferry.Transport;
+using Ferry.Stages.Internal;
 
 namespace Ferry.Stages;
 
@@ -161,7 +162,7 @@ public sealed record TcpServerStageOptions
         if (!BindAddress.TryParse(Bind, out _, out var why))
             problems.Add($"option 'bind': '{Bind}' is not a valid address ({why}); use host:port, :port or [ipv6]:port");
         if (HalfCloseLinger != TimeSpan.Zero && (HalfCloseLinger < TimeSpan.FromMilliseconds(1) || HalfCloseLinger > TimeSpan.FromHours(1)))
-            problems.Add($"option 'half_close_linger': {HalfCloseLinger.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} ms is not allowed; must be 0 (close once what is queued is written) or from 1ms to 1h");
+            problems.Add($"option 'half_close_linger': {DurationWords.Of(HalfCloseLinger)} is not allowed; must be 0 (close once what is queued is written) or from 1ms to 1h");
         if (Backlog < 1 || Backlog > 65535)
             problems.Add($"option 'backlog': {Backlog} is not allowed; must be from 1 to 65535");
         if (MaxConnectionsPerIp < 0)

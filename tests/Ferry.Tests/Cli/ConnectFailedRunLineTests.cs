@@ -12,7 +12,7 @@ public sealed class ConnectFailedRunLineTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Fact]
-    public async Task A_client_stage_whose_connection_the_server_ends_says_why_and_the_next_attempt()
+    public async Task A_client_stage_whose_connection_the_server_ends_says_why_with_attempt_0()
     {
         // Before: {"type":"connect_failed","stage":"upstream",...,"attempt":0,"reason":"connection lost",...}.
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -32,7 +32,7 @@ public sealed class ConnectFailedRunLineTests : IDisposable
             await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "connected") && j.GetProperty("stage").GetString() == "upstream", "upstream connected");
         var failed = await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "connect_failed"), "connect_failed after the close");
         Assert.Equal("upstream", failed.GetProperty("stage").GetString());
-        Assert.Equal(1, failed.GetProperty("attempt").GetInt32());
+        Assert.Equal(0, failed.GetProperty("attempt").GetInt32()); // no attempt failed: the connection ended
         Assert.Equal($"connection to 127.0.0.1:{port} ended (remote_closed)", failed.GetProperty("reason").GetString());
         Assert.Equal(0, await run.StopAsync());
     }

@@ -267,8 +267,8 @@ internal sealed class Dialer : IConnectionSource
     }
 
     /// <param name="reason">Why the attempt failed, or why the connection ended.</param>
-    /// <param name="connectionLost">An established connection ended: no attempt failed, and the event carries the number the
-    /// next attempt will have (1: the count starts again after a success) instead of a failed attempt's.</param>
+    /// <param name="connectionLost">An established connection ended: no attempt failed, so the event's attempt is 0 (the count
+    /// of failed attempts, which starts again after a success) and its reason says why the connection ended.</param>
     private void ScheduleRetry(string reason, bool connectionLost = false)
     {
         _failures++;
@@ -282,8 +282,7 @@ internal sealed class Dialer : IConnectionSource
         // when the stage is disposed, and before the events say the stage gave up.
         if (givingUp)
             _engine.ReleaseHeld();
-        var attempt = connectionLost ? _attempt + 1 : _attempt;
-        _engine.Events.RaiseConnectFailed(new ConnectFailedEvent(_engine.Name, _engine.Clock.UtcNow, _remote.ToString(), attempt, reason, wait, givingUp)
+        _engine.Events.RaiseConnectFailed(new ConnectFailedEvent(_engine.Name, _engine.Clock.UtcNow, _remote.ToString(), _attempt, reason, wait, givingUp)
         {
             ConnectionLost = connectionLost,
         });
