@@ -15,6 +15,6 @@ internal static class ProxyProtocolChecks
         if (mode != ProxyProtocol.Off && (trusted is null || trusted.Count == 0))
             problems.Add($"option 'trusted_proxies': must name at least one proxy address or network when proxy_protocol is {mode.ToString().ToLowerInvariant()} (a header is believed only from them)");
         if (headerTimeout < TimeSpan.FromMilliseconds(1) || headerTimeout > TimeSpan.FromHours(1))
-            problems.Add($"option 'proxy_header_timeout': {headerTimeout} is not allowed; must be from 1 ms to 1 hour");
+            problems.Add($"option 'proxy_header_timeout': {Internal.DurationWords.Of(headerTimeout)} is not allowed; must be from 1ms to 1h");
     }
 }

@@ -170,7 +170,7 @@ public sealed record TcpServerStageOptions
         if (ConnectionRatePerIp < 0)
             problems.Add($"option 'connection_rate_per_ip': {ConnectionRatePerIp} is not allowed; must be 0 (unlimited) or more");
         if (ConnectionRateWindow <= TimeSpan.Zero)
-            problems.Add($"option 'connection_rate_window': {ConnectionRateWindow} is not allowed; must be positive");
+            problems.Add($"option 'connection_rate_window': {DurationWords.Of(ConnectionRateWindow)} is not allowed; must be positive, e.g. 1s");
         foreach (var (name, list) in new[] { ("allow_from", AllowFrom), ("deny_from", DenyFrom) })
             foreach (var cidr in list ?? [])
                 if (!Internal.NetworkText.TryParse(cidr, addressAlone: false, out _, out var problem))
@@ -181,19 +181,25 @@ public sealed record TcpServerStageOptions
         if (Framing is null)
             problems.Add("option 'framing': must be set");
         if (EgressWaitTimeout <= TimeSpan.Zero)
-            problems.Add($"option 'egress_wait_timeout': {EgressWaitTimeout} is not allowed; must be positive");
+            problems.Add($"option 'egress_wait_timeout': {DurationWords.Of(EgressWaitTimeout)} is not allowed; must be positive, e.g. 5s");
         if (QueueWhenDisconnected < 0)
             problems.Add($"option 'queue_when_disconnected': {QueueWhenDisconnected} is not allowed; must be 0 (off) or more");
         if (!Enum.IsDefined(EgressOverflow))
             problems.Add($"option 'egress_overflow': {EgressOverflow} is not allowed; must be drop, disconnect or wait");
         if (BindRetryDelay <= TimeSpan.Zero || BindRetryMaxDelay < BindRetryDelay)
-            problems.Add($"options 'bind_retry_delay'/'bind_retry_max_delay': {BindRetryDelay}/{BindRetryMaxDelay} are not allowed; the delay must be positive and not above the maximum");
+        {
+            if (BindRetryDelay <= TimeSpan.Zero)
+                problems.Add($"option 'bind_retry_delay': {DurationWords.Of(BindRetryDelay)} is not allowed; must be positive, e.g. 100ms");
+            else
+                problems.Add($"option 'bind_retry_delay': {DurationWords.Of(BindRetryDelay)} is longer than 'bind_retry_max_delay' {DurationWords.Of(BindRetryMaxDelay)}; "
+                    + "lower bind_retry_delay or raise bind_retry_max_delay");
+        }
         if (BindAttempts < 0)
             problems.Add($"option 'bind_attempts': {BindAttempts} is not allowed; must be 0 (retry forever) or more");
         if (!Enum.IsDefined(ThreadPriority))
             problems.Add($"option 'thread_priority': {ThreadPriority} is not allowed; must be lowest, below_normal, normal, above_normal or highest");
         if (StopGracePeriod < TimeSpan.Zero)
-            problems.Add($"option 'stop_grace_period': {StopGracePeriod} is not allowed; must be 0 or positive");
+            problems.Add($"option 'stop_grace_period': {DurationWords.Of(StopGracePeriod)} is not allowed; must be 0 or positive");
         StageTransportChoice.Validate(problems, Transport, tls: Tls is { Secure: true }, server: true);
         Tls?.Validate(problems, server: true);
         Socket?.Validate(problems);

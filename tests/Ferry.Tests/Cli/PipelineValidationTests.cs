@@ -300,7 +300,7 @@ public sealed class PipelineValidationTests : IDisposable
         Assert.Equal(
         [
             $"{file}:2:67: stages[0].config.stats_interval: '0' is not allowed; must be at least 10 ms",
-            $"{file}:2:86: stages[0].config.egress_wait_timeout: '0' is not allowed; must be positive",
+            $"{file}:2:86: stages[0].config.egress_wait_timeout: '0' is not allowed; must be positive, e.g. 5s",
             $"{file}:3:45: stages[1].config.address: '' is empty; give the bridge's host, e.g. 127.0.0.1",
             $"{file}:4:19: bus.subject_prefix: 'a b' is not allowed; use subject tokens (letters, digits, '-', '_') separated by '.'",
             $"ferry check: {file}: 4 problems; nothing was started",

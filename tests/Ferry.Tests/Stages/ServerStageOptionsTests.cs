@@ -1,0 +1,32 @@
+using Ferry.Stages;
+
+namespace Ferry.Tests.Stages;
+
+/// <summary>A server stage's option problems say durations as they are written (30s, 500ms), not as TimeSpan text (00:00:30).</summary>
+public sealed class ServerStageOptionsTests
+{
+    private static string Problem(TcpServerStageOptions options) => Assert.Single(Assert.Throws<StageOptionsException>(options.Validate).Problems);
+
+    [Fact]
+    public void Durations_are_said_as_written()
+    {
+        Assert.Equal("option 'connection_rate_window': 0 is not allowed; must be positive, e.g. 1s",
+            Problem(new TcpServerStageOptions { ConnectionRateWindow = TimeSpan.Zero }));
+        Assert.Equal("option 'egress_wait_timeout': -5s is not allowed; must be positive, e.g. 5s",
+            Problem(new TcpServerStageOptions { EgressWaitTimeout = TimeSpan.FromSeconds(-5) }));
+        Assert.Equal("option 'stop_grace_period': -1ms is not allowed; must be 0 or positive",
+            Problem(new TcpServerStageOptions { StopGracePeriod = TimeSpan.FromMilliseconds(-1) }));
+        Assert.Equal("option 'proxy_header_timeout': 2h is not allowed; must be from 1ms to 1h",
+            Problem(new TcpServerStageOptions { ProxyProtocol = ProxyProtocol.V1, TrustedProxies = ["127.0.0.1"], ProxyHeaderTimeout = TimeSpan.FromHours(2) }));
+    }
+
+    [Fact]
+    public void A_bind_retry_delay_above_its_cap_says_which_way_to_change_each()
+    {
+        // Before: "options 'bind_retry_delay'/'bind_retry_max_delay': 00:01:00/00:00:05 are not allowed; …".
+        Assert.Equal("option 'bind_retry_delay': 1m is longer than 'bind_retry_max_delay' 5s; lower bind_retry_delay or raise bind_retry_max_delay",
+            Problem(new TcpServerStageOptions { BindRetryDelay = TimeSpan.FromMinutes(1) }));
+        Assert.Equal("option 'bind_retry_delay': 0 is not allowed; must be positive, e.g. 100ms",
+            Problem(new TcpServerStageOptions { BindRetryDelay = TimeSpan.Zero }));
+    }
+}
