@@ -57,6 +57,12 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
             ApplicationProtocols = _alpn,
             ClientCertificateRequired = _clientCertificate != ClientCertificateMode.None,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            // No resumption when client certificates are asked for: on a resumed session SslStream hands the check the
+            // client's certificate without the intermediates it sent in the full handshake (OpenSSL keeps none in the
+            // ticket, and the runtime offers no way to add them), so a client whose certificate an intermediate signed
+            // would be refused as "untrusted (PartialChain)" each time it resumed. A full handshake checks it as the
+            // first one did. (The epoll transport carries the intermediates in its own tickets: see TicketIntermediates.)
+            AllowTlsResume = _clientCertificate == ClientCertificateMode.None,
             RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
             {
                 if (_clientCertificate == ClientCertificateMode.None)
