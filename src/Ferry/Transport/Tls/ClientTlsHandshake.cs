@@ -82,7 +82,7 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
                 return refused is null;
             },
         };
-        await TlsNegotiation.RunAsync(ssl, () => ssl.AuthenticateAsClientAsync(options, cancellationToken), () => refused).ConfigureAwait(false);
+        await TlsNegotiation.RunAsync(ssl, () => ssl.AuthenticateAsClientAsync(options, cancellationToken), _ => refused).ConfigureAwait(false);
         return (ssl, TlsNegotiation.Describe(ssl, _serverName));
     }
 }
