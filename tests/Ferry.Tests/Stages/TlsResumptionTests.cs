@@ -162,8 +162,16 @@ public abstract class TlsResumptionTests(StageTransport serverTransport) : IDisp
         finally
         {
             process.StandardInput.Close();
-            if (!process.WaitForExit(5000))
+            // WaitForExitAsync also waits for the last of its output (WaitForExit(ms) may return before it is read).
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try
+            {
+                await process.WaitForExitAsync(deadline.Token);
+            }
+            catch (OperationCanceledException)
+            {
                 process.Kill();
+            }
         }
         return Seen();
     }
