@@ -69,19 +69,32 @@ internal static unsafe class TicketIntermediates
     [UnmanagedCallersOnly]
     private static int OnTicket(nint ssl, nint arg)
     {
+        try
+        {
+            Seal(ssl);
+        }
+        catch (Exception)
+        {
+            // Nothing may escape into OpenSSL. The ticket goes without the chain: its resumption is judged on what it holds.
+        }
+        return 1;
+    }
+
+    private static void Seal(nint ssl)
+    {
         var stack = SSL_get_peer_cert_chain(ssl);
         var count = stack == 0 ? 0 : OPENSSL_sk_num(stack);
         if (count <= 0)
-            return 1;
+            return;
         var total = 0;
         for (var i = 0; i < count; i++)
         {
             var size = i2d_X509(OPENSSL_sk_value(stack, i), null);
             if (size <= 0)
-                return 1;
+                return;
             total += sizeof(int) + size;
             if (total > MaxBytes)
-                return 1;
+                return;
         }
         var buffer = (byte*)NativeMemory.Alloc((nuint)total);
         try
@@ -95,13 +108,12 @@ internal static unsafe class TicketIntermediates
                 cursor += sizeof(int);
                 i2d_X509(x509, &cursor);
             }
-            // A ticket without them is still a ticket: its resumption is judged on what it holds.
+            // OpenSSL keeps a copy of its own.
             SSL_SESSION_set1_ticket_appdata(SSL_get_session(ssl), buffer, (nuint)total);
         }
         finally
         {
             NativeMemory.Free(buffer);
         }
-        return 1;
     }
 }
