@@ -86,6 +86,41 @@ public abstract class TlsResumptionTests(StageTransport serverTransport) : IDisp
         Assert.Equal(1, h.Stage.GetStats().TlsFailuresTotal);
     }
 
+    [OpenSslTheory]
+    [InlineData("-tls1_3")]
+    [InlineData("-tls1_2")]
+    public async Task A_revoked_client_refused_in_its_full_handshake_is_refused_again_when_it_resumes_the_ticket_it_was_given(string version)
+    {
+        // OpenSSL seals the tickets inside the handshake, before Ferry has judged the certificate: a refused client holds
+        // one. Resuming it must not let the client in.
+        _time.SetUtcNow(DateTimeOffset.UtcNow); // the revocation list is dated on the real clock
+        var now = _time.GetUtcNow();
+        using var root = CertificateMaker.CreateAuthority("Resumption Root", TimeSpan.FromDays(30), now.AddDays(-1));
+        using var lost = CertificateMaker.CreateClient(root, "lost-terminal", now.AddHours(-1), now.AddDays(1));
+        var (certificatePem, keyPem) = CertificateMaker.ToPem(lost);
+        await File.WriteAllTextAsync(P("client.pem"), certificatePem);
+        await File.WriteAllTextAsync(P("client.key"), keyPem);
+        await File.WriteAllTextAsync(P("intermediate.pem"), root.ExportCertificatePem());
+        var options = Server(root);
+        await using var h = new FerryTestServer(options with
+        {
+            Tls = options.Tls! with { CertificateRevocationListPem = CertificateMaker.CreateRevocationList(root, [lost], null, now.AddDays(7)) },
+        }, time: _time);
+        await h.StartAsync();
+
+        await ConnectAsync(h, version, line: null, sessionIn: null, sessionOut: "s1", refused: true);
+        await h.WaitForEventAsync<DisconnectedEvent>(d => d.Detail == "revoked");
+        if (Resumes)
+            await Poll.UntilAsync(() => File.Exists(P("s1")) && new FileInfo(P("s1")).Length > 0, "s_client to save the session of its refused connection");
+        var output = await ConnectAsync(h, version, line: null, sessionIn: "s1", sessionOut: null, refused: true);
+        await Poll.UntilAsync(() => h.Events.OfType<DisconnectedEvent>().Count() == 2, "the second connection to be closed");
+        Assert.All(h.Events.OfType<DisconnectedEvent>(), d => Assert.Equal("revoked", d.Detail));
+        if (Resumes)
+            Assert.Contains("Reused,", output);
+        Assert.Empty(h.Events.OfType<ConnectedEvent>());
+        Assert.Equal(2, h.Stage.GetStats().TlsFailuresTotal);
+    }
+
     private TcpServerStageOptions Server(X509Certificate2 root) => new()
     {
         Bind = "127.0.0.1:0",
@@ -123,9 +158,10 @@ public abstract class TlsResumptionTests(StageTransport serverTransport) : IDisp
     /// <summary>
     /// One s_client connection that sends its intermediate in a full handshake (as any client configured with its chain),
     /// resumes <paramref name="sessionIn"/> when that file was written, and saves its session to <paramref name="sessionOut"/>.
-    /// With a <paramref name="line"/>, waits for the stage to receive it and (on epoll) for the session to be saved; returns s_client's output.
+    /// With a <paramref name="line"/>, waits for the stage to receive it and (on epoll) for the session to be saved; a <paramref name="refused"/>
+    /// client is left to read until the stage closes the connection (and so to take the tickets sent before). Returns s_client's output.
     /// </summary>
-    private async Task<string> ConnectAsync(FerryTestServer h, string version, string? line, string? sessionIn, string? sessionOut)
+    private async Task<string> ConnectAsync(FerryTestServer h, string version, string? line, string? sessionIn, string? sessionOut, bool refused = false)
     {
         List<string> args = ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "localhost", version,
             "-cert", P("client.pem"), "-key", P("client.key"), "-cert_chain", P("intermediate.pem")];
@@ -161,6 +197,11 @@ public abstract class TlsResumptionTests(StageTransport serverTransport) : IDisp
         }
         finally
         {
+            if (refused)
+            {
+                using var closed = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await process.WaitForExitAsync(closed.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
             process.StandardInput.Close();
             // WaitForExitAsync also waits for the last of its output (WaitForExit(ms) may return before it is read).
             using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
