@@ -56,7 +56,7 @@ public static class FerryMetrics
         Meter.CreateObservableCounter("ferry.tcp.egress.unknown_target", () => Observe(s => s.EgressUnknownTargetTotal), "{packet}",
             "Egress messages for a connection that is not (or no longer) connected");
         Meter.CreateObservableCounter("ferry.tcp.tls.handshake_failures", ObserveTlsFailures, "{handshake}",
-            "TLS handshakes that failed, tagged with the reason (timeout, no_client_certificate, untrusted, expired, failed)");
+            "TLS handshakes that failed, tagged with the reason (timeout, no_client_certificate, untrusted, expired, not_yet_valid, failed)");
         // The publish latency is aggregated by Ferry per stage (PublishLatencyHistogram) and observed like the
         // rest: a histogram instrument would cost an OpenTelemetry tag look-up and lock per group.
         LatencyBuckets = Meter.CreateObservableCounter("ferry.tcp.group.publish_latency.bucket", ObserveLatencyBuckets, "{group}",
@@ -159,6 +159,7 @@ public static class FerryMetrics
         {
             "no client certificate" => "no_client_certificate",
             "expired" => "expired",
+            "not yet valid" => "not_yet_valid",
             { } detail when detail.StartsWith("untrusted", StringComparison.Ordinal) => "untrusted",
             _ => "failed",
         };

@@ -25,7 +25,7 @@ public enum DisconnectReason
     MemoryLimit,
     /// <summary>The TLS handshake did not finish within <c>tls.handshake_timeout</c>.</summary>
     TlsHandshakeTimeout,
-    /// <summary>The TLS handshake failed; the detail says why (<c>no client certificate</c>, <c>untrusted</c>, <c>expired</c>, …).</summary>
+    /// <summary>The TLS handshake failed; the detail says why (<c>no client certificate</c>, <c>untrusted</c>, <c>expired</c>, <c>not yet valid</c>, …).</summary>
     TlsError,
     /// <summary>Refused at accept: over <c>max_connections_per_ip</c> or <c>connection_rate_per_ip</c>.</summary>
     IpLimit,

@@ -108,12 +108,18 @@ public abstract class TlsStageTests(StageTransport serverTransport)
         await h.WaitForPacketsAsync(p => p.Count == 1, "a line from the mTLS client");
     }
 
-    public enum BadClient { None, OtherAuthority, Expired }
+    public enum BadClient { None, OtherAuthority, Expired, NotYetValid }
+
+    /// <summary>A client certificate whose validity begins tomorrow (a clock set wrong at one end).</summary>
+    private static readonly Lazy<System.Security.Cryptography.X509Certificates.X509Certificate2> FutureClient = new(() =>
+        Ferry.Transport.Tls.CertificateMaker.CreateClient(TestCertificates.Authority, "terminal-from-tomorrow",
+            DateTimeOffset.UtcNow.AddDays(1), DateTimeOffset.UtcNow.AddDays(30)));
 
     [Theory]
     [InlineData(BadClient.None, "no client certificate")]
     [InlineData(BadClient.OtherAuthority, "untrusted")]
     [InlineData(BadClient.Expired, "expired")]
+    [InlineData(BadClient.NotYetValid, "not yet valid")] // was "expired"
     public async Task Mutual_tls_refuses_a_client_and_says_why(BadClient bad, string reason)
     {
         await using var h = new FerryTestServer(Server(ServerTls(ClientCertificateMode.Required)));
@@ -122,6 +128,7 @@ public abstract class TlsStageTests(StageTransport serverTransport)
         {
             BadClient.OtherAuthority => TestCertificates.ClientOfOtherAuthority,
             BadClient.Expired => TestCertificates.ExpiredClient,
+            BadClient.NotYetValid => FutureClient.Value,
             _ => null,
         };
         try
@@ -201,6 +208,23 @@ public abstract class TlsStageTests(StageTransport serverTransport)
         var e = await closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(DisconnectReason.TlsError, e.Reason);
         Assert.StartsWith("name mismatch", e.Detail);
+        Assert.False(client.IsConnected);
+    }
+
+    [Fact]
+    public async Task A_client_stage_refuses_a_server_whose_certificate_is_not_valid_yet_and_says_so_not_expired()
+    {
+        var now = DateTimeOffset.UtcNow;
+        using var future = Ferry.Transport.Tls.CertificateMaker.CreateServer(TestCertificates.Authority, ["localhost", "127.0.0.1"], now.AddDays(1), now.AddDays(30));
+        await using var h = new FerryTestServer(Server(ServerTls() with { Certificate = TestCertificates.AsOption(future) }));
+        await h.StartAsync();
+        var closed = new TaskCompletionSource<DisconnectedEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var client = new TcpClientStage(ClientStage(h.EndPoint.Port, "localhost"));
+        client.Disconnected += (_, e) => closed.TrySetResult(e);
+        client.Start();
+        var e = await closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(DisconnectReason.TlsError, e.Reason);
+        Assert.Equal("not yet valid", e.Detail);
         Assert.False(client.IsConnected);
     }
 

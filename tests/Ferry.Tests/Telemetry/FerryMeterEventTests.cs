@@ -113,7 +113,9 @@ public sealed class FerryMeterEventTests
         });
         using var tracking = FerryMetrics.Track(stage);
         var at = await stage.StartAsync();
-        foreach (var certificate in new[] { null, TestCertificates.ClientOfOtherAuthority, TestCertificates.ExpiredClient })
+        var now = DateTimeOffset.UtcNow;
+        using var future = Ferry.Transport.Tls.CertificateMaker.CreateClient(TestCertificates.Authority, "terminal-from-tomorrow", now.AddDays(1), now.AddDays(30));
+        foreach (var certificate in new[] { null, TestCertificates.ClientOfOtherAuthority, TestCertificates.ExpiredClient, future })
         {
             try
             {
@@ -124,7 +126,7 @@ public sealed class FerryMeterEventTests
             {
             }
         }
-        await Poll.UntilAsync(() => stage.GetStats().TlsFailuresTotal == 3, "three refused handshakes");
+        await Poll.UntilAsync(() => stage.GetStats().TlsFailuresTotal == 4, "four refused handshakes");
 
         var reasons = new Dictionary<string, long>();
         using var listener = new MeterListener();
@@ -142,9 +144,9 @@ public sealed class FerryMeterEventTests
         await Poll.UntilAsync(() =>
         {
             listener.RecordObservableInstruments();
-            return reasons.Values.Sum() == 3;
+            return reasons.Values.Sum() == 4;
         }, "the failures on the meter");
-        Assert.Equal(new Dictionary<string, long> { ["no_client_certificate"] = 1, ["untrusted"] = 1, ["expired"] = 1 }, reasons);
+        Assert.Equal(new Dictionary<string, long> { ["no_client_certificate"] = 1, ["untrusted"] = 1, ["expired"] = 1, ["not_yet_valid"] = 1 }, reasons);
         Assert.Equal(stage.GetStats().TlsFailuresTotal, reasons.Values.Sum());
     }
 }

@@ -22,6 +22,17 @@ internal static class TlsFailure
     /// </summary>
     public static string Cause(Exception ex) => StreamErrors.Describe(Innermost(ex));
 
+    /// <summary>
+    /// Whether OpenSSL failed <paramref name="ex"/> on a certificate's signature that does not verify: ASN.1's "EVP lib"
+    /// error (OpenSSL 3: <c>error:06880006:asn1 encoding routines::EVP lib</c>; 1.1: <c>…:asn1 encoding routines:ASN1_item_verify:EVP lib</c>).
+    /// </summary>
+    public static bool IsSignatureCheckFailure(Exception ex)
+    {
+        var words = Innermost(ex).Message;
+        return words.StartsWith("error:", StringComparison.Ordinal) && words.Contains(":asn1 encoding routines:", StringComparison.Ordinal)
+            && words.EndsWith(":EVP lib", StringComparison.Ordinal);
+    }
+
     private static Exception Innermost(Exception ex)
     {
         while (ex.InnerException is { } inner)

@@ -38,7 +38,7 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
     /// <summary>
     /// The check's word (kept first: <c>name mismatch</c>, <c>untrusted (…)</c>; the metrics tag failures by it) followed by what
     /// was refused and what would be accepted, so that the operator can tell a wrong name from a missing CA without a packet
-    /// capture. <c>expired</c> stays one word: the metrics match it exactly.
+    /// capture. <c>expired</c> and <c>not yet valid</c> stay as they are: the metrics match them exactly.
     /// </summary>
     private string Explain(string refused, X509Certificate certificate)
     {
@@ -82,7 +82,7 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
                 return refused is null;
             },
         };
-        await TlsNegotiation.RunAsync(ssl, () => ssl.AuthenticateAsClientAsync(options, cancellationToken), () => refused).ConfigureAwait(false);
+        await TlsNegotiation.RunAsync(ssl, () => ssl.AuthenticateAsClientAsync(options, cancellationToken), _ => refused).ConfigureAwait(false);
         return (ssl, TlsNegotiation.Describe(ssl, _serverName));
     }
 }

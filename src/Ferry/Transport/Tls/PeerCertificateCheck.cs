@@ -5,7 +5,8 @@ namespace Ferry.Transport.Tls;
 
 /// <summary>
 /// Validates a peer's certificate against a CA bundle (or the system's store) and says why it is refused,
-/// in the words the stage reports: <c>no client certificate</c>, <c>expired</c>, <c>untrusted</c>, <c>revoked</c> (in the CRL),
+/// in the words the stage reports: <c>no client certificate</c>, <c>expired</c>, <c>not yet valid</c> (its validity
+/// begins after the stage's clock: a clock set wrong at either end), <c>untrusted</c>, <c>revoked</c> (in the CRL),
 /// <c>name mismatch</c>.
 /// </summary>
 internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, TimeProvider time, RevocationList? revocations = null)
@@ -19,8 +20,11 @@ internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, Time
             return "name mismatch";
         var peer = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
         var now = time.GetUtcNow().UtcDateTime;
-        if (now > peer.NotAfter.ToUniversalTime() || now < peer.NotBefore.ToUniversalTime())
+        if (now > peer.NotAfter.ToUniversalTime())
             return "expired";
+        // Not "expired": the operator looks for a wrong clock here, not for a certificate to renew.
+        if (now < peer.NotBefore.ToUniversalTime())
+            return "not yet valid";
         if (cas is null)
             return (errors & SslPolicyErrors.RemoteCertificateChainErrors) != 0 ? Untrusted(chain) : null;
         using var custom = new X509Chain();

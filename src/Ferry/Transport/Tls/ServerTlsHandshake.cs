@@ -47,6 +47,25 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
 
     public TimeProvider Time { get; }
 
+    /// <summary>
+    /// The check's word for a client certificate the runtime's OpenSSL refused before the check could see it, or null.
+    /// </summary>
+    /// <remarks>
+    /// SslStream lets OpenSSL build and verify the client's chain during the handshake (ignoring the verdict, so that
+    /// the validation callback decides), but a signature that does not verify leaves OpenSSL's error behind, and under
+    /// TLS 1.3 the handshake's next step reads it as its own failure: the callback never runs. That happens when the
+    /// client sends, after its certificate, a certificate of the same name as its issuer but another key (an OpenSSL
+    /// client does so by itself, completing its chain from its own trust store: a certificate from an impostor CA that
+    /// bears the name of the real one). The error is then ASN.1's "EVP lib": a signature check failed, and in a server's
+    /// handshake the only signatures ASN.1 checks are those of the client's certificates (the client's proof of its key
+    /// is checked by the TLS layer, with errors of its own). It is reported as the check would, and only when a client
+    /// certificate was asked for; any other OpenSSL failure keeps its own words.
+    /// </remarks>
+    private string? RefusedInsideOpenSsl(AuthenticationException failure)
+        => _clientCertificate != ClientCertificateMode.None && TlsFailure.IsSignatureCheckFailure(failure)
+            ? $"untrusted (NotSignatureValid): a signature in the client's certificate chain does not verify (OpenSSL: {TlsFailure.Cause(failure)})"
+            : null;
+
     public async Task<(Stream Stream, TlsConnectionInfo Info)> RunAsync(Stream inner, CancellationToken cancellationToken)
     {
         var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
@@ -57,6 +76,12 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
             ApplicationProtocols = _alpn,
             ClientCertificateRequired = _clientCertificate != ClientCertificateMode.None,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            // No resumption when client certificates are asked for: on a resumed session SslStream hands the check the
+            // client's certificate without the intermediates it sent in the full handshake (OpenSSL keeps none in the
+            // ticket, and the runtime offers no way to add them), so a client whose certificate an intermediate signed
+            // would be refused as "untrusted (PartialChain)" each time it resumed. A full handshake checks it as the
+            // first one did. (The epoll transport carries the intermediates in its own tickets: see TicketIntermediates.)
+            AllowTlsResume = _clientCertificate == ClientCertificateMode.None,
             RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
             {
                 if (_clientCertificate == ClientCertificateMode.None)
@@ -70,7 +95,7 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         {
             options.ServerCertificateContext = For(hello.ServerName);
             return ValueTask.FromResult(options);
-        }, null, cancellationToken), () => refused).ConfigureAwait(false);
+        }, null, cancellationToken), failure => refused ?? RefusedInsideOpenSsl(failure)).ConfigureAwait(false);
         return (ssl, TlsNegotiation.Describe(ssl, string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName));
     }
 }

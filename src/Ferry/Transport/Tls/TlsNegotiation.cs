@@ -11,17 +11,17 @@ internal static class TlsNegotiation
 {
     /// <summary>
     /// Runs <paramref name="authenticate"/> on <paramref name="ssl"/>. A failure caused by Ferry's own
-    /// certificate check becomes a <see cref="TlsRejectedException"/> with the check's reason; any failure
-    /// disposes the stream. A finished handshake gives back the buffers it used (<see cref="TlsIdleMemory"/>).
+    /// certificate check (<paramref name="refused"/> gives its reason, given the failure) becomes a
+    /// <see cref="TlsRejectedException"/> with that reason; any failure disposes the stream. A finished handshake gives back the buffers it used (<see cref="TlsIdleMemory"/>).
     /// </summary>
-    public static async Task RunAsync(SslStream ssl, Func<Task> authenticate, Func<string?> refused)
+    public static async Task RunAsync(SslStream ssl, Func<Task> authenticate, Func<AuthenticationException, string?> refused)
     {
         try
         {
             await authenticate().ConfigureAwait(false);
             await TlsIdleMemory.TrimAsync(ssl).ConfigureAwait(false);
         }
-        catch (AuthenticationException ex) when (refused() is { } reason)
+        catch (AuthenticationException ex) when (refused(ex) is { } reason)
         {
             await ssl.DisposeAsync().ConfigureAwait(false);
             throw new TlsRejectedException(reason, ex);

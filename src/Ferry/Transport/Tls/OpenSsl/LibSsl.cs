@@ -70,6 +70,8 @@ internal static unsafe partial class LibSsl
     [LibraryImport(Ssl)] public static partial void SSL_CTX_set_verify(nint ctx, int mode, nint callback);
     [LibraryImport(Ssl)] public static partial void SSL_CTX_set_cert_verify_callback(nint ctx, nint callback, nint arg);
     [LibraryImport(Ssl)] public static partial void SSL_CTX_set_alpn_select_cb(nint ctx, nint callback, nint arg);
+    [LibraryImport(Ssl)] public static partial int SSL_CTX_set_session_id_context(nint ctx, byte* context, uint length);
+    [LibraryImport(Ssl)] public static partial int SSL_CTX_set_session_ticket_cb(nint ctx, nint generate, nint decrypt, nint arg);
     [LibraryImport(Ssl)] public static partial int SSL_CTX_set_alpn_protos(nint ctx, byte* protos, uint length);
 
     [LibraryImport(Ssl)] public static partial nint SSL_new(nint ctx);
@@ -93,6 +95,10 @@ internal static unsafe partial class LibSsl
     [LibraryImport(Ssl)] public static partial void SSL_get0_alpn_selected(nint ssl, byte** data, uint* length);
     [LibraryImport(Ssl)] public static partial nint SSL_get1_peer_certificate(nint ssl);
     [LibraryImport(Ssl)] public static partial nint SSL_get_peer_cert_chain(nint ssl);
+    [LibraryImport(Ssl)] public static partial int SSL_session_reused(nint ssl);
+    [LibraryImport(Ssl)] public static partial nint SSL_get_session(nint ssl);
+    [LibraryImport(Ssl)] public static partial int SSL_SESSION_set1_ticket_appdata(nint session, byte* data, nuint length);
+    [LibraryImport(Ssl)] public static partial int SSL_SESSION_get0_ticket_appdata(nint session, byte** data, nuint* length);
     [LibraryImport(Ssl)] public static partial nint SSL_set_SSL_CTX(nint ssl, nint ctx);
     [LibraryImport(Ssl)] public static partial int SSL_set_ex_data(nint ssl, int index, nint data);
     [LibraryImport(Ssl)] public static partial nint SSL_get_ex_data(nint ssl, int index);

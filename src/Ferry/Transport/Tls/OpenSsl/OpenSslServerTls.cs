@@ -78,12 +78,18 @@ internal sealed unsafe class OpenSslServerTls
         {
             X509_free(x509);
         }
-        // On a server the stack holds what the client sent after its own certificate.
+        // On a server the stack holds what the client sent after its own certificate; on a resumed session the client
+        // sent nothing, and the ticket it resumed carries what it sent in the full handshake.
         var stack = SSL_get_peer_cert_chain(ssl);
         var count = stack == 0 ? 0 : OPENSSL_sk_num(stack);
+        var sent = new List<byte[]>(count);
         for (var i = 0; i < count; i++)
+            sent.Add(Der(OPENSSL_sk_value(stack, i)));
+        if (count == 0 && SSL_session_reused(ssl) == 1)
+            sent = TicketIntermediates.Read(ssl);
+        foreach (var der in sent)
         {
-            var link = X509CertificateLoader.LoadCertificate(Der(OPENSSL_sk_value(stack, i)));
+            var link = X509CertificateLoader.LoadCertificate(der);
             if (link.RawDataMemory.Span.SequenceEqual(peer.RawDataMemory.Span))
                 link.Dispose();
             else

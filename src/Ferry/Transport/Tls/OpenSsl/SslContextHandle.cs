@@ -36,6 +36,8 @@ internal sealed unsafe class SslContextHandle : SafeHandle
             {
                 SSL_CTX_set_verify(context.handle, SSL_VERIFY_PEER, 0);
                 SSL_CTX_set_cert_verify_callback(context.handle, (nint)(delegate* unmanaged<nint, nint, int>)&AcceptForLaterCheck, 0);
+                // Resumed sessions are checked again by the connection, with the chain the ticket carries.
+                TicketIntermediates.Enable(context.handle);
             }
             if (alpn is { Count: > 0 })
                 context.SelectAlpn(alpn);
