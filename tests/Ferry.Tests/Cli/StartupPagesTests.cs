@@ -11,6 +11,7 @@ namespace Ferry.Tests.Cli;
 /// idle memory): which mappings it advises, that the advice really empties them, and, against the native binary,
 /// that an idle <c>ferry serve</c> keeps little of its executable resident.
 /// </summary>
+[Collection(AloneWithTheBinaryCollection.Name)]
 public sealed class StartupPagesTests
 {
     [Fact]
