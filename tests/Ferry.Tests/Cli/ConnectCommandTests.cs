@@ -50,47 +50,69 @@ public sealed class ConnectCommandTests
         Assert.Contains(expected, Assert.Single(stderr.Lines));
     }
 
+    /// <summary><c>ferry connect</c>, in process, to a plain loopback listener the test drives: the server side of these tests.</summary>
+    private sealed class ConnectToListener : IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private Task<int> _run = Task.FromResult(0);
+
+        public LineWriter Out { get; } = new();
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        /// <summary>Starts <c>ferry connect 127.0.0.1:PORT --framing lines</c> plus <paramref name="args"/>, reading <paramref name="stdin"/>.</summary>
+        public static ConnectToListener Start(TextReader stdin, params string[] args)
+        {
+            var run = new ConnectToListener();
+            run._listener.Start();
+            run._run = Task.Run(() => FerryCommand.RunAsync(["connect", $"127.0.0.1:{run.Port}", "--framing", "lines", .. args], stdin, run.Out, new LineWriter(), run._stop.Token));
+            return run;
+        }
+
+        public Task<TcpClient> AcceptAsync() => _listener.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        /// <summary>Stops the command (as Ctrl-C does) and returns its exit code.</summary>
+        public async Task<int> StopAsync()
+        {
+            _stop.Cancel();
+            return await _run.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _listener.Stop();
+            _stop.Dispose();
+        }
+    }
+
     [Fact]
     public async Task A_stdin_line_longer_than_the_egress_buffer_is_not_kept_or_sent_and_says_so()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        using var stop = new CancellationTokenSource();
-        var connectOut = new LineWriter();
         // 1 MiB + 1 characters before the first newline: one more than the default egress buffer (1 MiB). Before the bound,
         // such a line was read whole however long it was (stdin with no newline grew memory without end).
-        var stdin = new StringReader(new string('x', (1 << 20) + 1) + "\nhello\n");
-        var connect = Task.Run(() => FerryCommand.RunAsync(["connect", $"127.0.0.1:{port}", "--framing", "lines"], stdin, connectOut, new LineWriter(), stop.Token));
-        using var server = await listener.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        using var connect = ConnectToListener.Start(new StringReader(new string('x', (1 << 20) + 1) + "\nhello\n"));
+        using var server = await connect.AcceptAsync();
         using var lines = new StreamReader(server.GetStream());
         Assert.Equal("hello", await lines.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
-        var error = await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "error"), "the error line");
+        var error = await connect.Out.WaitJsonAsync(j => LineWriter.Is(j, "error"), "the error line");
         Assert.Equal($"stdin line of {(1 << 20) + 1} characters is longer than the {1 << 20} allowed (the egress buffer); not sent: "
             + "shorten it or raise --egress-buffer", error.GetProperty("message").GetString());
-        stop.Cancel();
-        Assert.Equal(0, await connect.WaitAsync(TimeSpan.FromSeconds(15)));
+        Assert.Equal(0, await connect.StopAsync());
     }
 
     [Fact]
     public async Task A_connection_the_server_ends_is_followed_by_connect_failed_with_its_reason_and_attempt_0()
     {
-        // Before: {"type":"connect_failed",...,"attempt":0,"reason":"connection lost",...}: neither why nor a real attempt number.
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        using var stop = new CancellationTokenSource();
-        var connectOut = new LineWriter();
-        var connect = Task.Run(() => FerryCommand.RunAsync(["connect", $"127.0.0.1:{port}", "--framing", "lines", "--reconnect-wait", "10s"],
-            new QueueReader(), connectOut, new LineWriter(), stop.Token));
-        using (await listener.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30)))
-            await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected");
-        var failed = await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "connect_failed"), "connect_failed after the close");
+        // Before: {"type":"connect_failed",...,"attempt":0,"reason":"connection lost",...}: not why.
+        using var connect = ConnectToListener.Start(new QueueReader(), "--reconnect-wait", "10s");
+        using (await connect.AcceptAsync())
+            await connect.Out.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected");
+        var failed = await connect.Out.WaitJsonAsync(j => LineWriter.Is(j, "connect_failed"), "connect_failed after the close");
         Assert.Equal(0, failed.GetProperty("attempt").GetInt32()); // no attempt failed: the connection ended
-        Assert.Equal($"connection to 127.0.0.1:{port} ended (remote_closed)", failed.GetProperty("reason").GetString());
+        Assert.Equal($"connection to 127.0.0.1:{connect.Port} ended (remote_closed)", failed.GetProperty("reason").GetString());
         Assert.False(failed.GetProperty("giving_up").GetBoolean());
-        stop.Cancel();
-        Assert.Equal(0, await connect.WaitAsync(TimeSpan.FromSeconds(15)));
+        Assert.Equal(0, await connect.StopAsync());
     }
 
     [Fact]
@@ -98,52 +120,37 @@ public sealed class ConnectCommandTests
     {
         // Before: "message dropped: not connected and the egress policy is drop, or the buffer is full", neither of which
         // was so: connect holds while disconnected, and this line (64 characters) passed the line bound but not its newline.
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        using var stop = new CancellationTokenSource();
-        var connectIn = new QueueReader();
-        var connectOut = new LineWriter();
-        var connect = Task.Run(() => FerryCommand.RunAsync(["connect", $"127.0.0.1:{port}", "--framing", "lines", "--egress-buffer", "64"],
-            connectIn, connectOut, new LineWriter(), stop.Token));
-        using var server = await listener.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected");
-        connectIn.Send(new string('x', 64));
-        connectIn.Send("fits");
+        var stdin = new QueueReader();
+        using var connect = ConnectToListener.Start(stdin, "--egress-buffer", "64");
+        using var server = await connect.AcceptAsync();
+        await connect.Out.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected");
+        stdin.Send(new string('x', 64));
+        stdin.Send("fits");
         using var lines = new StreamReader(server.GetStream());
         Assert.Equal("fits", await lines.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
-        var error = await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "error"), "the error line");
+        var error = await connect.Out.WaitJsonAsync(j => LineWriter.Is(j, "error"), "the error line");
         Assert.Equal("stdin line of 64 bytes is 65 bytes framed (lines), more than the egress buffer holds (64 bytes); not sent: "
             + "shorten it or raise --egress-buffer", error.GetProperty("message").GetString());
-        stop.Cancel();
-        Assert.Equal(0, await connect.WaitAsync(TimeSpan.FromSeconds(15)));
+        Assert.Equal(0, await connect.StopAsync());
     }
 
     [Fact]
     public async Task A_line_dropped_because_the_server_reads_too_slowly_says_the_buffer_is_full()
     {
         // Before: the same "not connected and the egress policy is drop, or the buffer is full" while connected.
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        using var stop = new CancellationTokenSource();
-        var connectIn = new QueueReader();
-        var connectOut = new LineWriter();
-        var connect = Task.Run(() => FerryCommand.RunAsync(["connect", $"127.0.0.1:{port}", "--framing", "lines", "--egress-buffer", "4KiB", "--quiet"],
-            connectIn, connectOut, new LineWriter(), stop.Token));
-        using var server = await listener.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30)); // never reads
-        await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected");
+        var stdin = new QueueReader();
+        using var connect = ConnectToListener.Start(stdin, "--egress-buffer", "4KiB", "--quiet");
+        using var server = await connect.AcceptAsync(); // never reads
+        await connect.Out.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected");
         // 20 MB: more than the kernel's buffers take for a reader that does not read, so the egress buffer fills.
         var line = new string('y', 4000);
         for (var i = 0; i < 5000; i++)
-            connectIn.Send(line);
-        var error = await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "error"), "the error line");
+            stdin.Send(line);
+        var error = await connect.Out.WaitJsonAsync(j => LineWriter.Is(j, "error"), "the error line");
         Assert.Equal("stdin line dropped: the egress buffer is full (4096 bytes waiting for the server, which reads slower than lines come); "
             + "raise --egress-buffer or send more slowly", error.GetProperty("message").GetString());
-        stop.Cancel();
-        Assert.Equal(0, await connect.WaitAsync(TimeSpan.FromSeconds(15)));
+        Assert.Equal(0, await connect.StopAsync());
     }
-
     [Fact]
     public async Task A_first_reconnect_wait_above_the_explicit_cap_is_refused_naming_both_flags()
     {
