@@ -108,9 +108,9 @@ public sealed class NatsGatewayOptions
         if (MaxPendingEgress < 1 || MaxPendingEgress > 65536)
             problems.Add($"option 'max_pending_egress': {MaxPendingEgress} is not allowed; must be from 1 to 65536");
         if (AckTimeout < TimeSpan.FromMilliseconds(10) || AckTimeout > TimeSpan.FromMinutes(10))
-            problems.Add($"option 'ack_timeout': {AckTimeout} is not allowed; must be from 10 ms to 10 minutes");
+            problems.Add($"option 'ack_timeout': {Ferry.Stages.Internal.DurationWords.Of(AckTimeout)} is not allowed; must be from 10ms to 10m");
         if (PublishTimeout < TimeSpan.FromMilliseconds(10) || PublishTimeout > TimeSpan.FromMinutes(10))
-            problems.Add($"option 'publish_timeout': {PublishTimeout} is not allowed; must be from 10 ms to 10 minutes");
+            problems.Add($"option 'publish_timeout': {Ferry.Stages.Internal.DurationWords.Of(PublishTimeout)} is not allowed; must be from 10ms to 10m");
         if (WriteBufferBytes < 64 * 1024 || WriteBufferBytes > 64 * 1024 * 1024)
             problems.Add($"option 'write_buffer_bytes': {WriteBufferBytes} is not allowed; must be from 65536 (64 KiB) to 67108864 (64 MiB)");
         if (problems.Count > 0)

@@ -140,7 +140,7 @@ public sealed class IngressTests
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'max_in_flight': 0 is not allowed; must be from 1", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'ingress_stream'", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("stage name 'bad stage' cannot be a NATS subject token", StringComparison.Ordinal));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'publish_timeout': 00:00:00 is not allowed; must be from 10 ms", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("option 'publish_timeout': 0 is not allowed; must be from 10ms to 10m", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("option 'write_buffer_bytes': 1024 is not allowed; must be from 65536", StringComparison.Ordinal));
     }
 

@@ -116,7 +116,7 @@ public sealed record TlsOptions
             return;
         }
         if (HandshakeTimeout <= TimeSpan.Zero)
-            problems.Add($"option 'tls.handshake_timeout': {HandshakeTimeout} is not allowed; must be positive");
+            problems.Add($"option 'tls.handshake_timeout': {Internal.DurationWords.Of(HandshakeTimeout)} is not allowed; must be positive, e.g. 10s");
         if (!Enum.IsDefined(ClientCertificate))
             problems.Add($"option 'tls.client_certificate': {ClientCertificate} is not allowed; must be required, optional or none");
         if ((Protocols & ~(SslProtocols.Tls12 | SslProtocols.Tls13)) != 0 || Protocols == SslProtocols.None)

@@ -177,7 +177,7 @@ public sealed class PipelineValidationTests : IDisposable
         Assert.Equal(2, code);
         Assert.Equal(
         [
-            $"{file}:2:19: bus.publish_timeout: '5ms' is not allowed; must be from 10 ms to 10 minutes",
+            $"{file}:2:19: bus.publish_timeout: '5ms' is not allowed; must be from 10ms to 10m",
             $"{file}:2:41: bus.write_buffer_bytes: '4KiB' is not allowed; must be from 65536 (64 KiB) to 67108864 (64 MiB)",
             $"ferry check: {file}: 2 problems; nothing was started",
         ], stderr);
