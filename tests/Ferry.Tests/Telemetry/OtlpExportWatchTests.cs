@@ -45,6 +45,7 @@ public sealed class OtlpExportWatchTests
 
         // Stopped before the collector: the export's last flush at its stop goes to a collector that still answers.
         using var collector = new HttpListener();
+        using var stopServing = new CancellationTokenSource();
         var paths = new System.Collections.Concurrent.ConcurrentQueue<string>();
         Task? serving = null;
         using (PipelineTelemetry.Start(telemetry, loggerFactory))
@@ -63,12 +64,13 @@ public sealed class OtlpExportWatchTests
             {
                 while (collector.IsListening)
                 {
-                    // The collector is aborted at the end, also in the middle of a request: an export the exporter's
-                    // stop cut short may leave its body unfinished (a stop only ended new requests, and the read of
-                    // that body waited for ever: the test failed once in CI that way).
+                    // Ended by a token, not by the listener's stop alone: a GetContextAsync that passed the listener's
+                    // "started" check just before Stop() is queued after Stop() completed the waiting ones, and is never
+                    // completed (the serving task did not end in 10 s once in CI). The collector is also aborted, which
+                    // ends a request whose body the exporter's stop cut short.
                     try
                     {
-                        var context = await collector.GetContextAsync();
+                        var context = await collector.GetContextAsync().WaitAsync(stopServing.Token);
                         await context.Request.InputStream.CopyToAsync(Stream.Null);
                         paths.Enqueue(context.Request.HttpMethod + " " + context.Request.Url!.AbsolutePath);
                         Interlocked.Increment(ref posts);
@@ -76,7 +78,8 @@ public sealed class OtlpExportWatchTests
                         context.Response.ContentType = "application/x-protobuf";
                         context.Response.Close();
                     }
-                    catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException or IOException)
+                    catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException or IOException
+                        or OperationCanceledException)
                     {
                         return;
                     }
@@ -87,6 +90,7 @@ public sealed class OtlpExportWatchTests
             var seen = Volatile.Read(ref posts);
             await Poll.UntilAsync(() => Volatile.Read(ref posts) >= seen + 3, "three more exports taken");
         }
+        stopServing.Cancel();
         collector.Abort();
         await serving!.WaitAsync(TimeSpan.FromSeconds(10));
         // An endpoint without a path posts where collectors take metrics (it posted to /, which they answer with 404).
