@@ -215,6 +215,14 @@ public abstract class ClientStageTests(StageTransport transport)
         Assert.Equal(TimeSpan.FromMilliseconds(200), await DropAfterAsync(TimeSpan.FromMilliseconds(10), 5));
     }
 
+    /// <summary>A client of <paramref name="server"/> on fake time that drops a connection silent for 200 ms and dials again 10 ms after a loss.</summary>
+    private TcpClientStage IdleClientOf(FerryTestServer server, StageTime time) => new(new TcpClientStageOptions
+    {
+        Connect = server.EndPoint.ToString(),
+        IdleTimeout = TimeSpan.FromMilliseconds(200),
+        ReconnectWait = TimeSpan.FromMilliseconds(10),
+    }.On(Transport), timeProvider: time);
+
     [Fact]
     public async Task A_connection_that_ends_is_announced_with_its_disconnect_reason_and_attempt_0()
     {
@@ -222,12 +230,7 @@ public abstract class ClientStageTests(StageTransport transport)
         await using var server = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await server.StartAsync();
         var time = new StageTime();
-        await using var client = new TcpClientStage(new TcpClientStageOptions
-        {
-            Connect = server.EndPoint.ToString(),
-            IdleTimeout = TimeSpan.FromMilliseconds(200),
-            ReconnectWait = TimeSpan.FromMilliseconds(10),
-        }.On(Transport), timeProvider: time);
+        await using var client = IdleClientOf(server, time);
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
 
@@ -264,12 +267,7 @@ public abstract class ClientStageTests(StageTransport transport)
         await using var server = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await server.StartAsync();
         var time = new StageTime();
-        await using var client = new TcpClientStage(new TcpClientStageOptions
-        {
-            Connect = server.EndPoint.ToString(),
-            IdleTimeout = TimeSpan.FromMilliseconds(200),
-            ReconnectWait = TimeSpan.FromMilliseconds(10),
-        }.On(Transport), timeProvider: time);
+        await using var client = IdleClientOf(server, time);
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
 

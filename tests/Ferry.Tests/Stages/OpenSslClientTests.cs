@@ -32,19 +32,9 @@ public abstract class OpenSslClientTests(StageTransport serverTransport)
         await h.StartAsync();
         var caFile = Path.GetTempFileName();
         await File.WriteAllTextAsync(caFile, TestCertificates.AuthorityPem);
-        var start = new ProcessStartInfo(OpenSsl!, ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "localhost",
-            "-CAfile", caFile, "-verify_return_error", "-brief", version])
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(start)!;
-        var output = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        using var sclient = SClientProcess.Start(OpenSsl!, ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "localhost",
+            "-CAfile", caFile, "-verify_return_error", "-brief", version]);
+        var process = sclient.Process;
         try
         {
             var connected = await h.WaitForEventAsync<ConnectedEvent>();
@@ -54,12 +44,10 @@ public abstract class OpenSslClientTests(StageTransport serverTransport)
             var packets = await h.WaitForPacketsAsync(p => p.Count == 1, "the line from s_client");
             Assert.Equal("hello from openssl", Encoding.ASCII.GetString(packets[0].Payload));
             Assert.True(await h.Stage.SendAsync(connected.ConnectionId, "hello from ferry"u8.ToArray()));
-            await Poll.UntilAsync(() => { lock (output) return output.ToString().Contains("hello from ferry"); }, "s_client to print the reply");
+            await Poll.UntilAsync(() => sclient.Output.Contains("hello from ferry"), "s_client to print the reply");
             // -brief prints the verification to stderr, read on its own thread: it may come after the reply.
-            await Poll.UntilAsync(() => { lock (output) return output.ToString().Contains("Verification"); }, "s_client to print the verification",
-                seen: () => { lock (output) return output.ToString(); });
-            lock (output)
-                Assert.Contains("Verification: OK", output.ToString());
+            await Poll.UntilAsync(() => sclient.Output.Contains("Verification"), "s_client to print the verification", seen: () => sclient.Output);
+            Assert.Contains("Verification: OK", sclient.Output);
         }
         finally
         {
@@ -82,17 +70,8 @@ public abstract class OpenSslClientTests(StageTransport serverTransport)
             Transport = serverTransport,
         });
         await h.StartAsync();
-        var start = new ProcessStartInfo(OpenSsl!, ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "localhost", version])
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        using var sclient = SClientProcess.Start(OpenSsl!, ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "localhost", version]);
+        var process = sclient.Process;
         try
         {
             await h.WaitForEventAsync<ConnectedEvent>();

@@ -60,18 +60,9 @@ public abstract class RevocationTests(StageTransport serverTransport) : IDisposa
         await File.WriteAllTextAsync(P("ca.pem"), TestCertificates.AuthorityPem);
         await using var h = new FerryTestServer(Server(crl));
         await h.StartAsync();
-        var start = new System.Diagnostics.ProcessStartInfo(OpenSslClientTests.OpenSsl!, ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "localhost",
-            "-CAfile", P("ca.pem"), "-cert", P("forged.pem"), "-key", P("forged.key"), version])
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = System.Diagnostics.Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        using var sclient = SClientProcess.Start(OpenSslClientTests.OpenSsl!, ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "localhost",
+            "-CAfile", P("ca.pem"), "-cert", P("forged.pem"), "-key", P("forged.key"), version]);
+        var process = sclient.Process;
         try
         {
             await process.StandardInput.WriteLineAsync("hello");

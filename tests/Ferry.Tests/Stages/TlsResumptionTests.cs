@@ -169,19 +169,9 @@ public abstract class TlsResumptionTests(StageTransport serverTransport) : IDisp
             args.AddRange(["-sess_in", P(sessionIn)]);
         if (sessionOut is not null)
             args.AddRange(["-sess_out", P(sessionOut)]);
-        var start = new ProcessStartInfo(OpenSslClientTests.OpenSsl!, args)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(start)!;
-        var output = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        string Seen() { lock (output) return output.ToString(); }
+        using var sclient = SClientProcess.Start(OpenSslClientTests.OpenSsl!, args);
+        var process = sclient.Process;
+        string Seen() => sclient.Output;
         try
         {
             await Poll.UntilAsync(() => Seen().Contains("Cipher is") || process.HasExited, "s_client to finish its handshake", seen: Seen);
