@@ -121,6 +121,25 @@ public abstract class TlsResumptionTests(StageTransport serverTransport) : IDisp
         Assert.Equal(2, h.Stage.GetStats().TlsFailuresTotal);
     }
 
+    [OpenSslTheory]
+    [InlineData("-tls1_3")]
+    [InlineData("-tls1_2")]
+    public async Task A_client_whose_intermediates_are_too_large_for_a_ticket_makes_a_full_handshake_each_time_and_is_served(string version)
+    {
+        // Before: epoll sealed its tickets without the chain, resumed them, and refused the client as "untrusted (PartialChain)".
+        var root = await WriteChainAsync(_time.GetUtcNow().AddDays(1), intermediatePadding: 20_000);
+        Assert.True(new FileInfo(P("intermediate.pem")).Length > 4 * 20_000 / 3, "the intermediate is over the ticket's limit");
+        await using var h = new FerryTestServer(Server(root), time: _time);
+        await h.StartAsync();
+
+        Assert.Contains("New,", await ConnectAsync(h, version, "first", sessionIn: null, sessionOut: "s1"));
+        Assert.Contains("New,", await ConnectAsync(h, version, "second", sessionIn: "s1", sessionOut: "s2"));
+        Assert.Contains("New,", await ConnectAsync(h, version, "third", sessionIn: "s2", sessionOut: null));
+        Assert.Equal(3, h.Events.OfType<ConnectedEvent>().Count());
+        Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), d => d.Reason == DisconnectReason.TlsError);
+        Assert.Equal(0, h.Stage.GetStats().TlsFailuresTotal);
+    }
+
     private TcpServerStageOptions Server(X509Certificate2 root) => new()
     {
         Bind = "127.0.0.1:0",
@@ -135,8 +154,11 @@ public abstract class TlsResumptionTests(StageTransport serverTransport) : IDisp
         },
     };
 
-    /// <summary>Root, intermediate and client (valid until <paramref name="clientNotAfter"/>) on the stage's clock; writes the client's files, returns the root.</summary>
-    private async Task<X509Certificate2> WriteChainAsync(DateTimeOffset clientNotAfter)
+    /// <summary>
+    /// Root, intermediate and client (valid until <paramref name="clientNotAfter"/>) on the stage's clock; writes the client's files, returns the root.
+    /// An <paramref name="intermediatePadding"/> adds that many bytes to the intermediate, in an extension no one reads.
+    /// </summary>
+    private async Task<X509Certificate2> WriteChainAsync(DateTimeOffset clientNotAfter, int intermediatePadding = 0)
     {
         var now = _time.GetUtcNow();
         var root = CertificateMaker.CreateAuthority("Resumption Root", TimeSpan.FromDays(30), now.AddDays(-1));
@@ -145,6 +167,12 @@ public abstract class TlsResumptionTests(StageTransport serverTransport) : IDisp
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        if (intermediatePadding > 0)
+        {
+            var padding = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
+            padding.WriteOctetString(new byte[intermediatePadding]);
+            request.CertificateExtensions.Add(new X509Extension("1.3.6.1.4.1.55555.1", padding.Encode(), critical: false));
+        }
         using var signed = request.Create(root, now.AddDays(-1), now.AddDays(20), [0x01, 0x42]);
         using var intermediate = signed.CopyWithPrivateKey(key);
         using var client = CertificateMaker.CreateClient(intermediate, "terminal-9", now.AddHours(-1), clientNotAfter);

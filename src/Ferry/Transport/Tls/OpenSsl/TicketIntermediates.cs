@@ -15,13 +15,20 @@ namespace Ferry.Transport.Tls.OpenSsl;
 /// material for building the chain, as when the client sends them: every resumption is checked again in full
 /// (the CA bundle, the time, the CRL), so a certificate that expired since the full handshake is refused, and
 /// nothing the full handshake judged is trusted blindly. A client that sends more than <see cref="MaxBytes"/> of
-/// intermediates gets tickets without them (its resumption then fails as <c>untrusted (PartialChain)</c>): tickets
-/// stay small, and no honest chain is that long.
+/// intermediates (tickets stay small) gets tickets marked as not resumable: it makes a full handshake each time,
+/// with the chain it sends then, instead of resuming into a check that lacks its chain.
 /// </remarks>
 internal static unsafe class TicketIntermediates
 {
     /// <summary>The most intermediates' bytes a ticket carries.</summary>
     public const int MaxBytes = 16 * 1024;
+
+    // The ticket's data when the chain was over MaxBytes: a length no certificate has (four 0xFF bytes in any byte order).
+    private const int ChainTooLarge = -1;
+
+    // OpenSSL's SSL_TICKET_STATUS and SSL_TICKET_RETURN values (ssl.h).
+    private const int TicketSuccess = 5, TicketSuccessRenew = 6;
+    private const int ReturnIgnoreRenew = 2, ReturnUse = 3, ReturnUseRenew = 4;
 
     /// <summary>
     /// Lets <paramref name="context"/> resume sessions of clients that showed certificates: OpenSSL refuses to
@@ -36,21 +43,16 @@ internal static unsafe class TicketIntermediates
         fixed (byte* p = name)
             if (SSL_CTX_set_session_id_context(context, p, (uint)name.Length) != 1)
                 throw new InvalidOperationException("OpenSSL: SSL_CTX_set_session_id_context failed: " + TakeErrors());
-        // No decrypt callback: OpenSSL's own handling of the ticket it decrypted applies.
-        SSL_CTX_set_session_ticket_cb(context, (nint)(delegate* unmanaged<nint, nint, int>)&OnTicket, 0, 0);
+        SSL_CTX_set_session_ticket_cb(context, (nint)(delegate* unmanaged<nint, nint, int>)&OnTicket,
+            (nint)(delegate* unmanaged<nint, nint, byte*, nuint, int, nint, int>)&OnTicketDecrypted, 0);
     }
 
     /// <summary>The intermediates the ticket of the session <paramref name="ssl"/> resumed carries, as DER certificates.</summary>
     public static List<byte[]> Read(nint ssl)
     {
         var found = new List<byte[]>();
-        var session = SSL_get_session(ssl);
-        byte* data;
-        nuint length;
-        if (session == 0 || SSL_SESSION_get0_ticket_appdata(session, &data, &length) != 1 || data == null)
-            return found;
+        var span = AppData(SSL_get_session(ssl));
         // Each certificate as its length (4 bytes, little-endian) and its DER bytes; written by OnTicket only.
-        var span = new ReadOnlySpan<byte>(data, checked((int)length));
         while (span.Length >= sizeof(int))
         {
             var size = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(span);
@@ -80,6 +82,31 @@ internal static unsafe class TicketIntermediates
         return 1;
     }
 
+    /// <summary>
+    /// OpenSSL decrypted a ticket a client offers: a ticket sealed without the client's chain (it was too large) is
+    /// not resumed, so the client makes a full handshake and is checked with the chain it sends then. Every other
+    /// outcome is what OpenSSL does without this callback.
+    /// </summary>
+    [UnmanagedCallersOnly]
+    private static int OnTicketDecrypted(nint ssl, nint session, byte* keyName, nuint keyNameLength, int status, nint arg)
+    {
+        if (status != TicketSuccess && status != TicketSuccessRenew)
+            return ReturnIgnoreRenew; // none, empty or undecryptable: a full handshake and a fresh ticket, as by default
+        var data = AppData(session);
+        if (data.Length == sizeof(int) && System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(data) == ChainTooLarge)
+            return ReturnIgnoreRenew;
+        return status == TicketSuccess ? ReturnUse : ReturnUseRenew;
+    }
+
+    private static ReadOnlySpan<byte> AppData(nint session)
+    {
+        byte* data;
+        nuint length;
+        if (session == 0 || SSL_SESSION_get0_ticket_appdata(session, &data, &length) != 1 || data == null)
+            return default;
+        return new ReadOnlySpan<byte>(data, checked((int)length));
+    }
+
     private static void Seal(nint ssl)
     {
         var stack = SSL_get_peer_cert_chain(ssl);
@@ -94,7 +121,11 @@ internal static unsafe class TicketIntermediates
                 return;
             total += sizeof(int) + size;
             if (total > MaxBytes)
+            {
+                var marker = ChainTooLarge;
+                SSL_SESSION_set1_ticket_appdata(SSL_get_session(ssl), (byte*)&marker, sizeof(int));
                 return;
+            }
         }
         var buffer = (byte*)NativeMemory.Alloc((nuint)total);
         try
