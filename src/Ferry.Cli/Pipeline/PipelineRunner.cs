@@ -92,6 +92,7 @@ internal static class PipelineRunner
                         {
                             // Before the stage, so nothing it reads is published before NATS has the gateway; disposed after it stops.
                             var gateway = new NatsGateway(stage, nats, loggerFactory);
+                            disposables.Add(NatsGatewayMetrics.Track(server.Name, gateway));
                             started.Add(async forced =>
                             {
                                 await stage.StopAsync(forced).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);

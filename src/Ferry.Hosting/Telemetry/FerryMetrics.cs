@@ -30,7 +30,8 @@ public static class FerryMetrics
 
     private static readonly Lock Gate = new();
     private static readonly List<TrackedStage> Stages = [];
-    private static readonly Meter Meter = new(MeterName, typeof(FerryMetrics).Assembly.GetName().Version?.ToString());
+    /// <summary>The one <c>Ferry</c> meter; the NATS gateways' instruments (<see cref="NatsGatewayMetrics"/>) are on it too.</summary>
+    internal static readonly Meter Meter = new(MeterName, typeof(FerryMetrics).Assembly.GetName().Version?.ToString());
 
     static FerryMetrics()
     {
