@@ -131,6 +131,7 @@ internal static class ServeCommand
         if (!natsOk)
             return 1;
         await using var natsGateway = gateway;
+        using var natsMetrics = gateway is null ? null : NatsGatewayMetrics.Track(options.Name, gateway);
 
         // A bind that runs out of attempts stops the stage: that ends the command too, with exit code 1.
         var exitCode = 0;

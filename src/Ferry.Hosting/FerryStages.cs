@@ -4,14 +4,20 @@ using Ferry.Stages;
 
 namespace Ferry.Hosting;
 
-/// <summary>The stages the host runs, by name, once it has started them (inject it to send, subscribe or inspect).</summary>
+/// <summary>
+/// The stages the host runs, by name, once it has started them (inject it to send, subscribe or inspect). Safe to read
+/// from any thread: each dictionary it returns is a snapshot that the host's start and stop replace, never change.
+/// </summary>
 public sealed class FerryStages
 {
-    private readonly Dictionary<string, TcpServerStage> _servers = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, TcpClientStage> _clients = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, IFrameBridge> _bridges = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, NatsGateway> _gateways = new(StringComparer.Ordinal);
-    private Lifetime _lifetime;
+    // Copy on write (a new dictionary per change, which keeps the order of declaration): the host adds at its start and clears at its stop while health probes and the application read
+    // from other threads; a reader holds a snapshot, which no later change touches.
+    private readonly Lock _gate = new();
+    private volatile Dictionary<string, TcpServerStage> _servers = new(StringComparer.Ordinal);
+    private volatile Dictionary<string, TcpClientStage> _clients = new(StringComparer.Ordinal);
+    private volatile Dictionary<string, IFrameBridge> _bridges = new(StringComparer.Ordinal);
+    private volatile Dictionary<string, NatsGateway> _gateways = new(StringComparer.Ordinal);
+    private volatile Lifetime _lifetime;
 
     /// <summary>Where the host is with its stages, so that a look-up that finds nothing says why.</summary>
     private enum Lifetime
@@ -38,13 +44,21 @@ public sealed class FerryStages
     /// <exception cref="KeyNotFoundException">
     /// No server stage has that name (the message lists those that exist), or the host has not started its stages yet or has stopped them (the message says so).
     /// </exception>
-    public TcpServerStage GetServer(string name) => _servers.TryGetValue(name, out var stage) ? stage : throw Missing("server", name, _servers.Keys);
+    public TcpServerStage GetServer(string name)
+    {
+        var servers = _servers;
+        return servers.TryGetValue(name, out var stage) ? stage : throw Missing("server", name, servers.Keys);
+    }
 
     /// <summary>The client stage named <paramref name="name"/>.</summary>
     /// <exception cref="KeyNotFoundException">
     /// No client stage has that name (the message lists those that exist), or the host has not started its stages yet or has stopped them (the message says so).
     /// </exception>
-    public TcpClientStage GetClient(string name) => _clients.TryGetValue(name, out var stage) ? stage : throw Missing("client", name, _clients.Keys);
+    public TcpClientStage GetClient(string name)
+    {
+        var clients = _clients;
+        return clients.TryGetValue(name, out var stage) ? stage : throw Missing("client", name, clients.Keys);
+    }
 
     private KeyNotFoundException Missing(string kind, string name, IEnumerable<string> names) => new(_lifetime switch
     {
@@ -59,20 +73,47 @@ public sealed class FerryStages
 
     internal void Started() => _lifetime = Lifetime.Running;
 
-    internal void Add(TcpServerStage stage) => _servers.Add(stage.Name, stage);
+    internal void Add(TcpServerStage stage)
+    {
+        lock (_gate)
+            _servers = With(_servers, stage.Name, stage);
+    }
 
-    internal void Add(TcpClientStage stage) => _clients.Add(stage.Name, stage);
+    internal void Add(TcpClientStage stage)
+    {
+        lock (_gate)
+            _clients = With(_clients, stage.Name, stage);
+    }
 
-    internal void Add(string name, IFrameBridge bridge) => _bridges.Add(name, bridge);
+    internal void Add(string name, IFrameBridge bridge)
+    {
+        lock (_gate)
+            _bridges = With(_bridges, name, bridge);
+    }
 
-    internal void Add(string name, NatsGateway gateway) => _gateways.Add(name, gateway);
+    internal void Add(string name, NatsGateway gateway)
+    {
+        lock (_gate)
+            _gateways = With(_gateways, name, gateway);
+    }
+
+    /// <summary>A copy of <paramref name="current"/> with one more entry (a name taken twice throws, as <see cref="Dictionary{TKey,TValue}.Add"/> does).</summary>
+    private static Dictionary<string, T> With<T>(Dictionary<string, T> current, string name, T value)
+    {
+        var next = new Dictionary<string, T>(current, StringComparer.Ordinal);
+        next.Add(name, value);
+        return next;
+    }
 
     internal void Clear()
     {
-        _servers.Clear();
-        _clients.Clear();
-        _bridges.Clear();
-        _gateways.Clear();
-        _lifetime = Lifetime.Stopped;
+        lock (_gate)
+        {
+            _servers = new(StringComparer.Ordinal);
+            _clients = new(StringComparer.Ordinal);
+            _bridges = new(StringComparer.Ordinal);
+            _gateways = new(StringComparer.Ordinal);
+            _lifetime = Lifetime.Stopped;
+        }
     }
 }

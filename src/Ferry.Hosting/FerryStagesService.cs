@@ -63,6 +63,7 @@ internal sealed class FerryStagesService(
                             var gateway = new NatsGateway(stage, nats, loggerFactory);
                             _owned.Add(gateway);
                             stages.Add(declaration.Name, gateway);
+                            _tracking.Add(NatsGatewayMetrics.Track(declaration.Name, gateway));
                             await gateway.StartAsync(cancellationToken).ConfigureAwait(false);
                         }
                         _stops.Add(stage.StopAsync);

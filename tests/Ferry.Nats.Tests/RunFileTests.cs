@@ -52,6 +52,37 @@ public sealed class RunFileTests
         }
     }
 
+    [SkippableFact]
+    public async Task The_prometheus_scrape_of_ferry_run_says_whether_the_gateway_has_its_broker()
+    {
+        await using var server = await NatsServer.StartNewAsync();
+        var metrics = Ferry.Tests.Support.FreePorts.One();
+        await using var run = await ServeProcess.StartCommandAsync("run", ExampleFile("nats-gateway.yaml"),
+            "--set", "stages.gateway.config.bind=127.0.0.1:0", "--set", $"bus.url={server.Url}",
+            "--set", $"telemetry.prometheus.listen=127.0.0.1:{metrics}");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var scrape = $"http://127.0.0.1:{metrics}/metrics";
+        Assert.Contains("ferry_nats_connected{", await http.GetStringAsync(scrape));
+        Assert.Matches("ferry_nats_connected\\{[^}]*ferry_stage=\"gateway\"[^}]*\\} 1\n", await http.GetStringAsync(scrape));
+
+        server.Kill();
+        string text = "";
+        await Eventually.TrueAsync(() => System.Text.RegularExpressions.Regex.IsMatch(text = http.GetStringAsync(scrape).GetAwaiter().GetResult(),
+            "ferry_nats_connected\\{[^}]*ferry_stage=\"gateway\"[^}]*\\} 0\n"), TimeSpan.FromSeconds(20), () => "still connected on the scrape: " + text);
+        Assert.Matches("ferry_nats_disconnects_total\\{[^}]*ferry_stage=\"gateway\"[^}]*\\} 1\n", text);
+    }
+
+    [SkippableFact]
+    public async Task The_prometheus_scrape_of_ferry_serve_with_nats_says_whether_the_gateway_has_its_broker()
+    {
+        await using var server = await NatsServer.StartNewAsync();
+        var metrics = Ferry.Tests.Support.FreePorts.One();
+        await using var serve = await ServeProcess.StartAsync("--bind", "127.0.0.1:0", "--framing", "lines", "--quiet", "--nats", server.Url,
+            "--metrics-listen", $"127.0.0.1:{metrics}");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        Assert.Matches("ferry_nats_connected\\{[^}]*ferry_stage=\"tcp_server\"[^}]*\\} 1\n", await http.GetStringAsync($"http://127.0.0.1:{metrics}/metrics"));
+    }
+
     private static string ExampleFile(string name)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

@@ -92,6 +92,7 @@ internal static class PipelineRunner
                         {
                             // Before the stage, so nothing it reads is published before NATS has the gateway; disposed after it stops.
                             var gateway = new NatsGateway(stage, nats, loggerFactory);
+                            disposables.Add(NatsGatewayMetrics.Track(server.Name, gateway));
                             started.Add(async forced =>
                             {
                                 await stage.StopAsync(forced).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -149,7 +150,9 @@ internal static class PipelineRunner
         }
         // Every stage at once: accepting stops everywhere at the same moment and the drains run side by
         // side, so the stop lasts the longest grace period, not their sum; a second signal forces it.
+        var beforeStop = Totals(servers, clients);
         await Task.WhenAll(started.Select(s => StopQuietly(s, force.Token))).ConfigureAwait(false);
+        SayWhatTheStopDropped(beforeStop, Totals(servers, clients), output, io);
         foreach (var d in disposables)
             d.Dispose();
         foreach (var (_, bridge) in bridges)
@@ -160,6 +163,29 @@ internal static class PipelineRunner
             await c.DisposeAsync().ConfigureAwait(false);
         output.Flush();
         return Volatile.Read(ref exitCode);
+    }
+
+    /// <summary>Each TCP stage's totals, in file order.</summary>
+    private static List<(string Name, SocketStats Stats)> Totals(Dictionary<string, TcpServerStage> servers, Dictionary<string, TcpClientStage> clients)
+        => [.. servers.Select(s => (s.Key, s.Value.GetStats())), .. clients.Select(c => (c.Key, c.Value.GetStats()))];
+
+    /// <summary>
+    /// The stop's account, once every stage has stopped: each stage's totals as a last <c>stats</c> line (the periodic
+    /// ones end with the stop, and the scrape endpoint goes with the process, so egress a grace period that ran out
+    /// dropped was nowhere), and one stderr line per stage whose stop dropped queued egress.
+    /// </summary>
+    private static void SayWhatTheStopDropped(List<(string Name, SocketStats Stats)> before, List<(string Name, SocketStats Stats)> after, JsonLineWriter output, CliIo io)
+    {
+        for (var i = 0; i < after.Count; i++)
+        {
+            var (name, stats) = after[i];
+            output.Write(JsonLineWriter.Stats(stats) with { Stage = name }, CliJsonContext.Default.StatsLine);
+            var packets = stats.EgressPacketsDroppedTotal - before[i].Stats.EgressPacketsDroppedTotal;
+            var bytes = stats.EgressBytesDroppedTotal - before[i].Stats.EgressBytesDroppedTotal;
+            if (bytes > 0 || packets > 0)
+                io.Stderr.WriteLine($"ferry run: stage '{name}': the stop dropped {packets} queued message{(packets == 1 ? "" : "s")} ({bytes} bytes) "
+                    + "that could not be written within its stop_grace_period (or before a second signal)");
+        }
     }
 
     /// <summary>A stage that fails to stop must not keep the others from stopping; disposal afterwards finishes it.</summary>

@@ -31,6 +31,12 @@ internal static class PipelineTelemetry
         return null;
     }
 
+    /// <summary>
+    /// How long the stop waits for the export's last flush (the SDK waits 5 s): a collector that is slow or takes the
+    /// connection and never answers must not add that to every stop, after the stages' grace periods.
+    /// </summary>
+    public static readonly TimeSpan FinalExportBudget = TimeSpan.FromSeconds(1);
+
     /// <summary>Null when the file asks for no export; disposing the result (a <see cref="TelemetryExport"/>) stops every part of the export.</summary>
     /// <param name="telemetry">What to export.</param>
     /// <param name="loggerFactory">Where OTLP export failures (and recoveries) are said.</param>
@@ -130,7 +136,13 @@ internal static class PipelineTelemetry
         public void Dispose()
         {
             for (var i = parts.Count - 1; i >= 0; i--)
+            {
+                // The provider's shutdown flushes a last export; bounded here, its Dispose then finds it shut down and
+                // does not wait again. An export still in flight ends on the exporter's own timeout, on a background thread.
+                if (parts[i] is MeterProvider provider)
+                    provider.Shutdown((int)FinalExportBudget.TotalMilliseconds);
                 parts[i].Dispose();
+            }
         }
     }
 }

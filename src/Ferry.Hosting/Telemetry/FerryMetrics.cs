@@ -13,6 +13,8 @@ namespace Ferry.Hosting.Telemetry;
 /// packet group or per failed handshake, never per packet: the packet group publish latency (into a
 /// per-stage <see cref="PublishLatencyHistogram"/>, only while a listener collects it, and observed as
 /// <c>ferry.tcp.group.publish_latency.bucket</c>/<c>.count</c>/<c>.sum</c>) and the TLS handshake failures by reason.
+/// With a <c>nats</c> bus, <c>ferry run</c>, <c>ferry serve --nats</c> and the Generic Host also report each server stage's
+/// NATS gateway on this meter (<c>ferry.nats.connected</c>, <c>ferry.nats.disconnects</c>, <c>ferry.nats.ingress.dropped</c>, …).
 /// </summary>
 public static class FerryMetrics
 {
@@ -30,7 +32,8 @@ public static class FerryMetrics
 
     private static readonly Lock Gate = new();
     private static readonly List<TrackedStage> Stages = [];
-    private static readonly Meter Meter = new(MeterName, typeof(FerryMetrics).Assembly.GetName().Version?.ToString());
+    /// <summary>The one <c>Ferry</c> meter; the NATS gateways' instruments (<see cref="NatsGatewayMetrics"/>) are on it too.</summary>
+    internal static readonly Meter Meter = new(MeterName, typeof(FerryMetrics).Assembly.GetName().Version?.ToString());
 
     static FerryMetrics()
     {

@@ -77,6 +77,75 @@ public sealed class RunSignalTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_stop_whose_grace_runs_out_says_what_it_dropped_in_a_last_stats_line_and_on_stderr()
+    {
+        // 'b' holds 4 MiB of egress its client never reads; its grace period runs out after 200 ms.
+        var file = Path.Combine(_dir, "grace.yaml");
+        File.WriteAllText(file, """
+            stages:
+              - {name: a, type: tcp_server, config: {bind: "127.0.0.1:0", framing: lines, stats_interval: 100ms}}
+              - {name: b, type: tcp_server, config: {bind: "127.0.0.1:0", framing: lines, stop_grace_period: 200ms, egress_buffer: 64MiB}}
+            routes:
+              - {from: a, to: b, target: all}
+            """);
+        using var process = Process.Start(CliBinary.StartInfo("run", file, "--quiet"))!;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            var lines = new List<JsonElement>();
+            async Task<JsonElement?> NextAsync(Func<JsonElement, bool> match, string what)
+            {
+                while (true)
+                {
+                    var line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+                    if (line is null)
+                        return null;
+                    var json = JsonDocument.Parse(line).RootElement;
+                    lines.Add(json);
+                    if (match(json))
+                        return json;
+                }
+            }
+            IPEndPoint Listening(JsonElement? j) => IPEndPoint.Parse(j!.Value.GetProperty("local").GetString()!);
+            bool Is(JsonElement j, string type, string stage) => LineWriter.Is(j, type) && j.GetProperty("stage").GetString() == stage;
+            var a = Listening(await NextAsync(j => Is(j, "listening", "a"), "listening a"));
+            var b = Listening(await NextAsync(j => Is(j, "listening", "b"), "listening b"));
+
+            using var reader = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+            await reader.ConnectAsync(b, timeout.Token); // never reads
+            await NextAsync(j => Is(j, "connected", "b"), "b's client connected");
+            using var writer = await FramedTestClient.ConnectAsync(a);
+            const int Lines = 4 * 1024;
+            var batch = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 1023) + "\n", 256)));
+            for (var i = 0; i < Lines / 256; i++)
+                await writer.SendAsync(batch);
+            await NextAsync(j => Is(j, "stats", "a") && j.GetProperty("packets_in").GetInt64() == Lines, "a read all 4 MiB (queued in b, whose client does not read)");
+
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))
+                await kill!.WaitForExitAsync(timeout.Token);
+            while (await NextAsync(_ => false, "the end") is not null)
+            {
+            }
+            await process.WaitForExitAsync(timeout.Token);
+            Assert.Equal(0, process.ExitCode);
+
+            // The last line about b is its totals after the stop: what the stop dropped is in them.
+            var closed = lines.FindIndex(j => Is(j, "closed", "b"));
+            Assert.True(closed >= 0, "b's closed line");
+            var last = lines.FindLastIndex(j => Is(j, "stats", "b"));
+            Assert.True(last > closed, "a stats line for b after its closed line");
+            Assert.True(lines[last].GetProperty("egress_dropped_bytes").GetInt64() > 0, lines[last].ToString());
+            var stderr = await process.StandardError.ReadToEndAsync(timeout.Token);
+            Assert.Contains("ferry run: stage 'b': the stop dropped", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!process.HasExited)
+                process.Kill();
+        }
+    }
+
     private static bool Accepts(IPEndPoint at)
     {
         using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

@@ -1,0 +1,93 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Text;
+using Ferry.Hosting;
+using Ferry.Hosting.Telemetry;
+using Ferry.Nats.Tests.Support;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Ferry.Nats.Tests;
+
+/// <summary>
+/// The <c>Ferry</c> meter says how a stage's NATS gateway is doing: a scrape during a broker outage must show the
+/// broker gone (<c>ferry.nats.connected</c> 0, <c>ferry.nats.disconnects</c> up), not a stage that merely looks quiet.
+/// </summary>
+public sealed class NatsMetricsTests
+{
+    [SkippableFact]
+    public async Task The_meter_says_when_a_hosted_gateway_loses_its_broker_and_when_it_is_back()
+    {
+        await using var server = await NatsServer.StartNewAsync();
+        // The meter is process-wide: a stage name of its own keeps other tests' stages out of what is read here.
+        var stage = "natsmeter" + Guid.NewGuid().ToString("N")[..8];
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes($$"""
+            {
+              "Ferry": {
+                "Stages": { "{{stage}}": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "Framing": "lines" } },
+                "Bus": { "Type": "nats", "Url": "{{server.Url}}", "SubjectPrefix": "metered" }
+              }
+            }
+            """)));
+        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
+        using var host = builder.Build();
+        using var meter = new StageMeterReader(stage);
+        await host.StartAsync();
+        try
+        {
+            var gateway = host.Services.GetRequiredService<FerryStages>().Gateways[stage];
+            var seen = meter.Read();
+            Assert.Equal(1, seen["ferry.nats.connected"]);
+            Assert.Equal(0, seen["ferry.nats.disconnects"]);
+            Assert.Equal(0, seen["ferry.nats.ingress.dropped"]);
+
+            server.Kill();
+            await Eventually.TrueAsync(() => meter.Read()["ferry.nats.connected"] == 0, TimeSpan.FromSeconds(20), () => "ferry.nats.connected still 1 with NATS down");
+            Assert.True(meter.Read()["ferry.nats.disconnects"] >= 1);
+            Assert.Equal(gateway.Counters.Disconnects, meter.Read()["ferry.nats.disconnects"]);
+
+            await server.StartAsync();
+            await Eventually.TrueAsync(() => meter.Read()["ferry.nats.connected"] == 1, TimeSpan.FromSeconds(30), () => "ferry.nats.connected not 1 again after NATS came back");
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+        // A stopped host's gateway is no longer reported.
+        Assert.DoesNotContain("ferry.nats.connected", meter.Read().Keys);
+    }
+
+    /// <summary>Reads the <c>Ferry</c> meter's observable instruments for one stage, on demand.</summary>
+    private sealed class StageMeterReader : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly ConcurrentDictionary<string, long> _seen = new(StringComparer.Ordinal);
+
+        public StageMeterReader(string stage)
+        {
+            _listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == FerryMetrics.MeterName)
+                    l.EnableMeasurementEvents(instrument);
+            };
+            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+            {
+                foreach (var tag in tags)
+                    if (tag.Key == FerryMetrics.StageTag && (string?)tag.Value == stage)
+                        _seen[instrument.Name] = value;
+            });
+            _listener.Start();
+        }
+
+        public Dictionary<string, long> Read()
+        {
+            _seen.Clear();
+            _listener.RecordObservableInstruments();
+            return new Dictionary<string, long>(_seen, StringComparer.Ordinal);
+        }
+
+        public void Dispose() => _listener.Dispose();
+    }
+}
