@@ -147,6 +147,35 @@ public abstract class RoutingTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task The_kill_switch_first_writes_what_was_queued_for_the_connection()
+    {
+        // A codec's pattern (examples/CardGateway): answer the request before a bad one, then pull the kill
+        // switch. Both come from the service thread here, in one loop round, so the answer is queued when
+        // the close is taken; it must reach the client before the FIN, as FerryConnection.Close does.
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
+        var control = h.Bus.Topic<ControlCommand>(StageTopics.Control(h.Stage.Name));
+        var egress = h.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(h.Stage.Name));
+        h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).Subscribe(async (group, ct) =>
+        {
+            var id = group[0].ConnectionId;
+            await egress.PublishAsync(EgressMessage.To(id, "answer;"u8.ToArray()), ct);
+            Assert.True(await h.Stage.SendAsync(id, "E42 bad request"u8.ToArray(), cancellationToken: ct));
+            await control.PublishAsync(ControlCommand.Close(id, "protocol_violation", "E42"), ct);
+        });
+        await h.StartAsync();
+        var (a, aId) = await ConnectAsync(h);
+        await a.SendAsync("bad");
+
+        Assert.Equal("answer;E42 bad request", Encoding.ASCII.GetString(await a.ReceiveExactlyAsync(22)));
+        Assert.True(await a.WaitClosedAsync());
+        var closed = await h.WaitForDisconnectAsync(aId);
+        Assert.Equal(DisconnectReason.Killed, closed.Reason);
+        Assert.Equal("E42", closed.Code);
+        Assert.Equal(0, h.Stage.GetStats().EgressBytesDroppedTotal);
+        a.Dispose();
+    }
+
+    [Fact]
     public async Task Many_small_messages_for_one_client_are_gathered_into_few_writes()
     {
         await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport), recordPackets: false);
