@@ -1,4 +1,8 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Ferry.Bridge.Zmtp;
 using Ferry.Connections;
+using Ferry.Framing;
 using Ferry.Stages;
 using Ferry.Tests.Support;
 using Ferry.Transport;
@@ -152,5 +156,61 @@ public abstract class OverflowTests(StageTransport transport)
         await h.WaitForConnectionAsync(second.LocalEndPoint);
         second.Socket.ReceiveTimeout = 200;
         Assert.Throws<System.Net.Sockets.SocketException>(() => second.Socket.Receive(new byte[8]));
+    }
+
+    [Fact]
+    public async Task Disconnect_drops_a_message_larger_than_the_buffer_and_keeps_the_client()
+    {
+        // An empty buffer that cannot hold one message says nothing about the client: it is not slow.
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Disconnect));
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
+
+        Assert.False(await h.Stage.SendAsync(id, new byte[100 * 1024]));
+        Assert.Equal(1, h.Stage.GetStats().EgressPacketsDroppedTotal);
+        Assert.True(await h.Stage.SendAsync(id, "after"u8.ToArray()));
+        Assert.Equal("after"u8.ToArray(), await client.ReceiveExactlyAsync(5));
+        Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), e => e.ConnectionId == id);
+    }
+
+    [Fact]
+    public async Task A_zmtp_peer_that_pings_and_never_reads_cannot_grow_its_egress_without_bound()
+    {
+        // Each PING is answered with a PONG into the connection's egress; a peer that sends PINGs and
+        // never reads would make that grow for as long as it sends, past any egress buffer.
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Drop) with { Framing = FramingSpec.Parse("zmtp,socket=pull") });
+        await h.StartAsync();
+        using var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4 * 1024 };
+        await peer.ConnectAsync(h.EndPoint);
+        var handshake = new ArrayBufferWriter<byte>();
+        ZmtpGreeting.Write(handshake);
+        ZmtpCommand.WriteReady(handshake, ZmtpSocketType.Push);
+        await peer.SendAsync(handshake.WrittenMemory);
+        var id = (await h.WaitForEventAsync<ConnectedEvent>()).ConnectionId;
+
+        var pings = new ArrayBufferWriter<byte>();
+        for (var i = 0; i < 1000; i++)
+            ZmtpCommand.WritePing(pings, 100, "0123456789abcdef"u8);
+        var sent = 0L;
+        var closed = h.WaitForDisconnectAsync(id, TimeSpan.FromSeconds(30));
+        try
+        {
+            // 4 MiB of PINGs (their PONGs are as long), far more than the 32 KiB buffer and both socket buffers.
+            while (sent < 4L * 1024 * 1024 && !closed.IsCompleted)
+            {
+                await peer.SendAsync(pings.WrittenMemory).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+                sent += pings.WrittenCount;
+                var queued = h.Stage.GetConnections().FirstOrDefault(c => c.Id == id)?.EgressBytesQueued ?? 0;
+                Assert.True(queued <= 2 * 32 * 1024 + 64 * 1024, $"{queued} bytes of PONGs queued after {sent} bytes of PINGs");
+            }
+        }
+        catch (SocketException)
+        {
+            // The stage closed the connection while the peer was still sending.
+        }
+        var gone = await closed;
+        Assert.Equal(DisconnectReason.SlowConsumer, gone.Reason);
+        Assert.Contains("PING", gone.Detail);
     }
 }
