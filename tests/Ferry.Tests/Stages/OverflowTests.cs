@@ -158,6 +158,37 @@ public abstract class OverflowTests(StageTransport transport)
         Assert.Throws<System.Net.Sockets.SocketException>(() => second.Socket.Receive(new byte[8]));
     }
 
+    [Theory]
+    [InlineData(EgressOverflowPolicy.Drop)]
+    [InlineData(EgressOverflowPolicy.Disconnect)]
+    [InlineData(EgressOverflowPolicy.Wait)]
+    public async Task Broadcasts_held_for_the_first_client_are_bounded_by_its_egress_buffer_and_all_reach_it(EgressOverflowPolicy policy)
+    {
+        // 100 broadcasts of 1000 bytes while nobody is connected: three times the 32 KiB buffer. What is
+        // held must fit the first client's buffer (the oldest go, counted), and every held one must reach it:
+        // none lost at its arrival, and it not closed as a slow consumer for what was held before it came.
+        await using var h = new FerryTestServer(Small(policy) with { QueueWhenDisconnected = 100 });
+        await h.StartAsync();
+        for (var i = 0; i < 100; i++)
+        {
+            var payload = new byte[1000];
+            BitConverter.TryWriteBytes(payload, i);
+            await h.Stage.BroadcastAsync(payload);
+        }
+        var dropped = h.Stage.GetStats().EgressPacketsDroppedTotal;
+        Assert.Equal(100 - 32, dropped); // 32 KiB holds 32 of them: the newest
+
+        using var client = await h.ConnectAsync();
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
+        var data = await client.ReceiveExactlyAsync(32 * 1000);
+        for (var i = 0; i < 32; i++)
+            Assert.Equal(68 + i, BitConverter.ToInt32(data, i * 1000));
+        Assert.True(await h.Stage.SendAsync(id, "after"u8.ToArray()));
+        Assert.Equal("after"u8.ToArray(), await client.ReceiveExactlyAsync(5));
+        Assert.Equal(dropped, h.Stage.GetStats().EgressPacketsDroppedTotal);
+        Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), e => e.ConnectionId == id);
+    }
+
     [Fact]
     public async Task Disconnect_drops_a_message_larger_than_the_buffer_and_keeps_the_client()
     {
