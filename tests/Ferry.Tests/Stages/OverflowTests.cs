@@ -114,6 +114,52 @@ public abstract class OverflowTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task Wait_holds_a_group_send_at_most_the_wait_timeout_however_many_members_are_full()
+    {
+        // Three members that never read: the publisher is held up to egress_wait_timeout for the message, as
+        // documented, not one timeout per full member in turn (with a hundred stuck members, minutes).
+        var time = new StageTime();
+        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Wait) with { EgressWaitTimeout = TimeSpan.FromMilliseconds(200) }, time: time);
+        await h.StartAsync();
+        var members = new List<(Socket Socket, ConnectionId Id)>();
+        for (var i = 0; i < 3; i++)
+        {
+            // A small receive buffer before connecting keeps the client's window small: it fills at once.
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4 * 1024 };
+            await socket.ConnectAsync(h.EndPoint);
+            var id = (await h.WaitForConnectionAsync((System.Net.IPEndPoint)socket.LocalEndPoint!)).ConnectionId;
+            members.Add((socket, id));
+            Assert.True(h.Stage.JoinGroup(id, "stuck"));
+        }
+        // Twice over: a transport may take a little more after the first fill (a write in flight ending).
+        for (var pass = 0; pass < 2; pass++)
+        {
+            foreach (var (_, id) in members)
+            {
+                // Fill its egress buffer until a send waits and times out (one that found room meanwhile goes on filling).
+                while (true)
+                {
+                    var sending = h.Stage.SendAsync(id, new byte[1000]).AsTask();
+                    if (!sending.IsCompleted)
+                        time.Advance(TimeSpan.FromMilliseconds(200));
+                    if (!await sending.WaitAsync(TimeSpan.FromSeconds(10)))
+                        break;
+                }
+            }
+        }
+        var dropped = h.Stage.GetStats().EgressPacketsDroppedTotal;
+
+        // 20 KB: room for it would need 20 KB of a full 32 KiB buffer to drain into sockets that are full too.
+        var groupSend = h.Stage.SendToGroupAsync("stuck", new byte[20_000]).AsTask();
+        Assert.False(groupSend.IsCompleted);
+        time.Advance(TimeSpan.FromMilliseconds(200));
+        var delivered = await groupSend.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(3 - delivered, h.Stage.GetStats().EgressPacketsDroppedTotal - dropped);
+        foreach (var (socket, _) in members)
+            socket.Dispose();
+    }
+
+    [Fact]
     public async Task Wait_takes_a_message_larger_than_the_buffer_once_the_buffer_is_empty()
     {
         await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Wait));

@@ -318,10 +318,18 @@ internal sealed class ConnectionWriter
             DropLocked(c, encodedLength, slowConsumer: encodedLength <= _limit);
     }
 
-    /// <summary>The <c>wait</c> policy: holds the caller until the client has room or the timeout passes (then drops).</summary>
-    public async ValueTask<EnqueueResult> WaitAndEnqueueAsync(Connection c, ReadOnlyMemory<byte> payload, FrameFields fields, int length, CancellationToken cancellationToken)
+    /// <summary>When a wait for room that starts now gives up (stage ms): one deadline for a message, however many connections it waits for.</summary>
+    public long WaitDeadlineMs() => _clock.NowMsFresh + (long)_waitTimeout.TotalMilliseconds;
+
+    /// <summary>
+    /// The <c>wait</c> policy: holds the caller until the client has room or the timeout passes (then drops).
+    /// <paramref name="deadlineMs"/> (from <see cref="WaitDeadlineMs"/>) is the message's deadline when it waits for
+    /// several connections in turn; by default the wait timeout runs from now.
+    /// </summary>
+    public async ValueTask<EnqueueResult> WaitAndEnqueueAsync(Connection c, ReadOnlyMemory<byte> payload, FrameFields fields, int length, CancellationToken cancellationToken,
+        long? deadlineMs = null)
     {
-        var deadline = _clock.NowMsFresh + (long)_waitTimeout.TotalMilliseconds;
+        var deadline = deadlineMs ?? WaitDeadlineMs();
         while (true)
         {
             Task space;
