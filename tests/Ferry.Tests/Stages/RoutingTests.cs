@@ -60,6 +60,27 @@ public abstract class RoutingTests(StageTransport transport)
         Assert.Equal(2, h.Stage.GetStats().EgressUnknownTargetTotal);
     }
 
+    [Theory]
+    [InlineData(EgressOverflowPolicy.Drop)]
+    [InlineData(EgressOverflowPolicy.Wait)]
+    public async Task A_message_to_a_connection_still_in_its_handshake_is_counted_under_every_policy(EgressOverflowPolicy policy)
+    {
+        // A ZMTP peer that has not sent its greeting: the connection is in the table, not established.
+        await using var h = new FerryTestServer(new TcpServerStageOptions
+        {
+            Framing = Ferry.Framing.FramingSpec.Parse("zmtp,socket=push"),
+            EgressOverflow = policy,
+        }.On(Transport));
+        await h.StartAsync();
+        using var peer = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await peer.ConnectAsync(h.EndPoint);
+        await Poll.UntilAsync(() => h.Stage.GetConnections().Count == 1, "the connection to be taken");
+        var id = h.Stage.GetConnections().Single().Id;
+
+        Assert.False(await h.Stage.SendAsync(id, "too early"u8.ToArray()));
+        Assert.Equal(1, h.Stage.GetStats().EgressUnknownTargetTotal);
+    }
+
     [Fact]
     public async Task A_broadcast_can_leave_out_the_sender()
     {

@@ -146,6 +146,8 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
                 (full ??= []).Add(c);
             else if (result == EnqueueResult.Queued)
                 delivered++;
+            else if (result is EnqueueResult.NotReady or EnqueueResult.Closed && message.Target == EgressTargetKind.Connection)
+                CountUnknownTarget(message.Connection); // as RouteNow does: closing, or still in its handshake
         }
         if (full is null)
             return delivered;
