@@ -159,6 +159,6 @@ internal enum ProxyHeaderState : byte
 /// <summary>A request to close a connection, made off the service thread or from a handler on it.</summary>
 internal sealed record CloseRequest(DisconnectReason Reason, string? Detail, string? Code)
 {
-    /// <summary>Write what is queued before closing (a handler that answered and returned, a handler's own close), with a FIN.</summary>
+    /// <summary>Write what is queued before closing (a handler that answered and returned, a handler's own close, the kill switch), with a FIN.</summary>
     public bool Flush { get; init; }
 }

@@ -26,7 +26,8 @@ public enum ControlKind
 /// <param name="Code">For <see cref="ControlKind.Close"/>: a caller-defined code carried by the disconnected event.</param>
 public sealed record ControlCommand(ControlKind Kind, ConnectionId Connection, string? Group = null, string? Reason = null, string? Code = null)
 {
-    /// <summary>Close <paramref name="connection"/>; its disconnected event has reason <c>killed</c>, detail <paramref name="reason"/> and <paramref name="code"/>.</summary>
+    /// <summary>Close <paramref name="connection"/>; its disconnected event has reason <c>killed</c>, detail <paramref name="reason"/> and <paramref name="code"/>.
+    /// What was queued for it before (an answer sent just before the kill) is written first, as far as its socket takes it at once.</summary>
     public static ControlCommand Close(ConnectionId connection, string? reason = null, string? code = null) => new(ControlKind.Close, connection, null, reason, code);
 
     /// <summary>Add <paramref name="connection"/> to <paramref name="group"/> (created on first join).</summary>

@@ -152,7 +152,9 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
         => await _core.Router.RouteAsync(EgressMessage.ToAny(payload, fields), cancellationToken).ConfigureAwait(false) == 1;
 
     /// <summary>Closes a connection (the kill switch); its disconnected event carries reason <c>killed</c>, <paramref name="reason"/> as detail and <paramref name="code"/>.
-    /// Returns false when the connection is unknown; the close itself happens on the service thread shortly after.</summary>
+    /// Returns false when the connection is unknown; the close itself happens on the service thread shortly after. What was
+    /// queued for the connection before is written first, as far as its socket takes it at once, then a FIN; the rest is
+    /// dropped and counted.</summary>
     public bool Close(ConnectionId connection, string? reason = null, string? code = null)
         => _core.RequestClose(connection, DisconnectReason.Killed, reason, code);
 

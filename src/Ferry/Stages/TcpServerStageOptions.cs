@@ -117,8 +117,10 @@ public sealed record TcpServerStageOptions
     public TimeSpan EgressWaitTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Broadcasts that arrive while no client is connected are kept, up to this many, and delivered to
-    /// the first client that connects; beyond it the oldest are dropped and counted. 0 = drop them (default).
+    /// Broadcasts (and "any one" messages) that arrive while no client is connected are kept, up to this many
+    /// and up to <see cref="EgressBufferBytes"/> of them encoded, and delivered to the first client that connects,
+    /// whose egress buffer they fit; beyond either bound the oldest are dropped and counted (a message larger than
+    /// the buffer by itself is dropped instead). 0 = drop them (default).
     /// </summary>
     public int QueueWhenDisconnected { get; init; }
 

@@ -58,6 +58,8 @@ public sealed class DelimiterFramingTests
     [InlineData("lines,max_frame_bytes=4", "abcd\nabcd\r\n", new[] { "abcd", "abcd" })]
     [InlineData(@"delimiter,delim=\r\n,max_frame_bytes=4", "abcd\r\n", new[] { "abcd" })]
     [InlineData("delimiter,delim=|,position=prefix,max_frame_bytes=4", "|abcd|abcd", new[] { "abcd", "abcd" })]
+    // max_frame_bytes counts a line without its line end, also when the line end is kept (include=true).
+    [InlineData("lines,include=true,max_frame_bytes=4", "abcd\nabcd\r\nabcd\r", new[] { "abcd\n", "abcd\r\n", "abcd\r" })]
     public void A_message_of_exactly_the_maximum_is_accepted(string spec, string stream, string[] expected)
     {
         var run = StageSimulator.RunAllCuts(FramingSpec.Parse(spec), Bytes(stream));
@@ -72,6 +74,8 @@ public sealed class DelimiterFramingTests
     [InlineData("delimiter,delim=|,position=prefix,max_frame_bytes=4", "|abcde|")]
     [InlineData("lines,max_frame_bytes=4", "abcdef")] // at the end of the stream
     [InlineData("delimiter,delim=|,position=prefix,max_frame_bytes=4", "|abcde")]
+    [InlineData("lines,include=true,max_frame_bytes=4", "abcde\r\n")]
+    [InlineData("lines,include=true,max_frame_bytes=4", "abcd\r\r\n")]
     public void A_message_over_the_maximum_closes_the_connection(string spec, string stream)
     {
         var run = StageSimulator.RunAllCuts(FramingSpec.Parse(spec), Bytes(stream));

@@ -353,4 +353,37 @@ public abstract class AnyTargetTests(StageTransport transport)
         Assert.Equal(0, await h.Stage.BroadcastAsync(new byte[3]));
         Assert.Equal(2, h.Stage.GetStats().EgressPacketsDroppedTotal);
     }
+
+    [Fact]
+    public async Task Turns_go_round_the_established_connections_evenly_while_one_is_in_its_handshake()
+    {
+        // Two PULL peers that finished the ZMTP handshake, with a silent one accepted between them: every
+        // message goes to an established one, and they take turns (3 and 3), the silent one costing no one a turn.
+        var options = new TcpServerStageOptions { Framing = Ferry.Framing.FramingSpec.Parse("zmtp,socket=push,message=single") }.On(Transport);
+        await using var h = new FerryTestServer(options);
+        await h.StartAsync();
+        var handshake = new System.Buffers.ArrayBufferWriter<byte>();
+        Ferry.Bridge.Zmtp.ZmtpGreeting.Write(handshake);
+        Ferry.Bridge.Zmtp.ZmtpCommand.WriteReady(handshake, Ferry.Bridge.Zmtp.ZmtpSocketType.Pull);
+        var peers = new List<Socket>();
+        for (var i = 0; i < 3; i++)
+        {
+            var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await peer.ConnectAsync(h.EndPoint);
+            peers.Add(peer);
+            await Poll.UntilAsync(() => h.Stage.ConnectionCount == i + 1, "the connection to be accepted");
+            if (i == 1)
+                continue; // the silent one
+            await peer.SendAsync(handshake.WrittenMemory);
+            await Poll.UntilAsync(() => h.Events.OfType<ConnectedEvent>().Count() == (i == 0 ? 1 : 2), "the handshake to finish");
+        }
+
+        for (var i = 0; i < 6; i++)
+            Assert.True(await h.Stage.SendToAnyAsync(Numbered(i)));
+        var established = h.Events.OfType<ConnectedEvent>().Select(e => e.ConnectionId).ToHashSet();
+        var counts = h.Stage.GetConnections().Where(c => established.Contains(c.Id)).Select(c => c.PacketsOut).ToList();
+        Assert.Equal([3, 3], counts);
+        foreach (var peer in peers)
+            peer.Dispose();
+    }
 }

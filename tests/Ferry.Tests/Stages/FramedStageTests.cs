@@ -182,8 +182,10 @@ public abstract class FramedStageTests(StageTransport transport)
         await strict.WaitForConnectionAsync(c2.LocalEndPoint);
         await c2.SendAsync([0x00, 0x05, (byte)'a']);
         c2.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
-        await strict.WaitForEventAsync<StageErrorEvent>(e => e.Kind == StageErrorKind.Frame && e.Message.Contains("Truncated"));
+        var truncated = await strict.WaitForEventAsync<StageErrorEvent>(e => e.Kind == StageErrorKind.Frame && e.Message.Contains("Truncated"));
+        Assert.False(truncated.Skipped); // an error, not bytes skipped on a connection that goes on
         Assert.Equal(DisconnectReason.RemoteClosed, (await strict.WaitForEventAsync<DisconnectedEvent>()).Reason);
+        Assert.Equal(1, strict.Stage.GetStats().FrameErrorsTotal);
     }
 
     [Fact]

@@ -60,6 +60,27 @@ public abstract class RoutingTests(StageTransport transport)
         Assert.Equal(2, h.Stage.GetStats().EgressUnknownTargetTotal);
     }
 
+    [Theory]
+    [InlineData(EgressOverflowPolicy.Drop)]
+    [InlineData(EgressOverflowPolicy.Wait)]
+    public async Task A_message_to_a_connection_still_in_its_handshake_is_counted_under_every_policy(EgressOverflowPolicy policy)
+    {
+        // A ZMTP peer that has not sent its greeting: the connection is in the table, not established.
+        await using var h = new FerryTestServer(new TcpServerStageOptions
+        {
+            Framing = Ferry.Framing.FramingSpec.Parse("zmtp,socket=push"),
+            EgressOverflow = policy,
+        }.On(Transport));
+        await h.StartAsync();
+        using var peer = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await peer.ConnectAsync(h.EndPoint);
+        await Poll.UntilAsync(() => h.Stage.GetConnections().Count == 1, "the connection to be taken");
+        var id = h.Stage.GetConnections().Single().Id;
+
+        Assert.False(await h.Stage.SendAsync(id, "too early"u8.ToArray()));
+        Assert.Equal(1, h.Stage.GetStats().EgressUnknownTargetTotal);
+    }
+
     [Fact]
     public async Task A_broadcast_can_leave_out_the_sender()
     {
@@ -143,6 +164,35 @@ public abstract class RoutingTests(StageTransport transport)
         Assert.Contains(errors, e => e.Contains("unknown connection"));
         Assert.Contains(errors, e => e.Contains("no group given"));
         Assert.Contains(errors, e => e.Contains("unknown command kind 42"));
+        a.Dispose();
+    }
+
+    [Fact]
+    public async Task The_kill_switch_first_writes_what_was_queued_for_the_connection()
+    {
+        // A codec's pattern (examples/CardGateway): answer the request before a bad one, then pull the kill
+        // switch. Both come from the service thread here, in one loop round, so the answer is queued when
+        // the close is taken; it must reach the client before the FIN, as FerryConnection.Close does.
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
+        var control = h.Bus.Topic<ControlCommand>(StageTopics.Control(h.Stage.Name));
+        var egress = h.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(h.Stage.Name));
+        h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).Subscribe(async (group, ct) =>
+        {
+            var id = group[0].ConnectionId;
+            await egress.PublishAsync(EgressMessage.To(id, "answer;"u8.ToArray()), ct);
+            Assert.True(await h.Stage.SendAsync(id, "E42 bad request"u8.ToArray(), cancellationToken: ct));
+            await control.PublishAsync(ControlCommand.Close(id, "protocol_violation", "E42"), ct);
+        });
+        await h.StartAsync();
+        var (a, aId) = await ConnectAsync(h);
+        await a.SendAsync("bad");
+
+        Assert.Equal("answer;E42 bad request", Encoding.ASCII.GetString(await a.ReceiveExactlyAsync(22)));
+        Assert.True(await a.WaitClosedAsync());
+        var closed = await h.WaitForDisconnectAsync(aId);
+        Assert.Equal(DisconnectReason.Killed, closed.Reason);
+        Assert.Equal("E42", closed.Code);
+        Assert.Equal(0, h.Stage.GetStats().EgressBytesDroppedTotal);
         a.Dispose();
     }
 

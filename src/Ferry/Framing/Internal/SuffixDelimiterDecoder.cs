@@ -11,7 +11,9 @@ internal sealed class SuffixDelimiterDecoder : IFrameDecoder
 {
     private readonly byte[] _delimiter;
     private readonly bool _include;
-    private readonly bool _stripCarriageReturn;
+    // lines: a '\r' before the '\n' is part of the line end: never counted against max_frame_bytes, and
+    // dropped from the payload unless the line end is kept (include=true).
+    private readonly bool _lineEnds;
     private readonly bool _deliverAtEnd;
     private readonly int _maxFrameBytes;
     private readonly FrameErrorPolicy _onError;
@@ -29,7 +31,7 @@ internal sealed class SuffixDelimiterDecoder : IFrameDecoder
     {
         _delimiter = delimiter;
         _include = include;
-        _stripCarriageReturn = stripCarriageReturn && !include;
+        _lineEnds = stripCarriageReturn;
         _deliverAtEnd = deliverAtEnd;
         _maxFrameBytes = maxFrameBytes;
         _onError = onError;
@@ -59,7 +61,7 @@ internal sealed class SuffixDelimiterDecoder : IFrameDecoder
         }
 
         var end = at + delimiter.Length;
-        var contentLength = _stripCarriageReturn && at > 0 && DelimiterSearch.ByteAt(input, at - 1) == '\r' ? at - 1 : at;
+        var contentLength = _lineEnds && at > 0 && DelimiterSearch.ByteAt(input, at - 1) == '\r' ? at - 1 : at;
         if (contentLength > _maxFrameBytes)
             return Oversize(ref input, contentLength, end, out error);
 
@@ -94,7 +96,7 @@ internal sealed class SuffixDelimiterDecoder : IFrameDecoder
             return DecodeStatus.Error;
         }
 
-        var contentLength = _stripCarriageReturn && DelimiterSearch.ByteAt(input, length - 1) == '\r' ? length - 1 : length;
+        var contentLength = _lineEnds && DelimiterSearch.ByteAt(input, length - 1) == '\r' ? length - 1 : length;
         if (contentLength > _maxFrameBytes)
         {
             error = OversizeError(contentLength);
@@ -102,7 +104,7 @@ internal sealed class SuffixDelimiterDecoder : IFrameDecoder
             return _onError == FrameErrorPolicy.Skip ? DecodeStatus.Skipped : DecodeStatus.Error;
         }
 
-        payload = input.Slice(0, contentLength);
+        payload = input.Slice(0, _include ? length : contentLength);
         input = input.Slice(input.End);
         return DecodeStatus.Frame;
     }

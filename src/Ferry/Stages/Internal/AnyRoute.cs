@@ -152,15 +152,23 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
         if (table.EstablishedCountLocked == 0)
             return AnyOutcome.NoPeer;
         var list = table.ListLocked;
-        var start = (int)((uint)_next++ % (uint)list.Length);
+        var start = (int)((uint)_next % (uint)list.Length);
+        // When nobody takes it, the next message starts one further (past the one charged for a drop).
+        _next = start + 1;
         for (var i = 0; i < list.Length; i++)
         {
-            var c = list[(start + i) % list.Length];
+            var at = (start + i) % list.Length;
+            var c = list[at];
             if (!c.Established)
                 continue;
             var result = writer.Enqueue(c, payload, fields, length, passOverWhenFull: true);
             if (result == EnqueueResult.Queued)
+            {
+                // The next turn is the one after the connection that took it: a connection passed over (full,
+                // or still in its handshake) costs the others no turn, so turns stay even.
+                _next = at + 1;
                 return AnyOutcome.Queued;
+            }
             if (result != EnqueueResult.Full)
                 continue;
             firstFull ??= c;

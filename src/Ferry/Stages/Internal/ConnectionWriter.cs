@@ -122,7 +122,9 @@ internal sealed class ConnectionWriter
             {
                 if (_overflow == EgressOverflowPolicy.Wait || passOverWhenFull)
                     return EnqueueResult.Full;
-                DropLocked(c, encodedLength);
+                // A message no buffer of this size could hold says nothing about the client: under disconnect
+                // it is dropped (and counted) like under drop, and the client stays.
+                DropLocked(c, encodedLength, slowConsumer: encodedLength <= _limit);
                 return EnqueueResult.Dropped;
             }
             if (encodedLength >= DirectSendBytes && _writeThrough && c.Egress.IsEmpty && !c.WantsWritable)
@@ -166,7 +168,18 @@ internal sealed class ConnectionWriter
         public void Execute() => writer.FlushFromCaller(c);
     }
 
-    /// <summary>Queues protocol bytes a session wrote (greeting, handshake reply, PONG) ahead of later egress. Service thread.</summary>
+    /// <summary>
+    /// Protocol bytes a session may queue past the egress limit: its answers are not refused for a full
+    /// buffer (a PONG behind a full buffer of messages under the wait policy), but a peer that keeps asking
+    /// (PINGs) and never reads cannot make them grow without bound.
+    /// </summary>
+    private const int SessionBytesPastLimit = 64 * 1024;
+
+    /// <summary>
+    /// Queues protocol bytes a session wrote (greeting, handshake reply, PONG) ahead of later egress. A peer
+    /// whose unread answers reach the egress limit plus <see cref="SessionBytesPastLimit"/> is closed as a slow
+    /// consumer and the answer is dropped (its bytes counted). Service thread.
+    /// </summary>
     public void WriteSessionBytes(Connection c, ReadOnlySpan<byte> bytes)
     {
         bool schedule;
@@ -174,8 +187,19 @@ internal sealed class ConnectionWriter
         {
             if (c.Closed)
                 return;
+            if ((long)c.Egress.Length + bytes.Length > (long)_limit + SessionBytesPastLimit)
+            {
+                c.EgressBytesDropped += bytes.Length;
+                _counters.CountDroppedBytes(bytes.Length);
+                if (c.CloseRequested is null)
+                {
+                    c.CloseRequested = new CloseRequest(DisconnectReason.SlowConsumer,
+                        $"the peer asks for protocol answers (PING) and does not read them: {c.Egress.Length} bytes unread, over the egress buffer ({_limit} bytes)", null);
+                    _lifecycle.RequestClose(c, c.CloseRequested);
+                }
+                return;
+            }
             schedule = !c.FlushScheduled;
-            // Protocol bytes are small and bounded by the session; they are not held to the egress limit.
             c.Egress.Write(bytes);
             c.FlushScheduled = true;
         }
@@ -272,13 +296,16 @@ internal sealed class ConnectionWriter
             Post(c);
     }
 
-    /// <summary>Counts a message dropped for a connection; under disconnect, the connection goes as a slow consumer. Under its egress lock.</summary>
-    public void DropLocked(Connection c, int encodedLength)
+    /// <summary>
+    /// Counts a message dropped for a connection; under disconnect, the connection goes as a slow consumer
+    /// unless <paramref name="slowConsumer"/> is false (a message larger than the whole buffer). Under its egress lock.
+    /// </summary>
+    public void DropLocked(Connection c, int encodedLength, bool slowConsumer = true)
     {
         c.EgressBytesDropped += encodedLength;
         c.EgressPacketsDropped++;
         _counters.CountDropped(encodedLength);
-        if (_overflow == EgressOverflowPolicy.Disconnect && c.CloseRequested is null)
+        if (slowConsumer && _overflow == EgressOverflowPolicy.Disconnect && c.CloseRequested is null)
         {
             c.CloseRequested = new CloseRequest(DisconnectReason.SlowConsumer, $"egress buffer full ({_limit} bytes)", null);
             _lifecycle.RequestClose(c, c.CloseRequested);
@@ -288,13 +315,21 @@ internal sealed class ConnectionWriter
     public void Drop(Connection c, int encodedLength)
     {
         lock (c.EgressLock)
-            DropLocked(c, encodedLength);
+            DropLocked(c, encodedLength, slowConsumer: encodedLength <= _limit);
     }
 
-    /// <summary>The <c>wait</c> policy: holds the caller until the client has room or the timeout passes (then drops).</summary>
-    public async ValueTask<EnqueueResult> WaitAndEnqueueAsync(Connection c, ReadOnlyMemory<byte> payload, FrameFields fields, int length, CancellationToken cancellationToken)
+    /// <summary>When a wait for room that starts now gives up (stage ms): one deadline for a message, however many connections it waits for.</summary>
+    public long WaitDeadlineMs() => _clock.NowMsFresh + (long)_waitTimeout.TotalMilliseconds;
+
+    /// <summary>
+    /// The <c>wait</c> policy: holds the caller until the client has room or the timeout passes (then drops).
+    /// <paramref name="deadlineMs"/> (from <see cref="WaitDeadlineMs"/>) is the message's deadline when it waits for
+    /// several connections in turn; by default the wait timeout runs from now.
+    /// </summary>
+    public async ValueTask<EnqueueResult> WaitAndEnqueueAsync(Connection c, ReadOnlyMemory<byte> payload, FrameFields fields, int length, CancellationToken cancellationToken,
+        long? deadlineMs = null)
     {
-        var deadline = _clock.NowMsFresh + (long)_waitTimeout.TotalMilliseconds;
+        var deadline = deadlineMs ?? WaitDeadlineMs();
         while (true)
         {
             Task space;

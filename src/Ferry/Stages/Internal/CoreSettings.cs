@@ -60,7 +60,7 @@ internal sealed record CoreSettings(
     }
 
     public static CoreSettings From(TcpServerStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
-        o.EgressOverflow, o.EgressWaitTimeout, o.QueueWhenDisconnected, int.MaxValue, o.GroupNotices, o.IdleTimeout, o.FrameTimeout, o.MaxPendingBytes, o.GroupSize, o.GroupLinger,
+        o.EgressOverflow, o.EgressWaitTimeout, o.QueueWhenDisconnected, o.EgressBufferBytes, o.GroupNotices, o.IdleTimeout, o.FrameTimeout, o.MaxPendingBytes, o.GroupSize, o.GroupLinger,
         o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity, o.Transport, o.Tls, null,
         o.ProxyProtocol == ProxyProtocol.Off ? null : o.ProxyHeaderTimeout, o.HalfCloseLinger);
 

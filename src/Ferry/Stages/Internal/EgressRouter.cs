@@ -146,11 +146,17 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
                 (full ??= []).Add(c);
             else if (result == EnqueueResult.Queued)
                 delivered++;
+            else if (result is EnqueueResult.NotReady or EnqueueResult.Closed && message.Target == EgressTargetKind.Connection)
+                CountUnknownTarget(message.Connection); // as RouteNow does: closing, or still in its handshake
         }
         if (full is null)
             return delivered;
+        // One deadline for the message: the publisher is held up to the wait timeout in all, not once per full
+        // connection in turn (a hundred stalled members of a room would hold it for minutes). Those still full
+        // at the deadline have it dropped and counted.
+        var deadline = writer.WaitDeadlineMs();
         foreach (var c in full)
-            if (await writer.WaitAndEnqueueAsync(c, message.Payload, message.Fields, length, cancellationToken).ConfigureAwait(false) == EnqueueResult.Queued)
+            if (await writer.WaitAndEnqueueAsync(c, message.Payload, message.Fields, length, cancellationToken, deadline).ConfigureAwait(false) == EnqueueResult.Queued)
                 delivered++;
         return delivered;
     }

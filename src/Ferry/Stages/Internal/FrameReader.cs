@@ -406,21 +406,24 @@ internal sealed class FrameReader
                 _grouper.Add(c, payload, fields);
                 continue;
             }
+            // The peer has finished sending: the connection is not closed for it (its queued egress is still
+            // written), but an Error is not "skipped, the connection goes on" either.
             if (status is DecodeStatus.Error or DecodeStatus.Skipped)
-                FrameFailed(c, error, close: false);
+                FrameFailed(c, error, close: false, skipped: status == DecodeStatus.Skipped);
             if (status != DecodeStatus.Skipped)
                 return;
         }
     }
 
-    private void FrameFailed(Connection c, in FrameError error, bool close)
+    // skipped, for the error event: the bad bytes were dropped and decoding goes on (by default, when not closing).
+    private void FrameFailed(Connection c, in FrameError error, bool close, bool? skipped = null)
     {
         _counters.FrameErrors++;
         // One log line per bad frame at most, and a flood of them is rate-limited: a client sending
         // garbage must not be able to fill the operator's disk.
         if (_events.MayWarn(WarningKind.FrameError))
             Log.FrameError(_events.Logger, _events.Stage, c.Id, c.Peer, error.ToString());
-        _events.RaiseError(StageErrorKind.Frame, $"frame error from {c.Peer}: {error}", c.Id, skipped: !close, logAs: WarningKind.FrameError);
+        _events.RaiseError(StageErrorKind.Frame, $"frame error from {c.Peer}: {error}", c.Id, skipped: skipped ?? !close, logAs: WarningKind.FrameError);
         if (!close)
             return;
         if (c.Session is not null)

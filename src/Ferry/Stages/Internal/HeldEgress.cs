@@ -70,14 +70,17 @@ internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters co
         _bytes = 0;
     }
 
-    /// <summary>Gives the first connection what was held. Under the table lock.</summary>
+    /// <summary>
+    /// Gives the first connection what was held. Under the table lock. What is held fits the egress buffer (the
+    /// byte bound is its size), so it is queued without the overflow policy: a session's handshake bytes still
+    /// queued ahead of it must not cost the last held message, nor close a client that has read nothing yet.
+    /// </summary>
     public void DeliverLocked(Connection c, ConnectionWriter writer)
     {
         while (_messages.TryDequeue(out var held))
         {
             _bytes -= held.Cost;
-            if (writer.Enqueue(c, held.Payload, held.Fields, writer.EncodedLength(held.Payload.Length)) == EnqueueResult.Full)
-                counters.CountDropped(held.Payload.Length);
+            writer.EnqueuePastLimit(c, held.Payload, held.Fields, writer.EncodedLength(held.Payload.Length));
         }
     }
 }

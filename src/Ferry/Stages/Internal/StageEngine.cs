@@ -250,12 +250,18 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             _loop.Wake();
     }
 
-    /// <summary>Asks the service thread to close a connection by id; false when it is unknown.</summary>
+    /// <summary>
+    /// The kill switch (<c>Close</c>, the control channel, a client stage's <c>Reconnect</c>): asks the service
+    /// thread to close a connection by id; false when it is unknown. What was queued for it before is written
+    /// first, as far as the socket takes it at once (then a FIN): a codec that answers and then kills, both
+    /// in one loop round, must not lose its answer to the kill. What the socket does not take is dropped and
+    /// counted, so a kill never waits for a slow client.
+    /// </summary>
     public bool RequestClose(ConnectionId id, DisconnectReason reason, string? detail = null, string? code = null)
     {
         if (!_table.TryGet(id, out var c))
             return false;
-        RequestClose(c, new CloseRequest(reason, detail, code));
+        RequestClose(c, new CloseRequest(reason, detail, code) { Flush = true });
         return true;
     }
 
