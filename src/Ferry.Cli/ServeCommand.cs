@@ -37,7 +37,7 @@ internal static class ServeCommand
         var statsConnections = CliOptions.Flag("--stats-connections", "add the per-connection table to every stats line");
         var overflow = CliOptions.Choice("--egress-overflow", "POLICY", "a slow client's full buffer: drop (default), disconnect or wait",
             ("drop", EgressOverflowPolicy.Drop), ("disconnect", EgressOverflowPolicy.Disconnect), ("wait", EgressOverflowPolicy.Wait));
-        var queue = CliOptions.Int("--queue-when-disconnected", 0, 1_000_000, "keep up to N broadcasts while nobody is connected, for the first client");
+        var queue = CliOptions.Int("--queue-when-disconnected", 0, 1_000_000, "keep up to N broadcasts (and at most --egress-buffer bytes, oldest dropped first) while nobody is connected, for the first client");
         var metricsListen = new Option<System.Net.IPEndPoint>("--metrics-listen")
         {
             Description = "serve the Ferry meter on a Prometheus scrape endpoint, e.g. 127.0.0.1:9464 (http://…/metrics)",

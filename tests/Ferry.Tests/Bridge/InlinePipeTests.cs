@@ -188,7 +188,10 @@ public abstract class InlinePipeTests(StageTransport transport)
         // The server's echo holds at most its send buffer (or one frame more, taken when the buffer was empty).
         Assert.InRange(server.PendingSendBytes, 1, sendBufferBytes + frameBytes + 64);
         Assert.InRange(client.PendingSendBytes, 0, sendBufferBytes + frameBytes + 64);
-        Assert.InRange(seen, 8, total / 4);
+        // What was taken before the stall is bounded, but mostly by the kernel: loopback socket buffers autotune to
+        // several MiB each way, four of them in the path (588 frames, 37 MiB, were seen on a loaded machine). The stall
+        // itself is the assertion above; this one says the sender stopped well short of the 125 MiB.
+        Assert.InRange(seen, 8, total / 2);
 
         int next = 0;
         await foreach (Frame frame in client.ReadAllAsync(deadline))
