@@ -152,5 +152,7 @@ internal static class ExtraSeeds
         ];
         for (var i = 0; i < specs.Length; i++)
             File.WriteAllBytes(Path.Combine(dir, $"spec-{i}"), Encoding.UTF8.GetBytes(specs[i]));
+        // UTF-16 (first byte 0xFE): a spec with a character outside ASCII, as a YAML escape can write it.
+        File.WriteAllBytes(Path.Combine(dir, "utf16-0"), [0xFE, .. Encoding.Unicode.GetBytes("delimiter,delim=\u00e9\u2028,position=prefix")]);
     }
 }

@@ -3,7 +3,9 @@ using System.Text;
 using Ferry.Framing;
 
 /// <summary>
-/// The <c>framingspec</c> target: <c>FramingSpec.Parse</c> on the input as a <c>--framing</c> spec (UTF-8). Beside
+/// The <c>framingspec</c> target: <c>FramingSpec.Parse</c> on the input as a <c>--framing</c> spec: UTF-8, or, after a
+/// first byte 0xFE, UTF-16LE taken as it is (so a lone surrogate, which a YAML or JSON <c>\uD800</c> escape in a pipeline
+/// file's <c>framing:</c> yields and a UTF-8 argument cannot, reaches the parser too). Beside
 /// "throws nothing but a FramingException" it checks that a refusal quotes the spec (<c>framing '…'</c>) or says it
 /// is empty, and names what is allowed or expected; and that an accepted spec's canonical form (<c>IFraming.Spec</c>)
 /// parses again to the same canonical form, limits and policy, and encodes a few payloads to the same bytes.
@@ -17,7 +19,9 @@ internal static class FramingSpecTarget
 
     public static void Run(byte[] data)
     {
-        var spec = Encoding.UTF8.GetString(data);
+        var spec = data.Length > 0 && data[0] == 0xFE
+            ? new string(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, char>(data.AsSpan(1, (data.Length - 1) & ~1)))
+            : Encoding.UTF8.GetString(data);
         IFraming framing;
         try
         {

@@ -186,4 +186,26 @@ public sealed class FramingSpecTests
         Assert.Throws<FramingException>(() => new HeaderFraming(maxFrameBytes: 0));
         Assert.Throws<FramingException>(() => new MuxFraming(onError: (FrameErrorPolicy)7));
     }
+
+    /// <summary>
+    /// Found by the fuzz target <c>framingspec</c> (its UTF-16 inputs): a delimiter with a lone UTF-16 surrogate threw
+    /// ArgumentException out of FramingSpec.Parse, whose contract is FramingException, so a caller that catches that
+    /// (as every one in Ferry does) was ended by it. The CLI cannot pass one (arguments are UTF-8; YamlDotNet refuses a
+    /// "\uD800" escape in a pipeline file itself), a library caller with a string from elsewhere can.
+    /// </summary>
+    [Theory]
+    [InlineData("delimiter,delim={0}", 0xD800, "at character 0")]
+    [InlineData("delimiter,delim=ab{0}", 0xDC00, "at character 2")]
+    [InlineData("delimiter,delim={0}x,position=prefix", 0xDBFF, "at character 0")]
+    public void A_lone_surrogate_in_a_delimiter_is_a_framing_error(string format, int surrogate, string where)
+    {
+        // Built here: a lone surrogate in the attribute would not survive the test's own serialisation.
+        var spec = string.Format(System.Globalization.CultureInfo.InvariantCulture, format, (char)surrogate);
+        var error = Assert.Throws<FramingException>(() => FramingSpec.Parse(spec));
+        Assert.Contains("lone UTF-16 surrogate", error.Message);
+        Assert.Contains(where, error.Message);
+        Assert.Contains("write bytes as \\xHH", error.Message);
+        // A whole pair is a character, as before.
+        Assert.Equal([0xF0, 0x9F, 0x98, 0x80], Assert.IsType<DelimiterFraming>(FramingSpec.Parse("delimiter,delim=\U0001F600")).Delimiter.ToArray());
+    }
 }

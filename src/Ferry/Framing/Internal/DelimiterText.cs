@@ -80,7 +80,13 @@ internal static class DelimiterText
             var c = text[i];
             if (c != '\\')
             {
-                var rune = Rune.GetRuneAt(text, i);
+                // A lone surrogate is no character: a spec from a YAML or JSON "\uD800" escape has one, and
+                // GetRuneAt would throw ArgumentException where the caller expects a FramingException.
+                if (!Rune.TryGetRuneAt(text, i, out var rune))
+                {
+                    why = $"the delimiter has a lone UTF-16 surrogate (U+{(int)c:X4}) at character {i}, which is not a character; write bytes as \\xHH";
+                    return null;
+                }
                 var n = rune.EncodeToUtf8(utf8);
                 for (var k = 0; k < n; k++)
                     bytes.Add(utf8[k]);
