@@ -15,7 +15,7 @@ internal static class FramingSpecTarget
     private static readonly byte[][] Payloads = [[], "hello"u8.ToArray(), [0, 1, 2, 0x0A, 0x0D, 0xFF]];
 
     /// <summary>Words by which an error names what is allowed or expected (the settings' and the registry's wording).</summary>
-    private static readonly string[] Guidance = ["allowed", "expected", "must be", "e.g.", "use ", "is not key=value", "given twice", "empty setting", "is required", "at least", "at most", "from "];
+    private static readonly string[] Guidance = ["allowed", "expected", "must be", "e.g.", "use ", "is not key=value", "given twice", "empty setting", "is required", "at least", "at most", "from ", "needs", "not both"];
 
     public static void Run(byte[] data)
     {
@@ -31,9 +31,9 @@ internal static class FramingSpecTarget
         {
             var message = e.Message;
             if (!message.StartsWith("framing '", StringComparison.Ordinal) && !message.StartsWith("framing spec is empty", StringComparison.Ordinal))
-                throw new InvalidOperationException($"an error that does not quote the spec: {message}");
+                throw new InvalidOperationException($"an error that does not quote the spec: {Printable(message)}");
             if (!Guidance.Any(word => message.Contains(word, StringComparison.Ordinal)))
-                throw new InvalidOperationException($"an error that does not say what is allowed: {message}");
+                throw new InvalidOperationException($"an error that does not say what is allowed: {Printable(message)}");
             return;
         }
 
@@ -60,6 +60,10 @@ internal static class FramingSpecTarget
                 throw new InvalidOperationException($"'{spec}' and its canonical form '{canonical}' encode {Convert.ToHexString(payload)} differently: {first} / {second}");
         }
     }
+
+    /// <summary>Control characters as \uHHHH, so a replayed crash's message prints whole.</summary>
+    private static string Printable(string text) =>
+        string.Concat(text.Select(c => char.IsControl(c) || char.IsSurrogate(c) ? $"\\u{(int)c:X4}" : c.ToString()));
 
     /// <summary>The encoding as hex, or the refusal's message (both forms must refuse the same payloads).</summary>
     private static string Encode(IFraming framing, byte[] payload)

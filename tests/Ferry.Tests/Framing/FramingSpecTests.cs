@@ -132,10 +132,10 @@ public sealed class FramingSpecTests
     [InlineData("lines,append=1", "append=1: must be true or false")]
     [InlineData("lines,eof=drop", "eof=drop: must be deliver or error")]
     [InlineData("lines,delim=x", "unknown setting 'delim' for lines (allowed: include, append, eof, max_frame_bytes, on_error)")]
-    [InlineData("delimiter,delim=", "delim=: the delimiter is empty")]
+    [InlineData("delimiter,delim=", "delim=: the delimiter is empty (allowed: 1 to 16 bytes as text, with escapes")]
     [InlineData(@"delimiter,delim=\q", @"delim=\q: unknown escape '\q'")]
     [InlineData(@"delimiter,delim=\x3", @"delim=\x3: escape '\x' at character 1 needs two hex digits")]
-    [InlineData(@"delimiter,delim=abc\", @"delim=abc\: the delimiter ends with a lone '\'")]
+    [InlineData(@"delimiter,delim=abc\", @"delim=abc\: the delimiter ends with a lone '\' (allowed: 1 to 16 bytes as text, with escapes \n \r \t \0 \\ \xHH, or as hex 0x0d0a)")]
     [InlineData("delimiter,delim=0123456789abcdefg", "delim=0123456789abcdefg: the delimiter is 17 bytes long; at most 16")]
     [InlineData("delimiter,position=prefix", "position=prefix needs a delimiter")]
     [InlineData("delimiter,delim=x,position=middle", "position=middle: must be suffix or prefix")]
@@ -204,7 +204,7 @@ public sealed class FramingSpecTests
         var error = Assert.Throws<FramingException>(() => FramingSpec.Parse(spec));
         Assert.Contains("lone UTF-16 surrogate", error.Message);
         Assert.Contains(where, error.Message);
-        Assert.Contains("write bytes as \\xHH", error.Message);
+        Assert.Contains("allowed: 1 to 16 bytes as text", error.Message);
         // A whole pair is a character, as before.
         Assert.Equal([0xF0, 0x9F, 0x98, 0x80], Assert.IsType<DelimiterFraming>(FramingSpec.Parse("delimiter,delim=\U0001F600")).Delimiter.ToArray());
     }
