@@ -188,7 +188,8 @@ public sealed class FramingSpecTests
     }
 
     /// <summary>
-    /// Found by the fuzz target <c>framingspec</c> (its UTF-16 inputs): a delimiter with a lone UTF-16 surrogate threw
+    /// Found while writing the fuzz target <c>framingspec</c> (by reading DelimiterText; its UTF-16 inputs, added to reach
+    /// this, did not hit it in the first 5-minute run): a delimiter with a lone UTF-16 surrogate threw
     /// ArgumentException out of FramingSpec.Parse, whose contract is FramingException, so a caller that catches that
     /// (as every one in Ferry does) was ended by it. The CLI cannot pass one (arguments are UTF-8; YamlDotNet refuses a
     /// "\uD800" escape in a pipeline file itself), a library caller with a string from elsewhere can.
