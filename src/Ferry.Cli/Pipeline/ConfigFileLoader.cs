@@ -101,7 +101,19 @@ internal static class ConfigFileLoader
                     $"is not valid YAML or JSON: the YAML parser cannot read on after this point ({Clean(why)}); check the brackets, quotes and tags (!…) after it"));
                 return null;
             }
-            stream.Load(new StringReader(source));
+            var parser = new Parser(new StringReader(source));
+            try
+            {
+                stream.Load(parser);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+            {
+                // As in the depth pass: YamlDotNet's node loader refuses some events ("\0:\0\x1f" as JSON) with these.
+                var from = parser.Current?.Start ?? Mark.Empty;
+                problems.Add(new SettingProblem($"{file}:{Math.Max(from.Line, 1)}:{Math.Max(from.Column, 1)}", "(file)", null,
+                    $"is not valid YAML or JSON: the YAML parser cannot read on from this point ({Clean(ex.Message)})"));
+                return null;
+            }
         }
         catch (YamlException ex)
         {
