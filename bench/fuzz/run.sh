@@ -2,7 +2,7 @@
 # Fuzzes one target of Ferry.Fuzz with AFL++ for a fixed time (not part of CI).
 #   bench/fuzz/run.sh TARGET [SECONDS]      e.g. bench/fuzz/run.sh lines 120
 # Targets: lines delimiter delimiter-prefix length length-le length8 u16be u32be fixed header
-#          text-length mux zmtp zmtp-push stdin
+#          text-length mux zmtp zmtp-push stdin proxy runfile framingspec
 # Needs: the .NET SDK, AFL++ (Debian: apt-get install -y afl++) and the SharpFuzz instrumenter, a
 # dotnet tool restored from .config/dotnet-tools.json here (dotnet tool restore).
 # Output under bench/fuzz/out/TARGET/ (ignored by git): bin/ (the instrumented build) and findings/
@@ -26,12 +26,18 @@ mkdir -p "$out"
 dotnet publish "$here/Ferry.Fuzz/Ferry.Fuzz.csproj" -c Release -o "$bin" -v q -nologo >"$out/build.log" 2>&1 \
   || { cat "$out/build.log" >&2; exit 1; }
 
-# Instrument what is fuzzed (never the harness itself): Ferry.dll, and the CLI for the stdin reader.
+# Instrument what is fuzzed (never the harness itself): Ferry.dll, the CLI for the stdin reader, and for
+# the pipeline file reader the CLI, the settings readers (Ferry.Hosting) and the YAML parser it runs on.
 (cd "$here" && dotnet tool restore >/dev/null)
 (cd "$here" && dotnet tool run sharpfuzz "$bin/Ferry.dll" >"$out/instrument.log")
-if [[ $target == stdin ]]; then
-  (cd "$here" && dotnet tool run sharpfuzz "$bin/Ferry.Cli.dll" >>"$out/instrument.log")
-fi
+case $target in
+  stdin) extra=(Ferry.Cli.dll) ;;
+  runfile) extra=(Ferry.Cli.dll Ferry.Hosting.dll YamlDotNet.dll) ;;
+  *) extra=() ;;
+esac
+for dll in "${extra[@]}"; do
+  (cd "$here" && dotnet tool run sharpfuzz "$bin/$dll" >>"$out/instrument.log")
+done
 
 # AFL++ on a .NET target: the binary check does not apply (SharpFuzz speaks the fork-server protocol
 # from managed code); the runtime starts slowly; no UI; no core dumps needed.

@@ -112,6 +112,34 @@ public sealed class EgressTests
         => [.. events.Messages.Select(m => JsonDocument.Parse(m.Data!).RootElement)
             .Where(j => j.GetProperty("type").GetString() == "error").Select(j => j.GetProperty("message").GetString()!)];
 
+    /// <summary>
+    /// Found while adding fuzz targets (bench/fuzz): a group of white space passed the listener's "missing" check, the
+    /// stage threw ArgumentException for it, and the exception ended the control listener: no reply, and no later
+    /// command on the subject was carried out. It is refused like a missing group, and the subject keeps working.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_blank_group_is_refused_and_the_control_subject_keeps_working()
+    {
+        await using var server = await NatsServer.StartNewAsync();
+        await using var nats = await Observer.ConnectAsync(server);
+        await using var gateway = await Gateway.StartAsync(server, "cg", FramingSpec.Parse("lines"));
+        using var client = await TestClient.ConnectAsync(gateway.Port);
+        var id = await gateway.ConnectionOfAsync(client.LocalPort);
+        var within = new NatsSubOpts { Timeout = TimeSpan.FromSeconds(5) };
+
+        foreach (var (command, group) in new[] { ("group.join", " "), ("group.leave", "\\t") })
+        {
+            var reply = await nats.RequestAsync<byte[], byte[]>("ferry.ctrl.cg",
+                Encoding.UTF8.GetBytes($$$"""{"command":"{{{command}}}","payload":{"conn_id":"{{{id}}}","group":"{{{group}}}"}}"""), replyOpts: within);
+            var answer = JsonDocument.Parse(reply.Data!).RootElement;
+            Assert.False(answer.GetProperty("ok").GetBoolean());
+            Assert.Equal($"{command}: payload.group is missing or blank; name the group", answer.GetProperty("error").GetString());
+        }
+        var joined = await nats.RequestAsync<byte[], byte[]>("ferry.ctrl.cg",
+            Encoding.UTF8.GetBytes($$$"""{"command":"group.join","payload":{"conn_id":"{{{id}}}","group":"ops"}}"""), replyOpts: within);
+        Assert.True(JsonDocument.Parse(joined.Data!).RootElement.GetProperty("ok").GetBoolean());
+    }
+
     [SkippableFact]
     public async Task The_kill_switch_closes_the_connection_with_reason_and_code()
     {

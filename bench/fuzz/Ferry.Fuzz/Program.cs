@@ -80,6 +80,9 @@ internal static class Targets
         ["zmtp"] = () => Decoder("zmtp,socket=pull,message=rogue"),
         ["zmtp-push"] = () => Decoder("zmtp,socket=push,message=single"),
         ["stdin"] = () => Stdin.Run,
+        ["proxy"] = () => ProxyTarget.Run,
+        ["runfile"] = () => RunFileTarget.Run,
+        ["framingspec"] = () => FramingSpecTarget.Run,
     };
 
     private static Action<byte[]> Decoder(string spec)
@@ -361,5 +364,7 @@ internal static class Seeds
         ];
         for (var i = 0; i < commands.Length; i++)
             File.WriteAllText(Path.Combine(stdin, $"command-{i}"), commands[i] + "\n");
+
+        ExtraSeeds.Write(corpus);
     }
 }

@@ -89,13 +89,31 @@ internal static class ConfigFileLoader
         try
         {
             // The depth is checked on the parser's events first: YamlStream.Load recurses once per level.
-            if (TooDeep(source) is { } deep)
+            if (TooDeep(source, out var stuck) is { } deep)
             {
                 problems.Add(new SettingProblem($"{file}:{deep.Line}:{deep.Column}", "(file)", null,
                     $"nests mappings and sequences more than {MaxDepth} levels deep, the limit for a pipeline file"));
                 return null;
             }
-            stream.Load(new StringReader(source));
+            if (stuck is var (at, why))
+            {
+                problems.Add(new SettingProblem($"{file}:{Math.Max(at.Line, 1)}:{Math.Max(at.Column, 1)}", "(file)", null,
+                    $"is not valid YAML or JSON: the YAML parser cannot read on after this point ({Clean(why)}); check the brackets, quotes and tags (!…) after it"));
+                return null;
+            }
+            var parser = new Parser(new StringReader(source));
+            try
+            {
+                stream.Load(parser);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+            {
+                // As in the depth pass: YamlDotNet's node loader refuses some events ("\0:\0\x1f" as JSON) with these.
+                var from = parser.Current?.Start ?? Mark.Empty;
+                problems.Add(new SettingProblem($"{file}:{Math.Max(from.Line, 1)}:{Math.Max(from.Column, 1)}", "(file)", null,
+                    $"is not valid YAML or JSON: the YAML parser cannot read on from this point ({Clean(ex.Message)})"));
+                return null;
+            }
         }
         catch (YamlException ex)
         {
@@ -126,22 +144,38 @@ internal static class ConfigFileLoader
         }
     }
 
-    /// <summary>Where the first mapping or sequence deeper than <see cref="MaxDepth"/> starts; null when none is.</summary>
-    private static Mark? TooDeep(string text)
+    /// <summary>
+    /// Where the first mapping or sequence deeper than <see cref="MaxDepth"/> starts; null when none is. When YamlDotNet
+    /// fails with something other than a YamlException, <paramref name="stuck"/> is the end of the last event it read and its message.
+    /// </summary>
+    /// <exception cref="YamlException">The text is not YAML.</exception>
+    private static Mark? TooDeep(string text, out (Mark At, string Why)? stuck)
     {
         var parser = new Parser(new StringReader(text));
         var depth = 0;
-        while (parser.MoveNext())
+        var reached = Mark.Empty;
+        stuck = null;
+        try
         {
-            var current = parser.Current;
-            switch (current)
+            while (parser.MoveNext())
             {
-                case MappingStart or SequenceStart when ++depth > MaxDepth:
-                    return current.Start;
-                case MappingEnd or SequenceEnd:
-                    depth--;
-                    break;
+                var current = parser.Current!;
+                reached = current.End;
+                switch (current)
+                {
+                    case MappingStart or SequenceStart when ++depth > MaxDepth:
+                        return current.Start;
+                    case MappingEnd or SequenceEnd:
+                        depth--;
+                        break;
+                }
             }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet fails on some malformed text with these rather than a YamlException (its scanner on ": {\nr", a
+            // flow mapping left open; its tag check on "!!]"); they would end ferry run with a stack trace.
+            stuck = (reached, ex.Message);
         }
         return null;
     }

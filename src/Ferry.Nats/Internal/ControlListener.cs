@@ -85,8 +85,9 @@ internal sealed class ControlListener(NatsConnection nats, TcpServerStage stage,
             return stage.Close(id, payload!.Reason, payload.Code)
                 ? (true, null) : (true, $"conn.close: connection '{text}' is not connected");
         var group = payload!.Group;
-        if (string.IsNullOrEmpty(group))
-            return (true, $"{command.Command}: payload.group is missing; name the group");
+        // White space is no group name either: the stage would throw for it, and an exception here would end this listener.
+        if (string.IsNullOrWhiteSpace(group))
+            return (true, $"{command.Command}: payload.group is missing or blank; name the group");
         if (command.Command == "group.join")
             return stage.JoinGroup(id, group) ? (true, null) : (true, $"group.join: connection '{text}' is not connected");
         return stage.LeaveGroup(id, group) ? (true, null) : (true, $"group.leave: connection '{text}' is not in group '{group}'");

@@ -124,6 +124,25 @@ public sealed class ConfigFileLimitTests : IDisposable
         Assert.Contains("1 stage: café (tcp server on 127.0.0.1:23020)", Assert.Single(stdout.Lines));
     }
 
+    /// <summary>
+    /// Found by the fuzz target <c>runfile</c> (its two crashes, minimised): on ": {" and a plain scalar on the next line
+    /// YamlDotNet's scanner throws InvalidOperationException, on "!!]" its tag check ArgumentException, instead of a
+    /// YamlException, and that ended <c>ferry check</c> and <c>ferry run</c> with a stack trace. Each is one problem at a
+    /// line and column, as any other YAML error.
+    /// </summary>
+    [Theory]
+    [InlineData("scanner.yaml", ": {\nr")]
+    [InlineData("scanner.json", ": {\nr")]
+    [InlineData("tag.yaml", "!!]")] // ArgumentException: "Global tags must be valid URIs."
+    [InlineData("nul.json", "\0:\0\u001f")] // ArgumentException from the node loader: "The current event is of an unsupported type."
+    public async Task Text_the_yaml_scanner_fails_on_is_a_problem_not_a_crash(string name, string text)
+    {
+        var file = Write(name, text);
+        var line = await CheckFailsAsync(file, 2);
+        Assert.Matches($"^{System.Text.RegularExpressions.Regex.Escape(file)}:[1-9][0-9]*:[1-9][0-9]*: \\(file\\): is not valid YAML or JSON: ", line);
+        Assert.Contains("the YAML parser cannot read on ", line);
+    }
+
     private static async Task<string> CheckFailsAsync(string file, int lines)
     {
         var (stdout, stderr) = (new LineWriter(), new LineWriter());

@@ -93,6 +93,31 @@ public sealed class ProxyHeaderParserTests
     public void Malformed_v1_headers_are_refused_with_what_is_wrong(string text, string expected) =>
         Assert.Contains(expected, Refused(Ascii(text)));
 
+    /// <summary>
+    /// Found by the fuzz target <c>proxy</c>: a control byte (or a lone LF, or a byte above 0x7E) before the CRLF was
+    /// refused when the line had not ended yet but accepted once the CRLF had come in the same read, so the verdict
+    /// depended on how the proxy's bytes were cut. It is refused either way, as the parser's contract says.
+    /// </summary>
+    [Theory]
+    [InlineData("PROXY UNKNOWN \u0001\r\n", "byte 0x01 at offset 14")]
+    [InlineData("PROXY UNKNOWN x\ny\r\n", "byte 0x0A at offset 15")]
+    [InlineData("PROXY UNKNOWN \u007F\r\n", "byte 0x7F at offset 14")]
+    [InlineData("PROXY UNKNOWN\u0000\r\n", "byte 0x00 at offset 13")]
+    public void A_byte_that_is_not_printable_ascii_is_refused_whether_or_not_the_crlf_came_with_it(string text, string expected)
+    {
+        var input = Ascii(text);
+        Assert.Contains(expected, Refused(input));
+        for (var n = 1; n < input.Length; n++)
+        {
+            var status = ProxyHeaderParser.Parse(input.AsSpan(0, n), ProxyProtocol.Any, out _, out _, out _);
+            Assert.NotEqual(ProxyParseStatus.Done, status);
+        }
+    }
+
+    [Fact]
+    public void A_byte_above_0x7E_is_refused_before_and_after_the_crlf() =>
+        Assert.Contains("byte 0xE9 at offset 14", Refused([.. Ascii("PROXY UNKNOWN "), 0xE9, .. Ascii("\r\n")]));
+
     [Theory]
     [InlineData("PROXY TCP4 010.000.000.001 1.2.3.4 1 2\r\n")] // inet_aton would read 8.0.0.1
     [InlineData("PROXY TCP4 10.0.0.1 01.2.3.4 1 2\r\n")]

@@ -11,13 +11,16 @@ internal static class DelimiterText
 {
     public const int MaxBytes = 16;
 
+    /// <summary>What a delimiter may be written as, for the errors that cannot point at one bad escape.</summary>
+    private static readonly string Allowed = $"allowed: 1 to {MaxBytes} bytes as text, with escapes \\n \\r \\t \\0 \\\\ \\xHH, or as hex 0x0d0a";
+
     /// <summary>The delimiter's bytes, or null with <paramref name="why"/> saying what is wrong.</summary>
     public static byte[]? Parse(string text, out string? why)
     {
         why = null;
         if (text.Length == 0)
         {
-            why = "the delimiter is empty";
+            why = $"the delimiter is empty ({Allowed})";
             return null;
         }
 
@@ -80,7 +83,13 @@ internal static class DelimiterText
             var c = text[i];
             if (c != '\\')
             {
-                var rune = Rune.GetRuneAt(text, i);
+                // A lone surrogate is no character: a spec from a YAML or JSON "\uD800" escape has one, and
+                // GetRuneAt would throw ArgumentException where the caller expects a FramingException.
+                if (!Rune.TryGetRuneAt(text, i, out var rune))
+                {
+                    why = $"the delimiter has a lone UTF-16 surrogate (U+{(int)c:X4}) at character {i}, which is not a character ({Allowed})";
+                    return null;
+                }
                 var n = rune.EncodeToUtf8(utf8);
                 for (var k = 0; k < n; k++)
                     bytes.Add(utf8[k]);
@@ -90,7 +99,7 @@ internal static class DelimiterText
 
             if (i + 1 == text.Length)
             {
-                why = "the delimiter ends with a lone '\\'";
+                why = $"the delimiter ends with a lone '\\' ({Allowed})";
                 return null;
             }
             var e = text[++i];

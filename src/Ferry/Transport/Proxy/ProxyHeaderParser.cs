@@ -121,15 +121,18 @@ internal static class ProxyHeaderParser
         error = null;
         var window = input[..Math.Min(input.Length, V1MaxBytes)];
         var end = window.IndexOf("\r\n"u8);
+        // A lone LF, or a byte no v1 line may hold, is refused at once rather than at 107 bytes, and refused
+        // the same when the CRLF came in the same read: the verdict must not depend on how the bytes were cut.
+        // Only a CR that is the last byte so far may still become the CRLF.
+        var content = end < 0 ? window : window[..end];
+        var bad = content.IndexOfAnyExceptInRange((byte)0x20, (byte)0x7E);
+        if (bad >= 0 && !(end < 0 && window[bad] == (byte)'\r' && bad == window.Length - 1))
+        {
+            error = $"PROXY v1 header has byte 0x{window[bad]:X2} at offset {bad}; only printable ASCII ending in CRLF is allowed";
+            return ProxyParseStatus.Invalid;
+        }
         if (end < 0)
         {
-            // A lone LF, or a byte no v1 line may hold, is refused at once rather than at 107 bytes.
-            var bad = window.IndexOfAnyExceptInRange((byte)0x20, (byte)0x7E);
-            if (bad >= 0 && !(window[bad] == (byte)'\r' && bad == window.Length - 1))
-            {
-                error = $"PROXY v1 header has byte 0x{window[bad]:X2} at offset {bad}; only printable ASCII ending in CRLF is allowed";
-                return ProxyParseStatus.Invalid;
-            }
             if (input.Length >= V1MaxBytes)
             {
                 error = $"PROXY v1 header has no CRLF within {V1MaxBytes} bytes";
