@@ -32,32 +32,11 @@ public sealed class RunSignalTests : IDisposable
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            var lines = new List<JsonElement>();
-            async Task<JsonElement> NextAsync(Func<JsonElement, bool> match, string what)
-            {
-                while (true)
-                {
-                    var line = await process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new EndOfStreamException($"no {what}: {await process.StandardError.ReadToEndAsync()}");
-                    var json = JsonDocument.Parse(line).RootElement;
-                    lines.Add(json);
-                    if (match(json))
-                        return json;
-                }
-            }
-            IPEndPoint Listening(JsonElement j) => IPEndPoint.Parse(j.GetProperty("local").GetString()!);
-            bool Is(JsonElement j, string type, string stage) => LineWriter.Is(j, type) && j.GetProperty("stage").GetString() == stage;
-            var a = Listening(await NextAsync(j => Is(j, "listening", "a"), "listening a"));
-            var b = Listening(await NextAsync(j => Is(j, "listening", "b"), "listening b"));
-
-            using var reader = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
-            await reader.ConnectAsync(b, timeout.Token); // never reads
-            await NextAsync(j => Is(j, "connected", "b"), "b's client connected");
-            using var writer = await FramedTestClient.ConnectAsync(a);
-            const int Lines = 16 * 1024;
-            var batch = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 1023) + "\n", 256)));
-            for (var i = 0; i < Lines / 256; i++)
-                await writer.SendAsync(batch);
-            await NextAsync(j => Is(j, "stats", "a") && j.GetProperty("packets_in").GetInt64() == Lines, "a read all 16 MiB (queued in b, whose client does not read)");
+            var run = new RunOutput(process, timeout.Token);
+            var filled = await run.FillBWithEgressItsClientDoesNotReadAsync(16 * 1024);
+            using var reader = filled.Reader;
+            using var writer = filled.Writer;
+            var a = filled.A;
 
             using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))
                 await kill!.WaitForExitAsync(timeout.Token);
@@ -93,47 +72,24 @@ public sealed class RunSignalTests : IDisposable
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            var lines = new List<JsonElement>();
-            async Task<JsonElement?> NextAsync(Func<JsonElement, bool> match, string what)
-            {
-                while (true)
-                {
-                    var line = await process.StandardOutput.ReadLineAsync(timeout.Token);
-                    if (line is null)
-                        return null;
-                    var json = JsonDocument.Parse(line).RootElement;
-                    lines.Add(json);
-                    if (match(json))
-                        return json;
-                }
-            }
-            IPEndPoint Listening(JsonElement? j) => IPEndPoint.Parse(j!.Value.GetProperty("local").GetString()!);
-            bool Is(JsonElement j, string type, string stage) => LineWriter.Is(j, type) && j.GetProperty("stage").GetString() == stage;
-            var a = Listening(await NextAsync(j => Is(j, "listening", "a"), "listening a"));
-            var b = Listening(await NextAsync(j => Is(j, "listening", "b"), "listening b"));
-
-            using var reader = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
-            await reader.ConnectAsync(b, timeout.Token); // never reads
-            await NextAsync(j => Is(j, "connected", "b"), "b's client connected");
-            using var writer = await FramedTestClient.ConnectAsync(a);
-            const int Lines = 4 * 1024;
-            var batch = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 1023) + "\n", 256)));
-            for (var i = 0; i < Lines / 256; i++)
-                await writer.SendAsync(batch);
-            await NextAsync(j => Is(j, "stats", "a") && j.GetProperty("packets_in").GetInt64() == Lines, "a read all 4 MiB (queued in b, whose client does not read)");
+            var run = new RunOutput(process, timeout.Token);
+            var filled = await run.FillBWithEgressItsClientDoesNotReadAsync(4 * 1024);
+            using var reader = filled.Reader;
+            using var writer = filled.Writer;
 
             using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))
                 await kill!.WaitForExitAsync(timeout.Token);
-            while (await NextAsync(_ => false, "the end") is not null)
+            while (await run.NextOrEndAsync(_ => false) is not null)
             {
             }
             await process.WaitForExitAsync(timeout.Token);
             Assert.Equal(0, process.ExitCode);
 
             // The last line about b is its totals after the stop: what the stop dropped is in them.
-            var closed = lines.FindIndex(j => Is(j, "closed", "b"));
+            var lines = run.Lines;
+            var closed = lines.FindIndex(j => RunOutput.Is(j, "closed", "b"));
             Assert.True(closed >= 0, "b's closed line");
-            var last = lines.FindLastIndex(j => Is(j, "stats", "b"));
+            var last = lines.FindLastIndex(j => RunOutput.Is(j, "stats", "b"));
             Assert.True(last > closed, "a stats line for b after its closed line");
             Assert.True(lines[last].GetProperty("egress_dropped_bytes").GetInt64() > 0, lines[last].ToString());
             var stderr = await process.StandardError.ReadToEndAsync(timeout.Token);
@@ -157,6 +113,51 @@ public sealed class RunSignalTests : IDisposable
         catch (SocketException)
         {
             return false;
+        }
+    }
+
+    /// <summary>The JSON lines of a <c>ferry run</c> of two line stages, <c>a</c> routed to all of <c>b</c>.</summary>
+    private sealed class RunOutput(Process process, CancellationToken timeout)
+    {
+        public List<JsonElement> Lines { get; } = [];
+
+        public static bool Is(JsonElement j, string type, string stage) => LineWriter.Is(j, type) && j.GetProperty("stage").GetString() == stage;
+
+        /// <summary>The next line that matches, or null at the end of the output.</summary>
+        public async Task<JsonElement?> NextOrEndAsync(Func<JsonElement, bool> match)
+        {
+            while (await process.StandardOutput.ReadLineAsync(timeout) is { } line)
+            {
+                var json = JsonDocument.Parse(line).RootElement;
+                Lines.Add(json);
+                if (match(json))
+                    return json;
+            }
+            return null;
+        }
+
+        public async Task<JsonElement> NextAsync(Func<JsonElement, bool> match, string what)
+            => await NextOrEndAsync(match) ?? throw new EndOfStreamException($"no {what}: {await process.StandardError.ReadToEndAsync()}");
+
+        /// <summary>
+        /// Connects a client to <c>b</c> that never reads and sends <paramref name="lines"/> lines of 1 KiB to <c>a</c>,
+        /// which routes them to <c>b</c>; returns when <c>a</c> has read them all (<c>b</c> holds what its client did not take).
+        /// </summary>
+        public async Task<(IPEndPoint A, Socket Reader, FramedTestClient Writer)> FillBWithEgressItsClientDoesNotReadAsync(int lines)
+        {
+            static IPEndPoint Listening(JsonElement j) => IPEndPoint.Parse(j.GetProperty("local").GetString()!);
+            var a = Listening(await NextAsync(j => Is(j, "listening", "a"), "listening a"));
+            var b = Listening(await NextAsync(j => Is(j, "listening", "b"), "listening b"));
+            var reader = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+            await reader.ConnectAsync(b, timeout); // never reads
+            await NextAsync(j => Is(j, "connected", "b"), "b's client connected");
+            var writer = await FramedTestClient.ConnectAsync(a);
+            var batch = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 1023) + "\n", 256)));
+            for (var i = 0; i < lines / 256; i++)
+                await writer.SendAsync(batch);
+            await NextAsync(j => Is(j, "stats", "a") && j.GetProperty("packets_in").GetInt64() == lines,
+                $"a read all {lines / 1024} MiB (queued in b, whose client does not read)");
+            return (a, reader, writer);
         }
     }
 }
