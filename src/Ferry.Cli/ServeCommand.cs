@@ -25,6 +25,7 @@ internal static class ServeCommand
         var backlog = CliOptions.Int("--backlog", 1, 65535, "pending connections the kernel queues before accept (default 512)");
         var idleTimeout = CliOptions.Duration("--idle-timeout", "disconnect clients silent this long, e.g. 30s, 500ms; 0 = never (default 0)");
         var halfCloseLinger = CliOptions.Duration("--half-close-linger", "keep a client that shut down its sending side (FIN) open this long for answers; 0 = close once what is queued is written (default 0)");
+        var stopGrace = CliOptions.Duration("--stop-grace-period", "at a stop (Ctrl+C, SIGTERM), how long queued egress may drain before connections close; a second signal cuts it short (default 5s)");
         var groupSize = CliOptions.Int("--group-size", 1, 65536, "packets per published group (default 1)");
         var groupLinger = CliOptions.Duration("--group-linger", "publish a partial group this long after its first packet; 0 = at once (default 1ms)");
         var framing = CliOptions.Framing();
@@ -55,7 +56,7 @@ internal static class ServeCommand
         var logFormat = CliOptions.LogFormat();
         var command = new Command("serve", "run a TCP server stage and print what arrives as JSON lines\n\n" + Epilog)
         {
-            bind, maxConnections, backlog, idleTimeout, halfCloseLinger, frameTimeout, maxPending, groupSize, groupLinger, framing, egressBuffer, bindAttempts,
+            bind, maxConnections, backlog, idleTimeout, halfCloseLinger, stopGrace, frameTimeout, maxPending, groupSize, groupLinger, framing, egressBuffer, bindAttempts,
             echo, quiet, statsConnections, overflow, queue, metricsListen, logLevel, logFormat,
         };
         var nats = new NatsServeOptions();
@@ -72,6 +73,7 @@ internal static class ServeCommand
             if (result.TryGet(backlog, out var bl)) options = options with { Backlog = bl };
             if (result.TryGet(idleTimeout, out var it)) options = options with { IdleTimeout = it };
             if (result.TryGet(halfCloseLinger, out var hl)) options = options with { HalfCloseLinger = hl };
+            if (result.TryGet(stopGrace, out var sg)) options = options with { StopGracePeriod = sg };
             if (result.TryGet(frameTimeout, out var ft)) options = options with { FrameTimeout = ft };
             if (result.TryGet(maxPending, out var mp)) options = options with { MaxPendingBytes = mp };
             if (result.TryGet(groupSize, out var gs)) options = options with { GroupSize = gs };
@@ -123,9 +125,8 @@ internal static class ServeCommand
         StageJsonPrinter.Attach(stage, output, printPackets: !quiet, statsConnections);
         IDisposable? echoing = echo ? EchoRoute.Attach(bus, options.Name) : null;
 
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        // The first signal stops gracefully; the next one cuts the grace period short.
+        using var signals = new StopSignals(cancellationToken);
 
         var (natsOk, gateway) = await NatsServeOptions.StartAsync(natsOptions, stage, loggerFactory, io.Stderr, cancellationToken).ConfigureAwait(false);
         if (!natsOk)
@@ -136,28 +137,31 @@ internal static class ServeCommand
         // A bind that runs out of attempts stops the stage: that ends the command too, with exit code 1.
         var exitCode = 0;
         stage.Start();
-        _ = WatchBindAsync(stage, stop, () => exitCode = 1, loggerFactory.CreateLogger("Ferry.Cli"));
+        _ = WatchBindAsync(stage, signals, () => exitCode = 1, loggerFactory.CreateLogger("Ferry.Cli"));
         // Commands are read on their own task; end of input leaves the server running.
-        _ = Task.Run(() => new StdinCommands(stage, output).RunAsync(io.Stdin, stop.Token), CancellationToken.None);
+        _ = Task.Run(() => new StdinCommands(stage, output).RunAsync(io.Stdin, signals.Stopping), CancellationToken.None);
         try
         {
-            await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
+            await Task.Delay(Timeout.Infinite, signals.Stopping).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
         }
-        await stage.StopAsync().ConfigureAwait(false);
+        var account = new StopAccount();
+        account.Add(null, stage.GetStats);
+        await stage.StopAsync(signals.Forced).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        account.Report("ferry serve", output, io.Stderr);
         echoing?.Dispose();
         output.Flush();
         return exitCode;
     }
 
-    private static async Task WatchBindAsync(TcpServerStage stage, CancellationTokenSource stop, Action failed, ILogger logger)
+    private static async Task WatchBindAsync(TcpServerStage stage, StopSignals signals, Action failed, ILogger logger)
     {
         try
         {
-            await stage.WaitListeningAsync(stop.Token).ConfigureAwait(false);
-            await StartupPages.ReleaseWhenSettledAsync(logger, stop.Token).ConfigureAwait(false);
+            await stage.WaitListeningAsync(signals.Stopping).ConfigureAwait(false);
+            await StartupPages.ReleaseWhenSettledAsync(logger, signals.Stopping).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -165,7 +169,7 @@ internal static class ServeCommand
         catch (Exception)
         {
             failed();
-            await stop.CancelAsync().ConfigureAwait(false);
+            signals.Stop();
         }
     }
 }

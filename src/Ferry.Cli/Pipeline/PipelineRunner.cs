@@ -29,20 +29,8 @@ internal static class PipelineRunner
         var clients = new Dictionary<string, TcpClientStage>(StringComparer.Ordinal);
         var bridges = new List<(string Name, IFrameBridge Bridge)>();
         var disposables = new List<IDisposable>();
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var force = new CancellationTokenSource();
-        var signals = 0;
-        void Signalled(PosixSignalContext c)
-        {
-            c.Cancel = true;
-            // The first signal stops gracefully; the next one cuts the grace periods short.
-            if (Interlocked.Increment(ref signals) == 1)
-                stop.Cancel();
-            else
-                force.Cancel();
-        }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Signalled);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Signalled);
+        // The first signal stops gracefully; the next one cuts the grace periods short.
+        using var signals = new StopSignals(cancellationToken);
         var exitCode = 0;
         var gaveUp = 0;
         var started = new List<Func<CancellationToken, Task>>();
@@ -98,13 +86,13 @@ internal static class PipelineRunner
                                 await stage.StopAsync(forced).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                                 await gateway.DisposeAsync().ConfigureAwait(false);
                             });
-                            await gateway.StartAsync(stop.Token).ConfigureAwait(false);
+                            await gateway.StartAsync(signals.Stopping).ConfigureAwait(false);
                         }
                         else
                         {
                             started.Add(forced => stage.StopAsync(forced));
                         }
-                        await stage.StartAsync(stop.Token).ConfigureAwait(false);
+                        await stage.StartAsync(signals.Stopping).ConfigureAwait(false);
                         break;
                     case ClientStageDeclaration client:
                         var c = clients[client.Name];
@@ -122,7 +110,7 @@ internal static class PipelineRunner
                             output.Error(message);
                             io.Stderr.WriteLine(message);
                             Volatile.Write(ref exitCode, 1);
-                            _ = stop.CancelAsync();
+                            signals.Stop();
                         };
                         c.Start();
                         break;
@@ -131,15 +119,15 @@ internal static class PipelineRunner
                         IFrameBridge end = bridge.IsServer ? new FrameBridgeServer(bridge.Address, bridge.Port, options) : new FrameBridgeClient(bridge.Address, bridge.Port, options);
                         bridges.Add((bridge.Name, end));
                         started.Add(_ => end.StopAsync());
-                        _ = PrintFramesAsync(bridge.Name, end, output, quiet, stop.Token);
+                        _ = PrintFramesAsync(bridge.Name, end, output, quiet, signals.Stopping);
                         break;
                 }
             }
             // Every stage is up: what only the start needed can go (the bridges' ends connect on their own).
-            _ = StartupPages.ReleaseWhenSettledAsync(loggerFactory.CreateLogger("Ferry.Cli"), stop.Token);
-            await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
+            _ = StartupPages.ReleaseWhenSettledAsync(loggerFactory.CreateLogger("Ferry.Cli"), signals.Stopping);
+            await Task.Delay(Timeout.Infinite, signals.Stopping).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (signals.Stopping.IsCancellationRequested)
         {
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -150,9 +138,13 @@ internal static class PipelineRunner
         }
         // Every stage at once: accepting stops everywhere at the same moment and the drains run side by
         // side, so the stop lasts the longest grace period, not their sum; a second signal forces it.
-        var beforeStop = Totals(servers, clients);
-        await Task.WhenAll(started.Select(s => StopQuietly(s, force.Token))).ConfigureAwait(false);
-        SayWhatTheStopDropped(beforeStop, Totals(servers, clients), output, io);
+        var account = new StopAccount();
+        foreach (var (name, server) in servers)
+            account.Add(name, server.GetStats);
+        foreach (var (name, client) in clients)
+            account.Add(name, client.GetStats);
+        await Task.WhenAll(started.Select(s => StopQuietly(s, signals.Forced))).ConfigureAwait(false);
+        account.Report("ferry run", output, io.Stderr);
         foreach (var d in disposables)
             d.Dispose();
         foreach (var (_, bridge) in bridges)
@@ -163,29 +155,6 @@ internal static class PipelineRunner
             await c.DisposeAsync().ConfigureAwait(false);
         output.Flush();
         return Volatile.Read(ref exitCode);
-    }
-
-    /// <summary>Each TCP stage's totals, in file order.</summary>
-    private static List<(string Name, SocketStats Stats)> Totals(Dictionary<string, TcpServerStage> servers, Dictionary<string, TcpClientStage> clients)
-        => [.. servers.Select(s => (s.Key, s.Value.GetStats())), .. clients.Select(c => (c.Key, c.Value.GetStats()))];
-
-    /// <summary>
-    /// The stop's account, once every stage has stopped: each stage's totals as a last <c>stats</c> line (the periodic
-    /// ones end with the stop, and the scrape endpoint goes with the process, so egress a grace period that ran out
-    /// dropped was nowhere), and one stderr line per stage whose stop dropped queued egress.
-    /// </summary>
-    private static void SayWhatTheStopDropped(List<(string Name, SocketStats Stats)> before, List<(string Name, SocketStats Stats)> after, JsonLineWriter output, CliIo io)
-    {
-        for (var i = 0; i < after.Count; i++)
-        {
-            var (name, stats) = after[i];
-            output.Write(JsonLineWriter.Stats(stats) with { Stage = name }, CliJsonContext.Default.StatsLine);
-            var packets = stats.EgressPacketsDroppedTotal - before[i].Stats.EgressPacketsDroppedTotal;
-            var bytes = stats.EgressBytesDroppedTotal - before[i].Stats.EgressBytesDroppedTotal;
-            if (bytes > 0 || packets > 0)
-                io.Stderr.WriteLine($"ferry run: stage '{name}': the stop dropped {packets} queued message{(packets == 1 ? "" : "s")} ({bytes} bytes) "
-                    + "that could not be written within its stop_grace_period (or before a second signal)");
-        }
     }
 
     /// <summary>A stage that fails to stop must not keep the others from stopping; disposal afterwards finishes it.</summary>

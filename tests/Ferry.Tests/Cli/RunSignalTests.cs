@@ -41,7 +41,7 @@ public sealed class RunSignalTests : IDisposable
             using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))
                 await kill!.WaitForExitAsync(timeout.Token);
             // 'a' stops accepting now, while 'b' drains (the old stop left 'a' accepting for b's whole grace period).
-            await Poll.UntilAsync(() => !Accepts(a), "a refuses new connections after SIGTERM", TimeSpan.FromSeconds(20));
+            await Poll.UntilAsync(() => !Listener.Accepts(a), "a refuses new connections after SIGTERM", TimeSpan.FromSeconds(20));
             Assert.False(process.HasExited, "b is still draining its grace period");
 
             using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()]))
@@ -99,20 +99,6 @@ public sealed class RunSignalTests : IDisposable
         {
             if (!process.HasExited)
                 process.Kill();
-        }
-    }
-
-    private static bool Accepts(IPEndPoint at)
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            probe.Connect(at);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
         }
     }
 

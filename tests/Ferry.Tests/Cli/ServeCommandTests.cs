@@ -64,7 +64,11 @@ public sealed class ServeCommandTests
         Assert.Equal(Convert.ToBase64String([0xff, 0xfe, 0x00]), packets[1].GetProperty("base64").GetString());
         Assert.Equal("remote_closed", disconnected.GetProperty("reason").GetString());
         Assert.Equal(conn, disconnected.GetProperty("conn").GetString());
-        Assert.True(LineWriter.Is(lines[^1], "closed"));
+        // After 'closed', the stage's totals: two packets in, nothing dropped by the stop.
+        Assert.True(LineWriter.Is(lines[^2], "closed"));
+        Assert.True(LineWriter.Is(lines[^1], "stats"));
+        Assert.Equal(2, lines[^1].GetProperty("packets_in").GetInt64());
+        Assert.Equal(0, lines[^1].GetProperty("egress_dropped_bytes").GetInt64());
     }
 
     [Fact]

@@ -1,0 +1,32 @@
+using Ferry.Stages;
+
+namespace Ferry.Cli;
+
+/// <summary>
+/// What a stop did, said once every stage has stopped: each stage's totals as a last <c>stats</c> line (the periodic
+/// ones end with the stop, and a scrape endpoint goes with the process, so egress that a grace period running out
+/// dropped would be nowhere), and one stderr line per stage whose stop dropped queued egress.
+/// </summary>
+internal sealed class StopAccount
+{
+    private readonly List<(string? Name, Func<SocketStats> Read, SocketStats Before)> _stages = [];
+
+    /// <summary>Takes each stage's totals before the stop; <paramref name="name"/> tags its line (null for one stage alone).</summary>
+    public void Add(string? name, Func<SocketStats> read) => _stages.Add((name, read, read()));
+
+    /// <summary>After the stop: the lines, with <paramref name="command"/> (<c>ferry run</c>, <c>ferry serve</c>) on the stderr ones.</summary>
+    public void Report(string command, JsonLineWriter output, TextWriter stderr)
+    {
+        foreach (var (name, read, before) in _stages)
+        {
+            var after = read();
+            output.Write(JsonLineWriter.Stats(after) with { Stage = name }, CliJsonContext.Default.StatsLine);
+            var packets = after.EgressPacketsDroppedTotal - before.EgressPacketsDroppedTotal;
+            var bytes = after.EgressBytesDroppedTotal - before.EgressBytesDroppedTotal;
+            if (bytes > 0 || packets > 0)
+                stderr.WriteLine($"{command}: {(name is null ? "the stage" : $"stage '{name}'")}: the stop dropped {packets} queued message{(packets == 1 ? "" : "s")} ({bytes} bytes) "
+                    + "that could not be written within its stop_grace_period (or before a second signal)");
+        }
+        output.Flush();
+    }
+}
