@@ -15,17 +15,7 @@ public sealed class HostHealthTests
     public async Task The_ferry_health_check_flips_when_NATS_goes_down_and_back_when_it_returns()
     {
         await using var server = await NatsServer.StartNewAsync();
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes($$"""
-            {
-              "Ferry": {
-                "Stages": { "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "Framing": "lines" } },
-                "Bus": { "Type": "nats", "Url": "{{server.Url}}", "SubjectPrefix": "hosted" }
-              }
-            }
-            """)));
-        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
-        using var host = builder.Build();
+        using var host = HostedGateway.Build("front", server.Url, "hosted");
         await host.StartAsync();
         try
         {

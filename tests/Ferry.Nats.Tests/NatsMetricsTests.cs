@@ -22,17 +22,7 @@ public sealed class NatsMetricsTests
         await using var server = await NatsServer.StartNewAsync();
         // The meter is process-wide: a stage name of its own keeps other tests' stages out of what is read here.
         var stage = "natsmeter" + Guid.NewGuid().ToString("N")[..8];
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes($$"""
-            {
-              "Ferry": {
-                "Stages": { "{{stage}}": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "Framing": "lines" } },
-                "Bus": { "Type": "nats", "Url": "{{server.Url}}", "SubjectPrefix": "metered" }
-              }
-            }
-            """)));
-        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
-        using var host = builder.Build();
+        using var host = HostedGateway.Build(stage, server.Url, "metered");
         using var meter = new StageMeterReader(stage);
         await host.StartAsync();
         try
