@@ -37,6 +37,10 @@ public abstract class HalfCloseLingerTests(StageTransport transport)
         await client.SendAsync("request");
         await h.WaitForPacketAsync(p => p.Connection == id);
         client.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        // The linger runs from when the stage reads the FIN, not from the shutdown: on the stream transport that
+        // read completes on its own, so fake time must not move before it (else the linger starts late).
+        await Poll.UntilAsync(() => h.Stage.Core.Table.Snapshot().SingleOrDefault(c => c.Id == id) is not { } c || Volatile.Read(ref c.PeerFinished),
+            "the stage to read the client's FIN");
         return (client, id);
     }
 
