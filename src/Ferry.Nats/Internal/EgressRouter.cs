@@ -1,4 +1,5 @@
 using Ferry.Connections;
+using Ferry.Framing;
 using Ferry.Stages;
 using NATS.Client.Core;
 
@@ -15,7 +16,18 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, Connecti
     public async ValueTask<EgressOutcome> RouteAsync(NatsHeaders? headers, ReadOnlyMemory<byte> payload, bool toAny, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref counters.EgressReceived);
-        var outcome = await RouteCoreAsync(headers, payload, toAny, cancellationToken).ConfigureAwait(false);
+        EgressOutcome outcome;
+        try
+        {
+            outcome = await RouteCoreAsync(headers, payload, toAny, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FramingException ex)
+        {
+            // A payload the stage's framing cannot carry (larger than its length field or max_frame_bytes) is refused by
+            // the stage's encoder: one bad message, not the end of the subscription that carried it (core: every later
+            // egress on it was lost) nor, in JetStream mode, a message redelivered for ever.
+            outcome = Reject($"egress message of {payload.Length} bytes cannot be framed: {ex.Message}");
+        }
         counters.Count(outcome);
         return outcome;
     }
