@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Ferry.Connections;
 using Ferry.Stages;
 using NATS.Client.Core;
 
@@ -9,7 +8,8 @@ namespace Ferry.Nats.Internal;
 /// The control subject: seed 003's kill switch <c>{"command":"conn.close","payload":{"conn_id":…,"reason":…,"code":…}}</c>
 /// and <c>group.join</c> / <c>group.leave</c> (<c>payload.conn_id</c>, <c>payload.group</c>). Every gateway of the
 /// stage hears every command and acts only on its own connections. A request with a reply subject gets
-/// <c>{"ok":true}</c> or <c>{"ok":false,"error":…}</c>; a bad command is also an <c>error</c> event.
+/// <c>{"ok":true}</c> or <c>{"ok":false,"error":…}</c>; a bad command is also an <c>error</c> event. The message is
+/// read by <see cref="ControlCommandParser"/> (a pure function, fuzzed), so whatever a peer sends, this listener goes on.
 /// </summary>
 internal sealed class ControlListener(NatsConnection nats, TcpServerStage stage, uint instance,
     GatewayCounters counters, EventOutbox outbox, string subject)
@@ -61,35 +61,22 @@ internal sealed class ControlListener(NatsConnection nats, TcpServerStage stage,
     /// <returns>Whether the command is for this gateway, and what was wrong with it (null when carried out).</returns>
     private (bool Mine, string? Error) Handle(byte[]? data)
     {
-        ControlJson? command;
-        try
-        {
-            command = JsonSerializer.Deserialize(data ?? [], NatsJsonContext.Default.ControlJson);
-        }
-        catch (JsonException ex)
-        {
-            return (true, $"control message is not JSON ({ex.Message}); expected {{\"command\":\"conn.close\",\"payload\":{{\"conn_id\":\"…\"}}}}");
-        }
-        var payload = command?.Payload;
-        var text = payload?.ConnId;
-        if (command?.Command is not ("conn.close" or "group.join" or "group.leave"))
-            return (true, $"control command '{command?.Command}' is not allowed; use conn.close, group.join or group.leave");
-        if (string.IsNullOrEmpty(text) || !ConnectionId.TryParse(text, out var id))
-            return (true, $"{command.Command}: payload.conn_id '{text}' is not a connection id (expected iiiiiiii-n, e.g. 3fa2c1d9-42)");
-        if (id.Instance != instance)
+        if (ControlCommandParser.Parse(data ?? [], out var error) is not { } command)
+            return (true, error);
+        if (command.Connection.Instance != instance)
         {
             Interlocked.Increment(ref counters.ControlForeign);
             return (false, null);
         }
-        if (command.Command == "conn.close")
-            return stage.Close(id, payload!.Reason, payload.Code)
-                ? (true, null) : (true, $"conn.close: connection '{text}' is not connected");
-        var group = payload!.Group;
-        // White space is no group name either: the stage would throw for it, and an exception here would end this listener.
-        if (string.IsNullOrWhiteSpace(group))
-            return (true, $"{command.Command}: payload.group is missing or blank; name the group");
-        if (command.Command == "group.join")
-            return stage.JoinGroup(id, group) ? (true, null) : (true, $"group.join: connection '{text}' is not connected");
-        return stage.LeaveGroup(id, group) ? (true, null) : (true, $"group.leave: connection '{text}' is not in group '{group}'");
+        var id = command.Connection;
+        return command.Verb switch
+        {
+            ControlVerb.Close => stage.Close(id, command.Reason, command.Code)
+                ? (true, null) : (true, $"conn.close: connection '{id}' is not connected"),
+            ControlVerb.Join => stage.JoinGroup(id, command.Group!)
+                ? (true, null) : (true, $"group.join: connection '{id}' is not connected"),
+            _ => stage.LeaveGroup(id, command.Group!)
+                ? (true, null) : (true, $"group.leave: connection '{id}' is not in group {ControlCommandParser.Quote(command.Group)}"),
+        };
     }
 }

@@ -21,11 +21,6 @@ internal sealed record EventJson(string Type, string Stage, DateTimeOffset Time)
 /// <summary>The stats subject's message: the stage's socket stats and the gateway's counters.</summary>
 internal sealed record StatsJson(string Type, string Instance, SocketStats Socket, NatsGatewayCounters Nats);
 
-/// <summary>Seed 003's control message: <c>{"command":"conn.close","payload":{"conn_id":…,"reason":…,"code":…}}</c>.</summary>
-internal sealed record ControlJson(string? Command, ControlPayloadJson? Payload);
-
-internal sealed record ControlPayloadJson(string? ConnId, string? Reason, string? Code, string? Group);
-
 /// <summary>The answer to a control request that has a reply subject.</summary>
 internal sealed record ControlReplyJson(bool Ok, string? Error);
 
@@ -33,6 +28,5 @@ internal sealed record ControlReplyJson(bool Ok, string? Error);
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(EventJson))]
 [JsonSerializable(typeof(StatsJson))]
-[JsonSerializable(typeof(ControlJson))]
 [JsonSerializable(typeof(ControlReplyJson))]
 internal sealed partial class NatsJsonContext : JsonSerializerContext;
