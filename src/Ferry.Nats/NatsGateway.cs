@@ -68,6 +68,9 @@ public sealed class NatsGateway : IAsyncDisposable
         StatsSubject = options.Resolve(options.StatsSubject, stage.Name);
     }
 
+    /// <summary>The name of the server stage the gateway connects (the <c>{stage}</c> of its subjects).</summary>
+    public string StageName => _stage.Name;
+
     /// <summary>The delivery mode in use.</summary>
     public NatsDeliveryMode Mode => _options.Mode;
 

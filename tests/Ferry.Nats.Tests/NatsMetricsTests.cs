@@ -49,6 +49,45 @@ public sealed class NatsMetricsTests
         Assert.DoesNotContain("ferry.nats.connected", meter.Read().Keys);
     }
 
+    /// <summary>
+    /// A gateway built in code (no AddFerry, no ferry run) is put on the meter with <see cref="FerryMetrics.Track(NatsGateway)"/>,
+    /// tagged with its stage's name; before that, and after the handle is disposed, it is not reported.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_hand_built_gateway_is_reported_once_tracked()
+    {
+        await using var server = await NatsServer.StartNewAsync();
+        var stage = "handmeter" + Guid.NewGuid().ToString("N")[..8];
+        using var meter = new StageMeterReader(stage);
+        await using var gateway = await Gateway.StartAsync(server, stage, Ferry.Framing.FramingSpec.Parse("lines"));
+        Assert.Equal(stage, gateway.Nats.StageName);
+        Assert.DoesNotContain("ferry.nats.connected", meter.Read().Keys);
+
+        using (FerryMetrics.Track(gateway.Nats))
+        {
+            await using var nats = await Observer.ConnectAsync(server);
+            await using var ingress = await Observer.CollectAsync(nats, gateway.Nats.IngressSubject);
+            using var client = await TestClient.ConnectAsync(gateway.Port);
+            await client.SendAsync("one\ntwo\nthree\n");
+            await ingress.WaitForAsync(3);
+            await nats.PublishAsync(gateway.Nats.EgressSubject, "hello"u8.ToArray());
+            await client.WaitForTextAsync(t => t == "hello\n");
+            await Eventually.TrueAsync(() => meter.Read().GetValueOrDefault("ferry.nats.egress.delivered") == 1, TimeSpan.FromSeconds(10),
+                () => string.Join(", ", meter.Read()));
+
+            var seen = meter.Read();
+            Assert.Equal(1, seen["ferry.nats.connected"]);
+            Assert.Equal(0, seen["ferry.nats.disconnects"]);
+            Assert.Equal(3, seen["ferry.nats.ingress.packets"]);
+            Assert.Equal(0, seen["ferry.nats.ingress.dropped"]);
+            Assert.Equal(1, seen["ferry.nats.egress.received"]);
+            Assert.Equal(gateway.Nats.Counters.EgressDelivered, seen["ferry.nats.egress.delivered"]);
+            Assert.Equal(0, seen["ferry.nats.events.dropped"]);
+        }
+        Assert.DoesNotContain("ferry.nats.connected", meter.Read().Keys);
+        Assert.Throws<ArgumentNullException>(() => FerryMetrics.Track((NatsGateway)null!));
+    }
+
     /// <summary>Reads the <c>Ferry</c> meter's observable instruments for one stage, on demand.</summary>
     private sealed class StageMeterReader : IDisposable
     {

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Ferry.Nats;
 using Ferry.Stages;
 using Ferry.Stages.Internal;
 
@@ -14,7 +15,8 @@ namespace Ferry.Hosting.Telemetry;
 /// per-stage <see cref="PublishLatencyHistogram"/>, only while a listener collects it, and observed as
 /// <c>ferry.tcp.group.publish_latency.bucket</c>/<c>.count</c>/<c>.sum</c>) and the TLS handshake failures by reason.
 /// With a <c>nats</c> bus, <c>ferry run</c>, <c>ferry serve --nats</c> and the Generic Host also report each server stage's
-/// NATS gateway on this meter (<c>ferry.nats.connected</c>, <c>ferry.nats.disconnects</c>, <c>ferry.nats.ingress.dropped</c>, …).
+/// NATS gateway on this meter (<c>ferry.nats.connected</c>, <c>ferry.nats.disconnects</c>, <c>ferry.nats.ingress.dropped</c>, …);
+/// a gateway built in code is reported once given to <see cref="Track(NatsGateway)"/>.
 /// </summary>
 public static class FerryMetrics
 {
@@ -101,6 +103,19 @@ public static class FerryMetrics
             latency.Dispose();
         };
         return tracked;
+    }
+
+    /// <summary>
+    /// Reports <paramref name="gateway"/>'s state and counts (<c>ferry.nats.connected</c>, <c>ferry.nats.disconnects</c>,
+    /// <c>ferry.nats.ingress.dropped</c>, …: <see cref="NatsGateway.Counters"/>, read when a listener collects), tagged
+    /// <c>ferry.stage</c> with <see cref="NatsGateway.StageName"/>, until the returned handle is disposed. For a gateway
+    /// built in code; <c>ferry run</c>, <c>ferry serve --nats</c> and hosted stages with a <c>nats</c> bus track theirs.
+    /// Track the gateway's stage too (<see cref="Track(TcpServerStage)"/>) for its <c>ferry.tcp.*</c> instruments.
+    /// </summary>
+    public static IDisposable Track(NatsGateway gateway)
+    {
+        ArgumentNullException.ThrowIfNull(gateway);
+        return NatsGatewayMetrics.Track(gateway.StageName, gateway);
     }
 
     /// <summary>Reports the statistics <paramref name="snapshot"/> returns, tagged <paramref name="stage"/>, until the handle is disposed.</summary>
