@@ -148,7 +148,7 @@ public sealed class NatsGateway : IAsyncDisposable
         };
         // A full egress subscription queue drops on the client's reader: counted, and said once per streak (not per message).
         var dropLog = _dropLog = new EgressDropLog(_logger, _stage.Name, _options.MaxPendingEgress,
-            _options.Mode == NatsDeliveryMode.JetStream ? "not acknowledged, so sent again after the ack wait" : "lost", TimeProvider.System);
+            _options.Mode == NatsDeliveryMode.JetStream ? "not acknowledged, so sent again after the ack wait" : "lost", ControlSubject, TimeProvider.System);
         _nats.MessageDropped += (_, dropped) =>
         {
             dropLog.Dropped(dropped.Subject, Interlocked.Increment(ref _counters.ClientDropped));

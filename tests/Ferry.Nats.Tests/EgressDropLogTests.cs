@@ -65,4 +65,33 @@ public sealed class EgressDropLogTests
         Assert.Contains($"{gateway.InstanceEgressSubject} ({dropped})", summary, StringComparison.Ordinal);
         Assert.Single(logs.All, Started);
     }
+
+    /// <summary>
+    /// The control subject is core NATS in both modes: in JetStream mode the warning said its dropped commands were "not
+    /// acknowledged, so sent again after the ack wait" (the egress consumers' fate), and blamed connections that do not read.
+    /// </summary>
+    [SkippableFact]
+    public async Task Control_commands_the_client_drops_in_jetstream_mode_are_said_to_be_lost()
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        await using var server = await NatsServer.StartNewAsync();
+        var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = "ctrldrops", Bind = "127.0.0.1:0", Framing = RawFraming.Default }, new InProcessBus());
+        await using var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream, MaxPendingEgress = 1 }, logs);
+        await gateway.StartAsync(deadline.Token);
+        await using (var nats = await Observer.ConnectAsync(server))
+        {
+            var command = "{\"command\":\"conn.close\",\"payload\":{\"conn_id\":\"00000001-1\"}}"u8.ToArray();
+            for (var i = 0; i < 5_000; i++)
+                await nats.PublishAsync(gateway.ControlSubject, command, cancellationToken: deadline.Token);
+            await nats.PingAsync(deadline.Token);
+        }
+
+        static bool Started(string line) => line.StartsWith("Warning Ferry.", StringComparison.Ordinal) && line.Contains("is dropping messages on", StringComparison.Ordinal);
+        await Eventually.TrueAsync(() => gateway.Counters.ClientDropped > 0 && logs.All.Any(Started), TimeSpan.FromSeconds(30),
+            () => $"{gateway.Counters}\n{logs.Text}");
+        var warning = logs.All.Single(Started);
+        Assert.Contains($"dropping messages on {gateway.ControlSubject}:", warning, StringComparison.Ordinal);
+        Assert.Contains("(a storm of control commands); dropped messages are lost (control commands are core NATS in both modes)", warning, StringComparison.Ordinal);
+    }
 }

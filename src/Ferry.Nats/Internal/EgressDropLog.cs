@@ -11,9 +11,11 @@ namespace Ferry.Nats.Internal;
 /// <param name="logger">Where the lines go.</param>
 /// <param name="stage">The stage named in them.</param>
 /// <param name="capacity">Each subscription's queue (<c>max_pending_egress</c>).</param>
-/// <param name="fate">What becomes of a dropped message in this delivery mode.</param>
+/// <param name="fate">What becomes of a dropped egress message in this delivery mode.</param>
+/// <param name="controlSubject">The control subject: core NATS in both modes, so a command dropped there is lost whatever
+/// <paramref name="fate"/> says of egress (in JetStream mode, that it is sent again).</param>
 /// <param name="time">The clock of the quiet time.</param>
-internal sealed class EgressDropLog(ILogger logger, string stage, int capacity, string fate, TimeProvider time) : IDisposable
+internal sealed class EgressDropLog(ILogger logger, string stage, int capacity, string fate, string controlSubject, TimeProvider time) : IDisposable
 {
     /// <summary>How long without a drop ends a streak.</summary>
     public static readonly TimeSpan Quiet = TimeSpan.FromSeconds(10);
@@ -39,8 +41,10 @@ internal sealed class EgressDropLog(ILogger logger, string stage, int capacity, 
             _since = _lastAt;
             _check = time.CreateTimer(_ => End(atDispose: false), null, Quiet, Timeout.InfiniteTimeSpan);
         }
-        logger.LogWarning("stage {Stage}: the NATS client is dropping messages on {Subject}: the subscription's queue of {Capacity} messages (max_pending_egress) is full, the gateway takes them slower than they come (e.g. connections that do not read); dropped messages are {Fate}, counted in client_dropped ({Total} so far); a summary follows when the drops stop",
-            stage, subject, capacity, fate, total);
+        var control = subject == controlSubject;
+        logger.LogWarning("stage {Stage}: the NATS client is dropping messages on {Subject}: the subscription's queue of {Capacity} messages (max_pending_egress) is full, the gateway takes them slower than they come ({Example}); dropped messages are {Fate}, counted in client_dropped ({Total} so far); a summary follows when the drops stop",
+            stage, subject, capacity, control ? "a storm of control commands" : "e.g. connections that do not read",
+            control ? "lost (control commands are core NATS in both modes)" : fate, total);
     }
 
     /// <summary>
