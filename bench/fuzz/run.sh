@@ -2,7 +2,7 @@
 # Fuzzes one target of Ferry.Fuzz with AFL++ for a fixed time (not part of CI).
 #   bench/fuzz/run.sh TARGET [SECONDS]      e.g. bench/fuzz/run.sh lines 120
 # Targets: lines delimiter delimiter-prefix length length-le length8 u16be u32be fixed header
-#          text-length mux zmtp zmtp-push stdin proxy runfile framingspec
+#          text-length mux zmtp zmtp-push stdin proxy runfile framingspec control
 # Needs: the .NET SDK, AFL++ (Debian: apt-get install -y afl++) and the SharpFuzz instrumenter, a
 # dotnet tool restored from .config/dotnet-tools.json here (dotnet tool restore).
 # Output under bench/fuzz/out/TARGET/ (ignored by git): bin/ (the instrumented build) and findings/
@@ -26,13 +26,15 @@ mkdir -p "$out"
 dotnet publish "$here/Ferry.Fuzz/Ferry.Fuzz.csproj" -c Release -o "$bin" -v q -nologo >"$out/build.log" 2>&1 \
   || { cat "$out/build.log" >&2; exit 1; }
 
-# Instrument what is fuzzed (never the harness itself): Ferry.dll, the CLI for the stdin reader, and for
-# the pipeline file reader the CLI, the settings readers (Ferry.Hosting) and the YAML parser it runs on.
+# Instrument what is fuzzed (never the harness itself): Ferry.dll, the CLI for the stdin reader, for
+# the pipeline file reader the CLI, the settings readers (Ferry.Hosting) and the YAML parser it runs on,
+# and Ferry.Nats for the control subject's parser (System.Text.Json is the shared framework's: not instrumented).
 (cd "$here" && dotnet tool restore >/dev/null)
 (cd "$here" && dotnet tool run sharpfuzz "$bin/Ferry.dll" >"$out/instrument.log")
 case $target in
   stdin) extra=(Ferry.Cli.dll) ;;
   runfile) extra=(Ferry.Cli.dll Ferry.Hosting.dll YamlDotNet.dll) ;;
+  control) extra=(Ferry.Nats.dll) ;;
   *) extra=() ;;
 esac
 for dll in "${extra[@]}"; do
@@ -45,9 +47,13 @@ export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT
 export AFL_FORKSRV_INIT_TMOUT=60000 AFL_NO_AFFINITY=1
 export DOTNET_TieredCompilation=0 DOTNET_gcServer=0
 
+# A target whose input is text for a parser AFL cannot see into (System.Text.Json) gets a dictionary of its tokens.
+dict=()
+[[ -f "$here/dict/$target.dict" ]] && dict=(-x "$here/dict/$target.dict")
+
 echo "run.sh: fuzzing $target for ${seconds}s"
 timeout --signal=INT $((seconds + 120)) \
-  afl-fuzz -V "$seconds" -i "$here/corpus/$target" -o "$out/findings" -t 5000 -m none \
+  afl-fuzz -V "$seconds" -i "$here/corpus/$target" -o "$out/findings" -t 5000 -m none "${dict[@]}" \
     -- dotnet "$bin/Ferry.Fuzz.dll" "$target" >"$out/afl.log" 2>&1 || true
 
 stats="$out/findings/default/fuzzer_stats"

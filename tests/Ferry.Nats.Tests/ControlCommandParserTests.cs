@@ -37,7 +37,7 @@ public sealed class ControlCommandParserTests
     [InlineData("{\"Command\":\"conn.close\"}", "control message has no \"command\"; use conn.close, group.join or group.leave")]
     [InlineData("{\"command\":7}", "control message: \"command\" is a JSON number, not a string; use conn.close, group.join or group.leave")]
     [InlineData("{\"command\":\"conn.reboot\",\"payload\":{}}", "control command 'conn.reboot' is not allowed; use conn.close, group.join or group.leave")]
-    [InlineData("{\"command\":\"conn.close\",\"command\":\"group.join\"}", "\"command\" is given twice; give each member once")]
+    [InlineData("{\"command\":\"conn.close\",\"command\":\"group.join\"}", "control message: \"command\" is given twice; give each member once")]
     [InlineData("{\"command\":\"conn.close\"}", "conn.close: \"payload\" is missing; expected {\"conn_id\":\"…\"} with optional \"reason\" and \"code\"")]
     [InlineData("{\"command\":\"group.join\",\"payload\":\"x\"}", "group.join: \"payload\" is a JSON string, not an object; expected {\"conn_id\":\"…\",\"group\":\"…\"}")]
     [InlineData("{\"command\":\"conn.close\",\"payload\":{}}", "conn.close: payload.conn_id '' is not a connection id (expected iiiiiiii-n, e.g. 3fa2c1d9-42)")]
@@ -61,6 +61,8 @@ public sealed class ControlCommandParserTests
     {
         Parse("{\"command\":\"conn.close\",\n \"payload\": {,}}", out var error);
         Assert.Contains("LineNumber: 1", error, StringComparison.Ordinal);
+        Parse("kill it", out error);
+        Assert.Equal("control message is not JSON ('k' is an invalid start of a value. LineNumber: 0 | BytePositionInLine: 0.); expected {\"command\":\"conn.close\",\"payload\":{\"conn_id\":\"…\"}}", error);
     }
 
     [Theory]
@@ -103,5 +105,26 @@ public sealed class ControlCommandParserTests
             Assert.Null(ControlCommandParser.Parse(input, out var error));
             Assert.NotNull(error);
         }
+    }
+
+    [Fact]
+    public void Half_a_surrogate_pair_is_an_error_not_an_exception()
+    {
+        Assert.Null(Parse("{\"command\":\"group.join\",\"payload\":{\"conn_id\":\"00000001-1\",\"group\":\"\\ud800\"}}", out var error));
+        Assert.Equal("group.join: payload.group is not valid text (bytes that are not UTF-8, or an escape of half a surrogate pair); it must be a string", error);
+        Assert.Null(Parse("{\"command\":\"\\udc00\"}", out error));
+        Assert.StartsWith("control message: \"command\" is not valid text", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>Found by fuzzing (target control): comparing a member name with an escape of half a surrogate pair threw
+    /// InvalidOperationException out of the parser.</summary>
+    [Theory]
+    [InlineData("{\"co\\ud800mmand\":\"conn.close\"}", "control message has a member name that is not valid text")]
+    [InlineData("{\"command\":\"conn.close\",\"payload\":{\"conn_\\ud800id\":\"9a3c01f2-17\"}}", "conn.close: payload has a member name that is not valid text")]
+    public void A_member_name_with_half_a_surrogate_pair_is_an_error_not_an_exception(string json, string expected)
+    {
+        Assert.Null(Parse(json, out var error));
+        Assert.StartsWith(expected, error, StringComparison.Ordinal);
+        Assert.EndsWith("; member names must be text", error, StringComparison.Ordinal);
     }
 }

@@ -48,6 +48,7 @@ public sealed class ControlSubjectTests
         (string Json, string Error)[] cases =
         [
             ("{\"command\":\"conn.close\"", "control message is not JSON ("),
+            ("{\"co\\ud800mmand\":\"conn.close\"}", "control message has a member name that is not valid text"),
             ("[\"conn.close\"]", "control message is a JSON array, not an object; expected {\"command\":\"conn.close\",\"payload\":{\"conn_id\":\"…\"}}"),
             ("{\"command\":\"group.join\",\"payload\":\"ops\"}", "group.join: \"payload\" is a JSON string, not an object; expected {\"conn_id\":\"…\",\"group\":\"…\"}"),
             ($$$"""{"command":"conn.close","payload":{"conn_id":"{{{id}}}","reason":7}}""", "conn.close: payload.reason is a JSON number; it must be a string"),

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using Ferry.Transport.Proxy;
 
-/// <summary>The seed corpus of the <c>proxy</c>, <c>runfile</c> and <c>framingspec</c> targets (written by <c>seeds DIR</c>).</summary>
+/// <summary>The seed corpus of the <c>proxy</c>, <c>runfile</c>, <c>framingspec</c> and <c>control</c> targets (written by <c>seeds DIR</c>).</summary>
 internal static class ExtraSeeds
 {
     public static void Write(string corpus)
@@ -10,6 +10,7 @@ internal static class ExtraSeeds
         WriteProxy(Path.Combine(corpus, "proxy"));
         WriteRunFile(Path.Combine(corpus, "runfile"));
         WriteFramingSpec(Path.Combine(corpus, "framingspec"));
+        ControlTarget.WriteSeeds(Path.Combine(corpus, "control"));
     }
 
     private static void WriteProxy(string dir)

@@ -83,6 +83,7 @@ internal static class Targets
         ["proxy"] = () => ProxyTarget.Run,
         ["runfile"] = () => RunFileTarget.Run,
         ["framingspec"] = () => FramingSpecTarget.Run,
+        ["control"] = () => ControlTarget.Run,
     };
 
     private static Action<byte[]> Decoder(string spec)

@@ -26,6 +26,7 @@ internal static class ControlCommandParser
 
     private const string Expected = """expected {"command":"conn.close","payload":{"conn_id":"…"}}""";
     private const string Commands = "use conn.close, group.join or group.leave";
+    private const string NotText = "bytes that are not UTF-8, or an escape of half a surrogate pair";
     private static readonly JsonDocumentOptions Options = new() { MaxDepth = 16 };
 
     public static string NameOf(ControlVerb verb) => verb switch
@@ -58,7 +59,7 @@ internal static class ControlCommandParser
                 error = $"control message is a JSON {Kind(root)}, not an object; {Expected}";
                 return null;
             }
-            if (!TryMember(root, "command", "", out var commandElement, out error))
+            if (!TryMember(root, "command", "control message: \"command\"", out var commandElement, out error))
                 return null;
             if (commandElement is not { } command)
             {
@@ -72,7 +73,7 @@ internal static class ControlCommandParser
             }
             if (!TryText(command, out var name))
             {
-                error = $"control message: \"command\" is not valid UTF-8 text; {Commands}";
+                error = $"control message: \"command\" is not valid text ({NotText}); {Commands}";
                 return null;
             }
             ControlVerb verb;
@@ -85,7 +86,7 @@ internal static class ControlCommandParser
                     error = $"control command {Quote(name)} is not allowed; {Commands}";
                     return null;
             }
-            if (!TryMember(root, "payload", name + ": ", out var payloadElement, out error))
+            if (!TryMember(root, "payload", $"{name}: \"payload\"", out var payloadElement, out error))
                 return null;
             if (payloadElement is not { } payload || payload.ValueKind != JsonValueKind.Object)
             {
@@ -124,17 +125,29 @@ internal static class ControlCommandParser
     /// The member <paramref name="member"/> of <paramref name="parent"/>, null when absent; false when it is given twice
     /// (JSON allows it, and which one counts would be a guess).
     /// </summary>
-    private static bool TryMember(JsonElement parent, string member, string where, out JsonElement? value, out string? error)
+    private static bool TryMember(JsonElement parent, string member, string label, out JsonElement? value, out string? error)
     {
         value = null;
         error = null;
         foreach (var property in parent.EnumerateObject())
         {
-            if (!property.NameEquals(member))
+            bool named;
+            try
+            {
+                named = property.NameEquals(member);
+            }
+            catch (InvalidOperationException)
+            {
+                // An escape of half a surrogate pair in a member's name: the reader lets it through, comparing it fails
+                // (found by fuzzing; it would have ended the control listener).
+                error = $"{Scope(label)} has a member name that is not valid text ({NotText}); member names must be text";
+                return false;
+            }
+            if (!named)
                 continue;
             if (value is not null)
             {
-                error = $"{where}{Path(where, member)} is given twice; give each member once";
+                error = $"{label} is given twice; give each member once";
                 return false;
             }
             value = property.Value;
@@ -142,13 +155,11 @@ internal static class ControlCommandParser
         return true;
     }
 
-    private static string Path(string where, string member) => where.Length == 0 ? $"\"{member}\"" : "payload." + member;
-
     /// <summary>An optional string member of the payload (null when absent or JSON null), at most <see cref="MaxTextLength"/> long.</summary>
     private static bool TryString(JsonElement payload, string command, string member, out string? value, out string? error)
     {
         value = null;
-        if (!TryMember(payload, member, command + ": ", out var element, out error))
+        if (!TryMember(payload, member, $"{command}: payload.{member}", out var element, out error))
             return false;
         if (element is not { } found || found.ValueKind == JsonValueKind.Null)
             return true;
@@ -159,7 +170,7 @@ internal static class ControlCommandParser
         }
         if (!TryText(found, out var text))
         {
-            error = $"{command}: payload.{member} is not valid UTF-8 text; it must be a string";
+            error = $"{command}: payload.{member} is not valid text ({NotText}); it must be a string";
             return false;
         }
         if (text.Length > MaxTextLength)
@@ -171,7 +182,10 @@ internal static class ControlCommandParser
         return true;
     }
 
-    /// <summary>A JSON string's text; false for bytes that are not UTF-8 (the reader lets them through, only decoding them fails).</summary>
+    /// <summary>
+    /// A JSON string's text; false for bytes that are not UTF-8 and for a lone surrogate escape (<c>\uD800</c>): the
+    /// reader lets both through, only decoding them fails.
+    /// </summary>
     private static bool TryText(JsonElement element, out string text)
     {
         try
@@ -185,6 +199,10 @@ internal static class ControlCommandParser
             return false;
         }
     }
+
+    /// <summary>The object a member's label is in: <c>control message</c> for the top level, <c>conn.close: payload</c> for the payload.</summary>
+    private static string Scope(string label) => label.StartsWith("control message", StringComparison.Ordinal) ? "control message"
+        : label.EndsWith("\"payload\"", StringComparison.Ordinal) ? "control message" : label[..label.IndexOf(".", label.IndexOf(':'), StringComparison.Ordinal)];
 
     private static string Kind(JsonElement element) => element.ValueKind switch
     {

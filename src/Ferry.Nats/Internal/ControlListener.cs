@@ -68,15 +68,18 @@ internal sealed class ControlListener(NatsConnection nats, TcpServerStage stage,
             Interlocked.Increment(ref counters.ControlForeign);
             return (false, null);
         }
+        return (true, Apply(stage, command));
+    }
+
+    /// <summary>Carries out a parsed command on the stage; what was wrong (null when done). Throws nothing for any parsed command (fuzzed).</summary>
+    internal static string? Apply(TcpServerStage stage, ControlCommand command)
+    {
         var id = command.Connection;
         return command.Verb switch
         {
-            ControlVerb.Close => stage.Close(id, command.Reason, command.Code)
-                ? (true, null) : (true, $"conn.close: connection '{id}' is not connected"),
-            ControlVerb.Join => stage.JoinGroup(id, command.Group!)
-                ? (true, null) : (true, $"group.join: connection '{id}' is not connected"),
-            _ => stage.LeaveGroup(id, command.Group!)
-                ? (true, null) : (true, $"group.leave: connection '{id}' is not in group {ControlCommandParser.Quote(command.Group)}"),
+            ControlVerb.Close => stage.Close(id, command.Reason, command.Code) ? null : $"conn.close: connection '{id}' is not connected",
+            ControlVerb.Join => stage.JoinGroup(id, command.Group!) ? null : $"group.join: connection '{id}' is not connected",
+            _ => stage.LeaveGroup(id, command.Group!) ? null : $"group.leave: connection '{id}' is not in group {ControlCommandParser.Quote(command.Group)}",
         };
     }
 }
