@@ -175,9 +175,10 @@ public sealed class NatsGateway : IAsyncDisposable
             var egressStream = _options.Resolve(_options.EgressStream, _stage.Name).Replace('.', '_');
             try
             {
-                await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_'), IngressSubject,
+                var ingressStream = _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_');
+                await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
                     egressStream, EgressSubject, cancellationToken).ConfigureAwait(false);
-                _ingress = new JetStreamIngressPublisher(js, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
+                _ingress = new JetStreamIngressPublisher(js, ingressStream, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
                     _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger);
                 _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressStream, _options.MaxPendingEgress, _logger)
                     .StartAsync(stopping).ConfigureAwait(false));

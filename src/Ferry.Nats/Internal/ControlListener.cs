@@ -28,7 +28,10 @@ internal sealed class ControlListener(NatsConnection nats, TcpServerStage stage,
             {
                 await foreach (var msg in sub.Msgs.ReadAllAsync(stopping).ConfigureAwait(false))
                 {
-                    var (apply, error) = Handle(msg.Data);
+                    // A message the client could not read (a header block that is not well formed) comes without its payload.
+                    var (apply, error) = msg.Error is { } unread
+                        ? (true, "control message " + EgressRouter.Unreadable(unread))
+                        : Handle(msg.Data);
                     if (!apply)
                         continue; // another gateway's connection: that gateway answers
                     if (error is null)

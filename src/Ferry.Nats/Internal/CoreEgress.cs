@@ -28,7 +28,7 @@ internal sealed class CoreEgress(NatsConnection nats, EgressRouter router, Egres
                 await foreach (var msg in subscription.Msgs.ReadAllAsync(stopping).ConfigureAwait(false))
                 {
                     using var data = msg.Data;
-                    await router.RouteAsync(msg.Headers, data.Memory, toAny, stopping).ConfigureAwait(false);
+                    await router.RouteAsync(msg.Headers, data.Memory, toAny, msg.Error, stopping).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)

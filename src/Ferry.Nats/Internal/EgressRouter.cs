@@ -12,14 +12,22 @@ namespace Ferry.Nats.Internal;
 /// </summary>
 internal sealed class EgressRouter(TcpServerStage stage, uint instance, ConnectionTags tags, GatewayCounters counters, EventOutbox outbox, FieldHeaders fieldHeaders)
 {
-    /// <summary>Routes one message; <paramref name="toAny"/> when it came on the <c>.any</c> subject (one connection in turn, whatever its headers say).</summary>
-    public async ValueTask<EgressOutcome> RouteAsync(NatsHeaders? headers, ReadOnlyMemory<byte> payload, bool toAny, CancellationToken cancellationToken)
+    /// <summary>Routes one message.</summary>
+    /// <param name="headers">The message's headers, if any.</param>
+    /// <param name="payload">What to write, framed by the stage.</param>
+    /// <param name="toAny">It came on the <c>.any</c> subject: one connection in turn, whatever its headers say.</param>
+    /// <param name="cancellationToken">Ends a wait for room.</param>
+    /// <param name="readError">What the NATS client could not read of the message (<c>msg.Error</c>), e.g. a header block that
+    /// is not well formed: such a message comes with no headers and no payload, and is rejected rather than sent to all.</param>
+    public async ValueTask<EgressOutcome> RouteAsync(NatsHeaders? headers, ReadOnlyMemory<byte> payload, bool toAny, Exception? readError, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref counters.EgressReceived);
         EgressOutcome outcome;
         try
         {
-            outcome = await RouteCoreAsync(headers, payload, toAny, cancellationToken).ConfigureAwait(false);
+            outcome = readError is not null
+                ? Reject("egress message " + Unreadable(readError))
+                : await RouteCoreAsync(headers, payload, toAny, cancellationToken).ConfigureAwait(false);
         }
         catch (FramingException ex)
         {
@@ -77,6 +85,17 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, Connecti
             default:
                 return Reject($"header 'target': '{target}' is not allowed; use all or any (or set conn.id or group)");
         }
+    }
+
+    /// <summary>
+    /// What the client could not read of a message, for an error event or reply: its words cut short (they may quote a
+    /// header line of any length, and the error is one NATS message), and what a header block must be.
+    /// </summary>
+    internal static string Unreadable(Exception error)
+    {
+        const int Max = 200;
+        var words = error.Message.Length <= Max ? error.Message : error.Message[..Max] + "…";
+        return $"could not be read ({words}); headers must be a 'NATS/1.0' line and 'Key: value' lines";
     }
 
     private EgressOutcome Reject(string problem)

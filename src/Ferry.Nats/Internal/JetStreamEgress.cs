@@ -95,7 +95,7 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
                 {
                     EgressOutcome outcome;
                     using (var data = msg.Data)
-                        outcome = await router.RouteAsync(msg.Headers, data.Memory, toAny, stopping).ConfigureAwait(false);
+                        outcome = await router.RouteAsync(msg.Headers, data.Memory, toAny, msg.Error, stopping).ConfigureAwait(false);
                     if (outcome != EgressOutcome.Overflow)
                         await msg.AckAsync(cancellationToken: stopping).ConfigureAwait(false);
                 }

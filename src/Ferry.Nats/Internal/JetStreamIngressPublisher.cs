@@ -20,6 +20,7 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     private const string MsgIdHeader = "Nats-Msg-Id";
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
     private readonly NatsJSContext _js;
+    private readonly string _stream;
     private readonly SemaphoreSlim _window;
     private readonly int _windowSize;
     private readonly TimeSpan _ackTimeout;
@@ -29,11 +30,12 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     /// <summary>1 while publishes go unacknowledged: the outage is logged when it starts and when it ends, not per retry.</summary>
     private int _failing;
 
-    public JetStreamIngressPublisher(NatsJSContext js, string subject, ConnectionTags tags, FieldHeaders fields, NatsIngressLayout layout,
+    public JetStreamIngressPublisher(NatsJSContext js, string stream, string subject, ConnectionTags tags, FieldHeaders fields, NatsIngressLayout layout,
         GatewayCounters counters, int maxInFlight, TimeSpan ackTimeout, string instance, CancellationToken stopping, ILogger logger)
         : base(subject, tags, fields, layout, counters, logger)
     {
         _js = js;
+        _stream = stream;
         _window = new SemaphoreSlim(maxInFlight, maxInFlight);
         _windowSize = maxInFlight;
         _ackTimeout = ackTimeout;
@@ -105,8 +107,8 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
                 catch (Exception ex) when (!_stopping.IsCancellationRequested)
                 {
                     if (Interlocked.Exchange(ref _failing, 1) == 0)
-                        Logger.LogWarning("JetStream publish to {Subject} not acknowledged ({Type}: {Error}); sending again until it is (ingress_retries, ingress_in_flight)",
-                            Subject, ex.GetType().Name, ex.Message);
+                        Logger.LogWarning("JetStream publish to {Subject} not acknowledged ({Reason}); sending again until it is (ingress_retries, ingress_in_flight)",
+                            Subject, Reason(ex));
                     Logger.LogDebug("JetStream publish {Id} attempt {Attempt} not acknowledged ({Type}: {Error}); sending again",
                         id, attempt + 1, ex.GetType().Name, ex.Message);
                 }
@@ -128,6 +130,15 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
             _window.Release();
         }
     }
+
+    /// <summary>
+    /// Why a publish went unacknowledged, in the operator's words. No responder while the broker is connected means no
+    /// stream takes the subject: the client's own text ("No response received from the server") read like an outage.
+    /// </summary>
+    private string Reason(Exception ex) =>
+        ex is NatsJSPublishNoResponseException && _js.Connection.ConnectionState == NatsConnectionState.Open
+            ? $"no JetStream stream takes {Subject} though the broker is connected: was stream '{_stream}' (ingress_stream) deleted, or its subjects changed? The gateway creates it only at start; publishes resume once a stream takes the subject again"
+            : $"{ex.GetType().Name}: {ex.Message}";
 
     /// <summary>
     /// Failures that a retry cannot cure: the message is over the server's <c>max_payload</c> (the client refuses
