@@ -231,7 +231,8 @@ public sealed class NatsGateway : IAsyncDisposable
 
     /// <summary>
     /// Detaches from the stage, waits up to 5 s for JetStream publishes still in flight, then closes the NATS
-    /// connection. Stop the stage first to publish everything it read.
+    /// connection. Stop the stage first to publish everything it read. Publishes still unacknowledged after the wait are
+    /// counted in <c>ingress_dropped</c> and said in one warning.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
@@ -246,6 +247,13 @@ public sealed class NatsGateway : IAsyncDisposable
         }
         _outbox?.Complete();
         await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_ingress is not null)
+        {
+            // The publishes still unacknowledged end now (their retries stop): once they have, say what they held.
+            using var settle = new CancellationTokenSource(DrainTimeout);
+            await _ingress.DrainAsync(settle.Token).ConfigureAwait(false);
+            _ingress.SayAbandoned();
+        }
         try
         {
             await Task.WhenAll(_loops).WaitAsync(DrainTimeout).ConfigureAwait(false);

@@ -80,6 +80,11 @@ internal abstract class IngressPublisher
     /// <summary>Waits for what is still in flight (JetStream), up to the token.</summary>
     public virtual Task DrainAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>Once the gateway has stopped and drained again: says what it stopped before NATS acknowledged (JetStream).</summary>
+    public virtual void SayAbandoned()
+    {
+    }
+
     /// <summary>
     /// Counts packets that will never be published in <see cref="GatewayCounters.IngressDropped"/> and says why in
     /// a warning: the first drop at once, later ones at most once per 10 s, with the total.

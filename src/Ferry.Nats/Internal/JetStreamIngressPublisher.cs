@@ -27,6 +27,8 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     private readonly string _idPrefix;
     private readonly CancellationToken _stopping;
     private long _sequence;
+    /// <summary>Packets whose publish was still unacknowledged when the gateway stopped.</summary>
+    private long _abandoned;
     /// <summary>1 while publishes go unacknowledged: the outage is logged when it starts and when it ends, not per retry.</summary>
     private int _failing;
 
@@ -79,6 +81,8 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     private async Task SendUntilAcknowledgedAsync(NatsHeaders headers, byte[] buffer, int length, int packets, string id)
     {
         var backoff = TimeSpan.FromMilliseconds(50);
+        // Acknowledged, or dropped for good; false when the gateway stopped first.
+        var settled = false;
         try
         {
             for (var attempt = 0; !_stopping.IsCancellationRequested; attempt++)
@@ -95,6 +99,7 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
                     if (!ack.Duplicate)
                         ack.EnsureSuccess();
                     CountPublished(packets, length);
+                    settled = true;
                     if (Volatile.Read(ref _failing) != 0 && Interlocked.Exchange(ref _failing, 0) != 0)
                         Logger.LogInformation("JetStream publishes to {Subject} are acknowledged again", Subject);
                     return;
@@ -102,6 +107,7 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
                 catch (Exception ex) when (!_stopping.IsCancellationRequested && IsPermanent(ex))
                 {
                     Dropped(packets, length, ex);
+                    settled = true;
                     return;
                 }
                 catch (Exception ex) when (!_stopping.IsCancellationRequested)
@@ -125,6 +131,13 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
         }
         finally
         {
+            if (!settled)
+            {
+                // The gateway stopped before the stream acknowledged it: counted as dropped (the stream may hold it all the
+                // same, its acknowledgement lost), so that what the stage read is still published + dropped.
+                Interlocked.Add(ref Counters.IngressDropped, packets);
+                Interlocked.Add(ref _abandoned, packets);
+            }
             ArrayPool<byte>.Shared.Return(buffer);
             Interlocked.Decrement(ref Counters.IngressInFlight);
             _window.Release();
@@ -148,6 +161,14 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
         ex is NatsPayloadTooLargeException or NatsJSApiException { Error.ErrCode: MessageTooLargeForStream };
 
     private const int MessageTooLargeForStream = 10054;
+
+    public override void SayAbandoned()
+    {
+        var abandoned = Interlocked.Read(ref _abandoned);
+        if (abandoned > 0)
+            Logger.LogWarning("ingress to {Subject}: the gateway stopped with {Packets} packet(s) in JetStream publishes not yet acknowledged (the broker did not acknowledge them within the 5 s drain): counted in ingress_dropped; the stream may hold some all the same (stored, the acknowledgement lost)",
+                Subject, abandoned);
+    }
 
     public override async Task DrainAsync(CancellationToken cancellationToken)
     {
