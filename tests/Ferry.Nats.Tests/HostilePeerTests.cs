@@ -73,8 +73,15 @@ public sealed class HostilePeerTests
         // Acknowledged: nothing comes back after the 5 s ack wait (the consumer has nothing pending).
         var js = new NatsJSContext(nats);
         var consumer = await js.GetConsumerAsync("ferry_bigjs_out", $"bigjs-{gateway.Nats.Instance}");
-        await Eventually.TrueAsync(() => consumer.RefreshAsync().AsTask().ContinueWith(_ => consumer.Info.NumAckPending == 0).Result,
-            TimeSpan.FromSeconds(10), () => $"{consumer.Info.NumAckPending} unacknowledged");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            await consumer.RefreshAsync();
+            if (consumer.Info.NumAckPending == 0)
+                break;
+            Assert.True(DateTime.UtcNow < deadline, $"{consumer.Info.NumAckPending} unacknowledged after 10 s");
+            await Task.Delay(50); // the poll's interval
+        }
         Assert.Equal(2, gateway.Nats.Counters.EgressReceived);
     }
 
