@@ -76,7 +76,12 @@ public static class FileSender
         {
             Name = "file_sender",
             Connect = options.Server,
-            Framing = FramingSpec.Parse("text-length,max_frame_bytes=65536"),
+            // A chunk travels as base64 in JSON, a third larger than itself: a 256 KiB chunk is about 350 KiB,
+            // so the sender takes what the server takes (at 64 KiB, the default 64 KiB chunk did not fit).
+            Framing = FramingSpec.Parse("text-length,max_frame_bytes=524288"),
+            // A window of large chunks can be more than the egress buffer holds: wait for room rather than drop a
+            // chunk, which the server would then refuse every later chunk for (they come at the wrong offset).
+            EgressOverflow = EgressOverflowPolicy.Wait,
             EgressWhileDisconnected = DisconnectedEgressPolicy.Drop,   // a new connection starts with file_start, never with stale chunks
             ReconnectWait = options.ReconnectWait,
             ReconnectMaxWait = TimeSpan.FromSeconds(2),

@@ -115,8 +115,16 @@ internal static class CertCommand
         var path = output + ".crl";
         var existing = File.Exists(path) ? File.ReadAllText(path) : null;
         string pem;
+        int already;
         try
         {
+            // A serial the CRL lists already (or given twice) is not added again: a second entry says nothing new, and
+            // the line would count it as newly revoked. RemoveEntry on a copy of the list is the membership test.
+            var listed = existing is null ? null : CertificateRevocationListBuilder.LoadPem(existing, out _);
+            var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            var fresh = certificates.Where(c => seen.Add(c.SerialNumber) && !(listed?.RemoveEntry(c.SerialNumberBytes.Span) ?? false)).ToList();
+            already = seen.Count - fresh.Count;
+            certificates = fresh;
             pem = CertificateMaker.CreateRevocationList(issuer, certificates, existing, DateTimeOffset.UtcNow.AddDays(days));
         }
         catch (System.Security.Cryptography.CryptographicException ex) when (existing is not null)
@@ -124,7 +132,8 @@ internal static class CertCommand
             throw new CliException($"'{path}' exists but is not a CRL of this CA that can be added to: {ex.Message}");
         }
         File.WriteAllText(path, pem);
-        stdout.WriteLine($"crl signed by {issuer.Subject}, {certificates.Count} certificate{(certificates.Count == 1 ? "" : "s")} newly revoked, next update in {days} days: {path}");
+        stdout.WriteLine($"crl signed by {issuer.Subject}, {certificates.Count} certificate{(certificates.Count == 1 ? "" : "s")} newly revoked"
+            + $"{(already > 0 ? $" ({already} already listed)" : "")}, next update in {days} days: {path}");
         foreach (var c in certificates)
             c.Dispose();
         return 0;

@@ -5,7 +5,8 @@ namespace Ferry.Cli;
 /// <summary>
 /// What a stop did, said once every stage has stopped: each stage's totals as a last <c>stats</c> line (the periodic
 /// ones end with the stop, and a scrape endpoint goes with the process, so egress that a grace period running out
-/// dropped would be nowhere), and one stderr line per stage whose stop dropped queued egress.
+/// dropped would be nowhere), and one stderr line per stage whose stop dropped queued egress, in bytes (what connections' buffers held has no
+/// message count) and the whole messages among them.
 /// </summary>
 internal sealed class StopAccount
 {
@@ -24,8 +25,13 @@ internal sealed class StopAccount
             var packets = after.EgressPacketsDroppedTotal - before.EgressPacketsDroppedTotal;
             var bytes = after.EgressBytesDroppedTotal - before.EgressBytesDroppedTotal;
             if (bytes > 0 || packets > 0)
-                stderr.WriteLine($"{command}: {(name is null ? "the stage" : $"stage '{name}'")}: the stop dropped {packets} queued message{(packets == 1 ? "" : "s")} ({bytes} bytes) "
+            {
+                // Bytes are the whole account: what a closing connection's egress buffer held is counted in bytes
+                // only (the buffer keeps no message boundaries); messages refused whole are counted as such too.
+                var whole = packets > 0 ? $" ({packets} whole message{(packets == 1 ? "" : "s")} among them)" : "";
+                stderr.WriteLine($"{command}: {(name is null ? "the stage" : $"stage '{name}'")}: the stop dropped {bytes} bytes of queued egress{whole} "
                     + "that could not be written within its stop_grace_period (or before a second signal)");
+            }
         }
         output.Flush();
     }

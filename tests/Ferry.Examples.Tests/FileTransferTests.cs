@@ -53,6 +53,20 @@ public sealed class FileTransferTests : IAsyncLifetime
         Assert.False(File.Exists(Path.Combine(Uploads, result.TransferId + ".part")));
     }
 
+    [Theory]
+    [InlineData(64 * 1024)]    // the command line's default (README: file-transfer send FILE)
+    [InlineData(256 * 1024)]   // the largest chunk SendOptions takes
+    public async Task Chunks_of_the_default_and_the_largest_size_arrive_with_the_default_window(int chunkSize)
+    {
+        // A chunk goes as base64 in JSON, a third larger than the chunk: the sender's framing must take that.
+        var path = MakeFile("large-chunks.bin", 3_000_000, seed: 5);
+        var result = await FileSender.SendAsync(new SendOptions { Server = _server.LocalEndPoint.ToString(), Path = path, ChunkSize = chunkSize })
+            .WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(File.ReadAllBytes(path), File.ReadAllBytes(Path.Combine(Uploads, "large-chunks.bin")));
+        Assert.Equal(1, result.Connections);
+    }
+
     [Fact]
     public async Task A_connection_dropped_mid_file_resumes_where_the_server_stopped()
     {

@@ -1,16 +1,20 @@
 using System.Text;
+using Ferry.Bridge;
 using Ferry.Bus;
 using Ferry.Connections;
 using Ferry.Framing;
 using Ferry.Stages;
 using Ferry.Tests.Support;
+using Microsoft.Extensions.Logging;
 
 namespace Ferry.Examples.Tests;
 
 /// <summary>
 /// README.md's C# samples that are whole programs run here as written: each sample sits in a test between
 /// <c>// README sample: NAME</c> and <c>// README sample end</c>, and another test checks that README.md quotes exactly
-/// those lines, so neither the API nor the README can drift from the other unnoticed.
+/// those lines, so neither the API nor the README can drift from the other unnoticed. Samples that cannot run in a
+/// test (a fixed port on every interface, a peer process) are compiled here the same way (README.md's library sample,
+/// docs/bridge.md's usage sample).
 /// </summary>
 public sealed class ReadmeSampleTests
 {
@@ -56,15 +60,90 @@ public sealed class ReadmeSampleTests
         Assert.Single(stage.GetGroupMembers("lobby"));
     }
 
+    // Samples that bind a fixed port on every interface (the library's) or need a peer process (the bridge's) are not
+    // run here; they are compiled, so that an API change breaks the build until the document quoting them follows.
+
+    /// <summary>README.md's library sample (compiled, never called: it binds :9000 on every interface).</summary>
+    private static async Task LibrarySample()
+    {
+        // README sample: the library
+        var bus = new InProcessBus();
+        await using var stage = new TcpServerStage(new TcpServerStageOptions
+        {
+            Bind = ":9000",
+            MaxConnections = 1000,
+            IdleTimeout = TimeSpan.FromSeconds(60),
+            GroupSize = 16,
+        }, bus);
+
+        // Inline handlers run on the stage's service thread: quick, no blocking, no await.
+        // A payload is valid only while its handler runs: keep data with packet.Payload.ToArray()
+        // (or group.Retain(), disposing the lease when done). A payload, packet, group or JsonDocument
+        // kept past the handler throws ObjectDisposedException when read; it never shows other bytes.
+        // Subscribers are independent: one that throws misses that group alone (an Error event, kind
+        // Handler: "a packet_group subscriber failed: …"); every other handler and queue still gets it.
+        bus.Topic<PacketGroup>("tcp_server/packet_group").Subscribe((group, ct) =>
+        {
+            foreach (var packet in group)
+                Console.WriteLine($"{packet.ConnectionId} {packet.Peer}: {packet.Payload.Length} bytes");
+            return ValueTask.CompletedTask;
+        });
+
+        // Or a bounded queue, read by your own loop: when it is full the stage stops reading sockets
+        // (backpressure), so a queue nobody reads stalls the stage after 256 groups.
+        using var queue = bus.Topic<PacketGroup>("tcp_server/packet_group").SubscribeQueue(capacity: 256);
+        _ = Task.Run(async () =>
+        {
+            await foreach (var group in queue)   // a group is valid until the next one is read
+                Console.WriteLine($"queued group of {group.Count}");
+        });
+
+        stage.Disconnected += (_, e) => Console.WriteLine($"{e.ConnectionId} closed: {e.ReasonName}");
+        var local = await stage.StartAsync();          // retries the bind until it can listen
+        await stage.BroadcastAsync("hello all"u8.ToArray());   // or SendAsync(id, …), SendToGroupAsync("room", …)
+        // README sample end
+    }
+
+    /// <summary>docs/bridge.md's usage sample (compiled, never called: it needs a peer and a frame source).</summary>
+    private static async Task BridgeSample(ILoggerFactory loggerFactory, byte[] payload, IFrameSource generator,
+        Func<Frame, CancellationToken, ValueTask> Store, CancellationToken ct)
+    {
+        // README sample: frame bridge usage
+        // The hardware side: binds PULL on 8000 (frames in) and PUSH on 8001 (frames out).
+        await using var server = new FrameBridgeServer("127.0.0.1", 8000);
+
+        // The analysis side: may start first; dials 8000 (PUSH) and 8001 (PULL), re-dials after a restart.
+        await using var client = new FrameBridgeClient("127.0.0.1", 8000, new FrameBridgeOptions
+        {
+            SendBufferBytes = 4 << 20,                // per PUSH connection before SendAsync waits
+            SendTimeout = TimeSpan.FromSeconds(5),    // default: wait forever, as Rogue does
+            LoggerFactory = loggerFactory,            // default: NullLoggerFactory
+        });
+
+        await client.WaitReadyAsync(ct);              // both directions connected (or poll client.IsReady)
+        await client.SendAsync(new Frame(payload, flags: Frame.ComposeFlags(firstUser: 0x01, lastUser: 0x80), channel: 3), ct);
+
+        await foreach (Frame frame in server.ReadAllAsync(ct))
+            Console.WriteLine($"{frame.Payload.Length} bytes, first-user {frame.FirstUser}, last-user {frame.LastUser}, channel {frame.Channel}");
+
+        // Graph style, Rogue's `src >> tcp >> dst`: every end is an IFrameSource and an IFrameSink.
+        Task up = generator.PipeToAsync(client, ct);                        // src >> tcp
+        Task down = client.PipeToAsync((frame, ct) => Store(frame, ct), ct); // tcp >> dst (a handler)
+        Task echo = server.PipeToAsync(server, ct);                         // what `ferry bridge server --echo` does
+        // README sample end
+    }
+
     [Theory]
-    [InlineData("test kit")]
-    [InlineData("one handler per connection")]
-    public void The_readme_quotes_the_sample_that_runs_here(string name)
+    [InlineData("README.md", "test kit")]
+    [InlineData("README.md", "one handler per connection")]
+    [InlineData("README.md", "the library")]
+    [InlineData("docs/bridge.md", "frame bridge usage")]
+    public void The_docs_quote_the_sample_that_runs_or_compiles_here(string document, string name)
     {
         var sample = Sample(name);
-        var readme = File.ReadAllText(RepoFiles.Path("README.md")).Replace("\r\n", "\n");
-        Assert.True(readme.Contains(sample, StringComparison.Ordinal),
-            $"README.md no longer quotes the '{name}' sample of {ThisFile} as it runs there; make them the same:\n{sample}");
+        var text = File.ReadAllText(RepoFiles.Path(document)).Replace("\r\n", "\n");
+        Assert.True(text.Contains(sample, StringComparison.Ordinal),
+            $"{document} no longer quotes the '{name}' sample of {ThisFile} as it is there; make them the same:\n{sample}");
     }
 
     /// <summary>The lines between a sample's markers, their common indentation removed.</summary>

@@ -57,6 +57,31 @@ public sealed class CertCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_certificate_the_crl_already_lists_is_not_listed_again_and_the_line_says_so()
+    {
+        await Cert("ca", "--out", P("ca"));
+        await Cert("client", "--ca", P("ca"), "--name", "lost", "--out", P("lost"));
+        await Cert("client", "--ca", P("ca"), "--name", "stolen", "--out", P("stolen"));
+        await Cert("crl", "--ca", P("ca"), "--revoke", P("lost.pem"), "--out", P("ca"));
+
+        // 'lost' again, and 'stolen' twice in one call: each serial once in the list, and the line counts what is new.
+        var stdout = new LineWriter();
+        var err = new LineWriter();
+        var code = await FerryCommand.RunAsync(["cert", "crl", "--ca", P("ca"), "--revoke", P("lost.pem"), "--revoke", P("stolen.pem"),
+            "--revoke", P("stolen.pem"), "--out", P("ca")], TextReader.Null, stdout, err, CancellationToken.None);
+
+        Assert.True(code == 0, string.Join(" ", err.Lines));
+        Assert.StartsWith("crl signed by CN=Ferry CA, 1 certificate newly revoked (1 already listed), ", Assert.Single(stdout.Lines));
+        var listed = CertificateRevocationListBuilder.LoadPem(File.ReadAllText(P("ca.crl")), out _);
+        foreach (var name in new[] { "lost", "stolen" })
+        {
+            var serial = X509CertificateLoader.LoadCertificateFromFile(P(name + ".pem")).SerialNumberBytes.Span;
+            Assert.True(listed.RemoveEntry(serial), $"{name} is listed");
+            Assert.False(listed.RemoveEntry(serial), $"{name} is listed once");
+        }
+    }
+
+    [Fact]
     public async Task Cert_says_what_is_missing()
     {
         var err = new LineWriter();

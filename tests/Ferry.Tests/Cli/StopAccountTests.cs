@@ -1,0 +1,52 @@
+using Ferry.Cli;
+using Ferry.Stages;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>
+/// The stderr line a stop writes when it dropped queued egress. What the connections' egress buffers held when they
+/// closed is counted in bytes only (a buffer keeps no message boundaries), so the line must not claim a message count
+/// it does not have.
+/// </summary>
+public sealed class StopAccountTests
+{
+    private static SocketStats Totals(long packetsDropped, long bytesDropped) => new()
+    {
+        Stage = "b", Time = DateTimeOffset.UnixEpoch, Interval = TimeSpan.FromSeconds(1),
+        EgressPacketsDroppedTotal = packetsDropped, EgressBytesDroppedTotal = bytesDropped,
+    };
+
+    private static string Report(SocketStats before, SocketStats after)
+    {
+        var current = before;
+        var account = new StopAccount();
+        account.Add("b", () => current);
+        current = after;
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        using (var output = new JsonLineWriter(stdout))
+            account.Report("ferry run", output, stderr);
+        return stderr.ToString();
+    }
+
+    [Fact]
+    public void Bytes_dropped_from_egress_buffers_are_said_in_bytes_not_as_zero_messages()
+    {
+        var line = Report(Totals(0, 0), Totals(0, 12920));
+
+        Assert.Contains("ferry run: stage 'b': the stop dropped 12920 bytes of queued egress", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("0 queued messages", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Whole_messages_dropped_are_counted_beside_the_bytes()
+    {
+        var line = Report(Totals(2, 100), Totals(4098, 4194404));
+
+        Assert.Contains("ferry run: stage 'b': the stop dropped 4194304 bytes of queued egress (4096 whole messages among them)", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_stop_that_dropped_nothing_says_nothing()
+        => Assert.Equal("", Report(Totals(0, 7), Totals(0, 7)));
+}
