@@ -112,7 +112,7 @@ internal sealed class SettingEntries
             return null;
         if (SizeText.TryParse(text, out var value, out var why) && value >= min)
             return value;
-        Problem(key, value < min && why.Length == 0 ? $"is too small; use at least {min} bytes" : why);
+        Problem(key, value < min && why.Length == 0 ? $"is too small; use at least {min} byte{(min == 1 ? "" : "s")}" : why);
         return null;
     }
 

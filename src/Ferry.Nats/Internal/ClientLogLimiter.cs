@@ -5,7 +5,7 @@ namespace Ferry.Nats.Internal;
 /// <summary>
 /// The logger factory the NATS client gets: its lines of information and above are written at most once per
 /// minute per category, event id and level, then one line counts those left out (debug and trace pass as they
-/// are). The client logs every reconnect attempt (two lines of information, and a warning with a stack trace
+/// are); an exception is told by its messages on the line, its stack trace only at debug level. The client logs every reconnect attempt (two lines of information, and a warning with a stack trace
 /// when it fails), every 0.1 to 2 s for as long as the server is away: an hour's outage would be thousands
 /// of lines. The gateway says itself when the connection is lost and when it is back.
 /// </summary>
@@ -53,7 +53,27 @@ internal sealed class ClientLogLimiter(ILoggerFactory inner, TimeProvider time) 
             }
             if (left > 0)
                 inner.Log(logLevel, eventId, "{Count} more lines of event {EventId} at this level were not logged in the last minute", left, eventId.Id);
-            inner.Log(logLevel, eventId, state, exception, formatter);
+            if (exception is null)
+            {
+                inner.Log(logLevel, eventId, state, null, formatter);
+                return;
+            }
+            // The client's failure lines carry the exception, and a console logger prints its whole stack trace: dozens of
+            // lines inside the client (and, for a failed first connect, after the gateway's own one-line error) that tell an
+            // operator nothing the exception's messages do not. The line keeps the messages; the trace is at debug level.
+            inner.Log(logLevel, eventId, state, null, (s, _) => $"{formatter(s, exception)} ({Describe(exception)})");
+            if (inner.IsEnabled(LogLevel.Debug))
+                inner.Log(LogLevel.Debug, eventId, state, exception, formatter);
+        }
+
+        /// <summary>The exception's type and message, and those of up to two inner exceptions (the cause, e.g. the socket's error).</summary>
+        private static string Describe(Exception exception)
+        {
+            var text = $"{exception.GetType().Name}: {exception.Message}";
+            var inner = exception.InnerException;
+            for (var depth = 0; inner is not null && depth < 2; depth++, inner = inner.InnerException)
+                text += $" <- {inner.GetType().Name}: {inner.Message}";
+            return text;
         }
     }
 }

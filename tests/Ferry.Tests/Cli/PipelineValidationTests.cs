@@ -149,6 +149,17 @@ public sealed class PipelineValidationTests : IDisposable
         Assert.Contains(stderr, l => l.Contains(expected));
     }
 
+    [Theory]
+    [InlineData("egress_buffer: 0", "stages[0].config.egress_buffer: '0' is too small; use at least 1 byte")]
+    [InlineData("read_buffer: 100", "stages[0].config.read_buffer: '100' is too small; use at least 256 bytes")]
+    public async Task A_size_below_its_least_says_the_least_in_words(string setting, string expected)
+    {
+        // Before: "use at least 1 bytes".
+        var (code, _, stderr) = await RunAsync(["check", Write("f.yaml", $"stages: [{{name: a, type: tcp_server, config: {{{setting}}}}}]")]);
+        Assert.Equal(2, code);
+        Assert.Contains(stderr, l => l.EndsWith(expected, StringComparison.Ordinal));
+    }
+
     [Fact]
     public void A_nats_bus_takes_publish_timeout_and_write_buffer_bytes()
     {
