@@ -3,9 +3,14 @@ using Ferry.Bridge;
 using Ferry.Bus;
 using Ferry.Connections;
 using Ferry.Framing;
+using Ferry.Hosting;
 using Ferry.Stages;
 using Ferry.Tests.Support;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Ferry.Examples.Tests;
 
@@ -133,10 +138,61 @@ public sealed class ReadmeSampleTests
         // README sample end
     }
 
+    /// <summary>The README's Generic Host samples (compiled, never called: the appsettings they name bind :9000 on every interface).</summary>
+    private static void GenericHostSamples(HostApplicationBuilder builder)
+    {
+        // README sample: generic host
+        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));              // appsettings.json below
+        builder.Services.AddTcpServerStage("admin", o => o with { Bind = "127.0.0.1:9100", Framing = FramingSpec.Parse("lines") });
+        // inject FerryStages (GetServer("front"), GetClient(…)) and IMessageBus to send and subscribe
+        // README sample end
+
+        // README sample: generic host set-up by name
+        builder.Services.ConfigureTcpServerStage("front", (stage, services) =>
+        {
+            var log = services.GetRequiredService<ILogger<Program>>();
+            stage.Connected += (_, e) => log.LogInformation("{Peer} connected", e.Peer);
+            stage.MapConnections(async (connection, ct) =>
+            {
+                await foreach (var message in connection.ReadAsync(ct))
+                    await connection.SendAsync(message.ToArray(), cancellationToken: ct);
+            });
+        });
+        // README sample end
+    }
+
+    /// <summary>Stands for the application's own <c>Program</c> class in the host sample's <c>ILogger&lt;Program&gt;</c>.</summary>
+    private sealed class Program;
+
+    [Fact]
+    public async Task The_readme_appsettings_are_taken_key_for_key_and_only_the_certificate_files_it_names_are_missing()
+    {
+        // Every key of README.md's appsettings.json is one AddFerry knows (an unknown or misspelled key fails the start
+        // with its own problem); the only problems are the certificate and key files the sample names, which this directory does not have.
+        var readme = File.ReadAllText(RepoFiles.Path("README.md")).Replace("\r\n", "\n");
+        var start = readme.IndexOf("```json\n{ \"Ferry\"", StringComparison.Ordinal);
+        Assert.True(start >= 0, "README.md's appsettings.json sample ('```json' then '{ \"Ferry\"')");
+        start += "```json\n".Length;
+        var json = readme[start..readme.IndexOf("```", start, StringComparison.Ordinal)];
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json)));
+        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
+        using var host = builder.Build();
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Equal(
+        [
+            "configuration 'Ferry:Stages:front:Tls:Certificate:CertificateFile': Stages.front.Tls.Certificate.CertificateFile: 'server.pem' cannot be read: Could not find file",
+            "configuration 'Ferry:Stages:front:Tls:Certificate:PrivateKeyFile': Stages.front.Tls.Certificate.PrivateKeyFile: 'server.key' cannot be read: Could not find file",
+        ], error.Failures.Select(f => f[..(f.IndexOf("file", StringComparison.Ordinal) + "file".Length)]));
+        Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
+    }
+
     [Theory]
     [InlineData("README.md", "test kit")]
     [InlineData("README.md", "one handler per connection")]
     [InlineData("README.md", "the library")]
+    [InlineData("README.md", "generic host")]
+    [InlineData("README.md", "generic host set-up by name")]
     [InlineData("docs/bridge.md", "frame bridge usage")]
     public void The_docs_quote_the_sample_that_runs_or_compiles_here(string document, string name)
     {
