@@ -704,6 +704,11 @@ public abstract class ConnectionHandlerTests(StageTransport transport, HandlerSc
         Assert.DoesNotContain(h.Events, e => e is DisconnectedEvent);
         gate.SetResult();
         await Poll.UntilAsync(() => Volatile.Read(ref taken) == 3, "the handler to catch up");
+        // The handler counts a message before it is done with the batch: the resume (and with it the restart of
+        // the idle deadline) follows on its thread and then in a loop round. Fake time must not move before the
+        // stage reads the connection again, else the deadline restarts late and the idle close never comes.
+        await Poll.UntilAsync(() => h.Stage.Core.Table.Snapshot().SingleOrDefault(c => c.Id == id) is not { } c || !Volatile.Read(ref c.InboxFull),
+            "the stage to read the connection again");
         await h.SettleAsync();
         Assert.DoesNotContain(h.Events, e => e is DisconnectedEvent);
         // Once read again, a silent peer is idle as before.
