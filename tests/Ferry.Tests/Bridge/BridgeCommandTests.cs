@@ -65,7 +65,7 @@ public sealed class BridgeCommandTests
         Assert.Contains("{\"type\":\"frame\",\"flags\":42330,\"channel\":9,\"error\":1,\"len\":5}", lines);
         Assert.Contains("{\"type\":\"frame\",\"flags\":1,\"channel\":2,\"error\":3,\"len\":0}", lines);
         Assert.Contains("Ferry.Bridge.127.0.0.1.Server." + port, stderr.ToString());
-        Assert.True(FreePorts.IsFree(port) && FreePorts.IsFree(port + 1), "the command released both ports");
+        Assert.False(FreePorts.Listens(port) || FreePorts.Listens(port + 1), "the command released both ports");
     }
 
     [Fact]

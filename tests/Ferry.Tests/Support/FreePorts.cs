@@ -49,6 +49,25 @@ internal static class FreePorts
         return true;
     }
 
+    /// <summary>
+    /// Whether something listens on the loopback port (a connect is answered). After a stop that closed connections, this,
+    /// not <see cref="IsFree"/>, says whether the listener is gone: a connection the stop closed first stays in TIME_WAIT on
+    /// the port for a minute, and a plain bind fails while it does.
+    /// </summary>
+    public static bool Listens(int port)
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            probe.Connect(new IPEndPoint(IPAddress.Loopback, port));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Whether a plain bind (no SO_REUSEADDR) to the loopback port succeeds right now.</summary>
     public static bool IsFree(int port)
     {
