@@ -83,8 +83,15 @@ public sealed class NatsMetricsTests
             Assert.Equal(1, seen["ferry.nats.egress.received"]);
             Assert.Equal(gateway.Nats.Counters.EgressDelivered, seen["ferry.nats.egress.delivered"]);
             Assert.Equal(0, seen["ferry.nats.events.dropped"]);
+
+            // Tracked twice, every count would be reported twice under the one tag: refused, and the first handle goes on.
+            var twice = Assert.Throws<InvalidOperationException>(() => FerryMetrics.Track(gateway.Nats));
+            Assert.StartsWith($"the NATS gateway of stage '{stage}' is on the Ferry meter already", twice.Message);
+            Assert.Equal(3, meter.Read()["ferry.nats.ingress.packets"]);
         }
         Assert.DoesNotContain("ferry.nats.connected", meter.Read().Keys);
+        using (FerryMetrics.Track(gateway.Nats))
+            Assert.Equal(1, meter.Read()["ferry.nats.connected"]);
         Assert.Throws<ArgumentNullException>(() => FerryMetrics.Track((NatsGateway)null!));
     }
 

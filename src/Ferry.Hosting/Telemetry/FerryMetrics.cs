@@ -83,17 +83,20 @@ public static class FerryMetrics
     private static bool LatencyObserved => LatencyBuckets.Enabled || LatencyCount.Enabled || LatencySum.Enabled;
 
     /// <summary>Reports <paramref name="stage"/>'s statistics, and its disconnections by reason, until the returned handle is disposed.</summary>
+    /// <exception cref="InvalidOperationException">The stage is tracked already (by an earlier call, the host or a <c>ferry</c> command).</exception>
     public static IDisposable Track(TcpServerStage stage)
-        => Track(stage.Name, stage.GetStats, stage.Bus, stage.Core.Clock, h => stage.Disconnected += h, h => stage.Disconnected -= h);
+        => Track(stage, stage.Name, stage.GetStats, stage.Bus, stage.Core.Clock, h => stage.Disconnected += h, h => stage.Disconnected -= h);
 
     /// <summary>Reports <paramref name="stage"/>'s statistics, and its disconnections by reason, until the returned handle is disposed.</summary>
+    /// <exception cref="InvalidOperationException">The stage is tracked already (by an earlier call, the host or a <c>ferry</c> command).</exception>
     public static IDisposable Track(TcpClientStage stage)
-        => Track(stage.Name, stage.GetStats, stage.Bus, stage.Core.Clock, h => stage.Disconnected += h, h => stage.Disconnected -= h);
+        => Track(stage, stage.Name, stage.GetStats, stage.Bus, stage.Core.Clock, h => stage.Disconnected += h, h => stage.Disconnected -= h);
 
-    private static TrackedStage Track(string name, Func<SocketStats> snapshot, Ferry.Bus.IMessageBus bus, StageClock clock,
+    private static TrackedStage Track(object stage, string name, Func<SocketStats> snapshot, Ferry.Bus.IMessageBus bus, StageClock clock,
         Action<EventHandler<DisconnectedEvent>> subscribe, Action<EventHandler<DisconnectedEvent>> unsubscribe)
     {
-        var tracked = Add(new TrackedStage(name, snapshot) { Clock = clock });
+        ArgumentNullException.ThrowIfNull(stage);
+        var tracked = Add(new TrackedStage(name, snapshot) { Clock = clock, Source = stage });
         EventHandler<DisconnectedEvent> count = (_, e) => tracked.Count(e);
         subscribe(count);
         var latency = Ferry.Bus.DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(name)).Subscribe(tracked.RecordPublished);
@@ -112,6 +115,7 @@ public static class FerryMetrics
     /// built in code; <c>ferry run</c>, <c>ferry serve --nats</c> and hosted stages with a <c>nats</c> bus track theirs.
     /// Track the gateway's stage too (<see cref="Track(TcpServerStage)"/>) for its <c>ferry.tcp.*</c> instruments.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The gateway is tracked already (by an earlier call, the host or a <c>ferry</c> command).</exception>
     public static IDisposable Track(NatsGateway gateway)
     {
         ArgumentNullException.ThrowIfNull(gateway);
@@ -124,7 +128,14 @@ public static class FerryMetrics
     private static TrackedStage Add(TrackedStage tracked)
     {
         lock (Gate)
+        {
+            // A stage tracked twice (say by the host and again by hand) would have every count reported twice under one tag.
+            if (tracked.Source is { } source && Stages.Exists(s => ReferenceEquals(s.Source, source)))
+                throw new InvalidOperationException($"stage '{tracked.Name}' is on the Ferry meter already (FerryMetrics.Track was called for it, "
+                    + "or the host or the ferry command that runs it tracks it): tracked again, each of its counts would be reported twice; "
+                    + "dispose the first handle before tracking it again");
             Stages.Add(tracked);
+        }
         return tracked;
     }
 
@@ -202,6 +213,9 @@ public static class FerryMetrics
         public PublishLatencyHistogram Latency { get; } = new();
 
         public Action? OnDispose { get; set; }
+
+        /// <summary>The stage object tracked (null for a statistics function), so that it is tracked once.</summary>
+        public object? Source { get; init; }
 
         public SocketStats Snapshot() => snapshot();
 

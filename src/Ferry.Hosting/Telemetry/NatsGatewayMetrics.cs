@@ -49,7 +49,13 @@ internal static class NatsGatewayMetrics
     {
         var tracked = new TrackedGateway(stage, gateway);
         lock (Gate)
+        {
+            if (Gateways.Exists(g => ReferenceEquals(g.Gateway, gateway)))
+                throw new InvalidOperationException($"the NATS gateway of stage '{stage}' is on the Ferry meter already (FerryMetrics.Track was called for it, "
+                    + "or the host or the ferry command that runs it tracks it): tracked again, each of its counts would be reported twice; "
+                    + "dispose the first handle before tracking it again");
             Gateways.Add(tracked);
+        }
         return tracked;
     }
 

@@ -8,6 +8,45 @@ namespace Ferry.Tests.Telemetry;
 public sealed class FerryMeterTests
 {
     [Fact]
+    public async Task A_stage_is_tracked_once_and_a_second_track_is_refused_rather_than_counted_twice()
+    {
+        // Before: a stage tracked by the host and again by hand had every count reported twice under its one tag.
+        var name = "once_" + Guid.NewGuid().ToString("N")[..8];
+        await using var server = new TcpServerStage(new TcpServerStageOptions { Name = name, Bind = "127.0.0.1:0" });
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Name = name + "_up", Connect = "127.0.0.1:1" });
+        long measured = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == FerryMetrics.MeterName && instrument.Name == "ferry.tcp.connections.active")
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+                if (tag.Key == FerryMetrics.StageTag && (string?)tag.Value == name)
+                    measured++;
+        });
+        listener.Start();
+
+        using (FerryMetrics.Track(server))
+        {
+            var twice = Assert.Throws<InvalidOperationException>(() => FerryMetrics.Track(server));
+            Assert.StartsWith($"stage '{name}' is on the Ferry meter already", twice.Message);
+            listener.RecordObservableInstruments();
+            Assert.Equal(1, measured);
+        }
+        using (FerryMetrics.Track(server))
+        {
+            measured = 0;
+            listener.RecordObservableInstruments();
+            Assert.Equal(1, measured);
+        }
+        using (FerryMetrics.Track(client))
+            Assert.Throws<InvalidOperationException>(() => FerryMetrics.Track(client));
+    }
+
+    [Fact]
     public async Task The_Ferry_meter_reports_what_SocketStats_says_tagged_with_the_stage()
     {
         var name = "meter_" + Guid.NewGuid().ToString("N")[..8];
