@@ -4,6 +4,7 @@ using Ferry.Bus;
 using Ferry.Connections;
 using Ferry.Framing;
 using Ferry.Hosting;
+using Ferry.Nats;
 using Ferry.Stages;
 using Ferry.Tests.Support;
 using Microsoft.Extensions.Configuration;
@@ -18,8 +19,8 @@ namespace Ferry.Examples.Tests;
 /// README.md's C# samples that are whole programs run here as written: each sample sits in a test between
 /// <c>// README sample: NAME</c> and <c>// README sample end</c>, and another test checks that README.md quotes exactly
 /// those lines, so neither the API nor the README can drift from the other unnoticed. Samples that cannot run in a
-/// test (a fixed port on every interface, a peer process) are compiled here the same way (README.md's library sample,
-/// docs/bridge.md's usage sample).
+/// test (a fixed port on every interface, a peer process) are compiled here the same way (README.md's library and Generic Host
+/// samples, docs/bridge.md's usage sample, docs/nats.md's gateway sample).
 /// </summary>
 public sealed class ReadmeSampleTests
 {
@@ -138,6 +139,23 @@ public sealed class ReadmeSampleTests
         // README sample end
     }
 
+    /// <summary>docs/nats.md's gateway sample (compiled, never called: it binds :9000 on every interface and needs a broker).</summary>
+    private static async Task NatsGatewaySample()
+    {
+        // README sample: nats gateway
+        var bus = new InProcessBus();
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = "pos", Bind = ":9000", Framing = FramingSpec.Parse("u16be") }, bus);
+        await using var gateway = new NatsGateway(stage, new NatsGatewayOptions
+        {
+            Url = "nats://127.0.0.1:4222",
+            Mode = NatsDeliveryMode.JetStream,   // or Core (the default)
+        });
+        await gateway.StartAsync();   // connect, create streams/consumers, subscribe; before the stage starts
+        await stage.StartAsync();
+        // ... gateway.Counters says what happened to every message
+        // README sample end
+    }
+
     /// <summary>The README's Generic Host samples (compiled, never called: the appsettings they name bind :9000 on every interface).</summary>
     private static void GenericHostSamples(HostApplicationBuilder builder)
     {
@@ -194,6 +212,7 @@ public sealed class ReadmeSampleTests
     [InlineData("README.md", "generic host")]
     [InlineData("README.md", "generic host set-up by name")]
     [InlineData("docs/bridge.md", "frame bridge usage")]
+    [InlineData("docs/nats.md", "nats gateway")]
     public void The_docs_quote_the_sample_that_runs_or_compiles_here(string document, string name)
     {
         var sample = Sample(name);
