@@ -150,7 +150,7 @@ internal static class ServeCommand
         var account = new StopAccount();
         account.Add(null, stage.GetStats);
         await stage.StopAsync(signals.Forced).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        account.Report("ferry serve", output, io.Stderr);
+        account.Report("ferry serve", "--stop-grace-period", output, io.Stderr);
         echoing?.Dispose();
         output.Flush();
         return exitCode;

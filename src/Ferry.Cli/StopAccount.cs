@@ -15,8 +15,13 @@ internal sealed class StopAccount
     /// <summary>Takes each stage's totals before the stop; <paramref name="name"/> tags its line (null for one stage alone).</summary>
     public void Add(string? name, Func<SocketStats> read) => _stages.Add((name, read, read()));
 
-    /// <summary>After the stop: the lines, with <paramref name="command"/> (<c>ferry run</c>, <c>ferry serve</c>) on the stderr ones.</summary>
-    public void Report(string command, JsonLineWriter output, TextWriter stderr)
+    /// <summary>After the stop: each stage's last <c>stats</c> line, and a stderr line for each stage whose stop dropped egress.</summary>
+    /// <param name="command">Begins the stderr lines (<c>ferry run</c>, <c>ferry serve</c>).</param>
+    /// <param name="graceSetting">What sets the grace period where the stage was declared (<c>stop_grace_period</c> in a
+    /// run file, <c>--stop-grace-period</c> for <c>ferry serve</c>): the line names what the operator can change.</param>
+    /// <param name="output">Where the <c>stats</c> lines go.</param>
+    /// <param name="stderr">Where the dropped-egress lines go.</param>
+    public void Report(string command, string graceSetting, JsonLineWriter output, TextWriter stderr)
     {
         foreach (var (name, read, before) in _stages)
         {
@@ -30,7 +35,7 @@ internal sealed class StopAccount
                 // only (the buffer keeps no message boundaries); messages refused whole are counted as such too.
                 var whole = packets > 0 ? $" ({packets} whole message{(packets == 1 ? "" : "s")} among them)" : "";
                 stderr.WriteLine($"{command}: {(name is null ? "the stage" : $"stage '{name}'")}: the stop dropped {bytes} bytes of queued egress{whole} "
-                    + "that could not be written within its stop_grace_period (or before a second signal)");
+                    + $"that could not be written within its {graceSetting} (or before a second signal)");
             }
         }
         output.Flush();

@@ -144,7 +144,7 @@ internal static class PipelineRunner
         foreach (var (name, client) in clients)
             account.Add(name, client.GetStats);
         await Task.WhenAll(started.Select(s => StopQuietly(s, signals.Forced))).ConfigureAwait(false);
-        account.Report("ferry run", output, io.Stderr);
+        account.Report("ferry run", "stop_grace_period", output, io.Stderr);
         foreach (var d in disposables)
             d.Dispose();
         foreach (var (_, bridge) in bridges)

@@ -16,7 +16,7 @@ public sealed class StopAccountTests
         EgressPacketsDroppedTotal = packetsDropped, EgressBytesDroppedTotal = bytesDropped,
     };
 
-    private static string Report(SocketStats before, SocketStats after)
+    private static string Report(SocketStats before, SocketStats after, string command = "ferry run")
     {
         var current = before;
         var account = new StopAccount();
@@ -25,7 +25,7 @@ public sealed class StopAccountTests
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
         using (var output = new JsonLineWriter(stdout))
-            account.Report("ferry run", output, stderr);
+            account.Report(command, command == "ferry run" ? "stop_grace_period" : "--stop-grace-period", output, stderr);
         return stderr.ToString();
     }
 
@@ -44,6 +44,18 @@ public sealed class StopAccountTests
         var line = Report(Totals(2, 100), Totals(4098, 4194404));
 
         Assert.Contains("ferry run: stage 'b': the stop dropped 4194304 bytes of queued egress (4096 whole messages among them)", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("ferry run", "within its stop_grace_period (or before a second signal)")]
+    [InlineData("ferry serve", "within its --stop-grace-period (or before a second signal)")]
+    public void The_line_names_the_setting_of_the_command_that_ran_the_stage(string command, string ending)
+    {
+        // Before: ferry serve's line named the run-file key, not the flag its operator sets.
+        var line = Report(Totals(0, 0), Totals(0, 10), command);
+
+        Assert.StartsWith(command + ": stage 'b': the stop dropped 10 bytes", line, StringComparison.Ordinal);
+        Assert.EndsWith(ending + Environment.NewLine, line, StringComparison.Ordinal);
     }
 
     [Fact]
