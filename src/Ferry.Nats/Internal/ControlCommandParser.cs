@@ -59,7 +59,7 @@ internal static class ControlCommandParser
                 error = $"control message is a JSON {Kind(root)}, not an object; {Expected}";
                 return null;
             }
-            if (!TryMember(root, "command", "control message: \"command\"", out var commandElement, out error))
+            if (!TryMember(root, "command", "control message", "control message: \"command\"", out var commandElement, out error))
                 return null;
             if (commandElement is not { } command)
             {
@@ -86,7 +86,7 @@ internal static class ControlCommandParser
                     error = $"control command {Quote(name)} is not allowed; {Commands}";
                     return null;
             }
-            if (!TryMember(root, "payload", $"{name}: \"payload\"", out var payloadElement, out error))
+            if (!TryMember(root, "payload", "control message", $"{name}: \"payload\"", out var payloadElement, out error))
                 return null;
             if (payloadElement is not { } payload || payload.ValueKind != JsonValueKind.Object)
             {
@@ -123,9 +123,10 @@ internal static class ControlCommandParser
 
     /// <summary>
     /// The member <paramref name="member"/> of <paramref name="parent"/>, null when absent; false when it is given twice
-    /// (JSON allows it, and which one counts would be a guess).
+    /// (JSON allows it, and which one counts would be a guess). <paramref name="scope"/> names <paramref name="parent"/> in
+    /// an error (<c>control message</c>, <c>conn.close: payload</c>), <paramref name="label"/> the member.
     /// </summary>
-    private static bool TryMember(JsonElement parent, string member, string label, out JsonElement? value, out string? error)
+    private static bool TryMember(JsonElement parent, string member, string scope, string label, out JsonElement? value, out string? error)
     {
         value = null;
         error = null;
@@ -140,7 +141,7 @@ internal static class ControlCommandParser
             {
                 // An escape of half a surrogate pair in a member's name: the reader lets it through, comparing it fails
                 // (found by fuzzing; it would have ended the control listener).
-                error = $"{Scope(label)} has a member name that is not valid text ({NotText}); member names must be text";
+                error = $"{scope} has a member name that is not valid text ({NotText}); member names must be text";
                 return false;
             }
             if (!named)
@@ -159,7 +160,7 @@ internal static class ControlCommandParser
     private static bool TryString(JsonElement payload, string command, string member, out string? value, out string? error)
     {
         value = null;
-        if (!TryMember(payload, member, $"{command}: payload.{member}", out var element, out error))
+        if (!TryMember(payload, member, $"{command}: payload", $"{command}: payload.{member}", out var element, out error))
             return false;
         if (element is not { } found || found.ValueKind == JsonValueKind.Null)
             return true;
@@ -199,10 +200,6 @@ internal static class ControlCommandParser
             return false;
         }
     }
-
-    /// <summary>The object a member's label is in: <c>control message</c> for the top level, <c>conn.close: payload</c> for the payload.</summary>
-    private static string Scope(string label) => label.StartsWith("control message", StringComparison.Ordinal) ? "control message"
-        : label.EndsWith("\"payload\"", StringComparison.Ordinal) ? "control message" : label[..label.IndexOf(".", label.IndexOf(':'), StringComparison.Ordinal)];
 
     private static string Kind(JsonElement element) => element.ValueKind switch
     {
