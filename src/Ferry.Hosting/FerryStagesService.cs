@@ -25,7 +25,6 @@ internal sealed class FerryStagesService(
 {
     private readonly List<Func<CancellationToken, Task>> _stops = [];
     private readonly List<IAsyncDisposable> _owned = [];
-    private readonly List<string> _claimed = [];
     private readonly List<IDisposable> _tracking = [];
 
     /// <summary>
@@ -118,7 +117,6 @@ internal sealed class FerryStagesService(
         {
             if (declaration is not (ServerStageDeclaration or ClientStageDeclaration))
                 continue;
-            Claim(declaration.Name);
             try
             {
                 IAsyncDisposable stage;
@@ -162,13 +160,6 @@ internal sealed class FerryStagesService(
         return shutdown;
     }
 
-    /// <summary>Takes the name on the bus for as long as the stage runs.</summary>
-    private void Claim(string name)
-    {
-        BusStageNames.Claim(bus, name);
-        _claimed.Add(name);
-    }
-
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         // All at once: each stage drains for its own grace period rather than after the others' (which a host's shutdown
@@ -185,9 +176,6 @@ internal sealed class FerryStagesService(
         for (var i = _owned.Count - 1; i >= 0; i--)
             await _owned[i].DisposeAsync().AsTask().WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _owned.Clear();
-        foreach (var name in _claimed)
-            BusStageNames.Release(bus, name);
-        _claimed.Clear();
         stages.Clear();
     }
 }

@@ -27,6 +27,8 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// <param name="timeProvider">The stage's clock (connect timeout, back-off, idle timeouts, linger, statistics); the system's when null. Tests pass a fake one.</param>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
     /// <exception cref="StageOptionsException">An option is invalid; the message names every bad one.</exception>
+    /// <exception cref="InvalidOperationException">A stage of the same name already runs on <paramref name="bus"/> (its topics would
+    /// merge with this one's); a stage keeps its name until it has stopped, or until it is disposed if it never started.</exception>
     public TcpClientStage(TcpClientStageOptions options, IMessageBus? bus = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);

@@ -40,6 +40,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     private readonly System.Collections.Concurrent.ConcurrentQueue<(Connection Connection, CloseRequest Request)> _closeRequests = new();
     private readonly IDisposable _egressSubscription;
     private readonly IDisposable _controlSubscription;
+    private readonly StageNameClaim _name;
     private ConnectionHandlers? _handlers;
     private readonly TimeSpan _gracePeriod;
     private long _nextLogFlushMs;
@@ -65,9 +66,20 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _timeouts = new TimeoutScanner(settings.IdleTimeout, settings.FrameTimeout, (settings.Framing as ISessionFraming)?.HandshakeTimeout,
             settings.Tls is { Secure: true } tls ? tls.HandshakeTimeout : null, settings.ProxyHeaderTimeout, settings.HalfCloseLinger, _table, this, Clock);
         _stats = new StatsPublisher(_counters, _table, Events, bus, settings.StatsInterval, _loop.StopForced);
+        // The name first: a second stage of this name on this bus must not subscribe to the first one's topics.
+        _name = StageNameClaim.Take(bus, settings.Name);
         _egressSubscription = DirectTopic.Of<EgressMessage>(bus, StageTopics.EgressPackets(settings.Name)).Subscribe(_router.HandleEgressAsync);
         _controlSubscription = DirectTopic.Of<ControlCommand>(bus, StageTopics.Control(settings.Name)).Subscribe(new ControlChannel(this).HandleAsync);
-        _source = source(this);
+        try
+        {
+            _source = source(this);
+        }
+        catch
+        {
+            // The stage will not exist: its topics and its name are free for the next attempt.
+            LeaveBus();
+            throw;
+        }
     }
 
     public string Name { get; }
@@ -363,8 +375,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         while (_table.Count > 0)
             Close(_table.ListLocked[^1], DisconnectReason.ServerStopping);
         _source.Stopped();
-        _egressSubscription.Dispose();
-        _controlSubscription.Dispose();
+        LeaveBus();
         // Handlers still running now outlived the grace period: reported once, before Closed, and abandoned.
         _handlers?.Abandon(_gracePeriod);
         Events.RaiseClosed(new ClosedEvent(Name, Clock.Time.GetUtcNow()));
@@ -407,9 +418,21 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         return total;
     }
 
+    /// <summary>
+    /// Ends the stage's subscriptions to its egress and control topics and gives its name back. When the loop ends, or
+    /// at disposal for a stage that never started (no loop ran to end them). Idempotent.
+    /// </summary>
+    private void LeaveBus()
+    {
+        _egressSubscription.Dispose();
+        _controlSubscription.Dispose();
+        _name.Dispose();
+    }
+
     public void Dispose()
     {
-        // Nothing to free: the loop disposes the readiness when it ends; the stop token source is
-        // deliberately not disposed, so a caller's late cancellation can never touch a disposed one.
+        // The loop disposes the readiness when it ends; the stop token source is deliberately not disposed, so a
+        // caller's late cancellation can never touch a disposed one. A stage that never started still holds its topics.
+        LeaveBus();
     }
 }
