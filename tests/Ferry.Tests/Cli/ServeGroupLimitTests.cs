@@ -28,7 +28,7 @@ public sealed class ServeGroupLimitTests
         var errors = stdout.Json.Where(j => LineWriter.Is(j, "error")).Select(j => j.GetProperty("message").GetString()).ToList();
         Assert.Equal(
         [
-            $"join: connection {id} cannot join group 'dev': it is in 1 groups, the most max_groups_per_connection (1) allows; "
+            $"join: connection {id} cannot join group 'dev': it is in 1 group, the most max_groups_per_connection (1) allows; "
                 + "leave a group first, or raise max_groups_per_connection (0 = unlimited)",
             $"join: connection {id} cannot join group 'admins': the name is 6 characters long, and max_group_name_length allows at most 4; "
                 + "use a shorter name, or raise max_group_name_length (1 to 65536)",

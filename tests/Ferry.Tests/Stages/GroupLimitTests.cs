@@ -22,7 +22,7 @@ public sealed class GroupLimitTests
     }
 
     private static string Cap(ConnectionId id, string group, int groups, int limit)
-        => $"connection {id} cannot join group '{group}': it is in {groups} groups, the most max_groups_per_connection ({limit}) allows; "
+        => $"connection {id} cannot join group '{group}': it is in {groups} {(groups == 1 ? "group" : "groups")}, the most max_groups_per_connection ({limit}) allows; "
             + "leave a group first, or raise max_groups_per_connection (0 = unlimited)";
 
     private static string TooLong(ConnectionId id, string quoted, int length, int limit)

@@ -61,7 +61,7 @@ internal sealed class GroupRegistry(ConnectionTable table, EventSink events, boo
                 if (maxGroupsPerConnection > 0 && c.Groups is { } current && current.Count >= maxGroupsPerConnection && !current.Contains(group))
                 {
                     Interlocked.Increment(ref counters.GroupJoinsRefused);
-                    throw new InvalidOperationException($"connection {id} cannot join group {Quote(group)}: it is in {current.Count} groups, "
+                    throw new InvalidOperationException($"connection {id} cannot join group {Quote(group)}: it is in {current.Count} {(current.Count == 1 ? "group" : "groups")}, "
                         + $"the most max_groups_per_connection ({maxGroupsPerConnection}) allows; leave a group first, or raise max_groups_per_connection (0 = unlimited)");
                 }
                 if (!_groups.TryGetValue(group, out var members))
