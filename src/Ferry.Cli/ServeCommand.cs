@@ -32,6 +32,8 @@ internal static class ServeCommand
         var egressBuffer = CliOptions.Size("--egress-buffer", 1, "egress bytes a client may have waiting, e.g. 1048576 or 64KiB (default 1MiB)");
         var frameTimeout = CliOptions.Duration("--frame-timeout", "close a client whose started frame is not complete this long after its first byte; 0 = never (default 30s)");
         var maxPending = CliOptions.Size("--max-pending-bytes", 0, "bytes all unfinished frames together may hold; a client that would exceed it is closed (memory_limit); 0 = no limit (default 64MiB)");
+        var maxGroups = CliOptions.Int("--max-groups-per-connection", 0, int.MaxValue, "named groups one client may be in; a join beyond it is refused; 0 = unlimited (default 1024)");
+        var maxGroupName = CliOptions.Int("--max-group-name-length", 1, StageOptionChecks.LongestGroupNameLimit, "longest group name a join takes, in characters (default 256)");
         var bindAttempts = CliOptions.Int("--bind-attempts", 0, int.MaxValue, "bind attempts before giving up with exit code 1; 0 = retry forever (default 0)");
         var echo = CliOptions.Flag("--echo", "send every packet back to the connection it came from");
         var quiet = CliOptions.Flag("--quiet", "print events and stats, not packets");
@@ -56,7 +58,7 @@ internal static class ServeCommand
         var logFormat = CliOptions.LogFormat();
         var command = new Command("serve", "run a TCP server stage and print what arrives as JSON lines\n\n" + Epilog)
         {
-            bind, maxConnections, backlog, idleTimeout, halfCloseLinger, stopGrace, frameTimeout, maxPending, groupSize, groupLinger, framing, egressBuffer, bindAttempts,
+            bind, maxConnections, backlog, idleTimeout, halfCloseLinger, stopGrace, frameTimeout, maxPending, maxGroups, maxGroupName, groupSize, groupLinger, framing, egressBuffer, bindAttempts,
             echo, quiet, statsConnections, overflow, queue, metricsListen, logLevel, logFormat,
         };
         var nats = new NatsServeOptions();
@@ -76,6 +78,8 @@ internal static class ServeCommand
             if (result.TryGet(stopGrace, out var sg)) options = options with { StopGracePeriod = sg };
             if (result.TryGet(frameTimeout, out var ft)) options = options with { FrameTimeout = ft };
             if (result.TryGet(maxPending, out var mp)) options = options with { MaxPendingBytes = mp };
+            if (result.TryGet(maxGroups, out var mg)) options = options with { MaxGroupsPerConnection = mg };
+            if (result.TryGet(maxGroupName, out var mn)) options = options with { MaxGroupNameLength = mn };
             if (result.TryGet(groupSize, out var gs)) options = options with { GroupSize = gs };
             if (result.TryGet(groupLinger, out var gl)) options = options with { GroupLinger = gl };
             if (result.TryGet(framing, out var f)) options = options with { Framing = f };

@@ -114,7 +114,17 @@ internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
             case "join":
             {
                 var conn = Connection(command, "conn");
-                if (!stage.JoinGroup(conn, Required(command, "group")))
+                bool joined;
+                try
+                {
+                    joined = stage.JoinGroup(conn, Required(command, "group"));
+                }
+                catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+                {
+                    // Over max_groups_per_connection or max_group_name_length: the stage says which, for which connection.
+                    throw new CommandException($"join: {ex.Message.Replace(" (Parameter 'group')", "", StringComparison.Ordinal)}");
+                }
+                if (!joined)
                     throw new CommandException($"join: unknown connection '{conn}'");
                 Ok(type);
                 break;

@@ -25,7 +25,7 @@ public static class StageReader
     [
         "group_size", "group_linger", "egress_buffer", "egress_overflow", "egress_wait_timeout",
         "idle_timeout", "timeout_seconds", "read_buffer", "stop_grace_period", "stats_interval", "tls",
-        "frame_timeout", "max_pending_bytes", "transport",
+        "frame_timeout", "max_pending_bytes", "transport", "max_groups_per_connection", "max_group_name_length",
     ];
 
     /// <summary>Every key a server stage's config takes.</summary>
@@ -212,6 +212,8 @@ public static class StageReader
         if (e.Duration("frame_timeout") is { } frameTimeout) o = o with { FrameTimeout = frameTimeout };
         if (e.Size("max_pending_bytes", 0) is { } pending) o = o with { MaxPendingBytes = pending };
         if (ReadTransport(e) is { } transport) o = o with { Transport = transport };
+        if (e.Int("max_groups_per_connection", 0, int.MaxValue, " (0 = unlimited)") is { } maxGroups) o = o with { MaxGroupsPerConnection = maxGroups };
+        if (e.Int("max_group_name_length", 1, StageOptionChecks.LongestGroupNameLimit, " (characters)") is { } maxName) o = o with { MaxGroupNameLength = maxName };
         if (e.Words("allow_from") is { } allow) o = o with { AllowFrom = allow };
         if (e.Words("deny_from") is { } deny) o = o with { DenyFrom = deny };
         if (e.Int("max_connections_per_ip", 0, int.MaxValue, " (0 = unlimited)") is { } perIp) o = o with { MaxConnectionsPerIp = perIp };
@@ -257,6 +259,8 @@ public static class StageReader
         if (e.Duration("frame_timeout") is { } frameTimeout) o = o with { FrameTimeout = frameTimeout };
         if (e.Size("max_pending_bytes", 0) is { } pending) o = o with { MaxPendingBytes = pending };
         if (ReadTransport(e) is { } transport) o = o with { Transport = transport };
+        if (e.Int("max_groups_per_connection", 0, int.MaxValue, " (0 = unlimited)") is { } maxGroups) o = o with { MaxGroupsPerConnection = maxGroups };
+        if (e.Int("max_group_name_length", 1, StageOptionChecks.LongestGroupNameLimit, " (characters)") is { } maxName) o = o with { MaxGroupNameLength = maxName };
         if (TlsBlockReader.Read(e.Node("tls"), server: false, problems) is { } clientTls) o = o with { Tls = clientTls };
         Check(() => o.Validate(), e, where, path, problems);
         return new ClientStageDeclaration(name, where, o);

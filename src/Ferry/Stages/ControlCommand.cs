@@ -30,7 +30,9 @@ public sealed record ControlCommand(ControlKind Kind, ConnectionId Connection, s
     /// What was queued for it before (an answer sent just before the kill) is written first, as far as its socket takes it at once.</summary>
     public static ControlCommand Close(ConnectionId connection, string? reason = null, string? code = null) => new(ControlKind.Close, connection, null, reason, code);
 
-    /// <summary>Add <paramref name="connection"/> to <paramref name="group"/> (created on first join).</summary>
+    /// <summary>Add <paramref name="connection"/> to <paramref name="group"/> (created on first join). A join beyond the stage's
+    /// <c>max_groups_per_connection</c> or <c>max_group_name_length</c> is reported as a <see cref="StageErrorKind.Control"/> error
+    /// naming the connection, the group and the limit, counted in <see cref="SocketStats.GroupJoinsRefusedTotal"/>, and ignored.</summary>
     public static ControlCommand Join(ConnectionId connection, string group) => new(ControlKind.Join, connection, group);
 
     /// <summary>Remove <paramref name="connection"/> from <paramref name="group"/>.</summary>

@@ -92,8 +92,11 @@ public sealed class FerryConnection
     public ValueTask<bool> SendAsync(ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
         => _engine.Router.SendToAsync(_connection, payload, fields, cancellationToken, _flush);
 
-    /// <summary>Adds the connection to a group (created on first join); false when it has closed.</summary>
-    /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space.</exception>
+    /// <summary>Adds the connection to a group (created on first join); false when it has closed. A refused join (either
+    /// exception below) changes nothing and leaves the connection open; a handler that lets it escape ends, as for any exception.</summary>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space, or longer than the stage's
+    /// <c>max_group_name_length</c>.</exception>
+    /// <exception cref="InvalidOperationException">The connection is in the stage's <c>max_groups_per_connection</c> groups already.</exception>
     public bool JoinGroup(string group) => _engine.Groups.Join(Id, group);
 
     /// <summary>Removes the connection from a group; false when it was not a member.</summary>

@@ -62,4 +62,7 @@ public sealed record SocketStats
     public long EgressPacketsDroppedTotal { get; init; }
     /// <summary>Egress messages addressed to a connection id that is not (or no longer) connected.</summary>
     public long EgressUnknownTargetTotal { get; init; }
+    /// <summary>Group joins refused, from any entry point (code, handlers, control commands): the connection was in
+    /// <c>max_groups_per_connection</c> groups already, or the name was longer than <c>max_group_name_length</c>.</summary>
+    public long GroupJoinsRefusedTotal { get; init; }
 }

@@ -34,6 +34,25 @@ internal static class StageOptionChecks
             problems.Add($"option 'max_pending_bytes': {maxPendingBytes} is not allowed; must be 0 (no limit) or at least 4096");
     }
 
+    /// <summary>
+    /// The bounds of the named groups (rooms): how many one connection may be in, and how long a name may be. The count
+    /// follows the other counts' convention (0 = unlimited, as <c>max_connections</c>); a name always has a bound, from
+    /// 1 to <see cref="LongestGroupNameLimit"/> characters (UTF-16 code units, as <see cref="string.Length"/> counts them).
+    /// </summary>
+    public static void Groups(List<string> problems, int maxGroupsPerConnection, int maxGroupNameLength)
+    {
+        if (maxGroupsPerConnection < 0)
+            problems.Add($"option 'max_groups_per_connection': {maxGroupsPerConnection} is not allowed; must be 0 (unlimited) or more");
+        if (maxGroupNameLength < 1 || maxGroupNameLength > LongestGroupNameLimit)
+            problems.Add($"option 'max_group_name_length': {maxGroupNameLength} is not allowed; must be from 1 to {LongestGroupNameLimit} characters");
+    }
+
+    /// <summary>
+    /// The highest <c>max_group_name_length</c>: a name is held for as long as its group lives and goes into every
+    /// joined/left notice, so even a raised limit stays far below what would make those messages large.
+    /// </summary>
+    public const int LongestGroupNameLimit = 65536;
+
     /// <summary>A deadline is 0 (off) or at least the timer's resolution: one below it must not silently mean "never".</summary>
     private static void Deadline(List<string> problems, string name, TimeSpan value)
     {

@@ -81,6 +81,25 @@ public sealed record TcpClientStageOptions
     /// </summary>
     public long MaxPendingBytes { get; init; } = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// The most named groups (rooms) one connection may be in at once (<c>max_groups_per_connection</c>); a join
+    /// beyond it is refused (<see cref="InvalidOperationException"/> from <c>JoinGroup</c>, an <c>Error</c> event for a
+    /// control command) and counted in <see cref="SocketStats.GroupJoinsRefusedTotal"/>. Joins come from code, handlers
+    /// and the control topic, which remote publishers may feed: the bound keeps a buggy or hostile producer from growing
+    /// the group registry without end. Default 1024, far above any room-per-user design (a chat user in a few dozen
+    /// rooms, a subscriber to a few hundred topics) and still a bounded cost per connection; 0 = unlimited.
+    /// </summary>
+    public int MaxGroupsPerConnection { get; init; } = 1024;
+
+    /// <summary>
+    /// The longest group name a join takes, in characters (UTF-16 code units, <see cref="string.Length"/>), 1..65536
+    /// (<c>max_group_name_length</c>); a longer one is refused (<see cref="ArgumentException"/> from <c>JoinGroup</c>, an
+    /// <c>Error</c> event for a control command) and counted in <see cref="SocketStats.GroupJoinsRefusedTotal"/>. Default 256,
+    /// the bound the NATS control subject puts on <c>payload.group</c>: a name lives as long as its group and is carried
+    /// by every joined/left notice.
+    /// </summary>
+    public int MaxGroupNameLength { get; init; } = 256;
+
     /// <summary>How long resolving the host name, and then the connect to each of its addresses, may take (default 10 s).</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -123,6 +142,7 @@ public sealed record TcpClientStageOptions
         var problems = new List<string>();
         StageOptionChecks.Common(problems, Name, GroupSize, GroupLinger, EgressBufferBytes, IdleTimeout, ReadBufferBytes, ThreadProcessorAffinity, StatsInterval);
         StageOptionChecks.Limits(problems, FrameTimeout, MaxPendingBytes);
+        StageOptionChecks.Groups(problems, MaxGroupsPerConnection, MaxGroupNameLength);
         if (!BindAddress.TryParse(Connect, out var remote, out var why) || remote.IsAnyHost || remote.Port == 0)
             problems.Add($"option 'connect': '{Connect}' is not a remote address ({(why.Length > 0 ? why : "needs a host and a port from 1 to 65535")}); use host:port or [ipv6]:port");
         if (LocalBind is not null && !BindAddress.TryParse(LocalBind, out _, out var whyLocal))

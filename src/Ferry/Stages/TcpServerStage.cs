@@ -160,8 +160,12 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     public bool Close(ConnectionId connection, string? reason = null, string? code = null)
         => _core.RequestClose(connection, DisconnectReason.Killed, reason, code);
 
-    /// <summary>Adds a connection to a group (created on first join); false when the connection is unknown.</summary>
-    /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space.</exception>
+    /// <summary>Adds a connection to a group (created on first join); false when the connection is unknown. A refused join
+    /// (either exception below) changes nothing: no membership, no notice; it is counted in <see cref="SocketStats.GroupJoinsRefusedTotal"/>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space, or longer than
+    /// <see cref="TcpServerStageOptions.MaxGroupNameLength"/> (the message names the connection, the name, its length and the limit).</exception>
+    /// <exception cref="InvalidOperationException">The connection is in <see cref="TcpServerStageOptions.MaxGroupsPerConnection"/>
+    /// groups already (a group it is in already is no new join: true).</exception>
     public bool JoinGroup(ConnectionId connection, string group) => _core.Groups.Join(connection, group);
 
     /// <summary>Removes a connection from a group (an empty group disappears); false when it was not a member.</summary>

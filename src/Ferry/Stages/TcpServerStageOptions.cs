@@ -124,6 +124,25 @@ public sealed record TcpServerStageOptions
     /// </summary>
     public int QueueWhenDisconnected { get; init; }
 
+    /// <summary>
+    /// The most named groups (rooms) one connection may be in at once (<c>max_groups_per_connection</c>); a join
+    /// beyond it is refused (<see cref="InvalidOperationException"/> from <c>JoinGroup</c>, an <c>Error</c> event for a
+    /// control command) and counted in <see cref="SocketStats.GroupJoinsRefusedTotal"/>. Joins come from code, handlers
+    /// and the control topic, which remote publishers may feed: the bound keeps a buggy or hostile producer from growing
+    /// the group registry without end. Default 1024, far above any room-per-user design (a chat user in a few dozen
+    /// rooms, a subscriber to a few hundred topics) and still a bounded cost per connection; 0 = unlimited.
+    /// </summary>
+    public int MaxGroupsPerConnection { get; init; } = 1024;
+
+    /// <summary>
+    /// The longest group name a join takes, in characters (UTF-16 code units, <see cref="string.Length"/>), 1..65536
+    /// (<c>max_group_name_length</c>); a longer one is refused (<see cref="ArgumentException"/> from <c>JoinGroup</c>, an
+    /// <c>Error</c> event for a control command) and counted in <see cref="SocketStats.GroupJoinsRefusedTotal"/>. Default 256,
+    /// the bound the NATS control subject puts on <c>payload.group</c>: a name lives as long as its group and is carried
+    /// by every joined/left notice.
+    /// </summary>
+    public int MaxGroupNameLength { get; init; } = 256;
+
     /// <summary>Publish a <see cref="GroupMembershipEvent"/> on <c>&lt;name&gt;/events</c> when a connection joins or leaves a group (default off).</summary>
     public bool GroupNotices { get; init; }
 
@@ -161,6 +180,7 @@ public sealed record TcpServerStageOptions
         var problems = new List<string>();
         StageOptionChecks.Common(problems, Name, GroupSize, GroupLinger, EgressBufferBytes, IdleTimeout, ReadBufferBytes, ThreadProcessorAffinity, StatsInterval);
         StageOptionChecks.Limits(problems, FrameTimeout, MaxPendingBytes);
+        StageOptionChecks.Groups(problems, MaxGroupsPerConnection, MaxGroupNameLength);
         if (!BindAddress.TryParse(Bind, out _, out var why))
             problems.Add($"option 'bind': '{Bind}' is not a valid address ({why}); use host:port, :port or [ipv6]:port");
         if (HalfCloseLinger != TimeSpan.Zero && (HalfCloseLinger < TimeSpan.FromMilliseconds(1) || HalfCloseLinger > TimeSpan.FromHours(1)))

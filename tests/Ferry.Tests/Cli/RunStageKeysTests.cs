@@ -6,7 +6,7 @@ using Ferry.Transport;
 
 namespace Ferry.Tests.Cli;
 
-/// <summary>Pipeline files set frame_timeout, max_pending_bytes, transport, allow_from/deny_from and the per-address limits.</summary>
+/// <summary>Pipeline files set frame_timeout, max_pending_bytes, transport, allow_from/deny_from, the per-address limits and the group limits.</summary>
 public sealed class RunStageKeysTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("ferry-keys-").FullName;
@@ -78,6 +78,51 @@ public sealed class RunStageKeysTests : IDisposable
         Assert.Contains("f.yaml:8:7: stages[0].config.transport: 'fast' is not allowed (allowed: auto, epoll, stream)", err);
         Assert.Contains(err, l => l.StartsWith("f.yaml:9:7: stages[0].config.allow_from:", StringComparison.Ordinal) && l.Contains("10.0.0.0/99"));
         Assert.Contains(err, l => l.StartsWith("f.yaml:10:7: stages[0].config.max_connections_per_ip: '-1' is not allowed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_group_limits_bind_on_both_kinds_of_stage_and_default_when_left_out()
+    {
+        var (pipeline, err) = Load("""
+            stages:
+              - {name: s, type: tcp_server, config: {bind: 127.0.0.1:0, max_groups_per_connection: 0, max_group_name_length: 64}}
+              - {name: c, type: tcp_client, config: {connect: 127.0.0.1:1, max_groups_per_connection: 16, max_group_name_length: 65536}}
+              - {name: d, type: tcp_server, config: {bind: 127.0.0.1:0}}
+            """);
+        Assert.Empty(err);
+        var server = Assert.IsType<ServerStageDeclaration>(pipeline!.Stages[0]).Options;
+        Assert.Equal(0, server.MaxGroupsPerConnection);
+        Assert.Equal(64, server.MaxGroupNameLength);
+        var client = Assert.IsType<ClientStageDeclaration>(pipeline.Stages[1]).Options;
+        Assert.Equal(16, client.MaxGroupsPerConnection);
+        Assert.Equal(65536, client.MaxGroupNameLength);
+        var byDefault = Assert.IsType<ServerStageDeclaration>(pipeline.Stages[2]).Options;
+        Assert.Equal(1024, byDefault.MaxGroupsPerConnection);
+        Assert.Equal(256, byDefault.MaxGroupNameLength);
+    }
+
+    [Fact]
+    public void Bad_group_limits_are_named_at_their_key_with_what_is_allowed()
+    {
+        var (pipeline, err) = Load("""
+            stages:
+              - name: s
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  max_groups_per_connection: -1
+                  max_group_name_length: 0
+              - {name: c, type: tcp_client, config: {connect: 127.0.0.1:1, max_groups_per_connection: many, max_group_name_length: 65537}}
+            """);
+        Assert.Null(pipeline);
+        Assert.Equal(
+        [
+            "f.yaml:6:7: stages[0].config.max_groups_per_connection: '-1' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+            "f.yaml:7:7: stages[0].config.max_group_name_length: '0' is not allowed; use a whole number from 1 to 65536 (characters)",
+            "f.yaml:8:64: stages[1].config.max_groups_per_connection: 'many' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+            "f.yaml:8:97: stages[1].config.max_group_name_length: '65537' is not allowed; use a whole number from 1 to 65536 (characters)",
+            "ferry check: f.yaml: 4 problems; nothing was started",
+        ], err);
     }
 
     [Fact]

@@ -91,6 +91,34 @@ public sealed class GenericHostTests
     }
 
     [Fact]
+    public async Task The_group_limits_bind_from_configuration_and_a_bad_one_fails_the_start_at_its_key()
+    {
+        using var host = Build("""
+            { "Ferry": { "Stages": {
+                "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "MaxGroupsPerConnection": 8, "MaxGroupNameLength": 32 },
+                "back": { "Type": "tcp_client", "Config": { "connect": "127.0.0.1:1", "max_groups_per_connection": 0 } } } } }
+            """);
+        await host.StartAsync();
+        var stages = host.Services.GetRequiredService<FerryStages>();
+        Assert.Equal(8, stages.GetServer("front").Options.MaxGroupsPerConnection);
+        Assert.Equal(32, stages.GetServer("front").Options.MaxGroupNameLength);
+        Assert.Equal(0, stages.GetClient("back").Options.MaxGroupsPerConnection);
+        Assert.Equal(256, stages.GetClient("back").Options.MaxGroupNameLength);
+        await host.StopAsync();
+
+        using var bad = Build("""
+            { "Ferry": { "Stages": { "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "MaxGroupsPerConnection": -5, "MaxGroupNameLength": 0 } } } }
+            """);
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => bad.StartAsync());
+        Assert.Equal(
+        [
+            "configuration 'Ferry:Stages:front:MaxGroupNameLength': Stages.front.MaxGroupNameLength: '0' is not allowed; use a whole number from 1 to 65536 (characters)",
+            "configuration 'Ferry:Stages:front:MaxGroupsPerConnection': Stages.front.MaxGroupsPerConnection: '-5' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+        ], error.Failures.Order(StringComparer.Ordinal));
+        Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
+    }
+
+    [Fact]
     public async Task A_misspelled_configuration_section_fails_the_start_naming_the_path_and_the_section_it_looks_like()
     {
         // Before: the host started with no stage and said nothing.

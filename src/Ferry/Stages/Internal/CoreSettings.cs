@@ -31,7 +31,9 @@ internal sealed record CoreSettings(
     TlsOptions? Tls,
     string? TlsServerName,
     TimeSpan? ProxyHeaderTimeout = null,
-    TimeSpan HalfCloseLinger = default)
+    TimeSpan HalfCloseLinger = default,
+    int MaxGroupsPerConnection = 0,
+    int MaxGroupNameLength = StageOptionChecks.LongestGroupNameLimit)
 {
     /// <summary>
     /// The stage's transport, <see cref="StageTransport.Auto"/> resolved for this system; with TLS, epoll
@@ -62,11 +64,11 @@ internal sealed record CoreSettings(
     public static CoreSettings From(TcpServerStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
         o.EgressOverflow, o.EgressWaitTimeout, o.QueueWhenDisconnected, o.EgressBufferBytes, o.GroupNotices, o.IdleTimeout, o.FrameTimeout, o.MaxPendingBytes, o.GroupSize, o.GroupLinger,
         o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity, o.Transport, o.Tls, null,
-        o.ProxyProtocol == ProxyProtocol.Off ? null : o.ProxyHeaderTimeout, o.HalfCloseLinger);
+        o.ProxyProtocol == ProxyProtocol.Off ? null : o.ProxyHeaderTimeout, o.HalfCloseLinger, o.MaxGroupsPerConnection, o.MaxGroupNameLength);
 
     public static CoreSettings From(TcpClientStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
         o.EgressOverflow, o.EgressWaitTimeout, o.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold ? int.MaxValue : 0,
         o.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold ? o.EgressBufferBytes : int.MaxValue, false, o.IdleTimeout, o.FrameTimeout, o.MaxPendingBytes,
         o.GroupSize, o.GroupLinger, o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity, o.Transport, o.Tls,
-        o.Tls?.ServerName ?? BindAddress.Parse(o.Connect, "connect").Host);
+        o.Tls?.ServerName ?? BindAddress.Parse(o.Connect, "connect").Host, MaxGroupsPerConnection: o.MaxGroupsPerConnection, MaxGroupNameLength: o.MaxGroupNameLength);
 }

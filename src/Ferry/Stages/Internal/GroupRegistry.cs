@@ -15,19 +15,37 @@ namespace Ferry.Stages.Internal;
 /// every other (notices → connection table → group registry → egress): the notice is raised outside
 /// <see cref="Sync"/>, so a handler may send, join or leave, but no other change can slip in between.
 /// A handler must still not wait (docs/threading.md): a close of a grouped connection waits for it.
+/// <para>
+/// A join is bounded (<c>max_groups_per_connection</c>, <c>max_group_name_length</c>): joins come from code, handlers
+/// and control commands that remote publishers may send, and every membership is held until a leave or the close.
+/// A refused join changes nothing (no membership, no notice), is counted, and throws for its caller to report.
+/// </para>
 /// </remarks>
-internal sealed class GroupRegistry(ConnectionTable table, EventSink events, bool notices, Func<bool> onServiceThread)
+internal sealed class GroupRegistry(ConnectionTable table, EventSink events, bool notices, Func<bool> onServiceThread,
+    StageCounters counters, int maxGroupsPerConnection, int maxGroupNameLength)
 {
+    /// <summary>How much of a refused name an error quotes: the message stays short whatever was sent.</summary>
+    private const int QuotedNameLength = 64;
+
     private readonly Dictionary<string, HashSet<Connection>> _groups = new(StringComparer.Ordinal);
     /// <summary>Orders membership changes with their notices; first in the lock order, reentrant for handlers that join or leave.</summary>
     private readonly Lock _notices = new();
 
     public Lock Sync { get; } = new();
 
-    /// <summary>Adds a connection to a group; false when the connection is unknown.</summary>
+    /// <summary>Adds a connection to a group; false when the connection is unknown. A connection already in the group stays in it (true), at the cap too.</summary>
+    /// <exception cref="ArgumentException">The name is empty, white space, or longer than <c>max_group_name_length</c>.</exception>
+    /// <exception cref="InvalidOperationException">The connection is in <c>max_groups_per_connection</c> groups already.</exception>
     public bool Join(ConnectionId id, string group)
     {
         ValidateName(group);
+        if (group.Length > maxGroupNameLength)
+        {
+            Interlocked.Increment(ref counters.GroupJoinsRefused);
+            throw new ArgumentException($"connection {id} cannot join group {Quote(group)}: the name is {group.Length} characters long, "
+                + $"and max_group_name_length allows at most {maxGroupNameLength}; use a shorter name, or raise max_group_name_length (1 to {StageOptionChecks.LongestGroupNameLimit})",
+                nameof(group));
+        }
         if (!table.TryGet(id, out var c))
             return false;
         lock (_notices)
@@ -38,6 +56,14 @@ internal sealed class GroupRegistry(ConnectionTable table, EventSink events, boo
                 // A close sets Closed before its LeaveAll takes this lock: a join after that finds it set.
                 if (c.Closed)
                     return false;
+                // Checked before anything changes, so a refused join leaves no empty group behind. A join of a group the
+                // connection is in already takes nothing more, so it is not refused at the cap.
+                if (maxGroupsPerConnection > 0 && c.Groups is { } current && current.Count >= maxGroupsPerConnection && !current.Contains(group))
+                {
+                    Interlocked.Increment(ref counters.GroupJoinsRefused);
+                    throw new InvalidOperationException($"connection {id} cannot join group {Quote(group)}: it is in {current.Count} {(current.Count == 1 ? "group" : "groups")}, "
+                        + $"the most max_groups_per_connection ({maxGroupsPerConnection}) allows; leave a group first, or raise max_groups_per_connection (0 = unlimited)");
+                }
                 if (!_groups.TryGetValue(group, out var members))
                     _groups[group] = members = [];
                 added = members.Add(c);
@@ -143,5 +169,14 @@ internal sealed class GroupRegistry(ConnectionTable table, EventSink events, boo
     {
         if (string.IsNullOrWhiteSpace(group))
             throw new ArgumentException("a group name must not be empty", nameof(group));
+    }
+
+    /// <summary>A name as an error quotes it: in single quotes, cut after <see cref="QuotedNameLength"/> characters (not inside a surrogate pair).</summary>
+    private static string Quote(string group)
+    {
+        if (group.Length <= QuotedNameLength)
+            return $"'{group}'";
+        var cut = char.IsHighSurrogate(group[QuotedNameLength - 1]) ? QuotedNameLength - 1 : QuotedNameLength;
+        return $"'{group[..cut]}…'";
     }
 }

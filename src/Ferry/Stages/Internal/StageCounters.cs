@@ -27,6 +27,8 @@ internal sealed class StageCounters
     public long EgressBytesDropped;
     public long EgressPacketsDropped;
     public long EgressUnknownTarget;
+    /// <summary>Joins refused by <c>max_groups_per_connection</c> or <c>max_group_name_length</c>.</summary>
+    public long GroupJoinsRefused;
 
     /// <summary>Egress bytes lost when their connection closed before they were written (whole messages are not known there).</summary>
     public void CountDroppedBytes(int bytes) => Interlocked.Add(ref EgressBytesDropped, bytes);

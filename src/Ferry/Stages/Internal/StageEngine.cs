@@ -60,7 +60,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _loop.CrossStageHolds = _crossHolds;
         _reader = new FrameReader(settings, _grouper, _writer, this, _counters, Events);
         _held = new HeldEgress(settings.QueueWhenDisconnected, settings.HoldWhenDisconnectedBytes, _counters);
-        _groups = new GroupRegistry(_table, Events, settings.GroupNotices, () => _loop.OnServiceThread);
+        _groups = new GroupRegistry(_table, Events, settings.GroupNotices, () => _loop.OnServiceThread,
+            _counters, settings.MaxGroupsPerConnection, settings.MaxGroupNameLength);
         _any = new AnyRoute(_table, _writer, _held, _loop, Clock, settings.EgressWaitTimeout);
         _router = new EgressRouter(_table, _groups, _writer, _held, _any, _counters, Events);
         _timeouts = new TimeoutScanner(settings.IdleTimeout, settings.FrameTimeout, (settings.Framing as ISessionFraming)?.HandshakeTimeout,

@@ -109,6 +109,7 @@ internal sealed class StatsPublisher
         EgressBytesDroppedTotal = Interlocked.Read(ref _counters.EgressBytesDropped),
         EgressPacketsDroppedTotal = Interlocked.Read(ref _counters.EgressPacketsDropped),
         EgressUnknownTargetTotal = Interlocked.Read(ref _counters.EgressUnknownTarget),
+        GroupJoinsRefusedTotal = Interlocked.Read(ref _counters.GroupJoinsRefused),
     };
 
     /// <summary>Bytes written to sockets, live and closed connections together.</summary>
