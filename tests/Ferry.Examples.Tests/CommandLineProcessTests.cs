@@ -135,4 +135,15 @@ public sealed class CommandLineProcessTests
             File.Delete(file);
         }
     }
+
+    [Fact]
+    public async Task A_sensor_stage_whose_port_is_taken_says_so_in_one_line_and_exits_1()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var bind = taken.LocalEndpoint.ToString()!;
+        var (code, stdout, stderr) = await ExampleProcess.RunAsync("sensor-stage", ["serve", "--bind", bind], Deadline);
+        Assert.True(code == 1, $"exit code {code}; stdout: {stdout}; stderr: {stderr}");
+        Assert.StartsWith($"sensor-stage: stage 'sensors' cannot listen on {bind}: AddressAlreadyInUse", Assert.Single(ExampleProcess.Lines(stderr)));
+    }
 }
