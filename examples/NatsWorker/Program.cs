@@ -30,5 +30,11 @@ try
 catch (OperationCanceledException)
 {
 }
+catch (NatsNoRespondersException) when (settings.Mode == "jetstream")
+{
+    // Nothing answers the JetStream API: the server runs without it.
+    Console.Error.WriteLine($"nats-worker: the NATS server at {settings.Nats} has no JetStream, which --mode jetstream needs (start it with -js)");
+    return 1;
+}
 Console.Error.WriteLine($"nats-worker: replied {worker.Replied}, killed {worker.Killed}");
 return 0;

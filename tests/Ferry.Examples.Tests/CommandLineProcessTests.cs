@@ -146,4 +146,15 @@ public sealed class CommandLineProcessTests
         Assert.True(code == 1, $"exit code {code}; stdout: {stdout}; stderr: {stderr}");
         Assert.StartsWith($"sensor-stage: stage 'sensors' cannot listen on {bind}: AddressAlreadyInUse", Assert.Single(ExampleProcess.Lines(stderr)));
     }
+
+    [SkippableFact]
+    public async Task A_jetstream_worker_on_a_server_without_jetstream_says_so_in_one_line_and_exits_1()
+    {
+        await using var nats = await Ferry.Nats.Tests.Support.NatsServer.StartNewAsync(jetStream: false);
+        var (code, stdout, stderr) = await ExampleProcess.RunAsync("nats-worker", ["--nats", nats.Url, "--mode", "jetstream"], Deadline);
+        Assert.True(code == 1, $"exit code {code}; stdout: {stdout}; stderr: {stderr}");
+        Assert.DoesNotContain("Unhandled exception", stderr);
+        Assert.Equal($"nats-worker: the NATS server at {nats.Url} has no JetStream, which --mode jetstream needs (start it with -js)",
+            ExampleProcess.Lines(stderr)[^1]);
+    }
 }
