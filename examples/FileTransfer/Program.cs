@@ -10,6 +10,15 @@ try
 {
     if (command.Serve is { } serve)
     {
+        try
+        {
+            Directory.CreateDirectory(serve.Directory);   // the server would too, but its error would not name --dir
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"file-transfer: --dir '{serve.Directory}' cannot be used: {e.Message}");
+            return 1;
+        }
         await using var server = await FileTransferServer.StartAsync(serve, shutdown.Token);
         server.Stage.Disconnected += (_, e) => Console.WriteLine($"{e.ConnectionId} closed: {e.ReasonName}");
         Console.WriteLine($"file-transfer: receiving on {server.LocalEndPoint} into {Path.GetFullPath(serve.Directory)}; Ctrl+C stops");

@@ -109,6 +109,15 @@ public sealed class CommandLineProcessTests
     }
 
     [Fact]
+    public async Task A_file_given_as_the_server_directory_is_named_with_its_option_and_exits_1()
+    {
+        var file = typeof(CommandLineProcessTests).Assembly.Location;
+        var (code, stdout, stderr) = await ExampleProcess.RunAsync("file-transfer", ["serve", "--dir", file, "--bind", "127.0.0.1:0"], Deadline);
+        Assert.True(code == 1, $"exit code {code}; stdout: {stdout}; stderr: {stderr}");
+        Assert.StartsWith($"file-transfer: --dir '{file}' cannot be used: ", Assert.Single(ExampleProcess.Lines(stderr)));
+    }
+
+    [Fact]
     public async Task A_sender_stopped_while_it_waits_for_its_server_exits_130_with_one_line()
     {
         var file = Path.Combine(Path.GetTempPath(), $"ferry-send-{Guid.NewGuid():N}.bin");
