@@ -1,41 +1,16 @@
+using System.Net.Sockets;
 using BridgePipeline;
 using Ferry.Examples;
 
 // bridge-pipeline hardware|analysis [--address A] [--port P] [--frames N] [--max-bytes B] [--seed S]
+if (!CommandLine.TryParse("bridge-pipeline", PipelineCommandLine.Usage, args, PipelineCommandLine.Parse, out var command, out var exitCode))
+    return exitCode;
 using var shutdown = new Shutdown();
-const string Usage = "usage: bridge-pipeline hardware|analysis [--address A] [--port P] [--frames N] [--max-bytes B] [--seed S]";
-if (args.Length == 0 || args[0] is not ("hardware" or "analysis") || args.Length % 2 == 0)
-{
-    Console.Error.WriteLine($"bridge-pipeline: unexpected '{string.Join(' ', args)}'; {Usage}");
-    return 2;
-}
-var options = new PipelineOptions();
-for (var i = 1; i < args.Length; i += 2)
-{
-    var value = args[i + 1];
-    try
-    {
-        options = args[i] switch
-        {
-            "--address" => options with { Address = value },
-            "--port" => options with { Port = int.Parse(value) },
-            "--frames" => options with { Frames = int.Parse(value) },
-            "--max-bytes" => options with { MaxBytes = int.Parse(value) },
-            "--seed" => options with { Seed = int.Parse(value) },
-            _ => throw new FormatException($"unknown option '{args[i]}'"),
-        };
-    }
-    catch (FormatException e)
-    {
-        Console.Error.WriteLine($"bridge-pipeline: {args[i]} {value}: {e.Message}; {Usage}");
-        return 2;
-    }
-}
 try
 {
-    var result = args[0] == "hardware"
-        ? await PipelineEnds.RunHardwareAsync(options, Console.Out, shutdown.Token)
-        : await PipelineEnds.RunAnalysisAsync(options, Console.Out, shutdown.Token);
+    var result = command.End == "hardware"
+        ? await PipelineEnds.RunHardwareAsync(command.Options, Console.Out, shutdown.Token)
+        : await PipelineEnds.RunAnalysisAsync(command.Options, Console.Out, shutdown.Token);
     return result.Mismatches == 0 ? 0 : 1;
 }
 catch (OperationCanceledException)
@@ -44,6 +19,13 @@ catch (OperationCanceledException)
 }
 catch (InvalidOperationException e)
 {
+    // A port in use, or an address that is not this machine's: one line, not a stack trace.
     Console.Error.WriteLine($"bridge-pipeline: {e.Message}");
+    return 1;
+}
+catch (SocketException e)
+{
+    // In practice a name that does not resolve: the resolver's message alone ("Name or service not known") names no setting.
+    Console.Error.WriteLine($"bridge-pipeline: --address '{command.Options.Address}': {e.Message}");
     return 1;
 }

@@ -2,14 +2,8 @@ using CardGateway;
 using Ferry.Examples;
 
 // card-gateway [--bind HOST:PORT]
-var options = new GatewayOptions();
-if (args is ["--bind", var bind])
-    options = options with { Bind = bind };
-else if (args.Length != 0)
-{
-    Console.Error.WriteLine($"card-gateway: unexpected '{string.Join(' ', args)}'; usage: card-gateway [--bind HOST:PORT] (default {options.Bind})");
-    return 2;
-}
+if (!CommandLine.TryParse("card-gateway", GatewayCommandLine.Usage, args, GatewayCommandLine.Parse, out var options, out var exitCode))
+    return exitCode;
 
 return await Shutdown.RunAsync("card-gateway", async shutdown =>
 {

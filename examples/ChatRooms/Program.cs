@@ -2,14 +2,8 @@ using ChatRooms;
 using Ferry.Examples;
 
 // chat-rooms [--bind HOST:PORT]
-var options = new ChatServerOptions();
-if (args is ["--bind", var bind])
-    options = options with { Bind = bind };
-else if (args.Length != 0)
-{
-    Console.Error.WriteLine($"chat-rooms: unexpected '{string.Join(' ', args)}'; usage: chat-rooms [--bind HOST:PORT] (default {options.Bind})");
-    return 2;
-}
+if (!CommandLine.TryParse("chat-rooms", ChatCommandLine.Usage, args, ChatCommandLine.Parse, out var options, out var exitCode))
+    return exitCode;
 
 return await Shutdown.RunAsync("chat-rooms", async shutdown =>
 {

@@ -18,7 +18,10 @@ public sealed record SendOptions
     /// <summary>The file to send.</summary>
     public required string Path { get; init; }
 
-    /// <summary>Bytes per chunk (1 B to 256 KiB).</summary>
+    /// <summary>The largest <see cref="ChunkSize"/>: a chunk, base64 in JSON, must fit the 512 KiB frames of both ends.</summary>
+    public const int MaxChunkSize = 256 * 1024;
+
+    /// <summary>Bytes per chunk (1 B to <see cref="MaxChunkSize"/>).</summary>
     public int ChunkSize { get; init; } = 64 * 1024;
 
     /// <summary>Chunks sent ahead of their acknowledgement.</summary>
@@ -59,7 +62,7 @@ public static class FileSender
     public static async Task<SendResult> SendAsync(SendOptions options, IProgress<long>? acknowledged = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.ChunkSize, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.ChunkSize, 256 * 1024);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.ChunkSize, SendOptions.MaxChunkSize);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Window, 1);
         var filename = System.IO.Path.GetFileName(options.Path);
         using var file = File.OpenHandle(options.Path);

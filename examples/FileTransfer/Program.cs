@@ -3,54 +3,48 @@ using Ferry.Examples;
 
 // file-transfer serve [--bind HOST:PORT] [--dir DIR]
 // file-transfer send FILE [--server HOST:PORT] [--chunk BYTES]
+if (!CommandLine.TryParse("file-transfer", TransferCommandLine.Usage, args, TransferCommandLine.Parse, out var command, out var exitCode))
+    return exitCode;
 using var shutdown = new Shutdown();
-const string Usage = "usage: file-transfer serve [--bind HOST:PORT] [--dir DIR] | file-transfer send FILE [--server HOST:PORT] [--chunk BYTES]";
 try
 {
-    switch (args)
+    if (command.Serve is { } serve)
     {
-        case ["serve", .. var rest] when Options(rest, "--bind", "--dir") is { } o:
-            var serverOptions = new FileServerOptions();
-            await using (var server = await FileTransferServer.StartAsync(serverOptions with
-            {
-                Bind = o.GetValueOrDefault("--bind", serverOptions.Bind),
-                Directory = o.GetValueOrDefault("--dir", serverOptions.Directory),
-            }, shutdown.Token))
-            {
-                server.Stage.Disconnected += (_, e) => Console.WriteLine($"{e.ConnectionId} closed: {e.ReasonName}");
-                Console.WriteLine($"file-transfer: receiving on {server.LocalEndPoint} into {Path.GetFullPath(o.GetValueOrDefault("--dir", serverOptions.Directory))}; Ctrl+C stops");
-                await shutdown.WaitAsync();
-            }
-            return 0;
-        case ["send", var path, .. var rest] when Options(rest, "--server", "--chunk") is { } o:
-            var progress = new Progress<long>(bytes => Console.Write($"\r{bytes:N0} bytes acknowledged"));
-            var result = await FileSender.SendAsync(new SendOptions
-            {
-                Server = o.GetValueOrDefault("--server", "127.0.0.1:9200"),
-                Path = path,
-                ChunkSize = o.TryGetValue("--chunk", out var chunk) ? int.Parse(chunk) : 64 * 1024,
-            }, progress, shutdown.Token);
-            Console.WriteLine($"\nsent {result.Bytes:N0} bytes, SHA-256 {result.Sha256}, over {result.Connections} connection(s), resumed at [{string.Join(", ", result.ResumedAt)}]");
-            return 0;
-        default:
-            Console.Error.WriteLine($"file-transfer: unexpected '{string.Join(' ', args)}'; {Usage}");
-            return 2;
+        try
+        {
+            Directory.CreateDirectory(serve.Directory);   // the server would too, but its error would not name --dir
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"file-transfer: --dir '{serve.Directory}' cannot be used: {e.Message}");
+            return 1;
+        }
+        await using var server = await FileTransferServer.StartAsync(serve, shutdown.Token);
+        server.Stage.Disconnected += (_, e) => Console.WriteLine($"{e.ConnectionId} closed: {e.ReasonName}");
+        Console.WriteLine($"file-transfer: receiving on {server.LocalEndPoint} into {Path.GetFullPath(serve.Directory)}; Ctrl+C stops");
+        await shutdown.WaitAsync();
+        return 0;
     }
+    var send = command.Send!;
+    if (Directory.Exists(send.Path))
+    {
+        Console.Error.WriteLine($"file-transfer: '{send.Path}' is a directory; send a file");
+        return 1;
+    }
+    Console.WriteLine($"file-transfer: sending {send.Path} to {send.Server}; Ctrl+C stops, sending it again resumes");
+    var progress = new Progress<long>(bytes => Console.Write($"\r{bytes:N0} bytes acknowledged"));
+    var result = await FileSender.SendAsync(send, progress, shutdown.Token);
+    Console.WriteLine($"\nsent {result.Bytes:N0} bytes, SHA-256 {result.Sha256}, over {result.Connections} connection(s), resumed at [{string.Join(", ", result.ResumedAt)}]");
+    return 0;
 }
-catch (Exception e) when (e is TransferFailedException or IOException or FormatException or ArgumentException)
+catch (OperationCanceledException) when (shutdown.Token.IsCancellationRequested)
+{
+    // Ctrl+C while sending: what the server holds stays, and the next send of the same file resumes from there.
+    Console.Error.WriteLine("\nfile-transfer: stopped; send the same file again to resume");
+    return 130;
+}
+catch (Exception e) when (e is TransferFailedException or IOException or UnauthorizedAccessException or ArgumentException)
 {
     Console.Error.WriteLine($"file-transfer: {e.Message}");
     return 1;
-}
-
-static Dictionary<string, string>? Options(string[] rest, params string[] allowed)
-{
-    var options = new Dictionary<string, string>();
-    for (var i = 0; i < rest.Length; i += 2)
-    {
-        if (!allowed.Contains(rest[i]) || i + 1 >= rest.Length)
-            return null;
-        options[rest[i]] = rest[i + 1];
-    }
-    return options;
 }

@@ -85,6 +85,7 @@ public sealed class SensorServer : IAsyncDisposable
             EgressBufferBytes = options.EgressBufferBytes,
             Socket = new Ferry.Transport.TcpSocketOptions { NoDelay = true },
             StatsInterval = TimeSpan.FromSeconds(1),
+            BindAttempts = 1,   // a port in use is an error at once (the stage's default retries, silently, forever)
         }, bus, timeProvider: options.Time);
         var server = new SensorServer(stage);
         server._subscriptions.Add(bus.Topic<PacketGroup>(StageTopics.PacketGroup(stage.Name)).Subscribe((group, _) =>

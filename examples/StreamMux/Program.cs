@@ -2,14 +2,8 @@ using StreamMux;
 using Ferry.Examples;
 
 // stream-mux [--bind HOST:PORT]
-var options = new MuxServerOptions();
-if (args is ["--bind", var bind])
-    options = options with { Bind = bind };
-else if (args.Length != 0)
-{
-    Console.Error.WriteLine($"stream-mux: unexpected '{string.Join(' ', args)}'; usage: stream-mux [--bind HOST:PORT] (default {options.Bind})");
-    return 2;
-}
+if (!CommandLine.TryParse("stream-mux", MuxCommandLine.Usage, args, MuxCommandLine.Parse, out var options, out var exitCode))
+    return exitCode;
 
 return await Shutdown.RunAsync("stream-mux", async shutdown =>
 {

@@ -46,15 +46,6 @@ public sealed class BridgePipelineTests
         Assert.Equal(300, (await analysis).Frames);
     }
 
-    [Fact]
-    public async Task Bad_arguments_exit_2_with_the_usage()
-    {
-        using var process = Start(["sideways"]);
-        var (code, _, err) = await FinishAsync(process);
-        Assert.Equal(2, code);
-        Assert.Contains("usage: bridge-pipeline hardware|analysis", err);
-    }
-
     private static Process Start(string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
