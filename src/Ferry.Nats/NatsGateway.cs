@@ -179,10 +179,15 @@ public sealed class NatsGateway : IAsyncDisposable
             try
             {
                 var ingressStream = _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_');
-                await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
+                var ingressConfig = await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
                     egressStream, EgressSubject, cancellationToken).ConfigureAwait(false);
+                var url = _options.Url;
+                var recreator = new StreamRecreator(ingressStream, IngressSubject, ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),
+                    ex => JetStreamSetup.IsNoJetStream(ex) ? JetStreamSetup.NoJetStreamMessage(url)
+                        : ex is NatsJSApiException api ? $"{api.Error.Description} (error {api.Error.ErrCode})" : $"{ex.GetType().Name}: {ex.Message}",
+                    _logger, TimeProvider.System, stopping);
                 _ingress = new JetStreamIngressPublisher(js, ingressStream, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
-                    _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger);
+                    _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger, recreator);
                 _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressStream, _options.MaxPendingEgress, _logger, watch)
                     .StartAsync(stopping).ConfigureAwait(false));
             }
