@@ -27,15 +27,20 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
 
     public async Task<Task> StartAsync(CancellationToken stopping)
     {
-        var shared = await CreateAsync($"{subjects.Stage}-{subjects.Instance}-all", subjects.Shared, perInstance: true, stopping).ConfigureAwait(false);
-        var own = await CreateAsync($"{subjects.Stage}-{subjects.Instance}", subjects.Own, perInstance: true, stopping).ConfigureAwait(false);
-        var any = await CreateAsync($"{subjects.Stage}-any", subjects.Any, perInstance: false, stopping).ConfigureAwait(false);
-        return Task.WhenAll(Watch(shared, false), Watch(own, false), Watch(any, true));
+        // The shared one first: a gateway that disagrees with the others fails before it changes anything.
+        var anyConfig = Config($"{subjects.Stage}-any", subjects.Any, perInstance: false);
+        var any = new SharedAnyConsumer(js, stream, anyConfig, logger);
+        await any.ClaimAsync(stopping).ConfigureAwait(false);
+        var shared = Config($"{subjects.Stage}-{subjects.Instance}-all", subjects.Shared, perInstance: true);
+        await js.CreateOrUpdateConsumerAsync(stream, shared, stopping).ConfigureAwait(false);
+        var own = Config($"{subjects.Stage}-{subjects.Instance}", subjects.Own, perInstance: true);
+        await js.CreateOrUpdateConsumerAsync(stream, own, stopping).ConfigureAwait(false);
+        return Task.WhenAll(Watch(shared, null), Watch(own, null), Watch(anyConfig, any));
 
-        Task Watch(ConsumerConfig config, bool toAny) => watch.Watch($"egress consumer {config.Name} of stream {stream}", RunAsync(config, toAny, stopping));
+        Task Watch(ConsumerConfig config, SharedAnyConsumer? toAny) => watch.Watch($"egress consumer {config.Name} of stream {stream}", RunAsync(config, toAny, stopping));
     }
 
-    private async Task<ConsumerConfig> CreateAsync(string name, string subject, bool perInstance, CancellationToken cancellationToken)
+    private ConsumerConfig Config(string name, string subject, bool perInstance)
     {
         var config = new ConsumerConfig(name)
         {
@@ -48,7 +53,6 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
         };
         if (perInstance)
             config.InactiveThreshold = InstanceConsumerLifetime;
-        await js.CreateOrUpdateConsumerAsync(stream, config, cancellationToken).ConfigureAwait(false);
         return config;
     }
 
@@ -75,7 +79,10 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
         }
     }
 
-    private async Task RunAsync(ConsumerConfig config, bool toAny, CancellationToken stopping)
+    /// <param name="config">The consumer.</param>
+    /// <param name="any">The shared "any" consumer (its messages go to one connection in turn); null for the instance's own.</param>
+    /// <param name="stopping">Ends the loop.</param>
+    private async Task RunAsync(ConsumerConfig config, SharedAnyConsumer? any, CancellationToken stopping)
     {
         var serializer = NatsDefaultSerializer<NatsMemoryOwner<byte>>.Default;
         // Short pull requests with a heartbeat: after an outage the client notices the missing heartbeat and
@@ -112,7 +119,9 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
             };
             try
             {
-                var consumer = await js.CreateOrUpdateConsumerAsync(stream, config, stopping).ConfigureAwait(false);
+                var consumer = any is not null
+                    ? await any.OpenAsync(stopping).ConfigureAwait(false)
+                    : await js.CreateOrUpdateConsumerAsync(stream, config, stopping).ConfigureAwait(false);
                 failures = 0;
                 if (warned)
                 {
@@ -125,7 +134,7 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
                     try
                     {
                         using (var data = msg.Data)
-                            outcome = await router.RouteAsync(msg.Headers, data.Memory, toAny, msg.Error, stopping).ConfigureAwait(false);
+                            outcome = await router.RouteAsync(msg.Headers, data.Memory, any is not null, msg.Error, stopping).ConfigureAwait(false);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
                     {
