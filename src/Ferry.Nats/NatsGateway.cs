@@ -166,7 +166,7 @@ public sealed class NatsGateway : IAsyncDisposable
         _counters.Connected = true;
 
         _outbox = new EventOutbox(_nats, _counters, EventsSubject, StatsSubject, Instance);
-        var watch = _watch = new LoopWatch(_logger, _stage.Name, _counters, _outbox, stopping);
+        var watch = _watch = new LoopWatch(_logger, _stage.Name, _counters, _outbox, () => Volatile.Read(ref _state) != 1 || _stopping.IsCancellationRequested);
         _loops.Add(watch.Watch($"event outbox (to {EventsSubject} and {StatsSubject})", _outbox.RunAsync(stopping)));
         var fields = FieldHeaders.For(_stage.Options.Framing);
         var failures = new MessageFailureLog(_logger, _stage.Name, TimeProvider.System);

@@ -146,6 +146,18 @@ public sealed class MessageFailureTests
         Assert.StartsWith("the gateway's egress subscription on ferry.ends.out ended (NatsException: the subscription faulted)", Assert.Single(Errors(events, "gateway")));
     }
 
+    [SkippableTheory]
+    [InlineData(NatsDeliveryMode.Core)]
+    [InlineData(NatsDeliveryMode.JetStream)]
+    public async Task Stopping_the_gateway_ends_its_loops_without_an_error(NatsDeliveryMode mode)
+    {
+        await using var server = await NatsServer.StartNewAsync();
+        var logs = new CapturingLoggerFactory(LogLevel.Warning, timestamps: false);
+        var gateway = await Gateway.StartAsync(server, "calm", configure: o => o.Mode = mode, logs: logs);
+        await gateway.DisposeAsync();
+        Assert.DoesNotContain(logs.All, l => l.StartsWith("Error ", StringComparison.Ordinal));
+    }
+
     private static async Task<JsonElement> RequestAsync(NatsConnection nats, string json)
     {
         var reply = await nats.RequestAsync<byte[], byte[]>("ctl.control", Encoding.UTF8.GetBytes(json),

@@ -13,8 +13,9 @@ namespace Ferry.Nats.Internal;
 /// <param name="stage">The stage named in it.</param>
 /// <param name="counters">Whose <see cref="GatewayCounters.Broken"/> is set.</param>
 /// <param name="outbox">Where the error event goes.</param>
-/// <param name="stopping">Set when the gateway stops: loops that end then end as they should.</param>
-internal sealed class LoopWatch(ILogger logger, string stage, GatewayCounters counters, EventOutbox outbox, CancellationToken stopping)
+/// <param name="stopping">True once the gateway stops: loops that end then end as they should (the event outbox ends
+/// when its queue is completed, before the gateway's token is cancelled).</param>
+internal sealed class LoopWatch(ILogger logger, string stage, GatewayCounters counters, EventOutbox outbox, Func<bool> stopping)
 {
     /// <summary>Watches <paramref name="loop"/>, and returns it.</summary>
     /// <param name="what">The loop in the operator's words, e.g. <c>egress subscription on ferry.pos.out</c>.</param>
@@ -36,7 +37,7 @@ internal sealed class LoopWatch(ILogger logger, string stage, GatewayCounters co
         {
             error = ex;
         }
-        if (stopping.IsCancellationRequested)
+        if (stopping())
             return;
         counters.Broken = true;
         var why = error is null ? "it completed" : $"{error.GetType().Name}: {error.Message}";
