@@ -45,6 +45,7 @@ public sealed class NatsGateway : IAsyncDisposable
     private IngressPublisher? _ingress;
     private EventOutbox? _outbox;
     private EgressDropLog? _dropLog;
+    private LoopWatch? _watch;
     private int _state; // 0 new, 1 started, 2 disposed
     /// <summary>When the NATS connection was lost (a <see cref="Stopwatch"/> timestamp); 0 while connected.</summary>
     private long _lostAt;
@@ -165,9 +166,11 @@ public sealed class NatsGateway : IAsyncDisposable
         _counters.Connected = true;
 
         _outbox = new EventOutbox(_nats, _counters, EventsSubject, StatsSubject, Instance);
-        _loops.Add(_outbox.RunAsync(stopping));
+        var watch = _watch = new LoopWatch(_logger, _stage.Name, _counters, _outbox, () => Volatile.Read(ref _state) != 1 || _stopping.IsCancellationRequested);
+        _loops.Add(watch.Watch($"event outbox (to {EventsSubject} and {StatsSubject})", _outbox.RunAsync(stopping)));
         var fields = FieldHeaders.For(_stage.Options.Framing);
-        var router = new EgressRouter(_stage, ConnectionIds.ProcessInstance, _tags, _counters, _outbox, fields);
+        var failures = new MessageFailureLog(_logger, _stage.Name, TimeProvider.System);
+        var router = new EgressRouter(_stage, ConnectionIds.ProcessInstance, _tags, _counters, _outbox, fields, failures);
         var egressSubjects = new EgressSubjects(EgressSubject, InstanceEgressSubject, NatsEgressSubjects.ForAny(EgressSubject), _stage.Name, Instance);
         if (_options.Mode == NatsDeliveryMode.JetStream)
         {
@@ -176,11 +179,16 @@ public sealed class NatsGateway : IAsyncDisposable
             try
             {
                 var ingressStream = _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_');
-                await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
+                var ingressConfig = await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
                     egressStream, EgressSubject, cancellationToken).ConfigureAwait(false);
+                var url = _options.Url;
+                var recreator = new StreamRecreator(ingressStream, IngressSubject, ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),
+                    ex => JetStreamSetup.IsNoJetStream(ex) ? JetStreamSetup.NoJetStreamMessage(url)
+                        : ex is NatsJSApiException api ? $"{api.Error.Description} (error {api.Error.ErrCode})" : $"{ex.GetType().Name}: {ex.Message}",
+                    _logger, TimeProvider.System, stopping);
                 _ingress = new JetStreamIngressPublisher(js, ingressStream, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
-                    _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger);
-                _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressStream, _options.MaxPendingEgress, _logger)
+                    _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger, recreator);
+                _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressStream, _options.MaxPendingEgress, _logger, watch)
                     .StartAsync(stopping).ConfigureAwait(false));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -195,10 +203,11 @@ public sealed class NatsGateway : IAsyncDisposable
         else
         {
             _ingress = new CoreIngressPublisher(_nats, IngressSubject, _tags, fields, _options.IngressLayout, _counters, _logger);
-            _loops.Add(await new CoreEgress(_nats, router, egressSubjects, _options.MaxPendingEgress).StartAsync(stopping).ConfigureAwait(false));
+            _loops.Add(await new CoreEgress(_nats, router, egressSubjects, _options.MaxPendingEgress, watch).StartAsync(stopping).ConfigureAwait(false));
         }
-        _loops.Add(await new ControlListener(_nats, _stage, ConnectionIds.ProcessInstance, _counters, _outbox, ControlSubject)
-            .StartAsync(stopping).ConfigureAwait(false));
+        _loops.Add(watch.Watch($"control subscription on {ControlSubject}",
+            await new ControlListener(_nats, _stage, ConnectionIds.ProcessInstance, _counters, _outbox, ControlSubject, failures)
+                .StartAsync(stopping).ConfigureAwait(false)));
 
         var bus = _stage.Bus;
         _handlers.Add(bus.Topic<StageEvent>(StageTopics.Events(_stage.Name)).Subscribe(OnEventAsync));
@@ -211,6 +220,10 @@ public sealed class NatsGateway : IAsyncDisposable
         _logger.LogInformation("stage {Stage} on NATS {Url} ({Mode}): ingress {Ingress}, egress {Egress} and {Own}",
             _stage.Name, _options.Url, _options.Mode, IngressSubject, EgressSubject, InstanceEgressSubject);
     }
+
+    /// <summary>Watches a loop as the gateway's own are watched (the tests end one to see what the gateway says).</summary>
+    internal Task WatchForTest(string what, Task loop)
+        => (_watch ?? throw new InvalidOperationException("the gateway is not started")).Watch(what, loop);
 
     private ValueTask OnEventAsync(StageEvent e, CancellationToken cancellationToken)
     {

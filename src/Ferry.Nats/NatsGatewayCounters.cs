@@ -39,13 +39,14 @@ public sealed record NatsGatewayCounters
     /// <summary>Egress the stage's overflow policy dropped (the connection's egress buffer was full).</summary>
     public long EgressOverflow { get; init; }
 
-    /// <summary>Egress with invalid headers (a bad <c>conn.id</c>, <c>target</c> or field), reported on the events subject.</summary>
+    /// <summary>Egress with invalid headers (a bad <c>conn.id</c>, <c>target</c> or field), or whose routing threw what the gateway
+    /// does not anticipate (logged at error level; JetStream: each failed delivery), reported on the events subject.</summary>
     public long EgressRejected { get; init; }
 
     /// <summary>Control commands carried out.</summary>
     public long ControlApplied { get; init; }
 
-    /// <summary>Control commands that were invalid or named an unknown connection.</summary>
+    /// <summary>Control commands that were invalid, named an unknown connection, or whose handling threw (logged at error level).</summary>
     public long ControlRejected { get; init; }
 
     /// <summary>Control commands for a connection of another gateway instance: ignored.</summary>
@@ -60,6 +61,7 @@ public sealed record NatsGatewayCounters
     /// <summary>Times the connection to NATS was lost.</summary>
     public long Disconnects { get; init; }
 
-    /// <summary>True while connected to NATS.</summary>
+    /// <summary>True while connected to NATS; false for good once one of the gateway's subscription loops ended while it runs
+    /// (said at once at error level): what that loop carried is no longer handled until a restart.</summary>
     public bool Connected { get; init; }
 }

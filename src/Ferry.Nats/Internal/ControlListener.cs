@@ -11,9 +11,19 @@ namespace Ferry.Nats.Internal;
 /// <c>{"ok":true}</c> or <c>{"ok":false,"error":…}</c>; a bad command is also an <c>error</c> event. The message is
 /// read by <see cref="ControlCommandParser"/> (a pure function, fuzzed), so whatever a peer sends, this listener goes on.
 /// </summary>
+/// <param name="nats">The gateway's connection.</param>
+/// <param name="stage">The stage whose connections the commands name.</param>
+/// <param name="instance">This process's connection-id instance: commands for others are theirs.</param>
+/// <param name="counters">The gateway's counters.</param>
+/// <param name="outbox">Where error events go.</param>
+/// <param name="subject">The control subject.</param>
+/// <param name="failures">Says commands whose handling threw.</param>
+/// <param name="apply">Carries out a parsed command (null: <see cref="Apply"/> on the stage); the tests give one that throws.</param>
 internal sealed class ControlListener(NatsConnection nats, TcpServerStage stage, uint instance,
-    GatewayCounters counters, EventOutbox outbox, string subject)
+    GatewayCounters counters, EventOutbox outbox, string subject, MessageFailureLog failures, Func<ControlCommand, string?>? apply = null)
 {
+    private readonly Func<ControlCommand, string?> _apply = apply ?? (command => Apply(stage, command));
+
     public async Task<Task> StartAsync(CancellationToken stopping)
     {
         var sub = await nats.SubscribeCoreAsync(subject, serializer: NatsDefaultSerializer<byte[]>.Default, cancellationToken: stopping).ConfigureAwait(false);
@@ -28,36 +38,60 @@ internal sealed class ControlListener(NatsConnection nats, TcpServerStage stage,
             {
                 await foreach (var msg in sub.Msgs.ReadAllAsync(stopping).ConfigureAwait(false))
                 {
-                    // A message the client could not read (a header block that is not well formed) comes without its payload.
-                    var (apply, error) = msg.Error is { } unread
-                        ? (true, "control message " + EgressRouter.Unreadable(unread))
-                        : Handle(msg.Data);
-                    if (!apply)
-                        continue; // another gateway's connection: that gateway answers
-                    if (error is null)
-                        Interlocked.Increment(ref counters.ControlApplied);
-                    else
+                    try
                     {
-                        Interlocked.Increment(ref counters.ControlRejected);
-                        outbox.Error(stage.Name, "control", error);
+                        await HandleAsync(msg, stopping).ConfigureAwait(false);
                     }
-                    if (!string.IsNullOrEmpty(msg.ReplyTo))
+                    catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
                     {
-                        var reply = JsonSerializer.SerializeToUtf8Bytes(new ControlReplyJson(error is null, error), NatsJsonContext.Default.ControlReplyJson);
-                        try
-                        {
-                            await nats.PublishAsync(msg.ReplyTo, reply, cancellationToken: stopping).ConfigureAwait(false);
-                        }
-                        catch (Exception ex) when (ex is not OperationCanceledException)
-                        {
-                            Interlocked.Increment(ref counters.EventsDropped);
-                        }
+                        // Whatever one command does, the next is read: this loop is the kill switch's only reader for the
+                        // gateway's life (it used to end here, and no later command was carried out until a restart).
+                        Interlocked.Increment(ref counters.ControlRejected);
+                        var error = $"control command failed in the gateway ({ex.GetType().Name}: {ex.Message}); it may be sent again";
+                        outbox.Error(stage.Name, "control", error);
+                        failures.Failed("control command", msg.Subject, ex, "not carried out, counted in control_rejected");
+                        await ReplyAsync(msg.ReplyTo, error, stopping).ConfigureAwait(false);
                     }
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
             }
+        }
+    }
+
+    private async Task HandleAsync(NatsMsg<byte[]> msg, CancellationToken stopping)
+    {
+        // A message the client could not read (a header block that is not well formed) comes without its payload.
+        var (mine, error) = msg.Error is { } unread
+            ? (true, "control message " + EgressRouter.Unreadable(unread))
+            : Handle(msg.Data);
+        if (!mine)
+            return; // another gateway's connection: that gateway answers
+        if (error is null)
+            Interlocked.Increment(ref counters.ControlApplied);
+        else
+        {
+            Interlocked.Increment(ref counters.ControlRejected);
+            outbox.Error(stage.Name, "control", error);
+        }
+        await ReplyAsync(msg.ReplyTo, error, stopping).ConfigureAwait(false);
+    }
+
+    /// <summary>Answers a request (a message with a reply subject); one that cannot be sent is counted, whatever the client threw.</summary>
+    private async Task ReplyAsync(string? replyTo, string? error, CancellationToken stopping)
+    {
+        if (string.IsNullOrEmpty(replyTo))
+            return;
+        var reply = JsonSerializer.SerializeToUtf8Bytes(new ControlReplyJson(error is null, error), NatsJsonContext.Default.ControlReplyJson);
+        try
+        {
+            await nats.PublishAsync(replyTo, reply, cancellationToken: stopping).ConfigureAwait(false);
+        }
+        // The client's own command timeout (a stalled broker) is an OperationCanceledException too: a lost reply, not our stop.
+        catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+        {
+            Interlocked.Increment(ref counters.EventsDropped);
         }
     }
 
@@ -71,7 +105,7 @@ internal sealed class ControlListener(NatsConnection nats, TcpServerStage stage,
             Interlocked.Increment(ref counters.ControlForeign);
             return (false, null);
         }
-        return (true, Apply(stage, command));
+        return (true, _apply(command));
     }
 
     /// <summary>Carries out a parsed command on the stage; what was wrong (null when done). Throws nothing for any parsed command (fuzzed).</summary>

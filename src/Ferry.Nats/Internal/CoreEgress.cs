@@ -7,7 +7,7 @@ namespace Ferry.Nats.Internal;
 /// queue subscription on <c>.any</c> so exactly one gateway takes each of those. Each subscription holds
 /// at most <c>max_pending_egress</c> messages; what the client drops beyond that is counted.
 /// </summary>
-internal sealed class CoreEgress(NatsConnection nats, EgressRouter router, EgressSubjects subjects, int capacity)
+internal sealed class CoreEgress(NatsConnection nats, EgressRouter router, EgressSubjects subjects, int capacity, LoopWatch watch)
 {
     public async Task<Task> StartAsync(CancellationToken stopping)
     {
@@ -16,7 +16,10 @@ internal sealed class CoreEgress(NatsConnection nats, EgressRouter router, Egres
         var shared = await nats.SubscribeCoreAsync(subjects.Shared, serializer: serializer, opts: opts, cancellationToken: stopping).ConfigureAwait(false);
         var own = await nats.SubscribeCoreAsync(subjects.Own, serializer: serializer, opts: opts, cancellationToken: stopping).ConfigureAwait(false);
         var any = await nats.SubscribeCoreAsync(subjects.Any, queueGroup: subjects.Stage, serializer: serializer, opts: opts, cancellationToken: stopping).ConfigureAwait(false);
-        return Task.WhenAll(RunAsync(shared, toAny: false, stopping), RunAsync(own, toAny: false, stopping), RunAsync(any, toAny: true, stopping));
+        return Task.WhenAll(
+            watch.Watch($"egress subscription on {subjects.Shared}", RunAsync(shared, toAny: false, stopping)),
+            watch.Watch($"egress subscription on {subjects.Own}", RunAsync(own, toAny: false, stopping)),
+            watch.Watch($"egress subscription on {subjects.Any}", RunAsync(any, toAny: true, stopping)));
     }
 
     private async Task RunAsync(INatsSub<NatsMemoryOwner<byte>> subscription, bool toAny, CancellationToken stopping)
@@ -28,7 +31,16 @@ internal sealed class CoreEgress(NatsConnection nats, EgressRouter router, Egres
                 await foreach (var msg in subscription.Msgs.ReadAllAsync(stopping).ConfigureAwait(false))
                 {
                     using var data = msg.Data;
-                    await router.RouteAsync(msg.Headers, data.Memory, toAny, msg.Error, stopping).ConfigureAwait(false);
+                    try
+                    {
+                        await router.RouteAsync(msg.Headers, data.Memory, toAny, msg.Error, stopping).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+                    {
+                        // Whatever one message does, the next is routed: this loop is the subject's only reader for the
+                        // gateway's life (it used to end here, and the subject went unrouted until a restart).
+                        router.Failed(msg.Subject, ex, "lost (core NATS is at most once), counted in egress_rejected");
+                    }
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)

@@ -13,4 +13,6 @@ internal enum EgressOutcome
     Overflow,
     /// <summary>Invalid headers.</summary>
     Rejected,
+    /// <summary>Routing it threw what the gateway does not anticipate (counted with <see cref="Rejected"/>).</summary>
+    Failed,
 }

@@ -10,7 +10,8 @@ namespace Ferry.Nats.Internal;
 /// <c>group</c> to the group, <c>target: any</c> to one connection in turn, otherwise (or <c>target: all</c>)
 /// to everyone, optionally <c>except</c> one. A connection id of another instance is not ours.
 /// </summary>
-internal sealed class EgressRouter(TcpServerStage stage, uint instance, ConnectionTags tags, GatewayCounters counters, EventOutbox outbox, FieldHeaders fieldHeaders)
+internal sealed class EgressRouter(TcpServerStage stage, uint instance, ConnectionTags tags, GatewayCounters counters, EventOutbox outbox, FieldHeaders fieldHeaders,
+    MessageFailureLog failures)
 {
     /// <summary>Routes one message.</summary>
     /// <param name="headers">The message's headers, if any.</param>
@@ -85,6 +86,22 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, Connecti
             default:
                 return Reject($"header 'target': '{target}' is not allowed; use all or any (or set conn.id or group)");
         }
+    }
+
+    /// <summary>
+    /// A message whose <see cref="RouteAsync"/> threw what nothing here anticipates (e.g. a custom framing's encoder that
+    /// throws something other than <see cref="FramingException"/>): counted in <c>egress_rejected</c>, reported as an
+    /// <c>error</c> event and logged (rate-limited) by the subscription loop that caught it, which then goes on with the
+    /// next message: one failing message must not end the loop, and with it the gateway's routing of that subject.
+    /// </summary>
+    /// <param name="subject">The subject the message came on.</param>
+    /// <param name="error">What it failed with.</param>
+    /// <param name="fate">What becomes of it (core: lost; JetStream: sent again, or terminated).</param>
+    public void Failed(string subject, Exception error, string fate)
+    {
+        counters.Count(EgressOutcome.Failed);
+        outbox.Error(stage.Name, "egress", $"egress message on {subject} failed ({error.GetType().Name}: {error.Message}); it is {fate}");
+        failures.Failed("egress message", subject, error, fate);
     }
 
     /// <summary>

@@ -9,6 +9,8 @@ internal sealed class GatewayCounters
     public long ControlApplied, ControlRejected, ControlForeign;
     public long EventsDropped, ClientDropped, Disconnects;
     public volatile bool Connected;
+    /// <summary>One of the gateway's loops ended while it runs (<see cref="LoopWatch"/>): <c>connected</c> is false from then on.</summary>
+    public volatile bool Broken;
 
     public void Count(EgressOutcome outcome)
     {
@@ -42,6 +44,6 @@ internal sealed class GatewayCounters
         EventsDropped = Interlocked.Read(ref EventsDropped),
         ClientDropped = Interlocked.Read(ref ClientDropped),
         Disconnects = Interlocked.Read(ref Disconnects),
-        Connected = Connected,
+        Connected = Connected && !Broken,
     };
 }

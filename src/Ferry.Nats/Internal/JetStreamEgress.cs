@@ -12,7 +12,7 @@ namespace Ferry.Nats.Internal;
 /// connection is gone: counted). One that met a full egress buffer is left unacknowledged and comes back
 /// after the ack wait; <c>max_ack_pending</c> bounds how many are out at once.
 /// </summary>
-internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, EgressSubjects subjects, string stream, int maxPending, ILogger logger)
+internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, EgressSubjects subjects, string stream, int maxPending, ILogger logger, LoopWatch watch)
 {
     private static readonly TimeSpan AckWait = TimeSpan.FromSeconds(5);
     // Per-instance consumers outlive a gateway that died without cleaning up by this much.
@@ -21,16 +21,26 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
     // Failures in a row, while the broker is connected, before a consumer's trouble is said at warning level: about
     // 2 s of retrying. A broker outage is the gateway's own line ("NATS connection … lost"), not this one.
     private const int FailuresBeforeWarning = 8;
+    // A message whose routing throws: how many deliveries it gets, and how far apart.
+    private const ulong MaxFailedDeliveries = 3;
+    private static readonly TimeSpan FailedRetryDelay = TimeSpan.FromSeconds(1);
 
     public async Task<Task> StartAsync(CancellationToken stopping)
     {
-        var shared = await CreateAsync($"{subjects.Stage}-{subjects.Instance}-all", subjects.Shared, perInstance: true, stopping).ConfigureAwait(false);
-        var own = await CreateAsync($"{subjects.Stage}-{subjects.Instance}", subjects.Own, perInstance: true, stopping).ConfigureAwait(false);
-        var any = await CreateAsync($"{subjects.Stage}-any", subjects.Any, perInstance: false, stopping).ConfigureAwait(false);
-        return Task.WhenAll(RunAsync(shared, false, stopping), RunAsync(own, false, stopping), RunAsync(any, true, stopping));
+        // The shared one first: a gateway that disagrees with the others fails before it changes anything.
+        var anyConfig = Config($"{subjects.Stage}-any", subjects.Any, perInstance: false);
+        var any = new SharedAnyConsumer(js, stream, anyConfig, logger);
+        await any.ClaimAsync(stopping).ConfigureAwait(false);
+        var shared = Config($"{subjects.Stage}-{subjects.Instance}-all", subjects.Shared, perInstance: true);
+        await js.CreateOrUpdateConsumerAsync(stream, shared, stopping).ConfigureAwait(false);
+        var own = Config($"{subjects.Stage}-{subjects.Instance}", subjects.Own, perInstance: true);
+        await js.CreateOrUpdateConsumerAsync(stream, own, stopping).ConfigureAwait(false);
+        return Task.WhenAll(Watch(shared, null), Watch(own, null), Watch(anyConfig, any));
+
+        Task Watch(ConsumerConfig config, SharedAnyConsumer? toAny) => watch.Watch($"egress consumer {config.Name} of stream {stream}", RunAsync(config, toAny, stopping));
     }
 
-    private async Task<ConsumerConfig> CreateAsync(string name, string subject, bool perInstance, CancellationToken cancellationToken)
+    private ConsumerConfig Config(string name, string subject, bool perInstance)
     {
         var config = new ConsumerConfig(name)
         {
@@ -43,11 +53,36 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
         };
         if (perInstance)
             config.InactiveThreshold = InstanceConsumerLifetime;
-        await js.CreateOrUpdateConsumerAsync(stream, config, cancellationToken).ConfigureAwait(false);
         return config;
     }
 
-    private async Task RunAsync(ConsumerConfig config, bool toAny, CancellationToken stopping)
+    /// <summary>
+    /// A message whose routing threw what the gateway does not anticipate. It used to end the consume, unacknowledged,
+    /// so it came back after the ack wait and failed again, for ever, said only at debug level. Now a failure that may
+    /// pass (a race with a closing connection) gets <see cref="MaxFailedDeliveries"/> deliveries, <see cref="FailedRetryDelay"/>
+    /// apart (a negative acknowledgement with that delay); a message that fails on its last is terminated: one that fails
+    /// every time must not hold a slot of <c>max_ack_pending</c> nor come back for ever. Each failure is counted and said.
+    /// </summary>
+    private async Task SettleFailedAsync(INatsJSMsg<NatsMemoryOwner<byte>> msg, Exception error, CancellationToken stopping)
+    {
+        var delivery = msg.Metadata is { } metadata ? metadata.NumDelivered : 1UL;
+        if (delivery < MaxFailedDeliveries)
+        {
+            router.Failed(msg.Subject, error,
+                $"not acknowledged and sent again in {FailedRetryDelay.TotalSeconds:0.#} s (delivery {delivery}; terminated if it fails on delivery {MaxFailedDeliveries}), counted in egress_rejected");
+            await msg.NakAsync(delay: FailedRetryDelay, cancellationToken: stopping).ConfigureAwait(false);
+        }
+        else
+        {
+            router.Failed(msg.Subject, error, $"terminated after {delivery} deliveries (never sent again), counted in egress_rejected");
+            await msg.AckTerminateAsync(cancellationToken: stopping).ConfigureAwait(false);
+        }
+    }
+
+    /// <param name="config">The consumer.</param>
+    /// <param name="any">The shared "any" consumer (its messages go to one connection in turn); null for the instance's own.</param>
+    /// <param name="stopping">Ends the loop.</param>
+    private async Task RunAsync(ConsumerConfig config, SharedAnyConsumer? any, CancellationToken stopping)
     {
         var serializer = NatsDefaultSerializer<NatsMemoryOwner<byte>>.Default;
         // Short pull requests with a heartbeat: after an outage the client notices the missing heartbeat and
@@ -84,7 +119,9 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
             };
             try
             {
-                var consumer = await js.CreateOrUpdateConsumerAsync(stream, config, stopping).ConfigureAwait(false);
+                var consumer = any is not null
+                    ? await any.OpenAsync(stopping).ConfigureAwait(false)
+                    : await js.CreateOrUpdateConsumerAsync(stream, config, stopping).ConfigureAwait(false);
                 failures = 0;
                 if (warned)
                 {
@@ -94,8 +131,16 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
                 await foreach (var msg in consumer.ConsumeAsync(serializer, opts, consuming.Token).ConfigureAwait(false))
                 {
                     EgressOutcome outcome;
-                    using (var data = msg.Data)
-                        outcome = await router.RouteAsync(msg.Headers, data.Memory, toAny, msg.Error, stopping).ConfigureAwait(false);
+                    try
+                    {
+                        using (var data = msg.Data)
+                            outcome = await router.RouteAsync(msg.Headers, data.Memory, any is not null, msg.Error, stopping).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+                    {
+                        await SettleFailedAsync(msg, ex, stopping).ConfigureAwait(false);
+                        continue;
+                    }
                     if (outcome != EgressOutcome.Overflow)
                         await msg.AckAsync(cancellationToken: stopping).ConfigureAwait(false);
                 }

@@ -26,6 +26,7 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     private readonly TimeSpan _ackTimeout;
     private readonly string _idPrefix;
     private readonly CancellationToken _stopping;
+    private readonly StreamRecreator _recreator;
     private long _sequence;
     /// <summary>Packets whose publish was still unacknowledged when the gateway stopped.</summary>
     private long _abandoned;
@@ -33,9 +34,10 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     private int _failing;
 
     public JetStreamIngressPublisher(NatsJSContext js, string stream, string subject, ConnectionTags tags, FieldHeaders fields, NatsIngressLayout layout,
-        GatewayCounters counters, int maxInFlight, TimeSpan ackTimeout, string instance, CancellationToken stopping, ILogger logger)
+        GatewayCounters counters, int maxInFlight, TimeSpan ackTimeout, string instance, CancellationToken stopping, ILogger logger, StreamRecreator recreator)
         : base(subject, tags, fields, layout, counters, logger)
     {
+        _recreator = recreator;
         _js = js;
         _stream = stream;
         _window = new SemaphoreSlim(maxInFlight, maxInFlight);
@@ -112,6 +114,9 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
                 }
                 catch (Exception ex) when (!_stopping.IsCancellationRequested)
                 {
+                    // No stream takes the subject though the broker answers: the stream was deleted (or changed) under us.
+                    if (NoStream(ex))
+                        _ = _recreator.Nudge();
                     if (Interlocked.Exchange(ref _failing, 1) == 0)
                         Logger.LogWarning("JetStream publish to {Subject} not acknowledged ({Reason}); sending again until it is (ingress_retries, ingress_in_flight)",
                             Subject, Reason(ex));
@@ -149,9 +154,11 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     /// stream takes the subject: the client's own text ("No response received from the server") read like an outage.
     /// </summary>
     private string Reason(Exception ex) =>
-        ex is NatsJSPublishNoResponseException && _js.Connection.ConnectionState == NatsConnectionState.Open
-            ? $"no JetStream stream takes {Subject} though the broker is connected: was stream '{_stream}' (ingress_stream) deleted, or its subjects changed? The gateway creates it only at start; publishes resume once a stream takes the subject again"
+        NoStream(ex)
+            ? $"no JetStream stream takes {Subject} though the broker is connected: was stream '{_stream}' (ingress_stream) deleted, or its subjects changed? The gateway recreates a missing one with the configuration it had at start; publishes resume once a stream takes the subject again"
             : $"{ex.GetType().Name}: {ex.Message}";
+
+    private bool NoStream(Exception ex) => ex is NatsJSPublishNoResponseException && _js.Connection.ConnectionState == NatsConnectionState.Open;
 
     /// <summary>
     /// Failures that a retry cannot cure: the message is over the server's <c>max_payload</c> (the client refuses

@@ -11,11 +11,13 @@ internal static class JetStreamSetup
     /// Ingress: a work queue (each message is removed once a worker acknowledges it), on disk. Egress: interest
     /// retention (kept until every gateway consumer that wants it has acknowledged it), on disk.
     /// </summary>
+    /// <returns>The ingress stream's configuration as it is now (created so, or found so): what the gateway recreates it
+    /// with if it goes missing while the gateway runs.</returns>
     /// <exception cref="InvalidOperationException">The server has no JetStream, or refused a stream: the message says which and why.</exception>
-    public static async Task EnsureStreamsAsync(NatsJSContext js, string url, string ingressStream, string ingressSubject,
+    public static async Task<StreamConfig> EnsureStreamsAsync(NatsJSContext js, string url, string ingressStream, string ingressSubject,
         string egressStream, string egressSubject, CancellationToken cancellationToken)
     {
-        await EnsureAsync(js, url, "ingress_stream", new StreamConfig(ingressStream, [ingressSubject])
+        var ingress = await EnsureAsync(js, url, "ingress_stream", new StreamConfig(ingressStream, [ingressSubject])
         {
             Retention = StreamConfigRetention.Workqueue,
             Storage = StreamConfigStorage.File,
@@ -25,7 +27,35 @@ internal static class JetStreamSetup
             Retention = StreamConfigRetention.Interest,
             Storage = StreamConfigStorage.File,
         }, cancellationToken).ConfigureAwait(false);
+        return ingress;
     }
+
+    /// <summary>Creates a stream with <paramref name="config"/> unless one of that name exists.</summary>
+    /// <returns>True when it created it; false when the stream exists (created meanwhile by someone else, or never gone).</returns>
+    /// <exception cref="NatsJSApiException">The server refused it (e.g. another stream takes its subjects, limits).</exception>
+    public static async Task<bool> CreateIfMissingAsync(NatsJSContext js, StreamConfig config, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await js.GetStreamAsync(config.Name!, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        catch (NatsJSApiException ex) when (ex.Error.Code == 404)
+        {
+        }
+        try
+        {
+            await js.CreateStreamAsync(config, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (NatsJSApiException again) when (again.Error.ErrCode == StreamNameInUse)
+        {
+            return false;
+        }
+    }
+
+    // "stream name already in use with a different configuration".
+    private const int StreamNameInUse = 10058;
 
     /// <summary>
     /// The error a gateway reports when its JetStream API requests go unanswered: no JetStream on the server
@@ -37,23 +67,24 @@ internal static class JetStreamSetup
         $"the NATS server at '{url}' does not answer JetStream requests: JetStream is not enabled there (start nats-server with -js, "
         + "or a jetstream block in its configuration), or use mode core";
 
-    private static async Task EnsureAsync(NatsJSContext js, string url, string option, StreamConfig config, CancellationToken cancellationToken)
+    private static async Task<StreamConfig> EnsureAsync(NatsJSContext js, string url, string option, StreamConfig config, CancellationToken cancellationToken)
     {
         try
         {
             try
             {
-                await js.GetStreamAsync(config.Name!, cancellationToken: cancellationToken).ConfigureAwait(false);
+                return (await js.GetStreamAsync(config.Name!, cancellationToken: cancellationToken).ConfigureAwait(false)).Info.Config;
             }
             catch (NatsJSApiException ex) when (ex.Error.Code == 404)
             {
                 try
                 {
-                    await js.CreateStreamAsync(config, cancellationToken).ConfigureAwait(false);
+                    return (await js.CreateStreamAsync(config, cancellationToken).ConfigureAwait(false)).Info.Config;
                 }
-                catch (NatsJSApiException again) when (again.Error.ErrCode == 10058)
+                catch (NatsJSApiException again) when (again.Error.ErrCode == StreamNameInUse)
                 {
                     // Another gateway created it meanwhile with a different configuration: use theirs.
+                    return (await js.GetStreamAsync(config.Name!, cancellationToken: cancellationToken).ConfigureAwait(false)).Info.Config;
                 }
             }
         }

@@ -23,13 +23,14 @@ public sealed class Gateway : IAsyncDisposable
     public ConcurrentQueue<DisconnectedEvent> DisconnectedEvents { get; } = new();
 
     public static async Task<Gateway> StartAsync(NatsServer server, string stage, IFraming? framing = null,
-        Action<NatsGatewayOptions>? configure = null, Func<TcpServerStageOptions, TcpServerStageOptions>? stageOptions = null)
+        Action<NatsGatewayOptions>? configure = null, Func<TcpServerStageOptions, TcpServerStageOptions>? stageOptions = null,
+        Microsoft.Extensions.Logging.ILoggerFactory? logs = null)
     {
         var options = new TcpServerStageOptions { Name = stage, Bind = "127.0.0.1:0", Framing = framing ?? RawFraming.Default, StatsInterval = TimeSpan.FromMilliseconds(200) };
         var tcp = new TcpServerStage(stageOptions?.Invoke(options) ?? options, new InProcessBus());
         var natsOptions = new NatsGatewayOptions { Url = server.Url };
         configure?.Invoke(natsOptions);
-        var gateway = new Gateway(tcp, new NatsGateway(tcp, natsOptions, TestLogging.Factory));
+        var gateway = new Gateway(tcp, new NatsGateway(tcp, natsOptions, logs ?? TestLogging.Factory));
         tcp.Connected += (_, e) => gateway.ConnectedEvents.Enqueue(e);
         tcp.Disconnected += (_, e) => gateway.DisconnectedEvents.Enqueue(e);
         await gateway.Nats.StartAsync();

@@ -1,0 +1,73 @@
+using Microsoft.Extensions.Logging;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace Ferry.Nats.Internal;
+
+/// <summary>
+/// The <c>&lt;stage&gt;-any</c> consumer of the egress stream, shared by every gateway of the stage so that each message on
+/// <c>.any</c> goes to one of them ("any one": a consumer per setting would hand each message to one gateway per
+/// consumer). Its <c>max_ack_pending</c> comes from <c>max_pending_egress</c>, so gateways of one stage must agree on it.
+/// Each gateway used to create-or-update it at start and at every resume: one with another value silently rewrote the
+/// others' bound, and after an outage they rewrote it back and forth. Now a gateway whose value differs from the
+/// consumer's while another gateway pulls from it fails its start (naming both values and the key); a consumer nobody
+/// pulls from (left by gateways that stopped) takes the new value; on resume the consumer is used as it is.
+/// </summary>
+/// <param name="js">The gateway's JetStream context.</param>
+/// <param name="stream">The egress stream.</param>
+/// <param name="config">The consumer as this gateway would create it.</param>
+/// <param name="logger">Where changes and disagreements are said.</param>
+internal sealed class SharedAnyConsumer(NatsJSContext js, string stream, ConsumerConfig config, ILogger logger)
+{
+    private bool _disagreementSaid;
+
+    /// <summary>At start: creates the consumer, or checks this gateway's value against it (and updates one nobody uses).</summary>
+    /// <exception cref="InvalidOperationException">Another gateway of the stage pulls from it with another <c>max_ack_pending</c>.</exception>
+    public async Task ClaimAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var info = (await js.GetConsumerAsync(stream, config.Name!, cancellationToken).ConfigureAwait(false)).Info;
+            var theirs = info.Config.MaxAckPending;
+            if (theirs != config.MaxAckPending)
+            {
+                // Pull requests waiting on it: a gateway of the stage is running with the consumer's value.
+                if (info.NumWaiting > 0)
+                    throw new InvalidOperationException(
+                        $"max_pending_egress is {config.MaxAckPending}, but the egress consumer '{config.Name}' of stream '{stream}', shared by every gateway of the stage "
+                        + $"for '.any' egress, has max_ack_pending {theirs} from the max_pending_egress of another gateway of the stage that is running now; "
+                        + $"give every gateway of the stage the same max_pending_egress (to change it, stop them all, then start them with the new value)");
+                logger.LogInformation("egress consumer {Consumer} of stream {Stream}: max_ack_pending {Theirs} becomes {Ours} (this gateway's max_pending_egress); no gateway pulls from it now",
+                    config.Name, stream, theirs, config.MaxAckPending);
+            }
+        }
+        catch (NatsJSApiException ex) when (ex.Error.Code == 404)
+        {
+            // Not there yet: created below.
+        }
+        await js.CreateOrUpdateConsumerAsync(stream, config, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>On every (re)start of the consume: the consumer as it is, created only when it is missing.</summary>
+    public async Task<INatsJSConsumer> OpenAsync(CancellationToken cancellationToken)
+    {
+        INatsJSConsumer consumer;
+        try
+        {
+            consumer = await js.GetConsumerAsync(stream, config.Name!, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NatsJSApiException ex) when (ex.Error.Code == 404)
+        {
+            return await js.CreateOrUpdateConsumerAsync(stream, config, cancellationToken).ConfigureAwait(false);
+        }
+        var theirs = consumer.Info.Config.MaxAckPending;
+        if (theirs != config.MaxAckPending && !_disagreementSaid)
+        {
+            // Another gateway took it over while this one did not pull (an outage): not rewritten back, which would start a tug of war.
+            _disagreementSaid = true;
+            logger.LogWarning("egress consumer {Consumer} of stream {Stream} has max_ack_pending {Theirs}, not this gateway's max_pending_egress {Ours}: another gateway of the stage set it; used as it is (give every gateway of the stage the same max_pending_egress)",
+                config.Name, stream, theirs, config.MaxAckPending);
+        }
+        return consumer;
+    }
+}
