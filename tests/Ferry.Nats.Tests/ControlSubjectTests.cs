@@ -67,6 +67,39 @@ public sealed class ControlSubjectTests
     }
 
     /// <summary>
+    /// A join the stage refuses (over max_groups_per_connection, or a name over max_group_name_length) is answered with the
+    /// stage's reason and changes nothing; the control subject keeps working. (Before the stage had limits a join could not
+    /// be refused; with them, the refusal was an exception that the gateway reported as its own failure.)
+    /// </summary>
+    [SkippableFact]
+    public async Task A_join_the_stage_refuses_is_answered_with_the_stages_reason_and_the_subject_keeps_working()
+    {
+        await using var server = await NatsServer.StartNewAsync();
+        await using var nats = await Observer.ConnectAsync(server);
+        await using var gateway = await Gateway.StartAsync(server, "capped", FramingSpec.Parse("lines"),
+            stageOptions: o => o with { MaxGroupsPerConnection = 1, MaxGroupNameLength = 8 });
+        using var client = await TestClient.ConnectAsync(gateway.Port);
+        var id = await gateway.ConnectionOfAsync(client.LocalPort);
+        string Join(string group) => $$$"""{"command":"group.join","payload":{"conn_id":"{{{id}}}","group":"{{{group}}}"}}""";
+
+        Assert.True((await RequestAsync(nats, "ferry.ctrl.capped", Join("a"))).GetProperty("ok").GetBoolean());
+        var over = await RequestAsync(nats, "ferry.ctrl.capped", Join("b"));
+        Assert.False(over.GetProperty("ok").GetBoolean());
+        Assert.Equal($"group.join: connection {id} cannot join group 'b': it is in 1 group, the most max_groups_per_connection (1) allows; "
+            + "leave a group first, or raise max_groups_per_connection (0 = unlimited)", over.GetProperty("error").GetString());
+        var longName = await RequestAsync(nats, "ferry.ctrl.capped", Join("123456789"));
+        Assert.False(longName.GetProperty("ok").GetBoolean());
+        Assert.StartsWith($"group.join: connection {id} cannot join group '123456789': the name is 9 characters long, and max_group_name_length allows at most 8;",
+            longName.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("Parameter", longName.GetProperty("error").GetString(), StringComparison.Ordinal);
+
+        Assert.Equal(["a"], gateway.Stage.GetGroupsOf(id));
+        var closed = await RequestAsync(nats, "ferry.ctrl.capped", $$$"""{"command":"conn.close","payload":{"conn_id":"{{{id}}}"}}""");
+        Assert.True(closed.GetProperty("ok").GetBoolean());
+        Assert.Equal((2, 2), (gateway.Nats.Counters.ControlApplied, gateway.Nats.Counters.ControlRejected));
+    }
+
+    /// <summary>
     /// A storm of bad commands costs the gateway nothing but counts: every one is rejected or, beyond the subscription's
     /// queue, dropped by the client and counted; a good command after it is carried out and answered.
     /// </summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Ferry.Connections;
 using Ferry.Stages;
 using NATS.Client.Core;
 
@@ -115,8 +116,31 @@ internal sealed class ControlListener(NatsConnection nats, TcpServerStage stage,
         return command.Verb switch
         {
             ControlVerb.Close => stage.Close(id, command.Reason, command.Code) ? null : $"conn.close: connection '{id}' is not connected",
-            ControlVerb.Join => stage.JoinGroup(id, command.Group!) ? null : $"group.join: connection '{id}' is not connected",
+            ControlVerb.Join => Join(stage, id, command.Group!),
             _ => stage.LeaveGroup(id, command.Group!) ? null : $"group.leave: connection '{id}' is not in group {ControlCommandParser.Quote(command.Group)}",
         };
+    }
+
+    /// <summary>
+    /// A join the stage refuses (its <c>max_groups_per_connection</c> reached, a name over its <c>max_group_name_length</c>)
+    /// is the requester's mistake: answered with the stage's reason, not reported as a failure of the gateway that
+    /// "may be sent again" (it would be refused again).
+    /// </summary>
+    private static string? Join(TcpServerStage stage, ConnectionId id, string group)
+    {
+        try
+        {
+            return stage.JoinGroup(id, group) ? null : $"group.join: connection '{id}' is not connected";
+        }
+        catch (InvalidOperationException ex)
+        {
+            return "group.join: " + ex.Message;
+        }
+        catch (ArgumentException ex)
+        {
+            // The stage's reason without the " (Parameter 'group')" the exception appends: the requester never named a parameter.
+            var suffix = $" (Parameter '{ex.ParamName}')";
+            return "group.join: " + (ex.ParamName is not null && ex.Message.EndsWith(suffix, StringComparison.Ordinal) ? ex.Message[..^suffix.Length] : ex.Message);
+        }
     }
 }
