@@ -1,3 +1,4 @@
+using Ferry.Transport;
 using Ferry.Stages.Internal;
 
 namespace Ferry.Stages;
@@ -19,11 +20,24 @@ internal static class StageOptionChecks
         Deadline(problems, "idle_timeout", idleTimeout);
         if (readBufferBytes < 256 || readBufferBytes > 16 * 1024 * 1024)
             problems.Add($"option 'read_buffer_bytes': {readBufferBytes} is not allowed; must be from 256 to 16 MiB");
+        // Null is not "any CPU" (that is the empty list): refused here rather than found by the service thread, where it
+        // would end the process.
+        if (affinity is null)
+            problems.Add("option 'thread_processor_affinity': null is not allowed; use an empty list for any CPU, or the CPUs to run on");
         foreach (var cpu in affinity ?? [])
             if (cpu < 0 || cpu >= Environment.ProcessorCount)
                 problems.Add($"option 'thread_processor_affinity': CPU {cpu} is not allowed; this machine has CPUs 0 to {Environment.ProcessorCount - 1}");
         if (statsInterval < TimeSpan.FromMilliseconds(10))
             problems.Add($"option 'stats_interval': {DurationWords.Of(statsInterval)} is not allowed; must be at least 10 ms");
+    }
+
+    /// <summary>The socket options: null is refused (before, it passed and the start failed with only a log line saying why).</summary>
+    public static void Socket(List<string> problems, TcpSocketOptions? socket)
+    {
+        if (socket is null)
+            problems.Add("option 'socket': null is not allowed; use new TcpSocketOptions() for the system's defaults");
+        else
+            socket.Validate(problems);
     }
 
     /// <summary>The hardening limits: how long a frame may take and how much unfinished frames may hold.</summary>

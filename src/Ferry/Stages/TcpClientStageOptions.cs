@@ -168,7 +168,7 @@ public sealed record TcpClientStageOptions
             problems.Add($"option 'reconnect_attempts': {ReconnectAttempts} is not allowed; must be 0 (forever) or more");
         StageTransportChoice.Validate(problems, Transport, tls: Tls is { Secure: true }, server: false);
         Tls?.Validate(problems, server: false);
-        Socket?.Validate(problems);
+        StageOptionChecks.Socket(problems, Socket);
         if (problems.Count > 0)
             throw new StageOptionsException(Name, problems);
     }

@@ -224,7 +224,7 @@ public sealed record TcpServerStageOptions
             problems.Add($"option 'stop_grace_period': {DurationWords.Of(StopGracePeriod)} is not allowed; must be 0 or positive");
         StageTransportChoice.Validate(problems, Transport, tls: Tls is { Secure: true }, server: true);
         Tls?.Validate(problems, server: true);
-        Socket?.Validate(problems);
+        StageOptionChecks.Socket(problems, Socket);
         if (problems.Count > 0)
             throw new StageOptionsException(Name, problems);
     }

@@ -31,6 +31,34 @@ public sealed class OptionsTests
         Assert.Contains("option 'bind'", ex.Message);
     }
 
+    /// <summary>
+    /// A null where a reference option must be set (a caller without nullable annotations, a helper that returns null for
+    /// "any"). Before, each passed Validate: a null affinity then ended the whole process on the service thread, and a null
+    /// socket made the start fail with "stopped before it listened", the cause only in the log.
+    /// </summary>
+    [Fact]
+    public void Null_reference_options_are_option_problems_on_both_stages()
+    {
+        var server = Assert.Throws<StageOptionsException>(() => new TcpServerStageOptions
+        {
+            Name = null!, Bind = null!, Socket = null!, Framing = null!, ThreadProcessorAffinity = null!,
+        }.Validate());
+        var client = Assert.Throws<StageOptionsException>(() => new TcpClientStageOptions
+        {
+            Name = null!, Connect = null!, Socket = null!, Framing = null!, ThreadProcessorAffinity = null!,
+        }.Validate());
+        foreach (var ex in new[] { server, client })
+        {
+            Assert.Contains("option 'socket': null is not allowed; use new TcpSocketOptions() for the system's defaults", ex.Problems);
+            Assert.Contains("option 'thread_processor_affinity': null is not allowed; use an empty list for any CPU, or the CPUs to run on", ex.Problems);
+            Assert.Contains("option 'framing': must be set", ex.Problems);
+            Assert.Contains(ex.Problems, p => p.StartsWith("option 'name': '' is not allowed", StringComparison.Ordinal));
+            Assert.Equal(5, ex.Problems.Count);
+        }
+        Assert.Contains(server.Problems, p => p.StartsWith("option 'bind': '' is not a valid address (empty)", StringComparison.Ordinal));
+        Assert.Contains(client.Problems, p => p.StartsWith("option 'connect': '' is not a remote address (empty)", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Every_invalid_option_is_reported_at_once_and_nothing_starts()
     {
