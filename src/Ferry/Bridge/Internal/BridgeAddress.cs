@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 
 namespace Ferry.Bridge.Internal;
 
@@ -12,18 +11,7 @@ internal static class BridgeAddress
             return IPAddress.Any;
         if (IPAddress.TryParse(address, out IPAddress? ip))
             return ip;
-        IPAddress[] found;
-        try
-        {
-            found = Dns.GetHostAddresses(address);
-        }
-        catch (SocketException e)
-        {
-            // The constructor's documented error for a name that resolves to nothing; the resolver's own exception
-            // (HostNotFound) named neither the address nor what it was for.
-            throw new ArgumentException($"cannot resolve '{address}' to an address to bind the bridge to: {e.Message}", nameof(address), e);
-        }
-        return PreferredForBind(found) ?? throw new ArgumentException($"cannot resolve '{address}'", nameof(address));
+        return PreferredForBind(Dns.GetHostAddresses(address)) ?? throw new ArgumentException($"cannot resolve '{address}'", nameof(address));
     }
 
     /// <summary>
