@@ -48,7 +48,11 @@ public readonly record struct ConnectionId(uint Instance, ulong Sequence) : ISpa
     }
 
     /// <summary>Parses the <c>iiiiiiii-n</c> form.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="text"/> is null (a missing value, not a malformed one; as <c>int.Parse</c>).</exception>
     /// <exception cref="FormatException"><paramref name="text"/> is not a connection id.</exception>
-    public static ConnectionId Parse(string text) =>
-        TryParse(text, out var id) ? id : throw new FormatException($"'{text}' is not a connection id (expected iiiiiiii-n, e.g. 3fa2c1d9-42)");
+    public static ConnectionId Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return TryParse(text, out var id) ? id : throw new FormatException($"'{text}' is not a connection id (expected iiiiiiii-n, e.g. 3fa2c1d9-42)");
+    }
 }
