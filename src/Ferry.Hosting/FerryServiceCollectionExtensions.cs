@@ -84,6 +84,9 @@ public static class FerryServiceCollectionExtensions
                 options.AddProblem(ConfigureReturnedNull(where));
                 return;
             }
+            // The options' default name is no choice (a configure that builds new options: _ => new() { … }).
+            if (configured.Name != name && configured.Name != new TcpServerStageOptions().Name)
+                options.AddProblem(ConfigureRenamed(where, name, configured.Name));
             options.Add(new ServerStageDeclaration(name, where, configured with { Name = name }));
         });
         return services;
@@ -112,6 +115,9 @@ public static class FerryServiceCollectionExtensions
                 options.AddProblem(ConfigureReturnedNull(where));
                 return;
             }
+            // The options' default name is no choice (a configure that builds new options: _ => new() { … }).
+            if (configured.Name != name && configured.Name != new TcpClientStageOptions().Name)
+                options.AddProblem(ConfigureRenamed(where, name, configured.Name));
             options.Add(new ClientStageDeclaration(name, where, configured with { Name = name }));
         });
         return services;
@@ -156,6 +162,14 @@ public static class FerryServiceCollectionExtensions
     /// </summary>
     private static SettingProblem ConfigureReturnedNull(string where) =>
         new(where, "configure", null, "returned null; return the options it is given, changed or not (o => o with { Bind = \":9000\" })");
+
+    /// <summary>
+    /// A <c>configure</c> that sets <c>Name</c>: the stage is named by the first argument (its topics, <see cref="FerryStages"/>,
+    /// set-up code and metrics all use it), so the other name would be dropped without a word.
+    /// </summary>
+    private static SettingProblem ConfigureRenamed(string where, string name, string configured) =>
+        new(where, "configure", null, $"sets Name '{configured}', but the stage is named '{name}' by the first argument; "
+            + $"drop Name from configure, or register the stage under '{configured}'");
 
     /// <summary>
     /// <c>AddFerry(configuration.GetSection("Feryy"))</c>: the section has no keys (an empty one reads the same). The host's

@@ -41,4 +41,40 @@ public sealed class HostingRegistrationTests
         Assert.Contains("AddTcpServerStage(\"other\"): option 'group_size'", error.Message);   // reported together
         Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
     }
+
+    [Fact]
+    public async Task A_configure_that_sets_another_name_fails_the_start_instead_of_being_renamed_silently()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddTcpServerStage("front", o => o with { Name = "edge", Bind = "127.0.0.1:0" });
+        builder.Services.AddTcpClientStage("back", o => o with { Name = "upstream", Connect = "127.0.0.1:1" });
+        using var host = builder.Build();
+
+        // Before: both started, as 'front' and 'back'; the names given in configure were dropped without a word.
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("AddTcpServerStage(\"front\"): configure: sets Name 'edge', but the stage is named 'front' by the first argument; "
+            + "drop Name from configure, or register the stage under 'edge'", error.Message);
+        Assert.Contains("AddTcpClientStage(\"back\"): configure: sets Name 'upstream'", error.Message);
+    }
+
+    [Fact]
+    public async Task A_configure_that_keeps_the_name_it_is_given_or_builds_new_options_is_fine()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddTcpServerStage("front", o => o with { Name = "front", Bind = "127.0.0.1:0" });
+        builder.Services.AddTcpServerStage("side", o => o with { Bind = "127.0.0.1:0" });
+        builder.Services.AddTcpServerStage("fresh", _ => new TcpServerStageOptions { Bind = "127.0.0.1:0" });   // the default name: no choice
+        using var host = builder.Build();
+
+        await host.StartAsync();
+        try
+        {
+            Assert.Equal(["front", "side", "fresh"], host.Services.GetRequiredService<FerryStages>().Servers.Keys);
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
 }
