@@ -67,7 +67,7 @@ public static class FerryServiceCollectionExtensions
     /// a longer one is cut to the shutdown timeout. To map connection handlers or attach events, see <see cref="ConfigureTcpServerStage"/>.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="name"/> is null. (A name a stage cannot have, or a <paramref name="configure"/>
-    /// that returns null, fails the host's start with the other problems.)</exception>
+    /// that returns null or sets another <c>Name</c>, fails the host's start with the other problems.)</exception>
     public static IServiceCollection AddTcpServerStage(this IServiceCollection services, string name, Func<TcpServerStageOptions, TcpServerStageOptions>? configure = null)
     {
         // Checked here, where the mistake is: later it would surface at the host's start as a dictionary's "key" (null).
@@ -98,7 +98,7 @@ public static class FerryServiceCollectionExtensions
     /// a longer one is cut to the shutdown timeout. To map connection handlers or attach events, see <see cref="ConfigureTcpClientStage"/>.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="name"/> is null. (A name a stage cannot have, or a <paramref name="configure"/>
-    /// that returns null, fails the host's start with the other problems.)</exception>
+    /// that returns null or sets another <c>Name</c>, fails the host's start with the other problems.)</exception>
     public static IServiceCollection AddTcpClientStage(this IServiceCollection services, string name, Func<TcpClientStageOptions, TcpClientStageOptions>? configure = null)
     {
         // Checked here, where the mistake is: later it would surface at the host's start as a dictionary's "key" (null).
