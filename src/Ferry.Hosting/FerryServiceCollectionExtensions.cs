@@ -46,8 +46,10 @@ public static class FerryServiceCollectionExtensions
     }
 
     /// <summary>Adds the hosted service, the bus, <see cref="FerryStages"/>, validation on start and the <c>ferry</c> health check (once).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> is null.</exception>
     public static IServiceCollection AddFerry(this IServiceCollection services)
     {
+        ArgumentNullException.ThrowIfNull(services);
         if (services.Any(d => d.ServiceType == typeof(FerryStages)))
             return services;
         services.TryAddSingleton<IMessageBus, InProcessBus>();
@@ -64,16 +66,28 @@ public static class FerryServiceCollectionExtensions
     /// The options it is given carry the host's shutdown timeout as <c>StopGracePeriod</c>; a shorter one of its own is kept,
     /// a longer one is cut to the shutdown timeout. To map connection handlers or attach events, see <see cref="ConfigureTcpServerStage"/>.
     /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null. (A name a stage cannot have, or a <paramref name="configure"/>
+    /// that returns null or sets another <c>Name</c>, fails the host's start with the other problems.)</exception>
     public static IServiceCollection AddTcpServerStage(this IServiceCollection services, string name, Func<TcpServerStageOptions, TcpServerStageOptions>? configure = null)
     {
+        // Checked here, where the mistake is: later it would surface at the host's start as a dictionary's "key" (null).
+        ArgumentNullException.ThrowIfNull(name);
         services.AddFerry();
         services.AddOptions<FerryOptions>().Configure<IOptions<HostOptions>>((options, host) =>
         {
+            var where = $"AddTcpServerStage(\"{name}\")";
             var seed = new TcpServerStageOptions { Name = name };
             if (FerryStagesService.DefaultGrace(host.Value) is { } grace)
                 seed = seed with { StopGracePeriod = grace };
-            var stage = (configure ?? (o => o))(seed) with { Name = name };
-            options.Add(new ServerStageDeclaration(name, $"AddTcpServerStage(\"{name}\")", stage));
+            if ((configure ?? (o => o))(seed) is not { } configured)
+            {
+                options.AddProblem(ConfigureReturnedNull(where));
+                return;
+            }
+            // The options' default name is no choice (a configure that builds new options: _ => new() { … }).
+            if (configured.Name != name && configured.Name != new TcpServerStageOptions().Name)
+                options.AddProblem(ConfigureRenamed(where, name, configured.Name));
+            options.Add(new ServerStageDeclaration(name, where, configured with { Name = name }));
         });
         return services;
     }
@@ -83,16 +97,28 @@ public static class FerryServiceCollectionExtensions
     /// The options it is given carry the host's shutdown timeout as <c>StopGracePeriod</c>; a shorter one of its own is kept,
     /// a longer one is cut to the shutdown timeout. To map connection handlers or attach events, see <see cref="ConfigureTcpClientStage"/>.
     /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null. (A name a stage cannot have, or a <paramref name="configure"/>
+    /// that returns null or sets another <c>Name</c>, fails the host's start with the other problems.)</exception>
     public static IServiceCollection AddTcpClientStage(this IServiceCollection services, string name, Func<TcpClientStageOptions, TcpClientStageOptions>? configure = null)
     {
+        // Checked here, where the mistake is: later it would surface at the host's start as a dictionary's "key" (null).
+        ArgumentNullException.ThrowIfNull(name);
         services.AddFerry();
         services.AddOptions<FerryOptions>().Configure<IOptions<HostOptions>>((options, host) =>
         {
+            var where = $"AddTcpClientStage(\"{name}\")";
             var seed = new TcpClientStageOptions { Name = name };
             if (FerryStagesService.DefaultGrace(host.Value) is { } grace)
                 seed = seed with { StopGracePeriod = grace };
-            var stage = (configure ?? (o => o))(seed) with { Name = name };
-            options.Add(new ClientStageDeclaration(name, $"AddTcpClientStage(\"{name}\")", stage));
+            if ((configure ?? (o => o))(seed) is not { } configured)
+            {
+                options.AddProblem(ConfigureReturnedNull(where));
+                return;
+            }
+            // The options' default name is no choice (a configure that builds new options: _ => new() { … }).
+            if (configured.Name != name && configured.Name != new TcpClientStageOptions().Name)
+                options.AddProblem(ConfigureRenamed(where, name, configured.Name));
+            options.Add(new ClientStageDeclaration(name, where, configured with { Name = name }));
         });
         return services;
     }
@@ -104,8 +130,10 @@ public static class FerryServiceCollectionExtensions
     /// start, on the starting thread, in registration order, with the host's services; a throw fails the start. A name that is not a
     /// declared server stage fails the start's validation.
     /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> or <paramref name="configure"/> is null.</exception>
     public static IServiceCollection ConfigureTcpServerStage(this IServiceCollection services, string name, Action<TcpServerStage, IServiceProvider> configure)
     {
+        ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(configure);
         services.AddFerry();
         services.Configure<FerryOptions>(options => options.Setups.Add(new StageSetup(name, $"ConfigureTcpServerStage(\"{name}\")", configure, null)));
@@ -117,13 +145,31 @@ public static class FerryServiceCollectionExtensions
     /// when the host has built it and before it dials: <c>stage.MapConnections(…)</c>, <c>stage.Connected += …</c>, bus
     /// subscriptions. As <see cref="ConfigureTcpServerStage"/>.
     /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> or <paramref name="configure"/> is null.</exception>
     public static IServiceCollection ConfigureTcpClientStage(this IServiceCollection services, string name, Action<TcpClientStage, IServiceProvider> configure)
     {
+        ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(configure);
         services.AddFerry();
         services.Configure<FerryOptions>(options => options.Setups.Add(new StageSetup(name, $"ConfigureTcpClientStage(\"{name}\")", null, configure)));
         return services;
     }
+
+    /// <summary>
+    /// A <c>configure</c> of <c>AddTcpServerStage</c> that returned null (a block lambda that forgot its <c>return</c>, a
+    /// helper that returns null for "nothing to change"): a problem at validation, with the others, instead of a
+    /// <see cref="NullReferenceException"/> out of the host's start.
+    /// </summary>
+    private static SettingProblem ConfigureReturnedNull(string where) =>
+        new(where, "configure", null, "returned null; return the options it is given, changed or not (o => o with { Bind = \":9000\" })");
+
+    /// <summary>
+    /// A <c>configure</c> that sets <c>Name</c>: the stage is named by the first argument (its topics, <see cref="FerryStages"/>,
+    /// set-up code and metrics all use it), so the other name would be dropped without a word.
+    /// </summary>
+    private static SettingProblem ConfigureRenamed(string where, string name, string configured) =>
+        new(where, "configure", null, $"sets Name '{configured}', but the stage is named '{name}' by the first argument; "
+            + $"drop Name from configure, or register the stage under '{configured}'");
 
     /// <summary>
     /// <c>AddFerry(configuration.GetSection("Feryy"))</c>: the section has no keys (an empty one reads the same). The host's

@@ -13,7 +13,7 @@ namespace Ferry.Hosting;
 
 /// <summary>
 /// Runs the declared stages with the host: builds every TCP stage on the bus (on the registered <see cref="TimeProvider"/>,
-/// the system's when none) before starting any, runs their set-up code (<c>ConfigureTcpServerStage</c>, in registration
+/// the system's when none, as the bridge ends) before starting any, runs their set-up code (<c>ConfigureTcpServerStage</c>, in registration
 /// order), then starts them in declaration order: servers (each listening before the next starts), clients, bridge ends.
 /// With a <c>nats</c> bus each server stage's NATS gateway connects before its stage starts. A stage that cannot start stops those already started. When the host stops, every stage stops at once,
 /// each draining for its own grace period (its <c>stop_grace_period</c>, never more than the host's shutdown timeout),
@@ -82,6 +82,9 @@ internal sealed class FerryStagesService(
                         {
                             LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
                             StopGracePeriod = DefaultGrace(hostOptions.Value) ?? new FrameBridgeOptions().StopGracePeriod,
+                            // The host's clock, as the TCP stages': a registered fake one moves handshake deadlines, send
+                            // timeouts and reconnect delays of the bridge ends too.
+                            TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System,
                         };
                         IFrameBridge end = bridge.IsServer
                             ? new FrameBridgeServer(bridge.Address, bridge.Port, bridgeOptions)

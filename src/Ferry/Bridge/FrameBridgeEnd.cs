@@ -45,6 +45,8 @@ public abstract class FrameBridgeEnd : IFrameBridge
     /// connection's send buffer, so the caller may reuse its memory.
     /// </summary>
     /// <exception cref="TimeoutException">No peer took the frame within <see cref="FrameBridgeOptions.SendTimeout"/>.</exception>
+    /// <exception cref="ArgumentException">The frame's payload is over <see cref="FrameBridgeOptions.MaxPayloadBytes"/> (thrown by the
+    /// call itself, whether a peer is connected or not).</exception>
     /// <exception cref="ObjectDisposedException">The end was stopped.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while waiting.</exception>
     public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) => End.SendAsync(frame, cancellationToken);

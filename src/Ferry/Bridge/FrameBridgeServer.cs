@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Ferry.Bridge.Internal;
 using Ferry.Bridge.Zmtp;
 using Ferry.Bus;
@@ -30,7 +32,17 @@ public sealed class FrameBridgeServer : FrameBridgeEnd
     public FrameBridgeServer(string address, int port, FrameBridgeOptions? options = null)
         : base(address, port, BridgeEnd.Create(address, port, options, "Server"))
     {
-        var ip = BridgeAddress.ResolveForBind(address);
+        IPAddress ip;
+        try
+        {
+            ip = BridgeAddress.ResolveForBind(address);
+        }
+        catch (SocketException e)
+        {
+            // The documented error for a name that resolves to nothing; the resolver's own exception (HostNotFound, "Name or
+            // service not known") named neither the address nor what it was for. (ferry bridge resolves first and says it its way.)
+            throw new ArgumentException($"cannot resolve '{address}' to an address to bind the bridge to: {e.Message}", nameof(address), e);
+        }
         var loggers = End.Loggers;
         var bus = new InProcessBus();
         _pull = new TcpServerStage(StageOptions("PULL", BridgeAddress.HostPort(ip, port), ZmtpSocketType.Pull), bus, loggers, End.Options.TimeProvider);

@@ -8,7 +8,8 @@ namespace Ferry.Bridge;
 /// <see cref="IFrameSink.SendAsync"/> sends a frame to a peer (round-robin when several are connected,
 /// as ZeroMQ PUSH does). It waits, as Rogue's blocking send does, while no peer is connected
 /// (ZMQ_IMMEDIATE) or every peer's send buffer is full; it throws <see cref="TimeoutException"/> after
-/// <see cref="FrameBridgeOptions.SendTimeout"/> and <see cref="ObjectDisposedException"/> once stopped.
+/// <see cref="FrameBridgeOptions.SendTimeout"/>, <see cref="ObjectDisposedException"/> once stopped, and
+/// <see cref="ArgumentException"/> at once for a payload over <see cref="FrameBridgeOptions.MaxPayloadBytes"/>.
 /// Completion means the frame is in a peer connection's send buffer: the payload has been copied and
 /// the caller may reuse its memory.
 /// </remarks>

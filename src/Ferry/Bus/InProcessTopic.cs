@@ -133,8 +133,26 @@ internal sealed class InProcessTopic<T>(string name) : ITopic<T>
         return new Unsubscriber(() =>
         {
             lock (_gate)
-                _handlers = Array.FindAll(_handlers, h => h != handler);
+                _handlers = WithoutOne(_handlers, handler);
         });
+    }
+
+    /// <summary>
+    /// <paramref name="handlers"/> less one entry of <paramref name="handler"/>: the one subscription being disposed. Delegates
+    /// compare by value (the same method on the same target), so removing every equal one would also detach the other
+    /// subscriptions of that handler (a method group subscribed twice), which would then miss every message, silently. The
+    /// subscription's own delegate instance is taken (each method-group conversion makes a new one), so the others keep their
+    /// places; one instance subscribed twice is in the list twice and each dispose takes one.
+    /// </summary>
+    private static MessageHandler<T>[] WithoutOne(MessageHandler<T>[] handlers, MessageHandler<T> handler)
+    {
+        var at = Array.FindIndex(handlers, h => ReferenceEquals(h, handler));
+        if (at < 0)
+            return handlers;
+        var rest = new MessageHandler<T>[handlers.Length - 1];
+        Array.Copy(handlers, rest, at);
+        Array.Copy(handlers, at + 1, rest, at, rest.Length - at);
+        return rest;
     }
 
     public ISubscription<T> SubscribeQueue(int capacity = 1024)

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Security.Cryptography;
 
@@ -10,7 +11,11 @@ namespace Ferry.Connections;
 /// </summary>
 /// <param name="Instance">The process's random 32-bit prefix (high bit set), the same for every connection of the process.</param>
 /// <param name="Sequence">The connection's number within the process, from 1; 0 only in <see cref="None"/>.</param>
-public readonly record struct ConnectionId(uint Instance, ulong Sequence) : ISpanFormattable
+/// <remarks>
+/// <see cref="ISpanParsable{TSelf}"/> (the same <c>iiiiiiii-n</c> form, the format provider ignored), so an id binds from a
+/// route or query value as numbers do (<c>app.MapPost("/connections/{id}/close", (ConnectionId id) =&gt; …)</c>).
+/// </remarks>
+public readonly record struct ConnectionId(uint Instance, ulong Sequence) : ISpanFormattable, ISpanParsable<ConnectionId>
 {
     internal static readonly uint ProcessInstance = (uint)RandomNumberGenerator.GetInt32(int.MaxValue) | 0x8000_0000u;
     private static long s_next;
@@ -47,8 +52,28 @@ public readonly record struct ConnectionId(uint Instance, ulong Sequence) : ISpa
         return true;
     }
 
+    /// <summary>As <see cref="TryParse(ReadOnlySpan{char}, out ConnectionId)"/>; <paramref name="provider"/> is ignored (<see cref="IParsable{TSelf}"/>).</summary>
+    public static bool TryParse([NotNullWhen(true)] string? s, IFormatProvider? provider, out ConnectionId result) => TryParse(s.AsSpan(), out result);
+
+    /// <summary>As <see cref="TryParse(ReadOnlySpan{char}, out ConnectionId)"/>; <paramref name="provider"/> is ignored (<see cref="ISpanParsable{TSelf}"/>).</summary>
+    public static bool TryParse(ReadOnlySpan<char> s, IFormatProvider? provider, out ConnectionId result) => TryParse(s, out result);
+
+    /// <summary>As <see cref="Parse(string)"/>; <paramref name="provider"/> is ignored (<see cref="IParsable{TSelf}"/>).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="s"/> is null.</exception>
+    /// <exception cref="FormatException"><paramref name="s"/> is not a connection id.</exception>
+    public static ConnectionId Parse(string s, IFormatProvider? provider) => Parse(s);
+
+    /// <summary>As <see cref="Parse(string)"/>; <paramref name="provider"/> is ignored (<see cref="ISpanParsable{TSelf}"/>).</summary>
+    /// <exception cref="FormatException"><paramref name="s"/> is not a connection id.</exception>
+    public static ConnectionId Parse(ReadOnlySpan<char> s, IFormatProvider? provider) =>
+        TryParse(s, out var id) ? id : throw new FormatException($"'{s}' is not a connection id (expected iiiiiiii-n, e.g. 3fa2c1d9-42)");
+
     /// <summary>Parses the <c>iiiiiiii-n</c> form.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="text"/> is null (a missing value, not a malformed one; as <c>int.Parse</c>).</exception>
     /// <exception cref="FormatException"><paramref name="text"/> is not a connection id.</exception>
-    public static ConnectionId Parse(string text) =>
-        TryParse(text, out var id) ? id : throw new FormatException($"'{text}' is not a connection id (expected iiiiiiii-n, e.g. 3fa2c1d9-42)");
+    public static ConnectionId Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return TryParse(text, out var id) ? id : throw new FormatException($"'{text}' is not a connection id (expected iiiiiiii-n, e.g. 3fa2c1d9-42)");
+    }
 }

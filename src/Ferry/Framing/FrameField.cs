@@ -48,7 +48,9 @@ public sealed class FrameField
     public static FrameField Custom(string name, int offset, int bits)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        if (bits is < 1 or > 64 || offset < 0 || offset + bits > 64)
+        // offset > 64 - bits, not offset + bits > 64: the sum wraps negative for a huge offset, which then passed and was
+        // taken modulo 64 by the shifts (a field at some other bit, silently).
+        if (bits is < 1 or > 64 || offset < 0 || offset > 64 - bits)
             throw new ArgumentOutOfRangeException(nameof(bits), $"a custom field takes 1 to 64 bits within the 64 of FrameFields.Custom (offset {offset}, bits {bits})");
         var max = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
         return new FrameField(name, max, f => (f.Custom >> offset) & max, (f, v) => f with { Custom = (f.Custom & ~(max << offset)) | ((v & max) << offset) });

@@ -56,7 +56,8 @@ public sealed class FramingRegistry
     }
 
     /// <summary>Builds a framing from its spec, e.g. <c>lines</c> or <c>length,bytes=3,endian=little</c>.</summary>
-    /// <exception cref="FramingException">The spec is not valid; the message says which part and why.</exception>
+    /// <exception cref="FramingException">The spec is not valid (the message says which part and why), also when its factory
+    /// throws an <see cref="ArgumentException"/> (kept as the inner exception) or returns null.</exception>
     public IFraming Parse(string spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -67,7 +68,7 @@ public sealed class FramingRegistry
         if (create is null)
             throw settings.Error($"unknown framing '{settings.Name}' (allowed: {string.Join(", ", Names)})");
 
-        IFraming framing;
+        IFraming? framing;
         try
         {
             framing = create(settings);
@@ -77,6 +78,16 @@ public sealed class FramingRegistry
             // A constructor's own check: give it the spec's context like every other error.
             throw settings.Error(e.Message);
         }
+        catch (ArgumentException e)
+        {
+            // An application's factory that checks a setting with an argument guard (ArgumentOutOfRangeException from its
+            // framing's constructor): still a bad spec, so the FramingException every caller of Parse handles (the hosts
+            // report it as a configuration problem), quoting the spec; the original stays inside.
+            throw new FramingException(settings.Error(e.Message).Message, e);
+        }
+        // A factory that returns null would hand the stage a framing that fails on its first connection, far from here.
+        if (framing is null)
+            throw settings.Error($"the factory registered for '{settings.Name}' returned no framing (null)");
         settings.EnsureAllUsed();
         return framing;
     }

@@ -290,6 +290,10 @@ internal sealed class BridgeEnd
     {
         if (IsStopping)
             ThrowStopped();
+        // Checked before waiting for a peer: otherwise a frame no peer can ever take waited for the next peer's handshake (for
+        // ever with the default infinite send timeout and no peer) and only then failed its encoding.
+        if (frame.Payload.Length > Options.MaxPayloadBytes)
+            throw new ArgumentException($"The frame cannot be sent: its payload of {frame.Payload.Length} bytes is over MaxPayloadBytes ({Options.MaxPayloadBytes})", nameof(frame));
         var fields = new FrameFields(Flags: frame.Flags, Channel: frame.Channel, Error: frame.Error);
         // The common case, a peer with room, costs no timer, no linked token and no state machine.
         if (_pushReady.IsOpen && !cancellationToken.IsCancellationRequested)
