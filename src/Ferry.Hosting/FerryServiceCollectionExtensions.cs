@@ -76,7 +76,7 @@ public static class FerryServiceCollectionExtensions
         services.AddOptions<FerryOptions>().Configure<IOptions<HostOptions>>((options, host) =>
         {
             var where = $"AddTcpServerStage(\"{name}\")";
-            var seed = new TcpServerStageOptions { Name = name };
+            var seed = new TcpServerStageOptions { Name = name, BindAttempts = StageReader.HostedBindAttempts };
             if (FerryStagesService.DefaultGrace(host.Value) is { } grace)
                 seed = seed with { StopGracePeriod = grace };
             if ((configure ?? (o => o))(seed) is not { } configured)

@@ -86,19 +86,10 @@ internal static class PipelineReader
             if (stage is null)
                 continue;
             binds.Claim(stage, BindNode(block), problems);
-            if (stage is ServerStageDeclaration server && (ConfigKey(block, "bind_attempts") is not { } attempts || SettingEntries.IsNull(attempts)))
-                stage = server with { Options = server.Options with { BindAttempts = RunBindAttempts } };
             stages.Add(stage);
         }
         return stages;
     }
-
-    /// <summary>
-    /// A server stage of a pipeline file binds once unless its block sets <c>bind_attempts</c>: a port that
-    /// is taken at start fails the run at once (exit 1, for the service manager to restart) instead of
-    /// leaving the stages before it serving and the ones after it never started.
-    /// </summary>
-    public const int RunBindAttempts = 1;
 
     /// <summary>A key of the stage's config block (or written flat beside name and type).</summary>
     private static ConfigNode? ConfigKey(ConfigNode block, string key)

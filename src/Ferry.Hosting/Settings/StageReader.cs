@@ -12,7 +12,7 @@ namespace Ferry.Hosting.Settings;
 /// seed 003's <c>type: io_tcp</c> with <c>mode</c>, <c>bind</c>/<c>connect</c>, <c>delimiter*</c>, and
 /// seed 004's <c>host</c>, <c>port</c>, <c>timeout_seconds</c>, <c>max_connections</c>, <c>tls</c> (<see cref="TlsBlockReader"/>).
 /// </summary>
-public static class StageReader
+internal static class StageReader
 {
     /// <summary>The stage types a block may name.</summary>
     public static readonly IReadOnlyList<string> Types = ["tcp_server", "tcp_client", "io_tcp", "bridge_server", "bridge_client"];
@@ -176,11 +176,20 @@ public static class StageReader
         return problems.Count == before && name is not null ? declaration : null;
     }
 
+    /// <summary>
+    /// How often a server stage of a run file or a Generic Host tries to bind unless told (<c>bind_attempts</c>,
+    /// <c>BindAttempts</c>): once. The library's own default (0, retry for ever) suits a stage that may start before its
+    /// port is free; a service that cannot listen should fail its start, loudly, and be restarted by its manager.
+    /// </summary>
+    internal const int HostedBindAttempts = 1;
+
     private static ServerStageDeclaration ReadServer(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003,
         TimeSpan? stopGracePeriod)
     {
         var e = new SettingEntries(nodes, ServerKeys, problems, "a tcp_server stage");
-        var o = new TcpServerStageOptions { Name = name, MaxConnections = seed003 ? 4096 : 128 };
+        // Binds once unless bind_attempts says otherwise (HostedBindAttempts): a run file's or a host's port that is taken
+        // fails the start at once, for the service manager to see, instead of a start that waits for ever.
+        var o = new TcpServerStageOptions { Name = name, MaxConnections = seed003 ? 4096 : 128, BindAttempts = HostedBindAttempts };
         if (stopGracePeriod is { } defaultGrace)
             o = o with { StopGracePeriod = defaultGrace };
         var bind = Address(e, "bind", problems);

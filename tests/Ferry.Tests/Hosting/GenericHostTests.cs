@@ -151,6 +151,44 @@ public sealed class GenericHostTests
         await coded.StopAsync();
     }
 
+    /// <summary>
+    /// A hosted server stage whose port is taken fails the host's start with the bind error, from configuration and from
+    /// code alike, as <c>ferry run</c> does. Before, both retried for ever (the library's default): StartAsync never
+    /// returned and the service manager saw a host that was starting for ever. <c>BindAttempts = 0</c> still asks for that.
+    /// </summary>
+    [Fact]
+    public async Task A_hosted_server_stage_whose_port_is_taken_fails_the_start_instead_of_waiting_for_ever()
+    {
+        using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        taken.Listen();
+        var port = ((IPEndPoint)taken.LocalEndPoint!).Port;
+
+        using var configured = Build($$"""{ "Ferry": { "Stages": { "front": { "Type": "tcp_server", "Bind": "127.0.0.1:{{port}}" } } } }""");
+        using var coded = Build(null, s => s.AddTcpServerStage("admin", o => o with { Bind = $"127.0.0.1:{port}" }));
+        foreach (var host in new[] { configured, coded })
+        {
+            var error = await Record.ExceptionAsync(() => host.StartAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.NotNull(error);
+            Assert.IsNotType<TimeoutException>(error);
+            Assert.Contains($"cannot listen on 127.0.0.1:{port}", error.Message);
+        }
+
+        var bindErrors = 0;
+        using var patient = Build(null, s => s.AddTcpServerStage("patient", o => o with { Bind = $"127.0.0.1:{port}", BindAttempts = 0 })
+            .ConfigureTcpServerStage("patient", (stage, _) => stage.Error += (_, e) =>
+            {
+                if (e.Kind == StageErrorKind.Bind)
+                    Interlocked.Increment(ref bindErrors);
+            }));
+        var start = patient.StartAsync();
+        await Poll.UntilAsync(() => Volatile.Read(ref bindErrors) >= 2, "the patient stage retried its bind");
+        Assert.False(start.IsCompleted);
+        taken.Dispose();
+        await start.WaitAsync(TimeSpan.FromSeconds(30));
+        await patient.StopAsync();
+    }
+
     [Fact]
     public async Task Two_stages_with_one_name_are_an_error_never_a_merge()
     {
