@@ -29,9 +29,10 @@ internal sealed class FerryHealthCheck(FerryStages stages) : IHealthCheck
         foreach (var (name, gateway) in stages.Gateways)
         {
             var connected = gateway.Counters.Connected;
-            data[$"{name}.nats"] = connected ? "broker connected" : "broker not connected";
+            // Connected is false too once one of the gateway's loops has ended (its subject unrouted until a restart, said in the log).
+            data[$"{name}.nats"] = connected ? "broker connected" : "broker not connected, or a gateway loop ended";
             if (!connected)
-                down.Add($"server stage '{name}' is not connected to NATS");
+                down.Add($"server stage '{name}' is not connected to NATS, or a loop of its gateway has ended (the log says which)");
         }
         foreach (var (name, bridge) in stages.Bridges)
         {

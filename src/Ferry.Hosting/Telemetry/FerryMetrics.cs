@@ -60,6 +60,8 @@ public static class FerryMetrics
         Meter.CreateObservableCounter("ferry.tcp.groups.published", () => Observe(s => s.GroupsPublishedTotal), "{group}", "Packet groups published on the bus");
         Meter.CreateObservableCounter("ferry.tcp.egress.unknown_target", () => Observe(s => s.EgressUnknownTargetTotal), "{packet}",
             "Egress messages for a connection that is not (or no longer) connected");
+        Meter.CreateObservableCounter("ferry.tcp.group.joins_refused", () => Observe(s => s.GroupJoinsRefusedTotal), "{join}",
+            "Group joins refused: the connection at max_groups_per_connection, or a name over max_group_name_length");
         Meter.CreateObservableCounter("ferry.tcp.tls.handshake_failures", ObserveTlsFailures, "{handshake}",
             "TLS handshakes that failed, tagged with the reason (timeout, no_client_certificate, untrusted, expired, not_yet_valid, failed)");
         // The publish latency is aggregated by Ferry per stage (PublishLatencyHistogram) and observed like the

@@ -37,7 +37,7 @@ internal static class NatsGatewayMetrics
             "Egress messages for a connection that is gone or a group nobody is in: dropped");
         meter.CreateObservableCounter("ferry.nats.egress.overflow", () => Observe(c => c.EgressOverflow), "{message}",
             "Egress messages the stage's overflow policy dropped");
-        meter.CreateObservableCounter("ferry.nats.egress.rejected", () => Observe(c => c.EgressRejected), "{message}", "Egress messages with invalid headers");
+        meter.CreateObservableCounter("ferry.nats.egress.rejected", () => Observe(c => c.EgressRejected), "{message}", "Egress messages refused: invalid headers, a payload the framing cannot carry, or a failure handling it");
         meter.CreateObservableCounter("ferry.nats.client.dropped", () => Observe(c => c.ClientDropped), "{message}",
             "Messages the NATS client dropped because a subscription's queue was full");
         meter.CreateObservableCounter("ferry.nats.events.dropped", () => Observe(c => c.EventsDropped), "{message}",

@@ -61,6 +61,8 @@ public sealed class FerryMeterTests
         // The clients are connected once their connect returns, the stage only once its loop has taken them.
         await Poll.UntilAsync(() => stage.GetConnections().Count == 2, "both clients taken by the stage");
         await stage.SendAsync(stage.GetConnections()[0].Id, "back"u8.ToArray());
+        // A join the stage refuses: a name over max_group_name_length (default 256).
+        Assert.Throws<ArgumentException>(() => stage.JoinGroup(stage.GetConnections()[0].Id, new string('g', 300)));
         await Poll.UntilAsync(() => stage.GetStats() is { ConnectionsNow: 2, RejectedTotal: 1, PacketsReceivedTotal: 3, BytesSentTotal: 5 }, "the traffic counted");
 
         var seen = new Dictionary<string, long>();
@@ -93,6 +95,8 @@ public sealed class FerryMeterTests
         Assert.Equal(stats.EgressBytesDroppedTotal, seen["ferry.tcp.egress.dropped_bytes"]);
         Assert.Equal(stats.GroupsPublishedTotal, seen["ferry.tcp.groups.published"]);
         Assert.Equal(stats.EgressUnknownTargetTotal, seen["ferry.tcp.egress.unknown_target"]);
+        Assert.Equal(stats.GroupJoinsRefusedTotal, seen["ferry.tcp.group.joins_refused"]);
+        Assert.Equal(1, seen["ferry.tcp.group.joins_refused"]);
         Assert.Equal(2, seen["ferry.tcp.connections.active"]);
         Assert.Equal(1, seen["ferry.tcp.connections.rejected"]);
 
