@@ -13,10 +13,10 @@ public sealed class FerryOptions
     private readonly List<SettingProblem> _problems = [];
 
     /// <summary>The declared stages, in declaration order.</summary>
-    public IReadOnlyList<StageDeclaration> Stages => _stages;
+    internal IReadOnlyList<StageDeclaration> Stages => _stages;
 
     /// <summary>Problems found while reading configuration (invalid values, unknown keys, bad framing specs).</summary>
-    public IReadOnlyList<SettingProblem> Problems => _problems;
+    internal IReadOnlyList<SettingProblem> Problems => _problems;
 
     /// <summary>
     /// Set by a <c>Bus</c> section with <c>Type: nats</c>: every server stage is connected to NATS subjects
@@ -25,10 +25,10 @@ public sealed class FerryOptions
     public Ferry.Nats.NatsGatewayOptions? Nats { get; set; }
 
     /// <summary>Adds a stage; duplicate names are reported by validation, never merged.</summary>
-    public void Add(StageDeclaration stage) => _stages.Add(stage);
+    internal void Add(StageDeclaration stage) => _stages.Add(stage);
 
     /// <summary>Records a problem for validation to report.</summary>
-    public void AddProblem(SettingProblem problem) => _problems.Add(problem);
+    internal void AddProblem(SettingProblem problem) => _problems.Add(problem);
 
     /// <summary>Set-up code for stages by name, run between building and starting them, in registration order.</summary>
     internal List<StageSetup> Setups { get; } = [];

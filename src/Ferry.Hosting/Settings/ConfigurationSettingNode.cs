@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 namespace Ferry.Hosting.Settings;
 
 /// <summary>An <see cref="IConfigurationSection"/> seen as a settings node (configuration has no lines: it names its path).</summary>
-public sealed class ConfigurationSettingNode : ISettingNode
+internal sealed class ConfigurationSettingNode : ISettingNode
 {
     private readonly IConfigurationSection _section;
     private IReadOnlyList<ISettingNode>? _children;

@@ -9,7 +9,7 @@ namespace Ferry.Hosting.Settings;
 /// millisecond timers would silently turn into "never") are refused with a reason. A key whose name carries its unit
 /// (seed 004's <c>timeout_seconds</c>) is read as a number by its reader, not here.
 /// </summary>
-public static class DurationText
+internal static class DurationText
 {
     /// <summary>The longest duration accepted: <see cref="int.MaxValue"/> milliseconds (about 24.8 days), what a timer can wait.</summary>
     public static readonly TimeSpan Max = TimeSpan.FromMilliseconds(int.MaxValue);

@@ -4,7 +4,7 @@ namespace Ferry.Hosting.Settings;
 /// One node of a settings tree, wherever it came from (a YAML or JSON file with line and column, or an
 /// <c>IConfiguration</c> section), so one reader validates both the same way.
 /// </summary>
-public interface ISettingNode
+internal interface ISettingNode
 {
     /// <summary>The node's own key (a sequence element's index as text).</summary>
     string Key { get; }

@@ -10,7 +10,7 @@ namespace Ferry.Hosting.Settings;
 /// <c>nats://127.0.0.1:4222</c>). Stage names are checked as subject tokens by
 /// <see cref="CheckStageName"/>.
 /// </summary>
-public static class NatsBusReader
+internal static class NatsBusReader
 {
     /// <summary>Every key a NATS bus block takes (besides <c>type</c>).</summary>
     public static readonly IReadOnlyList<string> Keys =

@@ -5,7 +5,7 @@ namespace Ferry.Hosting.Settings;
 /// <param name="Key">The full key, e.g. <c>stages[0].config.bind</c>.</param>
 /// <param name="Value">The value as written, or null when the key itself is the problem.</param>
 /// <param name="Message">What is wrong and what is allowed.</param>
-public sealed record SettingProblem(string Where, string Key, string? Value, string Message)
+internal sealed record SettingProblem(string Where, string Key, string? Value, string Message)
 {
     /// <summary>One line: <c>where: key 'value' message</c>.</summary>
     public override string ToString()

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Ferry.Hosting.Settings;
 
 /// <summary>Byte sizes: <c>1048576</c>, <c>64KiB</c>, <c>1MiB</c>, <c>1GiB</c> (binary) or <c>64KB</c>, <c>1MB</c> (decimal), up to 2 GiB - 1.</summary>
-public static class SizeText
+internal static class SizeText
 {
     /// <summary>What a size looks like, for error messages.</summary>
     public const string Allowed = "a size such as 65536, 64KiB, 1MiB or 1MB";

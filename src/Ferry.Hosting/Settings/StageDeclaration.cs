@@ -5,14 +5,14 @@ namespace Ferry.Hosting.Settings;
 /// <summary>A named stage read from settings and validated, ready to be created on a bus.</summary>
 /// <param name="Name">The stage's name, unique per bus.</param>
 /// <param name="Where">Where it was declared, for messages.</param>
-public abstract record StageDeclaration(string Name, string Where);
+internal abstract record StageDeclaration(string Name, string Where);
 
 /// <summary>A TCP server stage.</summary>
-public sealed record ServerStageDeclaration(string Name, string Where, TcpServerStageOptions Options) : StageDeclaration(Name, Where);
+internal sealed record ServerStageDeclaration(string Name, string Where, TcpServerStageOptions Options) : StageDeclaration(Name, Where);
 
 /// <summary>A TCP client stage.</summary>
-public sealed record ClientStageDeclaration(string Name, string Where, TcpClientStageOptions Options) : StageDeclaration(Name, Where);
+internal sealed record ClientStageDeclaration(string Name, string Where, TcpClientStageOptions Options) : StageDeclaration(Name, Where);
 
 /// <summary>One end of a Rogue-compatible frame bridge (ports <see cref="Port"/> and <see cref="Port"/>+1).</summary>
-public sealed record BridgeStageDeclaration(string Name, string Where, bool IsServer, string Address, int Port, TimeSpan HandshakeTimeout, int MaxPayloadBytes)
+internal sealed record BridgeStageDeclaration(string Name, string Where, bool IsServer, string Address, int Port, TimeSpan HandshakeTimeout, int MaxPayloadBytes)
     : StageDeclaration(Name, Where);

@@ -1,7 +1,7 @@
 namespace Ferry.Hosting.Settings;
 
 /// <summary>"Did you mean": the closest known word by edit distance, when it is close enough to be a typo.</summary>
-public static class Suggest
+internal static class Suggest
 {
     /// <summary>The candidate closest to <paramref name="word"/>, or null when none is within a third of its length (at least 2 edits).</summary>
     public static string? Closest(string word, IEnumerable<string> candidates)
