@@ -179,16 +179,15 @@ public sealed class NatsGateway : IAsyncDisposable
             try
             {
                 var ingressStream = _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_');
-                var ingressConfig = await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
+                var (ingressConfig, egressConfig) = await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
                     egressStream, EgressSubject, cancellationToken).ConfigureAwait(false);
                 var url = _options.Url;
-                var recreator = new StreamRecreator(ingressStream, IngressSubject, ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),
-                    ex => JetStreamSetup.IsNoJetStream(ex) ? JetStreamSetup.NoJetStreamMessage(url)
-                        : ex is NatsJSApiException api ? $"{api.Error.Description} (error {api.Error.ErrCode})" : $"{ex.GetType().Name}: {ex.Message}",
-                    _logger, TimeProvider.System, stopping);
+                Func<Exception, string> describe = ex => JetStreamSetup.DescribeRefusal(url, ex);
+                var recreator = new StreamRecreator(RecreatedStream.Ingress(ingressStream, IngressSubject), ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),
+                    describe, _logger, TimeProvider.System, stopping);
                 _ingress = new JetStreamIngressPublisher(js, ingressStream, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
                     _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger, recreator);
-                _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressStream, _options.MaxPendingEgress, _logger, watch)
+                _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressConfig, _options.MaxPendingEgress, _logger, watch, describe, TimeProvider.System)
                     .StartAsync(stopping).ConfigureAwait(false));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

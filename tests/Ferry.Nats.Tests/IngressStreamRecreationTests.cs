@@ -71,7 +71,7 @@ public sealed class IngressStreamRecreationTests
         using var stop = new CancellationTokenSource();
         var calls = 0;
         var refuse = true;
-        var recreator = new StreamRecreator("s_in", "s.in", _ =>
+        var recreator = new StreamRecreator(RecreatedStream.Ingress("s_in", "s.in"), _ =>
         {
             calls++;
             return refuse ? throw new InvalidOperationException("limits reached") : Task.FromResult(true);

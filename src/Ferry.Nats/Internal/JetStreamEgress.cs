@@ -10,10 +10,23 @@ namespace Ferry.Nats.Internal;
 /// shared subject, one on the instance's subject, and one shared by all gateways on <c>.any</c>. A message is
 /// acknowledged once it is in the connection's egress buffer, or when it can never be delivered (the
 /// connection is gone: counted). One that met a full egress buffer is left unacknowledged and comes back
-/// after the ack wait; <c>max_ack_pending</c> bounds how many are out at once.
+/// after the ack wait; <c>max_ack_pending</c> bounds how many are out at once. The stream deleted under the running
+/// gateway is recreated with the configuration it had at start, and the consumers with it (<see cref="StreamRecreator"/>).
 /// </summary>
-internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, EgressSubjects subjects, string stream, int maxPending, ILogger logger, LoopWatch watch)
+/// <param name="js">The gateway's JetStream context.</param>
+/// <param name="router">Where each message goes.</param>
+/// <param name="subjects">The gateway's egress subjects.</param>
+/// <param name="streamConfig">The egress stream as it was at start: what it is recreated with.</param>
+/// <param name="maxPending">max_pending_egress: each consumer's max_ack_pending.</param>
+/// <param name="logger">Where trouble is said.</param>
+/// <param name="watch">Says a loop that ends unexpectedly.</param>
+/// <param name="describe">What a refused recreation means, in the operator's words.</param>
+/// <param name="time">The clock of the recreation's back-off.</param>
+internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, EgressSubjects subjects, StreamConfig streamConfig, int maxPending, ILogger logger,
+    LoopWatch watch, Func<Exception, string> describe, TimeProvider time)
 {
+    private readonly string stream = streamConfig.Name!;
+
     private static readonly TimeSpan AckWait = TimeSpan.FromSeconds(5);
     // Per-instance consumers outlive a gateway that died without cleaning up by this much.
     private static readonly TimeSpan InstanceConsumerLifetime = TimeSpan.FromHours(1);
@@ -35,9 +48,26 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
         await js.CreateOrUpdateConsumerAsync(stream, shared, stopping).ConfigureAwait(false);
         var own = Config($"{subjects.Stage}-{subjects.Instance}", subjects.Own, perInstance: true);
         await js.CreateOrUpdateConsumerAsync(stream, own, stopping).ConfigureAwait(false);
+        // One for the three consumers: whichever finds the stream gone first starts the attempt, the others wait for it.
+        var recreator = new StreamRecreator(RecreatedStream.Egress(stream, subjects.Shared, [shared.Name!, own.Name!, anyConfig.Name!]),
+            ct => RecreateAsync(any, shared, own, ct), describe, logger, time, stopping);
         return Task.WhenAll(Watch(shared, null), Watch(own, null), Watch(anyConfig, any));
 
-        Task Watch(ConsumerConfig config, SharedAnyConsumer? toAny) => watch.Watch($"egress consumer {config.Name} of stream {stream}", RunAsync(config, toAny, stopping));
+        Task Watch(ConsumerConfig config, SharedAnyConsumer? toAny) => watch.Watch($"egress consumer {config.Name} of stream {stream}", RunAsync(config, toAny, recreator, stopping));
+    }
+
+    /// <summary>
+    /// The stream as it was at start, and the consumers with it at once, before any loop resumes: an interest stream
+    /// keeps nothing nobody is interested in, so egress published between the stream and its consumers would be lost.
+    /// The shared one keeps its rules: created only if missing (another gateway of the stage may have been first).
+    /// </summary>
+    private async Task<bool> RecreateAsync(SharedAnyConsumer any, ConsumerConfig shared, ConsumerConfig own, CancellationToken stopping)
+    {
+        var created = await JetStreamSetup.CreateIfMissingAsync(js, streamConfig, stopping).ConfigureAwait(false);
+        await any.OpenAsync(stopping).ConfigureAwait(false);
+        await js.CreateOrUpdateConsumerAsync(stream, shared, stopping).ConfigureAwait(false);
+        await js.CreateOrUpdateConsumerAsync(stream, own, stopping).ConfigureAwait(false);
+        return created;
     }
 
     private ConsumerConfig Config(string name, string subject, bool perInstance)
@@ -81,8 +111,9 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
 
     /// <param name="config">The consumer.</param>
     /// <param name="any">The shared "any" consumer (its messages go to one connection in turn); null for the instance's own.</param>
+    /// <param name="recreator">Recreates the stream when it is found missing.</param>
     /// <param name="stopping">Ends the loop.</param>
-    private async Task RunAsync(ConsumerConfig config, SharedAnyConsumer? any, CancellationToken stopping)
+    private async Task RunAsync(ConsumerConfig config, SharedAnyConsumer? any, StreamRecreator recreator, CancellationToken stopping)
     {
         var serializer = NatsDefaultSerializer<NatsMemoryOwner<byte>>.Default;
         // Short pull requests with a heartbeat: after an outage the client notices the missing heartbeat and
@@ -93,7 +124,8 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
         {
             // A consumer deleted while no pull request was out (its stream deleted by an operator) is never said by the
             // server: the client's next pulls find no responder, or nothing, and it pulls again for ever. While the
-            // broker answers, either notice ends this consume, and the set-up below says whether the consumer can be.
+            // broker answers, either notice ends this consume, and the set-up below says whether the consumer can be
+            // (its stream missing: "stream not found", which has the stream recreated).
             string? stalled = null;
             using var consuming = CancellationTokenSource.CreateLinkedTokenSource(stopping);
             var opts = new NatsJSConsumeOpts
@@ -155,7 +187,12 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
                 // lasts while the broker answers (the stream deleted or changed by an operator) is said once.
                 var reason = ex is OperationCanceledException && stalled is { } notice ? notice : ex.Message;
                 logger.LogDebug(ex, "egress consumer {Consumer} stopped ({Reason}); resuming", config.Name, reason);
-                if (js.Connection.ConnectionState == NatsConnectionState.Open && ++failures == FailuresBeforeWarning)
+                var answers = js.Connection.ConnectionState == NatsConnectionState.Open;
+                // The stream itself is gone (an operator deleted it): recreated, at most one attempt at a time and
+                // backing off while the server refuses; this loop retries meanwhile and resumes once it is back.
+                if (answers && JetStreamSetup.IsStreamNotFound(ex))
+                    _ = recreator.Nudge();
+                if (answers && ++failures == FailuresBeforeWarning)
                 {
                     warned = true;
                     logger.LogWarning("egress consumer {Consumer} of stream {Stream} keeps failing while the broker answers: {Reason}; egress on {Subject} waits in the stream, retrying every {RetryMs} ms",

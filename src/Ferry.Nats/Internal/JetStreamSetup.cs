@@ -11,10 +11,10 @@ internal static class JetStreamSetup
     /// Ingress: a work queue (each message is removed once a worker acknowledges it), on disk. Egress: interest
     /// retention (kept until every gateway consumer that wants it has acknowledged it), on disk.
     /// </summary>
-    /// <returns>The ingress stream's configuration as it is now (created so, or found so): what the gateway recreates it
-    /// with if it goes missing while the gateway runs.</returns>
+    /// <returns>The streams' configurations as they are now (created so, or found so): what the gateway recreates them
+    /// with if they go missing while the gateway runs.</returns>
     /// <exception cref="InvalidOperationException">The server has no JetStream, or refused a stream: the message says which and why.</exception>
-    public static async Task<StreamConfig> EnsureStreamsAsync(NatsJSContext js, string url, string ingressStream, string ingressSubject,
+    public static async Task<(StreamConfig Ingress, StreamConfig Egress)> EnsureStreamsAsync(NatsJSContext js, string url, string ingressStream, string ingressSubject,
         string egressStream, string egressSubject, CancellationToken cancellationToken)
     {
         var ingress = await EnsureAsync(js, url, "ingress_stream", new StreamConfig(ingressStream, [ingressSubject])
@@ -22,12 +22,12 @@ internal static class JetStreamSetup
             Retention = StreamConfigRetention.Workqueue,
             Storage = StreamConfigStorage.File,
         }, cancellationToken).ConfigureAwait(false);
-        await EnsureAsync(js, url, "egress_stream", new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
+        var egress = await EnsureAsync(js, url, "egress_stream", new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
         {
             Retention = StreamConfigRetention.Interest,
             Storage = StreamConfigStorage.File,
         }, cancellationToken).ConfigureAwait(false);
-        return ingress;
+        return (ingress, egress);
     }
 
     /// <summary>Creates a stream with <paramref name="config"/> unless one of that name exists.</summary>
@@ -62,6 +62,17 @@ internal static class JetStreamSetup
     /// (it runs without <c>-js</c>), which the client only sees as "no responders".
     /// </summary>
     public static bool IsNoJetStream(Exception ex) => ex is NatsNoRespondersException or NatsJSApiNoResponseException;
+
+    /// <summary>What a refused recreation means, in the operator's words.</summary>
+    public static string DescribeRefusal(string url, Exception ex) =>
+        IsNoJetStream(ex) ? NoJetStreamMessage(url)
+            : ex is NatsJSApiException api ? $"{api.Error.Description} (error {api.Error.ErrCode})" : $"{ex.GetType().Name}: {ex.Message}";
+
+    /// <summary>A JetStream request named a stream that does not exist (deleted).</summary>
+    public static bool IsStreamNotFound(Exception ex) => ex is NatsJSApiException { Error.ErrCode: StreamNotFound };
+
+    // "stream not found".
+    private const int StreamNotFound = 10059;
 
     public static string NoJetStreamMessage(string url) =>
         $"the NATS server at '{url}' does not answer JetStream requests: JetStream is not enabled there (start nats-server with -js, "

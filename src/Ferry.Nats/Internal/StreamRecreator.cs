@@ -3,22 +3,22 @@ using Microsoft.Extensions.Logging;
 namespace Ferry.Nats.Internal;
 
 /// <summary>
-/// Recreates the ingress stream when it goes missing while the gateway runs (an operator deleted it): its publishes find
-/// no responder though the broker is connected, each such failure calls <see cref="Nudge"/>, and one attempt at a time
-/// creates the stream again with the configuration it had at start. It used to stay missing until a restart, the
-/// stage's reading stopped once the JetStream window was full of unacknowledged publishes. Attempts are at least
+/// Recreates a stream when it goes missing while the gateway runs (an operator deleted it). Ingress: its publishes find
+/// no responder though the broker is connected. Egress: the gateway's consumers find their stream gone. Each such
+/// failure calls <see cref="Nudge"/>, and one attempt at a time creates the stream again with the configuration it had
+/// at start (egress: with the gateway's consumers). Both used to stay missing until a restart: the stage's reading
+/// stopped once the JetStream window was full of unacknowledged publishes, or no egress reached a client. Attempts are at least
 /// <see cref="FirstWait"/> apart, doubling up to <see cref="MaxWait"/> while they fail (the server refuses: no
 /// JetStream, limits, another stream on the subject), so a broker that keeps refusing is asked rarely, never in a loop;
 /// a recreation is said once (warning: what the deleted stream held is gone), a refusal once per streak.
 /// </summary>
-/// <param name="stream">The stream's name.</param>
-/// <param name="subject">The ingress subject it takes.</param>
+/// <param name="what">Which stream, and what is said about it.</param>
 /// <param name="recreate">Creates it unless it exists: true when it did, false when it exists; throws when refused.</param>
 /// <param name="describe">What an exception of <paramref name="recreate"/> means, in the operator's words.</param>
 /// <param name="logger">Where it is said.</param>
 /// <param name="time">The clock of the waits.</param>
 /// <param name="stopping">Set when the gateway stops: no attempt after it.</param>
-internal sealed class StreamRecreator(string stream, string subject, Func<CancellationToken, Task<bool>> recreate, Func<Exception, string> describe,
+internal sealed class StreamRecreator(RecreatedStream what, Func<CancellationToken, Task<bool>> recreate, Func<Exception, string> describe,
     ILogger logger, TimeProvider time, CancellationToken stopping)
 {
     public static readonly TimeSpan FirstWait = TimeSpan.FromSeconds(1);
@@ -32,7 +32,7 @@ internal sealed class StreamRecreator(string stream, string subject, Func<Cancel
     private TimeSpan _wait = FirstWait;
     private bool _refusalSaid;
 
-    /// <summary>A publish found no stream on the subject: starts an attempt unless one runs or the last was too recent.</summary>
+    /// <summary>A publish or a consumer found the stream missing: starts an attempt unless one runs or the last was too recent.</summary>
     /// <returns>The attempt (or the last one): the tests wait for it.</returns>
     public Task Nudge()
     {
@@ -48,14 +48,14 @@ internal sealed class StreamRecreator(string stream, string subject, Func<Cancel
 
     private async Task AttemptAsync()
     {
-        // Off the publisher's thread, which only nudged.
+        // Off the caller's thread, which only nudged.
         await Task.Yield();
         TimeSpan wait;
         try
         {
             if (await recreate(stopping).ConfigureAwait(false))
-                logger.LogWarning("ingress stream {Stream} (ingress_stream) was missing while the gateway runs (deleted?): recreated it with the configuration it had at start; publishes to {Subject} go on (those that went unacknowledged meanwhile are sent again, ingress_retries); what the deleted stream held is gone",
-                    stream, subject);
+                logger.LogWarning("{Role} stream {Stream} ({Option}) was missing while the gateway runs (deleted?): recreated it with the configuration it had at start; {Then}; what the deleted stream held is gone",
+                    what.Role, what.Stream, what.Option, what.Then);
             wait = Succeeded();
         }
         catch (Exception ex) when (!stopping.IsCancellationRequested)
@@ -79,7 +79,7 @@ internal sealed class StreamRecreator(string stream, string subject, Func<Cancel
         if (_refusalSaid)
         {
             _refusalSaid = false;
-            logger.LogInformation("ingress stream {Stream} (ingress_stream) takes {Subject} again", stream, subject);
+            logger.LogInformation("{Role} stream {Stream} ({Option}) takes {Subject} again", what.Role, what.Stream, what.Option, what.Subject);
         }
         _wait = FirstWait;
         return FirstWait;
@@ -92,11 +92,11 @@ internal sealed class StreamRecreator(string stream, string subject, Func<Cancel
         if (!_refusalSaid)
         {
             _refusalSaid = true;
-            logger.LogWarning("ingress stream {Stream} (ingress_stream) is missing and cannot be recreated: {Reason}; trying again at most every {WaitSeconds:0.#} to {MaxSeconds:0} s while publishes to {Subject} go unacknowledged (ingress_retries)",
-                stream, describe(ex), wait.TotalSeconds, MaxWait.TotalSeconds, subject);
+            logger.LogWarning("{Role} stream {Stream} ({Option}) is missing and cannot be recreated: {Reason}; trying again at most every {WaitSeconds:0.#} to {MaxSeconds:0} s while {Meanwhile}",
+                what.Role, what.Stream, what.Option, describe(ex), wait.TotalSeconds, MaxWait.TotalSeconds, what.Meanwhile);
         }
         else
-            logger.LogDebug(ex, "ingress stream {Stream}: recreation refused again ({Reason})", stream, describe(ex));
+            logger.LogDebug(ex, "{Role} stream {Stream}: recreation refused again ({Reason})", what.Role, what.Stream, describe(ex));
         return wait;
     }
 }

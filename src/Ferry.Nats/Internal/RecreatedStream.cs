@@ -1,0 +1,25 @@
+namespace Ferry.Nats.Internal;
+
+/// <summary>
+/// What <see cref="StreamRecreator"/> says about the stream it recreates: which one it is (ingress or egress, and its
+/// option), and what goes on once it is back or waits while it is missing, in the operator's words.
+/// </summary>
+/// <param name="Role">"ingress" or "egress".</param>
+/// <param name="Option">The option that names the stream (ingress_stream, egress_stream).</param>
+/// <param name="Stream">The stream's name.</param>
+/// <param name="Subject">The subject it takes.</param>
+/// <param name="Then">What goes on once it is recreated.</param>
+/// <param name="Meanwhile">What happens while it cannot be.</param>
+internal sealed record RecreatedStream(string Role, string Option, string Stream, string Subject, string Then, string Meanwhile)
+{
+    public static RecreatedStream Ingress(string stream, string subject) => new("ingress", "ingress_stream", stream, subject,
+        $"publishes to {subject} go on (those that went unacknowledged meanwhile are sent again, ingress_retries)",
+        $"publishes to {subject} go unacknowledged (ingress_retries)");
+
+    /// <param name="stream">The egress stream.</param>
+    /// <param name="subject">The shared egress subject (the stream takes it and those below it).</param>
+    /// <param name="consumers">The gateway's consumers of it, recreated with it.</param>
+    public static RecreatedStream Egress(string stream, string subject, IReadOnlyList<string> consumers) => new("egress", "egress_stream", stream, subject,
+        $"its consumers {string.Join(", ", consumers)} too; egress published to {subject} reaches clients again (what workers published while it was missing was stored nowhere)",
+        $"egress published to {subject} is stored nowhere and reaches no client");
+}
