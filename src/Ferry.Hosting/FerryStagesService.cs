@@ -91,8 +91,9 @@ internal sealed class FerryStagesService(
                             : new FrameBridgeClient(bridge.Address, bridge.Port, bridgeOptions);
                         _owned.Add(end);
                         stages.Add(bridge.Name, end);
-                        // A bridge end's stop takes no token: the host stops waiting for it when its token fires.
-                        _stops.Add(token => end.StopAsync().WaitAsync(token));
+                        // The host's token cuts the bridge's drain short, as the stages': when it fires the end closes its
+                        // connections and ports before its stop completes, instead of draining on after the host has stopped.
+                        _stops.Add(end.StopAsync);
                         break;
                     }
                 }

@@ -71,6 +71,11 @@ public sealed class FrameBridgeClient : FrameBridgeEnd
     /// <summary>The stage behind the PULL connection (frames in).</summary>
     public TcpClientStage PullStage => _pull;
 
-    private protected override Task StopStagesAsync() =>
-        Task.WhenAll(_push.DisposeAsync().AsTask(), _pull.DisposeAsync().AsTask());
+    private protected override async Task StopStagesAsync(CancellationToken cancellationToken)
+    {
+        // Stopped with the token (which cuts their drain short), then disposed: by then they have ended, so disposing
+        // (which would stop with the full grace period) only releases what is left.
+        await Task.WhenAll(_push.StopAsync(cancellationToken), _pull.StopAsync(cancellationToken)).ConfigureAwait(false);
+        await Task.WhenAll(_push.DisposeAsync().AsTask(), _pull.DisposeAsync().AsTask()).ConfigureAwait(false);
+    }
 }

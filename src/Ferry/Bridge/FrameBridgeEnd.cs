@@ -15,6 +15,10 @@ public abstract class FrameBridgeEnd : IFrameBridge
     private readonly Lock _stopLock = new();
     private Task? _stopped;
 
+    // Cancelled by any StopAsync caller's token: cuts the stages' grace period short. Never disposed: a caller's token may
+    // fire at any time, and a source without a timer holds nothing to release.
+    private readonly CancellationTokenSource _cutShort = new();
+
     private protected FrameBridgeEnd(string address, int port, BridgeEnd end)
     {
         Address = address;
@@ -70,22 +74,39 @@ public abstract class FrameBridgeEnd : IFrameBridge
     /// <exception cref="ObjectDisposedException">The end is stopped, or stops while waiting.</exception>
     public Task WaitReadyAsync(CancellationToken cancellationToken = default) => End.WaitReadyAsync(cancellationToken);
 
-    /// <summary>Stops both stages (queued frames drain for up to <see cref="FrameBridgeOptions.StopGracePeriod"/>), releases the ports and ends <see cref="ReadAllAsync"/>. Idempotent.</summary>
-    public Task StopAsync()
+    /// <summary>
+    /// Stops both stages, releases the ports and ends <see cref="ReadAllAsync"/>. Queued frames drain for up to
+    /// <see cref="FrameBridgeOptions.StopGracePeriod"/>; cancelling <paramref name="cancellationToken"/> cuts that short: the
+    /// peers' connections are closed at once and the returned task completes (it is not cancelled) once the ports are released.
+    /// Idempotent: every call waits for the same stop, and any caller's token cuts it short.
+    /// </summary>
+    public Task StopAsync(CancellationToken cancellationToken = default)
     {
+        Task stopped;
         lock (_stopLock)
-            return _stopped ??= StopCoreAsync();
+            stopped = _stopped ??= StopCoreAsync();
+        if (stopped.IsCompleted || !cancellationToken.CanBeCanceled)
+            return stopped;
+        return WaitStoppedAsync(stopped, cancellationToken);
+    }
+
+    private async Task WaitStoppedAsync(Task stopped, CancellationToken cancellationToken)
+    {
+        // Registered only while this caller waits: its token fired later (after the stop) does nothing. Cancel runs the
+        // stages' own registrations, which only flag the forced stop and wake their threads, so it does not block here.
+        using (cancellationToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _cutShort))
+            await stopped.ConfigureAwait(false);
     }
 
     private async Task StopCoreAsync()
     {
         End.BeginStop();
-        await StopStagesAsync().ConfigureAwait(false);
+        await StopStagesAsync(_cutShort.Token).ConfigureAwait(false);
         End.CompleteStop();
     }
 
-    /// <summary>Stops and disposes the end's two stages.</summary>
-    private protected abstract Task StopStagesAsync();
+    /// <summary>Stops the end's two stages (the token cuts their grace period short) and disposes them.</summary>
+    private protected abstract Task StopStagesAsync(CancellationToken cancellationToken);
 
     /// <summary>Same as <see cref="StopAsync"/>.</summary>
     public ValueTask DisposeAsync() => new(StopAsync());

@@ -84,7 +84,7 @@ public sealed class FrameBridgeServer : FrameBridgeEnd
         catch (IOException e)
         {
             End.BeginStop();
-            StopStagesAsync().GetAwaiter().GetResult();
+            StopStagesAsync(CancellationToken.None).GetAwaiter().GetResult();
             End.CompleteStop();
             throw new InvalidOperationException(
                 $"Failed to bind the bridge to port {port} at address {Address}, another process may be using this port: {e.Message}", e);
@@ -97,6 +97,11 @@ public sealed class FrameBridgeServer : FrameBridgeEnd
     /// <summary>The stage behind the PUSH port (frames out).</summary>
     public TcpServerStage PushStage => _push;
 
-    private protected override Task StopStagesAsync() =>
-        Task.WhenAll(_push.DisposeAsync().AsTask(), _pull.DisposeAsync().AsTask());
+    private protected override async Task StopStagesAsync(CancellationToken cancellationToken)
+    {
+        // Stopped with the token (which cuts their drain short), then disposed: by then they have ended, so disposing
+        // (which would stop with the full grace period) only releases what is left.
+        await Task.WhenAll(_push.StopAsync(cancellationToken), _pull.StopAsync(cancellationToken)).ConfigureAwait(false);
+        await Task.WhenAll(_push.DisposeAsync().AsTask(), _pull.DisposeAsync().AsTask()).ConfigureAwait(false);
+    }
 }

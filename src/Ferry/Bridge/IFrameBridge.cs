@@ -31,6 +31,10 @@ public interface IFrameBridge : IFrameSource, IFrameSink, IAsyncDisposable
     /// <summary>Completes when both directions have a peer that finished the ZMTP handshake.</summary>
     Task WaitReadyAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Closes both ports and every connection and waits for the bridge's threads to end.</summary>
-    Task StopAsync();
+    /// <summary>
+    /// Closes both ports and every connection and waits for the bridge's threads to end. Queued frames drain for up to
+    /// <see cref="FrameBridgeOptions.StopGracePeriod"/>; cancelling <paramref name="cancellationToken"/> cuts the drain short
+    /// (connections closed at once) and the returned task still completes, not cancelled, once the ports are released.
+    /// </summary>
+    Task StopAsync(CancellationToken cancellationToken = default);
 }

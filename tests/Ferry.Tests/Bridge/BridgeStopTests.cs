@@ -1,0 +1,218 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Text;
+using Ferry.Bridge;
+using Ferry.Bridge.Zmtp;
+using Ferry.Hosting;
+using Ferry.Tests.Support;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Ferry.Tests.Bridge;
+
+/// <summary>
+/// A bridge end's stop has the stages' contract: the grace period bounds the drain, and the caller's token cuts it short
+/// (connections closed, ports released, the stop completes). Before, <c>StopAsync()</c> took no token, and the host only
+/// stopped waiting for a bridge end whose drain went on after the host had stopped. Each test holds the drain open with a
+/// peer that completed the handshake on the server's PUSH port and never reads, behind a full send buffer, on a fake clock
+/// that is not moved: only the token (or the test moving the clock) can end the stop.
+/// </summary>
+public sealed class BridgeStopTests
+{
+    private const string Loopback = "127.0.0.1";
+    private static readonly TimeSpan Grace = TimeSpan.FromSeconds(5);
+
+    [Fact]
+    public async Task A_cancelled_token_ends_a_drain_that_cannot_finish_closes_the_peer_and_releases_the_ports()
+    {
+        int port = FreePorts.Pair();
+        var time = new StageTime();
+        await using var server = new FrameBridgeServer(Loopback, port, SmallBuffers(time));
+        using var peer = await StalledPeer.ConnectAsync(port + 1);
+        await FillUntilBlockedAsync(server, time, 64 * 1024);
+
+        using var cts = new CancellationTokenSource();
+        Task stopping = server.StopAsync(cts.Token);
+        await time.SettleAsync(server.PushStage);
+        Assert.False(stopping.IsCompleted, "the drain should be held by the peer that does not read");
+        Assert.Equal(1, server.PushStage.ConnectionCount);
+
+        cts.Cancel();
+        await stopping.WaitAsync(Poll.DefaultTimeout);
+        Assert.True(stopping.IsCompletedSuccessfully, $"the stop should complete, not be {stopping.Status}");
+        Assert.Equal(0.0, time.ElapsedMs); // the clock never moved: the token, not the grace period, ended it
+        Assert.Equal((0, 0), (server.PushStage.ConnectionCount, server.PullStage.ConnectionCount));
+        Assert.False(FreePorts.Listens(port), $"port {port} still listens");
+        Assert.False(FreePorts.Listens(port + 1), $"port {port + 1} still listens");
+        await peer.WaitClosedAsync();
+    }
+
+    [Fact]
+    public async Task Without_a_token_the_grace_period_ends_a_drain_that_cannot_finish()
+    {
+        int port = FreePorts.Pair();
+        var time = new StageTime();
+        await using var server = new FrameBridgeServer(Loopback, port, SmallBuffers(time));
+        using var peer = await StalledPeer.ConnectAsync(port + 1);
+        await FillUntilBlockedAsync(server, time, 64 * 1024);
+
+        Task stopping = server.StopAsync();
+        await time.SettleAsync(server.PushStage); // the stop has begun at +0: its deadline is +5 s
+        time.Advance(Grace - TimeSpan.FromMilliseconds(1));
+        await time.SettleAsync(server.PushStage);
+        Assert.False(stopping.IsCompleted, "the stop should drain for the whole grace period");
+
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await stopping.WaitAsync(Poll.DefaultTimeout);
+        Assert.True(stopping.IsCompletedSuccessfully, $"the stop should complete, not be {stopping.Status}");
+        Assert.Equal((0, 0), (server.PushStage.ConnectionCount, server.PullStage.ConnectionCount));
+        Assert.False(FreePorts.Listens(port + 1), $"port {port + 1} still listens");
+        await peer.WaitClosedAsync();
+    }
+
+    [Fact]
+    public async Task A_token_given_to_a_second_stop_call_cuts_the_first_ones_drain_short()
+    {
+        int port = FreePorts.Pair();
+        var time = new StageTime();
+        await using var server = new FrameBridgeServer(Loopback, port, SmallBuffers(time));
+        using var peer = await StalledPeer.ConnectAsync(port + 1);
+        await FillUntilBlockedAsync(server, time, 64 * 1024);
+
+        Task first = server.StopAsync();
+        Task second = server.StopAsync(new CancellationToken(canceled: true));
+        await Task.WhenAll(first, second).WaitAsync(Poll.DefaultTimeout);
+        Assert.True(first.IsCompletedSuccessfully && second.IsCompletedSuccessfully, $"both stops should complete: {first.Status}, {second.Status}");
+        Assert.Equal(0, server.PushStage.ConnectionCount);
+        await peer.WaitClosedAsync();
+    }
+
+    [Fact]
+    public async Task A_hosted_bridge_end_is_stopped_within_the_hosts_shutdown_timeout_and_its_connections_and_ports_are_released()
+    {
+        int port = FreePorts.Pair();
+        var time = new StageTime();
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes($$"""
+            { "Ferry": { "Stages": [ { "Name": "rogue", "Type": "bridge_server", "Address": "{{Loopback}}", "Port": {{port}} } ] } }
+            """)));
+        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
+        // The bridge's grace period is the shutdown timeout, on the fake clock that is never moved: only the host's token
+        // (which fires after the timeout in real time) can end its drain.
+        builder.Services.AddSingleton<TimeProvider>(time);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMilliseconds(200));
+        using var host = builder.Build();
+        await host.StartAsync();
+        var bridge = Assert.IsType<FrameBridgeServer>(host.Services.GetRequiredService<FerryStages>().Bridges["rogue"]);
+        using var peer = await StalledPeer.ConnectAsync(port + 1);
+        await FillUntilBlockedAsync(bridge, time, 1024 * 1024);
+
+        await host.StopAsync().WaitAsync(Poll.DefaultTimeout);
+
+        // Before, the host stopped waiting and returned while the end went on draining: the peer's connection was still
+        // open here (and stayed so: the fake grace period never ends).
+        Assert.Equal((0, 0), (bridge.PushStage.ConnectionCount, bridge.PullStage.ConnectionCount));
+        Assert.False(FreePorts.Listens(port), $"port {port} still listens");
+        Assert.False(FreePorts.Listens(port + 1), $"port {port + 1} still listens");
+        await peer.WaitClosedAsync();
+    }
+
+    private static FrameBridgeOptions SmallBuffers(TimeProvider time) => new()
+    {
+        TimeProvider = time,
+        StopGracePeriod = Grace,
+        SendBufferBytes = 64 * 1024,
+    };
+
+    /// <summary>
+    /// Sends frames until one waits for buffer space and still does so after the PUSH stage has run whole rounds: the peer's
+    /// receive buffer, the kernel's send buffer and the end's own are full, so a stop's drain cannot finish. The waiting send
+    /// is left to the stop (which fails it).
+    /// </summary>
+    private static async Task FillUntilBlockedAsync(FrameBridgeServer server, StageTime time, int frameBytes)
+    {
+        await Poll.UntilAsync(() => server.PushStage.ConnectionCount == 1 && server.Counters.Connections >= 1, "the peer's handshake");
+        var frame = new Frame(new byte[frameBytes]);
+        for (var sent = 0; sent < 1000; sent++)
+        {
+            Task send = server.SendAsync(frame).AsTask();
+            if (!send.IsCompleted)
+            {
+                await time.SettleAsync(server.PushStage);
+                if (!send.IsCompleted)
+                {
+                    _ = send.ContinueWith(static t => t.Exception, TaskScheduler.Default); // fails with the stop; observed here
+                    Assert.True(server.PendingSendBytes > 0, "a waiting send means queued bytes");
+                    return;
+                }
+            }
+            await send;
+        }
+        Assert.Fail("the peer that does not read took 1000 frames");
+    }
+
+    /// <summary>A ZMTP PULL peer, with a small receive buffer, that completes the handshake and then never reads.</summary>
+    private sealed class StalledPeer : IDisposable
+    {
+        private readonly Socket _socket;
+
+        private StalledPeer(Socket socket) => _socket = socket;
+
+        public static async Task<StalledPeer> ConnectAsync(int port)
+        {
+            using var deadline = new CancellationTokenSource(Poll.DefaultTimeout);
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+            var peer = new StalledPeer(socket);
+            await socket.ConnectAsync(Loopback, port, deadline.Token);
+            var greeting = new ArrayBufferWriter<byte>();
+            ZmtpGreeting.Write(greeting);
+            await socket.SendAsync(greeting.WrittenMemory, deadline.Token);
+            await peer.ReceiveExactlyAsync(ZmtpGreeting.Length, deadline.Token);
+            var ready = new ArrayBufferWriter<byte>();
+            ZmtpCommand.WriteReady(ready, ZmtpSocketType.Pull);
+            await socket.SendAsync(ready.WrittenMemory, deadline.Token);
+            // The server's READY: a short command frame (flags, one length byte, the body).
+            var header = await peer.ReceiveExactlyAsync(2, deadline.Token);
+            Assert.True((header[0] & 0x04) != 0, "the server's answer should be a command");
+            await peer.ReceiveExactlyAsync(header[1], deadline.Token);
+            return peer;
+        }
+
+        /// <summary>Reads (and drops) what is left until the server closes the connection; bounded by <see cref="Poll.DefaultTimeout"/>.</summary>
+        public async Task WaitClosedAsync()
+        {
+            using var deadline = new CancellationTokenSource(Poll.DefaultTimeout);
+            var chunk = new byte[64 * 1024];
+            try
+            {
+                while (await _socket.ReceiveAsync(chunk, deadline.Token) > 0)
+                {
+                }
+            }
+            catch (SocketException)
+            {
+                // A reset is a close too.
+            }
+            catch (OperationCanceledException)
+            {
+                Assert.Fail($"the server did not close the peer's connection within {Poll.DefaultTimeout}");
+            }
+        }
+
+        private async Task<byte[]> ReceiveExactlyAsync(int count, CancellationToken cancellationToken)
+        {
+            var bytes = new byte[count];
+            for (var got = 0; got < count;)
+            {
+                var n = await _socket.ReceiveAsync(bytes.AsMemory(got), cancellationToken);
+                if (n == 0)
+                    throw new IOException("the server closed the connection during the handshake");
+                got += n;
+            }
+            return bytes;
+        }
+
+        public void Dispose() => _socket.Dispose();
+    }
+}
