@@ -96,11 +96,10 @@ internal static class BridgeCommand
     private static async Task<int> RunAsync(bool isServer, string address, int port, Printing printing, LogLevel logLevel, LogFormat logFormat,
         CliIo io, CancellationToken cancellationToken)
     {
-        // SIGINT and SIGTERM stop the bridge gracefully (queued frames drain), as they stop `serve`.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-        var ct = stop.Token;
+        // SIGINT and SIGTERM stop the bridge gracefully (queued frames drain for the grace period), and a second one cuts
+        // the drain short, as they stop `serve`.
+        using var signals = new StopSignals(cancellationToken);
+        var ct = signals.Stopping;
         var stdout = io.Stdout;
         var stderr = io.Stderr;
         using var loggerFactory = CliLogging.Create(logLevel, logFormat, stderr);
@@ -139,7 +138,7 @@ internal static class BridgeCommand
             {
             }
 
-            await bridge.StopAsync().ConfigureAwait(false);
+            await bridge.StopAsync(signals.Forced).ConfigureAwait(false);
             await announcing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await printingStats.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             output.Write(JsonSerializer.Serialize(new ClosedLine(), CliJsonContext.Default.ClosedLine));

@@ -118,7 +118,7 @@ internal static class PipelineRunner
                         var options = new FrameBridgeOptions { LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes };
                         IFrameBridge end = bridge.IsServer ? new FrameBridgeServer(bridge.Address, bridge.Port, options) : new FrameBridgeClient(bridge.Address, bridge.Port, options);
                         bridges.Add((bridge.Name, end));
-                        started.Add(_ => end.StopAsync());
+                        started.Add(forced => end.StopAsync(forced));
                         _ = PrintFramesAsync(bridge.Name, end, output, quiet, signals.Stopping);
                         break;
                 }
