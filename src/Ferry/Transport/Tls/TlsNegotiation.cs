@@ -33,10 +33,17 @@ internal static class TlsNegotiation
         }
     }
 
-    /// <summary>What the handshake negotiated, for the connected event.</summary>
+    /// <summary>What the handshake negotiated, for the connected event. Releases the peer's certificate once it is described.</summary>
+    /// <remarks>
+    /// Reading <see cref="SslStream.RemoteCertificate"/> hands the certificate to the reader: the stream no longer disposes
+    /// it when it closes. Left alone, every TLS connection with a peer certificate (each of a client stage's, a server's under
+    /// mutual TLS) kept its native OpenSSL certificate until a garbage collection ran the finalizer, which on a quiet process
+    /// may be long after thousands of connections came and went. Only the subject and thumbprint are kept.
+    /// </remarks>
     public static TlsConnectionInfo Describe(SslStream ssl, string? serverName)
     {
-        var peer = ssl.RemoteCertificate as X509Certificate2;
+        using var remote = ssl.RemoteCertificate;
+        var peer = remote as X509Certificate2;
         var alpn = ssl.NegotiatedApplicationProtocol;
         return new TlsConnectionInfo(ssl.SslProtocol.ToString(), ssl.NegotiatedCipherSuite.ToString(), serverName, peer?.Subject, peer?.Thumbprint,
             alpn.Protocol.IsEmpty ? null : alpn.ToString());
