@@ -75,18 +75,16 @@ YAML
 
 declare -A proc
 pids=()
-nats_pid=0
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for n in "${names[@]}"; do kill -TERM "${proc[$n]:-0}" 2>/dev/null || true; done
-  kill -KILL "$nats_pid" 2>/dev/null || true
+  kill -KILL "$(cat "$out/nats.pid" 2>/dev/null)" 2>/dev/null || true # the broker running now, restarted or not
 }
 trap cleanup EXIT
 
 # nats-server runs detached (its killings are not reported by this shell); its pid is in nats.pid
 start_nats() { ( nats-server -a 127.0.0.1 -p "$p_nats" >>"$out/nats-server.log" 2>&1 & echo $! >"$out/nats.pid" ); }
 start_nats
-nats_pid=$(cat "$out/nats.pid")
 "$ferry" run "$out/pipeline.yaml" --quiet </dev/null >"$out/events-run.jsonl" 2>"$out/stderr-run.log" &
 proc[run]=$!
 "$ferry" bridge server 127.0.0.1 "$p_bridge" --echo --quiet --stats </dev/null >"$out/events-bridge.jsonl" 2>"$out/stderr-bridge.log" &
