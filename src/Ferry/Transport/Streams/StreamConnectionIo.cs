@@ -178,9 +178,25 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             // Every ciphertext byte from here on is a TLS record's.
             _socketStream.Records = new TlsRecordWatch(_handshake!.Time);
             var (secured, info) = await _handshake!.RunAsync(_stream, CancellationToken.None).ConfigureAwait(false);
-            _socketStream.ReportSpuriousWakeUps = true;
-            _stream = secured;
-            _tls = info;
+            // A close (a handshake timeout, a stop) may have come while the handshake finished: it closed the socket's
+            // stream, not this one, so the secured stream (its OpenSSL object) is let go here, not left to the finalizer.
+            // Under the lock the close takes first: a close after it finds the secured stream and disposes it itself.
+            bool closed;
+            lock (_rxLock)
+            {
+                closed = _closed;
+                if (!closed)
+                {
+                    _socketStream.ReportSpuriousWakeUps = true;
+                    _stream = secured;
+                    _tls = info;
+                }
+            }
+            if (closed)
+            {
+                await secured.DisposeAsync().ConfigureAwait(false);
+                return;
+            }
         }
         catch (Exception ex)
         {
