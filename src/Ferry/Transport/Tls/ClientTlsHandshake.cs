@@ -42,7 +42,9 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
     /// </summary>
     private string Explain(string refused, X509Certificate certificate)
     {
-        var peer = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        // A copy made here is released here; SslStream's certificate stays SslStream's.
+        using var copy = certificate is X509Certificate2 ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        var peer = copy ?? (X509Certificate2)certificate;
         if (refused == "name mismatch")
         {
             var names = peer.Extensions.OfType<X509SubjectAlternativeNameExtension>()

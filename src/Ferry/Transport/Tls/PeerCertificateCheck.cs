@@ -18,7 +18,13 @@ internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, Time
             return required ? "no client certificate" : null;
         if (checkName && (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
             return "name mismatch";
-        var peer = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        // A copy made here is ours to release; the caller's certificate stays the caller's.
+        using var copy = certificate is X509Certificate2 ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        return CheckPeer(copy ?? (X509Certificate2)certificate, chain, errors);
+    }
+
+    private string? CheckPeer(X509Certificate2 peer, X509Chain? chain, SslPolicyErrors errors)
+    {
         var now = time.GetUtcNow().UtcDateTime;
         if (now > peer.NotAfter.ToUniversalTime())
             return "expired";
@@ -36,8 +42,15 @@ internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, Time
             foreach (var element in chain.ChainElements)
                 if (!element.Certificate.Equals(peer))
                     custom.ChainPolicy.ExtraStore.Add(element.Certificate);
-        if (!custom.Build(peer))
-            return Untrusted(custom);
+        try
+        {
+            if (!custom.Build(peer))
+                return Untrusted(custom);
+        }
+        finally
+        {
+            ChainCertificates.ReleaseElements(custom);
+        }
         return revocations is not null && revocations.Revokes(peer) ? "revoked" : null;
     }
 

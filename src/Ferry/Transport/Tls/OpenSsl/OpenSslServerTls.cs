@@ -54,12 +54,21 @@ internal sealed unsafe class OpenSslServerTls
             return null;
         using var peer = PeerCertificate(ssl, out var intermediates);
         using var chain = new X509Chain();
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.ExtraStore.AddRange(intermediates);
-        // What SslStream reports to its validation callback: the chain built with the system's roots.
-        var errors = peer is null ? SslPolicyErrors.RemoteCertificateNotAvailable
-            : chain.Build(peer) ? SslPolicyErrors.None : SslPolicyErrors.RemoteCertificateChainErrors;
-        return _check.Check(peer, peer is null ? null : chain, errors, ClientCertificate == ClientCertificateMode.Required, checkName: false);
+        try
+        {
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.ChainPolicy.ExtraStore.AddRange(intermediates);
+            // What SslStream reports to its validation callback: the chain built with the system's roots.
+            var errors = peer is null ? SslPolicyErrors.RemoteCertificateNotAvailable
+                : chain.Build(peer) ? SslPolicyErrors.None : SslPolicyErrors.RemoteCertificateChainErrors;
+            return _check.Check(peer, peer is null ? null : chain, errors, ClientCertificate == ClientCertificateMode.Required, checkName: false);
+        }
+        finally
+        {
+            // Per handshake: the intermediates the client sent and the chain's own copies are native certificates.
+            ChainCertificates.ReleaseElements(chain);
+            ChainCertificates.Release(intermediates);
+        }
     }
 
     /// <summary>The client's certificate as .NET sees it (null when it sent none), and the intermediates it sent.</summary>
