@@ -24,19 +24,34 @@ internal sealed class Shutdown : IDisposable
     /// <summary>Completes when the process is asked to stop.</summary>
     public Task WaitAsync() => Task.Delay(Timeout.Infinite, Token).ContinueWith(_ => { }, TaskScheduler.Default);
 
-    /// <summary>Runs a program's main part with a <see cref="Shutdown"/>; an <see cref="IOException"/> (a port that
-    /// cannot be bound, a file that cannot be read) becomes one line on stderr and exit code 1.</summary>
-    public static async Task<int> RunAsync(string program, Func<Shutdown, Task<int>> main)
+    /// <summary>
+    /// Runs a program's main part with a <see cref="Shutdown"/>; an <see cref="IOException"/> (a port that cannot be bound,
+    /// a file that cannot be read) becomes one line on stderr and exit code 1. A cancellation once the program was asked to
+    /// stop (Ctrl+C or SIGTERM while a stage starts, say) is that stop, not a failure: it ends quietly with exit code 0, as
+    /// a stop after the start does. Any other <see cref="OperationCanceledException"/> is a fault and still surfaces.
+    /// </summary>
+    public static Task<int> RunAsync(string program, Func<Shutdown, Task<int>> main) => RunAsync(program, main, new Shutdown(), Console.Error);
+
+    /// <summary><see cref="RunAsync(string, Func{Shutdown, Task{int}})"/> with the shutdown (disposed here) and stderr given (tests).</summary>
+    internal static async Task<int> RunAsync(string program, Func<Shutdown, Task<int>> main, Shutdown shutdown, TextWriter stderr)
     {
-        using var shutdown = new Shutdown();
-        try
+        using (shutdown)
         {
-            return await main(shutdown);
-        }
-        catch (IOException e)
-        {
-            Console.Error.WriteLine($"{program}: {e.Message}");
-            return 1;
+            try
+            {
+                return await main(shutdown);
+            }
+            catch (IOException e)
+            {
+                stderr.WriteLine($"{program}: {e.Message}");
+                return 1;
+            }
+            catch (OperationCanceledException) when (shutdown.Token.IsCancellationRequested)
+            {
+                // The token a start was given may be a linked one, so the exception's own token is not compared: the
+                // program was asked to stop, and this is where that stop reached.
+                return 0;
+            }
         }
     }
 
@@ -54,6 +69,9 @@ internal sealed class Shutdown : IDisposable
             throw;
         }
     }
+
+    /// <summary>Asks for the stop a signal asks for (a program that decides to end, a test).</summary>
+    public void Stop() => _stop.Cancel();
 
     private void Stop(PosixSignalContext context)
     {

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 namespace Ferry.Cli;
 
 /// <summary>
-/// <c>ferry bridge server|client ADDR PORT [--echo]</c>: one end of a Rogue-compatible frame bridge.
+/// <c>ferry bridge server|client ADDR PORT [--echo] [--stop-grace-period DURATION]</c>: one end of a Rogue-compatible frame bridge.
 /// Events go to stdout as JSON lines (<c>{"type":"ready"}</c>, <c>{"type":"frame",...}</c>), logs to
 /// stderr; <c>--echo</c> sends every received frame back unchanged, metadata included.
 /// </summary>
@@ -53,15 +53,17 @@ internal static class BridgeCommand
         var echo = CliOptions.Flag("--echo", "send every received frame back unchanged, metadata included");
         var quiet = CliOptions.Flag("--quiet", "print ready and closed, not a line per frame");
         var stats = CliOptions.Flag("--stats", "print a stats line once a second (frames and bytes each way, rates, drops, queued send bytes)");
+        var stopGrace = CliOptions.Duration("--stop-grace-period", "at a stop (Ctrl+C, SIGTERM), how long queued frames may drain to the peers before connections close; a second signal cuts it short (default 1s)");
         var logLevel = CliOptions.LogLevel(LogLevel.Information);
         var logFormat = CliOptions.LogFormat();
         var command = new Command("bridge", "one end of a Rogue-compatible frame bridge (ZMTP PUSH/PULL on PORT and PORT+1); "
             + "prints {\"type\":\"ready\"} and one frame line per received frame")
         {
-            role, address, port, echo, quiet, stats, logLevel, logFormat,
+            role, address, port, echo, quiet, stats, stopGrace, logLevel, logFormat,
         };
         command.SetAction((result, ct) => RunAsync(result.GetValue(role), result.GetValue(address)!, result.GetValue(port),
             new Printing(result.GetValue(echo), result.GetValue(quiet), result.GetValue(stats)),
+            result.TryGet(stopGrace, out var grace) ? grace : new FrameBridgeOptions().StopGracePeriod,
             result.ValueOr(logLevel, LogLevel.Information), result.ValueOr(logFormat, LogFormat.Plain), io, ct));
         return command;
     }
@@ -93,8 +95,8 @@ internal static class BridgeCommand
     /// <summary>What the command does with frames and what it prints.</summary>
     private readonly record struct Printing(bool Echo, bool Quiet, bool Stats);
 
-    private static async Task<int> RunAsync(bool isServer, string address, int port, Printing printing, LogLevel logLevel, LogFormat logFormat,
-        CliIo io, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(bool isServer, string address, int port, Printing printing, TimeSpan stopGracePeriod,
+        LogLevel logLevel, LogFormat logFormat, CliIo io, CancellationToken cancellationToken)
     {
         // SIGINT and SIGTERM stop the bridge gracefully (queued frames drain for the grace period), and a second one cuts
         // the drain short, as they stop `serve`.
@@ -103,7 +105,7 @@ internal static class BridgeCommand
         var stdout = io.Stdout;
         var stderr = io.Stderr;
         using var loggerFactory = CliLogging.Create(logLevel, logFormat, stderr);
-        var options = new FrameBridgeOptions { LoggerFactory = loggerFactory };
+        var options = new FrameBridgeOptions { LoggerFactory = loggerFactory, StopGracePeriod = stopGracePeriod };
         if (isServer && ResolveProblem(address) is { } problem)
         {
             stderr.WriteLine($"ferry bridge: {problem.Message}");
@@ -138,13 +140,37 @@ internal static class BridgeCommand
             {
             }
 
+            var dropped = DroppedBytes(bridge);
+            var before = dropped();
             await bridge.StopAsync(signals.Forced).ConfigureAwait(false);
             await announcing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await printingStats.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             output.Write(JsonSerializer.Serialize(new ClosedLine(), CliJsonContext.Default.ClosedLine));
+            ReportDropped(dropped() - before, stderr);
         }
 
         return 0;
+    }
+
+    /// <summary>The egress bytes dropped so far by the end's PUSH stage, which holds the frames queued for the peers.</summary>
+    private static Func<long> DroppedBytes(IFrameBridge bridge) => bridge switch
+    {
+        FrameBridgeServer server => () => server.PushStage.GetStats().EgressBytesDroppedTotal,
+        FrameBridgeClient client => () => client.PushStage.GetStats().EgressBytesDroppedTotal,
+        _ => static () => 0,
+    };
+
+    /// <summary>
+    /// One stderr line when the stop dropped queued frames (the grace period ran out, or a second signal came), naming the
+    /// flag that sets the grace period, as <c>ferry serve</c>'s stop line does: otherwise the frames would be gone unsaid.
+    /// </summary>
+    private static void ReportDropped(long bytes, TextWriter stderr)
+    {
+        if (bytes <= 0)
+            return;
+        stderr.WriteLine($"ferry bridge: the stop dropped {bytes} bytes of queued frames that could not be written within its "
+            + "--stop-grace-period (or before a second signal)");
+        stderr.Flush();
     }
 
     private static ValueTask OnFrame(IFrameBridge bridge, JsonLines output, Printing printing, Frame frame, CancellationToken ct)

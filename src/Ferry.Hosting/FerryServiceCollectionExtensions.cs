@@ -53,7 +53,8 @@ public static class FerryServiceCollectionExtensions
         if (services.Any(d => d.ServiceType == typeof(FerryStages)))
             return services;
         services.TryAddSingleton<IMessageBus, InProcessBus>();
-        services.AddSingleton<FerryStages>();
+        // A factory: the container only calls public constructors, and FerryStages has none (only the host creates it).
+        services.AddSingleton(_ => new FerryStages());
         services.AddSingleton<IValidateOptions<FerryOptions>, FerryOptionsValidator>();
         services.AddOptions<FerryOptions>().ValidateOnStart();
         services.AddHostedService<FerryStagesService>();

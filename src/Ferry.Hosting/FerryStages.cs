@@ -19,6 +19,14 @@ public sealed class FerryStages
     private volatile Dictionary<string, NatsGateway> _gateways = new(StringComparer.Ordinal);
     private volatile Lifetime _lifetime;
 
+    /// <summary>
+    /// Only the host creates it (<c>AddFerry</c> registers one per service provider, filled by the host's start): an instance
+    /// made elsewhere would never hold a stage, and every look-up in it would say the host had not started.
+    /// </summary>
+    internal FerryStages()
+    {
+    }
+
     /// <summary>Where the host is with its stages, so that a look-up that finds nothing says why.</summary>
     private enum Lifetime
     {

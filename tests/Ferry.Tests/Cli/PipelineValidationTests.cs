@@ -319,6 +319,30 @@ public sealed class PipelineValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task A_framing_delimiter_that_starts_with_0x_and_is_not_valid_hex_is_reported_at_its_key()
+    {
+        // Before, delimiter=0x0d0 was the 5-byte text "0x0d0" and the file checked fine: a hex typo framed silently wrong.
+        var file = Write("hex.yaml", """
+            stages:
+              - name: a
+                type: tcp_server
+                config:
+                  bind: "127.0.0.1:23020"
+                  framing: "delimiter,delimiter=0x0d0"
+            """);
+        var (code, stdout, stderr) = await RunAsync(["check", file]);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal(
+        [
+            $"{file}:6:7: stages[0].config.framing: 'delimiter,delimiter=0x0d0' is not a valid framing: framing 'delimiter,delimiter=0x0d0': "
+                + "delimiter=0x0d0: an odd number of hex digits (3) after 0x; after 0x give an even number of hex digits, two per byte, e.g. 0x03 or 0x0d0a; "
+                + @"for a text that starts with ""0x"", write its '0' as the escape \x30, e.g. \x30xff (see docs/framing.md)",
+            $"ferry check: {file}: 1 problem; nothing was started",
+        ], stderr);
+    }
+
+    [Fact]
     public async Task A_missing_file_is_one_line_and_exit_2()
     {
         var (code, _, stderr) = await RunAsync(["run", Path.Combine(_dir, "nope.yaml")]);

@@ -75,7 +75,8 @@ public sealed class FramingSpecTests
     [InlineData(@"\t\0\\", new byte[] { 0x09, 0x00, 0x5C })]
     [InlineData(@"\x2c", new byte[] { (byte)',' })]
     [InlineData(@"\x20", new byte[] { (byte)' ' })]
-    [InlineData("0xzz", new byte[] { (byte)'0', (byte)'x', (byte)'z', (byte)'z' })]
+    [InlineData(@"\x30xzz", new byte[] { (byte)'0', (byte)'x', (byte)'z', (byte)'z' })] // the text "0xzz": a bare 0xzz is refused (below)
+    [InlineData("0X0D", new byte[] { 0x0D })]
     [InlineData("é", new byte[] { 0xC3, 0xA9 })]
     [InlineData("0123456789abcdef", new byte[] { 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66 })]
     public void Delimiters_are_text_with_escapes_or_hex(string text, byte[] bytes)
@@ -137,6 +138,7 @@ public sealed class FramingSpecTests
     [InlineData(@"delimiter,delim=\x3", @"delim=\x3: escape '\x' at character 1 needs two hex digits")]
     [InlineData(@"delimiter,delim=abc\", @"delim=abc\: the delimiter ends with a lone '\' (allowed: 1 to 16 bytes as text, with escapes \n \r \t \0 \\ \xHH, or as hex 0x0d0a)")]
     [InlineData("delimiter,delim=0123456789abcdefg", "delim=0123456789abcdefg: the delimiter is 17 bytes long; at most 16")]
+    [InlineData("delimiter,delim=0x0d0a0d0a0d0a0d0a0d0a0d0a0d0a0d0a0d", "the delimiter is 17 bytes long; at most 16")]
     [InlineData("delimiter,position=prefix", "position=prefix needs a delimiter")]
     [InlineData("delimiter,delim=x,position=middle", "position=middle: must be suffix or prefix")]
     [InlineData("delimiter,delimiter=x,delim=y", "give delimiter= or delim=, not both")]
@@ -150,6 +152,27 @@ public sealed class FramingSpecTests
         Assert.Contains(expected, e.Message);
         if (!string.IsNullOrWhiteSpace(spec))
             Assert.StartsWith($"framing '{spec}': ", e.Message);
+    }
+
+    /// <summary>
+    /// A delimiter that starts with 0x is hex, and one that is not valid hex is refused: before, <c>0x0d0</c> (a typo of hex)
+    /// was taken as the 5-byte text "0x0d0" and framed silently wrong. The error quotes the spec, says what is wrong and
+    /// what is allowed, including the escape that writes the text "0x..." (<c>\x30x</c>).
+    /// </summary>
+    [Theory]
+    [InlineData("delimiter,delim=0x0d0", "an odd number of hex digits (3) after 0x")]
+    [InlineData("delimiter,delim=0x0", "an odd number of hex digits (1) after 0x")]
+    [InlineData("delimiter,delim=0xZZ", "'Z' at character 2 is not a hex digit")]
+    [InlineData("delimiter,delim=0x0dg0", "'g' at character 4 is not a hex digit")]
+    [InlineData("delimiter,delimiter=0X0d 0a", "U+0020 at character 4 is not a hex digit")]
+    [InlineData("delimiter,delim=0x", "no hex digits after 0x")]
+    public void A_delimiter_that_starts_with_0x_and_is_not_valid_hex_is_refused(string spec, string what)
+    {
+        var e = Assert.Throws<FramingException>(() => FramingSpec.Parse(spec));
+        var value = spec[(spec.IndexOf('=') + 1)..];
+        var key = spec["delimiter,".Length..spec.IndexOf('=')];
+        Assert.Equal($"framing '{spec}': {key}={value}: {what}; after 0x give an even number of hex digits, two per byte, e.g. 0x03 or 0x0d0a; "
+            + @"for a text that starts with ""0x"", write its '0' as the escape \x30, e.g. \x30xff", e.Message);
     }
 
     [Theory]

@@ -5,7 +5,8 @@ namespace Ferry.Framing.Internal;
 
 /// <summary>
 /// The text form of a delimiter in a spec: plain text (UTF-8), escapes <c>\n \r \t \0 \\ \xHH</c>, or
-/// hex bytes <c>0x0d0a</c>. A comma cannot appear in a spec value, so it is written <c>\x2c</c>.
+/// hex bytes <c>0x0d0a</c>. A comma cannot appear in a spec value, so it is written <c>\x2c</c>; a text that starts with
+/// <c>0x</c> is written <c>\x30x...</c>, since anything that starts with <c>0x</c> is hex (and refused when it is not valid hex).
 /// </summary>
 internal static class DelimiterText
 {
@@ -24,8 +25,9 @@ internal static class DelimiterText
             return null;
         }
 
-        var bytes = text.Length > 2 && text[0] == '0' && text[1] is 'x' or 'X' ? ParseHex(text.AsSpan(2)) : null;
-        bytes ??= ParseEscaped(text, out why);
+        // Everything that starts with 0x is hex: "0x0d0" is a typo of hex far more often than the 5-byte text, and taking
+        // it as text would frame silently wrong. The text itself is written with its '0' escaped, \x30x.
+        var bytes = text.Length >= 2 && text[0] == '0' && text[1] is 'x' or 'X' ? ParseHex(text, out why) : ParseEscaped(text, out why);
         if (bytes is null)
             return null;
         if (bytes.Length > MaxBytes)
@@ -60,16 +62,39 @@ internal static class DelimiterText
         return text.ToString();
     }
 
-    private static byte[]? ParseHex(ReadOnlySpan<char> hex)
+    /// <summary>What a hex delimiter must be, and how to write the text "0x..." instead (the escape that already exists).</summary>
+    private const string HexAllowed = "after 0x give an even number of hex digits, two per byte, e.g. 0x03 or 0x0d0a; "
+        + "for a text that starts with \"0x\", write its '0' as the escape \\x30, e.g. \\x30xff";
+
+    /// <summary><paramref name="text"/> is <c>0x</c> (or <c>0X</c>) and then, to be valid, an even number (at least two) of hex digits.</summary>
+    private static byte[]? ParseHex(string text, out string? why)
     {
-        if (hex.Length % 2 != 0)
+        var hex = text.AsSpan(2);
+        if (hex.IsEmpty)
+        {
+            why = $"no hex digits after {text}; {HexAllowed}";
             return null;
+        }
+        for (var i = 0; i < hex.Length; i++)
+        {
+            var c = hex[i];
+            if (!char.IsAsciiHexDigit(c))
+            {
+                // A control character, a space or half of a surrogate pair would not print as itself.
+                var shown = char.IsControl(c) || char.IsWhiteSpace(c) || char.IsSurrogate(c) ? $"U+{(int)c:X4}" : $"'{c}'";
+                why = $"{shown} at character {i + 2} is not a hex digit; {HexAllowed}";
+                return null;
+            }
+        }
+        if (hex.Length % 2 != 0)
+        {
+            why = $"an odd number of hex digits ({hex.Length}) after 0x; {HexAllowed}";
+            return null;
+        }
         var bytes = new byte[hex.Length / 2];
         for (var i = 0; i < bytes.Length; i++)
-        {
-            if (!byte.TryParse(hex.Slice(2 * i, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out bytes[i]))
-                return null;
-        }
+            bytes[i] = byte.Parse(hex.Slice(2 * i, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
+        why = null;
         return bytes;
     }
 
