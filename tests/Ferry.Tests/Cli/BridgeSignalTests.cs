@@ -45,6 +45,7 @@ public sealed class BridgeSignalTests
     }
 
     [Fact]
+    [Trait("Category", "BlackBox")]
     public async Task A_second_signal_cuts_a_long_stop_grace_period_short_and_the_stop_says_what_it_dropped()
     {
         // Before, ferry bridge had no --stop-grace-period (exit 2, "Unrecognized command or argument"): its ends always drained
