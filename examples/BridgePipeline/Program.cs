@@ -13,8 +13,10 @@ try
         : await PipelineEnds.RunAnalysisAsync(command.Options, Console.Out, shutdown.Token);
     return result.Mismatches == 0 ? 0 : 1;
 }
-catch (OperationCanceledException)
+catch (OperationCanceledException) when (shutdown.Token.IsCancellationRequested)
 {
+    // Interrupted before the run completed (Ctrl+C, SIGTERM): the shell's code for an interrupted command. A
+    // cancellation nobody asked for is a fault and surfaces.
     return 130;
 }
 catch (InvalidOperationException e)

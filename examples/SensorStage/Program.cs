@@ -58,6 +58,11 @@ catch (IOException e)
     Console.Error.WriteLine($"sensor-stage: {e.Message}");
     return 1;
 }
+catch (OperationCanceledException) when (shutdown.Token.IsCancellationRequested)
+{
+    // Ctrl+C while the stage was still starting: the stop that was asked for, not a failure.
+    return 0;
+}
 
 static async Task StreamAsync(IPEndPoint stage, ushort id, TimeSpan interval, CancellationToken cancellationToken)
 {
