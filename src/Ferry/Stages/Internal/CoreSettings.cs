@@ -44,13 +44,17 @@ internal sealed record CoreSettings(
     {
         var secure = Tls is { Secure: true };
         var epoll = StageTransportChoice.Resolve(Transport, secure, server: TlsServerName is null) == StageTransport.Epoll;
-        if (epoll && !secure)
+        // The options' checks refuse epoll where it cannot run; this guard is what proves it to the platform
+        // analyzer (CA1416), and an unchecked path still gets the option's error, not a missing libc.
+        if (epoll && !StageTransportChoice.EpollHere)
+            throw new StageOptionsException(Name, [StageTransportChoice.EpollOnlyOnLinux]);
+        if (epoll && !secure && StageTransportChoice.EpollHere)
             return new EpollTransport();
         if (!secure)
             return new StreamTransport(ReadBufferBytes);
         try
         {
-            if (epoll)
+            if (epoll && StageTransportChoice.EpollHere)
                 return new EpollTransport(new OpenSslServerTls(Tls!, time));
             IStreamHandshake handshake = TlsServerName is null ? new ServerTlsHandshake(Tls!, time) : new ClientTlsHandshake(Tls!, TlsServerName, time);
             return new StreamTransport(ReadBufferBytes, handshake);
