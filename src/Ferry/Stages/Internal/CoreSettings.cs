@@ -44,8 +44,9 @@ internal sealed record CoreSettings(
     {
         var secure = Tls is { Secure: true };
         var epoll = StageTransportChoice.Resolve(Transport, secure, server: TlsServerName is null) == StageTransport.Epoll;
-        // The options' checks refuse epoll where it cannot run; this guard is what proves it to the platform
-        // analyzer (CA1416), and an unchecked path still gets the option's error, not a missing libc.
+        // The options' checks refuse epoll where it cannot run, and an unchecked path still gets the option's error
+        // here, not a missing libc. EpollHere is repeated below because the platform analyzer (CA1416) follows
+        // guards, not the value of 'epoll': it is what proves the epoll types unreachable off Linux.
         if (epoll && !StageTransportChoice.EpollHere)
             throw new StageOptionsException(Name, [StageTransportChoice.EpollOnlyOnLinux]);
         if (epoll && !secure && StageTransportChoice.EpollHere)
