@@ -15,6 +15,7 @@ namespace Ferry.Benchmarks.Tls;
 /// handshake. A plain timed loop (thread CPU time), not BenchmarkDotNet: the figure wanted is ns per
 /// message on a busy machine, where CPU time is steadier than wall time.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static unsafe partial class TlsRecordBench
 {
     public static void Run(string[] args)

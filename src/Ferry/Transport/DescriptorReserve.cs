@@ -51,6 +51,7 @@ internal static class DescriptorReserve
     /// An accept's errno in words; for the two descriptor limits also which limit it is and what to raise:
     /// EMFILE is the process's own (ulimit -n), ENFILE the whole system's (fs.file-max).
     /// </summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public static string DescribeAcceptError(int errno) => errno switch
     {
         // The limit now, not the reserve's: it may have been changed since (prlimit).

@@ -14,6 +14,9 @@ namespace Ferry.Transport;
 /// </remarks>
 internal interface IReadiness : IDisposable
 {
+    /// <summary>The token of the loop's own wake-up event, on every transport: no connection, listener or dial is given it.</summary>
+    const long WakeToken = -1;
+
     /// <summary>Blocks up to <paramref name="timeoutMs"/> ms; returns how many events <see cref="EventAt"/> may read.</summary>
     int Wait(int timeoutMs);
 

@@ -24,14 +24,17 @@ internal sealed unsafe class ListenSocket : IDisposable
         LocalEndPoint = local;
     }
 
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public int Fd => _handle.Fd;
 
     /// <summary>The socket's handle, for readiness registration.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public System.Runtime.InteropServices.SafeHandle Handle => _handle;
 
     public IPEndPoint LocalEndPoint { get; }
 
     /// <summary>Binds and listens; throws <see cref="SocketException"/> when the address cannot be had.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public static ListenSocket Open(BindAddress address, int backlog, TcpSocketOptions options)
     {
         var endPoint = Resolve(address);
@@ -83,6 +86,7 @@ internal sealed unsafe class ListenSocket : IDisposable
         return new IPEndPoint(addresses[0], address.Port);
     }
 
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     private static void Check(int errno)
     {
         if (errno != 0)
@@ -93,6 +97,7 @@ internal sealed unsafe class ListenSocket : IDisposable
     /// A <c>socket</c>/<c>bind</c>/<c>listen</c> error as the <see cref="SocketException"/> a <see cref="Socket"/> throws
     /// for it; one this table does not name as an <see cref="IOException"/> that does (errno and text), never a vague "SocketError".
     /// </summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     internal static Exception Failure(int errno)
         => ToSocketError(errno) is { } known ? new SocketException((int)known) : new IOException(Libc.Describe(errno));
 

@@ -8,10 +8,11 @@ namespace Ferry.Transport;
 /// Linux. Level-triggered, so a connection with more data than one read takes is simply reported
 /// again in the next round, after every other ready connection had its turn.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed unsafe class Reactor : IReadiness
 {
     /// <summary>The epoll data value of the wake-up eventfd.</summary>
-    public const long WakeToken = -1;
+    public const long WakeToken = IReadiness.WakeToken;
 
     private readonly SocketHandle _epoll;
     private readonly SocketHandle _wake;

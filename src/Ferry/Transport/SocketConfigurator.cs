@@ -3,6 +3,7 @@ using Ferry.Transport.Interop;
 namespace Ferry.Transport;
 
 /// <summary>Applies <see cref="TcpSocketOptions"/> to a raw socket descriptor.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static unsafe class SocketConfigurator
 {
     /// <summary>Applies the options; returns 0 or the errno of the first option that failed.</summary>

@@ -9,6 +9,7 @@ namespace Ferry.Transport;
 /// ever closed by the service thread under the connection's egress lock, after which nothing uses it.
 /// Code that may race a close (the wake-up from other threads) takes a reference instead.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed class SocketHandle : SafeHandleMinusOneIsInvalid
 {
     public SocketHandle(int fd) : base(ownsHandle: true) => SetHandle(fd);

@@ -3,6 +3,7 @@ using Ferry.Transport.Interop;
 namespace Ferry.Transport;
 
 /// <summary>A connected non-blocking socket on the epoll transport: <c>recv</c>/<c>send</c> straight on the descriptor.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed unsafe class SocketIo(SocketHandle handle) : IConnectionIo
 {
     /// <summary>The descriptor the reactor watches.</summary>

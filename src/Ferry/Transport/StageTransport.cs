@@ -1,3 +1,5 @@
+using System.Runtime.Versioning;
+
 namespace Ferry.Transport;
 
 /// <summary>How a stage moves bytes between its connections and its service thread.</summary>
@@ -28,22 +30,47 @@ public enum StageTransport
 /// <summary>Names and checks shared by both stages' <c>transport</c> option.</summary>
 internal static class StageTransportChoice
 {
+    /// <summary>
+    /// Whether the epoll transport can run on this system: Linux. The platform-compatibility analyzer (CA1416)
+    /// takes it as a Linux guard, so epoll code behind it is proven unreachable on Windows and macOS.
+    /// </summary>
+    [SupportedOSPlatformGuard("linux")]
+    public static bool EpollHere => OperatingSystem.IsLinux();
+
+    /// <summary>Whether a server stage's TLS can run on epoll here: Linux with OpenSSL 3 (<c>libssl.so.3</c>).</summary>
+    [SupportedOSPlatformGuard("linux")]
+    public static bool EpollTlsHere => OperatingSystem.IsLinux() && Tls.OpenSsl.LibSsl.IsAvailable;
+
     /// <summary>The transport a stage runs on: <see cref="StageTransport.Auto"/> resolved for this system.</summary>
-    public static StageTransport Resolve(StageTransport requested, bool tls, bool server) => requested switch
+    public static StageTransport Resolve(StageTransport requested, bool tls, bool server) => Resolve(requested, tls, server, EpollHere, EpollTlsHere);
+
+    /// <summary>
+    /// <see cref="StageTransport.Auto"/> resolved for a system that has epoll (<paramref name="epollHere"/>) and
+    /// OpenSSL 3 for it (<paramref name="epollTlsHere"/>) or not: what this system decides, said as facts a test
+    /// can give for another system without pretending to run there.
+    /// </summary>
+    internal static StageTransport Resolve(StageTransport requested, bool tls, bool server, bool epollHere, bool epollTlsHere) => requested switch
     {
-        StageTransport.Auto => OperatingSystem.IsLinux() && (!tls || server && Tls.OpenSsl.LibSsl.IsAvailable) ? StageTransport.Epoll : StageTransport.Stream,
+        StageTransport.Auto => epollHere && (!tls || server && epollTlsHere) ? StageTransport.Epoll : StageTransport.Stream,
         _ => requested,
     };
 
     public static void Validate(List<string> problems, StageTransport transport, bool tls, bool server)
+        => Validate(problems, transport, tls, server, EpollHere, EpollTlsHere);
+
+    /// <summary>The option's problems on a system described as for <see cref="Resolve(StageTransport, bool, bool, bool, bool)"/>.</summary>
+    internal static void Validate(List<string> problems, StageTransport transport, bool tls, bool server, bool epollHere, bool epollTlsHere)
     {
         if (!Enum.IsDefined(transport))
             problems.Add($"option 'transport': {transport} is not allowed; must be auto, epoll or stream");
-        else if (transport == StageTransport.Epoll && !OperatingSystem.IsLinux())
-            problems.Add("option 'transport': epoll is only available on Linux; use stream (or auto)");
+        else if (transport == StageTransport.Epoll && !epollHere)
+            problems.Add(EpollOnlyOnLinux);
         else if (transport == StageTransport.Epoll && tls && !server)
             problems.Add("option 'transport': a client stage's TLS runs on the stream transport; use stream (or auto) with 'tls'");
-        else if (transport == StageTransport.Epoll && tls && !Tls.OpenSsl.LibSsl.IsAvailable)
+        else if (transport == StageTransport.Epoll && tls && !epollTlsHere)
             problems.Add("option 'transport': TLS on epoll needs OpenSSL 3 (libssl.so.3), which cannot be loaded here; use stream (or auto) with 'tls'");
     }
+
+    /// <summary>Why epoll was refused off Linux, and what to use instead.</summary>
+    public const string EpollOnlyOnLinux = "option 'transport': epoll is only available on Linux; use stream (or auto)";
 }

@@ -44,13 +44,18 @@ internal sealed record CoreSettings(
     {
         var secure = Tls is { Secure: true };
         var epoll = StageTransportChoice.Resolve(Transport, secure, server: TlsServerName is null) == StageTransport.Epoll;
-        if (epoll && !secure)
+        // The options' checks refuse epoll where it cannot run, and an unchecked path still gets the option's error
+        // here, not a missing libc. EpollHere is repeated below because the platform analyzer (CA1416) follows
+        // guards, not the value of 'epoll': it is what proves the epoll types unreachable off Linux.
+        if (epoll && !StageTransportChoice.EpollHere)
+            throw new StageOptionsException(Name, [StageTransportChoice.EpollOnlyOnLinux]);
+        if (epoll && !secure && StageTransportChoice.EpollHere)
             return new EpollTransport();
         if (!secure)
             return new StreamTransport(ReadBufferBytes);
         try
         {
-            if (epoll)
+            if (epoll && StageTransportChoice.EpollHere)
                 return new EpollTransport(new OpenSslServerTls(Tls!, time));
             IStreamHandshake handshake = TlsServerName is null ? new ServerTlsHandshake(Tls!, time) : new ClientTlsHandshake(Tls!, TlsServerName, time);
             return new StreamTransport(ReadBufferBytes, handshake);

@@ -17,7 +17,7 @@ internal interface IConnectionSource
 
     void OnTimer();
 
-    /// <summary>A readiness event for one of the source's own tokens (below <see cref="Reactor.WakeToken"/>).</summary>
+    /// <summary>A readiness event for one of the source's own tokens (below <see cref="IReadiness.WakeToken"/>).</summary>
     void OnEvent(long token, ReadyFlags flags);
 
     /// <summary>A connection became ready for messages.</summary>

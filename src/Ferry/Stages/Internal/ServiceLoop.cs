@@ -214,7 +214,7 @@ internal sealed class ServiceLoop
             for (var i = 0; i < n; i++)
             {
                 var (token, flags) = _readiness.EventAt(i);
-                if (token == Reactor.WakeToken)
+                if (token == IReadiness.WakeToken)
                     _readiness.ConsumeWake();
                 else
                     round.OnEvent(token, flags);

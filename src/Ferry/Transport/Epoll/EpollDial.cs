@@ -5,6 +5,7 @@ using Ferry.Transport.Interop;
 namespace Ferry.Transport.Epoll;
 
 /// <summary>A non-blocking <c>connect</c> whose outcome the reactor reports as writability.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed unsafe class EpollDial(Reactor reactor, long token) : IDialAttempt
 {
     private SocketHandle? _handle;

@@ -5,6 +5,7 @@ using Ferry.Transport.Interop;
 namespace Ferry.Transport.Epoll;
 
 /// <summary>A <see cref="ListenSocket"/> watched by the reactor; accepts with <c>accept4</c> on the service thread.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed unsafe class EpollListener : IListener
 {
     private readonly Reactor _reactor;

@@ -2,6 +2,7 @@ namespace Ferry.Transport.Epoll;
 
 /// <summary>The Linux fast path: one <see cref="Reactor"/> per stage, sockets driven by non-blocking system calls.</summary>
 /// <param name="tls">A server stage's TLS (accepted connections become <see cref="TlsSocketIo"/>); null for plain connections.</param>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed class EpollTransport(Tls.OpenSsl.OpenSslServerTls? tls = null) : ITransport
 {
     private readonly Reactor _reactor = new();

@@ -27,6 +27,7 @@ namespace Ferry.Transport.Epoll;
 /// <para>Threads: <see cref="Receive"/> and the handshake on the service thread, <see cref="Send"/> under the
 /// egress lock; OpenSSL's object is used by one of them at a time (<see cref="_sync"/>).</para>
 /// </remarks>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed unsafe class TlsSocketIo : IConnectionIo
 {
     private const int ScratchBytes = 64 * 1024;

@@ -7,6 +7,7 @@ namespace Ferry.Transport.Interop;
 /// offset 4); elsewhere it is naturally aligned (16 bytes, data at offset 8), so the layout is
 /// chosen at run time instead of with a fixed C# struct.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed unsafe class EpollEvents : IDisposable
 {
     private static readonly int Size = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;

@@ -7,6 +7,7 @@ namespace Ferry.Transport.Interop;
 /// hot path (one recv and one send per ready socket, no per-operation objects) because that is what
 /// lets one pinned service thread keep up with a C epoll server.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static unsafe partial class Libc
 {
     private const string Lib = "libc";

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 namespace Ferry.Transport.Interop;
 
 /// <summary>Converts between the kernel's <c>sockaddr_in</c>/<c>sockaddr_in6</c> and <see cref="IPEndPoint"/>.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static unsafe class SockAddr
 {
     public const int StorageSize = 128;

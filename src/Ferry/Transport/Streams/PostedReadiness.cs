@@ -78,7 +78,7 @@ internal sealed class PostedReadiness : IReadiness
         // Reset before draining: a post after this point sets the signal again, so none is lost.
         _signal.Reset();
         if (Volatile.Read(ref _wakePending) != 0)
-            _events.Add((Reactor.WakeToken, ReadyFlags.Readable));
+            _events.Add((IReadiness.WakeToken, ReadyFlags.Readable));
         while (_events.Count < _capacity && _queue.TryDequeue(out var source))
         {
             source.ClearQueued();

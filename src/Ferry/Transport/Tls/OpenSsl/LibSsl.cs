@@ -7,6 +7,7 @@ namespace Ferry.Transport.Tls.OpenSsl;
 /// The runtime's own SslStream uses the same libraries; calling them straight from the service thread saves
 /// SslStream's per-call machinery and lets the engine own its buffers (docs/benchmarks.md, issue 11).
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static unsafe partial class LibSsl
 {
     private const string Ssl = "libssl.so.3";

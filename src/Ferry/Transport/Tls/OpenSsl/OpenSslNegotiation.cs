@@ -6,6 +6,7 @@ using static Ferry.Transport.Tls.OpenSsl.LibSsl;
 namespace Ferry.Transport.Tls.OpenSsl;
 
 /// <summary>What an OpenSSL handshake negotiated, in the words <see cref="TlsNegotiation.Describe"/> uses for SslStream.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static unsafe class OpenSslNegotiation
 {
     public static TlsConnectionInfo Describe(nint ssl)

@@ -13,6 +13,7 @@ namespace Ferry.Transport.Tls.OpenSsl;
 /// reloaded certificate gets a new one, and connections on the old one keep it until they close.
 /// </summary>
 /// <remarks>Handshakes run on the stage's service thread only, so the contexts are built and switched there.</remarks>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed unsafe class OpenSslServerTls
 {
     private readonly VersionedContext _default;

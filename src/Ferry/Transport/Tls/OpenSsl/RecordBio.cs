@@ -31,6 +31,7 @@ internal unsafe struct RecordWindows
 /// to send (all records of a burst in one <c>send</c>) and holds no buffer while idle, unlike
 /// <c>BIO_s_mem</c>, whose buffer keeps its largest size for the connection's life.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static unsafe class RecordBio
 {
     private const int RetryRead = BIO_FLAGS_READ | BIO_FLAGS_SHOULD_RETRY;

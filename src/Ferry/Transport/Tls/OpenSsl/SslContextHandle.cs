@@ -11,6 +11,7 @@ namespace Ferry.Transport.Tls.OpenSsl;
 /// per certificate version; every <see cref="SslHandle"/> made from it holds a reference, so a reloaded
 /// certificate's old context lives exactly as long as the connections that still use it.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed unsafe class SslContextHandle : SafeHandle
 {
     private SslContextHandle(nint ctx) : base(0, ownsHandle: true) => SetHandle(ctx);

@@ -8,6 +8,7 @@ namespace Ferry.Transport.Tls.OpenSsl;
 /// Freed once, when the last user lets go (a close in the middle of a handshake included), and counted
 /// while alive so tests can show that connections leave nothing behind.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed unsafe class SslHandle : SafeHandle
 {
     private readonly LiveCount? _count;

@@ -18,6 +18,7 @@ namespace Ferry.Transport.Tls.OpenSsl;
 /// intermediates (tickets stay small) gets tickets marked as not resumable: it makes a full handshake each time,
 /// with the chain it sends then, instead of resuming into a check that lacks its chain.
 /// </remarks>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static unsafe class TicketIntermediates
 {
     /// <summary>The most intermediates' bytes a ticket carries.</summary>

@@ -10,6 +10,7 @@ namespace Ferry.Transport.Tls.OpenSsl;
 /// (<see cref="Output"/>, <see cref="Consumed"/>). No thread, no buffer of its own while idle: the
 /// caller owns the socket and decides when to read and send.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed unsafe class TlsRecordSession : IDisposable
 {
     /// <summary>The outcome of a step of the handshake.</summary>
