@@ -16,17 +16,8 @@ public sealed class StreamHandshakeCloseTests
     [Fact]
     public async Task A_handshake_that_finishes_after_the_close_has_its_stream_disposed()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        using var client = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
-        var server = await listener.AcceptSocketAsync();
-
-        var handshake = new HeldHandshake();
-        using var readiness = new PostedReadiness();
-        var io = new StreamConnectionIo(server, 4096, handshake);
-        readiness.Watch(io, ReadyFlags.Readable, 1); // starts the handshake on the thread pool
-        await handshake.Started.Task.WaitAsync(Poll.DefaultTimeout);
+        using var started = await HandshakingConnection.StartAsync();
+        var (io, handshake) = (started.Io, started.Handshake);
 
         io.Dispose();                      // the stage closes the connection meanwhile ...
         handshake.Finish();                // ... and then the handshake succeeds
@@ -37,17 +28,8 @@ public sealed class StreamHandshakeCloseTests
     [Fact]
     public async Task A_handshake_that_finishes_before_the_close_keeps_its_stream_until_the_close()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        using var client = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
-        var server = await listener.AcceptSocketAsync();
-
-        var handshake = new HeldHandshake();
-        using var readiness = new PostedReadiness();
-        var io = new StreamConnectionIo(server, 4096, handshake);
-        readiness.Watch(io, ReadyFlags.Readable, 1);
-        await handshake.Started.Task.WaitAsync(Poll.DefaultTimeout);
+        using var started = await HandshakingConnection.StartAsync();
+        var (io, handshake) = (started.Io, started.Handshake);
         handshake.Finish();
         TlsConnectionInfo? info = null;
         await Poll.UntilAsync(() => io.TryCompleteHandshake(out info), "the handshake to finish");
@@ -56,6 +38,43 @@ public sealed class StreamHandshakeCloseTests
 
         io.Dispose();
         await Poll.UntilAsync(() => handshake.Secured.Disposed, "the close to dispose the secured stream");
+    }
+
+    /// <summary>A loopback connection on the stream transport whose (held) handshake has started on the thread pool.</summary>
+    private sealed class HandshakingConnection : IDisposable
+    {
+        private readonly TcpListener _listener;
+        private readonly Socket _client;
+        private readonly PostedReadiness _readiness = new();
+
+        private HandshakingConnection(TcpListener listener, Socket client, Socket server)
+        {
+            (_listener, _client) = (listener, client);
+            Io = new StreamConnectionIo(server, 4096, Handshake);
+        }
+
+        public HeldHandshake Handshake { get; } = new();
+
+        public StreamConnectionIo Io { get; }
+
+        public static async Task<HandshakingConnection> StartAsync()
+        {
+            var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var client = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            await client.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
+            var connection = new HandshakingConnection(listener, client, await listener.AcceptSocketAsync());
+            connection._readiness.Watch(connection.Io, ReadyFlags.Readable, 1); // starts the handshake on the thread pool
+            await connection.Handshake.Started.Task.WaitAsync(Poll.DefaultTimeout);
+            return connection;
+        }
+
+        public void Dispose()
+        {
+            _readiness.Dispose();
+            _client.Dispose();
+            _listener.Dispose();
+        }
     }
 
     /// <summary>A handshake that waits for the test, then hands back a stream that says whether it was disposed.</summary>
