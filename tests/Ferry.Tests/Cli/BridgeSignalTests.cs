@@ -121,7 +121,7 @@ public sealed class BridgeSignalTests
             Assert.Matches(@"ferry bridge: the stop dropped \d+ bytes of queued frames that could not be written within its --stop-grace-period \(or before a second signal\)", errors);
 
             await sending.CancelAsync();
-            await sender.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await sender.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
         }
         finally
         {

@@ -49,7 +49,12 @@ public sealed class ChainCertificatesTests
         callers.Build(peer);
 
         Assert.Null(check.Check(peer, callers, SslPolicyErrors.None, required: true, checkName: false));
-        Assert.Null(check.Check(new X509Certificate(peer.RawData), callers, SslPolicyErrors.None, required: true, checkName: false));
+        // A plain X509Certificate (what a validation callback may be handed) takes the check's own copy path; only the
+        // obsolete constructor makes one.
+#pragma warning disable SYSLIB0057
+        using var plain = new X509Certificate(peer.RawData);
+#pragma warning restore SYSLIB0057
+        Assert.Null(check.Check(plain, callers, SslPolicyErrors.None, required: true, checkName: false));
         Assert.Equal("untrusted (UntrustedRoot)", check.Check(TestCertificates.ClientOfOtherAuthority, null, SslPolicyErrors.None, required: true, checkName: false)?.Replace("PartialChain", "UntrustedRoot"));
 
         Assert.NotEqual(IntPtr.Zero, peer.Handle);
