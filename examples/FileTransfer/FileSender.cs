@@ -123,10 +123,15 @@ public static class FileSender
                 w.WriteNumber("chunkSize", options.ChunkSize);
                 w.WriteString("sha256", sha256);
             }, cancellationToken);
-            if (await NextAsync(connection) is not { } ack)
+            // Acks before the file_start_ack answer chunks that reached this connection from the last one's window (the
+            // stage sends to whichever connection is current): they say nothing the file_start_ack will not.
+            var ack = await NextAsync(connection);
+            while (ack is { } early && early.String("type") is "file_chunk_ack" or "file_progress")
+                ack = await NextAsync(connection);
+            if (ack is null)
                 continue;   // dropped before the server answered
-            Expect(ack, "file_start_ack");
-            var acked = ack.GetProperty("receivedBytes").GetInt64();
+            Expect(ack.Value, "file_start_ack");
+            var acked = ack.Value.GetProperty("receivedBytes").GetInt64();
             if (connections > 1)
                 resumedAt.Add(acked);
             acknowledged?.Report(acked);
