@@ -85,7 +85,6 @@ public static class FileSender
             // A window of large chunks can be more than the egress buffer holds: wait for room rather than drop a
             // chunk, which the server would then refuse every later chunk for (they come at the wrong offset).
             EgressOverflow = EgressOverflowPolicy.Wait,
-            EgressWhileDisconnected = DisconnectedEgressPolicy.Drop,   // a new connection starts with file_start, never with stale chunks
             ReconnectWait = options.ReconnectWait,
             ReconnectMaxWait = TimeSpan.FromSeconds(2),
         }, new InProcessBus());
@@ -108,14 +107,14 @@ public static class FileSender
         {
             await client.WaitConnectedAsync(cancellationToken);
             var connection = client.ConnectionId;
-            if (closed.Contains(connection))
+            if (connection.IsNone || closed.Contains(connection))
             {
-                // The stage has not yet taken in the drop we already heard of: wait for the next connection.
+                // Dropped again since the wait ended: wait for the next connection.
                 connections--;
                 await Task.Delay(10, cancellationToken);
                 continue;
             }
-            await SendJsonAsync(client, "file_start", w =>
+            await SendJsonAsync(client, connection, "file_start", w =>
             {
                 w.WriteString("transferId", transferId);
                 w.WriteString("filename", filename);
@@ -123,11 +122,7 @@ public static class FileSender
                 w.WriteNumber("chunkSize", options.ChunkSize);
                 w.WriteString("sha256", sha256);
             }, cancellationToken);
-            // Acks before the file_start_ack answer chunks that reached this connection from the last one's window (the
-            // stage sends to whichever connection is current): they say nothing the file_start_ack will not.
             var ack = await NextAsync(connection);
-            while (ack is { } early && early.String("type") is "file_chunk_ack" or "file_progress")
-                ack = await NextAsync(connection);
             if (ack is null)
                 continue;   // dropped before the server answered
             Expect(ack.Value, "file_start_ack");
@@ -145,7 +140,7 @@ public static class FileSender
                 {
                     var length = RandomAccess.Read(file, buffer, next);
                     var offset = next;
-                    await SendJsonAsync(client, "file_chunk", w =>
+                    await SendJsonAsync(client, connection, "file_chunk", w =>
                     {
                         w.WriteString("transferId", transferId);
                         w.WriteNumber("chunkIndex", offset / options.ChunkSize);
@@ -171,7 +166,7 @@ public static class FileSender
             if (dropped)
                 continue;
 
-            await SendJsonAsync(client, "file_end", w => w.WriteString("transferId", transferId), cancellationToken);
+            await SendJsonAsync(client, connection, "file_end", w => w.WriteString("transferId", transferId), cancellationToken);
             if (await NextAsync(connection) is not { } complete)
                 continue;
             Expect(complete, "file_complete");
@@ -205,7 +200,10 @@ public static class FileSender
             throw new TransferFailedException($"expected {type} from the server, got {message}");
     }
 
-    private static async ValueTask SendJsonAsync(TcpClientStage client, string type, Action<Utf8JsonWriter> body, CancellationToken cancellationToken)
-        // false (the connection just dropped) needs nothing: the disconnect is in the inbox and the next connection resumes.
-        => await client.SendAsync(TransferJson.Message(type, body), cancellationToken: cancellationToken);
+    // Bound to its connection: a chunk of a dropped connection's window must not reach the next one ahead of its file_start,
+    // where the server would answer it (or refuse it, at an offset the resume has moved past) before the file_start_ack.
+    // False (the connection just dropped) needs nothing: the disconnect is in the inbox and the next connection resumes.
+    private static async ValueTask SendJsonAsync(TcpClientStage client, ConnectionId connection, string type, Action<Utf8JsonWriter> body,
+        CancellationToken cancellationToken)
+        => await client.SendToConnectionAsync(connection, TransferJson.Message(type, body), cancellationToken: cancellationToken);
 }

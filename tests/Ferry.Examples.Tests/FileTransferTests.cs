@@ -67,10 +67,7 @@ public sealed class FileTransferTests : IAsyncLifetime
         Assert.Equal(1, result.Connections);
     }
 
-    [Fact(Skip = "Flaky in CI, not yet explained (session 16): 2 of 4 fresh-clone runs failed here, once with a chunk ack where the "
-        + "file_start_ack was expected (the client stage sends to whichever connection is current; the sender now skips such acks) "
-        + "and once with a 60 s hang whose cause is not found (suspect: a send under the wait policy not released when its "
-        + "connection drops). No other test covers the resume; see the session 16 note.")]
+    [Fact]
     public async Task A_connection_dropped_mid_file_resumes_where_the_server_stopped()
     {
         const int Size = 1_000_000;

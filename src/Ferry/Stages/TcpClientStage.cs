@@ -144,6 +144,25 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
         return await _core.Router.RouteAsync(EgressMessage.ToAll(payload, fields), cancellationToken, heldCounts: true).ConfigureAwait(false) == 1;
     }
 
+    /// <summary>
+    /// Sends one message on one connection only: <paramref name="connection"/>, the id this stage's
+    /// <see cref="ConnectionId"/> or <see cref="Connected"/> event gave. Completes with false, and sends nothing, when that
+    /// connection has closed (or is not this stage's): the message is never held for, nor sent on, a later connection.
+    /// For a protocol whose every connection starts with its own greeting, a message of a dropped connection must not
+    /// open the next one, which <see cref="SendAsync"/> (to whichever connection is current) cannot promise. The overflow policy applies as for any send; the payload is copied before
+    /// the task completes.
+    /// </summary>
+    /// <exception cref="FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
+    public async ValueTask<bool> SendToConnectionAsync(ConnectionId connection, ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
+    {
+        if (_life.IsStopped)
+        {
+            _core.Counters.CountDropped(payload.Length);
+            return false;
+        }
+        return await _core.Router.RouteAsync(EgressMessage.To(connection, payload, fields), cancellationToken).ConfigureAwait(false) == 1;
+    }
+
     /// <summary>Drops the current connection (reason <c>killed</c>, detail <paramref name="reason"/>); the stage reconnects as
     /// after any loss. False when not connected.</summary>
     public bool Reconnect(string? reason = null) => _core.RequestClose(ConnectionId, DisconnectReason.Killed, reason);

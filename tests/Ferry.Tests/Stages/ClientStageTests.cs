@@ -616,12 +616,16 @@ public abstract class ClientStageTests(StageTransport transport)
         await server.StartAsync();
         await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString() }.On(Transport), timeProvider: new StageTime()); // fake time: no reconnect
         var seen = new ConcurrentQueue<string>();
-        client.Connected += (_, e) => seen.Enqueue($"connected: {client.IsConnected} {client.ConnectionId == e.ConnectionId} {client.RemoteEndPoint?.Port == server.EndPoint.Port}");
-        client.Disconnected += (_, e) => seen.Enqueue($"disconnected: {client.IsConnected} {client.ConnectionId.IsNone} {client.RemoteEndPoint is null}");
+        // And (session 17) inside Disconnected, WaitConnectedAsync still completed at once: a sender that waited for the
+        // next connection on hearing of the loss went on at once and read ConnectionId None (the FileTransfer example's
+        // hang); inside Connected it was not complete yet.
+        client.Connected += (_, e) => seen.Enqueue($"connected: {client.IsConnected} {client.ConnectionId == e.ConnectionId} {client.RemoteEndPoint?.Port == server.EndPoint.Port} {client.WaitConnectedAsync().IsCompleted}");
+        client.Disconnected += (_, e) => seen.Enqueue($"disconnected: {client.IsConnected} {client.ConnectionId.IsNone} {client.RemoteEndPoint is null} {client.WaitConnectedAsync().IsCompleted}");
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         Assert.True(client.Reconnect("rotate"));
         await Poll.UntilAsync(() => seen.Count == 2, "both events");
-        Assert.Equal(["connected: True True True", "disconnected: False True True"], seen);
+        Assert.Equal(["connected: True True True True", "disconnected: False True True False"], seen);
+        Assert.False(client.WaitConnectedAsync().IsCompleted);
         Assert.False(client.IsConnected);
     }
 
@@ -654,6 +658,45 @@ public abstract class ClientStageTests(StageTransport transport)
         AdvanceBy(time, await rec.WaitBackingOffAsync(1));
         await Poll.UntilAsync(() => client.IsConnected && client.ConnectionId != first, "a new connection");
         Assert.Equal(DisconnectReason.Killed, rec.Events.OfType<DisconnectedEvent>().Single().Reason);
+    }
+
+    [Theory]
+    [InlineData(DisconnectedEgressPolicy.Hold)]
+    [InlineData(DisconnectedEgressPolicy.Drop)]
+    public async Task A_send_bound_to_a_connection_never_reaches_the_next_one(DisconnectedEgressPolicy whileDisconnected)
+    {
+        // A protocol whose connections each start with a greeting (the FileTransfer example's file_start) must not have a
+        // message of a dropped connection open the next one: SendAsync goes to whichever connection is current (or is held
+        // for the next), SendToConnectionAsync to the one named or nowhere.
+        await using var server = new FerryTestServer(new TcpServerStageOptions { Framing = FramingSpec.Parse("lines") }.On(Transport));
+        await server.StartAsync();
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = server.EndPoint.ToString(),
+            Framing = FramingSpec.Parse("lines"),
+            EgressWhileDisconnected = whileDisconnected,
+            ReconnectWait = TimeSpan.FromMilliseconds(10),
+        }.On(Transport), timeProvider: time);
+        var rec = new ClientRecorder(client);
+        await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        var first = client.ConnectionId;
+        Assert.True(await client.SendToConnectionAsync(first, "one"u8.ToArray()));
+        await server.WaitForPacketAsync(p => p.Text == "one");
+
+        Assert.True(client.Reconnect("rotate"));
+        var backingOff = await rec.WaitBackingOffAsync(1);
+        Assert.False(await client.SendToConnectionAsync(first, "stale while disconnected"u8.ToArray()));   // not held either
+        time.Advance(backingOff.RetryIn);
+        await Poll.UntilAsync(() => client.IsConnected, "the next connection");
+        var second = client.ConnectionId;
+        Assert.NotEqual(first, second);
+        Assert.False(await client.SendToConnectionAsync(first, "stale after the reconnect"u8.ToArray()));
+        Assert.True(await client.SendToConnectionAsync(second, "two"u8.ToArray()));
+
+        await server.WaitForPacketAsync(p => p.Text == "two");
+        Assert.Equal(["one", "two"], server.Packets.Select(p => p.Text));
+        Assert.Equal(2, client.GetStats().EgressUnknownTargetTotal);
     }
 
     [Fact]

@@ -224,6 +224,8 @@ internal sealed class Acceptor : IConnectionSource
 
     public void OnEstablished(Connection c) { }
 
+    public void OnLeaving(Connection c) { }
+
     public void OnClosed(Connection c, DisconnectReason reason, string? detail) => _admission.Closed(c);
 
     public void StopAccepting() => CloseListener();

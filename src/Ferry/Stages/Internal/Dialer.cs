@@ -303,6 +303,21 @@ internal sealed class Dialer : IConnectionSource
         return TimeSpan.FromMilliseconds(Math.Max(1, baseMs * spread));
     }
 
+    /// <summary>
+    /// The ready connection is leaving: from now on a <c>WaitConnectedAsync</c> waits for the next one. Before the
+    /// connection leaves the table and before <c>Disconnected</c> is raised, so that nobody who learns of the loss
+    /// (the event, <c>IsConnected</c> false, <c>ConnectionId</c> None) can find the old wait still complete and act on
+    /// a connection that is gone.
+    /// </summary>
+    public void OnLeaving(Connection c)
+    {
+        if (c != _connection || !_ready)
+            return;
+        lock (_stateLock)
+            if (_connected.Task.IsCompleted)
+                _connected = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
     public void OnClosed(Connection c, DisconnectReason reason, string? detail)
     {
         if (c != _connection)
@@ -317,9 +332,6 @@ internal sealed class Dialer : IConnectionSource
                 ScheduleRetry(NotReadyReason(c, reason, detail));
             return;
         }
-        lock (_stateLock)
-            if (_connected.Task.IsCompleted)
-                _connected = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
         // A connection that was healthy for a while starts the back-off afresh.
         if (NowMs - _connectedAtMs >= (long)_options.HealthyAfter.TotalMilliseconds)
             _failures = 0;

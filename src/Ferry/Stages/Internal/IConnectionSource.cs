@@ -23,6 +23,12 @@ internal interface IConnectionSource
     /// <summary>A connection became ready for messages.</summary>
     void OnEstablished(Connection c);
 
+    /// <summary>
+    /// A connection is closing and about to leave the table, before anything about it is announced: what the source
+    /// tells waiters (a client stage's readiness) must already say "not connected" when the table does.
+    /// </summary>
+    void OnLeaving(Connection c);
+
     /// <summary>A connection was closed, for <paramref name="reason"/> (and <paramref name="detail"/>), established or not.</summary>
     void OnClosed(Connection c, DisconnectReason reason, string? detail);
 

@@ -186,10 +186,11 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             _table.EstablishLocked(c);
             _held.DeliverLocked(c, _writer);
         }
+        // The source first: a Connected handler that awaits the client stage's readiness finds it complete.
+        _source.OnEstablished(c);
         Log.Connected(Events.Logger, Name, c.Id, c.Peer);
         Events.RaiseConnected(new ConnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, c.Local, c.Tls, c.Via));
         _handlers?.OnEstablished(c);
-        _source.OnEstablished(c);
     }
 
     public void Close(Connection c, DisconnectReason reason, string? detail = null, string? code = null) => Close(c, reason, detail, code, flush: false);
@@ -219,6 +220,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
                 return;
             c.CloseGracefully = true;
         }
+        _source.OnLeaving(c);
         _readiness.Unwatch(c.Io);
         _table.Detach(c);
         if ((reason is DisconnectReason.Reset or DisconnectReason.ProtocolError or DisconnectReason.SlowConsumer
