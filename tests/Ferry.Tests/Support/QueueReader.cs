@@ -6,7 +6,10 @@ namespace Ferry.Tests.Support;
 public sealed class QueueReader : TextReader
 {
     private readonly Channel<string?> _lines = Channel.CreateUnbounded<string?>();
+    // The line being handed out and how far: a substring per read copied the rest of a long line every time (quadratic:
+    // a 2 MiB line took seconds, and under load the stdin tests' 10 s waits ran out).
     private string _rest = "";
+    private int _taken;
     private bool _ended;
 
     public void Send(string line) => _lines.Writer.TryWrite(line);
@@ -21,7 +24,7 @@ public sealed class QueueReader : TextReader
     /// <summary>Characters as a terminal delivers them: each sent line followed by a newline.</summary>
     public override async ValueTask<int> ReadAsync(Memory<char> buffer, CancellationToken cancellationToken = default)
     {
-        if (_rest.Length == 0)
+        if (_taken == _rest.Length)
         {
             if (_ended)
                 return 0;
@@ -32,10 +35,11 @@ public sealed class QueueReader : TextReader
                 return 0;
             }
             _rest = line + "\n";
+            _taken = 0;
         }
-        var n = Math.Min(buffer.Length, _rest.Length);
-        _rest.AsSpan(0, n).CopyTo(buffer.Span);
-        _rest = _rest[n..];
+        var n = Math.Min(buffer.Length, _rest.Length - _taken);
+        _rest.AsSpan(_taken, n).CopyTo(buffer.Span);
+        _taken += n;
         return n;
     }
 }
