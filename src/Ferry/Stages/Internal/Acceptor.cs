@@ -76,9 +76,10 @@ internal sealed class Acceptor : IConnectionSource
             _boundPort = listener.LocalEndPoint.Port;
             _bindDelay = _options.BindRetryDelay;
             _bindFailures = 0;
+            // Complete before the event: a Listening handler that awaits WaitListeningAsync finds it complete.
+            _listening.TrySetResult(listener.LocalEndPoint);
             Log.Listening(_engine.Events.Logger, _engine.Name, listener.LocalEndPoint);
             _engine.Events.RaiseListening(new ListeningEvent(_engine.Name, _engine.Clock.UtcNow, listener.LocalEndPoint));
-            _listening.TrySetResult(listener.LocalEndPoint);
         }
         catch (Exception ex) when (ex is SocketException or IOException)
         {
