@@ -79,7 +79,12 @@ internal sealed class BridgeEnd
 
     public bool IsStopping => _stopping.IsCancellationRequested;
 
-    public bool IsReady => _ready.IsOpen;
+    /// <summary>
+    /// Both directions have a peer, and the end is not stopping: from the moment a stop begins, sends and readiness waits
+    /// fail (<see cref="ObjectDisposedException"/>), while the stages' peers leave only as their loops end (after the drain,
+    /// up to the grace period). A caller told of the stop by a failed send must not find the end still ready.
+    /// </summary>
+    public bool IsReady => _ready.IsOpen && !IsStopping;
 
     /// <summary>The framing spec of one direction: Rogue's four-part messages, limits from the options.</summary>
     public string FramingSpec(ZmtpSocketType role) =>
