@@ -125,8 +125,8 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// when it gives up binding, and is cancelled (<see cref="OperationCanceledException"/> saying so) when the stage is
     /// stopped or disposed before listening, also when it never started.</summary>
     /// <remarks>
-    /// It completes before the <see cref="Listening"/> event is raised: a handler of the event finds it complete (and
-    /// <see cref="LocalEndPoint"/> set). It fails or is cancelled only once the stage has stopped (as
+    /// Asked from the moment the stage listens, it is complete, also inside a <see cref="Listening"/> handler (where
+    /// <see cref="LocalEndPoint"/> is set too); a wait begun before resumes once the event's handlers have run. It fails or is cancelled only once the stage has stopped (as
     /// <see cref="StopAsync"/> completes: every event raised, <see cref="Closed"/> included, and the stage's name free on its
     /// bus): a caller who hears of the failure may at once start a stage of the same name. Asked after the stop, it ends at once.
     /// </remarks>

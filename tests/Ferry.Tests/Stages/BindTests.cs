@@ -94,8 +94,8 @@ public abstract class BindTests(StageTransport transport)
         stage.Listening += (_, e) => Volatile.Write(ref seen,
             $"{stage.WaitListeningAsync().IsCompletedSuccessfully} {stage.LocalEndPoint?.Port == e.LocalEndPoint.Port}");
         await stage.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
-        await Poll.UntilAsync(() => Volatile.Read(ref seen) is not null, "the listening event");
-        Assert.Equal("True True", seen);
+        // And the caller who awaited the start resumes after the handlers: what they recorded is there.
+        Assert.Equal("True True", Volatile.Read(ref seen));
     }
 
     [Fact]
