@@ -216,11 +216,12 @@ internal sealed class BridgeEnd
             if (pipe is not null || !HasRoomFor(payload.Length))
                 return false;
             var fields = packet.Fields;
-            _inbound.Writer.TryWrite(new Frame(payload.IsEmpty ? [] : payload.ToArray(), fields.Flags, fields.Channel, fields.Error)); // unbounded: HasRoomFor bounds it
+            // Counted before the reader can have it: a reader that has read n frames finds FramesReceived at least n.
+            Counters.AddReceived(payload.Length);
             _inboundCount++;
             _inboundBytes += payload.Length;
+            _inbound.Writer.TryWrite(new Frame(payload.IsEmpty ? [] : payload.ToArray(), fields.Flags, fields.Channel, fields.Error)); // unbounded: HasRoomFor bounds it
         }
-        Counters.AddReceived(payload.Length);
         return true;
     }
 
