@@ -15,6 +15,8 @@ namespace Ferry.Bridge;
 /// thread (<c>server.PipeToAsync(server)</c> is an echo without a thread hop). While the sink waits, that
 /// end's sockets are not read (backpressure). So a handler must not block that thread for long, and
 /// must not stop the bridge and wait for the stop from inside itself (the stop waits for the handler).
+/// The pipe's task ends only once the sink or handler is no longer being called, also when it is cancelled or the
+/// bridge stops while a call is under way, so its caller may then dispose what the handler uses.
 /// A bridge end as the sink is lent the received bytes (it copies them before its send completes); any
 /// other sink or handler gets a fresh array it may keep.
 /// </remarks>

@@ -15,7 +15,8 @@ namespace Ferry.Bridge;
 /// </remarks>
 public interface IFrameBridge : IFrameSource, IFrameSink, IAsyncDisposable
 {
-    /// <summary>True while both directions have a connected peer.</summary>
+    /// <summary>True while both directions have a connected peer, until a stop begins (from then on sends fail, and this is false
+    /// while the peers' connections drain and close).</summary>
     bool IsReady { get; }
 
     /// <summary>Frames and bytes sent and received, dropped messages and handshakes, since the end was created.</summary>

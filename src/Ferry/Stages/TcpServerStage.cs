@@ -68,7 +68,8 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>The kernel's id of the service thread (see <c>/proc/self/task/&lt;id&gt;</c>); 0 before start.</summary>
     public int ServiceThreadId => _core.Loop.OsThreadId;
 
-    /// <summary>Raised when the stage is bound and accepting, once per listener it builds.</summary>
+    /// <summary>Raised when the stage is bound and accepting, once per listener it builds; <see cref="LocalEndPoint"/> is set and
+    /// <see cref="WaitListeningAsync"/> complete by then.</summary>
     public event EventHandler<ListeningEvent>? Listening { add => _core.Events.Listening += value; remove => _core.Events.Listening -= value; }
     /// <summary>Raised when a connection is ready for messages (after the handshake for a session framing).</summary>
     public event EventHandler<ConnectedEvent>? Connected { add => _core.Events.Connected += value; remove => _core.Events.Connected -= value; }
@@ -111,7 +112,8 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// <returns>The bound address, with the real port when port 0 was asked for.</returns>
     /// <exception cref="InvalidOperationException">The stage was already started, or was stopped.</exception>
     /// <exception cref="ObjectDisposedException">The stage was disposed.</exception>
-    /// <exception cref="IOException">Binding failed <see cref="TcpServerStageOptions.BindAttempts"/> times; the stage has stopped.</exception>
+    /// <exception cref="IOException">Binding failed <see cref="TcpServerStageOptions.BindAttempts"/> times; the stage has stopped (its
+    /// <see cref="StopAsync"/> has completed and its name is free).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the stage keeps trying to bind.</exception>
     public async Task<IPEndPoint> StartAsync(CancellationToken cancellationToken = default)
     {
@@ -122,8 +124,38 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>Completes with the bound address when the stage first listens; fails with <see cref="IOException"/>
     /// when it gives up binding, and is cancelled (<see cref="OperationCanceledException"/> saying so) when the stage is
     /// stopped or disposed before listening, also when it never started.</summary>
+    /// <remarks>
+    /// Asked from the moment the stage listens, it is complete, also inside a <see cref="Listening"/> handler (where
+    /// <see cref="LocalEndPoint"/> is set too); a wait begun before resumes once the event's handlers have run. It fails or is cancelled only once the stage has stopped (as
+    /// <see cref="StopAsync"/> completes: every event raised, <see cref="Closed"/> included, and the stage's name free on its
+    /// bus): a caller who hears of the failure may at once start a stage of the same name. Asked after the stop, it ends at once.
+    /// </remarks>
     public Task<IPEndPoint> WaitListeningAsync(CancellationToken cancellationToken = default)
-        => _life.WaitAsync(_acceptor.ListeningTask, "listened", cancellationToken);
+        => _life.WaitAsync(Listened(), "listened", cancellationToken);
+
+    /// <summary>The acceptor's outcome, a failure or cancellation held back until the stage has stopped.</summary>
+    private Task<IPEndPoint> Listened()
+    {
+        var listening = _acceptor.ListeningTask;
+        // Once the loop has ended, the acceptor has given its outcome (it does so before the loop's end): it stands as it is.
+        return listening.IsCompletedSuccessfully || _core.Stopped.IsCompleted ? listening : ListenedAsync(listening);
+    }
+
+    private async Task<IPEndPoint> ListenedAsync(Task<IPEndPoint> listening)
+    {
+        try
+        {
+            return await listening.ConfigureAwait(false);
+        }
+        catch (Exception) when (!listening.IsCompletedSuccessfully)
+        {
+            // The acceptor gives up (or is cancelled) while the loop still runs: its stop, its Closed event and the release of
+            // the stage's name come after. Whoever hears of the failure would otherwise find the stage still stopping, and a
+            // new stage of the same name on the same bus refused.
+            await _core.Stopped.ConfigureAwait(false);
+            throw;
+        }
+    }
 
     /// <summary>Totals as of now (rates are zero: they are published every <c>stats_interval</c>).</summary>
     public SocketStats GetStats() => _core.Snapshot();

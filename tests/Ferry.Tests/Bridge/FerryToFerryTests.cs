@@ -292,6 +292,82 @@ public abstract class FerryToFerryTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_reader_never_finds_a_frame_it_has_read_missing_from_the_counters()
+    {
+        // Session 17: the PULL stage's thread wrote a frame to the receive queue and counted it (FramesReceived) only
+        // afterwards, so a reader could hold a frame the counters did not show yet (FerryToFerryTests compares them once
+        // everything is read). The reader here spins on TryRead to be there as soon as a frame is.
+        int port = FreePorts.Pair();
+        CancellationToken deadline = Deadline.In(Limit);
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport });
+        await Task.WhenAll(server.WaitReadyAsync(deadline), client.WaitReadyAsync(deadline));
+        const int count = 50_000;
+        var behind = 0;
+        var reading = Task.Factory.StartNew(() =>
+        {
+            for (var read = 0; read < count && !deadline.IsCancellationRequested;)
+            {
+                if (!server.TryRead(out _))
+                    continue;
+                read++;
+                if (server.Counters.FramesReceived < read)
+                    behind++;
+            }
+        }, TaskCreationOptions.LongRunning);
+        var frame = new Frame(new byte[8]);
+        for (var i = 0; i < count; i++)
+            await client.SendAsync(frame, deadline);
+        await reading.WaitAsync(deadline);
+        Assert.Equal(0, behind);
+        Assert.Equal(count, server.Counters.FramesReceived);
+    }
+
+    [Fact]
+    public async Task An_end_that_is_stopping_is_not_ready()
+    {
+        // Session 17: IsReady stayed true from the start of a stop until the stages' loops had closed the peers' connections
+        // (after the drain, up to StopGracePeriod), while sends and WaitReadyAsync already failed as "stopped": a sender told
+        // of the stop by its failed send found the end still ready. Both server stages are held inside a StatsPublished
+        // handler here, so their peers cannot leave before the check.
+        int port = FreePorts.Pair();
+        CancellationToken deadline = Deadline.In(Limit);
+        var time = new StageTime();
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = Transport, TimeProvider = time });
+        await using var client = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = Transport, TimeProvider = time });
+        await Task.WhenAll(server.WaitReadyAsync(deadline), client.WaitReadyAsync(deadline));
+
+        using var release = new ManualResetEventSlim();
+        var held = 0;
+        void Hold(object? sender, SocketStats e)
+        {
+            Interlocked.Increment(ref held);
+            release.Wait(Poll.DefaultTimeout);
+        }
+        server.PushStage.StatsPublished += Hold;
+        server.PullStage.StatsPublished += Hold;
+        time.Advance(server.PushStage.Options.StatsInterval);
+        await Poll.UntilAsync(() => Volatile.Read(ref held) >= 2, "both server stages held");
+
+        Task stopping = server.StopAsync();
+        try
+        {
+            Assert.Equal((1, 1), (server.PushStage.ConnectionCount, server.PullStage.ConnectionCount)); // the peers are still there
+            Assert.False(server.IsReady);
+            await Assert.ThrowsAsync<ObjectDisposedException>(async () => await server.SendAsync(new Frame(new byte[1]), deadline));
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => server.WaitReadyAsync(deadline));
+        }
+        finally
+        {
+            server.PushStage.StatsPublished -= Hold;
+            server.PullStage.StatsPublished -= Hold;
+            release.Set();
+        }
+        await stopping.WaitAsync(deadline);
+        Assert.False(server.IsReady);
+    }
+
+    [Fact]
     public async Task A_send_waiting_for_an_absent_peer_times_out_or_is_cancelled_or_fails_at_stop()
     {
         int port = FreePorts.Pair();

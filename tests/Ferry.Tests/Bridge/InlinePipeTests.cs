@@ -126,6 +126,39 @@ public abstract class InlinePipeTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_pipe_ends_for_its_caller_only_once_its_handler_has_returned()
+    {
+        // Session 17: a cancelled (or stopped) inline pipe's task ended at once, while the receiving thread could still be
+        // inside the handler with the frame before; its caller, told the pipe was over, would dispose what the handler
+        // uses under it. The handler here is inside (awaiting) when the pipe is cancelled, and goes on once the pipe's task
+        // has ended, or after 250 ms: a negative check (nothing signals "the task did not end"), which the old code failed
+        // within microseconds of the cancel.
+        int port = FreePorts.Pair();
+        CancellationToken deadline = Deadline.In(Limit);
+        await using var server = new FrameBridgeServer(Loopback, port, Options());
+        await using var client = new FrameBridgeClient(Loopback, port, Options());
+        await client.WaitReadyAsync(deadline);
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pipeEnded = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
+        string? seenByHandler = null;
+        using var stopPipe = CancellationTokenSource.CreateLinkedTokenSource(deadline);
+        Task pipe = server.PipeToAsync(async (frame, _) =>
+        {
+            entered.TrySetResult();
+            var pipeTask = await pipeEnded.Task;
+            await Task.WhenAny(pipeTask, Task.Delay(TimeSpan.FromMilliseconds(250)));
+            seenByHandler = $"pipe ended while the handler was inside: {pipeTask.IsCompleted}";
+        }, stopPipe.Token);
+        pipeEnded.SetResult(pipe);
+        await client.SendAsync(new Frame(new byte[] { 1 }), deadline);
+        await entered.Task.WaitAsync(deadline);
+
+        await stopPipe.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pipe.WaitAsync(deadline));
+        Assert.Equal("pipe ended while the handler was inside: False", seenByHandler);
+    }
+
+    [Fact]
     public async Task A_second_pipe_from_the_same_end_is_refused_while_one_runs()
     {
         int port = FreePorts.Pair();

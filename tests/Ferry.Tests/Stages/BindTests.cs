@@ -85,6 +85,75 @@ public abstract class BindTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_listening_handler_finds_the_wait_for_listening_complete()
+    {
+        // Session 17: the acceptor raised Listening before it completed the wait, so a handler of the event found
+        // WaitListeningAsync not complete yet (the client stage's Connected had the same fault, fixed in 38a1928).
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" }.On(Transport));
+        string? seen = null;
+        stage.Listening += (_, e) => Volatile.Write(ref seen,
+            $"{stage.WaitListeningAsync().IsCompletedSuccessfully} {stage.LocalEndPoint?.Port == e.LocalEndPoint.Port}");
+        await stage.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        // And the caller who awaited the start resumes after the handlers: what they recorded is there.
+        Assert.Equal("True True", Volatile.Read(ref seen));
+    }
+
+    [Fact]
+    public async Task A_caller_told_that_binding_failed_finds_the_stage_stopped_and_its_name_free()
+    {
+        // Session 17: StartAsync failed ("the stage has stopped") as soon as the last bind attempt failed, before the stage
+        // had stopped: inside its Closed event the failure was already out, and the caller it woke could find StopAsync not
+        // complete and a new stage of the same name on the same bus refused ("already runs"), the name not given back yet.
+        var (holder, port) = HoldAPort();
+        using (holder)
+        {
+            var bus = new Ferry.Bus.InProcessBus();
+            var stage = new TcpServerStage(new TcpServerStageOptions { Name = "gives_up", Bind = $"127.0.0.1:{port}", BindAttempts = 1 }.On(Transport), bus);
+            string? inClosed = null;
+            stage.Closed += (_, _) => Volatile.Write(ref inClosed, $"closed: {stage.WaitListeningAsync().IsCompleted}");
+            var error = await Assert.ThrowsAsync<IOException>(() => stage.StartAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Contains("gave up after 1 bind attempt", error.Message);
+            Assert.True(stage.StopAsync().IsCompleted, "the stage has stopped when the failure is out");
+            Assert.Equal("closed: False", Volatile.Read(ref inClosed));
+            await using var next = new TcpServerStage(new TcpServerStageOptions { Name = "gives_up", Bind = "127.0.0.1:0" }.On(Transport), bus);
+            await next.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+            // Asked after the stop, the answer is there at once.
+            Assert.True(stage.WaitListeningAsync().IsFaulted);
+            await stage.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_caller_told_that_the_stage_stopped_before_it_listened_finds_it_stopped()
+    {
+        // As above for a stop while the bind is being retried: the wait was cancelled inside the loop's end, before the
+        // Closed event and the release of the name.
+        var (holder, port) = HoldAPort();
+        using (holder)
+        {
+            var bus = new Ferry.Bus.InProcessBus();
+            var time = new StageTime(); // the retry never comes
+            var stage = new TcpServerStage(new TcpServerStageOptions { Name = "stopped_early", Bind = $"127.0.0.1:{port}" }.On(Transport), bus, timeProvider: time);
+            var failures = 0;
+            stage.Error += (_, _) => Interlocked.Increment(ref failures);
+            string? inClosed = null;
+            stage.Closed += (_, _) => Volatile.Write(ref inClosed, $"closed: {stage.WaitListeningAsync().IsCompleted}");
+            stage.Start();
+            await Poll.UntilAsync(() => Volatile.Read(ref failures) >= 1, "the first bind failure");
+            var waiting = stage.WaitListeningAsync();
+            _ = stage.StopAsync();
+            var ended = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal("stage 'stopped_early' was stopped before it listened", ended.Message);
+            Assert.True(stage.StopAsync().IsCompleted, "the stage has stopped when the wait is cancelled");
+            Assert.Equal("closed: False", Volatile.Read(ref inClosed));
+            await using var next = new TcpServerStage(new TcpServerStageOptions { Name = "stopped_early", Bind = "127.0.0.1:0" }.On(Transport), bus);
+            // And the other way round: whoever awaited the stop finds the wait ended at once.
+            Assert.True(stage.WaitListeningAsync().IsCanceled);
+            await stage.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task An_unresolvable_bind_host_is_reported_as_a_name_that_does_not_resolve()
     {
         await using var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "no-such-host.invalid:0", BindAttempts = 1 });

@@ -66,6 +66,33 @@ public abstract class ConnectionHandlerTests(StageTransport transport, HandlerSc
     }
 
     [Fact]
+    public async Task A_handler_starts_after_its_Connected_event_and_sees_its_connection_gone_when_its_reading_ends()
+    {
+        // Session 17, checked (no defect): the handler starts once the Connected handlers have returned, with its connection
+        // in the registry; a close (here the kill switch) ends its reading with the connection already closed and out of
+        // the registry, its token cancelled.
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        var connectedHandled = 0;
+        h.Stage.Connected += (_, _) => Volatile.Write(ref connectedHandled, 1);
+        var seen = new ConcurrentQueue<string>();
+        Map(h, async (connection, ct) =>
+        {
+            seen.Enqueue($"start: connected handled {Volatile.Read(ref connectedHandled) == 1} listed {h.Stage.GetConnections().Any(c => c.Id == connection.Id)} closed {connection.IsClosed}");
+            await foreach (var message in connection.ReadAsync(CancellationToken.None))
+            {
+            }
+            seen.Enqueue($"end: listed {h.Stage.GetConnections().Any(c => c.Id == connection.Id)} closed {connection.IsClosed} token {connection.ConnectionClosed.IsCancellationRequested}");
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var connected = await h.WaitForConnectionAsync(client.LocalEndPoint);
+        await Poll.UntilAsync(() => seen.Count == 1, "the handler's start");
+        Assert.True(h.Stage.Close(connected.ConnectionId, "test"));
+        await Poll.UntilAsync(() => seen.Count == 2, "the handler's end");
+        Assert.Equal(["start: connected handled True listed True closed False", "end: listed False closed True token True"], seen);
+    }
+
+    [Fact]
     public async Task Both_models_run_on_one_stage_the_group_subscriber_sees_what_the_handler_answers()
     {
         await using var h = new FerryTestServer(Lines); // records packet groups (the logging side)

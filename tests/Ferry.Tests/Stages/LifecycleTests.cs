@@ -16,6 +16,44 @@ public abstract class LifecycleTests(StageTransport transport)
     private StageTransport Transport => transport;
 
     [Fact]
+    public async Task Connected_and_disconnected_handlers_see_the_state_their_event_announces()
+    {
+        // Session 17, checked (no defect): the connection is in the table and established before Connected is raised, and
+        // out of the table, out of its groups and counted closed before Disconnected is. A Connected handler can greet the
+        // connection and put it in a group; a Disconnected handler finds it gone everywhere.
+        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
+        var stage = h.Stage;
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        string Stats()
+        {
+            var stats = stage.GetStats();
+            return $"open {stats.ConnectionsNow} {stage.ConnectionCount} accepted {stats.AcceptedTotal} closed {stats.ClosedTotal}";
+        }
+        stage.Connected += (_, e) =>
+        {
+            var greeting = stage.SendAsync(e.ConnectionId, "hello"u8.ToArray());
+            seen.Enqueue($"connected: listed {stage.GetConnections().Any(c => c.Id == e.ConnectionId)} " +
+                $"send {greeting.IsCompletedSuccessfully && greeting.Result} join {stage.JoinGroup(e.ConnectionId, "room")} {Stats()}");
+        };
+        stage.Disconnected += (_, e) =>
+        {
+            var late = stage.SendAsync(e.ConnectionId, "late"u8.ToArray());
+            seen.Enqueue($"disconnected: listed {stage.GetConnections().Any(c => c.Id == e.ConnectionId)} " +
+                $"send {late.IsCompletedSuccessfully && late.Result} join {stage.JoinGroup(e.ConnectionId, "room")} " +
+                $"groups [{string.Join(",", stage.GetGroupsOf(e.ConnectionId))}] members {stage.GetGroupMembers("room").Count} " +
+                $"close {stage.Close(e.ConnectionId)} left [{string.Join(",", e.Groups)}] {Stats()}");
+        };
+        await h.StartAsync();
+        await using (var client = await h.ConnectAsync())
+            Assert.Equal("hello"u8.ToArray(), await client.ReceiveExactlyAsync(5));
+        await Poll.UntilAsync(() => seen.Count == 2, "both events");
+        Assert.Equal([
+            "connected: listed True send True join True open 1 1 accepted 1 closed 0",
+            "disconnected: listed False send False join False groups [] members 0 close False left [room] open 0 0 accepted 1 closed 1",
+        ], seen);
+    }
+
+    [Fact]
     public async Task A_client_that_shuts_down_its_side_still_gets_everything_queued_for_it_then_the_close()
     {
         // Request, shutdown(SHUT_WR), read the answer: what the stage had queued when the FIN came is

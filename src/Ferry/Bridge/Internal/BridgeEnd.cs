@@ -79,7 +79,12 @@ internal sealed class BridgeEnd
 
     public bool IsStopping => _stopping.IsCancellationRequested;
 
-    public bool IsReady => _ready.IsOpen;
+    /// <summary>
+    /// Both directions have a peer, and the end is not stopping: from the moment a stop begins, sends and readiness waits
+    /// fail (<see cref="ObjectDisposedException"/>), while the stages' peers leave only as their loops end (after the drain,
+    /// up to the grace period). A caller told of the stop by a failed send must not find the end still ready.
+    /// </summary>
+    public bool IsReady => _ready.IsOpen && !IsStopping;
 
     /// <summary>The framing spec of one direction: Rogue's four-part messages, limits from the options.</summary>
     public string FramingSpec(ZmtpSocketType role) =>
@@ -191,31 +196,36 @@ internal sealed class BridgeEnd
     {
         for (var i = 0; i < group.Count; i++)
         {
-            if (!TryEnqueue(group[i], out _))
+            if (!TryEnqueue(group[i], out var pipe))
+            {
+                pipe?.Exit(); // DeliverRestAsync enters it again for this frame
                 return DeliverRestAsync(group, i, cancellationToken);
+            }
         }
         return ValueTask.CompletedTask;
     }
 
     /// <summary>
     /// Queues one frame when no inline pipe runs and the queue has room; false with the pipe when one
-    /// runs (the frame is the pipe's), false without when the queue is full. Under the lock, so a pipe
-    /// only starts once the queue is empty and no frame can slip in behind it.
+    /// runs (the frame is the pipe's, and the pipe is entered: <see cref="InlinePipe.Exit"/> after the sink
+    /// call), false without when the queue is full. Under the lock, so a pipe only starts once the queue is
+    /// empty and no frame can slip in behind it.
     /// </summary>
     private bool TryEnqueue(in Packet packet, out InlinePipe? pipe)
     {
         var payload = packet.Payload;
         lock (_lock)
         {
-            pipe = _pipe is { IsActive: true } running ? running : null;
+            pipe = _pipe is { } running && running.TryEnter() ? running : null;
             if (pipe is not null || !HasRoomFor(payload.Length))
                 return false;
             var fields = packet.Fields;
-            _inbound.Writer.TryWrite(new Frame(payload.IsEmpty ? [] : payload.ToArray(), fields.Flags, fields.Channel, fields.Error)); // unbounded: HasRoomFor bounds it
+            // Counted before the reader can have it: a reader that has read n frames finds FramesReceived at least n.
+            Counters.AddReceived(payload.Length);
             _inboundCount++;
             _inboundBytes += payload.Length;
+            _inbound.Writer.TryWrite(new Frame(payload.IsEmpty ? [] : payload.ToArray(), fields.Flags, fields.Channel, fields.Error)); // unbounded: HasRoomFor bounds it
         }
-        Counters.AddReceived(payload.Length);
         return true;
     }
 
@@ -255,8 +265,21 @@ internal sealed class BridgeEnd
         }
     }
 
-    /// <summary>One frame to the inline pipe; returns whether this thread is still gathering its sends.</summary>
+    /// <summary>One frame to the inline pipe, which <see cref="TryEnqueue"/> entered; returns whether this thread is still gathering its sends.</summary>
     private async ValueTask<bool> SendToPipeAsync(InlinePipe pipe, Packet packet, bool batching)
+    {
+        try
+        {
+            return await CallSinkAsync(pipe, packet, batching).ConfigureAwait(false);
+        }
+        finally
+        {
+            // The pipe's caller is told of its end only once the sink is no longer being called.
+            pipe.Exit();
+        }
+    }
+
+    private async ValueTask<bool> CallSinkAsync(InlinePipe pipe, Packet packet, bool batching)
     {
         var fields = packet.Fields;
         var payload = pipe.BorrowsPayloads || packet.Payload.IsEmpty ? packet.Payload : packet.Payload.ToArray();
@@ -453,6 +476,8 @@ internal sealed class BridgeEnd
 
         try
         {
+            // Not before the receiving thread has left the sink: the caller may dispose what its handler uses.
+            await pipe.Settled.ConfigureAwait(false);
             await pipe.Completion.ConfigureAwait(false);
         }
         finally

@@ -21,6 +21,8 @@ internal sealed class Acceptor : IConnectionSource
     private readonly BindAddress _bind;
     private readonly TaskCompletionSource<IPEndPoint> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IListener? _listener;
+    /// <summary>The first address the stage listened on, set before the Listening event is raised.</summary>
+    private volatile IPEndPoint? _listenedOn;
     private int _boundPort;
     private long _nextBindMs;
     private TimeSpan _bindDelay;
@@ -44,7 +46,11 @@ internal sealed class Acceptor : IConnectionSource
         }
     }
 
-    public Task<IPEndPoint> ListeningTask => _listening.Task;
+    /// <summary>
+    /// Completes with the first bound address. Asked from the moment the stage listens, the Listening event included, it is
+    /// complete; a wait begun before resumes only after the event's handlers have run (what they record is there then).
+    /// </summary>
+    public Task<IPEndPoint> ListeningTask => _listenedOn is { } bound && !_listening.Task.IsCompleted ? Task.FromResult(bound) : _listening.Task;
 
     public IPEndPoint? LocalEndPoint => _listener?.LocalEndPoint;
 
@@ -76,9 +82,12 @@ internal sealed class Acceptor : IConnectionSource
             _boundPort = listener.LocalEndPoint.Port;
             _bindDelay = _options.BindRetryDelay;
             _bindFailures = 0;
+            // Listening from now on, for whoever asks (a Listening handler included: ListeningTask answers at once)...
+            _listenedOn ??= listener.LocalEndPoint;
             Log.Listening(_engine.Events.Logger, _engine.Name, listener.LocalEndPoint);
             _engine.Events.RaiseListening(new ListeningEvent(_engine.Name, _engine.Clock.UtcNow, listener.LocalEndPoint));
-            _listening.TrySetResult(listener.LocalEndPoint);
+            // ...while those who waited from before resume after the event's handlers have run, as they always did.
+            _listening.TrySetResult(_listenedOn);
         }
         catch (Exception ex) when (ex is SocketException or IOException)
         {
