@@ -112,15 +112,47 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// <exception cref="ObjectDisposedException">The stage was disposed.</exception>
     public async Task<IPEndPoint> ConnectAsync(CancellationToken cancellationToken = default)
     {
+        // The wait is taken before the start: a wait taken once the stage is connected answers at once, and on a busy machine
+        // the service thread could be inside the Connected handlers by then; this one resumes after them. Should the start
+        // throw (the stage was stopped or disposed), the wait is cancelled, which leaves nothing unobserved.
+        var connected = WaitConnectedAsync(cancellationToken);
         _life.Start(_core.Start, againIsError: false);
-        return await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
+        return await connected.ConfigureAwait(false);
     }
 
     /// <summary>Completes when the stage is connected (at once if it is); fails with <see cref="IOException"/> if it gives up
     /// (<c>reconnect_attempts</c>), and is cancelled (<see cref="OperationCanceledException"/> saying so) when the stage is
     /// stopped or disposed first, also when it never started.</summary>
+    /// <remarks>
+    /// Asked while connected, a <see cref="Connected"/> handler included, it is complete; from the moment a connection is
+    /// lost, a <see cref="Disconnected"/> handler included, it waits for the next one. A wait begun before resumes once the
+    /// event's handlers have run. It is cancelled by a stop only once the stage has stopped (as <see cref="StopAsync"/>
+    /// completes: every event raised and the stage's name free on its bus).
+    /// </remarks>
     public Task<IPEndPoint> WaitConnectedAsync(CancellationToken cancellationToken = default)
-        => _life.WaitAsync(_dialer.WaitConnectedAsync(CancellationToken.None), "connected", cancellationToken);
+        => _life.WaitAsync(ConnectionReady(), "connected", cancellationToken);
+
+    /// <summary>The dialler's wait, a cancellation by the stop held back until the stage has stopped.</summary>
+    private Task<IPEndPoint> ConnectionReady()
+    {
+        var connected = _dialer.WaitConnectedAsync(CancellationToken.None);
+        return connected.IsCompletedSuccessfully || connected.IsFaulted || _core.Stopped.IsCompleted ? connected : ConnectionReadyAsync(connected);
+    }
+
+    private async Task<IPEndPoint> ConnectionReadyAsync(Task<IPEndPoint> connected)
+    {
+        try
+        {
+            return await connected.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The dialler is cancelled while the loop still runs: the stage's Closed event and the release of its name
+            // come after. Whoever hears of the stop would otherwise find the stage still stopping.
+            await _core.Stopped.ConfigureAwait(false);
+            throw;
+        }
+    }
 
     /// <summary>
     /// Sends one message to the remote, encoded with the stage's framing. While disconnected it is

@@ -117,8 +117,20 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the stage keeps trying to bind.</exception>
     public async Task<IPEndPoint> StartAsync(CancellationToken cancellationToken = default)
     {
-        Start();
-        return await WaitListeningAsync(cancellationToken).ConfigureAwait(false);
+        // The wait is taken before the start: a wait taken once the stage listens answers at once, and on a busy machine
+        // the service thread could be inside the Listening handlers by then; this one resumes after them.
+        var listening = WaitListeningAsync(cancellationToken);
+        try
+        {
+            Start();
+        }
+        catch
+        {
+            // Already started or stopped: the start's own error is the answer; the wait's outcome is nobody's.
+            _ = listening.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            throw;
+        }
+        return await listening.ConfigureAwait(false);
     }
 
     /// <summary>Completes with the bound address when the stage first listens; fails with <see cref="IOException"/>

@@ -630,6 +630,78 @@ public abstract class ClientStageTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_caller_of_ConnectAsync_resumes_after_the_Connected_handlers_have_run()
+    {
+        // Between 38a1928 and its fix the wait completed before Connected was raised (so that a handler found it complete),
+        // and a caller of ConnectAsync could resume while the handlers still ran and miss what they record.
+        await using var server = new FerryTestServer(new TcpServerStageOptions().On(Transport));
+        await server.StartAsync();
+        await using var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString() }.On(Transport), timeProvider: new StageTime());
+        using var release = new ManualResetEventSlim();
+        var handlerDone = false;
+        client.Connected += (_, _) =>
+        {
+            release.Wait(TimeSpan.FromSeconds(10));
+            Volatile.Write(ref handlerDone, true);
+        };
+        var connecting = client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(20)).Token);
+        await Poll.UntilAsync(() => client.IsConnected, "the connection in the table");   // the handler is blocked now
+        Assert.True(client.WaitConnectedAsync().IsCompleted, "asked while connected, the wait is complete");
+        Assert.False(connecting.IsCompleted, "the caller waits for the Connected handlers");
+        release.Set();
+        await connecting;
+        Assert.True(Volatile.Read(ref handlerDone));
+    }
+
+    [Fact]
+    public async Task A_caller_told_that_the_stage_stopped_before_it_connected_finds_it_stopped()
+    {
+        // Before: the wait was cancelled inside the loop's end, before the Closed event and the release of the stage's name,
+        // so the caller it woke could find StopAsync not complete and a new stage of the same name refused.
+        var bus = new InProcessBus();
+        var time = new StageTime();   // the retry never comes
+        var client = new TcpClientStage(new TcpClientStageOptions { Name = "stopped_early", Connect = $"127.0.0.1:{FreePorts.One()}" }.On(Transport), bus, timeProvider: time);
+        var rec = new ClientRecorder(client);
+        string? inClosed = null;
+        client.Closed += (_, _) => Volatile.Write(ref inClosed, $"closed: {client.WaitConnectedAsync().IsCompleted}");
+        client.Start();
+        await rec.WaitBackingOffAsync(1);
+        var waiting = client.WaitConnectedAsync();
+        _ = client.StopAsync();
+        var ended = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains("stopped", ended.Message);
+        Assert.True(client.StopAsync().IsCompleted, "the stage has stopped when the wait is cancelled");
+        Assert.Equal("closed: False", Volatile.Read(ref inClosed));
+        await using var next = new TcpClientStage(new TcpClientStageOptions { Name = "stopped_early", Connect = "127.0.0.1:1" }.On(Transport), bus);
+        Assert.True(client.WaitConnectedAsync().IsCanceled, "asked after the stop, the wait ends at once");
+        await client.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_giving_up_handler_finds_the_wait_for_a_connection_failed()
+    {
+        // Before: ConnectFailed (GivingUp) and the give-up Error were raised before the wait failed, so a handler of either
+        // found WaitConnectedAsync still pending, for a connection that will never come.
+        var time = new StageTime();
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = $"127.0.0.1:{FreePorts.One()}",
+            ReconnectAttempts = 1,
+        }.On(Transport), timeProvider: time);
+        string? seen = null;
+        client.ConnectFailed += (_, e) =>
+        {
+            if (e.GivingUp)
+                Volatile.Write(ref seen, $"{client.WaitConnectedAsync().IsFaulted}");
+        };
+        var connecting = client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        var failure = await Assert.ThrowsAsync<IOException>(() => connecting);
+        Assert.Contains("gave up", failure.Message);
+        Assert.Equal("True", Volatile.Read(ref seen));   // and the caller resumed after the handler
+        Assert.Equal(failure.Message, (await Assert.ThrowsAsync<IOException>(() => client.WaitConnectedAsync())).Message);
+    }
+
+    [Fact]
     public async Task Readiness_can_be_awaited_with_a_timeout_and_queried()
     {
         var port = FreePorts.One();

@@ -40,7 +40,10 @@ internal sealed class Dialer : IConnectionSource
     private int _attempt;
     private int _failures;
     private bool _gaveUp;
+    private IOException? _gaveUpError;
     private Connection? _connection;
+    /// <summary>The connection closing now, from <see cref="OnLeaving"/> on: no longer connected for anyone who asks.</summary>
+    private Connection? _leaving;
     private long _connectedAtMs;
     /// <summary>Whether the current connection was established (ready for messages), not only dialled.</summary>
     private bool _ready;
@@ -64,13 +67,14 @@ internal sealed class Dialer : IConnectionSource
 
     /// <summary>
     /// The established connection, read from the connection table: it is there before the <c>Connected</c> event is raised
-    /// and gone before <c>Disconnected</c> is, so a handler of either sees the state the event announces.
+    /// and gone (or leaving) before <c>Disconnected</c> is, so a handler of either sees the state the event announces.
     /// </summary>
     private Connection? Ready()
     {
+        var leaving = Volatile.Read(ref _leaving);
         lock (_engine.Table.Sync)
             foreach (var c in _engine.Table.ListLocked)
-                if (c.Established)
+                if (c.Established && c != leaving)
                     return c;
         return null;
     }
@@ -88,9 +92,17 @@ internal sealed class Dialer : IConnectionSource
 
     private bool Idle => _connection is null && _dial is null && _resolving is null && !_gaveUp && !_engine.Loop.IsStopping;
 
-    /// <summary>Completes when the stage is connected (at once if it is now).</summary>
+    /// <summary>
+    /// Completes when the stage is connected. Asked while it is (a <c>Connected</c> handler included), it answers at once from
+    /// the table; asked once it gave up (a giving-up <c>ConnectFailed</c> handler included), it fails at once. A wait begun
+    /// before resumes only after the event's handlers have run, so it finds what they recorded.
+    /// </summary>
     public Task<IPEndPoint> WaitConnectedAsync(CancellationToken cancellationToken)
     {
+        if (Ready() is { } ready)
+            return Task.FromResult(ready.Peer);
+        if (Volatile.Read(ref _gaveUpError) is { } gaveUp)
+            return Task.FromException<IPEndPoint>(gaveUp);
         lock (_stateLock)
             return _connected.Task.WaitAsync(cancellationToken);
     }
@@ -238,6 +250,7 @@ internal sealed class Dialer : IConnectionSource
         _attempt = 0;
         _connectedAtMs = NowMs;
         Volatile.Write(ref _connection, c);
+        Volatile.Write(ref _leaving, null);
         lock (_stateLock)
             _connected.TrySetResult(c.Peer);
     }
@@ -279,9 +292,13 @@ internal sealed class Dialer : IConnectionSource
         _nextAttemptMs = NowMs + (long)wait.TotalMilliseconds;
         Volatile.Write(ref _gaveUp, givingUp);
         // Held egress waits for a connection that will never come: it is let go (counted as dropped) now, not
-        // when the stage is disposed, and before the events say the stage gave up.
+        // when the stage is disposed, and before the events say the stage gave up; a wait for the connection asked from
+        // now on (a handler of those events included) fails at once.
         if (givingUp)
+        {
             _engine.ReleaseHeld();
+            Volatile.Write(ref _gaveUpError, new IOException($"'{_engine.Name}' gave up connecting to {_remote} after {_attempt} attempts: {reason}"));
+        }
         _engine.Events.RaiseConnectFailed(new ConnectFailedEvent(_engine.Name, _engine.Clock.UtcNow, _remote.ToString(), _attempt, reason, wait, givingUp)
         {
             ConnectionLost = connectionLost,
@@ -290,7 +307,7 @@ internal sealed class Dialer : IConnectionSource
         {
             _engine.Events.RaiseError(StageErrorKind.Setup, $"giving up on {_remote} after {_attempt} attempts");
             lock (_stateLock)
-                _connected.TrySetException(new IOException($"'{_engine.Name}' gave up connecting to {_remote} after {_attempt} attempts: {reason}"));
+                _connected.TrySetException(_gaveUpError!);
         }
     }
 
@@ -313,6 +330,7 @@ internal sealed class Dialer : IConnectionSource
     {
         if (c != _connection || !_ready)
             return;
+        Volatile.Write(ref _leaving, c);
         lock (_stateLock)
             if (_connected.Task.IsCompleted)
                 _connected = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -186,11 +186,12 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             _table.EstablishLocked(c);
             _held.DeliverLocked(c, _writer);
         }
-        // The source first: a Connected handler that awaits the client stage's readiness finds it complete.
-        _source.OnEstablished(c);
         Log.Connected(Events.Logger, Name, c.Id, c.Peer);
         Events.RaiseConnected(new ConnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, c.Local, c.Tls, c.Via));
         _handlers?.OnEstablished(c);
+        // After the handlers: whoever waited for the connection resumes with what they recorded there (a wait asked from
+        // the moment the connection is in the table, a Connected handler's included, answers at once from the table).
+        _source.OnEstablished(c);
     }
 
     public void Close(Connection c, DisconnectReason reason, string? detail = null, string? code = null) => Close(c, reason, detail, code, flush: false);
@@ -234,9 +235,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         }
         // The groups it was in travel with the disconnected event: by then they no longer hold it.
         var groups = _groups.LeaveAll(c);
-        _handlers?.OnClosed(c);
-        _reader.ReleasePending(c);
         // Every connection taken is closed once, whatever the reason; rejected counts those of them admission refused.
+        // Counted before its connection handler learns of the end, so a handler that reads the stats then finds it closed.
         _counters.Closed++;
         if (rejected)
             _counters.Rejected++;
@@ -244,6 +244,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             _counters.TlsFailures++;
         else if (reason is DisconnectReason.ProxyProtocol or DisconnectReason.ProxyHeaderTimeout)
             _counters.ProxyFailures++;
+        _handlers?.OnClosed(c);
+        _reader.ReleasePending(c);
         Log.Disconnected(Events.Logger, Name, c.Id, c.Peer, reason.ToName(), detail);
         Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code) { Groups = groups });
         _source.OnClosed(c, reason, detail);
