@@ -44,29 +44,56 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
         var anyConfig = Config($"{subjects.Stage}-any", subjects.Any, perInstance: false);
         var any = new SharedAnyConsumer(js, stream, anyConfig, logger);
         await any.ClaimAsync(stopping).ConfigureAwait(false);
-        var shared = Config($"{subjects.Stage}-{subjects.Instance}-all", subjects.Shared, perInstance: true);
-        await js.CreateOrUpdateConsumerAsync(stream, shared, stopping).ConfigureAwait(false);
-        var own = Config($"{subjects.Stage}-{subjects.Instance}", subjects.Own, perInstance: true);
-        await js.CreateOrUpdateConsumerAsync(stream, own, stopping).ConfigureAwait(false);
+        var shared = new InstanceConsumer(js, stream, Config($"{subjects.Stage}-{subjects.Instance}-all", subjects.Shared, perInstance: true));
+        await shared.OpenAsync(stopping).ConfigureAwait(false);
+        var own = new InstanceConsumer(js, stream, Config($"{subjects.Stage}-{subjects.Instance}", subjects.Own, perInstance: true));
+        await own.OpenAsync(stopping).ConfigureAwait(false);
         // One for the three consumers: whichever finds the stream gone first starts the attempt, the others wait for it.
-        var recreator = new StreamRecreator(RecreatedStream.Egress(stream, subjects.Shared, [shared.Name!, own.Name!, anyConfig.Name!]),
+        var recreator = new StreamRecreator(RecreatedStream.Egress(stream, subjects.Shared, [shared.Name, own.Name, anyConfig.Name!], HoldName, HoldFor),
             ct => RecreateAsync(any, shared, own, ct), describe, logger, time, stopping);
-        return Task.WhenAll(Watch(shared, null), Watch(own, null), Watch(anyConfig, any));
+        return Task.WhenAll(Watch(shared.Config, shared.OpenAsync, toAny: false), Watch(own.Config, own.OpenAsync, toAny: false), Watch(anyConfig, any.OpenAsync, toAny: true));
 
-        Task Watch(ConsumerConfig config, SharedAnyConsumer? toAny) => watch.Watch($"egress consumer {config.Name} of stream {stream}", RunAsync(config, toAny, recreator, stopping));
+        Task Watch(ConsumerConfig config, Func<CancellationToken, Task<INatsJSConsumer>> open, bool toAny) =>
+            watch.Watch($"egress consumer {config.Name} of stream {stream}", RunAsync(config, open, toAny, recreator, stopping));
     }
+
+    // What a recreated stream takes is kept this long for the stage's other gateways (see RecreateAsync).
+    internal static readonly TimeSpan HoldFor = TimeSpan.FromMinutes(1);
+
+    private string HoldName => $"{subjects.Stage}-recreated-hold";
+
+    // The hold is owed from the attempt that created the stream until it is made (an attempt refused in between).
+    private bool _holdOwed;
 
     /// <summary>
     /// The stream as it was at start, and the consumers with it at once, before any loop resumes: an interest stream
     /// keeps nothing nobody is interested in, so egress published between the stream and its consumers would be lost.
+    /// The stage's other gateways recreate their own consumers only once they notice, seconds later: a gateway that
+    /// creates the stream first makes a hold consumer of the whole stream that nobody pulls from (the server deletes it
+    /// after <see cref="HoldFor"/> of that), so that what the stream takes meanwhile is kept; the others' consumers, found
+    /// missing on a stream that is not the one they were made on, start from its start (<see cref="InstanceConsumer"/>).
+    /// What it held, once the hold goes, is removed by the server as soon as no other consumer needs it.
     /// The shared one keeps its rules: created only if missing (another gateway of the stage may have been first).
     /// </summary>
-    private async Task<bool> RecreateAsync(SharedAnyConsumer any, ConsumerConfig shared, ConsumerConfig own, CancellationToken stopping)
+    private async Task<bool> RecreateAsync(SharedAnyConsumer any, InstanceConsumer shared, InstanceConsumer own, CancellationToken stopping)
     {
         var created = await JetStreamSetup.CreateIfMissingAsync(js, streamConfig, stopping).ConfigureAwait(false);
+        if (created)
+            _holdOwed = true;
+        if (_holdOwed)
+        {
+            await js.CreateOrUpdateConsumerAsync(stream, new ConsumerConfig(HoldName)
+            {
+                AckPolicy = ConsumerConfigAckPolicy.Explicit,
+                DeliverPolicy = ConsumerConfigDeliverPolicy.All,
+                InactiveThreshold = HoldFor,
+                Description = $"made by gateway {subjects.Instance} when it recreated the stream: keeps what it takes until the stage's other gateways have made their consumers again; nobody pulls from it, the server deletes it after {HoldFor.TotalSeconds:0} s",
+            }, stopping).ConfigureAwait(false);
+            _holdOwed = false;
+        }
         await any.OpenAsync(stopping).ConfigureAwait(false);
-        await js.CreateOrUpdateConsumerAsync(stream, shared, stopping).ConfigureAwait(false);
-        await js.CreateOrUpdateConsumerAsync(stream, own, stopping).ConfigureAwait(false);
+        await shared.OpenAsync(stopping).ConfigureAwait(false);
+        await own.OpenAsync(stopping).ConfigureAwait(false);
         return created;
     }
 
@@ -110,10 +137,11 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
     }
 
     /// <param name="config">The consumer.</param>
-    /// <param name="any">The shared "any" consumer (its messages go to one connection in turn); null for the instance's own.</param>
+    /// <param name="open">Gets the consumer as it is, or creates it when it is missing.</param>
+    /// <param name="any">The shared "any" consumer (its messages go to one connection in turn); false for the instance's own.</param>
     /// <param name="recreator">Recreates the stream when it is found missing.</param>
     /// <param name="stopping">Ends the loop.</param>
-    private async Task RunAsync(ConsumerConfig config, SharedAnyConsumer? any, StreamRecreator recreator, CancellationToken stopping)
+    private async Task RunAsync(ConsumerConfig config, Func<CancellationToken, Task<INatsJSConsumer>> open, bool any, StreamRecreator recreator, CancellationToken stopping)
     {
         var serializer = NatsDefaultSerializer<NatsMemoryOwner<byte>>.Default;
         // Short pull requests with a heartbeat: after an outage the client notices the missing heartbeat and
@@ -151,9 +179,7 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
             };
             try
             {
-                var consumer = any is not null
-                    ? await any.OpenAsync(stopping).ConfigureAwait(false)
-                    : await js.CreateOrUpdateConsumerAsync(stream, config, stopping).ConfigureAwait(false);
+                var consumer = await open(stopping).ConfigureAwait(false);
                 failures = 0;
                 if (warned)
                 {
@@ -166,7 +192,7 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
                     try
                     {
                         using (var data = msg.Data)
-                            outcome = await router.RouteAsync(msg.Headers, data.Memory, any is not null, msg.Error, stopping).ConfigureAwait(false);
+                            outcome = await router.RouteAsync(msg.Headers, data.Memory, any, msg.Error, stopping).ConfigureAwait(false);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
                     {
