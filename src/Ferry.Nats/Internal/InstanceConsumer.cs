@@ -28,6 +28,26 @@ internal sealed class InstanceConsumer(NatsJSContext js, string stream, Consumer
 
     public ConsumerConfig Config => config;
 
+    /// <summary>
+    /// At start: creates the consumer, or updates one of this instance that exists (keeping where it starts), so that it
+    /// carries this gateway's <c>max_ack_pending</c>: the stage's other gateways read it (<see cref="SharedAnyConsumer"/>).
+    /// </summary>
+    public async Task ClaimAsync(CancellationToken cancellationToken)
+    {
+        var claimed = config;
+        try
+        {
+            var found = await js.GetConsumerAsync(stream, config.Name!, cancellationToken).ConfigureAwait(false);
+            claimed = config with { DeliverPolicy = found.Info.Config.DeliverPolicy };
+        }
+        catch (NatsJSApiException ex) when (ex.Error.ErrCode == ConsumerNotFound)
+        {
+            // Not there: created below.
+        }
+        await js.CreateOrUpdateConsumerAsync(stream, claimed, cancellationToken).ConfigureAwait(false);
+        _madeOn = await StreamCreatedAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>The consumer as it is, or created (see the type's summary for where it starts).</summary>
     /// <exception cref="NatsJSApiException">E.g. the stream is missing ("stream not found", which has it recreated).</exception>
     public async Task<INatsJSConsumer> OpenAsync(CancellationToken cancellationToken)

@@ -38,23 +38,72 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
     private const ulong MaxFailedDeliveries = 3;
     private static readonly TimeSpan FailedRetryDelay = TimeSpan.FromSeconds(1);
 
-    public async Task<Task> StartAsync(CancellationToken stopping)
+    /// <param name="beforeClaim">The tests' hook: awaited just before the gateway decides whether it may use the shared consumer.</param>
+    /// <param name="stopping">Set when the gateway stops.</param>
+    public async Task<Task> StartAsync(Func<Task>? beforeClaim, CancellationToken stopping)
     {
-        // The shared one first: a gateway that disagrees with the others fails before it changes anything.
         var anyConfig = Config($"{subjects.Stage}-any", subjects.Any, perInstance: false);
-        var any = new SharedAnyConsumer(js, stream, anyConfig, logger);
-        await any.ClaimAsync(stopping).ConfigureAwait(false);
+        var any = new SharedAnyConsumer(js, stream, anyConfig, logger, subjects);
         var shared = new InstanceConsumer(js, stream, Config($"{subjects.Stage}-{subjects.Instance}-all", subjects.Shared, perInstance: true));
-        await shared.OpenAsync(stopping).ConfigureAwait(false);
         var own = new InstanceConsumer(js, stream, Config($"{subjects.Stage}-{subjects.Instance}", subjects.Own, perInstance: true));
-        await own.OpenAsync(stopping).ConfigureAwait(false);
         // One for the three consumers: whichever finds the stream gone first starts the attempt, the others wait for it.
         var recreator = new StreamRecreator(RecreatedStream.Egress(stream, subjects.Shared, [shared.Name, own.Name, anyConfig.Name!], HoldName, HoldFor),
             ct => RecreateAsync(any, shared, own, ct), describe, logger, time, stopping);
-        return Task.WhenAll(Watch(shared.Config, shared.OpenAsync, toAny: false), Watch(own.Config, own.OpenAsync, toAny: false), Watch(anyConfig, any.OpenAsync, toAny: true));
 
-        Task Watch(ConsumerConfig config, Func<CancellationToken, Task<INatsJSConsumer>> open, bool toAny) =>
-            watch.Watch($"egress consumer {config.Name} of stream {stream}", RunAsync(config, open, toAny, recreator, stopping));
+        // Its own consumers first, pulling before the shared one is claimed: how the stage's other gateways know that one
+        // runs with this max_pending_egress (SharedAnyConsumer). Until the claim succeeds their loops end with it.
+        await shared.ClaimAsync(stopping).ConfigureAwait(false);
+        await own.ClaimAsync(stopping).ConfigureAwait(false);
+        var starting = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var sharedLoop = RunAsync(shared.Config, shared.OpenAsync, false, recreator, starting.Token);
+        var ownLoop = RunAsync(own.Config, own.OpenAsync, false, recreator, starting.Token);
+        try
+        {
+            await WaitPullingAsync(own.Name, stopping).ConfigureAwait(false);
+            if (beforeClaim is not null)
+                await beforeClaim().ConfigureAwait(false);
+            await any.ClaimAsync(own.Name, stopping).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // A gateway that may not run changes nothing: its consumers go, so that no other one takes it for running.
+            await starting.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(sharedLoop, ownLoop).WaitAsync(WithdrawTimeout, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            starting.Dispose();
+            foreach (var name in new[] { shared.Name, own.Name })
+            {
+                try
+                {
+                    using var withdraw = new CancellationTokenSource(WithdrawTimeout);
+                    await js.DeleteConsumerAsync(stream, name, withdraw.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    logger.LogDebug(ex, "egress consumer {Consumer} of stream {Stream} could not be deleted after the failed start; the server deletes it after an hour unused", name, stream);
+                }
+            }
+            throw;
+        }
+        return Task.WhenAll(Watch(shared.Config, sharedLoop), Watch(own.Config, ownLoop),
+            Watch(anyConfig, RunAsync(anyConfig, any.OpenAsync, true, recreator, stopping)));
+
+        Task Watch(ConsumerConfig config, Task loop) => watch.Watch($"egress consumer {config.Name} of stream {stream}", loop);
+    }
+
+    private static readonly TimeSpan WithdrawTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan PullingTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Until the server has a pull request of this gateway's on its own consumer.</summary>
+    private async Task WaitPullingAsync(string name, CancellationToken stopping)
+    {
+        var deadline = time.GetTimestamp() + (long)(PullingTimeout.TotalSeconds * time.TimestampFrequency);
+        while ((await js.GetConsumerAsync(stream, name, stopping).ConfigureAwait(false)).Info.NumWaiting == 0)
+        {
+            if (time.GetTimestamp() > deadline)
+                throw new InvalidOperationException(
+                    $"the egress consumer '{name}' of stream '{stream}' has no pull request of this gateway's after {PullingTimeout.TotalSeconds:0} s, so the stage's other gateways cannot see that it runs");
+            await Task.Delay(TimeSpan.FromMilliseconds(20), time, stopping).ConfigureAwait(false);
+        }
     }
 
     // What a recreated stream takes is kept this long for the stage's other gateways (see RecreateAsync).
