@@ -226,6 +226,8 @@ public sealed class NatsGateway : IAsyncDisposable
         // The server has every subscription above once it answers a ping sent after them: from here on,
         // nothing published to the egress or control subjects is missed.
         await _nats.PingAsync(cancellationToken).ConfigureAwait(false);
+        // Before the line that says it runs, so that whoever hears it reads connected.
+        _counters.Running = true;
         _logger.LogInformation("stage {Stage} on NATS {Url} ({Mode}): ingress {Ingress}, egress {Egress} and {Own}",
             _stage.Name, _options.Url, _options.Mode, IngressSubject, EgressSubject, InstanceEgressSubject);
     }
