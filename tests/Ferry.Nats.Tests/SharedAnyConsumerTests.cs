@@ -27,12 +27,16 @@ public sealed class SharedAnyConsumerTests
             TimeSpan.FromSeconds(10), () => "the first gateway does not pull from pair-any");
 
         await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = "pair", Bind = "127.0.0.1:0", Framing = RawFraming.Default }, new InProcessBus());
-        await using var second = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream, MaxPendingEgress = 64 });
+        // Another instance, as a second process would be (one in this process would share the first one's own consumers).
+        await using var second = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream, MaxPendingEgress = 64 },
+            TestLogging.Factory, 0xb0000002);
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => second.StartAsync());
         Assert.Equal("NATS gateway of stage 'pair': max_pending_egress is 64, but the egress consumer 'pair-any' of stream 'ferry_pair_out', shared by every gateway of the stage "
             + "for '.any' egress, has max_ack_pending 256 from the max_pending_egress of another gateway of the stage that is running now; "
             + "give every gateway of the stage the same max_pending_egress (to change it, stop them all, then start them with the new value)", error.Message);
         Assert.Equal(256, (await js.GetConsumerAsync("ferry_pair_out", "pair-any")).Info.Config.MaxAckPending);
+        await foreach (var name in js.ListConsumerNamesAsync("ferry_pair_out"))
+            Assert.DoesNotContain("b0000002", name, StringComparison.Ordinal);
 
         // The first gateway goes on taking '.any' egress.
         using var client = await TestClient.ConnectAsync(first.Port);

@@ -52,13 +52,14 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
 
         // Its own consumers first, pulling before the shared one is claimed: how the stage's other gateways know that one
         // runs with this max_pending_egress (SharedAnyConsumer). Until the claim succeeds their loops end with it.
-        await shared.ClaimAsync(stopping).ConfigureAwait(false);
-        await own.ClaimAsync(stopping).ConfigureAwait(false);
         var starting = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var sharedLoop = RunAsync(shared.Config, shared.OpenAsync, false, recreator, starting.Token);
-        var ownLoop = RunAsync(own.Config, own.OpenAsync, false, recreator, starting.Token);
+        Task sharedLoop = Task.CompletedTask, ownLoop = Task.CompletedTask;
         try
         {
+            await shared.ClaimAsync(stopping).ConfigureAwait(false);
+            await own.ClaimAsync(stopping).ConfigureAwait(false);
+            sharedLoop = RunAsync(shared.Config, shared.OpenAsync, false, recreator, starting.Token);
+            ownLoop = RunAsync(own.Config, own.OpenAsync, false, recreator, starting.Token);
             await WaitPullingAsync(own.Name, stopping).ConfigureAwait(false);
             if (beforeClaim is not null)
                 await beforeClaim().ConfigureAwait(false);
