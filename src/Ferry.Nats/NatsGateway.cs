@@ -266,6 +266,8 @@ public sealed class NatsGateway : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _state, 2) == 2)
             return;
+        // Stopping: a probe no longer reads connected (it used to, for good, after the dispose).
+        _counters.Running = false;
         foreach (var handler in _handlers)
             handler.Dispose();
         if (_ingress is not null)

@@ -62,7 +62,7 @@ public sealed record NatsGatewayCounters
     public long Disconnects { get; init; }
 
     /// <summary>True while connected to NATS once <see cref="NatsGateway.StartAsync"/> has completed (false during the start, and
-    /// for good when it failed); false for good once one of the gateway's subscription loops ended while it runs
+    /// for good when it failed, and from the moment <see cref="NatsGateway.DisposeAsync"/> begins); false for good once one of the gateway's subscription loops ended while it runs
     /// (said at once at error level): what that loop carried is no longer handled until a restart.</summary>
     public bool Connected { get; init; }
 }

@@ -51,6 +51,11 @@ public sealed class GatewayStateTests
             release.SetResult();
             await start;
             Assert.True(gateway.Counters.Connected);
+
+            // Stopped: no longer connected, and a clean close is no disconnect.
+            await gateway.DisposeAsync();
+            Assert.False(gateway.Counters.Connected, "connected after the gateway was disposed");
+            Assert.Equal(0, gateway.Counters.Disconnects);
         }
     }
 
