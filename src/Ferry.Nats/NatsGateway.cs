@@ -52,6 +52,16 @@ public sealed class NatsGateway : IAsyncDisposable
 
     /// <summary>Validates the options against the stage (throwing <see cref="NatsOptionsException"/> naming every bad one).</summary>
     public NatsGateway(TcpServerStage stage, NatsGatewayOptions options, ILoggerFactory? loggerFactory = null)
+        : this(stage, options, loggerFactory, ConnectionIds.ProcessInstance)
+    {
+    }
+
+    /// <param name="stage">The stage.</param>
+    /// <param name="options">The options.</param>
+    /// <param name="loggerFactory">Where it logs.</param>
+    /// <param name="instance">The instance its subjects and consumers are named after: the process's, except in tests that
+    /// run two gateways of one stage in one process (their connections' ids still carry the process's).</param>
+    internal NatsGateway(TcpServerStage stage, NatsGatewayOptions options, ILoggerFactory? loggerFactory, uint instance)
     {
         ArgumentNullException.ThrowIfNull(stage);
         ArgumentNullException.ThrowIfNull(options);
@@ -60,10 +70,10 @@ public sealed class NatsGateway : IAsyncDisposable
         _options = options;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger("Ferry.Nats.Gateway." + stage.Name);
-        Instance = ConnectionIds.ProcessInstance.ToString("x8", CultureInfo.InvariantCulture);
+        Instance = instance.ToString("x8", CultureInfo.InvariantCulture);
         IngressSubject = options.Resolve(options.IngressSubject, stage.Name);
         EgressSubject = options.Resolve(options.EgressSubject, stage.Name);
-        InstanceEgressSubject = NatsEgressSubjects.ForInstance(EgressSubject, ConnectionIds.ProcessInstance);
+        InstanceEgressSubject = NatsEgressSubjects.ForInstance(EgressSubject, instance);
         ControlSubject = options.Resolve(options.ControlSubject, stage.Name);
         EventsSubject = options.Resolve(options.EventsSubject, stage.Name);
         StatsSubject = options.Resolve(options.StatsSubject, stage.Name);
@@ -188,7 +198,7 @@ public sealed class NatsGateway : IAsyncDisposable
                 _ingress = new JetStreamIngressPublisher(js, ingressStream, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
                     _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger, recreator);
                 _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressConfig, _options.MaxPendingEgress, _logger, watch, describe, TimeProvider.System)
-                    .StartAsync(stopping).ConfigureAwait(false));
+                    .StartAsync(BeforeClaimForTest, stopping).ConfigureAwait(false));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -216,9 +226,15 @@ public sealed class NatsGateway : IAsyncDisposable
         // The server has every subscription above once it answers a ping sent after them: from here on,
         // nothing published to the egress or control subjects is missed.
         await _nats.PingAsync(cancellationToken).ConfigureAwait(false);
+        // Before the line that says it runs, so that whoever hears it reads connected.
+        _counters.Running = true;
         _logger.LogInformation("stage {Stage} on NATS {Url} ({Mode}): ingress {Ingress}, egress {Egress} and {Own}",
             _stage.Name, _options.Url, _options.Mode, IngressSubject, EgressSubject, InstanceEgressSubject);
     }
+
+    /// <summary>Awaited at start just before the gateway decides whether it may use the shared <c>&lt;stage&gt;-any</c>
+    /// consumer: the tests hold two gateways there to start them at the same instant.</summary>
+    internal Func<Task>? BeforeClaimForTest { get; set; }
 
     /// <summary>Watches a loop as the gateway's own are watched (the tests end one to see what the gateway says).</summary>
     internal Task WatchForTest(string what, Task loop)
@@ -250,6 +266,8 @@ public sealed class NatsGateway : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _state, 2) == 2)
             return;
+        // Stopping: a probe no longer reads connected (it used to, for good, after the dispose).
+        _counters.Running = false;
         foreach (var handler in _handlers)
             handler.Dispose();
         if (_ingress is not null)

@@ -61,7 +61,8 @@ public sealed record NatsGatewayCounters
     /// <summary>Times the connection to NATS was lost.</summary>
     public long Disconnects { get; init; }
 
-    /// <summary>True while connected to NATS; false for good once one of the gateway's subscription loops ended while it runs
+    /// <summary>True while connected to NATS once <see cref="NatsGateway.StartAsync"/> has completed (false during the start, and
+    /// for good when it failed, and from the moment <see cref="NatsGateway.DisposeAsync"/> begins); false for good once one of the gateway's subscription loops ended while it runs
     /// (said at once at error level): what that loop carried is no longer handled until a restart.</summary>
     public bool Connected { get; init; }
 }

@@ -67,6 +67,70 @@ public sealed class EgressStreamRecreationTests
         Assert.DoesNotContain(logs.All, l => l.Contains("keeps failing", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// Two gateways of one stage; the egress stream is deleted while the second one is paused (SIGSTOP), so the first
+    /// recreates it, and egress for the second's client is published before the second notices. It used to be lost: an
+    /// interest stream keeps nothing nobody is interested in, and the second's consumers did not exist yet (then were
+    /// made "from now on").
+    /// </summary>
+    [SkippableFact]
+    public async Task Egress_for_another_gateway_published_before_it_noticed_the_recreation_reaches_its_client()
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        await using var server = await NatsServer.StartNewAsync();
+        await using var nats = await Observer.ConnectAsync(server);
+        var js = new NatsJSContext(nats);
+        var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
+        await using var first = await Gateway.StartAsync(server, "tcp_server", FramingSpec.Parse("lines"), o => o.Mode = NatsDeliveryMode.JetStream, logs: logs);
+        await using var second = await ServeProcess.StartAsync("--bind", "127.0.0.1:0", "--framing", "lines", "--quiet", "--nats", server.Url, "--nats-mode", "jetstream");
+        // The second's instance, from its own consumer's name (tcp_server-<instance>).
+        string? instance = null;
+        await foreach (var name in js.ListConsumerNamesAsync("ferry_tcp_server_out", deadline.Token))
+            if (name.Length == "tcp_server-".Length + 8 && name != $"tcp_server-{first.Nats.Instance}" && name.StartsWith("tcp_server-", StringComparison.Ordinal))
+                instance = name["tcp_server-".Length..];
+        Assert.NotNull(instance);
+        var toSecond = $"ferry.tcp_server.out.{instance}";
+        using var client = await TestClient.ConnectAsync(second.Local.Port);
+        // No conn.id: to every connection of the gateway whose subject it is. Sent (each poll) until the client is there.
+        await Eventually.TrueAsync(async () =>
+        {
+            (await js.PublishAsync(toSecond, "before"u8.ToArray(), cancellationToken: deadline.Token)).EnsureSuccess();
+            return client.Text.Contains("before\n", StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(20), () => $"the second gateway's client got: '{client.Text}'");
+        var received = client.Text.Length;
+
+        second.Pause();
+        try
+        {
+            await js.DeleteStreamAsync("ferry_tcp_server_out", deadline.Token);
+            // The first gateway recreates the stream with its consumers.
+            await Eventually.TrueAsync(async () =>
+            {
+                try
+                {
+                    await js.GetConsumerAsync("ferry_tcp_server_out", $"tcp_server-{first.Nats.Instance}", deadline.Token);
+                    return true;
+                }
+                catch (NatsJSApiException)
+                {
+                    return false;
+                }
+            }, TimeSpan.FromSeconds(30), () => $"the first gateway did not recreate the egress stream; log: {logs.Text}");
+            // What keeps it: a hold of the whole stream that nobody pulls from, deleted by the server after a minute of that.
+            var hold = (await js.GetConsumerAsync("ferry_tcp_server_out", "tcp_server-recreated-hold", deadline.Token)).Info.Config;
+            Assert.True(string.IsNullOrEmpty(hold.FilterSubject), hold.FilterSubject);
+            Assert.Equal(TimeSpan.FromMinutes(1), hold.InactiveThreshold);
+            (await js.PublishAsync(toSecond, "after"u8.ToArray(), cancellationToken: deadline.Token)).EnsureSuccess();
+        }
+        finally
+        {
+            second.Resume();
+        }
+
+        // Old code: never (the second gateway's consumer was made after it, "from now on").
+        await client.WaitForTextAsync(t => t.Length > received && t[received..].Contains("after\n", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+    }
+
     [Fact]
     public async Task The_three_consumers_that_find_the_stream_gone_make_one_attempt_at_a_time_and_back_off_while_it_is_refused()
     {
@@ -75,7 +139,7 @@ public sealed class EgressStreamRecreationTests
         using var stop = new CancellationTokenSource();
         var calls = 0;
         var answer = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var recreator = new StreamRecreator(RecreatedStream.Egress("s_out", "s.out", ["s-1-all", "s-1", "s-any"]), _ =>
+        var recreator = new StreamRecreator(RecreatedStream.Egress("s_out", "s.out", ["s-1-all", "s-1", "s-any"], "s-recreated-hold", TimeSpan.FromMinutes(1)), _ =>
         {
             calls++;
             return answer.Task;

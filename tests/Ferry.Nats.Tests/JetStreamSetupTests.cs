@@ -1,5 +1,6 @@
 using Ferry.Bus;
 using Ferry.Framing;
+using Ferry.Nats.Internal;
 using Ferry.Nats.Tests.Support;
 using Ferry.Stages;
 using NATS.Client.JetStream;
@@ -39,6 +40,39 @@ public sealed class JetStreamSetupTests
         Assert.Contains("stage 'taken'", ex.Message);
         Assert.Contains("stream 'ferry_taken_in' (option 'ingress_stream')", ex.Message);
         Assert.Contains("overlap", ex.Message);
+    }
+
+    /// <summary>
+    /// Two gateways of a stage creating its streams at the same instant: the server checks a new stream's name and its
+    /// subjects in two steps, so the second create can be refused with "subjects overlap with an existing stream" (10065)
+    /// for the stream the first one has just made. That refusal used to fail the second gateway's start (seen once in a
+    /// full test run). The instant cannot be hit from outside the server, so the test plays it: the subject is another
+    /// stream's when the create is sent, and by the time the gateway looks again that stream is gone and one of the
+    /// gateway's name has taken the subject, as the first gateway's would have.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_create_refused_for_the_subjects_of_the_stream_another_gateway_made_at_the_same_instant_uses_that_stream()
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var server = await NatsServer.StartNewAsync();
+        await using var nats = await Observer.ConnectAsync(server);
+        var js = new NatsJSContext(nats);
+        await js.CreateStreamAsync(new StreamConfig("before", ["ferry.same.in"]), deadline.Token);
+        var theirs = new StreamConfig("ferry_same_in", ["ferry.same.in"]) { Retention = StreamConfigRetention.Workqueue, Storage = StreamConfigStorage.File, MaxMsgs = 1000 };
+        var refusals = 0;
+
+        var (ingress, egress) = await JetStreamSetup.EnsureStreamsAsync(js, server.Url, "ferry_same_in", "ferry.same.in", "ferry_same_out", "ferry.same.out", deadline.Token,
+            afterRefusal: async () =>
+            {
+                refusals++;
+                await js.DeleteStreamAsync("before", deadline.Token);
+                await js.CreateStreamAsync(theirs, deadline.Token);
+            });
+
+        // Old code: InvalidOperationException "JetStream refused stream 'ferry_same_in' (option 'ingress_stream') … subjects overlap with an existing stream (error 10065)".
+        Assert.Equal(1, refusals);
+        Assert.Equal(1000, ingress.MaxMsgs);
+        Assert.Equal(["ferry.same.out", "ferry.same.out.>"], egress.Subjects);
     }
 
     private static TcpServerStage NewStage(string name) =>

@@ -9,6 +9,12 @@ internal sealed class GatewayCounters
     public long ControlApplied, ControlRejected, ControlForeign;
     public long EventsDropped, ClientDropped, Disconnects;
     public volatile bool Connected;
+    /// <summary>
+    /// The gateway's start has completed (its streams, consumers and subscriptions are there): <c>connected</c> is false
+    /// before, and for good when the start failed. It used to follow the client's connection alone, so a probe during
+    /// the start, or of a gateway whose start had failed, read connected while nothing was routed.
+    /// </summary>
+    public volatile bool Running;
     /// <summary>One of the gateway's loops ended while it runs (<see cref="LoopWatch"/>): <c>connected</c> is false from then on.</summary>
     public volatile bool Broken;
 
@@ -44,6 +50,6 @@ internal sealed class GatewayCounters
         EventsDropped = Interlocked.Read(ref EventsDropped),
         ClientDropped = Interlocked.Read(ref ClientDropped),
         Disconnects = Interlocked.Read(ref Disconnects),
-        Connected = Connected && !Broken,
+        Connected = Connected && Running && !Broken,
     };
 }

@@ -38,35 +38,112 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
     private const ulong MaxFailedDeliveries = 3;
     private static readonly TimeSpan FailedRetryDelay = TimeSpan.FromSeconds(1);
 
-    public async Task<Task> StartAsync(CancellationToken stopping)
+    /// <param name="beforeClaim">The tests' hook: awaited just before the gateway decides whether it may use the shared consumer.</param>
+    /// <param name="stopping">Set when the gateway stops.</param>
+    public async Task<Task> StartAsync(Func<Task>? beforeClaim, CancellationToken stopping)
     {
-        // The shared one first: a gateway that disagrees with the others fails before it changes anything.
         var anyConfig = Config($"{subjects.Stage}-any", subjects.Any, perInstance: false);
-        var any = new SharedAnyConsumer(js, stream, anyConfig, logger);
-        await any.ClaimAsync(stopping).ConfigureAwait(false);
-        var shared = Config($"{subjects.Stage}-{subjects.Instance}-all", subjects.Shared, perInstance: true);
-        await js.CreateOrUpdateConsumerAsync(stream, shared, stopping).ConfigureAwait(false);
-        var own = Config($"{subjects.Stage}-{subjects.Instance}", subjects.Own, perInstance: true);
-        await js.CreateOrUpdateConsumerAsync(stream, own, stopping).ConfigureAwait(false);
+        var any = new SharedAnyConsumer(js, stream, anyConfig, logger, subjects);
+        var shared = new InstanceConsumer(js, stream, Config($"{subjects.Stage}-{subjects.Instance}-all", subjects.Shared, perInstance: true));
+        var own = new InstanceConsumer(js, stream, Config($"{subjects.Stage}-{subjects.Instance}", subjects.Own, perInstance: true));
         // One for the three consumers: whichever finds the stream gone first starts the attempt, the others wait for it.
-        var recreator = new StreamRecreator(RecreatedStream.Egress(stream, subjects.Shared, [shared.Name!, own.Name!, anyConfig.Name!]),
+        var recreator = new StreamRecreator(RecreatedStream.Egress(stream, subjects.Shared, [shared.Name, own.Name, anyConfig.Name!], HoldName, HoldFor),
             ct => RecreateAsync(any, shared, own, ct), describe, logger, time, stopping);
-        return Task.WhenAll(Watch(shared, null), Watch(own, null), Watch(anyConfig, any));
 
-        Task Watch(ConsumerConfig config, SharedAnyConsumer? toAny) => watch.Watch($"egress consumer {config.Name} of stream {stream}", RunAsync(config, toAny, recreator, stopping));
+        // Its own consumers first, pulling before the shared one is claimed: how the stage's other gateways know that one
+        // runs with this max_pending_egress (SharedAnyConsumer). Until the claim succeeds their loops end with it.
+        var starting = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        Task sharedLoop = Task.CompletedTask, ownLoop = Task.CompletedTask;
+        try
+        {
+            await shared.ClaimAsync(stopping).ConfigureAwait(false);
+            await own.ClaimAsync(stopping).ConfigureAwait(false);
+            sharedLoop = RunAsync(shared.Config, shared.OpenAsync, false, recreator, starting.Token);
+            ownLoop = RunAsync(own.Config, own.OpenAsync, false, recreator, starting.Token);
+            await WaitPullingAsync(own.Name, stopping).ConfigureAwait(false);
+            if (beforeClaim is not null)
+                await beforeClaim().ConfigureAwait(false);
+            await any.ClaimAsync(own.Name, stopping).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // A gateway that may not run changes nothing: its consumers go, so that no other one takes it for running.
+            await starting.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(sharedLoop, ownLoop).WaitAsync(WithdrawTimeout, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            starting.Dispose();
+            foreach (var name in new[] { shared.Name, own.Name })
+            {
+                try
+                {
+                    using var withdraw = new CancellationTokenSource(WithdrawTimeout);
+                    await js.DeleteConsumerAsync(stream, name, withdraw.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    logger.LogDebug(ex, "egress consumer {Consumer} of stream {Stream} could not be deleted after the failed start; the server deletes it after an hour unused", name, stream);
+                }
+            }
+            throw;
+        }
+        return Task.WhenAll(Watch(shared.Config, sharedLoop), Watch(own.Config, ownLoop),
+            Watch(anyConfig, RunAsync(anyConfig, any.OpenAsync, true, recreator, stopping)));
+
+        Task Watch(ConsumerConfig config, Task loop) => watch.Watch($"egress consumer {config.Name} of stream {stream}", loop);
     }
+
+    private static readonly TimeSpan WithdrawTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan PullingTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Until the server has a pull request of this gateway's on its own consumer.</summary>
+    private async Task WaitPullingAsync(string name, CancellationToken stopping)
+    {
+        var deadline = time.GetTimestamp() + (long)(PullingTimeout.TotalSeconds * time.TimestampFrequency);
+        while ((await js.GetConsumerAsync(stream, name, stopping).ConfigureAwait(false)).Info.NumWaiting == 0)
+        {
+            if (time.GetTimestamp() > deadline)
+                throw new InvalidOperationException(
+                    $"the egress consumer '{name}' of stream '{stream}' has no pull request of this gateway's after {PullingTimeout.TotalSeconds:0} s, so the stage's other gateways cannot see that it runs");
+            await Task.Delay(TimeSpan.FromMilliseconds(20), time, stopping).ConfigureAwait(false);
+        }
+    }
+
+    // What a recreated stream takes is kept this long for the stage's other gateways (see RecreateAsync).
+    internal static readonly TimeSpan HoldFor = TimeSpan.FromMinutes(1);
+
+    private string HoldName => $"{subjects.Stage}-recreated-hold";
+
+    // The hold is owed from the attempt that created the stream until it is made (an attempt refused in between).
+    private bool _holdOwed;
 
     /// <summary>
     /// The stream as it was at start, and the consumers with it at once, before any loop resumes: an interest stream
     /// keeps nothing nobody is interested in, so egress published between the stream and its consumers would be lost.
+    /// The stage's other gateways recreate their own consumers only once they notice, seconds later: a gateway that
+    /// creates the stream first makes a hold consumer of the whole stream that nobody pulls from (the server deletes it
+    /// after <see cref="HoldFor"/> of that), so that what the stream takes meanwhile is kept; the others' consumers, found
+    /// missing on a stream that is not the one they were made on, start from its start (<see cref="InstanceConsumer"/>).
+    /// What it held, once the hold goes, is removed by the server as soon as no other consumer needs it.
     /// The shared one keeps its rules: created only if missing (another gateway of the stage may have been first).
     /// </summary>
-    private async Task<bool> RecreateAsync(SharedAnyConsumer any, ConsumerConfig shared, ConsumerConfig own, CancellationToken stopping)
+    private async Task<bool> RecreateAsync(SharedAnyConsumer any, InstanceConsumer shared, InstanceConsumer own, CancellationToken stopping)
     {
         var created = await JetStreamSetup.CreateIfMissingAsync(js, streamConfig, stopping).ConfigureAwait(false);
+        if (created)
+            _holdOwed = true;
+        if (_holdOwed)
+        {
+            await js.CreateOrUpdateConsumerAsync(stream, new ConsumerConfig(HoldName)
+            {
+                AckPolicy = ConsumerConfigAckPolicy.Explicit,
+                DeliverPolicy = ConsumerConfigDeliverPolicy.All,
+                InactiveThreshold = HoldFor,
+                Description = $"made by gateway {subjects.Instance} when it recreated the stream: keeps what it takes until the stage's other gateways have made their consumers again; nobody pulls from it, the server deletes it after {HoldFor.TotalSeconds:0} s",
+            }, stopping).ConfigureAwait(false);
+            _holdOwed = false;
+        }
         await any.OpenAsync(stopping).ConfigureAwait(false);
-        await js.CreateOrUpdateConsumerAsync(stream, shared, stopping).ConfigureAwait(false);
-        await js.CreateOrUpdateConsumerAsync(stream, own, stopping).ConfigureAwait(false);
+        await shared.OpenAsync(stopping).ConfigureAwait(false);
+        await own.OpenAsync(stopping).ConfigureAwait(false);
         return created;
     }
 
@@ -110,10 +187,11 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
     }
 
     /// <param name="config">The consumer.</param>
-    /// <param name="any">The shared "any" consumer (its messages go to one connection in turn); null for the instance's own.</param>
+    /// <param name="open">Gets the consumer as it is, or creates it when it is missing.</param>
+    /// <param name="any">The shared "any" consumer (its messages go to one connection in turn); false for the instance's own.</param>
     /// <param name="recreator">Recreates the stream when it is found missing.</param>
     /// <param name="stopping">Ends the loop.</param>
-    private async Task RunAsync(ConsumerConfig config, SharedAnyConsumer? any, StreamRecreator recreator, CancellationToken stopping)
+    private async Task RunAsync(ConsumerConfig config, Func<CancellationToken, Task<INatsJSConsumer>> open, bool any, StreamRecreator recreator, CancellationToken stopping)
     {
         var serializer = NatsDefaultSerializer<NatsMemoryOwner<byte>>.Default;
         // Short pull requests with a heartbeat: after an outage the client notices the missing heartbeat and
@@ -151,9 +229,7 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
             };
             try
             {
-                var consumer = any is not null
-                    ? await any.OpenAsync(stopping).ConfigureAwait(false)
-                    : await js.CreateOrUpdateConsumerAsync(stream, config, stopping).ConfigureAwait(false);
+                var consumer = await open(stopping).ConfigureAwait(false);
                 failures = 0;
                 if (warned)
                 {
@@ -166,7 +242,7 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
                     try
                     {
                         using (var data = msg.Data)
-                            outcome = await router.RouteAsync(msg.Headers, data.Memory, any is not null, msg.Error, stopping).ConfigureAwait(false);
+                            outcome = await router.RouteAsync(msg.Headers, data.Memory, any, msg.Error, stopping).ConfigureAwait(false);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
                     {

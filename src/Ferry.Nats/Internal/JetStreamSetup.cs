@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
@@ -14,19 +15,21 @@ internal static class JetStreamSetup
     /// <returns>The streams' configurations as they are now (created so, or found so): what the gateway recreates them
     /// with if they go missing while the gateway runs.</returns>
     /// <exception cref="InvalidOperationException">The server has no JetStream, or refused a stream: the message says which and why.</exception>
+    /// <remarks><c>afterRefusal</c> is the tests' hook: awaited when the server refused to create a stream, before the gateway
+    /// looks whether one of that name exists now.</remarks>
     public static async Task<(StreamConfig Ingress, StreamConfig Egress)> EnsureStreamsAsync(NatsJSContext js, string url, string ingressStream, string ingressSubject,
-        string egressStream, string egressSubject, CancellationToken cancellationToken)
+        string egressStream, string egressSubject, CancellationToken cancellationToken, Func<Task>? afterRefusal = null)
     {
         var ingress = await EnsureAsync(js, url, "ingress_stream", new StreamConfig(ingressStream, [ingressSubject])
         {
             Retention = StreamConfigRetention.Workqueue,
             Storage = StreamConfigStorage.File,
-        }, cancellationToken).ConfigureAwait(false);
+        }, afterRefusal, cancellationToken).ConfigureAwait(false);
         var egress = await EnsureAsync(js, url, "egress_stream", new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
         {
             Retention = StreamConfigRetention.Interest,
             Storage = StreamConfigStorage.File,
-        }, cancellationToken).ConfigureAwait(false);
+        }, afterRefusal, cancellationToken).ConfigureAwait(false);
         return (ingress, egress);
     }
 
@@ -48,14 +51,41 @@ internal static class JetStreamSetup
             await js.CreateStreamAsync(config, cancellationToken).ConfigureAwait(false);
             return true;
         }
-        catch (NatsJSApiException again) when (again.Error.ErrCode == StreamNameInUse)
+        catch (NatsJSApiException again) when (again.Error.ErrCode is StreamNameInUse or SubjectsOverlap)
         {
+            // Created meanwhile by someone else (see CreatedMeanwhileAsync): there.
+            await CreatedMeanwhileAsync(js, config.Name!, again, cancellationToken).ConfigureAwait(false);
             return false;
+        }
+    }
+
+    /// <summary>
+    /// A create refused because the stream exists by now: created by another gateway of the stage meanwhile, with another
+    /// configuration (10058), or at the same instant (10065, "subjects overlap with an existing stream": the server checks
+    /// the name and the subjects in two steps, so the second of two creates of one stream can be refused for the first
+    /// one's subjects; two gateways of a stage starting together on a new server had one of them fail its start so).
+    /// </summary>
+    /// <returns>The stream's configuration as it is now.</returns>
+    /// <exception cref="NatsJSApiException"><paramref name="refusal"/> again when no stream of that name exists: the
+    /// subjects are another stream's.</exception>
+    private static async Task<StreamConfig> CreatedMeanwhileAsync(NatsJSContext js, string name, NatsJSApiException refusal, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await js.GetStreamAsync(name, cancellationToken: cancellationToken).ConfigureAwait(false)).Info.Config;
+        }
+        catch (NatsJSApiException missing) when (missing.Error.Code == 404)
+        {
+            ExceptionDispatchInfo.Throw(refusal);
+            throw;
         }
     }
 
     // "stream name already in use with a different configuration".
     private const int StreamNameInUse = 10058;
+
+    // "subjects overlap with an existing stream".
+    private const int SubjectsOverlap = 10065;
 
     /// <summary>
     /// The error a gateway reports when its JetStream API requests go unanswered: no JetStream on the server
@@ -78,7 +108,8 @@ internal static class JetStreamSetup
         $"the NATS server at '{url}' does not answer JetStream requests: JetStream is not enabled there (start nats-server with -js, "
         + "or a jetstream block in its configuration), or use mode core";
 
-    private static async Task<StreamConfig> EnsureAsync(NatsJSContext js, string url, string option, StreamConfig config, CancellationToken cancellationToken)
+    private static async Task<StreamConfig> EnsureAsync(NatsJSContext js, string url, string option, StreamConfig config, Func<Task>? afterRefusal,
+        CancellationToken cancellationToken)
     {
         try
         {
@@ -92,10 +123,12 @@ internal static class JetStreamSetup
                 {
                     return (await js.CreateStreamAsync(config, cancellationToken).ConfigureAwait(false)).Info.Config;
                 }
-                catch (NatsJSApiException again) when (again.Error.ErrCode == StreamNameInUse)
+                catch (NatsJSApiException again) when (again.Error.ErrCode is StreamNameInUse or SubjectsOverlap)
                 {
-                    // Another gateway created it meanwhile with a different configuration: use theirs.
-                    return (await js.GetStreamAsync(config.Name!, cancellationToken: cancellationToken).ConfigureAwait(false)).Info.Config;
+                    // Another gateway created it meanwhile: use theirs (a refusal for another stream's subjects stays one).
+                    if (afterRefusal is not null)
+                        await afterRefusal().ConfigureAwait(false);
+                    return await CreatedMeanwhileAsync(js, config.Name!, again, cancellationToken).ConfigureAwait(false);
                 }
             }
         }

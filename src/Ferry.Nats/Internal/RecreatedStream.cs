@@ -19,7 +19,10 @@ internal sealed record RecreatedStream(string Role, string Option, string Stream
     /// <param name="stream">The egress stream.</param>
     /// <param name="subject">The shared egress subject (the stream takes it and those below it).</param>
     /// <param name="consumers">The gateway's consumers of it, recreated with it.</param>
-    public static RecreatedStream Egress(string stream, string subject, IReadOnlyList<string> consumers) => new("egress", "egress_stream", stream, subject,
-        $"its consumers {string.Join(", ", consumers)} too; egress published to {subject} reaches clients again (what workers published while it was missing was stored nowhere)",
+    /// <param name="hold">The consumer that keeps what the stream takes for the stage's other gateways.</param>
+    /// <param name="holdFor">How long the hold lasts.</param>
+    public static RecreatedStream Egress(string stream, string subject, IReadOnlyList<string> consumers, string hold, TimeSpan holdFor) => new("egress", "egress_stream", stream, subject,
+        $"its consumers {string.Join(", ", consumers)} too; egress published to {subject} reaches clients again (what workers published while it was missing was stored nowhere), "
+        + $"and what it takes is kept for {holdFor.TotalSeconds:0} s (consumer {hold}) for the stage's other gateways, which make their consumers again once they notice",
         $"egress published to {subject} is stored nowhere and reaches no client");
 }

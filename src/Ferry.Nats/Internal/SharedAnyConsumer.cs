@@ -12,19 +12,41 @@ namespace Ferry.Nats.Internal;
 /// others' bound, and after an outage they rewrote it back and forth. Now a gateway whose value differs from the
 /// consumer's while another gateway pulls from it fails its start (naming both values and the key); a consumer nobody
 /// pulls from (left by gateways that stopped) takes the new value; on resume the consumer is used as it is.
+/// That check alone raced: two gateways starting at the same instant both found the consumer missing (or nobody pulling
+/// from it), both wrote it, and one silently ran with the other's bound. A JetStream consumer cannot be written only if
+/// it is unchanged (nats-server 2.9, Debian 12's, even takes a "create" of an existing consumer as an update). So each
+/// gateway first says that it runs, and with which value, where the others look: its own consumer
+/// (<c>&lt;stage&gt;-&lt;instance&gt;</c>) carries its <c>max_pending_egress</c> as <c>max_ack_pending</c> and has a pull
+/// request waiting before <see cref="ClaimAsync"/> looks; the claim fails if another gateway's own consumer with another
+/// value has one too. Of two gateways with different values the one that looks later sees the other's pull (made before
+/// the other looked, and kept while it runs), so they never both start; at the same instant both may fail.
 /// </summary>
 /// <param name="js">The gateway's JetStream context.</param>
 /// <param name="stream">The egress stream.</param>
 /// <param name="config">The consumer as this gateway would create it.</param>
 /// <param name="logger">Where changes and disagreements are said.</param>
-internal sealed class SharedAnyConsumer(NatsJSContext js, string stream, ConsumerConfig config, ILogger logger)
+/// <param name="subjects">The gateway's egress subjects: what the other gateways' own consumers filter on.</param>
+internal sealed class SharedAnyConsumer(NatsJSContext js, string stream, ConsumerConfig config, ILogger logger, EgressSubjects subjects)
 {
     private bool _disagreementSaid;
 
-    /// <summary>At start: creates the consumer, or checks this gateway's value against it (and updates one nobody uses).</summary>
-    /// <exception cref="InvalidOperationException">Another gateway of the stage pulls from it with another <c>max_ack_pending</c>.</exception>
-    public async Task ClaimAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// At start, once this gateway pulls from its own consumer: fails if another gateway of the stage runs with another
+    /// value (its own consumer has a pull waiting), else creates the consumer, or checks this gateway's value against it
+    /// (and updates one nobody uses).
+    /// </summary>
+    /// <param name="own">This gateway's own consumer, which is not another's.</param>
+    /// <param name="cancellationToken">Ends the claim.</param>
+    /// <exception cref="InvalidOperationException">Another gateway of the stage runs with another <c>max_pending_egress</c>.</exception>
+    public async Task ClaimAsync(string own, CancellationToken cancellationToken)
     {
+        await foreach (var consumer in js.ListConsumersAsync(stream, cancellationToken).ConfigureAwait(false))
+        {
+            var other = consumer.Info;
+            if (other.Name != own && IsOwnConsumerOfAGateway(other.Name, other.Config.FilterSubject)
+                && other.Config.MaxAckPending != config.MaxAckPending && other.NumWaiting > 0)
+                throw Disagreement(other.Config.MaxAckPending);
+        }
         try
         {
             var info = (await js.GetConsumerAsync(stream, config.Name!, cancellationToken).ConfigureAwait(false)).Info;
@@ -33,10 +55,7 @@ internal sealed class SharedAnyConsumer(NatsJSContext js, string stream, Consume
             {
                 // Pull requests waiting on it: a gateway of the stage is running with the consumer's value.
                 if (info.NumWaiting > 0)
-                    throw new InvalidOperationException(
-                        $"max_pending_egress is {config.MaxAckPending}, but the egress consumer '{config.Name}' of stream '{stream}', shared by every gateway of the stage "
-                        + $"for '.any' egress, has max_ack_pending {theirs} from the max_pending_egress of another gateway of the stage that is running now; "
-                        + $"give every gateway of the stage the same max_pending_egress (to change it, stop them all, then start them with the new value)");
+                    throw Disagreement(theirs);
                 logger.LogInformation("egress consumer {Consumer} of stream {Stream}: max_ack_pending {Theirs} becomes {Ours} (this gateway's max_pending_egress); no gateway pulls from it now",
                     config.Name, stream, theirs, config.MaxAckPending);
             }
@@ -47,6 +66,16 @@ internal sealed class SharedAnyConsumer(NatsJSContext js, string stream, Consume
         }
         await js.CreateOrUpdateConsumerAsync(stream, config, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary><c>&lt;stage&gt;-&lt;instance&gt;</c> on <c>&lt;egress subject&gt;.&lt;instance&gt;</c>: a gateway's own consumer.</summary>
+    private bool IsOwnConsumerOfAGateway(string name, string? filter) =>
+        name.StartsWith(subjects.Stage + "-", StringComparison.Ordinal) && name.Length == subjects.Stage.Length + 9
+        && filter == subjects.Shared + "." + name[(subjects.Stage.Length + 1)..];
+
+    private InvalidOperationException Disagreement(long theirs) => new(
+        $"max_pending_egress is {config.MaxAckPending}, but the egress consumer '{config.Name}' of stream '{stream}', shared by every gateway of the stage "
+        + $"for '.any' egress, has max_ack_pending {theirs} from the max_pending_egress of another gateway of the stage that is running now; "
+        + $"give every gateway of the stage the same max_pending_egress (to change it, stop them all, then start them with the new value)");
 
     /// <summary>On every (re)start of the consume: the consumer as it is, created only when it is missing.</summary>
     public async Task<INatsJSConsumer> OpenAsync(CancellationToken cancellationToken)

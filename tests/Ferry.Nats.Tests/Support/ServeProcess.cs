@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Ferry.Cli;
 
@@ -62,6 +63,28 @@ public sealed class ServeProcess : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// SIGSTOP: the process runs nothing (its NATS connection stays open but unanswered) until <see cref="Resume"/>
+    /// (SIGCONT): a gateway that notices something later than another.
+    /// </summary>
+    public void Pause() => Signal(SigStop);
+
+    public void Resume() => Signal(SigCont);
+
+    private void Signal(int signal)
+    {
+        if (_process.HasExited)
+            throw new InvalidOperationException($"ferry process {_process.Id} has exited");
+        if (kill(_process.Id, signal) != 0)
+            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed with errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    // Linux's numbers (x86-64 and arm64).
+    private const int SigCont = 18, SigStop = 19;
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
 
     public async ValueTask DisposeAsync()
     {
