@@ -105,7 +105,10 @@ public abstract class OverflowTests(StageTransport transport)
                 Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
                 time.Advance(TimeSpan.FromMilliseconds(1));
             }
-            if (!await sending.WaitAsync(TimeSpan.FromSeconds(10)))
+            // Off the thread that completed the send: a wait's timeout on the fake clock fires on whichever thread moves the
+            // clock, the stage's service thread included (its loop timer), and a loop continued there never waits (it
+            // queues past the limit), so it would fill for ever: the whole-suite CI run hung in the test below once so.
+            if (!await sending.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding))
                 break;
             sent++;
         }
@@ -141,7 +144,8 @@ public abstract class OverflowTests(StageTransport transport)
                     var sending = h.Stage.SendAsync(id, new byte[1000]).AsTask();
                     if (!sending.IsCompleted)
                         time.Advance(TimeSpan.FromMilliseconds(200));
-                    if (!await sending.WaitAsync(TimeSpan.FromSeconds(10)))
+                    // Off the thread that completed the send (see above): continued on the service thread, this loop never ended.
+                    if (!await sending.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding))
                         break;
                 }
             }
