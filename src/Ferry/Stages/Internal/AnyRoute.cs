@@ -122,6 +122,7 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
                 waiter?.DoneWaiting();
                 continue; // one made room or closed meanwhile: the next round finds out
             }
+            var timedOut = false;
             try
             {
                 // Whichever full connection makes room first takes the message.
@@ -134,11 +135,16 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
             catch (TimeoutException)
             {
                 // The next round sends if room appeared at the last moment, or gives up.
+                timedOut = true;
             }
             finally
             {
                 waiter?.DoneWaiting();
             }
+            // Timed out on a service thread (a fake clock moved there): the next round and the caller go on elsewhere (see
+            // ServiceLoop.OnAnyServiceThread).
+            if (timedOut && ServiceLoop.OnAnyServiceThread)
+                await Task.Yield();
         }
     }
 

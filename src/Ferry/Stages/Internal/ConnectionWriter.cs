@@ -330,6 +330,7 @@ internal sealed class ConnectionWriter
         long? deadlineMs = null)
     {
         var deadline = deadlineMs ?? WaitDeadlineMs();
+        var timedOut = false;
         while (true)
         {
             Task space;
@@ -360,6 +361,7 @@ internal sealed class ConnectionWriter
             }
             catch (TimeoutException)
             {
+                timedOut = true;
                 break;
             }
             finally
@@ -368,6 +370,9 @@ internal sealed class ConnectionWriter
             }
         }
         Drop(c, length);
+        // Timed out on a service thread (a fake clock moved there): the caller goes on elsewhere (see OnAnyServiceThread).
+        if (timedOut && ServiceLoop.OnAnyServiceThread)
+            await Task.Yield();
         return EnqueueResult.Dropped;
     }
 

@@ -99,6 +99,16 @@ internal sealed class ServiceLoop
     /// </summary>
     public static ServiceLoop? CurrentNotInHandler => t_current is { RunningInlineHandler: false } loop ? loop : null;
 
+    /// <summary>
+    /// Whether this is any stage's service thread. A sender whose wait for room timed out checks it before it goes on: the
+    /// timeout is a timer on the stage's clock, and a timer fires on whichever thread moves the clock. With
+    /// <see cref="TimeProvider.System"/> that is a pool thread; with a fake clock (what a user's tests pass in) it may be a
+    /// service thread (an event handler that advances it, or the loop re-arming its own timer, which wakes the clock's due
+    /// timers). Continued there, the sender's next send would not wait but queue past the limit, and all it does would stall
+    /// the stage.
+    /// </summary>
+    public static bool OnAnyServiceThread => t_current is not null;
+
     /// <summary>How this loop's stage holds its senders for another stage's full connections (set once, before start).</summary>
     public CrossStageHolds? CrossStageHolds { get; set; }
 
