@@ -42,7 +42,10 @@ internal static class StageTransportChoice
     public static bool EpollTlsHere => OperatingSystem.IsLinux() && Tls.OpenSsl.LibSsl.IsAvailable;
 
     /// <summary>The transport a stage runs on: <see cref="StageTransport.Auto"/> resolved for this system.</summary>
-    public static StageTransport Resolve(StageTransport requested, bool tls, bool server) => Resolve(requested, tls, server, EpollHere, EpollTlsHere);
+    /// <remarks>OpenSSL is looked for only for a server with TLS: loading it costs a plain server about 2 MB of resident
+    /// memory (libssl and libcrypto mapped and relocated) for nothing.</remarks>
+    public static StageTransport Resolve(StageTransport requested, bool tls, bool server)
+        => Resolve(requested, tls, server, EpollHere, tls && server && EpollTlsHere);
 
     /// <summary>
     /// <see cref="StageTransport.Auto"/> resolved for a system that has epoll (<paramref name="epollHere"/>) and
@@ -55,8 +58,9 @@ internal static class StageTransportChoice
         _ => requested,
     };
 
+    /// <summary>The option's problems on this system; OpenSSL is looked for only for a server with TLS (see <see cref="Resolve(StageTransport, bool, bool)"/>).</summary>
     public static void Validate(List<string> problems, StageTransport transport, bool tls, bool server)
-        => Validate(problems, transport, tls, server, EpollHere, EpollTlsHere);
+        => Validate(problems, transport, tls, server, EpollHere, tls && server && EpollTlsHere);
 
     /// <summary>The option's problems on a system described as for <see cref="Resolve(StageTransport, bool, bool, bool, bool)"/>.</summary>
     internal static void Validate(List<string> problems, StageTransport transport, bool tls, bool server, bool epollHere, bool epollTlsHere)
