@@ -28,6 +28,9 @@ public abstract class FrameBridgeEnd : IFrameBridge
 
     private protected BridgeEnd End { get; }
 
+    /// <summary>The options the end was created with (what a host or a run file gave it, for tests and diagnostics).</summary>
+    internal FrameBridgeOptions Options => End.Options;
+
     /// <summary>The address given to the constructor: where the server binds or the client dials.</summary>
     public string Address { get; }
 

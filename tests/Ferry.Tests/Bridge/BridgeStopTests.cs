@@ -118,6 +118,42 @@ public sealed class BridgeStopTests
         await peer.WaitClosedAsync();
     }
 
+    [Fact]
+    public async Task A_hosted_bridge_end_drains_for_its_own_stop_grace_period_not_the_hosts_shutdown_timeout()
+    {
+        int port = FreePorts.Pair();
+        var time = new StageTime();
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes($$"""
+            { "Ferry": { "Stages": [ { "Name": "rogue", "Type": "bridge_server", "Address": "{{Loopback}}", "Port": {{port}}, "StopGracePeriod": "2s" } ] } }
+            """)));
+        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
+        builder.Services.AddSingleton<TimeProvider>(time);
+        // The host would wait ten minutes (real time, so its token never fires here): only the end's own grace period, on the
+        // fake clock, can end the drain held open by a peer that does not read.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(10));
+        using var host = builder.Build();
+        await host.StartAsync();
+        var bridge = Assert.IsType<FrameBridgeServer>(host.Services.GetRequiredService<FerryStages>().Bridges["rogue"]);
+        using var peer = await StalledPeer.ConnectAsync(port + 1);
+        await FillUntilBlockedAsync(bridge, time, 64 * 1024);
+
+        Task stopping = host.StopAsync();
+        // The PULL stage is told to stop right after the PUSH stage: once its port refuses, the PUSH stage's stop is on its way,
+        // and the settled round below has begun it at +0 (probing the PUSH port would add a connection to the one counted).
+        await Poll.UntilAsync(() => !FreePorts.Listens(port), "the end's stop to begin (it stops accepting)");
+        await time.SettleAsync(bridge.PushStage);
+        time.Advance(TimeSpan.FromSeconds(2) - TimeSpan.FromMilliseconds(1));
+        await time.SettleAsync(bridge.PushStage);
+        Assert.False(stopping.IsCompleted, "the end should drain for its whole stop_grace_period of 2 s");
+        Assert.Equal(1, bridge.PushStage.ConnectionCount);
+
+        time.Advance(TimeSpan.FromMilliseconds(1)); // its grace period, not the host's ten minutes, ends the drain
+        await stopping.WaitAsync(Poll.DefaultTimeout);
+        Assert.Equal((0, 0), (bridge.PushStage.ConnectionCount, bridge.PullStage.ConnectionCount));
+        await peer.WaitClosedAsync();
+    }
+
     private static FrameBridgeOptions SmallBuffers(TimeProvider time) => new()
     {
         TimeProvider = time,
