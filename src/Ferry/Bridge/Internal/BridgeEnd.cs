@@ -28,8 +28,9 @@ internal sealed class BridgeEnd
     private readonly AsyncGate _ready = new();
     private IAnyEgressStage? _push;
     /// <summary>
-    /// Completed (and dropped) when a PUSH peer arrives or leaves; created only by a sender that found no connection behind
-    /// an open <see cref="_pushReady"/> and waits for the peers to change. Under the lock.
+    /// Completed (and dropped) when a PUSH peer arrives or leaves. Created lazily by a sender on the slow path before its send
+    /// and shared by the senders until the next change, so that one that finds no connection behind an open
+    /// <see cref="_pushReady"/> can wait for the peers to change; peer events with no sender on the slow path allocate nothing. Under the lock.
     /// </summary>
     private TaskCompletionSource? _pushPeersChanged;
     /// <summary>Payload bytes in <see cref="_inbound"/>, bounded by <see cref="FrameBridgeOptions.ReceiveBufferBytes"/>.</summary>
