@@ -1,3 +1,4 @@
+using Ferry.Bridge;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Ferry.Hosting;
@@ -5,7 +6,7 @@ namespace Ferry.Hosting;
 /// <summary>
 /// Healthy when every server stage is listening, every client stage is connected, every NATS gateway is
 /// connected to its broker and every bridge end has a ready peer; unhealthy
-/// naming each stage that is not. The per-stage state is in the result's data.
+/// naming each stage that is not (a bridge end that is stopping or stopped says so). The per-stage state is in the result's data.
 /// </summary>
 internal sealed class FerryHealthCheck(FerryStages stages) : IHealthCheck
 {
@@ -36,9 +37,13 @@ internal sealed class FerryHealthCheck(FerryStages stages) : IHealthCheck
         }
         foreach (var (name, bridge) in stages.Bridges)
         {
-            data[name] = bridge.IsReady ? "ready" : "waiting for its peer";
-            if (!bridge.IsReady)
-                down.Add($"bridge end '{name}' has no ready peer");
+            // A stopping end is not ready whatever its peers (sends already fail): "waiting for its peer" would send whoever
+            // reads this looking at the peer.
+            var state = bridge is FrameBridgeEnd { IsStopping: true } end ? (end.IsStopped ? "stopped" : "stopping")
+                : bridge.IsReady ? "ready" : "waiting for its peer";
+            data[name] = state;
+            if (state != "ready")
+                down.Add(state == "waiting for its peer" ? $"bridge end '{name}' has no ready peer" : $"bridge end '{name}' is {state}");
         }
         if (data.Count == 0)
             return Task.FromResult(HealthCheckResult.Unhealthy("no Ferry stage is running", data: data));

@@ -115,7 +115,11 @@ internal static class PipelineRunner
                         c.Start();
                         break;
                     case BridgeStageDeclaration bridge:
-                        var options = new FrameBridgeOptions { LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes };
+                        var options = new FrameBridgeOptions
+                        {
+                            LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
+                            StopGracePeriod = bridge.StopGracePeriod,
+                        };
                         IFrameBridge end = bridge.IsServer ? new FrameBridgeServer(bridge.Address, bridge.Port, options) : new FrameBridgeClient(bridge.Address, bridge.Port, options);
                         bridges.Add((bridge.Name, end));
                         started.Add(forced => end.StopAsync(forced));

@@ -13,6 +13,10 @@ internal sealed record ServerStageDeclaration(string Name, string Where, TcpServ
 /// <summary>A TCP client stage.</summary>
 internal sealed record ClientStageDeclaration(string Name, string Where, TcpClientStageOptions Options) : StageDeclaration(Name, Where);
 
-/// <summary>One end of a Rogue-compatible frame bridge (ports <see cref="Port"/> and <see cref="Port"/>+1).</summary>
-internal sealed record BridgeStageDeclaration(string Name, string Where, bool IsServer, string Address, int Port, TimeSpan HandshakeTimeout, int MaxPayloadBytes)
+/// <summary>
+/// One end of a Rogue-compatible frame bridge (ports <see cref="Port"/> and <see cref="Port"/>+1); <see cref="StopGracePeriod"/> is how
+/// long its stop lets queued frames drain (its <c>stop_grace_period</c>, or the default the reader was given).
+/// </summary>
+internal sealed record BridgeStageDeclaration(string Name, string Where, bool IsServer, string Address, int Port, TimeSpan HandshakeTimeout, int MaxPayloadBytes,
+    TimeSpan StopGracePeriod)
     : StageDeclaration(Name, Where);

@@ -46,7 +46,7 @@ internal static class StageReader
     ];
 
     /// <summary>Every key a bridge end's config takes.</summary>
-    public static readonly IReadOnlyList<string> BridgeKeys = ["address", "host", "port", "handshake_timeout", "max_payload"];
+    public static readonly IReadOnlyList<string> BridgeKeys = ["address", "host", "port", "handshake_timeout", "max_payload", "stop_grace_period"];
 
     /// <summary>
     /// Reads a stage block. <paramref name="defaultName"/> is used when the block has no <c>name</c> (a
@@ -56,7 +56,7 @@ internal static class StageReader
         => Read(block, problems, defaultName, stopGracePeriod: null);
 
     /// <summary>
-    /// Reads a stage block as <see cref="Read(ISettingNode, List{SettingProblem}, string)"/>; a tcp stage that sets no
+    /// Reads a stage block as <see cref="Read(ISettingNode, List{SettingProblem}, string)"/>; a stage (tcp or bridge end) that sets no
     /// <c>stop_grace_period</c> gets <paramref name="stopGracePeriod"/> (the Generic Host's shutdown timeout), or the library's default when null.
     /// </summary>
     internal static StageDeclaration? Read(ISettingNode block, List<SettingProblem> problems, string? defaultName, TimeSpan? stopGracePeriod)
@@ -171,7 +171,7 @@ internal static class StageReader
         {
             "tcp_server" => ReadServer(name ?? "?", block.Where, block.Path, configChildren, problems, seed003, stopGracePeriod),
             "tcp_client" => ReadClient(name ?? "?", block.Where, block.Path, configChildren, problems, seed003, stopGracePeriod),
-            _ => ReadBridge(name ?? "?", block.Where, block.Path, type == "bridge_server", configChildren, problems),
+            _ => ReadBridge(name ?? "?", block.Where, block.Path, type == "bridge_server", configChildren, problems, stopGracePeriod),
         };
         return problems.Count == before && name is not null ? declaration : null;
     }
@@ -275,7 +275,8 @@ internal static class StageReader
         return new ClientStageDeclaration(name, where, o);
     }
 
-    private static BridgeStageDeclaration ReadBridge(string name, string where, string path, bool isServer, List<ISettingNode> nodes, List<SettingProblem> problems)
+    private static BridgeStageDeclaration ReadBridge(string name, string where, string path, bool isServer, List<ISettingNode> nodes, List<SettingProblem> problems,
+        TimeSpan? stopGracePeriod)
     {
         var e = new SettingEntries(nodes, BridgeKeys, problems, isServer ? "a bridge_server stage" : "a bridge_client stage");
         var address = e.Text("address") ?? e.Text("host");
@@ -290,8 +291,12 @@ internal static class StageReader
             e.Missing("port", where, $"{path}.config.port", "(the bridge uses PORT and PORT+1)");
         var handshake = e.Duration("handshake_timeout") ?? TimeSpan.FromSeconds(10);
         var maxPayload = e.Size("max_payload", 1) ?? 64 * 1024 * 1024;
-        return new BridgeStageDeclaration(name, where, isServer, address ?? "", port ?? 0, handshake, maxPayload);
+        // As the tcp stages': the key, else the host's shutdown timeout (hosted), else the library's default (FrameBridgeOptions).
+        var grace = e.Duration("stop_grace_period") ?? stopGracePeriod ?? DefaultBridgeGrace;
+        return new BridgeStageDeclaration(name, where, isServer, address ?? "", port ?? 0, handshake, maxPayload, grace);
     }
+
+    private static readonly TimeSpan DefaultBridgeGrace = new Ferry.Bridge.FrameBridgeOptions().StopGracePeriod;
 
     /// <summary><c>bind</c>/<c>connect</c>, or seed 004's <c>host</c> and <c>port</c>.</summary>
     private static string? Address(SettingEntries e, string key, List<SettingProblem> problems)

@@ -28,6 +28,15 @@ public abstract class FrameBridgeEnd : IFrameBridge
 
     private protected BridgeEnd End { get; }
 
+    /// <summary>The options the end was created with (what a host or a run file gave it, for tests and diagnostics).</summary>
+    internal FrameBridgeOptions Options => End.Options;
+
+    /// <summary>A stop has begun (<see cref="IsReady"/> is false from then on, whatever the peers): for a health check to say so.</summary>
+    internal bool IsStopping => End.IsStopping;
+
+    /// <summary>The stop has completed: connections closed, ports released.</summary>
+    internal bool IsStopped => Volatile.Read(ref _stopped) is { IsCompleted: true };
+
     /// <summary>The address given to the constructor: where the server binds or the client dials.</summary>
     public string Address { get; }
 

@@ -30,7 +30,7 @@ public sealed class BridgeStopTests
         var time = new StageTime();
         await using var server = new FrameBridgeServer(Loopback, port, SmallBuffers(time));
         using var peer = await StalledPeer.ConnectAsync(port + 1);
-        await FillUntilBlockedAsync(server, time, 64 * 1024);
+        await StalledPeer.FillUntilBlockedAsync(server, time, 64 * 1024);
 
         using var cts = new CancellationTokenSource();
         Task stopping = server.StopAsync(cts.Token);
@@ -55,7 +55,7 @@ public sealed class BridgeStopTests
         var time = new StageTime();
         await using var server = new FrameBridgeServer(Loopback, port, SmallBuffers(time));
         using var peer = await StalledPeer.ConnectAsync(port + 1);
-        await FillUntilBlockedAsync(server, time, 64 * 1024);
+        await StalledPeer.FillUntilBlockedAsync(server, time, 64 * 1024);
 
         Task stopping = server.StopAsync();
         await time.SettleAsync(server.PushStage); // the stop has begun at +0: its deadline is +5 s
@@ -78,7 +78,7 @@ public sealed class BridgeStopTests
         var time = new StageTime();
         await using var server = new FrameBridgeServer(Loopback, port, SmallBuffers(time));
         using var peer = await StalledPeer.ConnectAsync(port + 1);
-        await FillUntilBlockedAsync(server, time, 64 * 1024);
+        await StalledPeer.FillUntilBlockedAsync(server, time, 64 * 1024);
 
         Task first = server.StopAsync();
         Task second = server.StopAsync(new CancellationToken(canceled: true));
@@ -106,7 +106,7 @@ public sealed class BridgeStopTests
         await host.StartAsync();
         var bridge = Assert.IsType<FrameBridgeServer>(host.Services.GetRequiredService<FerryStages>().Bridges["rogue"]);
         using var peer = await StalledPeer.ConnectAsync(port + 1);
-        await FillUntilBlockedAsync(bridge, time, 1024 * 1024);
+        await StalledPeer.FillUntilBlockedAsync(bridge, time, 1024 * 1024);
 
         await host.StopAsync().WaitAsync(Poll.DefaultTimeout);
 
@@ -118,104 +118,46 @@ public sealed class BridgeStopTests
         await peer.WaitClosedAsync();
     }
 
+    [Fact]
+    public async Task A_hosted_bridge_end_drains_for_its_own_stop_grace_period_not_the_hosts_shutdown_timeout()
+    {
+        int port = FreePorts.Pair();
+        var time = new StageTime();
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes($$"""
+            { "Ferry": { "Stages": [ { "Name": "rogue", "Type": "bridge_server", "Address": "{{Loopback}}", "Port": {{port}}, "StopGracePeriod": "2s" } ] } }
+            """)));
+        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
+        builder.Services.AddSingleton<TimeProvider>(time);
+        // The host would wait ten minutes (real time, so its token never fires here): only the end's own grace period, on the
+        // fake clock, can end the drain held open by a peer that does not read.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(10));
+        using var host = builder.Build();
+        await host.StartAsync();
+        var bridge = Assert.IsType<FrameBridgeServer>(host.Services.GetRequiredService<FerryStages>().Bridges["rogue"]);
+        using var peer = await StalledPeer.ConnectAsync(port + 1);
+        await StalledPeer.FillUntilBlockedAsync(bridge, time, 64 * 1024);
+
+        Task stopping = host.StopAsync();
+        // The PULL stage is told to stop right after the PUSH stage: once its port refuses, the PUSH stage's stop is on its way,
+        // and the settled round below has begun it at +0 (probing the PUSH port would add a connection to the one counted).
+        await Poll.UntilAsync(() => !FreePorts.Listens(port), "the end's stop to begin (it stops accepting)");
+        await time.SettleAsync(bridge.PushStage);
+        time.Advance(TimeSpan.FromSeconds(2) - TimeSpan.FromMilliseconds(1));
+        await time.SettleAsync(bridge.PushStage);
+        Assert.False(stopping.IsCompleted, "the end should drain for its whole stop_grace_period of 2 s");
+        Assert.Equal(1, bridge.PushStage.ConnectionCount);
+
+        time.Advance(TimeSpan.FromMilliseconds(1)); // its grace period, not the host's ten minutes, ends the drain
+        await stopping.WaitAsync(Poll.DefaultTimeout);
+        Assert.Equal((0, 0), (bridge.PushStage.ConnectionCount, bridge.PullStage.ConnectionCount));
+        await peer.WaitClosedAsync();
+    }
+
     private static FrameBridgeOptions SmallBuffers(TimeProvider time) => new()
     {
         TimeProvider = time,
         StopGracePeriod = Grace,
         SendBufferBytes = 64 * 1024,
     };
-
-    /// <summary>
-    /// Sends frames until one waits for buffer space and still does so after the PUSH stage has run whole rounds: the peer's
-    /// receive buffer, the kernel's send buffer and the end's own are full, so a stop's drain cannot finish. The waiting send
-    /// is left to the stop (which fails it).
-    /// </summary>
-    private static async Task FillUntilBlockedAsync(FrameBridgeServer server, StageTime time, int frameBytes)
-    {
-        await Poll.UntilAsync(() => server.PushStage.ConnectionCount == 1 && server.Counters.Connections >= 1, "the peer's handshake");
-        var frame = new Frame(new byte[frameBytes]);
-        for (var sent = 0; sent < 1000; sent++)
-        {
-            Task send = server.SendAsync(frame).AsTask();
-            if (!send.IsCompleted)
-            {
-                await time.SettleAsync(server.PushStage);
-                // The loop may just have flushed the connection's buffer into the kernel while the waiting send's retry
-                // (a continuation) has not run yet: for that moment nothing is queued and the send is still waiting. Under
-                // load that moment lasts, so wait for one or the other rather than read them once.
-                await Poll.UntilAsync(() => send.IsCompleted || server.PendingSendBytes > 0, "the waiting send to go through or bytes to stay queued");
-                if (!send.IsCompleted)
-                {
-                    _ = send.ContinueWith(static t => t.Exception, TaskScheduler.Default); // fails with the stop; observed here
-                    return;
-                }
-            }
-            await send;
-        }
-        Assert.Fail("the peer that does not read took 1000 frames");
-    }
-
-    /// <summary>A ZMTP PULL peer, with a small receive buffer, that completes the handshake and then never reads.</summary>
-    private sealed class StalledPeer : IDisposable
-    {
-        private readonly Socket _socket;
-
-        private StalledPeer(Socket socket) => _socket = socket;
-
-        public static async Task<StalledPeer> ConnectAsync(int port)
-        {
-            using var deadline = new CancellationTokenSource(Poll.DefaultTimeout);
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
-            var peer = new StalledPeer(socket);
-            await socket.ConnectAsync(Loopback, port, deadline.Token);
-            var greeting = new ArrayBufferWriter<byte>();
-            ZmtpGreeting.Write(greeting);
-            await socket.SendAsync(greeting.WrittenMemory, deadline.Token);
-            await peer.ReceiveExactlyAsync(ZmtpGreeting.Length, deadline.Token);
-            var ready = new ArrayBufferWriter<byte>();
-            ZmtpCommand.WriteReady(ready, ZmtpSocketType.Pull);
-            await socket.SendAsync(ready.WrittenMemory, deadline.Token);
-            // The server's READY: a short command frame (flags, one length byte, the body).
-            var header = await peer.ReceiveExactlyAsync(2, deadline.Token);
-            Assert.True((header[0] & 0x04) != 0, "the server's answer should be a command");
-            await peer.ReceiveExactlyAsync(header[1], deadline.Token);
-            return peer;
-        }
-
-        /// <summary>Reads (and drops) what is left until the server closes the connection; bounded by <see cref="Poll.DefaultTimeout"/>.</summary>
-        public async Task WaitClosedAsync()
-        {
-            using var deadline = new CancellationTokenSource(Poll.DefaultTimeout);
-            var chunk = new byte[64 * 1024];
-            try
-            {
-                while (await _socket.ReceiveAsync(chunk, deadline.Token) > 0)
-                {
-                }
-            }
-            catch (SocketException)
-            {
-                // A reset is a close too.
-            }
-            catch (OperationCanceledException)
-            {
-                Assert.Fail($"the server did not close the peer's connection within {Poll.DefaultTimeout}");
-            }
-        }
-
-        private async Task<byte[]> ReceiveExactlyAsync(int count, CancellationToken cancellationToken)
-        {
-            var bytes = new byte[count];
-            for (var got = 0; got < count;)
-            {
-                var n = await _socket.ReceiveAsync(bytes.AsMemory(got), cancellationToken);
-                if (n == 0)
-                    throw new IOException("the server closed the connection during the handshake");
-                got += n;
-            }
-            return bytes;
-        }
-
-        public void Dispose() => _socket.Dispose();
-    }
 }

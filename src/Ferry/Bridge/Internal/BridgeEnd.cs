@@ -27,6 +27,12 @@ internal sealed class BridgeEnd
     private readonly AsyncGate _pushReady = new();
     private readonly AsyncGate _ready = new();
     private IAnyEgressStage? _push;
+    /// <summary>
+    /// Completed (and dropped) when a PUSH peer arrives or leaves. Created lazily by a sender on the slow path before its send
+    /// and shared by the senders until the next change, so that one that finds no connection behind an open
+    /// <see cref="_pushReady"/> can wait for the peers to change; peer events with no sender on the slow path allocate nothing. Under the lock.
+    /// </summary>
+    private TaskCompletionSource? _pushPeersChanged;
     /// <summary>Payload bytes in <see cref="_inbound"/>, bounded by <see cref="FrameBridgeOptions.ReceiveBufferBytes"/>.</summary>
     private long _inboundBytes;
     /// <summary>Frames in <see cref="_inbound"/>, bounded by <see cref="FrameBridgeOptions.ReceiveHighWaterMark"/>.</summary>
@@ -113,7 +119,10 @@ internal sealed class BridgeEnd
             if (peers == _pushPeers && peers.Count == 1)
                 _pushReady.Open();
             if (peers == _pushPeers)
+            {
                 _pushDialLogged = false;
+                SignalPushPeersChangedLocked();
+            }
             else
                 _pullDialLogged = false;
             UpdateReadyLocked();
@@ -148,6 +157,8 @@ internal sealed class BridgeEnd
                 return;
             if (peers == _pushPeers && peers.Count == 0)
                 _pushReady.Close();
+            if (peers == _pushPeers)
+                SignalPushPeersChangedLocked();
             UpdateReadyLocked();
         }
         BridgeLog.Closed(Logger, role, e.Peer.ToString(), e.Detail is null ? e.ReasonName : $"{e.ReasonName}: {e.Detail}");
@@ -347,13 +358,18 @@ internal sealed class BridgeEnd
             {
                 // ZMQ_IMMEDIATE: nothing is queued while no PUSH peer has finished its handshake.
                 await _pushReady.WaitAsync(linked.Token).ConfigureAwait(false);
+                // Taken before the send: a peer that arrives or leaves while it runs completes it, so no change is missed.
+                var changed = PushPeersChanged();
                 if (await _push!.SendToAnyAsync(frame.Payload, fields, Timeout.InfiniteTimeSpan, linked.Token).ConfigureAwait(false))
                 {
                     Counters.AddSent(1, frame.Payload.Length);
                     return;
                 }
-                // The last peer left between the gate and the send: wait for the next one.
-                await Task.Yield();
+                // No connection took it although the gate is open: the stage has counted the last peer's connection closed and
+                // its Disconnected event (which closes the gate) has not been handled yet. A peer counted here is either still
+                // established or about to be handled as gone, so the peers change: wait for that (the gate closing, or a new
+                // peer arriving first), not round and round on a pool thread for as long as the event lags.
+                await changed.WaitAsync(linked.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -366,6 +382,22 @@ internal sealed class BridgeEnd
         {
             throw new ArgumentException($"The frame cannot be sent: {e.Message}", nameof(frame), e);
         }
+    }
+
+    /// <summary>Completes when the next PUSH peer arrives or leaves.</summary>
+    private Task PushPeersChanged()
+    {
+        lock (_lock)
+        {
+            _pushPeersChanged ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _pushPeersChanged.Task;
+        }
+    }
+
+    private void SignalPushPeersChangedLocked()
+    {
+        _pushPeersChanged?.TrySetResult();
+        _pushPeersChanged = null;
     }
 
     public async IAsyncEnumerable<Frame> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
