@@ -174,12 +174,31 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
 
     /// <summary>
     /// Sends one message to one connection, encoded with the stage's framing. Completes with false
-    /// when that connection is unknown or closed, or the message was dropped by the overflow policy.
+    /// when that connection is unknown or closed, or the message was dropped by the overflow policy
+    /// (<see cref="SendWithOutcomeAsync"/> tells which).
     /// The payload is copied before the task completes.
     /// </summary>
     /// <exception cref="Framing.FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
     public async ValueTask<bool> SendAsync(ConnectionId connection, ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
-        => await _core.Router.RouteAsync(EgressMessage.To(connection, payload, fields), cancellationToken).ConfigureAwait(false) == 1;
+        => await _core.Router.SendAsync(EgressMessage.To(connection, payload, fields), cancellationToken).ConfigureAwait(false) == SendOutcome.Queued;
+
+    /// <summary>
+    /// Sends one message to one connection (<see cref="EgressMessage.To"/>) or to any one (<see cref="EgressMessage.ToAny"/>), as
+    /// <see cref="SendAsync"/> and <see cref="SendToAnyAsync"/> do, and completes with what became of it: queued, no such
+    /// open connection, or dropped by the overflow policy. The stage decides it as it hands the message over, so the answer
+    /// holds even when the connection closes at that moment (asking <see cref="GetConnections"/> or
+    /// <see cref="ConnectionCount"/> afterwards would not tell a full buffer from a client just gone).
+    /// The payload is copied before the task completes.
+    /// </summary>
+    /// <param name="message">What to send and to whom: <see cref="EgressTargetKind.Connection"/> or <see cref="EgressTargetKind.Any"/>.</param>
+    /// <param name="cancellationToken">Ends a wait for room (the <see cref="EgressOverflowPolicy.Wait"/> policy).</param>
+    /// <returns>What became of the message (see <see cref="SendOutcome"/>).</returns>
+    /// <exception cref="ArgumentException"><paramref name="message"/> is for everyone or a group: use <see cref="BroadcastAsync"/> or
+    /// <see cref="SendToGroupAsync"/>, which complete with how many connections took it.</exception>
+    /// <exception cref="Framing.FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while the message waited for room.</exception>
+    public ValueTask<SendOutcome> SendWithOutcomeAsync(EgressMessage message, CancellationToken cancellationToken = default)
+        => _core.Router.SendAsync(message, cancellationToken);
 
     /// <summary>Sends one message to every connection, optionally except one (the sender); completes with how many took it.</summary>
     public ValueTask<int> BroadcastAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, ConnectionId except = default, CancellationToken cancellationToken = default)
@@ -195,7 +214,7 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// dropped like a broadcast to nobody; every one full: the overflow policy applied).
     /// </summary>
     public async ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
-        => await _core.Router.RouteAsync(EgressMessage.ToAny(payload, fields), cancellationToken).ConfigureAwait(false) == 1;
+        => await _core.Router.SendAsync(EgressMessage.ToAny(payload, fields), cancellationToken).ConfigureAwait(false) == SendOutcome.Queued;
 
     /// <summary>Closes a connection (the kill switch); its disconnected event carries reason <c>killed</c>, <paramref name="reason"/> as detail and <paramref name="code"/>.
     /// Returns false when the connection is unknown; the close itself happens on the service thread shortly after. What was
