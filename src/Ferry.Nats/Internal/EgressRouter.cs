@@ -10,7 +10,7 @@ namespace Ferry.Nats.Internal;
 /// <c>group</c> to the group, <c>target: any</c> to one connection in turn, otherwise (or <c>target: all</c>)
 /// to everyone, optionally <c>except</c> one. A connection id of another instance is not ours.
 /// </summary>
-internal sealed class EgressRouter(TcpServerStage stage, uint instance, ConnectionTags tags, GatewayCounters counters, EventOutbox outbox, FieldHeaders fieldHeaders,
+internal sealed class EgressRouter(TcpServerStage stage, uint instance, GatewayCounters counters, EventOutbox outbox, FieldHeaders fieldHeaders,
     MessageFailureLog failures)
 {
     /// <summary>Routes one message.</summary>
@@ -65,11 +65,11 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, Connecti
                 return Reject($"header 'conn.id': '{connection}' is not a connection id (expected iiiiiiii-n, e.g. 3fa2c1d9-42)");
             if (id.Instance != instance)
                 return EgressOutcome.Foreign;
-            if (!tags.IsLive(id))
-                return EgressOutcome.NoTarget;
-            if (await stage.SendAsync(id, payload, fields, cancellationToken).ConfigureAwait(false))
-                return EgressOutcome.Delivered;
-            return tags.IsLive(id) ? EgressOutcome.Overflow : EgressOutcome.NoTarget;
+            // The stage says what became of it as it hands it over. Asking the gateway's connection tags afterwards (as it
+            // did) lied in the moment between a connection leaving the stage and the gateway handling its disconnected
+            // event: a message to a client just gone was counted as an overflow, and JetStream sent it again. No look at
+            // the tags first either: the stage's own lookup costs the same, and answers for connections the tags lag behind.
+            return Of(await stage.SendWithOutcomeAsync(EgressMessage.To(id, payload, fields), cancellationToken).ConfigureAwait(false));
         }
         else if (!string.IsNullOrEmpty(group))
             return await stage.SendToGroupAsync(group, payload, fields, exceptId, cancellationToken).ConfigureAwait(false) > 0
@@ -80,9 +80,9 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, Connecti
                 return await stage.BroadcastAsync(payload, fields, exceptId, cancellationToken).ConfigureAwait(false) > 0
                     ? EgressOutcome.Delivered : EgressOutcome.NoTarget;
             case "any":
-                if (await stage.SendToAnyAsync(payload, fields, cancellationToken).ConfigureAwait(false))
-                    return EgressOutcome.Delivered;
-                return stage.ConnectionCount > 0 ? EgressOutcome.Overflow : EgressOutcome.NoTarget;
+                // Not ConnectionCount afterwards: connections still in their handshake count there but take nothing, and
+                // the last one may have closed meanwhile.
+                return Of(await stage.SendWithOutcomeAsync(EgressMessage.ToAny(payload, fields), cancellationToken).ConfigureAwait(false));
             default:
                 return Reject($"header 'target': '{target}' is not allowed; use all or any (or set conn.id or group)");
         }
@@ -114,6 +114,15 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, Connecti
         var words = error.Message.Length <= Max ? error.Message : error.Message[..Max] + "…";
         return $"could not be read ({words}); headers must be a 'NATS/1.0' line and 'Key: value' lines";
     }
+
+    /// <summary>The stage's outcome in the gateway's counters: a drop by the overflow policy (the client is slow, or was closed as
+    /// slow for it) is an overflow; no open connection is no target.</summary>
+    private static EgressOutcome Of(SendOutcome outcome) => outcome switch
+    {
+        SendOutcome.Queued => EgressOutcome.Delivered,
+        SendOutcome.Dropped => EgressOutcome.Overflow,
+        _ => EgressOutcome.NoTarget,
+    };
 
     private EgressOutcome Reject(string problem)
     {
