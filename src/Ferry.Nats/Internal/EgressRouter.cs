@@ -65,6 +65,8 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, GatewayC
                 return Reject($"header 'conn.id': '{connection}' is not a connection id (expected iiiiiiii-n, e.g. 3fa2c1d9-42)");
             if (id.Instance != instance)
                 return EgressOutcome.Foreign;
+            if (NeverFits(payload.Length) is { } tooLarge)
+                return Reject(tooLarge);
             // The stage says what became of it as it hands it over. Asking the gateway's connection tags afterwards (as it
             // did) lied in the moment between a connection leaving the stage and the gateway handling its disconnected
             // event: a message to a client just gone was counted as an overflow, and JetStream sent it again. No look at
@@ -72,10 +74,16 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, GatewayC
             return Of(await stage.SendWithOutcomeAsync(EgressMessage.To(id, payload, fields), cancellationToken).ConfigureAwait(false));
         }
         else if (!string.IsNullOrEmpty(group))
+        {
+            if (NeverFits(payload.Length) is { } tooLarge)
+                return Reject(tooLarge);
             return await stage.SendToGroupAsync(group, payload, fields, exceptId, cancellationToken).ConfigureAwait(false) > 0
                 ? EgressOutcome.Delivered : EgressOutcome.NoTarget;
+        }
         switch (target)
         {
+            case null or "" or "all" or "any" when NeverFits(payload.Length) is { } tooLarge:
+                return Reject(tooLarge);
             case null or "" or "all":
                 return await stage.BroadcastAsync(payload, fields, exceptId, cancellationToken).ConfigureAwait(false) > 0
                     ? EgressOutcome.Delivered : EgressOutcome.NoTarget;
@@ -113,6 +121,24 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, GatewayC
         const int Max = 200;
         var words = error.Message.Length <= Max ? error.Message : error.Message[..Max] + "…";
         return $"could not be read ({words}); headers must be a 'NATS/1.0' line and 'Key: value' lines";
+    }
+
+    /// <summary>
+    /// Why a message can never be written, or null. Under the drop and disconnect policies a frame larger than the whole
+    /// egress buffer is dropped however empty the buffer is (under wait it is taken once the buffer is empty). Sent on, it
+    /// was counted as an overflow (a slow client that was not slow) or, to everyone, as no target; in JetStream mode the
+    /// overflow was left unacknowledged and came back after every ack wait for ever, holding a slot of max_pending_egress.
+    /// </summary>
+    private string? NeverFits(int payloadLength)
+    {
+        if (stage.Options.EgressOverflow == EgressOverflowPolicy.Wait)
+            return null;
+        // Throws FramingException for a payload the framing cannot carry at all: rejected as such by RouteAsync.
+        var framed = stage.Options.Framing.Encoder.GetEncodedLength(payloadLength);
+        var buffer = stage.Options.EgressBufferBytes;
+        return framed <= buffer ? null
+            : $"egress message of {payloadLength} bytes ({framed} framed) is larger than the stage's whole egress buffer (egress_buffer: {buffer} bytes): "
+              + $"no connection can take it under egress_overflow: {stage.Options.EgressOverflow.ToString().ToLowerInvariant()}; raise egress_buffer, or send smaller messages";
     }
 
     /// <summary>The stage's outcome in the gateway's counters: a drop by the overflow policy (the client is slow, or was closed as
