@@ -221,15 +221,33 @@ public abstract class SendOutcomeTests(StageTransport transport)
     }
 
     [Fact]
-    public async Task A_broadcast_or_a_group_message_is_refused_with_what_to_use_instead()
+    public async Task A_broadcast_or_a_group_message_is_refused_at_once_with_what_to_use_instead()
     {
-        await using var h = new FerryTestServer(new TcpServerStageOptions().On(Transport));
-        await h.StartAsync();
-        var all = await Assert.ThrowsAsync<ArgumentException>(async () => await h.Stage.SendWithOutcomeAsync(EgressMessage.ToAll(new byte[1])));
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" }.On(Transport));
+        var all = Assert.Throws<ArgumentException>(() => stage.SendWithOutcomeAsync(EgressMessage.ToAll(new byte[1])));
         Assert.Contains("'All'", all.Message);
         Assert.Contains("BroadcastAsync", all.Message);
-        var group = await Assert.ThrowsAsync<ArgumentException>(async () => await h.Stage.SendWithOutcomeAsync(EgressMessage.ToGroup("room", new byte[1])));
+        var group = Assert.Throws<ArgumentException>(() => stage.SendWithOutcomeAsync(EgressMessage.ToGroup("room", new byte[1])));
         Assert.Contains("'Group'", group.Message);
         Assert.Contains("SendToGroupAsync", group.Message);
+    }
+
+    [Fact]
+    public async Task A_payload_the_framing_cannot_carry_fails_the_task_as_the_bool_sends_do()
+    {
+        await using var h = new FerryTestServer(new TcpServerStageOptions { Framing = Ferry.Framing.FramingSpec.Parse("u16be") }.On(Transport));
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var id = (await h.WaitForConnectionAsync(client.LocalEndPoint)).ConnectionId;
+        var tooLarge = new byte[70_000];
+
+        // Not thrown at the caller: the task fails (as SendAsync's always has), for one connection and for any one.
+        var one = h.Stage.SendWithOutcomeAsync(EgressMessage.To(id, tooLarge)).AsTask();
+        var any = h.Stage.SendWithOutcomeAsync(EgressMessage.ToAny(tooLarge)).AsTask();
+        var boolOne = h.Stage.SendAsync(id, tooLarge).AsTask();
+        var boolAny = h.Stage.SendToAnyAsync(tooLarge).AsTask();
+        foreach (var sending in new Task[] { one, any, boolOne, boolAny })
+            await Assert.ThrowsAsync<Ferry.Framing.FramingException>(() => sending);
+        Assert.Equal(SendOutcome.Queued, await h.Stage.SendWithOutcomeAsync(EgressMessage.To(id, "ok"u8.ToArray())));
     }
 }

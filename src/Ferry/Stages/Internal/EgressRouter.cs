@@ -57,7 +57,7 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
     /// (not a second look at the table afterwards, which a connection closing meanwhile would answer wrong). The bool sends
     /// and the bus's messages to one connection take this path too.
     /// </summary>
-    /// <exception cref="ArgumentException">The message is for everyone or a group: those complete with a count (<see cref="RouteAsync"/>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The message is for everyone or a group: those complete with a count (<see cref="RouteAsync"/>).</exception>
     public ValueTask<SendOutcome> SendAsync(in EgressMessage message, CancellationToken cancellationToken)
     {
         var length = writer.EncodedLength(message.Payload.Length);
@@ -68,9 +68,8 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
             EgressTargetKind.Connection => new ValueTask<SendOutcome>(ToConnectionNow(message, length)),
             EgressTargetKind.Any when wait => ToAnyWaitingAsync(message, length, cancellationToken),
             EgressTargetKind.Any => new ValueTask<SendOutcome>(Of(any.RouteNow(message, length))),
-            _ => throw new ArgumentException(
-                $"a send with an outcome goes to one connection (EgressMessage.To) or to any one (EgressMessage.ToAny), not to target '{message.Target}'; " +
-                "use BroadcastAsync or SendToGroupAsync, which complete with how many connections took the message", nameof(message)),
+            // The stage refuses these with what to use instead (TcpServerStage.SendWithOutcomeAsync).
+            _ => throw new ArgumentOutOfRangeException(nameof(message), message.Target, "a send with an outcome goes to one connection or to any one"),
         };
     }
 
