@@ -180,7 +180,7 @@ public sealed class NatsGateway : IAsyncDisposable
         _loops.Add(watch.Watch($"event outbox (to {EventsSubject} and {StatsSubject})", _outbox.RunAsync(stopping)));
         var fields = FieldHeaders.For(_stage.Options.Framing);
         var failures = new MessageFailureLog(_logger, _stage.Name, TimeProvider.System);
-        var router = new EgressRouter(_stage, ConnectionIds.ProcessInstance, _tags, _counters, _outbox, fields, failures);
+        var router = new EgressRouter(_stage, ConnectionIds.ProcessInstance, _counters, _outbox, fields, failures);
         var egressSubjects = new EgressSubjects(EgressSubject, InstanceEgressSubject, NatsEgressSubjects.ForAny(EgressSubject), _stage.Name, Instance);
         if (_options.Mode == NatsDeliveryMode.JetStream)
         {

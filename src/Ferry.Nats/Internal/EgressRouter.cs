@@ -10,7 +10,7 @@ namespace Ferry.Nats.Internal;
 /// <c>group</c> to the group, <c>target: any</c> to one connection in turn, otherwise (or <c>target: all</c>)
 /// to everyone, optionally <c>except</c> one. A connection id of another instance is not ours.
 /// </summary>
-internal sealed class EgressRouter(TcpServerStage stage, uint instance, ConnectionTags tags, GatewayCounters counters, EventOutbox outbox, FieldHeaders fieldHeaders,
+internal sealed class EgressRouter(TcpServerStage stage, uint instance, GatewayCounters counters, EventOutbox outbox, FieldHeaders fieldHeaders,
     MessageFailureLog failures)
 {
     /// <summary>Routes one message.</summary>
@@ -65,24 +65,32 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, Connecti
                 return Reject($"header 'conn.id': '{connection}' is not a connection id (expected iiiiiiii-n, e.g. 3fa2c1d9-42)");
             if (id.Instance != instance)
                 return EgressOutcome.Foreign;
-            if (!tags.IsLive(id))
-                return EgressOutcome.NoTarget;
-            if (await stage.SendAsync(id, payload, fields, cancellationToken).ConfigureAwait(false))
-                return EgressOutcome.Delivered;
-            return tags.IsLive(id) ? EgressOutcome.Overflow : EgressOutcome.NoTarget;
+            if (NeverFits(payload.Length) is { } tooLarge)
+                return Reject(tooLarge);
+            // The stage says what became of it as it hands it over. Asking the gateway's connection tags afterwards (as it
+            // did) lied in the moment between a connection leaving the stage and the gateway handling its disconnected
+            // event: a message to a client just gone was counted as an overflow, and JetStream sent it again. No look at
+            // the tags first either: the stage's own lookup costs the same, and answers for connections the tags lag behind.
+            return Of(await stage.SendWithOutcomeAsync(EgressMessage.To(id, payload, fields), cancellationToken).ConfigureAwait(false));
         }
         else if (!string.IsNullOrEmpty(group))
+        {
+            if (NeverFits(payload.Length) is { } tooLarge)
+                return Reject(tooLarge);
             return await stage.SendToGroupAsync(group, payload, fields, exceptId, cancellationToken).ConfigureAwait(false) > 0
                 ? EgressOutcome.Delivered : EgressOutcome.NoTarget;
+        }
         switch (target)
         {
+            case null or "" or "all" or "any" when NeverFits(payload.Length) is { } tooLarge:
+                return Reject(tooLarge);
             case null or "" or "all":
                 return await stage.BroadcastAsync(payload, fields, exceptId, cancellationToken).ConfigureAwait(false) > 0
                     ? EgressOutcome.Delivered : EgressOutcome.NoTarget;
             case "any":
-                if (await stage.SendToAnyAsync(payload, fields, cancellationToken).ConfigureAwait(false))
-                    return EgressOutcome.Delivered;
-                return stage.ConnectionCount > 0 ? EgressOutcome.Overflow : EgressOutcome.NoTarget;
+                // Not ConnectionCount afterwards: connections still in their handshake count there but take nothing, and
+                // the last one may have closed meanwhile.
+                return Of(await stage.SendWithOutcomeAsync(EgressMessage.ToAny(payload, fields), cancellationToken).ConfigureAwait(false));
             default:
                 return Reject($"header 'target': '{target}' is not allowed; use all or any (or set conn.id or group)");
         }
@@ -114,6 +122,33 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, Connecti
         var words = error.Message.Length <= Max ? error.Message : error.Message[..Max] + "…";
         return $"could not be read ({words}); headers must be a 'NATS/1.0' line and 'Key: value' lines";
     }
+
+    /// <summary>
+    /// Why a message can never be written, or null. Under the drop and disconnect policies a frame larger than the whole
+    /// egress buffer is dropped however empty the buffer is (under wait it is taken once the buffer is empty). Sent on, it
+    /// was counted as an overflow (a slow client that was not slow) or, to everyone, as no target; in JetStream mode the
+    /// overflow was left unacknowledged and came back after every ack wait for ever, holding a slot of max_pending_egress.
+    /// </summary>
+    private string? NeverFits(int payloadLength)
+    {
+        if (stage.Options.EgressOverflow == EgressOverflowPolicy.Wait)
+            return null;
+        // Throws FramingException for a payload the framing cannot carry at all: rejected as such by RouteAsync.
+        var framed = stage.Options.Framing.Encoder.GetEncodedLength(payloadLength);
+        var buffer = stage.Options.EgressBufferBytes;
+        return framed <= buffer ? null
+            : $"egress message of {payloadLength} bytes ({framed} framed) is larger than the stage's whole egress buffer (egress_buffer: {buffer} bytes): "
+              + $"no connection can take it under egress_overflow: {stage.Options.EgressOverflow.ToString().ToLowerInvariant()}; raise egress_buffer, or send smaller messages";
+    }
+
+    /// <summary>The stage's outcome in the gateway's counters: a drop by the overflow policy (the client is slow, or was closed as
+    /// slow for it) is an overflow; no open connection is no target.</summary>
+    private static EgressOutcome Of(SendOutcome outcome) => outcome switch
+    {
+        SendOutcome.Queued => EgressOutcome.Delivered,
+        SendOutcome.Dropped => EgressOutcome.Overflow,
+        _ => EgressOutcome.NoTarget,
+    };
 
     private EgressOutcome Reject(string problem)
     {

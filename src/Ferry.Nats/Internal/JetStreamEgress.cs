@@ -249,6 +249,9 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
                         await SettleFailedAsync(msg, ex, stopping).ConfigureAwait(false);
                         continue;
                     }
+                    // Settled on this delivery: written, for a connection that is not there (it never will be: one that has
+                    // just closed included, which the stage tells apart from a full buffer), foreign, or rejected. Only an
+                    // overflow (the client is there but its buffer was full) is left unacknowledged, to come back after the ack wait.
                     if (outcome != EgressOutcome.Overflow)
                         await msg.AckAsync(cancellationToken: stopping).ConfigureAwait(false);
                 }

@@ -174,12 +174,57 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
 
     /// <summary>
     /// Sends one message to one connection, encoded with the stage's framing. Completes with false
-    /// when that connection is unknown or closed, or the message was dropped by the overflow policy.
+    /// when that connection is unknown or closed, or the message was dropped by the overflow policy
+    /// (<see cref="SendWithOutcomeAsync"/> tells which).
     /// The payload is copied before the task completes.
     /// </summary>
     /// <exception cref="Framing.FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
-    public async ValueTask<bool> SendAsync(ConnectionId connection, ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
-        => await _core.Router.RouteAsync(EgressMessage.To(connection, payload, fields), cancellationToken).ConfigureAwait(false) == 1;
+    public ValueTask<bool> SendAsync(ConnectionId connection, ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
+        => Queued(Send(EgressMessage.To(connection, payload, fields), cancellationToken));
+
+    /// <summary>A send to one connection or any one; what it throws (a payload the framing refuses) is in the task it returns, as
+    /// the sends have always done, not thrown at the caller.</summary>
+    private ValueTask<SendOutcome> Send(in EgressMessage message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return _core.Router.SendAsync(message, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<SendOutcome>(ex);
+        }
+    }
+
+    /// <summary>The bool sends' answer: no async state machine when the send completed at once (always, but under the wait policy with a full buffer).</summary>
+    private static ValueTask<bool> Queued(ValueTask<SendOutcome> sending)
+        => sending.IsCompletedSuccessfully ? new ValueTask<bool>(sending.Result == SendOutcome.Queued) : QueuedAsync(sending);
+
+    private static async ValueTask<bool> QueuedAsync(ValueTask<SendOutcome> sending) => await sending.ConfigureAwait(false) == SendOutcome.Queued;
+
+    /// <summary>
+    /// Sends one message to one connection (<see cref="EgressMessage.To"/>) or to any one (<see cref="EgressMessage.ToAny"/>), as
+    /// <see cref="SendAsync"/> and <see cref="SendToAnyAsync"/> do, and completes with what became of it: queued, no such
+    /// open connection, or dropped by the overflow policy. The stage decides it as it hands the message over, so the answer
+    /// holds even when the connection closes at that moment (asking <see cref="GetConnections"/> or
+    /// <see cref="ConnectionCount"/> afterwards would not tell a full buffer from a client just gone).
+    /// The payload is copied before the task completes.
+    /// </summary>
+    /// <param name="message">What to send and to whom: <see cref="EgressTargetKind.Connection"/> or <see cref="EgressTargetKind.Any"/>.</param>
+    /// <param name="cancellationToken">Ends a wait for room (the <see cref="EgressOverflowPolicy.Wait"/> policy).</param>
+    /// <returns>What became of the message (see <see cref="SendOutcome"/>).</returns>
+    /// <exception cref="ArgumentException">Thrown at once: <paramref name="message"/> is for everyone or a group; use <see cref="BroadcastAsync"/> or
+    /// <see cref="SendToGroupAsync"/>, which complete with how many connections took it.</exception>
+    /// <exception cref="Framing.FramingException">The task fails with it: the framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled while the message waited for room.</exception>
+    public ValueTask<SendOutcome> SendWithOutcomeAsync(EgressMessage message, CancellationToken cancellationToken = default)
+    {
+        if (message.Target is not (EgressTargetKind.Connection or EgressTargetKind.Any))
+            throw new ArgumentException(
+                $"a send with an outcome goes to one connection (EgressMessage.To) or to any one (EgressMessage.ToAny), not to target '{message.Target}'; " +
+                "use BroadcastAsync or SendToGroupAsync, which complete with how many connections took the message", nameof(message));
+        return Send(message, cancellationToken);
+    }
 
     /// <summary>Sends one message to every connection, optionally except one (the sender); completes with how many took it.</summary>
     public ValueTask<int> BroadcastAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, ConnectionId except = default, CancellationToken cancellationToken = default)
@@ -194,8 +239,8 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// ZeroMQ PUSH socket does); completes with false when nobody took it (no connection: held or
     /// dropped like a broadcast to nobody; every one full: the overflow policy applied).
     /// </summary>
-    public async ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
-        => await _core.Router.RouteAsync(EgressMessage.ToAny(payload, fields), cancellationToken).ConfigureAwait(false) == 1;
+    public ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
+        => Queued(Send(EgressMessage.ToAny(payload, fields), cancellationToken));
 
     /// <summary>Closes a connection (the kill switch); its disconnected event carries reason <c>killed</c>, <paramref name="reason"/> as detail and <paramref name="code"/>.
     /// Returns false when the connection is unknown; the close itself happens on the service thread shortly after. What was

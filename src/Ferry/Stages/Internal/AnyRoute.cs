@@ -25,9 +25,9 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
     /// <summary>
     /// Drop and disconnect policies: the next connection with room takes the message; when every one
     /// is full it is dropped once, charged to the one whose turn it was (under disconnect it goes as a
-    /// slow consumer).
+    /// slow consumer). <see cref="AnyOutcome.NoPeer"/> after holding or dropping the message as a broadcast to nobody.
     /// </summary>
-    public int RouteNow(in EgressMessage message, int length)
+    public AnyOutcome RouteNow(in EgressMessage message, int length)
     {
         AnyOutcome outcome;
         Connection? turn;
@@ -39,16 +39,16 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
         }
         if (outcome == AnyOutcome.AllFull)
             writer.Drop(turn!, length);
-        return outcome == AnyOutcome.Queued ? 1 : 0;
+        return outcome;
     }
 
-    /// <summary>The wait policy: waits up to the egress wait timeout for room, then drops.</summary>
-    public async ValueTask<int> RouteWaitingAsync(EgressMessage message, int length, CancellationToken cancellationToken)
+    /// <summary>The wait policy: waits up to the egress wait timeout for room, then drops (<see cref="AnyOutcome.AllFull"/>).</summary>
+    public async ValueTask<AnyOutcome> RouteWaitingAsync(EgressMessage message, int length, CancellationToken cancellationToken)
     {
         var (outcome, waitedOn) = await SendAsync(message.Payload, message.Fields, waitTimeout, cancellationToken, holdWhenNoPeer: message).ConfigureAwait(false);
         if (outcome == AnyOutcome.AllFull && waitedOn is not null)
             writer.Drop(waitedOn, length);
-        return outcome == AnyOutcome.Queued ? 1 : 0;
+        return outcome;
     }
 
     /// <summary>

@@ -52,27 +52,93 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
         return RouteWaitingAsync(message, length, heldCounts, cancellationToken);
     }
 
+    /// <summary>
+    /// A message to one connection or to any one: what became of it, as the writer found it when it handed the message over
+    /// (not a second look at the table afterwards, which a connection closing meanwhile would answer wrong). The bool sends
+    /// and the bus's messages to one connection take this path too.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The message is for everyone or a group: those complete with a count (<see cref="RouteAsync"/>).</exception>
+    public ValueTask<SendOutcome> SendAsync(in EgressMessage message, CancellationToken cancellationToken)
+    {
+        var length = writer.EncodedLength(message.Payload.Length);
+        var wait = writer.Overflow == EgressOverflowPolicy.Wait;
+        return message.Target switch
+        {
+            EgressTargetKind.Connection when wait => ToConnectionWaitingAsync(message, length, cancellationToken),
+            EgressTargetKind.Connection => new ValueTask<SendOutcome>(ToConnectionNow(message, length)),
+            EgressTargetKind.Any when wait => ToAnyWaitingAsync(message, length, cancellationToken),
+            EgressTargetKind.Any => new ValueTask<SendOutcome>(Of(any.RouteNow(message, length))),
+            // The stage refuses these with what to use instead (TcpServerStage.SendWithOutcomeAsync).
+            _ => throw new ArgumentOutOfRangeException(nameof(message), message.Target, "a send with an outcome goes to one connection or to any one"),
+        };
+    }
+
     /// <summary>Drop and disconnect policies: never waits, so it may hold the registry lock while enqueueing.</summary>
     private int RouteNow(in EgressMessage message, int length, bool heldCounts)
     {
         switch (message.Target)
         {
             case EgressTargetKind.Connection:
-                if (table.TryGet(message.Connection, out var c) && writer.Enqueue(c, message.Payload.Span, message.Fields, length) == EnqueueResult.Queued)
-                    return 1;
-                // A connection still in its session handshake is not connected yet for the application.
-                if (c is null || c.Closed || !c.Established)
-                    CountUnknownTarget(message.Connection);
-                return 0;
+                return ToConnectionNow(message, length) == SendOutcome.Queued ? 1 : 0;
             case EgressTargetKind.All:
                 return RouteToAllNow(message, length, heldCounts);
             case EgressTargetKind.Group:
                 return RouteToGroupNow(message, length);
             case EgressTargetKind.Any:
-                return any.RouteNow(message, length);
+                return any.RouteNow(message, length) == AnyOutcome.Queued ? 1 : 0;
             default:
                 throw new ArgumentOutOfRangeException(nameof(message), message.Target, "unknown egress target");
         }
+    }
+
+    /// <summary>One connection, under the drop and disconnect policies (never waits).</summary>
+    private SendOutcome ToConnectionNow(in EgressMessage message, int length)
+    {
+        if (!table.TryGet(message.Connection, out var c))
+            return NoConnection(message.Connection);
+        return Of(writer.Enqueue(c, message.Payload.Span, message.Fields, length), message.Connection);
+    }
+
+    /// <summary>One connection under the wait policy: completes at once unless its buffer is full, then waits for room (up to the wait timeout).</summary>
+    private ValueTask<SendOutcome> ToConnectionWaitingAsync(in EgressMessage message, int length, CancellationToken cancellationToken)
+    {
+        if (!table.TryGet(message.Connection, out var c))
+            return new ValueTask<SendOutcome>(NoConnection(message.Connection));
+        var result = writer.Enqueue(c, message.Payload.Span, message.Fields, length);
+        if (result != EnqueueResult.Full)
+            return new ValueTask<SendOutcome>(Of(result, message.Connection));
+        return WaitForRoomAsync(c, message, length, cancellationToken);
+    }
+
+    private async ValueTask<SendOutcome> WaitForRoomAsync(Connection c, EgressMessage message, int length, CancellationToken cancellationToken)
+        => Of(await writer.WaitAndEnqueueAsync(c, message.Payload, message.Fields, length, cancellationToken).ConfigureAwait(false), message.Connection);
+
+    private async ValueTask<SendOutcome> ToAnyWaitingAsync(EgressMessage message, int length, CancellationToken cancellationToken)
+        => Of(await any.RouteWaitingAsync(message, length, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>
+    /// The writer's word for one connection: closed, closing or still in its handshake (not connected yet for the application)
+    /// is no connection, and counted as egress for an unknown target; a drop is the overflow policy's.
+    /// </summary>
+    private SendOutcome Of(EnqueueResult result, ConnectionId id) => result switch
+    {
+        EnqueueResult.Queued => SendOutcome.Queued,
+        // Full comes only under wait, whose caller waits for room instead; were it ever to come here, the buffer was full.
+        EnqueueResult.Dropped or EnqueueResult.Full => SendOutcome.Dropped,
+        _ => NoConnection(id),
+    };
+
+    private static SendOutcome Of(AnyOutcome outcome) => outcome switch
+    {
+        AnyOutcome.Queued => SendOutcome.Queued,
+        AnyOutcome.AllFull => SendOutcome.Dropped,
+        _ => SendOutcome.NoConnection,
+    };
+
+    private SendOutcome NoConnection(ConnectionId id)
+    {
+        CountUnknownTarget(id);
+        return SendOutcome.NoConnection;
     }
 
     private int RouteToAllNow(in EgressMessage message, int length, bool heldCounts)
@@ -111,13 +177,7 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
         switch (message.Target)
         {
             case EgressTargetKind.Connection:
-                if (!table.TryGet(message.Connection, out var one))
-                {
-                    CountUnknownTarget(message.Connection);
-                    return 0;
-                }
-                targets = [one];
-                break;
+                return await ToConnectionWaitingAsync(message, length, cancellationToken).ConfigureAwait(false) == SendOutcome.Queued ? 1 : 0;
             case EgressTargetKind.All:
                 lock (table.Sync)
                 {
@@ -127,7 +187,7 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
                 }
                 break;
             case EgressTargetKind.Any:
-                return await any.RouteWaitingAsync(message, length, cancellationToken).ConfigureAwait(false);
+                return await any.RouteWaitingAsync(message, length, cancellationToken).ConfigureAwait(false) == AnyOutcome.Queued ? 1 : 0;
             default:
                 targets = groups.Members(message.Group);
                 break;
@@ -146,8 +206,6 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
                 (full ??= []).Add(c);
             else if (result == EnqueueResult.Queued)
                 delivered++;
-            else if (result is EnqueueResult.NotReady or EnqueueResult.Closed && message.Target == EgressTargetKind.Connection)
-                CountUnknownTarget(message.Connection); // as RouteNow does: closing, or still in its handshake
         }
         if (full is null)
             return delivered;
