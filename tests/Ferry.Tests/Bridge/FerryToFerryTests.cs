@@ -391,6 +391,44 @@ public abstract class FerryToFerryTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_send_that_times_out_on_a_service_thread_throws_to_its_caller_elsewhere()
+    {
+        // The send timeout is a timer on the bridge's clock, which fires on the thread that moves the clock: here a fake clock
+        // moved by another stage's service thread (a Connected handler). The caller must not go on on that thread.
+        var time = new StageTime();
+        await using var server = new FrameBridgeServer(Loopback, FreePorts.Pair(), new FrameBridgeOptions { Transport = Transport, SendTimeout = TimeSpan.FromMilliseconds(100), TimeProvider = time });
+        await using var mover = new FerryTestServer(new TcpServerStageOptions().On(Transport), time: time);
+        var serviceThread = -1;
+        mover.Stage.Connected += (_, _) =>
+        {
+            Volatile.Write(ref serviceThread, Environment.CurrentManagedThreadId);
+            time.Advance(TimeSpan.FromSeconds(1));
+        };
+        await mover.StartAsync();
+        var sending = SendAndTellTheThreadOfTheTimeoutAsync(server);
+        Assert.False(sending.IsCompleted);
+        using var client = await mover.ConnectAsync();
+        var resumedOn = await sending.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.NotEqual(-1, Volatile.Read(ref serviceThread));
+        Assert.NotEqual(Volatile.Read(ref serviceThread), resumedOn);
+    }
+
+    /// <summary>Sends with no peer; answers the managed id of the thread the caller goes on with when the send times out.</summary>
+    private static async Task<int> SendAndTellTheThreadOfTheTimeoutAsync(FrameBridgeServer server)
+    {
+        try
+        {
+            // ConfigureAwait(false): go on wherever the send ends, as library code does (xunit's context would post it).
+            await server.SendAsync(new Frame(new byte[1])).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return Environment.CurrentManagedThreadId;
+        }
+        throw new InvalidOperationException("the send went through with no peer");
+    }
+
+    [Fact]
     public async Task Binding_a_busy_port_fails_with_a_clear_message()
     {
         int port = FreePorts.Pair();

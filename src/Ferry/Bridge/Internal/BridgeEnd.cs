@@ -4,6 +4,7 @@ using Ferry.Bus;
 using Ferry.Connections;
 using Ferry.Framing;
 using Ferry.Stages;
+using Ferry.Stages.Internal;
 using Microsoft.Extensions.Logging;
 
 namespace Ferry.Bridge.Internal;
@@ -376,6 +377,10 @@ internal sealed class BridgeEnd
         {
             if (_stopping.IsCancellationRequested)
                 ThrowStopped();
+            // The send timeout fires on the thread that moves the clock: with a fake clock moved on a stage's service thread the
+            // caller would go on there, where nothing may wait (see ServiceLoop.OnAnyServiceThread).
+            if (ServiceLoop.OnAnyServiceThread)
+                await Task.Yield();
             throw new TimeoutException($"No peer took the frame within {Options.SendTimeout}.");
         }
         catch (FramingException e)
