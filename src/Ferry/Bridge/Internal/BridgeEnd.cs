@@ -4,7 +4,6 @@ using Ferry.Bus;
 using Ferry.Connections;
 using Ferry.Framing;
 using Ferry.Stages;
-using Ferry.Stages.Internal;
 using Microsoft.Extensions.Logging;
 
 namespace Ferry.Bridge.Internal;
@@ -378,9 +377,8 @@ internal sealed class BridgeEnd
             if (_stopping.IsCancellationRequested)
                 ThrowStopped();
             // The send timeout fires on the thread that moves the clock: with a fake clock moved on a stage's service thread the
-            // caller would go on there, where nothing may wait (see ServiceLoop.OnAnyServiceThread).
-            if (ServiceLoop.OnAnyServiceThread)
-                await Task.Yield();
+            // caller would go on there, where nothing may wait. Off to the pool first: a timeout is rare, a yield cheap beside it.
+            await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
             throw new TimeoutException($"No peer took the frame within {Options.SendTimeout}.");
         }
         catch (FramingException e)
