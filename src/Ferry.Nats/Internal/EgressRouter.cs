@@ -77,16 +77,15 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, GatewayC
         {
             if (NeverFits(payload.Length) is { } tooLarge)
                 return Reject(tooLarge);
-            return await stage.SendToGroupAsync(group, payload, fields, exceptId, cancellationToken).ConfigureAwait(false) > 0
-                ? EgressOutcome.Delivered : EgressOutcome.NoTarget;
+            // Dropped for every member (all full) is an overflow, not "nobody in the group": the stage tells them apart.
+            return Of(await stage.SendWithOutcomeAsync(EgressMessage.ToGroup(group, payload, fields, exceptId), cancellationToken).ConfigureAwait(false));
         }
         switch (target)
         {
             case null or "" or "all" or "any" when NeverFits(payload.Length) is { } tooLarge:
                 return Reject(tooLarge);
             case null or "" or "all":
-                return await stage.BroadcastAsync(payload, fields, exceptId, cancellationToken).ConfigureAwait(false) > 0
-                    ? EgressOutcome.Delivered : EgressOutcome.NoTarget;
+                return Of(await stage.SendWithOutcomeAsync(EgressMessage.ToAll(payload, fields, exceptId), cancellationToken).ConfigureAwait(false));
             case "any":
                 // Not ConnectionCount afterwards: connections still in their handshake count there but take nothing, and
                 // the last one may have closed meanwhile.

@@ -203,28 +203,23 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     private static async ValueTask<bool> QueuedAsync(ValueTask<SendOutcome> sending) => await sending.ConfigureAwait(false) == SendOutcome.Queued;
 
     /// <summary>
-    /// Sends one message to one connection (<see cref="EgressMessage.To"/>) or to any one (<see cref="EgressMessage.ToAny"/>), as
-    /// <see cref="SendAsync"/> and <see cref="SendToAnyAsync"/> do, and completes with what became of it: queued, no such
-    /// open connection, or dropped by the overflow policy. The stage decides it as it hands the message over, so the answer
-    /// holds even when the connection closes at that moment (asking <see cref="GetConnections"/> or
-    /// <see cref="ConnectionCount"/> afterwards would not tell a full buffer from a client just gone).
+    /// Sends one message to its target, as <see cref="SendAsync"/>, <see cref="SendToAnyAsync"/>, <see cref="BroadcastAsync"/> and
+    /// <see cref="SendToGroupAsync"/> do, and completes with what became of it: queued, no open connection to take it, or
+    /// dropped by the overflow policy. The stage decides it as it hands the message over, so the answer holds even when a
+    /// connection closes at that moment (asking <see cref="GetConnections"/> or <see cref="ConnectionCount"/> afterwards would
+    /// not tell a full buffer from a client just gone). For everyone or a group: queued when at least one connection took it,
+    /// dropped when there were connections and every one had it dropped, otherwise no connection (use
+    /// <see cref="BroadcastAsync"/> or <see cref="SendToGroupAsync"/> for how many took it).
     /// The payload is copied before the task completes.
     /// </summary>
-    /// <param name="message">What to send and to whom: <see cref="EgressTargetKind.Connection"/> or <see cref="EgressTargetKind.Any"/>.</param>
+    /// <param name="message">What to send and to whom (<see cref="EgressMessage.To"/>, <see cref="EgressMessage.ToAny"/>,
+    /// <see cref="EgressMessage.ToAll"/>, <see cref="EgressMessage.ToGroup"/>).</param>
     /// <param name="cancellationToken">Ends a wait for room (the <see cref="EgressOverflowPolicy.Wait"/> policy).</param>
     /// <returns>What became of the message (see <see cref="SendOutcome"/>).</returns>
-    /// <exception cref="ArgumentException">Thrown at once: <paramref name="message"/> is for everyone or a group; use <see cref="BroadcastAsync"/> or
-    /// <see cref="SendToGroupAsync"/>, which complete with how many connections took it.</exception>
     /// <exception cref="Framing.FramingException">The task fails with it: the framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
     /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled while the message waited for room.</exception>
     public ValueTask<SendOutcome> SendWithOutcomeAsync(EgressMessage message, CancellationToken cancellationToken = default)
-    {
-        if (message.Target is not (EgressTargetKind.Connection or EgressTargetKind.Any))
-            throw new ArgumentException(
-                $"a send with an outcome goes to one connection (EgressMessage.To) or to any one (EgressMessage.ToAny), not to target '{message.Target}'; " +
-                "use BroadcastAsync or SendToGroupAsync, which complete with how many connections took the message", nameof(message));
-        return Send(message, cancellationToken);
-    }
+        => Send(message, cancellationToken);
 
     /// <summary>Sends one message to every connection, optionally except one (the sender); completes with how many took it.</summary>
     public ValueTask<int> BroadcastAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, ConnectionId except = default, CancellationToken cancellationToken = default)

@@ -8,8 +8,8 @@ using Ferry.Transport;
 namespace Ferry.Tests.Stages;
 
 /// <summary>
-/// <see cref="TcpServerStage.SendWithOutcomeAsync"/>: a send to one connection, or to any one, says whether it was queued,
-/// found no open connection, or was dropped by the overflow policy, under each policy, decided as the message is handed over.
+/// <see cref="TcpServerStage.SendWithOutcomeAsync"/>: a send to one connection, any one, a group or everyone says whether it was
+/// queued, found no open connection, or was dropped by the overflow policy, under each policy, decided as the message is handed over.
 /// </summary>
 public abstract class SendOutcomeTests(StageTransport transport)
 {
@@ -160,6 +160,29 @@ public abstract class SendOutcomeTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task Disconnect_a_message_to_a_client_being_closed_as_slow_is_dropped_not_queued_and_lost()
+    {
+        // All three sends in one Connected handler, on the service thread: nothing is flushed and no close is handled between
+        // them. The third fits in the room left, but the client is being closed abortively for the second: queued, it would
+        // be lost with the connection while its sender was told it was queued.
+        await using var h = new FerryTestServer(new TcpServerStageOptions { EgressBufferBytes = 100, EgressOverflow = EgressOverflowPolicy.Disconnect }.On(Transport));
+        var outcomes = new TaskCompletionSource<SendOutcome[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Stage.Connected += (_, e) =>
+        {
+            var first = h.Stage.SendWithOutcomeAsync(EgressMessage.To(e.ConnectionId, new byte[60]));
+            var second = h.Stage.SendWithOutcomeAsync(EgressMessage.To(e.ConnectionId, new byte[60]));
+            var third = h.Stage.SendWithOutcomeAsync(EgressMessage.To(e.ConnectionId, new byte[10]));
+            outcomes.TrySetResult([first.Result, second.Result, third.Result]);
+        };
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var seen = await outcomes.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal([SendOutcome.Queued, SendOutcome.Dropped, SendOutcome.Dropped], seen);
+        Assert.Equal(DisconnectReason.SlowConsumer, (await h.WaitForDisconnectAsync(h.Events.OfType<ConnectedEvent>().Single().ConnectionId)).Reason);
+        Assert.Equal(2, h.Stage.GetStats().EgressPacketsDroppedTotal);
+    }
+
+    [Fact]
     public async Task Disconnect_any_one_all_full_is_dropped_and_the_one_whose_turn_it_was_goes()
     {
         await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Disconnect));
@@ -220,16 +243,46 @@ public abstract class SendOutcomeTests(StageTransport transport)
         Assert.Equal(1, h.Stage.GetStats().EgressUnknownTargetTotal);
     }
 
-    [Fact]
-    public async Task A_broadcast_or_a_group_message_is_refused_at_once_with_what_to_use_instead()
+    [Theory]
+    [InlineData(EgressOverflowPolicy.Drop)]
+    [InlineData(EgressOverflowPolicy.Disconnect)]
+    [InlineData(EgressOverflowPolicy.Wait)]
+    public async Task A_group_or_broadcast_message_is_queued_if_one_took_it_dropped_if_every_one_dropped_it_else_no_connection(EgressOverflowPolicy policy)
     {
-        await using var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" }.On(Transport));
-        var all = Assert.Throws<ArgumentException>(() => stage.SendWithOutcomeAsync(EgressMessage.ToAll(new byte[1])));
-        Assert.Contains("'All'", all.Message);
-        Assert.Contains("BroadcastAsync", all.Message);
-        var group = Assert.Throws<ArgumentException>(() => stage.SendWithOutcomeAsync(EgressMessage.ToGroup("room", new byte[1])));
-        Assert.Contains("'Group'", group.Message);
-        Assert.Contains("SendToGroupAsync", group.Message);
+        var time = new StageTime();
+        await using var h = new FerryTestServer(Small(policy), time: time);
+        await h.StartAsync();
+        // Nobody yet: no connection, for everyone, a group nobody is in, and everyone but the one sender.
+        Assert.Equal(SendOutcome.NoConnection, await h.Stage.SendWithOutcomeAsync(EgressMessage.ToAll(new byte[10])));
+        Assert.Equal(SendOutcome.NoConnection, await h.Stage.SendWithOutcomeAsync(EgressMessage.ToGroup("room", new byte[10])));
+
+        var (stalled, stalledId) = await ConnectStalledAsync(h);
+        using (stalled)
+        {
+            Assert.True(h.Stage.JoinGroup(stalledId, "room"));
+            Assert.Equal(SendOutcome.Queued, await h.Stage.SendWithOutcomeAsync(EgressMessage.ToGroup("room", new byte[10])));
+            Assert.Equal(SendOutcome.NoConnection, await h.Stage.SendWithOutcomeAsync(EgressMessage.ToAll(new byte[10], except: stalledId)));
+
+            // Its only member full: the group message is dropped for every member there is, and so is the broadcast.
+            Assert.Equal(SendOutcome.Dropped, (await FillAsync(h, EgressMessage.ToGroup("room", new byte[1000]), time)).Outcome);
+            if (policy == EgressOverflowPolicy.Disconnect)
+            {
+                // The slow client was closed for it: nobody left.
+                Assert.Equal(DisconnectReason.SlowConsumer, (await h.WaitForDisconnectAsync(stalledId)).Reason);
+                Assert.Equal(SendOutcome.NoConnection, await h.Stage.SendWithOutcomeAsync(EgressMessage.ToAll(new byte[1000])));
+                return;
+            }
+            Assert.Equal(SendOutcome.Dropped, (await FillAsync(h, EgressMessage.ToAll(new byte[1000]), time)).Outcome);
+
+            // A second client that reads: it takes the broadcast, so the message was queued though the first dropped it.
+            using var reader = await h.ConnectAsync();
+            await h.WaitForConnectionAsync(reader.LocalEndPoint);
+            var sending = h.Stage.SendWithOutcomeAsync(EgressMessage.ToAll(new byte[1000])).AsTask();
+            if (!sending.IsCompleted)
+                time.Advance(WaitTimeout);
+            Assert.Equal(SendOutcome.Queued, await sending.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding));
+            await reader.ReceiveExactlyAsync(1000);
+        }
     }
 
     [Fact]

@@ -116,6 +116,13 @@ internal sealed class ConnectionWriter
                 return EnqueueResult.Closed;
             if (!c.Established)
                 return EnqueueResult.NotReady;
+            // Being closed as a slow consumer, abortively (what is queued is discarded): a later message would be lost with
+            // it, so it is dropped and said so, not queued.
+            if (c.CloseRequested is { Reason: DisconnectReason.SlowConsumer })
+            {
+                DropLocked(c, encodedLength, slowConsumer: false);
+                return EnqueueResult.Dropped;
+            }
             // Under wait, a message larger than the whole buffer is taken once the buffer is empty:
             // waiting cannot make more room than that, and dropping it would lose it silently.
             if (c.Egress.Length + encodedLength > _limit && !(_overflow == EgressOverflowPolicy.Wait && c.Egress.IsEmpty))

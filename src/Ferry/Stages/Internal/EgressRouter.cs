@@ -53,11 +53,11 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
     }
 
     /// <summary>
-    /// A message to one connection or to any one: what became of it, as the writer found it when it handed the message over
-    /// (not a second look at the table afterwards, which a connection closing meanwhile would answer wrong). The bool sends
-    /// and the bus's messages to one connection take this path too.
+    /// What became of a message, as the writer found it when it handed the message over (not a second look at the table
+    /// afterwards, which a connection closing meanwhile would answer wrong). For everyone or a group: queued when at least one
+    /// connection took it, dropped when there were connections and the overflow policy dropped it for every one, otherwise no
+    /// connection. The bool sends and the bus's messages to one connection take this path too.
     /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException">The message is for everyone or a group: those complete with a count (<see cref="RouteAsync"/>).</exception>
     public ValueTask<SendOutcome> SendAsync(in EgressMessage message, CancellationToken cancellationToken)
     {
         var length = writer.EncodedLength(message.Payload.Length);
@@ -68,9 +68,20 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
             EgressTargetKind.Connection => new ValueTask<SendOutcome>(ToConnectionNow(message, length)),
             EgressTargetKind.Any when wait => ToAnyWaitingAsync(message, length, cancellationToken),
             EgressTargetKind.Any => new ValueTask<SendOutcome>(Of(any.RouteNow(message, length))),
-            // The stage refuses these with what to use instead (TcpServerStage.SendWithOutcomeAsync).
-            _ => throw new ArgumentOutOfRangeException(nameof(message), message.Target, "a send with an outcome goes to one connection or to any one"),
+            _ when wait => FanoutOutcomeAsync(message, length, cancellationToken),
+            EgressTargetKind.All => new ValueTask<SendOutcome>(RouteToAllNow(message, length, heldCounts: false).Outcome),
+            EgressTargetKind.Group => new ValueTask<SendOutcome>(RouteToGroupNow(message, length).Outcome),
+            _ => throw new ArgumentOutOfRangeException(nameof(message), message.Target, "unknown egress target"),
         };
+    }
+
+    private async ValueTask<SendOutcome> FanoutOutcomeAsync(EgressMessage message, int length, CancellationToken cancellationToken)
+        => (await FanoutWaitingAsync(message, length, heldCounts: false, cancellationToken).ConfigureAwait(false)).Outcome;
+
+    /// <summary>A message to several connections: how many took it, and for how many the overflow policy dropped it.</summary>
+    private readonly record struct Fanout(int Delivered, int Dropped)
+    {
+        public SendOutcome Outcome => Delivered > 0 ? SendOutcome.Queued : Dropped > 0 ? SendOutcome.Dropped : SendOutcome.NoConnection;
     }
 
     /// <summary>Drop and disconnect policies: never waits, so it may hold the registry lock while enqueueing.</summary>
@@ -81,9 +92,9 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
             case EgressTargetKind.Connection:
                 return ToConnectionNow(message, length) == SendOutcome.Queued ? 1 : 0;
             case EgressTargetKind.All:
-                return RouteToAllNow(message, length, heldCounts);
+                return RouteToAllNow(message, length, heldCounts).Delivered;
             case EgressTargetKind.Group:
-                return RouteToGroupNow(message, length);
+                return RouteToGroupNow(message, length).Delivered;
             case EgressTargetKind.Any:
                 return any.RouteNow(message, length) == AnyOutcome.Queued ? 1 : 0;
             default:
@@ -141,61 +152,71 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
         return SendOutcome.NoConnection;
     }
 
-    private int RouteToAllNow(in EgressMessage message, int length, bool heldCounts)
+    private Fanout RouteToAllNow(in EgressMessage message, int length, bool heldCounts)
     {
-        var delivered = 0;
+        int delivered = 0, dropped = 0;
         lock (table.Sync)
         {
             if (table.EstablishedCountLocked == 0)
-                return held.HoldOrDropLocked(message, writer.Encoder) && heldCounts ? 1 : 0;
+                return new Fanout(held.HoldOrDropLocked(message, writer.Encoder) && heldCounts ? 1 : 0, 0);
             var payload = message.Payload.Span;
             foreach (var target in table.ListLocked)
-                if (target.Id != message.Except && writer.Enqueue(target, payload, message.Fields, length) == EnqueueResult.Queued)
-                    delivered++;
+                if (target.Id != message.Except)
+                    Count(writer.Enqueue(target, payload, message.Fields, length), ref delivered, ref dropped);
         }
-        return delivered;
+        return new Fanout(delivered, dropped);
     }
 
-    private int RouteToGroupNow(in EgressMessage message, int length)
+    private Fanout RouteToGroupNow(in EgressMessage message, int length)
     {
-        var delivered = 0;
+        int delivered = 0, dropped = 0;
         lock (groups.Sync)
         {
             if (groups.MembersLocked(message.Group) is not { } members)
-                return 0;
+                return default;
             var payload = message.Payload.Span;
             foreach (var c in members)
-                if (c.Id != message.Except && writer.Enqueue(c, payload, message.Fields, length) == EnqueueResult.Queued)
-                    delivered++;
+                if (c.Id != message.Except)
+                    Count(writer.Enqueue(c, payload, message.Fields, length), ref delivered, ref dropped);
         }
-        return delivered;
+        return new Fanout(delivered, dropped);
+    }
+
+    private static void Count(EnqueueResult result, ref int delivered, ref int dropped)
+    {
+        if (result == EnqueueResult.Queued)
+            delivered++;
+        else if (result == EnqueueResult.Dropped)
+            dropped++;
     }
 
     private async ValueTask<int> RouteWaitingAsync(EgressMessage message, int length, bool heldCounts, CancellationToken cancellationToken)
+        => message.Target switch
+        {
+            EgressTargetKind.Connection => await ToConnectionWaitingAsync(message, length, cancellationToken).ConfigureAwait(false) == SendOutcome.Queued ? 1 : 0,
+            EgressTargetKind.Any => await any.RouteWaitingAsync(message, length, cancellationToken).ConfigureAwait(false) == AnyOutcome.Queued ? 1 : 0,
+            _ => (await FanoutWaitingAsync(message, length, heldCounts, cancellationToken).ConfigureAwait(false)).Delivered,
+        };
+
+    /// <summary>Everyone or a group under the wait policy.</summary>
+    private async ValueTask<Fanout> FanoutWaitingAsync(EgressMessage message, int length, bool heldCounts, CancellationToken cancellationToken)
     {
         Connection[] targets;
-        switch (message.Target)
+        if (message.Target == EgressTargetKind.All)
         {
-            case EgressTargetKind.Connection:
-                return await ToConnectionWaitingAsync(message, length, cancellationToken).ConfigureAwait(false) == SendOutcome.Queued ? 1 : 0;
-            case EgressTargetKind.All:
-                lock (table.Sync)
-                {
-                    if (table.EstablishedCountLocked == 0)
-                        return held.HoldOrDropLocked(message, writer.Encoder) && heldCounts ? 1 : 0;
-                    targets = table.ListLocked.ToArray();
-                }
-                break;
-            case EgressTargetKind.Any:
-                return await any.RouteWaitingAsync(message, length, cancellationToken).ConfigureAwait(false) == AnyOutcome.Queued ? 1 : 0;
-            default:
-                targets = groups.Members(message.Group);
-                break;
+            lock (table.Sync)
+            {
+                if (table.EstablishedCountLocked == 0)
+                    return new Fanout(held.HoldOrDropLocked(message, writer.Encoder) && heldCounts ? 1 : 0, 0);
+                targets = table.ListLocked.ToArray();
+            }
         }
+        else
+            targets = groups.Members(message.Group);
         // Every connection with room takes the message first; only then is the publisher held for the full
         // ones. Waiting in target order would make one stalled client delay everyone listed after it, and a
         // cancelled wait would keep the message from connections that had room all along.
-        var delivered = 0;
+        int delivered = 0, dropped = 0;
         List<Connection>? full = null;
         foreach (var c in targets)
         {
@@ -204,19 +225,21 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
             var result = writer.Enqueue(c, message.Payload.Span, message.Fields, length);
             if (result == EnqueueResult.Full)
                 (full ??= []).Add(c);
-            else if (result == EnqueueResult.Queued)
-                delivered++;
+            else
+                Count(result, ref delivered, ref dropped);
         }
         if (full is null)
-            return delivered;
+            return new Fanout(delivered, dropped);
         // One deadline for the message: the publisher is held up to the wait timeout in all, not once per full
         // connection in turn (a hundred stalled members of a room would hold it for minutes). Those still full
         // at the deadline have it dropped and counted.
         var deadline = writer.WaitDeadlineMs();
         foreach (var c in full)
-            if (await writer.WaitAndEnqueueAsync(c, message.Payload, message.Fields, length, cancellationToken, deadline).ConfigureAwait(false) == EnqueueResult.Queued)
-                delivered++;
-        return delivered;
+        {
+            var result = await writer.WaitAndEnqueueAsync(c, message.Payload, message.Fields, length, cancellationToken, deadline).ConfigureAwait(false);
+            Count(result, ref delivered, ref dropped);
+        }
+        return new Fanout(delivered, dropped);
     }
 
     /// <summary>
