@@ -175,7 +175,15 @@ public abstract class SendOutcomeTests(StageTransport transport)
             outcomes.TrySetResult([first.Result, second.Result, third.Result]);
         };
         await h.StartAsync();
-        using var client = await h.ConnectAsync();
+        // A bare socket, and a reset taken as it comes: the stage may reset the connection before the connect has completed.
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await client.ConnectAsync(h.EndPoint);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+        }
         var seen = await outcomes.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal([SendOutcome.Queued, SendOutcome.Dropped, SendOutcome.Dropped], seen);
         Assert.Equal(DisconnectReason.SlowConsumer, (await h.WaitForDisconnectAsync(h.Events.OfType<ConnectedEvent>().Single().ConnectionId)).Reason);
@@ -217,30 +225,38 @@ public abstract class SendOutcomeTests(StageTransport transport)
     [Fact]
     public async Task Wait_a_connection_that_closes_while_a_message_waits_for_room_is_no_connection()
     {
-        var time = new StageTime();
-        await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Wait) with { IdleTimeout = TimeSpan.FromSeconds(1) }, time: time);
-        await h.StartAsync();
-        var (client, id) = await ConnectStalledAsync(h);
-        using var _ = client;
-        SendOutcome outcome;
-        Task<SendOutcome> waiting;
-        do
-        {
-            waiting = h.Stage.SendWithOutcomeAsync(EgressMessage.To(id, new byte[1000])).AsTask();
-            outcome = waiting.IsCompleted ? await waiting : default;
-        }
-        while (waiting.IsCompleted && outcome == SendOutcome.Queued);
-        Assert.False(waiting.IsCompleted, $"the send completed with {outcome} instead of waiting for room");
-
         // The stage closes the connection while the message waits: idle (it sends nothing), 1 s on the fake clock, well
         // before the 10 s wait timeout. Not the kill switch nor a reset by the client: the first writes what the socket
         // takes before it closes, and the stream transport may take what was queued as the reset comes, either of which
-        // can make room for the message first. The send learns that the connection is gone, and the message, never
-        // queued, is counted for an unknown target.
-        time.Advance(TimeSpan.FromSeconds(1));
-        Assert.Equal(DisconnectReason.IdleTimeout, (await h.WaitForDisconnectAsync(id)).Reason);
-        Assert.Equal(SendOutcome.NoConnection, await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Equal(1, h.Stage.GetStats().EgressUnknownTargetTotal);
+        // can make room for the message first. The idle close can do so too (the stream transport finishes a write in
+        // flight as it closes): the message is then queued, rightly; that round is tried again with a new connection.
+        // The send learns that the connection is gone, and the message, never queued, is counted for an unknown target.
+        for (var round = 1; ; round++)
+        {
+            var time = new StageTime();
+            await using var h = new FerryTestServer(Small(EgressOverflowPolicy.Wait) with { IdleTimeout = TimeSpan.FromSeconds(1) }, time: time);
+            await h.StartAsync();
+            var (client, id) = await ConnectStalledAsync(h);
+            using var _ = client;
+            SendOutcome outcome;
+            Task<SendOutcome> waiting;
+            do
+            {
+                waiting = h.Stage.SendWithOutcomeAsync(EgressMessage.To(id, new byte[1000])).AsTask();
+                outcome = waiting.IsCompleted ? await waiting : default;
+            }
+            while (waiting.IsCompleted && outcome == SendOutcome.Queued);
+            Assert.False(waiting.IsCompleted, $"the send completed with {outcome} instead of waiting for room");
+
+            time.Advance(TimeSpan.FromSeconds(1));
+            Assert.Equal(DisconnectReason.IdleTimeout, (await h.WaitForDisconnectAsync(id)).Reason);
+            outcome = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+            if (outcome == SendOutcome.Queued && round < 10)
+                continue;
+            Assert.Equal(SendOutcome.NoConnection, outcome);
+            Assert.Equal(1, h.Stage.GetStats().EgressUnknownTargetTotal);
+            return;
+        }
     }
 
     [Theory]
