@@ -108,7 +108,7 @@ public abstract class OverflowTests(StageTransport transport)
             // Off the thread that completed the send: a wait's timeout on the fake clock fires on whichever thread moves the
             // clock, the stage's service thread included (its loop timer), and a loop continued there never waits (it
             // queues past the limit), so it would fill for ever: the whole-suite CI run hung in the test below once so.
-            if (!await sending.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding))
+            if (!await sending.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding | ConfigureAwaitOptions.ContinueOnCapturedContext))
                 break;
             sent++;
         }
@@ -145,7 +145,7 @@ public abstract class OverflowTests(StageTransport transport)
                     if (!sending.IsCompleted)
                         time.Advance(TimeSpan.FromMilliseconds(200));
                     // Off the thread that completed the send (see above): continued on the service thread, this loop never ended.
-                    if (!await sending.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding))
+                    if (!await sending.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding | ConfigureAwaitOptions.ContinueOnCapturedContext))
                         break;
                 }
             }

@@ -52,7 +52,7 @@ public abstract class SendOutcomeTests(StageTransport transport)
                 time.Advance(WaitTimeout);
             // Off the thread that completed the send: a wait's timeout on the fake clock may fire on the stage's service
             // thread (its loop timer moves with the clock), and a loop continued there never waits.
-            var outcome = await sending.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+            var outcome = await sending.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding | ConfigureAwaitOptions.ContinueOnCapturedContext);
             if (outcome != SendOutcome.Queued)
                 return (outcome, queued);
         }
@@ -296,7 +296,7 @@ public abstract class SendOutcomeTests(StageTransport transport)
             var sending = h.Stage.SendWithOutcomeAsync(EgressMessage.ToAll(new byte[1000])).AsTask();
             if (!sending.IsCompleted)
                 time.Advance(WaitTimeout);
-            Assert.Equal(SendOutcome.Queued, await sending.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding));
+            Assert.Equal(SendOutcome.Queued, await sending.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding | ConfigureAwaitOptions.ContinueOnCapturedContext));
             await reader.ReceiveExactlyAsync(1000);
         }
     }
