@@ -117,6 +117,11 @@ internal sealed class Connection
     public TaskCompletionSource? SpaceWaiter;
     /// <summary>Set once a close was asked for off the service thread; the service thread acts on it.</summary>
     public CloseRequest? CloseRequested;
+    /// <summary>
+    /// A close was asked for (the kill switch, a connection handler's end, a slow consumer): it takes no new messages,
+    /// whose senders would be told they were queued while the close drops or cuts them.
+    /// </summary>
+    public volatile bool Closing;
 
     // ---- connection writer (service thread) ----
     /// <summary>Whether readiness watches for room to write (something is queued the kernel did not take).</summary>

@@ -240,7 +240,7 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>Closes a connection (the kill switch); its disconnected event carries reason <c>killed</c>, <paramref name="reason"/> as detail and <paramref name="code"/>.
     /// Returns false when the connection is unknown; the close itself happens on the service thread shortly after. What was
     /// queued for the connection before is written first, as far as its socket takes it at once, then a FIN; the rest is
-    /// dropped and counted.</summary>
+    /// dropped and counted. A message sent to it after this call finds no connection (<see cref="SendOutcome.NoConnection"/>).</summary>
     public bool Close(ConnectionId connection, string? reason = null, string? code = null)
         => _core.RequestClose(connection, DisconnectReason.Killed, reason, code);
 

@@ -190,6 +190,31 @@ public abstract class SendOutcomeTests(StageTransport transport)
         Assert.Equal(2, h.Stage.GetStats().EgressPacketsDroppedTotal);
     }
 
+    [Theory]
+    [InlineData(EgressOverflowPolicy.Drop)]
+    [InlineData(EgressOverflowPolicy.Wait)]
+    public async Task A_message_sent_after_the_kill_switch_finds_no_connection_and_what_was_sent_before_goes_out(EgressOverflowPolicy policy)
+    {
+        // Both in one Connected handler, on the service thread: the close request cannot be acted on in between. Queued
+        // after it, the message would be written or cut by the close while its sender was told it was queued.
+        await using var h = new FerryTestServer(Small(policy) with { Framing = Ferry.Framing.FramingSpec.Parse("lines") });
+        var outcomes = new TaskCompletionSource<SendOutcome[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Stage.Connected += (_, e) =>
+        {
+            var before = h.Stage.SendWithOutcomeAsync(EgressMessage.To(e.ConnectionId, "bye"u8.ToArray()));
+            Assert.True(h.Stage.Close(e.ConnectionId, "done"));
+            var after = h.Stage.SendWithOutcomeAsync(EgressMessage.To(e.ConnectionId, "late"u8.ToArray()));
+            var anyAfter = h.Stage.SendWithOutcomeAsync(EgressMessage.ToAny("late any"u8.ToArray()));
+            outcomes.TrySetResult([before.Result, after.Result, anyAfter.Result]);
+        };
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var seen = await outcomes.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal([SendOutcome.Queued, SendOutcome.NoConnection, SendOutcome.NoConnection], seen);
+        Assert.Equal("bye\n", System.Text.Encoding.ASCII.GetString(await client.ReceiveExactlyAsync(4)));
+        Assert.Equal(DisconnectReason.Killed, (await h.WaitForDisconnectAsync(h.Events.OfType<ConnectedEvent>().Single().ConnectionId)).Reason);
+    }
+
     [Fact]
     public async Task Disconnect_any_one_all_full_is_dropped_and_the_one_whose_turn_it_was_goes()
     {

@@ -123,6 +123,10 @@ internal sealed class ConnectionWriter
                 DropLocked(c, encodedLength, slowConsumer: false);
                 return EnqueueResult.Dropped;
             }
+            // Any other close asked for (the kill switch, its handler's end): closing, so no connection for new messages.
+            // What was queued before the request is written first, as the kill switch promises.
+            if (c.Closing)
+                return EnqueueResult.Closed;
             // Under wait, a message larger than the whole buffer is taken once the buffer is empty:
             // waiting cannot make more room than that, and dropping it would lose it silently.
             if (c.Egress.Length + encodedLength > _limit && !(_overflow == EgressOverflowPolicy.Wait && c.Egress.IsEmpty))

@@ -262,6 +262,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
 
     public void RequestClose(Connection c, CloseRequest request)
     {
+        // Before the request is queued: a message sent after the close was asked for is refused, never queued behind it.
+        c.Closing = true;
         _closeRequests.Enqueue((c, request));
         if (!_loop.OnServiceThread)
             _loop.Wake();
