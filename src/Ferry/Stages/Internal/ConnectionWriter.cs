@@ -116,17 +116,19 @@ internal sealed class ConnectionWriter
                 return EnqueueResult.Closed;
             if (!c.Established)
                 return EnqueueResult.NotReady;
-            // Being closed as a slow consumer, abortively (what is queued is discarded): a later message would be lost with
-            // it, so it is dropped and said so, not queued.
-            if (c.CloseRequested is { Reason: DisconnectReason.SlowConsumer })
-            {
-                DropLocked(c, encodedLength, slowConsumer: false);
-                return EnqueueResult.Dropped;
-            }
-            // Any other close asked for (the kill switch, its handler's end): closing, so no connection for new messages.
-            // What was queued before the request is written first, as the kill switch promises.
+            // A close was asked for (every request marks the connection first): it takes no new message, which would be
+            // written or cut by the close while its sender was told it was queued. What was queued before the request is
+            // written first, as the kill switch promises. One read on the common path; the reason only once closing.
             if (c.Closing)
+            {
+                // Closed as a slow consumer, abortively (what is queued is discarded): the message is dropped and said so.
+                if (c.CloseRequested is { Reason: DisconnectReason.SlowConsumer })
+                {
+                    DropLocked(c, encodedLength, slowConsumer: false);
+                    return EnqueueResult.Dropped;
+                }
                 return EnqueueResult.Closed;
+            }
             // Under wait, a message larger than the whole buffer is taken once the buffer is empty:
             // waiting cannot make more room than that, and dropping it would lose it silently.
             if (c.Egress.Length + encodedLength > _limit && !(_overflow == EgressOverflowPolicy.Wait && c.Egress.IsEmpty))
