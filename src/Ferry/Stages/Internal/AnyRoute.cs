@@ -149,6 +149,26 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
     }
 
     /// <summary>
+    /// Completes when an established connection may take a message of <paramref name="payloadLength"/> bytes again: its buffer
+    /// drained to the low-water mark, or it closed. At once when one has room now, or none is established (the caller then
+    /// finds out which by sending). Registered on every established connection before their room is checked, so no wake-up
+    /// is missed. Any thread; it allocates, for a sender that found every connection full.
+    /// </summary>
+    public Task WhenRoom(int payloadLength)
+    {
+        var length = writer.EncodedLength(payloadLength);
+        var established = new List<Connection>();
+        lock (table.Sync)
+            foreach (var c in table.ListLocked)
+                if (c.Established)
+                    established.Add(c);
+        if (established.Count == 0)
+            return Task.CompletedTask;
+        var spaces = writer.WaitersForSpace(established, length);
+        return spaces is null ? Task.CompletedTask : Task.WhenAny(spaces);
+    }
+
+    /// <summary>
     /// One pass over the established connections from the next in turn; full ones are passed over (and
     /// collected in <paramref name="full"/> when given). Under the table lock.
     /// </summary>
