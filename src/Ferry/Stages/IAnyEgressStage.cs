@@ -1,5 +1,4 @@
 using Ferry.Framing;
-using Ferry.Stages.Internal;
 
 namespace Ferry.Stages;
 

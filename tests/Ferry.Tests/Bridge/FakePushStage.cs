@@ -2,7 +2,6 @@ using System.Net;
 using Ferry.Connections;
 using Ferry.Framing;
 using Ferry.Stages;
-using Ferry.Stages.Internal;
 
 namespace Ferry.Tests.Bridge;
 

@@ -4,7 +4,6 @@ using Ferry.Bus;
 using Ferry.Connections;
 using Ferry.Framing;
 using Ferry.Stages;
-using Ferry.Stages.Internal;
 using Microsoft.Extensions.Logging;
 
 namespace Ferry.Bridge.Internal;

@@ -3,16 +3,6 @@ using Ferry.Framing;
 
 namespace Ferry.Stages.Internal;
 
-/// <summary>What one round of handing a message to any one connection found.</summary>
-internal enum AnyOutcome
-{
-    Queued,
-    /// <summary>No established connection: nothing was queued.</summary>
-    NoPeer,
-    /// <summary>Every established connection's egress is full (wait policy).</summary>
-    AllFull,
-}
-
 /// <summary>
 /// The "any one" target: each message goes to exactly one established connection, the next in turn
 /// with room, as a ZeroMQ PUSH socket does. Full connections are passed over; only when every one is
