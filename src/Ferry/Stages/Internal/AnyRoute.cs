@@ -140,7 +140,7 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
 
     /// <summary>
     /// Completes when an established connection may take a message of <paramref name="payloadLength"/> bytes again: its buffer
-    /// drained to the low-water mark, or it closed. At once when one has room now, or none is established (the caller then
+    /// drained to the low-water mark, or it closed. At once when one has room now, or none is established and open (the caller then
     /// finds out which by sending). Registered on every established connection before their room is checked, so no wake-up
     /// is missed. Any thread; it allocates, for a sender that found every connection full.
     /// </summary>
@@ -148,9 +148,11 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
     {
         var length = writer.EncodedLength(payloadLength);
         var established = new List<Connection>();
+        // A closing connection takes no message, whatever room it has: counting it would answer "room" at once, over and over
+        // until it has closed. Its departure is a change of the peers, which the caller waits for too.
         lock (table.Sync)
             foreach (var c in table.ListLocked)
-                if (c.Established)
+                if (c.Established && !c.Closing)
                     established.Add(c);
         if (established.Count == 0)
             return Task.CompletedTask;
