@@ -24,8 +24,20 @@ internal interface IAnyEgressStage
     /// <summary>Hands the message to the next established connection with room, without waiting; false when none took it.</summary>
     bool TrySendToAnyNow(ReadOnlySpan<byte> payload, in FrameFields fields);
 
-    /// <summary>Like <see cref="TrySendToAnyNow"/>, but waits up to <paramref name="timeout"/> (or forever) while every connection is full; false when no connection is established.</summary>
-    ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken);
+    /// <summary>
+    /// Like <see cref="TrySendToAnyNow"/>, but waits up to <paramref name="timeout"/> (or forever) while every connection is full.
+    /// <see cref="AnyOutcome.NoPeer"/>: no connection is established (the peers must change first);
+    /// <see cref="AnyOutcome.AllFull"/>: every established connection stayed full (the timeout passed, or a sender on a service
+    /// thread, which must not wait, found the hold for a full connection over: see <see cref="WhenRoomForAny"/>).
+    /// </summary>
+    ValueTask<AnyOutcome> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Completes when an established connection may take a message of <paramref name="payloadLength"/> bytes again (its buffer has
+    /// drained to its low-water mark, or it closed); at once when one has room now or none is established. What to wait for
+    /// after <see cref="AnyOutcome.AllFull"/>, as a change of the peers is after <see cref="AnyOutcome.NoPeer"/>.
+    /// </summary>
+    Task WhenRoomForAny(int payloadLength);
 
     /// <summary>
     /// Until <see cref="EndSendBatch"/>, messages the calling thread sends are gathered, not handed to the

@@ -195,6 +195,75 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
         return await _core.Router.RouteAsync(EgressMessage.To(connection, payload, fields), cancellationToken).ConfigureAwait(false) == 1;
     }
 
+    /// <summary>
+    /// Sends one message to the remote, as <see cref="SendAsync"/> does, and completes with what became of it, decided as the
+    /// stage hands it over: <see cref="SendOutcome.Queued"/> (in the connection's egress buffer), <see cref="SendOutcome.Held"/>
+    /// (not connected: held for the next connection under <see cref="DisconnectedEgressPolicy.Hold"/>; no connection's buffer has
+    /// it yet, and a later message may still push it out of the hold), <see cref="SendOutcome.Dropped"/> (connected, but the
+    /// overflow policy dropped it: the buffer was full, the wait timed out, or the connection is closed as a slow consumer) or
+    /// <see cref="SendOutcome.NoConnection"/> (not connected and not held: the policy is <see cref="DisconnectedEgressPolicy.Drop"/>,
+    /// the message alone is over the hold's bound, or no connection will come because the stage was stopped or gave up
+    /// after <see cref="TcpClientStageOptions.ReconnectAttempts"/>). Each of the last two is counted in the dropped counters, as
+    /// <see cref="SendAsync"/> counts it. A caller that must know the bytes reached a connection's buffer waits for
+    /// <see cref="SendOutcome.Queued"/>; <see cref="SendAsync"/>'s true means queued or held. The payload is copied before the
+    /// task completes.
+    /// </summary>
+    /// <param name="payload">The message, encoded with the stage's framing.</param>
+    /// <param name="fields">The framing's header fields.</param>
+    /// <param name="cancellationToken">Ends a wait for room (the <see cref="EgressOverflowPolicy.Wait"/> policy).</param>
+    /// <returns>What became of the message (see <see cref="SendOutcome"/>).</returns>
+    /// <exception cref="FramingException">The task fails with it: the framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled while the message waited for room.</exception>
+    public ValueTask<SendOutcome> SendWithOutcomeAsync(ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
+    {
+        if (_life.IsStopped || _dialer.GaveUp)
+            return NoConnectionWillCome(payload.Length);
+        try
+        {
+            return _core.Router.SendToCurrentAsync(EgressMessage.ToAll(payload, fields), cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<SendOutcome>(ex);
+        }
+    }
+
+    /// <summary>
+    /// Sends one message on one connection only, as <see cref="SendToConnectionAsync"/> does (never held for, nor sent on, a
+    /// later connection), and completes with what became of it: <see cref="SendOutcome.Queued"/>, <see cref="SendOutcome.Dropped"/>
+    /// (the overflow policy dropped it) or <see cref="SendOutcome.NoConnection"/> (that connection has closed or is closing, is
+    /// not this stage's, has not finished its handshake, or the stage was stopped). Never <see cref="SendOutcome.Held"/>.
+    /// The payload is copied before the task completes.
+    /// </summary>
+    /// <param name="connection">The connection, as <see cref="ConnectionId"/> or the <see cref="Connected"/> event gave it.</param>
+    /// <param name="payload">The message, encoded with the stage's framing.</param>
+    /// <param name="fields">The framing's header fields.</param>
+    /// <param name="cancellationToken">Ends a wait for room (the <see cref="EgressOverflowPolicy.Wait"/> policy).</param>
+    /// <returns>What became of the message (see <see cref="SendOutcome"/>).</returns>
+    /// <exception cref="FramingException">The task fails with it: the framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled while the message waited for room.</exception>
+    public ValueTask<SendOutcome> SendToConnectionWithOutcomeAsync(ConnectionId connection, ReadOnlyMemory<byte> payload, FrameFields fields = default,
+        CancellationToken cancellationToken = default)
+    {
+        if (_life.IsStopped)
+            return NoConnectionWillCome(payload.Length);
+        try
+        {
+            return _core.Router.SendAsync(EgressMessage.To(connection, payload, fields), cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<SendOutcome>(ex);
+        }
+    }
+
+    /// <summary>Stopped, or gave up: the message is dropped and counted, as the bool sends do.</summary>
+    private ValueTask<SendOutcome> NoConnectionWillCome(int payloadLength)
+    {
+        _core.Counters.CountDropped(payloadLength);
+        return new ValueTask<SendOutcome>(SendOutcome.NoConnection);
+    }
+
     /// <summary>Drops the current connection (reason <c>killed</c>, detail <paramref name="reason"/>); the stage reconnects as
     /// after any loss. False when not connected.</summary>
     public bool Reconnect(string? reason = null) => _core.RequestClose(ConnectionId, DisconnectReason.Killed, reason);
@@ -226,8 +295,10 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
 
     bool IAnyEgressStage.TrySendToAnyNow(ReadOnlySpan<byte> payload, in FrameFields fields) => _core.Any.TryEnqueue(payload, fields, out _) == AnyOutcome.Queued;
 
-    async ValueTask<bool> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
-        => (await _core.Any.SendAsync(payload, fields, timeout, cancellationToken).ConfigureAwait(false)).Outcome == AnyOutcome.Queued;
+    async ValueTask<AnyOutcome> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
+        => (await _core.Any.SendAsync(payload, fields, timeout, cancellationToken).ConfigureAwait(false)).Outcome;
+
+    Task IAnyEgressStage.WhenRoomForAny(int payloadLength) => _core.Any.WhenRoom(payloadLength);
 
     bool IAnyEgressStage.BeginSendBatch() => _core.Writer.BeginCallerBatch();
 

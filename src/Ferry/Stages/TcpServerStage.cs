@@ -275,8 +275,10 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
 
     bool IAnyEgressStage.TrySendToAnyNow(ReadOnlySpan<byte> payload, in Framing.FrameFields fields) => _core.Any.TryEnqueue(payload, fields, out _) == AnyOutcome.Queued;
 
-    async ValueTask<bool> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
-        => (await _core.Any.SendAsync(payload, fields, timeout, cancellationToken).ConfigureAwait(false)).Outcome == AnyOutcome.Queued;
+    async ValueTask<AnyOutcome> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
+        => (await _core.Any.SendAsync(payload, fields, timeout, cancellationToken).ConfigureAwait(false)).Outcome;
+
+    Task IAnyEgressStage.WhenRoomForAny(int payloadLength) => _core.Any.WhenRoom(payloadLength);
 
     bool IAnyEgressStage.BeginSendBatch() => _core.Writer.BeginCallerBatch();
 

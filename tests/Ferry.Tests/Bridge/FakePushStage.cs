@@ -28,6 +28,28 @@ internal sealed class FakePushStage(string name) : IAnyEgressStage
     /// <summary>Whether the stage's table has an established connection that takes messages.</summary>
     public volatile bool HasEstablished;
 
+    /// <summary>Whether the established connection has room; false: every connection is full (the stage answers AllFull).</summary>
+    public volatile bool HasRoom = true;
+
+    /// <summary>Room waits handed out (<see cref="WhenRoomForAny"/>) while full.</summary>
+    public int RoomWaits => Volatile.Read(ref _roomWaits);
+
+    private int _roomWaits;
+    private TaskCompletionSource? _room;
+
+    /// <summary>The connection has room again: <see cref="HasRoom"/> and the room wait completes.</summary>
+    public void MakeRoom()
+    {
+        TaskCompletionSource? room;
+        lock (_lock)
+        {
+            HasRoom = true;
+            room = _room;
+            _room = null;
+        }
+        room?.TrySetResult();
+    }
+
     /// <summary>Calls of <see cref="SendToAnyAsync"/>: the waiting sender's attempts.</summary>
     public int Attempts => Volatile.Read(ref _attempts);
 
@@ -42,19 +64,37 @@ internal sealed class FakePushStage(string name) : IAnyEgressStage
 
     public long QueuedEgressBytes => 0;
 
-    public bool TrySendToAnyNow(ReadOnlySpan<byte> payload, in FrameFields fields)
+    public bool TrySendToAnyNow(ReadOnlySpan<byte> payload, in FrameFields fields) => Send(payload) == AnyOutcome.Queued;
+
+    private AnyOutcome Send(ReadOnlySpan<byte> payload)
     {
         if (!HasEstablished)
-            return false;
+            return AnyOutcome.NoPeer;
         lock (_lock)
+        {
+            if (!HasRoom)
+                return AnyOutcome.AllFull;
             _sent.Add(payload.ToArray());
-        return true;
+        }
+        return AnyOutcome.Queued;
     }
 
-    public ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
+    public ValueTask<AnyOutcome> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _attempts);
-        return ValueTask.FromResult(TrySendToAnyNow(payload.Span, fields));
+        return ValueTask.FromResult(Send(payload.Span));
+    }
+
+    public Task WhenRoomForAny(int payloadLength)
+    {
+        lock (_lock)
+        {
+            if (HasRoom || !HasEstablished)
+                return Task.CompletedTask;
+            Interlocked.Increment(ref _roomWaits);
+            _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _room.Task;
+        }
     }
 
     public bool BeginSendBatch() => false;

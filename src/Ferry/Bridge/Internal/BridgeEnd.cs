@@ -360,10 +360,19 @@ internal sealed class BridgeEnd
                 await _pushReady.WaitAsync(linked.Token).ConfigureAwait(false);
                 // Taken before the send: a peer that arrives or leaves while it runs completes it, so no change is missed.
                 var changed = PushPeersChanged();
-                if (await _push!.SendToAnyAsync(frame.Payload, fields, Timeout.InfiniteTimeSpan, linked.Token).ConfigureAwait(false))
+                var outcome = await _push!.SendToAnyAsync(frame.Payload, fields, Timeout.InfiniteTimeSpan, linked.Token).ConfigureAwait(false);
+                if (outcome == AnyOutcome.Queued)
                 {
                     Counters.AddSent(1, frame.Payload.Length);
                     return;
+                }
+                if (outcome == AnyOutcome.AllFull)
+                {
+                    // Every peer stayed full (a sender on a service thread, which must not wait, found the stage's hold for a full
+                    // peer over): the peers need not change at all, room must appear. Waited for here, or for a peer change (one
+                    // with room arriving, the full one leaving), whichever comes first; then tried again.
+                    await Task.WhenAny(_push.WhenRoomForAny(frame.Payload.Length), changed).WaitAsync(linked.Token).ConfigureAwait(false);
+                    continue;
                 }
                 // No connection took it although the gate is open: the stage has counted the last peer's connection closed and
                 // its Disconnected event (which closes the gate) has not been handled yet. A peer counted here is either still

@@ -3,16 +3,6 @@ using Ferry.Framing;
 
 namespace Ferry.Stages.Internal;
 
-/// <summary>What one round of handing a message to any one connection found.</summary>
-internal enum AnyOutcome
-{
-    Queued,
-    /// <summary>No established connection: nothing was queued.</summary>
-    NoPeer,
-    /// <summary>Every established connection's egress is full (wait policy).</summary>
-    AllFull,
-}
-
 /// <summary>
 /// The "any one" target: each message goes to exactly one established connection, the next in turn
 /// with room, as a ZeroMQ PUSH socket does. Full connections are passed over; only when every one is
@@ -146,6 +136,28 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
             if (timedOut && ServiceLoop.OnAnyServiceThread)
                 await Task.Yield();
         }
+    }
+
+    /// <summary>
+    /// Completes when an established connection may take a message of <paramref name="payloadLength"/> bytes again: its buffer
+    /// drained to the low-water mark, or it closed. At once when one has room now, or none is established and open (the caller then
+    /// finds out which by sending). Registered on every established connection before their room is checked, so no wake-up
+    /// is missed. Any thread; it allocates, for a sender that found every connection full.
+    /// </summary>
+    public Task WhenRoom(int payloadLength)
+    {
+        var length = writer.EncodedLength(payloadLength);
+        var established = new List<Connection>();
+        // A closing connection takes no message, whatever room it has: counting it would answer "room" at once, over and over
+        // until it has closed. Its departure is a change of the peers, which the caller waits for too.
+        lock (table.Sync)
+            foreach (var c in table.ListLocked)
+                if (c.Established && !c.Closing)
+                    established.Add(c);
+        if (established.Count == 0)
+            return Task.CompletedTask;
+        var spaces = writer.WaitersForSpace(established, length);
+        return spaces is null ? Task.CompletedTask : Task.WhenAny(spaces);
     }
 
     /// <summary>

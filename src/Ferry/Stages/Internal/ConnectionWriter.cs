@@ -688,7 +688,12 @@ internal sealed class ConnectionWriter
                     break; // the kernel buffer is full; readiness tells when it has room
             }
             pending = !c.Egress.IsEmpty;
-            if (c.SpaceWaiter is not null && HasRoomToResume(c))
+            // This flush ends the connection (a failed write, or the last byte for a peer that finished sending): it is
+            // marked closing before a waiting sender is let go, which would otherwise queue its message for the close
+            // to drop. The close (just below) wakes that sender, which finds the connection closed.
+            if (error != 0 || (c.PeerFinished && !pending && ClosesWhenDrained(c)))
+                c.Closing = true;
+            else if (c.SpaceWaiter is not null && HasRoomToResume(c))
             {
                 waiter = c.SpaceWaiter;
                 c.SpaceWaiter = null;
@@ -709,13 +714,23 @@ internal sealed class ConnectionWriter
             EndHold(c);
         // A handler's connection waits for its handler's end as well: until then more answers may come; a
         // lingering one (half_close_linger) for the end of its linger.
-        if (c.PeerFinished && !pending && c.Inbox is not { HasHandlerEnded: false } && c.LingerUntilMs == 0)
+        if (c.PeerFinished && !pending && ClosesWhenDrained(c))
             _lifecycle.Close(c, DisconnectReason.RemoteClosed, "the peer had finished sending; what was queued for it has been written");
     }
+
+    /// <summary>
+    /// Whether a connection whose peer finished sending closes once its egress is written: not while its handler may
+    /// still answer, nor while it lingers (half_close_linger). Service thread.
+    /// </summary>
+    private static bool ClosesWhenDrained(Connection c) => c.Inbox is not { HasHandlerEnded: false } && c.LingerUntilMs == 0;
+
+    /// <summary>Test hook: runs on the service thread as a close begins to retire the connection, after the close was decided.</summary>
+    internal Action<Connection>? BeforeRetireForTest { get; set; }
 
     /// <summary>Marks a connection closed for egress and frees its buffer; a held publisher is let go. Service thread, at close.</summary>
     public void Retire(Connection c)
     {
+        BeforeRetireForTest?.Invoke(c);
         TaskCompletionSource? waiter;
         lock (c.EgressLock)
         {

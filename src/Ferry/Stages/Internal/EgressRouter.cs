@@ -78,10 +78,41 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
     private async ValueTask<SendOutcome> FanoutOutcomeAsync(EgressMessage message, int length, CancellationToken cancellationToken)
         => (await FanoutWaitingAsync(message, length, heldCounts: false, cancellationToken).ConfigureAwait(false)).Outcome;
 
-    /// <summary>A message to several connections: how many took it, and for how many the overflow policy dropped it.</summary>
-    private readonly record struct Fanout(int Delivered, int Dropped)
+    /// <summary>
+    /// The client stage's send to its current connection (a message to everyone: the one connection there is, or the next
+    /// one's hold while there is none): <see cref="SendOutcome.Held"/> when nobody was connected and the message was kept for
+    /// the next connection, otherwise as for everyone (queued, dropped by the overflow policy, or no connection: not connected
+    /// and not held, because the policy drops, the message alone is over the hold's bound, or no connection will come).
+    /// </summary>
+    public ValueTask<SendOutcome> SendToCurrentAsync(in EgressMessage message, CancellationToken cancellationToken)
     {
+        var length = writer.EncodedLength(message.Payload.Length);
+        if (writer.Overflow == EgressOverflowPolicy.Wait)
+            return CurrentOutcomeAsync(message, length, cancellationToken);
+        return new ValueTask<SendOutcome>(RouteToAllNow(message, length, heldCounts: false).OrHeld);
+    }
+
+    private async ValueTask<SendOutcome> CurrentOutcomeAsync(EgressMessage message, int length, CancellationToken cancellationToken)
+        => (await FanoutWaitingAsync(message, length, heldCounts: false, cancellationToken).ConfigureAwait(false)).OrHeld;
+
+    /// <summary>
+    /// A message to several connections: how many took it, for how many the overflow policy dropped it, and whether, with
+    /// nobody connected, it was held for the first connection.
+    /// </summary>
+    private readonly record struct Fanout(int Delivered, int Dropped, bool Held = false)
+    {
+        /// <summary>The server's outcome: a message held for nobody is no connection.</summary>
         public SendOutcome Outcome => Delivered > 0 ? SendOutcome.Queued : Dropped > 0 ? SendOutcome.Dropped : SendOutcome.NoConnection;
+
+        /// <summary>The client stage's outcome: a message held for the next connection says so.</summary>
+        public SendOutcome OrHeld => Held ? SendOutcome.Held : Outcome;
+    }
+
+    /// <summary>Nobody established: the message is held for the first connection or dropped (a broadcast to nobody). Under the table lock.</summary>
+    private Fanout HoldLocked(in EgressMessage message, bool heldCounts)
+    {
+        var kept = held.HoldOrDropLocked(message, writer.Encoder);
+        return new Fanout(kept && heldCounts ? 1 : 0, 0, kept);
     }
 
     /// <summary>Drop and disconnect policies: never waits, so it may hold the registry lock while enqueueing.</summary>
@@ -158,7 +189,7 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
         lock (table.Sync)
         {
             if (table.EstablishedCountLocked == 0)
-                return new Fanout(held.HoldOrDropLocked(message, writer.Encoder) && heldCounts ? 1 : 0, 0);
+                return HoldLocked(message, heldCounts);
             var payload = message.Payload.Span;
             foreach (var target in table.ListLocked)
                 if (target.Id != message.Except)
@@ -207,7 +238,7 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
             lock (table.Sync)
             {
                 if (table.EstablishedCountLocked == 0)
-                    return new Fanout(held.HoldOrDropLocked(message, writer.Encoder) && heldCounts ? 1 : 0, 0);
+                    return HoldLocked(message, heldCounts);
                 targets = table.ListLocked.ToArray();
             }
         }

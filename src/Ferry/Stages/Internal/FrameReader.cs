@@ -418,6 +418,11 @@ internal sealed class FrameReader
     // skipped, for the error event: the bad bytes were dropped and decoding goes on (by default, when not closing).
     private void FrameFailed(Connection c, in FrameError error, bool close, bool? skipped = null)
     {
+        // Closing for it is decided now: the log line and the error event below run the application's code (a logger, an
+        // Error handler) before the close, and a message it sends to this connection must be refused, not queued for the
+        // close to drop. (A session's refusal is its own bytes, written by the flush below.)
+        if (close)
+            c.Closing = true;
         _counters.FrameErrors++;
         // One log line per bad frame at most, and a flood of them is rate-limited: a client sending
         // garbage must not be able to fill the operator's disk.

@@ -207,6 +207,10 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     {
         if (!_table.IsLive(c))
             return;
+        // The close is decided: from here the connection takes no new message (the kill switch's request marked it
+        // already). A sender that got room just before (a flush in this round woke it) and enqueues while the close
+        // runs would otherwise be told Queued for a message the close then drops.
+        c.Closing = true;
         if (flush)
         {
             // What a handler sent before it returned or closed goes out first, followed by a FIN.
@@ -379,6 +383,10 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     {
         if (failure is not null)
             Events.RaiseError(StageErrorKind.Handler, "service loop failed: " + failure.Message);
+        // Every connection is closed now: all are marked first, so that a message sent meanwhile (from the disconnected
+        // event of the first) to one closed later is refused, not queued to be dropped by its close a moment later.
+        foreach (var c in _table.ListLocked)
+            c.Closing = true;
         while (_table.Count > 0)
             Close(_table.ListLocked[^1], DisconnectReason.ServerStopping);
         _source.Stopped();
