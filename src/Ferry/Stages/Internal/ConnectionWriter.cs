@@ -120,15 +120,7 @@ internal sealed class ConnectionWriter
             // written or cut by the close while its sender was told it was queued. What was queued before the request is
             // written first, as the kill switch promises. One read on the common path; the reason only once closing.
             if (c.Closing)
-            {
-                // Closed as a slow consumer, abortively (what is queued is discarded): the message is dropped and said so.
-                if (c.CloseRequested is { Reason: DisconnectReason.SlowConsumer })
-                {
-                    DropLocked(c, encodedLength, slowConsumer: false);
-                    return EnqueueResult.Dropped;
-                }
-                return EnqueueResult.Closed;
-            }
+                return RefuseClosingLocked(c, encodedLength);
             // Under wait, a message larger than the whole buffer is taken once the buffer is empty:
             // waiting cannot make more room than that, and dropping it would lose it silently.
             if (c.Egress.Length + encodedLength > _limit && !(_overflow == EgressOverflowPolicy.Wait && c.Egress.IsEmpty))
@@ -431,6 +423,11 @@ internal sealed class ConnectionWriter
                 return EnqueueResult.Closed;
             if (!c.Established)
                 return EnqueueResult.NotReady;
+            // Past the limit or not, a connection whose close was decided takes no new message (as in Enqueue): the hold paths
+            // reach here after Enqueue found the connection full, and a close asked for by another thread in between would
+            // otherwise have the message queued for the close to cut, its sender told it was queued.
+            if (c.Closing)
+                return RefuseClosingLocked(c, length);
             _encoder.Encode(payload, fields, c.Egress);
             c.PacketsOut++;
             schedule = !c.FlushScheduled;
@@ -440,6 +437,20 @@ internal sealed class ConnectionWriter
         if (schedule)
             Schedule(c);
         return EnqueueResult.Queued;
+    }
+
+    /// <summary>
+    /// A message for a connection whose close was decided: closed as a slow consumer, abortively (what is queued is
+    /// discarded), it is dropped and counted, and said so; any other close is no connection. Under the connection's egress lock.
+    /// </summary>
+    private EnqueueResult RefuseClosingLocked(Connection c, int encodedLength)
+    {
+        if (c.CloseRequested is { Reason: DisconnectReason.SlowConsumer })
+        {
+            DropLocked(c, encodedLength, slowConsumer: false);
+            return EnqueueResult.Dropped;
+        }
+        return EnqueueResult.Closed;
     }
 
     /// <summary>How long a <c>wait</c> publisher is held for one connection before its messages are dropped.</summary>

@@ -74,13 +74,20 @@ internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters co
     /// Gives the first connection what was held. Under the table lock. What is held fits the egress buffer (the
     /// byte bound is its size), so it is queued without the overflow policy: a session's handshake bytes still
     /// queued ahead of it must not cost the last held message, nor close a client that has read nothing yet.
+    /// A connection whose close was asked for while it was still being set up (the kill switch during its handshake) takes
+    /// none of it: what is held stays for the next connection, as it was held for.
     /// </summary>
     public void DeliverLocked(Connection c, ConnectionWriter writer)
     {
-        while (_messages.TryDequeue(out var held))
+        while (_messages.TryPeek(out var held))
         {
+            if (writer.EnqueuePastLimit(c, held.Payload, held.Fields, writer.EncodedLength(held.Payload.Length)) != EnqueueResult.Queued)
+                return;
+            _messages.Dequeue();
             _bytes -= held.Cost;
-            writer.EnqueuePastLimit(c, held.Payload, held.Fields, writer.EncodedLength(held.Payload.Length));
         }
     }
+
+    /// <summary>How many messages are held. Under the table lock.</summary>
+    public int CountLocked => _messages.Count;
 }
