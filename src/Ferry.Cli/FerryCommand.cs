@@ -10,8 +10,9 @@ namespace Ferry.Cli;
 /// </summary>
 internal static class FerryCommand
 {
-    /// <summary>Runs the command line <paramref name="args"/> with the given streams; returns the exit code.</summary>
-    public static Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    /// <summary>Runs the command line <paramref name="args"/> with the given streams (<paramref name="stdin"/> null: the
+    /// process's, made on first read); returns the exit code.</summary>
+    public static Task<int> RunAsync(string[] args, TextReader? stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
         => RunAsync(args, new CliIo(stdin, stdout, stderr), cancellationToken);
 
     /// <summary>Runs the command line with <paramref name="environment"/> in place of the process's environment (for <c>FERRY__…</c> overrides).</summary>

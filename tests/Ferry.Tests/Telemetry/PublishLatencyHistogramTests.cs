@@ -29,6 +29,19 @@ public sealed class PublishLatencyHistogramTests
     }
 
     [Fact]
+    public void The_written_out_labels_and_ticks_agree_with_the_bounds_in_seconds()
+    {
+        // Both tables are written out (no formatting at start); a bound changed in one place only must fail here.
+        var bounds = PublishLatencyHistogram.BoundsSeconds;
+        Assert.Equal(bounds.Length, PublishLatencyHistogram.BoundsTicks.Length);
+        for (var i = 0; i < bounds.Length; i++)
+        {
+            Assert.Equal(bounds[i].ToString("0.#########", System.Globalization.CultureInfo.InvariantCulture), PublishLatencyHistogram.UpperBoundLabels[i]);
+            Assert.Equal((long)Math.Round(bounds[i] * TimeSpan.TicksPerSecond), PublishLatencyHistogram.BoundsTicks[i]);
+        }
+    }
+
+    [Fact]
     public void Buckets_are_cumulative_and_count_and_sum_are_exact()
     {
         var histogram = new PublishLatencyHistogram();
