@@ -8,7 +8,9 @@ namespace Ferry.Cli.Pipeline;
 /// and PORT+1), so that two stages given the same address are refused by <c>ferry check</c> instead of the
 /// second failing to bind at run time. An address on all interfaces (<c>:9000</c>, <c>0.0.0.0</c>, <c>[::]</c>)
 /// overlaps every address with its port. Port 0 (any free port) never collides. Host names are compared
-/// as written: <c>localhost</c> and <c>127.0.0.1</c> are not known to be the same here.
+/// as written: <c>localhost</c> and <c>127.0.0.1</c> are not known to be the same here. The Prometheus scrape
+/// endpoint (<c>telemetry.prometheus.listen</c>) is checked against the stages' addresses too: it binds before any
+/// stage starts, so a stage given its address would fail only in <c>ferry run</c>.
 /// </summary>
 internal sealed class BindClaims
 {
@@ -37,6 +39,25 @@ internal sealed class BindClaims
         }
         foreach (var (host, port) in wanted)
             _claims.Add((host, port, stage.Name, where.Where));
+    }
+
+    /// <summary>
+    /// The scrape endpoint's address (already valid: an IP address and a port above 0), checked against every stage's;
+    /// a clash is reported at <paramref name="where"/>, the <c>listen</c> key.
+    /// </summary>
+    public void ClaimScrape(string listen, ISettingNode where, List<SettingProblem> problems)
+    {
+        if (Parse(listen) is not { } address)
+            return;
+        var (host, port) = address;
+        foreach (var claim in _claims)
+        {
+            if (claim.Port != port || (claim.Host != host && claim.Host != "" && host != ""))
+                continue;
+            problems.Add(new SettingProblem(where.Where, where.Path, where.Value,
+                $"is where stage '{claim.Stage}' ({claim.Where}) listens{(claim.Host == host ? "" : $" ({Show(claim.Host, claim.Port)})")}; give the scrape endpoint a port of its own"));
+            return;
+        }
     }
 
     /// <summary><c>host:port</c>, <c>:port</c> or <c>[ipv6]:port</c> as the stage options take it; null when it is not one (the options' validation reports that).</summary>

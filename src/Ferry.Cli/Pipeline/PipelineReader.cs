@@ -46,7 +46,8 @@ internal static class PipelineReader
             return null;
         }
 
-        var stages = ReadStages(stagesNode, root, problems);
+        var binds = new BindClaims();
+        var stages = ReadStages(stagesNode, root, binds, problems);
         var bus = ReadBus(busNode, problems);
         if (bus?.Nats is { } nats)
             foreach (var server in stages.OfType<ServerStageDeclaration>())
@@ -55,14 +56,14 @@ internal static class PipelineReader
             ? stagesNode.Nodes.Select(n => n.Find("name")?.Value).OfType<string>().Distinct().ToList()
             : [];
         var routes = ReadRoutes(routesNode, stages, declared, problems);
-        var telemetry = ReadTelemetry(telemetryNode, problems);
+        var telemetry = ReadTelemetry(telemetryNode, binds, problems);
         // Only a file with no other problem: the stages are built (and their TLS files loaded) as run builds them.
         if (problems.Count == before && stagesNode is not null)
             StagePreflight.Check(stagesNode, stages, problems);
         return problems.Count == before && bus is not null ? new PipelineDefinition(file, stages, bus, routes, telemetry) : null;
     }
 
-    private static List<StageDeclaration> ReadStages(ConfigNode? node, ConfigNode root, List<SettingProblem> problems)
+    private static List<StageDeclaration> ReadStages(ConfigNode? node, ConfigNode root, BindClaims binds, List<SettingProblem> problems)
     {
         var stages = new List<StageDeclaration>();
         if (node is null || node.Kind != ConfigNodeKind.Sequence || node.Nodes.Count == 0)
@@ -72,7 +73,6 @@ internal static class PipelineReader
             return stages;
         }
         var seen = new Dictionary<string, string>(StringComparer.Ordinal);
-        var binds = new BindClaims();
         foreach (var block in node.Nodes)
         {
             var stage = StageReader.Read(block, problems);
@@ -198,7 +198,7 @@ internal static class PipelineReader
         return stage;
     }
 
-    private static TelemetryDefinition ReadTelemetry(ConfigNode? node, List<SettingProblem> problems)
+    private static TelemetryDefinition ReadTelemetry(ConfigNode? node, BindClaims binds, List<SettingProblem> problems)
     {
         if (node is null || (node.Kind == ConfigNodeKind.Scalar && node.Value is null))
             return TelemetryDefinition.None;
@@ -212,6 +212,8 @@ internal static class PipelineReader
                 problems.Add(new SettingProblem(prometheus.Where, prometheus.Path, null, "needs 'listen', the scrape endpoint's host:port, e.g. 127.0.0.1:9464 (served at /metrics)"));
             else if (PipelineTelemetry.ListenProblem(listen.Trim()) is { } problem)
                 p.Problem("listen", problem);
+            else
+                binds.ClaimScrape(listen.Trim(), p.Node("listen")!, problems);
         }
         Uri? endpoint = null;
         var protocol = "grpc";
