@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Text;
 using Ferry.Framing;
+using Ferry.Framing.Internal;
 using Ferry.Stages;
 using Ferry.Transport;
 
@@ -392,8 +392,18 @@ internal static class StageReader
         var append = e.Bool("delimiter_append") ?? !seed003;
         var built = new StringBuilder(string.IsNullOrEmpty(delimiter) ? "lines" : "delimiter,delimiter=");
         if (!string.IsNullOrEmpty(delimiter))
-            foreach (var b in Encoding.UTF8.GetBytes(delimiter))
-                built.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}");
+        {
+            // Read as --framing delimiter,delimiter=… reads it: 0x03 is the byte 0x03 (seed 003's own example, "e.g. \n,
+            // 0x03"), and \n \r \t \0 \\ \xHH are escapes (delimiter: \n unquoted or single-quoted in YAML is the two
+            // characters '\' 'n', which the seed means as a newline). Taken byte for byte, 0x03 was the four characters
+            // "0x03": a stream delimited by the byte 3 was never split. The bytes then go into the spec in its own escapes.
+            if (DelimiterText.Parse(delimiter, out var why) is not { } bytes)
+            {
+                e.Problem("delimiter", $"is not a delimiter: {why}");
+                return null;
+            }
+            built.Append(DelimiterText.Format(bytes));
+        }
         if (position == DelimiterPosition.Prefix)
             built.Append(",position=prefix");
         built.Append(include ? ",include=true" : ",include=false");

@@ -58,4 +58,43 @@ public sealed class NewUserPipelineTests : IDisposable
             $"ferry run: {file}: 1 problem; nothing was started",
         ], stderr);
     }
+
+    [Theory]
+    [InlineData("0x03", "delimiter,delimiter=0x03")]
+    [InlineData("0x0d0a", "delimiter,delimiter=0x0d0a")]
+    [InlineData("'\\x03'", "delimiter,delimiter=0x03")]
+    [InlineData("\\n", "delimiter,delimiter=0x0a")]
+    [InlineData("\"\\n\"", "delimiter,delimiter=0x0a")]
+    [InlineData("\"a,b\"", "delimiter,delimiter=0x612c62")]
+    [InlineData("ETX", "delimiter,delimiter=0x455458")]
+    public void Seed_003s_delimiter_is_read_as_a_framing_spec_reads_it(string written, string expected)
+    {
+        var file = Write("seed003.yaml", $$"""
+            - name: s
+              type: io_tcp
+              config: {mode: server, bind: "127.0.0.1:0", delimiter: {{written}}}
+            """);
+        var stderr = new LineWriter();
+        var pipeline = RunCommand.Load(file, [], new CliIo(TextReader.Null, new LineWriter(), stderr, new Dictionary<string, string>()), "check");
+        Assert.Empty(stderr.Lines);
+        var framing = Assert.IsType<ServerStageDeclaration>(pipeline!.Stages[0]).Options.Framing;
+        Assert.Equal(FramingSpec.Parse(expected + ",include=false,append=false").Spec, framing.Spec);
+    }
+
+    [Fact]
+    public async Task A_seed_003_delimiter_that_is_not_valid_hex_or_escapes_is_refused_at_its_key()
+    {
+        var file = Write("seed003.yaml", """
+            - {name: s, type: io_tcp, config: {mode: server, bind: "127.0.0.1:0", delimiter: 0x0}}
+            - {name: t, type: io_tcp, config: {mode: server, bind: "127.0.0.1:0", delimiter: \q}}
+            """);
+        var (code, _, stderr) = await RunAsync("check", file);
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{file}:1:71: [0].config.delimiter: '0x0' is not a delimiter: an odd number of hex digits (1) after 0x; after 0x give an even number of hex digits, two per byte, e.g. 0x03 or 0x0d0a; for a text that starts with \"0x\", write its '0' as the escape \\x30, e.g. \\x30xff",
+            $"{file}:2:71: [1].config.delimiter: '\\q' is not a delimiter: unknown escape '\\q' (allowed: \\n \\r \\t \\0 \\\\ \\xHH)",
+            $"ferry check: {file}: 2 problems; nothing was started",
+        ], stderr);
+    }
 }
