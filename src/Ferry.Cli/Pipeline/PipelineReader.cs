@@ -68,8 +68,16 @@ internal static class PipelineReader
         var stages = new List<StageDeclaration>();
         if (node is null || node.Kind != ConfigNodeKind.Sequence || node.Nodes.Count == 0)
         {
-            problems.Add(new SettingProblem(node?.Where ?? root.Where, node?.Path ?? "stages", node?.Value,
-                node is null ? "missing key 'stages': a pipeline needs at least one stage" : "must be a list of stage blocks (name, type, config)"));
+            // An empty list (stages: [], a file that is []) or stages: with nothing after it is a list without stages, not
+            // something other than a list: saying "must be a list" of [] did not say what was missing.
+            var (path, what) = node switch
+            {
+                null => ("stages", "missing key 'stages': a pipeline needs at least one stage"),
+                { Kind: ConfigNodeKind.Sequence } or { Kind: ConfigNodeKind.Scalar, Value: null } => (node.Path.Length == 0 ? "(file)" : node.Path,
+                    "has no stages; a pipeline needs at least one stage block (name, type, config), e.g. - {name: front, type: tcp_server, config: {bind: 127.0.0.1:9000}}"),
+                _ => (node.Path.Length == 0 ? "(file)" : node.Path, "must be a list of stage blocks (name, type, config)"),
+            };
+            problems.Add(new SettingProblem(node?.Where ?? root.Where, path, node?.Value, what));
             return stages;
         }
         var seen = new Dictionary<string, string>(StringComparer.Ordinal);

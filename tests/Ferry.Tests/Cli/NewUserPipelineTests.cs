@@ -97,4 +97,20 @@ public sealed class NewUserPipelineTests : IDisposable
             $"ferry check: {file}: 2 problems; nothing was started",
         ], stderr);
     }
+
+    [Theory]
+    [InlineData("stages: []\n", "stages")]
+    [InlineData("stages:\n", "stages")]
+    [InlineData("[]\n", "(file)")]
+    public async Task A_file_without_stages_says_it_has_none_not_that_it_is_not_a_list(string text, string key)
+    {
+        var file = Write("none.yaml", text);
+        var (code, _, stderr) = await RunAsync("check", file);
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{file}:1:1: {key}: has no stages; a pipeline needs at least one stage block (name, type, config), e.g. - {{name: front, type: tcp_server, config: {{bind: 127.0.0.1:9000}}}}",
+            $"ferry check: {file}: 1 problem; nothing was started",
+        ], stderr);
+    }
 }
