@@ -113,4 +113,12 @@ public sealed class NewUserPipelineTests : IDisposable
             $"ferry check: {file}: 1 problem; nothing was started",
         ], stderr);
     }
+
+    [Fact]
+    public async Task A_directory_given_as_the_file_is_named_as_one_not_as_access_denied()
+    {
+        var (code, _, stderr) = await RunAsync("run", _dir);
+        Assert.Equal(2, code);
+        Assert.Equal([$"ferry run: cannot read '{_dir}': it is a directory; give the pipeline file itself (YAML or JSON), e.g. ferry run {Path.Combine(_dir, "ferry.yaml")}"], stderr);
+    }
 }
