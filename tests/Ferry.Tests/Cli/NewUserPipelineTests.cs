@@ -121,4 +121,38 @@ public sealed class NewUserPipelineTests : IDisposable
         Assert.Equal(2, code);
         Assert.Equal([$"ferry run: cannot read '{_dir}': it is a directory; give the pipeline file itself (YAML or JSON), e.g. ferry run {Path.Combine(_dir, "ferry.yaml")}"], stderr);
     }
+
+    [Fact]
+    public async Task Every_duplicate_key_is_listed_with_its_full_key_and_where_the_first_is()
+    {
+        var file = Write("dup.yaml", """
+            stages:
+              - name: a
+                type: tcp_server
+                config: {bind: "127.0.0.1:1", bind: ":2"}
+              - name: b
+                name: c
+                type: tcp_server
+                config:
+                  bind: "127.0.0.1:3"
+                  tls: {secure: true, secure: false}
+            routes: []
+            routes: []
+            """);
+        var (code, _, stderr) = await RunAsync("check", file);
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{file}:4:35: stages[0].config.bind: 'bind' is given twice in this block (first at {file}:4:14); keep one",
+            $"{file}:6:5: stages[1].name: 'name' is given twice in this block (first at {file}:5:5); keep one",
+            $"{file}:10:27: stages[1].config.tls.secure: 'secure' is given twice in this block (first at {file}:10:13); keep one",
+            $"{file}:12:1: routes: 'routes' is given twice in this block (first at {file}:11:1); keep one",
+            $"ferry check: {file}: 4 problems; nothing was started",
+        ], stderr);
+
+        var json = Write("dup.json", """{"stages": [{"name": "a", "type": "tcp_server", "config": {"bind": "127.0.0.1:9000", "bind": ":9001"}}]}""");
+        (code, _, stderr) = await RunAsync("check", json);
+        Assert.Equal(2, code);
+        Assert.Equal($"{json}:1:86: stages[0].config.bind: 'bind' is given twice in this block (first at {json}:1:60); keep one", stderr[0]);
+    }
 }
