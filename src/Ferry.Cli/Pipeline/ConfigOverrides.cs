@@ -10,7 +10,8 @@ namespace Ferry.Cli.Pipeline;
 /// their case (Windows upper-cases them), so a <c>FERRY__</c> segment that names no element exactly takes the
 /// one whose name matches ignoring case, when only one does. A segment that picks more than one element (an
 /// index and another element's name, two names that differ only in case) is an error naming them, never the
-/// first. Each overridden value remembers which variable or flag set it, so validation errors name it.
+/// first. A <c>--set</c> name may have dots (<c>stages.front.v2.config.bind</c> for the stage <c>front.v2</c>; the
+/// longest name that matches wins). Each overridden value remembers which variable or flag set it, so validation errors name it.
 /// </summary>
 internal static class ConfigOverrides
 {
@@ -51,7 +52,12 @@ internal static class ConfigOverrides
                 return;
             }
             ConfigNode? child;
-            if (node.Kind == ConfigNodeKind.Sequence)
+            if (node.Kind == ConfigNodeKind.Sequence && DottedName(node, path, i) is var (element, last))
+            {
+                child = element;
+                i = last;
+            }
+            else if (node.Kind == ConfigNodeKind.Sequence)
             {
                 child = Element(node, path, i, segment, out var problem);
                 if (child is null)
@@ -70,6 +76,25 @@ internal static class ConfigOverrides
             node = child;
         }
         node.SetScalar(value, where);
+    }
+
+    /// <summary>
+    /// The element whose name has dots (<c>front.v2</c>), written over several of a <c>--set</c> path's segments
+    /// (<c>stages.front.v2.config.bind</c>), and the last segment it takes; null when none is. The longest name wins.
+    /// Without this a stage named with a dot could be set by its index only, and the error said it named no element.
+    /// </summary>
+    private static (ConfigNode Element, int Last)? DottedName(ConfigNode list, OverridePath path, int at)
+    {
+        if (path.Environment)
+            return null;
+        for (var last = path.Segments.Length - 1; last > at; last--)
+        {
+            var name = string.Join('.', path.Segments[at..(last + 1)]);
+            var matches = list.Nodes.Where(e => NameOf(e) == name).ToList();
+            if (matches.Count == 1)
+                return (matches[0], last);
+        }
+        return null;
     }
 
     /// <summary>The element of <paramref name="list"/> the segment names by index or by name; null with the reason when none, or more than one, is.</summary>

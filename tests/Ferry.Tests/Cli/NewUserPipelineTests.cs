@@ -155,4 +155,18 @@ public sealed class NewUserPipelineTests : IDisposable
         Assert.Equal(2, code);
         Assert.Equal($"{json}:1:86: stages[0].config.bind: 'bind' is given twice in this block (first at {json}:1:60); keep one", stderr[0]);
     }
+
+    [Fact]
+    public async Task Set_reaches_a_stage_whose_name_has_a_dot_by_that_name()
+    {
+        var file = Write("dot.yaml", """
+            stages:
+              - {name: front.v2, type: tcp_server, config: {bind: 127.0.0.1:19400}}
+              - {name: front, type: tcp_server, config: {bind: 127.0.0.1:19401}}
+            """);
+        var (code, stdout, stderr) = await RunAsync("check", file, "--set", "stages.front.v2.config.bind=127.0.0.1:19402", "--set", "stages.front.config.bind=127.0.0.1:19403");
+        Assert.Empty(stderr);
+        Assert.Equal(0, code);
+        Assert.Equal([$"{file}: valid: 2 stages: front.v2 (tcp server on 127.0.0.1:19402), front (tcp server on 127.0.0.1:19403); 0 routes; bus in_process"], stdout);
+    }
 }
