@@ -31,7 +31,7 @@ internal static class DuplicateKeys
                 default:
                     continue;
             }
-            var node = (NodeEvent)parser.Current;
+            var node = parser.Current!;
             var path = open.Count == 0 ? "" : open.Peek().Next(node, file, problems);
             if (path is null)
                 continue; // a key: its value comes next
@@ -58,7 +58,7 @@ internal static class DuplicateKeys
         private int _index;
 
         /// <summary>The path of a value node in this block; null when the node is a key (recorded, and checked for a duplicate).</summary>
-        public string? Next(NodeEvent node, string file, List<SettingProblem> problems)
+        public string? Next(ParsingEvent node, string file, List<SettingProblem> problems)
         {
             if (!IsMapping)
                 return $"{Path}[{(_index++).ToString(CultureInfo.InvariantCulture)}]";
