@@ -438,11 +438,29 @@ internal static class StageReader
             {
                 var key = KeyOf(problem);
                 var node = key is null ? null : e.Node(key) ?? (key is "bind" or "connect" ? e.Node("host") : null);
+                if (node is { IsSequence: true } && Item(node, problem) is { } item)
+                    node = item;
                 problems.Add(node is null
                     ? new SettingProblem(where, path, null, problem)
                     : new SettingProblem(node.Where, node.Path, node.Value, Shorten(problem, node.Value)));
             }
         }
+    }
+
+    /// <summary>
+    /// The element of a list (allow_from: [a, b]) that the options' problem quotes ("option 'allow_from': 'b' is not a
+    /// network"), so the problem is at that element: its line and column, or the --set or variable that gave it, rather
+    /// than at the list's key in the file.
+    /// </summary>
+    private static ISettingNode? Item(ISettingNode list, string problem)
+    {
+        var colon = problem.IndexOf(": '", StringComparison.Ordinal);
+        if (colon < 0)
+            return null;
+        var end = problem.IndexOf('\'', colon + 3);
+        var quoted = end < 0 ? null : problem[(colon + 3)..end];
+        var items = list.Children.Where(c => c.Value is { } v && v.Trim() == quoted).ToList();
+        return items.Count == 1 ? items[0] : null;
     }
 
     /// <summary>"option 'bind': 'x' is not…" becomes "is not…": the key and the value as written are already on the line.</summary>

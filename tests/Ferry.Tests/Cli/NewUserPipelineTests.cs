@@ -169,4 +169,29 @@ public sealed class NewUserPipelineTests : IDisposable
         Assert.Equal(0, code);
         Assert.Equal([$"{file}: valid: 2 stages: front.v2 (tcp server on 127.0.0.1:19402), front (tcp server on 127.0.0.1:19403); 0 routes; bus in_process"], stdout);
     }
+
+    [Fact]
+    public async Task A_bad_list_element_is_reported_where_it_was_written_or_set()
+    {
+        var file = Write("list.yaml", """
+            stages:
+              - name: front
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  allow_from: [10.0.0.0/8, 127.0.0.1/32]
+                  proxy_protocol: v1
+                  trusted_proxies:
+                    - 10.0.1.2
+                    - 10.0.1.300
+            """);
+        var (code, _, stderr) = await RunAsync("check", file, "--set", "stages.front.config.allow_from.1=bad");
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{file}:10:11: stages[0].config.trusted_proxies[1]: '10.0.1.300' is not an address or network; use e.g. 10.0.0.5, 10.0.0.0/8 or 2001:db8::/32",
+            "--set stages.front.config.allow_from.1=bad: stages[0].config.allow_from[1]: 'bad' is not a network; use CIDR like 10.0.0.0/8 or 2001:db8::/32",
+            $"ferry check: {file}: 2 problems; nothing was started",
+        ], stderr);
+    }
 }
