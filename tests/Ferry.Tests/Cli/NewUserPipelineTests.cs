@@ -194,4 +194,17 @@ public sealed class NewUserPipelineTests : IDisposable
             $"ferry check: {file}: 2 problems; nothing was started",
         ], stderr);
     }
+
+    [Fact]
+    public async Task A_negative_duration_is_not_told_that_0_is_allowed_where_it_is_not()
+    {
+        // Before: "… it is negative; use 0 or more, e.g. 30s", and reconnect_wait: 0 was then refused ("use a duration above 0").
+        var file = Write("neg.yaml", """
+            stages:
+              - {name: c, type: tcp_client, config: {connect: 127.0.0.1:1, reconnect_wait: -1s}}
+            """);
+        var (code, _, stderr) = await RunAsync("check", file);
+        Assert.Equal(2, code);
+        Assert.Equal($"{file}:2:64: stages[0].config.reconnect_wait: '-1s' is not a duration: it is negative; write one such as 500ms, 30s, 2m or 1h", stderr[0]);
+    }
 }
