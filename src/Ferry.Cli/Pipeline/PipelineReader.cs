@@ -93,7 +93,9 @@ internal static class PipelineReader
             }
             if (stage is null)
                 continue;
-            binds.Claim(stage, BindNode(block), problems);
+            var bindNode = BindNode(block);
+            if (binds.Claim(stage, bindNode.Where) is { } clash)
+                problems.Add(new SettingProblem(bindNode.Where, bindNode.Path, bindNode.Value, clash));
             stages.Add(stage);
         }
         return stages;

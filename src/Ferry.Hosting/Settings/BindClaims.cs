@@ -1,12 +1,11 @@
 using System.Globalization;
-using Ferry.Hosting.Settings;
 
-namespace Ferry.Cli.Pipeline;
+namespace Ferry.Hosting.Settings;
 
 /// <summary>
-/// The listening addresses a pipeline file's stages claim (server stages' <c>bind</c>, a bridge server's PORT
-/// and PORT+1), so that two stages given the same address are refused by <c>ferry check</c> instead of the
-/// second failing to bind at run time. An address on all interfaces (<c>:9000</c>, <c>0.0.0.0</c>, <c>[::]</c>)
+/// The listening addresses stages claim (server stages' <c>bind</c>, a bridge server's PORT and PORT+1), so that
+/// two stages given the same address are refused by <c>ferry check</c> (and a Generic Host's validation) instead
+/// of the second failing to bind at start, after the first had started. An address on all interfaces (<c>:9000</c>, <c>0.0.0.0</c>, <c>[::]</c>)
 /// overlaps every address with its port. Port 0 (any free port) never collides. Host names are compared
 /// as written: <c>localhost</c> and <c>127.0.0.1</c> are not known to be the same here. The Prometheus scrape
 /// endpoint (<c>telemetry.prometheus.listen</c>) is checked against the stages' addresses too: it binds before any
@@ -16,7 +15,13 @@ internal sealed class BindClaims
 {
     private readonly List<(string Host, int Port, string Stage, string Where)> _claims = [];
 
-    public void Claim(StageDeclaration stage, ConfigNode where, List<SettingProblem> problems)
+    /// <summary>
+    /// Records the addresses <paramref name="stage"/> listens on; when one is already claimed, nothing is recorded and the
+    /// problem is returned (without a location: "listens on …, which stage 'a' (where) already listens on; …").
+    /// </summary>
+    /// <param name="stage">The stage.</param>
+    /// <param name="where">Where the stage's address was written, named to the stage that claims it later.</param>
+    public string? Claim(StageDeclaration stage, string where)
     {
         var wanted = stage switch
         {
@@ -32,13 +37,12 @@ internal sealed class BindClaims
             {
                 if (claim.Port != port || (claim.Host != host && claim.Host != "" && host != ""))
                     continue;
-                problems.Add(new SettingProblem(where.Where, where.Path, where.Value,
-                    $"listens on {Show(host, port)}, which stage '{claim.Stage}' ({claim.Where}) already listens on{(claim.Host == host ? "" : $" ({Show(claim.Host, claim.Port)})")}; give each stage its own port"));
-                return;
+                return $"listens on {Show(host, port)}, which stage '{claim.Stage}' ({claim.Where}) already listens on{(claim.Host == host ? "" : $" ({Show(claim.Host, claim.Port)})")}; give each stage its own port";
             }
         }
         foreach (var (host, port) in wanted)
-            _claims.Add((host, port, stage.Name, where.Where));
+            _claims.Add((host, port, stage.Name, where));
+        return null;
     }
 
     /// <summary>
