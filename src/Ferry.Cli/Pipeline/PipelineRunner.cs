@@ -120,7 +120,16 @@ internal static class PipelineRunner
                             LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
                             StopGracePeriod = bridge.StopGracePeriod,
                         };
-                        IFrameBridge end = bridge.IsServer ? new FrameBridgeServer(bridge.Address, bridge.Port, options) : new FrameBridgeClient(bridge.Address, bridge.Port, options);
+                        IFrameBridge end;
+                        try
+                        {
+                            end = bridge.IsServer ? new FrameBridgeServer(bridge.Address, bridge.Port, options) : new FrameBridgeClient(bridge.Address, bridge.Port, options);
+                        }
+                        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+                        {
+                            // The bridge's own message names its inner stages (PUSH, PULL), which the file does not have.
+                            throw new IOException($"stage '{bridge.Name}' ({(bridge.IsServer ? "bridge_server" : "bridge_client")} {bridge.Address} {bridge.Port}): {ex.Message}", ex);
+                        }
                         bridges.Add((bridge.Name, end));
                         started.Add(forced => end.StopAsync(forced));
                         _ = PrintFramesAsync(bridge.Name, end, output, quiet, signals.Stopping);
