@@ -43,6 +43,7 @@ internal static class ConfigOverrides
     {
         var key = string.Join('.', path.Segments);
         var node = root;
+        var stageBlock = false; // node is one stage's block (an element of stages, or of a file that is a list of stages)
         for (var i = 0; i < path.Segments.Length; i++)
         {
             var segment = path.Segments[i].Trim();
@@ -52,7 +53,13 @@ internal static class ConfigOverrides
                 return;
             }
             ConfigNode? child;
-            if (node.Kind == ConfigNodeKind.Sequence && DottedName(node, path, i) is var (element, last))
+            var inStages = node.Kind == ConfigNodeKind.Sequence && node.Path is "" or "stages";
+            if (stageBlock && StageKey(node, path, i) is var (written, through))
+            {
+                child = written;
+                i = through;
+            }
+            else if (node.Kind == ConfigNodeKind.Sequence && DottedName(node, path, i) is var (element, last))
             {
                 child = element;
                 i = last;
@@ -74,8 +81,29 @@ internal static class ConfigOverrides
                 node.Add(child);
             }
             node = child;
+            stageBlock = inStages;
         }
         node.SetScalar(value, where);
+    }
+
+    /// <summary>
+    /// A stage's key as the file wrote it: a stage's settings may be in its <c>config</c> block or flat beside name and type,
+    /// so <c>stages.node.port</c> reaches the <c>port</c> written in <c>config</c>, and <c>stages.node.config.port</c> the one
+    /// written flat. Without this the override added the key on the other side, and validation refused the stage for
+    /// "'port' is given twice". Null when the key is where the path says (or nowhere: it is then added where the path says).
+    /// Returns the node and the last segment it takes.
+    /// </summary>
+    private static (ConfigNode Node, int Last)? StageKey(ConfigNode stage, OverridePath path, int at)
+    {
+        var segment = path.Segments[at].Trim();
+        if (stage.Find(segment) is not null)
+            return null;
+        if (stage.Find("config") is { Kind: ConfigNodeKind.Mapping } config && config.Find(segment) is { } inConfig)
+            return (inConfig, at);
+        if (SettingEntries.Normalize(segment) == "config" && at + 1 < path.Segments.Length && stage.Find("config") is null
+            && stage.Find(path.Segments[at + 1].Trim()) is { } flat)
+            return (flat, at + 1);
+        return null;
     }
 
     /// <summary>

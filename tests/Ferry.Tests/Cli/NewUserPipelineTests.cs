@@ -207,4 +207,24 @@ public sealed class NewUserPipelineTests : IDisposable
         Assert.Equal(2, code);
         Assert.Equal($"{file}:2:64: stages[0].config.reconnect_wait: '-1s' is not a duration: it is negative; write one such as 500ms, 30s, 2m or 1h", stderr[0]);
     }
+
+    [Fact]
+    public async Task An_override_reaches_a_stage_key_whether_the_file_wrote_it_in_config_or_flat()
+    {
+        // Before: each check refused the file: "stages[0].config.port: 'port' is given twice (first at --set stages.node.port=…)".
+        var file = Write("node.yaml", """
+            stages:
+              - name: node
+                type: tcp_server
+                config: {host: 127.0.0.1, port: 3035}
+              - {name: flat, type: tcp_server, bind: "127.0.0.1:3036"}
+            """);
+        var stdout = new LineWriter();
+        var stderr = new LineWriter();
+        var code = await FerryCommand.RunAsync(["check", file, "--set", "stages.node.port=19701", "--set", "stages.flat.config.bind=127.0.0.1:19702"],
+            TextReader.Null, stdout, stderr, new Dictionary<string, string> { ["FERRY__stages__node__host"] = "127.0.0.2" }, CancellationToken.None);
+        Assert.Empty(stderr.Lines);
+        Assert.Equal(0, code);
+        Assert.Equal([$"{file}: valid: 2 stages: node (tcp server on 127.0.0.2:19701), flat (tcp server on 127.0.0.1:19702); 0 routes; bus in_process"], stdout.Lines);
+    }
 }
