@@ -290,6 +290,9 @@ internal static class StageReader
         if (port is null && !e.Has("port"))
             e.Missing("port", where, $"{path}.config.port", "(the bridge uses PORT and PORT+1)");
         var handshake = e.Duration("handshake_timeout") ?? TimeSpan.FromSeconds(10);
+        // Said here, with the block's other problems: the bridge's options refuse 0 too, but only once the stage is built.
+        if (handshake == TimeSpan.Zero)
+            e.Problem("handshake_timeout", "is not allowed; use a duration above 0, e.g. 10s");
         var maxPayload = e.Size("max_payload", 1) ?? 64 * 1024 * 1024;
         // As the tcp stages': the key, else the host's shutdown timeout (hosted), else the library's default (FrameBridgeOptions).
         var grace = e.Duration("stop_grace_period") ?? stopGracePeriod ?? DefaultBridgeGrace;

@@ -227,4 +227,38 @@ public sealed class NewUserPipelineTests : IDisposable
         Assert.Equal(0, code);
         Assert.Equal([$"{file}: valid: 2 stages: node (tcp server on 127.0.0.2:19701), flat (tcp server on 127.0.0.1:19702); 0 routes; bus in_process"], stdout.Lines);
     }
+
+    [Fact]
+    public async Task A_bridge_handshake_timeout_of_0_is_listed_with_the_files_other_problems_not_after_them()
+    {
+        // Before: the handshake_timeout line was missing; it came out (as "'0' must be at least 1 ms") only once every
+        // other problem was fixed, since the bridge's options were checked only when the stages were built.
+        Assert.Equal(0, (await RunAsync("cert", "self-signed", "--out", Path.Combine(_dir, "one"))).Code);
+        Assert.Equal(0, (await RunAsync("cert", "self-signed", "--out", Path.Combine(_dir, "two"))).Code);
+        var (one, two) = (Path.Combine(_dir, "one.pem"), Path.Combine(_dir, "two.key"));
+        var file = Write("all.yaml", $$$"""
+            stages:
+              - {name: a, type: tcp_server, config: {bind: 127.0.0.1:0, max_connections: many}}
+              - name: b
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  tls:
+                    secure: true
+                    certificate:
+                      certificate_file: {{{one}}}
+                      private_key_file: {{{two}}}
+              - {name: c, type: bridge_server, config: {address: 127.0.0.1, port: 19810, handshake_timeout: 0, max_payload: 0}}
+            """);
+        var (code, _, stderr) = await RunAsync("check", file);
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{file}:2:61: stages[0].config.max_connections: 'many' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+            $"{file}:11:11: stages[1].config.tls.certificate.private_key_file: '{two}' does not match the certificate (subject CN=localhost); give the private key the certificate was issued for",
+            $"{file}:12:78: stages[2].config.handshake_timeout: '0' is not allowed; use a duration above 0, e.g. 10s",
+            $"{file}:12:100: stages[2].config.max_payload: '0' is too small; use at least 1 byte",
+            $"ferry check: {file}: 4 problems; nothing was started",
+        ], stderr);
+    }
 }
