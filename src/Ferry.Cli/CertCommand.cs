@@ -74,6 +74,9 @@ internal static class CertCommand
     {
         if (kind is "server" or "client" && ca is null)
             throw new CliException($"a {kind} certificate needs --ca PATH (the CA's PATH.pem and PATH.key; make one with 'ferry cert ca')");
+        CertArguments.CheckOutput(output, ".pem", ".key");
+        if (kind is "server" or "self-signed")
+            CertArguments.CheckServerNames(names);
         var now = DateTimeOffset.UtcNow;
         var until = now.AddDays(days ?? (kind == "ca" ? 3650 : 365));
         var from = now.AddMinutes(-5);
@@ -97,6 +100,7 @@ internal static class CertCommand
     {
         if (ca is null)
             throw new CliException("a crl needs --ca PATH (the CA that issued the certificates; its PATH.pem and PATH.key)");
+        CertArguments.CheckOutput(output, ".crl");
         using var issuer = LoadIssuer(ca);
         var certificates = new List<X509Certificate2>();
         foreach (var file in revoke)

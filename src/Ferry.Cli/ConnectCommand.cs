@@ -48,7 +48,8 @@ internal static class ConnectCommand
             }
             catch (StageOptionsException ex)
             {
-                throw new CliException(string.Join("; ", ex.Problems)); // the command's one stage: its name would only be noise
+                // The command's one stage: its name would only be noise. The remote address is the HOST:PORT argument.
+                throw new CliException(OptionFlagProblems.Describe(ex, command, new Dictionary<string, string> { ["connect"] = "HOST:PORT" }));
             }
             return RunAsync(options, io, result.GetValue(quiet), result.ValueOr(logLevel, LogLevel.Warning), result.ValueOr(logFormat, LogFormat.Plain), ct);
         });

@@ -55,6 +55,12 @@ internal static class RunCommand
     {
         var problems = new List<SettingProblem>();
         string? text;
+        // Opening a directory fails with "Access to the path is denied", which sends the user after permissions.
+        if (Directory.Exists(file))
+        {
+            io.Stderr.WriteLine($"ferry {verb}: cannot read '{file}': it is a directory; give the pipeline file itself (YAML or JSON), e.g. ferry {verb} {Path.Combine(file, "ferry.yaml")}");
+            return null;
+        }
         try
         {
             text = ConfigFileLoader.ReadText(file, problems);

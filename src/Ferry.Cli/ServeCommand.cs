@@ -95,7 +95,7 @@ internal static class ServeCommand
             }
             catch (StageOptionsException ex)
             {
-                throw new CliException(string.Join("; ", ex.Problems)); // the command's one stage: its name would only be noise
+                throw new CliException(OptionFlagProblems.Describe(ex, command)); // the command's one stage: its name would only be noise
             }
             var natsOptions = nats.Read(result, options.Name);
             var telemetry = result.TryGet(metricsListen, out var listen) ? TelemetryDefinition.None with { PrometheusListen = listen.ToString() } : TelemetryDefinition.None;

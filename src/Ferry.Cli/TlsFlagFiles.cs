@@ -13,16 +13,21 @@ namespace Ferry.Cli;
 /// </summary>
 internal static class TlsFlagFiles
 {
-    /// <summary>Checks every file <paramref name="tls"/> names.</summary>
+    /// <summary>Checks every file <paramref name="tls"/> names; every fault is said at once, on one line.</summary>
     /// <exception cref="CliException">A file that cannot be read, is not the PEM it should be, or a key that does not fit.</exception>
     public static void Check(TlsOptions tls)
     {
+        // All of them: a user who mistyped the directory of --tls-cert and --tls-key would otherwise fix one per run.
+        var problems = new List<string>();
         if (tls.Certificate is { CertificateFile: { } certFile, PrivateKeyFile: { } keyFile })
-            CheckCertificate(certFile, keyFile);
-        if (tls.CaCertificateFile is { } caFile && !PemText.HoldsCertificates(Read("--tls-ca", caFile)))
-            throw new CliException($"--tls-ca '{caFile}' holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)");
-        if (tls.CertificateRevocationListFile is { } crlFile && !Read("--tls-crl", crlFile).Contains("-----BEGIN X509 CRL-----", StringComparison.Ordinal))
-            throw new CliException($"--tls-crl '{crlFile}' holds no PEM CRL (expected a -----BEGIN X509 CRL----- block, as 'ferry cert crl' writes)");
+            CheckCertificate(certFile, keyFile, problems);
+        if (tls.CaCertificateFile is { } caFile && Read("--tls-ca", caFile, problems) is { } ca && !PemText.HoldsCertificates(ca))
+            problems.Add($"--tls-ca '{caFile}' holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)");
+        if (tls.CertificateRevocationListFile is { } crlFile && Read("--tls-crl", crlFile, problems) is { } crl
+            && !crl.Contains("-----BEGIN X509 CRL-----", StringComparison.Ordinal))
+            problems.Add($"--tls-crl '{crlFile}' holds no PEM CRL (expected a -----BEGIN X509 CRL----- block, as 'ferry cert crl' writes)");
+        if (problems.Count > 0)
+            throw new CliException(string.Join("; ", problems));
     }
 
     /// <summary>
@@ -52,35 +57,43 @@ internal static class TlsFlagFiles
         return message;
     }
 
-    private static void CheckCertificate(string certFile, string keyFile)
+    private static void CheckCertificate(string certFile, string keyFile, List<string> problems)
     {
-        var certificatePem = Read("--tls-cert", certFile);
-        var keyPem = Read("--tls-key", keyFile);
-        X509Certificate2 certificate;
-        try
+        var certificatePem = Read("--tls-cert", certFile, problems);
+        var keyPem = Read("--tls-key", keyFile, problems);
+        X509Certificate2? certificate = null;
+        if (certificatePem is not null)
         {
-            certificate = X509Certificate2.CreateFromPem(certificatePem);
+            try
+            {
+                certificate = X509Certificate2.CreateFromPem(certificatePem);
+            }
+            catch (CryptographicException)
+            {
+                problems.Add($"--tls-cert '{certFile}' is not a PEM certificate (expected a -----BEGIN CERTIFICATE----- block)");
+            }
         }
-        catch (CryptographicException)
+        if (keyPem is not null && !PemText.IsPrivateKey(keyPem))
         {
-            throw new CliException($"--tls-cert '{certFile}' is not a PEM certificate (expected a -----BEGIN CERTIFICATE----- block)");
+            problems.Add($"--tls-key '{keyFile}' is not a PEM private key (expected a -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY block)");
+            keyPem = null;
         }
         using (certificate)
         {
-            if (!PemText.IsPrivateKey(keyPem))
-                throw new CliException($"--tls-key '{keyFile}' is not a PEM private key (expected a -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY block)");
+            if (certificate is null || keyPem is null)
+                return;
             try
             {
                 using var paired = X509Certificate2.CreateFromPem(certificatePem, keyPem);
             }
             catch (Exception ex) when (ex is CryptographicException or ArgumentException) // a key of another certificate is an ArgumentException
             {
-                throw new CliException($"--tls-key '{keyFile}' does not match --tls-cert '{certFile}' (subject {certificate.Subject}); give the private key the certificate was issued for");
+                problems.Add($"--tls-key '{keyFile}' does not match --tls-cert '{certFile}' (subject {certificate.Subject}); give the private key the certificate was issued for");
             }
         }
     }
 
-    private static string Read(string flag, string file)
+    private static string? Read(string flag, string file, List<string> problems)
     {
         try
         {
@@ -88,7 +101,8 @@ internal static class TlsFlagFiles
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            throw new CliException($"{flag} '{file}' cannot be read: {ex.Message}");
+            problems.Add($"{flag} '{file}' cannot be read: {ex.Message}");
+            return null;
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Ferry.Hosting.Settings;
 using Ferry.Stages;
 using Ferry.Transport;
 
@@ -71,6 +72,8 @@ internal sealed class TlsFlags
         var clientCert = _server ? result.ValueOr(_clientCert, ClientCertificateMode.None) : ClientCertificateMode.None;
         var crl = _server ? result.ValueOr(_crl, null!) : null;
         var serverName = _server ? null : result.ValueOr(_serverName, null!);
+        if (serverName is not null && !HostNameText.IsValid(serverName))
+            throw new CliException($"--tls-server-name '{serverName}' is not a DNS name or an IP address, so no server certificate could match it; {HostNameText.Allowed}");
         var insecure = !_server && result.GetValue(_insecure);
         var secure = cert is not null || key is not null || ca is not null || clientCert != ClientCertificateMode.None
             || serverName is not null || insecure || (!_server && result.GetValue(_tls));

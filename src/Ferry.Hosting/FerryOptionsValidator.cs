@@ -5,7 +5,8 @@ namespace Ferry.Hosting;
 
 /// <summary>
 /// Fails <see cref="FerryOptions"/> with every problem: reading errors, invalid stage options and TLS material (each stage is built
-/// without binding), duplicate stage names, names NATS cannot use, set-up code for a stage that is not declared.
+/// without binding), duplicate stage names, two stages given one listening address, names NATS cannot use, set-up code for a
+/// stage that is not declared.
 /// </summary>
 internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
 {
@@ -13,10 +14,14 @@ internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
     {
         var failures = options.Problems.Select(p => p.ToString()).ToList();
         var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        var binds = new BindClaims();
         foreach (var stage in options.Stages)
         {
             if (!seen.TryAdd(stage.Name, stage.Where))
                 failures.Add($"{stage.Where}: stage name '{stage.Name}' is already used by {seen[stage.Name]}; stage names must be unique per bus (their topics would merge)");
+            // As ferry check does: otherwise the second stage fails to bind at the host's start, after the first has started.
+            else if (binds.Claim(stage, stage.Where) is { } clash)
+                failures.Add($"{stage.Where}: stage '{stage.Name}' {clash}");
             if (options.Nats is { } nats && stage is ServerStageDeclaration)
             {
                 var named = new List<SettingProblem>();

@@ -101,6 +101,11 @@ internal static class ConfigFileLoader
                     $"is not valid YAML or JSON: the YAML parser cannot read on after this point ({Clean(why)}); check the brackets, quotes and tags (!…) after it"));
                 return null;
             }
+            if (DuplicateKeys.Find(file, source) is { Count: > 0 } duplicates)
+            {
+                problems.AddRange(duplicates);
+                return null;
+            }
             var parser = new Parser(new StringReader(source));
             try
             {

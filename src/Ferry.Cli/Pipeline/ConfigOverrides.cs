@@ -10,7 +10,8 @@ namespace Ferry.Cli.Pipeline;
 /// their case (Windows upper-cases them), so a <c>FERRY__</c> segment that names no element exactly takes the
 /// one whose name matches ignoring case, when only one does. A segment that picks more than one element (an
 /// index and another element's name, two names that differ only in case) is an error naming them, never the
-/// first. Each overridden value remembers which variable or flag set it, so validation errors name it.
+/// first. A <c>--set</c> name may have dots (<c>stages.front.v2.config.bind</c> for the stage <c>front.v2</c>; the
+/// longest name that matches wins). Each overridden value remembers which variable or flag set it, so validation errors name it.
 /// </summary>
 internal static class ConfigOverrides
 {
@@ -42,6 +43,7 @@ internal static class ConfigOverrides
     {
         var key = string.Join('.', path.Segments);
         var node = root;
+        var stageBlock = false; // node is one stage's block (an element of stages, or of a file that is a list of stages)
         for (var i = 0; i < path.Segments.Length; i++)
         {
             var segment = path.Segments[i].Trim();
@@ -51,7 +53,18 @@ internal static class ConfigOverrides
                 return;
             }
             ConfigNode? child;
-            if (node.Kind == ConfigNodeKind.Sequence)
+            var inStages = node.Kind == ConfigNodeKind.Sequence && node.Path is "" or "stages";
+            if (stageBlock && StageKey(node, path, i) is var (written, through))
+            {
+                child = written;
+                i = through;
+            }
+            else if (node.Kind == ConfigNodeKind.Sequence && DottedName(node, path, i) is var (element, last))
+            {
+                child = element;
+                i = last;
+            }
+            else if (node.Kind == ConfigNodeKind.Sequence)
             {
                 child = Element(node, path, i, segment, out var problem);
                 if (child is null)
@@ -68,8 +81,48 @@ internal static class ConfigOverrides
                 node.Add(child);
             }
             node = child;
+            stageBlock = inStages;
         }
         node.SetScalar(value, where);
+    }
+
+    /// <summary>
+    /// A stage's key as the file wrote it: a stage's settings may be in its <c>config</c> block or flat beside name and type,
+    /// so <c>stages.node.port</c> reaches the <c>port</c> written in <c>config</c>, and <c>stages.node.config.port</c> the one
+    /// written flat. Without this the override added the key on the other side, and validation refused the stage for
+    /// "'port' is given twice". Null when the key is where the path says (or nowhere: it is then added where the path says).
+    /// Returns the node and the last segment it takes.
+    /// </summary>
+    private static (ConfigNode Node, int Last)? StageKey(ConfigNode stage, OverridePath path, int at)
+    {
+        var segment = path.Segments[at].Trim();
+        if (stage.Find(segment) is not null)
+            return null;
+        if (stage.Find("config") is { Kind: ConfigNodeKind.Mapping } config && config.Find(segment) is { } inConfig)
+            return (inConfig, at);
+        if (SettingEntries.Normalize(segment) == "config" && at + 1 < path.Segments.Length && stage.Find("config") is null
+            && stage.Find(path.Segments[at + 1].Trim()) is { } flat)
+            return (flat, at + 1);
+        return null;
+    }
+
+    /// <summary>
+    /// The element whose name has dots (<c>front.v2</c>), written over several of a <c>--set</c> path's segments
+    /// (<c>stages.front.v2.config.bind</c>), and the last segment it takes; null when none is. The longest name wins.
+    /// Without this a stage named with a dot could be set by its index only, and the error said it named no element.
+    /// </summary>
+    private static (ConfigNode Element, int Last)? DottedName(ConfigNode list, OverridePath path, int at)
+    {
+        if (path.Environment)
+            return null;
+        for (var last = path.Segments.Length - 1; last > at; last--)
+        {
+            var name = string.Join('.', path.Segments[at..(last + 1)]);
+            var matches = list.Nodes.Where(e => NameOf(e) == name).ToList();
+            if (matches.Count == 1)
+                return (matches[0], last);
+        }
+        return null;
     }
 
     /// <summary>The element of <paramref name="list"/> the segment names by index or by name; null with the reason when none, or more than one, is.</summary>

@@ -46,7 +46,8 @@ internal static class PipelineReader
             return null;
         }
 
-        var stages = ReadStages(stagesNode, root, problems);
+        var binds = new BindClaims();
+        var stages = ReadStages(stagesNode, root, binds, problems);
         var bus = ReadBus(busNode, problems);
         if (bus?.Nats is { } nats)
             foreach (var server in stages.OfType<ServerStageDeclaration>())
@@ -55,24 +56,31 @@ internal static class PipelineReader
             ? stagesNode.Nodes.Select(n => n.Find("name")?.Value).OfType<string>().Distinct().ToList()
             : [];
         var routes = ReadRoutes(routesNode, stages, declared, problems);
-        var telemetry = ReadTelemetry(telemetryNode, problems);
+        var telemetry = ReadTelemetry(telemetryNode, binds, problems);
         // Only a file with no other problem: the stages are built (and their TLS files loaded) as run builds them.
         if (problems.Count == before && stagesNode is not null)
             StagePreflight.Check(stagesNode, stages, problems);
         return problems.Count == before && bus is not null ? new PipelineDefinition(file, stages, bus, routes, telemetry) : null;
     }
 
-    private static List<StageDeclaration> ReadStages(ConfigNode? node, ConfigNode root, List<SettingProblem> problems)
+    private static List<StageDeclaration> ReadStages(ConfigNode? node, ConfigNode root, BindClaims binds, List<SettingProblem> problems)
     {
         var stages = new List<StageDeclaration>();
         if (node is null || node.Kind != ConfigNodeKind.Sequence || node.Nodes.Count == 0)
         {
-            problems.Add(new SettingProblem(node?.Where ?? root.Where, node?.Path ?? "stages", node?.Value,
-                node is null ? "missing key 'stages': a pipeline needs at least one stage" : "must be a list of stage blocks (name, type, config)"));
+            // An empty list (stages: [], a file that is []) or stages: with nothing after it is a list without stages, not
+            // something other than a list: saying "must be a list" of [] did not say what was missing.
+            var (path, what) = node switch
+            {
+                null => ("stages", "missing key 'stages': a pipeline needs at least one stage"),
+                { Kind: ConfigNodeKind.Sequence } or { Kind: ConfigNodeKind.Scalar, Value: null } => (node.Path.Length == 0 ? "(file)" : node.Path,
+                    "has no stages; a pipeline needs at least one stage block (name, type, config), e.g. - {name: front, type: tcp_server, config: {bind: 127.0.0.1:9000}}"),
+                _ => (node.Path.Length == 0 ? "(file)" : node.Path, "must be a list of stage blocks (name, type, config)"),
+            };
+            problems.Add(new SettingProblem(node?.Where ?? root.Where, path, node?.Value, what));
             return stages;
         }
         var seen = new Dictionary<string, string>(StringComparer.Ordinal);
-        var binds = new BindClaims();
         foreach (var block in node.Nodes)
         {
             var stage = StageReader.Read(block, problems);
@@ -85,7 +93,9 @@ internal static class PipelineReader
             }
             if (stage is null)
                 continue;
-            binds.Claim(stage, BindNode(block), problems);
+            var bindNode = BindNode(block);
+            if (binds.Claim(stage, bindNode.Where) is { } clash)
+                problems.Add(new SettingProblem(bindNode.Where, bindNode.Path, bindNode.Value, clash));
             stages.Add(stage);
         }
         return stages;
@@ -198,7 +208,7 @@ internal static class PipelineReader
         return stage;
     }
 
-    private static TelemetryDefinition ReadTelemetry(ConfigNode? node, List<SettingProblem> problems)
+    private static TelemetryDefinition ReadTelemetry(ConfigNode? node, BindClaims binds, List<SettingProblem> problems)
     {
         if (node is null || (node.Kind == ConfigNodeKind.Scalar && node.Value is null))
             return TelemetryDefinition.None;
@@ -212,6 +222,8 @@ internal static class PipelineReader
                 problems.Add(new SettingProblem(prometheus.Where, prometheus.Path, null, "needs 'listen', the scrape endpoint's host:port, e.g. 127.0.0.1:9464 (served at /metrics)"));
             else if (PipelineTelemetry.ListenProblem(listen.Trim()) is { } problem)
                 p.Problem("listen", problem);
+            else
+                binds.ClaimScrape(listen.Trim(), p.Node("listen")!, problems);
         }
         Uri? endpoint = null;
         var protocol = "grpc";

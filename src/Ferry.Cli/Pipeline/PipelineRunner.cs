@@ -34,6 +34,7 @@ internal static class PipelineRunner
         var exitCode = 0;
         var gaveUp = 0;
         var started = new List<Func<CancellationToken, Task>>();
+        var attempted = new HashSet<string>(StringComparer.Ordinal); // the stages whose start was begun, in file order
         try
         {
             foreach (var declaration in pipeline.Stages)
@@ -72,6 +73,7 @@ internal static class PipelineRunner
 
             foreach (var declaration in pipeline.Stages)
             {
+                attempted.Add(declaration.Name);
                 switch (declaration)
                 {
                     case ServerStageDeclaration server:
@@ -120,7 +122,16 @@ internal static class PipelineRunner
                             LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
                             StopGracePeriod = bridge.StopGracePeriod,
                         };
-                        IFrameBridge end = bridge.IsServer ? new FrameBridgeServer(bridge.Address, bridge.Port, options) : new FrameBridgeClient(bridge.Address, bridge.Port, options);
+                        IFrameBridge end;
+                        try
+                        {
+                            end = bridge.IsServer ? new FrameBridgeServer(bridge.Address, bridge.Port, options) : new FrameBridgeClient(bridge.Address, bridge.Port, options);
+                        }
+                        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+                        {
+                            // The bridge's own message names its inner stages (PUSH, PULL), which the file does not have.
+                            throw new IOException($"stage '{bridge.Name}' ({(bridge.IsServer ? "bridge_server" : "bridge_client")} {bridge.Address} {bridge.Port}): {ex.Message}", ex);
+                        }
                         bridges.Add((bridge.Name, end));
                         started.Add(forced => end.StopAsync(forced));
                         _ = PrintFramesAsync(bridge.Name, end, output, quiet, signals.Stopping);
@@ -137,15 +148,17 @@ internal static class PipelineRunner
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             output.Error($"ferry run: could not start: {ex.Message}");
-            io.Stderr.WriteLine($"ferry run: could not start: {ex.Message}; stopping what had started");
+            io.Stderr.WriteLine($"ferry run: could not start: {ex.Message}; {(started.Count == 0 ? "nothing had started" : "stopping what had started")}");
             exitCode = 1;
         }
         // Every stage at once: accepting stops everywhere at the same moment and the drains run side by
         // side, so the stop lasts the longest grace period, not their sum; a second signal forces it.
+        // A last stats line for each stage whose start was begun: one never begun (a stage after the one that could not
+        // start, or every stage when the scrape endpoint could not listen) has no closed line and nothing to account for.
         var account = new StopAccount();
-        foreach (var (name, server) in servers)
+        foreach (var (name, server) in servers.Where(s => attempted.Contains(s.Key)))
             account.Add(name, server.GetStats);
-        foreach (var (name, client) in clients)
+        foreach (var (name, client) in clients.Where(c => attempted.Contains(c.Key)))
             account.Add(name, client.GetStats);
         await Task.WhenAll(started.Select(s => StopQuietly(s, signals.Forced))).ConfigureAwait(false);
         account.Report("ferry run", "stop_grace_period", output, io.Stderr);

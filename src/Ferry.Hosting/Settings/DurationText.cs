@@ -40,7 +40,9 @@ internal static class DurationText
         }
         if (amount < 0)
         {
-            problem = "is not a duration: it is negative; use 0 or more, e.g. 30s";
+            // Not "use 0 or more": several keys take only durations above 0 (reconnect_wait, connect_timeout, …), and
+            // a user told 0 was allowed got a second refusal for it. Each key's own range is said once the value parses.
+            problem = "is not a duration: it is negative; write one such as 500ms, 30s, 2m or 1h";
             return false;
         }
         if (millisecondsPerUnit == 0 && amount != 0)

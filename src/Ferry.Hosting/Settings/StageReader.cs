@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Text;
 using Ferry.Framing;
+using Ferry.Framing.Internal;
 using Ferry.Stages;
 using Ferry.Transport;
 
@@ -290,6 +290,9 @@ internal static class StageReader
         if (port is null && !e.Has("port"))
             e.Missing("port", where, $"{path}.config.port", "(the bridge uses PORT and PORT+1)");
         var handshake = e.Duration("handshake_timeout") ?? TimeSpan.FromSeconds(10);
+        // Said here, with the block's other problems: the bridge's options refuse 0 too, but only once the stage is built.
+        if (handshake == TimeSpan.Zero)
+            e.Problem("handshake_timeout", "is not allowed; use a duration above 0, e.g. 10s");
         var maxPayload = e.Size("max_payload", 1) ?? 64 * 1024 * 1024;
         // As the tcp stages': the key, else the host's shutdown timeout (hosted), else the library's default (FrameBridgeOptions).
         var grace = e.Duration("stop_grace_period") ?? stopGracePeriod ?? DefaultBridgeGrace;
@@ -392,8 +395,18 @@ internal static class StageReader
         var append = e.Bool("delimiter_append") ?? !seed003;
         var built = new StringBuilder(string.IsNullOrEmpty(delimiter) ? "lines" : "delimiter,delimiter=");
         if (!string.IsNullOrEmpty(delimiter))
-            foreach (var b in Encoding.UTF8.GetBytes(delimiter))
-                built.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}");
+        {
+            // Read as --framing delimiter,delimiter=… reads it: 0x03 is the byte 0x03 (seed 003's own example, "e.g. \n,
+            // 0x03"), and \n \r \t \0 \\ \xHH are escapes (delimiter: \n unquoted or single-quoted in YAML is the two
+            // characters '\' 'n', which the seed means as a newline). Taken byte for byte, 0x03 was the four characters
+            // "0x03": a stream delimited by the byte 3 was never split. The bytes then go into the spec in its own escapes.
+            if (DelimiterText.Parse(delimiter, out var why) is not { } bytes)
+            {
+                e.Problem("delimiter", $"is not a delimiter: {why}");
+                return null;
+            }
+            built.Append(DelimiterText.Format(bytes));
+        }
         if (position == DelimiterPosition.Prefix)
             built.Append(",position=prefix");
         built.Append(include ? ",include=true" : ",include=false");
@@ -428,11 +441,29 @@ internal static class StageReader
             {
                 var key = KeyOf(problem);
                 var node = key is null ? null : e.Node(key) ?? (key is "bind" or "connect" ? e.Node("host") : null);
+                if (node is { IsSequence: true } && Item(node, problem) is { } item)
+                    node = item;
                 problems.Add(node is null
                     ? new SettingProblem(where, path, null, problem)
                     : new SettingProblem(node.Where, node.Path, node.Value, Shorten(problem, node.Value)));
             }
         }
+    }
+
+    /// <summary>
+    /// The element of a list (allow_from: [a, b]) that the options' problem quotes ("option 'allow_from': 'b' is not a
+    /// network"), so the problem is at that element: its line and column, or the --set or variable that gave it, rather
+    /// than at the list's key in the file.
+    /// </summary>
+    private static ISettingNode? Item(ISettingNode list, string problem)
+    {
+        var colon = problem.IndexOf(": '", StringComparison.Ordinal);
+        if (colon < 0)
+            return null;
+        var end = problem.IndexOf('\'', colon + 3);
+        var quoted = end < 0 ? null : problem[(colon + 3)..end];
+        var items = list.Children.Where(c => c.Value is { } v && v.Trim() == quoted).ToList();
+        return items.Count == 1 ? items[0] : null;
     }
 
     /// <summary>"option 'bind': 'x' is not…" becomes "is not…": the key and the value as written are already on the line.</summary>

@@ -56,6 +56,8 @@ internal static class TlsBlockReader
         var serverName = Optional(e, "server_name");
         if (secure && serverName is not null && server)
             e.Problem("server_name", "only applies to client stages (the name a client checks in the server's certificate); leave it null on a server");
+        else if (serverName is not null && !HostNameText.IsValid(serverName.Trim()))
+            e.Problem("server_name", $"is not a DNS name or an IP address, so no server certificate could match it; {HostNameText.Allowed}");
         var acceptInvalid = e.Bool("accept_invalid_certificates") ?? false;
         if (secure && acceptInvalid && server)
             e.Problem("accept_invalid_certificates", "only applies to client stages; a server checks client certificates with client_certificate and ca_certificate_pem");

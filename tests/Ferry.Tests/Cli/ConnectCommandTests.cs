@@ -40,7 +40,7 @@ public sealed class ConnectCommandTests
 
     [Theory]
     [InlineData(new[] { "connect" }, "needs HOST:PORT")]
-    [InlineData(new[] { "connect", ":80" }, "option 'connect'")]
+    [InlineData(new[] { "connect", ":80" }, "ferry connect: HOST:PORT ':80' is not a remote address")]
     [InlineData(new[] { "connect", "127.0.0.1:9", "--framing", "bogus" }, "--framing")]
     [InlineData(new[] { "connect", "127.0.0.1:9", "--idle-timeout", "x" }, "--idle-timeout 'x'")]
     public async Task Bad_arguments_exit_2_with_one_line(string[] args, string expected)

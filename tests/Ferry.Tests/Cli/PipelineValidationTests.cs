@@ -130,7 +130,8 @@ public sealed class PipelineValidationTests : IDisposable
 
     [Theory]
     [InlineData("stages: [", "is not valid YAML or JSON")]
-    [InlineData("stages: []", "must be a list of stage blocks")]
+    [InlineData("stages: []", "stages: has no stages; a pipeline needs at least one stage block")]
+    [InlineData("stages: {}", "stages: must be a list of stage blocks")]
     [InlineData("bus: {type: nats, mode: fast}\nstages: [{name: a, type: tcp_server}]", "bus.mode: 'fast' is not allowed (allowed: core, jetstream)")]
     [InlineData("bus: {type: nats, url: 'http://x', max_in_flight: 0}\nstages: [{name: a, type: tcp_server}]", "bus.url: 'http://x' is not allowed; use nats://host:port (or tls://, ws://, wss://)")]
     [InlineData("bus: {type: nats}\nstages: [{name: a.b, type: tcp_server}]", "stages[0].name: 'a.b' cannot be a NATS subject token (bus type nats)")]

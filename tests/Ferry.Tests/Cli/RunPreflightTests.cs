@@ -56,7 +56,7 @@ public sealed class RunPreflightTests : IDisposable
             """);
         var (code, _, stderr) = await RunAsync("check", file);
         Assert.Equal(2, code);
-        Assert.Contains(stderr, l => l.StartsWith($"{file}:3:", StringComparison.Ordinal) && l.Contains("stages[1].config.handshake_timeout: '0' must be at least 1 ms"));
+        Assert.Contains(stderr, l => l.StartsWith($"{file}:3:", StringComparison.Ordinal) && l.Contains("stages[1].config.handshake_timeout: '0' is not allowed; use a duration above 0, e.g. 10s"));
 
         (code, var stdout, _) = await RunAsync("run", file);
         Assert.Equal(2, code);

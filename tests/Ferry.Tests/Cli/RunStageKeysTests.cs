@@ -76,7 +76,7 @@ public sealed class RunStageKeysTests : IDisposable
         Assert.Contains("f.yaml:6:7: stages[0].config.frame_timeout: 'soon' is not a duration; use e.g. 30s, 500ms, 2m, 1h or 0", err);
         Assert.Contains(err, l => l.StartsWith("f.yaml:7:7: stages[0].config.max_pending_bytes: 'lots' is not a size", StringComparison.Ordinal));
         Assert.Contains("f.yaml:8:7: stages[0].config.transport: 'fast' is not allowed (allowed: auto, epoll, stream)", err);
-        Assert.Contains(err, l => l.StartsWith("f.yaml:9:7: stages[0].config.allow_from:", StringComparison.Ordinal) && l.Contains("10.0.0.0/99"));
+        Assert.Contains(err, l => l.StartsWith("f.yaml:9:20: stages[0].config.allow_from[0]:", StringComparison.Ordinal) && l.Contains("10.0.0.0/99"));
         Assert.Contains(err, l => l.StartsWith("f.yaml:10:7: stages[0].config.max_connections_per_ip: '-1' is not allowed", StringComparison.Ordinal));
     }
 

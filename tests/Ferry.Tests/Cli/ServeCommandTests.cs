@@ -96,7 +96,7 @@ public sealed class ServeCommandTests
     }
 
     [Theory]
-    [InlineData(new[] { "serve", "--bind", "nowhere" }, "option 'bind'")]
+    [InlineData(new[] { "serve", "--bind", "nowhere" }, "ferry serve: --bind 'nowhere' is not a valid address")]
     [InlineData(new[] { "serve", "--max-connections", "-3" }, "--max-connections '-3'")]
     [InlineData(new[] { "serve", "--idle-timeout", "soon" }, "--idle-timeout 'soon' is not a duration")]
     [InlineData(new[] { "serve", "--group-size" }, "--group-size needs a value")]

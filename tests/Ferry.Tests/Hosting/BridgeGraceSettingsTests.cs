@@ -55,7 +55,7 @@ public sealed class BridgeGraceSettingsTests : IDisposable
         [
             $"{file}:2:67: stages[0].config.stop_grace_period: 'soon' is not a duration; use e.g. 30s, 500ms, 2m, 1h or 0",
             $"{file}:3:78: stages[1].config.stop_grace_period: 'soon' is not a duration; use e.g. 30s, 500ms, 2m, 1h or 0",
-            $"{file}:4:78: stages[2].config.stop_grace_period: '-1s' is not a duration: it is negative; use 0 or more, e.g. 30s",
+            $"{file}:4:78: stages[2].config.stop_grace_period: '-1s' is not a duration: it is negative; write one such as 500ms, 30s, 2m or 1h",
             $"{file}:5:78: stages[3].config.stop_grace_period: '5' has no unit: write 5s or 5ms",
             $"ferry check: {file}: 4 problems; nothing was started",
         ], stderr.Lines);

@@ -1,0 +1,30 @@
+using System.CommandLine;
+using Ferry.Stages;
+
+namespace Ferry.Cli;
+
+/// <summary>
+/// A stage options' own problems ("option 'half_close_linger': 2h is not allowed; …") in the words of the command line
+/// that set them ("--half-close-linger 2h is not allowed; …"): a user of ferry serve typed flags, and "option
+/// 'half_close_linger'" named nothing they wrote. A problem of an option that no flag of the command sets keeps its text.
+/// </summary>
+internal static class OptionFlagProblems
+{
+    /// <summary>One line with every problem, each naming its flag (or <paramref name="named"/>'s word for an option an argument sets).</summary>
+    public static string Describe(StageOptionsException exception, Command command, IReadOnlyDictionary<string, string>? named = null)
+        => string.Join("; ", exception.Problems.Select(problem => Describe(problem, command, named)));
+
+    private static string Describe(string problem, Command command, IReadOnlyDictionary<string, string>? named)
+    {
+        const string prefix = "option '";
+        var end = problem.StartsWith(prefix, StringComparison.Ordinal) ? problem.IndexOf("': ", prefix.Length, StringComparison.Ordinal) : -1;
+        if (end < 0)
+            return problem;
+        var key = problem[prefix.Length..end];
+        var rest = problem[(end + 3)..];
+        if (named is not null && named.TryGetValue(key, out var word))
+            return $"{word} {rest}";
+        var flag = "--" + key.Replace("_bytes", "", StringComparison.Ordinal).Replace('_', '-');
+        return command.Options.Any(o => o.Name == flag) ? $"{flag} {rest}" : problem;
+    }
+}

@@ -1,0 +1,18 @@
+using System.Net;
+
+namespace Ferry.Hosting.Settings;
+
+/// <summary>
+/// The name a TLS client checks in the server's certificate (<c>server_name</c>, <c>--tls-server-name</c>): a DNS name or
+/// an IP address. Anything else ("gw example.com", "localhost,127.0.0.1") matches no certificate, so every connection
+/// would fail its handshake with a name mismatch; it is refused where it is written instead.
+/// </summary>
+internal static class HostNameText
+{
+    /// <summary>What is allowed, for messages.</summary>
+    public const string Allowed = "give the DNS name (or IP address) the server's certificate carries, e.g. gw.example.com";
+
+    /// <summary>True for an IP address or a DNS name of at most 253 characters.</summary>
+    public static bool IsValid(string name)
+        => IPAddress.TryParse(name, out _) || (name.Length <= 253 && Uri.CheckHostName(name) == UriHostNameType.Dns);
+}

@@ -1,0 +1,59 @@
+using System.Net;
+using System.Net.Sockets;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>ferry run that cannot start prints totals only for the stages it began to start, and says when none had.</summary>
+public sealed class RunStartFailureLinesTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-startfail-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task A_taken_scrape_port_prints_no_stats_for_stages_that_never_started()
+    {
+        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        holder.Listen();
+        var taken = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        var file = Path.Combine(_dir, "f.yaml");
+        File.WriteAllText(file, $$$"""
+            stages:
+              - {name: a, type: tcp_server, config: {bind: "127.0.0.1:0"}}
+              - {name: c, type: tcp_client, config: {connect: "127.0.0.1:1"}}
+            telemetry:
+              prometheus: {listen: "127.0.0.1:{{{taken}}}"}
+            """);
+
+        await using var run = RunningCommand.Start(null, "run", file);
+        Assert.Equal(1, await run.Exit.WaitAsync(TimeSpan.FromSeconds(30)));
+        // Before: a zero "stats" line for a and for c, which never started, and "…; stopping what had started".
+        Assert.DoesNotContain(run.Out.Json, j => LineWriter.Is(j, "stats"));
+        Assert.Equal($"ferry run: could not start: telemetry.prometheus.listen 127.0.0.1:{taken}: the Prometheus endpoint cannot listen: Address already in use; nothing had started",
+            Assert.Single(run.Err.Lines, l => l.StartsWith("ferry run:", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_stage_that_cannot_bind_gets_its_totals_and_the_stages_after_it_none()
+    {
+        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        holder.Listen();
+        var taken = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        var file = Path.Combine(_dir, "g.yaml");
+        File.WriteAllText(file, $$$"""
+            stages:
+              - {name: a, type: tcp_server, config: {bind: "127.0.0.1:0"}}
+              - {name: b, type: tcp_server, config: {bind: "127.0.0.1:{{{taken}}}"}}
+              - {name: c, type: tcp_client, config: {connect: "127.0.0.1:1"}}
+            """);
+
+        await using var run = RunningCommand.Start(null, "run", file);
+        Assert.Equal(1, await run.Exit.WaitAsync(TimeSpan.FromSeconds(30)));
+        var last = run.Out.Json.Where(j => LineWriter.Is(j, "stats")).Select(j => j.GetProperty("stage").GetString()).ToList();
+        Assert.Equal(["a", "b"], last.Distinct());
+        Assert.Contains(run.Err.Lines, l => l.StartsWith("ferry run: could not start: stage 'b'", StringComparison.Ordinal) && l.EndsWith("; stopping what had started", StringComparison.Ordinal));
+    }
+}
