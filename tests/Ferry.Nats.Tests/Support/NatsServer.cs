@@ -10,6 +10,13 @@ namespace Ferry.Nats.Tests.Support;
 /// directory; killed and the directory deleted on dispose. <see cref="Kill"/> and <see cref="StartAsync"/>
 /// again (same port, same store) simulate an outage.
 /// </summary>
+/// <remarks>
+/// The server picks its own port at the first start (<c>-p -1</c>) and says which in its ports file: a port chosen here
+/// and handed over could be taken meanwhile by another process (another test run's nats-server, under parallel load), and
+/// a readiness probe would then find that one listening. The test talked to a stranger's server, and a pause (SIGSTOP) of
+/// its own, still starting, stopped nothing it used (a CI failure of HostilePeerTests in session 19). Ready therefore
+/// means this process's ports file names the port, not only that something answers there.
+/// </remarks>
 public sealed class NatsServer : IAsyncDisposable
 {
     private static readonly string? s_binary = Find();
@@ -19,9 +26,10 @@ public sealed class NatsServer : IAsyncDisposable
     private readonly bool _jetStream;
     private readonly int? _maxPayload;
 
-    private NatsServer(int port, bool jetStream, int? maxPayload) => (Port, _jetStream, _maxPayload) = (port, jetStream, maxPayload);
+    private NatsServer(bool jetStream, int? maxPayload) => (_jetStream, _maxPayload) = (jetStream, maxPayload);
 
-    public int Port { get; }
+    /// <summary>The client port: chosen by the server at its first start, the same at every restart.</summary>
+    public int Port { get; private set; }
 
     public string Url => $"nats://127.0.0.1:{Port}";
 
@@ -31,7 +39,7 @@ public sealed class NatsServer : IAsyncDisposable
     public static async Task<NatsServer> StartNewAsync(bool jetStream = true, int? maxPayload = null)
     {
         Skip.If(s_binary is null, "nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)");
-        var server = new NatsServer(Ferry.Tests.Support.FreePorts.One(), jetStream, maxPayload);
+        var server = new NatsServer(jetStream, maxPayload);
         await server.StartAsync();
         return server;
     }
@@ -45,7 +53,9 @@ public sealed class NatsServer : IAsyncDisposable
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { "-a", "127.0.0.1", "-p", Port.ToString() })
+        var portsDir = Path.Combine(_storeDir, "ports");
+        Directory.CreateDirectory(portsDir);
+        foreach (var arg in new[] { "-a", "127.0.0.1", "-p", Port == 0 ? "-1" : Port.ToString(), "--ports_file_dir", portsDir })
             info.ArgumentList.Add(arg);
         if (_jetStream)
             foreach (var arg in new[] { "-js", "-sd", _storeDir })
@@ -62,21 +72,41 @@ public sealed class NatsServer : IAsyncDisposable
         _process.BeginErrorReadLine();
         _process.BeginOutputReadLine();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        // Written once the client listener is up: <executable>_<pid>.ports, {"nats":["nats://127.0.0.1:PORT"]}.
+        var portsFile = Path.Combine(portsDir, $"{Path.GetFileName(s_binary)}_{_process.Id}.ports");
         while (true)
         {
             if (_process.HasExited)
-                throw new InvalidOperationException($"nats-server exited with {_process.ExitCode} on port {Port}");
-            try
+                throw new InvalidOperationException($"nats-server exited with {_process.ExitCode} on port {(Port == 0 ? "(its own choice)" : Port)}");
+            if (ListeningPort(portsFile) is { } port)
             {
+                if (Port != 0 && port != Port)
+                    throw new InvalidOperationException($"nats-server restarted on port {port}, not {Port}");
+                Port = port;
                 using var probe = new TcpClient();
                 await probe.ConnectAsync(IPAddress.Loopback, Port);
                 return;
             }
-            catch (SocketException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(20);
-            }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"nats-server (pid {_process.Id}) wrote no ports file within 15 s");
+            await Task.Delay(20);
         }
+    }
+
+    /// <summary>The client port the ports file names; null until the server has written it whole.</summary>
+    private static int? ListeningPort(string portsFile)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(portsFile);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        var match = System.Text.RegularExpressions.Regex.Match(text, "\"nats://127\\.0\\.0\\.1:(\\d+)\"");
+        return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
     }
 
     /// <summary>SIGKILL: no goodbye to the clients, as a crash or a pulled cable.</summary>
