@@ -35,7 +35,7 @@ internal static class PipelineReader
                     case "telemetry": telemetryNode = child; break;
                     default:
                         problems.Add(new SettingProblem(child.Where, child.Path, null,
-                            $"unknown key '{child.Key}'{Suggest.DidYouMean(child.Key, TopKeys)} (allowed: {string.Join(", ", TopKeys)})"));
+                            SettingEntries.UnknownKey(child.Key, root.Nodes.Select(n => n.Key), TopKeys, "")));
                         break;
                 }
             }

@@ -163,7 +163,7 @@ internal static class StageReader
             }
             string[] stageLevel = [.. StageKeys, .. configKeys];
             problems.Add(new SettingProblem(node.Where, node.Path, null,
-                $"unknown key '{node.Key}' in {what}{Suggest.DidYouMean(node.Key, stageLevel)} (allowed: {string.Join(", ", stageLevel)})"));
+                SettingEntries.UnknownKey(node.Key, block.Children.Select(c => c.Key), stageLevel, $" in {what}")));
         }
         configChildren.AddRange(configInBlock);
 
