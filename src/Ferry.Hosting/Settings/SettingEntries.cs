@@ -16,7 +16,12 @@ internal sealed class SettingEntries
     private readonly List<SettingProblem> _problems;
     private readonly KeySpelling _spelling;
 
-    public SettingEntries(IEnumerable<ISettingNode> nodes, IReadOnlyList<string> allowed, List<SettingProblem> problems, string blockWhat)
+    /// <param name="nodes">The block's keys.</param>
+    /// <param name="allowed">The keys the block takes (snake_case).</param>
+    /// <param name="problems">Where problems go.</param>
+    /// <param name="blockWhat">The block, for messages ("a tcp_client stage").</param>
+    /// <param name="stageType">The stage type of the block (<c>tcp_client</c>, …), for the hint at a key of another kind of stage; null for other blocks.</param>
+    public SettingEntries(IEnumerable<ISettingNode> nodes, IReadOnlyList<string> allowed, List<SettingProblem> problems, string blockWhat, string? stageType = null)
     {
         _problems = problems;
         var list = nodes as IReadOnlyList<ISettingNode> ?? nodes.ToList();
@@ -27,7 +32,7 @@ internal sealed class SettingEntries
         {
             if (!byNormal.TryGetValue(Normalize(node.Key), out var key))
             {
-                problems.Add(new SettingProblem(node.Where, node.Path, null, UnknownKey(node.Key, keys, allowed, $" in {blockWhat}")));
+                problems.Add(new SettingProblem(node.Where, node.Path, null, UnknownKey(node.Key, keys, allowed, $" in {blockWhat}", stageType)));
                 continue;
             }
             if ((_entries.GetValueOrDefault(key) ?? _nulls.GetValueOrDefault(key)) is { } first)
@@ -42,11 +47,14 @@ internal sealed class SettingEntries
     /// <summary>
     /// "unknown key 'k' in a block (did you mean 'x'?) (allowed: …)" with the suggestion and the allowed keys spelled as the user
     /// spells <paramref name="written"/> (or its <paramref name="neighbours"/>): MaxConections is told MaxConnections, not max_connections.
+    /// A key of another kind of stage (<paramref name="stageType"/>) is told where it belongs instead (<see cref="OtherKindKeys"/>).
     /// </summary>
-    public static string UnknownKey(string written, IEnumerable<string> neighbours, IEnumerable<string> allowed, string inWhat)
+    public static string UnknownKey(string written, IEnumerable<string> neighbours, IEnumerable<string> allowed, string inWhat, string? stageType = null)
     {
-        var said = KeySpelling.Of(written, neighbours).Say(allowed);
-        return $"unknown key '{written}'{inWhat}{Suggest.DidYouMean(written, said)} (allowed: {string.Join(", ", said)})";
+        var spelling = KeySpelling.Of(written, neighbours);
+        var said = spelling.Say(allowed);
+        var hint = OtherKindKeys.Hint(stageType, written, spelling) ?? Suggest.DidYouMean(written, said);
+        return $"unknown key '{written}'{inWhat}{hint} (allowed: {string.Join(", ", said)})";
     }
 
     /// <summary><paramref name="key"/> (snake_case) as the user spells this block's keys, for a message that names it.</summary>

@@ -163,7 +163,7 @@ internal static class StageReader
             }
             string[] stageLevel = [.. StageKeys, .. configKeys];
             problems.Add(new SettingProblem(node.Where, node.Path, null,
-                SettingEntries.UnknownKey(node.Key, block.Children.Select(c => c.Key), stageLevel, $" in {what}")));
+                SettingEntries.UnknownKey(node.Key, block.Children.Select(c => c.Key), stageLevel, $" in {what}", type)));
         }
         configChildren.AddRange(configInBlock);
 
@@ -186,7 +186,7 @@ internal static class StageReader
     private static ServerStageDeclaration ReadServer(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003,
         TimeSpan? stopGracePeriod)
     {
-        var e = new SettingEntries(nodes, ServerKeys, problems, "a tcp_server stage");
+        var e = new SettingEntries(nodes, ServerKeys, problems, "a tcp_server stage", "tcp_server");
         // Binds once unless bind_attempts says otherwise (HostedBindAttempts): a run file's or a host's port that is taken
         // fails the start at once, for the service manager to see, instead of a start that waits for ever.
         var o = new TcpServerStageOptions { Name = name, MaxConnections = seed003 ? 4096 : 128, BindAttempts = HostedBindAttempts };
@@ -237,7 +237,7 @@ internal static class StageReader
     private static ClientStageDeclaration ReadClient(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003,
         TimeSpan? stopGracePeriod)
     {
-        var e = new SettingEntries(nodes, ClientKeys, problems, "a tcp_client stage");
+        var e = new SettingEntries(nodes, ClientKeys, problems, "a tcp_client stage", "tcp_client");
         var o = new TcpClientStageOptions { Name = name };
         if (stopGracePeriod is { } defaultGrace)
             o = o with { StopGracePeriod = defaultGrace };
@@ -278,7 +278,7 @@ internal static class StageReader
     private static BridgeStageDeclaration ReadBridge(string name, string where, string path, bool isServer, List<ISettingNode> nodes, List<SettingProblem> problems,
         TimeSpan? stopGracePeriod)
     {
-        var e = new SettingEntries(nodes, BridgeKeys, problems, isServer ? "a bridge_server stage" : "a bridge_client stage");
+        var e = new SettingEntries(nodes, BridgeKeys, problems, isServer ? "a bridge_server stage" : "a bridge_client stage", isServer ? "bridge_server" : "bridge_client");
         var address = e.Text("address") ?? e.Text("host");
         if (e.Has("address") && e.Has("host"))
             e.Problem("host", "give address or host, not both");
