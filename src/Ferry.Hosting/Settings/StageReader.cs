@@ -81,12 +81,17 @@ internal static class StageReader
             }
         }
         var name = nameNode?.Value ?? defaultName;
-        if (string.IsNullOrWhiteSpace(name) || name.Contains('/'))
+        // '/' would split the stage's topics; '=' ends the key of --set stages.NAME.config.KEY=VALUE (a value may hold '=', as a
+        // framing spec does, so the key cannot end at a later one) and cannot be in an environment variable's name: a stage
+        // named with it could not be overridden by name.
+        if (string.IsNullOrWhiteSpace(name) || name.Contains('/') || name.Contains('='))
         {
-            problems.Add(new SettingProblem(nameNode?.Where ?? block.Where, nameNode?.Path ?? block.Path + ".name", nameNode?.Value,
-                nameNode is null ? "missing key 'name'; every stage needs a unique name without '/'"
-                : nameNode.Value is null ? "is null; every stage needs a unique name without '/'"
-                : "is not allowed; a stage name must be non-empty without '/'"));
+            problems.Add(new SettingProblem(nameNode?.Where ?? block.Where, nameNode?.Path ?? block.Path + ".name", nameNode?.Value ?? defaultName,
+                nameNode is null && defaultName is null ? "missing key 'name'; every stage needs a unique name without '/' or '='"
+                : nameNode is not null && nameNode.Value is null ? "is null; every stage needs a unique name without '/' or '='"
+                : name!.Contains('=') ? "is not allowed; a stage name has no '=': --set stages.NAME.config.KEY=VALUE ends the key at the first '=', "
+                    + "so the stage could not be set by name (and no FERRY__ variable can hold one)"
+                : "is not allowed; a stage name must be non-empty without '/' or '='"));
             name = null;
         }
         var configChildren = new List<ISettingNode>();
