@@ -125,7 +125,8 @@ internal static class PipelineRunner
                     case BridgeStageDeclaration bridge:
                         var options = new FrameBridgeOptions
                         {
-                            LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
+                            // Its inner stage's log of the bind it gave up on would repeat run's line as well (naming PUSH or PULL).
+                            LoggerFactory = serverLogs, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
                             StopGracePeriod = bridge.StopGracePeriod,
                         };
                         IFrameBridge end;

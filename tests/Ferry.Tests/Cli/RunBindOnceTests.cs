@@ -41,4 +41,25 @@ public sealed class RunBindOnceTests : IDisposable
         Assert.StartsWith("ferry run: could not start: stage 'b' cannot listen on", line);
         Assert.EndsWith("; stopping what had started", line);
     }
+
+    [Fact]
+    public async Task A_bridge_server_whose_port_is_taken_is_one_line_on_stderr()
+    {
+        var first = FreePorts.Pair();
+        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, first + 1));
+        holder.Listen();
+        var file = Path.Combine(_dir, "b.yaml");
+        File.WriteAllText(file, $$$"""
+            stages:
+              - {name: rogue, type: bridge_server, config: {address: 127.0.0.1, port: {{{first}}}}}
+            """);
+
+        await using var run = RunningCommand.Start(null, "run", file);
+        Assert.Equal(1, await run.Exit.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Single(run.Out.Json, j => LineWriter.Is(j, "error"));
+        // Before: also the inner PUSH stage's log entry "PUSH: Bind error: cannot listen on ...".
+        var line = Assert.Single(run.Err.Lines, l => l.Contains($"127.0.0.1:{first + 1}", StringComparison.Ordinal));
+        Assert.StartsWith("ferry run: could not start: stage 'rogue'", line);
+    }
 }
