@@ -205,7 +205,7 @@ public static class FerryServiceCollectionExtensions
                     break;
                 default:
                     problems.Add(new SettingProblem($"configuration '{child.Path}'", child.Key, null,
-                        $"unknown key '{child.Key}'{Suggest.DidYouMean(child.Key, ["Stages", "Bus"])} (allowed: Stages, Bus)"));
+                        SettingEntries.UnknownKey(child.Key, configuration.GetChildren().Select(c => c.Key), ["stages", "bus"], "")));
                     break;
             }
         }

@@ -35,7 +35,7 @@ internal static class PipelineReader
                     case "telemetry": telemetryNode = child; break;
                     default:
                         problems.Add(new SettingProblem(child.Where, child.Path, null,
-                            $"unknown key '{child.Key}'{Suggest.DidYouMean(child.Key, TopKeys)} (allowed: {string.Join(", ", TopKeys)})"));
+                            SettingEntries.UnknownKey(child.Key, root.Nodes.Select(n => n.Key), TopKeys, "")));
                         break;
                 }
             }
@@ -57,8 +57,10 @@ internal static class PipelineReader
             : [];
         var routes = ReadRoutes(routesNode, stages, declared, problems);
         var telemetry = ReadTelemetry(telemetryNode, binds, problems);
-        // Only a file with no other problem: the stages are built (and their TLS files loaded) as run builds them.
-        if (problems.Count == before && stagesNode is not null)
+        // Every stage whose own keys had no problem (StageReader gave it back) is built (its TLS files loaded) as run builds
+        // it, whatever else is wrong in the file: what only the built stage finds is listed with the rest, not after the rest
+        // is fixed. Nothing starts either way.
+        if (stagesNode is not null)
             StagePreflight.Check(stagesNode, stages, problems);
         return problems.Count == before && bus is not null ? new PipelineDefinition(file, stages, bus, routes, telemetry) : null;
     }

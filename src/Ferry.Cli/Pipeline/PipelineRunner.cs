@@ -35,6 +35,10 @@ internal static class PipelineRunner
         var gaveUp = 0;
         var started = new List<Func<CancellationToken, Task>>();
         var attempted = new HashSet<string>(StringComparer.Ordinal); // the stages whose start was begun, in file order
+        // A server's bind that fails is said once on each stream: on stdout by the stage's own error line (stage, kind bind,
+        // address, why), on stderr by run's line below, not by the stage's log entry as well (BindGiveUpLogFilter).
+        using var serverLogs = new BindGiveUpLogFilter(loggerFactory);
+        string? binding = null; // the server stage whose start (its bind) is under way
         try
         {
             foreach (var declaration in pipeline.Stages)
@@ -42,7 +46,7 @@ internal static class PipelineRunner
                 switch (declaration)
                 {
                     case ServerStageDeclaration server:
-                        var s = new TcpServerStage(server.Options, bus, loggerFactory);
+                        var s = new TcpServerStage(server.Options, bus, serverLogs);
                         servers.Add(server.Name, s);
                         StageJsonPrinter.Attach(s, output, printPackets: !quiet, tag: server.Name);
                         disposables.Add(FerryMetrics.Track(s));
@@ -94,7 +98,9 @@ internal static class PipelineRunner
                         {
                             started.Add(forced => stage.StopAsync(forced));
                         }
+                        binding = server.Name;
                         await stage.StartAsync(signals.Stopping).ConfigureAwait(false);
+                        binding = null;
                         break;
                     case ClientStageDeclaration client:
                         var c = clients[client.Name];
@@ -119,7 +125,8 @@ internal static class PipelineRunner
                     case BridgeStageDeclaration bridge:
                         var options = new FrameBridgeOptions
                         {
-                            LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
+                            // Its inner stage's log of the bind it gave up on would repeat run's line as well (naming PUSH or PULL).
+                            LoggerFactory = serverLogs, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
                             StopGracePeriod = bridge.StopGracePeriod,
                         };
                         IFrameBridge end;
@@ -147,7 +154,9 @@ internal static class PipelineRunner
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            output.Error($"ferry run: could not start: {ex.Message}");
+            // A server that could not bind has said so on stdout on its own error line: a line of run's would repeat it.
+            if (!(ex is IOException && binding is not null))
+                output.Error($"ferry run: could not start: {ex.Message}");
             io.Stderr.WriteLine($"ferry run: could not start: {ex.Message}; {(started.Count == 0 ? "nothing had started" : "stopping what had started")}");
             exitCode = 1;
         }

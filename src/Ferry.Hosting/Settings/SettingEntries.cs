@@ -14,17 +14,25 @@ internal sealed class SettingEntries
     private readonly Dictionary<string, ISettingNode> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ISettingNode> _nulls = new(StringComparer.Ordinal);
     private readonly List<SettingProblem> _problems;
+    private readonly KeySpelling _spelling;
 
-    public SettingEntries(IEnumerable<ISettingNode> nodes, IReadOnlyList<string> allowed, List<SettingProblem> problems, string blockWhat)
+    /// <param name="nodes">The block's keys.</param>
+    /// <param name="allowed">The keys the block takes (snake_case).</param>
+    /// <param name="problems">Where problems go.</param>
+    /// <param name="blockWhat">The block, for messages ("a tcp_client stage").</param>
+    /// <param name="stageType">The stage type of the block (<c>tcp_client</c>, …), for the hint at a key of another kind of stage; null for other blocks.</param>
+    public SettingEntries(IEnumerable<ISettingNode> nodes, IReadOnlyList<string> allowed, List<SettingProblem> problems, string blockWhat, string? stageType = null)
     {
         _problems = problems;
+        var list = nodes as IReadOnlyList<ISettingNode> ?? nodes.ToList();
+        var keys = list.Select(n => n.Key).ToList();
+        _spelling = KeySpelling.Of(keys);
         var byNormal = allowed.ToDictionary(Normalize, k => k, StringComparer.Ordinal);
-        foreach (var node in nodes)
+        foreach (var node in list)
         {
             if (!byNormal.TryGetValue(Normalize(node.Key), out var key))
             {
-                problems.Add(new SettingProblem(node.Where, node.Path,
-                    null, $"unknown key '{node.Key}' in {blockWhat}{Suggest.DidYouMean(node.Key, allowed)} (allowed: {string.Join(", ", allowed)})"));
+                problems.Add(new SettingProblem(node.Where, node.Path, null, UnknownKey(node.Key, keys, allowed, $" in {blockWhat}", stageType)));
                 continue;
             }
             if ((_entries.GetValueOrDefault(key) ?? _nulls.GetValueOrDefault(key)) is { } first)
@@ -35,6 +43,22 @@ internal sealed class SettingEntries
                 _entries.Add(key, node);
         }
     }
+
+    /// <summary>
+    /// "unknown key 'k' in a block (did you mean 'x'?) (allowed: …)" with the suggestion and the allowed keys spelled as the user
+    /// spells <paramref name="written"/> (or its <paramref name="neighbours"/>): MaxConections is told MaxConnections, not max_connections.
+    /// A key of another kind of stage (<paramref name="stageType"/>) is told where it belongs instead (<see cref="OtherKindKeys"/>).
+    /// </summary>
+    public static string UnknownKey(string written, IEnumerable<string> neighbours, IEnumerable<string> allowed, string inWhat, string? stageType = null)
+    {
+        var spelling = KeySpelling.Of(written, neighbours);
+        var said = spelling.Say(allowed);
+        var hint = OtherKindKeys.Hint(stageType, written, spelling) ?? Suggest.DidYouMean(written, said);
+        return $"unknown key '{written}'{inWhat}{hint} (allowed: {string.Join(", ", said)})";
+    }
+
+    /// <summary><paramref name="key"/> (snake_case) as the user spells this block's keys, for a message that names it.</summary>
+    public string Say(string key) => _spelling.Say(key);
 
     /// <summary>True for a node with no value: an explicit null, or an empty block.</summary>
     public static bool IsNull(ISettingNode node) => node.Value is null && !node.IsSequence && node.Children.Count == 0;
@@ -52,7 +76,7 @@ internal sealed class SettingEntries
     public void Missing(string key, string where, string path, string explanation)
         => _problems.Add(_nulls.TryGetValue(key, out var node)
             ? new SettingProblem(node.Where, node.Path, null, $"is null {explanation}")
-            : new SettingProblem(where, path, null, $"missing key '{key}' {explanation}"));
+            : new SettingProblem(where, path, null, $"missing key '{Say(key)}' {explanation}"));
 
     public void Problem(string key, string message)
     {

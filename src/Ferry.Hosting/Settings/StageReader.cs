@@ -81,12 +81,17 @@ internal static class StageReader
             }
         }
         var name = nameNode?.Value ?? defaultName;
-        if (string.IsNullOrWhiteSpace(name) || name.Contains('/'))
+        // '/' would split the stage's topics; '=' ends the key of --set stages.NAME.config.KEY=VALUE (a value may hold '=', as a
+        // framing spec does, so the key cannot end at a later one) and cannot be in an environment variable's name: a stage
+        // named with it could not be overridden by name.
+        if (string.IsNullOrWhiteSpace(name) || name.Contains('/') || name.Contains('='))
         {
-            problems.Add(new SettingProblem(nameNode?.Where ?? block.Where, nameNode?.Path ?? block.Path + ".name", nameNode?.Value,
-                nameNode is null ? "missing key 'name'; every stage needs a unique name without '/'"
-                : nameNode.Value is null ? "is null; every stage needs a unique name without '/'"
-                : "is not allowed; a stage name must be non-empty without '/'"));
+            problems.Add(new SettingProblem(nameNode?.Where ?? block.Where, nameNode?.Path ?? block.Path + ".name", nameNode?.Value ?? defaultName,
+                nameNode is null && defaultName is null ? "missing key 'name'; every stage needs a unique name without '/' or '='"
+                : nameNode is not null && nameNode.Value is null ? "is null; every stage needs a unique name without '/' or '='"
+                : name!.Contains('=') ? "is not allowed; a stage name has no '=': --set stages.NAME.config.KEY=VALUE ends the key at the first '=', "
+                    + "so the stage could not be set by name (and no FERRY__ variable can hold one)"
+                : "is not allowed; a stage name must be non-empty without '/' or '='"));
             name = null;
         }
         var configChildren = new List<ISettingNode>();
@@ -163,7 +168,7 @@ internal static class StageReader
             }
             string[] stageLevel = [.. StageKeys, .. configKeys];
             problems.Add(new SettingProblem(node.Where, node.Path, null,
-                $"unknown key '{node.Key}' in {what}{Suggest.DidYouMean(node.Key, stageLevel)} (allowed: {string.Join(", ", stageLevel)})"));
+                SettingEntries.UnknownKey(node.Key, block.Children.Select(c => c.Key), stageLevel, $" in {what}", type)));
         }
         configChildren.AddRange(configInBlock);
 
@@ -186,7 +191,7 @@ internal static class StageReader
     private static ServerStageDeclaration ReadServer(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003,
         TimeSpan? stopGracePeriod)
     {
-        var e = new SettingEntries(nodes, ServerKeys, problems, "a tcp_server stage");
+        var e = new SettingEntries(nodes, ServerKeys, problems, "a tcp_server stage", "tcp_server");
         // Binds once unless bind_attempts says otherwise (HostedBindAttempts): a run file's or a host's port that is taken
         // fails the start at once, for the service manager to see, instead of a start that waits for ever.
         var o = new TcpServerStageOptions { Name = name, MaxConnections = seed003 ? 4096 : 128, BindAttempts = HostedBindAttempts };
@@ -237,7 +242,7 @@ internal static class StageReader
     private static ClientStageDeclaration ReadClient(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003,
         TimeSpan? stopGracePeriod)
     {
-        var e = new SettingEntries(nodes, ClientKeys, problems, "a tcp_client stage");
+        var e = new SettingEntries(nodes, ClientKeys, problems, "a tcp_client stage", "tcp_client");
         var o = new TcpClientStageOptions { Name = name };
         if (stopGracePeriod is { } defaultGrace)
             o = o with { StopGracePeriod = defaultGrace };
@@ -278,7 +283,7 @@ internal static class StageReader
     private static BridgeStageDeclaration ReadBridge(string name, string where, string path, bool isServer, List<ISettingNode> nodes, List<SettingProblem> problems,
         TimeSpan? stopGracePeriod)
     {
-        var e = new SettingEntries(nodes, BridgeKeys, problems, isServer ? "a bridge_server stage" : "a bridge_client stage");
+        var e = new SettingEntries(nodes, BridgeKeys, problems, isServer ? "a bridge_server stage" : "a bridge_client stage", isServer ? "bridge_server" : "bridge_client");
         var address = e.Text("address") ?? e.Text("host");
         if (e.Has("address") && e.Has("host"))
             e.Problem("host", "give address or host, not both");

@@ -135,6 +135,21 @@ public sealed record TcpClientStageOptions
     /// <summary>How often <c>socket_stats</c> is published, at least 10 ms (default 1 s).</summary>
     public TimeSpan StatsInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Why <c>connect</c> is no remote address, with the ports a remote may have (1 to 65535): the address parser's own words
+    /// are a listening address's ("port 'x' is not a number from 0 to 65535"), and a client refuses port 0.
+    /// </summary>
+    private static string RemoteProblem(string why, BindAddress? parsed)
+    {
+        if (why.StartsWith("port ", StringComparison.Ordinal) && why.IndexOf(" is not", StringComparison.Ordinal) is var end and > 0)
+            return $"{why[..end]} is not a number from 1 to 65535";
+        if (why.Length > 0)
+            return why;
+        if (parsed is { IsAnyHost: true })
+            return "needs a host and a port from 1 to 65535";
+        return "port 0 is for listening on any free port; a client needs the port it connects to, from 1 to 65535";
+    }
+
     /// <summary>Checks every option; the stage's constructor calls it.</summary>
     /// <exception cref="StageOptionsException">One or more options are invalid; it names every one.</exception>
     public void Validate()
@@ -144,7 +159,7 @@ public sealed record TcpClientStageOptions
         StageOptionChecks.Limits(problems, FrameTimeout, MaxPendingBytes);
         StageOptionChecks.Groups(problems, MaxGroupsPerConnection, MaxGroupNameLength);
         if (!BindAddress.TryParse(Connect, out var remote, out var why) || remote.IsAnyHost || remote.Port == 0)
-            problems.Add($"option 'connect': '{Connect}' is not a remote address ({(why.Length > 0 ? why : "needs a host and a port from 1 to 65535")}); use host:port or [ipv6]:port");
+            problems.Add($"option 'connect': '{Connect}' is not a remote address ({RemoteProblem(why, remote)}); use host:port or [ipv6]:port");
         if (LocalBind is not null && !BindAddress.TryParse(LocalBind, out _, out var whyLocal))
             problems.Add($"option 'local_bind': '{LocalBind}' is not a valid address ({whyLocal})");
         if (Framing is null)

@@ -31,7 +31,7 @@ public sealed class OptionFlagProblemsTests
         // Before: "ferry connect: option 'connect': '127.0.0.1:99999' is not a remote address …".
         var (code, err) = await RunAsync("connect", "127.0.0.1:99999");
         Assert.Equal(2, code);
-        Assert.Equal("ferry connect: HOST:PORT '127.0.0.1:99999' is not a remote address (port '99999' is not a number from 0 to 65535); use host:port or [ipv6]:port",
+        Assert.Equal("ferry connect: HOST:PORT '127.0.0.1:99999' is not a remote address (port '99999' is not a number from 1 to 65535); use host:port or [ipv6]:port",
             Assert.Single(err));
     }
 }

@@ -237,7 +237,7 @@ public sealed class PipelineValidationTests : IDisposable
         var bridge = string.Join(", ", ["name", "type", "mode", "config", .. Ferry.Hosting.Settings.StageReader.BridgeKeys]);
         Assert.Equal(
         [
-            $"{file}:2:5: stages[0].name: missing key 'name'; every stage needs a unique name without '/'",
+            $"{file}:2:5: stages[0].name: missing key 'name'; every stage needs a unique name without '/' or '='",
             $"{file}:2:5: stages[0].nme: unknown key 'nme' in a tcp_server stage (did you mean 'name'?) (allowed: {server})",
             $"{file}:4:5: stages[0].confg: unknown key 'confg' in a tcp_server stage (did you mean 'config'?) (allowed: {server})",
             $"{file}:5:5: stages[1].config.address: missing key 'address' (the bridge's host, e.g. 127.0.0.1)",
@@ -291,7 +291,7 @@ public sealed class PipelineValidationTests : IDisposable
         Assert.Equal(2, code);
         Assert.Equal(
         [
-            $"{bad}:2:6: stages[0].name: is null; every stage needs a unique name without '/'",
+            $"{bad}:2:6: stages[0].name: is null; every stage needs a unique name without '/' or '='",
             $"{bad}:3:42: stages[1].config.connect: is null (a tcp client needs the remote address, e.g. \"10.0.1.5:4000\")",
             $"{bad}:4:15: stages[2].type: is null (allowed: tcp_server, tcp_client, io_tcp, bridge_server, bridge_client)",
             $"ferry check: {bad}: 3 problems; nothing was started",

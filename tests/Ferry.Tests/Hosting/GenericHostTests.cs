@@ -86,7 +86,7 @@ public sealed class GenericHostTests
             """);
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
         Assert.Contains(error.Failures, f => f.StartsWith("configuration 'Ferry:Stages:front:Framing': Stages.front.Framing: 'lines,on_error=explode' is not a valid framing", StringComparison.Ordinal));
-        Assert.Contains(error.Failures, f => f.Contains("unknown key 'MaxConections' in a tcp_server stage (did you mean 'max_connections'?)"));
+        Assert.Contains(error.Failures, f => f.Contains("unknown key 'MaxConections' in a tcp_server stage (did you mean 'MaxConnections'?)"));
         Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
     }
 

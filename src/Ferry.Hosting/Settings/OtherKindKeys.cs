@@ -1,0 +1,38 @@
+namespace Ferry.Hosting.Settings;
+
+/// <summary>
+/// The hint for a key that belongs to another kind of stage: <c>bind</c> in a <c>tcp_client</c> got a plain "unknown key", which
+/// did not say that a client connects (<c>connect</c>) and that its own address is <c>local_bind</c>. Keys are named in the
+/// user's spelling.
+/// </summary>
+internal static class OtherKindKeys
+{
+    /// <summary>": what to write instead" for <paramref name="written"/> in a <paramref name="stageType"/> stage, or null when it is no other kind's key.</summary>
+    public static string? Hint(string? stageType, string written, KeySpelling say)
+    {
+        if (stageType is null)
+            return null;
+        var key = SettingEntries.Normalize(written);
+        bool In(IReadOnlyList<string> keys) => keys.Any(k => SettingEntries.Normalize(k) == key);
+        const string bridgeEnds = "bridge_server and bridge_client";
+        switch (stageType, key)
+        {
+            case ("tcp_client", "bind"):
+                return $": a tcp_client does not listen, it connects: give where to as {say.Say("connect")}: HOST:PORT, and its own local address, "
+                    + $"if it needs one, as {say.Say("local_bind")}: HOST:PORT";
+            case ("tcp_server", "connect"):
+                return $": a tcp_server does not connect, it listens: give its address as {say.Say("bind")}: HOST:PORT (a tcp_client connects)";
+            case ("tcp_server", "localbind"):
+                return $": a tcp_server's own address is {say.Say("bind")}: HOST:PORT ({say.Say("local_bind")} is a tcp_client's)";
+            case ("bridge_server" or "bridge_client", "bind" or "connect" or "localbind"):
+                return $": a bridge end's address is {say.Say("address")}: HOST with {say.Say("port")}: PORT (it uses PORT and PORT+1)";
+        }
+        var owner = stageType switch
+        {
+            "tcp_server" => In(StageReader.ClientKeys) ? "tcp_client" : In(StageReader.BridgeKeys) ? bridgeEnds : null,
+            "tcp_client" => In(StageReader.ServerKeys) ? "tcp_server" : In(StageReader.BridgeKeys) ? bridgeEnds : null,
+            _ => In(StageReader.ServerKeys) ? "tcp_server" : In(StageReader.ClientKeys) ? "tcp_client" : null,
+        };
+        return owner is null ? null : $": '{written}' is a key of {owner} stages, not of {stageType} ones";
+    }
+}
