@@ -50,7 +50,8 @@ public abstract class ClientStageTests(StageTransport transport)
         /// </summary>
         public async Task<ConnectFailedEvent> WaitBackingOffAsync(int failures)
         {
-            await Poll.UntilAsync(() => Failures.Count >= failures && Events.Last() is ConnectFailedEvent, $"{failures} failures and a back-off");
+            await Poll.UntilAsync(() => Failures.Count >= failures && Events.Last() is ConnectFailedEvent, $"{failures} failures and a back-off",
+                seen: () => "events: " + string.Join(", ", Events.Select(e => e.GetType().Name)));
             return (ConnectFailedEvent)Events.Last();
         }
     }
@@ -303,10 +304,12 @@ public abstract class ClientStageTests(StageTransport transport)
         Assert.True(await client.SendAsync("efgh"u8.ToArray()));
         Assert.True(await client.SendAsync("ijkl"u8.ToArray())); // 12 bytes held > 10: the oldest goes
         Assert.Equal(1, client.GetStats().EgressPacketsDroppedTotal);
+        // The first attempt has failed before the server listens: started first, it could be taken by a dial that came late.
+        var backingOff = await rec.WaitBackingOffAsync(1);
 
         await using var server = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
-        AdvanceBy(time, await rec.WaitBackingOffAsync(1));
+        AdvanceBy(time, backingOff);
         var packets = await server.WaitForPacketsAsync(p => p.Sum(x => x.Payload.Length) >= 8, "the held messages");
         Assert.Equal("efghijkl", Encoding.ASCII.GetString(packets.SelectMany(p => p.Payload).ToArray()));
     }
@@ -335,10 +338,12 @@ public abstract class ClientStageTests(StageTransport transport)
         Assert.True(await client.SendAsync("efgh"u8.ToArray()));
         Assert.True(await client.SendAsync("ij"u8.ToArray())); // 13 encoded bytes > 10: the oldest held go
         Assert.Equal(21, client.GetStats().EgressPacketsDroppedTotal);
+        // The first attempt has failed before the server listens: started first, it could be taken by a dial that came late.
+        var backingOff = await rec.WaitBackingOffAsync(1);
 
         await using var server = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}", Framing = FramingSpec.Parse("lines") }.On(Transport));
         await server.StartAsync();
-        AdvanceBy(time, await rec.WaitBackingOffAsync(1));
+        AdvanceBy(time, backingOff);
         var packets = await server.WaitForPacketsAsync(p => p.Count >= 2, "the held messages");
         Assert.Equal(["efgh", "ij"], packets.Select(p => Encoding.ASCII.GetString(p.Payload)));
         Assert.Equal(21, client.GetStats().EgressPacketsDroppedTotal);
@@ -435,9 +440,11 @@ public abstract class ClientStageTests(StageTransport transport)
         client.Start();
         Assert.False(await client.SendAsync("lost"u8.ToArray()));
         Assert.Equal(1, client.GetStats().EgressPacketsDroppedTotal);
+        // The first attempt has failed before the server listens: started first, it could be taken by a dial that came late.
+        var backingOff = await rec.WaitBackingOffAsync(1);
         await using var server = new FerryTestServer(new TcpServerStageOptions { Bind = $"127.0.0.1:{port}" }.On(Transport));
         await server.StartAsync();
-        AdvanceBy(time, await rec.WaitBackingOffAsync(1));
+        AdvanceBy(time, backingOff);
         await client.WaitConnectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         await client.SendAsync("kept"u8.ToArray());
         var packets = await server.WaitForPacketsAsync(p => p.Count >= 1, "a message");

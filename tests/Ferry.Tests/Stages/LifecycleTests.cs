@@ -78,9 +78,15 @@ public abstract class LifecycleTests(StageTransport transport)
         var request = new byte[total];
         new Random(7).NextBytes(request);
         await client.SendAsync(request, System.Net.Sockets.SocketFlags.None);
-        // Everything has been read and echoed into the egress buffer, which the unread client keeps full.
-        await Poll.UntilAsync(() => h.Stage.GetConnections().SingleOrDefault(c => c.Id == id) is { BytesIn: total, EgressBytesQueued: > 0 },
-            "the request read and its echo queued");
+        // Everything has been read and the whole echo handed to the stage (written or queued), the queue kept non-empty by the
+        // unread client. The echo goes through the bus after the read: BytesIn alone, or a first echo queued, does not mean the
+        // rest is. A FIN before it all came is served as documented (half_close_linger 0): what is queued is written, then the
+        // connection closes, and echo that comes after that is refused (half_close_linger is for answers that come later).
+        await Poll.UntilAsync(() => h.Stage.GetConnections().SingleOrDefault(c => c.Id == id) is { BytesIn: total, EgressBytesQueued: > 0 } info
+                && info.BytesOut + info.EgressBytesQueued == total,
+            "the request read and its whole echo queued",
+            seen: () => h.Stage.GetConnections().SingleOrDefault(c => c.Id == id) is { } info
+                ? $"in {info.BytesIn}, out {info.BytesOut}, queued {info.EgressBytesQueued}" : "no connection");
         client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
 
         var answer = new byte[total + 1];

@@ -9,7 +9,8 @@ namespace Ferry.Transport.Streams;
 /// <remarks>
 /// Level-triggered like epoll: every source reported in a round is asked again at the start of the
 /// next wait and reported again while it is still ready (a connection with bytes left after one
-/// receive), so the loop's "one read per connection per round" works unchanged.
+/// receive), so the loop's "one read per connection per round" works unchanged. A source is reported at
+/// most once in a round, however often it was posted meanwhile.
 /// </remarks>
 internal sealed class PostedReadiness : IReadiness
 {
@@ -70,8 +71,11 @@ internal sealed class PostedReadiness : IReadiness
         _events.Clear();
         // Level-triggered: what was ready last round and still is gets reported again.
         foreach (var source in _reported)
+        {
+            source.ReportedThisRound = false;
             if (Ready(source) != ReadyFlags.None)
                 Post(source);
+        }
         _reported.Clear();
         if (_queue.IsEmpty && Volatile.Read(ref _wakePending) == 0 && timeoutMs != 0)
             _signal.Wait(timeoutMs);
@@ -82,9 +86,17 @@ internal sealed class PostedReadiness : IReadiness
         while (_events.Count < _capacity && _queue.TryDequeue(out var source))
         {
             source.ClearQueued();
+            // Once a round, as epoll reports a descriptor once per wait. A completion may post the source again after it
+            // was taken from the queue (a write finishing just as the end of the stream is reported): reported twice, its
+            // connection was read twice in the round, and the second end of stream closed a connection that was still
+            // writing what was queued for a peer that had shut down its side, dropping it. What that post says is not lost:
+            // every source reported this round is asked again at the start of the next wait.
+            if (source.ReportedThisRound)
+                continue;
             var flags = Ready(source);
             if (flags == ReadyFlags.None)
                 continue;
+            source.ReportedThisRound = true;
             _events.Add((source.Token, flags));
             _reported.Add(source);
         }

@@ -19,6 +19,9 @@ internal abstract class PostedSource
 
     public bool Watched => _watched;
 
+    /// <summary>Whether the readiness has reported this source in its current round (the service thread's).</summary>
+    internal bool ReportedThisRound { get; set; }
+
     /// <summary>What the source is ready for now (Readable, Writable, Closed), whatever the interest.</summary>
     public abstract ReadyFlags Poll();
 
