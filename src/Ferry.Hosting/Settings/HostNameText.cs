@@ -13,6 +13,8 @@ internal static class HostNameText
     public const string Allowed = "give the DNS name (or IP address) the server's certificate carries, e.g. gw.example.com";
 
     /// <summary>True for an IP address or a DNS name of at most 253 characters.</summary>
-    public static bool IsValid(string name)
-        => IPAddress.TryParse(name, out _) || (name.Length <= 253 && Uri.CheckHostName(name) == UriHostNameType.Dns);
+    public static bool IsValid(string name) => IPAddress.TryParse(name, out _) || IsDnsName(name);
+
+    /// <summary>True for a DNS name of at most 253 characters (not an IP address).</summary>
+    public static bool IsDnsName(string name) => name.Length <= 253 && Uri.CheckHostName(name) == UriHostNameType.Dns;
 }
