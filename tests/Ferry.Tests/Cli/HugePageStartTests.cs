@@ -90,6 +90,17 @@ public sealed class HugePageStartTests
                 Skip = $"needs the native binary: {CliBinary.Variable} names it (.ci/run publishes it and sets it)";
             else if (!File.Exists(ThpSetting))
                 Skip = $"this kernel has no transparent huge pages ({ThpSetting} is missing): the binary's advice has nothing to ask for";
+            else if (!PositionIndependent(CliBinary.Native))
+                Skip = $"{CliBinary.Native} is a fixed image (-p:FerryFixedImage=true): it expands no type data at start, so it asks for no huge pages";
+        }
+
+        /// <summary>ELF e_type (bytes 16-17, little-endian): 3 is a shared object, which a position-independent executable is.</summary>
+        private static bool PositionIndependent(string executable)
+        {
+            Span<byte> header = stackalloc byte[18];
+            using var file = File.OpenRead(executable);
+            file.ReadExactly(header);
+            return header[16] == 3 && header[17] == 0;
         }
     }
 }
