@@ -15,7 +15,10 @@ internal enum EnqueueResult
     Closed,
     /// <summary>The connection's session has not finished its handshake: it takes no messages yet.</summary>
     NotReady,
-    /// <summary>No room, and the policy is <c>wait</c> (or the caller passes over full connections).</summary>
+    /// <summary>
+    /// No room, and the policy is <c>wait</c> (or the caller passes over full connections), or a hold for a full connection is over;
+    /// nothing was counted: a caller that gives the message up counts the drop.
+    /// </summary>
     Full,
 }
 
@@ -354,12 +357,12 @@ internal sealed class ConnectionWriter
                 break;
             // An inline connection handler awaits the room like a pool thread would (its await frees the loop).
             if (_loop.MustNotWait)
-                return EnqueueHolding(c, payload.Span, fields, length);
+                return DropWhenHoldOver(c, EnqueueHolding(c, payload.Span, fields, length), length);
             // Another stage's service thread (a route from its packet groups) must not wait when this stage
             // waits for it: each would wait for a flush only the other can do.
             var waiter = ServiceLoop.CurrentNotInHandler;
             if (waiter is { CrossStageHolds: { } holds } && !waiter.TryWaitFor(_loop))
-                return holds.Enqueue(this, c, space, payload.Span, fields, length);
+                return DropWhenHoldOver(c, holds.Enqueue(this, c, space, payload.Span, fields, length), length);
             try
             {
                 await space.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(left, int.MaxValue)), _clock.Time, cancellationToken).ConfigureAwait(false);
@@ -382,20 +385,31 @@ internal sealed class ConnectionWriter
     }
 
     /// <summary>
+    /// A sender that gives the message up when the hold for its connection is over (<see cref="EnqueueResult.Full"/> from
+    /// <see cref="EnqueueHolding"/> or <see cref="CrossStageHolds.Enqueue"/>): the drop is counted here, once.
+    /// </summary>
+    private EnqueueResult DropWhenHoldOver(Connection c, EnqueueResult result, int length)
+    {
+        if (result != EnqueueResult.Full)
+            return result;
+        Drop(c, length);
+        return EnqueueResult.Dropped;
+    }
+
+    /// <summary>
     /// The <c>wait</c> policy on the service thread, where waiting would stall every connection of the
     /// stage: the message is queued past the limit, and the connections whose packets are being
     /// published stop being read until <paramref name="c"/> has room again, so their clients' TCP
     /// windows close instead (for an inline echo, that is the sender itself). The overshoot is bounded
     /// by what one publish carries. If <paramref name="c"/> stays full past <c>egress_wait_timeout</c>,
-    /// the held connections are let go and later messages for it are dropped, as for any waiting publisher.
+    /// the held connections are let go and later messages for it are not taken: <see cref="EnqueueResult.Full"/>,
+    /// not counted as a drop here, because only the caller knows whether the message is lost (a publisher that
+    /// gives it up counts the drop) or tried again later (the frame bridge, which waits for room: see <see cref="AnyRoute"/>).
     /// </summary>
     public EnqueueResult EnqueueHolding(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int length)
     {
         if (c.HoldDeadlineMs != long.MaxValue && _clock.NowMs >= c.HoldDeadlineMs)
-        {
-            Drop(c, length);
-            return EnqueueResult.Dropped;
-        }
+            return EnqueueResult.Full;
         var result = EnqueuePastLimit(c, payload, fields, length);
         if (result != EnqueueResult.Queued)
             return result;
