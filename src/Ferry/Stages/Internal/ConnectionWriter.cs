@@ -102,7 +102,8 @@ internal sealed class ConnectionWriter
     /// <summary>
     /// Encodes one message into a connection's bounded egress buffer. Any thread; never waits. With
     /// <paramref name="passOverWhenFull"/> a full buffer answers <see cref="EnqueueResult.Full"/> whatever
-    /// the policy, so a router choosing among connections can try the next one.
+    /// the policy, and a closing connection <see cref="EnqueueResult.Closed"/> (no drop counted), so a router
+    /// choosing among connections can try the next one.
     /// </summary>
     /// <remarks>A <c>deferredFlush</c> is given by a connection handler's <c>SendAsync</c>: instead of handing the
     /// connection to the service loop (a wake-up per call), its flush is queued on the calling thread pool
@@ -122,8 +123,10 @@ internal sealed class ConnectionWriter
             // A close was asked for (every request marks the connection first): it takes no new message, which would be
             // written or cut by the close while its sender was told it was queued. What was queued before the request is
             // written first, as the kill switch promises. One read on the common path; the reason only once closing.
+            // A router choosing among connections passes a closing one over as it passes a full one: the message is not lost
+            // here (the next connection takes it, or the router's "nobody" counts or holds it), so no drop is counted for it.
             if (c.Closing)
-                return RefuseClosingLocked(c, encodedLength);
+                return passOverWhenFull ? EnqueueResult.Closed : RefuseClosingLocked(c, encodedLength);
             // Under wait, a message larger than the whole buffer is taken once the buffer is empty:
             // waiting cannot make more room than that, and dropping it would lose it silently.
             if (c.Egress.Length + encodedLength > _limit && !(_overflow == EgressOverflowPolicy.Wait && c.Egress.IsEmpty))
