@@ -57,8 +57,8 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
     /// first to make room, up to <paramref name="timeout"/> (then <see cref="AnyOutcome.AllFull"/> with the
     /// connection waited on). Never counts a drop for the message itself: <see cref="AnyOutcome.AllFull"/> with a connection
     /// means the message is not taken and not counted, and a caller that gives it up charges it to that connection
-    /// (<see cref="CountGivenUp"/>), while one that tries again later (the frame bridge) counts nothing for this attempt. With no established connection it completes with <see cref="AnyOutcome.NoPeer"/>
-    /// at once, after holding <paramref name="holdWhenNoPeer"/> as a broadcast to nobody is held, when
+    /// (<see cref="CountGivenUp"/>), while one that tries again later (the frame bridge) counts nothing for this attempt.
+    /// With no established connection it completes with <see cref="AnyOutcome.NoPeer"/> at once, after holding <paramref name="holdWhenNoPeer"/> as a broadcast to nobody is held, when
     /// given; the bridge passes none and waits for a peer itself.
     /// </summary>
     public async ValueTask<(AnyOutcome Outcome, Connection? WaitedOn)> SendAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout,
