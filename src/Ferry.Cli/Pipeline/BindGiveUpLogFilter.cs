@@ -1,18 +1,17 @@
-using Ferry.Stages;
+using Ferry.Stages.Internal;
 using Microsoft.Extensions.Logging;
 
 namespace Ferry.Cli.Pipeline;
 
 /// <summary>
 /// The logger factory <c>ferry run</c> gives its server stages: it leaves out a stage's own log entry of the bind it gave up on
-/// (event 1006, kind Bind, "cannot listen on … (gave up after N bind attempts)"). <c>ferry run</c> says that failure itself on
-/// stderr, once, with the stage's name and what it does next ("… stopping what had started"); the log entry said it a second
-/// time. Every other entry passes, the bind retries' too (they are not followed by a line of run's).
+/// (event <see cref="Log.BindGaveUpId"/>, "cannot listen on … (gave up after N bind attempts)"), told by its event id alone,
+/// whatever its wording. <c>ferry run</c> says that failure itself on stderr, once, with the stage's name and what it does next
+/// ("… stopping what had started"); the log entry said it a second time. Every other entry passes, the bind retries' too
+/// (event 1006: they are not followed by a line of run's).
 /// </summary>
 internal sealed class BindGiveUpLogFilter(ILoggerFactory inner) : ILoggerFactory
 {
-    private const int StageErrorEvent = 1006;
-
     public ILogger CreateLogger(string categoryName) => new Filtered(inner.CreateLogger(categoryName));
 
     public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
@@ -22,21 +21,7 @@ internal sealed class BindGiveUpLogFilter(ILoggerFactory inner) : ILoggerFactory
     {
     }
 
-    private static bool IsBindGiveUp<TState>(EventId eventId, TState state)
-    {
-        if (eventId.Id != StageErrorEvent || state is not IReadOnlyList<KeyValuePair<string, object?>> values)
-            return false;
-        var bind = false;
-        var gaveUp = false;
-        foreach (var (key, value) in values)
-        {
-            if (key == "Kind")
-                bind = value is StageErrorKind.Bind;
-            else if (key == "Message")
-                gaveUp = value is string message && message.Contains("(gave up after ", StringComparison.Ordinal);
-        }
-        return bind && gaveUp;
-    }
+    private static bool IsBindGiveUp(EventId eventId) => eventId.Id == Log.BindGaveUpId;
 
     private sealed class Filtered(ILogger logger) : ILogger
     {
@@ -46,7 +31,7 @@ internal sealed class BindGiveUpLogFilter(ILoggerFactory inner) : ILoggerFactory
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (!IsBindGiveUp(eventId, state))
+            if (!IsBindGiveUp(eventId))
                 logger.Log(logLevel, eventId, state, exception, formatter);
         }
     }

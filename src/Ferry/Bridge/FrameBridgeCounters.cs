@@ -22,7 +22,10 @@ public sealed class FrameBridgeCounters
     /// <summary>Payload bytes of the frames in <see cref="FramesReceived"/>.</summary>
     public long BytesReceived => Volatile.Read(ref _bytesReceived);
 
-    /// <summary>Received messages that were not Rogue frames (wrong part count or sizes, too large) and were dropped.</summary>
+    /// <summary>
+    /// Received messages that were dropped: not Rogue frames (wrong part count or sizes, too large), or sent by a peer to this
+    /// end's PUSH socket, which receives nothing. Frames this end fails to send are not counted here.
+    /// </summary>
     public long MessagesDropped => Volatile.Read(ref _messagesDropped);
 
     /// <summary>Connections that completed the ZMTP handshake, over the bridge's lifetime.</summary>

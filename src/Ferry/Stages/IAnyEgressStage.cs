@@ -1,3 +1,4 @@
+using Ferry.Connections;
 using Ferry.Framing;
 
 namespace Ferry.Stages;
@@ -28,9 +29,18 @@ internal interface IAnyEgressStage
     /// Like <see cref="TrySendToAnyNow"/>, but waits up to <paramref name="timeout"/> (or forever) while every connection is full.
     /// <see cref="AnyOutcome.NoPeer"/>: no connection is established (the peers must change first);
     /// <see cref="AnyOutcome.AllFull"/>: every established connection stayed full (the timeout passed, or a sender on a service
-    /// thread, which must not wait, found the hold for a full connection over: see <see cref="WhenRoomForAny"/>).
+    /// thread, which must not wait, found the hold for a full connection over: see <see cref="WhenRoomForAny"/>). The stage then
+    /// has not counted the message as dropped: a caller that tries again counts nothing for the attempt, and one that gives the
+    /// message up passes <c>Owed</c>, when given, to <see cref="CountGivenUp"/> once.
     /// </summary>
-    ValueTask<AnyOutcome> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken);
+    ValueTask<(AnyOutcome Outcome, Connection? Owed)> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Counts a message of <paramref name="payloadLength"/> bytes as dropped, charged to <paramref name="owed"/>: the sender gave up
+    /// a message that <see cref="SendToAnyAsync"/> answered <see cref="AnyOutcome.AllFull"/> for (the bridge stopped, its send
+    /// timed out or was cancelled). Once per message, however many attempts it took.
+    /// </summary>
+    void CountGivenUp(Connection owed, int payloadLength);
 
     /// <summary>
     /// Completes when an established connection may take a message of <paramref name="payloadLength"/> bytes again (its buffer has

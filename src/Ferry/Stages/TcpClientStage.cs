@@ -295,8 +295,10 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
 
     bool IAnyEgressStage.TrySendToAnyNow(ReadOnlySpan<byte> payload, in FrameFields fields) => _core.Any.TryEnqueue(payload, fields, out _) == AnyOutcome.Queued;
 
-    async ValueTask<AnyOutcome> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
-        => (await _core.Any.SendAsync(payload, fields, timeout, cancellationToken).ConfigureAwait(false)).Outcome;
+    ValueTask<(AnyOutcome Outcome, Connection? Owed)> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout,
+        CancellationToken cancellationToken) => _core.Any.SendAsync(payload, fields, timeout, cancellationToken);
+
+    void IAnyEgressStage.CountGivenUp(Connection owed, int payloadLength) => _core.Any.CountGivenUp(owed, payloadLength);
 
     Task IAnyEgressStage.WhenRoomForAny(int payloadLength) => _core.Any.WhenRoom(payloadLength);
 

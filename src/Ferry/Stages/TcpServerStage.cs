@@ -275,8 +275,10 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
 
     bool IAnyEgressStage.TrySendToAnyNow(ReadOnlySpan<byte> payload, in Framing.FrameFields fields) => _core.Any.TryEnqueue(payload, fields, out _) == AnyOutcome.Queued;
 
-    async ValueTask<AnyOutcome> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
-        => (await _core.Any.SendAsync(payload, fields, timeout, cancellationToken).ConfigureAwait(false)).Outcome;
+    ValueTask<(AnyOutcome Outcome, Connection? Owed)> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields, TimeSpan timeout,
+        CancellationToken cancellationToken) => _core.Any.SendAsync(payload, fields, timeout, cancellationToken);
+
+    void IAnyEgressStage.CountGivenUp(Connection owed, int payloadLength) => _core.Any.CountGivenUp(owed, payloadLength);
 
     Task IAnyEgressStage.WhenRoomForAny(int payloadLength) => _core.Any.WhenRoom(payloadLength);
 

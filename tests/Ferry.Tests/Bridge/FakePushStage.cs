@@ -79,11 +79,14 @@ internal sealed class FakePushStage(string name) : IAnyEgressStage
         return AnyOutcome.Queued;
     }
 
-    public ValueTask<AnyOutcome> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
+    public ValueTask<(AnyOutcome Outcome, Connection? Owed)> SendToAnyAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _attempts);
-        return ValueTask.FromResult(Send(payload.Span));
+        // No connection to charge: the fake counts no drops (the real stages' accounting is tested on them).
+        return ValueTask.FromResult<(AnyOutcome, Connection?)>((Send(payload.Span), null));
     }
+
+    public void CountGivenUp(Connection owed, int payloadLength) => throw new InvalidOperationException("the fake names no connection to charge");
 
     public Task WhenRoomForAny(int payloadLength)
     {

@@ -4,6 +4,7 @@ using Ferry.Bridge;
 using Ferry.Bridge.Internal;
 using Ferry.Bridge.Zmtp;
 using Ferry.Stages.Internal;
+using Ferry.Testing;
 using Ferry.Tests.Support;
 
 namespace Ferry.Tests.Bridge;
@@ -59,6 +60,31 @@ public sealed class ZmtpHandshakeTests
         List<Frame> frames = await FerryToFerryTests.ReadAsync(server, 2, deadline);
         Assert.Equal((1, (ushort)0x0201, (byte)3, (byte)4), (frames[0].Payload.Length, frames[0].Flags, frames[0].Channel, frames[0].Error));
         Assert.Equal((300, (ushort)0xFFFF), (frames[1].Payload.Length, frames[1].Flags));
+        Assert.Equal(1, server.Counters.MessagesDropped);
+    }
+
+    /// <summary>
+    /// <see cref="FrameBridgeCounters.MessagesDropped"/> counts what the end's PUSH socket receives too (a PUSH socket takes no
+    /// messages: a peer that sends one has it dropped), as docs/bridge.md says; the counter's own summary named only
+    /// malformed messages. The peer stays connected and its frames to come are served.
+    /// </summary>
+    [Fact]
+    public async Task A_message_sent_to_the_push_socket_is_dropped_and_counted()
+    {
+        int port = FreePorts.Pair();
+        CancellationToken deadline = Deadline.In(Limit);
+        await using var server = new FrameBridgeServer("127.0.0.1", port);
+        await using var peer = await RawPeer.ConnectAsync(port + 1, deadline);
+        await peer.HandshakeAsync(ZmtpSocketType.Pull, deadline);
+
+        peer.Write(w => RogueMessage.Write(new byte[] { 1, 2, 3 }, 1, 2, 3, w)); // a well-formed Rogue frame, to the wrong socket
+        await peer.FlushAsync(deadline);
+
+        await Poll.UntilAsync(() => server.Counters.MessagesDropped == 1, "the message sent to the PUSH socket to be counted");
+        Assert.Equal(0, server.Counters.FramesReceived);
+        await server.SendAsync(new Frame(new byte[] { 9 }), deadline);
+        (ZmtpFrameHeader header, byte[] body) = await peer.ReadFrameAsync(deadline);
+        Assert.False(header.IsCommand);
         Assert.Equal(1, server.Counters.MessagesDropped);
     }
 

@@ -352,6 +352,10 @@ internal sealed class BridgeEnd
     {
         using var timeout = Options.SendTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(Options.SendTimeout, Options.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token, timeout?.Token ?? default);
+        // The PUSH connection the stage would have charged with a drop when it answered "every peer full": not counted then, since
+        // this end tries again; counted once if the frame is given up after all (stop, timeout, cancellation), never if it goes out.
+        Connection? owed = null;
+        var sent = false;
         try
         {
             while (true)
@@ -360,14 +364,16 @@ internal sealed class BridgeEnd
                 await _pushReady.WaitAsync(linked.Token).ConfigureAwait(false);
                 // Taken before the send: a peer that arrives or leaves while it runs completes it, so no change is missed.
                 var changed = PushPeersChanged();
-                var outcome = await _push!.SendToAnyAsync(frame.Payload, fields, Timeout.InfiniteTimeSpan, linked.Token).ConfigureAwait(false);
+                var (outcome, full) = await _push!.SendToAnyAsync(frame.Payload, fields, Timeout.InfiniteTimeSpan, linked.Token).ConfigureAwait(false);
                 if (outcome == AnyOutcome.Queued)
                 {
+                    sent = true;
                     Counters.AddSent(1, frame.Payload.Length);
                     return;
                 }
                 if (outcome == AnyOutcome.AllFull)
                 {
+                    owed = full ?? owed;
                     // Every peer stayed full (a sender on a service thread, which must not wait, found the stage's hold for a full
                     // peer over): the peers need not change at all, room must appear. Waited for here, or for a peer change (one
                     // with room arriving, the full one leaving), whichever comes first; then tried again.
@@ -393,6 +399,11 @@ internal sealed class BridgeEnd
         catch (FramingException e)
         {
             throw new ArgumentException($"The frame cannot be sent: {e.Message}", nameof(frame), e);
+        }
+        finally
+        {
+            if (!sent && owed is not null)
+                _push!.CountGivenUp(owed, frame.Payload.Length);
         }
     }
 

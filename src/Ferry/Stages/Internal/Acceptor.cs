@@ -107,7 +107,7 @@ internal sealed class Acceptor : IConnectionSource
         if (_options.BindAttempts > 0 && ++_bindFailures >= _options.BindAttempts && !_listening.Task.IsCompleted)
         {
             var message = $"cannot listen on {address}: {reason} (gave up after {_bindFailures} bind attempt{(_bindFailures == 1 ? "" : "s")})";
-            _engine.Events.RaiseError(StageErrorKind.Bind, message);
+            _engine.Events.RaiseBindGaveUp(message);
             _listening.TrySetException(new IOException($"stage '{_engine.Name}' {message}", ex));
             _ = _engine.StopAsync(CancellationToken.None);
             return;

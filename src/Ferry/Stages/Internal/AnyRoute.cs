@@ -55,8 +55,10 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
     /// <summary>
     /// Hands a message to exactly one established connection; when every one is full, waits for the
     /// first to make room, up to <paramref name="timeout"/> (then <see cref="AnyOutcome.AllFull"/> with the
-    /// connection waited on). With no established connection it completes with <see cref="AnyOutcome.NoPeer"/>
-    /// at once, after holding <paramref name="holdWhenNoPeer"/> as a broadcast to nobody is held, when
+    /// connection waited on). Never counts a drop for the message itself: <see cref="AnyOutcome.AllFull"/> with a connection
+    /// means the message is not taken and not counted, and a caller that gives it up charges it to that connection
+    /// (<see cref="CountGivenUp"/>), while one that tries again later (the frame bridge) counts nothing for this attempt.
+    /// With no established connection it completes with <see cref="AnyOutcome.NoPeer"/> at once, after holding <paramref name="holdWhenNoPeer"/> as a broadcast to nobody is held, when
     /// given; the bridge passes none and waits for a peer itself.
     /// </summary>
     public async ValueTask<(AnyOutcome Outcome, Connection? WaitedOn)> SendAsync(ReadOnlyMemory<byte> payload, FrameFields fields, TimeSpan timeout,
@@ -94,8 +96,7 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
                 var held = writer.EnqueueHolding(waitOn!, payload.Span, fields, length);
                 if (held == EnqueueResult.Closed)
                     continue; // that one has just closed: look at the others again
-                // A drop past the wait timeout has been counted already: no connection is named to charge again.
-                return (held == EnqueueResult.Queued ? AnyOutcome.Queued : AnyOutcome.AllFull, null);
+                return HoldOutcome(held, waitOn!);
             }
             var waiter = ServiceLoop.CurrentNotInHandler;
             if (waiter is { CrossStageHolds: { } holds } && !waiter.TryWaitFor(loop))
@@ -104,7 +105,7 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
                 var held = holds.Enqueue(writer, waitOn!, writer.RoomFor(waitOn!), payload.Span, fields, length);
                 if (held == EnqueueResult.Closed)
                     continue;
-                return (held == EnqueueResult.Queued ? AnyOutcome.Queued : AnyOutcome.AllFull, null);
+                return HoldOutcome(held, waitOn!);
             }
             var spaces = writer.WaitersForSpace(full, length);
             if (spaces is null)
@@ -137,6 +138,24 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
                 await Task.Yield();
         }
     }
+
+    /// <summary>
+    /// What a hold for a full connection answered. <see cref="EnqueueResult.Full"/>: the hold is over and nothing was counted;
+    /// the connection is named for the caller to charge if it gives the message up (a caller that tries again later must not have
+    /// a message it delivers counted as dropped too). Any other refusal counted itself or lost nothing: no connection named.
+    /// </summary>
+    private static (AnyOutcome Outcome, Connection? WaitedOn) HoldOutcome(EnqueueResult held, Connection waitedOn) => held switch
+    {
+        EnqueueResult.Queued => (AnyOutcome.Queued, null),
+        EnqueueResult.Full => (AnyOutcome.AllFull, waitedOn),
+        _ => (AnyOutcome.AllFull, null),
+    };
+
+    /// <summary>
+    /// A message given up after <see cref="SendAsync"/> answered <see cref="AnyOutcome.AllFull"/> naming
+    /// <paramref name="waitedOn"/>: counted as dropped, charged to that connection, as the stage's own senders are. Any thread.
+    /// </summary>
+    public void CountGivenUp(Connection waitedOn, int payloadLength) => writer.Drop(waitedOn, writer.EncodedLength(payloadLength));
 
     /// <summary>
     /// Completes when an established connection may take a message of <paramref name="payloadLength"/> bytes again: its buffer

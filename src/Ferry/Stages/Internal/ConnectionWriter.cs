@@ -15,7 +15,10 @@ internal enum EnqueueResult
     Closed,
     /// <summary>The connection's session has not finished its handshake: it takes no messages yet.</summary>
     NotReady,
-    /// <summary>No room, and the policy is <c>wait</c> (or the caller passes over full connections).</summary>
+    /// <summary>
+    /// No room, and the policy is <c>wait</c> (or the caller passes over full connections), or a hold for a full connection is over;
+    /// nothing was counted: a caller that gives the message up counts the drop.
+    /// </summary>
     Full,
 }
 
@@ -99,7 +102,8 @@ internal sealed class ConnectionWriter
     /// <summary>
     /// Encodes one message into a connection's bounded egress buffer. Any thread; never waits. With
     /// <paramref name="passOverWhenFull"/> a full buffer answers <see cref="EnqueueResult.Full"/> whatever
-    /// the policy, so a router choosing among connections can try the next one.
+    /// the policy, and a closing connection <see cref="EnqueueResult.Closed"/> (no drop counted), so a router
+    /// choosing among connections can try the next one.
     /// </summary>
     /// <remarks>A <c>deferredFlush</c> is given by a connection handler's <c>SendAsync</c>: instead of handing the
     /// connection to the service loop (a wake-up per call), its flush is queued on the calling thread pool
@@ -119,8 +123,10 @@ internal sealed class ConnectionWriter
             // A close was asked for (every request marks the connection first): it takes no new message, which would be
             // written or cut by the close while its sender was told it was queued. What was queued before the request is
             // written first, as the kill switch promises. One read on the common path; the reason only once closing.
+            // A router choosing among connections passes a closing one over as it passes a full one: the message is not lost
+            // here (the next connection takes it, or the router's "nobody" counts or holds it), so no drop is counted for it.
             if (c.Closing)
-                return RefuseClosingLocked(c, encodedLength);
+                return passOverWhenFull ? EnqueueResult.Closed : RefuseClosingLocked(c, encodedLength);
             // Under wait, a message larger than the whole buffer is taken once the buffer is empty:
             // waiting cannot make more room than that, and dropping it would lose it silently.
             if (c.Egress.Length + encodedLength > _limit && !(_overflow == EgressOverflowPolicy.Wait && c.Egress.IsEmpty))
@@ -354,12 +360,12 @@ internal sealed class ConnectionWriter
                 break;
             // An inline connection handler awaits the room like a pool thread would (its await frees the loop).
             if (_loop.MustNotWait)
-                return EnqueueHolding(c, payload.Span, fields, length);
+                return DropWhenHoldOver(c, EnqueueHolding(c, payload.Span, fields, length), length);
             // Another stage's service thread (a route from its packet groups) must not wait when this stage
             // waits for it: each would wait for a flush only the other can do.
             var waiter = ServiceLoop.CurrentNotInHandler;
             if (waiter is { CrossStageHolds: { } holds } && !waiter.TryWaitFor(_loop))
-                return holds.Enqueue(this, c, space, payload.Span, fields, length);
+                return DropWhenHoldOver(c, holds.Enqueue(this, c, space, payload.Span, fields, length), length);
             try
             {
                 await space.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(left, int.MaxValue)), _clock.Time, cancellationToken).ConfigureAwait(false);
@@ -382,20 +388,31 @@ internal sealed class ConnectionWriter
     }
 
     /// <summary>
+    /// A sender that gives the message up when the hold for its connection is over (<see cref="EnqueueResult.Full"/> from
+    /// <see cref="EnqueueHolding"/> or <see cref="CrossStageHolds.Enqueue"/>): the drop is counted here, once.
+    /// </summary>
+    private EnqueueResult DropWhenHoldOver(Connection c, EnqueueResult result, int length)
+    {
+        if (result != EnqueueResult.Full)
+            return result;
+        Drop(c, length);
+        return EnqueueResult.Dropped;
+    }
+
+    /// <summary>
     /// The <c>wait</c> policy on the service thread, where waiting would stall every connection of the
     /// stage: the message is queued past the limit, and the connections whose packets are being
     /// published stop being read until <paramref name="c"/> has room again, so their clients' TCP
     /// windows close instead (for an inline echo, that is the sender itself). The overshoot is bounded
     /// by what one publish carries. If <paramref name="c"/> stays full past <c>egress_wait_timeout</c>,
-    /// the held connections are let go and later messages for it are dropped, as for any waiting publisher.
+    /// the held connections are let go and later messages for it are not taken: <see cref="EnqueueResult.Full"/>,
+    /// not counted as a drop here, because only the caller knows whether the message is lost (a publisher that
+    /// gives it up counts the drop) or tried again later (the frame bridge, which waits for room: see <see cref="AnyRoute"/>).
     /// </summary>
     public EnqueueResult EnqueueHolding(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int length)
     {
         if (c.HoldDeadlineMs != long.MaxValue && _clock.NowMs >= c.HoldDeadlineMs)
-        {
-            Drop(c, length);
-            return EnqueueResult.Dropped;
-        }
+            return EnqueueResult.Full;
         var result = EnqueuePastLimit(c, payload, fields, length);
         if (result != EnqueueResult.Queued)
             return result;

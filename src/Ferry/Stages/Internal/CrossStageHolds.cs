@@ -33,17 +33,16 @@ internal sealed class CrossStageHolds(ConnectionWriter writer, StageClock clock,
     /// <summary>
     /// Queues a message for <paramref name="target"/>, a full connection of the stage whose writer is
     /// <paramref name="targetWriter"/>, and holds this stage's publishing senders; <paramref name="room"/>
-    /// completes when the target has room again or closes. Service thread.
+    /// completes when the target has room again or closes. Service thread. Once the target has stayed full past its wait
+    /// timeout the message is not taken: <see cref="EnqueueResult.Full"/>, not counted as a drop (the caller knows
+    /// whether it gives the message up or tries again: see <see cref="ConnectionWriter.EnqueueHolding"/>).
     /// </summary>
     public EnqueueResult Enqueue(ConnectionWriter targetWriter, Connection target, Task room, ReadOnlySpan<byte> payload, in FrameFields fields, int length)
     {
         if (_holds.TryGetValue(target, out var hold))
         {
             if (clock.NowMs >= hold.DeadlineMs)
-            {
-                targetWriter.Drop(target, length);
-                return EnqueueResult.Dropped;
-            }
+                return EnqueueResult.Full;
         }
         else
         {

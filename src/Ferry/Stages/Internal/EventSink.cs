@@ -65,6 +65,17 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
     }
 
     /// <summary>
+    /// A server stage gave up binding: an <c>Error</c> event of kind <c>Bind</c>, as any bind failure, logged under its own
+    /// event id (<see cref="Log.BindGaveUpId"/>) rather than 1006, so that <c>ferry run</c>, which says it itself, can leave the
+    /// entry out by its id.
+    /// </summary>
+    public void RaiseBindGaveUp(string message)
+    {
+        Log.BindGaveUp(Logger, Stage, StageErrorKind.Bind, message);
+        Raise(Error, new StageErrorEvent(Stage, Clock.Time.GetUtcNow(), StageErrorKind.Bind, message, default, false));
+    }
+
+    /// <summary>
     /// A warning that may repeat many times a second (accepts paused, descriptors running out): logged
     /// and raised only while the kind's rate limit allows; the rest are counted and the count is logged.
     /// </summary>

@@ -8,6 +8,12 @@ namespace Ferry.Stages.Internal;
 /// <remarks>Event ids 1001–1099 are the stages'; the bridge's are 2001–2099, so a log filter on an id means one message.</remarks>
 internal static partial class Log
 {
+    /// <summary>
+    /// The id of a server stage's entry for the bind it gave up on (<see cref="BindGaveUp"/>), apart from every other error
+    /// (1006) so that a filter can tell it by its id, not by its wording: <c>ferry run</c> says that failure itself.
+    /// </summary>
+    public const int BindGaveUpId = 1012;
+
     [LoggerMessage(1001, LogLevel.Information, "{Stage}: listening on {Local}")]
     public static partial void Listening(ILogger logger, string stage, IPEndPoint local);
 
@@ -39,4 +45,8 @@ internal static partial class Log
     public static partial void Suppressed(ILogger logger, string stage, long count, WarningKind kind, long windowMs);
     [LoggerMessage(1011, LogLevel.Warning, "{Stage}: tls.accept_invalid_certificates is on: any server certificate is accepted; for development only")]
     public static partial void InsecureTls(ILogger logger, string stage);
+
+    /// <summary>Worded as a 1006 error of kind Bind, as it was before it had an id of its own.</summary>
+    [LoggerMessage(BindGaveUpId, LogLevel.Error, "{Stage}: {Kind} error: {Message}")]
+    public static partial void BindGaveUp(ILogger logger, string stage, StageErrorKind kind, string message);
 }
