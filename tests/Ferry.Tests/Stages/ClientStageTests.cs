@@ -152,7 +152,7 @@ public abstract class ClientStageTests(StageTransport transport)
             ReconnectWait = TimeSpan.FromMilliseconds(100),
             ReconnectMaxWait = TimeSpan.FromMilliseconds(1000),
             ReconnectJitter = 0,
-        }, timeProvider: time);
+        }.On(Transport), timeProvider: time);
         var rec = new ClientRecorder(client);
         var start = time.GetUtcNow();
         client.Start();
@@ -178,7 +178,7 @@ public abstract class ClientStageTests(StageTransport transport)
     [Fact]
     public async Task A_connection_that_stayed_up_for_healthy_after_resets_the_back_off()
     {
-        await using var server = new FerryTestServer();
+        await using var server = new FerryTestServer(new TcpServerStageOptions().On(Transport));
         await server.StartAsync();
         var time = new StageTime();
         await using var client = new TcpClientStage(new TcpClientStageOptions
@@ -188,7 +188,7 @@ public abstract class ClientStageTests(StageTransport transport)
             ReconnectMaxWait = TimeSpan.FromSeconds(10),
             ReconnectJitter = 0,
             HealthyAfter = TimeSpan.FromSeconds(2),
-        }, timeProvider: time);
+        }.On(Transport), timeProvider: time);
         var rec = new ClientRecorder(client);
         await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
 
@@ -199,6 +199,10 @@ public abstract class ClientStageTests(StageTransport transport)
             time.Advance(up);
             await time.SettleAsync(client);
             Assert.True(server.Stage.Close(id));
+            // The server closes the socket before it raises Disconnected: the client can see the close, back off and be
+            // connected again while this connection still looks live in the server's events, and the next call would then
+            // take it for the new one (and find it gone when it closes it). Its disconnect is recorded before we go on.
+            await server.WaitForDisconnectAsync(id);
             var failure = await rec.WaitBackingOffAsync(failures);
             Assert.Equal($"connection to {server.EndPoint} ended (remote_closed)", failure.Reason);
             Assert.Equal(0, failure.Attempt); // no attempt failed: the connection ended

@@ -144,10 +144,22 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
     /// the connection is named for the caller to charge if it gives the message up (a caller that tries again later must not have
     /// a message it delivers counted as dropped too). Any other refusal counted itself or lost nothing: no connection named.
     /// </summary>
+    /// <remarks>
+    /// <see cref="EnqueueResult.NotReady"/> never comes here, so the frame bridge is never left waiting (on <c>AllFull</c> with
+    /// no connection named) for room on a connection whose TLS or session handshake has yet to end. The connection held for is
+    /// the one <see cref="EnqueueLocked"/> found full, and it tries only connections already established; a connection in its
+    /// TLS handshake, its PROXY header or its session (ZMTP) handshake is not, and is passed over before any hold. And
+    /// <see cref="Connection.Established"/> never goes back to false once set (<c>ConnectionTable.EstablishLocked</c> is its
+    /// only writer): a connection that was established when chosen still is when its hold answers. A bridge's PUSH stage is no
+    /// exception: its connections count as peers only from their <c>Connected</c> event, raised when they are established.
+    /// The refusals that do come here are <see cref="EnqueueResult.Dropped"/> (its close as a slow consumer was decided
+    /// meanwhile: the drop is counted, and its departure is a change of the peers the bridge waits for).
+    /// </remarks>
     private static (AnyOutcome Outcome, Connection? WaitedOn) HoldOutcome(EnqueueResult held, Connection waitedOn) => held switch
     {
         EnqueueResult.Queued => (AnyOutcome.Queued, null),
         EnqueueResult.Full => (AnyOutcome.AllFull, waitedOn),
+        // Dropped only: Closed is tried again by the callers, and NotReady cannot happen (see the remarks).
         _ => (AnyOutcome.AllFull, null),
     };
 
