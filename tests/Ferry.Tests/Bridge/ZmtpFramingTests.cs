@@ -523,10 +523,16 @@ public sealed class ZmtpFramingTests
         }
 
         DecodeAll(); // warm up
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        DecodeAll();
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.True(allocated < 500, $"{allocated} bytes allocated decoding {messages.Count} messages");
+        // The least of three runs: the runtime itself can allocate on this thread once in a while (a method's tier-up, a
+        // type loaded for the first time), while one allocation per message would be at least 48 KB in every run.
+        var allocated = long.MaxValue;
+        for (var run = 0; run < 3; run++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            DecodeAll();
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.True(allocated < 500, $"{allocated} bytes allocated decoding {messages.Count} messages (the least of three runs)");
     }
 
     [Fact]

@@ -139,10 +139,16 @@ public sealed class InProcessTopicTests
         }
 
         PublishAndTake(); // warm up
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        PublishAndTake();
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.True(allocated < 500, $"{allocated} bytes allocated by 1000 publishes");
-        Assert.Equal(6000, calls);
+        // The least of three runs: the runtime itself can allocate on this thread once in a while (a method's tier-up, a
+        // type loaded for the first time), while one allocation per publish would be at least 24 KB in every run.
+        var allocated = long.MaxValue;
+        for (var run = 0; run < 3; run++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            PublishAndTake();
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.True(allocated < 500, $"{allocated} bytes allocated by 1000 publishes (the least of three runs)");
+        Assert.Equal(12000, calls);
     }
 }
