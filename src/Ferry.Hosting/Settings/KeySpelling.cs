@@ -21,8 +21,12 @@ internal sealed class KeySpelling
     public static KeySpelling Of(string written, IEnumerable<string> neighbours)
         => new(StyleOf(written) ?? neighbours.Select(StyleOf).FirstOrDefault(s => s is not null) ?? Style.Snake);
 
-    /// <summary>The spelling of the first of <paramref name="keys"/> that shows one, else snake_case.</summary>
-    public static KeySpelling Of(IEnumerable<string> keys) => new(keys.Select(StyleOf).FirstOrDefault(s => s is not null) ?? Style.Snake);
+    /// <summary>The spelling of the first of <paramref name="keys"/> that shows one, else <paramref name="outer"/>'s (the enclosing block's), else snake_case.</summary>
+    public static KeySpelling Of(IEnumerable<string> keys, KeySpelling? outer = null)
+        => keys.Select(StyleOf).FirstOrDefault(s => s is not null) is { } style ? new(style) : outer ?? Snake;
+
+    /// <summary>Each of <paramref name="keys"/> in this spelling, joined with ", " (an allowed-key list, the keys a block sets).</summary>
+    public string List(IEnumerable<string> keys) => string.Join(", ", Say(keys));
 
     /// <summary><paramref name="key"/> (snake_case) in this spelling: <c>max_connections</c> as <c>MaxConnections</c>.</summary>
     public string Say(string key) => _style switch
