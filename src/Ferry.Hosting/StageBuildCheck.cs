@@ -31,13 +31,24 @@ internal static class StageBuildCheck
         }
         catch (StageOptionsException ex)
         {
-            return ex.Problems.Select(p => $"{stage.Where}: {p}");
+            return ex.MarkedProblems.Select(p => $"{stage.Where}: {InWordsOf(stage, p)}");
         }
         catch (Exception ex) when (ex is ArgumentException or CryptographicException or IOException or UnauthorizedAccessException)
         {
             return [$"{stage.Where}: {ex.Message}"];
         }
     }
+
+    /// <summary>
+    /// A problem as the one who declared the stage wrote it: a stage added in code (<c>AddTcpServerStage("x", o =&gt; …)</c>) by
+    /// its C# property (<c>TcpServerStageOptions.Tls.Certificate.CertificateFile</c>), also for what only building finds (an unreadable
+    /// certificate file, which the stage's constructor reports by its key); a stage from configuration, whose keys the reader has
+    /// already checked, by its key.
+    /// </summary>
+    internal static string InWordsOf(StageDeclaration stage, string marked)
+        => stage.Where.StartsWith("configuration", StringComparison.Ordinal)
+            ? StageOptionsException.SayKeys(marked, key => key)
+            : StageOptionsException.ForCode(marked, stage is ClientStageDeclaration ? nameof(TcpClientStageOptions) : nameof(TcpServerStageOptions));
 
     /// <summary>A stage that never started disposes at once (nothing to drain); validation has no await.</summary>
     private static void Dispose(ValueTask disposal) => disposal.AsTask().GetAwaiter().GetResult();

@@ -436,7 +436,12 @@ internal static class StageReader
         }
     }
 
-    /// <summary>Runs the options' own validation and files each problem under the key it names.</summary>
+    /// <summary>
+    /// Runs the options' own validation and files each problem under the key it names, in the user's spelling: the options'
+    /// problems are keyed (<c>option 'max_connections': …</c>, other options marked <c>{key}</c>), and their public text names
+    /// C# properties, which a file's user never wrote. A problem of a key the block does not set (a TLS setting checked against
+    /// another) is filed at the <c>tls</c> block when it is about TLS, else at the stage, naming the key as the user would write it.
+    /// </summary>
     private static void Check(Action validate, SettingEntries e, string where, string path, List<SettingProblem> problems)
     {
         try
@@ -445,18 +450,31 @@ internal static class StageReader
         }
         catch (StageOptionsException ex)
         {
-            foreach (var problem in ex.Problems)
+            foreach (var marked in ex.MarkedProblems)
             {
+                var problem = StageOptionsException.SayKeys(marked, key => SayPath(e, key));
                 var key = KeyOf(problem);
                 var node = key is null ? null : e.Node(key) ?? (key is "bind" or "connect" ? e.Node("host") : null);
                 if (node is { IsSequence: true } && Item(node, problem) is { } item)
                     node = item;
+                if (node is null && key is not null && KeyOf(marked) is { } keyed)
+                {
+                    var rest = problem[(problem.IndexOf("': ", StringComparison.Ordinal) + 3)..];
+                    var tls = keyed.StartsWith("tls.", StringComparison.Ordinal) ? e.Node("tls") : null;
+                    problems.Add(tls is null
+                        ? new SettingProblem(where, path, null, $"{SayPath(e, keyed)}: {rest}")
+                        : new SettingProblem(tls.Where, tls.Path, null, $"{SayPath(e, keyed["tls.".Length..])}: {rest}"));
+                    continue;
+                }
                 problems.Add(node is null
                     ? new SettingProblem(where, path, null, problem)
                     : new SettingProblem(node.Where, node.Path, node.Value, Shorten(problem, node.Value)));
             }
         }
     }
+
+    /// <summary>A dotted key (<c>tls.ca_certificate_pem</c>) in the block's spelling, each part as the user would write it (<c>Tls.CaCertificatePem</c>).</summary>
+    private static string SayPath(SettingEntries e, string key) => string.Join('.', key.Split('.').Select(e.Say));
 
     /// <summary>
     /// The element of a list (allow_from: [a, b]) that the options' problem quotes ("option 'allow_from': 'b' is not a

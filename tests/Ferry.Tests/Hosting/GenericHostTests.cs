@@ -293,8 +293,8 @@ public sealed class GenericHostTests
             .ConfigureTcpServerStage("front", (stage, _) => stage.Listening += (_, _) => Interlocked.Increment(ref listened)));
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
         // Every problem at once, each where it was declared.
-        Assert.Contains(error.Failures, f => f.StartsWith("AddTcpServerStage(\"secure\"): option 'tls.certificate.certificate_file': cannot read '/nonexistent/server.pem'", StringComparison.Ordinal));
-        Assert.Contains(error.Failures, f => f.StartsWith("AddTcpClientStage(\"upstream\"): option 'tls.ca_certificate_file': cannot read '/nonexistent/ca.pem'", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.StartsWith("AddTcpServerStage(\"secure\"): TcpServerStageOptions.Tls.Certificate.CertificateFile: cannot read '/nonexistent/server.pem'", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.StartsWith("AddTcpClientStage(\"upstream\"): TcpClientStageOptions.Tls.CaCertificateFile: cannot read '/nonexistent/ca.pem'", StringComparison.Ordinal));
         Assert.Equal(0, Volatile.Read(ref listened));
         Assert.True(FreePorts.IsFree(port));
         Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
@@ -335,7 +335,7 @@ public sealed class GenericHostTests
             .ConfigureTcpServerStage("front", (stage, _) => stage.Listening += (_, _) => Interlocked.Increment(ref listened));
         using var host = builder.Build();
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
-        Assert.StartsWith($"AddTcpServerStage(\"secure\"): option 'tls.certificate.certificate_file': cannot read '{certFile}'", Assert.Single(error.Failures));
+        Assert.StartsWith($"AddTcpServerStage(\"secure\"): TcpServerStageOptions.Tls.Certificate.CertificateFile: cannot read '{certFile}'", Assert.Single(error.Failures));
         Assert.Equal(0, Volatile.Read(ref listened));
         Assert.True(FreePorts.IsFree(port));
         Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
