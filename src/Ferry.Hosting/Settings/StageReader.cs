@@ -238,7 +238,7 @@ internal static class StageReader
         if (e.Duration("half_close_linger") is { } halfClose) o = o with { HalfCloseLinger = halfClose };
         if (TlsBlockReader.Read(e.Node("tls"), server: true, problems, e.Spelling) is { } serverTls) o = o with { Tls = serverTls };
         Check(() => o.Validate(), e, where, path, problems);
-        return new ServerStageDeclaration(name, where, o);
+        return new ServerStageDeclaration(name, where, o) { AddressWhere = (e.Node("bind") ?? e.Node("port") ?? e.Node("host"))?.Where };
     }
 
     private static ClientStageDeclaration ReadClient(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003,
@@ -303,7 +303,10 @@ internal static class StageReader
         var maxPayload = e.Size("max_payload", 1) ?? 64 * 1024 * 1024;
         // As the tcp stages': the key, else the host's shutdown timeout (hosted), else the library's default (FrameBridgeOptions).
         var grace = e.Duration("stop_grace_period") ?? stopGracePeriod ?? DefaultBridgeGrace;
-        return new BridgeStageDeclaration(name, where, isServer, address ?? "", port ?? 0, handshake, maxPayload, grace);
+        return new BridgeStageDeclaration(name, where, isServer, address ?? "", port ?? 0, handshake, maxPayload, grace)
+        {
+            AddressWhere = (e.Node("port") ?? e.Node("address") ?? e.Node("host"))?.Where,
+        };
     }
 
     private static readonly TimeSpan DefaultBridgeGrace = new Ferry.Bridge.FrameBridgeOptions().StopGracePeriod;
