@@ -20,7 +20,7 @@ internal sealed class SettingEntries
     /// <param name="allowed">The keys the block takes (snake_case).</param>
     /// <param name="problems">Where problems go.</param>
     /// <param name="blockWhat">The block, for messages ("a tcp_client stage").</param>
-    /// <param name="stageType">The stage type of the block (<c>tcp_client</c>, …), for the hint at a key of another kind of stage; null for other blocks.</param>
+    /// <param name="stageType">The stage type of the block (<c>tcp_client</c>, …), for the hint at a key of another kind of stage (<see cref="OtherKindKeys.TlsBlock"/> for the tls block); null for other blocks.</param>
     /// <param name="outer">The enclosing block's spelling, for a block whose own keys do not show one (<c>tls: {secure: true}</c>).</param>
     public SettingEntries(IEnumerable<ISettingNode> nodes, IReadOnlyList<string> allowed, List<SettingProblem> problems, string blockWhat, string? stageType = null,
         KeySpelling? outer = null)

@@ -39,7 +39,7 @@ internal static class TlsBlockReader
             return null;
         }
         var before = problems.Count;
-        var e = new SettingEntries(node.Children, Keys, problems, "the tls block", outer: outer);
+        var e = new SettingEntries(node.Children, Keys, problems, "the tls block", OtherKindKeys.TlsBlock, outer);
         var secureGiven = e.Bool("secure");
         var secure = secureGiven ?? false;
         var options = new TlsOptions { Secure = secure };

@@ -53,6 +53,10 @@ public sealed partial class PipelineKeySpellingMessageTests : IDisposable
         "stages[0].reconnect_wait: '10s' is above reconnect_max_wait '1s'; the first wait must not be above the cap: lower reconnect_wait or raise reconnect_max_wait")]
     [InlineData("{name: s, type: tcp_server, mode: client, bind: ':0'}",
         "stages[0].mode: 'client' contradicts type 'tcp_server'; leave mode out, or use type io_tcp")]
+    [InlineData("{name: s, type: tcp_server, bind: ':0', tls: {secure: true, certificate_pem: x, private_key_pem: y}}",
+        "stages[0].tls.certificate_pem: unknown key 'certificate_pem' in the tls block: the certificate and its key go in the tls block's own certificate block: "
+        + "certificate: {certificate_pem: …, private_key_pem: …} (allowed: secure, certificate, ca_certificate_pem, ca_certificate_file, server_name, "
+        + "accept_invalid_certificates, client_certificate, handshake_timeout, certificate_revocation_list_pem, certificate_revocation_list_file)")]
     // The same families in a file that spells keys otherwise.
     [InlineData("{name: c, type: tcp_client, connect: '127.0.0.1:1', tls: {secure: true, ca-certificate-pem: x, ca-certificate-file: y}}",
         "stages[0].tls.ca-certificate-file: 'y' cannot be combined with 'ca-certificate-pem'; give one of them")]

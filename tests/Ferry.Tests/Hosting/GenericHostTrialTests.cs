@@ -146,6 +146,28 @@ public sealed class GenericHostTrialTests : IDisposable
             + $"'{Path.Combine(_dir.FullName, "server.pem")}' cannot be read: ", line);
     }
 
+    [Fact]
+    public async Task Certificate_files_written_in_the_tls_block_itself_are_told_the_certificate_block()
+    {
+        // Before: "did you mean 'CaCertificateFile'?", which would have made the server's own certificate its CA bundle; the key got no hint.
+        var (framedPort, tlsPort) = (FreePorts.One(), FreePorts.One());
+        var appsettings = Appsettings(framedPort, tlsPort);
+        var key = CertificateFiles().Key;
+        using var host = Build(appsettings.Replace("\"Certificate\": { \"CertificateFile\"", "\"CertificateFile\"")
+            .Replace($"\"PrivateKeyFile\": {key} }}", $"\"PrivateKeyFile\": {key}"));
+        const string Allowed = "(allowed: Secure, Certificate, CaCertificatePem, CaCertificateFile, ServerName, AcceptInvalidCertificates, ClientCertificate, HandshakeTimeout, "
+            + "CertificateRevocationListPem, CertificateRevocationListFile)";
+        Assert.Equal(
+        [
+            "configuration 'Ferry:Stages:secure:Tls:CertificateFile': Stages.secure.Tls.CertificateFile: unknown key 'CertificateFile' in the tls block: the certificate and "
+                + "its key go in the tls block's own Certificate block: Certificate: {CertificateFile: …, PrivateKeyFile: …} " + Allowed,
+            "configuration 'Ferry:Stages:secure:Tls:PrivateKeyFile': Stages.secure.Tls.PrivateKeyFile: unknown key 'PrivateKeyFile' in the tls block: the certificate and "
+                + "its key go in the tls block's own Certificate block: Certificate: {CertificateFile: …, PrivateKeyFile: …} " + Allowed,
+            "configuration 'Ferry:Stages:secure:Tls': Stages.secure.Tls.Certificate: missing key 'Certificate': a TLS server needs CertificatePem and PrivateKeyPem "
+                + "(or CertificateFile and PrivateKeyFile)",
+        ], await RefusedAsync(host, framedPort, tlsPort));
+    }
+
     [Theory]
     [InlineData("length:u32be")]
     [InlineData("u32eb")]
