@@ -42,13 +42,18 @@ internal static class StageBuildCheck
     /// <summary>
     /// A problem as the one who declared the stage wrote it: a stage added in code (<c>AddTcpServerStage("x", o =&gt; …)</c>) by
     /// its C# property (<c>TcpServerStageOptions.Tls.Certificate.CertificateFile</c>), also for what only building finds (an unreadable
-    /// certificate file, which the stage's constructor reports by its key); a stage from configuration, whose keys the reader has
-    /// already checked, by its key.
+    /// certificate file, which the stage's constructor reports by its key); a stage from configuration by its key as spelled there
+    /// (<c>Tls.CertificateRevocationList: issued by …</c>: a CRL of another CA is found only when the stage loads it).
     /// </summary>
     internal static string InWordsOf(StageDeclaration stage, string marked)
-        => stage.Where.StartsWith("configuration", StringComparison.Ordinal)
-            ? StageOptionsException.SayKeys(marked, key => key)
-            : StageOptionsException.ForCode(marked, stage is ClientStageDeclaration ? nameof(TcpClientStageOptions) : nameof(TcpServerStageOptions));
+    {
+        if (stage.Spelling is not { } spelling)
+            return StageOptionsException.ForCode(marked, stage is ClientStageDeclaration ? nameof(TcpClientStageOptions) : nameof(TcpServerStageOptions));
+        const string prefix = "option '";
+        var said = StageOptionsException.SayKeys(marked, spelling.SayPath);
+        var end = said.StartsWith(prefix, StringComparison.Ordinal) ? said.IndexOf("': ", prefix.Length, StringComparison.Ordinal) : -1;
+        return end < 0 ? said : $"{spelling.SayPath(said[prefix.Length..end])}: {said[(end + 3)..]}";
+    }
 
     /// <summary>A stage that never started disposes at once (nothing to drain); validation has no await.</summary>
     private static void Dispose(ValueTask disposal) => disposal.AsTask().GetAwaiter().GetResult();

@@ -37,6 +37,9 @@ internal sealed class KeySpelling
         _ => key,
     };
 
+    /// <summary>A dotted key (<c>tls.ca_certificate_pem</c>) in this spelling, each part as the user would write it (<c>Tls.CaCertificatePem</c>).</summary>
+    public string SayPath(string key) => string.Join('.', key.Split('.').Select(Say));
+
     /// <summary>Each of <paramref name="keys"/> in this spelling.</summary>
     public IReadOnlyList<string> Say(IEnumerable<string> keys) => keys.Select(Say).ToList();
 

@@ -12,6 +12,9 @@ internal abstract record StageDeclaration(string Name, string Where)
     /// with another stage's address: the key to change, as <c>ferry check</c> names it; null when declared in code.
     /// </summary>
     public string? AddressWhere { get; init; }
+
+    /// <summary>How the keys that declared the stage are spelled, for what only building the stage finds; null when declared in code.</summary>
+    public KeySpelling? Spelling { get; init; }
 }
 
 /// <summary>A TCP server stage.</summary>

@@ -238,7 +238,7 @@ internal static class StageReader
         if (e.Duration("half_close_linger") is { } halfClose) o = o with { HalfCloseLinger = halfClose };
         if (TlsBlockReader.Read(e.Node("tls"), server: true, problems, e.Spelling) is { } serverTls) o = o with { Tls = serverTls };
         Check(() => o.Validate(), e, where, path, problems);
-        return new ServerStageDeclaration(name, where, o) { AddressWhere = (e.Node("bind") ?? e.Node("port") ?? e.Node("host"))?.Where };
+        return new ServerStageDeclaration(name, where, o) { AddressWhere = (e.Node("bind") ?? e.Node("port") ?? e.Node("host"))?.Where, Spelling = e.Spelling };
     }
 
     private static ClientStageDeclaration ReadClient(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003,
@@ -279,7 +279,7 @@ internal static class StageReader
         if (e.Int("max_group_name_length", 1, StageOptionChecks.LongestGroupNameLimit, " (characters)") is { } maxName) o = o with { MaxGroupNameLength = maxName };
         if (TlsBlockReader.Read(e.Node("tls"), server: false, problems, e.Spelling) is { } clientTls) o = o with { Tls = clientTls };
         Check(() => o.Validate(), e, where, path, problems);
-        return new ClientStageDeclaration(name, where, o);
+        return new ClientStageDeclaration(name, where, o) { Spelling = e.Spelling };
     }
 
     private static BridgeStageDeclaration ReadBridge(string name, string where, string path, bool isServer, List<ISettingNode> nodes, List<SettingProblem> problems,
@@ -476,8 +476,7 @@ internal static class StageReader
         }
     }
 
-    /// <summary>A dotted key (<c>tls.ca_certificate_pem</c>) in the block's spelling, each part as the user would write it (<c>Tls.CaCertificatePem</c>).</summary>
-    private static string SayPath(SettingEntries e, string key) => string.Join('.', key.Split('.').Select(e.Say));
+    private static string SayPath(SettingEntries e, string key) => e.Spelling.SayPath(key);
 
     /// <summary>
     /// The element of a list (allow_from: [a, b]) that the options' problem quotes ("option 'allow_from': 'b' is not a

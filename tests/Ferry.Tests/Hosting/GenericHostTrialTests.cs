@@ -168,6 +168,24 @@ public sealed class GenericHostTrialTests : IDisposable
         ], await RefusedAsync(host, framedPort, tlsPort));
     }
 
+    [Fact]
+    public async Task A_crl_of_another_ca_found_only_when_the_stage_loads_it_is_told_by_its_key_as_written()
+    {
+        // Before: "configuration 'Ferry:Stages:secure': option 'tls.certificate_revocation_list': …", the run files' snake_case.
+        var (framedPort, tlsPort) = (FreePorts.One(), FreePorts.One());
+        using var other = Ferry.Transport.Tls.CertificateMaker.CreateAuthority("CN=Other Test CA", TimeSpan.FromDays(1));
+        var crl = Ferry.Transport.Tls.CertificateMaker.CreateRevocationList(other, [], null, DateTimeOffset.UtcNow.AddDays(1));
+        File.WriteAllText(Path.Combine(_dir.FullName, "ca.pem"), TestCertificates.AuthorityPem);
+        File.WriteAllText(Path.Combine(_dir.FullName, "other.crl"), crl);
+        string Json(string name) => JsonSerializer.Serialize(Path.Combine(_dir.FullName, name));
+        using var host = Build(Appsettings(framedPort, tlsPort).Replace("\"Secure\": true,", $"\"Secure\": true, \"ClientCertificate\": \"required\", "
+            + $"\"CaCertificateFile\": {Json("ca.pem")}, \"CertificateRevocationListFile\": {Json("other.crl")},"));
+        Assert.Equal(
+        [
+            "configuration 'Ferry:Stages:secure': Tls.CertificateRevocationList: issued by 'CN=Other Test CA', which is not in the CA bundle",
+        ], await RefusedAsync(host, framedPort, tlsPort));
+    }
+
     [Theory]
     [InlineData("length:u32be")]
     [InlineData("u32eb")]
