@@ -199,6 +199,23 @@ public sealed class GenericHostTrialTests : IDisposable
     }
 
     [Fact]
+    public async Task The_whole_configuration_given_for_the_ferry_section_is_told_to_give_the_section()
+    {
+        // Before: "unknown key 'Ferry' (allowed: Stages, Bus)", and the same for the app's own Logging and AllowedHosts.
+        var (framedPort, tlsPort) = (FreePorts.One(), FreePorts.One());
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(
+            Appsettings(framedPort, tlsPort).Replace("\"Ferry\": {", "\"Logging\": { \"LogLevel\": { \"Default\": \"Warning\" } }, \"AllowedHosts\": \"*\", \"Ferry\": {"))));
+        builder.Services.AddFerry(builder.Configuration);
+        using var host = builder.Build();
+        Assert.Equal(
+        [
+            "configuration 'Ferry': Ferry: holds the stages (Ferry:Stages), but AddFerry was given the whole configuration, which has no Stages of its own "
+                + "(its other keys: AllowedHosts, Logging); give the section: AddFerry(builder.Configuration.GetSection(\"Ferry\"))",
+        ], await RefusedAsync(host, framedPort, tlsPort));
+    }
+
+    [Fact]
     public async Task Two_stages_on_one_port_are_refused_before_either_listens()
     {
         var (framedPort, tlsPort) = (FreePorts.One(), FreePorts.One());
