@@ -151,11 +151,17 @@ internal sealed class CommandLine
         }
     }
 
-    // The library names its own setting ("option 'bind': …"); on a command line the option's flag is the name to show.
+    // The library names its own setting ("TcpServerStageOptions.Bind: …", the NATS options "option 'url': …"); on a command line
+    // the option's flag is the name to show.
     private static string WithoutSettingName(string problem)
     {
         const string Prefix = "option '";
-        var end = problem.StartsWith(Prefix, StringComparison.Ordinal) ? problem.IndexOf("': ", Prefix.Length, StringComparison.Ordinal) : -1;
-        return end < 0 ? problem : problem[(end + 3)..];
+        if (problem.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            var quoted = problem.IndexOf("': ", Prefix.Length, StringComparison.Ordinal);
+            return quoted < 0 ? problem : problem[(quoted + 3)..];
+        }
+        var end = problem.IndexOf(": ", StringComparison.Ordinal);
+        return end > 0 && problem[..end].All(c => char.IsLetterOrDigit(c) || c == '.') ? problem[(end + 2)..] : problem;
     }
 }

@@ -12,7 +12,7 @@ internal static class OptionFlagProblems
 {
     /// <summary>One line with every problem, each naming its flag (or <paramref name="named"/>'s word for an option an argument sets).</summary>
     public static string Describe(StageOptionsException exception, Command command, IReadOnlyDictionary<string, string>? named = null)
-        => string.Join("; ", exception.Problems.Select(problem => Describe(problem, command, named)));
+        => string.Join("; ", exception.KeyedProblems.Select(problem => Describe(problem, command, named)));
 
     private static string Describe(string problem, Command command, IReadOnlyDictionary<string, string>? named)
     {

@@ -112,7 +112,7 @@ internal sealed class TlsFlags
         catch (Exception ex) when (ex is ArgumentException or System.Security.Cryptography.CryptographicException) // StageOptionsException is an ArgumentException
         {
             // The command's one stage needs no name in the message: the problems alone, each naming its flag.
-            throw new CliException(TlsFlagFiles.Describe(ex is StageOptionsException options ? string.Join("; ", options.Problems) : ex.Message, tls));
+            throw new CliException(TlsFlagFiles.Describe(ex is StageOptionsException options ? string.Join("; ", options.KeyedProblems) : ex.Message, tls));
         }
     }
 }

@@ -19,9 +19,10 @@ internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
         {
             if (!seen.TryAdd(stage.Name, stage.Where))
                 failures.Add($"{stage.Where}: stage name '{stage.Name}' is already used by {seen[stage.Name]}; stage names must be unique per bus (their topics would merge)");
-            // As ferry check does: otherwise the second stage fails to bind at the host's start, after the first has started.
-            else if (binds.Claim(stage, stage.Where) is { } clash)
-                failures.Add($"{stage.Where}: stage '{stage.Name}' {clash}");
+            // As ferry check does, at the key that gave the address: otherwise the second stage fails to bind at the host's start,
+            // after the first has started.
+            else if (binds.Claim(stage, stage.AddressWhere ?? stage.Where) is { } clash)
+                failures.Add($"{stage.AddressWhere ?? stage.Where}: stage '{stage.Name}' {clash}");
             if (options.Nats is { } nats && stage is ServerStageDeclaration)
             {
                 var named = new List<SettingProblem>();

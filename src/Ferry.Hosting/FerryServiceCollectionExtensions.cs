@@ -190,6 +190,11 @@ public static class FerryServiceCollectionExtensions
     private static void Read(IConfiguration configuration, FerryOptions options, TimeSpan? stopGracePeriod)
     {
         var problems = new List<SettingProblem>();
+        if (SectionAround(configuration) is { } around)
+        {
+            options.AddProblem(around);
+            return;
+        }
         foreach (var child in configuration.GetChildren())
         {
             switch (SettingEntries.Normalize(child.Key))
@@ -211,6 +216,28 @@ public static class FerryServiceCollectionExtensions
         }
         foreach (var problem in problems)
             options.AddProblem(problem);
+    }
+
+    /// <summary>
+    /// <c>AddFerry(builder.Configuration)</c> for <c>AddFerry(builder.Configuration.GetSection("Ferry"))</c>: the configuration has no
+    /// <c>Stages</c> or <c>Bus</c> of its own but a section that has (<c>Ferry:Stages</c>). Each of its keys was refused as unknown
+    /// (<c>Ferry</c>, and the app's own <c>Logging</c>, <c>AllowedHosts</c>), and none said to give the section: one problem says it.
+    /// Null when the configuration is the ferry's own or no section of it declares stages.
+    /// </summary>
+    private static SettingProblem? SectionAround(IConfiguration configuration)
+    {
+        var children = configuration.GetChildren().ToList();
+        if (children.Any(c => SettingEntries.Normalize(c.Key) is "stages" or "bus"))
+            return null;
+        var holder = children.FirstOrDefault(c => c.GetChildren().Any(g => SettingEntries.Normalize(g.Key) == "stages"));
+        if (holder is null)
+            return null;
+        var given = configuration is IConfigurationSection section ? $"configuration.GetSection(\"{section.Path}\")" : "the whole configuration";
+        var others = children.Where(c => c != holder).Select(c => c.Key).ToList();
+        return new SettingProblem($"configuration '{holder.Path}'", holder.Path, null,
+            $"holds the stages ({holder.Path}:{holder.GetChildren().First(g => SettingEntries.Normalize(g.Key) == "stages").Key}), but AddFerry was given {given}, "
+            + $"which has no Stages of its own{(others.Count > 0 ? $" (its other keys: {string.Join(", ", others)})" : "")}; "
+            + $"give the section: AddFerry(builder.Configuration.GetSection(\"{holder.Path}\"))");
     }
 
     /// <summary>The <c>Bus</c> section: <c>Type</c> <c>in_process</c> (the default) or <c>nats</c> with the gateway's keys (<c>Url</c>, <c>Mode</c>, …).</summary>

@@ -147,7 +147,7 @@ internal sealed class FerryStagesService(
             }
             catch (StageOptionsException ex)
             {
-                failures.AddRange(ex.Problems.Select(p => $"{declaration.Where}: {p}"));
+                failures.AddRange(ex.MarkedProblems.Select(p => $"{declaration.Where}: {StageBuildCheck.InWordsOf(declaration, p)}"));
             }
         }
         if (failures.Count > 0)

@@ -31,12 +31,28 @@ internal static class StageBuildCheck
         }
         catch (StageOptionsException ex)
         {
-            return ex.Problems.Select(p => $"{stage.Where}: {p}");
+            return ex.MarkedProblems.Select(p => $"{stage.Where}: {InWordsOf(stage, p)}");
         }
         catch (Exception ex) when (ex is ArgumentException or CryptographicException or IOException or UnauthorizedAccessException)
         {
             return [$"{stage.Where}: {ex.Message}"];
         }
+    }
+
+    /// <summary>
+    /// A problem as the one who declared the stage wrote it: a stage added in code (<c>AddTcpServerStage("x", o =&gt; …)</c>) by
+    /// its C# property (<c>TcpServerStageOptions.Tls.Certificate.CertificateFile</c>), also for what only building finds (an unreadable
+    /// certificate file, which the stage's constructor reports by its key); a stage from configuration by its key as spelled there
+    /// (<c>Tls.CertificateRevocationList: issued by …</c>: a CRL of another CA is found only when the stage loads it).
+    /// </summary>
+    internal static string InWordsOf(StageDeclaration stage, string marked)
+    {
+        if (stage.Spelling is not { } spelling)
+            return StageOptionsException.ForCode(marked, stage is ClientStageDeclaration ? nameof(TcpClientStageOptions) : nameof(TcpServerStageOptions));
+        const string prefix = "option '";
+        var said = StageOptionsException.SayKeys(marked, spelling.SayPath);
+        var end = said.StartsWith(prefix, StringComparison.Ordinal) ? said.IndexOf("': ", prefix.Length, StringComparison.Ordinal) : -1;
+        return end < 0 ? said : $"{spelling.SayPath(said[prefix.Length..end])}: {said[(end + 3)..]}";
     }
 
     /// <summary>A stage that never started disposes at once (nothing to drain); validation has no await.</summary>

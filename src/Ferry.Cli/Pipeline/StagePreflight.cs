@@ -46,7 +46,7 @@ internal static class StagePreflight
         }
         catch (StageOptionsException ex)
         {
-            foreach (var problem in ex.Problems)
+            foreach (var problem in ex.KeyedProblems)
                 Add(block, problem, problems);
         }
         catch (Exception ex) when (ex is ArgumentException or CryptographicException or IOException or UnauthorizedAccessException)

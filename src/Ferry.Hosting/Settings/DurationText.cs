@@ -35,7 +35,9 @@ internal static class DurationText
         if (!double.TryParse(number, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent | NumberStyles.AllowLeadingSign,
                 CultureInfo.InvariantCulture, out var amount) || !double.IsFinite(amount))
         {
-            problem = "is not a duration; use e.g. 30s, 500ms, 2m, 1h or 0";
+            problem = TimeSpanWritten(trimmed) is { } written
+                ? $"is a .NET TimeSpan; write durations with a unit: {written} (e.g. 30s, 500ms, 2m, 1h or 0)"
+                : "is not a duration; use e.g. 30s, 500ms, 2m, 1h or 0";
             return false;
         }
         if (amount < 0)
@@ -63,5 +65,19 @@ internal static class DurationText
         }
         value = TimeSpan.FromMilliseconds(Math.Round(milliseconds, 3));
         return true;
+    }
+
+    /// <summary>
+    /// A .NET user writes <c>"IdleTimeout": "00:00:30"</c>, as configuration binding takes a TimeSpan elsewhere; told only "not a
+    /// duration", they were not told what to write. The same length with a unit (<c>30s</c>), or null when it is no TimeSpan.
+    /// </summary>
+    private static string? TimeSpanWritten(string text)
+    {
+        if (!text.Contains(':', StringComparison.Ordinal) || !TimeSpan.TryParseExact(text, "c", CultureInfo.InvariantCulture, out var span) || span < TimeSpan.Zero)
+            return null;
+        return span.Ticks % TimeSpan.TicksPerHour == 0 ? $"{(long)span.TotalHours}h"
+            : span.Ticks % TimeSpan.TicksPerMinute == 0 ? $"{(long)span.TotalMinutes}m"
+            : span.Ticks % TimeSpan.TicksPerSecond == 0 ? $"{(long)span.TotalSeconds}s"
+            : $"{span.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)}ms";
     }
 }

@@ -21,8 +21,12 @@ internal sealed class KeySpelling
     public static KeySpelling Of(string written, IEnumerable<string> neighbours)
         => new(StyleOf(written) ?? neighbours.Select(StyleOf).FirstOrDefault(s => s is not null) ?? Style.Snake);
 
-    /// <summary>The spelling of the first of <paramref name="keys"/> that shows one, else snake_case.</summary>
-    public static KeySpelling Of(IEnumerable<string> keys) => new(keys.Select(StyleOf).FirstOrDefault(s => s is not null) ?? Style.Snake);
+    /// <summary>The spelling of the first of <paramref name="keys"/> that shows one, else <paramref name="outer"/>'s (the enclosing block's), else snake_case.</summary>
+    public static KeySpelling Of(IEnumerable<string> keys, KeySpelling? outer = null)
+        => keys.Select(StyleOf).FirstOrDefault(s => s is not null) is { } style ? new(style) : outer ?? Snake;
+
+    /// <summary>Each of <paramref name="keys"/> in this spelling, joined with ", " (an allowed-key list, the keys a block sets).</summary>
+    public string List(IEnumerable<string> keys) => string.Join(", ", Say(keys));
 
     /// <summary><paramref name="key"/> (snake_case) in this spelling: <c>max_connections</c> as <c>MaxConnections</c>.</summary>
     public string Say(string key) => _style switch
@@ -32,6 +36,9 @@ internal sealed class KeySpelling
         Style.Camel => key.Split('_') is var words ? words[0] + string.Concat(words.Skip(1).Select(Capital)) : key,
         _ => key,
     };
+
+    /// <summary>A dotted key (<c>tls.ca_certificate_pem</c>) in this spelling, each part as the user would write it (<c>Tls.CaCertificatePem</c>).</summary>
+    public string SayPath(string key) => string.Join('.', key.Split('.').Select(Say));
 
     /// <summary>Each of <paramref name="keys"/> in this spelling.</summary>
     public IReadOnlyList<string> Say(IEnumerable<string> keys) => keys.Select(Say).ToList();

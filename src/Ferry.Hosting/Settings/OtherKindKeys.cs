@@ -13,6 +13,8 @@ internal static class OtherKindKeys
         if (stageType is null)
             return null;
         var key = SettingEntries.Normalize(written);
+        if (stageType == TlsBlock)
+            return CertificateKeyInTls(key, say);
         bool In(IReadOnlyList<string> keys) => keys.Any(k => SettingEntries.Normalize(k) == key);
         const string bridgeEnds = "bridge_server and bridge_client";
         switch (stageType, key)
@@ -34,5 +36,22 @@ internal static class OtherKindKeys
             _ => In(StageReader.ServerKeys) ? "tcp_server" : In(StageReader.ClientKeys) ? "tcp_client" : null,
         };
         return owner is null ? null : $": '{written}' is a key of {owner} stages, not of {stageType} ones";
+    }
+
+    /// <summary>The "stage type" the tls block passes for its own hints: it is no stage, and only the certificate's keys have one.</summary>
+    public const string TlsBlock = "tls";
+
+    /// <summary>
+    /// <c>Tls: { CertificateFile: …, PrivateKeyFile: … }</c>, the certificate's keys written in the tls block rather than in its
+    /// <c>certificate</c> block: "did you mean 'CaCertificateFile'?" sent the server's own certificate to the CA bundle, and the key
+    /// got no hint. Null for any other key.
+    /// </summary>
+    private static string? CertificateKeyInTls(string key, KeySpelling say)
+    {
+        if (key is not ("certificatefile" or "privatekeyfile" or "certificatepem" or "privatekeypem"))
+            return null;
+        var (certificate, privateKey) = key.EndsWith("file", StringComparison.Ordinal) ? ("certificate_file", "private_key_file") : ("certificate_pem", "private_key_pem");
+        return $": the certificate and its key go in the tls block's own {say.Say("certificate")} block: "
+            + $"{say.Say("certificate")}: {{{say.Say(certificate)}: …, {say.Say(privateKey)}: …}}";
     }
 }

@@ -20,13 +20,15 @@ internal sealed class SettingEntries
     /// <param name="allowed">The keys the block takes (snake_case).</param>
     /// <param name="problems">Where problems go.</param>
     /// <param name="blockWhat">The block, for messages ("a tcp_client stage").</param>
-    /// <param name="stageType">The stage type of the block (<c>tcp_client</c>, …), for the hint at a key of another kind of stage; null for other blocks.</param>
-    public SettingEntries(IEnumerable<ISettingNode> nodes, IReadOnlyList<string> allowed, List<SettingProblem> problems, string blockWhat, string? stageType = null)
+    /// <param name="stageType">The stage type of the block (<c>tcp_client</c>, …), for the hint at a key of another kind of stage (<see cref="OtherKindKeys.TlsBlock"/> for the tls block); null for other blocks.</param>
+    /// <param name="outer">The enclosing block's spelling, for a block whose own keys do not show one (<c>tls: {secure: true}</c>).</param>
+    public SettingEntries(IEnumerable<ISettingNode> nodes, IReadOnlyList<string> allowed, List<SettingProblem> problems, string blockWhat, string? stageType = null,
+        KeySpelling? outer = null)
     {
         _problems = problems;
         var list = nodes as IReadOnlyList<ISettingNode> ?? nodes.ToList();
         var keys = list.Select(n => n.Key).ToList();
-        _spelling = KeySpelling.Of(keys);
+        _spelling = KeySpelling.Of(keys, outer);
         var byNormal = allowed.ToDictionary(Normalize, k => k, StringComparer.Ordinal);
         foreach (var node in list)
         {
@@ -36,7 +38,7 @@ internal sealed class SettingEntries
                 continue;
             }
             if ((_entries.GetValueOrDefault(key) ?? _nulls.GetValueOrDefault(key)) is { } first)
-                problems.Add(new SettingProblem(node.Where, node.Path, null, $"'{key}' is given twice (first at {first.Where})"));
+                problems.Add(new SettingProblem(node.Where, node.Path, null, $"'{_spelling.Say(key)}' is given twice (first at {first.Where})"));
             else if (IsNull(node))
                 _nulls.Add(key, node);
             else
@@ -59,6 +61,9 @@ internal sealed class SettingEntries
 
     /// <summary><paramref name="key"/> (snake_case) as the user spells this block's keys, for a message that names it.</summary>
     public string Say(string key) => _spelling.Say(key);
+
+    /// <summary>How the user spells this block's keys, for a message that names several, or for a block inside this one.</summary>
+    public KeySpelling Spelling => _spelling;
 
     /// <summary>True for a node with no value: an explicit null, or an empty block.</summary>
     public static bool IsNull(ISettingNode node) => node.Value is null && !node.IsSequence && node.Children.Count == 0;

@@ -62,9 +62,11 @@ internal static class StageReader
     internal static StageDeclaration? Read(ISettingNode block, List<SettingProblem> problems, string? defaultName, TimeSpan? stopGracePeriod)
     {
         var before = problems.Count;
+        // The stage's own keys (name, type, mode, config) named in its messages, spelled as the block's keys are.
+        var say = KeySpelling.Of(block.Children.Select(c => c.Key));
         if (block.Value is not null || block.IsSequence)
         {
-            problems.Add(new SettingProblem(block.Where, block.Path, block.Value, "must be a block with name, type and config"));
+            problems.Add(new SettingProblem(block.Where, block.Path, block.Value, $"must be a block with {say.Say("name")}, {say.Say("type")} and {say.Say("config")}"));
             return null;
         }
         ISettingNode? nameNode = null, typeNode = null, modeNode = null, configNode = null;
@@ -86,8 +88,8 @@ internal static class StageReader
         // named with it could not be overridden by name.
         if (string.IsNullOrWhiteSpace(name) || name.Contains('/') || name.Contains('='))
         {
-            problems.Add(new SettingProblem(nameNode?.Where ?? block.Where, nameNode?.Path ?? block.Path + ".name", nameNode?.Value ?? defaultName,
-                nameNode is null && defaultName is null ? "missing key 'name'; every stage needs a unique name without '/' or '='"
+            problems.Add(new SettingProblem(nameNode?.Where ?? block.Where, nameNode?.Path ?? $"{block.Path}.{say.Say("name")}", nameNode?.Value ?? defaultName,
+                nameNode is null && defaultName is null ? $"missing key '{say.Say("name")}'; every stage needs a unique name without '/' or '='"
                 : nameNode is not null && nameNode.Value is null ? "is null; every stage needs a unique name without '/' or '='"
                 : name!.Contains('=') ? "is not allowed; a stage name has no '=': --set stages.NAME.config.KEY=VALUE ends the key at the first '=', "
                     + "so the stage could not be set by name (and no FERRY__ variable can hold one)"
@@ -121,7 +123,7 @@ internal static class StageReader
             }
             if (modeNode is null)
             {
-                problems.Add(new SettingProblem(block.Where, block.Path + ".type", null, $"missing key 'type' (allowed: {string.Join(", ", Types)})"));
+                problems.Add(new SettingProblem(block.Where, $"{block.Path}.{say.Say("type")}", null, $"missing key '{say.Say("type")}' (allowed: {string.Join(", ", Types)})"));
                 return null;
             }
             type = "io_tcp";
@@ -137,8 +139,8 @@ internal static class StageReader
             var mode = modeNode?.Value?.Trim();
             if (mode is not ("server" or "client"))
             {
-                problems.Add(new SettingProblem(modeNode?.Where ?? block.Where, modeNode?.Path ?? block.Path + ".config.mode", mode,
-                    modeNode is null ? "missing key 'mode' for type io_tcp (allowed: server, client)"
+                problems.Add(new SettingProblem(modeNode?.Where ?? block.Where, modeNode?.Path ?? $"{block.Path}.{say.Say("config")}.{say.Say("mode")}", mode,
+                    modeNode is null ? $"missing key '{say.Say("mode")}' for {say.Say("type")} io_tcp (allowed: server, client)"
                     : mode is null ? "is null (allowed: server, client)"
                     : $"is not allowed{Suggest.DidYouMean(mode, ["server", "client"])} (allowed: server, client)"));
                 return null;
@@ -147,7 +149,7 @@ internal static class StageReader
         }
         else if (modeNode is not null && modeNode.Value?.Trim() != (type.EndsWith("server", StringComparison.Ordinal) ? "server" : "client"))
         {
-            problems.Add(new SettingProblem(modeNode.Where, modeNode.Path, modeNode.Value, $"contradicts type '{type}'; leave mode out, or use type io_tcp"));
+            problems.Add(new SettingProblem(modeNode.Where, modeNode.Path, modeNode.Value, $"contradicts {say.Say("type")} '{type}'; leave {say.Say("mode")} out, or use {say.Say("type")} io_tcp"));
         }
 
         // Keys written beside name and type are config keys of the stage's type; any other is a stage-level typo
@@ -201,7 +203,7 @@ internal static class StageReader
         if (bind is not null)
             o = o with { Bind = bind };
         else if (!e.Has("bind") && !e.Has("host") && !e.Has("port") && seed003)
-            e.Missing("bind", where, $"{path}.config.bind", "(io_tcp mode server needs it, e.g. \":3034\")");
+            e.Missing("bind", where, $"{path}.{e.Say("config")}.{e.Say("bind")}", $"(io_tcp {e.Say("mode")} server needs it, e.g. \":3034\")");
         if (e.Int("backlog", 1, 65535) is { } backlog) o = o with { Backlog = backlog };
         if (e.Int("max_connections", 0, int.MaxValue, " (0 = unlimited)") is { } max) o = o with { MaxConnections = max };
         if (Framing(e, seed003) is { } framing) o = o with { Framing = framing };
@@ -231,12 +233,12 @@ internal static class StageReader
         if (e.Words("allow_from") is { } allow) o = o with { AllowFrom = allow };
         if (e.Words("deny_from") is { } deny) o = o with { DenyFrom = deny };
         if (e.Int("max_connections_per_ip", 0, int.MaxValue, " (0 = unlimited)") is { } perIp) o = o with { MaxConnectionsPerIp = perIp };
-        if (e.Int("connection_rate_per_ip", 0, int.MaxValue, " (connections per connection_rate_window; 0 = unlimited)") is { } rate) o = o with { ConnectionRatePerIp = rate };
+        if (e.Int("connection_rate_per_ip", 0, int.MaxValue, $" (connections per {e.Say("connection_rate_window")}; 0 = unlimited)") is { } rate) o = o with { ConnectionRatePerIp = rate };
         if (e.Duration("connection_rate_window") is { } window) o = o with { ConnectionRateWindow = window };
         if (e.Duration("half_close_linger") is { } halfClose) o = o with { HalfCloseLinger = halfClose };
-        if (TlsBlockReader.Read(e.Node("tls"), server: true, problems) is { } serverTls) o = o with { Tls = serverTls };
+        if (TlsBlockReader.Read(e.Node("tls"), server: true, problems, e.Spelling) is { } serverTls) o = o with { Tls = serverTls };
         Check(() => o.Validate(), e, where, path, problems);
-        return new ServerStageDeclaration(name, where, o);
+        return new ServerStageDeclaration(name, where, o) { AddressWhere = (e.Node("bind") ?? e.Node("port") ?? e.Node("host"))?.Where, Spelling = e.Spelling };
     }
 
     private static ClientStageDeclaration ReadClient(string name, string where, string path, List<ISettingNode> nodes, List<SettingProblem> problems, bool seed003,
@@ -250,7 +252,7 @@ internal static class StageReader
         if (connect is not null)
             o = o with { Connect = connect };
         else if (!e.Has("connect") && !e.Has("host") && !e.Has("port"))
-            e.Missing("connect", where, $"{path}.config.connect", "(a tcp client needs the remote address, e.g. \"10.0.1.5:4000\")");
+            e.Missing("connect", where, $"{path}.{e.Say("config")}.{e.Say("connect")}", "(a tcp client needs the remote address, e.g. \"10.0.1.5:4000\")");
         if (e.Text("local_bind") is { } local) o = o with { LocalBind = local };
         if (Framing(e, seed003) is { } framing) o = o with { Framing = framing };
         if (e.Int("group_size", 1, 65536) is { } groupSize) o = o with { GroupSize = groupSize };
@@ -275,9 +277,9 @@ internal static class StageReader
         if (ReadTransport(e) is { } transport) o = o with { Transport = transport };
         if (e.Int("max_groups_per_connection", 0, int.MaxValue, " (0 = unlimited)") is { } maxGroups) o = o with { MaxGroupsPerConnection = maxGroups };
         if (e.Int("max_group_name_length", 1, StageOptionChecks.LongestGroupNameLimit, " (characters)") is { } maxName) o = o with { MaxGroupNameLength = maxName };
-        if (TlsBlockReader.Read(e.Node("tls"), server: false, problems) is { } clientTls) o = o with { Tls = clientTls };
+        if (TlsBlockReader.Read(e.Node("tls"), server: false, problems, e.Spelling) is { } clientTls) o = o with { Tls = clientTls };
         Check(() => o.Validate(), e, where, path, problems);
-        return new ClientStageDeclaration(name, where, o);
+        return new ClientStageDeclaration(name, where, o) { Spelling = e.Spelling };
     }
 
     private static BridgeStageDeclaration ReadBridge(string name, string where, string path, bool isServer, List<ISettingNode> nodes, List<SettingProblem> problems,
@@ -286,14 +288,14 @@ internal static class StageReader
         var e = new SettingEntries(nodes, BridgeKeys, problems, isServer ? "a bridge_server stage" : "a bridge_client stage", isServer ? "bridge_server" : "bridge_client");
         var address = e.Text("address") ?? e.Text("host");
         if (e.Has("address") && e.Has("host"))
-            e.Problem("host", "give address or host, not both");
+            e.Problem("host", $"give {e.Say("address")} or {e.Say("host")}, not both");
         if (address is null)
-            e.Missing("address", where, $"{path}.config.address", "(the bridge's host, e.g. 127.0.0.1)");
+            e.Missing("address", where, $"{path}.{e.Say("config")}.{e.Say("address")}", "(the bridge's host, e.g. 127.0.0.1)");
         else if (string.IsNullOrWhiteSpace(address))
             e.Problem(e.Has("address") ? "address" : "host", "is empty; give the bridge's host, e.g. 127.0.0.1");
         var port = e.Int("port", 1, 65534, " (the bridge uses PORT and PORT+1)");
         if (port is null && !e.Has("port"))
-            e.Missing("port", where, $"{path}.config.port", "(the bridge uses PORT and PORT+1)");
+            e.Missing("port", where, $"{path}.{e.Say("config")}.{e.Say("port")}", "(the bridge uses PORT and PORT+1)");
         var handshake = e.Duration("handshake_timeout") ?? TimeSpan.FromSeconds(10);
         // Said here, with the block's other problems: the bridge's options refuse 0 too, but only once the stage is built.
         if (handshake == TimeSpan.Zero)
@@ -301,7 +303,10 @@ internal static class StageReader
         var maxPayload = e.Size("max_payload", 1) ?? 64 * 1024 * 1024;
         // As the tcp stages': the key, else the host's shutdown timeout (hosted), else the library's default (FrameBridgeOptions).
         var grace = e.Duration("stop_grace_period") ?? stopGracePeriod ?? DefaultBridgeGrace;
-        return new BridgeStageDeclaration(name, where, isServer, address ?? "", port ?? 0, handshake, maxPayload, grace);
+        return new BridgeStageDeclaration(name, where, isServer, address ?? "", port ?? 0, handshake, maxPayload, grace)
+        {
+            AddressWhere = (e.Node("port") ?? e.Node("address") ?? e.Node("host"))?.Where,
+        };
     }
 
     private static readonly TimeSpan DefaultBridgeGrace = new Ferry.Bridge.FrameBridgeOptions().StopGracePeriod;
@@ -314,7 +319,7 @@ internal static class StageReader
             return direct;
         if (direct is not null)
         {
-            e.Problem(key, $"give {key}, or host and port, not both");
+            e.Problem(key, $"give {e.Say(key)}, or {e.Say("host")} and {e.Say("port")}, not both");
             return null;
         }
         var host = e.Text("host");
@@ -322,7 +327,7 @@ internal static class StageReader
         if (host is null || !e.Has("port"))
         {
             var given = e.Node(host is null ? "port" : "host")!;
-            problems.Add(new SettingProblem(given.Where, given.Path, given.Value, host is null ? "needs 'host' beside it" : "needs 'port' beside it"));
+            problems.Add(new SettingProblem(given.Where, given.Path, given.Value, $"needs '{e.Say(host is null ? "host" : "port")}' beside it"));
             return null;
         }
         if (port is null)
@@ -335,7 +340,7 @@ internal static class StageReader
     {
         if (e.Has("idle_timeout") && e.Has("timeout_seconds"))
         {
-            e.Problem("timeout_seconds", "give idle_timeout or timeout_seconds, not both");
+            e.Problem("timeout_seconds", $"give {e.Say("idle_timeout")} or {e.Say("timeout_seconds")}, not both");
             return null;
         }
         if (e.Has("timeout_seconds"))
@@ -366,7 +371,8 @@ internal static class StageReader
             return null;
         if (given is { } g && givenCap is { } c && g > c)
         {
-            e.Problem(firstKey, $"is above {capKey} '{e.Node(capKey)?.Value}'; the first wait must not be above the cap: lower {firstKey} or raise {capKey}");
+            var (firstSaid, capSaid) = (e.Say(firstKey), e.Say(capKey));
+            e.Problem(firstKey, $"is above {capSaid} '{e.Node(capKey)?.Value}'; the first wait must not be above the cap: lower {firstSaid} or raise {capSaid}");
             return null;
         }
         if (given is { } alone)
@@ -389,7 +395,7 @@ internal static class StageReader
         if (e.Text("framing") is { } spec)
         {
             foreach (var key in seedKeys)
-                e.Problem(key, "cannot be combined with 'framing'; put it in the framing spec, e.g. delimiter,delimiter=\\x03,include=true");
+                e.Problem(key, $"cannot be combined with '{e.Say("framing")}'; put it in the framing spec, e.g. delimiter,delimiter=\\x03,include=true");
             return ParseSpec(e, "framing", spec);
         }
         if (seedKeys.Count == 0 && !seed003)
@@ -433,7 +439,12 @@ internal static class StageReader
         }
     }
 
-    /// <summary>Runs the options' own validation and files each problem under the key it names.</summary>
+    /// <summary>
+    /// Runs the options' own validation and files each problem under the key it names, in the user's spelling: the options'
+    /// problems are keyed (<c>option 'max_connections': …</c>, other options marked <c>{key}</c>), and their public text names
+    /// C# properties, which a file's user never wrote. A problem of a key the block does not set (a TLS setting checked against
+    /// another) is filed at the <c>tls</c> block when it is about TLS, else at the stage, naming the key as the user would write it.
+    /// </summary>
     private static void Check(Action validate, SettingEntries e, string where, string path, List<SettingProblem> problems)
     {
         try
@@ -442,18 +453,30 @@ internal static class StageReader
         }
         catch (StageOptionsException ex)
         {
-            foreach (var problem in ex.Problems)
+            foreach (var marked in ex.MarkedProblems)
             {
+                var problem = StageOptionsException.SayKeys(marked, key => SayPath(e, key));
                 var key = KeyOf(problem);
                 var node = key is null ? null : e.Node(key) ?? (key is "bind" or "connect" ? e.Node("host") : null);
                 if (node is { IsSequence: true } && Item(node, problem) is { } item)
                     node = item;
+                if (node is null && key is not null && KeyOf(marked) is { } keyed)
+                {
+                    var rest = problem[(problem.IndexOf("': ", StringComparison.Ordinal) + 3)..];
+                    var tls = keyed.StartsWith("tls.", StringComparison.Ordinal) ? e.Node("tls") : null;
+                    problems.Add(tls is null
+                        ? new SettingProblem(where, path, null, $"{SayPath(e, keyed)}: {rest}")
+                        : new SettingProblem(tls.Where, tls.Path, null, $"{SayPath(e, keyed["tls.".Length..])}: {rest}"));
+                    continue;
+                }
                 problems.Add(node is null
                     ? new SettingProblem(where, path, null, problem)
                     : new SettingProblem(node.Where, node.Path, node.Value, Shorten(problem, node.Value)));
             }
         }
     }
+
+    private static string SayPath(SettingEntries e, string key) => e.Spelling.SayPath(key);
 
     /// <summary>
     /// The element of a list (allow_from: [a, b]) that the options' problem quotes ("option 'allow_from': 'b' is not a

@@ -26,25 +26,27 @@ internal static class TlsBlockReader
     /// The stage's TLS options; null when there is no block, <c>secure</c> is false, or the block has problems (added to
     /// <paramref name="problems"/>). Keys that do not apply to the stage's role are refused only when <c>secure</c> is true;
     /// TLS settings without <c>secure: true</c> are refused (they would otherwise be ignored and the stage serve plain TCP).
+    /// Keys named in messages are spelled as the block's (or, when its own keys show no spelling, <paramref name="outer"/>, the stage's).
     /// </summary>
-    public static TlsOptions? Read(ISettingNode? node, bool server, List<SettingProblem> problems)
+    public static TlsOptions? Read(ISettingNode? node, bool server, List<SettingProblem> problems, KeySpelling? outer = null)
     {
+        var say = KeySpelling.Of(node?.Children.Select(c => c.Key) ?? [], outer);
         if (node is null || (node.Value is not null && node.Value.Length == 0) || (node.Value is null && !node.IsSequence && node.Children.Count == 0))
             return null;
         if (node.Value is not null || node.IsSequence)
         {
-            problems.Add(new SettingProblem(node.Where, node.Path, node.Value, $"must be a block ({string.Join(", ", Keys)})"));
+            problems.Add(new SettingProblem(node.Where, node.Path, node.Value, $"must be a block ({say.List(Keys)})"));
             return null;
         }
         var before = problems.Count;
-        var e = new SettingEntries(node.Children, Keys, problems, "the tls block");
+        var e = new SettingEntries(node.Children, Keys, problems, "the tls block", OtherKindKeys.TlsBlock, outer);
         var secureGiven = e.Bool("secure");
         var secure = secureGiven ?? false;
         var options = new TlsOptions { Secure = secure };
         if (e.Choice("client_certificate", ("none", ClientCertificateMode.None), ("optional", ClientCertificateMode.Optional), ("required", ClientCertificateMode.Required)) is { } mode)
         {
             if (secure && !server && mode != ClientCertificateMode.None)
-                e.Problem("client_certificate", "only applies to server stages; a client stage presents its own certificate in 'certificate'");
+                e.Problem("client_certificate", $"only applies to server stages; a client stage presents its own certificate in '{e.Say("certificate")}'");
             options = options with { ClientCertificate = mode };
         }
         if (e.Duration("handshake_timeout") is { } timeout)
@@ -60,22 +62,22 @@ internal static class TlsBlockReader
             e.Problem("server_name", $"is not a DNS name or an IP address, so no server certificate could match it; {HostNameText.Allowed}");
         var acceptInvalid = e.Bool("accept_invalid_certificates") ?? false;
         if (secure && acceptInvalid && server)
-            e.Problem("accept_invalid_certificates", "only applies to client stages; a server checks client certificates with client_certificate and ca_certificate_pem");
+            e.Problem("accept_invalid_certificates", $"only applies to client stages; a server checks client certificates with {e.Say("client_certificate")} and {e.Say("ca_certificate_pem")}");
         options = options with { ServerName = serverName, AcceptInvalidCertificates = acceptInvalid };
 
-        var certificate = ReadCertificate(e.Node("certificate"), problems);
+        var certificate = ReadCertificate(e.Node("certificate"), problems, e.Spelling);
         options = options with { Certificate = certificate };
         var caPem = Optional(e, "ca_certificate_pem");
         var caFile = Optional(e, "ca_certificate_file");
         if (caPem is not null && caFile is not null)
-            e.Problem("ca_certificate_file", "cannot be combined with 'ca_certificate_pem'; give one of them");
+            e.Problem("ca_certificate_file", $"cannot be combined with '{e.Say("ca_certificate_pem")}'; give one of them");
         else if ((caPem ?? Pem(e, "ca_certificate_file", caFile)) is { } ca && !PemText.HoldsCertificates(ca))
             e.Problem(caPem is not null ? "ca_certificate_pem" : "ca_certificate_file", "holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)");
         options = options with { CaCertificatePem = caPem, CaCertificateFile = caFile };
         var crlPem = Optional(e, "certificate_revocation_list_pem");
         var crlFile = Optional(e, "certificate_revocation_list_file");
         if (crlPem is not null && crlFile is not null)
-            e.Problem("certificate_revocation_list_file", "cannot be combined with 'certificate_revocation_list_pem'; give one of them");
+            e.Problem("certificate_revocation_list_file", $"cannot be combined with '{e.Say("certificate_revocation_list_pem")}'; give one of them");
         else if ((crlPem ?? Pem(e, "certificate_revocation_list_file", crlFile)) is { } crl && !crl.Contains("-----BEGIN X509 CRL-----", StringComparison.Ordinal))
             e.Problem(crlPem is not null ? "certificate_revocation_list_pem" : "certificate_revocation_list_file", "holds no PEM CRL (expected a -----BEGIN X509 CRL----- block, as 'ferry cert crl' writes)");
         options = options with { CertificateRevocationListPem = crlPem, CertificateRevocationListFile = crlFile };
@@ -84,12 +86,13 @@ internal static class TlsBlockReader
             RefuseSettingsWithoutSecure(e, node, problems, options);
         if (secure)
         {
+            var pair = $"{e.Say("certificate_pem")} and {e.Say("private_key_pem")} (or {e.Say("certificate_file")} and {e.Say("private_key_file")})";
             if (server && certificate is null && e.Node("certificate") is { } given && given.Children.Count == 0)
-                problems.Add(new SettingProblem(given.Where, given.Path, given.Value, "is required on a TLS server: give certificate_pem and private_key_pem (or certificate_file and private_key_file)"));
+                problems.Add(new SettingProblem(given.Where, given.Path, given.Value, $"is required on a TLS server: give {pair}"));
             else if (server && !e.Has("certificate"))
-                problems.Add(new SettingProblem(node.Where, node.Path + ".certificate", null, "missing key 'certificate': a TLS server needs certificate_pem and private_key_pem (or certificate_file and private_key_file)"));
+                problems.Add(new SettingProblem(node.Where, $"{node.Path}.{e.Say("certificate")}", null, $"missing key '{e.Say("certificate")}': a TLS server needs {pair}"));
             if (server && options.ClientCertificate != ClientCertificateMode.None && caPem is null && caFile is null)
-                e.Problem("client_certificate", "needs ca_certificate_pem or ca_certificate_file (the CA client certificates must chain to)");
+                e.Problem("client_certificate", $"needs {e.Say("ca_certificate_pem")} or {e.Say("ca_certificate_file")} (the CA client certificates must chain to)");
         }
         return problems.Count == before && secure ? options : null;
     }
@@ -114,25 +117,26 @@ internal static class TlsBlockReader
         if (e.Node("handshake_timeout") is { Value.Length: > 0 }) set.Add("handshake_timeout");
         if (set.Count == 0)
             return;
-        var fix = $"the block sets {string.Join(", ", set)}: set secure: true to serve TLS, or remove the TLS settings";
+        var secure = e.Say("secure");
+        var fix = $"the block sets {e.Spelling.List(set)}: set {secure}: true to serve TLS, or remove the TLS settings";
         if (e.Has("secure"))
             e.Problem("secure", $"turns TLS off (the stage would serve plain TCP), but {fix}");
         else
-            problems.Add(new SettingProblem(block.Where, block.Path + ".secure", null, $"missing key 'secure': without secure: true TLS is off (the stage would serve plain TCP), but {fix}"));
+            problems.Add(new SettingProblem(block.Where, $"{block.Path}.{secure}", null, $"missing key '{secure}': without {secure}: true TLS is off (the stage would serve plain TCP), but {fix}"));
     }
 
     /// <summary>The <c>certificate</c> block: PEM text or files for the certificate and its key, loaded to check they are PEM and belong together.</summary>
-    private static TlsCertificate? ReadCertificate(ISettingNode? node, List<SettingProblem> problems)
+    private static TlsCertificate? ReadCertificate(ISettingNode? node, List<SettingProblem> problems, KeySpelling outer)
     {
         if (node is null || (node.Value is not null && node.Value.Length == 0) || (node.Value is null && !node.IsSequence && node.Children.Count == 0))
             return null;
         if (node.Value is not null || node.IsSequence)
         {
-            problems.Add(new SettingProblem(node.Where, node.Path, node.Value, $"must be a block ({string.Join(", ", CertificateKeys)})"));
+            problems.Add(new SettingProblem(node.Where, node.Path, node.Value, $"must be a block ({outer.List(CertificateKeys)})"));
             return null;
         }
         var before = problems.Count;
-        var e = new SettingEntries(node.Children, CertificateKeys, problems, "the tls certificate block");
+        var e = new SettingEntries(node.Children, CertificateKeys, problems, "the tls certificate block", outer: outer);
         var given = new TlsCertificate
         {
             CertificatePem = Optional(e, "certificate_pem"),
@@ -153,12 +157,12 @@ internal static class TlsBlockReader
     {
         if (pem.Value is not null && file.Value is not null)
         {
-            e.Problem(file.Key, $"cannot be combined with '{pem.Key}'; give {what} once");
+            e.Problem(file.Key, $"cannot be combined with '{e.Say(pem.Key)}'; give {what} once");
             return (null, null);
         }
         if (pem.Value is null && file.Value is null)
         {
-            problems.Add(new SettingProblem(block.Where, $"{block.Path}.{pem.Key}", null, $"missing key '{pem.Key}' (or '{file.Key}'): {what} as PEM text (or a PEM file)"));
+            problems.Add(new SettingProblem(block.Where, $"{block.Path}.{e.Say(pem.Key)}", null, $"missing key '{e.Say(pem.Key)}' (or '{e.Say(file.Key)}'): {what} as PEM text (or a PEM file)"));
             return (null, null);
         }
         return pem.Value is not null ? (pem.Key, pem.Value) : (file.Key, Pem(e, file.Key, file.Value));

@@ -1,22 +1,100 @@
+using System.Text;
+
 namespace Ferry.Stages;
 
 /// <summary>
-/// A stage's options are invalid. The message names the stage (<c>stage 'pos': option 'bind': …</c>), so that with several
-/// stages in one process it says which one, and lists every bad option, its value and what is allowed.
+/// A stage's options are invalid. The message names the stage (<c>stage 'pos': TcpServerStageOptions.MaxConnections: …</c>), so
+/// that with several stages in one process it says which one, and lists every bad option by its property, its value and what is allowed.
 /// </summary>
+/// <remarks>
+/// The checks write each problem once, keyed by the option's snake_case key (<c>option 'max_connections': …</c>, other options named
+/// in the text as <c>{bind_retry_max_delay}</c>), and each reader gets it in its own words: a developer who set the options in code
+/// reads the C# properties (<see cref="Problems"/>); a run file's or appsettings' reader puts it at the key the user wrote, in the
+/// user's spelling (<see cref="MarkedProblems"/>); a command line names its flags (<see cref="KeyedProblems"/>).
+/// </remarks>
 public sealed class StageOptionsException : ArgumentException
 {
     /// <summary>Problems of options that belong to no named stage (the message is the problems alone).</summary>
     /// <param name="problems">One entry per bad option: its name, its value and what is allowed.</param>
     public StageOptionsException(IReadOnlyList<string> problems)
-        : base(string.Join("; ", problems)) => Problems = problems;
+        : base(string.Join("; ", problems)) => Problems = KeyedProblems = MarkedProblems = problems;
 
-    /// <summary>Problems of the stage named <paramref name="stage"/>: the message begins with its name.</summary>
+    /// <summary>Problems of the stage named <paramref name="stage"/>, said as written (no options type to name properties by).</summary>
     internal StageOptionsException(string stage, IReadOnlyList<string> problems)
-        : base(Describe(stage, problems)) => Problems = problems;
+        : this(stage, problems, optionsType: null)
+    {
+    }
 
-    /// <summary>One entry per bad option: its name, its value and what is allowed (without the stage's name, which the message carries).</summary>
+    /// <summary>
+    /// Problems of the stage named <paramref name="stage"/>, written with keys (<c>option 'max_connections': …</c>); the message and
+    /// <see cref="Problems"/> name the properties of <paramref name="optionsType"/> (<c>TcpServerStageOptions.MaxConnections: …</c>).
+    /// </summary>
+    internal StageOptionsException(string stage, IReadOnlyList<string> problems, string? optionsType)
+        : base(Describe(stage, ForCode(problems, optionsType)))
+    {
+        MarkedProblems = problems;
+        KeyedProblems = problems.Select(p => SayKeys(p, key => key)).ToList();
+        Problems = ForCode(problems, optionsType);
+    }
+
+    /// <summary>One entry per bad option: the property (<c>TcpServerStageOptions.MaxConnections</c>), its value and what is allowed (without the stage's name, which the message carries).</summary>
     public IReadOnlyList<string> Problems { get; }
+
+    /// <summary>The problems by the options' snake_case keys (<c>option 'max_connections': …</c>), as a command line maps them to its flags.</summary>
+    internal IReadOnlyList<string> KeyedProblems { get; }
+
+    /// <summary>The problems as the checks wrote them: keyed, other options marked <c>{key}</c> for <see cref="SayKeys"/> to spell.</summary>
+    internal IReadOnlyList<string> MarkedProblems { get; }
+
+    /// <summary><paramref name="problem"/> with each marked key (<c>{bind_retry_max_delay}</c>, <c>{tls.certificate}</c>) said by <paramref name="say"/>.</summary>
+    internal static string SayKeys(string problem, Func<string, string> say)
+    {
+        if (!problem.Contains('{', StringComparison.Ordinal))
+            return problem;
+        var said = new StringBuilder(problem.Length);
+        var at = 0;
+        while (problem.IndexOf('{', at) is var open and >= 0)
+        {
+            var close = problem.IndexOf('}', open + 1);
+            if (close < 0)
+                break;
+            var key = problem[(open + 1)..close];
+            said.Append(problem, at, open - at).Append(IsKey(key) ? say(key) : problem[open..(close + 1)]);
+            at = close + 1;
+        }
+        return said.Append(problem, at, problem.Length - at).ToString();
+    }
+
+    /// <summary><c>tls.certificate_file</c> as its property path, <c>Tls.CertificateFile</c>.</summary>
+    internal static string Property(string key)
+        => string.Join('.', key.Split('.').Select(segment => string.Concat(segment.Split('_').Select(w => w.Length == 0 ? w : char.ToUpperInvariant(w[0]) + w[1..]))));
+
+    /// <summary>
+    /// The problems in a developer's words: <c>option 'max_connections': -1 …</c> as <c>TcpServerStageOptions.MaxConnections: -1 …</c>,
+    /// <c>options 'a'/'b': …</c> as both properties, marked keys as properties. Without a type the keyed text stays.
+    /// </summary>
+    private static IReadOnlyList<string> ForCode(IReadOnlyList<string> problems, string? optionsType)
+        => optionsType is null ? problems.Select(p => SayKeys(p, key => key)).ToList() : problems.Select(p => ForCode(p, optionsType)).ToList();
+
+    internal static string ForCode(string problem, string optionsType)
+    {
+        var rest = problem;
+        string? subject = null;
+        foreach (var prefix in new[] { "option '", "options '" })
+        {
+            var end = problem.StartsWith(prefix, StringComparison.Ordinal) ? problem.IndexOf("': ", prefix.Length, StringComparison.Ordinal) : -1;
+            if (end < 0)
+                continue;
+            subject = string.Join(" and ", problem[prefix.Length..end].Split("'/'").Select(key => $"{optionsType}.{Property(key)}"));
+            rest = problem[(end + 3)..];
+            break;
+        }
+        rest = SayKeys(rest, Property);
+        return subject is null ? rest : $"{subject}: {rest}";
+    }
+
+    /// <summary>A marked key is small letters, digits, '_' and '.' (a value in braces, <c>{x}</c> in a name, is not one unless it looks so).</summary>
+    private static bool IsKey(string text) => text.Length > 0 && text.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '.');
 
     /// <summary>A name that is itself the problem (empty, blank) would read as <c>stage ''</c>: then the problems speak for themselves.</summary>
     private static string Describe(string stage, IReadOnlyList<string> problems)

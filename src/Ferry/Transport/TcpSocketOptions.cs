@@ -21,10 +21,10 @@ public sealed record TcpSocketOptions
     internal void Validate(List<string> problems)
     {
         if (KeepAlive && (KeepAliveIdle < TimeSpan.FromSeconds(1) || KeepAliveIdle > TimeSpan.FromSeconds(32767)))
-            problems.Add($"option 'keep_alive_idle': {KeepAliveIdle} is not allowed; must be from 1 s to 32767 s");
+            problems.Add($"option 'socket.keep_alive_idle': {KeepAliveIdle} is not allowed; must be from 1 s to 32767 s");
         if (ReceiveBufferSize < 0)
-            problems.Add($"option 'receive_buffer_size': {ReceiveBufferSize} is not allowed; must be 0 (kernel default) or a positive number of bytes");
+            problems.Add($"option 'socket.receive_buffer_size': {ReceiveBufferSize} is not allowed; must be 0 (kernel default) or a positive number of bytes");
         if (SendBufferSize < 0)
-            problems.Add($"option 'send_buffer_size': {SendBufferSize} is not allowed; must be 0 (kernel default) or a positive number of bytes");
+            problems.Add($"option 'socket.send_buffer_size': {SendBufferSize} is not allowed; must be 0 (kernel default) or a positive number of bytes");
     }
 }

@@ -38,7 +38,7 @@ public sealed class HostingRegistrationTests
 
         Assert.Contains("AddTcpServerStage(\"front\"): configure: returned null; return the options it is given", error.Message);
         Assert.Contains("AddTcpClientStage(\"back\"): configure: returned null", error.Message);
-        Assert.Contains("AddTcpServerStage(\"other\"): option 'group_size'", error.Message);   // reported together
+        Assert.Contains("AddTcpServerStage(\"other\"): TcpServerStageOptions.GroupSize", error.Message);   // reported together
         Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
     }
 

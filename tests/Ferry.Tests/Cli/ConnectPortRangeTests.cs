@@ -15,8 +15,8 @@ public sealed class ConnectPortRangeTests
     public void The_options_say_the_ports_a_client_connects_to(string connect, string expected)
     {
         var error = Assert.Throws<StageOptionsException>(() => new TcpClientStageOptions { Name = "c", Connect = connect }.Validate());
-        var problem = Assert.Single(error.Problems, p => p.StartsWith("option 'connect'", StringComparison.Ordinal));
-        Assert.Equal($"option 'connect': '{connect}' is not a remote address {expected}; use host:port or [ipv6]:port", problem);
+        var problem = Assert.Single(error.Problems, p => p.StartsWith("TcpClientStageOptions.Connect", StringComparison.Ordinal));
+        Assert.Equal($"TcpClientStageOptions.Connect: '{connect}' is not a remote address {expected}; use host:port or [ipv6]:port", problem);
         Assert.DoesNotContain("from 0 to", problem);
     }
 

@@ -242,7 +242,7 @@ public sealed class GenericHostTests
             { "Ferry": { "Stages": { "node": { "Type": "tcp_server", "Host": "127.0.0.1", "Port": 0, "Tls": { "Secure": true, "Sni": "x" } } } } }
             """);
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => secure.StartAsync());
-        Assert.Contains("configuration 'Ferry:Stages:node:Tls': Stages.node.Tls.certificate: missing key 'certificate': a TLS server needs certificate_pem and private_key_pem (or certificate_file and private_key_file)", error.Failures);
+        Assert.Contains("configuration 'Ferry:Stages:node:Tls': Stages.node.Tls.Certificate: missing key 'Certificate': a TLS server needs CertificatePem and PrivateKeyPem (or CertificateFile and PrivateKeyFile)", error.Failures);
         Assert.Contains(error.Failures, f => f.Contains("unknown key 'Sni' in the tls block"));
     }
 
@@ -265,10 +265,10 @@ public sealed class GenericHostTests
                   "back": { "Type": "tcp_client", "Connect": "127.0.0.1:1", "Tls": { "Secure": "false", "ServerName": "gw.example" } } } } }
                 """);
             var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
-            Assert.Contains("configuration 'Ferry:Stages:front:Tls': Stages.front.Tls.secure: missing key 'secure': without secure: true TLS is off (the stage would serve plain TCP), "
-                + "but the block sets certificate, ca_certificate_file, client_certificate: set secure: true to serve TLS, or remove the TLS settings", error.Failures);
+            Assert.Contains("configuration 'Ferry:Stages:front:Tls': Stages.front.Tls.Secure: missing key 'Secure': without Secure: true TLS is off (the stage would serve plain TCP), "
+                + "but the block sets Certificate, CaCertificateFile, ClientCertificate: set Secure: true to serve TLS, or remove the TLS settings", error.Failures);
             Assert.Contains("configuration 'Ferry:Stages:back:Tls:Secure': Stages.back.Tls.Secure: 'false' turns TLS off (the stage would serve plain TCP), "
-                + "but the block sets server_name: set secure: true to serve TLS, or remove the TLS settings", error.Failures);
+                + "but the block sets ServerName: set Secure: true to serve TLS, or remove the TLS settings", error.Failures);
             Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
         }
         finally
@@ -293,8 +293,8 @@ public sealed class GenericHostTests
             .ConfigureTcpServerStage("front", (stage, _) => stage.Listening += (_, _) => Interlocked.Increment(ref listened)));
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
         // Every problem at once, each where it was declared.
-        Assert.Contains(error.Failures, f => f.StartsWith("AddTcpServerStage(\"secure\"): option 'tls.certificate.certificate_file': cannot read '/nonexistent/server.pem'", StringComparison.Ordinal));
-        Assert.Contains(error.Failures, f => f.StartsWith("AddTcpClientStage(\"upstream\"): option 'tls.ca_certificate_file': cannot read '/nonexistent/ca.pem'", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.StartsWith("AddTcpServerStage(\"secure\"): TcpServerStageOptions.Tls.Certificate.CertificateFile: cannot read '/nonexistent/server.pem'", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.StartsWith("AddTcpClientStage(\"upstream\"): TcpClientStageOptions.Tls.CaCertificateFile: cannot read '/nonexistent/ca.pem'", StringComparison.Ordinal));
         Assert.Equal(0, Volatile.Read(ref listened));
         Assert.True(FreePorts.IsFree(port));
         Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
@@ -335,7 +335,7 @@ public sealed class GenericHostTests
             .ConfigureTcpServerStage("front", (stage, _) => stage.Listening += (_, _) => Interlocked.Increment(ref listened));
         using var host = builder.Build();
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
-        Assert.StartsWith($"AddTcpServerStage(\"secure\"): option 'tls.certificate.certificate_file': cannot read '{certFile}'", Assert.Single(error.Failures));
+        Assert.StartsWith($"AddTcpServerStage(\"secure\"): TcpServerStageOptions.Tls.Certificate.CertificateFile: cannot read '{certFile}'", Assert.Single(error.Failures));
         Assert.Equal(0, Volatile.Read(ref listened));
         Assert.True(FreePorts.IsFree(port));
         Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);

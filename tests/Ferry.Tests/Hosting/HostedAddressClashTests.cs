@@ -30,8 +30,8 @@ public sealed class HostedAddressClashTests
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
         Assert.Equal(
         [
-            $"AddTcpServerStage(\"admin\"): stage 'admin' listens on all interfaces, port {port}, which stage 'bridge' (configuration 'Ferry:Stages:bridge') already listens on (127.0.0.1:{port}); give each stage its own port",
-            $"configuration 'Ferry:Stages:front': stage 'front' listens on 127.0.0.1:{port}, which stage 'bridge' (configuration 'Ferry:Stages:bridge') already listens on; give each stage its own port",
+            $"AddTcpServerStage(\"admin\"): stage 'admin' listens on all interfaces, port {port}, which stage 'bridge' (configuration 'Ferry:Stages:bridge:Port') already listens on (127.0.0.1:{port}); give each stage its own port",
+            $"configuration 'Ferry:Stages:front:Bind': stage 'front' listens on 127.0.0.1:{port}, which stage 'bridge' (configuration 'Ferry:Stages:bridge:Port') already listens on; give each stage its own port",
         ], error.Failures.Order(StringComparer.Ordinal));
         Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
         Assert.True(FreePorts.IsFree(port));

@@ -180,10 +180,10 @@ public abstract class AdmissionTests(StageTransport transport)
             MaxConnectionsPerIp = -1,
             ConnectionRateWindow = TimeSpan.Zero,
         }.On(Transport))).Problems;
-        Assert.Contains(problems, p => p.StartsWith("option 'allow_from': '10.0.0.0/33'"));
-        Assert.Contains(problems, p => p.StartsWith("option 'deny_from': 'nonsense'"));
-        Assert.Contains(problems, p => p.StartsWith("option 'max_connections_per_ip'"));
-        Assert.Contains(problems, p => p.StartsWith("option 'connection_rate_window'"));
+        Assert.Contains(problems, p => p.StartsWith("TcpServerStageOptions.AllowFrom: '10.0.0.0/33'"));
+        Assert.Contains(problems, p => p.StartsWith("TcpServerStageOptions.DenyFrom: 'nonsense'"));
+        Assert.Contains(problems, p => p.StartsWith("TcpServerStageOptions.MaxConnectionsPerIp"));
+        Assert.Contains(problems, p => p.StartsWith("TcpServerStageOptions.ConnectionRateWindow"));
     }
 
     /// <summary>
@@ -204,7 +204,7 @@ public abstract class AdmissionTests(StageTransport transport)
             _ => new TcpServerStageOptions { ProxyProtocol = ProxyProtocol.V1, TrustedProxies = values },
         }).On(Transport);
         var problems = Assert.Throws<StageOptionsException>(() => new TcpServerStage(With(value))).Problems;
-        Assert.Equal($"option '{option}': {expected}", Assert.Single(problems));
+        Assert.Equal($"TcpServerStageOptions.{StageOptionsException.Property(option)}: {expected}", Assert.Single(problems));
         // Written as a network, or (for proxies) as the one address, the same values are taken.
         var network = expected.Split("write the network as ")[1].Split(',')[0];
         await new TcpServerStage(option == "trusted_proxies" ? With(network, value.Split('/')[0]) : With(network)).DisposeAsync();

@@ -13,8 +13,8 @@ public sealed class ClientStageOptionsTests
         // and not above the maximum": TimeSpan text, and not which to change.
         var refused = Assert.Throws<StageOptionsException>(() =>
             new TcpClientStageOptions { ReconnectWait = TimeSpan.FromHours(1), ReconnectMaxWait = TimeSpan.FromSeconds(30) }.Validate());
-        Assert.Equal(["option 'reconnect_wait': 1h is longer than 'reconnect_max_wait' 30s; the first wait must not be above the cap: "
-            + "lower reconnect_wait or raise reconnect_max_wait"], refused.Problems);
+        Assert.Equal(["TcpClientStageOptions.ReconnectWait: 1h is longer than 'ReconnectMaxWait' 30s; the first wait must not be above the cap: "
+            + "lower ReconnectWait or raise ReconnectMaxWait"], refused.Problems);
     }
 
     [Fact]
@@ -31,12 +31,12 @@ public sealed class ClientStageOptionsTests
         }.Validate());
         Assert.Equal(
         [
-            "option 'group_linger': 90s is not allowed; must be from 0 to 1 minute",
-            "option 'idle_timeout': 0.5ms is not allowed; must be 0 (never) or at least 1 ms",
-            "option 'stats_interval': 5ms is not allowed; must be at least 10 ms",
-            "option 'egress_wait_timeout': 0 is not allowed; use a duration above 0, e.g. 5s",
-            "option 'connect_timeout': -500ms is not allowed; use a duration above 0, e.g. 10s",
-            "option 'reconnect_wait': 0 is not allowed; use a duration above 0, e.g. 1s",
+            "TcpClientStageOptions.GroupLinger: 90s is not allowed; must be from 0 to 1 minute",
+            "TcpClientStageOptions.IdleTimeout: 0.5ms is not allowed; must be 0 (never) or at least 1 ms",
+            "TcpClientStageOptions.StatsInterval: 5ms is not allowed; must be at least 10 ms",
+            "TcpClientStageOptions.EgressWaitTimeout: 0 is not allowed; use a duration above 0, e.g. 5s",
+            "TcpClientStageOptions.ConnectTimeout: -500ms is not allowed; use a duration above 0, e.g. 10s",
+            "TcpClientStageOptions.ReconnectWait: 0 is not allowed; use a duration above 0, e.g. 1s",
         ], refused.Problems);
     }
 

@@ -792,7 +792,7 @@ public abstract class ClientStageTests(StageTransport transport)
             ConnectTimeout = TimeSpan.Zero,
         }.On(Transport)));
         Assert.Equal(3, ex.Problems.Count);
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'connect'"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("TcpClientStageOptions.Connect"));
     }
 
     public static TheoryData<string> Specs => FramedStageTests.Specs;

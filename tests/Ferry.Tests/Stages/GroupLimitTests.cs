@@ -214,15 +214,15 @@ public sealed class GroupLimitTests
     }
 
     [Theory]
-    [InlineData(-1, 256, "option 'max_groups_per_connection': -1 is not allowed; must be 0 (unlimited) or more")]
-    [InlineData(1024, 0, "option 'max_group_name_length': 0 is not allowed; must be from 1 to 65536 characters")]
-    [InlineData(1024, 65537, "option 'max_group_name_length': 65537 is not allowed; must be from 1 to 65536 characters")]
+    [InlineData(-1, 256, "MaxGroupsPerConnection: -1 is not allowed; must be 0 (unlimited) or more")]
+    [InlineData(1024, 0, "MaxGroupNameLength: 0 is not allowed; must be from 1 to 65536 characters")]
+    [InlineData(1024, 65537, "MaxGroupNameLength: 65537 is not allowed; must be from 1 to 65536 characters")]
     public void Limits_out_of_range_are_refused_naming_the_option_the_value_and_what_is_allowed(int maxGroups, int maxNameLength, string expected)
     {
         var server = Assert.Throws<StageOptionsException>(() => new TcpServerStageOptions { MaxGroupsPerConnection = maxGroups, MaxGroupNameLength = maxNameLength }.Validate());
-        Assert.Equal([expected], server.Problems);
+        Assert.Equal([$"TcpServerStageOptions.{expected}"], server.Problems);
         var client = Assert.Throws<StageOptionsException>(() => new TcpClientStageOptions { MaxGroupsPerConnection = maxGroups, MaxGroupNameLength = maxNameLength }.Validate());
-        Assert.Equal([expected], client.Problems);
+        Assert.Equal([$"TcpClientStageOptions.{expected}"], client.Problems);
     }
 
     [Fact]

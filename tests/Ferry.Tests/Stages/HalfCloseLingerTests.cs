@@ -124,7 +124,7 @@ public abstract class HalfCloseLingerTests(StageTransport transport)
     public void A_linger_outside_1ms_to_1h_is_refused_with_the_allowed_range(double ms)
     {
         var ex = Assert.Throws<StageOptionsException>(() => new TcpServerStageOptions { HalfCloseLinger = TimeSpan.FromMilliseconds(ms) }.Validate());
-        Assert.Contains("option 'half_close_linger'", Assert.Single(ex.Problems));
+        Assert.Contains("TcpServerStageOptions.HalfCloseLinger", Assert.Single(ex.Problems));
         Assert.Contains("must be 0 (close once what is queued is written) or from 1ms to 1h", ex.Problems[0]);
     }
 }

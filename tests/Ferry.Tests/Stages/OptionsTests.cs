@@ -47,16 +47,16 @@ public sealed class OptionsTests
         {
             Name = null!, Connect = null!, Socket = null!, Framing = null!, ThreadProcessorAffinity = null!,
         }.Validate());
-        foreach (var ex in new[] { server, client })
+        foreach (var (ex, type) in new[] { (server, nameof(TcpServerStageOptions)), (client, nameof(TcpClientStageOptions)) })
         {
-            Assert.Contains("option 'socket': null is not allowed; use new TcpSocketOptions() for the system's defaults", ex.Problems);
-            Assert.Contains("option 'thread_processor_affinity': null is not allowed; use an empty list for any CPU, or the CPUs to run on", ex.Problems);
-            Assert.Contains("option 'framing': must be set", ex.Problems);
-            Assert.Contains(ex.Problems, p => p.StartsWith("option 'name': '' is not allowed", StringComparison.Ordinal));
+            Assert.Contains($"{type}.Socket: null is not allowed; use new TcpSocketOptions() for the system's defaults", ex.Problems);
+            Assert.Contains($"{type}.ThreadProcessorAffinity: null is not allowed; use an empty list for any CPU, or the CPUs to run on", ex.Problems);
+            Assert.Contains($"{type}.Framing: must be set", ex.Problems);
+            Assert.Contains(ex.Problems, p => p.StartsWith($"{type}.Name: '' is not allowed", StringComparison.Ordinal));
             Assert.Equal(5, ex.Problems.Count);
         }
-        Assert.Contains(server.Problems, p => p.StartsWith("option 'bind': '' is not a valid address (empty)", StringComparison.Ordinal));
-        Assert.Contains(client.Problems, p => p.StartsWith("option 'connect': '' is not a remote address (empty)", StringComparison.Ordinal));
+        Assert.Contains(server.Problems, p => p.StartsWith("TcpServerStageOptions.Bind: '' is not a valid address (empty)", StringComparison.Ordinal));
+        Assert.Contains(client.Problems, p => p.StartsWith("TcpClientStageOptions.Connect: '' is not a remote address (empty)", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -72,12 +72,12 @@ public sealed class OptionsTests
             ThreadProcessorAffinity = [Environment.ProcessorCount + 3],
         };
         var ex = Assert.Throws<StageOptionsException>(() => new TcpServerStage(options));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'bind'"));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'max_connections': -1"));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'group_size': 0"));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'idle_timeout'"));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'egress_buffer_bytes'"));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'thread_processor_affinity'"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("TcpServerStageOptions.Bind"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("TcpServerStageOptions.MaxConnections: -1"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("TcpServerStageOptions.GroupSize: 0"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("TcpServerStageOptions.IdleTimeout"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("TcpServerStageOptions.EgressBufferBytes"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("TcpServerStageOptions.ThreadProcessorAffinity"));
         Assert.Equal(6, ex.Problems.Count);
     }
 
@@ -93,7 +93,7 @@ public sealed class OptionsTests
         };
         var server = Assert.Throws<StageOptionsException>(() => new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0", Tls = tls }));
         Assert.Equal(
-            "option 'tls.secure': false, but tls sets certificate, ca_certificate_pem, client_certificate; set Secure = true to serve TLS, "
+            "TcpServerStageOptions.Tls.Secure: false, but tls sets Certificate, CaCertificatePem, ClientCertificate; set Secure = true to serve TLS, "
             + "or leave those options unset (with Secure false the stage serves plain TCP)",
             Assert.Single(server.Problems));
         Assert.IsAssignableFrom<ArgumentException>(server);
@@ -103,7 +103,7 @@ public sealed class OptionsTests
             Connect = "127.0.0.1:1",
             Tls = new TlsOptions { Secure = false, ServerName = "gw.example", AcceptInvalidCertificates = true },
         }.Validate());
-        Assert.StartsWith("option 'tls.secure': false, but tls sets server_name, accept_invalid_certificates; set Secure = true", Assert.Single(client.Problems));
+        Assert.StartsWith("TcpClientStageOptions.Tls.Secure: false, but tls sets ServerName, AcceptInvalidCertificates; set Secure = true", Assert.Single(client.Problems));
 
         // Secure false alone (seed 004's switch) is plain TCP, as before.
         new TcpServerStageOptions { Tls = new TlsOptions { Secure = false } }.Validate();
@@ -114,12 +114,12 @@ public sealed class OptionsTests
     {
         // With several stages in one process, "option 'bind': …" alone did not say whose option it was.
         var server = Assert.Throws<StageOptionsException>(() => new TcpServerStage(new TcpServerStageOptions { Name = "pos", Bind = "nowhere", Backlog = 0 }));
-        Assert.StartsWith("stage 'pos': option 'bind': 'nowhere' is not a valid address", server.Message);
-        Assert.Contains("; option 'backlog': 0 is not allowed", server.Message);
-        Assert.All(server.Problems, p => Assert.StartsWith("option '", p));   // the problems themselves stay per option
+        Assert.StartsWith("stage 'pos': TcpServerStageOptions.Bind: 'nowhere' is not a valid address", server.Message);
+        Assert.Contains("; TcpServerStageOptions.Backlog: 0 is not allowed", server.Message);
+        Assert.All(server.Problems, p => Assert.StartsWith("TcpServerStageOptions.", p));   // the problems themselves stay per option
 
         var client = Assert.Throws<StageOptionsException>(() => new TcpClientStageOptions { Name = "upstream", Connect = "127.0.0.1:1", ConnectTimeout = TimeSpan.Zero }.Validate());
-        Assert.StartsWith("stage 'upstream': option 'connect_timeout'", client.Message);
+        Assert.StartsWith("stage 'upstream': TcpClientStageOptions.ConnectTimeout", client.Message);
 
         // What only the constructor finds (TLS material it reads) names the stage too.
         var missing = Path.Combine(Path.GetTempPath(), "ferry-no-such-cert.pem");
@@ -132,21 +132,21 @@ public sealed class OptionsTests
         Assert.StartsWith($"stage 'pos': option 'tls.certificate.certificate_file': cannot read '{missing}'", tls.Message);
 
         // A name that is itself the problem is not quoted as the stage.
-        Assert.StartsWith("option 'name': '' is not allowed", Assert.Throws<StageOptionsException>(() => new TcpServerStageOptions { Name = "" }.Validate()).Message);
+        Assert.StartsWith("TcpServerStageOptions.Name: '' is not allowed", Assert.Throws<StageOptionsException>(() => new TcpServerStageOptions { Name = "" }.Validate()).Message);
     }
 
     [Fact]
     public void New_options_are_checked_too()
     {
         var server = Assert.Throws<StageOptionsException>(() => new TcpServerStage(new TcpServerStageOptions { BindAttempts = -1 }));
-        Assert.Contains(server.Problems, p => p.StartsWith("option 'bind_attempts': -1"));
+        Assert.Contains(server.Problems, p => p.StartsWith("TcpServerStageOptions.BindAttempts: -1"));
         var client = Assert.Throws<StageOptionsException>(() => new TcpClientStage(new TcpClientStageOptions
         {
             EgressOverflow = (EgressOverflowPolicy)9,
             EgressWaitTimeout = TimeSpan.Zero,
         }));
-        Assert.Contains(client.Problems, p => p.StartsWith("option 'egress_overflow'"));
-        Assert.Contains(client.Problems, p => p.StartsWith("option 'egress_wait_timeout'"));
+        Assert.Contains(client.Problems, p => p.StartsWith("TcpClientStageOptions.EgressOverflow"));
+        Assert.Contains(client.Problems, p => p.StartsWith("TcpClientStageOptions.EgressWaitTimeout"));
     }
 
     [Fact]

@@ -88,8 +88,8 @@ public sealed class PartialFrameLimitTests
     {
         var span = value == "0.5ms" ? TimeSpan.FromMilliseconds(0.5) : TimeSpan.FromSeconds(-1);
         var error = Assert.Throws<StageOptionsException>(() => new TcpServerStageOptions { IdleTimeout = span, FrameTimeout = span }.Validate());
-        Assert.Contains("option 'idle_timeout'", error.Message);
-        Assert.Contains("option 'frame_timeout'", error.Message);
+        Assert.Contains("TcpServerStageOptions.IdleTimeout", error.Message);
+        Assert.Contains("TcpServerStageOptions.FrameTimeout", error.Message);
         Assert.Contains("must be 0 (never) or at least 1 ms", error.Message);
         Assert.Throws<StageOptionsException>(() => new TcpClientStageOptions { Connect = "127.0.0.1:1", FrameTimeout = span }.Validate());
     }
@@ -98,7 +98,7 @@ public sealed class PartialFrameLimitTests
     public void A_pending_budget_too_small_to_hold_a_read_is_refused()
     {
         var error = Assert.Throws<StageOptionsException>(() => new TcpServerStageOptions { MaxPendingBytes = 100 }.Validate());
-        Assert.Contains("option 'max_pending_bytes': 100 is not allowed; must be 0 (no limit) or at least 4096", error.Message);
+        Assert.Contains("TcpServerStageOptions.MaxPendingBytes: 100 is not allowed; must be 0 (no limit) or at least 4096", error.Message);
     }
 
     private static byte[] Header(int length)

@@ -10,13 +10,13 @@ public sealed class ServerStageOptionsTests
     [Fact]
     public void Durations_are_said_as_written()
     {
-        Assert.Equal("option 'connection_rate_window': 0 is not allowed; must be positive, e.g. 1s",
+        Assert.Equal("TcpServerStageOptions.ConnectionRateWindow: 0 is not allowed; must be positive, e.g. 1s",
             Problem(new TcpServerStageOptions { ConnectionRateWindow = TimeSpan.Zero }));
-        Assert.Equal("option 'egress_wait_timeout': -5s is not allowed; must be positive, e.g. 5s",
+        Assert.Equal("TcpServerStageOptions.EgressWaitTimeout: -5s is not allowed; must be positive, e.g. 5s",
             Problem(new TcpServerStageOptions { EgressWaitTimeout = TimeSpan.FromSeconds(-5) }));
-        Assert.Equal("option 'stop_grace_period': -1ms is not allowed; must be 0 or positive",
+        Assert.Equal("TcpServerStageOptions.StopGracePeriod: -1ms is not allowed; must be 0 or positive",
             Problem(new TcpServerStageOptions { StopGracePeriod = TimeSpan.FromMilliseconds(-1) }));
-        Assert.Equal("option 'proxy_header_timeout': 2h is not allowed; must be from 1ms to 1h",
+        Assert.Equal("TcpServerStageOptions.ProxyHeaderTimeout: 2h is not allowed; must be from 1ms to 1h",
             Problem(new TcpServerStageOptions { ProxyProtocol = ProxyProtocol.V1, TrustedProxies = ["127.0.0.1"], ProxyHeaderTimeout = TimeSpan.FromHours(2) }));
     }
 
@@ -24,9 +24,9 @@ public sealed class ServerStageOptionsTests
     public void A_bind_retry_delay_above_its_cap_says_which_way_to_change_each()
     {
         // Before: "options 'bind_retry_delay'/'bind_retry_max_delay': 00:01:00/00:00:05 are not allowed; …".
-        Assert.Equal("option 'bind_retry_delay': 1m is longer than 'bind_retry_max_delay' 5s; lower bind_retry_delay or raise bind_retry_max_delay",
+        Assert.Equal("TcpServerStageOptions.BindRetryDelay: 1m is longer than 'BindRetryMaxDelay' 5s; lower BindRetryDelay or raise BindRetryMaxDelay",
             Problem(new TcpServerStageOptions { BindRetryDelay = TimeSpan.FromMinutes(1) }));
-        Assert.Equal("option 'bind_retry_delay': 0 is not allowed; must be positive, e.g. 100ms",
+        Assert.Equal("TcpServerStageOptions.BindRetryDelay: 0 is not allowed; must be positive, e.g. 100ms",
             Problem(new TcpServerStageOptions { BindRetryDelay = TimeSpan.Zero }));
     }
 }

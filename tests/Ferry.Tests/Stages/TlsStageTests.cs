@@ -92,7 +92,7 @@ public abstract class TlsStageTests(StageTransport serverTransport)
         else
             Assert.IsType<Ferry.Transport.Streams.StreamTransport>(h.Stage.Core.Transport);
         var problems = Assert.Throws<StageOptionsException>(() => new TcpClientStage(ClientStage(h.EndPoint.Port, "localhost") with { Transport = StageTransport.Epoll })).Problems;
-        Assert.Contains(problems, p => p.StartsWith("option 'transport': a client stage's TLS runs on the stream transport"));
+        Assert.Contains(problems, p => p.StartsWith("TcpClientStageOptions.Transport: a client stage's TLS runs on the stream transport"));
     }
 
     [Fact]

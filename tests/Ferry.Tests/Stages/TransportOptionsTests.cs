@@ -32,19 +32,19 @@ public sealed class TransportOptionsTests
             Transport = (StageTransport)42,
             Tls = new TlsOptions { Secure = true, HandshakeTimeout = TimeSpan.Zero, CaCertificatePem = "x", CaCertificateFile = "y" },
         })).Problems;
-        Assert.Contains(server, p => p.StartsWith("option 'transport': 42 is not allowed"));
-        Assert.Contains("option 'tls.handshake_timeout': 0 is not allowed; must be positive, e.g. 10s", server); // was 00:00:00
-        Assert.Contains(server, p => p.StartsWith("option 'tls.certificate': a TLS server needs a certificate"));
-        Assert.Contains(server, p => p.StartsWith("options 'tls.ca_certificate_pem'/'tls.ca_certificate_file'"));
+        Assert.Contains(server, p => p.StartsWith("TcpServerStageOptions.Transport: 42 is not allowed"));
+        Assert.Contains("TcpServerStageOptions.Tls.HandshakeTimeout: 0 is not allowed; must be positive, e.g. 10s", server); // was 00:00:00
+        Assert.Contains(server, p => p.StartsWith("TcpServerStageOptions.Tls.Certificate: a TLS server needs a certificate"));
+        Assert.Contains(server, p => p.StartsWith("TcpServerStageOptions.Tls.CaCertificatePem and TcpServerStageOptions.Tls.CaCertificateFile"));
 
         var client = Assert.Throws<StageOptionsException>(() => new TcpClientStage(new TcpClientStageOptions
         {
             Transport = StageTransport.Epoll,
             Tls = new TlsOptions { Secure = true, ClientCertificate = ClientCertificateMode.Required, Certificate = new TlsCertificate { CertificatePem = "x" } },
         })).Problems;
-        Assert.Contains(client, p => p.StartsWith("option 'transport': a client stage's TLS runs on the stream transport"));
-        Assert.Contains(client, p => p.StartsWith("option 'tls.client_certificate': applies to server stages"));
-        Assert.Contains(client, p => p.StartsWith("option 'tls.certificate': give the private key"));
+        Assert.Contains(client, p => p.StartsWith("TcpClientStageOptions.Transport: a client stage's TLS runs on the stream transport"));
+        Assert.Contains(client, p => p.StartsWith("TcpClientStageOptions.Tls.ClientCertificate: applies to server stages"));
+        Assert.Contains(client, p => p.StartsWith("TcpClientStageOptions.Tls.Certificate: give the private key"));
     }
 
     [Fact]
