@@ -39,10 +39,7 @@ public sealed class BlackBoxCliTests
         using var serve = System.Diagnostics.Process.Start(CliBinary.StartInfo("serve", "--bind", "127.0.0.1:0", "--quiet"))!;
         try
         {
-            string? line;
-            do
-                line = await serve.StandardOutput.ReadLineAsync(timeout.Token);
-            while (line is not null && !line.Contains("\"listening\"", StringComparison.Ordinal));
+            var line = await CliBinary.ReadUntilListeningAsync(serve, timeout.Token);
             Assert.NotNull(line);
             var threads = Directory.GetDirectories($"/proc/{serve.Id}/task").Select(t => File.ReadAllText(Path.Combine(t, "comm")).Trim()).ToList();
             Assert.Contains(threads, t => t.StartsWith("ferry", StringComparison.Ordinal)); // the stage's service thread: the list is real
@@ -89,10 +86,7 @@ public sealed class BlackBoxCliTests
         using var process = System.Diagnostics.Process.Start(CliBinary.StartInfo(args))!;
         try
         {
-            string? line;
-            do
-                line = await process.StandardOutput.ReadLineAsync(timeout.Token);
-            while (line is not null && !line.Contains("\"listening\"", StringComparison.Ordinal));
+            var line = await CliBinary.ReadUntilListeningAsync(process, timeout.Token);
             if (line is null)
                 Assert.Fail("ferry " + string.Join(' ', args) + " never listened: " + await process.StandardError.ReadToEndAsync(timeout.Token));
             return await File.ReadAllTextAsync($"/proc/{process.Id}/maps", timeout.Token);
@@ -140,10 +134,7 @@ public sealed class BlackBoxCliTests
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            string? line;
-            do
-                line = await process.StandardOutput.ReadLineAsync(timeout.Token);
-            while (line is not null && !line.Contains("\"listening\""));
+            var line = await CliBinary.ReadUntilListeningAsync(process, timeout.Token);
             Assert.NotNull(line);
             var at = IPEndPoint.Parse(JsonDocument.Parse(line).RootElement.GetProperty("local").GetString()!);
             using var client = await FramedTestClient.ConnectAsync(at);
@@ -168,10 +159,7 @@ public sealed class BlackBoxCliTests
         {
             try
             {
-                string? line;
-                do
-                    line = await idle.StandardOutput.ReadLineAsync(timeout.Token);
-                while (line is not null && !line.Contains("\"listening\""));
+                var line = await CliBinary.ReadUntilListeningAsync(idle, timeout.Token);
                 Assert.NotNull(line);
                 Assert.DoesNotContain(ThreadNames(idle.Id), n => n.StartsWith("Console logger", StringComparison.Ordinal));
             }

@@ -147,10 +147,7 @@ public sealed class DeferredLoggingTests
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            string? line;
-            do
-                line = await process.StandardOutput.ReadLineAsync(timeout.Token);
-            while (line is not null && !line.Contains("\"listening\""));
+            var line = await CliBinary.ReadUntilListeningAsync(process, timeout.Token);
             Assert.NotNull(line);
             if (waitForLog)
                 Assert.NotNull(await process.StandardError.ReadLineAsync(timeout.Token));

@@ -25,10 +25,7 @@ public sealed class HugePageStartTests
         using var serve = Process.Start(CliBinary.StartInfo("serve", "--bind", "127.0.0.1:0", "--quiet"))!;
         try
         {
-            string? line;
-            do
-                line = await serve.StandardOutput.ReadLineAsync(timeout.Token);
-            while (line is not null && !line.Contains("\"listening\"", StringComparison.Ordinal));
+            var line = await CliBinary.ReadUntilListeningAsync(serve, timeout.Token);
             Assert.NotNull(line);
 
             var zeroFilled = ZeroFilledMapping(serve.Id, native);

@@ -111,10 +111,7 @@ public sealed class StartupPagesTests
         using var serve = Process.Start(CliBinary.StartInfo("serve", "--bind", "127.0.0.1:0", "--quiet"))!;
         try
         {
-            string? line;
-            do
-                line = await serve.StandardOutput.ReadLineAsync(timeout.Token);
-            while (line is not null && !line.Contains("\"listening\"", StringComparison.Ordinal));
+            var line = await CliBinary.ReadUntilListeningAsync(serve, timeout.Token);
             Assert.NotNull(line);
 
             // Before the release an idle server kept about 6 MB of the binary's code and read-only data (2.5 MB of

@@ -25,6 +25,19 @@ public static class CliBinary
         return start;
     }
 
+    /// <summary>
+    /// Reads a started <c>ferry</c>'s stdout up to its <c>listening</c> event line and returns that line, or null when
+    /// stdout ended first.
+    /// </summary>
+    public static async Task<string?> ReadUntilListeningAsync(Process process, CancellationToken cancellationToken)
+    {
+        string? line;
+        do
+            line = await process.StandardOutput.ReadLineAsync(cancellationToken);
+        while (line is not null && !line.Contains("\"listening\"", StringComparison.Ordinal));
+        return line;
+    }
+
     /// <summary>Runs to completion (bounded) and returns the exit code and both outputs.</summary>
     public static async Task<(int Code, string Out, string Err)> RunAsync(string[] args, IDictionary<string, string>? environment = null)
     {
