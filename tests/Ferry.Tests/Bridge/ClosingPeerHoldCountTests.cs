@@ -6,6 +6,7 @@ using Ferry.Bridge.Internal;
 using Ferry.Bus;
 using Ferry.Connections;
 using Ferry.Stages;
+using Ferry.Stages.Internal;
 using Ferry.Testing;
 using Ferry.Tests.Support;
 using Ferry.Transport;
@@ -76,6 +77,12 @@ public abstract class ClosingPeerHoldCountTests(StageTransport transport)
             while (any.TrySendToAnyNow(new byte[Size], default))
             {
             }
+            // And well past the limit: a kernel that takes a few bytes more must not give a peer room (the bridge would send the
+            // frame at once, with no hold).
+            var writer = server.Stage.Core.Writer;
+            foreach (var c in server.Stage.Core.Table.Snapshot())
+                for (var i = 0; i < 64; i++)
+                    Assert.Equal(EnqueueResult.Queued, writer.EnqueuePastLimit(c, new byte[Size], default, writer.EncodedLength(Size)));
 
             // The peer the frame is about to be held for has its close as a slow consumer decided, as a PING flood has it decided
             // (its unread protocol answers over the limit), after the route found it full and before the hold.
@@ -84,7 +91,7 @@ public abstract class ClosingPeerHoldCountTests(StageTransport transport)
             {
                 if (held.Task.IsCompleted)
                     return;
-                server.Stage.Core.Writer.WriteSessionBytes(c, new byte[Limit + 64 * 1024 + 1]);
+                writer.WriteSessionBytes(c, new byte[Limit + 64 * 1024 + 1]);
                 held.SetResult(c.Id);
             };
             await first.SendAsync("a"u8.ToArray());
