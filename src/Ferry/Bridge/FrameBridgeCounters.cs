@@ -16,7 +16,12 @@ public sealed class FrameBridgeCounters
     /// <summary>Payload bytes of the frames in <see cref="FramesSent"/> (without ZMTP or Rogue metadata).</summary>
     public long BytesSent => Volatile.Read(ref _bytesSent);
 
-    /// <summary>Frames received whole and handed to the reader.</summary>
+    /// <summary>
+    /// Frames received whole from the peers and taken in: counted as each enters the receive queue (or, with an inline pipe, is
+    /// handed to its sink), not when the reader takes it. So it matches what the peers sent, also while the reader is slow;
+    /// up to <see cref="FrameBridgeOptions.ReceiveHighWaterMark"/> of them may still wait in the queue unread (after a stop too,
+    /// until read or the end is dropped).
+    /// </summary>
     public long FramesReceived => Volatile.Read(ref _framesReceived);
 
     /// <summary>Payload bytes of the frames in <see cref="FramesReceived"/>.</summary>

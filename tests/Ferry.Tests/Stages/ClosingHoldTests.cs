@@ -42,6 +42,42 @@ public abstract class ClosingHoldTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_hold_for_a_slow_consumer_being_closed_counts_a_message_for_it_alone_once_and_one_the_any_route_passes_over_not_at_all()
+    {
+        await using var h = new FerryTestServer(new TcpServerStageOptions { EgressBufferBytes = 100, EgressOverflow = EgressOverflowPolicy.Wait }.On(transport));
+        var result = new TaskCompletionSource<EnqueueResult[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var dropped = new long[2];
+        h.Stage.Connected += (_, e) =>
+        {
+            var c = h.Stage.Core.Table.Snapshot().Single(x => x.Id == e.ConnectionId);
+            var writer = h.Stage.Core.Writer;
+            var holds = h.Stage.Core.Loop.CrossStageHolds!;
+            var length = writer.EncodedLength(10);
+            // Its close as a slow consumer decided as a peer flooding PINGs has it decided: unread protocol answers over the limit.
+            writer.WriteSessionBytes(c, new byte[100 + 64 * 1024 + 1]);
+            // The any-one route's holds pass it over: nothing counted, the route looks at the other connections.
+            var passedOver = new[]
+            {
+                writer.EnqueueHolding(c, new byte[10], default, length, passOverClosing: true),
+                holds.Enqueue(writer, c, Task.CompletedTask, new byte[10], default, length, passOverClosing: true),
+            };
+            dropped[0] = h.Stage.GetStats().EgressPacketsDroppedTotal;
+            // A message for this connection alone is lost with it: dropped and counted, once each.
+            var addressed = new[]
+            {
+                writer.EnqueueHolding(c, new byte[10], default, length),
+                holds.Enqueue(writer, c, Task.CompletedTask, new byte[10], default, length),
+            };
+            dropped[1] = h.Stage.GetStats().EgressPacketsDroppedTotal;
+            result.TrySetResult([.. passedOver, .. addressed]);
+        };
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        Assert.Equal([EnqueueResult.Closed, EnqueueResult.Closed, EnqueueResult.Dropped, EnqueueResult.Dropped], await result.Task.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal([0L, 2L], dropped);
+    }
+
+    [Fact]
     public async Task What_is_held_for_the_next_connection_stays_held_when_that_connection_is_being_closed()
     {
         await using var h = new FerryTestServer(new TcpServerStageOptions().On(transport));

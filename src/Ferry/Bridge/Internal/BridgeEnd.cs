@@ -231,7 +231,8 @@ internal sealed class BridgeEnd
             if (pipe is not null || !HasRoomFor(payload.Length))
                 return false;
             var fields = packet.Fields;
-            // Counted before the reader can have it: a reader that has read n frames finds FramesReceived at least n.
+            // Received means taken in from the peer, not read (see FrameBridgeCounters.FramesReceived): counted here, before the
+            // reader can have it, so a reader that has read n frames finds FramesReceived at least n.
             Counters.AddReceived(payload.Length);
             _inboundCount++;
             _inboundBytes += payload.Length;

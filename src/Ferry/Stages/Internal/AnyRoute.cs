@@ -93,16 +93,19 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
             {
                 // The loop must not wait: the connection whose turn it was takes the message past its
                 // limit and the senders being published are held instead (see EnqueueHolding).
-                var held = writer.EnqueueHolding(waitOn!, payload.Span, fields, length);
+                BeforeHoldForTest?.Invoke(waitOn!);
+                // A close decided since EnqueueLocked (even as a slow consumer) passes the connection over, nothing counted.
+                var held = writer.EnqueueHolding(waitOn!, payload.Span, fields, length, passOverClosing: true);
                 if (held == EnqueueResult.Closed)
-                    continue; // that one has just closed: look at the others again
+                    continue; // that one has just closed or is closing: look at the others again
                 return HoldOutcome(held, waitOn!);
             }
             var waiter = ServiceLoop.CurrentNotInHandler;
             if (waiter is { CrossStageHolds: { } holds } && !waiter.TryWaitFor(loop))
             {
                 // Another stage's service thread must not wait for a stage that waits for it (see CrossStageHolds).
-                var held = holds.Enqueue(writer, waitOn!, writer.RoomFor(waitOn!), payload.Span, fields, length);
+                BeforeHoldForTest?.Invoke(waitOn!);
+                var held = holds.Enqueue(writer, waitOn!, writer.RoomFor(waitOn!), payload.Span, fields, length, passOverClosing: true);
                 if (held == EnqueueResult.Closed)
                     continue;
                 return HoldOutcome(held, waitOn!);
@@ -142,26 +145,35 @@ internal sealed class AnyRoute(ConnectionTable table, ConnectionWriter writer, H
     /// <summary>
     /// What a hold for a full connection answered. <see cref="EnqueueResult.Full"/>: the hold is over and nothing was counted;
     /// the connection is named for the caller to charge if it gives the message up (a caller that tries again later must not have
-    /// a message it delivers counted as dropped too). Any other refusal counted itself or lost nothing: no connection named.
+    /// a message it delivers counted as dropped too).
     /// </summary>
     /// <remarks>
-    /// <see cref="EnqueueResult.NotReady"/> never comes here, so the frame bridge is never left waiting (on <c>AllFull</c> with
+    /// <see cref="EnqueueResult.Closed"/> never comes here: the callers look at the other connections again. A connection whose close
+    /// was decided after <see cref="EnqueueLocked"/> found it full (a slow consumer's close: a peer flooding PINGs, on the other
+    /// stage's thread when the hold is a cross-stage one) answers Closed too, since the holds are asked to pass it over: before, it
+    /// answered <see cref="EnqueueResult.Dropped"/> with a drop counted, and the frame bridge tried the frame again and delivered
+    /// it, one frame counted dropped and sent.
+    /// <see cref="EnqueueResult.NotReady"/> never comes here either, so the frame bridge is never left waiting (on <c>AllFull</c> with
     /// no connection named) for room on a connection whose TLS or session handshake has yet to end. The connection held for is
     /// the one <see cref="EnqueueLocked"/> found full, and it tries only connections already established; a connection in its
     /// TLS handshake, its PROXY header or its session (ZMTP) handshake is not, and is passed over before any hold. And
     /// <see cref="Connection.Established"/> never goes back to false once set (<c>ConnectionTable.EstablishLocked</c> is its
     /// only writer): a connection that was established when chosen still is when its hold answers. A bridge's PUSH stage is no
     /// exception: its connections count as peers only from their <c>Connected</c> event, raised when they are established.
-    /// The refusals that do come here are <see cref="EnqueueResult.Dropped"/> (its close as a slow consumer was decided
-    /// meanwhile: the drop is counted, and its departure is a change of the peers the bridge waits for).
+    /// Anything else (none is expected) is answered as every connection full, with none named: nothing to charge.
     /// </remarks>
     private static (AnyOutcome Outcome, Connection? WaitedOn) HoldOutcome(EnqueueResult held, Connection waitedOn) => held switch
     {
         EnqueueResult.Queued => (AnyOutcome.Queued, null),
         EnqueueResult.Full => (AnyOutcome.AllFull, waitedOn),
-        // Dropped only: Closed is tried again by the callers, and NotReady cannot happen (see the remarks).
         _ => (AnyOutcome.AllFull, null),
     };
+
+    /// <summary>
+    /// Test hook: runs on the sender's thread after every connection was found full and before the hold for the one named, so a
+    /// test can have that connection's close decided in between. Only on the path that holds, never on the fast path.
+    /// </summary>
+    internal Action<Connection>? BeforeHoldForTest { get; set; }
 
     /// <summary>
     /// A message given up after <see cref="SendAsync"/> answered <see cref="AnyOutcome.AllFull"/> naming

@@ -408,12 +408,13 @@ internal sealed class ConnectionWriter
     /// the held connections are let go and later messages for it are not taken: <see cref="EnqueueResult.Full"/>,
     /// not counted as a drop here, because only the caller knows whether the message is lost (a publisher that
     /// gives it up counts the drop) or tried again later (the frame bridge, which waits for room: see <see cref="AnyRoute"/>).
+    /// <paramref name="passOverClosing"/>: see <see cref="EnqueuePastLimit"/>.
     /// </summary>
-    public EnqueueResult EnqueueHolding(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int length)
+    public EnqueueResult EnqueueHolding(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int length, bool passOverClosing = false)
     {
         if (c.HoldDeadlineMs != long.MaxValue && _clock.NowMs >= c.HoldDeadlineMs)
             return EnqueueResult.Full;
-        var result = EnqueuePastLimit(c, payload, fields, length);
+        var result = EnqueuePastLimit(c, payload, fields, length, passOverClosing);
         if (result != EnqueueResult.Queued)
             return result;
         if (c.HoldDeadlineMs == long.MaxValue)
@@ -429,9 +430,12 @@ internal sealed class ConnectionWriter
 
     /// <summary>
     /// Queues a message past the egress limit: the caller holds its own senders instead of waiting (see
-    /// <see cref="EnqueueHolding"/> and <see cref="CrossStageHolds"/>). Any thread.
+    /// <see cref="EnqueueHolding"/> and <see cref="CrossStageHolds"/>). Any thread. With <paramref name="passOverClosing"/>
+    /// (the any-one route) a connection whose close was decided answers <see cref="EnqueueResult.Closed"/> and nothing is counted,
+    /// as <see cref="Enqueue"/> answers with passOverWhenFull: the route gives the message to another connection or reports
+    /// its own outcome. Without it (a message for this connection alone) a slow consumer's close drops and counts it.
     /// </summary>
-    public EnqueueResult EnqueuePastLimit(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int length)
+    public EnqueueResult EnqueuePastLimit(Connection c, ReadOnlySpan<byte> payload, in FrameFields fields, int length, bool passOverClosing = false)
     {
         bool schedule;
         lock (c.EgressLock)
@@ -443,8 +447,10 @@ internal sealed class ConnectionWriter
             // Past the limit or not, a connection whose close was decided takes no new message (as in Enqueue): the hold paths
             // reach here after Enqueue found the connection full, and a close asked for by another thread in between would
             // otherwise have the message queued for the close to cut, its sender told it was queued.
+            // The any-one route found this connection full and only then chose to hold for it: a close decided in between (a
+            // peer flooding PINGs, see WriteSessionBytes) must not count a drop for a message the route still delivers elsewhere.
             if (c.Closing)
-                return RefuseClosingLocked(c, length);
+                return passOverClosing ? EnqueueResult.Closed : RefuseClosingLocked(c, length);
             _encoder.Encode(payload, fields, c.Egress);
             c.PacketsOut++;
             schedule = !c.FlushScheduled;

@@ -36,8 +36,11 @@ internal sealed class CrossStageHolds(ConnectionWriter writer, StageClock clock,
     /// completes when the target has room again or closes. Service thread. Once the target has stayed full past its wait
     /// timeout the message is not taken: <see cref="EnqueueResult.Full"/>, not counted as a drop (the caller knows
     /// whether it gives the message up or tries again: see <see cref="ConnectionWriter.EnqueueHolding"/>).
+    /// <paramref name="passOverClosing"/>: a target whose close was decided answers <see cref="EnqueueResult.Closed"/>, nothing
+    /// counted (the any-one route; see <see cref="ConnectionWriter.EnqueuePastLimit"/>).
     /// </summary>
-    public EnqueueResult Enqueue(ConnectionWriter targetWriter, Connection target, Task room, ReadOnlySpan<byte> payload, in FrameFields fields, int length)
+    public EnqueueResult Enqueue(ConnectionWriter targetWriter, Connection target, Task room, ReadOnlySpan<byte> payload, in FrameFields fields, int length,
+        bool passOverClosing = false)
     {
         if (_holds.TryGetValue(target, out var hold))
         {
@@ -54,7 +57,7 @@ internal sealed class CrossStageHolds(ConnectionWriter writer, StageClock clock,
                 holds.RoomAppeared(c);
             }, (this, target), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
-        var result = targetWriter.EnqueuePastLimit(target, payload, fields, length);
+        var result = targetWriter.EnqueuePastLimit(target, payload, fields, length, passOverClosing);
         if (result == EnqueueResult.Queued && clock.NowMs < hold.DeadlineMs)
             writer.HoldPublishingSources(ref hold.Sources);
         return result;
