@@ -114,8 +114,16 @@ public sealed class NatsGatewayOptions
         if (WriteBufferBytes < 64 * 1024 || WriteBufferBytes > 64 * 1024 * 1024)
             problems.Add($"option 'write_buffer_bytes': {WriteBufferBytes} is not allowed; must be from 65536 (64 KiB) to 67108864 (64 MiB)");
         if (problems.Count > 0)
-            throw new NatsOptionsException(problems);
+            throw NatsOptionsException.Marked(problems);
     }
+
+    /// <summary>Every option's key (snake_case), as a configuration file writes it and the problems name it.</summary>
+    internal static readonly IReadOnlyList<string> Keys =
+    [
+        "url", "mode", "subject_prefix", "ingress_subject", "egress_subject", "control_subject", "events_subject", "stats_subject",
+        "ingress_layout", "max_in_flight", "max_pending_egress", "ack_timeout", "ingress_stream", "egress_stream",
+        "publish_timeout", "write_buffer_bytes",
+    ];
 
     internal string Resolve(string template, string stage)
         => template.Replace("{prefix}", SubjectPrefix, StringComparison.Ordinal).Replace("{stage}", stage, StringComparison.Ordinal);
@@ -149,7 +157,7 @@ public sealed class NatsGatewayOptions
                 if (subject == subjects[j].Subject)
                     problems.Add($"options '{subjects[i].Option}' and '{subjects[j].Option}' are both '{subject}'; each needs a subject of its own");
             if (egress is not null && i != 1 && subject.StartsWith(egress + ".", StringComparison.Ordinal))
-                problems.Add($"option '{subjects[i].Option}': '{subject}' is below egress_subject '{egress}'; the subjects below it are the "
+                problems.Add($"option '{subjects[i].Option}': '{subject}' is below {{egress_subject}} '{egress}'; the subjects below it are the "
                     + "gateways' own (.<instance>, .any; in JetStream mode the egress stream takes all of them): choose one outside it");
         }
         if (Mode == NatsDeliveryMode.JetStream && Resolve(IngressStream ?? "", stage).Replace('.', '_') is { Length: > 0 } ingress

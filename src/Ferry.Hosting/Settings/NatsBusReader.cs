@@ -13,12 +13,7 @@ namespace Ferry.Hosting.Settings;
 internal static class NatsBusReader
 {
     /// <summary>Every key a NATS bus block takes (besides <c>type</c>).</summary>
-    public static readonly IReadOnlyList<string> Keys =
-    [
-        "url", "mode", "subject_prefix", "ingress_subject", "egress_subject", "control_subject", "events_subject", "stats_subject",
-        "ingress_layout", "max_in_flight", "max_pending_egress", "ack_timeout", "ingress_stream", "egress_stream",
-        "publish_timeout", "write_buffer_bytes",
-    ];
+    public static IReadOnlyList<string> Keys => NatsGatewayOptions.Keys;
 
     /// <summary>The gateway options the block describes; null when it has problems (all added to <paramref name="problems"/>).</summary>
     public static NatsGatewayOptions? Read(IReadOnlyList<ISettingNode> settings, ISettingNode? block, List<SettingProblem> problems)
@@ -51,8 +46,8 @@ internal static class NatsBusReader
         {
             // The defaults are valid on their own, so a problem at a key the block does not set (ingress_subject, made
             // from {prefix}) follows from one it does (subject_prefix: "a b"): only the keys written are reported then.
-            var atKeys = ex.Problems.Select(p => AtKey(e, p)).OfType<SettingProblem>().ToList();
-            problems.AddRange(atKeys.Count > 0 ? atKeys : ex.Problems.Select(p => new SettingProblem(block?.Where ?? "bus", block?.Path ?? "bus", null, p)));
+            var atKeys = ex.MarkedProblems.Select(p => AtKey(e, p)).OfType<SettingProblem>().ToList();
+            problems.AddRange(atKeys.Count > 0 ? atKeys : ex.MarkedProblems.Select(p => AtBlock(e, block, p)));
         }
         return problems.Count == before ? o : null;
     }
@@ -72,15 +67,43 @@ internal static class NatsBusReader
         }
     }
 
-    /// <summary>"option 'max_in_flight': 0 is not allowed; …" at the key's node, as "is not allowed; …"; null when the block does not set that key.</summary>
-    private static SettingProblem? AtKey(SettingEntries e, string problem)
+    /// <summary>
+    /// "option 'max_in_flight': 0 is not allowed; …" at the key's node, as "is not allowed; …"; "options 'ingress_subject' and
+    /// 'events_subject' are both 'x'; …" at the one of them the block sets, naming the other. Other keys are said as the block
+    /// spells them (<c>EgressSubject</c> in appsettings). Null when the block sets none of the problem's keys.
+    /// </summary>
+    private static SettingProblem? AtKey(SettingEntries e, string marked)
     {
-        const string prefix = "option '";
-        var end = problem.StartsWith(prefix, StringComparison.Ordinal) ? problem.IndexOf('\'', prefix.Length) : -1;
-        var key = end < 0 ? null : problem[prefix.Length..end];
-        if (key is null || e.Node(key) is not { } node)
+        if (Subject(marked) is not ({ } keys, { } rest))
             return null;
-        var rest = problem[(problem.IndexOf(": ", end, StringComparison.Ordinal) + 2)..];
-        return new SettingProblem(node.Where, node.Path, node.Value, OptionProblemText.WithoutValue(rest, node.Value));
+        var said = NatsOptionsException.SayKeys(rest, e.Say);
+        if (keys.Length == 1)
+            return e.Node(keys[0]) is { } node ? new SettingProblem(node.Where, node.Path, node.Value, OptionProblemText.WithoutValue(said, node.Value)) : null;
+        var written = Array.FindLastIndex(keys, k => e.Node(k) is not null);
+        if (written < 0 || e.Node(keys[written]) is not { } at)
+            return null;
+        var others = string.Join(" and ", keys.Where((_, i) => i != written).Select(e.Say));
+        return new SettingProblem(at.Where, at.Path, at.Value, $"and {others} {said}");
+    }
+
+    /// <summary>A problem of keys the block does not set, at the block, by those keys as the block would spell them.</summary>
+    private static SettingProblem AtBlock(SettingEntries e, ISettingNode? block, string marked)
+    {
+        var text = Subject(marked) is ({ } keys, { } rest)
+            ? $"{string.Join(" and ", keys.Select(e.Say))}: {NatsOptionsException.SayKeys(rest, e.Say)}"
+            : NatsOptionsException.SayKeys(marked, e.Say);
+        return new SettingProblem(block?.Where ?? "bus", block?.Path ?? "bus", null, text);
+    }
+
+    /// <summary>The keys a problem begins with (<c>option 'a': </c> or <c>options 'a' and 'b' </c>) and the text after them; null for another problem.</summary>
+    private static (string[] Keys, string Text)? Subject(string problem)
+    {
+        const string one = "option '", two = "options '";
+        if (problem.StartsWith(one, StringComparison.Ordinal) && problem.IndexOf("': ", one.Length, StringComparison.Ordinal) is var end and > 0)
+            return ([problem[one.Length..end]], problem[(end + 3)..]);
+        if (problem.StartsWith(two, StringComparison.Ordinal) && problem.IndexOf("' and '", two.Length, StringComparison.Ordinal) is var join and > 0
+            && problem.IndexOf("' ", join + 7, StringComparison.Ordinal) is var last and > 0)
+            return ([problem[two.Length..join], problem[(join + 7)..last]], problem[(last + 2)..]);
+        return null;
     }
 }

@@ -14,7 +14,7 @@ internal static class OtherKindKeys
             return null;
         var key = SettingEntries.Normalize(written);
         if (stageType == TlsBlock)
-            return CertificateKeyInTls(key, say);
+            return CertificateKeyInTls(key, say) ?? CodeOnlyInTls(key);
         bool In(IReadOnlyList<string> keys) => keys.Any(k => SettingEntries.Normalize(k) == key);
         const string bridgeEnds = "bridge_server and bridge_client";
         switch (stageType, key)
@@ -26,6 +26,11 @@ internal static class OtherKindKeys
                 return $": a tcp_server does not connect, it listens: give its address as {say.Say("bind")}: HOST:PORT (a tcp_client connects)";
             case ("tcp_server", "localbind"):
                 return $": a tcp_server's own address is {say.Say("bind")}: HOST:PORT ({say.Say("local_bind")} is a tcp_client's)";
+            case ("tcp_server" or "tcp_client", "socket"):
+                // A .NET user binds appsettings to the options and expects every property to be a key; this one is not.
+                var options = stageType == "tcp_server" ? "TcpServerStageOptions" : "TcpClientStageOptions";
+                return $": the TCP socket options (NoDelay, KeepAlive, KeepAliveIdle, ReceiveBufferSize, SendBufferSize) are set in code only, "
+                    + $"as {options}.Socket (e.g. in AddTcpServerStage's or AddTcpClientStage's configure); configuration has no key for them";
             case ("bridge_server" or "bridge_client", "bind" or "connect" or "localbind"):
                 return $": a bridge end's address is {say.Say("address")}: HOST with {say.Say("port")}: PORT (it uses PORT and PORT+1)";
         }
@@ -40,6 +45,17 @@ internal static class OtherKindKeys
 
     /// <summary>The "stage type" the tls block passes for its own hints: it is no stage, and only the certificate's keys have one.</summary>
     public const string TlsBlock = "tls";
+
+    /// <summary>
+    /// <c>Tls: { Protocols: "Tls13" }</c>: <see cref="Ferry.Stages.TlsOptions"/>' TLS versions and ALPN protocols are properties a
+    /// configuration has no key for; a plain "unknown key" (or a "did you mean" another key) did not say they exist in code.
+    /// </summary>
+    private static string? CodeOnlyInTls(string key) => key switch
+    {
+        "protocols" => ": the TLS versions are set in code only, as TlsOptions.Protocols (default TLS 1.2 and 1.3); configuration has no key for them",
+        "applicationprotocols" => ": the ALPN protocols are set in code only, as TlsOptions.ApplicationProtocols; configuration has no key for them",
+        _ => null,
+    };
 
     /// <summary>
     /// <c>Tls: { CertificateFile: …, PrivateKeyFile: … }</c>, the certificate's keys written in the tls block rather than in its

@@ -434,9 +434,21 @@ internal static class StageReader
         catch (FramingException ex)
         {
             if (e.Has(key))
-                e.Problem(key, $"is not a valid framing: {ex.Message} (see docs/framing.md)");
+                e.Problem(key, $"{FramingProblem(spec, ex.Message)} (see docs/framing.md)");
             return null;
         }
+    }
+
+    /// <summary>
+    /// The parser's message after the value the line already quotes: "'u32eb' is not a framing (did you mean 'u32be'?) (allowed: …)"
+    /// and "'length,bytes=5' is not a valid framing: bytes=5: …", not the spec a second and third time.
+    /// </summary>
+    private static string FramingProblem(string spec, string message)
+    {
+        if (message.StartsWith($"framing '{spec}': ", StringComparison.Ordinal))
+            message = message[$"framing '{spec}': ".Length..];
+        var unknown = $"unknown framing '{spec.Trim()}'";
+        return message.StartsWith(unknown, StringComparison.Ordinal) ? $"is not a framing{message[unknown.Length..]}" : $"is not a valid framing: {message}";
     }
 
     /// <summary>

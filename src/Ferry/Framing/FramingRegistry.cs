@@ -55,6 +55,22 @@ public sealed class FramingRegistry
         }
     }
 
+    /// <summary>
+    /// "unknown framing 'u32eb' (did you mean 'u32be'?) (allowed: …)": the spec is quoted once (it said "framing 'u32eb': unknown
+    /// framing 'u32eb'"), and again before the name only when it has settings too. A name of several words (<c>lenght:u32be</c>)
+    /// is told the framing one of its words names, or is nearest to, and that settings follow the name after ','.
+    /// </summary>
+    private static FramingException Unknown(string spec, string name, IReadOnlyList<string> names)
+    {
+        var words = name.Split([':', ';', ' ', '/', '.', '|'], StringSplitOptions.RemoveEmptyEntries);
+        var near = Internal.NearestWord.Closest(name, names)
+            ?? words.FirstOrDefault(w => names.Contains(w, StringComparer.Ordinal))
+            ?? words.Select(w => Internal.NearestWord.Closest(w, names)).FirstOrDefault(w => w is not null);
+        var hint = near is null ? "" : words.Length > 1 ? $" (did you mean '{near}'? settings follow the name after ',', e.g. 'length,bytes=4')" : $" (did you mean '{near}'?)";
+        var what = $"unknown framing '{name}'{hint} (allowed: {string.Join(", ", names)})";
+        return new FramingException(spec.Trim() == name ? what : $"framing '{spec}': {what}");
+    }
+
     /// <summary>Builds a framing from its spec, e.g. <c>lines</c> or <c>length,bytes=3,endian=little</c>.</summary>
     /// <exception cref="FramingException">The spec is not valid (the message says which part and why), also when its factory
     /// throws an <see cref="ArgumentException"/> (kept as the inner exception) or returns null.</exception>
@@ -66,7 +82,7 @@ public sealed class FramingRegistry
         lock (_lock)
             _factories.TryGetValue(settings.Name, out create);
         if (create is null)
-            throw settings.Error($"unknown framing '{settings.Name}' (allowed: {string.Join(", ", Names)})");
+            throw Unknown(spec, settings.Name, Names);
 
         IFraming? framing;
         try

@@ -52,6 +52,7 @@ public sealed class StageOptionsException : ArgumentException
         if (!problem.Contains('{', StringComparison.Ordinal))
             return problem;
         var said = new StringBuilder(problem.Length);
+        var (valueStart, valueEnd) = LeadingValue(problem);
         var at = 0;
         while (problem.IndexOf('{', at) is var open and >= 0)
         {
@@ -59,10 +60,28 @@ public sealed class StageOptionsException : ArgumentException
             if (close < 0)
                 break;
             var key = problem[(open + 1)..close];
-            said.Append(problem, at, open - at).Append(IsKey(key) ? say(key) : problem[open..(close + 1)]);
+            var inValue = open >= valueStart && close < valueEnd;
+            said.Append(problem, at, open - at).Append(IsKey(key) && !inValue ? say(key) : problem[open..(close + 1)]);
             at = close + 1;
         }
         return said.Append(problem, at, problem.Length - at).ToString();
+    }
+
+    /// <summary>
+    /// Where the value the problem is about is quoted (<c>option 'name': '{abc}/x' is not allowed</c>, or a problem's text that begins
+    /// with it): the user's text, so braces in it (a stage named <c>{abc}/x</c>, a bind of <c>{host}:9000</c>) are never said as a key.
+    /// Empty when the problem does not begin with a quoted value.
+    /// </summary>
+    private static (int Start, int End) LeadingValue(string problem)
+    {
+        var start = 0;
+        foreach (var prefix in new[] { "option '", "options '" })
+            if (problem.StartsWith(prefix, StringComparison.Ordinal) && problem.IndexOf("': ", prefix.Length, StringComparison.Ordinal) is var end and > 0)
+                start = end + 3;
+        if (start >= problem.Length || problem[start] != '\'')
+            return (0, 0);
+        var close = problem.IndexOf("' ", start + 1, StringComparison.Ordinal);
+        return (start, close < 0 ? (problem.EndsWith('\'') ? problem.Length - 1 : start) : close);
     }
 
     /// <summary><c>tls.certificate_file</c> as its property path, <c>Tls.CertificateFile</c>.</summary>

@@ -336,7 +336,7 @@ public sealed class PipelineValidationTests : IDisposable
         Assert.Empty(stdout);
         Assert.Equal(
         [
-            $"{file}:6:7: stages[0].config.framing: 'delimiter,delimiter=0x0d0' is not a valid framing: framing 'delimiter,delimiter=0x0d0': "
+            $"{file}:6:7: stages[0].config.framing: 'delimiter,delimiter=0x0d0' is not a valid framing: "
                 + "delimiter=0x0d0: an odd number of hex digits (3) after 0x; after 0x give an even number of hex digits, two per byte, e.g. 0x03 or 0x0d0a; "
                 + @"for a text that starts with ""0x"", write its '0' as the escape \x30, e.g. \x30xff (see docs/framing.md)",
             $"ferry check: {file}: 1 problem; nothing was started",

@@ -129,7 +129,16 @@ public sealed class OptionsTests
             Bind = "127.0.0.1:0",
             Tls = new TlsOptions { Secure = true, Certificate = new TlsCertificate { CertificateFile = missing, PrivateKeyFile = missing } },
         }));
-        Assert.StartsWith($"stage 'pos': option 'tls.certificate.certificate_file': cannot read '{missing}'", tls.Message);
+        // ... by the property the caller set, as the options' own checks do (it said "option 'tls.certificate.certificate_file'").
+        Assert.StartsWith($"stage 'pos': TcpServerStageOptions.Tls.Certificate.CertificateFile: cannot read '{missing}'", tls.Message);
+        Assert.StartsWith($"TcpServerStageOptions.Tls.Certificate.CertificateFile: cannot read '{missing}'", Assert.Single(tls.Problems));
+        var clientTls = Assert.Throws<StageOptionsException>(() => new TcpClientStage(new TcpClientStageOptions
+        {
+            Name = "upstream",
+            Connect = "127.0.0.1:1",
+            Tls = new TlsOptions { Secure = true, CaCertificateFile = missing },
+        }));
+        Assert.StartsWith($"stage 'upstream': TcpClientStageOptions.Tls.CaCertificateFile: cannot read '{missing}'", clientTls.Message);
 
         // A name that is itself the problem is not quoted as the stage.
         Assert.StartsWith("TcpServerStageOptions.Name: '' is not allowed", Assert.Throws<StageOptionsException>(() => new TcpServerStageOptions { Name = "" }.Validate()).Message);

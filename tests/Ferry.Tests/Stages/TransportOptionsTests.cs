@@ -63,7 +63,7 @@ public sealed class TransportOptionsTests
             Bind = "127.0.0.1:0",
             Tls = new TlsOptions { Secure = true, Certificate = new TlsCertificate { CertificateFile = missing, PrivateKeyFile = missing } },
         }));
-        Assert.Contains("option 'tls.certificate.certificate_file'", ex.Message);
+        Assert.Contains("TcpServerStageOptions.Tls.Certificate.CertificateFile: cannot read", ex.Message);
         Assert.Contains(missing, ex.Message);
     }
 

@@ -38,7 +38,9 @@ internal sealed record CoreSettings(
     /// <summary>
     /// The stage's transport, <see cref="StageTransport.Auto"/> resolved for this system; with TLS, epoll
     /// with OpenSSL for a server, or the stream transport with a server or client handshake. Certificates are loaded here: a file that
-    /// cannot be read or a key that does not fit is a <see cref="StageOptionsException"/>.
+    /// cannot be read or a key that does not fit is a <see cref="StageOptionsException"/>, whose message names the options' property
+    /// (<c>TcpServerStageOptions.Tls.Certificate.CertificateFile</c>) like the options' own checks: the one who called the constructor
+    /// set properties, not the run files' keys.
     /// </summary>
     public ITransport CreateTransport(TimeProvider time)
     {
@@ -48,7 +50,7 @@ internal sealed record CoreSettings(
         // here, not a missing libc. EpollHere is repeated below because the platform analyzer (CA1416) follows
         // guards, not the value of 'epoll': it is what proves the epoll types unreachable off Linux.
         if (epoll && !StageTransportChoice.EpollHere)
-            throw new StageOptionsException(Name, [StageTransportChoice.EpollOnlyOnLinux]);
+            throw new StageOptionsException(Name, [StageTransportChoice.EpollOnlyOnLinux], OptionsType);
         if (epoll && !secure && StageTransportChoice.EpollHere)
             return new EpollTransport();
         if (!secure)
@@ -62,9 +64,12 @@ internal sealed record CoreSettings(
         }
         catch (TlsMaterialException ex)
         {
-            throw new StageOptionsException(Name, [ex.Message]);
+            throw new StageOptionsException(Name, [ex.Message], OptionsType);
         }
     }
+
+    /// <summary>The options class the stage was built from, to name its properties: only a client stage has a server name to check.</summary>
+    private string OptionsType => TlsServerName is null ? nameof(TcpServerStageOptions) : nameof(TcpClientStageOptions);
 
     public static CoreSettings From(TcpServerStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
         o.EgressOverflow, o.EgressWaitTimeout, o.QueueWhenDisconnected, o.EgressBufferBytes, o.GroupNotices, o.IdleTimeout, o.FrameTimeout, o.MaxPendingBytes, o.GroupSize, o.GroupLinger,

@@ -1,0 +1,45 @@
+using System.Text;
+using Ferry.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Ferry.Tests.Hosting;
+
+/// <summary>
+/// A .NET user writes the options' properties as appsettings keys; <c>Socket</c> and the tls block's <c>Protocols</c> are properties
+/// that configuration has no key for. They are told so (what they are, that they are set in code), not a plain "unknown key".
+/// </summary>
+public sealed class CodeOnlyKeyTests
+{
+    private static async Task<IReadOnlyList<string>> HostFailuresAsync(string stages)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes($$"""{ "Ferry": { "Stages": { {{stages}} } } }""")));
+        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
+        using var host = builder.Build();
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        return error.Failures.ToList();
+    }
+
+    [Fact]
+    public async Task Socket_in_a_stage_is_told_it_is_set_in_code()
+    {
+        var line = Assert.Single(await HostFailuresAsync("""
+            "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "Socket": { "NoDelay": false } }
+            """));
+        Assert.StartsWith("configuration 'Ferry:Stages:front:Socket': Stages.front.Socket: unknown key 'Socket' in a tcp_server stage: the TCP socket options "
+            + "(NoDelay, KeepAlive, KeepAliveIdle, ReceiveBufferSize, SendBufferSize) are set in code only, as TcpServerStageOptions.Socket", line);
+    }
+
+    [Fact]
+    public async Task Protocols_in_the_tls_block_is_told_it_is_set_in_code()
+    {
+        var line = Assert.Single(await HostFailuresAsync("""
+            "back": { "Type": "tcp_client", "Connect": "127.0.0.1:1", "Tls": { "Secure": true, "Protocols": "Tls13" } }
+            """));
+        Assert.StartsWith("configuration 'Ferry:Stages:back:Tls:Protocols': Stages.back.Tls.Protocols: unknown key 'Protocols' in the tls block: the TLS versions "
+            + "are set in code only, as TlsOptions.Protocols (default TLS 1.2 and 1.3); configuration has no key for them", line);
+    }
+}
