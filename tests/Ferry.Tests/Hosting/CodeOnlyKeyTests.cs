@@ -13,15 +13,7 @@ namespace Ferry.Tests.Hosting;
 /// </summary>
 public sealed class CodeOnlyKeyTests
 {
-    private static async Task<IReadOnlyList<string>> HostFailuresAsync(string stages)
-    {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes($$"""{ "Ferry": { "Stages": { {{stages}} } } }""")));
-        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
-        using var host = builder.Build();
-        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
-        return error.Failures.ToList();
-    }
+    private static Task<IReadOnlyList<string>> HostFailuresAsync(string stages) => HostStartFailures.OfAsync($$"""{ "Ferry": { "Stages": { {{stages}} } } }""");
 
     [Fact]
     public async Task Socket_in_a_stage_is_told_it_is_set_in_code()

@@ -14,15 +14,7 @@ namespace Ferry.Tests.Hosting;
 /// </summary>
 public sealed class KeySpellingMessageTests
 {
-    private static async Task<IReadOnlyList<string>> HostFailuresAsync(string stages)
-    {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes($$"""{ "Ferry": { "Stages": { {{stages}} } } }""")));
-        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
-        using var host = builder.Build();
-        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
-        return error.Failures.ToList();
-    }
+    private static Task<IReadOnlyList<string>> HostFailuresAsync(string stages) => HostStartFailures.OfAsync($$"""{ "Ferry": { "Stages": { {{stages}} } } }""");
 
     [Theory]
     // The tls block: its allowed keys, the keys a misplaced key points to, what it needs, what it cannot combine.

@@ -14,15 +14,7 @@ namespace Ferry.Tests.Hosting;
 /// </summary>
 public sealed class KeySpellingTests
 {
-    private static async Task<IReadOnlyList<string>> HostFailuresAsync(string appsettings)
-    {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(appsettings)));
-        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
-        using var host = builder.Build();
-        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
-        return error.Failures.ToList();
-    }
+    private static Task<IReadOnlyList<string>> HostFailuresAsync(string appsettings) => HostStartFailures.OfAsync(appsettings);
 
     [Fact]
     public async Task A_pascal_case_appsettings_key_is_told_the_pascal_case_key_and_list()

@@ -14,17 +14,9 @@ namespace Ferry.Tests.Hosting;
 /// </summary>
 public sealed class NatsBusWordsTests
 {
-    private static async Task<IReadOnlyList<string>> HostFailuresAsync(string bus)
-    {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes($$"""
+    private static Task<IReadOnlyList<string>> HostFailuresAsync(string bus) => HostStartFailures.OfAsync($$"""
             { "Ferry": { "Bus": { {{bus}} }, "Stages": { "pos": { "Type": "tcp_server", "Bind": "127.0.0.1:0" } } } }
-            """)));
-        builder.Services.AddFerry(builder.Configuration.GetSection("Ferry"));
-        using var host = builder.Build();
-        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
-        return error.Failures.ToList();
-    }
+            """);
 
     [Fact]
     public async Task A_subject_below_the_egress_subject_names_it_in_pascal_case()

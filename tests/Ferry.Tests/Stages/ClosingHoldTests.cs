@@ -1,5 +1,7 @@
+using System.Net.Sockets;
 using Ferry.Stages;
 using Ferry.Stages.Internal;
+using Ferry.Testing;
 using Ferry.Tests.Support;
 using Ferry.Transport;
 
@@ -72,7 +74,17 @@ public abstract class ClosingHoldTests(StageTransport transport)
             result.TrySetResult([.. passedOver, .. addressed]);
         };
         await h.StartAsync();
-        using var client = await h.ConnectAsync();
+        // The stage resets this connection as a slow consumer in its Connected handler, which can come before this side's connect
+        // has completed (then it fails with a reset): what is asserted is the stage's side, which runs either way.
+        FramedTestClient? client = null;
+        try
+        {
+            client = await h.ConnectAsync();
+        }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+        }
+        using var _ = client;
         Assert.Equal([EnqueueResult.Closed, EnqueueResult.Closed, EnqueueResult.Dropped, EnqueueResult.Dropped], await result.Task.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Equal([0L, 2L], dropped);
     }
