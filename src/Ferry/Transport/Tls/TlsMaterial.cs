@@ -63,7 +63,9 @@ internal static class TlsMaterial
     {
         if (pem is null && file is null)
             return null;
-        pem ??= Read(file!, "tls.ca_certificate_file");
+        // The problem is told at the option the caller set: the file's, with its path, when the bundle came from a file.
+        var (option, what) = pem is null ? ("tls.ca_certificate_file", $"'{file}'") : ("tls.ca_certificate_pem", "the PEM text");
+        pem ??= Read(file!, option);
         var cas = new X509Certificate2Collection();
         try
         {
@@ -71,10 +73,10 @@ internal static class TlsMaterial
         }
         catch (CryptographicException ex)
         {
-            throw new TlsMaterialException($"option 'tls.ca_certificate_pem': not PEM certificates: {ex.Message}");
+            throw new TlsMaterialException($"option '{option}': {what} holds no valid PEM certificates: {ex.Message}");
         }
         if (cas.Count == 0)
-            throw new TlsMaterialException("option 'tls.ca_certificate_pem': no certificate found in the PEM text");
+            throw new TlsMaterialException($"option '{option}': no '-----BEGIN CERTIFICATE-----' block found in {what}");
         return cas;
     }
 
