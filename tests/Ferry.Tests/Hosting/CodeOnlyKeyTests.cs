@@ -1,10 +1,3 @@
-using System.Text;
-using Ferry.Hosting;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
-
 namespace Ferry.Tests.Hosting;
 
 /// <summary>
