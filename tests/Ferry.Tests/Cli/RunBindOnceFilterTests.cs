@@ -89,10 +89,7 @@ public sealed class RunBindOnceFilterTests
     [InlineData(StageTransport.Stream)]
     public async Task A_stage_that_gives_up_binding_logs_it_as_event_1012_worded_as_before(StageTransport transport)
     {
-        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        holder.Listen();
-        var port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        using var holder = FreePorts.Taken(out var port);
         var logs = new Recorder();
         await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = "b", Bind = $"127.0.0.1:{port}", BindAttempts = 1 }.On(transport),
             loggerFactory: logs);

@@ -16,10 +16,7 @@ public sealed class RunBindOnceTests : IDisposable
     [InlineData("json")]
     public async Task A_taken_port_is_one_error_line_on_stdout_and_one_line_on_stderr(string logFormat)
     {
-        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        holder.Listen();
-        var taken = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        using var holder = FreePorts.Taken(out var taken);
         var file = Path.Combine(_dir, "f.yaml");
         File.WriteAllText(file, $$$"""
             stages:

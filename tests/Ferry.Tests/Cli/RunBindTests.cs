@@ -22,10 +22,7 @@ public sealed class RunBindTests : IDisposable
     [Fact]
     public async Task A_taken_port_fails_the_run_with_exit_1_naming_stage_address_and_error_and_stops_what_started()
     {
-        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        holder.Listen();
-        var taken = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        using var holder = FreePorts.Taken(out var taken);
         var free = FreePorts.One();
         var file = Write($$$"""
             stages:

@@ -14,10 +14,7 @@ public sealed class RunStartFailureLinesTests : IDisposable
     [Fact]
     public async Task A_taken_scrape_port_prints_no_stats_for_stages_that_never_started()
     {
-        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        holder.Listen();
-        var taken = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        using var holder = FreePorts.Taken(out var taken);
         var file = Path.Combine(_dir, "f.yaml");
         File.WriteAllText(file, $$$"""
             stages:
@@ -38,10 +35,7 @@ public sealed class RunStartFailureLinesTests : IDisposable
     [Fact]
     public async Task A_stage_that_cannot_bind_gets_its_totals_and_the_stages_after_it_none()
     {
-        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        holder.Listen();
-        var taken = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        using var holder = FreePorts.Taken(out var taken);
         var file = Path.Combine(_dir, "g.yaml");
         File.WriteAllText(file, $$$"""
             stages:

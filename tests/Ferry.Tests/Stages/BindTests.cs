@@ -17,13 +17,7 @@ public abstract class BindTests(StageTransport transport)
     private StageTransport Transport => transport;
 
     /// <summary>A listening socket that keeps a loopback port busy until disposed.</summary>
-    private static (Socket Holder, int Port) HoldAPort()
-    {
-        var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        holder.Listen();
-        return (holder, ((IPEndPoint)holder.LocalEndPoint!).Port);
-    }
+    private static (Socket Holder, int Port) HoldAPort() => (FreePorts.Taken(out var port), port);
 
     [Fact]
     public async Task Bind_is_retried_while_the_port_is_taken_and_succeeds_once_released()

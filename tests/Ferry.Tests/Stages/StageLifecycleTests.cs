@@ -92,10 +92,7 @@ public abstract class StageLifecycleTests(StageTransport transport)
     [Fact]
     public async Task Waiting_for_a_server_that_cannot_bind_yet_ends_with_a_reason_when_it_is_stopped()
     {
-        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        holder.Listen();
-        var port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        using var holder = FreePorts.Taken(out var port);
         var time = new StageTime(); // the retry never comes: the clock does not move
         await using var stage = NewServer("blocked", $"127.0.0.1:{port}", time);
         var failures = 0;

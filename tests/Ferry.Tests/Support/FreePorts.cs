@@ -20,6 +20,16 @@ internal static class FreePorts
     /// <summary>A base port P such that P and P+1 are both free.</summary>
     public static int Pair() => Find(2);
 
+    /// <summary>A loopback socket listening on a port the system chose: that port is taken while the socket lives.</summary>
+    public static Socket Taken(out int port)
+    {
+        var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        holder.Listen();
+        port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        return holder;
+    }
+
     private static int Find(int count)
     {
         lock (Gate)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Ferry.Tests.Support;
 using Ferry.Transport;
 
 namespace Ferry.Tests.Transport;
@@ -25,10 +26,7 @@ public sealed class ListenSocketTests
     [Fact]
     public void A_taken_port_fails_as_a_Socket_would_say_it()
     {
-        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        holder.Listen();
-        var port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        using var holder = FreePorts.Taken(out var port);
         var ex = Assert.Throws<SocketException>(() => ListenSocket.Open(BindAddress.Parse($"127.0.0.1:{port}", "bind"), 16, new TcpSocketOptions()));
         Assert.Equal(SocketError.AddressAlreadyInUse, ex.SocketErrorCode);
         Assert.Equal(new SocketException((int)SocketError.AddressAlreadyInUse).Message, ex.Message);
