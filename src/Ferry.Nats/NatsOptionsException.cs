@@ -7,8 +7,8 @@ namespace Ferry.Nats;
 /// its value and what is allowed.
 /// </summary>
 /// <remarks>
-/// The checks write each problem by its snake_case key (<c>option 'stats_subject': …</c>) and name another option in it as
-/// <c>{egress_subject}</c>, and each reader gets it in its own words: a developer who set the options in code reads the C# properties
+/// The checks write each problem by its snake_case key (<c>option 'stats_subject': …</c>) and name another option in it by
+/// <see cref="StageOptionsException.Mark"/>, and each reader gets it in its own words: a developer who set the options in code reads the C# properties
 /// (<see cref="Problems"/>), as the stage options' problems do; a configuration file's reader the key as the user spells it
 /// (<see cref="MarkedProblems"/>); a command line its flags (<see cref="KeyedProblems"/>).
 /// </remarks>
@@ -34,19 +34,18 @@ public sealed class NatsOptionsException : ArgumentException
     /// <summary>The problems by the options' snake_case keys (<c>option 'url': …</c>), as a command line maps them to its flags.</summary>
     internal IReadOnlyList<string> KeyedProblems { get; }
 
-    /// <summary>The problems as the checks wrote them, other options marked <c>{key}</c> for <see cref="SayKeys"/>.</summary>
+    /// <summary>The problems as the checks wrote them, other options marked by <see cref="StageOptionsException.Mark"/> for <see cref="SayKeys"/>.</summary>
     internal IReadOnlyList<string> MarkedProblems { get; }
 
-    /// <summary>Problems written with keys (<c>option 'url': …</c>) and marked keys (<c>{egress_subject}</c>), said to code by the properties.</summary>
+    /// <summary>Problems written with keys (<c>option 'url': …</c>) and marked keys, said to code by the properties.</summary>
     internal static NatsOptionsException Marked(IReadOnlyList<string> problems)
         => new(problems.Select(ForCode).ToList(), problems.Select(p => SayKeys(p, key => key)).ToList(), problems);
 
     /// <summary>
-    /// <paramref name="problem"/> with each marked option said by <paramref name="say"/>; only the options' own keys are marks: a
-    /// subject template's <c>{prefix}</c> and <c>{stage}</c>, in a value or in what is allowed, stay as written.
+    /// <paramref name="problem"/> with each option marked by <see cref="StageOptionsException.Mark"/> said by <paramref name="say"/>: a
+    /// subject template's <c>{prefix}</c> and <c>{stage}</c>, in a value or in what is allowed, are text, never a mark.
     /// </summary>
-    internal static string SayKeys(string problem, Func<string, string> say)
-        => StageOptionsException.SayKeys(problem, key => NatsGatewayOptions.Keys.Contains(key) ? say(key) : $"{{{key}}}");
+    internal static string SayKeys(string problem, Func<string, string> say) => StageOptionsException.SayKeys(problem, say);
 
     /// <summary>
     /// A problem in a developer's words: <c>option 'url': …</c> as <c>NatsGatewayOptions.Url: …</c>, <c>options 'a' and 'b' are both …</c>
