@@ -71,8 +71,28 @@ public sealed class StageOptionsException : ArgumentException
         return said.Append(problem, at, problem.Length - at).ToString();
     }
 
-    /// <summary><c>tls.certificate_file</c> as its property path, <c>Tls.CertificateFile</c>.</summary>
+    /// <summary>
+    /// <c>tls.certificate_file</c> as its property path, <c>Tls.CertificateFile</c>. A server name of <c>SniCertificates</c>
+    /// (<c>tls.sni_certificates.example.com</c>) is a dictionary's key the user wrote, dots and all: <c>Tls.SniCertificates["example.com"]</c>,
+    /// never capitalised part by part as if it were properties (<c>Tls.SniCertificates.Example.Com</c>).
+    /// </summary>
     internal static string Property(string key)
+    {
+        const string sni = "sni_certificates.";
+        var at = key.StartsWith(sni, StringComparison.Ordinal) ? 0 : key.IndexOf("." + sni, StringComparison.Ordinal) + 1;
+        if (at <= 0 && !key.StartsWith(sni, StringComparison.Ordinal))
+            return Properties(key);
+        var name = key[(at + sni.Length)..];
+        // A certificate's own key after the name (…example.com.certificate_file) is a property again.
+        var tail = CertificateKeys.FirstOrDefault(k => name.EndsWith("." + k, StringComparison.Ordinal));
+        if (tail is not null)
+            name = name[..^(tail.Length + 1)];
+        return $"{Properties(key[..(at + sni.Length - 1)])}[\"{name}\"]{(tail is null ? "" : "." + Properties(tail))}";
+    }
+
+    private static readonly string[] CertificateKeys = ["certificate_pem", "certificate_file", "private_key_pem", "private_key_file", "pkcs12_file", "pkcs12_password"];
+
+    private static string Properties(string key)
         => string.Join('.', key.Split('.').Select(segment => string.Concat(segment.Split('_').Select(w => w.Length == 0 ? w : char.ToUpperInvariant(w[0]) + w[1..]))));
 
     /// <summary>
