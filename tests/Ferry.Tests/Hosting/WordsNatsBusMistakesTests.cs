@@ -60,4 +60,15 @@ public sealed class WordsNatsBusMistakesTests : IDisposable
         ], error.Failures);
         Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
     }
+
+    [Fact]
+    public async Task A_zero_timespan_is_told_to_write_0_not_0h()
+    {
+        // Before: "… '00:00:00' is a .NET TimeSpan; write durations with a unit: 0h (…)".
+        var failures = await HostStartFailures.OfAsync("""
+            { "Ferry": { "Bus": { "Type": "nats", "PublishTimeout": "00:00:00" }, "Stages": { "pos": { "Type": "tcp_server", "Bind": "127.0.0.1:0" } } } }
+            """);
+        Assert.Equal("configuration 'Ferry:Bus:PublishTimeout': Bus.PublishTimeout: '00:00:00' is a .NET TimeSpan; write durations with a unit: 0 "
+            + "(e.g. 30s, 500ms, 2m, 1h or 0)", Assert.Single(failures));
+    }
 }
