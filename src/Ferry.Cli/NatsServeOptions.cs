@@ -48,9 +48,32 @@ internal sealed class NatsServeOptions
         }
         catch (NatsOptionsException ex)
         {
-            throw new CliException("--nats: " + ex.Message);
+            throw new CliException(Describe(ex.KeyedProblems));
         }
         return options;
+    }
+
+    /// <summary>The flag that sets each option ferry serve can set; the others keep their defaults.</summary>
+    private static readonly Dictionary<string, string> Flags = new(StringComparer.Ordinal)
+    {
+        ["url"] = "--nats", ["mode"] = "--nats-mode", ["subject_prefix"] = "--subject-prefix",
+        ["max_in_flight"] = "--nats-max-in-flight", ["ingress_layout"] = "--nats-ingress-layout",
+    };
+
+    /// <summary>
+    /// The gateway's problems by the flags typed (<c>--nats 'http://x' is not allowed; …</c>): "option 'url'" names nothing a user of
+    /// ferry serve wrote, and the property a developer reads even less. A problem of an option no flag sets (the ingress subject, made
+    /// from the prefix) follows from a flag's, so it is said only when no flag's problem is (then by its key, as a NATS option).
+    /// </summary>
+    internal static string Describe(IReadOnlyList<string> keyedProblems)
+    {
+        const string prefix = "option '";
+        var byFlag = new List<string>();
+        foreach (var problem in keyedProblems)
+            if (problem.StartsWith(prefix, StringComparison.Ordinal) && problem.IndexOf("': ", prefix.Length, StringComparison.Ordinal) is var end and > 0
+                && Flags.TryGetValue(problem[prefix.Length..end], out var flag))
+                byFlag.Add($"{flag} {problem[(end + 3)..]}");
+        return byFlag.Count > 0 ? string.Join("; ", byFlag) : "--nats: " + string.Join("; ", keyedProblems);
     }
 
     /// <summary>

@@ -1,11 +1,12 @@
 using Ferry.Hosting.Settings;
+using Ferry.Nats;
 using Microsoft.Extensions.Options;
 
 namespace Ferry.Hosting;
 
 /// <summary>
 /// Fails <see cref="FerryOptions"/> with every problem: reading errors, invalid stage options and TLS material (each stage is built
-/// without binding), duplicate stage names, two stages given one listening address, names NATS cannot use, set-up code for a
+/// without binding), NATS options set in code, duplicate stage names, two stages given one listening address, names NATS cannot use, set-up code for a
 /// stage that is not declared.
 /// </summary>
 internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
@@ -13,6 +14,16 @@ internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
     public ValidateOptionsResult Validate(string? name, FerryOptions options)
     {
         var failures = options.Problems.Select(p => p.ToString()).ToList();
+        // Options a Bus section gave were checked as they were read (and are null when they had problems); options set in code were
+        // checked only when the first gateway was built, at the start, past this validation: an exception of their own, not the list.
+        try
+        {
+            options.Nats?.Validate();
+        }
+        catch (NatsOptionsException ex)
+        {
+            failures.AddRange(ex.Problems);
+        }
         var seen = new Dictionary<string, string>(StringComparer.Ordinal);
         var binds = new BindClaims();
         foreach (var stage in options.Stages)

@@ -1,4 +1,5 @@
 using Ferry.Nats.Internal;
+using Ferry.Stages;
 
 namespace Ferry.Nats;
 
@@ -157,7 +158,7 @@ public sealed class NatsGatewayOptions
                 if (subject == subjects[j].Subject)
                     problems.Add($"options '{subjects[i].Option}' and '{subjects[j].Option}' are both '{subject}'; each needs a subject of its own");
             if (egress is not null && i != 1 && subject.StartsWith(egress + ".", StringComparison.Ordinal))
-                problems.Add($"option '{subjects[i].Option}': '{subject}' is below {{egress_subject}} '{egress}'; the subjects below it are the "
+                problems.Add($"option '{subjects[i].Option}': '{subject}' is below {StageOptionsException.Mark("egress_subject")} '{egress}'; the subjects below it are the "
                     + "gateways' own (.<instance>, .any; in JetStream mode the egress stream takes all of them): choose one outside it");
         }
         if (Mode == NatsDeliveryMode.JetStream && Resolve(IngressStream ?? "", stage).Replace('.', '_') is { Length: > 0 } ingress

@@ -135,13 +135,15 @@ public sealed class IngressTests
             Url = "http://x", IngressSubject = "ferry.*.in", MaxInFlight = 0, Mode = NatsDeliveryMode.JetStream, IngressStream = "a.b c",
             PublishTimeout = TimeSpan.Zero, WriteBufferBytes = 1024,
         }));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'url': 'http://x' is not allowed", StringComparison.Ordinal));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'ingress_subject': 'ferry.*.in' is not allowed", StringComparison.Ordinal));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'max_in_flight': 0 is not allowed; must be from 1", StringComparison.Ordinal));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'ingress_stream'", StringComparison.Ordinal));
+        // Options set in code are told by their properties, as the stage options' are; the message too.
+        Assert.StartsWith("NatsGatewayOptions.Url: 'http://x' is not allowed; use nats://host:port", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(ex.Problems, p => p.StartsWith("NatsGatewayOptions.Url: 'http://x' is not allowed", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("NatsGatewayOptions.IngressSubject: 'ferry.*.in' is not allowed", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("NatsGatewayOptions.MaxInFlight: 0 is not allowed; must be from 1", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("NatsGatewayOptions.IngressStream: 'a.b c' is not allowed", StringComparison.Ordinal));
         Assert.Contains(ex.Problems, p => p.StartsWith("stage name 'bad stage' cannot be a NATS subject token", StringComparison.Ordinal));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'publish_timeout': 0 is not allowed; must be from 10ms to 10m", StringComparison.Ordinal));
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'write_buffer_bytes': 1024 is not allowed; must be from 65536", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("NatsGatewayOptions.PublishTimeout: 0 is not allowed; must be from 10ms to 10m", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.StartsWith("NatsGatewayOptions.WriteBufferBytes: 1024 is not allowed; must be from 65536", StringComparison.Ordinal));
     }
 
     /// <summary>
@@ -159,10 +161,10 @@ public sealed class IngressTests
             StatsSubject = "{prefix}.{stage}.events.any",
             Mode = NatsDeliveryMode.JetStream, EgressStream = "{prefix}_{stage}_in",
         }));
-        Assert.Contains("options 'egress_subject' and 'events_subject' are both 'ferry.pos.events'; each needs a subject of its own", ex.Problems);
-        Assert.Contains("options 'ingress_subject' and 'control_subject' are both 'ferry.pos.in'; each needs a subject of its own", ex.Problems);
-        Assert.Contains(ex.Problems, p => p.StartsWith("option 'stats_subject': 'ferry.pos.events.any' is below egress_subject 'ferry.pos.events'", StringComparison.Ordinal));
-        Assert.Contains("options 'ingress_stream' and 'egress_stream' are both 'ferry_pos_in'; each needs a stream of its own", ex.Problems);
+        Assert.Contains("NatsGatewayOptions.EgressSubject and NatsGatewayOptions.EventsSubject are both 'ferry.pos.events'; each needs a subject of its own", ex.Problems);
+        Assert.Contains("NatsGatewayOptions.IngressSubject and NatsGatewayOptions.ControlSubject are both 'ferry.pos.in'; each needs a subject of its own", ex.Problems);
+        Assert.Contains(ex.Problems, p => p.StartsWith("NatsGatewayOptions.StatsSubject: 'ferry.pos.events.any' is below EgressSubject 'ferry.pos.events'", StringComparison.Ordinal));
+        Assert.Contains("NatsGatewayOptions.IngressStream and NatsGatewayOptions.EgressStream are both 'ferry_pos_in'; each needs a stream of its own", ex.Problems);
         Assert.Equal(4, ex.Problems.Count);
 
         new NatsGatewayOptions { Mode = NatsDeliveryMode.JetStream }.Validate("pos"); // the defaults are apart

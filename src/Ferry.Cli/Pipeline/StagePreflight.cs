@@ -46,7 +46,7 @@ internal static class StagePreflight
         }
         catch (StageOptionsException ex)
         {
-            foreach (var problem in ex.KeyedProblems)
+            foreach (var problem in ex.MarkedProblems)
                 Add(block, problem, problems);
         }
         catch (Exception ex) when (ex is ArgumentException or CryptographicException or IOException or UnauthorizedAccessException)
@@ -80,39 +80,59 @@ internal static class StagePreflight
         }
     }
 
-    /// <summary>"option 'tls.certificate_revocation_list': its signature …" goes to the key in the file that gave that setting.</summary>
-    private static void Add(ConfigNode block, string problem, List<SettingProblem> problems)
+    /// <summary>
+    /// "option 'tls.certificate_revocation_list': its signature …" goes to the key in the file that gave that setting, other keys it names
+    /// said as the file spells them (<c>Tls.CaCertificateFile</c> in a PascalCase file). A key the file
+    /// does not set (a default the stage cannot use, a setting the block gives another way) is told at the nearest block that holds it
+    /// (the tls block for a TLS setting, else the stage), by its name as the file would spell it: the text after it alone said nothing
+    /// of which setting it was about.
+    /// </summary>
+    internal static void Add(ConfigNode block, string problem, List<SettingProblem> problems)
     {
         const string prefix = "option '";
-        ConfigNode? node = null;
-        var message = problem;
-        if (problem.StartsWith(prefix, StringComparison.Ordinal) && problem.IndexOf("': ", prefix.Length, StringComparison.Ordinal) is var end and > 0)
+        if (!problem.StartsWith(prefix, StringComparison.Ordinal) || problem.IndexOf("': ", prefix.Length, StringComparison.Ordinal) is not (var end and > 0))
         {
-            node = Setting(block, problem[prefix.Length..end]);
-            message = problem[(end + 3)..];
+            var at = Key(block, "tls") ?? block;
+            problems.Add(new SettingProblem(at.Where, at.Path, at == block ? null : at.Value, StageOptionsException.SayKeys(problem, key => key)));
+            return;
         }
-        node ??= Key(block, "tls") ?? block;
-        problems.Add(new SettingProblem(node.Where, node.Path, node == block ? null : node.Value, message));
+        var spelling = KeySpelling.Of((block.Find("config")?.Nodes ?? []).Concat(block.Nodes).Select(n => n.Key));
+        var key = problem[prefix.Length..end];
+        var message = StageOptionsException.SayKeys(problem[(end + 3)..], spelling.SayPath);
+        var (node, depth) = Setting(block, key);
+        var segments = key.Split('.');
+        if (node is not null && depth == segments.Length)
+        {
+            problems.Add(new SettingProblem(node.Where, node.Path, node == block ? null : node.Value, message));
+            return;
+        }
+        if (node is null && segments.Length > 1 && segments[0] == "tls" && Key(block, "tls") is { } tls)
+            (node, depth) = (tls, 1);
+        node ??= block;
+        problems.Add(new SettingProblem(node.Where, node.Path, null, $"{spelling.SayPath(string.Join('.', segments[depth..]))}: {message}"));
     }
 
     /// <summary>
-    /// The node of a dotted option name such as <c>tls.certificate.certificate_file</c>; a segment also matches
-    /// a key it begins (<c>certificate_revocation_list</c> is given as <c>certificate_revocation_list_file</c> or <c>_pem</c>).
+    /// The node of a dotted option name such as <c>tls.certificate.certificate_file</c>, or of as many of its leading parts as the
+    /// block sets (with how many); a segment also matches a key it begins (<c>certificate_revocation_list</c> is given as
+    /// <c>certificate_revocation_list_file</c> or <c>_pem</c>).
     /// </summary>
-    private static ConfigNode? Setting(ConfigNode block, string option)
+    private static (ConfigNode? Node, int Depth) Setting(ConfigNode block, string option)
     {
         ConfigNode? node = null;
+        var depth = 0;
         foreach (var segment in option.Split('.'))
         {
             var normal = SettingEntries.Normalize(segment);
             IReadOnlyList<ConfigNode> children = node?.Nodes ?? (block.Find("config") is { Kind: ConfigNodeKind.Mapping } config ? [.. config.Nodes, .. block.Nodes] : block.Nodes);
             var next = children.FirstOrDefault(c => SettingEntries.Normalize(c.Key) == normal)
-                ?? children.FirstOrDefault(c => SettingEntries.Normalize(c.Key).StartsWith(normal, StringComparison.Ordinal));
+                ?? children.FirstOrDefault(c => SettingEntries.Normalize(c.Key) is var given && (given == normal + "file" || given == normal + "pem"));
             if (next is null)
-                return node;
+                return (node, depth);
             node = next;
+            depth++;
         }
-        return node;
+        return (node, depth);
     }
 
     private static ConfigNode? Key(ConfigNode block, string key)

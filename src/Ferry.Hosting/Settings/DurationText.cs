@@ -75,7 +75,9 @@ internal static class DurationText
     {
         if (!text.Contains(':', StringComparison.Ordinal) || !TimeSpan.TryParseExact(text, "c", CultureInfo.InvariantCulture, out var span) || span < TimeSpan.Zero)
             return null;
-        return span.Ticks % TimeSpan.TicksPerHour == 0 ? $"{(long)span.TotalHours}h"
+        // Zero is every unit's zero: "0", not "0h" (which read as a suggestion of hours).
+        return span == TimeSpan.Zero ? "0"
+            : span.Ticks % TimeSpan.TicksPerHour == 0 ? $"{(long)span.TotalHours}h"
             : span.Ticks % TimeSpan.TicksPerMinute == 0 ? $"{(long)span.TotalMinutes}m"
             : span.Ticks % TimeSpan.TicksPerSecond == 0 ? $"{(long)span.TotalSeconds}s"
             : $"{span.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)}ms";

@@ -46,8 +46,11 @@ internal static class NatsBusReader
         {
             // The defaults are valid on their own, so a problem at a key the block does not set (ingress_subject, made
             // from {prefix}) follows from one it does (subject_prefix: "a b"): only the keys written are reported then.
+            // A key its own parser refused (a list for a subject) kept its default: a problem of that default at the key would quote a
+            // value the user never wrote.
+            var refused = problems.Skip(before).Select(p => p.Key).ToHashSet(StringComparer.Ordinal);
             var atKeys = ex.MarkedProblems.Select(p => AtKey(e, p)).OfType<SettingProblem>().ToList();
-            problems.AddRange(atKeys.Count > 0 ? atKeys : ex.MarkedProblems.Select(p => AtBlock(e, block, p)));
+            problems.AddRange(atKeys.Count > 0 ? atKeys.Where(p => !refused.Contains(p.Key)) : ex.MarkedProblems.Select(p => AtBlock(e, block, p)));
         }
         return problems.Count == before ? o : null;
     }

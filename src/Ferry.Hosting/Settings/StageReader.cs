@@ -453,7 +453,7 @@ internal static class StageReader
 
     /// <summary>
     /// Runs the options' own validation and files each problem under the key it names, in the user's spelling: the options'
-    /// problems are keyed (<c>option 'max_connections': …</c>, other options marked <c>{key}</c>), and their public text names
+    /// problems are keyed (<c>option 'max_connections': …</c>, other options marked by <c>StageOptionsException.Mark</c>), and their public text names
     /// C# properties, which a file's user never wrote. A problem of a key the block does not set (a TLS setting checked against
     /// another) is filed at the <c>tls</c> block when it is about TLS, else at the stage, naming the key as the user would write it.
     /// </summary>

@@ -13,7 +13,7 @@ internal static class ProxyProtocolChecks
             if (!NetworkText.TryParse(entry, addressAlone: true, out _, out var problem))
                 problems.Add($"option 'trusted_proxies': '{entry}' {problem}");
         if (mode != ProxyProtocol.Off && (trusted is null || trusted.Count == 0))
-            problems.Add($"option 'trusted_proxies': must name at least one proxy address or network when {{proxy_protocol}} is {mode.ToString().ToLowerInvariant()} (a header is believed only from them)");
+            problems.Add($"option 'trusted_proxies': must name at least one proxy address or network when {StageOptionsException.Mark("proxy_protocol")} is {mode.ToString().ToLowerInvariant()} (a header is believed only from them)");
         if (headerTimeout < TimeSpan.FromMilliseconds(1) || headerTimeout > TimeSpan.FromHours(1))
             problems.Add($"option 'proxy_header_timeout': {Internal.DurationWords.Of(headerTimeout)} is not allowed; must be from 1ms to 1h");
     }

@@ -8,7 +8,7 @@ namespace Ferry.Stages;
 /// </summary>
 /// <remarks>
 /// The checks write each problem once, keyed by the option's snake_case key (<c>option 'max_connections': …</c>, other options named
-/// in the text as <c>{bind_retry_max_delay}</c>), and each reader gets it in its own words: a developer who set the options in code
+/// in the text by <see cref="Mark"/>), and each reader gets it in its own words: a developer who set the options in code
 /// reads the C# properties (<see cref="Problems"/>); a run file's or appsettings' reader puts it at the key the user wrote, in the
 /// user's spelling (<see cref="MarkedProblems"/>); a command line names its flags (<see cref="KeyedProblems"/>).
 /// </remarks>
@@ -43,49 +43,56 @@ public sealed class StageOptionsException : ArgumentException
     /// <summary>The problems by the options' snake_case keys (<c>option 'max_connections': …</c>), as a command line maps them to its flags.</summary>
     internal IReadOnlyList<string> KeyedProblems { get; }
 
-    /// <summary>The problems as the checks wrote them: keyed, other options marked <c>{key}</c> for <see cref="SayKeys"/> to spell.</summary>
+    /// <summary>The problems as the checks wrote them: keyed, other options marked by <see cref="Mark"/> for <see cref="SayKeys"/> to spell.</summary>
     internal IReadOnlyList<string> MarkedProblems { get; }
 
-    /// <summary><paramref name="problem"/> with each marked key (<c>{bind_retry_max_delay}</c>, <c>{tls.certificate}</c>) said by <paramref name="say"/>.</summary>
+    /// <summary>
+    /// Marks <paramref name="key"/> (snake_case, dotted for a block's key: <c>tls.ca_certificate_pem</c>) in a problem's text as another
+    /// option's name, for <see cref="SayKeys"/> to say in each reader's words. The mark is a pair of Unicode noncharacters (kept for a
+    /// program's own use, never text a user means), so a value quoted in the same problem, braces and all (<c>'/certs/{host}/a.pem'</c>,
+    /// a subject template's <c>{stage}</c>), is never read as one, wherever it stands.
+    /// </summary>
+    internal static string Mark(string key) => $"{MarkOpen}{key}{MarkClose}";
+
+    private const char MarkOpen = '\uFDD0', MarkClose = '\uFDD1';
+
+    /// <summary><paramref name="problem"/> with each key marked by <see cref="Mark"/> said by <paramref name="say"/>; all other text as written.</summary>
     internal static string SayKeys(string problem, Func<string, string> say)
     {
-        if (!problem.Contains('{', StringComparison.Ordinal))
+        if (!problem.Contains(MarkOpen, StringComparison.Ordinal))
             return problem;
         var said = new StringBuilder(problem.Length);
-        var (valueStart, valueEnd) = LeadingValue(problem);
         var at = 0;
-        while (problem.IndexOf('{', at) is var open and >= 0)
+        while (problem.IndexOf(MarkOpen, at) is var open and >= 0 && problem.IndexOf(MarkClose, open + 1) is var close and >= 0)
         {
-            var close = problem.IndexOf('}', open + 1);
-            if (close < 0)
-                break;
-            var key = problem[(open + 1)..close];
-            var inValue = open >= valueStart && close < valueEnd;
-            said.Append(problem, at, open - at).Append(IsKey(key) && !inValue ? say(key) : problem[open..(close + 1)]);
+            said.Append(problem, at, open - at).Append(say(problem[(open + 1)..close]));
             at = close + 1;
         }
         return said.Append(problem, at, problem.Length - at).ToString();
     }
 
     /// <summary>
-    /// Where the value the problem is about is quoted (<c>option 'name': '{abc}/x' is not allowed</c>, or a problem's text that begins
-    /// with it): the user's text, so braces in it (a stage named <c>{abc}/x</c>, a bind of <c>{host}:9000</c>) are never said as a key.
-    /// Empty when the problem does not begin with a quoted value.
+    /// <c>tls.certificate_file</c> as its property path, <c>Tls.CertificateFile</c>. A server name of <c>SniCertificates</c>
+    /// (<c>tls.sni_certificates.example.com</c>) is a dictionary's key the user wrote, dots and all: <c>Tls.SniCertificates["example.com"]</c>,
+    /// never capitalised part by part as if it were properties (<c>Tls.SniCertificates.Example.Com</c>).
     /// </summary>
-    private static (int Start, int End) LeadingValue(string problem)
+    internal static string Property(string key)
     {
-        var start = 0;
-        foreach (var prefix in new[] { "option '", "options '" })
-            if (problem.StartsWith(prefix, StringComparison.Ordinal) && problem.IndexOf("': ", prefix.Length, StringComparison.Ordinal) is var end and > 0)
-                start = end + 3;
-        if (start >= problem.Length || problem[start] != '\'')
-            return (0, 0);
-        var close = problem.IndexOf("' ", start + 1, StringComparison.Ordinal);
-        return (start, close < 0 ? (problem.EndsWith('\'') ? problem.Length - 1 : start) : close);
+        const string sni = "sni_certificates.";
+        var at = key.StartsWith(sni, StringComparison.Ordinal) ? 0 : key.IndexOf("." + sni, StringComparison.Ordinal) + 1;
+        if (at <= 0 && !key.StartsWith(sni, StringComparison.Ordinal))
+            return Properties(key);
+        var name = key[(at + sni.Length)..];
+        // A certificate's own key after the name (…example.com.certificate_file) is a property again.
+        var tail = CertificateKeys.FirstOrDefault(k => name.EndsWith("." + k, StringComparison.Ordinal));
+        if (tail is not null)
+            name = name[..^(tail.Length + 1)];
+        return $"{Properties(key[..(at + sni.Length - 1)])}[\"{name}\"]{(tail is null ? "" : "." + Properties(tail))}";
     }
 
-    /// <summary><c>tls.certificate_file</c> as its property path, <c>Tls.CertificateFile</c>.</summary>
-    internal static string Property(string key)
+    private static readonly string[] CertificateKeys = ["certificate_pem", "certificate_file", "private_key_pem", "private_key_file", "pkcs12_file", "pkcs12_password"];
+
+    private static string Properties(string key)
         => string.Join('.', key.Split('.').Select(segment => string.Concat(segment.Split('_').Select(w => w.Length == 0 ? w : char.ToUpperInvariant(w[0]) + w[1..]))));
 
     /// <summary>
@@ -111,9 +118,6 @@ public sealed class StageOptionsException : ArgumentException
         rest = SayKeys(rest, Property);
         return subject is null ? rest : $"{subject}: {rest}";
     }
-
-    /// <summary>A marked key is small letters, digits, '_' and '.' (a value in braces, <c>{x}</c> in a name, is not one unless it looks so).</summary>
-    private static bool IsKey(string text) => text.Length > 0 && text.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '.');
 
     /// <summary>A name that is itself the problem (empty, blank) would read as <c>stage ''</c>: then the problems speak for themselves.</summary>
     private static string Describe(string stage, IReadOnlyList<string> problems)

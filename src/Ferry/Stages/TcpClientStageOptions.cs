@@ -175,8 +175,8 @@ public sealed record TcpClientStageOptions
         if (ReconnectWait <= TimeSpan.Zero)
             Positive(problems, "reconnect_wait", ReconnectWait, "1s");
         else if (ReconnectMaxWait < ReconnectWait)
-            problems.Add($"option 'reconnect_wait': {DurationWords.Of(ReconnectWait)} is longer than '{{reconnect_max_wait}}' {DurationWords.Of(ReconnectMaxWait)}; "
-                + "the first wait must not be above the cap: lower {reconnect_wait} or raise {reconnect_max_wait}");
+            problems.Add($"option 'reconnect_wait': {DurationWords.Of(ReconnectWait)} is longer than '{StageOptionsException.Mark("reconnect_max_wait")}' {DurationWords.Of(ReconnectMaxWait)}; "
+                + $"the first wait must not be above the cap: lower {StageOptionsException.Mark("reconnect_wait")} or raise {StageOptionsException.Mark("reconnect_max_wait")}");
         if (ReconnectJitter is < 0 or > 1 || double.IsNaN(ReconnectJitter))
             problems.Add($"option 'reconnect_jitter': {ReconnectJitter} is not allowed; must be from 0 to 1");
         if (ReconnectAttempts < 0)

@@ -213,8 +213,8 @@ public sealed record TcpServerStageOptions
             if (BindRetryDelay <= TimeSpan.Zero)
                 problems.Add($"option 'bind_retry_delay': {DurationWords.Of(BindRetryDelay)} is not allowed; must be positive, e.g. 100ms");
             else
-                problems.Add($"option 'bind_retry_delay': {DurationWords.Of(BindRetryDelay)} is longer than '{{bind_retry_max_delay}}' {DurationWords.Of(BindRetryMaxDelay)}; "
-                    + "lower {bind_retry_delay} or raise {bind_retry_max_delay}");
+                problems.Add($"option 'bind_retry_delay': {DurationWords.Of(BindRetryDelay)} is longer than '{StageOptionsException.Mark("bind_retry_max_delay")}' {DurationWords.Of(BindRetryMaxDelay)}; "
+                    + $"lower {StageOptionsException.Mark("bind_retry_delay")} or raise {StageOptionsException.Mark("bind_retry_max_delay")}");
         }
         if (BindAttempts < 0)
             problems.Add($"option 'bind_attempts': {BindAttempts} is not allowed; must be 0 (retry forever) or more");

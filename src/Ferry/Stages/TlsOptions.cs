@@ -39,13 +39,13 @@ public sealed record TlsCertificate
         if (Pkcs12File is not null)
         {
             if (CertificatePem is not null || CertificateFile is not null || PrivateKeyPem is not null || PrivateKeyFile is not null)
-                problems.Add($"option '{option}': give a {{pkcs12_file}} or PEM certificate and key, not both");
+                problems.Add($"option '{option}': give a {StageOptionsException.Mark("pkcs12_file")} or PEM certificate and key, not both");
             return;
         }
         if ((CertificatePem is null) == (CertificateFile is null))
-            problems.Add($"option '{option}': give the certificate as {{certificate_pem}} or {{certificate_file}} (one of them)");
+            problems.Add($"option '{option}': give the certificate as {StageOptionsException.Mark("certificate_pem")} or {StageOptionsException.Mark("certificate_file")} (one of them)");
         if ((PrivateKeyPem is null) == (PrivateKeyFile is null))
-            problems.Add($"option '{option}': give the private key as {{private_key_pem}} or {{private_key_file}} (one of them)");
+            problems.Add($"option '{option}': give the private key as {StageOptionsException.Mark("private_key_pem")} or {StageOptionsException.Mark("private_key_file")} (one of them)");
     }
 }
 
@@ -111,7 +111,7 @@ public sealed record TlsOptions
             // Settings that only mean something with TLS on, given with Secure false, would be ignored and the stage
             // would serve plain TCP to clients the operator believes are authenticated: refused, never ignored.
             if (SettingsThatNeedSecure() is { Count: > 0 } set)
-                problems.Add($"option 'tls.secure': false, but tls sets {string.Join(", ", set.Select(key => $"{{{key}}}"))}; set Secure = true to serve TLS, "
+                problems.Add($"option 'tls.secure': false, but tls sets {string.Join(", ", set.Select(StageOptionsException.Mark))}; set Secure = true to serve TLS, "
                     + "or leave those options unset (with Secure false the stage serves plain TCP)");
             return;
         }
@@ -122,9 +122,9 @@ public sealed record TlsOptions
         if ((Protocols & ~(SslProtocols.Tls12 | SslProtocols.Tls13)) != 0 || Protocols == SslProtocols.None)
             problems.Add($"option 'tls.protocols': {Protocols} is not allowed; use Tls12, Tls13 or both");
         if (server && Certificate is null)
-            problems.Add("option 'tls.certificate': a TLS server needs a certificate and private key ({certificate_pem} and {private_key_pem}, or their files)");
+            problems.Add($"option 'tls.certificate': a TLS server needs a certificate and private key ({StageOptionsException.Mark("certificate_pem")} and {StageOptionsException.Mark("private_key_pem")}, or their files)");
         if (!server && ClientCertificate != ClientCertificateMode.None)
-            problems.Add("option 'tls.client_certificate': applies to server stages; a client stage presents {tls.certificate}");
+            problems.Add($"option 'tls.client_certificate': applies to server stages; a client stage presents {StageOptionsException.Mark("tls.certificate")}");
         if (CaCertificatePem is not null && CaCertificateFile is not null)
             problems.Add("options 'tls.ca_certificate_pem'/'tls.ca_certificate_file': give one, not both");
         Certificate?.Validate(problems, "tls.certificate");
@@ -133,9 +133,9 @@ public sealed record TlsOptions
             if (CertificateRevocationListPem is not null && CertificateRevocationListFile is not null)
                 problems.Add("options 'tls.certificate_revocation_list_pem'/'tls.certificate_revocation_list_file': give one, not both");
             if (!server || ClientCertificate == ClientCertificateMode.None)
-                problems.Add("option 'tls.certificate_revocation_list': applies to server stages asking for client certificates ({tls.client_certificate} required or optional)");
+                problems.Add($"option 'tls.certificate_revocation_list': applies to server stages asking for client certificates ({StageOptionsException.Mark("tls.client_certificate")} required or optional)");
             if (CaCertificatePem is null && CaCertificateFile is null)
-                problems.Add("option 'tls.certificate_revocation_list': needs the CA bundle ({tls.ca_certificate_pem} or {tls.ca_certificate_file}) whose CRL it is");
+                problems.Add($"option 'tls.certificate_revocation_list': needs the CA bundle ({StageOptionsException.Mark("tls.ca_certificate_pem")} or {StageOptionsException.Mark("tls.ca_certificate_file")}) whose CRL it is");
         }
         if (!server && SniCertificates is { Count: > 0 })
             problems.Add("option 'tls.sni_certificates': applies to server stages");

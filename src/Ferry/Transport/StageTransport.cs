@@ -70,9 +70,9 @@ internal static class StageTransportChoice
         else if (transport == StageTransport.Epoll && !epollHere)
             problems.Add(EpollOnlyOnLinux);
         else if (transport == StageTransport.Epoll && tls && !server)
-            problems.Add("option 'transport': a client stage's TLS runs on the stream transport; use stream (or auto) with '{tls}'");
+            problems.Add($"option 'transport': a client stage's TLS runs on the stream transport; use stream (or auto) with '{Ferry.Stages.StageOptionsException.Mark("tls")}'");
         else if (transport == StageTransport.Epoll && tls && !epollTlsHere)
-            problems.Add("option 'transport': TLS on epoll needs OpenSSL 3 (libssl.so.3), which cannot be loaded here; use stream (or auto) with '{tls}'");
+            problems.Add($"option 'transport': TLS on epoll needs OpenSSL 3 (libssl.so.3), which cannot be loaded here; use stream (or auto) with '{Ferry.Stages.StageOptionsException.Mark("tls")}'");
     }
 
     /// <summary>Why epoll was refused off Linux, and what to use instead.</summary>

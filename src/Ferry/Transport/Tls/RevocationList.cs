@@ -51,7 +51,7 @@ internal sealed class RevocationList
             throw new TlsMaterialException($"option '{option}': cannot read '{file ?? "the PEM text"}': {ex.Message}");
         }
         if (cas is null)
-            throw new TlsMaterialException($"option '{option}': needs the CA bundle ({{tls.ca_certificate_pem}} or {{tls.ca_certificate_file}}) whose CRL it is");
+            throw new TlsMaterialException($"option '{option}': needs the CA bundle ({Ferry.Stages.StageOptionsException.Mark("tls.ca_certificate_pem")} or {Ferry.Stages.StageOptionsException.Mark("tls.ca_certificate_file")}) whose CRL it is");
         try
         {
             return Parse(der, cas);
