@@ -21,15 +21,15 @@ internal sealed unsafe class OpenSslServerTls
     private readonly PeerCertificateCheck _check;
     private readonly GCHandle _self;
 
-    public OpenSslServerTls(TlsOptions options, TimeProvider time)
+    public OpenSslServerTls(TlsOptions options, TimeProvider time, CertificateReloadLog? reloadLog = null)
     {
         ClientCertificate = options.ClientCertificate;
         Time = time;
         // The servername callback finds this object again through a weak handle: it never keeps it alive.
         _self = GCHandle.Alloc(this, GCHandleType.Weak);
-        _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time), options);
+        _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time, reloadLog), options);
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
-            _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time), options);
+            _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time, reloadLog), options);
         var cas = TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile);
         _check = new PeerCertificateCheck(cas, time, RevocationList.Load(options.CertificateRevocationListPem, options.CertificateRevocationListFile, cas));
     }

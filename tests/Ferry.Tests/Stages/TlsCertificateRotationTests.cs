@@ -1,0 +1,114 @@
+using System.Security.Cryptography.X509Certificates;
+using Ferry.Framing;
+using Ferry.Stages;
+using Ferry.Testing;
+using Ferry.Tests.Bridge;
+using Ferry.Tests.Support;
+using Ferry.Transport;
+using Ferry.Transport.Tls;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Ferry.Tests.Stages;
+
+/// <summary>
+/// Certificate files rotated under a running server stage the way operators and tools do it: one file at a time,
+/// or caught half-written. The stage must keep serving the certificate it has until the new pair is whole, and say so.
+/// </summary>
+public abstract class TlsCertificateRotationTests(StageTransport transport) : IDisposable
+{
+    public sealed class OnStream() : TlsCertificateRotationTests(StageTransport.Stream);
+
+    public sealed class OnEpoll() : TlsCertificateRotationTests(StageTransport.Epoll);
+
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ferry-rotation-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    private string CertFile => Path.Combine(_dir.FullName, "server.pem");
+
+    private string KeyFile => Path.Combine(_dir.FullName, "server.key");
+
+    private static X509Certificate2 Make(DateTimeOffset now, int days)
+        => CertificateMaker.CreateServer(TestCertificates.Authority, ["localhost"], now.AddMinutes(-5), now.AddDays(days));
+
+    private TcpServerStageOptions Server() => new()
+    {
+        Bind = "127.0.0.1:0",
+        Framing = FramingSpec.Parse("lines"),
+        Transport = transport,
+        Tls = new TlsOptions { Secure = true, Certificate = new TlsCertificate { CertificateFile = CertFile, PrivateKeyFile = KeyFile } },
+    };
+
+    private static async Task<string> ServedThumbprintAsync(System.Net.IPEndPoint endPoint)
+    {
+        await using var client = await FramedTestClient.ConnectAsync(endPoint, TestCertificates.TrustingClient());
+        using var served = X509CertificateLoader.LoadCertificate(client.Tls!.RemoteCertificate!.GetRawCertData());
+        return served.Thumbprint;
+    }
+
+    [Fact]
+    public async Task A_certificate_written_before_its_key_or_half_written_keeps_the_old_one_in_service_and_says_so()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var first = Make(now, 1);
+        var second = Make(now, 2);
+        var (firstCert, firstKey) = CertificateMaker.ToPem(first);
+        var (secondCert, secondKey) = CertificateMaker.ToPem(second);
+        await File.WriteAllTextAsync(CertFile, firstCert);
+        await File.WriteAllTextAsync(KeyFile, firstKey);
+        var time = new FakeTimeProvider(now);
+        var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
+        await using var stage = new TcpServerStage(Server(), loggerFactory: logs, timeProvider: time);
+        var endPoint = await stage.StartAsync();
+        await using var before = await FramedTestClient.ConnectAsync(endPoint, TestCertificates.TrustingClient());
+
+        // The new certificate is in place, its key not yet: a pair that does not match. Before the fix this escaped the
+        // reload as an ArgumentException: on epoll the service loop died with it, on streams every handshake failed.
+        await File.WriteAllTextAsync(CertFile, secondCert);
+        time.Advance(TimeSpan.FromSeconds(2)); // the files are looked at once a second on the stage clock
+        Assert.Equal(first.Thumbprint, await ServedThumbprintAsync(endPoint));
+        var kept = Assert.Single(logs.All, l => l.Contains("cannot be used", StringComparison.Ordinal));
+        Assert.StartsWith("Warning ", kept);
+        Assert.Contains("does not match", kept);
+        Assert.Contains(first.Thumbprint, kept); // which certificate stays
+        Assert.Contains(CertFile, kept);
+
+        // Looked at again a second later, unchanged: not told again.
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(first.Thumbprint, await ServedThumbprintAsync(endPoint));
+        Assert.Single(logs.All, l => l.Contains("cannot be used", StringComparison.Ordinal));
+
+        // The key written halfway: still the old one, told again (the files changed).
+        await File.WriteAllTextAsync(KeyFile, secondKey[..(secondKey.Length / 2)]);
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(first.Thumbprint, await ServedThumbprintAsync(endPoint));
+        Assert.Equal(2, logs.All.Count(l => l.Contains("cannot be used", StringComparison.Ordinal)));
+
+        // The pair whole: new handshakes get it, and that is told.
+        await File.WriteAllTextAsync(KeyFile, secondKey);
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(second.Thumbprint, await ServedThumbprintAsync(endPoint));
+        var reloaded = Assert.Single(logs.All, l => l.Contains("tls certificate reloaded", StringComparison.Ordinal));
+        Assert.StartsWith("Information ", reloaded);
+        Assert.Contains(second.Thumbprint, reloaded);
+
+        // The connection made before any of it still works.
+        await before.SendAsync("still here\n"u8.ToArray());
+        await Poll.UntilAsync(() => stage.GetStats().PacketsReceivedTotal == 1, "the old connection's line");
+    }
+
+    [Fact]
+    public async Task A_key_that_does_not_match_the_certificate_is_an_options_error_that_says_so()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var (cert, _) = CertificateMaker.ToPem(Make(now, 1));
+        var (_, otherKey) = CertificateMaker.ToPem(Make(now, 1));
+        await File.WriteAllTextAsync(CertFile, cert);
+        await File.WriteAllTextAsync(KeyFile, otherKey);
+
+        // Before the fix the runtime's ArgumentException came out of the constructor, not the options error every other bad file is.
+        var error = Assert.Throws<StageOptionsException>(() => new TcpServerStage(Server()));
+        Assert.Contains("does not match the certificate (subject CN=localhost)", error.Message);
+    }
+}
