@@ -235,7 +235,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
                 // The alert OpenSSL wrote tells the client why; it goes out if the socket takes it.
                 FlushOutput();
                 session.Feed(null, 0);
-                Fail(IConnectionIo.HandshakeFailedError, failure!);
+                Fail(IConnectionIo.HandshakeFailedError, _tls.HandshakeFailure(session.Handle.Ssl, failure!));
                 return;
             }
             // What came after the client's Finished (its first records) is kept for the first read.
