@@ -99,6 +99,37 @@ public abstract class TlsCertificateRotationTests(StageTransport transport) : ID
     }
 
     [Fact]
+    public async Task A_secret_rotated_by_swapping_a_directory_link_is_taken_as_kubernetes_does_it()
+    {
+        // The layout of a Kubernetes secret volume: tls.crt -> ..data/tls.crt, ..data -> ..v1; an update writes ..v2 and
+        // re-points ..data. The paths the stage was given are links that never change. Before the fix the stage looked at
+        // the links' own write times and kept serving the first certificate for good.
+        var now = DateTimeOffset.UtcNow;
+        var first = Make(now, 1);
+        var second = Make(now, 2);
+        foreach (var (version, certificate) in new[] { ("..v1", first), ("..v2", second) })
+        {
+            var (cert, key) = CertificateMaker.ToPem(certificate);
+            Directory.CreateDirectory(Path.Combine(_dir.FullName, version));
+            await File.WriteAllTextAsync(Path.Combine(_dir.FullName, version, "tls.crt"), cert);
+            await File.WriteAllTextAsync(Path.Combine(_dir.FullName, version, "tls.key"), key);
+        }
+        var data = Path.Combine(_dir.FullName, "..data");
+        Directory.CreateSymbolicLink(data, "..v1");
+        File.CreateSymbolicLink(CertFile, Path.Combine("..data", "tls.crt"));
+        File.CreateSymbolicLink(KeyFile, Path.Combine("..data", "tls.key"));
+        var time = new FakeTimeProvider(now);
+        await using var stage = new TcpServerStage(Server(), timeProvider: time);
+        var endPoint = await stage.StartAsync();
+        Assert.Equal(first.Thumbprint, await ServedThumbprintAsync(endPoint));
+
+        Directory.Delete(data); // the link, not ..v1
+        Directory.CreateSymbolicLink(data, "..v2");
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(second.Thumbprint, await ServedThumbprintAsync(endPoint));
+    }
+
+    [Fact]
     public async Task A_key_that_does_not_match_the_certificate_is_an_options_error_that_says_so()
     {
         var now = DateTimeOffset.UtcNow;

@@ -82,11 +82,26 @@ internal sealed class ReloadingCertificate
 
     private string Files => string.Join(", ", _files.Select(f => $"'{f}'"));
 
-    private string Stamp() => string.Join("|", _files.Select(f =>
+    private string Stamp() => string.Join("|", _files.Select(StampOf));
+
+    /// <summary>
+    /// The file a path leads to (through symbolic links), its write time and size. The link's own time would not do:
+    /// Kubernetes rotates a mounted secret by swapping a directory link (<c>tls.crt -> ..data/tls.crt</c>, <c>..data</c>
+    /// re-pointed), so the path's link never changes while the file it leads to does.
+    /// </summary>
+    private static string StampOf(string path)
     {
-        var info = new FileInfo(f);
-        return info.Exists ? $"{info.LastWriteTimeUtc.Ticks}:{info.Length}" : "missing";
-    }));
+        FileSystemInfo info = new FileInfo(path);
+        try
+        {
+            info = info.ResolveLinkTarget(returnFinalTarget: true) ?? info;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return "unresolvable"; // a link loop or a directory it may not read: the load says what is wrong
+        }
+        return info is FileInfo { Exists: true } file ? $"{file.FullName}:{file.LastWriteTimeUtc.Ticks}:{file.Length}" : "missing";
+    }
 
     private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 
