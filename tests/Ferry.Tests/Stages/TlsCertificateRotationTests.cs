@@ -130,6 +130,65 @@ public abstract class TlsCertificateRotationTests(StageTransport transport) : ID
     }
 
     [Fact]
+    public async Task A_client_stage_presents_its_rotated_client_certificate_at_its_next_dial()
+    {
+        // Before the fix a client stage read its certificate once: a rotated client certificate was never presented
+        // until the process restarted (and the old one, once expired, was refused at every reconnect).
+        var now = DateTimeOffset.UtcNow;
+        var first = CertificateMaker.CreateClient(TestCertificates.Authority, "terminal-old", now.AddMinutes(-5), now.AddDays(1));
+        var second = CertificateMaker.CreateClient(TestCertificates.Authority, "terminal-new", now.AddMinutes(-5), now.AddDays(2));
+        var (firstCert, firstKey) = CertificateMaker.ToPem(first);
+        var (secondCert, secondKey) = CertificateMaker.ToPem(second);
+        await File.WriteAllTextAsync(CertFile, firstCert);
+        await File.WriteAllTextAsync(KeyFile, firstKey);
+        await using var h = new FerryTestServer(new TcpServerStageOptions
+        {
+            Bind = "127.0.0.1:0",
+            Framing = FramingSpec.Parse("lines"),
+            Transport = transport,
+            Tls = new TlsOptions
+            {
+                Secure = true,
+                Certificate = TestCertificates.ServerCertificate,
+                CaCertificatePem = TestCertificates.AuthorityPem,
+                ClientCertificate = ClientCertificateMode.Required,
+            },
+        });
+        await h.StartAsync();
+        var time = new FakeTimeProvider(now);
+        await using var client = new TcpClientStage(new TcpClientStageOptions
+        {
+            Connect = $"127.0.0.1:{h.EndPoint.Port}",
+            Framing = FramingSpec.Parse("lines"),
+            ReconnectJitter = 0,
+            Tls = new TlsOptions
+            {
+                Secure = true,
+                ServerName = "localhost",
+                CaCertificatePem = TestCertificates.AuthorityPem,
+                Certificate = new TlsCertificate { CertificateFile = CertFile, PrivateKeyFile = KeyFile },
+            },
+        }, timeProvider: time);
+        await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        var connected = await h.WaitForEventAsync<ConnectedEvent>();
+        Assert.Equal("CN=terminal-old", connected.Tls!.PeerCertificateSubject);
+
+        await File.WriteAllTextAsync(CertFile, secondCert);
+        await File.WriteAllTextAsync(KeyFile, secondKey);
+        time.Advance(TimeSpan.FromSeconds(2)); // the files are looked at once a second on the client stage's clock
+        Assert.True(h.Stage.Close(connected.ConnectionId));
+        // The client stage dials again after its reconnect wait (1 s on its fake clock).
+        await Poll.UntilAsync(() =>
+        {
+            time.Advance(TimeSpan.FromMilliseconds(200));
+            return h.Events.OfType<ConnectedEvent>().Count() == 2;
+        }, "the client stage to connect again");
+        var again = h.Events.OfType<ConnectedEvent>().Last();
+        Assert.Equal("CN=terminal-new", again.Tls!.PeerCertificateSubject);
+        Assert.Equal(second.Thumbprint, again.Tls.PeerCertificateThumbprint);
+    }
+
+    [Fact]
     public async Task A_key_that_does_not_match_the_certificate_is_an_options_error_that_says_so()
     {
         var now = DateTimeOffset.UtcNow;

@@ -55,13 +55,13 @@ internal sealed record CoreSettings(
             return new EpollTransport();
         if (!secure)
             return new StreamTransport(ReadBufferBytes);
-        // A server's certificate files are looked at again during handshakes: what a change did is logged.
+        // A stage's certificate files are looked at again during handshakes: what a change did is logged.
         var reloadLog = logger is null ? null : new CertificateReloadLog(logger, Name);
         try
         {
             if (epoll && StageTransportChoice.EpollHere)
                 return new EpollTransport(new OpenSslServerTls(Tls!, time, reloadLog));
-            IStreamHandshake handshake = TlsServerName is null ? new ServerTlsHandshake(Tls!, time, reloadLog) : new ClientTlsHandshake(Tls!, TlsServerName, time);
+            IStreamHandshake handshake = TlsServerName is null ? new ServerTlsHandshake(Tls!, time, reloadLog) : new ClientTlsHandshake(Tls!, TlsServerName, time, reloadLog);
             return new StreamTransport(ReadBufferBytes, handshake);
         }
         catch (TlsMaterialException ex)

@@ -5,8 +5,8 @@ using Ferry.Stages;
 namespace Ferry.Transport.Tls;
 
 /// <summary>
-/// A server certificate that follows its files: at most once a second (stage clock), a handshake
-/// looks at the files' write times and sizes and loads them again when they changed, so an operator
+/// A stage's certificate (a server's, or the one a client stage presents) that follows its files: at most once
+/// a second (stage clock), a handshake looks at the files' write times and sizes and loads them again when they changed, so an operator
 /// who rotates the files gets new connections on the new certificate while established ones keep
 /// theirs. A half-written or broken pair (a certificate written before its key, a truncated file, a key
 /// that does not match) keeps the old certificate in service until a good one appears, and says so once
