@@ -6,7 +6,7 @@ namespace Ferry.Transport.Tls;
 
 /// <summary>
 /// A stage's certificate (a server's, or the one a client stage presents) that follows its files: at most once
-/// a second (stage clock), a handshake looks at the files' write times and sizes and loads them again when they changed, so an operator
+/// a second (stage clock), a handshake looks at the files' contents and loads them again when they changed, so an operator
 /// who rotates the files gets new connections on the new certificate while established ones keep
 /// theirs. A half-written or broken pair (a certificate written before its key, a truncated file, a key
 /// that does not match) keeps the old certificate in service until a good one appears, and says so once
@@ -85,22 +85,22 @@ internal sealed class ReloadingCertificate
     private string Stamp() => string.Join("|", _files.Select(StampOf));
 
     /// <summary>
-    /// The file a path leads to (through symbolic links), its write time and size. The link's own time would not do:
-    /// Kubernetes rotates a mounted secret by swapping a directory link (<c>tls.crt -> ..data/tls.crt</c>, <c>..data</c>
-    /// re-pointed), so the path's link never changes while the file it leads to does.
+    /// A digest of what the path reads as now (through any symbolic links). Not its write time and size: those of a
+    /// link are the link's own (a Kubernetes secret volume rotates by re-pointing a directory link, <c>tls.crt ->
+    /// ..data/tls.crt</c>, and the links named in the options never change), and a new file of the same length written
+    /// within the file system's timestamp granularity (or copied with its time kept) would look unchanged. The files
+    /// are a few KiB, read at most once a second.
     /// </summary>
     private static string StampOf(string path)
     {
-        FileSystemInfo info = new FileInfo(path);
         try
         {
-            info = info.ResolveLinkTarget(returnFinalTarget: true) ?? info;
+            return Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return "unresolvable"; // a link loop or a directory it may not read: the load says what is wrong
+            return "unreadable"; // missing, a link loop, no permission: the load says what is wrong
         }
-        return info is FileInfo { Exists: true } file ? $"{file.FullName}:{file.LastWriteTimeUtc.Ticks}:{file.Length}" : "missing";
     }
 
     private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
