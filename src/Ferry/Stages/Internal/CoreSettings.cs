@@ -42,7 +42,7 @@ internal sealed record CoreSettings(
     /// (<c>TcpServerStageOptions.Tls.Certificate.CertificateFile</c>) like the options' own checks: the one who called the constructor
     /// set properties, not the run files' keys.
     /// </summary>
-    public ITransport CreateTransport(TimeProvider time)
+    public ITransport CreateTransport(TimeProvider time, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         var secure = Tls is { Secure: true };
         var epoll = StageTransportChoice.Resolve(Transport, secure, server: TlsServerName is null) == StageTransport.Epoll;
@@ -55,11 +55,13 @@ internal sealed record CoreSettings(
             return new EpollTransport();
         if (!secure)
             return new StreamTransport(ReadBufferBytes);
+        // A stage's certificate files are looked at again during handshakes: what a change did is logged.
+        var reloadLog = logger is null ? null : new CertificateReloadLog(logger, Name);
         try
         {
             if (epoll && StageTransportChoice.EpollHere)
-                return new EpollTransport(new OpenSslServerTls(Tls!, time));
-            IStreamHandshake handshake = TlsServerName is null ? new ServerTlsHandshake(Tls!, time) : new ClientTlsHandshake(Tls!, TlsServerName, time);
+                return new EpollTransport(new OpenSslServerTls(Tls!, time, reloadLog));
+            IStreamHandshake handshake = TlsServerName is null ? new ServerTlsHandshake(Tls!, time, reloadLog) : new ClientTlsHandshake(Tls!, TlsServerName, time, reloadLog);
             return new StreamTransport(ReadBufferBytes, handshake);
         }
         catch (TlsMaterialException ex)

@@ -50,7 +50,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         Clock = new StageClock(time);
         Name = settings.Name;
         _gracePeriod = settings.StopGracePeriod;
-        _transport = settings.CreateTransport(time);
+        _transport = settings.CreateTransport(time, logger);
         _readiness = _transport.Readiness;
         _loop = new ServiceLoop(settings.Name, _readiness, Clock, settings.ThreadPriority, settings.ThreadProcessorAffinity, settings.StopGracePeriod, logger);
         Events = new EventSink(owner, settings.Name, logger, bus, Clock, _loop.StopForced);

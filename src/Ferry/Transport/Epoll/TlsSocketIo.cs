@@ -75,6 +75,9 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
     /// <summary>The last plaintext byte of a send whose ciphertext is kept: the writer hands it back on its next call.</summary>
     private bool _owedByte;
 
+    /// <summary>The stage closes this connection with a reset: no close_notify goes ahead of it.</summary>
+    private bool _abortive;
+
     // ---- PROXY header ahead of the handshake ----
     private ProxyProtocol _proxyAccepted;
     private bool _proxyScreen;
@@ -235,7 +238,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
                 // The alert OpenSSL wrote tells the client why; it goes out if the socket takes it.
                 FlushOutput();
                 session.Feed(null, 0);
-                Fail(IConnectionIo.HandshakeFailedError, failure!);
+                Fail(IConnectionIo.HandshakeFailedError, _tls.HandshakeFailure(session.Handle.Ssl, failure!));
                 return;
             }
             // What came after the client's Finished (its first records) is kept for the first read.
@@ -517,7 +520,11 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
 
     public bool WaitWritable(int timeoutMs) => Libc.WaitWritable(Handle.Fd, timeoutMs);
 
-    public void SetAbortiveClose() => SocketConfigurator.SetAbortiveClose(Handle.Fd);
+    public void SetAbortiveClose()
+    {
+        _abortive = true;
+        SocketConfigurator.SetAbortiveClose(Handle.Fd);
+    }
 
     public string DescribeError(int error)
         => error is IConnectionIo.HandshakeFailedError or IConnectionIo.ProxyRefusedError ? _errorText ?? "tls error" : Libc.Describe(error);
@@ -542,7 +549,16 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
     {
         lock (_sync)
         {
-            _phase = Phase.Closed;
+            // TLS has each side send close_notify before it closes (RFC 8446, 6.1; 5246, 7.2.1): without it an OpenSSL 3
+            // client reads the stage's close as "unexpected EOF", which it cannot tell from a truncation. Once, on a session
+            // in service that did not fail (no alert was sent) and is not being reset; never waits (a full socket loses it).
+            var open = _phase == Phase.Open;
+            _phase = Phase.Closed; // first: the flush below must not watch the descriptor again
+            if (open && !_abortive && _error == 0 && _session is { } session)
+            {
+                session.CloseNotify();
+                FlushOutput();
+            }
             _session?.Dispose();
             _session = null;
             if (_leftover is not null)

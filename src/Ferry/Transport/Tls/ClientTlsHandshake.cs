@@ -10,21 +10,19 @@ namespace Ferry.Transport.Tls;
 internal sealed class ClientTlsHandshake : IStreamHandshake
 {
     private readonly string _serverName;
-    private readonly X509Certificate2Collection? _clientCertificates;
+    /// <summary>The client certificate, followed in its files as a server's is: a long-running client stage takes a rotated one at its next dial.</summary>
+    private readonly ReloadingCertificate? _clientCertificate;
     private readonly SslProtocols _protocols;
     private readonly List<SslApplicationProtocol>? _alpn;
     private readonly bool _acceptInvalid;
     private readonly PeerCertificateCheck _check;
     private readonly bool _hasOwnCas;
 
-    public ClientTlsHandshake(TlsOptions options, string serverName, TimeProvider time)
+    public ClientTlsHandshake(TlsOptions options, string serverName, TimeProvider time, CertificateReloadLog? reloadLog = null)
     {
         _serverName = serverName;
         if (options.Certificate is { } certificate)
-        {
-            var (own, chain) = TlsMaterial.LoadCertificate(certificate);
-            _clientCertificates = [own, .. chain];
-        }
+            _clientCertificate = new ReloadingCertificate(certificate, time, reloadLog);
         _protocols = options.Protocols;
         _alpn = options.ApplicationProtocols?.Select(p => new SslApplicationProtocol(p)).ToList();
         _acceptInvalid = options.AcceptInvalidCertificates;
@@ -68,7 +66,8 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
         var options = new SslClientAuthenticationOptions
         {
             TargetHost = _serverName,
-            ClientCertificates = _clientCertificates,
+            // A context (not a collection) sends the intermediates the files hold with the certificate.
+            ClientCertificateContext = _clientCertificate?.Current,
             EnabledSslProtocols = _protocols,
             ApplicationProtocols = _alpn,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,

@@ -1,13 +1,16 @@
 using System.Net.Security;
+using System.Security.Cryptography;
 using Ferry.Stages;
 
 namespace Ferry.Transport.Tls;
 
 /// <summary>
-/// A server certificate that follows its files: at most once a second (stage clock), a handshake
-/// looks at the files' write times and sizes and loads them again when they changed, so an operator
+/// A stage's certificate (a server's, or the one a client stage presents) that follows its files: at most once
+/// a second (stage clock), a handshake looks at the files' contents and loads them again when they changed, so an operator
 /// who rotates the files gets new connections on the new certificate while established ones keep
-/// theirs. A half-written or broken pair keeps the old certificate in service until a good one appears.
+/// theirs. A half-written or broken pair (a certificate written before its key, a truncated file, a key
+/// that does not match) keeps the old certificate in service until a good one appears, and says so once
+/// per change of the files (<see cref="CertificateReloadLog"/>); a reload that worked is told too.
 /// PEM or PKCS#12 text given inline never changes and is loaded once.
 /// </summary>
 internal sealed class ReloadingCertificate
@@ -16,16 +19,22 @@ internal sealed class ReloadingCertificate
 
     private readonly TlsCertificate _source;
     private readonly TimeProvider _time;
+    private readonly CertificateReloadLog? _log;
     private readonly string[] _files;
     private readonly Lock _lock = new();
     private volatile SslStreamCertificateContext _current;
     private string _stamp;
+
+    /// <summary>The stamp of files already found unusable (told once, not at every check until they change).</summary>
+    private string? _refusedStamp;
+
     private long _nextCheck;
 
-    public ReloadingCertificate(TlsCertificate source, TimeProvider time)
+    public ReloadingCertificate(TlsCertificate source, TimeProvider time, CertificateReloadLog? log = null)
     {
         _source = source;
         _time = time;
+        _log = log;
         _files = new[] { source.CertificateFile, source.PrivateKeyFile, source.Pkcs12File }.OfType<string>().ToArray();
         _stamp = Stamp();
         _current = Load(source);
@@ -52,25 +61,47 @@ internal sealed class ReloadingCertificate
                 return;
             _nextCheck = now + Ticks(CheckEvery);
             var stamp = Stamp();
-            if (stamp == _stamp)
+            if (stamp == _stamp || stamp == _refusedStamp)
                 return;
             try
             {
                 _current = Load(_source);
                 _stamp = stamp;
+                _refusedStamp = null;
+                _log?.Reloaded(Files, _current.TargetCertificate);
             }
-            catch (TlsMaterialException)
+            catch (Exception ex) when (ex is TlsMaterialException or CryptographicException or ArgumentException or IOException or UnauthorizedAccessException)
             {
-                // Mid-rotation (one file written, not the other) or broken: keep serving the old one.
+                // Mid-rotation (one file written, not the other) or broken: keep serving the old one. This runs inside a
+                // handshake (on epoll, on the stage's service thread): nothing the files hold may fail more than that.
+                _refusedStamp = stamp;
+                _log?.Kept(Files, ex.Message, _current.TargetCertificate);
             }
         }
     }
 
-    private string Stamp() => string.Join("|", _files.Select(f =>
+    private string Files => string.Join(", ", _files.Select(f => $"'{f}'"));
+
+    private string Stamp() => string.Join("|", _files.Select(StampOf));
+
+    /// <summary>
+    /// A digest of what the path reads as now (through any symbolic links). Not its write time and size: those of a
+    /// link are the link's own (a Kubernetes secret volume rotates by re-pointing a directory link, <c>tls.crt ->
+    /// ..data/tls.crt</c>, and the links named in the options never change), and a new file of the same length written
+    /// within the file system's timestamp granularity (or copied with its time kept) would look unchanged. The files
+    /// are a few KiB, read at most once a second.
+    /// </summary>
+    private static string StampOf(string path)
     {
-        var info = new FileInfo(f);
-        return info.Exists ? $"{info.LastWriteTimeUtc.Ticks}:{info.Length}" : "missing";
-    }));
+        try
+        {
+            return Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return "unreadable"; // missing, a link loop, no permission: the load says what is wrong
+        }
+    }
 
     private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 

@@ -19,14 +19,14 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
     private readonly SslProtocols _protocols;
     private readonly PeerCertificateCheck _check;
 
-    public ServerTlsHandshake(TlsOptions options, TimeProvider time)
+    public ServerTlsHandshake(TlsOptions options, TimeProvider time, CertificateReloadLog? reloadLog = null)
     {
         // Built once per stage (and again when the files change): each chain is sent with every
         // handshake without being rebuilt.
-        _certificate = new ReloadingCertificate(options.Certificate!, time);
+        _certificate = new ReloadingCertificate(options.Certificate!, time, reloadLog);
         Time = time;
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
-            _byName[name.Trim()] = new ReloadingCertificate(certificate, time);
+            _byName[name.Trim()] = new ReloadingCertificate(certificate, time, reloadLog);
         _alpn = options.ApplicationProtocols?.Select(p => new SslApplicationProtocol(p)).ToList();
         _clientCertificate = options.ClientCertificate;
         _protocols = options.Protocols;

@@ -23,6 +23,14 @@ internal static class TlsMaterial
         {
             throw new TlsMaterialException($"option 'tls.certificate': the certificate and private key cannot be used: {ex.Message}");
         }
+        catch (ArgumentException ex)
+        {
+            // The runtime says "the provided key does not match" with an ArgumentException, not a CryptographicException:
+            // a pair caught mid-rotation (the new certificate written, the old key still there) is this, and it must be
+            // refused as bad material like any other, never escape to the caller (the service loop, on a reload).
+            throw new TlsMaterialException($"option 'tls.certificate': the private key does not match the certificate{SubjectOf(certificatePem)}; "
+                + $"give the private key the certificate was issued for ({ex.Message})");
+        }
         if (OperatingSystem.IsWindows())
         {
             // SChannel cannot use an ephemeral PEM key for a server: re-import it as PKCS#12.
@@ -56,6 +64,20 @@ internal static class TlsMaterial
             if (!ReferenceEquals(c, own))
                 chain.Add(c);
         return (own, chain);
+    }
+
+    /// <summary>" (subject CN=…)" of the first certificate in <paramref name="pem"/>, or nothing when it cannot be read.</summary>
+    private static string SubjectOf(string pem)
+    {
+        try
+        {
+            using var certificate = X509Certificate2.CreateFromPem(pem);
+            return $" (subject {certificate.Subject})";
+        }
+        catch (CryptographicException)
+        {
+            return "";
+        }
     }
 
     /// <summary>CA certificates from PEM text or a file; null when neither is given (the system's store is used).</summary>

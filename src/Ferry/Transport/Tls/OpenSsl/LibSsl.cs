@@ -44,6 +44,13 @@ internal static unsafe partial class LibSsl
 
     public const int SSL_VERIFY_NONE = 0;
     public const int SSL_VERIFY_PEER = 1;
+    public const int SSL_VERIFY_FAIL_IF_NO_PEER_CERT = 2;
+
+    // X509_V_ERR_*: what a refused client certificate is told as; OpenSSL sends the matching alert (ssl_x509err2alert).
+    public const int X509_V_ERR_CERT_NOT_YET_VALID = 9;        // bad_certificate
+    public const int X509_V_ERR_CERT_HAS_EXPIRED = 10;         // certificate_expired
+    public const int X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20; // unknown_ca
+    public const int X509_V_ERR_CERT_REVOKED = 23;             // certificate_revoked
 
     public const int SSL_TLSEXT_ERR_OK = 0;
     public const int SSL_TLSEXT_ERR_ALERT_FATAL = 2;
@@ -123,6 +130,12 @@ internal static unsafe partial class LibSsl
     [LibraryImport(Crypto)] public static partial void X509_free(nint x509);
     [LibraryImport(Crypto)] public static partial nint d2i_AutoPrivateKey(nint* output, byte** input, nint length);
     [LibraryImport(Crypto)] public static partial void EVP_PKEY_free(nint pkey);
+    [LibraryImport(Crypto)] public static partial nint X509_STORE_CTX_get0_cert(nint store);
+    [LibraryImport(Crypto)] public static partial nint X509_STORE_CTX_get0_untrusted(nint store);
+    [LibraryImport(Crypto)] public static partial void X509_STORE_CTX_set_error(nint store, int error);
+    [LibraryImport(Crypto)] public static partial nint X509_STORE_CTX_get_ex_data(nint store, int index);
+    [LibraryImport(Ssl)] public static partial int SSL_get_ex_data_X509_STORE_CTX_idx();
+    [LibraryImport(Crypto)] public static partial int CRYPTO_get_ex_new_index(int classIndex, nint argl, nint argp, nint newFunc, nint dupFunc, nint freeFunc);
     [LibraryImport(Crypto)] public static partial int OPENSSL_sk_num(nint stack);
     [LibraryImport(Crypto)] public static partial nint OPENSSL_sk_value(nint stack, int index);
 

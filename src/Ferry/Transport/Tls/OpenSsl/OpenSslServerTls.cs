@@ -21,15 +21,18 @@ internal sealed unsafe class OpenSslServerTls
     private readonly PeerCertificateCheck _check;
     private readonly GCHandle _self;
 
-    public OpenSslServerTls(TlsOptions options, TimeProvider time)
+    /// <summary>The connection whose client certificate <see cref="CheckInHandshake"/> refused last, and why.</summary>
+    private (nint Ssl, string? Reason) _refusal;
+
+    public OpenSslServerTls(TlsOptions options, TimeProvider time, CertificateReloadLog? reloadLog = null)
     {
         ClientCertificate = options.ClientCertificate;
         Time = time;
         // The servername callback finds this object again through a weak handle: it never keeps it alive.
         _self = GCHandle.Alloc(this, GCHandleType.Weak);
-        _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time), options);
+        _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time, reloadLog), options);
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
-            _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time), options);
+            _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time, reloadLog), options);
         var cas = TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile);
         _check = new PeerCertificateCheck(cas, time, RevocationList.Load(options.CertificateRevocationListPem, options.CertificateRevocationListFile, cas));
     }
@@ -48,12 +51,21 @@ internal sealed unsafe class OpenSslServerTls
     /// <summary>A new server session on the default certificate's current context; SNI may move it to another.</summary>
     public TlsRecordSession CreateSession() => new(_default.Current, server: true, Sessions);
 
-    /// <summary>Null when the client's certificate (if any) is acceptable, else the reason, in the stream transport's words.</summary>
+    /// <summary>
+    /// Null when the client's certificate (if any) is acceptable, else the reason, in the stream transport's words. Run once
+    /// the handshake is done; a certificate the handshake already judged (<see cref="CheckInHandshake"/>) is not judged again.
+    /// </summary>
     public string? CheckClient(nint ssl)
     {
-        if (ClientCertificate == ClientCertificateMode.None)
+        if (ClientCertificate == ClientCertificateMode.None || SSL_get_ex_data(ssl, VettedIndex) != 0)
             return null;
         using var peer = PeerCertificate(ssl, out var intermediates);
+        return Judge(peer, intermediates);
+    }
+
+    /// <summary>The check's reason for refusing <paramref name="peer"/> with the <paramref name="intermediates"/> it sent, or null; releases the intermediates.</summary>
+    private string? Judge(X509Certificate2? peer, X509Certificate2Collection intermediates)
+    {
         using var chain = new X509Chain();
         try
         {
@@ -71,6 +83,84 @@ internal sealed unsafe class OpenSslServerTls
             ChainCertificates.Release(intermediates);
         }
     }
+
+    /// <summary>
+    /// The words for a failed handshake of <paramref name="ssl"/>: the check's reason when it refused the client's
+    /// certificate during the handshake, <c>no client certificate</c> when a required one was not sent, else OpenSSL's.
+    /// </summary>
+    public string HandshakeFailure(nint ssl, string openSslFailure)
+    {
+        if (_refusal.Ssl == ssl && _refusal.Reason is { } reason)
+        {
+            _refusal = default;
+            return reason;
+        }
+        return ClientCertificate == ClientCertificateMode.Required && openSslFailure.Contains("peer did not return a certificate", StringComparison.Ordinal)
+            ? "no client certificate"
+            : openSslFailure;
+    }
+
+    /// <summary>
+    /// OpenSSL's verification of the client's certificate, replaced by the stage's check (CA bundle, validity on the stage
+    /// clock, CRL) while the handshake runs, so that a refused client is told why by the alert the refusal maps to
+    /// (certificate_revoked, certificate_expired, unknown_ca, bad_certificate) instead of seeing a finished handshake and
+    /// then a closed connection. The reason is kept for <see cref="HandshakeFailure"/> (handshakes run on the service
+    /// thread, and the refusal fails the very <c>SSL_do_handshake</c> call it happened in). Resumed sessions skip this
+    /// callback and are checked after the handshake (<see cref="CheckClient"/>).
+    /// </summary>
+    [UnmanagedCallersOnly]
+    private static int CheckInHandshake(nint store, nint arg)
+    {
+        try
+        {
+            if (GCHandle.FromIntPtr(arg).Target is not OpenSslServerTls tls)
+                return 1; // judged after the handshake
+            var ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+            var leaf = X509_STORE_CTX_get0_cert(store);
+            if (ssl == 0 || leaf == 0)
+                return 1;
+            using var peer = X509CertificateLoader.LoadCertificate(Der(leaf));
+            var refused = tls.Judge(peer, Sent(X509_STORE_CTX_get0_untrusted(store), peer));
+            if (refused is null)
+            {
+                SSL_set_ex_data(ssl, VettedIndex, 1);
+                return 1;
+            }
+            tls._refusal = (ssl, refused);
+            X509_STORE_CTX_set_error(store, refused switch
+            {
+                "expired" => X509_V_ERR_CERT_HAS_EXPIRED,
+                "revoked" => X509_V_ERR_CERT_REVOKED,
+                "not yet valid" => X509_V_ERR_CERT_NOT_YET_VALID,
+                _ => X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+            });
+            return 0;
+        }
+        catch (Exception)
+        {
+            // A certificate .NET cannot read here: the check after the handshake judges it (and says why).
+            return 1;
+        }
+    }
+
+    /// <summary>The certificates of <paramref name="stack"/> other than <paramref name="peer"/>, as .NET certificates (the caller releases them).</summary>
+    private static X509Certificate2Collection Sent(nint stack, X509Certificate2 peer)
+    {
+        var intermediates = new X509Certificate2Collection();
+        var count = stack == 0 ? 0 : OPENSSL_sk_num(stack);
+        for (var i = 0; i < count; i++)
+        {
+            var link = X509CertificateLoader.LoadCertificate(Der(OPENSSL_sk_value(stack, i)));
+            if (link.RawDataMemory.Span.SequenceEqual(peer.RawDataMemory.Span))
+                link.Dispose();
+            else
+                intermediates.Add(link);
+        }
+        return intermediates;
+    }
+
+    /// <summary>The SSL ex-data slot that marks a connection whose client certificate the handshake accepted.</summary>
+    private static readonly int VettedIndex = CRYPTO_get_ex_new_index(0 /* CRYPTO_EX_INDEX_SSL */, 0, 0, 0, 0, 0);
 
     /// <summary>The client's certificate as .NET sees it (null when it sent none), and the intermediates it sent.</summary>
     public static X509Certificate2? PeerCertificate(nint ssl, out X509Certificate2Collection intermediates)
@@ -167,6 +257,15 @@ internal sealed unsafe class OpenSslServerTls
                 {
                     var context = SslContextHandle.CreateServer(version.TargetCertificate, version.IntermediateCertificates, options.Protocols,
                         options.ApplicationProtocols, options.ClientCertificate != ClientCertificateMode.None);
+                    if (options.ClientCertificate != ClientCertificateMode.None)
+                    {
+                        // The stage's check runs inside the handshake (a refusal is sent as an alert); a required certificate
+                        // that is not sent fails the handshake there too (certificate_required under TLS 1.3).
+                        SSL_CTX_set_verify(context.DangerousGetHandle(),
+                            SSL_VERIFY_PEER | (options.ClientCertificate == ClientCertificateMode.Required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), 0);
+                        SSL_CTX_set_cert_verify_callback(context.DangerousGetHandle(),
+                            (nint)(delegate* unmanaged<nint, nint, int>)&CheckInHandshake, GCHandle.ToIntPtr(owner._self));
+                    }
                     if (owner._byName.Count > 0)
                         SSL_CTX_callback_ctrl(context.DangerousGetHandle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, (nint)(delegate* unmanaged<nint, int*, nint, int>)&OnServerName);
                     SSL_CTX_ctrl(context.DangerousGetHandle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG, 0, GCHandle.ToIntPtr(owner._self));

@@ -21,8 +21,8 @@ internal sealed unsafe class SslContextHandle : SafeHandle
     /// <summary>
     /// A server context: <paramref name="certificate"/> (with its private key) and <paramref name="chain"/>,
     /// the protocol versions, the ALPN protocols it accepts (server's order of preference), and whether it
-    /// asks for a client certificate. Client certificates are not verified by OpenSSL: the connection checks
-    /// them in .NET after the handshake, with the same rules and reasons as the stream transport.
+    /// asks for a client certificate. Client certificates are not verified by OpenSSL's rules: <see cref="OpenSslServerTls"/>
+    /// replaces this context's accept-all callback with its own check (in .NET, the same rules and reasons as the stream transport).
     /// </summary>
     public static SslContextHandle CreateServer(X509Certificate2 certificate, IEnumerable<X509Certificate2> chain, SslProtocols protocols,
         IReadOnlyList<string>? alpn, bool askClientCertificate)

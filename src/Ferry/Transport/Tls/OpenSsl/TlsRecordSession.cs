@@ -132,6 +132,15 @@ internal sealed unsafe class TlsRecordSession : IDisposable
         return true;
     }
 
+    /// <summary>Writes the session's close_notify alert into <see cref="Output"/> (what a graceful close sends before the FIN).</summary>
+    public void CloseNotify()
+    {
+        PrepareOutput();
+        // 0 (sent, the peer's not yet seen) or 1 (both seen) are both done for a close that does not wait for the peer's.
+        if (SSL_shutdown(_ssl.Ssl) < 0)
+            TakeErrors();
+    }
+
     /// <summary>The ciphertext waiting to be sent.</summary>
     public ReadOnlySpan<byte> Output
     {
