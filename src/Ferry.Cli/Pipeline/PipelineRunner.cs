@@ -29,6 +29,7 @@ internal static class PipelineRunner
         var clients = new Dictionary<string, TcpClientStage>(StringComparer.Ordinal);
         var bridges = new List<(string Name, IFrameBridge Bridge)>();
         var disposables = new List<IDisposable>();
+        var books = new List<(string Upstream, ReplyBook Book)>();
         // The first signal stops gracefully; the next one cuts the grace periods short.
         using var signals = new StopSignals(cancellationToken);
         var exitCode = 0;
@@ -65,6 +66,7 @@ internal static class PipelineRunner
                 if (pipeline.Routes.FirstOrDefault(r => r.Target == RouteTarget.Reply && r.From == route.To && r.To == route.From) is { } reply)
                 {
                     var book = new ReplyBook(new ReplyLoss(route.To, route.From, m => output.Error(m), TimeProvider.System));
+                    books.Add((route.To, book));
                     disposables.Add(RouteWiring.AttachRequests(bus, route, clients[route.To], book));
                     disposables.Add(RouteWiring.AttachAnswers(bus, reply, book));
                 }
@@ -170,6 +172,8 @@ internal static class PipelineRunner
         foreach (var (name, client) in clients.Where(c => attempted.Contains(c.Key)))
             account.Add(name, client.GetStats);
         await Task.WhenAll(started.Select(s => StopQuietly(s, signals.Forced))).ConfigureAwait(false);
+        foreach (var (_, book) in books)
+            book.Loss.Flush();
         account.Report("ferry run", "stop_grace_period", output, io.Stderr);
         foreach (var d in disposables)
             d.Dispose();
