@@ -29,6 +29,11 @@ internal sealed class ReplyBook(ReplyLoss loss)
     private ConnectionId _pendingUpstream;
     private ConnectionId _pendingRequester;
     private bool _pendingTaken;
+    private int _waitingCount;
+    // Answers taken for their requester and not yet handed to the server stage's egress.
+    private int _delivering;
+    private volatile bool _closed;
+    private TaskCompletionSource? _settled;
 
     /// <summary>What was lost, for the operator.</summary>
     public ReplyLoss Loss => loss;
@@ -39,7 +44,40 @@ internal sealed class ReplyBook(ReplyLoss loss)
         get
         {
             lock (_gate)
-                return _waiting.Values.Sum(q => q.Count);
+                return _waitingCount;
+        }
+    }
+
+    /// <summary>Whether the run is stopping: no new request is to be sent (<see cref="Close"/>).</summary>
+    public bool Closed => _closed;
+
+    /// <summary>The run is stopping: the request route sends nothing more, so the answers already owed can all come in.</summary>
+    public void Close() => _closed = true;
+
+    /// <summary>
+    /// Completes once no request waits for its answer, none is being sent and every answer taken was handed on
+    /// (<see cref="Delivered"/>): what the stop waits for before it closes the stages. At once when that is so now.
+    /// </summary>
+    public Task WhenSettledAsync()
+    {
+        lock (_gate)
+        {
+            if (IsSettled)
+                return Task.CompletedTask;
+            _settled ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _settled.Task;
+        }
+    }
+
+    private bool IsSettled => _waitingCount == 0 && _pendingUpstream == default && _delivering == 0;
+
+    /// <summary>Under the lock, after anything that may have settled the book.</summary>
+    private void SignalIfSettled()
+    {
+        if (_settled is not null && IsSettled)
+        {
+            _settled.TrySetResult();
+            _settled = null;
         }
     }
 
@@ -71,8 +109,10 @@ internal sealed class ReplyBook(ReplyLoss loss)
                 if (!_waiting.TryGetValue(_pendingUpstream, out var queue))
                     _waiting[_pendingUpstream] = queue = new Queue<ConnectionId>();
                 queue.Enqueue(_pendingRequester);
+                _waitingCount++;
             }
             _pendingUpstream = default;
+            SignalIfSettled();
         }
     }
 
@@ -80,7 +120,10 @@ internal sealed class ReplyBook(ReplyLoss loss)
     public void Cancel()
     {
         lock (_gate)
+        {
             _pendingUpstream = default;
+            SignalIfSettled();
+        }
     }
 
     /// <summary>The connection that waits longest for an answer read on <paramref name="upstream"/>; false when none does.</summary>
@@ -89,11 +132,16 @@ internal sealed class ReplyBook(ReplyLoss loss)
         lock (_gate)
         {
             if (_waiting.TryGetValue(upstream, out var queue) && queue.TryDequeue(out requester))
+            {
+                _waitingCount--;
+                _delivering++;
                 return true;
+            }
             if (_pendingUpstream == upstream && upstream != default && !_pendingTaken)
             {
                 _pendingTaken = true;
                 requester = _pendingRequester;
+                _delivering++;
                 return true;
             }
             requester = default;
@@ -108,7 +156,20 @@ internal sealed class ReplyBook(ReplyLoss loss)
         {
             if (_pendingUpstream == upstream)
                 _pendingTaken = true; // sent on a connection that is gone: its answer cannot come either
-            return _waiting.Remove(upstream, out var queue) ? queue.Count : 0;
+            var forgotten = _waiting.Remove(upstream, out var queue) ? queue.Count : 0;
+            _waitingCount -= forgotten;
+            SignalIfSettled();
+            return forgotten;
+        }
+    }
+
+    /// <summary>An answer <see cref="TryTake"/> gave was handed to the server stage (or could not be): it is no longer on its way.</summary>
+    public void Delivered()
+    {
+        lock (_gate)
+        {
+            _delivering--;
+            SignalIfSettled();
         }
     }
 }

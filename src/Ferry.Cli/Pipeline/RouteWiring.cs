@@ -39,6 +39,11 @@ internal static class RouteWiring
         {
             foreach (var packet in group)
             {
+                if (book.Closed)
+                {
+                    book.Loss.Unanswer(1, "the run is stopping; the request was not sent");
+                    continue;
+                }
                 var connection = upstream.ConnectionId;
                 if (connection == default)
                 {
@@ -86,7 +91,14 @@ internal static class RouteWiring
                     book.Loss.Unmatch();
                     continue;
                 }
-                await egress.PublishAsync(EgressMessage.To(requester, packet.Payload, packet.Fields), ct).ConfigureAwait(false);
+                try
+                {
+                    await egress.PublishAsync(EgressMessage.To(requester, packet.Payload, packet.Fields), ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    book.Delivered();
+                }
             }
         });
     }
