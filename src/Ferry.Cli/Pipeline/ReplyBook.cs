@@ -15,12 +15,12 @@ namespace Ferry.Cli.Pipeline;
 /// before the sender's thread runs again), committed only when the upstream stage took it, and
 /// cancelled otherwise; the requests of a connection that ended are forgotten with it; an answer that
 /// no request on its connection waits for is dropped, never handed to another client. Past
-/// <see cref="Capacity"/> requests in flight on a connection, a new request is refused (not sent)
-/// rather than an old one forgotten.
+/// <see cref="Capacity"/> requests in flight on a connection, a new request waits for room (under the upstream's
+/// <c>egress_overflow: wait</c>, within its <c>egress_wait_timeout</c>) or is refused (not sent), never an old one forgotten.
 /// </remarks>
-internal sealed class ReplyBook(ReplyLoss loss)
+internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.DefaultCapacity)
 {
-    public const int Capacity = 65536;
+    public const int DefaultCapacity = 65536;
 
     private readonly Lock _gate = new();
     private readonly Dictionary<ConnectionId, Queue<ConnectionId>> _waiting = [];
@@ -34,6 +34,11 @@ internal sealed class ReplyBook(ReplyLoss loss)
     private int _delivering;
     private volatile bool _closed;
     private TaskCompletionSource? _settled;
+    // A sender waiting for room (egress_overflow: wait), woken by every answer taken or connection forgotten meanwhile.
+    private TaskCompletionSource? _room;
+
+    /// <summary>Requests one upstream connection may have in flight; past it a new one waits or is refused.</summary>
+    public int Capacity => capacity;
 
     /// <summary>What was lost, for the operator.</summary>
     public ReplyLoss Loss => loss;
@@ -46,6 +51,28 @@ internal sealed class ReplyBook(ReplyLoss loss)
             lock (_gate)
                 return _waitingCount;
         }
+    }
+
+    /// <summary>
+    /// Completes when <paramref name="upstream"/> may have room for one more request: at once when it has, else at the
+    /// next answer taken or connection forgotten (the caller tries <see cref="TryReserve"/> again).
+    /// </summary>
+    public Task WhenRoomAsync(ConnectionId upstream)
+    {
+        lock (_gate)
+        {
+            if (!_waiting.TryGetValue(upstream, out var queue) || queue.Count < capacity)
+                return Task.CompletedTask;
+            _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _room.Task;
+        }
+    }
+
+    /// <summary>Under the lock, after a request left the book.</summary>
+    private void SignalRoom()
+    {
+        _room?.TrySetResult();
+        _room = null;
     }
 
     /// <summary>Whether the run is stopping: no new request is to be sent (<see cref="Close"/>).</summary>
@@ -90,7 +117,7 @@ internal sealed class ReplyBook(ReplyLoss loss)
     {
         lock (_gate)
         {
-            if (_waiting.TryGetValue(upstream, out var queue) && queue.Count >= Capacity)
+            if (_waiting.TryGetValue(upstream, out var queue) && queue.Count >= capacity)
                 return false;
             _pendingUpstream = upstream;
             _pendingRequester = requester;
@@ -135,6 +162,7 @@ internal sealed class ReplyBook(ReplyLoss loss)
             {
                 _waitingCount--;
                 _delivering++;
+                SignalRoom();
                 return true;
             }
             if (_pendingUpstream == upstream && upstream != default && !_pendingTaken)
@@ -158,6 +186,7 @@ internal sealed class ReplyBook(ReplyLoss loss)
                 _pendingTaken = true; // sent on a connection that is gone: its answer cannot come either
             var forgotten = _waiting.Remove(upstream, out var queue) ? queue.Count : 0;
             _waitingCount -= forgotten;
+            SignalRoom();
             SignalIfSettled();
             return forgotten;
         }

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Ferry.Bus;
+using Ferry.Connections;
 using Ferry.Framing;
 using Ferry.Stages;
 
@@ -28,7 +30,8 @@ internal static class RouteWiring
     /// The request half of a <c>target: reply</c> pair: each packet goes to <paramref name="upstream"/>'s
     /// current connection, and its sender is recorded in <paramref name="book"/> only when the upstream
     /// stage took it. While the upstream is not connected, or its egress is full under <c>drop</c>, the
-    /// request is not sent (it could never be answered in order) and counted.
+    /// request is not sent (it could never be answered in order) and counted. Under <c>wait</c>, a request past the
+    /// book's capacity waits for room as one past a full egress buffer does.
     /// </summary>
     public static IDisposable AttachRequests(IMessageBus bus, RouteDefinition route, TcpClientStage upstream, ReplyBook book)
     {
@@ -39,22 +42,9 @@ internal static class RouteWiring
         {
             foreach (var packet in group)
             {
-                if (book.Closed)
-                {
-                    book.Loss.Unanswer(1, "the run is stopping; the request was not sent");
-                    continue;
-                }
-                var connection = upstream.ConnectionId;
+                var connection = await ReserveAsync(route, upstream, book, packet.ConnectionId, ct).ConfigureAwait(false);
                 if (connection == default)
-                {
-                    book.Loss.Unanswer(1, $"'{route.To}' is not connected; the request was not sent");
                     continue;
-                }
-                if (!book.TryReserve(connection, packet.ConnectionId))
-                {
-                    book.Loss.Unanswer(1, $"{ReplyBook.Capacity} requests already wait for an answer on '{route.To}'; the request was not sent");
-                    continue;
-                }
                 var taken = 0;
                 try
                 {
@@ -76,6 +66,53 @@ internal static class RouteWiring
             }
         });
         return new Detach(subscription, () => upstream.Disconnected -= Ended);
+    }
+
+    /// <summary>
+    /// The upstream connection a request is to go out on, its answer reserved in the book; <c>default</c> when it is not
+    /// to be sent (the loss counted and reported). Past the book's capacity on that connection, under the upstream's
+    /// <c>egress_overflow: wait</c>, the request waits for room (the server stage's thread with it: backpressure, as a full
+    /// egress buffer makes it wait), within <c>egress_wait_timeout</c>; under <c>drop</c> or <c>disconnect</c> it is refused.
+    /// </summary>
+    private static async ValueTask<ConnectionId> ReserveAsync(RouteDefinition route, TcpClientStage upstream, ReplyBook book, ConnectionId requester,
+        CancellationToken ct)
+    {
+        long? waitSince = null;
+        while (true)
+        {
+            if (book.Closed)
+            {
+                book.Loss.Unanswer(1, "the run is stopping; the request was not sent");
+                return default;
+            }
+            var connection = upstream.ConnectionId;
+            if (connection == default)
+            {
+                book.Loss.Unanswer(1, $"'{route.To}' is not connected; the request was not sent");
+                return default;
+            }
+            if (book.TryReserve(connection, requester))
+                return connection;
+            var full = $"{book.Capacity} requests already wait for an answer on '{route.To}'";
+            if (upstream.Options.EgressOverflow != EgressOverflowPolicy.Wait)
+            {
+                book.Loss.Unanswer(1, $"{full}; the request was not sent");
+                return default;
+            }
+            waitSince ??= Stopwatch.GetTimestamp();
+            var left = upstream.Options.EgressWaitTimeout - Stopwatch.GetElapsedTime(waitSince.Value);
+            try
+            {
+                if (left <= TimeSpan.Zero)
+                    throw new TimeoutException();
+                await book.WhenRoomAsync(connection).WaitAsync(left, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                book.Loss.Unanswer(1, $"{full} for egress_wait_timeout ({(long)upstream.Options.EgressWaitTimeout.TotalMilliseconds} ms); the request was not sent");
+                return default;
+            }
+        }
     }
 
     /// <summary>The answer half of a <c>target: reply</c> pair: each packet goes to the connection whose request on the same upstream connection is the oldest unanswered.</summary>
