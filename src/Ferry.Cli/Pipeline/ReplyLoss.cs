@@ -2,8 +2,8 @@ namespace Ferry.Cli.Pipeline;
 
 /// <summary>
 /// Counts what a <c>target: reply</c> route pair lost, and tells the operator: requests that will get no
-/// answer (not sent, or sent on an upstream connection that ended) and answers that no request waited
-/// for (dropped, never given to another client). Reported as an <c>error</c> line at the first loss and
+/// answer (not sent, or sent on an upstream connection that ended), answers that no request waited
+/// for (dropped, never given to another client) and answers their client could not take (it left, or its egress was full). Reported as an <c>error</c> line at the first loss and
 /// then at most once a second, with the totals, so a flood of losses does not flood the output.
 /// </summary>
 /// <remarks>
@@ -29,7 +29,7 @@ internal sealed class ReplyLoss(string upstream, string downstream, Action<strin
     /// <summary>Requests that will get no answer.</summary>
     public long Unanswered => Interlocked.Read(ref _unanswered);
 
-    /// <summary>Answers dropped because no request on their upstream connection waited for them.</summary>
+    /// <summary>Answers dropped: no request on their upstream connection waited for them, or their client could not take them.</summary>
     public long Unmatched => Interlocked.Read(ref _unmatched);
 
     /// <summary><paramref name="count"/> requests from '<c>downstream</c>' get no answer, because <paramref name="why"/>.</summary>
@@ -46,6 +46,13 @@ internal sealed class ReplyLoss(string upstream, string downstream, Action<strin
     {
         Interlocked.Increment(ref _unmatched);
         Report($"an answer from '{upstream}' came with no request of '{downstream}' waiting on that connection; it was dropped");
+    }
+
+    /// <summary>An answer came for its request but the server stage did not take it (the client left, or its egress dropped it).</summary>
+    public void Undelivered(string why)
+    {
+        Interlocked.Increment(ref _unmatched);
+        Report(why);
     }
 
     /// <summary>Tells at once what is held back for the next line, if anything (the run is stopping: no later line would come).</summary>

@@ -115,10 +115,15 @@ internal static class RouteWiring
         }
     }
 
-    /// <summary>The answer half of a <c>target: reply</c> pair: each packet goes to the connection whose request on the same upstream connection is the oldest unanswered.</summary>
-    public static IDisposable AttachAnswers(IMessageBus bus, RouteDefinition route, ReplyBook book)
+    /// <summary>
+    /// The answer half of a <c>target: reply</c> pair: each packet goes to the connection whose request on the same upstream
+    /// connection is the oldest unanswered. An answer the server stage does not take (its client left, or its egress policy
+    /// dropped it) is a loss for that client as much as a request never sent, its later answers one behind its requests:
+    /// counted and reported with the pair's other losses, not only in the stage's egress counters.
+    /// </summary>
+    public static IDisposable AttachAnswers(IMessageBus bus, RouteDefinition route, TcpServerStage downstream, ReplyBook book)
     {
-        var egress = DirectTopic.Of<EgressMessage>(bus, StageTopics.EgressPackets(route.To));
+        var router = downstream.Core.Router;
         return DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(route.From)).Subscribe([Ferry.Bus.BackpressureHandler] async (group, ct) =>
         {
             foreach (var packet in group)
@@ -128,14 +133,24 @@ internal static class RouteWiring
                     book.Loss.Unmatch();
                     continue;
                 }
+                var outcome = SendOutcome.Queued;
                 try
                 {
-                    await egress.PublishAsync(EgressMessage.To(requester, packet.Payload, packet.Fields), ct).ConfigureAwait(false);
+                    outcome = await router.SendAsync(EgressMessage.To(requester, packet.Payload, packet.Fields), ct).ConfigureAwait(false);
+                }
+                catch (FramingException ex)
+                {
+                    outcome = SendOutcome.Dropped;
+                    downstream.Core.Events.RaiseError(StageErrorKind.Egress, ex.Message, requester);
                 }
                 finally
                 {
                     book.Delivered();
                 }
+                if (outcome == SendOutcome.NoConnection)
+                    book.Loss.Undelivered($"an answer from '{route.From}' came for a client of '{route.To}' that has left; it was dropped");
+                else if (outcome != SendOutcome.Queued)
+                    book.Loss.Undelivered($"'{route.To}' did not take an answer for its client (its egress is full, or the answer cannot be framed); it was dropped, so that client's later answers are one behind its requests");
             }
         });
     }
