@@ -149,6 +149,8 @@ internal static class RouteWiring
                 }
                 if (outcome == SendOutcome.NoConnection)
                     book.Loss.Undelivered($"an answer from '{route.From}' came for a client of '{route.To}' that has left; it was dropped");
+                else if (outcome != SendOutcome.Queued && downstream.Options.EgressOverflow == EgressOverflowPolicy.Disconnect)
+                    book.Loss.Undelivered($"'{route.To}' did not take an answer for its client (its egress is full: the client is closed as a slow consumer, or the answer cannot be framed); it was dropped");
                 else if (outcome != SendOutcome.Queued)
                     book.Loss.Undelivered($"'{route.To}' did not take an answer for its client (its egress is full, or the answer cannot be framed); it was dropped, so that client's later answers are one behind its requests");
             }
