@@ -195,12 +195,25 @@ internal static class PipelineReader
             else if (routes.FirstOrDefault(r => r.Target == RouteTarget.Reply && r.From == reply.From && r != reply) is { } other && routes.IndexOf(other) > routes.IndexOf(reply))
                 problems.Add(new SettingProblem(other.Where, "target", "reply",
                     $"is the second reply route from '{reply.From}'; each answer can go back through one reply route only"));
+            // Answers are counted one per message: with raw framing a "message" is whatever one read returned, so an
+            // answer split over two reads, or two answers in one read, would shift every later answer onto other clients.
+            foreach (var name in new[] { reply.To, reply.From }.Distinct())
+                if (stages.FirstOrDefault(s => s.Name == name) is { } stage && FramingOf(stage) is Ferry.Framing.RawFraming)
+                    problems.Add(new SettingProblem(reply.Where, "target", "reply",
+                        $"needs a framing with message boundaries on both stages, but '{name}' uses raw (its messages are what each read returns: one answer can come in two reads, or two in one, and would go to the wrong clients); set framing on '{name}' (lines, length, delimiter, ...)"));
             foreach (var into in routes.Where(r => r.To == reply.From && r.From != reply.To))
                 problems.Add(new SettingProblem(into.Where, "to", into.To,
                     $"also receives the answered requests of '{reply.To}' (target: reply); its answers to other messages would go to the wrong clients, so it may receive from '{reply.To}' only"));
         }
         return routes;
     }
+
+    private static Ferry.Framing.IFraming? FramingOf(StageDeclaration stage) => stage switch
+    {
+        ServerStageDeclaration server => server.Options.Framing,
+        ClientStageDeclaration client => client.Options.Framing,
+        _ => null,
+    };
 
     private static StageDeclaration? Stage(SettingEntries e, string key, string name, List<StageDeclaration> stages, List<string> names)
     {

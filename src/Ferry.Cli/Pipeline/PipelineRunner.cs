@@ -29,6 +29,7 @@ internal static class PipelineRunner
         var clients = new Dictionary<string, TcpClientStage>(StringComparer.Ordinal);
         var bridges = new List<(string Name, IFrameBridge Bridge)>();
         var disposables = new List<IDisposable>();
+        var books = new List<(string Upstream, ReplyBook Book)>();
         // The first signal stops gracefully; the next one cuts the grace periods short.
         using var signals = new StopSignals(cancellationToken);
         var exitCode = 0;
@@ -65,8 +66,10 @@ internal static class PipelineRunner
                 if (pipeline.Routes.FirstOrDefault(r => r.Target == RouteTarget.Reply && r.From == route.To && r.To == route.From) is { } reply)
                 {
                     var book = new ReplyBook(new ReplyLoss(route.To, route.From, m => output.Error(m), TimeProvider.System));
+                    books.Add((route.To, book));
+                    disposables.Add(ReplyMetrics.Track(route.To, route.From, book));
                     disposables.Add(RouteWiring.AttachRequests(bus, route, clients[route.To], book));
-                    disposables.Add(RouteWiring.AttachAnswers(bus, reply, book));
+                    disposables.Add(RouteWiring.AttachAnswers(bus, reply, servers[reply.To], book));
                 }
                 else
                 {
@@ -169,7 +172,14 @@ internal static class PipelineRunner
             account.Add(name, server.GetStats);
         foreach (var (name, client) in clients.Where(c => attempted.Contains(c.Key)))
             account.Add(name, client.GetStats);
-        await Task.WhenAll(started.Select(s => StopQuietly(s, signals.Forced))).ConfigureAwait(false);
+        // The whole stop, the wait for answers included, lasts at most the longest grace period (a second signal ends it).
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(signals.Forced);
+        var grace = LongestGrace(pipeline);
+        deadline.CancelAfter(grace);
+        var waited = await AnswersInFlightAsync(books, grace, io.Stderr, deadline.Token).ConfigureAwait(false);
+        await Task.WhenAll(started.Select(s => StopQuietly(s, waited ? deadline.Token : signals.Forced))).ConfigureAwait(false);
+        foreach (var (_, book) in books)
+            book.Loss.Flush();
         account.Report("ferry run", "stop_grace_period", output, io.Stderr);
         foreach (var d in disposables)
             d.Dispose();
@@ -182,6 +192,43 @@ internal static class PipelineRunner
         output.Flush();
         return Volatile.Read(ref exitCode);
     }
+
+    /// <summary>
+    /// Before the stages stop, a <c>target: reply</c> pair's requests already sent upstream get their answers: no new request
+    /// is sent from now on (each is counted as unanswered), and the stop waits, within the grace period, until every answer
+    /// owed has come in and been handed to the server stage, whose own stop then writes it to its client. Stopping at once
+    /// closed the upstream connection as soon as the requests were written, and every request in flight lost its answer.
+    /// </summary>
+    /// <returns>Whether it waited (the stages' stop then ends at the same deadline).</returns>
+    private static async Task<bool> AnswersInFlightAsync(List<(string Upstream, ReplyBook Book)> books, TimeSpan grace, TextWriter stderr, CancellationToken deadline)
+    {
+        foreach (var (_, book) in books)
+            book.Close();
+        var owed = new List<Task>();
+        foreach (var (upstream, book) in books)
+        {
+            var settled = book.WhenSettledAsync();
+            if (settled.IsCompleted)
+                continue;
+            var waiting = book.Waiting;
+            stderr.WriteLine($"ferry run: stopping: waiting up to {(long)grace.TotalMilliseconds} ms (stop_grace_period) for the answers to {waiting} request{(waiting == 1 ? "" : "s")} in flight on '{upstream}'");
+            owed.Add(settled);
+        }
+        if (owed.Count == 0)
+            return false;
+        await Task.WhenAll(owed).WaitAsync(deadline).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        return true;
+    }
+
+    /// <summary>The longest stop_grace_period of the file's stages: how long the whole stop may last.</summary>
+    private static TimeSpan LongestGrace(PipelineDefinition pipeline)
+        => pipeline.Stages.Select(s => s switch
+        {
+            ServerStageDeclaration server => server.Options.StopGracePeriod,
+            ClientStageDeclaration client => client.Options.StopGracePeriod,
+            BridgeStageDeclaration bridge => bridge.StopGracePeriod,
+            _ => TimeSpan.Zero,
+        }).DefaultIfEmpty(TimeSpan.Zero).Max();
 
     /// <summary>A stage that fails to stop must not keep the others from stopping; disposal afterwards finishes it.</summary>
     private static async Task StopQuietly(Func<CancellationToken, Task> stopStage, CancellationToken forced)

@@ -15,12 +15,12 @@ namespace Ferry.Cli.Pipeline;
 /// before the sender's thread runs again), committed only when the upstream stage took it, and
 /// cancelled otherwise; the requests of a connection that ended are forgotten with it; an answer that
 /// no request on its connection waits for is dropped, never handed to another client. Past
-/// <see cref="Capacity"/> requests in flight on a connection, a new request is refused (not sent)
-/// rather than an old one forgotten.
+/// <see cref="Capacity"/> requests in flight on a connection, a new request waits for room (under the upstream's
+/// <c>egress_overflow: wait</c>, within its <c>egress_wait_timeout</c>) or is refused (not sent), never an old one forgotten.
 /// </remarks>
-internal sealed class ReplyBook(ReplyLoss loss)
+internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.DefaultCapacity)
 {
-    public const int Capacity = 65536;
+    public const int DefaultCapacity = 65536;
 
     private readonly Lock _gate = new();
     private readonly Dictionary<ConnectionId, Queue<ConnectionId>> _waiting = [];
@@ -29,6 +29,16 @@ internal sealed class ReplyBook(ReplyLoss loss)
     private ConnectionId _pendingUpstream;
     private ConnectionId _pendingRequester;
     private bool _pendingTaken;
+    private int _waitingCount;
+    // Answers taken for their requester and not yet handed to the server stage's egress.
+    private int _delivering;
+    private volatile bool _closed;
+    private TaskCompletionSource? _settled;
+    // A sender waiting for room (egress_overflow: wait), woken by every answer taken or connection forgotten meanwhile.
+    private TaskCompletionSource? _room;
+
+    /// <summary>Requests one upstream connection may have in flight; past it a new one waits or is refused.</summary>
+    public int Capacity => capacity;
 
     /// <summary>What was lost, for the operator.</summary>
     public ReplyLoss Loss => loss;
@@ -39,7 +49,62 @@ internal sealed class ReplyBook(ReplyLoss loss)
         get
         {
             lock (_gate)
-                return _waiting.Values.Sum(q => q.Count);
+                return _waitingCount;
+        }
+    }
+
+    /// <summary>
+    /// Completes when <paramref name="upstream"/> may have room for one more request: at once when it has, else at the
+    /// next answer taken or connection forgotten (the caller tries <see cref="TryReserve"/> again).
+    /// </summary>
+    public Task WhenRoomAsync(ConnectionId upstream)
+    {
+        lock (_gate)
+        {
+            if (!_waiting.TryGetValue(upstream, out var queue) || queue.Count < capacity)
+                return Task.CompletedTask;
+            _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _room.Task;
+        }
+    }
+
+    /// <summary>Under the lock, after a request left the book.</summary>
+    private void SignalRoom()
+    {
+        _room?.TrySetResult();
+        _room = null;
+    }
+
+    /// <summary>Whether the run is stopping: no new request is to be sent (<see cref="Close"/>).</summary>
+    public bool Closed => _closed;
+
+    /// <summary>The run is stopping: the request route sends nothing more, so the answers already owed can all come in.</summary>
+    public void Close() => _closed = true;
+
+    /// <summary>
+    /// Completes once no request waits for its answer, none is being sent and every answer taken was handed on
+    /// (<see cref="Delivered"/>): what the stop waits for before it closes the stages. At once when that is so now.
+    /// </summary>
+    public Task WhenSettledAsync()
+    {
+        lock (_gate)
+        {
+            if (IsSettled)
+                return Task.CompletedTask;
+            _settled ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _settled.Task;
+        }
+    }
+
+    private bool IsSettled => _waitingCount == 0 && _pendingUpstream == default && _delivering == 0;
+
+    /// <summary>Under the lock, after anything that may have settled the book.</summary>
+    private void SignalIfSettled()
+    {
+        if (_settled is not null && IsSettled)
+        {
+            _settled.TrySetResult();
+            _settled = null;
         }
     }
 
@@ -52,7 +117,7 @@ internal sealed class ReplyBook(ReplyLoss loss)
     {
         lock (_gate)
         {
-            if (_waiting.TryGetValue(upstream, out var queue) && queue.Count >= Capacity)
+            if (_waiting.TryGetValue(upstream, out var queue) && queue.Count >= capacity)
                 return false;
             _pendingUpstream = upstream;
             _pendingRequester = requester;
@@ -71,8 +136,10 @@ internal sealed class ReplyBook(ReplyLoss loss)
                 if (!_waiting.TryGetValue(_pendingUpstream, out var queue))
                     _waiting[_pendingUpstream] = queue = new Queue<ConnectionId>();
                 queue.Enqueue(_pendingRequester);
+                _waitingCount++;
             }
             _pendingUpstream = default;
+            SignalIfSettled();
         }
     }
 
@@ -80,7 +147,10 @@ internal sealed class ReplyBook(ReplyLoss loss)
     public void Cancel()
     {
         lock (_gate)
+        {
             _pendingUpstream = default;
+            SignalIfSettled();
+        }
     }
 
     /// <summary>The connection that waits longest for an answer read on <paramref name="upstream"/>; false when none does.</summary>
@@ -89,11 +159,17 @@ internal sealed class ReplyBook(ReplyLoss loss)
         lock (_gate)
         {
             if (_waiting.TryGetValue(upstream, out var queue) && queue.TryDequeue(out requester))
+            {
+                _waitingCount--;
+                _delivering++;
+                SignalRoom();
                 return true;
+            }
             if (_pendingUpstream == upstream && upstream != default && !_pendingTaken)
             {
                 _pendingTaken = true;
                 requester = _pendingRequester;
+                _delivering++;
                 return true;
             }
             requester = default;
@@ -108,7 +184,21 @@ internal sealed class ReplyBook(ReplyLoss loss)
         {
             if (_pendingUpstream == upstream)
                 _pendingTaken = true; // sent on a connection that is gone: its answer cannot come either
-            return _waiting.Remove(upstream, out var queue) ? queue.Count : 0;
+            var forgotten = _waiting.Remove(upstream, out var queue) ? queue.Count : 0;
+            _waitingCount -= forgotten;
+            SignalRoom();
+            SignalIfSettled();
+            return forgotten;
+        }
+    }
+
+    /// <summary>An answer <see cref="TryTake"/> gave was handed to the server stage (or could not be): it is no longer on its way.</summary>
+    public void Delivered()
+    {
+        lock (_gate)
+        {
+            _delivering--;
+            SignalIfSettled();
         }
     }
 }
