@@ -103,7 +103,11 @@ public abstract class Tls2HandshakeFailureMetricsTests(StageTransport transport)
         Assert.Equal(1, h.Stage.GetStats().TlsFailuresTotal);
         Assert.Equal(failures.Values.Sum(), h.Stage.GetStats().TlsFailuresTotal);
     }
+}
 
+/// <summary>Every reason the stage's checks give has its own <c>tls.reason</c> tag; a TLS error after the handshake has none.</summary>
+public sealed class Tls2HandshakeFailureReasonTests
+{
     [Theory]
     [InlineData(DisconnectReason.TlsError, "no client certificate", "no_client_certificate")]
     [InlineData(DisconnectReason.TlsError, "expired", "expired")]
