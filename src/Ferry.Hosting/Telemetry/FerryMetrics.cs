@@ -63,7 +63,8 @@ public static class FerryMetrics
         Meter.CreateObservableCounter("ferry.tcp.group.joins_refused", () => Observe(s => s.GroupJoinsRefusedTotal), "{join}",
             "Group joins refused: the connection at max_groups_per_connection, or a name over max_group_name_length");
         Meter.CreateObservableCounter("ferry.tcp.tls.handshake_failures", ObserveTlsFailures, "{handshake}",
-            "TLS handshakes that failed, tagged with the reason (timeout, no_client_certificate, untrusted, expired, not_yet_valid, failed)");
+            "TLS handshakes that failed, tagged with the reason (timeout, no_client_certificate, untrusted, expired, not_yet_valid, revoked, name_mismatch, failed); "
+            + "a TLS error after the handshake is not one (it is in ferry.tcp.disconnections, reason tls_error)");
         // The publish latency is aggregated by Ferry per stage (PublishLatencyHistogram) and observed like the
         // rest: a histogram instrument would cost an OpenTelemetry tag look-up and lock per group.
         LatencyBuckets = Meter.CreateObservableCounter("ferry.tcp.group.publish_latency.bucket", ObserveLatencyBuckets, "{group}",
@@ -183,17 +184,40 @@ public static class FerryMetrics
         return measurements;
     }
 
-    /// <summary>A short, bounded reason for a failed handshake (its detail is free text: the tag's values must stay few).</summary>
+    /// <summary>
+    /// Whether <paramref name="e"/> ended a TLS handshake that failed or timed out. A TLS error after the handshake (a record
+    /// that does not decrypt, cleartext on an established session) is not one: both transports word those <c>tls error: …</c>
+    /// (handshake failures are the check's reason or <c>tls handshake failed: …</c>), and they are counted where every close
+    /// is, <c>ferry.tcp.disconnections</c> with reason <c>tls_error</c>, as SocketStats counts them in ClosedTotal only.
+    /// </summary>
+    internal static bool IsHandshakeFailure(DisconnectedEvent e) => e.Reason switch
+    {
+        Ferry.Connections.DisconnectReason.TlsHandshakeTimeout => true,
+        Ferry.Connections.DisconnectReason.TlsError => e.Detail is not { } detail || !detail.StartsWith("tls error", StringComparison.Ordinal),
+        _ => false,
+    };
+
+    /// <summary>
+    /// A short, bounded reason for a failed handshake (its detail is free text: the tag's values must stay few). The stage's
+    /// certificate checks give their reason first in the detail (<c>untrusted (NotSignatureValid): …</c>, <c>name mismatch: …</c>);
+    /// anything else (OpenSSL's or SslStream's words, <c>tls handshake failed: …</c>) is <c>failed</c>.
+    /// </summary>
     internal static string TlsReason(DisconnectedEvent e) => e.Reason == Ferry.Connections.DisconnectReason.TlsHandshakeTimeout
         ? "timeout"
         : e.Detail switch
         {
-            "no client certificate" => "no_client_certificate",
-            "expired" => "expired",
-            "not yet valid" => "not_yet_valid",
-            { } detail when detail.StartsWith("untrusted", StringComparison.Ordinal) => "untrusted",
+            { } detail when Begins(detail, "no client certificate") => "no_client_certificate",
+            { } detail when Begins(detail, "expired") => "expired",
+            { } detail when Begins(detail, "not yet valid") => "not_yet_valid",
+            { } detail when Begins(detail, "revoked") => "revoked",
+            { } detail when Begins(detail, "untrusted") => "untrusted",
+            { } detail when Begins(detail, "name mismatch") => "name_mismatch",
             _ => "failed",
         };
+
+    /// <summary>Whether <paramref name="detail"/> is <paramref name="word"/> or starts with it and goes on after a space, colon or parenthesis.</summary>
+    private static bool Begins(string detail, string word)
+        => detail.StartsWith(word, StringComparison.Ordinal) && (detail.Length == word.Length || detail[word.Length] is ' ' or ':' or '(');
 
     private static List<Measurement<long>> Observe(Func<SocketStats, long> read)
     {
@@ -221,11 +245,11 @@ public static class FerryMetrics
 
         public SocketStats Snapshot() => snapshot();
 
-        /// <summary>Runs on the stage's service thread once per disconnection: a dictionary look-up and an increment (two for a failed TLS handshake).</summary>
+        /// <summary>Runs on the stage's service thread once per disconnection: a dictionary look-up and an increment (two for a failed TLS handshake, not for a TLS error after it).</summary>
         public void Count(DisconnectedEvent e)
         {
             Interlocked.Increment(ref Reasons.GetOrAdd(e.ReasonName, _ => new StrongBox()).Value);
-            if (e.Reason is Ferry.Connections.DisconnectReason.TlsError or Ferry.Connections.DisconnectReason.TlsHandshakeTimeout)
+            if (IsHandshakeFailure(e))
                 Interlocked.Increment(ref TlsReasons.GetOrAdd(TlsReason(e), _ => new StrongBox()).Value);
         }
 

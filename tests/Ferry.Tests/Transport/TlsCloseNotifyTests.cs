@@ -7,22 +7,24 @@ using Ferry.Transport;
 namespace Ferry.Tests.Transport;
 
 /// <summary>
-/// The epoll TLS engine ends a session the stage closes with close_notify, as TLS requires of each side before it
-/// closes (RFC 8446 6.1): an OpenSSL 3 client (Python's ssl, curl, s_client) otherwise reads the close as "unexpected
-/// EOF", which it cannot tell from a truncation by an attacker.
+/// Both TLS engines (OpenSSL on epoll, SslStream on streams) end a session the stage closes with close_notify, as TLS
+/// requires of each side before it closes (RFC 8446 6.1): an OpenSSL 3 client (Python's ssl, curl, s_client) otherwise
+/// reads the close as "unexpected EOF", which it cannot tell from a truncation by an attacker.
 /// </summary>
-/// <remarks>The stream transport (SslStream, disposed without <c>ShutdownAsync</c>) still closes without one.</remarks>
+/// <remarks>The stream transport disposed its SslStream without <c>ShutdownAsync</c>, so it closed without one.</remarks>
 public sealed class TlsCloseNotifyTests
 {
     [OpenSslTheory]
-    [InlineData("-tls1_3")]
-    [InlineData("-tls1_2")]
-    public async Task A_connection_the_stage_closes_ends_its_tls_session_with_close_notify(string version)
+    [InlineData(StageTransport.Epoll, "-tls1_3")]
+    [InlineData(StageTransport.Epoll, "-tls1_2")]
+    [InlineData(StageTransport.Stream, "-tls1_3")]
+    [InlineData(StageTransport.Stream, "-tls1_2")]
+    public async Task A_connection_the_stage_closes_ends_its_tls_session_with_close_notify(StageTransport transport, string version)
     {
         await using var h = new FerryTestServer(new TcpServerStageOptions
         {
             Bind = "127.0.0.1:0",
-            Transport = StageTransport.Epoll,
+            Transport = transport,
             Framing = FramingSpec.Parse("lines"),
             Tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate },
         });

@@ -244,7 +244,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _counters.Closed++;
         if (rejected)
             _counters.Rejected++;
-        if (reason is DisconnectReason.TlsError or DisconnectReason.TlsHandshakeTimeout)
+        // Handshakes only: a TLS error on an established session (a record that does not decrypt) is a close reason, not a failed handshake.
+        if (reason is DisconnectReason.TlsHandshakeTimeout || (reason is DisconnectReason.TlsError && c.HandshakePending))
             _counters.TlsFailures++;
         else if (reason is DisconnectReason.ProxyProtocol or DisconnectReason.ProxyHeaderTimeout)
             _counters.ProxyFailures++;

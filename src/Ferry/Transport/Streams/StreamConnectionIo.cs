@@ -733,7 +733,41 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
             // told a shed or refused client "end of data" instead of "refused", unlike the epoll transport.
             _socket.Dispose();
         }
+        else
+        {
+            SendCloseNotify();
+        }
         _stream.Dispose();
         _socket.Dispose();
+    }
+
+    /// <summary>
+    /// TLS has each side send close_notify before it closes (RFC 8446, 6.1; 5246, 7.2.1): without it an OpenSSL 3 peer
+    /// reads the stage's close as "unexpected EOF", which it cannot tell from a truncation; SslStream's dispose sends none.
+    /// Only on a graceful close of a secured session that did not fail (a failed read or write sent or got an alert, or
+    /// broke the stream) and with no write in flight (one write at a time on SslStream: a close that gave up waiting on
+    /// one sends nothing). Never waited for: the alert is a few bytes a socket with room takes at once (the send completes
+    /// here, as epoll's does); one the socket does not take at once is dropped with the socket, which closes right after,
+    /// so a peer that does not read costs neither the stage nor a descriptor.
+    /// </summary>
+    private void SendCloseNotify()
+    {
+        if (_stream is not System.Net.Security.SslStream ssl || _rxState == Failed || _writeError != 0 || _inFlight)
+            return;
+        Task shutdown;
+        try
+        {
+            shutdown = ssl.ShutdownAsync();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or ObjectDisposedException or NotSupportedException)
+        {
+            return; // the session is not in a state to close politely (shut down already, or broken): the close goes on
+        }
+        // A send still pending fails when the socket closes below; its failure is expected and observed here.
+        if (!shutdown.IsCompleted)
+            _ = shutdown.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        else
+            _ = shutdown.Exception;
     }
 }

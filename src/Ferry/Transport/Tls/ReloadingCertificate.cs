@@ -18,6 +18,7 @@ internal sealed class ReloadingCertificate
     private static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(1);
 
     private readonly TlsCertificate _source;
+    private readonly string _key;
     private readonly TimeProvider _time;
     private readonly CertificateReloadLog? _log;
     private readonly string[] _files;
@@ -30,14 +31,19 @@ internal sealed class ReloadingCertificate
 
     private long _nextCheck;
 
-    public ReloadingCertificate(TlsCertificate source, TimeProvider time, CertificateReloadLog? log = null)
+    /// <param name="source">The certificate's PEM text or files.</param>
+    /// <param name="time">The stage's clock: the files are looked at again at most once a second on it.</param>
+    /// <param name="log">Where a reload, or a change kept out, is told; null for none.</param>
+    /// <param name="key">The option the certificate was given at, for its problems (<see cref="TlsMaterial.SniKey"/> for an SNI certificate).</param>
+    public ReloadingCertificate(TlsCertificate source, TimeProvider time, CertificateReloadLog? log = null, string key = TlsMaterial.CertificateKey)
     {
         _source = source;
+        _key = key;
         _time = time;
         _log = log;
         _files = new[] { source.CertificateFile, source.PrivateKeyFile, source.Pkcs12File }.OfType<string>().ToArray();
         _stamp = Stamp();
-        _current = Load(source);
+        _current = Load(source, key);
         _nextCheck = _time.GetTimestamp() + Ticks(CheckEvery);
     }
 
@@ -65,7 +71,7 @@ internal sealed class ReloadingCertificate
                 return;
             try
             {
-                _current = Load(_source);
+                _current = Load(_source, _key);
                 _stamp = stamp;
                 _refusedStamp = null;
                 _log?.Reloaded(Files, _current.TargetCertificate);
@@ -105,9 +111,9 @@ internal sealed class ReloadingCertificate
 
     private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 
-    private static SslStreamCertificateContext Load(TlsCertificate source)
+    private static SslStreamCertificateContext Load(TlsCertificate source, string key)
     {
-        var (certificate, chain) = TlsMaterial.LoadCertificate(source);
+        var (certificate, chain) = TlsMaterial.LoadCertificate(source, key);
         return SslStreamCertificateContext.Create(certificate, chain, offline: true);
     }
 }

@@ -26,7 +26,7 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         _certificate = new ReloadingCertificate(options.Certificate!, time, reloadLog);
         Time = time;
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
-            _byName[name.Trim()] = new ReloadingCertificate(certificate, time, reloadLog);
+            _byName[name.Trim()] = new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name));
         _alpn = options.ApplicationProtocols?.Select(p => new SslApplicationProtocol(p)).ToList();
         _clientCertificate = options.ClientCertificate;
         _protocols = options.Protocols;

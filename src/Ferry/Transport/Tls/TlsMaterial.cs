@@ -7,13 +7,26 @@ namespace Ferry.Transport.Tls;
 /// <summary>Loads certificates, keys and CA bundles from PEM text or files, with errors that name the option.</summary>
 internal static class TlsMaterial
 {
-    /// <summary>The certificate with its private key, and the rest of its chain (the intermediates after it in the PEM).</summary>
-    public static (X509Certificate2 Certificate, X509Certificate2Collection Chain) LoadCertificate(TlsCertificate source)
+    /// <summary>The key of the stage's own certificate; an SNI certificate's is <see cref="SniKey"/>.</summary>
+    public const string CertificateKey = "tls.certificate";
+
+    /// <summary>
+    /// The key of the SNI certificate for <paramref name="serverName"/>, as written (the dictionary's key, as the options'
+    /// validation names it): a problem with its files is told there, <c>Tls.SniCertificates["api.example.com"].CertificateFile</c>
+    /// in code, not at the default certificate's key.
+    /// </summary>
+    public static string SniKey(string serverName) => $"tls.sni_certificates.{serverName}";
+
+    /// <summary>
+    /// The certificate with its private key, and the rest of its chain (the intermediates after it in the PEM). A problem
+    /// names the option at <paramref name="key"/> (<see cref="CertificateKey"/>, or <see cref="SniKey"/> for an SNI certificate).
+    /// </summary>
+    public static (X509Certificate2 Certificate, X509Certificate2Collection Chain) LoadCertificate(TlsCertificate source, string key = CertificateKey)
     {
         if (source.Pkcs12File is { } pkcs12)
-            return LoadPkcs12(pkcs12, source.Pkcs12Password);
-        var certificatePem = source.CertificatePem ?? Read(source.CertificateFile!, "tls.certificate.certificate_file");
-        var keyPem = source.PrivateKeyPem ?? Read(source.PrivateKeyFile!, "tls.certificate.private_key_file");
+            return LoadPkcs12(pkcs12, source.Pkcs12Password, key);
+        var certificatePem = source.CertificatePem ?? Read(source.CertificateFile!, key + ".certificate_file");
+        var keyPem = source.PrivateKeyPem ?? Read(source.PrivateKeyFile!, key + ".private_key_file");
         X509Certificate2 certificate;
         try
         {
@@ -21,14 +34,14 @@ internal static class TlsMaterial
         }
         catch (CryptographicException ex)
         {
-            throw new TlsMaterialException($"option 'tls.certificate': the certificate and private key cannot be used: {ex.Message}");
+            throw new TlsMaterialException($"option '{key}': the certificate and private key cannot be used: {ex.Message}");
         }
         catch (ArgumentException ex)
         {
             // The runtime says "the provided key does not match" with an ArgumentException, not a CryptographicException:
             // a pair caught mid-rotation (the new certificate written, the old key still there) is this, and it must be
             // refused as bad material like any other, never escape to the caller (the service loop, on a reload).
-            throw new TlsMaterialException($"option 'tls.certificate': the private key does not match the certificate{SubjectOf(certificatePem)}; "
+            throw new TlsMaterialException($"option '{key}': the private key does not match the certificate{SubjectOf(certificatePem)}; "
                 + $"give the private key the certificate was issued for ({ex.Message})");
         }
         if (OperatingSystem.IsWindows())
@@ -46,7 +59,7 @@ internal static class TlsMaterial
         return (certificate, rest);
     }
 
-    private static (X509Certificate2, X509Certificate2Collection) LoadPkcs12(string path, string? password)
+    private static (X509Certificate2, X509Certificate2Collection) LoadPkcs12(string path, string? password, string key)
     {
         X509Certificate2Collection all;
         try
@@ -55,10 +68,10 @@ internal static class TlsMaterial
         }
         catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
         {
-            throw new TlsMaterialException($"option 'tls.certificate.pkcs12_file': cannot load '{path}': {ex.Message}");
+            throw new TlsMaterialException($"option '{key}.pkcs12_file': cannot load '{path}': {ex.Message}");
         }
         var own = all.FirstOrDefault(c => c.HasPrivateKey)
-            ?? throw new TlsMaterialException($"option 'tls.certificate.pkcs12_file': '{path}' holds no certificate with a private key");
+            ?? throw new TlsMaterialException($"option '{key}.pkcs12_file': '{path}' holds no certificate with a private key");
         var chain = new X509Certificate2Collection();
         foreach (var c in all)
             if (!ReferenceEquals(c, own))

@@ -32,7 +32,7 @@ internal sealed unsafe class OpenSslServerTls
         _self = GCHandle.Alloc(this, GCHandleType.Weak);
         _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time, reloadLog), options);
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
-            _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time, reloadLog), options);
+            _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name)), options);
         var cas = TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile);
         _check = new PeerCertificateCheck(cas, time, RevocationList.Load(options.CertificateRevocationListPem, options.CertificateRevocationListFile, cas));
     }
