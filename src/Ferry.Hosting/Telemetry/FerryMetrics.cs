@@ -186,14 +186,14 @@ public static class FerryMetrics
 
     /// <summary>
     /// Whether <paramref name="e"/> ended a TLS handshake that failed or timed out. A TLS error after the handshake (a record
-    /// that does not decrypt, cleartext on an established session) is not one: both transports word those <c>tls error: …</c>
-    /// (handshake failures are the check's reason or <c>tls handshake failed: …</c>), and they are counted where every close
-    /// is, <c>ferry.tcp.disconnections</c> with reason <c>tls_error</c>, as SocketStats counts them in ClosedTotal only.
+    /// that does not decrypt, cleartext on an established session) is not one: the stage says which it was
+    /// (<see cref="DisconnectedEvent.DuringHandshake"/>, as it counts <c>TlsFailuresTotal</c>), and such errors are counted where
+    /// every close is, <c>ferry.tcp.disconnections</c> with reason <c>tls_error</c>, as SocketStats counts them in ClosedTotal only.
     /// </summary>
     internal static bool IsHandshakeFailure(DisconnectedEvent e) => e.Reason switch
     {
         Ferry.Connections.DisconnectReason.TlsHandshakeTimeout => true,
-        Ferry.Connections.DisconnectReason.TlsError => e.Detail is not { } detail || !detail.StartsWith("tls error", StringComparison.Ordinal),
+        Ferry.Connections.DisconnectReason.TlsError => e.DuringHandshake,
         _ => false,
     };
 

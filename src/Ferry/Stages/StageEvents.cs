@@ -50,6 +50,13 @@ public sealed record DisconnectedEvent(string Stage, DateTimeOffset Time, Connec
 
     /// <summary>The groups the connection was in when it ended (it has left them by the time this is raised); empty when none.</summary>
     public IReadOnlyList<string> Groups { get; init; } = [];
+
+    /// <summary>
+    /// Whether the connection ended before its TLS handshake finished: what tells a failed handshake from a TLS error on an
+    /// established session (both <see cref="DisconnectReason.TlsError"/>) to the meter, as the stage's own count tells them
+    /// apart, without reading the detail's words.
+    /// </summary>
+    internal bool DuringHandshake { get; init; }
 }
 
 /// <summary>What kind of failure an <see cref="StageErrorEvent"/> reports.</summary>

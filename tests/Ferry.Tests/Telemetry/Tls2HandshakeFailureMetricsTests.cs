@@ -120,7 +120,10 @@ public sealed class Tls2HandshakeFailureReasonTests
     [InlineData(DisconnectReason.TlsHandshakeTimeout, "tls handshake not completed within 10000 ms", "timeout")]
     public void Every_reason_the_stage_gives_has_its_tag(DisconnectReason reason, string detail, string tag)
     {
-        var e = new DisconnectedEvent("s", DateTimeOffset.UnixEpoch, default, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1), reason, detail, null);
+        var e = new DisconnectedEvent("s", DateTimeOffset.UnixEpoch, default, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1), reason, detail, null)
+        {
+            DuringHandshake = true,
+        };
         Assert.True(FerryMetrics.IsHandshakeFailure(e));
         Assert.Equal(tag, FerryMetrics.TlsReason(e));
     }

@@ -252,7 +252,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _handlers?.OnClosed(c);
         _reader.ReleasePending(c);
         Log.Disconnected(Events.Logger, Name, c.Id, c.Peer, reason.ToName(), detail);
-        Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code) { Groups = groups });
+        Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code) { Groups = groups, DuringHandshake = c.HandshakePending });
         _source.OnClosed(c, reason, detail);
     }
 
