@@ -151,8 +151,8 @@ internal sealed class CommandLine
         }
     }
 
-    // The library names its own setting ("TcpServerStageOptions.Bind: …", the NATS options "option 'url': …"); on a command line
-    // the option's flag is the name to show.
+    // The library names its own setting ("TcpServerStageOptions.Bind: …", "NatsGatewayOptions.Url: …"; some problems still
+    // begin "option 'url': …"); on a command line the option's flag is the name to show.
     private static string WithoutSettingName(string problem)
     {
         const string Prefix = "option '";
