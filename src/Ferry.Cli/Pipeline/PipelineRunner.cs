@@ -68,7 +68,7 @@ internal static class PipelineRunner
                     var book = new ReplyBook(new ReplyLoss(route.To, route.From, m => output.Error(m), TimeProvider.System));
                     books.Add((route.To, book));
                     disposables.Add(ReplyMetrics.Track(route.To, route.From, book));
-                    disposables.Add(RouteWiring.AttachRequests(bus, route, clients[route.To], book));
+                    disposables.Add(RouteWiring.AttachRequests(bus, route, servers[route.From], clients[route.To], book));
                     disposables.Add(RouteWiring.AttachAnswers(bus, reply, servers[reply.To], book));
                 }
                 else

@@ -79,7 +79,13 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
     public bool Closed => _closed;
 
     /// <summary>The run is stopping: the request route sends nothing more, so the answers already owed can all come in.</summary>
-    public void Close() => _closed = true;
+    public void Close()
+    {
+        _closed = true;
+        // A request waiting for room gives up now (it finds the book closed), not at its egress_wait_timeout.
+        lock (_gate)
+            SignalRoom();
+    }
 
     /// <summary>
     /// Completes once no request waits for its answer, none is being sent and every answer taken was handed on
