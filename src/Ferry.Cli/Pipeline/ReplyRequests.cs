@@ -204,10 +204,12 @@ internal sealed class ReplyRequests : IDisposable
     /// <summary>
     /// The upstream connection a queued request is to go out on, its answer reserved in the book; <c>default</c> when it is
     /// not to be sent (the loss counted and reported). Past the book's capacity on that connection, under <c>wait</c>, it
-    /// waits for room within <c>egress_wait_timeout</c>.
+    /// waits for room within <c>egress_wait_timeout</c>, timed on the upstream stage's clock (its TimeProvider, as its
+    /// egress waits are): a Stopwatch ignored a test's fake clock, and the wait could not be tested without real waiting.
     /// </summary>
     private async ValueTask<ConnectionId> ReserveAsync(ConnectionId requester)
     {
+        var time = _upstream.Core.Clock.Time;
         long? waitSince = null;
         while (true)
         {
@@ -230,13 +232,13 @@ internal sealed class ReplyRequests : IDisposable
                 Lost(requester, $"{full}; the request was not sent");
                 return default;
             }
-            waitSince ??= System.Diagnostics.Stopwatch.GetTimestamp();
-            var left = _upstream.Options.EgressWaitTimeout - System.Diagnostics.Stopwatch.GetElapsedTime(waitSince.Value);
+            waitSince ??= time.GetTimestamp();
+            var left = _upstream.Options.EgressWaitTimeout - time.GetElapsedTime(waitSince.Value);
             try
             {
                 if (left <= TimeSpan.Zero)
                     throw new TimeoutException();
-                await _book.WhenRoomAsync(connection).WaitAsync(left, _disposed.Token).ConfigureAwait(false);
+                await _book.WhenRoomAsync(connection).WaitAsync(left, time, _disposed.Token).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {

@@ -62,4 +62,28 @@ public sealed class Proxy2BackpressureTests
         Assert.Equal("A1", (await a.ReceiveMessageAsync()).Text);
         Assert.Empty(rig.Losses);
     }
+
+    [Fact]
+    public async Task The_wait_for_room_in_the_book_times_out_on_the_stages_clock()
+    {
+        await using var rig = new Proxy2Rig("p2clock", capacity: 1, waitTimeout: TimeSpan.FromSeconds(30));
+        await rig.StartAsync();
+        await using var a = await rig.ConnectClientAsync();
+        await a.SendAsync("a0\na1\n");
+        Assert.Equal("a0", await rig.UpstreamReadsAsync());
+        await Poll.UntilAsync(() => rig.Published == 2, "front published a1");
+
+        // On the old code the wait was timed by a Stopwatch: fake time did not end it, and the loss came after 30 real seconds.
+        var start = rig.Time.ElapsedMs;
+        await rig.Time.AdvanceUntilAsync(() => !rig.Losses.IsEmpty, TimeSpan.FromSeconds(1), "a1 given up at egress_wait_timeout");
+        Assert.InRange(rig.Time.ElapsedMs - start, 30_000, 60_000);
+        var loss = Assert.Single(rig.Losses);
+        Assert.Contains("for egress_wait_timeout (30000 ms); the request was not sent", loss);
+
+        // The connection is read again: its next request goes up once there is room.
+        await rig.UpstreamAnswersAsync("A0\n");
+        Assert.Equal("A0", (await a.ReceiveMessageAsync()).Text);
+        await a.SendAsync("a2\n");
+        Assert.Equal("a2", await rig.UpstreamReadsAsync());
+    }
 }
