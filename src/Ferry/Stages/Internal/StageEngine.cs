@@ -374,6 +374,9 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _loop.Wake();
     }
 
+    /// <summary>Stops accepting new connections now, as a stop begins, while the ones open go on. Service thread.</summary>
+    public void StopAccepting() => _source.StopAccepting();
+
     long ILoopRound.NextDueMs()
     {
         var next = Math.Min(Math.Min(_stats.NextDueMs, _timeouts.NextDueMs), Math.Min(_source.NextDueMs, Math.Min(_writer.NextDueMs(), _crossHolds.NextDueMs())));
