@@ -45,6 +45,8 @@ internal sealed class ReplyRequests : IDisposable
         _upstream = upstream;
         _book = book;
         upstream.Disconnected += Ended;
+        // A client that finished sending lingers (half_close_linger) only while it is owed an answer.
+        front.Core.Writer.LingerWanted = book.Owed.Owes;
         _subscription = DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(route.From)).Subscribe(OnGroup);
     }
 
@@ -52,7 +54,10 @@ internal sealed class ReplyRequests : IDisposable
 
     private void Ended(object? sender, DisconnectedEvent e)
     {
-        _book.Loss.Unanswer(_book.Forget(e.ConnectionId), $"'{_route.To}' lost its connection ({e.ReasonName}) with requests in flight");
+        var forgotten = _book.Forget(e.ConnectionId);
+        foreach (var client in forgotten)
+            SettleOne(client);
+        _book.Loss.Unanswer(forgotten.Count, $"'{_route.To}' lost its connection ({e.ReasonName}) with requests in flight");
     }
 
     /// <summary>On the server stage's service thread: never waits.</summary>
@@ -60,6 +65,7 @@ internal sealed class ReplyRequests : IDisposable
     {
         foreach (var packet in group)
         {
+            _book.Owed.Asked(packet.ConnectionId);
             bool queued;
             lock (_gate)
                 queued = _pumping;
@@ -117,6 +123,7 @@ internal sealed class ReplyRequests : IDisposable
 
     private bool Lost(ConnectionId requester, string why)
     {
+        SettleOne(requester);
         _book.Loss.Unanswer(1, why);
         return true;
     }
@@ -248,10 +255,32 @@ internal sealed class ReplyRequests : IDisposable
         }
     }
 
+    /// <summary>One request of <paramref name="client"/> is settled: a half-closed client owed nothing more is closed.</summary>
+    private void SettleOne(ConnectionId client) => SettleOne(_front, _book, client);
+
+    /// <summary>
+    /// One request of <paramref name="client"/> is settled (its answer handed to <paramref name="front"/>, or lost). When it is
+    /// owed nothing more and has finished sending, its linger ends on front's thread: it closes once its answers are written.
+    /// </summary>
+    public static void SettleOne(TcpServerStage front, ReplyBook book, ConnectionId client)
+    {
+        // Read after the count is settled: front marks the peer finished before it asks whether anything is owed, so one of
+        // the two sees the other (the count's lock orders them).
+        if (!book.Owed.Settled(client) || !front.Core.Table.TryGet(client, out var c) || !Volatile.Read(ref c.PeerFinished))
+            return;
+        var core = front.Core;
+        core.Post(() =>
+        {
+            if (!book.Owed.Owes(client) && core.Table.TryGet(client, out var now))
+                core.Writer.EndLinger(now);
+        });
+    }
+
     public void Dispose()
     {
         _subscription.Dispose();
         _upstream.Disconnected -= Ended;
+        _front.Core.Writer.LingerWanted = null;
         _disposed.Cancel(); // not disposed: a pump still running reads its token
     }
 }

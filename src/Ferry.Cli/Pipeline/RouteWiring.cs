@@ -60,6 +60,7 @@ internal static class RouteWiring
                 finally
                 {
                     book.Delivered();
+                    ReplyRequests.SettleOne(downstream, book, requester);
                 }
                 if (outcome == SendOutcome.NoConnection)
                     book.Loss.Undelivered($"an answer from '{route.From}' came for a client of '{route.To}' that has left; it was dropped");
