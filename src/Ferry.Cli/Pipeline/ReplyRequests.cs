@@ -45,6 +45,7 @@ internal sealed class ReplyRequests : IDisposable
         _upstream = upstream;
         _book = book;
         upstream.Disconnected += Ended;
+        upstream.Error += AnswerSkipped;
         // A client that finished sending lingers (half_close_linger) only while it is owed an answer.
         front.Core.Writer.LingerWanted = book.Owed.Owes;
         _subscription = DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(route.From)).Subscribe(OnGroup);
@@ -57,7 +58,26 @@ internal sealed class ReplyRequests : IDisposable
         var forgotten = _book.Forget(e.ConnectionId);
         foreach (var client in forgotten)
             SettleOne(client);
-        _book.Loss.Unanswer(forgotten.Count, $"'{_route.To}' lost its connection ({e.ReasonName}) with requests in flight");
+        var why = e.Reason == DisconnectReason.ProtocolError
+            ? $"'{_route.To}' closed its connection for an answer it could not decode ({e.Detail}) with requests in flight; " +
+              "a framing that finds the next answer after a bad one (a delimiter, lines, a length prefix) does so with on_error=skip: only that answer is lost"
+            : $"'{_route.To}' lost its connection ({e.ReasonName}) with requests in flight";
+        _book.Loss.Unanswer(forgotten.Count, why);
+    }
+
+    /// <summary>
+    /// An answer the upstream stage's framing skipped (<c>on_error=skip</c>: over <c>max_frame_bytes</c>, or malformed): it is the
+    /// answer to the oldest request on its connection, which gets none (reported), so the answers after it go to their own
+    /// clients. On the upstream stage's thread, where its answers before it were published (FrameReader publishes the open
+    /// group before it reports a skipped frame), and before any after it.
+    /// </summary>
+    private void AnswerSkipped(object? sender, StageErrorEvent e)
+    {
+        if (e.Kind != StageErrorKind.Frame || !e.Skipped || !_book.TryTake(e.ConnectionId, out var requester))
+            return;
+        _book.Delivered();
+        SettleOne(requester);
+        _book.Loss.Undelivered($"an answer from '{_route.To}' could not be decoded and was skipped ({e.Message}); its request gets no answer, the answers after it go to their own clients");
     }
 
     /// <summary>On the server stage's service thread: never waits.</summary>
@@ -280,6 +300,7 @@ internal sealed class ReplyRequests : IDisposable
     {
         _subscription.Dispose();
         _upstream.Disconnected -= Ended;
+        _upstream.Error -= AnswerSkipped;
         _front.Core.Writer.LingerWanted = null;
         _disposed.Cancel(); // not disposed: a pump still running reads its token
     }

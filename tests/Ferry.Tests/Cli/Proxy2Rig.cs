@@ -35,7 +35,7 @@ internal sealed class Proxy2Rig : IAsyncDisposable
     private int _published;
 
     public Proxy2Rig(string name, int capacity = ReplyBook.DefaultCapacity, TimeSpan? waitTimeout = null, TimeSpan? halfCloseLinger = null,
-        int? backMaxFrameBytes = null)
+        string? backFraming = null, int backGroupSize = 1)
     {
         _listener.Start();
         var lines = FramingSpec.Parse("lines");
@@ -46,7 +46,7 @@ internal sealed class Proxy2Rig : IAsyncDisposable
         Back = new TcpClientStage(new TcpClientStageOptions
         {
             Name = name + "-back", Connect = $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}",
-            Framing = backMaxFrameBytes is { } max ? FramingSpec.Parse($"lines,max_frame_bytes={max}") : lines,
+            Framing = backFraming is null ? lines : FramingSpec.Parse(backFraming), GroupSize = backGroupSize, GroupLinger = TimeSpan.FromSeconds(1),
             EgressOverflow = EgressOverflowPolicy.Wait, EgressWaitTimeout = waitTimeout ?? TimeSpan.FromSeconds(60),
         }, Bus, timeProvider: Time);
         Book = new ReplyBook(new ReplyLoss(Back.Name, Front.Name, Losses.Enqueue, Time), capacity);
