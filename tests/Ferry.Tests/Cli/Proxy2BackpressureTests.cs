@@ -24,6 +24,11 @@ public sealed class Proxy2BackpressureTests
         // client was not accepted, nor anything else done, until an answer came.
         await using var b = await rig.ConnectClientAsync();
         await Poll.UntilAsync(() => rig.Front.ConnectionCount == 2, "front accepted a second client while a2 waits");
+        // Its timers run: a stats line comes when its interval is over.
+        var stats = 0;
+        rig.Front.StatsPublished += (_, _) => Interlocked.Increment(ref stats);
+        rig.Time.Advance(rig.Front.Options.StatsInterval);
+        await Poll.UntilAsync(() => Volatile.Read(ref stats) > 0, "front published its stats while a2 waits");
         await b.SendAsync("b0\n");
 
         await rig.UpstreamAnswersAsync("A0\nA1\n");
