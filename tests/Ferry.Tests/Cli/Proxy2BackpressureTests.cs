@@ -91,4 +91,29 @@ public sealed class Proxy2BackpressureTests
         await a.SendAsync("a2\n");
         Assert.Equal("a2", await rig.UpstreamReadsAsync());
     }
+
+    [Fact]
+    public async Task A_request_waiting_for_room_in_backs_full_egress_leaves_front_accepting()
+    {
+        // Small socket buffers on both ends of the upstream connection and 4 KiB of egress in 'back': 400 KB of requests
+        // cannot all be taken while the upstream reads nothing.
+        await using var rig = new Proxy2Rig("p2full", backEgressBytes: 4096, smallSocketBuffers: 4096);
+        await rig.StartAsync();
+        await using var a = await rig.ConnectClientAsync();
+        var requests = Enumerable.Range(0, 400).Select(i => $"a{i:D3}" + new string('.', 995)).ToArray();
+        var sending = a.SendAsync(string.Concat(requests.Select(r => r + "\n")));
+        await Poll.UntilAsync(() => rig.Published >= 40, "front published more requests than the upstream's buffers take");
+
+        // On the old code front's thread waited in the publish for room in back's egress (egress_wait_timeout, 60 s).
+        await using var b = await rig.ConnectClientAsync();
+        await Poll.UntilAsync(() => rig.Front.ConnectionCount == 2, "front accepted a second client while back's egress is full");
+
+        rig.UpstreamEchoes();
+        foreach (var request in requests)
+            Assert.Equal(request, (await a.ReceiveMessageAsync()).Text);
+        await sending;
+        await b.SendAsync("b0\n");
+        Assert.Equal("b0", (await b.ReceiveMessageAsync()).Text);
+        Assert.Empty(rig.Losses);
+    }
 }

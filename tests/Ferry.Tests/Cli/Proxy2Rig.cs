@@ -35,8 +35,10 @@ internal sealed class Proxy2Rig : IAsyncDisposable
     private int _published;
 
     public Proxy2Rig(string name, int capacity = ReplyBook.DefaultCapacity, TimeSpan? waitTimeout = null, TimeSpan? halfCloseLinger = null,
-        string? backFraming = null, int backGroupSize = 1)
+        string? backFraming = null, int backGroupSize = 1, int? backEgressBytes = null, int smallSocketBuffers = 0)
     {
+        if (smallSocketBuffers > 0)
+            _listener.Server.ReceiveBufferSize = smallSocketBuffers; // the accepted upstream socket takes it
         _listener.Start();
         var lines = FramingSpec.Parse("lines");
         Front = new TcpServerStage(new TcpServerStageOptions
@@ -47,6 +49,7 @@ internal sealed class Proxy2Rig : IAsyncDisposable
         {
             Name = name + "-back", Connect = $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}",
             Framing = backFraming is null ? lines : FramingSpec.Parse(backFraming), GroupSize = backGroupSize, GroupLinger = TimeSpan.FromSeconds(1),
+            EgressBufferBytes = backEgressBytes ?? 1024 * 1024, Socket = new Ferry.Transport.TcpSocketOptions { SendBufferSize = smallSocketBuffers },
             EgressOverflow = EgressOverflowPolicy.Wait, EgressWaitTimeout = waitTimeout ?? TimeSpan.FromSeconds(60),
         }, Bus, timeProvider: Time);
         Book = new ReplyBook(new ReplyLoss(Back.Name, Front.Name, Losses.Enqueue, Time), capacity);
@@ -78,6 +81,9 @@ internal sealed class Proxy2Rig : IAsyncDisposable
         return await _upstreamReader!.ReadLineAsync(timeout.Token) ?? throw new IOException("the upstream connection ended");
     }
 
+    /// <summary>From now on the upstream answers every request with itself, in order.</summary>
+    public void UpstreamEchoes() => _ = _upstream!.GetStream().CopyToAsync(_upstream.GetStream());
+
     public Task UpstreamAnswersAsync(string lines) => _upstream!.GetStream().WriteAsync(Encoding.ASCII.GetBytes(lines)).AsTask();
 
     public Task<FramedTestClient> ConnectClientAsync()
@@ -87,10 +93,13 @@ internal sealed class Proxy2Rig : IAsyncDisposable
     {
         foreach (var route in _routes)
             route.Dispose();
-        await Front.DisposeAsync();
-        await Back.DisposeAsync();
+        // The upstream goes first and the fake clock jumps: whatever still waits for room in 'back' (on the old code, front's
+        // own thread) gives up, so that a failed test ends instead of hanging in the stages' stop.
         _upstreamReader?.Dispose();
         _upstream?.Dispose();
         _listener.Dispose();
+        Time.Advance(TimeSpan.FromHours(1));
+        await Front.DisposeAsync();
+        await Back.DisposeAsync();
     }
 }
