@@ -68,7 +68,7 @@ internal static class PipelineRunner
                     var book = new ReplyBook(new ReplyLoss(route.To, route.From, m => output.Error(m), TimeProvider.System));
                     books.Add((route.To, book));
                     disposables.Add(ReplyMetrics.Track(route.To, route.From, book));
-                    disposables.Add(RouteWiring.AttachRequests(bus, route, clients[route.To], book));
+                    disposables.Add(RouteWiring.AttachRequests(bus, route, servers[route.From], clients[route.To], book));
                     disposables.Add(RouteWiring.AttachAnswers(bus, reply, servers[reply.To], book));
                 }
                 else
@@ -176,6 +176,10 @@ internal static class PipelineRunner
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(signals.Forced);
         var grace = LongestGrace(pipeline);
         deadline.CancelAfter(grace);
+        // Accepting stops at once: a client that comes while the answers in flight are awaited would be accepted only to be
+        // closed by the stop, its requests refused as the run is stopping. The stages' own stop would do it only after that wait.
+        foreach (var (_, server) in servers.Where(s => attempted.Contains(s.Key)))
+            server.Core.Post(server.Core.StopAccepting);
         var waited = await AnswersInFlightAsync(books, grace, io.Stderr, deadline.Token).ConfigureAwait(false);
         await Task.WhenAll(started.Select(s => StopQuietly(s, waited ? deadline.Token : signals.Forced))).ConfigureAwait(false);
         foreach (var (_, book) in books)

@@ -43,6 +43,9 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
     /// <summary>What was lost, for the operator.</summary>
     public ReplyLoss Loss => loss;
 
+    /// <summary>The answers each client is still owed (its half-closed connection closes once it is owed none).</summary>
+    public ReplyOwed Owed { get; } = new();
+
     /// <summary>Requests now waiting for their answer, over every upstream connection.</summary>
     public int Waiting
     {
@@ -79,7 +82,13 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
     public bool Closed => _closed;
 
     /// <summary>The run is stopping: the request route sends nothing more, so the answers already owed can all come in.</summary>
-    public void Close() => _closed = true;
+    public void Close()
+    {
+        _closed = true;
+        // A request waiting for room gives up now (it finds the book closed), not at its egress_wait_timeout.
+        lock (_gate)
+            SignalRoom();
+    }
 
     /// <summary>
     /// Completes once no request waits for its answer, none is being sent and every answer taken was handed on
@@ -177,15 +186,16 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
         }
     }
 
-    /// <summary>The upstream connection ended: the answers to its requests can no longer come. Returns how many were waiting.</summary>
-    public int Forget(ConnectionId upstream)
+    /// <summary>The upstream connection ended: the answers to its requests can no longer come. Returns the clients of the
+    /// requests that were waiting, one entry per request.</summary>
+    public IReadOnlyCollection<ConnectionId> Forget(ConnectionId upstream)
     {
         lock (_gate)
         {
             if (_pendingUpstream == upstream)
                 _pendingTaken = true; // sent on a connection that is gone: its answer cannot come either
-            var forgotten = _waiting.Remove(upstream, out var queue) ? queue.Count : 0;
-            _waitingCount -= forgotten;
+            IReadOnlyCollection<ConnectionId> forgotten = _waiting.Remove(upstream, out var queue) ? queue : [];
+            _waitingCount -= forgotten.Count;
             SignalRoom();
             SignalIfSettled();
             return forgotten;

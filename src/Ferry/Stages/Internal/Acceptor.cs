@@ -28,6 +28,8 @@ internal sealed class Acceptor : IConnectionSource
     private TimeSpan _bindDelay;
     private int _bindFailures;
     private long _acceptResumeMs = long.MaxValue;
+    /// <summary>Accepting was stopped for good (<see cref="StopAccepting"/>): the closed listener is not bound again.</summary>
+    private bool _acceptingStopped;
     private readonly AdmissionControl _admission;
     private readonly ProxyHeaderGate? _proxy;
 
@@ -58,11 +60,11 @@ internal sealed class Acceptor : IConnectionSource
 
     public void Start() => TryBind();
 
-    public long NextDueMs => Math.Min(_listener is null && !_engine.Loop.IsStopping ? _nextBindMs : long.MaxValue, _acceptResumeMs);
+    public long NextDueMs => Math.Min(_listener is null && !_engine.Loop.IsStopping && !_acceptingStopped ? _nextBindMs : long.MaxValue, _acceptResumeMs);
 
     public void OnTimer()
     {
-        if (_listener is null && !_engine.Loop.IsStopping && NowMs >= _nextBindMs)
+        if (_listener is null && !_engine.Loop.IsStopping && !_acceptingStopped && NowMs >= _nextBindMs)
             TryBind();
         if (_listener is not null && NowMs >= _acceptResumeMs)
         {
@@ -237,7 +239,13 @@ internal sealed class Acceptor : IConnectionSource
 
     public void OnClosed(Connection c, DisconnectReason reason, string? detail) => _admission.Closed(c);
 
-    public void StopAccepting() => CloseListener();
+    public void StopAccepting()
+    {
+        // Also before the loop's own stop (ferry run stops accepting while answers in flight are delivered): the listener
+        // must not be bound again by the retry that follows a listener lost.
+        _acceptingStopped = true;
+        CloseListener();
+    }
 
     public void Stopped()
     {

@@ -570,15 +570,25 @@ internal sealed class ConnectionWriter
             inbox.PeerFinished();
             return true;
         }
+        var linger = _halfCloseLingerMs > 0;
+        if (linger && LingerWanted is { } wanted)
+        {
+            // Marked first: whoever settles the connection's last answer from now on sees it and ends the linger (EndLinger).
+            Volatile.Write(ref c.PeerFinished, true);
+            // Its last requests may still sit in the open group: published now, so that they count as owed.
+            if (_grouper.HasOpenPackets)
+                _grouper.PublishOpen();
+            linger = wanted(c.Id);
+        }
         var empty = false;
         lock (c.EgressLock)
         {
-            if (c.Closed || (c.Egress.IsEmpty && _halfCloseLingerMs == 0))
+            if (c.Closed || (c.Egress.IsEmpty && !linger))
                 return false;
             empty = c.Egress.IsEmpty;
         }
         c.PeerFinished = true;
-        if (_halfCloseLingerMs > 0)
+        if (linger)
             c.LingerUntilMs = _clock.NowMs + _halfCloseLingerMs;
         UpdateInterest(c);
         if (empty)
@@ -586,6 +596,30 @@ internal sealed class ConnectionWriter
         if (!c.FlushScheduled)
             Flush(c);
         return true;
+    }
+
+    /// <summary>
+    /// Whether a connection whose peer finished sending is to linger (<c>half_close_linger</c>) at all: set by <c>ferry run</c>'s
+    /// reply route, for which it lingers only while its client is owed an answer. Null: it always lingers. Service thread.
+    /// </summary>
+    public Func<ConnectionId, bool>? LingerWanted { get; set; }
+
+    /// <summary>
+    /// Ends a connection's <c>half_close_linger</c> early (nothing more will come for it): it closes now when nothing is queued
+    /// for it, else once that is written. Service thread.
+    /// </summary>
+    public void EndLinger(Connection c)
+    {
+        if (c.LingerUntilMs == 0 || !c.PeerFinished || !_table.IsLive(c))
+            return;
+        c.LingerUntilMs = 0;
+        bool empty;
+        lock (c.EgressLock)
+            empty = c.Egress.IsEmpty;
+        if (empty)
+            _lifecycle.Close(c, DisconnectReason.RemoteClosed, "the peer had finished sending; every answer owed to it has been written");
+        else
+            Flush(c);
     }
 
     /// <summary>What readiness watches a connection for: reading unless paused (held by the <c>wait</c>

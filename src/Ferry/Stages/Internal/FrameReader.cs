@@ -424,6 +424,10 @@ internal sealed class FrameReader
         if (close)
             c.Closing = true;
         _counters.FrameErrors++;
+        // A skipped frame stands between the frames before and after it: those before are published first, so that whoever
+        // counts frames (ferry run's reply pair, which matches answers to requests in order) hears of the skip in its place.
+        if (!close && _grouper.HasOpenPackets)
+            _grouper.PublishOpen();
         // One log line per bad frame at most, and a flood of them is rate-limited: a client sending
         // garbage must not be able to fill the operator's disk.
         if (_events.MayWarn(WarningKind.FrameError))

@@ -137,6 +137,9 @@ internal sealed class PacketGrouper
             Publish();
     }
 
+    /// <summary>Whether the open group holds a packet (not yet published).</summary>
+    public bool HasOpenPackets => _open is { Count: > 0 };
+
     /// <summary>Publishes whatever the open group holds (stopping).</summary>
     public void PublishOpen()
     {

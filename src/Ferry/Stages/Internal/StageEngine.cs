@@ -38,6 +38,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     private readonly StatsPublisher _stats;
     private readonly IConnectionSource _source;
     private readonly System.Collections.Concurrent.ConcurrentQueue<(Connection Connection, CloseRequest Request)> _closeRequests = new();
+    /// <summary>Work other threads hand to the service thread (<see cref="Post"/>).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Action> _posted = new();
     private readonly IDisposable _egressSubscription;
     private readonly IDisposable _controlSubscription;
     private readonly StageNameClaim _name;
@@ -341,6 +343,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _crossHolds.TakeRoomNotices();
         while (_closeRequests.TryDequeue(out var request))
             Close(request.Connection, request.Request.Reason, request.Request.Detail, request.Request.Code, request.Request.Flush);
+        while (_posted.TryDequeue(out var work))
+            work();
         _handlers?.TakeResumes();
         _writer.FlushDirty();
         _grouper.OnTimer();
@@ -357,7 +361,21 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         }
     }
 
-    bool ILoopRound.HasPostedWork => _writer.HasPosted || _crossHolds.HasPosted || !_closeRequests.IsEmpty || (_handlers?.HasPosted ?? false);
+    bool ILoopRound.HasPostedWork => _writer.HasPosted || _crossHolds.HasPosted || !_closeRequests.IsEmpty || !_posted.IsEmpty || (_handlers?.HasPosted ?? false);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the service thread in its next round, after the close requests: for a component
+    /// outside the stage (a route of <c>ferry run</c>) that must touch what only that thread owns (read interest, the
+    /// listener) without blocking it. Any thread; dropped unrun once the loop has ended.
+    /// </summary>
+    public void Post(Action work)
+    {
+        _posted.Enqueue(work);
+        _loop.Wake();
+    }
+
+    /// <summary>Stops accepting new connections now, as a stop begins, while the ones open go on. Service thread.</summary>
+    public void StopAccepting() => _source.StopAccepting();
 
     long ILoopRound.NextDueMs()
     {
