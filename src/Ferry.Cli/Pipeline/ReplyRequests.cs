@@ -46,8 +46,10 @@ internal sealed class ReplyRequests : IDisposable
         _book = book;
         upstream.Disconnected += Ended;
         upstream.Error += AnswerSkipped;
-        // A client that finished sending lingers (half_close_linger) only while it is owed an answer.
-        front.Core.Writer.LingerWanted = book.Owed.Owes;
+        // A client that finished sending lingers (half_close_linger) only while it is owed an answer, by this pair or by
+        // another reply pair on the same server stage (each of its requests can go to two upstreams, each answering).
+        var owedElsewhere = front.Core.Writer.LingerWanted;
+        front.Core.Writer.LingerWanted = owedElsewhere is null ? book.Owed.Owes : client => book.Owed.Owes(client) || owedElsewhere(client);
         _subscription = DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(route.From)).Subscribe(OnGroup);
     }
 
@@ -291,7 +293,8 @@ internal sealed class ReplyRequests : IDisposable
         var core = front.Core;
         core.Post(() =>
         {
-            if (!book.Owed.Owes(client) && core.Table.TryGet(client, out var now))
+            var owed = core.Writer.LingerWanted ?? book.Owed.Owes; // every reply pair of the stage, not only this one
+            if (!owed(client) && core.Table.TryGet(client, out var now))
                 core.Writer.EndLinger(now);
         });
     }

@@ -48,8 +48,8 @@ public sealed class ProxyBackpressureTests : IDisposable
         await using var client = await FramedTestClient.ConnectAsync(front, new FramedTestClientOptions { Framing = FramingSpec.Parse("lines"), Timeout = Deadline });
         var requests = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, Requests).Select(i => $"r{i}\n")));
         var sending = client.SendAsync(requests, timeout.Token);
-        // 'front' reads on (its thread goes from each request to the next at once) until the request past the bound, which
-        // waits for room: 'front' stops there (its stats line with it). 'back' has written the 65536 before it upstream.
+        // 'front' reads on until the request past the bound, which waits for room off front's thread: front stops reading
+        // this client (the others, its stats line and its timers go on). 'back' has written the 65536 before it upstream.
         await Poll.UntilAsync(() => LastStats(run, "back") is { } b && b.GetProperty("packets_out").GetInt64() >= 65536,
             "back wrote 65536 requests upstream", Deadline);
 
