@@ -31,7 +31,7 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         _clientCertificate = options.ClientCertificate;
         _protocols = options.Protocols;
         var cas = TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile);
-        _check = new PeerCertificateCheck(cas, time, RevocationList.Load(options.CertificateRevocationListPem, options.CertificateRevocationListFile, cas));
+        _check = new PeerCertificateCheck(cas, time, ReloadingRevocationList.Load(options, cas, time, reloadLog));
     }
 
     /// <summary>The certificate for an SNI name: exact, then <c>*.parent</c>, then the default.</summary>

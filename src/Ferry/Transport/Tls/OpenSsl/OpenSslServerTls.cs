@@ -34,7 +34,7 @@ internal sealed unsafe class OpenSslServerTls
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
             _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name)), options);
         var cas = TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile);
-        _check = new PeerCertificateCheck(cas, time, RevocationList.Load(options.CertificateRevocationListPem, options.CertificateRevocationListFile, cas));
+        _check = new PeerCertificateCheck(cas, time, ReloadingRevocationList.Load(options, cas, time, reloadLog));
     }
 
     ~OpenSslServerTls() => _self.Free();
@@ -132,6 +132,7 @@ internal sealed unsafe class OpenSslServerTls
                 "expired" => X509_V_ERR_CERT_HAS_EXPIRED,
                 "revoked" => X509_V_ERR_CERT_REVOKED,
                 "not yet valid" => X509_V_ERR_CERT_NOT_YET_VALID,
+                _ when refused.StartsWith(PeerCertificateCheck.RevocationListExpired, StringComparison.Ordinal) => X509_V_ERR_CRL_HAS_EXPIRED,
                 _ => X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
             });
             return 0;
