@@ -28,7 +28,7 @@ namespace Ferry.Transport.Epoll;
 /// egress lock; OpenSSL's object is used by one of them at a time (<see cref="_sync"/>).</para>
 /// </remarks>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-internal sealed unsafe class TlsSocketIo : IConnectionIo
+internal sealed unsafe class TlsSocketIo : IConnectionIo, IClientCertificateRefusal
 {
     private const int ScratchBytes = 64 * 1024;
 
@@ -238,7 +238,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
                 // The alert OpenSSL wrote tells the client why; it goes out if the socket takes it.
                 FlushOutput();
                 session.Feed(null, 0);
-                Fail(IConnectionIo.HandshakeFailedError, _tls.HandshakeFailure(session.Handle.Ssl, failure!));
+                Fail(IConnectionIo.HandshakeFailedError, _tls.HandshakeFailure(session.Handle.Ssl, failure!, out _refusedCertificate));
                 return;
             }
             // What came after the client's Finished (its first records) is kept for the first read.
@@ -291,7 +291,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
         var ssl = _session!.Handle.Ssl;
         try
         {
-            var refused = _tls.CheckClient(ssl);
+            var refused = _tls.CheckClient(ssl, out _refusedCertificate);
             if (refused is not null)
             {
                 Fail(IConnectionIo.HandshakeFailedError, refused);
@@ -525,6 +525,12 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
         _abortive = true;
         SocketConfigurator.SetAbortiveClose(Handle.Fd);
     }
+
+    /// <summary>The client certificate the handshake refused (service thread only).</summary>
+    private RefusedClientCertificate? _refusedCertificate;
+
+    /// <inheritdoc/>
+    public RefusedClientCertificate? RefusedClientCertificate => _refusedCertificate;
 
     public string DescribeError(int error)
         => error is IConnectionIo.HandshakeFailedError or IConnectionIo.ProxyRefusedError ? _errorText ?? "tls error" : Libc.Describe(error);

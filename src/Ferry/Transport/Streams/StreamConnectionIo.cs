@@ -27,7 +27,7 @@ namespace Ferry.Transport.Streams;
 /// <see cref="Send"/> under the connection's egress lock; completions on pool threads. Locks:
 /// the receive lock and the send lock are each taken alone, after the egress lock when at all.</para>
 /// </remarks>
-internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
+internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Transport.Tls.IClientCertificateRefusal
 {
     /// <summary>The most bytes one write takes: bounds what the transport holds beyond the kernel's send buffer.</summary>
     private const int MaxSendBytes = 64 * 1024;
@@ -200,6 +200,8 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         }
         catch (Exception ex)
         {
+            // Set before the end is posted: the service thread reads it when it closes the connection.
+            _refusedCertificate = TlsRejectedException.In(ex)?.Certificate;
             End(Failed, IConnectionIo.HandshakeFailedError, TlsFailure.Describe(ex));
             return;
         }
@@ -650,6 +652,11 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         sinceTimestamp = 0;
         return _socketStream.Records is { } records && records.HoldsPartialRecord(out sinceTimestamp);
     }
+
+    private volatile Ferry.Transport.Tls.RefusedClientCertificate? _refusedCertificate;
+
+    /// <inheritdoc/>
+    public Ferry.Transport.Tls.RefusedClientCertificate? RefusedClientCertificate => _refusedCertificate;
 
     public string DescribeError(int error)
     {

@@ -70,6 +70,7 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
     {
         var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
         string? refused = null;
+        RefusedClientCertificate? refusedCertificate = null;
         var options = new SslServerAuthenticationOptions
         {
             EnabledSslProtocols = _protocols,
@@ -87,6 +88,8 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
                 if (_clientCertificate == ClientCertificateMode.None)
                     return true;
                 refused = _check.Check(certificate, chain, errors, _clientCertificate == ClientCertificateMode.Required, checkName: false);
+                if (refused is not null)
+                    refusedCertificate = RefusedClientCertificate.Of(certificate);
                 return refused is null;
             },
         };
@@ -95,7 +98,9 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         {
             options.ServerCertificateContext = For(hello.ServerName);
             return ValueTask.FromResult(options);
-        }, null, cancellationToken), failure => refused ?? RefusedInsideOpenSsl(failure)).ConfigureAwait(false);
+        }, null, cancellationToken), failure => refused ?? RefusedInsideOpenSsl(failure),
+            // Refused inside OpenSSL (RefusedInsideOpenSsl): the certificate was never handed to the check.
+            () => refusedCertificate ?? RefusedClientCertificate.None).ConfigureAwait(false);
         return (ssl, TlsNegotiation.Describe(ssl, string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName));
     }
 }

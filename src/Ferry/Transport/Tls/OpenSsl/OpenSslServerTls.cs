@@ -21,8 +21,8 @@ internal sealed unsafe class OpenSslServerTls
     private readonly PeerCertificateCheck _check;
     private readonly GCHandle _self;
 
-    /// <summary>The connection whose client certificate <see cref="CheckInHandshake"/> refused last, and why.</summary>
-    private (nint Ssl, string? Reason) _refusal;
+    /// <summary>The connection whose client certificate <see cref="CheckInHandshake"/> refused last, why, and which certificate.</summary>
+    private (nint Ssl, string? Reason, RefusedClientCertificate? Certificate) _refusal;
 
     public OpenSslServerTls(TlsOptions options, TimeProvider time, CertificateReloadLog? reloadLog = null)
     {
@@ -55,12 +55,16 @@ internal sealed unsafe class OpenSslServerTls
     /// Null when the client's certificate (if any) is acceptable, else the reason, in the stream transport's words. Run once
     /// the handshake is done; a certificate the handshake already judged (<see cref="CheckInHandshake"/>) is not judged again.
     /// </summary>
-    public string? CheckClient(nint ssl)
+    public string? CheckClient(nint ssl, out RefusedClientCertificate? refused)
     {
+        refused = null;
         if (ClientCertificate == ClientCertificateMode.None || SSL_get_ex_data(ssl, VettedIndex) != 0)
             return null;
         using var peer = PeerCertificate(ssl, out var intermediates);
-        return Judge(peer, intermediates);
+        var reason = Judge(peer, intermediates);
+        if (reason is not null)
+            refused = RefusedClientCertificate.Of(peer);
+        return reason;
     }
 
     /// <summary>The check's reason for refusing <paramref name="peer"/> with the <paramref name="intermediates"/> it sent, or null; releases the intermediates.</summary>
@@ -88,16 +92,24 @@ internal sealed unsafe class OpenSslServerTls
     /// The words for a failed handshake of <paramref name="ssl"/>: the check's reason when it refused the client's
     /// certificate during the handshake, <c>no client certificate</c> when a required one was not sent, else OpenSSL's.
     /// </summary>
-    public string HandshakeFailure(nint ssl, string openSslFailure)
+    /// <param name="ssl">The connection.</param>
+    /// <param name="openSslFailure">OpenSSL's words for the failure.</param>
+    /// <param name="refused">The client certificate refused, when the stage's check (or a missing required one) failed the handshake; else null.</param>
+    public string HandshakeFailure(nint ssl, string openSslFailure, out RefusedClientCertificate? refused)
     {
         if (_refusal.Ssl == ssl && _refusal.Reason is { } reason)
         {
+            refused = _refusal.Certificate;
             _refusal = default;
             return reason;
         }
-        return ClientCertificate == ClientCertificateMode.Required && openSslFailure.Contains("peer did not return a certificate", StringComparison.Ordinal)
-            ? "no client certificate"
-            : openSslFailure;
+        if (ClientCertificate == ClientCertificateMode.Required && openSslFailure.Contains("peer did not return a certificate", StringComparison.Ordinal))
+        {
+            refused = RefusedClientCertificate.None;
+            return "no client certificate";
+        }
+        refused = null;
+        return openSslFailure;
     }
 
     /// <summary>
@@ -126,7 +138,7 @@ internal sealed unsafe class OpenSslServerTls
                 SSL_set_ex_data(ssl, VettedIndex, 1);
                 return 1;
             }
-            tls._refusal = (ssl, refused);
+            tls._refusal = (ssl, refused, RefusedClientCertificate.Of(peer));
             X509_STORE_CTX_set_error(store, refused switch
             {
                 "expired" => X509_V_ERR_CERT_HAS_EXPIRED,
