@@ -30,9 +30,14 @@ internal sealed unsafe class OpenSslServerTls
         Time = time;
         // The servername callback finds this object again through a weak handle: it never keeps it alive.
         _self = GCHandle.Alloc(this, GCHandleType.Weak);
-        _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time, reloadLog), options);
+        _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time, reloadLog), options, reloadLog);
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
-            _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name)), options);
+            _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name)), options, reloadLog);
+        // Every context is built now, the SNI certificates' too (each told at its own key): a certificate OpenSSL refuses
+        // (a key too small for its security level) is the stage's options error at the start, not a handshake failure later.
+        _default.Start();
+        foreach (var context in _byName.Values)
+            context.Start();
         var cas = TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile);
         _check = new PeerCertificateCheck(cas, time, ReloadingRevocationList.Load(options, cas, time, reloadLog));
     }
@@ -255,10 +260,16 @@ internal sealed unsafe class OpenSslServerTls
     }
 
     /// <summary>One certificate source and the OpenSSL context of its current version.</summary>
-    private sealed class VersionedContext(OpenSslServerTls owner, ReloadingCertificate certificate, TlsOptions options)
+    private sealed class VersionedContext(OpenSslServerTls owner, ReloadingCertificate certificate, TlsOptions options, CertificateReloadLog? log)
     {
         private SslStreamCertificateContext? _version;
         private SslContextHandle? _context;
+
+        /// <summary>A reloaded version OpenSSL refused (told once): the context in service stays.</summary>
+        private SslStreamCertificateContext? _refused;
+
+        /// <summary>Builds the first context; what OpenSSL refuses is thrown (<see cref="TlsMaterialException"/>, at the certificate's key).</summary>
+        public void Start() => _ = Current;
 
         /// <summary>The context for the certificate in service now (a new one after a reload).</summary>
         public SslContextHandle Current
@@ -266,10 +277,22 @@ internal sealed unsafe class OpenSslServerTls
             get
             {
                 var version = certificate.Current;
-                if (!ReferenceEquals(version, _version))
+                if (!ReferenceEquals(version, _version) && !ReferenceEquals(version, _refused))
                 {
-                    var context = SslContextHandle.CreateServer(version.TargetCertificate, version.IntermediateCertificates, options.Protocols,
-                        options.ApplicationProtocols, options.ClientCertificate != ClientCertificateMode.None);
+                    SslContextHandle context;
+                    try
+                    {
+                        context = SslContextHandle.CreateServer(version.TargetCertificate, version.IntermediateCertificates, options.Protocols,
+                            options.ApplicationProtocols, options.ClientCertificate != ClientCertificateMode.None, certificate.Key);
+                    }
+                    catch (TlsMaterialException ex) when (_context is not null)
+                    {
+                        // A reloaded certificate .NET took but OpenSSL refuses: the one in service stays, as for a broken pair.
+                        // This runs inside a handshake on the service thread: it must not fail more than that.
+                        _refused = version;
+                        log?.Kept(certificate.Files, ex.Message, _version!.TargetCertificate);
+                        return _context;
+                    }
                     if (options.ClientCertificate != ClientCertificateMode.None)
                     {
                         // The stage's check runs inside the handshake (a refusal is sent as an alert); a required certificate
