@@ -526,6 +526,8 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo, IClientCertificateRefu
         SocketConfigurator.SetAbortiveClose(Handle.Fd);
     }
 
+    private bool _disposed;
+
     /// <summary>The client certificate the handshake refused (service thread only).</summary>
     private RefusedClientCertificate? _refusedCertificate;
 
@@ -558,18 +560,31 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo, IClientCertificateRefu
             // TLS has each side send close_notify before it closes (RFC 8446, 6.1; 5246, 7.2.1): without it an OpenSSL 3
             // client reads the stage's close as "unexpected EOF", which it cannot tell from a truncation. Once, on a session
             // in service that did not fail (no alert was sent) and is not being reset; never waits (a full socket loses it).
+            // What the session still owes (ciphertext the socket did not take, then the close_notify) is sent before the
+            // FIN by LingeringClose, which also keeps the peer's unread bytes from turning the close into a reset.
+            // Once: a second close must not close a descriptor the lingering close still owns (or one reused since).
+            if (_disposed)
+                return;
+            _disposed = true;
             var open = _phase == Phase.Open;
-            _phase = Phase.Closed; // first: the flush below must not watch the descriptor again
+            _phase = Phase.Closed;
+            byte[]? owed = null;
             if (open && !_abortive && _error == 0 && _session is { } session)
             {
                 session.CloseNotify();
-                FlushOutput();
+                owed = session.Output.ToArray();
+                session.Consumed(owed.Length);
             }
             _session?.Dispose();
             _session = null;
             if (_leftover is not null)
                 FreeLeftover();
+            if (owed is null)
+            {
+                Handle.Dispose();
+                return;
+            }
+            LingeringClose.Finish(Handle, owed, _tls.Time);
         }
-        Handle.Dispose();
     }
 }
