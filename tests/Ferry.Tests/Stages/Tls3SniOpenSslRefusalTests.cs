@@ -53,4 +53,50 @@ public sealed class Tls3SniOpenSslRefusalTests
         var problem = Assert.Single(Build(WeakRsa("localhost"), null).Problems);
         Assert.StartsWith("TcpServerStageOptions.Tls.Certificate: OpenSSL refused the certificate: ", problem, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_reloaded_certificate_openssl_refuses_keeps_the_one_in_service_and_says_so()
+    {
+        // Before the fix the refusal escaped the reload inside a handshake (TlsSocketIo.CreateSession catches only
+        // InvalidOperationException): the handshake's caller, the service loop, got a TlsMaterialException.
+        using var dir = new TempDirectory();
+        var certificateFile = Path.Combine(dir.Path, "server.pem");
+        var keyFile = Path.Combine(dir.Path, "server.key");
+        await File.WriteAllTextAsync(certificateFile, TestCertificates.ServerCertificate.CertificatePem);
+        await File.WriteAllTextAsync(keyFile, TestCertificates.ServerCertificate.PrivateKeyPem);
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var logs = new Ferry.Tests.Bridge.CapturingLoggerFactory(Microsoft.Extensions.Logging.LogLevel.Information, timestamps: false);
+        await using var stage = new TcpServerStage(new TcpServerStageOptions
+        {
+            Bind = "127.0.0.1:0",
+            Transport = StageTransport.Epoll,
+            Framing = Ferry.Framing.FramingSpec.Parse("lines"),
+            Tls = new TlsOptions { Secure = true, Certificate = new TlsCertificate { CertificateFile = certificateFile, PrivateKeyFile = keyFile } },
+        }, loggerFactory: logs, timeProvider: time);
+        var endPoint = await stage.StartAsync();
+
+        var weak = WeakRsa("localhost");
+        await File.WriteAllTextAsync(keyFile, weak.PrivateKeyPem);
+        await File.WriteAllTextAsync(certificateFile, weak.CertificatePem);
+        time.Advance(TimeSpan.FromSeconds(2));
+        await using (var client = await Ferry.Testing.FramedTestClient.ConnectAsync(endPoint, TestCertificates.TrustingClient()))
+        {
+            using var served = X509CertificateLoader.LoadCertificate(client.Tls!.RemoteCertificate!.GetRawCertData());
+            Assert.Equal(TestCertificates.Server.Thumbprint, served.Thumbprint);
+            await client.SendAsync("still served\n");
+            await Ferry.Testing.Poll.UntilAsync(() => stage.GetStats().PacketsReceivedTotal == 1, "the line");
+        }
+        var kept = Assert.Single(logs.All, l => l.Contains("cannot be used", StringComparison.Ordinal));
+        Assert.Contains("OpenSSL refused", kept);
+        Assert.Contains(TestCertificates.Server.Thumbprint, kept);
+    }
+
+    private sealed class TempDirectory : IDisposable
+    {
+        private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ferry-tls3-sni-");
+
+        public string Path => _dir.FullName;
+
+        public void Dispose() => _dir.Delete(recursive: true);
+    }
 }
