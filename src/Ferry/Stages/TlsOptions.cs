@@ -77,7 +77,10 @@ public sealed record TlsOptions
     /// </summary>
     public string? CertificateRevocationListPem { get; init; }
 
-    /// <summary>A PEM file holding the CRL, instead of <see cref="CertificateRevocationListPem"/>; read when the stage is built.</summary>
+    /// <summary>
+    /// A PEM file holding the CRL, instead of <see cref="CertificateRevocationListPem"/>; read when the stage is built and again
+    /// when its contents change (looked at most once a second). A list past its nextUpdate refuses its issuer's client certificates.
+    /// </summary>
     public string? CertificateRevocationListFile { get; init; }
 
     /// <summary>Client stage: the name sent as SNI and checked against the server's certificate; the host of <c>connect</c> by default.</summary>

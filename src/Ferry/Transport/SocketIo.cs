@@ -65,9 +65,32 @@ internal sealed unsafe class SocketIo(SocketHandle handle) : IConnectionIo
 
     public bool WaitWritable(int timeoutMs) => Libc.WaitWritable(Handle.Fd, timeoutMs);
 
-    public void SetAbortiveClose() => SocketConfigurator.SetAbortiveClose(Handle.Fd);
+    private bool _abortive;
+
+    public void SetAbortiveClose()
+    {
+        _abortive = true;
+        SocketConfigurator.SetAbortiveClose(Handle.Fd);
+    }
 
     public string DescribeError(int error) => Libc.Describe(error);
 
-    public void Dispose() => Handle.Dispose();
+    /// <summary>
+    /// The close: a reset when asked for (<see cref="SetAbortiveClose"/>), else graceful (<see cref="Epoll.LingeringClose"/>):
+    /// the FIN, then the peer's unread bytes discarded until its EOF, so that they do not turn the close into a reset that
+    /// loses the answers the peer has not read yet.
+    /// </summary>
+    public void Dispose()
+    {
+        // Once: a second close must not close a descriptor the lingering close still owns (or one reused since).
+        if (_disposed)
+            return;
+        _disposed = true;
+        if (_abortive)
+            Handle.Dispose();
+        else
+            Epoll.LingeringClose.Finish(Handle, default, TimeProvider.System);
+    }
+
+    private bool _disposed;
 }

@@ -46,6 +46,10 @@ internal static partial class Log
     [LoggerMessage(1011, LogLevel.Warning, "{Stage}: tls.accept_invalid_certificates is on: any server certificate is accepted; for development only")]
     public static partial void InsecureTls(ILogger logger, string stage);
 
+    /// <summary>A client certificate refused by a server stage's mutual TLS check (rate-limited; 1003 at debug says the close too).</summary>
+    [LoggerMessage(1036, LogLevel.Warning, "{Stage}: connection {Id} from {Peer}: client certificate refused: {Reason}; subject {Subject}, SHA-1 {Thumbprint}")]
+    public static partial void ClientCertificateRefused(ILogger logger, string stage, ConnectionId id, IPEndPoint peer, string reason, string subject, string thumbprint);
+
     /// <summary>Worded as a 1006 error of kind Bind, as it was before it had an id of its own.</summary>
     [LoggerMessage(BindGaveUpId, LogLevel.Error, "{Stage}: {Kind} error: {Message}")]
     public static partial void BindGaveUp(ILogger logger, string stage, StageErrorKind kind, string message);

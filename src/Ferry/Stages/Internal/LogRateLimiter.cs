@@ -10,6 +10,7 @@ internal enum WarningKind
     HandlerFailed,
     InlineHandlerAwaited,
     InlineHandlerOverran,
+    ClientCertificateRefused,
 }
 
 /// <summary>

@@ -254,6 +254,10 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _handlers?.OnClosed(c);
         _reader.ReleasePending(c);
         Log.Disconnected(Events.Logger, Name, c.Id, c.Peer, reason.ToName(), detail);
+        // A refused client certificate is what an operator must see at the default level, with the certificate it was.
+        if (reason is DisconnectReason.TlsError && c.HandshakePending && c.Io is Ferry.Transport.Tls.IClientCertificateRefusal { RefusedClientCertificate: { } refused }
+            && Events.MayWarn(WarningKind.ClientCertificateRefused))
+            Log.ClientCertificateRefused(Events.Logger, Name, c.Id, c.Peer, detail ?? "refused", refused.Subject ?? "none (no certificate seen)", refused.Thumbprint ?? "none");
         Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code) { Groups = groups, DuringHandshake = c.HandshakePending });
         _source.OnClosed(c, reason, detail);
     }

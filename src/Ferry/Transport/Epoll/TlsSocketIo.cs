@@ -28,7 +28,7 @@ namespace Ferry.Transport.Epoll;
 /// egress lock; OpenSSL's object is used by one of them at a time (<see cref="_sync"/>).</para>
 /// </remarks>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-internal sealed unsafe class TlsSocketIo : IConnectionIo
+internal sealed unsafe class TlsSocketIo : IConnectionIo, IClientCertificateRefusal
 {
     private const int ScratchBytes = 64 * 1024;
 
@@ -238,7 +238,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
                 // The alert OpenSSL wrote tells the client why; it goes out if the socket takes it.
                 FlushOutput();
                 session.Feed(null, 0);
-                Fail(IConnectionIo.HandshakeFailedError, _tls.HandshakeFailure(session.Handle.Ssl, failure!));
+                Fail(IConnectionIo.HandshakeFailedError, _tls.HandshakeFailure(session.Handle.Ssl, failure!, out _refusedCertificate));
                 return;
             }
             // What came after the client's Finished (its first records) is kept for the first read.
@@ -291,7 +291,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
         var ssl = _session!.Handle.Ssl;
         try
         {
-            var refused = _tls.CheckClient(ssl);
+            var refused = _tls.CheckClient(ssl, out _refusedCertificate);
             if (refused is not null)
             {
                 Fail(IConnectionIo.HandshakeFailedError, refused);
@@ -526,6 +526,14 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
         SocketConfigurator.SetAbortiveClose(Handle.Fd);
     }
 
+    private bool _disposed;
+
+    /// <summary>The client certificate the handshake refused (service thread only).</summary>
+    private RefusedClientCertificate? _refusedCertificate;
+
+    /// <inheritdoc/>
+    public RefusedClientCertificate? RefusedClientCertificate => _refusedCertificate;
+
     public string DescribeError(int error)
         => error is IConnectionIo.HandshakeFailedError or IConnectionIo.ProxyRefusedError ? _errorText ?? "tls error" : Libc.Describe(error);
 
@@ -552,18 +560,31 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo
             // TLS has each side send close_notify before it closes (RFC 8446, 6.1; 5246, 7.2.1): without it an OpenSSL 3
             // client reads the stage's close as "unexpected EOF", which it cannot tell from a truncation. Once, on a session
             // in service that did not fail (no alert was sent) and is not being reset; never waits (a full socket loses it).
+            // What the session still owes (ciphertext the socket did not take, then the close_notify) is sent before the
+            // FIN by LingeringClose, which also keeps the peer's unread bytes from turning the close into a reset.
+            // Once: a second close must not close a descriptor the lingering close still owns (or one reused since).
+            if (_disposed)
+                return;
+            _disposed = true;
             var open = _phase == Phase.Open;
-            _phase = Phase.Closed; // first: the flush below must not watch the descriptor again
+            _phase = Phase.Closed;
+            byte[]? owed = null;
             if (open && !_abortive && _error == 0 && _session is { } session)
             {
                 session.CloseNotify();
-                FlushOutput();
+                owed = session.Output.ToArray();
+                session.Consumed(owed.Length);
             }
             _session?.Dispose();
             _session = null;
             if (_leftover is not null)
                 FreeLeftover();
+            if (owed is null)
+            {
+                Handle.Dispose();
+                return;
+            }
+            LingeringClose.Finish(Handle, owed, _tls.Time);
         }
-        Handle.Dispose();
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Ferry.Stages;
 using Ferry.Transport.Tls;
 
@@ -27,7 +28,7 @@ namespace Ferry.Transport.Streams;
 /// <see cref="Send"/> under the connection's egress lock; completions on pool threads. Locks:
 /// the receive lock and the send lock are each taken alone, after the egress lock when at all.</para>
 /// </remarks>
-internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
+internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Transport.Tls.IClientCertificateRefusal
 {
     /// <summary>The most bytes one write takes: bounds what the transport holds beyond the kernel's send buffer.</summary>
     private const int MaxSendBytes = 64 * 1024;
@@ -200,6 +201,8 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         }
         catch (Exception ex)
         {
+            // Set before the end is posted: the service thread reads it when it closes the connection.
+            _refusedCertificate = TlsRejectedException.In(ex)?.Certificate;
             End(Failed, IConnectionIo.HandshakeFailedError, TlsFailure.Describe(ex));
             return;
         }
@@ -651,6 +654,11 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         return _socketStream.Records is { } records && records.HoldsPartialRecord(out sinceTimestamp);
     }
 
+    private volatile Ferry.Transport.Tls.RefusedClientCertificate? _refusedCertificate;
+
+    /// <inheritdoc/>
+    public Ferry.Transport.Tls.RefusedClientCertificate? RefusedClientCertificate => _refusedCertificate;
+
     public string DescribeError(int error)
     {
         if (error == _rxError && _rxErrorText is { } rx)
@@ -735,39 +743,57 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo
         }
         else
         {
-            SendCloseNotify();
+            _ = FinishGracefullyAsync();
+            return;
         }
         _stream.Dispose();
         _socket.Dispose();
     }
 
+    /// <summary>How long a graceful close may wait for the close_notify to go out and for the peer to close (stage clock under TLS).</summary>
+    internal static readonly TimeSpan GracefulCloseLimit = TimeSpan.FromSeconds(2);
+
     /// <summary>
-    /// TLS has each side send close_notify before it closes (RFC 8446, 6.1; 5246, 7.2.1): without it an OpenSSL 3 peer
-    /// reads the stage's close as "unexpected EOF", which it cannot tell from a truncation; SslStream's dispose sends none.
-    /// Only on a graceful close of a secured session that did not fail (a failed read or write sent or got an alert, or
-    /// broke the stream) and with no write in flight (one write at a time on SslStream: a close that gave up waiting on
-    /// one sends nothing). Never waited for: the alert is a few bytes a socket with room takes at once (the send completes
-    /// here, as epoll's does); one the socket does not take at once is dropped with the socket, which closes right after,
-    /// so a peer that does not read costs neither the stage nor a descriptor.
+    /// A graceful close, off the service thread: the close_notify (waited for, not dropped when the socket is full), the
+    /// FIN behind it, then the peer's bytes read and discarded until its EOF, and only then the socket closed. Closing with
+    /// bytes unread in the receive queue makes the kernel send a reset, and the reset makes the peer's kernel drop what it
+    /// received and had not read yet: a client that kept sending lost the last answers. Bounded by
+    /// <see cref="GracefulCloseLimit"/>: a peer that neither reads nor closes is closed on anyway.
     /// </summary>
-    private void SendCloseNotify()
+    private async Task FinishGracefullyAsync()
     {
-        if (_stream is not System.Net.Security.SslStream ssl || _rxState == Failed || _writeError != 0 || _inFlight)
-            return;
-        Task shutdown;
+        using var deadline = new CancellationTokenSource(GracefulCloseLimit, _handshake?.Time ?? TimeProvider.System);
         try
         {
-            shutdown = ssl.ShutdownAsync();
+            if (ClosesPolitely(out var ssl))
+                await ssl.ShutdownAsync().WaitAsync(deadline.Token).ConfigureAwait(false);
+            _socket.Shutdown(SocketShutdown.Send);
+            var scratch = new byte[4096];
+            while (await _socket.ReceiveAsync(scratch, SocketFlags.None, deadline.Token).ConfigureAwait(false) > 0)
+            {
+            }
         }
-        catch (Exception ex) when (ex is InvalidOperationException or IOException or ObjectDisposedException or NotSupportedException)
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or IOException or ObjectDisposedException
+            or InvalidOperationException or NotSupportedException or AuthenticationException)
         {
-            return; // the session is not in a state to close politely (shut down already, or broken): the close goes on
+            // Out of time, or the peer reset or went away: the close goes on.
         }
-        // A send still pending fails when the socket closes below; its failure is expected and observed here.
-        if (!shutdown.IsCompleted)
-            _ = shutdown.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default);
-        else
-            _ = shutdown.Exception;
+        finally
+        {
+            _stream.Dispose();
+            _socket.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Whether the graceful close sends close_notify (RFC 8446, 6.1; 5246, 7.2.1: without it an OpenSSL 3 peer reads the
+    /// close as "unexpected EOF"; SslStream's dispose sends none): on a secured session that did not fail (a failed read or
+    /// write sent or got an alert, or broke the stream) and with no write in flight (one write at a time on SslStream: a
+    /// close that gave up waiting on one, after its linger, sends nothing). It is waited for, within the close's limit.
+    /// </summary>
+    private bool ClosesPolitely([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out System.Net.Security.SslStream? ssl)
+    {
+        ssl = _stream as System.Net.Security.SslStream;
+        return ssl is not null && _rxState != Failed && _writeError == 0 && !_inFlight;
     }
 }

@@ -41,5 +41,13 @@ internal static class TlsFailure
     }
 }
 
-/// <summary>A handshake refused by the stage's own certificate checks, with the reason to report.</summary>
-internal sealed class TlsRejectedException(string reason, Exception? inner = null) : AuthenticationException(reason, inner);
+/// <summary>A handshake refused by the stage's own certificate checks, with the reason to report and the client certificate refused.</summary>
+internal sealed class TlsRejectedException(string reason, Exception? inner = null, Ferry.Transport.Tls.RefusedClientCertificate? certificate = null)
+    : AuthenticationException(reason, inner)
+{
+    /// <summary>The client certificate refused (a server's mutual TLS check), null for other refusals.</summary>
+    public Ferry.Transport.Tls.RefusedClientCertificate? Certificate { get; } = certificate;
+
+    /// <summary>The refusal in <paramref name="ex"/> (itself or its inner exception), or null.</summary>
+    public static TlsRejectedException? In(Exception ex) => ex as TlsRejectedException ?? ex.InnerException as TlsRejectedException;
+}

@@ -7,10 +7,17 @@ namespace Ferry.Transport.Tls;
 /// Validates a peer's certificate against a CA bundle (or the system's store) and says why it is refused,
 /// in the words the stage reports: <c>no client certificate</c>, <c>expired</c>, <c>not yet valid</c> (its validity
 /// begins after the stage's clock: a clock set wrong at either end), <c>untrusted</c>, <c>revoked</c> (in the CRL),
-/// <c>name mismatch</c>.
+/// <c>name mismatch</c>; a certificate whose issuer's CRL is past its nextUpdate is <see cref="RevocationListExpired"/>.
 /// </summary>
-internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, TimeProvider time, RevocationList? revocations = null)
+internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, TimeProvider time, ReloadingRevocationList? revocations = null)
 {
+    /// <summary>
+    /// How a refusal for a CRL past its nextUpdate begins: an "untrusted" reason (the chain's status .NET would give,
+    /// RevocationStatusUnknown), so it is counted and tagged with the other untrusted ones; epoll sends the alert OpenSSL
+    /// sends for X509_V_ERR_CRL_HAS_EXPIRED (certificate_expired).
+    /// </summary>
+    public const string RevocationListExpired = "untrusted (RevocationStatusUnknown)";
+
     /// <summary>Null when the certificate is acceptable, else the reason.</summary>
     public string? Check(X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors, bool required, bool checkName)
     {
@@ -51,7 +58,18 @@ internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, Time
         {
             ChainCertificates.ReleaseElements(custom);
         }
-        return revocations is not null && revocations.Revokes(peer) ? "revoked" : null;
+        if (revocations is null)
+            return null;
+        var list = revocations.Current;
+        if (list.Revokes(peer))
+            return "revoked";
+        // A list past its nextUpdate cannot say the certificate was not revoked since: refused, as OpenSSL and nginx do.
+        if (list.Covers(peer) && list.ExpiredAt(now))
+        {
+            revocations.TellExpired(list, now);
+            return $"{RevocationListExpired}: the certificate revocation list {revocations.Source} expired at {list.NextUpdate:u} (its nextUpdate, by the stage clock)";
+        }
+        return null;
     }
 
     private static string Untrusted(X509Chain? chain)

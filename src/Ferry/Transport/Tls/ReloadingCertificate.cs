@@ -86,7 +86,11 @@ internal sealed class ReloadingCertificate
         }
     }
 
-    private string Files => string.Join(", ", _files.Select(f => $"'{f}'"));
+    /// <summary>The files it follows, for the log ("the PEM text" when it was given inline).</summary>
+    public string Files => _files.Length == 0 ? "the PEM text" : string.Join(", ", _files.Select(f => $"'{f}'"));
+
+    /// <summary>The option the certificate was given at (<see cref="TlsMaterial.CertificateKey"/> or an SNI certificate's key).</summary>
+    public string Key => _key;
 
     private string Stamp() => string.Join("|", _files.Select(StampOf));
 

@@ -6,19 +6,32 @@ using System.Security.Cryptography.X509Certificates;
 namespace Ferry.Transport.Tls;
 
 /// <summary>
-/// A certificate revocation list (X.509 CRL, PEM or DER) read once: its issuer and the serial numbers
-/// it revokes. It is believed only when its signature verifies with a certificate of the CA bundle, so
+/// A certificate revocation list (X.509 CRL, PEM or DER) as read: its issuer, the serial numbers it revokes and when
+/// it stops being current (nextUpdate). A list whose file changes is read again by <see cref="ReloadingRevocationList"/>. It is believed only when its signature verifies with a certificate of the CA bundle, so
 /// a CRL from the wrong CA is an options error, not a list that silently revokes nothing.
 /// </summary>
 internal sealed class RevocationList
 {
     private readonly HashSet<BigInteger> _revoked;
 
-    private RevocationList(X500DistinguishedName issuer, HashSet<BigInteger> revoked)
+    private RevocationList(X500DistinguishedName issuer, HashSet<BigInteger> revoked, DateTime? nextUpdate)
     {
         Issuer = issuer;
         _revoked = revoked;
+        NextUpdate = nextUpdate;
     }
+
+    /// <summary>
+    /// When the list stops being current (UTC), null when it does not say: past it, a certificate absent from it may
+    /// have been revoked since, so its issuer's certificates are refused (<see cref="PeerCertificateCheck"/>).
+    /// </summary>
+    public DateTime? NextUpdate { get; }
+
+    /// <summary>Whether the list is past its nextUpdate at <paramref name="utcNow"/>.</summary>
+    public bool ExpiredAt(DateTime utcNow) => NextUpdate is { } next && utcNow > next;
+
+    /// <summary>Whether <paramref name="certificate"/> was issued by this list's issuer (so the list speaks for it).</summary>
+    public bool Covers(X509Certificate2 certificate) => certificate.IssuerName.RawData.AsSpan().SequenceEqual(Issuer.RawData);
 
     /// <summary>Who signed the list: only certificates of this issuer can be found in it.</summary>
     public X500DistinguishedName Issuer { get; }
@@ -28,7 +41,7 @@ internal sealed class RevocationList
 
     /// <summary>Whether <paramref name="certificate"/> (issued by this list's issuer) is revoked.</summary>
     public bool Revokes(X509Certificate2 certificate) =>
-        certificate.IssuerName.RawData.AsSpan().SequenceEqual(Issuer.RawData) &&
+        Covers(certificate) &&
         _revoked.Contains(new BigInteger(certificate.SerialNumberBytes.Span, isUnsigned: false, isBigEndian: true));
 
     /// <summary>Loads a CRL from PEM text or a file and checks it is signed by a CA of <paramref name="cas"/>; null when none is given.</summary>
@@ -83,8 +96,11 @@ internal sealed class RevocationList
         tbs.ReadSequence();
         var issuer = new X500DistinguishedName(tbs.ReadEncodedValue().Span);
         tbs.ReadEncodedValue(); // thisUpdate
-        if (tbs.HasData && (tbs.PeekTag().HasSameClassAndValue(Asn1Tag.UtcTime) || tbs.PeekTag().HasSameClassAndValue(Asn1Tag.GeneralizedTime)))
-            tbs.ReadEncodedValue(); // nextUpdate
+        DateTime? nextUpdate = null;
+        if (tbs.HasData && tbs.PeekTag().HasSameClassAndValue(Asn1Tag.UtcTime))
+            nextUpdate = tbs.ReadUtcTime().UtcDateTime;
+        else if (tbs.HasData && tbs.PeekTag().HasSameClassAndValue(Asn1Tag.GeneralizedTime))
+            nextUpdate = tbs.ReadGeneralizedTime().UtcDateTime;
         var revoked = new HashSet<BigInteger>();
         if (tbs.HasData && tbs.PeekTag().HasSameClassAndValue(Asn1Tag.Sequence))
         {
@@ -97,7 +113,7 @@ internal sealed class RevocationList
             ?? throw new TlsMaterialException($"option 'tls.certificate_revocation_list': issued by '{issuer.Name}', which is not in the CA bundle");
         if (!Verifies(signer, algorithm, tbsBytes.Span, signature))
             throw new TlsMaterialException($"option 'tls.certificate_revocation_list': its signature does not verify with the CA '{signer.Subject}'");
-        return new RevocationList(issuer, revoked);
+        return new RevocationList(issuer, revoked, nextUpdate);
     }
 
     private static bool Verifies(X509Certificate2 ca, string algorithm, ReadOnlySpan<byte> signed, byte[] signature)

@@ -31,7 +31,7 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         _clientCertificate = options.ClientCertificate;
         _protocols = options.Protocols;
         var cas = TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile);
-        _check = new PeerCertificateCheck(cas, time, RevocationList.Load(options.CertificateRevocationListPem, options.CertificateRevocationListFile, cas));
+        _check = new PeerCertificateCheck(cas, time, ReloadingRevocationList.Load(options, cas, time, reloadLog));
     }
 
     /// <summary>The certificate for an SNI name: exact, then <c>*.parent</c>, then the default.</summary>
@@ -70,6 +70,7 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
     {
         var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
         string? refused = null;
+        RefusedClientCertificate? refusedCertificate = null;
         var options = new SslServerAuthenticationOptions
         {
             EnabledSslProtocols = _protocols,
@@ -87,6 +88,8 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
                 if (_clientCertificate == ClientCertificateMode.None)
                     return true;
                 refused = _check.Check(certificate, chain, errors, _clientCertificate == ClientCertificateMode.Required, checkName: false);
+                if (refused is not null)
+                    refusedCertificate = RefusedClientCertificate.Of(certificate);
                 return refused is null;
             },
         };
@@ -95,7 +98,9 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         {
             options.ServerCertificateContext = For(hello.ServerName);
             return ValueTask.FromResult(options);
-        }, null, cancellationToken), failure => refused ?? RefusedInsideOpenSsl(failure)).ConfigureAwait(false);
+        }, null, cancellationToken), failure => refused ?? RefusedInsideOpenSsl(failure),
+            // Refused inside OpenSSL (RefusedInsideOpenSsl): the certificate was never handed to the check.
+            () => refusedCertificate ?? RefusedClientCertificate.None).ConfigureAwait(false);
         return (ssl, TlsNegotiation.Describe(ssl, string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName));
     }
 }

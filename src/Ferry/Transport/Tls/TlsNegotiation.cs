@@ -12,9 +12,10 @@ internal static class TlsNegotiation
     /// <summary>
     /// Runs <paramref name="authenticate"/> on <paramref name="ssl"/>. A failure caused by Ferry's own
     /// certificate check (<paramref name="refused"/> gives its reason, given the failure) becomes a
-    /// <see cref="TlsRejectedException"/> with that reason; any failure disposes the stream. A finished handshake gives back the buffers it used (<see cref="TlsIdleMemory"/>).
+    /// <see cref="TlsRejectedException"/> with that reason (and the client certificate <paramref name="certificate"/> says was refused); any failure disposes the stream. A finished handshake gives back the buffers it used (<see cref="TlsIdleMemory"/>).
     /// </summary>
-    public static async Task RunAsync(SslStream ssl, Func<Task> authenticate, Func<AuthenticationException, string?> refused)
+    public static async Task RunAsync(SslStream ssl, Func<Task> authenticate, Func<AuthenticationException, string?> refused,
+        Func<RefusedClientCertificate?>? certificate = null)
     {
         try
         {
@@ -24,7 +25,7 @@ internal static class TlsNegotiation
         catch (AuthenticationException ex) when (refused(ex) is { } reason)
         {
             await ssl.DisposeAsync().ConfigureAwait(false);
-            throw new TlsRejectedException(reason, ex);
+            throw new TlsRejectedException(reason, ex, certificate?.Invoke());
         }
         catch
         {

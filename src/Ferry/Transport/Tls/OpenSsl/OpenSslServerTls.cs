@@ -21,8 +21,8 @@ internal sealed unsafe class OpenSslServerTls
     private readonly PeerCertificateCheck _check;
     private readonly GCHandle _self;
 
-    /// <summary>The connection whose client certificate <see cref="CheckInHandshake"/> refused last, and why.</summary>
-    private (nint Ssl, string? Reason) _refusal;
+    /// <summary>The connection whose client certificate <see cref="CheckInHandshake"/> refused last, why, and which certificate.</summary>
+    private (nint Ssl, string? Reason, RefusedClientCertificate? Certificate) _refusal;
 
     public OpenSslServerTls(TlsOptions options, TimeProvider time, CertificateReloadLog? reloadLog = null)
     {
@@ -30,11 +30,16 @@ internal sealed unsafe class OpenSslServerTls
         Time = time;
         // The servername callback finds this object again through a weak handle: it never keeps it alive.
         _self = GCHandle.Alloc(this, GCHandleType.Weak);
-        _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time, reloadLog), options);
+        _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time, reloadLog), options, reloadLog);
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
-            _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name)), options);
+            _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name)), options, reloadLog);
+        // Every context is built now, the SNI certificates' too (each told at its own key): a certificate OpenSSL refuses
+        // (a key too small for its security level) is the stage's options error at the start, not a handshake failure later.
+        _default.Start();
+        foreach (var context in _byName.Values)
+            context.Start();
         var cas = TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile);
-        _check = new PeerCertificateCheck(cas, time, RevocationList.Load(options.CertificateRevocationListPem, options.CertificateRevocationListFile, cas));
+        _check = new PeerCertificateCheck(cas, time, ReloadingRevocationList.Load(options, cas, time, reloadLog));
     }
 
     ~OpenSslServerTls() => _self.Free();
@@ -55,12 +60,16 @@ internal sealed unsafe class OpenSslServerTls
     /// Null when the client's certificate (if any) is acceptable, else the reason, in the stream transport's words. Run once
     /// the handshake is done; a certificate the handshake already judged (<see cref="CheckInHandshake"/>) is not judged again.
     /// </summary>
-    public string? CheckClient(nint ssl)
+    public string? CheckClient(nint ssl, out RefusedClientCertificate? refused)
     {
+        refused = null;
         if (ClientCertificate == ClientCertificateMode.None || SSL_get_ex_data(ssl, VettedIndex) != 0)
             return null;
         using var peer = PeerCertificate(ssl, out var intermediates);
-        return Judge(peer, intermediates);
+        var reason = Judge(peer, intermediates);
+        if (reason is not null)
+            refused = RefusedClientCertificate.Of(peer);
+        return reason;
     }
 
     /// <summary>The check's reason for refusing <paramref name="peer"/> with the <paramref name="intermediates"/> it sent, or null; releases the intermediates.</summary>
@@ -88,16 +97,24 @@ internal sealed unsafe class OpenSslServerTls
     /// The words for a failed handshake of <paramref name="ssl"/>: the check's reason when it refused the client's
     /// certificate during the handshake, <c>no client certificate</c> when a required one was not sent, else OpenSSL's.
     /// </summary>
-    public string HandshakeFailure(nint ssl, string openSslFailure)
+    /// <param name="ssl">The connection.</param>
+    /// <param name="openSslFailure">OpenSSL's words for the failure.</param>
+    /// <param name="refused">The client certificate refused, when the stage's check (or a missing required one) failed the handshake; else null.</param>
+    public string HandshakeFailure(nint ssl, string openSslFailure, out RefusedClientCertificate? refused)
     {
         if (_refusal.Ssl == ssl && _refusal.Reason is { } reason)
         {
+            refused = _refusal.Certificate;
             _refusal = default;
             return reason;
         }
-        return ClientCertificate == ClientCertificateMode.Required && openSslFailure.Contains("peer did not return a certificate", StringComparison.Ordinal)
-            ? "no client certificate"
-            : openSslFailure;
+        if (ClientCertificate == ClientCertificateMode.Required && openSslFailure.Contains("peer did not return a certificate", StringComparison.Ordinal))
+        {
+            refused = RefusedClientCertificate.None;
+            return "no client certificate";
+        }
+        refused = null;
+        return openSslFailure;
     }
 
     /// <summary>
@@ -126,12 +143,13 @@ internal sealed unsafe class OpenSslServerTls
                 SSL_set_ex_data(ssl, VettedIndex, 1);
                 return 1;
             }
-            tls._refusal = (ssl, refused);
+            tls._refusal = (ssl, refused, RefusedClientCertificate.Of(peer));
             X509_STORE_CTX_set_error(store, refused switch
             {
                 "expired" => X509_V_ERR_CERT_HAS_EXPIRED,
                 "revoked" => X509_V_ERR_CERT_REVOKED,
                 "not yet valid" => X509_V_ERR_CERT_NOT_YET_VALID,
+                _ when refused.StartsWith(PeerCertificateCheck.RevocationListExpired, StringComparison.Ordinal) => X509_V_ERR_CRL_HAS_EXPIRED,
                 _ => X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
             });
             return 0;
@@ -242,10 +260,16 @@ internal sealed unsafe class OpenSslServerTls
     }
 
     /// <summary>One certificate source and the OpenSSL context of its current version.</summary>
-    private sealed class VersionedContext(OpenSslServerTls owner, ReloadingCertificate certificate, TlsOptions options)
+    private sealed class VersionedContext(OpenSslServerTls owner, ReloadingCertificate certificate, TlsOptions options, CertificateReloadLog? log)
     {
         private SslStreamCertificateContext? _version;
         private SslContextHandle? _context;
+
+        /// <summary>A reloaded version OpenSSL refused (told once): the context in service stays.</summary>
+        private SslStreamCertificateContext? _refused;
+
+        /// <summary>Builds the first context; what OpenSSL refuses is thrown (<see cref="TlsMaterialException"/>, at the certificate's key).</summary>
+        public void Start() => _ = Current;
 
         /// <summary>The context for the certificate in service now (a new one after a reload).</summary>
         public SslContextHandle Current
@@ -253,10 +277,22 @@ internal sealed unsafe class OpenSslServerTls
             get
             {
                 var version = certificate.Current;
-                if (!ReferenceEquals(version, _version))
+                if (!ReferenceEquals(version, _version) && !ReferenceEquals(version, _refused))
                 {
-                    var context = SslContextHandle.CreateServer(version.TargetCertificate, version.IntermediateCertificates, options.Protocols,
-                        options.ApplicationProtocols, options.ClientCertificate != ClientCertificateMode.None);
+                    SslContextHandle context;
+                    try
+                    {
+                        context = SslContextHandle.CreateServer(version.TargetCertificate, version.IntermediateCertificates, options.Protocols,
+                            options.ApplicationProtocols, options.ClientCertificate != ClientCertificateMode.None, certificate.Key);
+                    }
+                    catch (TlsMaterialException ex) when (_context is not null)
+                    {
+                        // A reloaded certificate .NET took but OpenSSL refuses: the one in service stays, as for a broken pair.
+                        // This runs inside a handshake on the service thread: it must not fail more than that.
+                        _refused = version;
+                        log?.Kept(certificate.Files, ex.Message, _version!.TargetCertificate);
+                        return _context;
+                    }
                     if (options.ClientCertificate != ClientCertificateMode.None)
                     {
                         // The stage's check runs inside the handshake (a refusal is sent as an alert); a required certificate

@@ -23,14 +23,16 @@ internal sealed unsafe class SslContextHandle : SafeHandle
     /// the protocol versions, the ALPN protocols it accepts (server's order of preference), and whether it
     /// asks for a client certificate. Client certificates are not verified by OpenSSL's rules: <see cref="OpenSslServerTls"/>
     /// replaces this context's accept-all callback with its own check (in .NET, the same rules and reasons as the stream transport).
+    /// What OpenSSL refuses of the certificate is told at <paramref name="key"/>: the option the certificate was given at
+    /// (<see cref="TlsMaterial.CertificateKey"/>, or an SNI certificate's <see cref="TlsMaterial.SniKey"/>).
     /// </summary>
     public static SslContextHandle CreateServer(X509Certificate2 certificate, IEnumerable<X509Certificate2> chain, SslProtocols protocols,
-        IReadOnlyList<string>? alpn, bool askClientCertificate)
+        IReadOnlyList<string>? alpn, bool askClientCertificate, string key = TlsMaterial.CertificateKey)
     {
         var context = Create(TLS_server_method(), protocols);
         try
         {
-            context.UseCertificate(certificate, chain);
+            context.UseCertificate(certificate, chain, key);
             // Sessions resume with stateless tickets; a server-side cache would only hold memory.
             SSL_CTX_ctrl(context.handle, SSL_CTRL_SET_SESS_CACHE_MODE, 0, 0);
             if (askClientCertificate)
@@ -76,23 +78,23 @@ internal sealed unsafe class SslContextHandle : SafeHandle
         return context;
     }
 
-    private void UseCertificate(X509Certificate2 certificate, IEnumerable<X509Certificate2> chain)
+    private void UseCertificate(X509Certificate2 certificate, IEnumerable<X509Certificate2> chain, string option)
     {
-        var x509 = ToNative(certificate);
+        var x509 = ToNative(certificate, option);
         try
         {
             if (SSL_CTX_use_certificate(handle, x509) != 1)
-                throw new TlsMaterialException("option 'tls.certificate': OpenSSL refused the certificate: " + TakeErrors());
+                throw new TlsMaterialException($"option '{option}': OpenSSL refused the certificate: " + TakeErrors());
         }
         finally
         {
             X509_free(x509);
         }
-        var key = ToNativeKey(certificate);
+        var key = ToNativeKey(certificate, option);
         try
         {
             if (SSL_CTX_use_PrivateKey(handle, key) != 1 || SSL_CTX_check_private_key(handle) != 1)
-                throw new TlsMaterialException("option 'tls.certificate': OpenSSL refused the private key: " + TakeErrors());
+                throw new TlsMaterialException($"option '{option}': OpenSSL refused the private key: " + TakeErrors());
         }
         finally
         {
@@ -100,30 +102,30 @@ internal sealed unsafe class SslContextHandle : SafeHandle
         }
         foreach (var link in chain)
         {
-            var native = ToNative(link);
+            var native = ToNative(link, option);
             // SSL_CTX_add1_chain_cert takes its own reference.
             var ok = SSL_CTX_ctrl(handle, SSL_CTRL_CHAIN_CERT, 1, native);
             X509_free(native);
             if (ok != 1)
-                throw new TlsMaterialException("option 'tls.certificate': OpenSSL refused a chain certificate: " + TakeErrors());
+                throw new TlsMaterialException($"option '{option}': OpenSSL refused a chain certificate: " + TakeErrors());
         }
     }
 
-    private static nint ToNative(X509Certificate2 certificate)
+    private static nint ToNative(X509Certificate2 certificate, string option)
     {
         var der = certificate.RawData;
         fixed (byte* p = der)
         {
             var cursor = p;
             var x509 = d2i_X509(null, &cursor, der.Length);
-            return x509 != 0 ? x509 : throw new TlsMaterialException("option 'tls.certificate': OpenSSL cannot read the certificate: " + TakeErrors());
+            return x509 != 0 ? x509 : throw new TlsMaterialException($"option '{option}': OpenSSL cannot read the certificate: " + TakeErrors());
         }
     }
 
-    private static nint ToNativeKey(X509Certificate2 certificate)
+    private static nint ToNativeKey(X509Certificate2 certificate, string option)
     {
         AsymmetricAlgorithm key = (AsymmetricAlgorithm?)certificate.GetECDsaPrivateKey() ?? (AsymmetricAlgorithm?)certificate.GetRSAPrivateKey()
-            ?? throw new TlsMaterialException("option 'tls.certificate': the private key is neither RSA nor ECDSA");
+            ?? throw new TlsMaterialException($"option '{option}': the private key is neither RSA nor ECDSA");
         byte[] pkcs8;
         using (key)
         {
@@ -133,7 +135,7 @@ internal sealed unsafe class SslContextHandle : SafeHandle
             }
             catch (CryptographicException ex)
             {
-                throw new TlsMaterialException($"option 'tls.certificate': the private key cannot be exported to OpenSSL: {ex.Message}");
+                throw new TlsMaterialException($"option '{option}': the private key cannot be exported to OpenSSL: {ex.Message}");
             }
         }
         try
@@ -142,7 +144,7 @@ internal sealed unsafe class SslContextHandle : SafeHandle
             {
                 var cursor = p;
                 var pkey = d2i_AutoPrivateKey(null, &cursor, pkcs8.Length);
-                return pkey != 0 ? pkey : throw new TlsMaterialException("option 'tls.certificate': OpenSSL cannot read the private key: " + TakeErrors());
+                return pkey != 0 ? pkey : throw new TlsMaterialException($"option '{option}': OpenSSL cannot read the private key: " + TakeErrors());
             }
         }
         finally
