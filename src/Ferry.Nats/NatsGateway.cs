@@ -190,7 +190,7 @@ public sealed class NatsGateway : IAsyncDisposable
             {
                 var ingressStream = _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_');
                 var (ingressConfig, egressConfig) = await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
-                    egressStream, EgressSubject, cancellationToken).ConfigureAwait(false);
+                    egressStream, EgressSubject, cancellationToken, sayKey: _options.Say).ConfigureAwait(false);
                 var url = _options.Url;
                 Func<Exception, string> describe = ex => JetStreamSetup.DescribeRefusal(url, ex);
                 var recreator = new StreamRecreator(RecreatedStream.Ingress(ingressStream, IngressSubject), ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),

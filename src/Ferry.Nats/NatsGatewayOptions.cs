@@ -118,6 +118,20 @@ public sealed class NatsGatewayOptions
             throw NatsOptionsException.Marked(problems);
     }
 
+    /// <summary>
+    /// How the reader that made these options names one of them (by its snake_case key) in what the gateway says once it runs, e.g. a
+    /// stream JetStream refused at start: a file's key as the file spells it (<c>bus.ingress_stream</c>, <c>Bus.IngressStream</c>),
+    /// ferry serve's flag. Null for options set in code: they are named by their properties (<c>NatsGatewayOptions.IngressStream</c>),
+    /// as <see cref="NatsOptionsException.Problems"/> names them.
+    /// </summary>
+    internal Func<string, string>? SayKey { get; set; }
+
+    /// <summary>The option <paramref name="key"/> in the words of whoever set these options (<see cref="SayKey"/>).</summary>
+    internal string Say(string key) => SayKey?.Invoke(key) ?? PropertyOf(key);
+
+    /// <summary><c>ingress_stream</c> as a .NET developer sets it: <c>NatsGatewayOptions.IngressStream</c>.</summary>
+    internal static string PropertyOf(string key) => $"{nameof(NatsGatewayOptions)}.{StageOptionsException.Property(key)}";
+
     /// <summary>Every option's key (snake_case), as a configuration file writes it and the problems name it.</summary>
     internal static readonly IReadOnlyList<string> Keys =
     [

@@ -37,6 +37,10 @@ internal static class NatsBusReader
         if (e.Text("egress_stream") is { } egressStream) o.EgressStream = egressStream.Trim();
         if (e.Duration("publish_timeout") is { } publishTimeout) o.PublishTimeout = publishTimeout;
         if (e.Size("write_buffer_bytes", 1) is { } writeBuffer) o.WriteBufferBytes = writeBuffer;
+        // What the gateway says once it runs (a stream JetStream refuses at start) names the key as this file spells it, where it is
+        // or would be: bus.ingress_stream in a run file, Bus.IngressStream in appsettings, not the property a developer sets.
+        var blockPath = block?.Path is { Length: > 0 } path ? path : "bus";
+        o.SayKey = key => e.Node(key)?.Path ?? $"{blockPath}.{e.Say(key)}";
         try
         {
             // What the keys' own parsers refused kept its default, so this reports only the others.

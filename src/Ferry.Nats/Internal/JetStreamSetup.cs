@@ -16,16 +16,18 @@ internal static class JetStreamSetup
     /// with if they go missing while the gateway runs.</returns>
     /// <exception cref="InvalidOperationException">The server has no JetStream, or refused a stream: the message says which and why.</exception>
     /// <remarks><c>afterRefusal</c> is the tests' hook: awaited when the server refused to create a stream, before the gateway
-    /// looks whether one of that name exists now.</remarks>
+    /// looks whether one of that name exists now. <c>sayKey</c> names the option of a refused stream (<c>ingress_stream</c>) in the
+    /// words of whoever set the options (<see cref="NatsGatewayOptions.Say"/>); by its property when null.</remarks>
     public static async Task<(StreamConfig Ingress, StreamConfig Egress)> EnsureStreamsAsync(NatsJSContext js, string url, string ingressStream, string ingressSubject,
-        string egressStream, string egressSubject, CancellationToken cancellationToken, Func<Task>? afterRefusal = null)
+        string egressStream, string egressSubject, CancellationToken cancellationToken, Func<Task>? afterRefusal = null, Func<string, string>? sayKey = null)
     {
-        var ingress = await EnsureAsync(js, url, "ingress_stream", new StreamConfig(ingressStream, [ingressSubject])
+        sayKey ??= NatsGatewayOptions.PropertyOf;
+        var ingress = await EnsureAsync(js, url, sayKey("ingress_stream"), new StreamConfig(ingressStream, [ingressSubject])
         {
             Retention = StreamConfigRetention.Workqueue,
             Storage = StreamConfigStorage.File,
         }, afterRefusal, cancellationToken).ConfigureAwait(false);
-        var egress = await EnsureAsync(js, url, "egress_stream", new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
+        var egress = await EnsureAsync(js, url, sayKey("egress_stream"), new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
         {
             Retention = StreamConfigRetention.Interest,
             Storage = StreamConfigStorage.File,
@@ -108,6 +110,7 @@ internal static class JetStreamSetup
         $"the NATS server at '{url}' does not answer JetStream requests: JetStream is not enabled there (start nats-server with -js, "
         + "or a jetstream block in its configuration), or use mode core";
 
+    // option: the stream's option as the reader of the error calls it (NatsGatewayOptions.IngressStream, bus.ingress_stream).
     private static async Task<StreamConfig> EnsureAsync(NatsJSContext js, string url, string option, StreamConfig config, Func<Task>? afterRefusal,
         CancellationToken cancellationToken)
     {
@@ -140,7 +143,7 @@ internal static class JetStreamSetup
         {
             // E.g. another stream already takes these subjects (10065), or the account's limits are reached.
             throw new InvalidOperationException(
-                $"JetStream refused stream '{config.Name}' (option '{option}') on subjects {string.Join(", ", config.Subjects!)}: "
+                $"JetStream refused stream '{config.Name}' ({option}) on subjects {string.Join(", ", config.Subjects!)}: "
                 + $"{ex.Error.Description} (error {ex.Error.ErrCode})", ex);
         }
     }
