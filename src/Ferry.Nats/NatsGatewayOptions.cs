@@ -104,6 +104,11 @@ public sealed class NatsGatewayOptions
         CheckStream(problems, "ingress_stream", IngressStream, stage);
         CheckStream(problems, "egress_stream", EgressStream, stage);
         CheckSeparate(problems, stage ?? "stage");
+        // One problem for the name, with the first meeting spelled out: ctrl meets four other names, and four lines said one thing.
+        if (stage is not null && SubjectNames.IsToken(stage) && SubjectNames.IsSubject(SubjectPrefix ?? "")
+            && StageSubjectCollisions.Of(stage, SubjectPrefix!, SubjectTemplates().Where(t => SubjectNames.IsSubject(Resolve(t.Template, stage))).ToList(),
+                "egress_subject").ToList() is [var first, .. var more])
+            problems.Add(more.Count == 0 ? first : $"{first} ({more.Count} more of its subjects meet another stage's the same way)");
         if (MaxInFlight < 1 || MaxInFlight > 65536)
             problems.Add($"option 'max_in_flight': {MaxInFlight} is not allowed; must be from 1 to 65536");
         if (MaxPendingEgress < 1 || MaxPendingEgress > 65536)
@@ -139,6 +144,15 @@ public sealed class NatsGatewayOptions
         "ingress_layout", "max_in_flight", "max_pending_egress", "ack_timeout", "ingress_stream", "egress_stream",
         "publish_timeout", "write_buffer_bytes",
     ];
+
+    /// <summary>The subject options by key, those that are set (null is said by <see cref="CheckSubject"/>).</summary>
+    private List<(string Key, string Template)> SubjectTemplates()
+        => new (string Key, string? Template)[]
+            {
+                ("ingress_subject", IngressSubject), ("egress_subject", EgressSubject), ("control_subject", ControlSubject),
+                ("events_subject", EventsSubject), ("stats_subject", StatsSubject),
+            }
+            .Where(t => t.Template is not null).Select(t => (t.Key, t.Template!)).ToList();
 
     internal string Resolve(string template, string stage)
         => template.Replace("{prefix}", SubjectPrefix, StringComparison.Ordinal).Replace("{stage}", stage, StringComparison.Ordinal);
@@ -187,5 +201,14 @@ public sealed class NatsGatewayOptions
         var resolved = template is null ? "" : Resolve(template, stage ?? "stage");
         if (Mode == NatsDeliveryMode.JetStream && !SubjectNames.IsToken(resolved.Replace('.', '_')))
             problems.Add($"option '{option}': '{template}' is not allowed; a stream name uses letters, digits, '-', '_', {{prefix}} and {{stage}}");
+        // JetStream refuses a longer name only at start ("stream name is too long, maximum allowed is 255", error 10052).
+        else if (Mode == NatsDeliveryMode.JetStream && resolved.Length > LongestStreamName)
+            problems.Add($"option '{option}': '{template}' is not allowed for this {(stage is null ? "prefix" : "stage")}: it makes a stream name of {resolved.Length} "
+                + $"characters ('{resolved[..20]}…'); JetStream allows at most {LongestStreamName}: use a shorter {Mark("subject_prefix")}{(stage is null ? "" : " or stage name")}");
     }
+
+    /// <summary>The longest stream (and consumer) name nats-server takes.</summary>
+    private const int LongestStreamName = 255;
+
+    private static string Mark(string key) => StageOptionsException.Mark(key);
 }

@@ -19,7 +19,9 @@ internal static class NatsBusReader
     public static NatsGatewayOptions? Read(IReadOnlyList<ISettingNode> settings, ISettingNode? block, List<SettingProblem> problems)
     {
         var before = problems.Count;
-        var e = new SettingEntries(settings, Keys, problems, "a nats bus");
+        // Spelled as the whole block is, type included: a block of Type alone is PascalCase appsettings, and the keys it does not
+        // write (Bus.IngressSubject) are said so.
+        var e = new SettingEntries(settings, Keys, problems, "a nats bus", outer: KeySpelling.Of(block?.Children.Select(c => c.Key) ?? []));
         var o = new NatsGatewayOptions();
         if (e.Text("url") is { } url) o.Url = url.Trim();
         if (e.Choice("mode", ("core", NatsDeliveryMode.Core), ("jetstream", NatsDeliveryMode.JetStream)) is { } mode) o.Mode = mode;
@@ -68,9 +70,13 @@ internal static class NatsBusReader
         }
         catch (NatsOptionsException ex)
         {
-            foreach (var problem in ex.Problems.Where(p => p.StartsWith("stage name", StringComparison.Ordinal)))
+            // Not a token, or a name that would make this stage's subjects another's (a stage named ctrl: StageSubjectCollisions);
+            // the options' keys in it as the bus block spells them.
+            foreach (var problem in ex.MarkedProblems.Where(p => p.StartsWith("stage name", StringComparison.Ordinal)))
                 problems.Add(new SettingProblem(nameNode?.Where ?? stage.Where, nameNode?.Path ?? "name", stage.Name,
-                    "cannot be a NATS subject token (bus type nats); use letters, digits, '-' and '_' only"));
+                    problem.Contains(" cannot be a NATS subject token", StringComparison.Ordinal)
+                        ? "cannot be a NATS subject token (bus type nats); use letters, digits, '-' and '_' only"
+                        : NatsOptionsException.SayKeys(problem[(problem.IndexOf("' ", 12, StringComparison.Ordinal) + 2)..], options.Say)));
         }
     }
 
