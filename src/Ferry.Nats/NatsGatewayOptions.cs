@@ -131,6 +131,9 @@ public sealed class NatsGatewayOptions
     /// </summary>
     internal Func<string, string>? SayKey { get; set; }
 
+    /// <summary>A copy as the options are now: what a gateway keeps, so that a later change to the caller's object is not half seen.</summary>
+    internal NatsGatewayOptions Copy() => (NatsGatewayOptions)MemberwiseClone();
+
     /// <summary>The option <paramref name="key"/> in the words of whoever set these options (<see cref="SayKey"/>).</summary>
     internal string Say(string key) => SayKey?.Invoke(key) ?? PropertyOf(key);
 
