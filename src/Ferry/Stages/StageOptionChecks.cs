@@ -11,7 +11,7 @@ internal static class StageOptionChecks
     {
         // One rule with Ferry.Hosting and ferry run (StageNames): the name is in topics, metrics, logs and NATS names.
         if (StageNames.Problem(name) is { } why)
-            problems.Add($"option 'name': {StageNames.Quote(name)} is not allowed ({why}); {StageNames.Allowed}");
+            problems.Add($"option 'name': {StageNames.Quote(name)} is not allowed{(name is null ? "" : $" ({why})")}; {StageNames.Allowed}");
         if (groupSize < 1 || groupSize > 65536)
             problems.Add($"option 'group_size': {groupSize} is not allowed; must be from 1 to 65536");
         if (groupLinger < TimeSpan.Zero || groupLinger > TimeSpan.FromMinutes(1))
