@@ -165,7 +165,16 @@ public sealed class NatsGatewayOptions
         var resolved = template is null ? "" : Resolve(template, stage ?? "stage");
         if (!SubjectNames.IsSubject(resolved))
             problems.Add($"option '{option}': '{template}' is not allowed; use subject tokens (letters, digits, '-', '_', {{prefix}}, {{stage}}) separated by '.', no wildcards");
+        // nats-server closes the connection of a client whose protocol line is longer than its max_control_line (4 KiB by default):
+        // a publish to a longer subject ended the connection, and the client reconnected and published again, for ever.
+        else if (resolved.Length > LongestSubject)
+            problems.Add($"option '{option}': '{template}' is not allowed for this {(stage is null ? "prefix" : "stage")}: it makes a subject of {resolved.Length} "
+                + $"characters; at most {LongestSubject} (nats-server closes the connection of a client whose protocol line exceeds its max_control_line, "
+                + $"4 KiB by default): use a shorter {Mark("subject_prefix")}{(stage is null ? "" : " or stage name")}");
     }
+
+    /// <summary>The longest subject a gateway uses (below the egress subject too): far enough below nats-server's 4 KiB control line.</summary>
+    private const int LongestSubject = 1000;
 
     /// <summary>
     /// Each subject needs its own traffic: a shared subject would, e.g., write every ingress packet or event to

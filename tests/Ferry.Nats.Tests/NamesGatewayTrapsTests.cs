@@ -58,6 +58,22 @@ public sealed class NamesGatewayTrapsTests
         Assert.True(gateway.Counters.Connected);
     }
 
+    /// <summary>
+    /// nats-server closes the connection of a client whose protocol line exceeds max_control_line (4 KiB by default). Before, a
+    /// prefix that long was valid: the gateway's subscription or first publish ended its connection, and the client reconnected and
+    /// did it again, for ever. Now the options refuse it.
+    /// </summary>
+    [Fact]
+    public void A_subject_too_long_for_the_server_is_refused_before_the_start()
+    {
+        var options = new NatsGatewayOptions { SubjectPrefix = new string('p', 4000) };
+        var ex = Assert.Throws<NatsOptionsException>(() => options.Validate("pos"));
+        Assert.Contains(ex.Problems, p => p.StartsWith("NatsGatewayOptions.IngressSubject: '{prefix}.{stage}.in' is not allowed for this stage: it makes a subject "
+            + "of 4007 characters; at most 1000 (nats-server closes the connection", StringComparison.Ordinal));
+        Assert.Equal(5, ex.Problems.Count);
+        new NatsGatewayOptions { SubjectPrefix = new string('p', 900) }.Validate("pos");
+    }
+
     [Fact]
     public void Takes_follows_nats_wildcards()
     {
