@@ -151,8 +151,10 @@ internal sealed class CommandLine
         }
     }
 
-    // The library names its own setting ("TcpServerStageOptions.Bind: …", "NatsGatewayOptions.Url: …"; some problems still
-    // begin "option 'url': …"); on a command line the option's flag is the name to show.
+    // The library's checks name their setting first, by its property ("TcpServerStageOptions.Bind: …", "NatsGatewayOptions.Url: …"):
+    // on a command line the option's flag is the name to show instead. A problem of no setting ("stage name 'x' cannot be a NATS
+    // subject token; …") is shown whole. "option 'url': …" is only what an exception made with the public constructor from a list of
+    // problems carries (StageOptionsException, NatsOptionsException): the key is dropped the same way.
     private static string WithoutSettingName(string problem)
     {
         const string Prefix = "option '";

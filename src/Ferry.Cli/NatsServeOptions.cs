@@ -42,6 +42,7 @@ internal sealed class NatsServeOptions
         if (!result.TryGet(_url, out var url))
             return other is null ? null : throw new CliException($"{other} needs --nats URL");
         options.Url = url;
+        options.SayKey = SayKey;
         try
         {
             options.Validate(stage);
@@ -59,6 +60,15 @@ internal sealed class NatsServeOptions
         ["url"] = "--nats", ["mode"] = "--nats-mode", ["subject_prefix"] = "--subject-prefix",
         ["max_in_flight"] = "--nats-max-in-flight", ["ingress_layout"] = "--nats-ingress-layout",
     };
+
+    /// <summary>
+    /// An option as ferry serve's user knows it, for what the gateway says once it runs (a stream JetStream refuses at start): the flag
+    /// that sets it; a stream by the flag its name is made from (<c>{prefix}_{stage}_in</c>, the stage being ferry serve's own).
+    /// </summary>
+    internal static string SayKey(string key)
+        => Flags.TryGetValue(key, out var flag) ? flag
+            : key is "ingress_stream" or "egress_stream" ? $"the {key[..^7]} stream, named from --subject-prefix"
+            : $"the gateway's {key}, which ferry serve leaves at its default";
 
     /// <summary>
     /// The gateway's problems by the flags typed (<c>--nats 'http://x' is not allowed; …</c>): "option 'url'" names nothing a user of

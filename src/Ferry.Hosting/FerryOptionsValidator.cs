@@ -24,16 +24,22 @@ internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
         {
             failures.AddRange(ex.Problems);
         }
-        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        // Ignoring case, as the bus's name claim does: Stages:pos and Stages:Pos are one key to a configuration.
+        var seen = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var spelled = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var binds = new BindClaims();
         foreach (var stage in options.Stages)
         {
             if (!seen.TryAdd(stage.Name, stage.Where))
-                failures.Add($"{stage.Where}: stage name '{stage.Name}' is already used by {seen[stage.Name]}; stage names must be unique per bus (their topics would merge)");
+                failures.Add(spelled[stage.Name] == stage.Name
+                    ? $"{stage.Where}: stage name '{stage.Name}' is already used by {seen[stage.Name]}; stage names must be unique per bus (their topics would merge)"
+                    : $"{stage.Where}: stage name '{stage.Name}' is already used by {seen[stage.Name]} as '{spelled[stage.Name]}'; stage names must be unique "
+                      + "per bus, ignoring case (a configuration's keys ignore it, so the two could not be told apart)");
             // As ferry check does, at the key that gave the address: otherwise the second stage fails to bind at the host's start,
             // after the first has started.
             else if (binds.Claim(stage, stage.AddressWhere ?? stage.Where) is { } clash)
                 failures.Add($"{stage.AddressWhere ?? stage.Where}: stage '{stage.Name}' {clash}");
+            spelled.TryAdd(stage.Name, stage.Name);
             if (options.Nats is { } nats && stage is ServerStageDeclaration)
             {
                 var named = new List<SettingProblem>();

@@ -50,7 +50,10 @@ public sealed class NatsGateway : IAsyncDisposable
     /// <summary>When the NATS connection was lost (a <see cref="Stopwatch"/> timestamp); 0 while connected.</summary>
     private long _lostAt;
 
-    /// <summary>Validates the options against the stage (throwing <see cref="NatsOptionsException"/> naming every bad one).</summary>
+    /// <summary>
+    /// Validates the options against the stage (throwing <see cref="NatsOptionsException"/> naming every bad one) and keeps a copy
+    /// of them: a change to <paramref name="options"/> afterwards does not reach this gateway.
+    /// </summary>
     public NatsGateway(TcpServerStage stage, NatsGatewayOptions options, ILoggerFactory? loggerFactory = null)
         : this(stage, options, loggerFactory, ConnectionIds.ProcessInstance)
     {
@@ -65,9 +68,13 @@ public sealed class NatsGateway : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(stage);
         ArgumentNullException.ThrowIfNull(options);
-        options.Validate(stage.Name);
+        // A copy of what was validated: the subjects are resolved here, the rest was read at the start, so a change to the
+        // caller's object between the two (one object reused for a second gateway, a URL set afterwards) was half seen, and
+        // a value set after the check (MaxInFlight = 0) was used unchecked.
+        _options = options.Copy();
+        _options.Validate(stage.Name);
         _stage = stage;
-        _options = options;
+        options = _options;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger("Ferry.Nats.Gateway." + stage.Name);
         Instance = instance.ToString("x8", CultureInfo.InvariantCulture);
@@ -190,7 +197,7 @@ public sealed class NatsGateway : IAsyncDisposable
             {
                 var ingressStream = _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_');
                 var (ingressConfig, egressConfig) = await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
-                    egressStream, EgressSubject, cancellationToken).ConfigureAwait(false);
+                    egressStream, EgressSubject, cancellationToken, sayKey: _options.Say).ConfigureAwait(false);
                 var url = _options.Url;
                 Func<Exception, string> describe = ex => JetStreamSetup.DescribeRefusal(url, ex);
                 var recreator = new StreamRecreator(RecreatedStream.Ingress(ingressStream, IngressSubject), ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),

@@ -104,6 +104,11 @@ public sealed class NatsGatewayOptions
         CheckStream(problems, "ingress_stream", IngressStream, stage);
         CheckStream(problems, "egress_stream", EgressStream, stage);
         CheckSeparate(problems, stage ?? "stage");
+        // One problem for the name, with the first meeting spelled out: ctrl meets four other names, and four lines said one thing.
+        if (stage is not null && SubjectNames.IsToken(stage) && SubjectNames.IsSubject(SubjectPrefix ?? "")
+            && StageSubjectCollisions.Of(stage, SubjectPrefix!, SubjectTemplates().Where(t => SubjectNames.IsSubject(Resolve(t.Template, stage))).ToList(),
+                "egress_subject").ToList() is [var first, .. var more])
+            problems.Add(more.Count == 0 ? first : $"{first} ({more.Count} more of its subjects meet another stage's the same way)");
         if (MaxInFlight < 1 || MaxInFlight > 65536)
             problems.Add($"option 'max_in_flight': {MaxInFlight} is not allowed; must be from 1 to 65536");
         if (MaxPendingEgress < 1 || MaxPendingEgress > 65536)
@@ -118,6 +123,23 @@ public sealed class NatsGatewayOptions
             throw NatsOptionsException.Marked(problems);
     }
 
+    /// <summary>
+    /// How the reader that made these options names one of them (by its snake_case key) in what the gateway says once it runs, e.g. a
+    /// stream JetStream refused at start: a file's key as the file spells it (<c>bus.ingress_stream</c>, <c>Bus.IngressStream</c>),
+    /// ferry serve's flag. Null for options set in code: they are named by their properties (<c>NatsGatewayOptions.IngressStream</c>),
+    /// as <see cref="NatsOptionsException.Problems"/> names them.
+    /// </summary>
+    internal Func<string, string>? SayKey { get; set; }
+
+    /// <summary>A copy as the options are now: what a gateway keeps, so that a later change to the caller's object is not half seen.</summary>
+    internal NatsGatewayOptions Copy() => (NatsGatewayOptions)MemberwiseClone();
+
+    /// <summary>The option <paramref name="key"/> in the words of whoever set these options (<see cref="SayKey"/>).</summary>
+    internal string Say(string key) => SayKey?.Invoke(key) ?? PropertyOf(key);
+
+    /// <summary><c>ingress_stream</c> as a .NET developer sets it: <c>NatsGatewayOptions.IngressStream</c>.</summary>
+    internal static string PropertyOf(string key) => $"{nameof(NatsGatewayOptions)}.{StageOptionsException.Property(key)}";
+
     /// <summary>Every option's key (snake_case), as a configuration file writes it and the problems name it.</summary>
     internal static readonly IReadOnlyList<string> Keys =
     [
@@ -125,6 +147,15 @@ public sealed class NatsGatewayOptions
         "ingress_layout", "max_in_flight", "max_pending_egress", "ack_timeout", "ingress_stream", "egress_stream",
         "publish_timeout", "write_buffer_bytes",
     ];
+
+    /// <summary>The subject options by key, those that are set (null is said by <see cref="CheckSubject"/>).</summary>
+    private List<(string Key, string Template)> SubjectTemplates()
+        => new (string Key, string? Template)[]
+            {
+                ("ingress_subject", IngressSubject), ("egress_subject", EgressSubject), ("control_subject", ControlSubject),
+                ("events_subject", EventsSubject), ("stats_subject", StatsSubject),
+            }
+            .Where(t => t.Template is not null).Select(t => (t.Key, t.Template!)).ToList();
 
     internal string Resolve(string template, string stage)
         => template.Replace("{prefix}", SubjectPrefix, StringComparison.Ordinal).Replace("{stage}", stage, StringComparison.Ordinal);
@@ -134,7 +165,16 @@ public sealed class NatsGatewayOptions
         var resolved = template is null ? "" : Resolve(template, stage ?? "stage");
         if (!SubjectNames.IsSubject(resolved))
             problems.Add($"option '{option}': '{template}' is not allowed; use subject tokens (letters, digits, '-', '_', {{prefix}}, {{stage}}) separated by '.', no wildcards");
+        // nats-server closes the connection of a client whose protocol line is longer than its max_control_line (4 KiB by default):
+        // a publish to a longer subject ended the connection, and the client reconnected and published again, for ever.
+        else if (resolved.Length > LongestSubject)
+            problems.Add($"option '{option}': '{template}' is not allowed for this {(stage is null ? "prefix" : "stage")}: it makes a subject of {resolved.Length} "
+                + $"characters; at most {LongestSubject} (nats-server closes the connection of a client whose protocol line exceeds its max_control_line, "
+                + $"4 KiB by default): use a shorter {Mark("subject_prefix")}{(stage is null ? "" : " or stage name")}");
     }
+
+    /// <summary>The longest subject a gateway uses (below the egress subject too): far enough below nats-server's 4 KiB control line.</summary>
+    private const int LongestSubject = 1000;
 
     /// <summary>
     /// Each subject needs its own traffic: a shared subject would, e.g., write every ingress packet or event to
@@ -173,5 +213,14 @@ public sealed class NatsGatewayOptions
         var resolved = template is null ? "" : Resolve(template, stage ?? "stage");
         if (Mode == NatsDeliveryMode.JetStream && !SubjectNames.IsToken(resolved.Replace('.', '_')))
             problems.Add($"option '{option}': '{template}' is not allowed; a stream name uses letters, digits, '-', '_', {{prefix}} and {{stage}}");
+        // JetStream refuses a longer name only at start ("stream name is too long, maximum allowed is 255", error 10052).
+        else if (Mode == NatsDeliveryMode.JetStream && resolved.Length > LongestStreamName)
+            problems.Add($"option '{option}': '{template}' is not allowed for this {(stage is null ? "prefix" : "stage")}: it makes a stream name of {resolved.Length} "
+                + $"characters ('{resolved[..20]}…'); JetStream allows at most {LongestStreamName}: use a shorter {Mark("subject_prefix")}{(stage is null ? "" : " or stage name")}");
     }
+
+    /// <summary>The longest stream (and consumer) name nats-server takes.</summary>
+    private const int LongestStreamName = 255;
+
+    private static string Mark(string key) => StageOptionsException.Mark(key);
 }

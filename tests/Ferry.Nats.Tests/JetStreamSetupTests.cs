@@ -38,7 +38,7 @@ public sealed class JetStreamSetupTests
 
         var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => gateway.StartAsync());
         Assert.Contains("stage 'taken'", ex.Message);
-        Assert.Contains("stream 'ferry_taken_in' (option 'ingress_stream')", ex.Message);
+        Assert.Contains("stream 'ferry_taken_in' (NatsGatewayOptions.IngressStream)", ex.Message);
         Assert.Contains("overlap", ex.Message);
     }
 

@@ -19,7 +19,9 @@ internal static class NatsBusReader
     public static NatsGatewayOptions? Read(IReadOnlyList<ISettingNode> settings, ISettingNode? block, List<SettingProblem> problems)
     {
         var before = problems.Count;
-        var e = new SettingEntries(settings, Keys, problems, "a nats bus");
+        // Spelled as the whole block is, type included: a block of Type alone is PascalCase appsettings, and the keys it does not
+        // write (Bus.IngressSubject) are said so.
+        var e = new SettingEntries(settings, Keys, problems, "a nats bus", outer: KeySpelling.Of(block?.Children.Select(c => c.Key) ?? []));
         var o = new NatsGatewayOptions();
         if (e.Text("url") is { } url) o.Url = url.Trim();
         if (e.Choice("mode", ("core", NatsDeliveryMode.Core), ("jetstream", NatsDeliveryMode.JetStream)) is { } mode) o.Mode = mode;
@@ -37,6 +39,10 @@ internal static class NatsBusReader
         if (e.Text("egress_stream") is { } egressStream) o.EgressStream = egressStream.Trim();
         if (e.Duration("publish_timeout") is { } publishTimeout) o.PublishTimeout = publishTimeout;
         if (e.Size("write_buffer_bytes", 1) is { } writeBuffer) o.WriteBufferBytes = writeBuffer;
+        // What the gateway says once it runs (a stream JetStream refuses at start) names the key as this file spells it, where it is
+        // or would be: bus.ingress_stream in a run file, Bus.IngressStream in appsettings, not the property a developer sets.
+        var blockPath = block?.Path is { Length: > 0 } path ? path : "bus";
+        o.SayKey = key => e.Node(key)?.Path ?? $"{blockPath}.{e.Say(key)}";
         try
         {
             // What the keys' own parsers refused kept its default, so this reports only the others.
@@ -64,9 +70,13 @@ internal static class NatsBusReader
         }
         catch (NatsOptionsException ex)
         {
-            foreach (var problem in ex.Problems.Where(p => p.StartsWith("stage name", StringComparison.Ordinal)))
+            // Not a token, or a name that would make this stage's subjects another's (a stage named ctrl: StageSubjectCollisions);
+            // the options' keys in it as the bus block spells them.
+            foreach (var problem in ex.MarkedProblems.Where(p => p.StartsWith("stage name", StringComparison.Ordinal)))
                 problems.Add(new SettingProblem(nameNode?.Where ?? stage.Where, nameNode?.Path ?? "name", stage.Name,
-                    "cannot be a NATS subject token (bus type nats); use letters, digits, '-' and '_' only"));
+                    problem.Contains(" cannot be a NATS subject token", StringComparison.Ordinal)
+                        ? "cannot be a NATS subject token (bus type nats); use letters, digits, '-' and '_' only"
+                        : NatsOptionsException.SayKeys(problem[(problem.IndexOf("' ", 12, StringComparison.Ordinal) + 2)..], options.Say)));
         }
     }
 

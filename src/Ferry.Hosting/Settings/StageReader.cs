@@ -2,6 +2,7 @@ using System.Text;
 using Ferry.Framing;
 using Ferry.Framing.Internal;
 using Ferry.Stages;
+using Ferry.Stages.Internal;
 using Ferry.Transport;
 
 namespace Ferry.Hosting.Settings;
@@ -83,17 +84,17 @@ internal static class StageReader
             }
         }
         var name = nameNode?.Value ?? defaultName;
-        // '/' would split the stage's topics; '=' ends the key of --set stages.NAME.config.KEY=VALUE (a value may hold '=', as a
-        // framing spec does, so the key cannot end at a later one) and cannot be in an environment variable's name: a stage
-        // named with it could not be overridden by name.
-        if (string.IsNullOrWhiteSpace(name) || name.Contains('/') || name.Contains('='))
+        // The library's own rule (StageNames: no '/', '=', control characters, …), so a file, appsettings and code accept the same
+        // names. '=' is said at length: it ends the key of --set stages.NAME.config.KEY=VALUE (a value may hold '=', as a framing
+        // spec does, so the key cannot end at a later one) and cannot be in an environment variable's name.
+        if (StageNames.Problem(name) is { } why)
         {
             problems.Add(new SettingProblem(nameNode?.Where ?? block.Where, nameNode?.Path ?? $"{block.Path}.{say.Say("name")}", nameNode?.Value ?? defaultName,
                 nameNode is null && defaultName is null ? $"missing key '{say.Say("name")}'; every stage needs a unique name without '/' or '='"
                 : nameNode is not null && nameNode.Value is null ? "is null; every stage needs a unique name without '/' or '='"
                 : name!.Contains('=') ? "is not allowed; a stage name has no '=': --set stages.NAME.config.KEY=VALUE ends the key at the first '=', "
                     + "so the stage could not be set by name (and no FERRY__ variable can hold one)"
-                : "is not allowed; a stage name must be non-empty without '/' or '='"));
+                : $"is not allowed ({why}); {StageNames.Allowed}"));
             name = null;
         }
         var configChildren = new List<ISettingNode>();

@@ -16,16 +16,18 @@ internal static class JetStreamSetup
     /// with if they go missing while the gateway runs.</returns>
     /// <exception cref="InvalidOperationException">The server has no JetStream, or refused a stream: the message says which and why.</exception>
     /// <remarks><c>afterRefusal</c> is the tests' hook: awaited when the server refused to create a stream, before the gateway
-    /// looks whether one of that name exists now.</remarks>
+    /// looks whether one of that name exists now. <c>sayKey</c> names the option of a refused stream (<c>ingress_stream</c>) in the
+    /// words of whoever set the options (<see cref="NatsGatewayOptions.Say"/>); by its property when null.</remarks>
     public static async Task<(StreamConfig Ingress, StreamConfig Egress)> EnsureStreamsAsync(NatsJSContext js, string url, string ingressStream, string ingressSubject,
-        string egressStream, string egressSubject, CancellationToken cancellationToken, Func<Task>? afterRefusal = null)
+        string egressStream, string egressSubject, CancellationToken cancellationToken, Func<Task>? afterRefusal = null, Func<string, string>? sayKey = null)
     {
-        var ingress = await EnsureAsync(js, url, "ingress_stream", new StreamConfig(ingressStream, [ingressSubject])
+        sayKey ??= NatsGatewayOptions.PropertyOf;
+        var ingress = await EnsureAsync(js, url, sayKey("ingress_stream"), new StreamConfig(ingressStream, [ingressSubject])
         {
             Retention = StreamConfigRetention.Workqueue,
             Storage = StreamConfigStorage.File,
         }, afterRefusal, cancellationToken).ConfigureAwait(false);
-        var egress = await EnsureAsync(js, url, "egress_stream", new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
+        var egress = await EnsureAsync(js, url, sayKey("egress_stream"), new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
         {
             Retention = StreamConfigRetention.Interest,
             Storage = StreamConfigStorage.File,
@@ -108,14 +110,36 @@ internal static class JetStreamSetup
         $"the NATS server at '{url}' does not answer JetStream requests: JetStream is not enabled there (start nats-server with -js, "
         + "or a jetstream block in its configuration), or use mode core";
 
+    /// <summary>Whether a stream of <paramref name="subjects"/> takes <paramref name="subject"/> (NATS wildcards: '*' one token, '>' the rest).</summary>
+    internal static bool Takes(ICollection<string>? subjects, string subject)
+    {
+        var tokens = subject.Split('.');
+        foreach (var pattern in subjects ?? [])
+        {
+            var parts = pattern.Split('.');
+            var i = 0;
+            for (; i < parts.Length && i < tokens.Length; i++)
+                if (parts[i] == ">" || (parts[i] != "*" && parts[i] != tokens[i]))
+                    break;
+            if ((i < parts.Length && parts[i] == ">" && i < tokens.Length) || (i == parts.Length && i == tokens.Length))
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>A subject a pattern of the gateway's stands for: <c>ferry.pos.out.&gt;</c> as <c>ferry.pos.out.any</c>.</summary>
+    private static string Probe(string subject) => string.Join('.', subject.Split('.').Select(t => t is ">" or "*" ? "any" : t));
+
+    // option: the stream's option as the reader of the error calls it (NatsGatewayOptions.IngressStream, bus.ingress_stream).
     private static async Task<StreamConfig> EnsureAsync(NatsJSContext js, string url, string option, StreamConfig config, Func<Task>? afterRefusal,
         CancellationToken cancellationToken)
     {
         try
         {
+            StreamConfig found;
             try
             {
-                return (await js.GetStreamAsync(config.Name!, cancellationToken: cancellationToken).ConfigureAwait(false)).Info.Config;
+                found = (await js.GetStreamAsync(config.Name!, cancellationToken: cancellationToken).ConfigureAwait(false)).Info.Config;
             }
             catch (NatsJSApiException ex) when (ex.Error.Code == 404)
             {
@@ -128,9 +152,18 @@ internal static class JetStreamSetup
                     // Another gateway created it meanwhile: use theirs (a refusal for another stream's subjects stays one).
                     if (afterRefusal is not null)
                         await afterRefusal().ConfigureAwait(false);
-                    return await CreatedMeanwhileAsync(js, config.Name!, again, cancellationToken).ConfigureAwait(false);
+                    found = await CreatedMeanwhileAsync(js, config.Name!, again, cancellationToken).ConfigureAwait(false);
                 }
             }
+            // A stream of this name that does not take the gateway's subjects is another stage's: a name made the same from another
+            // prefix and stage (a.b + c and a + b_c both give a_b_c_in), or a template without {stage}. Used as it was, every
+            // publish found no stream and was sent again for ever, and the egress consumers could not be made.
+            if (config.Subjects!.FirstOrDefault(subject => !Takes(found.Subjects, Probe(subject))) is { } missing)
+                throw new InvalidOperationException(
+                    $"JetStream stream '{config.Name}' ({option}) exists with subjects {string.Join(", ", found.Subjects ?? [])}, which do not take {missing}: "
+                    + "it is another stage's or another prefix's (a stream name made the same from another prefix and stage, or a stream option without {stage}); "
+                    + $"give this stage a stream of its own ({option}), or delete that stream if nothing uses it");
+            return found;
         }
         catch (Exception ex) when (IsNoJetStream(ex))
         {
@@ -140,7 +173,7 @@ internal static class JetStreamSetup
         {
             // E.g. another stream already takes these subjects (10065), or the account's limits are reached.
             throw new InvalidOperationException(
-                $"JetStream refused stream '{config.Name}' (option '{option}') on subjects {string.Join(", ", config.Subjects!)}: "
+                $"JetStream refused stream '{config.Name}' ({option}) on subjects {string.Join(", ", config.Subjects!)}: "
                 + $"{ex.Error.Description} (error {ex.Error.ErrCode})", ex);
         }
     }

@@ -9,8 +9,9 @@ internal static class StageOptionChecks
     public static void Common(List<string> problems, string name, int groupSize, TimeSpan groupLinger, int egressBufferBytes,
         TimeSpan idleTimeout, int readBufferBytes, IReadOnlyList<int>? affinity, TimeSpan statsInterval)
     {
-        if (string.IsNullOrWhiteSpace(name) || name.Contains('/'))
-            problems.Add($"option 'name': '{name}' is not allowed; must be non-empty without '/'");
+        // One rule with Ferry.Hosting and ferry run (StageNames): the name is in topics, metrics, logs and NATS names.
+        if (StageNames.Problem(name) is { } why)
+            problems.Add($"option 'name': {StageNames.Quote(name)} is not allowed{(name is null ? "" : $" ({why})")}; {StageNames.Allowed}");
         if (groupSize < 1 || groupSize > 65536)
             problems.Add($"option 'group_size': {groupSize} is not allowed; must be from 1 to 65536");
         if (groupLinger < TimeSpan.Zero || groupLinger > TimeSpan.FromMinutes(1))

@@ -119,7 +119,10 @@ public sealed class StageOptionsException : ArgumentException
         return subject is null ? rest : $"{subject}: {rest}";
     }
 
-    /// <summary>A name that is itself the problem (empty, blank) would read as <c>stage ''</c>: then the problems speak for themselves.</summary>
+    /// <summary>
+    /// A name that is itself the problem (empty, blank, a newline in it, 10 000 characters) would read as <c>stage ''</c>, or forge
+    /// a line of its own: then the problems speak for themselves (the name's own problem quotes it safely).
+    /// </summary>
     private static string Describe(string stage, IReadOnlyList<string> problems)
-        => string.IsNullOrWhiteSpace(stage) ? string.Join("; ", problems) : $"stage '{stage}': {string.Join("; ", problems)}";
+        => Internal.StageNames.Problem(stage) is not null ? string.Join("; ", problems) : $"stage '{stage}': {string.Join("; ", problems)}";
 }

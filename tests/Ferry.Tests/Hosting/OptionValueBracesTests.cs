@@ -12,8 +12,8 @@ public sealed class OptionValueBracesTests
     public void A_value_in_braces_is_quoted_as_written()
     {
         var error = Assert.Throws<StageOptionsException>(() => new TcpServerStageOptions { Name = "{abc}/x" }.Validate());
-        Assert.Contains("TcpServerStageOptions.Name: '{abc}/x' is not allowed; must be non-empty without '/'", error.Problems);
-        Assert.Contains("option 'name': '{abc}/x' is not allowed; must be non-empty without '/'", error.KeyedProblems);
+        Assert.Contains("TcpServerStageOptions.Name: '{abc}/x' is not allowed ('/' in it); a stage name is 1 to 128 characters without '/', '=', control or format characters, and without white space at either end", error.Problems);
+        Assert.Contains("option 'name': '{abc}/x' is not allowed ('/' in it); a stage name is 1 to 128 characters without '/', '=', control or format characters, and without white space at either end", error.KeyedProblems);
     }
 
     [Fact]

@@ -52,7 +52,7 @@ public sealed class OptionsTests
             Assert.Contains($"{type}.Socket: null is not allowed; use new TcpSocketOptions() for the system's defaults", ex.Problems);
             Assert.Contains($"{type}.ThreadProcessorAffinity: null is not allowed; use an empty list for any CPU, or the CPUs to run on", ex.Problems);
             Assert.Contains($"{type}.Framing: must be set", ex.Problems);
-            Assert.Contains(ex.Problems, p => p.StartsWith($"{type}.Name: '' is not allowed", StringComparison.Ordinal));
+            Assert.Contains(ex.Problems, p => p.StartsWith($"{type}.Name: null is not allowed; a stage name is 1 to 128 characters", StringComparison.Ordinal));
             Assert.Equal(5, ex.Problems.Count);
         }
         Assert.Contains(server.Problems, p => p.StartsWith("TcpServerStageOptions.Bind: '' is not a valid address (empty)", StringComparison.Ordinal));
