@@ -82,15 +82,20 @@ internal static class PipelineReader
             problems.Add(new SettingProblem(node?.Where ?? root.Where, path, node?.Value, what));
             return stages;
         }
-        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        // Ignoring case, as the bus's name claim does when the stages are built: FERRY__ overrides and --set keys ignore it,
+        // so 'Pos' and 'pos' could not be told apart there. Said here, with the rest, not only when 'ferry run' builds them.
+        var seen = new Dictionary<string, (string Name, string Where)>(StringComparer.OrdinalIgnoreCase);
         foreach (var block in node.Nodes)
         {
             var stage = StageReader.Read(block, problems);
             var nameNode = block.Find("name");
-            if (nameNode?.Value is { } name && !seen.TryAdd(name, nameNode.Where))
+            if (nameNode?.Value is { } name && !seen.TryAdd(name, (name, nameNode.Where)))
             {
-                problems.Add(new SettingProblem(nameNode.Where, nameNode.Path, name,
-                    $"is already the name of the stage at {seen[name]}; stage names must be unique (their topics would merge)"));
+                var first = seen[name];
+                problems.Add(new SettingProblem(nameNode.Where, nameNode.Path, name, first.Name == name
+                    ? $"is already the name of the stage at {first.Where}; stage names must be unique (their topics would merge)"
+                    : $"differs only in case from '{first.Name}', the stage at {first.Where}; stage names must be unique ignoring case " +
+                      "(environment overrides and --set keys ignore it, so the two could not be told apart)"));
                 continue;
             }
             if (stage is null)

@@ -67,6 +67,30 @@ public sealed class PipelineValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task Two_stage_names_that_differ_only_in_case_are_refused_by_check_with_the_rest()
+    {
+        // The bus refuses the second when 'ferry run' builds it; 'ferry check' used to pass the file.
+        var file = Write("case.yaml", """
+            stages:
+              - name: Pos
+                type: tcp_server
+                config: {bind: "127.0.0.1:0"}
+              - name: pos
+                type: tcp_server
+                config: {bind: "127.0.0.1:0"}
+            """);
+        var (code, stdout, stderr) = await RunAsync(["check", file]);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal(
+        [
+            $"{file}:5:5: stages[1].name: 'pos' differs only in case from 'Pos', the stage at {file}:2:5; stage names must be unique ignoring case " +
+            "(environment overrides and --set keys ignore it, so the two could not be told apart)",
+            $"ferry check: {file}: 1 problem; nothing was started",
+        ], stderr);
+    }
+
+    [Fact]
     public async Task A_tls_certificate_that_is_not_pem_is_refused_naming_file_line_and_column()
     {
         var file = Write("tls.yaml", """
