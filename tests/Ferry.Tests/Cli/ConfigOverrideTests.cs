@@ -6,7 +6,9 @@ namespace Ferry.Tests.Cli;
 /// <summary>
 /// --set and FERRY__ overrides pick a list element by index or by its case-sensitive name: never a stage whose name
 /// differs in case (unless only an environment variable, which may lose its case, names it and it is the only one),
-/// never the first of several; a list-root file (seed 003's layout) says how to address its elements.
+/// never the first of several; a list-root file (seed 003's layout) says how to address its elements. Two stage names that
+/// differ only in case are themselves a problem of the file (they could not be told apart by such overrides); the
+/// overrides' problems are listed with it.
 /// </summary>
 public sealed class ConfigOverrideTests : IDisposable
 {
@@ -39,16 +41,22 @@ public sealed class ConfigOverrideTests : IDisposable
     [Fact]
     public async Task Set_picks_the_stage_whose_name_matches_exactly_not_one_that_differs_in_case()
     {
+        // The file itself is refused for its two names that differ only in case (CaseTwin); the override's problems come
+        // with it, and say which element each override went to.
         var file = CaseFile();
-        var (code, stdout, stderr) = await CheckAsync(file, [], "stages.front.config.bind=127.0.0.1:23029");
-        Assert.Empty(stderr);
-        Assert.Equal(0, code);
-        Assert.Contains("Front (tcp server on 127.0.0.1:23020), front (tcp server on 127.0.0.1:23029), 1 (tcp server on 127.0.0.1:23022)", Assert.Single(stdout));
+        var (code, _, stderr) = await CheckAsync(file, [], "stages.front.config.bind=nowhere");
+        Assert.Equal(2, code);
+        Assert.Equal([CaseTwin(file), "--set stages.front.config.bind=nowhere: stages[1].config.bind: 'nowhere' is not a valid address (no port); use host:port, :port or [ipv6]:port",
+            $"ferry check: {file}: 2 problems; nothing was started"], stderr);
 
         (code, _, stderr) = await CheckAsync(file, [], "stages.FRONT.config.bind=127.0.0.1:23029");
         Assert.Equal(2, code);
-        Assert.Equal("--set stages.FRONT.config.bind=127.0.0.1:23029: stages.FRONT.config.bind: '127.0.0.1:23029' names no element of 'stages' (did you mean 'Front'?): use an index from 0 to 2 or a name (Front, front, 1)", stderr[0]);
+        Assert.Contains("--set stages.FRONT.config.bind=127.0.0.1:23029: stages.FRONT.config.bind: '127.0.0.1:23029' names no element of 'stages' (did you mean 'Front'?): use an index from 0 to 2 or a name (Front, front, 1)", stderr);
     }
+
+    private static string CaseTwin(string file)
+        => $"{file}:3:6: stages[1].name: 'front' differs only in case from 'Front', the stage at {file}:2:6; stage names must be unique ignoring case " +
+           "(environment overrides and --set keys ignore it, so the two could not be told apart)";
 
     [Fact]
     public async Task An_index_that_is_also_another_stages_name_is_an_error_naming_both()
@@ -56,26 +64,27 @@ public sealed class ConfigOverrideTests : IDisposable
         var (code, stdout, stderr) = await CheckAsync(CaseFile(), [], "stages.1.config.bind=127.0.0.1:23028");
         Assert.Equal(2, code);
         Assert.Empty(stdout);
-        Assert.Equal("--set stages.1.config.bind=127.0.0.1:23028: stages.1.config.bind: '127.0.0.1:23028' is ambiguous in 'stages': '1' is an index and a name (stages[1] (front), stages[2] (1)); pick one by its index, e.g. --set stages.2.config.bind=127.0.0.1:23028", stderr[0]);
+        Assert.Contains("--set stages.1.config.bind=127.0.0.1:23028: stages.1.config.bind: '127.0.0.1:23028' is ambiguous in 'stages': '1' is an index and a name (stages[1] (front), stages[2] (1)); pick one by its index, e.g. --set stages.2.config.bind=127.0.0.1:23028", stderr);
     }
 
     [Fact]
     public async Task An_environment_variable_takes_an_exact_name_first_then_a_unique_match_ignoring_case_else_an_error()
     {
         var file = CaseFile();
-        // exact
-        var (code, stdout, _) = await CheckAsync(file, new() { ["FERRY__STAGES__front__CONFIG__BIND"] = "127.0.0.1:23029" });
-        Assert.Equal(0, code);
-        Assert.Contains("Front (tcp server on 127.0.0.1:23020), front (tcp server on 127.0.0.1:23029)", Assert.Single(stdout));
+        // exact (the file is refused for its case twins all the same: the problem says where the value went)
+        var (code, _, stderr) = await CheckAsync(file, new() { ["FERRY__STAGES__front__CONFIG__BIND"] = "nowhere" });
+        Assert.Equal(2, code);
+        Assert.Contains(stderr, line => line.Contains("stages[1].config.bind: 'nowhere' is not a valid address"));
+        Assert.Contains(CaseTwin(file), stderr);
 
         // two names that differ only in case: which one is meant cannot be known
-        (code, _, var stderr) = await CheckAsync(file, new() { ["FERRY__STAGES__FRONT__CONFIG__BIND"] = "127.0.0.1:23029" });
+        (code, _, stderr) = await CheckAsync(file, new() { ["FERRY__STAGES__FRONT__CONFIG__BIND"] = "127.0.0.1:23029" });
         Assert.Equal(2, code);
-        Assert.Equal("environment FERRY__STAGES__FRONT__CONFIG__BIND: STAGES.FRONT.CONFIG.BIND: '127.0.0.1:23029' matches more than one element of 'stages' when case is ignored (stages[0] (Front), stages[1] (front)), and environment variable names may not keep their case; pick one by its index, e.g. FERRY__STAGES__0__CONFIG__BIND=127.0.0.1:23029", stderr[0]);
+        Assert.Contains("environment FERRY__STAGES__FRONT__CONFIG__BIND: STAGES.FRONT.CONFIG.BIND: '127.0.0.1:23029' matches more than one element of 'stages' when case is ignored (stages[0] (Front), stages[1] (front)), and environment variable names may not keep their case; pick one by its index, e.g. FERRY__STAGES__0__CONFIG__BIND=127.0.0.1:23029", stderr);
 
         // one name that matches ignoring case: taken
         var seed004 = RepoFiles.Path("examples/seed004-node.yaml");
-        (code, stdout, _) = await CheckAsync(seed004, new() { ["FERRY__STAGES__NODE__CONFIG__PORT"] = "4000" });
+        (code, var stdout, _) = await CheckAsync(seed004, new() { ["FERRY__STAGES__NODE__CONFIG__PORT"] = "4000" });
         Assert.Equal(0, code);
         Assert.Contains("node (tcp server on 127.0.0.1:4000)", Assert.Single(stdout));
 

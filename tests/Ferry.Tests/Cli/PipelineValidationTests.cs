@@ -91,6 +91,28 @@ public sealed class PipelineValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task A_value_with_control_characters_or_of_great_length_is_shown_escaped_and_cut()
+    {
+        // An escape sequence in a value reached the reader's terminal as it was, and a pasted blob was printed whole.
+        var file = Write("values.yaml", $$"""
+            stages:
+              - name: front
+                type: tcp_server
+                config:
+                  bind: "\e[31mred​"
+                  framing: "{{new string('x', 5000)}}"
+            """);
+        var (code, _, stderr) = await RunAsync(["check", file]);
+        Assert.Equal(2, code);
+        var bind = Assert.Single(stderr, line => line.Contains("config.bind:"));
+        Assert.Contains("'\\u001B[31mred\\u200B'", bind);
+        Assert.DoesNotContain('\u001B', string.Concat(stderr));
+        var framing = Assert.Single(stderr, line => line.Contains("config.framing:"));
+        Assert.Contains($"'{new string('x', 480)}…' (5000 characters)", framing);
+        Assert.True(framing.Length < 1500, framing);
+    }
+
+    [Fact]
     public async Task A_tls_certificate_that_is_not_pem_is_refused_naming_file_line_and_column()
     {
         var file = Write("tls.yaml", """
