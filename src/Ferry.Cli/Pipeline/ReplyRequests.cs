@@ -58,13 +58,14 @@ internal sealed class ReplyRequests : IDisposable
     private void Ended(object? sender, DisconnectedEvent e)
     {
         var forgotten = _book.Forget(e.ConnectionId);
-        foreach (var client in forgotten)
-            SettleOne(client);
         var why = e.Reason == DisconnectReason.ProtocolError
             ? $"'{_route.To}' closed its connection for an answer it could not decode ({e.Detail}) with requests in flight; " +
               "a framing that finds the next answer after a bad one (a delimiter, lines, a length prefix) does so with on_error=skip: only that answer is lost"
             : $"'{_route.To}' lost its connection ({e.ReasonName}) with requests in flight";
+        // Counted before the clients are settled: whoever sees a client closed for it finds the loss counted.
         _book.Loss.Unanswer(forgotten.Count, why);
+        foreach (var client in forgotten)
+            SettleOne(client);
     }
 
     /// <summary>
@@ -109,9 +110,13 @@ internal sealed class ReplyRequests : IDisposable
         if (!_book.TryReserve(connection, requester))
             return Waits ? false : Lost(requester, $"{_book.Capacity} requests already wait for an answer on '{_route.To}'; the request was not sent");
         var result = EnqueueResult.Closed;
+        var ours = true;
+        var message = EgressMessage.To(connection, payload, fields);
         try
         {
-            result = Waits ? EnqueueNow(connection, payload.Span, fields) : Taken(_upstream.Core.Router.RouteAsync(EgressMessage.To(connection, payload, fields), CancellationToken.None));
+            // Under wait, without waiting (Full: no room now); a connection gone or closing counts in back's
+            // egress_unknown_target, as the route's send counts it under drop.
+            result = Waits ? _upstream.Core.Router.EnqueueNow(message) : Taken(_upstream.Core.Router.RouteAsync(message, CancellationToken.None));
         }
         catch (FramingException ex)
         {
@@ -122,8 +127,11 @@ internal sealed class ReplyRequests : IDisposable
             if (result == EnqueueResult.Queued)
                 _book.Commit();
             else
-                _book.Cancel();
+                ours = _book.Cancel();
         }
+        // Its connection ended meanwhile: given up (settled and counted) with that connection's requests, not to be sent again.
+        if (!ours)
+            return true;
         if (result == EnqueueResult.Full)
             return false;
         if (result != EnqueueResult.Queued)
@@ -131,22 +139,13 @@ internal sealed class ReplyRequests : IDisposable
         return true;
     }
 
-    /// <summary>The upstream's egress under <c>wait</c>, without waiting: <see cref="EnqueueResult.Full"/> when it has no room now.</summary>
-    private EnqueueResult EnqueueNow(ConnectionId connection, ReadOnlySpan<byte> payload, in FrameFields fields)
-    {
-        var core = _upstream.Core;
-        if (!core.Table.TryGet(connection, out var c))
-            return EnqueueResult.Closed;
-        return core.Writer.Enqueue(c, payload, fields, core.Writer.EncodedLength(payload.Length));
-    }
-
     /// <summary>A route under <c>drop</c> or <c>disconnect</c> never waits: its send is complete when it returns.</summary>
     private static EnqueueResult Taken(ValueTask<int> routing) => routing.GetAwaiter().GetResult() == 1 ? EnqueueResult.Queued : EnqueueResult.Dropped;
 
     private bool Lost(ConnectionId requester, string why)
     {
-        SettleOne(requester);
         _book.Loss.Unanswer(1, why);
+        SettleOne(requester);
         return true;
     }
 
@@ -211,6 +210,7 @@ internal sealed class ReplyRequests : IDisposable
         if (connection == default)
             return;
         var taken = 0;
+        var ours = true;
         try
         {
             taken = await _upstream.Core.Router.RouteAsync(EgressMessage.To(connection, request.Payload, request.Fields), _disposed.Token).ConfigureAwait(false);
@@ -224,9 +224,9 @@ internal sealed class ReplyRequests : IDisposable
             if (taken == 1)
                 _book.Commit();
             else
-                _book.Cancel();
+                ours = _book.Cancel();
         }
-        if (taken != 1)
+        if (taken != 1 && ours)
             NotTaken(request.Requester);
     }
 

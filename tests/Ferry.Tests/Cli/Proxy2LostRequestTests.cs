@@ -1,0 +1,92 @@
+using System.Net.Sockets;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>
+/// A request of a reply proxy that will get no answer is settled at once (a half-closed client owed nothing more is closed,
+/// not kept for its whole <c>half_close_linger</c>) and counted with the pair's other losses, whatever the path that lost it.
+/// The linger is 5 minutes of a fake clock that never moves: a client still owed a lost request is never closed here.
+/// </summary>
+public sealed class Proxy2LostRequestTests
+{
+    private static readonly TimeSpan Linger = TimeSpan.FromMinutes(5);
+
+    [Fact]
+    public async Task A_request_in_flight_when_the_upstream_closes_without_answering_is_lost_and_its_half_closed_client_closed()
+    {
+        await using var rig = new Proxy2Rig("p2lostfin", halfCloseLinger: Linger);
+        await rig.StartAsync();
+        await using var a = await rig.ConnectClientAsync();
+        await a.SendAsync("a0\n");
+        a.Socket.Shutdown(SocketShutdown.Send); // nc -N
+        Assert.Equal("a0", await rig.UpstreamReadsAsync());
+
+        rig.UpstreamCloses();
+        Assert.True(await a.WaitClosedAsync(Proxy2Rig.Deadline), "the half-closed client owed a lost request was not closed");
+        Assert.Equal(1, rig.Book.Loss.Unanswered);
+        Assert.Contains(rig.Losses, l => l.Contains("lost its connection (remote_closed) with requests in flight", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_request_being_sent_when_the_upstream_connection_ends_is_lost_counted_once_and_its_half_closed_client_closed()
+    {
+        await using var rig = new Proxy2Rig("p2lostsend", halfCloseLinger: Linger);
+        await rig.StartAsync();
+        // The upstream reads the request and closes between back taking it and the book recording it (front's thread is
+        // held there until back has told of the end). On the old code the book marked it taken when it forgot the connection
+        // and then dropped it without a word: never settled (the client lingered), counted nowhere.
+        using var ended = new ManualResetEventSlim();
+        rig.Back.Disconnected += (_, _) => ended.Set(); // after the request route's own handler: the book forgot the connection
+        string? read = null;
+        rig.Book.BeforeCommitForTest = () =>
+        {
+            rig.Book.BeforeCommitForTest = null;
+            read = rig.UpstreamReadsAsync().GetAwaiter().GetResult();
+            rig.UpstreamCloses();
+            ended.Wait(Proxy2Rig.Deadline);
+        };
+        await using var a = await rig.ConnectClientAsync();
+        await a.SendAsync("a0\n");
+        a.Socket.Shutdown(SocketShutdown.Send); // nc -N
+
+        Assert.True(await a.WaitClosedAsync(Proxy2Rig.Deadline), "the half-closed client owed a request lost while being sent was not closed");
+        Assert.Equal("a0", read);
+        Assert.Equal(1, rig.Book.Loss.Unanswered);
+        Assert.Contains(rig.Losses, l => l.Contains("lost its connection (remote_closed) with requests in flight", StringComparison.Ordinal));
+        Assert.Equal(0, rig.Book.Waiting);
+        Assert.True(rig.Book.WhenSettledAsync().IsCompleted, "the book still waits for the lost request");
+    }
+
+    [Fact]
+    public async Task Under_wait_a_request_for_an_upstream_connection_being_closed_counts_in_backs_egress_unknown_target()
+    {
+        await using var rig = new Proxy2Rig("p2unknown");
+        await rig.StartAsync();
+        await using var a = await rig.ConnectClientAsync();
+        // Back's thread is held, and its connection asked to close meanwhile (its close not yet done): the request finds the
+        // connection still named back's current one, but closing. Under drop the route's send counts it as egress for an
+        // unknown target; under wait (the rig's policy) the old code tried it on back's writer directly and counted nothing there.
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        rig.Back.Core.Post(() =>
+        {
+            held.Set();
+            release.Wait(Proxy2Rig.Deadline);
+        });
+        try
+        {
+            Assert.True(held.Wait(Proxy2Rig.Deadline), "back's thread did not take the hold");
+            Assert.True(rig.Back.Reconnect("test"));
+            await a.SendAsync("a0\n");
+            await Poll.UntilAsync(() => rig.Book.Loss.Unanswered == 1, "a0 lost");
+        }
+        finally
+        {
+            release.Set();
+        }
+        Assert.Equal(1, rig.Back.GetStats().EgressUnknownTargetTotal);
+        Assert.Contains(rig.Losses, l => l.Contains("did not take the request", StringComparison.Ordinal));
+        Assert.Equal(0, rig.Book.Waiting);
+    }
+}
