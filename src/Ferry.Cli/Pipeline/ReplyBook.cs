@@ -35,6 +35,7 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
     // Answers taken for their requester and not yet handed to the server stage's egress.
     private int _delivering;
     private volatile bool _closed;
+    private readonly CancellationTokenSource _closing = new();
     private TaskCompletionSource? _settled;
     // A sender waiting for room (egress_overflow: wait), woken by every answer taken or connection forgotten meanwhile.
     private TaskCompletionSource? _room;
@@ -55,6 +56,16 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
         {
             lock (_gate)
                 return _waitingCount;
+        }
+    }
+
+    /// <summary>Whether a request is being sent now: reserved, and not yet recorded or given up.</summary>
+    public bool Sending
+    {
+        get
+        {
+            lock (_gate)
+                return _pendingUpstream != default;
         }
     }
 
@@ -83,6 +94,13 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
     /// <summary>Whether the run is stopping: no new request is to be sent (<see cref="Close"/>).</summary>
     public bool Closed => _closed;
 
+    /// <summary>
+    /// Cancelled by <see cref="Close"/>: a request still waiting for room in the upstream's egress buffer gives up then (it was
+    /// not sent: no new request is), instead of being sent after the stop began, or holding the stop up to its
+    /// <c>egress_wait_timeout</c> as if it were an answer owed.
+    /// </summary>
+    public CancellationToken Closing => _closing.Token;
+
     /// <summary>The run is stopping: the request route sends nothing more, so the answers already owed can all come in.</summary>
     public void Close()
     {
@@ -90,6 +108,7 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
         // A request waiting for room gives up now (it finds the book closed), not at its egress_wait_timeout.
         lock (_gate)
             SignalRoom();
+        _closing.Cancel(); // outside the lock: a sender's wait ends here, and it comes back to the book
     }
 
     /// <summary>

@@ -29,6 +29,8 @@ internal sealed class ReplyRequests : IDisposable
     private readonly ReplyBook _book;
     private readonly IDisposable _subscription;
     private readonly CancellationTokenSource _disposed = new();
+    // Ends a queued request's wait for room: the run is stopping (the book closed), or the route is gone.
+    private readonly CancellationTokenSource _stopping;
     private readonly Lock _gate = new();
     // Requests read while earlier ones wait for room, in the order read; the pump sends them.
     private readonly Queue<Deferred> _deferred = new();
@@ -44,6 +46,7 @@ internal sealed class ReplyRequests : IDisposable
         _front = front;
         _upstream = upstream;
         _book = book;
+        _stopping = CancellationTokenSource.CreateLinkedTokenSource(_disposed.Token, book.Closing);
         upstream.Disconnected += Ended;
         upstream.Error += AnswerSkipped;
         // A client that finished sending lingers (half_close_linger) only while it is owed an answer, by this pair or by
@@ -51,6 +54,16 @@ internal sealed class ReplyRequests : IDisposable
         var owedElsewhere = front.Core.Writer.LingerWanted;
         front.Core.Writer.LingerWanted = owedElsewhere is null ? book.Owed.Owes : client => book.Owed.Owes(client) || owedElsewhere(client);
         _subscription = DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(route.From)).Subscribe(OnGroup);
+    }
+
+    /// <summary>Requests read and queued behind one waiting for room (under <c>wait</c>), not yet being sent.</summary>
+    public int Queued
+    {
+        get
+        {
+            lock (_gate)
+                return _deferred.Count;
+        }
     }
 
     private bool Waits => _upstream.Options.EgressOverflow == EgressOverflowPolicy.Wait;
@@ -167,29 +180,28 @@ internal sealed class ReplyRequests : IDisposable
             _ = Task.Run(PumpAsync);
     }
 
+    /// <summary>
+    /// Sends the queued requests in order. Each one is settled, sent or counted lost, whatever ends its wait (a stop gives the
+    /// rest up one by one): on the old code a stop that cancelled a wait left that request and every one behind it unsettled
+    /// and uncounted.
+    /// </summary>
     private async Task PumpAsync()
     {
-        try
+        while (true)
         {
-            while (true)
+            Deferred next;
+            lock (_gate)
             {
-                Deferred next;
-                lock (_gate)
+                if (!_deferred.TryDequeue(out next))
                 {
-                    if (!_deferred.TryDequeue(out next))
-                    {
-                        _pumping = false;
-                        break;
-                    }
+                    _pumping = false;
+                    break;
                 }
-                await SendWaitingAsync(next).ConfigureAwait(false);
             }
+            await SendWaitingAsync(next).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (_disposed.IsCancellationRequested)
-        {
-            return;
-        }
-        _front.Core.Post(Resume);
+        if (!_disposed.IsCancellationRequested)
+            _front.Core.Post(Resume);
     }
 
     /// <summary>Reads the paused connections again, unless requests wait again meanwhile (their pump resumes them). Service thread.</summary>
@@ -211,13 +223,18 @@ internal sealed class ReplyRequests : IDisposable
             return;
         var taken = 0;
         var ours = true;
+        var stopped = false;
         try
         {
-            taken = await _upstream.Core.Router.RouteAsync(EgressMessage.To(connection, request.Payload, request.Fields), _disposed.Token).ConfigureAwait(false);
+            taken = await _upstream.Core.Router.RouteAsync(EgressMessage.To(connection, request.Payload, request.Fields), _stopping.Token).ConfigureAwait(false);
         }
         catch (FramingException ex)
         {
             _upstream.Core.Events.RaiseError(StageErrorKind.Egress, ex.Message, connection);
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            stopped = true; // still waiting for room in the upstream's egress: not sent
         }
         finally
         {
@@ -226,7 +243,9 @@ internal sealed class ReplyRequests : IDisposable
             else
                 ours = _book.Cancel();
         }
-        if (taken != 1 && ours)
+        if (taken != 1 && ours && stopped)
+            Lost(request.Requester, "the run is stopping; the request was not sent");
+        else if (taken != 1 && ours)
             NotTaken(request.Requester);
     }
 
@@ -242,7 +261,7 @@ internal sealed class ReplyRequests : IDisposable
         long? waitSince = null;
         while (true)
         {
-            if (_book.Closed)
+            if (_book.Closed || _stopping.IsCancellationRequested)
             {
                 Lost(requester, "the run is stopping; the request was not sent");
                 return default;
@@ -267,7 +286,11 @@ internal sealed class ReplyRequests : IDisposable
             {
                 if (left <= TimeSpan.Zero)
                     throw new TimeoutException();
-                await _book.WhenRoomAsync(connection).WaitAsync(left, time, _disposed.Token).ConfigureAwait(false);
+                await _book.WhenRoomAsync(connection).WaitAsync(left, time, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                // Given up at the top of the loop.
             }
             catch (TimeoutException)
             {

@@ -89,4 +89,37 @@ public sealed class Proxy2LostRequestTests
         Assert.Contains(rig.Losses, l => l.Contains("did not take the request", StringComparison.Ordinal));
         Assert.Equal(0, rig.Book.Waiting);
     }
+
+    [Fact]
+    public async Task A_stop_gives_up_the_requests_still_waiting_for_room_in_backs_egress_at_once_each_counted()
+    {
+        // Small socket buffers on both ends of the upstream connection and 4 KiB of egress in 'back': 400 KB of requests
+        // cannot all be taken while the upstream reads nothing, so the request route waits for room (egress_overflow: wait).
+        await using var rig = new Proxy2Rig("p2stopwait", backEgressBytes: 4096, smallSocketBuffers: 4096);
+        await rig.StartAsync();
+        await using var a = await rig.ConnectClientAsync();
+        var requests = Enumerable.Range(0, 400).Select(i => $"a{i:D3}" + new string('.', 995)).ToArray();
+        var sending = a.SendAsync(string.Concat(requests.Select(r => r + "\n")));
+        await Poll.UntilAsync(() => rig.Published >= 40, "front published more requests than the upstream's buffers take");
+        // One request waits for room in back's egress (the route's sender holds its reservation), others queue behind it.
+        await Poll.UntilAsync(() => rig.Requests.Queued > 0 && rig.Book.Sending, "a request waiting for room in back's egress");
+
+        // The run stops (what ferry run does first): no request is sent from now on. On the old code the request waiting for
+        // room in back's egress went on waiting (egress_wait_timeout, 60 s of a clock that does not move here): it and every
+        // request behind it were neither sent nor counted, and the stop waited for it as if it were an answer owed.
+        rig.Book.Close();
+        await Poll.UntilAsync(() => rig.Published == requests.Length && rig.Book.Loss.Unanswered + rig.Book.Waiting == requests.Length,
+            "every request either sent or counted lost");
+        await sending;
+        var sent = rig.Book.Waiting;
+        Assert.InRange(sent, 1, requests.Length - 1);
+        Assert.Contains(rig.Losses, l => l.Contains("the run is stopping; the request was not sent", StringComparison.Ordinal));
+
+        // Those sent get their answers, in order, and the book settles: what the stop waits for.
+        rig.UpstreamEchoes();
+        foreach (var request in requests.Take(sent))
+            Assert.Equal(request, (await a.ReceiveMessageAsync()).Text);
+        await rig.Book.WhenSettledAsync().WaitAsync(Proxy2Rig.Deadline);
+        Assert.Equal(requests.Length - sent, rig.Book.Loss.Unanswered);
+    }
 }
