@@ -122,4 +122,26 @@ public sealed class Proxy2LostRequestTests
         await rig.Book.WhenSettledAsync().WaitAsync(Proxy2Rig.Deadline);
         Assert.Equal(requests.Length - sent, rig.Book.Loss.Unanswered);
     }
+
+    [Fact]
+    public async Task An_answer_read_just_before_the_upstream_closes_goes_to_its_client_and_nothing_is_counted_lost()
+    {
+        // 'back' groups its answers (group_size 4, group_linger 1 s of a clock that does not move): the last answer is still in
+        // its open group when the end of the connection is read. On the old code the end was told first: the request was
+        // counted unanswered, its half-closed client closed without it, and the answer then dropped as one nobody waited for.
+        await using var rig = new Proxy2Rig("p2lastanswer", halfCloseLinger: Linger, backGroupSize: 4);
+        await rig.StartAsync();
+        await using var a = await rig.ConnectClientAsync();
+        await a.SendAsync("a0\n");
+        a.Socket.Shutdown(SocketShutdown.Send); // nc -N
+        Assert.Equal("a0", await rig.UpstreamReadsAsync());
+
+        await rig.UpstreamAnswersAsync("A0\n");
+        rig.UpstreamCloses();
+        Assert.Equal("A0", (await a.ReceiveMessageAsync()).Text);
+        Assert.True(await a.WaitClosedAsync(Proxy2Rig.Deadline), "the half-closed client was not closed once answered");
+        Assert.Equal(0, rig.Book.Loss.Unanswered);
+        Assert.Equal(0, rig.Book.Loss.Unmatched);
+        Assert.Empty(rig.Losses);
+    }
 }

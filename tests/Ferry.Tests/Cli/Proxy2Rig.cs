@@ -86,8 +86,8 @@ internal sealed class Proxy2Rig : IAsyncDisposable
     /// <summary>From now on the upstream answers every request with itself, in order.</summary>
     public void UpstreamEchoes() => _ = _upstream!.GetStream().CopyToAsync(_upstream.GetStream());
 
-    /// <summary>The upstream closes its connection (a FIN), answering nothing more.</summary>
-    public void UpstreamCloses() => _upstream!.Client.Close();
+    /// <summary>The upstream ends its connection (a FIN after what it wrote, never a reset), answering nothing more.</summary>
+    public void UpstreamCloses() => _upstream!.Client.Shutdown(SocketShutdown.Send);
 
     public Task UpstreamAnswersAsync(string lines) => _upstream!.GetStream().WriteAsync(Encoding.ASCII.GetBytes(lines)).AsTask();
 
