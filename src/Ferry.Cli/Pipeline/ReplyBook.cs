@@ -29,10 +29,13 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
     private ConnectionId _pendingUpstream;
     private ConnectionId _pendingRequester;
     private bool _pendingTaken;
+    // Its upstream connection ended while it was being sent: Forget gave it up with that connection's requests.
+    private bool _pendingLost;
     private int _waitingCount;
     // Answers taken for their requester and not yet handed to the server stage's egress.
     private int _delivering;
     private volatile bool _closed;
+    private readonly CancellationTokenSource _closing = new();
     private TaskCompletionSource? _settled;
     // A sender waiting for room (egress_overflow: wait), woken by every answer taken or connection forgotten meanwhile.
     private TaskCompletionSource? _room;
@@ -53,6 +56,16 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
         {
             lock (_gate)
                 return _waitingCount;
+        }
+    }
+
+    /// <summary>Whether a request is being sent now: reserved, and not yet recorded or given up.</summary>
+    public bool Sending
+    {
+        get
+        {
+            lock (_gate)
+                return _pendingUpstream != default;
         }
     }
 
@@ -81,6 +94,13 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
     /// <summary>Whether the run is stopping: no new request is to be sent (<see cref="Close"/>).</summary>
     public bool Closed => _closed;
 
+    /// <summary>
+    /// Cancelled by <see cref="Close"/>: a request still waiting for room in the upstream's egress buffer gives up then (it was
+    /// not sent: no new request is), instead of being sent after the stop began, or holding the stop up to its
+    /// <c>egress_wait_timeout</c> as if it were an answer owed.
+    /// </summary>
+    public CancellationToken Closing => _closing.Token;
+
     /// <summary>The run is stopping: the request route sends nothing more, so the answers already owed can all come in.</summary>
     public void Close()
     {
@@ -88,6 +108,7 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
         // A request waiting for room gives up now (it finds the book closed), not at its egress_wait_timeout.
         lock (_gate)
             SignalRoom();
+        _closing.Cancel(); // outside the lock: a sender's wait ends here, and it comes back to the book
     }
 
     /// <summary>
@@ -131,13 +152,18 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
             _pendingUpstream = upstream;
             _pendingRequester = requester;
             _pendingTaken = false;
+            _pendingLost = false;
             return true;
         }
     }
 
-    /// <summary>The upstream stage took the reserved request: it awaits its answer (unless that came already).</summary>
+    /// <summary>
+    /// The upstream stage took the reserved request: it awaits its answer (unless that came already, or its connection ended
+    /// meanwhile: <see cref="Forget"/> gave it up then).
+    /// </summary>
     public void Commit()
     {
+        BeforeCommitForTest?.Invoke();
         lock (_gate)
         {
             if (_pendingUpstream != default && !_pendingTaken)
@@ -152,15 +178,23 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
         }
     }
 
-    /// <summary>The upstream stage did not take the reserved request (dropped, not connected): no answer will come for it.</summary>
-    public void Cancel()
+    /// <summary>
+    /// The upstream stage did not take the reserved request (dropped, not connected): no answer will come for it. False when
+    /// its connection ended while it was being sent: <see cref="Forget"/> gave it up already (settled and counted), so the
+    /// caller does neither again, nor sends it later.
+    /// </summary>
+    public bool Cancel()
     {
         lock (_gate)
         {
             _pendingUpstream = default;
             SignalIfSettled();
+            return !_pendingLost;
         }
     }
+
+    /// <summary>Test hook: runs as <see cref="Commit"/> begins, once the upstream stage took the request, before the book records it.</summary>
+    internal Action? BeforeCommitForTest { get; set; }
 
     /// <summary>The connection that waits longest for an answer read on <paramref name="upstream"/>; false when none does.</summary>
     public bool TryTake(ConnectionId upstream, out ConnectionId requester)
@@ -186,16 +220,29 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
         }
     }
 
-    /// <summary>The upstream connection ended: the answers to its requests can no longer come. Returns the clients of the
-    /// requests that were waiting, one entry per request.</summary>
+    /// <summary>
+    /// The upstream connection ended: the answers to its requests can no longer come. Returns the clients of the requests
+    /// that were waiting, one entry per request, and of the one being sent on it (its answer cannot come either): the caller
+    /// settles and counts each.
+    /// </summary>
+    /// <remarks>
+    /// The request being sent is given up here, not when its sender commits it: it was marked taken and then dropped by
+    /// <see cref="Commit"/> without a word, so its half-closed client lingered for the whole <c>half_close_linger</c> and the
+    /// loss was counted nowhere. Its sender learns it from <see cref="Cancel"/> (false) when the send failed as well.
+    /// </remarks>
     public IReadOnlyCollection<ConnectionId> Forget(ConnectionId upstream)
     {
         lock (_gate)
         {
-            if (_pendingUpstream == upstream)
-                _pendingTaken = true; // sent on a connection that is gone: its answer cannot come either
-            IReadOnlyCollection<ConnectionId> forgotten = _waiting.Remove(upstream, out var queue) ? queue : [];
-            _waitingCount -= forgotten.Count;
+            var lostPending = _pendingUpstream == upstream && upstream != default && !_pendingTaken;
+            if (lostPending)
+            {
+                _pendingTaken = true;
+                _pendingLost = true;
+            }
+            IReadOnlyCollection<ConnectionId> waited = _waiting.Remove(upstream, out var queue) ? queue : [];
+            _waitingCount -= waited.Count;
+            IReadOnlyCollection<ConnectionId> forgotten = lostPending ? [.. waited, _pendingRequester] : waited;
             SignalRoom();
             SignalIfSettled();
             return forgotten;

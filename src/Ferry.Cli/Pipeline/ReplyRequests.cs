@@ -29,6 +29,8 @@ internal sealed class ReplyRequests : IDisposable
     private readonly ReplyBook _book;
     private readonly IDisposable _subscription;
     private readonly CancellationTokenSource _disposed = new();
+    // Ends a queued request's wait for room: the run is stopping (the book closed), or the route is gone.
+    private readonly CancellationTokenSource _stopping;
     private readonly Lock _gate = new();
     // Requests read while earlier ones wait for room, in the order read; the pump sends them.
     private readonly Queue<Deferred> _deferred = new();
@@ -44,6 +46,7 @@ internal sealed class ReplyRequests : IDisposable
         _front = front;
         _upstream = upstream;
         _book = book;
+        _stopping = CancellationTokenSource.CreateLinkedTokenSource(_disposed.Token, book.Closing);
         upstream.Disconnected += Ended;
         upstream.Error += AnswerSkipped;
         // A client that finished sending lingers (half_close_linger) only while it is owed an answer, by this pair or by
@@ -53,18 +56,29 @@ internal sealed class ReplyRequests : IDisposable
         _subscription = DirectTopic.Of<PacketGroup>(bus, StageTopics.PacketGroup(route.From)).Subscribe(OnGroup);
     }
 
+    /// <summary>Requests read and queued behind one waiting for room (under <c>wait</c>), not yet being sent.</summary>
+    public int Queued
+    {
+        get
+        {
+            lock (_gate)
+                return _deferred.Count;
+        }
+    }
+
     private bool Waits => _upstream.Options.EgressOverflow == EgressOverflowPolicy.Wait;
 
     private void Ended(object? sender, DisconnectedEvent e)
     {
         var forgotten = _book.Forget(e.ConnectionId);
-        foreach (var client in forgotten)
-            SettleOne(client);
         var why = e.Reason == DisconnectReason.ProtocolError
             ? $"'{_route.To}' closed its connection for an answer it could not decode ({e.Detail}) with requests in flight; " +
               "a framing that finds the next answer after a bad one (a delimiter, lines, a length prefix) does so with on_error=skip: only that answer is lost"
             : $"'{_route.To}' lost its connection ({e.ReasonName}) with requests in flight";
+        // Counted before the clients are settled: whoever sees a client closed for it finds the loss counted.
         _book.Loss.Unanswer(forgotten.Count, why);
+        foreach (var client in forgotten)
+            SettleOne(client);
     }
 
     /// <summary>
@@ -109,9 +123,13 @@ internal sealed class ReplyRequests : IDisposable
         if (!_book.TryReserve(connection, requester))
             return Waits ? false : Lost(requester, $"{_book.Capacity} requests already wait for an answer on '{_route.To}'; the request was not sent");
         var result = EnqueueResult.Closed;
+        var ours = true;
+        var message = EgressMessage.To(connection, payload, fields);
         try
         {
-            result = Waits ? EnqueueNow(connection, payload.Span, fields) : Taken(_upstream.Core.Router.RouteAsync(EgressMessage.To(connection, payload, fields), CancellationToken.None));
+            // Under wait, without waiting (Full: no room now); a connection gone or closing counts in back's
+            // egress_unknown_target, as the route's send counts it under drop.
+            result = Waits ? _upstream.Core.Router.EnqueueNow(message) : Taken(_upstream.Core.Router.RouteAsync(message, CancellationToken.None));
         }
         catch (FramingException ex)
         {
@@ -122,8 +140,11 @@ internal sealed class ReplyRequests : IDisposable
             if (result == EnqueueResult.Queued)
                 _book.Commit();
             else
-                _book.Cancel();
+                ours = _book.Cancel();
         }
+        // Its connection ended meanwhile: given up (settled and counted) with that connection's requests, not to be sent again.
+        if (!ours)
+            return true;
         if (result == EnqueueResult.Full)
             return false;
         if (result != EnqueueResult.Queued)
@@ -131,22 +152,13 @@ internal sealed class ReplyRequests : IDisposable
         return true;
     }
 
-    /// <summary>The upstream's egress under <c>wait</c>, without waiting: <see cref="EnqueueResult.Full"/> when it has no room now.</summary>
-    private EnqueueResult EnqueueNow(ConnectionId connection, ReadOnlySpan<byte> payload, in FrameFields fields)
-    {
-        var core = _upstream.Core;
-        if (!core.Table.TryGet(connection, out var c))
-            return EnqueueResult.Closed;
-        return core.Writer.Enqueue(c, payload, fields, core.Writer.EncodedLength(payload.Length));
-    }
-
     /// <summary>A route under <c>drop</c> or <c>disconnect</c> never waits: its send is complete when it returns.</summary>
     private static EnqueueResult Taken(ValueTask<int> routing) => routing.GetAwaiter().GetResult() == 1 ? EnqueueResult.Queued : EnqueueResult.Dropped;
 
     private bool Lost(ConnectionId requester, string why)
     {
-        SettleOne(requester);
         _book.Loss.Unanswer(1, why);
+        SettleOne(requester);
         return true;
     }
 
@@ -168,29 +180,28 @@ internal sealed class ReplyRequests : IDisposable
             _ = Task.Run(PumpAsync);
     }
 
+    /// <summary>
+    /// Sends the queued requests in order. Each one is settled, sent or counted lost, whatever ends its wait (a stop gives the
+    /// rest up one by one): on the old code a stop that cancelled a wait left that request and every one behind it unsettled
+    /// and uncounted.
+    /// </summary>
     private async Task PumpAsync()
     {
-        try
+        while (true)
         {
-            while (true)
+            Deferred next;
+            lock (_gate)
             {
-                Deferred next;
-                lock (_gate)
+                if (!_deferred.TryDequeue(out next))
                 {
-                    if (!_deferred.TryDequeue(out next))
-                    {
-                        _pumping = false;
-                        break;
-                    }
+                    _pumping = false;
+                    break;
                 }
-                await SendWaitingAsync(next).ConfigureAwait(false);
             }
+            await SendWaitingAsync(next).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (_disposed.IsCancellationRequested)
-        {
-            return;
-        }
-        _front.Core.Post(Resume);
+        if (!_disposed.IsCancellationRequested)
+            _front.Core.Post(Resume);
     }
 
     /// <summary>Reads the paused connections again, unless requests wait again meanwhile (their pump resumes them). Service thread.</summary>
@@ -211,22 +222,30 @@ internal sealed class ReplyRequests : IDisposable
         if (connection == default)
             return;
         var taken = 0;
+        var ours = true;
+        var stopped = false;
         try
         {
-            taken = await _upstream.Core.Router.RouteAsync(EgressMessage.To(connection, request.Payload, request.Fields), _disposed.Token).ConfigureAwait(false);
+            taken = await _upstream.Core.Router.RouteAsync(EgressMessage.To(connection, request.Payload, request.Fields), _stopping.Token).ConfigureAwait(false);
         }
         catch (FramingException ex)
         {
             _upstream.Core.Events.RaiseError(StageErrorKind.Egress, ex.Message, connection);
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            stopped = true; // still waiting for room in the upstream's egress: not sent
         }
         finally
         {
             if (taken == 1)
                 _book.Commit();
             else
-                _book.Cancel();
+                ours = _book.Cancel();
         }
-        if (taken != 1)
+        if (taken != 1 && ours && stopped)
+            Lost(request.Requester, "the run is stopping; the request was not sent");
+        else if (taken != 1 && ours)
             NotTaken(request.Requester);
     }
 
@@ -242,7 +261,7 @@ internal sealed class ReplyRequests : IDisposable
         long? waitSince = null;
         while (true)
         {
-            if (_book.Closed)
+            if (_book.Closed || _stopping.IsCancellationRequested)
             {
                 Lost(requester, "the run is stopping; the request was not sent");
                 return default;
@@ -267,7 +286,11 @@ internal sealed class ReplyRequests : IDisposable
             {
                 if (left <= TimeSpan.Zero)
                     throw new TimeoutException();
-                await _book.WhenRoomAsync(connection).WaitAsync(left, time, _disposed.Token).ConfigureAwait(false);
+                await _book.WhenRoomAsync(connection).WaitAsync(left, time, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                // Given up at the top of the loop.
             }
             catch (TimeoutException)
             {

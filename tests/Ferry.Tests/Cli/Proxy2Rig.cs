@@ -29,6 +29,7 @@ internal sealed class Proxy2Rig : IAsyncDisposable
     public TcpServerStage Front { get; }
     public TcpClientStage Back { get; }
     public ReplyBook Book { get; }
+    public ReplyRequests Requests { get; }
     public ConcurrentQueue<string> Losses { get; } = new();
     /// <summary>Requests 'front' has published (counted before the request route sees them).</summary>
     public int Published => Volatile.Read(ref _published);
@@ -58,7 +59,8 @@ internal sealed class Proxy2Rig : IAsyncDisposable
             Interlocked.Add(ref _published, group.Count);
             return default;
         }));
-        _routes.Add(RouteWiring.AttachRequests(Bus, new RouteDefinition(Front.Name, Back.Name, RouteTarget.Any, "routes[0]"), Front, Back, Book));
+        Requests = (ReplyRequests)RouteWiring.AttachRequests(Bus, new RouteDefinition(Front.Name, Back.Name, RouteTarget.Any, "routes[0]"), Front, Back, Book);
+        _routes.Add(Requests);
         _routes.Add(RouteWiring.AttachAnswers(Bus, new RouteDefinition(Back.Name, Front.Name, RouteTarget.Reply, "routes[1]"), Front, Book));
     }
 
@@ -83,6 +85,9 @@ internal sealed class Proxy2Rig : IAsyncDisposable
 
     /// <summary>From now on the upstream answers every request with itself, in order.</summary>
     public void UpstreamEchoes() => _ = _upstream!.GetStream().CopyToAsync(_upstream.GetStream());
+
+    /// <summary>The upstream ends its connection (a FIN after what it wrote, never a reset), answering nothing more.</summary>
+    public void UpstreamCloses() => _upstream!.Client.Shutdown(SocketShutdown.Send);
 
     public Task UpstreamAnswersAsync(string lines) => _upstream!.GetStream().WriteAsync(Encoding.ASCII.GetBytes(lines)).AsTask();
 

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Numerics;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Ferry.Framing;
 using Ferry.Stages;
@@ -136,6 +138,133 @@ public abstract class Tls3RevocationListTests(StageTransport transport) : IDispo
         await File.WriteAllTextAsync(CrlFile, CertificateMaker.CreateRevocationList(TestCertificates.Authority, [], null, now.AddDays(7)));
         time.Advance(TimeSpan.FromSeconds(2));
         Assert.True(await AcceptedAsync(stage, endPoint, TestCertificates.Client));
+    }
+
+    /// <summary>A list of the test CA issued at <paramref name="thisUpdate"/> (which may be ahead of every clock) that revokes <paramref name="revoked"/>.</summary>
+    private static string ListIssuedAt(DateTimeOffset thisUpdate, DateTimeOffset nextUpdate, params X509Certificate2[] revoked)
+    {
+        var builder = new CertificateRevocationListBuilder();
+        foreach (var certificate in revoked)
+            builder.AddEntry(certificate, thisUpdate, X509RevocationReason.KeyCompromise);
+        var ca = TestCertificates.Authority;
+        var der = builder.Build(ca, BigInteger.One, nextUpdate, HashAlgorithmName.SHA256, ca.GetRSAPrivateKey() is null ? null : RSASignaturePadding.Pkcs1, thisUpdate);
+        return PemEncoding.WriteString("X509 CRL", der);
+    }
+
+    private static string U(DateTimeOffset time) => time.UtcDateTime.ToString("u", System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task A_crl_not_yet_valid_at_the_start_is_told_refuses_its_issuers_clients_and_is_used_once_the_stage_clock_reaches_it()
+    {
+        var now = DateTimeOffset.UtcNow;
+        using var lost = CertificateMaker.CreateClient(TestCertificates.Authority, "lost-terminal", now.AddMinutes(-5), now.AddDays(1));
+        // Made on a machine whose clock runs an hour ahead (or the stage's runs an hour behind).
+        var thisUpdate = now.AddHours(1);
+        await File.WriteAllTextAsync(CrlFile, ListIssuedAt(thisUpdate, now.AddDays(7), lost));
+        var time = ClockAt(now);
+        var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
+        await using var stage = new TcpServerStage(Server(), loggerFactory: logs, timeProvider: time);
+        // Told at the start, before any client: on the old code the list was believed at once, and nothing was said.
+        var early = Assert.Single(logs.All, l => l.Contains("is not yet valid: it begins at", StringComparison.Ordinal));
+        Assert.StartsWith("Warning ", early);
+        Assert.Contains(CrlFile, early);
+        Assert.Contains(U(thisUpdate), early);
+        var endPoint = await stage.StartAsync();
+
+        // The only list cannot say who is revoked yet: its issuer's clients are refused (fail closed), as for an expired list.
+        var refusals = new List<DisconnectedEvent>();
+        stage.Disconnected += (_, e) => { lock (refusals) refusals.Add(e); };
+        Assert.False(await AcceptedAsync(stage, endPoint, TestCertificates.Client));
+        Assert.False(await AcceptedAsync(stage, endPoint, TestCertificates.Client));
+        Assert.Single(logs.All, l => l.Contains("is not yet valid: it begins at", StringComparison.Ordinal)); // once, not per handshake
+        await Poll.UntilAsync(() => { lock (refusals) return refusals.Count >= 2; }, "the refusals' disconnected events");
+        DisconnectedEvent refused;
+        lock (refusals)
+            refused = refusals[0];
+        Assert.StartsWith(PeerCertificateCheck.RevocationListNotYetValid, refused.Detail);
+        Assert.Contains(CrlFile, refused.Detail);
+        Assert.Equal("untrusted", Ferry.Hosting.Telemetry.FerryMetrics.TlsReason(refused));
+
+        // The stage clock reaches its thisUpdate: the same file is used, without a restart, and said so.
+        time.Advance(TimeSpan.FromMinutes(61));
+        Assert.True(await AcceptedAsync(stage, endPoint, TestCertificates.Client));
+        Assert.False(await AcceptedAsync(stage, endPoint, lost));
+        var valid = Assert.Single(logs.All, l => l.Contains("is valid from now on", StringComparison.Ordinal));
+        Assert.StartsWith("Information ", valid);
+        Assert.Contains("1 revoked", valid);
+    }
+
+    [Fact]
+    public async Task A_new_crl_not_yet_valid_keeps_the_list_in_service_says_so_once_and_is_taken_once_the_stage_clock_reaches_it()
+    {
+        var now = DateTimeOffset.UtcNow;
+        using var lost = CertificateMaker.CreateClient(TestCertificates.Authority, "lost-terminal", now.AddMinutes(-5), now.AddDays(1));
+        await File.WriteAllTextAsync(CrlFile, ListIssuedAt(now.AddMinutes(-1), now.AddDays(7)));
+        var time = ClockAt(now);
+        var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
+        await using var stage = new TcpServerStage(Server(), loggerFactory: logs, timeProvider: time);
+        var endPoint = await stage.StartAsync();
+        Assert.True(await AcceptedAsync(stage, endPoint, lost));
+
+        // A list that begins in an hour: on the old code it was taken at once (the lost terminal refused an hour early, and a
+        // wrong file believed for good). Now the list in service stays, told once for this change of the file.
+        var thisUpdate = now.AddHours(1);
+        await File.WriteAllTextAsync(CrlFile, ListIssuedAt(thisUpdate, now.AddDays(7), lost));
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.True(await AcceptedAsync(stage, endPoint, lost));
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.True(await AcceptedAsync(stage, endPoint, lost));
+        var kept = Assert.Single(logs.All, l => l.Contains("cannot be used", StringComparison.Ordinal));
+        Assert.StartsWith("Warning ", kept);
+        Assert.Contains("it is not yet valid", kept);
+        Assert.Contains(U(thisUpdate), kept);
+        Assert.Contains("0 revoked", kept); // the list that stays
+        Assert.DoesNotContain(logs.All, l => l.Contains("reloaded", StringComparison.Ordinal));
+
+        // Its time comes: the file, unchanged, is taken at the next look.
+        time.Advance(TimeSpan.FromMinutes(61));
+        Assert.False(await AcceptedAsync(stage, endPoint, lost));
+        var reloaded = Assert.Single(logs.All, l => l.Contains("revocation list reloaded", StringComparison.Ordinal));
+        Assert.Contains("1 revoked", reloaded);
+        Assert.True(await AcceptedAsync(stage, endPoint, TestCertificates.Client));
+    }
+
+    [OpenSslTheory]
+    [InlineData("-tls1_3")]
+    [InlineData("-tls1_2")]
+    public async Task A_client_refused_for_a_crl_not_yet_valid_is_reported_as_untrusted_and_on_epoll_told_bad_certificate(string version)
+    {
+        var now = DateTimeOffset.UtcNow;
+        await File.WriteAllTextAsync(CrlFile, ListIssuedAt(now.AddHours(1), now.AddDays(7)));
+        var (certificatePem, keyPem) = CertificateMaker.ToPem(TestCertificates.Client);
+        var certificateFile = Path.Combine(_dir.FullName, "client.pem");
+        var keyFile = Path.Combine(_dir.FullName, "client.key");
+        await File.WriteAllTextAsync(certificateFile, certificatePem);
+        await File.WriteAllTextAsync(keyFile, keyPem);
+        await using var h = new FerryTestServer(Server(), time: ClockAt(now));
+        await h.StartAsync();
+        using var sclient = SClientProcess.Start(OpenSslClientTests.OpenSsl!,
+            ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "localhost", version, "-cert", certificateFile, "-key", keyFile]);
+        var process = sclient.Process;
+        try
+        {
+            await process.StandardInput.WriteLineAsync("hello");
+            await process.StandardInput.FlushAsync();
+            var closed = await h.WaitForEventAsync<DisconnectedEvent>();
+            Assert.Equal(Ferry.Connections.DisconnectReason.TlsError, closed.Reason);
+            Assert.StartsWith(PeerCertificateCheck.RevocationListNotYetValid, closed.Detail);
+            Assert.Equal("untrusted", Ferry.Hosting.Telemetry.FerryMetrics.TlsReason(closed));
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await process.WaitForExitAsync(deadline.Token);
+            if (transport == StageTransport.Epoll)
+                Assert.Contains("alert bad certificate", sclient.Output);
+        }
+        finally
+        {
+            process.StandardInput.Close();
+            if (!process.WaitForExit(5000))
+                process.Kill();
+        }
     }
 
     [OpenSslTheory]

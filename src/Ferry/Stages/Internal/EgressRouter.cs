@@ -141,6 +141,24 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
         return Of(writer.Enqueue(c, message.Payload.Span, message.Fields, length), message.Connection);
     }
 
+    /// <summary>
+    /// One message to one connection without waiting, whatever the policy: under <c>wait</c>, <see cref="EnqueueResult.Full"/>
+    /// when it has no room now (nothing counted: the caller waits for room elsewhere, or counts the message it gives up). A
+    /// connection gone, closing or not ready counts as egress for an unknown target, as <see cref="RouteAsync"/> counts it.
+    /// </summary>
+    public EnqueueResult EnqueueNow(in EgressMessage message)
+    {
+        if (!table.TryGet(message.Connection, out var c))
+        {
+            CountUnknownTarget(message.Connection);
+            return EnqueueResult.Closed;
+        }
+        var result = writer.Enqueue(c, message.Payload.Span, message.Fields, writer.EncodedLength(message.Payload.Length));
+        if (result is EnqueueResult.Closed or EnqueueResult.NotReady)
+            CountUnknownTarget(message.Connection);
+        return result;
+    }
+
     /// <summary>One connection under the wait policy: completes at once unless its buffer is full, then waits for room (up to the wait timeout).</summary>
     private ValueTask<SendOutcome> ToConnectionWaitingAsync(in EgressMessage message, int length, CancellationToken cancellationToken)
     {

@@ -140,6 +140,26 @@ internal sealed class PacketGrouper
     /// <summary>Whether the open group holds a packet (not yet published).</summary>
     public bool HasOpenPackets => _open is { Count: > 0 };
 
+    /// <summary>
+    /// Publishes the open group when it holds a packet of <paramref name="connection"/>, which is closing: its packets are heard
+    /// before its disconnected event, as they were read. Otherwise a subscriber that matches packets to what it sent on the
+    /// connection (ferry run's reply pair: an answer to its request) heard of the end first, gave up on what the group still
+    /// held (the request counted unanswered) and then dropped the answer as one nobody waited for.
+    /// </summary>
+    public void PublishOpenOf(ConnectionId connection)
+    {
+        if (_open is not { Count: > 0 } group)
+            return;
+        for (var i = 0; i < group.Count; i++)
+        {
+            if (group[i].ConnectionId == connection)
+            {
+                Publish();
+                return;
+            }
+        }
+    }
+
     /// <summary>Publishes whatever the open group holds (stopping).</summary>
     public void PublishOpen()
     {

@@ -258,6 +258,8 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         if (reason is DisconnectReason.TlsError && c.HandshakePending && c.Io is Ferry.Transport.Tls.IClientCertificateRefusal { RefusedClientCertificate: { } refused }
             && Events.MayWarn(WarningKind.ClientCertificateRefused))
             Log.ClientCertificateRefused(Events.Logger, Name, c.Id, c.Peer, detail ?? "refused", refused.Subject ?? "none (no certificate seen)", refused.Thumbprint ?? "none");
+        // What it sent before it ended is published before its end is told (see PacketGrouper.PublishOpenOf).
+        _grouper.PublishOpenOf(c.Id);
         Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code) { Groups = groups, DuringHandshake = c.HandshakePending });
         _source.OnClosed(c, reason, detail);
     }

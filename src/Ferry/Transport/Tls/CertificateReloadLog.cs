@@ -9,7 +9,7 @@ namespace Ferry.Transport.Tls;
 /// did not take it, not find out when the old one expires); the same for its certificate revocation list, and that
 /// list's passing its nextUpdate (from then on it refuses its issuer's client certificates).
 /// </summary>
-/// <remarks>Event ids 1031–1035, in the stages' range (1001–1099) of <c>Stages/Internal/Log</c>.</remarks>
+/// <remarks>Event ids 1031–1035 and 1037–1038, in the stages' range (1001–1099) of <c>Stages/Internal/Log</c>.</remarks>
 internal sealed partial class CertificateReloadLog(ILogger logger, string stage)
 {
     /// <summary>The files' new certificate is in service for new handshakes.</summary>
@@ -38,6 +38,26 @@ internal sealed partial class CertificateReloadLog(ILogger logger, string stage)
     /// <summary>The list in service is past its nextUpdate: its issuer's client certificates are refused until a newer one is in place.</summary>
     public void RevocationListExpired(string source, string issuer, DateTime nextUpdate, DateTime now)
         => LogRevocationListExpired(logger, stage, source, issuer, nextUpdate, now);
+
+    /// <summary>
+    /// The list in service begins after the stage clock (its thisUpdate): its issuer's client certificates are refused until
+    /// the clock reaches it, or a valid list is in place.
+    /// </summary>
+    public void RevocationListNotYetValid(string source, string issuer, DateTime thisUpdate, DateTime now)
+        => LogRevocationListNotYetValid(logger, stage, source, issuer, thisUpdate, now);
+
+    /// <summary>The list in service that was not yet valid is now, by the stage clock: its issuer's client certificates are checked against it.</summary>
+    public void RevocationListInForce(string source, string issuer, DateTime thisUpdate, int revoked)
+        => LogRevocationListInForce(logger, stage, source, issuer, thisUpdate, revoked);
+
+    [LoggerMessage(1037, LogLevel.Warning, "{Stage}: tls certificate revocation list {Source} (issuer {Issuer}) is not yet valid: it begins at "
+        + "{ThisUpdate:u} (its thisUpdate), the stage clock says {Now:u} (a clock set wrong here or where the list was made, or a wrong file); "
+        + "client certificates of {Issuer} are refused until then")]
+    private static partial void LogRevocationListNotYetValid(ILogger logger, string stage, string source, string issuer, DateTime thisUpdate, DateTime now);
+
+    [LoggerMessage(1038, LogLevel.Information, "{Stage}: tls certificate revocation list {Source} (issuer {Issuer}) is valid from now on (its thisUpdate "
+        + "{ThisUpdate:u} reached by the stage clock): {Revoked} revoked; client certificates of {Issuer} are checked against it")]
+    private static partial void LogRevocationListInForce(ILogger logger, string stage, string source, string issuer, DateTime thisUpdate, int revoked);
 
     private static string Next(DateTime? nextUpdate) => nextUpdate is { } next ? next.ToString("u", System.Globalization.CultureInfo.InvariantCulture) : "none";
 

@@ -7,7 +7,8 @@ namespace Ferry.Transport.Tls;
 /// Validates a peer's certificate against a CA bundle (or the system's store) and says why it is refused,
 /// in the words the stage reports: <c>no client certificate</c>, <c>expired</c>, <c>not yet valid</c> (its validity
 /// begins after the stage's clock: a clock set wrong at either end), <c>untrusted</c>, <c>revoked</c> (in the CRL),
-/// <c>name mismatch</c>; a certificate whose issuer's CRL is past its nextUpdate is <see cref="RevocationListExpired"/>.
+/// <c>name mismatch</c>; a certificate whose issuer's CRL is past its nextUpdate is <see cref="RevocationListExpired"/>, one
+/// whose issuer's CRL begins after the stage clock (its thisUpdate) <see cref="RevocationListNotYetValid"/>.
 /// </summary>
 internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, TimeProvider time, ReloadingRevocationList? revocations = null)
 {
@@ -17,6 +18,12 @@ internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, Time
     /// sends for X509_V_ERR_CRL_HAS_EXPIRED (certificate_expired).
     /// </summary>
     public const string RevocationListExpired = "untrusted (RevocationStatusUnknown)";
+
+    /// <summary>
+    /// How a refusal for a CRL not yet valid (its thisUpdate after the stage clock) begins: untrusted as well, as for one past
+    /// its nextUpdate; epoll sends the alert OpenSSL sends for X509_V_ERR_CRL_NOT_YET_VALID (bad_certificate).
+    /// </summary>
+    public const string RevocationListNotYetValid = RevocationListExpired + ": the certificate revocation list is not yet valid";
 
     /// <summary>Null when the certificate is acceptable, else the reason.</summary>
     public string? Check(X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors, bool required, bool checkName)
@@ -63,12 +70,21 @@ internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, Time
         var list = revocations.Current;
         if (list.Revokes(peer))
             return "revoked";
+        // A list that begins after now (a clock set wrong at either end, or a wrong file) cannot be believed either: refused,
+        // as OpenSSL does (X509_V_ERR_CRL_NOT_YET_VALID), until the stage clock reaches its thisUpdate.
+        if (list.Covers(peer) && list.NotYetValidAt(now))
+        {
+            revocations.TellNotYetValid(list, now);
+            return $"{RevocationListNotYetValid}: {revocations.Source} begins at {list.ThisUpdate:u} (its thisUpdate), the stage clock says {now:u}";
+        }
         // A list past its nextUpdate cannot say the certificate was not revoked since: refused, as OpenSSL and nginx do.
         if (list.Covers(peer) && list.ExpiredAt(now))
         {
             revocations.TellExpired(list, now);
             return $"{RevocationListExpired}: the certificate revocation list {revocations.Source} expired at {list.NextUpdate:u} (its nextUpdate, by the stage clock)";
         }
+        if (list.Covers(peer))
+            revocations.TellValid(list);
         return null;
     }
 

@@ -14,12 +14,23 @@ internal sealed class RevocationList
 {
     private readonly HashSet<BigInteger> _revoked;
 
-    private RevocationList(X500DistinguishedName issuer, HashSet<BigInteger> revoked, DateTime? nextUpdate)
+    private RevocationList(X500DistinguishedName issuer, HashSet<BigInteger> revoked, DateTime thisUpdate, DateTime? nextUpdate)
     {
         Issuer = issuer;
         _revoked = revoked;
+        ThisUpdate = thisUpdate;
         NextUpdate = nextUpdate;
     }
+
+    /// <summary>
+    /// When the list was issued (UTC): before it, by the stage clock, the list is not yet valid (a clock set wrong here or
+    /// where it was made, or a wrong file), so it speaks for nobody and its issuer's certificates are refused
+    /// (<see cref="PeerCertificateCheck"/>), as OpenSSL refuses with <c>X509_V_ERR_CRL_NOT_YET_VALID</c>.
+    /// </summary>
+    public DateTime ThisUpdate { get; }
+
+    /// <summary>Whether <paramref name="utcNow"/> is before the list's thisUpdate.</summary>
+    public bool NotYetValidAt(DateTime utcNow) => utcNow < ThisUpdate;
 
     /// <summary>
     /// When the list stops being current (UTC), null when it does not say: past it, a certificate absent from it may
@@ -95,12 +106,8 @@ internal sealed class RevocationList
             tbs.ReadInteger();
         tbs.ReadSequence();
         var issuer = new X500DistinguishedName(tbs.ReadEncodedValue().Span);
-        tbs.ReadEncodedValue(); // thisUpdate
-        DateTime? nextUpdate = null;
-        if (tbs.HasData && tbs.PeekTag().HasSameClassAndValue(Asn1Tag.UtcTime))
-            nextUpdate = tbs.ReadUtcTime().UtcDateTime;
-        else if (tbs.HasData && tbs.PeekTag().HasSameClassAndValue(Asn1Tag.GeneralizedTime))
-            nextUpdate = tbs.ReadGeneralizedTime().UtcDateTime;
+        var thisUpdate = ReadTime(tbs) ?? throw new AsnContentException("thisUpdate is not a UTCTime or GeneralizedTime");
+        var nextUpdate = ReadTime(tbs);
         var revoked = new HashSet<BigInteger>();
         if (tbs.HasData && tbs.PeekTag().HasSameClassAndValue(Asn1Tag.Sequence))
         {
@@ -113,7 +120,17 @@ internal sealed class RevocationList
             ?? throw new TlsMaterialException($"option 'tls.certificate_revocation_list': issued by '{issuer.Name}', which is not in the CA bundle");
         if (!Verifies(signer, algorithm, tbsBytes.Span, signature))
             throw new TlsMaterialException($"option 'tls.certificate_revocation_list': its signature does not verify with the CA '{signer.Subject}'");
-        return new RevocationList(issuer, revoked, nextUpdate);
+        return new RevocationList(issuer, revoked, thisUpdate, nextUpdate);
+    }
+
+    /// <summary>A Time (UTCTime or GeneralizedTime) when one comes next, else null (nothing read).</summary>
+    private static DateTime? ReadTime(AsnReader reader)
+    {
+        if (reader.HasData && reader.PeekTag().HasSameClassAndValue(Asn1Tag.UtcTime))
+            return reader.ReadUtcTime().UtcDateTime;
+        if (reader.HasData && reader.PeekTag().HasSameClassAndValue(Asn1Tag.GeneralizedTime))
+            return reader.ReadGeneralizedTime().UtcDateTime;
+        return null;
     }
 
     private static bool Verifies(X509Certificate2 ca, string algorithm, ReadOnlySpan<byte> signed, byte[] signature)

@@ -49,6 +49,7 @@ internal static unsafe partial class LibSsl
     // X509_V_ERR_*: what a refused client certificate is told as; OpenSSL sends the matching alert (ssl_x509err2alert).
     public const int X509_V_ERR_CERT_NOT_YET_VALID = 9;        // bad_certificate
     public const int X509_V_ERR_CERT_HAS_EXPIRED = 10;         // certificate_expired
+    public const int X509_V_ERR_CRL_NOT_YET_VALID = 11;        // bad_certificate (a CRL whose thisUpdate is after the clock)
     public const int X509_V_ERR_CRL_HAS_EXPIRED = 12;          // certificate_expired (as OpenSSL and nginx tell a CRL past its nextUpdate)
     public const int X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20; // unknown_ca
     public const int X509_V_ERR_CERT_REVOKED = 23;             // certificate_revoked

@@ -149,6 +149,7 @@ internal sealed unsafe class OpenSslServerTls
                 "expired" => X509_V_ERR_CERT_HAS_EXPIRED,
                 "revoked" => X509_V_ERR_CERT_REVOKED,
                 "not yet valid" => X509_V_ERR_CERT_NOT_YET_VALID,
+                _ when refused.StartsWith(PeerCertificateCheck.RevocationListNotYetValid, StringComparison.Ordinal) => X509_V_ERR_CRL_NOT_YET_VALID,
                 _ when refused.StartsWith(PeerCertificateCheck.RevocationListExpired, StringComparison.Ordinal) => X509_V_ERR_CRL_HAS_EXPIRED,
                 _ => X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
             });

@@ -1,0 +1,147 @@
+using System.Net.Sockets;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Cli;
+
+/// <summary>
+/// A request of a reply proxy that will get no answer is settled at once (a half-closed client owed nothing more is closed,
+/// not kept for its whole <c>half_close_linger</c>) and counted with the pair's other losses, whatever the path that lost it.
+/// The linger is 5 minutes of a fake clock that never moves: a client still owed a lost request is never closed here.
+/// </summary>
+public sealed class Proxy2LostRequestTests
+{
+    private static readonly TimeSpan Linger = TimeSpan.FromMinutes(5);
+
+    [Fact]
+    public async Task A_request_in_flight_when_the_upstream_closes_without_answering_is_lost_and_its_half_closed_client_closed()
+    {
+        await using var rig = new Proxy2Rig("p2lostfin", halfCloseLinger: Linger);
+        await rig.StartAsync();
+        await using var a = await rig.ConnectClientAsync();
+        await a.SendAsync("a0\n");
+        a.Socket.Shutdown(SocketShutdown.Send); // nc -N
+        Assert.Equal("a0", await rig.UpstreamReadsAsync());
+
+        rig.UpstreamCloses();
+        Assert.True(await a.WaitClosedAsync(Proxy2Rig.Deadline), "the half-closed client owed a lost request was not closed");
+        Assert.Equal(1, rig.Book.Loss.Unanswered);
+        Assert.Contains(rig.Losses, l => l.Contains("lost its connection (remote_closed) with requests in flight", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_request_being_sent_when_the_upstream_connection_ends_is_lost_counted_once_and_its_half_closed_client_closed()
+    {
+        await using var rig = new Proxy2Rig("p2lostsend", halfCloseLinger: Linger);
+        await rig.StartAsync();
+        // The upstream reads the request and closes between back taking it and the book recording it (front's thread is
+        // held there until back has told of the end). On the old code the book marked it taken when it forgot the connection
+        // and then dropped it without a word: never settled (the client lingered), counted nowhere.
+        using var ended = new ManualResetEventSlim();
+        rig.Back.Disconnected += (_, _) => ended.Set(); // after the request route's own handler: the book forgot the connection
+        string? read = null;
+        rig.Book.BeforeCommitForTest = () =>
+        {
+            rig.Book.BeforeCommitForTest = null;
+            read = rig.UpstreamReadsAsync().GetAwaiter().GetResult();
+            rig.UpstreamCloses();
+            ended.Wait(Proxy2Rig.Deadline);
+        };
+        await using var a = await rig.ConnectClientAsync();
+        await a.SendAsync("a0\n");
+        a.Socket.Shutdown(SocketShutdown.Send); // nc -N
+
+        Assert.True(await a.WaitClosedAsync(Proxy2Rig.Deadline), "the half-closed client owed a request lost while being sent was not closed");
+        Assert.Equal("a0", read);
+        Assert.Equal(1, rig.Book.Loss.Unanswered);
+        Assert.Contains(rig.Losses, l => l.Contains("lost its connection (remote_closed) with requests in flight", StringComparison.Ordinal));
+        Assert.Equal(0, rig.Book.Waiting);
+        Assert.True(rig.Book.WhenSettledAsync().IsCompleted, "the book still waits for the lost request");
+    }
+
+    [Fact]
+    public async Task Under_wait_a_request_for_an_upstream_connection_being_closed_counts_in_backs_egress_unknown_target()
+    {
+        await using var rig = new Proxy2Rig("p2unknown");
+        await rig.StartAsync();
+        await using var a = await rig.ConnectClientAsync();
+        // Back's thread is held, and its connection asked to close meanwhile (its close not yet done): the request finds the
+        // connection still named back's current one, but closing. Under drop the route's send counts it as egress for an
+        // unknown target; under wait (the rig's policy) the old code tried it on back's writer directly and counted nothing there.
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        rig.Back.Core.Post(() =>
+        {
+            held.Set();
+            release.Wait(Proxy2Rig.Deadline);
+        });
+        try
+        {
+            Assert.True(held.Wait(Proxy2Rig.Deadline), "back's thread did not take the hold");
+            Assert.True(rig.Back.Reconnect("test"));
+            await a.SendAsync("a0\n");
+            await Poll.UntilAsync(() => rig.Book.Loss.Unanswered == 1, "a0 lost");
+        }
+        finally
+        {
+            release.Set();
+        }
+        Assert.Equal(1, rig.Back.GetStats().EgressUnknownTargetTotal);
+        Assert.Contains(rig.Losses, l => l.Contains("did not take the request", StringComparison.Ordinal));
+        Assert.Equal(0, rig.Book.Waiting);
+    }
+
+    [Fact]
+    public async Task A_stop_gives_up_the_requests_still_waiting_for_room_in_backs_egress_at_once_each_counted()
+    {
+        // Small socket buffers on both ends of the upstream connection and 4 KiB of egress in 'back': 400 KB of requests
+        // cannot all be taken while the upstream reads nothing, so the request route waits for room (egress_overflow: wait).
+        await using var rig = new Proxy2Rig("p2stopwait", backEgressBytes: 4096, smallSocketBuffers: 4096);
+        await rig.StartAsync();
+        await using var a = await rig.ConnectClientAsync();
+        var requests = Enumerable.Range(0, 400).Select(i => $"a{i:D3}" + new string('.', 995)).ToArray();
+        var sending = a.SendAsync(string.Concat(requests.Select(r => r + "\n")));
+        await Poll.UntilAsync(() => rig.Published >= 40, "front published more requests than the upstream's buffers take");
+        // One request waits for room in back's egress (the route's sender holds its reservation), others queue behind it.
+        await Poll.UntilAsync(() => rig.Requests.Queued > 0 && rig.Book.Sending, "a request waiting for room in back's egress");
+
+        // The run stops (what ferry run does first): no request is sent from now on. On the old code the request waiting for
+        // room in back's egress went on waiting (egress_wait_timeout, 60 s of a clock that does not move here): it and every
+        // request behind it were neither sent nor counted, and the stop waited for it as if it were an answer owed.
+        rig.Book.Close();
+        await Poll.UntilAsync(() => rig.Published == requests.Length && rig.Book.Loss.Unanswered + rig.Book.Waiting == requests.Length,
+            "every request either sent or counted lost");
+        await sending;
+        var sent = rig.Book.Waiting;
+        Assert.InRange(sent, 1, requests.Length - 1);
+        Assert.Contains(rig.Losses, l => l.Contains("the run is stopping; the request was not sent", StringComparison.Ordinal));
+
+        // Those sent get their answers, in order, and the book settles: what the stop waits for.
+        rig.UpstreamEchoes();
+        foreach (var request in requests.Take(sent))
+            Assert.Equal(request, (await a.ReceiveMessageAsync()).Text);
+        await rig.Book.WhenSettledAsync().WaitAsync(Proxy2Rig.Deadline);
+        Assert.Equal(requests.Length - sent, rig.Book.Loss.Unanswered);
+    }
+
+    [Fact]
+    public async Task An_answer_read_just_before_the_upstream_closes_goes_to_its_client_and_nothing_is_counted_lost()
+    {
+        // 'back' groups its answers (group_size 4, group_linger 1 s of a clock that does not move): the last answer is still in
+        // its open group when the end of the connection is read. On the old code the end was told first: the request was
+        // counted unanswered, its half-closed client closed without it, and the answer then dropped as one nobody waited for.
+        await using var rig = new Proxy2Rig("p2lastanswer", halfCloseLinger: Linger, backGroupSize: 4);
+        await rig.StartAsync();
+        await using var a = await rig.ConnectClientAsync();
+        await a.SendAsync("a0\n");
+        a.Socket.Shutdown(SocketShutdown.Send); // nc -N
+        Assert.Equal("a0", await rig.UpstreamReadsAsync());
+
+        await rig.UpstreamAnswersAsync("A0\n");
+        rig.UpstreamCloses();
+        Assert.Equal("A0", (await a.ReceiveMessageAsync()).Text);
+        Assert.True(await a.WaitClosedAsync(Proxy2Rig.Deadline), "the half-closed client was not closed once answered");
+        Assert.Equal(0, rig.Book.Loss.Unanswered);
+        Assert.Equal(0, rig.Book.Loss.Unmatched);
+        Assert.Empty(rig.Losses);
+    }
+}
