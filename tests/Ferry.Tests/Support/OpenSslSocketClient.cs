@@ -36,9 +36,11 @@ internal sealed partial class OpenSslSocketClient : IDisposable
     /// <summary>Connects and runs the handshake (no certificate check: the tests' server certificate is self-signed).</summary>
     public async Task ConnectAsync(IPEndPoint server)
     {
-        await Socket.ConnectAsync(server);
         await Task.Run(() =>
         {
+            // Synchronous calls only: an asynchronous one makes .NET switch the descriptor to non-blocking, and OpenSSL's
+            // blocking calls then fail with "want read".
+            Socket.Connect(server);
             if (SSL_set_fd(_ssl, (int)Socket.Handle) != 1 || SSL_connect(_ssl) != 1)
                 throw new InvalidOperationException("the TLS handshake failed");
         });

@@ -85,7 +85,6 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
     private string? _writeErrorText;
     private bool _closing;
     private volatile bool _abortive;
-    private bool _abandonWrites;
     private int _socketClosed;
 
     // ---- the graceful close (close_linger) ----
@@ -650,8 +649,6 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
 
     public void SetAbortiveClose() => _abortive = true;
 
-    public void AbandonWritesOnClose() => _abandonWrites = true;
-
     public bool HoldsPartialRecord(out long sinceTimestamp)
     {
         sinceTimestamp = 0;
@@ -685,6 +682,14 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
         }
         // A read in flight fails when the stream is closed below; its completion returns its buffer.
         _proxyTaken?.TrySetResult(false);
+        // A graceful close waits (for the write in flight, the close_notify, the peer's EOF) within the stage's
+        // close_linger on the stage's clock, counted among the stage's lingering closes: the deadline starts now,
+        // before a write's completion can see the close and finish it.
+        if (!_abortive && _closeLinger.Limit > TimeSpan.Zero)
+        {
+            _closeDeadline = new CancellationTokenSource(_closeLinger.Limit, _closeLinger.Time);
+            _lingerPlace = _closeLinger.Enter(this);
+        }
         bool writesPending;
         lock (_outLock)
         {
@@ -692,37 +697,16 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
             writesPending = _inFlight && !_abortive;
             Monitor.PulseAll(_outLock);
         }
-        // A graceful close waits (for the write in flight, the close_notify, the peer's EOF) within the stage's
-        // close_linger on the stage's clock, counted among the stage's lingering closes: the deadline starts now.
-        if (!_abortive && _closeLinger.Limit > TimeSpan.Zero)
-        {
-            _closeDeadline = new CancellationTokenSource(_closeLinger.Limit, _closeLinger.Time);
-            _lingerPlace = _closeLinger.Enter(this);
-        }
         if (!writesPending || _closeDeadline is null)
         {
             CloseSocket();
             return;
         }
-        // The write in flight closes the socket when it completes. When the stage is dropping egress anyway, it
-        // is not waited for: it waits for a peer that may never read, and the descriptor with it. The shutdown
-        // queues the FIN behind what the kernel already took, which still goes out, and fails the write at once.
-        // What that write had not handed to the kernel is lost with the stage's own egress, as on epoll. Otherwise
-        // (everything was handed over: a drain after the peer's FIN) it is finished, and a peer that never reads is
-        // not waited for beyond close_linger: the deadline closes the socket (the write then fails).
-        if (_abandonWrites)
-        {
-            try
-            {
-                _socket.Shutdown(SocketShutdown.Both);
-            }
-            catch (SocketException)
-            {
-            }
-            catch (ObjectDisposedException)
-            {
-            }
-        }
+        // The write in flight closes the socket when it completes, or the close's deadline does (the write then fails).
+        // It is finished even when the stage drops the egress it still holds: its bytes were counted as sent, as those
+        // the kernel took on epoll, which go out after the close; and under TLS a write cut short leaves half a record,
+        // which the peer reads as a broken session, with no close_notify after it. A peer that never reads costs the
+        // descriptor close_linger long at most, and it is counted among the stage's lingering closes, which are bounded.
         _closeDeadline.Token.UnsafeRegister(static s => ((StreamConnectionIo)s!).CloseSocket(), this);
     }
 
