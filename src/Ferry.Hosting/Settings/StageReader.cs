@@ -44,6 +44,7 @@ internal static class StageReader
     [
         "connect", "host", "port", "local_bind", .. FramingKeys, .. CommonKeys, "egress_while_disconnected",
         "connect_timeout", "reconnect_wait", "reconnect_max_wait", "reconnect_jitter", "reconnect_attempts", "healthy_after",
+        "close_linger",
     ];
 
     /// <summary>Every key a bridge end's config takes.</summary>
@@ -274,6 +275,7 @@ internal static class StageReader
         if (e.Double("reconnect_jitter", 0, 1) is { } jitter) o = o with { ReconnectJitter = jitter };
         if (e.Int("reconnect_attempts", 0, int.MaxValue, " (0 = forever)") is { } attempts) o = o with { ReconnectAttempts = attempts };
         if (e.Duration("healthy_after") is { } healthy) o = o with { HealthyAfter = healthy };
+        if (e.Duration("close_linger") is { } closeLinger) o = o with { CloseLinger = closeLinger };
         if (e.Duration("frame_timeout") is { } frameTimeout) o = o with { FrameTimeout = frameTimeout };
         if (e.Size("max_pending_bytes", 0) is { } pending) o = o with { MaxPendingBytes = pending };
         if (ReadTransport(e) is { } transport) o = o with { Transport = transport };

@@ -24,18 +24,22 @@ public sealed class CloseLingerCliTests : IDisposable
     }
 
     [Fact]
-    public void The_key_reaches_the_server_options_and_defaults_to_2s()
+    public void The_key_reaches_the_server_and_client_options_and_defaults_to_2s()
     {
         var (pipeline, err) = Load("""
             stages:
               - {name: a, type: tcp_server, config: {bind: 127.0.0.1:0, close_linger: 500ms}}
               - {name: b, type: tcp_server, config: {bind: 127.0.0.1:0, close_linger: 0}}
               - {name: c, type: tcp_server, config: {bind: 127.0.0.1:0}}
+              - {name: d, type: tcp_client, config: {connect: 127.0.0.1:1, close_linger: 3s}}
+              - {name: e, type: tcp_client, config: {connect: 127.0.0.1:1}}
             """);
         Assert.Empty(err);
         Assert.Equal(TimeSpan.FromMilliseconds(500), Assert.IsType<ServerStageDeclaration>(pipeline!.Stages[0]).Options.CloseLinger);
         Assert.Equal(TimeSpan.Zero, Assert.IsType<ServerStageDeclaration>(pipeline.Stages[1]).Options.CloseLinger);
         Assert.Equal(TimeSpan.FromSeconds(2), Assert.IsType<ServerStageDeclaration>(pipeline.Stages[2]).Options.CloseLinger);
+        Assert.Equal(TimeSpan.FromSeconds(3), Assert.IsType<ClientStageDeclaration>(pipeline.Stages[3]).Options.CloseLinger);
+        Assert.Equal(TimeSpan.FromSeconds(2), Assert.IsType<ClientStageDeclaration>(pipeline.Stages[4]).Options.CloseLinger);
     }
 
     [Fact]

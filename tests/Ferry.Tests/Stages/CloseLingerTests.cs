@@ -152,6 +152,14 @@ public sealed class CloseLingerOptionTests
         Assert.Contains("must be 0 (close at once: a reset when the peer's bytes are unread) or from 1ms to 5m", ex.Problems[0]);
     }
 
+    [Fact]
+    public void A_client_stage_checks_it_the_same_way()
+    {
+        var ex = Assert.Throws<StageOptionsException>(() => new TcpClientStageOptions { Connect = "127.0.0.1:1", CloseLinger = TimeSpan.FromMinutes(6) }.Validate());
+        Assert.Contains("TcpClientStageOptions.CloseLinger", Assert.Single(ex.Problems));
+        Assert.Contains("from 1ms to 5m", ex.Problems[0]);
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(1)]

@@ -88,5 +88,6 @@ internal sealed record CoreSettings(
         o.EgressOverflow, o.EgressWaitTimeout, o.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold ? int.MaxValue : 0,
         o.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold ? o.EgressBufferBytes : int.MaxValue, false, o.IdleTimeout, o.FrameTimeout, o.MaxPendingBytes,
         o.GroupSize, o.GroupLinger, o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity, o.Transport, o.Tls,
-        o.Tls?.ServerName ?? BindAddress.Parse(o.Connect, "connect").Host, MaxGroupsPerConnection: o.MaxGroupsPerConnection, MaxGroupNameLength: o.MaxGroupNameLength);
+        o.Tls?.ServerName ?? BindAddress.Parse(o.Connect, "connect").Host, MaxGroupsPerConnection: o.MaxGroupsPerConnection, MaxGroupNameLength: o.MaxGroupNameLength,
+        CloseLinger: o.CloseLinger, LingeringCap: 1);
 }
