@@ -816,9 +816,9 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
     {
         if (ClosesPolitely(out var ssl))
         {
-            var notifying = ssl.ShutdownAsync();
-            if (!notifying.IsCompleted)
-                _ = notifying.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default); // lost with the close
+            // Not waited for: what the socket does not take now is lost with the close (observed, so as not to go unobserved).
+            _ = ssl.ShutdownAsync().ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
         _socket.Shutdown(SocketShutdown.Send);
         var scratch = new byte[4096];
