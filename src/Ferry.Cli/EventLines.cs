@@ -55,7 +55,7 @@ internal sealed record StatsLine(
     int Connections, long Accepted, long Rejected, long Closed, long BytesIn, long PacketsIn, long BytesOut, long PacketsOut,
     double BytesInPerS, double PacketsInPerS, double BytesOutPerS, double PacketsOutPerS, long Groups, long FrameErrors,
     long EgressDroppedBytes, long EgressDroppedPackets, long EgressUnknownTarget, long TlsFailures, long ProxyFailures, long GroupJoinsRefused,
-    IReadOnlyList<ConnectionLine>? ConnectionsTable) : EventLine("stats");
+    int Lingering, long LingeringResets, IReadOnlyList<ConnectionLine>? ConnectionsTable) : EventLine("stats");
 
 /// <summary>One row of the connection table (stdin <c>connections</c>, <c>--stats-connections</c>).</summary>
 internal sealed record ConnectionLine(

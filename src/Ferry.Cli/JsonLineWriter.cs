@@ -77,7 +77,8 @@ internal sealed class JsonLineWriter : IDisposable
         s.ConnectionsNow, s.AcceptedTotal, s.RejectedTotal, s.ClosedTotal, s.BytesReceivedTotal, s.PacketsReceivedTotal,
         s.BytesSentTotal, s.PacketsSentTotal, Math.Round(s.BytesReceivedPerSecond, 1), Math.Round(s.PacketsReceivedPerSecond, 1),
         Math.Round(s.BytesSentPerSecond, 1), Math.Round(s.PacketsSentPerSecond, 1), s.GroupsPublishedTotal, s.FrameErrorsTotal,
-        s.EgressBytesDroppedTotal, s.EgressPacketsDroppedTotal, s.EgressUnknownTargetTotal, s.TlsFailuresTotal, s.ProxyFailuresTotal, s.GroupJoinsRefusedTotal, table);
+        s.EgressBytesDroppedTotal, s.EgressPacketsDroppedTotal, s.EgressUnknownTargetTotal, s.TlsFailuresTotal, s.ProxyFailuresTotal, s.GroupJoinsRefusedTotal,
+        s.LingeringNow, s.LingeringResetTotal, table);
 
     public void Dispose() => _json.Dispose();
 }

@@ -25,6 +25,7 @@ internal static class ServeCommand
         var backlog = CliOptions.Int("--backlog", 1, 65535, "pending connections the kernel queues before accept (default 512)");
         var idleTimeout = CliOptions.Duration("--idle-timeout", "disconnect clients silent this long, e.g. 30s, 500ms; 0 = never (default 0)");
         var halfCloseLinger = CliOptions.Duration("--half-close-linger", "keep a client that shut down its sending side (FIN) open this long for answers; 0 = close once what is queued is written (default 0)");
+        var closeLinger = CliOptions.Duration("--close-linger", "a closed client's socket waits this long for it to take what it is owed and close (its bytes are discarded meanwhile); 0 = close at once, a reset if its bytes are unread (default 2s)");
         var stopGrace = CliOptions.Duration("--stop-grace-period", "at a stop (Ctrl+C, SIGTERM), how long queued egress may drain before connections close; a second signal cuts it short (default 5s)");
         var groupSize = CliOptions.Int("--group-size", 1, 65536, "packets per published group (default 1)");
         var groupLinger = CliOptions.Duration("--group-linger", "publish a partial group this long after its first packet; 0 = at once (default 1ms)");
@@ -58,7 +59,7 @@ internal static class ServeCommand
         var logFormat = CliOptions.LogFormat();
         var command = new Command("serve", "run a TCP server stage and print what arrives as JSON lines\n\n" + Epilog)
         {
-            bind, maxConnections, backlog, idleTimeout, halfCloseLinger, stopGrace, frameTimeout, maxPending, maxGroups, maxGroupName, groupSize, groupLinger, framing, egressBuffer, bindAttempts,
+            bind, maxConnections, backlog, idleTimeout, halfCloseLinger, closeLinger, stopGrace, frameTimeout, maxPending, maxGroups, maxGroupName, groupSize, groupLinger, framing, egressBuffer, bindAttempts,
             echo, quiet, statsConnections, overflow, queue, metricsListen, logLevel, logFormat,
         };
         var nats = new NatsServeOptions();
@@ -75,6 +76,7 @@ internal static class ServeCommand
             if (result.TryGet(backlog, out var bl)) options = options with { Backlog = bl };
             if (result.TryGet(idleTimeout, out var it)) options = options with { IdleTimeout = it };
             if (result.TryGet(halfCloseLinger, out var hl)) options = options with { HalfCloseLinger = hl };
+            if (result.TryGet(closeLinger, out var cl)) options = options with { CloseLinger = cl };
             if (result.TryGet(stopGrace, out var sg)) options = options with { StopGracePeriod = sg };
             if (result.TryGet(frameTimeout, out var ft)) options = options with { FrameTimeout = ft };
             if (result.TryGet(maxPending, out var mp)) options = options with { MaxPendingBytes = mp };

@@ -36,7 +36,7 @@ internal static class StageReader
         "queue_when_disconnected", "group_notices", "bind_retry_delay", "bind_retry_max_delay", "bind_attempts",
         "proxy_protocol", "trusted_proxies", "proxy_header_timeout",
         "allow_from", "deny_from", "max_connections_per_ip", "connection_rate_per_ip", "connection_rate_window",
-        "half_close_linger",
+        "half_close_linger", "close_linger",
     ];
 
     /// <summary>Every key a client stage's config takes.</summary>
@@ -44,6 +44,7 @@ internal static class StageReader
     [
         "connect", "host", "port", "local_bind", .. FramingKeys, .. CommonKeys, "egress_while_disconnected",
         "connect_timeout", "reconnect_wait", "reconnect_max_wait", "reconnect_jitter", "reconnect_attempts", "healthy_after",
+        "close_linger",
     ];
 
     /// <summary>Every key a bridge end's config takes.</summary>
@@ -237,6 +238,7 @@ internal static class StageReader
         if (e.Int("connection_rate_per_ip", 0, int.MaxValue, $" (connections per {e.Say("connection_rate_window")}; 0 = unlimited)") is { } rate) o = o with { ConnectionRatePerIp = rate };
         if (e.Duration("connection_rate_window") is { } window) o = o with { ConnectionRateWindow = window };
         if (e.Duration("half_close_linger") is { } halfClose) o = o with { HalfCloseLinger = halfClose };
+        if (e.Duration("close_linger") is { } closeLinger) o = o with { CloseLinger = closeLinger };
         if (TlsBlockReader.Read(e.Node("tls"), server: true, problems, e.Spelling) is { } serverTls) o = o with { Tls = serverTls };
         Check(() => o.Validate(), e, where, path, problems);
         return new ServerStageDeclaration(name, where, o) { AddressWhere = (e.Node("bind") ?? e.Node("port") ?? e.Node("host"))?.Where, Spelling = e.Spelling };
@@ -273,6 +275,7 @@ internal static class StageReader
         if (e.Double("reconnect_jitter", 0, 1) is { } jitter) o = o with { ReconnectJitter = jitter };
         if (e.Int("reconnect_attempts", 0, int.MaxValue, " (0 = forever)") is { } attempts) o = o with { ReconnectAttempts = attempts };
         if (e.Duration("healthy_after") is { } healthy) o = o with { HealthyAfter = healthy };
+        if (e.Duration("close_linger") is { } closeLinger) o = o with { CloseLinger = closeLinger };
         if (e.Duration("frame_timeout") is { } frameTimeout) o = o with { FrameTimeout = frameTimeout };
         if (e.Size("max_pending_bytes", 0) is { } pending) o = o with { MaxPendingBytes = pending };
         if (ReadTransport(e) is { } transport) o = o with { Transport = transport };

@@ -48,6 +48,10 @@ public static class FerryMetrics
             "Connections refused by admission (max_connections, descriptor reserve, per-address limits, allow/deny, accept filter); also counted in closed");
         Meter.CreateObservableCounter("ferry.tcp.connections.closed", () => Observe(s => s.ClosedTotal), "{connection}",
             "Connections closed, for any reason, refused ones included");
+        Meter.CreateObservableUpDownCounter("ferry.tcp.connections.lingering", () => Observe(s => s.LingeringNow), "{connection}",
+            "Connections closed gracefully that still hold their socket until the peer takes what it is owed and closes (close_linger); at most max_connections");
+        Meter.CreateObservableCounter("ferry.tcp.connections.lingering_resets", () => Observe(s => s.LingeringResetTotal), "{connection}",
+            "Lingering closes cut short with a reset, the oldest first, to keep at most max_connections lingering");
         Meter.CreateObservableCounter("ferry.tcp.disconnections", ObserveDisconnections, "{connection}",
             "Connections closed, tagged with the reason (remote_closed, reset, idle_timeout, limit, ip_limit, denied, server_stopping, protocol_error, killed, slow_consumer, tls_error, proxy_protocol, ...); they add up to closed");
         Meter.CreateObservableCounter("ferry.tcp.bytes.read", () => Observe(s => s.BytesReceivedTotal), "By", "Bytes read from the wire");

@@ -29,6 +29,15 @@ public sealed record SocketStats
     /// <summary>Connections that have closed, for any reason, refused ones included: one per <c>Disconnected</c> event.</summary>
     public long ClosedTotal { get; init; }
 
+    /// <summary>
+    /// Connections the stage closed that still hold their socket to finish a graceful close (<c>close_linger</c>): sending
+    /// what they owe, waiting for the peer to read it and close. Not in <see cref="ConnectionsNow"/> (they are closed);
+    /// at most <c>max_connections</c>. Back to 0 once every peer closed or the linger is over.
+    /// </summary>
+    public int LingeringNow { get; init; }
+    /// <summary>Lingering closes cut short with a reset because more connections were lingering than <c>max_connections</c> allows (the oldest goes).</summary>
+    public long LingeringResetTotal { get; init; }
+
     /// <summary>Bytes read from sockets, framing included.</summary>
     public long BytesReceivedTotal { get; init; }
     /// <summary>Messages decoded and published in packet groups.</summary>

@@ -50,6 +50,16 @@ internal static class StageOptionChecks
     }
 
     /// <summary>
+    /// How long a graceful close may linger (<c>close_linger</c>): 0 (close at once) or from 1 ms to 5 minutes. Longer would let
+    /// peers that never close hold a closed connection's descriptor for longer than any client needs to take its last answers.
+    /// </summary>
+    public static void CloseLinger(List<string> problems, TimeSpan closeLinger)
+    {
+        if (closeLinger != TimeSpan.Zero && (closeLinger < TimeSpan.FromMilliseconds(1) || closeLinger > TimeSpan.FromMinutes(5)))
+            problems.Add($"option 'close_linger': {DurationWords.Of(closeLinger)} is not allowed; must be 0 (close at once: a reset when the peer's bytes are unread) or from 1ms to 5m");
+    }
+
+    /// <summary>
     /// The bounds of the named groups (rooms): how many one connection may be in, and how long a name may be. The count
     /// follows the other counts' convention (0 = unlimited, as <c>max_connections</c>); a name always has a bound, from
     /// 1 to <see cref="LongestGroupNameLimit"/> characters (UTF-16 code units, as <see cref="string.Length"/> counts them).

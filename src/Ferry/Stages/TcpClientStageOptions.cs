@@ -69,6 +69,15 @@ public sealed record TcpClientStageOptions
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
 
     /// <summary>
+    /// How long a connection the stage closes gracefully (idle timeout, a stop) may keep its socket for the remote to take what
+    /// it is owed and close too (<c>close_linger</c>, default 2 s, on the stage's clock; the remote's bytes are discarded
+    /// meanwhile), as <see cref="TcpServerStageOptions.CloseLinger"/>. One closed connection lingers at a time: the stage has
+    /// one connection, and a second close while one lingers resets the older. Zero closes at once (a reset when the remote's
+    /// bytes arrive unread). From 1ms to 5 minutes, or 0.
+    /// </summary>
+    public TimeSpan CloseLinger { get; init; } = global::Ferry.Transport.CloseLinger.DefaultLimit;
+
+    /// <summary>
     /// A frame that has started must complete within this long, or the connection is closed with reason
     /// <c>frame_timeout</c> (a client trickling a frame cannot hold it for ever). Default 30 s; zero = no limit.
     /// </summary>
@@ -158,6 +167,7 @@ public sealed record TcpClientStageOptions
         StageOptionChecks.Common(problems, Name, GroupSize, GroupLinger, EgressBufferBytes, IdleTimeout, ReadBufferBytes, ThreadProcessorAffinity, StatsInterval);
         StageOptionChecks.Limits(problems, FrameTimeout, MaxPendingBytes);
         StageOptionChecks.Groups(problems, MaxGroupsPerConnection, MaxGroupNameLength);
+        StageOptionChecks.CloseLinger(problems, CloseLinger);
         if (!BindAddress.TryParse(Connect, out var remote, out var why) || remote.IsAnyHost || remote.Port == 0)
             problems.Add($"option 'connect': '{Connect}' is not a remote address ({RemoteProblem(why, remote)}); use host:port or [ipv6]:port");
         if (LocalBind is not null && !BindAddress.TryParse(LocalBind, out _, out var whyLocal))

@@ -85,6 +85,18 @@ public sealed record TcpServerStageOptions
     /// </summary>
     public TimeSpan HalfCloseLinger { get; init; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// How long a connection the stage closes gracefully may keep its socket to finish the close (<c>close_linger</c>,
+    /// default 2 s, on the stage's clock): what it still owes the client (TLS's last records and close_notify) goes out,
+    /// then the FIN, and the client's bytes are read and discarded until it closes too, so that bytes it sent and the stage
+    /// never read do not turn the close into a reset that destroys the answers the client has not read yet. A client that
+    /// neither reads nor closes is closed on when the time is up. At most <see cref="MaxConnections"/> closed connections
+    /// linger at once (when it is set): one more makes the one that has lingered longest close at once with a reset.
+    /// Zero closes at once without waiting: what the socket takes now is sent, and a client whose bytes arrive unread
+    /// gets a reset, which can destroy answers it has not read yet. From 1ms to 5 minutes, or 0.
+    /// </summary>
+    public TimeSpan CloseLinger { get; init; } = global::Ferry.Transport.CloseLinger.DefaultLimit;
+
     /// <summary>How bytes become packets and packets become bytes. Default <c>raw</c>; build one from a spec with <see cref="FramingSpec.Parse"/>.</summary>
     public IFraming Framing { get; init; } = RawFraming.Default;
 
@@ -185,6 +197,7 @@ public sealed record TcpServerStageOptions
             problems.Add($"option 'bind': '{Bind}' is not a valid address ({why}); use host:port, :port or [ipv6]:port");
         if (HalfCloseLinger != TimeSpan.Zero && (HalfCloseLinger < TimeSpan.FromMilliseconds(1) || HalfCloseLinger > TimeSpan.FromHours(1)))
             problems.Add($"option 'half_close_linger': {DurationWords.Of(HalfCloseLinger)} is not allowed; must be 0 (close once what is queued is written) or from 1ms to 1h");
+        StageOptionChecks.CloseLinger(problems, CloseLinger);
         if (Backlog < 1 || Backlog > 65535)
             problems.Add($"option 'backlog': {Backlog} is not allowed; must be from 1 to 65535");
         if (MaxConnectionsPerIp < 0)

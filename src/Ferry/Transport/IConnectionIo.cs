@@ -53,7 +53,9 @@ internal interface IConnectionIo : IDisposable
     /// Called before the close when the stage drops egress it still holds: bytes the transport itself still has
     /// on their way (a stream write in flight) need not be finished either, so the close does not wait for a
     /// peer that may never read. Without it a close finishes what the stage handed over (a drain after the
-    /// peer's FIN). Epoll has nothing in flight: what the kernel took goes out after the close in any case.
+    /// peer's FIN). Epoll has nothing in flight: what the kernel took goes out after the close in any case. The stream
+    /// transport finishes its write in flight anyway, within <c>close_linger</c> (a TLS record cut short breaks the session
+    /// and its close_notify), so no transport acts on it now.
     /// </summary>
     void AbandonWritesOnClose()
     {

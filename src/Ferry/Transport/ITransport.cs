@@ -12,6 +12,9 @@ internal interface ITransport
     /// <summary>The stage's readiness; the service loop disposes it when it ends.</summary>
     IReadiness Readiness { get; }
 
+    /// <summary>The stage's lingering closes (<c>close_linger</c>): its connections' graceful closes, counted and bounded.</summary>
+    CloseLinger Linger { get; }
+
     /// <summary>Binds and listens, watched under <paramref name="token"/>; throws <see cref="System.Net.Sockets.SocketException"/> or <see cref="IOException"/> when the address cannot be had.</summary>
     IListener Listen(BindAddress address, int backlog, TcpSocketOptions options, long token);
 

@@ -3,8 +3,10 @@ using Ferry.Transport.Interop;
 namespace Ferry.Transport;
 
 /// <summary>A connected non-blocking socket on the epoll transport: <c>recv</c>/<c>send</c> straight on the descriptor.</summary>
+/// <param name="handle">The descriptor.</param>
+/// <param name="linger">The stage's lingering closes: how long a graceful close may take, on the stage's clock, and how many at once.</param>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-internal sealed unsafe class SocketIo(SocketHandle handle) : IConnectionIo
+internal sealed unsafe class SocketIo(SocketHandle handle, CloseLinger linger) : IConnectionIo
 {
     /// <summary>The descriptor the reactor watches.</summary>
     public SocketHandle Handle { get; } = handle;
@@ -89,7 +91,7 @@ internal sealed unsafe class SocketIo(SocketHandle handle) : IConnectionIo
         if (_abortive)
             Handle.Dispose();
         else
-            Epoll.LingeringClose.Finish(Handle, default, TimeProvider.System);
+            Epoll.LingeringClose.Finish(Handle, default, linger);
     }
 
     private bool _disposed;

@@ -33,8 +33,13 @@ internal sealed record CoreSettings(
     TimeSpan? ProxyHeaderTimeout = null,
     TimeSpan HalfCloseLinger = default,
     int MaxGroupsPerConnection = 0,
-    int MaxGroupNameLength = StageOptionChecks.LongestGroupNameLimit)
+    int MaxGroupNameLength = StageOptionChecks.LongestGroupNameLimit,
+    TimeSpan? CloseLinger = null,
+    int LingeringCap = 0)
 {
+    /// <summary>The stage's lingering closes: <c>close_linger</c> (default 2 s) on the stage's clock, at most <see cref="LingeringCap"/> at once.</summary>
+    private global::Ferry.Transport.CloseLinger Lingering(TimeProvider time) => new(CloseLinger ?? global::Ferry.Transport.CloseLinger.DefaultLimit, LingeringCap, time);
+
     /// <summary>
     /// The stage's transport, <see cref="StageTransport.Auto"/> resolved for this system; with TLS, epoll
     /// with OpenSSL for a server, or the stream transport with a server or client handshake. Certificates are loaded here: a file that
@@ -52,17 +57,17 @@ internal sealed record CoreSettings(
         if (epoll && !StageTransportChoice.EpollHere)
             throw new StageOptionsException(Name, [StageTransportChoice.EpollOnlyOnLinux], OptionsType);
         if (epoll && !secure && StageTransportChoice.EpollHere)
-            return new EpollTransport();
+            return new EpollTransport(Lingering(time));
         if (!secure)
-            return new StreamTransport(ReadBufferBytes);
+            return new StreamTransport(ReadBufferBytes, linger: Lingering(time));
         // A stage's certificate files are looked at again during handshakes: what a change did is logged.
         var reloadLog = logger is null ? null : new CertificateReloadLog(logger, Name);
         try
         {
             if (epoll && StageTransportChoice.EpollHere)
-                return new EpollTransport(new OpenSslServerTls(Tls!, time, reloadLog));
+                return new EpollTransport(Lingering(time), new OpenSslServerTls(Tls!, time, reloadLog));
             IStreamHandshake handshake = TlsServerName is null ? new ServerTlsHandshake(Tls!, time, reloadLog) : new ClientTlsHandshake(Tls!, TlsServerName, time, reloadLog);
-            return new StreamTransport(ReadBufferBytes, handshake);
+            return new StreamTransport(ReadBufferBytes, handshake, Lingering(time));
         }
         catch (TlsMaterialException ex)
         {
@@ -76,11 +81,13 @@ internal sealed record CoreSettings(
     public static CoreSettings From(TcpServerStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
         o.EgressOverflow, o.EgressWaitTimeout, o.QueueWhenDisconnected, o.EgressBufferBytes, o.GroupNotices, o.IdleTimeout, o.FrameTimeout, o.MaxPendingBytes, o.GroupSize, o.GroupLinger,
         o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity, o.Transport, o.Tls, null,
-        o.ProxyProtocol == ProxyProtocol.Off ? null : o.ProxyHeaderTimeout, o.HalfCloseLinger, o.MaxGroupsPerConnection, o.MaxGroupNameLength);
+        o.ProxyProtocol == ProxyProtocol.Off ? null : o.ProxyHeaderTimeout, o.HalfCloseLinger, o.MaxGroupsPerConnection, o.MaxGroupNameLength,
+        o.CloseLinger, o.MaxConnections);
 
     public static CoreSettings From(TcpClientStageOptions o) => new(o.Name, o.Framing, o.ReadBufferBytes, o.EgressBufferBytes,
         o.EgressOverflow, o.EgressWaitTimeout, o.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold ? int.MaxValue : 0,
         o.EgressWhileDisconnected == DisconnectedEgressPolicy.Hold ? o.EgressBufferBytes : int.MaxValue, false, o.IdleTimeout, o.FrameTimeout, o.MaxPendingBytes,
         o.GroupSize, o.GroupLinger, o.StatsInterval, o.StopGracePeriod, o.ThreadPriority, o.ThreadProcessorAffinity, o.Transport, o.Tls,
-        o.Tls?.ServerName ?? BindAddress.Parse(o.Connect, "connect").Host, MaxGroupsPerConnection: o.MaxGroupsPerConnection, MaxGroupNameLength: o.MaxGroupNameLength);
+        o.Tls?.ServerName ?? BindAddress.Parse(o.Connect, "connect").Host, MaxGroupsPerConnection: o.MaxGroupsPerConnection, MaxGroupNameLength: o.MaxGroupNameLength,
+        CloseLinger: o.CloseLinger, LingeringCap: 1);
 }

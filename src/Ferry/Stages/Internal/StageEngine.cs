@@ -68,7 +68,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         _router = new EgressRouter(_table, _groups, _writer, _held, _any, _counters, Events);
         _timeouts = new TimeoutScanner(settings.IdleTimeout, settings.FrameTimeout, (settings.Framing as ISessionFraming)?.HandshakeTimeout,
             settings.Tls is { Secure: true } tls ? tls.HandshakeTimeout : null, settings.ProxyHeaderTimeout, settings.HalfCloseLinger, _table, this, Clock);
-        _stats = new StatsPublisher(_counters, _table, Events, bus, settings.StatsInterval, _loop.StopForced);
+        _stats = new StatsPublisher(_counters, _table, Events, bus, settings.StatsInterval, _loop.StopForced, _transport.Linger);
         // The name first: a second stage of this name on this bus must not subscribe to the first one's topics.
         _name = StageNameClaim.Take(bus, settings.Name);
         _egressSubscription = DirectTopic.Of<EgressMessage>(bus, StageTopics.EgressPackets(settings.Name)).Subscribe(_router.HandleEgressAsync);

@@ -18,10 +18,13 @@ internal sealed class StatsPublisher
     private readonly ITopic<SocketStats> _topic;
     private readonly long _intervalMs;
     private readonly CancellationToken _stopForced;
+    private readonly Transport.CloseLinger? _linger;
     private Sample _last;
 
-    public StatsPublisher(StageCounters counters, ConnectionTable table, EventSink events, IMessageBus bus, TimeSpan interval, CancellationToken stopForced)
+    public StatsPublisher(StageCounters counters, ConnectionTable table, EventSink events, IMessageBus bus, TimeSpan interval, CancellationToken stopForced,
+        Transport.CloseLinger? linger = null)
     {
+        _linger = linger;
         _counters = counters;
         _table = table;
         _events = events;
@@ -110,6 +113,8 @@ internal sealed class StatsPublisher
         EgressPacketsDroppedTotal = Interlocked.Read(ref _counters.EgressPacketsDropped),
         EgressUnknownTargetTotal = Interlocked.Read(ref _counters.EgressUnknownTarget),
         GroupJoinsRefusedTotal = Interlocked.Read(ref _counters.GroupJoinsRefused),
+        LingeringNow = _linger?.Count ?? 0,
+        LingeringResetTotal = _linger?.ResetTotal ?? 0,
     };
 
     /// <summary>Bytes written to sockets, live and closed connections together.</summary>

@@ -6,7 +6,7 @@ namespace Ferry.Transport.Epoll;
 
 /// <summary>A non-blocking <c>connect</c> whose outcome the reactor reports as writability.</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-internal sealed unsafe class EpollDial(Reactor reactor, long token) : IDialAttempt
+internal sealed unsafe class EpollDial(Reactor reactor, long token, CloseLinger linger) : IDialAttempt
 {
     private SocketHandle? _handle;
     private bool _watched;
@@ -64,7 +64,7 @@ internal sealed unsafe class EpollDial(Reactor reactor, long token) : IDialAttem
         var addr = stackalloc byte[SockAddr.StorageSize];
         var length = SockAddr.StorageSize;
         local = Libc.getsockname(handle.Fd, addr, &length) == 0 ? SockAddr.Read(addr, length) : null;
-        return new SocketIo(handle);
+        return new SocketIo(handle, linger);
     }
 
     private void Unwatch()

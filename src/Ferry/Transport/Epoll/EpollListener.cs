@@ -14,10 +14,12 @@ internal sealed unsafe class EpollListener : IListener
     private readonly bool _anyHost;
     private readonly long _token;
     private readonly Tls.OpenSsl.OpenSslServerTls? _tls;
+    private readonly CloseLinger _linger;
     private bool _paused;
 
-    private EpollListener(Reactor reactor, ListenSocket socket, TcpSocketOptions options, bool anyHost, long token, Tls.OpenSsl.OpenSslServerTls? tls)
+    private EpollListener(Reactor reactor, ListenSocket socket, TcpSocketOptions options, bool anyHost, long token, CloseLinger linger, Tls.OpenSsl.OpenSslServerTls? tls)
     {
+        _linger = linger;
         _tls = tls;
         _reactor = reactor;
         _socket = socket;
@@ -26,7 +28,7 @@ internal sealed unsafe class EpollListener : IListener
         _token = token;
     }
 
-    public static EpollListener Open(Reactor reactor, BindAddress address, int backlog, TcpSocketOptions options, long token, Tls.OpenSsl.OpenSslServerTls? tls = null)
+    public static EpollListener Open(Reactor reactor, BindAddress address, int backlog, TcpSocketOptions options, long token, CloseLinger linger, Tls.OpenSsl.OpenSslServerTls? tls = null)
     {
         var socket = ListenSocket.Open(address, backlog, options);
         var rc = reactor.Watch(socket.Handle, ReadyFlags.Readable, token);
@@ -35,7 +37,7 @@ internal sealed unsafe class EpollListener : IListener
             socket.Dispose();
             throw new IOException($"cannot watch the listening socket: {Libc.Describe(rc)}"); // an errno, not a SocketError
         }
-        return new EpollListener(reactor, socket, options, address.IsAnyHost, token, tls);
+        return new EpollListener(reactor, socket, options, address.IsAnyHost, token, linger, tls);
     }
 
     public IPEndPoint LocalEndPoint => _socket.LocalEndPoint;
@@ -57,12 +59,12 @@ internal sealed unsafe class EpollListener : IListener
         var peer = SockAddr.Read(addr, length) ?? new IPEndPoint(IPAddress.None, 0);
         if (DescriptorReserve.Holds(fd))
         {
-            accepted = new AcceptedConnection(new SocketIo(handle), peer, _socket.LocalEndPoint, null);
+            accepted = new AcceptedConnection(new SocketIo(handle, _linger), peer, _socket.LocalEndPoint, null);
             error = DescriptorReserve.DescribeShed(fd);
             return AcceptStatus.AtReserve;
         }
         var rc = SocketConfigurator.Apply(fd, _options);
-        IConnectionIo io = _tls is null ? new SocketIo(handle) : new TlsSocketIo(handle, _tls, peer);
+        IConnectionIo io = _tls is null ? new SocketIo(handle, _linger) : new TlsSocketIo(handle, _tls, peer, _linger);
         accepted = new AcceptedConnection(io, peer, LocalOf(fd), rc == 0 ? null : Libc.Describe(rc));
         return AcceptStatus.Accepted;
     }

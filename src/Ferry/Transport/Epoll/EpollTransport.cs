@@ -1,11 +1,15 @@
 namespace Ferry.Transport.Epoll;
 
 /// <summary>The Linux fast path: one <see cref="Reactor"/> per stage, sockets driven by non-blocking system calls.</summary>
+/// <param name="linger">The stage's lingering closes (<c>close_linger</c>, its clock, the bound); the default, unbounded, when null.</param>
 /// <param name="tls">A server stage's TLS (accepted connections become <see cref="TlsSocketIo"/>); null for plain connections.</param>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-internal sealed class EpollTransport(Tls.OpenSsl.OpenSslServerTls? tls = null) : ITransport
+internal sealed class EpollTransport(CloseLinger? linger = null, Tls.OpenSsl.OpenSslServerTls? tls = null) : ITransport
 {
     private readonly Reactor _reactor = new();
+    private readonly CloseLinger _linger = linger ?? CloseLinger.Unbounded;
+
+    public CloseLinger Linger => _linger;
 
     public IReadiness Readiness => _reactor;
 
@@ -16,7 +20,7 @@ internal sealed class EpollTransport(Tls.OpenSsl.OpenSslServerTls? tls = null) :
     public Reactor Reactor => _reactor;
 
     public IListener Listen(BindAddress address, int backlog, TcpSocketOptions options, long token)
-        => EpollListener.Open(_reactor, address, backlog, options, token, tls);
+        => EpollListener.Open(_reactor, address, backlog, options, token, _linger, tls);
 
-    public IDialAttempt CreateDial(long token) => new EpollDial(_reactor, token);
+    public IDialAttempt CreateDial(long token) => new EpollDial(_reactor, token, _linger);
 }

@@ -10,16 +10,14 @@ namespace Ferry.Transport.Epoll;
 /// ciphertext the socket did not take: the last records, the close_notify), shuts writing down (the FIN goes out behind
 /// them), and reads and discards whatever the peer still sends until its EOF, and only then closes. What cannot finish at
 /// once (the peer has not closed yet, or the socket is full) is finished by one background thread polling the sockets
-/// left, each for at most <see cref="Limit"/>: a peer that never closes nor reads costs its descriptor that long, never
-/// the service loop.
+/// left, each for at most the stage's <c>close_linger</c> (<see cref="CloseLinger"/>, on the stage's clock): a peer that never
+/// closes nor reads costs its descriptor that long, never the service loop; and at most as many sockets linger as the
+/// stage's <see cref="CloseLinger.Cap"/>, the oldest reset beyond it.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static unsafe class LingeringClose
 {
-    /// <summary>How long a closed connection may wait for its peer to read what it owes and to close (nginx's lingering_timeout is 5 s).</summary>
-    public static readonly TimeSpan Limit = TimeSpan.FromSeconds(2);
-
-    /// <summary>How often the thread looks again (new sockets, the deadlines on a fake clock): a poll's timeout.</summary>
+    /// <summary>How often the thread looks again (new sockets, the deadlines on a fake clock, resets): a poll's timeout.</summary>
     private const int PollMs = 20;
 
     /// <summary>At most this much is read and discarded per socket at a time, so a peer flooding it cannot hold the thread.</summary>
@@ -31,16 +29,22 @@ internal static unsafe class LingeringClose
     private static readonly List<Entry> Entries = [];
     private static bool s_running;
 
-    private sealed class Entry(SocketHandle handle, byte[]? owed, TimeProvider time, long deadline)
+    /// <summary>One lingering socket; only the lingering thread touches its descriptor once it is entered.</summary>
+    private sealed class Entry(SocketHandle handle, byte[]? owed, CloseLinger linger) : ILingeringSocket
     {
         public SocketHandle Handle { get; } = handle;
         public byte[]? Owed = owed;
         public int Sent;
-        public TimeProvider Time { get; } = time;
-        public long Deadline { get; } = deadline;
+        public CloseLinger Linger { get; } = linger;
+        public long Deadline { get; } = linger.DeadlineFromNow();
+        public LinkedListNode<ILingeringSocket>? Place;
+        /// <summary>Set by <see cref="Reset"/> (another thread): the lingering thread closes it with a reset on its next look.</summary>
+        public volatile bool ResetAsked;
+
+        public void Reset() => ResetAsked = true;
     }
 
-    /// <summary>The sockets still finishing their close (tests).</summary>
+    /// <summary>The sockets still finishing their close, every stage's (tests).</summary>
     public static int Pending
     {
         get
@@ -52,10 +56,11 @@ internal static unsafe class LingeringClose
 
     /// <summary>
     /// Closes <paramref name="handle"/> gracefully: <paramref name="owed"/> first, then the FIN, then the peer's bytes are
-    /// discarded until its EOF, within <see cref="Limit"/> on <paramref name="time"/>. Never blocks: what cannot be done now
-    /// is left to the background thread. The caller no longer uses the descriptor.
+    /// discarded until its EOF, within <paramref name="linger"/>'s limit on its clock. Never blocks: what cannot be done now
+    /// is left to the background thread. With a zero limit what can be sent now is, and the socket is closed at once (a
+    /// reset if the peer's bytes arrive unread). The caller no longer uses the descriptor.
     /// </summary>
-    public static void Finish(SocketHandle handle, ReadOnlySpan<byte> owed, TimeProvider time)
+    public static void Finish(SocketHandle handle, ReadOnlySpan<byte> owed, CloseLinger linger)
     {
         var fd = handle.Fd;
         var sent = Send(fd, owed);
@@ -66,15 +71,24 @@ internal static unsafe class LingeringClose
         }
         byte[]? rest = null;
         if (sent < owed.Length)
-            rest = owed[sent..].ToArray();
-        else if (ShutWriteAndDrain(fd))
         {
-            handle.Dispose(); // the peer had closed already: the common case after its FIN
+            if (linger.Limit == TimeSpan.Zero)
+            {
+                handle.Dispose(); // no waiting: the rest is lost with the close
+                return;
+            }
+            rest = owed[sent..].ToArray();
+        }
+        else if (ShutWriteAndDrain(fd) || linger.Limit == TimeSpan.Zero)
+        {
+            handle.Dispose(); // the peer had closed already (the common case after its FIN), or no waiting
             return;
         }
-        var entry = new Entry(handle, rest, time, time.GetTimestamp() + (long)(Limit.TotalSeconds * time.TimestampFrequency));
+        var entry = new Entry(handle, rest, linger);
         lock (Sync)
         {
+            // Counted under the list's lock: a reset asked for now is seen by the thread's next look at the list.
+            entry.Place = linger.Enter(entry);
             Entries.Add(entry);
             if (s_running)
                 return;
@@ -163,11 +177,16 @@ internal static unsafe class LingeringClose
                 Libc.poll(p, (nuint)entries.Count, PollMs);
                 for (var i = 0; i < entries.Count; i++)
                 {
-                    if (Step(entries[i], *(short*)(p + i * 8 + 6)))
+                    var entry = entries[i];
+                    var reset = entry.ResetAsked;
+                    if (reset || Step(entry, *(short*)(p + i * 8 + 6)))
                     {
-                        entries[i].Handle.Dispose();
+                        if (reset)
+                            SocketConfigurator.SetAbortiveClose(entry.Handle.Fd);
+                        entry.Handle.Dispose();
+                        entry.Linger.Leave(entry.Place!);
                         lock (Sync)
-                            Entries.Remove(entries[i]);
+                            Entries.Remove(entry);
                     }
                 }
             }
@@ -194,6 +213,6 @@ internal static unsafe class LingeringClose
         else if (entry.Owed is null && (events & (POLLIN | POLLERR | POLLHUP)) != 0 && Drain(fd))
             return true;
         // The stage's clock: a peer that neither reads nor closes is closed on anyway (a reset if it still sends).
-        return entry.Time.GetTimestamp() >= entry.Deadline;
+        return entry.Linger.Time.GetTimestamp() >= entry.Deadline;
     }
 }

@@ -97,10 +97,13 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo, IClientCertificateRefu
     }
 
     private readonly System.Net.IPEndPoint _peer;
+    /// <summary>The stage's lingering closes (the limit on the stage's clock, the bound).</summary>
+    private readonly CloseLinger _linger;
 
-    public TlsSocketIo(SocketHandle handle, OpenSslServerTls tls, System.Net.IPEndPoint peer)
+    public TlsSocketIo(SocketHandle handle, OpenSslServerTls tls, System.Net.IPEndPoint peer, CloseLinger linger)
     {
         Handle = handle;
+        _linger = linger;
         _tls = tls;
         _peer = peer;
         _records = new TlsRecordWatch(tls.Time);
@@ -584,7 +587,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo, IClientCertificateRefu
                 Handle.Dispose();
                 return;
             }
-            LingeringClose.Finish(Handle, owed, _tls.Time);
+            LingeringClose.Finish(Handle, owed, _linger);
         }
     }
 }

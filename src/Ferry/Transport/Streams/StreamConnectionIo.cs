@@ -28,13 +28,10 @@ namespace Ferry.Transport.Streams;
 /// <see cref="Send"/> under the connection's egress lock; completions on pool threads. Locks:
 /// the receive lock and the send lock are each taken alone, after the egress lock when at all.</para>
 /// </remarks>
-internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Transport.Tls.IClientCertificateRefusal
+internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Transport.Tls.IClientCertificateRefusal, ILingeringSocket
 {
     /// <summary>The most bytes one write takes: bounds what the transport holds beyond the kernel's send buffer.</summary>
     private const int MaxSendBytes = 64 * 1024;
-
-    /// <summary>How long a graceful close waits for queued bytes to be written before it closes anyway.</summary>
-    private const int CloseLingerMs = 10_000;
 
     // Receive states. Only a completion moves the state away from Waiting; only the service thread
     // (Receive) moves it away from Held and Ready.
@@ -88,13 +85,19 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
     private string? _writeErrorText;
     private bool _closing;
     private volatile bool _abortive;
-    private bool _abandonWrites;
     private int _socketClosed;
-    private Timer? _linger;
 
-    public StreamConnectionIo(Socket socket, int readSize, IStreamHandshake? handshake = null)
+    // ---- the graceful close (close_linger) ----
+    private readonly CloseLinger _closeLinger;
+    /// <summary>Cancelled when the graceful close is out of time (or reset to keep within the stage's bound); null when it does not wait.</summary>
+    private CancellationTokenSource? _closeDeadline;
+    /// <summary>The close's place among the stage's lingering closes, while it counts there.</summary>
+    private LinkedListNode<ILingeringSocket>? _lingerPlace;
+
+    public StreamConnectionIo(Socket socket, int readSize, IStreamHandshake? handshake = null, CloseLinger? closeLinger = null)
     {
         _socket = socket;
+        _closeLinger = closeLinger ?? CloseLinger.Unbounded;
         _stream = _socketStream = new WaitThenReadStream(socket);
         _readSize = readSize;
         _handshake = handshake;
@@ -646,8 +649,6 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
 
     public void SetAbortiveClose() => _abortive = true;
 
-    public void AbandonWritesOnClose() => _abandonWrites = true;
-
     public bool HoldsPartialRecord(out long sinceTimestamp)
     {
         sinceTimestamp = 0;
@@ -681,6 +682,14 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
         }
         // A read in flight fails when the stream is closed below; its completion returns its buffer.
         _proxyTaken?.TrySetResult(false);
+        // A graceful close waits (for the write in flight, the close_notify, the peer's EOF) within the stage's
+        // close_linger on the stage's clock, counted among the stage's lingering closes: the deadline starts now,
+        // before a write's completion can see the close and finish it.
+        if (!_abortive && _closeLinger.Limit > TimeSpan.Zero)
+        {
+            _closeDeadline = new CancellationTokenSource(_closeLinger.Limit, _closeLinger.Time);
+            _lingerPlace = _closeLinger.Enter(this);
+        }
         bool writesPending;
         lock (_outLock)
         {
@@ -688,41 +697,44 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
             writesPending = _inFlight && !_abortive;
             Monitor.PulseAll(_outLock);
         }
-        if (!writesPending)
+        if (!writesPending || _closeDeadline is null)
         {
             CloseSocket();
             return;
         }
-        // The write in flight closes the socket when it completes. When the stage is dropping egress anyway, it
-        // is not waited for: it waits for a peer that may never read, and the descriptor with it (10 s of
-        // closed connections' descriptors escaped --max-connections). The shutdown queues the FIN behind what
-        // the kernel already took, which still goes out, and fails the write at once. What that write had not
-        // handed to the kernel is lost with the stage's own egress, as on epoll. Otherwise (everything was
-        // handed over: a drain after the peer's FIN) it is finished, and a peer that never reads is not
-        // waited for forever.
-        if (_abandonWrites)
+        // The write in flight closes the socket when it completes, or the close's deadline does (the write then fails).
+        // It is finished even when the stage drops the egress it still holds: its bytes were counted as sent, as those
+        // the kernel took on epoll, which go out after the close; and under TLS a write cut short leaves half a record,
+        // which the peer reads as a broken session, with no close_notify after it. A peer that never reads costs the
+        // descriptor close_linger long at most, and it is counted among the stage's lingering closes, which are bounded.
+        _closeDeadline.Token.UnsafeRegister(static s => ((StreamConnectionIo)s!).CloseSocket(), this);
+    }
+
+    /// <summary>
+    /// Reset to keep the stage's lingering closes within their bound (<see cref="CloseLinger"/>): the close gives up at once,
+    /// with a reset. On a pool thread: the cancellation runs the close's continuations, which the service thread (that
+    /// closed the connection making this one the oldest too many) must not run.
+    /// </summary>
+    void ILingeringSocket.Reset()
+    {
+        _abortive = true;
+        ThreadPool.UnsafeQueueUserWorkItem(static io =>
         {
             try
             {
-                _socket.Shutdown(SocketShutdown.Both);
-            }
-            catch (SocketException)
-            {
+                io._closeDeadline?.Cancel();
             }
             catch (ObjectDisposedException)
             {
+                // Closed meanwhile.
             }
-        }
-        _linger = new Timer(static s => ((StreamConnectionIo)s!).CloseSocket(), this, CloseLingerMs, Timeout.Infinite);
-        if (Volatile.Read(ref _socketClosed) != 0)
-            _linger.Dispose();
+        }, this, preferLocal: false);
     }
 
     private void CloseSocket()
     {
         if (Interlocked.Exchange(ref _socketClosed, 1) != 0)
             return;
-        _linger?.Dispose();
         if (_abortive)
         {
             try
@@ -748,23 +760,34 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
         }
         _stream.Dispose();
         _socket.Dispose();
+        Closed();
     }
 
-    /// <summary>How long a graceful close may wait for the close_notify to go out and for the peer to close (stage clock under TLS).</summary>
-    internal static readonly TimeSpan GracefulCloseLimit = TimeSpan.FromSeconds(2);
+    /// <summary>The socket is closed: no longer counted as lingering.</summary>
+    private void Closed()
+    {
+        if (_lingerPlace is { } place)
+            _closeLinger.Leave(place);
+        _closeDeadline?.Dispose();
+    }
 
     /// <summary>
     /// A graceful close, off the service thread: the close_notify (waited for, not dropped when the socket is full), the
     /// FIN behind it, then the peer's bytes read and discarded until its EOF, and only then the socket closed. Closing with
     /// bytes unread in the receive queue makes the kernel send a reset, and the reset makes the peer's kernel drop what it
-    /// received and had not read yet: a client that kept sending lost the last answers. Bounded by
-    /// <see cref="GracefulCloseLimit"/>: a peer that neither reads nor closes is closed on anyway.
+    /// received and had not read yet: a client that kept sending lost the last answers. Bounded by the stage's
+    /// <c>close_linger</c> (<see cref="CloseLinger"/>, counted from the stage's close, on its clock): a peer that neither reads
+    /// nor closes is closed on anyway. With no linger what can go at once does, and the socket closes.
     /// </summary>
     private async Task FinishGracefullyAsync()
     {
-        using var deadline = new CancellationTokenSource(GracefulCloseLimit, _handshake?.Time ?? TimeProvider.System);
         try
         {
+            if (_closeDeadline is not { } deadline)
+            {
+                CloseAtOnce();
+                return;
+            }
             if (ClosesPolitely(out var ssl))
                 await ssl.ShutdownAsync().WaitAsync(deadline.Token).ConfigureAwait(false);
             _socket.Shutdown(SocketShutdown.Send);
@@ -780,9 +803,41 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
         }
         finally
         {
+            if (_abortive)
+                CloseWithReset(); // beyond the stage's bound: a reset, before the stream's close can send a FIN
             _stream.Dispose();
             _socket.Dispose();
+            Closed();
         }
+    }
+
+    /// <summary><c>close_linger</c> 0: the close_notify if the socket takes it now, the FIN, the peer's bytes already there discarded; no waiting.</summary>
+    private void CloseAtOnce()
+    {
+        if (ClosesPolitely(out var ssl))
+        {
+            // Not waited for: what the socket does not take now is lost with the close (observed, so as not to go unobserved).
+            _ = ssl.ShutdownAsync().ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        _socket.Shutdown(SocketShutdown.Send);
+        var scratch = new byte[4096];
+        while (_socket.Available > 0 && _socket.Receive(scratch, SocketFlags.None) > 0)
+        {
+        }
+    }
+
+    /// <summary>Closes the socket with a reset (SO_LINGER 0).</summary>
+    private void CloseWithReset()
+    {
+        try
+        {
+            _socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+        _socket.Dispose();
     }
 
     /// <summary>

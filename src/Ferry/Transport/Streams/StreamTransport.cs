@@ -8,9 +8,12 @@ namespace Ferry.Transport.Streams;
 /// </summary>
 /// <param name="readBufferBytes">Bytes one read takes (the stage's <c>read_buffer_bytes</c>).</param>
 /// <param name="handshake">A handshake each connection runs before messages flow (TLS); null for plain connections.</param>
-internal sealed class StreamTransport(int readBufferBytes, IStreamHandshake? handshake = null) : ITransport
+/// <param name="linger">The stage's lingering closes (<c>close_linger</c>, its clock, the bound); the default, unbounded, when null.</param>
+internal sealed class StreamTransport(int readBufferBytes, IStreamHandshake? handshake = null, CloseLinger? linger = null) : ITransport
 {
     private readonly PostedReadiness _readiness = new();
+
+    public CloseLinger Linger { get; } = linger ?? CloseLinger.Unbounded;
 
     public IReadiness Readiness => _readiness;
 
@@ -19,5 +22,5 @@ internal sealed class StreamTransport(int readBufferBytes, IStreamHandshake? han
 
     public IDialAttempt CreateDial(long token) => new StreamDial(_readiness, token, Connect);
 
-    private IConnectionIo Connect(Socket socket) => new StreamConnectionIo(socket, readBufferBytes, handshake);
+    private IConnectionIo Connect(Socket socket) => new StreamConnectionIo(socket, readBufferBytes, handshake, Linger);
 }
