@@ -93,6 +93,14 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
     private CancellationTokenSource? _closeDeadline;
     /// <summary>The close's place among the stage's lingering closes, while it counts there.</summary>
     private LinkedListNode<ILingeringSocket>? _lingerPlace;
+    /// <summary>The peer's end was read before the close (set by the close): a plain connection has nothing left to wait for.</summary>
+    private bool _peerEnded;
+
+    /// <summary>
+    /// Where a graceful close puts the peer's last bytes it discards: shared by every connection, since nothing reads them
+    /// (pinned, so a receive in flight costs no pinning; concurrent receives into it are harmless).
+    /// </summary>
+    private static readonly byte[] Discard = GC.AllocateUninitializedArray<byte>(4096, pinned: true);
 
     public StreamConnectionIo(Socket socket, int readSize, IStreamHandshake? handshake = null, CloseLinger? closeLinger = null)
     {
@@ -676,23 +684,27 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
         lock (_rxLock)
         {
             _closed = true;
+            _peerEnded = _rxState == Ended;
             if (_rx is not null)
                 ArrayPool<byte>.Shared.Return(_rx);
             _rx = null;
         }
         // A read in flight fails when the stream is closed below; its completion returns its buffer.
         _proxyTaken?.TrySetResult(false);
-        // A graceful close waits (for the write in flight, the close_notify, the peer's EOF) within the stage's
-        // close_linger on the stage's clock, counted among the stage's lingering closes: the deadline starts now,
-        // before a write's completion can see the close and finish it.
-        if (!_abortive && _closeLinger.Limit > TimeSpan.Zero)
-        {
-            _closeDeadline = new CancellationTokenSource(_closeLinger.Limit, _closeLinger.Time);
-            _lingerPlace = _closeLinger.Enter(this);
-        }
         bool writesPending;
         lock (_outLock)
         {
+            // A graceful close waits (for the write in flight, the close_notify, the peer's EOF) within the stage's
+            // close_linger on the stage's clock, counted among the stage's lingering closes: the deadline starts here,
+            // before a write's completion can see the close and finish it. A plain connection whose peer already ended
+            // and that has no write in flight has nothing to wait for (no bytes can follow the peer's end, and the
+            // kernel sends what it took before the FIN): it closes at once, without a timer or a place in the count,
+            // which is what most connections' ends are (the client closes first).
+            if (!_abortive && _closeLinger.Limit > TimeSpan.Zero && !(_peerEnded && !_inFlight && _stream is not System.Net.Security.SslStream))
+            {
+                _closeDeadline = new CancellationTokenSource(_closeLinger.Limit, _closeLinger.Time);
+                _lingerPlace = _closeLinger.Enter(this);
+            }
             _closing = true;
             writesPending = _inFlight && !_abortive;
             Monitor.PulseAll(_outLock);
@@ -791,8 +803,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
             if (ClosesPolitely(out var ssl))
                 await ssl.ShutdownAsync().WaitAsync(deadline.Token).ConfigureAwait(false);
             _socket.Shutdown(SocketShutdown.Send);
-            var scratch = new byte[4096];
-            while (await _socket.ReceiveAsync(scratch, SocketFlags.None, deadline.Token).ConfigureAwait(false) > 0)
+            while (await _socket.ReceiveAsync(Discard, SocketFlags.None, deadline.Token).ConfigureAwait(false) > 0)
             {
             }
         }
@@ -814,6 +825,9 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
     /// <summary><c>close_linger</c> 0: the close_notify if the socket takes it now, the FIN, the peer's bytes already there discarded; no waiting.</summary>
     private void CloseAtOnce()
     {
+        // The peer ended and nothing is owed (plain): the close's own FIN is all there is to send, nothing to discard.
+        if (_peerEnded && _stream is not System.Net.Security.SslStream)
+            return;
         if (ClosesPolitely(out var ssl))
         {
             // Not waited for: what the socket does not take now is lost with the close (observed, so as not to go unobserved).
@@ -821,8 +835,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
                 TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
         _socket.Shutdown(SocketShutdown.Send);
-        var scratch = new byte[4096];
-        while (_socket.Available > 0 && _socket.Receive(scratch, SocketFlags.None) > 0)
+        while (_socket.Available > 0 && _socket.Receive(Discard, SocketFlags.None) > 0)
         {
         }
     }
