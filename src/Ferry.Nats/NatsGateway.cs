@@ -46,7 +46,7 @@ public sealed class NatsGateway : IAsyncDisposable
     private EventOutbox? _outbox;
     private EgressDropLog? _dropLog;
     private LoopWatch? _watch;
-    private int _state; // 0 new, 1 started, 2 disposed
+    private int _state; // 0 new, 1 started, 2 disposed, 3 its start failed (and it stopped)
     /// <summary>When the NATS connection was lost (a <see cref="Stopwatch"/> timestamp); 0 while connected.</summary>
     private long _lostAt;
 
@@ -126,8 +126,23 @@ public sealed class NatsGateway : IAsyncDisposable
     /// JetStream or refuses a stream or consumer; the message names the stage, the URL or stream and the reason.</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
-            throw new InvalidOperationException($"the NATS gateway of stage '{_stage.Name}' was already started or disposed");
+        if (Interlocked.CompareExchange(ref _state, 1, 0) is var was and not 0)
+            throw new InvalidOperationException(was == 3
+                ? $"the NATS gateway of stage '{_stage.Name}' failed to start and stopped; make a new one to try again"
+                : $"the NATS gateway of stage '{_stage.Name}' was already started or disposed");
+        try
+        {
+            await StartCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await StopAfterFailedStartAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task StartCoreAsync(CancellationToken cancellationToken)
+    {
         var stopping = _stopping.Token;
         _nats = new NatsConnection(new NatsOpts
         {
@@ -161,11 +176,12 @@ public sealed class NatsGateway : IAsyncDisposable
             if (Volatile.Read(ref _state) == 1 && Interlocked.CompareExchange(ref _lostAt, Stopwatch.GetTimestamp(), 0) == 0)
                 _logger.LogWarning("stage {Stage}: NATS connection to {Url} lost; reconnecting every 0.1 to 2 s until it is back ({Mode}: {Meanwhile})",
                     _stage.Name, _options.Url, _options.Mode,
-                    _options.Mode == NatsDeliveryMode.JetStream ? "ingress waits in the max_in_flight window and is sent again" : "ingress that finds no room within publish_timeout is dropped and counted");
+                    _options.Mode == NatsDeliveryMode.JetStream ? $"ingress waits in the {_options.Say("max_in_flight")} window and is sent again"
+                        : $"ingress that finds no room within {_options.Say("publish_timeout")} is dropped and counted");
             return ValueTask.CompletedTask;
         };
         // A full egress subscription queue drops on the client's reader: counted, and said once per streak (not per message).
-        var dropLog = _dropLog = new EgressDropLog(_logger, _stage.Name, _options.MaxPendingEgress,
+        var dropLog = _dropLog = new EgressDropLog(_logger, _stage.Name, _options.MaxPendingEgress, _options.Say("max_pending_egress"),
             _options.Mode == NatsDeliveryMode.JetStream ? "not acknowledged, so sent again after the ack wait" : "lost", ControlSubject, TimeProvider.System);
         _nats.MessageDropped += (_, dropped) =>
         {
@@ -200,11 +216,11 @@ public sealed class NatsGateway : IAsyncDisposable
                     egressStream, EgressSubject, cancellationToken, sayKey: _options.Say).ConfigureAwait(false);
                 var url = _options.Url;
                 Func<Exception, string> describe = ex => JetStreamSetup.DescribeRefusal(url, ex);
-                var recreator = new StreamRecreator(RecreatedStream.Ingress(ingressStream, IngressSubject), ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),
+                var recreator = new StreamRecreator(RecreatedStream.Ingress(ingressStream, IngressSubject, _options.Say("ingress_stream")), ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),
                     describe, _logger, TimeProvider.System, stopping);
                 _ingress = new JetStreamIngressPublisher(js, ingressStream, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
-                    _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger, recreator);
-                _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressConfig, _options.MaxPendingEgress, _logger, watch, describe, TimeProvider.System)
+                    _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger, recreator, _options.Say("ingress_stream"));
+                _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressConfig, _options.MaxPendingEgress, _logger, watch, describe, TimeProvider.System, _options.Say)
                     .StartAsync(BeforeClaimForTest, stopping).ConfigureAwait(false));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -239,6 +255,37 @@ public sealed class NatsGateway : IAsyncDisposable
             _stage.Name, _options.Url, _options.Mode, IngressSubject, EgressSubject, InstanceEgressSubject);
     }
 
+    /// <summary>
+    /// A start that failed leaves nothing running. The client reconnects for ever (MaxReconnectRetry -1) once it has connected, and
+    /// a connect abandoned by the caller's token goes on by itself, so a gateway whose stream was refused (or whose start was
+    /// cancelled) stayed connected, reconnecting after every outage, with its event outbox and subscriptions running, until a
+    /// dispose its caller, holding only an exception, might never make.
+    /// </summary>
+    private async Task StopAfterFailedStartAsync()
+    {
+        // Disposed meanwhile: the dispose stops it.
+        if (Interlocked.CompareExchange(ref _state, 3, 1) != 1)
+            return;
+        _counters.Running = false;
+        foreach (var handler in _handlers)
+            handler.Dispose();
+        _handlers.Clear();
+        _outbox?.Complete();
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_loops).WaitAsync(DrainTimeout).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogDebug(ex, "NATS gateway loops ended with an error after a failed start");
+        }
+        if (_nats is not null)
+            await _nats.DisposeAsync().ConfigureAwait(false);
+        _counters.Connected = false;
+        _dropLog?.Dispose();
+    }
+
     /// <summary>Awaited at start just before the gateway decides whether it may use the shared <c>&lt;stage&gt;-any</c>
     /// consumer: the tests hold two gateways there to start them at the same instant.</summary>
     internal Func<Task>? BeforeClaimForTest { get; set; }
@@ -271,7 +318,8 @@ public sealed class NatsGateway : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _state, 2) == 2)
+        // After a failed start everything was stopped then (StopAfterFailedStartAsync).
+        if (Interlocked.Exchange(ref _state, 2) is 2 or 3)
             return;
         // Stopping: a probe no longer reads connected (it used to, for good, after the dispose).
         _counters.Running = false;

@@ -1,0 +1,91 @@
+using System.Net;
+using System.Net.Sockets;
+using Ferry.Bus;
+using Ferry.Framing;
+using Ferry.Nats.Tests.Support;
+using Ferry.Stages;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace Ferry.Nats.Tests;
+
+/// <summary>
+/// A gateway whose start failed leaves nothing running: no connection (the client reconnects for ever once connected), no
+/// loop. It used to stay connected after a refused stream, reconnecting after every outage, until its caller, holding only an
+/// exception, disposed it; a cancelled start left the client's connect going on by itself.
+/// </summary>
+public sealed class FailedStartTests
+{
+    private static TcpServerStage Stage(string name)
+        => new(new TcpServerStageOptions { Name = name, Bind = "127.0.0.1:0", Framing = RawFraming.Default }, new InProcessBus());
+
+    [SkippableFact]
+    public async Task A_refused_stream_leaves_no_connection_on_the_server()
+    {
+        await using var server = await NatsServer.StartNewAsync(monitor: true);
+        await using (var nats = await Observer.ConnectAsync(server))
+            await new NatsJSContext(nats).CreateStreamAsync(new StreamConfig("other", ["ferry.refused.in"]));
+        await using var stage = Stage("refused");
+        await using var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream });
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => gateway.StartAsync());
+        Assert.Contains("JetStream refused stream 'ferry_refused_in'", error.Message);
+        // Closed at once, before the start returned: the server lets the connection go as soon as it reads the close.
+        IReadOnlyList<string> left = [];
+        // Old code: the gateway's connection stayed (ferry-refused-…) until the gateway was disposed.
+        await Eventually.TrueAsync(async () => !(left = await server.ConnectionsAsync()).Any(n => n.StartsWith("ferry-refused-", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(5), () => "still connected: " + string.Join(", ", left));
+        Assert.False(gateway.Counters.Connected);
+
+        // Once it failed it says so, and a dispose afterwards has nothing left to do.
+        var again = await Assert.ThrowsAsync<InvalidOperationException>(() => gateway.StartAsync());
+        Assert.Equal("the NATS gateway of stage 'refused' failed to start and stopped; make a new one to try again", again.Message);
+    }
+
+    [SkippableFact]
+    public async Task A_refused_login_leaves_no_connection_trying_again()
+    {
+        await using var server = await NatsServer.StartNewAsync(jetStream: false, monitor: true, user: ("ferry", "secret"));
+        await using var stage = Stage("login");
+        await using var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url });
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => gateway.StartAsync());
+        Assert.StartsWith($"NATS gateway of stage 'login': cannot connect to '{server.Url}'", error.Message);
+        Assert.Empty(await server.ConnectionsAsync());
+    }
+
+    /// <summary>
+    /// A listener that takes the connection and never says INFO holds the client's connect for its 10 s timeout: a start
+    /// cancelled meanwhile returned, and the connect went on by itself, its socket open, until that timeout.
+    /// </summary>
+    [Fact]
+    public async Task A_cancelled_start_closes_its_socket_at_once()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        await using var stage = Stage("cancelled");
+        await using var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = $"nats://127.0.0.1:{port}" });
+        using var cancel = new CancellationTokenSource();
+
+        var start = gateway.StartAsync(cancel.Token);
+        using var accepted = await listener.AcceptSocketAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => start);
+
+        // Old code: nothing came before the client's own 10 s connect timeout.
+        using var closed = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        var buffer = new byte[256];
+        try
+        {
+            while (await accepted.ReceiveAsync(buffer, SocketFlags.None, closed.Token) > 0)
+            {
+            }
+        }
+        catch (SocketException)
+        {
+            // Reset: closed too.
+        }
+    }
+}
