@@ -143,6 +143,16 @@ public sealed class NatsGateway : IAsyncDisposable
 
     private async Task StartCoreAsync(CancellationToken cancellationToken)
     {
+        // Before anything starts: another gateway of this process on the server, with options of its own, whose stage's subjects
+        // meet this one's (a template without {stage}, another prefix) would mix their traffic.
+        try
+        {
+            GatewaysInProcess.Claim(this, _options.Url, StageSubjects.Of(_stage.Name, _options));
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': {ex.Message}", ex);
+        }
         var stopping = _stopping.Token;
         _nats = new NatsConnection(new NatsOpts
         {
@@ -284,6 +294,7 @@ public sealed class NatsGateway : IAsyncDisposable
             await _nats.DisposeAsync().ConfigureAwait(false);
         _counters.Connected = false;
         _dropLog?.Dispose();
+        GatewaysInProcess.Release(this);
     }
 
     /// <summary>Awaited at start just before the gateway decides whether it may use the shared <c>&lt;stage&gt;-any</c>
@@ -351,5 +362,7 @@ public sealed class NatsGateway : IAsyncDisposable
             await _nats.DisposeAsync().ConfigureAwait(false);
         _dropLog?.Dispose();
         _stopping.Dispose();
+        // Only now may another gateway of the process take subjects this one's meet.
+        GatewaysInProcess.Release(this);
     }
 }
