@@ -223,9 +223,9 @@ public sealed class NatsGateway : IAsyncDisposable
             {
                 var ingressStream = _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_');
                 var (ingressConfig, egressConfig) = await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
-                    egressStream, EgressSubject, cancellationToken, sayKey: _options.Say).ConfigureAwait(false);
-                var url = _options.Url;
-                Func<Exception, string> describe = ex => JetStreamSetup.DescribeRefusal(url, ex);
+                    egressStream, EgressSubject, cancellationToken, sayKey: _options.Say, coreMode: _options.SayCoreMode).ConfigureAwait(false);
+                var (url, coreMode) = (_options.Url, _options.SayCoreMode);
+                Func<Exception, string> describe = ex => JetStreamSetup.DescribeRefusal(url, ex, coreMode);
                 var recreator = new StreamRecreator(RecreatedStream.Ingress(ingressStream, IngressSubject, _options.Say("ingress_stream")), ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),
                     describe, _logger, TimeProvider.System, stopping);
                 _ingress = new JetStreamIngressPublisher(js, ingressStream, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
@@ -237,7 +237,7 @@ public sealed class NatsGateway : IAsyncDisposable
             {
                 // Said once, at start, in the words of the configuration: not a stack trace from the client.
                 var why = ex is InvalidOperationException ? ex.Message
-                    : JetStreamSetup.IsNoJetStream(ex) ? JetStreamSetup.NoJetStreamMessage(_options.Url)
+                    : JetStreamSetup.IsNoJetStream(ex) ? JetStreamSetup.NoJetStreamMessage(_options.Url, _options.SayCoreMode)
                     : $"cannot set up the JetStream consumers of stream '{egressStream}' ({ex.GetType().Name}: {ex.Message})";
                 throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': {why}", ex);
             }

@@ -100,6 +100,36 @@ public sealed class NatsReaderWordsTests
         Assert.Contains("egress stream ferry_gone_replies (bus.egress_stream) was missing while the gateway runs", run.Stderr, StringComparison.Ordinal);
     }
 
+    [SkippableFact]
+    public async Task A_server_without_JetStream_is_answered_with_the_readers_way_to_turn_it_off()
+    {
+        await using var server = await NatsServer.StartNewAsync(jetStream: false);
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = "nojs", Bind = "127.0.0.1:0", Framing = RawFraming.Default }, new InProcessBus());
+        await using var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream });
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => gateway.StartAsync());
+        // Old code: "or use mode core" to every reader.
+        Assert.EndsWith("or a jetstream block in its configuration), or set NatsGatewayOptions.Mode to NatsDeliveryMode.Core", error.Message, StringComparison.Ordinal);
+
+        await using (var run = await FerryRun.StartAsync($$"""
+            stages:
+              - name: nojs
+                type: tcp_server
+                config: {bind: "127.0.0.1:0", framing: lines}
+            bus: {type: nats, url: "{{server.Url}}", mode: jetstream}
+            """))
+        {
+            Assert.Equal(1, await run.ExitAsync());
+            Assert.Contains("or a jetstream block in its configuration), or set bus.mode to core", run.Stderr, StringComparison.Ordinal);
+        }
+
+        var stderr = new StringWriter();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var code = await FerryCommand.RunAsync(["serve", "--bind", "127.0.0.1:0", "--nats", server.Url, "--nats-mode", "jetstream"], TextReader.Null, new StringWriter(),
+            TextWriter.Synchronized(stderr), deadline.Token);
+        Assert.NotEqual(0, code);
+        Assert.Contains("or a jetstream block in its configuration), or set --nats-mode to core", stderr.ToString(), StringComparison.Ordinal);
+    }
+
     private static bool Lost(string line) => line.Contains("lost; reconnecting", StringComparison.Ordinal);
 
     /// <summary><c>ferry run</c> of a file, in this process, its stderr at information level kept.</summary>
