@@ -56,8 +56,10 @@ public sealed class FailedStartTests
     }
 
     /// <summary>
-    /// A listener that takes the connection and never says INFO holds the client's connect for its 10 s timeout: a start
-    /// cancelled meanwhile returned, and the connect went on by itself, its socket open, until that timeout.
+    /// A server that says INFO and never answers the client's CONNECT and PING holds the client's connect for ever (it has no
+    /// timeout for the answer): a start cancelled meanwhile returned, and the connect went on by itself, its socket open.
+    /// The cancel comes once the CONNECT has arrived, so the client's socket is its own by then (a dispose an instant after the
+    /// TCP handshake, before the client has taken the socket, closes nothing: the client's race, not the gateway's).
     /// </summary>
     [Fact]
     public async Task A_cancelled_start_closes_its_socket_at_once()
@@ -71,12 +73,22 @@ public sealed class FailedStartTests
 
         var start = gateway.StartAsync(cancel.Token);
         using var accepted = await listener.AcceptSocketAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        await accepted.SendAsync("INFO {\"server_id\":\"silent\",\"version\":\"2.9.10\",\"proto\":1,\"max_payload\":1048576,\"headers\":true}\r\n"u8.ToArray(), SocketFlags.None);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var buffer = new byte[4096];
+        var received = new System.Text.StringBuilder();
+        while (!received.ToString().Contains("PING", StringComparison.Ordinal))
+        {
+            var n = await accepted.ReceiveAsync(buffer, SocketFlags.None, deadline.Token);
+            Assert.True(n > 0, "the client closed before its CONNECT: " + received);
+            received.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, n));
+        }
+        Assert.StartsWith("CONNECT ", received.ToString());
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => start);
 
-        // Old code: nothing came before the client's own 10 s connect timeout.
+        // Old code: the client waited for PONG for ever, its socket open.
         using var closed = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        var buffer = new byte[256];
         try
         {
             while (await accepted.ReceiveAsync(buffer, SocketFlags.None, closed.Token) > 0)
