@@ -251,11 +251,20 @@ public sealed class NatsGateway : IAsyncDisposable
             await new ControlListener(_nats, _stage, ConnectionIds.ProcessInstance, _counters, _outbox, ControlSubject, failures)
                 .StartAsync(stopping).ConfigureAwait(false)));
 
+        if (BeforeAttachForTest is { } beforeAttach)
+            await beforeAttach().ConfigureAwait(false);
         var bus = _stage.Bus;
-        _handlers.Add(bus.Topic<StageEvent>(StageTopics.Events(_stage.Name)).Subscribe(OnEventAsync));
-        _handlers.Add(bus.Topic<SocketStats>(StageTopics.SocketStats(_stage.Name)).Subscribe(OnStatsAsync));
         var ingress = _ingress;
-        _handlers.Add(bus.Topic<PacketGroup>(StageTopics.PacketGroup(_stage.Name)).Subscribe(ingress.PublishAsync));
+        lock (_handlers)
+        {
+            // A dispose that ran while the start went on found no handler to detach: attached now, they would stay on the stage
+            // for good (its packets handed to a closed connection), as the start failed on that connection only after it.
+            if (Volatile.Read(ref _state) != 1)
+                throw new ObjectDisposedException(nameof(NatsGateway), $"the NATS gateway of stage '{_stage.Name}' was disposed while it started");
+            _handlers.Add(bus.Topic<StageEvent>(StageTopics.Events(_stage.Name)).Subscribe(OnEventAsync));
+            _handlers.Add(bus.Topic<SocketStats>(StageTopics.SocketStats(_stage.Name)).Subscribe(OnStatsAsync));
+            _handlers.Add(bus.Topic<PacketGroup>(StageTopics.PacketGroup(_stage.Name)).Subscribe(ingress.PublishAsync));
+        }
         // The server has every subscription above once it answers a ping sent after them: from here on,
         // nothing published to the egress or control subjects is missed.
         await _nats.PingAsync(cancellationToken).ConfigureAwait(false);
@@ -277,9 +286,7 @@ public sealed class NatsGateway : IAsyncDisposable
         if (Interlocked.CompareExchange(ref _state, 3, 1) != 1)
             return;
         _counters.Running = false;
-        foreach (var handler in _handlers)
-            handler.Dispose();
-        _handlers.Clear();
+        DetachHandlers();
         _outbox?.Complete();
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
@@ -296,6 +303,20 @@ public sealed class NatsGateway : IAsyncDisposable
         _dropLog?.Dispose();
         GatewaysInProcess.Release(this);
     }
+
+    /// <summary>Detaches from the stage's topics, under the lock the start attaches with (so that a dispose while it starts misses none).</summary>
+    private void DetachHandlers()
+    {
+        lock (_handlers)
+        {
+            foreach (var handler in _handlers)
+                handler.Dispose();
+            _handlers.Clear();
+        }
+    }
+
+    /// <summary>Awaited at start just before it attaches to the stage's topics: the tests dispose the gateway there.</summary>
+    internal Func<Task>? BeforeAttachForTest { get; set; }
 
     /// <summary>Awaited at start just before the gateway decides whether it may use the shared <c>&lt;stage&gt;-any</c>
     /// consumer: the tests hold two gateways there to start them at the same instant.</summary>
@@ -334,8 +355,7 @@ public sealed class NatsGateway : IAsyncDisposable
             return;
         // Stopping: a probe no longer reads connected (it used to, for good, after the dispose).
         _counters.Running = false;
-        foreach (var handler in _handlers)
-            handler.Dispose();
+        DetachHandlers();
         if (_ingress is not null)
         {
             using var drain = new CancellationTokenSource(DrainTimeout);

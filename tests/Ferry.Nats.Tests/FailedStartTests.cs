@@ -43,6 +43,48 @@ public sealed class FailedStartTests
         Assert.Equal("the NATS gateway of stage 'refused' failed to start and stopped; make a new one to try again", again.Message);
     }
 
+    /// <summary>
+    /// A dispose while the start went on (a host stopping) found no handler to detach; the start then attached its handlers to the
+    /// stage's topics and failed on the closed connection: they stayed for good, every packet of the stage handed to a dead gateway.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_gateway_disposed_while_it_starts_leaves_nothing_on_the_stage()
+    {
+        await using var server = await NatsServer.StartNewAsync(jetStream: false);
+        var bus = new InProcessBus();
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = "midway", Bind = "127.0.0.1:0", Framing = RawFraming.Default }, bus);
+        var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url });
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        gateway.BeforeAttachForTest = async () =>
+        {
+            held.TrySetResult();
+            await release.Task;
+        };
+
+        var start = gateway.StartAsync();
+        await held.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await gateway.DisposeAsync();
+        release.TrySetResult();
+        await Assert.ThrowsAnyAsync<Exception>(() => start).WaitAsync(TimeSpan.FromSeconds(10));
+
+        // The stage goes on without it: a packet reaches whoever listens on its topic, and no gateway. (Handlers run in the order
+        // they were attached, so the gateway's, attached before this one, has run once this one has.)
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var listening = bus.Topic<PacketGroup>(StageTopics.PacketGroup("midway")).Subscribe((_, _) =>
+        {
+            seen.TrySetResult();
+            return ValueTask.CompletedTask;
+        });
+        await stage.StartAsync();
+        using var client = await TestClient.ConnectAsync(stage.LocalEndPoint!.Port);
+        await client.SendAsync("after the dispose\n");
+        await seen.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        // Old code: its handler stayed on the stage, and the packet was handed to the closed connection (dropped, or an error).
+        var counters = gateway.Counters;
+        Assert.Equal(0, counters.IngressMessages + counters.IngressDropped + counters.IngressPackets);
+    }
+
     [SkippableFact]
     public async Task A_refused_login_leaves_no_connection_trying_again()
     {
