@@ -81,23 +81,33 @@ public sealed class NatsReaderWordsTests
     }
 
     [SkippableFact]
-    public async Task A_deleted_stream_is_named_by_the_files_key_to_ferry_run()
+    public async Task Deleted_streams_are_named_by_the_files_keys_to_ferry_run()
     {
         await using var server = await NatsServer.StartNewAsync();
         await using var nats = await Observer.ConnectAsync(server);
+        var port = Ferry.Tests.Support.FreePorts.One();
         await using var run = await FerryRun.StartAsync($$"""
             stages:
               - name: gone
                 type: tcp_server
-                config: {bind: "127.0.0.1:0", framing: lines}
+                config: {bind: "127.0.0.1:{{port}}", framing: lines}
             bus: {type: nats, url: "{{server.Url}}", mode: jetstream, egress_stream: "{prefix}_{stage}_replies"}
             """);
         await run.WaitForAsync("stage gone on NATS");
+        var js = new NatsJSContext(nats);
 
-        await new NatsJSContext(nats).DeleteStreamAsync("ferry_gone_replies");
+        await js.DeleteStreamAsync("ferry_gone_replies");
         await run.WaitForAsync("egress stream ferry_gone_replies (");
         // Old code: "(egress_stream)". The key the file writes, at its place.
         Assert.Contains("egress stream ferry_gone_replies (bus.egress_stream) was missing while the gateway runs", run.Stderr, StringComparison.Ordinal);
+
+        // A publish that finds no ingress stream (a key the file does not write, where it would be).
+        await js.DeleteStreamAsync("ferry_gone_in");
+        using var client = await TestClient.ConnectAsync(port);
+        await client.SendAsync("after the delete\n");
+        await run.WaitForAsync("was stream 'ferry_gone_in' (");
+        // Old code: "(ingress_stream)".
+        Assert.Contains("was stream 'ferry_gone_in' (bus.ingress_stream) deleted, or its subjects changed?", run.Stderr, StringComparison.Ordinal);
     }
 
     [SkippableFact]
