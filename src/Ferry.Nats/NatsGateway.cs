@@ -153,6 +153,8 @@ public sealed class NatsGateway : IAsyncDisposable
         {
             throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': {ex.Message}", ex);
         }
+        // Disposed already (its token source too): said as such, before anything connects.
+        ThrowIfDisposedWhileStarting();
         var stopping = _stopping.Token;
         _nats = new NatsConnection(new NatsOpts
         {
@@ -259,8 +261,7 @@ public sealed class NatsGateway : IAsyncDisposable
         {
             // A dispose that ran while the start went on found no handler to detach: attached now, they would stay on the stage
             // for good (its packets handed to a closed connection), as the start failed on that connection only after it.
-            if (Volatile.Read(ref _state) != 1)
-                throw new ObjectDisposedException(nameof(NatsGateway), $"the NATS gateway of stage '{_stage.Name}' was disposed while it started");
+            ThrowIfDisposedWhileStarting();
             _handlers.Add(bus.Topic<StageEvent>(StageTopics.Events(_stage.Name)).Subscribe(OnEventAsync));
             _handlers.Add(bus.Topic<SocketStats>(StageTopics.SocketStats(_stage.Name)).Subscribe(OnStatsAsync));
             _handlers.Add(bus.Topic<PacketGroup>(StageTopics.PacketGroup(_stage.Name)).Subscribe(ingress.PublishAsync));
@@ -282,13 +283,21 @@ public sealed class NatsGateway : IAsyncDisposable
     /// </summary>
     private async Task StopAfterFailedStartAsync()
     {
-        // Disposed meanwhile: the dispose stops it.
-        if (Interlocked.CompareExchange(ref _state, 3, 1) != 1)
+        // Disposed while it started (2): the dispose may have looked before the connection or the loops existed, so what is there
+        // now is stopped here too (each step may come twice).
+        if (Interlocked.CompareExchange(ref _state, 3, 1) is not (1 or 2))
             return;
         _counters.Running = false;
         DetachHandlers();
         _outbox?.Complete();
-        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The dispose has cancelled it already.
+        }
         try
         {
             await Task.WhenAll(_loops).WaitAsync(DrainTimeout).ConfigureAwait(false);
@@ -313,6 +322,12 @@ public sealed class NatsGateway : IAsyncDisposable
                 handler.Dispose();
             _handlers.Clear();
         }
+    }
+
+    private void ThrowIfDisposedWhileStarting()
+    {
+        if (Volatile.Read(ref _state) != 1)
+            throw new ObjectDisposedException(nameof(NatsGateway), $"the NATS gateway of stage '{_stage.Name}' was disposed while it started");
     }
 
     /// <summary>Awaited at start just before it attaches to the stage's topics: the tests dispose the gateway there.</summary>
