@@ -143,10 +143,10 @@ public sealed class BusSubjectCollisionsTests
     }
 
     [Fact]
-    public void Ferry_check_refuses_the_later_stage_at_its_name_in_the_files_words()
+    public async Task Ferry_check_refuses_the_later_stage_at_its_name_in_the_files_words()
     {
         var file = Path.Combine(Path.GetTempPath(), $"ferry-meet-{Guid.NewGuid():n}.yaml");
-        File.WriteAllText(file, """
+        await File.WriteAllTextAsync(file, """
             stages:
               - name: pos
                 type: tcp_server
@@ -159,7 +159,7 @@ public sealed class BusSubjectCollisionsTests
         try
         {
             var stderr = new StringWriter();
-            var code = Ferry.Cli.FerryCommand.RunAsync(["check", file], TextReader.Null, new StringWriter(), stderr, CancellationToken.None).GetAwaiter().GetResult();
+            var code = await Ferry.Cli.FerryCommand.RunAsync(["check", file], TextReader.Null, new StringWriter(), stderr, CancellationToken.None);
             var said = stderr.ToString();
             // Old code: 0, the file was fine.
             Assert.True(code == 2, said);
