@@ -117,20 +117,7 @@ internal static class JetStreamSetup
 
     /// <summary>Whether a stream of <paramref name="subjects"/> takes <paramref name="subject"/> (NATS wildcards: '*' one token, '>' the rest).</summary>
     internal static bool Takes(ICollection<string>? subjects, string subject)
-    {
-        var tokens = subject.Split('.');
-        foreach (var pattern in subjects ?? [])
-        {
-            var parts = pattern.Split('.');
-            var i = 0;
-            for (; i < parts.Length && i < tokens.Length; i++)
-                if (parts[i] == ">" || (parts[i] != "*" && parts[i] != tokens[i]))
-                    break;
-            if ((i < parts.Length && parts[i] == ">" && i < tokens.Length) || (i == parts.Length && i == tokens.Length))
-                return true;
-        }
-        return false;
-    }
+        => (subjects ?? []).Any(pattern => SubjectPattern.Matches(pattern, subject));
 
     /// <summary>A subject a pattern of the gateway's stands for: <c>ferry.pos.out.&gt;</c> as <c>ferry.pos.out.any</c>.</summary>
     private static string Probe(string subject) => string.Join('.', subject.Split('.').Select(t => t is ">" or "*" ? "any" : t));
