@@ -40,14 +40,15 @@ internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
             else if (binds.Claim(stage, stage.AddressWhere ?? stage.Where) is { } clash)
                 failures.Add($"{stage.AddressWhere ?? stage.Where}: stage '{stage.Name}' {clash}");
             spelled.TryAdd(stage.Name, stage.Name);
-            if (options.Nats is { } nats && stage is ServerStageDeclaration)
-            {
-                var named = new List<SettingProblem>();
-                NatsBusReader.CheckStageName(nats, stage, null, named);
-                failures.AddRange(named.Select(p => p.ToString()));
-            }
             // Built, not only validated: a TLS file declared in code is read here, before any stage starts.
             failures.AddRange(StageBuildCheck.Problems(stage));
+        }
+        if (options.Nats is { } bus)
+        {
+            // Each server stage's name, and every pair of them: two stages must not meet on a NATS subject.
+            var named = new List<SettingProblem>();
+            NatsBusReader.CheckStages(bus, options.Stages.OfType<ServerStageDeclaration>().Select(s => ((StageDeclaration)s, (ISettingNode?)null)).ToList(), named);
+            failures.AddRange(named.Select(p => p.ToString()));
         }
         // A section given to AddFerry that declares nothing, with nothing added in code: the host would run no stage (and report
         // unhealthy for ever); most likely Stages is missing or misspelled.

@@ -46,7 +46,7 @@ public sealed class NatsGateway : IAsyncDisposable
     private EventOutbox? _outbox;
     private EgressDropLog? _dropLog;
     private LoopWatch? _watch;
-    private int _state; // 0 new, 1 started, 2 disposed
+    private int _state; // 0 new, 1 started, 2 disposed, 3 its start failed (and it stopped)
     /// <summary>When the NATS connection was lost (a <see cref="Stopwatch"/> timestamp); 0 while connected.</summary>
     private long _lostAt;
 
@@ -126,8 +126,35 @@ public sealed class NatsGateway : IAsyncDisposable
     /// JetStream or refuses a stream or consumer; the message names the stage, the URL or stream and the reason.</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
-            throw new InvalidOperationException($"the NATS gateway of stage '{_stage.Name}' was already started or disposed");
+        if (Interlocked.CompareExchange(ref _state, 1, 0) is var was and not 0)
+            throw new InvalidOperationException(was == 3
+                ? $"the NATS gateway of stage '{_stage.Name}' failed to start and stopped; make a new one to try again"
+                : $"the NATS gateway of stage '{_stage.Name}' was already started or disposed");
+        try
+        {
+            await StartCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await StopAfterFailedStartAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task StartCoreAsync(CancellationToken cancellationToken)
+    {
+        // Before anything starts: another gateway of this process on the server, with options of its own, whose stage's subjects
+        // meet this one's (a template without {stage}, another prefix) would mix their traffic.
+        try
+        {
+            GatewaysInProcess.Claim(this, _options.Url, StageSubjects.Of(_stage.Name, _options));
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': {ex.Message}", ex);
+        }
+        // Disposed already (its token source too): said as such, before anything connects.
+        ThrowIfDisposedWhileStarting();
         var stopping = _stopping.Token;
         _nats = new NatsConnection(new NatsOpts
         {
@@ -161,11 +188,12 @@ public sealed class NatsGateway : IAsyncDisposable
             if (Volatile.Read(ref _state) == 1 && Interlocked.CompareExchange(ref _lostAt, Stopwatch.GetTimestamp(), 0) == 0)
                 _logger.LogWarning("stage {Stage}: NATS connection to {Url} lost; reconnecting every 0.1 to 2 s until it is back ({Mode}: {Meanwhile})",
                     _stage.Name, _options.Url, _options.Mode,
-                    _options.Mode == NatsDeliveryMode.JetStream ? "ingress waits in the max_in_flight window and is sent again" : "ingress that finds no room within publish_timeout is dropped and counted");
+                    _options.Mode == NatsDeliveryMode.JetStream ? $"ingress waits in the {_options.Say("max_in_flight")} window and is sent again"
+                        : $"ingress that finds no room within {_options.Say("publish_timeout")} is dropped and counted");
             return ValueTask.CompletedTask;
         };
         // A full egress subscription queue drops on the client's reader: counted, and said once per streak (not per message).
-        var dropLog = _dropLog = new EgressDropLog(_logger, _stage.Name, _options.MaxPendingEgress,
+        var dropLog = _dropLog = new EgressDropLog(_logger, _stage.Name, _options.MaxPendingEgress, _options.Say("max_pending_egress"),
             _options.Mode == NatsDeliveryMode.JetStream ? "not acknowledged, so sent again after the ack wait" : "lost", ControlSubject, TimeProvider.System);
         _nats.MessageDropped += (_, dropped) =>
         {
@@ -197,21 +225,21 @@ public sealed class NatsGateway : IAsyncDisposable
             {
                 var ingressStream = _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_');
                 var (ingressConfig, egressConfig) = await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
-                    egressStream, EgressSubject, cancellationToken, sayKey: _options.Say).ConfigureAwait(false);
-                var url = _options.Url;
-                Func<Exception, string> describe = ex => JetStreamSetup.DescribeRefusal(url, ex);
-                var recreator = new StreamRecreator(RecreatedStream.Ingress(ingressStream, IngressSubject), ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),
+                    egressStream, EgressSubject, cancellationToken, sayKey: _options.Say, coreMode: _options.SayCoreMode).ConfigureAwait(false);
+                var (url, coreMode) = (_options.Url, _options.SayCoreMode);
+                Func<Exception, string> describe = ex => JetStreamSetup.DescribeRefusal(url, ex, coreMode);
+                var recreator = new StreamRecreator(RecreatedStream.Ingress(ingressStream, IngressSubject, _options.Say("ingress_stream")), ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),
                     describe, _logger, TimeProvider.System, stopping);
                 _ingress = new JetStreamIngressPublisher(js, ingressStream, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
-                    _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger, recreator);
-                _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressConfig, _options.MaxPendingEgress, _logger, watch, describe, TimeProvider.System)
+                    _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger, recreator, _options.Say("ingress_stream"));
+                _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressConfig, _options.MaxPendingEgress, _logger, watch, describe, TimeProvider.System, _options.Say)
                     .StartAsync(BeforeClaimForTest, stopping).ConfigureAwait(false));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // Said once, at start, in the words of the configuration: not a stack trace from the client.
                 var why = ex is InvalidOperationException ? ex.Message
-                    : JetStreamSetup.IsNoJetStream(ex) ? JetStreamSetup.NoJetStreamMessage(_options.Url)
+                    : JetStreamSetup.IsNoJetStream(ex) ? JetStreamSetup.NoJetStreamMessage(_options.Url, _options.SayCoreMode)
                     : $"cannot set up the JetStream consumers of stream '{egressStream}' ({ex.GetType().Name}: {ex.Message})";
                 throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': {why}", ex);
             }
@@ -225,11 +253,19 @@ public sealed class NatsGateway : IAsyncDisposable
             await new ControlListener(_nats, _stage, ConnectionIds.ProcessInstance, _counters, _outbox, ControlSubject, failures)
                 .StartAsync(stopping).ConfigureAwait(false)));
 
+        if (BeforeAttachForTest is { } beforeAttach)
+            await beforeAttach().ConfigureAwait(false);
         var bus = _stage.Bus;
-        _handlers.Add(bus.Topic<StageEvent>(StageTopics.Events(_stage.Name)).Subscribe(OnEventAsync));
-        _handlers.Add(bus.Topic<SocketStats>(StageTopics.SocketStats(_stage.Name)).Subscribe(OnStatsAsync));
         var ingress = _ingress;
-        _handlers.Add(bus.Topic<PacketGroup>(StageTopics.PacketGroup(_stage.Name)).Subscribe(ingress.PublishAsync));
+        lock (_handlers)
+        {
+            // A dispose that ran while the start went on found no handler to detach: attached now, they would stay on the stage
+            // for good (its packets handed to a closed connection), as the start failed on that connection only after it.
+            ThrowIfDisposedWhileStarting();
+            _handlers.Add(bus.Topic<StageEvent>(StageTopics.Events(_stage.Name)).Subscribe(OnEventAsync));
+            _handlers.Add(bus.Topic<SocketStats>(StageTopics.SocketStats(_stage.Name)).Subscribe(OnStatsAsync));
+            _handlers.Add(bus.Topic<PacketGroup>(StageTopics.PacketGroup(_stage.Name)).Subscribe(ingress.PublishAsync));
+        }
         // The server has every subscription above once it answers a ping sent after them: from here on,
         // nothing published to the egress or control subjects is missed.
         await _nats.PingAsync(cancellationToken).ConfigureAwait(false);
@@ -238,6 +274,64 @@ public sealed class NatsGateway : IAsyncDisposable
         _logger.LogInformation("stage {Stage} on NATS {Url} ({Mode}): ingress {Ingress}, egress {Egress} and {Own}",
             _stage.Name, _options.Url, _options.Mode, IngressSubject, EgressSubject, InstanceEgressSubject);
     }
+
+    /// <summary>
+    /// A start that failed leaves nothing running. The client reconnects for ever (MaxReconnectRetry -1) once it has connected, and
+    /// a connect abandoned by the caller's token goes on by itself, so a gateway whose stream was refused (or whose start was
+    /// cancelled) stayed connected, reconnecting after every outage, with its event outbox and subscriptions running, until a
+    /// dispose its caller, holding only an exception, might never make.
+    /// </summary>
+    private async Task StopAfterFailedStartAsync()
+    {
+        // Disposed while it started (2): the dispose may have looked before the connection or the loops existed, so what is there
+        // now is stopped here too (each step may come twice).
+        if (Interlocked.CompareExchange(ref _state, 3, 1) is not (1 or 2))
+            return;
+        _counters.Running = false;
+        DetachHandlers();
+        _outbox?.Complete();
+        try
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The dispose has cancelled it already.
+        }
+        try
+        {
+            await Task.WhenAll(_loops).WaitAsync(DrainTimeout).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogDebug(ex, "NATS gateway loops ended with an error after a failed start");
+        }
+        if (_nats is not null)
+            await _nats.DisposeAsync().ConfigureAwait(false);
+        _counters.Connected = false;
+        _dropLog?.Dispose();
+        GatewaysInProcess.Release(this);
+    }
+
+    /// <summary>Detaches from the stage's topics, under the lock the start attaches with (so that a dispose while it starts misses none).</summary>
+    private void DetachHandlers()
+    {
+        lock (_handlers)
+        {
+            foreach (var handler in _handlers)
+                handler.Dispose();
+            _handlers.Clear();
+        }
+    }
+
+    private void ThrowIfDisposedWhileStarting()
+    {
+        if (Volatile.Read(ref _state) != 1)
+            throw new ObjectDisposedException(nameof(NatsGateway), $"the NATS gateway of stage '{_stage.Name}' was disposed while it started");
+    }
+
+    /// <summary>Awaited at start just before it attaches to the stage's topics: the tests dispose the gateway there.</summary>
+    internal Func<Task>? BeforeAttachForTest { get; set; }
 
     /// <summary>Awaited at start just before the gateway decides whether it may use the shared <c>&lt;stage&gt;-any</c>
     /// consumer: the tests hold two gateways there to start them at the same instant.</summary>
@@ -271,12 +365,12 @@ public sealed class NatsGateway : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _state, 2) == 2)
+        // After a failed start everything was stopped then (StopAfterFailedStartAsync).
+        if (Interlocked.Exchange(ref _state, 2) is 2 or 3)
             return;
         // Stopping: a probe no longer reads connected (it used to, for good, after the dispose).
         _counters.Running = false;
-        foreach (var handler in _handlers)
-            handler.Dispose();
+        DetachHandlers();
         if (_ingress is not null)
         {
             using var drain = new CancellationTokenSource(DrainTimeout);
@@ -303,5 +397,7 @@ public sealed class NatsGateway : IAsyncDisposable
             await _nats.DisposeAsync().ConfigureAwait(false);
         _dropLog?.Dispose();
         _stopping.Dispose();
+        // Only now may another gateway of the process take subjects this one's meet.
+        GatewaysInProcess.Release(this);
     }
 }

@@ -137,6 +137,12 @@ public sealed class NatsGatewayOptions
     /// <summary>The option <paramref name="key"/> in the words of whoever set these options (<see cref="SayKey"/>).</summary>
     internal string Say(string key) => SayKey?.Invoke(key) ?? PropertyOf(key);
 
+    /// <summary>
+    /// How the reader of these options turns JetStream off, after "set": <c>NatsGatewayOptions.Mode to NatsDeliveryMode.Core</c> in code,
+    /// <c>bus.mode to core</c> in a run file, <c>--nats-mode to core</c> for ferry serve.
+    /// </summary>
+    internal string SayCoreMode => SayKey is null ? $"{PropertyOf("mode")} to {nameof(NatsDeliveryMode)}.{nameof(NatsDeliveryMode.Core)}" : $"{SayKey("mode")} to core";
+
     /// <summary><c>ingress_stream</c> as a .NET developer sets it: <c>NatsGatewayOptions.IngressStream</c>.</summary>
     internal static string PropertyOf(string key) => $"{nameof(NatsGatewayOptions)}.{StageOptionsException.Property(key)}";
 

@@ -53,7 +53,7 @@ public sealed class EgressDropLogTests
         await Eventually.TrueAsync(() => gateway.Counters.ClientDropped > 0 && logs.All.Any(Started), TimeSpan.FromSeconds(30),
             () => $"{gateway.Counters}\n{logs.Text}");
         Assert.Contains(gateway.InstanceEgressSubject, logs.All.Single(Started), StringComparison.Ordinal);
-        Assert.Contains("max_pending_egress) is full", logs.All.Single(Started), StringComparison.Ordinal);
+        Assert.Contains("NatsGatewayOptions.MaxPendingEgress) is full", logs.All.Single(Started), StringComparison.Ordinal);
         Assert.Contains("dropped messages are lost", logs.All.Single(Started), StringComparison.Ordinal);
 
         // Nothing more is published: the streak ends after its quiet time, summed up in one line.

@@ -61,7 +61,7 @@ public sealed class EgressStreamRecreationTests
         await client.WaitForTextAsync(t => t == "before\nto it\nto any one\n");
 
         var recreated = Assert.Single(logs.All, l => l.Contains("recreated it with the configuration it had at start", StringComparison.Ordinal));
-        Assert.StartsWith("Warning Ferry.Nats.Gateway.gone: egress stream ferry_gone_out (egress_stream) was missing while the gateway runs (deleted?): recreated it with the configuration it had at start; "
+        Assert.StartsWith("Warning Ferry.Nats.Gateway.gone: egress stream ferry_gone_out (NatsGatewayOptions.EgressStream) was missing while the gateway runs (deleted?): recreated it with the configuration it had at start; "
             + $"its consumers gone-{gateway.Nats.Instance}-all, gone-{gateway.Nats.Instance}, gone-any too; egress published to ferry.gone.out reaches clients again", recreated);
         // Recreated at once: no consumer failed long enough to be warned about.
         Assert.DoesNotContain(logs.All, l => l.Contains("keeps failing", StringComparison.Ordinal));
@@ -153,7 +153,7 @@ public sealed class EgressStreamRecreationTests
         answer.SetException(new InvalidOperationException("another stream takes s.out"));
         await first;
         Assert.Equal(1, calls);
-        Assert.Equal("Warning test: egress stream s_out (egress_stream) is missing and cannot be recreated: another stream takes s.out; trying again at most every 1 to 30 s while egress published to s.out is stored nowhere and reaches no client",
+        Assert.Equal("Warning test: egress stream s_out (NatsGatewayOptions.EgressStream) is missing and cannot be recreated: another stream takes s.out; trying again at most every 1 to 30 s while egress published to s.out is stored nowhere and reaches no client",
             Assert.Single(logs.All));
 
         // Each consumer retries every 250 ms and nudges each time: the broker is asked 1 s, then 2 s, then 4 s apart.
@@ -180,8 +180,8 @@ public sealed class EgressStreamRecreationTests
         time.Advance(TimeSpan.FromSeconds(8));
         await recreator.Nudge();
         Assert.Equal(5, calls);
-        Assert.Contains(logs.All, l => l.StartsWith("Warning test: egress stream s_out (egress_stream) was missing while the gateway runs (deleted?): recreated it with the configuration it had at start; its consumers s-1-all, s-1, s-any too;", StringComparison.Ordinal));
-        Assert.Contains("Information test: egress stream s_out (egress_stream) takes s.out again", logs.All);
+        Assert.Contains(logs.All, l => l.StartsWith("Warning test: egress stream s_out (NatsGatewayOptions.EgressStream) was missing while the gateway runs (deleted?): recreated it with the configuration it had at start; its consumers s-1-all, s-1, s-any too;", StringComparison.Ordinal));
+        Assert.Contains("Information test: egress stream s_out (NatsGatewayOptions.EgressStream) takes s.out again", logs.All);
 
         // Once the gateway stops, never again.
         await stop.CancelAsync();

@@ -174,7 +174,7 @@ public sealed class HostilePeerTests
         await client.SendAsync("b\n");
         static bool NotAcknowledged(string line) => line.StartsWith("Warning Ferry.Nats.Gateway.gone: JetStream publish to ferry.gone.in not acknowledged", StringComparison.Ordinal);
         await Eventually.TrueAsync(() => logs.All.Any(NotAcknowledged), TimeSpan.FromSeconds(10), () => logs.Text);
-        Assert.Contains("(no JetStream stream takes ferry.gone.in though the broker is connected: was stream 'ferry_gone_in' (ingress_stream) deleted, or its subjects changed?",
+        Assert.Contains("(no JetStream stream takes ferry.gone.in though the broker is connected: was stream 'ferry_gone_in' (NatsGatewayOptions.IngressStream) deleted, or its subjects changed?",
             logs.All.Single(NotAcknowledged), StringComparison.Ordinal);
 
         await js.CreateStreamAsync(new StreamConfig("ferry_gone_in", ["ferry.gone.in"]) { Retention = StreamConfigRetention.Workqueue });

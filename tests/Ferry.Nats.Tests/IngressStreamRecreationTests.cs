@@ -60,7 +60,7 @@ public sealed class IngressStreamRecreationTests
         Assert.Equal(["after 1", "after 2", "after 3"], texts.Order());
 
         var recreated = Assert.Single(logs.All, l => l.Contains("recreated it with the configuration it had at start", StringComparison.Ordinal));
-        Assert.StartsWith("Warning Ferry.Nats.Gateway.gone: ingress stream ferry_gone_in (ingress_stream) was missing while the gateway runs (deleted?)", recreated);
+        Assert.StartsWith("Warning Ferry.Nats.Gateway.gone: ingress stream ferry_gone_in (NatsGatewayOptions.IngressStream) was missing while the gateway runs (deleted?)", recreated);
     }
 
     [Fact]
@@ -84,7 +84,7 @@ public sealed class IngressStreamRecreationTests
             await recreator.Nudge();
         Assert.Equal(1, calls);
         var refused = Assert.Single(logs.All);
-        Assert.Equal("Warning test: ingress stream s_in (ingress_stream) is missing and cannot be recreated: limits reached; trying again at most every 1 to 30 s while publishes to s.in go unacknowledged (ingress_retries)", refused);
+        Assert.Equal("Warning test: ingress stream s_in (NatsGatewayOptions.IngressStream) is missing and cannot be recreated: limits reached; trying again at most every 1 to 30 s while publishes to s.in go unacknowledged (ingress_retries)", refused);
 
         // 1 s, then 2 s, then 4 s apart.
         foreach (var wait in new[] { 1, 2, 4 })
@@ -103,8 +103,8 @@ public sealed class IngressStreamRecreationTests
         await recreator.Nudge();
         Assert.Equal(5, calls);
         Assert.Equal(3, logs.All.Count);
-        Assert.Contains(logs.All, l => l.StartsWith("Warning test: ingress stream s_in (ingress_stream) was missing while the gateway runs (deleted?): recreated it", StringComparison.Ordinal));
-        Assert.Contains("Information test: ingress stream s_in (ingress_stream) takes s.in again", logs.All);
+        Assert.Contains(logs.All, l => l.StartsWith("Warning test: ingress stream s_in (NatsGatewayOptions.IngressStream) was missing while the gateway runs (deleted?): recreated it", StringComparison.Ordinal));
+        Assert.Contains("Information test: ingress stream s_in (NatsGatewayOptions.IngressStream) takes s.in again", logs.All);
 
         // Once the gateway stops, never again.
         await stop.CancelAsync();

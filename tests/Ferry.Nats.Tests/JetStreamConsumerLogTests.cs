@@ -38,14 +38,14 @@ public sealed class JetStreamConsumerLogTests
         await Eventually.TrueAsync(() => logs.All.Count(Failing) == 3, TimeSpan.FromSeconds(30), () => logs.Text);
         Assert.All(logs.All.Where(Failing), line => Assert.Contains("stream ferry_gone_out", line));
         // The refused recreation is said once too, however often the three consumers ask for it.
-        Assert.Single(logs.All, line => line.Contains("egress stream ferry_gone_out (egress_stream) is missing and cannot be recreated", StringComparison.Ordinal));
+        Assert.Single(logs.All, line => line.Contains("egress stream ferry_gone_out (NatsGatewayOptions.EgressStream) is missing and cannot be recreated", StringComparison.Ordinal));
 
         // The other stream gone, the gateway's next attempt (backing off: within seconds) recreates it, and the consumers work again.
         await js.DeleteStreamAsync("intruder", deadline.Token);
         await Eventually.TrueAsync(() => logs.All.Count(line => line.Contains("of stream ferry_gone_out works again", StringComparison.Ordinal)) == 3,
             TimeSpan.FromSeconds(45), () => logs.Text);
         Assert.Equal(3, logs.All.Count(Failing));
-        Assert.Single(logs.All, line => line.Contains("egress stream ferry_gone_out (egress_stream) was missing while the gateway runs (deleted?): recreated it", StringComparison.Ordinal));
-        Assert.Contains("Information Ferry.Nats.Gateway.gone: egress stream ferry_gone_out (egress_stream) takes ferry.gone.out again", logs.All);
+        Assert.Single(logs.All, line => line.Contains("egress stream ferry_gone_out (NatsGatewayOptions.EgressStream) was missing while the gateway runs (deleted?): recreated it", StringComparison.Ordinal));
+        Assert.Contains("Information Ferry.Nats.Gateway.gone: egress stream ferry_gone_out (NatsGatewayOptions.EgressStream) takes ferry.gone.out again", logs.All);
     }
 }

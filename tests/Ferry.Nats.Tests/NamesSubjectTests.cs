@@ -110,23 +110,46 @@ public sealed class NamesSubjectTests
         new NatsGatewayOptions { SubjectPrefix = new string('p', 250) }.Validate("pos"); // core mode has no streams
     }
 
-    /// <summary>What the refusal prevents, on a real server, with the check stepped around (the stage named ctrl's gateway made with
-    /// another name's options would be refused now): a line from a client of ctrl is a control command of the stage named in.</summary>
+    /// <summary>What the refusals prevent, on a real server: a line from a client of a stage whose ingress subject is ferry.ctrl.in (a
+    /// stage named ctrl had it) is a control command of the stage named in. The intruder runs in another process (ferry run, with the
+    /// subjects set in its file), which no check of this process sees; made in this process it is refused before it connects.</summary>
     [SkippableFact]
     public async Task Before_a_client_of_a_stage_named_ctrl_could_close_the_connections_of_a_stage_named_in()
     {
         await using var server = await NatsServer.StartNewAsync();
         await using var victim = await Gateway.StartAsync(server, "in", FramingSpec.Parse("lines"));
         // The intruder's subjects as a stage named ctrl had them: ingress ferry.ctrl.in (its control subject moved out of the way).
-        await using var intruder = await Gateway.StartAsync(server, "intruder", FramingSpec.Parse("lines"),
-            o => { o.IngressSubject = "ferry.ctrl.in"; o.EgressSubject = "ferry.ctrl.out"; o.ControlSubject = "ferry.intruder.ctrl"; });
+        var file = Path.Combine(Path.GetTempPath(), $"ferry-intruder-{Guid.NewGuid():n}.yaml");
+        await File.WriteAllTextAsync(file, $$"""
+            stages:
+              - name: intruder
+                type: tcp_server
+                config: {bind: "127.0.0.1:0", framing: lines}
+            bus: {type: nats, url: "{{server.Url}}", ingress_subject: ferry.ctrl.in, egress_subject: ferry.ctrl.out, control_subject: ferry.intruder.ctrl}
+            """);
+        try
+        {
+            await using var intruder = await ServeProcess.StartCommandAsync("run", file);
+            using var client = await TestClient.ConnectAsync(victim.Port);
+            var id = await victim.ConnectionOfAsync(client.LocalPort);
+            using var attacker = await TestClient.ConnectAsync(intruder.Local.Port);
+            await attacker.SendAsync($"{{\"command\":\"conn.close\",\"payload\":{{\"conn_id\":\"{id}\"}}}}\n");
 
-        using var client = await TestClient.ConnectAsync(victim.Port);
-        var id = await victim.ConnectionOfAsync(client.LocalPort);
-        using var attacker = await TestClient.ConnectAsync(intruder.Port);
-        await attacker.SendAsync($"{{\"command\":\"conn.close\",\"payload\":{{\"conn_id\":\"{id}\"}}}}\n");
-
-        await Eventually.TrueAsync(() => !victim.DisconnectedEvents.IsEmpty, TimeSpan.FromSeconds(10), () => "the victim's client was not closed");
+            await Eventually.TrueAsync(() => !victim.DisconnectedEvents.IsEmpty, TimeSpan.FromSeconds(20), () => "the victim's client was not closed");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
         Assert.Throws<NatsOptionsException>(() => new NatsGatewayOptions().Validate("ctrl"));
+        // The same intruder in this process: refused at its start, before it connects (BusSubjectCollisions).
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = "intruder", Bind = "127.0.0.1:0", Framing = RawFraming.Default }, new InProcessBus());
+        await using var inProcess = new NatsGateway(stage, new NatsGatewayOptions
+        {
+            Url = server.Url, IngressSubject = "ferry.ctrl.in", EgressSubject = "ferry.ctrl.out", ControlSubject = "ferry.intruder.ctrl",
+        });
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => inProcess.StartAsync());
+        Assert.Contains("stage 'intruder' meets stage 'in' on NATS: its NatsGatewayOptions.IngressSubject 'ferry.ctrl.in' and the NatsGatewayOptions.ControlSubject "
+            + "'ferry.ctrl.in' of 'in' meet on 'ferry.ctrl.in'", refused.Message);
     }
 }

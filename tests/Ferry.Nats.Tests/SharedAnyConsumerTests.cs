@@ -31,9 +31,9 @@ public sealed class SharedAnyConsumerTests
         await using var second = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream, MaxPendingEgress = 64 },
             TestLogging.Factory, 0xb0000002);
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => second.StartAsync());
-        Assert.Equal("NATS gateway of stage 'pair': max_pending_egress is 64, but the egress consumer 'pair-any' of stream 'ferry_pair_out', shared by every gateway of the stage "
-            + "for '.any' egress, has max_ack_pending 256 from the max_pending_egress of another gateway of the stage that is running now; "
-            + "give every gateway of the stage the same max_pending_egress (to change it, stop them all, then start them with the new value)", error.Message);
+        Assert.Equal("NATS gateway of stage 'pair': NatsGatewayOptions.MaxPendingEgress is 64, but the egress consumer 'pair-any' of stream 'ferry_pair_out', shared by every gateway of the stage "
+            + "for '.any' egress, has max_ack_pending 256 from the NatsGatewayOptions.MaxPendingEgress of another gateway of the stage that is running now; "
+            + "give every gateway of the stage the same NatsGatewayOptions.MaxPendingEgress (to change it, stop them all, then start them with the new value)", error.Message);
         Assert.Equal(256, (await js.GetConsumerAsync("ferry_pair_out", "pair-any")).Info.Config.MaxAckPending);
         await foreach (var name in js.ListConsumerNamesAsync("ferry_pair_out"))
             Assert.DoesNotContain("b0000002", name, StringComparison.Ordinal);
@@ -63,7 +63,7 @@ public sealed class SharedAnyConsumerTests
             o.MaxPendingEgress = 64;
         }, logs: logs);
         Assert.Equal(64, (await js.GetConsumerAsync("ferry_turn_out", "turn-any")).Info.Config.MaxAckPending);
-        Assert.Contains("Information Ferry.Nats.Gateway.turn: egress consumer turn-any of stream ferry_turn_out: max_ack_pending 256 becomes 64 (this gateway's max_pending_egress); no gateway pulls from it now", logs.All);
+        Assert.Contains("Information Ferry.Nats.Gateway.turn: egress consumer turn-any of stream ferry_turn_out: max_ack_pending 256 becomes 64 (this gateway's NatsGatewayOptions.MaxPendingEgress); no gateway pulls from it now", logs.All);
     }
     /// <summary>
     /// Two gateways of one stage (two instances in this process) with different max_pending_egress, held at the step
@@ -146,9 +146,9 @@ public sealed class SharedAnyConsumerTests
             foreach (var (gateway, maxPending, error) in outcomes.Where(o => o.Error is not null))
             {
                 var theirs = maxPending == 64 ? 256 : 64;
-                Assert.Equal("NATS gateway of stage 'race': max_pending_egress is " + maxPending + ", but the egress consumer 'race-any' of stream 'ferry_race_out', shared by every gateway of the stage "
-                    + "for '.any' egress, has max_ack_pending " + theirs + " from the max_pending_egress of another gateway of the stage that is running now; "
-                    + "give every gateway of the stage the same max_pending_egress (to change it, stop them all, then start them with the new value)", error!.Message);
+                Assert.Equal("NATS gateway of stage 'race': NatsGatewayOptions.MaxPendingEgress is " + maxPending + ", but the egress consumer 'race-any' of stream 'ferry_race_out', shared by every gateway of the stage "
+                    + "for '.any' egress, has max_ack_pending " + theirs + " from the NatsGatewayOptions.MaxPendingEgress of another gateway of the stage that is running now; "
+                    + "give every gateway of the stage the same NatsGatewayOptions.MaxPendingEgress (to change it, stop them all, then start them with the new value)", error!.Message);
                 // It changed nothing: no consumer of its own is left.
                 await foreach (var name in js.ListConsumerNamesAsync("ferry_race_out", deadline.Token))
                     Assert.DoesNotContain(gateway.Instance, name, StringComparison.Ordinal);

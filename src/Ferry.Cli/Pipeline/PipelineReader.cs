@@ -50,8 +50,9 @@ internal static class PipelineReader
         var stages = ReadStages(stagesNode, root, binds, problems);
         var bus = ReadBus(busNode, problems);
         if (bus?.Nats is { } nats)
-            foreach (var server in stages.OfType<ServerStageDeclaration>())
-                NatsBusReader.CheckStageName(nats, server, stagesNode?.Nodes.Select(n => n.Find("name")).FirstOrDefault(n => n?.Value == server.Name), problems);
+            NatsBusReader.CheckStages(nats, stages.OfType<ServerStageDeclaration>()
+                .Select(server => ((StageDeclaration)server, (ISettingNode?)stagesNode?.Nodes.Select(n => n.Find("name")).FirstOrDefault(n => n?.Value == server.Name)))
+                .ToList(), problems);
         var declared = stagesNode?.Kind == ConfigNodeKind.Sequence
             ? stagesNode.Nodes.Select(n => n.Find("name")?.Value).OfType<string>().Distinct().ToList()
             : [];

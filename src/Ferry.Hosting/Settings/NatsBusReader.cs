@@ -81,6 +81,30 @@ internal static class NatsBusReader
     }
 
     /// <summary>
+    /// Checks each server stage's name (<see cref="CheckStageName"/>), then, of the stages whose names pass, every pair: two stages on
+    /// the bus must not meet on a subject however the subjects are configured (a template without <c>{stage}</c> puts every stage on
+    /// one subject). A stage that meets an earlier one is refused at its name, naming the other, both keys as the file spells them and
+    /// both subjects.
+    /// </summary>
+    public static void CheckStages(NatsGatewayOptions options, IReadOnlyList<(StageDeclaration Stage, ISettingNode? NameNode)> servers, List<SettingProblem> problems)
+    {
+        var named = new List<(StageDeclaration Stage, ISettingNode? NameNode)>();
+        foreach (var server in servers)
+        {
+            var before = problems.Count;
+            CheckStageName(options, server.Stage, server.NameNode, problems);
+            if (problems.Count == before)
+                named.Add(server);
+        }
+        var subjects = named.Select(s => Ferry.Nats.Internal.StageSubjects.Of(s.Stage.Name, options)).ToList();
+        foreach (var (stage, problem) in Ferry.Nats.Internal.BusSubjectCollisions.Of(subjects))
+        {
+            var (declaration, nameNode) = named[subjects.IndexOf(stage)];
+            problems.Add(new SettingProblem(nameNode?.Where ?? declaration.Where, nameNode?.Path ?? "name", declaration.Name, problem));
+        }
+    }
+
+    /// <summary>
     /// "option 'max_in_flight': 0 is not allowed; …" at the key's node, as "is not allowed; …"; "options 'ingress_subject' and
     /// 'events_subject' are both 'x'; …" at the one of them the block sets, naming the other. Other keys are said as the block
     /// spells them (<c>EgressSubject</c> in appsettings). Null when the block sets none of the problem's keys.

@@ -11,11 +11,12 @@ namespace Ferry.Nats.Internal;
 /// <param name="logger">Where the lines go.</param>
 /// <param name="stage">The stage named in them.</param>
 /// <param name="capacity">Each subscription's queue (<c>max_pending_egress</c>).</param>
+/// <param name="capacityOption">The option that sets it, as the reader of the gateway's options knows it (<see cref="NatsGatewayOptions.Say"/>).</param>
 /// <param name="fate">What becomes of a dropped egress message in this delivery mode.</param>
 /// <param name="controlSubject">The control subject: core NATS in both modes, so a command dropped there is lost whatever
 /// <paramref name="fate"/> says of egress (in JetStream mode, that it is sent again).</param>
 /// <param name="time">The clock of the quiet time.</param>
-internal sealed class EgressDropLog(ILogger logger, string stage, int capacity, string fate, string controlSubject, TimeProvider time) : IDisposable
+internal sealed class EgressDropLog(ILogger logger, string stage, int capacity, string capacityOption, string fate, string controlSubject, TimeProvider time) : IDisposable
 {
     /// <summary>How long without a drop ends a streak.</summary>
     public static readonly TimeSpan Quiet = TimeSpan.FromSeconds(10);
@@ -42,8 +43,8 @@ internal sealed class EgressDropLog(ILogger logger, string stage, int capacity, 
             _check = time.CreateTimer(_ => End(atDispose: false), null, Quiet, Timeout.InfiniteTimeSpan);
         }
         var control = subject == controlSubject;
-        logger.LogWarning("stage {Stage}: the NATS client is dropping messages on {Subject}: the subscription's queue of {Capacity} messages (max_pending_egress) is full, the gateway takes them slower than they come ({Example}); dropped messages are {Fate}, counted in client_dropped ({Total} so far); a summary follows when the drops stop",
-            stage, subject, capacity, control ? "a storm of control commands" : "e.g. connections that do not read",
+        logger.LogWarning("stage {Stage}: the NATS client is dropping messages on {Subject}: the subscription's queue of {Capacity} messages ({Option}) is full, the gateway takes them slower than they come ({Example}); dropped messages are {Fate}, counted in client_dropped ({Total} so far); a summary follows when the drops stop",
+            stage, subject, capacity, capacityOption, control ? "a storm of control commands" : "e.g. connections that do not read",
             control ? "lost (control commands are core NATS in both modes)" : fate, total);
     }
 

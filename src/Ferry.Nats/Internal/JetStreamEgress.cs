@@ -22,8 +22,9 @@ namespace Ferry.Nats.Internal;
 /// <param name="watch">Says a loop that ends unexpectedly.</param>
 /// <param name="describe">What a refused recreation means, in the operator's words.</param>
 /// <param name="time">The clock of the recreation's back-off.</param>
+/// <param name="say">Names an option in the words of whoever set the gateway's options (<see cref="NatsGatewayOptions.Say"/>).</param>
 internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, EgressSubjects subjects, StreamConfig streamConfig, int maxPending, ILogger logger,
-    LoopWatch watch, Func<Exception, string> describe, TimeProvider time)
+    LoopWatch watch, Func<Exception, string> describe, TimeProvider time, Func<string, string> say)
 {
     private readonly string stream = streamConfig.Name!;
 
@@ -43,11 +44,11 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
     public async Task<Task> StartAsync(Func<Task>? beforeClaim, CancellationToken stopping)
     {
         var anyConfig = Config($"{subjects.Stage}-any", subjects.Any, perInstance: false);
-        var any = new SharedAnyConsumer(js, stream, anyConfig, logger, subjects);
+        var any = new SharedAnyConsumer(js, stream, anyConfig, logger, subjects, say);
         var shared = new InstanceConsumer(js, stream, Config($"{subjects.Stage}-{subjects.Instance}-all", subjects.Shared, perInstance: true));
         var own = new InstanceConsumer(js, stream, Config($"{subjects.Stage}-{subjects.Instance}", subjects.Own, perInstance: true));
         // One for the three consumers: whichever finds the stream gone first starts the attempt, the others wait for it.
-        var recreator = new StreamRecreator(RecreatedStream.Egress(stream, subjects.Shared, [shared.Name, own.Name, anyConfig.Name!], HoldName, HoldFor),
+        var recreator = new StreamRecreator(RecreatedStream.Egress(stream, subjects.Shared, [shared.Name, own.Name, anyConfig.Name!], HoldName, HoldFor, say("egress_stream")),
             ct => RecreateAsync(any, shared, own, ct), describe, logger, time, stopping);
 
         // Its own consumers first, pulling before the shared one is claimed: how the stage's other gateways know that one

@@ -21,6 +21,8 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
     private readonly NatsJSContext _js;
     private readonly string _stream;
+    /// <summary>The option that names the stream, as the reader of the gateway's options knows it (<see cref="NatsGatewayOptions.Say"/>).</summary>
+    private readonly string _streamOption;
     private readonly SemaphoreSlim _window;
     private readonly int _windowSize;
     private readonly TimeSpan _ackTimeout;
@@ -34,9 +36,11 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     private int _failing;
 
     public JetStreamIngressPublisher(NatsJSContext js, string stream, string subject, ConnectionTags tags, FieldHeaders fields, NatsIngressLayout layout,
-        GatewayCounters counters, int maxInFlight, TimeSpan ackTimeout, string instance, CancellationToken stopping, ILogger logger, StreamRecreator recreator)
+        GatewayCounters counters, int maxInFlight, TimeSpan ackTimeout, string instance, CancellationToken stopping, ILogger logger, StreamRecreator recreator,
+        string streamOption)
         : base(subject, tags, fields, layout, counters, logger)
     {
+        _streamOption = streamOption;
         _recreator = recreator;
         _js = js;
         _stream = stream;
@@ -155,7 +159,7 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     /// </summary>
     private string Reason(Exception ex) =>
         NoStream(ex)
-            ? $"no JetStream stream takes {Subject} though the broker is connected: was stream '{_stream}' (ingress_stream) deleted, or its subjects changed? The gateway recreates a missing one with the configuration it had at start; publishes resume once a stream takes the subject again"
+            ? $"no JetStream stream takes {Subject} though the broker is connected: was stream '{_stream}' ({_streamOption}) deleted, or its subjects changed? The gateway recreates a missing one with the configuration it had at start; publishes resume once a stream takes the subject again"
             : $"{ex.GetType().Name}: {ex.Message}";
 
     private bool NoStream(Exception ex) => ex is NatsJSPublishNoResponseException && _js.Connection.ConnectionState == NatsConnectionState.Open;

@@ -19,15 +19,17 @@ internal static class JetStreamSetup
     /// looks whether one of that name exists now. <c>sayKey</c> names the option of a refused stream (<c>ingress_stream</c>) in the
     /// words of whoever set the options (<see cref="NatsGatewayOptions.Say"/>); by its property when null.</remarks>
     public static async Task<(StreamConfig Ingress, StreamConfig Egress)> EnsureStreamsAsync(NatsJSContext js, string url, string ingressStream, string ingressSubject,
-        string egressStream, string egressSubject, CancellationToken cancellationToken, Func<Task>? afterRefusal = null, Func<string, string>? sayKey = null)
+        string egressStream, string egressSubject, CancellationToken cancellationToken, Func<Task>? afterRefusal = null, Func<string, string>? sayKey = null,
+        string? coreMode = null)
     {
         sayKey ??= NatsGatewayOptions.PropertyOf;
-        var ingress = await EnsureAsync(js, url, sayKey("ingress_stream"), new StreamConfig(ingressStream, [ingressSubject])
+        coreMode ??= new NatsGatewayOptions().SayCoreMode;
+        var ingress = await EnsureAsync(js, url, coreMode, sayKey("ingress_stream"), new StreamConfig(ingressStream, [ingressSubject])
         {
             Retention = StreamConfigRetention.Workqueue,
             Storage = StreamConfigStorage.File,
         }, afterRefusal, cancellationToken).ConfigureAwait(false);
-        var egress = await EnsureAsync(js, url, sayKey("egress_stream"), new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
+        var egress = await EnsureAsync(js, url, coreMode, sayKey("egress_stream"), new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
         {
             Retention = StreamConfigRetention.Interest,
             Storage = StreamConfigStorage.File,
@@ -95,9 +97,9 @@ internal static class JetStreamSetup
     /// </summary>
     public static bool IsNoJetStream(Exception ex) => ex is NatsNoRespondersException or NatsJSApiNoResponseException;
 
-    /// <summary>What a refused recreation means, in the operator's words.</summary>
-    public static string DescribeRefusal(string url, Exception ex) =>
-        IsNoJetStream(ex) ? NoJetStreamMessage(url)
+    /// <summary>What a refused recreation means, in the operator's words (<paramref name="coreMode"/>: <see cref="NoJetStreamMessage"/>).</summary>
+    public static string DescribeRefusal(string url, Exception ex, string coreMode) =>
+        IsNoJetStream(ex) ? NoJetStreamMessage(url, coreMode)
             : ex is NatsJSApiException api ? $"{api.Error.Description} (error {api.Error.ErrCode})" : $"{ex.GetType().Name}: {ex.Message}";
 
     /// <summary>A JetStream request named a stream that does not exist (deleted).</summary>
@@ -106,32 +108,22 @@ internal static class JetStreamSetup
     // "stream not found".
     private const int StreamNotFound = 10059;
 
-    public static string NoJetStreamMessage(string url) =>
+    /// <param name="url">The server.</param>
+    /// <param name="coreMode">How the reader of the options turns JetStream off (<see cref="NatsGatewayOptions.SayCoreMode"/>): it used to be
+    /// "use mode core" to every reader, a key of no run file, flag or property.</param>
+    public static string NoJetStreamMessage(string url, string coreMode) =>
         $"the NATS server at '{url}' does not answer JetStream requests: JetStream is not enabled there (start nats-server with -js, "
-        + "or a jetstream block in its configuration), or use mode core";
+        + $"or a jetstream block in its configuration), or set {coreMode}";
 
     /// <summary>Whether a stream of <paramref name="subjects"/> takes <paramref name="subject"/> (NATS wildcards: '*' one token, '>' the rest).</summary>
     internal static bool Takes(ICollection<string>? subjects, string subject)
-    {
-        var tokens = subject.Split('.');
-        foreach (var pattern in subjects ?? [])
-        {
-            var parts = pattern.Split('.');
-            var i = 0;
-            for (; i < parts.Length && i < tokens.Length; i++)
-                if (parts[i] == ">" || (parts[i] != "*" && parts[i] != tokens[i]))
-                    break;
-            if ((i < parts.Length && parts[i] == ">" && i < tokens.Length) || (i == parts.Length && i == tokens.Length))
-                return true;
-        }
-        return false;
-    }
+        => (subjects ?? []).Any(pattern => SubjectPattern.Matches(pattern, subject));
 
     /// <summary>A subject a pattern of the gateway's stands for: <c>ferry.pos.out.&gt;</c> as <c>ferry.pos.out.any</c>.</summary>
     private static string Probe(string subject) => string.Join('.', subject.Split('.').Select(t => t is ">" or "*" ? "any" : t));
 
     // option: the stream's option as the reader of the error calls it (NatsGatewayOptions.IngressStream, bus.ingress_stream).
-    private static async Task<StreamConfig> EnsureAsync(NatsJSContext js, string url, string option, StreamConfig config, Func<Task>? afterRefusal,
+    private static async Task<StreamConfig> EnsureAsync(NatsJSContext js, string url, string coreMode, string option, StreamConfig config, Func<Task>? afterRefusal,
         CancellationToken cancellationToken)
     {
         try
@@ -167,7 +159,7 @@ internal static class JetStreamSetup
         }
         catch (Exception ex) when (IsNoJetStream(ex))
         {
-            throw new InvalidOperationException(NoJetStreamMessage(url), ex);
+            throw new InvalidOperationException(NoJetStreamMessage(url, coreMode), ex);
         }
         catch (NatsJSApiException ex)
         {

@@ -26,8 +26,13 @@ namespace Ferry.Nats.Internal;
 /// <param name="config">The consumer as this gateway would create it.</param>
 /// <param name="logger">Where changes and disagreements are said.</param>
 /// <param name="subjects">The gateway's egress subjects: what the other gateways' own consumers filter on.</param>
-internal sealed class SharedAnyConsumer(NatsJSContext js, string stream, ConsumerConfig config, ILogger logger, EgressSubjects subjects)
+/// <param name="say">Names an option (by its key) in the words of whoever set the gateway's options (<see cref="NatsGatewayOptions.Say"/>):
+/// <c>NatsGatewayOptions.MaxPendingEgress</c> to code, <c>bus.max_pending_egress</c> to a run file.</param>
+internal sealed class SharedAnyConsumer(NatsJSContext js, string stream, ConsumerConfig config, ILogger logger, EgressSubjects subjects, Func<string, string> say)
 {
+    /// <summary>The option the consumer's max_ack_pending comes from, as the reader knows it.</summary>
+    private readonly string _option = say("max_pending_egress");
+
     private bool _disagreementSaid;
 
     /// <summary>
@@ -56,8 +61,8 @@ internal sealed class SharedAnyConsumer(NatsJSContext js, string stream, Consume
                 // Pull requests waiting on it: a gateway of the stage is running with the consumer's value.
                 if (info.NumWaiting > 0)
                     throw Disagreement(theirs);
-                logger.LogInformation("egress consumer {Consumer} of stream {Stream}: max_ack_pending {Theirs} becomes {Ours} (this gateway's max_pending_egress); no gateway pulls from it now",
-                    config.Name, stream, theirs, config.MaxAckPending);
+                logger.LogInformation("egress consumer {Consumer} of stream {Stream}: max_ack_pending {Theirs} becomes {Ours} (this gateway's {Option}); no gateway pulls from it now",
+                    config.Name, stream, theirs, config.MaxAckPending, _option);
             }
         }
         catch (NatsJSApiException ex) when (ex.Error.Code == 404)
@@ -73,9 +78,9 @@ internal sealed class SharedAnyConsumer(NatsJSContext js, string stream, Consume
         && filter == subjects.Shared + "." + name[(subjects.Stage.Length + 1)..];
 
     private InvalidOperationException Disagreement(long theirs) => new(
-        $"max_pending_egress is {config.MaxAckPending}, but the egress consumer '{config.Name}' of stream '{stream}', shared by every gateway of the stage "
-        + $"for '.any' egress, has max_ack_pending {theirs} from the max_pending_egress of another gateway of the stage that is running now; "
-        + $"give every gateway of the stage the same max_pending_egress (to change it, stop them all, then start them with the new value)");
+        $"{_option} is {config.MaxAckPending}, but the egress consumer '{config.Name}' of stream '{stream}', shared by every gateway of the stage "
+        + $"for '.any' egress, has max_ack_pending {theirs} from the {_option} of another gateway of the stage that is running now; "
+        + $"give every gateway of the stage the same {_option} (to change it, stop them all, then start them with the new value)");
 
     /// <summary>On every (re)start of the consume: the consumer as it is, created only when it is missing.</summary>
     public async Task<INatsJSConsumer> OpenAsync(CancellationToken cancellationToken)
@@ -94,8 +99,8 @@ internal sealed class SharedAnyConsumer(NatsJSContext js, string stream, Consume
         {
             // Another gateway took it over while this one did not pull (an outage): not rewritten back, which would start a tug of war.
             _disagreementSaid = true;
-            logger.LogWarning("egress consumer {Consumer} of stream {Stream} has max_ack_pending {Theirs}, not this gateway's max_pending_egress {Ours}: another gateway of the stage set it; used as it is (give every gateway of the stage the same max_pending_egress)",
-                config.Name, stream, theirs, config.MaxAckPending);
+            logger.LogWarning("egress consumer {Consumer} of stream {Stream} has max_ack_pending {Theirs}, not this gateway's {Option} {Ours}: another gateway of the stage set it; used as it is (give every gateway of the stage the same {Option})",
+                config.Name, stream, theirs, _option, config.MaxAckPending, _option);
         }
         return consumer;
     }

@@ -15,7 +15,8 @@ namespace Ferry.Nats.Internal;
 /// <c>.any</c> below it, and in JetStream mode the egress stream takes every subject below it). Of the two names that would meet,
 /// the one whose name stands earlier in the subject is refused (with the defaults: <c>ctrl</c>, which stands where the control
 /// subject has its fixed word); the other is then safe, so a stage named <c>in</c> keeps running. A template without
-/// <c>{stage}</c> is shared by every stage as written: that is the configuration's choice, not a name's, and is not said here.
+/// <c>{stage}</c> is shared by every stage as written: not a name's doing, so not said here; the stages actually on one bus are
+/// compared pairwise, whatever their templates, by <see cref="BusSubjectCollisions"/>.
 /// </remarks>
 internal static class StageSubjectCollisions
 {

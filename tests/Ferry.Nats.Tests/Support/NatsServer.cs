@@ -25,8 +25,14 @@ public sealed class NatsServer : IAsyncDisposable
 
     private readonly bool _jetStream;
     private readonly int? _maxPayload;
+    private readonly bool _monitor;
+    private readonly (string User, string Password)? _user;
 
-    private NatsServer(bool jetStream, int? maxPayload) => (_jetStream, _maxPayload) = (jetStream, maxPayload);
+    private NatsServer(bool jetStream, int? maxPayload, bool monitor, (string, string)? user)
+        => (_jetStream, _maxPayload, _monitor, _user) = (jetStream, maxPayload, monitor, user);
+
+    /// <summary>The HTTP monitoring port (<c>monitor: true</c>), chosen by the server at its first start; 0 without.</summary>
+    public int MonitorPort { get; private set; }
 
     /// <summary>The client port: chosen by the server at its first start, the same at every restart.</summary>
     public int Port { get; private set; }
@@ -36,10 +42,12 @@ public sealed class NatsServer : IAsyncDisposable
     /// <summary>Skips the calling test, with the reason, when nats-server is not installed.</summary>
     /// <param name="jetStream">False: a server without JetStream (its API requests get no responders).</param>
     /// <param name="maxPayload">The server's <c>max_payload</c> in bytes; its default (1 MiB) when null.</param>
-    public static async Task<NatsServer> StartNewAsync(bool jetStream = true, int? maxPayload = null)
+    /// <param name="monitor">Also the HTTP monitoring endpoint (<see cref="ConnectionsAsync"/>).</param>
+    /// <param name="user">A user and password every client must give (others are refused: "Authorization Violation").</param>
+    public static async Task<NatsServer> StartNewAsync(bool jetStream = true, int? maxPayload = null, bool monitor = false, (string User, string Password)? user = null)
     {
         Skip.If(s_binary is null, "nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)");
-        var server = new NatsServer(jetStream, maxPayload);
+        var server = new NatsServer(jetStream, maxPayload, monitor, user);
         await server.StartAsync();
         return server;
     }
@@ -57,6 +65,12 @@ public sealed class NatsServer : IAsyncDisposable
         Directory.CreateDirectory(portsDir);
         foreach (var arg in new[] { "-a", "127.0.0.1", "-p", Port == 0 ? "-1" : Port.ToString(), "--ports_file_dir", portsDir })
             info.ArgumentList.Add(arg);
+        if (_monitor)
+            foreach (var arg in new[] { "-m", MonitorPort == 0 ? "-1" : MonitorPort.ToString() })
+                info.ArgumentList.Add(arg);
+        if (_user is var (user, password))
+            foreach (var arg in new[] { "--user", user, "--pass", password })
+                info.ArgumentList.Add(arg);
         if (_jetStream)
             foreach (var arg in new[] { "-js", "-sd", _storeDir })
                 info.ArgumentList.Add(arg);
@@ -83,6 +97,15 @@ public sealed class NatsServer : IAsyncDisposable
                 if (Port != 0 && port != Port)
                     throw new InvalidOperationException($"nats-server restarted on port {port}, not {Port}");
                 Port = port;
+                if (_monitor)
+                {
+                    if (MonitorPortIn(portsFile) is not { } monitorPort)
+                    {
+                        await Task.Delay(20);
+                        continue;
+                    }
+                    MonitorPort = monitorPort;
+                }
                 using var probe = new TcpClient();
                 await probe.ConnectAsync(IPAddress.Loopback, Port);
                 return;
@@ -107,6 +130,23 @@ public sealed class NatsServer : IAsyncDisposable
         }
         var match = System.Text.RegularExpressions.Regex.Match(text, "\"nats://127\\.0\\.0\\.1:(\\d+)\"");
         return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+
+    /// <summary>The monitoring port the ports file names (written with the client port, once both listen).</summary>
+    private static int? MonitorPortIn(string portsFile)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(File.ReadAllText(portsFile), "\"monitoring\":\\[\"http://127\\.0\\.0\\.1:(\\d+)\"");
+        return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+
+    /// <summary>The clients connected now, by the name each gave (the monitoring endpoint's <c>/connz</c>; <c>monitor: true</c>).</summary>
+    public async Task<IReadOnlyList<string>> ConnectionsAsync()
+    {
+        using var http = new System.Net.Http.HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var doc = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{MonitorPort}/connz"));
+        return doc.RootElement.TryGetProperty("connections", out var list) && list.ValueKind == System.Text.Json.JsonValueKind.Array
+            ? [.. list.EnumerateArray().Select(c => c.TryGetProperty("name", out var name) ? name.GetString() ?? "" : "")]
+            : [];
     }
 
     /// <summary>SIGKILL: no goodbye to the clients, as a crash or a pulled cable.</summary>

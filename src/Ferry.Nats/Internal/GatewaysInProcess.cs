@@ -1,0 +1,37 @@
+namespace Ferry.Nats.Internal;
+
+/// <summary>
+/// The gateways of this process that are started, by server, with their stages' subjects: a gateway made in code with options of
+/// its own (another prefix, a template without <c>{stage}</c>) is checked at start against the others on its server, before it
+/// connects (<see cref="BusSubjectCollisions"/>). A host or <c>ferry run</c> checks its stages when it reads its configuration.
+/// </summary>
+internal static class GatewaysInProcess
+{
+    private static readonly Lock s_lock = new();
+    private static readonly List<(object Owner, string Server, StageSubjects Subjects)> s_started = [];
+
+    /// <summary>Records <paramref name="owner"/>'s subjects on the server of <paramref name="url"/>.</summary>
+    /// <exception cref="InvalidOperationException">They meet those of another started gateway's stage on that server.</exception>
+    public static void Claim(object owner, string url, StageSubjects subjects)
+    {
+        var server = Server(url);
+        lock (s_lock)
+        {
+            foreach (var (_, theirServer, theirs) in s_started)
+                if (theirServer == server && BusSubjectCollisions.Between(theirs, subjects) is { } problem)
+                    throw new InvalidOperationException($"stage '{subjects.Stage}' {problem}");
+            s_started.Add((owner, server, subjects));
+        }
+    }
+
+    /// <summary>Forgets <paramref name="owner"/> (stopped, or its start failed).</summary>
+    public static void Release(object owner)
+    {
+        lock (s_lock)
+            s_started.RemoveAll(g => ReferenceEquals(g.Owner, owner));
+    }
+
+    /// <summary>The server a URL names: its host and port (4222 when none is given), whatever the scheme.</summary>
+    private static string Server(string url)
+        => Uri.TryCreate(url, UriKind.Absolute, out var uri) ? $"{uri.Host.ToLowerInvariant()}:{(uri.Port < 0 ? 4222 : uri.Port)}" : url;
+}
