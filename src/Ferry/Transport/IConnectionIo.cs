@@ -50,16 +50,12 @@ internal interface IConnectionIo : IDisposable
     void SetAbortiveClose();
 
     /// <summary>
-    /// Called before the close when the stage drops egress it still holds: bytes the transport itself still has
-    /// on their way (a stream write in flight) need not be finished either, so the close does not wait for a
-    /// peer that may never read. Without it a close finishes what the stage handed over (a drain after the
-    /// peer's FIN). Epoll has nothing in flight: what the kernel took goes out after the close in any case. The stream
-    /// transport finishes its write in flight anyway, within <c>close_linger</c> (a TLS record cut short breaks the session
-    /// and its close_notify), so no transport acts on it now.
+    /// How many of the bytes the stage still holds at the close the transport has in fact taken and sends with it: the
+    /// epoll TLS connection reports the last byte of a write whose ciphertext the socket did not take as not taken, so that
+    /// the stage comes back to it, and its close then sends that ciphertext before the close_notify. The stage counts them
+    /// sent, not dropped. Read under the egress lock, after <see cref="SetAbortiveClose"/> and before the close.
     /// </summary>
-    void AbandonWritesOnClose()
-    {
-    }
+    int SentWithClose => 0;
 
     /// <summary>Words for an error code of <see cref="Receive"/> or <see cref="Send"/>.</summary>
     string DescribeError(int error);

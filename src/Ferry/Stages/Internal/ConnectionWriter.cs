@@ -804,12 +804,17 @@ internal sealed class ConnectionWriter
         {
             c.Closed = true;
             // Egress that never went out is lost with the connection: counted, as a drop is, so that what was
-            // queued equals what was sent plus what was dropped.
+            // queued equals what was sent plus what was dropped. What the transport took and sends with the close
+            // (TLS ciphertext held for a byte it reported not taken) is sent.
+            if (!c.Egress.IsEmpty && c.Io.SentWithClose is var sent and > 0)
+            {
+                c.Egress.Consume(sent);
+                c.BytesOut += sent;
+            }
             if (!c.Egress.IsEmpty)
             {
                 c.EgressBytesDropped += c.Egress.Length;
                 _counters.CountDroppedBytes(c.Egress.Length);
-                c.Io.AbandonWritesOnClose();
             }
             c.Egress.Release();
             waiter = c.SpaceWaiter;

@@ -521,6 +521,16 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo, IClientCertificateRefu
 
     public bool HoldsPartialRecord(out long sinceTimestamp) => _records.HoldsPartialRecord(out sinceTimestamp);
 
+    /// <summary>The byte reported not taken while its ciphertext waits (<see cref="_owedByte"/>): the close sends it (<see cref="Dispose"/>).</summary>
+    public int SentWithClose
+    {
+        get
+        {
+            lock (_sync)
+                return _owedByte && _phase == Phase.Open && !_abortive && _error == 0 && _session is not null ? 1 : 0;
+        }
+    }
+
     public bool WaitWritable(int timeoutMs) => Libc.WaitWritable(Handle.Fd, timeoutMs);
 
     public void SetAbortiveClose()
