@@ -186,6 +186,7 @@ public sealed class EgressTests
         var json = JsonDocument.Parse(msg.Data!).RootElement;
         Assert.Equal("stats", json.GetProperty("type").GetString());
         Assert.Equal(gateway.Nats.Instance, json.GetProperty("instance").GetString());
+        Assert.Equal("st", json.GetProperty("stage").GetString());
         Assert.Equal("st", json.GetProperty("socket").GetProperty("stage").GetString());
         Assert.True(json.GetProperty("nats").GetProperty("connected").GetBoolean());
         Assert.Equal(0, json.GetProperty("nats").GetProperty("egress_received").GetInt64());

@@ -6,8 +6,8 @@ namespace Ferry.Nats.Internal;
 /// configured differently (a template without <c>{stage}</c>, another prefix, one gateway's options against another's) met
 /// unseen: a subject one publishes on taken by the other's subscription (its egress and everything below it, its control
 /// subject), or two stages' ingress on one subject, which no worker can tell apart. Every pair of the two stages' subjects is
-/// compared with NATS token semantics (<see cref="SubjectPattern"/>). Only the events subject may be shared: each event names
-/// its stage.
+/// compared with NATS token semantics (<see cref="SubjectPattern"/>). The events subject and the stats subject may be shared
+/// (events with events, stats with stats): each event and each stats message names its stage.
 /// </summary>
 internal static class BusSubjectCollisions
 {

@@ -46,7 +46,7 @@ internal sealed class EventOutbox
 
     public void Stats(SocketStats stats)
         => Enqueue(_statsSubject, JsonSerializer.SerializeToUtf8Bytes(
-            new StatsJson("stats", _instance, stats, _counters.Snapshot()), NatsJsonContext.Default.StatsJson));
+            new StatsJson("stats", stats.Stage, _instance, stats, _counters.Snapshot()), NatsJsonContext.Default.StatsJson));
 
     public void Complete() => _queue.Writer.TryComplete();
 

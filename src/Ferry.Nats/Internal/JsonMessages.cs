@@ -19,7 +19,7 @@ internal sealed record EventJson(string Type, string Stage, DateTimeOffset Time)
 }
 
 /// <summary>The stats subject's message: the stage's socket stats and the gateway's counters.</summary>
-internal sealed record StatsJson(string Type, string Instance, SocketStats Socket, NatsGatewayCounters Nats);
+internal sealed record StatsJson(string Type, string Stage, string Instance, SocketStats Socket, NatsGatewayCounters Nats);
 
 /// <summary>The answer to a control request that has a reply subject.</summary>
 internal sealed record ControlReplyJson(bool Ok, string? Error);

@@ -22,7 +22,7 @@ internal sealed record StageSubjects(string Stage, IReadOnlyList<(string Key, st
             ("egress_subject", egress + ".>", false),
             ("control_subject", options.Resolve(options.ControlSubject, stage), false),
             ("events_subject", options.Resolve(options.EventsSubject, stage), true),
-            ("stats_subject", options.Resolve(options.StatsSubject, stage), false),
+            ("stats_subject", options.Resolve(options.StatsSubject, stage), true),
         ], options.Say);
     }
 }
