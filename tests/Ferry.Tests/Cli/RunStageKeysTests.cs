@@ -17,9 +17,7 @@ public sealed class RunStageKeysTests : IDisposable
     {
         var file = Path.Combine(_dir, "f.yaml");
         File.WriteAllText(file, yaml);
-        var stderr = new LineWriter();
-        var pipeline = RunCommand.Load(file, [], new CliIo(TextReader.Null, new LineWriter(), stderr, new Dictionary<string, string>()), "check");
-        return (pipeline, stderr.Lines.Select(l => l.Replace(file, "f.yaml", StringComparison.Ordinal)).ToList());
+        return PipelineFileCheck.Load(file, "f.yaml");
     }
 
     [Fact]
