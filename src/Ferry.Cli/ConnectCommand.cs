@@ -20,6 +20,8 @@ internal static class ConnectCommand
         var reconnectMaxWait = CliOptions.PositiveDuration("--reconnect-max-wait", "cap of the wait (default 30s)");
         var idleTimeout = CliOptions.Duration("--idle-timeout", "reconnect when nothing arrives this long; 0 = never (default 0)");
         var connectTimeout = CliOptions.PositiveDuration("--connect-timeout", "limit of resolving the name, and of the connect to each of its addresses (default 10s)");
+        var closeLinger = CliOptions.Duration("--close-linger", "when the connection is closed, its socket waits this long for the server to take what "
+            + "it is owed and close (its bytes are discarded meanwhile); 0 = close at once, a reset if its bytes are unread (default 2s)");
         var egressBuffer = CliOptions.Size("--egress-buffer", 1, "bytes of framed lines that may wait for the server, and be held while "
             + "disconnected; the longest line it takes, e.g. 1048576 or 64KiB (default 1MiB)");
         var quiet = CliOptions.Flag("--quiet", "print events, not packets");
@@ -28,7 +30,7 @@ internal static class ConnectCommand
         var command = new Command("connect", "dial a TCP server, send each stdin line as one message (encoded with the framing), "
             + "print what arrives as JSON lines (connecting, connect_failed, connected, packet, disconnected, error, stats, closed); reconnects with back-off")
         {
-            remote, framing, reconnectWait, reconnectMaxWait, idleTimeout, connectTimeout, egressBuffer, quiet, logLevel, logFormat,
+            remote, framing, reconnectWait, reconnectMaxWait, idleTimeout, connectTimeout, closeLinger, egressBuffer, quiet, logLevel, logFormat,
         };
         var tls = new TlsFlags(server: false);
         tls.AddTo(command);
@@ -41,6 +43,7 @@ internal static class ConnectCommand
             options = ReconnectWaits(result, options, reconnectWait, reconnectMaxWait);
             if (result.TryGet(idleTimeout, out var it)) options = options with { IdleTimeout = it };
             if (result.TryGet(connectTimeout, out var cto)) options = options with { ConnectTimeout = cto };
+            if (result.TryGet(closeLinger, out var cl)) options = options with { CloseLinger = cl };
             if (result.TryGet(egressBuffer, out var eb)) options = options with { EgressBufferBytes = eb };
             try
             {

@@ -63,6 +63,58 @@ public sealed class CloseLingerCliTests : IDisposable
             Assert.Single(err));
     }
 
+    [Fact]
+    public async Task Connect_refuses_a_close_linger_past_5_minutes_with_the_range()
+    {
+        var (code, _, err) = await CliRun.RunAsync(["connect", "127.0.0.1:9", "--close-linger", "10m"]);
+        Assert.Equal(2, code);
+        Assert.Equal("ferry connect: --close-linger 10m is not allowed; must be 0 (close at once: a reset when the peer's bytes are unread) or from 1ms to 5m",
+            Assert.Single(err));
+    }
+
+    [Theory]
+    [InlineData("1m", 1)]
+    [InlineData("0", 0)]
+    public async Task Connect_takes_the_flag_and_its_stats_line_counts_the_lingering_connection(string linger, int lingering)
+    {
+        // A server that accepts and then neither reads nor closes.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(8);
+        var accepted = new List<Socket>();
+        var accepting = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                    accepted.Add(await listener.AcceptAsync());
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+            }
+        });
+        var stdout = new LineWriter();
+        using var stop = new CancellationTokenSource();
+        var exit = Task.Run(() => FerryCommand.RunAsync(["connect", listener.LocalEndPoint!.ToString()!, "--framing", "lines", "--idle-timeout", "100ms",
+            "--reconnect-wait", "1m", "--close-linger", linger], TextReader.Null, stdout, new LineWriter(), stop.Token));
+        try
+        {
+            // Closed for idleness (then a minute before it dials again); the server neither reads nor closes: it lingers, or not.
+            await stdout.WaitJsonAsync(j => LineWriter.Is(j, "disconnected") && j.GetProperty("reason").GetString() == "idle_timeout", "the idle timeout");
+            var stats = await stdout.WaitJsonAsync(j => LineWriter.Is(j, "stats") && j.GetProperty("closed").GetInt64() == 1, "a stats line after the close");
+            Assert.Equal(lingering, stats.GetProperty("lingering").GetInt32());
+        }
+        finally
+        {
+            stop.Cancel();
+            Assert.Equal(0, await exit.WaitAsync(TimeSpan.FromSeconds(15)));
+            listener.Dispose();
+            await accepting;
+            foreach (var s in accepted)
+                s.Dispose();
+        }
+    }
+
     [Theory]
     [InlineData("1m", 1)]
     [InlineData("0", 0)]
