@@ -236,9 +236,18 @@ public static class FerryServiceCollectionExtensions
         var others = children.Where(c => c != holder).Select(c => c.Key).ToList();
         return new SettingProblem($"configuration '{holder.Path}'", holder.Path, null,
             $"holds the stages ({holder.Path}:{holder.GetChildren().First(g => SettingEntries.Normalize(g.Key) == "stages").Key}), but AddFerry was given {given}, "
-            + $"which has no Stages of its own{(others.Count > 0 ? $" (its other keys: {string.Join(", ", others)})" : "")}; "
+            + $"which has no Stages of its own{(others.Count > 0 ? $" (its other keys: {OtherKeys(others)})" : "")}; "
             + $"give the section: AddFerry(builder.Configuration.GetSection(\"{holder.Path}\"))");
     }
+
+    /// <summary>
+    /// A few of the whole configuration's other keys, then how many more: with environment variables in it (the default
+    /// builder's) they are every variable's name, a line of hundreds that says nothing the first few do not.
+    /// </summary>
+    private static string OtherKeys(List<string> keys)
+        => keys.Count <= ShownOtherKeys ? string.Join(", ", keys) : $"{string.Join(", ", keys.Take(ShownOtherKeys))} and {keys.Count - ShownOtherKeys} more";
+
+    private const int ShownOtherKeys = 5;
 
     /// <summary>The <c>Bus</c> section: <c>Type</c> <c>in_process</c> (the default) or <c>nats</c> with the gateway's keys (<c>Url</c>, <c>Mode</c>, …).</summary>
     private static Ferry.Nats.NatsGatewayOptions? ReadBus(ISettingNode bus, List<SettingProblem> problems)

@@ -49,7 +49,7 @@ internal static class ConfigOverrides
             var segment = path.Segments[i].Trim();
             if (segment.Length == 0)
             {
-                problems.Add(new SettingProblem(where, key, value, "has an empty key in its path"));
+                problems.Add(new SettingProblem(where, key, null, "has an empty key in its path"));
                 return;
             }
             ConfigNode? child;
@@ -69,7 +69,8 @@ internal static class ConfigOverrides
                 child = Element(node, path, i, segment, out var problem);
                 if (child is null)
                 {
-                    problems.Add(new SettingProblem(where, key, value, problem!));
+                    // The segment is what names no element (or more than one), not the value being set.
+                    problems.Add(new SettingProblem(where, key, segment, problem!));
                     return;
                 }
             }
@@ -144,7 +145,7 @@ internal static class ConfigOverrides
             var indexes = matches.Select(m => m.Key).ToList();
             var which = string.Join(", ", matches.Select(m => NameOf(m) is { } name ? $"{m.Path} ({name})" : m.Path));
             problem = byIndex is not null && matches.Contains(byIndex)
-                ? $"is ambiguous in {container}: '{segment}' is an index and a name ({which}); pick one by its index, e.g. {path.With(at, indexes[^1])}"
+                ? $"is ambiguous in {container}: it is an index and a name ({which}); pick one by its index, e.g. {path.With(at, indexes[^1])}"
                 : byName.Count > 1
                     ? $"names more than one element of {container} ({which}); names must be unique; pick one by its index, e.g. {path.With(at, indexes[0])}"
                     : $"matches more than one element of {container} when case is ignored ({which}), and environment variable names may not keep their case; pick one by its index, e.g. {path.With(at, indexes[0])}";

@@ -39,6 +39,20 @@ public sealed class ConfigOverrideTests : IDisposable
     }
 
     [Fact]
+    public async Task A_path_that_names_no_stage_quotes_the_segment_not_the_value_being_set()
+    {
+        // The value is fine; what names nothing is the path's segment, and that is what the line quotes.
+        var seed004 = RepoFiles.Path("examples/seed004-node.yaml");
+        var (code, _, stderr) = await CheckAsync(seed004, [], "stages.gateway.config.port=4000");
+        Assert.Equal(2, code);
+        Assert.Equal("--set stages.gateway.config.port=4000: stages.gateway.config.port: 'gateway' names no element of 'stages': use an index from 0 to 0 or a name (node)", stderr[0]);
+
+        (code, _, stderr) = await CheckAsync(seed004, [], "stages..config.port=4000");
+        Assert.Equal(2, code);
+        Assert.Equal("--set stages..config.port=4000: stages..config.port: has an empty key in its path", stderr[0]);
+    }
+
+    [Fact]
     public async Task Set_picks_the_stage_whose_name_matches_exactly_not_one_that_differs_in_case()
     {
         // The file itself is refused for its two names that differ only in case (CaseTwin); the override's problems come
@@ -51,7 +65,7 @@ public sealed class ConfigOverrideTests : IDisposable
 
         (code, _, stderr) = await CheckAsync(file, [], "stages.FRONT.config.bind=127.0.0.1:23029");
         Assert.Equal(2, code);
-        Assert.Contains("--set stages.FRONT.config.bind=127.0.0.1:23029: stages.FRONT.config.bind: '127.0.0.1:23029' names no element of 'stages' (did you mean 'Front'?): use an index from 0 to 2 or a name (Front, front, 1)", stderr);
+        Assert.Contains("--set stages.FRONT.config.bind=127.0.0.1:23029: stages.FRONT.config.bind: 'FRONT' names no element of 'stages' (did you mean 'Front'?): use an index from 0 to 2 or a name (Front, front, 1)", stderr);
     }
 
     private static string CaseTwin(string file)
@@ -64,7 +78,7 @@ public sealed class ConfigOverrideTests : IDisposable
         var (code, stdout, stderr) = await CheckAsync(CaseFile(), [], "stages.1.config.bind=127.0.0.1:23028");
         Assert.Equal(2, code);
         Assert.Empty(stdout);
-        Assert.Contains("--set stages.1.config.bind=127.0.0.1:23028: stages.1.config.bind: '127.0.0.1:23028' is ambiguous in 'stages': '1' is an index and a name (stages[1] (front), stages[2] (1)); pick one by its index, e.g. --set stages.2.config.bind=127.0.0.1:23028", stderr);
+        Assert.Contains("--set stages.1.config.bind=127.0.0.1:23028: stages.1.config.bind: '1' is ambiguous in 'stages': it is an index and a name (stages[1] (front), stages[2] (1)); pick one by its index, e.g. --set stages.2.config.bind=127.0.0.1:23028", stderr);
     }
 
     [Fact]
@@ -80,7 +94,7 @@ public sealed class ConfigOverrideTests : IDisposable
         // two names that differ only in case: which one is meant cannot be known
         (code, _, stderr) = await CheckAsync(file, new() { ["FERRY__STAGES__FRONT__CONFIG__BIND"] = "127.0.0.1:23029" });
         Assert.Equal(2, code);
-        Assert.Contains("environment FERRY__STAGES__FRONT__CONFIG__BIND: STAGES.FRONT.CONFIG.BIND: '127.0.0.1:23029' matches more than one element of 'stages' when case is ignored (stages[0] (Front), stages[1] (front)), and environment variable names may not keep their case; pick one by its index, e.g. FERRY__STAGES__0__CONFIG__BIND=127.0.0.1:23029", stderr);
+        Assert.Contains("environment FERRY__STAGES__FRONT__CONFIG__BIND: STAGES.FRONT.CONFIG.BIND: 'FRONT' matches more than one element of 'stages' when case is ignored (stages[0] (Front), stages[1] (front)), and environment variable names may not keep their case; pick one by its index, e.g. FERRY__STAGES__0__CONFIG__BIND=127.0.0.1:23029", stderr);
 
         // one name that matches ignoring case: taken
         var seed004 = RepoFiles.Path("examples/seed004-node.yaml");
@@ -91,7 +105,7 @@ public sealed class ConfigOverrideTests : IDisposable
         // --set is not an environment variable: its case is the user's
         (code, _, stderr) = await CheckAsync(seed004, [], "stages.NODE.config.port=4000");
         Assert.Equal(2, code);
-        Assert.Contains("names no element of 'stages' (did you mean 'node'?)", stderr[0]);
+        Assert.Contains("stages.NODE.config.port: 'NODE' names no element of 'stages' (did you mean 'node'?)", stderr[0]);
     }
 
     [Fact]
@@ -100,7 +114,7 @@ public sealed class ConfigOverrideTests : IDisposable
         var seed003 = RepoFiles.Path("examples/seed003-io-tcp.yaml");
         var (code, _, stderr) = await CheckAsync(seed003, [], "stages.tcp-server.config.bind=127.0.0.1:3034");
         Assert.Equal(2, code);
-        Assert.Equal("--set stages.tcp-server.config.bind=127.0.0.1:3034: stages.tcp-server.config.bind: '127.0.0.1:3034' names no element of this file: it has no 'stages' key, being a list of stages (seed 003's layout); leave 'stages' out of the path: --set tcp-server.config.bind=127.0.0.1:3034", stderr[0]);
+        Assert.Equal("--set stages.tcp-server.config.bind=127.0.0.1:3034: stages.tcp-server.config.bind: 'stages' names no element of this file: it has no 'stages' key, being a list of stages (seed 003's layout); leave 'stages' out of the path: --set tcp-server.config.bind=127.0.0.1:3034", stderr[0]);
 
         (code, _, stderr) = await CheckAsync(seed003, new() { ["FERRY__stages__0__config__bind"] = "127.0.0.1:3034" });
         Assert.Equal(2, code);

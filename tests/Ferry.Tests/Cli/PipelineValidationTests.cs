@@ -146,7 +146,7 @@ public sealed class PipelineValidationTests : IDisposable
 
         (code, _, stderr) = await RunAsync(["check", example, "--set", "stages.nod.config.port=1"]);
         Assert.Equal(2, code);
-        Assert.Equal("--set stages.nod.config.port=1: stages.nod.config.port: '1' names no element of 'stages' (did you mean 'node'?): use an index from 0 to 0 or a name (node)", stderr[0]);
+        Assert.Equal("--set stages.nod.config.port=1: stages.nod.config.port: 'nod' names no element of 'stages' (did you mean 'node'?): use an index from 0 to 0 or a name (node)", stderr[0]);
     }
 
     [Fact]

@@ -217,6 +217,24 @@ public sealed class GenericHostTrialTests : IDisposable
     }
 
     [Fact]
+    public async Task The_whole_configuration_with_many_other_keys_names_five_and_counts_the_rest()
+    {
+        // Before: every other key was listed, so with environment variables in the configuration (the default builder's)
+        // the line named each variable of the process.
+        var (framedPort, tlsPort) = (FreePorts.One(), FreePorts.One());
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(Appsettings(framedPort, tlsPort))));
+        builder.Configuration.AddInMemoryCollection(Enumerable.Range(1, 8).Select(i => KeyValuePair.Create($"VAR_{i}", (string?)"x")));
+        builder.Services.AddFerry(builder.Configuration);
+        using var host = builder.Build();
+        Assert.Equal(
+        [
+            "configuration 'Ferry': Ferry: holds the stages (Ferry:Stages), but AddFerry was given the whole configuration, which has no Stages of its own "
+                + "(its other keys: VAR_1, VAR_2, VAR_3, VAR_4, VAR_5 and 3 more); give the section: AddFerry(builder.Configuration.GetSection(\"Ferry\"))",
+        ], await RefusedAsync(host, framedPort, tlsPort));
+    }
+
+    [Fact]
     public async Task Two_stages_on_one_port_are_refused_before_either_listens()
     {
         var (framedPort, tlsPort) = (FreePorts.One(), FreePorts.One());
