@@ -57,9 +57,30 @@ internal sealed class FerryOptionsValidator : IValidateOptions<FerryOptions>
                 ? "configuration: declares no stage (no Stages entries) and none is added in code (AddTcpServerStage, AddTcpClientStage): the host would run nothing"
                 : $"configuration '{path}': declares no stage (no {path}:Stages entries) and none is added in code (AddTcpServerStage, AddTcpClientStage): the host would run nothing"));
         foreach (var setup in options.Setups)
-            if (SetupProblem(setup, options.Stages) is { } problem)
+            if (!Unread(setup.Name, options) && SetupProblem(setup, options.Stages) is { } problem)
                 failures.Add(problem);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>
+    /// Whether stage <paramref name="name"/> may be declared and went unread: no stage was read from a section that had problems
+    /// (no such section, the whole configuration given), or a problem is in the stage's own block. Its set-up code's "no stage
+    /// named" would then be a second line for one mistake, already told.
+    /// </summary>
+    private static bool Unread(string name, FerryOptions options)
+    {
+        if (options.Problems.Count == 0)
+            return false;
+        if (options.Stages.Count == 0)
+            return true;
+        foreach (var problem in options.Problems)
+        {
+            var segments = problem.Key.Split('.');
+            for (var i = 0; i + 1 < segments.Length; i++)
+                if (segments[i].Equals("Stages", StringComparison.OrdinalIgnoreCase) && segments[i + 1].Equals(name, StringComparison.OrdinalIgnoreCase))
+                    return true;
+        }
+        return false;
     }
 
     /// <summary>Set-up code must name a declared stage of its kind; otherwise it would silently never run.</summary>

@@ -217,6 +217,28 @@ public sealed class GenericHostTrialTests : IDisposable
     }
 
     [Fact]
+    public async Task A_stage_whose_block_has_a_problem_is_not_also_told_undeclared_to_its_set_up_code()
+    {
+        // Before: a second line, "ConfigureTcpServerStage("framed"): no server stage named 'framed' is declared (server stages: secure)".
+        var (framedPort, tlsPort) = (FreePorts.One(), FreePorts.One());
+        using var host = Build(Appsettings(framedPort, tlsPort).Replace("\"Framing\": \"u32be\", \"MaxConnections\"", "\"Framing\": \"u32eb\", \"MaxConnections\""),
+            services => services.ConfigureTcpServerStage("framed", (_, _) => { }));
+        var line = Assert.Single(await RefusedAsync(host, framedPort, tlsPort));
+        Assert.StartsWith("configuration 'Ferry:Stages:framed:Framing': Stages.framed.Framing: 'u32eb' is not a framing", line);
+    }
+
+    [Fact]
+    public async Task Set_up_code_for_an_undeclared_stage_is_still_told_beside_another_stages_problem()
+    {
+        var (framedPort, tlsPort) = (FreePorts.One(), FreePorts.One());
+        using var host = Build(Appsettings(framedPort, tlsPort).Replace("\"Framing\": \"u32be\", \"MaxConnections\"", "\"Framing\": \"u32eb\", \"MaxConnections\""),
+            services => services.ConfigureTcpServerStage("secrue", (_, _) => { }));
+        var lines = await RefusedAsync(host, framedPort, tlsPort);
+        Assert.True(lines.Count == 2, string.Join("\n", lines));
+        Assert.Contains("no server stage named 'secrue' is declared (did you mean 'secure'?)", lines[1]);
+    }
+
+    [Fact]
     public async Task The_whole_configuration_with_many_other_keys_names_five_and_counts_the_rest()
     {
         // Before: every other key was listed, so with environment variables in the configuration (the default builder's)
