@@ -228,6 +228,20 @@ public sealed class GenericHostTrialTests : IDisposable
     }
 
     [Fact]
+    public async Task Set_up_code_is_not_told_of_an_undeclared_stage_when_the_section_itself_was_wrong()
+    {
+        // The whole configuration given: no stage is read at all, and the one line says why; set-up code for 'framed' adds none.
+        var (framedPort, tlsPort) = (FreePorts.One(), FreePorts.One());
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(Appsettings(framedPort, tlsPort))));
+        builder.Services.AddFerry(builder.Configuration);
+        builder.Services.ConfigureTcpServerStage("framed", (_, _) => { });
+        using var host = builder.Build();
+        var line = Assert.Single(await RefusedAsync(host, framedPort, tlsPort));
+        Assert.StartsWith("configuration 'Ferry': Ferry: holds the stages (Ferry:Stages), but AddFerry was given the whole configuration", line);
+    }
+
+    [Fact]
     public async Task Set_up_code_for_an_undeclared_stage_is_still_told_beside_another_stages_problem()
     {
         var (framedPort, tlsPort) = (FreePorts.One(), FreePorts.One());
