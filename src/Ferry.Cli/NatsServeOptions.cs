@@ -82,7 +82,7 @@ internal sealed class NatsServeOptions
         foreach (var problem in keyedProblems)
             if (problem.StartsWith(prefix, StringComparison.Ordinal) && problem.IndexOf("': ", prefix.Length, StringComparison.Ordinal) is var end and > 0
                 && Flags.TryGetValue(problem[prefix.Length..end], out var flag))
-                byFlag.Add($"{flag} {problem[(end + 3)..]}");
+                byFlag.Add($"{flag} {OptionFlagProblems.Quoted(problem[(end + 3)..])}");
         return byFlag.Count > 0 ? string.Join("; ", byFlag) : "--nats: " + string.Join("; ", keyedProblems);
     }
 

@@ -133,7 +133,7 @@ public sealed class CliParserTests
     {
         var (code, _, stderr) = await RunAsync("serve", "--half-close-linger", "2h");
         Assert.Equal(2, code);
-        Assert.Equal("ferry serve: --half-close-linger 2h is not allowed; must be 0 (close once what is queued is written) or from 1ms to 1h",
+        Assert.Equal("ferry serve: --half-close-linger '2h' is not allowed; must be 0 (close once what is queued is written) or from 1ms to 1h",
             Assert.Single(stderr.Lines));
     }
 

@@ -59,7 +59,7 @@ public sealed class CloseLingerCliTests : IDisposable
     {
         var (code, _, err) = await CliRun.RunAsync(["serve", "--close-linger", "10m"]);
         Assert.Equal(2, code);
-        Assert.Equal("ferry serve: --close-linger 10m is not allowed; must be 0 (close at once: a reset when the peer's bytes are unread) or from 1ms to 5m",
+        Assert.Equal("ferry serve: --close-linger '10m' is not allowed; must be 0 (close at once: a reset when the peer's bytes are unread) or from 1ms to 5m",
             Assert.Single(err));
     }
 
@@ -68,7 +68,7 @@ public sealed class CloseLingerCliTests : IDisposable
     {
         var (code, _, err) = await CliRun.RunAsync(["connect", "127.0.0.1:9", "--close-linger", "10m"]);
         Assert.Equal(2, code);
-        Assert.Equal("ferry connect: --close-linger 10m is not allowed; must be 0 (close at once: a reset when the peer's bytes are unread) or from 1ms to 5m",
+        Assert.Equal("ferry connect: --close-linger '10m' is not allowed; must be 0 (close at once: a reset when the peer's bytes are unread) or from 1ms to 5m",
             Assert.Single(err));
     }
 
