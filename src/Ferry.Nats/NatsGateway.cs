@@ -144,10 +144,11 @@ public sealed class NatsGateway : IAsyncDisposable
     private async Task StartCoreAsync(CancellationToken cancellationToken)
     {
         // Before anything starts: another gateway of this process on the server, with options of its own, whose stage's subjects
-        // meet this one's (a template without {stage}, another prefix) would mix their traffic.
+        // meet this one's (a template without {stage}, another prefix) would mix their traffic, and one whose stage names a stream
+        // of this one's would hold it with its own subjects.
         try
         {
-            GatewaysInProcess.Claim(this, _options.Url, StageSubjects.Of(_stage.Name, _options));
+            GatewaysInProcess.Claim(this, _options.Url, StageSubjects.Of(_stage.Name, _options), StageStreams.Of(_stage.Name, _options));
         }
         catch (InvalidOperationException ex)
         {
@@ -220,10 +221,10 @@ public sealed class NatsGateway : IAsyncDisposable
         if (_options.Mode == NatsDeliveryMode.JetStream)
         {
             var js = new NatsJSContext(_nats);
-            var egressStream = _options.Resolve(_options.EgressStream, _stage.Name).Replace('.', '_');
+            var egressStream = _options.StreamName(_options.EgressStream, _stage.Name);
             try
             {
-                var ingressStream = _options.Resolve(_options.IngressStream, _stage.Name).Replace('.', '_');
+                var ingressStream = _options.StreamName(_options.IngressStream, _stage.Name);
                 var (ingressConfig, egressConfig) = await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
                     egressStream, EgressSubject, cancellationToken, sayKey: _options.Say, coreMode: _options.SayCoreMode).ConfigureAwait(false);
                 var (url, coreMode) = (_options.Url, _options.SayCoreMode);

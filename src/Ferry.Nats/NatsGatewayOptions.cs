@@ -166,6 +166,9 @@ public sealed class NatsGatewayOptions
     internal string Resolve(string template, string stage)
         => template.Replace("{prefix}", SubjectPrefix, StringComparison.Ordinal).Replace("{stage}", stage, StringComparison.Ordinal);
 
+    /// <summary>The stream a stream option names for <paramref name="stage"/>: a '.' (of the prefix) is not allowed in a stream name, so it is '_'.</summary>
+    internal string StreamName(string template, string stage) => Resolve(template, stage).Replace('.', '_');
+
     private void CheckSubject(List<string> problems, string option, string template, string? stage)
     {
         var resolved = template is null ? "" : Resolve(template, stage ?? "stage");
@@ -207,8 +210,8 @@ public sealed class NatsGatewayOptions
                 problems.Add($"option '{subjects[i].Option}': '{subject}' is below {StageOptionsException.Mark("egress_subject")} '{egress}'; the subjects below it are the "
                     + "gateways' own (.<instance>, .any; in JetStream mode the egress stream takes all of them): choose one outside it");
         }
-        if (Mode == NatsDeliveryMode.JetStream && Resolve(IngressStream ?? "", stage).Replace('.', '_') is { Length: > 0 } ingress
-            && ingress == Resolve(EgressStream ?? "", stage).Replace('.', '_'))
+        if (Mode == NatsDeliveryMode.JetStream && StreamName(IngressStream ?? "", stage) is { Length: > 0 } ingress
+            && ingress == StreamName(EgressStream ?? "", stage))
             problems.Add($"options 'ingress_stream' and 'egress_stream' are both '{ingress}'; each needs a stream of its own");
 
         string? Valid(string template) => template is null || Resolve(template, stage) is not { } resolved || !SubjectNames.IsSubject(resolved) ? null : resolved;

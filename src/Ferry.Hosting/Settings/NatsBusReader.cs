@@ -102,6 +102,14 @@ internal static class NatsBusReader
             var (declaration, nameNode) = named[subjects.IndexOf(stage)];
             problems.Add(new SettingProblem(nameNode?.Where ?? declaration.Where, nameNode?.Path ?? "name", declaration.Name, problem));
         }
+        // In JetStream mode, every pair's streams too: two stages that name one stream (a stream option without {stage}) may have
+        // subjects that never meet, and the one started second failed its start, the other already running.
+        var streams = named.Select(s => Ferry.Nats.Internal.StageStreams.Of(s.Stage.Name, options)).ToList();
+        foreach (var (stage, problem) in Ferry.Nats.Internal.BusStreamCollisions.Of(streams))
+        {
+            var (declaration, nameNode) = named[streams.IndexOf(stage)];
+            problems.Add(new SettingProblem(nameNode?.Where ?? declaration.Where, nameNode?.Path ?? "name", declaration.Name, problem));
+        }
     }
 
     /// <summary>
