@@ -92,9 +92,12 @@ internal sealed class DuplicateKeyParser(IParser inner, string file, List<Settin
                 return node;
             // A block used as a key is opened (and closed) like any other: its path is the key's.
             path = Join(block.Path, "?");
-            node = node is MappingStart m
-                ? new MappingStart(m.Anchor, NewTag(), false, m.Style, m.Start, m.End)
-                : new SequenceStart(((SequenceStart)node).Anchor, NewTag(), false, ((SequenceStart)node).Style, node.Start, node.End);
+            node = node switch
+            {
+                MappingStart mapping => new MappingStart(mapping.Anchor, NewTag(), false, mapping.Style, mapping.Start, mapping.End),
+                SequenceStart sequence => new SequenceStart(sequence.Anchor, NewTag(), false, sequence.Style, sequence.Start, sequence.End),
+                _ => node,
+            };
         }
         else
             path = block?.ValuePath() ?? "";
