@@ -7,7 +7,7 @@ using Ferry.Hosting.Settings;
 /// (<c>ConfigFileLoader.ReadText</c>, <c>Load</c>, then <c>PipelineReader.Read</c>, which builds the stages without
 /// starting them). The first input byte's bit 0 picks the file's name (<c>.json</c> or <c>.yaml</c>); the rest is the
 /// file. Beside "does not throw" it checks that the answer is either a definition and no problem, or at least one
-/// problem, each placed at <c>file:line:column</c> (line and column from 1); and that one file never costs more than
+/// problem (a definition may come with the loader's, as <c>RunCommand.Load</c> then refuses it: a key given twice), each placed at <c>file:line:column</c> (line and column from 1); and that one file never costs more than
 /// <see cref="MaxAllocatedBytes"/> (AFL's time-out, <c>-t</c>, catches the minutes).
 /// </summary>
 internal static class RunFileTarget
@@ -37,6 +37,9 @@ internal static class RunFileTarget
             return; // over 1 MiB: RunCommand prints "cannot read" with the reason
         }
         var root = text is null ? null : ConfigFileLoader.Load(file, text, problems);
+        // The loader gives a tree back with some problems (a key given twice: its first occurrence is read), so that the
+        // reader lists the file's other problems too; the reader's definition counts only for the problems it found itself.
+        var loaded = problems.Count;
         if (root is not null)
             pipeline = PipelineReader.Read(file, root, problems);
 
@@ -45,8 +48,8 @@ internal static class RunFileTarget
             throw new InvalidOperationException($"reading a file of {data.Length - 1} bytes allocated {allocated / (1 << 20)} MiB");
         if (pipeline is null && problems.Count == 0)
             throw new InvalidOperationException("no pipeline and no problem: ferry run would say '0 problems; nothing was started'");
-        if (pipeline is not null && problems.Count > 0)
-            throw new InvalidOperationException($"a pipeline despite {problems.Count} problems: {problems[0]}");
+        if (pipeline is not null && problems.Count > loaded)
+            throw new InvalidOperationException($"a pipeline despite {problems.Count - loaded} problems of its own: {problems[loaded]}");
         var at = new Regex("^" + Regex.Escape(file) + @":([1-9][0-9]*):([1-9][0-9]*)$", RegexOptions.CultureInvariant);
         foreach (var problem in problems)
         {

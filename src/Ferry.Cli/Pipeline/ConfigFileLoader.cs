@@ -86,6 +86,7 @@ internal static class ConfigFileLoader
         // Tabs are JSON whitespace but not YAML indentation; outside strings they are safe to widen.
         var source = json ? text.Replace('\t', ' ') : text;
         var stream = new YamlStream();
+        DuplicateKeyParser parser;
         try
         {
             // The depth is checked on the parser's events first: YamlStream.Load recurses once per level.
@@ -101,12 +102,9 @@ internal static class ConfigFileLoader
                     $"is not valid YAML or JSON: the YAML parser cannot read on after this point ({Clean(why)}); check the brackets, quotes and tags (!…) after it"));
                 return null;
             }
-            if (DuplicateKeys.Find(file, source) is { Count: > 0 } duplicates)
-            {
-                problems.AddRange(duplicates);
-                return null;
-            }
-            var parser = new Parser(new StringReader(source));
+            // A key written twice is a problem, not the end of the reading: the first occurrence is read, and the rest of
+            // the file is validated, so that every problem of the file is listed at once.
+            parser = new DuplicateKeyParser(new Parser(new StringReader(source)), file, problems);
             try
             {
                 stream.Load(parser);
@@ -137,7 +135,7 @@ internal static class ConfigFileLoader
         }
         if (stream.Documents.Count > 1)
             problems.Add(new SettingProblem(Where(file, stream.Documents[1].RootNode), "(file)", null, "has more than one YAML document; put everything in one"));
-        var expansion = new Expansion(file, problems);
+        var expansion = new Expansion(file, problems, parser);
         try
         {
             return expansion.Convert(stream.Documents[0].RootNode, "", "", Where(file, stream.Documents[0].RootNode));
@@ -238,7 +236,7 @@ internal static class ConfigFileLoader
     /// The conversion of one document into <see cref="ConfigNode"/>s. Aliases are shared YamlDotNet nodes, so it counts the
     /// values it makes (<see cref="MaxNodes"/>), its depth (<see cref="MaxDepth"/>), and refuses a node met again inside itself.
     /// </summary>
-    private sealed class Expansion(string file, List<SettingProblem> problems)
+    private sealed class Expansion(string file, List<SettingProblem> problems, DuplicateKeyParser duplicates)
     {
         private readonly HashSet<YamlNode> _open = new(ReferenceEqualityComparer.Instance);
         private int _nodes;
@@ -270,6 +268,8 @@ internal static class ConfigFileLoader
                     var result = new ConfigNode(key, path, where, ConfigNodeKind.Mapping);
                     foreach (var (k, v) in mapping.Children)
                     {
+                        if (duplicates.IsDropped(mapping, k))
+                            continue; // the key's first occurrence is the one read; this one is reported
                         var name = (k as YamlScalarNode)?.Value ?? k.ToString();
                         var keyPath = path.Length == 0 ? name : $"{path}.{name}";
                         // YamlDotNet's representation model keeps "<<" as a plain key; reading it as one would report

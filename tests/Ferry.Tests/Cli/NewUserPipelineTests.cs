@@ -145,15 +145,22 @@ public sealed class NewUserPipelineTests : IDisposable
         [
             $"{file}:4:35: stages[0].config.bind: 'bind' is given twice in this block (first at {file}:4:14); keep one",
             $"{file}:6:5: stages[1].name: 'name' is given twice in this block (first at {file}:5:5); keep one",
+            // The first of each is read, and the file validated with it: its other problems are listed too (before, the
+            // duplicates were listed alone).
+            $"{file}:10:7: stages[1].config.tls.certificate: missing key 'certificate': a TLS server needs certificate_pem and private_key_pem (or certificate_file and private_key_file)",
             $"{file}:10:27: stages[1].config.tls.secure: 'secure' is given twice in this block (first at {file}:10:13); keep one",
             $"{file}:12:1: routes: 'routes' is given twice in this block (first at {file}:11:1); keep one",
-            $"ferry check: {file}: 4 problems; nothing was started",
+            $"ferry check: {file}: 5 problems; nothing was started",
         ], stderr);
 
         var json = Write("dup.json", """{"stages": [{"name": "a", "type": "tcp_server", "config": {"bind": "127.0.0.1:9000", "bind": ":9001"}}]}""");
         (code, _, stderr) = await RunAsync("check", json);
         Assert.Equal(2, code);
-        Assert.Equal($"{json}:1:86: stages[0].config.bind: 'bind' is given twice in this block (first at {json}:1:60); keep one", stderr[0]);
+        Assert.Equal(
+        [
+            $"{json}:1:86: stages[0].config.bind: 'bind' is given twice in this block (first at {json}:1:60); keep one",
+            $"ferry check: {json}: 1 problem; nothing was started",
+        ], stderr);
     }
 
     [Fact]
