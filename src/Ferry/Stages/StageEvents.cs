@@ -54,7 +54,8 @@ public sealed record DisconnectedEvent(string Stage, DateTimeOffset Time, Connec
     /// <summary>
     /// Whether the connection ended before its TLS handshake finished: what tells a failed handshake from a TLS error on an
     /// established session (both <see cref="DisconnectReason.TlsError"/>) to the meter, as the stage's own count tells them
-    /// apart, without reading the detail's words.
+    /// apart, without reading the detail's words. A client stage's handshake that the server refused after the client's side of
+    /// it was done (TLS 1.3 mutual TLS, see <see cref="TcpClientStageOptions.ReconnectAttempts"/>) is one too.
     /// </summary>
     internal bool DuringHandshake { get; init; }
 }

@@ -122,8 +122,11 @@ public sealed record TcpClientStageOptions
     public double ReconnectJitter { get; init; } = 0.2;
 
     /// <summary>Attempts before giving up; 0 = retry forever (default). An attempt succeeds when the connection is ready for messages
-    /// (after TLS and a session framing's handshake): one that is refused there is a failed attempt. A stage that gives up drops
-    /// (and counts) the egress it held.</summary>
+    /// (after TLS and a session framing's handshake): one that is refused there is a failed attempt. Under TLS a server may refuse
+    /// the client after the client's side of the handshake is done (TLS 1.3 mutual TLS; an SslStream server under 1.2 too), so a
+    /// TLS connection that the server ends (an alert, a close or a reset) before it has sent anything and within
+    /// <see cref="TlsOptions.HandshakeTimeout"/> of its opening is a failed attempt as well, reported as a failed TLS handshake.
+    /// A stage that gives up drops (and counts) the egress it held.</summary>
     public int ReconnectAttempts { get; init; }
 
     /// <summary>A connection that stayed up this long resets the back-off to <see cref="ReconnectWait"/> (default 10 s).</summary>

@@ -237,6 +237,9 @@ internal sealed class Acceptor : IConnectionSource
 
     public void OnLeaving(Connection c) { }
 
+    /// <summary>Never: a server's handshake is over when its own side has checked the client, so a failure is seen as one.</summary>
+    public string? RefusedAfterHandshake(Connection c, DisconnectReason reason, string? detail) => null;
+
     public void OnClosed(Connection c, DisconnectReason reason, string? detail) => _admission.Closed(c);
 
     public void StopAccepting()

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Ferry.Connections;
 using Ferry.Transport;
+using Ferry.Transport.Streams;
 
 namespace Ferry.Stages.Internal;
 
@@ -47,6 +48,8 @@ internal sealed class Dialer : IConnectionSource
     private long _connectedAtMs;
     /// <summary>Whether the current connection was established (ready for messages), not only dialled.</summary>
     private bool _ready;
+    /// <summary>The connection closing now that <see cref="RefusedAfterHandshake"/> found refused, until <see cref="OnClosed"/>.</summary>
+    private Connection? _refusedAfterHandshake;
 
     public Dialer(StageEngine engine, TcpClientStageOptions options)
     {
@@ -245,9 +248,10 @@ internal sealed class Dialer : IConnectionSource
     /// <summary>Ready once messages may flow: at once for plain framings, after the handshake for session framings.</summary>
     public void OnEstablished(Connection c)
     {
-        // The attempt succeeded only now: a TLS or session handshake that fails is a failed attempt, not a lost connection.
+        // Ready only now: a TLS or session handshake that fails is a failed attempt, not a lost connection. The attempt's
+        // number is not reset yet, but when the connection ends having proved itself (OnClosed): a TLS server may still
+        // refuse the handshake that finished here (see RefusedAfterHandshake), and that attempt failed too.
         _ready = true;
-        _attempt = 0;
         _connectedAtMs = NowMs;
         Volatile.Write(ref _connection, c);
         Volatile.Write(ref _leaving, null);
@@ -336,16 +340,57 @@ internal sealed class Dialer : IConnectionSource
                 _connected = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
+    /// <summary>
+    /// Whether the server refused the TLS handshake of <paramref name="c"/> after it had finished here: then the detail that
+    /// says so, and the close is a failed attempt (<see cref="OnClosed"/>) and a failed handshake for the stage's events and counts.
+    /// </summary>
+    /// <remarks>
+    /// <para>Why: under TLS 1.3 the client's handshake ends with its own Finished, sent with its certificate; the server checks
+    /// that certificate only then, and refuses it with an alert the client reads after its handshake is over (an OpenSSL
+    /// server, Ferry's epoll transport). SslStream servers (Ferry's stream transport, under TLS 1.2 as well) check the certificate
+    /// after their whole handshake and refuse by closing, with no alert. Taken at its word, the close was a connection lost:
+    /// attempt 0, the count started again, and a refused client certificate became an endless loop of "connections" that never
+    /// counted against <c>reconnect_attempts</c> nor showed as a failed handshake.</para>
+    /// <para>The rule: a TLS connection is proven once the server has sent it something (any byte of application data, or a
+    /// session framing's handshake), or once it has stayed open <c>tls.handshake_timeout</c> from its opening (the handshake's
+    /// own limit; a refusal comes one round trip after the handshake). A connection the server ends before it is proven, with a
+    /// TLS error (its alert), an orderly close or a reset, is taken as refused in its handshake. A close of the stage's own
+    /// (idle_timeout, a kill, a stop, the egress policy) is never one. Plain connections are proven by the connect itself.
+    /// The cost: a server that closes a fresh TLS connection on purpose, without a word and within the handshake timeout, is
+    /// reported as a failed handshake, and counts as the failed attempt it looks like. Decided at the close, from what the
+    /// connection already counts (bytes in, when it opened): nothing is added to the receive path.</para>
+    /// </remarks>
+    public string? RefusedAfterHandshake(Connection c, DisconnectReason reason, string? detail)
+    {
+        _refusedAfterHandshake = null;
+        if (c != _connection || !_ready || c.Tls is null || c.BytesIn > 0 || _engine.Loop.IsStopping
+            || NowMs - c.OpenedAtMs >= (long)(_options.Tls?.HandshakeTimeout ?? TimeSpan.Zero).TotalMilliseconds)
+            return null;
+        var refusal = reason switch
+        {
+            DisconnectReason.TlsError => TlsFailure.AsHandshakeFailure(detail),
+            DisconnectReason.RemoteClosed or DisconnectReason.Reset => TlsFailure.HandshakeFailed
+                + $"the server ended the connection ({Why(reason, detail)}) after the handshake, before sending anything: "
+                + "a server refuses the client certificate (or its absence) so once the client's side of the handshake is done",
+            _ => null,
+        };
+        if (refusal is not null)
+            _refusedAfterHandshake = c;
+        return refusal;
+    }
+
     public void OnClosed(Connection c, DisconnectReason reason, string? detail)
     {
         if (c != _connection)
             return;
         Volatile.Write(ref _connection, null);
-        if (!_ready)
+        var refused = c == _refusedAfterHandshake;
+        _refusedAfterHandshake = null;
+        if (!_ready || refused)
         {
             // Closed before it was ready (TLS refused, a session handshake failed or timed out, the server hung up
-            // at once): this attempt failed, with that reason. It counts against reconnect_attempts and, never
-            // having been up, does not reset the back-off.
+            // at once), or refused in a TLS handshake that had finished only here: this attempt failed, with that reason.
+            // It counts against reconnect_attempts and, never having been up, does not reset the back-off.
             if (!_engine.Loop.IsStopping)
                 ScheduleRetry(NotReadyReason(c, reason, detail));
             return;

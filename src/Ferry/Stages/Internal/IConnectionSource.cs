@@ -29,6 +29,14 @@ internal interface IConnectionSource
     /// </summary>
     void OnLeaving(Connection c);
 
+    /// <summary>
+    /// Asked as <paramref name="c"/> closes for <paramref name="reason"/> (<paramref name="detail"/>), before the close is counted
+    /// or announced: whether the peer in truth refused a TLS handshake that had finished only on this side, and then the
+    /// detail to report that failed handshake with (reason <see cref="DisconnectReason.TlsError"/>, counted as a TLS failure);
+    /// null when the close is what it says. Only a client stage's connections can be (see <see cref="Dialer"/>).
+    /// </summary>
+    string? RefusedAfterHandshake(Connection c, DisconnectReason reason, string? detail);
+
     /// <summary>A connection was closed, for <paramref name="reason"/> (and <paramref name="detail"/>), established or not.</summary>
     void OnClosed(Connection c, DisconnectReason reason, string? detail);
 

@@ -233,6 +233,17 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         if ((reason is DisconnectReason.Reset or DisconnectReason.ProtocolError or DisconnectReason.SlowConsumer
                 or DisconnectReason.ProxyProtocol or DisconnectReason.Denied or DisconnectReason.IpLimit) && !c.CloseGracefully)
             c.Io.SetAbortiveClose();
+        // A client's TLS connection that the server ended before it said anything may have been refused in a handshake that
+        // had finished only on this side (TLS 1.3 mutual TLS: the server checks the client's certificate after the client's
+        // Finished): it is reported, counted and retried as the failed handshake it was, as under TLS 1.2. Decided after the
+        // abortive close above, which follows the close as the transport saw it.
+        var duringHandshake = c.HandshakePending;
+        if (_source.RefusedAfterHandshake(c, reason, detail) is { } refusal)
+        {
+            reason = DisconnectReason.TlsError;
+            detail = refusal;
+            duringHandshake = true;
+        }
         _writer.Retire(c);
         lock (_table.Sync)
         {
@@ -247,7 +258,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         if (rejected)
             _counters.Rejected++;
         // Handshakes only: a TLS error on an established session (a record that does not decrypt) is a close reason, not a failed handshake.
-        if (reason is DisconnectReason.TlsHandshakeTimeout || (reason is DisconnectReason.TlsError && c.HandshakePending))
+        if (reason is DisconnectReason.TlsHandshakeTimeout || (reason is DisconnectReason.TlsError && duringHandshake))
             _counters.TlsFailures++;
         else if (reason is DisconnectReason.ProxyProtocol or DisconnectReason.ProxyHeaderTimeout)
             _counters.ProxyFailures++;
@@ -260,7 +271,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             Log.ClientCertificateRefused(Events.Logger, Name, c.Id, c.Peer, detail ?? "refused", refused.Subject ?? "none (no certificate seen)", refused.Thumbprint ?? "none");
         // What it sent before it ended is published before its end is told (see PacketGrouper.PublishOpenOf).
         _grouper.PublishOpenOf(c.Id);
-        Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code) { Groups = groups, DuringHandshake = c.HandshakePending });
+        Events.RaiseDisconnected(new DisconnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, reason, detail, code) { Groups = groups, DuringHandshake = duringHandshake });
         _source.OnClosed(c, reason, detail);
     }
 

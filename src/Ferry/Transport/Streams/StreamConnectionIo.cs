@@ -332,7 +332,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
             return;
         }
         if (IsTlsFailure(ex))
-            End(Failed, IConnectionIo.HandshakeFailedError, "tls error: " + TlsFailure.Cause(ex));
+            End(Failed, IConnectionIo.HandshakeFailedError, TlsFailure.SessionFailed + TlsFailure.Cause(ex));
         else
             End(Failed, StreamErrors.Code(ex), StreamErrors.Describe(ex));
     }

@@ -5,15 +5,33 @@ namespace Ferry.Transport.Streams;
 /// <summary>Words for a failed TLS handshake, as a disconnect detail.</summary>
 internal static class TlsFailure
 {
+    /// <summary>How the detail of a failed handshake begins (after the stage's own check words, which come alone).</summary>
+    public const string HandshakeFailed = "tls handshake failed: ";
+
+    /// <summary>How the detail of a TLS failure on a session whose handshake had finished begins (an alert read, a record that does not decrypt).</summary>
+    public const string SessionFailed = "tls error: ";
+
     public static string Describe(Exception ex) => ex switch
     {
         TlsRejectedException rejected => rejected.Message,
         AuthenticationException { InnerException: TlsRejectedException rejected } => rejected.Message,
         // SslStream's own words are "Authentication failed, see inner exception.": the operator never sees that
         // exception, so its innermost cause (OpenSSL's reason, the socket's error) is the detail.
-        AuthenticationException { InnerException: { } inner } => "tls handshake failed: " + Cause(inner),
-        AuthenticationException auth => "tls handshake failed: " + auth.Message,
-        _ => "tls handshake failed: " + StreamErrors.Describe(ex),
+        AuthenticationException { InnerException: { } inner } => HandshakeFailed + Cause(inner),
+        AuthenticationException auth => HandshakeFailed + auth.Message,
+        _ => HandshakeFailed + StreamErrors.Describe(ex),
+    };
+
+    /// <summary>
+    /// A session's TLS failure (<see cref="SessionFailed"/>) said as the failed handshake it turned out to be: a TLS 1.3 server's
+    /// alert refusing the client's certificate arrives after the client's handshake finished, and reads then as
+    /// <c>tls handshake failed: …</c>, the words the same refusal has under TLS 1.2.
+    /// </summary>
+    public static string AsHandshakeFailure(string? detail) => detail switch
+    {
+        null => HandshakeFailed + "refused",
+        _ when detail.StartsWith(SessionFailed, StringComparison.Ordinal) => HandshakeFailed + detail[SessionFailed.Length..],
+        _ => HandshakeFailed + detail,
     };
 
     /// <summary>
