@@ -11,16 +11,11 @@ namespace Ferry.Tests.Cli;
 /// </summary>
 public sealed class ConfigFileLimitTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-limits-").FullName;
+    private readonly ScratchFiles _files = new("ferry-limits-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _files.Dispose();
 
-    private string Write(string name, string text)
-    {
-        var path = Path.Combine(_dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
+    private string Write(string name, string text) => _files.Write(name, text);
 
     private static async Task<string> CheckFailsAsync(string file)
     {
@@ -105,11 +100,11 @@ public sealed class ConfigFileLimitTests : IDisposable
     public async Task Bytes_that_are_not_utf8_are_refused_where_they_are_not_replaced()
     {
         // Latin-1: the é of the name is the single byte 0xE9; the delimiter's § is 0xA7.
-        var name = Path.Combine(_dir, "latin1.yaml");
+        var name = _files.PathOf("latin1.yaml");
         File.WriteAllBytes(name, Encoding.Latin1.GetBytes("stages:\n  - name: \"café\"\n    type: tcp_server\n    config: {bind: \"127.0.0.1:23020\"}\n"));
         Assert.Equal($"{name}:2:15: (file): is not valid UTF-8 (byte 0xE9); save the file as UTF-8", await CheckFailsAsync(name));
 
-        var delimiter = Path.Combine(_dir, "delimiter.yaml");
+        var delimiter = _files.PathOf("delimiter.yaml");
         File.WriteAllBytes(delimiter, Encoding.Latin1.GetBytes("- name: s\n  type: io_tcp\n  config: {mode: server, bind: \"127.0.0.1:23020\", delimiter: \"§\"}\n"));
         Assert.Equal($"{delimiter}:3:63: (file): is not valid UTF-8 (byte 0xA7); save the file as UTF-8", await CheckFailsAsync(delimiter));
     }
@@ -117,7 +112,7 @@ public sealed class ConfigFileLimitTests : IDisposable
     [Fact]
     public async Task Utf8_with_or_without_a_byte_order_mark_keeps_its_characters()
     {
-        var file = Path.Combine(_dir, "bom.yaml");
+        var file = _files.PathOf("bom.yaml");
         File.WriteAllBytes(file, [0xEF, 0xBB, 0xBF, .. Encoding.UTF8.GetBytes("stages:\n  - {name: café, type: tcp_server, config: {bind: \"127.0.0.1:23020\"}}\n")]);
         var (stdout, stderr) = (new LineWriter(), new LineWriter());
         Assert.Equal(0, await FerryCommand.RunAsync(["check", file], TextReader.Null, stdout, stderr, CancellationToken.None));

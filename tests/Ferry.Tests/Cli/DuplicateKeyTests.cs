@@ -15,24 +15,14 @@ public sealed class DuplicateKeyTests : IDisposable
 {
     private const string TcpServerKeys = "bind, host, port, backlog, max_connections, framing, delimiter, delimiter_position, delimiter_include, delimiter_append, group_size, group_linger, egress_buffer, egress_overflow, egress_wait_timeout, idle_timeout, timeout_seconds, read_buffer, stop_grace_period, stats_interval, tls, frame_timeout, max_pending_bytes, transport, max_groups_per_connection, max_group_name_length, queue_when_disconnected, group_notices, bind_retry_delay, bind_retry_max_delay, bind_attempts, proxy_protocol, trusted_proxies, proxy_header_timeout, allow_from, deny_from, max_connections_per_ip, connection_rate_per_ip, connection_rate_window, half_close_linger, close_linger";
 
-    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-dupkeys-").FullName;
+    private readonly ScratchFiles _files = new("ferry-dupkeys-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _files.Dispose();
 
-    private string Write(string name, string text)
-    {
-        var path = Path.Combine(_dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
+    private string Write(string name, string text) => _files.Write(name, text);
 
-    private static async Task<(int Code, List<string> Out, List<string> Err)> RunAsync(string[] args, Dictionary<string, string>? environment = null)
-    {
-        var stdout = new LineWriter();
-        var stderr = new LineWriter();
-        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, environment ?? new Dictionary<string, string>(), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
-        return (code, stdout.Lines.ToList(), stderr.Lines.ToList());
-    }
+    private static Task<(int Code, List<string> Out, List<string> Err)> RunAsync(string[] args, Dictionary<string, string>? environment = null)
+        => CliRun.RunAsync(args, environment ?? []);
 
     private static string Twice(string file, int line, int column, string path, int firstLine, int firstColumn) =>
         $"{file}:{line}:{column}: {path}: '{path[(path.LastIndexOf('.') + 1)..]}' is given twice in this block (first at {file}:{firstLine}:{firstColumn}); keep one";

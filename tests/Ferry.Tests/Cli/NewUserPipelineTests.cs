@@ -12,24 +12,13 @@ namespace Ferry.Tests.Cli;
 /// </summary>
 public sealed class NewUserPipelineTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-newuser-").FullName;
+    private readonly ScratchFiles _files = new("ferry-newuser-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _files.Dispose();
 
-    private string Write(string name, string text)
-    {
-        var path = Path.Combine(_dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
+    private string Write(string name, string text) => _files.Write(name, text);
 
-    private static async Task<(int Code, List<string> Out, List<string> Err)> RunAsync(params string[] args)
-    {
-        var stdout = new LineWriter();
-        var stderr = new LineWriter();
-        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, new Dictionary<string, string>(), CancellationToken.None);
-        return (code, stdout.Lines.ToList(), stderr.Lines.ToList());
-    }
+    private static Task<(int Code, List<string> Out, List<string> Err)> RunAsync(params string[] args) => CliRun.RunAsync(args);
 
     [Fact]
     public async Task Check_refuses_a_scrape_endpoint_on_a_stages_address_as_run_would_fail_to_bind_it()
@@ -117,9 +106,9 @@ public sealed class NewUserPipelineTests : IDisposable
     [Fact]
     public async Task A_directory_given_as_the_file_is_named_as_one_not_as_access_denied()
     {
-        var (code, _, stderr) = await RunAsync("run", _dir);
+        var (code, _, stderr) = await RunAsync("run", _files.Directory);
         Assert.Equal(2, code);
-        Assert.Equal([$"ferry run: cannot read '{_dir}': it is a directory; give the pipeline file itself (YAML or JSON), e.g. ferry run {Path.Combine(_dir, "ferry.yaml")}"], stderr);
+        Assert.Equal([$"ferry run: cannot read '{_files.Directory}': it is a directory; give the pipeline file itself (YAML or JSON), e.g. ferry run {_files.PathOf("ferry.yaml")}"], stderr);
     }
 
     [Fact]
@@ -240,9 +229,9 @@ public sealed class NewUserPipelineTests : IDisposable
     {
         // Before: the handshake_timeout line was missing; it came out (as "'0' must be at least 1 ms") only once every
         // other problem was fixed, since the bridge's options were checked only when the stages were built.
-        Assert.Equal(0, (await RunAsync("cert", "self-signed", "--out", Path.Combine(_dir, "one"))).Code);
-        Assert.Equal(0, (await RunAsync("cert", "self-signed", "--out", Path.Combine(_dir, "two"))).Code);
-        var (one, two) = (Path.Combine(_dir, "one.pem"), Path.Combine(_dir, "two.key"));
+        Assert.Equal(0, (await RunAsync("cert", "self-signed", "--out", _files.PathOf("one"))).Code);
+        Assert.Equal(0, (await RunAsync("cert", "self-signed", "--out", _files.PathOf("two"))).Code);
+        var (one, two) = (_files.PathOf("one.pem"), _files.PathOf("two.key"));
         var file = Write("all.yaml", $$$"""
             stages:
               - {name: a, type: tcp_server, config: {bind: 127.0.0.1:0, max_connections: many}}

@@ -6,24 +6,14 @@ namespace Ferry.Tests.Cli;
 /// <summary>ferry check / ferry run refuse bad files with every problem at once: file:line:column, key, value, allowed.</summary>
 public sealed class PipelineValidationTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-check-").FullName;
+    private readonly ScratchFiles _files = new("ferry-check-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _files.Dispose();
 
-    private string Write(string name, string text)
-    {
-        var path = Path.Combine(_dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
+    private string Write(string name, string text) => _files.Write(name, text);
 
-    private static async Task<(int Code, List<string> Out, List<string> Err)> RunAsync(string[] args, Dictionary<string, string>? environment = null)
-    {
-        var stdout = new LineWriter();
-        var stderr = new LineWriter();
-        var code = await FerryCommand.RunAsync(args, TextReader.Null, stdout, stderr, environment ?? [], CancellationToken.None);
-        return (code, stdout.Lines.ToList(), stderr.Lines.ToList());
-    }
+    private static Task<(int Code, List<string> Out, List<string> Err)> RunAsync(string[] args, Dictionary<string, string>? environment = null)
+        => CliRun.RunAsync(args, environment ?? []);
 
     [Fact]
     public async Task A_bad_file_lists_every_problem_in_file_order_with_exact_messages()
@@ -392,7 +382,7 @@ public sealed class PipelineValidationTests : IDisposable
     [Fact]
     public async Task A_missing_file_is_one_line_and_exit_2()
     {
-        var (code, _, stderr) = await RunAsync(["run", Path.Combine(_dir, "nope.yaml")]);
+        var (code, _, stderr) = await RunAsync(["run", _files.PathOf("nope.yaml")]);
         Assert.Equal(2, code);
         Assert.Contains("cannot read", Assert.Single(stderr));
     }

@@ -11,16 +11,11 @@ namespace Ferry.Tests.Cli;
 /// </summary>
 public sealed class RunPreflightTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-preflight-").FullName;
+    private readonly ScratchFiles _files = new("ferry-preflight-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _files.Dispose();
 
-    private string Write(string name, string text)
-    {
-        var path = Path.Combine(_dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
+    private string Write(string name, string text) => _files.Write(name, text);
 
     /// <summary>A server certificate and key, the test CA, and a CRL another CA issued, as files: what only building the stage refuses.</summary>
     private (string CertFile, string KeyFile, string Ca, string Crl) CrlOfAnotherCa()

@@ -8,7 +8,7 @@ namespace Ferry.Tests.Cli;
 /// <summary>Seed 004's <c>tls</c> block in run files: a TLS node runs and a TLS client talks to it; bad blocks give exact messages.</summary>
 public sealed class RunTlsTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-tls-run-").FullName;
+    private readonly ScratchFiles _files = new("ferry-tls-run-");
     private readonly string _cert;
     private readonly string _key;
 
@@ -19,14 +19,9 @@ public sealed class RunTlsTests : IDisposable
         _key = Write("server.key", key);
     }
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _files.Dispose();
 
-    private string Write(string name, string text)
-    {
-        var path = Path.Combine(_dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
+    private string Write(string name, string text) => _files.Write(name, text);
 
     private static Task<(int Code, List<string> Out, List<string> Err)> RunAsync(params string[] args) => CliRun.RunAsync(args);
 
@@ -76,7 +71,7 @@ public sealed class RunTlsTests : IDisposable
         var (_, otherKey) = CertificateMaker.ToPem(TestCertificates.Client);
         var wrongKey = Write("client.key", otherKey);
         var notPem = Write("not.pem", "hello");
-        var missing = Path.Combine(_dir, "missing.pem");
+        var missing = _files.PathOf("missing.pem");
         var file = Write("bad.yaml", $"""
             stages:
               - name: a

@@ -17,9 +17,9 @@ namespace Ferry.Tests.Hosting;
 /// </summary>
 public sealed class BridgeGraceSettingsTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-bridge-grace-").FullName;
+    private readonly ScratchFiles _files = new("ferry-bridge-grace-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _files.Dispose();
 
     [Fact]
     public void A_run_files_bridge_ends_take_stop_grace_period_and_leave_it_at_the_bridges_default_when_unset()
@@ -86,10 +86,5 @@ public sealed class BridgeGraceSettingsTests : IDisposable
 
     private static TimeSpan Grace(IFrameBridge bridge) => ((FrameBridgeEnd)bridge).Options.StopGracePeriod;
 
-    private string Write(string name, string text)
-    {
-        var path = Path.Combine(_dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
+    private string Write(string name, string text) => _files.Write(name, text);
 }
