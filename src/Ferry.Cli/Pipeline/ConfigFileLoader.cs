@@ -86,7 +86,7 @@ internal static class ConfigFileLoader
         // Tabs are JSON whitespace but not YAML indentation; outside strings they are safe to widen.
         var source = json ? text.Replace('\t', ' ') : text;
         var stream = new YamlStream();
-        DuplicateKeyParser parser;
+        ReadOnParser parser;
         try
         {
             // The depth is checked on the parser's events first: YamlStream.Load recurses once per level.
@@ -102,9 +102,9 @@ internal static class ConfigFileLoader
                     $"is not valid YAML or JSON: the YAML parser cannot read on after this point ({Clean(why)}); check the brackets, quotes and tags (!…) after it"));
                 return null;
             }
-            // A key written twice is a problem, not the end of the reading: the first occurrence is read, and the rest of
-            // the file is validated, so that every problem of the file is listed at once.
-            parser = new DuplicateKeyParser(new Parser(new StringReader(source)), file, problems);
+            // A key written twice, or an alias to no anchor, is a problem, not the end of the reading: the rest of the file
+            // is validated, so that every problem of the file is listed at once.
+            parser = new ReadOnParser(new Parser(new StringReader(source)), file, problems);
             try
             {
                 stream.Load(parser);
@@ -236,7 +236,7 @@ internal static class ConfigFileLoader
     /// The conversion of one document into <see cref="ConfigNode"/>s. Aliases are shared YamlDotNet nodes, so it counts the
     /// values it makes (<see cref="MaxNodes"/>), its depth (<see cref="MaxDepth"/>), and refuses a node met again inside itself.
     /// </summary>
-    private sealed class Expansion(string file, List<SettingProblem> problems, DuplicateKeyParser duplicates)
+    private sealed class Expansion(string file, List<SettingProblem> problems, ReadOnParser reading)
     {
         private readonly HashSet<YamlNode> _open = new(ReferenceEqualityComparer.Instance);
         private int _nodes;
@@ -268,8 +268,8 @@ internal static class ConfigFileLoader
                     var result = new ConfigNode(key, path, where, ConfigNodeKind.Mapping);
                     foreach (var (k, v) in mapping.Children)
                     {
-                        if (duplicates.IsDropped(mapping, k))
-                            continue; // the key's first occurrence is the one read; this one is reported
+                        if (reading.IsDropped(mapping, k))
+                            continue; // reported: a key's second occurrence (the first is read), or an alias to no anchor
                         var name = (k as YamlScalarNode)?.Value ?? k.ToString();
                         var keyPath = path.Length == 0 ? name : $"{path}.{name}";
                         // YamlDotNet's representation model keeps "<<" as a plain key; reading it as one would report
@@ -290,7 +290,9 @@ internal static class ConfigFileLoader
                     var index = 0;
                     foreach (var item in sequence.Children)
                     {
-                        result.Add(Convert(item, index.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{path}[{index}]", Where(file, item)));
+                        // An alias to no anchor (reported) is skipped; the items after it keep their place in the file.
+                        if (!reading.IsDroppedItem(sequence, item))
+                            result.Add(Convert(item, index.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{path}[{index}]", Where(file, item)));
                         index++;
                     }
                     return result;

@@ -7,10 +7,16 @@ using YamlDotNet.RepresentationModel;
 namespace Ferry.Cli.Pipeline;
 
 /// <summary>
-/// Passes a file's parsing events to YamlDotNet's loader and reports every key written twice in one mapping, at its second
-/// occurrence, with its full key and where the first is. The first occurrence is the one read: the later key and its whole
-/// value are skipped by <see cref="ConfigFileLoader"/> (<see cref="IsDropped"/>), so the rest of the file is still read and
-/// validated and all of its problems are listed in one run.
+/// Passes a file's parsing events to YamlDotNet's loader past the two mistakes it stops at, each reported as a problem of
+/// its own with the key it is at, so that the rest of the file is still read and validated and all of its problems are
+/// listed in one run:
+/// <list type="bullet">
+/// <item>a key written twice in one mapping, at its second occurrence, with its full key and where the first is; the first
+/// occurrence is the one read (the later key and its whole value are skipped by <see cref="ConfigFileLoader"/>,
+/// <see cref="IsDropped"/>);</item>
+/// <item>an alias that names no anchor written above it (<c>bind: *nope</c>); the key (or sequence item) it is the value of is
+/// skipped (<see cref="IsDropped"/>, <see cref="IsDroppedItem"/>), as if not written.</item>
+/// </list>
 /// </summary>
 /// <remarks>
 /// The loader refuses a second key with "Duplicate key bind" (no path) and stops, so the later key is not removed from the
@@ -18,9 +24,10 @@ namespace Ferry.Cli.Pipeline;
 /// key's tag and value). Its value is still loaded so that an anchor written in it (<c>bind: &amp;b …</c>) still means
 /// what it says to an alias after it; removing the value would leave that alias naming nothing, which the loader refuses
 /// for the whole file. A mapping or sequence used as a key gets such a tag too: it is never a setting (it is reported as
-/// an unknown key), and two equal ones would otherwise stop the loader the same way.
+/// an unknown key), and two equal ones would otherwise stop the loader the same way. An alias to no anchor stopped the
+/// loader with "The anchor 'nope' does not exists" at 1:1 and no key; here it becomes an empty scalar, tagged the same way.
 /// </remarks>
-internal sealed class DuplicateKeyParser(IParser inner, string file, List<SettingProblem> problems) : IParser
+internal sealed class ReadOnParser(IParser inner, string file, List<SettingProblem> problems) : IParser
 {
     /// <summary>Unguessable, so that no tag written in a file (<c>!&lt;…&gt;</c>) equals one given here.</summary>
     private readonly string _tag = $"tag:ferry.invalid,2025:key-{Guid.NewGuid():N}-";
@@ -32,6 +39,9 @@ internal sealed class DuplicateKeyParser(IParser inner, string file, List<Settin
 
     /// <summary>The start of each skipped key, with the start of its mapping: the same key node is read elsewhere through an alias of it.</summary>
     private readonly HashSet<(long Mapping, long Key)> _dropped = [];
+
+    /// <summary>The start of each skipped sequence item, with the start of its sequence.</summary>
+    private readonly HashSet<(long Sequence, long Item)> _droppedItems = [];
 
     private int _tags;
 
@@ -51,6 +61,9 @@ internal sealed class DuplicateKeyParser(IParser inner, string file, List<Settin
     /// <summary>Whether <paramref name="key"/>, a key of <paramref name="mapping"/>, is one written again after its first occurrence.</summary>
     public bool IsDropped(YamlMappingNode mapping, YamlNode key) => _dropped.Contains((mapping.Start.Index, key.Start.Index));
 
+    /// <summary>Whether <paramref name="item"/>, an item of <paramref name="sequence"/>, is an alias that named no anchor.</summary>
+    public bool IsDroppedItem(YamlSequenceNode sequence, YamlNode item) => _droppedItems.Contains((sequence.Start.Index, item.Start.Index));
+
     private ParsingEvent Pass(ParsingEvent node)
     {
         switch (node)
@@ -69,6 +82,8 @@ internal sealed class DuplicateKeyParser(IParser inner, string file, List<Settin
         if (node is NodeEvent { Anchor.IsEmpty: false } anchored)
             _anchors[anchored.Anchor.Value] = (node as Scalar)?.Value;
         var block = _open.Count == 0 ? null : _open.Peek();
+        if (node is AnchorAlias unknown && !_anchors.ContainsKey(unknown.Value.Value))
+            return Unanchored(unknown, block);
         string path;
         if (block is { IsMapping: true, ValueNext: false })
         {
@@ -108,6 +123,38 @@ internal sealed class DuplicateKeyParser(IParser inner, string file, List<Settin
         return node;
     }
 
+    /// <summary>
+    /// An alias to no anchor written above it, reported at its key and skipped with it: as a key, the key and its value; as a
+    /// value, its key; as an item, the item. What the loader gets instead is an empty scalar of a tag of its own.
+    /// </summary>
+    private Scalar Unanchored(AnchorAlias alias, Block? block)
+    {
+        var name = alias.Value.Value;
+        string path;
+        if (block is { IsMapping: true, ValueNext: false })
+        {
+            path = block.Path;
+            block.Key(null, alias.Start);
+            _dropped.Add((block.Start.Index, alias.Start.Index));
+        }
+        else if (block is { IsMapping: true })
+        {
+            var key = block.KeyStart;
+            path = block.ValuePath();
+            _dropped.Add((block.Start.Index, key.Index));
+        }
+        else
+        {
+            path = block?.ValuePath() ?? "";
+            if (block is not null)
+                _droppedItems.Add((block.Start.Index, alias.Start.Index));
+        }
+        problems.Add(new SettingProblem(Where(alias.Start), path.Length == 0 ? "(file)" : path, "*" + name,
+            $"names no anchor: an alias stands for the value of the '&{name}' written above it in this file, and there is none; "
+            + $"write the value here, or put &{name} on the value it is to repeat"));
+        return new Scalar(AnchorName.Empty, NewTag(), "", ScalarStyle.Plain, false, false, alias.Start, alias.End);
+    }
+
     private TagName NewTag() => new(_tag + (++_tags).ToString(CultureInfo.InvariantCulture));
 
     private string Where(Mark mark) => $"{file}:{mark.Line}:{mark.Column}";
@@ -119,6 +166,7 @@ internal sealed class DuplicateKeyParser(IParser inner, string file, List<Settin
     {
         private readonly Dictionary<string, Mark> _keys = new(StringComparer.Ordinal);
         private string _key = "?";
+        private Mark _keyStart = Mark.Empty;
         private int _index;
 
         public string Path { get; } = path;
@@ -126,6 +174,9 @@ internal sealed class DuplicateKeyParser(IParser inner, string file, List<Settin
         public Mark Start { get; } = start;
 
         public bool IsMapping { get; } = isMapping;
+
+        /// <summary>In a mapping, where the last key read starts.</summary>
+        public Mark KeyStart => _keyStart;
 
         /// <summary>In a mapping, whether the next node is a value (else a key).</summary>
         public bool ValueNext { get; private set; }
@@ -138,6 +189,7 @@ internal sealed class DuplicateKeyParser(IParser inner, string file, List<Settin
         {
             ValueNext = true;
             _key = name ?? "?";
+            _keyStart = at;
             return name is null || _keys.TryAdd(name, at) ? null : _keys[name];
         }
 
