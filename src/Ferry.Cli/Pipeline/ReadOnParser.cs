@@ -103,6 +103,10 @@ internal sealed class ReadOnParser(IParser inner, string file, List<SettingProbl
                 // An alias key becomes a scalar of its own: the loader would otherwise add the very node the first key is.
                 return new Scalar(anchor, NewTag(), name!, style, false, false, node.Start, node.End);
             }
+            // An alias of a block used as a key is no setting either (reported as an unknown key): a scalar of a tag of its own, or
+            // the loader, finding the very node again under a second such key, stops at "Duplicate key".
+            if (node is AnchorAlias { Value.Value: var blockAnchor } && name is null)
+                return new Scalar(AnchorName.Empty, NewTag(), "*" + blockAnchor, ScalarStyle.Plain, false, false, node.Start, node.End);
             if (node is not (MappingStart or SequenceStart))
                 return node;
             // A block used as a key is opened (and closed) like any other: its path is the key's.

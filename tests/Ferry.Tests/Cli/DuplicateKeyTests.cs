@@ -265,6 +265,35 @@ public sealed class DuplicateKeyTests : IDisposable
     }
 
     [Fact]
+    public async Task An_alias_of_a_block_used_as_a_key_twice_is_two_unknown_keys_not_the_end_of_the_file()
+    {
+        // Before: "(file): is not valid YAML or JSON: Duplicate key …", with no path, and nothing else was listed.
+        var file = Write("aliasblockkey.yaml", """
+            stages:
+              - name: front
+                type: tcp_server
+                config: &front
+                  bind: 127.0.0.1:19000
+              - name: back
+                type: tcp_server
+                config:
+                  *front : 1
+                  *front : 2
+                  bind: 127.0.0.1:19001
+                  framing: lins
+            """);
+        var (code, _, stderr) = await RunAsync(["check", file]);
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{file}:9:7: stages[1].config.*front: unknown key '*front' in a tcp_server stage (allowed: {TcpServerKeys})",
+            $"{file}:10:7: stages[1].config.*front: unknown key '*front' in a tcp_server stage (allowed: {TcpServerKeys})",
+            $"{file}:12:7: stages[1].config.framing: 'lins' is not a framing (did you mean 'lines'?) (allowed: delimiter, fixed, header, length, lines, mux, raw, text-length, u16be, u32be, zmtp) (see docs/framing.md)",
+            $"ferry check: {file}: 3 problems; nothing was started",
+        ], stderr);
+    }
+
+    [Fact]
     public async Task A_merge_key_given_twice_is_a_duplicate_and_the_first_is_still_reported_as_unsupported()
     {
         var file = Write("merge.yaml", """
