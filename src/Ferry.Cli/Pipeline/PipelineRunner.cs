@@ -214,8 +214,10 @@ internal static class PipelineRunner
             var settled = book.WhenSettledAsync();
             if (settled.IsCompleted)
                 continue;
+            // Requests only queued to be sent are given up now, each counted, with no answer to wait for: no line for them.
             var waiting = book.Waiting;
-            stderr.WriteLine($"ferry run: stopping: waiting up to {(long)grace.TotalMilliseconds} ms (stop_grace_period) for the answers to {waiting} request{(waiting == 1 ? "" : "s")} in flight on '{upstream}'");
+            if (waiting > 0)
+                stderr.WriteLine($"ferry run: stopping: waiting up to {(long)grace.TotalMilliseconds} ms (stop_grace_period) for the answers to {waiting} request{(waiting == 1 ? "" : "s")} in flight on '{upstream}'");
             owed.Add(settled);
         }
         if (owed.Count == 0)

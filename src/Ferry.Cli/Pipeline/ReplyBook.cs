@@ -34,6 +34,8 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
     private int _waitingCount;
     // Answers taken for their requester and not yet handed to the server stage's egress.
     private int _delivering;
+    // Requests read and queued behind one waiting for room (under wait), not yet sent nor given up.
+    private int _queued;
     private volatile bool _closed;
     private readonly CancellationTokenSource _closing = new();
     private TaskCompletionSource? _settled;
@@ -112,8 +114,29 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
     }
 
     /// <summary>
-    /// Completes once no request waits for its answer, none is being sent and every answer taken was handed on
-    /// (<see cref="Delivered"/>): what the stop waits for before it closes the stages. At once when that is so now.
+    /// A request was read and queued to be sent once there is room (under <c>wait</c>); <see cref="Unqueued"/> when it is sent or
+    /// given up. The book is not settled while one is queued: a stop that closed the stages while the queue was still being
+    /// given up (each request counted lost) reported its losses before they were all counted.
+    /// </summary>
+    public void Queued()
+    {
+        lock (_gate)
+            _queued++;
+    }
+
+    /// <summary>A queued request was sent (and recorded) or given up (and counted): see <see cref="Queued"/>.</summary>
+    public void Unqueued()
+    {
+        lock (_gate)
+        {
+            _queued--;
+            SignalIfSettled();
+        }
+    }
+
+    /// <summary>
+    /// Completes once no request waits for its answer, none is being sent or queued to be sent, and every answer taken was
+    /// handed on (<see cref="Delivered"/>): what the stop waits for before it closes the stages. At once when that is so now.
     /// </summary>
     public Task WhenSettledAsync()
     {
@@ -126,7 +149,7 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
         }
     }
 
-    private bool IsSettled => _waitingCount == 0 && _pendingUpstream == default && _delivering == 0;
+    private bool IsSettled => _waitingCount == 0 && _pendingUpstream == default && _delivering == 0 && _queued == 0;
 
     /// <summary>Under the lock, after anything that may have settled the book.</summary>
     private void SignalIfSettled()

@@ -105,7 +105,8 @@ internal sealed class ReplyRequests : IDisposable
             bool queued;
             lock (_gate)
                 queued = _pumping;
-            if (!queued && TrySendNow(packet.ConnectionId, packet.Payload, packet.Fields))
+            // Once the run is stopping nothing is queued any more: given up at once (TrySendNow counts it), not after the stop.
+            if ((!queued || _book.Closed) && TrySendNow(packet.ConnectionId, packet.Payload, packet.Fields))
                 continue;
             Defer(new Deferred(packet.ConnectionId, packet.Payload.ToArray(), packet.Fields));
         }
@@ -169,6 +170,7 @@ internal sealed class ReplyRequests : IDisposable
     private void Defer(Deferred request)
     {
         bool start;
+        _book.Queued();
         lock (_gate)
         {
             _deferred.Enqueue(request);
@@ -198,7 +200,14 @@ internal sealed class ReplyRequests : IDisposable
                     break;
                 }
             }
-            await SendWaitingAsync(next).ConfigureAwait(false);
+            try
+            {
+                await SendWaitingAsync(next).ConfigureAwait(false);
+            }
+            finally
+            {
+                _book.Unqueued();
+            }
         }
         if (!_disposed.IsCancellationRequested)
             _front.Core.Post(Resume);
