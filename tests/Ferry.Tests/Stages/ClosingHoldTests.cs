@@ -104,7 +104,7 @@ public abstract class ClosingHoldTests(StageTransport transport)
                 Assert.True(held.HoldOrDropLocked(EgressMessage.ToAll("one"u8.ToArray()), writer.Encoder));
                 Assert.True(held.HoldOrDropLocked(EgressMessage.ToAll("two"u8.ToArray()), writer.Encoder));
                 Assert.True(h.Stage.Close(e.ConnectionId, "done"));
-                held.DeliverLocked(c, writer);
+                held.DeliverLocked(c, writer, keepGiven: false);
                 left.TrySetResult(held.CountLocked);
             }
         };

@@ -19,8 +19,15 @@ namespace Ferry.Stages.Internal;
 /// </remarks>
 internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters counters)
 {
-    private readonly Queue<(byte[] Payload, FrameFields Fields, int Cost)> _messages = new();
+    private Queue<(byte[] Payload, FrameFields Fields, int Cost)> _messages = new();
     private long _bytes;
+    /// <summary>
+    /// What was last delivered, and to whom, kept while that connection lasts: a TLS 1.3 server refuses the client's
+    /// certificate with an alert only after the client's handshake is over, when these were already written to it, and the
+    /// server read none of them (<see cref="ReturnLocked"/>).
+    /// </summary>
+    private List<(byte[] Payload, FrameFields Fields, int Cost)>? _given;
+    private Connection? _givenTo;
     /// <summary>No connection will come (a client stage gave up): nothing is held any more. Under the table lock.</summary>
     private bool _released;
 
@@ -77,14 +84,73 @@ internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters co
     /// A connection whose close was asked for while it was still being set up (the kill switch during its handshake) takes
     /// none of it: what is held stays for the next connection, as it was held for.
     /// </summary>
-    public void DeliverLocked(Connection c, ConnectionWriter writer)
+    /// <param name="c">The connection.</param>
+    /// <param name="writer">Its writer.</param>
+    /// <param name="keepGiven">Keep what it is given while it lasts, for <see cref="ReturnLocked"/>: a client's TLS connection,
+    /// which its server may still refuse (otherwise nothing is kept: a server's connection is never refused that way).</param>
+    public void DeliverLocked(Connection c, ConnectionWriter writer, bool keepGiven)
     {
+        _given = null;
+        _givenTo = null;
         while (_messages.TryPeek(out var held))
         {
             if (writer.EnqueuePastLimit(c, held.Payload, held.Fields, writer.EncodedLength(held.Payload.Length)) != EnqueueResult.Queued)
                 return;
             _messages.Dequeue();
             _bytes -= held.Cost;
+            if (!keepGiven)
+                continue;
+            (_given ??= []).Add(held);
+            _givenTo = c;
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="c"/> has ended: what it was given from here is no longer kept (its close said nothing of a refusal).
+    /// Under the table lock.
+    /// </summary>
+    public void ForgetGivenLocked(Connection c)
+    {
+        if (_givenTo != c)
+            return;
+        _given = null;
+        _givenTo = null;
+    }
+
+    /// <summary>
+    /// The server refused <paramref name="c"/> with a TLS alert after the client's handshake was over (TLS 1.3 mutual TLS):
+    /// it read nothing this side wrote, so what it was given from here is held again, ahead of what was held since, for the
+    /// next connection, within the bounds (the oldest dropped and counted past them), or dropped and counted when no
+    /// connection will come. Only on an alert: a server that merely closed may have read them, and they are not sent twice.
+    /// Under the table lock.
+    /// </summary>
+    public void ReturnLocked(Connection c)
+    {
+        if (_givenTo != c || _given is null)
+            return;
+        var given = _given;
+        _given = null;
+        _givenTo = null;
+        if (_released)
+        {
+            foreach (var lost in given)
+                counters.CountDropped(lost.Payload.Length);
+            return;
+        }
+        var again = new Queue<(byte[] Payload, FrameFields Fields, int Cost)>(given.Count + _messages.Count);
+        foreach (var held in given)
+        {
+            again.Enqueue(held);
+            _bytes += held.Cost;
+        }
+        foreach (var held in _messages)
+            again.Enqueue(held);
+        _messages = again;
+        while (_messages.Count > maxMessages || _bytes > maxBytes)
+        {
+            var dropped = _messages.Dequeue();
+            _bytes -= dropped.Cost;
+            counters.CountDropped(dropped.Payload.Length);
         }
     }
 

@@ -186,7 +186,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         lock (_table.Sync)
         {
             _table.EstablishLocked(c);
-            _held.DeliverLocked(c, _writer);
+            _held.DeliverLocked(c, _writer, keepGiven: c.Tls is not null && _source is Dialer);
         }
         Log.Connected(Events.Logger, Name, c.Id, c.Peer);
         Events.RaiseConnected(new ConnectedEvent(Name, Clock.UtcNow, c.Id, c.Peer, c.Local, c.Tls, c.Via));
@@ -238,8 +238,11 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         // Finished): it is reported, counted and retried as the failed handshake it was, as under TLS 1.2. Decided after the
         // abortive close above, which follows the close as the transport saw it.
         var duringHandshake = c.HandshakePending;
+        // Refused with an alert, the server read nothing this side wrote: the messages held for it go back to be held.
+        var alerted = false;
         if (_source.RefusedAfterHandshake(c, reason, detail) is { } refusal)
         {
+            alerted = reason == DisconnectReason.TlsError;
             reason = DisconnectReason.TlsError;
             detail = refusal;
             duringHandshake = true;
@@ -249,6 +252,10 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         {
             _table.RemoveLocked(c);
             _counters.BytesOutOfClosed += c.BytesOut;
+            if (alerted)
+                _held.ReturnLocked(c);
+            else
+                _held.ForgetGivenLocked(c);
         }
         // The groups it was in travel with the disconnected event: by then they no longer hold it.
         var groups = _groups.LeaveAll(c);
