@@ -33,12 +33,8 @@ public abstract class ConnectTlsRefusalTests(StageTransport serverTransport) : I
             Bind = "127.0.0.1:0",
             Transport = serverTransport,
             Framing = FramingSpec.Parse("lines"),
-            Tls = new TlsOptions
+            Tls = TestCertificates.MutualTlsServer with
             {
-                Secure = true,
-                Certificate = TestCertificates.ServerCertificate,
-                CaCertificatePem = TestCertificates.AuthorityPem,
-                ClientCertificate = ClientCertificateMode.Required,
                 Protocols = protocols,
             },
         });

@@ -27,12 +27,8 @@ public abstract class RevocationTests(StageTransport serverTransport) : IDisposa
         Bind = "127.0.0.1:0",
         Transport = serverTransport,
         Framing = FramingSpec.Parse("lines"),
-        Tls = new TlsOptions
+        Tls = TestCertificates.MutualTlsServer with
         {
-            Secure = true,
-            Certificate = TestCertificates.ServerCertificate,
-            CaCertificatePem = TestCertificates.AuthorityPem,
-            ClientCertificate = ClientCertificateMode.Required,
             CertificateRevocationListPem = crlPem,
         },
     };

@@ -36,12 +36,8 @@ public abstract class Tls3RevocationListTests(StageTransport transport) : IDispo
         Bind = "127.0.0.1:0",
         Transport = transport,
         Framing = FramingSpec.Parse("lines"),
-        Tls = new TlsOptions
+        Tls = TestCertificates.MutualTlsServer with
         {
-            Secure = true,
-            Certificate = TestCertificates.ServerCertificate,
-            CaCertificatePem = TestCertificates.AuthorityPem,
-            ClientCertificate = ClientCertificateMode.Required,
             CertificateRevocationListFile = CrlFile,
         },
     };

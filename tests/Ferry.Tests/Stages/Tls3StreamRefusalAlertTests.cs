@@ -40,12 +40,8 @@ public sealed class Tls3StreamRefusalAlertTests : IDisposable
             Bind = "127.0.0.1:0",
             Transport = StageTransport.Stream,
             Framing = FramingSpec.Parse("lines"),
-            Tls = new TlsOptions
+            Tls = TestCertificates.MutualTlsServer with
             {
-                Secure = true,
-                Certificate = TestCertificates.ServerCertificate,
-                CaCertificatePem = TestCertificates.AuthorityPem,
-                ClientCertificate = ClientCertificateMode.Required,
                 CertificateRevocationListPem = CertificateMaker.CreateRevocationList(TestCertificates.Authority, [lost], null, now.AddDays(1)),
             },
         });

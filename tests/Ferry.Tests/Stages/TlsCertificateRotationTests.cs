@@ -146,13 +146,7 @@ public abstract class TlsCertificateRotationTests(StageTransport transport) : ID
             Bind = "127.0.0.1:0",
             Framing = FramingSpec.Parse("lines"),
             Transport = transport,
-            Tls = new TlsOptions
-            {
-                Secure = true,
-                Certificate = TestCertificates.ServerCertificate,
-                CaCertificatePem = TestCertificates.AuthorityPem,
-                ClientCertificate = ClientCertificateMode.Required,
-            },
+            Tls = TestCertificates.MutualTlsServer,
         });
         await h.StartAsync();
         var time = new FakeTimeProvider(now);

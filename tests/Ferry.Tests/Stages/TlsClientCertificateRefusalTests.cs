@@ -63,12 +63,8 @@ public abstract class TlsClientCertificateRefusalTests(StageTransport serverTran
             Bind = "127.0.0.1:0",
             Transport = serverTransport,
             Framing = FramingSpec.Parse("lines"),
-            Tls = new TlsOptions
+            Tls = TestCertificates.MutualTlsServer with
             {
-                Secure = true,
-                Certificate = TestCertificates.ServerCertificate,
-                CaCertificatePem = TestCertificates.AuthorityPem,
-                ClientCertificate = ClientCertificateMode.Required,
                 CertificateRevocationListPem = CertificateMaker.CreateRevocationList(TestCertificates.Authority, [lost], null, now.AddDays(1)),
             },
         });

@@ -36,13 +36,7 @@ public abstract class TlsRefusedAfterHandshakeReconnectTests(StageTransport serv
             Bind = "127.0.0.1:0",
             Transport = serverTransport,
             Framing = FramingSpec.Parse("lines"),
-            Tls = new TlsOptions
-            {
-                Secure = true,
-                Certificate = TestCertificates.ServerCertificate,
-                CaCertificatePem = TestCertificates.AuthorityPem,
-                ClientCertificate = ClientCertificateMode.Required,
-            },
+            Tls = TestCertificates.MutualTlsServer,
         });
         await h.StartAsync();
         return h;

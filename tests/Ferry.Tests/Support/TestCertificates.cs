@@ -52,5 +52,14 @@ public static class TestCertificates
 
     public static TlsCertificate AsOption(X509Certificate2 certificate) => TestCertificateAuthority.AsOption(certificate);
 
+    /// <summary>A mutual-TLS server's options: this run's server certificate, and a client certificate required, issued by this run's CA.</summary>
+    public static TlsOptions MutualTlsServer => new()
+    {
+        Secure = true,
+        Certificate = ServerCertificate,
+        CaCertificatePem = AuthorityPem,
+        ClientCertificate = ClientCertificateMode.Required,
+    };
+
     private sealed record Set(X509Certificate2 Authority, X509Certificate2 Server, X509Certificate2 Client, X509Certificate2 Stranger, X509Certificate2 Expired);
 }

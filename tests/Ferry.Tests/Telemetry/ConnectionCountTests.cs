@@ -179,13 +179,7 @@ public abstract class ConnectionCountTests(StageTransport transport)
         await using var h = new FerryTestServer(new TcpServerStageOptions
         {
             Name = UniqueName(),
-            Tls = new TlsOptions
-            {
-                Secure = true,
-                Certificate = TestCertificates.ServerCertificate,
-                CaCertificatePem = TestCertificates.AuthorityPem,
-                ClientCertificate = ClientCertificateMode.Required,
-            },
+            Tls = TestCertificates.MutualTlsServer,
         }.On(transport));
         using var tracking = FerryMetrics.Track(h.Stage);
         await h.StartAsync();

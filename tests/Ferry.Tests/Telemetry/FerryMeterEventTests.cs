@@ -103,13 +103,7 @@ public sealed class FerryMeterEventTests
         {
             Name = name,
             Bind = "127.0.0.1:0",
-            Tls = new TlsOptions
-            {
-                Secure = true,
-                Certificate = TestCertificates.ServerCertificate,
-                CaCertificatePem = TestCertificates.AuthorityPem,
-                ClientCertificate = ClientCertificateMode.Required,
-            },
+            Tls = TestCertificates.MutualTlsServer,
         });
         using var tracking = FerryMetrics.Track(stage);
         var at = await stage.StartAsync();
