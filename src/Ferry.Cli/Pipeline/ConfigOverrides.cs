@@ -74,6 +74,13 @@ internal static class ConfigOverrides
                     return;
                 }
             }
+            else if (node.Find(segment) is null && Indexed(node, segment) is var (list, index))
+            {
+                // stages[0], as every problem line writes the path: the list, then its element by index.
+                path = path with { Segments = [.. path.Segments[..i], list, index, .. path.Segments[(i + 1)..]] };
+                i--;
+                continue;
+            }
             else if ((child = node.Find(segment)) is null)
             {
                 node.MakeMapping(node.Where);
@@ -159,6 +166,21 @@ internal static class ConfigOverrides
         }
         problem = $"names no element of {container}{Suggest.DidYouMean(segment, names)}: use an index from 0 to {elements.Count - 1} or a name{(names.Count > 0 ? $" ({string.Join(", ", names)})" : "")}";
         return null;
+    }
+
+    /// <summary>
+    /// A segment written <c>list[index]</c> (<c>stages[0]</c>, as the problem lines write a path) where <paramref name="node"/>
+    /// has that list: its key and the index, to be walked as two segments. Null otherwise, so that a key or a stage name
+    /// with brackets in it is still taken as written.
+    /// </summary>
+    private static (string List, string Index)? Indexed(ConfigNode node, string segment)
+    {
+        var open = segment.IndexOf('[');
+        if (open <= 0 || segment[^1] != ']' || segment.AsSpan(open + 1, segment.Length - open - 2) is not { Length: > 0 } index
+            || index.ContainsAnyExceptInRange('0', '9'))
+            return null;
+        var list = segment[..open];
+        return node.Find(list) is { Kind: ConfigNodeKind.Sequence } ? (list, index.ToString()) : null;
     }
 
     private static string? NameOf(ConfigNode element) => element.Kind == ConfigNodeKind.Mapping ? element.Find("name")?.Value : null;

@@ -53,6 +53,43 @@ public sealed class ConfigOverrideTests : IDisposable
     }
 
     [Fact]
+    public async Task A_path_written_as_the_problem_lines_write_it_with_an_index_in_brackets_is_taken()
+    {
+        // Old code: "unknown key 'stages[0]' (did you mean 'stages'?)", though that is how every problem line names the key.
+        var seed004 = RepoFiles.Path("examples/seed004-node.yaml");
+        var (code, stdout, stderr) = await CheckAsync(seed004, [], "stages[0].config.port=4000");
+        Assert.Equal(0, code);
+        Assert.Empty(stderr);
+        Assert.Equal($"{seed004}: valid: 1 stage: node (tcp server on 127.0.0.1:4000); 0 routes; bus in_process", Assert.Single(stdout));
+
+        (code, _, stderr) = await CheckAsync(seed004, [], "stages[0].config.port=99999");
+        Assert.Equal(2, code);
+        Assert.Equal("--set stages[0].config.port=99999: stages[0].config.port: '99999' is not allowed; use a whole number from 0 to 65535 (0 = any free port)", stderr[0]);
+
+        (code, _, stderr) = await CheckAsync(seed004, [], "stages[1].config.port=4000");
+        Assert.Equal(2, code);
+        Assert.Equal("--set stages[1].config.port=4000: stages[1].config.port: '1' names no element of 'stages': use an index from 0 to 0 or a name (node)", stderr[0]);
+
+        // Brackets on a key that is no list are that key as written: an unknown key, not an index.
+        (code, _, stderr) = await CheckAsync(seed004, [], "stages[0].config.port[0]=4000");
+        Assert.Equal(2, code);
+        Assert.StartsWith("--set stages[0].config.port[0]=4000: stages[0].config.port[0]: unknown key 'port[0]' in a tcp_server stage", stderr[0]);
+    }
+
+    [Fact]
+    public async Task A_stage_whose_name_has_brackets_is_still_found_by_that_name()
+    {
+        var file = Path.Combine(_dir, "brackets.yaml");
+        File.WriteAllText(file, """
+            stages:
+              - {name: "cam[0]", type: tcp_server, config: {bind: "127.0.0.1:23030"}}
+            """);
+        var (code, stdout, _) = await CheckAsync(file, [], "stages.cam[0].config.bind=127.0.0.1:23031");
+        Assert.Equal(0, code);
+        Assert.Equal($"{file}: valid: 1 stage: cam[0] (tcp server on 127.0.0.1:23031); 0 routes; bus in_process", Assert.Single(stdout));
+    }
+
+    [Fact]
     public async Task Set_picks_the_stage_whose_name_matches_exactly_not_one_that_differs_in_case()
     {
         // The file itself is refused for its two names that differ only in case (CaseTwin); the override's problems come
