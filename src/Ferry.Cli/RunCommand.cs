@@ -67,7 +67,7 @@ internal static class RunCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            io.Stderr.WriteLine($"ferry {verb}: cannot read '{file}': {ex.Message}");
+            io.Stderr.WriteLine($"ferry {verb}: cannot read '{file}': {Ferry.Stages.Internal.UnreadableFile.Why(file, ex)}");
             return null;
         }
         var root = text is null ? null : ConfigFileLoader.Load(file, text, problems);

@@ -101,7 +101,7 @@ internal static class TlsFlagFiles
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            problems.Add($"{flag} '{file}' cannot be read: {ex.Message}");
+            problems.Add($"{flag} '{file}' cannot be read: {Ferry.Stages.Internal.UnreadableFile.Why(file, ex)}");
             return null;
         }
     }

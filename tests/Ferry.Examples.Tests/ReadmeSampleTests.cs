@@ -199,8 +199,8 @@ public sealed class ReadmeSampleTests
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
         Assert.Equal(
         [
-            "configuration 'Ferry:Stages:front:Tls:Certificate:CertificateFile': Stages.front.Tls.Certificate.CertificateFile: 'server.pem' cannot be read: Could not find file",
-            "configuration 'Ferry:Stages:front:Tls:Certificate:PrivateKeyFile': Stages.front.Tls.Certificate.PrivateKeyFile: 'server.key' cannot be read: Could not find file",
+            "configuration 'Ferry:Stages:front:Tls:Certificate:CertificateFile': Stages.front.Tls.Certificate.CertificateFile: 'server.pem' cannot be read: no such file",
+            "configuration 'Ferry:Stages:front:Tls:Certificate:PrivateKeyFile': Stages.front.Tls.Certificate.PrivateKeyFile: 'server.key' cannot be read: no such file",
         ], error.Failures.Select(f => f[..(f.IndexOf("file", StringComparison.Ordinal) + "file".Length)]));
         Assert.Empty(host.Services.GetRequiredService<FerryStages>().Servers);
     }

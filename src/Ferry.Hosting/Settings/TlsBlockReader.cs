@@ -211,7 +211,7 @@ internal static class TlsBlockReader
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            e.Problem(key, $"cannot be read: {ex.Message}");
+            e.Problem(key, $"cannot be read: {Ferry.Stages.Internal.UnreadableFile.Why(path, ex)}");
             return null;
         }
     }

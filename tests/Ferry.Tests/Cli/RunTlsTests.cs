@@ -104,7 +104,7 @@ public sealed class RunTlsTests : IDisposable
         Assert.Equal(2, code);
         Assert.Empty(stdout);
         Assert.Collection(stderr,
-            l => Assert.StartsWith($"{file}:6:41: stages[0].config.tls.certificate.certificate_file: '{missing}' cannot be read: Could not find file '{missing}'", l),
+            l => Assert.StartsWith($"{file}:6:41: stages[0].config.tls.certificate.certificate_file: '{missing}' cannot be read: no such file", l),
             l => Assert.StartsWith($"{file}:11:41: stages[1].config.tls.certificate.certificate_file: '{notPem}' is not a PEM certificate (expected a -----BEGIN CERTIFICATE----- block)", l),
             l => Assert.Equal($"{file}:16:{61 + _cert.Length}: stages[2].config.tls.certificate.private_key_file: '{wrongKey}' does not match the certificate (subject {TestCertificates.Server.Subject}); give the private key the certificate was issued for", l),
             l => Assert.Equal($"{file}:21:7: stages[3].config.tls.certificate: missing key 'certificate': a TLS server needs certificate_pem and private_key_pem (or certificate_file and private_key_file)", l),

@@ -19,7 +19,7 @@ public sealed class TlsFlagAllProblemsTests : IDisposable
         Assert.Equal(2, code);
         Assert.Empty(stdout);
         Assert.Equal(
-            $"ferry serve: --tls-cert '{cert}' cannot be read: Could not find file '{cert}'.; --tls-key '{key}' cannot be read: Could not find file '{key}'.; "
+            $"ferry serve: --tls-cert '{cert}' cannot be read: no such file; --tls-key '{key}' cannot be read: no such file; "
             + $"--tls-ca '{ca}' holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)",
             Assert.Single(stderr));
     }

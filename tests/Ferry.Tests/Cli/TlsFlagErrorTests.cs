@@ -43,7 +43,7 @@ public sealed class TlsFlagErrorTests : IClassFixture<TlsFlagErrorTests.Files>
 
     public static TheoryData<string, string[], string[]> Cases => new()
     {
-        { "serve", ["--tls-cert", "{missing.pem}", "--tls-key", "{server.key}"], ["--tls-cert '{missing.pem}' cannot be read", "Could not find file"] },
+        { "serve", ["--tls-cert", "{missing.pem}", "--tls-key", "{server.key}"], ["--tls-cert '{missing.pem}' cannot be read: no such file"] },
         { "serve", ["--tls-cert", "{server.pem}", "--tls-key", "{other.key}"], ["--tls-key '{other.key}' does not match --tls-cert '{server.pem}'", "subject"] },
         { "serve", ["--tls-cert", "{garbage.pem}", "--tls-key", "{server.key}"], ["--tls-cert '{garbage.pem}' is not a PEM certificate"] },
         { "serve", ["--tls-cert", "{server.pem}", "--tls-key", "{garbage.pem}"], ["--tls-key '{garbage.pem}' is not a PEM private key"] },

@@ -72,7 +72,7 @@ internal sealed class RevocationList
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
         {
-            throw new TlsMaterialException($"option '{option}': cannot read '{file ?? "the PEM text"}': {ex.Message}");
+            throw new TlsMaterialException($"option '{option}': cannot read '{file ?? "the PEM text"}': {(file is null || ex is FormatException ? ex.Message : Ferry.Stages.Internal.UnreadableFile.Why(file, ex))}");
         }
         if (cas is null)
             throw new TlsMaterialException($"option '{option}': needs the CA bundle ({Ferry.Stages.StageOptionsException.Mark("tls.ca_certificate_pem")} or {Ferry.Stages.StageOptionsException.Mark("tls.ca_certificate_file")}) whose CRL it is");

@@ -123,7 +123,7 @@ internal static class TlsMaterial
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new TlsMaterialException($"option '{option}': cannot read '{path}': {ex.Message}");
+            throw new TlsMaterialException($"option '{option}': cannot read '{path}': {Ferry.Stages.Internal.UnreadableFile.Why(path, ex)}");
         }
     }
 }
