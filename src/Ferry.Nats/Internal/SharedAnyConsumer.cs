@@ -45,12 +45,26 @@ internal sealed class SharedAnyConsumer(NatsJSContext js, string stream, Consume
     /// <exception cref="InvalidOperationException">Another gateway of the stage runs with another <c>max_pending_egress</c>.</exception>
     public async Task ClaimAsync(string own, CancellationToken cancellationToken)
     {
-        await foreach (var consumer in js.ListConsumersAsync(stream, cancellationToken).ConfigureAwait(false))
+        // By name, then each one's info: nats-server 2.9 lists a consumer that another gateway is creating at this instant
+        // as an entry with no info, on which the client's ListConsumersAsync threw a NullReferenceException, and the start
+        // failed with "cannot set up the JetStream consumers". Such a consumer has no pull waiting yet: its gateway looks
+        // after this one's pull is waiting, and sees it, so it is passed over here, as one deleted meanwhile is.
+        await foreach (var name in js.ListConsumerNamesAsync(stream, cancellationToken).ConfigureAwait(false))
         {
-            var other = consumer.Info;
-            if (other.Name != own && IsOwnConsumerOfAGateway(other.Name, other.Config.FilterSubject)
-                && other.Config.MaxAckPending != config.MaxAckPending && other.NumWaiting > 0)
-                throw Disagreement(other.Config.MaxAckPending);
+            if (name == own || !IsNamedLikeOwnConsumer(name))
+                continue;
+            ConsumerInfo other;
+            try
+            {
+                other = (await js.GetConsumerAsync(stream, name, cancellationToken).ConfigureAwait(false)).Info;
+            }
+            catch (NatsJSApiException ex) when (ex.Error.Code == 404)
+            {
+                continue;
+            }
+            if (other.Config is { } theirs && IsOwnConsumerOfAGateway(name, theirs.FilterSubject)
+                && theirs.MaxAckPending != config.MaxAckPending && other.NumWaiting > 0)
+                throw Disagreement(theirs.MaxAckPending);
         }
         try
         {
@@ -74,8 +88,11 @@ internal sealed class SharedAnyConsumer(NatsJSContext js, string stream, Consume
 
     /// <summary><c>&lt;stage&gt;-&lt;instance&gt;</c> on <c>&lt;egress subject&gt;.&lt;instance&gt;</c>: a gateway's own consumer.</summary>
     private bool IsOwnConsumerOfAGateway(string name, string? filter) =>
-        name.StartsWith(subjects.Stage + "-", StringComparison.Ordinal) && name.Length == subjects.Stage.Length + 9
-        && filter == subjects.Shared + "." + name[(subjects.Stage.Length + 1)..];
+        IsNamedLikeOwnConsumer(name) && filter == subjects.Shared + "." + name[(subjects.Stage.Length + 1)..];
+
+    /// <summary><c>&lt;stage&gt;-&lt;instance&gt;</c>, an instance being 8 hex digits: the name a gateway's own consumer has.</summary>
+    private bool IsNamedLikeOwnConsumer(string name) =>
+        name.StartsWith(subjects.Stage + "-", StringComparison.Ordinal) && name.Length == subjects.Stage.Length + 9;
 
     private InvalidOperationException Disagreement(long theirs) => new(
         $"{_option} is {config.MaxAckPending}, but the egress consumer '{config.Name}' of stream '{stream}', shared by every gateway of the stage "
