@@ -54,12 +54,7 @@ internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters co
         _messages.Enqueue((message.Payload.ToArray(), message.Fields, cost));
         _bytes += cost;
         // The new message fits the bounds by itself, so only older ones are dropped here.
-        while (_messages.Count > maxMessages || _bytes > maxBytes)
-        {
-            var dropped = _messages.Dequeue();
-            _bytes -= dropped.Cost;
-            counters.CountDropped(dropped.Payload.Length);
-        }
+        DropOldestPastBounds();
         return true;
     }
 
@@ -91,17 +86,15 @@ internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters co
     public void DeliverLocked(Connection c, ConnectionWriter writer, bool keepGiven)
     {
         _given = null;
-        _givenTo = null;
+        _givenTo = keepGiven ? c : null;
         while (_messages.TryPeek(out var held))
         {
             if (writer.EnqueuePastLimit(c, held.Payload, held.Fields, writer.EncodedLength(held.Payload.Length)) != EnqueueResult.Queued)
                 return;
             _messages.Dequeue();
             _bytes -= held.Cost;
-            if (!keepGiven)
-                continue;
-            (_given ??= []).Add(held);
-            _givenTo = c;
+            if (keepGiven)
+                (_given ??= []).Add(held);
         }
     }
 
@@ -146,6 +139,12 @@ internal sealed class HeldEgress(int maxMessages, int maxBytes, StageCounters co
         foreach (var held in _messages)
             again.Enqueue(held);
         _messages = again;
+        DropOldestPastBounds();
+    }
+
+    /// <summary>Drops (and counts) the oldest held messages until the rest fit the bounds. Under the table lock.</summary>
+    private void DropOldestPastBounds()
+    {
         while (_messages.Count > maxMessages || _bytes > maxBytes)
         {
             var dropped = _messages.Dequeue();
