@@ -24,6 +24,9 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
 
     public ILogger Logger { get; } = logger;
 
+    /// <summary>What the handlers are called under: an async void handler's late exception is logged, not fatal.</summary>
+    private readonly EventHandlerContext _handlerContext = new(logger, stage);
+
     public StageClock Clock { get; } = clock;
 
     public event EventHandler<ListeningEvent>? Listening;
@@ -157,7 +160,7 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
         }
         try
         {
-            handler(owner, e);
+            _handlerContext.Invoke(handler, owner, e);
         }
         catch (Exception ex)
         {
@@ -176,7 +179,7 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
         {
             try
             {
-                handler(owner, e);
+                _handlerContext.Invoke(handler, owner, e);
             }
             catch (Exception ex)
             {
