@@ -65,4 +65,29 @@ public sealed class AsyncEventHandlerTests
 
         static async Task SomethingAsync() => await Task.Delay(1);
     }
+
+    [Fact]
+    public async Task A_handler_that_holds_the_stage_thread_is_reported_once_it_returns()
+    {
+        var logs = new CapturingLoggerFactory(timestamps: false);
+        var time = new Ferry.Tests.Support.StageTime();
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" }, new InProcessBus(), logs, time);
+        var hold = TimeSpan.FromMilliseconds(99);
+        stage.Connected += (_, _) => time.Advance(hold); // stands in for a blocking call of that length
+        var endPoint = await stage.StartAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        using (var quick = new Socket(SocketType.Stream, ProtocolType.Tcp))
+        {
+            await quick.ConnectAsync(endPoint);
+            await Poll.UntilAsync(() => stage.GetStats().AcceptedTotal == 1 && stage.ConnectionCount == 1, "the first client taken");
+        }
+        hold = TimeSpan.FromMilliseconds(150);
+        using var slow = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await slow.ConnectAsync(endPoint);
+        await Poll.UntilAsync(() => logs.All.Any(l => l.Contains("handler held the thread", StringComparison.Ordinal)), "the slow handler reported");
+
+        var line = Assert.Single(logs.All, l => l.Contains("handler held the thread", StringComparison.Ordinal));
+        Assert.Contains("a ConnectedEvent handler held the thread for 150 ms", line, StringComparison.Ordinal);
+        Assert.StartsWith("Warning", line, StringComparison.Ordinal);
+    }
 }
