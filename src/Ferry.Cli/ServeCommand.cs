@@ -154,7 +154,7 @@ internal static class ServeCommand
         {
         }
         var account = new StopAccount();
-        account.Add(null, stage.GetStats);
+        account.Add(null, stage.GetStats, () => stage.Core.StopDropped);
         await stage.StopAsync(signals.Forced).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         account.Report("ferry serve", "--stop-grace-period", output, io.Stderr);
         echoing?.Dispose();

@@ -10,10 +10,14 @@ namespace Ferry.Cli;
 /// </summary>
 internal sealed class StopAccount
 {
-    private readonly List<(string? Name, Func<SocketStats> Read, SocketStats Before)> _stages = [];
+    private readonly List<(string? Name, Func<SocketStats> Read, Func<(long Bytes, long Packets)> StopDropped)> _stages = [];
 
-    /// <summary>Takes each stage's totals before the stop; <paramref name="name"/> tags its line (null for one stage alone).</summary>
-    public void Add(string? name, Func<SocketStats> read) => _stages.Add((name, read, read()));
+    /// <summary>
+    /// A stage to account for: <paramref name="read"/> its totals, <paramref name="stopDropped"/> what the end of its stop
+    /// dropped (not what overflowed a full buffer during the grace period, which is a drop like any other);
+    /// <paramref name="name"/> tags its line (null for one stage alone).
+    /// </summary>
+    public void Add(string? name, Func<SocketStats> read, Func<(long Bytes, long Packets)> stopDropped) => _stages.Add((name, read, stopDropped));
 
     /// <summary>After the stop: each stage's last <c>stats</c> line, and a stderr line for each stage whose stop dropped egress.</summary>
     /// <param name="command">Begins the stderr lines (<c>ferry run</c>, <c>ferry serve</c>).</param>
@@ -23,12 +27,10 @@ internal sealed class StopAccount
     /// <param name="stderr">Where the dropped-egress lines go.</param>
     public void Report(string command, string graceSetting, JsonLineWriter output, TextWriter stderr)
     {
-        foreach (var (name, read, before) in _stages)
+        foreach (var (name, read, stopDropped) in _stages)
         {
-            var after = read();
-            output.Write(JsonLineWriter.Stats(after) with { Stage = name }, CliJsonContext.Default.StatsLine);
-            var packets = after.EgressPacketsDroppedTotal - before.EgressPacketsDroppedTotal;
-            var bytes = after.EgressBytesDroppedTotal - before.EgressBytesDroppedTotal;
+            output.Write(JsonLineWriter.Stats(read()) with { Stage = name }, CliJsonContext.Default.StatsLine);
+            var (bytes, packets) = stopDropped();
             if (bytes > 0 || packets > 0)
             {
                 // Bytes are the whole account: what a closing connection's egress buffer held is counted in bytes

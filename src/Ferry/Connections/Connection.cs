@@ -95,6 +95,11 @@ internal sealed class Connection
     public int PendingLength;
     /// <summary>When the unfinished frame in <see cref="Pending"/> started (stage clock, ms): the frame deadline counts from here.</summary>
     public long PartialSinceMs;
+    /// <summary>
+    /// The decoder is dropping the rest of a bad frame (on_error=skip) that began at <see cref="PartialSinceMs"/>: a frame is
+    /// unfinished though nothing is buffered. Set after a read that skipped, cleared once the skip is over.
+    /// </summary>
+    public bool SkippingFrame;
     public long LastReceiveMs;
     public long LastActivityUtcTicks;
     public long BytesIn;

@@ -9,6 +9,14 @@ public sealed class ConnectionHandlerOptions
     /// </summary>
     public int MaxQueuedMessages { get; init; } = 256;
 
+    /// <summary>
+    /// Payload bytes a connection's inbox holds for its handler: the same pause as <see cref="MaxQueuedMessages"/>, for
+    /// large messages (256 messages of 1 MiB would otherwise be 256 MiB for one connection). Reading resumes once the
+    /// handler has worked through half. The pause comes after the read that fills it, so one read's messages (at least
+    /// one whole message, however large) always get through. At least 1; 1 MiB by default.
+    /// </summary>
+    public int MaxQueuedBytes { get; init; } = 1024 * 1024;
+
     /// <summary>Where handlers run: the thread pool (the default) or the stage's service thread.</summary>
     public HandlerScheduling Scheduling { get; init; } = HandlerScheduling.ThreadPool;
 
@@ -25,6 +33,8 @@ public sealed class ConnectionHandlerOptions
     {
         if (MaxQueuedMessages < 1)
             throw new ArgumentOutOfRangeException(nameof(MaxQueuedMessages), MaxQueuedMessages, $"{nameof(MaxQueuedMessages)} is {MaxQueuedMessages}; allowed: 1 or more");
+        if (MaxQueuedBytes < 1)
+            throw new ArgumentOutOfRangeException(nameof(MaxQueuedBytes), MaxQueuedBytes, $"{nameof(MaxQueuedBytes)} is {MaxQueuedBytes}; allowed: 1 or more");
         if (!Enum.IsDefined(Scheduling))
             throw new ArgumentOutOfRangeException(nameof(Scheduling), Scheduling, $"{nameof(Scheduling)} is {(int)Scheduling}; allowed: {string.Join(", ", Enum.GetNames<HandlerScheduling>())}");
         if (InlineBudget <= TimeSpan.Zero || InlineBudget > TimeSpan.FromSeconds(1))

@@ -90,7 +90,7 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// Serves every connection with its own <paramref name="handler"/> (the per-connection model), beside
     /// the packet-group model: <c>packet_group</c> subscribers, if any, still see every packet. Each
     /// handler reads its connection's messages (each valid until its loop moves on; see <see cref="ConnectionMessage"/>) from a
-    /// bounded inbox (<see cref="ConnectionHandlerOptions.MaxQueuedMessages"/>); while it is full only that connection stops
+    /// bounded inbox (<see cref="ConnectionHandlerOptions.MaxQueuedMessages"/>, <see cref="ConnectionHandlerOptions.MaxQueuedBytes"/>); while it is full only that connection stops
     /// being read. Handlers run on the thread pool unless <see cref="ConnectionHandlerOptions.Scheduling"/> is
     /// <see cref="HandlerScheduling.Inline"/> (see its remarks before choosing it). Call before starting the stage; one handler per stage.
     /// </summary>

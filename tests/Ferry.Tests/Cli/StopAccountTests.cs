@@ -10,18 +10,14 @@ namespace Ferry.Tests.Cli;
 /// </summary>
 public sealed class StopAccountTests
 {
-    private static SocketStats Totals(long packetsDropped, long bytesDropped) => new()
-    {
-        Stage = "b", Time = DateTimeOffset.UnixEpoch, Interval = TimeSpan.FromSeconds(1),
-        EgressPacketsDroppedTotal = packetsDropped, EgressBytesDroppedTotal = bytesDropped,
-    };
+    private static readonly SocketStats Totals = new() { Stage = "b", Time = DateTimeOffset.UnixEpoch, Interval = TimeSpan.FromSeconds(1) };
 
-    private static string Report(SocketStats before, SocketStats after, string command = "ferry run")
+    /// <param name="packets">Whole messages the end of the stop dropped.</param>
+    /// <param name="bytes">Bytes the end of the stop dropped.</param>
+    private static string Report(long packets, long bytes, string command = "ferry run")
     {
-        var current = before;
         var account = new StopAccount();
-        account.Add("b", () => current);
-        current = after;
+        account.Add("b", () => Totals, () => (bytes, packets));
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
         using (var output = new JsonLineWriter(stdout))
@@ -32,7 +28,7 @@ public sealed class StopAccountTests
     [Fact]
     public void Bytes_dropped_from_egress_buffers_are_said_in_bytes_not_as_zero_messages()
     {
-        var line = Report(Totals(0, 0), Totals(0, 12920));
+        var line = Report(0, 12920);
 
         Assert.Contains("ferry run: stage 'b': the stop dropped 12920 bytes of queued egress", line, StringComparison.Ordinal);
         Assert.DoesNotContain("0 queued messages", line, StringComparison.Ordinal);
@@ -41,7 +37,7 @@ public sealed class StopAccountTests
     [Fact]
     public void Whole_messages_dropped_are_counted_beside_the_bytes()
     {
-        var line = Report(Totals(2, 100), Totals(4098, 4194404));
+        var line = Report(4096, 4194304);
 
         Assert.Contains("ferry run: stage 'b': the stop dropped 4194304 bytes of queued egress (4096 whole messages among them)", line, StringComparison.Ordinal);
     }
@@ -52,7 +48,7 @@ public sealed class StopAccountTests
     public void The_line_names_the_setting_of_the_command_that_ran_the_stage(string command, string ending)
     {
         // Before: ferry serve's line named the run-file key, not the flag its operator sets.
-        var line = Report(Totals(0, 0), Totals(0, 10), command);
+        var line = Report(0, 10, command);
 
         Assert.StartsWith(command + ": stage 'b': the stop dropped 10 bytes", line, StringComparison.Ordinal);
         Assert.EndsWith(ending + Environment.NewLine, line, StringComparison.Ordinal);
@@ -60,5 +56,5 @@ public sealed class StopAccountTests
 
     [Fact]
     public void A_stop_that_dropped_nothing_says_nothing()
-        => Assert.Equal("", Report(Totals(0, 7), Totals(0, 7)));
+        => Assert.Equal("", Report(0, 0));
 }

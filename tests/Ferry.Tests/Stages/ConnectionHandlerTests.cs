@@ -712,6 +712,68 @@ public abstract class ConnectionHandlerTests(StageTransport transport, HandlerSc
     }
 
     [Fact]
+    public async Task A_stalled_handler_of_large_messages_pauses_its_connection_at_the_byte_bound_not_at_the_message_count()
+    {
+        const int frame = 200 * 1024;
+        const int frames = 40;
+        const int byteBound = 256 * 1024;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var seen = 0;
+        var options = new TcpServerStageOptions { Framing = FramingSpec.Parse("length") }.On(transport);
+        await using var h = new FerryTestServer(options, recordPackets: false);
+        h.Stage.MapConnections(async (connection, ct) =>
+        {
+            await foreach (var message in connection.ReadAsync(ct))
+            {
+                if (message.Payload.Length == frame)
+                {
+                    await gate.Task.WaitAsync(ct); // a handler that takes its time over each large message
+                    Interlocked.Increment(ref seen);
+                    continue;
+                }
+                await connection.SendAsync(message.Payload, cancellationToken: ct);
+            }
+        }, new ConnectionHandlerOptions { MaxQueuedBytes = byteBound, Scheduling = scheduling });
+        await h.StartAsync();
+
+        using var slow = await h.ConnectAsync();
+        var slowId = (await h.WaitForConnectionAsync(slow.LocalEndPoint)).ConnectionId;
+        var message = new byte[4 + frame];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(message, frame);
+        var flooding = Task.Run(async () =>
+        {
+            for (var i = 0; i < frames; i++)
+                await slow.SendAsync(message);
+        });
+        await Poll.UntilAsync(() => PacketsIn(h, slowId) >= byteBound / frame, "the slow handler's inbox to fill");
+
+        // Another connection's round trips give the stage time to read the stalled one, were it still read.
+        using var fast = await h.ConnectAsync();
+        var ping = new byte[] { 0, 0, 0, 4, (byte)'p', (byte)'i', (byte)'n', (byte)'g' };
+        for (var i = 0; i < 200; i++)
+        {
+            await fast.SendAsync(ping);
+            Assert.Equal(ping, await fast.ReceiveExactlyAsync(ping.Length));
+        }
+
+        // 256 messages would be 50 MiB here: the byte bound holds it to the bound plus what one read completes.
+        Assert.InRange(PacketsIn(h, slowId), byteBound / frame, byteBound / frame + 2);
+        Assert.Equal(0, Volatile.Read(ref seen));
+
+        gate.SetResult();
+        await flooding.WaitAsync(TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => Volatile.Read(ref seen) == frames, "every large message once reads resume", TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task MaxQueuedBytes_below_one_is_refused_naming_the_option()
+    {
+        await using var h = new FerryTestServer(Lines, recordPackets: false);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => h.Stage.MapConnections(Echo, new ConnectionHandlerOptions { MaxQueuedBytes = 0 }));
+        Assert.StartsWith("MaxQueuedBytes is 0; allowed: 1 or more", e.Message);
+    }
+
+    [Fact]
     public async Task A_connection_paused_for_its_handler_is_not_closed_as_idle()
     {
         var time = new StageTime();

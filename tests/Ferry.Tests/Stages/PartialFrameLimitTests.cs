@@ -82,6 +82,63 @@ public sealed class PartialFrameLimitTests
     }
 
     [Theory]
+    [InlineData("u32be,max_frame_bytes=1024,on_error=skip")]
+    [InlineData("lines,max_frame_bytes=1024,on_error=skip")]
+    public async Task A_bad_frame_being_skipped_is_closed_at_frame_timeout_counted_from_its_first_byte(string framing)
+    {
+        // The bad frame's start (an oversize header, or a line already longer than allowed), then its body a trickle at a time:
+        // the stage buffers none of it, and still a frame is unfinished.
+        var lines = framing.StartsWith("lines", StringComparison.Ordinal);
+        var start = lines ? new byte[2000] : Header(1_000_000).Concat(new byte[2000]).ToArray();
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        await using var stage = new Recorder(new TcpServerStageOptions { Framing = FramingSpec.Parse(framing), FrameTimeout = TimeSpan.FromSeconds(30) }, time);
+        using var client = await stage.ConnectAsync();
+        var id = (await stage.WaitAsync<ConnectedEvent>()).ConnectionId;
+        await client.SendAsync(start);
+        await stage.WaitAsync<StageErrorEvent>(e => e.Kind == StageErrorKind.Frame);
+        await stage.WaitBytesInAsync(start.Length);
+
+        await stage.AdvanceAsync(TimeSpan.FromSeconds(20));
+        await client.SendAsync(new byte[100]); // more of the same frame: its deadline does not move
+        await stage.WaitBytesInAsync(start.Length + 100);
+        await stage.AdvanceAsync(TimeSpan.FromSeconds(9));
+        Assert.DoesNotContain(stage.Events.OfType<DisconnectedEvent>(), e => e.ConnectionId == id);
+
+        await stage.AdvanceAsync(TimeSpan.FromSeconds(2));
+        var closed = await stage.WaitAsync<DisconnectedEvent>(e => e.ConnectionId == id);
+        Assert.Equal(DisconnectReason.FrameTimeout, closed.Reason);
+        Assert.Contains("a bad frame being skipped since", closed.Detail);
+        Assert.Contains("frame_timeout 30000 ms", closed.Detail);
+    }
+
+    [Theory]
+    [InlineData("u32be,max_frame_bytes=1024,on_error=skip")]
+    [InlineData("lines,max_frame_bytes=1024,on_error=skip")]
+    public async Task A_client_quiet_after_a_skipped_frame_has_ended_is_not_closed_for_frame_timeout(string framing)
+    {
+        var lines = framing.StartsWith("lines", StringComparison.Ordinal);
+        // The whole bad frame, then a good one.
+        var good = lines ? "ok\n"u8.ToArray() : Header(2).Concat("ok"u8.ToArray()).ToArray();
+        var bad = lines ? new byte[2000].Concat("\n"u8.ToArray()).ToArray() : Header(2000).Concat(new byte[2000]).ToArray();
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        await using var stage = new Recorder(new TcpServerStageOptions { Framing = FramingSpec.Parse(framing), FrameTimeout = TimeSpan.FromSeconds(30) }, time);
+        using var client = await stage.ConnectAsync();
+        var id = (await stage.WaitAsync<ConnectedEvent>()).ConnectionId;
+        await client.SendAsync(bad);
+        await stage.WaitBytesInAsync(bad.Length);
+        await stage.AdvanceAsync(TimeSpan.FromSeconds(31));
+        await client.SendAsync(good);
+        await stage.WaitPacketsAsync(1);
+        await stage.AdvanceAsync(TimeSpan.FromSeconds(31));
+        await client.SendAsync(bad);
+        await stage.WaitBytesInAsync(2 * bad.Length + good.Length);
+        await stage.AdvanceAsync(TimeSpan.FromSeconds(31));
+        await client.SendAsync(good);
+        await stage.WaitPacketsAsync(2);
+        Assert.DoesNotContain(stage.Events.OfType<DisconnectedEvent>(), e => e.ConnectionId == id);
+    }
+
+    [Theory]
     [InlineData("0.5ms")]
     [InlineData("-1s")]
     public void Deadlines_below_a_millisecond_or_negative_are_refused_not_taken_as_never(string value)
@@ -126,6 +183,7 @@ public sealed class PartialFrameLimitTests
             _stage = new TcpServerStage(options with { Bind = "127.0.0.1:0" }, bus, timeProvider: time);
             _stage.Connected += (_, e) => _events.Enqueue(e);
             _stage.Disconnected += (_, e) => _events.Enqueue(e);
+            _stage.Error += (_, e) => _events.Enqueue(e);
             _stage.StatsPublished += (_, s) => Volatile.Write(ref _lastStats, s);
             _subscription = bus.Topic<PacketGroup>(StageTopics.PacketGroup(options.Name)).Subscribe((group, _) =>
             {

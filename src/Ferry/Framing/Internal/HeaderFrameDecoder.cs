@@ -8,7 +8,7 @@ namespace Ferry.Framing.Internal;
 /// The header is read again on each call until the whole frame is there (a few bytes, cheaper than
 /// keeping it), which keeps the only state the count of bytes still to skip after an oversize frame.
 /// </summary>
-internal sealed class HeaderFrameDecoder<THeader>(THeader header, int maxFrameBytes, FrameErrorPolicy onError) : IFrameDecoder
+internal sealed class HeaderFrameDecoder<THeader>(THeader header, int maxFrameBytes, FrameErrorPolicy onError) : IFrameDecoder, ISkippingDecoder
     where THeader : struct, IFrameHeader
 {
     private const int StackHeaderBytes = 64;
@@ -19,6 +19,8 @@ internal sealed class HeaderFrameDecoder<THeader>(THeader header, int maxFrameBy
 
     // Bytes of an oversize frame that on_error=skip is still discarding; they may arrive over many reads.
     private long _skip;
+
+    public bool IsSkipping => _skip > 0;
 
     public DecodeStatus Decode(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload, out FrameFields fields, out FrameError error)
     {

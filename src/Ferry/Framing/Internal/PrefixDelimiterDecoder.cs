@@ -8,7 +8,7 @@ namespace Ferry.Framing.Internal;
 /// Bytes before the first delimiter belong to no message and are a <see cref="FrameErrorKind.BadHeader"/>.
 /// </summary>
 internal sealed class PrefixDelimiterDecoder(byte[] delimiter, bool include, bool deliverAtEnd, int maxFrameBytes, FrameErrorPolicy onError)
-    : IFrameDecoder
+    : IFrameDecoder, ISkippingDecoder
 {
     private readonly byte[] _delimiter = delimiter;
     private readonly bool _include = include;
@@ -24,6 +24,8 @@ internal sealed class PrefixDelimiterDecoder(byte[] delimiter, bool include, boo
 
     // on_error=skip: dropping bytes until a delimiter starts a new message.
     private bool _discarding;
+
+    public bool IsSkipping => _discarding;
 
     public DecodeStatus Decode(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload, out FrameFields fields, out FrameError error)
     {

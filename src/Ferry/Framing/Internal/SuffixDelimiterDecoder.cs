@@ -7,7 +7,7 @@ namespace Ferry.Framing.Internal;
 /// message arriving in many reads is scanned once, and searches no further than a message of
 /// max_frame_bytes could reach, so an endless line is caught after max_frame_bytes + delimiter bytes.
 /// </summary>
-internal sealed class SuffixDelimiterDecoder : IFrameDecoder
+internal sealed class SuffixDelimiterDecoder : IFrameDecoder, ISkippingDecoder
 {
     private readonly byte[] _delimiter;
     private readonly bool _include;
@@ -26,6 +26,8 @@ internal sealed class SuffixDelimiterDecoder : IFrameDecoder
 
     // on_error=skip: the rest of an oversize message is being dropped up to its delimiter.
     private bool _discarding;
+
+    public bool IsSkipping => _discarding;
 
     public SuffixDelimiterDecoder(byte[] delimiter, bool include, bool stripCarriageReturn, bool deliverAtEnd, int maxFrameBytes, FrameErrorPolicy onError)
     {

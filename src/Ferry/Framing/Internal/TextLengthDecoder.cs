@@ -6,7 +6,7 @@ namespace Ferry.Framing.Internal;
 /// Decodes <c>text-length</c>: a line of 1..18 decimal digits (optionally ending in <c>\r\n</c>), then that
 /// many payload bytes. A header is rejected as soon as a byte that cannot belong to it arrives.
 /// </summary>
-internal sealed class TextLengthDecoder(int maxFrameBytes, FrameErrorPolicy onError) : IFrameDecoder
+internal sealed class TextLengthDecoder(int maxFrameBytes, FrameErrorPolicy onError) : IFrameDecoder, ISkippingDecoder
 {
     /// <summary>18 digits (any 18-digit number fits a long), '\r', '\n'.</summary>
     public const int MaxHeaderBytes = MaxDigits + 2;
@@ -20,6 +20,8 @@ internal sealed class TextLengthDecoder(int maxFrameBytes, FrameErrorPolicy onEr
     // being discarded up to its '\n'. Either may span many reads.
     private long _skip;
     private bool _discardingLine;
+
+    public bool IsSkipping => _skip > 0 || _discardingLine;
 
     private enum HeaderParse { Incomplete, Valid, Invalid }
 

@@ -32,6 +32,10 @@ internal sealed class Acceptor : IConnectionSource
     private bool _acceptingStopped;
     private readonly AdmissionControl _admission;
     private readonly ProxyHeaderGate? _proxy;
+    /// <summary>A connection that met a full limit, waiting one round for the verdict (see <see cref="Park"/>).</summary>
+    private AcceptedConnection? _parked;
+    /// <summary>Whether a round has ended since <see cref="_parked"/> was set: the next round's wait then sees the hang-ups.</summary>
+    private bool _parkedRoundEnded;
 
     public Acceptor(StageEngine engine, TcpServerStageOptions options)
     {
@@ -60,10 +64,14 @@ internal sealed class Acceptor : IConnectionSource
 
     public void Start() => TryBind();
 
-    public long NextDueMs => Math.Min(_listener is null && !_engine.Loop.IsStopping && !_acceptingStopped ? _nextBindMs : long.MaxValue, _acceptResumeMs);
+    public long NextDueMs => _parked is not null
+        ? NowMs
+        : Math.Min(_listener is null && !_engine.Loop.IsStopping && !_acceptingStopped ? _nextBindMs : long.MaxValue, _acceptResumeMs);
 
     public void OnTimer()
     {
+        if (_parked is not null)
+            DecideParked();
         if (_listener is null && !_engine.Loop.IsStopping && !_acceptingStopped && NowMs >= _nextBindMs)
             TryBind();
         if (_listener is not null && NowMs >= _acceptResumeMs)
@@ -125,14 +133,22 @@ internal sealed class Acceptor : IConnectionSource
             Accept(_listener);
     }
 
-    private void Accept(IListener listener)
+    private void Accept(IListener listener, bool limitsAreFresh = false)
     {
+        // While one connection waits for its verdict, the others wait in the backlog: it is decided first.
+        if (_parked is not null)
+            return;
         for (var i = 0; i < AcceptsPerRound; i++)
         {
             var status = listener.TryAccept(out var accepted, out var error);
             switch (status)
             {
                 case AcceptStatus.Accepted:
+                    if (!limitsAreFresh && AtLimit(accepted))
+                    {
+                        Park(accepted);
+                        return;
+                    }
                     Take(accepted);
                     continue;
                 case AcceptStatus.Transient:
@@ -164,6 +180,52 @@ internal sealed class Acceptor : IConnectionSource
                 default:
                     return;
             }
+        }
+    }
+
+    /// <summary>
+    /// Whether the connection limit, or its address's, is reached. Counted from the table, which still holds a client
+    /// that has hung up if its hang-up is in this round's events and not yet read: a client that connects and resets over
+    /// and over would otherwise fill the count with the departed and get the others refused (see <see cref="Park"/>).
+    /// </summary>
+    private bool AtLimit(in AcceptedConnection accepted)
+        => (_options.MaxConnections > 0 && _engine.ConnectionCount >= _options.MaxConnections)
+           || (_admission.AtAddressLimit(accepted.Peer) && _proxy?.StateFor(accepted.Peer) != ProxyHeaderState.Expected);
+
+    /// <summary>
+    /// Holds a connection that met a full limit for one round instead of refusing it at once: the next wait on readiness
+    /// reports the hang-ups of the connections taken so far, their closes free their places, and only then is the limit
+    /// read again (<see cref="DecideParked"/>). It costs a refused client one round, and an accepted one nothing.
+    /// </summary>
+    private void Park(in AcceptedConnection accepted)
+    {
+        _parked = accepted;
+        _parkedRoundEnded = false;
+    }
+
+    /// <summary>After the round that followed the parking: takes or refuses the parked connection, then accepts on.</summary>
+    private void DecideParked()
+    {
+        if (!_parkedRoundEnded)
+        {
+            _parkedRoundEnded = true;
+            return;
+        }
+        var parked = _parked!.Value;
+        _parked = null;
+        Take(parked);
+        // The counts are fresh for the rest of this round: what meets a limit now is refused at once, as a genuine
+        // limit sheds a crowd at the full accept rate.
+        if (_listener is not null)
+            Accept(_listener, limitsAreFresh: true);
+    }
+
+    private void DisposeParked()
+    {
+        if (_parked is { } parked)
+        {
+            _parked = null;
+            parked.Io.Dispose();
         }
     }
 
@@ -220,6 +282,7 @@ internal sealed class Acceptor : IConnectionSource
 
     private void CloseListener()
     {
+        DisposeParked();
         if (_listener is null)
             return;
         _listener.Dispose();

@@ -42,6 +42,10 @@ internal sealed class AdmissionControl
     /// <summary>Whether anything is checked at all (the common case pays one branch).</summary>
     public bool Active => _allow.Length > 0 || _deny.Length > 0 || _maxPerIp > 0 || _ratePerIp > 0 || _filter is not null;
 
+    /// <summary>Whether <paramref name="peer"/>'s address has as many connections open as max_connections_per_ip allows.</summary>
+    public bool AtAddressLimit(IPEndPoint peer)
+        => _maxPerIp > 0 && _live.GetValueOrDefault(Normal(peer.Address)) >= _maxPerIp;
+
     /// <summary>Null when the connection may be taken, else why not.</summary>
     public (DisconnectReason Reason, string Detail)? Check(IPEndPoint peer, IPEndPoint local)
     {

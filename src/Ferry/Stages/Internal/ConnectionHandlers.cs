@@ -18,6 +18,7 @@ internal sealed class ConnectionHandlers : IInboxOwner
 {
     private readonly ConnectionHandler _handler;
     private readonly int _capacity;
+    private readonly int _byteCapacity;
     private readonly bool _inline;
     private readonly TimeSpan _budget;
     private readonly long _budgetUnits;
@@ -38,6 +39,7 @@ internal sealed class ConnectionHandlers : IInboxOwner
     {
         _handler = handler;
         _capacity = options.MaxQueuedMessages;
+        _byteCapacity = options.MaxQueuedBytes;
         _inline = options.Scheduling == HandlerScheduling.Inline;
         _budget = options.InlineBudget;
         _budgetUnits = engine.Clock.ToTimestampUnits(options.InlineBudget);
@@ -53,7 +55,7 @@ internal sealed class ConnectionHandlers : IInboxOwner
     /// <summary>A connection is ready for messages: give it an inbox and start its handler. Service thread.</summary>
     public void OnEstablished(Connection c)
     {
-        var inbox = new ConnectionInbox(c, _capacity, this, _inline);
+        var inbox = new ConnectionInbox(c, _capacity, _byteCapacity, this, _inline);
         c.Inbox = inbox;
         var closed = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         _running[c] = closed;

@@ -10,14 +10,15 @@ namespace Ferry.Stages.Internal;
 /// One connection's bounded queue of messages for its handler. The service thread copies the messages
 /// one read decodes to into one <see cref="InboxBatch"/> and queues the batch when the read is done: one
 /// queue operation (and at most one wake-up of the handler) per read, not per message. The handler takes
-/// whole batches. When <see cref="Capacity"/> messages wait, the connection stops being read — only this
-/// one, the loop goes on serving the others — and it is read again once the handler has worked through
-/// half of them. The overshoot is what one read decodes to.
+/// whole batches. When <see cref="Capacity"/> messages or <see cref="ByteCapacity"/> payload bytes wait, the
+/// connection stops being read — only this one, the loop goes on serving the others — and it is read again
+/// once the handler has worked through half of both. The overshoot is what one read decodes to.
 /// </summary>
 /// <remarks>
 /// The pause is decided on the service thread and the resume on the handler's thread; both sides use
-/// interlocked operations on the count and on <see cref="_paused"/>, so the loop either sees the handler
-/// drained and does not pause, or the handler sees the pause and asks for the resume — never neither.
+/// interlocked operations on the counts and on <see cref="_paused"/>, and each reads both counts after its
+/// own fenced update, so the loop either sees the handler drained and does not pause, or the handler sees the
+/// pause and asks for the resume — never neither.
 /// The handler's wait is this object itself (one reusable <see cref="IValueTaskSource{TResult}"/>, no
 /// allocation per wait; its cancellation is registered once per reader, not per wait): whoever swaps
 /// <see cref="_waiting"/> from 1 to 0 — the service thread with a batch or the close, or a cancellation —
@@ -26,7 +27,7 @@ namespace Ferry.Stages.Internal;
 /// (<see cref="RunListed"/>), so the handler runs there, outside any read. The close and cancellations always
 /// wake it on the thread pool.
 /// </remarks>
-internal sealed class ConnectionInbox(Connection connection, int capacity, IInboxOwner owner, bool inline) : IValueTaskSource<bool>
+internal sealed class ConnectionInbox(Connection connection, int capacity, int byteCapacity, IInboxOwner owner, bool inline) : IValueTaskSource<bool>
 {
     /// <summary>Whether a wait a read ends is completed on the service thread; cleared for good by <see cref="Demote"/>.</summary>
     private volatile bool _inline = inline;
@@ -41,17 +42,22 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
     /// <summary>The connection is closing: <see cref="_completed"/> follows; cancellation no longer ends a wait.</summary>
     private volatile bool _closing;
     private readonly int _resumeAt = capacity / 2;
+    private readonly long _resumeAtBytes = byteCapacity / 2;
     /// <summary>The batch the current read fills; queued at <see cref="EndRead"/>. Service thread.</summary>
     private InboxBatch? _open;
     /// <summary>Bytes the current read holds (a bound on its messages' payloads): the open batch's slab size.</summary>
     private int _readBytes;
     private int _count;
+    /// <summary>Payload bytes queued and not yet worked through.</summary>
+    private long _bytes;
     private int _paused;
     /// <summary>The batch the last reader stopped in (break, return, an exception), to be read on from <see cref="_unreadFrom"/>; handler's side only.</summary>
     private InboxBatch? _unread;
     private int _unreadFrom;
 
     public int Capacity { get; } = capacity;
+
+    public int ByteCapacity { get; } = byteCapacity;
 
     /// <summary>Whether the handler still runs on the service thread when a read brings it messages.</summary>
     public bool IsInline => _inline;
@@ -70,6 +76,12 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
 
     /// <summary>Messages queued and not yet worked through by the handler.</summary>
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Payload bytes queued and not yet worked through by the handler.</summary>
+    public long Bytes => Volatile.Read(ref _bytes);
+
+    /// <summary>Whether the handler has worked through enough for reading to resume.</summary>
+    private bool Drained => Volatile.Read(ref _count) <= _resumeAt && Volatile.Read(ref _bytes) <= _resumeAtBytes;
 
     /// <summary>A read of <paramref name="bytes"/> is about to be decoded. Service thread.</summary>
     public void BeginRead(int bytes) => _readBytes = bytes;
@@ -96,18 +108,22 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
         _open = null;
         _readBytes = 0;
         var count = batch.Count;
+        var bytes = batch.Bytes;
         if (_completed)
         {
             batch.Release(); // the connection is closing
             return;
         }
+        // Counted before the batch is visible: the handler's Done never takes away what was not added.
+        var bytesNow = Interlocked.Add(ref _bytes, bytes);
+        var countNow = Interlocked.Add(ref _count, count);
         _queue.Enqueue(batch);
         Signal(true);
-        if (Interlocked.Add(ref _count, count) < Capacity || Volatile.Read(ref _paused) != 0)
+        if ((countNow < Capacity && bytesNow < ByteCapacity) || Volatile.Read(ref _paused) != 0)
             return;
         Interlocked.Exchange(ref _paused, 1);
-        // The handler may have drained between the count and the flag: then it did not see the flag.
-        if (Volatile.Read(ref _count) <= _resumeAt && Interlocked.CompareExchange(ref _paused, 0, 1) == 1)
+        // The handler may have drained between the counts and the flag: then it did not see the flag.
+        if (Drained && Interlocked.CompareExchange(ref _paused, 0, 1) == 1)
             return;
         owner.PauseReads(connection);
     }
@@ -266,9 +282,11 @@ internal sealed class ConnectionInbox(Connection connection, int capacity, IInbo
     public void Done(InboxBatch batch)
     {
         var count = batch.Count;
+        var bytes = batch.Bytes;
         batch.Release();
-        if (Interlocked.Add(ref _count, -count) <= _resumeAt && Volatile.Read(ref _paused) == 1
-            && Interlocked.CompareExchange(ref _paused, 0, 1) == 1)
+        Interlocked.Add(ref _bytes, -bytes);
+        Interlocked.Add(ref _count, -count);
+        if (Volatile.Read(ref _paused) == 1 && Drained && Interlocked.CompareExchange(ref _paused, 0, 1) == 1)
             owner.ResumeReads(connection);
     }
 

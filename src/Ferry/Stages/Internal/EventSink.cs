@@ -24,6 +24,9 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
 
     public ILogger Logger { get; } = logger;
 
+    /// <summary>What the handlers are called under: an async void handler's late exception is logged, not fatal.</summary>
+    private readonly EventHandlerContext _handlerContext = new(logger, stage);
+
     public StageClock Clock { get; } = clock;
 
     public event EventHandler<ListeningEvent>? Listening;
@@ -157,12 +160,35 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
         }
         try
         {
-            handler(owner, e);
+            Call(handler, e);
         }
         catch (Exception ex)
         {
             // A faulty handler must not take the stage down; it is reported and the stage goes on.
             Log.HandlerFailed(Logger, Stage, typeof(T).Name, ex);
+        }
+    }
+
+    /// <summary>A handler that holds the thread this long is reported: the stage serves no connection meanwhile.</summary>
+    internal static readonly TimeSpan SlowHandler = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// Calls one handler under the stage's context, and warns (rate-limited) when it held the thread for
+    /// <see cref="SlowHandler"/> or more: a handler that blocks (a database call, a Wait()) stalls every connection of the
+    /// stage, and nothing else would say why.
+    /// </summary>
+    private void Call<T>(EventHandler<T> handler, T e)
+    {
+        var started = Clock.Time.GetTimestamp();
+        try
+        {
+            _handlerContext.Invoke(handler, owner, e);
+        }
+        finally
+        {
+            var took = Clock.Time.GetElapsedTime(started);
+            if (took >= SlowHandler && MayWarn(WarningKind.HandlerSlow))
+                Log.HandlerSlow(Logger, Stage, typeof(T).Name, (long)took.TotalMilliseconds);
         }
     }
 
@@ -176,7 +202,7 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
         {
             try
             {
-                handler(owner, e);
+                Call(handler, e);
             }
             catch (Exception ex)
             {

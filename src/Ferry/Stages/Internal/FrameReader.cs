@@ -1,6 +1,7 @@
 using System.Buffers;
 using Ferry.Connections;
 using Ferry.Framing;
+using Ferry.Framing.Internal;
 using Ferry.Transport;
 
 namespace Ferry.Stages.Internal;
@@ -204,8 +205,12 @@ internal sealed class FrameReader
         if (left == 0)
         {
             ReleasePending(c);
+            // Only after a skip (the rare case) is the decoder asked whether it is still inside the frame it drops.
+            if (c.SkippingFrame)
+                SkipRead(c, frames);
             return;
         }
+        c.SkippingFrame = false;
         // (A PROXY header still coming is bounded by its parser, not by max_frame_bytes.)
         if (left > _maxBuffered && c.ProxyHeader == ProxyHeaderState.None)
         {
@@ -231,6 +236,24 @@ internal sealed class FrameReader
             c.PendingStart = start + consumed;
         }
         c.PendingLength = left;
+    }
+
+    /// <summary>
+    /// A read that consumed everything after a skip: whether the decoder is still dropping a bad frame, and since when.
+    /// After a frame or a skip in this read, a skip still going began in it (one skip ends before anything else is
+    /// decoded); after none, it is the one of an earlier read and keeps its start.
+    /// </summary>
+    private void SkipRead(Connection c, int frames)
+    {
+        if (c.Decoder is ISkippingDecoder { IsSkipping: true })
+        {
+            if (frames > 0)
+                c.PartialSinceMs = _events.Clock.NowMs;
+        }
+        else
+        {
+            c.SkippingFrame = false;
+        }
     }
 
     /// <summary>
@@ -348,6 +371,7 @@ internal sealed class FrameReader
                     frames++;
                     break;
                 case DecodeStatus.Skipped:
+                    c.SkippingFrame = true;
                     FrameFailed(c, error, close: false);
                     frames++;
                     break;

@@ -28,6 +28,9 @@ internal sealed class InboxBatch : MemoryManager<byte>
     /// <summary>Messages in the batch.</summary>
     public int Count { get; private set; }
 
+    /// <summary>The payload bytes of its messages.</summary>
+    public int Bytes => _used;
+
     /// <summary>Adds a copy of one message. Service thread, before the batch is queued.</summary>
     public void Add(ReadOnlySpan<byte> payload, in FrameFields fields, long receivedAtUtcTicks)
     {

@@ -35,6 +35,13 @@ internal static partial class Log
     [LoggerMessage(1007, LogLevel.Error, "{Stage}: a {EventType} handler threw")]
     public static partial void HandlerFailed(ILogger logger, string stage, string eventType, Exception exception);
 
+    [LoggerMessage(1013, LogLevel.Error, "{Stage}: an async void event handler threw after it had returned to the stage (the stage goes on)")]
+    public static partial void AsyncHandlerFailed(ILogger logger, string stage, Exception exception);
+
+    [LoggerMessage(1014, LogLevel.Warning, "{Stage}: a {EventType} handler held the thread for {Milliseconds} ms; handlers run on the stage's service thread, "
+        + "which serves no connection meanwhile: hand slow work (I/O, waits) to a task of its own")]
+    public static partial void HandlerSlow(ILogger logger, string stage, string eventType, long milliseconds);
+
     [LoggerMessage(1008, LogLevel.Critical, "{Stage}: the service loop failed")]
     public static partial void LoopFailed(ILogger logger, string stage, Exception exception);
 

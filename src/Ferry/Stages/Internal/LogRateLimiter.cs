@@ -8,6 +8,7 @@ internal enum WarningKind
     Accept,
     Egress,
     HandlerFailed,
+    HandlerSlow,
     InlineHandlerAwaited,
     InlineHandlerOverran,
     ClientCertificateRefused,

@@ -430,14 +430,23 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
         // event of the first) to one closed later is refused, not queued to be dropped by its close a moment later.
         foreach (var c in _table.ListLocked)
             c.Closing = true;
+        var (bytesBefore, packetsBefore) = (Interlocked.Read(ref _counters.EgressBytesDropped), Interlocked.Read(ref _counters.EgressPacketsDropped));
         while (_table.Count > 0)
             Close(_table.ListLocked[^1], DisconnectReason.ServerStopping);
         _source.Stopped();
         LeaveBus();
+        StopDropped = (Interlocked.Read(ref _counters.EgressBytesDropped) - bytesBefore, Interlocked.Read(ref _counters.EgressPacketsDropped) - packetsBefore);
         // Handlers still running now outlived the grace period: reported once, before Closed, and abandoned.
         _handlers?.Abandon(_gracePeriod);
         Events.RaiseClosed(new ClosedEvent(Name, Clock.Time.GetUtcNow()));
     }
+
+    /// <summary>
+    /// The egress the end of the stop dropped: what the connections it closed still held, and messages held for them,
+    /// (bytes, whole messages among them). Not what was dropped during the grace period for other reasons (a full
+    /// buffer's overflow policy), which the totals count as any other drop. Set when the loop has ended.
+    /// </summary>
+    public (long Bytes, long Packets) StopDropped { get; private set; }
 
     // ---- the registry ----
 

@@ -99,6 +99,8 @@ internal sealed class TimeoutScanner
                 _lifecycle.Close(c, DisconnectReason.IdleTimeout, $"nothing received for {_idleMs} ms");
             else if (_frameMs > 0 && c.Pending is not null && c.ProxyHeader != ProxyHeaderState.Expected && now - c.PartialSinceMs >= _frameMs)
                 _lifecycle.Close(c, DisconnectReason.FrameTimeout, $"a frame begun {now - c.PartialSinceMs} ms ago is still incomplete after {c.PendingLength} bytes (frame_timeout {_frameMs} ms)");
+            else if (_frameMs > 0 && c.SkippingFrame && now - c.PartialSinceMs >= _frameMs)
+                _lifecycle.Close(c, DisconnectReason.FrameTimeout, $"a bad frame being skipped since {now - c.PartialSinceMs} ms ago is still incomplete (frame_timeout {_frameMs} ms)");
             else if (_frameMs > 0 && RecordWaitedMs(c, now) >= _frameMs)
                 _lifecycle.Close(c, DisconnectReason.FrameTimeout, $"a TLS record begun {RecordWaitedMs(c, now)} ms ago is still incomplete, no plaintext from it yet (frame_timeout {_frameMs} ms)");
             else if (!c.Established && _handshakeMs > 0 && now - c.OpenedAtMs >= _handshakeMs)

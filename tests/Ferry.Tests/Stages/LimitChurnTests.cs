@@ -1,0 +1,122 @@
+using System.Net;
+using System.Net.Sockets;
+using Ferry.Connections;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+using Ferry.Transport;
+
+namespace Ferry.Tests.Stages;
+
+/// <summary>
+/// A client that has hung up holds no place under a connection limit, even when its hang-up and the next client's
+/// connect reach the stage in the same round: the limit is read only after the round's hang-ups are taken.
+/// </summary>
+public abstract class LimitChurnTests(StageTransport transport)
+{
+    /// <summary>These tests on the epoll transport.</summary>
+    public sealed class OnEpoll() : LimitChurnTests(StageTransport.Epoll);
+
+    /// <summary>These tests on the portable stream transport.</summary>
+    public sealed class OnStream() : LimitChurnTests(StageTransport.Stream);
+
+    /// <summary>
+    /// Connects <c>first</c>, and holds the stage's thread in its Connected handler while the next client connects and
+    /// only then <c>first</c> resets: the stage's next round sees the new client before the hang-up.
+    /// </summary>
+    private static async Task<(Socket Next, ConnectionId FirstId)> ResetWhileTheNextConnectsAsync(FerryTestServer h, IPEndPoint server)
+    {
+        using var held = new ManualResetEventSlim();
+        var firstId = new TaskCompletionSource<ConnectionId>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Hold(object? sender, ConnectedEvent e)
+        {
+            if (!firstId.Task.IsCompleted)
+            {
+                firstId.TrySetResult(e.ConnectionId);
+                held.Wait(TimeSpan.FromSeconds(10)); // bounded: a failing test must not hang the stage
+            }
+        }
+        h.Stage.Connected += Hold;
+        var first = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await first.ConnectAsync(server);
+        var id = await firstId.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        h.Stage.Connected -= Hold;
+
+        // The kernel completes the next connect on its own (it waits in the backlog); then the first resets.
+        var next = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await next.ConnectAsync(server);
+        first.LingerState = new LingerOption(true, 0);
+        first.Dispose();
+        held.Set();
+        return (next, id);
+    }
+
+    [Fact]
+    public async Task A_client_connecting_as_the_only_other_one_resets_is_taken_under_max_connections_one()
+    {
+        await using var h = new FerryTestServer(new TcpServerStageOptions { MaxConnections = 1 }.On(transport));
+        await h.StartAsync();
+        for (var round = 0; round < 5; round++)
+        {
+            var (next, firstId) = await ResetWhileTheNextConnectsAsync(h, h.EndPoint);
+            using (next)
+            {
+                await h.WaitForDisconnectAsync(firstId);
+                var taken = await h.WaitForConnectionAsync((IPEndPoint)next.LocalEndPoint!);
+                Assert.Equal(0, h.Stage.GetStats().RejectedTotal);
+                next.LingerState = new LingerOption(true, 0);
+                next.Close();
+                await h.WaitForDisconnectAsync(taken.ConnectionId);
+            }
+        }
+        Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), e => e.Reason == DisconnectReason.Limit);
+    }
+
+    [Fact]
+    public async Task A_client_connecting_as_the_only_other_one_from_its_address_resets_is_taken_under_max_connections_per_ip_one()
+    {
+        await using var h = new FerryTestServer(new TcpServerStageOptions { MaxConnectionsPerIp = 1 }.On(transport));
+        await h.StartAsync();
+        var (next, firstId) = await ResetWhileTheNextConnectsAsync(h, h.EndPoint);
+        using (next)
+        {
+            await h.WaitForDisconnectAsync(firstId);
+            await h.WaitForConnectionAsync((IPEndPoint)next.LocalEndPoint!);
+        }
+        Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), e => e.Reason == DisconnectReason.IpLimit);
+    }
+
+    [Fact]
+    public async Task A_genuine_limit_still_refuses_a_crowd_and_keeps_the_connection_it_has()
+    {
+        await using var h = new FerryTestServer(new TcpServerStageOptions { MaxConnections = 1 }.On(transport));
+        await h.StartAsync();
+        using var kept = await h.ConnectAsync();
+        await h.WaitForConnectionAsync(kept);
+        var crowd = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                crowd.Add(s);
+                try
+                {
+                    await s.ConnectAsync(h.EndPoint);
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown)
+                {
+                    // refused before the connect returned
+                }
+            }
+            await Poll.UntilAsync(() => h.Stage.GetStats().RejectedTotal == 20, "the 20 over the limit refused");
+            Assert.Equal(20, h.Events.OfType<DisconnectedEvent>().Count(e => e.Reason == DisconnectReason.Limit));
+            Assert.Equal(1, h.Stage.ConnectionCount);
+            await kept.SendAsync("still here");
+            await h.WaitForPacketAsync();
+        }
+        finally
+        {
+            crowd.ForEach(s => s.Dispose());
+        }
+    }
+}

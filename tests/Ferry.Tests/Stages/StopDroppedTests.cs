@@ -1,0 +1,53 @@
+using System.Net.Sockets;
+using Ferry.Stages;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Stages;
+
+/// <summary>
+/// What the end of a stop dropped (ferry run's and ferry serve's "the stop dropped N bytes" line): only what the connections
+/// it closed still held, not what a full buffer's overflow policy dropped while the grace period ran.
+/// </summary>
+public sealed class StopDroppedTests
+{
+    [Fact]
+    public async Task The_stop_accounts_for_what_its_close_abandoned_not_for_overflow_during_the_grace_period()
+    {
+        var time = new StageTime();
+        await using var h = new FerryTestServer(new TcpServerStageOptions
+        {
+            EgressBufferBytes = 64 * 1024,
+            EgressOverflow = EgressOverflowPolicy.Drop,
+            StopGracePeriod = TimeSpan.FromSeconds(10),
+        }, recordPackets: false, time: time);
+        await h.StartAsync();
+        using var client = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await client.ConnectAsync(h.EndPoint); // and never reads
+        var id = (await h.WaitForConnectionAsync()).ConnectionId;
+
+        // Fill the kernel's buffers and the connection's egress buffer until messages overflow.
+        var message = new byte[1024];
+        for (var sent = 0; h.Stage.GetConnections().Single().EgressPacketsDropped == 0; sent++)
+        {
+            Assert.True(sent < 100_000, "100 MB sent to a client that does not read, and nothing overflowed");
+            await h.Stage.SendAsync(id, message);
+        }
+
+        var stopping = h.Stage.StopAsync();
+        var atStop = h.Stage.GetStats().EgressBytesDroppedTotal;
+        // While the grace period runs, more is sent to the full connection and overflows: drops, but not the stop's.
+        for (var i = 0; i < 50; i++)
+            await h.Stage.SendAsync(id, message);
+        var afterOverflow = h.Stage.GetStats().EgressBytesDroppedTotal;
+        Assert.True(afterOverflow > atStop, "messages overflowed during the grace period");
+
+        time.Advance(TimeSpan.FromSeconds(11));
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var total = h.Stage.GetStats().EgressBytesDroppedTotal;
+        var (bytes, packets) = h.Stage.Core.StopDropped;
+        Assert.True(bytes > 0, "the close dropped what the egress buffer held");
+        Assert.Equal(total - afterOverflow, bytes);
+        Assert.Equal(0, packets);
+    }
+}
