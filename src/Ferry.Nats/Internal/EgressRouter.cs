@@ -71,25 +71,28 @@ internal sealed class EgressRouter(TcpServerStage stage, uint instance, GatewayC
             // did) lied in the moment between a connection leaving the stage and the gateway handling its disconnected
             // event: a message to a client just gone was counted as an overflow, and JetStream sent it again. No look at
             // the tags first either: the stage's own lookup costs the same, and answers for connections the tags lag behind.
-            return Of(await stage.SendWithOutcomeAsync(EgressMessage.To(id, payload, fields), cancellationToken).ConfigureAwait(false));
+            return Of(await stage.SendFromGatewayAsync(EgressMessage.To(id, payload, fields), cancellationToken).ConfigureAwait(false));
         }
         else if (!string.IsNullOrEmpty(group))
         {
+            // No group has a white-space name (a join refuses it), and the stage refuses to send to one.
+            if (string.IsNullOrWhiteSpace(group))
+                return Reject("header 'group': a group name must not be empty or white space");
             if (NeverFits(payload.Length) is { } tooLarge)
                 return Reject(tooLarge);
             // Dropped for every member (all full) is an overflow, not "nobody in the group": the stage tells them apart.
-            return Of(await stage.SendWithOutcomeAsync(EgressMessage.ToGroup(group, payload, fields, exceptId), cancellationToken).ConfigureAwait(false));
+            return Of(await stage.SendFromGatewayAsync(EgressMessage.ToGroup(group, payload, fields, exceptId), cancellationToken).ConfigureAwait(false));
         }
         switch (target)
         {
             case null or "" or "all" or "any" when NeverFits(payload.Length) is { } tooLarge:
                 return Reject(tooLarge);
             case null or "" or "all":
-                return Of(await stage.SendWithOutcomeAsync(EgressMessage.ToAll(payload, fields, exceptId), cancellationToken).ConfigureAwait(false));
+                return Of(await stage.SendFromGatewayAsync(EgressMessage.ToAll(payload, fields, exceptId), cancellationToken).ConfigureAwait(false));
             case "any":
                 // Not ConnectionCount afterwards: connections still in their handshake count there but take nothing, and
                 // the last one may have closed meanwhile.
-                return Of(await stage.SendWithOutcomeAsync(EgressMessage.ToAny(payload, fields), cancellationToken).ConfigureAwait(false));
+                return Of(await stage.SendFromGatewayAsync(EgressMessage.ToAny(payload, fields), cancellationToken).ConfigureAwait(false));
             default:
                 return Reject($"header 'target': '{target}' is not allowed; use all or any (or set conn.id or group)");
         }

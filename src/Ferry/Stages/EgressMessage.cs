@@ -53,6 +53,12 @@ public readonly record struct EgressMessage(
         => new(EgressTargetKind.Any, payload, fields);
 
     /// <summary>To every member of <paramref name="group"/> except <paramref name="except"/>.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="group"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is empty or white space (a name no group can have).</exception>
     public static EgressMessage ToGroup(string group, ReadOnlyMemory<byte> payload, FrameFields fields = default, ConnectionId except = default)
-        => new(EgressTargetKind.Group, payload, fields, Group: group, Except: except);
+    {
+        // Refused here, where the caller's mistake is, rather than routed to nobody when the message is sent.
+        Internal.GroupRegistry.ValidateName(group);
+        return new(EgressTargetKind.Group, payload, fields, Group: group, Except: except);
+    }
 }

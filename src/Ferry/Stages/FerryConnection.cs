@@ -89,18 +89,25 @@ public sealed class FerryConnection
     /// without awaiting has it written every 64 KiB.
     /// </remarks>
     /// <exception cref="FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled before the
+    /// call (nothing is sent or counted; a handler's own token is cancelled when the stage stops, so an answer meant to go out
+    /// during the stop's grace period is sent without it) or while the message waited for room.</exception>
     public ValueTask<bool> SendAsync(ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
-        => _engine.Router.SendToAsync(_connection, payload, fields, cancellationToken, _flush);
+        => cancellationToken.IsCancellationRequested
+            ? ValueTask.FromCanceled<bool>(cancellationToken)
+            : _engine.Router.SendToAsync(_connection, payload, fields, cancellationToken, _flush);
 
     /// <summary>Adds the connection to a group (created on first join); false when it has closed. A refused join (either
     /// exception below) changes nothing and leaves the connection open; a handler that lets it escape ends, as for any exception.</summary>
-    /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space, or longer than the stage's
+    /// <exception cref="ArgumentNullException"><paramref name="group"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is empty or white space, or longer than the stage's
     /// <c>max_group_name_length</c>.</exception>
     /// <exception cref="InvalidOperationException">The connection is in the stage's <c>max_groups_per_connection</c> groups already.</exception>
     public bool JoinGroup(string group) => _engine.Groups.Join(Id, group);
 
     /// <summary>Removes the connection from a group; false when it was not a member.</summary>
-    /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="group"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is empty or white space.</exception>
     public bool LeaveGroup(string group) => _engine.Groups.Leave(Id, group);
 
     /// <summary>Closes the connection after what was already sent is flushed; its disconnected event carries reason

@@ -155,7 +155,7 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     }
 
     /// <summary>
-    /// Sends one message to the remote, encoded with the stage's framing. While disconnected it is
+    /// Sends one message to the remote, encoded with the stage's framing. While disconnected (before the stage is started too) it is
     /// held for the next connection (<see cref="DisconnectedEgressPolicy.Hold"/>, up to
     /// <see cref="TcpClientStageOptions.EgressBufferBytes"/> of encoded messages: the oldest held messages are dropped
     /// to make room for a new one, and a message larger than that bound by itself is dropped) or dropped
@@ -165,16 +165,38 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// <see cref="TcpClientStageOptions.ReconnectAttempts"/>). Every dropped message, held ones dropped to
     /// make room included, is counted in the dropped counters. The payload is copied before the task completes.
     /// </summary>
-    /// <exception cref="FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
-    public async ValueTask<bool> SendAsync(ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
+    /// <exception cref="FramingException">The task fails with it: the framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled before the
+    /// call (nothing is sent, held or counted) or while the message waited for room.</exception>
+    public ValueTask<bool> SendAsync(ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled<bool>(cancellationToken);
         if (_life.IsStopped || _dialer.GaveUp)
         {
             _core.Counters.CountDropped(payload.Length);
-            return false;
+            return new ValueTask<bool>(false);
         }
-        return await _core.Router.RouteAsync(EgressMessage.ToAll(payload, fields), cancellationToken, heldCounts: true).ConfigureAwait(false) == 1;
+        return Taken(EgressMessage.ToAll(payload, fields), cancellationToken, heldCounts: true);
     }
+
+    /// <summary>
+    /// A send on one connection before the stage started is the caller's mistake (no id of this stage's exists yet), told at once,
+    /// as the other misuses of its life (a second <see cref="Start"/>, <see cref="MapConnections"/> after it) are: it was counted in
+    /// <c>egress_unknown_target</c>, which sends the operator looking for a connection that closed. A send to the remote before
+    /// the start is a send while disconnected (held for the first connection, or dropped, by the policy), which is how a message
+    /// is made sure to be the first one written. A stop is another matter: senders on other threads cannot know of it, so after it
+    /// sends are answered false and counted. The bus's <c>egress_packets</c> does not come through here.
+    /// </summary>
+    private void ThrowIfNotStarted()
+    {
+        if (!_core.Loop.Started && !_life.IsStopped)
+            throw new InvalidOperationException($"stage '{Name}' is not started; call Start or ConnectAsync before sending");
+    }
+
+    /// <summary>The bool sends' answer, taken or not; what the router throws (a payload the framing refuses) is in the task.</summary>
+    private async ValueTask<bool> Taken(EgressMessage message, CancellationToken cancellationToken, bool heldCounts = false)
+        => await _core.Router.RouteAsync(message, cancellationToken, heldCounts).ConfigureAwait(false) == 1;
 
     /// <summary>
     /// Sends one message on one connection only: <paramref name="connection"/>, the id this stage's
@@ -184,15 +206,23 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// open the next one, which <see cref="SendAsync"/> (to whichever connection is current) cannot promise. The overflow policy applies as for any send; the payload is copied before
     /// the task completes.
     /// </summary>
-    /// <exception cref="FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
-    public async ValueTask<bool> SendToConnectionAsync(ConnectionId connection, ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
+    /// <exception cref="FramingException">The task fails with it: the framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled before the
+    /// call (nothing is sent or counted) or while the message waited for room.</exception>
+    /// <exception cref="InvalidOperationException">The stage has not been started (<see cref="Start"/>, <see cref="ConnectAsync"/>): none
+    /// of its connections can exist yet, so <paramref name="connection"/> is a stale id or another stage's. After a stop the send is
+    /// answered false and counted.</exception>
+    public ValueTask<bool> SendToConnectionAsync(ConnectionId connection, ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
     {
+        ThrowIfNotStarted();
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled<bool>(cancellationToken);
         if (_life.IsStopped)
         {
             _core.Counters.CountDropped(payload.Length);
-            return false;
+            return new ValueTask<bool>(false);
         }
-        return await _core.Router.RouteAsync(EgressMessage.To(connection, payload, fields), cancellationToken).ConfigureAwait(false) == 1;
+        return Taken(EgressMessage.To(connection, payload, fields), cancellationToken);
     }
 
     /// <summary>
@@ -210,12 +240,15 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// </summary>
     /// <param name="payload">The message, encoded with the stage's framing.</param>
     /// <param name="fields">The framing's header fields.</param>
-    /// <param name="cancellationToken">Ends a wait for room (the <see cref="EgressOverflowPolicy.Wait"/> policy).</param>
+    /// <param name="cancellationToken">Ends a wait for room (the <see cref="EgressOverflowPolicy.Wait"/> policy); already cancelled, the send does nothing.</param>
     /// <returns>What became of the message (see <see cref="SendOutcome"/>).</returns>
     /// <exception cref="FramingException">The task fails with it: the framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
-    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled while the message waited for room.</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled before the
+    /// call (nothing is sent, held or counted) or while the message waited for room.</exception>
     public ValueTask<SendOutcome> SendWithOutcomeAsync(ReadOnlyMemory<byte> payload, FrameFields fields = default, CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled<SendOutcome>(cancellationToken);
         if (_life.IsStopped || _dialer.GaveUp)
             return NoConnectionWillCome(payload.Length);
         try
@@ -238,13 +271,18 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     /// <param name="connection">The connection, as <see cref="ConnectionId"/> or the <see cref="Connected"/> event gave it.</param>
     /// <param name="payload">The message, encoded with the stage's framing.</param>
     /// <param name="fields">The framing's header fields.</param>
-    /// <param name="cancellationToken">Ends a wait for room (the <see cref="EgressOverflowPolicy.Wait"/> policy).</param>
+    /// <param name="cancellationToken">Ends a wait for room (the <see cref="EgressOverflowPolicy.Wait"/> policy); already cancelled, the send does nothing.</param>
     /// <returns>What became of the message (see <see cref="SendOutcome"/>).</returns>
     /// <exception cref="FramingException">The task fails with it: the framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
-    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled while the message waited for room.</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled before the
+    /// call (nothing is sent, held or counted) or while the message waited for room.</exception>
+    /// <exception cref="InvalidOperationException">The stage has not been started (see <see cref="SendToConnectionAsync"/>).</exception>
     public ValueTask<SendOutcome> SendToConnectionWithOutcomeAsync(ConnectionId connection, ReadOnlyMemory<byte> payload, FrameFields fields = default,
         CancellationToken cancellationToken = default)
     {
+        ThrowIfNotStarted();
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled<SendOutcome>(cancellationToken);
         if (_life.IsStopped)
             return NoConnectionWillCome(payload.Length);
         try

@@ -178,13 +178,51 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// (<see cref="SendWithOutcomeAsync"/> tells which).
     /// The payload is copied before the task completes.
     /// </summary>
-    /// <exception cref="Framing.FramingException">The framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
+    /// <exception cref="Framing.FramingException">The task fails with it: the framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled before the
+    /// call (nothing is sent, nothing counted) or while the message waited for room.</exception>
+    /// <exception cref="InvalidOperationException">The stage has not been started (<see cref="Start"/>, <see cref="StartAsync"/>): none of
+    /// its connections can exist yet, so <paramref name="connection"/> is a stale id or another stage's. After a stop a send is answered
+    /// as for a connection that is gone. (Sends to everyone, any one or a group are answered before the start as while nobody is
+    /// connected: held under <see cref="TcpServerStageOptions.QueueWhenDisconnected"/>, otherwise dropped and counted.)</exception>
     public ValueTask<bool> SendAsync(ConnectionId connection, ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
-        => Queued(Send(EgressMessage.To(connection, payload, fields), cancellationToken));
+    {
+        ThrowIfNotStarted();
+        return Queued(Send(EgressMessage.To(connection, payload, fields), cancellationToken));
+    }
 
-    /// <summary>A send to one connection or any one; what it throws (a payload the framing refuses) is in the task it returns, as
-    /// the sends have always done, not thrown at the caller.</summary>
+    /// <summary>
+    /// A send to one connection before the stage started is the caller's mistake (no id of this stage's exists yet), told at once,
+    /// as the other misuses of its life (a second <see cref="Start"/>, <see cref="MapConnections"/> after it) are. Answered as "no
+    /// connection" it was counted in <c>egress_unknown_target</c>, which sends the operator looking for a client that left rather
+    /// than for the code that sent too early. Sends to everyone, any one or a group mean "whoever is there" and are answered as
+    /// while nobody is connected (held for the first client under <c>queue_when_disconnected</c>), as the client stage holds what
+    /// is sent before its start. A stop is another matter: senders on other threads cannot know of it, so after it sends are
+    /// answered as for connections that are gone. The bus's <c>egress_packets</c> and the NATS gateway (started before its stage,
+    /// as its docs say) do not come through here.
+    /// </summary>
+    private void ThrowIfNotStarted()
+    {
+        if (!_core.Loop.Started && !_life.IsStopped)
+            throw new InvalidOperationException($"stage '{Name}' is not started; call Start or StartAsync before sending");
+    }
+
+    /// <summary>
+    /// The send of the NATS gateway, which starts before its stage (so that no packet is published before NATS is ready): a message
+    /// that comes before the stage has started is routed as to nobody (held for the first client under
+    /// <c>queue_when_disconnected</c>), as it always was. Its token is the gateway's stop, and a message it took before stopping is
+    /// routed as it always was.
+    /// </summary>
+    internal ValueTask<SendOutcome> SendFromGatewayAsync(EgressMessage message, CancellationToken cancellationToken) => Hand(message, cancellationToken);
+
+    /// <summary>A send to one connection or any one, a token already cancelled ending it before anything is queued or counted, as
+    /// .NET's own sends do.</summary>
     private ValueTask<SendOutcome> Send(in EgressMessage message, CancellationToken cancellationToken)
+        => cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<SendOutcome>(cancellationToken) : Hand(message, cancellationToken);
+
+    /// <summary>Hands a message to the router; what it throws (a payload the framing refuses) is in the task it returns, as
+    /// the sends have always done, not thrown at the caller.</summary>
+    private ValueTask<SendOutcome> Hand(in EgressMessage message, CancellationToken cancellationToken)
     {
         try
         {
@@ -214,26 +252,68 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// </summary>
     /// <param name="message">What to send and to whom (<see cref="EgressMessage.To"/>, <see cref="EgressMessage.ToAny"/>,
     /// <see cref="EgressMessage.ToAll"/>, <see cref="EgressMessage.ToGroup"/>).</param>
-    /// <param name="cancellationToken">Ends a wait for room (the <see cref="EgressOverflowPolicy.Wait"/> policy).</param>
+    /// <param name="cancellationToken">Ends a wait for room (the <see cref="EgressOverflowPolicy.Wait"/> policy); already cancelled, the send does nothing.</param>
     /// <returns>What became of the message (see <see cref="SendOutcome"/>).</returns>
     /// <exception cref="Framing.FramingException">The task fails with it: the framing cannot encode the payload (e.g. over <c>max_frame_bytes</c>).</exception>
-    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled while the message waited for room.</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled before the
+    /// call (nothing is sent, nothing counted) or while the message waited for room.</exception>
+    /// <exception cref="ArgumentException"><paramref name="message"/> is for a group and its <see cref="EgressMessage.Group"/> is null,
+    /// empty or white space (a name no group can have).</exception>
+    /// <exception cref="InvalidOperationException"><paramref name="message"/> is for one connection and the stage has not been started
+    /// (see <see cref="SendAsync"/>).</exception>
     public ValueTask<SendOutcome> SendWithOutcomeAsync(EgressMessage message, CancellationToken cancellationToken = default)
-        => Send(message, cancellationToken);
+    {
+        if (message.Target == EgressTargetKind.Group && string.IsNullOrWhiteSpace(message.Group))
+            throw new ArgumentException($"a message to a group needs the group's name; Group is {(message.Group is null ? "null" : $"'{message.Group}'")}", nameof(message));
+        if (message.Target == EgressTargetKind.Connection)
+            ThrowIfNotStarted();
+        return Send(message, cancellationToken);
+    }
 
     /// <summary>Sends one message to every connection, optionally except one (the sender); completes with how many took it.</summary>
+    /// <exception cref="Framing.FramingException">The task fails with it: the framing cannot encode the payload.</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled before the
+    /// call (nothing is sent, nothing counted) or while the message waited for room.</exception>
     public ValueTask<int> BroadcastAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, ConnectionId except = default, CancellationToken cancellationToken = default)
-        => _core.Router.RouteAsync(EgressMessage.ToAll(payload, fields, except), cancellationToken);
+    {
+        return Route(EgressMessage.ToAll(payload, fields, except), cancellationToken);
+    }
 
-    /// <summary>Sends one message to every member of a group, optionally except one; completes with how many took it.</summary>
+    /// <summary>Sends one message to every member of a group, optionally except one; completes with how many took it (0 when the group does not exist).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="group"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is empty or white space (a name no group can have, as <see cref="JoinGroup"/> refuses it).</exception>
+    /// <exception cref="Framing.FramingException">The task fails with it: the framing cannot encode the payload.</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled before the
+    /// call (nothing is sent, nothing counted) or while the message waited for room.</exception>
     public ValueTask<int> SendToGroupAsync(string group, ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, ConnectionId except = default, CancellationToken cancellationToken = default)
-        => _core.Router.RouteAsync(EgressMessage.ToGroup(group, payload, fields, except), cancellationToken);
+    {
+        GroupRegistry.ValidateName(group);
+        return Route(EgressMessage.ToGroup(group, payload, fields, except), cancellationToken);
+    }
+
+    /// <summary>A send to several connections, counted; its failure in the task, and a cancelled token honoured first, as <see cref="Send"/>.</summary>
+    private ValueTask<int> Route(in EgressMessage message, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled<int>(cancellationToken);
+        try
+        {
+            return _core.Router.RouteAsync(message, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<int>(ex);
+        }
+    }
 
     /// <summary>
     /// Sends one message to exactly one connection, the next in turn with room (load balancing, as a
     /// ZeroMQ PUSH socket does); completes with false when nobody took it (no connection: held or
     /// dropped like a broadcast to nobody; every one full: the overflow policy applied).
     /// </summary>
+    /// <exception cref="Framing.FramingException">The task fails with it: the framing cannot encode the payload.</exception>
+    /// <exception cref="OperationCanceledException">The task ends with it: <paramref name="cancellationToken"/> was cancelled before the
+    /// call (nothing is sent, nothing counted) or while the message waited for room.</exception>
     public ValueTask<bool> SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields = default, CancellationToken cancellationToken = default)
         => Queued(Send(EgressMessage.ToAny(payload, fields), cancellationToken));
 
@@ -246,17 +326,21 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
 
     /// <summary>Adds a connection to a group (created on first join); false when the connection is unknown. A refused join
     /// (either exception below) changes nothing: no membership, no notice; it is counted in <see cref="SocketStats.GroupJoinsRefusedTotal"/>.</summary>
-    /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space, or longer than
+    /// <exception cref="ArgumentNullException"><paramref name="group"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is empty or white space, or longer than
     /// <see cref="TcpServerStageOptions.MaxGroupNameLength"/> (the message names the connection, the name, its length and the limit).</exception>
     /// <exception cref="InvalidOperationException">The connection is in <see cref="TcpServerStageOptions.MaxGroupsPerConnection"/>
     /// groups already (a group it is in already is no new join: true).</exception>
     public bool JoinGroup(ConnectionId connection, string group) => _core.Groups.Join(connection, group);
 
     /// <summary>Removes a connection from a group (an empty group disappears); false when it was not a member.</summary>
-    /// <exception cref="ArgumentException"><paramref name="group"/> is null, empty or white space.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="group"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is empty or white space.</exception>
     public bool LeaveGroup(ConnectionId connection, string group) => _core.Groups.Leave(connection, group);
 
     /// <summary>The members of <paramref name="group"/> now; empty when the group does not exist.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="group"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="group"/> is empty or white space (a name no group can have).</exception>
     public IReadOnlyList<ConnectionId> GetGroupMembers(string group) => _core.Groups.MemberIds(group);
 
     /// <summary>The groups <paramref name="connection"/> belongs to now; empty when it is unknown.</summary>

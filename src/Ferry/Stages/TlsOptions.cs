@@ -1,4 +1,5 @@
 using System.Security.Authentication;
+using System.Text;
 
 namespace Ferry.Stages;
 
@@ -33,6 +34,25 @@ public sealed record TlsCertificate
 
     /// <summary>The password of <see cref="Pkcs12File"/>; null for none.</summary>
     public string? Pkcs12Password { get; init; }
+
+    /// <summary>
+    /// What the record's <c>ToString</c> prints: every member as the compiler would, but the private key's PEM and the PKCS#12
+    /// password as <c>&lt;redacted&gt;</c> when set. Options are logged, printed in test failures and shown in debuggers;
+    /// the generated printer would put the key there in clear. The certificate and the paths are no secret and stay.
+    /// </summary>
+    private bool PrintMembers(StringBuilder builder)
+    {
+        builder.Append("CertificatePem = ").Append(CertificatePem);
+        builder.Append(", PrivateKeyPem = ").Append(Redacted(PrivateKeyPem));
+        builder.Append(", CertificateFile = ").Append(CertificateFile);
+        builder.Append(", PrivateKeyFile = ").Append(PrivateKeyFile);
+        builder.Append(", Pkcs12File = ").Append(Pkcs12File);
+        builder.Append(", Pkcs12Password = ").Append(Redacted(Pkcs12Password));
+        return true;
+    }
+
+    /// <summary>A secret as printed: that it is set, never what it is (an empty password is a password too).</summary>
+    private static string Redacted(string? secret) => secret is null ? "null" : "<redacted>";
 
     internal void Validate(List<string> problems, string option)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Ferry.Connections;
 
 namespace Ferry.Stages.Internal;
@@ -142,6 +143,8 @@ internal sealed class GroupRegistry(ConnectionTable table, EventSink events, boo
 
     public IReadOnlyList<ConnectionId> MemberIds(string group)
     {
+        // Checked here, not left to the dictionary: its ArgumentNullException named its own parameter, 'key'.
+        ValidateName(group);
         lock (Sync)
             return _groups.TryGetValue(group, out var members) ? members.Select(m => m.Id).ToArray() : [];
     }
@@ -165,10 +168,17 @@ internal sealed class GroupRegistry(ConnectionTable table, EventSink events, boo
             return [.. _groups.Keys];
     }
 
-    private static void ValidateName(string group)
+    /// <summary>
+    /// What every public member taking a group name checks first: null is <see cref="ArgumentNullException"/>, as .NET answers a
+    /// missing argument, and an empty or white-space name <see cref="ArgumentException"/> (a join refuses it, so no group has it:
+    /// sending to it or asking for its members is a mistake, not an empty group). Both name the caller's parameter.
+    /// </summary>
+    public static void ValidateName(string? group, [CallerArgumentExpression(nameof(group))] string? parameter = null)
     {
+        if (group is null)
+            throw new ArgumentNullException(parameter, "a group name must not be null");
         if (string.IsNullOrWhiteSpace(group))
-            throw new ArgumentException("a group name must not be empty", nameof(group));
+            throw new ArgumentException("a group name must not be empty", parameter);
     }
 
     /// <summary>A name as an error quotes it: in single quotes, cut after <see cref="QuotedNameLength"/> characters (not inside a surrogate pair).</summary>

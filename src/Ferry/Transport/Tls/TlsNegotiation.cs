@@ -39,7 +39,8 @@ internal static class TlsNegotiation
     /// Reading <see cref="SslStream.RemoteCertificate"/> hands the certificate to the reader: the stream no longer disposes
     /// it when it closes. Left alone, every TLS connection with a peer certificate (each of a client stage's, a server's under
     /// mutual TLS) kept its native OpenSSL certificate until a garbage collection ran the finalizer, which on a quiet process
-    /// may be long after thousands of connections came and went. Only the subject and thumbprint are kept.
+    /// may be long after thousands of connections came and went. Only the subject, the thumbprint and the certificate's bytes
+    /// (for <see cref="TlsConnectionInfo.GetRemoteCertificate"/>, which loads a new one each time) are kept.
     /// </remarks>
     public static TlsConnectionInfo Describe(SslStream ssl, string? serverName)
     {
@@ -47,6 +48,9 @@ internal static class TlsNegotiation
         var peer = remote as X509Certificate2;
         var alpn = ssl.NegotiatedApplicationProtocol;
         return new TlsConnectionInfo(ssl.SslProtocol.ToString(), ssl.NegotiatedCipherSuite.ToString(), serverName, peer?.Subject, peer?.Thumbprint,
-            alpn.Protocol.IsEmpty ? null : alpn.ToString());
+            alpn.Protocol.IsEmpty ? null : alpn.ToString())
+        {
+            RemoteCertificateDer = remote is null ? null : new TlsConnectionInfo.PeerCertificateBytes(remote.GetRawCertData()),
+        };
     }
 }

@@ -28,7 +28,11 @@ internal static unsafe class OpenSslNegotiation
         using var peer = OpenSslServerTls.PeerCertificate(ssl, out var intermediates);
         foreach (var link in intermediates)
             link.Dispose();
+        // The certificate's bytes are kept, not the certificate: its native copy is freed here (TlsNegotiation.Describe says why).
         return new TlsConnectionInfo(protocol, suite, name == 0 ? null : Marshal.PtrToStringUTF8(name), peer?.Subject, peer?.Thumbprint,
-            alpnLength == 0 ? null : System.Text.Encoding.UTF8.GetString(alpn, (int)alpnLength));
+            alpnLength == 0 ? null : System.Text.Encoding.UTF8.GetString(alpn, (int)alpnLength))
+        {
+            RemoteCertificateDer = peer is null ? null : new TlsConnectionInfo.PeerCertificateBytes(peer.RawData),
+        };
     }
 }
