@@ -237,7 +237,9 @@ internal static class PipelineReader
     {
         var stage = stages.FirstOrDefault(s => s.Name == name);
         if (stage is null && !names.Contains(name)) // a declared stage with its own problems is not reported again
-            e.Problem(key, $"is not a stage of this file{Suggest.DidYouMean(name, names)} (stages: {string.Join(", ", names)})");
+            e.Problem(key, names.Count == 0
+                ? "is not a stage of this file (it declares none)"
+                : $"is not a stage of this file{Suggest.DidYouMean(name, names)} (stages: {string.Join(", ", names)})");
         return stage;
     }
 

@@ -292,7 +292,7 @@ internal static class StageReader
         var e = new SettingEntries(nodes, BridgeKeys, problems, isServer ? "a bridge_server stage" : "a bridge_client stage", isServer ? "bridge_server" : "bridge_client");
         var address = e.Text("address") ?? e.Text("host");
         if (e.Has("address") && e.Has("host"))
-            e.Problem("host", $"give {e.Say("address")} or {e.Say("host")}, not both");
+            e.Problem("host", $"cannot be combined with '{e.Say("address")}': give {e.Say("address")} or {e.Say("host")}, not both");
         if (address is null)
             e.Missing("address", where, $"{path}.{e.Say("config")}.{e.Say("address")}", "(the bridge's host, e.g. 127.0.0.1)");
         else if (string.IsNullOrWhiteSpace(address))
@@ -323,7 +323,8 @@ internal static class StageReader
             return direct;
         if (direct is not null)
         {
-            e.Problem(key, $"give {e.Say(key)}, or {e.Say("host")} and {e.Say("port")}, not both");
+            var with = e.Has("host") && e.Has("port") ? $"'{e.Say("host")}' and '{e.Say("port")}'" : $"'{e.Say(e.Has("host") ? "host" : "port")}'";
+            e.Problem(key, $"cannot be combined with {with}: give {e.Say(key)}, or {e.Say("host")} and {e.Say("port")}, not both");
             return null;
         }
         var host = e.Text("host");
@@ -344,7 +345,7 @@ internal static class StageReader
     {
         if (e.Has("idle_timeout") && e.Has("timeout_seconds"))
         {
-            e.Problem("timeout_seconds", $"give {e.Say("idle_timeout")} or {e.Say("timeout_seconds")}, not both");
+            e.Problem("timeout_seconds", $"cannot be combined with '{e.Say("idle_timeout")}': give {e.Say("idle_timeout")} or {e.Say("timeout_seconds")}, not both");
             return null;
         }
         if (e.Has("timeout_seconds"))
