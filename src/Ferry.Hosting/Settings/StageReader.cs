@@ -204,8 +204,12 @@ internal static class StageReader
         var bind = Address(e, "bind", problems);
         if (bind is not null)
             o = o with { Bind = bind };
-        else if (!e.Has("bind") && !e.Has("host") && !e.Has("port") && seed003)
-            e.Missing("bind", where, $"{path}.{e.Say("config")}.{e.Say("bind")}", $"(io_tcp {e.Say("mode")} server needs it, e.g. \":3034\")");
+        else if (!e.Has("bind") && !e.Has("host") && !e.Has("port"))
+            // Required, as seeds 003 (bind) and 004 (host, port) make it: the options' own default (127.0.0.1:9000, ferry
+            // serve's) would have a stage whose address was forgotten listen somewhere nobody wrote down.
+            e.Missing("bind", where, $"{path}.{e.Say("config")}.{e.Say("bind")}", seed003
+                ? $"(io_tcp {e.Say("mode")} server needs it, e.g. \":3034\")"
+                : $"(a tcp server needs the address it listens on, e.g. \"127.0.0.1:9000\", or \":9000\" for every interface; or {e.Say("host")} and {e.Say("port")})");
         if (e.Int("backlog", 1, 65535) is { } backlog) o = o with { Backlog = backlog };
         if (e.Int("max_connections", 0, int.MaxValue, " (0 = unlimited)") is { } max) o = o with { MaxConnections = max };
         if (Framing(e, seed003) is { } framing) o = o with { Framing = framing };
@@ -333,6 +337,15 @@ internal static class StageReader
         {
             var given = e.Node(host is null ? "port" : "host")!;
             problems.Add(new SettingProblem(given.Where, given.Path, given.Value, $"needs '{e.Say(host is null ? "host" : "port")}' beside it"));
+            return null;
+        }
+        if (host.Trim().Length == 0)
+        {
+            // ":port" is every interface when written as bind; an empty host is more likely a value that did not come
+            // through (an unset variable), and must not open the stage on every interface unasked.
+            e.Problem("host", key == "bind"
+                ? $"is empty; give the address to listen on, e.g. 127.0.0.1, or 0.0.0.0 (IPv4) or :: (IPv6) for every interface"
+                : $"is empty; give the remote host, e.g. 10.0.1.5 or db.example");
             return null;
         }
         if (port is null)
