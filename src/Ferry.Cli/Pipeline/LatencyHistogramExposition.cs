@@ -142,7 +142,7 @@ internal static class LatencyHistogramExposition
         }
     }
 
-    private static string Sample(string name, string labels, string rest) => labels.Length == 0 ? name + rest : $"{name}{{{labels}}}{rest}";
+    private static string Sample(string name, string labels, string rest) => labels.Length == 0 ? name + rest : string.Concat(name, "{", labels, "}", rest);
 
     /// <summary>The index of the <c>}</c> that ends the labels opened at <paramref name="open"/>, past quoted values (with escapes); -1 if none.</summary>
     private static int LabelsEnd(string line, int open)
