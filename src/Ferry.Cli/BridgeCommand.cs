@@ -168,7 +168,7 @@ internal static class BridgeCommand
     {
         if (bytes <= 0)
             return;
-        stderr.WriteLine($"ferry bridge: the stop dropped {bytes} bytes of queued frames that could not be written within its "
+        JsonStderrWriter.Line(stderr, LogLevel.Warning, $"ferry bridge: the stop dropped {bytes} bytes of queued frames that could not be written within its "
             + "--stop-grace-period (or before a second signal)");
         stderr.Flush();
     }

@@ -43,4 +43,13 @@ internal static class CertArguments
             throw new CliException($"--name '{name}' is not a DNS name or an IP address, so no client could match it; use e.g. --name localhost --name 127.0.0.1 --name gw.example.com (or a wildcard, *.example.com)");
         }
     }
+
+    /// <summary>Refuses to replace a key or certificate that exists: a second 'ferry cert ca' would silently orphan every certificate the old CA signed.</summary>
+    /// <exception cref="CliException">The first of <paramref name="paths"/> that exists, and how to overwrite it on purpose.</exception>
+    public static void CheckNotThere(params string[] paths)
+    {
+        foreach (var path in paths)
+            if (File.Exists(path) || Directory.Exists(path))
+                throw new CliException($"'{path}' exists; nothing was written: give --force to overwrite it, or another --out PATH");
+    }
 }

@@ -47,7 +47,8 @@ internal static class CertCommand
         };
         var ca = new Option<string>("--ca") { Description = "the CA that signs (server, client): PATH.pem and PATH.key as written by 'ferry cert ca'", HelpName = "PATH" };
         var days = CliOptions.Int("--days", 1, 36500, "validity in days (default 365; ca 3650)");
-        var command = new Command("cert", "make PEM certificates for TLS and mutual TLS (no openssl needed)\n\n" + Epilog) { kind, output, names, ca, days, revoke };
+        var force = CliOptions.Flag("--force", "ca, server, client, self-signed: overwrite PATH.pem and PATH.key when they exist (without it an existing file is refused and nothing is written)");
+        var command = new Command("cert", "make PEM certificates for TLS and mutual TLS (no openssl needed)\n\n" + Epilog) { kind, output, names, ca, days, revoke, force };
         command.SetAction(result =>
         {
             try
@@ -56,10 +57,12 @@ internal static class CertCommand
                 var revoked = result.GetValue(revoke) ?? [];
                 if (what != "crl" && revoked.Length > 0)
                     throw new CliException("--revoke goes with 'ferry cert crl'");
+                if (what == "crl" && result.GetValue(force))
+                    throw new CliException("--force does not apply to 'ferry cert crl', which adds to PATH.crl; it goes with ca, server, client and self-signed");
                 return what == "crl"
                     ? RevocationList(result.GetValue(output)!, result.GetValue(ca), revoked, result.TryGet(days, out var crlDays) ? crlDays : 30, io.Stdout)
                     : Run(what, result.GetValue(output)!, result.GetValue(names) ?? [], result.GetValue(ca),
-                        result.TryGet(days, out var d) ? d : null, io.Stdout);
+                        result.TryGet(days, out var d) ? d : null, result.GetValue(force), io.Stdout);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {
@@ -70,11 +73,13 @@ internal static class CertCommand
         return command;
     }
 
-    private static int Run(string kind, string output, IReadOnlyList<string> names, string? ca, int? days, TextWriter stdout)
+    private static int Run(string kind, string output, IReadOnlyList<string> names, string? ca, int? days, bool force, TextWriter stdout)
     {
         if (kind is "server" or "client" && ca is null)
             throw new CliException($"a {kind} certificate needs --ca PATH (the CA's PATH.pem and PATH.key; make one with 'ferry cert ca')");
         CertArguments.CheckOutput(output, ".pem", ".key");
+        if (!force)
+            CertArguments.CheckNotThere(output + ".pem", output + ".key");
         if (kind is "server" or "self-signed")
             CertArguments.CheckServerNames(names);
         var now = DateTimeOffset.UtcNow;
@@ -89,8 +94,9 @@ internal static class CertCommand
             _ => CertificateMaker.CreateServer(null, names.Count > 0 ? names : ["localhost", "127.0.0.1"], from, until),
         };
         var (certificatePem, keyPem) = CertificateMaker.ToPem(made);
-        File.WriteAllText(output + ".pem", certificatePem);
-        WritePrivate(output + ".key", keyPem);
+        // Without --force a file that appeared since the check is not overwritten either (CreateNew fails, exit 1).
+        WriteCertificate(output + ".pem", certificatePem, force);
+        WritePrivate(output + ".key", keyPem, force);
         stdout.WriteLine($"{kind} certificate {made.Subject} (SHA-1 {made.Thumbprint}), valid until {made.NotAfter.ToUniversalTime():yyyy-MM-dd}: {output}.pem, {output}.key");
         return 0;
     }
@@ -155,10 +161,20 @@ internal static class CertCommand
         }
     }
 
-    /// <summary>Writes a private key readable by its owner only (on Unix), created that way so it is never readable by others.</summary>
-    private static void WritePrivate(string path, string text)
+    private static void WriteCertificate(string path, string text, bool force)
     {
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        using var writer = new StreamWriter(path, new System.Text.UTF8Encoding(false), new FileStreamOptions { Mode = force ? FileMode.Create : FileMode.CreateNew, Access = FileAccess.Write });
+        writer.Write(text);
+    }
+
+    /// <summary>Writes a private key readable by its owner only (on Unix), created that way so it is never readable by others.</summary>
+    private static void WritePrivate(string path, string text, bool force)
+    {
+        // An existing file keeps its mode when overwritten: a key replaced under --force is created anew, mode 600, not
+        // written into a file others may read.
+        if (force)
+            File.Delete(path);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         using var writer = new StreamWriter(path, new System.Text.UTF8Encoding(false), options);

@@ -20,7 +20,10 @@ internal static class CliLogging
     public static ILoggerFactory Create(LogLevel level, LogFormat format, TextWriter stderr)
     {
         LoadBuildAssemblies(format);
-        return new DeferredLoggerFactory(level, () => Build(level, format, stderr), stderr);
+        // The formatter writes JSON itself: to the stream under the command's JSON lines (JsonStderrWriter), not through them,
+        // which would wrap each entry again (and hide Console.Error, whose console provider the process uses).
+        var logs = stderr is JsonStderrWriter json ? json.Inner : stderr;
+        return new DeferredLoggerFactory(level, () => Build(level, format, logs), stderr);
     }
 
     /// <summary>

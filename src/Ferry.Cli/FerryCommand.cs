@@ -32,6 +32,14 @@ internal static class FerryCommand
         var result = root.Parse(args);
         if (result.Action is HelpAction)
             return WriteHelp(result, stdout, stderr);
+        if (AsksForJsonLogs(result))
+        {
+            // Every line on stderr is JSON then, the command's own too (errors, problems, a stop's account), not only log entries.
+            stderr = new JsonStderrWriter(stderr);
+            io = io with { Stderr = stderr };
+            root = Create(io);
+            result = root.Parse(args);
+        }
         var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
         if (result.Errors.Count == 0)
         {
@@ -50,6 +58,14 @@ internal static class FerryCommand
         stderr.WriteLine(CliErrors.Describe(result));
         return 2;
     }
+
+    /// <summary>
+    /// Whether the command line gives <c>--log-format json</c>: read from the token as written, so that a line refusing another
+    /// of its arguments is JSON too.
+    /// </summary>
+    private static bool AsksForJsonLogs(ParseResult result)
+        => result.CommandResult.Command.Options.FirstOrDefault(o => o.Name == "--log-format") is { } option
+            && result.GetResult(option) is { Tokens: [.., var last] } && string.Equals(last.Value, "json", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// <c>--help</c> as System.CommandLine writes it, with the command called <c>ferry</c>. System.CommandLine names the

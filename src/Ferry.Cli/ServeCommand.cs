@@ -99,6 +99,9 @@ internal static class ServeCommand
             {
                 throw new CliException(OptionFlagProblems.Describe(ex, command)); // the command's one stage: its name would only be noise
             }
+            // A name that does not resolve would be retried for ever (--bind-attempts 0): a usage error, said before anything starts.
+            if (BindHostCheck.Problem(options.Bind, out var host) is { } unresolved)
+                throw new CliException($"--bind '{options.Bind}' names the host '{host}', which {unresolved}");
             var natsOptions = nats.Read(result, options.Name);
             var telemetry = result.TryGet(metricsListen, out var listen) ? TelemetryDefinition.None with { PrometheusListen = listen.ToString() } : TelemetryDefinition.None;
             return await RunAsync(options, natsOptions, io, result.GetValue(echo), result.GetValue(quiet), result.GetValue(statsConnections), telemetry,

@@ -36,7 +36,7 @@ internal sealed class StopAccount
                 // Bytes are the whole account: what a closing connection's egress buffer held is counted in bytes
                 // only (the buffer keeps no message boundaries); messages refused whole are counted as such too.
                 var whole = packets > 0 ? $" ({packets} whole message{(packets == 1 ? "" : "s")} among them)" : "";
-                stderr.WriteLine($"{command}: {(name is null ? "the stage" : $"stage '{name}'")}: the stop dropped {bytes} bytes of queued egress{whole} "
+                JsonStderrWriter.Line(stderr, Microsoft.Extensions.Logging.LogLevel.Warning, $"{command}: {(name is null ? "the stage" : $"stage '{name}'")}: the stop dropped {bytes} bytes of queued egress{whole} "
                     + $"that could not be written within its {graceSetting} (or before a second signal)");
             }
         }

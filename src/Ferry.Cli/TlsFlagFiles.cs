@@ -13,21 +13,16 @@ namespace Ferry.Cli;
 /// </summary>
 internal static class TlsFlagFiles
 {
-    /// <summary>Checks every file <paramref name="tls"/> names; every fault is said at once, on one line.</summary>
-    /// <exception cref="CliException">A file that cannot be read, is not the PEM it should be, or a key that does not fit.</exception>
-    public static void Check(TlsOptions tls)
+    /// <summary>Checks every file the flags name (null: not given), adding each fault to <paramref name="problems"/>.</summary>
+    public static void Check(string? certFile, string? keyFile, string? caFile, string? crlFile, List<string> problems)
     {
         // All of them: a user who mistyped the directory of --tls-cert and --tls-key would otherwise fix one per run.
-        var problems = new List<string>();
-        if (tls.Certificate is { CertificateFile: { } certFile, PrivateKeyFile: { } keyFile })
-            CheckCertificate(certFile, keyFile, problems);
-        if (tls.CaCertificateFile is { } caFile && Read("--tls-ca", caFile, problems) is { } ca && !PemText.HoldsCertificates(ca))
+        CheckCertificate(certFile, keyFile, problems);
+        if (caFile is not null && Read("--tls-ca", caFile, problems) is { } ca && !PemText.HoldsCertificates(ca))
             problems.Add($"--tls-ca '{caFile}' holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)");
-        if (tls.CertificateRevocationListFile is { } crlFile && Read("--tls-crl", crlFile, problems) is { } crl
+        if (crlFile is not null && Read("--tls-crl", crlFile, problems) is { } crl
             && !crl.Contains("-----BEGIN X509 CRL-----", StringComparison.Ordinal))
             problems.Add($"--tls-crl '{crlFile}' holds no PEM CRL (expected a -----BEGIN X509 CRL----- block, as 'ferry cert crl' writes)");
-        if (problems.Count > 0)
-            throw new CliException(string.Join("; ", problems));
     }
 
     /// <summary>
@@ -57,10 +52,11 @@ internal static class TlsFlagFiles
         return message;
     }
 
-    private static void CheckCertificate(string certFile, string keyFile, List<string> problems)
+    /// <summary>The certificate and key files, each when given; whether they match only when both are given and usable.</summary>
+    private static void CheckCertificate(string? certFile, string? keyFile, List<string> problems)
     {
-        var certificatePem = Read("--tls-cert", certFile, problems);
-        var keyPem = Read("--tls-key", keyFile, problems);
+        var certificatePem = certFile is null ? null : Read("--tls-cert", certFile, problems);
+        var keyPem = keyFile is null ? null : Read("--tls-key", keyFile, problems);
         X509Certificate2? certificate = null;
         if (certificatePem is not null)
         {

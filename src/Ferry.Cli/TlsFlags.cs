@@ -72,19 +72,27 @@ internal sealed class TlsFlags
         var clientCert = _server ? result.ValueOr(_clientCert, ClientCertificateMode.None) : ClientCertificateMode.None;
         var crl = _server ? result.ValueOr(_crl, null!) : null;
         var serverName = _server ? null : result.ValueOr(_serverName, null!);
+        // Every fault at once, the files' with the flags': '--tls-cert /nope.pem' alone said only that --tls-key was missing,
+        // and the missing file came out on the next run.
+        var problems = new List<string>();
         if (serverName is not null && !HostNameText.IsValid(serverName))
-            throw new CliException($"--tls-server-name '{serverName}' is not a DNS name or an IP address, so no server certificate could match it; {HostNameText.Allowed}");
+            problems.Add($"--tls-server-name '{serverName}' is not a DNS name or an IP address, so no server certificate could match it; {HostNameText.Allowed}");
         var insecure = !_server && result.GetValue(_insecure);
         var secure = cert is not null || key is not null || ca is not null || clientCert != ClientCertificateMode.None
             || serverName is not null || insecure || (!_server && result.GetValue(_tls));
         if (!secure)
             return (transport, null);
-        if ((cert is null) != (key is null))
-            throw new CliException("--tls-cert and --tls-key go together");
+        if (cert is not null && key is null)
+            problems.Add("--tls-cert needs --tls-key (the certificate's PEM private key): --tls-cert and --tls-key go together");
+        if (key is not null && cert is null)
+            problems.Add("--tls-key needs --tls-cert (the PEM certificate of that key): --tls-cert and --tls-key go together");
         if (_server && clientCert != ClientCertificateMode.None && ca is null)
-            throw new CliException("--client-cert required|optional needs --tls-ca (the CA client certificates must chain to)");
+            problems.Add("--client-cert required|optional needs --tls-ca (the CA client certificates must chain to)");
         if (crl is not null && clientCert == ClientCertificateMode.None)
-            throw new CliException("--tls-crl needs --client-cert required|optional and --tls-ca (it revokes client certificates of that CA)");
+            problems.Add("--tls-crl needs --client-cert required|optional and --tls-ca (it revokes client certificates of that CA)");
+        TlsFlagFiles.Check(cert, key, ca, crl, problems);
+        if (problems.Count > 0)
+            throw new CliException(string.Join("; ", problems));
         var options = new TlsOptions
         {
             Secure = true,
@@ -95,7 +103,6 @@ internal sealed class TlsFlags
             ClientCertificate = clientCert,
             CertificateRevocationListFile = crl,
         };
-        TlsFlagFiles.Check(options);
         return (transport, result.TryGet(_handshakeTimeout, out var timeout) ? options with { HandshakeTimeout = timeout } : options);
     }
 

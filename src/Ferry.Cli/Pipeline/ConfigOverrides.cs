@@ -164,7 +164,12 @@ internal static class ConfigOverrides
             problem = $"names no element of this file: it has no 'stages' key, being a list of stages (seed 003's layout); leave '{path.Segments[0]}' out of the path: {path.Without(0)}";
             return null;
         }
-        problem = $"names no element of {container}{Suggest.DidYouMean(segment, names)}: use an index from 0 to {elements.Count - 1} or a name{(names.Count > 0 ? $" ({string.Join(", ", names)})" : "")}";
+        // Only stages are picked by name: a route, or an element of any other list, has no name to give.
+        var byNames = list.Path is "" or "stages";
+        problem = elements.Count == 0
+            ? $"names no element of {container}: it is empty"
+            : $"names no element of {container}{(byNames ? Suggest.DidYouMean(segment, names) : "")}: use an index from 0 to {elements.Count - 1}"
+                + (byNames ? $" or a name{(names.Count > 0 ? $" ({string.Join(", ", names)})" : "")}" : "");
         return null;
     }
 

@@ -157,6 +157,8 @@ internal static class PipelineReader
             problems.Add(new SettingProblem(node.Where, node.Path, node.Value, "must be a list of routes (from, to, target)"));
             return routes;
         }
+        // Each route's block path (routes[1]), for problems found once every route is read: their line names the route.
+        var paths = new Dictionary<RouteDefinition, string>(ReferenceEqualityComparer.Instance);
         foreach (var block in node.Nodes)
         {
             var e = new SettingEntries(block.Children, RouteKeys, problems, "a route");
@@ -184,31 +186,41 @@ internal static class PipelineReader
             }
             if (target != RouteTarget.Any && toStage is not ServerStageDeclaration && e.Has("target"))
                 e.Problem("target", $"only applies when 'to' is a server stage; '{to}' is a client with one connection");
-            routes.Add(new RouteDefinition(from, to, target, block.Where));
+            // A second route between the same two stages delivers every message twice (with a reply pair, every answer
+            // too, and each reply loss is reported twice): whatever its target, it is a mistake, said at the second one.
+            if (routes.FirstOrDefault(r => r.From == from && r.To == to) is { } first)
+            {
+                problems.Add(new SettingProblem(block.Where, block.Path, null,
+                    $"duplicates {paths[first]} (from '{from}' to '{to}', at {first.Where}); each message of '{from}' would be delivered twice: keep one"));
+                continue;
+            }
+            var route = new RouteDefinition(from, to, target, block.Where);
+            routes.Add(route);
+            paths.Add(route, block.Path);
         }
         foreach (var reply in routes.Where(r => r.Target == RouteTarget.Reply))
         {
             if (!routes.Any(r => r.From == reply.To && r.To == reply.From && r.Target != RouteTarget.Reply))
-                problems.Add(new SettingProblem(reply.Where, "target", "reply",
+                problems.Add(new SettingProblem(reply.Where, $"{paths[reply]}.target", "reply",
                     $"needs the route it answers: from '{reply.To}' to '{reply.From}' (each message '{reply.From}' sends back goes to the connection whose message went out first and is still unanswered)"));
             if (stages.FirstOrDefault(s => s.Name == reply.To) is not ServerStageDeclaration)
-                problems.Add(new SettingProblem(reply.Where, "target", "reply", $"needs a server stage in 'to'; '{reply.To}' is not one"));
+                problems.Add(new SettingProblem(reply.Where, $"{paths[reply]}.target", "reply", $"needs a server stage in 'to'; '{reply.To}' is not one"));
             // Answers are matched to requests in order over one upstream connection: that needs a client
             // stage as the upstream, and every message it receives must be a request of this pair.
             if (stages.FirstOrDefault(s => s.Name == reply.From) is not ClientStageDeclaration)
-                problems.Add(new SettingProblem(reply.Where, "target", "reply",
+                problems.Add(new SettingProblem(reply.Where, $"{paths[reply]}.target", "reply",
                     $"needs a tcp_client stage in 'from' (one upstream connection that answers each request in order); '{reply.From}' is not one"));
             else if (routes.FirstOrDefault(r => r.Target == RouteTarget.Reply && r.From == reply.From && r != reply) is { } other && routes.IndexOf(other) > routes.IndexOf(reply))
-                problems.Add(new SettingProblem(other.Where, "target", "reply",
+                problems.Add(new SettingProblem(other.Where, $"{paths[other]}.target", "reply",
                     $"is the second reply route from '{reply.From}'; each answer can go back through one reply route only"));
             // Answers are counted one per message: with raw framing a "message" is whatever one read returned, so an
             // answer split over two reads, or two answers in one read, would shift every later answer onto other clients.
             foreach (var name in new[] { reply.To, reply.From }.Distinct())
                 if (stages.FirstOrDefault(s => s.Name == name) is { } stage && FramingOf(stage) is Ferry.Framing.RawFraming)
-                    problems.Add(new SettingProblem(reply.Where, "target", "reply",
+                    problems.Add(new SettingProblem(reply.Where, $"{paths[reply]}.target", "reply",
                         $"needs a framing with message boundaries on both stages, but '{name}' uses raw (its messages are what each read returns: one answer can come in two reads, or two in one, and would go to the wrong clients); set framing on '{name}' (lines, length, delimiter, ...)"));
             foreach (var into in routes.Where(r => r.To == reply.From && r.From != reply.To))
-                problems.Add(new SettingProblem(into.Where, "to", into.To,
+                problems.Add(new SettingProblem(into.Where, $"{paths[into]}.to", into.To,
                     $"also receives the answered requests of '{reply.To}' (target: reply); its answers to other messages would go to the wrong clients, so it may receive from '{reply.To}' only"));
         }
         return routes;
@@ -225,7 +237,9 @@ internal static class PipelineReader
     {
         var stage = stages.FirstOrDefault(s => s.Name == name);
         if (stage is null && !names.Contains(name)) // a declared stage with its own problems is not reported again
-            e.Problem(key, $"is not a stage of this file{Suggest.DidYouMean(name, names)} (stages: {string.Join(", ", names)})");
+            e.Problem(key, names.Count == 0
+                ? "is not a stage of this file (it declares none)"
+                : $"is not a stage of this file{Suggest.DidYouMean(name, names)} (stages: {string.Join(", ", names)})");
         return stage;
     }
 

@@ -39,7 +39,6 @@ internal static class PipelineRunner
         // A server's bind that fails is said once on each stream: on stdout by the stage's own error line (stage, kind bind,
         // address, why), on stderr by run's line below, not by the stage's log entry as well (BindGiveUpLogFilter).
         using var serverLogs = new BindGiveUpLogFilter(loggerFactory);
-        string? binding = null; // the server stage whose start (its bind) is under way
         try
         {
             foreach (var declaration in pipeline.Stages)
@@ -101,9 +100,7 @@ internal static class PipelineRunner
                         {
                             started.Add(forced => stage.StopAsync(forced));
                         }
-                        binding = server.Name;
                         await stage.StartAsync(signals.Stopping).ConfigureAwait(false);
-                        binding = null;
                         break;
                     case ClientStageDeclaration client:
                         var c = clients[client.Name];
@@ -117,9 +114,8 @@ internal static class PipelineRunner
                         {
                             if (!e.GivingUp || Interlocked.Exchange(ref gaveUp, 1) == 1)
                                 return;
-                            var message = $"ferry run: stage '{name}' gave up connecting to {e.Remote} after {e.Attempt} attempts (reconnect_attempts): {e.Reason}; stopping";
-                            output.Error(message);
-                            io.Stderr.WriteLine(message);
+                            // Said once, on stderr with run's other fatal lines (the stage's connect_failed line on stdout has giving_up).
+                            io.Stderr.WriteLine($"ferry run: stage '{name}' gave up connecting to {e.Remote} after {e.Attempt} attempts (reconnect_attempts): {e.Reason}; stopping");
                             Volatile.Write(ref exitCode, 1);
                             signals.Stop();
                         };
@@ -157,9 +153,8 @@ internal static class PipelineRunner
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // A server that could not bind has said so on stdout on its own error line: a line of run's would repeat it.
-            if (!(ex is IOException && binding is not null))
-                output.Error($"ferry run: could not start: {ex.Message}");
+            // Said once, on stderr: a copy on stdout repeated it (a server that could not bind has its own error line there, the
+            // stage's event, as under ferry serve).
             io.Stderr.WriteLine($"ferry run: could not start: {ex.Message}; {(started.Count == 0 ? "nothing had started" : "stopping what had started")}");
             exitCode = 1;
         }
@@ -217,7 +212,7 @@ internal static class PipelineRunner
             // Requests only queued to be sent are given up now, each counted, with no answer to wait for: no line for them.
             var waiting = book.Waiting;
             if (waiting > 0)
-                stderr.WriteLine($"ferry run: stopping: waiting up to {(long)grace.TotalMilliseconds} ms (stop_grace_period) for the answers to {waiting} request{(waiting == 1 ? "" : "s")} in flight on '{upstream}'");
+                JsonStderrWriter.Line(stderr, LogLevel.Information, $"ferry run: stopping: waiting up to {(long)grace.TotalMilliseconds} ms (stop_grace_period) for the answers to {waiting} request{(waiting == 1 ? "" : "s")} in flight on '{upstream}'");
             owed.Add(settled);
         }
         if (owed.Count == 0)

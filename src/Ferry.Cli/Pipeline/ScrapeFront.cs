@@ -27,6 +27,12 @@ internal sealed class ScrapeFront : IDisposable
 {
     private const int MaxHeadBytes = 16 * 1024;
 
+    /// <summary>The one path served.</summary>
+    internal const string MetricsPath = "/metrics";
+
+    /// <summary>The largest answer of the exporter passed on (about 100 bytes a series: far more than any pipeline has).</summary>
+    private const int MaxAnswerBytes = 64 * 1024 * 1024;
+
     /// <summary>Connections served at once; the next one closes the oldest (see the remarks).</summary>
     internal const int MaxExchanges = 16;
 
@@ -164,10 +170,17 @@ internal sealed class ScrapeFront : IDisposable
             using var backend = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             await backend.ConnectAsync(Backend, deadline).ConfigureAwait(false);
             await backend.SendAsync(Encoding.ASCII.GetBytes(request.Forward!), SocketFlags.None, deadline).ConfigureAwait(false);
+            // The whole answer is read, then rewritten (ScrapeAnswer): its body changes length, so it cannot be copied as it comes.
+            using var answer = new MemoryStream();
             var buffer = new byte[16 * 1024];
             int n;
             while ((n = await backend.ReceiveAsync(buffer, SocketFlags.None, deadline).ConfigureAwait(false)) > 0)
-                await client.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, deadline).ConfigureAwait(false);
+            {
+                if (answer.Length + n > MaxAnswerBytes)
+                    throw new IOException($"the exporter's answer is larger than {MaxAnswerBytes} bytes");
+                answer.Write(buffer, 0, n);
+            }
+            await client.SendAsync(ScrapeAnswer.Rewrite(answer.ToArray(), request.HeadOnly), SocketFlags.None, deadline).ConfigureAwait(false);
             client.Shutdown(SocketShutdown.Send);
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException or IOException)
@@ -186,8 +199,8 @@ internal sealed class ScrapeFront : IDisposable
         }
     }
 
-    /// <summary>The request to pass on, or the answer that refuses it.</summary>
-    private readonly record struct Head(string? Forward, string? Refusal);
+    /// <summary>The request to pass on (a HEAD is passed on as a GET: the answer's length is known once its body is rewritten), or the answer that refuses it.</summary>
+    private readonly record struct Head(string? Forward, string? Refusal, bool HeadOnly = false);
 
     private async Task<Head> ReadHeadAsync(Socket client, CancellationToken cancellationToken)
     {
@@ -209,15 +222,19 @@ internal sealed class ScrapeFront : IDisposable
             return new Head(null, Answer("400 Bad Request"));
         if (parts[0] is not ("GET" or "HEAD"))
             return new Head(null, Answer("405 Method Not Allowed", "Allow: GET, HEAD\r\n"));
+        // The metrics are at /metrics (a query is ignored, as Prometheus's own exporters do); every other path is not found,
+        // rather than answering the metrics to whatever a crawler or a typo asks for.
+        if (parts[1].Split('?')[0] != MetricsPath)
+            return new Head(null, Answer("404 Not Found"));
         // Accept chooses the exposition format (OpenMetrics or Prometheus text); nothing else matters to the exporter.
         var accept = lines.Skip(1).FirstOrDefault(l => l.StartsWith("Accept:", StringComparison.OrdinalIgnoreCase));
         var forward = new StringBuilder()
-            .Append(parts[0]).Append(' ').Append(BackendPath).Append(parts[1]).Append(" HTTP/1.1\r\n")
+            .Append("GET ").Append(BackendPath).Append(parts[1]).Append(" HTTP/1.1\r\n")
             .Append("Host: ").Append(Backend).Append("\r\n");
         if (accept is not null)
             forward.Append(accept).Append("\r\n");
         forward.Append("Connection: close\r\n\r\n");
-        return new Head(forward.ToString(), null);
+        return new Head(forward.ToString(), null, parts[0] == "HEAD");
     }
 
     private static string Answer(string status, string headers = "")

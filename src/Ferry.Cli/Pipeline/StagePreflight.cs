@@ -27,6 +27,7 @@ internal static class StagePreflight
             {
                 case ServerStageDeclaration server:
                     Build(block, problems, () => new TcpServerStage(server.Options, new InProcessBus()).DisposeAsync());
+                    CheckBindHost(block, server, problems);
                     break;
                 case ClientStageDeclaration client:
                     Build(block, problems, () => new TcpClientStage(client.Options, new InProcessBus()).DisposeAsync());
@@ -53,6 +54,17 @@ internal static class StagePreflight
         {
             Add(block, ex.Message, problems);
         }
+    }
+
+    /// <summary>A server's host that does not resolve (<see cref="BindHostCheck"/>), at the key that gave it: bind, or host.</summary>
+    private static void CheckBindHost(ConfigNode block, ServerStageDeclaration server, List<SettingProblem> problems)
+    {
+        if (BindHostCheck.Problem(server.Options.Bind, out var host) is not { } problem)
+            return;
+        if (Key(block, "bind") is { } bind)
+            problems.Add(new SettingProblem(bind.Where, bind.Path, bind.Value, $"names the host '{host}', which {problem}"));
+        else if (Key(block, "host") is { } hostNode)
+            problems.Add(new SettingProblem(hostNode.Where, hostNode.Path, hostNode.Value, problem));
     }
 
     private static void CheckBridge(ConfigNode block, BridgeStageDeclaration bridge, List<SettingProblem> problems)

@@ -204,8 +204,12 @@ internal static class StageReader
         var bind = Address(e, "bind", problems);
         if (bind is not null)
             o = o with { Bind = bind };
-        else if (!e.Has("bind") && !e.Has("host") && !e.Has("port") && seed003)
-            e.Missing("bind", where, $"{path}.{e.Say("config")}.{e.Say("bind")}", $"(io_tcp {e.Say("mode")} server needs it, e.g. \":3034\")");
+        else if (!e.Has("bind") && !e.Has("host") && !e.Has("port"))
+            // Required, as seeds 003 (bind) and 004 (host, port) make it: the options' own default (127.0.0.1:9000, ferry
+            // serve's) would have a stage whose address was forgotten listen somewhere nobody wrote down.
+            e.Missing("bind", where, $"{path}.{e.Say("config")}.{e.Say("bind")}", seed003
+                ? $"(io_tcp {e.Say("mode")} server needs it, e.g. \":3034\")"
+                : $"(a tcp server needs the address it listens on, e.g. \"127.0.0.1:9000\", or \":9000\" for every interface; or {e.Say("host")} and {e.Say("port")})");
         if (e.Int("backlog", 1, 65535) is { } backlog) o = o with { Backlog = backlog };
         if (e.Int("max_connections", 0, int.MaxValue, " (0 = unlimited)") is { } max) o = o with { MaxConnections = max };
         if (Framing(e, seed003) is { } framing) o = o with { Framing = framing };
@@ -292,7 +296,7 @@ internal static class StageReader
         var e = new SettingEntries(nodes, BridgeKeys, problems, isServer ? "a bridge_server stage" : "a bridge_client stage", isServer ? "bridge_server" : "bridge_client");
         var address = e.Text("address") ?? e.Text("host");
         if (e.Has("address") && e.Has("host"))
-            e.Problem("host", $"give {e.Say("address")} or {e.Say("host")}, not both");
+            e.Problem("host", $"cannot be combined with '{e.Say("address")}': give {e.Say("address")} or {e.Say("host")}, not both");
         if (address is null)
             e.Missing("address", where, $"{path}.{e.Say("config")}.{e.Say("address")}", "(the bridge's host, e.g. 127.0.0.1)");
         else if (string.IsNullOrWhiteSpace(address))
@@ -323,7 +327,8 @@ internal static class StageReader
             return direct;
         if (direct is not null)
         {
-            e.Problem(key, $"give {e.Say(key)}, or {e.Say("host")} and {e.Say("port")}, not both");
+            var with = e.Has("host") && e.Has("port") ? $"'{e.Say("host")}' and '{e.Say("port")}'" : $"'{e.Say(e.Has("host") ? "host" : "port")}'";
+            e.Problem(key, $"cannot be combined with {with}: give {e.Say(key)}, or {e.Say("host")} and {e.Say("port")}, not both");
             return null;
         }
         var host = e.Text("host");
@@ -332,6 +337,15 @@ internal static class StageReader
         {
             var given = e.Node(host is null ? "port" : "host")!;
             problems.Add(new SettingProblem(given.Where, given.Path, given.Value, $"needs '{e.Say(host is null ? "host" : "port")}' beside it"));
+            return null;
+        }
+        if (host.Trim().Length == 0)
+        {
+            // ":port" is every interface when written as bind; an empty host is more likely a value that did not come
+            // through (an unset variable), and must not open the stage on every interface unasked.
+            e.Problem("host", key == "bind"
+                ? $"is empty; give the address to listen on, e.g. 127.0.0.1, or 0.0.0.0 (IPv4) or :: (IPv6) for every interface"
+                : $"is empty; give the remote host, e.g. 10.0.1.5 or db.example");
             return null;
         }
         if (port is null)
@@ -344,7 +358,7 @@ internal static class StageReader
     {
         if (e.Has("idle_timeout") && e.Has("timeout_seconds"))
         {
-            e.Problem("timeout_seconds", $"give {e.Say("idle_timeout")} or {e.Say("timeout_seconds")}, not both");
+            e.Problem("timeout_seconds", $"cannot be combined with '{e.Say("idle_timeout")}': give {e.Say("idle_timeout")} or {e.Say("timeout_seconds")}, not both");
             return null;
         }
         if (e.Has("timeout_seconds"))

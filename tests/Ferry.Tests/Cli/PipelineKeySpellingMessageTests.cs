@@ -46,9 +46,9 @@ public sealed partial class PipelineKeySpellingMessageTests : IDisposable
     [InlineData("{name: s, type: tcp_server, bind: ':0', tls: {secure: true, certificate: {certificate_file: y}}}",
         "stages[0].tls.certificate.private_key_pem: missing key 'private_key_pem' (or 'private_key_file'): the private key as PEM text (or a PEM file)")]
     [InlineData("{name: s, type: tcp_server, bind: ':0', port: 9000}",
-        "stages[0].bind: ':0' give bind, or host and port, not both")]
+        "stages[0].bind: ':0' cannot be combined with 'port': give bind, or host and port, not both")]
     [InlineData("{name: s, type: tcp_server, idle_timeout: 1s, timeout_seconds: 1, bind: ':0'}",
-        "stages[0].timeout_seconds: '1' give idle_timeout or timeout_seconds, not both")]
+        "stages[0].timeout_seconds: '1' cannot be combined with 'idle_timeout': give idle_timeout or timeout_seconds, not both")]
     [InlineData("{name: c, type: tcp_client, connect: '127.0.0.1:1', reconnect_wait: 10s, reconnect_max_wait: 1s}",
         "stages[0].reconnect_wait: '10s' is above reconnect_max_wait '1s'; the first wait must not be above the cap: lower reconnect_wait or raise reconnect_max_wait")]
     [InlineData("{name: s, type: tcp_server, mode: client, bind: ':0'}",
@@ -65,7 +65,7 @@ public sealed partial class PipelineKeySpellingMessageTests : IDisposable
     [InlineData("{name: s, type: tcp_server, bind: ':0', max-connections: 5, tls: {secure: true}}",
         "stages[0].tls.certificate: missing key 'certificate': a TLS server needs certificate-pem and private-key-pem (or certificate-file and private-key-file)")]
     [InlineData("{name: s, type: tcp_server, idleTimeout: 1s, timeoutSeconds: 1, bind: ':0'}",
-        "stages[0].timeoutSeconds: '1' give idleTimeout or timeoutSeconds, not both")]
+        "stages[0].timeoutSeconds: '1' cannot be combined with 'idleTimeout': give idleTimeout or timeoutSeconds, not both")]
     [InlineData("{name: c, type: tcp_client, connect: '127.0.0.1:1', reconnectWait: 10s, reconnectMaxWait: 1s}",
         "stages[0].reconnectWait: '10s' is above reconnectMaxWait '1s'; the first wait must not be above the cap: lower reconnectWait or raise reconnectMaxWait")]
     [InlineData("{name: s, type: tcp_server, bind: ':0', bind-retry-delay: 10s, bind-retry-max-delay: 1s}",

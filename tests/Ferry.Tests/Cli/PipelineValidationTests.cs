@@ -170,12 +170,12 @@ public sealed class PipelineValidationTests : IDisposable
     [InlineData("stages: {}", "stages: must be a list of stage blocks")]
     [InlineData("bus: {type: nats, mode: fast}\nstages: [{name: a, type: tcp_server}]", "bus.mode: 'fast' is not allowed (allowed: core, jetstream)")]
     [InlineData("bus: {type: nats, url: 'http://x', max_in_flight: 0}\nstages: [{name: a, type: tcp_server}]", "bus.url: 'http://x' is not allowed; use nats://host:port (or tls://, ws://, wss://)")]
-    [InlineData("bus: {type: nats}\nstages: [{name: a.b, type: tcp_server}]", "stages[0].name: 'a.b' cannot be a NATS subject token (bus type nats)")]
+    [InlineData("bus: {type: nats}\nstages: [{name: a.b, type: tcp_server, bind: ':0'}]", "stages[0].name: 'a.b' cannot be a NATS subject token (bus type nats)")]
     [InlineData("bus: {type: natz}\nstages: [{name: a, type: tcp_server}]", "bus.type: 'natz' is not a bus type (did you mean 'nats'?) (allowed: in_process, nats)")]
     [InlineData("stages: [{name: a, type: io_tcp, config: {bind: ':0'}}]", "missing key 'mode' for type io_tcp (allowed: server, client)")]
     [InlineData("stages: [{name: a, type: tcp_server, config: {framing: lines, delimiter: ';'}}]", "cannot be combined with 'framing'")]
     [InlineData("stages: [{name: a, type: tcp_server, config: {idle_timeout: 0.5ms}}]", "'0.5ms' is below 1ms")]
-    [InlineData("stages: [{name: a, type: tcp_server}]\nroutes: [{from: a, to: a}]", "is the route's own 'from'")]
+    [InlineData("stages: [{name: a, type: tcp_server, bind: ':0'}]\nroutes: [{from: a, to: a}]", "is the route's own 'from'")]
     [InlineData("stages: [{name: a, type: tcp_server}]\ntelemetry: {prometheus: {listen: localhost}}", "telemetry.prometheus.listen: 'localhost' is not allowed; use an IP address and a port")]
     [InlineData("stages: [{name: a, type: tcp_server}]\ntelemetry: {otlp: {endpoint: 'grpc://x'}}", "telemetry.otlp.endpoint: 'grpc://x' is not allowed; use an http or https URL")]
     [InlineData("stages: [{name: a, type: tcp_server}]\ntelemetry: {otlp: {endpoint: 'http://127.0.0.1:4317', protocol: udp}}", "telemetry.otlp.protocol: 'udp' is not allowed (allowed: grpc, http_protobuf)")]
@@ -202,7 +202,7 @@ public sealed class PipelineValidationTests : IDisposable
     {
         // Before: both were refused as unknown keys, so only code could set them.
         var file = Write("nats.yaml", """
-            stages: [{name: a, type: tcp_server}]
+            stages: [{name: a, type: tcp_server, bind: ':0'}]
             bus: {type: nats, publish_timeout: 250ms, write_buffer_bytes: 1MiB}
             """);
         var problems = new List<Ferry.Hosting.Settings.SettingProblem>();
@@ -218,7 +218,7 @@ public sealed class PipelineValidationTests : IDisposable
     public async Task A_nats_bus_names_a_bad_publish_timeout_or_write_buffer_at_its_key()
     {
         var file = Write("nats-bad.yaml", """
-            stages: [{name: a, type: tcp_server}]
+            stages: [{name: a, type: tcp_server, bind: ':0'}]
             bus: {type: nats, publish_timeout: 5ms, write_buffer_bytes: 4KiB}
             """);
         var (code, _, stderr) = await RunAsync(["check", file]);
@@ -275,11 +275,12 @@ public sealed class PipelineValidationTests : IDisposable
         [
             $"{file}:2:5: stages[0].name: missing key 'name'; every stage needs a unique name without '/' or '='",
             $"{file}:2:5: stages[0].nme: unknown key 'nme' in a tcp_server stage (did you mean 'name'?) (allowed: {server})",
+            $"{file}:2:5: stages[0].config.bind: missing key 'bind' (a tcp server needs the address it listens on, e.g. \"127.0.0.1:9000\", or \":9000\" for every interface; or host and port)",
             $"{file}:4:5: stages[0].confg: unknown key 'confg' in a tcp_server stage (did you mean 'config'?) (allowed: {server})",
             $"{file}:5:5: stages[1].config.address: missing key 'address' (the bridge's host, e.g. 127.0.0.1)",
             $"{file}:5:5: stages[1].config.port: missing key 'port' (the bridge uses PORT and PORT+1)",
             $"{file}:5:36: stages[1].confg: unknown key 'confg' in a bridge_client stage (did you mean 'config'?) (allowed: {bridge})",
-            $"ferry check: {file}: 6 problems; nothing was started",
+            $"ferry check: {file}: 7 problems; nothing was started",
         ], stderr);
     }
 
@@ -319,7 +320,7 @@ public sealed class PipelineValidationTests : IDisposable
 
         var bad = Write("nulls.yaml", """
             stages:
-              - {name: null, type: tcp_server}
+              - {name: null, type: tcp_server, bind: ':0'}
               - {name: b, type: tcp_client, config: {connect: null}}
               - {name: c, type: ~}
             """);

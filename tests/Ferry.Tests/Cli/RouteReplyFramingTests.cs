@@ -37,7 +37,7 @@ public sealed class RouteReplyFramingTests : IDisposable
     }
 
     private static string Raw(string file, string stage)
-        => $"{file}:6:5: target: 'reply' needs a framing with message boundaries on both stages, but '{stage}' uses raw (its messages are what each read returns: "
+        => $"{file}:6:5: routes[1].target: 'reply' needs a framing with message boundaries on both stages, but '{stage}' uses raw (its messages are what each read returns: "
             + $"one answer can come in two reads, or two in one, and would go to the wrong clients); set framing on '{stage}' (lines, length, delimiter, ...)";
 
     [Fact]

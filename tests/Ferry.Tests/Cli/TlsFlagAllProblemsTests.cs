@@ -23,4 +23,30 @@ public sealed class TlsFlagAllProblemsTests : IDisposable
             + $"--tls-ca '{ca}' holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)",
             Assert.Single(stderr));
     }
+
+    [Fact]
+    public async Task A_certificate_file_that_is_missing_without_its_key_is_said_with_the_missing_key()
+    {
+        // Before: only "--tls-cert and --tls-key go together"; the missing file came out on the next run.
+        var (code, stdout, stderr) = await CliRun.RunAsync("serve", "--bind", "127.0.0.1:0", "--tls-cert", "/nope.pem");
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal(
+            "ferry serve: --tls-cert needs --tls-key (the certificate's PEM private key): --tls-cert and --tls-key go together; "
+            + "--tls-cert '/nope.pem' cannot be read: no such file",
+            Assert.Single(stderr));
+    }
+
+    [Fact]
+    public async Task Connect_says_a_bad_server_name_and_a_missing_ca_file_together()
+    {
+        var ca = Path.Combine(_dir, "missing-ca.pem");
+        var (code, _, stderr) = await CliRun.RunAsync("connect", "127.0.0.1:1", "--tls-server-name", "a b", "--tls-ca", ca, "--tls-key", "/nope.key");
+        Assert.Equal(2, code);
+        var line = Assert.Single(stderr);
+        Assert.StartsWith("ferry connect: --tls-server-name 'a b' is not a DNS name or an IP address", line);
+        Assert.Contains("--tls-key needs --tls-cert", line);
+        Assert.Contains("--tls-key '/nope.key' cannot be read: no such file", line);
+        Assert.Contains($"--tls-ca '{ca}' cannot be read: no such file", line);
+    }
 }

@@ -61,20 +61,20 @@ public sealed class KeySpellingMessageTests
     // Addresses: bind/connect or host and port; a bridge's address or host.
     [InlineData("""
         "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "Port": 9000 }
-        """, "configuration 'Ferry:Stages:front:Bind': Stages.front.Bind: '127.0.0.1:0' give Bind, or Host and Port, not both")]
+        """, "configuration 'Ferry:Stages:front:Bind': Stages.front.Bind: '127.0.0.1:0' cannot be combined with 'Port': give Bind, or Host and Port, not both")]
     [InlineData("""
         "back": { "Type": "tcp_client", "Host": "127.0.0.1" }
         """, "configuration 'Ferry:Stages:back:Host': Stages.back.Host: '127.0.0.1' needs 'Port' beside it")]
     [InlineData("""
         "b": { "Type": "bridge_server", "Address": "127.0.0.1", "Host": "127.0.0.1", "Port": 7000 }
-        """, "configuration 'Ferry:Stages:b:Host': Stages.b.Host: '127.0.0.1' give Address or Host, not both")]
+        """, "configuration 'Ferry:Stages:b:Host': Stages.b.Host: '127.0.0.1' cannot be combined with 'Address': give Address or Host, not both")]
     [InlineData("""
         "back": { "Type": "tcp_client", "FrameTimeout": "1s" }
         """, "configuration 'Ferry:Stages:back': Stages.back.Config.Connect: missing key 'Connect' (a tcp client needs the remote address, e.g. \"10.0.1.5:4000\")")]
     // Keys that exclude or bound each other.
     [InlineData("""
         "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "IdleTimeout": "1s", "TimeoutSeconds": 1 }
-        """, "configuration 'Ferry:Stages:front:TimeoutSeconds': Stages.front.TimeoutSeconds: '1' give IdleTimeout or TimeoutSeconds, not both")]
+        """, "configuration 'Ferry:Stages:front:TimeoutSeconds': Stages.front.TimeoutSeconds: '1' cannot be combined with 'IdleTimeout': give IdleTimeout or TimeoutSeconds, not both")]
     [InlineData("""
         "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "BindRetryDelay": "10s", "BindRetryMaxDelay": "1s" }
         """, "configuration 'Ferry:Stages:front:BindRetryDelay': Stages.front.BindRetryDelay: '10s' is above BindRetryMaxDelay '1s'; the first wait must not be above the cap: "
