@@ -210,7 +210,9 @@ internal sealed class FrameReader
                 SkipRead(c, frames);
             return;
         }
-        c.SkippingFrame = false;
+        // A skip that ended in this read left a new frame begun (a read, not a store, on the common path).
+        if (c.SkippingFrame)
+            c.SkippingFrame = false;
         // (A PROXY header still coming is bounded by its parser, not by max_frame_bytes.)
         if (left > _maxBuffered && c.ProxyHeader == ProxyHeaderState.None)
         {
