@@ -3,7 +3,9 @@ using System.Globalization;
 namespace Ferry.Hosting.Settings;
 
 /// <summary>
-/// Durations as people write them in flags and files: <c>500ms</c>, <c>30s</c>, <c>2m</c>, <c>1h</c>, or <c>0</c>.
+/// Durations as people write them in flags and files: <c>500ms</c>, <c>30s</c>, <c>2m</c>, <c>1h</c>, or <c>0</c>; and as
+/// the seeds' Go configurations write them (Go's <c>time.ParseDuration</c>): units in sequence, <c>1h30m</c>, <c>2m30.5s</c>,
+/// and the units below a millisecond, <c>1500us</c> (<c>µs</c>, <c>ns</c>).
 /// Strict: a number without a unit other than 0 (is <c>group_linger: 5</c> five milliseconds or five seconds?), NaN,
 /// infinity, negatives, values past <see cref="Max"/> and non-zero values below one millisecond (which the stage's
 /// millisecond timers would silently turn into "never") are refused with a reason. A key whose name carries its unit
@@ -23,6 +25,8 @@ internal static class DurationText
         value = TimeSpan.Zero;
         problem = "";
         var trimmed = (text ?? "").Trim();
+        if (TryParseSequence(trimmed, out var sequenceMs))
+            return InRange(sequenceMs, out value, out problem);
         // No unit: only 0 means the same whatever the unit; any other number is refused below.
         (string number, double millisecondsPerUnit) = trimmed switch
         {
@@ -52,7 +56,14 @@ internal static class DurationText
             problem = $"has no unit: write {number}s or {number}ms";
             return false;
         }
-        var milliseconds = amount * millisecondsPerUnit;
+        return InRange(amount * millisecondsPerUnit, out value, out problem);
+    }
+
+    /// <summary>A length in milliseconds, held to what the stage's timers keep.</summary>
+    private static bool InRange(double milliseconds, out TimeSpan value, out string problem)
+    {
+        value = TimeSpan.Zero;
+        problem = "";
         if (milliseconds > int.MaxValue)
         {
             problem = "is too long; the longest duration is 596h (2147483647ms)";
@@ -65,6 +76,42 @@ internal static class DurationText
         }
         value = TimeSpan.FromMilliseconds(Math.Round(milliseconds, 3));
         return true;
+    }
+
+    /// <summary>
+    /// Go's duration grammar: one or more of a decimal number and its unit (<c>ns</c>, <c>us</c>, <c>µs</c>, <c>ms</c>, <c>s</c>,
+    /// <c>m</c>, <c>h</c>), e.g. <c>1h30m</c> or <c>1500us</c>, summed. False for anything else (a sign, an exponent, a number
+    /// without a unit, an unknown unit), which the single-number reading then accepts or explains.
+    /// </summary>
+    private static bool TryParseSequence(string text, out double milliseconds)
+    {
+        milliseconds = 0;
+        var at = 0;
+        while (at < text.Length)
+        {
+            var numberStart = at;
+            while (at < text.Length && (char.IsAsciiDigit(text[at]) || text[at] == '.'))
+                at++;
+            if (at == numberStart || !double.TryParse(text.AsSpan(numberStart, at - numberStart), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var amount))
+                return false;
+            var unitStart = at;
+            while (at < text.Length && !char.IsAsciiDigit(text[at]) && text[at] != '.')
+                at++;
+            var perUnit = text.AsSpan(unitStart, at - unitStart) switch
+            {
+                "ns" => 1e-6,
+                "us" or "µs" or "μs" => 1e-3,
+                "ms" or "MS" or "Ms" or "mS" => 1.0,
+                "s" or "S" => 1_000.0,
+                "m" or "M" => 60_000.0,
+                "h" or "H" => 3_600_000.0,
+                _ => -1.0,
+            };
+            if (perUnit < 0)
+                return false;
+            milliseconds += amount * perUnit;
+        }
+        return at > 0;
     }
 
     /// <summary>

@@ -30,6 +30,10 @@ internal sealed class SettingEntries
         var keys = list.Select(n => n.Key).ToList();
         _spelling = KeySpelling.Of(keys, outer);
         var byNormal = allowed.ToDictionary(Normalize, k => k, StringComparer.Ordinal);
+        // The options' property names where the key is not the same words: a .NET user binds appsettings.json by them.
+        foreach (var (property, key) in PropertyNames)
+            if (byNormal.ContainsKey(Normalize(key)))
+                byNormal.TryAdd(property, key);
         foreach (var node in list)
         {
             if (!byNormal.TryGetValue(Normalize(node.Key), out var key))
@@ -67,6 +71,22 @@ internal sealed class SettingEntries
 
     /// <summary>True for a node with no value: an explicit null, or an empty block.</summary>
     public static bool IsNull(ISettingNode node) => node.Value is null && !node.IsSequence && node.Children.Count == 0;
+
+    /// <summary>
+    /// Option property names (normalized) that say more than their key (<c>TcpServerStageOptions.EgressBufferBytes</c> for
+    /// <c>egress_buffer</c>, whose value is a size such as 64KiB): taken as that key, in whichever block takes it.
+    /// </summary>
+    private static readonly (string Property, string Key)[] PropertyNames = [("egressbufferbytes", "egress_buffer"), ("readbufferbytes", "read_buffer")];
+
+    /// <summary>The key an option's property name stands for (<c>EgressBufferBytes</c>: <c>egress_buffer</c>), or null.</summary>
+    public static string? KeyOfPropertyName(string written)
+    {
+        var normal = Normalize(written);
+        foreach (var (property, key) in PropertyNames)
+            if (property == normal)
+                return key;
+        return null;
+    }
 
     public static string Normalize(string key) => key.Replace("_", "").Replace("-", "").ToLowerInvariant();
 

@@ -165,7 +165,8 @@ internal static class StageReader
         var known = configKeys.Select(SettingEntries.Normalize).ToHashSet(StringComparer.Ordinal);
         foreach (var node in flat)
         {
-            if (known.Contains(SettingEntries.Normalize(node.Key)))
+            if (known.Contains(SettingEntries.Normalize(node.Key))
+                || (SettingEntries.KeyOfPropertyName(node.Key) is { } key && known.Contains(SettingEntries.Normalize(key))))
             {
                 configChildren.Add(node);
                 continue;
