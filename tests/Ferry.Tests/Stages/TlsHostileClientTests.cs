@@ -66,6 +66,38 @@ public abstract class TlsHostileClientTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_stream_that_does_not_open_as_a_tls_client_is_refused_in_words_that_say_so()
+    {
+        // SslStream's words for a ClientHello whose type byte is wrong were "The server mode SSL must use a certificate with
+        // the associated private key": the operator went looking at the server's certificate.
+        var time = new StageTime();
+        await using var h = new FerryTestServer(Server(), time: time);
+        await h.StartAsync();
+        var notAHello = await ClientHello.CaptureAsync();
+        notAHello[5] = 0xFE;
+        var plainText = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray();
+        var details = new List<string>();
+        foreach (var opening in new[] { notAHello, plainText })
+        {
+            using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            await socket.ConnectAsync(h.EndPoint);
+            var port = ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
+            await socket.SendAsync(opening);
+            var closed = await h.WaitForEventAsync<DisconnectedEvent>(e => e.Peer.Port == port);
+            Assert.Equal(DisconnectReason.TlsError, closed.Reason);
+            Assert.StartsWith("tls handshake failed: ", closed.Detail);
+            Assert.DoesNotContain("private key", closed.Detail);
+            details.Add(closed.Detail!);
+        }
+        if (transport == StageTransport.Stream)
+        {
+            Assert.Equal("tls handshake failed: the client's first handshake message is not a ClientHello (message type 254, where a ClientHello is 1)", details[0]);
+            Assert.Equal("tls handshake failed: the client's first bytes are not a TLS handshake record (a record type of 71, 0x47, where 22 begins a handshake; a client not speaking TLS?)", details[1]);
+        }
+        Assert.Equal(2, h.Stage.GetStats().TlsFailuresTotal);
+    }
+
+    [Fact]
     public async Task A_tls_record_trickled_in_is_closed_at_frame_timeout_counted_from_its_first_byte()
     {
         // Until a record is whole no plaintext reaches the framing, so no frame has begun in the stage's eyes:

@@ -214,7 +214,9 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
         {
             // Set before the end is posted: the service thread reads it when it closes the connection.
             _refusedCertificate = TlsRejectedException.In(ex)?.Certificate;
-            End(Failed, IConnectionIo.HandshakeFailedError, TlsFailure.Describe(ex));
+            // A server told a stream that did not open as a TLS client's says so, not SslStream's misleading words for it.
+            var opening = _handshake is ServerTlsHandshake && _refusedCertificate is null ? _socketStream.Records?.ClientOpeningProblem() : null;
+            End(Failed, IConnectionIo.HandshakeFailedError, opening is null ? TlsFailure.Describe(ex) : TlsFailure.HandshakeFailed + opening);
             return;
         }
         lock (_outLock)

@@ -26,10 +26,16 @@ internal sealed class TlsRecordWatch(TimeProvider time)
     private bool _lost;
     /// <summary>The <see cref="TimeProvider"/> timestamp of the unfinished record's first byte, or <see cref="None"/>.</summary>
     private long _since = None;
+    /// <summary>How many of the stream's first six bytes have been seen: the first record's type and its first handshake message's.</summary>
+    private int _openingSeen;
+    private byte _firstRecordType;
+    private byte _firstMessageType;
 
     /// <summary>Takes the next received ciphertext.</summary>
     public void Observe(ReadOnlySpan<byte> ciphertext)
     {
+        if (_openingSeen < HeaderBytes + 1)
+            SeeOpening(ciphertext);
         if (_lost || ciphertext.IsEmpty)
             return;
         var began = false;
@@ -72,6 +78,35 @@ internal sealed class TlsRecordWatch(TimeProvider time)
         else if (began)
             // The unfinished record is the last one begun, and it began in these bytes.
             Volatile.Write(ref _since, time.GetTimestamp());
+    }
+
+    private void SeeOpening(ReadOnlySpan<byte> ciphertext)
+    {
+        for (var i = 0; i < ciphertext.Length && _openingSeen <= HeaderBytes; i++, _openingSeen++)
+        {
+            if (_openingSeen == 0)
+                _firstRecordType = ciphertext[i];
+            else if (_openingSeen == HeaderBytes)
+                _firstMessageType = ciphertext[i];
+        }
+    }
+
+    /// <summary>
+    /// What is wrong with how a client's stream began, in words, or null when it began as a TLS client's does (a handshake record
+    /// whose first message is a ClientHello) or too little of it came to tell. SslStream's words for such a stream mislead
+    /// (a ClientHello's type byte changed reads as "The server mode SSL must use a certificate with the associated private
+    /// key"): a failed handshake is told in these instead. Read after the handshake failed, on the thread that ran it.
+    /// </summary>
+    public string? ClientOpeningProblem()
+    {
+        const byte Handshake = 22, ClientHello = 1;
+        if (_openingSeen == 0)
+            return null;
+        if (_firstRecordType != Handshake)
+            return $"the client's first bytes are not a TLS handshake record (a record type of {_firstRecordType}, 0x{_firstRecordType:x2}, where 22 begins a handshake; a client not speaking TLS?)";
+        if (_openingSeen > HeaderBytes && _firstMessageType != ClientHello)
+            return $"the client's first handshake message is not a ClientHello (message type {_firstMessageType}, where a ClientHello is 1)";
+        return null;
     }
 
     /// <summary>Whether a record has begun and not ended; <paramref name="sinceTimestamp"/> is when its first byte came (<see cref="TimeProvider.GetTimestamp"/>).</summary>
