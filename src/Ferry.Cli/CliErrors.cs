@@ -12,6 +12,10 @@ internal static class CliErrors
         var command = result.CommandResult.Command;
         var prefix = command is RootCommand ? "ferry" : $"ferry {command.Name}";
         var help = command is RootCommand ? "see ferry --help" : $"see ferry {command.Name} --help";
+        // A mistyped option before an argument (`--sett x=1 FILE`) is taken for the argument's value, and the parser then
+        // complains of what follows it: the option is what the user got wrong, so it is what is told.
+        if (command is not RootCommand && MistypedOptionAsArgument(result.CommandResult) is { } mistyped)
+            return $"{prefix}: unknown option '{mistyped}'{Suggest.DidYouMean(mistyped, OptionNames(command))} ({help})";
         foreach (var token in result.UnmatchedTokens)
         {
             if (command is RootCommand)
@@ -27,6 +31,11 @@ internal static class CliErrors
             return $"{prefix}: {option.Option.Name} needs a value";
         return $"{prefix}: {error.Message}";
     }
+
+    /// <summary>An argument's value spelled as an option (<c>--sett</c>, <c>-x</c>; not <c>-</c>, which names stdin), or null.</summary>
+    private static string? MistypedOptionAsArgument(CommandResult result)
+        => result.Children.OfType<ArgumentResult>().SelectMany(a => a.Tokens).Select(t => t.Value)
+            .FirstOrDefault(v => v.Length > 1 && v[0] == '-' && (v[1] == '-' || char.IsAsciiLetter(v[1])));
 
     private static Argument? MissingArgument(CommandResult result)
     {
