@@ -83,6 +83,13 @@ internal static class ConfigFileLoader
                 "is JSON, which has no comments; remove the comment, or write the file as YAML, where comments start with '#'"));
             return null;
         }
+        if (ControlCharacter(text) is { } control)
+        {
+            problems.Add(new SettingProblem($"{file}:{control.Line}:{control.Column}", "(file)", null,
+                $"contains the control character U+{(int)control.Character:X4}, which neither YAML nor JSON allows written raw in a file; "
+                + "if a value is meant to hold it, write it escaped in a double-quoted string (\"\\0\", \"\\x01\")"));
+            return null;
+        }
         // Tabs are JSON whitespace but not YAML indentation; outside strings they are safe to widen.
         var source = json ? text.Replace('\t', ' ') : text;
         var stream = new YamlStream();
@@ -145,6 +152,32 @@ internal static class ConfigFileLoader
             problems.Add(ex.Problem);
             return null;
         }
+    }
+
+    /// <summary>
+    /// The first character YAML's printable set leaves out (C0 controls but tab, line feed and carriage return; DEL; C1
+    /// controls but NEL), with its line and column: YamlDotNet read a raw NUL into a scalar, and a stage's name or address
+    /// held it unseen.
+    /// </summary>
+    private static (char Character, int Line, int Column)? ControlCharacter(string text)
+    {
+        var line = 1;
+        var column = 1;
+        foreach (var c in text)
+        {
+            if ((c < 0x20 && c is not ('\t' or '\n' or '\r')) || c == 0x7F || (c is >= '\u0080' and <= '\u009F' && c != '\u0085'))
+                return (c, line, column);
+            if (c == '\n')
+            {
+                line++;
+                column = 1;
+            }
+            else
+            {
+                column++;
+            }
+        }
+        return null;
     }
 
     /// <summary>
