@@ -129,13 +129,24 @@ public sealed class ConfigFileLimitTests : IDisposable
     [InlineData("scanner.yaml", ": {\nr")]
     [InlineData("scanner.json", ": {\nr")]
     [InlineData("tag.yaml", "!!]")] // ArgumentException: "Global tags must be valid URIs."
-    [InlineData("nul.json", "\0:\0\u001f")] // ArgumentException from the node loader: "The current event is of an unsupported type."
     public async Task Text_the_yaml_scanner_fails_on_is_a_problem_not_a_crash(string name, string text)
     {
         var file = Write(name, text);
         var line = await CheckFailsAsync(file, 2);
         Assert.Matches($"^{System.Text.RegularExpressions.Regex.Escape(file)}:[1-9][0-9]*:[1-9][0-9]*: \\(file\\): is not valid YAML or JSON: ", line);
         Assert.Contains("the YAML parser cannot read on ", line);
+    }
+
+    /// <summary>
+    /// The fuzz target's third crash, "\0:\0\x1f" as JSON (an ArgumentException from the node loader: "The current event is of an
+    /// unsupported type."), is now refused before YamlDotNet reads it, for the raw NUL it begins with.
+    /// </summary>
+    [Fact]
+    public async Task Text_with_raw_control_characters_the_node_loader_failed_on_is_refused_at_its_first_one()
+    {
+        var file = Write("nul.json", "\0:\0\u001f");
+        var line = await CheckFailsAsync(file, 2);
+        Assert.StartsWith($"{file}:1:1: (file): contains the control character U+0000, which neither YAML nor JSON allows", line);
     }
 
     private static async Task<string> CheckFailsAsync(string file, int lines)
