@@ -34,8 +34,8 @@ internal static class PipelineReader
                     case "routes": routesNode = child; break;
                     case "telemetry": telemetryNode = child; break;
                     default:
-                        problems.Add(new SettingProblem(child.Where, child.Path, null,
-                            SettingEntries.UnknownKey(child.Key, root.Nodes.Select(n => n.Key), TopKeys, "")));
+                        problems.Add(new SettingProblem(child.Where, child.Path, null, StageKeyAtTop(child.Key)
+                            ?? SettingEntries.UnknownKey(child.Key, root.Nodes.Select(n => n.Key), TopKeys, "")));
                         break;
                 }
             }
@@ -64,6 +64,23 @@ internal static class PipelineReader
         if (stagesNode is not null)
             StagePreflight.Check(stagesNode, stages, problems);
         return problems.Count == before && bus is not null ? new PipelineDefinition(file, stages, bus, routes, telemetry) : null;
+    }
+
+    /// <summary>
+    /// A stage's key written at the top of the file (seed 004's node configuration copied as it is: host, port, …), told where
+    /// it goes; null for any other key. "unknown key 'host' (allowed: stages, bus, routes, telemetry)" did not say it.
+    /// </summary>
+    private static string? StageKeyAtTop(string key)
+    {
+        var normal = SettingEntries.Normalize(key);
+        if (normal is "name" or "type" or "mode" or "config")
+            return $"unknown key '{key}' at the top of a pipeline file: it is a stage's key; write each stage as an item of stages, "
+                + "e.g. stages: [{name: node, type: tcp_server, config: {host: 127.0.0.1, port: 3035}}] (allowed here: stages, bus, routes, telemetry)";
+        if (!StageReader.ServerKeys.Concat(StageReader.ClientKeys).Any(k => SettingEntries.Normalize(k) == normal))
+            return null;
+        return $"unknown key '{key}' at the top of a pipeline file: it is a stage's config key; put the stage's keys in its config, "
+            + "e.g. stages: [{name: node, type: tcp_server, config: {host: 127.0.0.1, port: 3035}}], as examples/seed004-node.yaml does "
+            + "(allowed here: stages, bus, routes, telemetry)";
     }
 
     private static List<StageDeclaration> ReadStages(ConfigNode? node, ConfigNode root, BindClaims binds, List<SettingProblem> problems)
