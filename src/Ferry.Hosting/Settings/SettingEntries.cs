@@ -30,13 +30,11 @@ internal sealed class SettingEntries
         var keys = list.Select(n => n.Key).ToList();
         _spelling = KeySpelling.Of(keys, outer);
         var byNormal = allowed.ToDictionary(Normalize, k => k, StringComparer.Ordinal);
-        // The options' property names where the key is not the same words: a .NET user binds appsettings.json by them.
-        foreach (var (property, key) in PropertyNames)
-            if (byNormal.ContainsKey(Normalize(key)))
-                byNormal.TryAdd(property, key);
         foreach (var node in list)
         {
-            if (!byNormal.TryGetValue(Normalize(node.Key), out var key))
+            // An option's property name whose key is not the same words is that key: a .NET user binds appsettings.json by them.
+            if (!byNormal.TryGetValue(Normalize(node.Key), out var key)
+                && !(KeyOfPropertyName(node.Key) is { } named && byNormal.TryGetValue(Normalize(named), out key)))
             {
                 problems.Add(new SettingProblem(node.Where, node.Path, null, UnknownKey(node.Key, keys, allowed, $" in {blockWhat}", stageType)));
                 continue;
