@@ -36,6 +36,8 @@ public sealed class MessageFailureTests
         await nats.PublishAsync(gateway.Nats.InstanceEgressSubject, "boom 1"u8.ToArray(), ConnHeader(id));
         await nats.PublishAsync(gateway.Nats.InstanceEgressSubject, "after"u8.ToArray(), ConnHeader(id));
         await client.WaitForTextAsync(t => t == "after\n");
+        // The client can read "after" before the router has counted its outcome.
+        await Eventually.TrueAsync(() => gateway.Nats.Counters.EgressDelivered == 1, TimeSpan.FromSeconds(10), () => gateway.Nats.Counters.ToString());
 
         var counters = gateway.Nats.Counters;
         Assert.Equal(2, counters.EgressReceived);
@@ -78,7 +80,7 @@ public sealed class MessageFailureTests
         await Eventually.TrueAsync(async () =>
         {
             var info = (await js.GetConsumerAsync("ferry_poison_out", consumer)).Info;
-            return gateway.Nats.Counters.EgressRejected == 3 && info.NumAckPending == 0 && info.NumPending == 0;
+            return gateway.Nats.Counters is { EgressRejected: 3, EgressDelivered: 1 } && info.NumAckPending == 0 && info.NumPending == 0;
         }, TimeSpan.FromSeconds(20), () => $"{gateway.Nats.Counters}");
         Assert.Equal(1, gateway.Nats.Counters.EgressDelivered);
         Assert.Equal("after\n", client.Text);
