@@ -119,13 +119,15 @@ internal sealed class SettingEntries
         return node.Value ?? "";
     }
 
-    public int? Int(string key, int min, int max, string? meaning = null)
+    public int? Int(string key, int min, int max, string? meaning = null) => (int?)Long(key, min, max, meaning);
+
+    public long? Long(string key, long min, long max, string? meaning = null)
     {
         var text = Text(key);
         if (text is null)
             return null;
         if (long.TryParse(text.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max)
-            return (int)value;
+            return value;
         Problem(key, $"is not allowed; use a whole number from {min} to {max}{meaning}");
         return null;
     }

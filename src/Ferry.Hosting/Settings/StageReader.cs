@@ -212,7 +212,9 @@ internal static class StageReader
                 ? $"(io_tcp {e.Say("mode")} server needs it, e.g. \":3034\")"
                 : $"(a tcp server needs the address it listens on, e.g. \"127.0.0.1:9000\", or \":9000\" for every interface; or {e.Say("host")} and {e.Say("port")})");
         if (e.Int("backlog", 1, 65535) is { } backlog) o = o with { Backlog = backlog };
-        if (e.Int("max_connections", 0, int.MaxValue, " (0 = unlimited)") is { } max) o = o with { MaxConnections = max };
+        // Seed 004 types max_connections as uint32: its whole range is accepted, and a count above int.MaxValue is a limit
+        // no process reaches (descriptors run out first), so it stands as int.MaxValue.
+        if (e.Long("max_connections", 0, uint.MaxValue, " (0 = unlimited)") is { } max) o = o with { MaxConnections = (int)Math.Min(max, int.MaxValue) };
         if (Framing(e, seed003) is { } framing) o = o with { Framing = framing };
         if (e.Int("group_size", 1, 65536) is { } groupSize) o = o with { GroupSize = groupSize };
         if (e.Duration("group_linger") is { } linger) o = o with { GroupLinger = linger };

@@ -48,7 +48,7 @@ public sealed class DuplicateKeyTests : IDisposable
             """);
         var expected = new List<string>
         {
-            $"{file}:6:7: stages[0].config.max_connections: 'lots' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+            $"{file}:6:7: stages[0].config.max_connections: 'lots' is not allowed; use a whole number from 0 to 4294967295 (0 = unlimited)",
             Twice(file, 7, 7, "stages[0].config.bind", 5, 7),
             $"{file}:8:7: stages[0].config.colour: unknown key 'colour' in a tcp_server stage (allowed: {TcpServerKeys})",
             $"{file}:10:19: routes[0].to: 'nowhere' is not a stage of this file (stages: front)",
@@ -234,7 +234,7 @@ public sealed class DuplicateKeyTests : IDisposable
             $"{file}:14:33: stages[2].config.tls.certificate.certificate_pem: missing key 'certificate_pem' (or 'certificate_file'): the certificate as PEM text (or a PEM file)",
             $"{file}:14:33: stages[2].config.tls.certificate.private_key_pem: missing key 'private_key_pem' (or 'private_key_file'): the private key as PEM text (or a PEM file)",
             $"{file}:14:47: stages[2].config.tls.certificate.pem: unknown key 'pem' in the tls certificate block (allowed: certificate_pem, private_key_pem, certificate_file, private_key_file)",
-            $"{file}:17:41: stages[2].config.max_connections: 'many' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+            $"{file}:17:41: stages[2].config.max_connections: 'many' is not allowed; use a whole number from 0 to 4294967295 (0 = unlimited)",
             $"ferry check: {file}: 7 problems; nothing was started",
         ], stderr);
     }
@@ -337,7 +337,7 @@ public sealed class DuplicateKeyTests : IDisposable
         [
             $"{file}:6:9: stages[0].config.[ x ]: unknown key '[ x ]' in a tcp_server stage (allowed: {TcpServerKeys})",
             $"{file}:8:9: stages[0].config.[ x ]: unknown key '[ x ]' in a tcp_server stage (allowed: {TcpServerKeys})",
-            $"{file}:10:7: stages[0].config.max_connections: 'lots' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+            $"{file}:10:7: stages[0].config.max_connections: 'lots' is not allowed; use a whole number from 0 to 4294967295 (0 = unlimited)",
             $"ferry check: {file}: 3 problems; nothing was started",
         ], stderr);
     }
@@ -389,7 +389,7 @@ public sealed class DuplicateKeyTests : IDisposable
             Twice(file, 3, 5, "stages[0].name", 2, 5),
             Twice(file, 7, 7, "stages[0].config.bind", 6, 7),
             "--set stages.back.config.idle_timeout=1s: stages.back.config.idle_timeout: 'back' names no element of 'stages': use an index from 0 to 0 or a name (front)",
-            "environment FERRY__stages__front__config__max_connections: stages[0].config.max_connections: 'lots' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+            "environment FERRY__stages__front__config__max_connections: stages[0].config.max_connections: 'lots' is not allowed; use a whole number from 0 to 4294967295 (0 = unlimited)",
             "--set stages.front.config.framing=nonsense: stages[0].config.framing: 'nonsense' is not a framing (allowed: delimiter, fixed, header, length, lines, mux, raw, text-length, u16be, u32be, zmtp) (see docs/framing.md)",
             $"ferry check: {file}: 5 problems; nothing was started",
         ], stderr);

@@ -250,7 +250,7 @@ public sealed class NewUserPipelineTests : IDisposable
         Assert.Equal(2, code);
         Assert.Equal(
         [
-            $"{file}:2:61: stages[0].config.max_connections: 'many' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+            $"{file}:2:61: stages[0].config.max_connections: 'many' is not allowed; use a whole number from 0 to 4294967295 (0 = unlimited)",
             $"{file}:11:11: stages[1].config.tls.certificate.private_key_file: '{two}' does not match the certificate (subject CN=localhost); give the private key the certificate was issued for",
             $"{file}:12:78: stages[2].config.handshake_timeout: '0' is not allowed; use a duration above 0, e.g. 10s",
             $"{file}:12:100: stages[2].config.max_payload: '0' is too small; use at least 1 byte",

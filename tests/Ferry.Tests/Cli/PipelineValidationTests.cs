@@ -48,7 +48,7 @@ public sealed class PipelineValidationTests : IDisposable
             $"{file}:8:7: stages[1].config.idle_timeout: 'NaN' is not a duration; use e.g. 30s, 500ms, 2m, 1h or 0",
             $"{file}:9:5: stages[2].name: 'back' is already the name of the stage at {file}:4:5; stage names must be unique (their topics would merge)",
             $"{file}:12:7: stages[2].config.bind: 'nowhere' is not a valid address (no port); use host:port, :port or [ipv6]:port",
-            $"{file}:13:7: stages[2].config.max_connections: '-1' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+            $"{file}:13:7: stages[2].config.max_connections: '-1' is not allowed; use a whole number from 0 to 4294967295 (0 = unlimited)",
             $"{file}:14:7: stages[2].config.egress_buffer: '64KB2' is not a size; use e.g. 65536, 64KiB, 1MiB or 1MB",
             $"{file}:16:6: routes[0].from: 'frnt' is not a stage of this file (did you mean 'front'?) (stages: front, back)",
             $"{file}:17:1: telemetri: unknown key 'telemetri' (did you mean 'telemetry'?) (allowed: stages, bus, routes, telemetry)",
@@ -299,6 +299,33 @@ public sealed class PipelineValidationTests : IDisposable
             $"{file}:3:42: stages[1].config.<<: is a YAML merge key, which pipeline files do not support; write the keys out in this block (an alias of a whole value, e.g. config: *common, works)",
             $"ferry check: {file}: 1 problem; nothing was started",
         ], stderr);
+    }
+
+    [Fact]
+    public async Task Max_connections_takes_seed_004s_whole_uint32_range()
+    {
+        // Seed 004 types max_connections as uint32; above int.MaxValue it is a limit no process reaches.
+        var good = Write("u32.yaml", """
+            stages:
+              - {name: a, type: tcp_server, config: {host: 127.0.0.1, port: 23020, max_connections: 4294967295}}
+            """);
+        var stderr = new LineWriter();
+        var pipeline = RunCommand.Load(good, [], new CliIo(TextReader.Null, new LineWriter(), stderr, new Dictionary<string, string>()), "check");
+        Assert.Empty(stderr.Lines);
+        var options = Assert.IsType<Ferry.Hosting.Settings.ServerStageDeclaration>(Assert.Single(pipeline!.Stages)).Options;
+        Assert.Equal(int.MaxValue, options.MaxConnections);
+
+        var bad = Write("u33.yaml", """
+            stages:
+              - {name: a, type: tcp_server, config: {host: 127.0.0.1, port: 23020, max_connections: 4294967296}}
+            """);
+        var (code, _, lines) = await RunAsync(["check", bad]);
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{bad}:2:72: stages[0].config.max_connections: '4294967296' is not allowed; use a whole number from 0 to 4294967295 (0 = unlimited)",
+            $"ferry check: {bad}: 1 problem; nothing was started",
+        ], lines);
     }
 
     [Fact]
