@@ -53,7 +53,7 @@ public static class FerryMetrics
         Meter.CreateObservableCounter("ferry.tcp.connections.lingering_resets", () => Observe(s => s.LingeringResetTotal), "{connection}",
             "Lingering closes cut short with a reset, the oldest first, to keep at most max_connections lingering");
         Meter.CreateObservableCounter("ferry.tcp.disconnections", ObserveDisconnections, "{connection}",
-            "Connections closed, tagged with the reason (remote_closed, reset, idle_timeout, limit, ip_limit, denied, server_stopping, protocol_error, killed, slow_consumer, tls_error, proxy_protocol, ...); they add up to closed");
+            "Connections closed, tagged with the reason (remote_closed, reset, idle_timeout, limit, ip_limit, denied, server_stopping, client_stopping, protocol_error, killed, slow_consumer, tls_error, proxy_protocol, ...); they add up to closed");
         Meter.CreateObservableCounter("ferry.tcp.bytes.read", () => Observe(s => s.BytesReceivedTotal), "By", "Bytes read from the wire");
         Meter.CreateObservableCounter("ferry.tcp.bytes.written", () => Observe(s => s.BytesSentTotal), "By", "Bytes written to the wire");
         Meter.CreateObservableCounter("ferry.tcp.packets.read", () => Observe(s => s.PacketsReceivedTotal), "{packet}", "Framed messages received");

@@ -11,7 +11,7 @@ public enum DisconnectReason
     IdleTimeout,
     /// <summary>Accepted over <c>max_connections</c> and closed at once.</summary>
     Limit,
-    /// <summary>The stage is stopping.</summary>
+    /// <summary>The server stage is stopping.</summary>
     ServerStopping,
     /// <summary>The peer sent bytes the stage's framing cannot decode.</summary>
     ProtocolError,
@@ -37,6 +37,11 @@ public enum DisconnectReason
     ProxyProtocol,
     /// <summary>A trusted proxy's PROXY header did not arrive whole within <c>proxy_header_timeout</c>.</summary>
     ProxyHeaderTimeout,
+    /// <summary>
+    /// The client stage is stopping (its own stop, not the server's: a server that goes away is
+    /// <see cref="RemoteClosed"/> or <see cref="Reset"/>).
+    /// </summary>
+    ClientStopping,
 }
 
 /// <summary>The snake_case names used on the bus, in JSON and in logs.</summary>
@@ -61,6 +66,7 @@ internal static class DisconnectReasonNames
         DisconnectReason.HandlerEnded => "handler_ended",
         DisconnectReason.ProxyProtocol => "proxy_protocol",
         DisconnectReason.ProxyHeaderTimeout => "proxy_header_timeout",
+        DisconnectReason.ClientStopping => "client_stopping",
         _ => reason.ToString(),
     };
 }

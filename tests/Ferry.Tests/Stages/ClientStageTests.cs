@@ -92,6 +92,24 @@ public abstract class ClientStageTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_client_stage_that_stops_closes_its_connection_as_client_stopping_not_as_the_servers_stop()
+    {
+        await using var server = new FerryTestServer(new TcpServerStageOptions().On(Transport));
+        await server.StartAsync();
+        var client = new TcpClientStage(new TcpClientStageOptions { Connect = server.EndPoint.ToString() }.On(Transport));
+        var rec = new ClientRecorder(client);
+        await client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        var accepted = await server.WaitForConnectionAsync();
+
+        await client.DisposeAsync();
+        var closed = Assert.Single(rec.Events.OfType<DisconnectedEvent>());
+        Assert.Equal(DisconnectReason.ClientStopping, closed.Reason);
+        Assert.Equal("client_stopping", closed.Reason.ToName());
+        // The server saw its peer go; server_stopping is only ever its own stop.
+        Assert.Equal(DisconnectReason.RemoteClosed, (await server.WaitForDisconnectAsync(accepted.ConnectionId)).Reason);
+    }
+
+    [Fact]
     public async Task A_restarted_server_is_reconnected_to_with_growing_capped_jittered_waits()
     {
         var port = FreePorts.One();

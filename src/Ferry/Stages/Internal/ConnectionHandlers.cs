@@ -100,13 +100,13 @@ internal sealed class ConnectionHandlers : IInboxOwner
     }
 
     /// <summary>
-    /// The close a handler's own end asks for: <c>handler_ended</c>, or <c>server_stopping</c> when the stage is
+    /// The close a handler's own end asks for: <c>handler_ended</c>, or <c>server_stopping</c> (<c>client_stopping</c>) when the stage is
     /// stopping (the stop cancelled its token; the stop now waits for handlers, so their connections close here).
     /// A connection whose peer had finished sending closes as <c>remote_closed</c> once the answer is written
     /// (<see cref="ConnectionWriter.Flush"/>), whichever reason is asked for.
     /// </summary>
     private CloseRequest Ended()
-        => new(_engine.Loop.IsStopping ? DisconnectReason.ServerStopping : DisconnectReason.HandlerEnded, null, null) { Flush = true };
+        => new(_engine.Loop.IsStopping ? _engine.StoppingReason : DisconnectReason.HandlerEnded, null, null) { Flush = true };
 
     /// <summary>
     /// The stage has ended: handlers still running did not end within the stop grace period. They are reported

@@ -223,7 +223,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             // finished sending, but its answer is not all written yet (the flush closes it when it was): it is
             // written first, as for any half-closed client, and the flush that writes its last byte closes the
             // connection (remote_closed); a stop's grace period bounds that as it bounds any drain.
-            if (c.PeerFinished && c.Inbox is { HasHandlerEnded: true } && reason is DisconnectReason.HandlerEnded or DisconnectReason.ServerStopping)
+            if (c.PeerFinished && c.Inbox is { HasHandlerEnded: true } && reason is DisconnectReason.HandlerEnded or DisconnectReason.ServerStopping or DisconnectReason.ClientStopping)
                 return;
             c.CloseGracefully = true;
         }
@@ -422,6 +422,9 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     /// </summary>
     bool ILoopRound.EgressDrained() => !ConnectionWriter.AnyQueued(_table.ListLocked) && RunningHandlers == 0 && _closeRequests.IsEmpty;
 
+    /// <summary>The reason the stage's own stop closes its connections with: a client stage's must not read as the server's.</summary>
+    internal DisconnectReason StoppingReason => _source is Dialer ? DisconnectReason.ClientStopping : DisconnectReason.ServerStopping;
+
     void ILoopRound.OnEnded(Exception? failure)
     {
         if (failure is not null)
@@ -432,7 +435,7 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
             c.Closing = true;
         var (bytesBefore, packetsBefore) = (Interlocked.Read(ref _counters.EgressBytesDropped), Interlocked.Read(ref _counters.EgressPacketsDropped));
         while (_table.Count > 0)
-            Close(_table.ListLocked[^1], DisconnectReason.ServerStopping);
+            Close(_table.ListLocked[^1], StoppingReason);
         _source.Stopped();
         LeaveBus();
         StopDropped = (Interlocked.Read(ref _counters.EgressBytesDropped) - bytesBefore, Interlocked.Read(ref _counters.EgressPacketsDropped) - packetsBefore);
