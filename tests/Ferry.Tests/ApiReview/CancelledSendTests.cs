@@ -52,6 +52,24 @@ public sealed class CancelledSendTests
     }
 
     [Fact]
+    public async Task A_publish_on_the_egress_topic_with_a_cancelled_token_is_cancelled_and_sends_nothing()
+    {
+        await using var h = new FerryTestServer(new TcpServerStageOptions(), recordPackets: false);
+        await h.StartAsync();
+        await using var client = await h.ConnectAsync();
+        var id = (await h.WaitForConnectionAsync(client)).ConnectionId;
+        var egress = h.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(h.Stage.Name));
+
+        // Before: routed and written as if the token had not been given.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await egress.PublishAsync(EgressMessage.To(id, "never"u8.ToArray()), Cancelled()));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await egress.PublishAsync(EgressMessage.ToAll("never"u8.ToArray()), Cancelled()));
+
+        Assert.Equal(0, h.Stage.GetStats().EgressPacketsDroppedTotal);
+        await egress.PublishAsync(EgressMessage.To(id, "after"u8.ToArray()));
+        Assert.Equal("after", Encoding.ASCII.GetString(await client.ReceiveExactlyAsync(5)));
+    }
+
+    [Fact]
     public async Task A_broadcast_to_nobody_with_a_cancelled_token_counts_no_drop()
     {
         await using var h = new FerryTestServer(new TcpServerStageOptions(), recordPackets: false);

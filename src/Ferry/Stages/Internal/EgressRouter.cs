@@ -15,6 +15,10 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
     /// <summary>The stage's own subscription to <c>egress_packets</c>: routes and enqueues; waits only under the <c>wait</c> policy.</summary>
     public ValueTask HandleEgressAsync(EgressMessage message, CancellationToken cancellationToken)
     {
+        // A publish whose token is already cancelled is not sent, as with the stage's own send methods: the publisher
+        // gave up on it, and a message queued after all would reach the peer while the caller believes it did not.
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled(cancellationToken);
         try
         {
             var routing = RouteAsync(message, cancellationToken);
