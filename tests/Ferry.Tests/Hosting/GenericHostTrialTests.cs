@@ -104,7 +104,7 @@ public sealed class GenericHostTrialTests : IDisposable
         using var host = Build(Appsettings(framedPort, tlsPort).Replace("\"MaxConnections\": 100", "\"MaxConnections\": \"many\""));
         Assert.Equal(
         [
-            "configuration 'Ferry:Stages:framed:MaxConnections': Stages.framed.MaxConnections: 'many' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+            "configuration 'Ferry:Stages:framed:MaxConnections': Stages.framed.MaxConnections: 'many' is not allowed; use a whole number from 0 to 4294967295 (0 = unlimited)",
         ], await RefusedAsync(host, framedPort, tlsPort));
     }
 
@@ -299,7 +299,7 @@ public sealed class GenericHostTrialTests : IDisposable
             s => s.AddTcpServerStage("admin", o => o with { Bind = "127.0.0.1:0", MaxConnections = -1, IdleTimeout = TimeSpan.FromTicks(1) }));
         Assert.Equal(
         [
-            "configuration 'Ferry:Stages:framed:MaxConnections': Stages.framed.MaxConnections: 'many' is not allowed; use a whole number from 0 to 2147483647 (0 = unlimited)",
+            "configuration 'Ferry:Stages:framed:MaxConnections': Stages.framed.MaxConnections: 'many' is not allowed; use a whole number from 0 to 4294967295 (0 = unlimited)",
             "AddTcpServerStage(\"admin\"): TcpServerStageOptions.IdleTimeout: 0.0001ms is not allowed; must be 0 (never) or at least 1 ms",
             "AddTcpServerStage(\"admin\"): TcpServerStageOptions.MaxConnections: -1 is not allowed; must be 0 (unlimited) or more",
         ], await RefusedAsync(host, framedPort, tlsPort));
