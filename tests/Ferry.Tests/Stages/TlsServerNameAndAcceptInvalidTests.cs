@@ -219,6 +219,34 @@ public abstract class TlsServerNameAndAcceptInvalidTests(StageTransport serverTr
         Assert.DoesNotContain(logs.All, l => l.Contains("client certificate refused", StringComparison.Ordinal));
     }
 
+    [OpenSslTheory]
+    [InlineData("-tls1_3")]
+    [InlineData("-tls1_2")]
+    public async Task A_refused_name_is_told_to_an_openssl_client_on_epoll_by_an_unrecognized_name_alert(string version)
+    {
+        await using var h = new FerryTestServer(Server(Named("localhost")));
+        await h.StartAsync();
+        using var sclient = SClientProcess.Start(OpenSslClientTests.OpenSsl!, ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "other.test", version]);
+        var process = sclient.Process;
+        try
+        {
+            var closed = await h.WaitForEventAsync<DisconnectedEvent>();
+            Assert.Equal(DisconnectReason.TlsError, closed.Reason);
+            Assert.Equal("name mismatch: the client asked for 'other.test' (SNI), this server is 'localhost' (tls.server_name)", closed.Detail);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await process.WaitForExitAsync(deadline.Token);
+            // SslStream (streams) closes without an alert; OpenSSL (epoll) says why.
+            if (serverTransport == StageTransport.Epoll)
+                Assert.Contains("unrecognized name", sclient.Output); // OpenSSL 3: "tlsv1 unrecognized name" (0A000458)
+        }
+        finally
+        {
+            process.StandardInput.Close();
+            if (!process.WaitForExit(5000))
+                process.Kill();
+        }
+    }
+
     [Theory]
     [InlineData("a.test", "CN=a.test")]
     [InlineData("api.b.test", "CN=*.b.test")]
@@ -247,6 +275,39 @@ public abstract class TlsServerNameAndAcceptInvalidTests(StageTransport serverTr
         var problems = Assert.Throws<StageOptionsException>(() => new TcpServerStage(Server(Named("gw.example")))).Problems;
         Assert.Equal(["TcpServerStageOptions.Tls.ServerName: 'gw.example' is not a name of the server's certificate (CN=localhost; names localhost, 127.0.0.1), "
             + "so clients reaching the server by that name would refuse it; set it to a name the certificate carries, or give a certificate issued for it"], problems);
+    }
+
+    [Fact]
+    public async Task A_rotated_certificate_that_does_not_carry_the_server_name_is_kept_out()
+    {
+        var dir = Directory.CreateTempSubdirectory("ferry-served-name-");
+        try
+        {
+            var certFile = Path.Combine(dir.FullName, "server.pem");
+            var keyFile = Path.Combine(dir.FullName, "server.key");
+            async Task WriteAsync(X509Certificate2 certificate)
+            {
+                var (cert, key) = CertificateMaker.ToPem(certificate);
+                await File.WriteAllTextAsync(certFile, cert);
+                await File.WriteAllTextAsync(keyFile, key);
+            }
+            using var first = CertificateMaker.CreateServer(TestCertificates.Authority, ["localhost"], Now.AddMinutes(-5), Now.AddDays(1));
+            using var elsewhere = CertificateMaker.CreateServer(TestCertificates.Authority, ["other.test"], Now.AddMinutes(-5), Now.AddDays(2));
+            await WriteAsync(first);
+            var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(Now);
+            var tls = Named("localhost") with { Certificate = new TlsCertificate { CertificateFile = certFile, PrivateKeyFile = keyFile } };
+            await using var stage = new TcpServerStage(Server(tls), timeProvider: time);
+            var endPoint = await stage.StartAsync();
+            await WriteAsync(elsewhere);
+            time.Advance(TimeSpan.FromSeconds(2)); // the files are looked at once a second on the stage clock
+            await using var client = await FramedTestClient.ConnectAsync(endPoint, TestCertificates.TrustingClient());
+            using var served = X509CertificateLoader.LoadCertificate(client.Tls!.RemoteCertificate!.GetRawCertData());
+            Assert.Equal(first.Thumbprint, served.Thumbprint);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     [Theory]
