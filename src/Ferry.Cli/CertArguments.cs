@@ -38,7 +38,7 @@ internal static class CertArguments
         foreach (var name in names)
         {
             var host = name.StartsWith("*.", StringComparison.Ordinal) ? name[2..] : name;
-            if (IPAddress.TryParse(name, out _) || Ferry.Hosting.Settings.HostNameText.IsDnsName(host))
+            if (IPAddress.TryParse(name, out _) || Ferry.Stages.Internal.HostNameText.IsDnsName(host))
                 continue;
             throw new CliException($"--name '{name}' is not a DNS name or an IP address, so no client could match it; use e.g. --name localhost --name 127.0.0.1 --name gw.example.com (or a wildcard, *.example.com)");
         }

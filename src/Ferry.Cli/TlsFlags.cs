@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Ferry.Hosting.Settings;
+using HostNameText = Ferry.Stages.Internal.HostNameText;
 using Ferry.Stages;
 using Ferry.Transport;
 

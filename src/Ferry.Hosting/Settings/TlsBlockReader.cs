@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Ferry.Stages;
+using HostNameText = Ferry.Stages.Internal.HostNameText;
 
 namespace Ferry.Hosting.Settings;
 
@@ -56,17 +57,20 @@ internal static class TlsBlockReader
             options = options with { HandshakeTimeout = timeout };
         }
         var serverName = Optional(e, "server_name");
-        if (secure && serverName is not null && server)
-            e.Problem("server_name", "only applies to client stages (the name a client checks in the server's certificate); leave it null on a server");
-        else if (serverName is not null && !HostNameText.IsValid(serverName.Trim()))
-            e.Problem("server_name", $"is not a DNS name or an IP address, so no server certificate could match it; {HostNameText.Allowed}");
+        var serverNameValid = serverName is not null && HostNameText.IsValid(serverName.Trim());
+        if (serverName is not null && !serverNameValid)
+            e.Problem("server_name", TlsOptions.ServerNameNotAName(server));
         var acceptInvalid = e.Bool("accept_invalid_certificates") ?? false;
-        if (secure && acceptInvalid && server)
-            e.Problem("accept_invalid_certificates", $"only applies to client stages; a server checks client certificates with {e.Say("client_certificate")} and {e.Say("ca_certificate_pem")}");
+        // On a server it waives the checks of client certificates: with none asked for there is nothing it could mean.
+        if (secure && acceptInvalid && server && options.ClientCertificate == ClientCertificateMode.None)
+            e.Problem("accept_invalid_certificates", $"on a server accepts client certificates that fail their checks (development only), but this server asks for none; "
+                + $"set {e.Say("client_certificate")} to optional or required, or leave it false");
         options = options with { ServerName = serverName, AcceptInvalidCertificates = acceptInvalid };
 
         var certificate = ReadCertificate(e.Node("certificate"), problems, e.Spelling);
         options = options with { Certificate = certificate };
+        if (secure && server && serverNameValid && certificate is not null)
+            CheckServedName(e, options, certificate);
         var caPem = Optional(e, "ca_certificate_pem");
         var caFile = Optional(e, "ca_certificate_file");
         if (caPem is not null && caFile is not null)
@@ -91,7 +95,8 @@ internal static class TlsBlockReader
                 problems.Add(new SettingProblem(given.Where, given.Path, given.Value, $"is required on a TLS server: give {pair}"));
             else if (server && !e.Has("certificate"))
                 problems.Add(new SettingProblem(node.Where, $"{node.Path}.{e.Say("certificate")}", null, $"missing key '{e.Say("certificate")}': a TLS server needs {pair}"));
-            if (server && options.ClientCertificate != ClientCertificateMode.None && caPem is null && caFile is null)
+            // Accepting any client certificate (accept_invalid_certificates) needs no CA to check them against.
+            if (server && options.ClientCertificate != ClientCertificateMode.None && caPem is null && caFile is null && !acceptInvalid)
                 e.Problem("client_certificate", $"needs {e.Say("ca_certificate_pem")} or {e.Say("ca_certificate_file")} (the CA client certificates must chain to)");
         }
         return problems.Count == before && secure ? options : null;
@@ -123,6 +128,34 @@ internal static class TlsBlockReader
             e.Problem("secure", $"turns TLS off (the stage would serve plain TCP), but {fix}");
         else
             problems.Add(new SettingProblem(block.Where, $"{block.Path}.{secure}", null, $"missing key '{secure}': without {secure}: true TLS is off (the stage would serve plain TCP), but {fix}"));
+    }
+
+    /// <summary>
+    /// A server's <c>server_name</c> must be a name of its certificate (clients reaching it by that name would refuse it
+    /// otherwise): told at <c>server_name</c> with the certificate's names, as the stage would say when it is built.
+    /// </summary>
+    private static void CheckServedName(SettingEntries e, TlsOptions options, TlsCertificate source)
+    {
+        string pem;
+        try
+        {
+            pem = source.CertificatePem ?? File.ReadAllText(source.CertificateFile!);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return; // read a moment ago by ReadCertificate; the stage's own load says what changed
+        }
+        try
+        {
+            using var certificate = X509Certificate2.CreateFromPem(pem);
+            if (!Ferry.Transport.Tls.ServedName.Covers(certificate, options.ServerName!))
+                e.Problem("server_name", $"is not a name of the server's certificate ({Ferry.Transport.Tls.ServedName.Describe(certificate)}), so clients reaching "
+                    + $"the server by that name would refuse it; set {e.Say("server_name")} to a name the certificate carries, or give a certificate issued for it");
+        }
+        catch (CryptographicException)
+        {
+            // ReadCertificate took it a moment ago: a file rewritten since; the stage's own load says what is wrong.
+        }
     }
 
     /// <summary>The <c>certificate</c> block: PEM text or files for the certificate and its key, loaded to check they are PEM and belong together.</summary>

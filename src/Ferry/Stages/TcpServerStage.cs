@@ -43,6 +43,8 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
         Options = options;
         Bus = bus ?? new InProcessBus();
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Ferry.Stages.TcpServer." + options.Name);
+        if (options.Tls is { Secure: true, AcceptInvalidCertificates: true })
+            Log.InsecureServerTls(logger, options.Name);
         Acceptor? acceptor = null;
         _core = new StageEngine(this, CoreSettings.From(options), Bus, logger, timeProvider ?? TimeProvider.System,
             engine => acceptor = new Acceptor(engine, options));

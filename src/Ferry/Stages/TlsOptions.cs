@@ -103,10 +103,25 @@ public sealed record TlsOptions
     /// </summary>
     public string? CertificateRevocationListFile { get; init; }
 
-    /// <summary>Client stage: the name sent as SNI and checked against the server's certificate; the host of <c>connect</c> by default.</summary>
+    /// <summary>
+    /// The TLS server name (<c>server_name</c>), a DNS name or an IP address. Client stage: the name sent as SNI and checked
+    /// against the server's certificate; the host of <c>connect</c> by default. Server stage: the name clients reach the
+    /// server by. Its certificate (<see cref="Certificate"/>) must carry it (a subject alternative name, a wildcard covering
+    /// one label), or building the stage fails with the certificate's names (a reloaded certificate that does not carry it is
+    /// kept out, as a broken one is); a client whose SNI asks for another name is refused during the handshake (disconnect
+    /// reason <c>tls_error</c>, detail <c>name mismatch: the client asked for '…' (SNI), this server is '…' (tls.server_name)</c>;
+    /// on epoll the client gets an <c>unrecognized_name</c> alert). The names of <see cref="SniCertificates"/> are served too,
+    /// and a client that sends no SNI (one that dials an IP address) is accepted. Null (the default): any name is served.
+    /// </summary>
     public string? ServerName { get; init; }
 
-    /// <summary>Client stage, development only: accept any server certificate (logged as a warning at start).</summary>
+    /// <summary>
+    /// Development only, logged as a warning at start. Client stage: accept any server certificate. Server stage, with
+    /// <see cref="ClientCertificate"/> optional or required (an options error without): accept a client certificate that
+    /// fails the chain or validity checks (self-signed, from another CA, expired, not yet valid) and report it in
+    /// <see cref="TlsConnectionInfo"/> as any other; a required certificate must still be sent, and one the CRL
+    /// (<see cref="CertificateRevocationListPem"/>) lists is still refused as <c>revoked</c>. No CA bundle is needed then.
+    /// </summary>
     public bool AcceptInvalidCertificates { get; init; }
 
     /// <summary>Server stage: whether clients must present a certificate (mutual TLS).</summary>
@@ -148,6 +163,12 @@ public sealed record TlsOptions
             problems.Add($"option 'tls.certificate': a TLS server needs a certificate and private key ({StageOptionsException.Mark("certificate_pem")} and {StageOptionsException.Mark("private_key_pem")}, or their files)");
         if (!server && ClientCertificate != ClientCertificateMode.None)
             problems.Add($"option 'tls.client_certificate': applies to server stages; a client stage presents {StageOptionsException.Mark("tls.certificate")}");
+        if (server && AcceptInvalidCertificates && ClientCertificate == ClientCertificateMode.None)
+            problems.Add("option 'tls.accept_invalid_certificates': true, but this server asks for no client certificate, so there is none to accept "
+                + $"(on a server it accepts client certificates that fail their checks, for development only); set {StageOptionsException.Mark("tls.client_certificate")} "
+                + "to optional or required, or leave it false");
+        if (ServerName is not null && !Internal.HostNameText.IsValid(ServerName.Trim()))
+            problems.Add($"option 'tls.server_name': '{ServerName}' {ServerNameNotAName(server)}");
         if (CaCertificatePem is not null && CaCertificateFile is not null)
             problems.Add("options 'tls.ca_certificate_pem'/'tls.ca_certificate_file': give one, not both");
         Certificate?.Validate(problems, "tls.certificate");
@@ -172,6 +193,11 @@ public sealed record TlsOptions
         if (ApplicationProtocols is { } alpn && alpn.Any(p => string.IsNullOrEmpty(p) || System.Text.Encoding.UTF8.GetByteCount(p) > 255))
             problems.Add("option 'tls.application_protocols': each name must be 1 to 255 bytes");
     }
+
+    /// <summary>Why a server name that is neither a DNS name nor an IP address is refused, and what is allowed, for the stage's role.</summary>
+    internal static string ServerNameNotAName(bool server) => server
+        ? "is not a DNS name or an IP address, so no client could reach the server by it; give the name clients dial, which the server's certificate carries, e.g. gw.example.com"
+        : $"is not a DNS name or an IP address, so no server certificate could match it; {Internal.HostNameText.Allowed}";
 
     /// <summary>The options (in the stage options' snake_case) that differ from their defaults and only apply when <see cref="Secure"/> is true.</summary>
     private List<string> SettingsThatNeedSecure()

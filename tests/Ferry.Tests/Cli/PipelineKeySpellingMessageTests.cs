@@ -33,7 +33,8 @@ public sealed partial class PipelineKeySpellingMessageTests : IDisposable
     [InlineData("{name: c, type: tcp_client, connect: '127.0.0.1:1', tls: {secure: true, client_certificate: required}}",
         "stages[0].tls.client_certificate: 'required' only applies to server stages; a client stage presents its own certificate in 'certificate'")]
     [InlineData("{name: s, type: tcp_server, bind: ':0', tls: {secure: true, accept_invalid_certificates: true}}",
-        "stages[0].tls.accept_invalid_certificates: 'true' only applies to client stages; a server checks client certificates with client_certificate and ca_certificate_pem")]
+        "stages[0].tls.accept_invalid_certificates: 'true' on a server accepts client certificates that fail their checks (development only), but this server asks for none; "
+        + "set client_certificate to optional or required, or leave it false")]
     [InlineData("{name: c, type: tcp_client, connect: '127.0.0.1:1', tls: {secure: true, ca_certificate_pem: x, ca_certificate_file: y}}",
         "stages[0].tls.ca_certificate_file: 'y' cannot be combined with 'ca_certificate_pem'; give one of them")]
     [InlineData("{name: s, type: tcp_server, bind: ':0', tls: {secure: true}}",
@@ -62,6 +63,9 @@ public sealed partial class PipelineKeySpellingMessageTests : IDisposable
         "stages[0].tls.ca-certificate-file: 'y' cannot be combined with 'ca-certificate-pem'; give one of them")]
     [InlineData("{name: s, type: tcp_server, bind: ':0', tls: {secure: true, client-certificate: required}}",
         "stages[0].tls.client-certificate: 'required' needs ca-certificate-pem or ca-certificate-file (the CA client certificates must chain to)")]
+    [InlineData("{name: s, type: tcp_server, bind: ':0', tls: {secure: true, accept-invalid-certificates: true}}",
+        "stages[0].tls.accept-invalid-certificates: 'true' on a server accepts client certificates that fail their checks (development only), but this server asks for none; "
+        + "set client-certificate to optional or required, or leave it false")]
     [InlineData("{name: s, type: tcp_server, bind: ':0', max-connections: 5, tls: {secure: true}}",
         "stages[0].tls.certificate: missing key 'certificate': a TLS server needs certificate-pem and private-key-pem (or certificate-file and private-key-file)")]
     [InlineData("{name: s, type: tcp_server, idleTimeout: 1s, timeoutSeconds: 1, bind: ':0'}",

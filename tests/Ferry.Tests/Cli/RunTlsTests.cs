@@ -174,4 +174,90 @@ public sealed class RunTlsTests : IDisposable
         var line = Assert.Single(stderr, l => l.Contains("certificate_revocation_list_file"));
         Assert.Contains($"stages[0].config.tls.certificate_revocation_list_file: '{notCrl}' holds no PEM CRL", line);
     }
+
+    [Fact]
+    public async Task A_seed_004_server_block_with_server_name_and_accept_invalid_certificates_runs_and_takes_an_untrusted_client_certificate()
+    {
+        // Seed 004's keys all set on a server: a CA, client certificates, the name clients dial, and (development) any client certificate.
+        var file = Write("dev.yaml", $"""
+            stages:
+              - name: node
+                type: tcp_server
+                config:
+                  host: 127.0.0.1
+                  port: 0
+                  tls:
+                    secure: true
+                    certificate:
+                      certificate_file: {_cert}
+                      private_key_file: {_key}
+                    ca_certificate_pem: "{TestCertificates.AuthorityPem.Replace("\n", "\\n")}"
+                    server_name: localhost
+                    accept_invalid_certificates: true
+                    client_certificate: required
+            """);
+        await using var run = RunningCommand.Start(null, "run", file);
+        var at = await run.ListeningAsync("node");
+        var now = DateTimeOffset.UtcNow;
+        using var selfMade = CertificateMaker.CreateClient(null, "self-made", now.AddMinutes(-5), now.AddDays(1));
+        await using (var client = await FramedTestClient.ConnectAsync(at, TestCertificates.TrustingClient(clientCertificate: selfMade)))
+        {
+            var connected = await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "the TLS connection with a self-signed client certificate");
+            Assert.Equal("CN=self-made", connected.GetProperty("tls").GetProperty("peer_subject").GetString());
+            Assert.Equal("localhost", connected.GetProperty("tls").GetProperty("server_name").GetString());
+            await client.SendAsync("dev"u8.ToArray());
+            await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "packet") && j.GetProperty("text").GetString() == "dev", "the packet");
+        }
+
+        // A client that asks for another name is refused during the handshake.
+        try
+        {
+            await using var stray = await FramedTestClient.ConnectAsync(at, new FramedTestClientOptions
+            {
+                Tls = new Ferry.Testing.TestClientTls { ServerName = "other.test", AcceptAnyServerCertificate = true, ClientCertificate = selfMade },
+            });
+            await stray.WaitClosedAsync();
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException)
+        {
+        }
+        var refused = await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "disconnected") && j.GetProperty("reason").GetString() == "tls_error", "the refused name");
+        Assert.Equal("name mismatch: the client asked for 'other.test' (SNI), this server is 'localhost' (tls.server_name)", refused.GetProperty("detail").GetString());
+        Assert.Equal(0, await run.StopAsync());
+    }
+
+    [Fact]
+    public async Task Server_name_and_accept_invalid_certificates_on_a_server_are_refused_at_their_key_when_they_cannot_mean_anything()
+    {
+        string Stage(string name, string tls) => $$"""
+              - name: {{name}}
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  tls:
+                    secure: true
+                    certificate: {certificate_file: {{_cert}}, private_key_file: {{_key}}}
+            {{tls}}
+
+            """;
+        var file = Write("server-bad.yaml", "stages:\n"
+            + Stage("a", "        accept_invalid_certificates: true")
+            + Stage("b", "        server_name: gw.example")
+            + Stage("c", "        server_name: gw example.com")
+            // Accepting any client certificate needs no CA: not a problem.
+            + Stage("d", "        client_certificate: optional\n        accept_invalid_certificates: true"));
+        var (code, stdout, stderr) = await RunAsync("check", file);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal(
+        [
+            $"{file}:9:9: stages[0].config.tls.accept_invalid_certificates: 'true' on a server accepts client certificates that fail their checks (development only), "
+                + "but this server asks for none; set client_certificate to optional or required, or leave it false",
+            $"{file}:17:9: stages[1].config.tls.server_name: 'gw.example' is not a name of the server's certificate (CN=localhost; names localhost, 127.0.0.1), "
+                + "so clients reaching the server by that name would refuse it; set server_name to a name the certificate carries, or give a certificate issued for it",
+            $"{file}:25:9: stages[2].config.tls.server_name: 'gw example.com' is not a DNS name or an IP address, so no client could reach the server by it; "
+                + "give the name clients dial, which the server's certificate carries, e.g. gw.example.com",
+            $"ferry check: {file}: 3 problems; nothing was started",
+        ], stderr);
+    }
 }

@@ -21,8 +21,8 @@ public sealed class KeySpellingMessageTests
         + "a client stage presents its own certificate in 'Certificate'")]
     [InlineData("""
         "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "Tls": { "Secure": true, "AcceptInvalidCertificates": true } }
-        """, "configuration 'Ferry:Stages:front:Tls:AcceptInvalidCertificates': Stages.front.Tls.AcceptInvalidCertificates: 'True' only applies to client stages; "
-        + "a server checks client certificates with ClientCertificate and CaCertificatePem")]
+        """, "configuration 'Ferry:Stages:front:Tls:AcceptInvalidCertificates': Stages.front.Tls.AcceptInvalidCertificates: 'True' on a server accepts client certificates "
+        + "that fail their checks (development only), but this server asks for none; set ClientCertificate to optional or required, or leave it false")]
     [InlineData("""
         "back": { "Type": "tcp_client", "Connect": "127.0.0.1:1", "Tls": { "Secure": true, "CaCertificatePem": "x", "CaCertificateFile": "y" } }
         """, "configuration 'Ferry:Stages:back:Tls:CaCertificateFile': Stages.back.Tls.CaCertificateFile: 'y' cannot be combined with 'CaCertificatePem'; give one of them")]

@@ -53,6 +53,11 @@ internal static partial class Log
     [LoggerMessage(1011, LogLevel.Warning, "{Stage}: tls.accept_invalid_certificates is on: any server certificate is accepted; for development only")]
     public static partial void InsecureTls(ILogger logger, string stage);
 
+    /// <summary>A server stage's accept_invalid_certificates, said at its start as a client stage's is (<see cref="InsecureTls"/>).</summary>
+    [LoggerMessage(1039, LogLevel.Warning, "{Stage}: tls.accept_invalid_certificates is on: any client certificate is accepted (a required one must still be sent, "
+        + "one the CRL lists is still refused); for development only")]
+    public static partial void InsecureServerTls(ILogger logger, string stage);
+
     /// <summary>A client certificate refused by a server stage's mutual TLS check (rate-limited; 1003 at debug says the close too).</summary>
     [LoggerMessage(1036, LogLevel.Warning, "{Stage}: connection {Id} from {Peer}: client certificate refused: {Reason}; subject {Subject}, SHA-1 {Thumbprint}")]
     public static partial void ClientCertificateRefused(ILogger logger, string stage, ConnectionId id, IPEndPoint peer, string reason, string subject, string thumbprint);

@@ -45,10 +45,7 @@ internal sealed class ClientTlsHandshake : IStreamHandshake
         var peer = copy ?? (X509Certificate2)certificate;
         if (refused == "name mismatch")
         {
-            var names = peer.Extensions.OfType<X509SubjectAlternativeNameExtension>()
-                .SelectMany(san => san.EnumerateDnsNames().Concat(san.EnumerateIPAddresses().Select(ip => ip.ToString()))).ToList();
-            var carries = names.Count == 0 ? "no subject alternative names" : "names " + string.Join(", ", names);
-            return $"name mismatch: the server's certificate ({peer.Subject}; {carries}) is not for '{_serverName}'; "
+            return $"name mismatch: the server's certificate ({ServedName.Describe(peer)}) is not for '{_serverName}'; "
                 + "dial a name it carries or set tls.server_name (--tls-server-name) to one";
         }
         if (refused.StartsWith("untrusted", StringComparison.Ordinal))

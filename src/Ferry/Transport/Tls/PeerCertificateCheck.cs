@@ -10,7 +10,15 @@ namespace Ferry.Transport.Tls;
 /// <c>name mismatch</c>; a certificate whose issuer's CRL is past its nextUpdate is <see cref="RevocationListExpired"/>, one
 /// whose issuer's CRL begins after the stage clock (its thisUpdate) <see cref="RevocationListNotYetValid"/>.
 /// </summary>
-internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, TimeProvider time, ReloadingRevocationList? revocations = null)
+/// <remarks>
+/// With <c>acceptInvalid</c> (a server's <c>accept_invalid_certificates</c>, development only) the chain and the validity
+/// dates are not held against the certificate: a self-signed, untrusted, expired or not yet valid one is accepted. What
+/// still refuses it: a required certificate not sent (accepting any certificate is not accepting none), and a CRL that lists
+/// it (a revocation is an operator's explicit word about that very certificate, not a check that failed; a list past its
+/// nextUpdate is a validity problem of the list and is waived with the rest).
+/// </remarks>
+internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, TimeProvider time, ReloadingRevocationList? revocations = null,
+    bool acceptInvalid = false)
 {
     /// <summary>
     /// How a refusal for a CRL past its nextUpdate begins: an "untrusted" reason (the chain's status .NET would give,
@@ -39,6 +47,8 @@ internal sealed class PeerCertificateCheck(X509Certificate2Collection? cas, Time
 
     private string? CheckPeer(X509Certificate2 peer, X509Chain? chain, SslPolicyErrors errors)
     {
+        if (acceptInvalid)
+            return revocations is not null && revocations.Current.Revokes(peer) ? "revoked" : null;
         var now = time.GetUtcNow().UtcDateTime;
         if (now > peer.NotAfter.ToUniversalTime())
             return "expired";

@@ -1,5 +1,6 @@
 using System.Net.Security;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Ferry.Stages;
 
 namespace Ferry.Transport.Tls;
@@ -22,6 +23,7 @@ internal sealed class ReloadingCertificate
     private readonly TimeProvider _time;
     private readonly CertificateReloadLog? _log;
     private readonly string[] _files;
+    private readonly Func<X509Certificate2, string?>? _refuse;
     private readonly Lock _lock = new();
     private volatile SslStreamCertificateContext _current;
     private string _stamp;
@@ -35,15 +37,21 @@ internal sealed class ReloadingCertificate
     /// <param name="time">The stage's clock: the files are looked at again at most once a second on it.</param>
     /// <param name="log">Where a reload, or a change kept out, is told; null for none.</param>
     /// <param name="key">The option the certificate was given at, for its problems (<see cref="TlsMaterial.SniKey"/> for an SNI certificate).</param>
-    public ReloadingCertificate(TlsCertificate source, TimeProvider time, CertificateReloadLog? log = null, string key = TlsMaterial.CertificateKey)
+    /// <param name="refuse">
+    /// A further check of a loaded certificate (a server's <c>server_name</c> it must carry): the problem, or null. A problem
+    /// at the start is thrown as the stage's options error; after a reload it keeps the certificate in service, as a broken pair does.
+    /// </param>
+    public ReloadingCertificate(TlsCertificate source, TimeProvider time, CertificateReloadLog? log = null, string key = TlsMaterial.CertificateKey,
+        Func<X509Certificate2, string?>? refuse = null)
     {
+        _refuse = refuse;
         _source = source;
         _key = key;
         _time = time;
         _log = log;
         _files = new[] { source.CertificateFile, source.PrivateKeyFile, source.Pkcs12File }.OfType<string>().ToArray();
         _stamp = Stamp();
-        _current = Load(source, key);
+        _current = Load(source, key, refuse);
         _nextCheck = _time.GetTimestamp() + Ticks(CheckEvery);
     }
 
@@ -71,7 +79,7 @@ internal sealed class ReloadingCertificate
                 return;
             try
             {
-                _current = Load(_source, _key);
+                _current = Load(_source, _key, _refuse);
                 _stamp = stamp;
                 _refusedStamp = null;
                 _log?.Reloaded(Files, _current.TargetCertificate);
@@ -115,9 +123,15 @@ internal sealed class ReloadingCertificate
 
     private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 
-    private static SslStreamCertificateContext Load(TlsCertificate source, string key)
+    private static SslStreamCertificateContext Load(TlsCertificate source, string key, Func<X509Certificate2, string?>? refuse)
     {
         var (certificate, chain) = TlsMaterial.LoadCertificate(source, key);
+        if (refuse?.Invoke(certificate) is { } problem)
+        {
+            certificate.Dispose();
+            ChainCertificates.Release(chain);
+            throw new TlsMaterialException(problem);
+        }
         return SslStreamCertificateContext.Create(certificate, chain, offline: true);
     }
 }

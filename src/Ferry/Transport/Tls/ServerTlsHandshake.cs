@@ -18,12 +18,15 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
     private readonly ClientCertificateMode _clientCertificate;
     private readonly SslProtocols _protocols;
     private readonly PeerCertificateCheck _check;
+    private readonly ServedName? _served;
 
     public ServerTlsHandshake(TlsOptions options, TimeProvider time, CertificateReloadLog? reloadLog = null)
     {
         // Built once per stage (and again when the files change): each chain is sent with every
         // handshake without being rebuilt.
-        _certificate = new ReloadingCertificate(options.Certificate!, time, reloadLog);
+        // With a server_name, the certificate must carry it: at the start (the stage's options error) and at each reload.
+        _certificate = new ReloadingCertificate(options.Certificate!, time, reloadLog, refuse: c => ServedName.NotCovered(options, c));
+        _served = ServedName.Of(options);
         Time = time;
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
             _byName[name.Trim()] = new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name));
@@ -31,7 +34,7 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         _clientCertificate = options.ClientCertificate;
         _protocols = options.Protocols;
         var cas = TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile);
-        _check = new PeerCertificateCheck(cas, time, ReloadingRevocationList.Load(options, cas, time, reloadLog));
+        _check = new PeerCertificateCheck(cas, time, ReloadingRevocationList.Load(options, cas, time, reloadLog), options.AcceptInvalidCertificates);
     }
 
     /// <summary>The certificate for an SNI name: exact, then <c>*.parent</c>, then the default.</summary>
@@ -71,6 +74,7 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
         string? refused = null;
         RefusedClientCertificate? refusedCertificate = null;
+        var nameRefused = false;
         var options = new SslServerAuthenticationOptions
         {
             EnabledSslProtocols = _protocols,
@@ -93,14 +97,21 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
                 return refused is null;
             },
         };
-        // The certificate is chosen once the client's hello (and its SNI name) is in.
+        // The certificate is chosen once the client's hello (and its SNI name) is in; a name this server does not serve
+        // (tls.server_name) ends the handshake there, before any certificate is sent.
         await TlsNegotiation.RunAsync(ssl, () => ssl.AuthenticateAsServerAsync((_, hello, _, _) =>
         {
+            if (_served?.Refusal(hello.ServerName) is { } mismatch)
+            {
+                (refused, nameRefused) = (mismatch, true);
+                throw new TlsRejectedException(mismatch);
+            }
             options.ServerCertificateContext = For(hello.ServerName);
             return ValueTask.FromResult(options);
         }, null, cancellationToken), failure => refused ?? RefusedInsideOpenSsl(failure),
-            // Refused inside OpenSSL (RefusedInsideOpenSsl): the certificate was never handed to the check.
-            () => refusedCertificate ?? RefusedClientCertificate.None).ConfigureAwait(false);
+            // Refused inside OpenSSL (RefusedInsideOpenSsl): the certificate was never handed to the check. A refused name
+            // is no certificate's refusal: nothing to log as one.
+            () => nameRefused ? null : refusedCertificate ?? RefusedClientCertificate.None).ConfigureAwait(false);
         return (ssl, TlsNegotiation.Describe(ssl, string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName));
     }
 }

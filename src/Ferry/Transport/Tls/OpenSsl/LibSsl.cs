@@ -57,6 +57,7 @@ internal static unsafe partial class LibSsl
     public const int SSL_TLSEXT_ERR_OK = 0;
     public const int SSL_TLSEXT_ERR_ALERT_FATAL = 2;
     public const int SSL_TLSEXT_ERR_NOACK = 3;
+    public const int SSL_AD_UNRECOGNIZED_NAME = 112;          // the alert for an SNI name the server does not serve
     public const int OPENSSL_NPN_NEGOTIATED = 1;
 
     public const int BIO_CTRL_FLUSH = 11;

@@ -21,6 +21,9 @@ internal sealed unsafe class OpenSslServerTls
     private readonly PeerCertificateCheck _check;
     private readonly GCHandle _self;
 
+    /// <summary>The name clients reach the stage by (<c>server_name</c>), whose SNI <see cref="OnServerName"/> holds clients to; null for any.</summary>
+    private readonly ServedName? _served;
+
     /// <summary>The connection whose client certificate <see cref="CheckInHandshake"/> refused last, why, and which certificate.</summary>
     private (nint Ssl, string? Reason, RefusedClientCertificate? Certificate) _refusal;
 
@@ -30,7 +33,10 @@ internal sealed unsafe class OpenSslServerTls
         Time = time;
         // The servername callback finds this object again through a weak handle: it never keeps it alive.
         _self = GCHandle.Alloc(this, GCHandleType.Weak);
-        _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time, reloadLog), options, reloadLog);
+        _served = ServedName.Of(options);
+        // With a server_name, the certificate must carry it: at the start (the stage's options error) and at each reload.
+        _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time, reloadLog, refuse: c => ServedName.NotCovered(options, c)),
+            options, reloadLog);
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
             _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name)), options, reloadLog);
         // Every context is built now, the SNI certificates' too (each told at its own key): a certificate OpenSSL refuses
@@ -39,7 +45,7 @@ internal sealed unsafe class OpenSslServerTls
         foreach (var context in _byName.Values)
             context.Start();
         var cas = TlsMaterial.LoadCas(options.CaCertificatePem, options.CaCertificateFile);
-        _check = new PeerCertificateCheck(cas, time, ReloadingRevocationList.Load(options, cas, time, reloadLog));
+        _check = new PeerCertificateCheck(cas, time, ReloadingRevocationList.Load(options, cas, time, reloadLog), options.AcceptInvalidCertificates);
     }
 
     ~OpenSslServerTls() => _self.Free();
@@ -95,7 +101,8 @@ internal sealed unsafe class OpenSslServerTls
 
     /// <summary>
     /// The words for a failed handshake of <paramref name="ssl"/>: the check's reason when it refused the client's
-    /// certificate during the handshake, <c>no client certificate</c> when a required one was not sent, else OpenSSL's.
+    /// certificate (or <see cref="OnServerName"/> the name it asked for) during the handshake, <c>no client certificate</c>
+    /// when a required one was not sent, else OpenSSL's.
     /// </summary>
     /// <param name="ssl">The connection.</param>
     /// <param name="openSslFailure">OpenSSL's words for the failure.</param>
@@ -240,6 +247,10 @@ internal sealed unsafe class OpenSslServerTls
         return (dot > 0 && _byName.TryGetValue("*" + serverName[dot..], out var wildcard) ? wildcard : _default).Current;
     }
 
+    /// <summary>
+    /// The client's SNI name, once its hello is in: a name the stage does not serve (<c>server_name</c>) fails the handshake
+    /// with an unrecognized_name alert, its reason kept for <see cref="HandshakeFailure"/>; else the certificate for it is chosen.
+    /// </summary>
     [UnmanagedCallersOnly]
     private static int OnServerName(nint ssl, int* alert, nint arg)
     {
@@ -248,7 +259,17 @@ internal sealed unsafe class OpenSslServerTls
             var name = SSL_get_servername(ssl, 0);
             if (name == 0 || GCHandle.FromIntPtr(arg).Target is not OpenSslServerTls tls)
                 return SSL_TLSEXT_ERR_OK;
-            var context = tls.For(Marshal.PtrToStringUTF8(name) ?? "");
+            var requested = Marshal.PtrToStringUTF8(name) ?? "";
+            if (tls._served?.Refusal(requested) is { } refusal)
+            {
+                // No certificate was refused: nothing for the stage to log as a client certificate.
+                tls._refusal = (ssl, refusal, null);
+                *alert = SSL_AD_UNRECOGNIZED_NAME;
+                return SSL_TLSEXT_ERR_ALERT_FATAL;
+            }
+            if (tls._byName.Count == 0)
+                return SSL_TLSEXT_ERR_OK;
+            var context = tls.For(requested);
             // OpenSSL takes its own reference: the context lives as long as this connection uses it.
             SSL_set_SSL_CTX(ssl, context.DangerousGetHandle());
             return SSL_TLSEXT_ERR_OK;
@@ -303,7 +324,7 @@ internal sealed unsafe class OpenSslServerTls
                         SSL_CTX_set_cert_verify_callback(context.DangerousGetHandle(),
                             (nint)(delegate* unmanaged<nint, nint, int>)&CheckInHandshake, GCHandle.ToIntPtr(owner._self));
                     }
-                    if (owner._byName.Count > 0)
+                    if (owner._byName.Count > 0 || owner._served is not null)
                         SSL_CTX_callback_ctrl(context.DangerousGetHandle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, (nint)(delegate* unmanaged<nint, int*, nint, int>)&OnServerName);
                     SSL_CTX_ctrl(context.DangerousGetHandle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG, 0, GCHandle.ToIntPtr(owner._self));
                     // Connections made from the old one keep it (their own references); this one is let go.

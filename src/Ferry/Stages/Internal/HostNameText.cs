@@ -1,11 +1,13 @@
 using System.Net;
 
-namespace Ferry.Hosting.Settings;
+namespace Ferry.Stages.Internal;
 
 /// <summary>
-/// The name a TLS client checks in the server's certificate (<c>server_name</c>, <c>--tls-server-name</c>): a DNS name or
-/// an IP address. Anything else ("gw example.com", "localhost,127.0.0.1") matches no certificate, so every connection
-/// would fail its handshake with a name mismatch; it is refused where it is written instead.
+/// A TLS server name (<c>server_name</c>, <c>--tls-server-name</c>): on a client stage the name checked in the server's
+/// certificate, on a server stage the name clients reach it by. Either way a DNS name or an IP address: anything else
+/// ("gw example.com", "localhost,127.0.0.1") matches no certificate, so every connection would fail its handshake with a
+/// name mismatch; it is refused where it is written instead. Here in the library so that <see cref="TlsOptions"/> checks it
+/// as the run files' reader and the command line do.
 /// </summary>
 internal static class HostNameText
 {
