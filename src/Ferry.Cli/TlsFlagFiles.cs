@@ -42,6 +42,7 @@ internal static class TlsFlagFiles
             ("tls.ca_certificate_file", "--tls-ca", tls.CaCertificateFile),
             ("tls.ca_certificate_pem", "--tls-ca", tls.CaCertificateFile),
             ("tls.certificate", "--tls-cert", tls.Certificate?.CertificateFile),
+            ("tls.server_name", "--tls-server-name", null),
         ];
         foreach (var (key, flag, file) in keys)
         {

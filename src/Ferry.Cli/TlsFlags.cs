@@ -20,8 +20,8 @@ internal sealed class TlsFlags
     private readonly Option<string> _cert;
     private readonly Option<string> _key = new("--tls-key") { Description = "the PEM private key of --tls-cert", HelpName = "FILE" };
     private readonly Option<string> _ca;
-    private readonly Option<string> _serverName = new("--tls-server-name") { Description = "SNI and the name checked in the server's certificate (default: the host)", HelpName = "NAME" };
-    private readonly Option<bool> _insecure = CliOptions.Flag("--insecure", "accept any server certificate (development only; logged as a warning)");
+    private readonly Option<string> _serverName;
+    private readonly Option<bool> _insecure;
     private readonly Option<ClientCertificateMode> _clientCert = CliOptions.Choice("--client-cert", "MODE",
         "required, optional or none (default none; required/optional need --tls-ca)",
         ("required", ClientCertificateMode.Required), ("optional", ClientCertificateMode.Optional), ("none", ClientCertificateMode.None));
@@ -41,6 +41,16 @@ internal sealed class TlsFlags
             Description = server ? "PEM CA bundle that client certificates must chain to (mutual TLS)" : "PEM CA bundle the server's certificate must chain to (default: the system's)",
             HelpName = "FILE",
         };
+        _serverName = new Option<string>("--tls-server-name")
+        {
+            Description = server
+                ? "the name clients reach this server by: --tls-cert must carry it, and a client asking (SNI) for another name is refused"
+                : "SNI and the name checked in the server's certificate (default: the host)",
+            HelpName = "NAME",
+        };
+        _insecure = CliOptions.Flag("--insecure", server
+            ? "accept client certificates that fail their checks (with --client-cert; development only; logged as a warning)"
+            : "accept any server certificate (development only; logged as a warning)");
     }
 
     /// <summary>Adds the flags that apply to a server or a client command.</summary>
@@ -51,6 +61,8 @@ internal sealed class TlsFlags
         command.Options.Add(_key);
         command.Options.Add(_ca);
         command.Options.Add(_handshakeTimeout);
+        command.Options.Add(_serverName);
+        command.Options.Add(_insecure);
         if (_server)
         {
             command.Options.Add(_clientCert);
@@ -58,8 +70,6 @@ internal sealed class TlsFlags
             return;
         }
         command.Options.Add(_tls);
-        command.Options.Add(_serverName);
-        command.Options.Add(_insecure);
     }
 
     /// <summary>The transport asked for (auto when not given) and the TLS options; null TLS when no TLS flag was given.</summary>
@@ -72,13 +82,13 @@ internal sealed class TlsFlags
         var ca = result.ValueOr(_ca, null!);
         var clientCert = _server ? result.ValueOr(_clientCert, ClientCertificateMode.None) : ClientCertificateMode.None;
         var crl = _server ? result.ValueOr(_crl, null!) : null;
-        var serverName = _server ? null : result.ValueOr(_serverName, null!);
+        var serverName = result.ValueOr(_serverName, null!);
         // Every fault at once, the files' with the flags': '--tls-cert /nope.pem' alone said only that --tls-key was missing,
         // and the missing file came out on the next run.
         var problems = new List<string>();
         if (serverName is not null && !HostNameText.IsValid(serverName))
-            problems.Add($"--tls-server-name '{serverName}' is not a DNS name or an IP address, so no server certificate could match it; {HostNameText.Allowed}");
-        var insecure = !_server && result.GetValue(_insecure);
+            problems.Add($"--tls-server-name '{serverName}' {TlsOptions.ServerNameNotAName(_server)}");
+        var insecure = result.GetValue(_insecure);
         var secure = cert is not null || key is not null || ca is not null || clientCert != ClientCertificateMode.None
             || serverName is not null || insecure || (!_server && result.GetValue(_tls));
         if (!secure)
@@ -87,8 +97,11 @@ internal sealed class TlsFlags
             problems.Add("--tls-cert needs --tls-key (the certificate's PEM private key): --tls-cert and --tls-key go together");
         if (key is not null && cert is null)
             problems.Add("--tls-key needs --tls-cert (the PEM certificate of that key): --tls-cert and --tls-key go together");
-        if (_server && clientCert != ClientCertificateMode.None && ca is null)
-            problems.Add("--client-cert required|optional needs --tls-ca (the CA client certificates must chain to)");
+        // Accepting any client certificate needs no CA to check them against.
+        if (_server && clientCert != ClientCertificateMode.None && ca is null && !insecure)
+            problems.Add("--client-cert required|optional needs --tls-ca (the CA client certificates must chain to), or --insecure to accept any (development only)");
+        if (_server && insecure && clientCert == ClientCertificateMode.None)
+            problems.Add("--insecure on a server accepts client certificates that fail their checks, and needs --client-cert required|optional (without it no client certificate is asked for)");
         if (crl is not null && clientCert == ClientCertificateMode.None)
             problems.Add("--tls-crl needs --client-cert required|optional and --tls-ca (it revokes client certificates of that CA)");
         TlsFlagFiles.Check(cert, key, ca, crl, problems);

@@ -122,6 +122,66 @@ public sealed class CertCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Serve_with_insecure_accepts_a_client_certificate_of_another_ca_and_holds_clients_to_its_server_name()
+    {
+        await Cert("ca", "--out", P("ca"));
+        await Cert("server", "--ca", P("ca"), "--name", "localhost", "--out", P("server"));
+        await Cert("ca", "--out", P("stranger-ca"));
+        await Cert("client", "--ca", P("stranger-ca"), "--name", "bench-rig", "--out", P("client"));
+        int port = FreePorts.One();
+        using var stop = new CancellationTokenSource();
+        var serveOut = new LineWriter();
+        var serveErr = new LineWriter();
+        // No --tls-ca: accepting any client certificate needs none.
+        var serve = Task.Run(() => FerryCommand.RunAsync(["serve", "--bind", $"127.0.0.1:{port}", "--framing", "lines",
+            "--tls-cert", P("server.pem"), "--tls-key", P("server.key"), "--client-cert", "required", "--insecure", "--tls-server-name", "localhost"],
+            new QueueReader(), serveOut, serveErr, stop.Token));
+        await serveOut.WaitJsonAsync(j => LineWriter.Is(j, "listening"), "listening");
+        Assert.Contains(serveErr.Lines, l => l.Contains("accept_invalid_certificates", StringComparison.Ordinal));
+
+        var connectOut = new LineWriter();
+        var connect = Task.Run(() => FerryCommand.RunAsync(["connect", $"127.0.0.1:{port}", "--framing", "lines",
+            "--tls-ca", P("ca.pem"), "--tls-server-name", "localhost", "--tls-cert", P("client.pem"), "--tls-key", P("client.key")],
+            new QueueReader(), connectOut, new LineWriter(), stop.Token));
+        await connectOut.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "connected with an untrusted client certificate");
+        var atServer = await serveOut.WaitJsonAsync(j => LineWriter.Is(j, "connected"), "the server's connected line");
+        Assert.Equal("CN=bench-rig", atServer.GetProperty("tls").GetProperty("peer_subject").GetString());
+
+        stop.Cancel();
+        Assert.Equal(0, await connect.WaitAsync(TimeSpan.FromSeconds(15)));
+        Assert.Equal(0, await serve.WaitAsync(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
+    public async Task Serve_says_what_its_server_name_and_insecure_flags_need()
+    {
+        await Cert("ca", "--out", P("ca"));
+        await Cert("server", "--ca", P("ca"), "--name", "localhost", "--out", P("server"));
+
+        var (code, stdout, stderr) = await CliRun.RunAsync("serve", "--bind", "127.0.0.1:0", "--tls-cert", P("server.pem"), "--tls-key", P("server.key"), "--insecure");
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal("ferry serve: --insecure on a server accepts client certificates that fail their checks, and needs --client-cert required|optional "
+            + "(without it no client certificate is asked for)", Assert.Single(stderr));
+
+        (code, stdout, stderr) = await CliRun.RunAsync("serve", "--bind", "127.0.0.1:0", "--tls-cert", P("server.pem"), "--tls-key", P("server.key"), "--client-cert", "optional");
+        Assert.Equal(2, code);
+        Assert.Equal("ferry serve: --client-cert required|optional needs --tls-ca (the CA client certificates must chain to), or --insecure to accept any (development only)",
+            Assert.Single(stderr));
+
+        (code, stdout, stderr) = await CliRun.RunAsync("serve", "--bind", "127.0.0.1:0", "--tls-cert", P("server.pem"), "--tls-key", P("server.key"), "--tls-server-name", "gw.example.com");
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.StartsWith("ferry serve: --tls-server-name: 'gw.example.com' is not a name of the server's certificate (", Assert.Single(stderr));
+        Assert.Contains("names localhost", stderr[0]);
+
+        (code, _, stderr) = await CliRun.RunAsync("serve", "--bind", "127.0.0.1:0", "--tls-cert", P("server.pem"), "--tls-key", P("server.key"), "--tls-server-name", "gw example.com");
+        Assert.Equal(2, code);
+        Assert.Equal("ferry serve: --tls-server-name 'gw example.com' is not a DNS name or an IP address, so no client could reach the server by it; "
+            + "give the name clients dial, which the server's certificate carries, e.g. gw.example.com", Assert.Single(stderr));
+    }
+
+    [Fact]
     public async Task Serve_refuses_half_a_certificate()
     {
         var err = new LineWriter();
