@@ -23,7 +23,7 @@ internal sealed class TlsFlags
     private readonly Option<string> _serverName;
     private readonly Option<bool> _insecure;
     private readonly Option<ClientCertificateMode> _clientCert = CliOptions.Choice("--client-cert", "MODE",
-        "required, optional or none (default none; required/optional need --tls-ca)",
+        "required, optional or none (default none; required/optional need --tls-ca, or --insecure)",
         ("required", ClientCertificateMode.Required), ("optional", ClientCertificateMode.Optional), ("none", ClientCertificateMode.None));
     private readonly Option<string> _crl = new("--tls-crl") { Description = "a PEM CRL from the --tls-ca CA: listed client certificates are refused as 'revoked' (make one with 'ferry cert crl')", HelpName = "FILE" };
     private readonly Option<TimeSpan> _handshakeTimeout = CliOptions.PositiveDuration("--tls-handshake-timeout", "close a TLS handshake not done by then (default 10s)");
@@ -89,10 +89,14 @@ internal sealed class TlsFlags
         if (serverName is not null && !HostNameText.IsValid(serverName))
             problems.Add($"--tls-server-name '{serverName}' {TlsOptions.ServerNameNotAName(_server)}");
         var insecure = result.GetValue(_insecure);
-        var secure = cert is not null || key is not null || ca is not null || clientCert != ClientCertificateMode.None
-            || serverName is not null || insecure || (!_server && result.GetValue(_tls));
+        // Any TLS flag turns TLS on: one given alone (a CRL, a handshake timeout) must not be dropped for a plain TCP stage.
+        var secure = cert is not null || key is not null || ca is not null || clientCert != ClientCertificateMode.None || crl is not null
+            || serverName is not null || insecure || result.GetResult(_handshakeTimeout) is { Implicit: false } || (!_server && result.GetValue(_tls));
         if (!secure)
             return (transport, null);
+        if (_server && cert is null && key is null)
+            problems.Add($"{string.Join(", ", GivenTlsFlags(result))} {(GivenTlsFlags(result).Count == 1 ? "turns" : "turn")} TLS on, "
+                + "and a TLS server needs --tls-cert and --tls-key (its PEM certificate and private key)");
         if (cert is not null && key is null)
             problems.Add("--tls-cert needs --tls-key (the certificate's PEM private key): --tls-cert and --tls-key go together");
         if (key is not null && cert is null)
@@ -118,6 +122,13 @@ internal sealed class TlsFlags
             CertificateRevocationListFile = crl,
         };
         return (transport, result.TryGet(_handshakeTimeout, out var timeout) ? options with { HandshakeTimeout = timeout } : options);
+    }
+
+    /// <summary>The TLS flags given on the command line, for a message that says which of them asked for TLS.</summary>
+    private List<string> GivenTlsFlags(ParseResult result)
+    {
+        Option[] flags = [_ca, _clientCert, _crl, _serverName, _insecure, _handshakeTimeout];
+        return [.. flags.Where(f => result.GetResult(f) is { Implicit: false }).Select(f => f.Name)];
     }
 
     /// <summary>

@@ -24,6 +24,20 @@ public sealed class TlsFlagAllProblemsTests : IDisposable
             Assert.Single(stderr));
     }
 
+    [Theory]
+    [InlineData(new[] { "--tls-server-name", "gw.example.com" }, "--tls-server-name turns TLS on")]
+    [InlineData(new[] { "--tls-handshake-timeout", "5s" }, "--tls-handshake-timeout turns TLS on")]
+    [InlineData(new[] { "--insecure", "--client-cert", "optional" }, "--client-cert, --insecure turn TLS on")]
+    public async Task A_tls_flag_without_a_certificate_is_refused_never_dropped_for_plain_tcp(string[] flags, string start)
+    {
+        // Before: --tls-handshake-timeout (and --tls-crl) alone served plain TCP, the flag ignored; the others said
+        // "option 'tls.certificate': … (certificate_pem and private_key_pem …)", the config file's words.
+        var (code, stdout, stderr) = await CliRun.RunAsync(["serve", "--bind", "127.0.0.1:0", .. flags]);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"ferry serve: {start}, and a TLS server needs --tls-cert and --tls-key (its PEM certificate and private key)", Assert.Single(stderr));
+    }
+
     [Fact]
     public async Task A_certificate_file_that_is_missing_without_its_key_is_said_with_the_missing_key()
     {
