@@ -49,6 +49,10 @@ public abstract class InlinePipeTests(StageTransport transport)
             BridgeFrames.AssertSame(sent[i], got[i], $"echo {i}");
         Assert.False(server.TryRead(out _), "an inline pipe takes every frame; none is queued");
         Assert.Equal(sent.Length, server.Counters.FramesReceived);
+        // The echo counts a frame as sent once its PUSH stage has taken it, and that stage's thread may already have written it
+        // (a flush it had pending, or the wait for room): the client can read the last echo before the server's count has it.
+        await Poll.UntilAsync(() => server.Counters.FramesSent == sent.Length, "the last echo counted as sent",
+            seen: () => $"{server.Counters.FramesSent} of {sent.Length} counted");
         Assert.Equal(sent.Length, server.Counters.FramesSent);
 
         await server.StopAsync();
