@@ -108,6 +108,8 @@ internal sealed class TlsFlags
             problems.Add("--insecure on a server accepts client certificates that fail their checks, and needs --client-cert required|optional (without it no client certificate is asked for)");
         if (crl is not null && clientCert == ClientCertificateMode.None)
             problems.Add("--tls-crl needs --client-cert required|optional and --tls-ca (it revokes client certificates of that CA)");
+        else if (crl is not null && ca is null)
+            problems.Add("--tls-crl needs --tls-ca, the CA whose list it is (with --insecure too: a revoked certificate is still refused)");
         TlsFlagFiles.Check(cert, key, ca, crl, problems);
         if (problems.Count > 0)
             throw new CliException(string.Join("; ", problems));

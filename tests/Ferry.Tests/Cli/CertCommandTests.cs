@@ -175,6 +175,13 @@ public sealed class CertCommandTests : IDisposable
         Assert.StartsWith("ferry serve: --tls-server-name: 'gw.example.com' is not a name of the server's certificate (", Assert.Single(stderr));
         Assert.Contains("names localhost", stderr[0]);
 
+        // --insecure makes --tls-ca unneeded for the certificates, not for a CRL: a revoked certificate is still refused.
+        await Cert("crl", "--ca", P("ca"), "--out", P("ca"));
+        (code, _, stderr) = await CliRun.RunAsync("serve", "--bind", "127.0.0.1:0", "--tls-cert", P("server.pem"), "--tls-key", P("server.key"),
+            "--client-cert", "required", "--insecure", "--tls-crl", P("ca.crl"));
+        Assert.Equal(2, code);
+        Assert.Equal("ferry serve: --tls-crl needs --tls-ca, the CA whose list it is (with --insecure too: a revoked certificate is still refused)", Assert.Single(stderr));
+
         (code, _, stderr) = await CliRun.RunAsync("serve", "--bind", "127.0.0.1:0", "--tls-cert", P("server.pem"), "--tls-key", P("server.key"), "--tls-server-name", "gw example.com");
         Assert.Equal(2, code);
         Assert.Equal("ferry serve: --tls-server-name 'gw example.com' is not a DNS name or an IP address, so no client could reach the server by it; "

@@ -220,6 +220,82 @@ public abstract class TlsServerNameAndAcceptInvalidTests(StageTransport serverTr
     }
 
     [OpenSslTheory]
+    [InlineData("-tls1_2")]
+    [InlineData("-tls1_3")]
+    public async Task A_client_resuming_a_session_of_the_served_name_while_asking_for_another_is_refused(string version)
+    {
+        // Before, on epoll: a TLS 1.2 resumption was checked against the name stored in the session (SSL_get_servername
+        // gives that one then), so a session made for 'localhost' let the client ask for any name and be served.
+        await using var h = new FerryTestServer(Server(Named("localhost")));
+        await h.StartAsync();
+        var dir = Directory.CreateTempSubdirectory("ferry-sni-resume-");
+        try
+        {
+            var session = Path.Combine(dir.FullName, "s1");
+            using (var first = SClientProcess.Start(OpenSslClientTests.OpenSsl!,
+                       ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "localhost", version, "-sess_out", session]))
+            {
+                await Poll.UntilAsync(() => first.Output.Contains("Cipher is") || first.Process.HasExited, "the first handshake", seen: () => first.Output);
+                await first.Process.StandardInput.WriteLineAsync("first");
+                await first.Process.StandardInput.FlushAsync();
+                await h.WaitForPacketsAsync(p => p.Any(x => x.Text == "first"), "the first client's line");
+                if (serverTransport == StageTransport.Epoll) // the epoll transport issues a ticket on every full handshake
+                    await Poll.UntilAsync(() => File.Exists(session) && new FileInfo(session).Length > 0, "s_client to save its session", seen: () => first.Output);
+                first.Process.StandardInput.Close();
+                using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await first.Process.WaitForExitAsync(exited.Token);
+            }
+
+            List<string> args = ["s_client", "-connect", h.EndPoint.ToString(), "-servername", "other.test", version];
+            if (File.Exists(session))
+                args.AddRange(["-sess_in", session]);
+            using var second = SClientProcess.Start(OpenSslClientTests.OpenSsl!, args);
+            var closed = await h.WaitForEventAsync<DisconnectedEvent>(d => d.Reason == DisconnectReason.TlsError);
+            Assert.Equal("name mismatch: the client asked for 'other.test' (SNI), this server is 'localhost' (tls.server_name)", closed.Detail);
+            using (var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+                await second.Process.WaitForExitAsync(deadline.Token);
+            Assert.DoesNotContain("Reused,", second.Output);
+            Assert.Single(h.Events.OfType<ConnectedEvent>());
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("::1")]
+    public void An_ip_address_sent_as_sni_names_no_host_and_is_served_as_no_sni(string address)
+    {
+        // RFC 6066 allows no addresses in SNI, but clients send the one they dialled (Node.js warns and sends it).
+        var served = ServedName.Of(Named("localhost"))!;
+        Assert.Null(served.Refusal(address));
+        Assert.NotNull(served.Refusal("other.test"));
+    }
+
+    [Fact]
+    public void An_internationalised_name_is_compared_in_its_ascii_form_whichever_form_each_side_gives()
+    {
+        // SslStream hands the hello's name over in Unicode, OpenSSL in the ASCII form the client sent; certificates carry ASCII.
+        var ascii = ServedName.Of(Named("xn--bcher-kva.example"))!;
+        Assert.Null(ascii.Refusal("bücher.example"));
+        Assert.Null(ascii.Refusal("XN--BCHER-KVA.EXAMPLE."));
+        var unicode = ServedName.Of(Named("bücher.example"))!;
+        Assert.Null(unicode.Refusal("xn--bcher-kva.example"));
+        Assert.Equal("name mismatch: the client asked for 'xn--bchern-3ya.example' (SNI), this server is 'xn--bcher-kva.example' (tls.server_name)",
+            unicode.Refusal("büchern.example"));
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0, 12, 0, 0, 9, (byte)'l', (byte)'o', (byte)'c', (byte)'a', (byte)'l', (byte)'h', (byte)'o', (byte)'s', (byte)'t' }, "localhost")]
+    [InlineData(new byte[] { 0, 8, 7, 0, 1, (byte)'x', 0, 0, 1, (byte)'y' }, "y")] // an entry of another type first
+    [InlineData(new byte[] { 0, 12, 0, 0, 9, (byte)'l' }, null)] // the list's length says more than is there
+    [InlineData(new byte[] { 0 }, null)]
+    public void The_host_name_is_read_out_of_the_server_name_extension(byte[] extension, string? expected)
+        => Assert.Equal(expected, Ferry.Transport.Tls.OpenSsl.SniExtension.HostName(extension));
+
+    [OpenSslTheory]
     [InlineData("-tls1_3")]
     [InlineData("-tls1_2")]
     public async Task A_refused_name_is_told_to_an_openssl_client_on_epoll_by_an_unrecognized_name_alert(string version)

@@ -1,4 +1,7 @@
+using System.Globalization;
+using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using System.Text;
 using Ferry.Stages;
 
 namespace Ferry.Transport.Tls;
@@ -29,7 +32,9 @@ internal sealed class ServedName
     /// <summary>Null when a client asking for <paramref name="requested"/> (its SNI name; null or empty when it sent none) is served, else why not.</summary>
     public string? Refusal(string? requested)
     {
-        if (string.IsNullOrEmpty(requested))
+        // An IP address in SNI is not allowed (RFC 6066), but some clients send the address they dialled: that names no
+        // host, as a client that sends nothing (certificates may carry addresses; the client checks those itself).
+        if (string.IsNullOrEmpty(requested) || IPAddress.TryParse(requested.Trim(), out _))
             return null;
         var asked = Bare(requested);
         if (string.Equals(asked, _name, StringComparison.OrdinalIgnoreCase) || _sniNames.Any(n => SniKeyMatches(n, asked)))
@@ -73,6 +78,23 @@ internal sealed class ServedName
         return dot > 0 && key.StartsWith("*.", StringComparison.Ordinal) && string.Equals(key[1..], name[dot..], StringComparison.OrdinalIgnoreCase);
     }
 
-    /// <summary>A name without surrounding blanks or the root's trailing dot (<c>gw.example.com.</c> is <c>gw.example.com</c>).</summary>
-    private static string Bare(string name) => name.Trim().TrimEnd('.');
+    /// <summary>
+    /// A name without surrounding blanks or the root's trailing dot (<c>gw.example.com.</c> is <c>gw.example.com</c>), and in
+    /// its ASCII form (<c>bücher.example</c> is <c>xn--bcher-kva.example</c>): what certificates carry and what clients send,
+    /// while SslStream hands the hello's name over in Unicode.
+    /// </summary>
+    private static string Bare(string name)
+    {
+        var bare = name.Trim().TrimEnd('.');
+        if (Ascii.IsValid(bare))
+            return bare;
+        try
+        {
+            return new IdnMapping().GetAscii(bare);
+        }
+        catch (Exception ex) when (ex is ArgumentException or PlatformNotSupportedException)
+        {
+            return bare; // not a name IDNA can write: compared as given, so it matches nothing
+        }
+    }
 }

@@ -57,7 +57,10 @@ internal static unsafe partial class LibSsl
     public const int SSL_TLSEXT_ERR_OK = 0;
     public const int SSL_TLSEXT_ERR_ALERT_FATAL = 2;
     public const int SSL_TLSEXT_ERR_NOACK = 3;
-    public const int SSL_AD_UNRECOGNIZED_NAME = 112;          // the alert for an SNI name the server does not serve
+    public const int SSL_AD_UNRECOGNIZED_NAME = 112;
+    public const int SSL_CLIENT_HELLO_SUCCESS = 1;
+    public const int SSL_CLIENT_HELLO_ERROR = 0;
+    public const uint TLSEXT_TYPE_server_name = 0;          // the alert for an SNI name the server does not serve
     public const int OPENSSL_NPN_NEGOTIATED = 1;
 
     public const int BIO_CTRL_FLUSH = 11;
@@ -83,6 +86,8 @@ internal static unsafe partial class LibSsl
     [LibraryImport(Ssl)] public static partial void SSL_CTX_set_alpn_select_cb(nint ctx, nint callback, nint arg);
     [LibraryImport(Ssl)] public static partial int SSL_CTX_set_session_id_context(nint ctx, byte* context, uint length);
     [LibraryImport(Ssl)] public static partial int SSL_CTX_set_session_ticket_cb(nint ctx, nint generate, nint decrypt, nint arg);
+    [LibraryImport(Ssl)] public static partial void SSL_CTX_set_client_hello_cb(nint ctx, nint callback, nint arg);
+    [LibraryImport(Ssl)] public static partial int SSL_client_hello_get0_ext(nint ssl, uint type, byte** output, nuint* length);
     [LibraryImport(Ssl)] public static partial int SSL_CTX_set_alpn_protos(nint ctx, byte* protos, uint length);
 
     [LibraryImport(Ssl)] public static partial nint SSL_new(nint ctx);

@@ -248,9 +248,40 @@ internal sealed unsafe class OpenSslServerTls
     }
 
     /// <summary>
-    /// The client's SNI name, once its hello is in: a name the stage does not serve (<c>server_name</c>) fails the handshake
-    /// with an unrecognized_name alert, its reason kept for <see cref="HandshakeFailure"/>; else the certificate for it is chosen.
+    /// The SNI name of the client hello itself, before OpenSSL decides on resumption: a name the stage does not serve
+    /// (<c>server_name</c>) fails the handshake with an unrecognized_name alert, its reason kept for <see cref="HandshakeFailure"/>.
+    /// Not in <see cref="OnServerName"/>: when a TLS 1.2 session is resumed, <c>SSL_get_servername</c> there gives the name
+    /// stored in the session, not the one this hello asks for, so a client could resume a session made for the served
+    /// name (or for no name at all) while asking for another.
     /// </summary>
+    [UnmanagedCallersOnly]
+    private static int OnClientHello(nint ssl, int* alert, nint arg)
+    {
+        try
+        {
+            if (GCHandle.FromIntPtr(arg).Target is not OpenSslServerTls { _served: { } served } tls)
+                return SSL_CLIENT_HELLO_SUCCESS;
+            byte* extension;
+            nuint length;
+            if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &extension, &length) != 1)
+                return SSL_CLIENT_HELLO_SUCCESS;
+            var requested = SniExtension.HostName(new ReadOnlySpan<byte>(extension, checked((int)length)));
+            if (served.Refusal(requested) is not { } refusal)
+                return SSL_CLIENT_HELLO_SUCCESS;
+            // No certificate was refused: nothing for the stage to log as a client certificate.
+            tls._refusal = (ssl, refusal, null);
+            *alert = SSL_AD_UNRECOGNIZED_NAME;
+            return SSL_CLIENT_HELLO_ERROR;
+        }
+        catch (Exception)
+        {
+            // A hello whose extension cannot be read: refuse this handshake, keep the stage.
+            *alert = SSL_AD_UNRECOGNIZED_NAME;
+            return SSL_CLIENT_HELLO_ERROR;
+        }
+    }
+
+    /// <summary>The certificate for the client's SNI name (the SNI table), once its hello is in and its name was let through by <see cref="OnClientHello"/>.</summary>
     [UnmanagedCallersOnly]
     private static int OnServerName(nint ssl, int* alert, nint arg)
     {
@@ -260,15 +291,6 @@ internal sealed unsafe class OpenSslServerTls
             if (name == 0 || GCHandle.FromIntPtr(arg).Target is not OpenSslServerTls tls)
                 return SSL_TLSEXT_ERR_OK;
             var requested = Marshal.PtrToStringUTF8(name) ?? "";
-            if (tls._served?.Refusal(requested) is { } refusal)
-            {
-                // No certificate was refused: nothing for the stage to log as a client certificate.
-                tls._refusal = (ssl, refusal, null);
-                *alert = SSL_AD_UNRECOGNIZED_NAME;
-                return SSL_TLSEXT_ERR_ALERT_FATAL;
-            }
-            if (tls._byName.Count == 0)
-                return SSL_TLSEXT_ERR_OK;
             var context = tls.For(requested);
             // OpenSSL takes its own reference: the context lives as long as this connection uses it.
             SSL_set_SSL_CTX(ssl, context.DangerousGetHandle());
@@ -324,7 +346,9 @@ internal sealed unsafe class OpenSslServerTls
                         SSL_CTX_set_cert_verify_callback(context.DangerousGetHandle(),
                             (nint)(delegate* unmanaged<nint, nint, int>)&CheckInHandshake, GCHandle.ToIntPtr(owner._self));
                     }
-                    if (owner._byName.Count > 0 || owner._served is not null)
+                    if (owner._served is not null)
+                        SSL_CTX_set_client_hello_cb(context.DangerousGetHandle(), (nint)(delegate* unmanaged<nint, int*, nint, int>)&OnClientHello, GCHandle.ToIntPtr(owner._self));
+                    if (owner._byName.Count > 0)
                         SSL_CTX_callback_ctrl(context.DangerousGetHandle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, (nint)(delegate* unmanaged<nint, int*, nint, int>)&OnServerName);
                     SSL_CTX_ctrl(context.DangerousGetHandle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG, 0, GCHandle.ToIntPtr(owner._self));
                     // Connections made from the old one keep it (their own references); this one is let go.
