@@ -345,6 +345,23 @@ public abstract class TlsServerNameAndAcceptInvalidTests(StageTransport serverTr
         Assert.Equal(serverName, connected.Tls!.ServerName);
     }
 
+    [Theory]
+    [InlineData("A.Test.", "CN=a.test")]
+    [InlineData("API.B.TEST.", "CN=*.b.test")]
+    public async Task An_sni_name_with_a_trailing_dot_or_other_case_gets_its_sni_certificate_as_the_name_check_lets_it_through(string serverName, string subject)
+    {
+        // Before: the name check stripped the dot, the certificate choice did not: the client got the default certificate.
+        using var a = CertificateMaker.CreateServer(TestCertificates.Authority, ["a.test"], Now.AddMinutes(-5), Now.AddDays(1));
+        using var b = CertificateMaker.CreateServer(TestCertificates.Authority, ["*.b.test"], Now.AddMinutes(-5), Now.AddDays(1));
+        await using var h = new FerryTestServer(Server(Named("localhost") with
+        {
+            SniCertificates = new Dictionary<string, TlsCertificate> { ["a.test"] = TestCertificates.AsOption(a), ["*.b.test"] = TestCertificates.AsOption(b) },
+        }));
+        await h.StartAsync();
+        await using var client = await FramedTestClient.ConnectAsync(h.EndPoint, Asking(serverName));
+        Assert.Equal(subject, client.Tls!.RemoteCertificate!.Subject);
+    }
+
     [Fact]
     public void A_server_name_the_certificate_does_not_carry_is_an_options_error_that_says_its_names()
     {

@@ -83,7 +83,7 @@ internal sealed class ServedName
     /// its ASCII form (<c>bücher.example</c> is <c>xn--bcher-kva.example</c>): what certificates carry and what clients send,
     /// while SslStream hands the hello's name over in Unicode.
     /// </summary>
-    private static string Bare(string name)
+    internal static string Bare(string name)
     {
         var bare = name.Trim().TrimEnd('.');
         if (Ascii.IsValid(bare))

@@ -29,7 +29,7 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
         _served = ServedName.Of(options);
         Time = time;
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
-            _byName[name.Trim()] = new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name));
+            _byName[ServedName.Bare(name)] = new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name));
         _alpn = options.ApplicationProtocols?.Select(p => new SslApplicationProtocol(p)).ToList();
         _clientCertificate = options.ClientCertificate;
         _protocols = options.Protocols;
@@ -42,6 +42,8 @@ internal sealed class ServerTlsHandshake : IStreamHandshake
     {
         if (_byName.Count == 0 || string.IsNullOrEmpty(serverName))
             return _certificate.Current;
+        // As the name check compares it (ServedName): no trailing dot, ASCII (SslStream gives an IDN in Unicode).
+        serverName = ServedName.Bare(serverName);
         if (_byName.TryGetValue(serverName, out var exact))
             return exact.Current;
         var dot = serverName.IndexOf('.');

@@ -38,7 +38,7 @@ internal sealed unsafe class OpenSslServerTls
         _default = new VersionedContext(this, new ReloadingCertificate(options.Certificate!, time, reloadLog, refuse: c => ServedName.NotCovered(options, c)),
             options, reloadLog);
         foreach (var (name, certificate) in options.SniCertificates ?? new Dictionary<string, TlsCertificate>())
-            _byName[name.Trim()] = new VersionedContext(this, new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name)), options, reloadLog);
+            _byName[ServedName.Bare(name)] = new VersionedContext(this, new ReloadingCertificate(certificate, time, reloadLog, TlsMaterial.SniKey(name)), options, reloadLog);
         // Every context is built now, the SNI certificates' too (each told at its own key): a certificate OpenSSL refuses
         // (a key too small for its security level) is the stage's options error at the start, not a handshake failure later.
         _default.Start();
@@ -241,6 +241,8 @@ internal sealed unsafe class OpenSslServerTls
     /// <summary>The context for an SNI name: exact, then <c>*.parent</c>, then the default (as <see cref="ServerTlsHandshake"/>).</summary>
     private SslContextHandle For(string serverName)
     {
+        // As the name check compares it (ServedName): no trailing dot, ASCII.
+        serverName = ServedName.Bare(serverName);
         if (_byName.TryGetValue(serverName, out var exact))
             return exact.Current;
         var dot = serverName.IndexOf('.');
