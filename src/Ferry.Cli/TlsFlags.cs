@@ -94,8 +94,8 @@ internal sealed class TlsFlags
             || serverName is not null || insecure || result.GetResult(_handshakeTimeout) is { Implicit: false } || (!_server && result.GetValue(_tls));
         if (!secure)
             return (transport, null);
-        if (_server && cert is null && key is null)
-            problems.Add($"{string.Join(", ", GivenTlsFlags(result))} {(GivenTlsFlags(result).Count == 1 ? "turns" : "turn")} TLS on, "
+        if (_server && cert is null && key is null && GivenTlsFlags(result) is var given)
+            problems.Add($"{string.Join(", ", given)} {(given.Count == 1 ? "turns" : "turn")} TLS on, "
                 + "and a TLS server needs --tls-cert and --tls-key (its PEM certificate and private key)");
         if (cert is not null && key is null)
             problems.Add("--tls-cert needs --tls-key (the certificate's PEM private key): --tls-cert and --tls-key go together");
