@@ -209,7 +209,9 @@ internal static class PipelineRunner
             var settled = book.WhenSettledAsync();
             if (settled.IsCompleted)
                 continue;
-            // Requests only queued to be sent are given up now, each counted, with no answer to wait for: no line for them.
+            // A request being sent is counted once its sender recorded it (or gave it up): the upstream client may have written
+            // it already. Requests only queued to be sent are given up now, each counted, with no answer to wait for: no line for them.
+            await book.WhenNotSendingAsync().WaitAsync(deadline).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             var waiting = book.Waiting;
             if (waiting > 0)
                 JsonStderrWriter.Line(stderr, LogLevel.Information, $"ferry run: stopping: waiting up to {(long)grace.TotalMilliseconds} ms (stop_grace_period) for the answers to {waiting} request{(waiting == 1 ? "" : "s")} in flight on '{upstream}'");

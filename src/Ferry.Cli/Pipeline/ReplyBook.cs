@@ -39,6 +39,8 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
     private volatile bool _closed;
     private readonly CancellationTokenSource _closing = new();
     private TaskCompletionSource? _settled;
+    // The stop awaiting the request being sent: it counts the requests in flight once that one is recorded or given up.
+    private TaskCompletionSource? _sendEnded;
     // A sender waiting for room (egress_overflow: wait), woken by every answer taken or connection forgotten meanwhile.
     private TaskCompletionSource? _room;
 
@@ -69,6 +71,29 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
             lock (_gate)
                 return _pendingUpstream != default;
         }
+    }
+
+    /// <summary>
+    /// Completes once no request is being sent (the one that was is recorded or given up): at once when none is. The stop
+    /// counts the requests in flight after it; counted before, a request the upstream client had already written but the
+    /// sender not yet recorded was missing from the count.
+    /// </summary>
+    public Task WhenNotSendingAsync()
+    {
+        lock (_gate)
+        {
+            if (_pendingUpstream == default)
+                return Task.CompletedTask;
+            _sendEnded ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _sendEnded.Task;
+        }
+    }
+
+    /// <summary>Under the lock, once the request being sent was recorded or given up.</summary>
+    private void SignalSendEnded()
+    {
+        _sendEnded?.TrySetResult();
+        _sendEnded = null;
     }
 
     /// <summary>
@@ -197,6 +222,7 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
                 _waitingCount++;
             }
             _pendingUpstream = default;
+            SignalSendEnded();
             SignalIfSettled();
         }
     }
@@ -211,6 +237,7 @@ internal sealed class ReplyBook(ReplyLoss loss, int capacity = ReplyBook.Default
         lock (_gate)
         {
             _pendingUpstream = default;
+            SignalSendEnded();
             SignalIfSettled();
             return !_pendingLost;
         }

@@ -1,4 +1,5 @@
 using Ferry.Transport;
+using Ferry.Bridge.Zmtp;
 using System.Net;
 using Ferry.Cli;
 using Ferry.Framing;
@@ -114,7 +115,7 @@ public abstract class ZmtpStageInteropTests(StageTransport transport)
     }
 
     [PythonZmqFact]
-    public async Task A_libzmq_PUSH_peer_is_refused_by_a_zmtp_push_stage_with_an_ERROR_and_no_connected_event()
+    public async Task A_libzmq_PUSH_peer_is_refused_by_a_zmtp_push_stage_and_never_connected()
     {
         await using var h = new FerryTestServer(new TcpServerStageOptions { Framing = FramingSpec.Parse("zmtp,socket=push") }.On(Transport));
         await h.StartAsync();
@@ -129,10 +130,60 @@ public abstract class ZmtpStageInteropTests(StageTransport transport)
             ctx.term()
             """, $"tcp://{h.EndPoint}");
         var closed = await h.WaitForEventAsync<DisconnectedEvent>();
-        Assert.Equal(Ferry.Connections.DisconnectReason.ProtocolError, closed.Reason);
-        Assert.Contains("socket type", closed.Detail, StringComparison.OrdinalIgnoreCase);
+        // Both sides refuse the other: which refusal lands first is libzmq's timing. Ferry refuses with an ERROR once it has
+        // libzmq's READY (the raw peer below shows it byte for byte); libzmq reads Ferry's READY and may close before it sent
+        // its own, and then Ferry sees the peer go. Never a connection either way.
+        if (closed.Reason == Ferry.Connections.DisconnectReason.ProtocolError)
+            Assert.Contains("socket type", closed.Detail, StringComparison.OrdinalIgnoreCase);
+        else
+            Assert.Equal(Ferry.Connections.DisconnectReason.RemoteClosed, closed.Reason);
         Assert.DoesNotContain(h.Events, e => e is ConnectedEvent);
         using var deadline = new CancellationTokenSource(Limit);
         await peer.WaitExitAsync(deadline.Token);
+    }
+
+    [Fact]
+    public async Task A_PUSH_peer_is_sent_an_ERROR_by_a_zmtp_push_stage_and_closed_as_a_protocol_error()
+    {
+        await using var h = new FerryTestServer(new TcpServerStageOptions { Framing = FramingSpec.Parse("zmtp,socket=push") }.On(Transport));
+        await h.StartAsync();
+        using var deadline = new CancellationTokenSource(Limit);
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(h.EndPoint, deadline.Token);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Written(w =>
+        {
+            ZmtpGreeting.Write(w);
+            ZmtpCommand.WriteReady(w, ZmtpSocketType.Push);
+        }), deadline.Token);
+
+        // Everything the stage writes until it closes: its greeting, its READY, then the ERROR naming the reason.
+        var received = new MemoryStream();
+        await stream.CopyToAsync(received, deadline.Token);
+        var expected = Written(w =>
+        {
+            ZmtpGreeting.Write(w);
+            ZmtpCommand.WriteReady(w, ZmtpSocketType.Push);
+        });
+        var bytes = received.ToArray();
+        Assert.True(bytes.AsSpan().StartsWith(expected), "the stage's greeting and READY come first");
+        Assert.True(ZmtpFrameHeader.TryRead(new System.Buffers.ReadOnlySequence<byte>(bytes, expected.Length, bytes.Length - expected.Length), out var header, out var headerLength));
+        Assert.True(header.IsCommand);
+        var error = ZmtpCommand.Parse(bytes.AsSpan(expected.Length + headerLength, (int)header.BodyLength));
+        Assert.Equal(ZmtpCommandKind.Error, error.Kind);
+        Assert.StartsWith("Invalid socket type", error.ErrorReason);
+        Assert.Equal(expected.Length + headerLength + header.BodyLength, bytes.Length);
+
+        var closed = await h.WaitForEventAsync<DisconnectedEvent>();
+        Assert.Equal(Ferry.Connections.DisconnectReason.ProtocolError, closed.Reason);
+        Assert.Contains("socket type", closed.Detail, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(h.Events, e => e is ConnectedEvent);
+    }
+
+    private static byte[] Written(Action<System.Buffers.ArrayBufferWriter<byte>> write)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        write(buffer);
+        return buffer.WrittenSpan.ToArray();
     }
 }

@@ -51,6 +51,39 @@ public sealed class ReplyBookSettleTests
     }
 
     [Fact]
+    public void A_stop_counts_the_request_being_sent_once_its_sender_recorded_it()
+    {
+        // The upstream client may have written the request before its sender records it: a stop that counted the requests in
+        // flight then found none, and said nothing of the answer it went on to wait for (Proxy2StopTests failed on that).
+        var (upstream, client) = (new ConnectionId(1, 1), new ConnectionId(1, 2));
+        var book = NewBook([]);
+        Assert.True(book.WhenNotSendingAsync().IsCompletedSuccessfully);
+        Assert.True(book.TryReserve(upstream, client));
+        book.Close();
+        var sent = book.WhenNotSendingAsync();
+        Assert.False(sent.IsCompleted);
+        Assert.Equal(0, book.Waiting);
+
+        book.Commit();
+        Assert.True(sent.IsCompletedSuccessfully);
+        Assert.Equal(1, book.Waiting);
+    }
+
+    [Fact]
+    public void A_request_given_up_while_being_sent_ends_the_wait_with_nothing_in_flight()
+    {
+        var (upstream, client) = (new ConnectionId(1, 1), new ConnectionId(1, 2));
+        var book = NewBook([]);
+        Assert.True(book.TryReserve(upstream, client));
+        var sent = book.WhenNotSendingAsync();
+
+        Assert.True(book.Cancel());
+        Assert.True(sent.IsCompletedSuccessfully);
+        Assert.Equal(0, book.Waiting);
+        Assert.True(book.WhenSettledAsync().IsCompletedSuccessfully);
+    }
+
+    [Fact]
     public void With_nothing_queued_sent_or_owed_the_book_is_settled_at_once()
         => Assert.True(NewBook([]).WhenSettledAsync().IsCompletedSuccessfully);
 }
