@@ -66,6 +66,16 @@ internal sealed class ReplyRequests : IDisposable
         }
     }
 
+    /// <summary>Whether queued requests are being sent (the server stage's connections that published them are not read meanwhile).</summary>
+    public bool Pumping
+    {
+        get
+        {
+            lock (_gate)
+                return _pumping;
+        }
+    }
+
     private bool Waits => _upstream.Options.EgressOverflow == EgressOverflowPolicy.Wait;
 
     private void Ended(object? sender, DisconnectedEvent e)
