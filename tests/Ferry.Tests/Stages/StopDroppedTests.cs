@@ -25,19 +25,30 @@ public sealed class StopDroppedTests
         await client.ConnectAsync(h.EndPoint); // and never reads
         var id = (await h.WaitForConnectionAsync()).ConnectionId;
 
-        // Fill the kernel's buffers and the connection's egress buffer until messages overflow.
+        // Fill the kernel's buffers and the connection's egress buffer until messages overflow. A drop alone does not say the
+        // kernel is full: a burst can fill the egress buffer before the service thread flushes it, and the kernel may then take
+        // it all (under load it did: the stop found nothing to drain, closed at once, and refused every send after). So after
+        // each burst the stage runs a round (its flush), and the bursts go on until bytes stay queued after a flush.
         var message = new byte[1024];
-        for (var sent = 0; h.Stage.GetConnections().Single().EgressPacketsDropped == 0; sent++)
+        var sent = 0;
+        while (true)
         {
-            Assert.True(sent < 100_000, "100 MB sent to a client that does not read, and nothing overflowed");
-            await h.Stage.SendAsync(id, message);
+            var drops = h.Stage.GetConnections().Single().EgressPacketsDropped;
+            for (; h.Stage.GetConnections().Single().EgressPacketsDropped == drops; sent++)
+            {
+                Assert.True(sent < 100_000, "100 MB sent to a client that does not read, and nothing overflowed");
+                await h.Stage.SendAsync(id, message);
+            }
+            await time.SettleAsync(h.Stage);
+            if (h.Stage.GetConnections().Single().EgressBytesQueued > 0)
+                break;
         }
 
         var stopping = h.Stage.StopAsync();
         var atStop = h.Stage.GetStats().EgressBytesDroppedTotal;
         // While the grace period runs, more is sent to the full connection and overflows: drops, but not the stop's.
         // (Sent until one overflows: the loop may still move some of the buffer into the kernel as the stop begins.)
-        for (var sent = 0; h.Stage.GetStats().EgressBytesDroppedTotal == atStop; sent++)
+        for (sent = 0; h.Stage.GetStats().EgressBytesDroppedTotal == atStop; sent++)
         {
             Assert.True(sent < 100_000, "100 MB sent during the grace period to a client that does not read, and nothing overflowed");
             await h.Stage.SendAsync(id, message);
