@@ -13,6 +13,7 @@ namespace Ferry.Tests.Cli;
 /// <c>Server:</c> header, and the publish latency as a Prometheus histogram (<c>_bucket</c>, <c>_sum</c>, <c>_count</c>)
 /// rather than counters named <c>…_bucket_total</c> with an <c>le</c> label, which <c>promtool check metrics</c> refuses.
 /// </summary>
+[Collection(ProcessMeterCollection.Name)]
 public sealed class ScrapeAnswerTests
 {
     /// <summary>A <c>ferry serve</c> with a scrape endpoint that has read one packet, so every instrument has a value.</summary>
