@@ -184,8 +184,9 @@ public sealed class NatsGateway : IAsyncDisposable
         };
         _nats.ConnectionDisconnected += (_, _) =>
         {
-            _counters.Connected = false;
+            // Counted before Connected drops: a reader that sees Connected == false must also see this outage counted.
             Interlocked.Increment(ref _counters.Disconnects);
+            _counters.Connected = false;
             if (Volatile.Read(ref _state) == 1 && Interlocked.CompareExchange(ref _lostAt, Stopwatch.GetTimestamp(), 0) == 0)
                 _logger.LogWarning("stage {Stage}: NATS connection to {Url} lost; reconnecting every 0.1 to 2 s until it is back ({Mode}: {Meanwhile})",
                     _stage.Name, _options.Url, _options.Mode,

@@ -48,7 +48,7 @@ public sealed class CoreDropTests(ITestOutputHelper output)
 
         // Stopped, the server takes nothing: the kernel's buffers fill, then the client's, then each publish
         // waits its 200 ms and is dropped.
-        server.Pause();
+        await server.PauseAsync();
         try
         {
             await Eventually.TrueAsync(() => gateway.Nats.Counters.IngressDropped >= 5, TimeSpan.FromSeconds(60), () => gateway.Nats.Counters.ToString());

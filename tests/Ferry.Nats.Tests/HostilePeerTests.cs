@@ -203,7 +203,7 @@ public sealed class HostilePeerTests
             await client.SendAsync("a\nb\n");
             await Eventually.TrueAsync(() => gateway.Counters.IngressPackets == 2, TimeSpan.FromSeconds(10), () => gateway.Counters.ToString());
 
-            server.Pause();
+            await server.PauseAsync();
             await client.SendAsync(string.Concat(Enumerable.Range(0, 50).Select(i => $"line {i}\n")));
             await Eventually.TrueAsync(() => gateway.Counters.IngressInFlight == 50, TimeSpan.FromSeconds(10), () => gateway.Counters.ToString());
             await stage.StopAsync();

@@ -165,7 +165,44 @@ public sealed class NatsServer : IAsyncDisposable
     /// SIGSTOP: the server keeps its sockets but reads and answers nothing, so clients' writes pile up in
     /// the kernel's buffers and then in the client's own; <see cref="Resume"/> (SIGCONT) lets it go on.
     /// </summary>
-    public void Pause() => Signal(SigStop);
+    /// <remarks>
+    /// Returns once every thread of the server is stopped. kill() only queues the signal: one thread takes it and
+    /// then stops the others, and until the scheduler runs that thread (ms on a loaded machine) the server's other
+    /// threads go on reading and answering; a publish sent just after kill() was seen acknowledged.
+    /// </remarks>
+    public async Task PauseAsync()
+    {
+        Signal(SigStop);
+        var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 10;
+        while (!AllThreadsStopped())
+        {
+            if (Stopwatch.GetTimestamp() > deadline)
+                throw new TimeoutException($"nats-server (pid {_process!.Id}) on port {Port}: not every thread stopped within 10 s of SIGSTOP");
+            await Task.Delay(1);
+        }
+    }
+
+    /// <summary>Every task under /proc/PID/task is in state T (stopped by a signal).</summary>
+    private bool AllThreadsStopped()
+    {
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{_process!.Id}/task"))
+        {
+            string stat;
+            try
+            {
+                stat = File.ReadAllText(Path.Combine(task, "stat"));
+            }
+            catch (IOException)
+            {
+                continue; // the thread exited between the listing and the read
+            }
+            // "tid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+            var state = stat[stat.LastIndexOf(')') + 2];
+            if (state != 'T')
+                return false;
+        }
+        return true;
+    }
 
     public void Resume() => Signal(SigCont);
 
