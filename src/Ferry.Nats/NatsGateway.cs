@@ -211,6 +211,8 @@ public sealed class NatsGateway : IAsyncDisposable
             throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': cannot connect to '{_options.Url}' ({ex.Message})", ex);
         }
         _counters.Connected = true;
+        if (AfterConnectForTest is { } afterConnect)
+            await afterConnect().ConfigureAwait(false);
 
         _outbox = new EventOutbox(_nats, _counters, EventsSubject, StatsSubject, Instance);
         var watch = _watch = new LoopWatch(_logger, _stage.Name, _counters, _outbox, () => Volatile.Read(ref _state) != 1 || _stopping.IsCancellationRequested);
@@ -221,21 +223,24 @@ public sealed class NatsGateway : IAsyncDisposable
         var egressSubjects = new EgressSubjects(EgressSubject, InstanceEgressSubject, NatsEgressSubjects.ForAny(EgressSubject), _stage.Name, Instance);
         if (_options.Mode == NatsDeliveryMode.JetStream)
         {
-            var js = new NatsJSContext(_nats);
+            var js = JetStreamRequestTimeoutForTest is { } requestTimeout
+                ? new NatsJSContext(_nats, new NatsJSOpts(_nats.Opts, requestTimeout: requestTimeout)) : new NatsJSContext(_nats);
             var egressStream = _options.StreamName(_options.EgressStream, _stage.Name);
+            // A server with JetStream that leaves a setup request unanswered is asked again a few times, each step on its own.
+            var retry = new JetStreamStartRetry(_logger, _stage.Name, SetupRetryTimeForTest);
             try
             {
                 var ingressStream = _options.StreamName(_options.IngressStream, _stage.Name);
                 var (ingressConfig, egressConfig) = await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
-                    egressStream, EgressSubject, cancellationToken, sayKey: _options.Say, coreMode: _options.SayCoreMode).ConfigureAwait(false);
+                    egressStream, EgressSubject, cancellationToken, sayKey: _options.Say, coreMode: _options.SayCoreMode, retry: retry).ConfigureAwait(false);
                 var (url, coreMode) = (_options.Url, _options.SayCoreMode);
                 Func<Exception, string> describe = ex => JetStreamSetup.DescribeRefusal(url, ex, coreMode);
                 var recreator = new StreamRecreator(RecreatedStream.Ingress(ingressStream, IngressSubject, _options.Say("ingress_stream")), ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),
                     describe, _logger, TimeProvider.System, stopping);
                 _ingress = new JetStreamIngressPublisher(js, ingressStream, IngressSubject, _tags, fields, _options.IngressLayout, _counters,
                     _options.MaxInFlight, _options.AckTimeout, Instance, stopping, _logger, recreator, _options.Say("ingress_stream"));
-                _loops.Add(await new JetStreamEgress(js, router, egressSubjects, egressConfig, _options.MaxPendingEgress, _logger, watch, describe, TimeProvider.System, _options.Say)
-                    .StartAsync(BeforeClaimForTest, stopping).ConfigureAwait(false));
+                _loops.Add(await retry.RunAsync(() => new JetStreamEgress(js, router, egressSubjects, egressConfig, _options.MaxPendingEgress, _logger, watch, describe,
+                    TimeProvider.System, _options.Say).StartAsync(BeforeClaimForTest, stopping), stopping).ConfigureAwait(false));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -331,6 +336,15 @@ public sealed class NatsGateway : IAsyncDisposable
         if (Volatile.Read(ref _state) != 1)
             throw new ObjectDisposedException(nameof(NatsGateway), $"the NATS gateway of stage '{_stage.Name}' was disposed while it started");
     }
+
+    /// <summary>Awaited at start once connected, before anything is set up on the server: the tests pause the server there.</summary>
+    internal Func<Task>? AfterConnectForTest { get; set; }
+
+    /// <summary>The JetStream API's request timeout at start and after (the client's, 5 s, when null): the tests shorten it.</summary>
+    internal TimeSpan? JetStreamRequestTimeoutForTest { get; set; }
+
+    /// <summary>The clock of the start's waits between tries of a JetStream setup step (<see cref="JetStreamStartRetry"/>): a fake one in the tests.</summary>
+    internal TimeProvider SetupRetryTimeForTest { get; set; } = TimeProvider.System;
 
     /// <summary>Awaited at start just before it attaches to the stage's topics: the tests dispose the gateway there.</summary>
     internal Func<Task>? BeforeAttachForTest { get; set; }

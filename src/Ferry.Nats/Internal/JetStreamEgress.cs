@@ -57,14 +57,16 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
         Task sharedLoop = Task.CompletedTask, ownLoop = Task.CompletedTask;
         try
         {
-            await shared.ClaimAsync(stopping).ConfigureAwait(false);
-            await own.ClaimAsync(stopping).ConfigureAwait(false);
+            // Each request named, so that one the server leaves unanswered is said as that one (JetStreamSetup.AskAsync).
+            await JetStreamSetup.AskAsync(js, $"create consumer '{shared.Name}' of stream '{stream}'", () => shared.ClaimAsync(stopping)).ConfigureAwait(false);
+            await JetStreamSetup.AskAsync(js, $"create consumer '{own.Name}' of stream '{stream}'", () => own.ClaimAsync(stopping)).ConfigureAwait(false);
             sharedLoop = RunAsync(shared.Config, shared.OpenAsync, false, recreator, starting.Token);
             ownLoop = RunAsync(own.Config, own.OpenAsync, false, recreator, starting.Token);
             await WaitPullingAsync(own.Name, stopping).ConfigureAwait(false);
             if (beforeClaim is not null)
                 await beforeClaim().ConfigureAwait(false);
-            await any.ClaimAsync(own.Name, stopping).ConfigureAwait(false);
+            await JetStreamSetup.AskAsync(js, $"check and create the shared consumer '{anyConfig.Name}' of stream '{stream}'", () => any.ClaimAsync(own.Name, stopping))
+                .ConfigureAwait(false);
         }
         catch (Exception)
         {
@@ -99,7 +101,8 @@ internal sealed class JetStreamEgress(NatsJSContext js, EgressRouter router, Egr
     private async Task WaitPullingAsync(string name, CancellationToken stopping)
     {
         var deadline = time.GetTimestamp() + (long)(PullingTimeout.TotalSeconds * time.TimestampFrequency);
-        while ((await js.GetConsumerAsync(stream, name, stopping).ConfigureAwait(false)).Info.NumWaiting == 0)
+        while ((await JetStreamSetup.AskAsync(js, $"look up consumer '{name}' of stream '{stream}' (for its pull request)",
+                   async () => await js.GetConsumerAsync(stream, name, stopping).ConfigureAwait(false)).ConfigureAwait(false)).Info.NumWaiting == 0)
         {
             if (time.GetTimestamp() > deadline)
                 throw new InvalidOperationException(

@@ -15,27 +15,66 @@ internal static class JetStreamSetup
     /// <returns>The streams' configurations as they are now (created so, or found so): what the gateway recreates them
     /// with if they go missing while the gateway runs.</returns>
     /// <exception cref="InvalidOperationException">The server has no JetStream, or refused a stream: the message says which and why.</exception>
+    /// <exception cref="JetStreamNoAnswerException">The server has JetStream but left a request unanswered (on every try, with <c>retry</c>).</exception>
     /// <remarks><c>afterRefusal</c> is the tests' hook: awaited when the server refused to create a stream, before the gateway
     /// looks whether one of that name exists now. <c>sayKey</c> names the option of a refused stream (<c>ingress_stream</c>) in the
-    /// words of whoever set the options (<see cref="NatsGatewayOptions.Say"/>); by its property when null.</remarks>
+    /// words of whoever set the options (<see cref="NatsGatewayOptions.Say"/>); by its property when null. <c>retry</c> tries each
+    /// stream again that went unanswered (the gateway's start); one try when null.</remarks>
     public static async Task<(StreamConfig Ingress, StreamConfig Egress)> EnsureStreamsAsync(NatsJSContext js, string url, string ingressStream, string ingressSubject,
         string egressStream, string egressSubject, CancellationToken cancellationToken, Func<Task>? afterRefusal = null, Func<string, string>? sayKey = null,
-        string? coreMode = null)
+        string? coreMode = null, JetStreamStartRetry? retry = null)
     {
         sayKey ??= NatsGatewayOptions.PropertyOf;
         coreMode ??= new NatsGatewayOptions().SayCoreMode;
-        var ingress = await EnsureAsync(js, url, coreMode, sayKey("ingress_stream"), new StreamConfig(ingressStream, [ingressSubject])
+        var ingressConfig = new StreamConfig(ingressStream, [ingressSubject])
         {
             Retention = StreamConfigRetention.Workqueue,
             Storage = StreamConfigStorage.File,
-        }, afterRefusal, cancellationToken).ConfigureAwait(false);
-        var egress = await EnsureAsync(js, url, coreMode, sayKey("egress_stream"), new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
+        };
+        var ingress = await Step(() => EnsureAsync(js, url, coreMode, sayKey("ingress_stream"), ingressConfig, afterRefusal, cancellationToken)).ConfigureAwait(false);
+        var egressConfig = new StreamConfig(egressStream, [egressSubject, egressSubject + ".>"])
         {
             Retention = StreamConfigRetention.Interest,
             Storage = StreamConfigStorage.File,
-        }, afterRefusal, cancellationToken).ConfigureAwait(false);
+        };
+        var egress = await Step(() => EnsureAsync(js, url, coreMode, sayKey("egress_stream"), egressConfig, afterRefusal, cancellationToken)).ConfigureAwait(false);
         return (ingress, egress);
+
+        Task<StreamConfig> Step(Func<Task<StreamConfig>> ensure) => retry is null ? ensure() : retry.RunAsync(ensure, cancellationToken);
     }
+
+    /// <summary>
+    /// One JetStream request (or a few that make one step, named together) whose going unanswered, on a server that advertises
+    /// JetStream, is said as that (<see cref="JetStreamNoAnswerException"/> naming <paramref name="request"/>), not as "no JetStream".
+    /// </summary>
+    /// <param name="js">The context the request goes through: its server, its request timeout.</param>
+    /// <param name="request">The request in the operator's words, e.g. <c>create stream 'ferry_pos_in'</c>.</param>
+    /// <param name="ask">Sends it.</param>
+    public static async Task<T> AskAsync<T>(NatsJSContext js, string request, Func<Task<T>> ask)
+    {
+        try
+        {
+            return await ask().ConfigureAwait(false);
+        }
+        catch (NatsJSApiNoResponseException ex) when (HasJetStream(js))
+        {
+            throw new JetStreamNoAnswerException(js.Connection.Opts.Url, request, js.Opts.RequestTimeout, [], ex);
+        }
+    }
+
+    /// <inheritdoc cref="AskAsync{T}"/>
+    public static Task AskAsync(NatsJSContext js, string request, Func<Task> ask) => AskAsync(js, request, async () =>
+    {
+        await ask().ConfigureAwait(false);
+        return true;
+    });
+
+    /// <summary>
+    /// Whether the server said in its INFO that it has JetStream. The client reports a server without JetStream (no responders
+    /// on its API subjects) and a request that timed out alike on some paths (<see cref="NatsJSApiNoResponseException"/>), so
+    /// this is what tells a server that is not there for JetStream from one that is but did not answer.
+    /// </summary>
+    public static bool HasJetStream(NatsJSContext js) => js.Connection.ServerInfo is { JetStreamAvailable: true };
 
     /// <summary>Creates a stream with <paramref name="config"/> unless one of that name exists.</summary>
     /// <returns>True when it created it; false when the stream exists (created meanwhile by someone else, or never gone).</returns>
@@ -131,20 +170,23 @@ internal static class JetStreamSetup
             StreamConfig found;
             try
             {
-                found = (await js.GetStreamAsync(config.Name!, cancellationToken: cancellationToken).ConfigureAwait(false)).Info.Config;
+                found = (await AskAsync(js, $"look up stream '{config.Name}'",
+                    async () => await js.GetStreamAsync(config.Name!, cancellationToken: cancellationToken).ConfigureAwait(false)).ConfigureAwait(false)).Info.Config;
             }
             catch (NatsJSApiException ex) when (ex.Error.Code == 404)
             {
                 try
                 {
-                    return (await js.CreateStreamAsync(config, cancellationToken).ConfigureAwait(false)).Info.Config;
+                    return (await AskAsync(js, $"create stream '{config.Name}'",
+                        async () => await js.CreateStreamAsync(config, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false)).Info.Config;
                 }
                 catch (NatsJSApiException again) when (again.Error.ErrCode is StreamNameInUse or SubjectsOverlap)
                 {
                     // Another gateway created it meanwhile: use theirs (a refusal for another stream's subjects stays one).
                     if (afterRefusal is not null)
                         await afterRefusal().ConfigureAwait(false);
-                    found = await CreatedMeanwhileAsync(js, config.Name!, again, cancellationToken).ConfigureAwait(false);
+                    found = await AskAsync(js, $"look up stream '{config.Name}' again, after its create was refused",
+                        () => CreatedMeanwhileAsync(js, config.Name!, again, cancellationToken)).ConfigureAwait(false);
                 }
             }
             // A stream of this name that does not take the gateway's subjects is another stage's: a name made the same from another
