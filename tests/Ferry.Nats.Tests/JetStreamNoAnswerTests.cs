@@ -195,13 +195,13 @@ public sealed class JetStreamNoAnswerTests
         private readonly Lock _lock = new();
         private bool _paused;
 
-        /// <summary>Returns once the server's threads have all stopped (<see cref="NatsServer.PauseStoppedAsync"/>).</summary>
+        /// <summary>Returns once the server's threads have all stopped (<see cref="NatsServer.PauseAsync"/>).</summary>
         public async Task PauseAsync()
         {
             // Marked first: a pause whose wait fails is still resumed on dispose.
             lock (_lock)
                 _paused = true;
-            await server.PauseStoppedAsync();
+            await server.PauseAsync();
         }
 
         public void Resume()

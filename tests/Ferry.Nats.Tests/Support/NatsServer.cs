@@ -204,42 +204,6 @@ public sealed class NatsServer : IAsyncDisposable
         return true;
     }
 
-    /// <summary>
-    /// <see cref="Pause"/>, returning once every thread of the server has stopped: kill() returns before they have, so a request
-    /// sent right after <see cref="Pause"/> could still be answered (a test that wanted the server's first request unanswered
-    /// saw it answered and the next one go unanswered).
-    /// </summary>
-    public async Task PauseStoppedAsync()
-    {
-        Pause();
-        var pid = _process!.Id;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!AllThreadsStopped(pid))
-        {
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"nats-server (pid {pid}) was sent SIGSTOP but not all its threads stopped within 10 s");
-            await Task.Delay(5);
-        }
-    }
-
-    /// <summary>Each thread's state in /proc/PID/task/TID/stat ("TID (comm) S …") is T (stopped by a signal).</summary>
-    private static bool AllThreadsStopped(int pid)
-    {
-        try
-        {
-            return Directory.GetDirectories($"/proc/{pid}/task").All(task =>
-            {
-                var stat = File.ReadAllText(Path.Combine(task, "stat"));
-                return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('T');
-            });
-        }
-        catch (IOException)
-        {
-            // A thread that ended between the listing and the read: look again.
-            return false;
-        }
-    }
-
     public void Resume() => Signal(SigCont);
 
     private void Signal(int signal)
