@@ -7,6 +7,12 @@ using Ferry.Tests.Support;
 namespace Ferry.Tests.Cli;
 
 /// <summary>Every example file runs as written (ports moved to free loopback ones with --set) and does its job.</summary>
+/// <remarks>
+/// Run alone (<see cref="ProcessMeterCollection"/>): the proxy example's scrape is read for its stage 'front', a name other
+/// tests' in-process <c>ferry run</c>s of the same example (ProxyExampleSlowReaderTests) and proxies give their stages too;
+/// the endpoint exports every stage tracked in the process, and the other 'front''s series has the same tags.
+/// </remarks>
+[Collection(ProcessMeterCollection.Name)]
 public sealed class RunExamplesTests
 {
     [Theory]

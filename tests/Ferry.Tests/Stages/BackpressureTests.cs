@@ -27,7 +27,11 @@ public abstract class BackpressureTests(StageTransport transport)
         using var client = await h.ConnectAsync();
         await h.WaitForConnectionAsync(client.LocalEndPoint);
 
-        // Send until the kernel buffers are full: the stage must have stopped reading.
+        // Send until the kernel buffers are full: the stage must have stopped reading. It has once it published the 5th group
+        // (GroupsPublishedTotal counts a group as its publish begins): 4 fill the queue and the 5th's publish waits for room,
+        // holding the service thread, so nothing more is read. Only then does a stalled send say the kernel is full: before,
+        // the stall alone ended the burst, and under load the stage went on reading after it (the bytes read moved on).
+        const int queuedAndPublishing = 4 + 1;
         var chunk = new byte[64 * 1024];
         long sent = 0;
         client.Socket.Blocking = false;
@@ -42,6 +46,8 @@ public abstract class BackpressureTests(StageTransport transport)
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
             {
+                if (h.Stage.GetStats().GroupsPublishedTotal < queuedAndPublishing)
+                    stalledSince = DateTime.UtcNow; // still reading: what it reads makes room for more
                 await Task.Delay(10);
             }
             Assert.True(sent < 512L * 1024 * 1024, "the client could send without limit: nothing pushed back");
@@ -49,6 +55,7 @@ public abstract class BackpressureTests(StageTransport transport)
         client.Socket.Blocking = true;
 
         var received = h.Stage.GetStats().BytesReceivedTotal;
+        Assert.Equal(queuedAndPublishing, h.Stage.GetStats().GroupsPublishedTotal);
         // The stage read at most what fits in the 4 queued groups plus the one being published.
         Assert.True(received <= 6 * 64 * 1024, $"stage read {received} bytes while its subscriber was blocked");
         Assert.True(sent > received, "bytes wait in the TCP buffers, not in the stage");

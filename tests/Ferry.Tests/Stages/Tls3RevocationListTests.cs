@@ -75,8 +75,7 @@ public abstract class Tls3RevocationListTests(StageTransport transport) : IDispo
     {
         var now = DateTimeOffset.UtcNow;
         using var lost = CertificateMaker.CreateClient(TestCertificates.Authority, "lost-terminal", now.AddMinutes(-5), now.AddDays(1));
-        var empty = CertificateMaker.CreateRevocationList(TestCertificates.Authority, [], null, now.AddDays(7));
-        await File.WriteAllTextAsync(CrlFile, empty);
+        await File.WriteAllTextAsync(CrlFile, ListIssuedAt(now.AddMinutes(-2), now.AddDays(7)));
         var time = ClockAt(now);
         var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
         await using var stage = new TcpServerStage(Server(), loggerFactory: logs, timeProvider: time);
@@ -85,7 +84,7 @@ public abstract class Tls3RevocationListTests(StageTransport transport) : IDispo
 
         // The CA publishes a list that revokes the lost terminal: the next handshake a second later (stage clock) obeys it.
         // Before the fix the list was read at the start only, and the lost terminal was served until a restart.
-        await File.WriteAllTextAsync(CrlFile, CertificateMaker.CreateRevocationList(TestCertificates.Authority, [lost], empty, now.AddDays(7)));
+        await File.WriteAllTextAsync(CrlFile, ListIssuedAt(now.AddMinutes(-1), now.AddDays(7), lost));
         time.Advance(TimeSpan.FromSeconds(2));
         Assert.False(await AcceptedAsync(stage, endPoint, lost));
         var reloaded = Assert.Single(logs.All, l => l.Contains("revocation list reloaded", StringComparison.Ordinal));
@@ -112,7 +111,7 @@ public abstract class Tls3RevocationListTests(StageTransport transport) : IDispo
     {
         var now = DateTimeOffset.UtcNow;
         var nextUpdate = now.AddHours(1);
-        await File.WriteAllTextAsync(CrlFile, CertificateMaker.CreateRevocationList(TestCertificates.Authority, [], null, nextUpdate));
+        await File.WriteAllTextAsync(CrlFile, ListIssuedAt(now.AddMinutes(-1), nextUpdate));
         var time = ClockAt(now);
         var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
         await using var stage = new TcpServerStage(Server(), loggerFactory: logs, timeProvider: time);
@@ -131,12 +130,17 @@ public abstract class Tls3RevocationListTests(StageTransport transport) : IDispo
         Assert.Contains(nextUpdate.UtcDateTime.ToString("u", System.Globalization.CultureInfo.InvariantCulture), expired);
 
         // A fresh list is taken at the next look and the clients are served again.
-        await File.WriteAllTextAsync(CrlFile, CertificateMaker.CreateRevocationList(TestCertificates.Authority, [], null, now.AddDays(7)));
+        await File.WriteAllTextAsync(CrlFile, ListIssuedAt(now.AddMinutes(60), now.AddDays(7)));
         time.Advance(TimeSpan.FromSeconds(2));
         Assert.True(await AcceptedAsync(stage, endPoint, TestCertificates.Client));
     }
 
-    /// <summary>A list of the test CA issued at <paramref name="thisUpdate"/> (which may be ahead of every clock) that revokes <paramref name="revoked"/>.</summary>
+    /// <summary>
+    /// A list of the test CA issued at <paramref name="thisUpdate"/> (which may be ahead of every clock) that revokes <paramref name="revoked"/>.
+    /// A list meant to be valid on a stage clock set to the test's <c>now</c> is issued a minute or more before it: one issued at
+    /// the real now (<see cref="CertificateMaker.CreateRevocationList"/>) begins after that clock, by the time it took to get
+    /// there (more than the second a thisUpdate is counted in, under load), and was not yet valid.
+    /// </summary>
     private static string ListIssuedAt(DateTimeOffset thisUpdate, DateTimeOffset nextUpdate, params X509Certificate2[] revoked)
     {
         var builder = new CertificateRevocationListBuilder();
@@ -244,7 +248,7 @@ public abstract class Tls3RevocationListTests(StageTransport transport) : IDispo
     public async Task A_client_refused_for_an_expired_crl_is_reported_as_untrusted_and_on_epoll_told_certificate_expired(string version)
     {
         var now = DateTimeOffset.UtcNow;
-        await File.WriteAllTextAsync(CrlFile, CertificateMaker.CreateRevocationList(TestCertificates.Authority, [], null, now.AddHours(1)));
+        await File.WriteAllTextAsync(CrlFile, ListIssuedAt(now.AddMinutes(-1), now.AddHours(1)));
         var (closed, output) = await RefusedSClientAsync(version, ClockAt(now.AddHours(2))); // already expired at the start
         Assert.StartsWith("untrusted (RevocationStatusUnknown): the certificate revocation list", closed.Detail);
         Assert.Contains(CrlFile, closed.Detail);

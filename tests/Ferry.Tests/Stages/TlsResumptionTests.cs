@@ -94,18 +94,21 @@ public abstract class TlsResumptionTests(StageTransport serverTransport) : IDisp
         // OpenSSL used to seal the tickets inside the handshake before Ferry judged the certificate (after it), so a refused
         // client held one, whose resumption had to be refused again. The certificate is judged inside the handshake now:
         // the refusal fails it before any ticket is sent. A client that comes back makes a full handshake and is refused.
-        _time.SetUtcNow(DateTimeOffset.UtcNow); // the revocation list is dated on the real clock
-        var now = _time.GetUtcNow();
+        var now = DateTimeOffset.UtcNow;
         using var root = CertificateMaker.CreateAuthority("Resumption Root", TimeSpan.FromDays(30), now.AddDays(-1));
         using var lost = CertificateMaker.CreateClient(root, "lost-terminal", now.AddHours(-1), now.AddDays(1));
         var (certificatePem, keyPem) = CertificateMaker.ToPem(lost);
         await File.WriteAllTextAsync(P("client.pem"), certificatePem);
         await File.WriteAllTextAsync(P("client.key"), keyPem);
         await File.WriteAllTextAsync(P("intermediate.pem"), root.ExportCertificatePem());
+        var crl = CertificateMaker.CreateRevocationList(root, [lost], null, now.AddDays(7));
+        // The list is dated on the real clock as it is made: the stage clock is set after, or the list began after it (a
+        // second boundary crossed between the two) and was not yet valid: the client refused as untrusted, not revoked.
+        _time.SetUtcNow(DateTimeOffset.UtcNow);
         var options = Server(root);
         await using var h = new FerryTestServer(options with
         {
-            Tls = options.Tls! with { CertificateRevocationListPem = CertificateMaker.CreateRevocationList(root, [lost], null, now.AddDays(7)) },
+            Tls = options.Tls! with { CertificateRevocationListPem = crl },
         }, time: _time);
         await h.StartAsync();
 

@@ -35,12 +35,20 @@ public sealed class StageTime : FakeTimeProvider
     /// <summary>Fake milliseconds since the clock started (for messages).</summary>
     public double ElapsedMs => (GetUtcNow() - Start).TotalMilliseconds;
 
+    /// <summary>
+    /// Raised with its due time as a timer is created on this clock off the stages' service loops (a wait a task times on the
+    /// stage clock: <see cref="Task.WaitAsync(TimeSpan, TimeProvider, CancellationToken)"/>, a timed CancellationTokenSource): a
+    /// test that moves the clock for such a wait knows it has begun, instead of guessing when its task ran.
+    /// </summary>
+    public event Action<TimeSpan>? TimerCreated;
+
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
         var timer = base.CreateTimer(callback, state, dueTime, period);
-        return Thread.CurrentThread.Name is { } name && name.StartsWith("ferry ", StringComparison.Ordinal)
-            ? new LoopTimer(timer, Rounds(name))
-            : timer;
+        if (Thread.CurrentThread.Name is { } name && name.StartsWith("ferry ", StringComparison.Ordinal))
+            return new LoopTimer(timer, Rounds(name));
+        TimerCreated?.Invoke(dueTime);
+        return timer;
     }
 
     /// <summary>Advances the clock in <paramref name="step"/>s up to <paramref name="total"/>, letting the stages finish a round after each.</summary>
