@@ -140,13 +140,51 @@ public abstract class TlsRefusedAfterHandshakeReconnectTests(StageTransport serv
         if (serverTransport == StageTransport.Epoll)
         {
             Assert.StartsWith("tls handshake failed: ", closed.Detail);
-            Assert.DoesNotContain("the server ended the connection", closed.Detail);
+            Assert.False(closed.Detail!.Contains("the server ended the connection", StringComparison.Ordinal), $"the alert was not read: {closed.Detail}");
             Assert.Equal(3, stats.EgressPacketsDroppedTotal);
         }
         else
         {
             Assert.Contains("the server ended the connection", closed.Detail);
             Assert.Equal(0, stats.EgressPacketsDroppedTotal);
+        }
+    }
+
+    [Fact]
+    public async Task A_refusal_with_more_held_bytes_than_the_server_reads_in_one_go_still_reaches_the_client_as_its_alert()
+    {
+        // 160 KB held, written right behind the client's Finished, take many writes: one is still in flight, or starts, after
+        // the client's TLS session took the server's alert on its read side, and SslStream fails it ("The encryption operation
+        // failed"). That write failure used to close the connection as a reset before the read said why: "the server ended
+        // the connection", and the held messages given to it were forgotten. Now a write that TLS failed is the TLS error.
+        await using var h = await MutualTlsServerAsync();
+        var time = ClientTime();
+        var options = ClientStage(h.EndPoint.Port, TestCertificates.ClientOfOtherAuthority, SslProtocols.Tls13, reconnectAttempts: 1);
+        await using var client = new TcpClientStage(options, timeProvider: time);
+        var closes = new ConcurrentQueue<DisconnectedEvent>();
+        var gaveUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.Disconnected += (_, e) => closes.Enqueue(e);
+        client.ConnectFailed += (_, e) =>
+        {
+            if (e.GivingUp)
+                gaveUp.TrySetResult();
+        };
+        for (var i = 0; i < 40; i++)
+            Assert.True(await client.SendAsync(Encoding.ASCII.GetBytes(new string((char)('a' + i % 26), 4000))));
+        client.Start();
+        await gaveUp.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var closed = Assert.Single(closes);
+        Assert.Equal(DisconnectReason.TlsError, closed.Reason);
+        if (serverTransport == StageTransport.Epoll)
+        {
+            Assert.False(closed.Detail!.Contains("the server ended the connection", StringComparison.Ordinal), $"the alert was not read: {closed.Detail}");
+            Assert.StartsWith("tls handshake failed: ", closed.Detail);
+            Assert.Equal(40, client.GetStats().EgressPacketsDroppedTotal);
+        }
+        else
+        {
+            // The stream server closes without an alert: it may have read them, and they are not held again.
+            Assert.Contains("the server ended the connection", closed.Detail);
         }
     }
 
@@ -175,6 +213,54 @@ public abstract class TlsRefusedAfterHandshakeReconnectTests(StageTransport serv
 
             // The same port, now a server that asks for no client certificate: the next attempt is taken, and what was held
             // before the refusal arrives there, in order, once.
+            await using var accepting = new FerryTestServer(new TcpServerStageOptions
+            {
+                Bind = $"127.0.0.1:{port}",
+                Transport = StageTransport.Epoll,
+                Framing = FramingSpec.Parse("lines"),
+                Tls = new TlsOptions { Secure = true, Certificate = TestCertificates.ServerCertificate },
+            });
+            await accepting.StartAsync();
+            time.Advance(failures.Single().RetryIn);
+            var packets = await accepting.WaitForPacketsAsync(3);
+            Assert.Equal(["one", "two", "three"], packets.Select(p => p.Text));
+            Assert.Equal(0, client.GetStats().EgressPacketsDroppedTotal);
+        }
+
+        [Fact]
+        public async Task Held_messages_written_after_the_refusal_came_are_given_back_as_well()
+        {
+            // The client's service thread is held in its Connected handler until the server has refused and closed: the
+            // held messages are written only then, to a server that is gone, and the refusal must still be told by its
+            // alert (the messages held again), whichever of the write and the read learns of it first.
+            var refusing = await MutualTlsServerAsync(StageTransport.Epoll);
+            var port = refusing.EndPoint.Port;
+            var time = ClientTime();
+            var options = ClientStage(port, TestCertificates.ClientOfOtherAuthority, SslProtocols.Tls13, reconnectAttempts: 0);
+            await using var client = new TcpClientStage(options, timeProvider: time);
+            var failures = new ConcurrentQueue<ConnectFailedEvent>();
+            var closes = new ConcurrentQueue<DisconnectedEvent>();
+            client.ConnectFailed += (_, e) => failures.Enqueue(e);
+            client.Disconnected += (_, e) => closes.Enqueue(e);
+            var first = true;
+            client.Connected += (_, _) =>
+            {
+                if (!first)
+                    return;
+                first = false;
+                // On the client's service thread: nothing is written until the server's refusal is over.
+                refusing.WaitForDisconnectAsync(DisconnectReason.TlsError).Wait(TimeSpan.FromSeconds(10));
+            };
+            foreach (var line in new[] { "one", "two", "three" })
+                Assert.True(await client.SendAsync(Encoding.ASCII.GetBytes(line)));
+            client.Start();
+            await Poll.UntilAsync(() => !failures.IsEmpty, "the refused attempt");
+            var closed = Assert.Single(closes);
+            Assert.Equal(DisconnectReason.TlsError, closed.Reason);
+            Assert.StartsWith("tls handshake failed: ", closed.Detail);
+            Assert.DoesNotContain("the server ended the connection", closed.Detail);
+            await refusing.DisposeAsync();
+
             await using var accepting = new FerryTestServer(new TcpServerStageOptions
             {
                 Bind = $"127.0.0.1:{port}",

@@ -770,7 +770,9 @@ internal sealed class ConnectionWriter
         waiter?.TrySetResult();
         if (error != 0)
         {
-            _lifecycle.Close(c, DisconnectReason.Reset, c.Io.DescribeError(error));
+            // A write that failed in TLS itself (the session had taken the peer's alert on its read side) is the TLS error
+            // the read would report; closed as a reset, a server's refusal looked like a lost connection.
+            _lifecycle.Close(c, error == IConnectionIo.HandshakeFailedError ? DisconnectReason.TlsError : DisconnectReason.Reset, c.Io.DescribeError(error));
             return;
         }
         if (pending != c.WantsWritable)

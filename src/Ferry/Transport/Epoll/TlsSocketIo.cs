@@ -445,7 +445,8 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo, IClientCertificateRefu
             error = 0;
             if (_phase == Phase.Failed)
             {
-                error = _error == RecordFailedError ? Libc.EPIPE : _error;
+                // The session failed (a bad record, the peer's alert): the writer closes with the TLS error the read reports.
+                error = _error;
                 return -1;
             }
             if (_phase != Phase.Open || data.IsEmpty)
@@ -465,7 +466,7 @@ internal sealed unsafe class TlsSocketIo : IConnectionIo, IClientCertificateRefu
             if (!_session!.Encrypt(data[skip..take], out var failure))
             {
                 Fail(RecordFailedError, failure!, onServiceThread: false);
-                error = Libc.EPIPE;
+                error = RecordFailedError;
                 return -1;
             }
             if (FlushOutput())

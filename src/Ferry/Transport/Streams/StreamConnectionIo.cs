@@ -354,6 +354,17 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
         return true;
     }
 
+    /// <summary>A write of the TLS stream after the handshake that failed with no socket error under it: TLS failed it.</summary>
+    private bool IsTlsWriteFailure(Exception ex)
+    {
+        if (_handshake is null || !HandshakeDone || ex is not IOException)
+            return false;
+        for (var cause = ex; cause is not null; cause = cause.InnerException)
+            if (cause is SocketException)
+                return false;
+        return true;
+    }
+
     private void SetState(int state)
     {
         lock (_rxLock)
@@ -629,7 +640,16 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
         {
             ArrayPool<byte>.Shared.Return(buffer);
             _inFlight = false;
-            if (failure is not null)
+            if (failure is not null && IsTlsWriteFailure(failure))
+            {
+                // SslStream's "The encryption operation failed": the session had already taken the peer's alert (a TLS 1.3
+                // server refusing this client's certificate) on the read side, which may not have said so yet. A TLS
+                // error, with OpenSSL's reason, as the read would report it; as a reset, a refusal read as a lost connection
+                // and the held messages given to it were forgotten (the stage holds them again only on a TLS error).
+                _writeErrorText = TlsFailure.SessionFailed + TlsFailure.Cause(failure);
+                _writeError = IConnectionIo.HandshakeFailedError;
+            }
+            else if (failure is not null)
             {
                 _writeErrorText = StreamErrors.Describe(failure);
                 _writeError = StreamErrors.Code(failure);
