@@ -234,7 +234,7 @@ public sealed class NatsGateway : IAsyncDisposable
                 var (ingressConfig, egressConfig) = await JetStreamSetup.EnsureStreamsAsync(js, _options.Url, ingressStream, IngressSubject,
                     egressStream, EgressSubject, cancellationToken, sayKey: _options.Say, coreMode: _options.SayCoreMode, retry: retry).ConfigureAwait(false);
                 var (url, coreMode) = (_options.Url, _options.SayCoreMode);
-                Func<Exception, string> describe = ex => JetStreamSetup.DescribeRefusal(url, ex, coreMode);
+                Func<Exception, string> describe = ex => JetStreamSetup.DescribeRefusal(js, url, ex, coreMode);
                 var recreator = new StreamRecreator(RecreatedStream.Ingress(ingressStream, IngressSubject, _options.Say("ingress_stream")), ct => JetStreamSetup.CreateIfMissingAsync(js, ingressConfig, ct),
                     describe, _logger, TimeProvider.System, stopping);
                 _ingress = new JetStreamIngressPublisher(js, ingressStream, IngressSubject, _tags, fields, _options.IngressLayout, _counters,

@@ -136,9 +136,17 @@ internal static class JetStreamSetup
     /// </summary>
     public static bool IsNoJetStream(Exception ex) => ex is NatsNoRespondersException or NatsJSApiNoResponseException;
 
-    /// <summary>What a refused recreation means, in the operator's words (<paramref name="coreMode"/>: <see cref="NoJetStreamMessage"/>).</summary>
-    public static string DescribeRefusal(string url, Exception ex, string coreMode) =>
-        IsNoJetStream(ex) ? NoJetStreamMessage(url, coreMode)
+    /// <summary>
+    /// What a refused recreation means, in the operator's words (<paramref name="coreMode"/>: <see cref="NoJetStreamMessage"/>). A request
+    /// that timed out on a server whose INFO advertises JetStream is a server that did not answer (busy, paused), not one without
+    /// JetStream, as at start (<see cref="JetStreamNoAnswerException"/>).
+    /// </summary>
+    public static string DescribeRefusal(NatsJSContext js, string url, Exception ex, string coreMode) =>
+        ex is NatsJSApiNoResponseException && HasJetStream(js)
+            ? $"the NATS server at '{url}' has JetStream (its INFO says so) but did not answer within "
+                + $"{js.Opts.RequestTimeout.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} s: "
+                + "it is busy, paused or stuck (look at its load and log)"
+            : IsNoJetStream(ex) ? NoJetStreamMessage(url, coreMode)
             : ex is NatsJSApiException api ? $"{api.Error.Description} (error {api.Error.ErrCode})" : $"{ex.GetType().Name}: {ex.Message}";
 
     /// <summary>A JetStream request named a stream that does not exist (deleted).</summary>
