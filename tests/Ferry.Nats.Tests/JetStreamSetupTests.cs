@@ -25,6 +25,20 @@ public sealed class JetStreamSetupTests
     }
 
     [SkippableFact]
+    public async Task An_account_without_JetStream_on_a_server_with_it_fails_the_start_naming_the_account_not_the_server()
+    {
+        await using var server = await NatsServer.StartNewAsync(configuration:
+            "accounts { WITH: { jetstream: enabled, users: [{user: with, password: w}] }, WITHOUT: { users: [{user: without, password: w}] } }\n");
+        await using var stage = NewStage("noacct");
+        await using var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = $"nats://without:w@127.0.0.1:{server.Port}", Mode = NatsDeliveryMode.JetStream });
+
+        // The server answers for the account (10039): the operator is sent to the account, not to the server's -js.
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => gateway.StartAsync());
+        Assert.Equal("NATS gateway of stage 'noacct': JetStream refused stream 'ferry_noacct_in' (NatsGatewayOptions.IngressStream) on subjects ferry.noacct.in: "
+            + "JetStream not enabled for account (error 10039)", ex.Message);
+    }
+
+    [SkippableFact]
     public async Task A_stream_the_server_refuses_is_named_with_its_option_and_the_servers_reason()
     {
         await using var server = await NatsServer.StartNewAsync();

@@ -39,15 +39,19 @@ public sealed class NatsServer : IAsyncDisposable
 
     public string Url => $"nats://127.0.0.1:{Port}";
 
+    private string? _configuration;
+
     /// <summary>Skips the calling test, with the reason, when nats-server is not installed.</summary>
     /// <param name="jetStream">False: a server without JetStream (its API requests get no responders).</param>
     /// <param name="maxPayload">The server's <c>max_payload</c> in bytes; its default (1 MiB) when null.</param>
     /// <param name="monitor">Also the HTTP monitoring endpoint (<see cref="ConnectionsAsync"/>).</param>
     /// <param name="user">A user and password every client must give (others are refused: "Authorization Violation").</param>
-    public static async Task<NatsServer> StartNewAsync(bool jetStream = true, int? maxPayload = null, bool monitor = false, (string User, string Password)? user = null)
+    /// <param name="configuration">More of the server's configuration file (e.g. an <c>accounts</c> block), as written.</param>
+    public static async Task<NatsServer> StartNewAsync(bool jetStream = true, int? maxPayload = null, bool monitor = false, (string User, string Password)? user = null,
+        string? configuration = null)
     {
         Skip.If(s_binary is null, "nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)");
-        var server = new NatsServer(jetStream, maxPayload, monitor, user);
+        var server = new NatsServer(jetStream, maxPayload, monitor, user) { _configuration = configuration };
         await server.StartAsync();
         return server;
     }
@@ -74,11 +78,11 @@ public sealed class NatsServer : IAsyncDisposable
         if (_jetStream)
             foreach (var arg in new[] { "-js", "-sd", _storeDir })
                 info.ArgumentList.Add(arg);
-        if (_maxPayload is { } maxPayload)
+        if (_maxPayload is not null || _configuration is not null)
         {
-            // No command-line flag for it: a configuration file, with the flags above taking precedence.
+            // No command-line flag for these: a configuration file, with the flags above taking precedence.
             var config = Path.Combine(_storeDir, "nats.conf");
-            File.WriteAllText(config, $"max_payload: {maxPayload}\n");
+            File.WriteAllText(config, (_maxPayload is { } maxPayload ? $"max_payload: {maxPayload}\n" : "") + _configuration);
             info.ArgumentList.Add("-c");
             info.ArgumentList.Add(config);
         }
