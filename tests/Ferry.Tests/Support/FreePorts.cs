@@ -20,14 +20,31 @@ internal static class FreePorts
     /// <summary>A base port P such that P and P+1 are both free.</summary>
     public static int Pair() => Find(2);
 
-    /// <summary>A loopback socket listening on a port the system chose: that port is taken while the socket lives.</summary>
+    /// <summary>
+    /// A loopback socket listening on one of these ports: taken while the socket lives, and free for the test once it is
+    /// disposed. Not a port the system chose (<c>bind(0)</c>): that one is in the ephemeral range, where a parallel test's
+    /// outgoing connection could take it the moment it is let go, and a stage retrying its bind found it in use again.
+    /// </summary>
     public static Socket Taken(out int port)
     {
-        var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        holder.Listen();
-        port = ((IPEndPoint)holder.LocalEndPoint!).Port;
-        return holder;
+        for (var attempt = 0; ; attempt++)
+        {
+            port = One();
+            var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                holder.Bind(new IPEndPoint(IPAddress.Loopback, port));
+                holder.Listen();
+                return holder;
+            }
+            catch (SocketException)
+            {
+                holder.Dispose();
+                if (attempt == 20)
+                    throw;
+                // Another process took it since it was found free: another one.
+            }
+        }
     }
 
     private static int Find(int count)

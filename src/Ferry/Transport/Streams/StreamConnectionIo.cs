@@ -83,6 +83,13 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
     private volatile bool _inFlight;
     private volatile int _writeError;
     private string? _writeErrorText;
+    /// <summary>
+    /// The peer reset a TLS session that has not read a byte yet (see <see cref="Written"/>): the write's error waits for the
+    /// read side, which tells why (the peer's alert) and closes; until then the connection neither reads nor writes more.
+    /// </summary>
+    private volatile bool _writeErrorAwaitsRead;
+    /// <summary>Whether the read side has taken a byte from the peer (after a TLS handshake, a decrypted one).</summary>
+    private volatile bool _receivedAny;
     private bool _closing;
     private volatile bool _abortive;
     private int _socketClosed;
@@ -150,12 +157,15 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
             ready |= ReadyFlags.Readable;
         else if (rx is Ended or Failed)
             ready |= ReadyFlags.Readable | ReadyFlags.Closed;
-        if (_writeError != 0)
+        if (ReportedWriteError != 0)
             ready |= ReadyFlags.Readable | ReadyFlags.Writable | ReadyFlags.Closed;
-        else if (!_inFlight && HandshakeDone)
+        else if (!_inFlight && HandshakeDone && _writeError == 0)
             ready |= ReadyFlags.Writable;
         return ready;
     }
+
+    /// <summary>The write's error as the loop sees it: none while it waits for the read side (<see cref="_writeErrorAwaitsRead"/>).</summary>
+    private int ReportedWriteError => _writeErrorAwaitsRead ? 0 : _writeError;
 
     /// <summary>Registered with the loop's readiness: start the handshake (off the service thread), or wait for the first bytes.</summary>
     protected override void OnWatched()
@@ -317,6 +327,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
                 _rxStart = 0;
                 _rxEnd = n;
                 _rxState = Held;
+                _receivedAny = true;
             }
         }
         Post();
@@ -364,6 +375,21 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
                 return false;
         return true;
     }
+
+    /// <summary>
+    /// Whether a write the peer reset (ECONNRESET, EPIPE) leaves the close to the read side: on a TLS session that has not
+    /// read a byte yet. Why: a server that refuses this client's certificate after the client's handshake (TLS 1.3) sends
+    /// its alert and closes, and with bytes of ours unread its close is a reset. Both reach the socket in that order, but a
+    /// write that learns of the reset could close the connection before the read had taken the alert waiting in front of
+    /// it: a refusal read as a lost connection, and the messages given to it forgotten. The reset makes the read in flight
+    /// complete at once (the alert, the end, or the reset), and nothing holds reads back before a first byte, so the wait
+    /// is short and bounded. Not when the read side has already ended (the peer's end taken first: the connection may be
+    /// writing what is left with reads stopped) or failed. Later in a session a reset closes at once, as on the epoll
+    /// transport: reads may be paused then.
+    /// </summary>
+    private bool ReadTellsWhy(Exception failure)
+        => _handshake is not null && HandshakeDone && !_receivedAny && _rxState is not (Ended or Failed)
+            && StreamErrors.Code(failure) is (int)SocketError.ConnectionReset or (int)SocketError.Shutdown or (int)SocketError.ConnectionAborted;
 
     private void SetState(int state)
     {
@@ -459,15 +485,24 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
             case Held:
                 return TakeHeld(buffer);
             case Ready:
-                return ReadNow(buffer, out error);
+                var n = ReadNow(buffer, out error);
+                if (n != 0 || !_writeErrorAwaitsRead)
+                    return n;
+                error = _writeError; // the end, after a write the peer reset: as below
+                return -1;
             case Ended:
-                return 0;
+                if (!_writeErrorAwaitsRead)
+                    return 0;
+                // The peer's end came after a write it reset: the reset is the reason, as it would have been at once.
+                error = _writeError;
+                return -1;
             case Failed:
                 error = _rxError;
                 return -1;
             default:
-                // Nothing to read; a failed write is reported here too, so the loop closes at once.
-                error = _writeError;
+                // Nothing to read; a failed write is reported here too, so the loop closes at once (unless it waits for
+                // the read in flight, whose completion posts).
+                error = ReportedWriteError;
                 return -1;
         }
     }
@@ -529,6 +564,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
             _rxStart = 0;
             _rxEnd = n;
             _rxState = Held;
+            _receivedAny = true;
         }
         return TakeHeld(buffer);
     }
@@ -575,7 +611,8 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
             {
                 if (_writeError != 0 || _closing)
                 {
-                    error = total > 0 ? 0 : _writeError != 0 ? _writeError : (int)SocketError.Shutdown;
+                    // A write error that waits for the read side is "would block" here: the read closes the connection.
+                    error = total > 0 ? 0 : ReportedWriteError != 0 ? ReportedWriteError : _closing ? (int)SocketError.Shutdown : 0;
                     return total > 0 ? total : -1;
                 }
                 // One write in flight at a time, as the kernel's "would block": while the socket (or TLS)
@@ -652,6 +689,8 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
             else if (failure is not null)
             {
                 _writeErrorText = StreamErrors.Describe(failure);
+                // Set first: the loop, on another thread, never sees the error without knowing that it waits.
+                _writeErrorAwaitsRead = ReadTellsWhy(failure);
                 _writeError = StreamErrors.Code(failure);
             }
             close = _closing;
