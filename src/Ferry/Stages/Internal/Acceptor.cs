@@ -122,11 +122,9 @@ internal sealed class Acceptor : IConnectionSource
             _ = _engine.StopAsync(CancellationToken.None);
             return;
         }
-        // The retry is due from the failure, not from whenever the event's handlers are done: scheduled first.
-        var delay = _bindDelay;
-        _nextBindMs = NowMs + (long)delay.TotalMilliseconds;
+        _engine.Events.RaiseError(StageErrorKind.Bind, $"cannot listen on {address}: {reason}; retrying in {_bindDelay.TotalMilliseconds:0} ms");
+        _nextBindMs = NowMs + (long)_bindDelay.TotalMilliseconds;
         _bindDelay = TimeSpan.FromTicks(Math.Min(_bindDelay.Ticks * 2, _options.BindRetryMaxDelay.Ticks));
-        _engine.Events.RaiseError(StageErrorKind.Bind, $"cannot listen on {address}: {reason}; retrying in {delay.TotalMilliseconds:0} ms");
     }
 
     public void OnEvent(long token, ReadyFlags flags)
