@@ -14,6 +14,11 @@ internal sealed partial class OpenSslSocketClient : IDisposable
 {
     private const string Ssl = "libssl.so.3";
     private const int SslErrorZeroReturn = 6;
+    private const int SslErrorWantRead = 2;
+    private const int SslErrorWantWrite = 3;
+
+    /// <summary>How long a read or write may wait (the socket's timeouts), and so how long a call is tried again.</summary>
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
     private const int SslReceivedShutdown = 2;
 
     private readonly nint _ctx;
@@ -27,8 +32,8 @@ internal sealed partial class OpenSslSocketClient : IDisposable
         _ctx = SSL_CTX_new(TLS_client_method());
         _ssl = SSL_new(_ctx);
         // A read that waits this long fails the test instead of hanging it.
-        Socket.ReceiveTimeout = 20_000;
-        Socket.SendTimeout = 20_000;
+        Socket.ReceiveTimeout = (int)Patience.TotalMilliseconds;
+        Socket.SendTimeout = (int)Patience.TotalMilliseconds;
     }
 
     public static bool IsAvailable => OperatingSystem.IsLinux() && NativeLibrary.TryLoad(Ssl, out _);
@@ -41,7 +46,7 @@ internal sealed partial class OpenSslSocketClient : IDisposable
             // Synchronous calls only: an asynchronous one makes .NET switch the descriptor to non-blocking, and OpenSSL's
             // blocking calls then fail with "want read".
             Socket.Connect(server);
-            if (SSL_set_fd(_ssl, (int)Socket.Handle) != 1 || SSL_connect(_ssl) != 1)
+            if (SSL_set_fd(_ssl, (int)Socket.Handle) != 1 || Retried(() => SSL_connect(_ssl)) != 1)
                 throw new InvalidOperationException("the TLS handshake failed");
         });
     }
@@ -49,8 +54,29 @@ internal sealed partial class OpenSslSocketClient : IDisposable
     public unsafe void Write(ReadOnlySpan<byte> data)
     {
         fixed (byte* p = data)
-            if (SSL_write(_ssl, p, data.Length) != data.Length)
+        {
+            var at = (nint)p;
+            var length = data.Length;
+            if (Retried(() => SSL_write(_ssl, (byte*)at, length)) != length)
                 throw new InvalidOperationException("SSL_write failed");
+        }
+    }
+
+    /// <summary>
+    /// A call on the blocking socket, tried again while OpenSSL says "want read/write" within <see cref="Patience"/>: on a
+    /// blocking socket that is a recv or send a signal interrupted (EINTR: a socket with a timeout is not restarted, and the
+    /// runtime signals its threads, more often under load), not the peer's silence. It failed a test as a session that
+    /// ended without close_notify, 67 ms in.
+    /// </summary>
+    private int Retried(Func<int> call)
+    {
+        var deadline = Environment.TickCount64 + (long)Patience.TotalMilliseconds;
+        while (true)
+        {
+            var n = call();
+            if (n > 0 || Environment.TickCount64 >= deadline || SSL_get_error(_ssl, n) is not (SslErrorWantRead or SslErrorWantWrite))
+                return n;
+        }
     }
 
     /// <summary>
@@ -65,7 +91,10 @@ internal sealed partial class OpenSslSocketClient : IDisposable
         {
             int n;
             fixed (byte* p = buffer)
-                n = SSL_read(_ssl, p, buffer.Length);
+            {
+                var at = (nint)p;
+                n = Retried(() => SSL_read(_ssl, (byte*)at, buffer.Length));
+            }
             if (n > 0)
             {
                 total += n;
