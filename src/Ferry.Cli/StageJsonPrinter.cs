@@ -18,6 +18,7 @@ internal static class StageJsonPrinter
     /// <summary>Prints the stage's lines; <c>tag</c> (the stage name) goes on every line when several stages share stdout (<c>ferry run</c>).</summary>
     public static void Attach(TcpClientStage stage, JsonLineWriter output, bool printPackets, string? tag = null)
     {
+        stage.Core.Events.ReportSlowHandlers = false; // the handlers are these printers (EventSink.ReportSlowHandlers)
         stage.Connecting += (_, e) => output.Write(new ConnectingLine(e.Remote, e.Attempt) { Stage = tag }, CliJsonContext.Default.ConnectingLine);
         stage.ConnectFailed += (_, e) => output.Write(
             new ConnectFailedLine(e.Remote, e.Attempt, e.Reason, Math.Round(e.RetryIn.TotalMilliseconds), e.GivingUp) { Stage = tag },
@@ -38,6 +39,7 @@ internal static class StageJsonPrinter
     /// <summary>Prints the stage's lines; <c>tag</c> (the stage name) goes on every line when several stages share stdout (<c>ferry run</c>).</summary>
     public static void Attach(TcpServerStage stage, JsonLineWriter output, bool printPackets, bool statsConnections = false, string? tag = null)
     {
+        stage.Core.Events.ReportSlowHandlers = false; // the handlers are these printers (EventSink.ReportSlowHandlers)
         stage.Listening += (_, e) => output.Write(new ListeningLine(e.LocalEndPoint.ToString()) { Stage = tag }, CliJsonContext.Default.ListeningLine);
         var events = new StageEventSource(
             h => stage.Connected += h, h => stage.Disconnected += h, h => stage.Error += h, h => stage.StatsPublished += h, h => stage.Closed += h);

@@ -161,11 +161,16 @@ public sealed class BlackBoxCliTests
             {
                 var line = await CliBinary.ReadUntilListeningAsync(idle, timeout.Token);
                 Assert.NotNull(line);
-                Assert.DoesNotContain(ThreadNames(idle.Id), n => n.StartsWith("Console logger", StringComparison.Ordinal));
+                if (ThreadNames(idle.Id).Any(n => n.StartsWith("Console logger", StringComparison.Ordinal)))
+                {
+                    idle.Kill();
+                    Assert.Fail($"an idle 'ferry serve' built its console logger; it wrote: {await idle.StandardError.ReadToEndAsync(timeout.Token)}");
+                }
             }
             finally
             {
-                idle.Kill();
+                if (!idle.HasExited)
+                    idle.Kill();
             }
         }
 

@@ -95,4 +95,25 @@ public sealed class AsyncEventHandlerTests
         Assert.Contains("a ConnectedEvent handler held the thread for 150 ms", line, StringComparison.Ordinal);
         Assert.StartsWith("Warning", line, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_stage_of_the_ferry_commands_does_not_report_its_own_slow_handlers()
+    {
+        var logs = new CapturingLoggerFactory(timestamps: false);
+        var time = new Ferry.Tests.Support.StageTime();
+        await using var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" }, new InProcessBus(), logs, time);
+        stage.Core.Events.ReportSlowHandlers = false;
+        var handled = 0;
+        stage.Connected += (_, _) => time.Advance(TimeSpan.FromMilliseconds(150));
+        // Called after the slow one has returned and been measured: once it has run, a report would have been logged.
+        stage.Connected += (_, _) => Interlocked.Increment(ref handled);
+        var endPoint = await stage.StartAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        using var client = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(endPoint);
+        await Poll.UntilAsync(() => Volatile.Read(ref handled) == 1, "both handlers to have run");
+
+        Assert.DoesNotContain(logs.All, l => l.Contains("handler held the thread", StringComparison.Ordinal));
+        Assert.Empty(logs.All.Where(l => l.StartsWith("Warning", StringComparison.Ordinal)));
+    }
 }

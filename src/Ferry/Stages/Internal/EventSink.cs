@@ -173,6 +173,15 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
     internal static readonly TimeSpan SlowHandler = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
+    /// Whether slow handlers are reported (the default). The <c>ferry</c> commands switch it off on their stages: every
+    /// handler there is Ferry's own, writing its JSON lines, and may block only on stdout, whose reader pacing the stage is
+    /// the intended backpressure. The report's advice is for a handler's author, and on a loaded machine the first call's
+    /// JIT compilation or a wait for a core alone passes the threshold (an idle <c>ferry serve</c> warned of its listening
+    /// handler, and built the console logger for it).
+    /// </summary>
+    public bool ReportSlowHandlers { get; set; } = true;
+
+    /// <summary>
     /// Calls one handler under the stage's context, and warns (rate-limited) when it held the thread for
     /// <see cref="SlowHandler"/> or more: a handler that blocks (a database call, a Wait()) stalls every connection of the
     /// stage, and nothing else would say why.
@@ -187,7 +196,7 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
         finally
         {
             var took = Clock.Time.GetElapsedTime(started);
-            if (took >= SlowHandler && MayWarn(WarningKind.HandlerSlow))
+            if (took >= SlowHandler && ReportSlowHandlers && MayWarn(WarningKind.HandlerSlow))
                 Log.HandlerSlow(Logger, Stage, typeof(T).Name, (long)took.TotalMilliseconds);
         }
     }
