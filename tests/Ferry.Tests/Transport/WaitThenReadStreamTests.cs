@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Ferry.Testing;
+using Ferry.Tests.Support;
 using Ferry.Transport.Streams;
 
 namespace Ferry.Tests.Transport;
@@ -132,5 +133,117 @@ public sealed class WaitThenReadStreamTests : IAsyncLifetime
             }
         }, "the reset");
         Assert.Equal(SocketError.ConnectionReset, Assert.IsType<SocketException>(failure!.InnerException).SocketErrorCode);
+    }
+
+    // ---- the reader's gate: a close_notify never runs while the TLS stream's read decrypts (StopReading) ----
+
+    [Fact]
+    public async Task Unguarded_a_stop_is_done_at_once_and_reading_goes_on()
+    {
+        var stream = new WaitThenReadStream(_server);
+        Assert.True(stream.BeginRead());
+
+        Assert.True(stream.StopReading().IsCompleted);
+        await _client.SendAsync("a"u8.ToArray());
+        var buffer = new byte[8];
+        Assert.Equal(1, await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task A_stop_while_the_reader_holds_bytes_waits_until_it_comes_back_which_then_finds_the_end()
+    {
+        var stream = new WaitThenReadStream(_server);
+        stream.GuardReader();
+        await _client.SendAsync("ab"u8.ToArray());
+        await Poll.UntilAsync(() => _server.Available == 2, "both bytes in the socket");
+        Assert.True(stream.BeginRead());
+        var buffer = new byte[1];
+        Assert.Equal(1, await stream.ReadAsync(buffer)); // handed over: the reader decrypts it now
+
+        var stopped = stream.StopReading();
+
+        Assert.False(stopped.IsCompleted);
+        Assert.False(stream.BeginRead());
+        // The reader's next read (the rest of its record) finds the end, takes nothing, and lets the stop go on.
+        Assert.Equal(0, await stream.ReadAsync(buffer));
+        await stopped.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, _server.Available);
+        Assert.False(stream.Ended);
+    }
+
+    [Fact]
+    public async Task A_stop_while_the_reader_holds_bytes_goes_on_when_its_read_ends()
+    {
+        var stream = new WaitThenReadStream(_server);
+        stream.GuardReader();
+        await _client.SendAsync("a"u8.ToArray());
+        await Poll.UntilAsync(() => _server.Available == 1, "the byte in the socket");
+        Assert.True(stream.BeginRead());
+        Assert.Equal(1, await stream.ReadAsync(new byte[8]));
+        var stopped = stream.StopReading();
+        Assert.False(stopped.IsCompleted);
+
+        stream.EndRead();
+
+        await stopped.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_read_begun_before_any_byte_is_taken_is_waited_for_too()
+    {
+        // A TLS stream may decrypt bytes it buffered earlier without reading the socket at all.
+        var stream = new WaitThenReadStream(_server);
+        stream.GuardReader();
+        Assert.True(stream.BeginRead());
+
+        var stopped = stream.StopReading();
+
+        Assert.False(stopped.IsCompleted);
+        stream.EndRead();
+        await stopped.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_stop_while_the_reader_waits_for_bytes_is_done_at_once_and_the_bytes_that_come_stay_in_the_socket()
+    {
+        var stream = new WaitThenReadStream(_server);
+        stream.GuardReader();
+        Assert.True(stream.BeginRead());
+        var wait = stream.ReadAsync(Memory<byte>.Empty);
+        Assert.False(wait.IsCompleted);
+
+        Assert.True(stream.StopReading().IsCompleted);
+
+        await _client.SendAsync("xyz"u8.ToArray());
+        await wait.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, await stream.ReadAsync(new byte[8]));
+        Assert.Equal(0, await stream.ReadAsync(Memory<byte>.Empty));
+        Assert.Equal(3, _server.Available);
+    }
+
+    [Fact]
+    public async Task A_tls_session_stopped_while_its_read_waits_ends_that_read_undecrypted_and_then_sends_close_notify()
+    {
+        var stream = new WaitThenReadStream(_server);
+        using var ssl = new System.Net.Security.SslStream(stream);
+        using var client = new System.Net.Security.SslStream(new NetworkStream(_client), false, (_, _, _, _) => true);
+        await Task.WhenAll(
+            ssl.AuthenticateAsServerAsync(new System.Net.Security.SslServerAuthenticationOptions { ServerCertificate = TestCertificates.Server }),
+            client.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions { TargetHost = "localhost" }))
+            .WaitAsync(TimeSpan.FromSeconds(10));
+        stream.GuardReader();
+        Assert.True(stream.BeginRead());
+        var read = ssl.ReadAsync(Memory<byte>.Empty); // as the connection's wait for data
+        Assert.False(read.IsCompleted);
+
+        await stream.StopReading().WaitAsync(TimeSpan.FromSeconds(10));
+        await client.WriteAsync("late"u8.ToArray());
+
+        // The record is not taken (nor decrypted): the read finds the end.
+        Assert.Equal(0, await read.AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        stream.EndRead();
+        Assert.True(_server.Available > 0);
+        await ssl.ShutdownAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, await client.ReadAsync(new byte[8]).AsTask().WaitAsync(TimeSpan.FromSeconds(10))); // its close_notify
     }
 }

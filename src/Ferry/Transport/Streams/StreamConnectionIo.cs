@@ -210,6 +210,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
                 if (!closed)
                 {
                     _socketStream.ReportSpuriousWakeUps = true;
+                    _socketStream.GuardReader();
                     _stream = secured;
                     _tls = info;
                 }
@@ -256,6 +257,13 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
     private bool StartRead(byte[]? buffer, out int count)
     {
         count = 0;
+        if (!_socketStream.BeginRead())
+        {
+            // Closing (a close_notify is on its way): nothing more is read.
+            if (buffer is not null)
+                ArrayPool<byte>.Shared.Return(buffer);
+            return false;
+        }
         ValueTask<int> read;
         try
         {
@@ -263,6 +271,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
         }
         catch (Exception ex)
         {
+            _socketStream.EndRead();
             ReadFailed(buffer, ex);
             return false;
         }
@@ -275,6 +284,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
             read.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onPendingRead ??= OnPendingRead);
             return false;
         }
+        _socketStream.EndRead();
         try
         {
             count = read.GetAwaiter().GetResult();
@@ -296,6 +306,7 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
         var read = _pending;
         _pendingBuffer = null;
         _pending = default;
+        _socketStream.EndRead();
         int n;
         try
         {
@@ -862,7 +873,11 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
                 return;
             }
             if (ClosesPolitely(out var ssl))
+            {
+                // Not while the read in flight decrypts on the same session (WaitThenReadStream.StopReading).
+                await _socketStream.StopReading().WaitAsync(deadline.Token).ConfigureAwait(false);
                 await ssl.ShutdownAsync().WaitAsync(deadline.Token).ConfigureAwait(false);
+            }
             _socket.Shutdown(SocketShutdown.Send);
             while (await _socket.ReceiveAsync(Discard, SocketFlags.None, deadline.Token).ConfigureAwait(false) > 0)
             {
@@ -889,7 +904,9 @@ internal sealed class StreamConnectionIo : PostedSource, IConnectionIo, Ferry.Tr
         // The peer ended and nothing is owed (plain): the close's own FIN is all there is to send, nothing to discard.
         if (_peerEnded && _stream is not System.Net.Security.SslStream)
             return;
-        if (ClosesPolitely(out var ssl))
+        // Not while the read in flight decrypts on the same session (WaitThenReadStream.StopReading); waiting for it is
+        // waiting, so a close that finds the peer's last record being decrypted sends no close_notify.
+        if (ClosesPolitely(out var ssl) && _socketStream.StopReading().IsCompleted)
         {
             // Not waited for: what the socket does not take now is lost with the close (observed, so as not to go unobserved).
             _ = ssl.ShutdownAsync().ContinueWith(static t => _ = t.Exception, CancellationToken.None,

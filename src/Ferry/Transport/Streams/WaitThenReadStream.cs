@@ -25,6 +25,16 @@ internal sealed class WaitThenReadStream : Stream
     /// <summary>The last read was a zero-byte read: the next read into a buffer is the one that follows a wake-up.</summary>
     private bool _afterWait;
 
+    // ---- the reader's gate, under TLS (see StopReading) ----
+    private readonly Lock _gate = new();
+    private volatile bool _guarded;
+    /// <summary>Reading has stopped: the reader gets no more bytes.</summary>
+    private bool _stopped;
+    /// <summary>The reader may be in its TLS library: a read of the connection's began, or bytes were handed to it, and it has not come back.</summary>
+    private bool _readerBusy;
+    /// <summary>What a stop waits on while the reader is busy.</summary>
+    private TaskCompletionSource? _idle;
+
     public WaitThenReadStream(Socket socket)
     {
         _socket = socket;
@@ -68,12 +78,17 @@ internal sealed class WaitThenReadStream : Stream
     {
         if (buffer.IsEmpty)
         {
+            // The reader waits for bytes: it is out of its TLS library until it reads again.
+            if (_guarded && ReaderOut())
+                return ValueTask.FromResult(0);
             _afterWait = true;
             return _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken);
         }
         var afterWait = _afterWait;
         _afterWait = false;
-        var n = _socket.Receive(buffer.Span, SocketFlags.None, out var error);
+        var n = Receive(buffer.Span, out var error, out var stopped);
+        if (stopped)
+            return ValueTask.FromResult(0);
         return error switch
         {
             SocketError.Success => ValueTask.FromResult(Seen(buffer.Span, n)),
@@ -106,12 +121,115 @@ internal sealed class WaitThenReadStream : Stream
         while (true)
         {
             await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-            var n = _socket.Receive(buffer.Span, SocketFlags.None, out var error);
+            var n = Receive(buffer.Span, out var error, out var stopped);
+            if (stopped)
+                return 0;
             if (error == SocketError.Success)
                 return Seen(buffer.Span, n);
             if (error != SocketError.WouldBlock)
                 throw Failure(error);
         }
+    }
+
+    /// <summary>
+    /// Guards the reader from here on (under TLS, once the session is up): see <see cref="StopReading"/>. Before it, and
+    /// on a plain connection, reads take no lock.
+    /// </summary>
+    public void GuardReader() => _guarded = true;
+
+    /// <summary>
+    /// The connection's own read of the TLS stream above begins: false (nothing may be read) once reading has stopped. Any
+    /// thread; from here until <see cref="EndRead"/> the reader may be in its TLS library, unless it waits for bytes.
+    /// </summary>
+    public bool BeginRead()
+    {
+        if (!_guarded)
+            return true;
+        lock (_gate)
+        {
+            if (_stopped)
+                return false;
+            _readerBusy = true;
+            return true;
+        }
+    }
+
+    /// <summary>That read has ended (with bytes, the end or a failure): the reader is out of its TLS library.</summary>
+    public void EndRead()
+    {
+        if (_guarded)
+            ReaderOut();
+    }
+
+    /// <summary>
+    /// No more bytes go to the reader: its reads find the end from now on. The task completes when the reader is out of its
+    /// TLS library: at once when it waits for bytes or reads nothing, else when the read it is decrypting ends (promptly: it
+    /// gets no more bytes). Why: a close that sends close_notify (<see cref="System.Net.Security.SslStream.ShutdownAsync"/>)
+    /// calls OpenSSL on the session without the lock SslStream takes for its reads and writes, and OpenSSL allows one
+    /// thread on a session at a time. A close_notify sent while a pool thread decrypted the peer's last record on the same
+    /// session corrupted the process's heap (with <c>SSL_MODE_RELEASE_BUFFERS</c>, <see cref="TlsIdleMemory"/>, one freed
+    /// the record buffer the other was writing into): "free(): corrupted unsorted chunks", the whole process gone.
+    /// </summary>
+    public Task StopReading()
+    {
+        if (!_guarded)
+            return Task.CompletedTask;
+        lock (_gate)
+        {
+            _stopped = true;
+            if (!_readerBusy)
+                return Task.CompletedTask;
+            _idle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _idle.Task;
+        }
+    }
+
+    /// <summary>
+    /// The reader is out of its TLS library (it is about to wait for bytes, or its read ended): a stop waiting on it goes on.
+    /// True when reading has stopped.
+    /// </summary>
+    private bool ReaderOut()
+    {
+        var stopped = false;
+        TaskCompletionSource? idle;
+        lock (_gate)
+        {
+            stopped = _stopped;
+            _readerBusy = false;
+            idle = _idle;
+            _idle = null;
+        }
+        idle?.TrySetResult();
+        return stopped;
+    }
+
+    /// <summary>
+    /// A receive for the reader. Guarded, it is under the gate, and bytes handed over make the reader busy (it decrypts them
+    /// next); <paramref name="stopped"/> when reading has stopped, and nothing is taken from the socket.
+    /// </summary>
+    private int Receive(Span<byte> buffer, out SocketError error, out bool stopped)
+    {
+        stopped = false;
+        if (!_guarded)
+            return _socket.Receive(buffer, SocketFlags.None, out error);
+        var n = 0;
+        TaskCompletionSource? idle = null;
+        lock (_gate)
+        {
+            stopped = _stopped;
+            error = SocketError.Success;
+            if (!stopped)
+                n = _socket.Receive(buffer, SocketFlags.None, out error);
+            // Nothing handed over (it finds the end, waits, or fails): the reader decrypts nothing before it comes back.
+            _readerBusy = error == SocketError.Success && n > 0;
+            if (!_readerBusy)
+            {
+                idle = _idle;
+                _idle = null;
+            }
+        }
+        idle?.TrySetResult();
+        return n;
     }
 
     /// <summary>The <paramref name="n"/> bytes just read into <paramref name="buffer"/> go past the record watch, if any.</summary>
@@ -136,7 +254,9 @@ internal sealed class WaitThenReadStream : Stream
     {
         while (true)
         {
-            var n = _socket.Receive(buffer, SocketFlags.None, out var error);
+            var n = Receive(buffer, out var error, out var stopped);
+            if (stopped)
+                return 0;
             if (error == SocketError.Success)
                 return Seen(buffer, n);
             if (error != SocketError.WouldBlock)

@@ -14,11 +14,18 @@ namespace Ferry.Transport.Tls;
 /// connection's read never does).
 /// </summary>
 /// <remarks>
-/// Called once, right after the handshake and before any read or write is started on the stream, so
-/// nothing else uses the connection's OpenSSL object meanwhile. Reaching that object takes one private
+/// <para>Called once, right after the handshake and before any read or write is started on the stream, so
+/// nothing else uses the connection's OpenSSL object meanwhile. With the mode set, OpenSSL frees and allocates a
+/// record buffer in each call, so two threads in one session at once (which OpenSSL never allows) corrupt the heap
+/// instead of the session: SslStream serializes its reads and writes, and the stream transport keeps its
+/// close_notify out of a read's way (<see cref="Streams.WaitThenReadStream.StopReading"/>).</para>
+/// <para>Only on an OpenSSL whose <c>SSL_free_buffers</c> leaves a buffer in use alone (CVE-2024-4741: fixed in
+/// 3.0.14, 3.1.6, 3.2.2, 3.3.1): bytes of the peer's that came with the handshake's last flight may wait in the read
+/// buffer.</para>
+/// <para>Reaching that object takes one private
 /// field of <see cref="SslStream"/>; when the runtime is not the one this was measured on (another field
 /// layout, another TLS library, another OpenSSL than <c>libssl.so.3</c>) nothing is done and the
-/// connection simply keeps its buffers.
+/// connection simply keeps its buffers.</para>
 /// </remarks>
 internal static class TlsIdleMemory
 {
@@ -49,6 +56,26 @@ internal static class TlsIdleMemory
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="version"/> (<c>OPENSSL_VERSION_NUMBER</c>: 0xMNN00PP0) is an OpenSSL 3 whose
+    /// <c>SSL_free_buffers</c> refuses to free a buffer still in use (CVE-2024-4741).
+    /// </summary>
+    internal static bool FreesBuffersSafely(long version)
+    {
+        if (version >> 28 != 3)
+            return false;
+        var minor = (int)(version >> 20) & 0xff;
+        var patch = (int)(version >> 4) & 0xff;
+        return minor switch
+        {
+            0 => patch >= 14,
+            1 => patch >= 6,
+            2 => patch >= 2,
+            3 => patch >= 1,
+            _ => true,
+        };
+    }
+
     /// <summary>OpenSSL's <c>SSL_ctrl</c> and <c>SSL_free_buffers</c>, from the libssl the runtime loaded.</summary>
     private sealed unsafe class OpenSslModes
     {
@@ -71,7 +98,7 @@ internal static class TlsIdleMemory
             try
             {
                 // Only the OpenSSL 3 the runtime itself uses: its SSL objects are what we are handed.
-                if (SafeEvpPKeyHandle.OpenSslVersion >> 28 != 3 || !NativeLibrary.TryLoad("libssl.so.3", out var lib))
+                if (!FreesBuffersSafely(SafeEvpPKeyHandle.OpenSslVersion) || !NativeLibrary.TryLoad("libssl.so.3", out var lib))
                     return null;
                 if (!NativeLibrary.TryGetExport(lib, "SSL_ctrl", out var ctrl) || !NativeLibrary.TryGetExport(lib, "SSL_free_buffers", out var free))
                     return null;
