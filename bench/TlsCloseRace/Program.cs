@@ -8,6 +8,8 @@
 //     TLS     both (default) | 13 | 12
 //     CLIENTS concurrent clients (default 16; client mode: client stages, default 8)
 // Exit code 0 and a final "SURVIVED" line when the process lived through it; a crash kills the process (glibc abort, SIGSEGV).
+// TLSCLOSERACE_SERVER_TRANSPORT=epoll runs the server modes' stage on the epoll transport (Ferry's own OpenSSL session, driven
+// on the service thread) instead: the same closes, for comparison. TLSCLOSERACE_PACE: see Program.Pace.
 using System.Diagnostics;
 using System.Net;
 using System.Net.Security;
@@ -67,7 +69,7 @@ var total = Stopwatch.StartNew();
 var end = TimeSpan.FromSeconds(seconds);
 long allConnections = 0;
 Console.WriteLine($"TlsCloseRace: pid {Environment.ProcessId}, {seconds}s, mode {mode}, linger {lingerArg}, tls {tlsArg}, " +
-    $"{combos.Length} combination(s), {slice.TotalSeconds}s each; ferry assembly {typeof(TcpServerStage).Assembly.Location}");
+    $"{combos.Length} combination(s), {slice.TotalSeconds}s each, server transport {Program.ServerTransport}; ferry assembly {typeof(TcpServerStage).Assembly.Location}");
 var index = 0;
 while (total.Elapsed < end)
 {
@@ -119,7 +121,7 @@ async Task ServerCloses(TimeSpan linger, SslProtocols tls, bool stopInstead, int
         var s = new TcpServerStage(new TcpServerStageOptions
         {
             Bind = "127.0.0.1:0",
-            Transport = StageTransport.Stream,
+            Transport = Program.ServerTransport,
             Framing = FramingSpec.Parse("lines"),
             MaxConnections = 0,
             CloseLinger = linger,
@@ -416,9 +418,13 @@ static partial class Program
 {
     /// <summary>
     /// How the SslStream clients of the server modes write: "burst" back to back (a yield every 32 lines), "gap" a yield after
-    /// every line and 1 ms every 8; unset (default) half of the clients each way. Environment variable STAGERACE_PACE.
+    /// every line and 1 ms every 8; unset (default) half of the clients each way. Environment variable TLSCLOSERACE_PACE.
     /// </summary>
-    public static readonly string? Pace = Environment.GetEnvironmentVariable("STAGERACE_PACE");
+    public static readonly string? Pace = Environment.GetEnvironmentVariable("TLSCLOSERACE_PACE");
+
+    /// <summary>The server modes' transport: stream (default) or, with TLSCLOSERACE_SERVER_TRANSPORT=epoll, epoll.</summary>
+    public static readonly StageTransport ServerTransport =
+        Environment.GetEnvironmentVariable("TLSCLOSERACE_SERVER_TRANSPORT") is "epoll" ? StageTransport.Epoll : StageTransport.Stream;
 }
 
 sealed class Counter
