@@ -149,7 +149,7 @@ internal sealed class WaitThenReadStream : Stream
         {
             if (_stopped)
                 return false;
-            _readerBusy = true;
+            SetBusy(true);
             return true;
         }
     }
@@ -190,17 +190,25 @@ internal sealed class WaitThenReadStream : Stream
     /// </summary>
     private bool ReaderOut()
     {
-        var stopped = false;
+        bool stopped;
         TaskCompletionSource? idle;
         lock (_gate)
         {
             stopped = _stopped;
-            _readerBusy = false;
-            idle = _idle;
-            _idle = null;
+            idle = SetBusy(false);
         }
         idle?.TrySetResult();
         return stopped;
+    }
+
+    /// <summary>Under the gate: whether the reader may be in its TLS library; when it is not, the stop waiting on it, to release.</summary>
+    private TaskCompletionSource? SetBusy(bool busy)
+    {
+        _readerBusy = busy;
+        var idle = busy ? null : _idle;
+        if (!busy)
+            _idle = null;
+        return idle;
     }
 
     /// <summary>
@@ -213,7 +221,7 @@ internal sealed class WaitThenReadStream : Stream
         if (!_guarded)
             return _socket.Receive(buffer, SocketFlags.None, out error);
         var n = 0;
-        TaskCompletionSource? idle = null;
+        TaskCompletionSource? idle;
         lock (_gate)
         {
             stopped = _stopped;
@@ -221,12 +229,7 @@ internal sealed class WaitThenReadStream : Stream
             if (!stopped)
                 n = _socket.Receive(buffer, SocketFlags.None, out error);
             // Nothing handed over (it finds the end, waits, or fails): the reader decrypts nothing before it comes back.
-            _readerBusy = error == SocketError.Success && n > 0;
-            if (!_readerBusy)
-            {
-                idle = _idle;
-                _idle = null;
-            }
+            idle = SetBusy(error == SocketError.Success && n > 0);
         }
         idle?.TrySetResult();
         return n;
