@@ -359,6 +359,9 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     /// <summary>Fault injection for tests.</summary>
     internal void BreakListenerForTest() => _acceptor.BreakListenerForTest();
 
+    /// <summary>How many connections have met a full limit and waited for their verdict, for tests.</summary>
+    internal int LimitParksForTest => _acceptor.ParksForTest;
+
     bool IAnyEgressStage.TrySendToAnyNow(ReadOnlySpan<byte> payload, in Framing.FrameFields fields) => _core.Any.TryEnqueue(payload, fields, out _) == AnyOutcome.Queued;
 
     ValueTask<(AnyOutcome Outcome, Connection? Owed)> IAnyEgressStage.SendToAnyAsync(ReadOnlyMemory<byte> payload, Framing.FrameFields fields, TimeSpan timeout,

@@ -15,6 +15,13 @@ internal interface ITransport
     /// <summary>The stage's lingering closes (<c>close_linger</c>): its connections' graceful closes, counted and bounded.</summary>
     CloseLinger Linger { get; }
 
+    /// <summary>
+    /// How long a newcomer that meets a full connection limit waits for a place: zero when the next wait on readiness
+    /// reports every hang-up that came before it (epoll), so one round is enough; more when a hang-up travels from a read
+    /// pending on another thread and may reach the stage after a connect that came later (streams).
+    /// </summary>
+    TimeSpan LimitWait { get; }
+
     /// <summary>Binds and listens, watched under <paramref name="token"/>; throws <see cref="System.Net.Sockets.SocketException"/> or <see cref="IOException"/> when the address cannot be had.</summary>
     IListener Listen(BindAddress address, int backlog, TcpSocketOptions options, long token);
 
@@ -62,6 +69,12 @@ internal interface IListener : IDisposable
     /// that one is closed. Cheap when there is nothing to resume.
     /// </summary>
     void Resume();
+
+    /// <summary>
+    /// Stops (false) or starts again (true) reporting the listener ready while a connection waits for its verdict at a full
+    /// limit, and does nothing else: unlike <see cref="Resume"/>, it lets no accept held at the reserve go on.
+    /// </summary>
+    void ReportReady(bool ready);
 
     /// <summary>Fault injection for tests: breaks the listening socket in the kernel.</summary>
     void BreakForTest();

@@ -4,6 +4,7 @@ using Ferry.Connections;
 using Ferry.Stages;
 using Ferry.Tests.Support;
 using Ferry.Transport;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Ferry.Tests.Stages;
 
@@ -62,8 +63,7 @@ public abstract class LimitChurnTests(StageTransport transport)
 /// <summary>
 /// A client that has hung up holds no place under a connection limit, even when its hang-up and the next client's connect
 /// reach the stage in the same round: the limit is read only after the round's hang-ups are taken. On epoll, which reports
-/// a hang-up in the very next wait. (The stream transport learns of a hang-up from the read its own thread has pending, which
-/// may come any number of rounds later: there a client connecting as another resets may still be refused as over the limit.)
+/// a hang-up in the very next wait (the stream transport's timed wait is <see cref="LimitChurnOnStreamTests"/>).
 /// </summary>
 public sealed class LimitChurnOnEpollTests
 {
@@ -131,5 +131,111 @@ public sealed class LimitChurnOnEpollTests
             await h.WaitForConnectionAsync((IPEndPoint)next.LocalEndPoint!);
         }
         Assert.DoesNotContain(h.Events.OfType<DisconnectedEvent>(), e => e.Reason == DisconnectReason.IpLimit);
+    }
+}
+
+/// <summary>
+/// The stream transport learns of a hang-up from the read its pool thread has pending, which may reach the stage after a
+/// client that connected later: a newcomer that meets a full limit waits for a place until one closes or the transport's
+/// wait (50 ms of the stage clock) has passed. On a fake clock that wait lasts until the test moves the clock, so the order
+/// of the two is the test's: the newcomer is seen waiting first, and only then does the other hang up.
+/// </summary>
+public sealed class LimitChurnOnStreamTests
+{
+    private static TimeSpan LimitWait => TimeSpan.FromMilliseconds(50);
+
+    private static async Task<(FerryTestServer Server, FakeTimeProvider Time)> StartAsync(TcpServerStageOptions options)
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        var h = new FerryTestServer(options.On(StageTransport.Stream), time: time);
+        await h.StartAsync();
+        return (h, time);
+    }
+
+    private static Task WaitForParksAsync(FerryTestServer h, int parks)
+        => Poll.UntilAsync(() => h.Stage.LimitParksForTest >= parks, $"{parks} newcomer(s) waiting at the limit", seen: () => $"{h.Stage.LimitParksForTest} parked");
+
+    private static async Task<Socket> ConnectAsync(FerryTestServer h)
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await s.ConnectAsync(h.EndPoint);
+        return s;
+    }
+
+    /// <summary>A connect that may be refused (reset) before it returns: the stage refuses at once.</summary>
+    private static async Task<Socket> ConnectToBeRefusedAsync(FerryTestServer h)
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await s.ConnectAsync(h.EndPoint);
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown)
+        {
+            // refused before the connect returned
+        }
+        return s;
+    }
+
+    private static void Reset(Socket s)
+    {
+        s.LingerState = new LingerOption(true, 0);
+        s.Dispose();
+    }
+
+    private static int Refusals(FerryTestServer h, DisconnectReason reason) => h.Events.OfType<DisconnectedEvent>().Count(e => e.Reason == reason);
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_client_waiting_at_the_limit_is_taken_when_the_one_before_it_hangs_up_later(bool perAddress)
+    {
+        var (h, _) = await StartAsync(perAddress ? new TcpServerStageOptions { MaxConnectionsPerIp = 1 } : new TcpServerStageOptions { MaxConnections = 1 });
+        await using var _ = h;
+        var first = await ConnectAsync(h);
+        var firstId = (await h.WaitForConnectionAsync((IPEndPoint)first.LocalEndPoint!)).ConnectionId;
+
+        using var next = await ConnectAsync(h);
+        await WaitForParksAsync(h, 1);
+        // Waiting, and not refused: the clock has not moved, however many rounds the stage runs meanwhile.
+        Reset(first);
+        await h.WaitForDisconnectAsync(firstId);
+        var taken = await h.WaitForConnectionAsync((IPEndPoint)next.LocalEndPoint!);
+
+        Assert.Equal(0, h.Stage.GetStats().RejectedTotal);
+        Assert.Equal(0, Refusals(h, perAddress ? DisconnectReason.IpLimit : DisconnectReason.Limit));
+        Assert.Equal(1, h.Stage.ConnectionCount);
+        Assert.Equal(taken.ConnectionId, Assert.Single(h.Stage.GetConnections()).Id);
+    }
+
+    [Fact]
+    public async Task A_genuine_limit_refuses_after_the_wait_then_at_once_until_a_place_frees()
+    {
+        var (h, time) = await StartAsync(new TcpServerStageOptions { MaxConnections = 1 });
+        await using var _ = h;
+        using var kept = await h.ConnectAsync();
+        await h.WaitForConnectionAsync(kept);
+
+        using var waiting = await ConnectAsync(h);
+        await WaitForParksAsync(h, 1);
+        Assert.Equal(0, h.Stage.GetStats().RejectedTotal);
+        time.Advance(LimitWait);
+        await Poll.UntilAsync(() => Refusals(h, DisconnectReason.Limit) == 1, "the waiting client refused once its wait is over");
+
+        // Nobody has left since: the next one is refused at once, without a wait (the clock stays where it is).
+        using var crowd = await ConnectToBeRefusedAsync(h);
+        await Poll.UntilAsync(() => Refusals(h, DisconnectReason.Limit) == 2, "the next one refused at once");
+        Assert.Equal(1, h.Stage.LimitParksForTest);
+
+        // A place freed: the next newcomer is taken, and one after it waits again rather than being refused at once.
+        var keptId = Assert.Single(h.Stage.GetConnections()).Id;
+        kept.Dispose();
+        await h.WaitForDisconnectAsync(keptId);
+        using var later = await ConnectAsync(h);
+        await h.WaitForConnectionAsync((IPEndPoint)later.LocalEndPoint!);
+        using var after = await ConnectAsync(h);
+        await WaitForParksAsync(h, 2);
+        Assert.Equal(2, Refusals(h, DisconnectReason.Limit));
+        Assert.Equal(1, h.Stage.ConnectionCount);
     }
 }

@@ -32,10 +32,17 @@ internal sealed class Acceptor : IConnectionSource
     private bool _acceptingStopped;
     private readonly AdmissionControl _admission;
     private readonly ProxyHeaderGate? _proxy;
-    /// <summary>A connection that met a full limit, waiting one round for the verdict (see <see cref="Park"/>).</summary>
+    /// <summary>A connection that met a full limit, waiting for the verdict (see <see cref="Park"/>).</summary>
     private AcceptedConnection? _parked;
     /// <summary>Whether a round has ended since <see cref="_parked"/> was set: the next round's wait then sees the hang-ups.</summary>
     private bool _parkedRoundEnded;
+    /// <summary>Until when (stage clock, ms) the parked connection waits for a place: the transport's <see cref="ITransport.LimitWait"/>.</summary>
+    private long _parkedUntilMs;
+    /// <summary>
+    /// A wait for a place ended in a refusal and nobody has left since: the limit is full for real, and a newcomer that meets
+    /// it is refused at once instead of waiting again (a crowd is shed at the accept rate). Only where the wait is timed.
+    /// </summary>
+    private bool _limitHeld;
 
     public Acceptor(StageEngine engine, TcpServerStageOptions options)
     {
@@ -64,8 +71,8 @@ internal sealed class Acceptor : IConnectionSource
 
     public void Start() => TryBind();
 
-    public long NextDueMs => _parked is not null
-        ? NowMs
+    public long NextDueMs => _parked is { } parked
+        ? (!_parkedRoundEnded || !AtLimit(parked) ? NowMs : _parkedUntilMs)
         : Math.Min(_listener is null && !_engine.Loop.IsStopping && !_acceptingStopped ? _nextBindMs : long.MaxValue, _acceptResumeMs);
 
     public void OnTimer()
@@ -144,9 +151,9 @@ internal sealed class Acceptor : IConnectionSource
             switch (status)
             {
                 case AcceptStatus.Accepted:
-                    if (!limitsAreFresh && AtLimit(accepted))
+                    if (!limitsAreFresh && !_limitHeld && AtLimit(accepted))
                     {
-                        Park(accepted);
+                        Park(listener, accepted);
                         return;
                     }
                     Take(accepted);
@@ -193,17 +200,27 @@ internal sealed class Acceptor : IConnectionSource
            || (_admission.AtAddressLimit(accepted.Peer) && _proxy?.StateFor(accepted.Peer) != ProxyHeaderState.Expected);
 
     /// <summary>
-    /// Holds a connection that met a full limit for one round instead of refusing it at once: the next wait on readiness
-    /// reports the hang-ups of the connections taken so far, their closes free their places, and only then is the limit
-    /// read again (<see cref="DecideParked"/>). It costs a refused client one round, and an accepted one nothing.
+    /// Holds a connection that met a full limit instead of refusing it at once, and the listener with it (the others wait in
+    /// the backlog). On epoll for one round: the next wait on readiness reports the hang-ups of the connections taken so far,
+    /// their closes free their places, and only then is the limit read again (<see cref="DecideParked"/>). On streams, whose
+    /// hang-ups may come later than a newer connect, until one closes or <see cref="ITransport.LimitWait"/> has passed. It
+    /// costs a refused client that wait, and an accepted one nothing.
     /// </summary>
-    private void Park(in AcceptedConnection accepted)
+    private void Park(IListener listener, in AcceptedConnection accepted)
     {
         _parked = accepted;
         _parkedRoundEnded = false;
+        Volatile.Write(ref _parksForTest, _parksForTest + 1);
+        _parkedUntilMs = NowMs + (long)_engine.Transport.LimitWait.TotalMilliseconds;
+        // A listener with more queued is reported ready every round: the timed wait would spin on it.
+        if (_engine.Transport.LimitWait > TimeSpan.Zero)
+            listener.ReportReady(false);
     }
 
-    /// <summary>After the round that followed the parking: takes or refuses the parked connection, then accepts on.</summary>
+    /// <summary>
+    /// After the round that followed the parking, once a place is free or the wait is over: takes or refuses the parked
+    /// connection, then accepts on.
+    /// </summary>
     private void DecideParked()
     {
         if (!_parkedRoundEnded)
@@ -212,12 +229,20 @@ internal sealed class Acceptor : IConnectionSource
             return;
         }
         var parked = _parked!.Value;
+        var full = AtLimit(parked);
+        if (full && NowMs < _parkedUntilMs)
+            return;
         _parked = null;
+        var timed = _engine.Transport.LimitWait > TimeSpan.Zero;
+        _limitHeld = full && timed;
         Take(parked);
+        if (_listener is null)
+            return;
+        if (timed)
+            _listener.ReportReady(true);
         // The counts are fresh for the rest of this round: what meets a limit now is refused at once, as a genuine
         // limit sheds a crowd at the full accept rate.
-        if (_listener is not null)
-            Accept(_listener, limitsAreFresh: true);
+        Accept(_listener, limitsAreFresh: true);
     }
 
     private void DisposeParked()
@@ -290,6 +315,11 @@ internal sealed class Acceptor : IConnectionSource
         _acceptResumeMs = long.MaxValue;
     }
 
+    private int _parksForTest;
+
+    /// <summary>How many connections have met a full limit and waited for their verdict (<see cref="Park"/>), for tests. Any thread.</summary>
+    internal int ParksForTest => Volatile.Read(ref _parksForTest);
+
     /// <summary>Fault injection for tests: breaks the listening socket in the kernel (accept then fails with EINVAL).</summary>
     internal void BreakListenerForTest()
     {
@@ -303,7 +333,12 @@ internal sealed class Acceptor : IConnectionSource
     /// <summary>Never: a server's handshake is over when its own side has checked the client, so a failure is seen as one.</summary>
     public string? RefusedAfterHandshake(Connection c, DisconnectReason reason, string? detail) => null;
 
-    public void OnClosed(Connection c, DisconnectReason reason, string? detail) => _admission.Closed(c);
+    public void OnClosed(Connection c, DisconnectReason reason, string? detail)
+    {
+        _admission.Closed(c);
+        // A place is free: the next newcomer to meet the limit waits for its verdict again.
+        _limitHeld = false;
+    }
 
     public void StopAccepting()
     {

@@ -95,6 +95,8 @@ internal sealed unsafe class EpollListener : IListener
         _reactor.Change(_socket.Handle, ReadyFlags.None, _token);
     }
 
+    public void ReportReady(bool ready) => _reactor.Change(_socket.Handle, ready && !_paused ? ReadyFlags.Readable : ReadyFlags.None, _token);
+
     public void Resume()
     {
         // Called after every connection shed at the reserve too: no system call unless paused.

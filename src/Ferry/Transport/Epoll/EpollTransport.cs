@@ -11,6 +11,9 @@ internal sealed class EpollTransport(CloseLinger? linger = null, Tls.OpenSsl.Ope
 
     public CloseLinger Linger => _linger;
 
+    /// <summary>One round: epoll reports a hang-up in the wait that follows it.</summary>
+    public TimeSpan LimitWait => TimeSpan.Zero;
+
     public IReadiness Readiness => _reactor;
 
     /// <summary>The server TLS its connections run (null for plain ones), for tests.</summary>

@@ -195,6 +195,8 @@ internal sealed class StreamListener : PostedSource, IListener
 
     public void Pause() => _readiness.Change(this, ReadyFlags.None);
 
+    public void ReportReady(bool ready) => _readiness.Change(this, ready ? ReadyFlags.Readable : ReadyFlags.None);
+
     public void Resume()
     {
         _readiness.Change(this, ReadyFlags.Readable);

@@ -17,6 +17,13 @@ internal sealed class StreamTransport(int readBufferBytes, IStreamHandshake? han
 
     public IReadiness Readiness => _readiness;
 
+    /// <summary>
+    /// A hang-up is learned when the read pending on a pool thread completes and posts, which may come after the accept loop
+    /// has posted a client that connected later: the newcomer waits this long for it (a pool thread's hand-off takes well under
+    /// a millisecond; a busy pool, some more). A connection that closes meanwhile ends the wait at once.
+    /// </summary>
+    public TimeSpan LimitWait => TimeSpan.FromMilliseconds(50);
+
     public IListener Listen(BindAddress address, int backlog, TcpSocketOptions options, long token)
         => StreamListener.Open(_readiness, address, backlog, options, token, Connect);
 
