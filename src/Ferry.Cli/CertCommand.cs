@@ -113,7 +113,7 @@ internal static class CertCommand
         {
             try
             {
-                certificates.Add(X509Certificate2.CreateFromPem(File.ReadAllText(file)));
+                certificates.Add(X509Certificate2.CreateFromPem(Ferry.Transport.Tls.TlsFile.ReadText(file)));
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {
@@ -153,7 +153,7 @@ internal static class CertCommand
     {
         try
         {
-            return X509Certificate2.CreateFromPem(File.ReadAllText(path + ".pem"), File.ReadAllText(path + ".key"));
+            return X509Certificate2.CreateFromPem(Ferry.Transport.Tls.TlsFile.ReadText(path + ".pem"), Ferry.Transport.Tls.TlsFile.ReadText(path + ".key"));
         }
         catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException)
         {

@@ -94,7 +94,7 @@ internal static class TlsFlagFiles
     {
         try
         {
-            return File.ReadAllText(file);
+            return Ferry.Transport.Tls.TlsFile.ReadText(file);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {

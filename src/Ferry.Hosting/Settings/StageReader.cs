@@ -233,7 +233,14 @@ internal static class StageReader
         if (e.Choice("proxy_protocol", ("off", ProxyProtocol.Off), ("v1", ProxyProtocol.V1), ("v2", ProxyProtocol.V2), ("any", ProxyProtocol.Any)) is { } proxy)
             o = o with { ProxyProtocol = proxy };
         if (e.Words("trusted_proxies") is { } trusted) o = o with { TrustedProxies = trusted };
-        if (e.Duration("proxy_header_timeout") is { } proxyTimeout) o = o with { ProxyHeaderTimeout = proxyTimeout };
+        if (e.Duration("proxy_header_timeout") is { } proxyTimeout)
+        {
+            o = o with { ProxyHeaderTimeout = proxyTimeout };
+            // The options cannot tell a timeout set from the default: the file can (the flags say the same of --proxy-header-timeout).
+            // (A proxy_protocol that is not one of its words is told at its own key: this would only add a guess.)
+            if (o.ProxyProtocol == ProxyProtocol.Off && (e.Node("proxy_protocol") is not { } written || string.Equals(written.Value, "off", StringComparison.OrdinalIgnoreCase)))
+                e.Problem("proxy_header_timeout", $"has no effect while {e.Say("proxy_protocol")} is off; set it to v1, v2 or any, or leave proxy_header_timeout out");
+        }
         if (e.Duration("frame_timeout") is { } frameTimeout) o = o with { FrameTimeout = frameTimeout };
         if (e.Size("max_pending_bytes", 0) is { } pending) o = o with { MaxPendingBytes = pending };
         if (ReadTransport(e) is { } transport) o = o with { Transport = transport };

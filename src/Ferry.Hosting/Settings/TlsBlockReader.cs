@@ -139,7 +139,7 @@ internal static class TlsBlockReader
         string pem;
         try
         {
-            pem = source.CertificatePem ?? File.ReadAllText(source.CertificateFile!);
+            pem = source.CertificatePem ?? Ferry.Transport.Tls.TlsFile.ReadText(source.CertificateFile!);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -240,7 +240,7 @@ internal static class TlsBlockReader
             return null;
         try
         {
-            return File.ReadAllText(path);
+            return Ferry.Transport.Tls.TlsFile.ReadText(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {

@@ -118,4 +118,43 @@ public sealed class ProxyProtocolCliTests : IDisposable
         Assert.Contains("stages[0].config.trusted_proxies", all);
         Assert.Contains("'nonsense' is not an address or network", all);
     }
+
+    [Fact]
+    public async Task Proxy_keys_without_proxy_protocol_are_refused_in_a_file_as_the_flags_are()
+    {
+        // Before: ferry check said 'valid' and the stage served without reading a header (--trusted-proxy alone exits 2).
+        var file = Path.Combine(_dir, "noproto.yaml");
+        await File.WriteAllTextAsync(file, """
+            stages:
+              - name: front
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  trusted_proxies: [10.0.0.1]
+                  proxy_header_timeout: 5s
+              - name: off
+                type: tcp_server
+                config:
+                  bind: 127.0.0.1:0
+                  proxy_protocol: off
+                  proxy_header_timeout: 5s
+            """);
+        var (code, stdout, stderr) = await RunAsync("check", file);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal(
+        [
+            $"{file}:6:7: stages[0].config.trusted_proxies: has no effect while proxy_protocol is off; set it to v1, v2 or any to read their PROXY headers, or leave trusted_proxies out",
+            $"{file}:7:7: stages[0].config.proxy_header_timeout: '5s' has no effect while proxy_protocol is off; set it to v1, v2 or any, or leave proxy_header_timeout out",
+            $"{file}:13:7: stages[1].config.proxy_header_timeout: '5s' has no effect while proxy_protocol is off; set it to v1, v2 or any, or leave proxy_header_timeout out",
+            $"ferry check: {file}: 3 problems; nothing was started",
+        ], stderr);
+    }
+
+    [Fact]
+    public void The_library_refuses_trusted_proxies_without_the_protocol()
+    {
+        var ex = Assert.Throws<Ferry.Stages.StageOptionsException>(() => new Ferry.Stages.TcpServerStageOptions { TrustedProxies = ["10.0.0.1"] }.Validate());
+        Assert.Contains("TcpServerStageOptions.TrustedProxies: has no effect while ProxyProtocol is off; set it to v1, v2 or any", ex.Message);
+    }
 }

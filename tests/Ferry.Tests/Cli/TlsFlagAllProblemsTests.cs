@@ -24,6 +24,22 @@ public sealed class TlsFlagAllProblemsTests : IDisposable
             Assert.Single(stderr));
     }
 
+    [Fact]
+    public async Task Tls_files_too_large_or_endless_are_refused_with_the_bound_not_read_until_memory_runs_out()
+    {
+        // Before: /dev/zero grew without end and a 3 GiB file ended the process with "Out of memory." (exit 134).
+        var cert = Path.Combine(_dir, "huge.pem");
+        using (var file = new FileStream(cert, FileMode.CreateNew))
+            file.SetLength(Ferry.Transport.Tls.TlsFile.MaxBytes + 1L);
+        var (code, stdout, stderr) = await CliRun.RunAsync("serve", "--bind", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", "/dev/zero");
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal(
+            $"ferry serve: --tls-cert '{cert}' cannot be read: it is larger than 16777216 bytes (16 MiB), the limit for a TLS file; "
+            + "--tls-key '/dev/zero' cannot be read: it is larger than 16777216 bytes (16 MiB), the limit for a TLS file",
+            Assert.Single(stderr));
+    }
+
     [Theory]
     [InlineData(new[] { "--tls-server-name", "gw.example.com" }, "--tls-server-name turns TLS on")]
     [InlineData(new[] { "--tls-handshake-timeout", "5s" }, "--tls-handshake-timeout turns TLS on")]

@@ -48,8 +48,20 @@ public abstract class Tls2SniCertificateFileTests(StageTransport transport)
     [Fact]
     public void An_sni_pkcs12_file_that_cannot_be_loaded_is_told_at_its_server_name()
     {
+        // Before: "cannot load '…': Error occurred during a cryptographic operation." for a file that is not there.
         var problem = Assert.Single(Build(new TlsCertificate { Pkcs12File = "/nonexistent-ferry-tls2/api.p12" }).Problems);
-        Assert.StartsWith("TcpServerStageOptions.Tls.SniCertificates[\"api.example.com\"].Pkcs12File: cannot load '/nonexistent-ferry-tls2/api.p12'", problem, StringComparison.Ordinal);
+        Assert.Equal("TcpServerStageOptions.Tls.SniCertificates[\"api.example.com\"].Pkcs12File: cannot read '/nonexistent-ferry-tls2/api.p12': no such directory '/nonexistent-ferry-tls2'", problem);
+        var notPkcs12 = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(notPkcs12, "not PKCS#12");
+            problem = Assert.Single(Build(new TlsCertificate { Pkcs12File = notPkcs12 }).Problems);
+            Assert.StartsWith($"TcpServerStageOptions.Tls.SniCertificates[\"api.example.com\"].Pkcs12File: cannot load '{notPkcs12}' as PKCS#12 (a wrong password, or not a PKCS#12 file): ", problem, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(notPkcs12);
+        }
     }
 
     [Fact]

@@ -113,7 +113,7 @@ internal sealed class ReloadingCertificate
     {
         try
         {
-            return Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
+            return Convert.ToHexString(SHA256.HashData(TlsFile.ReadBytes(path)));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -183,7 +183,7 @@ internal sealed class ReloadingRevocationList
     {
         try
         {
-            return Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
+            return Convert.ToHexString(SHA256.HashData(TlsFile.ReadBytes(path)));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

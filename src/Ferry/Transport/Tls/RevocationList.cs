@@ -65,7 +65,7 @@ internal sealed class RevocationList
         byte[] der;
         try
         {
-            var text = pem ?? File.ReadAllText(file!);
+            var text = pem ?? TlsFile.ReadText(file!);
             der = PemEncoding.TryFind(text, out var found) && text[found.Label] == "X509 CRL"
                 ? Convert.FromBase64String(text[found.Base64Data])
                 : throw new TlsMaterialException($"option '{option}': no '-----BEGIN X509 CRL-----' block found");

@@ -64,11 +64,15 @@ internal static class TlsMaterial
         X509Certificate2Collection all;
         try
         {
-            all = X509CertificateLoader.LoadPkcs12CollectionFromFile(path, password);
+            all = X509CertificateLoader.LoadPkcs12Collection(TlsFile.ReadBytes(path), password);
         }
-        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new TlsMaterialException($"option '{key}.pkcs12_file': cannot load '{path}': {ex.Message}");
+            throw new TlsMaterialException($"option '{key}.pkcs12_file': cannot read '{path}': {Ferry.Stages.Internal.UnreadableFile.Why(path, ex)}");
+        }
+        catch (CryptographicException ex)
+        {
+            throw new TlsMaterialException($"option '{key}.pkcs12_file': cannot load '{path}' as PKCS#12 (a wrong password, or not a PKCS#12 file): {ex.Message}");
         }
         var own = all.FirstOrDefault(c => c.HasPrivateKey)
             ?? throw new TlsMaterialException($"option '{key}.pkcs12_file': '{path}' holds no certificate with a private key");
@@ -119,7 +123,7 @@ internal static class TlsMaterial
     {
         try
         {
-            return File.ReadAllText(path);
+            return TlsFile.ReadText(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
