@@ -57,10 +57,10 @@ public static class FerryMetrics
         Meter.CreateObservableCounter("ferry.tcp.bytes.read", () => Observe(s => s.BytesReceivedTotal), "By", "Bytes read from the wire");
         Meter.CreateObservableCounter("ferry.tcp.bytes.written", () => Observe(s => s.BytesSentTotal), "By", "Bytes written to the wire");
         Meter.CreateObservableCounter("ferry.tcp.packets.read", () => Observe(s => s.PacketsReceivedTotal), "{packet}", "Framed messages received");
-        Meter.CreateObservableCounter("ferry.tcp.packets.written", () => Observe(s => s.PacketsSentTotal), "{packet}", "Framed messages sent");
+        Meter.CreateObservableCounter("ferry.tcp.packets.written", () => Observe(s => s.PacketsSentTotal), "{packet}", "Framed messages queued for sending, once per target connection");
         Meter.CreateObservableCounter("ferry.tcp.frame.errors", () => Observe(s => s.FrameErrorsTotal), "{error}", "Malformed or oversize frames");
-        Meter.CreateObservableCounter("ferry.tcp.egress.dropped", () => Observe(s => s.EgressPacketsDroppedTotal), "{packet}", "Egress messages dropped by the overflow policy");
-        Meter.CreateObservableCounter("ferry.tcp.egress.dropped_bytes", () => Observe(s => s.EgressBytesDroppedTotal), "By", "Egress bytes dropped by the overflow policy");
+        Meter.CreateObservableCounter("ferry.tcp.egress.dropped", () => Observe(s => s.EgressPacketsDroppedTotal), "{packet}", "Egress messages dropped before they were queued: by the overflow policy, a wait timed out, nobody connected");
+        Meter.CreateObservableCounter("ferry.tcp.egress.dropped_bytes", () => Observe(s => s.EgressBytesDroppedTotal), "By", "Egress bytes dropped: those of dropped messages, and those still queued when their connection closed");
         Meter.CreateObservableCounter("ferry.tcp.groups.published", () => Observe(s => s.GroupsPublishedTotal), "{group}", "Packet groups published on the bus");
         Meter.CreateObservableCounter("ferry.tcp.egress.unknown_target", () => Observe(s => s.EgressUnknownTargetTotal), "{packet}",
             "Egress messages for a connection that is not (or no longer) connected");
@@ -129,8 +129,18 @@ public static class FerryMetrics
         return NatsGatewayMetrics.Track(gateway.StageName, gateway);
     }
 
-    /// <summary>Reports the statistics <paramref name="snapshot"/> returns, tagged <paramref name="stage"/>, until the handle is disposed.</summary>
-    public static IDisposable Track(string stage, Func<SocketStats> snapshot) => Add(new TrackedStage(stage, snapshot));
+    /// <summary>
+    /// Reports the statistics <paramref name="snapshot"/> returns, tagged <paramref name="stage"/>, until the handle is disposed.
+    /// A <paramref name="snapshot"/> that throws misses that collection alone: the other stages are still reported.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="stage"/> or <paramref name="snapshot"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="stage"/> is empty.</exception>
+    public static IDisposable Track(string stage, Func<SocketStats> snapshot)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(stage);
+        ArgumentNullException.ThrowIfNull(snapshot);
+        return Add(new TrackedStage(stage, snapshot));
+    }
 
     private static TrackedStage Add(TrackedStage tracked)
     {
@@ -228,7 +238,20 @@ public static class FerryMetrics
         var stages = Snapshot();
         var measurements = new List<Measurement<long>>(stages.Length);
         foreach (var stage in stages)
-            measurements.Add(new Measurement<long>(read(stage.Snapshot()), new KeyValuePair<string, object?>(StageTag, stage.Name)));
+        {
+            SocketStats stats;
+            try
+            {
+                stats = stage.Snapshot();
+            }
+            catch (Exception)
+            {
+                // One source that fails (a function given to Track) must not take every other stage's figures with it:
+                // a collector's callback that throws loses all of its measurements.
+                continue;
+            }
+            measurements.Add(new Measurement<long>(read(stats), new KeyValuePair<string, object?>(StageTag, stage.Name)));
+        }
         return measurements;
     }
 

@@ -19,7 +19,7 @@ public sealed class InProcessBus : IMessageBus
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         var topic = _topics.GetOrAdd(name, static n => new InProcessTopic<T>(n));
         return topic as ITopic<T>
-            ?? throw new InvalidOperationException($"topic '{name}' carries {topic.GetType().GetGenericArguments()[0].Name}, not {typeof(T).Name}");
+            ?? throw new InvalidOperationException($"topic '{name}' carries {TypeText.Of(topic.GetType().GetGenericArguments()[0])}, not {TypeText.Of(typeof(T))}");
     }
 
     ITopic<T> IMessageBus.Topic<T>(string name) => Topic<T>(name);

@@ -38,7 +38,10 @@ internal sealed class InProcessTopic<T>(string name) : ITopic<T>
             if (pending.IsCompletedSuccessfully)
                 return default;
             if (!pending.IsCompleted)
+            {
                 InlineHandlerPending?.Invoke(handlers[0]);
+                return AwaitHandler(pending, cancellationToken);
+            }
             return pending;
         }
         return PublishIsolated(message, handlers, queues, cancellationToken);
@@ -84,7 +87,11 @@ internal sealed class InProcessTopic<T>(string name) : ITopic<T>
         List<Exception>? failures = null;
         try
         {
-            await pending.ConfigureAwait(false);
+            await AwaitHandler(pending, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            SubscriberFailures.Throw(Name, [ex]);
         }
         catch (Exception ex)
         {
@@ -97,7 +104,14 @@ internal sealed class InProcessTopic<T>(string name) : ITopic<T>
                 var next = handlers[i](message, cancellationToken);
                 if (!next.IsCompleted)
                     InlineHandlerPending?.Invoke(handlers[i]);
-                await next.ConfigureAwait(false);
+                await AwaitHandler(next, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
+            {
+                // The publisher stopped waiting (a stage's forced stop): the handler is left to finish on its own, and
+                // the subscribers after it miss the message, as the queues do below.
+                (failures ??= []).Add(ex);
+                SubscriberFailures.Throw(Name, failures);
             }
             catch (Exception ex)
             {
@@ -124,6 +138,14 @@ internal sealed class InProcessTopic<T>(string name) : ITopic<T>
         if (failures is not null)
             SubscriberFailures.Throw(Name, failures);
     }
+
+    /// <summary>
+    /// Waits for an inline handler that did not complete at once, or until <paramref name="cancellationToken"/> is cancelled:
+    /// a handler that ignores its token must not hold its publisher for ever (a stage's stop, whose grace period cancels it).
+    /// The handler is then left to finish on its own.
+    /// </summary>
+    private static ValueTask AwaitHandler(ValueTask pending, CancellationToken cancellationToken)
+        => pending.IsCompleted || !cancellationToken.CanBeCanceled ? pending : new ValueTask(pending.AsTask().WaitAsync(cancellationToken));
 
     public IDisposable Subscribe(MessageHandler<T> handler)
     {

@@ -60,14 +60,17 @@ public sealed record SocketStats
     public long GroupsPublishedTotal { get; init; }
     /// <summary>Decoding errors: input the framing skipped or that closed its connection.</summary>
     public long FrameErrorsTotal { get; init; }
-    /// <summary>Bytes of egress messages dropped: by the overflow policy, after a wait timed out, or sent while nobody could take them.
-    /// Counted encoded for a full connection, as payload bytes otherwise.</summary>
+    /// <summary>Bytes of egress messages dropped: by the overflow policy, after a wait timed out, or sent while nobody could take them;
+    /// and bytes still queued when their connection closed (a reset, a stop's grace period), which were counted sent in
+    /// <see cref="PacketsSentTotal"/> and are counted here only, not in <see cref="EgressPacketsDroppedTotal"/> (they may be parts
+    /// of messages). Counted encoded for a full connection or a close, as payload bytes otherwise.</summary>
     public long EgressBytesDroppedTotal { get; init; }
     /// <summary>TLS handshakes that failed (bad or missing certificates, protocol errors) or timed out.</summary>
     public long TlsFailuresTotal { get; init; }
     /// <summary>Connections closed for the PROXY protocol (reasons <c>proxy_protocol</c> and <c>proxy_header_timeout</c>): a trusted proxy's header missing, malformed or late, or a header from an untrusted address.</summary>
     public long ProxyFailuresTotal { get; init; }
-    /// <summary>Egress messages dropped, once per target connection.</summary>
+    /// <summary>Egress messages dropped before they were queued (overflow policy, a wait timed out, nobody connected), once per target
+    /// connection. Bytes lost with a closing connection's queue are in <see cref="EgressBytesDroppedTotal"/> only.</summary>
     public long EgressPacketsDroppedTotal { get; init; }
     /// <summary>Egress messages addressed to a connection id that is not (or no longer) connected.</summary>
     public long EgressUnknownTargetTotal { get; init; }

@@ -192,6 +192,9 @@ public sealed record TcpClientStageOptions
                 + $"the first wait must not be above the cap: lower {StageOptionsException.Mark("reconnect_wait")} or raise {StageOptionsException.Mark("reconnect_max_wait")}");
         if (ReconnectJitter is < 0 or > 1 || double.IsNaN(ReconnectJitter))
             problems.Add($"option 'reconnect_jitter': {ReconnectJitter} is not allowed; must be from 0 to 1");
+        // Negative would count every connection healthy at once, so a server that accepts and drops would be dialled without back-off.
+        if (HealthyAfter < TimeSpan.Zero)
+            problems.Add($"option 'healthy_after': {DurationWords.Of(HealthyAfter)} is not allowed; must be 0 or more, e.g. 10s");
         if (ReconnectAttempts < 0)
             problems.Add($"option 'reconnect_attempts': {ReconnectAttempts} is not allowed; must be 0 (forever) or more");
         StageTransportChoice.Validate(problems, Transport, tls: Tls is { Secure: true }, server: false);

@@ -32,7 +32,10 @@ public sealed class GroupNameArgumentTests
 
         foreach (var blank in new[] { "", "  " })
         {
-            Assert.Equal("group", Assert.Throws<ArgumentException>(() => stage.JoinGroup(id, blank)).ParamName);
+            var join = Assert.Throws<ArgumentException>(() => stage.JoinGroup(id, blank));
+            Assert.Equal("group", join.ParamName);
+            // Before: "must not be empty" for "  " too.
+            Assert.StartsWith(blank.Length == 0 ? "a group name must not be empty" : "a group name must not be white space alone", join.Message);
             Assert.Equal("group", Assert.Throws<ArgumentException>(() => stage.LeaveGroup(id, blank)).ParamName);
             Assert.Equal("group", Assert.Throws<ArgumentException>(() => stage.GetGroupMembers(blank)).ParamName);
             Assert.Equal("group", Assert.Throws<ArgumentException>(() => { _ = stage.SendToGroupAsync(blank, Payload); }).ParamName);
@@ -42,6 +45,10 @@ public sealed class GroupNameArgumentTests
             Assert.Equal("message", Assert.Throws<ArgumentException>(() => { _ = stage.SendWithOutcomeAsync(message); }).ParamName);
         }
         Assert.Equal("message", Assert.Throws<ArgumentException>(() => { _ = stage.SendWithOutcomeAsync(new EgressMessage(EgressTargetKind.Group, Payload)); }).ParamName);
+        // On the bus nobody can be thrown at: the stage says it with an Error event (before: dropped without a word).
+        await h.Bus.Topic<EgressMessage>(StageTopics.EgressPackets(stage.Name)).PublishAsync(new EgressMessage(EgressTargetKind.Group, Payload));
+        var said = await h.WaitForEventAsync<StageErrorEvent>(e => e.Kind == StageErrorKind.Egress);
+        Assert.Equal("an egress message to a group needs the group's name; Group is null: the message is dropped (EgressMessage.ToGroup builds one with its name)", said.Message);
 
         // Refused arguments changed nothing, and a real name works as before.
         Assert.Empty(stage.GetGroups());

@@ -30,6 +30,11 @@ public sealed class DirectTopicTests
         Assert.Equal(direct.Message, Assert.Throws<InvalidOperationException>(() => viaInterface.Topic<int[]>("a.b")).Message);
         Assert.Equal(direct.Message, Assert.Throws<InvalidOperationException>(() => DirectTopic.Of<int[]>(bus, "a.b")).Message);
         Assert.Throws<ArgumentException>(() => viaInterface.Topic<string>(" "));
+        // Generic types by their arguments: "List`1, not List`1" said nothing.
+        bus.Topic<List<int>>("l");
+        Assert.Equal("topic 'l' carries List<Int32>, not List<String>", Assert.Throws<InvalidOperationException>(() => bus.Topic<List<string>>("l")).Message);
+        bus.Topic<Dictionary<string, int?[]>>("d");
+        Assert.Equal("topic 'd' carries Dictionary<String, Int32?[]>, not Int32[,]", Assert.Throws<InvalidOperationException>(() => bus.Topic<int[,]>("d")).Message);
     }
 
     [Fact]

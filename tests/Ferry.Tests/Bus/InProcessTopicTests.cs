@@ -151,4 +151,24 @@ public sealed class InProcessTopicTests
         Assert.True(allocated < 500, $"{allocated} bytes allocated by 1000 publishes (the least of three runs)");
         Assert.Equal(12000, calls);
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task A_publish_stops_waiting_for_a_handler_that_ignores_its_token_once_the_token_is_cancelled(int handlers)
+    {
+        var topic = new InProcessBus().Topic<int>("t");
+        var never = new TaskCompletionSource();
+        var later = 0;
+        using var first = topic.Subscribe(async (_, _) => await never.Task);
+        using var second = handlers == 2 ? topic.Subscribe((_, _) => { later++; return default; }) : null;
+        using var cancel = new CancellationTokenSource();
+        var publishing = topic.PublishAsync(1, cancel.Token).AsTask();
+        Assert.False(publishing.IsCompleted);
+
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => publishing.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, later); // the subscribers after the abandoned one miss the message, as queues not reached do
+        never.SetResult();
+    }
 }

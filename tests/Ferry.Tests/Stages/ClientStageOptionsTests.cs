@@ -40,6 +40,16 @@ public sealed class ClientStageOptionsTests
         ], refused.Problems);
     }
 
+    [Fact]
+    public void A_negative_healthy_after_is_refused_and_zero_is_taken()
+    {
+        // Before: accepted, counting every connection healthy at once (no back-off against a server that accepts and drops).
+        var options = new TcpClientStageOptions { Connect = "127.0.0.1:1", HealthyAfter = TimeSpan.FromSeconds(-1) };
+        var refused = Assert.Throws<StageOptionsException>(options.Validate);
+        Assert.Contains("TcpClientStageOptions.HealthyAfter: -1s is not allowed; must be 0 or more, e.g. 10s", refused.Problems);
+        (options with { HealthyAfter = TimeSpan.Zero }).Validate();
+    }
+
     [Theory]
     [InlineData(0L, "0")]
     [InlineData(TimeSpan.TicksPerHour, "1h")]

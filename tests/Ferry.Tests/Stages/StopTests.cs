@@ -140,6 +140,47 @@ public abstract class StopTests(StageTransport transport)
     }
 
     [Fact]
+    public async Task A_stop_ends_at_its_grace_period_while_an_inline_handler_that_ignores_its_token_never_completes()
+    {
+        // Before: the service thread waited for the handler's task for ever, and so did StopAsync and DisposeAsync
+        // (a Generic Host's stop too, whatever its ShutdownTimeout). Now the grace period abandons the handler as it
+        // abandons a connection handler: it is left to finish on its own, with its group kept from the next one.
+        var grace = TimeSpan.FromSeconds(2);
+        var time = new StageTime();
+        var h = new FerryTestServer(new TcpServerStageOptions
+        {
+            StopGracePeriod = grace,
+            Framing = Ferry.Framing.FramingSpec.Parse("lines"),
+        }.On(Transport), recordPackets: false, time: time);
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var seen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        PacketGroup? held = null;
+        using var handler = h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).Subscribe(async (group, _) =>
+        {
+            held = group;
+            seen.TrySetResult(System.Text.Encoding.ASCII.GetString(group[0].Payload.Span));
+            await never.Task; // ignores the token
+            seen.TrySetResult("never");
+        });
+        await h.StartAsync();
+        using var client = await h.ConnectAsync();
+        var id = (await h.WaitForConnectionAsync(client)).ConnectionId;
+        await client.SendAsync("first\n");
+        Assert.Equal("first", await seen.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        var stopping = h.Stage.StopAsync();
+        time.Advance(grace - TimeSpan.FromMilliseconds(1));
+        Assert.False(stopping.IsCompleted, "the grace period has not run out");
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(DisconnectReason.ServerStopping, (await h.WaitForDisconnectAsync(id)).Reason);
+        // The abandoned handler's group was not released under it: its payload still reads.
+        Assert.Equal("first", System.Text.Encoding.ASCII.GetString(held![0].Payload.Span));
+        await h.DisposeAsync();
+        never.SetResult();
+    }
+
+    [Fact]
     public async Task Stop_before_start_and_double_stop_are_harmless()
     {
         var stage = new TcpServerStage(new TcpServerStageOptions { Bind = "127.0.0.1:0" }.On(Transport));

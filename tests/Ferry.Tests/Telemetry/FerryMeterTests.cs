@@ -47,6 +47,37 @@ public sealed class FerryMeterTests
     }
 
     [Fact]
+    public void A_statistics_function_that_fails_misses_its_collection_alone_and_a_null_one_is_refused_at_track()
+    {
+        // Before: Track("broken", null!) was taken, and it (or a function that throws) made every collection of the Ferry
+        // meter throw, so no stage was reported at all.
+        Assert.Throws<ArgumentNullException>(() => FerryMetrics.Track("broken", null!));
+        Assert.Throws<ArgumentException>(() => FerryMetrics.Track("", () => new SocketStats { Stage = "x", Time = DateTimeOffset.UnixEpoch, Interval = TimeSpan.Zero }));
+        var (good, bad) = ("good_" + Guid.NewGuid().ToString("N")[..8], "bad_" + Guid.NewGuid().ToString("N")[..8]);
+        var seen = new Dictionary<string, long>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == FerryMetrics.MeterName && instrument.Name == "ferry.tcp.connections.accepted")
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+                if (tag.Key == FerryMetrics.StageTag && tag.Value is string stage && (stage == good || stage == bad))
+                    seen[stage] = value;
+        });
+        listener.Start();
+        using var failing = FerryMetrics.Track(bad, () => throw new IOException("gone"));
+        using var working = FerryMetrics.Track(good, () => new SocketStats { Stage = good, Time = DateTimeOffset.UnixEpoch, Interval = TimeSpan.Zero, AcceptedTotal = 7 });
+
+        listener.RecordObservableInstruments();
+
+        Assert.Equal(7, seen[good]);
+        Assert.False(seen.ContainsKey(bad));
+    }
+
+    [Fact]
     public async Task The_Ferry_meter_reports_what_SocketStats_says_tagged_with_the_stage()
     {
         var name = "meter_" + Guid.NewGuid().ToString("N")[..8];

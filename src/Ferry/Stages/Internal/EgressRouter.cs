@@ -19,6 +19,14 @@ internal sealed class EgressRouter(ConnectionTable table, GroupRegistry groups, 
         // gave up on it, and a message queued after all would reach the peer while the caller believes it did not.
         if (cancellationToken.IsCancellationRequested)
             return ValueTask.FromCanceled(cancellationToken);
+        if (message.Target == EgressTargetKind.Group && string.IsNullOrWhiteSpace(message.Group))
+        {
+            // SendWithOutcomeAsync refuses it as an argument; a publisher on the bus can be told only by the stage's Error
+            // event. Silently, it went to no group and nothing said why.
+            events.RaiseError(StageErrorKind.Egress, $"an egress message to a group needs the group's name; Group is {(message.Group is null ? "null" : $"'{message.Group}'")}: "
+                + "the message is dropped (EgressMessage.ToGroup builds one with its name)");
+            return default;
+        }
         try
         {
             var routing = RouteAsync(message, cancellationToken);

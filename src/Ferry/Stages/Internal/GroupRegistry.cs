@@ -178,7 +178,7 @@ internal sealed class GroupRegistry(ConnectionTable table, EventSink events, boo
         if (group is null)
             throw new ArgumentNullException(parameter, "a group name must not be null");
         if (string.IsNullOrWhiteSpace(group))
-            throw new ArgumentException("a group name must not be empty", parameter);
+            throw new ArgumentException(group.Length == 0 ? "a group name must not be empty" : "a group name must not be white space alone", parameter);
     }
 
     /// <summary>A name as an error quotes it: in single quotes, cut after <see cref="QuotedNameLength"/> characters (not inside a surrogate pair).</summary>

@@ -173,6 +173,7 @@ internal sealed class PacketGrouper
         _open = null;
         _counters.GroupsPublished++;
         Publishing = group;
+        var abandoned = false;
         try
         {
             var publishing = _topic.PublishAsync(group, _stopForced);
@@ -184,15 +185,20 @@ internal sealed class PacketGrouper
         }
         catch (OperationCanceledException) when (_stopForced.IsCancellationRequested)
         {
+            // The stop's grace period ended the wait: a handler may still be running with this group, so its storage is
+            // left to the collector rather than handed to the next group under the handler's feet.
+            abandoned = true;
         }
         catch (Exception ex)
         {
+            abandoned = _stopForced.IsCancellationRequested;
             _events.RaiseSubscriberFailures("packet_group", ex);
         }
         finally
         {
             Publishing = null;
-            group.Release();
+            if (!abandoned)
+                group.Release();
         }
     }
 }
