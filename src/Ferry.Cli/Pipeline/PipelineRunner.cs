@@ -36,9 +36,9 @@ internal static class PipelineRunner
         var gaveUp = 0;
         var started = new List<Func<CancellationToken, Task>>();
         var attempted = new HashSet<string>(StringComparer.Ordinal); // the stages whose start was begun, in file order
-        // A server's bind that fails is said once on each stream: on stdout by the stage's own error line (stage, kind bind,
-        // address, why), on stderr by run's line below, not by the stage's log entry as well (BindGiveUpLogFilter).
-        using var serverLogs = new BindGiveUpLogFilter(loggerFactory);
+        // A server's bind or a client's connecting given up is said once on each stream: on stdout by the stage's own error line
+        // (stage, kind, address, why), on stderr by run's line below, not by the stage's log entry as well (BindGiveUpLogFilter).
+        using var stageLogs = new BindGiveUpLogFilter(loggerFactory);
         try
         {
             foreach (var declaration in pipeline.Stages)
@@ -46,13 +46,13 @@ internal static class PipelineRunner
                 switch (declaration)
                 {
                     case ServerStageDeclaration server:
-                        var s = new TcpServerStage(server.Options, bus, serverLogs);
+                        var s = new TcpServerStage(server.Options, bus, stageLogs);
                         servers.Add(server.Name, s);
                         StageJsonPrinter.Attach(s, output, printPackets: !quiet, tag: server.Name);
                         disposables.Add(FerryMetrics.Track(s));
                         break;
                     case ClientStageDeclaration client:
-                        var c = new TcpClientStage(client.Options, bus, loggerFactory);
+                        var c = new TcpClientStage(client.Options, bus, stageLogs);
                         clients.Add(client.Name, c);
                         StageJsonPrinter.Attach(c, output, printPackets: !quiet, tag: client.Name);
                         disposables.Add(FerryMetrics.Track(c));
@@ -125,7 +125,7 @@ internal static class PipelineRunner
                         var options = new FrameBridgeOptions
                         {
                             // Its inner stage's log of the bind it gave up on would repeat run's line as well (naming PUSH or PULL).
-                            LoggerFactory = serverLogs, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
+                            LoggerFactory = stageLogs, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
                             StopGracePeriod = bridge.StopGracePeriod,
                         };
                         IFrameBridge end;

@@ -64,6 +64,7 @@ public sealed class RunBindOnceFilterTests
 
         LogStageError(logger, 1012, StageErrorKind.Bind, "worded in any way at all");
         LogStageError(logger, 1012, StageErrorKind.Bind, "cannot listen on 127.0.0.1:9: AddressAlreadyInUse (gave up after 1 bind attempt)");
+        LogStageError(logger, 1015, StageErrorKind.Setup, "giving up on 127.0.0.1:9 after 3 attempts");
 
         // Before: both passed (the filter looked at event 1006 only).
         Assert.Empty(inner.Entries);

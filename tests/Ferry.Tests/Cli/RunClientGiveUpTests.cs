@@ -33,5 +33,7 @@ public sealed class RunClientGiveUpTests : IDisposable
         Assert.Contains("stage 'upstream' gave up connecting to 127.0.0.1:" + nobody, error);
         Assert.Contains("after 3 attempts (reconnect_attempts)", error);
         Assert.True(FreePorts.IsFree(front), "the server stage was stopped too");
+        // Said once: before, the stage's own log entry ("fail: …[1006] upstream: Setup error: giving up on …") said it again.
+        Assert.DoesNotContain(run.Err.Lines, l => l.Contains("giving up on", StringComparison.Ordinal));
     }
 }

@@ -309,7 +309,7 @@ internal sealed class Dialer : IConnectionSource
         });
         if (givingUp)
         {
-            _engine.Events.RaiseError(StageErrorKind.Setup, $"giving up on {_remote} after {_attempt} attempts");
+            _engine.Events.RaiseConnectGaveUp($"giving up on {_remote} after {_attempt} attempts");
             lock (_stateLock)
                 _connected.TrySetException(_gaveUpError!);
         }

@@ -79,6 +79,16 @@ internal sealed class EventSink(object owner, string stage, ILogger logger, IMes
     }
 
     /// <summary>
+    /// A client stage gave up connecting: an <c>Error</c> event of kind <c>Setup</c>, as before, logged under its own event id
+    /// (<see cref="Log.ConnectGaveUpId"/>) rather than 1006, for the same reason as <see cref="RaiseBindGaveUp"/>.
+    /// </summary>
+    public void RaiseConnectGaveUp(string message)
+    {
+        Log.ConnectGaveUp(Logger, Stage, StageErrorKind.Setup, message);
+        Raise(Error, new StageErrorEvent(Stage, Clock.Time.GetUtcNow(), StageErrorKind.Setup, message, default, false));
+    }
+
+    /// <summary>
     /// A warning that may repeat many times a second (accepts paused, descriptors running out): logged
     /// and raised only while the kind's rate limit allows; the rest are counted and the count is logged.
     /// </summary>

@@ -14,6 +14,9 @@ internal static partial class Log
     /// </summary>
     public const int BindGaveUpId = 1012;
 
+    /// <summary>A client stage giving up connecting (reconnect_attempts used up), worded as a 1006 <c>Setup error</c>.</summary>
+    public const int ConnectGaveUpId = 1015;
+
     [LoggerMessage(1001, LogLevel.Information, "{Stage}: listening on {Local}")]
     public static partial void Listening(ILogger logger, string stage, IPEndPoint local);
 
@@ -65,4 +68,8 @@ internal static partial class Log
     /// <summary>Worded as a 1006 error of kind Bind, as it was before it had an id of its own.</summary>
     [LoggerMessage(BindGaveUpId, LogLevel.Error, "{Stage}: {Kind} error: {Message}")]
     public static partial void BindGaveUp(ILogger logger, string stage, StageErrorKind kind, string message);
+
+    /// <summary>Worded as a 1006 error of kind Setup, as it was before it had an id of its own.</summary>
+    [LoggerMessage(ConnectGaveUpId, LogLevel.Error, "{Stage}: {Kind} error: {Message}")]
+    public static partial void ConnectGaveUp(ILogger logger, string stage, StageErrorKind kind, string message);
 }

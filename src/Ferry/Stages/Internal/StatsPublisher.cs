@@ -20,6 +20,10 @@ internal sealed class StatsPublisher
     private readonly CancellationToken _stopForced;
     private readonly Transport.CloseLinger? _linger;
     private Sample _last;
+    /// <summary>A sample whose publish waits for a subscriber (a full queue, an inline handler that awaits); null when none.</summary>
+    private Task? _publishing;
+    /// <summary>Samples are being skipped because <see cref="_publishing"/> still waits: said once per such stretch.</summary>
+    private bool _skipping;
 
     public StatsPublisher(StageCounters counters, ConnectionTable table, EventSink events, IMessageBus bus, TimeSpan interval, CancellationToken stopForced,
         Transport.CloseLinger? linger = null)
@@ -76,19 +80,56 @@ internal sealed class StatsPublisher
         _last = new Sample(now, _counters.BytesIn, _counters.PacketsIn, bytesOut, packetsOut);
         Last = stats;
         _events.RaiseStats(stats);
+        // A sample supersedes the one before, so a subscriber that has not taken the last one (a queue nobody reads, a handler
+        // that awaits) is not waited for: waiting stopped every socket of the stage, for a metrics reader. Its samples are
+        // skipped until it takes the one it has, and the stage goes on.
+        if (_publishing is { } pending)
+        {
+            if (!pending.IsCompleted)
+            {
+                if (!_skipping)
+                {
+                    _skipping = true;
+                    _events.RaiseWarning(WarningKind.HandlerSlow, StageErrorKind.Handler,
+                        "a socket_stats subscriber has not taken the last sample (a queue nobody reads, or a handler that awaits): "
+                        + "samples are skipped until it does; the stage goes on");
+                }
+                return;
+            }
+            _publishing = null;
+            _skipping = false;
+            Report(pending);
+        }
         try
         {
             var publishing = _topic.PublishAsync(stats, _stopForced);
-            if (!publishing.IsCompletedSuccessfully)
-                publishing.AsTask().GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException) when (_stopForced.IsCancellationRequested)
-        {
+            if (publishing.IsCompletedSuccessfully)
+                return;
+            if (publishing.IsCompleted)
+                publishing.GetAwaiter().GetResult();
+            else
+                _publishing = publishing.AsTask();
         }
         catch (Exception ex)
         {
-            _events.RaiseSubscriberFailures("socket_stats", ex);
+            ReportFailure(ex);
         }
+    }
+
+    /// <summary>A publish that waited has ended: what its subscribers threw is reported now, on the service thread.</summary>
+    private void Report(Task ended)
+    {
+        if (ended.Exception is { } failed)
+            ReportFailure(failed.InnerExceptions.Count == 1 ? failed.InnerExceptions[0] : failed);
+        else if (ended.IsCanceled && !_stopForced.IsCancellationRequested)
+            ReportFailure(new OperationCanceledException());
+    }
+
+    private void ReportFailure(Exception ex)
+    {
+        if (ex is OperationCanceledException && _stopForced.IsCancellationRequested)
+            return;
+        _events.RaiseSubscriberFailures("socket_stats", ex);
     }
 
     /// <summary>Totals as of now. Off the service thread the live connections are summed under the table lock.</summary>
