@@ -41,6 +41,14 @@ internal static class PipelineRunner
         using var stageLogs = new BindGiveUpLogFilter(loggerFactory);
         try
         {
+            // Every address that would fail at its one bind, before anything starts (the stages before it would serve, then stop).
+            if (BindPreflight.Problems(pipeline) is { Count: > 0 } unbindable)
+            {
+                // A server stage's bind error on stdout, as the stage itself prints it (machine-readable: stage, kind, message).
+                foreach (var problem in unbindable.Where(p => p.IsServerStage))
+                    output.Write(new ErrorLine("bind", problem.Message, null, null) { Stage = problem.Stage }, CliJsonContext.Default.ErrorLine);
+                throw new IOException(string.Join("; ", unbindable));
+            }
             foreach (var declaration in pipeline.Stages)
             {
                 switch (declaration)

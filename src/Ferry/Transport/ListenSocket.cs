@@ -70,6 +70,40 @@ internal sealed unsafe class ListenSocket : IDisposable
         }
     }
 
+    /// <summary>
+    /// Binds <paramref name="address"/> without listening and lets it go at once: whether a listener could have it now (an
+    /// address of this machine, a port nobody listens on, a port below 1024 with the right). For a check made before anything
+    /// starts (<c>ferry run</c>), so that one stage's address that cannot be had stops the run before any other stage serves.
+    /// Made as <see cref="Open"/> makes its socket (SO_REUSEADDR alone, dual mode for every interface), so it is refused for what
+    /// the listener would be refused for; never listening, it takes no client's connect and leaves no TIME_WAIT.
+    /// </summary>
+    /// <exception cref="SocketException">The address cannot be had (or its name does not resolve), as <see cref="Open"/> throws it.</exception>
+    /// <exception cref="IOException">A failure <see cref="SocketError"/> does not name.</exception>
+    public static void Probe(BindAddress address)
+    {
+        var endPoint = Resolve(address);
+        var v6 = endPoint.AddressFamily == AddressFamily.InterNetworkV6;
+        if (!OperatingSystem.IsLinux())
+        {
+            using var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            if (v6 && address.IsAnyHost)
+                socket.DualMode = true;
+            socket.Bind(endPoint);
+            return;
+        }
+        var fd = Libc.socket(v6 ? Libc.AF_INET6 : Libc.AF_INET, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            throw Failure(Libc.LastError);
+        using var handle = new SocketHandle(fd);
+        if (v6 && address.IsAnyHost)
+            Check(SocketConfigurator.SetInt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 0));
+        Check(SocketConfigurator.SetInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1));
+        var addr = stackalloc byte[SockAddr.StorageSize];
+        var length = SockAddr.Write(endPoint, addr);
+        if (Libc.bind(fd, addr, length) != 0)
+            throw Failure(Libc.LastError);
+    }
+
     public static IPEndPoint Resolve(BindAddress address)
     {
         if (address.IsAnyHost)

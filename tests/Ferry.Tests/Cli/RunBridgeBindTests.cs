@@ -28,7 +28,9 @@ public sealed class RunBridgeBindTests : IDisposable
         Assert.Equal(1, await run.Exit.WaitAsync(TimeSpan.FromSeconds(30)));
         // Before: "ferry run: could not start: Failed to bind the bridge to port P+1 …: stage 'PUSH' cannot listen on …".
         var error = Assert.Single(run.Err.Lines, l => l.StartsWith("ferry run:", StringComparison.Ordinal));
-        Assert.StartsWith($"ferry run: could not start: stage 'rogue' (bridge_server 127.0.0.1 {first}): Failed to bind the bridge to port {first + 1}", error);
+        // Found before anything starts (BindPreflight): the port, its role, and why.
+        Assert.Equal($"ferry run: could not start: stage 'rogue' (bridge_server, PUSH) cannot listen on 127.0.0.1:{first + 1}: AddressAlreadyInUse: "
+            + "Address already in use (another process listens on that port); nothing had started", error);
         Assert.True(FreePorts.IsFree(first), "the bridge's first port was let go");
     }
 }
