@@ -56,11 +56,8 @@ internal static class ConfigFileLoader
     /// </summary>
     private static string? Decode(string file, ReadOnlySpan<byte> bytes, List<SettingProblem> problems)
     {
-        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) || bytes.StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]) || bytes.StartsWith((ReadOnlySpan<byte>)[0x00, 0x00, 0xFE, 0xFF]))
-        {
-            using var reader = new StreamReader(new MemoryStream(bytes.ToArray()), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-            return reader.ReadToEnd();
-        }
+        if (Unicode(bytes) is var (encoding, name, bom))
+            return DecodeStrictly(file, bytes[bom..], encoding, name, problems);
         if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
             bytes = bytes[3..];
         var chars = new char[bytes.Length];
@@ -72,6 +69,58 @@ internal static class ConfigFileLoader
         var column = written - before.LastIndexOf('\n');
         problems.Add(new SettingProblem($"{file}:{line}:{column}", "(file)", null, $"is not valid UTF-8 (byte 0x{bytes[valid]:X2}); save the file as UTF-8"));
         return null;
+    }
+
+    /// <summary>UTF-32 or UTF-16 named by its byte order mark (UTF-32 LE's begins as UTF-16 LE's does: asked first), decoding strictly.</summary>
+    private static (Encoding Encoding, string Name, int Bom)? Unicode(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE, 0x00, 0x00]))
+            return (new UTF32Encoding(bigEndian: false, byteOrderMark: false, throwOnInvalidCharacters: true), "UTF-32", 4);
+        if (bytes.StartsWith((ReadOnlySpan<byte>)[0x00, 0x00, 0xFE, 0xFF]))
+            return (new UTF32Encoding(bigEndian: true, byteOrderMark: false, throwOnInvalidCharacters: true), "UTF-32", 4);
+        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]))
+            return (new UnicodeEncoding(bigEndian: false, byteOrderMark: false, throwOnInvalidBytes: true), "UTF-16", 2);
+        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]))
+            return (new UnicodeEncoding(bigEndian: true, byteOrderMark: false, throwOnInvalidBytes: true), "UTF-16", 2);
+        return null;
+    }
+
+    /// <summary>
+    /// A UTF-16 or UTF-32 file, refused where it is not (a lone surrogate, a cut-off last character), as a UTF-8 one is: never
+    /// replaced (before, a lone surrogate in a stage name ran as U+FFFD).
+    /// </summary>
+    private static string? DecodeStrictly(string file, ReadOnlySpan<byte> bytes, Encoding encoding, string name, List<SettingProblem> problems)
+    {
+        try
+        {
+            return encoding.GetString(bytes);
+        }
+        catch (DecoderFallbackException ex)
+        {
+            // Where: decoded one code unit (or UTF-32 character) at a time up to the first that does not decode on its own.
+            var width = name == "UTF-16" ? 2 : 4;
+            var (line, column, at) = (1, 1, 0);
+            var decoder = encoding.GetDecoder();
+            var chars = new char[4];
+            for (; at + width <= bytes.Length; at += width)
+            {
+                int written;
+                try
+                {
+                    written = decoder.GetChars(bytes.Slice(at, width), chars, flush: false);
+                }
+                catch (DecoderFallbackException)
+                {
+                    break;
+                }
+                // Columns in UTF-16 code units, as for a UTF-8 file (a high surrogate waits in the decoder for its pair).
+                for (var i = 0; i < written; i++)
+                    (line, column) = chars[i] == '\n' ? (line + 1, 1) : (line, column + 1);
+            }
+            var units = ex.BytesUnknown is { Length: > 0 } unknown ? $" (bytes {string.Join(" ", unknown.Select(b => $"0x{b:X2}"))})" : "";
+            problems.Add(new SettingProblem($"{file}:{line}:{column}", "(file)", null, $"is not valid {name}{units}: its byte order mark says {name}; save the file as UTF-8"));
+            return null;
+        }
     }
 
     public static ConfigNode? Load(string file, string text, List<SettingProblem> problems)
@@ -87,7 +136,8 @@ internal static class ConfigFileLoader
         {
             problems.Add(new SettingProblem($"{file}:{control.Line}:{control.Column}", "(file)", null,
                 $"contains the control character U+{(int)control.Character:X4}, which neither YAML nor JSON allows written raw in a file; "
-                + "if a value is meant to hold it, write it escaped in a double-quoted string (\"\\0\", \"\\x01\")"));
+                + "if a value is meant to hold it, write it escaped in a double-quoted string (\"\\0\", \"\\x01\")"
+                + (control.Character == '\0' ? "; a file saved as UTF-16 or UTF-32 without its byte order mark reads so: save it as UTF-8" : "")));
             return null;
         }
         // Tabs are JSON whitespace but not YAML indentation; outside strings they are safe to widen.

@@ -119,6 +119,49 @@ public sealed class ConfigFileLimitTests : IDisposable
         Assert.Contains("1 stage: café (tcp server on 127.0.0.1:23020)", Assert.Single(stdout.Lines));
     }
 
+    [Theory]
+    [InlineData("utf-16")]
+    [InlineData("utf-16BE")]
+    [InlineData("utf-32")]
+    [InlineData("utf-32BE")]
+    public async Task Utf16_and_utf32_with_a_byte_order_mark_are_read_strictly(string encodingName)
+    {
+        var encoding = Encoding.GetEncoding(encodingName);
+        var good = _files.PathOf($"good-{encodingName}.yaml");
+        File.WriteAllBytes(good, [.. encoding.GetPreamble(), .. encoding.GetBytes("stages:\n  - {name: café, type: tcp_server, config: {bind: \"127.0.0.1:23020\"}}\n")]);
+        var (stdout, stderr) = (new LineWriter(), new LineWriter());
+        Assert.Equal(0, await FerryCommand.RunAsync(["check", good], TextReader.Null, stdout, stderr, CancellationToken.None));
+        Assert.Contains("1 stage: café (tcp server on 127.0.0.1:23020)", Assert.Single(stdout.Lines));
+
+        // A lone high surrogate in the name: before, it ran as U+FFFD ("valid: 1 stage: a\uFFFD").
+        var bad = _files.PathOf($"bad-{encodingName}.yaml");
+        var text = "stages:\n  - {name: a\uD83D, type: tcp_server, config: {bind: \"127.0.0.1:23020\"}}\n";
+        // Written unit by unit: the encoders themselves would replace the lone surrogate.
+        var bigEndian = encodingName.EndsWith("BE", StringComparison.Ordinal);
+        var width = encodingName.StartsWith("utf-16", StringComparison.Ordinal) ? 2 : 4;
+        var bytes = new List<byte>(encoding.GetPreamble());
+        foreach (var c in text)
+        {
+            var unit = new byte[width];
+            for (var i = 0; i < width; i++)
+                unit[bigEndian ? width - 1 - i : i] = (byte)((int)c >> (8 * i));
+            bytes.AddRange(unit);
+        }
+        File.WriteAllBytes(bad, [.. bytes]);
+        var name = encodingName[..6].ToUpperInvariant();
+        var line = await CheckFailsAsync(bad);
+        Assert.StartsWith($"{bad}:2:13: (file): is not valid {name} (bytes ", line);
+        Assert.EndsWith($": its byte order mark says {name}; save the file as UTF-8", line);
+    }
+
+    [Fact]
+    public async Task Utf16_without_its_byte_order_mark_is_refused_saying_what_it_looks_like()
+    {
+        var file = _files.PathOf("nobom.yaml");
+        File.WriteAllBytes(file, Encoding.BigEndianUnicode.GetBytes("stages: []\n"));
+        Assert.EndsWith("; a file saved as UTF-16 or UTF-32 without its byte order mark reads so: save it as UTF-8", await CheckFailsAsync(file));
+    }
+
     /// <summary>
     /// Found by the fuzz target <c>runfile</c> (its two crashes, minimised): on ": {" and a plain scalar on the next line
     /// YamlDotNet's scanner throws InvalidOperationException, on "!!]" its tag check ArgumentException, instead of a
