@@ -137,7 +137,7 @@ internal static class ConfigFileLoader
             problems.Add(new SettingProblem($"{file}:{control.Line}:{control.Column}", "(file)", null,
                 $"contains the control character U+{(int)control.Character:X4}, which neither YAML nor JSON allows written raw in a file; "
                 + "if a value is meant to hold it, write it escaped in a double-quoted string (\"\\0\", \"\\x01\")"
-                + (control.Character == '\0' ? "; a file saved as UTF-16 or UTF-32 without its byte order mark reads so: save it as UTF-8" : "")));
+                + (control is { Character: '\0', Line: 1, Column: <= 4 } ? "; a file saved as UTF-16 or UTF-32 without its byte order mark reads so: save it as UTF-8" : "")));
             return null;
         }
         // Tabs are JSON whitespace but not YAML indentation; outside strings they are safe to widen.

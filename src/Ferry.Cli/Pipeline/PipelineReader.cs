@@ -105,7 +105,8 @@ internal static class PipelineReader
         var seen = new Dictionary<string, (string Name, string Where)>(StringComparer.OrdinalIgnoreCase);
         foreach (var block in node.Nodes)
         {
-            var stage = StageReader.Read(block, problems);
+            var before = problems.Count;
+            var stage = StageReader.Read(block, problems, defaultName: null, stopGracePeriod: null, out var asRead);
             var nameNode = block.Find("name");
             if (nameNode?.Value is { } name && !seen.TryAdd(name, (name, nameNode.Where)))
             {
@@ -116,14 +117,26 @@ internal static class PipelineReader
                       "(environment overrides and --set keys ignore it, so the two could not be told apart)"));
                 continue;
             }
-            if (stage is null)
-                continue;
+            // A stage with a mistake elsewhere still claims its address, so that all problems are listed at once: before, a clash
+            // with it came out only once the other mistake was fixed. Not when the address itself is one of its problems.
             var bindNode = BindNode(block);
-            if (binds.Claim(stage, bindNode.Where) is { } clash)
+            if ((stage ?? (AddressReadWell(block, problems, before) ? asRead : null)) is { } claiming
+                && binds.Claim(claiming, bindNode.Where) is { } clash)
                 problems.Add(new SettingProblem(bindNode.Where, bindNode.Path, bindNode.Value, clash));
-            stages.Add(stage);
+            if (stage is not null)
+                stages.Add(stage);
         }
         return stages;
+    }
+
+    /// <summary>Whether none of the problems found since <paramref name="before"/> is at one of the keys that say where the stage listens.</summary>
+    private static bool AddressReadWell(ConfigNode block, List<SettingProblem> problems, int before)
+    {
+        var addressPaths = new[] { "bind", "host", "port", "address" }.Select(k => ConfigKey(block, k)?.Path).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        for (var i = before; i < problems.Count; i++)
+            if (addressPaths.Contains(problems[i].Key))
+                return false;
+        return true;
     }
 
     /// <summary>A key of the stage's config block (or written flat beside name and type).</summary>

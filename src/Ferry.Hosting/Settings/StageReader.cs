@@ -62,7 +62,17 @@ internal static class StageReader
     /// <c>stop_grace_period</c> gets <paramref name="stopGracePeriod"/> (the Generic Host's shutdown timeout), or the library's default when null.
     /// </summary>
     internal static StageDeclaration? Read(ISettingNode block, List<SettingProblem> problems, string? defaultName, TimeSpan? stopGracePeriod)
+        => Read(block, problems, defaultName, stopGracePeriod, out _);
+
+    /// <summary>
+    /// Reads a stage block as <see cref="Read(ISettingNode, List{SettingProblem}, string, TimeSpan?)"/>, and gives the declaration as far
+    /// as it was read in <paramref name="asRead"/>, problems or not (null when not even its type is known): what a file's other checks
+    /// (two stages on one address) can still look at, so that a stage with a mistake elsewhere is not left out of them.
+    /// </summary>
+    internal static StageDeclaration? Read(ISettingNode block, List<SettingProblem> problems, string? defaultName, TimeSpan? stopGracePeriod,
+        out StageDeclaration? asRead)
     {
+        asRead = null;
         var before = problems.Count;
         // The stage's own keys (name, type, mode, config) named in its messages, spelled as the block's keys are.
         var say = KeySpelling.Of(block.Children.Select(c => c.Key));
@@ -183,6 +193,7 @@ internal static class StageReader
             "tcp_client" => ReadClient(name ?? "?", block.Where, block.Path, configChildren, problems, seed003, stopGracePeriod),
             _ => ReadBridge(name ?? "?", block.Where, block.Path, type == "bridge_server", configChildren, problems, stopGracePeriod),
         };
+        asRead = name is not null ? declaration : null;
         return problems.Count == before && name is not null ? declaration : null;
     }
 

@@ -66,6 +66,29 @@ public sealed class RunBindTests : IDisposable
     }
 
     [Fact]
+    public async Task A_stage_with_a_mistake_elsewhere_is_still_checked_for_its_address_and_one_with_a_bad_address_is_not()
+    {
+        // Before: b's idle_timeout left b out of the clash check, so its clash with a came out only once that was fixed.
+        var port = FreePorts.One();
+        var file = Write($$$"""
+            stages:
+              - {name: a, type: tcp_server, config: {bind: "127.0.0.1:{{{port}}}"}}
+              - {name: b, type: tcp_server, config: {bind: "127.0.0.1:{{{port}}}", idle_timeout: 5}}
+              - {name: c, type: tcp_server, config: {bind: "127.0.0.1:{{{port}}}x"}}
+            """);
+        var stdout = new LineWriter();
+        var stderr = new LineWriter();
+        Assert.Equal(2, await FerryCommand.RunAsync(["check", file], TextReader.Null, stdout, stderr, CancellationToken.None));
+        Assert.Collection(stderr.Lines,
+            l => Assert.StartsWith($"{file}:3:42: stages[1].config.bind: '127.0.0.1:{port}' listens on 127.0.0.1:{port}, which stage 'a' ({file}:2:42) already listens on", l),
+            l => Assert.StartsWith($"{file}:3:", l),
+            l => Assert.StartsWith($"{file}:4:42: stages[2].config.bind: '127.0.0.1:{port}x' is not a valid address", l),
+            l => Assert.Equal($"ferry check: {file}: 3 problems; nothing was started", l));
+        Assert.Contains(stderr.Lines, l => l.Contains("stages[1].config.idle_timeout: '5' has no unit", StringComparison.Ordinal));
+        Assert.DoesNotContain(stderr.Lines, l => l.Contains("stages[2]", StringComparison.Ordinal) && l.Contains("already listens on", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Check_refuses_a_bridge_server_whose_second_port_another_stage_listens_on()
     {
         var port = FreePorts.Pair();
