@@ -123,6 +123,25 @@ internal static class ConfigFileLoader
         }
     }
 
+    /// <summary>
+    /// The YAML reader (YamlDotNet, 16 to 18) refuses valid YAML with an anchor on a flow mapping's value that another entry
+    /// follows (<c>{name: &amp;n a, type: tcp_server}</c>): "did not find expected ',' or '}'". Said as what it is, with what
+    /// works instead, when the line has an anchor before the place it stopped at.
+    /// </summary>
+    private static string FlowAnchorHint(string source, string message, Mark at)
+    {
+        if (!message.Contains("flow mapping, did not find expected ',' or '}'", StringComparison.Ordinal) || at.Line < 1)
+            return "";
+        var lines = source.Split('\n');
+        if (at.Line > lines.Length)
+            return "";
+        var line = lines[at.Line - 1];
+        var before = line.AsSpan(0, (int)Math.Min(Math.Max(at.Column - 1, 0), line.Length));
+        return before.Contains('&')
+            ? "; the YAML reader does not take an anchor (&name) on a value in { } with another entry after it: write that mapping as a block (one key per line), or put the anchored entry last"
+            : "";
+    }
+
     public static ConfigNode? Load(string file, string text, List<SettingProblem> problems)
     {
         var json = file.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
@@ -182,7 +201,7 @@ internal static class ConfigFileLoader
             var where = message.Contains("tab", StringComparison.OrdinalIgnoreCase) && IndentingTab(source) is { } tab
                 ? $"{file}:{tab.Line}:{tab.Column}"
                 : $"{file}:{ex.Start.Line}:{ex.Start.Column}";
-            problems.Add(new SettingProblem(where, "(file)", null, $"is not valid YAML or JSON: {Clean(message)}"));
+            problems.Add(new SettingProblem(where, "(file)", null, $"is not valid YAML or JSON: {Clean(message)}{FlowAnchorHint(source, message, ex.Start)}"));
             return null;
         }
         if (stream.Documents.Count == 0)

@@ -155,6 +155,31 @@ public sealed class ConfigFileLimitTests : IDisposable
     }
 
     [Fact]
+    public async Task An_anchor_in_a_flow_mapping_the_reader_cannot_take_is_said_with_what_works()
+    {
+        // Valid YAML that YamlDotNet refuses ("did not find expected ',' or '}'"), which said nothing of the anchor.
+        var file = Write("anchor.yaml", "stages: [{name: &n a, type: tcp_server, config: {bind: \"127.0.0.1:23020\"}}]\n");
+        var line = await CheckFailsAsync(file);
+        Assert.StartsWith($"{file}:1:23: (file): is not valid YAML or JSON: ", line);
+        Assert.EndsWith("; the YAML reader does not take an anchor (&name) on a value in { } with another entry after it: "
+            + "write that mapping as a block (one key per line), or put the anchored entry last", line);
+
+        // What it says works: the anchored entry last, or the mapping as a block.
+        foreach (var works in new[]
+        {
+            "stages: [{type: tcp_server, config: {bind: \"127.0.0.1:23020\"}, name: &n a}]\n",
+            "stages:\n  - name: &n a\n    type: tcp_server\n    config: {bind: \"127.0.0.1:23020\"}\n",
+        })
+        {
+            var ok = Write("works.yaml", works);
+            var (stdout, stderr) = (new LineWriter(), new LineWriter());
+            Assert.True(0 == await FerryCommand.RunAsync(["check", ok], TextReader.Null, stdout, stderr, CancellationToken.None), string.Join("\n", stderr.Lines));
+        }
+        // A mapping the reader refuses for another reason gets no such hint.
+        Assert.DoesNotContain("anchor", await CheckFailsAsync(Write("other.yaml", "stages: [{name: a type: tcp_server}]\n")));
+    }
+
+    [Fact]
     public async Task Utf16_without_its_byte_order_mark_is_refused_saying_what_it_looks_like()
     {
         var file = _files.PathOf("nobom.yaml");
