@@ -65,6 +65,9 @@ internal sealed class JsonLineWriter : IDisposable
 
     public void Error(string message, string? detail = null) => Write(new ErrorLine(null, message, null, detail), CliJsonContext.Default.ErrorLine);
 
+    /// <summary>An error line of one stage of <c>ferry run</c>, whose every line names its stage.</summary>
+    public void StageError(string stage, string? kind, string message) => Write(new ErrorLine(kind, message, null, null) { Stage = stage }, CliJsonContext.Default.ErrorLine);
+
     public static void WritePayload(Utf8JsonWriter j, ReadOnlySpan<byte> payload)
     {
         if (System.Text.Unicode.Utf8.IsValid(payload))

@@ -100,7 +100,7 @@ internal static class PipelineReader
             problems.Add(new SettingProblem(node?.Where ?? root.Where, path, node?.Value, what));
             return stages;
         }
-        // Ignoring case, as the bus's name claim does when the stages are built: FERRY__ overrides and --set keys ignore it,
+        // Ignoring case, as the bus's name claim does when the stages are built: a FERRY__ variable's name may lose its case,
         // so 'Pos' and 'pos' could not be told apart there. Said here, with the rest, not only when 'ferry run' builds them.
         var seen = new Dictionary<string, (string Name, string Where)>(StringComparer.OrdinalIgnoreCase);
         foreach (var block in node.Nodes)
@@ -114,7 +114,7 @@ internal static class PipelineReader
                 problems.Add(new SettingProblem(nameNode.Where, nameNode.Path, name, first.Name == name
                     ? $"is already the name of the stage at {first.Where}; stage names must be unique (their topics would merge)"
                     : $"differs only in case from '{first.Name}', the stage at {first.Where}; stage names must be unique ignoring case " +
-                      "(environment overrides and --set keys ignore it, so the two could not be told apart)"));
+                      "(an environment variable's name may lose its case, so an override could not tell the two apart)"));
                 continue;
             }
             // A stage with a mistake elsewhere still claims its address, so that all problems are listed at once: before, a clash

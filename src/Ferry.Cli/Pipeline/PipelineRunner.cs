@@ -72,7 +72,7 @@ internal static class PipelineRunner
                 // Validation made a reply route's 'from' a client stage fed by this one route only.
                 if (pipeline.Routes.FirstOrDefault(r => r.Target == RouteTarget.Reply && r.From == route.To && r.To == route.From) is { } reply)
                 {
-                    var book = new ReplyBook(new ReplyLoss(route.To, route.From, m => output.Error(m), TimeProvider.System));
+                    var book = new ReplyBook(new ReplyLoss(route.To, route.From, m => output.StageError(route.To, "reply", m), TimeProvider.System));
                     books.Add((route.To, book));
                     disposables.Add(ReplyMetrics.Track(route.To, route.From, book));
                     disposables.Add(RouteWiring.AttachRequests(bus, route, servers[route.From], clients[route.To], book));
@@ -260,7 +260,7 @@ internal static class PipelineRunner
         }
         catch (Exception ex) when (ex is InvalidOperationException or JsonException)
         {
-            output.Error($"bridge {name}: {ex.Message}");
+            output.StageError(name, null, ex.Message);
         }
     }
 }

@@ -107,7 +107,7 @@ public sealed class ConfigOverrideTests : IDisposable
 
     private static string CaseTwin(string file)
         => $"{file}:3:6: stages[1].name: 'front' differs only in case from 'Front', the stage at {file}:2:6; stage names must be unique ignoring case " +
-           "(environment overrides and --set keys ignore it, so the two could not be told apart)";
+           "(an environment variable's name may lose its case, so an override could not tell the two apart)";
 
     [Fact]
     public async Task An_index_that_is_also_another_stages_name_is_an_error_naming_both()

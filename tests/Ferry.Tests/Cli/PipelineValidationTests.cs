@@ -75,7 +75,7 @@ public sealed class PipelineValidationTests : IDisposable
         Assert.Equal(
         [
             $"{file}:5:5: stages[1].name: 'pos' differs only in case from 'Pos', the stage at {file}:2:5; stage names must be unique ignoring case " +
-            "(environment overrides and --set keys ignore it, so the two could not be told apart)",
+            "(an environment variable's name may lose its case, so an override could not tell the two apart)",
             $"ferry check: {file}: 1 problem; nothing was started",
         ], stderr);
     }

@@ -48,6 +48,9 @@ public sealed class ProxyAnswerLossTests : IDisposable
         var line = await run.Out.WaitJsonAsync(j => LineWriter.Is(j, "error"), "the loss reported");
         Assert.Equal("reply back -> front: an answer from 'back' came for a client of 'front' that has left; it was dropped (so far: 0 requests without an answer, 1 answers dropped)",
             line.GetProperty("message").GetString());
+        // As every line of ferry run, it names its stage (before: none), the upstream stage whose answers these are.
+        Assert.Equal("back", line.GetProperty("stage").GetString());
+        Assert.Equal("reply", line.GetProperty("kind").GetString());
         Assert.Equal(0, await run.StopAsync());
     }
 }
