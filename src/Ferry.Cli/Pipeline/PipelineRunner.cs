@@ -87,7 +87,10 @@ internal static class PipelineRunner
 
             foreach (var declaration in pipeline.Stages)
             {
-                attempted.Add(declaration.Name);
+                // A server stage on NATS is begun once its gateway has started: one whose gateway could not start never ran
+                // (no closed line), so it gets no totals either.
+                if (declaration is not ServerStageDeclaration)
+                    attempted.Add(declaration.Name);
                 switch (declaration)
                 {
                     case ServerStageDeclaration server:
@@ -108,6 +111,7 @@ internal static class PipelineRunner
                         {
                             started.Add(forced => stage.StopAsync(forced));
                         }
+                        attempted.Add(server.Name);
                         await stage.StartAsync(signals.Stopping).ConfigureAwait(false);
                         break;
                     case ClientStageDeclaration client:

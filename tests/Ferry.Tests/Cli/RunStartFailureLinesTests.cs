@@ -77,4 +77,22 @@ public sealed class RunStartFailureLinesTests : IDisposable
             Assert.Single(run.Err.Lines, l => l.StartsWith("ferry run:", StringComparison.Ordinal)));
         Assert.True(FreePorts.IsFree(free), "'a' was never bound");
     }
+
+    [Fact]
+    public async Task A_stage_whose_nats_gateway_cannot_start_never_ran_and_gets_no_totals()
+    {
+        // Before: a zero "stats" line for 'a', which had no "closed" line (it never started: its gateway failed first).
+        var nobody = FreePorts.One();
+        var file = Path.Combine(_dir, "n.yaml");
+        File.WriteAllText(file, $$$"""
+            stages:
+              - {name: a, type: tcp_server, config: {bind: "127.0.0.1:0"}}
+            bus: {type: nats, url: "nats://127.0.0.1:{{{nobody}}}"}
+            """);
+
+        await using var run = RunningCommand.Start(null, "run", file);
+        Assert.Equal(1, await run.Exit.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.DoesNotContain(run.Out.Json, j => LineWriter.Is(j, "stats") || LineWriter.Is(j, "closed") || LineWriter.Is(j, "listening"));
+        Assert.Contains(run.Err.Lines, l => l.StartsWith("ferry run: could not start: ", StringComparison.Ordinal) && l.Contains($"127.0.0.1:{nobody}", StringComparison.Ordinal));
+    }
 }
