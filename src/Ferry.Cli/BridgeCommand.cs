@@ -102,6 +102,12 @@ internal static class BridgeCommand
         // the drain short, as they stop `serve`.
         using var signals = new StopSignals(cancellationToken);
         var ct = signals.Stopping;
+        // Its frame lines are what the command is for: once nobody reads them, it stops, saying so.
+        _ = StdoutWatch.WatchAsync(io, () =>
+        {
+            io.Stderr.WriteLine("ferry bridge: stdout was closed (whatever read it has ended); stopping");
+            signals.Stop();
+        }, ct);
         var stdout = io.Stdout;
         var stderr = io.Stderr;
         using var loggerFactory = CliLogging.Create(logLevel, logFormat, stderr);

@@ -16,6 +16,9 @@ internal sealed record CliIo(TextReader? GivenStdin, TextWriter Stdout, TextWrit
     /// </summary>
     public TextReader Stdin => GivenStdin ?? Console.In;
 
+    /// <summary>Whether <see cref="Stdout"/> writes to the process's own stdout (descriptor 1), as from <c>Program</c>; not in-process runs.</summary>
+    public bool StdoutIsProcess { get; init; }
+
     /// <summary>The given environment, or the process's.</summary>
     public IReadOnlyDictionary<string, string> Variables => Environment ?? ProcessEnvironment();
 

@@ -15,6 +15,10 @@ internal static class FerryCommand
     public static Task<int> RunAsync(string[] args, TextReader? stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
         => RunAsync(args, new CliIo(stdin, stdout, stderr), cancellationToken);
 
+    /// <summary>Runs the command line as the process (<c>Program</c>): <paramref name="stdout"/> writes to the process's own stdout.</summary>
+    public static Task<int> RunProcessAsync(string[] args, TextWriter stdout, TextWriter stderr)
+        => RunAsync(args, new CliIo(null, stdout, stderr) { StdoutIsProcess = true }, CancellationToken.None);
+
     /// <summary>Runs the command line with <paramref name="environment"/> in place of the process's environment (for <c>FERRY__…</c> overrides).</summary>
     public static Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, IReadOnlyDictionary<string, string> environment,
         CancellationToken cancellationToken)

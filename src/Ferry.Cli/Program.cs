@@ -5,7 +5,7 @@ using System.Text;
 var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 64 * 1024) { AutoFlush = false };
 try
 {
-    return await Ferry.Cli.FerryCommand.RunAsync(args, stdin: null, stdout, Console.Error, CancellationToken.None);
+    return await Ferry.Cli.FerryCommand.RunProcessAsync(args, stdout, Console.Error);
 }
 finally
 {

@@ -147,6 +147,12 @@ internal static class ServeCommand
         var exitCode = 0;
         stage.Start();
         _ = WatchBindAsync(stage, signals, () => exitCode = 1, loggerFactory.CreateLogger("Ferry.Cli"));
+        // Its lines are what serve is for: once nobody reads them (| head -1 ended), it stops, saying so, as a pipe's writer does.
+        _ = StdoutWatch.WatchAsync(io, () =>
+        {
+            io.Stderr.WriteLine("ferry serve: stdout was closed (whatever read it has ended); stopping");
+            signals.Stop();
+        }, signals.Stopping);
         // Commands are read on their own task; end of input leaves the server running.
         _ = Task.Run(() => new StdinCommands(stage, output).RunAsync(io.Stdin, signals.Stopping), CancellationToken.None);
         try

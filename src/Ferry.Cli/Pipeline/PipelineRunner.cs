@@ -156,6 +156,9 @@ internal static class PipelineRunner
                         break;
                 }
             }
+            // A gateway serves on when its event lines can no longer be written (a service whose log reader restarted): said once.
+            _ = StdoutWatch.WatchAsync(io, () => io.Stderr.WriteLine("ferry run: stdout was closed (whatever read it has ended): "
+                + "event lines are lost from now on; the stages go on"), signals.Stopping);
             // Every stage is up: what only the start needed can go (the bridges' ends connect on their own).
             _ = StartupPages.ReleaseWhenSettledAsync(loggerFactory.CreateLogger("Ferry.Cli"), signals.Stopping);
             await Task.Delay(Timeout.Infinite, signals.Stopping).ConfigureAwait(false);

@@ -102,6 +102,8 @@ internal static class StageReader
         {
             problems.Add(new SettingProblem(nameNode?.Where ?? block.Where, nameNode?.Path ?? $"{block.Path}.{say.Say("name")}", nameNode?.Value ?? defaultName,
                 nameNode is null && defaultName is null ? $"missing key '{say.Say("name")}'; every stage needs a unique name without '/' or '='"
+                : nameNode is not null && nameNode.Value is null && (nameNode.IsSequence || nameNode.Children.Count > 0)
+                    ? "must be a single value, not a block or a list; every stage needs a unique name without '/' or '='"
                 : nameNode is not null && nameNode.Value is null ? "is null; every stage needs a unique name without '/' or '='"
                 : name!.Contains('=') ? "is not allowed; a stage name has no '=': --set stages.NAME.config.KEY=VALUE ends the key at the first '=', "
                     + "so the stage could not be set by name (and no FERRY__ variable can hold one)"

@@ -28,6 +28,76 @@ public sealed class BlackBoxCliTests
     }
 
     [Fact]
+    public async Task Serve_stops_when_its_stdout_loses_its_reader_saying_so()
+    {
+        // `ferry serve | head -1`: .NET ignores EPIPE on the console, so serve went on with every line lost and nothing said.
+        if (!OperatingSystem.IsLinux())
+            return;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var serve = Process.Start(CliBinary.StartInfo("serve", "--bind", "127.0.0.1:0"))!;
+        var stderr = serve.StandardError.ReadToEndAsync(timeout.Token);
+        try
+        {
+            Assert.NotNull(await CliBinary.ReadUntilListeningAsync(serve, timeout.Token));
+            serve.StandardOutput.Close(); // the pipe's reading end: the reader has gone
+            await serve.WaitForExitAsync(timeout.Token);
+            Assert.Equal(0, serve.ExitCode);
+            Assert.Contains("ferry serve: stdout was closed (whatever read it has ended); stopping", await stderr);
+        }
+        finally
+        {
+            if (!serve.HasExited)
+                serve.Kill();
+        }
+    }
+
+    [Fact]
+    public async Task Run_goes_on_when_its_stdout_loses_its_reader_saying_so_once()
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        var file = Path.Combine(Directory.CreateTempSubdirectory("ferry-stdout-").FullName, "f.yaml");
+        File.WriteAllText(file, "stages:\n  - {name: a, type: tcp_server, config: {bind: \"127.0.0.1:0\"}}\n");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var run = Process.Start(CliBinary.StartInfo("run", file))!;
+        var lines = new List<string>();
+        var said = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        run.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line)
+                lock (lines)
+                {
+                    lines.Add(line);
+                    if (line.Contains("ferry run: stdout was closed", StringComparison.Ordinal))
+                        said.TrySetResult();
+                }
+        };
+        run.BeginErrorReadLine();
+        try
+        {
+            var listening = await CliBinary.ReadUntilListeningAsync(run, timeout.Token);
+            Assert.NotNull(listening);
+            var port = JsonDocument.Parse(listening).RootElement.GetProperty("local").GetString()!.Split(':')[^1];
+            run.StandardOutput.Close();
+            await said.Task.WaitAsync(timeout.Token);
+            // Still serving: a client is taken (its lines go nowhere).
+            using var client = new System.Net.Sockets.TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, int.Parse(port, System.Globalization.CultureInfo.InvariantCulture), timeout.Token);
+            Assert.False(run.HasExited);
+            string[] seen;
+            lock (lines)
+                seen = [.. lines];
+            Assert.EndsWith("event lines are lost from now on; the stages go on", Assert.Single(seen, l => l.Contains("stdout was closed", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            if (!run.HasExited)
+                run.Kill();
+            Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task An_epoll_server_runs_no_thread_of_the_runtimes_socket_engine()
     {
         // The epoll transport watches its sockets itself. Its listening socket used to be a System.Net.Sockets.Socket,

@@ -360,6 +360,21 @@ public sealed class PipelineValidationTests : IDisposable
             $"{bad}:4:15: stages[2].type: is null (allowed: tcp_server, tcp_client, io_tcp, bridge_server, bridge_client)",
             $"ferry check: {bad}: 3 problems; nothing was started",
         ], lines);
+
+        // A list or a block as the name: before, "is null" too.
+        var list = Write("listname.yaml", """
+            stages:
+              - {name: [x], type: tcp_server, bind: ':0'}
+              - {name: {a: b}, type: tcp_server, bind: ':0'}
+            """);
+        (code, _, lines) = await RunAsync(["check", list]);
+        Assert.Equal(2, code);
+        Assert.Equal(
+        [
+            $"{list}:2:6: stages[0].name: must be a single value, not a block or a list; every stage needs a unique name without '/' or '='",
+            $"{list}:3:6: stages[1].name: must be a single value, not a block or a list; every stage needs a unique name without '/' or '='",
+            $"ferry check: {list}: 2 problems; nothing was started",
+        ], lines);
     }
 
     [Fact]

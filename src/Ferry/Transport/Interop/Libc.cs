@@ -165,6 +165,16 @@ internal static unsafe partial class Libc
         return rc > 0;
     }
 
+    /// <summary>What poll(2) reports of <paramref name="fd"/> now, asking for nothing (errors and hang-ups are always reported); 0 on a failed call.</summary>
+    public static short PollEvents(int fd)
+    {
+        var pfd = stackalloc byte[8];
+        *(int*)pfd = fd;
+        *(short*)(pfd + 4) = 0;
+        *(short*)(pfd + 6) = 0;
+        return poll(pfd, 1, 0) > 0 ? *(short*)(pfd + 6) : (short)0;
+    }
+
     public static int LastError => Marshal.GetLastPInvokeError();
 
     public static string Describe(int errno) => $"{ErrnoName(errno)} ({Marshal.GetPInvokeErrorMessage(errno)})";
