@@ -90,6 +90,12 @@ internal static class ConnectCommand
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         stage.Start();
+        // What the server sends is printed on stdout: once nobody reads it, connect stops, saying so, as serve does.
+        _ = StdoutWatch.WatchAsync(io, () =>
+        {
+            io.Stderr.WriteLine("ferry connect: stdout was closed (whatever read it has ended); stopping");
+            stop.Cancel();
+        }, stop.Token);
         // A line longer than the egress buffer could never be sent whole, so no more of it is kept: without a bound, stdin
         // with no newline (a binary file under raw framing, /dev/zero) grew memory without end.
         var maxLineChars = options.EgressBufferBytes;

@@ -32,6 +32,7 @@ public sealed class TcpClientStage : IAsyncDisposable, IAnyEgressStage
     public TcpClientStage(TcpClientStageOptions options, IMessageBus? bus = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        options = options.Snapshot();
         options.Validate();
         Options = options;
         Bus = bus ?? new InProcessBus();

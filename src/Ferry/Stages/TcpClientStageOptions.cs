@@ -162,6 +162,13 @@ public sealed record TcpClientStageOptions
         return "port 0 is for listening on any free port; a client needs the port it connects to, from 1 to 65535";
     }
 
+    /// <summary>A copy whose lists are its own, taken by the stage before it validates (see <see cref="TcpServerStageOptions"/>'s).</summary>
+    internal TcpClientStageOptions Snapshot() => this with
+    {
+        ThreadProcessorAffinity = ThreadProcessorAffinity?.ToArray()!,
+        Tls = Tls?.Snapshot(),
+    };
+
     /// <summary>Checks every option; the stage's constructor calls it.</summary>
     /// <exception cref="StageOptionsException">One or more options are invalid; it names every one.</exception>
     public void Validate()

@@ -39,6 +39,7 @@ public sealed class TcpServerStage : IAsyncDisposable, IAnyEgressStage
     public TcpServerStage(TcpServerStageOptions options, IMessageBus? bus = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        options = options.Snapshot();
         options.Validate();
         Options = options;
         Bus = bus ?? new InProcessBus();

@@ -185,6 +185,21 @@ public sealed record TcpServerStageOptions
     /// <summary>How often <c>socket_stats</c> is published, at least 10 ms (default 1 s).</summary>
     public TimeSpan StatsInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// A copy whose lists are its own, taken by the stage before it validates: a caller's list changed after construction (a
+    /// <c>List</c> given as <see cref="AllowFrom"/> or <see cref="ThreadProcessorAffinity"/>) changes nothing in force, and the
+    /// stage's <c>Options</c> go on saying what is. Before, a changed affinity list was applied at start without having been
+    /// validated, and a changed <see cref="AllowFrom"/> showed in <c>Options</c> while the stage kept the old one.
+    /// </summary>
+    internal TcpServerStageOptions Snapshot() => this with
+    {
+        AllowFrom = AllowFrom?.ToArray(),
+        DenyFrom = DenyFrom?.ToArray(),
+        TrustedProxies = TrustedProxies?.ToArray(),
+        ThreadProcessorAffinity = ThreadProcessorAffinity?.ToArray()!,
+        Tls = Tls?.Snapshot(),
+    };
+
     /// <summary>Checks every option; the stage's constructor calls it.</summary>
     /// <exception cref="StageOptionsException">One or more options are invalid; it names every one.</exception>
     public void Validate()

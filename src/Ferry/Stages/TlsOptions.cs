@@ -142,6 +142,13 @@ public sealed record TlsOptions
     /// <summary>The TLS versions allowed: 1.2 and 1.3 by default.</summary>
     public SslProtocols Protocols { get; init; } = SslProtocols.Tls12 | SslProtocols.Tls13;
 
+    /// <summary>A copy whose lists are its own (see <c>TcpServerStageOptions.Snapshot</c>).</summary>
+    internal TlsOptions Snapshot() => this with
+    {
+        ApplicationProtocols = ApplicationProtocols?.ToArray(),
+        SniCertificates = SniCertificates is null ? null : new Dictionary<string, TlsCertificate>(SniCertificates, StringComparer.Ordinal),
+    };
+
     internal void Validate(List<string> problems, bool server)
     {
         if (!Secure)
