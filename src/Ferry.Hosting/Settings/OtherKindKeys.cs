@@ -31,6 +31,14 @@ internal static class OtherKindKeys
                 var options = stageType == "tcp_server" ? "TcpServerStageOptions" : "TcpClientStageOptions";
                 return $": the TCP socket options (NoDelay, KeepAlive, KeepAliveIdle, ReceiveBufferSize, SendBufferSize) are set in code only, "
                     + $"as {options}.Socket (e.g. in AddTcpServerStage's or AddTcpClientStage's configure); configuration has no key for them";
+            case ("tcp_server" or "tcp_client", "threadpriority" or "threadprocessoraffinity"):
+                // The service thread's scheduling is the host's own business, set where the process is built.
+                var owning = stageType == "tcp_server" ? "TcpServerStageOptions" : "TcpClientStageOptions";
+                return $": the service thread's priority and processor affinity are set in code only, as {owning}.ThreadPriority and "
+                    + $"{owning}.ThreadProcessorAffinity (e.g. in AddTcpServerStage's or AddTcpClientStage's configure); configuration has no key for them";
+            case ("tcp_server", "acceptfilter"):
+                return ": an accept filter is code (a function of the peer), set as TcpServerStageOptions.AcceptFilter in AddTcpServerStage's configure; "
+                    + $"configuration has no key for it (for address rules, {say.Say("allow_from")} and {say.Say("deny_from")} are keys)";
             case ("bridge_server" or "bridge_client", "bind" or "connect" or "localbind"):
                 return $": a bridge end's address is {say.Say("address")}: HOST with {say.Say("port")}: PORT (it uses PORT and PORT+1)";
         }

@@ -145,7 +145,11 @@ internal static class StageReader
         else if (!Types.Contains(type))
         {
             problems.Add(new SettingProblem(typeNode!.Where, typeNode.Path, type, $"is not a stage type{Suggest.DidYouMean(type, Types)} (allowed: {string.Join(", ", Types)})"));
-            return null;
+            // A type that is a near miss (tcp_sever) is read as the one it nearly is, so that the stage's other problems are listed
+            // with this one rather than after it is fixed; the stage is not declared either way.
+            if (Suggest.Closest(type, Types) is not { } meant)
+                return null;
+            type = meant;
         }
         var seed003 = type == "io_tcp";
         if (seed003)
@@ -157,7 +161,10 @@ internal static class StageReader
                     modeNode is null ? $"missing key '{say.Say("mode")}' for {say.Say("type")} io_tcp (allowed: server, client)"
                     : mode is null ? "is null (allowed: server, client)"
                     : $"is not allowed{Suggest.DidYouMean(mode, ["server", "client"])} (allowed: server, client)"));
-                return null;
+                // As a near-miss type: a near-miss mode (sever) is read as the one it nearly is, for the stage's other problems.
+                if (mode is null || Suggest.Closest(mode, ["server", "client"]) is not { } meantMode)
+                    return null;
+                mode = meantMode;
             }
             type = mode == "server" ? "tcp_server" : "tcp_client";
         }

@@ -42,6 +42,8 @@ public sealed class PipelineValidationTests : IDisposable
         Assert.Empty(stdout);
         Assert.Equal(
         [
+            // The near-miss type is read as tcp_server, so its missing bind is listed now, not one fix later.
+            $"{file}:2:5: stages[0].config.bind: missing key 'bind' (a tcp server needs the address it listens on, e.g. \"127.0.0.1:9000\", or \":9000\" for every interface; or host and port)",
             $"{file}:3:5: stages[0].type: 'tcp_sever' is not a stage type (did you mean 'tcp_server'?) (allowed: tcp_server, tcp_client, io_tcp, bridge_server, bridge_client)",
             $"{file}:4:5: stages[1].config.connect: missing key 'connect' (a tcp client needs the remote address, e.g. \"10.0.1.5:4000\")",
             $"{file}:7:7: stages[1].config.conect: unknown key 'conect' in a tcp_client stage (did you mean 'connect'?) (allowed: connect, host, port, local_bind, framing, delimiter, delimiter_position, delimiter_include, delimiter_append, group_size, group_linger, egress_buffer, egress_overflow, egress_wait_timeout, idle_timeout, timeout_seconds, read_buffer, stop_grace_period, stats_interval, tls, frame_timeout, max_pending_bytes, transport, max_groups_per_connection, max_group_name_length, egress_while_disconnected, connect_timeout, reconnect_wait, reconnect_max_wait, reconnect_jitter, reconnect_attempts, healthy_after, close_linger)",
@@ -52,7 +54,7 @@ public sealed class PipelineValidationTests : IDisposable
             $"{file}:14:7: stages[2].config.egress_buffer: '64KB2' is not a size; use e.g. 65536, 64KiB, 1MiB or 1MB",
             $"{file}:16:6: routes[0].from: 'frnt' is not a stage of this file (did you mean 'front'?) (stages: front, back)",
             $"{file}:17:1: telemetri: unknown key 'telemetri' (did you mean 'telemetry'?) (allowed: stages, bus, routes, telemetry)",
-            $"ferry check: {file}: 10 problems; nothing was started",
+            $"ferry check: {file}: 11 problems; nothing was started",
         ], stderr);
     }
 
@@ -428,5 +430,33 @@ public sealed class PipelineValidationTests : IDisposable
         var (code, _, stderr) = await RunAsync(["run", _files.PathOf("nope.yaml")]);
         Assert.Equal(2, code);
         Assert.Contains("cannot read", Assert.Single(stderr));
+    }
+
+    [Fact]
+    public async Task A_near_miss_type_or_mode_is_read_as_meant_so_the_stages_other_problems_are_listed_too()
+    {
+        // Before: only the mode (or the type) was said; the stage's other mistakes came out one fix later.
+        var file = Write("nearmiss.yaml", """
+            - name: s
+              type: io_tcp
+              config: {mode: sever, bind: "127.0.0.1:0", idle_timeout: 7, bogus: 1}
+            - name: t
+              type: tcp_sever
+              config: {bind: "127.0.0.1:0", max_connections: -4}
+            - name: u
+              type: nothing_like_it
+              config: {bogus: 1}
+            """);
+        var (code, _, lines) = await RunAsync(["check", file]);
+        Assert.Equal(2, code);
+        Assert.Contains(lines, l => l.Contains("[0].config.mode: 'sever' is not allowed (did you mean 'server'?)", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("[0].config.idle_timeout: '7' has no unit", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("[0].config.bogus: unknown key 'bogus'", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("[1].type: 'tcp_sever' is not a stage type (did you mean 'tcp_server'?)", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("[1].config.max_connections: '-4'", StringComparison.Ordinal));
+        // No near miss: its keys cannot be told right or wrong, so only the type is said.
+        Assert.Contains(lines, l => l.Contains("[2].type: 'nothing_like_it' is not a stage type", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains("[2].config", StringComparison.Ordinal));
+        Assert.Equal($"ferry check: {file}: 6 problems; nothing was started", lines[^1]);
     }
 }

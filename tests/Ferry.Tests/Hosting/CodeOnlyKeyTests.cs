@@ -27,4 +27,27 @@ public sealed class CodeOnlyKeyTests
         Assert.StartsWith("configuration 'Ferry:Stages:back:Tls:Protocols': Stages.back.Tls.Protocols: unknown key 'Protocols' in the tls block: the TLS versions "
             + "are set in code only, as TlsOptions.Protocols (default TLS 1.2 and 1.3); configuration has no key for them", line);
     }
+
+    [Theory]
+    [InlineData("tcp_server", "\"Bind\": \"127.0.0.1:0\"", "ThreadPriority", "\"Highest\"", "TcpServerStageOptions")]
+    [InlineData("tcp_client", "\"Connect\": \"127.0.0.1:1\"", "ThreadProcessorAffinity", "[0]", "TcpClientStageOptions")]
+    public async Task The_service_threads_scheduling_is_told_it_is_set_in_code(string type, string address, string key, string value, string options)
+    {
+        // Before: a plain "unknown key", though the README promises that properties configuration has no key for are told so.
+        var line = Assert.Single(await HostFailuresAsync($$$"""
+            "s": { "Type": "{{{type}}}", {{{address}}}, "{{{key}}}": {{{value}}} }
+            """));
+        Assert.Contains($"unknown key '{key}' in a {type} stage: the service thread's priority and processor affinity are set in code only, "
+            + $"as {options}.ThreadPriority and {options}.ThreadProcessorAffinity", line);
+    }
+
+    [Fact]
+    public async Task An_accept_filter_is_told_it_is_code()
+    {
+        var line = Assert.Single(await HostFailuresAsync("""
+            "front": { "Type": "tcp_server", "Bind": "127.0.0.1:0", "AcceptFilter": "x" }
+            """));
+        Assert.Contains("unknown key 'AcceptFilter' in a tcp_server stage: an accept filter is code (a function of the peer), set as TcpServerStageOptions.AcceptFilter", line);
+        Assert.Contains("for address rules, AllowFrom and DenyFrom are keys", line);
+    }
 }
