@@ -166,8 +166,13 @@ internal static class ConfigOverrides
         }
         // Only stages are picked by name: a route, or an element of any other list, has no name to give.
         var byNames = list.Path is "" or "stages";
+        // An index out of range is told as one: "did you mean 'a'?" offered a name for a number.
+        var isIndex = segment.Length > 0 && segment.All(char.IsAsciiDigit);
         problem = elements.Count == 0
             ? $"names no element of {container}: it is empty"
+            : isIndex
+                ? $"is past the end of {container}, which has {elements.Count} element{(elements.Count == 1 ? "" : "s")}: use an index from 0 to {elements.Count - 1}"
+                    + (byNames && names.Count > 0 ? $" or a name ({string.Join(", ", names)})" : "")
             : $"names no element of {container}{(byNames ? Suggest.DidYouMean(segment, names) : "")}: use an index from 0 to {elements.Count - 1}"
                 + (byNames ? $" or a name{(names.Count > 0 ? $" ({string.Join(", ", names)})" : "")}" : "");
         return null;

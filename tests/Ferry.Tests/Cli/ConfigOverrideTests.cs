@@ -68,7 +68,7 @@ public sealed class ConfigOverrideTests : IDisposable
 
         (code, _, stderr) = await CheckAsync(seed004, [], "stages[1].config.port=4000");
         Assert.Equal(2, code);
-        Assert.Equal("--set stages[1].config.port=4000: stages[1].config.port: '1' names no element of 'stages': use an index from 0 to 0 or a name (node)", stderr[0]);
+        Assert.Equal("--set stages[1].config.port=4000: stages[1].config.port: '1' is past the end of 'stages', which has 1 element: use an index from 0 to 0 or a name (node)", stderr[0]);
 
         // Brackets on a key that is no list are that key as written: an unknown key, not an index.
         (code, _, stderr) = await CheckAsync(seed004, [], "stages[0].config.port[0]=4000");

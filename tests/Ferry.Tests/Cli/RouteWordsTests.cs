@@ -42,7 +42,7 @@ public sealed class RouteWordsTests : IDisposable
 
         (code, _, stderr) = await CliRun.RunAsync("check", file, "--set", "routes[3].to=back");
         Assert.Equal(2, code);
-        Assert.Equal("--set routes[3].to=back: routes[3].to: '3' names no element of 'routes': use an index from 0 to 0", stderr[0]);
+        Assert.Equal("--set routes[3].to=back: routes[3].to: '3' is past the end of 'routes', which has 1 element: use an index from 0 to 0", stderr[0]);
     }
 
     [Fact]

@@ -107,19 +107,22 @@ public abstract class StopTests(StageTransport transport)
         await h.DisposeAsync();
     }
 
+    /// <summary>A line-framed server on a fake clock with a 2 s grace period, not recording packets (the test subscribes its own).</summary>
+    private (FerryTestServer Server, StageTime Time, TimeSpan Grace) LinesOnFakeTime()
+    {
+        var grace = TimeSpan.FromSeconds(2);
+        var time = new StageTime();
+        var options = new TcpServerStageOptions { StopGracePeriod = grace, Framing = Ferry.Framing.FramingSpec.Parse("lines") }.On(Transport);
+        return (new FerryTestServer(options, recordPackets: false, time: time), time, grace);
+    }
+
     [Fact]
     public async Task A_stop_ends_at_its_grace_period_even_while_a_full_subscriber_holds_the_service_thread()
     {
         // A queue subscription that is never read: its one slot fills, and the next publish blocks the
         // service thread (the backpressure, by design). The loop cannot look at its stop deadline while
         // blocked, so nothing but the grace period itself may end the stop: the stop has no token.
-        var grace = TimeSpan.FromSeconds(2);
-        var time = new StageTime();
-        var h = new FerryTestServer(new TcpServerStageOptions
-        {
-            StopGracePeriod = grace,
-            Framing = Ferry.Framing.FramingSpec.Parse("lines"),
-        }.On(Transport), recordPackets: false, time: time);
+        var (h, time, grace) = LinesOnFakeTime();
         using var queue = h.Bus.Topic<PacketGroup>(StageTopics.PacketGroup(h.Stage.Name)).SubscribeQueue(capacity: 1);
         await h.StartAsync();
         using var client = await h.ConnectAsync();
@@ -145,13 +148,7 @@ public abstract class StopTests(StageTransport transport)
         // Before: the service thread waited for the handler's task for ever, and so did StopAsync and DisposeAsync
         // (a Generic Host's stop too, whatever its ShutdownTimeout). Now the grace period abandons the handler as it
         // abandons a connection handler: it is left to finish on its own, with its group kept from the next one.
-        var grace = TimeSpan.FromSeconds(2);
-        var time = new StageTime();
-        var h = new FerryTestServer(new TcpServerStageOptions
-        {
-            StopGracePeriod = grace,
-            Framing = Ferry.Framing.FramingSpec.Parse("lines"),
-        }.On(Transport), recordPackets: false, time: time);
+        var (h, time, grace) = LinesOnFakeTime();
         var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var seen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         PacketGroup? held = null;
