@@ -89,6 +89,7 @@ internal static class ConnectCommand
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; stop.Cancel(); });
         stage.Start();
         // What the server sends is printed on stdout: once nobody reads it, connect stops, saying so, as serve does.
         _ = StdoutWatch.WatchAsync(io, () =>

@@ -3,9 +3,10 @@ using System.Runtime.InteropServices;
 namespace Ferry.Cli;
 
 /// <summary>
-/// SIGINT and SIGTERM for a command that serves until stopped: the first signal asks for a graceful stop
+/// SIGINT, SIGTERM and SIGHUP for a command that serves until stopped: the first signal asks for a graceful stop
 /// (<see cref="Stopping"/>), the next one cuts the drain short (<see cref="Forced"/>), as an operator who presses
-/// Ctrl+C twice, or a supervisor that sends SIGTERM again, expects.
+/// Ctrl+C twice, or a supervisor that sends SIGTERM again, expects. SIGHUP (the terminal went away, an ssh session that
+/// ended) is a stop like the others: by default it ended the process at once, every connection reset and nothing drained.
 /// </summary>
 internal sealed class StopSignals : IDisposable
 {
@@ -13,6 +14,7 @@ internal sealed class StopSignals : IDisposable
     private readonly CancellationTokenSource _force = new();
     private readonly PosixSignalRegistration _sigint;
     private readonly PosixSignalRegistration _sigterm;
+    private readonly PosixSignalRegistration _sighup;
     private int _signals;
 
     /// <param name="cancellationToken">Also stops gracefully (the command's own token).</param>
@@ -21,6 +23,7 @@ internal sealed class StopSignals : IDisposable
         _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Signalled);
         _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Signalled);
+        _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Signalled);
     }
 
     /// <summary>Cancelled by the first signal, the command's token or <see cref="Stop"/>: stop gracefully.</summary>
@@ -48,6 +51,7 @@ internal sealed class StopSignals : IDisposable
     {
         _sigint.Dispose();
         _sigterm.Dispose();
+        _sighup.Dispose();
         _stop.Dispose();
         _force.Dispose();
     }

@@ -28,6 +28,39 @@ public sealed class BlackBoxCliTests
     }
 
     [Fact]
+    public async Task Sighup_stops_serve_gracefully_as_sigterm_does()
+    {
+        // The terminal closing (an ssh session that ended) sends SIGHUP: by default it ended the process at once, every client
+        // reset and nothing drained (exit 129). Now it is a stop like SIGTERM: the client is told server_stopping, exit 0.
+        if (!OperatingSystem.IsLinux())
+            return;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var serve = Process.Start(CliBinary.StartInfo("serve", "--bind", "127.0.0.1:0", "--quiet"))!;
+        try
+        {
+            var listening = await CliBinary.ReadUntilListeningAsync(serve, timeout.Token);
+            using var client = await FramedTestClient.ConnectAsync(IPEndPoint.Parse(JsonDocument.Parse(listening!).RootElement.GetProperty("local").GetString()!));
+            string? line;
+            do
+                line = await serve.StandardOutput.ReadLineAsync(timeout.Token);
+            while (line is not null && !line.Contains("\"connected\"", StringComparison.Ordinal));
+            using (var kill = Process.Start("kill", ["-HUP", serve.Id.ToString()]))
+                await kill!.WaitForExitAsync(timeout.Token);
+            do
+                line = await serve.StandardOutput.ReadLineAsync(timeout.Token);
+            while (line is not null && !line.Contains("\"disconnected\"", StringComparison.Ordinal));
+            Assert.Contains("\"reason\":\"server_stopping\"", line);
+            await serve.WaitForExitAsync(timeout.Token);
+            Assert.Equal(0, serve.ExitCode);
+        }
+        finally
+        {
+            if (!serve.HasExited)
+                serve.Kill();
+        }
+    }
+
+    [Fact]
     public async Task Serve_stops_when_its_stdout_loses_its_reader_saying_so()
     {
         // `ferry serve | head -1`: .NET ignores EPIPE on the console, so serve went on with every line lost and nothing said.
