@@ -69,6 +69,11 @@ internal sealed class StdinCommands(TcpServerStage stage, JsonLineWriter output)
 
     public async Task ExecuteAsync(string line, CancellationToken cancellationToken)
     {
+        // Standard input is decoded with replacement: a byte that is not UTF-8 arrives as U+FFFD, which the JSON parser then
+        // blamed as the byte 0xEF (never sent), or, inside a "text", was sent to the client in its place. Refused where it is.
+        if (line.IndexOf('\uFFFD', StringComparison.Ordinal) is var bad and >= 0)
+            throw new CommandException($"not UTF-8 at character {bad + 1}: a byte that is not UTF-8 (or a raw U+FFFD) was read there; "
+                + "send commands as UTF-8 JSON, and a U+FFFD meant as text written \\ufffd");
         JsonElement command;
         try
         {

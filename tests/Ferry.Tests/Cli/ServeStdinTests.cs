@@ -107,6 +107,22 @@ public sealed class ServeStdinTests
     }
 
     [Fact]
+    public async Task A_command_that_is_not_utf8_is_refused_where_it_is_not_blamed_on_a_byte_never_sent()
+    {
+        // Before: "not JSON: '0xEF' is an invalid start of a value" for a byte 0xFF outside a string (U+FFFD re-encoded), and
+        // inside a "text" the replacement character was sent to the clients in place of the byte.
+        await using var stage = new Ferry.Stages.TcpServerStage(new Ferry.Stages.TcpServerStageOptions { Bind = "127.0.0.1:0" });
+        using var writer = new JsonLineWriter(new StringWriter());
+        var commands = new StdinCommands(stage, writer);
+        foreach (var (line, at) in new[] { ("\uFFFD{\"type\":\"connections\"}", 1), ("{\"type\":\"broadcast\",\"text\":\"a\uFFFDb\"}", 30) })
+        {
+            var refused = await Assert.ThrowsAnyAsync<Exception>(() => commands.ExecuteAsync(line, CancellationToken.None));
+            Assert.Equal($"not UTF-8 at character {at}: a byte that is not UTF-8 (or a raw U+FFFD) was read there; "
+                + "send commands as UTF-8 JSON, and a U+FFFD meant as text written \\ufffd", refused.Message);
+        }
+    }
+
+    [Fact]
     public async Task A_message_larger_than_the_whole_egress_buffer_gets_a_precise_note()
     {
         var stdin = new QueueReader();
