@@ -38,25 +38,14 @@ internal sealed unsafe class ListenSocket : IDisposable
     public static ListenSocket Open(BindAddress address, int backlog, TcpSocketOptions options)
     {
         var endPoint = Resolve(address);
-        var v6 = endPoint.AddressFamily == AddressFamily.InterNetworkV6;
-        var fd = Libc.socket(v6 ? Libc.AF_INET6 : Libc.AF_INET, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            throw Failure(Libc.LastError);
-        var handle = new SocketHandle(fd);
+        var handle = Bind(address, endPoint, Libc.SOCK_NONBLOCK);
         try
         {
-            // Every interface means IPv4 too on an IPv6 socket (dual mode), whatever the system's default.
-            if (v6 && address.IsAnyHost)
-                Check(SocketConfigurator.SetInt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 0));
-            // SO_REUSEADDR lets a restarted server bind while old connections sit in TIME_WAIT; an active
-            // listener on the same port still makes bind fail, which bind retry handles. Not SO_REUSEPORT
-            // (what .NET's ReuseAddress sets on Unix): it would let a second server share the port silently.
-            Check(SocketConfigurator.SetInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1));
-            var addr = stackalloc byte[SockAddr.StorageSize];
-            var length = SockAddr.Write(endPoint, addr);
-            if (Libc.bind(fd, addr, length) != 0 || Libc.listen(fd, backlog) != 0)
+            var fd = handle.Fd;
+            if (Libc.listen(fd, backlog) != 0)
                 throw Failure(Libc.LastError);
-            length = SockAddr.StorageSize;
+            var addr = stackalloc byte[SockAddr.StorageSize];
+            var length = SockAddr.StorageSize;
             if (Libc.getsockname(fd, addr, &length) != 0)
                 throw Failure(Libc.LastError);
             var local = SockAddr.Read(addr, length) ?? endPoint;
@@ -74,34 +63,54 @@ internal sealed unsafe class ListenSocket : IDisposable
     /// Binds <paramref name="address"/> without listening and lets it go at once: whether a listener could have it now (an
     /// address of this machine, a port nobody listens on, a port below 1024 with the right). For a check made before anything
     /// starts (<c>ferry run</c>), so that one stage's address that cannot be had stops the run before any other stage serves.
-    /// Made as <see cref="Open"/> makes its socket (SO_REUSEADDR alone, dual mode for every interface), so it is refused for what
-    /// the listener would be refused for; never listening, it takes no client's connect and leaves no TIME_WAIT.
+    /// Made as <see cref="Open"/> makes its socket (<see cref="Bind"/>), so it is refused for what the listener would be refused
+    /// for; never listening, it takes no client's connect and leaves no TIME_WAIT.
     /// </summary>
     /// <exception cref="SocketException">The address cannot be had (or its name does not resolve), as <see cref="Open"/> throws it.</exception>
     /// <exception cref="IOException">A failure <see cref="SocketError"/> does not name.</exception>
     public static void Probe(BindAddress address)
     {
         var endPoint = Resolve(address);
-        var v6 = endPoint.AddressFamily == AddressFamily.InterNetworkV6;
-        if (!OperatingSystem.IsLinux())
+        if (OperatingSystem.IsLinux())
         {
-            using var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            if (v6 && address.IsAnyHost)
-                socket.DualMode = true;
-            socket.Bind(endPoint);
+            Bind(address, endPoint, flags: 0).Dispose();
             return;
         }
-        var fd = Libc.socket(v6 ? Libc.AF_INET6 : Libc.AF_INET, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
+        using var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && address.IsAnyHost)
+            socket.DualMode = true;
+        socket.Bind(endPoint);
+    }
+
+    /// <summary>A TCP socket (with <paramref name="flags"/> beside SOCK_CLOEXEC) bound to <paramref name="endPoint"/>, as a listener binds.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static SocketHandle Bind(BindAddress address, IPEndPoint endPoint, int flags)
+    {
+        var v6 = endPoint.AddressFamily == AddressFamily.InterNetworkV6;
+        var fd = Libc.socket(v6 ? Libc.AF_INET6 : Libc.AF_INET, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC | flags, 0);
         if (fd < 0)
             throw Failure(Libc.LastError);
-        using var handle = new SocketHandle(fd);
-        if (v6 && address.IsAnyHost)
-            Check(SocketConfigurator.SetInt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 0));
-        Check(SocketConfigurator.SetInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1));
-        var addr = stackalloc byte[SockAddr.StorageSize];
-        var length = SockAddr.Write(endPoint, addr);
-        if (Libc.bind(fd, addr, length) != 0)
-            throw Failure(Libc.LastError);
+        var handle = new SocketHandle(fd);
+        try
+        {
+            // Every interface means IPv4 too on an IPv6 socket (dual mode), whatever the system's default.
+            if (v6 && address.IsAnyHost)
+                Check(SocketConfigurator.SetInt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 0));
+            // SO_REUSEADDR lets a restarted server bind while old connections sit in TIME_WAIT; an active
+            // listener on the same port still makes bind fail, which bind retry handles. Not SO_REUSEPORT
+            // (what .NET's ReuseAddress sets on Unix): it would let a second server share the port silently.
+            Check(SocketConfigurator.SetInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1));
+            var addr = stackalloc byte[SockAddr.StorageSize];
+            var length = SockAddr.Write(endPoint, addr);
+            if (Libc.bind(fd, addr, length) != 0)
+                throw Failure(Libc.LastError);
+            return handle;
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
     }
 
     public static IPEndPoint Resolve(BindAddress address)

@@ -107,6 +107,21 @@ public abstract class StopTests(StageTransport transport)
         await h.DisposeAsync();
     }
 
+    /// <summary>
+    /// Stops the stage while its service thread is held: not done a moment before the grace period runs out, done at it, the
+    /// connection closed as the stop closes it. The loop is blocked, so it cannot be settled: the fake clock's timers run
+    /// inside Advance.
+    /// </summary>
+    private static async Task StopsAtItsGracePeriodAsync(FerryTestServer h, StageTime time, TimeSpan grace, ConnectionId id)
+    {
+        var stopping = h.Stage.StopAsync();
+        time.Advance(grace - TimeSpan.FromMilliseconds(1));
+        Assert.False(stopping.IsCompleted, "the grace period has not run out");
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(DisconnectReason.ServerStopping, (await h.WaitForDisconnectAsync(id)).Reason);
+    }
+
     /// <summary>A line-framed server on a fake clock with a 2 s grace period, not recording packets (the test subscribes its own).</summary>
     private (FerryTestServer Server, StageTime Time, TimeSpan Grace) LinesOnFakeTime()
     {
@@ -130,14 +145,7 @@ public abstract class StopTests(StageTransport transport)
         await client.SendAsync("first\nsecond\n");
         await Poll.UntilAsync(() => h.Stage.GetStats().GroupsPublishedTotal >= 2, "the second group's publish has begun (and blocks)");
 
-        var stopping = h.Stage.StopAsync();
-        // The loop is blocked, so it cannot be settled: the fake clock's timers run inside Advance.
-        time.Advance(grace - TimeSpan.FromMilliseconds(1));
-        Assert.False(stopping.IsCompleted, "the grace period has not run out");
-
-        time.Advance(TimeSpan.FromMilliseconds(1));
-        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.Equal(DisconnectReason.ServerStopping, (await h.WaitForDisconnectAsync(id)).Reason);
+        await StopsAtItsGracePeriodAsync(h, time, grace, id);
         Assert.Equal(0, h.Stage.ConnectionCount);
         await h.DisposeAsync();
     }
@@ -165,12 +173,7 @@ public abstract class StopTests(StageTransport transport)
         await client.SendAsync("first\n");
         Assert.Equal("first", await seen.Task.WaitAsync(TimeSpan.FromSeconds(10)));
 
-        var stopping = h.Stage.StopAsync();
-        time.Advance(grace - TimeSpan.FromMilliseconds(1));
-        Assert.False(stopping.IsCompleted, "the grace period has not run out");
-        time.Advance(TimeSpan.FromMilliseconds(1));
-        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.Equal(DisconnectReason.ServerStopping, (await h.WaitForDisconnectAsync(id)).Reason);
+        await StopsAtItsGracePeriodAsync(h, time, grace, id);
         // The abandoned handler's group was not released under it: its payload still reads.
         Assert.Equal("first", System.Text.Encoding.ASCII.GetString(held![0].Payload.Span));
         await h.DisposeAsync();

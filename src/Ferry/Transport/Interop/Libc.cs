@@ -155,24 +155,20 @@ internal static unsafe partial class Libc
     public static partial int poll(byte* fds, nuint nfds, int timeout);
 
     /// <summary>Waits until <paramref name="fd"/> is writable or the timeout passes; true when writable.</summary>
-    public static bool WaitWritable(int fd, int timeoutMs)
-    {
-        var pfd = stackalloc byte[8];
-        *(int*)pfd = fd;
-        *(short*)(pfd + 4) = POLLOUT;
-        *(short*)(pfd + 6) = 0;
-        var rc = poll(pfd, 1, timeoutMs);
-        return rc > 0;
-    }
+    public static bool WaitWritable(int fd, int timeoutMs) => PollOne(fd, POLLOUT, timeoutMs) > 0;
 
     /// <summary>What poll(2) reports of <paramref name="fd"/> now, asking for nothing (errors and hang-ups are always reported); 0 on a failed call.</summary>
-    public static short PollEvents(int fd)
+    public static short PollEvents(int fd) => (short)Math.Max(PollOne(fd, 0, 0), 0);
+
+    /// <summary>poll(2) of one descriptor for <paramref name="events"/>: its revents when reported, 0 on a timeout, -1 on a failed call.</summary>
+    private static int PollOne(int fd, short events, int timeoutMs)
     {
         var pfd = stackalloc byte[8];
         *(int*)pfd = fd;
-        *(short*)(pfd + 4) = 0;
+        *(short*)(pfd + 4) = events;
         *(short*)(pfd + 6) = 0;
-        return poll(pfd, 1, 0) > 0 ? *(short*)(pfd + 6) : (short)0;
+        var rc = poll(pfd, 1, timeoutMs);
+        return rc > 0 ? *(short*)(pfd + 6) : rc;
     }
 
     public static int LastError => Marshal.GetLastPInvokeError();
