@@ -60,6 +60,10 @@ internal static class FerryCommand
             }
         }
         stderr.WriteLine(CliErrors.Describe(result));
+        // A bad flag beside a pipeline file (`ferry run f.yaml --log-level verbose`) would hide the file's problems until the
+        // flag was fixed: the file is read and checked too, so that one try lists every mistake. Nothing starts either way.
+        if (result.CommandResult.Command.Name is "run" or "check" && CliErrors.ArgumentsStand(result))
+            RunCommand.CheckBesideFlagErrors(result, io);
         return 2;
     }
 

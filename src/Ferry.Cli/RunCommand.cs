@@ -50,6 +50,18 @@ internal static class RunCommand
         return command;
     }
 
+    /// <summary>
+    /// The file's problems, printed after the line that refused the command's flags; nothing when the file is valid (the
+    /// flag line has said why nothing starts).
+    /// </summary>
+    internal static void CheckBesideFlagErrors(ParseResult result, CliIo io)
+    {
+        var command = result.CommandResult.Command;
+        if (result.GetValue<string>("FILE") is not { } file)
+            return;
+        Load(file, result.GetValue<string[]>("--set") ?? [], io, command.Name);
+    }
+
     /// <summary>Reads, overrides and validates; prints every problem and returns null when there is one.</summary>
     internal static PipelineDefinition? Load(string file, IEnumerable<string> sets, CliIo io, string verb)
     {
