@@ -54,6 +54,14 @@ internal static class CliErrors
         }
         if (problems.Count == 0)
             problems.Add(result.Errors[0].Message);
+        // What the command would have said of its flags together, had they all parsed (a bad --bind beside a bad --max-connections).
+        if (ArgumentsStand(result))
+        {
+            var refused = result.Errors.Select(e => e.SymbolResult).OfType<OptionResult>().Select(o => o.Option.Name).ToArray();
+            foreach (var problem in CommandChecks.Beside(result, refused))
+                if (!problems.Contains(problem))
+                    problems.Add(problem);
+        }
         return $"{prefix}: {string.Join("; ", problems)}{(unknown ? $" ({help})" : "")}";
     }
 

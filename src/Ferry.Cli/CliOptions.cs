@@ -124,10 +124,13 @@ internal static class CliOptions
 
     public static Option<bool> Flag(string name, string description) => new(name) { Description = description };
 
-    /// <summary>The option's value when it was given on the command line.</summary>
+    /// <summary>
+    /// The option's value when it was given on the command line and taken: a value its parser refused counts as not given,
+    /// so that the command's other checks can run beside that parse error (<see cref="CommandChecks"/>).
+    /// </summary>
     public static bool TryGet<T>(this ParseResult result, Option<T> option, out T value)
     {
-        if (result.GetResult(option) is { Implicit: false })
+        if (result.GetResult(option) is { Implicit: false } given && !result.Errors.Any(e => ReferenceEquals(e.SymbolResult, given)))
         {
             value = result.GetValue(option)!;
             return true;

@@ -34,13 +34,15 @@ internal static class ConnectCommand
         };
         var tls = new TlsFlags(server: false);
         tls.AddTo(command);
-        command.SetAction((result, ct) =>
+        // Every problem of the flags together, as ferry serve gathers them (CommandChecks runs this beside the parse errors too).
+        TcpClientStageOptions Read(ParseResult result)
         {
             var options = new TcpClientStageOptions { Connect = result.GetValue(remote)! };
-            var (transport, tlsOptions) = tls.Read(result);
+            var problems = new CommandChecks.Gathered();
+            var (transport, tlsOptions) = problems.Take(() => tls.Read(result), (Ferry.Transport.StageTransport.Auto, null));
             options = options with { Transport = transport, Tls = tlsOptions };
             if (result.TryGet(framing, out var f)) options = options with { Framing = f };
-            options = ReconnectWaits(result, options, reconnectWait, reconnectMaxWait);
+            options = problems.Take(() => ReconnectWaits(result, options, reconnectWait, reconnectMaxWait), options);
             if (result.TryGet(idleTimeout, out var it)) options = options with { IdleTimeout = it };
             if (result.TryGet(connectTimeout, out var cto)) options = options with { ConnectTimeout = cto };
             if (result.TryGet(closeLinger, out var cl)) options = options with { CloseLinger = cl };
@@ -52,8 +54,15 @@ internal static class ConnectCommand
             catch (StageOptionsException ex)
             {
                 // The command's one stage: its name would only be noise. The remote address is the HOST:PORT argument.
-                throw new CliException(OptionFlagProblems.Describe(ex, command, new Dictionary<string, string> { ["connect"] = "HOST:PORT" }));
+                problems.Add(OptionFlagProblems.Each(ex, command, new Dictionary<string, string> { ["connect"] = "HOST:PORT" }));
             }
+            problems.ThrowIfAny();
+            return options;
+        }
+        CommandChecks.Add(command, result => Read(result));
+        command.SetAction((result, ct) =>
+        {
+            var options = Read(result);
             return RunAsync(options, io, result.GetValue(quiet), result.ValueOr(logLevel, LogLevel.Warning), result.ValueOr(logFormat, LogFormat.Plain), ct);
         });
         return command;

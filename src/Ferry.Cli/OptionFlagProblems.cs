@@ -14,7 +14,11 @@ internal static class OptionFlagProblems
 {
     /// <summary>One line with every problem, each naming its flag (or <paramref name="named"/>'s word for an option an argument sets).</summary>
     public static string Describe(StageOptionsException exception, Command command, IReadOnlyDictionary<string, string>? named = null)
-        => string.Join("; ", exception.KeyedProblems.Select(problem => Describe(problem, command, named)));
+        => string.Join("; ", Each(exception, command, named));
+
+    /// <summary>Each problem on its own, naming its flag.</summary>
+    public static IEnumerable<string> Each(StageOptionsException exception, Command command, IReadOnlyDictionary<string, string>? named = null)
+        => exception.KeyedProblems.Select(problem => Describe(problem, command, named));
 
     private static string Describe(string problem, Command command, IReadOnlyDictionary<string, string>? named)
     {

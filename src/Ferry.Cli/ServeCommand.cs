@@ -68,7 +68,9 @@ internal static class ServeCommand
         tls.AddTo(command);
         var proxy = new ProxyFlags();
         proxy.AddTo(command);
-        command.SetAction(async (result, ct) =>
+        // Every problem of the flags together is gathered, so that one try tells them all: a TLS fault does not hide a bad
+        // --bind, nor a bad value the rest (CommandChecks runs this beside the parse errors too).
+        (TcpServerStageOptions Stage, Ferry.Nats.NatsGatewayOptions? Nats) Read(ParseResult result)
         {
             var options = new TcpServerStageOptions();
             if (result.TryGet(bind, out var b)) options = options with { Bind = b };
@@ -89,20 +91,29 @@ internal static class ServeCommand
             if (result.TryGet(bindAttempts, out var ba)) options = options with { BindAttempts = ba };
             if (result.TryGet(overflow, out var o)) options = options with { EgressOverflow = o };
             if (result.TryGet(queue, out var q)) options = options with { QueueWhenDisconnected = q };
-            var (transport, tlsOptions) = tls.Read(result);
-            options = proxy.Apply(result, options with { Transport = transport, Tls = tlsOptions });
+            var problems = new CommandChecks.Gathered();
+            var (transport, tlsOptions) = problems.Take(() => tls.Read(result), (Ferry.Transport.StageTransport.Auto, null));
+            options = options with { Transport = transport, Tls = tlsOptions };
+            options = problems.Take(() => proxy.Apply(result, options), options);
             try
             {
                 options.Validate();
             }
             catch (StageOptionsException ex)
             {
-                throw new CliException(OptionFlagProblems.Describe(ex, command)); // the command's one stage: its name would only be noise
+                problems.Add(OptionFlagProblems.Each(ex, command)); // the command's one stage: its name would only be noise
             }
             // A name that does not resolve would be retried for ever (--bind-attempts 0): a usage error, said before anything starts.
-            if (BindHostCheck.Problem(options.Bind, out var host) is { } unresolved)
-                throw new CliException($"--bind '{options.Bind}' names the host '{host}', which {unresolved}");
-            var natsOptions = nats.Read(result, options.Name);
+            if (!problems.Names("--bind") && BindHostCheck.Problem(options.Bind, out var host) is { } unresolved)
+                problems.Add([$"--bind '{options.Bind}' names the host '{host}', which {unresolved}"]);
+            var natsOptions = problems.Take(() => nats.Read(result, options.Name), null);
+            problems.ThrowIfAny();
+            return (options, natsOptions);
+        }
+        CommandChecks.Add(command, result => Read(result));
+        command.SetAction(async (result, ct) =>
+        {
+            var (options, natsOptions) = Read(result);
             var telemetry = result.TryGet(metricsListen, out var listen) ? TelemetryDefinition.None with { PrometheusListen = listen.ToString() } : TelemetryDefinition.None;
             return await RunAsync(options, natsOptions, io, result.GetValue(echo), result.GetValue(quiet), result.GetValue(statsConnections), telemetry,
                 result.ValueOr(logLevel, LogLevel.Warning), result.ValueOr(logFormat, LogFormat.Plain), ct).ConfigureAwait(false);

@@ -88,10 +88,10 @@ internal sealed class TlsFlags
         var problems = new List<string>();
         if (serverName is not null && !HostNameText.IsValid(serverName))
             problems.Add($"--tls-server-name '{serverName}' {TlsOptions.ServerNameNotAName(_server)}");
-        var insecure = result.GetValue(_insecure);
+        var insecure = result.ValueOr(_insecure, false);
         // Any TLS flag turns TLS on: one given alone (a CRL, a handshake timeout) must not be dropped for a plain TCP stage.
         var secure = cert is not null || key is not null || ca is not null || clientCert != ClientCertificateMode.None || crl is not null
-            || serverName is not null || insecure || result.GetResult(_handshakeTimeout) is { Implicit: false } || (!_server && result.GetValue(_tls));
+            || serverName is not null || insecure || result.GetResult(_handshakeTimeout) is { Implicit: false } || (!_server && result.ValueOr(_tls, false));
         if (!secure)
             return (transport, null);
         if (_server && cert is null && key is null && GivenTlsFlags(result) is var given)

@@ -121,4 +121,49 @@ public sealed class AllCommandLineProblemsTests : IDisposable
         Assert.Contains(stderr.Lines, l => l.Contains("max_connections", StringComparison.Ordinal) && l.Contains("-1", StringComparison.Ordinal));
         Assert.Equal($"ferry check: {file}: 1 problem; nothing was started", stderr.Lines.Last());
     }
+    [Fact]
+    public async Task A_bad_value_does_not_hide_what_the_flags_together_are_refused_for()
+    {
+        // --bind and the TLS pair are checked after parsing, when the stage's options are built; a bad --max-connections
+        // used to stop the command before that, and each came out on its own next try.
+        var (code, stdout, stderr) = await RunAsync("serve", "--bind", "127.0.0.1:99999", "--max-connections", "-3", "--tls-key", "/nonexistent/key.pem");
+        Assert.Equal(2, code);
+        Assert.Empty(stdout.Lines);
+        var line = Assert.Single(stderr.Lines);
+        Assert.StartsWith("ferry serve: --max-connections '-3' is not allowed", line);
+        Assert.Contains("--bind '127.0.0.1:99999' is not a valid address", line);
+        Assert.Contains("--tls-key needs --tls-cert", line);
+        Assert.Contains("--tls-key '/nonexistent/key.pem' cannot be read: no such directory '/nonexistent'", line);
+    }
+
+    [Fact]
+    public async Task Without_parse_errors_the_flags_problems_are_still_all_told()
+    {
+        var (code, _, stderr) = await RunAsync("serve", "--bind", "127.0.0.1:99999", "--tls-key", "/nonexistent/key.pem");
+        Assert.Equal(2, code);
+        var line = Assert.Single(stderr.Lines);
+        Assert.Contains("--bind '127.0.0.1:99999' is not a valid address", line);
+        Assert.Contains("--tls-key needs --tls-cert", line);
+    }
+
+    [Fact]
+    public async Task A_problem_that_names_a_refused_flag_is_left_out()
+    {
+        // With --proxy-protocol refused it counts as not given, and "--trusted-proxy … need --proxy-protocol" would be said
+        // to a user who gave one.
+        var (code, _, stderr) = await RunAsync("serve", "--proxy-protocol", "bogus", "--trusted-proxy", "10.0.0.1");
+        Assert.Equal(2, code);
+        Assert.Equal("ferry serve: --proxy-protocol 'bogus' is not allowed; use off, v1, v2 or any", Assert.Single(stderr.Lines));
+    }
+
+    [Fact]
+    public async Task Connect_tells_a_bad_value_with_its_flags_and_address_problems()
+    {
+        var (code, _, stderr) = await RunAsync("connect", "127.0.0.1:0", "--idle-timeout", "zz", "--reconnect-wait", "5s", "--reconnect-max-wait", "1s");
+        Assert.Equal(2, code);
+        var line = Assert.Single(stderr.Lines);
+        Assert.StartsWith("ferry connect: --idle-timeout 'zz' is not a duration", line);
+        Assert.Contains("--reconnect-wait 5s is longer than --reconnect-max-wait 1s", line);
+        Assert.Contains("HOST:PORT '127.0.0.1:0' is not a remote address", line);
+    }
 }
