@@ -393,8 +393,10 @@ internal static class ConfigFileLoader
                     foreach (var item in sequence.Children)
                     {
                         // An alias to no anchor (reported) is skipped; the items after it keep their place in the file.
+                        // An item written as an alias is said to be where the alias is, not where its anchor is.
+                        var at = reading.AliasItemAt(sequence, index) is { } alias ? $"{file}:{alias.Line}:{alias.Column}" : Where(file, item);
                         if (!reading.IsDroppedItem(sequence, item))
-                            result.Add(Convert(item, index.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{path}[{index}]", Where(file, item)));
+                            result.Add(Convert(item, index.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{path}[{index}]", at));
                         index++;
                     }
                     return result;

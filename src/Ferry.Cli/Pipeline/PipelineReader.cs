@@ -102,15 +102,23 @@ internal static class PipelineReader
         }
         // Ignoring case, as the bus's name claim does when the stages are built: a FERRY__ variable's name may lose its case,
         // so 'Pos' and 'pos' could not be told apart there. Said here, with the rest, not only when 'ferry run' builds them.
-        var seen = new Dictionary<string, (string Name, string Where)>(StringComparer.OrdinalIgnoreCase);
+        var seen = new Dictionary<string, (string Name, string Where, string Stage)>(StringComparer.OrdinalIgnoreCase);
         foreach (var block in node.Nodes)
         {
             var before = problems.Count;
             var stage = StageReader.Read(block, problems, defaultName: null, stopGracePeriod: null, out var asRead);
             var nameNode = block.Find("name");
-            if (nameNode?.Value is { } name && !seen.TryAdd(name, (name, nameNode.Where)))
+            if (nameNode?.Value is { } name && !seen.TryAdd(name, (name, nameNode.Where, block.Where)))
             {
                 var first = seen[name];
+                // The very name node again: this stage is an alias of a whole stage (- *front), and both would point at the anchor.
+                if (first.Where == nameNode.Where)
+                {
+                    problems.Add(new SettingProblem(block.Where, block.Path, null, $"is an alias of the whole stage at {first.Stage}, so it repeats "
+                        + $"its name '{name}'; stage names must be unique (their topics would merge): write this stage out with a name "
+                        + "of its own, or repeat only its settings (config: *common)"));
+                    continue;
+                }
                 problems.Add(new SettingProblem(nameNode.Where, nameNode.Path, name, first.Name == name
                     ? $"is already the name of the stage at {first.Where}; stage names must be unique (their topics would merge)"
                     : $"differs only in case from '{first.Name}', the stage at {first.Where}; stage names must be unique ignoring case " +

@@ -43,6 +43,9 @@ internal sealed class ReadOnParser(IParser inner, string file, List<SettingProbl
     /// <summary>The start of each skipped sequence item, with the start of its sequence.</summary>
     private readonly HashSet<(long Sequence, long Item)> _droppedItems = [];
 
+    /// <summary>Where each sequence item written as an alias (<c>- *front</c>) is, by its sequence's start and its index: the item's node is the anchor's, and tells only where that is.</summary>
+    private readonly Dictionary<(long Sequence, int Index), Mark> _aliasItems = [];
+
     private int _tags;
 
     public ParsingEvent? Current { get; private set; }
@@ -63,6 +66,9 @@ internal sealed class ReadOnParser(IParser inner, string file, List<SettingProbl
 
     /// <summary>Whether <paramref name="item"/>, an item of <paramref name="sequence"/>, is an alias that named no anchor.</summary>
     public bool IsDroppedItem(YamlSequenceNode sequence, YamlNode item) => _droppedItems.Contains((sequence.Start.Index, item.Start.Index));
+
+    /// <summary>Where <paramref name="sequence"/>'s item <paramref name="index"/> is written, when it is an alias; null otherwise.</summary>
+    public Mark? AliasItemAt(YamlSequenceNode sequence, int index) => _aliasItems.TryGetValue((sequence.Start.Index, index), out var at) ? at : null;
 
     private ParsingEvent Pass(ParsingEvent node)
     {
@@ -119,7 +125,11 @@ internal sealed class ReadOnParser(IParser inner, string file, List<SettingProbl
             };
         }
         else
+        {
+            if (block is { IsMapping: false } && node is AnchorAlias)
+                _aliasItems[(block.Start.Index, block.NextIndex)] = node.Start;
             path = block?.ValuePath() ?? "";
+        }
         if (node is MappingStart)
             _open.Push(new Block(path, node.Start, isMapping: true));
         else if (node is SequenceStart)
@@ -196,6 +206,9 @@ internal sealed class ReadOnParser(IParser inner, string file, List<SettingProbl
             _keyStart = at;
             return name is null || _keys.TryAdd(name, at) ? null : _keys[name];
         }
+
+        /// <summary>In a sequence, the index of the next item.</summary>
+        public int NextIndex => _index;
 
         /// <summary>The path of the next value: a sequence's next item, or the value of the key just read.</summary>
         public string ValuePath()
