@@ -117,7 +117,7 @@ internal static class RunCommand
         }));
         io.Stdout.WriteLine($"{pipeline.File}: valid: {pipeline.Stages.Count} stage{(pipeline.Stages.Count == 1 ? "" : "s")}: {stages}; "
             + $"{pipeline.Routes.Count} route{(pipeline.Routes.Count == 1 ? "" : "s")}; bus {pipeline.Bus.Type}"
-            + (pipeline.Bus.Nats is { } nats ? $" ({nats.Url}, {(nats.Mode == Ferry.Nats.NatsDeliveryMode.JetStream ? "jetstream" : "core")})" : ""));
+            + (pipeline.Bus.Nats is { } nats ? $" ({Ferry.Nats.Internal.NatsUrlText.Redacted(nats.Url)}, {(nats.Mode == Ferry.Nats.NatsDeliveryMode.JetStream ? "jetstream" : "core")})" : ""));
         return 0;
     }
 }

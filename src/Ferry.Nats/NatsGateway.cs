@@ -31,6 +31,9 @@ namespace Ferry.Nats;
 public sealed class NatsGateway : IAsyncDisposable
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>The server's URL as lines may show it: its password or token masked.</summary>
+    private string UrlForLog => NatsUrlText.Redacted(_options.Url);
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
     private readonly TcpServerStage _stage;
     private readonly NatsGatewayOptions _options;
@@ -178,7 +181,7 @@ public sealed class NatsGateway : IAsyncDisposable
             // Said once per outage; the client's own line per failed attempt is rate-limited (ClientLogLimiter).
             var lostAt = Interlocked.Exchange(ref _lostAt, 0);
             if (lostAt != 0)
-                _logger.LogInformation("stage {Stage}: NATS connection to {Url} is back after {Seconds:0.0} s", _stage.Name, _options.Url,
+                _logger.LogInformation("stage {Stage}: NATS connection to {Url} is back after {Seconds:0.0} s", _stage.Name, UrlForLog,
                     Stopwatch.GetElapsedTime(lostAt).TotalSeconds);
             return ValueTask.CompletedTask;
         };
@@ -189,7 +192,7 @@ public sealed class NatsGateway : IAsyncDisposable
             _counters.Connected = false;
             if (Volatile.Read(ref _state) == 1 && Interlocked.CompareExchange(ref _lostAt, Stopwatch.GetTimestamp(), 0) == 0)
                 _logger.LogWarning("stage {Stage}: NATS connection to {Url} lost; reconnecting every 0.1 to 2 s until it is back ({Mode}: {Meanwhile})",
-                    _stage.Name, _options.Url, _options.Mode,
+                    _stage.Name, UrlForLog, _options.Mode,
                     _options.Mode == NatsDeliveryMode.JetStream ? $"ingress waits in the {_options.Say("max_in_flight")} window and is sent again"
                         : $"ingress that finds no room within {_options.Say("publish_timeout")} is dropped and counted");
             return ValueTask.CompletedTask;
@@ -208,7 +211,7 @@ public sealed class NatsGateway : IAsyncDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': cannot connect to '{_options.Url}' ({ex.Message})", ex);
+            throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': cannot connect to '{UrlForLog}' ({ex.Message})", ex);
         }
         _counters.Connected = true;
         if (AfterConnectForTest is { } afterConnect)
@@ -279,7 +282,7 @@ public sealed class NatsGateway : IAsyncDisposable
         // Before the line that says it runs, so that whoever hears it reads connected.
         _counters.Running = true;
         _logger.LogInformation("stage {Stage} on NATS {Url} ({Mode}): ingress {Ingress}, egress {Egress} and {Own}",
-            _stage.Name, _options.Url, _options.Mode, IngressSubject, EgressSubject, InstanceEgressSubject);
+            _stage.Name, UrlForLog, _options.Mode, IngressSubject, EgressSubject, InstanceEgressSubject);
     }
 
     /// <summary>
@@ -410,10 +413,34 @@ public sealed class NatsGateway : IAsyncDisposable
             _logger.LogDebug(ex, "NATS gateway loops ended with an error");
         }
         if (_nats is not null)
-            await _nats.DisposeAsync().ConfigureAwait(false);
+            await CloseConnectionAsync(_nats).ConfigureAwait(false);
         _dropLog?.Dispose();
         _stopping.Dispose();
         // Only now may another gateway of the process take subjects this one's meet.
         GatewaysInProcess.Release(this);
+    }
+    /// <summary>
+    /// Closes the connection within <see cref="DrainTimeout"/>, whatever the server's state. A paused or stuck server makes
+    /// the client's unsubscribes time out: its dispose waited for them (20 s) and then threw <c>NatsTimeoutException</c>,
+    /// which escaped the stop and aborted <c>ferry serve</c> (exit 134). The stop is what matters then; the close is said
+    /// and left to finish on its own.
+    /// </summary>
+    private async Task CloseConnectionAsync(NatsConnection nats)
+    {
+        var closing = nats.DisposeAsync().AsTask();
+        try
+        {
+            await closing.WaitAsync(DrainTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _ = closing.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            _logger.LogWarning("NATS connection to {Url} did not close within {Timeout} s (the server does not answer); the gateway stopped without waiting for it",
+                UrlForLog, DrainTimeout.TotalSeconds);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogWarning("NATS connection to {Url} closed with an error ({Error}); the gateway stopped all the same", UrlForLog, ex.Message);
+        }
     }
 }

@@ -87,7 +87,11 @@ public sealed class NatsGatewayOptions
     {
         var problems = new List<string>();
         if (!Uri.TryCreate(Url, UriKind.Absolute, out var uri) || (uri.Scheme is not ("nats" or "tls" or "ws" or "wss")))
-            problems.Add($"option 'url': '{Url}' is not allowed; use nats://host:port (or tls://, ws://, wss://)");
+            problems.Add($"option 'url': '{NatsUrlText.Redacted(Url)}' is not allowed; use nats://host:port (or tls://, ws://, wss://)");
+        // The client reads only the server's address and credentials from it: a path or query would be dropped unsaid.
+        else if (uri.Scheme is "nats" or "tls" && (uri.AbsolutePath is not ("" or "/") || uri.Query.Length > 0 || uri.Fragment.Length > 0))
+            problems.Add($"option 'url': '{NatsUrlText.Redacted(Url)}' is not allowed: a NATS URL names a server, and its path, query or fragment "
+                + $"would be ignored; use nats://host:port, e.g. {uri.Scheme}://{uri.Authority}");
         if (!Enum.IsDefined(Mode))
             problems.Add($"option 'mode': {Mode} is not allowed; must be core or jetstream");
         if (!Enum.IsDefined(IngressLayout))
@@ -103,7 +107,7 @@ public sealed class NatsGatewayOptions
         CheckSubject(problems, "stats_subject", StatsSubject, stage);
         CheckStream(problems, "ingress_stream", IngressStream, stage);
         CheckStream(problems, "egress_stream", EgressStream, stage);
-        CheckSeparate(problems, stage ?? "stage");
+        CheckSeparate(problems, stage);
         // One problem for the name, with the first meeting spelled out: ctrl meets four other names, and four lines said one thing.
         if (stage is not null && SubjectNames.IsToken(stage) && SubjectNames.IsSubject(SubjectPrefix ?? "")
             && StageSubjectCollisions.Of(stage, SubjectPrefix!, SubjectTemplates().Where(t => SubjectNames.IsSubject(Resolve(t.Template, stage))).ToList(),
@@ -171,7 +175,7 @@ public sealed class NatsGatewayOptions
 
     private void CheckSubject(List<string> problems, string option, string template, string? stage)
     {
-        var resolved = template is null ? "" : Resolve(template, stage ?? "stage");
+        var resolved = template is null ? "" : Resolve(template, stage ?? StagePlaceholder);
         if (!SubjectNames.IsSubject(resolved))
             problems.Add($"option '{option}': '{template}' is not allowed; use subject tokens (letters, digits, '-', '_', {{prefix}}, {{stage}}) separated by '.', no wildcards");
         // nats-server closes the connection of a client whose protocol line is longer than its max_control_line (4 KiB by default):
@@ -191,8 +195,9 @@ public sealed class NatsGatewayOptions
     /// subjects one token below the egress subject (<c>.&lt;instance&gt;</c>, <c>.any</c>), and in JetStream mode
     /// the egress stream takes every subject below it, so the others may not be there either.
     /// </summary>
-    private void CheckSeparate(List<string> problems, string stage)
+    private void CheckSeparate(List<string> problems, string? stage)
     {
+        var placeholder = stage ?? StagePlaceholder;
         (string Option, string? Subject)[] subjects =
         [
             ("ingress_subject", Valid(IngressSubject)), ("egress_subject", Valid(EgressSubject)), ("control_subject", Valid(ControlSubject)),
@@ -205,21 +210,29 @@ public sealed class NatsGatewayOptions
                 continue;
             for (var j = i + 1; j < subjects.Length; j++)
                 if (subject == subjects[j].Subject)
-                    problems.Add($"options '{subjects[i].Option}' and '{subjects[j].Option}' are both '{subject}'; each needs a subject of its own");
+                    problems.Add($"options '{subjects[i].Option}' and '{subjects[j].Option}' are both '{Shown(subject)}'; each needs a subject of its own");
             if (egress is not null && i != 1 && subject.StartsWith(egress + ".", StringComparison.Ordinal))
-                problems.Add($"option '{subjects[i].Option}': '{subject}' is below {StageOptionsException.Mark("egress_subject")} '{egress}'; the subjects below it are the "
+                problems.Add($"option '{subjects[i].Option}': '{Shown(subject)}' is below {StageOptionsException.Mark("egress_subject")} '{Shown(egress)}'; the subjects below it are the "
                     + "gateways' own (.<instance>, .any; in JetStream mode the egress stream takes all of them): choose one outside it");
         }
-        if (Mode == NatsDeliveryMode.JetStream && StreamName(IngressStream ?? "", stage) is { Length: > 0 } ingress
-            && ingress == StreamName(EgressStream ?? "", stage))
-            problems.Add($"options 'ingress_stream' and 'egress_stream' are both '{ingress}'; each needs a stream of its own");
+        if (Mode == NatsDeliveryMode.JetStream && StreamName(IngressStream ?? "", placeholder) is { Length: > 0 } ingress
+            && ingress == StreamName(EgressStream ?? "", placeholder))
+            problems.Add($"options 'ingress_stream' and 'egress_stream' are both '{Shown(ingress)}'; each needs a stream of its own");
 
-        string? Valid(string template) => template is null || Resolve(template, stage) is not { } resolved || !SubjectNames.IsSubject(resolved) ? null : resolved;
+        string? Valid(string template) => template is null || Resolve(template, placeholder) is not { } resolved || !SubjectNames.IsSubject(resolved) ? null : resolved;
+        // Checked without a stage (the bus block on its own), a name is said with {stage} in it, not as if a stage were called "stage".
+        string Shown(string name) => stage is null ? name.Replace(StagePlaceholder, "{stage}", StringComparison.Ordinal) : name;
     }
+
+    /// <summary>
+    /// The stage name the options are resolved with when they are checked without one: a valid token (so the names it makes
+    /// are checked as subjects and streams), and one that no text of a template holds, so that it can be said as <c>{stage}</c> again.
+    /// </summary>
+    private const string StagePlaceholder = "s9t4g"; // as long as "stage", which the length checks without a stage used before
 
     private void CheckStream(List<string> problems, string option, string template, string? stage)
     {
-        var resolved = template is null ? "" : Resolve(template, stage ?? "stage");
+        var resolved = template is null ? "" : Resolve(template, stage ?? StagePlaceholder);
         if (Mode == NatsDeliveryMode.JetStream && !SubjectNames.IsToken(resolved.Replace('.', '_')))
             problems.Add($"option '{option}': '{template}' is not allowed; a stream name uses letters, digits, '-', '_', {{prefix}} and {{stage}}");
         // JetStream refuses a longer name only at start ("stream name is too long, maximum allowed is 255", error 10052).

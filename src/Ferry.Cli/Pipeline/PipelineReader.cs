@@ -49,10 +49,13 @@ internal static class PipelineReader
         var binds = new BindClaims();
         var stages = ReadStages(stagesNode, root, binds, problems);
         var bus = ReadBus(busNode, problems);
+        var servers = stages.OfType<ServerStageDeclaration>()
+            .Select(server => ((StageDeclaration)server, (ISettingNode?)stagesNode?.Nodes.Select(n => n.Find("name")).FirstOrDefault(n => n?.Value == server.Name)))
+            .ToList();
         if (bus?.Nats is { } nats)
-            NatsBusReader.CheckStages(nats, stages.OfType<ServerStageDeclaration>()
-                .Select(server => ((StageDeclaration)server, (ISettingNode?)stagesNode?.Nodes.Select(n => n.Find("name")).FirstOrDefault(n => n?.Value == server.Name)))
-                .ToList(), problems);
+            NatsBusReader.CheckStages(nats, servers, problems);
+        else if (bus is null && string.Equals(busNode?.Find("type")?.Value?.Trim(), "nats", StringComparison.OrdinalIgnoreCase))
+            NatsBusReader.CheckStageTokens(servers, problems);
         var declared = stagesNode?.Kind == ConfigNodeKind.Sequence
             ? stagesNode.Nodes.Select(n => n.Find("name")?.Value).OfType<string>().Distinct().ToList()
             : [];

@@ -77,7 +77,34 @@ internal static class NatsBusReader
                     problem.Contains(" cannot be a NATS subject token", StringComparison.Ordinal)
                         ? "cannot be a NATS subject token (bus type nats); use letters, digits, '-' and '_' only"
                         : NatsOptionsException.SayKeys(problem[(problem.IndexOf("' ", 12, StringComparison.Ordinal) + 2)..], options.Say)));
+            // A name that makes one of this stage's subjects or streams too long for NATS (with a long prefix): the server refused
+            // it only at start, after the stages before it had started, and ferry check had said the file was valid.
+            foreach (var problem in ex.MarkedProblems)
+                if (TooLongForStage(problem) is var (key, why))
+                    problems.Add(new SettingProblem(nameNode?.Where ?? stage.Where, nameNode?.Path ?? "name", stage.Name,
+                        $"is too long for {options.Say(key)}: {NatsOptionsException.SayKeys(why, options.Say)}"));
         }
+    }
+
+    /// <summary>The key and the reason of a problem "option 'k': 't' is not allowed for this stage: why"; null for another problem.</summary>
+    private static (string Key, string Why)? TooLongForStage(string problem)
+    {
+        const string one = "option '", verdict = " is not allowed for this stage: ";
+        var end = problem.StartsWith(one, StringComparison.Ordinal) ? problem.IndexOf("': ", one.Length, StringComparison.Ordinal) : -1;
+        var at = end < 0 ? -1 : problem.IndexOf(verdict, end, StringComparison.Ordinal);
+        return at < 0 ? null : (problem[one.Length..end], problem[(at + verdict.Length)..]);
+    }
+
+    /// <summary>
+    /// The stage names that cannot be NATS subject tokens, when the bus block itself has problems: the names' own checks do not
+    /// depend on it, and told only after the block was fixed, they came out one run later.
+    /// </summary>
+    public static void CheckStageTokens(IReadOnlyList<(StageDeclaration Stage, ISettingNode? NameNode)> servers, List<SettingProblem> problems)
+    {
+        foreach (var (stage, nameNode) in servers)
+            if (!Ferry.Nats.Internal.SubjectNames.IsToken(stage.Name))
+                problems.Add(new SettingProblem(nameNode?.Where ?? stage.Where, nameNode?.Path ?? "name", stage.Name,
+                    "cannot be a NATS subject token (bus type nats); use letters, digits, '-' and '_' only"));
     }
 
     /// <summary>
@@ -123,7 +150,13 @@ internal static class NatsBusReader
             return null;
         var said = NatsOptionsException.SayKeys(rest, e.Say);
         if (keys.Length == 1)
-            return e.Node(keys[0]) is { } node ? new SettingProblem(node.Where, node.Path, node.Value, OptionProblemText.WithoutValue(said, node.Value)) : null;
+        {
+            if (e.Node(keys[0]) is not { } node)
+                return null;
+            // A URL's password or token is not repeated in a problem line, as the gateway's own lines do not show it.
+            var value = keys[0] == "url" ? Ferry.Nats.Internal.NatsUrlText.Redacted(node.Value) : node.Value;
+            return new SettingProblem(node.Where, node.Path, value, OptionProblemText.WithoutValue(said, value));
+        }
         var written = Array.FindLastIndex(keys, k => e.Node(k) is not null);
         if (written < 0 || e.Node(keys[written]) is not { } at)
             return null;

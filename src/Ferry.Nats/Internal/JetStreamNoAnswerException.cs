@@ -16,7 +16,7 @@ internal sealed class JetStreamNoAnswerException : InvalidOperationException
     /// <param name="waits">The waits between the tries made so far: none after the first.</param>
     /// <param name="inner">The client's exception (NatsJSApiNoResponseException).</param>
     public JetStreamNoAnswerException(string url, string request, TimeSpan timeout, IReadOnlyList<TimeSpan> waits, Exception inner)
-        : base(Describe(url, request, timeout, waits), inner)
+        : base(Describe(NatsUrlText.Redacted(url), request, timeout, waits), inner)
         => (Url, Request, Timeout, Waits) = (url, request, timeout, waits);
 
     public string Url { get; }

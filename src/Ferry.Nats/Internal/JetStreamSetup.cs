@@ -143,7 +143,7 @@ internal static class JetStreamSetup
     /// </summary>
     public static string DescribeRefusal(NatsJSContext js, string url, Exception ex, string coreMode) =>
         ex is NatsJSApiNoResponseException && HasJetStream(js)
-            ? $"the NATS server at '{url}' has JetStream (its INFO says so) but did not answer within "
+            ? $"the NATS server at '{NatsUrlText.Redacted(url)}' has JetStream (its INFO says so) but did not answer within "
                 + $"{js.Opts.RequestTimeout.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} s: "
                 + "it is busy, paused or stuck (look at its load and log)"
             : IsNoJetStream(ex) ? NoJetStreamMessage(url, coreMode)
@@ -159,7 +159,7 @@ internal static class JetStreamSetup
     /// <param name="coreMode">How the reader of the options turns JetStream off (<see cref="NatsGatewayOptions.SayCoreMode"/>): it used to be
     /// "use mode core" to every reader, a key of no run file, flag or property.</param>
     public static string NoJetStreamMessage(string url, string coreMode) =>
-        $"the NATS server at '{url}' does not answer JetStream requests: JetStream is not enabled there (start nats-server with -js, "
+        $"the NATS server at '{NatsUrlText.Redacted(url)}' does not answer JetStream requests: JetStream is not enabled there (start nats-server with -js, "
         + $"or a jetstream block in its configuration), or set {coreMode}";
 
     /// <summary>Whether a stream of <paramref name="subjects"/> takes <paramref name="subject"/> (NATS wildcards: '*' one token, '>' the rest).</summary>

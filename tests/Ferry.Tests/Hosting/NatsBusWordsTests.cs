@@ -18,7 +18,7 @@ public sealed class NatsBusWordsTests
             "Type": "nats", "EgressSubject": "ferry.{stage}.out", "StatsSubject": "ferry.{stage}.out.stats"
             """);
         Assert.Equal(
-            "configuration 'Ferry:Bus:StatsSubject': Bus.StatsSubject: 'ferry.{stage}.out.stats' 'ferry.stage.out.stats' is below EgressSubject 'ferry.stage.out'; the subjects below it are the "
+            "configuration 'Ferry:Bus:StatsSubject': Bus.StatsSubject: 'ferry.{stage}.out.stats' is below EgressSubject 'ferry.{stage}.out'; the subjects below it are the "
             + "gateways' own (.<instance>, .any; in JetStream mode the egress stream takes all of them): choose one outside it",
             Assert.Single(failures));
     }
@@ -30,7 +30,7 @@ public sealed class NatsBusWordsTests
             "Type": "nats", "EventsSubject": "{prefix}.{stage}.in"
             """);
         Assert.Equal(
-            "configuration 'Ferry:Bus:EventsSubject': Bus.EventsSubject: '{prefix}.{stage}.in' and IngressSubject are both 'ferry.stage.in'; each needs a subject of its own",
+            "configuration 'Ferry:Bus:EventsSubject': Bus.EventsSubject: '{prefix}.{stage}.in' and IngressSubject are both 'ferry.{stage}.in'; each needs a subject of its own",
             Assert.Single(same));
     }
 }
