@@ -81,6 +81,7 @@ internal sealed class FerryStagesService(
                         var bridgeOptions = new FrameBridgeOptions
                         {
                             LoggerFactory = loggerFactory, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
+                            FrameTimeout = bridge.FrameTimeout,
                             // Its stop_grace_period (the shutdown timeout when unset), as the TCP stages': never more than the host waits.
                             StopGracePeriod = Grace(bridge.Name, bridge.StopGracePeriod, hostOptions.Value.ShutdownTimeout),
                             // The host's clock, as the TCP stages': a registered fake one moves handshake deadlines, send

@@ -138,6 +138,7 @@ internal static class PipelineRunner
                         {
                             // Its inner stage's log of the bind it gave up on would repeat run's line as well (naming PUSH or PULL).
                             LoggerFactory = stageLogs, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
+                            FrameTimeout = bridge.FrameTimeout,
                             StopGracePeriod = bridge.StopGracePeriod,
                         };
                         IFrameBridge end;

@@ -71,11 +71,16 @@ internal static class StagePreflight
     {
         try
         {
-            new FrameBridgeOptions { HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes }.Validate();
+            new FrameBridgeOptions { HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes, FrameTimeout = bridge.FrameTimeout }.Validate();
         }
         catch (ArgumentOutOfRangeException ex)
         {
-            var key = ex.ParamName == nameof(FrameBridgeOptions.HandshakeTimeout) ? "handshake_timeout" : "max_payload";
+            var key = ex.ParamName switch
+            {
+                nameof(FrameBridgeOptions.HandshakeTimeout) => "handshake_timeout",
+                nameof(FrameBridgeOptions.FrameTimeout) => "frame_timeout",
+                _ => "max_payload",
+            };
             var node = Key(block, key) ?? block;
             problems.Add(new SettingProblem(node.Where, node.Path, node.Value, StripParameter(ex.Message)));
         }

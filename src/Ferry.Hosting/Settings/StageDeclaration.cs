@@ -29,4 +29,8 @@ internal sealed record ClientStageDeclaration(string Name, string Where, TcpClie
 /// </summary>
 internal sealed record BridgeStageDeclaration(string Name, string Where, bool IsServer, string Address, int Port, TimeSpan HandshakeTimeout, int MaxPayloadBytes,
     TimeSpan StopGracePeriod)
-    : StageDeclaration(Name, Where);
+    : StageDeclaration(Name, Where)
+{
+    /// <summary>Its <c>frame_timeout</c>: zero (the default, as libzmq and Rogue) for no limit.</summary>
+    public TimeSpan FrameTimeout { get; init; }
+}

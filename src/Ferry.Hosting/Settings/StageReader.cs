@@ -48,7 +48,7 @@ internal static class StageReader
     ];
 
     /// <summary>Every key a bridge end's config takes.</summary>
-    public static readonly IReadOnlyList<string> BridgeKeys = ["address", "host", "port", "handshake_timeout", "max_payload", "stop_grace_period"];
+    public static readonly IReadOnlyList<string> BridgeKeys = ["address", "host", "port", "handshake_timeout", "max_payload", "frame_timeout", "stop_grace_period"];
 
     /// <summary>
     /// Reads a stage block. <paramref name="defaultName"/> is used when the block has no <c>name</c> (a
@@ -339,10 +339,12 @@ internal static class StageReader
         if (handshake == TimeSpan.Zero)
             e.Problem("handshake_timeout", "is not allowed; use a duration above 0, e.g. 10s");
         var maxPayload = e.Size("max_payload", 1) ?? 64 * 1024 * 1024;
+        var frameTimeout = e.Duration("frame_timeout") ?? TimeSpan.Zero;
         // As the tcp stages': the key, else the host's shutdown timeout (hosted), else the library's default (FrameBridgeOptions).
         var grace = e.Duration("stop_grace_period") ?? stopGracePeriod ?? DefaultBridgeGrace;
         return new BridgeStageDeclaration(name, where, isServer, address ?? "", port ?? 0, handshake, maxPayload, grace)
         {
+            FrameTimeout = frameTimeout,
             AddressWhere = (e.Node("port") ?? e.Node("address") ?? e.Node("host"))?.Where,
         };
     }

@@ -48,7 +48,9 @@ public sealed class FrameBridgeClient : FrameBridgeEnd
         EgressBufferBytes = End.Options.SendBufferBytes,
         // One stage-wide read buffer (not per connection): large enough that a 64 KiB frame usually
         // arrives in one receive instead of being gathered in a pending buffer.
-        ReadBufferBytes = 256 * 1024,
+        ReadBufferBytes = BridgeEnd.ReadBufferBytes,
+        MaxPendingBytes = End.PartialFrameBudget,
+        FrameTimeout = End.Options.FrameTimeout,
         // A round's frames are delivered together (published at the end of the round, no linger), so an
         // inline pipe's sends of one round are gathered into one write per peer.
         GroupSize = BridgeEnd.ReceiveBatchFrames,

@@ -44,6 +44,13 @@ public sealed class FrameBridgeOptions
     /// </summary>
     public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// How long a peer may take to send one frame once its first byte is in, before its connection is closed
+    /// (<c>frame_timeout</c>); zero, the default as in libzmq and Rogue, sets no limit: a large frame on a slow link takes as
+    /// long as it takes, and the memory a peer's partial frame holds is bounded by <see cref="MaxPayloadBytes"/> either way.
+    /// </summary>
+    public TimeSpan FrameTimeout { get; init; } = TimeSpan.Zero;
+
     /// <summary>Largest payload accepted; larger messages are skipped, counted and logged.</summary>
     public int MaxPayloadBytes { get; init; } = 64 * 1024 * 1024;
 
@@ -79,6 +86,8 @@ public sealed class FrameBridgeOptions
         if (MaxReconnectDelay != TimeSpan.Zero && MaxReconnectDelay < ReconnectDelay)
             throw new ArgumentOutOfRangeException(nameof(MaxReconnectDelay), MaxReconnectDelay,
                 $"must be zero (no back-off) or at least ReconnectDelay ({ReconnectDelay})");
+        if (FrameTimeout < TimeSpan.Zero || (FrameTimeout > TimeSpan.Zero && FrameTimeout < TimeSpan.FromMilliseconds(1)))
+            throw new ArgumentOutOfRangeException(nameof(FrameTimeout), FrameTimeout, "must be zero (no limit) or at least 1 ms");
         if (StopGracePeriod < TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(StopGracePeriod), "must be 0 or positive");
         ArgumentNullException.ThrowIfNull(LoggerFactory);

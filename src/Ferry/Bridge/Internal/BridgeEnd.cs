@@ -92,6 +92,17 @@ internal sealed class BridgeEnd
     /// </summary>
     public bool IsReady => _ready.IsOpen && !IsStopping;
 
+    /// <summary>The read buffer of each of the end's stages: large enough that a 64 KiB frame usually arrives in one receive.</summary>
+    public const int ReadBufferBytes = 256 * 1024;
+
+    /// <summary>
+    /// The partial-frame memory a stage of this end may hold (its <c>MaxPendingBytes</c>): two frames of the largest payload
+    /// at once, with the room a partial frame's buffer takes beyond its bytes (a read's worth, and the message's other parts).
+    /// The stages' default (64 MiB) closed the connection of a peer that sent a frame near <see cref="FrameBridgeOptions.MaxPayloadBytes"/>
+    /// (memory_limit), lost the frame uncounted, and did so for ever as the peer sent it again.
+    /// </summary>
+    public long PartialFrameBudget => 2 * ((long)Options.MaxPayloadBytes + ReadBufferBytes + 64 * 1024);
+
     /// <summary>The framing spec of one direction: Rogue's four-part messages, limits from the options.</summary>
     public string FramingSpec(ZmtpSocketType role) =>
         $"zmtp,socket={(role == ZmtpSocketType.Push ? "push" : "pull")},message=rogue,handshake_timeout_ms={(long)Options.HandshakeTimeout.TotalMilliseconds},max_frame_bytes={Options.MaxPayloadBytes},on_error=skip";
