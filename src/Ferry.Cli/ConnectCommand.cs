@@ -24,13 +24,14 @@ internal static class ConnectCommand
             + "it is owed and close (its bytes are discarded meanwhile); 0 = close at once, a reset if its bytes are unread (default 2s)");
         var egressBuffer = CliOptions.Size("--egress-buffer", 1, "bytes of framed lines that may wait for the server, and be held while "
             + "disconnected; the longest line it takes, e.g. 1048576 or 64KiB (default 1MiB)");
+        var stopGrace = CliOptions.Duration("--stop-grace-period", "at a stop (Ctrl+C, SIGTERM), how long lines queued for the server may drain before the connection closes; a second signal cuts it short (default 5s)");
         var quiet = CliOptions.Flag("--quiet", "print events, not packets");
         var logLevel = CliOptions.LogLevel(LogLevel.Warning);
         var logFormat = CliOptions.LogFormat();
         var command = new Command("connect", "dial a TCP server, send each stdin line as one message (encoded with the framing), "
             + "print what arrives as JSON lines (connecting, connect_failed, connected, packet, disconnected, error, stats, closed); reconnects with back-off")
         {
-            remote, framing, reconnectWait, reconnectMaxWait, idleTimeout, connectTimeout, closeLinger, egressBuffer, quiet, logLevel, logFormat,
+            remote, framing, reconnectWait, reconnectMaxWait, idleTimeout, connectTimeout, closeLinger, egressBuffer, stopGrace, quiet, logLevel, logFormat,
         };
         var tls = new TlsFlags(server: false);
         tls.AddTo(command);
@@ -47,6 +48,7 @@ internal static class ConnectCommand
             if (result.TryGet(connectTimeout, out var cto)) options = options with { ConnectTimeout = cto };
             if (result.TryGet(closeLinger, out var cl)) options = options with { CloseLinger = cl };
             if (result.TryGet(egressBuffer, out var eb)) options = options with { EgressBufferBytes = eb };
+            if (result.TryGet(stopGrace, out var sg)) options = options with { StopGracePeriod = sg };
             try
             {
                 options.Validate();
@@ -95,17 +97,17 @@ internal static class ConnectCommand
         using var metrics = FerryMetrics.Track(stage);
         StageJsonPrinter.Attach(stage, output, printPackets: !quiet);
 
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; stop.Cancel(); });
+        // The first signal stops gracefully (lines queued for the server drain); the next one cuts the grace period short.
+        using var signals = new StopSignals(cancellationToken);
+        var stop = signals.Stopping;
+        var dropped = new DroppedLines(() => stage.GetStats().EgressPacketsDroppedTotal, why => output.Error(why), options.EgressBufferBytes, TimeProvider.System);
         stage.Start();
         // What the server sends is printed on stdout: once nobody reads it, connect stops, saying so, as serve does.
         _ = StdoutWatch.WatchAsync(io, () =>
         {
             io.Stderr.WriteLine("ferry connect: stdout was closed (whatever read it has ended); stopping");
-            stop.Cancel();
-        }, stop.Token);
+            signals.Stop();
+        }, stop);
         // A line longer than the egress buffer could never be sent whole, so no more of it is kept: without a bound, stdin
         // with no newline (a binary file under raw framing, /dev/zero) grew memory without end.
         var maxLineChars = options.EgressBufferBytes;
@@ -116,7 +118,7 @@ internal static class ConnectCommand
             {
                 string? line;
                 long tooLong;
-                try { (line, tooLong) = await reader.ReadLineAsync(stop.Token).ConfigureAwait(false); }
+                try { (line, tooLong) = await reader.ReadLineAsync(stop).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
                 if (tooLong > 0)
                 {
@@ -129,24 +131,36 @@ internal static class ConnectCommand
                 try
                 {
                     var payload = Encoding.UTF8.GetBytes(line);
-                    if (!await stage.SendAsync(payload, default, stop.Token).ConfigureAwait(false)
-                        && DroppedLine.Explain(stage, payload.Length, stop.IsCancellationRequested) is { } why)
-                        output.Error(why);
+                    dropped.Sending();
+                    var taken = await stage.SendAsync(payload, default, stop).ConfigureAwait(false);
+                    dropped.Sent(taken, taken ? null : DroppedLine.Explain(stage, payload.Length, stop.IsCancellationRequested));
                 }
                 catch (FramingException ex)
                 {
+                    dropped.Sent(true, null); // refused before the stage counted it
                     output.Error("cannot frame that line: " + ex.Message);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
                 }
             }
         }, CancellationToken.None);
         try
         {
-            await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
+            using var ticks = new PeriodicTimer(DroppedLines.Interval);
+            while (await ticks.WaitForNextTickAsync(stop).ConfigureAwait(false))
+                dropped.Tick();
         }
         catch (OperationCanceledException)
         {
         }
-        await stage.StopAsync().ConfigureAwait(false);
+        // What the stop dropped (held lines with no server to take them, queued ones the grace period did not drain) is
+        // said by the account, with the stage's last totals: the periodic stats end with the stop.
+        var account = new StopAccount();
+        account.Add(null, stage.GetStats, () => stage.Core.StopDropped);
+        await stage.StopAsync(signals.Forced).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        account.Report("ferry connect", "--stop-grace-period", output, io.Stderr);
         output.Flush();
         return 0;
     }

@@ -178,4 +178,26 @@ public sealed class ConnectCommandTests
         Assert.Equal($"ferry {command}: {flag} '{value}' is not allowed; use a duration above 0, e.g. 500ms, 10s or 2m (at most 596h)", Assert.Single(stderr));
         Assert.Empty(stdout);
     }
+
+    [Fact]
+    public async Task A_stop_with_lines_held_for_a_server_that_never_came_says_what_it_dropped()
+    {
+        // Before: only {"type":"closed"}, the last stats said nothing was dropped, and stderr was empty.
+        var stdin = new QueueReader();
+        for (var i = 1; i <= 5; i++)
+            stdin.Send($"held{i}");
+        var stdout = new LineWriter();
+        var stderr = new LineWriter();
+        using var stop = new CancellationTokenSource();
+        var run = Task.Run(() => FerryCommand.RunAsync(["connect", $"127.0.0.1:{FreePorts.One()}", "--framing", "lines", "--reconnect-wait", "10s"],
+            stdin, stdout, stderr, stop.Token));
+        await stdin.FirstWait.WaitAsync(TimeSpan.FromSeconds(30)); // the five lines are held
+
+        stop.Cancel();
+        Assert.Equal(0, await run.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal("ferry connect: the stage: the stop dropped 25 bytes of queued egress (5 whole messages among them) that could not be "
+            + "written within its --stop-grace-period (or before a second signal)", Assert.Single(stderr.Lines));
+        var last = stdout.Json.Last(j => LineWriter.Is(j, "stats"));
+        Assert.Equal(5, last.GetProperty("egress_dropped_packets").GetInt64());
+    }
 }

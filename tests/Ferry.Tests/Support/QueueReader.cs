@@ -11,13 +11,25 @@ public sealed class QueueReader : TextReader
     private string _rest = "";
     private int _taken;
     private bool _ended;
+    private readonly TaskCompletionSource _waited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Completes the first time a read finds no line waiting: every line sent before it has been read (and a reader that
+    /// handles each line before reading the next, as ferry connect does, has handled them).
+    /// </summary>
+    public Task FirstWait => _waited.Task;
 
     public void Send(string line) => _lines.Writer.TryWrite(line);
 
     /// <summary>End of input.</summary>
     public void End() => _lines.Writer.TryWrite(null);
 
-    public override async ValueTask<string?> ReadLineAsync(CancellationToken cancellationToken) => await _lines.Reader.ReadAsync(cancellationToken);
+    public override async ValueTask<string?> ReadLineAsync(CancellationToken cancellationToken)
+    {
+        if (!_lines.Reader.TryPeek(out _))
+            _waited.TrySetResult();
+        return await _lines.Reader.ReadAsync(cancellationToken);
+    }
 
     public override Task<string?> ReadLineAsync() => ReadLineAsync(CancellationToken.None).AsTask();
 
@@ -28,6 +40,8 @@ public sealed class QueueReader : TextReader
         {
             if (_ended)
                 return 0;
+            if (!_lines.Reader.TryPeek(out _))
+                _waited.TrySetResult();
             var line = await _lines.Reader.ReadAsync(cancellationToken);
             if (line is null)
             {
