@@ -92,6 +92,17 @@ internal static class BridgeCommand
         }
     }
 
+    /// <summary>
+    /// A client's ADDR that names no host to dial: <c>*</c> (a server's "every interface") or text that is neither an IP address
+    /// nor a host name. A usage error (exit 2), said with the argument: the stage's own refusal came out as exit 1 naming
+    /// <c>TcpClientStageOptions.Connect</c> of its PUSH stage.
+    /// </summary>
+    private static (string Message, int Code)? DialProblem(string address)
+        => System.Net.IPAddress.TryParse(address.Trim('[', ']'), out _) || Ferry.Stages.Internal.HostNameText.IsValid(address)
+            ? null
+            : ($"ADDR '{address}' is not an address to connect to; give the server's IP address or host name, e.g. 127.0.0.1"
+                + (address == "*" ? " (* is a server's: every interface)" : ""), 2);
+
     /// <summary>What the command does with frames and what it prints.</summary>
     private readonly record struct Printing(bool Echo, bool Quiet, bool Stats);
 
@@ -111,8 +122,10 @@ internal static class BridgeCommand
         var stdout = io.Stdout;
         var stderr = io.Stderr;
         using var loggerFactory = CliLogging.Create(logLevel, logFormat, stderr);
-        var options = new FrameBridgeOptions { LoggerFactory = loggerFactory, StopGracePeriod = stopGracePeriod };
-        if (isServer && ResolveProblem(address) is { } problem)
+        // The line below says a bind the end gave up on; the inner stage's log entry of it would say it again (naming PUSH or PULL).
+        using var stageLogs = new Pipeline.BindGiveUpLogFilter(loggerFactory);
+        var options = new FrameBridgeOptions { LoggerFactory = stageLogs, StopGracePeriod = stopGracePeriod };
+        if ((isServer ? ResolveProblem(address) : DialProblem(address)) is { } problem)
         {
             stderr.WriteLine($"ferry bridge: {problem.Message}");
             return problem.Code;

@@ -56,14 +56,7 @@ internal static class BindPreflight
         }
         catch (SocketException ex)
         {
-            var why = ex.SocketErrorCode switch
-            {
-                SocketError.AddressNotAvailable => "the address is not one of this machine's",
-                SocketError.AddressAlreadyInUse => "another process listens on that port",
-                SocketError.AccessDenied => "permission denied: a port below 1024 needs root or CAP_NET_BIND_SERVICE",
-                SocketError.HostNotFound or SocketError.TryAgain or SocketError.NoData => $"the name '{address.Host}' does not resolve",
-                _ => "the stage's bind would fail the same way",
-            };
+            var why = BindFailureWords.Why(ex.SocketErrorCode, address.Host);
             problems.Add(new Problem(stage, who, $"cannot listen on {address}: {ex.SocketErrorCode}: {ex.Message} ({why})", isServerStage));
         }
         catch (IOException ex)

@@ -88,8 +88,12 @@ public sealed class FrameBridgeServer : FrameBridgeEnd
             End.BeginStop();
             StopStagesAsync(CancellationToken.None).GetAwaiter().GetResult();
             End.CompleteStop();
-            throw new InvalidOperationException(
-                $"Failed to bind the bridge to port {port} at address {Address}, another process may be using this port: {e.Message}", e);
+            // Rogue's words when the port is taken; the cause, when it is something else (an address that is not this machine's,
+            // a privileged port), instead of sending the operator after another process that does not exist.
+            var why = e.InnerException is SocketException { SocketErrorCode: var code } && code != SocketError.AddressAlreadyInUse
+                ? Ferry.Transport.BindFailureWords.Why(code, Address)
+                : "another process may be using this port";
+            throw new InvalidOperationException($"Failed to bind the bridge to port {port} at address {Address}, {why}: {e.Message}", e);
         }
     }
 

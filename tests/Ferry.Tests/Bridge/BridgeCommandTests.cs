@@ -23,6 +23,29 @@ public sealed class BridgeCommandTests
         Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
+    [Theory]
+    [InlineData("*", "ferry bridge: ADDR '*' is not an address to connect to; give the server's IP address or host name, e.g. 127.0.0.1 (* is a server's: every interface)")]
+    [InlineData("", "ferry bridge: ADDR '' is not an address to connect to; give the server's IP address or host name, e.g. 127.0.0.1")]
+    [InlineData("bad host", "ferry bridge: ADDR 'bad host' is not an address to connect to; give the server's IP address or host name, e.g. 127.0.0.1")]
+    public async Task A_client_address_that_names_no_host_is_a_usage_error_naming_the_argument(string address, string expected)
+    {
+        // Before: exit 1 and "stage 'PUSH': TcpClientStageOptions.Connect: '*:25050' is not a remote address …".
+        var (code, stdout, stderr) = await CliRun.RunAsync("bridge", "client", address, "25050").WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(2, code);
+        Assert.Equal(expected, Assert.Single(stderr));
+        Assert.Empty(stdout);
+    }
+
+    [Fact]
+    public async Task A_server_address_that_is_not_this_machines_says_so_once_not_that_another_process_has_the_port()
+    {
+        // Before: "… another process may be using this port: … AddressNotAvailable …", after a stage log line saying it too.
+        var (code, _, stderr) = await CliRun.RunAsync("bridge", "server", "192.0.2.1", "25050").WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(1, code);
+        var line = Assert.Single(stderr);
+        Assert.StartsWith("ferry bridge: Failed to bind the bridge to port 25050 at address 192.0.2.1, the address is not one of this machine's: ", line);
+    }
+
     [Fact]
     public async Task A_server_address_that_does_not_resolve_names_the_argument_and_the_host()
     {
