@@ -198,8 +198,12 @@ internal static class PipelineRunner
         account.Report("ferry run", "stop_grace_period", output, io.Stderr);
         foreach (var d in disposables)
             d.Dispose();
-        foreach (var (_, bridge) in bridges)
+        // A bridge end's stop is its dispose; its closed line follows, as the TCP stages' follow theirs (and ferry bridge's).
+        foreach (var (name, bridge) in bridges)
+        {
             await bridge.DisposeAsync().ConfigureAwait(false);
+            output.Write(new ClosedLine { Stage = name }, CliJsonContext.Default.ClosedLine);
+        }
         foreach (var s in servers.Values)
             await s.DisposeAsync().ConfigureAwait(false);
         foreach (var c in clients.Values)
