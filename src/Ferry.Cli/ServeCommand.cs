@@ -174,7 +174,7 @@ internal static class ServeCommand
         {
         }
         var account = new StopAccount();
-        account.Add(null, stage.GetStats, () => stage.Core.StopDropped);
+        account.Add(null, stage.GetStats, () => stage.Core.StopDropped, () => stage.Core.IngressStopDropped);
         await stage.StopAsync(signals.Forced).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         account.Report("ferry serve", "--stop-grace-period", output, io.Stderr);
         echoing?.Dispose();

@@ -220,4 +220,90 @@ public sealed class HostilePeerTests
             await stage.DisposeAsync();
         }
     }
+
+    /// <summary>
+    /// Every packet the stage read is accounted for when a JetStream gateway's stop is forced with its publish window full:
+    /// published, in flight (abandoned), waiting for a place in the window, or read after that and never handed over. Before,
+    /// the last two were said nowhere (the one waiting counted in ingress_dropped alone, the rest in no counter at all).
+    /// </summary>
+    [SkippableFact]
+    public async Task A_forced_stop_with_the_window_full_accounts_for_every_packet_read()
+    {
+        await using var server = await NatsServer.StartNewAsync();
+        var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
+        var stage = new TcpServerStage(new TcpServerStageOptions { Name = "full", Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("lines") }, new InProcessBus());
+        var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream, MaxInFlight = 4 }, logs);
+        try
+        {
+            await gateway.StartAsync();
+            await stage.StartAsync();
+            using var client = await TestClient.ConnectAsync(stage.LocalEndPoint!.Port);
+            await client.SendAsync("a\nb\n");
+            await Eventually.TrueAsync(() => gateway.Counters.IngressPackets == 2, TimeSpan.FromSeconds(10), () => gateway.Counters.ToString());
+
+            await server.PauseAsync();
+            await client.SendAsync(string.Concat(Enumerable.Range(0, 10).Select(i => $"line {i}\n")));
+            // 4 in flight, the 5th waiting for a place (the stage's thread with it): the other 5 lines wait, unread, in its buffer.
+            await Eventually.TrueAsync(() => gateway.Counters.IngressInFlight == 4 && stage.GetStats().PacketsReceivedTotal == 7, TimeSpan.FromSeconds(10),
+                () => $"{gateway.Counters}, {stage.GetStats().PacketsReceivedTotal} read");
+            await stage.StopAsync(new CancellationToken(canceled: true));
+            await gateway.DisposeAsync();
+
+            var counters = gateway.Counters;
+            Assert.Equal((2, 5), (counters.IngressPackets, counters.IngressDropped));
+            // The other 5, read once the forced stop let the stage's thread go (12 in all), are the stage's own stop's to say
+            // (IngressStopDropped, tested with the stage).
+            Assert.Equal(12, stage.GetStats().PacketsReceivedTotal);
+            Assert.Contains(logs.All, l => l.StartsWith("Warning Ferry.Nats.Gateway.full: ingress to ferry.full.in: the stop came while 1 packet(s) waited for a free place in the JetStream publish window", StringComparison.Ordinal));
+            Assert.Contains(logs.All, l => l.StartsWith("Warning Ferry.Nats.Gateway.full: ingress to ferry.full.in: the gateway stopped with 4 packet(s) in JetStream publishes not yet acknowledged", StringComparison.Ordinal));
+        }
+        finally
+        {
+            server.Resume();
+            await gateway.DisposeAsync();
+            await stage.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// A paused server is not a missing stream: its publishes' requests time out, which the client raises as it raises "no
+    /// responders". Before, the warning said the ingress stream was deleted and the gateway set about recreating it.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(500, 5000, "the server did not answer within 500ms: it is slow, paused or stuck")]
+    [InlineData(5000, 300, "no acknowledgement within ack_timeout (300ms): the server is slow, paused or away")]
+    public async Task A_paused_server_is_said_as_not_answering_never_as_a_deleted_stream(int requestMs, int ackMs, string reason)
+    {
+        await using var server = await NatsServer.StartNewAsync();
+        var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
+        var stage = new TcpServerStage(new TcpServerStageOptions { Name = "paused", Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("lines") }, new InProcessBus());
+        var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream, AckTimeout = TimeSpan.FromMilliseconds(ackMs) }, logs)
+        {
+            JetStreamRequestTimeoutForTest = TimeSpan.FromMilliseconds(requestMs),
+        };
+        try
+        {
+            await gateway.StartAsync();
+            await stage.StartAsync();
+            using var client = await TestClient.ConnectAsync(stage.LocalEndPoint!.Port);
+            await server.PauseAsync();
+            await client.SendAsync("held\n");
+            await Eventually.TrueAsync(() => logs.All.Any(l => l.Contains("not acknowledged", StringComparison.Ordinal)), TimeSpan.FromSeconds(20), () => logs.Text);
+
+            var warning = logs.All.First(l => l.Contains("not acknowledged", StringComparison.Ordinal));
+            Assert.Equal($"Warning Ferry.Nats.Gateway.paused: JetStream publish to ferry.paused.in not acknowledged ({reason}); sending again until it is (ingress_retries, ingress_in_flight)", warning);
+            Assert.DoesNotContain(logs.All, l => l.Contains("no JetStream stream takes", StringComparison.Ordinal) || l.Contains("is missing", StringComparison.Ordinal));
+
+            // Once it is back, the held line is stored: nothing was lost to a recreation.
+            server.Resume();
+            await Eventually.TrueAsync(() => gateway.Counters.IngressPackets == 1, TimeSpan.FromSeconds(30), () => gateway.Counters.ToString());
+        }
+        finally
+        {
+            server.Resume();
+            await stage.StopAsync();
+            await gateway.DisposeAsync();
+            await stage.DisposeAsync();
+        }
+    }
 }

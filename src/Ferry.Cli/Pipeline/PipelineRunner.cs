@@ -180,9 +180,9 @@ internal static class PipelineRunner
         // start, or every stage when the scrape endpoint could not listen) has no closed line and nothing to account for.
         var account = new StopAccount();
         foreach (var (name, server) in servers.Where(s => attempted.Contains(s.Key)))
-            account.Add(name, server.GetStats, () => server.Core.StopDropped);
+            account.Add(name, server.GetStats, () => server.Core.StopDropped, () => server.Core.IngressStopDropped);
         foreach (var (name, client) in clients.Where(c => attempted.Contains(c.Key)))
-            account.Add(name, client.GetStats, () => client.Core.StopDropped);
+            account.Add(name, client.GetStats, () => client.Core.StopDropped, () => client.Core.IngressStopDropped);
         // The whole stop, the wait for answers included, lasts at most the longest grace period (a second signal ends it).
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(signals.Forced);
         var grace = LongestGrace(pipeline);

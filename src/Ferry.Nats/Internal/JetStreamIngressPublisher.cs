@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
@@ -32,6 +33,7 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     private long _sequence;
     /// <summary>Packets whose publish was still unacknowledged when the gateway stopped.</summary>
     private long _abandoned;
+    private long _neverSent;
     /// <summary>1 while publishes go unacknowledged: the outage is logged when it starts and when it ends, not per retry.</summary>
     private int _failing;
 
@@ -73,6 +75,8 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
             {
                 ArrayPool<byte>.Shared.Return(copy);
                 Interlocked.Add(ref Counters.IngressDropped, packets);
+                // Never published: said at the stop with those in flight, or they were in ingress_dropped and nowhere else.
+                Interlocked.Add(ref _neverSent, packets);
                 throw;
             }
         }
@@ -95,6 +99,7 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
             {
                 if (attempt > 0)
                     Interlocked.Increment(ref Counters.IngressRetries);
+                var attemptStarted = Stopwatch.GetTimestamp();
                 try
                 {
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
@@ -119,11 +124,12 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
                 catch (Exception ex) when (!_stopping.IsCancellationRequested)
                 {
                     // No stream takes the subject though the broker answers: the stream was deleted (or changed) under us.
-                    if (NoStream(ex))
+                    var quick = Stopwatch.GetElapsedTime(attemptStarted) < QuickAnswer(_js.Opts.RequestTimeout);
+                    if (NoStream(ex, quick))
                         _ = _recreator.Nudge();
                     if (Interlocked.Exchange(ref _failing, 1) == 0)
                         Logger.LogWarning("JetStream publish to {Subject} not acknowledged ({Reason}); sending again until it is (ingress_retries, ingress_in_flight)",
-                            Subject, Reason(ex));
+                            Subject, Reason(ex, quick));
                     Logger.LogDebug("JetStream publish {Id} attempt {Attempt} not acknowledged ({Type}: {Error}); sending again",
                         id, attempt + 1, ex.GetType().Name, ex.Message);
                 }
@@ -157,12 +163,24 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
     /// Why a publish went unacknowledged, in the operator's words. No responder while the broker is connected means no
     /// stream takes the subject: the client's own text ("No response received from the server") read like an outage.
     /// </summary>
-    private string Reason(Exception ex) =>
-        NoStream(ex)
-            ? $"no JetStream stream takes {Subject} though the broker is connected: was stream '{_stream}' ({_streamOption}) deleted, or its subjects changed? The gateway recreates a missing one with the configuration it had at start; publishes resume once a stream takes the subject again"
-            : $"{ex.GetType().Name}: {ex.Message}";
+    private string Reason(Exception ex, bool quick) => ex switch
+    {
+        _ when NoStream(ex, quick) => $"no JetStream stream takes {Subject} though the broker is connected: was stream '{_stream}' ({_streamOption}) deleted, or its subjects changed? The gateway recreates a missing one with the configuration it had at start; publishes resume once a stream takes the subject again",
+        // The attempt's own deadline: "TaskCanceledException: A task was canceled." said nothing of which.
+        OperationCanceledException => $"no acknowledgement within ack_timeout ({Ferry.Stages.Internal.DurationWords.Of(_ackTimeout)}): the server is slow, paused or away",
+        NatsJSPublishNoResponseException => $"the server did not answer within {Ferry.Stages.Internal.DurationWords.Of(_js.Opts.RequestTimeout)}: it is slow, paused or stuck",
+        _ => $"{ex.GetType().Name}: {ex.Message}",
+    };
 
-    private bool NoStream(Exception ex) => ex is NatsJSPublishNoResponseException && _js.Connection.ConnectionState == NatsConnectionState.Open;
+    /// <summary>
+    /// Whether no stream takes the subject: the server answered at once that nobody responds (a live server without the
+    /// stream). The client raises the same exception when its request times out on a paused or stuck server, which is not a
+    /// missing stream: taken for one, a pause was said as a deleted stream and the gateway set about recreating it.
+    /// </summary>
+    private bool NoStream(Exception ex, bool quick) => ex is NatsJSPublishNoResponseException && quick && _js.Connection.ConnectionState == NatsConnectionState.Open;
+
+    /// <summary>How soon a "no responders" answer comes from a live server: within milliseconds, far below the request timeout.</summary>
+    private static TimeSpan QuickAnswer(TimeSpan requestTimeout) => TimeSpan.FromTicks(Math.Min(TimeSpan.TicksPerSecond, requestTimeout.Ticks / 2));
 
     /// <summary>
     /// Failures that a retry cannot cure: the message is over the server's <c>max_payload</c> (the client refuses
@@ -175,6 +193,10 @@ internal sealed class JetStreamIngressPublisher : IngressPublisher
 
     public override void SayAbandoned()
     {
+        var neverSent = Interlocked.Read(ref _neverSent);
+        if (neverSent > 0)
+            Logger.LogWarning("ingress to {Subject}: the stop came while {Packets} packet(s) waited for a free place in the JetStream publish window (max_in_flight publishes not yet acknowledged): never published, counted in ingress_dropped",
+                Subject, neverSent);
         var abandoned = Interlocked.Read(ref _abandoned);
         if (abandoned > 0)
             Logger.LogWarning("ingress to {Subject}: the gateway stopped with {Packets} packet(s) in JetStream publishes not yet acknowledged (the broker did not acknowledge them within the 5 s drain): counted in ingress_dropped; the stream may hold some all the same (stored, the acknowledgement lost)",

@@ -57,4 +57,18 @@ public sealed class StopAccountTests
     [Fact]
     public void A_stop_that_dropped_nothing_says_nothing()
         => Assert.Equal("", Report(0, 0));
+
+    [Fact]
+    public void Packets_read_that_the_stop_never_published_are_said_with_where_they_went()
+    {
+        var account = new StopAccount();
+        account.Add("front", () => Totals, () => (0, 0), () => 236);
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        using (var output = new JsonLineWriter(stdout))
+            account.Report("ferry serve", "--stop-grace-period", output, stderr);
+        Assert.Equal("ferry serve: stage 'front': the stop dropped 236 packets read from clients that were never published: a subscriber "
+            + "(with a NATS bus, the gateway waiting for the server) still held an earlier one when its --stop-grace-period ran out (or a second signal came)"
+            + Environment.NewLine, stderr.ToString());
+    }
 }

@@ -171,6 +171,15 @@ internal sealed class PacketGrouper
     {
         var group = _open!;
         _open = null;
+        if (_stopForced.IsCancellationRequested)
+        {
+            // The stop was forced while a subscriber held an earlier group: what is read after it is dropped, and counted, so
+            // that what the stage read is still what its subscribers took plus what the stop dropped (said by the stop's
+            // account: a NATS gateway, say, can tell only of the groups it was given).
+            _counters.IngressPacketsStopDropped += group.Count;
+            group.Release();
+            return;
+        }
         _counters.GroupsPublished++;
         Publishing = group;
         var abandoned = false;

@@ -21,6 +21,11 @@ internal sealed class StageCounters
     public long ProxyFailures;
     /// <summary>Bytes written by connections that have closed (live ones keep their own count).</summary>
     public long BytesOutOfClosed;
+    /// <summary>
+    /// Packets read from clients whose group the stop never handed to the <c>packet_group</c> subscribers: the grace period
+    /// ran out (or a second signal came) while a subscriber held the publish before them.
+    /// </summary>
+    public long IngressPacketsStopDropped;
 
     // any thread (interlocked)
     public long PacketsOut;

@@ -451,6 +451,9 @@ internal sealed class StageEngine : ILoopRound, IConnectionLifecycle, IDisposabl
     /// </summary>
     public (long Bytes, long Packets) StopDropped { get; private set; }
 
+    /// <summary>Packets read from clients that a forced stop never handed to the <c>packet_group</c> subscribers (read when the loop has ended).</summary>
+    public long IngressStopDropped => Volatile.Read(ref _counters.IngressPacketsStopDropped);
+
     // ---- the registry ----
 
     /// <summary>The connection registry as of now.</summary>
