@@ -34,6 +34,23 @@ public sealed class ControlSubjectTests
     }
 
     /// <summary>
+    /// A reply's error reads as written: quotes are not escaped as \u0027 and \u0022 (what JSON itself requires still is).
+    /// </summary>
+    [SkippableFact]
+    public async Task An_error_reply_writes_quotes_as_themselves()
+    {
+        await using var server = await NatsServer.StartNewAsync();
+        await using var nats = await Observer.ConnectAsync(server);
+        await using var gateway = await Gateway.StartAsync(server, "quotes", FramingSpec.Parse("lines"));
+        var reply = await nats.RequestAsync<byte[], byte[]>("ferry.ctrl.quotes", Encoding.UTF8.GetBytes("""{"command":"nope"}"""),
+            replyOpts: new NatsSubOpts { Timeout = TimeSpan.FromSeconds(5) });
+        var text = Encoding.UTF8.GetString(reply.Data!);
+        Assert.Contains("'nope'", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\\u0027", text, StringComparison.Ordinal);
+        Assert.False(JsonDocument.Parse(reply.Data!).RootElement.GetProperty("ok").GetBoolean());
+    }
+
+    /// <summary>
     /// Malformed commands, each answered with what is wrong, where and what is allowed; the subject keeps working. (A
     /// payload that was JSON of the wrong shape was answered "not JSON", with the name of an internal type.)
     /// </summary>

@@ -84,7 +84,7 @@ internal sealed class ControlListener(NatsConnection nats, TcpServerStage stage,
     {
         if (string.IsNullOrEmpty(replyTo))
             return;
-        var reply = JsonSerializer.SerializeToUtf8Bytes(new ControlReplyJson(error is null, error), NatsJsonContext.Default.ControlReplyJson);
+        var reply = NatsJsonContext.Bytes(new ControlReplyJson(error is null, error), NatsJsonContext.Default.ControlReplyJson);
         try
         {
             await nats.PublishAsync(replyTo, reply, cancellationToken: stopping).ConfigureAwait(false);

@@ -36,16 +36,16 @@ internal sealed class EventOutbox
             ClosedEvent c => new EventJson("closed", c.Stage, c.Time),
             _ => new EventJson(e.GetType().Name, e.Stage, e.Time),
         };
-        Enqueue(_eventsSubject, JsonSerializer.SerializeToUtf8Bytes(json with { Instance = _instance }, NatsJsonContext.Default.EventJson));
+        Enqueue(_eventsSubject, NatsJsonContext.Bytes(json with { Instance = _instance }, NatsJsonContext.Default.EventJson));
     }
 
     /// <summary>An error of the gateway itself (a bad egress message or control command), as an <c>error</c> event.</summary>
     public void Error(string stage, string kind, string message)
-        => Enqueue(_eventsSubject, JsonSerializer.SerializeToUtf8Bytes(
+        => Enqueue(_eventsSubject, NatsJsonContext.Bytes(
             new EventJson("error", stage, DateTimeOffset.UtcNow) { Instance = _instance, Kind = kind, Message = message }, NatsJsonContext.Default.EventJson));
 
     public void Stats(SocketStats stats)
-        => Enqueue(_statsSubject, JsonSerializer.SerializeToUtf8Bytes(
+        => Enqueue(_statsSubject, NatsJsonContext.Bytes(
             new StatsJson("stats", stats.Stage, _instance, stats, _counters.Snapshot()), NatsJsonContext.Default.StatsJson));
 
     public void Complete() => _queue.Writer.TryComplete();

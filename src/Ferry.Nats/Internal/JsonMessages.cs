@@ -29,4 +29,20 @@ internal sealed record ControlReplyJson(bool Ok, string? Error);
 [JsonSerializable(typeof(EventJson))]
 [JsonSerializable(typeof(StatsJson))]
 [JsonSerializable(typeof(ControlReplyJson))]
-internal sealed partial class NatsJsonContext : JsonSerializerContext;
+internal sealed partial class NatsJsonContext : JsonSerializerContext
+{
+    private static readonly System.Text.Json.JsonWriterOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>
+    /// <paramref name="value"/> as UTF-8 JSON with quotes and non-ASCII text written as themselves: the default escaping made
+    /// an error's words on the subjects read <c>\u0027nope\u0027 … \u0022command\u0022</c>. These messages go to NATS
+    /// subscribers, never into HTML, so only what JSON itself requires is escaped.
+    /// </summary>
+    public static byte[] Bytes<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer, Readable))
+            System.Text.Json.JsonSerializer.Serialize(writer, value, info);
+        return buffer.WrittenSpan.ToArray();
+    }
+}
