@@ -22,7 +22,8 @@ internal static class PipelineBuses
     /// <summary>Bus types known to this build.</summary>
     public static IEnumerable<string> Types => Readers.Keys;
 
-    public static BusReader? Find(string type) => Readers.GetValueOrDefault(type);
+    /// <summary>The reader of <paramref name="type"/>, ignoring case as the other words of a file (<c>mode: JetStream</c>) and a Generic Host's bus type are.</summary>
+    public static BusReader? Find(string type) => Readers.GetValueOrDefault(type.ToLowerInvariant());
 
     private static BusDefinition InProcess(IReadOnlyList<ISettingNode> settings, ISettingNode? block, List<SettingProblem> problems)
     {

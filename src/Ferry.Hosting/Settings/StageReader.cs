@@ -142,7 +142,12 @@ internal static class StageReader
             }
             type = "io_tcp";
         }
-        else if (!Types.Contains(type))
+        else if (Types.FirstOrDefault(t => string.Equals(t, type, StringComparison.OrdinalIgnoreCase)) is { } typeKnown)
+        {
+            // Ignoring case, as the other words of a block are (mode: Server, egress_overflow: Drop): TCP_Server is tcp_server.
+            type = typeKnown;
+        }
+        else
         {
             problems.Add(new SettingProblem(typeNode!.Where, typeNode.Path, type, $"is not a stage type{Suggest.DidYouMean(type, Types)} (allowed: {string.Join(", ", Types)})"));
             // A type that is a near miss (tcp_sever) is read as the one it nearly is, so that the stage's other problems are listed
@@ -154,13 +159,14 @@ internal static class StageReader
         var seed003 = type == "io_tcp";
         if (seed003)
         {
-            var mode = modeNode?.Value?.Trim();
+            var written = modeNode?.Value?.Trim();
+            var mode = written?.ToLowerInvariant(); // Server is server, as the type's case is not read either
             if (mode is not ("server" or "client"))
             {
-                problems.Add(new SettingProblem(modeNode?.Where ?? block.Where, modeNode?.Path ?? $"{block.Path}.{say.Say("config")}.{say.Say("mode")}", mode,
+                problems.Add(new SettingProblem(modeNode?.Where ?? block.Where, modeNode?.Path ?? $"{block.Path}.{say.Say("config")}.{say.Say("mode")}", written,
                     modeNode is null ? $"missing key '{say.Say("mode")}' for {say.Say("type")} io_tcp (allowed: server, client)"
                     : mode is null ? "is null (allowed: server, client)"
-                    : $"is not allowed{Suggest.DidYouMean(mode, ["server", "client"])} (allowed: server, client)"));
+                    : $"is not allowed{Suggest.DidYouMean(written!, ["server", "client"])} (allowed: server, client)"));
                 // As a near-miss type: a near-miss mode (sever) is read as the one it nearly is, for the stage's other problems.
                 if (mode is null || Suggest.Closest(mode, ["server", "client"]) is not { } meantMode)
                     return null;
