@@ -317,7 +317,7 @@ public sealed class NatsGateway : IAsyncDisposable
             _logger.LogDebug(ex, "NATS gateway loops ended with an error after a failed start");
         }
         if (_nats is not null)
-            await _nats.DisposeAsync().ConfigureAwait(false);
+            await CloseConnectionAsync(_nats).ConfigureAwait(false);
         _counters.Connected = false;
         _dropLog?.Dispose();
         GatewaysInProcess.Release(this);

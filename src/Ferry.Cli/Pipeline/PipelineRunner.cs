@@ -100,12 +100,14 @@ internal static class PipelineRunner
                             // Before the stage, so nothing it reads is published before NATS has the gateway; disposed after it stops.
                             var gateway = new NatsGateway(stage, nats, loggerFactory);
                             disposables.Add(NatsGatewayMetrics.Track(server.Name, gateway));
+                            // A gateway whose start failed has stopped already: counted as started only once it has, so that
+                            // a broker nobody could reach is said as "nothing had started", not "stopping what had started".
+                            await gateway.StartAsync(signals.Stopping).ConfigureAwait(false);
                             started.Add(async forced =>
                             {
                                 await stage.StopAsync(forced).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                                 await gateway.DisposeAsync().ConfigureAwait(false);
                             });
-                            await gateway.StartAsync(signals.Stopping).ConfigureAwait(false);
                         }
                         else
                         {
