@@ -124,7 +124,8 @@ internal static class BridgeCommand
         using var loggerFactory = CliLogging.Create(logLevel, logFormat, stderr);
         // The line below says a bind the end gave up on; the inner stage's log entry of it would say it again (naming PUSH or PULL).
         using var stageLogs = new Pipeline.BindGiveUpLogFilter(loggerFactory);
-        var options = new FrameBridgeOptions { LoggerFactory = stageLogs, StopGracePeriod = stopGracePeriod };
+        // Every handler of the end's stages is Ferry's own here (FrameBridgeOptions.ReportSlowHandlers).
+        var options = new FrameBridgeOptions { LoggerFactory = stageLogs, StopGracePeriod = stopGracePeriod, ReportSlowHandlers = false };
         if ((isServer ? ResolveProblem(address) : DialProblem(address)) is { } problem)
         {
             stderr.WriteLine($"ferry bridge: {problem.Message}");

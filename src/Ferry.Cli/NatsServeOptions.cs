@@ -49,7 +49,7 @@ internal sealed class NatsServeOptions
         }
         catch (NatsOptionsException ex)
         {
-            throw new CliException(Describe(ex.KeyedProblems));
+            throw new CliException(Describe(ex.KeyedProblems, ex.MarkedProblems, options.SubjectPrefix));
         }
         return options;
     }
@@ -75,7 +75,7 @@ internal sealed class NatsServeOptions
     /// ferry serve wrote, and the property a developer reads even less. A problem of an option no flag sets (the ingress subject, made
     /// from the prefix) follows from a flag's, so it is said only when no flag's problem is (then by its key, as a NATS option).
     /// </summary>
-    internal static string Describe(IReadOnlyList<string> keyedProblems)
+    internal static string Describe(IReadOnlyList<string> keyedProblems, IReadOnlyList<string> markedProblems, string? subjectPrefix = null)
     {
         const string prefix = "option '";
         var byFlag = new List<string>();
@@ -83,7 +83,37 @@ internal sealed class NatsServeOptions
             if (problem.StartsWith(prefix, StringComparison.Ordinal) && problem.IndexOf("': ", prefix.Length, StringComparison.Ordinal) is var end and > 0
                 && Flags.TryGetValue(problem[prefix.Length..end], out var flag))
                 byFlag.Add($"{flag} {OptionFlagProblems.Quoted(problem[(end + 3)..])}");
-        return byFlag.Count > 0 ? string.Join("; ", byFlag) : "--nats: " + string.Join("; ", keyedProblems);
+        if (byFlag.Count > 0)
+            return string.Join("; ", byFlag);
+        // Subjects and streams too long for NATS: each made from the prefix and the stage's name, and the prefix is what a user of
+        // ferry serve chose. Said once at its flag, with the longest name it makes, not once per subject the gateway has.
+        var lengths = markedProblems.Select(MadeLength).ToList();
+        if (subjectPrefix is not null && lengths.Count > 0 && lengths.TrueForAll(l => l is not null))
+        {
+            var shown = subjectPrefix.Length > 24 ? $"{subjectPrefix[..20]}…' ({subjectPrefix.Length} characters)" : $"{subjectPrefix}'";
+            return $"--subject-prefix '{shown} is too long: with the stage's name it makes the gateway's subjects or streams up to "
+                + $"{lengths.Max()} characters; NATS takes at most 1000 in a subject (nats-server's control line) and 255 in a stream name: "
+                + "use a shorter --subject-prefix";
+        }
+        // A problem of an option no flag sets follows from the flags that make it (a subject too long for --subject-prefix): said
+        // with the option as the gateway's and the flags it names as flags, not "option 'ingress_subject'", which serve has not.
+        return string.Join("; ", markedProblems.Select(problem =>
+            problem.StartsWith(prefix, StringComparison.Ordinal) && problem.IndexOf("': ", prefix.Length, StringComparison.Ordinal) is var end and > 0
+                ? $"{SayKey(problem[prefix.Length..end])}: {NatsOptionsException.SayKeys(problem[(end + 3)..], SayKey)}"
+                : NatsOptionsException.SayKeys(problem, SayKey)));
+    }
+
+    /// <summary>The length of the name a too-long problem says the option makes ("it makes a subject of 1009 characters"); null for another problem.</summary>
+    private static int? MadeLength(string problem)
+    {
+        foreach (var made in (string[])["it makes a subject of ", "it makes a stream name of "])
+        {
+            var at = problem.IndexOf(made, StringComparison.Ordinal);
+            if (at >= 0 && problem.AsSpan(at + made.Length).IndexOf(' ') is var end and > 0
+                && int.TryParse(problem.AsSpan(at + made.Length, end), System.Globalization.CultureInfo.InvariantCulture, out var length))
+                return length;
+        }
+        return null;
     }
 
     /// <summary>

@@ -193,8 +193,8 @@ public sealed class NatsGateway : IAsyncDisposable
             if (Volatile.Read(ref _state) == 1 && Interlocked.CompareExchange(ref _lostAt, Stopwatch.GetTimestamp(), 0) == 0)
                 _logger.LogWarning("stage {Stage}: NATS connection to {Url} lost; reconnecting every 0.1 to 2 s until it is back ({Mode}: {Meanwhile})",
                     _stage.Name, UrlForLog, _options.Mode,
-                    _options.Mode == NatsDeliveryMode.JetStream ? $"ingress waits in the {_options.Say("max_in_flight")} window and is sent again"
-                        : $"ingress that finds no room within {_options.Say("publish_timeout")} is dropped and counted");
+                    _options.Mode == NatsDeliveryMode.JetStream ? $"ingress waits in the window of {_options.MaxInFlight} ({_options.Say("max_in_flight")}) and is sent again"
+                        : $"ingress that finds no room within {Ferry.Stages.Internal.DurationWords.Of(_options.PublishTimeout)} ({_options.Say("publish_timeout")}) is dropped and counted");
             return ValueTask.CompletedTask;
         };
         // A full egress subscription queue drops on the client's reader: counted, and said once per streak (not per message).

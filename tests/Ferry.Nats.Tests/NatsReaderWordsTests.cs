@@ -17,8 +17,8 @@ namespace Ferry.Nats.Tests;
 public sealed class NatsReaderWordsTests
 {
     [SkippableTheory]
-    [InlineData(NatsDeliveryMode.Core, "ingress that finds no room within NatsGatewayOptions.PublishTimeout is dropped and counted")]
-    [InlineData(NatsDeliveryMode.JetStream, "ingress waits in the NatsGatewayOptions.MaxInFlight window and is sent again")]
+    [InlineData(NatsDeliveryMode.Core, "ingress that finds no room within 5s (NatsGatewayOptions.PublishTimeout) is dropped and counted")]
+    [InlineData(NatsDeliveryMode.JetStream, "ingress waits in the window of 256 (NatsGatewayOptions.MaxInFlight) and is sent again")]
     public async Task The_outage_line_names_the_property_to_code(NatsDeliveryMode mode, string said)
     {
         await using var server = await NatsServer.StartNewAsync();
@@ -32,8 +32,8 @@ public sealed class NatsReaderWordsTests
     }
 
     [SkippableTheory]
-    [InlineData("core", "ingress that finds no room within bus.publish_timeout is dropped and counted")]
-    [InlineData("jetstream", "ingress waits in the bus.max_in_flight window and is sent again")]
+    [InlineData("core", "ingress that finds no room within 5s (bus.publish_timeout) is dropped and counted")]
+    [InlineData("jetstream", "ingress waits in the window of 256 (bus.max_in_flight) and is sent again")]
     public async Task The_outage_line_of_ferry_run_names_the_files_key(string mode, string said)
     {
         await using var server = await NatsServer.StartNewAsync();

@@ -142,6 +142,7 @@ internal static class PipelineRunner
                             LoggerFactory = stageLogs, HandshakeTimeout = bridge.HandshakeTimeout, MaxPayloadBytes = bridge.MaxPayloadBytes,
                             FrameTimeout = bridge.FrameTimeout,
                             StopGracePeriod = bridge.StopGracePeriod,
+                            ReportSlowHandlers = false, // every handler of its stages is Ferry's own (FrameBridgeOptions.ReportSlowHandlers)
                         };
                         IFrameBridge end;
                         try

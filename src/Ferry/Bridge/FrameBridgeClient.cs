@@ -33,6 +33,7 @@ public sealed class FrameBridgeClient : FrameBridgeEnd
         var bus = new InProcessBus();
         _push = new TcpClientStage(StageOptions("PUSH", BridgeAddress.HostPort(address, port), ZmtpSocketType.Push), bus, loggers, End.Options.TimeProvider);
         _pull = new TcpClientStage(StageOptions("PULL", BridgeAddress.HostPort(address, port + 1), ZmtpSocketType.Pull), bus, loggers, End.Options.TimeProvider);
+        _pull.Core.Events.ReportSlowHandlers = _push.Core.Events.ReportSlowHandlers = End.Options.ReportSlowHandlers;
         End.Attach(_push, _pull, bus);
         _push.ConnectFailed += (_, e) => End.DialFailed(ZmtpSocketType.Push, e);
         _pull.ConnectFailed += (_, e) => End.DialFailed(ZmtpSocketType.Pull, e);

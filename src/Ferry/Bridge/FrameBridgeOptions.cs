@@ -67,6 +67,13 @@ public sealed class FrameBridgeOptions
     /// nothing is logged by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
+    /// <summary>
+    /// Whether the end's stages report slow event handlers (the default). The <c>ferry</c> commands switch it off, as on their
+    /// own stages: every handler there is Ferry's, and their first call's JIT compilation on a loaded machine passed the
+    /// threshold, so <c>ferry bridge client</c> warned at start of "a ConnectedEvent handler" its user never wrote.
+    /// </summary>
+    internal bool ReportSlowHandlers { get; init; } = true;
+
     /// <summary>The clock of the end's stages and its send timeout (tests give a fake one).</summary>
     internal TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 

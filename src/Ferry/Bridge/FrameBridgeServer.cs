@@ -47,6 +47,7 @@ public sealed class FrameBridgeServer : FrameBridgeEnd
         var bus = new InProcessBus();
         _pull = new TcpServerStage(StageOptions("PULL", BridgeAddress.HostPort(ip, port), ZmtpSocketType.Pull), bus, loggers, End.Options.TimeProvider);
         _push = new TcpServerStage(StageOptions("PUSH", BridgeAddress.HostPort(ip, port + 1), ZmtpSocketType.Push), bus, loggers, End.Options.TimeProvider);
+        _pull.Core.Events.ReportSlowHandlers = _push.Core.Events.ReportSlowHandlers = End.Options.ReportSlowHandlers;
         End.Attach(_push, _pull, bus);
         Bind(_pull, port);
         Bind(_push, port + 1);

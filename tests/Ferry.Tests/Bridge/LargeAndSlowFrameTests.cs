@@ -91,6 +91,18 @@ public abstract class LargeAndSlowFrameTests(StageTransport transport)
         Assert.Throws<ArgumentOutOfRangeException>(() => new FrameBridgeServer(Loopback, FreePorts.Pair(), new FrameBridgeOptions { FrameTimeout = TimeSpan.FromSeconds(-1) }));
     }
 
+    [Fact]
+    public async Task The_commands_ends_report_no_slow_handlers_and_a_library_users_end_does()
+    {
+        // The commands' ends hold only Ferry's own handlers; their first call's JIT on a loaded machine warned of a
+        // "ConnectedEvent handler" at the start of ferry bridge client, with advice for a handler's author.
+        var port = FreePorts.Pair();
+        await using (var quiet = new FrameBridgeClient(Loopback, port, new FrameBridgeOptions { Transport = transport, ReportSlowHandlers = false }))
+            Assert.False(quiet.PushStage.Core.Events.ReportSlowHandlers || quiet.PullStage.Core.Events.ReportSlowHandlers);
+        await using var server = new FrameBridgeServer(Loopback, port, new FrameBridgeOptions { Transport = transport });
+        Assert.True(server.PushStage.Core.Events.ReportSlowHandlers && server.PullStage.Core.Events.ReportSlowHandlers);
+    }
+
     /// <summary>A ZMTP PUSH peer that sends raw bytes after its handshake, so that a frame can be cut where a test wants.</summary>
     private sealed class PushPeer : IDisposable
     {

@@ -43,4 +43,17 @@ public sealed class WordsNatsServeTests
         Assert.Equal("ferry serve: --nats 'ftp://x' is not allowed; use nats://host:port (or tls://, ws://, wss://); "
             + "--subject-prefix 'a.*' is not allowed; use subject tokens (letters, digits, '-', '_') separated by '.'", Assert.Single(err));
     }
+
+    [Fact]
+    public async Task A_prefix_too_long_for_nats_is_told_once_at_its_flag()
+    {
+        // Before: "--nats: option 'ingress_subject': … use a shorter subject_prefix", then the same for four more subjects
+        // serve has no flag for.
+        var prefix = new string('p', 995);
+        var (code, err) = await RunAsync("serve", "--bind", "127.0.0.1:0", "--nats", "nats://127.0.0.1:4222", "--subject-prefix", prefix);
+        Assert.Equal(2, code);
+        Assert.Equal("ferry serve: --subject-prefix 'pppppppppppppppppppp…' (995 characters) is too long: with the stage's name it makes the gateway's "
+            + "subjects or streams up to 1013 characters; NATS takes at most 1000 in a subject (nats-server's control line) and 255 in a stream name: "
+            + "use a shorter --subject-prefix", Assert.Single(err));
+    }
 }
