@@ -46,7 +46,9 @@ internal static class OtherKindKeys
         {
             "tcp_server" => In(StageReader.ClientKeys) ? "tcp_client" : In(StageReader.BridgeKeys) ? bridgeEnds : null,
             "tcp_client" => In(StageReader.ServerKeys) ? "tcp_server" : In(StageReader.BridgeKeys) ? bridgeEnds : null,
-            _ => In(StageReader.ServerKeys) ? "tcp_server" : In(StageReader.ClientKeys) ? "tcp_client" : null,
+            // A key both TCP stages take (framing, idle_timeout) is said as theirs, not as the server's alone.
+            _ => In(StageReader.ServerKeys) && In(StageReader.ClientKeys) ? "tcp_server and tcp_client"
+                : In(StageReader.ServerKeys) ? "tcp_server" : In(StageReader.ClientKeys) ? "tcp_client" : null,
         };
         return owner is null ? null : $": '{written}' is a key of {owner} stages, not of {stageType} ones";
     }

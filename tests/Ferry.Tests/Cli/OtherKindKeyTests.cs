@@ -31,6 +31,9 @@ public sealed class OtherKindKeyTests : IDisposable
         "unknown key 'reconnect_wait' in a tcp_server stage: 'reconnect_wait' is a key of tcp_client stages, not of tcp_server ones")]
     [InlineData("{name: c, type: tcp_client, config: {connect: '127.0.0.1:1', max_connections: 3}}",
         "unknown key 'max_connections' in a tcp_client stage: 'max_connections' is a key of tcp_server stages, not of tcp_client ones")]
+    // A key both TCP stages take was said as the server's alone.
+    [InlineData("{name: b, type: bridge_client, config: {address: 127.0.0.1, port: 9000, framing: lines}}",
+        "unknown key 'framing' in a bridge_client stage: 'framing' is a key of tcp_server and tcp_client stages, not of bridge_client ones")]
     [InlineData("{name: b, type: bridge_server, config: {bind: '127.0.0.1:9000'}}",
         "unknown key 'bind' in a bridge_server stage: a bridge end's address is address: HOST with port: PORT (it uses PORT and PORT+1)")]
     public async Task A_key_of_another_kind_of_stage_says_where_it_belongs(string stage, string expected)

@@ -179,6 +179,26 @@ public abstract class TlsStageTests(StageTransport serverTransport)
     };
 
     [Fact]
+    public async Task A_client_stages_handshake_timeout_is_said_with_its_value()
+    {
+        // A server that accepts and never answers the ClientHello. Before: "not done within tls.handshake_timeout" and no value,
+        // which sent a user of ferry connect (whose flag is --tls-handshake-timeout) looking for a key.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        var time = new StageTime();
+        time.SetUtcNow(DateTimeOffset.UtcNow); // the test certificates are valid around the real now
+        var options = ClientStage(port, "localhost");
+        await using var client = new TcpClientStage(options with { Tls = options.Tls! with { HandshakeTimeout = TimeSpan.FromSeconds(3) } }, timeProvider: time);
+        var failures = new ConcurrentQueue<ConnectFailedEvent>();
+        client.ConnectFailed += (_, e) => failures.Enqueue(e);
+        client.Start();
+        using var accepted = await silent.AcceptSocketAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        await time.AdvanceUntilAsync(() => !failures.IsEmpty, TimeSpan.FromMilliseconds(500), "the handshake deadline");
+        Assert.StartsWith($"TLS handshake with 127.0.0.1:{port} not done within tls.handshake_timeout 3000 ms (tls_handshake_timeout", failures.First().Reason);
+    }
+
+    [Fact]
     public async Task A_client_stage_talks_to_a_tls_server_when_the_name_checks_out()
     {
         await using var h = new FerryTestServer(Server(ServerTls()));

@@ -392,7 +392,7 @@ internal sealed class Dialer : IConnectionSource
             // at once), or refused in a TLS handshake that had finished only here: this attempt failed, with that reason.
             // It counts against reconnect_attempts and, never having been up, does not reset the back-off.
             if (!_engine.Loop.IsStopping)
-                ScheduleRetry(NotReadyReason(c, reason, detail));
+                ScheduleRetry(NotReadyReason(c, reason, detail, _options.Tls?.HandshakeTimeout ?? TimeSpan.Zero));
             return;
         }
         // A connection that was healthy for a while starts the back-off afresh.
@@ -407,13 +407,14 @@ internal sealed class Dialer : IConnectionSource
 
     private static string Why(DisconnectReason reason, string? detail) => detail is null ? reason.ToName() : $"{reason.ToName()}: {detail}";
 
-    private static string NotReadyReason(Connection c, DisconnectReason reason, string? detail)
+    private static string NotReadyReason(Connection c, DisconnectReason reason, string? detail, TimeSpan handshakeTimeout)
     {
         var why = Why(reason, detail);
         return reason switch
         {
             DisconnectReason.TlsError => $"TLS handshake with {c.Peer} failed: {detail ?? "refused"}",
-            DisconnectReason.TlsHandshakeTimeout => $"TLS handshake with {c.Peer} not done within tls.handshake_timeout ({why})",
+            // With its value, as connect_timeout's line gives its own: the key alone sent a user of ferry connect (--tls-handshake-timeout) looking.
+            DisconnectReason.TlsHandshakeTimeout => $"TLS handshake with {c.Peer} not done within tls.handshake_timeout {(long)handshakeTimeout.TotalMilliseconds} ms ({why})",
             _ => $"connection to {c.Peer} ended before it was ready ({why})",
         };
     }
