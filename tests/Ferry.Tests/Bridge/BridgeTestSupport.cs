@@ -74,3 +74,20 @@ internal static class Deadline
         }
     }
 }
+
+/// <summary>A raw peer's reads: exactly so many bytes, or the connection's end said as what it is.</summary>
+internal static class PeerReads
+{
+    public static async Task<byte[]> ExactlyAsync(System.Net.Sockets.Socket socket, int count, CancellationToken cancellationToken)
+    {
+        var bytes = new byte[count];
+        for (var got = 0; got < count;)
+        {
+            var n = await socket.ReceiveAsync(bytes.AsMemory(got), cancellationToken);
+            if (n == 0)
+                throw new IOException("the server closed the connection during the handshake");
+            got += n;
+        }
+        return bytes;
+    }
+}

@@ -141,18 +141,7 @@ public abstract class LargeAndSlowFrameTests(StageTransport transport)
             await _socket.SendAsync(bytes, deadline.Token);
         }
 
-        private async Task<byte[]> ReceiveExactlyAsync(int count, CancellationToken cancellationToken)
-        {
-            var bytes = new byte[count];
-            for (var got = 0; got < count;)
-            {
-                var n = await _socket.ReceiveAsync(bytes.AsMemory(got), cancellationToken);
-                if (n == 0)
-                    throw new IOException("the server closed the connection during the handshake");
-                got += n;
-            }
-            return bytes;
-        }
+        private Task<byte[]> ReceiveExactlyAsync(int count, CancellationToken cancellationToken) => PeerReads.ExactlyAsync(_socket, count, cancellationToken);
 
         public void Dispose() => _socket.Dispose();
     }
