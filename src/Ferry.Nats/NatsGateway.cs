@@ -211,7 +211,7 @@ public sealed class NatsGateway : IAsyncDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': cannot connect to '{UrlForLog}' ({ex.Message})", ex);
+            throw new InvalidOperationException($"NATS gateway of stage '{_stage.Name}': cannot connect to '{UrlForLog}' ({Causes(ex)})", ex);
         }
         _counters.Connected = true;
         if (AfterConnectForTest is { } afterConnect)
@@ -419,6 +419,19 @@ public sealed class NatsGateway : IAsyncDisposable
         // Only now may another gateway of the process take subjects this one's meet.
         GatewaysInProcess.Release(this);
     }
+    /// <summary>
+    /// An exception's message with its causes': the client's own ("can not start to connect nats server") says nothing of why,
+    /// and the why (a refused login: "Authorization Violation") is in what it wraps. The client masks the URL's secret itself.
+    /// </summary>
+    private static string Causes(Exception ex)
+    {
+        var said = new List<string>();
+        for (var e = ex; e is not null; e = e.InnerException)
+            if (e.Message.Length > 0 && !said.Exists(s => s.Contains(e.Message, StringComparison.Ordinal)))
+                said.Add(e.Message);
+        return string.Join(": ", said);
+    }
+
     /// <summary>
     /// Closes the connection within <see cref="DrainTimeout"/>, whatever the server's state. A paused or stuck server makes
     /// the client's unsubscribes time out: its dispose waited for them (20 s) and then threw <c>NatsTimeoutException</c>,

@@ -94,6 +94,8 @@ public sealed class FailedStartTests
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => gateway.StartAsync());
         Assert.StartsWith($"NATS gateway of stage 'login': cannot connect to '{server.Url}'", error.Message);
+        // The why, not only the client's "can not start to connect nats server".
+        Assert.Contains("authorization violation", error.Message, StringComparison.OrdinalIgnoreCase);
         Assert.Empty(await server.ConnectionsAsync());
     }
 
