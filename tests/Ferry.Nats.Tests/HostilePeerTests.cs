@@ -256,6 +256,8 @@ public sealed class HostilePeerTests
             Assert.Equal(12, stage.GetStats().PacketsReceivedTotal);
             Assert.Contains(logs.All, l => l.StartsWith("Warning Ferry.Nats.Gateway.full: ingress to ferry.full.in: the stop came while 1 packet(s) waited for a free place in the JetStream publish window", StringComparison.Ordinal));
             Assert.Contains(logs.All, l => l.StartsWith("Warning Ferry.Nats.Gateway.full: ingress to ferry.full.in: the gateway stopped with 4 packet(s) in JetStream publishes not yet acknowledged", StringComparison.Ordinal));
+            // The totals after the stop, when the stats subject and the metrics have gone with the gateway.
+            Assert.Contains("Warning Ferry.Nats.Gateway.full: stage full: the NATS gateway stopped having published 2 packet(s) to ferry.full.in and dropped 5 (ingress_dropped) in all", logs.All);
         }
         finally
         {
