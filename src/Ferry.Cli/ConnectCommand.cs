@@ -158,7 +158,7 @@ internal static class ConnectCommand
         // What the stop dropped (held lines with no server to take them, queued ones the grace period did not drain) is
         // said by the account, with the stage's last totals: the periodic stats end with the stop.
         var account = new StopAccount();
-        account.Add(null, stage.GetStats, () => stage.Core.StopDropped);
+        account.Add(null, stage.GetStats, () => stage.Core.StopDropped, () => stage.Core.IngressStopDropped);
         await stage.StopAsync(signals.Forced).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         account.Report("ferry connect", "--stop-grace-period", output, io.Stderr);
         output.Flush();

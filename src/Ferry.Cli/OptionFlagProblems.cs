@@ -12,11 +12,7 @@ namespace Ferry.Cli;
 /// </summary>
 internal static class OptionFlagProblems
 {
-    /// <summary>One line with every problem, each naming its flag (or <paramref name="named"/>'s word for an option an argument sets).</summary>
-    public static string Describe(StageOptionsException exception, Command command, IReadOnlyDictionary<string, string>? named = null)
-        => string.Join("; ", Each(exception, command, named));
-
-    /// <summary>Each problem on its own, naming its flag.</summary>
+    /// <summary>Each problem on its own, naming its flag (or <paramref name="named"/>'s word for an option an argument sets).</summary>
     public static IEnumerable<string> Each(StageOptionsException exception, Command command, IReadOnlyDictionary<string, string>? named = null)
         => exception.KeyedProblems.Select(problem => Describe(problem, command, named));
 

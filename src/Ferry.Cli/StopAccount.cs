@@ -15,13 +15,8 @@ internal sealed class StopAccount
     /// <summary>
     /// A stage to account for: <paramref name="read"/> its totals, <paramref name="stopDropped"/> what the end of its stop
     /// dropped (not what overflowed a full buffer during the grace period, which is a drop like any other);
-    /// <paramref name="name"/> tags its line (null for one stage alone).
-    /// </summary>
-    public void Add(string? name, Func<SocketStats> read, Func<(long Bytes, long Packets)> stopDropped) => Add(name, read, stopDropped, () => 0);
-
-    /// <summary>
-    /// A stage to account for, with <paramref name="ingressDropped"/>: the packets read from clients that a forced stop never
-    /// handed to the subscribers (<c>StageEngine.IngressStopDropped</c>).
+    /// <paramref name="name"/> tags its line (null for one stage alone); <paramref name="ingressDropped"/> the packets read
+    /// from clients that a forced stop never handed to the subscribers (<c>StageEngine.IngressStopDropped</c>).
     /// </summary>
     public void Add(string? name, Func<SocketStats> read, Func<(long Bytes, long Packets)> stopDropped, Func<long> ingressDropped)
         => _stages.Add((name, read, stopDropped, ingressDropped));

@@ -160,8 +160,8 @@ public sealed class HostilePeerTests
     {
         await using var server = await NatsServer.StartNewAsync();
         var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
-        await using var stage = new TcpServerStage(new TcpServerStageOptions { Name = "gone", Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("lines") }, new InProcessBus());
-        await using var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream }, logs);
+        await using var stage = LineStage("gone");
+        await using var gateway = new NatsGateway(stage, JetStream(server), logs);
         await gateway.StartAsync();
         await stage.StartAsync();
         await using var nats = await Observer.ConnectAsync(server);
@@ -193,8 +193,8 @@ public sealed class HostilePeerTests
     {
         await using var server = await NatsServer.StartNewAsync();
         var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
-        var stage = new TcpServerStage(new TcpServerStageOptions { Name = "halt", Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("lines") }, new InProcessBus());
-        var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream }, logs);
+        var stage = LineStage("halt");
+        var gateway = new NatsGateway(stage, JetStream(server), logs);
         try
         {
             await gateway.StartAsync();
@@ -231,8 +231,8 @@ public sealed class HostilePeerTests
     {
         await using var server = await NatsServer.StartNewAsync();
         var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
-        var stage = new TcpServerStage(new TcpServerStageOptions { Name = "full", Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("lines") }, new InProcessBus());
-        var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream, MaxInFlight = 4 }, logs);
+        var stage = LineStage("full");
+        var gateway = new NatsGateway(stage, JetStream(server, o => o.MaxInFlight = 4), logs);
         try
         {
             await gateway.StartAsync();
@@ -278,8 +278,8 @@ public sealed class HostilePeerTests
     {
         await using var server = await NatsServer.StartNewAsync();
         var logs = new CapturingLoggerFactory(LogLevel.Information, timestamps: false);
-        var stage = new TcpServerStage(new TcpServerStageOptions { Name = "paused", Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("lines") }, new InProcessBus());
-        var gateway = new NatsGateway(stage, new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream, AckTimeout = TimeSpan.FromMilliseconds(ackMs) }, logs)
+        var stage = LineStage("paused");
+        var gateway = new NatsGateway(stage, JetStream(server, o => o.AckTimeout = TimeSpan.FromMilliseconds(ackMs)), logs)
         {
             JetStreamRequestTimeoutForTest = TimeSpan.FromMilliseconds(requestMs),
         };
@@ -307,5 +307,17 @@ public sealed class HostilePeerTests
             await gateway.DisposeAsync();
             await stage.DisposeAsync();
         }
+    }
+
+    /// <summary>A line-framed server stage on a free loopback port, not started.</summary>
+    private static TcpServerStage LineStage(string name)
+        => new(new TcpServerStageOptions { Name = name, Bind = "127.0.0.1:0", Framing = FramingSpec.Parse("lines") }, new InProcessBus());
+
+    /// <summary>JetStream gateway options for <paramref name="server"/>, with a test's own changes.</summary>
+    private static NatsGatewayOptions JetStream(NatsServer server, Action<NatsGatewayOptions>? configure = null)
+    {
+        var options = new NatsGatewayOptions { Url = server.Url, Mode = NatsDeliveryMode.JetStream };
+        configure?.Invoke(options);
+        return options;
     }
 }

@@ -17,7 +17,7 @@ public sealed class StopAccountTests
     private static string Report(long packets, long bytes, string command = "ferry run")
     {
         var account = new StopAccount();
-        account.Add("b", () => Totals, () => (bytes, packets));
+        account.Add("b", () => Totals, () => (bytes, packets), () => 0);
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
         using (var output = new JsonLineWriter(stdout))
